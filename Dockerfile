@@ -1,0 +1,77 @@
+# modelshelf container image.
+#
+#   docker build -t modelshelf .
+#   docker run -p 127.0.0.1:8080:8080 -v modelshelf-data:/data modelshelf
+#
+# BASE_IMAGE must provide Python 3.11 with the venv module (python:3.11-slim does). On machines
+# that reach no container registry, build a stand-in with ../shared/tools/make-base-image.sh and
+# pass --build-arg BASE_IMAGE=local/python:3.11-slim (plus --network host).
+# Builder and final stage use the same base, so the venv's interpreter path matches.
+# Written for the classic builder as well as BuildKit: no BuildKit-only syntax.
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /build
+
+# Dependencies first, read from pyproject.toml, so that a change in src/ alone reuses this layer.
+# pyvips[binary] is a wheel that bundles libvips: nothing to compile, no system libvips needed.
+COPY pyproject.toml README* ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(p['project'].get('dependencies', [])))" > /tmp/requirements.txt \
+ && cat /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt
+
+# The project itself (a regular, non-editable install into the venv).
+COPY src/ ./src/
+RUN pip install --no-cache-dir . \
+ && pip check \
+ && modelshelf --help >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS final
+
+LABEL org.opencontainers.image.title="modelshelf" \
+      org.opencontainers.image.description="Model library service (aiohttp): models, tags, example images, legacy migration"
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MODELSHELF_DATA_DIR=/data \
+    MODELSHELF_HOST=0.0.0.0 \
+    MODELSHELF_PORT=8080 \
+    MODELSHELF_CONFIG_DIR=/app/config
+
+# Fixed uid/gid so that bind-mounted data dirs can be prepared on the host (chown -R 10001 DIR).
+RUN groupadd --system --gid 10001 modelshelf \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
+            --shell /usr/sbin/nologin modelshelf \
+ && mkdir -p /app /data \
+ && chown modelshelf:modelshelf /data
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+COPY config/ /app/config/
+
+USER 10001:10001
+
+# A new named volume takes the ownership of /data from the image (uid 10001).
+VOLUME /data
+EXPOSE 8080
+
+# No curl in slim images: ask with the interpreter that is already there.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import json, os, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:%s/api/health' % os.environ.get('MODELSHELF_PORT', '8080'), timeout=4); sys.exit(0 if r.status == 200 and json.load(r).get('status') == 'ok' else 1)"]
+
+# The server handles SIGTERM itself: in-flight requests finish, then it exits 0.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["modelshelf"]
+CMD ["serve"]

@@ -1,0 +1,3 @@
+from modelshelf.cli import main
+
+raise SystemExit(main())

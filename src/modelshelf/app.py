@@ -1,0 +1,97 @@
+"""The application factory: what the service is made of, in the order it starts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from modelshelf.config import Settings
+from modelshelf.hashing import Hasher
+from modelshelf.imagestore import ImageStore
+from modelshelf.locks import KeyedLocks
+from modelshelf.recovery import recover
+from modelshelf.shelf import Shelf
+from modelshelf.storage import Storage
+from modelshelf.web.keys import EXECUTOR, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
+from modelshelf.web.middleware import TrustedProxies, error_middleware
+from modelshelf.web.routes import setup_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.client_max_size)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(executor_ctx)
+    app.cleanup_ctx.append(storage_ctx)
+    app.cleanup_ctx.append(locks_ctx)
+    app.cleanup_ctx.append(shelf_ctx)
+    setup_routes(app, settings.path_prefix)
+    setup_middlewares(app, settings)
+    return app
+
+
+def setup_middlewares(app: web.Application, settings: Settings) -> None:
+    # The error middleware is outermost so that errors raised by the others get a JSON body.
+    app.middlewares.append(error_middleware)
+    if settings.trusted_proxies:
+        app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)
+
+
+async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Threads for blocking work: hashing, rendering, file moves, directory scans."""
+    executor = ThreadPoolExecutor(app[SETTINGS].workers, thread_name_prefix="modelshelf")
+    app[EXECUTOR] = executor
+    yield
+    executor.shutdown(wait=True)
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    storage = Storage(settings.database_path, settings.read_connections)
+    await storage.open()
+    app[STORAGE] = storage
+    log.info("database %s open", settings.database_path)
+    yield
+    await storage.close()
+
+
+async def locks_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[PENDING_LOCKS] = KeyedLocks("pending model")
+    app[MODEL_LOCKS] = KeyedLocks("model")
+    yield
+
+
+async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The domain facade; before serving, it finishes or undoes work a crash interrupted."""
+    shelf = build_shelf(
+        app[SETTINGS], app[STORAGE], app[EXECUTOR], app[PENDING_LOCKS], app[MODEL_LOCKS]
+    )
+    await recover(shelf.images)
+    app[SHELF] = shelf
+    yield
+    await shelf.drain()
+
+
+def build_shelf(
+    settings: Settings,
+    storage: Storage,
+    executor: ThreadPoolExecutor,
+    pending_locks: KeyedLocks,
+    model_locks: KeyedLocks,
+) -> Shelf:
+    images = ImageStore(
+        settings.data_dir, storage, executor, model_locks, settings.max_image_pixels
+    )
+    return Shelf(
+        settings=settings,
+        storage=storage,
+        executor=executor,
+        images=images,
+        hasher=Hasher(storage, executor),
+        pending_locks=pending_locks,
+        model_locks=model_locks,
+    )

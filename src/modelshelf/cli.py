@@ -1,0 +1,127 @@
+"""Command line: `modelshelf serve` and `modelshelf migrate-legacy`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from modelshelf import __version__
+from modelshelf.app import create_app
+from modelshelf.config import Settings, SettingsError, load_settings
+from modelshelf.errors import ShelfError
+from modelshelf.legacy_import import migrate_legacy
+from modelshelf.web.bodies import MigrationProblem, MigrationResponse
+from modelshelf.web.keys import SHELF
+
+log = logging.getLogger("modelshelf")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    flags = {
+        "data_dir": args.data_dir,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "log_level": args.log_level,
+    }
+    try:
+        settings = load_settings(flags, config_dir=args.config_dir)
+    except SettingsError as exc:
+        print(f"modelshelf: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            return serve(settings)
+        return asyncio.run(
+            migrate(
+                settings, args.legacy_db.resolve(), args.legacy_images.resolve(), args.no_progress
+            )
+        )
+    except ShelfError as exc:
+        print(f"modelshelf: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+def serve(settings: Settings) -> int:
+    """Serve until SIGINT or SIGTERM; in-flight requests get `shutdown_timeout` to finish."""
+    log.info(
+        "modelshelf %s serving %s on %s:%d",
+        __version__,
+        settings.data_dir,
+        settings.host,
+        settings.port,
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        print=None,
+        access_log_format='%a "%r" %s %b %Tfs',
+    )
+    return 0
+
+
+async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:
+    """Stage 1 without a server: the same resources as the app, no socket."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        shelf = runner.app[SHELF]
+        report = await migrate_legacy(
+            shelf, legacy_db, legacy_images, bar=None if not quiet else False
+        )
+    finally:
+        await runner.cleanup()
+    body = MigrationResponse(
+        db_migration=report.db_migration,
+        image_migration=report.image_migration,
+        problems=[MigrationProblem(**p) for p in report.problems],
+        problems_not_listed=report.problems_not_listed,
+    )
+    print(body.model_dump_json(indent=2))
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelshelf", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common: dict[str, Any] = {"default": None}
+    for name, helptext in (
+        ("serve", "serve the HTTP API"),
+        ("migrate-legacy", "stage 1: import a legacy library from the command line"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--data-dir", type=Path, help="data directory (default ./data)", **common)
+        sub.add_argument("--config-dir", type=Path, help="folder of *.toml settings", **common)
+        sub.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...", **common)
+        if name == "serve":
+            sub.add_argument("--host", help="address to listen on (default 127.0.0.1)", **common)
+            sub.add_argument("--port", type=int, help="port to listen on (default 8080)", **common)
+        else:
+            sub.add_argument("--legacy-db", type=Path, required=True, help="legacy SQLite file")
+            sub.add_argument(
+                "--legacy-images", type=Path, required=True, help="legacy images folder"
+            )
+            sub.add_argument(
+                "--no-progress",
+                action="store_true",
+                help="log progress lines instead of drawing a bar",
+            )
+    return parser

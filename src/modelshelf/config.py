@@ -1,0 +1,126 @@
+"""Settings: built-in defaults < config/*.toml < MODELSHELF_* environment < command-line flags."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "MODELSHELF_"
+
+
+class SettingsError(Exception):
+    """A configuration file or variable holds something unusable."""
+
+
+class Settings(BaseModel):
+    """Everything the service can be told at start-up. Paths are resolved by `resolve_paths`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    legacy_root: Path | None = None
+    models_root: Path | None = None
+    log_level: str = "INFO"
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
+    read_connections: int = Field(default=4, ge=1, le=32)
+    max_image_pixels: int = Field(default=100_000_000, ge=1)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    client_max_size: int = Field(default=1024 * 1024, ge=1024)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    path_prefix: str = ""
+    shutdown_timeout: float = Field(default=30.0, ge=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix_is_a_path(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not value.startswith("/"):
+            raise ValueError("path_prefix must start with '/'")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "modelshelf.db"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def effective_legacy_root(self) -> Path:
+        return self.legacy_root if self.legacy_root is not None else self.data_dir / "legacy"
+
+    def resolve_paths(self) -> Settings:
+        """Return a copy whose directories are absolute, so later `chdir`s cannot move them."""
+        updates: dict[str, Any] = {"data_dir": self.data_dir.expanduser().resolve()}
+        for name in ("legacy_root", "models_root"):
+            value = getattr(self, name)
+            if value is not None:
+                updates[name] = value.expanduser().resolve()
+        return self.model_copy(update=updates)
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    config_dir: Path | None = None,
+) -> Settings:
+    """Merge the sources in order of precedence and validate them.
+
+    Raises SettingsError naming the source and field at fault.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    if config_dir is None:
+        config_dir = Path(environ.get(ENV_PREFIX + "CONFIG_DIR", "config"))
+    merged: dict[str, Any] = {}
+    for file in sorted(config_dir.glob("*.toml")) if config_dir.is_dir() else []:
+        merged.update(_read_toml(file))
+    merged.update(_read_environment(environ))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(merged).resolve_paths()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read {file}: {exc}") from exc
+    # A [modelshelf] table is accepted so the file can share a document with other tools.
+    section = data.get("modelshelf", data)
+    if not isinstance(section, dict):
+        raise SettingsError(f"{file}: [modelshelf] must be a table")
+    return section
+
+
+def _read_environment(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        if field.annotation == list[str]:
+            values[name] = [item.strip() for item in raw.split(",") if item.strip()]
+        else:
+            values[name] = raw
+    return values

@@ -1,0 +1,131 @@
+"""SHA256 of model files: streamed, off the event loop, cached, and shared between callers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelshelf.errors import Unprocessable
+from modelshelf.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# Large reads keep the per-call overhead negligible; hashlib releases the GIL for each update.
+READ_SIZE = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What must stay the same for a cached digest to still describe the file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity:
+        """Stat `path` (following symlinks). Raises Unprocessable if it is missing or not a file."""
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise Unprocessable(f"model file {path} cannot be read: {exc.strerror}") from exc
+        if not path.is_file():
+            raise Unprocessable(f"model file {path} is not a regular file")
+        return cls(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    """The lowercase hex SHA256 of a file, read in large chunks with constant memory.
+
+    Raises OSError if the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    buffer = bytearray(READ_SIZE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+            if progress is not None:
+                progress(count)
+    return digest.hexdigest()
+
+
+class Hasher:
+    """Digests model files in an executor, remembering them by (path, size, mtime_ns, inode).
+
+    Two callers asking for the same unchanged file at once share one hashing task.
+    """
+
+    def __init__(self, storage: Storage, executor: Executor) -> None:
+        self._storage = storage
+        self._executor = executor
+        self._running: dict[FileIdentity, asyncio.Task[str]] = {}
+
+    async def identify(self, path: Path) -> FileIdentity:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, FileIdentity.of, path)
+
+    async def digest(self, path: Path) -> tuple[str, FileIdentity]:
+        """The SHA256 of the file at `path` and the identity it was computed for.
+
+        Raises Unprocessable if the file is missing, unreadable or changes while being read.
+        """
+        identity = await self.identify(path)
+        cached = await self._cached(identity)
+        if cached is not None:
+            return cached, identity
+        task = self._running.get(identity)
+        if task is None:
+            task = asyncio.create_task(self._compute(identity))
+            self._running[identity] = task
+            task.add_done_callback(lambda _: self._running.pop(identity, None))
+        # Shielded: one caller going away must not cancel the work another caller waits for.
+        return await asyncio.shield(task), identity
+
+    async def _cached(self, identity: FileIdentity) -> str | None:
+        async with (
+            self._storage.read() as conn,
+            conn.execute(
+                "SELECT size, mtime_ns, inode, sha256 FROM hash_cache WHERE path = ?",
+                (identity.path,),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None or tuple(row[:3]) != (identity.size, identity.mtime_ns, identity.inode):
+            return None
+        return str(row[3])
+
+    async def _compute(self, identity: FileIdentity) -> str:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            sha256 = await loop.run_in_executor(self._executor, hash_file, Path(identity.path))
+        except OSError as exc:
+            raise Unprocessable(
+                f"model file {identity.path} cannot be read: {exc.strerror}"
+            ) from exc
+        if await self.identify(Path(identity.path)) != identity:
+            raise Unprocessable(f"model file {identity.path} changed while it was being hashed")
+        elapsed = time.perf_counter() - started
+        log.info("hashed %s (%.1f MiB in %.2f s)", identity.path, identity.size / 2**20, elapsed)
+        async with self._storage.write() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO hash_cache(path, size, mtime_ns, inode, sha256, hashed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    identity.path,
+                    identity.size,
+                    identity.mtime_ns,
+                    identity.inode,
+                    sha256,
+                    int(time.time() * 1000),
+                ),
+            )
+        return sha256

@@ -1,0 +1,50 @@
+"""Rules for model metadata (`meta_json`) and model columns."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+IMAGE_KEYS = ("image", "preview", "images")
+
+
+def is_empty(value: object) -> bool:
+    """NULL and the empty string carry no information: a merge may fill them."""
+    return value is None or value == ""
+
+
+def merge_meta_json(existing: Any, pending: Any) -> Any:
+    """Merge `pending` metadata into `existing`; existing values win.
+
+    - keys missing from existing (or holding null or "") take the pending value;
+    - nested objects merge recursively;
+    - lists keep the existing items, then add pending items not already present;
+    - any other existing value is kept as it is.
+    Neither argument is modified; the result shares no mutable parts with them.
+    """
+    if is_empty(existing):
+        return copy.deepcopy(pending)
+    if isinstance(existing, dict) and isinstance(pending, dict):
+        merged = copy.deepcopy(existing)
+        for key, value in pending.items():
+            merged[key] = merge_meta_json(existing.get(key), value)
+        return merged
+    if isinstance(existing, list) and isinstance(pending, list):
+        merged_list = copy.deepcopy(existing)
+        for item in pending:
+            if item not in merged_list:
+                merged_list.append(copy.deepcopy(item))
+        return merged_list
+    return copy.deepcopy(existing)
+
+
+def merge_columns(
+    existing: dict[str, Any], pending: dict[str, Any], columns: tuple[str, ...]
+) -> dict[str, Any]:
+    """Each column that is NULL or empty in `existing` takes the pending value."""
+    return {c: pending.get(c) if is_empty(existing.get(c)) else existing.get(c) for c in columns}
+
+
+def without_image_keys(meta: dict[str, Any]) -> dict[str, Any]:
+    """Metadata with the legacy image-path keys removed (images live in the images folder)."""
+    return {k: v for k, v in meta.items() if k not in IMAGE_KEYS}

@@ -1,0 +1,55 @@
+"""The records the library hands out: models, pending models, tags."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and SHA256_PATTERN.fullmatch(value) is not None
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+
+
+class ModelRecord(BaseModel):
+    """A model in the library, with its tags and the names of its example images."""
+
+    sha256: str = Field(pattern=SHA256_PATTERN.pattern)
+    path: str | None
+    name: str | None
+    type: str | None
+    size_bytes: int | None
+    created_at: int | None
+    meta_json: dict[str, Any]
+    tags: list[Tag]
+    images: list[str]
+
+
+class PendingRecord(BaseModel):
+    """A model waiting to be promoted into the library; `sha256` is null until hashed."""
+
+    id: int
+    sha256: str | None
+    path: str | None
+    name: str | None
+    type: str | None
+    size_bytes: int | None
+    created_at: int | None
+    meta_json: dict[str, Any]
+    tags: list[Tag]
+    images: list[str]
+
+
+def image_name(sha256: str, seq: int) -> str:
+    """The public name of example image `seq` of a model, as clients request it."""
+    return f"{sha256}_{seq}.webp"

@@ -1,0 +1,1 @@
+"""HTTP layer: parse with pydantic, call one domain function, serialise."""

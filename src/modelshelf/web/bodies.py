@@ -1,0 +1,175 @@
+"""Request and response bodies. Every JSON body the API reads or writes is one of these."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from modelshelf.promotion import Strategy
+from modelshelf.records import ModelRecord, PendingRecord, Tag
+
+MAX_BATCH = 10_000
+
+
+class Body(BaseModel):
+    """Request bodies reject unknown fields: a misspelt option must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="the HTTP reason phrase")
+    detail: str = Field(description="what was wrong, for a person")
+
+
+class ConflictBody(ErrorBody):
+    existing: ModelRecord | None
+    pending: PendingRecord
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class MigrateLegacyRequest(Body):
+    legacy_db_path: StrictStr = Field(min_length=1, max_length=4096)
+    legacy_images_dir: StrictStr = Field(min_length=1, max_length=4096)
+
+
+class MigrationProblem(BaseModel):
+    legacy_id: int | None
+    problem: str
+
+
+class MigrationResponse(BaseModel):
+    status: Literal["success"] = "success"
+    db_migration: dict[str, int]
+    image_migration: dict[str, int]
+    problems: list[MigrationProblem]
+    problems_not_listed: int
+
+
+class PendingModelsResponse(BaseModel):
+    models: list[PendingRecord]
+
+
+def _one_strategy(data: Any) -> Any:
+    """Hikaze Model Manager 2 clients say `conflict_strategy`; accept it as `conf_strategy`."""
+    if isinstance(data, dict) and "conflict_strategy" in data:
+        data = dict(data)
+        legacy = data.pop("conflict_strategy")
+        if "conf_strategy" in data and data["conf_strategy"] != legacy:
+            raise ValueError("conf_strategy and conflict_strategy disagree; send one of them")
+        data["conf_strategy"] = legacy
+    return data
+
+
+class ImportRequest(Body):
+    id: StrictInt = Field(ge=0, le=2**63 - 1)
+    conf_strategy: Strategy | None = None
+
+    _strategy_alias = model_validator(mode="before")(_one_strategy)
+
+
+class ImportResponse(BaseModel):
+    status: Literal["success"] = "success"
+    sha256: str
+    action_taken: Literal["imported", "overridden", "merged", "deleted"]
+
+
+class BatchImportRequest(Body):
+    ids: list[StrictInt] = Field(min_length=1, max_length=MAX_BATCH)
+    conf_strategy: Strategy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        data = _one_strategy(data)
+        if isinstance(data, dict) and "id" in data:
+            data = dict(data)
+            ids = data.pop("id")
+            if "ids" in data and data["ids"] != ids:
+                raise ValueError("ids and id disagree; send one of them")
+            data["ids"] = ids
+        return data
+
+    @field_validator("ids")
+    @classmethod
+    def _non_negative(cls, ids: list[int]) -> list[int]:
+        if any(i < 0 or i >= 2**63 for i in ids):
+            raise ValueError("ids must be non-negative 64-bit integers")
+        return ids
+
+
+class BatchResult(BaseModel):
+    id: int
+    result: Literal["success", "conflict", "locked", "not_found", "failed"]
+    sha256: str | None = None
+    action_taken: str | None = None
+    detail: str | None = None
+
+
+class BatchImportResponse(BaseModel):
+    results: list[BatchResult]
+    counts: dict[str, int]
+
+
+class SampleImagesRequest(Body):
+    hash: StrictStr = Field(description="the model's SHA256: 64 hex characters", max_length=64)
+
+
+class SampleImages(RootModel[list[str]]):
+    """Image names ordered by seq: ["<hash>_0.webp", "<hash>_1.webp", ...]."""
+
+
+class ImageQuery(Body):
+    quality: Literal["high", "medium", "low"] = "high"
+
+
+class UploadResponse(BaseModel):
+    status: Literal["success"] = "success"
+    name: str
+
+
+class DeleteImageResponse(BaseModel):
+    status: Literal["success"] = "success"
+    deleted: str
+
+
+class ModelsQuery(Body):
+    type: str | None = Field(default=None, max_length=200)
+    tag: str | None = Field(default=None, max_length=200)
+    q: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=2**62)
+
+
+class ModelsPage(BaseModel):
+    models: list[ModelRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class TagCount(Tag):
+    models: int
+
+
+class TagsResponse(BaseModel):
+    tags: list[TagCount]
+
+
+class TypesResponse(BaseModel):
+    types: list[str]

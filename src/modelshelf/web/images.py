@@ -1,0 +1,90 @@
+"""Handlers: listing, serving, uploading and deleting example images."""
+
+from __future__ import annotations
+
+from aiohttp import BodyPartReader, web
+
+from modelshelf import library
+from modelshelf.errors import InvalidInput
+from modelshelf.imagestore import parse_image_name
+from modelshelf.web.bodies import (
+    DeleteImageResponse,
+    ImageQuery,
+    SampleImages,
+    SampleImagesRequest,
+    UploadResponse,
+)
+from modelshelf.web.keys import SHELF
+from modelshelf.web.parsing import parse_body, parse_query, respond
+
+# Image URLs keep their name when the content is replaced (override, delete-and-shift), so
+# caches must revalidate; the ETag makes that a cheap 304.
+CACHE_CONTROL = "no-cache"
+SHA256_FIELD_MAX = 128
+
+
+async def get_sample_imgs(request: web.Request) -> web.Response:
+    body = await parse_body(request, SampleImagesRequest)
+    sha256 = library.require_sha256(body.hash.lower())
+    names = await request.app[SHELF].images.list_names(sha256)
+    return await respond(request, SampleImages(names))
+
+
+async def serve_image(request: web.Request) -> web.FileResponse:
+    query = parse_query(request.query, ImageQuery)
+    path = await request.app[SHELF].images.rendition_file(
+        request.match_info["filename"], query.quality
+    )
+    return web.FileResponse(
+        path, headers={"Cache-Control": CACHE_CONTROL, "Content-Type": "image/webp"}
+    )
+
+
+async def serve_pending_image(request: web.Request) -> web.FileResponse:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput(f"{raw[:40]!r} is not a pending model id")
+    path = await request.app[SHELF].images.pending_file(int(raw))
+    return web.FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
+
+
+async def upload_image(request: web.Request) -> web.Response:
+    shelf = request.app[SHELF]
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"expected a multipart/form-data body: {exc}") from None
+    sha256: str | None = None
+    upload = None
+    try:
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput("nested multipart bodies are not accepted")
+            if part.name == "sha256":
+                sha256 = (await part.read_chunk(SHA256_FIELD_MAX)).decode("ascii", "replace")
+            elif part.name == "image" and upload is None:
+                upload = await library.receive_upload(shelf, _chunks(part))
+            else:
+                await part.release()
+    except ValueError as exc:
+        raise InvalidInput(f"malformed multipart body: {exc}") from None
+    if upload is None:
+        raise InvalidInput("the multipart body needs an 'image' file field")
+    if sha256 is None:
+        await shelf.images.discard(upload.parent)
+        raise InvalidInput("the multipart body needs a 'sha256' text field")
+    name = await shelf.finish(library.add_image(shelf, sha256.strip().lower(), upload))
+    return await respond(request, UploadResponse(name=name))
+
+
+async def _chunks(part: BodyPartReader):  # type: ignore[no-untyped-def]
+    while chunk := await part.read_chunk(256 * 1024):
+        yield chunk
+
+
+async def delete_image(request: web.Request) -> web.Response:
+    shelf = request.app[SHELF]
+    name = request.match_info["filename"]
+    sha256, seq = parse_image_name(name)
+    await shelf.finish(library.delete_image(shelf, sha256, seq))
+    return await respond(request, DeleteImageResponse(deleted=name))

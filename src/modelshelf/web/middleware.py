@@ -1,0 +1,100 @@
+"""The one place where domain errors become HTTP answers, and where proxies are trusted."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp_remotes import XForwardedFiltered
+
+from modelshelf import errors
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+STATUS_BY_ERROR: list[tuple[type[errors.ShelfError], int]] = [
+    (errors.InvalidInput, 400),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.TooLarge, 413),
+    (errors.Locked, 423),
+    (errors.Unprocessable, 422),
+    (errors.StorageUnavailable, 503),
+    (errors.StorageFull, 507),
+]
+
+
+def error_response(status: int, detail: str, **extra: Any) -> web.Response:
+    body = {"error": HTTPStatus(status).phrase, "detail": detail, **extra}
+    return web.json_response(body, status=status)
+
+
+def status_of(exc: errors.ShelfError) -> int:
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error answer is {"error", "detail", ...}; a 500 never shows its traceback."""
+    try:
+        return await handler(request)
+    except errors.ShelfError as exc:
+        return error_response(status_of(exc), exc.detail, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(exc.status, _http_detail(exc))
+        for name in ("Allow", "Retry-After"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal server error; the server log has the details")
+
+
+def _http_detail(exc: web.HTTPException) -> str:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return "the request body is larger than the configured client_max_size"
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return (
+            f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
+        )
+    if isinstance(exc, web.HTTPNotFound):
+        return "no such endpoint"
+    return exc.text or exc.reason
+
+
+class TrustedProxies:
+    """Honours X-Forwarded-For/Proto/Host only on connections from the configured proxies.
+
+    aiohttp-remotes parses the headers; its filtered mode does not look at the connecting
+    peer itself, so that check is made here first.
+    """
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self._networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+        self._forwarded = XForwardedFiltered(set(self._networks))
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer and self._trusted(peer[0]):
+            return await self._forwarded.middleware(request, handler)
+        return await handler(request)
+
+    def _trusted(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:  # a Unix socket peer has no IP address
+            return False
+        return any(address in network for network in self._networks)

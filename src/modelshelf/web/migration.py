@@ -1,0 +1,71 @@
+"""Handlers: stage 1 (legacy import), pending models, stage 2 (promotion)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+
+from modelshelf import legacy_import, library, promotion
+from modelshelf.web.bodies import (
+    BatchImportRequest,
+    BatchImportResponse,
+    BatchResult,
+    ImportRequest,
+    ImportResponse,
+    MigrateLegacyRequest,
+    MigrationProblem,
+    MigrationResponse,
+    PendingModelsResponse,
+)
+from modelshelf.web.keys import SHELF
+from modelshelf.web.parsing import parse_body, respond
+
+
+async def migrate_legacy_db(request: web.Request) -> web.Response:
+    body = await parse_body(request, MigrateLegacyRequest)
+    shelf = request.app[SHELF]
+    report = await shelf.finish(
+        legacy_import.migrate_legacy_from_request(
+            shelf, body.legacy_db_path, body.legacy_images_dir
+        )
+    )
+    return await respond(
+        request,
+        MigrationResponse(
+            db_migration=report.db_migration,
+            image_migration=report.image_migration,
+            problems=[MigrationProblem(**p) for p in report.problems],
+            problems_not_listed=report.problems_not_listed,
+        ),
+        large=True,
+    )
+
+
+async def pending_models(request: web.Request) -> web.Response:
+    models = await library.list_pending(request.app[SHELF])
+    return await respond(request, PendingModelsResponse(models=models), large=True)
+
+
+async def import_a_model(request: web.Request) -> web.Response:
+    body = await parse_body(request, ImportRequest)
+    shelf = request.app[SHELF]
+    outcome = await shelf.finish(promotion.import_a_model(shelf, body.id, body.conf_strategy))
+    return await respond(
+        request,
+        ImportResponse(sha256=outcome.sha256, action_taken=outcome.action_taken),
+    )
+
+
+async def import_models(request: web.Request) -> web.Response:
+    body = await parse_body(request, BatchImportRequest)
+    shelf = request.app[SHELF]
+    results = await shelf.finish(
+        promotion.import_models(shelf, body.ids, body.conf_strategy, shelf.settings.workers)
+    )
+    counts = Counter(r["result"] for r in results)
+    response = BatchImportResponse(
+        results=[BatchResult(**r) for r in results],
+        counts={k: counts.get(k, 0) for k in promotion.BATCH_RESULTS},
+    )
+    return await respond(request, response, status=207, large=True)

@@ -1,0 +1,116 @@
+"""An OpenAPI 3.1 document generated from the endpoint table and pydantic's JSON schemas."""
+
+from __future__ import annotations
+
+import functools
+import re
+from http import HTTPStatus
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaValue, models_json_schema
+
+from modelshelf import __version__
+from modelshelf.web.bodies import ErrorBody
+from modelshelf.web.routes import ENDPOINTS, Answer, Endpoint
+
+REF = "#/components/schemas/{model}"
+Mode = Literal["validation", "serialization"]
+
+
+@functools.cache
+def build_openapi(prefix: str = "") -> dict[str, Any]:
+    refs, definitions = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        operation = _operation(endpoint, refs)
+        paths.setdefault(prefix + endpoint.path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "modelshelf", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": definitions.get("$defs", {})},
+    }
+
+
+def _schemas() -> tuple[dict[tuple[type[BaseModel], Mode], JsonSchemaValue], dict[str, Any]]:
+    wanted: set[tuple[type[BaseModel], Mode]] = {(ErrorBody, "serialization")}
+    for endpoint in ENDPOINTS:
+        if endpoint.body is not None:
+            wanted.add((endpoint.body, "validation"))
+        if endpoint.query is not None:
+            wanted.add((endpoint.query, "validation"))
+        for answer in endpoint.responses.values():
+            if isinstance(answer, type):
+                wanted.add((answer, "serialization"))
+    ordered = sorted(wanted, key=lambda item: (item[0].__name__, item[1]))
+    refs, definitions = models_json_schema(ordered, ref_template=REF)
+    return {(cast(type[BaseModel], m), mode): s for (m, mode), s in refs.items()}, definitions
+
+
+def _operation(
+    endpoint: Endpoint, refs: dict[tuple[type[BaseModel], Mode], JsonSchemaValue]
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "operationId": endpoint.handler.__name__,
+        "responses": {
+            str(status): _response(status, answer, refs)
+            for status, answer in sorted(endpoint.responses.items())
+        },
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        parameters += _query_parameters(endpoint.query)
+    if parameters:
+        operation["parameters"] = parameters
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
+        }
+    if endpoint.multipart:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "image": {"type": "string", "format": "binary"},
+                            "sha256": {"type": "string"},
+                        },
+                        "required": ["image", "sha256"],
+                    }
+                }
+            },
+        }
+    return operation
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": field_schema}
+        for name, field_schema in schema.get("properties", {}).items()
+    ]
+
+
+def _response(
+    status: int, answer: Answer, refs: dict[tuple[type[BaseModel], Mode], JsonSchemaValue]
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": HTTPStatus(status).phrase}
+    if answer is None:
+        schema = refs[(ErrorBody, "serialization")]
+        response["content"] = {"application/json": {"schema": schema}}
+    elif isinstance(answer, type):
+        response["content"] = {"application/json": {"schema": refs[(answer, "serialization")]}}
+    elif answer:
+        response["content"] = {answer: {"schema": {"type": "string", "format": "binary"}}}
+        if answer == "application/json":
+            response["content"] = {answer: {"schema": {"type": "object"}}}
+    return response

@@ -1,0 +1,62 @@
+"""Turning requests into pydantic models and models into responses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from modelshelf.errors import InvalidInput
+from modelshelf.web.keys import EXECUTOR
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The request's JSON body as `model`. Raises InvalidInput with a readable detail."""
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidInput("the request needs a JSON body")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc)) from None
+
+
+def parse_query(query: Mapping[str, str], model: type[M]) -> M:
+    """Query parameters as `model`. Raises InvalidInput."""
+    try:
+        return model.model_validate(dict(query))
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc)) from None
+
+
+def parse_match(request: web.Request, name: str) -> str:
+    return request.match_info[name]
+
+
+def describe(exc: ValidationError) -> str:
+    """One line a person can act on, e.g. "id: Input should be a valid integer"."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == "json_invalid":
+            parts.append(f"malformed JSON: {error['ctx'].get('error', error['msg'])}")
+            continue
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts[:10]) or "invalid request"
+
+
+async def respond(
+    request: web.Request, body: BaseModel, status: int = 200, *, large: bool = False
+) -> web.Response:
+    """Serialise `body` as JSON; `large` bodies are serialised in the executor."""
+    if large:
+        loop = asyncio.get_running_loop()
+        text = await loop.run_in_executor(request.app[EXECUTOR], body.model_dump_json)
+    else:
+        text = body.model_dump_json()
+    return web.Response(text=text, status=status, content_type="application/json")
