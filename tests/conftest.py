@@ -1,0 +1,75 @@
+"""Fixtures: a real data directory in tmp_path and the real app through aiohttp_client."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from modelshelf.app import create_app
+from modelshelf.config import Settings
+from modelshelf.shelf import Shelf
+from modelshelf.web.keys import SHELF
+from tests.factories import LegacyLibrary
+
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, workers=2, read_connections=2).resolve_paths()
+
+
+@pytest.fixture
+def legacy(data_dir: Path) -> LegacyLibrary:
+    """An empty legacy library under the default legacy_root (<data_dir>/legacy)."""
+    return LegacyLibrary(data_dir / "legacy")
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "models"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+async def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
+    """Start the real app; keyword arguments override settings."""
+
+    async def start(**overrides: Any) -> Client:
+        app = create_app(settings.model_copy(update=overrides) if overrides else settings)
+        client: Client = await aiohttp_client(app)
+        return client
+
+    return start
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    return await make_client()
+
+
+def shelf_of(client: Client) -> Shelf:
+    return client.app[SHELF]
+
+
+async def migrate(client: Client, legacy: LegacyLibrary) -> dict[str, Any]:
+    """Run stage 1 through the API; returns the report."""
+    response = await client.post(
+        "/api/migration/migrate_legacy_db",
+        json={"legacy_db_path": str(legacy.db_path), "legacy_images_dir": str(legacy.images_dir)},
+    )
+    body: dict[str, Any] = await response.json()
+    assert response.status == 200, body
+    return body

@@ -1,0 +1,366 @@
+"""Stage 1: a legacy library comes in; hashed models to the library, the rest to pending."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelshelf.images import rendition_sizes
+from tests.conftest import Client, MakeClient, migrate
+from tests.factories import LegacyLibrary, fake_sha, image_size, rendition_files
+
+H1, H2, H3 = fake_sha(1), fake_sha(2), fake_sha(3)
+
+
+def db(data_dir: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(data_dir / "modelshelf.db")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def rows(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with db(data_dir) as conn:
+        return [tuple(r) for r in conn.execute(sql, params)]
+
+
+@pytest.fixture
+def small_library(legacy: LegacyLibrary) -> LegacyLibrary:
+    legacy.add_tag(7, "checkpoint")
+    legacy.add_tag(9, "anime")
+    legacy.add_tag(12, "lora")
+    legacy.add_model(
+        1,
+        hash_hex=H1,
+        tags=[7, 9],
+        images=[
+            legacy.image("model_1_1_a.png", width=3000, height=2000, alpha=True),
+            legacy.image("model_1_2_b.jpg", width=640, height=480),
+        ],
+        extra={
+            "description": "first",
+            "prompts": {"positive": "cat", "negative": ""},
+            "community_links": ["https://example.org/1"],
+            "preview": "/media/x.png",
+            "custom_key": {"kept": True},
+        },
+        meta_json=json.dumps({"old": "meta"}),
+    )
+    legacy.add_model(
+        2,
+        hash_hex="",
+        type="lora",
+        tags=[12, 9],
+        images=[legacy.image("model_2_1_c.png", width=100, height=80)],
+    )
+    legacy.add_model(3, hash_hex=H3.upper(), tags=[7], created_at=1_700_000_000)
+    return legacy
+
+
+async def test_hashed_rows_become_models_and_unhashed_rows_pending(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    report = await migrate(client, small_library)
+    assert report["status"] == "success"
+    assert report["db_migration"]["models_imported"] == 2
+    assert report["db_migration"]["pending_created"] == 1
+    assert sorted(r[0] for r in rows(data_dir, "SELECT sha256 FROM models")) == sorted([H1, H3])
+    assert rows(data_dir, "SELECT id, sha256, type FROM pending_import") == [(2, None, "lora")]
+
+
+async def test_tags_keep_their_ids_and_follow_their_models(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate(client, small_library)
+    assert rows(data_dir, "SELECT id, name FROM tags ORDER BY id") == [
+        (7, "checkpoint"),
+        (9, "anime"),
+        (12, "lora"),
+    ]
+    assert sorted(rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H1)) == [
+        (7,),
+        (9,),
+    ]
+    assert sorted(rows(data_dir, "SELECT tag_id FROM pending_model_tags WHERE model_id = 2")) == [
+        (9,),
+        (12,),
+    ]
+
+
+async def test_meta_json_loses_image_keys_and_keeps_everything_else(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate(client, small_library)
+    (meta_text,) = rows(data_dir, "SELECT meta_json FROM models WHERE sha256 = ?", H1)[0]
+    assert json.loads(meta_text) == {
+        "description": "first",
+        "prompts": {"positive": "cat", "negative": ""},
+        "community_links": ["https://example.org/1"],
+        "custom_key": {"kept": True},
+        "legacy_meta": {"old": "meta"},
+    }
+    (pending_meta,) = rows(data_dir, "SELECT meta_json FROM pending_import WHERE id = 2")[0]
+    assert "images" not in json.loads(pending_meta)
+
+
+async def test_uppercase_hash_is_stored_lowercase_and_seconds_become_milliseconds(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate(client, small_library)
+    assert rows(data_dir, "SELECT created_at FROM models WHERE sha256 = ?", H3) == [
+        (1_700_000_000_000,)
+    ]
+
+
+async def test_images_of_hashed_models_become_dense_renditions_with_the_right_sizes(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    report = await migrate(client, small_library)
+    assert report["image_migration"]["renditions_created"] == 2
+    images = data_dir / "images"
+    assert rendition_files(images) == sorted(
+        f"{H1}_{seq}_{q}.webp" for seq in (0, 1) for q in ("high", "medium", "low")
+    )
+    for seq, (w, h) in enumerate([(3000, 2000), (640, 480)]):
+        for quality, expected in rendition_sizes(w, h).items():
+            got = image_size(images / f"{H1}_{seq}_{quality}.webp")
+            assert abs(got[0] - expected[0]) <= 1 and abs(got[1] - expected[1]) <= 1
+    listing = await client.post("/api/images/get_sample_imgs", json={"hash": H1})
+    assert await listing.json() == [f"{H1}_0.webp", f"{H1}_1.webp"]
+
+
+async def test_pending_image_is_copied_unchanged(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate(client, small_library)
+    copied = data_dir / "images" / "pending" / "2.png"
+    assert copied.read_bytes() == (small_library.images_dir / "model_2_1_c.png").read_bytes()
+    served = await client.get("/api/images/pending/2")
+    assert served.status == 200
+    assert await served.read() == copied.read_bytes()
+    pending = await (await client.get("/api/migration/pending_models")).json()
+    assert pending["models"][0]["images"] == ["pending/2"]
+    assert [t["id"] for t in pending["models"][0]["tags"]] == [9, 12]
+
+
+async def test_running_stage_one_twice_adds_nothing_twice(
+    client: Client, small_library: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate(client, small_library)
+    files_before = sorted(p.name for p in (data_dir / "images").rglob("*") if p.is_file())
+    tables = ("models", "tags", "model_tags", "pending_import", "pending_model_tags", "images")
+    counts_before = {t: rows(data_dir, f"SELECT count(*) FROM {t}") for t in tables}
+    second = await migrate(client, small_library)
+    assert second["db_migration"]["already_migrated"] == 3
+    assert second["db_migration"]["models_imported"] == 0
+    assert second["db_migration"]["pending_created"] == 0
+    assert {t: rows(data_dir, f"SELECT count(*) FROM {t}") for t in tables} == counts_before
+    assert sorted(p.name for p in (data_dir / "images").rglob("*") if p.is_file()) == files_before
+
+
+async def test_promoted_model_is_not_brought_back_by_a_second_run(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, models_dir: Path
+) -> None:
+    from tests.factories import make_model_file
+
+    make_model_file(models_dir / "m.safetensors")
+    legacy.add_model(5, hash_hex="", path=str(models_dir / "m.safetensors"))
+    await migrate(client, legacy)
+    promoted = await client.post("/api/migration/import_a_model", json={"id": 5})
+    assert promoted.status == 200
+    await migrate(client, legacy)
+    assert rows(data_dir, "SELECT count(*) FROM pending_import") == [(0,)]
+
+
+async def test_broken_rows_are_reported_and_the_rest_migrates(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    (legacy.images_dir / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    good = legacy.image("good.png")
+    legacy.add_model(1, hash_hex=fake_sha(10), extra="{not json")
+    legacy.add_model(2, hash_hex=fake_sha(11), images=["missing.png", good])
+    legacy.add_model(3, hash_hex=fake_sha(12), images=["corrupt.png"])
+    legacy.add_model(4, hash_hex="", images=["corrupt.png", good])
+    legacy.add_model(5, hash_hex="", extra="[1, 2]")
+    legacy.add_model(6, hash_hex=fake_sha(13), images=[good])
+    report = await migrate(client, legacy)
+    assert report["db_migration"]["models_imported"] == 4
+    assert report["db_migration"]["pending_created"] == 2
+    assert report["image_migration"]["images_missing"] == 1
+    assert report["image_migration"]["images_unreadable"] == 2
+    problems = {p["legacy_id"] for p in report["problems"]}
+    assert problems == {1, 2, 3, 4, 5}
+    # Nothing is lost: unparsable text is kept, and the usable image of row 2 became seq 0.
+    (meta,) = rows(data_dir, "SELECT meta_json FROM models WHERE sha256 = ?", fake_sha(10))[0]
+    assert json.loads(meta) == {"legacy_extra_json_unparsed": "{not json"}
+    assert rows(data_dir, "SELECT seq FROM images WHERE model_hash = ?", fake_sha(11)) == [(0,)]
+    assert rows(data_dir, "SELECT count(*) FROM images WHERE model_hash = ?", fake_sha(12)) == [
+        (0,)
+    ]
+    # A pending model gets the first listed image that can be used.
+    assert (data_dir / "images" / "pending" / "4.png").read_bytes() == (
+        legacy.images_dir / good
+    ).read_bytes()
+    assert not (data_dir / "images" / ".staging").exists() or not any(
+        (data_dir / "images" / ".staging").iterdir()
+    )
+
+
+async def test_hashed_duplicates_go_to_pending_with_their_hash(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    legacy.add_model(1, hash_hex=H1, path="/a.safetensors")
+    legacy.add_model(2, hash_hex=H1, path="/b.safetensors", extra={"description": "copy"})
+    report = await migrate(client, legacy)
+    assert report["db_migration"]["duplicates_to_pending"] == 1
+    assert rows(data_dir, "SELECT id, sha256, path FROM pending_import") == [
+        (2, H1, "/b.safetensors")
+    ]
+
+
+async def test_wal_content_of_the_legacy_database_is_read(
+    client: Client, data_dir: Path, tmp_path: Path
+) -> None:
+    source = LegacyLibrary(tmp_path / "source")
+    writer = source.connect()
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute(
+        "INSERT INTO models(id, path, type, hash_hex, extra_json)"
+        " VALUES (1, '/x', 'lora', ?, '{}')",
+        (H2,),
+    )
+    writer.commit()
+    # Copy while the writer is open, so the row exists only in the -wal file.
+    target = data_dir / "legacy" / "walcopy"
+    target.mkdir(parents=True)
+    for suffix in ("", "-wal"):
+        shutil.copyfile(f"{source.db_path}{suffix}", target / f"hikaze.db{suffix}")
+    writer.close()
+    (target / "images").mkdir()
+    response = await client.post(
+        "/api/migration/migrate_legacy_db",
+        json={
+            "legacy_db_path": str(target / "hikaze.db"),
+            "legacy_images_dir": str(target / "images"),
+        },
+    )
+    assert response.status == 200, await response.text()
+    assert rows(data_dir, "SELECT sha256 FROM models") == [(H2,)]
+
+
+@pytest.mark.parametrize(
+    ("db_path", "images_dir"),
+    [
+        pytest.param("/etc/passwd", "{legacy}/images", id="absolute-outside"),
+        pytest.param("{legacy}/../../outside.db", "{legacy}/images", id="dotdot-escape"),
+        pytest.param("{legacy}/hikaze.db", "/tmp", id="images-outside"),
+        pytest.param("{legacy}/link.db", "{legacy}/images", id="symlink-out"),
+    ],
+)
+async def test_paths_outside_legacy_root_are_forbidden(
+    client: Client, legacy: LegacyLibrary, tmp_path: Path, db_path: str, images_dir: str
+) -> None:
+    outside = tmp_path / "outside.db"
+    shutil.copyfile(legacy.db_path, outside)
+    (legacy.root / "link.db").symlink_to(outside)
+    body = {
+        "legacy_db_path": db_path.format(legacy=legacy.root),
+        "legacy_images_dir": images_dir.format(legacy=legacy.root),
+    }
+    response = await client.post("/api/migration/migrate_legacy_db", json=body)
+    assert response.status == 403
+    assert (await response.json())["error"] == "Forbidden"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"{", id="malformed-json"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"[]", id="array"),
+        pytest.param(b'{"legacy_db_path": 5, "legacy_images_dir": "x"}', id="wrong-type"),
+        pytest.param(b'{"legacy_db_path": "x"}', id="missing-field"),
+        pytest.param(b'{"legacy_db_path": "x", "legacy_images_dir": "y", "z": 1}', id="unknown"),
+        pytest.param(b'{"legacy_db_path": "", "legacy_images_dir": "y"}', id="empty-path"),
+        pytest.param(b'{"legacy_db_path": "a\\u0000b", "legacy_images_dir": "y"}', id="nul"),
+    ],
+)
+async def test_malformed_bodies_are_answered_400(client: Client, body: bytes) -> None:
+    response = await client.post(
+        "/api/migration/migrate_legacy_db",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "Bad Request" and answer["detail"]
+
+
+async def test_missing_inputs_are_404_and_a_non_legacy_file_is_400(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    missing = await client.post(
+        "/api/migration/migrate_legacy_db",
+        json={
+            "legacy_db_path": str(legacy.root / "nope.db"),
+            "legacy_images_dir": str(legacy.images_dir),
+        },
+    )
+    assert missing.status == 404
+    (legacy.root / "not.db").write_bytes(b"this is not sqlite" * 100)
+    wrong = await client.post(
+        "/api/migration/migrate_legacy_db",
+        json={
+            "legacy_db_path": str(legacy.root / "not.db"),
+            "legacy_images_dir": str(legacy.images_dir),
+        },
+    )
+    assert wrong.status == 400, await wrong.text()
+
+
+async def test_other_requests_keep_answering_while_a_migration_runs(
+    make_client: MakeClient, legacy: LegacyLibrary
+) -> None:
+    client = await make_client(workers=1)
+    for i in range(1, 41):
+        legacy.add_model(
+            i,
+            hash_hex=fake_sha(100 + i),
+            images=[legacy.image(f"m{i}.jpg", width=1600, height=1200)],
+        )
+    migration = asyncio.create_task(migrate(client, legacy))
+    answered_during = 0
+    while not migration.done():
+        response = await client.get("/api/health")
+        assert response.status == 200
+        if not migration.done():
+            answered_during += 1
+        await asyncio.sleep(0.01)
+    report = await migration
+    assert report["db_migration"]["models_imported"] == 40
+    assert answered_during >= 5
+
+
+async def test_a_second_migration_while_one_runs_is_locked(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    for i in range(1, 21):
+        legacy.add_model(
+            i,
+            hash_hex=fake_sha(200 + i),
+            images=[legacy.image(f"m{i}.jpg", width=1200, height=900)],
+        )
+    first = asyncio.create_task(migrate(client, legacy))
+    await asyncio.sleep(0.05)
+    second = await client.post(
+        "/api/migration/migrate_legacy_db",
+        json={"legacy_db_path": str(legacy.db_path), "legacy_images_dir": str(legacy.images_dir)},
+    )
+    await first
+    assert second.status == 423

@@ -1,0 +1,87 @@
+"""merge_meta_json and the column rules: existing values win, gaps are filled."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from modelshelf.meta import merge_columns, merge_meta_json, without_image_keys
+
+
+@pytest.mark.parametrize(
+    ("existing", "pending", "expected"),
+    [
+        pytest.param({"a": 1}, {"b": 2}, {"a": 1, "b": 2}, id="missing-keys-are-added"),
+        pytest.param({"a": 1}, {"a": 2}, {"a": 1}, id="existing-value-wins"),
+        pytest.param({"a": None}, {"a": 2}, {"a": 2}, id="null-is-filled"),
+        pytest.param({"a": ""}, {"a": "x"}, {"a": "x"}, id="empty-string-is-filled"),
+        pytest.param({"a": 0}, {"a": 5}, {"a": 0}, id="zero-is-a-value"),
+        pytest.param({"a": False}, {"a": True}, {"a": False}, id="false-is-a-value"),
+        pytest.param({}, {"a": {"b": 1}}, {"a": {"b": 1}}, id="empty-object-takes-all"),
+        pytest.param(
+            {"p": {"positive": "cat", "negative": ""}},
+            {"p": {"positive": "dog", "negative": "blurry", "extra": 1}},
+            {"p": {"positive": "cat", "negative": "blurry", "extra": 1}},
+            id="nested-objects-merge-recursively",
+        ),
+        pytest.param(
+            {"a": {"b": {"c": 1}}},
+            {"a": {"b": {"d": 2}, "e": 3}},
+            {"a": {"b": {"c": 1, "d": 2}, "e": 3}},
+            id="deeply-nested",
+        ),
+        pytest.param(
+            {"links": ["x", "y"]},
+            {"links": ["y", "z", "x", "w"]},
+            {"links": ["x", "y", "z", "w"]},
+            id="lists-keep-existing-then-add-new",
+        ),
+        pytest.param({"l": []}, {"l": [1, 2]}, {"l": [1, 2]}, id="empty-list-takes-items"),
+        pytest.param(
+            {"l": [{"u": 1}]},
+            {"l": [{"u": 1}, {"u": 2}]},
+            {"l": [{"u": 1}, {"u": 2}]},
+            id="list-items-compared-by-value",
+        ),
+        pytest.param({"a": [1]}, {"a": {"b": 1}}, {"a": [1]}, id="type-mismatch-existing-wins"),
+        pytest.param({"a": "text"}, {"a": ["list"]}, {"a": "text"}, id="scalar-vs-list"),
+        pytest.param({"a": 1}, {}, {"a": 1}, id="empty-pending"),
+        pytest.param(None, {"a": 1}, {"a": 1}, id="missing-existing-meta"),
+        pytest.param([1, 2], {"a": 1}, [1, 2], id="non-object-existing-kept"),
+        pytest.param({"a": 1}, "not an object", {"a": 1}, id="non-object-pending-ignored"),
+        pytest.param({"a": 1}, None, {"a": 1}, id="null-pending"),
+    ],
+)
+def test_merge_meta_json(existing: Any, pending: Any, expected: Any) -> None:
+    assert merge_meta_json(existing, pending) == expected
+
+
+def test_merge_keeps_existing_values_and_leaves_inputs_untouched() -> None:
+    existing = {"p": {"positive": "cat"}, "links": ["a"]}
+    pending = {"p": {"positive": "dog", "negative": "x"}, "links": ["b"]}
+    before = (copy.deepcopy(existing), copy.deepcopy(pending))
+    merged = merge_meta_json(existing, pending)
+    merged["p"]["positive"] = "changed"
+    merged["links"].append("c")
+    assert (existing, pending) == before
+
+
+def test_merge_result_shares_nothing_with_pending() -> None:
+    pending = {"new": {"deep": [1]}}
+    merged = merge_meta_json({}, pending)
+    merged["new"]["deep"].append(2)
+    assert pending == {"new": {"deep": [1]}}
+
+
+def test_merge_columns_fills_only_null_or_empty() -> None:
+    existing = {"path": None, "name": "", "type": "lora", "size_bytes": 0, "created_at": 5}
+    pending = {"path": "/p", "name": "n", "type": "checkpoint", "size_bytes": 9, "created_at": 7}
+    merged = merge_columns(existing, pending, tuple(existing))
+    assert merged == {"path": "/p", "name": "n", "type": "lora", "size_bytes": 0, "created_at": 5}
+
+
+def test_image_keys_are_removed_and_the_rest_kept() -> None:
+    meta = {"image": "a", "preview": "b", "images": ["c"], "description": "d", "x": {"images": 1}}
+    assert without_image_keys(meta) == {"description": "d", "x": {"images": 1}}
