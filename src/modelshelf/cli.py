@@ -15,6 +15,7 @@ from modelshelf import __version__
 from modelshelf.app import create_app
 from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.errors import ShelfError
+from modelshelf.integrity import check_library
 from modelshelf.legacy_import import migrate_legacy
 from modelshelf.web.bodies import MigrationProblem, MigrationResponse
 from modelshelf.web.keys import SHELF
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(settings)
+        if args.command == "check":
+            return check(settings)
         return asyncio.run(
             migrate(
                 settings, args.legacy_db.resolve(), args.legacy_images.resolve(), args.no_progress
@@ -90,6 +93,15 @@ async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quie
     return 0
 
 
+def check(settings: Settings) -> int:
+    """Print every disagreement between the database and the images folder; 1 if any."""
+    problems = check_library(settings.data_dir)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {settings.data_dir}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
@@ -106,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, helptext in (
         ("serve", "serve the HTTP API"),
         ("migrate-legacy", "stage 1: import a legacy library from the command line"),
+        ("check", "check that the database and the images folder agree"),
     ):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--data-dir", type=Path, help="data directory (default ./data)", **common)
@@ -114,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "serve":
             sub.add_argument("--host", help="address to listen on (default 127.0.0.1)", **common)
             sub.add_argument("--port", type=int, help="port to listen on (default 8080)", **common)
-        else:
+        elif name == "migrate-legacy":
             sub.add_argument("--legacy-db", type=Path, required=True, help="legacy SQLite file")
             sub.add_argument(
                 "--legacy-images", type=Path, required=True, help="legacy images folder"

@@ -30,6 +30,7 @@ class DiskImages:
 @dataclass
 class RecoveryReport:
     journal_replayed: int = 0
+    staging_discarded: int = 0
     index_added: int = 0
     index_removed: int = 0
     partial_sets: int = 0
@@ -51,12 +52,18 @@ async def recover(store: ImageStore) -> RecoveryReport:
         await store.carry_out(journal_id, ops)
         report.journal_replayed += 1
     # Whatever is still staged belongs to changes that never committed.
-    await store.run(shutil.rmtree, store.staging_dir, True)
+    report.staging_discarded = await store.run(_empty_staging, store.staging_dir)
     disk = await store.run(scan_images, store.root)
     await _reconcile_renditions(store, disk, report)
     await _reconcile_pending(store, disk, report)
     log.info("start-up recovery: %s", report)
     return report
+
+
+def _empty_staging(staging: Path) -> int:
+    count = len(list(staging.iterdir())) if staging.is_dir() else 0
+    shutil.rmtree(staging, ignore_errors=True)
+    return count
 
 
 def scan_images(root: Path) -> DiskImages:
