@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     RootModel,
-    StrictInt,
     StrictStr,
-    field_validator,
     model_validator,
 )
 
@@ -19,6 +18,18 @@ from modelshelf.promotion import Strategy
 from modelshelf.records import ModelRecord, PendingRecord, Tag
 
 MAX_BATCH = 10_000
+NO_NUL = r"^[^\x00]*$"
+
+
+def _number_not_text(value: Any) -> Any:
+    """JSON integers only: 260 and 260.0 are integers, "260" and true are not."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON number, not a string or boolean")
+    return value
+
+
+# A pending model id: a non-negative 64-bit JSON integer.
+PendingId = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_number_not_text)]
 
 
 class Body(BaseModel):
@@ -44,8 +55,8 @@ class HealthBody(BaseModel):
 
 
 class MigrateLegacyRequest(Body):
-    legacy_db_path: StrictStr = Field(min_length=1, max_length=4096)
-    legacy_images_dir: StrictStr = Field(min_length=1, max_length=4096)
+    legacy_db_path: StrictStr = Field(min_length=1, max_length=4096, pattern=NO_NUL)
+    legacy_images_dir: StrictStr = Field(min_length=1, max_length=4096, pattern=NO_NUL)
 
 
 class MigrationProblem(BaseModel):
@@ -77,7 +88,7 @@ def _one_strategy(data: Any) -> Any:
 
 
 class ImportRequest(Body):
-    id: StrictInt = Field(ge=0, le=2**63 - 1)
+    id: PendingId
     conf_strategy: Strategy | None = None
 
     _strategy_alias = model_validator(mode="before")(_one_strategy)
@@ -90,7 +101,7 @@ class ImportResponse(BaseModel):
 
 
 class BatchImportRequest(Body):
-    ids: list[StrictInt] = Field(min_length=1, max_length=MAX_BATCH)
+    ids: list[PendingId] = Field(min_length=1, max_length=MAX_BATCH)
     conf_strategy: Strategy | None = None
 
     @model_validator(mode="before")
@@ -104,13 +115,6 @@ class BatchImportRequest(Body):
                 raise ValueError("ids and id disagree; send one of them")
             data["ids"] = ids
         return data
-
-    @field_validator("ids")
-    @classmethod
-    def _non_negative(cls, ids: list[int]) -> list[int]:
-        if any(i < 0 or i >= 2**63 for i in ids):
-            raise ValueError("ids must be non-negative 64-bit integers")
-        return ids
 
 
 class BatchResult(BaseModel):
@@ -127,7 +131,9 @@ class BatchImportResponse(BaseModel):
 
 
 class SampleImagesRequest(Body):
-    hash: StrictStr = Field(description="the model's SHA256: 64 hex characters", max_length=64)
+    hash: StrictStr = Field(
+        description="the model's SHA256: 64 hex characters", pattern=r"^[0-9a-fA-F]{64}$"
+    )
 
 
 class SampleImages(RootModel[list[str]]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from modelshelf import library
 from modelshelf.errors import InvalidInput
@@ -42,7 +43,8 @@ async def serve_image(request: web.Request) -> web.FileResponse:
 
 async def serve_pending_image(request: web.Request) -> web.FileResponse:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: str.isdigit() also accepts e.g. '²' (int() fails) and full-width digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InvalidInput(f"{raw[:40]!r} is not a pending model id")
     path = await request.app[SHELF].images.pending_file(int(raw))
     return web.FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
@@ -50,13 +52,10 @@ async def serve_pending_image(request: web.Request) -> web.FileResponse:
 
 async def upload_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
-    try:
-        reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError) as exc:
-        raise InvalidInput(f"expected a multipart/form-data body: {exc}") from None
     sha256: str | None = None
     upload = None
     try:
+        reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader):
                 raise InvalidInput("nested multipart bodies are not accepted")
@@ -66,8 +65,9 @@ async def upload_image(request: web.Request) -> web.Response:
                 upload = await library.receive_upload(shelf, _chunks(part))
             else:
                 await part.release()
-    except ValueError as exc:
-        raise InvalidInput(f"malformed multipart body: {exc}") from None
+    except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
+        # aiohttp reports a body that is not multipart, or is broken, in these ways.
+        raise InvalidInput(f"expected a well-formed multipart/form-data body: {exc}") from None
     if upload is None:
         raise InvalidInput("the multipart body needs an 'image' file field")
     if sha256 is None:

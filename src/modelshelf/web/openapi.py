@@ -12,7 +12,7 @@ from pydantic.json_schema import JsonSchemaValue, models_json_schema
 
 from modelshelf import __version__
 from modelshelf.web.bodies import ErrorBody
-from modelshelf.web.routes import ENDPOINTS, Answer, Endpoint
+from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS, Answer, Endpoint
 
 REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
@@ -60,7 +60,7 @@ def _operation(
         },
     }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
         for name in re.findall(r"{(\w+)}", endpoint.path)
     ]
     if endpoint.query is not None:
@@ -81,9 +81,10 @@ def _operation(
                         "type": "object",
                         "properties": {
                             "image": {"type": "string", "format": "binary"},
-                            "sha256": {"type": "string"},
+                            "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
                         },
                         "required": ["image", "sha256"],
+                        "additionalProperties": False,
                     }
                 }
             },

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
-from modelshelf.records import ModelRecord
+from modelshelf.imagestore import PUBLIC_NAME
+from modelshelf.records import SHA256_PATTERN, ModelRecord
 from modelshelf.web import images, library, migration, system
 from modelshelf.web.bodies import (
     BatchImportRequest,
@@ -50,6 +51,12 @@ class Endpoint:
 
 
 JSON_ERRORS: dict[int, Answer] = {400: None, 413: None}
+# What a path parameter must look like; handlers check the same patterns (and answer 400).
+PATH_PARAMETERS: dict[str, dict[str, str]] = {
+    "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
+    "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
+    "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
+}
 IMAGE = "image/webp"
 
 ENDPOINTS: list[Endpoint] = [
@@ -188,4 +195,7 @@ ENDPOINTS: list[Endpoint] = [
 def setup_routes(app: web.Application, prefix: str = "") -> None:
     """Register every endpoint under `prefix` (for a reverse proxy serving a sub-path)."""
     for endpoint in ENDPOINTS:
-        app.router.add_route(endpoint.method, prefix + endpoint.path, endpoint.handler)
+        if endpoint.method == "GET":  # add_get also answers HEAD (add_route does not)
+            app.router.add_get(prefix + endpoint.path, endpoint.handler)
+        else:
+            app.router.add_route(endpoint.method, prefix + endpoint.path, endpoint.handler)
