@@ -89,9 +89,12 @@ def render_renditions(
         for quality in QUALITIES:
             image = high if quality == "high" else _shrink(high, quality)
             sizes[quality] = (image.width, image.height)
+            encoded = image.webpsave_buffer(Q=WEBP_QUALITY[quality], keep="none")
             temporary = _temporary_beside(targets[quality])
             temporaries[quality] = temporary
-            image.webpsave(str(temporary), Q=WEBP_QUALITY[quality], keep="none")
+            # Written by Python, not libvips, so a full disk is an OSError with its errno
+            # rather than a libvips message that would read like a broken image.
+            temporary.write_bytes(encoded)
         _rename_all(temporaries, targets)
     except pyvips.Error as exc:
         raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc

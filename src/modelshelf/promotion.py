@@ -22,6 +22,7 @@ from typing import Any
 
 import aiosqlite
 
+from modelshelf import filejournal
 from modelshelf.errors import Conflict, ImageError, Locked, NotFound, ShelfError, Unprocessable
 from modelshelf.filejournal import FileOp
 from modelshelf.hashing import FileIdentity
@@ -151,14 +152,7 @@ async def _apply(
     pending_id = prepared.pending.id
     if await queries.fetch_pending_row(tx, pending_id) is None:
         raise NotFound(f"no pending model with id {pending_id}")
-    if (
-        await shelf.hasher.identify(shelf.model_path(prepared.pending.path or ""))
-        != prepared.identity
-    ):
-        raise Unprocessable(
-            f"model file {prepared.pending.path} changed or disappeared after it was hashed; "
-            "nothing was imported"
-        )
+    await _require_unchanged(shelf, prepared)
     existing = await queries.fetch_model_row(tx, prepared.sha256)
     if existing is not None and strategy is None:
         # Another import of the same content committed after our first check.
@@ -177,10 +171,27 @@ async def _apply(
             tx, prepared.sha256, await queries.pending_tag_ids(tx, pending_id)
         )
         ops += await _place_image(shelf, tx, prepared, replace_first=action == "overridden")
+    elif prepared.staged is not None:
+        # Rendered while no model had this content; one appeared before this transaction and
+        # `delete` leaves it as it was, so the staged renditions go (with the journal).
+        ops.append(filejournal.rmtree(prepared.staged.folder, shelf.images.data_dir))
     if prepared.image_ext is not None:
         ops.append(shelf.images.remove_pending(pending_id, prepared.image_ext))
     await queries.delete_pending(tx, pending_id)
     return action, ops
+
+
+async def _require_unchanged(shelf: Shelf, prepared: _Prepared) -> None:
+    """The model file must still be the one that was hashed, now that the change commits."""
+    try:
+        unchanged = await shelf.hasher.identify(shelf.model_path(prepared.pending.path or ""))
+    except Unprocessable:
+        unchanged = None
+    if unchanged != prepared.identity:
+        raise Unprocessable(
+            f"model file {prepared.pending.path} changed or disappeared after it was hashed; "
+            "nothing was imported"
+        )
 
 
 async def _update_existing(

@@ -87,10 +87,16 @@ class Storage:
             try:
                 yield writer
                 await _translate_errors(writer.execute("COMMIT"))
-            except BaseException:
+            except BaseException as exc:
                 # Shielded: a second cancellation must not leave the transaction open for the
                 # next writer. aiosqlite runs operations in order, so ROLLBACK precedes any BEGIN.
                 await asyncio.shield(_rollback(writer))
+                # A read-only database or a full disk usually shows at the first statement
+                # inside the transaction (BEGIN IMMEDIATE succeeds on a read-only file).
+                if isinstance(exc, sqlite3.OperationalError):
+                    translated = translate_sqlite_error(exc)
+                    if translated is not exc:
+                        raise translated from exc
                 raise
 
     @asynccontextmanager
