@@ -17,6 +17,7 @@ Operations are JSON objects with paths relative to the data directory:
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ def shift_down(images_dir: Path, sha256: str, seq: int, last: int) -> None:
         hole = next((s for s in range(seq + 1, last + 1) if not path(s).exists()), None)
         for s in range(seq + 1 if hole is None else hole + 1, last + 1):
             path(s).replace(path(s - 1))
+        # A moved file keeps its mtime, so the new content of a name could look older than what
+        # a cache holds under that name (Last-Modified / If-Modified-Since): mark it as new.
+        for s in range(seq, last):
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path(s))
 
 
 def _relative(path: Path, root: Path) -> str:

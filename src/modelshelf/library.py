@@ -88,9 +88,9 @@ async def add_image(shelf: Shelf, sha256: str, upload: Path) -> str:
     Raises NotFound (unknown model), InvalidInput (not an image), TooLarge (too many pixels).
     The upload file is consumed either way.
     """
-    require_sha256(sha256)
     staged: StagedImage | None = None
     try:
+        require_sha256(sha256)  # inside the try: a rejected upload must not stay in staging
         if not await _model_exists(shelf, sha256):
             raise NotFound(f"no model with SHA256 {sha256}")
         try:
