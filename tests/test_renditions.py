@@ -1,0 +1,433 @@
+"""The rendition engine (modelshelf.images) as plain synchronous functions on real files."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import pyvips
+
+from modelshelf.errors import ImageError, ImageTooLarge
+from modelshelf.images import (
+    HIGH_MAX_PIXELS,
+    QUALITIES,
+    read_image_info,
+    render_renditions,
+    verify_image,
+)
+from tests.factories import make_image
+
+RED = (200, 30, 30)
+BLUE = (0, 0, 255)
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def targets(folder: Path, stem: str = "img") -> dict[str, Path]:
+    return {q: folder / f"{stem}_{q}.webp" for q in QUALITIES}
+
+
+def load(path: Path) -> pyvips.Image:
+    return pyvips.Image.new_from_file(str(path))
+
+
+def pixel(image: pyvips.Image, x: int, y: int) -> list[float]:
+    return [float(v) for v in image.getpoint(x, y)]
+
+
+def near(actual: list[float], expected: tuple[int, ...], tolerance: float = 24) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=False))
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height but which holds no pixel data at all: reading
+    its header is instant, decoding it fails."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+    )
+    return path
+
+
+# --- sizes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        (3000, 2000),  # 6 MP landscape: scaled down to 2 MP
+        (1000, 4000),  # 4 MP portrait
+        (1415, 1414),  # just over 2 MP
+        (1000, 1000),  # 1 MP: kept as it is
+        (640, 480),
+        (37, 23),  # tiny: never upscaled
+        (1, 1),
+    ],
+)
+def test_high_fits_two_megapixels_keeps_aspect_and_is_never_upscaled(
+    tmp_path: Path, out: Path, width: int, height: int
+) -> None:
+    source = make_image(tmp_path / "src.png", width, height)
+    sizes = render_renditions(source, targets(out))
+
+    high_w, high_h = sizes["high"]
+    written = load(out / "img_high.webp")
+    assert (written.width, written.height) == (high_w, high_h)
+    assert high_w * high_h <= HIGH_MAX_PIXELS
+    assert high_w <= width
+    assert high_h <= height
+    assert abs(high_h - high_w * height / width) <= 1, "aspect ratio changed"
+    if width * height > HIGH_MAX_PIXELS:
+        assert high_w * high_h >= 0.99 * HIGH_MAX_PIXELS, "scaled down more than needed"
+    else:
+        assert (high_w, high_h) == (width, height)
+
+
+@pytest.mark.parametrize(("width", "height"), [(3000, 2000), (1000, 4000), (640, 480), (37, 23)])
+def test_medium_and_low_are_two_thirds_and_one_third_of_high(
+    tmp_path: Path, out: Path, width: int, height: int
+) -> None:
+    source = make_image(tmp_path / "src.jpg", width, height)
+    sizes = render_renditions(source, targets(out))
+
+    high_w, high_h = sizes["high"]
+    for quality, factor in (("medium", 0.66), ("low", 0.33)):
+        w, h = sizes[quality]
+        assert abs(w - high_w * factor) <= 1, (quality, w, high_w)
+        assert abs(h - high_h * factor) <= 1, (quality, h, high_h)
+
+
+def test_returned_sizes_are_the_sizes_of_the_written_files(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.png", 2500, 1200)
+    sizes = render_renditions(source, targets(out))
+
+    for quality, path in targets(out).items():
+        image = load(path)
+        assert (image.width, image.height) == sizes[quality]
+
+
+# --- output format ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "gif", "tif"])
+def test_every_common_input_becomes_three_webp_files(tmp_path: Path, out: Path, ext: str) -> None:
+    source = make_image(tmp_path / f"src.{ext}", 120, 80)
+    render_renditions(source, targets(out))
+
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in targets(out).values())
+    for path in targets(out).values():
+        data = path.read_bytes()
+        assert data[:4] == b"RIFF"
+        assert data[8:12] == b"WEBP"
+        assert load(path).get("vips-loader") == "webpload"
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "gif", "tif"])
+def test_colours_survive_rendering(tmp_path: Path, out: Path, ext: str) -> None:
+    source = make_image(tmp_path / f"src.{ext}", 120, 80, colour=RED)
+    render_renditions(source, targets(out))
+
+    high = load(out / "img_high.webp")
+    assert near(pixel(high, 20, 40), RED), pixel(high, 20, 40)
+    assert near(pixel(high, 100, 40), BLUE), pixel(high, 100, 40)
+
+
+def test_png_with_alpha_keeps_its_transparency(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.png", 100, 80, alpha=True)
+    render_renditions(source, targets(out))
+
+    for quality, path in targets(out).items():
+        image = load(path)
+        assert image.hasalpha(), quality
+        assert image.bands == 4
+        top = pixel(image, image.width // 4, 1)
+        bottom = pixel(image, image.width // 4, image.height - 2)
+        assert top[3] < 10, f"{quality}: top half should be transparent, alpha {top[3]}"
+        assert bottom[3] > 245, f"{quality}: bottom half should be opaque, alpha {bottom[3]}"
+        assert near(bottom[:3], RED)
+
+
+def test_jpeg_renditions_have_no_alpha_band(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.jpg", 100, 80)
+    render_renditions(source, targets(out))
+
+    for path in targets(out).values():
+        image = load(path)
+        assert not image.hasalpha()
+        assert image.bands == 3
+
+
+# --- orientation, animation, deep colour --------------------------------------------------------
+
+
+def test_exif_orientation_6_turns_a_landscape_jpeg_into_a_portrait_rendition(
+    tmp_path: Path, out: Path
+) -> None:
+    # Stored 400x200, left half red, right half blue. Orientation 6 means "rotate 90 degrees
+    # clockwise to display": the red left half ends up on top.
+    source = make_image(tmp_path / "src.jpg", 400, 200, orientation=6)
+    assert load(source).get("orientation") == 6
+    sizes = render_renditions(source, targets(out))
+
+    assert sizes["high"] == (200, 400)
+    high = load(out / "img_high.webp")
+    assert (high.width, high.height) == (200, 400)
+    assert near(pixel(high, 100, 50), RED), pixel(high, 100, 50)
+    assert near(pixel(high, 100, 350), BLUE), pixel(high, 100, 350)
+    low = load(out / "img_low.webp")
+    assert low.height > low.width
+    assert near(pixel(low, low.width // 2, low.height // 6), RED)
+    assert near(pixel(low, low.width // 2, low.height * 5 // 6), BLUE)
+
+
+def test_exif_orientation_3_turns_the_picture_upside_down(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.jpg", 400, 200, orientation=3)
+    render_renditions(source, targets(out))
+
+    high = load(out / "img_high.webp")
+    assert (high.width, high.height) == (400, 200)
+    assert near(pixel(high, 50, 100), BLUE), pixel(high, 50, 100)
+    assert near(pixel(high, 350, 100), RED), pixel(high, 350, 100)
+
+
+def test_read_image_info_reports_the_displayed_orientation(tmp_path: Path) -> None:
+    source = make_image(tmp_path / "src.jpg", 400, 200, orientation=6)
+    info = read_image_info(source)
+    assert (info.width, info.height) == (200, 400)
+    assert info.loader.startswith("jpegload")
+    assert not info.has_alpha
+
+
+def test_animated_gif_renders_its_first_frame(tmp_path: Path, out: Path) -> None:
+    red = pyvips.Image.black(40, 30, bands=3).new_from_image([255, 0, 0]).cast("uchar")
+    green = pyvips.Image.black(40, 30, bands=3).new_from_image([0, 255, 0]).cast("uchar")
+    frames = red.join(green, "vertical").copy(interpretation="srgb")
+    frames.set_type(pyvips.GValue.gint_type, "page-height", 30)
+    source = tmp_path / "anim.gif"
+    frames.gifsave(str(source))
+    assert pyvips.Image.new_from_file(str(source), n=-1).get("n-pages") == 2
+
+    sizes = render_renditions(source, targets(out))
+
+    assert sizes["high"] == (40, 30), "the frames must not be stacked into one tall image"
+    high = load(out / "img_high.webp")
+    assert near(pixel(high, 20, 15), (255, 0, 0)), pixel(high, 20, 15)
+    assert near(pixel(high, 20, 28), (255, 0, 0)), "the second frame leaked in"
+
+
+def test_webp_input_is_rendered(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.webp", 300, 150, alpha=True)
+    sizes = render_renditions(source, targets(out))
+
+    assert sizes["high"] == (300, 150)
+    assert load(out / "img_high.webp").hasalpha()
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits_not_clipped(tmp_path: Path, out: Path) -> None:
+    eight = load(make_image(tmp_path / "src8.png", 60, 40, colour=RED))
+    sixteen = (eight.cast("ushort") * 257).cast("ushort").copy(interpretation="rgb16")
+    source = tmp_path / "src16.png"
+    sixteen.pngsave(str(source), bitdepth=16)
+    assert load(source).format == "ushort"
+
+    render_renditions(source, targets(out))
+
+    high = load(out / "img_high.webp")
+    assert high.format == "uchar"
+    # 200*257 clipped to 8 bits would be 255; scaled properly it is 200 again.
+    assert near(pixel(high, 10, 20), RED, tolerance=8), pixel(high, 10, 20)
+    assert near(pixel(high, 50, 20), BLUE, tolerance=8), pixel(high, 50, 20)
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp"])
+def test_metadata_is_stripped_from_every_rendition(tmp_path: Path, out: Path, ext: str) -> None:
+    source = make_image(tmp_path / f"src.{ext}", 200, 100, orientation=1)
+    with_meta = load(source).copy()
+    with_meta.set_type(pyvips.GValue.gstr_type, "exif-ifd0-ImageDescription", "secret place")
+    with_meta.write_to_file(str(source))
+    fields = set(load(source).get_fields())
+    assert fields & {"exif-data", "xmp-data"}, f"the source should carry metadata: {fields}"
+
+    render_renditions(source, targets(out))
+
+    for quality, path in targets(out).items():
+        assert b"secret place" not in path.read_bytes(), quality
+        fields = set(load(path).get_fields())
+        leaked = {f for f in fields if f.startswith(("exif", "xmp", "iptc", "icc", "orientation"))}
+        assert not leaked, f"{quality}: {leaked}"
+        chunks = path.read_bytes()
+        assert b"EXIF" not in chunks
+        assert b"XMP " not in chunks
+
+
+# --- decompression bombs ----------------------------------------------------------------------
+
+
+def test_image_over_the_pixel_limit_is_refused(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.png", 200, 100)
+    with pytest.raises(ImageTooLarge, match="20000"):
+        render_renditions(source, targets(out), max_pixels=19_999)
+    assert list(out.iterdir()) == []
+
+
+def test_image_exactly_at_the_pixel_limit_is_accepted(tmp_path: Path, out: Path) -> None:
+    source = make_image(tmp_path / "src.png", 200, 100)
+    assert render_renditions(source, targets(out), max_pixels=20_000)["high"] == (200, 100)
+
+
+def test_bomb_guard_answers_from_the_header_before_any_decoding(tmp_path: Path, out: Path) -> None:
+    # 900 megapixels announced, no pixel data: decoding would fail with ImageError, so getting
+    # ImageTooLarge proves the limit was checked on the header alone.
+    bomb = png_header_only(tmp_path / "bomb.png", 30_000, 30_000)
+    with pytest.raises(ImageTooLarge):
+        render_renditions(bomb, targets(out))
+    with pytest.raises(ImageTooLarge):
+        verify_image(bomb)
+    with pytest.raises(ImageTooLarge):
+        read_image_info(bomb)
+    assert list(out.iterdir()) == []
+    # With a limit that lets it through, the missing data is found when decoding.
+    with pytest.raises(ImageError):
+        render_renditions(bomb, targets(out), max_pixels=10**10)
+    assert list(out.iterdir()) == []
+
+
+def test_default_limit_is_one_hundred_megapixels(tmp_path: Path, out: Path) -> None:
+    with pytest.raises(ImageTooLarge, match="100000000"):
+        read_image_info(png_header_only(tmp_path / "b.png", 10_001, 10_000))
+
+
+# --- bad inputs -------------------------------------------------------------------------------
+
+
+def _truncated(ext: str) -> Callable[[Path], bytes]:
+    def build(folder: Path) -> bytes:
+        data = make_image(folder / f"good.{ext}", 300, 200).read_bytes()
+        return data[: len(data) // 2]
+
+    return build
+
+
+def _flipped(ext: str) -> Callable[[Path], bytes]:
+    def build(folder: Path) -> bytes:
+        data = bytearray(make_image(folder / f"good.{ext}", 300, 200).read_bytes())
+        start = len(data) // 3
+        for i in range(start, start + 40):
+            data[i] ^= 0xFF
+        return bytes(data)
+
+    return build
+
+
+def _head(ext: str) -> Callable[[Path], bytes]:
+    def build(folder: Path) -> bytes:
+        return make_image(folder / f"good.{ext}", 300, 200).read_bytes()[:40]
+
+    return build
+
+
+BAD_INPUTS: dict[str, Callable[[Path], bytes]] = {
+    "truncated.jpg": _truncated("jpg"),
+    "truncated.png": _truncated("png"),
+    "truncated.webp": _truncated("webp"),
+    "truncated.gif": _truncated("gif"),
+    "corrupt-data.png": _flipped("png"),
+    "corrupt-data.webp": _flipped("webp"),
+    "header-only.jpg": _head("jpg"),
+    "header-only.png": _head("png"),
+    "header-only.gif": _head("gif"),
+    "empty.png": lambda folder: b"",
+    "text.jpg": lambda folder: b"this is not an image\n" * 20,
+    "html.png": lambda folder: b"<!doctype html><html><body>hello</body></html>",
+    "zeros.webp": lambda folder: b"\0" * 4096,
+    "model.safetensors": lambda folder: b'{"__metadata__":{}}' + os.urandom(2048),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_is_an_image_error_and_leaves_no_file(
+    tmp_path: Path, out: Path, name: str
+) -> None:
+    source = tmp_path / "bad" / name
+    source.parent.mkdir()
+    source.write_bytes(BAD_INPUTS[name](tmp_path / "bad"))
+
+    with pytest.raises(ImageError):
+        render_renditions(source, targets(out))
+    assert list(out.iterdir()) == [], "nothing, not even a temporary file, may be left"
+
+
+@pytest.mark.parametrize("name", ["truncated.jpg", "truncated.png", "corrupt-data.png", "text.jpg"])
+def test_verify_image_rejects_what_cannot_be_decoded(tmp_path: Path, name: str) -> None:
+    source = tmp_path / name
+    source.write_bytes(BAD_INPUTS[name](tmp_path))
+    with pytest.raises(ImageError):
+        verify_image(source)
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "gif"])
+def test_verify_image_accepts_a_whole_image(tmp_path: Path, ext: str) -> None:
+    info = verify_image(make_image(tmp_path / f"ok.{ext}", 90, 60))
+    assert (info.width, info.height) == (90, 60)
+
+
+def test_missing_source_is_an_image_error(tmp_path: Path, out: Path) -> None:
+    with pytest.raises(ImageError):
+        render_renditions(tmp_path / "nowhere.png", targets(out))
+    assert list(out.iterdir()) == []
+
+
+def test_failure_after_some_renames_removes_the_files_already_placed(
+    tmp_path: Path, out: Path
+) -> None:
+    # The low target cannot be replaced (a non-empty directory sits there): high and medium,
+    # already renamed into place, must be taken back so that no incomplete set is visible.
+    source = make_image(tmp_path / "src.png", 120, 80)
+    blocker = out / "img_low.webp"
+    blocker.mkdir()
+    (blocker / "keep").write_bytes(b"x")
+
+    with pytest.raises(OSError):  # noqa: PT011 - any OS error; what matters is what is left
+        render_renditions(source, targets(out))
+
+    assert sorted(p.name for p in out.iterdir()) == ["img_low.webp"]
+    assert [p.name for p in blocker.iterdir()] == ["keep"]
+
+
+def test_failure_leaves_existing_files_of_other_images_alone(tmp_path: Path, out: Path) -> None:
+    good = make_image(tmp_path / "good.png", 50, 40)
+    render_renditions(good, targets(out, "other"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(BAD_INPUTS["truncated.png"](tmp_path))
+
+    with pytest.raises(ImageError):
+        render_renditions(bad, targets(out, "img"))
+
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_rendering_over_existing_files_replaces_them(tmp_path: Path, out: Path) -> None:
+    render_renditions(make_image(tmp_path / "a.png", 50, 40), targets(out))
+    render_renditions(make_image(tmp_path / "b.png", 80, 30), targets(out))
+
+    assert load(out / "img_high.webp").width == 80
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in targets(out).values())
