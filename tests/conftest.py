@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,45 @@ from tests.factories import LegacyLibrary
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-asyncio makes its own loops and ignores PYTHONASYNCIODEBUG; honour it here so a
+    # debug run really runs every loop in debug mode (slow-callback detection included).
+    if os.environ.get("PYTHONASYNCIODEBUG"):
+        config.option.asyncio_debug = True
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not (message.startswith("Executing") and " took " in message):
+            return
+        # Tests build their real inputs (model files, images) synchronously in their own task
+        # or fixtures; only the service's callbacks must never hold the loop.
+        if "coro=<test_" in message or "_async_fixture_wrapper" in message:
+            return
+        self.messages.append(message[:400])
+
+
+@pytest.fixture(autouse=True)
+def event_loop_is_never_blocked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In asyncio debug mode, a callback that holds the loop over 100 ms fails the test."""
+    if not request.config.getoption("asyncio_debug", False):
+        yield
+        return
+    handler = _SlowCallbacks()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.messages, "the event loop was blocked:\n" + "\n".join(handler.messages)
 
 
 @pytest.fixture
