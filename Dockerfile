@@ -29,11 +29,14 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); p
  && cat /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt
 
-# The project itself (a regular, non-editable install into the venv).
+# The project itself (a regular, non-editable install into the venv). Then drop the installers
+# from the venv (about 25 MB): nothing at run time needs pip, setuptools or pkg_resources.
 COPY src/ ./src/
 RUN pip install --no-cache-dir . \
  && pip check \
- && modelshelf --help >/dev/null
+ && modelshelf --help >/dev/null \
+ && python -m pip uninstall --yes --quiet pip setuptools \
+ && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS final
