@@ -21,10 +21,9 @@ class Tag(BaseModel):
     name: str
 
 
-class ModelRecord(BaseModel):
-    """A model in the library, with its tags and the names of its example images."""
+class _Record(BaseModel):
+    """What models and pending models both carry."""
 
-    sha256: str = Field(pattern=SHA256_PATTERN.pattern)
     path: str | None
     name: str | None
     type: str | None
@@ -35,19 +34,17 @@ class ModelRecord(BaseModel):
     images: list[str]
 
 
-class PendingRecord(BaseModel):
+class ModelRecord(_Record):
+    """A model in the library, with its tags and the names of its example images."""
+
+    sha256: str = Field(pattern=SHA256_PATTERN.pattern)
+
+
+class PendingRecord(_Record):
     """A model waiting to be promoted into the library; `sha256` is null until hashed."""
 
     id: int
     sha256: str | None
-    path: str | None
-    name: str | None
-    type: str | None
-    size_bytes: int | None
-    created_at: int | None
-    meta_json: dict[str, Any]
-    tags: list[Tag]
-    images: list[str]
 
 
 def image_name(sha256: str, seq: int) -> str:

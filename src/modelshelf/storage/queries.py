@@ -77,18 +77,14 @@ async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> lis
     return [model_record(rows[h], tags.get(h, []), seqs.get(h, [])) for h in hashes if h in rows]
 
 
+def _columns(row: sqlite3.Row) -> dict[str, Any]:
+    """The columns models and pending models share, meta_json parsed."""
+    return {c: row[c] for c in MODEL_COLUMNS} | {"meta_json": parse_meta(row["meta_json"])}
+
+
 def model_record(row: sqlite3.Row, tags: list[Tag], seqs: list[int]) -> ModelRecord:
-    return ModelRecord(
-        sha256=row["sha256"],
-        path=row["path"],
-        name=row["name"],
-        type=row["type"],
-        size_bytes=row["size_bytes"],
-        created_at=row["created_at"],
-        meta_json=parse_meta(row["meta_json"]),
-        tags=tags,
-        images=[image_name(row["sha256"], s) for s in seqs],
-    )
+    images = [image_name(row["sha256"], s) for s in seqs]
+    return ModelRecord(sha256=row["sha256"], tags=tags, images=images, **_columns(row))
 
 
 async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
@@ -178,14 +174,9 @@ async def pending_records(
         PendingRecord(
             id=r["id"],
             sha256=r["sha256"],
-            path=r["path"],
-            name=r["name"],
-            type=r["type"],
-            size_bytes=r["size_bytes"],
-            created_at=r["created_at"],
-            meta_json=parse_meta(r["meta_json"]),
             tags=tags.get(r["id"], []),
             images=[f"pending/{r['id']}"] if r["id"] in with_image else [],
+            **_columns(r),
         )
         for r in rows
     ]
