@@ -23,7 +23,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path = Path("./data")
-    host: str = "127.0.0.1"
+    # Not empty: aiohttp would take "" to mean every interface.
+    host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=0, le=65535)
     legacy_root: Path | None = None
     models_root: Path | None = None
@@ -43,6 +44,14 @@ class Settings(BaseModel):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level_is_known(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
 
     @field_validator("path_prefix")
     @classmethod

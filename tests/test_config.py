@@ -1,0 +1,320 @@
+"""Settings: defaults < config/*.toml < MODELSHELF_* environment < flags; and the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelshelf.config import Settings, SettingsError, load_settings
+from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty config folder; the working directory is tmp_path so relative paths are stable."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "config"
+    folder.mkdir()
+    return folder
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    (folder / name).write_text(text)
+
+
+def test_defaults_apply_when_nothing_is_configured(config_dir: Path, tmp_path: Path) -> None:
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.data_dir.is_absolute()
+    assert settings.effective_legacy_root == tmp_path / "data" / "legacy"
+    assert settings.trusted_proxies == []
+    assert settings.path_prefix == ""
+
+
+def test_the_shipped_default_toml_is_valid_and_matches_the_built_in_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(REPO)
+    from_file = load_settings(environ={}, config_dir=REPO / "config")
+    built_in = Settings().resolve_paths()
+    assert from_file.model_dump(exclude={"workers"}) == built_in.model_dump(exclude={"workers"})
+
+
+def test_a_toml_file_overrides_the_defaults(config_dir: Path, tmp_path: Path) -> None:
+    write(config_dir, "site.toml", 'host = "0.0.0.0"\nport = 9000\ndata_dir = "/srv/shelf"\n')
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert (settings.host, settings.port, settings.data_dir) == (
+        "0.0.0.0",
+        9000,
+        Path("/srv/shelf"),
+    )
+    assert settings.read_connections == 4  # untouched keys keep their defaults
+
+
+def test_toml_files_are_read_in_name_order_later_ones_winning(config_dir: Path) -> None:
+    write(config_dir, "20-local.toml", "port = 2000\n")
+    write(config_dir, "10-base.toml", 'port = 1000\nhost = "10.0.0.1"\n')
+    write(config_dir, "notes.txt", "port = 'not toml, not read'\n")
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert (settings.host, settings.port) == ("10.0.0.1", 2000)
+
+
+def test_a_modelshelf_table_in_a_toml_file_is_read(config_dir: Path) -> None:
+    write(
+        config_dir,
+        "shared.toml",
+        '[othertool]\nport = 1\n\n[modelshelf]\nport = 8181\nhost = "192.168.1.2"\n',
+    )
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert (settings.host, settings.port) == ("192.168.1.2", 8181)
+
+
+def test_the_environment_overrides_toml_files(config_dir: Path) -> None:
+    write(config_dir, "site.toml", 'port = 9000\nhost = "0.0.0.0"\n')
+    env = {"MODELSHELF_PORT": "9100", "MODELSHELF_DATA_DIR": "/var/lib/shelf"}
+    settings = load_settings(environ=env, config_dir=config_dir)
+    assert settings.port == 9100
+    assert settings.host == "0.0.0.0"
+    assert settings.data_dir == Path("/var/lib/shelf")
+
+
+def test_flags_override_the_environment_and_files(config_dir: Path) -> None:
+    write(config_dir, "site.toml", "port = 9000\n")
+    settings = load_settings(
+        flags={"port": 9200, "host": None, "data_dir": Path("/opt/shelf")},
+        environ={"MODELSHELF_PORT": "9100", "MODELSHELF_HOST": "10.1.1.1"},
+        config_dir=config_dir,
+    )
+    assert settings.port == 9200
+    assert settings.host == "10.1.1.1", "a flag that was not given must not hide the environment"
+    assert settings.data_dir == Path("/opt/shelf")
+
+
+def test_modelshelf_config_dir_chooses_the_folder_of_toml_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write(other, "x.toml", "port = 7777\n")
+    settings = load_settings(environ={"MODELSHELF_CONFIG_DIR": str(other)})
+    assert settings.port == 7777
+
+
+def test_a_missing_config_folder_means_defaults(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, config_dir=tmp_path / "no-such-folder")
+    assert settings.port == 8080
+
+
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"MODELSHELF_PORT": "eighty"}, "port"),
+        ({"MODELSHELF_PORT": "70000"}, "port"),
+        ({"MODELSHELF_WORKERS": "0"}, "workers"),
+        ({"MODELSHELF_READ_CONNECTIONS": "-1"}, "read_connections"),
+        ({"MODELSHELF_MAX_IMAGE_PIXELS": "lots"}, "max_image_pixels"),
+        ({"MODELSHELF_SHUTDOWN_TIMEOUT": "soon"}, "shutdown_timeout"),
+    ],
+)
+def test_a_bad_environment_value_is_a_settings_error_naming_the_field(
+    config_dir: Path, env: dict[str, str], field: str
+) -> None:
+    with pytest.raises(SettingsError, match=field):
+        load_settings(environ=env, config_dir=config_dir)
+
+
+def test_a_bad_toml_value_is_a_settings_error_naming_the_field(config_dir: Path) -> None:
+    write(config_dir, "site.toml", 'port = "eighty"\n')
+    with pytest.raises(SettingsError, match="port"):
+        load_settings(environ={}, config_dir=config_dir)
+
+
+def test_an_unknown_key_is_a_settings_error_naming_it(config_dir: Path) -> None:
+    write(config_dir, "site.toml", "prot = 8080\n")
+    with pytest.raises(SettingsError, match="prot"):
+        load_settings(environ={}, config_dir=config_dir)
+
+
+def test_a_malformed_toml_file_is_a_settings_error_naming_the_file(config_dir: Path) -> None:
+    write(config_dir, "broken.toml", "port = = 1\n")
+    with pytest.raises(SettingsError, match=r"broken\.toml"):
+        load_settings(environ={}, config_dir=config_dir)
+
+
+def test_a_modelshelf_key_that_is_not_a_table_is_a_settings_error(config_dir: Path) -> None:
+    write(config_dir, "site.toml", "modelshelf = 5\n")
+    with pytest.raises(SettingsError, match="must be a table"):
+        load_settings(environ={}, config_dir=config_dir)
+
+
+@pytest.mark.parametrize("given", ["debug", "INFO", "Warning", "error", "CRITICAL"])
+def test_log_level_accepts_the_standard_names_in_any_case(config_dir: Path, given: str) -> None:
+    settings = load_settings(environ={"MODELSHELF_LOG_LEVEL": given}, config_dir=config_dir)
+    assert settings.log_level == given.upper()
+
+
+def test_an_unknown_log_level_is_a_settings_error_naming_the_field(config_dir: Path) -> None:
+    with pytest.raises(SettingsError, match="log_level"):
+        load_settings(environ={"MODELSHELF_LOG_LEVEL": "loud"}, config_dir=config_dir)
+
+
+def test_trusted_proxies_from_the_environment_are_comma_separated(config_dir: Path) -> None:
+    env = {"MODELSHELF_TRUSTED_PROXIES": " 127.0.0.1, 10.0.0.0/8,,::1 ,"}
+    settings = load_settings(environ=env, config_dir=config_dir)
+    assert settings.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+
+
+def test_trusted_proxies_from_a_toml_list(config_dir: Path) -> None:
+    write(config_dir, "site.toml", 'trusted_proxies = ["192.168.0.0/16"]\n')
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert settings.trusted_proxies == ["192.168.0.0/16"]
+
+
+@pytest.mark.parametrize("bad", ["not-an-address", "10.0.0.0/33", "300.1.1.1"])
+def test_a_trusted_proxy_that_is_not_an_address_is_a_settings_error(
+    config_dir: Path, bad: str
+) -> None:
+    with pytest.raises(SettingsError, match="trusted_proxies"):
+        load_settings(
+            environ={"MODELSHELF_TRUSTED_PROXIES": f"127.0.0.1,{bad}"}, config_dir=config_dir
+        )
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"), [("", ""), ("/shelf", "/shelf"), ("/shelf/", "/shelf"), ("/a/b", "/a/b")]
+)
+def test_path_prefix_is_kept_without_a_trailing_slash(
+    config_dir: Path, given: str, kept: str
+) -> None:
+    settings = load_settings(environ={"MODELSHELF_PATH_PREFIX": given}, config_dir=config_dir)
+    assert settings.path_prefix == kept
+
+
+def test_a_path_prefix_without_a_leading_slash_is_a_settings_error(config_dir: Path) -> None:
+    with pytest.raises(SettingsError, match="path_prefix"):
+        load_settings(environ={"MODELSHELF_PATH_PREFIX": "shelf"}, config_dir=config_dir)
+
+
+def test_relative_paths_are_resolved_against_the_working_directory(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    write(config_dir, "site.toml", 'legacy_root = "old/library"\nmodels_root = "~/models"\n')
+    settings = load_settings(environ={"MODELSHELF_DATA_DIR": "d"}, config_dir=config_dir)
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.legacy_root == tmp_path / "old" / "library"
+    assert settings.models_root == Path("~/models").expanduser()
+    assert settings.database_path == tmp_path / "d" / "modelshelf.db"
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = environ_without_modelshelf() | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "modelshelf", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_serve_help_lists_its_options(tmp_path: Path) -> None:
+    done = run_cli("serve", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for option in ("--data-dir", "--host", "--port", "--config-dir", "--log-level"):
+        assert option in done.stdout
+
+
+def test_a_bad_setting_stops_the_cli_with_a_clear_message(tmp_path: Path) -> None:
+    done = run_cli(
+        "serve", "--data-dir", str(tmp_path / "d"), cwd=tmp_path, env={"MODELSHELF_PORT": "x"}
+    )
+    assert done.returncode == 2
+    assert "port" in done.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_unknown_log_level_flag_stops_the_cli_with_a_clear_message(tmp_path: Path) -> None:
+    done = run_cli("serve", "--log-level", "loud", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "log_level" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_migrate_legacy_prints_the_json_report_and_logs_progress(tmp_path: Path) -> None:
+    legacy = LegacyLibrary(tmp_path / "legacy")
+    legacy.add_tag(1, "checkpoint")
+    legacy.add_tag(2, "anime")
+    picture = legacy.image("model_1_1700000000_cat.png", width=40, height=30)
+    legacy.add_model(1, hash_hex=fake_sha(1), tags=[1, 2], images=[picture])
+    legacy.add_model(2, tags=[1], images=[legacy.image("model_2_1700000000_dog.jpg")])
+    data_dir = tmp_path / "data"
+
+    done = run_cli(
+        "migrate-legacy",
+        "--data-dir",
+        str(data_dir),
+        "--legacy-db",
+        str(legacy.db_path),
+        "--legacy-images",
+        str(legacy.images_dir),
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "success"
+    assert report["db_migration"]["legacy_models"] == 2
+    assert report["db_migration"]["models_imported"] == 1
+    assert report["db_migration"]["pending_created"] == 1
+    assert report["image_migration"]["renditions_created"] == 1
+    assert report["image_migration"]["pending_images_copied"] == 1
+    assert report["problems"] == []
+    assert "modelshelf.progress" in done.stderr
+    assert "legacy import: finished 2/2" in done.stderr
+
+    with contextlib.closing(sqlite3.connect(data_dir / "modelshelf.db")) as conn:
+        assert conn.execute("SELECT sha256 FROM models").fetchall() == [(fake_sha(1),)]
+        assert conn.execute("SELECT id FROM pending_import").fetchall() == [(2,)]
+        assert conn.execute("SELECT id, name FROM tags ORDER BY id").fetchall() == [
+            (1, "checkpoint"),
+            (2, "anime"),
+        ]
+    assert len(list((data_dir / "images").glob(f"{fake_sha(1)}_0_*.webp"))) == 3
+    assert (data_dir / "images" / "pending" / "2.jpg").read_bytes() == (
+        legacy.images_dir / "model_2_1700000000_dog.jpg"
+    ).read_bytes()
+
+
+def test_migrate_legacy_with_a_missing_database_fails_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    done = run_cli(
+        "migrate-legacy",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--legacy-db",
+        str(tmp_path / "missing.db"),
+        "--legacy-images",
+        str(tmp_path / "images"),
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "missing.db" in done.stderr
+    assert done.stdout == ""
