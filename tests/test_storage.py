@@ -499,3 +499,17 @@ async def test_a_read_only_database_answers_storage_unavailable_on_write(db_path
         assert await tag_names(reopened) == ["before"]
     finally:
         await reopened.close()
+
+
+async def test_storage_can_be_reopened_after_close(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "modelshelf.db", read_connections=2)
+    await storage.open()
+    await storage.close()
+    await storage.open()
+    try:
+        async with storage.read() as conn, conn.execute("SELECT 1") as cursor:
+            row = await cursor.fetchone()
+            assert row is not None
+            assert tuple(row) == (1,)
+    finally:
+        await storage.close()

@@ -67,6 +67,7 @@ class Storage:
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
+        self._readers = asyncio.Queue()  # no closed connection may be handed out after a reopen
         if self._writer is not None:
             async with self._write_lock:
                 await self._writer.close()
