@@ -30,11 +30,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from modelshelf.executors import Executors
 from modelshelf.hashing import READ_SIZE, Hasher, hash_file
 from modelshelf.storage import Storage
 
@@ -97,9 +97,9 @@ async def hasher_timings(path: Path, repeat: int, scratch: Path) -> dict[str, tu
     """Cold (cache row deleted before each call) and warm (cache hit) Hasher.digest."""
     storage = Storage(scratch / "data" / "modelshelf.db", read_connections=2)
     await storage.open()
-    executor = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="bench")
+    executors = Executors.start(max(2, os.cpu_count() or 2))
     try:
-        hasher = Hasher(storage, executor)
+        hasher = Hasher(storage, executors)
         cold = float("inf")
         digest = ""
         for _ in range(repeat):
@@ -119,7 +119,7 @@ async def hasher_timings(path: Path, repeat: int, scratch: Path) -> dict[str, tu
         if row is None or row[0] != 1:
             raise RuntimeError("the cache should hold exactly one row")
     finally:
-        executor.shutdown(wait=True)
+        executors.shutdown()
         await storage.close()
     return {"cold": (cold, digest), "warm": (warm, warm_digest)}
 

@@ -16,6 +16,7 @@ import pytest
 
 from modelshelf import hashing
 from modelshelf.errors import Unprocessable
+from modelshelf.executors import Executors
 from modelshelf.hashing import READ_SIZE, FileIdentity, Hasher, hash_file
 from modelshelf.storage import Storage
 
@@ -69,7 +70,8 @@ def executor() -> Iterator[GatedExecutor]:
 
 @pytest.fixture
 def hasher(storage: Storage, executor: GatedExecutor) -> Hasher:
-    return Hasher(storage, executor)
+    # One gated pool serves as both: stat calls pass, hash_file jobs wait at the gate.
+    return Hasher(storage, Executors(cpu=executor, files=executor))
 
 
 async def cache_rows(storage: Storage) -> list[tuple[Any, ...]]:
@@ -190,7 +192,9 @@ async def test_the_cache_survives_a_restart(executor: GatedExecutor, tmp_path: P
         storage = Storage(database, read_connections=1)
         await storage.open()
         try:
-            assert (await Hasher(storage, executor).digest(path))[0] == expected
+            assert (await Hasher(storage, Executors(executor, executor)).digest(path))[
+                0
+            ] == expected
         finally:
             await storage.close()
     assert executor.hash_jobs == 1

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
 from modelshelf.config import Settings
+from modelshelf.executors import Executors
 from modelshelf.hashing import Hasher
 from modelshelf.imagestore import ImageStore
 from modelshelf.locks import KeyedLocks
 from modelshelf.recovery import recover
 from modelshelf.shelf import Shelf
 from modelshelf.storage import Storage
-from modelshelf.web.keys import EXECUTOR, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
+from modelshelf.web.keys import EXECUTORS, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
 from modelshelf.web.middleware import TrustedProxies, error_middleware
 from modelshelf.web.routes import setup_routes
 
@@ -42,11 +42,11 @@ def setup_middlewares(app: web.Application, settings: Settings) -> None:
 
 
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Threads for blocking work: hashing, rendering, file moves, directory scans."""
-    executor = ThreadPoolExecutor(app[SETTINGS].workers, thread_name_prefix="modelshelf")
-    app[EXECUTOR] = executor
+    """Thread pools for hashing and rendering, and for short file work."""
+    executors = Executors.start(app[SETTINGS].workers)
+    app[EXECUTORS] = executors
     yield
-    executor.shutdown(wait=True)
+    executors.shutdown()
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -68,7 +68,7 @@ async def locks_ctx(app: web.Application) -> AsyncIterator[None]:
 async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
     """The domain facade; before serving, it finishes or undoes work a crash interrupted."""
     shelf = build_shelf(
-        app[SETTINGS], app[STORAGE], app[EXECUTOR], app[PENDING_LOCKS], app[MODEL_LOCKS]
+        app[SETTINGS], app[STORAGE], app[EXECUTORS], app[PENDING_LOCKS], app[MODEL_LOCKS]
     )
     await recover(shelf.images)
     app[SHELF] = shelf
@@ -79,19 +79,19 @@ async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_shelf(
     settings: Settings,
     storage: Storage,
-    executor: ThreadPoolExecutor,
+    executors: Executors,
     pending_locks: KeyedLocks,
     model_locks: KeyedLocks,
 ) -> Shelf:
     images = ImageStore(
-        settings.data_dir, storage, executor, model_locks, settings.max_image_pixels
+        settings.data_dir, storage, executors, model_locks, settings.max_image_pixels
     )
     return Shelf(
         settings=settings,
         storage=storage,
-        executor=executor,
+        executors=executors,
         images=images,
-        hasher=Hasher(storage, executor),
+        hasher=Hasher(storage, executors),
         pending_locks=pending_locks,
         model_locks=model_locks,
     )

@@ -29,6 +29,7 @@ class Settings(BaseModel):
     legacy_root: Path | None = None
     models_root: Path | None = None
     log_level: str = "INFO"
+    # Threads for hashing and rendering (CPU-bound); short file work has a pool of its own.
     workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
     read_connections: int = Field(default=4, ge=1, le=32)
     max_image_pixels: int = Field(default=100_000_000, ge=1)

@@ -7,11 +7,11 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelshelf.errors import Unprocessable
+from modelshelf.executors import Executors
 from modelshelf.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -60,17 +60,19 @@ def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
 class Hasher:
     """Digests model files in an executor, remembering them by (path, size, mtime_ns, inode).
 
-    Two callers asking for the same unchanged file at once share one hashing task.
+    Two callers asking for the same unchanged file at once share one hashing task. Hashing runs
+    in the CPU pool, the quick stat calls in the file pool, so that checking a file never waits
+    behind other files being hashed or images being rendered.
     """
 
-    def __init__(self, storage: Storage, executor: Executor) -> None:
+    def __init__(self, storage: Storage, executors: Executors) -> None:
         self._storage = storage
-        self._executor = executor
+        self._executors = executors
         self._running: dict[FileIdentity, asyncio.Task[str]] = {}
 
     async def identify(self, path: Path) -> FileIdentity:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, FileIdentity.of, path)
+        return await loop.run_in_executor(self._executors.files, FileIdentity.of, path)
 
     async def digest(self, path: Path) -> tuple[str, FileIdentity]:
         """The SHA256 of the file at `path` and the identity it was computed for.
@@ -106,7 +108,7 @@ class Hasher:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            sha256 = await loop.run_in_executor(self._executor, hash_file, Path(identity.path))
+            sha256 = await loop.run_in_executor(self._executors.cpu, hash_file, Path(identity.path))
         except OSError as exc:
             raise Unprocessable(
                 f"model file {identity.path} cannot be read: {exc.strerror}"

@@ -4,6 +4,7 @@ from a thread executor (libvips releases the GIL while it works)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import uuid
@@ -26,6 +27,11 @@ _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 # libvips caches operations by their arguments, file names included; a file replaced under the
 # same name would be served from the cache. Rendering never repeats, so the cache only costs.
 pyvips.cache_set_max(0)
+
+# libvips reports every operation at INFO level (about eight lines per rendition) and pyvips
+# forwards them to logging: at the service's INFO level they were most of the log. Keep its
+# warnings and errors.
+logging.getLogger("pyvips").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

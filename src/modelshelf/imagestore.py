@@ -23,6 +23,7 @@ import aiosqlite
 
 from modelshelf import filejournal
 from modelshelf.errors import InvalidInput, NotFound, StorageFull
+from modelshelf.executors import Executors
 from modelshelf.filejournal import FileOp
 from modelshelf.images import QUALITIES, render_renditions, verify_image
 from modelshelf.locks import KeyedLocks
@@ -76,7 +77,7 @@ class ImageStore:
         self,
         data_dir: Path,
         storage: Storage,
-        executor: Executor,
+        executors: Executors,
         model_locks: KeyedLocks,
         max_pixels: int,
     ) -> None:
@@ -85,7 +86,7 @@ class ImageStore:
         self.pending_dir = self.root / "pending"
         self.staging_dir = self.root / ".staging"
         self.storage = storage
-        self.executor = executor
+        self.executors = executors
         self.model_locks = model_locks
         self.max_pixels = max_pixels
 
@@ -98,9 +99,16 @@ class ImageStore:
         return self.pending_dir / f"{pending_id}.{ext}"
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """Run blocking file work in the executor; a full disk becomes StorageFull."""
+        """Run short blocking file work in the executor; a full disk becomes StorageFull."""
+        return await self._run_in(self.executors.files, func, *args)
+
+    async def run_cpu(self, func: Callable[..., T], *args: Any) -> T:
+        """Run decoding and rendering in the CPU executor; a full disk becomes StorageFull."""
+        return await self._run_in(self.executors.cpu, func, *args)
+
+    async def _run_in(self, executor: Executor, func: Callable[..., T], *args: Any) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+            return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
         except OSError as exc:
             if is_disk_full(exc):
                 raise StorageFull(
@@ -154,7 +162,7 @@ class ImageStore:
     async def stage_renditions(self, source: Path) -> StagedImage:
         """Render `source` into a new staging folder. Raises ImageError, ImageTooLarge,
         StorageFull; leaves nothing behind on failure."""
-        return await self.run(self._stage_renditions, source)
+        return await self.run_cpu(self._stage_renditions, source)
 
     def _stage_renditions(self, source: Path) -> StagedImage:
         staged = StagedImage(self._new_staging_folder())
@@ -171,7 +179,7 @@ class ImageStore:
         Returns the staged file and the extension to keep it under. Raises ImageError,
         ImageTooLarge, StorageFull.
         """
-        return await self.run(self._stage_copy, source)
+        return await self.run_cpu(self._stage_copy, source)
 
     def _stage_copy(self, source: Path) -> tuple[Path, str]:
         info = verify_image(source, self.max_pixels)

@@ -182,7 +182,7 @@ async def _migrate_batch(
 ) -> None:
     tags_by_model = await _legacy_tags(legacy, [int(r["id"]) for r in rows], tag_map)
     loop = asyncio.get_running_loop()
-    plans = await loop.run_in_executor(shelf.executor, plan_rows, rows, tags_by_model)
+    plans = await loop.run_in_executor(shelf.executors.cpu, plan_rows, rows, tags_by_model)
     batch = _Batch(await _new_plans(shelf, plans, report))
     try:
         await _stage_images(shelf, batch, images, report)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from modelshelf.config import Settings
+from modelshelf.executors import Executors
 from modelshelf.hashing import Hasher
 from modelshelf.imagestore import ImageStore
 from modelshelf.locks import KeyedLocks
@@ -24,7 +24,7 @@ class Shelf:
 
     settings: Settings
     storage: Storage
-    executor: Executor
+    executors: Executors
     images: ImageStore
     hasher: Hasher
     pending_locks: KeyedLocks

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from aiohttp import web
 
 from modelshelf.config import Settings
+from modelshelf.executors import Executors
 from modelshelf.locks import KeyedLocks
 from modelshelf.shelf import Shelf
 from modelshelf.storage import Storage
 
 SETTINGS = web.AppKey("settings", Settings)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+EXECUTORS = web.AppKey("executors", Executors)
 STORAGE = web.AppKey("storage", Storage)
 PENDING_LOCKS = web.AppKey("pending_locks", KeyedLocks)
 MODEL_LOCKS = web.AppKey("model_locks", KeyedLocks)

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from modelshelf.errors import InvalidInput
-from modelshelf.web.keys import EXECUTOR
+from modelshelf.web.keys import EXECUTORS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,7 +56,7 @@ async def respond(
     """Serialise `body` as JSON; `large` bodies are serialised in the executor."""
     if large:
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(request.app[EXECUTOR], body.model_dump_json)
+        text = await loop.run_in_executor(request.app[EXECUTORS].files, body.model_dump_json)
     else:
         text = body.model_dump_json()
     return web.Response(text=text, status=status, content_type="application/json")
