@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from modelshelf import filejournal
-from modelshelf.errors import InvalidInput, NotFound, StorageFull
+from modelshelf.errors import Conflict, InvalidInput, NotFound, StorageFull
 from modelshelf.executors import Executors
 from modelshelf.filejournal import FileOp
 from modelshelf.images import QUALITIES, render_renditions, verify_image
@@ -151,6 +151,62 @@ class ImageStore:
         if not stat.S_ISREG(info.st_mode):
             raise NotFound(f"no image {name}")
         return path
+
+    # --- sequences ------------------------------------------------------------------------
+
+    async def get_next_sequence_index(
+        self, sha256: str, tx: aiosqlite.Connection | None = None
+    ) -> int:
+        """The first free seq of a model (0 for none). To allocate a seq, pass the write
+        transaction that uses it: the single writer makes the allocation race-free."""
+        if tx is not None:
+            return await queries.next_image_seq(tx, sha256)
+        async with self.storage.read() as conn:
+            return await queries.next_image_seq(conn, sha256)
+
+    async def promote_pending_image(
+        self, pending_id: int, sha256: str, seq: int, *, replace: bool = False
+    ) -> str:
+        """Render pending model `pending_id`'s original as image `seq` of model `sha256`.
+
+        An existing image at `seq` is replaced only when `replace` is true; `seq` may be at
+        most the next free one, so seqs stay dense. The pending original is removed only once
+        the renditions are in place. Returns the image's public name. Raises NotFound (no
+        model, no pending image), Conflict (seq taken), InvalidInput (seq past the end),
+        ImageError, StorageFull.
+        """
+        async with self.storage.read() as conn:
+            ext = await queries.pending_image_ext(conn, pending_id)
+        if ext is None:
+            raise NotFound(f"pending model {pending_id} has no image")
+        staged = await self.stage_renditions(self.pending_path(pending_id, ext))
+        committed = False
+        try:
+            async with self.model_locks.hold(sha256):
+                async with self.storage.write() as tx:
+                    await self._check_seq(tx, sha256, seq, replace)
+                    await queries.add_image(tx, sha256, seq)
+                    await queries.forget_pending_image(tx, pending_id)
+                    ops = self.place_renditions(staged, sha256, seq)
+                    ops.append(self.remove_pending(pending_id, ext))  # after the moves
+                    journal_id = await self.record(tx, ops)
+                committed = True
+                await self.carry_out(journal_id, ops)
+        finally:
+            if not committed:  # after the commit the staged files belong to the journal
+                await self.discard(staged.folder)
+        return image_name(sha256, seq)
+
+    async def _check_seq(
+        self, tx: aiosqlite.Connection, sha256: str, seq: int, replace: bool
+    ) -> None:
+        if await queries.fetch_model_row(tx, sha256) is None:
+            raise NotFound(f"no model with SHA256 {sha256}")
+        free = await self.get_next_sequence_index(sha256, tx)
+        if seq > free:
+            raise InvalidInput(f"seq {seq} would leave a gap; the next free seq is {free}")
+        if seq < free and not replace:
+            raise Conflict(f"image {image_name(sha256, seq)} exists; ask to replace it")
 
     # --- staging --------------------------------------------------------------------------
 

@@ -101,7 +101,7 @@ async def add_image(shelf: Shelf, sha256: str, upload: Path) -> str:
             async with shelf.storage.write() as tx:
                 if await queries.fetch_model_row(tx, sha256) is None:
                     raise NotFound(f"no model with SHA256 {sha256}")
-                seq = await queries.next_image_seq(tx, sha256)
+                seq = await shelf.images.get_next_sequence_index(sha256, tx)
                 await queries.add_image(tx, sha256, seq)
                 ops = shelf.images.place_renditions(staged, sha256, seq)
                 journal_id = await shelf.images.record(tx, ops)

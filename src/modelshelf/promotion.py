@@ -221,7 +221,7 @@ async def _place_image(
     if prepared.staged is None:
         return []
     # Override replaces seq 0; import and merge take the next free seq (0 for a new model).
-    seq = 0 if replace_first else await queries.next_image_seq(tx, prepared.sha256)
+    seq = 0 if replace_first else await shelf.images.get_next_sequence_index(prepared.sha256, tx)
     await queries.add_image(tx, prepared.sha256, seq)
     return shelf.images.place_renditions(prepared.staged, prepared.sha256, seq)
 

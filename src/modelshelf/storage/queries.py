@@ -199,8 +199,8 @@ async def delete_pending(tx: aiosqlite.Connection, pending_id: int) -> None:
     await tx.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
 
 
-async def set_pending_hash(tx: aiosqlite.Connection, pending_id: int, sha256: str) -> None:
-    await tx.execute("UPDATE pending_import SET sha256 = ? WHERE id = ?", (sha256, pending_id))
+async def forget_pending_image(tx: aiosqlite.Connection, pending_id: int) -> None:
+    await tx.execute("DELETE FROM pending_images WHERE pending_id = ?", (pending_id,))
 
 
 # --- image index ------------------------------------------------------------------------------
