@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,8 @@ class LegacyLibrary:
         name: str | None = None,
         extra: dict[str, Any] | str | None = None,
         meta_json: str | None = None,
-        tags: list[int] = (),  # type: ignore[assignment]
-        images: list[str] = (),  # type: ignore[assignment]
+        tags: Sequence[int] = (),
+        images: Sequence[str] = (),
         created_at: int = 1_700_000_000_000,
         size_bytes: int | None = 1234,
     ) -> None:
@@ -132,6 +133,19 @@ class LegacyLibrary:
                 "INSERT INTO model_tags(model_id, tag_id) VALUES (?, ?)",
                 [(model_id, t) for t in tags],
             )
+
+    def migrate_args(self, data_dir: Path) -> list[str]:
+        """Arguments of `modelshelf migrate-legacy` bringing this library into `data_dir`."""
+        return [
+            "migrate-legacy",
+            "--data-dir",
+            str(data_dir),
+            "--legacy-db",
+            str(self.db_path),
+            "--legacy-images",
+            str(self.images_dir),
+            "--no-progress",
+        ]
 
     def image(self, name: str, **kwargs: Any) -> str:
         """Make a real image in the legacy images folder; returns its file name."""

@@ -266,17 +266,7 @@ def test_migrate_legacy_prints_the_json_report_and_logs_progress(tmp_path: Path)
     legacy.add_model(2, tags=[1], images=[legacy.image("model_2_1700000000_dog.jpg")])
     data_dir = tmp_path / "data"
 
-    done = run_cli(
-        "migrate-legacy",
-        "--data-dir",
-        str(data_dir),
-        "--legacy-db",
-        str(legacy.db_path),
-        "--legacy-images",
-        str(legacy.images_dir),
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    done = run_cli(*legacy.migrate_args(data_dir), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["status"] == "success"

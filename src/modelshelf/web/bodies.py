@@ -154,10 +154,12 @@ class DeleteImageResponse(BaseModel):
     deleted: str
 
 
+# 100 characters: even percent-encoded 4-byte characters in every field keep a valid request
+# under aiohttp's 8190-byte request line.
 class ModelsQuery(Body):
-    type: str | None = Field(default=None, max_length=200)
-    tag: str | None = Field(default=None, max_length=200)
-    q: str | None = Field(default=None, max_length=200)
+    type: str | None = Field(default=None, max_length=100)
+    tag: str | None = Field(default=None, max_length=100)
+    q: str | None = Field(default=None, max_length=100)
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=2**62)
 
