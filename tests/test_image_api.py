@@ -710,6 +710,33 @@ async def test_upload_of_a_non_multipart_body_is_400(
     assert staging_is_empty(client)
 
 
+async def test_upload_broken_after_the_image_part_leaves_nothing_in_staging(
+    client: Client, tmp_path: Path
+) -> None:
+    boundary = "b0undary"
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="image"; filename="x.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png_bytes(tmp_path, 40)
+        + (
+            f"\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="\x0cbroken"\r\n\r\n'
+            f"x\r\n--{boundary}--\r\n"
+        ).encode()
+    )
+    response = await client.post(
+        "/api/images/upload",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status == 400
+    assert_error_body(await response.json(), 400)
+    assert staging_is_empty(client)
+
+
 async def test_concurrent_uploads_get_distinct_dense_seqs(
     client: Client, legacy: LegacyLibrary, tmp_path: Path
 ) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from modelshelf import library
 from modelshelf.errors import InvalidInput
 from modelshelf.imagestore import parse_image_name
+from modelshelf.shelf import Shelf
 from modelshelf.web.bodies import (
     DeleteImageResponse,
     ImageQuery,
@@ -52,32 +56,43 @@ async def serve_pending_image(request: web.Request) -> web.FileResponse:
 
 async def upload_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
-    sha256: str | None = None
-    upload = None
-    try:
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                raise InvalidInput("nested multipart bodies are not accepted")
-            if part.name == "sha256":
-                sha256 = (await part.read_chunk(SHA256_FIELD_MAX)).decode("ascii", "replace")
-            elif part.name == "image" and upload is None:
-                upload = await library.receive_upload(shelf, _chunks(part))
-            else:
-                await part.release()
-    except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
-        # aiohttp reports a body that is not multipart, or is broken, in these ways.
-        raise InvalidInput(f"expected a well-formed multipart/form-data body: {exc}") from None
-    if upload is None:
-        raise InvalidInput("the multipart body needs an 'image' file field")
-    if sha256 is None:
-        await shelf.images.discard(upload.parent)
-        raise InvalidInput("the multipart body needs a 'sha256' text field")
-    name = await shelf.finish(library.add_image(shelf, sha256.strip().lower(), upload))
+    sha256, upload = await _read_upload_form(request, shelf)
+    name = await shelf.finish(library.add_image(shelf, sha256, upload))
     return await respond(request, UploadResponse(name=name))
 
 
-async def _chunks(part: BodyPartReader):  # type: ignore[no-untyped-def]
+async def _read_upload_form(request: web.Request, shelf: Shelf) -> tuple[str, Path]:
+    """The `sha256` field and the `image` file (streamed into staging). Raises InvalidInput;
+    on any failure the staged upload is removed again."""
+    sha256: str | None = None
+    upload: Path | None = None
+    try:
+        try:
+            async for part in await request.multipart():
+                if not isinstance(part, BodyPartReader):
+                    raise InvalidInput("nested multipart bodies are not accepted")
+                if part.name == "sha256":
+                    raw = await part.read_chunk(SHA256_FIELD_MAX)
+                    sha256 = raw.decode("ascii", "replace").strip().lower()
+                elif part.name == "image" and upload is None:
+                    upload = await library.receive_upload(shelf, _chunks(part))
+                else:
+                    await part.release()
+        except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
+            # aiohttp reports a body that is not multipart, or is broken, in these ways.
+            raise InvalidInput(f"expected a well-formed multipart/form-data body: {exc}") from None
+        if upload is None:
+            raise InvalidInput("the multipart body needs an 'image' file field")
+        if sha256 is None:
+            raise InvalidInput("the multipart body needs a 'sha256' text field")
+    except BaseException:
+        if upload is not None:
+            await shelf.images.discard(upload.parent)
+        raise
+    return sha256, upload
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     while chunk := await part.read_chunk(256 * 1024):
         yield chunk
 
