@@ -192,9 +192,8 @@ async def test_the_cache_survives_a_restart(executor: GatedExecutor, tmp_path: P
         storage = Storage(database, read_connections=1)
         await storage.open()
         try:
-            assert (await Hasher(storage, Executors(executor, executor)).digest(path))[
-                0
-            ] == expected
+            hasher = Hasher(storage, Executors(executor, executor))
+            assert (await hasher.digest(path))[0] == expected
         finally:
             await storage.close()
     assert executor.hash_jobs == 1

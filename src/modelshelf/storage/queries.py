@@ -123,16 +123,6 @@ async def add_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Iterabl
     )
 
 
-async def existing_hashes(conn: aiosqlite.Connection, hashes: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(hashes):
-        rows = await _all(
-            conn, f"SELECT sha256 FROM models WHERE sha256 IN ({_placeholders(len(chunk))})", chunk
-        )
-        found.update(r[0] for r in rows)
-    return found
-
-
 # --- pending models ---------------------------------------------------------------------------
 
 

@@ -34,10 +34,6 @@ def parse_query(query: Mapping[str, str], model: type[M]) -> M:
         raise InvalidInput(describe(exc)) from None
 
 
-def parse_match(request: web.Request, name: str) -> str:
-    return request.match_info[name]
-
-
 def describe(exc: ValidationError) -> str:
     """One line a person can act on, e.g. "id: Input should be a valid integer"."""
     parts = []
