@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from modelshelf.app import create_app
 from modelshelf.config import Settings
-from modelshelf.shelf import Shelf
+from modelshelf.domain.shelf import Shelf
 from modelshelf.web.keys import SHELF
 from tests.factories import LegacyLibrary
 

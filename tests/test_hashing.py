@@ -18,7 +18,9 @@ from modelshelf import hashing
 from modelshelf.errors import Unprocessable
 from modelshelf.executors import Executors
 from modelshelf.hashing import READ_SIZE, FileIdentity, Hasher, hash_file
+from modelshelf.locks import KeyedLocks
 from modelshelf.storage import Storage
+from modelshelf.storage.change import Changes
 
 
 class GatedExecutor(ThreadPoolExecutor):
@@ -69,9 +71,10 @@ def executor() -> Iterator[GatedExecutor]:
 
 
 @pytest.fixture
-def hasher(storage: Storage, executor: GatedExecutor) -> Hasher:
+def hasher(storage: Storage, executor: GatedExecutor, tmp_path: Path) -> Hasher:
     # One gated pool serves as both: stat calls pass, hash_file jobs wait at the gate.
-    return Hasher(storage, Executors(cpu=executor, files=executor))
+    changes = Changes(storage, KeyedLocks("model"), tmp_path / "data", executor)
+    return Hasher(storage, changes, Executors(cpu=executor, files=executor))
 
 
 async def cache_rows(storage: Storage) -> list[tuple[Any, ...]]:
@@ -192,7 +195,8 @@ async def test_the_cache_survives_a_restart(executor: GatedExecutor, tmp_path: P
         storage = Storage(database, read_connections=1)
         await storage.open()
         try:
-            hasher = Hasher(storage, Executors(executor, executor))
+            changes = Changes(storage, KeyedLocks("model"), database.parent, executor)
+            hasher = Hasher(storage, changes, Executors(executor, executor))
             assert (await hasher.digest(path))[0] == expected
         finally:
             await storage.close()

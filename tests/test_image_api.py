@@ -20,13 +20,15 @@ from yarl import URL
 
 from modelshelf.app import create_app
 from modelshelf.config import Settings
+from modelshelf.integrity import check_library
+from modelshelf.renditions import qualities
 from tests.conftest import Client, MakeClient, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha, image_size, make_image
 
 H = fake_sha(1)
 H2 = fake_sha(2)
 UNKNOWN = fake_sha(999)
-QUALITIES = ("high", "medium", "low")
+QUALITIES = qualities()
 SECRET = b"TOP-SECRET-OUTSIDE-THE-IMAGES-FOLDER"
 
 
@@ -34,7 +36,7 @@ SECRET = b"TOP-SECRET-OUTSIDE-THE-IMAGES-FOLDER"
 
 
 def images_dir(client: Client) -> Path:
-    return shelf_of(client).images.root
+    return shelf_of(client).folder.root
 
 
 def rendition(client: Client, sha256: str, seq: int, quality: str = "high") -> Path:
@@ -141,7 +143,7 @@ def names_under(folder: Path) -> set[str]:
 
 
 def staging_is_empty(client: Client) -> bool:
-    staging = shelf_of(client).images.staging_dir
+    staging = shelf_of(client).folder.staging_dir
     return not staging.exists() or not any(staging.iterdir())
 
 
@@ -924,7 +926,7 @@ async def test_listing_follows_files_added_and_removed_while_down(
     folder = images_dir(client)
     await client.close()
 
-    # Added: a whole set for H seq 2, and half a set for H seq 3 (not listable).
+    # Added: a whole set for H seq 2, and only the high rendition of H seq 3.
     for quality in QUALITIES:
         shutil.copyfile(folder / f"{H}_0_{quality}.webp", folder / f"{H}_2_{quality}.webp")
     shutil.copyfile(folder / f"{H}_1_high.webp", folder / f"{H}_3_high.webp")
@@ -934,32 +936,62 @@ async def test_listing_follows_files_added_and_removed_while_down(
 
     client = await make_client()
 
-    assert await listing(client, H) == names(H, 3)
+    assert await listing(client, H) == names(H, 4)
     assert await listing(client, H2) == names(H2, 2)
     served = await client.get(f"/api/images/{H}_2.webp")
     assert served.status == 200
     assert await served.read() == (folder / f"{H}_0_high.webp").read_bytes()
     model = await (await client.get(f"/api/models/{H2}")).json()
     assert model["images"] == names(H2, 2)
-    # The next upload takes the next seq after the listed ones and replaces the partial set.
+    # The renditions seq 3 lacks are rendered from the one it has.
+    await shelf_of(client).maintenance
+    high_w, high_h = image_size(folder / f"{H}_3_high.webp")
+    assert image_size(folder / f"{H}_3_low.webp") == (round(high_w * 0.33), round(high_h * 0.33))
     response = await upload(client, H, png_bytes(folder.parent, 66, 33))
-    assert (await response.json())["name"] == f"{H}_3.webp"
-    assert image_size(folder / f"{H}_3_high.webp") == (66, 33)
+    assert (await response.json())["name"] == f"{H}_4.webp"
+    assert image_size(folder / f"{H}_4_high.webp") == (66, 33)
 
 
-async def test_a_set_missing_one_rendition_is_no_longer_listed_after_restart(
+async def test_a_rendition_deleted_while_down_is_rendered_again_at_start(
     make_client: MakeClient, legacy: LegacyLibrary
 ) -> None:
     client = await make_client()
     add_hashed(legacy, 1, H, 2)
     await migrate(client, legacy)
     folder = images_dir(client)
+    medium = (folder / f"{H}_1_medium.webp").read_bytes()
     await client.close()
 
     (folder / f"{H}_1_low.webp").unlink()
+    (folder / f"{H}_1_medium.webp").unlink()
 
     client = await make_client()
-    assert await listing(client, H) == names(H, 1)
+    assert await listing(client, H) == names(H, 2)
+    assert await shelf_of(client).maintenance == 1
+    expected = pyvips.Image.new_from_buffer(medium, "")
+    assert image_size(folder / f"{H}_1_medium.webp") == (expected.width, expected.height)
+    assert (await client.get(f"/api/images/{H}_1.webp?quality=low")).status == 200
+    assert check_library(shelf_of(client).settings.data_dir) == []
+
+
+async def test_a_gap_left_by_files_deleted_while_down_is_closed_at_start(
+    make_client: MakeClient, legacy: LegacyLibrary
+) -> None:
+    client = await make_client()
+    add_hashed(legacy, 1, H, 3)
+    await migrate(client, legacy)
+    folder = images_dir(client)
+    last = (folder / f"{H}_2_high.webp").read_bytes()
+    await client.close()
+
+    for quality in QUALITIES:
+        (folder / f"{H}_0_{quality}.webp").unlink()
+
+    client = await make_client()
+    assert await listing(client, H) == names(H, 2)
+    assert (folder / f"{H}_1_high.webp").read_bytes() == last
+    assert not (folder / f"{H}_2_high.webp").exists()
+    assert check_library(shelf_of(client).settings.data_dir) == []
 
 
 async def test_listing_is_empty_after_every_file_was_removed_while_down(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelshelf.meta import merge_columns, merge_meta_json, without_image_keys
+from modelshelf.domain.meta import merge_columns, merge_meta_json, without_image_keys
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from modelshelf.renditions import qualities
 from tests.conftest import Client, migrate, shelf_of
 from tests.factories import LegacyLibrary, image_size, make_model_file
 
 IMPORT = "/api/migration/import_a_model"
-QUALITIES = ("high", "medium", "low")
+QUALITIES = qualities()
 
 
 def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:

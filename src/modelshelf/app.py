@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from modelshelf.config import Settings
+from modelshelf.domain.shelf import Shelf
 from modelshelf.executors import Executors
 from modelshelf.hashing import Hasher
-from modelshelf.imagestore import ImageStore
+from modelshelf.imagefolder import ImageFolder
 from modelshelf.locks import KeyedLocks
-from modelshelf.recovery import recover
-from modelshelf.shelf import Shelf
+from modelshelf.recovery import fill_missing_renditions, recover
 from modelshelf.storage import Storage
+from modelshelf.storage.change import Changes
 from modelshelf.web.keys import EXECUTORS, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
 from modelshelf.web.middleware import TrustedProxies, error_middleware
 from modelshelf.web.routes import setup_routes
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.client_max_size)
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(executor_ctx)
+    app.cleanup_ctx.append(executors_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(locks_ctx)
     app.cleanup_ctx.append(shelf_ctx)
@@ -41,7 +44,7 @@ def setup_middlewares(app: web.Application, settings: Settings) -> None:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)
 
 
-async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     """Thread pools for hashing and rendering, and for short file work."""
     executors = Executors.start(app[SETTINGS].workers)
     app[EXECUTORS] = executors
@@ -66,14 +69,22 @@ async def locks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The domain facade; before serving, it finishes or undoes work a crash interrupted."""
+    """The domain's resources; before serving, finish or undo what a crash interrupted, then
+    render missing renditions in the background."""
     shelf = build_shelf(
         app[SETTINGS], app[STORAGE], app[EXECUTORS], app[PENDING_LOCKS], app[MODEL_LOCKS]
     )
-    await recover(shelf.images)
+    report = await recover(shelf.changes, shelf.folder)
+    shelf.maintenance = asyncio.create_task(
+        fill_missing_renditions(shelf.changes, shelf.folder, shelf.executors.cpu, report.incomplete)
+    )
     app[SHELF] = shelf
     yield
+    shelf.maintenance.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await shelf.maintenance
     await shelf.drain()
+    await shelf.changes.forget_carried_out()
 
 
 def build_shelf(
@@ -83,15 +94,14 @@ def build_shelf(
     pending_locks: KeyedLocks,
     model_locks: KeyedLocks,
 ) -> Shelf:
-    images = ImageStore(
-        settings.data_dir, storage, executors, model_locks, settings.max_image_pixels
-    )
+    changes = Changes(storage, model_locks, settings.data_dir, executors.files)
     return Shelf(
         settings=settings,
         storage=storage,
+        changes=changes,
         executors=executors,
-        images=images,
-        hasher=Hasher(storage, executors),
+        folder=ImageFolder(settings.data_dir, settings.max_image_pixels),
+        hasher=Hasher(storage, changes, executors),
         pending_locks=pending_locks,
         model_locks=model_locks,
     )

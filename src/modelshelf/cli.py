@@ -14,9 +14,9 @@ from aiohttp import web
 from modelshelf import __version__
 from modelshelf.app import create_app
 from modelshelf.config import Settings, SettingsError, load_settings
+from modelshelf.domain.legacy_import import migrate_legacy
 from modelshelf.errors import ShelfError
 from modelshelf.integrity import check_library
-from modelshelf.legacy_import import migrate_legacy
 from modelshelf.web.bodies import MigrationProblem, MigrationResponse
 from modelshelf.web.keys import SHELF
 

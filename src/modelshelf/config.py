@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from modelshelf.storage.database import DATABASE_NAME
+
 ENV_PREFIX = "MODELSHELF_"
 
 
@@ -64,11 +66,7 @@ class Settings(BaseModel):
 
     @property
     def database_path(self) -> Path:
-        return self.data_dir / "modelshelf.db"
-
-    @property
-    def images_dir(self) -> Path:
-        return self.data_dir / "images"
+        return self.data_dir / DATABASE_NAME
 
     @property
     def effective_legacy_root(self) -> Path:

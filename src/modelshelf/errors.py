@@ -52,6 +52,10 @@ class StorageUnavailable(ShelfError):
     """The database cannot be written (read-only file or filesystem)."""
 
 
+class StorageBusy(ShelfError):
+    """Another program holds the database's write lock; `retry_after` says when to try again."""
+
+
 class ImageError(Unprocessable):
     """An image could not be decoded or rendered."""
 

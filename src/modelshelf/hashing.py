@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from modelshelf.errors import Unprocessable
 from modelshelf.executors import Executors
-from modelshelf.storage import Storage
+from modelshelf.storage import Storage, hash_cache
+from modelshelf.storage.change import Changes
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +33,24 @@ class FileIdentity:
 
     @classmethod
     def of(cls, path: Path) -> FileIdentity:
-        """Stat `path` (following symlinks). Raises Unprocessable if it is missing or not a file."""
+        """Stat `path` (following symlinks). Raises Unprocessable if it is missing, not a file,
+        or not a path at all (a NUL character)."""
         try:
             st = path.stat()
         except OSError as exc:
             raise Unprocessable(f"model file {path} cannot be read: {exc.strerror}") from exc
-        if not path.is_file():
+        except ValueError as exc:
+            raise Unprocessable(
+                f"model path {str(path)[:200]!r} is not a usable path: {exc}"
+            ) from exc
+        if not stat.S_ISREG(st.st_mode):
             raise Unprocessable(f"model file {path} is not a regular file")
         return cls(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    """The lowercase hex SHA256 of a file, read in large chunks with constant memory.
+    """The lowercase hex SHA256 of a file, read in large chunks with constant memory;
+    `progress` is called with the size of each chunk read.
 
     Raises OSError if the file cannot be read.
     """
@@ -65,8 +73,9 @@ class Hasher:
     behind other files being hashed or images being rendered.
     """
 
-    def __init__(self, storage: Storage, executors: Executors) -> None:
+    def __init__(self, storage: Storage, changes: Changes, executors: Executors) -> None:
         self._storage = storage
+        self._changes = changes
         self._executors = executors
         self._running: dict[FileIdentity, asyncio.Task[str]] = {}
 
@@ -92,17 +101,10 @@ class Hasher:
         return await asyncio.shield(task), identity
 
     async def _cached(self, identity: FileIdentity) -> str | None:
-        async with (
-            self._storage.read() as conn,
-            conn.execute(
-                "SELECT size, mtime_ns, inode, sha256 FROM hash_cache WHERE path = ?",
-                (identity.path,),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        if row is None or tuple(row[:3]) != (identity.size, identity.mtime_ns, identity.inode):
-            return None
-        return str(row[3])
+        async with self._storage.read() as conn:
+            return await hash_cache.cached_digest(
+                conn, identity.path, identity.size, identity.mtime_ns, identity.inode
+            )
 
     async def _compute(self, identity: FileIdentity) -> str:
         loop = asyncio.get_running_loop()
@@ -117,17 +119,9 @@ class Hasher:
             raise Unprocessable(f"model file {identity.path} changed while it was being hashed")
         elapsed = time.perf_counter() - started
         log.info("hashed %s (%.1f MiB in %.2f s)", identity.path, identity.size / 2**20, elapsed)
-        async with self._storage.write() as tx:
-            await tx.execute(
-                "INSERT OR REPLACE INTO hash_cache(path, size, mtime_ns, inode, sha256, hashed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    identity.path,
-                    identity.size,
-                    identity.mtime_ns,
-                    identity.inode,
-                    sha256,
-                    int(time.time() * 1000),
-                ),
+        # Its own small transaction, off the critical path of the change that asked for it.
+        async with self._changes.change() as change:
+            await hash_cache.store_digest(
+                change.tx, identity.path, identity.size, identity.mtime_ns, identity.inode, sha256
             )
         return sha256

@@ -15,11 +15,8 @@ from pathlib import Path
 import pyvips
 
 from modelshelf.errors import ImageError, ImageTooLarge
+from modelshelf.renditions import HIGH_MAX_PIXELS, RENDITIONS, rendition
 
-QUALITIES = ("high", "medium", "low")
-WEBP_QUALITY = {"high": 80, "medium": 60, "low": 45}
-LINEAR_SCALE = {"high": 1.0, "medium": 0.66, "low": 0.33}
-HIGH_MAX_PIXELS = 2_000_000
 DEFAULT_MAX_PIXELS = 100_000_000
 # Orientations 5-8 turn the picture by 90 degrees, so its displayed width is its stored height.
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
@@ -41,7 +38,6 @@ class ImageInfo:
     width: int
     height: int
     loader: str
-    has_alpha: bool
 
 
 def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
@@ -63,16 +59,18 @@ def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     orientation = header.get("orientation") if header.get_typeof("orientation") else 1
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
-    return ImageInfo(width, height, loader, bool(header.hasalpha()))
+    return ImageInfo(width, height, loader)
 
 
 def rendition_sizes(width: int, height: int) -> dict[str, tuple[int, int]]:
-    """Target sizes: high fits in 2 megapixels (never upscaled), medium/low scale high's sides."""
+    """Target sizes: the largest rendition fits in HIGH_MAX_PIXELS (never upscaled); the others
+    scale its sides by their registered factor."""
     scale = min(1.0, math.sqrt(HIGH_MAX_PIXELS / (width * height)))
     high_w = max(1, math.floor(width * scale))
     high_h = max(1, math.floor(height * scale))
     return {
-        q: (max(1, round(high_w * f)), max(1, round(high_h * f))) for q, f in LINEAR_SCALE.items()
+        r.name: (max(1, round(high_w * r.scale)), max(1, round(high_h * r.scale)))
+        for r in RENDITIONS
     }
 
 
@@ -82,28 +80,54 @@ def render_renditions(
     """Write the high, medium and low WebP renditions of `source` to `targets[quality]`.
 
     Decodes the source once (with shrink-on-load), honours EXIF orientation, keeps alpha and
-    strips metadata. All three files appear or none does: each is written under a temporary
-    name and renamed into place only when all three were encoded.
-    Returns the size of each rendition. Raises ImageError, ImageTooLarge.
+    strips metadata. All files appear or none does: each is written under a temporary name and
+    renamed into place only when all were encoded. The largest registered rendition is decoded
+    first; the others are shrunk from it. Returns the size of each rendition. Raises
+    ImageError, ImageTooLarge.
     """
     info = read_image_info(source, max_pixels)
     sizes = rendition_sizes(info.width, info.height)
+    largest = RENDITIONS[0]
+    try:
+        decoded = _decode_high(source, *sizes[largest.name])
+    except pyvips.Error as exc:
+        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
+    return _encode_all(decoded, largest.scale, targets, source.name)
+
+
+def fill_renditions(
+    source: Path, source_quality: str, targets: Mapping[str, Path]
+) -> dict[str, tuple[int, int]]:
+    """Render `targets` (qualities missing from an image) from one of its existing
+    renditions, `source` of quality `source_quality`; sizes follow the registry's scales
+    relative to it, never larger than it. Raises ImageError."""
+    try:
+        decoded = pyvips.Image.new_from_file(str(source), access="sequential", fail_on="error")
+        decoded = decoded.copy_memory()
+    except pyvips.Error as exc:
+        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
+    return _encode_all(decoded, rendition(source_quality).scale, targets, source.name)
+
+
+def _encode_all(
+    decoded: pyvips.Image, decoded_scale: float, targets: Mapping[str, Path], what: str
+) -> dict[str, tuple[int, int]]:
+    sizes: dict[str, tuple[int, int]] = {}
     temporaries: dict[str, Path] = {}
     try:
-        high = _decode_high(source, *sizes["high"])
-        sizes["high"] = (high.width, high.height)
-        for quality in QUALITIES:
-            image = high if quality == "high" else _shrink(high, quality)
+        for quality, target in targets.items():
+            entry = rendition(quality)
+            image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
             sizes[quality] = (image.width, image.height)
-            encoded = image.webpsave_buffer(Q=WEBP_QUALITY[quality], keep="none")
-            temporary = _temporary_beside(targets[quality])
+            encoded = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
+            temporary = _temporary_beside(target)
             temporaries[quality] = temporary
             # Written by Python, not libvips, so a full disk is an OSError with its errno
             # rather than a libvips message that would read like a broken image.
             temporary.write_bytes(encoded)
         _rename_all(temporaries, targets)
     except pyvips.Error as exc:
-        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
+        raise ImageError(f"{what} could not be encoded: {_first_line(exc)}") from exc
     finally:
         for temporary in temporaries.values():
             with contextlib.suppress(FileNotFoundError):
@@ -131,12 +155,13 @@ def _decode_high(source: Path, width: int, height: int) -> pyvips.Image:
     return image.copy_memory()
 
 
-def _shrink(high: pyvips.Image, quality: str) -> pyvips.Image:
-    factor = LINEAR_SCALE[quality]
-    width = max(1, round(high.width * factor))
-    height = max(1, round(high.height * factor))
+def _shrink(image: pyvips.Image, factor: float) -> pyvips.Image:
+    if factor >= 1.0:
+        return image
+    width = max(1, round(image.width * factor))
+    height = max(1, round(image.height * factor))
     # thumbnail_image premultiplies alpha before resampling, so edges keep their colour.
-    return high.thumbnail_image(width, height=height, size="force")
+    return image.thumbnail_image(width, height=height, size="force")
 
 
 def _temporary_beside(target: Path) -> Path:

@@ -1,4 +1,5 @@
-"""The records the library hands out: models, pending models, tags."""
+"""The records the library hands out (models, pending models, tags) and the one definition of
+what a SHA256 looks like; request bodies, path patterns and OpenAPI derive from it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+SHA256_HEX = "[0-9a-f]{64}"
+SHA256_PATTERN = re.compile(f"^{SHA256_HEX}$")
+# What clients may send where a hash is expected; it is lower-cased before use.
+SHA256_ANY_CASE = f"^{SHA256_HEX.replace('a-f', 'a-fA-F')}$"
 
 
 def is_sha256(value: object) -> bool:

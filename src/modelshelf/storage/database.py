@@ -19,12 +19,16 @@ from pathlib import Path
 
 import aiosqlite
 
-from modelshelf.errors import ShelfError, StorageFull, StorageUnavailable
+from modelshelf.errors import ShelfError, StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.storage.schema import apply_migrations
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 10_000
+# How long a statement waits for another process's lock before the change is answered with
+# StorageBusy (503 + Retry-After). Inside this process writers queue on an asyncio lock and never
+# wait here; only another process (a backup tool, a sqlite3 shell) can hold the lock.
+BUSY_TIMEOUT_MS = 2_000
+DATABASE_NAME = "modelshelf.db"
 
 
 class DataDirInUse(ShelfError):
@@ -94,11 +98,15 @@ class Storage:
                 await asyncio.shield(_rollback(writer))
                 # A read-only database or a full disk usually shows at the first statement
                 # inside the transaction (BEGIN IMMEDIATE succeeds on a read-only file).
-                if isinstance(exc, sqlite3.OperationalError):
+                if isinstance(exc, sqlite3.Error):
                     translated = translate_sqlite_error(exc)
                     if translated is not exc:
                         raise translated from exc
                 raise
+
+    def writer_busy(self) -> bool:
+        """Whether a write transaction is open or waiting."""
+        return self._write_lock.locked()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -153,17 +161,27 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
 async def _translate_errors(operation: Awaitable[object]) -> None:
     try:
         await operation
-    except sqlite3.OperationalError as exc:
-        raise translate_sqlite_error(exc) from exc
+    except sqlite3.Error as exc:
+        translated = translate_sqlite_error(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
 
 
 def translate_sqlite_error(exc: sqlite3.Error) -> Exception:
-    """Map the SQLite failures a client can do nothing about to domain errors."""
-    text = str(exc).lower()
-    if "readonly" in text or "read-only" in text:
+    """Map the SQLite failures a client can do nothing about to domain errors, by their
+    primary result code (the extended code's low byte)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == sqlite3.SQLITE_READONLY:
         return StorageUnavailable("the database is read-only; nothing was changed")
-    if "disk is full" in text or "database or disk is full" in text:
+    if primary == sqlite3.SQLITE_FULL:
         return StorageFull("the disk holding the database is full; nothing was changed")
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StorageBusy(
+            "the database is locked by another program; nothing was changed, try again shortly",
+            retry_after=2,
+        )
     return exc
 
 

@@ -68,6 +68,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             imported_at INTEGER NOT NULL);
         """,
     ),
+    (
+        "journal entries that cannot be replayed are set aside, with the reason",
+        """
+        ALTER TABLE file_journal ADD COLUMN set_aside_at INTEGER;
+        ALTER TABLE file_journal ADD COLUMN problem TEXT;
+        """,
+    ),
 ]
 
 

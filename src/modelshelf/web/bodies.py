@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -14,8 +15,9 @@ from pydantic import (
     model_validator,
 )
 
-from modelshelf.promotion import Strategy
-from modelshelf.records import ModelRecord, PendingRecord, Tag
+from modelshelf.domain.strategies import Strategy, actions_taken
+from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
+from modelshelf.renditions import DEFAULT_QUALITY, qualities
 
 MAX_BATCH = 10_000
 NO_NUL = r"^[^\x00]*$"
@@ -97,7 +99,9 @@ class ImportRequest(Body):
 class ImportResponse(BaseModel):
     status: Literal["success"] = "success"
     sha256: str
-    action_taken: Literal["imported", "overridden", "merged", "deleted"]
+    action_taken: Annotated[
+        str, Field(json_schema_extra=lambda schema: schema.update(enum=actions_taken()))
+    ]
 
 
 class BatchImportRequest(Body):
@@ -132,7 +136,7 @@ class BatchImportResponse(BaseModel):
 
 class SampleImagesRequest(Body):
     hash: StrictStr = Field(
-        description="the model's SHA256: 64 hex characters", pattern=r"^[0-9a-fA-F]{64}$"
+        description="the model's SHA256: 64 hex characters", pattern=SHA256_ANY_CASE
     )
 
 
@@ -140,8 +144,26 @@ class SampleImages(RootModel[list[str]]):
     """Image names ordered by seq: ["<hash>_0.webp", "<hash>_1.webp", ...]."""
 
 
+def _registered_quality(value: Any) -> Any:
+    if value not in qualities():
+        raise ValueError(f"must be one of {', '.join(qualities())}")
+    return value
+
+
+def _quality_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(qualities())
+
+
+# A quality of the rendition registry, checked (and described in OpenAPI) against the registry.
+Quality = Annotated[
+    StrictStr,
+    AfterValidator(_registered_quality),
+    Field(json_schema_extra=_quality_enum),
+]
+
+
 class ImageQuery(Body):
-    quality: Literal["high", "medium", "low"] = "high"
+    quality: Quality = DEFAULT_QUALITY
 
 
 class UploadResponse(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from modelshelf.config import Settings
+from modelshelf.domain.shelf import Shelf
 from modelshelf.executors import Executors
 from modelshelf.locks import KeyedLocks
-from modelshelf.shelf import Shelf
 from modelshelf.storage import Storage
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaValue, models_json_schema
 
 from modelshelf import __version__
+from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.web.bodies import ErrorBody
 from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS, Answer, Endpoint
 
@@ -81,7 +82,7 @@ def _operation(
                         "type": "object",
                         "properties": {
                             "image": {"type": "string", "format": "binary"},
-                            "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                            "sha256": {"type": "string", "pattern": SHA256_ANY_CASE},
                         },
                         "required": ["image", "sha256"],
                         "additionalProperties": False,

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
-from modelshelf.imagestore import PUBLIC_NAME
+from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN, ModelRecord
-from modelshelf.web import images, library, migration, system
+from modelshelf.web import images_api, migration_api, models_api, system_api
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
@@ -63,21 +63,21 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/health",
-        system.health,
+        system_api.health,
         "Liveness: the database is open",
         responses={200: HealthBody},
     ),
     Endpoint(
         "GET",
         "/api/openapi.json",
-        system.openapi,
+        system_api.openapi,
         "This document",
         responses={200: "application/json"},
     ),
     Endpoint(
         "POST",
         "/api/migration/migrate_legacy_db",
-        migration.migrate_legacy_db,
+        migration_api.migrate_legacy_db,
         "Stage 1: import a legacy library",
         body=MigrateLegacyRequest,
         responses={
@@ -93,14 +93,14 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/migration/pending_models",
-        migration.pending_models,
+        migration_api.pending_models,
         "Models waiting for promotion",
         responses={200: PendingModelsResponse},
     ),
     Endpoint(
         "POST",
         "/api/migration/import_a_model",
-        migration.import_a_model,
+        migration_api.import_a_model,
         "Stage 2: promote a pending model by id",
         body=ImportRequest,
         responses={
@@ -117,7 +117,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
         "/api/migration/import_models",
-        migration.import_models,
+        migration_api.import_models,
         "Stage 2 for many ids, with a result per id",
         body=BatchImportRequest,
         responses={207: BatchImportResponse, **JSON_ERRORS},
@@ -125,7 +125,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
         "/api/images/get_sample_imgs",
-        images.get_sample_imgs,
+        images_api.get_sample_imgs,
         "Names of a model's example images, ordered by seq",
         body=SampleImagesRequest,
         responses={200: SampleImages, **JSON_ERRORS},
@@ -133,7 +133,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
         "/api/images/upload",
-        images.upload_image,
+        images_api.upload_image,
         "Add an example image (multipart: image, sha256)",
         multipart=True,
         responses={200: UploadResponse, **JSON_ERRORS, 404: None, 503: None, 507: None},
@@ -141,14 +141,14 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/images/pending/{id}",
-        images.serve_pending_image,
+        images_api.serve_pending_image,
         "The original image of a pending model",
         responses={200: "image/*", 304: "", 400: None, 404: None},
     ),
     Endpoint(
         "GET",
         "/api/images/{filename}",
-        images.serve_image,
+        images_api.serve_image,
         "An example image: <sha256>_<seq>.webp or <sha256>.webp (seq 0)",
         query=ImageQuery,
         responses={200: IMAGE, 206: IMAGE, 304: "", 400: None, 404: None, 416: None},
@@ -156,14 +156,14 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "DELETE",
         "/api/images/{filename}",
-        images.delete_image,
+        images_api.delete_image,
         "Delete an example image; later seqs move down by one",
         responses={200: DeleteImageResponse, 400: None, 404: None, 503: None},
     ),
     Endpoint(
         "GET",
         "/api/models",
-        library.list_models,
+        models_api.list_models,
         "Browse the library, a page at a time",
         query=ModelsQuery,
         responses={200: ModelsPage, 400: None},
@@ -171,21 +171,21 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/models/get_types",
-        library.list_types,
+        models_api.list_types,
         "Model types in use",
         responses={200: TypesResponse},
     ),
     Endpoint(
         "GET",
         "/api/models/{sha256}",
-        library.get_model,
+        models_api.get_model,
         "One model, in full",
         responses={200: ModelRecord, 400: None, 404: None},
     ),
     Endpoint(
         "GET",
         "/api/tags",
-        library.list_tags,
+        models_api.list_tags,
         "Tags with their model counts",
         responses={200: TagsResponse},
     ),

@@ -1,30 +1,21 @@
-"""Reading a legacy (first Hikaze model manager) library and planning what each row becomes.
+"""Planning what each row of a legacy (first Hikaze model manager) library becomes.
 
-The planning functions are pure: they take legacy rows and return plans, so they can run in an
-executor and be tested without a database.
+The functions are pure: they take legacy rows and return plans, so they can run in an executor
+and be tested without a database. Reading the legacy database is storage.legacy_source.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import posixpath
-import shutil
-import sqlite3
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from modelshelf.errors import InvalidInput
-from modelshelf.meta import IMAGE_KEYS, without_image_keys
+from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
 from modelshelf.records import is_sha256
 
-LEGACY_COLUMNS = "id, path, name, type, size_bytes, hash_hex, created_at, meta_json, extra_json"
 # Before this many milliseconds (1973) a timestamp is taken to be in seconds.
 _SECONDS_THRESHOLD = 100_000_000_000
 
@@ -119,59 +110,3 @@ def _json_object(text: Any, column: str, problems: list[str]) -> dict[str, Any]:
         problems.append(f"{column} is not a JSON object; kept under legacy_{column}")
         return {f"legacy_{column}": value}
     return value
-
-
-async def open_legacy_database(path: Path, scratch: Path) -> aiosqlite.Connection:
-    """Open a legacy database read-only, including what its -wal file holds.
-
-    SQLite can read a WAL database read-only only if it may use the -shm file; when it cannot
-    (a read-only folder without one), the database and its WAL are copied under `scratch`
-    and the copy is opened. Raises InvalidInput if the file is not a legacy library.
-    """
-    try:
-        conn = await _connect_read_only(path)
-    except sqlite3.Error:
-        copy = await asyncio.to_thread(_copy_with_wal, path, scratch)
-        try:
-            conn = await _connect_read_only(copy)
-        except sqlite3.Error as exc:
-            raise InvalidInput(f"{path.name} cannot be opened as a SQLite database: {exc}") from exc
-    try:
-        await _check_legacy_schema(conn, path)
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
-
-
-def _copy_with_wal(path: Path, scratch: Path) -> Path:
-    copy_dir = Path(tempfile.mkdtemp(dir=scratch))
-    for suffix in ("", "-wal"):
-        source = Path(f"{path}{suffix}")
-        if source.exists():
-            shutil.copyfile(source, copy_dir / f"legacy.db{suffix}")
-    return copy_dir / "legacy.db"
-
-
-async def _connect_read_only(path: Path) -> aiosqlite.Connection:
-    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-    conn = await aiosqlite.connect(uri, uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        await conn.execute("SELECT count(*) FROM sqlite_master")
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
-
-
-async def _check_legacy_schema(conn: aiosqlite.Connection, path: Path) -> None:
-    try:
-        async with conn.execute("SELECT name FROM pragma_table_info('models')") as cursor:
-            columns = {r[0] for r in await cursor.fetchall()}
-    except sqlite3.DatabaseError as exc:
-        raise InvalidInput(f"{path.name} is not a SQLite database: {exc}") from exc
-    needed = {"id", "path", "name", "type", "hash_hex", "extra_json"}
-    if not needed <= columns:
-        missing = ", ".join(sorted(needed - columns)) or "the models table"
-        raise InvalidInput(f"{path.name} is not a legacy Hikaze library (missing {missing})")

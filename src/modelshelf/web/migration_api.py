@@ -1,4 +1,4 @@
-"""Handlers: stage 1 (legacy import), pending models, stage 2 (promotion)."""
+"""HTTP handlers for migration: stage 1 (legacy import), pending models, stage 2 (promotion)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from modelshelf import legacy_import, library, promotion
+from modelshelf.domain import catalog, legacy_import, promotion
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
@@ -43,7 +43,7 @@ async def migrate_legacy_db(request: web.Request) -> web.Response:
 
 
 async def pending_models(request: web.Request) -> web.Response:
-    models = await library.list_pending(request.app[SHELF])
+    models = await catalog.list_pending(request.app[SHELF])
     return await respond(request, PendingModelsResponse(models=models), large=True)
 
 

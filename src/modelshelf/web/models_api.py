@@ -1,11 +1,11 @@
-"""Handlers: browsing the library."""
+"""Handlers: browsing the catalog."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from modelshelf import library
-from modelshelf.storage.catalog import ModelFilter
+from modelshelf.domain import catalog
+from modelshelf.storage.listing import ModelFilter
 from modelshelf.web.bodies import ModelsPage, ModelsQuery, TagCount, TagsResponse, TypesResponse
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import parse_query, respond
@@ -14,20 +14,20 @@ from modelshelf.web.parsing import parse_query, respond
 async def list_models(request: web.Request) -> web.Response:
     query = parse_query(request.query, ModelsQuery)
     where = ModelFilter(type=query.type, tag=query.tag, q=query.q)
-    total, models = await library.list_models(request.app[SHELF], where, query.limit, query.offset)
+    total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
     page = ModelsPage(models=models, total=total, limit=query.limit, offset=query.offset)
     return await respond(request, page, large=True)
 
 
 async def get_model(request: web.Request) -> web.Response:
-    record = await library.get_model(request.app[SHELF], request.match_info["sha256"])
+    record = await catalog.get_model(request.app[SHELF], request.match_info["sha256"])
     return await respond(request, record)
 
 
 async def list_tags(request: web.Request) -> web.Response:
-    tags = await library.list_tags(request.app[SHELF])
+    tags = await catalog.list_tags(request.app[SHELF])
     return await respond(request, TagsResponse(tags=[TagCount(**t) for t in tags]))
 
 
 async def list_types(request: web.Request) -> web.Response:
-    return await respond(request, TypesResponse(types=await library.list_types(request.app[SHELF])))
+    return await respond(request, TypesResponse(types=await catalog.list_types(request.app[SHELF])))

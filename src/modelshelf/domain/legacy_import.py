@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from modelshelf.domain.legacy_plan import LegacyPlan, plan_rows
+from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Forbidden, ImageError, InvalidInput, Locked, NotFound, TooLarge
-from modelshelf.filejournal import FileOp
-from modelshelf.imagestore import StagedImage
-from modelshelf.legacy import LEGACY_COLUMNS, LegacyPlan, open_legacy_database, plan_rows
+from modelshelf.imagefolder import StagedImage
 from modelshelf.progress import Progress
-from modelshelf.shelf import Shelf
-from modelshelf.storage import queries
+from modelshelf.renditions import qualities
+from modelshelf.storage import image_index, legacy_log, legacy_source, models, pending, tags
+from modelshelf.storage.change import Change, Staging
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +71,9 @@ class MigrationReport:
 @dataclass
 class _Batch:
     plans: list[LegacyPlan]
+    staging: Staging
     renditions: dict[int, list[StagedImage]] = field(default_factory=dict)
     originals: dict[int, tuple[Path, str]] = field(default_factory=dict)
-
-    def staged_folders(self) -> list[Path]:
-        folders = [s.folder for staged in self.renditions.values() for s in staged]
-        return folders + [path.parent for path, _ in self.originals.values()]
 
 
 async def migrate_legacy_from_request(
@@ -83,8 +82,8 @@ async def migrate_legacy_from_request(
     """Stage 1 for a remote caller: both paths must lie under `legacy_root` once symlinks and
     `..` are resolved. Raises Forbidden otherwise, then as `migrate_legacy`."""
     root = shelf.settings.effective_legacy_root
-    db_path = await shelf.images.run(_inside, root, legacy_db_path)
-    images_dir = await shelf.images.run(_inside, root, legacy_images_dir)
+    db_path = await shelf.run_files(_inside, root, legacy_db_path)
+    images_dir = await shelf.run_files(_inside, root, legacy_images_dir)
     return await migrate_legacy(shelf, db_path, images_dir)
 
 
@@ -103,15 +102,14 @@ async def migrate_legacy(
     """Run stage 1. Raises NotFound for a missing input, InvalidInput for a file that is not a
     legacy library, Locked if a migration is already running. Broken rows are reported in the
     answer, never fatal."""
-    if not await shelf.images.run(legacy_db.is_file):
+    if not await shelf.run_files(legacy_db.is_file):
         raise NotFound(f"legacy database {legacy_db} does not exist")
-    if not await shelf.images.run(legacy_images.is_dir):
+    if not await shelf.run_files(legacy_images.is_dir):
         raise NotFound(f"legacy images folder {legacy_images} does not exist")
     if shelf.migration_lock.locked():
         raise Locked("a legacy migration is already running")
-    async with shelf.migration_lock:
-        await shelf.images.run(lambda: shelf.images.staging_dir.mkdir(parents=True, exist_ok=True))
-        legacy = await open_legacy_database(legacy_db, shelf.images.staging_dir)
+    async with shelf.migration_lock, shelf.changes.staging() as scratch:
+        legacy = await legacy_source.open_legacy_database(legacy_db, await scratch.new_folder())
         try:
             return await _migrate(shelf, legacy, legacy_images, bar)
         finally:
@@ -123,13 +121,11 @@ async def _migrate(
 ) -> MigrationReport:
     report = MigrationReport()
     tag_map = await _migrate_tags(shelf, legacy, report)
-    async with legacy.execute("SELECT count(*) FROM models") as cursor:
-        row = await cursor.fetchone()
-    total = int(row[0]) if row else 0
+    total = await legacy_source.count_models(legacy)
     report.db_migration["legacy_models"] = total
     last_id = -(2**63)
     with Progress(total, "legacy import", bar=bar) as progress:
-        while rows := await _fetch_batch(legacy, last_id):
+        while rows := await legacy_source.fetch_batch(legacy, last_id, BATCH_SIZE):
             last_id = int(rows[-1]["id"])
             await _migrate_batch(shelf, legacy, rows, images, tag_map, report)
             progress.advance(len(rows))
@@ -140,36 +136,24 @@ async def _migrate_tags(
     shelf: Shelf, legacy: aiosqlite.Connection, report: MigrationReport
 ) -> dict[int, int]:
     """Tags keep their legacy ids; a name already present keeps the id it has here."""
-    async with legacy.execute("SELECT id, name FROM tags ORDER BY id") as cursor:
-        legacy_tags = [(int(r[0]), r[1]) for r in await cursor.fetchall()]
+    legacy_tags = await legacy_source.fetch_tags(legacy)
     mapping: dict[int, int] = {}
-    async with shelf.storage.write() as tx:
+    async with shelf.changes.change() as change:
         for legacy_id, name in legacy_tags:
             if not isinstance(name, str) or not name.strip():
                 report.problem(None, f"tag {legacy_id} has no name; not migrated")
                 continue
-            async with tx.execute("SELECT id FROM tags WHERE name = ?", (name,)) as cursor:
-                found = await cursor.fetchone()
+            found = await tags.tag_id_by_name(change.tx, name)
             if found is not None:
-                mapping[legacy_id] = int(found[0])
+                mapping[legacy_id] = found
                 report.db_migration["tags_reused"] += 1
                 continue
-            async with tx.execute("SELECT 1 FROM tags WHERE id = ?", (legacy_id,)) as cursor:
-                id_taken = await cursor.fetchone() is not None
-            cursor2 = await tx.execute(
-                "INSERT INTO tags(id, name) VALUES (?, ?)", (None if id_taken else legacy_id, name)
+            id_taken = await tags.tag_id_taken(change.tx, legacy_id)
+            mapping[legacy_id] = await tags.insert_tag(
+                change.tx, name, None if id_taken else legacy_id
             )
-            mapping[legacy_id] = int(cursor2.lastrowid or legacy_id)
             report.db_migration["tags_created"] += 1
     return mapping
-
-
-async def _fetch_batch(legacy: aiosqlite.Connection, after_id: int) -> list[dict[str, Any]]:
-    async with legacy.execute(
-        f"SELECT {LEGACY_COLUMNS} FROM models WHERE id > ? ORDER BY id LIMIT ?",
-        (after_id, BATCH_SIZE),
-    ) as cursor:
-        return [dict(r) for r in await cursor.fetchall()]
 
 
 async def _migrate_batch(
@@ -181,32 +165,19 @@ async def _migrate_batch(
     report: MigrationReport,
 ) -> None:
     tags_by_model = await _legacy_tags(legacy, [int(r["id"]) for r in rows], tag_map)
-    loop = asyncio.get_running_loop()
-    plans = await loop.run_in_executor(shelf.executors.cpu, plan_rows, rows, tags_by_model)
-    batch = _Batch(await _new_plans(shelf, plans, report))
-    try:
+    plans = await shelf.run_cpu(plan_rows, rows, tags_by_model)
+    async with shelf.changes.staging() as staging:
+        batch = _Batch(await _new_plans(shelf, plans, report), staging)
         await _stage_images(shelf, batch, images, report)
-        async with shelf.storage.write() as tx:
-            ops = await _write_batch(shelf, tx, batch, report)
-            journal_id = await shelf.images.record(tx, ops)
-        batch.renditions.clear()
-        batch.originals.clear()
-        await shelf.images.carry_out(journal_id, ops)
-    finally:
-        for folder in batch.staged_folders():  # only left if the batch failed
-            await shelf.images.discard(folder)
+        async with shelf.changes.change(staging=staging) as change:
+            await _write_batch(shelf, change, batch, report)
 
 
 async def _legacy_tags(
     legacy: aiosqlite.Connection, ids: list[int], tag_map: dict[int, int]
 ) -> dict[int, list[int]]:
-    marks = ",".join("?" * len(ids))
-    async with legacy.execute(
-        f"SELECT model_id, tag_id FROM model_tags WHERE model_id IN ({marks})", ids
-    ) as cursor:
-        pairs = await cursor.fetchall()
     result: dict[int, list[int]] = {}
-    for model_id, tag_id in pairs:
+    for model_id, tag_id in await legacy_source.fetch_model_tags(legacy, ids):
         if tag_id in tag_map:
             result.setdefault(int(model_id), []).append(tag_map[tag_id])
     return result
@@ -219,19 +190,11 @@ async def _new_plans(
     promotion with a strategy can resolve them)."""
     ids = [p.legacy_id for p in plans]
     hashes = [p.sha256 for p in plans if p.sha256]
-    marks = ",".join("?" * len(ids))
     async with shelf.storage.read() as conn:
-        async with conn.execute(
-            f"SELECT legacy_id FROM legacy_import_log WHERE legacy_id IN ({marks})"
-            f" UNION SELECT id FROM pending_import WHERE id IN ({marks})",
-            ids + ids,
-        ) as cursor:
-            done = {int(r[0]) for r in await cursor.fetchall()}
-        existing = {
-            r["sha256"]: r["path"]
-            for r in [await queries.fetch_model_row(conn, h) for h in hashes]
-            if r is not None
-        }
+        done = await legacy_log.migrated_ids(conn, ids) | await pending.existing_pending_ids(
+            conn, ids
+        )
+        existing = await models.existing_paths(conn, hashes)
     fresh: list[LegacyPlan] = []
     seen: set[str] = set()
     for plan in plans:
@@ -268,7 +231,22 @@ async def _stage_images(shelf: Shelf, batch: _Batch, images: Path, report: Migra
             else:
                 await _stage_renditions(shelf, batch, plan, images, report)
 
-    await asyncio.gather(*(stage(p) for p in batch.plans if p.image_names))
+    await _all_or_none(stage(p) for p in batch.plans if p.image_names)
+
+
+async def _all_or_none(work: Iterable[Awaitable[None]]) -> None:
+    """Run `work` concurrently; the first failure cancels the rest (a full disk must not let
+    sibling renders go on writing) and is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for item in work:
+                group.create_task(_awaited(item))
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+
+
+async def _awaited(item: Awaitable[None]) -> None:
+    await item
 
 
 async def _stage_renditions(
@@ -280,8 +258,9 @@ async def _stage_renditions(
         source = await _source(shelf, images, name, plan, report)
         if source is None:
             continue
+        folder = await batch.staging.new_folder()
         try:
-            staged.append(await shelf.images.stage_renditions(source))
+            staged.append(await shelf.run_cpu(shelf.folder.render_into, source, folder))
         except (ImageError, TooLarge) as exc:
             report.image_migration["images_unreadable"] += 1
             report.problem(plan.legacy_id, f"image {name}: {exc.detail}")
@@ -295,8 +274,11 @@ async def _stage_original(
         source = await _source(shelf, images, name, plan, report)
         if source is None:
             continue
+        folder = await batch.staging.new_folder()
         try:
-            batch.originals[plan.legacy_id] = await shelf.images.stage_copy(source)
+            batch.originals[plan.legacy_id] = await shelf.run_cpu(
+                shelf.folder.copy_original_into, source, folder
+            )
         except (ImageError, TooLarge) as exc:
             report.image_migration["images_unreadable"] += 1
             report.problem(plan.legacy_id, f"image {name}: {exc.detail}")
@@ -308,7 +290,7 @@ async def _source(
     shelf: Shelf, images: Path, name: str, plan: LegacyPlan, report: MigrationReport
 ) -> Path | None:
     source = images / name
-    if await shelf.images.run(source.is_file):
+    if await shelf.run_files(source.is_file):
         return source
     report.image_migration["images_missing"] += 1
     report.problem(plan.legacy_id, f"image {name} is not in the legacy images folder")
@@ -316,73 +298,40 @@ async def _source(
 
 
 async def _write_batch(
-    shelf: Shelf, tx: aiosqlite.Connection, batch: _Batch, report: MigrationReport
-) -> list[FileOp]:
-    ops: list[FileOp] = []
+    shelf: Shelf, change: Change, batch: _Batch, report: MigrationReport
+) -> None:
     for plan in batch.plans:
         if _goes_to_pending(plan):
-            ops += await _write_pending(shelf, tx, plan, batch, report)
+            await _write_pending(shelf, change, plan, batch, report)
         else:
-            ops += await _write_model(shelf, tx, plan, batch, report)
-    return ops
+            await _write_model(shelf, change, plan, batch, report)
 
 
 async def _write_model(
-    shelf: Shelf, tx: aiosqlite.Connection, plan: LegacyPlan, batch: _Batch, report: MigrationReport
-) -> list[FileOp]:
-    assert plan.sha256 is not None
+    shelf: Shelf, change: Change, plan: LegacyPlan, batch: _Batch, report: MigrationReport
+) -> None:
+    sha256 = plan.sha256 or ""
     staged = batch.renditions.get(plan.legacy_id, [])
-    await queries.insert_model(tx, plan.sha256, plan.fields)
-    await queries.add_model_tags(tx, plan.sha256, plan.tag_ids)
-    ops: list[FileOp] = []
+    await models.insert_model(change.tx, sha256, plan.fields)
+    await models.add_model_tags(change.tx, sha256, plan.tag_ids)
     for seq, image in enumerate(staged):
-        await queries.add_image(tx, plan.sha256, seq)
-        ops += shelf.images.place_renditions(image, plan.sha256, seq)
-    await _log(tx, plan, "model")
+        await image_index.add_image(change.tx, sha256, seq)
+        for quality in qualities():
+            change.move(image.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
+    await legacy_log.log_migrated(change.tx, plan.legacy_id, "model", plan.sha256)
     report.db_migration["models_imported"] += 1
     report.image_migration["renditions_created"] += len(staged)
-    return ops
 
 
 async def _write_pending(
-    shelf: Shelf, tx: aiosqlite.Connection, plan: LegacyPlan, batch: _Batch, report: MigrationReport
-) -> list[FileOp]:
-    fields = plan.fields
-    await tx.execute(
-        "INSERT INTO pending_import(id, path, sha256, name, type, size_bytes, created_at,"
-        " meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            plan.legacy_id,
-            fields["path"],
-            plan.sha256,
-            fields["name"],
-            fields["type"],
-            fields["size_bytes"],
-            fields["created_at"],
-            queries.dump_meta(fields["meta_json"]),
-        ),
-    )
-    await tx.executemany(
-        "INSERT OR IGNORE INTO pending_model_tags(model_id, tag_id) VALUES (?, ?)",
-        [(plan.legacy_id, t) for t in plan.tag_ids],
-    )
-    ops: list[FileOp] = []
+    shelf: Shelf, change: Change, plan: LegacyPlan, batch: _Batch, report: MigrationReport
+) -> None:
+    await pending.insert_pending(change.tx, plan.legacy_id, plan.sha256, plan.fields, plan.tag_ids)
     original = batch.originals.get(plan.legacy_id)
     if original is not None:
         path, ext = original
-        await tx.execute(
-            "INSERT INTO pending_images(pending_id, ext) VALUES (?, ?)", (plan.legacy_id, ext)
-        )
-        ops = shelf.images.place_pending(path, plan.legacy_id, ext)
+        await pending.set_pending_image(change.tx, plan.legacy_id, ext)
+        change.move(path, shelf.folder.pending_path(plan.legacy_id, ext))
         report.image_migration["pending_images_copied"] += 1
-    await _log(tx, plan, "pending")
+    await legacy_log.log_migrated(change.tx, plan.legacy_id, "pending", plan.sha256)
     report.db_migration["pending_created"] += 1
-    return ops
-
-
-async def _log(tx: aiosqlite.Connection, plan: LegacyPlan, target: str) -> None:
-    await tx.execute(
-        "INSERT OR REPLACE INTO legacy_import_log(legacy_id, target, sha256, imported_at)"
-        " VALUES (?, ?, ?, ?)",
-        (plan.legacy_id, target, plan.sha256, queries.now_ms()),
-    )

@@ -1,4 +1,4 @@
-"""Handlers: health and the API description."""
+"""HTTP handlers for the service itself: health and the API description."""
 
 from __future__ import annotations
 

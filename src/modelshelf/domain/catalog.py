@@ -1,0 +1,89 @@
+"""Reading the library: models, pending models, tags and types, and which file answers an
+image name. Readers never wait for a transaction; they wait for a model's change only where
+files are involved (see Shelf.settled)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import InvalidInput, NotFound
+from modelshelf.imagefolder import parse_image_name
+from modelshelf.records import ModelRecord, PendingRecord, image_name, is_sha256
+from modelshelf.renditions import qualities
+from modelshelf.storage import image_index, models, pending, tags
+from modelshelf.storage.listing import ModelFilter, count_models, page_of_hashes
+
+
+def require_sha256(value: str) -> str:
+    """Raises InvalidInput unless `value` is 64 lowercase hex characters."""
+    if not is_sha256(value):
+        raise InvalidInput(f"{value[:100]!r} is not a SHA256 (64 lowercase hex characters)")
+    return value
+
+
+async def list_models(
+    shelf: Shelf, where: ModelFilter, limit: int, offset: int
+) -> tuple[int, list[ModelRecord]]:
+    """One page of models matching `where`, and how many match in all."""
+    async with shelf.storage.read() as conn:
+        total = await count_models(conn, where)
+        hashes = await page_of_hashes(conn, where, limit, offset)
+        return total, await models.fetch_models(conn, hashes)
+
+
+async def get_model(shelf: Shelf, sha256: str) -> ModelRecord:
+    """The full record. Raises InvalidInput for a malformed hash, NotFound for an unknown one."""
+    require_sha256(sha256)
+    await shelf.settled(sha256)
+    async with shelf.storage.read() as conn:
+        found = await models.fetch_model(conn, sha256)
+    if found is None:
+        raise NotFound(f"no model with SHA256 {sha256}")
+    return found
+
+
+async def list_pending(shelf: Shelf) -> list[PendingRecord]:
+    """Every pending model, oldest id first, with tags and image name."""
+    async with shelf.storage.read() as conn:
+        rows = await pending.list_pending_rows(conn)
+        return await pending.pending_records(conn, rows)
+
+
+async def list_tags(shelf: Shelf) -> list[dict[str, Any]]:
+    async with shelf.storage.read() as conn:
+        rows = await tags.list_tags(conn)
+    return [{"id": r["id"], "name": r["name"], "models": r["models"]} for r in rows]
+
+
+async def list_types(shelf: Shelf) -> list[str]:
+    async with shelf.storage.read() as conn:
+        return await models.list_types(conn)
+
+
+async def image_names(shelf: Shelf, sha256: str) -> list[str]:
+    """Names of a model's images ordered by seq, consistent with the files on disk."""
+    await shelf.settled(sha256)
+    async with shelf.storage.read() as conn:
+        return [image_name(sha256, s) for s in await image_index.image_seqs(conn, sha256)]
+
+
+async def rendition_file(shelf: Shelf, name: str, quality: str) -> Path:
+    """The file to serve for a public image name. Raises InvalidInput, NotFound."""
+    if quality not in qualities():
+        raise InvalidInput(f"quality must be one of {', '.join(qualities())}, not {quality!r}")
+    sha256, seq = parse_image_name(name)
+    await shelf.settled(sha256)
+    path = shelf.folder.rendition_path(sha256, seq, quality)
+    return await shelf.run_files(shelf.folder.regular_file, path, name)
+
+
+async def pending_file(shelf: Shelf, pending_id: int) -> Path:
+    """The original image of a pending model. Raises NotFound."""
+    async with shelf.storage.read() as conn:
+        ext = await pending.pending_image_ext(conn, pending_id)
+    if ext is None:
+        raise NotFound(f"pending model {pending_id} has no image")
+    path = shelf.folder.pending_path(pending_id, ext)
+    return await shelf.run_files(shelf.folder.regular_file, path, f"pending/{pending_id}")

@@ -1,0 +1,97 @@
+"""Changing a model's example images: adding an uploaded image, deleting one (the later ones
+move down so seqs stay 0..n-1) and renumbering. Each is one change through the unit of work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelshelf.domain.catalog import require_sha256
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import ImageError, InvalidInput, NotFound, TooLarge
+from modelshelf.records import image_name
+from modelshelf.renditions import qualities
+from modelshelf.storage import image_index, models
+from modelshelf.storage.change import Change, Staging
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file being received into staging; `add_image` consumes it."""
+
+    staging: Staging
+    file: Path
+
+
+async def start_upload(shelf: Shelf) -> Upload:
+    staging = shelf.changes.staging()
+    return Upload(staging, await staging.new_folder() / "upload")
+
+
+async def receive_upload(shelf: Shelf, upload: Upload, chunks: AsyncIterator[bytes]) -> None:
+    """Stream an uploaded file into staging. Raises TooLarge over `upload_max_bytes`."""
+    limit = shelf.settings.upload_max_bytes
+    received = 0
+    with await shelf.run_files(upload.file.open, "wb") as handle:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise TooLarge(f"the image is larger than the limit of {limit} bytes")
+            await shelf.run_files(handle.write, chunk)
+
+
+async def add_image(shelf: Shelf, sha256: str, upload: Upload) -> str:
+    """Render an uploaded file as the next example image of a model; returns its public name.
+
+    Raises InvalidInput (bad hash, not an image), NotFound (unknown model), TooLarge (too many
+    pixels). The upload is consumed either way.
+    """
+    async with upload.staging:
+        require_sha256(sha256)
+        async with shelf.storage.read() as conn:
+            if not await models.model_exists(conn, sha256):
+                raise NotFound(f"no model with SHA256 {sha256}")
+        folder = await upload.staging.new_folder()
+        try:
+            staged = await shelf.run_cpu(shelf.folder.render_into, upload.file, folder)
+        except ImageError as exc:
+            raise InvalidInput(f"the uploaded file is not a usable image: {exc.detail}") from exc
+        async with shelf.changes.change(lock=[sha256], staging=upload.staging) as change:
+            if not await models.model_exists(change.tx, sha256):
+                raise NotFound(f"no model with SHA256 {sha256}")
+            seq = await image_index.next_image_seq(change.tx, sha256)
+            await image_index.add_image(change.tx, sha256, seq)
+            for quality in qualities():
+                change.move(staged.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
+    log.info("added image %s", image_name(sha256, seq))
+    return image_name(sha256, seq)
+
+
+async def delete_image(shelf: Shelf, sha256: str, seq: int) -> None:
+    """Delete one example image and move the later ones down so seqs stay 0..n-1.
+
+    The index changes in one transaction and the files move under the model's lock, so a
+    listing never shows a gap or a duplicate. Raises NotFound.
+    """
+    async with shelf.changes.change(lock=[sha256]) as change:
+        seqs = await image_index.image_seqs(change.tx, sha256)
+        if seq not in seqs:
+            raise NotFound(f"no image {image_name(sha256, seq)}")
+        later = [s for s in seqs if s > seq]
+        await renumber_images(change, sha256, {s: s - 1 for s in later}, drop=[seq])
+    log.info("deleted image %s (%d later images moved down)", image_name(sha256, seq), len(later))
+
+
+async def renumber_images(
+    change: Change, sha256: str, moves: Mapping[int, int], drop: Iterable[int]
+) -> None:
+    """Within `change`: give images new seqs (old -> new) and remove those in `drop`, in the
+    index and on disk alike."""
+    moves = {old: new for old, new in moves.items() if old != new}
+    drop = list(drop)
+    await image_index.renumber_images(change.tx, sha256, moves, drop)
+    await change.renumber(sha256, moves, drop)

@@ -1,0 +1,290 @@
+"""Stage 2: promote a pending model into the library by id.
+
+Order of work, and why:
+1. the pending id is locked in memory (a second request gets Locked at once);
+2. the model file is hashed and the pending image rendered into staging, outside any
+   transaction and any model lock (slow work must hold neither);
+3. one change (the unit of work) locks the model, re-reads the pending row, re-checks the
+   conflict (another import of the same content may have committed meanwhile), applies the
+   resolution's rules and names the file moves; they are carried out after the commit.
+A failure before the commit changes nothing; after it, the journal finishes the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+from modelshelf.domain.shelf import Shelf
+from modelshelf.domain.strategies import (
+    IMPORT,
+    ImageRule,
+    Resolution,
+    Strategy,
+    TagRule,
+    resolution,
+    resolve_columns,
+    resolve_meta,
+)
+from modelshelf.errors import Conflict, ImageError, Locked, NotFound, ShelfError, Unprocessable
+from modelshelf.hashing import FileIdentity
+from modelshelf.imagefolder import StagedImage
+from modelshelf.progress import Progress
+from modelshelf.records import ModelRecord, PendingRecord
+from modelshelf.renditions import qualities
+from modelshelf.storage import history, image_index, models, pending
+from modelshelf.storage.change import Change, Staging
+from modelshelf.storage.models import MODEL_COLUMNS
+from modelshelf.storage.rows import now_ms
+
+log = logging.getLogger(__name__)
+
+BATCH_RESULTS = ("success", "conflict", "locked", "not_found", "failed")
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    sha256: str
+    action_taken: str
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    pending: PendingRecord
+    sha256: str
+    identity: FileIdentity
+    image_ext: str | None  # None: no usable original on disk
+
+
+class _SituationChanged(Exception):
+    """The library changed between staging and the transaction; stage again."""
+
+
+async def import_a_model(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> ImportOutcome:
+    """Promote pending model `pending_id`, resolving a conflict with `strategy`.
+
+    Raises Locked, NotFound (no such pending model), Conflict (same SHA256 and no strategy),
+    Unprocessable (model file missing, unreadable or changed; pending image corrupt),
+    StorageFull, StorageUnavailable, StorageBusy. On any error nothing has changed.
+    """
+    return await promote(shelf, pending_id, None if strategy is None else resolution(strategy))
+
+
+async def promote(shelf: Shelf, pending_id: int, conflict: Resolution | None) -> ImportOutcome:
+    """`import_a_model` with the conflict rules given directly (None: a conflict raises)."""
+    async with shelf.pending_locks.hold_now(pending_id):
+        prepared = await _prepare(shelf, pending_id)
+        for _attempt in range(3):
+            try:
+                action = await _promote_once(shelf, prepared, conflict)
+                break
+            except _SituationChanged:
+                continue
+        else:
+            raise Locked(f"pending model {pending_id} kept changing; try again")
+    log.info("pending %d -> %s: %s", pending_id, prepared.sha256, action)
+    return ImportOutcome(prepared.sha256, action)
+
+
+async def _promote_once(shelf: Shelf, prepared: _Prepared, conflict: Resolution | None) -> str:
+    existing = await _existing(shelf, prepared.sha256)
+    if existing is not None and conflict is None:
+        raise _conflict(prepared, existing)
+    plan = IMPORT if existing is None else conflict
+    async with shelf.changes.staging() as staging:
+        staged = None
+        if plan is not None and plan.image is not ImageRule.DISCARD:
+            staged = await _stage_image(shelf, prepared, staging)
+        async with shelf.changes.change(lock=[prepared.sha256], staging=staging) as change:
+            return await _apply(shelf, change, prepared, conflict, staged)
+
+
+async def _prepare(shelf: Shelf, pending_id: int) -> _Prepared:
+    async with shelf.storage.read() as conn:
+        record = await pending.fetch_pending(conn, pending_id)
+        image_ext = await pending.pending_image_ext(conn, pending_id)
+    if record is None:
+        raise NotFound(f"no pending model with id {pending_id}")
+    if not record.path:
+        raise Unprocessable(f"pending model {pending_id} has no model file path")
+    sha256, identity = await shelf.hasher.digest(shelf.model_path(record.path))
+    # Facts the file itself tells fill what the pending record left open.
+    if record.size_bytes is None:
+        record = record.model_copy(update={"size_bytes": identity.size})
+    if record.created_at is None:
+        record = record.model_copy(update={"created_at": now_ms()})
+    if image_ext is not None and not await _original_present(shelf, pending_id, image_ext):
+        image_ext = None  # removed by hand, as the advice for a corrupt image says
+    return _Prepared(record, sha256, identity, image_ext)
+
+
+async def _original_present(shelf: Shelf, pending_id: int, ext: str) -> bool:
+    path = shelf.folder.pending_path(pending_id, ext)
+    try:
+        await shelf.run_files(shelf.folder.regular_file, path, path.name)
+    except NotFound:
+        return False
+    return True
+
+
+async def _existing(shelf: Shelf, sha256: str) -> ModelRecord | None:
+    async with shelf.storage.read() as conn:
+        return await models.fetch_model(conn, sha256)
+
+
+def _conflict(prepared: _Prepared, existing: ModelRecord) -> Conflict:
+    return Conflict(
+        f"a model with SHA256 {prepared.sha256} already exists; "
+        "choose conf_strategy override, merge or delete",
+        existing=existing.model_dump(mode="json"),
+        pending=prepared.pending.model_dump(mode="json"),
+    )
+
+
+async def _stage_image(shelf: Shelf, prepared: _Prepared, staging: Staging) -> StagedImage | None:
+    if prepared.image_ext is None:
+        return None
+    source = shelf.folder.pending_path(prepared.pending.id, prepared.image_ext)
+    folder = await staging.new_folder()
+    try:
+        return await shelf.run_cpu(shelf.folder.render_into, source, folder)
+    except ImageError as exc:
+        # Chosen: refuse rather than import without the image, so nothing is silently dropped.
+        raise Unprocessable(
+            f"the image of pending model {prepared.pending.id} cannot be used ({exc.detail}); "
+            f"nothing was imported. Replace or remove images/pending/{source.name} and try again."
+        ) from exc
+
+
+async def _apply(
+    shelf: Shelf,
+    change: Change,
+    prepared: _Prepared,
+    conflict: Resolution | None,
+    staged: StagedImage | None,
+) -> str:
+    tx, pending_id = change.tx, prepared.pending.id
+    if await pending.fetch_pending_row(tx, pending_id) is None:
+        raise NotFound(f"no pending model with id {pending_id}")
+    await _require_unchanged(shelf, prepared)
+    existing = await models.fetch_model(tx, prepared.sha256)
+    if existing is not None and conflict is None:
+        raise _conflict(prepared, existing)  # another import of this content committed first
+    plan = IMPORT if existing is None or conflict is None else conflict
+    if plan.image is not ImageRule.DISCARD and prepared.image_ext and staged is None:
+        raise _SituationChanged
+    if existing is None:
+        await models.insert_model(tx, prepared.sha256, _pending_fields(prepared.pending))
+    else:
+        await _update_existing(change, existing, prepared, plan)
+    if plan.tags is TagRule.UNION:
+        tag_ids = await pending.pending_tag_ids(tx, pending_id)
+        await models.add_model_tags(tx, prepared.sha256, tag_ids)
+    if staged is not None:
+        await _place_image(shelf, change, prepared.sha256, staged, plan.image)
+    if prepared.image_ext is not None:  # after the moves: the original goes last
+        change.unlink(shelf.folder.pending_path(pending_id, prepared.image_ext))
+    await pending.delete_pending(tx, pending_id)
+    return plan.action_taken
+
+
+async def _require_unchanged(shelf: Shelf, prepared: _Prepared) -> None:
+    """The model file must still be the one that was hashed, now that the change commits."""
+    try:
+        unchanged = await shelf.hasher.identify(shelf.model_path(prepared.pending.path or ""))
+    except Unprocessable:
+        unchanged = None
+    if unchanged != prepared.identity:
+        raise Unprocessable(
+            f"model file {prepared.pending.path} changed or disappeared after it was hashed; "
+            "nothing was imported"
+        )
+
+
+async def _update_existing(
+    change: Change, existing: ModelRecord, prepared: _Prepared, plan: Resolution
+) -> None:
+    if not plan.changes_record:
+        return
+    previous = existing.model_dump(mode="json")
+    await history.record_history(
+        change.tx,
+        prepared.sha256,
+        prepared.pending.id,
+        plan.name,
+        previous,
+        prepared.pending.model_dump(mode="json"),
+    )
+    pending_fields = _pending_fields(prepared.pending)
+    fields = resolve_columns(plan.fields, previous, pending_fields, MODEL_COLUMNS)
+    fields["meta_json"] = resolve_meta(plan.meta, existing.meta_json, prepared.pending.meta_json)
+    await models.update_model(change.tx, prepared.sha256, fields)
+
+
+async def _place_image(
+    shelf: Shelf, change: Change, sha256: str, staged: StagedImage, rule: ImageRule
+) -> None:
+    match rule:
+        case ImageRule.DISCARD:
+            return
+        case ImageRule.APPEND:
+            seq = await image_index.next_image_seq(change.tx, sha256)
+        case ImageRule.REPLACE_COVER:
+            seq = 0
+        case _:
+            assert_never(rule)
+    await image_index.add_image(change.tx, sha256, seq)
+    for quality in qualities():
+        change.move(staged.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
+
+
+def _pending_fields(record: PendingRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {c: getattr(record, c) for c in MODEL_COLUMNS}
+    fields["meta_json"] = record.meta_json
+    return fields
+
+
+async def import_models(
+    shelf: Shelf, ids: list[int], strategy: Strategy | None, concurrency: int
+) -> list[dict[str, Any]]:
+    """Import many pending ids, at most `concurrency` at a time; one result per distinct id,
+    in request order, each with `result` in BATCH_RESULTS. Never raises for a single id."""
+    unique = list(dict.fromkeys(ids))
+    gate = asyncio.Semaphore(concurrency)
+    with Progress(len(unique), "batch import", bar=False) as progress:
+
+        async def one(pending_id: int) -> dict[str, Any]:
+            async with gate:
+                result = await _import_one(shelf, pending_id, strategy)
+            progress.advance()
+            return result
+
+        return list(await asyncio.gather(*(one(i) for i in unique)))
+
+
+async def _import_one(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> dict[str, Any]:
+    try:
+        outcome = await import_a_model(shelf, pending_id, strategy)
+    except Conflict as exc:
+        return {"id": pending_id, "result": "conflict", "detail": exc.detail}
+    except Locked as exc:
+        return {"id": pending_id, "result": "locked", "detail": exc.detail}
+    except NotFound as exc:
+        return {"id": pending_id, "result": "not_found", "detail": exc.detail}
+    except ShelfError as exc:
+        return {"id": pending_id, "result": "failed", "detail": exc.detail}
+    except Exception:
+        log.exception("batch import of pending %d failed", pending_id)
+        return {
+            "id": pending_id,
+            "result": "failed",
+            "detail": "internal error; see the server log",
+        }
+    return {
+        "id": pending_id,
+        "result": "success",
+        "sha256": outcome.sha256,
+        "action_taken": outcome.action_taken,
+    }

@@ -1,0 +1,157 @@
+"""The images folder of a data directory: where files live, what their names mean, rendering
+and copying into staging, and a scan of what is on disk. No SQL: the index of images lives in
+storage, and every change to the folder goes through the unit of work (storage.change).
+
+Layout (fixed by the contract): images/<sha256>_<seq>_<quality>.webp and
+images/pending/<id>.<ext>. Staging lives in images/.staging/, a name no image URL can match.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelshelf.errors import InvalidInput, NotFound
+from modelshelf.images import render_renditions, verify_image
+from modelshelf.records import SHA256_HEX
+from modelshelf.renditions import qualities, rendition_file_name, rendition_file_pattern
+
+# <sha256>_<seq>.webp or <sha256>.webp (seq 0). Anything else never reaches the filesystem.
+PUBLIC_NAME = re.compile(rf"(?P<hash>{SHA256_HEX})(?:_(?P<seq>0|[1-9][0-9]{{0,8}}))?\.webp")
+PENDING_FILE = re.compile(r"(0|[1-9][0-9]{0,18})\.([a-z0-9]{1,5})")
+EXTENSION_BY_LOADER = {
+    "jpegload": "jpg",
+    "pngload": "png",
+    "webpload": "webp",
+    "gifload": "gif",
+    "tiffload": "tiff",
+    "heifload": "avif",
+}
+PENDING_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "tif", "tiff", "avif", "heic", "bmp"}
+
+
+def parse_image_name(name: str) -> tuple[str, int]:
+    """(sha256, seq) of a public image name. Raises InvalidInput for anything else."""
+    match = PUBLIC_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidInput(
+            f"{name[:200]!r} is not an image name; expected <sha256>_<seq>.webp or <sha256>.webp"
+        )
+    return match["hash"], int(match["seq"] or 0)
+
+
+@dataclass(frozen=True)
+class StagedImage:
+    """Renditions rendered into a staging folder, waiting to be moved into place."""
+
+    folder: Path
+
+    def file(self, quality: str) -> Path:
+        return self.folder / f"{quality}.webp"
+
+
+@dataclass
+class DiskImages:
+    """What a scan of the images folder found: the qualities present of each (hash, seq), and
+    the pending originals by id."""
+
+    renditions: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    pending: dict[int, str] = field(default_factory=dict)
+
+    def complete(self) -> set[tuple[str, int]]:
+        wanted = set(qualities())
+        return {key for key, found in self.renditions.items() if found >= wanted}
+
+    def partial(self) -> set[tuple[str, int]]:
+        wanted = set(qualities())
+        return {key for key, found in self.renditions.items() if not found >= wanted}
+
+
+class ImageFolder:
+    """Paths and blocking file work of one data directory's images folder. Every method here
+    is synchronous: call it from an executor."""
+
+    def __init__(self, data_dir: Path, max_pixels: int) -> None:
+        self.data_dir = data_dir
+        self.root = data_dir / "images"
+        self.pending_dir = self.root / "pending"
+        self.staging_dir = self.root / ".staging"
+        self.max_pixels = max_pixels
+
+    def rendition_path(self, sha256: str, seq: int, quality: str) -> Path:
+        return self.root / rendition_file_name(sha256, seq, quality)
+
+    def pending_path(self, pending_id: int, ext: str) -> Path:
+        return self.pending_dir / f"{pending_id}.{ext}"
+
+    def create_folders(self) -> None:
+        for folder in (self.root, self.pending_dir, self.staging_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def render_into(self, source: Path, folder: Path) -> StagedImage:
+        """Render every registered rendition of `source` into `folder`. Raises ImageError,
+        ImageTooLarge, OSError."""
+        staged = StagedImage(folder)
+        render_renditions(source, {q: staged.file(q) for q in qualities()}, self.max_pixels)
+        return staged
+
+    def copy_original_into(self, source: Path, folder: Path) -> tuple[Path, str]:
+        """Check that `source` is a whole, decodable image within the pixel limit and copy it,
+        unchanged, into `folder`. Returns the copy and the extension to keep it under. Raises
+        ImageError, ImageTooLarge, OSError."""
+        info = verify_image(source, self.max_pixels)
+        ext = source.suffix.lower().lstrip(".")
+        if ext not in PENDING_EXTENSIONS:
+            ext = EXTENSION_BY_LOADER.get(info.loader.removesuffix("_source"), "img")
+        target = folder / "original"
+        shutil.copyfile(source, target)
+        return target, ext
+
+    def regular_file(self, path: Path, name: str) -> Path:
+        """`path` if it is a regular file (a symlink planted in the folder must not lead
+        outside it, hence lstat). Raises NotFound."""
+        try:
+            info = path.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no image {name}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise NotFound(f"no image {name}")
+        return path
+
+    def scan(self) -> DiskImages:
+        """One pass over the images folder (150,000 entries take a fraction of a second)."""
+        found: dict[tuple[str, int], set[str]] = defaultdict(set)
+        pattern = rendition_file_pattern()
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                match = pattern.fullmatch(entry.name)
+                if match and entry.is_file(follow_symlinks=False):
+                    found[(match[1], int(match[2]))].add(match[3])
+        disk = DiskImages(renditions=dict(found))
+        if self.pending_dir.is_dir():
+            with os.scandir(self.pending_dir) as entries:
+                for entry in entries:
+                    pending = PENDING_FILE.fullmatch(entry.name)
+                    if pending and entry.is_file(follow_symlinks=False):
+                        disk.pending[int(pending[1])] = pending[2]
+        return disk
+
+    def empty_staging(self) -> int:
+        """Remove everything staged (start-up: it belongs to changes that never committed, or
+        to finished ones). Returns how many folders were removed."""
+        count = len(list(self.staging_dir.iterdir())) if self.staging_dir.is_dir() else 0
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        return count
+
+    def leftovers(self) -> list[str]:
+        """Temporary files and staged folders left behind, for `modelshelf check`."""
+        found = [f"temporary file left behind: {p.name}" for p in self.root.glob(".*.tmp")]
+        if self.staging_dir.is_dir():
+            found += [f"staging not empty: {p.name}" for p in self.staging_dir.iterdir()]
+        return found

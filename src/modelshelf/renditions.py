@@ -1,0 +1,65 @@
+"""The rendition registry: the one place that says which WebP renditions an example image has.
+
+Everything else derives from `RENDITIONS` at call time: the file-name pattern, the `quality`
+query parameter and its OpenAPI enum, what the file journal moves, what recovery and
+`modelshelf check` call a complete set, and what the start-up backfill renders. Adding a
+quality is one entry here; the next start renders it for every existing image.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+# The largest rendition fits in this many pixels (never upscaled).
+HIGH_MAX_PIXELS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One rendition: `scale` is its side length relative to the largest one (1.0)."""
+
+    name: str
+    scale: float
+    webp_quality: int
+    # libvips' WebP `effort` (0 fastest .. 6 smallest).
+    effort: int = 4
+
+
+RENDITIONS: tuple[Rendition, ...] = (
+    Rendition("high", 1.0, 80),
+    Rendition("medium", 0.66, 60),
+    Rendition("low", 0.33, 45),
+)
+
+DEFAULT_QUALITY = "high"
+
+
+def qualities() -> tuple[str, ...]:
+    """The names of the registered renditions, largest first."""
+    return tuple(r.name for r in RENDITIONS)
+
+
+def rendition(name: str) -> Rendition:
+    """The registered rendition called `name`. Raises KeyError for an unknown one."""
+    for entry in RENDITIONS:
+        if entry.name == name:
+            return entry
+    raise KeyError(name)
+
+
+def rendition_file_name(sha256: str, seq: int, quality: str) -> str:
+    """The file name of one rendition in the images folder (fixed by the contract)."""
+    return f"{sha256}_{seq}_{quality}.webp"
+
+
+def rendition_file_pattern() -> re.Pattern[str]:
+    """Matches rendition file names of the registered qualities: groups hash, seq, quality."""
+    return _file_pattern(qualities())
+
+
+@functools.cache
+def _file_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in names)
+    return re.compile(rf"([0-9a-f]{{64}})_(0|[1-9][0-9]*)_({alternatives})\.webp")

@@ -1,0 +1,199 @@
+"""The one door for every change to the library's rows and files: the unit of work.
+
+    async with changes.staging() as staging:          # files prepared before the change
+        folder = await staging.new_folder()
+        ...render into folder (slow work holds no lock and no transaction)...
+        async with changes.change(lock=[sha256], staging=staging) as change:
+            await models.insert_model(change.tx, ...)  # rows, through storage/ queries
+            change.move(folder / "high.webp", target)  # file operations, carried out later
+
+`change()` takes the model locks it is given (sorted, so two changes cannot deadlock), opens
+BEGIN IMMEDIATE on the single writer, lets the caller write rows and add file operations,
+journals the operations in the same transaction, commits, carries them out and removes the
+staging. Before the commit any failure (cancellation included) rolls back and the staging
+context removes what was prepared. After the commit nothing can stop it: a cancelled caller
+waits until the files are in place, and a crash leaves the journal for start-up to replay.
+
+A journal entry carried out is forgotten at once if no other change waits for the writer, and
+otherwise by the next change's transaction: under load each change costs one write transaction.
+Replaying an entry that was carried out already is harmless (see fileops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from modelshelf.crashpoints import crashpoint
+from modelshelf.errors import StorageFull
+from modelshelf.locks import KeyedLocks
+from modelshelf.storage import fileops, journal
+from modelshelf.storage.database import Storage, is_disk_full
+from modelshelf.storage.fileops import FileOp
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Staging:
+    """Folders under the staging directory for one change's prepared files. Used as an async
+    context manager: on exit, whatever a committed change did not take over is removed."""
+
+    def __init__(self, changes: Changes) -> None:
+        self._changes = changes
+        self.folders: list[Path] = []
+        self.taken_over = False
+
+    async def new_folder(self) -> Path:
+        """A new empty folder that no image URL can reach."""
+        folder = self._changes.staging_dir / uuid.uuid4().hex
+        await self._changes.run_files(folder.mkdir, 0o755, True)
+        self.folders.append(folder)
+        return folder
+
+    async def discard(self) -> None:
+        """Remove every folder (shielded: a cancelled caller must not leave them behind)."""
+        folders, self.folders = self.folders, []
+        await asyncio.shield(self._changes.remove_folders(folders))
+
+    async def __aenter__(self) -> Staging:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self.taken_over:
+            await self.discard()
+
+
+class Change:
+    """The open transaction (`tx`) and the file operations to carry out once it commits."""
+
+    def __init__(self, tx: aiosqlite.Connection, root: Path, staging: Staging) -> None:
+        self.tx = tx
+        self.ops: list[FileOp] = []
+        self._root = root
+        self._staging = staging
+
+    def move(self, src: Path, dst: Path) -> None:
+        self.ops.append(fileops.move(src, dst, self._root))
+
+    def unlink(self, path: Path) -> None:
+        self.ops.append(fileops.unlink(path, self._root))
+
+    async def renumber(self, sha256: str, moves: Mapping[int, int], drop: Iterable[int]) -> None:
+        """Give a model's images new seqs (`moves`: old -> new) and remove those in `drop`."""
+        folder = await self._staging.new_folder()
+        self.ops.append(fileops.renumber(sha256, moves.items(), drop, folder, self._root))
+
+
+class Changes:
+    """Owns every write: the single writer, the model locks and the file journal."""
+
+    def __init__(
+        self, storage: Storage, model_locks: KeyedLocks, data_dir: Path, files: Executor
+    ) -> None:
+        self.storage = storage
+        self.model_locks = model_locks
+        self.data_dir = data_dir
+        self.staging_dir = data_dir / "images" / ".staging"
+        self._files = files
+        self._carried_out: list[int] = []
+
+    async def run_files(self, func: Callable[..., T], *args: Any) -> T:
+        """Short blocking file work in the file pool; a full disk becomes StorageFull."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._files, func, *args)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise StorageFull(
+                    f"no space left in the data directory ({exc.strerror}); nothing was changed"
+                ) from exc
+            raise
+
+    def staging(self) -> Staging:
+        """Staging for files prepared before a change: `async with changes.staging() as s`."""
+        return Staging(self)
+
+    @asynccontextmanager
+    async def change(
+        self, *, lock: Iterable[str] = (), staging: Staging | None = None
+    ) -> AsyncIterator[Change]:
+        """One atomic change; see the module docstring. Raises what the caller raises, and
+        StorageUnavailable, StorageFull or StorageBusy from the database."""
+        async with AsyncExitStack() as stack:
+            for key in sorted(set(lock)):
+                await stack.enter_async_context(self.model_locks.hold(key))
+            if staging is None:
+                staging = await stack.enter_async_context(self.staging())
+            entry: tuple[int, list[FileOp]] | None = None
+            async with self.storage.write() as tx:
+                forgotten = list(self._carried_out)
+                await journal.forget(tx, forgotten)
+                change = Change(tx, self.data_dir, staging)
+                yield change
+                if change.ops:
+                    entry = (await journal.record(tx, change.ops), change.ops)
+                crashpoint("change.before_commit")
+            del self._carried_out[: len(forgotten)]
+            staging.taken_over = True
+            crashpoint("change.after_commit")
+            await _uncancellable(self._finish(entry, staging.folders))
+
+    async def _finish(self, entry: tuple[int, list[FileOp]] | None, folders: list[Path]) -> None:
+        if entry is not None:
+            journal_id, ops = entry
+            try:
+                notes = await self.run_files(fileops.apply_file_ops, self.data_dir, ops)
+            except (OSError, StorageFull, fileops.FileOpError):
+                log.exception(
+                    "journal entry %d: committed, but its files could not be put in place; "
+                    "the next start finishes it",
+                    journal_id,
+                )
+                raise
+            for note in notes:
+                log.warning("journal entry %d: %s", journal_id, note)
+            crashpoint("change.carried_out")
+            self._carried_out.append(journal_id)
+        await self.remove_folders(folders)
+        if self._carried_out and not self.storage.writer_busy():
+            await self.forget_carried_out()
+
+    async def remove_folders(self, folders: list[Path]) -> None:
+        for folder in folders:
+            await self.run_files(shutil.rmtree, folder, True)
+
+    async def forget_carried_out(self) -> None:
+        """Forget journal entries already carried out (the next change would)."""
+        if self._carried_out:
+            async with self.change():
+                pass
+
+
+async def _uncancellable(work: Any) -> None:
+    """Run `work` to its end even if the caller is cancelled meanwhile; then re-raise the
+    cancellation. A committed change must put its files in place before its locks go."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    if cancelled:
+        with contextlib.suppress(BaseException):
+            task.result()
+        raise asyncio.CancelledError
+    task.result()

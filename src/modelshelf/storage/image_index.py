@@ -1,0 +1,70 @@
+"""Queries for the `images` index: one row per example image (model hash, seq). It changes in
+the same transaction as the change that moves the rendition files, and is reconciled with the
+images folder at start-up."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+import aiosqlite
+
+from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders
+
+
+async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
+    rows = await fetch_all(
+        conn, "SELECT seq FROM images WHERE model_hash = ? ORDER BY seq", (sha256,)
+    )
+    return [r[0] for r in rows]
+
+
+async def image_seqs_of(conn: aiosqlite.Connection, hashes: Sequence[str]) -> dict[str, list[int]]:
+    result: dict[str, list[int]] = defaultdict(list)
+    for chunk in chunks(hashes):
+        for row in await fetch_all(
+            conn,
+            f"SELECT model_hash, seq FROM images WHERE model_hash IN ({placeholders(len(chunk))})"
+            " ORDER BY model_hash, seq",
+            chunk,
+        ):
+            result[row[0]].append(row[1])
+    return result
+
+
+async def all_images(conn: aiosqlite.Connection) -> set[tuple[str, int]]:
+    rows = await fetch_all(conn, "SELECT model_hash, seq FROM images")
+    return {(str(r[0]), int(r[1])) for r in rows}
+
+
+async def next_image_seq(conn: aiosqlite.Connection, sha256: str) -> int:
+    """The next free seq of a model. To allocate it, ask inside the transaction that uses it."""
+    value = await fetch_value(
+        conn, "SELECT coalesce(max(seq) + 1, 0) FROM images WHERE model_hash = ?", (sha256,)
+    )
+    return int(value or 0)
+
+
+async def add_image(tx: aiosqlite.Connection, sha256: str, seq: int) -> None:
+    await tx.execute("INSERT OR IGNORE INTO images(model_hash, seq) VALUES (?, ?)", (sha256, seq))
+
+
+async def add_images(tx: aiosqlite.Connection, keys: Iterable[tuple[str, int]]) -> None:
+    await tx.executemany("INSERT OR IGNORE INTO images(model_hash, seq) VALUES (?, ?)", keys)
+
+
+async def remove_images(tx: aiosqlite.Connection, keys: Iterable[tuple[str, int]]) -> None:
+    await tx.executemany("DELETE FROM images WHERE model_hash = ? AND seq = ?", keys)
+
+
+async def renumber_images(
+    tx: aiosqlite.Connection, sha256: str, moves: Mapping[int, int], drop: Iterable[int]
+) -> None:
+    """Drop images `drop` and give each image `old` in `moves` the seq `moves[old]`."""
+    await remove_images(tx, [(sha256, s) for s in drop])
+    # Through negative seqs: renaming in place could collide with a row not yet renamed.
+    for old, new in moves.items():
+        await tx.execute(
+            "UPDATE images SET seq = ? WHERE model_hash = ? AND seq = ?", (-1 - new, sha256, old)
+        )
+    await tx.execute("UPDATE images SET seq = -1 - seq WHERE model_hash = ? AND seq < 0", (sha256,))

@@ -1,0 +1,117 @@
+"""Queries for the `models` and `model_tags` tables, and the assembly of model records."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from modelshelf.records import ModelRecord, Tag, image_name
+from modelshelf.storage.image_index import image_seqs_of
+from modelshelf.storage.rows import (
+    chunks,
+    dump_meta,
+    fetch_all,
+    fetch_one,
+    parse_meta,
+    placeholders,
+)
+
+MODEL_COLUMNS = ("path", "name", "type", "size_bytes", "created_at")
+
+
+def record_columns(row: sqlite3.Row) -> dict[str, Any]:
+    """The columns models and pending models share, meta_json parsed."""
+    return {c: row[c] for c in MODEL_COLUMNS} | {"meta_json": parse_meta(row["meta_json"])}
+
+
+async def fetch_model_row(conn: aiosqlite.Connection, sha256: str) -> sqlite3.Row | None:
+    return await fetch_one(conn, "SELECT * FROM models WHERE sha256 = ?", (sha256,))
+
+
+async def model_exists(conn: aiosqlite.Connection, sha256: str) -> bool:
+    return await fetch_model_row(conn, sha256) is not None
+
+
+async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
+    """Full records for these hashes, in the given order, skipping unknown ones."""
+    rows: dict[str, sqlite3.Row] = {}
+    for chunk in chunks(hashes):
+        for row in await fetch_all(
+            conn, f"SELECT * FROM models WHERE sha256 IN ({placeholders(len(chunk))})", chunk
+        ):
+            rows[row["sha256"]] = row
+    tags = await model_tags(conn, list(rows))
+    seqs = await image_seqs_of(conn, list(rows))
+    return [model_record(rows[h], tags.get(h, []), seqs.get(h, [])) for h in hashes if h in rows]
+
+
+async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
+    found = await fetch_models(conn, [sha256])
+    return found[0] if found else None
+
+
+def model_record(row: sqlite3.Row, tags: list[Tag], seqs: list[int]) -> ModelRecord:
+    images = [image_name(row["sha256"], s) for s in seqs]
+    return ModelRecord(sha256=row["sha256"], tags=tags, images=images, **record_columns(row))
+
+
+async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
+    await tx.execute(
+        "INSERT INTO models(sha256, path, name, type, size_bytes, created_at, meta_json)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (sha256, *(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields.get("meta_json", {}))),
+    )
+
+
+async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
+    await tx.execute(
+        "UPDATE models SET path=?, name=?, type=?, size_bytes=?, created_at=?, meta_json=?"
+        " WHERE sha256=?",
+        (*(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields["meta_json"]), sha256),
+    )
+
+
+async def model_tags(conn: aiosqlite.Connection, hashes: Sequence[str]) -> dict[str, list[Tag]]:
+    result: dict[str, list[Tag]] = defaultdict(list)
+    for chunk in chunks(hashes):
+        for row in await fetch_all(
+            conn,
+            "SELECT mt.model_hash, t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
+            f" WHERE mt.model_hash IN ({placeholders(len(chunk))}) ORDER BY t.name",
+            chunk,
+        ):
+            result[row[0]].append(Tag(id=row[1], name=row[2]))
+    return result
+
+
+async def add_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Iterable[int]) -> None:
+    await tx.executemany(
+        "INSERT OR IGNORE INTO model_tags(model_hash, tag_id) VALUES (?, ?)",
+        [(sha256, t) for t in tag_ids],
+    )
+
+
+async def list_types(conn: aiosqlite.Connection) -> list[str]:
+    rows = await fetch_all(
+        conn, "SELECT DISTINCT type FROM models WHERE type IS NOT NULL AND type != '' ORDER BY type"
+    )
+    return [r[0] for r in rows]
+
+
+async def existing_paths(
+    conn: aiosqlite.Connection, hashes: Sequence[str]
+) -> dict[str, str | None]:
+    """sha256 -> stored path, for the hashes that are models."""
+    result: dict[str, str | None] = {}
+    for chunk in chunks(hashes):
+        for row in await fetch_all(
+            conn,
+            f"SELECT sha256, path FROM models WHERE sha256 IN ({placeholders(len(chunk))})",
+            chunk,
+        ):
+            result[row[0]] = row[1]
+    return result

@@ -1,0 +1,138 @@
+"""Queries for pending models: `pending_import`, `pending_model_tags` and `pending_images`
+(which original image, by extension, lies at images/pending/<id>.<ext>)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from modelshelf.records import PendingRecord, Tag
+from modelshelf.storage.models import record_columns
+from modelshelf.storage.rows import chunks, dump_meta, fetch_all, fetch_one, placeholders
+
+
+async def fetch_pending_row(conn: aiosqlite.Connection, pending_id: int) -> sqlite3.Row | None:
+    return await fetch_one(conn, "SELECT * FROM pending_import WHERE id = ?", (pending_id,))
+
+
+async def fetch_pending(conn: aiosqlite.Connection, pending_id: int) -> PendingRecord | None:
+    row = await fetch_pending_row(conn, pending_id)
+    if row is None:
+        return None
+    return (await pending_records(conn, [row]))[0]
+
+
+async def list_pending_rows(conn: aiosqlite.Connection) -> list[sqlite3.Row]:
+    return await fetch_all(conn, "SELECT * FROM pending_import ORDER BY id")
+
+
+async def pending_ids(conn: aiosqlite.Connection) -> set[int]:
+    return {int(r[0]) for r in await fetch_all(conn, "SELECT id FROM pending_import")}
+
+
+async def existing_pending_ids(conn: aiosqlite.Connection, ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in chunks(ids):
+        marks = placeholders(len(chunk))
+        rows = await fetch_all(conn, f"SELECT id FROM pending_import WHERE id IN ({marks})", chunk)
+        found |= {int(r[0]) for r in rows}
+    return found
+
+
+async def pending_records(
+    conn: aiosqlite.Connection, rows: Sequence[sqlite3.Row]
+) -> list[PendingRecord]:
+    ids = [r["id"] for r in rows]
+    tags: dict[int, list[Tag]] = defaultdict(list)
+    with_image: set[int] = set()
+    for chunk in chunks(ids):
+        marks = placeholders(len(chunk))
+        for t in await fetch_all(
+            conn,
+            "SELECT pt.model_id, t.id, t.name FROM pending_model_tags pt"
+            f" JOIN tags t ON t.id = pt.tag_id WHERE pt.model_id IN ({marks}) ORDER BY t.name",
+            chunk,
+        ):
+            tags[t[0]].append(Tag(id=t[1], name=t[2]))
+        for i in await fetch_all(
+            conn, f"SELECT pending_id FROM pending_images WHERE pending_id IN ({marks})", chunk
+        ):
+            with_image.add(i[0])
+    return [
+        PendingRecord(
+            id=r["id"],
+            sha256=r["sha256"],
+            tags=tags.get(r["id"], []),
+            images=[f"pending/{r['id']}"] if r["id"] in with_image else [],
+            **record_columns(r),
+        )
+        for r in rows
+    ]
+
+
+async def pending_tag_ids(conn: aiosqlite.Connection, pending_id: int) -> list[int]:
+    rows = await fetch_all(
+        conn, "SELECT tag_id FROM pending_model_tags WHERE model_id = ?", (pending_id,)
+    )
+    return [r[0] for r in rows]
+
+
+async def insert_pending(
+    tx: aiosqlite.Connection,
+    pending_id: int,
+    sha256: str | None,
+    fields: dict[str, Any],
+    tag_ids: Iterable[int],
+) -> None:
+    await tx.execute(
+        "INSERT INTO pending_import(id, path, sha256, name, type, size_bytes, created_at,"
+        " meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            pending_id,
+            fields.get("path"),
+            sha256,
+            fields.get("name"),
+            fields.get("type"),
+            fields.get("size_bytes"),
+            fields.get("created_at"),
+            dump_meta(fields.get("meta_json", {})),
+        ),
+    )
+    await tx.executemany(
+        "INSERT OR IGNORE INTO pending_model_tags(model_id, tag_id) VALUES (?, ?)",
+        [(pending_id, t) for t in tag_ids],
+    )
+
+
+async def delete_pending(tx: aiosqlite.Connection, pending_id: int) -> None:
+    # ON DELETE CASCADE removes its pending_model_tags and pending_images rows.
+    await tx.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
+
+
+# --- pending originals -------------------------------------------------------------------------
+
+
+async def pending_image_ext(conn: aiosqlite.Connection, pending_id: int) -> str | None:
+    row = await fetch_one(
+        conn, "SELECT ext FROM pending_images WHERE pending_id = ?", (pending_id,)
+    )
+    return None if row is None else str(row[0])
+
+
+async def set_pending_image(tx: aiosqlite.Connection, pending_id: int, ext: str) -> None:
+    await tx.execute(
+        "INSERT OR REPLACE INTO pending_images(pending_id, ext) VALUES (?, ?)", (pending_id, ext)
+    )
+
+
+async def all_pending_images(conn: aiosqlite.Connection) -> dict[int, str]:
+    rows = await fetch_all(conn, "SELECT pending_id, ext FROM pending_images")
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+async def forget_pending_images(tx: aiosqlite.Connection, ids: Iterable[int]) -> None:
+    await tx.executemany("DELETE FROM pending_images WHERE pending_id = ?", [(i,) for i in ids])

@@ -1,0 +1,63 @@
+"""Small helpers every query module shares: running a query, chunking parameters, and the
+JSON text of `meta_json` columns."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+# SQLite caps the number of bound parameters; 500 keeps well under every build's limit.
+CHUNK = 500
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parse_meta(text: str | None) -> dict[str, Any]:
+    """meta_json as an object; NULL is {}, and a non-object value is kept under `value`."""
+    if text is None or text == "":
+        return {}
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return {"unparsed_meta_json": str(text)}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def dump_meta(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+
+
+async def fetch_all(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[sqlite3.Row]:
+    async with conn.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def fetch_one(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+) -> sqlite3.Row | None:
+    async with conn.execute(sql, params) as cursor:
+        row: sqlite3.Row | None = await cursor.fetchone()
+        return row
+
+
+async def fetch_value(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """The first column of the first row, or None."""
+    row = await fetch_one(conn, sql, params)
+    return None if row is None else row[0]
+
+
+def placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,103 @@
+"""HTTP handlers for example images: listing, serving, uploading and deleting."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from modelshelf.domain import catalog, gallery
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import InvalidInput
+from modelshelf.imagefolder import parse_image_name
+from modelshelf.web.bodies import (
+    DeleteImageResponse,
+    ImageQuery,
+    SampleImages,
+    SampleImagesRequest,
+    UploadResponse,
+)
+from modelshelf.web.keys import SHELF
+from modelshelf.web.parsing import parse_body, parse_query, respond
+
+# Image URLs keep their name when the content is replaced (override, delete-and-shift), so
+# caches must revalidate; the ETag makes that a cheap 304.
+CACHE_CONTROL = "no-cache"
+SHA256_FIELD_MAX = 128
+
+
+async def get_sample_imgs(request: web.Request) -> web.Response:
+    body = await parse_body(request, SampleImagesRequest)
+    names = await catalog.image_names(request.app[SHELF], body.hash.lower())
+    return await respond(request, SampleImages(names))
+
+
+async def serve_image(request: web.Request) -> web.FileResponse:
+    query = parse_query(request.query, ImageQuery)
+    path = await catalog.rendition_file(
+        request.app[SHELF], request.match_info["filename"], query.quality
+    )
+    return web.FileResponse(
+        path, headers={"Cache-Control": CACHE_CONTROL, "Content-Type": "image/webp"}
+    )
+
+
+async def serve_pending_image(request: web.Request) -> web.FileResponse:
+    raw = request.match_info["id"]
+    # ASCII digits only: str.isdigit() also accepts e.g. '²' (int() fails) and full-width digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidInput(f"{raw[:40]!r} is not a pending model id")
+    path = await catalog.pending_file(request.app[SHELF], int(raw))
+    return web.FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
+
+
+async def upload_image(request: web.Request) -> web.Response:
+    shelf = request.app[SHELF]
+    upload = await gallery.start_upload(shelf)
+    try:
+        sha256 = await _read_upload_form(request, shelf, upload)
+    except BaseException:
+        await upload.staging.discard()
+        raise
+    name = await shelf.finish(gallery.add_image(shelf, sha256, upload))
+    return await respond(request, UploadResponse(name=name))
+
+
+async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.Upload) -> str:
+    """The `sha256` field, with the `image` file streamed into `upload`. Raises InvalidInput."""
+    sha256: str | None = None
+    received = False
+    try:
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput("nested multipart bodies are not accepted")
+            if part.name == "sha256":
+                raw = await part.read_chunk(SHA256_FIELD_MAX)
+                sha256 = raw.decode("ascii", "replace").strip().lower()
+            elif part.name == "image" and not received:
+                await gallery.receive_upload(shelf, upload, _chunks(part))
+                received = True
+            else:
+                await part.release()
+    except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
+        # aiohttp reports a body that is not multipart, or is broken, in these ways.
+        raise InvalidInput(f"expected a well-formed multipart/form-data body: {exc}") from None
+    if not received:
+        raise InvalidInput("the multipart body needs an 'image' file field")
+    if sha256 is None:
+        raise InvalidInput("the multipart body needs a 'sha256' text field")
+    return sha256
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(256 * 1024):
+        yield chunk
+
+
+async def delete_image(request: web.Request) -> web.Response:
+    shelf = request.app[SHELF]
+    name = request.match_info["filename"]
+    sha256, seq = parse_image_name(name)
+    await shelf.finish(gallery.delete_image(shelf, sha256, seq))
+    return await respond(request, DeleteImageResponse(deleted=name))
