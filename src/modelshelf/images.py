@@ -15,7 +15,7 @@ from pathlib import Path
 import pyvips
 
 from modelshelf.errors import ImageError, ImageTooLarge
-from modelshelf.renditions import HIGH_MAX_PIXELS, RENDITIONS, rendition
+from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
 
 DEFAULT_MAX_PIXELS = 100_000_000
 # Orientations 5-8 turn the picture by 90 degrees, so its displayed width is its stored height.
@@ -70,7 +70,7 @@ def rendition_sizes(width: int, height: int) -> dict[str, tuple[int, int]]:
     high_h = max(1, math.floor(height * scale))
     return {
         r.name: (max(1, round(high_w * r.scale)), max(1, round(high_h * r.scale)))
-        for r in RENDITIONS
+        for r in registered()
     }
 
 
@@ -87,7 +87,7 @@ def render_renditions(
     """
     info = read_image_info(source, max_pixels)
     sizes = rendition_sizes(info.width, info.height)
-    largest = RENDITIONS[0]
+    largest = registered()[0]
     try:
         decoded = _decode_high(source, *sizes[largest.name])
     except pyvips.Error as exc:

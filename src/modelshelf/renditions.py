@@ -36,14 +36,20 @@ RENDITIONS: tuple[Rendition, ...] = (
 DEFAULT_QUALITY = "high"
 
 
+def registered() -> tuple[Rendition, ...]:
+    """The registry, largest rendition first. Read it through this function (never bind the
+    tuple at import time) so that every part of the service sees the same registry."""
+    return RENDITIONS
+
+
 def qualities() -> tuple[str, ...]:
     """The names of the registered renditions, largest first."""
-    return tuple(r.name for r in RENDITIONS)
+    return tuple(r.name for r in registered())
 
 
 def rendition(name: str) -> Rendition:
     """The registered rendition called `name`. Raises KeyError for an unknown one."""
-    for entry in RENDITIONS:
+    for entry in registered():
         if entry.name == name:
             return entry
     raise KeyError(name)

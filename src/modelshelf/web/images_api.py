@@ -18,6 +18,7 @@ from modelshelf.web.bodies import (
     SampleImagesRequest,
     UploadResponse,
 )
+from modelshelf.web.endpoint import IMAGE, JSON_ERRORS, Endpoint
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import parse_body, parse_query, respond
 
@@ -101,3 +102,45 @@ async def delete_image(request: web.Request) -> web.Response:
     sha256, seq = parse_image_name(name)
     await shelf.finish(gallery.delete_image(shelf, sha256, seq))
     return await respond(request, DeleteImageResponse(deleted=name))
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        "/api/images/get_sample_imgs",
+        get_sample_imgs,
+        "Names of a model's example images, ordered by seq",
+        body=SampleImagesRequest,
+        responses={200: SampleImages, **JSON_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/images/upload",
+        upload_image,
+        "Add an example image (multipart: image, sha256)",
+        multipart=True,
+        responses={200: UploadResponse, **JSON_ERRORS, 404: None, 503: None, 507: None},
+    ),
+    Endpoint(
+        "GET",
+        "/api/images/pending/{id}",
+        serve_pending_image,
+        "The original image of a pending model",
+        responses={200: "image/*", 304: "", 400: None, 404: None},
+    ),
+    Endpoint(
+        "GET",
+        "/api/images/{filename}",
+        serve_image,
+        "An example image: <sha256>_<seq>.webp or <sha256>.webp (seq 0)",
+        query=ImageQuery,
+        responses={200: IMAGE, 206: IMAGE, 304: "", 400: None, 404: None, 416: None},
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/images/{filename}",
+        delete_image,
+        "Delete an example image; later seqs move down by one",
+        responses={200: DeleteImageResponse, 400: None, 404: None, 503: None},
+    ),
+]

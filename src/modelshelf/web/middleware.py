@@ -26,6 +26,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ShelfError], int]] = [
     (errors.Locked, 423),
     (errors.Unprocessable, 422),
     (errors.StorageUnavailable, 503),
+    (errors.StorageBusy, 503),
     (errors.StorageFull, 507),
 ]
 
@@ -48,7 +49,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except errors.ShelfError as exc:
-        return error_response(status_of(exc), exc.detail, **exc.extra)
+        response = error_response(status_of(exc), exc.detail, **exc.extra)
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

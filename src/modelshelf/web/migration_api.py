@@ -11,6 +11,7 @@ from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
     BatchResult,
+    ConflictBody,
     ImportRequest,
     ImportResponse,
     MigrateLegacyRequest,
@@ -18,6 +19,7 @@ from modelshelf.web.bodies import (
     MigrationResponse,
     PendingModelsResponse,
 )
+from modelshelf.web.endpoint import JSON_ERRORS, Endpoint
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import parse_body, respond
 
@@ -69,3 +71,55 @@ async def import_models(request: web.Request) -> web.Response:
         counts={k: counts.get(k, 0) for k in promotion.BATCH_RESULTS},
     )
     return await respond(request, response, status=207, large=True)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        "/api/migration/migrate_legacy_db",
+        migrate_legacy_db,
+        "Stage 1: import a legacy library",
+        body=MigrateLegacyRequest,
+        responses={
+            200: MigrationResponse,
+            **JSON_ERRORS,
+            403: None,
+            404: None,
+            423: None,
+            503: None,
+            507: None,
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/api/migration/pending_models",
+        pending_models,
+        "Models waiting for promotion",
+        responses={200: PendingModelsResponse},
+    ),
+    Endpoint(
+        "POST",
+        "/api/migration/import_a_model",
+        import_a_model,
+        "Stage 2: promote a pending model by id",
+        body=ImportRequest,
+        responses={
+            200: ImportResponse,
+            **JSON_ERRORS,
+            404: None,
+            409: ConflictBody,
+            422: None,
+            423: None,
+            503: None,
+            507: None,
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/api/migration/import_models",
+        import_models,
+        "Stage 2 for many ids, with a result per id",
+        body=BatchImportRequest,
+        responses={207: BatchImportResponse, **JSON_ERRORS},
+    ),
+]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from modelshelf.domain import catalog
+from modelshelf.records import ModelRecord
 from modelshelf.storage.listing import ModelFilter
 from modelshelf.web.bodies import ModelsPage, ModelsQuery, TagCount, TagsResponse, TypesResponse
+from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import parse_query, respond
 
@@ -31,3 +33,36 @@ async def list_tags(request: web.Request) -> web.Response:
 
 async def list_types(request: web.Request) -> web.Response:
     return await respond(request, TypesResponse(types=await catalog.list_types(request.app[SHELF])))
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/api/models",
+        list_models,
+        "Browse the library, a page at a time",
+        query=ModelsQuery,
+        responses={200: ModelsPage, 400: None},
+    ),
+    Endpoint(
+        "GET",
+        "/api/models/get_types",
+        list_types,
+        "Model types in use",
+        responses={200: TypesResponse},
+    ),
+    Endpoint(
+        "GET",
+        "/api/models/{sha256}",
+        get_model,
+        "One model, in full",
+        responses={200: ModelRecord, 400: None, 404: None},
+    ),
+    Endpoint(
+        "GET",
+        "/api/tags",
+        list_tags,
+        "Tags with their model counts",
+        responses={200: TagsResponse},
+    ),
+]

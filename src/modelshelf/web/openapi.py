@@ -13,7 +13,8 @@ from pydantic.json_schema import JsonSchemaValue, models_json_schema
 from modelshelf import __version__
 from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.web.bodies import ErrorBody
-from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS, Answer, Endpoint
+from modelshelf.web.endpoint import Answer, Endpoint
+from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS
 
 REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from modelshelf.web.bodies import HealthBody
+from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SETTINGS
 from modelshelf.web.parsing import respond
 
@@ -20,3 +21,21 @@ async def openapi(request: web.Request) -> web.Response:
 
     document = build_openapi(request.app[SETTINGS].path_prefix)
     return web.json_response(document)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/api/health",
+        health,
+        "Liveness: the database is open",
+        responses={200: HealthBody},
+    ),
+    Endpoint(
+        "GET",
+        "/api/openapi.json",
+        openapi,
+        "This document",
+        responses={200: "application/json"},
+    ),
+]

@@ -1,0 +1,31 @@
+"""What an endpoint is: its method, path, handler and bodies. Each `*_api` module lists its
+own endpoints; `routes` gathers them into the aiohttp router and `openapi` into the document,
+so the two cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A response is a pydantic model (JSON), a media type (a file), or None (an ErrorBody).
+Answer = type[BaseModel] | str | None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    multipart: bool = False
+    responses: dict[int, Answer] = field(default_factory=dict)
+
+
+JSON_ERRORS: dict[int, Answer] = {400: None, 413: None}
+IMAGE = "image/webp"
