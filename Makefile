@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/hashing.py
 	$(PY) bench/listing.py
 	$(PY) bench/legacy_import.py
+	$(PY) bench/walk.py
 
 docker-smoke:
 	.ci/docker-smoke

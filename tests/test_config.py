@@ -217,6 +217,82 @@ def test_relative_paths_are_resolved_against_the_working_directory(
     assert settings.database_path == tmp_path / "d" / "modelshelf.db"
 
 
+def test_model_roots_from_a_toml_table_one_folder_or_a_list(config_dir: Path) -> None:
+    write(
+        config_dir,
+        "site.toml",
+        '[model_roots]\ncheckpoints = "/models/checkpoints"\n'
+        'loras = ["/models/loras", "/models/lycoris"]\n"My LoRAs" = []\n',
+    )
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert settings.model_roots == {
+        "checkpoints": [Path("/models/checkpoints")],
+        "loras": [Path("/models/loras"), Path("/models/lycoris")],
+        "My LoRAs": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("loras=/a,/b;checkpoints=/c", {"loras": ["/a", "/b"], "checkpoints": ["/c"]}),
+        (" loras = /a , /b ; ;vae=/v;", {"loras": ["/a", "/b"], "vae": ["/v"]}),
+        ("loras=/a;loras=/b", {"loras": ["/a", "/b"]}),
+        ('{"loras": ["/odd,name;here"]}', {"loras": ["/odd,name;here"]}),
+        ("", {}),
+    ],
+)
+def test_model_roots_from_the_environment(
+    config_dir: Path, given: str, expected: dict[str, list[str]]
+) -> None:
+    settings = load_settings(environ={"MODELSHELF_MODEL_ROOTS": given}, config_dir=config_dir)
+    assert settings.model_roots == {k: [Path(p) for p in v] for k, v in expected.items()}
+
+
+@pytest.mark.parametrize("given", ["/models/loras", "=/a", "loras=/a;/b", "{not json", '{"a": 1}'])
+def test_a_bad_model_roots_variable_is_a_settings_error_naming_the_field(
+    config_dir: Path, given: str
+) -> None:
+    with pytest.raises(SettingsError, match="model_roots"):
+        load_settings(environ={"MODELSHELF_MODEL_ROOTS": given}, config_dir=config_dir)
+
+
+def test_model_roots_are_made_absolute_keeping_symlinks(config_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    write(config_dir, "site.toml", '[model_roots]\nloras = ["link/../link", "~/loras"]\n')
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert settings.model_roots == {"loras": [tmp_path / "link", Path("~/loras").expanduser()]}
+
+
+def test_comfyui_model_paths_and_watch_from_the_environment(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    env = {"MODELSHELF_COMFYUI_MODEL_PATHS": "extra.yaml", "MODELSHELF_WATCH": "true"}
+    settings = load_settings(environ=env, config_dir=config_dir)
+    assert settings.comfyui_model_paths == tmp_path / "extra.yaml"
+    assert settings.watch is True
+
+
+def test_an_empty_variable_unsets_an_optional_path(config_dir: Path) -> None:
+    write(config_dir, "site.toml", 'comfyui_model_paths = "/etc/extra.yaml"\n')
+    env = {"MODELSHELF_COMFYUI_MODEL_PATHS": ""}
+    assert load_settings(environ=env, config_dir=config_dir).comfyui_model_paths is None
+
+
+@pytest.mark.parametrize(("given", "expected"), [("1", True), ("no", False), ("FALSE", False)])
+def test_watch_takes_the_usual_spellings_of_a_boolean(
+    config_dir: Path, given: str, expected: bool
+) -> None:
+    settings = load_settings(environ={"MODELSHELF_WATCH": given}, config_dir=config_dir)
+    assert settings.watch is expected
+
+
+def test_a_bad_watch_value_is_a_settings_error(config_dir: Path) -> None:
+    with pytest.raises(SettingsError, match="watch"):
+        load_settings(environ={"MODELSHELF_WATCH": "sometimes"}, config_dir=config_dir)
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 

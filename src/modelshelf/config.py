@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -40,6 +41,12 @@ class Settings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     path_prefix: str = ""
     shutdown_timeout: float = Field(default=30.0, ge=0)
+    # Model folders by type, e.g. {"loras": [Path("/models/loras")]}; see parse_model_roots.
+    model_roots: dict[str, list[Path]] = Field(default_factory=dict)
+    # A ComfyUI extra_model_paths.yaml whose sections name more model folders.
+    comfyui_model_paths: Path | None = None
+    # Apply changes under the model roots while serving.
+    watch: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -47,6 +54,21 @@ class Settings(BaseModel):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @field_validator("model_roots", mode="before")
+    @classmethod
+    def _roots_parse(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = parse_model_roots(value)
+        if not isinstance(value, dict):
+            return value
+        roots: dict[str, Any] = {}
+        for kind, folders in value.items():
+            if not str(kind).strip():
+                raise ValueError("a model type name must not be empty")
+            # One folder may be written without the brackets of a list.
+            roots[str(kind).strip()] = [folders] if isinstance(folders, str) else folders
+        return roots
 
     @field_validator("log_level")
     @classmethod
@@ -79,7 +101,36 @@ class Settings(BaseModel):
             value = getattr(self, name)
             if value is not None:
                 updates[name] = value.expanduser().resolve()
+        # Model folders keep the symlinks they were written with: a person knows them so.
+        updates["model_roots"] = {
+            kind: [_absolute(folder) for folder in folders]
+            for kind, folders in self.model_roots.items()
+        }
+        if self.comfyui_model_paths is not None:
+            updates["comfyui_model_paths"] = _absolute(self.comfyui_model_paths)
         return self.model_copy(update=updates)
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def parse_model_roots(text: str) -> dict[str, list[str]]:
+    """`MODELSHELF_MODEL_ROOTS`: `type=folder,folder;type=folder`, or a JSON object of lists
+    (for folder names holding `,` or `;`). Raises ValueError if it is neither."""
+    text = text.strip()
+    if text.startswith("{"):
+        value: dict[str, list[str]] = json.loads(text)  # `{` opens an object or an error
+        return value
+    roots: dict[str, list[str]] = {}
+    for part in filter(str.strip, text.split(";")):
+        kind, equals, folders = part.partition("=")
+        if not equals or not kind.strip():
+            raise ValueError(f"expected type=folder[,folder...], got {part.strip()!r}")
+        roots.setdefault(kind.strip(), []).extend(
+            f.strip() for f in folders.split(",") if f.strip()
+        )
+    return roots
 
 
 def load_settings(
@@ -127,7 +178,9 @@ def _read_environment(environ: dict[str, str]) -> dict[str, Any]:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is None:
             continue
-        if field.annotation == list[str]:
+        if not raw.strip() and not field.is_required() and field.default is None:
+            values[name] = None  # an empty variable unsets an optional path
+        elif field.annotation == list[str]:
             values[name] = [item.strip() for item in raw.split(",") if item.strip()]
         else:
             values[name] = raw

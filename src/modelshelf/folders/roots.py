@@ -1,0 +1,162 @@
+"""The model roots: folders by model type, from the `model_roots` setting and from a ComfyUI
+`extra_model_paths.yaml`, checked at start-up, and which root's type a file takes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Keys of an extra_model_paths.yaml section that name no model folder.
+NOT_ROOTS = frozenset({"base_path", "is_default", "configs", "custom_nodes", "download_model_base"})
+
+
+class RootsError(Exception):
+    """A file that lists model roots cannot be read or does not say what it should."""
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A folder whose files (at any depth) are models of `type`. `path` is absolute."""
+
+    path: Path
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoots:
+    """The roots in the order they were listed (duplicates removed) and what is wrong with them.
+
+    A folder may appear under two types; the type listed first wins for it.
+    """
+
+    roots: tuple[Root, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def types(self) -> list[str]:
+        """The types that have at least one root, in the order listed."""
+        return list(dict.fromkeys(root.type for root in self.roots))
+
+    def only(self, types: Iterable[str]) -> ModelRoots:
+        """The roots of these types (for a scan limited to some types)."""
+        wanted = set(types)
+        return ModelRoots(tuple(r for r in self.roots if r.type in wanted), self.warnings)
+
+    def type_of(self, path: Path) -> str | None:
+        """The type of a file at `path`: that of the deepest root holding it, ties going to
+        the type listed first; None if no root holds it.
+
+        Compares paths as written (no symlinks resolved), as a watcher reports them; a walk
+        decides by folder identity instead and agrees wherever no symlink is involved.
+        """
+        holding = [r for r in self.roots if path != r.path and path.is_relative_to(r.path)]
+        # max() keeps the first of equals: ties go to the root listed first.
+        return max(holding, key=lambda r: len(r.path.parts)).type if holding else None
+
+
+def gather_roots(
+    model_roots: Mapping[str, Sequence[Path]], comfyui_model_paths: Path | None
+) -> ModelRoots:
+    """The roots of both settings: `model_roots` first, then the YAML's sections in order.
+
+    A root that does not exist or is not a folder is kept (it may be mounted later) and
+    warned about. Raises RootsError if the YAML file is unreadable or malformed.
+    """
+    listed = [Root(absolute(path), kind) for kind, paths in model_roots.items() for path in paths]
+    warnings: list[str] = []
+    if comfyui_model_paths is not None:
+        if comfyui_model_paths.exists():
+            listed.extend(read_comfyui_paths(comfyui_model_paths))
+        else:
+            warnings.append(f"ComfyUI model paths file {comfyui_model_paths} does not exist")
+    roots = tuple(dict.fromkeys(listed))
+    warnings.extend(_check_folder(root) for root in roots if not root.path.is_dir())
+    return ModelRoots(roots, tuple(warnings))
+
+
+def _check_folder(root: Root) -> str:
+    what = "is not a folder" if root.path.exists() else "does not exist"
+    return f"model root {root.path} ({root.type}) {what}"
+
+
+def read_comfyui_paths(yaml_path: Path) -> list[Root]:
+    """The roots named by a ComfyUI `extra_model_paths.yaml`, in file order.
+
+    Like ComfyUI: each section's `base_path` (with `~` and `$VARS` expanded) is relative to
+    the file's folder unless absolute; each type key holds one folder or several (one a line),
+    relative to `base_path` (or to the file's folder) unless absolute. Keys in NOT_ROOTS are
+    skipped and so are empty sections. Raises RootsError naming the file and what is wrong.
+    """
+    try:
+        text = yaml_path.read_text(encoding="utf-8-sig")
+        document = yaml.safe_load(text)
+    except OSError as exc:
+        raise RootsError(f"cannot read {yaml_path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RootsError(f"{yaml_path} is not UTF-8 text: {exc.reason}") from exc
+    except yaml.YAMLError as exc:
+        raise RootsError(f"{yaml_path} is not valid YAML: {_yaml_problem(exc)}") from exc
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        raise RootsError(f"{yaml_path} must be a mapping of sections, not {_kind(document)}")
+    folder = absolute(yaml_path).parent
+    roots: list[Root] = []
+    for name, section in document.items():
+        roots.extend(_section_roots(yaml_path, folder, str(name), section))
+    return roots
+
+
+def _section_roots(yaml_path: Path, folder: Path, name: str, section: Any) -> list[Root]:
+    if section is None:
+        return []
+    if not isinstance(section, dict):
+        raise RootsError(f"{yaml_path}: section {name!r} must be a mapping, not {_kind(section)}")
+    base = folder
+    if section.get("base_path") is not None:
+        raw = section["base_path"]
+        if not isinstance(raw, str):
+            raise RootsError(f"{yaml_path}: {name}.base_path must be a string")
+        base = folder / os.path.expandvars(os.path.expanduser(raw.strip()))
+    roots: list[Root] = []
+    for key, value in section.items():
+        if str(key) in NOT_ROOTS or value is None:
+            continue
+        if not isinstance(value, str | list):
+            raise RootsError(
+                f"{yaml_path}: {name}.{key} must be a folder or folders, not {_kind(value)}"
+            )
+        roots.extend(Root(absolute(base / line), str(key)) for line in _folders(value))
+    return roots
+
+
+def _folders(value: str | list[Any]) -> list[str]:
+    """One folder per non-blank line of a string; a YAML list of strings is taken too."""
+    lines = value.splitlines() if isinstance(value, str) else value
+    return [str(line).strip() for line in lines if str(line).strip()]
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return str(problem)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+
+
+def _kind(value: Any) -> str:
+    names: dict[type, str] = {list: "a list", str: "a string", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+def absolute(path: Path) -> Path:
+    """`path` with `~` expanded, made absolute against the working directory, `..` removed.
+
+    Symlinks are kept: a root is known by the path the person wrote.
+    """
+    return Path(os.path.abspath(path.expanduser()))
