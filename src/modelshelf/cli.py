@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,44 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
+EXIT_START_FAILED = 3
+
+
 def serve(settings: Settings) -> int:
-    """Serve until SIGINT or SIGTERM; in-flight requests get `shutdown_timeout` to finish."""
+    """Serve until SIGINT or SIGTERM; in-flight requests get `shutdown_timeout` to finish.
+    A start-up that fails exits with EXIT_START_FAILED, every resource closed."""
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:  # SIGINT where signal handlers cannot be installed (Windows)
+        pass
+    except _StartFailed as failed:
+        log.error("start-up failed: %s", failed.reason, exc_info=failed.__cause__)
+        return EXIT_START_FAILED
+    return 0
+
+
+class _StartFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _serve(settings: Settings) -> None:
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log_format=ACCESS_LOG_FORMAT,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except Exception as exc:
+        # aiohttp does not clean up the contexts that did start when a later one fails: close
+        # them here, or the database's threads keep the process (and its lock) alive forever.
+        await runner.cleanup()
+        reason = exc.detail if isinstance(exc, ShelfError) else f"{type(exc).__name__}: {exc}"
+        raise _StartFailed(reason) from exc
     log.info(
         "modelshelf %s serving %s on %s:%d",
         __version__,
@@ -61,15 +99,21 @@ def serve(settings: Settings) -> int:
         settings.host,
         settings.port,
     )
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        print=None,
-        access_log_format='%a "%r" %s %b %Tfs',
-    )
-    return 0
+    try:
+        await _until_stopped()
+    finally:
+        await runner.cleanup()
+
+
+async def _until_stopped() -> None:
+    """Return on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # Windows: SIGINT is KeyboardInterrupt
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: in-flight requests may finish")
 
 
 async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:

@@ -12,6 +12,7 @@ from pydantic.json_schema import JsonSchemaValue, models_json_schema
 
 from modelshelf import __version__
 from modelshelf.records import SHA256_ANY_CASE
+from modelshelf.renditions import qualities
 from modelshelf.web.bodies import ErrorBody
 from modelshelf.web.endpoint import Answer, Endpoint
 from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS
@@ -20,8 +21,14 @@ REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
 
 
-@functools.cache
 def build_openapi(prefix: str = "") -> dict[str, Any]:
+    """The document for a service under `prefix`. Built once per prefix and rendition
+    registry (the quality enum comes from it)."""
+    return _build(prefix, qualities())
+
+
+@functools.cache
+def _build(prefix: str, _registry: tuple[str, ...]) -> dict[str, Any]:
     refs, definitions = _schemas()
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in ENDPOINTS:
