@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
+import errno
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from modelshelf.errors import StorageFull
+
+T = TypeVar("T")
 
 # Short file work mostly waits on the disk, not on a core.
 FILE_WORKERS = 4
@@ -31,3 +39,20 @@ class Executors:
     def shutdown(self) -> None:
         self.cpu.shutdown(wait=True)
         self.files.shutdown(wait=True)
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+async def run_blocking(executor: Executor, func: Callable[..., T], *args: Any) -> T:
+    """Run `func(*args)` in `executor`; a full disk becomes StorageFull (nothing was changed:
+    blocking work here prepares a change, it never is one)."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise StorageFull(
+                f"no space left in the data directory ({exc.strerror}); nothing was changed"
+            ) from exc
+        raise

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from modelshelf.config import Settings
-from modelshelf.errors import StorageFull, Unprocessable
-from modelshelf.executors import Executors
+from modelshelf.errors import Unprocessable
+from modelshelf.executors import Executors, run_blocking
 from modelshelf.hashing import Hasher
 from modelshelf.imagefolder import ImageFolder
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
-from modelshelf.storage.database import is_disk_full
 
 T = TypeVar("T")
 
@@ -54,11 +52,11 @@ class Shelf:
 
     async def run_files(self, func: Callable[..., T], *args: Any) -> T:
         """Short blocking file work (stat, copy, rename); a full disk becomes StorageFull."""
-        return await _run_in(self.executors.files, func, *args)
+        return await run_blocking(self.executors.files, func, *args)
 
     async def run_cpu(self, func: Callable[..., T], *args: Any) -> T:
         """Decoding, rendering, planning; a full disk becomes StorageFull."""
-        return await _run_in(self.executors.cpu, func, *args)
+        return await run_blocking(self.executors.cpu, func, *args)
 
     async def settled(self, sha256: str) -> None:
         """Return once no change to this model is under way. A change commits its rows and then
@@ -77,14 +75,3 @@ class Shelf:
         """Wait for work started with `finish` (called on shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def _run_in(executor: Executor, func: Callable[..., T], *args: Any) -> T:
-    try:
-        return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise StorageFull(
-                f"no space left in the data directory ({exc.strerror}); nothing was changed"
-            ) from exc
-        raise

@@ -36,9 +36,10 @@ import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
 from modelshelf.errors import StorageFull
+from modelshelf.executors import run_blocking
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import fileops, journal
-from modelshelf.storage.database import Storage, is_disk_full
+from modelshelf.storage.database import Storage
 from modelshelf.storage.fileops import FileOp
 
 log = logging.getLogger(__name__)
@@ -111,14 +112,7 @@ class Changes:
 
     async def run_files(self, func: Callable[..., T], *args: Any) -> T:
         """Short blocking file work in the file pool; a full disk becomes StorageFull."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._files, func, *args)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise StorageFull(
-                    f"no space left in the data directory ({exc.strerror}); nothing was changed"
-                ) from exc
-            raise
+        return await run_blocking(self._files, func, *args)
 
     def staging(self) -> Staging:
         """Staging for files prepared before a change: `async with changes.staging() as s`."""

@@ -8,7 +8,6 @@ and rolls back on any exception, cancellation included.
 from __future__ import annotations
 
 import asyncio
-import errno
 import fcntl
 import logging
 import os
@@ -186,7 +185,3 @@ def translate_sqlite_error(exc: sqlite3.Error) -> Exception:
             retry_after=2,
         )
     return exc
-
-
-def is_disk_full(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
