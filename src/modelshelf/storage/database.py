@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import logging
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -19,16 +17,13 @@ from pathlib import Path
 
 import aiosqlite
 
-from modelshelf.errors import ShelfError, StorageFull, StorageUnavailable
+from modelshelf.errors import StorageFull, StorageUnavailable
+from modelshelf.storage.dirlock import DirectoryLock
 from modelshelf.storage.schema import apply_migrations
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-class DataDirInUse(ShelfError):
-    """Another modelshelf process holds this data directory."""
 
 
 class Storage:
@@ -41,7 +36,7 @@ class Storage:
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
-        self._lock_file: int | None = None
+        self._dir_lock = DirectoryLock(path.parent)
 
     async def open(self) -> None:
         """Take the data-directory lock, open connections and migrate the schema forward.
@@ -49,7 +44,7 @@ class Storage:
         Raises DataDirInUse if another process serves the same directory.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._take_directory_lock()
+        self._dir_lock.acquire()
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")
@@ -72,9 +67,7 @@ class Storage:
             async with self._write_lock:
                 await self._writer.close()
             self._writer = None
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # closing releases the flock
-            self._lock_file = None
+        self._dir_lock.release()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -117,18 +110,6 @@ class Storage:
         if self._writer is None:
             raise RuntimeError("storage is not open")
         return self._writer
-
-    def _take_directory_lock(self) -> None:
-        lock_path = self.path.with_name(".modelshelf.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DataDirInUse(
-                f"{self.path.parent} is in use by another modelshelf process"
-            ) from None
-        self._lock_file = fd
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
