@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format pytest bench docker-smoke clean
+.PHONY: run test lint format pytest docs bench docker-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ pytest: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
+
+# docs/api.md is rendered from the OpenAPI document; a test fails when it is out of date.
+docs: $(STAMP)
+	$(PY) -m modelshelf.web.apidoc > docs/api.md
 
 bench: $(STAMP)
 	$(PY) bench/hashing.py
