@@ -3,12 +3,15 @@
 #   docker build -t modelshelf .
 #   docker run -p 127.0.0.1:8080:8080 -v modelshelf-data:/data modelshelf
 #
-# BASE_IMAGE must provide Python 3.11 with the venv module (python:3.11-slim does). On machines
-# that reach no container registry, build a stand-in with ../shared/tools/make-base-image.sh and
-# pass --build-arg BASE_IMAGE=local/python:3.11-slim (plus --network host).
+# BASE_IMAGE must provide Python 3.11 with the venv module. The default is the official
+# python:3.11-slim pinned by digest, so every build starts from the same bytes; to move to a newer
+# one, replace the digest (`docker buildx imagetools inspect python:3.11-slim` prints it).
+# On machines that reach no container registry, build a stand-in from Debian's packages with
+# .ci/make-base-image (debootstrap, root and a docker daemon) and pass
+# --build-arg BASE_IMAGE=local/python:3.11-slim (plus --network host).
 # Builder and final stage use the same base, so the venv's interpreter path matches.
 # Written for the classic builder as well as BuildKit: no BuildKit-only syntax.
-ARG BASE_IMAGE=python:3.11-slim
+ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS builder
@@ -17,26 +20,30 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-RUN python3 -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-
 WORKDIR /build
 
-# Dependencies first, read from pyproject.toml, so that a change in src/ alone reuses this layer.
-# pyvips[binary] is a wheel that bundles libvips: nothing to compile, no system libvips needed.
-COPY pyproject.toml README* ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(p['project'].get('dependencies', [])))" > /tmp/requirements.txt \
- && cat /tmp/requirements.txt \
- && pip install --no-cache-dir -r /tmp/requirements.txt
+# Dependencies first, from the lock file (exact versions, every file checked against its sha256),
+# so that a change in src/ alone reuses this layer. pyvips[binary] is a wheel that bundles libvips:
+# nothing to compile, no system libvips needed. The build backend goes into a venv of its own that
+# the final image does not get.
+COPY requirements/runtime.txt requirements/build.txt ./requirements/
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt \
+ && python3 -m venv /opt/build \
+ && /opt/build/bin/pip install --require-hashes -r requirements/build.txt
 
-# The project itself (a regular, non-editable install into the venv). Then drop the installers
-# from the venv (about 25 MB): nothing at run time needs pip, setuptools or pkg_resources.
+# The project itself: a wheel built with the locked backend, installed without dependencies (they
+# are all in already; `pip check` proves it). Then drop the installers from the venv (about 25 MB):
+# nothing at run time needs pip, setuptools or pkg_resources.
+COPY pyproject.toml README.md LICENSE ./
 COPY src/ ./src/
-RUN pip install --no-cache-dir . \
+ENV PATH=/opt/venv/bin:$PATH
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/dist . \
+ && pip install --no-deps /build/dist/modelshelf-*.whl \
  && pip check \
  && modelshelf --help >/dev/null \
  && python -m pip uninstall --yes --quiet pip setuptools \
- && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes"
+ && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes, filelock"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS final

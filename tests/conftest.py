@@ -120,3 +120,13 @@ async def migrate(client: Client, legacy: LegacyLibrary) -> dict[str, Any]:
     body: dict[str, Any] = await response.json()
     assert response.status == 200, body
     return body
+
+
+# Real processes and fuzzing take longer than the 60 s every other test gets (pyproject.toml).
+SLOW_TIMEOUT = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))

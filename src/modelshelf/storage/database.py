@@ -8,9 +8,7 @@ and rolls back on any exception, cancellation included.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -18,7 +16,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from modelshelf.errors import ShelfError, StorageBusy, StorageFull, StorageUnavailable
+from modelshelf.errors import StorageBusy, StorageFull, StorageUnavailable
+from modelshelf.storage.dirlock import DirectoryLock
 from modelshelf.storage.schema import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -28,10 +27,6 @@ log = logging.getLogger(__name__)
 # wait here; only another process (a backup tool, a sqlite3 shell) can hold the lock.
 BUSY_TIMEOUT_MS = 2_000
 DATABASE_NAME = "modelshelf.db"
-
-
-class DataDirInUse(ShelfError):
-    """Another modelshelf process holds this data directory."""
 
 
 class Storage:
@@ -44,7 +39,7 @@ class Storage:
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
-        self._lock_file: int | None = None
+        self._dir_lock = DirectoryLock(path.parent)
         # Committed write transactions since open: a figure for benchmarks and tests.
         self.transactions = 0
 
@@ -54,7 +49,7 @@ class Storage:
         Raises DataDirInUse if another process serves the same directory.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._take_directory_lock()
+        self._dir_lock.acquire()
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")
@@ -77,9 +72,7 @@ class Storage:
             async with self._write_lock:
                 await self._writer.close()
             self._writer = None
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # closing releases the flock
-            self._lock_file = None
+        self._dir_lock.release()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -127,18 +120,6 @@ class Storage:
         if self._writer is None:
             raise RuntimeError("storage is not open")
         return self._writer
-
-    def _take_directory_lock(self) -> None:
-        lock_path = self.path.with_name(".modelshelf.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DataDirInUse(
-                f"{self.path.parent} is in use by another modelshelf process"
-            ) from None
-        self._lock_file = fd
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
