@@ -1,22 +1,54 @@
-"""Queries for browsing the library: filtered, paged model listings."""
+"""Queries for browsing the library: filtered, searched, sorted and paged model listings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
+
+from modelshelf.storage.search import hits_sql, query_words
+
+SortKey = Literal["name", "created_at", "size_bytes"]
+Order = Literal["asc", "desc"]
+SORT_KEYS: tuple[SortKey, ...] = ("name", "created_at", "size_bytes")
+
+
+def missing_sql(alias: str = "m") -> str:
+    """SQL truth value: the model `alias` has no model file present on disk.
+
+    Locations are not recorded yet (no `model_files` table), so no model is missing: this is
+    the one place that `missing=` filters on; give it the real test when locations arrive."""
+    return "0"
 
 
 @dataclass(frozen=True)
 class ModelFilter:
+    """Which models a listing shows and in which order. `q` is a person's full-text query:
+    each of its words matches as a prefix (see storage.search), and with words and no `sort`
+    the best matches come first. A `q` without any word (only punctuation) filters nothing."""
+
     type: str | None = None
     tag: str | None = None
     q: str | None = None
+    base_model: str | None = None
+    missing: bool | None = None
+    sort: SortKey | None = None
+    order: Order = "asc"
 
-    def where(self) -> tuple[str, list[Any]]:
+    @property
+    def words(self) -> list[str]:
+        return query_words(self.q) if self.q else []
+
+    def select(self, columns: str) -> tuple[str, list[Any]]:
+        """`[WITH ...] SELECT columns FROM models m ... [WHERE ...]`, without ORDER BY."""
         clauses: list[str] = []
         params: list[Any] = []
+        prefix, join = "", ""
+        if words := self.words:
+            cte, params = hits_sql(words)
+            prefix = f"WITH {cte} "
+            join = " JOIN search_docs d ON d.sha256 = m.sha256 JOIN hits ON hits.doc_id = d.id"
         if self.type is not None:
             clauses.append("m.type = ?")
             params.append(self.type)
@@ -26,18 +58,34 @@ class ModelFilter:
                 " WHERE mt.model_hash = m.sha256 AND t.name = ?)"
             )
             params.append(self.tag)
-        if self.q:
-            pattern = (
-                "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if self.base_model is not None:
+            # Guarded: a legacy row's meta_json may not be JSON at all.
+            clauses.append(
+                "(CASE WHEN json_valid(m.meta_json) THEN"
+                " json_extract(m.meta_json, '$.base_model') END) = ? COLLATE NOCASE"
             )
-            clauses.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
-            params += [pattern, pattern]
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+            params.append(self.base_model)
+        if self.missing is not None:
+            clauses.append(f"({missing_sql('m')}) = ?")
+            params.append(1 if self.missing else 0)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return f"{prefix}SELECT {columns} FROM models m{join}{where}", params
+
+    def order_by(self) -> str:
+        direction = "DESC" if self.order == "desc" else "ASC"
+        tie = f"m.name COLLATE NOCASE {direction}, m.sha256 {direction}"
+        if self.sort is None and self.words:
+            return "hits.score, m.name COLLATE NOCASE, m.sha256"
+        if self.sort in (None, "name"):
+            return tie
+        # Models without a value come last in both directions.
+        column = f"m.{self.sort}"
+        return f"({column} IS NULL), {column} {direction}, {tie}"
 
 
 async def count_models(conn: aiosqlite.Connection, where: ModelFilter) -> int:
-    sql, params = where.where()
-    async with conn.execute(f"SELECT count(*) FROM models m{sql}", params) as cursor:
+    sql, params = where.select("count(*)")
+    async with conn.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
 
@@ -45,11 +93,10 @@ async def count_models(conn: aiosqlite.Connection, where: ModelFilter) -> int:
 async def page_of_hashes(
     conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int
 ) -> list[str]:
-    """Hashes of one page, ordered by name (case-insensitive) then hash; uses models_name."""
-    sql, params = where.where()
+    """Hashes of one page in the filter's order (ties broken by name, then hash)."""
+    sql, params = where.select("m.sha256")
     async with conn.execute(
-        f"SELECT m.sha256 FROM models m{sql}"
-        " ORDER BY m.name COLLATE NOCASE, m.sha256 LIMIT ? OFFSET ?",
+        f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ) as cursor:
         return [str(r[0]) for r in await cursor.fetchall()]
