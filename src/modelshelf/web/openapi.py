@@ -67,6 +67,10 @@ def _operation(
     ]
     if endpoint.query is not None:
         parameters += _query_parameters(endpoint.query)
+    parameters += [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in endpoint.headers
+    ]
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
