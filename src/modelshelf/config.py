@@ -7,6 +7,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -38,6 +39,9 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     client_max_size: int = Field(default=1024 * 1024, ge=1024)
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Origins (scheme://host[:port]) whose browser pages may call the API; "*" for any origin
+    # (never with credentials). Empty: no CORS headers at all.
+    cors_origins: list[str] = Field(default_factory=list)
     path_prefix: str = ""
     shutdown_timeout: float = Field(default=30.0, ge=0)
 
@@ -47,6 +51,11 @@ class Settings(BaseModel):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_parse(cls, value: list[str]) -> list[str]:
+        return [_origin(item) for item in value]
 
     @field_validator("log_level")
     @classmethod
@@ -80,6 +89,17 @@ class Settings(BaseModel):
             if value is not None:
                 updates[name] = value.expanduser().resolve()
         return self.model_copy(update=updates)
+
+
+def _origin(value: str) -> str:
+    """An origin as browsers send it (scheme://host[:port], lower case), or "*"."""
+    value = value.strip()
+    if value == "*":
+        return value
+    parts = urlsplit(value.rstrip("/"))
+    if not (parts.scheme and parts.netloc) or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not an origin such as https://example.org:8443 or *")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def load_settings(
