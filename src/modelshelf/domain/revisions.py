@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # An entity-tag as RFC 9110 writes it: optional W/, then a quoted string.
 ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+# What an If-Match header may hold (printable ASCII): * or a comma-separated list of tags.
+_TAG = r'(W/)?"[\x21\x23-\x7e]*"'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG}([ \t]*,[ \t]*{_TAG})*)[ \t]*$"
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ MAX_TAG_NAME = 100
 def normalize_tag_name(raw: str) -> str:
     """A tag name as stored: trimmed and lower-cased. Raises InvalidInput for an empty name,
     one over MAX_TAG_NAME characters or one with control characters."""
-    name = raw.strip().lower()
-    if not name:
+    trimmed = raw.strip()
+    if not trimmed:
         raise InvalidInput("a tag name cannot be empty")
-    if len(name) > MAX_TAG_NAME:
+    if len(trimmed) > MAX_TAG_NAME:
         raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")
+    name = trimmed.lower()  # may grow ("İ" becomes two characters): the limit is on the given
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
         raise InvalidInput("a tag name cannot hold control characters")
     return name

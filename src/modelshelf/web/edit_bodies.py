@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field, JsonValue, StrictStr
 from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.strategies import actions_taken
 from modelshelf.domain.tagging import MAX_TAG_NAME
+from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord
 from modelshelf.web.bodies import NO_NUL, Body
 
 MAX_TAGS = 500
 MAX_IMAGES = 10_000
-# No control characters; the name must hold more than spaces (it is trimmed).
-TAG_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+# No control characters; the name must hold more than white space (it is trimmed).
+TAG_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 TagName = Annotated[
     StrictStr,
@@ -55,7 +56,7 @@ class TagRequest(Body):
 
 class ReorderRequest(Body):
     hash: StrictStr = Field(description="the model's SHA256", pattern=SHA256_ANY_CASE)
-    order: list[Annotated[StrictStr, Field(max_length=100)]] = Field(
+    order: list[Annotated[StrictStr, Field(pattern=f"^{PUBLIC_NAME.pattern}$")]] = Field(
         max_length=MAX_IMAGES,
         description="every current image name, in the new order: order[i] becomes seq i",
     )
