@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from modelshelf.storage.search import hits_sql, query_words
+from modelshelf.storage import search
+from modelshelf.storage.rows import fetch_all, fetch_value
 
 SortKey = Literal["name", "created_at", "size_bytes"]
 Order = Literal["asc", "desc"]
-SORT_KEYS: tuple[SortKey, ...] = ("name", "created_at", "size_bytes")
 
 
 def missing_sql(alias: str = "m") -> str:
@@ -38,17 +38,12 @@ class ModelFilter:
 
     @property
     def words(self) -> list[str]:
-        return query_words(self.q) if self.q else []
+        return search.query_words(self.q) if self.q else []
 
-    def select(self, columns: str) -> tuple[str, list[Any]]:
-        """`[WITH ...] SELECT columns FROM models m ... [WHERE ...]`, without ORDER BY."""
+    def filters(self) -> tuple[list[str], list[Any]]:
+        """Conditions on `models m` other than the full text, and their parameters."""
         clauses: list[str] = []
         params: list[Any] = []
-        prefix, join = "", ""
-        if words := self.words:
-            cte, params = hits_sql(words)
-            prefix = f"WITH {cte} "
-            join = " JOIN search_docs d ON d.sha256 = m.sha256 JOIN hits ON hits.doc_id = d.id"
         if self.type is not None:
             clauses.append("m.type = ?")
             params.append(self.type)
@@ -68,35 +63,54 @@ class ModelFilter:
         if self.missing is not None:
             clauses.append(f"({missing_sql('m')}) = ?")
             params.append(1 if self.missing else 0)
+        return clauses, params
+
+    def select(self, columns: str) -> tuple[str, list[Any]]:
+        """`SELECT columns FROM ... [WHERE ...]` over `models m`, without ORDER BY."""
+        clauses, params = self.filters()
+        source = "models m"
+        if words := self.words:
+            source = search.JOINED
+            clauses.insert(0, search.MATCH)
+            params.insert(0, search.match_expression(words))
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return f"{prefix}SELECT {columns} FROM models m{join}{where}", params
+        return f"SELECT {columns} FROM {source}{where}", params
 
     def order_by(self) -> str:
         direction = "DESC" if self.order == "desc" else "ASC"
         tie = f"m.name COLLATE NOCASE {direction}, m.sha256 {direction}"
         if self.sort is None and self.words:
-            return "hits.score, m.name COLLATE NOCASE, m.sha256"
+            return f"{search.rank_expression()}, model_search.rowid"
         if self.sort in (None, "name"):
             return tie
         # Models without a value come last in both directions.
         column = f"m.{self.sort}"
         return f"({column} IS NULL), {column} {direction}, {tie}"
 
+    def ranked_by_index_alone(self) -> bool:
+        """Only words, best first: the index can count and rank without reading models."""
+        return bool(self.words) and self.sort is None and not self.filters()[0]
+
 
 async def count_models(conn: aiosqlite.Connection, where: ModelFilter) -> int:
-    sql, params = where.select("count(*)")
-    async with conn.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+    if where.ranked_by_index_alone():
+        sql, params = search.count_sql(where.words)
+    else:
+        sql, params = where.select("count(*)")
+    return int(await fetch_value(conn, sql, params) or 0)
 
 
 async def page_of_hashes(
     conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int
 ) -> list[str]:
-    """Hashes of one page in the filter's order (ties broken by name, then hash)."""
-    sql, params = where.select("m.sha256")
-    async with conn.execute(
-        f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    ) as cursor:
-        return [str(r[0]) for r in await cursor.fetchall()]
+    """Hashes of one page in the filter's order (ties broken by name, then hash; among equal
+    search scores, by index row)."""
+    if where.ranked_by_index_alone():
+        sql, params = search.ranked_page_sql(where.words, limit, offset)
+    else:
+        sql, params = where.select("m.sha256")
+        sql, params = (
+            f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    return [str(r[0]) for r in await fetch_all(conn, sql, params)]

@@ -162,10 +162,26 @@ async def mark_all_stale(tx: aiosqlite.Connection) -> None:
     await tx.execute("UPDATE search_docs SET stale = 1")
 
 
-def hits_sql(words: Sequence[str]) -> tuple[str, list[Any]]:
-    """A common table expression `hits(doc_id, score)`: the rows holding every word."""
+def ranked_page_sql(words: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
+    """The hashes of one page of the models holding every word, best first (ties by index
+    row): ranked inside the index alone, then mapped to hashes."""
     return (
-        f"hits AS MATERIALIZED (SELECT rowid AS doc_id, {rank_expression()} AS score"
-        " FROM model_search WHERE model_search MATCH ?)",
-        [match_expression(words)],
+        f"SELECT d.sha256 FROM (SELECT rowid AS doc_id, {rank_expression()} AS score"
+        " FROM model_search WHERE model_search MATCH ? ORDER BY score, doc_id LIMIT ? OFFSET ?)"
+        " hits JOIN search_docs d ON d.id = hits.doc_id ORDER BY hits.score, hits.doc_id",
+        [match_expression(words), limit, offset],
     )
+
+
+def count_sql(words: Sequence[str]) -> tuple[str, list[Any]]:
+    """How many models hold every word (the index alone answers)."""
+    return "SELECT count(*) FROM model_search WHERE model_search MATCH ?", [match_expression(words)]
+
+
+# Joined to models: the index is read first (CROSS JOIN fixes the order; the planner would
+# otherwise run the full-text query once per model of a filter such as `type`).
+JOINED = (
+    "model_search CROSS JOIN search_docs d ON d.id = model_search.rowid"
+    " CROSS JOIN models m ON m.sha256 = d.sha256"
+)
+MATCH = "model_search MATCH ?"
