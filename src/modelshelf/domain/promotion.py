@@ -179,21 +179,7 @@ async def _apply(
     if plan.image is not ImageRule.DISCARD and prepared.image_ext and staged is None:
         raise _SituationChanged
     seqs = await image_index.image_seqs(tx, prepared.sha256)
-    result = planned_record(
-        plan, prepared.sha256, existing, seqs, prepared.pending, staged is not None
-    )
-    if existing is None:
-        await models.insert_model(tx, prepared.sha256, record_fields(result))
-    elif plan.changes_record:
-        await history.record_history(
-            tx,
-            prepared.sha256,
-            pending_id,
-            plan.name,
-            existing.model_dump(mode="json"),
-            prepared.pending.model_dump(mode="json"),
-        )
-        await models.update_model(tx, prepared.sha256, record_fields(result))
+    await _write_record(change, prepared, existing, seqs, plan, staged is not None)
     if plan.tags is TagRule.UNION:
         tag_ids = await pending.pending_tag_ids(tx, pending_id)
         await models.add_model_tags(tx, prepared.sha256, tag_ids)
@@ -204,6 +190,31 @@ async def _apply(
         change.unlink(shelf.folder.pending_path(pending_id, prepared.image_ext))
     await pending.delete_pending(tx, pending_id)
     return plan.action_taken
+
+
+async def _write_record(
+    change: Change,
+    prepared: Prepared,
+    existing: ModelRecord | None,
+    seqs: list[int],
+    plan: Resolution,
+    with_image: bool,
+) -> None:
+    """Write the model `plan` makes (the record a preview answers); an existing model is saved
+    in history first."""
+    result = planned_record(plan, prepared.sha256, existing, seqs, prepared.pending, with_image)
+    if existing is None:
+        await models.insert_model(change.tx, prepared.sha256, record_fields(result))
+    elif plan.changes_record:
+        await history.record_history(
+            change.tx,
+            prepared.sha256,
+            prepared.pending.id,
+            plan.name,
+            existing.model_dump(mode="json"),
+            prepared.pending.model_dump(mode="json"),
+        )
+        await models.update_model(change.tx, prepared.sha256, record_fields(result))
 
 
 async def _require_unchanged(shelf: Shelf, prepared: Prepared) -> None:

@@ -28,7 +28,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound, PreconditionFailed
 from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag
 from modelshelf.storage import history, image_index, models
-from modelshelf.storage.change import Change, Staging
+from modelshelf.storage.change import Change
 from modelshelf.storage.rows import parse_meta
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,6 @@ class Edit:
 
     change: Change
     before: Versioned
-    saved: bool = False
 
     @property
     def tx(self) -> aiosqlite.Connection:
@@ -122,7 +121,7 @@ class Edit:
 
     async def save(self, action: str, details: dict[str, Any]) -> None:
         """Save the record as it was in history, with the action and its arguments. Call it
-        before changing anything, once."""
+        once, before changing anything."""
         await history.record_history(
             self.tx,
             self.before.record.sha256,
@@ -131,7 +130,6 @@ class Edit:
             self.before.record.model_dump(mode="json"),
             details,
         )
-        self.saved = True
 
     async def after(self) -> Versioned:
         """The model as this change leaves it."""
@@ -142,13 +140,11 @@ class Edit:
 
 
 @asynccontextmanager
-async def editing(
-    shelf: Shelf, sha256: str, if_match: IfMatch | None, staging: Staging | None = None
-) -> AsyncIterator[Edit]:
+async def editing(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> AsyncIterator[Edit]:
     """One change to an existing model, under its lock. Raises InvalidInput, NotFound,
     PreconditionFailed (nothing changed), and what the change raises."""
     require_sha256(sha256)
-    async with shelf.changes.change(lock=[sha256], staging=staging) as change:
+    async with shelf.changes.change(lock=[sha256]) as change:
         current = await versioned(change.tx, sha256)
         if current is None:
             raise NotFound(f"no model with SHA256 {sha256}")

@@ -61,16 +61,7 @@ def _operation(
             for status, answer in sorted(endpoint.responses.items())
         },
     }
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
-        for name in re.findall(r"{(\w+)}", endpoint.path)
-    ]
-    if endpoint.query is not None:
-        parameters += _query_parameters(endpoint.query)
-    parameters += [
-        {"name": name, "in": "header", "required": False, "schema": HEADER_PARAMETERS[name]}
-        for name in endpoint.headers
-    ]
+    parameters = _parameters(endpoint)
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
@@ -96,6 +87,20 @@ def _operation(
             },
         }
     return operation
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    """Path parameters, then query parameters, then the request headers it reads."""
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
+        for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        parameters += _query_parameters(endpoint.query)
+    return parameters + [
+        {"name": name, "in": "header", "required": False, "schema": HEADER_PARAMETERS[name]}
+        for name in endpoint.headers
+    ]
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
