@@ -18,6 +18,7 @@ from modelshelf.locks import KeyedLocks
 from modelshelf.recovery import fill_missing_renditions, recover
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
+from modelshelf.web.cors import setup_cors
 from modelshelf.web.keys import EXECUTORS, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
 from modelshelf.web.middleware import TrustedProxies, error_middleware
 from modelshelf.web.routes import setup_routes
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(locks_ctx)
     app.cleanup_ctx.append(shelf_ctx)
     setup_routes(app, settings.path_prefix)
+    setup_cors(app, settings.cors_origins)
     setup_middlewares(app, settings)
     return app
 

@@ -8,6 +8,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -39,6 +40,9 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     client_max_size: int = Field(default=1024 * 1024, ge=1024)
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Origins (scheme://host[:port]) whose browser pages may call the API; "*" for any origin
+    # (never with credentials). Empty: no CORS headers at all.
+    cors_origins: list[str] = Field(default_factory=list)
     path_prefix: str = ""
     shutdown_timeout: float = Field(default=30.0, ge=0)
     # Model folders by type, e.g. {"loras": [Path("/models/loras")]}; see parse_model_roots.
@@ -69,6 +73,11 @@ class Settings(BaseModel):
             # One folder may be written without the brackets of a list.
             roots[str(kind).strip()] = [folders] if isinstance(folders, str) else folders
         return roots
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_parse(cls, value: list[str]) -> list[str]:
+        return [_origin(item) for item in value]
 
     @field_validator("log_level")
     @classmethod
@@ -131,6 +140,17 @@ def parse_model_roots(text: str) -> dict[str, list[str]]:
             f.strip() for f in folders.split(",") if f.strip()
         )
     return roots
+
+
+def _origin(value: str) -> str:
+    """An origin as browsers send it (scheme://host[:port], lower case), or "*"."""
+    value = value.strip()
+    if value == "*":
+        return value
+    parts = urlsplit(value.rstrip("/"))
+    if not (parts.scheme and parts.netloc) or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not an origin such as https://example.org:8443 or *")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def load_settings(

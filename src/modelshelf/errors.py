@@ -31,6 +31,10 @@ class Conflict(ShelfError):
     """The operation collides with existing data and needs a decision (e.g. a strategy)."""
 
 
+class PreconditionFailed(ShelfError):
+    """The caller's precondition (If-Match) no longer holds; nothing was changed."""
+
+
 class Locked(ShelfError):
     """Another operation holds the resource right now; try again later."""
 

@@ -28,6 +28,13 @@ class KeyedLocks:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def waiting(self, key: Hashable) -> int:
+        """How many tasks wait for the key's lock (not counting the one holding it)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0
+        return entry.users - (1 if entry.lock.locked() else 0)
+
     def is_locked(self, key: Hashable) -> bool:
         entry = self._entries.get(key)
         return entry is not None and entry.lock.locked()

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 SHA256_HEX = "[0-9a-f]{64}"
+# The columns models and pending models share, besides meta_json.
+MODEL_COLUMNS = ("path", "name", "type", "size_bytes", "created_at")
 SHA256_PATTERN = re.compile(f"^{SHA256_HEX}$")
 # What clients may send where a hash is expected; it is lower-cased before use.
 SHA256_ANY_CASE = f"^{SHA256_HEX.replace('a-f', 'a-fA-F')}$"
@@ -36,6 +38,11 @@ class _Record(BaseModel):
     meta_json: dict[str, Any]
     tags: list[Tag]
     images: list[str]
+
+
+def record_fields(record: _Record) -> dict[str, Any]:
+    """A record's columns and meta_json: what is written to a `models` row."""
+    return {c: getattr(record, c) for c in MODEL_COLUMNS} | {"meta_json": record.meta_json}
 
 
 class ModelRecord(_Record):

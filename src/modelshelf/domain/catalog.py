@@ -33,17 +33,6 @@ async def list_models(
         return total, await models.fetch_models(conn, hashes)
 
 
-async def get_model(shelf: Shelf, sha256: str) -> ModelRecord:
-    """The full record. Raises InvalidInput for a malformed hash, NotFound for an unknown one."""
-    require_sha256(sha256)
-    await shelf.settled(sha256)
-    async with shelf.storage.read() as conn:
-        found = await models.fetch_model(conn, sha256)
-    if found is None:
-        raise NotFound(f"no model with SHA256 {sha256}")
-    return found
-
-
 async def list_pending(shelf: Shelf) -> list[PendingRecord]:
     """Every pending model, oldest id first, with tags and image name."""
     async with shelf.storage.read() as conn:

@@ -1,5 +1,6 @@
 """Changing a model's example images: adding an uploaded image, deleting one (the later ones
-move down so seqs stay 0..n-1) and renumbering. Each is one change through the unit of work."""
+move down so seqs stay 0..n-1), reordering them and renumbering. Each is one change through
+the unit of work."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelshelf.domain.catalog import require_sha256
+from modelshelf.domain.revisions import IfMatch, Versioned, editing
 from modelshelf.domain.shelf import Shelf
-from modelshelf.errors import ImageError, InvalidInput, NotFound, TooLarge
+from modelshelf.errors import Conflict, ImageError, InvalidInput, NotFound, TooLarge
+from modelshelf.imagefolder import parse_image_name
 from modelshelf.records import image_name
 from modelshelf.renditions import qualities
 from modelshelf.storage import image_index, models
@@ -84,6 +87,35 @@ async def delete_image(shelf: Shelf, sha256: str, seq: int) -> None:
         later = [s for s in seqs if s > seq]
         await renumber_images(change, sha256, {s: s - 1 for s in later}, drop=[seq])
     log.info("deleted image %s (%d later images moved down)", image_name(sha256, seq), len(later))
+
+
+async def reorder_images(
+    shelf: Shelf, sha256: str, order: list[str], if_match: IfMatch | None
+) -> Versioned:
+    """Give a model's images a new order: afterwards `order[i]` is seq i (the cover is seq 0).
+    `order` must name exactly the current images. The model is saved in history first.
+
+    Raises InvalidInput (a name that is no image name), NotFound (unknown model),
+    PreconditionFailed, Conflict (`order` is not exactly the current images; `images` lists
+    them).
+    """
+    wanted = [parse_image_name(name) for name in order]
+    async with editing(shelf, sha256, if_match) as edit:
+        current = await image_index.image_seqs(edit.tx, sha256)
+        seqs = [seq for owner, seq in wanted if owner == sha256]
+        if len(seqs) != len(wanted) or sorted(seqs) != current:
+            raise Conflict(
+                "order must name each current image of the model exactly once",
+                images=[image_name(sha256, s) for s in current],
+            )
+        moves = {old: new for new, old in enumerate(seqs) if old != new}
+        if not moves:
+            return edit.before
+        await edit.save("reorder", {"order": [image_name(sha256, s) for s in seqs]})
+        await renumber_images(edit.change, sha256, moves, drop=[])
+        after = await edit.after()
+    log.info("reordered the %d images of %s", len(seqs), sha256)
+    return after
 
 
 async def renumber_images(

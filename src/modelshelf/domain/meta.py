@@ -48,3 +48,18 @@ def merge_columns(
 def without_image_keys(meta: dict[str, Any]) -> dict[str, Any]:
     """Metadata with the legacy image-path keys removed (images live in the images folder)."""
     return {k: v for k, v in meta.items() if k not in IMAGE_KEYS}
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """`target` with JSON merge patch `patch` applied (RFC 7396): an object patch changes the
+    keys it names (null removes a key, objects merge recursively); any other patch replaces
+    the target. Neither argument is modified."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Any
 
 from modelshelf.domain.shelf import Shelf
 from modelshelf.domain.strategies import (
@@ -24,19 +24,18 @@ from modelshelf.domain.strategies import (
     Resolution,
     Strategy,
     TagRule,
+    image_seq,
+    planned_record,
     resolution,
-    resolve_columns,
-    resolve_meta,
 )
 from modelshelf.errors import Conflict, ImageError, Locked, NotFound, ShelfError, Unprocessable
 from modelshelf.hashing import FileIdentity
 from modelshelf.imagefolder import StagedImage
 from modelshelf.progress import Progress
-from modelshelf.records import ModelRecord, PendingRecord
+from modelshelf.records import ModelRecord, PendingRecord, record_fields
 from modelshelf.renditions import qualities
 from modelshelf.storage import history, image_index, models, pending
 from modelshelf.storage.change import Change, Staging
-from modelshelf.storage.models import MODEL_COLUMNS
 from modelshelf.storage.rows import now_ms
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class ImportOutcome:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     pending: PendingRecord
     sha256: str
     identity: FileIdentity
@@ -75,7 +74,7 @@ async def import_a_model(shelf: Shelf, pending_id: int, strategy: Strategy | Non
 async def promote(shelf: Shelf, pending_id: int, conflict: Resolution | None) -> ImportOutcome:
     """`import_a_model` with the conflict rules given directly (None: a conflict raises)."""
     async with shelf.pending_locks.hold_now(pending_id):
-        prepared = await _prepare(shelf, pending_id)
+        prepared = await prepare(shelf, pending_id)
         for _attempt in range(3):
             try:
                 action = await _promote_once(shelf, prepared, conflict)
@@ -88,10 +87,10 @@ async def promote(shelf: Shelf, pending_id: int, conflict: Resolution | None) ->
     return ImportOutcome(prepared.sha256, action)
 
 
-async def _promote_once(shelf: Shelf, prepared: _Prepared, conflict: Resolution | None) -> str:
+async def _promote_once(shelf: Shelf, prepared: Prepared, conflict: Resolution | None) -> str:
     existing = await _existing(shelf, prepared.sha256)
     if existing is not None and conflict is None:
-        raise _conflict(prepared, existing)
+        raise conflict_error(prepared, existing)
     plan = IMPORT if existing is None else conflict
     async with shelf.changes.staging() as staging:
         staged = None
@@ -101,7 +100,10 @@ async def _promote_once(shelf: Shelf, prepared: _Prepared, conflict: Resolution 
             return await _apply(shelf, change, prepared, conflict, staged)
 
 
-async def _prepare(shelf: Shelf, pending_id: int) -> _Prepared:
+async def prepare(shelf: Shelf, pending_id: int) -> Prepared:
+    """The pending record (size and created_at filled from its file when it lacks them), the
+    SHA256 of its model file and the identity it was computed for, and the extension of its
+    image if the original is on disk. Raises NotFound, Unprocessable."""
     async with shelf.storage.read() as conn:
         record = await pending.fetch_pending(conn, pending_id)
         image_ext = await pending.pending_image_ext(conn, pending_id)
@@ -117,7 +119,7 @@ async def _prepare(shelf: Shelf, pending_id: int) -> _Prepared:
         record = record.model_copy(update={"created_at": now_ms()})
     if image_ext is not None and not await _original_present(shelf, pending_id, image_ext):
         image_ext = None  # removed by hand, as the advice for a corrupt image says
-    return _Prepared(record, sha256, identity, image_ext)
+    return Prepared(record, sha256, identity, image_ext)
 
 
 async def _original_present(shelf: Shelf, pending_id: int, ext: str) -> bool:
@@ -134,7 +136,8 @@ async def _existing(shelf: Shelf, sha256: str) -> ModelRecord | None:
         return await models.fetch_model(conn, sha256)
 
 
-def _conflict(prepared: _Prepared, existing: ModelRecord) -> Conflict:
+def conflict_error(prepared: Prepared, existing: ModelRecord) -> Conflict:
+    """The Conflict an import without a strategy raises, with both records."""
     return Conflict(
         f"a model with SHA256 {prepared.sha256} already exists; "
         "choose conf_strategy override, merge or delete",
@@ -143,7 +146,7 @@ def _conflict(prepared: _Prepared, existing: ModelRecord) -> Conflict:
     )
 
 
-async def _stage_image(shelf: Shelf, prepared: _Prepared, staging: Staging) -> StagedImage | None:
+async def _stage_image(shelf: Shelf, prepared: Prepared, staging: Staging) -> StagedImage | None:
     if prepared.image_ext is None:
         return None
     source = shelf.folder.pending_path(prepared.pending.id, prepared.image_ext)
@@ -161,7 +164,7 @@ async def _stage_image(shelf: Shelf, prepared: _Prepared, staging: Staging) -> S
 async def _apply(
     shelf: Shelf,
     change: Change,
-    prepared: _Prepared,
+    prepared: Prepared,
     conflict: Resolution | None,
     staged: StagedImage | None,
 ) -> str:
@@ -171,26 +174,50 @@ async def _apply(
     await _require_unchanged(shelf, prepared)
     existing = await models.fetch_model(tx, prepared.sha256)
     if existing is not None and conflict is None:
-        raise _conflict(prepared, existing)  # another import of this content committed first
+        raise conflict_error(prepared, existing)  # another import of this content committed first
     plan = IMPORT if existing is None or conflict is None else conflict
     if plan.image is not ImageRule.DISCARD and prepared.image_ext and staged is None:
         raise _SituationChanged
-    if existing is None:
-        await models.insert_model(tx, prepared.sha256, _pending_fields(prepared.pending))
-    else:
-        await _update_existing(change, existing, prepared, plan)
+    seqs = await image_index.image_seqs(tx, prepared.sha256)
+    await _write_record(change, prepared, existing, seqs, plan, staged is not None)
     if plan.tags is TagRule.UNION:
         tag_ids = await pending.pending_tag_ids(tx, pending_id)
         await models.add_model_tags(tx, prepared.sha256, tag_ids)
-    if staged is not None:
-        await _place_image(shelf, change, prepared.sha256, staged, plan.image)
+    seq = image_seq(plan.image, seqs)
+    if staged is not None and seq is not None:
+        await _place_image(shelf, change, prepared.sha256, staged, seq)
     if prepared.image_ext is not None:  # after the moves: the original goes last
         change.unlink(shelf.folder.pending_path(pending_id, prepared.image_ext))
     await pending.delete_pending(tx, pending_id)
     return plan.action_taken
 
 
-async def _require_unchanged(shelf: Shelf, prepared: _Prepared) -> None:
+async def _write_record(
+    change: Change,
+    prepared: Prepared,
+    existing: ModelRecord | None,
+    seqs: list[int],
+    plan: Resolution,
+    with_image: bool,
+) -> None:
+    """Write the model `plan` makes (the record a preview answers); an existing model is saved
+    in history first."""
+    result = planned_record(plan, prepared.sha256, existing, seqs, prepared.pending, with_image)
+    if existing is None:
+        await models.insert_model(change.tx, prepared.sha256, record_fields(result))
+    elif plan.changes_record:
+        await history.record_history(
+            change.tx,
+            prepared.sha256,
+            prepared.pending.id,
+            plan.name,
+            existing.model_dump(mode="json"),
+            prepared.pending.model_dump(mode="json"),
+        )
+        await models.update_model(change.tx, prepared.sha256, record_fields(result))
+
+
+async def _require_unchanged(shelf: Shelf, prepared: Prepared) -> None:
     """The model file must still be the one that was hashed, now that the change commits."""
     try:
         unchanged = await shelf.hasher.identify(shelf.model_path(prepared.pending.path or ""))
@@ -203,47 +230,12 @@ async def _require_unchanged(shelf: Shelf, prepared: _Prepared) -> None:
         )
 
 
-async def _update_existing(
-    change: Change, existing: ModelRecord, prepared: _Prepared, plan: Resolution
-) -> None:
-    if not plan.changes_record:
-        return
-    previous = existing.model_dump(mode="json")
-    await history.record_history(
-        change.tx,
-        prepared.sha256,
-        prepared.pending.id,
-        plan.name,
-        previous,
-        prepared.pending.model_dump(mode="json"),
-    )
-    pending_fields = _pending_fields(prepared.pending)
-    fields = resolve_columns(plan.fields, previous, pending_fields, MODEL_COLUMNS)
-    fields["meta_json"] = resolve_meta(plan.meta, existing.meta_json, prepared.pending.meta_json)
-    await models.update_model(change.tx, prepared.sha256, fields)
-
-
 async def _place_image(
-    shelf: Shelf, change: Change, sha256: str, staged: StagedImage, rule: ImageRule
+    shelf: Shelf, change: Change, sha256: str, staged: StagedImage, seq: int
 ) -> None:
-    match rule:
-        case ImageRule.DISCARD:
-            return
-        case ImageRule.APPEND:
-            seq = await image_index.next_image_seq(change.tx, sha256)
-        case ImageRule.REPLACE_COVER:
-            seq = 0
-        case _:
-            assert_never(rule)
     await image_index.add_image(change.tx, sha256, seq)
     for quality in qualities():
         change.move(staged.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
-
-
-def _pending_fields(record: PendingRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {c: getattr(record, c) for c in MODEL_COLUMNS}
-    fields["meta_json"] = record.meta_json
-    return fields
 
 
 async def import_models(

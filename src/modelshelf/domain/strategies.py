@@ -2,16 +2,28 @@
 the library, its strategy says what happens to the model's fields, `meta_json`, tags and example
 images. The promotion code applies the rules of a `Resolution`; it never names a strategy, so a
 new strategy touches this module (and its tests) only.
+
+`planned_record` is what a resolution makes of a model: the import writes it, and the preview
+answers it, so the two cannot disagree.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
 
 from modelshelf.domain.meta import merge_columns, merge_meta_json
+from modelshelf.records import (
+    MODEL_COLUMNS,
+    ModelRecord,
+    PendingRecord,
+    Tag,
+    image_name,
+    record_fields,
+)
 
 
 class Strategy(enum.StrEnum):
@@ -130,3 +142,45 @@ def resolve_meta(rule: MetaRule, existing: dict[str, Any], pending: dict[str, An
             return copy.deepcopy(pending)
         case _:
             assert_never(rule)
+
+
+def image_seq(rule: ImageRule, seqs: Sequence[int]) -> int | None:
+    """The seq a pending image takes among a model's images `seqs` (None: it is discarded)."""
+    match rule:
+        case ImageRule.DISCARD:
+            return None
+        case ImageRule.APPEND:
+            return max(seqs) + 1 if seqs else 0
+        case ImageRule.REPLACE_COVER:
+            return 0
+        case _:
+            assert_never(rule)
+
+
+def planned_record(
+    plan: Resolution,
+    sha256: str,
+    existing: ModelRecord | None,
+    existing_seqs: Sequence[int],
+    pending: PendingRecord,
+    pending_image: bool,
+) -> ModelRecord:
+    """The model as `plan` leaves it: `existing` (None: no model has the content yet, whose
+    images have seqs `existing_seqs`) resolved with `pending` (with an image or not)."""
+    before = record_fields(existing) if existing is not None else {}
+    fields = resolve_columns(plan.fields, before, record_fields(pending), MODEL_COLUMNS)
+    meta = resolve_meta(plan.meta, before.get("meta_json") or {}, pending.meta_json)
+    tags: dict[int, Tag] = {t.id: t for t in (existing.tags if existing else [])}
+    if plan.tags is TagRule.UNION:
+        tags |= {t.id: t for t in pending.tags if t.id not in tags}
+    seqs = set(existing_seqs)
+    placed = image_seq(plan.image, existing_seqs) if pending_image else None
+    if placed is not None:
+        seqs.add(placed)
+    return ModelRecord(
+        sha256=sha256,
+        meta_json=meta,
+        tags=sorted(tags.values(), key=lambda t: t.name),
+        images=[image_name(sha256, s) for s in sorted(seqs)],
+        **fields,
+    )

@@ -9,10 +9,11 @@
 
 `change()` takes the model locks it is given (sorted, so two changes cannot deadlock), opens
 BEGIN IMMEDIATE on the single writer, lets the caller write rows and add file operations,
-journals the operations in the same transaction, commits, carries them out and removes the
-staging. Before the commit any failure (cancellation included) rolls back and the staging
-context removes what was prepared. After the commit nothing can stop it: a cancelled caller
-waits until the files are in place, and a crash leaves the journal for start-up to replay.
+builds the search rows those rows made stale (storage.search), journals the operations in the
+same transaction, commits, carries them out and removes the staging. Before the commit any
+failure (cancellation included) rolls back and the staging context removes what was prepared.
+After the commit nothing can stop it: a cancelled caller waits until the files are in place,
+and a crash leaves the journal for start-up to replay.
 
 A journal entry carried out is forgotten at once if no other change waits for the writer, and
 otherwise by the next change's transaction: under load each change costs one write transaction.
@@ -38,7 +39,7 @@ from modelshelf.crashpoints import crashpoint
 from modelshelf.errors import StorageFull
 from modelshelf.executors import run_blocking
 from modelshelf.locks import KeyedLocks
-from modelshelf.storage import fileops, journal
+from modelshelf.storage import fileops, journal, search
 from modelshelf.storage.database import Storage
 from modelshelf.storage.fileops import FileOp
 
@@ -135,6 +136,7 @@ class Changes:
                 await journal.forget(tx, forgotten)
                 change = Change(tx, self.data_dir, staging)
                 yield change
+                await search.refresh_stale(tx)  # rows the change's triggers marked
                 if change.ops:
                     entry = (await journal.record(tx, change.ops), change.ops)
                 crashpoint("change.before_commit")

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiosqlite
 
 from modelshelf.errors import StorageBusy, StorageFull, StorageUnavailable
+from modelshelf.storage import search
 from modelshelf.storage.dirlock import DirectoryLock
 from modelshelf.storage.schema import apply_migrations
 
@@ -54,6 +55,7 @@ class Storage:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")
             await apply_migrations(self._writer)
+            await self._refresh_search()
             for _ in range(self._read_count):
                 reader = await _connect(self.path)
                 await reader.execute("PRAGMA query_only=ON")
@@ -98,6 +100,21 @@ class Storage:
                     if translated is not exc:
                         raise translated from exc
                 raise
+
+    async def _refresh_search(self) -> None:
+        """Build the search rows marked stale (a library migrated forward, or changed by another
+        program). A read-only database keeps the index it has: reads work on."""
+        writer = self._require_writer()
+        async with writer.execute("SELECT 1 FROM search_docs WHERE stale = 1 LIMIT 1") as cursor:
+            if await cursor.fetchone() is None:
+                return
+        try:
+            async with self.write() as tx:
+                count = await search.refresh_stale(tx)
+        except (StorageUnavailable, StorageBusy) as exc:
+            log.warning("the search index could not be brought up to date: %s", exc.detail)
+            return
+        log.info("search index: %d rows built", count)
 
     def writer_busy(self) -> bool:
         """Whether a write transaction is open or waiting."""

@@ -1,4 +1,9 @@
-"""Queries for `model_history`: what a model was before a change altered it."""
+"""Queries for `model_history`: what a model was before a change altered it.
+
+A row holds the model's record as it was (`previous`), the change (`strategy`: override or
+merge for a promotion, or an edit's action) and what the change brought (`pending`: the
+pending record of a promotion, or the edit's arguments). Rows outlive their model, so a
+deleted model can be restored."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import dump_meta, fetch_all, now_ms
+from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, now_ms
 
 
 async def record_history(
@@ -17,16 +22,28 @@ async def record_history(
     strategy: str,
     previous: dict[str, Any],
     pending: dict[str, Any],
-) -> None:
-    await tx.execute(
+) -> int:
+    """Save a model's record before `strategy` changes it; returns the entry's id."""
+    cursor = await tx.execute(
         "INSERT INTO model_history(model_hash, pending_id, strategy, changed_at, previous, pending)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (sha256, pending_id, strategy, now_ms(), dump_meta(previous), dump_meta(pending)),
     )
+    if cursor.lastrowid is None:  # pragma: no cover - SQLite always reports it for an INSERT
+        raise RuntimeError("SQLite did not report the history entry's id")
+    return int(cursor.lastrowid)
 
 
 async def model_history(conn: aiosqlite.Connection, sha256: str) -> list[sqlite3.Row]:
     """A model's history entries, newest first."""
     return await fetch_all(
         conn, "SELECT * FROM model_history WHERE model_hash = ? ORDER BY id DESC", (sha256,)
+    )
+
+
+async def history_entry(
+    conn: aiosqlite.Connection, sha256: str, entry_id: int
+) -> sqlite3.Row | None:
+    return await fetch_one(
+        conn, "SELECT * FROM model_history WHERE model_hash = ? AND id = ?", (sha256, entry_id)
     )

@@ -45,12 +45,28 @@ async def next_image_seq(conn: aiosqlite.Connection, sha256: str) -> int:
     return int(value or 0)
 
 
+async def image_content_keys(conn: aiosqlite.Connection, sha256: str) -> list[int]:
+    """The content key of each of a model's images, in seq order: a key is new whenever a file
+    is written under a seq and moves with the image when its seq changes."""
+    rows = await fetch_all(
+        conn, "SELECT content_key FROM images WHERE model_hash = ? ORDER BY seq", (sha256,)
+    )
+    return [int(r[0]) for r in rows]
+
+
 async def add_image(tx: aiosqlite.Connection, sha256: str, seq: int) -> None:
-    await tx.execute("INSERT OR IGNORE INTO images(model_hash, seq) VALUES (?, ?)", (sha256, seq))
+    """Index image `seq` (new files under it: a replaced image gets a new content key)."""
+    await tx.execute(
+        "INSERT INTO images(model_hash, seq, content_key) VALUES (?, ?, random())"
+        " ON CONFLICT(model_hash, seq) DO UPDATE SET content_key = excluded.content_key",
+        (sha256, seq),
+    )
 
 
 async def add_images(tx: aiosqlite.Connection, keys: Iterable[tuple[str, int]]) -> None:
-    await tx.executemany("INSERT OR IGNORE INTO images(model_hash, seq) VALUES (?, ?)", keys)
+    await tx.executemany(
+        "INSERT OR IGNORE INTO images(model_hash, seq, content_key) VALUES (?, ?, random())", keys
+    )
 
 
 async def remove_images(tx: aiosqlite.Connection, keys: Iterable[tuple[str, int]]) -> None:

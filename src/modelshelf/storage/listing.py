@@ -1,20 +1,47 @@
-"""Queries for browsing the library: filtered, paged model listings."""
+"""Queries for browsing the library: filtered, searched, sorted and paged model listings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
+
+from modelshelf.storage import search
+from modelshelf.storage.rows import fetch_all, fetch_value
+
+SortKey = Literal["name", "created_at", "size_bytes"]
+Order = Literal["asc", "desc"]
+
+
+def missing_sql(alias: str = "m") -> str:
+    """SQL truth value: the model `alias` has no model file present on disk.
+
+    Locations are not recorded yet (no `model_files` table), so no model is missing: this is
+    the one place that `missing=` filters on; give it the real test when locations arrive."""
+    return "0"
 
 
 @dataclass(frozen=True)
 class ModelFilter:
+    """Which models a listing shows and in which order. `q` is a person's full-text query:
+    each of its words matches as a prefix (see storage.search), and with words and no `sort`
+    the best matches come first. A `q` without any word (only punctuation) filters nothing."""
+
     type: str | None = None
     tag: str | None = None
     q: str | None = None
+    base_model: str | None = None
+    missing: bool | None = None
+    sort: SortKey | None = None
+    order: Order = "asc"
 
-    def where(self) -> tuple[str, list[Any]]:
+    @property
+    def words(self) -> list[str]:
+        return search.query_words(self.q) if self.q else []
+
+    def filters(self) -> tuple[list[str], list[Any]]:
+        """Conditions on `models m` other than the full text, and their parameters."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.type is not None:
@@ -26,30 +53,64 @@ class ModelFilter:
                 " WHERE mt.model_hash = m.sha256 AND t.name = ?)"
             )
             params.append(self.tag)
-        if self.q:
-            pattern = (
-                "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if self.base_model is not None:
+            # Guarded: a legacy row's meta_json may not be JSON at all.
+            clauses.append(
+                "(CASE WHEN json_valid(m.meta_json) THEN"
+                " json_extract(m.meta_json, '$.base_model') END) = ? COLLATE NOCASE"
             )
-            clauses.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
-            params += [pattern, pattern]
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+            params.append(self.base_model)
+        if self.missing is not None:
+            clauses.append(f"({missing_sql('m')}) = ?")
+            params.append(1 if self.missing else 0)
+        return clauses, params
+
+    def select(self, columns: str) -> tuple[str, list[Any]]:
+        """`SELECT columns FROM ... [WHERE ...]` over `models m`, without ORDER BY."""
+        clauses, params = self.filters()
+        source = "models m"
+        if words := self.words:
+            source = search.JOINED
+            clauses.insert(0, search.MATCH)
+            params.insert(0, search.match_expression(words))
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return f"SELECT {columns} FROM {source}{where}", params
+
+    def order_by(self) -> str:
+        direction = "DESC" if self.order == "desc" else "ASC"
+        tie = f"m.name COLLATE NOCASE {direction}, m.sha256 {direction}"
+        if self.sort is None and self.words:
+            return f"{search.rank_expression()}, model_search.rowid"
+        if self.sort in (None, "name"):
+            return tie
+        # Models without a value come last in both directions.
+        column = f"m.{self.sort}"
+        return f"({column} IS NULL), {column} {direction}, {tie}"
+
+    def ranked_by_index_alone(self) -> bool:
+        """Only words, best first: the index can count and rank without reading models."""
+        return bool(self.words) and self.sort is None and not self.filters()[0]
 
 
 async def count_models(conn: aiosqlite.Connection, where: ModelFilter) -> int:
-    sql, params = where.where()
-    async with conn.execute(f"SELECT count(*) FROM models m{sql}", params) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+    if where.ranked_by_index_alone():
+        sql, params = search.count_sql(where.words)
+    else:
+        sql, params = where.select("count(*)")
+    return int(await fetch_value(conn, sql, params) or 0)
 
 
 async def page_of_hashes(
     conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int
 ) -> list[str]:
-    """Hashes of one page, ordered by name (case-insensitive) then hash; uses models_name."""
-    sql, params = where.where()
-    async with conn.execute(
-        f"SELECT m.sha256 FROM models m{sql}"
-        " ORDER BY m.name COLLATE NOCASE, m.sha256 LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    ) as cursor:
-        return [str(r[0]) for r in await cursor.fetchall()]
+    """Hashes of one page in the filter's order (ties broken by name, then hash; among equal
+    search scores, by index row)."""
+    if where.ranked_by_index_alone():
+        sql, params = search.ranked_page_sql(where.words, limit, offset)
+    else:
+        sql, params = where.select("m.sha256")
+        sql, params = (
+            f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    return [str(r[0]) for r in await fetch_all(conn, sql, params)]

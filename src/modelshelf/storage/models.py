@@ -9,7 +9,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.records import ModelRecord, Tag, image_name
+from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
 from modelshelf.storage.image_index import image_seqs_of
 from modelshelf.storage.rows import (
     chunks,
@@ -19,8 +19,6 @@ from modelshelf.storage.rows import (
     parse_meta,
     placeholders,
 )
-
-MODEL_COLUMNS = ("path", "name", "type", "size_bytes", "created_at")
 
 
 def record_columns(row: sqlite3.Row) -> dict[str, Any]:
@@ -93,6 +91,30 @@ async def add_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Iterabl
         "INSERT OR IGNORE INTO model_tags(model_hash, tag_id) VALUES (?, ?)",
         [(sha256, t) for t in tag_ids],
     )
+
+
+async def set_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Sequence[int]) -> None:
+    """The model's tags become exactly `tag_ids` (links already there are kept)."""
+    await tx.execute(
+        f"DELETE FROM model_tags WHERE model_hash = ? AND tag_id NOT IN"
+        f" ({placeholders(len(tag_ids))})",
+        (sha256, *tag_ids),
+    )
+    await add_model_tags(tx, sha256, tag_ids)
+
+
+async def delete_model(tx: aiosqlite.Connection, sha256: str) -> None:
+    """Remove the model's row and its tag links (explicitly: a library made by another program
+    may lack the ON DELETE CASCADE)."""
+    await tx.execute("DELETE FROM model_tags WHERE model_hash = ?", (sha256,))
+    await tx.execute("DELETE FROM models WHERE sha256 = ?", (sha256,))
+
+
+async def hashes_with_tag(conn: aiosqlite.Connection, tag_id: int) -> list[str]:
+    rows = await fetch_all(
+        conn, "SELECT model_hash FROM model_tags WHERE tag_id = ? ORDER BY model_hash", (tag_id,)
+    )
+    return [str(r[0]) for r in rows]
 
 
 async def list_types(conn: aiosqlite.Connection) -> list[str]:

@@ -6,6 +6,7 @@ so starting on such a database only adds what is missing and never rewrites data
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import aiosqlite
@@ -75,6 +76,63 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE file_journal ADD COLUMN problem TEXT;
         """,
     ),
+    (
+        "image content keys: a model's version changes when an image is replaced or moved",
+        """
+        -- New whenever a file is written under (model_hash, seq); kept when the image moves to
+        -- another seq. A model's ETag is derived from its record and these keys in seq order.
+        ALTER TABLE images ADD COLUMN content_key INTEGER NOT NULL DEFAULT 0;
+        UPDATE images SET content_key = random();
+        """,
+    ),
+    (
+        "full-text search over models (FTS5), kept in step by triggers; models by size",
+        """
+        CREATE INDEX IF NOT EXISTS models_size ON models(size_bytes);
+        -- One row per model in the index: its FTS rowid (id) and whether the row must be built
+        -- again. Triggers mark rows stale; every change rebuilds them before it commits (see
+        -- storage.search), and so does opening the database.
+        CREATE TABLE search_docs(
+            id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE,
+            stale INTEGER NOT NULL DEFAULT 1);
+        CREATE INDEX search_docs_stale ON search_docs(id) WHERE stale = 1;
+        CREATE VIRTUAL TABLE model_search USING fts5(
+            name, files, description, trigger_words, tags,
+            prefix = '2 3', tokenize = 'unicode61 remove_diacritics 2');
+        CREATE TRIGGER search_model_added AFTER INSERT ON models BEGIN
+            INSERT OR IGNORE INTO search_docs(sha256) VALUES (NEW.sha256);
+            UPDATE search_docs SET stale = 1 WHERE sha256 = NEW.sha256;
+        END;
+        CREATE TRIGGER search_model_changed AFTER UPDATE ON models BEGIN
+            INSERT OR IGNORE INTO search_docs(sha256) VALUES (OLD.sha256), (NEW.sha256);
+            UPDATE search_docs SET stale = 1 WHERE sha256 IN (OLD.sha256, NEW.sha256);
+        END;
+        CREATE TRIGGER search_model_removed AFTER DELETE ON models BEGIN
+            UPDATE search_docs SET stale = 1 WHERE sha256 = OLD.sha256;
+        END;
+        CREATE TRIGGER search_tag_linked AFTER INSERT ON model_tags BEGIN
+            INSERT OR IGNORE INTO search_docs(sha256) VALUES (NEW.model_hash);
+            UPDATE search_docs SET stale = 1 WHERE sha256 = NEW.model_hash;
+        END;
+        CREATE TRIGGER search_tag_relinked AFTER UPDATE ON model_tags BEGIN
+            INSERT OR IGNORE INTO search_docs(sha256) VALUES (OLD.model_hash), (NEW.model_hash);
+            UPDATE search_docs SET stale = 1 WHERE sha256 IN (OLD.model_hash, NEW.model_hash);
+        END;
+        CREATE TRIGGER search_tag_unlinked AFTER DELETE ON model_tags BEGIN
+            UPDATE search_docs SET stale = 1 WHERE sha256 = OLD.model_hash;
+        END;
+        CREATE TRIGGER search_tag_renamed AFTER UPDATE OF name ON tags BEGIN
+            UPDATE search_docs SET stale = 1
+            WHERE sha256 IN (SELECT model_hash FROM model_tags WHERE tag_id = NEW.id);
+        END;
+        CREATE TRIGGER search_tag_removed AFTER DELETE ON tags BEGIN
+            UPDATE search_docs SET stale = 1
+            WHERE sha256 IN (SELECT model_hash FROM model_tags WHERE tag_id = OLD.id);
+        END;
+        -- Existing libraries: every model's row is built when the database is next opened.
+        INSERT INTO search_docs(sha256, stale) SELECT sha256, 1 FROM models;
+        """,
+    ),
 ]
 
 
@@ -106,6 +164,17 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
 
 
 def _statements(script: str) -> list[str]:
-    # executescript() would COMMIT implicitly; run statement by statement inside our transaction.
+    """The statements of a script, in order. executescript() would COMMIT implicitly, so each
+    runs alone inside our transaction; a trigger's body (with its own semicolons) stays whole."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements: list[str] = []
+    pending = ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        raise ValueError(f"incomplete statement in a migration: {pending.strip()[:200]}")
+    return statements

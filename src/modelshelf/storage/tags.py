@@ -1,4 +1,4 @@
-"""Queries for the `tags` table."""
+"""Queries for the `tags` table (and the links to a tag, when the tag goes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import sqlite3
 
 import aiosqlite
 
-from modelshelf.storage.rows import fetch_all, fetch_value
+from modelshelf.records import Tag
+from modelshelf.storage.rows import fetch_all, fetch_one, fetch_value
 
 
 async def list_tags(conn: aiosqlite.Connection) -> list[sqlite3.Row]:
@@ -33,3 +34,28 @@ async def insert_tag(tx: aiosqlite.Connection, name: str, tag_id: int | None = N
     if cursor.lastrowid is None:  # pragma: no cover - SQLite always reports it for an INSERT
         raise RuntimeError("SQLite did not report the new tag's id")
     return int(cursor.lastrowid)
+
+
+async def fetch_tag(conn: aiosqlite.Connection, tag_id: int) -> Tag | None:
+    row = await fetch_one(conn, "SELECT id, name FROM tags WHERE id = ?", (tag_id,))
+    return None if row is None else Tag(id=row[0], name=row[1])
+
+
+async def tag_ids_for_names(tx: aiosqlite.Connection, names: list[str]) -> list[int]:
+    """The ids of tags with these names, creating those that do not exist yet."""
+    ids = []
+    for name in names:
+        found = await tag_id_by_name(tx, name)
+        ids.append(found if found is not None else await insert_tag(tx, name))
+    return ids
+
+
+async def rename_tag(tx: aiosqlite.Connection, tag_id: int, name: str) -> None:
+    await tx.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
+
+
+async def delete_tag(tx: aiosqlite.Connection, tag_id: int) -> None:
+    """Remove a tag and every link to it, from models and pending models alike."""
+    await tx.execute("DELETE FROM model_tags WHERE tag_id = ?", (tag_id,))
+    await tx.execute("DELETE FROM pending_model_tags WHERE tag_id = ?", (tag_id,))
+    await tx.execute("DELETE FROM tags WHERE id = ?", (tag_id,))

@@ -18,6 +18,7 @@ from pydantic import (
 from modelshelf.domain.strategies import Strategy, actions_taken
 from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
 from modelshelf.renditions import DEFAULT_QUALITY, qualities
+from modelshelf.storage.listing import Order, SortKey
 
 MAX_BATCH = 10_000
 NO_NUL = r"^[^\x00]*$"
@@ -38,6 +39,13 @@ class Body(BaseModel):
     """Request bodies reject unknown fields: a misspelt option must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones are ignored (clients add `?rev=` or `?v=` to bust
+    caches); known ones are validated."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class ErrorBody(BaseModel):
@@ -162,7 +170,7 @@ Quality = Annotated[
 ]
 
 
-class ImageQuery(Body):
+class ImageQuery(Query):
     quality: Quality = DEFAULT_QUALITY
 
 
@@ -178,10 +186,19 @@ class DeleteImageResponse(BaseModel):
 
 # 100 characters: even percent-encoded 4-byte characters in every field keep a valid request
 # under aiohttp's 8190-byte request line.
-class ModelsQuery(Body):
+class ModelsQuery(Query):
     type: str | None = Field(default=None, max_length=100)
     tag: str | None = Field(default=None, max_length=100)
-    q: str | None = Field(default=None, max_length=100)
+    q: str | None = Field(
+        default=None,
+        max_length=100,
+        description="words matched as prefixes over name, file names, description, trigger"
+        " words and tags; best matches first unless `sort` is given",
+    )
+    base_model: str | None = Field(default=None, max_length=100)
+    missing: bool | None = Field(default=None, description="only models with no file present")
+    sort: SortKey | None = Field(default=None, description="default: name, or relevance with q")
+    order: Order = "asc"
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=2**62)
 

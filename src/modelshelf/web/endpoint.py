@@ -25,7 +25,11 @@ class Endpoint:
     query: type[BaseModel] | None = None
     multipart: bool = False
     responses: dict[int, Answer] = field(default_factory=dict)
+    # Request headers the endpoint reads, e.g. If-Match (each is optional).
+    headers: tuple[str, ...] = ()
 
 
 JSON_ERRORS: dict[int, Answer] = {400: None, 413: None}
 IMAGE = "image/webp"
+# Changes that go to the database can meet a read-only database or a full disk.
+WRITE_ERRORS: dict[int, Answer] = {503: None, 507: None}

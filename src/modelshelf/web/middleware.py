@@ -22,6 +22,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ShelfError], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.PreconditionFailed, 412),
     (errors.TooLarge, 413),
     (errors.Locked, 423),
     (errors.Unprocessable, 422),

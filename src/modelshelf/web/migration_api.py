@@ -6,7 +6,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from modelshelf.domain import catalog, legacy_import, promotion
+from modelshelf.domain import catalog, legacy_import, preview, promotion
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
@@ -19,6 +19,7 @@ from modelshelf.web.bodies import (
     MigrationResponse,
     PendingModelsResponse,
 )
+from modelshelf.web.edit_bodies import PreviewResponse
 from modelshelf.web.endpoint import JSON_ERRORS, Endpoint
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import parse_body, respond
@@ -56,6 +57,21 @@ async def import_a_model(request: web.Request) -> web.Response:
     return await respond(
         request,
         ImportResponse(sha256=outcome.sha256, action_taken=outcome.action_taken),
+    )
+
+
+async def preview_import(request: web.Request) -> web.Response:
+    body = await parse_body(request, ImportRequest)
+    shelf = request.app[SHELF]
+    planned = await shelf.finish(preview.preview_import(shelf, body.id, body.conf_strategy))
+    return await respond(
+        request,
+        PreviewResponse(
+            action_taken=planned.action_taken,
+            result=planned.result,
+            existing=planned.existing,
+            pending=planned.pending,
+        ),
     )
 
 
@@ -110,6 +126,22 @@ ENDPOINTS: list[Endpoint] = [
             409: ConflictBody,
             422: None,
             423: None,
+            503: None,
+            507: None,
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/api/migration/preview_import",
+        preview_import,
+        "What import_a_model would do, changing nothing",
+        body=ImportRequest,
+        responses={
+            200: PreviewResponse,
+            **JSON_ERRORS,
+            404: None,
+            409: ConflictBody,
+            422: None,
             503: None,
             507: None,
         },

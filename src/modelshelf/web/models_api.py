@@ -4,26 +4,34 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modelshelf.domain import catalog
+from modelshelf.domain import catalog, revisions
 from modelshelf.records import ModelRecord
 from modelshelf.storage.listing import ModelFilter
 from modelshelf.web.bodies import ModelsPage, ModelsQuery, TagCount, TagsResponse, TypesResponse
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_query, respond
+from modelshelf.web.parsing import parse_query, respond, with_etag
 
 
 async def list_models(request: web.Request) -> web.Response:
     query = parse_query(request.query, ModelsQuery)
-    where = ModelFilter(type=query.type, tag=query.tag, q=query.q)
+    where = ModelFilter(
+        type=query.type,
+        tag=query.tag,
+        q=query.q,
+        base_model=query.base_model,
+        missing=query.missing,
+        sort=query.sort,
+        order=query.order,
+    )
     total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
     page = ModelsPage(models=models, total=total, limit=query.limit, offset=query.offset)
     return await respond(request, page, large=True)
 
 
 async def get_model(request: web.Request) -> web.Response:
-    record = await catalog.get_model(request.app[SHELF], request.match_info["sha256"])
-    return await respond(request, record)
+    model = await revisions.read_model(request.app[SHELF], request.match_info["sha256"])
+    return with_etag(await respond(request, model.record), model.etag)
 
 
 async def list_tags(request: web.Request) -> web.Response:
@@ -55,7 +63,7 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         "/api/models/{sha256}",
         get_model,
-        "One model, in full",
+        "One model, in full, with its version as a strong ETag (for If-Match)",
         responses={200: ModelRecord, 400: None, 404: None},
     ),
     Endpoint(

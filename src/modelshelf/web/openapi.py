@@ -15,7 +15,7 @@ from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.renditions import qualities
 from modelshelf.web.bodies import ErrorBody
 from modelshelf.web.endpoint import Answer, Endpoint
-from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS
+from modelshelf.web.routes import ENDPOINTS, HEADER_PARAMETERS, PATH_PARAMETERS
 
 REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
@@ -68,12 +68,7 @@ def _operation(
             for status, answer in sorted(endpoint.responses.items())
         },
     }
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
-        for name in re.findall(r"{(\w+)}", endpoint.path)
-    ]
-    if endpoint.query is not None:
-        parameters += _query_parameters(endpoint.query)
+    parameters = _parameters(endpoint)
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
@@ -99,6 +94,20 @@ def _operation(
             },
         }
     return operation
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    """Path parameters, then query parameters, then the request headers it reads."""
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
+        for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        parameters += _query_parameters(endpoint.query)
+    return parameters + [
+        {"name": name, "in": "header", "required": False, "schema": HEADER_PARAMETERS[name]}
+        for name in endpoint.headers
+    ]
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

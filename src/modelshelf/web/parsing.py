@@ -56,3 +56,17 @@ async def respond(
     else:
         text = body.model_dump_json()
     return web.Response(text=text, status=status, content_type="application/json")
+
+
+def parse_path_id(raw: str, what: str) -> int:
+    """A numeric id from a path segment. Raises InvalidInput."""
+    # ASCII digits only: str.isdigit() also accepts e.g. '²' (int() fails) and full-width digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidInput(f"{raw[:40]!r} is not {what}")
+    return int(raw)
+
+
+def with_etag(response: web.Response, etag: str) -> web.Response:
+    """`response` carrying a model's version, for a later If-Match."""
+    response.headers["ETag"] = etag
+    return response

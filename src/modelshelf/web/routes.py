@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelshelf.domain.revisions import IF_MATCH_PATTERN
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN
-from modelshelf.web import images_api, migration_api, models_api, system_api
+from modelshelf.web import edits_api, images_api, migration_api, models_api, system_api, tags_api
 from modelshelf.web.endpoint import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -14,6 +15,8 @@ ENDPOINTS: list[Endpoint] = [
     *migration_api.ENDPOINTS,
     *images_api.ENDPOINTS,
     *models_api.ENDPOINTS,
+    *edits_api.ENDPOINTS,
+    *tags_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
@@ -21,6 +24,12 @@ PATH_PARAMETERS: dict[str, dict[str, str]] = {
     "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
+}
+
+
+# What a request header an endpoint reads must look like (answers 400 otherwise).
+HEADER_PARAMETERS: dict[str, dict[str, str]] = {
+    "If-Match": {"type": "string", "pattern": IF_MATCH_PATTERN},
 }
 
 

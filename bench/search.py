@@ -1,0 +1,309 @@
+"""Search benchmark: full-text search over 10,000 models with realistic metadata.
+
+Run from the repository root:
+
+    .venv/bin/python bench/search.py [--models 10000] [--calls 2000] [--seed 1]
+
+It builds, in a temporary directory, a library of `models` models (names, paths, a
+description of 20-60 words drawn from a 3,000-word vocabulary with Zipf's law, as text is,
+trigger words, a base model, three of 300 tags each) written straight into a migrated
+database, so the triggers mark every search row stale; opening it
+builds the index (timed). Then it starts the real app (`create_app` + `web.AppRunner`) and, in
+the same run, measures:
+
+  (a) `GET /api/models?q=...` over a real socket (keep-alive, one request at a time), for a
+      mix of queries: a frequent word (in about 15-40% of models), a word of middling
+      frequency, a prefix of two letters, two words, a rare or absent word, a tag, and a
+      frequent word with a `type` filter;
+  (b) the same searches as SQL: the FTS5 query the endpoint runs (count and first page);
+  (c) the same searches through LIKE '%word%' over the same columns (count and first page),
+      the way a search without an index would do it;
+
+and prints p50/p99 per query kind and whether the targets of issue 11 (p50 <= 5 ms, p99 <=
+20 ms for (a)) are met. The temporary directory is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from modelshelf.app import create_app
+from modelshelf.config import Settings
+from modelshelf.storage import Storage, search
+from modelshelf.storage.listing import ModelFilter
+
+TARGET_P50_MS = 5.0
+TARGET_P99_MS = 20.0
+COMMON = [
+    "portrait",
+    "landscape",
+    "anime",
+    "realistic",
+    "photo",
+    "cinematic",
+    "lighting",
+    "detailed",
+    "style",
+    "character",
+    "fantasy",
+    "armor",
+    "dragon",
+    "castle",
+    "forest",
+    "city",
+    "night",
+    "neon",
+    "cyberpunk",
+    "retro",
+    "pixel",
+    "watercolor",
+    "ink",
+    "sketch",
+    "painting",
+    "oil",
+    "soft",
+    "sharp",
+    "colourful",
+    "muted",
+    "vintage",
+    "film",
+    "grain",
+    "bokeh",
+    "macro",
+    "studio",
+    "outdoor",
+    "indoor",
+    "summer",
+    "winter",
+    "autumn",
+    "spring",
+    "ocean",
+    "mountain",
+    "desert",
+    "snow",
+    "rain",
+    "fog",
+    "smoke",
+    "fire",
+    "glow",
+    "metal",
+    "glass",
+    "wood",
+    "stone",
+    "silk",
+    "leather",
+    "lace",
+    "flower",
+    "garden",
+    "temple",
+    "shrine",
+    "robot",
+    "mecha",
+    "spaceship",
+    "galaxy",
+    "nebula",
+    "planet",
+    "moon",
+    "sun",
+    "cloud",
+    "sky",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "wolf",
+    "fox",
+    "owl",
+]
+BASES = ["SD 1.5", "SDXL 1.0", "Pony", "Flux.1 D", "SD 3.5", "Illustrious"]
+TYPES = ["checkpoints", "loras", "embeddings", "vae", "controlnet"]
+
+
+def sha_of(i: int) -> str:
+    return hashlib.sha256(f"search-bench-{i}".encode()).hexdigest()
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    """Real words first (the frequent ones), then made-up words, in order of frequency."""
+    syllables = ["ka", "ri", "mo", "len", "tas", "vi", "ou", "ne", "dra", "sel", "pu", "zor"]
+    made_up = {"".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(4000)}
+    return [*COMMON, *sorted(made_up - set(COMMON))[: 3000 - len(COMMON)]]
+
+
+def fill(db_path: Path, count: int, rng: random.Random, words: list[str]) -> None:
+    """Write `count` models with tags straight into a migrated database."""
+    weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf's law
+    tags = [f"{rng.choice(COMMON)}-{i}" for i in range(300)]
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.executemany("INSERT INTO tags(id, name) VALUES (?, ?)", list(enumerate(tags, 1)))
+        rows, links = [], []
+        for i in range(count):
+            title = rng.choices(words, weights, k=3)
+            name = f"{title[0].title()} {title[1].title()} v{rng.randint(1, 12)}"
+            kind = rng.choice(TYPES)
+            meta = {
+                "description": " ".join(rng.choices(words, weights, k=rng.randint(20, 60))),
+                "trigger_words": rng.sample(words[:500], rng.randint(0, 4)),
+                "base_model": rng.choice(BASES),
+                "civitai": {"id": rng.randint(1, 10**6)},
+            }
+            path = f"/models/{kind}/{title[2]}/{name.lower().replace(' ', '_')}_{i}.safetensors"
+            rows.append(
+                (sha_of(i), path, name, kind, rng.randint(10**6, 7 * 10**9), i, json.dumps(meta))
+            )
+            links += [(sha_of(i), t) for t in rng.sample(range(1, 301), 3)]
+        conn.executemany("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT OR IGNORE INTO model_tags VALUES (?, ?)", links)
+        conn.commit()
+
+
+def queries(rng: random.Random, words: list[str]) -> dict[str, list[dict[str, str]]]:
+    def q(text: str, **extra: str) -> dict[str, str]:
+        return {"q": text, **extra}
+
+    return {
+        "frequent word": [q(w) for w in words[10:20]],
+        "middling word": [q(w) for w in rng.sample(words[100:400], 10)],
+        "2-letter prefix": [q(w[:2]) for w in rng.sample(words[:300], 10)],
+        "two words": [q(" ".join(rng.sample(words[:200], 2))) for _ in range(10)],
+        "rare/none": [q(w) for w in rng.sample(words[2000:], 8)] + [q("zzyzx"), q("qwerty")],
+        "tag": [q(f"{w}-{n}") for w, n in zip(rng.sample(COMMON, 5), range(5), strict=True)],
+        "word + type": [q(w, type="loras") for w in words[10:20]],
+    }
+
+
+def like_sql(words: list[str]) -> tuple[str, list[str]]:
+    """The same search without an index: every word a substring of one of the columns."""
+    text = (
+        "(coalesce(m.name,'') || ' ' || coalesce(m.path,'') || ' ' || coalesce(m.meta_json,'')"
+        " || ' ' || coalesce((SELECT group_concat(t.name, ' ') FROM model_tags mt"
+        " JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = m.sha256), ''))"
+    )
+    clauses = " AND ".join(f"{text} LIKE ?" for _ in words)
+    return f"FROM models m WHERE {clauses}", [f"%{w}%" for w in words]
+
+
+def time_sql(conn: sqlite3.Connection, sql: str, params: list[object], rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        conn.execute(sql, params).fetchall()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def fts_sql(where: ModelFilter) -> list[tuple[str, list[object]]]:
+    """The count and first-page queries the endpoint runs for `where`."""
+    if where.ranked_by_index_alone():
+        return [search.count_sql(where.words), search.ranked_page_sql(where.words, 50, 0)]
+    count = where.select("count(*)")
+    page, params = where.select("m.sha256")
+    return [count, (f"{page} ORDER BY {where.order_by()} LIMIT 50", params)]
+
+
+async def measure_http(
+    url: str, kinds: dict[str, list[dict[str, str]]], calls: int
+) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {k: [] for k in kinds}
+    async with aiohttp.ClientSession() as session:
+        for n in range(calls):
+            kind = list(kinds)[n % len(kinds)]
+            params = kinds[kind][(n // len(kinds)) % len(kinds[kind])]
+            started = time.perf_counter()
+            async with session.get(url, params={**params, "limit": "50"}) as response:
+                await response.read()
+                assert response.status == 200, response.status
+            timings[kind].append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+async def main(models: int, calls: int, seed: int) -> int:
+    rng = random.Random(seed)
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        storage = Storage(data_dir / "modelshelf.db")
+        await storage.open()
+        await storage.close()
+        words = vocabulary(rng)
+        fill(data_dir / "modelshelf.db", models, rng, words)
+        started = time.perf_counter()
+        storage = Storage(data_dir / "modelshelf.db")
+        await storage.open()  # builds every stale search row
+        await storage.close()
+        print(f"index of {models} models built at open in {time.perf_counter() - started:.2f} s")
+
+        app = create_app(Settings(data_dir=data_dir, workers=2).resolve_paths())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        kinds = queries(rng, words)
+        try:
+            await measure_http(f"http://127.0.0.1:{port}/api/models", kinds, 100)  # warm up
+            http = await measure_http(f"http://127.0.0.1:{port}/api/models", kinds, calls)
+        finally:
+            await runner.cleanup()
+
+        every = [t for samples in http.values() for t in samples]
+        print(f"\n(a) GET /api/models?q=...&limit=50 over HTTP, {calls} calls")
+        print(f"{'query kind':18} {'p50 ms':>8} {'p99 ms':>8}")
+        for kind, samples in http.items():
+            print(f"{kind:18} {percentile(samples, 50):8.2f} {percentile(samples, 99):8.2f}")
+        p50, p99 = percentile(every, 50), percentile(every, 99)
+        print(f"{'all':18} {p50:8.2f} {p99:8.2f}")
+
+        print("\n(b) FTS5 vs (c) LIKE, SQL only (count + first page of 50), median of 5 runs")
+        print(f"{'query kind':18} {'fts ms':>8} {'like ms':>8} {'like/fts':>9}")
+        with contextlib.closing(sqlite3.connect(data_dir / "modelshelf.db")) as conn:
+            for kind, cases in kinds.items():
+                fts_total = like_total = 0.0
+                for params in cases:
+                    where = ModelFilter(q=params["q"], type=params.get("type"))
+                    for sql, args in fts_sql(where):
+                        fts_total += time_sql(conn, sql, args, 5)
+                    body, like_params = like_sql(where.words)
+                    if where.type is not None:
+                        body, like_params = f"{body} AND m.type = ?", [*like_params, where.type]
+                    like_total += time_sql(conn, f"SELECT count(*) {body}", like_params, 5)
+                    page = f"SELECT m.sha256 {body} ORDER BY m.name LIMIT 50"
+                    like_total += time_sql(conn, page, like_params, 5)
+                fts, like = fts_total / len(cases), like_total / len(cases)
+                print(f"{kind:18} {fts:8.2f} {like:8.2f} {like / fts:8.1f}x")
+
+        met = p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS
+        print(
+            f"\ntarget p50 <= {TARGET_P50_MS} ms, p99 <= {TARGET_P99_MS} ms over HTTP:"
+            f" {'met' if met else 'MISSED'}"
+        )
+        return 0 if met else 2
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.models, args.calls, args.seed)))

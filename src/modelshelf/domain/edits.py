@@ -1,0 +1,151 @@
+"""Editing a model: its fields and metadata (a JSON merge patch), its tags, deleting it, and
+putting back an earlier state from its history. Each is one change through the unit of work
+(revisions.edit) and saves the model as it was in `model_history` before it changes anything.
+An edit that would change nothing writes nothing (and no history entry)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from modelshelf.domain.catalog import require_sha256
+from modelshelf.domain.meta import apply_merge_patch
+from modelshelf.domain.revisions import (
+    HistoryEntry,
+    IfMatch,
+    Versioned,
+    editing,
+    history_entry,
+    versioned,
+)
+from modelshelf.domain.shelf import Shelf
+from modelshelf.domain.tagging import normalize_tag_names
+from modelshelf.errors import NotFound
+from modelshelf.records import ModelRecord, record_fields
+from modelshelf.renditions import qualities
+from modelshelf.storage import history, image_index, models, tags
+from modelshelf.storage.change import Change
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelPatch:
+    """What a PATCH changes: `columns` (name, type) given a value or null, and `meta`, a JSON
+    merge patch (RFC 7396) for meta_json."""
+
+    columns: dict[str, str | None]
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Restored:
+    model: Versioned
+    note: str | None = None
+
+
+async def patch_model(
+    shelf: Shelf, sha256: str, patch: ModelPatch, if_match: IfMatch | None
+) -> Versioned:
+    """Change a model's name, type and meta_json. Raises InvalidInput, NotFound,
+    PreconditionFailed."""
+    async with editing(shelf, sha256, if_match) as edit:
+        before = record_fields(edit.before.record)
+        after = before | patch.columns
+        if patch.meta is not None:
+            after["meta_json"] = apply_merge_patch(before["meta_json"], patch.meta)
+        if after == before:
+            return edit.before
+        await edit.save("edit", {"columns": patch.columns, "meta_json": patch.meta})
+        await models.update_model(edit.tx, sha256, after)
+        return await edit.after()
+
+
+async def set_model_tags(
+    shelf: Shelf, sha256: str, names: list[str], if_match: IfMatch | None
+) -> Versioned:
+    """Give a model exactly these tags (trimmed, lower-cased; new names become tags). Raises
+    InvalidInput, NotFound, PreconditionFailed."""
+    wanted = normalize_tag_names(names)
+    async with editing(shelf, sha256, if_match) as edit:
+        if sorted(t.name for t in edit.before.record.tags) == sorted(wanted):
+            return edit.before
+        await edit.save("tags", {"tags": wanted})
+        await models.set_model_tags(edit.tx, sha256, await tags.tag_ids_for_names(edit.tx, wanted))
+        return await edit.after()
+
+
+async def delete_model(shelf: Shelf, sha256: str) -> ModelRecord:
+    """Remove a model's record, its tag links and its renditions; its model files are never
+    touched and its history stays (restoring an entry brings the record back). Returns the
+    removed record. Raises InvalidInput, NotFound."""
+    async with editing(shelf, sha256, None) as edit:
+        await edit.save("delete", {})
+        seqs = await image_index.image_seqs(edit.tx, sha256)
+        await image_index.remove_images(edit.tx, [(sha256, s) for s in seqs])
+        for seq in seqs:
+            for quality in qualities():
+                edit.change.unlink(shelf.folder.rendition_path(sha256, seq, quality))
+        await models.delete_model(edit.tx, sha256)
+    log.info("deleted model %s (%d images)", sha256, len(seqs))
+    return edit.before.record
+
+
+async def model_history(shelf: Shelf, sha256: str) -> list[HistoryEntry]:
+    """A model's history, newest first; a deleted model keeps its history. Raises
+    InvalidInput, NotFound (no such model and no history)."""
+    require_sha256(sha256)
+    async with shelf.storage.read() as conn:
+        rows = await history.model_history(conn, sha256)
+        if not rows and not await models.model_exists(conn, sha256):
+            raise NotFound(f"no model with SHA256 {sha256}")
+    return [history_entry(r) for r in rows]
+
+
+async def restore(shelf: Shelf, sha256: str, entry_id: int) -> Restored:
+    """Put back the fields, meta_json and tags that history entry `entry_id` recorded, as one
+    change that is itself saved in history (so it can be undone). Tags are put back by name
+    (created again if they were deleted). A deleted model comes back without its images.
+    Raises InvalidInput, NotFound (no such entry for this model)."""
+    require_sha256(sha256)
+    async with shelf.changes.change(lock=[sha256]) as change:
+        row = await history.history_entry(change.tx, sha256, entry_id)
+        if row is None:
+            raise NotFound(f"model {sha256} has no history entry {entry_id}")
+        target = history_entry(row).before
+        current = await versioned(change.tx, sha256)
+        note = await _put_back(change, sha256, target, current, entry_id)
+        restored = await versioned(change.tx, sha256)
+    if restored is None:  # pragma: no cover - the change above wrote the model
+        raise NotFound(f"no model with SHA256 {sha256}")
+    log.info("model %s: history entry %d restored", sha256, entry_id)
+    return Restored(restored, note)
+
+
+async def _put_back(
+    change: Change,
+    sha256: str,
+    target: ModelRecord,
+    current: Versioned | None,
+    entry_id: int,
+) -> str | None:
+    names = [t.name for t in target.tags]
+    note = None
+    if current is None:
+        await models.insert_model(change.tx, sha256, record_fields(target))
+        note = (
+            "the model had been deleted: its fields, meta_json and tags are back, its example"
+            f" images are not ({len(target.images)} were listed in entry {entry_id})"
+        )
+    else:
+        record = current.record
+        same_tags = sorted(t.name for t in record.tags) == sorted(names)
+        if record_fields(record) == record_fields(target) and same_tags:
+            return None
+        await history.record_history(
+            change.tx, sha256, None, "restore", record.model_dump(mode="json"), {"entry": entry_id}
+        )
+        await models.update_model(change.tx, sha256, record_fields(target))
+    await models.set_model_tags(change.tx, sha256, await tags.tag_ids_for_names(change.tx, names))
+    return note

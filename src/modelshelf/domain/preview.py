@@ -1,0 +1,56 @@
+"""What `import_a_model` would do, changing nothing: the preview of a promotion.
+
+It prepares the pending model as the import does (hashing the model file, which the hash
+cache remembers), reads the model with the same content if there is one, and applies the same
+rules of the same resolution (`strategies.planned_record`), so preview and import cannot
+disagree. A pending image that the import would render is decoded to prove it usable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelshelf.domain.promotion import Prepared, conflict_error, prepare
+from modelshelf.domain.shelf import Shelf
+from modelshelf.domain.strategies import IMPORT, ImageRule, Strategy, planned_record, resolution
+from modelshelf.errors import ImageError, Unprocessable
+from modelshelf.images import verify_image
+from modelshelf.records import ModelRecord, PendingRecord
+from modelshelf.storage import image_index, models
+
+
+@dataclass(frozen=True)
+class Preview:
+    action_taken: str
+    result: ModelRecord
+    existing: ModelRecord | None
+    pending: PendingRecord
+
+
+async def preview_import(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> Preview:
+    """The answer `import_a_model(pending_id, strategy)` would give and the record it would
+    leave, images included. Raises what the import raises before it changes anything:
+    NotFound, Unprocessable, Conflict (same SHA256 and no strategy)."""
+    prepared = await prepare(shelf, pending_id)
+    async with shelf.storage.read() as conn:
+        existing = await models.fetch_model(conn, prepared.sha256)
+        seqs = await image_index.image_seqs(conn, prepared.sha256)
+    if existing is not None and strategy is None:
+        raise conflict_error(prepared, existing)
+    plan = IMPORT if existing is None or strategy is None else resolution(strategy)
+    with_image = prepared.image_ext is not None
+    if with_image and plan.image is not ImageRule.DISCARD:
+        await _require_usable_image(shelf, prepared)
+    result = planned_record(plan, prepared.sha256, existing, seqs, prepared.pending, with_image)
+    return Preview(plan.action_taken, result, existing, prepared.pending)
+
+
+async def _require_usable_image(shelf: Shelf, prepared: Prepared) -> None:
+    source = shelf.folder.pending_path(prepared.pending.id, prepared.image_ext or "")
+    try:
+        await shelf.run_cpu(verify_image, source, shelf.folder.max_pixels)
+    except ImageError as exc:
+        raise Unprocessable(
+            f"the image of pending model {prepared.pending.id} cannot be used ({exc.detail});"
+            f" the import would fail. Replace or remove images/pending/{source.name}."
+        ) from exc

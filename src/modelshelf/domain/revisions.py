@@ -1,0 +1,210 @@
+"""Versions of a model and its history: the strong ETag a client sends back with If-Match, the
+precondition check, and the entries of `model_history` read back as records.
+
+An edit goes through `editing()`: inside one change under the model's lock it reads the record,
+checks the precondition and hands the record to the caller, who saves it in history (`save`)
+before changing anything. The version is derived from everything a client sees of the model
+(fields, meta_json, tags, image names) and from the content keys of its images, so replacing
+or reordering images changes it as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+from pydantic import ValidationError
+
+from modelshelf.domain.catalog import require_sha256
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import InvalidInput, NotFound, PreconditionFailed
+from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag
+from modelshelf.storage import history, image_index, models
+from modelshelf.storage.change import Change
+from modelshelf.storage.rows import parse_meta
+
+log = logging.getLogger(__name__)
+
+# An entity-tag as RFC 9110 writes it: optional W/, then a quoted string.
+ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+# What an If-Match header may hold (printable ASCII): * or a comma-separated list of tags.
+_TAG = r'(W/)?"[\x21\x23-\x7e]*"'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG}([ \t]*,[ \t]*{_TAG})*)[ \t]*$"
+
+
+@dataclass(frozen=True)
+class Versioned:
+    record: ModelRecord
+    etag: str
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """An If-Match precondition: any current version (`*`) or one of `etags`."""
+
+    etags: frozenset[str]
+    any: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> IfMatch | None:
+        """None when there is no header. Raises InvalidInput for a malformed one."""
+        if header is None:
+            return None
+        if header.strip() == "*":
+            return cls(frozenset(), any=True)
+        tags, position = set(), 0
+        while position < len(header):
+            match = ENTITY_TAG.match(header, position)
+            if match is None or match.end() == position:
+                raise InvalidInput('If-Match must be * or a list of entity tags such as "abc"')
+            if match[1] is None:  # weak tags never match (If-Match compares strongly)
+                tags.add(f'"{match[2]}"')
+            position = match.end()
+        if not header.strip():
+            raise InvalidInput("If-Match is empty")
+        return cls(frozenset(tags))
+
+    def require(self, etag: str) -> None:
+        """Raises PreconditionFailed unless `etag` satisfies the precondition."""
+        if not (self.any or etag in self.etags):
+            raise PreconditionFailed(
+                "the model changed since it was read (If-Match does not match); "
+                "nothing was changed: read it again and retry",
+                etag=etag,
+            )
+
+
+def version_of(record: ModelRecord, content_keys: list[int]) -> str:
+    """The strong ETag of a model: a digest of its record and its images' content keys."""
+    payload = {"record": record.model_dump(mode="json"), "images": content_keys}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"'
+
+
+async def versioned(conn: aiosqlite.Connection, sha256: str) -> Versioned | None:
+    """The model and its version as `conn` sees it (a read connection or a change's tx)."""
+    record = await models.fetch_model(conn, sha256)
+    if record is None:
+        return None
+    return Versioned(record, version_of(record, await image_index.image_content_keys(conn, sha256)))
+
+
+async def read_model(shelf: Shelf, sha256: str) -> Versioned:
+    """The full record and its ETag. Raises InvalidInput, NotFound."""
+    require_sha256(sha256)
+    await shelf.settled(sha256)
+    async with shelf.storage.read() as conn:
+        found = await versioned(conn, sha256)
+    if found is None:
+        raise NotFound(f"no model with SHA256 {sha256}")
+    return found
+
+
+@dataclass
+class Edit:
+    """An edit under way: the change, and the model as it was when the change began."""
+
+    change: Change
+    before: Versioned
+
+    @property
+    def tx(self) -> aiosqlite.Connection:
+        return self.change.tx
+
+    async def save(self, action: str, details: dict[str, Any]) -> None:
+        """Save the record as it was in history, with the action and its arguments. Call it
+        once, before changing anything."""
+        await history.record_history(
+            self.tx,
+            self.before.record.sha256,
+            None,
+            action,
+            self.before.record.model_dump(mode="json"),
+            details,
+        )
+
+    async def after(self) -> Versioned:
+        """The model as this change leaves it."""
+        found = await versioned(self.tx, self.before.record.sha256)
+        if found is None:  # pragma: no cover - an edit never removes the model it reads back
+            raise NotFound(f"no model with SHA256 {self.before.record.sha256}")
+        return found
+
+
+@asynccontextmanager
+async def editing(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> AsyncIterator[Edit]:
+    """One change to an existing model, under its lock. Raises InvalidInput, NotFound,
+    PreconditionFailed (nothing changed), and what the change raises."""
+    require_sha256(sha256)
+    async with shelf.changes.change(lock=[sha256]) as change:
+        current = await versioned(change.tx, sha256)
+        if current is None:
+            raise NotFound(f"no model with SHA256 {sha256}")
+        if if_match is not None:
+            if_match.require(current.etag)
+        yield Edit(change, current)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: int
+    at: int
+    action: str
+    before: ModelRecord
+
+
+def history_entry(row: sqlite3.Row) -> HistoryEntry:
+    """A `model_history` row as an entry; a `previous` that is not a valid record (written by
+    an older version, or by hand) is read as far as it goes."""
+    return HistoryEntry(
+        id=int(row["id"]),
+        at=int(row["changed_at"] or 0),
+        action=str(row["strategy"]),
+        before=record_from_history(str(row["model_hash"]), row["previous"]),
+    )
+
+
+def record_from_history(sha256: str, text: str | None) -> ModelRecord:
+    data = parse_meta(text)
+    data["sha256"] = sha256
+    try:
+        return ModelRecord.model_validate(data)
+    except ValidationError:
+        log.warning("history of %s: a previous record is malformed; read what is usable", sha256)
+    fields: dict[str, Any] = {}
+    for column in MODEL_COLUMNS:
+        value = data.get(column)
+        wanted = int if column in ("size_bytes", "created_at") else str
+        fields[column] = (
+            value if isinstance(value, wanted) and not isinstance(value, bool) else None
+        )
+    meta = data.get("meta_json")
+    tags = [t for t in _list(data.get("tags")) if _is_tag(t)]
+    images = [i for i in _list(data.get("images")) if isinstance(i, str)]
+    return ModelRecord(
+        sha256=sha256,
+        meta_json=meta if isinstance(meta, dict) else {},
+        tags=[Tag(id=t["id"], name=t["name"]) for t in tags],
+        images=images,
+        **fields,
+    )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _is_tag(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("id"), int)
+        and isinstance(value.get("name"), str)
+    )

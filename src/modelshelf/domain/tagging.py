@@ -1,0 +1,95 @@
+"""Tags themselves: what a tag name may be, and creating, renaming and deleting tags. Renaming
+or deleting a tag changes every model that carries it, so each of those models is saved in
+`model_history` first, in the same change."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import Conflict, InvalidInput, NotFound
+from modelshelf.records import Tag
+from modelshelf.storage import history, models, tags
+from modelshelf.storage.change import Change
+
+log = logging.getLogger(__name__)
+
+MAX_TAG_NAME = 100
+
+
+def normalize_tag_name(raw: str) -> str:
+    """A tag name as stored: trimmed and lower-cased. Raises InvalidInput for an empty name,
+    one over MAX_TAG_NAME characters or one with control characters."""
+    trimmed = raw.strip()
+    if not trimmed:
+        raise InvalidInput("a tag name cannot be empty")
+    if len(trimmed) > MAX_TAG_NAME:
+        raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")
+    name = trimmed.lower()  # may grow ("İ" becomes two characters): the limit is on the given
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        raise InvalidInput("a tag name cannot hold control characters")
+    return name
+
+
+def normalize_tag_names(raw: list[str]) -> list[str]:
+    """Each name normalised, in order, without repeats. Raises InvalidInput."""
+    return list(dict.fromkeys(normalize_tag_name(r) for r in raw))
+
+
+async def create_tag(shelf: Shelf, raw_name: str) -> Tag:
+    """A new tag. Raises InvalidInput, Conflict (the name is taken; `tag` is that tag)."""
+    name = normalize_tag_name(raw_name)
+    async with shelf.changes.change() as change:
+        await _require_free(change, name)
+        tag_id = await tags.insert_tag(change.tx, name)
+    return Tag(id=tag_id, name=name)
+
+
+async def rename_tag(shelf: Shelf, tag_id: int, raw_name: str) -> Tag:
+    """Rename a tag for every model carrying it. Raises InvalidInput, NotFound, Conflict (the
+    name belongs to another tag)."""
+    name = normalize_tag_name(raw_name)
+    async with shelf.changes.change() as change:
+        tag = await _require_tag(change, tag_id)
+        if tag.name == name:
+            return tag
+        await _require_free(change, name)
+        await _save_models_with(change, tag, "tag_renamed", {"tag": tag_id, "name": name})
+        await tags.rename_tag(change.tx, tag_id, name)
+    log.info("tag %d renamed from %r to %r", tag_id, tag.name, name)
+    return Tag(id=tag_id, name=name)
+
+
+async def delete_tag(shelf: Shelf, tag_id: int) -> tuple[Tag, int]:
+    """Remove a tag from every model (and pending model) and delete it. Returns the tag and
+    how many models carried it. Raises NotFound."""
+    async with shelf.changes.change() as change:
+        tag = await _require_tag(change, tag_id)
+        count = await _save_models_with(change, tag, "tag_deleted", {"tag": tag_id})
+        await tags.delete_tag(change.tx, tag_id)
+    log.info("tag %d (%r) deleted from %d models", tag_id, tag.name, count)
+    return tag, count
+
+
+async def _require_tag(change: Change, tag_id: int) -> Tag:
+    tag = await tags.fetch_tag(change.tx, tag_id)
+    if tag is None:
+        raise NotFound(f"no tag with id {tag_id}")
+    return tag
+
+
+async def _require_free(change: Change, name: str) -> None:
+    taken = await tags.tag_id_by_name(change.tx, name)
+    if taken is not None:
+        raise Conflict(f"a tag named {name!r} exists already", tag={"id": taken, "name": name})
+
+
+async def _save_models_with(change: Change, tag: Tag, action: str, details: dict[str, Any]) -> int:
+    """Save every model carrying `tag` in history; returns how many."""
+    hashes = await models.hashes_with_tag(change.tx, tag.id)
+    for record in await models.fetch_models(change.tx, hashes):
+        await history.record_history(
+            change.tx, record.sha256, None, action, record.model_dump(mode="json"), details
+        )
+    return len(hashes)

@@ -1,0 +1,187 @@
+"""The full-text search index over models: the FTS5 table `model_search` and `search_docs`.
+
+Each model has one row in the index, built by `search_document` (the one row builder: add a
+new source of searchable text there) from its name, its file names, `meta_json.description`,
+`meta_json.trigger_words` and its tag names. `search_docs` maps a model to its FTS rowid and
+says whether its row must be built again: triggers on `models`, `model_tags` and `tags` mark
+it stale (schema step "full-text search"), so no writer can forget to. `refresh_stale` builds
+the stale rows; the unit of work runs it in every change just before the commit, and opening
+the database runs it once (so a library migrated forward, or changed by another program, is
+indexed before the service answers). The index therefore moves in the same transaction as
+what it describes.
+
+A person's query is never FTS syntax: `match_expression` keeps only its words and quotes each
+one as a prefix, so `"`, `*`, `AND`, `(` or `:` cannot cause an error.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from modelshelf.storage.rows import chunks, fetch_all, parse_meta, placeholders
+
+# Column order of model_search, and how much a match in each weighs (bm25: higher wins).
+WEIGHTS: dict[str, float] = {
+    "name": 10.0,
+    "files": 4.0,
+    "description": 1.0,
+    "trigger_words": 3.0,
+    "tags": 5.0,
+}
+COLUMNS = tuple(WEIGHTS)
+# Letters and digits; everything else separates words, as FTS5's unicode61 tokenizer does.
+WORD = re.compile(r"[^\W_]+")
+MAX_WORDS = 32
+# Longer text is cut: a description pasted whole from a web page needs no more to be found.
+MAX_COLUMN_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class SearchSource:
+    """What a model's row is built from."""
+
+    sha256: str
+    name: str | None
+    meta: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+def search_document(source: SearchSource) -> dict[str, str]:
+    """The text of each column of a model's row in `model_search`."""
+    return {
+        "name": _text(source.name),
+        "files": _text(source.files),
+        "description": _text(source.meta.get("description")),
+        # A list of words or phrases, or one string (both are found in real libraries).
+        "trigger_words": _text(source.meta.get("trigger_words")),
+        "tags": _text(source.tags),
+    }
+
+
+def _text(value: Any) -> str:
+    """Every string (and number) in `value`, lists and objects included, space separated."""
+    parts: list[str] = []
+    stack = [value]
+    while stack and sum(len(p) for p in parts) < MAX_COLUMN_CHARS:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            parts.append(str(item))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return " ".join(parts)[:MAX_COLUMN_CHARS]
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a person's query, in order, without repeats (at most MAX_WORDS)."""
+    words = WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    return list(dict.fromkeys(words))[:MAX_WORDS]
+
+
+def match_expression(words: Sequence[str]) -> str:
+    """An FTS5 query matching rows that hold every word as a prefix of one of theirs. Each
+    word is a quoted string (a double quote inside is doubled), so nothing in it is syntax."""
+    return " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def rank_expression() -> str:
+    """bm25 with the column weights (lower is better); use it where model_search is matched."""
+    return f"bm25(model_search, {', '.join(str(w) for w in WEIGHTS.values())})"
+
+
+async def refresh_stale(tx: aiosqlite.Connection) -> int:
+    """Build again every stale row (and drop those of models gone); returns how many. Run
+    inside the write transaction whose changes marked them."""
+    stale = await fetch_all(tx, "SELECT id, sha256 FROM search_docs WHERE stale = 1")
+    for chunk in chunks(stale):
+        ids = [int(r[0]) for r in chunk]
+        sources = await _sources(tx, [str(r[1]) for r in chunk])
+        marks = placeholders(len(ids))
+        await tx.execute(f"DELETE FROM model_search WHERE rowid IN ({marks})", ids)
+        rows = []
+        for doc_id, sha256 in chunk:
+            if sha256 in sources:
+                text = search_document(sources[sha256])
+                rows.append((doc_id, *(text[c] for c in COLUMNS)))
+        await tx.executemany(
+            f"INSERT INTO model_search(rowid, {', '.join(COLUMNS)})"
+            f" VALUES (?, {placeholders(len(COLUMNS))})",
+            rows,
+        )
+        gone = [doc_id for doc_id, sha256 in chunk if sha256 not in sources]
+        await _delete_docs(tx, gone)
+        await tx.execute(f"UPDATE search_docs SET stale = 0 WHERE id IN ({marks})", ids)
+    return len(stale)
+
+
+async def _delete_docs(tx: aiosqlite.Connection, ids: list[int]) -> None:
+    if ids:
+        await tx.execute(f"DELETE FROM search_docs WHERE id IN ({placeholders(len(ids))})", ids)
+
+
+async def _sources(tx: aiosqlite.Connection, hashes: list[str]) -> dict[str, SearchSource]:
+    marks = placeholders(len(hashes))
+    tag_names: dict[str, list[str]] = defaultdict(list)
+    for row in await fetch_all(
+        tx,
+        "SELECT mt.model_hash, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
+        f" WHERE mt.model_hash IN ({marks}) ORDER BY t.name",
+        hashes,
+    ):
+        tag_names[row[0]].append(row[1])
+    rows = await fetch_all(
+        tx, f"SELECT sha256, path, name, meta_json FROM models WHERE sha256 IN ({marks})", hashes
+    )
+    return {
+        r["sha256"]: SearchSource(
+            sha256=r["sha256"],
+            name=r["name"],
+            meta=parse_meta(r["meta_json"]),
+            files=[r["path"]] if r["path"] else [],
+            tags=tag_names.get(r["sha256"], []),
+        )
+        for r in rows
+    }
+
+
+async def mark_all_stale(tx: aiosqlite.Connection) -> None:
+    """Every model's row will be built again by the next refresh (after the row builder
+    changed, or to repair an index)."""
+    await tx.execute("INSERT OR IGNORE INTO search_docs(sha256) SELECT sha256 FROM models")
+    await tx.execute("UPDATE search_docs SET stale = 1")
+
+
+def ranked_page_sql(words: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
+    """The hashes of one page of the models holding every word, best first (ties by index
+    row): ranked inside the index alone, then mapped to hashes."""
+    return (
+        f"SELECT d.sha256 FROM (SELECT rowid AS doc_id, {rank_expression()} AS score"
+        " FROM model_search WHERE model_search MATCH ? ORDER BY score, doc_id LIMIT ? OFFSET ?)"
+        " hits JOIN search_docs d ON d.id = hits.doc_id ORDER BY hits.score, hits.doc_id",
+        [match_expression(words), limit, offset],
+    )
+
+
+def count_sql(words: Sequence[str]) -> tuple[str, list[Any]]:
+    """How many models hold every word (the index alone answers)."""
+    return "SELECT count(*) FROM model_search WHERE model_search MATCH ?", [match_expression(words)]
+
+
+# Joined to models: the index is read first (CROSS JOIN fixes the order; the planner would
+# otherwise run the full-text query once per model of a filter such as `type`).
+JOINED = (
+    "model_search CROSS JOIN search_docs d ON d.id = model_search.rowid"
+    " CROSS JOIN models m ON m.sha256 = d.sha256"
+)
+MATCH = "model_search MATCH ?"

@@ -1,0 +1,93 @@
+"""Request and response bodies of editing the library: model fields and tags, tags themselves,
+the order of images, history and the import preview."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, JsonValue, StrictStr
+
+from modelshelf.domain.edits import ModelPatch
+from modelshelf.domain.strategies import actions_taken
+from modelshelf.domain.tagging import MAX_TAG_NAME
+from modelshelf.imagefolder import PUBLIC_NAME
+from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord
+from modelshelf.web.bodies import NO_NUL, Body
+
+MAX_TAGS = 500
+MAX_IMAGES = 10_000
+# No control characters; the name must hold more than white space (it is trimmed).
+TAG_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+TagName = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=MAX_TAG_NAME,
+        pattern=TAG_NAME_PATTERN,
+        description="trimmed and lower-cased before use",
+    ),
+]
+
+
+class ModelPatchRequest(Body):
+    """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
+    replace the model's, null removes a key, objects merge recursively."""
+
+    name: StrictStr | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    type: StrictStr | None = Field(default=None, max_length=100, pattern=NO_NUL)
+    meta_json: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def to_patch(self) -> ModelPatch:
+        given = self.model_fields_set
+        columns: dict[str, str | None] = {
+            c: getattr(self, c) for c in ("name", "type") if c in given
+        }
+        return ModelPatch(columns, self.meta_json if "meta_json" in given else None)
+
+
+class ModelTagsRequest(Body):
+    tags: list[TagName] = Field(max_length=MAX_TAGS)
+
+
+class TagRequest(Body):
+    name: TagName
+
+
+class ReorderRequest(Body):
+    hash: StrictStr = Field(description="the model's SHA256", pattern=SHA256_ANY_CASE)
+    order: list[Annotated[StrictStr, Field(pattern=f"^{PUBLIC_NAME.pattern}$")]] = Field(
+        max_length=MAX_IMAGES,
+        description="every current image name, in the new order: order[i] becomes seq i",
+    )
+
+
+class HistoryEntryBody(BaseModel):
+    id: int
+    at: int = Field(description="when the change was made, ms since the epoch")
+    action: str = Field(
+        description="override, merge, edit, tags, reorder, delete, restore, tag_renamed or"
+        " tag_deleted"
+    )
+    before: ModelRecord = Field(description="the model as it was before the change")
+
+
+class HistoryResponse(BaseModel):
+    entries: list[HistoryEntryBody]
+
+
+class RestoredRecord(ModelRecord):
+    note: str | None = Field(
+        default=None, description="set when a deleted model came back (without its images)"
+    )
+
+
+def _action_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = actions_taken()
+
+
+class PreviewResponse(BaseModel):
+    action_taken: Annotated[str, Field(json_schema_extra=_action_enum)]
+    result: ModelRecord = Field(description="the model as the import would leave it")
+    existing: ModelRecord | None
+    pending: PendingRecord

@@ -1,0 +1,138 @@
+"""HTTP handlers for editing a model: its fields and tags, the order of its images, deleting
+it, and its history with restore. PATCH, PUT tags and reorder honour If-Match; their answers
+carry the model's new ETag."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from modelshelf.domain import edits, gallery
+from modelshelf.domain.revisions import IfMatch
+from modelshelf.records import ModelRecord
+from modelshelf.web.bodies import SampleImages
+from modelshelf.web.edit_bodies import (
+    HistoryEntryBody,
+    HistoryResponse,
+    ModelPatchRequest,
+    ModelTagsRequest,
+    ReorderRequest,
+    RestoredRecord,
+)
+from modelshelf.web.endpoint import JSON_ERRORS, WRITE_ERRORS, Endpoint
+from modelshelf.web.keys import SHELF
+from modelshelf.web.parsing import parse_body, parse_path_id, respond, with_etag
+
+IF_MATCH = ("If-Match",)
+PRECONDITION = {412: None}
+
+
+def _if_match(request: web.Request) -> IfMatch | None:
+    return IfMatch.parse(request.headers.get("If-Match"))
+
+
+async def patch_model(request: web.Request) -> web.Response:
+    body = await parse_body(request, ModelPatchRequest)
+    shelf = request.app[SHELF]
+    sha256, if_match = request.match_info["sha256"], _if_match(request)
+    model = await shelf.finish(edits.patch_model(shelf, sha256, body.to_patch(), if_match))
+    return with_etag(await respond(request, model.record), model.etag)
+
+
+async def put_model_tags(request: web.Request) -> web.Response:
+    body = await parse_body(request, ModelTagsRequest)
+    shelf = request.app[SHELF]
+    sha256, if_match = request.match_info["sha256"], _if_match(request)
+    model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, if_match))
+    return with_etag(await respond(request, model.record), model.etag)
+
+
+async def delete_model(request: web.Request) -> web.Response:
+    shelf = request.app[SHELF]
+    removed = await shelf.finish(edits.delete_model(shelf, request.match_info["sha256"]))
+    return await respond(request, removed)
+
+
+async def reorder_images(request: web.Request) -> web.Response:
+    body = await parse_body(request, ReorderRequest)
+    shelf = request.app[SHELF]
+    model = await shelf.finish(
+        gallery.reorder_images(shelf, body.hash.lower(), body.order, _if_match(request))
+    )
+    return with_etag(await respond(request, SampleImages(model.record.images)), model.etag)
+
+
+async def model_history(request: web.Request) -> web.Response:
+    entries = await edits.model_history(request.app[SHELF], request.match_info["sha256"])
+    body = HistoryResponse(
+        entries=[
+            HistoryEntryBody(id=e.id, at=e.at, action=e.action, before=e.before) for e in entries
+        ]
+    )
+    return await respond(request, body, large=True)
+
+
+async def restore(request: web.Request) -> web.Response:
+    shelf = request.app[SHELF]
+    entry_id = parse_path_id(request.match_info["id"], "a history entry id")
+    restored = await shelf.finish(edits.restore(shelf, request.match_info["sha256"], entry_id))
+    record = RestoredRecord(**restored.model.record.model_dump(), note=restored.note)
+    return with_etag(await respond(request, record), restored.model.etag)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "PATCH",
+        "/api/models/{sha256}",
+        patch_model,
+        "Change a model's name, type and meta_json (a JSON merge patch)",
+        body=ModelPatchRequest,
+        headers=IF_MATCH,
+        responses={200: ModelRecord, **JSON_ERRORS, 404: None, **PRECONDITION, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/models/{sha256}",
+        delete_model,
+        "Remove a model's record, tag links and renditions (never its model files)",
+        responses={200: ModelRecord, 400: None, 404: None, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "PUT",
+        "/api/models/{sha256}/tags",
+        put_model_tags,
+        "Give a model exactly these tags (new names become tags)",
+        body=ModelTagsRequest,
+        headers=IF_MATCH,
+        responses={200: ModelRecord, **JSON_ERRORS, 404: None, **PRECONDITION, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "GET",
+        "/api/models/{sha256}/history",
+        model_history,
+        "What a model was before each change, newest first",
+        responses={200: HistoryResponse, 400: None, 404: None},
+    ),
+    Endpoint(
+        "POST",
+        "/api/models/{sha256}/history/{id}/restore",
+        restore,
+        "Put back the fields, meta_json and tags recorded in a history entry",
+        responses={200: RestoredRecord, 400: None, 404: None, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/images/reorder",
+        reorder_images,
+        "Put a model's images in a new order: order[i] becomes seq i",
+        body=ReorderRequest,
+        headers=IF_MATCH,
+        responses={
+            200: SampleImages,
+            **JSON_ERRORS,
+            404: None,
+            409: None,
+            **PRECONDITION,
+            **WRITE_ERRORS,
+        },
+    ),
+]

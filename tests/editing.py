@@ -1,0 +1,101 @@
+"""Shared by the editing tests: a small real library brought in by stage 1, and views of the
+data directory (rows of every table, every file's bytes) to prove what changed and what not."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Client, migrate
+from tests.factories import LegacyLibrary, fake_sha
+
+A = fake_sha(101)
+B = fake_sha(102)
+UNKNOWN = fake_sha(999)
+TABLES = (
+    "models",
+    "tags",
+    "model_tags",
+    "pending_import",
+    "pending_model_tags",
+    "images",
+    "model_history",
+    "model_search",
+)
+
+
+def width_for(i: int) -> int:
+    """Image i of a test model is (40 + 4i) x 30, so its files can be told apart by size."""
+    return 40 + 4 * i
+
+
+async def build(client: Client, legacy: LegacyLibrary, images: int = 3) -> None:
+    """Model A ("Alpha Anime", lora, tags lora+anime, `images` images) and model B ("Beta",
+    checkpoint, tag checkpoint, one image)."""
+    legacy.add_tag(1, "lora")
+    legacy.add_tag(2, "anime")
+    legacy.add_tag(3, "checkpoint")
+    pictures = [legacy.image(f"a{i}.png", width=width_for(i), height=30) for i in range(images)]
+    legacy.add_model(
+        1,
+        hash_hex=A,
+        type="lora",
+        name="Alpha Anime",
+        tags=[1, 2],
+        images=pictures,
+        extra={"description": "bright colours", "trigger_words": ["alpha"], "nested": {"k": 1}},
+    )
+    legacy.add_model(
+        2,
+        hash_hex=B,
+        type="checkpoint",
+        name="Beta",
+        tags=[3],
+        images=[legacy.image("b0.png", width=90, height=30)],
+    )
+    await migrate(client, legacy)
+
+
+def rows(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
+        return [tuple(r) for r in conn.execute(sql, params)]
+
+
+def snapshot(data_dir: Path) -> dict[str, Any]:
+    """Rows of every table an edit may change and every file's bytes under images/."""
+    files = {
+        str(p.relative_to(data_dir)): p.read_bytes()
+        for p in sorted((data_dir / "images").rglob("*"))
+        if p.is_file()
+    }
+    return {
+        "rows": {t: sorted(rows(data_dir, f"SELECT * FROM {t}")) for t in TABLES},
+        "search": sorted(rows(data_dir, "SELECT rowid, * FROM model_search")),
+        "files": files,
+    }
+
+
+async def get_model(client: Client, sha256: str) -> tuple[dict[str, Any], str]:
+    response = await client.get(f"/api/models/{sha256}")
+    body: dict[str, Any] = await response.json()
+    assert response.status == 200, body
+    return body, response.headers["ETag"]
+
+
+async def call(
+    client: Client, method: str, path: str, body: Any = None, **headers: str
+) -> tuple[int, Any, Any]:
+    """(status, JSON body, headers) of one request."""
+    response = await client.request(method, path, json=body, headers=headers)
+    return response.status, await response.json(), response.headers
+
+
+def tag_names(record: dict[str, Any]) -> list[str]:
+    return [t["name"] for t in record["tags"]]
+
+
+def assert_error(body: Any, reason: str) -> None:
+    assert isinstance(body, dict)
+    assert body["error"] == reason
+    assert isinstance(body["detail"], str) and body["detail"]
