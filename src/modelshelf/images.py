@@ -20,7 +20,7 @@ QUALITIES = ("high", "medium", "low")
 # Chosen by bench/renditions.py (BENCHMARKS.md, "Renditions"): libwebp's effort 2 instead of its
 # default 4 encodes about twice as fast; Q one lower for high and medium keeps the total size
 # within +5% and the mean PSNR within 0.3 dB of the former Q 80/60/45 at effort 4 (not on every
-# source: a grainy photograph's high rendition grows by up to 16%).
+# source: images with alpha lose most, up to +16% bytes or -0.6 dB for one rendition).
 WEBP_QUALITY = {"high": 79, "medium": 59, "low": 45}
 WEBP_OPTIONS: dict[str, dict[str, int | bool]] = {
     "high": {"effort": 2},
@@ -102,8 +102,9 @@ def render_renditions(
     temporaries: dict[str, Path] = {}
     try:
         high = _decode_high(source, *sizes["high"])
-        # One after another in this thread: encoding medium and low on a second thread did not
-        # pay, at 1 or at 32 images in flight (bench/renditions.py, part "parallel").
+        # One after another in this thread. Encoding medium and low on a second thread saved no
+        # CPU, and its throughput on the shared 2-core bench machine went up in one run and down
+        # in another (BENCHMARKS.md, "Renditions"): not worth a pool of its own yet.
         for quality in QUALITIES:
             image = high if quality == "high" else _shrink(high, quality)
             sizes[quality] = (image.width, image.height)
