@@ -667,14 +667,15 @@ def load_old_images(commit: str) -> ModuleType:
         capture_output=True,
         text=True,
     ).stdout
-    folder = Path(tempfile.mkdtemp(prefix="old-renditions-"))
-    (folder / "old_images.py").write_text(text)
-    spec = importlib.util.spec_from_file_location("old_images", folder / "old_images.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError("cannot load the old images module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["old_images"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="old-renditions-") as folder:
+        path = Path(folder) / "old_images.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("old_images", path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError("cannot load the old images module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["old_images"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
     return module
 
 
