@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(PY) bench/listing.py
 	$(PY) bench/legacy_import.py
 	$(PY) bench/walk.py
+	$(PY) bench/renditions.py
 
 docker-smoke:
 	.ci/docker-smoke

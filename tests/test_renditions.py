@@ -6,6 +6,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -381,6 +382,92 @@ def test_verify_image_rejects_what_cannot_be_decoded(tmp_path: Path, name: str) 
 def test_verify_image_accepts_a_whole_image(tmp_path: Path, ext: str) -> None:
     info = verify_image(make_image(tmp_path / f"ok.{ext}", 90, 60))
     assert (info.width, info.height) == (90, 60)
+
+
+# --- one decode -------------------------------------------------------------------------------
+
+PROC_IO = Path("/proc/self/io")
+needs_proc_io = pytest.mark.skipif(not PROC_IO.exists(), reason="needs Linux's /proc/self/io")
+
+
+def bytes_read() -> int:
+    """Bytes this process has read with read(2) so far. libvips reads PNG files that way (JPEG
+    and WebP it maps), so each decode of a PNG source shows as the file's size once more."""
+    fields = dict(line.split(": ") for line in PROC_IO.read_text().splitlines())
+    return int(fields["rchar"])
+
+
+def noisy_png(path: Path, width: int = 600, height: int = 400) -> Path:
+    """A PNG of random pixels: it does not compress, so decoding it reads its every byte."""
+    bands = [pyvips.Image.gaussnoise(width, height, sigma=60, seed=seed) for seed in range(3)]
+    image = (bands[0].bandjoin(bands[1:]) + 128).cast("uchar").copy(interpretation="srgb")
+    image.pngsave(str(path))
+    return path
+
+
+@needs_proc_io
+def test_a_png_source_is_decoded_once(tmp_path: Path, out: Path) -> None:
+    source = noisy_png(tmp_path / "src.png")
+    size = source.stat().st_size
+
+    before = bytes_read()
+    render_renditions(source, targets(out))
+    read = bytes_read() - before
+
+    assert size <= read < 1.5 * size, f"read {read} bytes of a {size}-byte file"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in targets(out).values())
+
+
+@needs_proc_io
+def test_a_truncated_png_is_refused_by_its_one_decode(tmp_path: Path, out: Path) -> None:
+    whole = noisy_png(tmp_path / "whole.png").read_bytes()
+    source = tmp_path / "truncated.png"
+    source.write_bytes(whole[: len(whole) * 3 // 4])
+    size = source.stat().st_size
+
+    before = bytes_read()
+    with pytest.raises(ImageError, match=r"truncated\.png"):
+        render_renditions(source, targets(out))
+    read = bytes_read() - before
+
+    assert read < 1.5 * size, f"read {read} bytes of a {size}-byte file"
+    assert list(out.iterdir()) == []
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("width", "height"), [(17_000, 2), (30_000, 1)])
+def test_an_image_too_wide_for_webp_is_an_image_error_and_leaves_no_file(
+    tmp_path: Path, out: Path, width: int, height: int
+) -> None:
+    # WebP stops at 16383 pixels a side. 17000 wide: high fails; 30000 wide: high and medium
+    # fail, low alone could be encoded.
+    source = make_image(tmp_path / "wide.png", width, height)
+    with pytest.raises(ImageError, match=r"wide\.png"):
+        render_renditions(source, targets(out))
+    assert list(out.iterdir()) == []
+
+
+def test_images_rendered_from_many_threads_at_once_are_each_right(
+    tmp_path: Path, out: Path
+) -> None:
+    colours = [(200, 30, 30), (30, 200, 30), (200, 200, 30), (30, 30, 30), (240, 240, 240)] * 2
+    sources = [
+        make_image(tmp_path / f"src{i}.png", 300 + 10 * i, 200, colour=colour)
+        for i, colour in enumerate(colours)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        sizes = list(
+            pool.map(lambda i: render_renditions(sources[i], targets(out, f"img{i}")), range(10))
+        )
+
+    for i, colour in enumerate(colours):
+        assert sizes[i]["high"] == (300 + 10 * i, 200)
+        for quality, path in targets(out, f"img{i}").items():
+            image = load(path)
+            assert (image.width, image.height) == sizes[i][quality]
+            assert near(pixel(image, image.width // 4, image.height // 2), colour), (i, quality)
 
 
 def test_missing_source_is_an_image_error(tmp_path: Path, out: Path) -> None:

@@ -115,6 +115,9 @@ def _encode_all(
     sizes: dict[str, tuple[int, int]] = {}
     temporaries: dict[str, Path] = {}
     try:
+        # One after another in this thread. Encoding medium and low on a second thread saved no
+        # CPU, and its throughput on the shared 2-core bench machine went up in one run and down
+        # in another (BENCHMARKS.md, "Renditions"): not worth a pool of its own yet.
         for quality, target in targets.items():
             entry = rendition(quality)
             image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
@@ -127,7 +130,7 @@ def _encode_all(
             temporary.write_bytes(encoded)
         _rename_all(temporaries, targets)
     except pyvips.Error as exc:
-        raise ImageError(f"{what} could not be encoded: {_first_line(exc)}") from exc
+        raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc
     finally:
         for temporary in temporaries.values():
             with contextlib.suppress(FileNotFoundError):
