@@ -36,6 +36,7 @@ import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
 from modelshelf.errors import StorageFull
+from modelshelf.executors import run_to_end
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import fileops, journal
 from modelshelf.storage.database import Storage, is_disk_full
@@ -112,7 +113,7 @@ class Changes:
     async def run_files(self, func: Callable[..., T], *args: Any) -> T:
         """Short blocking file work in the file pool; a full disk becomes StorageFull."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._files, func, *args)
+            return await run_to_end(self._files, func, *args)
         except OSError as exc:
             if is_disk_full(exc):
                 raise StorageFull(
