@@ -32,7 +32,7 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -137,7 +137,9 @@ class Jobs:
         if entry.failure is not None:
             raise entry.failure
         if entry.job.state == "cancelled":
-            raise JobCancelled(f"job {entry.job.id} was cancelled: {entry.job.error}")
+            raise JobCancelled(
+                f"job {entry.job.id} was cancelled: {entry.job.error}", job=_json(entry.job)
+            )
         return entry.job.result or {}
 
     def active(self, kind: JobKind) -> Job | None:
@@ -182,7 +184,7 @@ class Jobs:
         self._stop(entry, CANCELLED_ON_REQUEST)
         return entry.current()
 
-    async def follow(self, job_id: str) -> AsyncIterator[tuple[str, Job]]:
+    async def follow(self, job_id: str) -> AsyncGenerator[tuple[str, Job], None]:
         """("progress", job) now and after changes, at most once every EVENTS_EVERY_S, then
         ("end", job) once. A job that has ended yields only its end. Raises NotFound."""
         entry = self._entries.get(job_id)

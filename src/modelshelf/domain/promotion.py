@@ -247,13 +247,18 @@ def _pending_fields(record: PendingRecord) -> dict[str, Any]:
 
 
 async def import_models(
-    shelf: Shelf, ids: list[int], strategy: Strategy | None, concurrency: int
+    shelf: Shelf,
+    ids: list[int],
+    strategy: Strategy | None,
+    concurrency: int,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Import many pending ids, at most `concurrency` at a time; one result per distinct id,
-    in request order, each with `result` in BATCH_RESULTS. Never raises for a single id."""
+    """Import many pending ids, at most `concurrency` at a time, telling `progress` (if given)
+    the ids done; one result per distinct id, in request order, each with `result` in
+    BATCH_RESULTS. Never raises for a single id."""
     unique = list(dict.fromkeys(ids))
     gate = asyncio.Semaphore(concurrency)
-    with Progress(len(unique), "batch import", bar=False) as progress:
+    with Progress.use(progress, len(unique), "batch import") as progress:
 
         async def one(pending_id: int) -> dict[str, Any]:
             async with gate:

@@ -24,6 +24,8 @@ class Endpoint:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     multipart: bool = False
+    # Request headers the endpoint reads (described in routes.HEADER_PARAMETERS).
+    headers: tuple[str, ...] = ()
     responses: dict[int, Answer] = field(default_factory=dict)
 
 

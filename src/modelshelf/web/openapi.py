@@ -14,7 +14,7 @@ from modelshelf import __version__
 from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.web.bodies import ErrorBody
 from modelshelf.web.endpoint import Answer, Endpoint
-from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS
+from modelshelf.web.routes import ENDPOINTS, HEADER_PARAMETERS, PATH_PARAMETERS
 
 REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
@@ -67,6 +67,10 @@ def _operation(
     ]
     if endpoint.query is not None:
         parameters += _query_parameters(endpoint.query)
+    parameters += [
+        {"name": name, "in": "header", "required": False, **HEADER_PARAMETERS[name]}
+        for name in endpoint.headers
+    ]
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN
-from modelshelf.web import images_api, migration_api, models_api, system_api
+from modelshelf.web import images_api, jobs_api, migration_api, models_api, system_api
 from modelshelf.web.endpoint import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -14,6 +16,7 @@ ENDPOINTS: list[Endpoint] = [
     *migration_api.ENDPOINTS,
     *images_api.ENDPOINTS,
     *models_api.ENDPOINTS,
+    *jobs_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
@@ -21,6 +24,15 @@ PATH_PARAMETERS: dict[str, dict[str, str]] = {
     "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
+    "job_id": {"type": "string", "pattern": jobs_api.JOB_ID.pattern},
+}
+
+# Request headers an endpoint may read, as OpenAPI describes them.
+HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
+    "Prefer": {
+        "description": "`respond-async`: answer 202 with the job at once instead of waiting",
+        "schema": {"type": "string"},
+    },
 }
 
 
