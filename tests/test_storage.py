@@ -151,6 +151,25 @@ async def test_foreign_keys_are_enforced_on_writes(storage: Storage) -> None:
     assert await scalar(storage, "SELECT count(*) FROM model_tags") == 0
 
 
+@pytest.mark.parametrize("yields", [0, 1, 2, 3])
+async def test_a_writer_cancelled_at_any_step_leaves_no_transaction_open(
+    storage: Storage, yields: int
+) -> None:
+    async def write() -> None:
+        async with storage.write() as tx:
+            await tx.execute("INSERT INTO tags(name) VALUES ('cancelled')")
+
+    task = asyncio.create_task(write())
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    async with storage.write() as tx:
+        await tx.execute("INSERT INTO tags(name) VALUES ('next')")
+    assert await scalar(storage, "SELECT group_concat(name) FROM tags") in ("next", "cancelled,next")
+
+
 async def test_tag_names_are_unique(storage: Storage) -> None:
     async with storage.write() as tx:
         await tx.execute("INSERT INTO tags(name) VALUES ('lora')")

@@ -88,7 +88,13 @@ class Storage:
         """
         writer = self._require_writer()
         async with self._write_lock:
-            await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
+            try:
+                await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
+            except asyncio.CancelledError:
+                # The BEGIN still runs after its caller stopped waiting for it; roll it back
+                # before the next writer gets the lock (operations run in order).
+                await asyncio.shield(_rollback(writer))
+                raise
             try:
                 yield writer
                 await _translate_errors(writer.execute("COMMIT"))
