@@ -17,6 +17,8 @@ from modelshelf.jobs import Work
 from modelshelf.progress import Progress
 from modelshelf.records import Job
 
+_NO_OUTCOME = {"sha256": None, "action_taken": None, "detail": None}
+
 
 async def start_migrate_legacy(shelf: Shelf, legacy_db_path: str, legacy_images_dir: str) -> Job:
     """Stage 1 as a job. Raises Forbidden, InvalidInput or NotFound for the paths (then no
@@ -75,7 +77,8 @@ def _import_models_work(shelf: Shelf, ids: list[int], strategy: Strategy | None)
         )
         counts = Counter(r["result"] for r in results)
         return {
-            "results": results,
+            # Every key in every result, as the synchronous answer has always had them.
+            "results": [{**_NO_OUTCOME, **r} for r in results],
             "counts": {k: counts.get(k, 0) for k in promotion.BATCH_RESULTS},
         }
 
