@@ -119,20 +119,37 @@ class Jobs:
         return count
 
     async def start(
-        self, kind: JobKind, work: Work, *, what: str, one_at_a_time: bool = False
+        self,
+        kind: JobKind,
+        work: Work,
+        *,
+        what: str,
+        unit: str = "item",
+        one_at_a_time: bool = False,
     ) -> Job:
-        """Start `work` as a job and return it (queued) at once. Raises JobRunning,
-        ServiceStopping, and storage errors (then no job exists)."""
-        entry = await self._begin(kind, work, what, one_at_a_time, detached=True)
+        """Start `work` as a job and return it (queued) at once; `what` and `unit` name the
+        work and what it counts in log lines. Raises JobRunning, ServiceStopping, and storage
+        errors (then no job exists)."""
+        entry = await self._begin(
+            kind, work, Progress(None, what, False, unit=unit), one_at_a_time, detached=True
+        )
         return entry.current()
 
     async def run(
-        self, kind: JobKind, work: Work, *, what: str, one_at_a_time: bool = False
+        self,
+        kind: JobKind,
+        work: Work,
+        *,
+        what: str,
+        unit: str = "item",
+        one_at_a_time: bool = False,
     ) -> dict[str, Any]:
         """Run `work` as a job and wait for its end: its result, or what it raised
         (JobCancelled if it was cancelled). The caller going away does not stop the job;
         at shutdown it gets the grace period that in-flight requests get."""
-        entry = await self._begin(kind, work, what, one_at_a_time, detached=False)
+        entry = await self._begin(
+            kind, work, Progress(None, what, False, unit=unit), one_at_a_time, detached=False
+        )
         await entry.ended.wait()
         if entry.failure is not None:
             raise entry.failure
@@ -228,14 +245,14 @@ class Jobs:
                 log.error("%d job(s) did not stop in time; the next start marks them", len(stuck))
 
     async def _begin(
-        self, kind: JobKind, work: Work, what: str, one_at_a_time: bool, detached: bool
+        self, kind: JobKind, work: Work, progress: Progress, one_at_a_time: bool, detached: bool
     ) -> _Entry:
         if self._stopping:
             raise ServiceStopping("the service is stopping; start the job again after it")
         if one_at_a_time and (running := self.active(kind)) is not None:
             raise JobRunning(f"a {kind} job is already running ({running.id})", job=_json(running))
         job = Job(id=uuid.uuid4().hex, kind=kind, state="queued", created_at=now_ms())
-        entry = _Entry(job, Progress(None, what, bar=False, unit="item"), detached)
+        entry = _Entry(job, progress, detached)
         self._entries[job.id] = entry  # reserved before any await: one_at_a_time holds
         try:
             # Shielded: once the row is stored the job must run even if the caller goes away.

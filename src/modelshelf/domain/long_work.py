@@ -24,7 +24,9 @@ async def start_migrate_legacy(shelf: Shelf, legacy_db_path: str, legacy_images_
     """Stage 1 as a job. Raises Forbidden, InvalidInput or NotFound for the paths (then no
     job is made) and JobRunning while another stage 1 runs."""
     work = await _migrate_legacy_work(shelf, legacy_db_path, legacy_images_dir)
-    return await shelf.jobs.start("migrate_legacy", work, what="legacy import", one_at_a_time=True)
+    return await shelf.jobs.start(
+        "migrate_legacy", work, what="legacy import", unit="model", one_at_a_time=True
+    )
 
 
 async def run_migrate_legacy(
@@ -35,7 +37,7 @@ async def run_migrate_legacy(
     work = await _migrate_legacy_work(shelf, legacy_db_path, legacy_images_dir)
     try:
         return await shelf.jobs.run(
-            "migrate_legacy", work, what="legacy import", one_at_a_time=True
+            "migrate_legacy", work, what="legacy import", unit="model", one_at_a_time=True
         )
     except JobRunning as exc:
         raise Locked(f"a legacy migration is already running ({exc.detail})") from None
@@ -44,7 +46,7 @@ async def run_migrate_legacy(
 async def start_import_models(shelf: Shelf, ids: list[int], strategy: Strategy | None) -> Job:
     """A batch import as a job; its result is `{"results": [...], "counts": {...}}`."""
     return await shelf.jobs.start(
-        "import_models", _import_models_work(shelf, ids, strategy), what="batch import"
+        "import_models", _import_models_work(shelf, ids, strategy), what="batch import", unit="id"
     )
 
 
@@ -53,7 +55,7 @@ async def run_import_models(
 ) -> dict[str, Any]:
     """A batch import as a job, waiting for its results."""
     return await shelf.jobs.run(
-        "import_models", _import_models_work(shelf, ids, strategy), what="batch import"
+        "import_models", _import_models_work(shelf, ids, strategy), what="batch import", unit="id"
     )
 
 

@@ -266,7 +266,11 @@ async def import_models(
             progress.advance()
             return result
 
-        return list(await asyncio.gather(*(one(i) for i in unique)))
+        # A TaskGroup, unlike gather, waits for every import to unwind when the batch is
+        # cancelled: none may still be moving files when the job reports its end.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(i)) for i in unique]
+        return [task.result() for task in tasks]
 
 
 async def _import_one(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> dict[str, Any]:
