@@ -176,9 +176,10 @@ async def test_a_writer_cancelled_at_any_step_leaves_no_transaction_open(
     )
 
 
-@pytest.mark.parametrize("yields", range(40))
+@pytest.mark.parametrize("with_file", [True, False], ids=["rows-and-file", "rows-only"])
+@pytest.mark.parametrize("yields", range(60))
 async def test_a_change_cancelled_at_any_moment_is_all_or_nothing(
-    storage: Storage, yields: int
+    storage: Storage, yields: int, with_file: bool
 ) -> None:
     data_dir = storage.path.parent
     target = data_dir / "images" / "placed.txt"
@@ -186,6 +187,10 @@ async def test_a_change_cancelled_at_any_moment_is_all_or_nothing(
         changes = Changes(storage, KeyedLocks("model"), data_dir, files)
 
         async def change() -> None:
+            if not with_file:
+                async with changes.change() as unit:
+                    await unit.tx.execute("INSERT INTO tags(name) VALUES ('placed')")
+                return
             async with changes.staging() as staging:
                 folder = await staging.new_folder()
                 await asyncio.to_thread((folder / "f.txt").write_text, "staged")
@@ -196,11 +201,13 @@ async def test_a_change_cancelled_at_any_moment_is_all_or_nothing(
         task = asyncio.create_task(change())
         for _ in range(yields):
             await asyncio.sleep(0)
+        finished_first = task.done()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        assert task.cancelled() or finished_first  # a cancellation is never swallowed
         committed = await scalar(storage, "SELECT count(*) FROM tags") == 1
-        assert target.is_file() == committed
+        assert target.is_file() == (committed and with_file)
         assert list(changes.staging_dir.glob("*")) == []
 
 

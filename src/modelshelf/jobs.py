@@ -288,7 +288,7 @@ class Jobs:
             log.exception("job %s (%s) failed", entry.job.id, entry.job.kind)
             state, error, entry.failure = "failed", INTERNAL_ERROR, exc
         saver.cancel()
-        await _to_the_end(asyncio.wait([saver]))
+        await _to_the_end(asyncio.wait([saver], timeout=CANCEL_GRACE_S))
         await _to_the_end(self._end(entry, state, result, error))
 
     async def _mark_running(self, entry: _Entry) -> None:

@@ -191,8 +191,7 @@ async def _uncancellable(work: Any) -> None:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done():
-                break
+            # Even when `work` ended in the same instant: a cancellation is never swallowed.
             cancelled = True
     if cancelled:
         with contextlib.suppress(BaseException):
