@@ -122,6 +122,18 @@ async def test_import_models_with_prefer_answers_202_and_the_job_carries_the_bat
     assert end["progress"]["done"] == end["progress"]["total"] == 4
 
 
+async def test_location_names_the_job_under_the_path_prefix(
+    make_client: MakeClient, legacy: LegacyLibrary, models_dir: Path
+) -> None:
+    add_pending_models(legacy, models_dir, [1], image=None)
+    client = await make_client(path_prefix="/shelf")
+    response = await client.post("/shelf" + MIGRATE, json=migrate_body(legacy), headers=ASYNC)
+    job_id = (await response.json())["job"]["id"]
+    assert response.headers["Location"] == f"/shelf/api/jobs/{job_id}"
+    async with client.get(response.headers["Location"] + "/events") as events:
+        assert (await events_until_end(events))[-1].data["state"] == "done"
+
+
 @pytest.mark.parametrize("prefer", ["respond-async", "wait=5, respond-async", "RESPOND-ASYNC"])
 async def test_prefer_is_read_as_rfc_7240_says(
     client: Client, pending: dict[int, str], prefer: str
@@ -218,9 +230,10 @@ async def test_the_list_has_running_jobs_first_then_the_last_50_ended_newest_fir
         return {"n": 1}
 
     running = await shelf.jobs.start("scan", held, what="held")
-    ended = [(await shelf.jobs.start("scan", quick, what="quick")).id for _ in range(53)]
-    for job_id in ended:
-        await follow(client, job_id)
+    ended = []
+    for _ in range(53):
+        ended.append((await shelf.jobs.start("scan", quick, what="quick")).id)
+        await follow(client, ended[-1])
     jobs = (await (await client.get("/api/jobs")).json())["jobs"]
     assert jobs[0]["id"] == running.id
     assert jobs[0]["state"] in ("queued", "running")
