@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from modelshelf.progress import Progress
 from tests.conftest import Client, MakeClient, migrate, shelf_of
 from tests.events import Event, events_until_end, read_events
 from tests.factories import LegacyLibrary, add_pending_models
+from tests.test_faults import read_only_file
 
 ASYNC = {"Prefer": "respond-async"}
 MIGRATE = "/api/migration/migrate_legacy_db"
@@ -397,8 +398,9 @@ async def test_a_caller_waiting_for_a_cancelled_job_gets_job_cancelled(client: C
 # --- restart ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("database", ["writable", "read-only"])
 async def test_a_job_left_running_by_a_dead_process_reads_failed_with_the_reason(
-    make_client: MakeClient, data_dir: Path
+    make_client: MakeClient, data_dir: Path, database: str
 ) -> None:
     await (await make_client()).close()  # a library with the jobs table
     with sqlite3.connect(data_dir / "modelshelf.db") as conn:
@@ -408,10 +410,15 @@ async def test_a_job_left_running_by_a_dead_process_reads_failed_with_the_reason
                 " VALUES (?, 'import_models', ?, 1, 2, '{\"done\": 3, \"total\": 9}')",
                 (job_id, state),
             )
-    client = await make_client()
-    for job_id in ("a" * 32, "b" * 32):
-        job = await job_of(client, job_id)
-        assert job["state"] == "failed"
-        assert "the service stopped" in job["error"]
-        assert job["finished_at"] is not None
-        assert job["progress"] == {"done": 3, "total": 9}
+    with read_only_file(data_dir / "modelshelf.db") if database == "read-only" else nullcontext():
+        client = await make_client()
+        listed = {j["id"]: j for j in (await (await client.get("/api/jobs")).json())["jobs"]}
+        for job_id in ("a" * 32, "b" * 32):
+            job = await job_of(client, job_id)
+            assert job == listed[job_id]
+            assert job["state"] == "failed"
+            assert job["error"].startswith("the service stopped while this job ran")
+            assert job["progress"] == {"done": 3, "total": 9}
+            if database == "writable":
+                assert job["finished_at"] is not None
+        await client.close()

@@ -44,6 +44,9 @@ from modelshelf.errors import (
     NotFound,
     ServiceStopping,
     ShelfError,
+    StorageBusy,
+    StorageFull,
+    StorageUnavailable,
 )
 from modelshelf.progress import Progress
 from modelshelf.records import Job, JobKind, JobState
@@ -111,11 +114,18 @@ class Jobs:
 
     async def fail_unfinished(self) -> int:
         """At start-up: jobs that were queued or running when the process ended read `failed`
-        with the reason. Returns how many."""
-        async with self._changes.change() as change:
-            count = await jobs.fail_unfinished(change.tx, DIED, now_ms())
-        if count:
-            log.warning("%d job(s) were cut short when the service last stopped", count)
+        with the reason. Returns how many. A database that cannot be written now (read-only,
+        locked by another program) does not stop the start: readers see them failed anyway."""
+        async with self._storage.read() as conn:
+            count = await jobs.count_unfinished(conn)
+        if not count:
+            return 0
+        log.warning("%d job(s) were cut short when the service last stopped", count)
+        try:
+            async with self._changes.change() as change:
+                await jobs.fail_unfinished(change.tx, DIED, now_ms())
+        except (StorageUnavailable, StorageBusy, StorageFull) as exc:
+            log.warning("jobs cut short not marked failed in the database: %s", exc.detail)
         return count
 
     async def start(
@@ -175,19 +185,17 @@ class Jobs:
             row = await jobs.fetch_job(conn, job_id)
         if row is None:
             raise NotFound(f"no job with id {job_id[:100]}")
-        return await self._in_executor(jobs.to_job, row)
+        return _seen(await self._in_executor(jobs.to_job, row))
 
     async def listing(self) -> list[Job]:
         """Queued and running jobs (oldest first), then the last LISTED_ENDED that ended
         (newest first)."""
         active = [e.current() for e in self._entries.values() if not e.ended.is_set()]
         async with self._storage.read() as conn:
-            rows = await jobs.ended_jobs(conn, LISTED_ENDED)
+            rows = await jobs.recent_jobs(conn, LISTED_ENDED + len(self._entries))
         stored = await self._in_executor(lambda: [jobs.to_job(r) for r in rows])
-        ended = {j.id: j for j in stored}
+        ended = {j.id: _seen(j) for j in stored if j.id not in self._entries}
         ended |= {e.job.id: e.job for e in self._entries.values() if e.ended.is_set()}
-        for job in active:
-            ended.pop(job.id, None)
         newest = sorted(ended.values(), key=lambda j: j.finished_at or 0, reverse=True)
         return sorted(active, key=lambda j: j.created_at) + newest[:LISTED_ENDED]
 
@@ -345,6 +353,14 @@ class Jobs:
 
     async def _in_executor(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+
+def _seen(stored: Job) -> Job:
+    """A stored job that no task of this process runs and that never ended was cut short by
+    the end of an earlier process (start-up marks it so, unless the database was read-only)."""
+    if stored.ended:
+        return stored
+    return stored.model_copy(update={"state": "failed", "error": DIED})
 
 
 def _json(job: Job) -> dict[str, Any]:

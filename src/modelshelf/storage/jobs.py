@@ -102,15 +102,21 @@ async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> StoredJob | None
     return None if row is None else StoredJob(*row)
 
 
-async def ended_jobs(conn: aiosqlite.Connection, limit: int) -> list[StoredJob]:
-    """The `limit` jobs that ended last, newest first."""
+async def recent_jobs(conn: aiosqlite.Connection, limit: int) -> list[StoredJob]:
+    """The `limit` jobs that ended (or, for a job that never ended, began) last, newest
+    first."""
     rows = await fetch_all(
         conn,
-        f"SELECT {_COLUMNS} FROM jobs WHERE finished_at IS NOT NULL"
-        " ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+        f"SELECT {_COLUMNS} FROM jobs ORDER BY coalesce(finished_at, created_at) DESC,"
+        " rowid DESC LIMIT ?",
         (limit,),
     )
     return [StoredJob(*row) for row in rows]
+
+
+async def count_unfinished(conn: aiosqlite.Connection) -> int:
+    row = await fetch_one(conn, "SELECT count(*) FROM jobs WHERE finished_at IS NULL")
+    return 0 if row is None else int(row[0])
 
 
 async def fail_unfinished(tx: aiosqlite.Connection, reason: str, now: int) -> int:
