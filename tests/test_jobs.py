@@ -200,6 +200,26 @@ async def test_batch_jobs_may_run_side_by_side(client: Client, pending: dict[int
         assert (await follow(client, job["id"]))[-1].data["result"]["counts"]["success"] == 2
 
 
+async def test_a_caller_that_goes_away_once_it_asked_still_gets_its_job_run(
+    client: Client,
+) -> None:
+    shelf = shelf_of(client)
+    ran = asyncio.Event()
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        ran.set()
+        return {"ran": True}
+
+    asking = asyncio.create_task(shelf.jobs.start("scan", work, what="orphan"))
+    await asyncio.sleep(0)  # it has asked: the job's row is being stored
+    asking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    await ran.wait()
+    job_id = (await (await client.get("/api/jobs")).json())["jobs"][0]["id"]
+    assert (await follow(client, job_id))[-1].data["result"] == {"ran": True}
+
+
 # --- one job, the list ------------------------------------------------------------------------
 
 

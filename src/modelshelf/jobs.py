@@ -262,14 +262,15 @@ class Jobs:
         job = Job(id=uuid.uuid4().hex, kind=kind, state="queued", created_at=now_ms())
         entry = _Entry(job, progress, detached)
         self._entries[job.id] = entry  # reserved before any await: one_at_a_time holds
-        try:
-            # Shielded: once the row is stored the job must run even if the caller goes away.
-            await asyncio.shield(self._store_and_launch(entry, work))
-        except BaseException:
-            if entry.task is None:
-                del self._entries[job.id]
-            raise
+        launch = asyncio.ensure_future(self._store_and_launch(entry, work))
+        launch.add_done_callback(lambda done: self._forget_unlaunched(entry, done))
+        # Shielded: once the row is stored the job must run even if the caller goes away.
+        await asyncio.shield(launch)
         return entry
+
+    def _forget_unlaunched(self, entry: _Entry, launch: asyncio.Future[None]) -> None:
+        if launch.cancelled() or launch.exception() is not None:  # no row, no job
+            self._entries.pop(entry.job.id, None)
 
     async def _store_and_launch(self, entry: _Entry, work: Work) -> None:
         async with self._changes.change() as change:
@@ -277,6 +278,8 @@ class Jobs:
         entry.task = asyncio.create_task(self._run(entry, work), name=f"job {entry.job.id}")
         if entry.stop_reason is not None:  # cancelled while its row was being stored
             entry.task.cancel()
+        elif self._stopping:  # shutdown began meanwhile
+            self._stop(entry, STOPPED)
 
     async def _run(self, entry: _Entry, work: Work) -> None:
         entry.progress.listen(_on_loop(entry.tell))
@@ -342,7 +345,7 @@ class Jobs:
         entry.ended.set()
         entry.tell()
         if stored:
-            del self._entries[job.id]
+            self._entries.pop(job.id, None)
 
     def _stop(self, entry: _Entry, reason: str) -> None:
         if entry.ended.is_set():
