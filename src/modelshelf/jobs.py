@@ -135,13 +135,15 @@ class Jobs:
         *,
         what: str,
         unit: str = "item",
+        bar: bool | None = False,
         one_at_a_time: bool = False,
     ) -> Job:
-        """Start `work` as a job and return it (queued) at once; `what` and `unit` name the
-        work and what it counts in log lines. Raises JobRunning, ServiceStopping, and storage
-        errors (then no job exists)."""
+        """Start `work` as a job and return it (queued) at once. `what` and `unit` name the
+        work and what it counts in log lines; `bar` draws a progress bar as `Progress` does
+        (for the command line). Raises JobRunning, ServiceStopping, and storage errors (then
+        no job exists)."""
         entry = await self._begin(
-            kind, work, Progress(None, what, False, unit=unit), one_at_a_time, detached=True
+            kind, work, Progress(None, what, bar, unit=unit), one_at_a_time, detached=True
         )
         return entry.current()
 
@@ -152,13 +154,14 @@ class Jobs:
         *,
         what: str,
         unit: str = "item",
+        bar: bool | None = False,
         one_at_a_time: bool = False,
     ) -> dict[str, Any]:
         """Run `work` as a job and wait for its end: its result, or what it raised
         (JobCancelled if it was cancelled). The caller going away does not stop the job;
         at shutdown it gets the grace period that in-flight requests get."""
         entry = await self._begin(
-            kind, work, Progress(None, what, False, unit=unit), one_at_a_time, detached=False
+            kind, work, Progress(None, what, bar, unit=unit), one_at_a_time, detached=False
         )
         await entry.ended.wait()
         if entry.failure is not None:
