@@ -168,3 +168,26 @@ def image_size(path: Path) -> tuple[int, int]:
 
 def environ_without_modelshelf() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
+
+
+def add_pending_models(
+    legacy: LegacyLibrary,
+    models_dir: Path,
+    ids: Sequence[int],
+    *,
+    image: tuple[int, int] | None = (320, 240),
+    size: int = 4096,
+) -> dict[int, str]:
+    """Unhashed legacy models (each with its own content and, unless `image` is None, one
+    JPEG), which stage 1 makes pending. Returns id -> SHA256."""
+    hashes: dict[int, str] = {}
+    for i in ids:
+        path = models_dir / f"p{i}.safetensors"
+        hashes[i] = make_model_file(path, size=size, seed=10_000 + i)
+        images = (
+            []
+            if image is None
+            else [legacy.image(f"model_{i}_1_p.jpg", width=image[0] + i % 7, height=image[1])]
+        )
+        legacy.add_model(i, path=str(path), images=images)
+    return hashes

@@ -420,8 +420,8 @@ async def test_an_existing_library_is_indexed_when_the_index_is_created(tmp_path
 # --- unknown query parameters -------------------------------------------------------------------
 
 
-def _concrete(path: str) -> str:
-    values = {"sha256": sha(1), "filename": f"{sha(1)}_0.webp", "id": "1"}
+def _concrete(path: str, job_id: str) -> str:
+    values = {"sha256": sha(1), "filename": f"{sha(1)}_0.webp", "id": "1", "job_id": job_id}
     return re.sub(r"{(\w+)}", lambda m: values[m[1]], path)
 
 
@@ -433,7 +433,12 @@ async def test_unknown_query_parameters_are_ignored_on_every_get(
     legacy.add_model(1, hash_hex=sha(1), tags=[1], images=[legacy.image("a.png")])
     legacy.add_model(2, images=[legacy.image("p.png")])  # pending 2... and 1 is the model
     await migrate(client, legacy)
-    url = _concrete(path).replace("/api/images/pending/1", "/api/images/pending/2")
+    ended = await client.post(  # a job that ended, for the job endpoints
+        "/api/migration/import_models", json={"ids": [404]}, headers={"Prefer": "respond-async"}
+    )
+    job_id = (await ended.json())["job"]["id"]
+    await (await client.get(f"/api/jobs/{job_id}/events")).read()
+    url = _concrete(path, job_id).replace("/api/images/pending/1", "/api/images/pending/2")
     plain = await client.get(url)
     busted = await client.get(url, params={"rev": "12", "v": "x", "_": "", "quality": "low"})
     assert plain.status == 200, await plain.text()

@@ -9,12 +9,15 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from modelshelf.errors import StorageUnavailable
+from modelshelf.locks import KeyedLocks
 from modelshelf.storage import DataDirInUse, Storage
+from modelshelf.storage.change import Changes
 from modelshelf.storage.schema import MIGRATIONS
 
 # (name, declared type, not null, position in the primary key) as PRAGMA table_info reports them.
@@ -149,6 +152,63 @@ async def test_foreign_keys_are_enforced_on_writes(storage: Storage) -> None:
         async with storage.write() as tx:
             await tx.execute("INSERT INTO model_tags VALUES (?, 1)", (SHA,))
     assert await scalar(storage, "SELECT count(*) FROM model_tags") == 0
+
+
+@pytest.mark.parametrize("yields", [0, 1, 2, 3])
+async def test_a_writer_cancelled_at_any_step_leaves_no_transaction_open(
+    storage: Storage, yields: int
+) -> None:
+    async def write() -> None:
+        async with storage.write() as tx:
+            await tx.execute("INSERT INTO tags(name) VALUES ('cancelled')")
+
+    task = asyncio.create_task(write())
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    async with storage.write() as tx:
+        await tx.execute("INSERT INTO tags(name) VALUES ('next')")
+    assert await scalar(storage, "SELECT group_concat(name) FROM tags") in (
+        "next",
+        "cancelled,next",
+    )
+
+
+@pytest.mark.parametrize("with_file", [True, False], ids=["rows-and-file", "rows-only"])
+@pytest.mark.parametrize("yields", range(60))
+async def test_a_change_cancelled_at_any_moment_is_all_or_nothing(
+    storage: Storage, yields: int, with_file: bool
+) -> None:
+    data_dir = storage.path.parent
+    target = data_dir / "images" / "placed.txt"
+    with ThreadPoolExecutor(2) as files:
+        changes = Changes(storage, KeyedLocks("model"), data_dir, files)
+
+        async def change() -> None:
+            if not with_file:
+                async with changes.change() as unit:
+                    await unit.tx.execute("INSERT INTO tags(name) VALUES ('placed')")
+                return
+            async with changes.staging() as staging:
+                folder = await staging.new_folder()
+                await asyncio.to_thread((folder / "f.txt").write_text, "staged")
+                async with changes.change(staging=staging) as unit:
+                    await unit.tx.execute("INSERT INTO tags(name) VALUES ('placed')")
+                    unit.move(folder / "f.txt", target)
+
+        task = asyncio.create_task(change())
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        finished_first = task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled() or finished_first  # a cancellation is never swallowed
+        committed = await scalar(storage, "SELECT count(*) FROM tags") == 1
+        assert target.is_file() == (committed and with_file)
+        assert list(changes.staging_dir.glob("*")) == []
 
 
 async def test_tag_names_are_unique(storage: Storage) -> None:

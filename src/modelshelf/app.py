@@ -14,6 +14,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.executors import Executors
 from modelshelf.hashing import Hasher
 from modelshelf.imagefolder import ImageFolder
+from modelshelf.jobs import Jobs
 from modelshelf.locks import KeyedLocks
 from modelshelf.recovery import fill_missing_renditions, recover
 from modelshelf.storage import Storage
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(locks_ctx)
     app.cleanup_ctx.append(shelf_ctx)
+    app.on_shutdown.append(begin_stopping)
     setup_routes(app, settings.path_prefix)
     setup_cors(app, settings.cors_origins)
     setup_middlewares(app, settings)
@@ -77,6 +79,7 @@ async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SETTINGS], app[STORAGE], app[EXECUTORS], app[PENDING_LOCKS], app[MODEL_LOCKS]
     )
     report = await recover(shelf.changes, shelf.folder)
+    await shelf.jobs.fail_unfinished()
     shelf.maintenance = asyncio.create_task(
         fill_missing_renditions(shelf.changes, shelf.folder, shelf.executors.cpu, report.incomplete)
     )
@@ -86,7 +89,15 @@ async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await shelf.maintenance
     await shelf.drain()
+    shelf.hasher.stop()  # a file still being hashed for nobody must not hold the exit
     await shelf.changes.forget_carried_out()
+
+
+async def begin_stopping(app: web.Application) -> None:
+    """Shutdown begins (before in-flight requests get their grace): jobs nobody waits for
+    stop at their next safe point, the rest of the work gets `shutdown_timeout`."""
+    if SHELF in app:
+        app[SHELF].begin_stopping()
 
 
 def build_shelf(
@@ -98,6 +109,7 @@ def build_shelf(
 ) -> Shelf:
     changes = Changes(storage, model_locks, settings.data_dir, executors.files)
     return Shelf(
+        jobs=Jobs(storage, changes, executors.files),
         settings=settings,
         storage=storage,
         changes=changes,

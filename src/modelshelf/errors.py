@@ -35,6 +35,14 @@ class PreconditionFailed(ShelfError):
     """The caller's precondition (If-Match) no longer holds; nothing was changed."""
 
 
+class JobRunning(Conflict):
+    """A job of a kind that runs one at a time is running; `job` is that job."""
+
+
+class JobCancelled(Conflict):
+    """The job a caller waited for was cancelled (on request, or the service stopped)."""
+
+
 class Locked(ShelfError):
     """Another operation holds the resource right now; try again later."""
 
@@ -58,6 +66,10 @@ class StorageUnavailable(ShelfError):
 
 class StorageBusy(ShelfError):
     """Another program holds the database's write lock; `retry_after` says when to try again."""
+
+
+class ServiceStopping(ShelfError):
+    """The service is shutting down and starts no new work."""
 
 
 class ImageError(Unprocessable):

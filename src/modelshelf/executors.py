@@ -1,11 +1,12 @@
-"""Thread pools for blocking work, kept apart by the kind of work."""
+"""Thread pools for blocking work, kept apart by the kind of work, and the one way to await
+work in them."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,8 +38,34 @@ class Executors:
         )
 
     def shutdown(self) -> None:
-        self.cpu.shutdown(wait=True)
-        self.files.shutdown(wait=True)
+        """Drop work not started yet and wait for the threads to finish what they run."""
+        self.cpu.shutdown(wait=True, cancel_futures=True)
+        self.files.shutdown(wait=True, cancel_futures=True)
+
+
+async def run_to_end(executor: Executor, func: Callable[..., T], *args: Any) -> T:
+    """`func(*args)` in `executor`. A caller cancelled while it is queued drops it; one
+    cancelled while it runs waits for it to return before the cancellation goes on: a thread
+    cannot be stopped, and work writing into staging must not outlive the change that removes
+    that staging."""
+    future = executor.submit(func, *args)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        if not future.cancel():  # running, or done already
+            await _finished(future)
+        raise
+
+
+async def _finished(future: Future[Any]) -> None:
+    waiter = asyncio.wrap_future(future)
+    while not waiter.done():
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            continue
+        except BaseException:  # the caller is cancelled: what the work raised no longer matters
+            return
 
 
 def is_disk_full(exc: OSError) -> bool:
@@ -46,10 +73,10 @@ def is_disk_full(exc: OSError) -> bool:
 
 
 async def run_blocking(executor: Executor, func: Callable[..., T], *args: Any) -> T:
-    """Run `func(*args)` in `executor`; a full disk becomes StorageFull (nothing was changed:
-    blocking work here prepares a change, it never is one)."""
+    """`run_to_end`, with a full disk turned into StorageFull (nothing was changed: blocking
+    work here prepares a change, it never is one)."""
     try:
-        return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
+        return await run_to_end(executor, func, *args)
     except OSError as exc:
         if is_disk_full(exc):
             raise StorageFull(

@@ -6,12 +6,13 @@ import asyncio
 import hashlib
 import logging
 import stat
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelshelf.errors import Unprocessable
+from modelshelf.errors import ServiceStopping, Unprocessable
 from modelshelf.executors import Executors
 from modelshelf.storage import Storage, hash_cache
 from modelshelf.storage.change import Changes
@@ -65,6 +66,10 @@ def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
     return digest.hexdigest()
 
 
+class HashingStopped(Exception):
+    """Hashing was abandoned because the service is stopping."""
+
+
 class Hasher:
     """Digests model files in an executor, remembering them by (path, size, mtime_ns, inode).
 
@@ -78,6 +83,16 @@ class Hasher:
         self._changes = changes
         self._executors = executors
         self._running: dict[FileIdentity, asyncio.Task[str]] = {}
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Abandon files being hashed at their next chunk (shutdown: a thread cannot be
+        stopped otherwise, and a 20 GB file would hold the process for minutes)."""
+        self._stopped.set()
+
+    def _check_stopped(self, _count: int) -> None:
+        if self._stopped.is_set():
+            raise HashingStopped
 
     async def identify(self, path: Path) -> FileIdentity:
         loop = asyncio.get_running_loop()
@@ -96,9 +111,14 @@ class Hasher:
         if task is None:
             task = asyncio.create_task(self._compute(identity))
             self._running[identity] = task
-            task.add_done_callback(lambda _: self._running.pop(identity, None))
+            task.add_done_callback(lambda t: self._forget(identity, t))
         # Shielded: one caller going away must not cancel the work another caller waits for.
         return await asyncio.shield(task), identity
+
+    def _forget(self, identity: FileIdentity, task: asyncio.Task[str]) -> None:
+        self._running.pop(identity, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: a task abandoned at shutdown has no one to tell
 
     async def _cached(self, identity: FileIdentity) -> str | None:
         async with self._storage.read() as conn:
@@ -110,7 +130,13 @@ class Hasher:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            sha256 = await loop.run_in_executor(self._executors.cpu, hash_file, Path(identity.path))
+            sha256 = await loop.run_in_executor(
+                self._executors.cpu, hash_file, Path(identity.path), self._check_stopped
+            )
+        except HashingStopped:
+            raise ServiceStopping(
+                f"hashing {identity.path} stopped: the service is stopping"
+            ) from None
         except OSError as exc:
             raise Unprocessable(
                 f"model file {identity.path} cannot be read: {exc.strerror}"

@@ -1,14 +1,29 @@
-"""Progress of long work: a bar on a terminal, plain log lines otherwise."""
+"""Progress of long work, told to everyone who follows it: a bar on a terminal (units, or bytes
+with bytes/s and ETA), plain log lines otherwise, and listeners (a job) that read `snapshot()`.
+
+Domain functions take an optional `Progress` and report through it:
+
+    with Progress.use(progress, total, "legacy import") as progress:
+        ...
+        progress.advance(len(rows))
+
+`advance` and `add_bytes` may be called from worker threads (a file being hashed).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
 from tqdm import tqdm
+
+from modelshelf.records import JobProgress
 
 log = logging.getLogger("modelshelf.progress")
 
@@ -16,39 +31,119 @@ LOG_EVERY_SECONDS = 5.0
 
 
 class Progress:
-    """Counts done units of `total`. Use as a context manager; call `advance(n)`."""
+    """Counts done units of `total` (None: not known yet) and, when told a byte total, bytes.
+    Use as a context manager: the bar is drawn inside it and a last line logged at its end.
+    `bar`: True draws a bar, False logs lines, None draws one only on a terminal."""
 
-    def __init__(self, total: int, what: str, bar: bool | None = None) -> None:
-        self.total = total
+    def __init__(
+        self, total: int | None, what: str, bar: bool | None = None, *, unit: str = "model"
+    ) -> None:
         self.what = what
+        self.unit = unit
+        self.total = total
         self.done = 0
+        self.bytes_total: int | None = None
+        self.bytes_done = 0
+        self.phase: str | None = None
         self._bar_wanted = sys.stderr.isatty() if bar is None else bar
         self._bar: tqdm[Any] | None = None
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
         self._started = time.monotonic()
         self._last_log = self._started
 
-    def __enter__(self) -> Progress:
-        if self._bar_wanted:
-            self._bar = tqdm(total=self.total, desc=self.what, unit="model", file=sys.stderr)
-        else:
-            log.info("%s: starting, %d to do", self.what, self.total)
-        return self
-
-    def advance(self, count: int = 1) -> None:
-        self.done += count
-        if self._bar is not None:
-            self._bar.update(count)
+    @classmethod
+    @contextmanager
+    def use(
+        cls,
+        progress: Progress | None,
+        total: int | None,
+        what: str,
+        bar: bool | None = False,
+        *,
+        unit: str = "model",
+    ) -> Iterator[Progress]:
+        """The caller's `progress` told the total (its owner closes it), or a new one of ours."""
+        if progress is not None:
+            progress.set_total(total)
+            yield progress
             return
-        now = time.monotonic()
-        if now - self._last_log >= LOG_EVERY_SECONDS:
-            self._last_log = now
-            log.info("%s: %s", self.what, self.summary())
+        with cls(total, what, bar, unit=unit) as own:
+            yield own
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every change (from whichever thread made it)."""
+        self._listeners.append(callback)
+
+    def set_total(self, total: int | None, *, bytes_total: int | None = None) -> None:
+        with self._lock:
+            self.total = total
+            if bytes_total is not None:
+                self.bytes_total = bytes_total
+            self._redraw()
+        self._tell()
+
+    def set_phase(self, phase: str | None) -> None:
+        self.phase = phase
+        if self._bar is not None:
+            self._bar.set_description(f"{self.what} ({phase})" if phase else self.what)
+        self._tell()
+
+    def advance(self, count: int = 1, *, nbytes: int = 0) -> None:
+        """`count` more units done (and `nbytes` more bytes)."""
+        with self._lock:
+            self.done += count
+            self.bytes_done += nbytes
+            if self._bar is not None:
+                self._bar.update(nbytes if self._counts_bytes() else count)
+                if self._counts_bytes():
+                    self._bar.set_postfix_str(self._units_text(), refresh=False)
+        self._log_now_and_then()
+        self._tell()
+
+    def add_bytes(self, nbytes: int) -> None:
+        """`nbytes` more bytes of the current unit done (a big file being read)."""
+        self.advance(0, nbytes=nbytes)
+
+    def snapshot(self) -> JobProgress:
+        """Where the work is: counts, rate (bytes/s when bytes are counted, else units/s) and
+        the estimated seconds left."""
+        with self._lock:
+            elapsed = time.monotonic() - self._started
+            counted, target = (
+                (self.bytes_done, self.bytes_total)
+                if self._counts_bytes()
+                else (self.done, self.total)
+            )
+            rate = counted / elapsed if elapsed > 0 else None
+            eta = None
+            if rate and target is not None:
+                eta = round(max(target - counted, 0) / rate, 1)
+            return JobProgress(
+                done=self.done,
+                total=self.total,
+                bytes_done=self.bytes_done if self.bytes_total is not None else None,
+                bytes_total=self.bytes_total,
+                rate=None if rate is None else round(rate, 2),
+                eta_s=eta,
+                phase=self.phase,
+            )
 
     def summary(self) -> str:
         elapsed = time.monotonic() - self._started
-        percent = 100.0 * self.done / self.total if self.total else 100.0
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        return f"{self.done}/{self.total} ({percent:.0f}%), {rate:.1f}/s, {elapsed:.1f} s"
+        text = f"{self._units_text()}, {rate:.1f}/s, {elapsed:.1f} s"
+        if self.bytes_total is not None:
+            text += f", {self.bytes_done / 2**20:.0f}/{self.bytes_total / 2**20:.0f} MiB"
+        return text
+
+    def __enter__(self) -> Progress:
+        self._started = self._last_log = time.monotonic()
+        if self._bar_wanted:
+            self._open_bar()
+        else:
+            log.info("%s: starting, %s to do", self.what, self.total or "unknown")
+        return self
 
     def __exit__(
         self,
@@ -58,4 +153,53 @@ class Progress:
     ) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
         log.info("%s: %s %s", self.what, "stopped at" if exc else "finished", self.summary())
+
+    def _counts_bytes(self) -> bool:
+        return self.bytes_total is not None
+
+    def _units_text(self) -> str:
+        if self.total is None:
+            return f"{self.done} {self.unit}s"
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        return f"{self.done}/{self.total} {self.unit}s ({percent:.0f}%)"
+
+    def _open_bar(self) -> None:
+        if self._counts_bytes():
+            self._bar = tqdm(
+                total=self.bytes_total,
+                initial=self.bytes_done,
+                desc=self.what,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+            )
+        else:
+            self._bar = tqdm(
+                total=self.total, initial=self.done, desc=self.what, unit=self.unit, file=sys.stderr
+            )
+
+    def _redraw(self) -> None:
+        """Follow a new total; a bar counting units turns into one counting bytes."""
+        if self._bar is None:
+            return
+        if self._counts_bytes() and self._bar.unit != "B":
+            self._bar.close()
+            self._open_bar()
+            return
+        self._bar.total = self.bytes_total if self._counts_bytes() else self.total
+        self._bar.refresh()
+
+    def _log_now_and_then(self) -> None:
+        if self._bar is not None:
+            return
+        now = time.monotonic()
+        if now - self._last_log >= LOG_EVERY_SECONDS:
+            self._last_log = now
+            log.info("%s: %s", self.what, self.summary())
+
+    def _tell(self) -> None:
+        for listener in self._listeners:
+            listener()

@@ -1,10 +1,10 @@
-"""The records the library hands out (models, pending models, tags) and the one definition of
-what a SHA256 looks like; request bodies, path patterns and OpenAPI derive from it."""
+"""The records the library hands out (models, pending models, tags, jobs) and the one
+definition of what a SHA256 looks like; request bodies, path patterns and OpenAPI derive from it."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,3 +61,48 @@ class PendingRecord(_Record):
 def image_name(sha256: str, seq: int) -> str:
     """The public name of example image `seq` of a model, as clients request it."""
     return f"{sha256}_{seq}.webp"
+
+
+JobKind = Literal["scan", "migrate_legacy", "import_models"]
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+ENDED_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
+
+
+def _unknown(value: object) -> bool:
+    return value is None
+
+
+class JobProgress(BaseModel):
+    """How far a job is. `total` is null while unknown; the other keys are left out of answers
+    while the job does not count them."""
+
+    done: int = 0
+    total: int | None = None
+    bytes_done: int | None = Field(default=None, exclude_if=_unknown)
+    bytes_total: int | None = Field(default=None, exclude_if=_unknown)
+    rate: float | None = Field(
+        default=None,
+        exclude_if=_unknown,
+        description="bytes per second when the job counts bytes, else units per second",
+    )
+    eta_s: float | None = Field(default=None, exclude_if=_unknown, description="seconds left")
+    phase: str | None = Field(default=None, exclude_if=_unknown)
+
+
+class Job(BaseModel):
+    """Long work run in the background, as the API shows it. Times are milliseconds since the
+    epoch, null until they happen."""
+
+    id: str
+    kind: JobKind
+    state: JobState
+    created_at: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    progress: JobProgress = Field(default_factory=JobProgress)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED_STATES

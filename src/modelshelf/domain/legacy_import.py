@@ -76,15 +76,17 @@ class _Batch:
     originals: dict[int, tuple[Path, str]] = field(default_factory=dict)
 
 
-async def migrate_legacy_from_request(
+async def request_inputs(
     shelf: Shelf, legacy_db_path: str, legacy_images_dir: str
-) -> MigrationReport:
-    """Stage 1 for a remote caller: both paths must lie under `legacy_root` once symlinks and
-    `..` are resolved. Raises Forbidden otherwise, then as `migrate_legacy`."""
+) -> tuple[Path, Path]:
+    """The legacy database and images folder a remote caller names: both must lie under
+    `legacy_root` once symlinks and `..` are resolved, and exist. Raises Forbidden,
+    InvalidInput, NotFound."""
     root = shelf.settings.effective_legacy_root
     db_path = await shelf.run_files(_inside, root, legacy_db_path)
     images_dir = await shelf.run_files(_inside, root, legacy_images_dir)
-    return await migrate_legacy(shelf, db_path, images_dir)
+    await _require_inputs(shelf, db_path, images_dir)
+    return db_path, images_dir
 
 
 def _inside(root: Path, given: str) -> Path:
@@ -96,35 +98,47 @@ def _inside(root: Path, given: str) -> Path:
     return resolved
 
 
-async def migrate_legacy(
-    shelf: Shelf, legacy_db: Path, legacy_images: Path, bar: bool | None = False
-) -> MigrationReport:
-    """Run stage 1. Raises NotFound for a missing input, InvalidInput for a file that is not a
-    legacy library, Locked if a migration is already running. Broken rows are reported in the
-    answer, never fatal."""
+async def _require_inputs(shelf: Shelf, legacy_db: Path, legacy_images: Path) -> None:
     if not await shelf.run_files(legacy_db.is_file):
         raise NotFound(f"legacy database {legacy_db} does not exist")
     if not await shelf.run_files(legacy_images.is_dir):
         raise NotFound(f"legacy images folder {legacy_images} does not exist")
+
+
+async def migrate_legacy(
+    shelf: Shelf,
+    legacy_db: Path,
+    legacy_images: Path,
+    bar: bool | None = False,
+    progress: Progress | None = None,
+) -> MigrationReport:
+    """Run stage 1, telling `progress` (if given) the rows done. Raises NotFound for a missing
+    input, InvalidInput for a file that is not a legacy library, Locked if a migration is
+    already running. Broken rows are reported in the answer, never fatal."""
+    await _require_inputs(shelf, legacy_db, legacy_images)
     if shelf.migration_lock.locked():
         raise Locked("a legacy migration is already running")
     async with shelf.migration_lock, shelf.changes.staging() as scratch:
         legacy = await legacy_source.open_legacy_database(legacy_db, await scratch.new_folder())
         try:
-            return await _migrate(shelf, legacy, legacy_images, bar)
+            return await _migrate(shelf, legacy, legacy_images, bar, progress)
         finally:
             await legacy.close()
 
 
 async def _migrate(
-    shelf: Shelf, legacy: aiosqlite.Connection, images: Path, bar: bool | None
+    shelf: Shelf,
+    legacy: aiosqlite.Connection,
+    images: Path,
+    bar: bool | None,
+    progress: Progress | None,
 ) -> MigrationReport:
     report = MigrationReport()
     tag_map = await _migrate_tags(shelf, legacy, report)
     total = await legacy_source.count_models(legacy)
     report.db_migration["legacy_models"] = total
     last_id = -(2**63)
-    with Progress(total, "legacy import", bar=bar) as progress:
+    with Progress.use(progress, total, "legacy import", bar) as progress:
         while rows := await legacy_source.fetch_batch(legacy, last_id, BATCH_SIZE):
             last_id = int(rows[-1]["id"])
             await _migrate_batch(shelf, legacy, rows, images, tag_map, report)

@@ -239,13 +239,18 @@ async def _place_image(
 
 
 async def import_models(
-    shelf: Shelf, ids: list[int], strategy: Strategy | None, concurrency: int
+    shelf: Shelf,
+    ids: list[int],
+    strategy: Strategy | None,
+    concurrency: int,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Import many pending ids, at most `concurrency` at a time; one result per distinct id,
-    in request order, each with `result` in BATCH_RESULTS. Never raises for a single id."""
+    """Import many pending ids, at most `concurrency` at a time, telling `progress` (if given)
+    the ids done; one result per distinct id, in request order, each with `result` in
+    BATCH_RESULTS. Never raises for a single id."""
     unique = list(dict.fromkeys(ids))
     gate = asyncio.Semaphore(concurrency)
-    with Progress(len(unique), "batch import", bar=False) as progress:
+    with Progress.use(progress, len(unique), "batch import") as progress:
 
         async def one(pending_id: int) -> dict[str, Any]:
             async with gate:
@@ -253,7 +258,11 @@ async def import_models(
             progress.advance()
             return result
 
-        return list(await asyncio.gather(*(one(i) for i in unique)))
+        # A TaskGroup, unlike gather, waits for every import to unwind when the batch is
+        # cancelled: none may still be moving files when the job reports its end.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(i)) for i in unique]
+        return [task.result() for task in tasks]
 
 
 async def _import_one(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> dict[str, Any]:

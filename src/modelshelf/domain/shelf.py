@@ -4,6 +4,7 @@ opened for work."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,17 +15,20 @@ from modelshelf.errors import Unprocessable
 from modelshelf.executors import Executors, run_blocking
 from modelshelf.hashing import Hasher
 from modelshelf.imagefolder import ImageFolder
+from modelshelf.jobs import CANCEL_GRACE_S, Jobs
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Shelf:
     """Database (reads through `storage`, every change through `changes`), images folder,
-    hashing, thread pools and the in-memory locks."""
+    hashing, thread pools, the in-memory locks and the jobs."""
 
     settings: Settings
     storage: Storage
@@ -34,9 +38,12 @@ class Shelf:
     hasher: Hasher
     pending_locks: KeyedLocks
     model_locks: KeyedLocks
+    jobs: Jobs
     migration_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Rendering the renditions images lack, started after recovery (see recovery).
     maintenance: asyncio.Task[int] | None = None
+    # Loop time by which work must end once shutdown began (None: not stopping).
+    stop_deadline: float | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def model_path(self, stored: str) -> Path:
@@ -65,13 +72,37 @@ class Shelf:
 
     async def finish(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` to completion even if the caller is cancelled (a client hanging up must
-        not stop an import half way). Shutdown waits for it."""
+        not stop an import half way). Shutdown gives it until `stop_deadline`, then cancels
+        it (safe: every change is atomic)."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)
 
+    def begin_stopping(self) -> None:
+        """Shutdown begins (SIGTERM): work gets `shutdown_timeout` seconds from now; jobs
+        that no request waits for stop at once."""
+        loop = asyncio.get_running_loop()
+        self.stop_deadline = loop.time() + self.settings.shutdown_timeout
+        self.jobs.stop_detached()
+
     async def drain(self) -> None:
-        """Wait for work started with `finish` (called on shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for work started with `finish` and for jobs until `stop_deadline`; cancel
+        what still runs then, and wait at most CANCEL_GRACE_S for it to reach a safe point."""
+        loop = asyncio.get_running_loop()
+        deadline = self.stop_deadline
+        if deadline is None:
+            deadline = loop.time() + self.settings.shutdown_timeout
+        await asyncio.gather(self.jobs.stop(deadline), self._stop_finishing(deadline))
+
+    async def _stop_finishing(self, deadline: float) -> None:
+        if not self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        _done, running = await asyncio.wait(self._tasks, timeout=max(deadline - loop.time(), 0))
+        for task in running:
+            task.cancel()
+        if running:
+            _done, stuck = await asyncio.wait(running, timeout=CANCEL_GRACE_S)
+            if stuck:
+                log.error("%d request(s) did not stop in time", len(stuck))

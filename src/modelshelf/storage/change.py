@@ -60,14 +60,15 @@ class Staging:
     async def new_folder(self) -> Path:
         """A new empty folder that no image URL can reach."""
         folder = self._changes.staging_dir / uuid.uuid4().hex
+        self.folders.append(folder)  # first: a caller cancelled during mkdir still removes it
         await self._changes.run_files(folder.mkdir, 0o755, True)
-        self.folders.append(folder)
         return folder
 
     async def discard(self) -> None:
-        """Remove every folder (shielded: a cancelled caller must not leave them behind)."""
+        """Remove every folder. A cancelled caller waits until they are gone: a job cancelled
+        at shutdown must not leave them behind when the process exits."""
         folders, self.folders = self.folders, []
-        await asyncio.shield(self._changes.remove_folders(folders))
+        await _uncancellable(self._changes.remove_folders(folders))
 
     async def __aenter__(self) -> Staging:
         return self
@@ -185,8 +186,7 @@ async def _uncancellable(work: Any) -> None:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done():
-                break
+            # Even when `work` ended in the same instant: a cancellation is never swallowed.
             cancelled = True
     if cancelled:
         with contextlib.suppress(BaseException):

@@ -84,10 +84,16 @@ class Storage:
         """
         writer = self._require_writer()
         async with self._write_lock:
-            await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
+            try:
+                await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
+            except asyncio.CancelledError:
+                # The BEGIN still runs after its caller stopped waiting for it; roll it back
+                # before the next writer gets the lock (operations run in order).
+                await asyncio.shield(_rollback(writer))
+                raise
             try:
                 yield writer
-                await _translate_errors(writer.execute("COMMIT"))
+                await _commit(writer)
                 self.transactions += 1
             except BaseException as exc:
                 # Shielded: a second cancellation must not leave the transaction open for the
@@ -149,6 +155,26 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     # FULL: a commit is on disk before files move into place after it (see filejournal).
     await conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+async def _commit(writer: aiosqlite.Connection) -> None:
+    """COMMIT, waited for to its end even if the caller is cancelled meanwhile. The COMMIT runs
+    on regardless, and a caller that took a committed change for a failed one would discard
+    the staged files its journal entry promises. The cancellation is delivered at the
+    caller's next await instead (after the commit, the unit of work finishes its files
+    first)."""
+    commit = asyncio.ensure_future(_translate_errors(writer.execute("COMMIT")))
+    cancelled = False
+    while not commit.done():
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            cancelled = True
+    task = asyncio.current_task()
+    if cancelled and task is not None:
+        task.uncancel()
+        task.cancel()  # the same single request, delivered at the next suspension
+    commit.result()
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:

@@ -133,6 +133,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO search_docs(sha256, stale) SELECT sha256, 1 FROM models;
         """,
     ),
+    (
+        "jobs: long work run in the background, with its progress and outcome",
+        """
+        -- progress and result are JSON objects; times are milliseconds since the epoch.
+        CREATE TABLE IF NOT EXISTS jobs(
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL,
+            created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
+            progress TEXT NOT NULL, result TEXT, error TEXT);
+        CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at);
+        """,
+    ),
 ]
 
 

@@ -24,9 +24,9 @@ class Endpoint:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     multipart: bool = False
-    responses: dict[int, Answer] = field(default_factory=dict)
-    # Request headers the endpoint reads, e.g. If-Match (each is optional).
+    # Request headers the endpoint reads, each optional (described in routes.HEADER_PARAMETERS).
     headers: tuple[str, ...] = ()
+    responses: dict[int, Answer] = field(default_factory=dict)
 
 
 JSON_ERRORS: dict[int, Answer] = {400: None, 413: None}

@@ -28,6 +28,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ShelfError], int]] = [
     (errors.Unprocessable, 422),
     (errors.StorageUnavailable, 503),
     (errors.StorageBusy, 503),
+    (errors.ServiceStopping, 503),
     (errors.StorageFull, 507),
 ]
 

@@ -2,47 +2,36 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from aiohttp import web
 
-from modelshelf.domain import catalog, legacy_import, preview, promotion
+from modelshelf.domain import catalog, long_work, preview, promotion
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
-    BatchResult,
     ConflictBody,
     ImportRequest,
     ImportResponse,
     MigrateLegacyRequest,
-    MigrationProblem,
     MigrationResponse,
     PendingModelsResponse,
 )
 from modelshelf.web.edit_bodies import PreviewResponse
 from modelshelf.web.endpoint import JSON_ERRORS, Endpoint
+from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_body, respond
+from modelshelf.web.parsing import accepted, parse_body, prefers_async, respond
 
 
 async def migrate_legacy_db(request: web.Request) -> web.Response:
     body = await parse_body(request, MigrateLegacyRequest)
     shelf = request.app[SHELF]
-    report = await shelf.finish(
-        legacy_import.migrate_legacy_from_request(
+    if prefers_async(request):
+        job = await long_work.start_migrate_legacy(
             shelf, body.legacy_db_path, body.legacy_images_dir
         )
-    )
-    return await respond(
-        request,
-        MigrationResponse(
-            db_migration=report.db_migration,
-            image_migration=report.image_migration,
-            problems=[MigrationProblem(**p) for p in report.problems],
-            problems_not_listed=report.problems_not_listed,
-        ),
-        large=True,
-    )
+        return accepted(request, job)
+    report = await long_work.run_migrate_legacy(shelf, body.legacy_db_path, body.legacy_images_dir)
+    return await respond(request, MigrationResponse.model_validate(report), large=True)
 
 
 async def pending_models(request: web.Request) -> web.Response:
@@ -78,15 +67,13 @@ async def preview_import(request: web.Request) -> web.Response:
 async def import_models(request: web.Request) -> web.Response:
     body = await parse_body(request, BatchImportRequest)
     shelf = request.app[SHELF]
-    results = await shelf.finish(
-        promotion.import_models(shelf, body.ids, body.conf_strategy, shelf.settings.workers)
+    if prefers_async(request):
+        job = await long_work.start_import_models(shelf, body.ids, body.conf_strategy)
+        return accepted(request, job)
+    results = await long_work.run_import_models(shelf, body.ids, body.conf_strategy)
+    return await respond(
+        request, BatchImportResponse.model_validate(results), status=207, large=True
     )
-    counts = Counter(r["result"] for r in results)
-    response = BatchImportResponse(
-        results=[BatchResult(**r) for r in results],
-        counts={k: counts.get(k, 0) for k in promotion.BATCH_RESULTS},
-    )
-    return await respond(request, response, status=207, large=True)
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -94,13 +81,16 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/migration/migrate_legacy_db",
         migrate_legacy_db,
-        "Stage 1: import a legacy library",
+        "Stage 1: import a legacy library (with `Prefer: respond-async`, as a job)",
         body=MigrateLegacyRequest,
+        headers=("Prefer",),
         responses={
             200: MigrationResponse,
+            202: JobResponse,
             **JSON_ERRORS,
             403: None,
             404: None,
+            409: JobConflictBody,
             423: None,
             503: None,
             507: None,
@@ -150,8 +140,15 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/migration/import_models",
         import_models,
-        "Stage 2 for many ids, with a result per id",
+        "Stage 2 for many ids, with a result per id (with `Prefer: respond-async`, as a job)",
         body=BatchImportRequest,
-        responses={207: BatchImportResponse, **JSON_ERRORS},
+        headers=("Prefer",),
+        responses={
+            202: JobResponse,
+            207: BatchImportResponse,
+            **JSON_ERRORS,
+            409: JobConflictBody,
+            503: None,
+        },
     ),
 ]

@@ -105,7 +105,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     if endpoint.query is not None:
         parameters += _query_parameters(endpoint.query)
     return parameters + [
-        {"name": name, "in": "header", "required": False, "schema": HEADER_PARAMETERS[name]}
+        {"name": name, "in": "header", "required": False, **HEADER_PARAMETERS[name]}
         for name in endpoint.headers
     ]
 

@@ -1,4 +1,4 @@
-"""Turning requests into pydantic models and models into responses."""
+"""Turning requests into pydantic models and models into responses (202 for a started job)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from modelshelf.errors import InvalidInput
-from modelshelf.web.keys import EXECUTORS
+from modelshelf.records import Job
+from modelshelf.web.jobs_bodies import JobResponse
+from modelshelf.web.keys import EXECUTORS, SETTINGS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,4 +71,25 @@ def parse_path_id(raw: str, what: str) -> int:
 def with_etag(response: web.Response, etag: str) -> web.Response:
     """`response` carrying a model's version, for a later If-Match."""
     response.headers["ETag"] = etag
+    return response
+
+
+def prefers_async(request: web.Request) -> bool:
+    """Whether the request says `Prefer: respond-async` (RFC 7240; other preferences and
+    parameters are ignored)."""
+    for header in request.headers.getall("Prefer", []):
+        for preference in header.split(","):
+            name = preference.split(";")[0].split("=")[0].strip().lower()
+            if name == "respond-async":
+                return True
+    return False
+
+
+def accepted(request: web.Request, job: Job) -> web.Response:
+    """202 `{"job": job}` with `Location` naming where to follow it."""
+    response = web.Response(
+        text=JobResponse(job=job).model_dump_json(), status=202, content_type="application/json"
+    )
+    response.headers["Location"] = f"{request.app[SETTINGS].path_prefix}/api/jobs/{job.id}"
+    response.headers["Preference-Applied"] = "respond-async"
     return response

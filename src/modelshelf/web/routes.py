@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from modelshelf.domain.revisions import IF_MATCH_PATTERN
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN
-from modelshelf.web import edits_api, images_api, migration_api, models_api, system_api, tags_api
+from modelshelf.web import (
+    edits_api,
+    images_api,
+    jobs_api,
+    migration_api,
+    models_api,
+    system_api,
+    tags_api,
+)
 from modelshelf.web.endpoint import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -17,6 +27,7 @@ ENDPOINTS: list[Endpoint] = [
     *models_api.ENDPOINTS,
     *edits_api.ENDPOINTS,
     *tags_api.ENDPOINTS,
+    *jobs_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
@@ -24,12 +35,20 @@ PATH_PARAMETERS: dict[str, dict[str, str]] = {
     "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
+    "job_id": {"type": "string", "pattern": jobs_api.JOB_ID.pattern},
 }
 
-
-# What a request header an endpoint reads must look like (answers 400 otherwise).
-HEADER_PARAMETERS: dict[str, dict[str, str]] = {
-    "If-Match": {"type": "string", "pattern": IF_MATCH_PATTERN},
+# Request headers an endpoint may read, as OpenAPI describes them.
+# The request headers endpoints read (answers 400 where one does not look like this).
+HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
+    "If-Match": {
+        "description": "the model's ETag: change it only if it is still this version",
+        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
+    },
+    "Prefer": {
+        "description": "`respond-async`: answer 202 with the job at once instead of waiting",
+        "schema": {"type": "string"},
+    },
 }
 
 

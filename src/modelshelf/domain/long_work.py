@@ -1,0 +1,87 @@
+"""Stage 1 and batch imports run as jobs, so that they show progress, can be cancelled and stop
+in time at shutdown. `start_*` answers at once with the job (`Prefer: respond-async`);
+`run_*` waits for its end and returns what the synchronous answer has always carried, which
+is also the job's result."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from modelshelf.domain import legacy_import, promotion
+from modelshelf.domain.shelf import Shelf
+from modelshelf.domain.strategies import Strategy
+from modelshelf.errors import JobRunning, Locked
+from modelshelf.jobs import Work
+from modelshelf.progress import Progress
+from modelshelf.records import Job
+
+_NO_OUTCOME = {"sha256": None, "action_taken": None, "detail": None}
+
+
+async def start_migrate_legacy(shelf: Shelf, legacy_db_path: str, legacy_images_dir: str) -> Job:
+    """Stage 1 as a job. Raises Forbidden, InvalidInput or NotFound for the paths (then no
+    job is made) and JobRunning while another stage 1 runs."""
+    work = await _migrate_legacy_work(shelf, legacy_db_path, legacy_images_dir)
+    return await shelf.jobs.start(
+        "migrate_legacy", work, what="legacy import", unit="model", one_at_a_time=True
+    )
+
+
+async def run_migrate_legacy(
+    shelf: Shelf, legacy_db_path: str, legacy_images_dir: str
+) -> dict[str, Any]:
+    """Stage 1 as a job, waiting for its report. Raises as `start_migrate_legacy`, but Locked
+    while another stage 1 runs, then as `legacy_import.migrate_legacy`."""
+    work = await _migrate_legacy_work(shelf, legacy_db_path, legacy_images_dir)
+    try:
+        return await shelf.jobs.run(
+            "migrate_legacy", work, what="legacy import", unit="model", one_at_a_time=True
+        )
+    except JobRunning as exc:
+        raise Locked(f"a legacy migration is already running ({exc.detail})") from None
+
+
+async def start_import_models(shelf: Shelf, ids: list[int], strategy: Strategy | None) -> Job:
+    """A batch import as a job; its result is `{"results": [...], "counts": {...}}`."""
+    return await shelf.jobs.start(
+        "import_models", _import_models_work(shelf, ids, strategy), what="batch import", unit="id"
+    )
+
+
+async def run_import_models(
+    shelf: Shelf, ids: list[int], strategy: Strategy | None
+) -> dict[str, Any]:
+    """A batch import as a job, waiting for its results."""
+    return await shelf.jobs.run(
+        "import_models", _import_models_work(shelf, ids, strategy), what="batch import", unit="id"
+    )
+
+
+async def _migrate_legacy_work(shelf: Shelf, legacy_db_path: str, legacy_images_dir: str) -> Work:
+    # Checked before the job exists, so a bad request is an error answer, not a failed job.
+    db_path, images_dir = await legacy_import.request_inputs(
+        shelf, legacy_db_path, legacy_images_dir
+    )
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        report = await legacy_import.migrate_legacy(shelf, db_path, images_dir, progress=progress)
+        return {"status": "success", **dataclasses.asdict(report)}
+
+    return work
+
+
+def _import_models_work(shelf: Shelf, ids: list[int], strategy: Strategy | None) -> Work:
+    async def work(progress: Progress) -> dict[str, Any]:
+        results = await promotion.import_models(
+            shelf, ids, strategy, shelf.settings.workers, progress=progress
+        )
+        counts = Counter(r["result"] for r in results)
+        return {
+            # Every key in every result, as the synchronous answer has always had them.
+            "results": [{**_NO_OUTCOME, **r} for r in results],
+            "counts": {k: counts.get(k, 0) for k in promotion.BATCH_RESULTS},
+        }
+
+    return work

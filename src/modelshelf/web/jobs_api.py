@@ -1,0 +1,99 @@
+"""HTTP handlers for jobs: the list, one job, its live events (server-sent events), cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from contextlib import aclosing
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from modelshelf.errors import InvalidInput
+from modelshelf.records import Job
+from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse, JobsResponse
+from modelshelf.web.keys import EXECUTORS, SHELF
+from modelshelf.web.parsing import respond
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+EVENT_STREAM = "text/event-stream"
+
+
+def _job_id(request: web.Request) -> str:
+    job_id = request.match_info["job_id"]
+    if not JOB_ID.fullmatch(job_id):
+        raise InvalidInput("a job id is 32 lowercase hex characters")
+    return job_id
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    jobs = await request.app[SHELF].jobs.listing()
+    return await respond(request, JobsResponse(jobs=jobs), large=True)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    job = await request.app[SHELF].jobs.get(_job_id(request))
+    return await respond(request, job, large=job.result is not None)
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    job = await request.app[SHELF].jobs.cancel(_job_id(request))
+    return await respond(request, JobResponse(job=job), status=202)
+
+
+async def job_events(request: web.Request) -> web.StreamResponse:
+    """`progress` events (at most 4 a second) while the job runs, then one `end` event with
+    the job; a job that has ended gets its `end` event at once."""
+    follow = request.app[SHELF].jobs.follow(_job_id(request))
+    async with aclosing(follow) as events:
+        first = await anext(events)  # NotFound here is still an error answer
+        async with sse_response(request) as stream:
+            try:
+                await _send(request, stream, *first)
+                async for name, job in events:
+                    await _send(request, stream, name, job)
+            except ConnectionResetError:  # the client went away: nothing to tell anyone
+                pass
+    return stream
+
+
+async def _send(request: web.Request, stream: EventSourceResponse, name: str, job: Job) -> None:
+    if job.result is None:
+        data = job.model_dump_json()
+    else:  # a result can be large (a batch of many ids)
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(request.app[EXECUTORS].files, job.model_dump_json)
+    await stream.send(data, event=name)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/api/jobs",
+        list_jobs,
+        "Jobs: queued and running ones first, then the last 50 that ended",
+        responses={200: JobsResponse},
+    ),
+    Endpoint(
+        "GET",
+        "/api/jobs/{job_id}",
+        get_job,
+        "One job",
+        responses={200: Job, 400: None, 404: None},
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/jobs/{job_id}",
+        cancel_job,
+        "Cancel a job: it ends `cancelled` at its next safe point",
+        responses={202: JobResponse, 400: None, 404: None, 409: JobConflictBody},
+    ),
+    Endpoint(
+        "GET",
+        "/api/jobs/{job_id}/events",
+        job_events,
+        "A job's progress as server-sent events: `progress` (at most 4 a second), then `end`",
+        responses={200: EVENT_STREAM, 400: None, 404: None},
+    ),
+]

@@ -1,0 +1,108 @@
+"""Progress: one counter feeding a job (snapshots and listeners), a bar on a terminal (bytes/s
+and ETA) and log lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from modelshelf.progress import Progress
+
+
+def test_a_snapshot_has_counts_rate_and_eta_and_leaves_out_bytes_not_counted() -> None:
+    with Progress(None, "work", bar=False) as progress:
+        assert progress.snapshot().model_dump(mode="json") == {
+            "done": 0,
+            "total": None,
+            "rate": 0.0,
+        }
+        progress.set_total(10)
+        progress.advance(4)
+        snapshot = progress.snapshot().model_dump(mode="json")
+    assert set(snapshot) == {"done", "total", "rate", "eta_s"}
+    assert (snapshot["done"], snapshot["total"]) == (4, 10)
+    assert snapshot["rate"] > 0
+    assert snapshot["eta_s"] == pytest.approx(6 / snapshot["rate"], rel=0.05, abs=0.1)
+
+
+def test_with_a_byte_total_the_rate_and_eta_are_in_bytes() -> None:
+    with Progress(None, "scan", bar=False, unit="file") as progress:
+        progress.set_total(3, bytes_total=4000)
+        progress.advance(1, nbytes=1000)
+        progress.add_bytes(1000)
+        progress.set_phase("hashing")
+        snapshot = progress.snapshot()
+    assert (snapshot.done, snapshot.total) == (1, 3)
+    assert (snapshot.bytes_done, snapshot.bytes_total, snapshot.phase) == (2000, 4000, "hashing")
+    assert snapshot.rate is not None and snapshot.eta_s is not None
+    assert snapshot.eta_s == pytest.approx(2000 / snapshot.rate, rel=0.05, abs=0.1)
+
+
+def test_listeners_hear_every_change_from_any_thread() -> None:
+    heard: list[int] = []
+    progress = Progress(5, "work", bar=False)
+    progress.listen(lambda: heard.append(progress.done))
+    progress.advance()
+    worker = threading.Thread(target=progress.add_bytes, args=(10,))
+    worker.start()
+    worker.join()
+    progress.set_total(6)
+    progress.set_phase("end")
+    assert heard == [1, 1, 1, 1]
+
+
+def test_on_a_terminal_a_bar_shows_bytes_per_second_and_the_eta(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with Progress(None, "scan", bar=True, unit="file") as progress:
+        progress.set_total(3)  # files known first: the bar counts files
+        progress.advance(1)
+        progress.set_total(3, bytes_total=3 * 2**20)  # then bytes: it counts bytes
+        progress.advance(1, nbytes=2**20)
+        progress.advance(1, nbytes=2**20)
+        progress.add_bytes(2**20)
+    drawn = capsys.readouterr().err
+    assert "1/3 [" in drawn  # files
+    assert "3.00M/3.00M" in drawn  # then bytes
+    assert "B/s" in drawn
+    assert "<" in drawn  # tqdm's "elapsed<remaining"
+    assert "3/3 files" in drawn
+
+
+def test_without_a_terminal_progress_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "modelshelf.progress")
+    with Progress(4, "legacy import", bar=False) as progress:
+        progress.advance(4)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "legacy import: starting, 4 to do"
+    assert lines[-1].startswith("legacy import: finished 4/4 models (100%)")
+
+
+def test_work_stopped_by_an_error_is_logged_as_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "modelshelf.progress")
+
+    def stopped() -> None:
+        with Progress(4, "batch import", bar=False) as progress:
+            progress.advance(1)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        stopped()
+    assert caplog.records[-1].getMessage().startswith("batch import: stopped at 1/4 models")
+
+
+def test_use_tells_a_given_progress_the_total_and_leaves_it_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "modelshelf.progress")
+    with Progress(None, "job", bar=False) as outer:
+        with Progress.use(outer, 7, "inner") as used:
+            assert used is outer
+            used.advance(2)
+        assert (outer.total, outer.done) == (7, 2)
+        assert not any("finished" in r.getMessage() for r in caplog.records)
+    with Progress.use(None, 3, "own") as own:
+        own.advance(3)
+    assert caplog.records[-1].getMessage().startswith("own: finished 3/3")
