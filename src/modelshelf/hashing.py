@@ -83,10 +83,15 @@ class Hasher:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executors.files, FileIdentity.of, path)
 
-    async def digest(self, path: Path) -> tuple[str, FileIdentity]:
+    async def digest(
+        self, path: Path, progress: Callable[[int], None] | None = None
+    ) -> tuple[str, FileIdentity]:
         """The SHA256 of the file at `path` and the identity it was computed for.
 
-        Raises Unprocessable if the file is missing, unreadable or changes while being read.
+        `progress`, if given, is called on the event loop with the number of bytes read each
+        time a chunk has been hashed (not for a cached digest, nor while another caller's
+        hashing of the same file is awaited). Raises Unprocessable if the file is missing,
+        unreadable or changes while being read.
         """
         identity = await self.identify(path)
         cached = await self._cached(identity)
@@ -94,7 +99,7 @@ class Hasher:
             return cached, identity
         task = self._running.get(identity)
         if task is None:
-            task = asyncio.create_task(self._compute(identity))
+            task = asyncio.create_task(self._compute(identity, progress))
             self._running[identity] = task
             task.add_done_callback(lambda _: self._running.pop(identity, None))
         # Shielded: one caller going away must not cancel the work another caller waits for.
@@ -106,11 +111,23 @@ class Hasher:
                 conn, identity.path, identity.size, identity.mtime_ns, identity.inode
             )
 
-    async def _compute(self, identity: FileIdentity) -> str:
+    async def _compute(
+        self, identity: FileIdentity, progress: Callable[[int], None] | None = None
+    ) -> str:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        report: Callable[[int], None] | None = None
+        if progress is not None:
+            told = progress
+
+            def report(count: int) -> None:
+                # hash_file calls back from its worker thread; the caller is told on the loop.
+                loop.call_soon_threadsafe(told, count)
+
         try:
-            sha256 = await loop.run_in_executor(self._executors.cpu, hash_file, Path(identity.path))
+            sha256 = await loop.run_in_executor(
+                self._executors.cpu, hash_file, Path(identity.path), report
+            )
         except OSError as exc:
             raise Unprocessable(
                 f"model file {identity.path} cannot be read: {exc.strerror}"

@@ -13,6 +13,8 @@ class ModelFilter:
     type: str | None = None
     tag: str | None = None
     q: str | None = None
+    # True: models with no present location; False: models with at least one.
+    missing: bool | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -32,6 +34,9 @@ class ModelFilter:
             )
             clauses.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
             params += [pattern, pattern]
+        if self.missing is not None:
+            present = "SELECT 1 FROM model_files f WHERE f.sha256 = m.sha256 AND f.present = 1"
+            clauses.append(f"{'NOT ' if self.missing else ''}EXISTS ({present})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

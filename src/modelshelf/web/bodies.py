@@ -182,6 +182,9 @@ class ModelsQuery(Body):
     type: str | None = Field(default=None, max_length=100)
     tag: str | None = Field(default=None, max_length=100)
     q: str | None = Field(default=None, max_length=100)
+    missing: bool | None = Field(
+        default=None, description="true: only models none of whose files is present"
+    )
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=2**62)
 

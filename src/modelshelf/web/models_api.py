@@ -15,7 +15,7 @@ from modelshelf.web.parsing import parse_query, respond
 
 async def list_models(request: web.Request) -> web.Response:
     query = parse_query(request.query, ModelsQuery)
-    where = ModelFilter(type=query.type, tag=query.tag, q=query.q)
+    where = ModelFilter(type=query.type, tag=query.tag, q=query.q, missing=query.missing)
     total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
     page = ModelsPage(models=models, total=total, limit=query.limit, offset=query.offset)
     return await respond(request, page, large=True)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN
-from modelshelf.web import images_api, migration_api, models_api, system_api
+from modelshelf.web import duplicates_api, images_api, migration_api, models_api, system_api
 from modelshelf.web.endpoint import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -14,6 +14,7 @@ ENDPOINTS: list[Endpoint] = [
     *migration_api.ENDPOINTS,
     *images_api.ENDPOINTS,
     *models_api.ENDPOINTS,
+    *duplicates_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
