@@ -341,6 +341,48 @@ async def test_a_task_cancelled_inside_a_transaction_leaves_nothing(
         conn.execute("ROLLBACK")
 
 
+async def test_a_transaction_cancelled_while_it_commits_is_answered_as_committed(
+    storage: Storage,
+) -> None:
+    """aiosqlite runs the COMMIT it was handed whatever happens to the caller: the caller must
+    learn that it committed (the unit of work then carries out its files), and be cancelled
+    at its next await."""
+    told: list[str] = []
+
+    async def writer() -> None:
+        async with storage.write() as tx:
+            await tx.execute("INSERT INTO tags(name) VALUES ('committed')")
+            current = asyncio.current_task()
+            assert current is not None
+            current.cancel()  # lands at the next await: the COMMIT
+        told.append("committed")
+        await asyncio.sleep(0)
+        told.append("not reached")
+
+    task = asyncio.create_task(writer())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert told == ["committed"]
+    assert await tag_names(storage) == ["committed"]
+
+
+async def test_a_task_cancelled_while_it_begins_leaves_no_transaction_open(
+    storage: Storage, db_path: Path
+) -> None:
+    async def writer() -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()  # lands at BEGIN IMMEDIATE, which aiosqlite runs all the same
+        async with storage.write() as tx:
+            await tx.execute("INSERT INTO tags(name) VALUES ('never')")
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(writer())
+    async with storage.write() as tx:
+        await tx.execute("INSERT INTO tags(name) VALUES ('next')")
+    assert await tag_names(storage) == ["next"]
+
+
 async def test_two_writers_never_interleave_inside_one_transaction(storage: Storage) -> None:
     async with storage.write() as tx:
         await tx.execute("INSERT INTO db_meta(key, value) VALUES ('counter', '0')")

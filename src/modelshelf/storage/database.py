@@ -88,10 +88,12 @@ class Storage:
         """
         writer = self._require_writer()
         async with self._write_lock:
-            await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
             try:
+                # Inside the try: cancelled while waiting, BEGIN still runs in aiosqlite's
+                # thread, and must be rolled back like any other open transaction.
+                await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
                 yield writer
-                await _translate_errors(writer.execute("COMMIT"))
+                await _commit(writer)
             except BaseException as exc:
                 # Shielded: a second cancellation must not leave the transaction open for the
                 # next writer. aiosqlite runs operations in order, so ROLLBACK precedes any BEGIN.
@@ -149,6 +151,31 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     # FULL: a commit is on disk before files move into place after it (see filejournal).
     await conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+async def _commit(conn: aiosqlite.Connection) -> None:
+    """COMMIT, and wait for its outcome even if the caller is cancelled meanwhile.
+
+    aiosqlite runs every statement it was handed, whatever happens to the caller: a COMMIT
+    whose caller was cancelled commits all the same. Answering CancelledError then would tell
+    the caller (the unit of work) that nothing was committed, and it would not carry out the
+    file operations of a committed change. So the outcome is awaited, and a cancellation that
+    came meanwhile is delivered again afterwards, at the caller's next await.
+    """
+    commit = asyncio.ensure_future(_translate_errors(conn.execute("COMMIT")))
+    cancelled = False
+    while not commit.done():
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            cancelled = True
+    try:
+        commit.result()
+    finally:
+        task = asyncio.current_task()
+        if cancelled and task is not None:
+            task.uncancel()
+            task.cancel()
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
