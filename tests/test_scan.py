@@ -23,11 +23,6 @@ from tests.model_folders import (
 from tests.scanning import Recorder, model, models, scan, sha256_of, start
 
 
-def bump_mtime(path: Path) -> None:
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-
-
 async def test_new_content_becomes_a_model_at_its_first_location(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -316,3 +311,75 @@ async def test_a_legacy_model_found_in_the_folders_gains_a_location(
     assert record["path"] == "/elsewhere/cat.safetensors"
     assert record["files"] == [{"path": str(path), "present": True}]
     assert record["missing"] is False
+
+
+async def test_duplicates_are_contents_at_two_or_more_present_paths_with_the_bytes_wasted(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    small = make_model_file(a / "small.ckpt", size=1000, seed=1)
+    make_model_file(b / "small copy.ckpt", size=1000, seed=1)
+    os.link(a / "small.ckpt", b / "small link.ckpt")  # the same file: wastes nothing more
+    make_model_file(b / "small gone.ckpt", size=1000, seed=1)
+    big = make_model_file(a / "big.ckpt", size=5000, seed=2)
+    for name in ("big 2.ckpt", "big 3.ckpt"):
+        make_model_file(b / name, size=5000, seed=2)
+    make_model_file(a / "alone.ckpt", size=3000, seed=3)
+    client = await start(make_client, checkpoints=[a, b])
+    await scan(client)
+    (b / "small gone.ckpt").unlink()
+    await scan(client)
+
+    response = await client.get("/api/duplicates")
+
+    assert response.status == 200
+    assert await response.json() == {
+        "groups": [
+            {
+                "sha256": big,
+                "name": "big",
+                "size_bytes": 5000,
+                "files": [str(a / "big.ckpt"), str(b / "big 2.ckpt"), str(b / "big 3.ckpt")],
+                "wasted_bytes": 10_000,
+            },
+            {
+                "sha256": small,
+                "name": "small",
+                "size_bytes": 1000,
+                "files": [
+                    str(a / "small.ckpt"),
+                    str(b / "small copy.ckpt"),
+                    str(b / "small link.ckpt"),
+                ],
+                "wasted_bytes": 1000,
+            },
+        ],
+        "wasted_bytes": 11_000,
+    }
+
+
+async def test_every_model_record_carries_files_missing_and_autov2(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    present = make_model_file(tmp_path / "loras" / "here.ckpt", size=100, seed=1)
+    gone = make_model_file(tmp_path / "loras" / "gone.ckpt", size=100, seed=2)
+    client = await start(make_client, loras=tmp_path / "loras")
+    await scan(client)
+    (tmp_path / "loras" / "gone.ckpt").unlink()
+    await scan(client)
+
+    listed = {m["sha256"]: m for m in await models(client)}
+    single = {sha: await model(client, sha) for sha in (present, gone)}
+
+    for records in (listed, single):
+        assert records[present]["files"] == [
+            {"path": str(tmp_path / "loras" / "here.ckpt"), "present": True}
+        ]
+        assert records[present]["missing"] is False
+        assert records[gone]["missing"] is True
+        assert {sha: r["autov2"] for sha, r in records.items()} == {
+            present: present[:10],
+            gone: gone[:10],
+        }
+    response = await client.get("/api/models", params={"missing": "maybe"})
+    assert response.status == 400
