@@ -11,6 +11,7 @@ from aiohttp import web
 
 from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
+from modelshelf.domain.watch import start_watching
 from modelshelf.executors import Executors
 from modelshelf.hashing import Hasher
 from modelshelf.imagefolder import ImageFolder
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(locks_ctx)
     app.cleanup_ctx.append(shelf_ctx)
+    app.cleanup_ctx.append(watch_ctx)
     setup_routes(app, settings.path_prefix)
     setup_middlewares(app, settings)
     return app
@@ -85,6 +87,14 @@ async def shelf_ctx(app: web.Application) -> AsyncIterator[None]:
         await shelf.maintenance
     await shelf.drain()
     await shelf.changes.forget_carried_out()
+
+
+async def watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With `watch` on, changes under the model roots are applied while serving."""
+    watcher = await start_watching(app[SHELF]) if app[SETTINGS].watch else None
+    yield
+    if watcher is not None:
+        await watcher.stop()
 
 
 def build_shelf(
