@@ -5,11 +5,13 @@ reading them, vanished files marked missing; nothing is deleted."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from modelshelf.domain.scan import model_roots, scan_paths
 from modelshelf.errors import InvalidInput
 from tests.conftest import MakeClient, shelf_of
 from tests.factories import make_model_file
@@ -383,3 +385,36 @@ async def test_every_model_record_carries_files_missing_and_autov2(
         }
     response = await client.get("/api/models", params={"missing": "maybe"})
     assert response.status == 400
+
+
+async def test_scan_paths_applies_what_changed_at_the_paths_a_watcher_reports(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    loras = tmp_path / "loras"
+    kept = write_safetensors(loras / "kept.safetensors", seed=1)
+    in_folder = make_model_file(loras / "pack" / "a.ckpt", size=100, seed=2)
+    client = await start(make_client, loras=loras)
+    await scan(client)
+    shelf = shelf_of(client)
+    roots = await model_roots(shelf)
+
+    shutil.rmtree(loras / "pack")
+    (kept.with_name("kept.civitai.info")).write_text('{"baseModel": "Pony"}')
+    new = make_model_file(loras / "new" / "b.ckpt", size=100, seed=3)
+    make_model_file(loras / ".trash" / "c.ckpt", size=100, seed=4)
+    outside = make_model_file(tmp_path / "elsewhere" / "d.ckpt", size=100, seed=5)
+    changed = [
+        loras / "pack",
+        kept.with_name("kept.civitai.info"),
+        loras / "new",
+        loras / ".trash" / "c.ckpt",
+        tmp_path / "elsewhere" / "d.ckpt",
+    ]
+    result = await scan_paths(shelf, roots, [str(p) for p in changed])
+
+    assert result.counts.locations_missing == 1
+    assert (await model(client, in_folder))["missing"] is True
+    assert (await model(client, sha256_of(kept)))["meta_json"]["base_model"] == "Pony"
+    assert (await model(client, new))["type"] == "loras"
+    assert outside not in {m["sha256"] for m in await models(client)}
+    assert len(await models(client)) == 3

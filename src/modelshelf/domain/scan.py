@@ -266,15 +266,18 @@ class _Scan:
 
     async def _hash(self, found: FoundFile) -> tuple[str, tuple[int, int, int]]:
         reported = 0
+        listening = True
 
         def hashed(count: int) -> None:
             nonlocal reported
-            reported += count
-            self.progress.hashed(count)
+            if listening:  # hashing goes on for the cache after a cancelled scan
+                reported += count
+                self.progress.hashed(count)
 
         try:
             sha256, identity = await self.shelf.hasher.digest(found.path, hashed)
         finally:
+            listening = False
             if found.size > reported:  # failed, or known after all: the totals still meet
                 self.progress.hashed(found.size - reported)
         if reported or not identity.size:
