@@ -285,10 +285,18 @@ async def test_a_renamed_model_with_its_sidecars_is_read_again_without_opening_i
     assert meta["file_metadata"] == json.loads(json.dumps(meta["file_metadata"]))
 
 
+@pytest.mark.parametrize(
+    ("declared", "body", "reason"),
+    [
+        (90, b"{not json" * 10, "safetensors header: header is not valid JSON"),
+        (100_000_001, b"{}", "safetensors header: header of 100000001 bytes is over"),
+    ],
+    ids=["malformed", "over 100 MB"],
+)
 async def test_a_malformed_header_or_sidecar_is_reported_and_the_file_registered(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, declared: int, body: bytes, reason: str
 ) -> None:
-    broken = write_raw_header(tmp_path / "loras" / "broken.safetensors", 50, b"{not json" * 10)
+    broken = write_raw_header(tmp_path / "loras" / "broken.safetensors", declared, body)
     good = write_safetensors(tmp_path / "loras" / "good.safetensors", {"k": "v"})
     good.with_name("good.civitai.info").write_text("{truncated")
     client = await start(make_client, loras=tmp_path / "loras")
@@ -296,7 +304,7 @@ async def test_a_malformed_header_or_sidecar_is_reported_and_the_file_registered
     result = await scan(client)
 
     found = problems(result)
-    assert found[str(broken)].startswith("safetensors header: header is not valid JSON")
+    assert found[str(broken)].startswith(reason)
     assert found[str(good.with_name("good.civitai.info"))].startswith("not valid JSON")
     assert result["counts"]["models_created"] == 2
     assert (await model(client, sha256_of(broken)))["meta_json"] == {}

@@ -43,6 +43,20 @@ CONTRACT_COLUMNS = {
     "pending_model_tags": [("model_id", "INTEGER", 0, 1), ("tag_id", "INTEGER", 0, 2)],
     "db_meta": [("key", "TEXT", 0, 1), ("value", "TEXT", 0, 0)],
 }
+# Part 2 of the contract (model folders).
+PART2_COLUMNS = {
+    "model_files": [
+        ("path", "TEXT", 0, 1),
+        ("sha256", "TEXT", 1, 0),
+        ("type", "TEXT", 0, 0),
+        ("size_bytes", "INTEGER", 0, 0),
+        ("mtime_ns", "INTEGER", 0, 0),
+        ("inode", "INTEGER", 0, 0),
+        ("device", "INTEGER", 0, 0),
+        ("present", "INTEGER", 1, 0),
+        ("last_seen", "INTEGER", 0, 0),
+    ],
+}
 
 # A Hikaze Model Manager 2 library as that application creates it.
 HMM2_SCHEMA = """
@@ -103,7 +117,7 @@ def table_names(db_path: Path) -> set[str]:
 # --- schema -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS | PART2_COLUMNS))
 async def test_migrations_create_the_contract_tables_with_their_columns(
     storage: Storage, db_path: Path, table: str
 ) -> None:
@@ -112,7 +126,7 @@ async def test_migrations_create_the_contract_tables_with_their_columns(
             (r[1], r[2].upper(), r[3], r[5])
             for r in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))
         ]
-    assert columns == CONTRACT_COLUMNS[table]
+    assert columns == (CONTRACT_COLUMNS | PART2_COLUMNS)[table]
 
 
 async def test_tag_links_reference_models_and_tags_and_cascade_on_delete(
