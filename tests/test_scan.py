@@ -320,14 +320,16 @@ async def test_duplicates_are_contents_at_two_or_more_present_paths_with_the_byt
 ) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     small = make_model_file(a / "small.ckpt", size=1000, seed=1)
+    big = make_model_file(a / "big.ckpt", size=5000, seed=2)
+    make_model_file(a / "alone.ckpt", size=3000, seed=3)
+    b.mkdir()
+    client = await start(make_client, checkpoints=[a, b])
+    await scan(client)  # the models are named after these first locations
     make_model_file(b / "small copy.ckpt", size=1000, seed=1)
     os.link(a / "small.ckpt", b / "small link.ckpt")  # the same file: wastes nothing more
     make_model_file(b / "small gone.ckpt", size=1000, seed=1)
-    big = make_model_file(a / "big.ckpt", size=5000, seed=2)
     for name in ("big 2.ckpt", "big 3.ckpt"):
         make_model_file(b / name, size=5000, seed=2)
-    make_model_file(a / "alone.ckpt", size=3000, seed=3)
-    client = await start(make_client, checkpoints=[a, b])
     await scan(client)
     (b / "small gone.ckpt").unlink()
     await scan(client)
