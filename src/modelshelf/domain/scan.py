@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 BATCH = 1000
+SEEN_FLUSH = 5000
 
 
 async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProgress) -> ScanResult:
@@ -160,6 +161,9 @@ class _Scan:
         self.result = ScanResult()
         self.counts = self.result.counts
         self.work: list[_Work] = []
+        # Unchanged locations to mark seen: as they were, or present again / of a new type.
+        self.seen: list[str] = []
+        self.restored: list[tuple[str, str | None]] = []
         # Models whose path or file facts may have to change, and the companions found
         # this scan of the locations involved (by path).
         self.flagged: set[str] = set()
@@ -172,56 +176,80 @@ class _Scan:
     async def walk(
         self, walk: Walk, adjust: Callable[[FoundFile], FoundFile | None] | None = None
     ) -> None:
-        """Classify every file of `walk`, a batch at a time (the walk runs in the file pool)."""
+        """Classify every file of `walk`, a batch at a time. The walk runs in the file pool,
+        one batch ahead of the classifying."""
         files = iter(walk)
-        while batch := await self.shelf.run_files(_take, files, BATCH):
-            if adjust is not None:
-                batch = [kept for found in batch if (kept := adjust(found)) is not None]
-            await self.classify(batch)
+        upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+        try:
+            while batch := await upcoming:
+                upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+                if adjust is not None:
+                    batch = [kept for found in batch if (kept := adjust(found)) is not None]
+                await self.classify(batch)
+        finally:
+            upcoming.cancel()
+        await self.flush_seen()
         for problem in walk.problems:
             self.result.problem(problem)
 
     async def classify(self, batch: list[FoundFile]) -> None:
-        """Unchanged files are done (their locations marked seen, in one change); the others
-        are queued for phase 2, with their content when it is known without reading."""
+        """Unchanged files are done (their locations marked seen, a few thousand at a time);
+        the others are queued for phase 2, with their content when it is known without
+        reading."""
         if not batch:
             return
         self.counts.files_found += len(batch)
         self.progress.found(self.counts.files_found)
+        paths = [str(f.path) for f in batch]
+        by_inode: dict[tuple[int, int, int, int], str] = {}
+        cached: dict[str, tuple[int, int, int, str]] = {}
         async with self.shelf.storage.read() as conn:
-            known = await model_files.known_locations(conn, [str(f.path) for f in batch])
-            fresh = [f for f in batch if not _unchanged(known.get(str(f.path)), f)]
-            by_inode = await model_files.digests_by_inode(conn, [f.inode for f in fresh])
-            cached = await hash_cache.cached_digests(conn, [str(f.path) for f in fresh])
-        seen: list[tuple[str, str | None]] = []
-        for found in batch:
-            path = str(found.path)
+            known = await model_files.known_locations(conn, paths)
+            pairs = list(zip(paths, batch, strict=True))
+            fresh = [(p, f) for p, f in pairs if not _unchanged(known.get(p), f)]
+            if fresh:
+                inodes = [f.inode for _, f in fresh]
+                by_inode = await model_files.digests_by_inode(conn, inodes)
+                cached = await hash_cache.cached_digests(conn, [p for p, _ in fresh])
+        for path, found in pairs:
             location = known.get(path)
             if location is not None and location.model_exists and _unchanged(location, found):
-                seen.append((path, found.type))
-                self._check_unchanged(location, found)
+                if location.location.present and location.location.type == found.type:
+                    self.seen.append(path)
+                else:
+                    self.restored.append((path, found.type))
+                self._check_unchanged(location, found, path)
                 self.progress.file_done(path)
                 continue
-            digest = _known_digest(found, location, by_inode, cached)
+            digest = _known_digest(path, found, location, by_inode, cached)
             self.work.append(_Work(found, digest, location is not None))
-        if seen:
-            async with self.shelf.changes.change() as change:
-                await model_files.mark_seen(change.tx, seen, self.started)
+        if len(self.seen) >= SEEN_FLUSH or self.restored:
+            await self.flush_seen()
 
-    def _check_unchanged(self, known: KnownLocation, found: FoundFile) -> None:
+    async def flush_seen(self) -> None:
+        """Write down, in one change, that the unchanged files found so far were seen."""
+        if not (self.seen or self.restored):
+            return
+        seen, self.seen = self.seen, []
+        restored, self.restored = self.restored, []
+        async with self.shelf.changes.change() as change:
+            await model_files.mark_seen(change.tx, seen, self.started)
+            await model_files.mark_present(change.tx, restored, self.started)
+
+    def _check_unchanged(self, known: KnownLocation, found: FoundFile, path: str) -> None:
         self.counts.unchanged += 1
-        sha256, path = known.location.sha256, str(found.path)
+        sha256 = known.location.sha256
         if not known.location.present:
             self.counts.locations_back += 1
-            self._flag(sha256, found)
+            self._flag(sha256, found, path)
         elif known.facts_source is None:
-            self._flag(sha256, found)  # never read, or the model file could not be read
-        elif known.facts_source == path and known.facts_sources != found.companions:
-            self._flag(sha256, found)  # a sidecar or example image came, went or changed
+            self._flag(sha256, found, path)  # never read, or the model file could not be read
+        elif known.facts_source == path and known.companions_changed(found.companions):
+            self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
 
-    def _flag(self, sha256: str, found: FoundFile) -> None:
+    def _flag(self, sha256: str, found: FoundFile, path: str) -> None:
         self.flagged.add(sha256)
-        self.companions[str(found.path)] = found.companions
+        self.companions[path] = found.companions
 
     # --- phase 2 --------------------------------------------------------------------------
 
@@ -329,6 +357,7 @@ def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
 
 
 def _known_digest(
+    path: str,
     found: FoundFile,
     known: KnownLocation | None,
     by_inode: dict[tuple[int, int, int, int], str],
@@ -340,7 +369,7 @@ def _known_digest(
     moved = by_inode.get((found.device, found.inode, found.size, found.mtime_ns))
     if moved is not None:
         return moved
-    entry = cached.get(str(found.path))
+    entry = cached.get(path)
     if entry is not None and entry[:3] == (found.size, found.mtime_ns, found.inode):
         return entry[3]
     return None

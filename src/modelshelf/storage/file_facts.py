@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.model_files import Signatures, parse_signatures
+from modelshelf.storage.model_files import Signatures, parse_signatures, signatures_text
 from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, parse_meta
 
 
@@ -47,7 +47,7 @@ async def save_facts(tx: aiosqlite.Connection, sha256: str, record: FactsRecord)
         (
             sha256,
             record.source_path,
-            json.dumps({k: list(v) for k, v in record.sources.items()}, ensure_ascii=False),
+            signatures_text(record.sources),
             dump_meta(record.written),
             json.dumps(record.tags, ensure_ascii=False),
         ),

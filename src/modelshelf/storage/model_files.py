@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring as encode_string
 from typing import Any
 
 import aiosqlite
@@ -43,25 +44,38 @@ class Location:
 @dataclass(frozen=True, slots=True)
 class KnownLocation:
     """A location with what a scan needs to know about its model: whether the model still
-    exists, and which location (and sidecar signatures) its file facts were last read from."""
+    exists, and which location its file facts were last read from, with that location's
+    companions as `signatures_text` wrote them."""
 
     location: Location
     model_exists: bool
     facts_source: str | None
-    facts_sources: Signatures | None
+    facts_sources: str | None
+
+    def companions_changed(self, companions: Signatures) -> bool:
+        """Whether `companions` differ from those the facts were read with (compared as text:
+        a rescan of unchanged files parses nothing)."""
+        return self.facts_sources != signatures_text(companions)
+
+
+LOCATION_COLUMNS = "path, sha256, type, size_bytes, mtime_ns, inode, device, present"
+_PREFIXED = "f." + LOCATION_COLUMNS.replace(", ", ", f.")
 
 
 def _location(row: Any) -> Location:
-    return Location(
-        path=row["path"],
-        sha256=row["sha256"],
-        type=row["type"],
-        size_bytes=row["size_bytes"],
-        mtime_ns=row["mtime_ns"],
-        inode=row["inode"],
-        device=row["device"],
-        present=bool(row["present"]),
+    """A Location from a row whose first columns are LOCATION_COLUMNS."""
+    return Location(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
+
+
+def signatures_text(signatures: Signatures) -> str:
+    """The one JSON text of a set of companions' signatures, as stored (names in order)."""
+    if not signatures:
+        return "{}"
+    items = (
+        f"{encode_string(name)}:[{size},{mtime_ns}]"
+        for name, (size, mtime_ns) in sorted(signatures.items())
     )
+    return "{" + ",".join(items) + "}"
 
 
 def parse_signatures(text: str | None) -> Signatures | None:
@@ -84,24 +98,22 @@ async def known_locations(
     for chunk in chunks(paths):
         rows = await fetch_all(
             conn,
-            "SELECT f.*, m.sha256 IS NOT NULL AS model_exists, ff.source_path, ff.sources"
-            " FROM model_files f LEFT JOIN models m ON m.sha256 = f.sha256"
+            f"SELECT {_PREFIXED}, m.sha256 IS NOT NULL,"
+            " ff.source_path, ff.sources FROM model_files AS f"
+            " LEFT JOIN models m ON m.sha256 = f.sha256"
             " LEFT JOIN file_facts ff ON ff.model_hash = f.sha256"
             f" WHERE f.path IN ({placeholders(len(chunk))})",
             chunk,
         )
         for row in rows:
-            found[row["path"]] = KnownLocation(
-                _location(row),
-                bool(row["model_exists"]),
-                row["source_path"],
-                parse_signatures(row["sources"]),
-            )
+            found[row[0]] = KnownLocation(_location(row), bool(row[8]), row[9], row[10])
     return found
 
 
 async def location(conn: aiosqlite.Connection, path: str) -> Location | None:
-    rows = await fetch_all(conn, "SELECT * FROM model_files WHERE path = ?", (path,))
+    rows = await fetch_all(
+        conn, f"SELECT {LOCATION_COLUMNS} FROM model_files WHERE path = ?", (path,)
+    )
     return _location(rows[0]) if rows else None
 
 
@@ -146,13 +158,22 @@ async def save_location(tx: aiosqlite.Connection, where: Location, last_seen: in
     )
 
 
-async def mark_seen(
-    tx: aiosqlite.Connection, seen: Iterable[tuple[str, str | None]], last_seen: int
+async def mark_seen(tx: aiosqlite.Connection, paths: Sequence[str], last_seen: int) -> None:
+    """Present locations found unchanged: seen at `last_seen`."""
+    for chunk in chunks(paths):
+        await tx.execute(
+            f"UPDATE model_files SET last_seen = ? WHERE path IN ({placeholders(len(chunk))})",
+            [last_seen, *chunk],
+        )
+
+
+async def mark_present(
+    tx: aiosqlite.Connection, found: Iterable[tuple[str, str | None]], last_seen: int
 ) -> None:
-    """Locations (path, type) found unchanged: present, of that type, seen at `last_seen`."""
+    """Locations (path, type) found unchanged that were missing or of another type."""
     await tx.executemany(
         "UPDATE model_files SET present = 1, type = ?, last_seen = ? WHERE path = ?",
-        [(kind, last_seen, path) for path, kind in seen],
+        [(kind, last_seen, path) for path, kind in found],
     )
 
 
