@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TypeVar
 
+import aiosqlite
+
 from modelshelf.domain.file_facts import StagedFacts
 from modelshelf.domain.locations import mark_gone, refresh_facts, register, repoint_paths
 from modelshelf.domain.scan_report import (
@@ -51,6 +53,7 @@ from modelshelf.storage.rows import now_ms
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Locations = list[tuple[str, str]]  # (path, sha256)
 BATCH = 1000
 SEEN_FLUSH = 5000
 
@@ -71,9 +74,11 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     else:
         await scan.walk(Walk(roots.only(wanted)), _keep_types(roots, wanted))
     await scan.hash_and_register()
-    async with shelf.storage.read() as conn:
-        candidates = await model_files.unseen_locations(conn, scan.started, wanted)
-    await scan.finish(candidates)
+
+    async def unseen(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+        return await model_files.unseen_locations(conn, scan.started, wanted)
+
+    await scan.finish(unseen)
     log.info("scan done: %s", scan.result.as_json()["counts"])
     return scan.result
 
@@ -91,11 +96,14 @@ async def scan_paths(
     for folder in changed.folders:
         await scan.walk(Walk([folder]), _retype(roots))
     await scan.hash_and_register()
-    candidates: list[tuple[str, str]] = []
-    async with shelf.storage.read() as conn:
-        for gone in changed.gone:
-            candidates += await model_files.present_at_or_under(conn, gone)
-    await scan.finish(candidates)
+
+    async def gone(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+        found = []
+        for path in changed.gone:
+            found += await model_files.present_at_or_under(conn, path)
+        return found
+
+    await scan.finish(gone)
     return scan.result
 
 
@@ -326,11 +334,15 @@ class _Scan:
 
     # --- phases 3 and 4 -------------------------------------------------------------------
 
-    async def finish(self, candidates: list[tuple[str, str]]) -> None:
-        """Mark missing the `candidates` (path, sha256) whose file is gone, then bring the
-        paths and file facts of every model involved up to date."""
+    async def finish(
+        self, candidates: Callable[[aiosqlite.Connection], Awaitable[Locations]]
+    ) -> None:
+        """Mark missing the locations `candidates` reads (path, sha256) whose file is gone,
+        then bring the paths and file facts of every model involved up to date."""
         self.progress.phase(CHECKING)
-        marked = await mark_gone(self.shelf, candidates, self.started)
+        async with self.shelf.storage.read() as conn:
+            found = await candidates(conn)
+        marked = await mark_gone(self.shelf, found, self.started)
         self.counts.locations_missing += len(marked)
         self.flagged.update(marked)
         flagged = sorted(self.flagged)
