@@ -65,7 +65,6 @@ class ScanRun:
         # this scan of the locations involved (by path).
         self.flagged: set[str] = set()
         self.companions: dict[str, Signatures] = {}
-        self.facts_read: set[str] = set()
         progress.phase(WALKING)
 
     # --- phase 1 --------------------------------------------------------------------------
@@ -176,7 +175,6 @@ class ScanRun:
             return
         finally:
             self.progress.file_done(path)
-        self.companions[path] = found.companions
         if done.created:
             self.counts.models_created += 1
         elif not item.known:
@@ -185,9 +183,9 @@ class ScanRun:
             self.counts.locations_changed += 1
             self.flagged.add(done.previous)
         if done.staged is not None and done.staged.applied is not None:
-            self._facts_applied(sha256, done.staged)
+            self._facts_applied(done.staged)
         else:
-            self.flagged.add(sha256)
+            self._flag(sha256, found, path)
 
     async def _hash(self, found: FoundFile) -> tuple[str, tuple[int, int, int]]:
         reported = 0
@@ -212,8 +210,7 @@ class ScanRun:
             self.counts.recognised += 1  # hashed meanwhile by someone else
         return sha256, (identity.size, identity.mtime_ns, identity.inode)
 
-    def _facts_applied(self, sha256: str, staged: StagedFacts) -> None:
-        self.facts_read.add(sha256)
+    def _facts_applied(self, staged: StagedFacts) -> None:
         self.counts.metadata_read += 1
         for problem in staged.problems:
             self.result.problem(problem)
@@ -237,8 +234,8 @@ class ScanRun:
         flagged = sorted(self.flagged)
         self.counts.paths_moved += await repoint_paths(self.shelf, flagged)
         self.progress.phase(READING)
-        todo = [sha256 for sha256 in flagged if sha256 not in self.facts_read]
-        await _in_parallel(self.shelf.settings.workers, todo, self._refresh)
+        # A model whose facts were read when it was created is skipped cheaply (stat only).
+        await _in_parallel(self.shelf.settings.workers, flagged, self._refresh)
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
@@ -248,7 +245,7 @@ class ScanRun:
             for problem in staged.problems:
                 self.result.problem(problem)
             return
-        self._facts_applied(sha256, staged)
+        self._facts_applied(staged)
 
 
 def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
