@@ -97,26 +97,22 @@ class ScanRun:
         self.counts.files_found += len(batch)
         self.progress.found(self.counts.files_found)
         paths = [str(f.path) for f in batch]
+        rest: list[tuple[str, FoundFile, KnownLocation | None]] = []
         by_inode: dict[tuple[int, int, int, int], str] = {}
         cached: dict[str, tuple[int, int, int, str]] = {}
         async with self.shelf.storage.read() as conn:
             known = await model_files.known_locations(conn, paths)
-            pairs = list(zip(paths, batch, strict=True))
-            fresh = [(p, f) for p, f in pairs if not _unchanged(known.get(p), f)]
-            if fresh:
-                inodes = [f.inode for _, f in fresh]
-                by_inode = await model_files.digests_by_inode(conn, inodes)
-                cached = await hash_cache.cached_digests(conn, [p for p, _ in fresh])
-        for path, found in pairs:
-            location = known.get(path)
-            if location is not None and location.model_exists and _unchanged(location, found):
-                if location.location.present and location.location.type == found.type:
-                    self.seen.append(path)
+            for path, found in zip(paths, batch, strict=True):
+                location = known.get(path)
+                if location is not None and location.model_exists and _unchanged(location, found):
+                    self._unchanged_file(location, found, path)
                 else:
-                    self.restored.append((path, found.type))
-                self._check_unchanged(location, found, path)
-                self.progress.file_done(path)
-                continue
+                    rest.append((path, found, location))
+            if rest:
+                inodes = [found.inode for _, found, _ in rest]
+                by_inode = await model_files.digests_by_inode(conn, inodes)
+                cached = await hash_cache.cached_digests(conn, [path for path, _, _ in rest])
+        for path, found, location in rest:
             digest = _known_digest(path, found, location, by_inode, cached)
             self.work.append(_Work(found, digest, location is not None))
         if len(self.seen) >= SEEN_FLUSH or self.restored:
@@ -132,8 +128,15 @@ class ScanRun:
             await model_files.mark_seen(change.tx, seen, self.started)
             await model_files.mark_present(change.tx, restored, self.started)
 
-    def _check_unchanged(self, known: KnownLocation, found: FoundFile, path: str) -> None:
+    def _unchanged_file(self, known: KnownLocation, found: FoundFile, path: str) -> None:
+        """A file as it was registered: to be marked seen, and its model to be looked at
+        again only if its location comes back or its facts' sources changed."""
         self.counts.unchanged += 1
+        self.progress.file_done(path)
+        if known.location.present and known.location.type == found.type:
+            self.seen.append(path)
+        else:
+            self.restored.append((path, found.type))
         sha256 = known.location.sha256
         if not known.location.present:
             self.counts.locations_back += 1
