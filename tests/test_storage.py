@@ -46,6 +46,20 @@ CONTRACT_COLUMNS = {
     "pending_model_tags": [("model_id", "INTEGER", 0, 1), ("tag_id", "INTEGER", 0, 2)],
     "db_meta": [("key", "TEXT", 0, 1), ("value", "TEXT", 0, 0)],
 }
+# Part 2 of the contract (model folders).
+PART2_COLUMNS = {
+    "model_files": [
+        ("path", "TEXT", 0, 1),
+        ("sha256", "TEXT", 1, 0),
+        ("type", "TEXT", 0, 0),
+        ("size_bytes", "INTEGER", 0, 0),
+        ("mtime_ns", "INTEGER", 0, 0),
+        ("inode", "INTEGER", 0, 0),
+        ("device", "INTEGER", 0, 0),
+        ("present", "INTEGER", 1, 0),
+        ("last_seen", "INTEGER", 0, 0),
+    ],
+}
 
 # A Hikaze Model Manager 2 library as that application creates it.
 HMM2_SCHEMA = """
@@ -106,7 +120,7 @@ def table_names(db_path: Path) -> set[str]:
 # --- schema -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS | PART2_COLUMNS))
 async def test_migrations_create_the_contract_tables_with_their_columns(
     storage: Storage, db_path: Path, table: str
 ) -> None:
@@ -115,7 +129,7 @@ async def test_migrations_create_the_contract_tables_with_their_columns(
             (r[1], r[2].upper(), r[3], r[5])
             for r in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))
         ]
-    assert columns == CONTRACT_COLUMNS[table]
+    assert columns == (CONTRACT_COLUMNS | PART2_COLUMNS)[table]
 
 
 async def test_tag_links_reference_models_and_tags_and_cascade_on_delete(
@@ -399,6 +413,48 @@ async def test_a_task_cancelled_inside_a_transaction_leaves_nothing(
     with contextlib.closing(raw(db_path)) as conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ROLLBACK")
+
+
+async def test_a_transaction_cancelled_while_it_commits_is_answered_as_committed(
+    storage: Storage,
+) -> None:
+    """aiosqlite runs the COMMIT it was handed whatever happens to the caller: the caller must
+    learn that it committed (the unit of work then carries out its files), and be cancelled
+    at its next await."""
+    told: list[str] = []
+
+    async def writer() -> None:
+        async with storage.write() as tx:
+            await tx.execute("INSERT INTO tags(name) VALUES ('committed')")
+            current = asyncio.current_task()
+            assert current is not None
+            current.cancel()  # lands at the next await: the COMMIT
+        told.append("committed")
+        await asyncio.sleep(0)
+        told.append("not reached")
+
+    task = asyncio.create_task(writer())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert told == ["committed"]
+    assert await tag_names(storage) == ["committed"]
+
+
+async def test_a_task_cancelled_while_it_begins_leaves_no_transaction_open(
+    storage: Storage, db_path: Path
+) -> None:
+    async def writer() -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()  # lands at BEGIN IMMEDIATE, which aiosqlite runs all the same
+        async with storage.write() as tx:
+            await tx.execute("INSERT INTO tags(name) VALUES ('never')")
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(writer())
+    async with storage.write() as tx:
+        await tx.execute("INSERT INTO tags(name) VALUES ('next')")
+    assert await tag_names(storage) == ["next"]
 
 
 async def test_two_writers_never_interleave_inside_one_transaction(storage: Storage) -> None:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
+from modelshelf.domain.watch import start_watching
 from modelshelf.executors import Executors
 from modelshelf.hashing import Hasher
 from modelshelf.imagefolder import ImageFolder
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(locks_ctx)
     app.cleanup_ctx.append(shelf_ctx)
     app.on_shutdown.append(begin_stopping)
+    app.cleanup_ctx.append(watch_ctx)
     setup_routes(app, settings.path_prefix)
     setup_cors(app, settings.cors_origins)
     setup_middlewares(app, settings)
@@ -98,6 +100,14 @@ async def begin_stopping(app: web.Application) -> None:
     stop at their next safe point, the rest of the work gets `shutdown_timeout`."""
     if SHELF in app:
         app[SHELF].begin_stopping()
+
+
+async def watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With `watch` on, changes under the model roots are applied while serving."""
+    watcher = await start_watching(app[SHELF]) if app[SETTINGS].watch else None
+    yield
+    if watcher is not None:
+        await watcher.stop()
 
 
 def build_shelf(

@@ -90,18 +90,31 @@ class Hasher:
         stopped otherwise, and a 20 GB file would hold the process for minutes)."""
         self._stopped.set()
 
-    def _check_stopped(self, _count: int) -> None:
-        if self._stopped.is_set():
-            raise HashingStopped
+    def _chunk_done(self, report: Callable[[int], None] | None) -> Callable[[int], None]:
+        """What hash_file calls (in its thread) after each chunk: stop if the service is
+        stopping, else report the bytes read."""
+
+        def chunk_done(count: int) -> None:
+            if self._stopped.is_set():
+                raise HashingStopped
+            if report is not None:
+                report(count)
+
+        return chunk_done
 
     async def identify(self, path: Path) -> FileIdentity:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executors.files, FileIdentity.of, path)
 
-    async def digest(self, path: Path) -> tuple[str, FileIdentity]:
+    async def digest(
+        self, path: Path, progress: Callable[[int], None] | None = None
+    ) -> tuple[str, FileIdentity]:
         """The SHA256 of the file at `path` and the identity it was computed for.
 
-        Raises Unprocessable if the file is missing, unreadable or changes while being read.
+        `progress`, if given, is called on the event loop with the number of bytes read each
+        time a chunk has been hashed (not for a cached digest, nor while another caller's
+        hashing of the same file is awaited). Raises Unprocessable if the file is missing,
+        unreadable or changes while being read.
         """
         identity = await self.identify(path)
         cached = await self._cached(identity)
@@ -109,7 +122,7 @@ class Hasher:
             return cached, identity
         task = self._running.get(identity)
         if task is None:
-            task = asyncio.create_task(self._compute(identity))
+            task = asyncio.create_task(self._compute(identity, progress))
             self._running[identity] = task
             task.add_done_callback(lambda t: self._forget(identity, t))
         # Shielded: one caller going away must not cancel the work another caller waits for.
@@ -126,12 +139,22 @@ class Hasher:
                 conn, identity.path, identity.size, identity.mtime_ns, identity.inode
             )
 
-    async def _compute(self, identity: FileIdentity) -> str:
+    async def _compute(
+        self, identity: FileIdentity, progress: Callable[[int], None] | None = None
+    ) -> str:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        report: Callable[[int], None] | None = None
+        if progress is not None:
+            told = progress
+
+            def report(count: int) -> None:
+                # hash_file calls back from its worker thread; the caller is told on the loop.
+                loop.call_soon_threadsafe(told, count)
+
         try:
             sha256 = await loop.run_in_executor(
-                self._executors.cpu, hash_file, Path(identity.path), self._check_stopped
+                self._executors.cpu, hash_file, Path(identity.path), self._chunk_done(report)
             )
         except HashingStopped:
             raise ServiceStopping(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 SHA256_HEX = "[0-9a-f]{64}"
 # The columns models and pending models share, besides meta_json.
@@ -45,10 +45,33 @@ def record_fields(record: _Record) -> dict[str, Any]:
     return {c: getattr(record, c) for c in MODEL_COLUMNS} | {"meta_json": record.meta_json}
 
 
+class ModelFile(BaseModel):
+    """A location of a model under the model roots; `present` is false once its file is gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    present: bool
+
+
 class ModelRecord(_Record):
-    """A model in the library, with its tags and the names of its example images."""
+    """A model in the library, with its tags, the names of its example images and its files."""
 
     sha256: str = Field(pattern=SHA256_PATTERN.pattern)
+    files: list[ModelFile] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def missing(self) -> bool:
+        """True when no location of the model holds its file (a model no scan has found
+        has no location, so it is missing too)."""
+        return not any(f.present for f in self.files)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def autov2(self) -> str:
+        """The first 10 hex digits of the SHA256, the short hash Civitai and A1111 show."""
+        return self.sha256[:10]
 
 
 class PendingRecord(_Record):

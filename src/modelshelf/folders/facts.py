@@ -71,17 +71,32 @@ class FileFacts:
     sources: dict[str, tuple[int, int]]
 
 
-def read_facts(model: Path, companions: Iterable[str] | None = None) -> FileFacts:
+class KnownHeader:
+    """A header's decoded `__metadata__` already read from the same content (None: it had
+    none); passed to `read_facts`, the model file is not opened again."""
+
+    def __init__(self, metadata: dict[str, Any] | None) -> None:
+        self.metadata = metadata
+
+
+def read_facts(
+    model: Path, companions: Iterable[str] | None = None, header: KnownHeader | None = None
+) -> FileFacts:
     """Read what `model` and the files beside it say. Never raises for what a file holds.
 
     `companions` are the names beside the model that may belong to it (a walk's
-    `FoundFile.companions`); None lists the model's folder to find them.
+    `FoundFile.companions`); None lists the model's folder to find them. With `header`,
+    the model file itself is not read (its metadata is `header.metadata`, its thumbnail
+    is not looked for): a file renamed or moved is the same content.
     """
     names = _present(model.parent, _companion_names(model, companions))
     problems: list[Problem] = []
     meta: dict[str, Any] = {}
     thumbnail = None
-    if extension(model.name) in SAFETENSORS_EXTENSIONS:
+    if header is not None:
+        if header.metadata:
+            meta["file_metadata"] = header.metadata
+    elif extension(model.name) in SAFETENSORS_EXTENSIONS:
         metadata, thumbnail = _header_facts(model, problems)
         if metadata:
             meta["file_metadata"] = metadata

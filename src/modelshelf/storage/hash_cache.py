@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiosqlite
 
-from modelshelf.storage.rows import fetch_one, now_ms
+from modelshelf.storage.rows import chunks, fetch_all, fetch_one, now_ms, placeholders
 
 
 async def cached_digest(
@@ -27,3 +29,19 @@ async def store_digest(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (path, size, mtime_ns, inode, sha256, now_ms()),
     )
+
+
+async def cached_digests(
+    conn: aiosqlite.Connection, paths: Sequence[str]
+) -> dict[str, tuple[int, int, int, str]]:
+    """path -> (size, mtime_ns, inode, sha256) of the cached digests of these paths."""
+    found: dict[str, tuple[int, int, int, str]] = {}
+    for chunk in chunks(paths):
+        rows = await fetch_all(
+            conn,
+            "SELECT path, size, mtime_ns, inode, sha256 FROM hash_cache"
+            f" WHERE path IN ({placeholders(len(chunk))})",
+            chunk,
+        )
+        found.update({r[0]: (r[1], r[2], r[3], r[4]) for r in rows})
+    return found

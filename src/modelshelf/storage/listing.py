@@ -15,11 +15,12 @@ Order = Literal["asc", "desc"]
 
 
 def missing_sql(alias: str = "m") -> str:
-    """SQL truth value: the model `alias` has no model file present on disk.
-
-    Locations are not recorded yet (no `model_files` table), so no model is missing: this is
-    the one place that `missing=` filters on; give it the real test when locations arrive."""
-    return "0"
+    """SQL truth value: the model `alias` has no location with its file present (the same rule
+    as ModelRecord.missing)."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM model_files f"
+        f" WHERE f.sha256 = {alias}.sha256 AND f.present = 1)"
+    )
 
 
 @dataclass(frozen=True)

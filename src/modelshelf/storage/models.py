@@ -9,8 +9,9 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
+from modelshelf.records import MODEL_COLUMNS, ModelFile, ModelRecord, Tag, image_name
 from modelshelf.storage.image_index import image_seqs_of
+from modelshelf.storage.model_files import files_of
 from modelshelf.storage.rows import (
     chunks,
     dump_meta,
@@ -44,7 +45,12 @@ async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> lis
             rows[row["sha256"]] = row
     tags = await model_tags(conn, list(rows))
     seqs = await image_seqs_of(conn, list(rows))
-    return [model_record(rows[h], tags.get(h, []), seqs.get(h, [])) for h in hashes if h in rows]
+    files = await files_of(conn, list(rows))
+    return [
+        model_record(rows[h], tags.get(h, []), seqs.get(h, []), files.get(h, []))
+        for h in hashes
+        if h in rows
+    ]
 
 
 async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
@@ -52,9 +58,17 @@ async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | 
     return found[0] if found else None
 
 
-def model_record(row: sqlite3.Row, tags: list[Tag], seqs: list[int]) -> ModelRecord:
+def model_record(
+    row: sqlite3.Row,
+    tags: list[Tag],
+    seqs: list[int],
+    files: list[tuple[str, bool]] | None = None,
+) -> ModelRecord:
     images = [image_name(row["sha256"], s) for s in seqs]
-    return ModelRecord(sha256=row["sha256"], tags=tags, images=images, **record_columns(row))
+    located = [ModelFile(path=p, present=present) for p, present in files or []]
+    return ModelRecord(
+        sha256=row["sha256"], tags=tags, images=images, files=located, **record_columns(row)
+    )
 
 
 async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
@@ -137,3 +151,11 @@ async def existing_paths(
         ):
             result[row[0]] = row[1]
     return result
+
+
+async def set_meta_json(tx: aiosqlite.Connection, sha256: str, meta: dict[str, Any]) -> None:
+    await tx.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (dump_meta(meta), sha256))
+
+
+async def set_model_path(tx: aiosqlite.Connection, sha256: str, path: str) -> None:
+    await tx.execute("UPDATE models SET path = ? WHERE sha256 = ?", (path, sha256))

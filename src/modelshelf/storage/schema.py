@@ -144,6 +144,47 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at);
         """,
     ),
+    (
+        "model folders: where each model's files are, and what a scan took from them",
+        """
+        -- One row per path under the model roots where a model file was found. A file that
+        -- is gone keeps its row with present = 0: nothing is deleted.
+        CREATE TABLE IF NOT EXISTS model_files(
+            path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, type TEXT, size_bytes INTEGER,
+            mtime_ns INTEGER, inode INTEGER, device INTEGER, present INTEGER NOT NULL,
+            last_seen INTEGER);
+        CREATE INDEX IF NOT EXISTS model_files_sha256 ON model_files(sha256, present);
+        CREATE INDEX IF NOT EXISTS model_files_inode ON model_files(inode);
+        -- What the last scan wrote from a model's files: the location it read, the sidecars'
+        -- (size, mtime_ns) it read, the meta keys it set and their values, the tags it added.
+        -- A meta key is the scan's to refresh only while its value is still what it wrote.
+        CREATE TABLE IF NOT EXISTS file_facts(
+            model_hash TEXT PRIMARY KEY REFERENCES models(sha256) ON DELETE CASCADE,
+            source_path TEXT, sources TEXT NOT NULL,
+            written TEXT NOT NULL, tags TEXT NOT NULL);
+        -- Example images a scan added (by the SHA256 of the image file), so each is added once.
+        CREATE TABLE IF NOT EXISTS file_images(
+            model_hash TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE,
+            image_sha256 TEXT NOT NULL,
+            PRIMARY KEY(model_hash, image_sha256)) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "file names of every location in the full-text index",
+        """
+        CREATE TRIGGER search_location_added AFTER INSERT ON model_files BEGIN
+            UPDATE search_docs SET stale = 1 WHERE sha256 = NEW.sha256;
+        END;
+        CREATE TRIGGER search_location_changed AFTER UPDATE OF path, sha256 ON model_files BEGIN
+            UPDATE search_docs SET stale = 1 WHERE sha256 IN (OLD.sha256, NEW.sha256);
+        END;
+        CREATE TRIGGER search_location_removed AFTER DELETE ON model_files BEGIN
+            UPDATE search_docs SET stale = 1 WHERE sha256 = OLD.sha256;
+        END;
+        UPDATE search_docs SET stale = 1
+        WHERE sha256 IN (SELECT DISTINCT sha256 FROM model_files);
+        """,
+    ),
 ]
 
 

@@ -140,6 +140,11 @@ async def _sources(tx: aiosqlite.Connection, hashes: list[str]) -> dict[str, Sea
         hashes,
     ):
         tag_names[row[0]].append(row[1])
+    locations: dict[str, list[str]] = defaultdict(list)
+    for row in await fetch_all(
+        tx, f"SELECT sha256, path FROM model_files WHERE sha256 IN ({marks}) ORDER BY path", hashes
+    ):
+        locations[row[0]].append(row[1])
     rows = await fetch_all(
         tx, f"SELECT sha256, path, name, meta_json FROM models WHERE sha256 IN ({marks})", hashes
     )
@@ -148,11 +153,18 @@ async def _sources(tx: aiosqlite.Connection, hashes: list[str]) -> dict[str, Sea
             sha256=r["sha256"],
             name=r["name"],
             meta=parse_meta(r["meta_json"]),
-            files=[r["path"]] if r["path"] else [],
+            files=list(
+                dict.fromkeys([*([r["path"]] if r["path"] else []), *locations[r["sha256"]]])
+            ),
             tags=tag_names.get(r["sha256"], []),
         )
         for r in rows
     }
+
+
+def _file_names(path: str | None, locations: list[str]) -> list[str]:
+    """The model's stored path, then every location a scan found, each once."""
+    return list(dict.fromkeys([*([path] if path else []), *locations]))
 
 
 async def mark_all_stale(tx: aiosqlite.Connection) -> None:

@@ -10,6 +10,7 @@ from modelshelf.domain.revisions import IF_MATCH_PATTERN
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN
 from modelshelf.web import (
+    duplicates_api,
     edits_api,
     images_api,
     jobs_api,
@@ -28,6 +29,7 @@ ENDPOINTS: list[Endpoint] = [
     *edits_api.ENDPOINTS,
     *tags_api.ENDPOINTS,
     *jobs_api.ENDPOINTS,
+    *duplicates_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).

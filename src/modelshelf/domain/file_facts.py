@@ -1,0 +1,199 @@
+"""What a model's files say, brought into its record: read in a thread (`folders.facts`), example
+images rendered into staging, then applied inside a change.
+
+Who owns a meta key: the scan writes only the keys in META_KEYS, each under its own name, and
+remembers the value it wrote (`file_facts.written`). When a source file changes, a key is
+refreshed only while its value in `meta_json` is still the one the scan wrote (or both are
+absent). A key a person set, changed or removed is theirs from then on; the scan leaves it
+alone. Tags are added once: a tag the scan added and a person removed is not added again.
+Example images are added once each, known by the SHA256 of the image file; the embedded
+thumbnail only when the model has no example image at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import ImageError, TooLarge
+from modelshelf.folders.facts import META_KEYS, FileFacts, KnownHeader, read_facts
+from modelshelf.folders.problems import Problem, printable
+from modelshelf.hashing import hash_file
+from modelshelf.imagefolder import StagedImage
+from modelshelf.renditions import qualities
+from modelshelf.storage import file_facts, image_index, models, tags
+from modelshelf.storage.change import Change, Staging
+from modelshelf.storage.file_facts import FactsRecord
+from modelshelf.storage.rows import parse_meta
+
+log = logging.getLogger(__name__)
+
+_ABSENT: Any = object()
+
+
+@dataclass
+class Applied:
+    meta_changed: bool = False
+    tags_added: int = 0
+    images_added: int = 0
+
+
+@dataclass
+class StagedFacts:
+    """Facts read from the files at `source` and its example images rendered into staging,
+    each with the SHA256 of its image file; `problems` says what could not be used."""
+
+    source: str
+    facts: FileFacts
+    images: list[tuple[str, StagedImage]] = field(default_factory=list)
+    thumbnail: tuple[str, StagedImage] | None = None
+    problems: list[Problem] = field(default_factory=list)
+    applied: Applied | None = None  # set once applied to a model
+
+    @property
+    def model_unreadable(self) -> bool:
+        """The model file itself could not be opened: what it says is unknown, not absent."""
+        return any(
+            p.path == printable(self.source) and p.reason.startswith("cannot read")
+            for p in self.facts.problems
+        )
+
+    def recorded_sources(self) -> dict[str, tuple[int, int]]:
+        """The sidecar signatures to remember: those that could not be read are left out,
+        so that the next scan sees a difference and reads them again."""
+        unreadable = {p.path for p in self.facts.problems if p.reason.startswith("cannot read")}
+        folder = Path(self.source).parent
+        return {
+            name: signature
+            for name, signature in self.facts.sources.items()
+            if printable(folder / name) not in unreadable
+        }
+
+
+def refresh_file_meta(
+    current: dict[str, Any], written: dict[str, Any], found: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The new meta_json and the new record of what the scan wrote, for what the files say
+    now (`found`). A key in META_KEYS takes its new value (or is removed when no file says
+    it any more) only while `current` still holds what the scan last wrote (`written`), both
+    absent counting as equal; otherwise a person owns it and it is left as it is."""
+    meta, record = dict(current), dict(written)
+    for key in META_KEYS:
+        if current.get(key, _ABSENT) != written.get(key, _ABSENT):
+            continue
+        value = found.get(key, _ABSENT)
+        if value is _ABSENT:
+            meta.pop(key, None)
+            record.pop(key, None)
+        else:
+            meta[key] = value
+            record[key] = value
+    return meta, record
+
+
+async def stage_facts(
+    shelf: Shelf,
+    staging: Staging,
+    source: Path,
+    companions: Iterable[str] | None,
+    known_images: set[str],
+    want_thumbnail: bool,
+    header: KnownHeader | None = None,
+) -> StagedFacts:
+    """Read what the file at `source` and its companions say (`companions`: their names, or
+    None to list the folder; `header`: the model file's header if known, so that the file is
+    not opened) and render the example images not in `known_images` into `staging`; the
+    thumbnail only if `want_thumbnail` and no image file is beside the model. Never raises
+    for what a file holds."""
+    names = None if companions is None else list(companions)
+    facts = await shelf.run_cpu(read_facts, source, names, header)
+    staged = StagedFacts(str(source), facts, problems=list(facts.problems))
+    seen = set(known_images)
+    for preview in facts.preview_images:
+        image = await _stage_image(shelf, staging, preview, seen, staged.problems)
+        if image is not None:
+            staged.images.append(image)
+    if want_thumbnail and not facts.preview_images and facts.thumbnail is not None:
+        folder = await staging.new_folder()
+        embedded = folder / "thumbnail"
+        await shelf.run_files(embedded.write_bytes, facts.thumbnail.data)
+        staged.thumbnail = await _stage_image(
+            shelf, staging, embedded, seen, staged.problems, shown=f"{source} (thumbnail)"
+        )
+    return staged
+
+
+async def _stage_image(
+    shelf: Shelf,
+    staging: Staging,
+    image: Path,
+    seen: set[str],
+    problems: list[Problem],
+    shown: str | None = None,
+) -> tuple[str, StagedImage] | None:
+    """(SHA256 of the image file, its renditions in staging), or None if the same image was
+    added before or it cannot be used (then a problem says why)."""
+    try:
+        digest = await shelf.run_files(hash_file, image)
+        if digest in seen:
+            return None
+        seen.add(digest)
+        folder = await staging.new_folder()
+        return digest, await shelf.run_cpu(shelf.folder.render_into, image, folder)
+    except (ImageError, TooLarge) as exc:
+        reason = f"example image not added: {exc.detail}"
+    except OSError as exc:
+        reason = f"example image not added: cannot read: {exc.strerror or exc}"
+    problems.append(Problem(shown or printable(image), reason))
+    return None
+
+
+async def apply_facts(
+    shelf: Shelf, change: Change, sha256: str, staged: StagedFacts, record: FactsRecord | None
+) -> Applied:
+    """Within `change`: refresh the model's meta keys, add its new tags and example images,
+    and remember what was written. The model must exist."""
+    tx = change.tx
+    record = record or FactsRecord()
+    applied = Applied()
+    row = await models.fetch_model_row(tx, sha256)
+    current = parse_meta(row["meta_json"] if row is not None else None)
+    meta, written = refresh_file_meta(current, record.written, staged.facts.meta)
+    if meta != current:
+        await models.set_meta_json(tx, sha256, meta)
+        applied.meta_changed = True
+    new_tags = [name for name in staged.facts.tags if name not in record.tags]
+    for name in new_tags:
+        tag_id = await tags.tag_id_by_name(tx, name)
+        if tag_id is None:
+            tag_id = await tags.insert_tag(tx, name)
+        await models.add_model_tags(tx, sha256, [tag_id])
+    applied.tags_added = len(new_tags)
+    applied.images_added = await _place_images(shelf, change, sha256, staged)
+    source_path = None if staged.model_unreadable else staged.source
+    await file_facts.save_facts(
+        tx,
+        sha256,
+        FactsRecord(source_path, staged.recorded_sources(), written, [*record.tags, *new_tags]),
+    )
+    staged.applied = applied
+    return applied
+
+
+async def _place_images(shelf: Shelf, change: Change, sha256: str, staged: StagedFacts) -> int:
+    added = await file_facts.images_added(change.tx, sha256)
+    seq = await image_index.next_image_seq(change.tx, sha256)
+    images = [image for image in staged.images if image[0] not in added]
+    # The thumbnail only stands in for a model with no example image at all.
+    if not images and seq == 0 and staged.thumbnail and staged.thumbnail[0] not in added:
+        images = [staged.thumbnail]
+    for number, (_digest, image) in enumerate(images, start=seq):
+        await image_index.add_image(change.tx, sha256, number)
+        for quality in qualities():
+            change.move(image.file(quality), shelf.folder.rendition_path(sha256, number, quality))
+    await file_facts.record_images(change.tx, sha256, [digest for digest, _ in images])
+    return len(images)

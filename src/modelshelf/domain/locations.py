@@ -1,0 +1,148 @@
+"""Where models are on disk, kept in the library: a file registered at its path as a location
+of the model of its content (the model created if there is none), locations whose file is
+gone marked missing, a model's `path` moved off a location that is gone, and the facts of a
+model's files read again when they change. Each is one change through the unit of work."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelshelf.domain.file_facts import StagedFacts, apply_facts, stage_facts
+from modelshelf.domain.shelf import Shelf
+from modelshelf.folders.changed import companions_of
+from modelshelf.folders.facts import KnownHeader
+from modelshelf.folders.names import model_stem
+from modelshelf.folders.walk import FoundFile
+from modelshelf.storage import file_facts, image_index, model_files, models
+from modelshelf.storage.model_files import Location, Signatures
+from modelshelf.storage.rows import now_ms
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What registering a file did: `created` a model (with the file facts `staged` for it,
+    applied unless `staged.applied` is None), and the model the path held before, if another."""
+
+    created: bool
+    staged: StagedFacts | None
+    previous: str | None
+
+
+async def register(
+    shelf: Shelf, found: FoundFile, sha256: str, stat_now: tuple[int, int, int], seen_at: int
+) -> Registered:
+    """Make `found.path` a present location of content `sha256`, as it is now (`stat_now`:
+    size, mtime_ns, inode). Content no model has becomes a model: its path this location, its
+    name the file's stem, its type the root's, meta_json, tags and example images from what
+    the files say."""
+    path = str(found.path)
+    async with shelf.storage.read() as conn:
+        exists = await models.model_exists(conn, sha256)
+        before = await model_files.location(conn, path)
+    previous = before.sha256 if before is not None and before.sha256 != sha256 else None
+    size, mtime_ns, inode = stat_now
+    where = Location(path, sha256, found.type, size, mtime_ns, inode, found.device)
+    async with shelf.changes.staging() as staging:
+        staged = None
+        if not exists:
+            staged = await stage_facts(
+                shelf, staging, found.path, found.companions, set(), want_thumbnail=True
+            )
+        lock = [sha256, *([previous] if previous else [])]
+        async with shelf.changes.change(lock=lock, staging=staging) as change:
+            created = not await models.model_exists(change.tx, sha256)
+            await model_files.save_location(change.tx, where, seen_at)
+            if created:
+                await file_facts.forget_facts(change.tx, sha256)
+                fields = {
+                    "path": path,
+                    "name": model_stem(found.path.name),
+                    "type": found.type,
+                    "size_bytes": size,
+                    "created_at": now_ms(),
+                    "meta_json": {},
+                }
+                await models.insert_model(change.tx, sha256, fields)
+                if staged is not None:
+                    await apply_facts(shelf, change, sha256, staged, None)
+    return Registered(created, staged, previous)
+
+
+def gone_paths(paths: list[str]) -> list[str]:
+    """The paths among `paths` where no regular file is any more (blocking: run it in the
+    file pool). A path that cannot be stat'ed for another reason (permission, I/O error)
+    may still hold its file and is not counted as gone."""
+    gone = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                gone.append(path)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            gone.append(path)
+    return gone
+
+
+async def mark_gone(shelf: Shelf, candidates: list[tuple[str, str]], before: int) -> list[str]:
+    """Mark missing the candidate locations (path, sha256) whose file is gone and that no scan
+    saw since `before`; returns the hashes of the models that lost a location."""
+    gone = await shelf.run_files(gone_paths, [path for path, _ in candidates])
+    if not gone:
+        return []
+    async with shelf.changes.change() as change:
+        return await model_files.mark_missing(change.tx, gone, before)
+
+
+async def repoint_paths(shelf: Shelf, hashes: list[str]) -> int:
+    """Move the `path` of these models off a location that is gone or holds other content,
+    to their first present location; returns how many moved."""
+    if not hashes:
+        return 0
+    async with shelf.changes.change() as change:
+        moved = await model_files.stranded_paths(change.tx, hashes)
+        for sha256, path in moved.items():
+            await models.set_model_path(change.tx, sha256, path)
+    return len(moved)
+
+
+async def refresh_facts(
+    shelf: Shelf, sha256: str, companions: dict[str, Signatures]
+) -> StagedFacts | None:
+    """Read a model's file facts again if its source location or that location's sidecars
+    changed since they were last read, and apply them. `companions`: the companions found by
+    this scan, by path. Returns what was read (None if nothing needed reading, or the model
+    or its file is gone)."""
+    async with shelf.storage.read() as conn:
+        source = await model_files.facts_source(conn, sha256)
+        record = await file_facts.fetch_facts(conn, sha256)
+        known_images = await file_facts.images_added(conn, sha256)
+        has_images = bool(await image_index.image_seqs(conn, sha256))
+    if source is None:
+        return None
+    found = companions.get(source)
+    if found is None:  # not walked by this scan: stat its companions (no content is read)
+        found = await shelf.run_files(companions_of, Path(source))
+    if record is not None and record.source_path == source and found == record.sources:
+        return None
+    header = None
+    if record is not None and record.source_path is not None:
+        # The header was read from this content before: same content, same header.
+        header = KnownHeader(record.written.get("file_metadata"))
+    async with shelf.changes.staging() as staging:
+        staged = await stage_facts(
+            shelf, staging, Path(source), found, known_images, not has_images, header
+        )
+        if staged.model_unreadable:
+            return staged  # keep what was read before; its problems say why
+        async with shelf.changes.change(lock=[sha256], staging=staging) as change:
+            if not await models.model_exists(change.tx, sha256):
+                return None
+            record = await file_facts.fetch_facts(change.tx, sha256)
+            await apply_facts(shelf, change, sha256, staged, record)
+    return staged

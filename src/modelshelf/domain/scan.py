@@ -1,0 +1,129 @@
+"""Scanning the model roots: every model file becomes a location of the model of its content.
+
+A scan runs in four phases (see scan_report for what it tells while it runs):
+1. walking: the roots are listed (stat only) a batch at a time. A known location with the
+   same size, mtime, inode and device is unchanged: nothing of it is read. Any other file
+   is recognised without reading when its (device, inode, size, mtime) is that of a known
+   location (renamed or moved inside the roots) or its digest is in the hash cache; the
+   rest is to be hashed.
+2. hashing: many files at once, as many as the CPU pool has threads, largest first; each
+   file found is registered (`locations.register`) as soon as its content is known.
+3. checking: locations not seen by this scan whose file is gone are marked missing; a
+   model's `path` moves off a location that is gone.
+4. reading metadata: models whose files' facts may have changed have them read again.
+
+`scan_run.ScanRun` carries a run through them. Every change is one change through the unit
+of work, so a scan can be cancelled at any await and leaves a consistent library; running it
+again costs little, since files hashed before are in the hash cache and files registered
+before are unchanged locations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+
+import aiosqlite
+
+from modelshelf.domain.scan_report import NoProgress, ScanProgress, ScanResult
+from modelshelf.domain.scan_run import ScanRun
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import InvalidInput, Unprocessable
+from modelshelf.folders.changed import look_at
+from modelshelf.folders.roots import ModelRoots, RootsError, gather_roots
+from modelshelf.folders.walk import FoundFile, Walk
+from modelshelf.storage import model_files
+
+log = logging.getLogger(__name__)
+
+
+async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProgress) -> ScanResult:
+    """Scan the model roots (only those of `types`, if given) and bring the library in step
+    with them. Raises InvalidInput for a type no root has, Unprocessable if the roots cannot
+    be read (a malformed extra_model_paths.yaml), and StorageFull, StorageUnavailable or
+    StorageBusy from the database. Bad files are reported in the result, never raised."""
+    roots = await model_roots(shelf)
+    wanted = _wanted_types(roots, types)
+    scan = ScanRun(shelf, progress)
+    scan.result.warnings.extend(roots.warnings)
+    if not roots.roots:
+        scan.result.warnings.append("no model roots are configured")
+    if wanted is None:
+        await scan.walk(Walk(roots))
+    else:
+        await scan.walk(Walk(roots.only(wanted)), _keep_types(roots, wanted))
+    await scan.hash_and_register()
+
+    async def unseen(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+        return await model_files.unseen_locations(conn, scan.started, wanted)
+
+    await scan.finish(unseen)
+    log.info("scan done: %s", scan.result.as_json()["counts"])
+    return scan.result
+
+
+async def scan_paths(
+    shelf: Shelf, roots: ModelRoots, paths: Iterable[str], progress: ScanProgress | None = None
+) -> ScanResult:
+    """Apply what changed at `paths` under `roots` (a watcher's events), with the same rules
+    as a whole scan: files there are registered, folders walked, paths gone marked missing."""
+    scan = ScanRun(shelf, progress or NoProgress())
+    changed = await shelf.run_files(look_at, roots, list(paths))
+    for problem in changed.problems:
+        scan.result.problem(problem)
+    await scan.classify(changed.found)
+    for folder in changed.folders:
+        await scan.walk(Walk([folder]), _retype(roots))
+    await scan.hash_and_register()
+
+    async def gone(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+        found = []
+        for path in changed.gone:
+            found += await model_files.present_at_or_under(conn, path)
+        return found
+
+    await scan.finish(gone)
+    return scan.result
+
+
+async def model_roots(shelf: Shelf) -> ModelRoots:
+    """The roots the settings name. Raises Unprocessable if the YAML file cannot be used."""
+    settings = shelf.settings
+    try:
+        return await shelf.run_files(
+            gather_roots, settings.model_roots, settings.comfyui_model_paths
+        )
+    except RootsError as exc:
+        raise Unprocessable(f"the model roots cannot be read: {exc}") from exc
+
+
+def _wanted_types(roots: ModelRoots, types: list[str] | None) -> list[str] | None:
+    if types is None:
+        return None
+    unknown = [t for t in types if t not in roots.types]
+    if not types or unknown:
+        known = ", ".join(roots.types) or "none are configured"
+        what = f"no model root has type {', '.join(map(repr, unknown))}" if unknown else "no type"
+        raise InvalidInput(f"{what}; the types with roots are: {known}")
+    return list(dict.fromkeys(types))
+
+
+def _keep_types(roots: ModelRoots, wanted: list[str]) -> Callable[[FoundFile], FoundFile | None]:
+    """For a scan of some types: a file in a root of another type nested inside a wanted
+    root (loras inside checkpoints) is that other type's, and left to its scan."""
+
+    def keep(found: FoundFile) -> FoundFile | None:
+        return found if roots.type_of(found.path) in (found.type, None) else None
+
+    return keep
+
+
+def _retype(roots: ModelRoots) -> Callable[[FoundFile], FoundFile | None]:
+    """For a folder walked on its own: each file takes the type of the deepest root."""
+
+    def retype(found: FoundFile) -> FoundFile | None:
+        kind = roots.type_of(found.path) or found.type
+        return found if kind == found.type else dataclasses.replace(found, type=kind)
+
+    return retype

@@ -1,0 +1,301 @@
+"""One scan's run: its state and its four phases (see `scan` for what they do), shared by
+a whole scan (`scan_library`) and a watcher's (`scan_paths`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import TypeVar
+
+import aiosqlite
+
+from modelshelf.domain.file_facts import StagedFacts
+from modelshelf.domain.locations import mark_gone, refresh_facts, register, repoint_paths
+from modelshelf.domain.scan_report import (
+    CHECKING,
+    HASHING,
+    READING,
+    WALKING,
+    ScanProgress,
+    ScanResult,
+)
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import Unprocessable
+from modelshelf.folders.problems import Problem, printable
+from modelshelf.folders.walk import FoundFile, Walk
+from modelshelf.storage import hash_cache, model_files
+from modelshelf.storage.model_files import KnownLocation, Signatures
+from modelshelf.storage.rows import now_ms
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Locations = list[tuple[str, str]]  # (path, sha256)
+BATCH = 1000
+SEEN_FLUSH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A file to register: `sha256` if known without reading it; `known` if its path was a
+    location already."""
+
+    found: FoundFile
+    sha256: str | None
+    known: bool
+
+
+class ScanRun:
+    """One scan's state: what is left to do, what to look at again, and the result."""
+
+    def __init__(self, shelf: Shelf, progress: ScanProgress) -> None:
+        self.shelf = shelf
+        self.progress = progress
+        self.started = now_ms()
+        self.result = ScanResult()
+        self.counts = self.result.counts
+        self.work: list[_Work] = []
+        # Unchanged locations to mark seen: as they were, or present again / of a new type.
+        self.seen: list[str] = []
+        self.restored: list[tuple[str, str | None]] = []
+        # Models whose path or file facts may have to change, and the companions found
+        # this scan of the locations involved (by path).
+        self.flagged: set[str] = set()
+        self.companions: dict[str, Signatures] = {}
+        progress.phase(WALKING)
+
+    # --- phase 1 --------------------------------------------------------------------------
+
+    async def walk(
+        self, walk: Walk, adjust: Callable[[FoundFile], FoundFile | None] | None = None
+    ) -> None:
+        """Classify every file of `walk`, a batch at a time. The walk runs in the file pool,
+        one batch ahead of the classifying."""
+        files = iter(walk)
+        upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+        try:
+            while batch := await upcoming:
+                upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+                if adjust is not None:
+                    batch = [kept for found in batch if (kept := adjust(found)) is not None]
+                await self.classify(batch)
+        finally:
+            upcoming.cancel()
+        await self.flush_seen()
+        for problem in walk.problems:
+            self.result.problem(problem)
+
+    async def classify(self, batch: list[FoundFile]) -> None:
+        """Unchanged files are done (their locations marked seen, a few thousand at a time);
+        the others are queued for phase 2, with their content when it is known without
+        reading."""
+        if not batch:
+            return
+        self.counts.files_found += len(batch)
+        self.progress.found(self.counts.files_found)
+        paths = [str(f.path) for f in batch]
+        rest: list[tuple[str, FoundFile, KnownLocation | None]] = []
+        by_inode: dict[tuple[int, int, int, int], str] = {}
+        cached: dict[str, tuple[int, int, int, str]] = {}
+        async with self.shelf.storage.read() as conn:
+            known = await model_files.known_locations(conn, paths)
+            for path, found in zip(paths, batch, strict=True):
+                location = known.get(path)
+                if location is not None and location.model_exists and _unchanged(location, found):
+                    self._unchanged_file(location, found, path)
+                else:
+                    rest.append((path, found, location))
+            if rest:
+                inodes = [found.inode for _, found, _ in rest]
+                by_inode = await model_files.digests_by_inode(conn, inodes)
+                cached = await hash_cache.cached_digests(conn, [path for path, _, _ in rest])
+        for path, found, location in rest:
+            digest = _known_digest(path, found, location, by_inode, cached)
+            self.work.append(_Work(found, digest, location is not None))
+        if len(self.seen) >= SEEN_FLUSH or self.restored:
+            await self.flush_seen()
+
+    async def flush_seen(self) -> None:
+        """Write down, in one change, that the unchanged files found so far were seen."""
+        if not (self.seen or self.restored):
+            return
+        seen, self.seen = self.seen, []
+        restored, self.restored = self.restored, []
+        async with self.shelf.changes.change() as change:
+            await model_files.mark_seen(change.tx, seen, self.started)
+            await model_files.mark_present(change.tx, restored, self.started)
+
+    def _unchanged_file(self, known: KnownLocation, found: FoundFile, path: str) -> None:
+        """A file as it was registered: to be marked seen, and its model to be looked at
+        again only if its location comes back or its facts' sources changed."""
+        self.counts.unchanged += 1
+        self.progress.file_done(path)
+        if known.location.present and known.location.type == found.type:
+            self.seen.append(path)
+        else:
+            self.restored.append((path, found.type))
+        sha256 = known.location.sha256
+        if not known.location.present:
+            self.counts.locations_back += 1
+            self._flag(sha256, found, path)
+        elif known.facts_source is None:
+            self._flag(sha256, found, path)  # never read, or the model file could not be read
+        elif known.facts_source == path and known.companions_changed(found.companions):
+            self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
+
+    def _flag(self, sha256: str, found: FoundFile, path: str) -> None:
+        self.flagged.add(sha256)
+        self.companions[path] = found.companions
+
+    # --- phase 2 --------------------------------------------------------------------------
+
+    async def hash_and_register(self) -> None:
+        """Register every queued file, hashing those whose content is not known, as many at
+        once as the CPU pool has threads: known ones first, then the largest first (so no
+        thread is left alone with a big file at the end)."""
+        todo = sorted(self.work, key=lambda w: (w.sha256 is None, -w.found.size))
+        self.work = []
+        hash_bytes = sum(w.found.size for w in todo if w.sha256 is None)
+        self.progress.planned(self.counts.files_found, hash_bytes)
+        self.progress.phase(HASHING)
+        await _in_parallel(self.shelf.settings.workers, todo, self._register)
+
+    async def _register(self, item: _Work) -> None:
+        found, path = item.found, str(item.found.path)
+        try:
+            sha256, stat_now = item.sha256, (found.size, found.mtime_ns, found.inode)
+            if sha256 is None:
+                sha256, stat_now = await self._hash(found)
+            else:
+                self.counts.recognised += 1
+            done = await register(self.shelf, found, sha256, stat_now, self.started)
+        except Unprocessable as exc:
+            self.counts.failed += 1
+            self.result.problem(Problem(printable(path), exc.detail))
+            return
+        finally:
+            self.progress.file_done(path)
+        if done.created:
+            self.counts.models_created += 1
+        elif not item.known:
+            self.counts.locations_added += 1
+        if done.previous is not None:
+            self.counts.locations_changed += 1
+            self.flagged.add(done.previous)
+        if done.staged is not None and done.staged.applied is not None:
+            self._facts_applied(done.staged)
+        else:
+            self._flag(sha256, found, path)
+
+    async def _hash(self, found: FoundFile) -> tuple[str, tuple[int, int, int]]:
+        reported = 0
+        listening = True
+
+        def hashed(count: int) -> None:
+            nonlocal reported
+            if listening:  # hashing goes on for the cache after a cancelled scan
+                reported += count
+                self.progress.hashed(count)
+
+        try:
+            sha256, identity = await self.shelf.hasher.digest(found.path, hashed)
+        finally:
+            listening = False
+            if found.size > reported:  # failed, or known after all: the totals still meet
+                self.progress.hashed(found.size - reported)
+        if reported or not identity.size:
+            self.counts.hashed += 1
+            self.counts.bytes_hashed += reported
+        else:
+            self.counts.recognised += 1  # hashed meanwhile by someone else
+        return sha256, (identity.size, identity.mtime_ns, identity.inode)
+
+    def _facts_applied(self, staged: StagedFacts) -> None:
+        self.counts.metadata_read += 1
+        for problem in staged.problems:
+            self.result.problem(problem)
+        if staged.applied is not None:
+            self.counts.images_added += staged.applied.images_added
+            self.counts.tags_added += staged.applied.tags_added
+
+    # --- phases 3 and 4 -------------------------------------------------------------------
+
+    async def finish(
+        self, candidates: Callable[[aiosqlite.Connection], Awaitable[Locations]]
+    ) -> None:
+        """Mark missing the locations `candidates` reads (path, sha256) whose file is gone,
+        then bring the paths and file facts of every model involved up to date."""
+        self.progress.phase(CHECKING)
+        async with self.shelf.storage.read() as conn:
+            found = await candidates(conn)
+        marked = await mark_gone(self.shelf, found, self.started)
+        self.counts.locations_missing += len(marked)
+        self.flagged.update(marked)
+        flagged = sorted(self.flagged)
+        self.counts.paths_moved += await repoint_paths(self.shelf, flagged)
+        self.progress.phase(READING)
+        # A model whose facts were read when it was created is skipped cheaply (stat only).
+        await _in_parallel(self.shelf.settings.workers, flagged, self._refresh)
+
+    async def _refresh(self, sha256: str) -> None:
+        staged = await refresh_facts(self.shelf, sha256, self.companions)
+        if staged is None:
+            return
+        if staged.applied is None:
+            for problem in staged.problems:
+                self.result.problem(problem)
+            return
+        self._facts_applied(staged)
+
+
+def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
+    return known is not None and known.location.same_file(
+        found.size, found.mtime_ns, found.inode, found.device
+    )
+
+
+def _known_digest(
+    path: str,
+    found: FoundFile,
+    known: KnownLocation | None,
+    by_inode: dict[tuple[int, int, int, int], str],
+    cached: dict[str, tuple[int, int, int, str]],
+) -> str | None:
+    """The content of `found` if it can be told without reading the file."""
+    if known is not None and _unchanged(known, found):
+        return known.location.sha256  # its model was deleted; the file is as it was
+    moved = by_inode.get((found.device, found.inode, found.size, found.mtime_ns))
+    if moved is not None:
+        return moved
+    entry = cached.get(path)
+    if entry is not None and entry[:3] == (found.size, found.mtime_ns, found.inode):
+        return entry[3]
+    return None
+
+
+def _take(files: Iterator[FoundFile], count: int) -> list[FoundFile]:
+    return list(islice(files, count))
+
+
+async def _in_parallel(
+    width: int, items: Iterable[T], work: Callable[[T], Awaitable[None]]
+) -> None:
+    """`work(item)` for every item, at most `width` at once. The first error cancels the
+    rest and is raised (as it is, not in a group)."""
+    pending = iter(items)
+
+    async def worker() -> None:
+        for item in pending:
+            await work(item)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, width))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -1,0 +1,75 @@
+"""Queries for `file_facts` and `file_images`: what a scan last took from a model's files (the
+location and sidecars it read, the meta values and tags it wrote) and the example images it
+added, so that it refreshes only what it wrote and adds each image once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from modelshelf.storage.model_files import Signatures, parse_signatures, signatures_text
+from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, parse_meta
+
+
+@dataclass
+class FactsRecord:
+    """`source_path`: the location read (None: read it again next time); `sources`: its
+    sidecars' (size, mtime_ns) when read; `written`: meta key -> the value the scan wrote;
+    `tags`: tag names the scan added."""
+
+    source_path: str | None = None
+    sources: Signatures = field(default_factory=dict)
+    written: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+
+async def fetch_facts(conn: aiosqlite.Connection, sha256: str) -> FactsRecord | None:
+    row = await fetch_one(conn, "SELECT * FROM file_facts WHERE model_hash = ?", (sha256,))
+    if row is None:
+        return None
+    tags = json.loads(row["tags"]) if row["tags"] else []
+    return FactsRecord(
+        source_path=row["source_path"],
+        sources=parse_signatures(row["sources"]) or {},
+        written=parse_meta(row["written"]),
+        tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+    )
+
+
+async def save_facts(tx: aiosqlite.Connection, sha256: str, record: FactsRecord) -> None:
+    await tx.execute(
+        "INSERT OR REPLACE INTO file_facts(model_hash, source_path, sources, written, tags)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            sha256,
+            record.source_path,
+            signatures_text(record.sources),
+            dump_meta(record.written),
+            json.dumps(record.tags, ensure_ascii=False),
+        ),
+    )
+
+
+async def forget_facts(tx: aiosqlite.Connection, sha256: str) -> None:
+    """Drop what scans wrote for a model (its record is being created afresh)."""
+    await tx.execute("DELETE FROM file_facts WHERE model_hash = ?", (sha256,))
+    await tx.execute("DELETE FROM file_images WHERE model_hash = ?", (sha256,))
+
+
+async def images_added(conn: aiosqlite.Connection, sha256: str) -> set[str]:
+    """SHA256s of the image files a scan added to this model."""
+    rows = await fetch_all(
+        conn, "SELECT image_sha256 FROM file_images WHERE model_hash = ?", (sha256,)
+    )
+    return {str(r[0]) for r in rows}
+
+
+async def record_images(tx: aiosqlite.Connection, sha256: str, images: Iterable[str]) -> None:
+    await tx.executemany(
+        "INSERT OR IGNORE INTO file_images(model_hash, image_sha256) VALUES (?, ?)",
+        [(sha256, image) for image in images],
+    )

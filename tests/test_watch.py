@@ -1,0 +1,141 @@
+"""Watch (setting `watch`): a real server applies changes under the roots within 5 s of a file
+being complete (size and mtime unchanged for 2 s); an unfinished download waits until it is
+renamed."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelshelf.domain.watch import STABLE_SECONDS
+from tests.factories import make_model_file
+from tests.model_folders import write_civitai_info, write_safetensors
+from tests.scanning import sha256_of
+from tests.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+# The contract's bound on applying a complete file, plus what hashing a small file costs.
+APPLIED_WITHIN = 5.0
+POLL = 0.05
+
+
+@pytest.fixture
+def server(data_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    roots = tmp_path / "models"
+    (roots / "loras").mkdir(parents=True)
+    (roots / "checkpoints").mkdir()
+    with ServerProcess(
+        data_dir,
+        tmp_path / "server.log",
+        MODELSHELF_MODEL_ROOTS=f"loras={roots / 'loras'};checkpoints={roots / 'checkpoints'}",
+        MODELSHELF_WATCH="true",
+    ) as running:
+        yield running
+
+
+def get(server: ServerProcess, path: str) -> Any:
+    with urllib.request.urlopen(server.url + path, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def models(server: ServerProcess) -> dict[str, dict[str, Any]]:
+    return {m["sha256"]: m for m in get(server, "/api/models?limit=500")["models"]}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, server: ServerProcess) -> float:
+    """Poll `condition` until true; returns when (time.time()). Fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.time()
+        time.sleep(POLL)
+    raise AssertionError(f"not within {timeout} s; server log:\n{server.log()}")
+
+
+def mtime(path: Path) -> float:
+    return path.stat().st_mtime_ns / 1e9
+
+
+def test_a_new_file_is_in_the_library_within_5_s_of_its_last_write(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    path = write_safetensors(tmp_path / "models" / "loras" / "cat.safetensors", {"k": "v"})
+    sha256 = sha256_of(path)
+
+    seen = wait_until(lambda: sha256 in models(server), 15, server)
+
+    waited = seen - mtime(path)
+    assert STABLE_SECONDS - 0.1 <= waited <= APPLIED_WITHIN
+    record = models(server)[sha256]
+    assert record["type"] == "loras"
+    assert record["meta_json"] == {"file_metadata": {"k": "v"}}
+
+
+def test_a_file_still_being_written_waits_until_it_is_complete(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    path = tmp_path / "models" / "checkpoints" / "growing.ckpt"
+    make_model_file(path, size=1000, seed=1)
+    for size in (2000, 3000, 4000):  # a slow download without a temporary name
+        time.sleep(0.7)
+        final = make_model_file(path, size=size, seed=1)
+    written = mtime(path)
+
+    seen = wait_until(lambda: final in models(server), 15, server)
+
+    assert seen - written <= APPLIED_WITHIN
+    assert list(models(server)) == [final]  # no half-written content was registered
+
+
+def test_an_unfinished_download_is_registered_only_once_renamed(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    loras = tmp_path / "models" / "loras"
+    part = loras / "big.safetensors.part"
+    unfinished = make_model_file(part, size=20_000, seed=2)
+    beside = make_model_file(loras / "beside.ckpt", size=100, seed=3)
+
+    wait_until(lambda: beside in models(server), 15, server)  # the watcher has looked
+    assert unfinished not in models(server)
+
+    renamed = part.with_suffix("")
+    part.rename(renamed)
+    moved_at = time.time()
+    seen = wait_until(lambda: unfinished in models(server), 15, server)
+    assert seen - moved_at <= APPLIED_WITHIN
+    assert models(server)[unfinished]["path"] == str(renamed)
+
+
+def test_a_deleted_file_becomes_missing_and_a_new_sidecar_is_read(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    loras = tmp_path / "models" / "loras"
+    gone = make_model_file(loras / "gone.ckpt", size=100, seed=4)
+    kept = write_safetensors(loras / "kept.safetensors", seed=5)
+    kept_sha = sha256_of(kept)
+    wait_until(lambda: {gone, kept_sha} <= set(models(server)), 15, server)
+
+    (loras / "gone.ckpt").unlink()
+    write_civitai_info(kept)
+    wait_until(lambda: models(server)[gone]["missing"], APPLIED_WITHIN, server)
+    wait_until(
+        lambda: "civitai" in models(server)[kept_sha]["meta_json"], APPLIED_WITHIN + 1, server
+    )
+
+
+def test_a_folder_moved_into_a_root_is_walked(server: ServerProcess, tmp_path: Path) -> None:
+    outside = tmp_path / "downloads" / "pack"
+    hashes = [make_model_file(outside / f"sub/m{i}.ckpt", size=100, seed=10 + i) for i in range(3)]
+
+    outside.rename(tmp_path / "models" / "loras" / "pack")
+    moved_at = time.time()
+
+    seen = wait_until(lambda: set(hashes) <= set(models(server)), 15, server)
+    assert seen - moved_at <= APPLIED_WITHIN
