@@ -22,8 +22,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
+# Asyncio debug mode: a service callback that holds the event loop over 100 ms fails its test
+# (see tests/conftest.py).
 pytest: $(STAMP)
-	$(PY) -m pytest
+	PYTHONASYNCIODEBUG=1 $(PY) -m pytest
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench

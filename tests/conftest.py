@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
 from modelshelf.web.keys import SHELF
-from tests.factories import LegacyLibrary
+from tests.factories import LegacyLibrary, Library
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
+IMPORT = "/api/migration/import_a_model"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +93,12 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def lib(legacy: LegacyLibrary, models_dir: Path) -> Library:
+    """A legacy library with model files of real bytes in `models_dir`."""
+    return Library(legacy, models_dir)
+
+
+@pytest.fixture
 async def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
     """Start the real app; keyword arguments override settings."""
 
@@ -107,6 +115,36 @@ async def client(make_client: MakeClient) -> Client:
     return await make_client()
 
 
+Build = Callable[[Client, LegacyLibrary], Awaitable[None]]
+Prepared = Callable[[str, Build], Awaitable[Client]]
+_TEMPLATES: dict[str, Path] = {}
+
+
+@pytest.fixture
+def prepared(
+    aiohttp_client: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_client: MakeClient,
+    data_dir: Path,
+) -> Prepared:
+    """Start the real app on a copy of a data directory that `build` filled through the real app
+    once per session: the long parametrized tables would otherwise run stage 1 per row."""
+
+    async def start(name: str, build: Build) -> Client:
+        template = _TEMPLATES.get(name)
+        if template is None:
+            template = tmp_path_factory.mktemp(name) / "data"
+            settings = Settings(data_dir=template, workers=2, read_connections=2).resolve_paths()
+            builder: Client = await aiohttp_client(create_app(settings))
+            await build(builder, LegacyLibrary(template / "legacy"))
+            await builder.close()
+            _TEMPLATES[name] = template
+        shutil.copytree(template, data_dir, symlinks=True, dirs_exist_ok=True)
+        return await make_client()
+
+    return start
+
+
 def shelf_of(client: Client) -> Shelf:
     return client.app[SHELF]
 
@@ -120,3 +158,10 @@ async def migrate(client: Client, legacy: LegacyLibrary) -> dict[str, Any]:
     body: dict[str, Any] = await response.json()
     assert response.status == 200, body
     return body
+
+
+async def post_import(client: Client, pending_id: Any, strategy: Any = None, **extra: Any) -> Any:
+    """POST import_a_model; returns (status, body)."""
+    body = {"id": pending_id, "conf_strategy": strategy, **extra}
+    response = await client.post(IMPORT, json=body)
+    return response.status, await response.json()

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from modelshelf.integrity import check_library
-from tests.conftest import MakeClient, migrate, shelf_of
-from tests.factories import LegacyLibrary, make_model_file
-from tests.test_promotion import post_import, snapshot
+from tests.conftest import MakeClient, migrate, post_import, shelf_of
+from tests.factories import HASHED, LegacyLibrary, make_model_file, snapshot
 
 
 @contextlib.contextmanager
@@ -80,12 +79,12 @@ async def test_full_images_disk_is_507_and_nothing_changes(
         with contextlib.suppress(OSError), (images / "ballast2").open("wb") as handle:
             while True:
                 handle.write(b"\0" * 512)
-        before = snapshot(data_dir)
+        before = snapshot(data_dir, ignore=HASHED)
         status, body = await post_import(client, 1)
         assert status == 507, body
         assert body["error"] == "Insufficient Storage"
         assert "space" in body["detail"]
-        assert snapshot(data_dir) == before
+        assert snapshot(data_dir, ignore=HASHED) == before
         ballast.unlink()
         (images / "ballast2").unlink()
         status, body = await post_import(client, 1)
@@ -101,7 +100,7 @@ async def test_read_only_database_is_503_for_writes_and_reads_keep_working(
     seed(legacy, models_dir)
     await migrate(client, legacy)
     await client.close()
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     with read_only_file(data_dir / "modelshelf.db"):
         client = await make_client()
         pending = await client.get("/api/migration/pending_models")
@@ -111,7 +110,7 @@ async def test_read_only_database_is_503_for_writes_and_reads_keep_working(
         assert status == 503, body
         assert "read-only" in body["detail"]
         await client.close()
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, ignore=HASHED) == before
 
 
 async def test_model_file_removed_after_hashing_and_before_commit_is_422(
@@ -120,7 +119,7 @@ async def test_model_file_removed_after_hashing_and_before_commit_is_422(
     client = await make_client()
     seed(legacy, models_dir)
     await migrate(client, legacy)
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     shelf = shelf_of(client)
     sha = make_model_file(models_dir / "m1.bin", size=64 * 1024, seed=1)
     # Hold the model's lock: the import hashes and renders, then waits here, before its
@@ -135,7 +134,7 @@ async def test_model_file_removed_after_hashing_and_before_commit_is_422(
     status, body = await task
     assert status == 422, body
     assert "changed or disappeared" in body["detail"]
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, ignore=HASHED) == before
     await client.close()
     assert check_library(data_dir) == []
 

@@ -7,7 +7,6 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
-from tests.conftest import Client, MakeClient, migrate, shelf_of
+from tests.conftest import Client, MakeClient, Prepared, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha, image_size, make_image
 
 H = fake_sha(1)
@@ -145,36 +144,6 @@ def names_under(folder: Path) -> set[str]:
 def staging_is_empty(client: Client) -> bool:
     staging = shelf_of(client).folder.staging_dir
     return not staging.exists() or not any(staging.iterdir())
-
-
-Build = Callable[[Client, LegacyLibrary], Awaitable[None]]
-Prepared = Callable[[str, Build], Awaitable[Client]]
-_TEMPLATES: dict[str, Path] = {}
-
-
-@pytest.fixture
-def prepared(
-    aiohttp_client: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_client: MakeClient,
-    data_dir: Path,
-) -> Prepared:
-    """Start the real app on a copy of a data directory that `build` filled through the real app
-    once per session: the long parametrized tables would otherwise run stage 1 per row."""
-
-    async def start(name: str, build: Build) -> Client:
-        template = _TEMPLATES.get(name)
-        if template is None:
-            template = tmp_path_factory.mktemp(name) / "data"
-            settings = Settings(data_dir=template, workers=2, read_connections=2).resolve_paths()
-            builder: Client = await aiohttp_client(create_app(settings))
-            await build(builder, LegacyLibrary(template / "legacy"))
-            await builder.close()
-            _TEMPLATES[name] = template
-        shutil.copytree(template, data_dir, symlinks=True, dirs_exist_ok=True)
-        return await make_client()
-
-    return start
 
 
 # --- POST /api/images/get_sample_imgs ---------------------------------------------------------

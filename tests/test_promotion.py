@@ -4,95 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelshelf.renditions import qualities
-from tests.conftest import Client, migrate, shelf_of
-from tests.factories import LegacyLibrary, image_size, make_model_file
+from tests.conftest import IMPORT, Client, migrate, post_import, shelf_of
+from tests.factories import HASHED, Library, image_size, query, snapshot
 
-IMPORT = "/api/migration/import_a_model"
 QUALITIES = qualities()
-
-
-def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
-        return [tuple(r) for r in conn.execute(sql, params)]
-
-
-def snapshot(data_dir: Path) -> dict[str, Any]:
-    """Everything an import may change: rows of every table and every file's bytes."""
-    tables = (
-        "models",
-        "tags",
-        "model_tags",
-        "pending_import",
-        "pending_model_tags",
-        "pending_images",
-        "images",
-        "model_history",
-    )
-    files = {
-        str(p.relative_to(data_dir)): p.read_bytes()
-        for p in sorted((data_dir / "images").rglob("*"))
-        if p.is_file()
-    }
-    return {
-        "rows": {t: sorted(query(data_dir, f"SELECT * FROM {t}")) for t in tables},
-        "files": files,
-    }
-
-
-async def post_import(client: Client, pending_id: Any, strategy: Any = None, **extra: Any) -> Any:
-    body = {"id": pending_id, "conf_strategy": strategy, **extra}
-    response = await client.post(IMPORT, json=body)
-    return response.status, await response.json()
-
-
-class Library:
-    """A legacy library whose models live in `models_dir`, brought in with stage 1."""
-
-    def __init__(self, legacy: LegacyLibrary, models_dir: Path) -> None:
-        self.legacy = legacy
-        self.models_dir = models_dir
-        self.tags_made: set[int] = set()
-
-    def tag(self, tag_id: int, name: str) -> int:
-        if tag_id not in self.tags_made:
-            self.legacy.add_tag(tag_id, name)
-            self.tags_made.add(tag_id)
-        return tag_id
-
-    def model(
-        self,
-        legacy_id: int,
-        *,
-        content: int,
-        hashed: bool = False,
-        image: tuple[int, int] | None = (80, 60),
-        size: int = 64 * 1024,
-        **kwargs: Any,
-    ) -> str:
-        """A model file with content seed `content`; returns its SHA256."""
-        path = self.models_dir / f"m{legacy_id}.safetensors"
-        sha = make_model_file(path, size=size, seed=content)
-        images = []
-        if image is not None:
-            images = [
-                self.legacy.image(f"model_{legacy_id}_1_i.png", width=image[0], height=image[1])
-            ]
-        self.legacy.add_model(
-            legacy_id, hash_hex=sha if hashed else "", path=str(path), images=images, **kwargs
-        )
-        return sha
-
-
-@pytest.fixture
-def lib(legacy: LegacyLibrary, models_dir: Path) -> Library:
-    return Library(legacy, models_dir)
 
 
 # --- no conflict ------------------------------------------------------------------------------
@@ -162,7 +83,7 @@ async def conflict(client: Client, lib: Library, data_dir: Path) -> dict[str, An
     with lib.legacy.connect() as conn:  # an empty column the merge may fill
         conn.execute("UPDATE models SET size_bytes = NULL WHERE id = 1")
     await migrate(client, lib.legacy)
-    return {"sha": sha, "before": snapshot(data_dir)}
+    return {"sha": sha, "before": snapshot(data_dir, ignore=HASHED)}
 
 
 async def test_conflict_without_strategy_is_409_with_both_records_and_changes_nothing(
@@ -177,7 +98,7 @@ async def test_conflict_without_strategy_is_409_with_both_records_and_changes_no
     assert body["pending"]["id"] == 2
     assert body["pending"]["images"] == ["pending/2"]
     assert {t["name"] for t in body["pending"]["tags"]} == {"anime", "new"}
-    assert snapshot(data_dir) == conflict["before"]
+    assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
 
 
 async def test_override_takes_pending_fields_unions_tags_and_replaces_seq_0(
@@ -284,7 +205,7 @@ async def test_bad_bodies_are_400_and_change_nothing(
     response = await client.post(IMPORT, json=body)
     assert response.status == 400
     assert (await response.json())["error"] == "Bad Request"
-    assert snapshot(data_dir) == conflict["before"]
+    assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
 
 
 async def test_unknown_id_is_404(client: Client) -> None:
@@ -298,11 +219,11 @@ async def test_missing_model_file_is_422_and_pending_stays_untouched(
     lib.model(3, content=1, tags=[4])
     await migrate(client, lib.legacy)
     (lib.models_dir / "m3.safetensors").unlink()
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     status, body = await post_import(client, 3, "merge")
     assert status == 422
     assert "m3.safetensors" in body["detail"]
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, ignore=HASHED) == before
     # The lock was released: the same id can be tried again at once.
     assert (await post_import(client, 3))[0] == 422
 
@@ -313,11 +234,11 @@ async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
     lib.model(3, content=1)
     await migrate(client, lib.legacy)
     (data_dir / "images" / "pending" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     status, body = await post_import(client, 3)
     assert status == 422
     assert "image" in body["detail"]
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, ignore=HASHED) == before
 
 
 async def test_model_file_changing_during_hashing_is_refused(
@@ -325,7 +246,7 @@ async def test_model_file_changing_during_hashing_is_refused(
 ) -> None:
     lib.model(3, content=1, size=256 * 2**20)
     await migrate(client, lib.legacy)
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     task = asyncio.create_task(post_import(client, 3))
     shelf = shelf_of(client)
     while not shelf.hasher._running:  # the file is being read now
@@ -333,7 +254,7 @@ async def test_model_file_changing_during_hashing_is_refused(
     (lib.models_dir / "m3.safetensors").unlink()
     status, body = await task
     assert status == 422, body
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, ignore=HASHED) == before
 
 
 # --- locks and concurrency --------------------------------------------------------------------

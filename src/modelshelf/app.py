@@ -49,7 +49,9 @@ async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     executors = Executors.start(app[SETTINGS].workers)
     app[EXECUTORS] = executors
     yield
-    executors.shutdown()
+    # Joining the threads waits for work still running in them (a rendering or a digest whose
+    # caller went away): in a thread of its own, so the event loop is not held meanwhile.
+    await asyncio.to_thread(executors.shutdown)
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
