@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
 import logging
 import os
 import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +22,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from modelshelf import crashpoints
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
 from modelshelf.web.keys import SHELF
 from tests.factories import LegacyLibrary, Library
+from tests.server import ServerProcess
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -149,12 +159,22 @@ def shelf_of(client: Client) -> Shelf:
     return client.app[SHELF]
 
 
+def assert_error_body(body: Any, status: int, fragment: str = "") -> None:
+    """`body` is the service's error: {"error": <reason phrase>, "detail": <sentence>, ...},
+    its detail containing `fragment`."""
+    assert isinstance(body, dict), body
+    assert body["error"] == HTTPStatus(status).phrase, body
+    assert isinstance(body["detail"], str) and body["detail"], body
+    assert fragment in body["detail"], body
+
+
+def migrate_body(legacy: LegacyLibrary) -> dict[str, str]:
+    return {"legacy_db_path": str(legacy.db_path), "legacy_images_dir": str(legacy.images_dir)}
+
+
 async def migrate(client: Client, legacy: LegacyLibrary) -> dict[str, Any]:
     """Run stage 1 through the API; returns the report."""
-    response = await client.post(
-        "/api/migration/migrate_legacy_db",
-        json={"legacy_db_path": str(legacy.db_path), "legacy_images_dir": str(legacy.images_dir)},
-    )
+    response = await client.post("/api/migration/migrate_legacy_db", json=migrate_body(legacy))
     body: dict[str, Any] = await response.json()
     assert response.status == 200, body
     return body
@@ -165,3 +185,105 @@ async def post_import(client: Client, pending_id: Any, strategy: Any = None, **e
     body = {"id": pending_id, "conf_strategy": strategy, **extra}
     response = await client.post(IMPORT, json=body)
     return response.status, await response.json()
+
+
+@contextmanager
+def point_reached(name: str) -> Iterator[asyncio.Event]:
+    """An event set once the service reaches crash point `name` (from any thread)."""
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+    with crashpoints.hooked(name, lambda: loop.call_soon_threadsafe(event.set)):
+        yield event
+
+
+class Pause:
+    """Holds the first thread that reaches a crash point there until `release()`; `reached`
+    is set meanwhile. For points reached in worker threads (hashing, file operations)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.reached = asyncio.Event()
+        self._loop = loop
+        self._go = threading.Event()
+        self._taken = False
+
+    def hold(self) -> None:
+        if self._taken:
+            return
+        self._taken = True
+        self._loop.call_soon_threadsafe(self.reached.set)
+        if not self._go.wait(timeout=60):
+            raise TimeoutError("the test never released the pause")
+
+    def release(self) -> None:
+        self._go.set()
+
+
+@contextmanager
+def paused_at(name: str) -> Iterator[Pause]:
+    """Pause the first thread reaching `name`; released at the latest when the block ends."""
+    pause = Pause(asyncio.get_running_loop())
+    try:
+        with crashpoints.hooked(name, pause.hold):
+            yield pause
+    finally:
+        pause.release()
+
+
+@contextmanager
+def read_only_file(path: Path) -> Iterator[None]:
+    """Make `path` unwritable for this process: for a non-root user, taking the write bits
+    away (which it cannot pass by); for root, the immutable attribute, else a read-only bind
+    mount of the file onto itself. Skips only for root where neither is possible."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    reasons: list[str] = []
+    chattr = shutil.which("chattr")
+    if chattr is not None:
+        done = subprocess.run([chattr, "+i", str(path)], capture_output=True, text=True)
+        if done.returncode == 0:
+            try:
+                yield
+            finally:
+                subprocess.run([chattr, "-i", str(path)], check=True)
+            return
+        reasons.append(f"chattr +i failed: {done.stderr.strip()}")
+    else:
+        reasons.append("chattr is not installed")
+    mount = shutil.which("mount")
+    if mount is not None:
+        bound = subprocess.run([mount, "--bind", str(path), str(path)], capture_output=True)
+        if bound.returncode == 0:
+            try:
+                remount = subprocess.run(
+                    [mount, "-o", "remount,bind,ro", str(path)], capture_output=True, text=True
+                )
+                if remount.returncode == 0:
+                    yield
+                    return
+                reasons.append(f"read-only remount failed: {remount.stderr.strip()}")
+            finally:
+                subprocess.run(["umount", str(path)], check=True)
+        else:
+            reasons.append(f"bind mount failed: {bound.stderr.decode().strip()}")
+    pytest.skip("cannot make a file read-only for root here: " + "; ".join(reasons))
+
+
+def http_post(server: ServerProcess, path: str, body: Any) -> tuple[int, Any]:
+    """POST JSON to a server process (blocking); returns the status and the JSON answer."""
+    request = urllib.request.Request(
+        server.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

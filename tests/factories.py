@@ -78,8 +78,9 @@ class LegacyLibrary:
         self.db_path = self.root / "hikaze.db"
         self.images_dir = self.root / "images"
         self.images_dir.mkdir(exist_ok=True)
-        with self.connect() as conn:
-            conn.executescript(LEGACY_SCHEMA)
+        if not self.db_path.exists():  # else: opening one made before, to add to it
+            with self.connect() as conn:
+                conn.executescript(LEGACY_SCHEMA)
 
     def connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path)

@@ -9,8 +9,17 @@ from typing import Any
 
 import pytest
 
+from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
-from tests.conftest import IMPORT, Client, migrate, post_import, shelf_of
+from tests.conftest import (
+    IMPORT,
+    Client,
+    assert_error_body,
+    migrate,
+    paused_at,
+    post_import,
+    shelf_of,
+)
 from tests.factories import HASHED, Library, image_size, query, snapshot
 
 QUALITIES = qualities()
@@ -204,12 +213,14 @@ async def test_bad_bodies_are_400_and_change_nothing(
 ) -> None:
     response = await client.post(IMPORT, json=body)
     assert response.status == 400
-    assert (await response.json())["error"] == "Bad Request"
+    assert_error_body(await response.json(), 400)
     assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
 
 
 async def test_unknown_id_is_404(client: Client) -> None:
-    assert (await post_import(client, 12345))[0] == 404
+    status, body = await post_import(client, 12345)
+    assert status == 404
+    assert_error_body(body, 404, "no pending model with id 12345")
 
 
 async def test_missing_model_file_is_422_and_pending_stays_untouched(
@@ -222,10 +233,10 @@ async def test_missing_model_file_is_422_and_pending_stays_untouched(
     before = snapshot(data_dir, ignore=HASHED)
     status, body = await post_import(client, 3, "merge")
     assert status == 422
-    assert "m3.safetensors" in body["detail"]
+    assert_error_body(body, 422, "m3.safetensors")
     assert snapshot(data_dir, ignore=HASHED) == before
     # The lock was released: the same id can be tried again at once.
-    assert (await post_import(client, 3))[0] == 422
+    assert await post_import(client, 3) == (422, body)
 
 
 async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
@@ -237,23 +248,24 @@ async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
     before = snapshot(data_dir, ignore=HASHED)
     status, body = await post_import(client, 3)
     assert status == 422
-    assert "image" in body["detail"]
+    assert_error_body(body, 422, "the image of pending model 3 cannot be used")
     assert snapshot(data_dir, ignore=HASHED) == before
 
 
 async def test_model_file_changing_during_hashing_is_refused(
     client: Client, lib: Library, data_dir: Path
 ) -> None:
-    lib.model(3, content=1, size=256 * 2**20)
+    lib.model(3, content=1)
     await migrate(client, lib.legacy)
     before = snapshot(data_dir, ignore=HASHED)
-    task = asyncio.create_task(post_import(client, 3))
-    shelf = shelf_of(client)
-    while not shelf.hasher._running:  # the file is being read now
-        await asyncio.sleep(0.001)
-    (lib.models_dir / "m3.safetensors").unlink()
+    with paused_at("hash.reading") as reading:  # the file is open and being read
+        task = asyncio.create_task(post_import(client, 3))
+        await reading.reached.wait()
+        with (lib.models_dir / "m3.safetensors").open("ab") as handle:
+            handle.write(b"changed")
     status, body = await task
-    assert status == 422, body
+    assert (status, body["error"]) == (422, "Unprocessable Entity"), body
+    assert "changed while it was being hashed" in body["detail"]
     assert snapshot(data_dir, ignore=HASHED) == before
 
 
@@ -263,15 +275,16 @@ async def test_model_file_changing_during_hashing_is_refused(
 async def test_second_request_for_an_id_being_imported_is_423_at_once(
     client: Client, lib: Library
 ) -> None:
-    lib.model(3, content=1, size=384 * 2**20)
+    lib.model(3, content=1)
     await migrate(client, lib.legacy)
-    first = asyncio.create_task(post_import(client, 3))
     shelf = shelf_of(client)
-    while not shelf.pending_locks.is_locked(3):
-        await asyncio.sleep(0.001)
-    status, body = await post_import(client, 3)
-    assert (status, body["error"]) == (423, "Locked")
-    assert not first.done()
+    with paused_at("hash.reading") as hashing:
+        first = asyncio.create_task(post_import(client, 3))
+        await hashing.reached.wait()
+        status, body = await post_import(client, 3)
+        assert (status, body["error"]) == (423, "Locked")
+        assert body["detail"] == "pending model 3 is being processed by another request"
+        assert not first.done()
     assert (await first)[0] == 200
     assert len(shelf.pending_locks) == 0 and len(shelf.model_locks) == 0
 
@@ -326,26 +339,24 @@ async def test_retry_after_409_uses_the_cached_digest(
     assert query(data_dir, "SELECT path, hashed_at FROM hash_cache") == cached
 
 
-async def test_client_hanging_up_does_not_leave_a_half_import(
+async def test_client_hanging_up_mid_import_lets_the_import_finish_whole(
     client: Client, lib: Library, data_dir: Path
 ) -> None:
-    sha = lib.model(3, content=1, size=128 * 2**20)
+    sha = lib.model(3, content=1)
     await migrate(client, lib.legacy)
-    request = asyncio.create_task(client.post(IMPORT, json={"id": 3}))
     shelf = shelf_of(client)
-    while not shelf.pending_locks.is_locked(3):
-        await asyncio.sleep(0.001)
-    request.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await request
-    while shelf.pending_locks.is_locked(3):
-        await asyncio.sleep(0.01)
+    with paused_at("hash.reading") as hashing:
+        request = asyncio.create_task(client.post(IMPORT, json={"id": 3}))
+        await hashing.reached.wait()
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
     await shelf.drain()
-    models = query(data_dir, "SELECT sha256 FROM models")
-    pending = query(data_dir, "SELECT id FROM pending_import")
-    assert (models, pending) in (([(sha,)], []), ([], [(3,)]))
-    if models:
-        assert all((data_dir / "images" / f"{sha}_0_{q}.webp").is_file() for q in QUALITIES)
+    assert query(data_dir, "SELECT sha256 FROM models") == [(sha,)]
+    assert query(data_dir, "SELECT id FROM pending_import") == []
+    assert all((data_dir / "images" / f"{sha}_0_{q}.webp").is_file() for q in QUALITIES)
+    assert not shelf.pending_locks.is_locked(3)
+    assert check_library(data_dir) == []
 
 
 # --- batch ------------------------------------------------------------------------------------
@@ -387,4 +398,6 @@ async def test_batch_with_strategy_resolves_conflicts(
     [{"ids": []}, {"ids": "1"}, {"ids": [1, "2"]}, {"ids": [1], "id": [2]}, {"ids": [-5]}, {}],
 )
 async def test_batch_bad_bodies_are_400(client: Client, body: dict[str, Any]) -> None:
-    assert (await client.post("/api/migration/import_models", json=body)).status == 400
+    response = await client.post("/api/migration/import_models", json=body)
+    assert response.status == 400
+    assert_error_body(await response.json(), 400)

@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(locks_ctx)
     app.cleanup_ctx.append(shelf_ctx)
+    app.on_shutdown.append(announce_shutdown)
     setup_routes(app, settings.path_prefix)
     setup_middlewares(app, settings)
     return app
@@ -42,6 +43,15 @@ def setup_middlewares(app: web.Application, settings: Settings) -> None:
     app.middlewares.append(error_middleware)
     if settings.trusted_proxies:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)
+
+
+async def announce_shutdown(app: web.Application) -> None:
+    """Say that shutdown has begun: the listening sockets are closed by now, and requests in
+    flight get `shutdown_timeout` seconds before the resources below are released."""
+    log.info(
+        "shutting down: no new connections; requests in flight get up to %s s",
+        app[SETTINGS].shutdown_timeout,
+    )
 
 
 async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
