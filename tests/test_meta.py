@@ -85,3 +85,33 @@ def test_merge_columns_fills_only_null_or_empty() -> None:
 def test_image_keys_are_removed_and_the_rest_kept() -> None:
     meta = {"image": "a", "preview": "b", "images": ["c"], "description": "d", "x": {"images": 1}}
     assert without_image_keys(meta) == {"description": "d", "x": {"images": 1}}
+
+
+def scribble_on(value: Any) -> None:
+    """Change every mutable part of `value`, however deep."""
+    if isinstance(value, dict):
+        for item in value.values():
+            scribble_on(item)
+        value["scribbled"] = True
+    elif isinstance(value, list):
+        for item in value:
+            scribble_on(item)
+        value.append("scribbled")
+
+
+@pytest.mark.parametrize(
+    ("existing", "pending"),
+    [
+        pytest.param({"only_here": {"deep": [1]}}, {"other": 1}, id="keys-only-in-existing"),
+        pytest.param({"l": [{"u": [1]}]}, {"l": [{"u": [2]}]}, id="objects-inside-lists"),
+        pytest.param({"a": [{"k": 1}]}, {"a": "text"}, id="existing-kept-on-type-mismatch"),
+        pytest.param({}, {"new": {"d": [{"x": 1}]}}, id="taken-from-pending"),
+        pytest.param(None, {"new": [{"x": 1}]}, id="no-existing-meta"),
+    ],
+)
+def test_the_merge_result_shares_no_mutable_part_with_either_input(
+    existing: Any, pending: Any
+) -> None:
+    before = (copy.deepcopy(existing), copy.deepcopy(pending))
+    scribble_on(merge_meta_json(existing, pending))
+    assert (existing, pending) == before

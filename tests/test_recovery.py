@@ -8,20 +8,25 @@ never mixes two images, and an entry that cannot be carried out is set aside, no
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelshelf import crashpoints
 from modelshelf.domain import gallery
+from modelshelf.images import fill_renditions
 from modelshelf.integrity import check_library
+from modelshelf.recovery import fill_missing_renditions
 from modelshelf.renditions import qualities
 from modelshelf.storage import fileops
 from tests.conftest import Client, MakeClient, migrate, shelf_of
-from tests.factories import LegacyLibrary, fake_sha, image_size, make_image, query
+from tests.factories import LegacyLibrary, fake_sha, image_size, make_image, query, snapshot
 
 MODEL = fake_sha(1)
 HIGH, MEDIUM, LOW = qualities()
@@ -221,3 +226,32 @@ async def test_an_entry_whose_file_is_gone_is_noted_and_forgotten(
     await client.close()
     assert unfinished_entries(data_dir) == []
     assert check_library(data_dir) == []
+
+
+class SourceChangingExecutor(ThreadPoolExecutor):
+    """A real pool that, as it is handed a rendering job, touches the rendition the job reads
+    from: as if an upload or an override replaced that image while it was rendered."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn is fill_renditions:
+            os.utime(args[0], ns=(1, 1))
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_a_missing_rendition_is_not_filled_from_a_source_that_changed_meanwhile(
+    four_images: Client, data_dir: Path
+) -> None:
+    shelf = shelf_of(four_images)
+    missing = data_dir / "images" / f"{MODEL}_0_{MEDIUM}.webp"
+    missing.unlink()
+    before = snapshot(data_dir)
+    with SourceChangingExecutor(1) as cpu:
+        done = await fill_missing_renditions(
+            shelf.changes, shelf.folder, cpu, {(MODEL, 0): {HIGH, LOW}}
+        )
+    assert done == 0
+    assert not missing.exists()
+    after = snapshot(data_dir)
+    source = f"images/{MODEL}_0_{HIGH}.webp"
+    assert after["files"][source] == before["files"][source]  # touched, not rewritten
+    assert after == before
