@@ -1,4 +1,5 @@
-"""merge_meta_json and the column rules: existing values win, gaps are filled."""
+"""merge_meta_json and the column rules (existing values win, gaps are filled), and the rules
+of the strategy table that apply them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from typing import Any
 import pytest
 
 from modelshelf.domain.meta import merge_columns, merge_meta_json, without_image_keys
+from modelshelf.domain.strategies import (
+    FieldRule,
+    MetaRule,
+    Strategy,
+    actions_taken,
+    resolution,
+    resolve_columns,
+    resolve_meta,
+)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +125,44 @@ def test_the_merge_result_shares_no_mutable_part_with_either_input(
     before = (copy.deepcopy(existing), copy.deepcopy(pending))
     scribble_on(merge_meta_json(existing, pending))
     assert (existing, pending) == before
+
+
+# --- the strategy table's rules (domain/strategies.py) ----------------------------------------
+
+EXISTING = {"name": "old", "type": None, "meta": {"keep": [1]}}
+PENDING = {"name": "new", "type": "lora", "meta": {"take": [2]}}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (FieldRule.KEEP, {"name": "old", "type": None}),
+        (FieldRule.FILL_EMPTY, {"name": "old", "type": "lora"}),
+        (FieldRule.TAKE_PENDING, {"name": "new", "type": "lora"}),
+    ],
+)
+def test_each_field_rule_resolves_the_columns(rule: FieldRule, expected: dict[str, Any]) -> None:
+    assert resolve_columns(rule, EXISTING, PENDING, ("name", "type")) == expected
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (MetaRule.KEEP, {"keep": [1]}),
+        (MetaRule.MERGE, {"keep": [1], "take": [2]}),
+        (MetaRule.TAKE_PENDING, {"take": [2]}),
+    ],
+)
+def test_each_meta_rule_resolves_the_metadata_into_a_copy_of_its_own(
+    rule: MetaRule, expected: dict[str, Any]
+) -> None:
+    existing, pending = copy.deepcopy(EXISTING["meta"]), copy.deepcopy(PENDING["meta"])
+    resolved = resolve_meta(rule, existing, pending)
+    assert resolved == expected
+    scribble_on(resolved)
+    assert (existing, pending) == (EXISTING["meta"], PENDING["meta"])
+
+
+def test_each_strategy_is_kept_in_history_under_its_own_name() -> None:
+    assert [resolution(s).name for s in Strategy] == [s.value for s in Strategy]
+    assert actions_taken() == ["imported", "overridden", "merged", "deleted"]
