@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -392,3 +394,15 @@ async def test_hashing_finishes_and_is_cached_even_if_every_waiter_goes_away(
     assert (await hasher.digest(path))[0] == expected
     assert executor.hash_jobs == 1
     assert len(await cache_rows(storage)) == 1
+
+
+async def test_a_digest_computed_is_logged_with_its_size_and_time(
+    hasher: Hasher, executor: GatedExecutor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="modelshelf.hashing")
+    path = tmp_path / "model.bin"
+    write_random(path, 3 * 2**20 // 2)
+    executor.open_gate()
+    await hasher.digest(path)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "modelshelf.hashing"]
+    assert re.fullmatch(rf"hashed {re.escape(str(path))} \(1\.5 MiB in 0\.\d\d s\)", line), line

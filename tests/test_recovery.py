@@ -8,6 +8,7 @@ never mixes two images, and an entry that cannot be carried out is set aside, no
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -190,7 +191,11 @@ async def test_a_delete_and_shift_over_a_missing_rendition_never_mixes_two_image
     ],
 )
 async def test_an_entry_that_cannot_be_carried_out_is_set_aside_and_reported(
-    four_images: Client, make_client: MakeClient, data_dir: Path, ops: str
+    four_images: Client,
+    make_client: MakeClient,
+    data_dir: Path,
+    ops: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await four_images.close()
     with sqlite3.connect(data_dir / "modelshelf.db") as conn:
@@ -203,6 +208,11 @@ async def test_an_entry_that_cannot_be_carried_out_is_set_aside_and_reported(
     await client.close()
     [problem] = check_library(data_dir)
     assert problem.startswith(f"file journal entry {entry} was set aside: ")
+    reason = problem.removeprefix(f"file journal entry {entry} was set aside: ")
+    assert reason
+    assert logged(caplog, "modelshelf.recovery", logging.ERROR) == [
+        f"journal entry {entry} cannot be carried out ({reason}); set aside, see `modelshelf check`"
+    ]
     assert (data_dir.parent / "outside").read_text() == "must stay"
     assert high_widths(data_dir) == [60, 66, 72, 78]
     client = await make_client()  # and is not retried at the next start
@@ -211,7 +221,7 @@ async def test_an_entry_that_cannot_be_carried_out_is_set_aside_and_reported(
 
 
 async def test_an_entry_whose_file_is_gone_is_noted_and_forgotten(
-    four_images: Client, make_client: MakeClient, data_dir: Path
+    four_images: Client, make_client: MakeClient, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A move whose source vanished (and whose target was never made) is a note in the log,
     not a failed start; the journal entry is done with."""
@@ -226,6 +236,10 @@ async def test_an_entry_whose_file_is_gone_is_noted_and_forgotten(
     await client.close()
     assert unfinished_entries(data_dir) == []
     assert check_library(data_dir) == []
+    [note] = logged(caplog, "modelshelf.recovery", logging.WARNING)
+    assert note.endswith(
+        ": images/.staging/gone/high.webp is gone and images/x.webp was never made"
+    )
 
 
 class SourceChangingExecutor(ThreadPoolExecutor):
@@ -255,3 +269,36 @@ async def test_a_missing_rendition_is_not_filled_from_a_source_that_changed_mean
     source = f"images/{MODEL}_0_{HIGH}.webp"
     assert after["files"][source] == before["files"][source]  # touched, not rewritten
     assert after == before
+
+
+def logged(caplog: pytest.LogCaptureFixture, logger: str, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == logger and r.levelno == level]
+
+
+async def test_closing_a_gap_at_start_says_which_seqs_moved(
+    four_images: Client, make_client: MakeClient, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    zero, one, _, three = widths(data_dir)
+    await four_images.close()
+    for quality in qualities():
+        (data_dir / "images" / f"{MODEL}_2_{quality}.webp").unlink()
+    client = await make_client()
+    await client.close()
+    assert widths(data_dir) == [zero, one, three]
+    assert f"model {MODEL}: image seqs [0, 1, 3] renumbered 0..2" in logged(
+        caplog, "modelshelf.recovery", logging.WARNING
+    )
+
+
+async def test_a_rendition_that_cannot_be_rendered_again_is_reported_and_left_missing(
+    four_images: Client, make_client: MakeClient, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await four_images.close()
+    (data_dir / "images" / f"{MODEL}_1_{MEDIUM}.webp").unlink()
+    (data_dir / "images" / f"{MODEL}_1_{HIGH}.webp").write_bytes(b"RIFF broken")
+    client = await make_client()
+    assert await shelf_of(client).maintenance == 0
+    await client.close()
+    [warning] = [m for m in logged(caplog, "modelshelf.recovery", logging.WARNING) if "_1:" in m]
+    assert warning.startswith(f"image {MODEL}_1: cannot render ['{MEDIUM}']: ")
+    assert check_library(data_dir) == [f"image {MODEL}_1 is listed but lacks {MEDIUM}"]
