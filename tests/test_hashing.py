@@ -405,4 +405,4 @@ async def test_a_digest_computed_is_logged_with_its_size_and_time(
     executor.open_gate()
     await hasher.digest(path)
     [line] = [r.getMessage() for r in caplog.records if r.name == "modelshelf.hashing"]
-    assert re.fullmatch(rf"hashed {re.escape(str(path))} \(1\.5 MiB in 0\.\d\d s\)", line), line
+    assert re.fullmatch(rf"hashed {re.escape(str(path))} \(1\.5 MiB in \d\.\d\d s\)", line), line
