@@ -28,16 +28,20 @@ from tests.conftest import point_reached
 
 class GatedExecutor(ThreadPoolExecutor):
     """A real thread pool in which `hash_file` jobs wait for `open_gate()` before they start,
-    so a test can hold a digest in the middle of its work. Counts the hash_file jobs; the
+    so a test can hold a digest in the middle of its work. Counts the hash_file jobs and the
+    FileIdentity.of (stat) jobs; the
     event `hashing` is set once one is submitted (from the event loop, by run_in_executor)."""
 
     def __init__(self) -> None:
         super().__init__(max_workers=4, thread_name_prefix="test-hash")
         self.gate = threading.Event()
         self.hash_jobs = 0
+        self.stat_jobs = 0
         self.hashing = asyncio.Event()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn == FileIdentity.of:  # a classmethod: a new bound object at each access
+            self.stat_jobs += 1
         if fn is hashing.hash_file:
             self.hash_jobs += 1
             self.hashing.set()
@@ -406,3 +410,37 @@ async def test_a_digest_computed_is_logged_with_its_size_and_time(
     await hasher.digest(path)
     [line] = [r.getMessage() for r in caplog.records if r.name == "modelshelf.hashing"]
     assert re.fullmatch(rf"hashed {re.escape(str(path))} \(1\.5 MiB in \d\.\d\d s\)", line), line
+
+
+async def test_a_finished_digest_is_not_kept_in_memory(
+    hasher: Hasher, executor: GatedExecutor, storage: Storage, tmp_path: Path
+) -> None:
+    """Only the cache remembers digests: with its row gone, the same unchanged file is read
+    again (the in-memory registry holds digests in progress only, so it does not grow)."""
+    path = tmp_path / "model.bin"
+    expected = write_random(path, 4096)
+    executor.open_gate()
+    assert (await hasher.digest(path))[0] == expected
+    async with storage.write() as tx:
+        await tx.execute("DELETE FROM hash_cache")
+    assert (await hasher.digest(path))[0] == expected
+    assert executor.hash_jobs == 2
+
+
+async def test_a_path_that_is_no_path_at_all_is_unprocessable(
+    hasher: Hasher, executor: GatedExecutor
+) -> None:
+    executor.open_gate()
+    with pytest.raises(Unprocessable) as caught:
+        await hasher.digest(Path("models/a\x00b.bin"))
+    assert caught.value.detail.startswith("model path 'models/a\\x00b.bin' is not a usable path: ")
+
+
+async def test_stat_calls_run_in_the_file_pool(
+    hasher: Hasher, executor: GatedExecutor, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.bin"
+    write_random(path, 4096)
+    executor.open_gate()
+    await hasher.digest(path)
+    assert executor.stat_jobs == 2  # before hashing, and after it to see the file unchanged
