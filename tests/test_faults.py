@@ -142,8 +142,9 @@ async def full_disk_by_file_size_limit(
 ) -> None:
     path = models_dir / "m1.bin"
     make_model_file(path, size=64 * 1024, seed=1)
-    noise = pyvips.Image.gaussnoise(1600, 1200).cast("uchar").bandjoin([128, 64])
-    noise.write_to_file(str(legacy.images_dir / "noise.png"))  # renders to ~1 MiB and more
+    bands = [pyvips.Image.gaussnoise(1600, 1200, sigma=120) for _ in range(3)]
+    noise = bands[0].bandjoin(bands[1:]).cast("uchar").copy(interpretation="srgb")
+    noise.write_to_file(str(legacy.images_dir / "noise.png"))  # its high rendition: ~1.4 MB
     legacy.add_model(1, path=str(path), images=["noise.png"])
     with ServerProcess(data_dir, tmp_path / "server.log") as server:
         assert http_post(server, "/api/migration/migrate_legacy_db", migrate_body(legacy))[0] == 200
