@@ -434,6 +434,10 @@ async def test_a_path_that_is_no_path_at_all_is_unprocessable(
     with pytest.raises(Unprocessable) as caught:
         await hasher.digest(Path("models/a\x00b.bin"))
     assert caught.value.detail.startswith("model path 'models/a\\x00b.bin' is not a usable path: ")
+    long = "m/" + "a" * 300 + "\x00"
+    with pytest.raises(Unprocessable) as caught:
+        await hasher.digest(Path(long))
+    assert caught.value.detail.startswith(f"model path {long[:200]!r} is not a usable path: ")
 
 
 async def test_stat_calls_run_in_the_file_pool(

@@ -23,7 +23,7 @@ from modelshelf import crashpoints
 from modelshelf.domain import gallery
 from modelshelf.images import fill_renditions
 from modelshelf.integrity import check_library
-from modelshelf.recovery import fill_missing_renditions
+from modelshelf.recovery import fill_missing_renditions, recover
 from modelshelf.renditions import qualities
 from modelshelf.storage import fileops
 from tests.conftest import Client, MakeClient, migrate, shelf_of
@@ -301,4 +301,17 @@ async def test_a_rendition_that_cannot_be_rendered_again_is_reported_and_left_mi
     await client.close()
     [warning] = [m for m in logged(caplog, "modelshelf.recovery", logging.WARNING) if "_1:" in m]
     assert warning.startswith(f"image {MODEL}_1: cannot render ['{MEDIUM}']: ")
+    assert f"{MODEL}_1_{HIGH}.webp could not be decoded" in warning, warning
     assert check_library(data_dir) == [f"image {MODEL}_1 is listed but lacks {MEDIUM}"]
+
+
+async def test_the_recovery_report_counts_the_entries_set_aside(
+    four_images: Client, data_dir: Path
+) -> None:
+    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
+        conn.executemany(
+            "INSERT INTO file_journal(created_at, ops) VALUES (1, ?)", [("[1]",), ("nope",)]
+        )
+    shelf = shelf_of(four_images)
+    report = await recover(shelf.changes, shelf.folder)
+    assert (report.journal_set_aside, report.journal_replayed) == (2, 0)
