@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from modelshelf.executors import Executors
 from modelshelf.hashing import READ_SIZE, Hasher, hash_file
+from modelshelf.locks import KeyedLocks
 from modelshelf.storage import Storage
+from modelshelf.storage.change import Changes
 
 GIB = 1024**3
 MIB = 1024**2
@@ -99,12 +101,13 @@ async def hasher_timings(path: Path, repeat: int, scratch: Path) -> dict[str, tu
     await storage.open()
     executors = Executors.start(max(2, os.cpu_count() or 2))
     try:
-        hasher = Hasher(storage, executors)
+        changes = Changes(storage, KeyedLocks("model"), scratch / "data", executors.files)
+        hasher = Hasher(storage, changes, executors)
         cold = float("inf")
         digest = ""
         for _ in range(repeat):
-            async with storage.write() as tx:
-                await tx.execute("DELETE FROM hash_cache")
+            async with changes.change() as change:
+                await change.tx.execute("DELETE FROM hash_cache")
             started = time.perf_counter()
             digest, _ = await hasher.digest(path)
             cold = min(cold, time.perf_counter() - started)

@@ -47,7 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pyvips
 from tests.factories import LEGACY_SCHEMA
 
-from modelshelf.images import QUALITIES, render_renditions
+from modelshelf.images import render_renditions
+from modelshelf.renditions import qualities
+
+QUALITIES = qualities()
 
 TYPES = ["checkpoint", "lora", "vae", "embedding", "controlnet", "upscaler"]
 TYPE_WEIGHTS = [25, 50, 5, 10, 7, 3]

@@ -91,8 +91,11 @@ from tests.factories import LegacyLibrary  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 
 from modelshelf.hashing import hash_file  # noqa: E402
-from modelshelf.images import QUALITIES, render_renditions  # noqa: E402
+from modelshelf.images import render_renditions  # noqa: E402
 from modelshelf.integrity import check_library  # noqa: E402
+from modelshelf.renditions import qualities  # noqa: E402
+
+QUALITIES = qualities()
 
 MIB = 1024 * 1024
 STRATEGIES: list[str | None] = [None, "override", "merge", "delete"]

@@ -78,8 +78,9 @@ class LegacyLibrary:
         self.db_path = self.root / "hikaze.db"
         self.images_dir = self.root / "images"
         self.images_dir.mkdir(exist_ok=True)
-        with self.connect() as conn:
-            conn.executescript(LEGACY_SCHEMA)
+        if not self.db_path.exists():  # else: opening one made before, to add to it
+            with self.connect() as conn:
+                conn.executescript(LEGACY_SCHEMA)
 
     def connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path)
@@ -153,6 +154,44 @@ class LegacyLibrary:
         return name
 
 
+class Library:
+    """A legacy library whose models live in `models_dir`, brought in with stage 1."""
+
+    def __init__(self, legacy: LegacyLibrary, models_dir: Path) -> None:
+        self.legacy = legacy
+        self.models_dir = models_dir
+        self.tags_made: set[int] = set()
+
+    def tag(self, tag_id: int, name: str) -> int:
+        if tag_id not in self.tags_made:
+            self.legacy.add_tag(tag_id, name)
+            self.tags_made.add(tag_id)
+        return tag_id
+
+    def model(
+        self,
+        legacy_id: int,
+        *,
+        content: int,
+        hashed: bool = False,
+        image: tuple[int, int] | None = (80, 60),
+        size: int = 64 * 1024,
+        **kwargs: Any,
+    ) -> str:
+        """A model file with content seed `content`; returns its SHA256."""
+        path = self.models_dir / f"m{legacy_id}.safetensors"
+        sha = make_model_file(path, size=size, seed=content)
+        images = []
+        if image is not None:
+            images = [
+                self.legacy.image(f"model_{legacy_id}_1_i.png", width=image[0], height=image[1])
+            ]
+        self.legacy.add_model(
+            legacy_id, hash_hex=sha if hashed else "", path=str(path), images=images, **kwargs
+        )
+        return sha
+
+
 def fake_sha(n: int) -> str:
     return hashlib.sha256(f"fake-{n}".encode()).hexdigest()
 
@@ -191,3 +230,37 @@ def add_pending_models(
         )
         legacy.add_model(i, path=str(path), images=images)
     return hashes
+
+
+def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on the library's database, read with a plain connection."""
+    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
+        return [tuple(r) for r in conn.execute(sql, params)]
+
+
+def table_names(data_dir: Path) -> list[str]:
+    rows = query(data_dir, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    return [str(r[0]) for r in rows]
+
+
+# Tables a failed import may change on purpose: the digest of a model file hashed before the
+# failure stays cached, so that a retry does not read the file again.
+HASHED = ("hash_cache",)
+
+
+def snapshot(data_dir: Path, *, ignore: Sequence[str] = ()) -> dict[str, Any]:
+    """The whole store: the rows of every table (schema included) and the bytes of every file
+    under images/ (staging and pending originals included). `ignore` names tables a test
+    expects to change, each for a reason it states (the digest cache, filled by hashing before
+    a change fails, is the usual one)."""
+    tables = [t for t in table_names(data_dir) if t not in ignore]
+    files = {
+        str(p.relative_to(data_dir)): p.read_bytes()
+        for p in sorted((data_dir / "images").rglob("*"))
+        if p.is_file()
+    }
+    return {
+        "schema": query(data_dir, "SELECT type, name, sql FROM sqlite_master ORDER BY name"),
+        "rows": {t: sorted(query(data_dir, f"SELECT * FROM {t}"), key=repr) for t in tables},
+        "files": files,
+    }

@@ -1,42 +1,75 @@
-"""A real modelshelf server in a child process, for tests about processes (signals, crashes)."""
+"""A real modelshelf server in a child process, for tests about processes (signals, crashes).
+
+Its output is read line by line by a thread that copies it to a log file, so a test can wait for
+a line ("pause point ... reached", "crash point ... reached") instead of sleeping; a line written
+to its stdin releases a pause point (see modelshelf.crashpoints).
+"""
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from tests.factories import environ_without_modelshelf
 
+_given: set[int] = set()
+_giving = threading.Lock()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now and never handed out before in this test session: servers started at
+    once in several threads must not get the same one (a health probe would reach the other)."""
+    with _giving:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _given:
+                _given.add(port)
+                return port
 
 
 class ServerProcess:
     """`python -m modelshelf serve` on a free port; `start()` returns once /api/health is ok."""
 
-    def __init__(self, data_dir: Path, log_path: Path, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, file_size_limit: int | None = None, **env: str
+    ) -> None:
+        """`file_size_limit`: as `ulimit -f`, in bytes; writing past it fails with EFBIG (what a
+        user without mount rights can do to make a disk look full to one process)."""
         self.data_dir = data_dir
         self.log_path = log_path
+        self.file_size_limit = file_size_limit
         self.port = free_port()
         self.env = {**environ_without_modelshelf(), **env}
         self.process: subprocess.Popen[bytes] | None = None
+        self._lines: list[str] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        self._reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        log = self.log_path.open("ab")
+    def launch(self) -> ServerProcess:
+        """Start the process without waiting for it to answer (after one that ended: its pipes
+        are closed first)."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                raise RuntimeError("the server is still running; kill or wait for it first")
+            self.close()
+        self._lines, self._closed = [], False
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -50,22 +83,52 @@ class ServerProcess:
                 "--config-dir",
                 str(self.data_dir / "no-config"),
             ],
-            stdout=log,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=self.env,
+            preexec_fn=self._limit if self.file_size_limit is not None else None,
         )
-        log.close()
+        assert self.process.stdout is not None
+        self._reader = threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+        return self
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Launch and return once /api/health answers. Raises RuntimeError if the process
+        exits first."""
+        self.launch()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.close()
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log()}")
             try:
                 with urllib.request.urlopen(self.url + "/api/health", timeout=1) as response:
                     if response.status == 200:
                         return self
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.02)  # a readiness probe: the process gives no other sign
         raise TimeoutError(f"server did not become healthy: {self.log()}")
+
+    def wait_for_line(self, fragment: str, timeout: float = 30.0) -> str:
+        """The first output line containing `fragment`, once it is written. Raises
+        AssertionError if the process ends or `timeout` passes first."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(fragment in line for line in self._lines) or self._closed, timeout
+            )
+            lines = [line for line in self._lines if fragment in line]
+        if not found or not lines:
+            raise AssertionError(f"no line with {fragment!r} from the server: {self.log()}")
+        return lines[0]
+
+    def release(self) -> None:
+        """Release a pause point (one line on stdin)."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.flush()
 
     def signal(self, sig: int) -> None:
         assert self.process is not None
@@ -73,15 +136,47 @@ class ServerProcess:
 
     def wait(self, timeout: float = 30.0) -> int:
         assert self.process is not None
-        return self.process.wait(timeout)
+        code = self.process.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return code
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+        self.close()
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self._reader is not None:
+            self._reader.join()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def _limit(self) -> None:
+        assert self.file_size_limit is not None
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, not the process
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+        with self._changed:
+            return "".join(self._lines)[-4000:]
+
+    def _read(self, stream: IO[bytes]) -> None:
+        with self.log_path.open("ab") as log:
+            for raw in stream:
+                log.write(raw)
+                log.flush()
+                with self._changed:
+                    self._lines.append(raw.decode(errors="replace"))
+                    self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     def __enter__(self) -> ServerProcess:
         return self.start()

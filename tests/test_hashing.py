@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,20 +23,28 @@ from modelshelf.hashing import READ_SIZE, FileIdentity, Hasher, hash_file
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
+from tests.conftest import point_reached
 
 
 class GatedExecutor(ThreadPoolExecutor):
     """A real thread pool in which `hash_file` jobs wait for `open_gate()` before they start,
-    so a test can hold a digest in the middle of its work. Counts the hash_file jobs."""
+    so a test can hold a digest in the middle of its work. Counts the hash_file jobs and the
+    FileIdentity.of (stat) jobs; the
+    event `hashing` is set once one is submitted (from the event loop, by run_in_executor)."""
 
     def __init__(self) -> None:
         super().__init__(max_workers=4, thread_name_prefix="test-hash")
         self.gate = threading.Event()
         self.hash_jobs = 0
+        self.stat_jobs = 0
+        self.hashing = asyncio.Event()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn == FileIdentity.of:  # a classmethod: a new bound object at each access
+            self.stat_jobs += 1
         if fn is hashing.hash_file:
             self.hash_jobs += 1
+            self.hashing.set()
 
             def gated() -> Any:
                 if not self.gate.wait(timeout=30):
@@ -87,16 +97,10 @@ async def cache_rows(storage: Storage) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await cursor.fetchall()]
 
 
-async def _eventually(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(2000):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def _let_others_run(seconds: float = 0.1) -> None:
-    """Give every other task (and the executor threads they use) time to make progress."""
+    """Give every other task (and the executor threads they use) time to make progress: only
+    where a test proves that something does NOT happen (no second hashing job), which no event
+    can signal."""
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.005)
@@ -306,16 +310,16 @@ async def test_a_file_changed_while_being_hashed_is_unprocessable_and_not_cached
     path = tmp_path / "model.bin"
     write_random(path, 4096)
     task = asyncio.create_task(hasher.digest(path))
-    await _eventually(lambda: executor.hash_jobs == 1, "the hashing job")
+    await executor.hashing.wait()
     with path.open("ab") as handle:
         handle.write(b"appended while hashing")
     executor.open_gate()
     with pytest.raises(Unprocessable, match="changed while it was being hashed"):
         await task
     assert await cache_rows(storage) == []
-    assert hasher._running == {}
-    # The next request hashes the file as it is now.
+    # The next request hashes the file as it is now, in a job of its own.
     assert (await hasher.digest(path))[0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert executor.hash_jobs == 2
 
 
 async def test_a_file_deleted_before_it_is_read_is_unprocessable(
@@ -324,13 +328,16 @@ async def test_a_file_deleted_before_it_is_read_is_unprocessable(
     path = tmp_path / "model.bin"
     write_random(path, 4096)
     task = asyncio.create_task(hasher.digest(path))
-    await _eventually(lambda: executor.hash_jobs == 1, "the hashing job")
+    await executor.hashing.wait()
     path.unlink()
     executor.open_gate()
     with pytest.raises(Unprocessable, match="cannot be read"):
         await task
     assert await cache_rows(storage) == []
-    assert hasher._running == {}
+    # The failed digest is not handed to the next caller: the file, back again, is hashed anew.
+    expected = write_random(path, 4096, seed=1)
+    assert (await hasher.digest(path))[0] == expected
+    assert executor.hash_jobs == 2
 
 
 async def test_concurrent_digests_of_one_file_share_one_hashing_task(
@@ -341,19 +348,17 @@ async def test_concurrent_digests_of_one_file_share_one_hashing_task(
     first = asyncio.create_task(hasher.digest(path))
     second = asyncio.create_task(hasher.digest(path))
     third = asyncio.create_task(hasher.digest(path))
-    await _eventually(lambda: executor.hash_jobs >= 1, "the hashing job")
+    await executor.hashing.wait()
     # While the hash is held, no caller can find the digest in the cache: a caller that does not
     # join the running task would submit a second hashing job now.
     await _let_others_run()
     assert executor.hash_jobs == 1
-    assert len(hasher._running) == 1
     assert not any(t.done() for t in (first, second, third))
     executor.open_gate()
     results = await asyncio.gather(first, second, third)
     assert {sha for sha, _ in results} == {expected}
     assert executor.hash_jobs == 1
     assert len(await cache_rows(storage)) == 1
-    assert hasher._running == {}
 
 
 async def test_cancelling_one_waiter_does_not_cancel_the_other(
@@ -363,14 +368,11 @@ async def test_cancelling_one_waiter_does_not_cancel_the_other(
     expected = write_random(path, 4096)
     leaving = asyncio.create_task(hasher.digest(path))
     staying = asyncio.create_task(hasher.digest(path))
-    await _eventually(lambda: executor.hash_jobs >= 1, "the hashing job")
+    await executor.hashing.wait()
     await _let_others_run()
-    [shared] = hasher._running.values()
     leaving.cancel()
     with pytest.raises(asyncio.CancelledError):
         await leaving
-    await asyncio.sleep(0)
-    assert not shared.cancelled()
     assert not staying.done()
     executor.open_gate()
     assert (await staying)[0] == expected
@@ -384,14 +386,65 @@ async def test_hashing_finishes_and_is_cached_even_if_every_waiter_goes_away(
     path = tmp_path / "model.bin"
     expected = write_random(path, 4096)
     waiter = asyncio.create_task(hasher.digest(path))
-    await _eventually(lambda: len(hasher._running) == 1, "the hashing task")
-    [shared] = hasher._running.values()
+    await executor.hashing.wait()
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    executor.open_gate()
-    assert await shared == expected
+    with point_reached("change.after_commit") as cached:  # the digest's own small change
+        executor.open_gate()
+        await cached.wait()
+    assert [r[4] for r in await cache_rows(storage)] == [expected]
     # A retry (as after a client hung up) finds the digest without hashing again.
     assert (await hasher.digest(path))[0] == expected
     assert executor.hash_jobs == 1
     assert len(await cache_rows(storage)) == 1
+
+
+async def test_a_digest_computed_is_logged_with_its_size_and_time(
+    hasher: Hasher, executor: GatedExecutor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="modelshelf.hashing")
+    path = tmp_path / "model.bin"
+    write_random(path, 3 * 2**20 // 2)
+    executor.open_gate()
+    await hasher.digest(path)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "modelshelf.hashing"]
+    assert re.fullmatch(rf"hashed {re.escape(str(path))} \(1\.5 MiB in \d\.\d\d s\)", line), line
+
+
+async def test_a_finished_digest_is_not_kept_in_memory(
+    hasher: Hasher, executor: GatedExecutor, storage: Storage, tmp_path: Path
+) -> None:
+    """Only the cache remembers digests: with its row gone, the same unchanged file is read
+    again (the in-memory registry holds digests in progress only, so it does not grow)."""
+    path = tmp_path / "model.bin"
+    expected = write_random(path, 4096)
+    executor.open_gate()
+    assert (await hasher.digest(path))[0] == expected
+    async with storage.write() as tx:
+        await tx.execute("DELETE FROM hash_cache")
+    assert (await hasher.digest(path))[0] == expected
+    assert executor.hash_jobs == 2
+
+
+async def test_a_path_that_is_no_path_at_all_is_unprocessable(
+    hasher: Hasher, executor: GatedExecutor
+) -> None:
+    executor.open_gate()
+    with pytest.raises(Unprocessable) as caught:
+        await hasher.digest(Path("models/a\x00b.bin"))
+    assert caught.value.detail.startswith("model path 'models/a\\x00b.bin' is not a usable path: ")
+    long = "m/" + "a" * 300 + "\x00"
+    with pytest.raises(Unprocessable) as caught:
+        await hasher.digest(Path(long))
+    assert caught.value.detail.startswith(f"model path {long[:200]!r} is not a usable path: ")
+
+
+async def test_stat_calls_run_in_the_file_pool(
+    hasher: Hasher, executor: GatedExecutor, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.bin"
+    write_random(path, 4096)
+    executor.open_gate()
+    await hasher.digest(path)
+    assert executor.stat_jobs == 2  # before hashing, and after it to see the file unchanged

@@ -4,10 +4,12 @@ deleting, the start-up index repair, traversal attempts, and reverse-proxy setti
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import uuid
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
-from tests.conftest import Client, MakeClient, migrate, shelf_of
+from tests.conftest import Client, MakeClient, Prepared, assert_error_body, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha, image_size, make_image
 
 H = fake_sha(1)
@@ -130,14 +132,6 @@ async def raw_get(client: Client, raw_target: str) -> tuple[int, bytes]:
     return status, response
 
 
-def assert_error_body(body: Any, status: int) -> None:
-    reason = {400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large"}[status]
-    assert isinstance(body, dict)
-    assert body["error"] == reason
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-
-
 def names_under(folder: Path) -> set[str]:
     return {p.name for p in folder.rglob("*")}
 
@@ -145,36 +139,6 @@ def names_under(folder: Path) -> set[str]:
 def staging_is_empty(client: Client) -> bool:
     staging = shelf_of(client).folder.staging_dir
     return not staging.exists() or not any(staging.iterdir())
-
-
-Build = Callable[[Client, LegacyLibrary], Awaitable[None]]
-Prepared = Callable[[str, Build], Awaitable[Client]]
-_TEMPLATES: dict[str, Path] = {}
-
-
-@pytest.fixture
-def prepared(
-    aiohttp_client: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_client: MakeClient,
-    data_dir: Path,
-) -> Prepared:
-    """Start the real app on a copy of a data directory that `build` filled through the real app
-    once per session: the long parametrized tables would otherwise run stage 1 per row."""
-
-    async def start(name: str, build: Build) -> Client:
-        template = _TEMPLATES.get(name)
-        if template is None:
-            template = tmp_path_factory.mktemp(name) / "data"
-            settings = Settings(data_dir=template, workers=2, read_connections=2).resolve_paths()
-            builder: Client = await aiohttp_client(create_app(settings))
-            await build(builder, LegacyLibrary(template / "legacy"))
-            await builder.close()
-            _TEMPLATES[name] = template
-        shutil.copytree(template, data_dir, symlinks=True, dirs_exist_ok=True)
-        return await make_client()
-
-    return start
 
 
 # --- POST /api/images/get_sample_imgs ---------------------------------------------------------
@@ -387,6 +351,7 @@ async def test_unsatisfiable_range_is_416(client: Client, legacy: LegacyLibrary)
     sha = await model_with_images(client, legacy, 1)
     response = await client.get(f"/api/images/{sha}_0.webp", headers={"Range": "bytes=999999-"})
     assert response.status == 416
+    assert response.headers["Content-Range"].startswith("bytes */")
 
 
 @pytest.mark.parametrize(
@@ -499,6 +464,7 @@ async def test_traversal_never_reads_outside_the_images_folder(
     status, response = await raw_get(trap, target)
 
     assert status in (400, 404), response[:300]
+    assert_error_body(json.loads(response.split(b"\r\n\r\n", 1)[1]), status)
     assert SECRET not in response
     assert b"SQLite format" not in response
 
@@ -509,7 +475,9 @@ async def test_traversal_through_the_client_library_is_refused_too(
 ) -> None:
     response = await trap.get(URL(f"/api/images/{vector}", encoded=True))
     assert response.status in (400, 404)
-    assert SECRET not in await response.read()
+    body = await response.read()
+    assert_error_body(json.loads(body), response.status)
+    assert SECRET not in body
 
 
 async def test_symlinked_rendition_is_404_even_when_listed(trap: Client, tmp_path: Path) -> None:
@@ -521,7 +489,9 @@ async def test_symlinked_rendition_is_404_even_when_listed(trap: Client, tmp_pat
 
     response = await trap.get(f"/api/images/{H}_0.webp")
     assert response.status == 404
-    assert SECRET not in await response.read()
+    body = await response.read()
+    assert_error_body(json.loads(body), 404, f"no image {H}_0.webp")
+    assert SECRET not in body
 
 
 # --- GET /api/images/pending/{id} -------------------------------------------------------------
@@ -589,15 +559,23 @@ async def test_upload_accepts_common_formats(
     assert image_size(rendition(client, sha, 0)) == (50, 40)
 
 
+@pytest.mark.parametrize("depth", [3, 40])
 async def test_upload_ignores_the_client_file_name(
-    client: Client, legacy: LegacyLibrary, tmp_path: Path, data_dir: Path
+    client: Client, legacy: LegacyLibrary, tmp_path: Path, data_dir: Path, depth: int
 ) -> None:
+    """A file name that climbs out of staging (a few levels, or up to / and into the system's
+    temporary folder) or is absolute names nothing: the upload lands as the next seq."""
     sha = await model_with_images(client, legacy, 0)
-    response = await upload(
-        client, sha, png_bytes(tmp_path, 50, 40), filename="../../../escaped.webp"
-    )
-    assert response.status == 200
-    assert "escaped.webp" not in names_under(tmp_path)
+    outside = Path(tempfile.gettempdir()) / f"escaped-{uuid.uuid4().hex}.webp"
+    climbing = "../" * depth + str(outside).lstrip("/")
+    for seq, name in enumerate([climbing, str(outside)]):
+        response = await upload(client, sha, png_bytes(tmp_path, 50, 40), filename=name)
+        assert (response.status, await response.json()) == (
+            200,
+            {"status": "success", "name": f"{sha}_{seq}.webp"},
+        )
+        assert not outside.exists()
+    assert not any("escaped" in n for n in names_under(tmp_path))
 
 
 async def test_upload_to_an_unknown_model_is_404(client: Client, tmp_path: Path) -> None:
@@ -635,6 +613,7 @@ async def test_upload_over_the_pixel_limit_is_413(
     sha = await model_with_images(client, legacy, 0)
     response = await upload(client, sha, png_bytes(tmp_path, 100, 100))
     assert response.status == 413
+    assert_error_body(await response.json(), 413, "100x100 = 10000 pixels, over the limit of 5000")
     assert await listing(client, sha) == []
     assert staging_is_empty(client)
 
@@ -663,6 +642,7 @@ async def test_upload_of_a_truncated_image_is_400(
     data = png_bytes(tmp_path, 300, 200, "jpg")
     response = await upload(client, sha, data[: len(data) // 2])
     assert response.status == 400
+    assert_error_body(await response.json(), 400, "not a usable image")
     assert await listing(client, sha) == []
 
 
@@ -827,6 +807,7 @@ async def test_delete_with_a_bad_name_is_400(
     sha = await model_with_images(client, legacy, 1)
     response = await client.delete(URL(f"/api/images/{name}", encoded=True))
     assert response.status == 400
+    assert_error_body(await response.json(), 400, "is not an image name")
     assert await listing(client, sha) == names(sha, 1)
 
 
@@ -1300,6 +1281,7 @@ async def test_repeated_forwarded_headers_from_a_trusted_proxy_are_400(
         headers=[("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-For", "203.0.113.8")],
     )
     assert response.status == 400
+    assert_error_body(await response.json(), 400)
 
 
 async def test_the_api_works_behind_a_trusted_proxy(
@@ -1322,4 +1304,6 @@ async def test_path_prefix_serves_the_api_under_it(make_client: MakeClient) -> N
     assert await response.json() == {"status": "ok"}
     listed = await client.post("/shelf/api/images/get_sample_imgs", json={"hash": UNKNOWN})
     assert await listed.json() == []
-    assert (await client.get("/api/health")).status == 404
+    outside = await client.get("/api/health")
+    assert outside.status == 404
+    assert_error_body(await outside.json(), 404)

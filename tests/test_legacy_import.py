@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from modelshelf.images import rendition_sizes
-from tests.conftest import Client, MakeClient, migrate
+from tests.conftest import (
+    Client,
+    MakeClient,
+    assert_error_body,
+    migrate,
+    migrate_body,
+    paused_at,
+)
 from tests.factories import LegacyLibrary, fake_sha, image_size, rendition_files
 
 H1, H2, H3 = fake_sha(1), fake_sha(2), fake_sha(3)
@@ -146,6 +153,33 @@ async def test_pending_image_is_copied_unchanged(
     pending = await (await client.get("/api/migration/pending_models")).json()
     assert pending["models"][0]["images"] == ["pending/2"]
     assert [t["id"] for t in pending["models"][0]["tags"]] == [9, 12]
+
+
+@pytest.mark.parametrize(
+    ("limit", "copied"), [(64 * 48, True), (64 * 48 - 1, False)], ids=["at-limit", "over-limit"]
+)
+async def test_a_pending_original_is_copied_only_within_the_pixel_limit(
+    make_client: MakeClient, legacy: LegacyLibrary, data_dir: Path, limit: int, copied: bool
+) -> None:
+    """Stage 1 copies a pending model's original unchanged, but decodes it first: a picture
+    over `max_image_pixels` (a decompression bomb) is reported and left behind."""
+    client = await make_client(max_image_pixels=limit)
+    legacy.add_model(1, images=[legacy.image("bomb.png", width=64, height=48)])
+    report = await migrate(client, legacy)
+    assert report["db_migration"]["pending_created"] == 1
+    assert report["image_migration"]["pending_images_copied"] == int(copied)
+    assert report["image_migration"]["images_unreadable"] == int(not copied)
+    pending = sorted(p.name for p in (data_dir / "images" / "pending").iterdir())
+    assert pending == (["1.png"] if copied else [])
+    assert rows(data_dir, "SELECT pending_id FROM pending_images") == ([(1,)] if copied else [])
+    if not copied:
+        assert report["problems"] == [
+            {
+                "legacy_id": 1,
+                "problem": f"image bomb.png: bomb.png has 64x48 = 3072 pixels,"
+                f" over the limit of {limit}",
+            }
+        ]
 
 
 async def test_running_stage_one_twice_adds_nothing_twice(
@@ -313,6 +347,7 @@ async def test_missing_inputs_are_404_and_a_non_legacy_file_is_400(
         },
     )
     assert missing.status == 404
+    assert_error_body(await missing.json(), 404, "nope.db does not exist")
     (legacy.root / "not.db").write_bytes(b"this is not sqlite" * 100)
     wrong = await client.post(
         "/api/migration/migrate_legacy_db",
@@ -322,45 +357,35 @@ async def test_missing_inputs_are_404_and_a_non_legacy_file_is_400(
         },
     )
     assert wrong.status == 400, await wrong.text()
+    assert_error_body(await wrong.json(), 400, "not.db")
 
 
 async def test_other_requests_keep_answering_while_a_migration_runs(
-    make_client: MakeClient, legacy: LegacyLibrary
+    client: Client, legacy: LegacyLibrary
 ) -> None:
-    client = await make_client(workers=1)
-    for i in range(1, 41):
-        legacy.add_model(
-            i,
-            hash_hex=fake_sha(100 + i),
-            images=[legacy.image(f"m{i}.jpg", width=1600, height=1200)],
-        )
-    migration = asyncio.create_task(migrate(client, legacy))
-    answered_during = 0
-    while not migration.done():
-        response = await client.get("/api/health")
-        assert response.status == 200
-        if not migration.done():
-            answered_during += 1
-        await asyncio.sleep(0.01)
+    for i in (1, 2):
+        legacy.add_model(i, hash_hex=fake_sha(100 + i), images=[legacy.image(f"m{i}.jpg")])
+    with paused_at("fileop.before") as moving:  # the batch committed, its files being moved
+        migration = asyncio.create_task(migrate(client, legacy))
+        await moving.reached.wait()
+        health = await client.get("/api/health")
+        assert (health.status, await health.json()) == (200, {"status": "ok"})
+        listed = await client.get("/api/models")
+        assert listed.status == 200
+        assert not migration.done()
     report = await migration
-    assert report["db_migration"]["models_imported"] == 40
-    assert answered_during >= 5
+    assert report["db_migration"]["models_imported"] == 2
 
 
 async def test_a_second_migration_while_one_runs_is_locked(
-    client: Client, legacy: LegacyLibrary
+    client: Client, legacy: LegacyLibrary, data_dir: Path
 ) -> None:
-    for i in range(1, 21):
-        legacy.add_model(
-            i,
-            hash_hex=fake_sha(200 + i),
-            images=[legacy.image(f"m{i}.jpg", width=1200, height=900)],
-        )
-    first = asyncio.create_task(migrate(client, legacy))
-    await asyncio.sleep(0.05)
-    second = await client.post(
-        "/api/migration/migrate_legacy_db",
-        json={"legacy_db_path": str(legacy.db_path), "legacy_images_dir": str(legacy.images_dir)},
-    )
-    await first
-    assert second.status == 423
+    legacy.add_model(1, hash_hex=fake_sha(201), images=[legacy.image("m1.jpg")])
+    with paused_at("fileop.before") as moving:
+        first = asyncio.create_task(migrate(client, legacy))
+        await moving.reached.wait()
+        second = await client.post("/api/migration/migrate_legacy_db", json=migrate_body(legacy))
+        assert second.status == 423
+        assert_error_body(await second.json(), 423, "a legacy migration is already running")
+    assert (await first)["db_migration"]["models_imported"] == 1
+    assert rows(data_dir, "SELECT count(*) FROM models") == [(1,)]

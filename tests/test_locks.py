@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
 from modelshelf.errors import Locked
 from modelshelf.locks import KeyedLocks
-
-
-async def _eventually(condition: Callable[[], bool], what: str) -> None:
-    """Let other tasks run until `condition()` holds (at most ~1 s)."""
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_hold_now_refuses_a_held_key_at_once_and_names_it() -> None:
@@ -102,9 +92,12 @@ async def test_hold_waits_for_the_holder_and_then_gets_the_key() -> None:
     order: list[str] = []
     release = asyncio.Event()
 
+    holding = asyncio.Event()
+
     async def first() -> None:
         async with locks.hold("h"):
             order.append("first in")
+            holding.set()
             await release.wait()
             order.append("first out")
 
@@ -113,7 +106,7 @@ async def test_hold_waits_for_the_holder_and_then_gets_the_key() -> None:
             order.append("second in")
 
     one = asyncio.create_task(first())
-    await _eventually(lambda: order == ["first in"], "the first holder")
+    await holding.wait()
     two = asyncio.create_task(second())
     for _ in range(10):
         await asyncio.sleep(0)
@@ -128,10 +121,12 @@ async def test_hold_waits_for_the_holder_and_then_gets_the_key() -> None:
 async def test_hold_now_refuses_while_another_request_waits_for_the_key() -> None:
     locks = KeyedLocks("model")
     release = asyncio.Event()
+    holding = asyncio.Event()
     got_it = asyncio.Event()
 
     async def holder() -> None:
         async with locks.hold("h"):
+            holding.set()
             await release.wait()
 
     async def waiter() -> None:
@@ -139,9 +134,9 @@ async def test_hold_now_refuses_while_another_request_waits_for_the_key() -> Non
             got_it.set()
 
     one = asyncio.create_task(holder())
-    await _eventually(lambda: locks.is_locked("h"), "the holder")
+    await holding.wait()
     two = asyncio.create_task(waiter())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn: the waiter runs up to the lock and queues on it
     with pytest.raises(Locked):
         async with locks.hold_now("h"):
             pass
@@ -151,12 +146,38 @@ async def test_hold_now_refuses_while_another_request_waits_for_the_key() -> Non
     assert len(locks) == 0
 
 
+async def test_hold_now_refuses_between_a_release_and_the_queued_waiter_running() -> None:
+    """The holder has let go, the waiter it woke has not run yet: the lock itself reads as
+    free, but the key is promised to the waiter, so a request arriving now gets Locked."""
+    locks = KeyedLocks("pending model")
+    waiter_in = asyncio.Event()
+
+    async def waiter() -> None:
+        async with locks.hold("h"):
+            waiter_in.set()
+
+    async with locks.hold("h"):
+        queued = asyncio.create_task(waiter())
+        await asyncio.sleep(0)  # one turn: the waiter queues on the lock
+    # Released just now, in this task, without yielding: the waiter is woken but not running.
+    assert not waiter_in.is_set()
+    with pytest.raises(Locked) as caught:
+        async with locks.hold_now("h"):
+            pytest.fail("the key was taken from under the queued waiter")
+    assert caught.value.detail == "pending model h is being processed by another request"
+    await queued
+    assert waiter_in.is_set()
+    assert len(locks) == 0
+
+
 async def test_a_cancelled_waiter_leaves_no_entry_behind() -> None:
     locks = KeyedLocks("model")
     release = asyncio.Event()
+    holding = asyncio.Event()
 
     async def holder() -> None:
         async with locks.hold("h"):
+            holding.set()
             await release.wait()
 
     async def waiter() -> None:
@@ -164,9 +185,9 @@ async def test_a_cancelled_waiter_leaves_no_entry_behind() -> None:
             pytest.fail("the cancelled waiter got the key")
 
     one = asyncio.create_task(holder())
-    await _eventually(lambda: locks.is_locked("h"), "the holder")
+    await holding.wait()
     two = asyncio.create_task(waiter())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn: the waiter queues on the lock
     two.cancel()
     with pytest.raises(asyncio.CancelledError):
         await two
@@ -188,14 +209,17 @@ async def test_wait_idle_waits_until_the_holder_releases() -> None:
     release = asyncio.Event()
     released = False
 
+    holding = asyncio.Event()
+
     async def holder() -> None:
         nonlocal released
         async with locks.hold_now("h"):
+            holding.set()
             await release.wait()
             released = True
 
     one = asyncio.create_task(holder())
-    await _eventually(lambda: locks.is_locked("h"), "the holder")
+    await holding.wait()
     idle = asyncio.create_task(locks.wait_idle("h"))
     for _ in range(10):
         await asyncio.sleep(0)

@@ -1,4 +1,5 @@
-"""merge_meta_json and the column rules: existing values win, gaps are filled."""
+"""merge_meta_json and the column rules (existing values win, gaps are filled), and the rules
+of the strategy table that apply them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from typing import Any
 import pytest
 
 from modelshelf.domain.meta import merge_columns, merge_meta_json, without_image_keys
+from modelshelf.domain.strategies import (
+    FieldRule,
+    MetaRule,
+    Strategy,
+    actions_taken,
+    resolution,
+    resolve_columns,
+    resolve_meta,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +95,74 @@ def test_merge_columns_fills_only_null_or_empty() -> None:
 def test_image_keys_are_removed_and_the_rest_kept() -> None:
     meta = {"image": "a", "preview": "b", "images": ["c"], "description": "d", "x": {"images": 1}}
     assert without_image_keys(meta) == {"description": "d", "x": {"images": 1}}
+
+
+def scribble_on(value: Any) -> None:
+    """Change every mutable part of `value`, however deep."""
+    if isinstance(value, dict):
+        for item in value.values():
+            scribble_on(item)
+        value["scribbled"] = True
+    elif isinstance(value, list):
+        for item in value:
+            scribble_on(item)
+        value.append("scribbled")
+
+
+@pytest.mark.parametrize(
+    ("existing", "pending"),
+    [
+        pytest.param({"only_here": {"deep": [1]}}, {"other": 1}, id="keys-only-in-existing"),
+        pytest.param({"l": [{"u": [1]}]}, {"l": [{"u": [2]}]}, id="objects-inside-lists"),
+        pytest.param({"a": [{"k": 1}]}, {"a": "text"}, id="existing-kept-on-type-mismatch"),
+        pytest.param({}, {"new": {"d": [{"x": 1}]}}, id="taken-from-pending"),
+        pytest.param(None, {"new": [{"x": 1}]}, id="no-existing-meta"),
+    ],
+)
+def test_the_merge_result_shares_no_mutable_part_with_either_input(
+    existing: Any, pending: Any
+) -> None:
+    before = (copy.deepcopy(existing), copy.deepcopy(pending))
+    scribble_on(merge_meta_json(existing, pending))
+    assert (existing, pending) == before
+
+
+# --- the strategy table's rules (domain/strategies.py) ----------------------------------------
+
+EXISTING = {"name": "old", "type": None, "meta": {"keep": [1]}}
+PENDING = {"name": "new", "type": "lora", "meta": {"take": [2]}}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (FieldRule.KEEP, {"name": "old", "type": None}),
+        (FieldRule.FILL_EMPTY, {"name": "old", "type": "lora"}),
+        (FieldRule.TAKE_PENDING, {"name": "new", "type": "lora"}),
+    ],
+)
+def test_each_field_rule_resolves_the_columns(rule: FieldRule, expected: dict[str, Any]) -> None:
+    assert resolve_columns(rule, EXISTING, PENDING, ("name", "type")) == expected
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (MetaRule.KEEP, {"keep": [1]}),
+        (MetaRule.MERGE, {"keep": [1], "take": [2]}),
+        (MetaRule.TAKE_PENDING, {"take": [2]}),
+    ],
+)
+def test_each_meta_rule_resolves_the_metadata_into_a_copy_of_its_own(
+    rule: MetaRule, expected: dict[str, Any]
+) -> None:
+    existing, pending = copy.deepcopy(EXISTING["meta"]), copy.deepcopy(PENDING["meta"])
+    resolved = resolve_meta(rule, existing, pending)
+    assert resolved == expected
+    scribble_on(resolved)
+    assert (existing, pending) == (EXISTING["meta"], PENDING["meta"])
+
+
+def test_each_strategy_is_kept_in_history_under_its_own_name() -> None:
+    assert [resolution(s).name for s in Strategy] == [s.value for s in Strategy]
+    assert actions_taken() == ["imported", "overridden", "merged", "deleted"]

@@ -4,95 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
-from tests.conftest import Client, migrate, shelf_of
-from tests.factories import LegacyLibrary, image_size, make_model_file
+from tests.conftest import (
+    IMPORT,
+    Client,
+    assert_error_body,
+    migrate,
+    paused_at,
+    post_import,
+    shelf_of,
+)
+from tests.factories import HASHED, Library, image_size, query, snapshot
 
-IMPORT = "/api/migration/import_a_model"
 QUALITIES = qualities()
-
-
-def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
-        return [tuple(r) for r in conn.execute(sql, params)]
-
-
-def snapshot(data_dir: Path) -> dict[str, Any]:
-    """Everything an import may change: rows of every table and every file's bytes."""
-    tables = (
-        "models",
-        "tags",
-        "model_tags",
-        "pending_import",
-        "pending_model_tags",
-        "pending_images",
-        "images",
-        "model_history",
-    )
-    files = {
-        str(p.relative_to(data_dir)): p.read_bytes()
-        for p in sorted((data_dir / "images").rglob("*"))
-        if p.is_file()
-    }
-    return {
-        "rows": {t: sorted(query(data_dir, f"SELECT * FROM {t}")) for t in tables},
-        "files": files,
-    }
-
-
-async def post_import(client: Client, pending_id: Any, strategy: Any = None, **extra: Any) -> Any:
-    body = {"id": pending_id, "conf_strategy": strategy, **extra}
-    response = await client.post(IMPORT, json=body)
-    return response.status, await response.json()
-
-
-class Library:
-    """A legacy library whose models live in `models_dir`, brought in with stage 1."""
-
-    def __init__(self, legacy: LegacyLibrary, models_dir: Path) -> None:
-        self.legacy = legacy
-        self.models_dir = models_dir
-        self.tags_made: set[int] = set()
-
-    def tag(self, tag_id: int, name: str) -> int:
-        if tag_id not in self.tags_made:
-            self.legacy.add_tag(tag_id, name)
-            self.tags_made.add(tag_id)
-        return tag_id
-
-    def model(
-        self,
-        legacy_id: int,
-        *,
-        content: int,
-        hashed: bool = False,
-        image: tuple[int, int] | None = (80, 60),
-        size: int = 64 * 1024,
-        **kwargs: Any,
-    ) -> str:
-        """A model file with content seed `content`; returns its SHA256."""
-        path = self.models_dir / f"m{legacy_id}.safetensors"
-        sha = make_model_file(path, size=size, seed=content)
-        images = []
-        if image is not None:
-            images = [
-                self.legacy.image(f"model_{legacy_id}_1_i.png", width=image[0], height=image[1])
-            ]
-        self.legacy.add_model(
-            legacy_id, hash_hex=sha if hashed else "", path=str(path), images=images, **kwargs
-        )
-        return sha
-
-
-@pytest.fixture
-def lib(legacy: LegacyLibrary, models_dir: Path) -> Library:
-    return Library(legacy, models_dir)
 
 
 # --- no conflict ------------------------------------------------------------------------------
@@ -162,7 +92,7 @@ async def conflict(client: Client, lib: Library, data_dir: Path) -> dict[str, An
     with lib.legacy.connect() as conn:  # an empty column the merge may fill
         conn.execute("UPDATE models SET size_bytes = NULL WHERE id = 1")
     await migrate(client, lib.legacy)
-    return {"sha": sha, "before": snapshot(data_dir)}
+    return {"sha": sha, "before": snapshot(data_dir, ignore=HASHED)}
 
 
 async def test_conflict_without_strategy_is_409_with_both_records_and_changes_nothing(
@@ -177,7 +107,7 @@ async def test_conflict_without_strategy_is_409_with_both_records_and_changes_no
     assert body["pending"]["id"] == 2
     assert body["pending"]["images"] == ["pending/2"]
     assert {t["name"] for t in body["pending"]["tags"]} == {"anime", "new"}
-    assert snapshot(data_dir) == conflict["before"]
+    assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
 
 
 async def test_override_takes_pending_fields_unions_tags_and_replaces_seq_0(
@@ -283,12 +213,14 @@ async def test_bad_bodies_are_400_and_change_nothing(
 ) -> None:
     response = await client.post(IMPORT, json=body)
     assert response.status == 400
-    assert (await response.json())["error"] == "Bad Request"
-    assert snapshot(data_dir) == conflict["before"]
+    assert_error_body(await response.json(), 400)
+    assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
 
 
 async def test_unknown_id_is_404(client: Client) -> None:
-    assert (await post_import(client, 12345))[0] == 404
+    status, body = await post_import(client, 12345)
+    assert status == 404
+    assert_error_body(body, 404, "no pending model with id 12345")
 
 
 async def test_missing_model_file_is_422_and_pending_stays_untouched(
@@ -298,13 +230,13 @@ async def test_missing_model_file_is_422_and_pending_stays_untouched(
     lib.model(3, content=1, tags=[4])
     await migrate(client, lib.legacy)
     (lib.models_dir / "m3.safetensors").unlink()
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     status, body = await post_import(client, 3, "merge")
     assert status == 422
-    assert "m3.safetensors" in body["detail"]
-    assert snapshot(data_dir) == before
+    assert_error_body(body, 422, "m3.safetensors")
+    assert snapshot(data_dir, ignore=HASHED) == before
     # The lock was released: the same id can be tried again at once.
-    assert (await post_import(client, 3))[0] == 422
+    assert await post_import(client, 3) == (422, body)
 
 
 async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
@@ -313,27 +245,28 @@ async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
     lib.model(3, content=1)
     await migrate(client, lib.legacy)
     (data_dir / "images" / "pending" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    before = snapshot(data_dir)
+    before = snapshot(data_dir, ignore=HASHED)
     status, body = await post_import(client, 3)
     assert status == 422
-    assert "image" in body["detail"]
-    assert snapshot(data_dir) == before
+    assert_error_body(body, 422, "the image of pending model 3 cannot be used")
+    assert snapshot(data_dir, ignore=HASHED) == before
 
 
 async def test_model_file_changing_during_hashing_is_refused(
     client: Client, lib: Library, data_dir: Path
 ) -> None:
-    lib.model(3, content=1, size=256 * 2**20)
+    lib.model(3, content=1)
     await migrate(client, lib.legacy)
-    before = snapshot(data_dir)
-    task = asyncio.create_task(post_import(client, 3))
-    shelf = shelf_of(client)
-    while not shelf.hasher._running:  # the file is being read now
-        await asyncio.sleep(0.001)
-    (lib.models_dir / "m3.safetensors").unlink()
+    before = snapshot(data_dir, ignore=HASHED)
+    with paused_at("hash.reading") as reading:  # the file is open and being read
+        task = asyncio.create_task(post_import(client, 3))
+        await reading.reached.wait()
+        with (lib.models_dir / "m3.safetensors").open("ab") as handle:
+            handle.write(b"changed")
     status, body = await task
-    assert status == 422, body
-    assert snapshot(data_dir) == before
+    assert (status, body["error"]) == (422, "Unprocessable Entity"), body
+    assert "changed while it was being hashed" in body["detail"]
+    assert snapshot(data_dir, ignore=HASHED) == before
 
 
 # --- locks and concurrency --------------------------------------------------------------------
@@ -342,15 +275,16 @@ async def test_model_file_changing_during_hashing_is_refused(
 async def test_second_request_for_an_id_being_imported_is_423_at_once(
     client: Client, lib: Library
 ) -> None:
-    lib.model(3, content=1, size=384 * 2**20)
+    lib.model(3, content=1)
     await migrate(client, lib.legacy)
-    first = asyncio.create_task(post_import(client, 3))
     shelf = shelf_of(client)
-    while not shelf.pending_locks.is_locked(3):
-        await asyncio.sleep(0.001)
-    status, body = await post_import(client, 3)
-    assert (status, body["error"]) == (423, "Locked")
-    assert not first.done()
+    with paused_at("hash.reading") as hashing:
+        first = asyncio.create_task(post_import(client, 3))
+        await hashing.reached.wait()
+        status, body = await post_import(client, 3)
+        assert (status, body["error"]) == (423, "Locked")
+        assert body["detail"] == "pending model 3 is being processed by another request"
+        assert not first.done()
     assert (await first)[0] == 200
     assert len(shelf.pending_locks) == 0 and len(shelf.model_locks) == 0
 
@@ -405,26 +339,24 @@ async def test_retry_after_409_uses_the_cached_digest(
     assert query(data_dir, "SELECT path, hashed_at FROM hash_cache") == cached
 
 
-async def test_client_hanging_up_does_not_leave_a_half_import(
+async def test_client_hanging_up_mid_import_lets_the_import_finish_whole(
     client: Client, lib: Library, data_dir: Path
 ) -> None:
-    sha = lib.model(3, content=1, size=128 * 2**20)
+    sha = lib.model(3, content=1)
     await migrate(client, lib.legacy)
-    request = asyncio.create_task(client.post(IMPORT, json={"id": 3}))
     shelf = shelf_of(client)
-    while not shelf.pending_locks.is_locked(3):
-        await asyncio.sleep(0.001)
-    request.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await request
-    while shelf.pending_locks.is_locked(3):
-        await asyncio.sleep(0.01)
+    with paused_at("hash.reading") as hashing:
+        request = asyncio.create_task(client.post(IMPORT, json={"id": 3}))
+        await hashing.reached.wait()
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
     await shelf.drain()
-    models = query(data_dir, "SELECT sha256 FROM models")
-    pending = query(data_dir, "SELECT id FROM pending_import")
-    assert (models, pending) in (([(sha,)], []), ([], [(3,)]))
-    if models:
-        assert all((data_dir / "images" / f"{sha}_0_{q}.webp").is_file() for q in QUALITIES)
+    assert query(data_dir, "SELECT sha256 FROM models") == [(sha,)]
+    assert query(data_dir, "SELECT id FROM pending_import") == []
+    assert all((data_dir / "images" / f"{sha}_0_{q}.webp").is_file() for q in QUALITIES)
+    assert not shelf.pending_locks.is_locked(3)
+    assert check_library(data_dir) == []
 
 
 # --- batch ------------------------------------------------------------------------------------
@@ -466,4 +398,6 @@ async def test_batch_with_strategy_resolves_conflicts(
     [{"ids": []}, {"ids": "1"}, {"ids": [1, "2"]}, {"ids": [1], "id": [2]}, {"ids": [-5]}, {}],
 )
 async def test_batch_bad_bodies_are_400(client: Client, body: dict[str, Any]) -> None:
-    assert (await client.post("/api/migration/import_models", json=body)).status == 400
+    response = await client.post("/api/migration/import_models", json=body)
+    assert response.status == 400
+    assert_error_body(await response.json(), 400)

@@ -39,7 +39,7 @@ async def test_a_start_up_that_fails_exits_within_seconds_and_frees_the_data_dir
     data_dir.mkdir(parents=True)
     (data_dir / "images").write_text("a file where the images folder belongs")
     server = ServerProcess(data_dir, tmp_path / "server.log")
-    with pytest.raises(RuntimeError, match="server exited with 3"):
+    with pytest.raises(RuntimeError, match="server exited with 4"):
         server.start(timeout=20)
     assert "start-up failed: FileExistsError" in server.log()
     storage = Storage(data_dir / "modelshelf.db")

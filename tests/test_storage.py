@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sqlite3
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from modelshelf.locks import KeyedLocks
 from modelshelf.storage import DataDirInUse, Storage
 from modelshelf.storage.change import Changes
 from modelshelf.storage.schema import MIGRATIONS
+from tests.conftest import read_only_file
 
 # (name, declared type, not null, position in the primary key) as PRAGMA table_info reports them.
 CONTRACT_COLUMNS = {
@@ -551,42 +550,6 @@ async def test_another_process_cannot_open_a_data_dir_in_use(
     assert process.returncode == 3, stderr.decode()
 
 
-@contextlib.contextmanager
-def read_only_file(path: Path) -> Iterator[None]:
-    """Make `path` unwritable even for root: the immutable attribute, else a read-only bind
-    mount of the file onto itself. Skips only if neither is possible here."""
-    reasons: list[str] = []
-    chattr = shutil.which("chattr")
-    if chattr is not None:
-        done = subprocess.run([chattr, "+i", str(path)], capture_output=True, text=True)
-        if done.returncode == 0:
-            try:
-                yield
-            finally:
-                subprocess.run([chattr, "-i", str(path)], check=True)
-            return
-        reasons.append(f"chattr +i failed: {done.stderr.strip()}")
-    else:
-        reasons.append("chattr is not installed")
-    mount = shutil.which("mount")
-    if mount is not None:
-        bound = subprocess.run([mount, "--bind", str(path), str(path)], capture_output=True)
-        if bound.returncode == 0:
-            try:
-                remount = subprocess.run(
-                    [mount, "-o", "remount,bind,ro", str(path)], capture_output=True, text=True
-                )
-                if remount.returncode == 0:
-                    yield
-                    return
-                reasons.append(f"read-only remount failed: {remount.stderr.strip()}")
-            finally:
-                subprocess.run(["umount", str(path)], check=True)
-        else:
-            reasons.append(f"bind mount failed: {bound.stderr.decode().strip()}")
-    pytest.skip("cannot make a file read-only for root here: " + "; ".join(reasons))
-
-
 async def test_a_read_only_database_answers_storage_unavailable_on_write(db_path: Path) -> None:
     setup = Storage(db_path)
     await setup.open()
@@ -596,7 +559,9 @@ async def test_a_read_only_database_answers_storage_unavailable_on_write(db_path
 
     with read_only_file(db_path):
         # Proves the file really is read-only, even for root.
-        with pytest.raises(OSError, match=r"Operation not permitted|Read-only file system"):
+        with pytest.raises(
+            OSError, match=r"Operation not permitted|Read-only file system|Permission denied"
+        ):
             db_path.open("r+b").close()
         storage = Storage(db_path)
         await storage.open()

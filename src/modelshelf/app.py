@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(shelf_ctx)
     app.on_shutdown.append(begin_stopping)
     app.cleanup_ctx.append(watch_ctx)
+    app.on_shutdown.append(announce_shutdown)
     setup_routes(app, settings.path_prefix)
     setup_cors(app, settings.cors_origins)
     setup_middlewares(app, settings)
@@ -50,12 +51,23 @@ def setup_middlewares(app: web.Application, settings: Settings) -> None:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)
 
 
+async def announce_shutdown(app: web.Application) -> None:
+    """Say that shutdown has begun: the listening sockets are closed by now, and requests in
+    flight get `shutdown_timeout` seconds before the resources below are released."""
+    log.info(
+        "shutting down: no new connections; requests in flight get up to %s s",
+        app[SETTINGS].shutdown_timeout,
+    )
+
+
 async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     """Thread pools for hashing and rendering, and for short file work."""
     executors = Executors.start(app[SETTINGS].workers)
     app[EXECUTORS] = executors
     yield
-    executors.shutdown()
+    # Joining the threads waits for work still running in them (a rendering or a digest whose
+    # caller went away): in a thread of its own, so the event loop is not held meanwhile.
+    await asyncio.to_thread(executors.shutdown)
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:

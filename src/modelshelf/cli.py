@@ -1,4 +1,9 @@
-"""Command line: `modelshelf serve` and `modelshelf migrate-legacy`."""
+"""Command line: `modelshelf serve`, `modelshelf migrate-legacy` and `modelshelf check`.
+
+Exit codes: 0 done (for `check`: the library is consistent); 1 failed (for `check`: problems
+found, one per line on stdout); 2 a bad command line or setting; 3 (`check`) no library in the
+data directory; 4 (`serve`) the start-up failed (the log says why).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,18 @@ from modelshelf import __version__
 from modelshelf.app import create_app
 from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain.legacy_import import migrate_legacy
-from modelshelf.errors import ShelfError
+from modelshelf.errors import NotFound, ShelfError
 from modelshelf.integrity import check_library
 from modelshelf.web.bodies import MigrationProblem, MigrationResponse
 from modelshelf.web.keys import SHELF
 
 log = logging.getLogger("modelshelf")
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # `check`: problems found
+EXIT_USAGE = 2  # as argparse answers a bad command line
+EXIT_NO_LIBRARY = 3  # `check`: the data directory holds no library
+EXIT_START_FAILED = 4  # `serve`: the start-up failed, every resource closed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(flags, config_dir=args.config_dir)
     except SettingsError as exc:
         print(f"modelshelf: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     _configure_logging(settings.log_level)
     try:
         if args.command == "serve":
@@ -51,11 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
-EXIT_START_FAILED = 3
 
 
 def serve(settings: Settings) -> int:
@@ -134,16 +144,22 @@ async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quie
         problems_not_listed=report.problems_not_listed,
     )
     print(body.model_dump_json(indent=2))
-    return 0
+    return EXIT_OK
 
 
 def check(settings: Settings) -> int:
-    """Print every disagreement between the database and the images folder; 1 if any."""
-    problems = check_library(settings.data_dir)
+    """Print every disagreement between the database and the images folder. Returns EXIT_OK,
+    EXIT_FAILED if there is any, EXIT_NO_LIBRARY if the data directory holds no library (a
+    mistyped --data-dir must not read as "problems found")."""
+    try:
+        problems = check_library(settings.data_dir)
+    except NotFound as exc:
+        print(f"modelshelf: {exc.detail}", file=sys.stderr)
+        return EXIT_NO_LIBRARY
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in {settings.data_dir}", file=sys.stderr)
-    return 1 if problems else 0
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def _configure_logging(level: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelshelf.crashpoints import crashpoint
 from modelshelf.errors import ServiceStopping, Unprocessable
 from modelshelf.executors import Executors
 from modelshelf.storage import Storage, hash_cache
@@ -59,6 +60,7 @@ def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
     buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
+        crashpoint("hash.reading")
         while count := handle.readinto(buffer):
             digest.update(view[:count])
             if progress is not None:

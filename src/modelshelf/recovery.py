@@ -156,8 +156,6 @@ async def fill_missing_renditions(
     Resumable: what is done stays done; a start-up finds what is left. Returns how many images
     were completed."""
     done = 0
-    if not incomplete:
-        return done
     loop = asyncio.get_running_loop()
     with Progress(len(incomplete), "rendering missing renditions", bar=False) as progress:
         for (sha256, seq), present in sorted(incomplete.items()):

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from modelshelf.crashpoints import crashpoint
 from modelshelf.domain.legacy_plan import LegacyPlan, plan_rows
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Forbidden, ImageError, InvalidInput, Locked, NotFound, TooLarge
@@ -143,6 +144,7 @@ async def _migrate(
             last_id = int(rows[-1]["id"])
             await _migrate_batch(shelf, legacy, rows, images, tag_map, report)
             progress.advance(len(rows))
+            crashpoint("legacy.batch_done")
     return report
 
 

@@ -111,6 +111,7 @@ def _renumber(root: Path, op: FileOp) -> list[str]:
                 name = rendition_file_name(sha256, seq, quality)
                 with contextlib.suppress(FileNotFoundError):
                     (images / name).replace(folder / f"{seq}_{quality}")
+                    crashpoint("renumber.moved_aside")
         marker.touch()
         crashpoint("renumber.moved_out")
     for old, new in moves:
