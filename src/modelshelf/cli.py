@@ -17,8 +17,8 @@ from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain.legacy_import import migrate_legacy
 from modelshelf.errors import ShelfError
 from modelshelf.integrity import check_library
-from modelshelf.web.bodies import MigrationProblem, MigrationResponse
 from modelshelf.web.keys import SHELF
+from modelshelf.web.migration_api import migration_body
 
 log = logging.getLogger("modelshelf")
 
@@ -83,13 +83,7 @@ async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quie
         )
     finally:
         await runner.cleanup()
-    body = MigrationResponse(
-        db_migration=report.db_migration,
-        image_migration=report.image_migration,
-        problems=[MigrationProblem(**p) for p in report.problems],
-        problems_not_listed=report.problems_not_listed,
-    )
-    print(body.model_dump_json(indent=2))
+    print(migration_body(report).model_dump_json(indent=2))
     return 0
 
 

@@ -56,6 +56,11 @@ class StorageBusy(ShelfError):
     """Another program holds the database's write lock; `retry_after` says when to try again."""
 
 
+class PartRefused(Unprocessable):
+    """The database refused one part of a larger change (a constraint, a value it cannot
+    hold); that part was undone and the rest of the change goes on."""
+
+
 class ImageError(Unprocessable):
     """An image could not be decoded or rendered."""
 

@@ -64,12 +64,24 @@ class MigrateLegacyRequest(Body):
 class MigrationProblem(BaseModel):
     legacy_id: int | None
     problem: str
+    pending_id: int | None = Field(
+        default=None, description="the id the row is pending as, when not its legacy id"
+    )
+
+
+class LegacyLibrary(BaseModel):
+    fingerprint: str = Field(description="tells this legacy library from others")
+    seen_before: bool = Field(description="whether stage 1 had read this library before")
 
 
 class MigrationResponse(BaseModel):
     status: Literal["success"] = "success"
-    db_migration: dict[str, int]
+    db_migration: dict[str, int] = Field(
+        description="legacy_models = models_imported + pending_created + already_migrated"
+        " + rows_refused"
+    )
     image_migration: dict[str, int]
+    library: LegacyLibrary
     problems: list[MigrationProblem]
     problems_not_listed: int
 

@@ -14,6 +14,7 @@ from modelshelf.web.bodies import (
     ConflictBody,
     ImportRequest,
     ImportResponse,
+    LegacyLibrary,
     MigrateLegacyRequest,
     MigrationProblem,
     MigrationResponse,
@@ -32,15 +33,16 @@ async def migrate_legacy_db(request: web.Request) -> web.Response:
             shelf, body.legacy_db_path, body.legacy_images_dir
         )
     )
-    return await respond(
-        request,
-        MigrationResponse(
-            db_migration=report.db_migration,
-            image_migration=report.image_migration,
-            problems=[MigrationProblem(**p) for p in report.problems],
-            problems_not_listed=report.problems_not_listed,
-        ),
-        large=True,
+    return await respond(request, migration_body(report), large=True)
+
+
+def migration_body(report: legacy_import.MigrationReport) -> MigrationResponse:
+    return MigrationResponse(
+        db_migration=report.db_migration,
+        image_migration=report.image_migration,
+        library=LegacyLibrary(**report.library),
+        problems=[MigrationProblem(**p) for p in report.problems],
+        problems_not_listed=report.problems_not_listed,
     )
 
 
