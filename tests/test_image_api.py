@@ -551,7 +551,9 @@ async def test_pending_image_of_unknown_id_is_404(client: Client, legacy: Legacy
         assert_error_body(await response.json(), 404)
 
 
-@pytest.mark.parametrize("raw", ["abc", "1.5", "-3", "0x10", "%20", "1%201"])
+@pytest.mark.parametrize(
+    "raw", ["abc", "1.5", "+3", "3-", "--3", "0x10", "%20", "1%201", "9223372036854775808"]
+)
 async def test_pending_image_with_a_non_numeric_id_is_400(client: Client, raw: str) -> None:
     response = await client.get(URL(f"/api/images/pending/{raw}", encoded=True))
     assert response.status == 400

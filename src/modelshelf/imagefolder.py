@@ -18,12 +18,13 @@ from pathlib import Path
 
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.images import render_renditions, verify_image
-from modelshelf.records import SHA256_HEX
+from modelshelf.records import SHA256_HEX, pending_id_from_text
 from modelshelf.renditions import qualities, rendition_file_name, rendition_file_pattern
 
 # <sha256>_<seq>.webp or <sha256>.webp (seq 0). Anything else never reaches the filesystem.
 PUBLIC_NAME = re.compile(rf"(?P<hash>{SHA256_HEX})(?:_(?P<seq>0|[1-9][0-9]{{0,8}}))?\.webp")
-PENDING_FILE = re.compile(r"(0|[1-9][0-9]{0,18})\.([a-z0-9]{1,5})")
+# images/pending/<id>.<ext>, the id in its canonical decimal spelling (any 64-bit integer).
+PENDING_FILE = re.compile(r"(0|-?[1-9][0-9]{0,18})\.([a-z0-9]{1,5})")
 EXTENSION_BY_LOADER = {
     "jpegload": "jpg",
     "pngload": "png",
@@ -137,8 +138,9 @@ class ImageFolder:
             with os.scandir(self.pending_dir) as entries:
                 for entry in entries:
                     pending = PENDING_FILE.fullmatch(entry.name)
-                    if pending and entry.is_file(follow_symlinks=False):
-                        disk.pending[int(pending[1])] = pending[2]
+                    pending_id = pending_id_from_text(pending[1]) if pending else None
+                    if pending and pending_id is not None and entry.is_file(follow_symlinks=False):
+                        disk.pending[pending_id] = pending[2]
         return disk
 
     def empty_staging(self) -> int:

@@ -14,6 +14,22 @@ SHA256_PATTERN = re.compile(f"^{SHA256_HEX}$")
 SHA256_ANY_CASE = f"^{SHA256_HEX.replace('a-f', 'a-fA-F')}$"
 
 
+# A pending model keeps its legacy id, and a legacy id is anything SQLite's INTEGER PRIMARY KEY
+# can hold: every signed 64-bit integer. Path patterns, file names and bodies all use this.
+PENDING_ID_MIN = -(2**63)
+PENDING_ID_MAX = 2**63 - 1
+PENDING_ID_TEXT = "-?[0-9]{1,19}"
+_PENDING_ID = re.compile(PENDING_ID_TEXT)
+
+
+def pending_id_from_text(text: str) -> int | None:
+    """The pending id `text` spells in decimal ASCII digits, or None if it spells none."""
+    if _PENDING_ID.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if PENDING_ID_MIN <= value <= PENDING_ID_MAX else None
+
+
 def is_sha256(value: object) -> bool:
     return isinstance(value, str) and SHA256_PATTERN.fullmatch(value) is not None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelshelf.domain.legacy_images import StagedImages, stage_images
 from modelshelf.domain.legacy_plan import (
@@ -109,7 +110,12 @@ async def _migrate(
     shelf: Shelf, legacy: LegacyDatabase, legacy_db: Path, images: Path, bar: bool | None
 ) -> MigrationReport:
     report = MigrationReport()
-    library_id = await _identify_library(shelf, legacy, str(legacy_db), report)
+    # Everything is read once before anything is written: a file that cannot be read (a
+    # query over its time bound, a lock) is refused whole.
+    total = await legacy.count_models()
+    first_rows = await legacy.first_rows(FINGERPRINT_ROWS)
+    legacy_tags = await legacy.fetch_tags()
+    rows = await legacy.fetch_batch(None, BATCH_SIZE)
     bounds = [b for b in [await legacy.id_bounds()] if b is not None]
     async with shelf.storage.read() as conn:
         bounds += [b for b in [await legacy_log.pending_id_bounds(conn)] if b is not None]
@@ -117,25 +123,22 @@ async def _migrate(
         legacy,
         images,
         report,
-        library_id,
-        await _migrate_tags(shelf, legacy, report),
+        await _identify_library(shelf, library_fingerprint(first_rows), str(legacy_db), report),
+        await _migrate_tags(shelf, legacy_tags, report),
         FreshPendingIds(bounds),
     )
-    total = await legacy.count_models()
     report.db_migration["legacy_models"] = total
-    last_id: int | None = None
     with Progress(total, "legacy import", bar=bar) as progress:
-        while rows := await legacy.fetch_batch(last_id, BATCH_SIZE):
-            last_id = rows[-1].legacy_id
+        while rows:
             await _migrate_batch(shelf, run, rows)
             progress.advance(len(rows))
+            rows = await legacy.fetch_batch(rows[-1].legacy_id, BATCH_SIZE)
     return report
 
 
 async def _identify_library(
-    shelf: Shelf, legacy: LegacyDatabase, source: str, report: MigrationReport
+    shelf: Shelf, fingerprint: str, source: str, report: MigrationReport
 ) -> int:
-    fingerprint = library_fingerprint(await legacy.first_rows(FINGERPRINT_ROWS))
     async with shelf.changes.change() as change:
         library_id, seen = await legacy_log.register_library(change.tx, fingerprint, source)
     report.library = {"fingerprint": fingerprint, "seen_before": seen}
@@ -143,15 +146,16 @@ async def _identify_library(
 
 
 async def _migrate_tags(
-    shelf: Shelf, legacy: LegacyDatabase, report: MigrationReport
+    shelf: Shelf, legacy_tags: list[tuple[int, Any]], report: MigrationReport
 ) -> dict[int, int]:
     """Tags keep their legacy ids; a name already present keeps the id it has here."""
-    legacy_tags = await legacy.fetch_tags()
     mapping: dict[int, int] = {}
     async with shelf.changes.change() as change:
         for legacy_id, raw_name in legacy_tags:
             notes: list[str] = []
             name = as_text(raw_name, "name", notes)
+            for note in notes:
+                report.problem(None, f"tag {legacy_id}: {note}")
             if name is None or not name.strip():
                 report.problem(None, f"tag {legacy_id} has no usable name; not migrated")
                 continue

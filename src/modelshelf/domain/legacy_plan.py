@@ -27,7 +27,7 @@ from modelshelf.domain.legacy_values import (
     as_text,
 )
 from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
-from modelshelf.records import ModelRecord, PendingRecord
+from modelshelf.records import PENDING_ID_MIN, ModelRecord, PendingRecord
 from modelshelf.storage.legacy_source import MAX_VALUE_BYTES, LegacyRow
 from modelshelf.storage.rows import dump_meta, parse_meta
 
@@ -156,7 +156,7 @@ class FreshPendingIds:
         if self._up <= MAX_INTEGER:
             self._up += 1
             return self._up - 1
-        if self._down >= -MAX_INTEGER - 1:
+        if self._down >= PENDING_ID_MIN:
             self._down -= 1
             return self._down + 1
         return None

@@ -12,10 +12,10 @@ import math
 import re
 from typing import Any
 
-from modelshelf.records import is_sha256
+from modelshelf.records import PENDING_ID_MAX, is_sha256
 from modelshelf.storage.legacy_source import UndecodedText
 
-MAX_INTEGER = 2**63 - 1
+MAX_INTEGER = PENDING_ID_MAX
 # Deeper metadata is kept as text: the API serialises records (which nest meta_json a few
 # levels down) with a depth limit, and no real library nests metadata this deep.
 MAX_META_DEPTH = 64

@@ -16,7 +16,14 @@ from pydantic import (
 )
 
 from modelshelf.domain.strategies import Strategy, actions_taken
-from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
+from modelshelf.records import (
+    PENDING_ID_MAX,
+    PENDING_ID_MIN,
+    SHA256_ANY_CASE,
+    ModelRecord,
+    PendingRecord,
+    Tag,
+)
 from modelshelf.renditions import DEFAULT_QUALITY, qualities
 
 MAX_BATCH = 10_000
@@ -30,8 +37,10 @@ def _number_not_text(value: Any) -> Any:
     return value
 
 
-# A pending model id: a non-negative 64-bit JSON integer.
-PendingId = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_number_not_text)]
+# A pending model id: any signed 64-bit JSON integer (pending models keep their legacy ids).
+PendingId = Annotated[
+    int, Field(ge=PENDING_ID_MIN, le=PENDING_ID_MAX), BeforeValidator(_number_not_text)
+]
 
 
 class Body(BaseModel):

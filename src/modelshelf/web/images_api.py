@@ -11,6 +11,7 @@ from modelshelf.domain import catalog, gallery
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
 from modelshelf.imagefolder import parse_image_name
+from modelshelf.records import pending_id_from_text
 from modelshelf.web.bodies import (
     DeleteImageResponse,
     ImageQuery,
@@ -46,10 +47,10 @@ async def serve_image(request: web.Request) -> web.FileResponse:
 
 async def serve_pending_image(request: web.Request) -> web.FileResponse:
     raw = request.match_info["id"]
-    # ASCII digits only: str.isdigit() also accepts e.g. '²' (int() fails) and full-width digits.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidInput(f"{raw[:40]!r} is not a pending model id")
-    path = await catalog.pending_file(request.app[SHELF], int(raw))
+    pending_id = pending_id_from_text(raw)
+    if pending_id is None:
+        raise InvalidInput(f"{raw[:40]!r} is not a pending model id (a 64-bit integer)")
+    path = await catalog.pending_file(request.app[SHELF], pending_id)
     return web.FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
 
 

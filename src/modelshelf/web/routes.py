@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from modelshelf.imagefolder import PUBLIC_NAME
-from modelshelf.records import SHA256_PATTERN
+from modelshelf.records import PENDING_ID_MAX, PENDING_ID_MIN, SHA256_PATTERN
 from modelshelf.web import images_api, migration_api, models_api, system_api
 from modelshelf.web.endpoint import Endpoint
 
@@ -17,8 +17,8 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
-PATH_PARAMETERS: dict[str, dict[str, str]] = {
-    "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
+PATH_PARAMETERS: dict[str, dict[str, str | int]] = {
+    "id": {"type": "integer", "minimum": PENDING_ID_MIN, "maximum": PENDING_ID_MAX},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
 }
