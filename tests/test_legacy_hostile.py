@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelshelf.storage import legacy_source
-from tests.conftest import Client, MakeClient, migrate
+from tests.conftest import Client, migrate
 from tests.factories import (
     UNTYPED_LEGACY_SCHEMA,
     LegacyLibrary,
@@ -73,9 +73,9 @@ ROW_CASES: dict[str, dict[str, Any]] = {
     "type-a-float": {"type": 1.5},
     "hash-a-blob": {"hash_hex": HOSTILE.encode()},
     "hash-a-number": {"hash_hex": 5},
-    "everything-null": {
-        c: None for c in ("path", "name", "type", "size_bytes", "hash_hex", "created_at")
-    },
+    "everything-null": dict.fromkeys(
+        ("path", "name", "type", "size_bytes", "hash_hex", "created_at")
+    ),
 }
 
 
@@ -294,9 +294,9 @@ async def test_a_query_over_its_time_bound_is_interrupted(
 async def test_symlinks_never_lead_stage_one_out_of_the_legacy_images_folder(
     client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
 ) -> None:
-    outside = make_image(tmp_path / "outside" / "secret.png", width=33, height=21)
+    secret = make_image(tmp_path / "outside" / "secret.png", width=33, height=21)
     images = legacy.images_dir
-    (images / "out.png").symlink_to(outside)
+    (images / "out.png").symlink_to(secret)
     (images / "up.png").symlink_to(Path("..") / ".." / ".." / "outside" / "secret.png")
     (images / "loop.png").symlink_to(images / "loop.png")
     (images / "folder.png").symlink_to(tmp_path / "outside")
@@ -318,9 +318,9 @@ async def test_symlinks_never_lead_stage_one_out_of_the_legacy_images_folder(
     assert counts["pending_images_copied"] == 1
     pending_copy = next((data_dir / "images" / "pending").iterdir())
     assert pending_copy.read_bytes() == (images / "real.png").read_bytes()
-    assert outside.read_bytes() != pending_copy.read_bytes()
-    outside_problems = [p for p in report["problems"] if "outside the legacy images" in p["problem"]]
-    assert {p["legacy_id"] for p in outside_problems} == {1, 2}
+    assert secret.read_bytes() != pending_copy.read_bytes()
+    outside = [p for p in report["problems"] if "outside the legacy images" in p["problem"]]
+    assert {p["legacy_id"] for p in outside} == {1, 2}
     await assert_everything_served(client)
 
 
