@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
-from modelshelf.errors import PartRefused, StorageFull
+from modelshelf.errors import PartRefused, StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import fileops, journal
 from modelshelf.storage.database import Storage, is_disk_full
@@ -212,10 +212,17 @@ class Changes:
             await self.run_files(shutil.rmtree, folder, True)
 
     async def forget_carried_out(self) -> None:
-        """Forget journal entries already carried out (the next change would)."""
-        if self._carried_out:
+        """Forget journal entries already carried out, if the database lets us now; otherwise
+        the next change does. Never raises for a busy, read-only or full database: the
+        changes those entries belong to have committed, and their callers must not hear of a
+        failure."""
+        if not self._carried_out:
+            return
+        try:
             async with self.change():
                 pass
+        except (StorageBusy, StorageFull, StorageUnavailable) as exc:
+            log.info("carried-out journal entries are forgotten later: %s", exc.detail)
 
 
 async def _uncancellable(work: Any) -> None:
