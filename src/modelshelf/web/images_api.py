@@ -27,6 +27,8 @@ from modelshelf.web.parsing import parse_body, parse_query, respond
 # caches must revalidate; the ETag makes that a cheap 304.
 CACHE_CONTROL = "no-cache"
 SHA256_FIELD_MAX = 128
+# Reads of a text field: more than any multipart boundary, which aiohttp requires.
+FIELD_CHUNK = 8192
 
 
 async def get_sample_imgs(request: web.Request) -> web.Response:
@@ -67,29 +69,44 @@ async def upload_image(request: web.Request) -> web.Response:
 
 
 async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.Upload) -> str:
-    """The `sha256` field, with the `image` file streamed into `upload`. Raises InvalidInput."""
+    """The `sha256` field, with the `image` file streamed into `upload`. Raises InvalidInput
+    (a field missing or given twice, a body that is not multipart/form-data)."""
     sha256: str | None = None
-    received = False
+    seen: set[str] = set()
     try:
         async for part in await request.multipart():
             if not isinstance(part, BodyPartReader):
                 raise InvalidInput("nested multipart bodies are not accepted")
+            if part.name in ("sha256", "image"):
+                if part.name in seen:
+                    raise InvalidInput(f"the field {part.name!r} was sent twice; send it once")
+                seen.add(part.name)
             if part.name == "sha256":
-                raw = await part.read_chunk(SHA256_FIELD_MAX)
+                raw = await _read_field(part, "sha256", SHA256_FIELD_MAX)
                 sha256 = raw.decode("ascii", "replace").strip().lower()
-            elif part.name == "image" and not received:
+            elif part.name == "image":
                 await gallery.receive_upload(shelf, upload, _chunks(part))
-                received = True
             else:
                 await part.release()
     except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
         # aiohttp reports a body that is not multipart, or is broken, in these ways.
         raise InvalidInput(f"expected a well-formed multipart/form-data body: {exc}") from None
-    if not received:
+    if "image" not in seen:
         raise InvalidInput("the multipart body needs an 'image' file field")
     if sha256 is None:
         raise InvalidInput("the multipart body needs a 'sha256' text field")
     return sha256
+
+
+async def _read_field(part: BodyPartReader, name: str, limit: int) -> bytes:
+    """The whole value of a text field, however many network reads it arrives in. Raises
+    InvalidInput over `limit` bytes."""
+    value = bytearray()
+    while chunk := await part.read_chunk(FIELD_CHUNK):
+        value += chunk
+        if len(value) > limit:
+            raise InvalidInput(f"the field {name!r} is longer than {limit} bytes")
+    return bytes(value)
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
