@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import pyvips
 
 from tests.conftest import Client, migrate
 from tests.factories import LegacyLibrary, fake_sha, make_image
@@ -123,3 +124,133 @@ async def test_a_sha256_field_over_its_size_cap_is_400(
     )
     assert response.status == 400
     assert "longer than" in (await response.json())["detail"]
+
+
+# --- model paths that are not paths ------------------------------------------------------------
+
+NOT_PATHS = {
+    "nul": "/models/a\x00b.safetensors",
+    "unknown-user": "~nosuchuser-modelshelf/model.safetensors",
+    "too-long": "/" + "a" * 5000 + ".safetensors",
+    "a-folder": "/",
+}
+
+
+@pytest.mark.parametrize("path", list(NOT_PATHS.values()), ids=list(NOT_PATHS))
+async def test_a_model_path_that_is_not_a_path_is_422_alone_and_failed_in_a_batch(
+    client: Client, legacy: LegacyLibrary, path: str
+) -> None:
+    legacy.add_model(5, hash_hex="", path=path)
+    await migrate(client, legacy)
+
+    single = await client.post("/api/migration/import_a_model", json={"id": 5})
+    batch = await client.post("/api/migration/import_models", json={"ids": [5]})
+
+    assert single.status == 422, await single.text()
+    detail = (await single.json())["detail"]
+    assert detail
+    (result,) = (await batch.json())["results"]
+    assert (result["result"], result["detail"]) == ("failed", detail)
+    pending = await (await client.get("/api/migration/pending_models")).json()
+    assert [m["id"] for m in pending["models"]] == [5]
+
+
+# --- query parameters, preconditions, ranges ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/images/{H}_0.webp?rev=3",
+        f"/api/images/{H}_0.webp?quality=low&v=abc&_=1700000000",
+        "/api/models?rev=7&limit=5",
+        f"/api/models/{H}?v=2",
+        "/api/tags?rev=1",
+        "/api/migration/pending_models?cachebust=x",
+    ],
+)
+async def test_unknown_query_parameters_on_a_get_are_ignored(
+    client: Client, legacy: LegacyLibrary, url: str
+) -> None:
+    await hashed_model(client, legacy)
+    response = await client.get(url)
+    assert response.status == 200, await response.text()
+
+
+async def test_a_failed_precondition_is_412_with_the_json_error_body(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    sha256 = await hashed_model(client, legacy)
+    url = f"/api/images/{sha256}_0.webp"
+    etag = (await client.get(url)).headers["ETag"]
+    assert (await client.get(url, headers={"If-Match": etag})).status == 200
+    response = await client.get(url, headers={"If-Match": '"not-the-etag"'})
+    assert response.status == 412
+    body = await response.json()
+    assert body["error"] == "Precondition Failed" and "If-Match" in body["detail"]
+
+
+@pytest.mark.parametrize("image", ["rendition", "pending"])
+@pytest.mark.parametrize("header", ["bytes=999999-", "bytes=abc", "lines=1-2"])
+async def test_an_unsatisfiable_range_is_416_with_the_json_error_body(
+    client: Client, legacy: LegacyLibrary, image: str, header: str
+) -> None:
+    await hashed_model(client, legacy)
+    legacy.add_model(2, hash_hex="", images=[legacy.image("p.png", width=20, height=20)])
+    await migrate(client, legacy)
+    url = f"/api/images/{H}_0.webp" if image == "rendition" else "/api/images/pending/2"
+    response = await client.get(url, headers={"Range": header})
+    assert response.status == 416
+    assert (await response.json())["error"] == "Requested Range Not Satisfiable"
+    assert response.headers["Content-Range"].startswith("bytes */")
+
+
+async def test_a_not_modified_answer_wins_over_an_unsatisfiable_range(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    sha256 = await hashed_model(client, legacy)
+    url = f"/api/images/{sha256}_0.webp"
+    etag = (await client.get(url)).headers["ETag"]
+    response = await client.get(url, headers={"If-None-Match": etag, "Range": "bytes=99999-"})
+    assert response.status == 304
+
+
+# --- pending originals are served as what they are ----------------------------------------------
+
+
+def encoded(format_: str) -> bytes:
+    image = pyvips.Image.black(24, 16, bands=3).new_from_image([10, 200, 30]).cast("uchar")
+    match format_:
+        case "webp":
+            return bytes(image.webpsave_buffer())
+        case "avif":
+            return bytes(image.heifsave_buffer(compression="av1"))
+        case "gif":
+            return bytes(image.gifsave_buffer())
+        case "tiff":
+            return bytes(image.tiffsave_buffer())
+        case _:
+            return bytes(image.pngsave_buffer())
+
+
+@pytest.mark.parametrize(
+    ("file_name", "format_", "media_type"),
+    [
+        ("x.webp", "webp", "image/webp"),
+        ("x.avif", "avif", "image/avif"),
+        ("x.gif", "gif", "image/gif"),
+        ("x.tif", "tiff", "image/tiff"),
+        ("png-named.jpg", "png", "image/png"),  # the content decides, not the name
+    ],
+)
+async def test_pending_originals_are_served_with_the_media_type_of_their_content(
+    client: Client, legacy: LegacyLibrary, file_name: str, format_: str, media_type: str
+) -> None:
+    (legacy.images_dir / file_name).write_bytes(encoded(format_))
+    legacy.add_model(3, hash_hex="", images=[file_name])
+    report = await migrate(client, legacy)
+    assert report["image_migration"]["pending_images_copied"] == 1, report
+    response = await client.get("/api/images/pending/3")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == media_type
+    assert await response.read() == (legacy.images_dir / file_name).read_bytes()

@@ -36,6 +36,43 @@ EXTENSION_BY_LOADER = {
 PENDING_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "tif", "tiff", "avif", "heic", "bmp"}
 
 
+# ISO base media brands (bytes 8-12 of an `ftyp` box) of the image formats kept as originals.
+_HEIF_BRANDS = {
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic-sequence",
+    b"hevx": "image/heic-sequence",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif-sequence",
+}
+
+
+def sniff_media_type(path: Path) -> str:
+    """The media type an image file's first bytes say it is (its name may not say, and the
+    system's table of extensions may not know .webp or .avif). Raises OSError."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return _HEIF_BRANDS[head[8:12]]
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[:2] == b"BM":
+        return "image/bmp"
+    return "application/octet-stream"
+
+
 def parse_image_name(name: str) -> tuple[str, int]:
     """(sha256, seq) of a public image name. Raises InvalidInput for anything else."""
     match = PUBLIC_NAME.fullmatch(name)

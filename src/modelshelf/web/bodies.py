@@ -49,6 +49,13 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Query(BaseModel):
+    """Query parameters of a GET: unknown ones are ignored, since clients add their own to
+    bust caches (`?rev=3`, `?v=...`); the known ones are checked."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -183,7 +190,7 @@ Quality = Annotated[
 ]
 
 
-class ImageQuery(Body):
+class ImageQuery(Query):
     quality: Quality = DEFAULT_QUALITY
 
 
@@ -199,7 +206,7 @@ class DeleteImageResponse(BaseModel):
 
 # 100 characters: even percent-encoded 4-byte characters in every field keep a valid request
 # under aiohttp's 8190-byte request line.
-class ModelsQuery(Body):
+class ModelsQuery(Query):
     type: str | None = Field(default=None, max_length=100)
     tag: str | None = Field(default=None, max_length=100)
     q: str | None = Field(default=None, max_length=100)

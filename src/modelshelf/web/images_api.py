@@ -20,6 +20,7 @@ from modelshelf.web.bodies import (
     UploadResponse,
 )
 from modelshelf.web.endpoint import IMAGE, JSON_ERRORS, Endpoint
+from modelshelf.web.files import file_response
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import parse_body, parse_query, respond
 
@@ -42,9 +43,7 @@ async def serve_image(request: web.Request) -> web.FileResponse:
     path = await catalog.rendition_file(
         request.app[SHELF], request.match_info["filename"], query.quality
     )
-    return web.FileResponse(
-        path, headers={"Cache-Control": CACHE_CONTROL, "Content-Type": "image/webp"}
-    )
+    return await file_response(request, path, "image/webp", {"Cache-Control": CACHE_CONTROL})
 
 
 async def serve_pending_image(request: web.Request) -> web.FileResponse:
@@ -52,8 +51,10 @@ async def serve_pending_image(request: web.Request) -> web.FileResponse:
     pending_id = pending_id_from_text(raw)
     if pending_id is None:
         raise InvalidInput(f"{raw[:40]!r} is not a pending model id (a 64-bit integer)")
-    path = await catalog.pending_file(request.app[SHELF], pending_id)
-    return web.FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
+    found = await catalog.pending_file(request.app[SHELF], pending_id)
+    return await file_response(
+        request, found.path, found.media_type, {"Cache-Control": CACHE_CONTROL}
+    )
 
 
 async def upload_image(request: web.Request) -> web.Response:
@@ -144,7 +145,15 @@ ENDPOINTS: list[Endpoint] = [
         "/api/images/pending/{id}",
         serve_pending_image,
         "The original image of a pending model",
-        responses={200: "image/*", 304: "", 400: None, 404: None},
+        responses={
+            200: "image/*",
+            206: "image/*",
+            304: "",
+            400: None,
+            404: None,
+            412: None,
+            416: None,
+        },
     ),
     Endpoint(
         "GET",
@@ -152,7 +161,15 @@ ENDPOINTS: list[Endpoint] = [
         serve_image,
         "An example image: <sha256>_<seq>.webp or <sha256>.webp (seq 0)",
         query=ImageQuery,
-        responses={200: IMAGE, 206: IMAGE, 304: "", 400: None, 404: None, 416: None},
+        responses={
+            200: IMAGE,
+            206: IMAGE,
+            304: "",
+            400: None,
+            404: None,
+            412: None,
+            416: None,
+        },
     ),
     Endpoint(
         "DELETE",

@@ -57,7 +57,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         response = error_response(exc.status, _http_detail(exc))
-        for name in ("Allow", "Retry-After"):
+        for name in ("Allow", "Retry-After", "Content-Range"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
