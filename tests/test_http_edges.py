@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from tests.conftest import Client, migrate
+from tests.conftest import Client, MakeClient, migrate
 from tests.factories import LegacyLibrary, fake_sha, make_image
 
 H = fake_sha(1)
@@ -254,3 +254,50 @@ async def test_pending_originals_are_served_with_the_media_type_of_their_content
     assert response.status == 200
     assert response.headers["Content-Type"] == media_type
     assert await response.read() == (legacy.images_dir / file_name).read_bytes()
+
+
+# --- a body that never finishes arriving ---------------------------------------------------------
+
+
+async def trickle(client: Client, head: str, length: int, sent: bytes) -> tuple[int, bytes]:
+    """Announce a body of `length` bytes, send `sent`, then nothing more; the answer."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(f"{head}Content-Length: {length}\r\n\r\n".encode() + sent)
+        await writer.drain()
+        head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length_line = next(
+            line for line in head_bytes.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        body = await reader.readexactly(int(length_line.split(b":")[1]))
+        assert b"connection: close" in head_bytes.lower()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(head_bytes.split(b" ")[1]), body
+
+
+@pytest.mark.parametrize("endpoint", ["json", "upload"])
+async def test_a_body_that_trickles_in_is_cut_off_with_408(
+    make_client: MakeClient, data_dir: Path, endpoint: str
+) -> None:
+    client = await make_client(body_timeout=0.3)
+    if endpoint == "json":
+        head = (
+            "POST /api/migration/import_a_model HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\n"
+        )
+        sent = b'{"id": '
+    else:
+        head = UPLOAD_HEAD
+        sent = form_part("sha256", H.encode()) + f"--{BOUNDARY}\r\n".encode()
+    started = asyncio.get_running_loop().time()
+
+    status, body = await trickle(client, head, 10_000, sent)
+
+    assert status == 408
+    answer = json.loads(body)
+    assert answer["error"] == "Request Timeout" and "0.3 s" in answer["detail"]
+    assert asyncio.get_running_loop().time() - started < 5
+    staging = data_dir / "images" / ".staging"
+    assert not any(staging.iterdir())

@@ -27,5 +27,6 @@ class Endpoint:
     responses: dict[int, Answer] = field(default_factory=dict)
 
 
-JSON_ERRORS: dict[int, Answer] = {400: None, 413: None}
+# What any endpoint that reads a body may answer: malformed, too slow to arrive, too large.
+JSON_ERRORS: dict[int, Answer] = {400: None, 408: None, 413: None}
 IMAGE = "image/webp"

@@ -22,7 +22,7 @@ from modelshelf.web.bodies import (
 from modelshelf.web.endpoint import IMAGE, JSON_ERRORS, Endpoint
 from modelshelf.web.files import file_response
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_body, parse_query, respond
+from modelshelf.web.parsing import body_deadline, parse_body, parse_query, respond
 
 # Image URLs keep their name when the content is replaced (override, delete-and-shift), so
 # caches must revalidate; the ETag makes that a cheap 304.
@@ -61,7 +61,8 @@ async def upload_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     upload = await gallery.start_upload(shelf)
     try:
-        sha256 = await _read_upload_form(request, shelf, upload)
+        async with body_deadline(request):
+            sha256 = await _read_upload_form(request, shelf, upload)
     except BaseException:
         await upload.staging.discard()
         raise

@@ -60,6 +60,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         for name in ("Allow", "Retry-After", "Content-Range"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+        if isinstance(exc, web.HTTPRequestTimeout):
+            response.force_close()  # the rest of the body is not waited for
         return response
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
