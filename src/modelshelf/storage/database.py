@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 # wait here; only another process (a backup tool, a sqlite3 shell) can hold the lock.
 BUSY_TIMEOUT_MS = 2_000
 DATABASE_NAME = "modelshelf.db"
+# While a long reader (a backup, a big listing) holds an old snapshot, checkpoints cannot
+# finish and the WAL grows; once it is reset it is cut back to this size instead of keeping
+# its peak for ever.
+JOURNAL_SIZE_LIMIT = 64 * 2**20
 
 
 class DataDirInUse(ShelfError):
@@ -38,9 +42,12 @@ class DataDirInUse(ShelfError):
 class Storage:
     """Owns the database connections of one data directory."""
 
-    def __init__(self, path: Path, read_connections: int = 4) -> None:
+    def __init__(
+        self, path: Path, read_connections: int = 4, journal_size_limit: int = JOURNAL_SIZE_LIMIT
+    ) -> None:
         self.path = path
         self._read_count = read_connections
+        self._journal_size_limit = journal_size_limit
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -57,6 +64,7 @@ class Storage:
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.execute(f"PRAGMA journal_size_limit={int(self._journal_size_limit)}")
             await apply_migrations(self._writer)
             for _ in range(self._read_count):
                 reader = await _connect(self.path)
