@@ -13,7 +13,7 @@ import pytest
 import pyvips
 
 from tests.conftest import Client, MakeClient, migrate
-from tests.factories import LegacyLibrary, fake_sha, make_image
+from tests.factories import LegacyLibrary, fake_sha, make_image, make_model_file
 
 H = fake_sha(1)
 BOUNDARY = "edge-boundary"
@@ -301,3 +301,36 @@ async def test_a_body_that_trickles_in_is_cut_off_with_408(
     assert asyncio.get_running_loop().time() - started < 5
     staging = data_dir / "images" / ".staging"
     assert not any(staging.iterdir())
+
+
+# --- the advice for a corrupt pending image holds ------------------------------------------------
+
+
+@pytest.mark.parametrize("remedy", ["remove", "replace-same-name", "replace-other-format"])
+async def test_the_advice_for_a_corrupt_pending_image_is_true_without_a_restart(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, models_dir: Path, remedy: str
+) -> None:
+    make_model_file(models_dir / "m.bin", size=8192, seed=4)
+    legacy.add_model(4, path=str(models_dir / "m.bin"), images=[legacy.image("p.png")])
+    await migrate(client, legacy)
+    original = data_dir / "images" / "pending" / "4.png"
+    original.write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 100)
+
+    refused = await client.post("/api/migration/import_a_model", json={"id": 4})
+    assert refused.status == 422
+    assert "remove images/pending/4.png" in (await refused.json())["detail"]
+
+    if remedy == "remove":
+        original.unlink()
+    elif remedy == "replace-same-name":
+        make_image(original, 30, 20)
+    else:
+        original.unlink()
+        make_image(original.with_suffix(".jpg"), 30, 20)
+    imported = await client.post("/api/migration/import_a_model", json={"id": 4})
+
+    assert imported.status == 200, await imported.text()
+    sha256 = (await imported.json())["sha256"]
+    images = await (await client.post("/api/images/get_sample_imgs", json={"hash": sha256})).json()
+    assert len(images) == (0 if remedy == "remove" else 1)
+    assert not any((data_dir / "images" / "pending").iterdir())

@@ -150,6 +150,24 @@ class ImageFolder:
         shutil.copyfile(source, target)
         return target, ext
 
+    def pending_original_ext(self, pending_id: int) -> str | None:
+        """The extension of the regular file images/pending/<pending_id>.<ext> now on disk
+        (put there or replaced by hand, whatever the index says), or None."""
+        prefix = f"{pending_id}."
+        try:
+            with os.scandir(self.pending_dir) as entries:
+                for entry in entries:
+                    match = PENDING_FILE.fullmatch(entry.name)
+                    if (
+                        match
+                        and entry.name.startswith(prefix)
+                        and entry.is_file(follow_symlinks=False)
+                    ):
+                        return match[2]
+        except FileNotFoundError:
+            return None
+        return None
+
     def regular_file(self, path: Path, name: str) -> Path:
         """`path` if it is a regular file (a symlink planted in the folder must not lead
         outside it, hence lstat). Raises NotFound."""
