@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from modelshelf.errors import ShelfError
 from modelshelf.integrity import check_library
 from modelshelf.web.keys import SHELF
 from modelshelf.web.migration_api import migration_body
+from modelshelf.web.protocol import ServiceRunner
 
 log = logging.getLogger("modelshelf")
 
@@ -61,15 +63,48 @@ def serve(settings: Settings) -> int:
         settings.host,
         settings.port,
     )
-    web.run_app(
+    loop = asyncio.new_event_loop()
+    main_task = loop.create_task(_serve(settings))
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main_task)
+    except (web.GracefulExit, KeyboardInterrupt):  # SIGTERM, SIGINT
+        pass
+    finally:
+        _close_loop(loop, main_task)
+    return 0
+
+
+async def _serve(settings: Settings) -> None:
+    """What web.run_app does, with the runner that answers aiohttp's own errors (a request
+    it cannot parse) with the JSON error body (see web.protocol)."""
+    runner = ServiceRunner(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
+        handle_signals=True,
         shutdown_timeout=settings.shutdown_timeout,
-        print=None,
+        keepalive_timeout=75.0,
         access_log_format='%a "%r" %s %b %Tfs',
     )
-    return 0
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        await asyncio.Event().wait()  # until a signal raises GracefulExit
+    finally:
+        await runner.cleanup()  # stops listening, gives requests their time, closes the app
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop, main_task: asyncio.Task[None]) -> None:
+    # As web.run_app: the server's own cleanup first, only then whatever is left.
+    if not main_task.done():
+        main_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(main_task)
+    left = asyncio.all_tasks(loop)
+    for task in left:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
 
 
 async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:
