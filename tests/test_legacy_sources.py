@@ -4,19 +4,24 @@ told apart. Every way out leaves staging as it was; every row's fate is in the r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import sqlite3
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pyvips
 
+from modelshelf.executors import Executors
 from modelshelf.integrity import check_library
-from modelshelf.storage import schema
-from tests.conftest import Client, MakeClient, migrate
+from modelshelf.storage import models, schema
+from tests.conftest import Client, MakeClient, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha, make_model_file
 from tests.servable import assert_everything_served, assert_rows_accounted_for, staging_entries
 from tests.server import HeldLock
@@ -256,3 +261,60 @@ def old_schema() -> str:
     )
     script += "".join(f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, 4))
     return script
+
+
+# --- a row the database refuses at the last moment -----------------------------------------------
+
+
+class GatedPool(ThreadPoolExecutor):
+    """A real pool in which rendering waits for `gate`; `reached` is set when it does."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2, thread_name_prefix="test-render")
+        self.gate = threading.Event()
+        self.reached = threading.Event()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if getattr(fn, "__name__", "") != "render_into":
+            return super().submit(fn, *args, **kwargs)
+
+        def gated() -> Any:
+            self.reached.set()
+            if not self.gate.wait(timeout=30):
+                raise TimeoutError("the test never opened the gate")
+            return fn(*args, **kwargs)
+
+        return super().submit(gated)
+
+
+async def test_a_row_the_database_refuses_at_the_last_moment_is_refused_alone(
+    make_client: MakeClient, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    """Another import brings in the same content while stage 1 renders (after it looked
+    for duplicates): that row is refused and reported, the rest of its batch is written."""
+    client = await make_client()
+    shelf = shelf_of(client)
+    pool = GatedPool()
+    shelf.executors = Executors(cpu=pool, files=shelf.executors.files)
+    legacy.add_model(1, hash_hex=H1, images=[legacy.image("a.png")])
+    legacy.add_model(2, hash_hex=H2)
+    legacy.add_model(3, hash_hex="")
+    try:
+        stage_one = asyncio.create_task(migrate(client, legacy))
+        assert await asyncio.to_thread(pool.reached.wait, 30)
+        async with shelf.changes.change() as change:  # the other import, committed first
+            await models.insert_model(change.tx, H1, {"path": "/elsewhere", "meta_json": {}})
+        pool.gate.set()
+        report = await stage_one
+    finally:
+        pool.gate.set()
+        pool.shutdown(wait=True)
+    counts = report["db_migration"]
+    outcomes = ("rows_refused", "models_imported", "pending_created")
+    assert [counts[k] for k in outcomes] == [1, 1, 1]
+    (refusal,) = [p for p in report["problems"] if p["legacy_id"] == 1]
+    assert "UNIQUE" in refusal["problem"]
+    assert_rows_accounted_for(report)
+    assert staging_entries(data_dir) == []
+    await client.close()
+    assert check_library(data_dir) == []

@@ -10,12 +10,15 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from modelshelf.errors import StorageUnavailable
+from modelshelf.errors import PartRefused, StorageUnavailable
+from modelshelf.locks import KeyedLocks
 from modelshelf.storage import DataDirInUse, Storage
+from modelshelf.storage.change import Change, Changes
 from modelshelf.storage.schema import MIGRATIONS
 
 # (name, declared type, not null, position in the primary key) as PRAGMA table_info reports them.
@@ -547,3 +550,27 @@ async def test_the_wal_is_cut_back_once_a_long_reader_lets_go(db_path: Path) -> 
         assert size_of(wal) < 2 * limit < grown / 10
     finally:
         await storage.close()
+
+
+async def refused_part(change: Change, folder: Path) -> None:
+    async with change.part():
+        await change.tx.execute("INSERT INTO tags(id, name) VALUES (2, 'undone')")
+        change.unlink(folder / "x.webp")
+        await change.tx.execute("INSERT INTO tags(id, name) VALUES (3, 'kept')")  # taken
+
+
+async def test_a_part_the_database_refuses_is_undone_alone(
+    storage: Storage, tmp_path: Path
+) -> None:
+    with ThreadPoolExecutor(1) as files:
+        changes = Changes(storage, KeyedLocks("model"), tmp_path / "data", files)
+        async with changes.change() as change:
+            async with change.part():
+                await change.tx.execute("INSERT INTO tags(id, name) VALUES (1, 'kept')")
+            with pytest.raises(PartRefused):
+                await refused_part(change, tmp_path / "data" / "images")
+            assert change.ops == []
+            await change.tx.execute("INSERT INTO tags(id, name) VALUES (4, 'last')")
+    async with storage.read() as conn:
+        rows = await (await conn.execute("SELECT id, name FROM tags ORDER BY id")).fetchall()
+    assert [tuple(r) for r in rows] == [(1, "kept"), (4, "last")]

@@ -30,7 +30,7 @@ from modelshelf.errors import Forbidden, InvalidInput, Locked, NotFound, PartRef
 from modelshelf.progress import Progress
 from modelshelf.renditions import qualities
 from modelshelf.storage import image_index, legacy_log, models, pending, tags
-from modelshelf.storage.change import Change
+from modelshelf.storage.change import Change, Staging
 from modelshelf.storage.legacy_source import LegacyDatabase, LegacyRow, open_legacy_database
 
 __all__ = ["MigrationReport", "migrate_legacy", "migrate_legacy_from_request"]
@@ -183,9 +183,14 @@ async def _migrate_batch(shelf: Shelf, run: _Run, rows: list[LegacyRow]) -> None
     plans = await _plans_to_write(shelf, run, plans)
     async with shelf.changes.staging() as staging:
         staged = await stage_images(shelf, plans, staging, run.images, run.report)
-        async with shelf.changes.change(staging=staging) as change:
-            for plan in plans:
-                await _write_row(shelf, run, change, plan, staged)
+        # A savepoint per row costs two statements; they are taken only when the database
+        # has refused a row of this batch, to write it again with that row alone undone.
+        try:
+            written = await _write_batch(shelf, run, plans, staging, staged, alone=False)
+        except PartRefused:
+            written = await _write_batch(shelf, run, plans, staging, staged, alone=True)
+    for plan, images, refusal in written:
+        _count_written(run.report, plan, images, refusal)
 
 
 async def _legacy_tags(run: _Run, ids: list[int]) -> dict[int, list[int]]:
@@ -258,27 +263,48 @@ def _report_problems(plan: LegacyPlan, report: MigrationReport) -> None:
         report.problem(plan.legacy_id, f"not migrated: {plan.refused}")
 
 
-async def _write_row(
-    shelf: Shelf, run: _Run, change: Change, plan: LegacyPlan, staged: StagedImages
+async def _write_batch(
+    shelf: Shelf,
+    run: _Run,
+    plans: list[LegacyPlan],
+    staging: Staging,
+    staged: StagedImages,
+    *,
+    alone: bool,
+) -> list[tuple[LegacyPlan, int, str | None]]:
+    """Write the rows of a batch in one change: (plan, images placed, why the database
+    refused it or None) for each. With `alone`, a refused row is undone alone and the rest is
+    written; without it, PartRefused ends the whole change."""
+    written: list[tuple[LegacyPlan, int, str | None]] = []
+    async with shelf.changes.change(staging=staging) as change:
+        for plan in plans:
+            try:
+                async with change.part(alone=alone):
+                    if plan.goes_to_pending:
+                        images = await _write_pending(shelf, run, change, plan, staged)
+                    else:
+                        images = await _write_model(shelf, run, change, plan, staged)
+            except PartRefused as exc:
+                if not alone:
+                    raise
+                written.append((plan, 0, exc.detail))
+                continue
+            written.append((plan, images, None))
+    return written
+
+
+def _count_written(
+    report: MigrationReport, plan: LegacyPlan, images: int, refusal: str | None
 ) -> None:
-    """Write one row as one part of the batch's change: if the database refuses it, that row
-    alone is undone and reported."""
-    try:
-        async with change.part():
-            if plan.goes_to_pending:
-                images = await _write_pending(shelf, run, change, plan, staged)
-            else:
-                images = await _write_model(shelf, run, change, plan, staged)
-    except PartRefused as exc:
-        run.report.count("rows_refused")
-        run.report.problem(plan.legacy_id, f"not migrated: {exc.detail}")
-        return
-    if plan.goes_to_pending:
-        run.report.count("pending_created")
-        run.report.count("pending_images_copied", images)
+    if refusal is not None:
+        report.count("rows_refused")
+        report.problem(plan.legacy_id, f"not migrated: {refusal}")
+    elif plan.goes_to_pending:
+        report.count("pending_created")
+        report.count("pending_images_copied", images)
     else:
-        run.report.count("models_imported")
-        run.report.count("renditions_created", images)
+        report.count("models_imported")
+        report.count("renditions_created", images)
 
 
 async def _write_model(

@@ -97,11 +97,21 @@ class Change:
         self._staging = staging
 
     @asynccontextmanager
-    async def part(self) -> AsyncIterator[None]:
+    async def part(self, *, alone: bool = True) -> AsyncIterator[None]:
         """A part of the change that may fail alone: if anything inside raises, the part's rows
         and file operations are undone and the exception propagates (PartRefused when the
         database refused a row: a constraint, a value it cannot hold); the caller may go on
-        with the rest of the change."""
+        with the rest of the change.
+
+        With `alone=False` nothing is undone (no savepoint, which costs two statements): a
+        refused row still raises PartRefused, and the caller must give up the whole change,
+        e.g. to make it again part by part."""
+        if not alone:
+            try:
+                yield
+            except _ROW_REFUSED as exc:
+                raise PartRefused(f"the database refused it ({exc})") from exc
+            return
         name = f"part_{len(self.ops)}_{uuid.uuid4().hex[:8]}"
         ops = len(self.ops)
         await self.tx.execute(f"SAVEPOINT {name}")
