@@ -9,6 +9,7 @@ import contextlib
 import shutil
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -318,3 +319,40 @@ async def test_a_row_the_database_refuses_at_the_last_moment_is_refused_alone(
     assert staging_entries(data_dir) == []
     await client.close()
     assert check_library(data_dir) == []
+
+
+HALF_WRITE = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size=10")  # pages spill to the file: the journal becomes hot
+conn.execute("BEGIN")
+conn.execute("UPDATE models SET extra_json = extra_json || ' '")
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+def leave_half_written(database: Path) -> None:
+    """A writer that dies in the middle of a transaction, leaving a hot journal."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HALF_WRITE, str(database)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+    writer.kill()
+    writer.wait()
+    writer.stdout.close()
+    assert Path(f"{database}-journal").stat().st_size > 0
+
+
+async def test_a_legacy_file_left_half_written_is_422_with_what_to_do(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    for i in range(1, 400):
+        legacy.add_model(i, hash_hex=fake_sha(i), extra={"description": "x" * 2000})
+    leave_half_written(legacy.db_path)
+    before = snapshot(data_dir)
+    status, body = await post_migrate(client, legacy.db_path, legacy.images_dir)
+    assert status == 422, body
+    assert "hot journal" in body["detail"]
+    assert snapshot(data_dir) == before
+    assert staging_entries(data_dir) == []

@@ -173,8 +173,9 @@ async def _migrate_tag(change: Change, legacy_id: int, name: str, report: Migrat
         report.count("tags_reused")
         return found
     id_taken = await tags.tag_id_taken(change.tx, legacy_id)
+    tag_id = await tags.insert_tag(change.tx, name, None if id_taken else legacy_id)
     report.count("tags_created")
-    return await tags.insert_tag(change.tx, name, None if id_taken else legacy_id)
+    return tag_id
 
 
 async def _migrate_batch(shelf: Shelf, run: _Run, rows: list[LegacyRow]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.errors import InvalidInput, Locked, ShelfError
+from modelshelf.errors import InvalidInput, Locked, ShelfError, Unprocessable
 
 # The columns stage 1 reads; a library lacking one is refused up front.
 MODEL_COLUMNS = (
@@ -84,7 +84,8 @@ async def open_legacy_database(path: Path, scratch: Path) -> LegacyDatabase:
     SQLite can read a WAL database read-only only if it may use the -shm file; when it cannot
     (a read-only folder without one), the database and its WAL are copied under `scratch`
     and the copy is opened. Raises InvalidInput if the file is not a legacy library (with
-    what is missing), Locked if another program is writing it.
+    what is missing), Locked if another program is writing it, Unprocessable if a program
+    left it half-written (a hot journal that a read-only reader cannot roll back).
     """
     await asyncio.to_thread(_refuse_planted_companions, path)
     try:
@@ -277,6 +278,12 @@ def _translated(exc: sqlite3.Error, name: str) -> ShelfError:
             "Try again when it has finished (what stage 1 brought in so far stays; "
             "a new run completes it).",
             retry_after=5,
+        )
+    if code == sqlite3.SQLITE_READONLY_ROLLBACK:
+        return Unprocessable(
+            f"the legacy database {name} was left half-written by a program that stopped while "
+            f"writing it ({name}-journal is a hot journal). Open it once with that program or "
+            "the sqlite3 shell, which finishes or undoes that write, then run stage 1 again."
         )
     if primary == sqlite3.SQLITE_INTERRUPT:
         return InvalidInput(

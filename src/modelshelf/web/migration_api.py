@@ -87,6 +87,7 @@ ENDPOINTS: list[Endpoint] = [
             **JSON_ERRORS,
             403: None,
             404: None,
+            422: None,
             423: None,
             503: None,
             507: None,
