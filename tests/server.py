@@ -104,25 +104,26 @@ def pid_alive(pid: int) -> bool:
 
 
 class HeldLock:
-    """Another process holding a SQLite database's lock: `BEGIN EXCLUSIVE` (or `statement`)
+    """Another process holding a SQLite database's lock: `BEGIN EXCLUSIVE` (or `statements`)
     in a child Python process, held from `__enter__` until `release()` or `__exit__`."""
 
     SCRIPT = (
         "import sqlite3, sys\n"
         "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-        "conn.execute(sys.argv[2])\n"
+        "for statement in sys.argv[2:]:\n"
+        "    conn.execute(statement).fetchall()\n"
         "print('held', flush=True)\n"
         "sys.stdin.read()\n"
     )
 
-    def __init__(self, database: Path, statement: str = "BEGIN EXCLUSIVE") -> None:
+    def __init__(self, database: Path, *statements: str) -> None:
         self.database = database
-        self.statement = statement
+        self.statements = statements or ("BEGIN EXCLUSIVE",)
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> HeldLock:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", self.SCRIPT, str(self.database), self.statement],
+            [sys.executable, "-c", self.SCRIPT, str(self.database), *self.statements],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

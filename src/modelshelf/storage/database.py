@@ -118,12 +118,19 @@ class Storage:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-only connection from the pool; WAL lets it read while a write is open."""
+        """A read-only connection from the pool; WAL lets it read while a write is open.
+        Raises StorageBusy while another program keeps even readers out (a connection in
+        exclusive locking mode, a checkpoint that truncates)."""
         if not self._all_readers:
             raise RuntimeError("storage is not open")
         reader = await self._readers.get()
         try:
             yield reader
+        except sqlite3.Error as exc:
+            translated = translate_sqlite_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         finally:
             if reader.in_transaction:
                 await reader.execute("ROLLBACK")
