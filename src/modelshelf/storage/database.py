@@ -128,8 +128,8 @@ class Storage:
             yield reader
         except sqlite3.Error as exc:
             translated = translate_sqlite_error(exc)
-            if translated is exc:
-                raise
+            if not isinstance(translated, StorageBusy):
+                raise  # a write on a reader is a bug, not a read-only database
             raise translated from exc
         finally:
             if reader.in_transaction:
