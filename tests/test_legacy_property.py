@@ -179,7 +179,7 @@ async def run_stage_one_twice(root: Path, legacy: LegacyLibrary, row_count: int)
 
 @given(rows=ROWS, tags=TAGS, links=LINKS)
 @settings(
-    max_examples=int(os.environ.get("MODELSHELF_PROPERTY_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("MODELSHELF_PROPERTY_EXAMPLES", "60")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
