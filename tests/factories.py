@@ -65,11 +65,26 @@ def make_model_file(path: Path, size: int = 256 * 1024, seed: int = 0) -> str:
     return digest.hexdigest()
 
 
+# The same tables with no declared types: every column keeps whatever SQLite value it is
+# given (a TEXT column would turn numbers into text), as a hostile library may.
+UNTYPED_LEGACY_SCHEMA = """
+CREATE TABLE models(id INTEGER PRIMARY KEY, path, name, type, size_bytes, hash_hex, created_at,
+    meta_json, extra_json);
+CREATE TABLE tags(id INTEGER PRIMARY KEY, name, color, created_at);
+CREATE TABLE model_tags(model_id, tag_id);
+"""
+
+
+class RawText(bytes):
+    """Bytes to store as a TEXT value as they are, e.g. text that is not valid UTF-8."""
+
+
 @dataclass
 class LegacyLibrary:
     """A legacy library on disk: its database file and its images folder."""
 
     root: Path
+    schema: str = LEGACY_SCHEMA
     db_path: Path = field(init=False)
     images_dir: Path = field(init=False)
 
@@ -80,10 +95,24 @@ class LegacyLibrary:
         self.images_dir.mkdir(exist_ok=True)
         if not self.db_path.exists():  # else: opening one made before, to add to it
             with self.connect() as conn:
-                conn.executescript(LEGACY_SCHEMA)
+                conn.executescript(self.schema)
 
     def connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path)
+
+    def insert_row(self, **values: Any) -> None:
+        """Insert one `models` row exactly as given (any SQLite value in any column;
+        `RawText` bytes are stored as TEXT, valid UTF-8 or not)."""
+        columns = ", ".join(values)
+        marks = ", ".join(
+            "CAST(? AS TEXT)" if isinstance(v, RawText) else "?" for v in values.values()
+        )
+        with self.connect() as conn:
+            conn.execute(f"INSERT INTO models({columns}) VALUES ({marks})", tuple(values.values()))
+
+    def execute(self, sql: str, *params: Any) -> None:
+        with self.connect() as conn:
+            conn.execute(sql, params)
 
     def add_tag(self, tag_id: int, name: str) -> int:
         with self.connect() as conn:

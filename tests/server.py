@@ -196,3 +196,48 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+class HeldLock:
+    """Another process holding a SQLite database's lock: `BEGIN EXCLUSIVE` (or `statements`)
+    in a child Python process, held from `__enter__` until `release()` or `__exit__`."""
+
+    SCRIPT = (
+        "import sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "for statement in sys.argv[2:]:\n"
+        "    conn.execute(statement).fetchall()\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+
+    def __init__(self, database: Path, *statements: str) -> None:
+        self.database = database
+        self.statements = statements or ("BEGIN EXCLUSIVE",)
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> HeldLock:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, str(self.database), *self.statements],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the child says so once it holds the lock
+        if line.strip() != "held":
+            self.release()
+            raise RuntimeError(f"the lock holder failed: {line!r}")
+        return self
+
+    def release(self) -> None:
+        """End the child's transaction (closing its stdin lets it exit)."""
+        if self.process is not None:
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.close()
+            self.process.wait(10)
+            self.process.stdout.close()
+            self.process = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()

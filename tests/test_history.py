@@ -214,7 +214,7 @@ async def test_a_deleted_model_comes_back_without_images_and_says_so(
         (f"/api/models/{A}/history/999/restore", 404),
         (f"/api/models/{UNKNOWN}/history/1/restore", 404),
         (f"/api/models/{A}/history/abc/restore", 400),
-        (f"/api/models/{A}/history/-1/restore", 400),
+        (f"/api/models/{A}/history/-1/restore", 404),  # any 64-bit integer is an id
         ("/api/models/nothex/history/1/restore", 400),
     ],
 )

@@ -351,6 +351,7 @@ async def test_unsatisfiable_range_is_416(client: Client, legacy: LegacyLibrary)
     sha = await model_with_images(client, legacy, 1)
     response = await client.get(f"/api/images/{sha}_0.webp", headers={"Range": "bytes=999999-"})
     assert response.status == 416
+    assert_error_body(await response.json(), 416)
     assert response.headers["Content-Range"].startswith("bytes */")
 
 
@@ -521,7 +522,9 @@ async def test_pending_image_of_unknown_id_is_404(client: Client, legacy: Legacy
         assert_error_body(await response.json(), 404)
 
 
-@pytest.mark.parametrize("raw", ["abc", "1.5", "-3", "0x10", "%20", "1%201"])
+@pytest.mark.parametrize(
+    "raw", ["abc", "1.5", "+3", "3-", "--3", "0x10", "%20", "1%201", "9223372036854775808"]
+)
 async def test_pending_image_with_a_non_numeric_id_is_400(client: Client, raw: str) -> None:
     response = await client.get(URL(f"/api/images/pending/{raw}", encoded=True))
     assert response.status == 400
@@ -1114,6 +1117,7 @@ async def test_filtered_pages_count_only_matches(library: Client) -> None:
         "sort=rank",
         "order=up",
         "missing=perhaps",
+        "limit=1.5",
     ],
 )
 async def test_models_rejects_bad_query_with_400(library: Client, query: str) -> None:

@@ -178,6 +178,7 @@ async def test_a_pending_original_is_copied_only_within_the_pixel_limit(
                 "legacy_id": 1,
                 "problem": f"image bomb.png: bomb.png has 64x48 = 3072 pixels,"
                 f" over the limit of {limit}",
+                "pending_id": None,  # kept its legacy id
             }
         ]
 

@@ -197,7 +197,7 @@ async def test_hikaze_clients_may_send_conflict_strategy(
         pytest.param({"id": "2"}, id="id-as-string"),
         pytest.param({"id": True}, id="id-as-bool"),
         pytest.param({"id": 2.5}, id="id-as-float"),
-        pytest.param({"id": -1}, id="negative-id"),
+        pytest.param({"id": 2**63}, id="id-beyond-64-bits"),
         pytest.param({}, id="missing-id"),
         pytest.param({"id": 2, "conf_strategy": "replace"}, id="unknown-strategy"),
         pytest.param({"id": 2, "conf_stratgy": "merge"}, id="misspelt-field"),
@@ -395,7 +395,14 @@ async def test_batch_with_strategy_resolves_conflicts(
 
 @pytest.mark.parametrize(
     "body",
-    [{"ids": []}, {"ids": "1"}, {"ids": [1, "2"]}, {"ids": [1], "id": [2]}, {"ids": [-5]}, {}],
+    [
+        {"ids": []},
+        {"ids": "1"},
+        {"ids": [1, "2"]},
+        {"ids": [1], "id": [2]},
+        {"ids": [-(2**63) - 1]},
+        {},
+    ],
 )
 async def test_batch_bad_bodies_are_400(client: Client, body: dict[str, Any]) -> None:
     response = await client.post("/api/migration/import_models", json=body)

@@ -112,13 +112,14 @@ async def test_a_delete_and_shift_failing_before_its_commit_changes_nothing(
 # --- stage 1 ----------------------------------------------------------------------------------
 
 
-async def test_stage_one_failing_in_its_tags_changes_nothing(
+async def test_stage_one_failing_in_its_preparation_changes_nothing(
     client: Client, legacy: LegacyLibrary, data_dir: Path
 ) -> None:
+    # The tags are written first, then the library is registered in the same change.
     legacy.add_tag(1, "first")
     legacy.add_tag(2, "second")
     model_with_images(legacy, 1)
-    fail_inserts_into(data_dir, "tags", "NEW.name = 'second'")
+    fail_inserts_into(data_dir, "legacy_libraries")
     before = snapshot(data_dir)
     with pytest.raises(sqlite3.IntegrityError, match=FAILURE):
         await migrate_legacy(shelf_of(client), legacy.db_path, legacy.images_dir)
@@ -132,10 +133,12 @@ async def test_stage_one_failing_in_a_batch_changes_nothing(
     legacy.add_model(2, images=[legacy.image("pending.png")])
     legacy.add_model(3)
     fail_inserts_into(data_dir, "file_journal")
-    before = snapshot(data_dir)
+    # The preparation before the first batch (registering the library, its tags: none here)
+    # is a change of its own that a re-run finds: it stays.
+    before = snapshot(data_dir, ignore=("legacy_libraries",))
     with pytest.raises(sqlite3.IntegrityError, match=FAILURE):
         await migrate_legacy(shelf_of(client), legacy.db_path, legacy.images_dir)
-    assert snapshot(data_dir) == before
+    assert snapshot(data_dir, ignore=("legacy_libraries",)) == before
 
 
 # --- the digest cache -------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from modelshelf.errors import StorageUnavailable
+from modelshelf.errors import PartRefused, StorageUnavailable
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import DataDirInUse, Storage
-from modelshelf.storage.change import Changes
+from modelshelf.storage.change import Change, Changes
 from modelshelf.storage.schema import MIGRATIONS
 from tests.conftest import read_only_file
 
@@ -594,3 +595,60 @@ async def test_storage_can_be_reopened_after_close(tmp_path: Path) -> None:
             assert tuple(row) == (1,)
     finally:
         await storage.close()
+
+
+def size_of(path: str) -> int:
+    return os.path.getsize(path)
+
+
+async def test_the_wal_is_cut_back_once_a_long_reader_lets_go(db_path: Path) -> None:
+    """A reader holding an old snapshot lets the WAL grow past its limit; once it lets go,
+    the next writes checkpoint it and cut it back to the limit."""
+    limit = 256 * 1024
+    storage = Storage(db_path, read_connections=1, journal_size_limit=limit)
+    await storage.open()
+    wal = f"{db_path}-wal"
+    try:
+        reader = raw(db_path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM models").fetchone()  # holds its snapshot
+        for i in range(40):  # about 6 MiB through the WAL
+            async with storage.write() as tx:
+                await tx.execute(
+                    "INSERT INTO db_meta(key, value) VALUES (?, ?)", (f"k{i}", "x" * 150_000)
+                )
+        grown = size_of(wal)
+        assert grown > 4 * 2**20
+        reader.execute("COMMIT")
+        reader.close()
+        for i in range(3):
+            async with storage.write() as tx:
+                await tx.execute("DELETE FROM db_meta WHERE key = ?", (f"k{i}",))
+        # Cut back at the reset, then a few pages appended by the writes after it.
+        assert size_of(wal) < 2 * limit < grown / 10
+    finally:
+        await storage.close()
+
+
+async def refused_part(change: Change, folder: Path) -> None:
+    async with change.part():
+        await change.tx.execute("INSERT INTO tags(id, name) VALUES (2, 'undone')")
+        change.unlink(folder / "x.webp")
+        await change.tx.execute("INSERT INTO tags(id, name) VALUES (3, 'kept')")  # taken
+
+
+async def test_a_part_the_database_refuses_is_undone_alone(
+    storage: Storage, tmp_path: Path
+) -> None:
+    with ThreadPoolExecutor(1) as files:
+        changes = Changes(storage, KeyedLocks("model"), tmp_path / "data", files)
+        async with changes.change() as change:
+            async with change.part():
+                await change.tx.execute("INSERT INTO tags(id, name) VALUES (1, 'kept')")
+            with pytest.raises(PartRefused):
+                await refused_part(change, tmp_path / "data" / "images")
+            assert change.ops == []
+            await change.tx.execute("INSERT INTO tags(id, name) VALUES (4, 'last')")
+    async with storage.read() as conn:
+        rows = await (await conn.execute("SELECT id, name FROM tags ORDER BY id")).fetchall()
+    assert [tuple(r) for r in rows] == [(1, "kept"), (4, "last")]

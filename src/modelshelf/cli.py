@@ -24,8 +24,9 @@ from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain.legacy_import import migrate_legacy
 from modelshelf.errors import NotFound, ShelfError
 from modelshelf.integrity import check_library
-from modelshelf.web.bodies import MigrationProblem, MigrationResponse
 from modelshelf.web.keys import SHELF
+from modelshelf.web.migration_api import migration_body
+from modelshelf.web.protocol import ServiceRunner
 
 log = logging.getLogger("modelshelf")
 
@@ -88,10 +89,13 @@ class _StartFailed(Exception):
 
 
 async def _serve(settings: Settings) -> None:
-    runner = web.AppRunner(
+    # ServiceRunner answers aiohttp's own errors (a request it cannot parse) with the JSON
+    # error body (see web.protocol).
+    runner = ServiceRunner(
         create_app(settings),
         access_log_format=ACCESS_LOG_FORMAT,
         shutdown_timeout=settings.shutdown_timeout,
+        keepalive_timeout=75.0,
     )
     try:
         await runner.setup()
@@ -137,13 +141,7 @@ async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quie
         )
     finally:
         await runner.cleanup()
-    body = MigrationResponse(
-        db_migration=report.db_migration,
-        image_migration=report.image_migration,
-        problems=[MigrationProblem(**p) for p in report.problems],
-        problems_not_listed=report.problems_not_listed,
-    )
-    print(body.model_dump_json(indent=2))
+    print(migration_body(report).model_dump_json(indent=2))
     return EXIT_OK
 
 

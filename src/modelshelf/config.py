@@ -39,6 +39,8 @@ class Settings(BaseModel):
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     client_max_size: int = Field(default=1024 * 1024, ge=1024)
+    # Longest time a request body may take to arrive (a client trickling it in is cut off).
+    body_timeout: float = Field(default=120.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
     # Origins (scheme://host[:port]) whose browser pages may call the API; "*" for any origin
     # (never with credentials). Empty: no CORS headers at all.

@@ -72,6 +72,11 @@ class ServiceStopping(ShelfError):
     """The service is shutting down and starts no new work."""
 
 
+class PartRefused(Unprocessable):
+    """The database refused one part of a larger change (a constraint, a value it cannot
+    hold); that part was undone and the rest of the change goes on."""
+
+
 class ImageError(Unprocessable):
     """An image could not be decoded or rendered."""
 

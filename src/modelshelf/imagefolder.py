@@ -18,12 +18,13 @@ from pathlib import Path
 
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.images import render_renditions, verify_image
-from modelshelf.records import SHA256_HEX
+from modelshelf.records import SHA256_HEX, row_id_from_text
 from modelshelf.renditions import qualities, rendition_file_name, rendition_file_pattern
 
 # <sha256>_<seq>.webp or <sha256>.webp (seq 0). Anything else never reaches the filesystem.
 PUBLIC_NAME = re.compile(rf"(?P<hash>{SHA256_HEX})(?:_(?P<seq>0|[1-9][0-9]{{0,8}}))?\.webp")
-PENDING_FILE = re.compile(r"(0|[1-9][0-9]{0,18})\.([a-z0-9]{1,5})")
+# images/pending/<id>.<ext>, the id in its canonical decimal spelling (any 64-bit integer).
+PENDING_FILE = re.compile(r"(0|-?[1-9][0-9]{0,18})\.([a-z0-9]{1,5})")
 EXTENSION_BY_LOADER = {
     "jpegload": "jpg",
     "pngload": "png",
@@ -33,6 +34,43 @@ EXTENSION_BY_LOADER = {
     "heifload": "avif",
 }
 PENDING_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "tif", "tiff", "avif", "heic", "bmp"}
+
+
+# ISO base media brands (bytes 8-12 of an `ftyp` box) of the image formats kept as originals.
+_HEIF_BRANDS = {
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic-sequence",
+    b"hevx": "image/heic-sequence",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif-sequence",
+}
+
+
+def sniff_media_type(path: Path) -> str:
+    """The media type an image file's first bytes say it is (its name may not say, and the
+    system's table of extensions may not know .webp or .avif). Raises OSError."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return _HEIF_BRANDS[head[8:12]]
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[:2] == b"BM":
+        return "image/bmp"
+    return "application/octet-stream"
 
 
 def parse_image_name(name: str) -> tuple[str, int]:
@@ -112,6 +150,24 @@ class ImageFolder:
         shutil.copyfile(source, target)
         return target, ext
 
+    def pending_original_ext(self, pending_id: int) -> str | None:
+        """The extension of the regular file images/pending/<pending_id>.<ext> now on disk
+        (put there or replaced by hand, whatever the index says), or None."""
+        prefix = f"{pending_id}."
+        try:
+            with os.scandir(self.pending_dir) as entries:
+                for entry in entries:
+                    match = PENDING_FILE.fullmatch(entry.name)
+                    if (
+                        match
+                        and entry.name.startswith(prefix)
+                        and entry.is_file(follow_symlinks=False)
+                    ):
+                        return match[2]
+        except FileNotFoundError:
+            return None
+        return None
+
     def regular_file(self, path: Path, name: str) -> Path:
         """`path` if it is a regular file (a symlink planted in the folder must not lead
         outside it, hence lstat). Raises NotFound."""
@@ -137,8 +193,9 @@ class ImageFolder:
             with os.scandir(self.pending_dir) as entries:
                 for entry in entries:
                     pending = PENDING_FILE.fullmatch(entry.name)
-                    if pending and entry.is_file(follow_symlinks=False):
-                        disk.pending[int(pending[1])] = pending[2]
+                    pending_id = row_id_from_text(pending[1]) if pending else None
+                    if pending and pending_id is not None and entry.is_file(follow_symlinks=False):
+                        disk.pending[pending_id] = pending[2]
         return disk
 
     def empty_staging(self) -> int:

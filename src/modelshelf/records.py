@@ -16,6 +16,23 @@ SHA256_PATTERN = re.compile(f"^{SHA256_HEX}$")
 SHA256_ANY_CASE = f"^{SHA256_HEX.replace('a-f', 'a-fA-F')}$"
 
 
+# The id of a row (a pending model, a tag, a history entry) is anything SQLite's INTEGER PRIMARY
+# KEY can hold: every signed 64-bit integer (a pending model keeps its legacy id, a tag its
+# legacy tag id). Path patterns, file names and bodies all use this.
+ROW_ID_MIN = -(2**63)
+ROW_ID_MAX = 2**63 - 1
+ROW_ID_TEXT = "-?[0-9]{1,19}"
+_ROW_ID = re.compile(ROW_ID_TEXT)
+
+
+def row_id_from_text(text: str) -> int | None:
+    """The row id `text` spells in decimal ASCII digits, or None if it spells none."""
+    if _ROW_ID.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if ROW_ID_MIN <= value <= ROW_ID_MAX else None
+
+
 def is_sha256(value: object) -> bool:
     return isinstance(value, str) and SHA256_PATTERN.fullmatch(value) is not None
 

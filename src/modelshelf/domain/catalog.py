@@ -4,12 +4,13 @@ files are involved (see Shelf.settled)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound
-from modelshelf.imagefolder import parse_image_name
+from modelshelf.imagefolder import parse_image_name, sniff_media_type
 from modelshelf.records import ModelRecord, PendingRecord, image_name, is_sha256
 from modelshelf.renditions import qualities
 from modelshelf.storage import image_index, models, pending, tags
@@ -68,11 +69,24 @@ async def rendition_file(shelf: Shelf, name: str, quality: str) -> Path:
     return await shelf.run_files(shelf.folder.regular_file, path, name)
 
 
-async def pending_file(shelf: Shelf, pending_id: int) -> Path:
-    """The original image of a pending model. Raises NotFound."""
+@dataclass(frozen=True)
+class ImageFile:
+    path: Path
+    media_type: str
+
+
+async def pending_file(shelf: Shelf, pending_id: int) -> ImageFile:
+    """The original image of a pending model, with the media type its content says. Raises
+    NotFound."""
     async with shelf.storage.read() as conn:
         ext = await pending.pending_image_ext(conn, pending_id)
     if ext is None:
         raise NotFound(f"pending model {pending_id} has no image")
     path = shelf.folder.pending_path(pending_id, ext)
-    return await shelf.run_files(shelf.folder.regular_file, path, f"pending/{pending_id}")
+    name = f"pending/{pending_id}"
+    await shelf.run_files(shelf.folder.regular_file, path, name)
+    try:
+        media_type = await shelf.run_files(sniff_media_type, path)
+    except OSError:
+        raise NotFound(f"no image {name}") from None
+    return ImageFile(path, media_type)

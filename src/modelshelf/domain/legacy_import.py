@@ -1,80 +1,58 @@
 """Stage 1: bring a legacy library in. Hashed models go to `models` with their images rendered
 as renditions; unhashed ones (and hashed duplicates) go to `pending_import` with their first
-image copied unchanged. Works in batches, so memory stays flat, and skips legacy rows already
-brought in, so running it twice adds nothing twice."""
+image copied unchanged. Works in batches, so memory stays flat, and skips the rows of this
+library already brought in, so running it twice adds nothing twice; a second library whose
+ids overlap the first is brought in too (its pending models get new ids where needed).
+
+A legacy library is untrusted input: a file that is not one is refused before anything is
+written, and each row is checked value by value and validated into the record the API will
+answer with. A row that still cannot be stored is refused alone; the rest goes on.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from modelshelf.crashpoints import crashpoint
-from modelshelf.domain.legacy_plan import LegacyPlan, plan_rows
+from modelshelf.domain.legacy_images import StagedImages, stage_images
+from modelshelf.domain.legacy_plan import (
+    FreshPendingIds,
+    LegacyPlan,
+    library_fingerprint,
+    plan_rows,
+)
+from modelshelf.domain.legacy_report import MigrationReport
+from modelshelf.domain.legacy_values import as_text
 from modelshelf.domain.shelf import Shelf
-from modelshelf.errors import Forbidden, ImageError, InvalidInput, Locked, NotFound, TooLarge
-from modelshelf.imagefolder import StagedImage
+from modelshelf.errors import Forbidden, InvalidInput, Locked, NotFound, PartRefused
 from modelshelf.progress import Progress
 from modelshelf.renditions import qualities
-from modelshelf.storage import image_index, legacy_log, legacy_source, models, pending, tags
+from modelshelf.storage import image_index, legacy_log, models, pending, tags
 from modelshelf.storage.change import Change, Staging
+from modelshelf.storage.legacy_source import LegacyDatabase, LegacyRow, open_legacy_database
+
+__all__ = ["MigrationReport", "migrate_legacy", "request_inputs"]
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-MAX_PROBLEMS_LISTED = 1000
+# How many of the first rows tell a library from another.
+FINGERPRINT_ROWS = 8
 
 
 @dataclass
-class MigrationReport:
-    db_migration: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "legacy_models",
-                "models_imported",
-                "pending_created",
-                "duplicates_to_pending",
-                "already_migrated",
-                "rows_with_problems",
-                "tags_created",
-                "tags_reused",
-            ),
-            0,
-        )
-    )
-    image_migration: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "images_listed",
-                "renditions_created",
-                "pending_images_copied",
-                "images_missing",
-                "images_unreadable",
-            ),
-            0,
-        )
-    )
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    problems_not_listed: int = 0
+class _Run:
+    """One stage-1 run: what it reads, what it found so far, and the ids it hands out."""
 
-    def problem(self, legacy_id: int | None, text: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS_LISTED:
-            self.problems.append({"legacy_id": legacy_id, "problem": text})
-        else:
-            self.problems_not_listed += 1
-
-
-@dataclass
-class _Batch:
-    plans: list[LegacyPlan]
-    staging: Staging
-    renditions: dict[int, list[StagedImage]] = field(default_factory=dict)
-    originals: dict[int, tuple[Path, str]] = field(default_factory=dict)
+    legacy: LegacyDatabase
+    images: Path
+    report: MigrationReport
+    library_id: int
+    tag_map: dict[int, int]
+    fresh_ids: FreshPendingIds
 
 
 async def request_inputs(
@@ -93,16 +71,27 @@ async def request_inputs(
 def _inside(root: Path, given: str) -> Path:
     if "\x00" in given:
         raise InvalidInput("a path cannot contain NUL characters")
-    resolved = (root / given).resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    try:
+        resolved = (root / given).resolve()
+        inside = resolved.is_relative_to(root.resolve())
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        raise InvalidInput(f"{given[:200]} cannot be resolved: {exc}") from exc
+    if not inside:
         raise Forbidden(f"{given} is outside the legacy root {root}")
     return resolved
 
 
+def _is(kind: str, path: Path) -> bool:
+    try:
+        return path.is_file() if kind == "file" else path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 async def _require_inputs(shelf: Shelf, legacy_db: Path, legacy_images: Path) -> None:
-    if not await shelf.run_files(legacy_db.is_file):
+    if not await shelf.run_files(_is, "file", legacy_db):
         raise NotFound(f"legacy database {legacy_db} does not exist")
-    if not await shelf.run_files(legacy_images.is_dir):
+    if not await shelf.run_files(_is, "dir", legacy_images):
         raise NotFound(f"legacy images folder {legacy_images} does not exist")
 
 
@@ -114,240 +103,257 @@ async def migrate_legacy(
     progress: Progress | None = None,
 ) -> MigrationReport:
     """Run stage 1, telling `progress` (if given) the rows done. Raises NotFound for a missing
-    input, InvalidInput for a file that is not a legacy library, Locked if a migration is
-    already running. Broken rows are reported in the answer, never fatal."""
+    input, InvalidInput for a file that is not a legacy library (before anything is written),
+    Locked if a migration is already running or another program is writing the legacy file,
+    StorageFull, StorageBusy. Broken rows are reported in the answer, never fatal."""
     await _require_inputs(shelf, legacy_db, legacy_images)
     if shelf.migration_lock.locked():
         raise Locked("a legacy migration is already running")
     async with shelf.migration_lock, shelf.changes.staging() as scratch:
-        legacy = await legacy_source.open_legacy_database(legacy_db, await scratch.new_folder())
+        legacy = await open_legacy_database(legacy_db, await scratch.new_folder())
         try:
-            return await _migrate(shelf, legacy, legacy_images, bar, progress)
+            return await _migrate(shelf, legacy, (legacy_db, legacy_images), bar, progress)
         finally:
             await legacy.close()
 
 
 async def _migrate(
     shelf: Shelf,
-    legacy: aiosqlite.Connection,
-    images: Path,
+    legacy: LegacyDatabase,
+    inputs: tuple[Path, Path],
     bar: bool | None,
     progress: Progress | None,
 ) -> MigrationReport:
+    legacy_db, images = inputs
     report = MigrationReport()
-    tag_map = await _migrate_tags(shelf, legacy, report)
-    total = await legacy_source.count_models(legacy)
+    # Everything is read once before anything is written: a file that cannot be read (a
+    # query over its time bound, a lock) is refused whole.
+    total = await legacy.count_models()
+    first_rows = await legacy.first_rows(FINGERPRINT_ROWS)
+    legacy_tags = await legacy.fetch_tags()
+    rows = await legacy.fetch_batch(None, BATCH_SIZE)
+    bounds = [b for b in [await legacy.id_bounds()] if b is not None]
+    async with shelf.storage.read() as conn:
+        bounds += [b for b in [await legacy_log.pending_id_bounds(conn)] if b is not None]
+    fingerprint = library_fingerprint(first_rows)
+    library_id, tag_map = await _prepare(shelf, fingerprint, str(legacy_db), legacy_tags, report)
+    run = _Run(legacy, images, report, library_id, tag_map, FreshPendingIds(bounds))
     report.db_migration["legacy_models"] = total
-    last_id = -(2**63)
     with Progress.use(progress, total, "legacy import", bar) as progress:
-        while rows := await legacy_source.fetch_batch(legacy, last_id, BATCH_SIZE):
-            last_id = int(rows[-1]["id"])
-            await _migrate_batch(shelf, legacy, rows, images, tag_map, report)
+        while rows:
+            await _migrate_batch(shelf, run, rows)
             progress.advance(len(rows))
             crashpoint("legacy.batch_done")
+            rows = await legacy.fetch_batch(rows[-1].legacy_id, BATCH_SIZE)
     return report
 
 
+async def _prepare(
+    shelf: Shelf,
+    fingerprint: str,
+    source: str,
+    legacy_tags: list[tuple[int, Any]],
+    report: MigrationReport,
+) -> tuple[int, dict[int, int]]:
+    """One change before the batches: the library is registered and its tags brought in
+    (both idempotent: a re-run finds them). Returns the library's id and the tag map."""
+    async with shelf.changes.change() as change:
+        tag_map = await _migrate_tags(change, legacy_tags, report)
+        library_id, seen = await legacy_log.register_library(change.tx, fingerprint, source)
+    report.library = {"fingerprint": fingerprint, "seen_before": seen}
+    return library_id, tag_map
+
+
 async def _migrate_tags(
-    shelf: Shelf, legacy: aiosqlite.Connection, report: MigrationReport
+    change: Change, legacy_tags: list[tuple[int, Any]], report: MigrationReport
 ) -> dict[int, int]:
     """Tags keep their legacy ids; a name already present keeps the id it has here."""
-    legacy_tags = await legacy_source.fetch_tags(legacy)
     mapping: dict[int, int] = {}
-    async with shelf.changes.change() as change:
-        for legacy_id, name in legacy_tags:
-            if not isinstance(name, str) or not name.strip():
-                report.problem(None, f"tag {legacy_id} has no name; not migrated")
-                continue
-            found = await tags.tag_id_by_name(change.tx, name)
-            if found is not None:
-                mapping[legacy_id] = found
-                report.db_migration["tags_reused"] += 1
-                continue
-            id_taken = await tags.tag_id_taken(change.tx, legacy_id)
-            mapping[legacy_id] = await tags.insert_tag(
-                change.tx, name, None if id_taken else legacy_id
-            )
-            report.db_migration["tags_created"] += 1
+    for legacy_id, raw_name in legacy_tags:
+        notes: list[str] = []
+        name = as_text(raw_name, "name", notes)
+        for note in notes:
+            report.problem(None, f"tag {legacy_id}: {note}")
+        if name is None or not name.strip():
+            report.problem(None, f"tag {legacy_id} has no usable name; not migrated")
+            continue
+        try:
+            async with change.part():
+                mapping[legacy_id] = await _migrate_tag(change, legacy_id, name, report)
+        except PartRefused as exc:
+            report.problem(None, f"tag {legacy_id} not migrated: {exc.detail}")
     return mapping
 
 
-async def _migrate_batch(
-    shelf: Shelf,
-    legacy: aiosqlite.Connection,
-    rows: list[dict[str, Any]],
-    images: Path,
-    tag_map: dict[int, int],
-    report: MigrationReport,
-) -> None:
-    tags_by_model = await _legacy_tags(legacy, [int(r["id"]) for r in rows], tag_map)
+async def _migrate_tag(change: Change, legacy_id: int, name: str, report: MigrationReport) -> int:
+    found = await tags.tag_id_by_name(change.tx, name)
+    if found is not None:
+        report.count("tags_reused")
+        return found
+    id_taken = await tags.tag_id_taken(change.tx, legacy_id)
+    tag_id = await tags.insert_tag(change.tx, name, None if id_taken else legacy_id)
+    report.count("tags_created")
+    return tag_id
+
+
+async def _migrate_batch(shelf: Shelf, run: _Run, rows: list[LegacyRow]) -> None:
+    tags_by_model = await _legacy_tags(run, [r.legacy_id for r in rows])
     plans = await shelf.run_cpu(plan_rows, rows, tags_by_model)
+    plans = await _plans_to_write(shelf, run, plans)
     async with shelf.changes.staging() as staging:
-        batch = _Batch(await _new_plans(shelf, plans, report), staging)
-        await _stage_images(shelf, batch, images, report)
-        async with shelf.changes.change(staging=staging) as change:
-            await _write_batch(shelf, change, batch, report)
+        staged = await stage_images(shelf, plans, staging, run.images, run.report)
+        # A savepoint per row costs two statements; they are taken only when the database
+        # has refused a row of this batch, to write it again with that row alone undone.
+        try:
+            written = await _write_batch(shelf, run, plans, staging, staged, alone=False)
+        except PartRefused:
+            written = await _write_batch(shelf, run, plans, staging, staged, alone=True)
+    for plan, images, refusal in written:
+        _count_written(run.report, plan, images, refusal)
 
 
-async def _legacy_tags(
-    legacy: aiosqlite.Connection, ids: list[int], tag_map: dict[int, int]
-) -> dict[int, list[int]]:
+async def _legacy_tags(run: _Run, ids: list[int]) -> dict[int, list[int]]:
     result: dict[int, list[int]] = {}
-    for model_id, tag_id in await legacy_source.fetch_model_tags(legacy, ids):
-        if tag_id in tag_map:
-            result.setdefault(int(model_id), []).append(tag_map[tag_id])
+    for model_id, tag_id in await run.legacy.fetch_model_tags(ids):
+        # Links are as the file holds them: only integer pairs naming a migrated tag count.
+        if type(model_id) is int and type(tag_id) is int and tag_id in run.tag_map:
+            result.setdefault(model_id, []).append(run.tag_map[tag_id])
     return result
 
 
-async def _new_plans(
-    shelf: Shelf, plans: list[LegacyPlan], report: MigrationReport
-) -> list[LegacyPlan]:
-    """Drop rows brought in before; send hashed duplicates to pending (nothing is lost, and
-    promotion with a strategy can resolve them)."""
+async def _plans_to_write(shelf: Shelf, run: _Run, plans: list[LegacyPlan]) -> list[LegacyPlan]:
+    """Drop rows of this library brought in before and rows that cannot be served; send
+    hashed duplicates to pending (nothing is lost, and promotion with a strategy can resolve
+    them); give a new pending id to a row whose id another library's pending model has."""
     ids = [p.legacy_id for p in plans]
     hashes = [p.sha256 for p in plans if p.sha256]
     async with shelf.storage.read() as conn:
-        done = await legacy_log.migrated_ids(conn, ids) | await pending.existing_pending_ids(
-            conn, ids
-        )
+        done = await legacy_log.migrated_ids(conn, run.library_id, ids)
+        taken = await legacy_log.used_pending_ids(conn, ids)
         existing = await models.existing_paths(conn, hashes)
-    fresh: list[LegacyPlan] = []
+    report = run.report
+    to_write: list[LegacyPlan] = []
     seen: set[str] = set()
     for plan in plans:
         if plan.legacy_id in done or (
             plan.sha256 in existing and existing[plan.sha256] == plan.fields["path"]
         ):
-            report.db_migration["already_migrated"] += 1
+            report.count("already_migrated")
             continue
-        if plan.sha256 and (plan.sha256 in existing or plan.sha256 in seen):
-            plan.problems.append("same SHA256 as a model already in the library; sent to pending")
-            plan.to_pending = True
-            report.db_migration["duplicates_to_pending"] += 1
-        if plan.sha256:
-            seen.add(plan.sha256)
-        if plan.problems:
-            report.db_migration["rows_with_problems"] += 1
-            for text in plan.problems:
-                report.problem(plan.legacy_id, text)
-        fresh.append(plan)
-    return fresh
+        if plan.refused is None:
+            _place(plan, existing, seen, taken, run)
+        _report_problems(plan, report)
+        if plan.refused is not None:
+            report.count("rows_refused")
+            continue
+        to_write.append(plan)
+    return to_write
 
 
-def _goes_to_pending(plan: LegacyPlan) -> bool:
-    return plan.sha256 is None or plan.to_pending
-
-
-async def _stage_images(shelf: Shelf, batch: _Batch, images: Path, report: MigrationReport) -> None:
-    gate = asyncio.Semaphore(shelf.settings.workers)
-
-    async def stage(plan: LegacyPlan) -> None:
-        async with gate:
-            if _goes_to_pending(plan):
-                await _stage_original(shelf, batch, plan, images, report)
-            else:
-                await _stage_renditions(shelf, batch, plan, images, report)
-
-    await _all_or_none(stage(p) for p in batch.plans if p.image_names)
-
-
-async def _all_or_none(work: Iterable[Awaitable[None]]) -> None:
-    """Run `work` concurrently; the first failure cancels the rest (a full disk must not let
-    sibling renders go on writing) and is raised as itself."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for item in work:
-                group.create_task(_awaited(item))
-    except BaseExceptionGroup as failures:
-        raise failures.exceptions[0] from None
-
-
-async def _awaited(item: Awaitable[None]) -> None:
-    await item
-
-
-async def _stage_renditions(
-    shelf: Shelf, batch: _Batch, plan: LegacyPlan, images: Path, report: MigrationReport
+def _place(
+    plan: LegacyPlan, existing: dict[str, str | None], seen: set[str], taken: set[int], run: _Run
 ) -> None:
-    staged: list[StagedImage] = batch.renditions.setdefault(plan.legacy_id, [])
-    for name in plan.image_names:
-        report.image_migration["images_listed"] += 1
-        source = await _source(shelf, images, name, plan, report)
-        if source is None:
-            continue
-        folder = await batch.staging.new_folder()
-        try:
-            staged.append(await shelf.run_cpu(shelf.folder.render_into, source, folder))
-        except (ImageError, TooLarge) as exc:
-            report.image_migration["images_unreadable"] += 1
-            report.problem(plan.legacy_id, f"image {name}: {exc.detail}")
+    if plan.sha256 and (plan.sha256 in existing or plan.sha256 in seen):
+        plan.problems.append("same SHA256 as a model already in the library; sent to pending")
+        plan.to_pending = True
+        run.report.count("duplicates_to_pending")
+    if plan.sha256:
+        seen.add(plan.sha256)
+    if plan.goes_to_pending and plan.legacy_id in taken:
+        fresh = run.fresh_ids.take()
+        if fresh is None:
+            plan.refused = "its id is taken and no pending id is free"
+            return
+        plan.pending_id = fresh
+        plan.problems.append(
+            f"pending id {plan.legacy_id} belongs to a model from another library; "
+            f"this row is pending as id {fresh}"
+        )
+        run.report.count("pending_renumbered")
 
 
-async def _stage_original(
-    shelf: Shelf, batch: _Batch, plan: LegacyPlan, images: Path, report: MigrationReport
-) -> None:
-    report.image_migration["images_listed"] += len(plan.image_names)
-    for name in plan.image_names:  # the first listed image that can be used
-        source = await _source(shelf, images, name, plan, report)
-        if source is None:
-            continue
-        folder = await batch.staging.new_folder()
-        try:
-            batch.originals[plan.legacy_id] = await shelf.run_cpu(
-                shelf.folder.copy_original_into, source, folder
-            )
-        except (ImageError, TooLarge) as exc:
-            report.image_migration["images_unreadable"] += 1
-            report.problem(plan.legacy_id, f"image {name}: {exc.detail}")
-            continue
-        return
-
-
-async def _source(
-    shelf: Shelf, images: Path, name: str, plan: LegacyPlan, report: MigrationReport
-) -> Path | None:
-    source = images / name
-    if await shelf.run_files(source.is_file):
-        return source
-    report.image_migration["images_missing"] += 1
-    report.problem(plan.legacy_id, f"image {name} is not in the legacy images folder")
-    return None
+def _report_problems(plan: LegacyPlan, report: MigrationReport) -> None:
+    if plan.problems or plan.refused:
+        report.count("rows_with_problems")
+    extra = {} if plan.pending_id == plan.legacy_id else {"pending_id": plan.pending_id}
+    for text in plan.problems:
+        report.problem(plan.legacy_id, text, **extra)
+    if plan.refused is not None:
+        report.problem(plan.legacy_id, f"not migrated: {plan.refused}")
 
 
 async def _write_batch(
-    shelf: Shelf, change: Change, batch: _Batch, report: MigrationReport
+    shelf: Shelf,
+    run: _Run,
+    plans: list[LegacyPlan],
+    staging: Staging,
+    staged: StagedImages,
+    *,
+    alone: bool,
+) -> list[tuple[LegacyPlan, int, str | None]]:
+    """Write the rows of a batch in one change: (plan, images placed, why the database
+    refused it or None) for each. With `alone`, a refused row is undone alone and the rest is
+    written; without it, PartRefused ends the whole change."""
+    written: list[tuple[LegacyPlan, int, str | None]] = []
+    async with shelf.changes.change(staging=staging) as change:
+        for plan in plans:
+            try:
+                async with change.part(alone=alone):
+                    if plan.goes_to_pending:
+                        images = await _write_pending(shelf, run, change, plan, staged)
+                    else:
+                        images = await _write_model(shelf, run, change, plan, staged)
+            except PartRefused as exc:
+                if not alone:
+                    raise
+                written.append((plan, 0, exc.detail))
+                continue
+            written.append((plan, images, None))
+    return written
+
+
+def _count_written(
+    report: MigrationReport, plan: LegacyPlan, images: int, refusal: str | None
 ) -> None:
-    for plan in batch.plans:
-        if _goes_to_pending(plan):
-            await _write_pending(shelf, change, plan, batch, report)
-        else:
-            await _write_model(shelf, change, plan, batch, report)
+    if refusal is not None:
+        report.count("rows_refused")
+        report.problem(plan.legacy_id, f"not migrated: {refusal}")
+    elif plan.goes_to_pending:
+        report.count("pending_created")
+        report.count("pending_images_copied", images)
+    else:
+        report.count("models_imported")
+        report.count("renditions_created", images)
 
 
 async def _write_model(
-    shelf: Shelf, change: Change, plan: LegacyPlan, batch: _Batch, report: MigrationReport
-) -> None:
+    shelf: Shelf, run: _Run, change: Change, plan: LegacyPlan, staged: StagedImages
+) -> int:
     sha256 = plan.sha256 or ""
-    staged = batch.renditions.get(plan.legacy_id, [])
+    renditions = staged.renditions.get(plan.legacy_id, [])
     await models.insert_model(change.tx, sha256, plan.fields)
     await models.add_model_tags(change.tx, sha256, plan.tag_ids)
-    for seq, image in enumerate(staged):
+    for seq, image in enumerate(renditions):
         await image_index.add_image(change.tx, sha256, seq)
         for quality in qualities():
             change.move(image.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
-    await legacy_log.log_migrated(change.tx, plan.legacy_id, "model", plan.sha256)
-    report.db_migration["models_imported"] += 1
-    report.image_migration["renditions_created"] += len(staged)
+    await legacy_log.log_migrated(
+        change.tx, run.library_id, plan.legacy_id, "model", plan.sha256, None
+    )
+    return len(renditions)
 
 
 async def _write_pending(
-    shelf: Shelf, change: Change, plan: LegacyPlan, batch: _Batch, report: MigrationReport
-) -> None:
-    await pending.insert_pending(change.tx, plan.legacy_id, plan.sha256, plan.fields, plan.tag_ids)
-    original = batch.originals.get(plan.legacy_id)
+    shelf: Shelf, run: _Run, change: Change, plan: LegacyPlan, staged: StagedImages
+) -> int:
+    pending_id = plan.legacy_id if plan.pending_id is None else plan.pending_id
+    await pending.insert_pending(change.tx, pending_id, plan.sha256, plan.fields, plan.tag_ids)
+    original = staged.originals.get(plan.legacy_id)
     if original is not None:
         path, ext = original
-        await pending.set_pending_image(change.tx, plan.legacy_id, ext)
-        change.move(path, shelf.folder.pending_path(plan.legacy_id, ext))
-        report.image_migration["pending_images_copied"] += 1
-    await legacy_log.log_migrated(change.tx, plan.legacy_id, "pending", plan.sha256)
-    report.db_migration["pending_created"] += 1
+        await pending.set_pending_image(change.tx, pending_id, ext)
+        change.move(path, shelf.folder.pending_path(pending_id, ext))
+    await legacy_log.log_migrated(
+        change.tx, run.library_id, plan.legacy_id, "pending", plan.sha256, pending_id
+    )
+    return 0 if original is None else 1

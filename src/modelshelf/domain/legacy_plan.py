@@ -1,23 +1,35 @@
 """Planning what each row of a legacy (first Hikaze model manager) library becomes.
 
 The functions are pure: they take legacy rows and return plans, so they can run in an executor
-and be tested without a database. Reading the legacy database is storage.legacy_source.
+and be tested without a database. Reading the legacy database is storage.legacy_source; what
+each single value becomes is legacy_values. A plan is validated into the very record the API
+will answer with before anything is written, so whatever stage 1 writes can be served.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import posixpath
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
-from modelshelf.records import is_sha256
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
-# Before this many milliseconds (1973) a timestamp is taken to be in seconds.
-_SECONDS_THRESHOLD = 100_000_000_000
+from modelshelf.domain.legacy_values import (
+    MAX_INTEGER,
+    as_created_at,
+    as_json_object,
+    as_sha256,
+    as_size,
+    as_text,
+)
+from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
+from modelshelf.records import ROW_ID_MIN, ModelRecord, PendingRecord
+from modelshelf.storage.legacy_source import MAX_VALUE_BYTES, LegacyRow
+from modelshelf.storage.rows import dump_meta, parse_meta
 
 
 @dataclass
@@ -32,39 +44,70 @@ class LegacyPlan:
     problems: list[str] = field(default_factory=list)
     # A hashed row whose SHA256 is already taken goes to pending too, for promotion to resolve.
     to_pending: bool = False
+    # The id it has as a pending model: its legacy id, unless another library's model has it.
+    pending_id: int | None = None
+    # Why the row cannot be brought in at all; None when it can.
+    refused: str | None = None
+
+    @property
+    def goes_to_pending(self) -> bool:
+        return self.sha256 is None or self.to_pending
 
 
-def plan_rows(rows: list[dict[str, Any]], tags_by_model: dict[int, list[int]]) -> list[LegacyPlan]:
-    return [plan_row(row, tags_by_model.get(int(row["id"]), [])) for row in rows]
+def plan_rows(rows: list[LegacyRow], tags_by_model: dict[int, list[int]]) -> list[LegacyPlan]:
+    now = int(time.time() * 1000)
+    return [plan_row(row, tags_by_model.get(row.legacy_id, []), now) for row in rows]
 
 
-def plan_row(row: dict[str, Any], tag_ids: list[int]) -> LegacyPlan:
-    """Plan one legacy `models` row (a dict of its columns)."""
-    problems: list[str] = []
-    extra = _json_object(row.get("extra_json"), "extra_json", problems)
+def plan_row(row: LegacyRow, tag_ids: list[int], now_ms: int | None = None) -> LegacyPlan:
+    """Plan one legacy `models` row; every change made to a value is in `problems`, and a row
+    that still could not be served is `refused`."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    values = row.values
+    problems = [
+        f"{column} is {size} bytes, over the limit of {MAX_VALUE_BYTES}; not migrated"
+        for column, size in row.oversize.items()
+    ]
+    extra = as_json_object(values.get("extra_json"), "extra_json", problems)
     meta = without_image_keys(extra)
-    legacy_meta = _json_object(row.get("meta_json"), "meta_json", problems)
+    legacy_meta = as_json_object(values.get("meta_json"), "meta_json", problems)
     if legacy_meta:
         meta["legacy_meta"] = legacy_meta
-    hash_hex = (row.get("hash_hex") or "").strip().lower()
-    if hash_hex and not is_sha256(hash_hex):
-        problems.append(f"hash_hex {hash_hex[:80]!r} is not a SHA256; sent to pending")
     fields = {
-        "path": row.get("path"),
-        "name": row.get("name"),
-        "type": row.get("type"),
-        "size_bytes": row.get("size_bytes"),
-        "created_at": legacy_created_at(row.get("created_at")),
+        "path": as_text(values.get("path"), "path", problems),
+        "name": as_text(values.get("name"), "name", problems),
+        "type": as_text(values.get("type"), "type", problems),
+        "size_bytes": as_size(values.get("size_bytes"), problems),
+        "created_at": as_created_at(values.get("created_at"), problems, now),
         "meta_json": meta,
     }
-    return LegacyPlan(
-        legacy_id=int(row["id"]),
-        sha256=hash_hex if is_sha256(hash_hex) else None,
+    plan = LegacyPlan(
+        legacy_id=row.legacy_id,
+        sha256=as_sha256(values.get("hash_hex"), problems),
         fields=fields,
         tag_ids=list(tag_ids),
         image_names=image_file_names(extra),
         problems=problems,
+        pending_id=row.legacy_id,
     )
+    plan.refused = unservable(plan)
+    return plan
+
+
+def unservable(plan: LegacyPlan) -> str | None:
+    """Why the record this plan writes could not be served, or None when it can: the fields
+    are stored, read back and serialised exactly as the read endpoints do."""
+    try:
+        stored = {**plan.fields, "meta_json": parse_meta(dump_meta(plan.fields["meta_json"]))}
+        dump_meta(stored["meta_json"]).encode("utf-8")
+        common = {**stored, "tags": [], "images": []}
+        if plan.goes_to_pending:
+            PendingRecord(id=plan.pending_id or 0, sha256=plan.sha256, **common).model_dump_json()
+        else:
+            ModelRecord(sha256=plan.sha256 or "", **common).model_dump_json()
+    except (ValidationError, PydanticSerializationError, ValueError, RecursionError) as exc:
+        return f"it cannot be stored as a record the API can answer with: {str(exc)[:300]}"
+    return None
 
 
 def image_file_names(extra: dict[str, Any]) -> list[str]:
@@ -80,33 +123,40 @@ def image_file_names(extra: dict[str, Any]) -> list[str]:
     for item in listed:
         if not isinstance(item, str) or not item.strip():
             continue
-        path = urllib.parse.unquote(urllib.parse.urlsplit(item.strip()).path)
+        try:
+            path = urllib.parse.unquote(urllib.parse.urlsplit(item.strip()).path)
+        except ValueError:  # not a URL (e.g. "http://[x"): the text is the path
+            path = item.strip()
         name = posixpath.basename(path.replace("\\", "/"))
         if name and name not in (".", "..") and "\x00" not in name and name not in names:
             names.append(name)
     return names
 
 
-def legacy_created_at(value: Any) -> int:
-    """Milliseconds since the epoch; legacy rows may hold seconds, or nothing (then: now)."""
-    if isinstance(value, int | float) and value > 0:
-        return int(value * 1000 if value < _SECONDS_THRESHOLD else value)
-    return int(time.time() * 1000)
+def library_fingerprint(first_rows: list[tuple[Any, ...]]) -> str:
+    """What tells one legacy library from another: a digest of its first rows' ids, creation
+    times and paths. A library that grows keeps it; a copy of a library shares it."""
+    digest = hashlib.sha256(b"modelshelf legacy library 1\n")
+    for row in first_rows:
+        digest.update(repr(row).encode("utf-8", "backslashreplace") + b"\n")
+    return digest.hexdigest()
 
 
-def _json_object(text: Any, column: str, problems: list[str]) -> dict[str, Any]:
-    """Parse a legacy JSON column. Nothing is lost: text that is not a JSON object is kept
-    under a key of its own and the row is reported."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return {}
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        problems.append(f"{column} is not valid JSON ({exc}); kept as text")
-        return {f"legacy_{column}_unparsed": str(text)}
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"{column} is not a JSON object; kept under legacy_{column}")
-        return {f"legacy_{column}": value}
-    return value
+class FreshPendingIds:
+    """Pending ids for rows whose legacy id another library's pending model has (or had):
+    above every id in `bounds` (ids pending models have or had, and this library's own ids,
+    which its later rows keep), or below them all once the top of the range is reached."""
+
+    def __init__(self, bounds: list[tuple[int, int]]) -> None:
+        self._up = max((hi for _, hi in bounds), default=0) + 1
+        self._down = min((lo for lo, _ in bounds), default=0) - 1
+
+    def take(self) -> int | None:
+        """A new id, or None when every id SQLite can hold is in use."""
+        if self._up <= MAX_INTEGER:
+            self._up += 1
+            return self._up - 1
+        if self._down >= ROW_ID_MIN:
+            self._down -= 1
+            return self._down + 1
+        return None

@@ -117,8 +117,10 @@ async def prepare(shelf: Shelf, pending_id: int) -> Prepared:
         record = record.model_copy(update={"size_bytes": identity.size})
     if record.created_at is None:
         record = record.model_copy(update={"created_at": now_ms()})
-    if image_ext is not None and not await _original_present(shelf, pending_id, image_ext):
-        image_ext = None  # removed by hand, as the advice for a corrupt image says
+    if image_ext is None or not await _original_present(shelf, pending_id, image_ext):
+        # Removed or replaced by hand (in any format), as the advice for a corrupt image
+        # says: what is on disk now counts, without waiting for a restart to reconcile.
+        image_ext = await shelf.run_files(shelf.folder.pending_original_ext, pending_id)
     return Prepared(record, sha256, identity, image_ext)
 
 

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Executor
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
-from modelshelf.errors import StorageFull
+from modelshelf.errors import PartRefused, StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.executors import run_blocking
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import fileops, journal, search
@@ -46,6 +47,15 @@ from modelshelf.storage.fileops import FileOp
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# What the database raises when it refuses a row rather than failing as a whole.
+_ROW_REFUSED = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    OverflowError,
+    UnicodeEncodeError,
+)
 
 
 class Staging:
@@ -60,8 +70,10 @@ class Staging:
     async def new_folder(self) -> Path:
         """A new empty folder that no image URL can reach."""
         folder = self._changes.staging_dir / uuid.uuid4().hex
-        self.folders.append(folder)  # first: a caller cancelled during mkdir still removes it
-        await self._changes.run_files(folder.mkdir, 0o755, True)
+        # Listed first and made to the end: a caller cancelled meanwhile must not leave a
+        # folder that discard() did not know of, or made after discard() ran.
+        self.folders.append(folder)
+        await _uncancellable(self._changes.run_files(folder.mkdir, 0o755, True))
         return folder
 
     async def discard(self) -> None:
@@ -86,6 +98,42 @@ class Change:
         self.ops: list[FileOp] = []
         self._root = root
         self._staging = staging
+
+    @asynccontextmanager
+    async def part(self, *, alone: bool = True) -> AsyncIterator[None]:
+        """A part of the change that may fail alone: if anything inside raises, the part's rows
+        and file operations are undone and the exception propagates (PartRefused when the
+        database refused a row: a constraint, a value it cannot hold); the caller may go on
+        with the rest of the change.
+
+        With `alone=False` nothing is undone (no savepoint, which costs two statements): a
+        refused row still raises PartRefused, and the caller must give up the whole change,
+        e.g. to make it again part by part."""
+        if not alone:
+            try:
+                yield
+            except _ROW_REFUSED as exc:
+                raise PartRefused(f"the database refused it ({exc})") from exc
+            return
+        name = f"part_{len(self.ops)}_{uuid.uuid4().hex[:8]}"
+        ops = len(self.ops)
+        await self.tx.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except Exception as exc:
+            await self._undo_part(name, ops)
+            if isinstance(exc, _ROW_REFUSED):
+                raise PartRefused(f"the database refused it ({exc})") from exc
+            raise
+        await self.tx.execute(f"RELEASE {name}")
+
+    async def _undo_part(self, name: str, ops: int) -> None:
+        del self.ops[ops:]
+        try:
+            await self.tx.execute(f"ROLLBACK TO {name}")
+            await self.tx.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:  # SQLite rolled the whole transaction back itself
+            log.debug("savepoint %s not rolled back: %s", name, exc)
 
     def move(self, src: Path, dst: Path) -> None:
         self.ops.append(fileops.move(src, dst, self._root))
@@ -171,10 +219,17 @@ class Changes:
             await self.run_files(shutil.rmtree, folder, True)
 
     async def forget_carried_out(self) -> None:
-        """Forget journal entries already carried out (the next change would)."""
-        if self._carried_out:
+        """Forget journal entries already carried out, if the database lets us now; otherwise
+        the next change does. Never raises for a busy, read-only or full database: the
+        changes those entries belong to have committed, and their callers must not hear of a
+        failure."""
+        if not self._carried_out:
+            return
+        try:
             async with self.change():
                 pass
+        except (StorageBusy, StorageFull, StorageUnavailable) as exc:
+            log.info("carried-out journal entries are forgotten later: %s", exc.detail)
 
 
 async def _uncancellable(work: Any) -> None:

@@ -28,14 +28,21 @@ log = logging.getLogger(__name__)
 # wait here; only another process (a backup tool, a sqlite3 shell) can hold the lock.
 BUSY_TIMEOUT_MS = 2_000
 DATABASE_NAME = "modelshelf.db"
+# While a long reader (a backup, a big listing) holds an old snapshot, checkpoints cannot
+# finish and the WAL grows; once it is reset it is cut back to this size instead of keeping
+# its peak for ever.
+JOURNAL_SIZE_LIMIT = 64 * 2**20
 
 
 class Storage:
     """Owns the database connections of one data directory."""
 
-    def __init__(self, path: Path, read_connections: int = 4) -> None:
+    def __init__(
+        self, path: Path, read_connections: int = 4, journal_size_limit: int = JOURNAL_SIZE_LIMIT
+    ) -> None:
         self.path = path
         self._read_count = read_connections
+        self._journal_size_limit = journal_size_limit
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -54,6 +61,7 @@ class Storage:
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.execute(f"PRAGMA journal_size_limit={int(self._journal_size_limit)}")
             await apply_migrations(self._writer)
             await self._refresh_search()
             for _ in range(self._read_count):
@@ -128,12 +136,19 @@ class Storage:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-only connection from the pool; WAL lets it read while a write is open."""
+        """A read-only connection from the pool; WAL lets it read while a write is open.
+        Raises StorageBusy while another program keeps even readers out (a connection in
+        exclusive locking mode, a checkpoint that truncates)."""
         if not self._all_readers:
             raise RuntimeError("storage is not open")
         reader = await self._readers.get()
         try:
             yield reader
+        except sqlite3.Error as exc:
+            translated = translate_sqlite_error(exc)
+            if not isinstance(translated, StorageBusy):
+                raise  # a write on a reader is a bug, not a read-only database
+            raise translated from exc
         finally:
             if reader.in_transaction:
                 await reader.execute("ROLLBACK")

@@ -1,4 +1,5 @@
-"""Queries for `legacy_import_log`: legacy rows already brought in by stage 1."""
+"""Queries for `legacy_libraries` and `legacy_import_log`: which legacy libraries stage 1 has
+read, and which of their rows it brought in (as a model, or as which pending id)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,89 @@ from collections.abc import Sequence
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, now_ms, placeholders
+from modelshelf.storage.rows import chunks, fetch_all, fetch_one, now_ms, placeholders
 
 
-async def migrated_ids(conn: aiosqlite.Connection, legacy_ids: Sequence[int]) -> set[int]:
-    """The legacy ids among `legacy_ids` that stage 1 brought in before."""
+async def register_library(
+    tx: aiosqlite.Connection, fingerprint: str, source: str
+) -> tuple[int, bool]:
+    """The id of the library with this fingerprint, registering it if it is new. A library
+    logged before libraries were told apart (no fingerprint) is adopted by the first one
+    registered. Returns (id, whether it was seen before)."""
+    row = await fetch_one(
+        tx, "SELECT id FROM legacy_libraries WHERE fingerprint = ?", (fingerprint,)
+    )
+    if row is not None:
+        return int(row[0]), True
+    unnamed = await fetch_one(tx, "SELECT id FROM legacy_libraries WHERE fingerprint IS NULL")
+    if unnamed is not None:
+        await tx.execute(
+            "UPDATE legacy_libraries SET fingerprint = ?, source = ? WHERE id = ?",
+            (fingerprint, source, unnamed[0]),
+        )
+        return int(unnamed[0]), True
+    cursor = await tx.execute(
+        "INSERT INTO legacy_libraries(fingerprint, source, first_seen_at) VALUES (?, ?, ?)",
+        (fingerprint, source, now_ms()),
+    )
+    if cursor.lastrowid is None:  # pragma: no cover - SQLite always reports it for an INSERT
+        raise RuntimeError("SQLite did not report the new library's id")
+    return int(cursor.lastrowid), False
+
+
+async def migrated_ids(
+    conn: aiosqlite.Connection, library_id: int, legacy_ids: Sequence[int]
+) -> set[int]:
+    """The legacy ids among `legacy_ids` that stage 1 brought in from this library before."""
     found: set[int] = set()
     for chunk in chunks(legacy_ids):
-        marks = placeholders(len(chunk))
         rows = await fetch_all(
-            conn, f"SELECT legacy_id FROM legacy_import_log WHERE legacy_id IN ({marks})", chunk
+            conn,
+            "SELECT legacy_id FROM legacy_import_log WHERE library_id = ?"
+            f" AND legacy_id IN ({placeholders(len(chunk))})",
+            (library_id, *chunk),
         )
         found |= {int(r[0]) for r in rows}
     return found
 
 
+async def used_pending_ids(conn: aiosqlite.Connection, ids: Sequence[int]) -> set[int]:
+    """The ids among `ids` that a pending model has, or had before it was promoted."""
+    found: set[int] = set()
+    for chunk in chunks(ids):
+        marks = placeholders(len(chunk))
+        rows = await fetch_all(
+            conn,
+            f"SELECT id FROM pending_import WHERE id IN ({marks})"
+            f" UNION SELECT pending_id FROM legacy_import_log WHERE pending_id IN ({marks})",
+            (*chunk, *chunk),
+        )
+        found |= {int(r[0]) for r in rows}
+    return found
+
+
+async def pending_id_bounds(conn: aiosqlite.Connection) -> tuple[int, int] | None:
+    """The lowest and highest id any pending model has or had, or None if there never was one."""
+    row = await fetch_one(
+        conn,
+        "SELECT min(lo), max(hi) FROM (SELECT min(id) AS lo, max(id) AS hi FROM pending_import"
+        " UNION ALL SELECT min(pending_id), max(pending_id) FROM legacy_import_log)",
+    )
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1])
+
+
 async def log_migrated(
-    tx: aiosqlite.Connection, legacy_id: int, target: str, sha256: str | None
+    tx: aiosqlite.Connection,
+    library_id: int,
+    legacy_id: int,
+    target: str,
+    sha256: str | None,
+    pending_id: int | None,
 ) -> None:
     await tx.execute(
-        "INSERT OR REPLACE INTO legacy_import_log(legacy_id, target, sha256, imported_at)"
-        " VALUES (?, ?, ?, ?)",
-        (legacy_id, target, sha256, now_ms()),
+        "INSERT OR REPLACE INTO legacy_import_log(library_id, legacy_id, target, sha256,"
+        " pending_id, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (library_id, legacy_id, target, sha256, pending_id, now_ms()),
     )

@@ -185,6 +185,31 @@ MIGRATIONS: list[tuple[str, str]] = [
         WHERE sha256 IN (SELECT DISTINCT sha256 FROM model_files);
         """,
     ),
+    (
+        "the legacy import log knows which library each row came from and its pending id",
+        """
+        -- A legacy library, told apart from others by a fingerprint of its first rows. Rows
+        -- logged before libraries were told apart belong to one with no fingerprint, which
+        -- the next library stage 1 reads adopts.
+        CREATE TABLE legacy_libraries(
+            id INTEGER PRIMARY KEY, fingerprint TEXT UNIQUE, source TEXT,
+            first_seen_at INTEGER NOT NULL);
+        INSERT INTO legacy_libraries(id, fingerprint, source, first_seen_at)
+            SELECT 1, NULL, NULL, (SELECT min(imported_at) FROM legacy_import_log)
+            WHERE EXISTS (SELECT 1 FROM legacy_import_log);
+        CREATE TABLE legacy_import_log_v2(
+            library_id INTEGER NOT NULL REFERENCES legacy_libraries(id),
+            legacy_id INTEGER NOT NULL, target TEXT NOT NULL, sha256 TEXT, pending_id INTEGER,
+            imported_at INTEGER NOT NULL, PRIMARY KEY(library_id, legacy_id));
+        INSERT INTO legacy_import_log_v2
+            SELECT 1, legacy_id, target, sha256,
+                CASE WHEN target = 'pending' THEN legacy_id END, imported_at
+            FROM legacy_import_log;
+        DROP TABLE legacy_import_log;
+        ALTER TABLE legacy_import_log_v2 RENAME TO legacy_import_log;
+        CREATE INDEX legacy_import_log_pending ON legacy_import_log(pending_id);
+        """,
+    ),
 ]
 
 

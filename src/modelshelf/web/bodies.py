@@ -16,7 +16,14 @@ from pydantic import (
 )
 
 from modelshelf.domain.strategies import Strategy, actions_taken
-from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
+from modelshelf.records import (
+    ROW_ID_MAX,
+    ROW_ID_MIN,
+    SHA256_ANY_CASE,
+    ModelRecord,
+    PendingRecord,
+    Tag,
+)
 from modelshelf.renditions import DEFAULT_QUALITY, qualities
 from modelshelf.storage.listing import Order, SortKey
 
@@ -31,8 +38,8 @@ def _number_not_text(value: Any) -> Any:
     return value
 
 
-# A pending model id: a non-negative 64-bit JSON integer.
-PendingId = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_number_not_text)]
+# A pending model id: any signed 64-bit JSON integer (pending models keep their legacy ids).
+PendingId = Annotated[int, Field(ge=ROW_ID_MIN, le=ROW_ID_MAX), BeforeValidator(_number_not_text)]
 
 
 class Body(BaseModel):
@@ -72,12 +79,24 @@ class MigrateLegacyRequest(Body):
 class MigrationProblem(BaseModel):
     legacy_id: int | None
     problem: str
+    pending_id: int | None = Field(
+        default=None, description="the id the row is pending as, when not its legacy id"
+    )
+
+
+class LegacyLibrary(BaseModel):
+    fingerprint: str = Field(description="tells this legacy library from others")
+    seen_before: bool = Field(description="whether stage 1 had read this library before")
 
 
 class MigrationResponse(BaseModel):
     status: Literal["success"] = "success"
-    db_migration: dict[str, int]
+    db_migration: dict[str, int] = Field(
+        description="legacy_models = models_imported + pending_created + already_migrated"
+        " + rows_refused"
+    )
     image_migration: dict[str, int]
+    library: LegacyLibrary
     problems: list[MigrationProblem]
     problems_not_listed: int
 

@@ -29,7 +29,8 @@ class Endpoint:
     responses: dict[int, Answer] = field(default_factory=dict)
 
 
-JSON_ERRORS: dict[int, Answer] = {400: None, 413: None}
+# What any endpoint that reads a body may answer: malformed, too slow to arrive, too large.
+JSON_ERRORS: dict[int, Answer] = {400: None, 408: None, 413: None}
 IMAGE = "image/webp"
 # Changes that go to the database can meet a read-only database or a full disk.
 WRITE_ERRORS: dict[int, Answer] = {503: None, 507: None}

@@ -19,13 +19,16 @@ from modelshelf.web.bodies import (
     UploadResponse,
 )
 from modelshelf.web.endpoint import IMAGE, JSON_ERRORS, Endpoint
+from modelshelf.web.files import file_response
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_body, parse_query, respond
+from modelshelf.web.parsing import body_deadline, parse_body, parse_path_id, parse_query, respond
 
 # Image URLs keep their name when the content is replaced (override, delete-and-shift), so
 # caches must revalidate; the ETag makes that a cheap 304.
 CACHE_CONTROL = "no-cache"
 SHA256_FIELD_MAX = 128
+# Reads of a text field: more than any multipart boundary, which aiohttp requires.
+FIELD_CHUNK = 8192
 
 
 async def get_sample_imgs(request: web.Request) -> web.Response:
@@ -39,25 +42,23 @@ async def serve_image(request: web.Request) -> web.FileResponse:
     path = await catalog.rendition_file(
         request.app[SHELF], request.match_info["filename"], query.quality
     )
-    return web.FileResponse(
-        path, headers={"Cache-Control": CACHE_CONTROL, "Content-Type": "image/webp"}
-    )
+    return await file_response(request, path, "image/webp", {"Cache-Control": CACHE_CONTROL})
 
 
 async def serve_pending_image(request: web.Request) -> web.FileResponse:
-    raw = request.match_info["id"]
-    # ASCII digits only: str.isdigit() also accepts e.g. '²' (int() fails) and full-width digits.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidInput(f"{raw[:40]!r} is not a pending model id")
-    path = await catalog.pending_file(request.app[SHELF], int(raw))
-    return web.FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
+    pending_id = parse_path_id(request.match_info["id"], "a pending model id")
+    found = await catalog.pending_file(request.app[SHELF], pending_id)
+    return await file_response(
+        request, found.path, found.media_type, {"Cache-Control": CACHE_CONTROL}
+    )
 
 
 async def upload_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     upload = await gallery.start_upload(shelf)
     try:
-        sha256 = await _read_upload_form(request, shelf, upload)
+        async with body_deadline(request):
+            sha256 = await _read_upload_form(request, shelf, upload)
     except BaseException:
         await upload.staging.discard()
         raise
@@ -66,29 +67,44 @@ async def upload_image(request: web.Request) -> web.Response:
 
 
 async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.Upload) -> str:
-    """The `sha256` field, with the `image` file streamed into `upload`. Raises InvalidInput."""
+    """The `sha256` field, with the `image` file streamed into `upload`. Raises InvalidInput
+    (a field missing or given twice, a body that is not multipart/form-data)."""
     sha256: str | None = None
-    received = False
+    seen: set[str] = set()
     try:
         async for part in await request.multipart():
             if not isinstance(part, BodyPartReader):
                 raise InvalidInput("nested multipart bodies are not accepted")
+            if part.name in ("sha256", "image"):
+                if part.name in seen:
+                    raise InvalidInput(f"the field {part.name!r} was sent twice; send it once")
+                seen.add(part.name)
             if part.name == "sha256":
-                raw = await part.read_chunk(SHA256_FIELD_MAX)
+                raw = await _read_field(part, "sha256", SHA256_FIELD_MAX)
                 sha256 = raw.decode("ascii", "replace").strip().lower()
-            elif part.name == "image" and not received:
+            elif part.name == "image":
                 await gallery.receive_upload(shelf, upload, _chunks(part))
-                received = True
             else:
                 await part.release()
     except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
         # aiohttp reports a body that is not multipart, or is broken, in these ways.
         raise InvalidInput(f"expected a well-formed multipart/form-data body: {exc}") from None
-    if not received:
+    if "image" not in seen:
         raise InvalidInput("the multipart body needs an 'image' file field")
     if sha256 is None:
         raise InvalidInput("the multipart body needs a 'sha256' text field")
     return sha256
+
+
+async def _read_field(part: BodyPartReader, name: str, limit: int) -> bytes:
+    """The whole value of a text field, however many network reads it arrives in. Raises
+    InvalidInput over `limit` bytes."""
+    value = bytearray()
+    while chunk := await part.read_chunk(FIELD_CHUNK):
+        value += chunk
+        if len(value) > limit:
+            raise InvalidInput(f"the field {name!r} is longer than {limit} bytes")
+    return bytes(value)
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
@@ -126,7 +142,15 @@ ENDPOINTS: list[Endpoint] = [
         "/api/images/pending/{id}",
         serve_pending_image,
         "The original image of a pending model",
-        responses={200: "image/*", 304: "", 400: None, 404: None},
+        responses={
+            200: "image/*",
+            206: "image/*",
+            304: "",
+            400: None,
+            404: None,
+            412: None,
+            416: None,
+        },
     ),
     Endpoint(
         "GET",
@@ -134,7 +158,15 @@ ENDPOINTS: list[Endpoint] = [
         serve_image,
         "An example image: <sha256>_<seq>.webp or <sha256>.webp (seq 0)",
         query=ImageQuery,
-        responses={200: IMAGE, 206: IMAGE, 304: "", 400: None, 404: None, 416: None},
+        responses={
+            200: IMAGE,
+            206: IMAGE,
+            304: "",
+            400: None,
+            404: None,
+            412: None,
+            416: None,
+        },
     ),
     Endpoint(
         "DELETE",

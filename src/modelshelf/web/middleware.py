@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_remotes import XForwardedFiltered
 
 from modelshelf import errors
@@ -59,10 +60,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         response = error_response(exc.status, _http_detail(exc))
-        for name in ("Allow", "Retry-After"):
+        for name in ("Allow", "Retry-After", "Content-Range"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+        if isinstance(exc, web.HTTPRequestTimeout):
+            response.force_close()  # the rest of the body is not waited for
         return response
+    except ConnectionError as exc:
+        # A client hanging up mid-request (mid-upload, say) is normal: no traceback. The
+        # answer goes nowhere; it keeps the access log from showing a 500.
+        log.info("%s %s: the client went away (%s)", request.method, request.path, exc)
+        return error_response(400, "the connection closed before the request arrived whole")
+    except HttpProcessingError as exc:
+        log.info("%s %s: malformed request (%s)", request.method, request.path, exc.message)
+        return error_response(400, f"malformed request: {exc.message}")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error; the server log has the details")

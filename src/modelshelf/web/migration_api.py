@@ -5,13 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from modelshelf.domain import catalog, long_work, preview, promotion
+from modelshelf.domain.legacy_report import MigrationReport
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
     ConflictBody,
     ImportRequest,
     ImportResponse,
+    LegacyLibrary,
     MigrateLegacyRequest,
+    MigrationProblem,
     MigrationResponse,
     PendingModelsResponse,
 )
@@ -32,6 +35,16 @@ async def migrate_legacy_db(request: web.Request) -> web.Response:
         return accepted(request, job)
     report = await long_work.run_migrate_legacy(shelf, body.legacy_db_path, body.legacy_images_dir)
     return await respond(request, MigrationResponse.model_validate(report), large=True)
+
+
+def migration_body(report: MigrationReport) -> MigrationResponse:
+    return MigrationResponse(
+        db_migration=report.db_migration,
+        image_migration=report.image_migration,
+        library=LegacyLibrary(**report.library),
+        problems=[MigrationProblem(**p) for p in report.problems],
+        problems_not_listed=report.problems_not_listed,
+    )
 
 
 async def pending_models(request: web.Request) -> web.Response:
@@ -91,6 +104,7 @@ ENDPOINTS: list[Endpoint] = [
             403: None,
             404: None,
             409: JobConflictBody,
+            422: None,
             423: None,
             503: None,
             507: None,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from modelshelf.errors import InvalidInput
-from modelshelf.records import Job
+from modelshelf.records import Job, row_id_from_text
 from modelshelf.web.jobs_bodies import JobResponse
 from modelshelf.web.keys import EXECUTORS, SETTINGS
 
@@ -18,14 +19,30 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
-    """The request's JSON body as `model`. Raises InvalidInput with a readable detail."""
-    raw = await request.read()
+    """The request's JSON body as `model`. Raises InvalidInput with a readable detail,
+    HTTPRequestTimeout if the body takes longer than `body_timeout` to arrive."""
+    async with body_deadline(request):
+        raw = await request.read()
     if not raw.strip():
         raise InvalidInput("the request needs a JSON body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise InvalidInput(describe(exc)) from None
+
+
+@asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """Bound the time the body of `request` may take to arrive: a client trickling it in
+    must not hold a connection and a handler for ever. Raises HTTPRequestTimeout."""
+    seconds = request.app[SETTINGS].body_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the request body did not arrive within {seconds:g} s"
+        ) from None
 
 
 def parse_query(query: Mapping[str, str], model: type[M]) -> M:
@@ -61,11 +78,11 @@ async def respond(
 
 
 def parse_path_id(raw: str, what: str) -> int:
-    """A numeric id from a path segment. Raises InvalidInput."""
-    # ASCII digits only: str.isdigit() also accepts e.g. '²' (int() fails) and full-width digits.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidInput(f"{raw[:40]!r} is not {what}")
-    return int(raw)
+    """A row id (a signed 64-bit integer) from a path segment. Raises InvalidInput."""
+    value = row_id_from_text(raw)
+    if value is None:
+        raise InvalidInput(f"{raw[:40]!r} is not {what} (a 64-bit integer)")
+    return value
 
 
 def with_etag(response: web.Response, etag: str) -> web.Response:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from modelshelf.domain.revisions import IF_MATCH_PATTERN
 from modelshelf.imagefolder import PUBLIC_NAME
-from modelshelf.records import SHA256_PATTERN
+from modelshelf.records import ROW_ID_MAX, ROW_ID_MIN, SHA256_PATTERN
 from modelshelf.web import (
     duplicates_api,
     edits_api,
@@ -33,8 +33,8 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
-PATH_PARAMETERS: dict[str, dict[str, str]] = {
-    "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
+PATH_PARAMETERS: dict[str, dict[str, str | int]] = {
+    "id": {"type": "integer", "minimum": ROW_ID_MIN, "maximum": ROW_ID_MAX},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
     "job_id": {"type": "string", "pattern": jobs_api.JOB_ID.pattern},

@@ -1,0 +1,81 @@
+"""Serving image files. aiohttp's FileResponse answers a failed precondition (412) and a range
+it cannot satisfy (416) with an empty body; here both are decided first, by the same rules
+and from the same stat, and answered with the JSON error body. FileResponse serves the rest
+(200, 206, 304, HEAD)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.helpers import ETag
+
+from modelshelf.errors import NotFound
+from modelshelf.web.keys import EXECUTORS
+
+
+async def file_response(
+    request: web.Request, path: Path, content_type: str, headers: Mapping[str, str]
+) -> web.FileResponse:
+    """`path` as the answer to `request`. Raises HTTPPreconditionFailed, a JSON 416, NotFound
+    (the file went away)."""
+    loop = asyncio.get_running_loop()
+    try:
+        info = await loop.run_in_executor(request.app[EXECUTORS].files, os.stat, path)
+    except OSError:
+        raise NotFound(f"no image {path.name}") from None
+    _check_preconditions(request, info)
+    _check_range(request, info)
+    return web.FileResponse(path, headers={**headers, "Content-Type": content_type})
+
+
+def _check_preconditions(request: web.Request, info: os.stat_result) -> None:
+    # The order and rules of FileResponse (RFC 9110 13.2.2): If-Match, then If-Unmodified-
+    # Since only without it; If-None-Match, then If-Modified-Since (a 304); then the range.
+    etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
+    if_match = request.if_match
+    if if_match is not None and not _etag_matches(etag, if_match, weak=False):
+        raise web.HTTPPreconditionFailed(text=f"If-Match does not match the ETag {etag!r}")
+    since = request.if_unmodified_since
+    if if_match is None and since is not None and info.st_mtime > since.timestamp():
+        raise web.HTTPPreconditionFailed(text="the file was modified after If-Unmodified-Since")
+
+
+def _not_modified(request: web.Request, info: os.stat_result) -> bool:
+    etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
+    if_none_match = request.if_none_match
+    if if_none_match is not None:
+        return _etag_matches(etag, if_none_match, weak=True)
+    since = request.if_modified_since
+    return since is not None and info.st_mtime <= since.timestamp()
+
+
+def _etag_matches(etag: str, candidates: tuple[ETag, ...], *, weak: bool) -> bool:
+    return any(c.value == "*" or (c.value == etag and (weak or not c.is_weak)) for c in candidates)
+
+
+def _check_range(request: web.Request, info: os.stat_result) -> None:
+    if _not_modified(request, info):
+        return  # a 304, which has no body
+    if_range = request.if_range
+    if if_range is not None and info.st_mtime > if_range.timestamp():
+        return  # the whole file is sent
+    size = info.st_size
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise _unsatisfiable(size, "the Range header is malformed") from None
+    start, end = wanted.start, wanted.stop
+    if start is None or (start < 0 and end is None):
+        return
+    if start >= size:
+        raise _unsatisfiable(size, f"the range starts at {start}, past the end ({size} bytes)")
+
+
+def _unsatisfiable(size: int, detail: str) -> web.HTTPRequestRangeNotSatisfiable:
+    return web.HTTPRequestRangeNotSatisfiable(
+        headers={"Content-Range": f"bytes */{size}"}, text=detail
+    )

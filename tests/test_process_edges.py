@@ -1,0 +1,118 @@
+"""The edges of HTTP that only a real server process shows (the test server cancels handlers
+when a client goes away; the service does not): clients hanging up mid-request."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+
+from tests.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+BOUNDARY = "edge-boundary"
+REQUESTS = {
+    "mid-upload": (
+        "/api/images/upload",
+        f"multipart/form-data; boundary={BOUNDARY}",
+        f"--{BOUNDARY}\r\n".encode()
+        + b'Content-Disposition: form-data; name="image"; filename="x.png"\r\n\r\n'
+        + b"\x89PNG\r\n\x1a\n"
+        + b"x" * 100_000,
+    ),
+    "mid-field": (
+        "/api/images/upload",
+        f"multipart/form-data; boundary={BOUNDARY}",
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="sha256"\r\n\r\nabc'.encode(),
+    ),
+    "mid-json": ("/api/migration/import_a_model", "application/json", b'{"id": '),
+}
+
+
+def hang_up_after(port: int, path: str, content_type: str, sent: bytes) -> None:
+    """Send part of a request that announces more, then reset the connection, as a client
+    killed mid-upload does."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: 10000000\r\n\r\n".encode()
+            + sent
+        )
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def wait_for_log(server: ServerProcess, text: str, count: int, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = server.log_path.read_text(errors="replace")
+        if log.count(text) >= count:
+            return log
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not logged {count} times: {server.log()}")
+
+
+def test_clients_hanging_up_mid_request_are_logged_as_normal_not_as_errors(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    server = ServerProcess(data_dir, tmp_path / "server.log").start()
+    try:
+        for path, content_type, sent in REQUESTS.values():
+            hang_up_after(server.port, path, content_type, sent)
+        log = wait_for_log(server, "the client went away", len(REQUESTS))
+    finally:
+        server.kill()
+    assert " ERROR " not in log and "Traceback" not in log, log
+    assert '" 500 ' not in log, log
+    staging = data_dir / "images" / ".staging"
+    assert not any(staging.iterdir())
+
+
+MALFORMED = {
+    "not-http": b"GARBAGE\r\n\r\n",
+    "bad-method": b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bad-header": b"GET /api/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    "header-too-long": b"GET /api/health HTTP/1.1\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
+    "bad-chunk": b"POST /api/images/get_sample_imgs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "bad-version": b"GET /api/health HTTP/9.9\r\nHost: x\r\n\r\n",
+}
+
+
+def send_raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def test_requests_aiohttp_cannot_parse_get_the_json_error_body(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    server = ServerProcess(data_dir, tmp_path / "server.log").start()
+    try:
+        answers = {name: send_raw(server.port, raw) for name, raw in MALFORMED.items()}
+        healthy = send_raw(
+            server.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+    finally:
+        server.kill()
+    for name, (status, headers, body) in answers.items():
+        assert 400 <= status < 500, (name, status, body)
+        assert headers["content-type"].startswith("application/json"), (name, headers)
+        answer = json.loads(body)
+        assert answer["error"] == HTTPStatus(status).phrase, name
+        assert answer["detail"].startswith("malformed request"), (name, answer)
+    assert healthy[0] == 200
+    log = server.log()
+    assert " ERROR " not in log and "Traceback" not in log, log
