@@ -6,7 +6,7 @@ from aiohttp import web
 
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_PATTERN
-from modelshelf.web import images_api, migration_api, models_api, system_api
+from modelshelf.web import images_api, migration_api, models_api, system_api, ui_api
 from modelshelf.web.endpoint import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -14,6 +14,7 @@ ENDPOINTS: list[Endpoint] = [
     *migration_api.ENDPOINTS,
     *images_api.ENDPOINTS,
     *models_api.ENDPOINTS,
+    *ui_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
@@ -21,6 +22,8 @@ PATH_PARAMETERS: dict[str, dict[str, str]] = {
     "id": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
+    "version": {"type": "string", "pattern": f"^{ui_api.VERSION.pattern}$"},
+    "asset": {"type": "string", "pattern": f"^{ui_api.ASSET_NAME.pattern}$"},
 }
 
 
