@@ -38,13 +38,15 @@ export function buildCard(record, index) {
   const sub = [record.type, base, formatBytes(record.size_bytes)].filter(Boolean).join(" · ");
   const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
   const count = (record.images || []).length;
-  const link = h("a", { class: "card-link", href: `models/${record.sha256}`, tabindex: "-1" },
+  const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`]
+    .filter(Boolean).join(", ");
+  const link = h("a", { class: "card-link", href: `models/${record.sha256}`, tabindex: "-1", "aria-label": label },
     h("div", { class: "cover" }, img, badges,
-      count > 1 ? h("span", { class: "imgcount", "aria-label": `${count} images`, text: `${count} img` }) : null),
+      count > 1 ? h("span", { class: "imgcount", text: `${count} img` }) : null),
     h("div", { class: "info" },
       h("span", { class: "name", title: name, text: name }),
       h("span", { class: "sub", text: sub }),
-      h("ul", { class: "chips", "aria-label": "Tags" }, tags.map((t) => h("li", { class: "chip", text: t.name })))));
+      h("ul", { class: "chips" }, tags.map((t) => h("li", { class: "chip", text: t.name })))));
   return h("div", { class: "card", role: "listitem", dataset: { index: String(index), state: "full" } }, link);
 }
 
