@@ -99,7 +99,9 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
     dialog.addEventListener("close", () => {
       dialog.remove();
       select(i);
+      // The stage was redrawn for the image last shown; focus goes back to it.
       if (opener && opener.isConnected) opener.focus();
+      else stage.querySelector("button")?.focus();
     });
     show();
     document.body.append(dialog);

@@ -1,0 +1,120 @@
+"""The model page in a real browser: the full SHA256 as text, the gallery (high in the
+lightbox, arrow keys, Escape), upload with the file picker, delete with confirmation, and
+controls whose endpoint the server lacks shown disabled, never broken."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.factories import make_image
+from tests.ui.conftest import Visit
+from tests.ui.seed import SeededLibrary
+
+
+def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
+    page = visit.page
+    page.goto(f"/models/{library.hashes[name]}")
+    page.get_by_role("heading", level=1, name=name).wait_for()
+    return page
+
+
+def image_count(page: Any) -> int:
+    heading = page.locator("#gallery-title").inner_text()
+    return int(re.search(r"\((\d+)\)", heading).group(1))
+
+
+def test_the_full_sha256_and_autov2_are_shown_as_text(visit: Visit, library: SeededLibrary) -> None:
+    sha = library.hashes["Aurora Lineart XL"]
+    page = open_model(visit, library, "Aurora Lineart XL")
+    assert page.get_by_text(sha, exact=True).is_visible()
+    assert page.get_by_text(sha[:10].upper(), exact=True).is_visible()
+    assert page.get_by_role("button", name="Copy SHA256").is_visible()
+    assert page.get_by_role("button", name="Copy trigger word lineart style").is_visible()
+    assert page.get_by_role("link", name="https://example.org/models/1").is_visible()
+
+
+def test_the_lightbox_shows_high_and_follows_the_arrow_keys(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    page = open_model(visit, library, "Aurora Lineart XL")
+    page.get_by_role("button", name="Open image 1 large").click()
+    dialog = page.get_by_role("dialog")
+    image = dialog.get_by_role("img")
+    assert image.get_attribute("src").endswith("_0.webp?quality=high")
+    page.keyboard.press("ArrowRight")
+    assert image.get_attribute("src").endswith("_1.webp?quality=high")
+    assert dialog.get_by_text("2 / 4").is_visible()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert dialog.get_by_text("4 / 4").is_visible()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert focused == "Open image 4 large"
+
+
+def test_thumbnails_follow_the_arrow_keys(visit: Visit, library: SeededLibrary) -> None:
+    page = open_model(visit, library, "Aurora Lineart XL")
+    thumbs = page.get_by_role("list", name=re.compile("Example images"))
+    thumbs.get_by_role("button").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert focused.startswith("Example image 3 of 4")
+    stage = page.locator(".stage img")
+    assert stage.get_attribute("src").endswith("_2.webp?quality=medium")
+
+
+def test_an_image_uploaded_with_the_picker_joins_the_gallery(
+    visit: Visit, library: SeededLibrary, tmp_path: Path
+) -> None:
+    page = open_model(visit, library, "Aurora Lora v2")
+    before = image_count(page)
+    picture = make_image(tmp_path / "new.png", width=80, height=100, colour=(10, 200, 120))
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.locator("#gallery-title", has_text=f"({before + 1})").wait_for()
+    last = page.get_by_role("button", name=f"Example image {before + 1} of {before + 1} of")
+    assert last.get_by_role("img").get_attribute("src").endswith(f"_{before}.webp?quality=low")
+
+
+def test_deleting_an_image_asks_first(visit: Visit, library: SeededLibrary) -> None:
+    page = open_model(visit, library, "Watercolor Checkpoint v3")
+    before = image_count(page)
+    assert before >= 2
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    assert image_count(page) == before
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete image").click()
+    page.locator("#gallery-title", has_text=f"({before - 1})").wait_for()
+
+
+def test_an_unknown_model_says_so(visit: Visit) -> None:
+    visit.page.goto("/models/" + "0" * 64)
+    visit.page.get_by_role("heading", level=1, name="No such model").wait_for()
+
+
+def without_part_two(route: Any) -> None:
+    """The server's OpenAPI document without the editing endpoints (as on an older server)."""
+    document = route.fetch().json()
+    for path in list(document["paths"]):
+        if path.endswith("/tags") or path.endswith("/history") or "reorder" in path:
+            del document["paths"][path]
+    document["paths"].get("/api/models/{sha256}", {}).pop("patch", None)
+    document["paths"].get("/api/models/{sha256}", {}).pop("delete", None)
+    route.fulfill(body=json.dumps(document), content_type="application/json")
+
+
+def test_controls_the_server_lacks_are_disabled_with_a_note(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    visit.page.route("**/api/openapi.json", without_part_two)
+    page = open_model(visit, library, "Aurora Lineart XL")
+    assert page.get_by_role("button", name="Edit").is_disabled()
+    assert page.get_by_role("button", name="Delete model").is_disabled()
+    assert page.get_by_role("button", name="Set as cover").is_disabled()
+    assert page.get_by_text("This server does not offer tag editing yet.").is_visible()
+    assert page.get_by_text("This server cannot reorder images yet").is_visible()
