@@ -36,7 +36,8 @@ RUN pip install --no-cache-dir . \
  && pip check \
  && modelshelf --help >/dev/null \
  && python -m pip uninstall --yes --quiet pip setuptools \
- && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes"
+ && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes" \
+ && python -c "from modelshelf.web.ui_api import UI_FOLDER; import sys; sys.exit(not (UI_FOLDER / 'index.html').is_file())"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS final

@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
+	.ci/browser
 	$(PY) -m pytest
 
 format: $(STAMP)
