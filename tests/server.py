@@ -24,8 +24,9 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m modelshelf serve` on a free port; `start()` returns once /api/health is ok."""
 
-    def __init__(self, data_dir: Path, log_path: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, prefix: str = "", **env: str) -> None:
         self.data_dir = data_dir
+        self.prefix = prefix  # the configured path_prefix, where /api/health is served
         self.log_path = log_path
         self.port = free_port()
         self.env = {**environ_without_modelshelf(), **env}
@@ -60,7 +61,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "/api/health", timeout=1) as response:
+                with urllib.request.urlopen(f"{self.url}{self.prefix}/api/health", timeout=1) as response:
                     if response.status == 200:
                         return self
             except OSError:
