@@ -5,8 +5,10 @@ skip and say how to get them."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +47,14 @@ def missing_browser() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's synchronous API keeps an event loop running in the
+    main thread for as long as the session's browser lives, and the async tests must not meet
+    it."""
+    here = Path(__file__).parent
+    items.sort(key=lambda item: here in Path(item.path).parents)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     reason = missing_browser()
@@ -71,6 +81,29 @@ def server(library: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
     process = ServerProcess(library.data_dir, library.data_dir.parent / "server.log").start()
     yield process
     process.kill()
+
+
+Operations = dict[str, dict[str, Any]]
+CAPABILITIES = re.compile(r'(<script type="application/json" id="capabilities">)(.*?)(</script>)')
+
+
+def serve_as_if(page: Any, edit: Callable[[Operations], None]) -> None:
+    """Serve the pages as a server would whose endpoint table `edit` changed (an older server,
+    or one with endpoints this branch does not have yet): the page reads the table it carries."""
+
+    def handle(route: Any) -> None:
+        if route.request.resource_type != "document":
+            route.fallback()
+            return
+        response = route.fetch()
+        match = CAPABILITIES.search(response.text())
+        assert match, "the page carries no capabilities"
+        data = json.loads(match.group(2).replace("<\\/", "</"))
+        edit(data["operations"])
+        body = CAPABILITIES.sub(lambda m: m.group(1) + json.dumps(data) + m.group(3), response.text())
+        route.fulfill(response=response, body=body)
+
+    page.route("**/*", handle)
 
 
 class Visit:

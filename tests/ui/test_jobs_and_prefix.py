@@ -8,14 +8,14 @@ second real server with `path_prefix`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.server import ServerProcess
-from tests.ui.conftest import Visit
+from tests.ui.conftest import Operations, Visit, serve_as_if
 from tests.ui.seed import SeededLibrary, seed_library
 
 JOB = {
@@ -47,21 +47,18 @@ DONE = {
 }
 
 
-def with_jobs(present: bool) -> Any:
-    """An OpenAPI document with (or without) the jobs and scan endpoints."""
+def with_jobs(present: bool) -> Callable[[Operations], None]:
+    """An endpoint table with (or without) the jobs and scan endpoints."""
 
-    def handle(route: Any) -> None:
-        document = route.fetch().json()
-        paths = document["paths"]
-        if present:
-            paths.setdefault("/api/scan", {})["post"] = {"responses": {"202": {}}}
-            paths.setdefault("/api/jobs", {})["get"] = {"responses": {"200": {}}}
-        else:
-            for path in [p for p in paths if p.startswith(("/api/jobs", "/api/scan"))]:
-                del paths[path]
-        route.fulfill(body=json.dumps(document), content_type="application/json")
+    def edit(operations: Operations) -> None:
+        jobs = ("POST /api/scan", "GET /api/jobs", "GET /api/jobs/{id}", "DELETE /api/jobs/{id}")
+        for key in jobs:
+            if present:
+                operations[key] = {"query": [], "statuses": [200, 202]}
+            else:
+                operations.pop(key, None)
 
-    return handle
+    return edit
 
 
 def events(*items: tuple[str, dict[str, Any]]) -> str:
@@ -70,7 +67,7 @@ def events(*items: tuple[str, dict[str, Any]]) -> str:
 
 def test_without_jobs_the_page_says_so_and_scanning_is_disabled(visit: Visit) -> None:
     page = visit.page
-    page.route("**/api/openapi.json", with_jobs(False))
+    serve_as_if(page, with_jobs(False))
     page.goto("/jobs")
     page.get_by_text("This server does not offer scanning yet.").wait_for()
     assert page.get_by_role("button", name="Start scan").is_disabled()
@@ -78,7 +75,7 @@ def test_without_jobs_the_page_says_so_and_scanning_is_disabled(visit: Visit) ->
 
 def test_a_scan_shows_its_progress_live_then_its_result(visit: Visit) -> None:
     page = visit.page
-    page.route("**/api/openapi.json", with_jobs(True))
+    serve_as_if(page, with_jobs(True))
     page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
     page.route("**/api/scan", lambda r: r.fulfill(status=202, json={"job": JOB}))
     stream = events(("progress", PROGRESS), ("end", DONE))
@@ -99,7 +96,7 @@ def test_a_scan_shows_its_progress_live_then_its_result(visit: Visit) -> None:
 
 def test_a_running_job_shows_files_bytes_rate_and_eta_and_can_be_cancelled(visit: Visit) -> None:
     page = visit.page
-    page.route("**/api/openapi.json", with_jobs(True))
+    serve_as_if(page, with_jobs(True))
     page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
     # A stream that sends one progress event and stays open as a running job's does.
     page.route(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,8 +91,26 @@ def load_bundle(folder: Path, prefix: str) -> Bundle:
         .replace("{{base}}", _escape(prefix + "/"))
         .replace("{{version}}", version)
         .replace("{{preloads}}", preloads)
+        .replace("{{capabilities}}", capabilities().replace("</", "<\\/"))
     )
     return Bundle(version, Asset.of(page.encode(), ".html"), assets)
+
+
+def capabilities() -> str:
+    """What this server offers, for the page to show only the controls that work: every
+    operation ("GET /api/models"), its query parameters and statuses, from the endpoint table
+    (the same source as the router and the OpenAPI document), so it costs the page no request."""
+    from modelshelf.web.routes import ENDPOINTS  # the table lists this module too
+
+    operations = {
+        f"{e.method} {e.path}": {
+            "query": sorted(e.query.model_fields) if e.query else [],
+            "statuses": sorted(e.responses),
+        }
+        for e in ENDPOINTS
+        if e.path.startswith("/api/")
+    }
+    return json.dumps({"operations": operations}, separators=(",", ":"), sort_keys=True)
 
 
 def _escape(text: str) -> str:

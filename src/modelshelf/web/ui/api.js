@@ -1,6 +1,6 @@
 // Every call the UI makes to the service. URLs are relative to the page's <base>, so the UI
-// works under any path_prefix. What the server offers is read from its OpenAPI document, so
-// a control whose endpoint this server lacks is hidden or disabled instead of failing.
+// works under any path_prefix. What the server offers comes with the page (see capabilities),
+// so a control whose endpoint this server lacks is hidden or disabled instead of failing.
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -39,45 +39,43 @@ export const post = (path, body, options = {}) => call("POST", path, { ...option
 
 // ---- what this server offers -------------------------------------------------------------
 
-const prefix = new URL(document.baseURI).pathname.replace(/\/$/, "");
-let capabilitiesPromise = null;
-
+// The page carries the server's operations (from the same table as its router), so this costs
+// no request. Without them (a page from elsewhere) every control is shown and a 404/405 answer
+// says "not available".
 class Capabilities {
-  constructor(doc) {
-    this.known = Boolean(doc);
-    this.operations = new Map();
-    for (const [path, ops] of Object.entries((doc && doc.paths) || {})) {
-      const bare = path.startsWith(prefix) ? path.slice(prefix.length) : path;
-      for (const [method, op] of Object.entries(ops)) this.operations.set(`${method.toUpperCase()} ${bare}`, op);
-    }
+  constructor(data) {
+    this.known = Boolean(data && data.operations);
+    this.operations = new Map(Object.entries((data && data.operations) || {}));
   }
 
-  // True when the server has the operation, or when its document could not be read (then
-  // the call is tried and a 404/405 answer is shown as "not available").
   has(method, path) {
     return !this.known || this.operations.has(`${method} ${path}`);
   }
 
   hasQuery(method, path, name) {
-    if (!this.known) return false;
     const op = this.operations.get(`${method} ${path}`);
-    return Boolean(op && (op.parameters || []).some((p) => p.in === "query" && p.name === name));
+    return Boolean(op && op.query.includes(name));
   }
 
   answers(method, path, status) {
     const op = this.operations.get(`${method} ${path}`);
-    return Boolean(op && op.responses && String(status) in op.responses);
+    return Boolean(op && op.statuses.includes(status));
   }
 }
 
+let known = null;
+
 export function capabilities() {
-  if (!capabilitiesPromise) {
-    capabilitiesPromise = get("api/openapi.json").then(
-      (doc) => new Capabilities(doc),
-      () => new Capabilities(null),
-    );
+  if (!known) {
+    let data = null;
+    try {
+      data = JSON.parse(document.getElementById("capabilities").textContent);
+    } catch {
+      data = null;
+    }
+    known = new Capabilities(data);
   }
-  return capabilitiesPromise;
+  return Promise.resolve(known);
 }
 
 export function isUnavailable(error) {

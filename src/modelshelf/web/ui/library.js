@@ -17,7 +17,8 @@ const SORTS = [
   ["size_bytes:asc", "Smallest first"],
 ];
 const BASE_MODELS = ["SD 1.5", "SD 2.1", "SDXL 1.0", "Pony", "Illustrious", "NoobAI", "SD 3.5", "Flux.1 D", "Flux.1 S", "Wan Video", "Hunyuan Video"];
-const SEARCH_DELAY_MS = 60;
+// Short: it only merges keys typed faster than this; results must follow the last key at once.
+const SEARCH_DELAY_MS = 40;
 const CARD_SIZE_KEY = "modelshelf.cardMin";
 
 let lastResults = null;
