@@ -40,19 +40,32 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modelshelf.app import create_app  # noqa: E402
-from modelshelf.config import Settings  # noqa: E402
-from modelshelf.renditions import qualities  # noqa: E402
-from modelshelf.storage import image_index, models, tags  # noqa: E402
-from modelshelf.web.keys import SHELF  # noqa: E402
-from tests.server import free_port  # noqa: E402
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, missing_browser  # noqa: E402
+from tests.server import free_port
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, missing_browser
+
+from modelshelf.app import create_app
+from modelshelf.config import Settings
+from modelshelf.renditions import qualities
+from modelshelf.storage import image_index, models, tags
+from modelshelf.web.keys import SHELF
 
 TYPES = ("lora", "lora", "checkpoint", "embedding", "lora", "vae")
 TAGS = ("anime", "realistic", "style", "character", "landscape", "concept", "clothing", "pose")
 BASES = ("SDXL 1.0", "SD 1.5", "Pony", "Illustrious", "Flux.1 D")
 SOURCES = 6
-WORDS = "aurora lineart watercolor cyberpunk portrait ghibli neon ink pastel noir sketch".split()
+WORDS = [
+    "aurora",
+    "lineart",
+    "watercolor",
+    "cyberpunk",
+    "portrait",
+    "ghibli",
+    "neon",
+    "ink",
+    "pastel",
+    "noir",
+    "sketch",
+]
 
 
 def sha_of(i: int) -> str:
@@ -126,9 +139,21 @@ def serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "modelshelf", "serve", "--data-dir", str(data_dir), "--port",
-         str(port), "--config-dir", str(data_dir / "no-config")],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "modelshelf",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--config-dir",
+            str(data_dir / "no-config"),
+        ],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -167,7 +192,8 @@ def server_times(url: str, calls: int) -> dict[str, tuple[float, float]]:
 PROBE = """
 window.__marks = {};
 new MutationObserver(() => {
-  if (!__marks.cards && document.querySelector('.card[data-state="full"]')) __marks.cards = performance.now();
+  if (!__marks.cards && document.querySelector('.card[data-state="full"]'))
+    __marks.cards = performance.now();
 }).observe(document, {subtree: true, childList: true});
 document.addEventListener('load', (e) => {
   if (e.target.tagName === 'IMG' && !__marks.cover) __marks.cover = performance.now();
@@ -200,10 +226,13 @@ def settled(page: Any) -> None:
 
 
 def visible_cards(page: Any) -> int:
-    return int(page.evaluate(
-        "() => [...document.querySelectorAll('.card')].filter(c => {"
-        " const r = c.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }).length"
-    ))
+    return int(
+        page.evaluate(
+            "() => [...document.querySelectorAll('.card')].filter(c => {"
+            " const r = c.getBoundingClientRect();"
+            " return r.bottom > 0 && r.top < innerHeight; }).length"
+        )
+    )
 
 
 def measure_browser(url: str, searches: int) -> dict[str, Any]:
@@ -225,8 +254,11 @@ def measure_browser(url: str, searches: int) -> dict[str, Any]:
             ".filter(e => /\\/ui\\/|^[^?]*\\/$/.test(e.name))"
             ".map(e => ({name: e.name, transfer: e.transferSize, body: e.decodedBodySize}))"
         )
-        out["assets"] = {"files": len(assets), "transferred": sum(a["transfer"] for a in assets),
-                         "decoded": sum(a["body"] for a in assets)}
+        out["assets"] = {
+            "files": len(assets),
+            "transferred": sum(a["transfer"] for a in assets),
+            "decoded": sum(a["body"] for a in assets),
+        }
         out["marks"] = page.evaluate("() => window.__marks")
         out["requests_before_cards"] = page.evaluate(
             "() => performance.getEntriesByType('resource').filter(e => /api\\//.test(e.name))"
@@ -234,8 +266,11 @@ def measure_browser(url: str, searches: int) -> dict[str, Any]:
             " Math.round(e.responseEnd)])"
         )
         images = [u for u in requests if "/api/images/" in u]
-        out["first_screen"] = {"visible_cards": visible_cards(page), "image_requests": len(images),
-                               "qualities": sorted({u.rsplit("=", 1)[-1] for u in images})}
+        out["first_screen"] = {
+            "visible_cards": visible_cards(page),
+            "image_requests": len(images),
+            "qualities": sorted({u.rsplit("=", 1)[-1] for u in images}),
+        }
         requests.clear()
         # A slow scroll (a wheel turned gently, 30 px a frame) over 3,000 px, then a fast one
         # (400 px a frame, about 24,000 px/s) through the whole grid.
@@ -250,9 +285,11 @@ def measure_browser(url: str, searches: int) -> dict[str, Any]:
         began = page.evaluate("() => performance.now()")
         page.evaluate("() => scrollTo(0, document.documentElement.scrollHeight / 2)")
         settled(page)
-        out["jump"] = {"ms": page.evaluate("() => performance.now()") - began,
-                       "image_requests": len([u for u in requests if "/api/images/" in u]),
-                       "visible_cards": visible_cards(page)}
+        out["jump"] = {
+            "ms": page.evaluate("() => performance.now()") - began,
+            "image_requests": len([u for u in requests if "/api/images/" in u]),
+            "visible_cards": visible_cards(page),
+        }
         page.evaluate("() => scrollTo(0, 0)")
         out["search"] = search_latencies(page, searches)
         browser.close()
@@ -277,7 +314,9 @@ def search_latencies(page: Any, count: int) -> list[float]:
             " window.__shown = performance.now(); return window.__shown; }",
             arg=word,
         )
-        latencies.append(page.evaluate("() => { const d = __shown - __lastKey; __shown = 0; return d; }"))
+        latencies.append(
+            page.evaluate("() => { const d = __shown - __lastKey; __shown = 0; return d; }")
+        )
     return latencies
 
 
@@ -297,7 +336,10 @@ def main() -> int:
         began = time.perf_counter()
         asyncio.run(seed(data_dir, args.models))
         link_renditions(data_dir / "images", render_sources(root / "sources"), args.models)
-        print(f"seeded {args.models:,} models with a cover each in {time.perf_counter() - began:.1f} s")
+        print(
+            f"seeded {args.models:,} models with a cover each"
+            f" in {time.perf_counter() - began:.1f} s"
+        )
         process, url = serve(data_dir, root / "server.log")
         try:
             print("\nserver, ms (p50, p99):")
@@ -310,8 +352,10 @@ def main() -> int:
     print("\nbrowser:")
     print(json.dumps(figures, indent=2))
     latencies = sorted(figures["search"])
-    print(f"\nsearch: last keystroke to results, ms: median {statistics.median(latencies):.0f},"
-          f" max {latencies[-1]:.0f}")
+    print(
+        f"\nsearch: last keystroke to results, ms: median {statistics.median(latencies):.0f},"
+        f" max {latencies[-1]:.0f}"
+    )
     return 0
 
 

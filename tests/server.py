@@ -61,7 +61,9 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}{self.prefix}/api/health", timeout=1) as response:
+                with urllib.request.urlopen(
+                    f"{self.url}{self.prefix}/api/health", timeout=1
+                ) as response:
                     if response.status == 200:
                         return self
             except OSError:

@@ -78,7 +78,9 @@ async def test_unknown_or_malformed_asset_names_are_json_errors(
 
 async def test_assets_are_gzipped_for_clients_that_take_it(client: Client) -> None:
     url = next(u for u in asset_urls(await page_text(client, "/")) if u.endswith(".css"))
-    response = await client.get("/" + url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    response = await client.get(
+        "/" + url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
     assert response.headers["Content-Encoding"] == "gzip"
     body = gzip.decompress(await response.read())
     assert body == (ui_api.UI_FOLDER / "app.css").read_bytes()

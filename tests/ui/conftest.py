@@ -100,7 +100,9 @@ def serve_as_if(page: Any, edit: Callable[[Operations], None]) -> None:
         assert match, "the page carries no capabilities"
         data = json.loads(match.group(2).replace("<\\/", "</"))
         edit(data["operations"])
-        body = CAPABILITIES.sub(lambda m: m.group(1) + json.dumps(data) + m.group(3), response.text())
+        body = CAPABILITIES.sub(
+            lambda m: m.group(1) + json.dumps(data) + m.group(3), response.text()
+        )
         route.fulfill(response=response, body=body)
 
     page.route("**/*", handle)

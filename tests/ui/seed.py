@@ -12,14 +12,46 @@ from pathlib import Path
 
 from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha, make_model_file
 
-TAGS = {1: "checkpoint", 2: "lora", 3: "embedding", 4: "anime", 5: "realistic", 6: "style",
-        7: "character", 8: "landscape"}
+TAGS = {
+    1: "checkpoint",
+    2: "lora",
+    3: "embedding",
+    4: "anime",
+    5: "realistic",
+    6: "style",
+    7: "character",
+    8: "landscape",
+}
 TYPE_TAG = {"checkpoint": 1, "lora": 2, "embedding": 3}
 BASES = ["SDXL 1.0", "SD 1.5", "Pony", "Flux.1 D"]
-WORDS = ["Aurora", "Lineart", "Watercolor", "Cyberpunk", "Portrait", "Ghibli", "Neon", "Ink",
-         "Pastel", "Film Grain", "Oil Paint", "Pixel", "Chibi", "Noir", "Sketch", "Vapor"]
-COLOURS = [(220, 60, 60), (60, 160, 90), (70, 90, 210), (230, 170, 40), (150, 70, 190),
-           (40, 170, 190), (200, 100, 150), (120, 120, 120)]
+WORDS = [
+    "Aurora",
+    "Lineart",
+    "Watercolor",
+    "Cyberpunk",
+    "Portrait",
+    "Ghibli",
+    "Neon",
+    "Ink",
+    "Pastel",
+    "Film Grain",
+    "Oil Paint",
+    "Pixel",
+    "Chibi",
+    "Noir",
+    "Sketch",
+    "Vapor",
+]
+COLOURS = [
+    (220, 60, 60),
+    (60, 160, 90),
+    (70, 90, 210),
+    (230, 170, 40),
+    (150, 70, 190),
+    (40, 170, 190),
+    (200, 100, 150),
+    (120, 120, 120),
+]
 
 
 @dataclass
@@ -52,14 +84,18 @@ def seed_library(root: Path, models: int = 36) -> SeededLibrary:
         ]
         if i == 1:
             images = [
-                legacy.image(f"m1_{n}.png", width=96, height=128, colour=COLOURS[n]) for n in range(4)
+                legacy.image(f"m1_{n}.png", width=96, height=128, colour=COLOURS[n])
+                for n in range(4)
             ]
         extra = {
             "description": f"{name}: a {kind} for {BASES[i % 4]} renders.",
             "base_model": BASES[i % 4],
             "trigger_words": [f"{WORDS[i % len(WORDS)].lower()} style", "masterpiece"],
             "community_links": f"https://example.org/models/{i}",
-            "prompts": {"positive": f"{WORDS[i % len(WORDS)].lower()}, 1girl", "negative": "lowres"},
+            "prompts": {
+                "positive": f"{WORDS[i % len(WORDS)].lower()}, 1girl",
+                "negative": "lowres",
+            },
         }
         tags = [TYPE_TAG[kind], 4 + i % 5]
         legacy.add_model(
@@ -76,9 +112,17 @@ def seed_library(root: Path, models: int = 36) -> SeededLibrary:
         seeded.hashes[name] = fake_sha(i)
     _add_pending(root, legacy, seeded, first_id=models + 1)
     subprocess.run(
-        [sys.executable, "-m", "modelshelf", *legacy.migrate_args(seeded.data_dir),
-         "--config-dir", str(root / "no-config")],
-        check=True, capture_output=True, env=environ_without_modelshelf(),
+        [
+            sys.executable,
+            "-m",
+            "modelshelf",
+            *legacy.migrate_args(seeded.data_dir),
+            "--config-dir",
+            str(root / "no-config"),
+        ],
+        check=True,
+        capture_output=True,
+        env=environ_without_modelshelf(),
     )
     return seeded
 
@@ -93,16 +137,32 @@ def _add_pending(root: Path, legacy: LegacyLibrary, seeded: SeededLibrary, first
         sha = make_model_file(path, size=8192, seed=100 + n)
         existing = f"Existing Conflict {n}"
         legacy.add_model(
-            next_id, hash_hex=sha, type="lora", name=existing, tags=[2, 6],
-            extra={"description": "the library's version", "base_model": "SDXL 1.0",
-                   "trigger_words": ["old words"], "notes": "kept"},
+            next_id,
+            hash_hex=sha,
+            type="lora",
+            name=existing,
+            tags=[2, 6],
+            extra={
+                "description": "the library's version",
+                "base_model": "SDXL 1.0",
+                "trigger_words": ["old words"],
+                "notes": "kept",
+            },
             images=[legacy.image(f"e{n}.png", width=96, height=128, colour=COLOURS[n])],
         )
         seeded.hashes[existing] = sha
         legacy.add_model(
-            next_id + 1, path=str(path), type="lora", name=f"Pending Conflict {n}", tags=[2, 7],
-            extra={"description": "", "version": "2.0", "trigger_words": ["new words"],
-                   "source": "https://example.org/pending"},
+            next_id + 1,
+            path=str(path),
+            type="lora",
+            name=f"Pending Conflict {n}",
+            tags=[2, 7],
+            extra={
+                "description": "",
+                "version": "2.0",
+                "trigger_words": ["new words"],
+                "source": "https://example.org/pending",
+            },
             images=[legacy.image(f"p{n}.jpg", width=120, height=90, colour=COLOURS[n + 3])],
         )
         seeded.pending[f"conflict{n}"] = next_id + 1
@@ -111,10 +171,16 @@ def _add_pending(root: Path, legacy: LegacyLibrary, seeded: SeededLibrary, first
         path = files / f"fresh_{n}.safetensors"
         make_model_file(path, size=8192, seed=200 + n)
         legacy.add_model(
-            next_id, path=str(path), type="checkpoint", name=f"Fresh Pending {n}", tags=[1],
+            next_id,
+            path=str(path),
+            type="checkpoint",
+            name=f"Fresh Pending {n}",
+            tags=[1],
             images=[legacy.image(f"f{n}.png", width=100, height=100, colour=COLOURS[n + 2])],
         )
         seeded.pending[f"fresh{n}"] = next_id
         next_id += 1
-    legacy.add_model(next_id, path=str(files / "gone.safetensors"), type="lora", name="Gone Pending")
+    legacy.add_model(
+        next_id, path=str(files / "gone.safetensors"), type="lora", name="Gone Pending"
+    )
     seeded.pending["gone"] = next_id

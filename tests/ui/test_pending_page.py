@@ -43,9 +43,11 @@ def test_a_conflict_is_compared_side_by_side_then_merged(
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("heading", name="In the library", exact=True).wait_for()
     assert dialog.get_by_role("heading", name="Pending", exact=True).is_visible()
-    assert dialog.get_by_role("img", name="Cover of Existing Conflict 0").get_attribute(
-        "src"
-    ).endswith("quality=medium")
+    assert (
+        dialog.get_by_role("img", name="Cover of Existing Conflict 0")
+        .get_attribute("src")
+        .endswith("quality=medium")
+    )
     assert dialog.get_by_role("img", name="Image of pending Pending Conflict 0").is_visible()
     diff = dialog.locator("table.diff").first
     assert diff.locator("tr.added", has_text="version").is_visible()

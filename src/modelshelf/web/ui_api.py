@@ -168,7 +168,9 @@ async def asset(request: web.Request) -> web.Response:
 _HTML = "text/html"
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/", page, "The web UI: the library", responses={200: _HTML, 304: ""}),
-    Endpoint("GET", "/pending", page, "The web UI: pending models", responses={200: _HTML, 304: ""}),
+    Endpoint(
+        "GET", "/pending", page, "The web UI: pending models", responses={200: _HTML, 304: ""}
+    ),
     Endpoint("GET", "/jobs", page, "The web UI: jobs", responses={200: _HTML, 304: ""}),
     Endpoint(
         "GET",
