@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyvips
+
 from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha, make_model_file
 
 TAGS = {
@@ -63,12 +65,32 @@ class SeededLibrary:
     pending: dict[str, int] = field(default_factory=dict)
 
 
+def make_picture(
+    path: Path, size: tuple[int, int], colour: tuple[int, int, int], other: tuple[int, int, int]
+) -> str:
+    """A real image: a diagonal gradient from `colour` to `other` with a pale disc; returns
+    the file name (the format follows the suffix)."""
+    width, height = size
+    xyz = pyvips.Image.xyz(width, height)
+    t = (xyz[0] / width + xyz[1] / height) / 2
+    red, green, blue = (t * (b - a) + a for a, b in zip(colour, other, strict=True))
+    image = red.bandjoin([green, blue])
+    image = image.cast("uchar").copy(interpretation="srgb")
+    image = image.draw_circle([250, 240, 225], width // 2, height // 3, width // 6, fill=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.write_to_file(str(path))
+    return path.name
+
+
 def _type_of(i: int) -> str:
     return ("lora", "lora", "checkpoint", "embedding")[i % 4]
 
 
-def seed_library(root: Path, models: int = 36) -> SeededLibrary:
-    """Build a legacy library under `root` and bring it into `root/data` with stage 1."""
+def seed_library(
+    root: Path, models: int = 36, picture: tuple[int, int] = (96, 128)
+) -> SeededLibrary:
+    """Build a legacy library under `root` and bring it into `root/data` with stage 1;
+    `picture` is the size of the example images (small for tests, larger for screenshots)."""
     legacy = LegacyLibrary(root / "legacy")
     for tag_id, name in TAGS.items():
         legacy.add_tag(tag_id, name)
@@ -79,14 +101,9 @@ def seed_library(root: Path, models: int = 36) -> SeededLibrary:
         if i == 1:
             name = "Aurora Lineart XL"
         images = [
-            legacy.image(f"m{i}_{n}.png", width=90 + 6 * n, height=120, colour=COLOURS[(i + n) % 8])
-            for n in range(i % 4)
+            make_picture(legacy.images_dir / f"m{i}_{n}.png", picture, *_colours(i + n))
+            for n in range(4 if i == 1 else i % 4)
         ]
-        if i == 1:
-            images = [
-                legacy.image(f"m1_{n}.png", width=96, height=128, colour=COLOURS[n])
-                for n in range(4)
-            ]
         extra = {
             "description": f"{name}: a {kind} for {BASES[i % 4]} renders.",
             "base_model": BASES[i % 4],
@@ -110,7 +127,7 @@ def seed_library(root: Path, models: int = 36) -> SeededLibrary:
             created_at=1_700_000_000_000 + i * 86_400_000,
         )
         seeded.hashes[name] = fake_sha(i)
-    _add_pending(root, legacy, seeded, first_id=models + 1)
+    _add_pending(root, legacy, seeded, models + 1, picture)
     subprocess.run(
         [
             sys.executable,
@@ -127,7 +144,17 @@ def seed_library(root: Path, models: int = 36) -> SeededLibrary:
     return seeded
 
 
-def _add_pending(root: Path, legacy: LegacyLibrary, seeded: SeededLibrary, first_id: int) -> None:
+def _colours(n: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    return COLOURS[n % 8], COLOURS[(n * 3 + 5) % 8]
+
+
+def _add_pending(
+    root: Path,
+    legacy: LegacyLibrary,
+    seeded: SeededLibrary,
+    first_id: int,
+    picture: tuple[int, int],
+) -> None:
     """Pending models: fresh ones, conflicts (their file's content is already a model), and
     one whose file is missing."""
     files = root / "model-files"
@@ -148,7 +175,7 @@ def _add_pending(root: Path, legacy: LegacyLibrary, seeded: SeededLibrary, first
                 "trigger_words": ["old words"],
                 "notes": "kept",
             },
-            images=[legacy.image(f"e{n}.png", width=96, height=128, colour=COLOURS[n])],
+            images=[make_picture(legacy.images_dir / f"e{n}.png", picture, *_colours(n))],
         )
         seeded.hashes[existing] = sha
         legacy.add_model(
@@ -163,7 +190,7 @@ def _add_pending(root: Path, legacy: LegacyLibrary, seeded: SeededLibrary, first
                 "trigger_words": ["new words"],
                 "source": "https://example.org/pending",
             },
-            images=[legacy.image(f"p{n}.jpg", width=120, height=90, colour=COLOURS[n + 3])],
+            images=[make_picture(legacy.images_dir / f"p{n}.jpg", picture, *_colours(n + 3))],
         )
         seeded.pending[f"conflict{n}"] = next_id + 1
         next_id += 2
@@ -176,7 +203,7 @@ def _add_pending(root: Path, legacy: LegacyLibrary, seeded: SeededLibrary, first
             type="checkpoint",
             name=f"Fresh Pending {n}",
             tags=[1],
-            images=[legacy.image(f"f{n}.png", width=100, height=100, colour=COLOURS[n + 2])],
+            images=[make_picture(legacy.images_dir / f"f{n}.png", picture, *_colours(n + 2))],
         )
         seeded.pending[f"fresh{n}"] = next_id
         next_id += 1

@@ -123,7 +123,9 @@ export class VirtualGrid {
 
   computeLayout() {
     const width = this.el.clientWidth || 1;
-    const columns = Math.max(1, Math.floor((width + GAP) / (this.cardMin + GAP)));
+    // A phone gets two columns at least, as galleries do; the size slider rules above that.
+    const least = width < 560 ? Math.min(this.cardMin, (width - GAP) / 2) : this.cardMin;
+    const columns = Math.max(1, Math.floor((width + GAP) / (least + GAP)));
     const cardWidth = (width - GAP * (columns - 1)) / columns;
     const info = parseFloat(getComputedStyle(this.el).getPropertyValue("--info-h")) || 78;
     const cardHeight = Math.round(cardWidth * 4 / 3 + info);
