@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,28 @@ def serve_as_if(page: Any, edit: Callable[[Operations], None]) -> None:
         route.fulfill(response=response, body=body)
 
     page.route("**/*", handle)
+
+
+@pytest.fixture(scope="session")
+def operations(server: ServerProcess) -> set[str]:
+    """What the server offers ("GET /api/models?sort" for a query parameter), from its OpenAPI
+    document: tests of part-2 features skip on a server that does not have them yet."""
+    with urllib.request.urlopen(server.url + "/api/openapi.json") as response:
+        document = json.load(response)
+    found = set()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            found.add(f"{method.upper()} {path}")
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    found.add(f"{method.upper()} {path}?{parameter['name']}")
+    return found
+
+
+def needs(operations: set[str], *wanted: str) -> None:
+    missing = [w for w in wanted if w not in operations]
+    if missing:
+        pytest.skip(f"the server does not offer {', '.join(missing)} yet")
 
 
 class Visit:

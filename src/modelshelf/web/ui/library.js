@@ -115,7 +115,9 @@ export async function mountLibrary(main, context) {
     type: "search", id: "search", name: "q", autocomplete: "off", spellcheck: "false",
     placeholder: "Name, file, trigger word, tag…", value: filters.q || "",
   });
-  const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }));
+  // The chosen type is an option from the start; the others arrive with get_types.
+  const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),
+    filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
   const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "" });
   const tagList = h("datalist", { id: "tag-options" });
   const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" });
@@ -243,9 +245,9 @@ export async function mountLibrary(main, context) {
 async function loadChoices(typeSelect, tagList, baseList, filters) {
   const [types, tags] = await Promise.allSettled([get("api/models/get_types"), get("api/tags")]);
   if (types.status === "fulfilled") {
-    for (const type of types.value.types) typeSelect.append(h("option", { value: type, text: type }));
-    if (filters.type && !types.value.types.includes(filters.type)) typeSelect.append(h("option", { value: filters.type, text: filters.type }));
-    typeSelect.value = filters.type || "";
+    for (const type of types.value.types) {
+      if (type !== filters.type) typeSelect.append(h("option", { value: type, text: type }));
+    }
   }
   if (tags.status === "fulfilled") {
     const sorted = [...tags.value.tags].sort((a, b) => b.models - a.models);
