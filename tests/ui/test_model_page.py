@@ -115,3 +115,35 @@ def test_controls_the_server_lacks_are_disabled_with_a_note(
     assert page.get_by_role("button", name="Set as cover").is_disabled()
     assert page.get_by_text("This server does not offer tag editing yet.").is_visible()
     assert page.get_by_text("This server cannot reorder images yet").is_visible()
+
+
+def with_files(route: Any) -> None:
+    """The server's answer, with the locations a scanning server adds to a record: two
+    copies on disk and one gone (model folders are not on this branch yet)."""
+    body = route.fetch().json()
+    for record in body.get("models", [body]):
+        record["files"] = [
+            {"path": f"/models/a/{record['name']}.safetensors", "present": True},
+            {"path": f"/models/b/{record['name']}.safetensors", "present": True},
+            {"path": f"/models/old/{record['name']}.safetensors", "present": False},
+        ]
+        record["missing"] = record["name"].startswith("Aurora")
+        record["autov2"] = record["sha256"][:10]
+    route.fulfill(json=body)
+
+
+def test_files_missing_and_duplicates_are_shown(visit: Visit, library: SeededLibrary) -> None:
+    page = visit.page
+    page.route(re.compile(r".*/api/models(/[0-9a-f]{64})?(\?.*)?$"), with_files)
+    page.goto("/")
+    card = page.locator(".card[data-state='full']").first
+    card.wait_for()
+    assert card.locator(".badge.missing").inner_text() == "Missing"
+    assert card.locator(".badge.dup").inner_text() == "Duplicate \u00d72"
+    assert "file missing, 2 copies on disk" in card.get_by_role("link").get_attribute("aria-label")
+    card.get_by_role("link").click()
+    files = page.get_by_role("region", name="Files (3)")
+    files.wait_for()
+    assert files.get_by_text("The same content is on disk 2 times").is_visible()
+    assert files.locator(".badge.missing").inner_text() == "Missing"
+    assert files.get_by_role("button", name="Copy path").nth(1).is_visible()

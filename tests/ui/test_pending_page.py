@@ -75,7 +75,7 @@ def test_deciding_later_leaves_the_conflict_in_the_queue(
 
 
 def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
-    visit: Visit, library: SeededLibrary
+    visit: Visit, library: SeededLibrary, operations: set[str]
 ) -> None:
     page = open_pending(visit)
     page.get_by_role("checkbox", name="Select Fresh Pending 1").check()
@@ -87,6 +87,9 @@ def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
     for role in ("fresh1", "fresh2", "conflict1"):
         row(page, library, role).wait_for(state="detached")
     page.get_by_role("status").get_by_text("3 models imported").wait_for()
+    if "GET /api/jobs" in operations:  # the batch ran as a job, followed live
+        job = page.get_by_role("list", name="Batch progress").locator(".job")
+        assert job.locator(".badge.state-done").is_visible()
 
 
 def test_a_model_whose_file_is_gone_says_why(visit: Visit, library: SeededLibrary) -> None:
