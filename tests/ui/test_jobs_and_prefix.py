@@ -153,3 +153,33 @@ def test_every_page_works_under_a_path_prefix(browser: Any, prefixed: ServerProc
         assert all("/shelf/" in url for url in visit.requests if "127.0.0.1" in url)
     finally:
         visit.close()
+
+
+def test_duplicates_found_by_scans_are_listed_with_the_space_they_waste(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    sha = library.hashes["Aurora Lineart XL"]
+    group = {
+        "sha256": sha,
+        "name": "Aurora Lineart XL",
+        "size_bytes": 2**30,
+        "files": ["/models/a/aurora.safetensors", "/models/b/aurora copy.safetensors"],
+        "wasted_bytes": 2**30,
+    }
+
+    def edit(operations: Operations) -> None:
+        with_jobs(True)(operations)
+        operations["GET /api/duplicates"] = {"query": [], "statuses": [200]}
+
+    page = visit.page
+    serve_as_if(page, edit)
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
+    page.route(
+        "**/api/duplicates", lambda r: r.fulfill(json={"groups": [group], "wasted_bytes": 2**30})
+    )
+    page.goto("/jobs")
+    duplicates = page.get_by_role("region", name="Duplicates")
+    duplicates.get_by_text("1 model on disk more than once; 1.0 GB could be freed.").wait_for()
+    assert duplicates.get_by_text("/models/b/aurora copy.safetensors").is_visible()
+    duplicates.get_by_role("link", name="Aurora Lineart XL").click()
+    page.wait_for_url(f"**/models/{sha}")

@@ -75,8 +75,9 @@ export async function mountJobs(main, context) {
     h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
     h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
     start, canScan ? null : note("This server does not offer scanning yet."));
+  const duplicates = caps.has("GET", "/api/duplicates") ? renderDuplicates() : null;
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form, message,
-    h("h2", { text: "Recent jobs" }), list);
+    h("h2", { text: "Recent jobs" }), list, duplicates);
   focusHeading(main, context.focus);
 
   const views = new Map();
@@ -109,6 +110,7 @@ export async function mountJobs(main, context) {
       follower.done.then((final) => {
         followers.delete(job.id);
         if (alive) toast(`${KINDS[final.kind] || final.kind}: ${final.state}`);
+        if (alive && final.kind === "scan" && duplicates) duplicates.reload();
       });
     }
   }
@@ -154,4 +156,29 @@ export async function mountJobs(main, context) {
     clearTimeout(timer);
     for (const follower of followers.values()) follower.stop();
   };
+}
+
+// Content on disk more than once (GET /api/duplicates): what a scan found, with the space
+// that removing the extra copies would free.
+function renderDuplicates() {
+  const body = h("div", {}, h("p", { class: "count", text: "Loading…" }));
+  const panel = h("section", { class: "panel", "aria-labelledby": "dup-title" },
+    h("h2", { id: "dup-title", text: "Duplicates" }), body);
+  panel.reload = async () => {
+    try {
+      const data = await get("api/duplicates");
+      if (!data.groups.length) return clear(body, h("p", { class: "count", text: "No model file is on disk twice." }));
+      clear(body,
+        h("p", { text: `${plural(data.groups.length, "model")} on disk more than once; ${formatBytes(data.wasted_bytes)} could be freed.` }),
+        h("ul", { class: "files" }, data.groups.map((g) => h("li", {},
+          h("div", {},
+            h("a", { href: `models/${g.sha256}`, text: g.name || g.sha256.slice(0, 12) }),
+            h("span", { class: "count", text: ` · ${g.files.length} copies · ${formatBytes(g.wasted_bytes)} wasted` }),
+            h("ul", {}, g.files.map((path) => h("li", {}, h("code", { text: path })))))))));
+    } catch (error) {
+      clear(body, note(`Duplicates could not be loaded: ${error.message}`, { error: true }));
+    }
+  };
+  panel.reload();
+  return panel;
 }

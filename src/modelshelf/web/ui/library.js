@@ -140,7 +140,7 @@ export async function mountLibrary(main, context) {
     h("div", { class: "field" }, h("label", { for: "filter-base", text: "Base model" }), baseInput, baseList),
     h("div", { class: "field" }, h("label", { for: "sort", text: "Sort" }), sortSelect),
     canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Missing files" }), missingBox) : null,
-    h("div", { class: "field" }, h("label", { for: "card-size", text: "Card size" }), sizeRange));
+    h("div", { class: "field card-size" }, h("label", { for: "card-size", text: "Card size" }), sizeRange));
   const unavailable = [!canSort && "sorting", !canBase && "the base-model filter"].filter(Boolean);
   const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
   const active = h("div", { class: "active-filters" });
