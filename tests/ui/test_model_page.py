@@ -30,7 +30,10 @@ def test_the_full_sha256_and_autov2_are_shown_as_text(visit: Visit, library: See
     page = open_model(visit, library, "Aurora Lineart XL")
     assert page.get_by_text(sha, exact=True).is_visible()
     assert page.get_by_text(sha[:10].upper(), exact=True).is_visible()
-    assert page.get_by_role("button", name="Copy SHA256").is_visible()
+    visit.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy SHA256").click()
+    page.get_by_role("status").get_by_text("SHA256 copied").wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == sha
     assert page.get_by_role("button", name="Copy trigger word lineart style").is_visible()
     assert page.get_by_role("link", name="https://example.org/models/1").is_visible()
 

@@ -1,7 +1,7 @@
 // One model: gallery, facts (SHA256 and AutoV2 to copy), trigger words, tags, links, readable
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
-import { h, clear, toast, copyButton, confirmDialog, note, formatBytes, formatDate, autov2 } from "./dom.js";
+import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes, formatDate, autov2 } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
@@ -173,7 +173,9 @@ function renderTriggerWords(meta) {
   if (!words.length) return null;
   return h("section", { class: "panel trigger-words", "aria-labelledby": "tw-title" },
     h("h2", { id: "tw-title" }, h("span", { text: "Trigger words" }), copyButton(words.join(", "), "all trigger words", "Trigger words")),
-    h("ul", { class: "chips" }, words.map((w) => h("li", { class: "copyable" }, h("span", { class: "chip", text: w }), copyButton(w, `trigger word ${w}`, `“${w}”`)))));
+    // A click on a word copies it, as on Civitai.
+    h("ul", { class: "chips" }, words.map((w) => h("li", {},
+      h("button", { type: "button", class: "chip", title: "Copy", "aria-label": `Copy trigger word ${w}`, text: w, onclick: () => copyText(w, `“${w}”`) })))));
 }
 
 function renderLinks(meta) {
