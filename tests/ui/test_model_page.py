@@ -150,3 +150,19 @@ def test_files_missing_and_duplicates_are_shown(visit: Visit, library: SeededLib
     assert files.get_by_text("The same content is on disk 2 times").is_visible()
     assert files.locator(".badge.missing").inner_text() == "Missing"
     assert files.get_by_role("button", name="Copy path").nth(1).is_visible()
+
+
+def test_a_model_opened_from_the_grid_leads_to_the_next_one(visit: Visit) -> None:
+    page = visit.page
+    page.goto("/?type=embedding")
+    page.locator(".card[data-state='full']").first.wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    page.locator(".card-link").first.click()
+    around = page.get_by_role("navigation", name="Around this model")
+    around.get_by_text(f"1 of {len(names)}").wait_for()
+    around.get_by_role("link", name=f"Next model: {names[1]}").click()
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    around.get_by_role("link", name=f"Previous model: {names[0]}").click()
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    around.get_by_role("link", name="← Library").click()
+    page.wait_for_url("**/?type=embedding")

@@ -29,6 +29,20 @@ export function invalidateLibrary() {
   lastResults = null;
 }
 
+// The models before and after `sha256` in the library as last shown, when that part of it
+// was loaded: the model page offers them, to go through a filtered library one by one.
+export function neighbours(sha256) {
+  if (!lastResults) return {};
+  for (const [page, models] of lastResults.pages) {
+    if (!Array.isArray(models)) continue;
+    const at = models.findIndex((m) => m.sha256 === sha256);
+    if (at < 0) continue;
+    const index = page * PAGE + at;
+    return { previous: lastResults.get(index - 1), next: lastResults.get(index + 1), index, total: lastResults.total };
+  }
+  return {};
+}
+
 // The library as the person last left it (filters included).
 export function libraryHref() {
   return `./${sessionStorage.getItem(LIBRARY_QUERY_KEY) || ""}`;

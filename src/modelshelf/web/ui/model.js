@@ -7,7 +7,7 @@ import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
 import { navigate, focusHeading } from "./router.js";
-import { invalidateLibrary, libraryHref } from "./library.js";
+import { invalidateLibrary, libraryHref, neighbours } from "./library.js";
 import { renderHistory } from "./history.js";
 
 export async function mountModel(main, sha256, context) {
@@ -97,8 +97,7 @@ export async function mountModel(main, sha256, context) {
       renderLinks(meta),
       renderFiles(record),
       caps.has("GET", "/api/models/{sha256}/history") ? renderHistory(record, { change }) : null);
-    clear(main, h("p", { class: "crumbs" }, h("a", { href: libraryHref(), text: "← Library" })),
-      title, h("div", { class: "model-layout" }, left, right));
+    clear(main, renderCrumbs(sha256), title, h("div", { class: "model-layout" }, left, right));
   }
 
   async function deleteModel() {
@@ -128,6 +127,18 @@ export async function mountModel(main, sha256, context) {
   draw();
   focusHeading(main, context.focus);
   return () => { alive = false; };
+}
+
+// Back to the library, and the previous and next model of the library as it was shown.
+function renderCrumbs(sha256) {
+  const { previous, next, index, total } = neighbours(sha256);
+  const step = (model, label, rel) => model
+    ? h("a", { href: `models/${model.sha256}`, rel, "aria-label": `${label} model: ${model.name || model.sha256.slice(0, 12)}`, text: rel === "prev" ? `‹ ${label}` : `${label} ›` })
+    : null;
+  return h("nav", { class: "crumbs", "aria-label": "Around this model" },
+    h("a", { href: libraryHref(), text: "← Library" }),
+    index !== undefined ? h("span", { class: "count", text: ` · ${index + 1} of ${total}` }) : null,
+    h("span", { class: "steps" }, step(previous, "Previous", "prev"), step(next, "Next", "next")));
 }
 
 function renderFacts(record, base) {
