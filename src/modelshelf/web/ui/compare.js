@@ -20,7 +20,10 @@ function flatten(value, prefix = "", depth = 0, out = new Map()) {
   return out;
 }
 
-const short = (text) => (text && text.length > 300 ? `${text.slice(0, 300)}…` : text);
+const short = (text) => {
+  if (text === "") return "(empty)";
+  return text && text.length > 300 ? `${text.slice(0, 300)}…` : text;
+};
 
 export function metaDiff(existing, pending) {
   const a = flatten(existing || {});
