@@ -188,8 +188,10 @@ export async function mountLibrary(main, context) {
     results.onChange = () => { inner(); showState(); };
   }
 
+  // Typing a search makes one history entry; the keys after it replace it.
   let searching = false;
-  function apply(next, { push, force = false }) {
+  function apply(next, { push, force = false, typing = false }) {
+    searching = typing;
     filters = Object.fromEntries(Object.entries(next).filter(([, v]) => v));
     setQuery(urlQuery(filters), { push });
     sessionStorage.setItem(LIBRARY_QUERY_KEY, location.search);
@@ -206,12 +208,11 @@ export async function mountLibrary(main, context) {
   }
 
   const typed = debounce(() => {
-    apply({ ...filters, q: search.value.trim() }, { push: !searching });
-    searching = true;
+    apply({ ...filters, q: search.value.trim() }, { push: !searching, typing: true });
   }, SEARCH_DELAY_MS);
   search.addEventListener("input", typed);
   search.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") { typed.cancel(); apply({ ...filters, q: search.value.trim() }, { push: !searching }); searching = true; }
+    if (event.key === "Enter") { typed.cancel(); apply({ ...filters, q: search.value.trim() }, { push: !searching, typing: true }); }
     if (event.key === "ArrowDown") { event.preventDefault(); grid.focusCard(grid.focusIndex); }
   });
   typeSelect.addEventListener("change", () => apply({ ...filters, type: typeSelect.value }, { push: true }));

@@ -260,6 +260,9 @@ function renderEditor(record, meta, { change, onDone, redraw }) {
     field("edit-base", "Base model", base), field("edit-trigger", "Trigger words", trigger, "Separated by commas"),
     field("edit-description", "Description", description), field("edit-notes", "Notes", notes),
     h("div", { class: "row-actions" }, h("button", { type: "submit", class: "primary", text: "Save" })));
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); redraw(); }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = {};
