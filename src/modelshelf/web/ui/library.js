@@ -205,6 +205,7 @@ export async function mountLibrary(main, context) {
     watch(results);
     window.scrollTo(0, 0);
     showState();
+    count.textContent = "Searching…";
   }
 
   const typed = debounce(() => {
