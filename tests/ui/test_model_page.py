@@ -36,6 +36,8 @@ def test_the_full_sha256_and_autov2_are_shown_as_text(visit: Visit, library: See
     assert page.evaluate("() => navigator.clipboard.readText()") == sha
     assert page.get_by_role("button", name="Copy trigger word lineart style").is_visible()
     assert page.get_by_role("link", name="https://example.org/models/1").is_visible()
+    page.locator(".thumbs img").first.wait_for()
+    assert page.locator("img:not([alt]), img[alt='']").count() == 0
 
 
 def test_the_lightbox_shows_high_and_follows_the_arrow_keys(
