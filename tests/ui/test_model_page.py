@@ -56,8 +56,10 @@ def test_the_lightbox_shows_high_and_follows_the_arrow_keys(
     assert dialog.get_by_text("4 / 4").is_visible()
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
-    focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
-    assert focused == "Open image 4 large"
+    # Focus returns to the stage, which now shows the image last seen.
+    page.wait_for_function(
+        "() => document.activeElement.getAttribute('aria-label') === 'Open image 4 large'"
+    )
 
 
 def test_thumbnails_follow_the_arrow_keys(visit: Visit, library: SeededLibrary) -> None:
