@@ -43,7 +43,8 @@ RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/d
  && pip check \
  && modelshelf --help >/dev/null \
  && python -m pip uninstall --yes --quiet pip setuptools \
- && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes, filelock"
+ && python -c "import modelshelf.app, pyvips, aiohttp, aiosqlite, pydantic, tqdm, aiohttp_remotes, filelock" \
+ && python -c "from modelshelf.web.ui_api import UI_FOLDER; import sys; sys.exit(not (UI_FOLDER / 'index.html').is_file())"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS final

@@ -44,6 +44,7 @@ lint: $(STAMP)
 # Asyncio debug mode: a service callback that holds the event loop over 100 ms fails its test
 # (see tests/conftest.py).
 pytest: $(STAMP)
+	.ci/browser
 	PYTHONASYNCIODEBUG=1 $(PY) -m pytest
 
 format: $(STAMP)

@@ -43,11 +43,19 @@ class ServerProcess:
     """`python -m modelshelf serve` on a free port; `start()` returns once /api/health is ok."""
 
     def __init__(
-        self, data_dir: Path, log_path: Path, file_size_limit: int | None = None, **env: str
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        file_size_limit: int | None = None,
+        prefix: str = "",
+        **env: str,
     ) -> None:
         """`file_size_limit`: as `ulimit -f`, in bytes; writing past it fails with EFBIG (what a
-        user without mount rights can do to make a disk look full to one process)."""
+        user without mount rights can do to make a disk look full to one process). `prefix`:
+        the path_prefix to serve under."""
         self.data_dir = data_dir
+        self.prefix = prefix  # the configured path_prefix, where /api/health is served
         self.log_path = log_path
         self.file_size_limit = file_size_limit
         self.port = free_port()
@@ -105,7 +113,9 @@ class ServerProcess:
                 self.close()
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "/api/health", timeout=1) as response:
+                with urllib.request.urlopen(
+                    f"{self.url}{self.prefix}/api/health", timeout=1
+                ) as response:
                     if response.status == 200:
                         return self
             except OSError:

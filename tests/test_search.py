@@ -423,7 +423,14 @@ async def test_an_existing_library_is_indexed_when_the_index_is_created(tmp_path
 
 
 def _concrete(path: str, job_id: str) -> str:
-    values = {"sha256": sha(1), "filename": f"{sha(1)}_0.webp", "id": "1", "job_id": job_id}
+    values = {
+        "sha256": sha(1),
+        "filename": f"{sha(1)}_0.webp",
+        "id": "1",
+        "job_id": job_id,
+        "version": "1",  # any version answers with the current file
+        "asset": "app.css",
+    }
     return re.sub(r"{(\w+)}", lambda m: values[m[1]], path)
 
 

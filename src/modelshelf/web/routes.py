@@ -18,6 +18,7 @@ from modelshelf.web import (
     models_api,
     system_api,
     tags_api,
+    ui_api,
 )
 from modelshelf.web.endpoint import Endpoint
 
@@ -30,6 +31,7 @@ ENDPOINTS: list[Endpoint] = [
     *tags_api.ENDPOINTS,
     *jobs_api.ENDPOINTS,
     *duplicates_api.ENDPOINTS,
+    *ui_api.ENDPOINTS,
 ]
 
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
@@ -38,9 +40,10 @@ PATH_PARAMETERS: dict[str, dict[str, str | int]] = {
     "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
     "job_id": {"type": "string", "pattern": jobs_api.JOB_ID.pattern},
+    "version": {"type": "string", "pattern": f"^{ui_api.VERSION.pattern}$"},
+    "asset": {"type": "string", "pattern": f"^{ui_api.ASSET_NAME.pattern}$"},
 }
 
-# Request headers an endpoint may read, as OpenAPI describes them.
 # The request headers endpoints read (answers 400 where one does not look like this).
 HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
     "If-Match": {

@@ -1,0 +1,175 @@
+// Every call the UI makes to the service. URLs are relative to the page's <base>, so the UI
+// works under any path_prefix. What the server offers comes with the page (see capabilities),
+// so a control whose endpoint this server lacks is hidden or disabled instead of failing.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || (body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function readBody(response) {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { detail: text.slice(0, 200) };
+  }
+}
+
+// fetch + JSON; throws ApiError for any non-2xx answer (the body of the error included).
+export async function call(method, path, { body, headers = {}, signal, raw = false } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers }, signal };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, init);
+  if (raw) return response;
+  const data = await readBody(response);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const get = (path, options) => call("GET", path, options);
+export const post = (path, body, options = {}) => call("POST", path, { ...options, body });
+
+// ---- what this server offers -------------------------------------------------------------
+
+// The page carries the server's operations (from the same table as its router), so this costs
+// no request. Without them (a page from elsewhere) every control is shown and a 404/405 answer
+// says "not available".
+class Capabilities {
+  constructor(data) {
+    this.known = Boolean(data && data.operations);
+    this.operations = new Map(Object.entries((data && data.operations) || {}));
+  }
+
+  has(method, path) {
+    return !this.known || this.operations.has(`${method} ${path}`);
+  }
+
+  hasQuery(method, path, name) {
+    const op = this.operations.get(`${method} ${path}`);
+    return Boolean(op && op.query.includes(name));
+  }
+
+  answers(method, path, status) {
+    const op = this.operations.get(`${method} ${path}`);
+    return Boolean(op && op.statuses.includes(status));
+  }
+}
+
+let known = null;
+
+export function capabilities() {
+  if (!known) {
+    let data = null;
+    try {
+      data = JSON.parse(document.getElementById("capabilities").textContent);
+    } catch {
+      data = null;
+    }
+    known = new Capabilities(data);
+  }
+  return Promise.resolve(known);
+}
+
+export function isUnavailable(error) {
+  if (!(error instanceof ApiError)) return false;
+  return error.status === 405 || (error.status === 404 && error.body.detail === "no such endpoint");
+}
+
+// ---- images ------------------------------------------------------------------------------
+
+export function imageUrl(name, quality) {
+  return `api/images/${encodeURIComponent(name)}?quality=${quality}`;
+}
+
+export function pendingImageUrl(id) {
+  return `api/images/pending/${id}`;
+}
+
+// Multipart upload with progress (fetch cannot report upload progress; XHR can).
+export function uploadImage(sha256, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "api/images/upload");
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      else reject(new ApiError(xhr.status, xhr.response));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, { detail: "the upload was interrupted" })));
+    const form = new FormData();
+    form.append("sha256", sha256);
+    form.append("image", file, file.name);
+    xhr.send(form);
+  });
+}
+
+// ---- jobs ----------------------------------------------------------------------------------
+
+// Follow a job until it ends: server-sent events, or polling when the stream fails.
+// `onUpdate(job)` gets every state; resolves with the final job. Returns {done, stop}.
+export function followJob(job, onUpdate) {
+  let source = null;
+  let timer = 0;
+  let stopped = false;
+  let current = job;
+  const done = new Promise((resolve) => {
+    const finish = (final) => {
+      if (stopped) return;
+      stopped = true;
+      if (source) source.close();
+      clearTimeout(timer);
+      current = final;
+      onUpdate(final);
+      resolve(final);
+    };
+    const poll = async () => {
+      if (stopped) return;
+      try {
+        const fresh = await get(`api/jobs/${encodeURIComponent(job.id)}`);
+        if (isOver(fresh)) return finish(fresh);
+        current = fresh;
+        onUpdate(fresh);
+      } catch {
+        // keep trying: a restart of the server ends the job as failed, which we then read
+      }
+      timer = setTimeout(poll, 1000);
+    };
+    if (isOver(job)) return finish(job);
+    source = new EventSource(`api/jobs/${encodeURIComponent(job.id)}/events`);
+    source.addEventListener("progress", (event) => {
+      const data = JSON.parse(event.data);
+      current = "progress" in data && "state" in data ? data : { ...current, state: "running", progress: data };
+      onUpdate(current);
+    });
+    source.addEventListener("end", (event) => finish(JSON.parse(event.data)));
+    source.addEventListener("error", () => {
+      if (stopped) return;
+      source.close();
+      source = null;
+      poll();
+    });
+  });
+  return {
+    done,
+    stop: () => {
+      stopped = true;
+      if (source) source.close();
+      clearTimeout(timer);
+    },
+  };
+}
+
+export function isOver(job) {
+  return ["done", "failed", "cancelled"].includes(job.state);
+}

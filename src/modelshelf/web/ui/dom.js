@@ -1,0 +1,167 @@
+// Small DOM helpers: building elements, formatting numbers and times, toasts, copying,
+// confirmation dialogs. Text always goes in as text (never as HTML).
+
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key in el && typeof value !== "string") el[key] = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+const SIZE_UNITS = ["B", "KB", "MB", "GB", "TB"];
+
+export function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined || Number.isNaN(bytes)) return "–";
+  let value = Number(bytes);
+  let unit = 0;
+  while (value >= 1000 && unit < SIZE_UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${SIZE_UNITS[unit]}`;
+}
+
+export function formatCount(n) {
+  return Number(n).toLocaleString();
+}
+
+// Milliseconds from a time the API gives as ms, s (small numbers) or an ISO string.
+export function toMillis(value) {
+  if (value === null || value === undefined || value === "") return null;
+  const number = Number(value);
+  if (!Number.isNaN(number)) return number < 1e12 ? number * 1000 : number;
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? null : parsed;
+}
+
+export function formatDate(value) {
+  const ms = toMillis(value);
+  if (ms === null) return "–";
+  return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+export function plural(n, one, many = `${one}s`) {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+// A polite announcement for screen readers, shown as a toast for everyone.
+export function toast(message, { error = false, timeout = 3500 } = {}) {
+  const host = document.getElementById("status");
+  const item = h("div", { class: error ? "toast error" : "toast", text: message });
+  host.append(item);
+  setTimeout(() => item.remove(), error ? timeout * 2 : timeout);
+}
+
+export async function copyText(text, what = "Text") {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // Clipboard API refused (no secure context): fall back to a hidden textarea.
+    const area = h("textarea", { class: "visually-hidden", "aria-hidden": "true" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  toast(`${what} copied`);
+}
+
+export function copyButton(text, label, what = label) {
+  return h("button", {
+    type: "button", class: "small", text: "Copy", "aria-label": `Copy ${label}`,
+    onclick: () => copyText(text, what),
+  });
+}
+
+// A modal question; resolves true when the person confirms. Focus returns where it was.
+export function confirmDialog({ title, body, confirm = "Delete", danger = true }) {
+  return new Promise((resolve) => {
+    const opener = document.activeElement;
+    const ok = h("button", { type: "button", class: danger ? "danger solid" : "primary", text: confirm });
+    const cancel = h("button", { type: "button", text: "Cancel" });
+    const dialog = h("dialog", { "aria-labelledby": "confirm-title" },
+      h("h2", { id: "confirm-title", text: title }),
+      body ? h("p", { text: body }) : null,
+      h("div", { class: "buttons" }, cancel, ok));
+    let answer = false;
+    ok.addEventListener("click", () => { answer = true; dialog.close(); });
+    cancel.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (opener && opener.isConnected) opener.focus();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+export function debounce(fn, ms) {
+  let timer = 0;
+  const wrapped = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+  wrapped.cancel = () => clearTimeout(timer);
+  return wrapped;
+}
+
+export function note(text, { error = false } = {}) {
+  return h("p", { class: error ? "note error-note" : "note", text });
+}
+
+// AutoV2 as Civitai shows it: the first 10 hex digits of the SHA256, in upper case (the API's
+// `autov2` is the same digits in lower case, like its `sha256`).
+export function autov2(record) {
+  const digits = record.autov2 || (record.sha256 || "").slice(0, 10);
+  return digits.toUpperCase();
+}
+
+// Plain text from a value that may hold HTML (Civitai descriptions do): parsed inertly,
+// never inserted as markup.
+export function plainText(value) {
+  if (typeof value !== "string") return value === undefined || value === null ? "" : JSON.stringify(value);
+  if (!/[<&]/.test(value)) return value;
+  const doc = new DOMParser().parseFromString(value.replace(/<(br|\/p|\/li|\/h\d)\s*\/?>/gi, "\n$&"), "text/html");
+  return (doc.body.textContent || "").replace(/\n{3,}/g, "\n\n").trim();
+}
+
+export function isHttpUrl(value) {
+  return typeof value === "string" && /^https?:\/\/[^\s]+$/i.test(value.trim());
+}
+
+export function externalLink(url, text = url) {
+  return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text });
+}

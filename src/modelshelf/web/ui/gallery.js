@@ -1,0 +1,234 @@
+// A model's example images: the stage (medium), thumbnails (low), the lightbox (high) with
+// arrow keys and Escape; reorder by drag and drop or Alt+arrow keys; set as cover; delete with
+// confirmation; upload by dropping files or choosing them, each with its progress.
+import { h, clear, toast, confirmDialog, note } from "./dom.js";
+import { call, imageUrl, uploadImage, ApiError } from "./api.js";
+
+export function renderGallery(record, { caps, etag, state, onChange }) {
+  const images = record.images || [];
+  const name = record.name || "this model";
+  const canReorder = caps.has("POST", "/api/images/reorder");
+  state.index = Math.min(state.index || 0, Math.max(0, images.length - 1));
+  const panel = h("section", { class: "panel gallery", "aria-labelledby": "gallery-title" });
+  const title = h("h2", { id: "gallery-title" }, h("span", { text: `Images (${images.length})` }));
+  const stage = h("div", { class: "stage" });
+  const thumbs = h("ul", { class: "thumbs", "aria-label": "Example images" + (canReorder ? "; Alt+arrow keys move an image" : "") });
+  const actions = h("div", { class: "image-actions" });
+  const alt = (i) => `Example image ${i + 1} of ${images.length} of ${name}`;
+
+  function select(i, { focus = false } = {}) {
+    state.index = Math.max(0, Math.min(images.length - 1, i));
+    clear(stage);
+    if (!images.length) {
+      stage.append(h("div", { class: "placeholder", text: "No images yet" }));
+    } else {
+      const current = images[state.index];
+      stage.append(h("button", { type: "button", class: "open", "aria-label": `Open image ${state.index + 1} large`, onclick: () => openLightbox(state.index) },
+        h("img", { src: imageUrl(current, "medium"), alt: alt(state.index), decoding: "async" })));
+    }
+    thumbs.querySelectorAll(".thumb").forEach((b, j) => {
+      b.setAttribute("aria-current", String(j === state.index));
+      b.tabIndex = j === state.index ? 0 : -1;
+      if (focus && j === state.index) b.focus();
+    });
+    renderActions();
+  }
+
+  function renderActions() {
+    clear(actions);
+    if (!images.length) return;
+    const i = state.index;
+    actions.append(
+      h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
+      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0) }),
+      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1) }),
+      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1) }),
+      h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }));
+  }
+
+  async function move(from, to) {
+    if (from === to || to < 0 || to >= images.length) return;
+    const order = [...images];
+    const [moved] = order.splice(from, 1);
+    order.splice(to, 0, moved);
+    try {
+      await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: etag ? { "If-Match": etag } : {} });
+      state.index = to;
+      state.focusThumb = true;
+      toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
+      onChange();
+    } catch (error) {
+      toast(`Could not reorder: ${error.message}`, { error: true });
+      if (error instanceof ApiError && (error.status === 409 || error.status === 412)) onChange();
+    }
+  }
+
+  async function remove(i) {
+    const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
+    if (!yes) return;
+    try {
+      await call("DELETE", `api/images/${encodeURIComponent(images[i])}`);
+      toast("Image deleted");
+      state.index = Math.max(0, i - 1);
+      onChange();
+    } catch (error) {
+      toast(`Could not delete the image: ${error.message}`, { error: true });
+    }
+  }
+
+  function openLightbox(start) {
+    const opener = document.activeElement;
+    let i = start;
+    const img = h("img", { alt: "" });
+    const caption = h("figcaption");
+    const show = () => {
+      img.src = imageUrl(images[i], "high");
+      img.alt = alt(i);
+      caption.textContent = `${i + 1} / ${images.length} · ${name}`;
+    };
+    const step = (d) => { i = (i + d + images.length) % images.length; show(); };
+    const dialog = h("dialog", { class: "lightbox", "aria-label": `Images of ${name}` },
+      h("figure", {}, img, caption),
+      images.length > 1 ? h("button", { type: "button", class: "nav prev", "aria-label": "Previous image", text: "‹", onclick: () => step(-1) }) : null,
+      images.length > 1 ? h("button", { type: "button", class: "nav next", "aria-label": "Next image", text: "›", onclick: () => step(1) }) : null,
+      h("button", { type: "button", class: "close", text: "Close", onclick: () => dialog.close() }));
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowRight") { event.preventDefault(); step(1); }
+      if (event.key === "ArrowLeft") { event.preventDefault(); step(-1); }
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      select(i);
+      // The stage was redrawn for the image last shown; focus goes back to it.
+      if (opener && opener.isConnected) opener.focus();
+      else stage.querySelector("button")?.focus();
+    });
+    show();
+    document.body.append(dialog);
+    dialog.showModal();
+  }
+
+  images.forEach((image, i) => {
+    const item = h("li", { draggable: canReorder ? "true" : "false", dataset: { index: String(i) } },
+      h("button", { type: "button", class: "thumb", "aria-label": alt(i) + (i === 0 ? " (cover)" : ""), onclick: () => select(i) },
+        h("img", { src: imageUrl(image, "low"), alt: alt(i), loading: "lazy", decoding: "async", draggable: "false" })),
+      i === 0 ? h("span", { class: "badge cover-mark", text: "Cover" }) : null);
+    thumbs.append(item);
+  });
+
+  thumbs.addEventListener("keydown", (event) => {
+    const button = event.target.closest(".thumb");
+    if (!button) return;
+    const i = Number(button.parentElement.dataset.index);
+    const d = { ArrowLeft: -1, ArrowRight: 1, Home: -i, End: images.length - 1 - i }[event.key];
+    if (d === undefined) return;
+    event.preventDefault();
+    if (event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight")) move(i, i + d);
+    else select(i + d, { focus: true });
+  });
+  if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
+
+  const upload = renderUpload(record, onChange);
+  panel.append(title, stage, thumbs, actions, upload);
+  if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
+  wireFileDrop(panel, upload);
+  select(state.index, { focus: Boolean(state.focusThumb) });
+  state.focusThumb = false;
+  return panel;
+}
+
+// Drag and drop inside the thumbnail strip: a bar shows where the image will land.
+function wireDrag(list, onMove) {
+  let from = null;
+  const clearMarks = () => list.querySelectorAll(".drop-before, .drop-after").forEach((el) => el.classList.remove("drop-before", "drop-after"));
+  const target = (event) => {
+    const item = event.target.closest("li");
+    if (!item) return null;
+    const box = item.getBoundingClientRect();
+    return { item, after: event.clientX > box.left + box.width / 2 };
+  };
+  list.addEventListener("dragstart", (event) => {
+    const item = event.target.closest("li");
+    if (!item) return;
+    from = Number(item.dataset.index);
+    item.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", String(from));
+  });
+  list.addEventListener("dragover", (event) => {
+    if (from === null) return;
+    const hit = target(event);
+    if (!hit) return;
+    event.preventDefault();
+    clearMarks();
+    hit.item.classList.add(hit.after ? "drop-after" : "drop-before");
+  });
+  list.addEventListener("drop", (event) => {
+    if (from === null) return;
+    const hit = target(event);
+    event.preventDefault();
+    clearMarks();
+    if (!hit) return;
+    let to = Number(hit.item.dataset.index) + (hit.after ? 1 : 0);
+    if (to > from) to -= 1;
+    const start = from;
+    from = null;
+    onMove(start, to);
+  });
+  list.addEventListener("dragend", () => {
+    from = null;
+    clearMarks();
+    list.querySelectorAll(".dragging").forEach((el) => el.classList.remove("dragging"));
+  });
+}
+
+function renderUpload(record, onChange) {
+  const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
+  const list = h("ul", { class: "uploads", "aria-label": "Uploads" });
+  const zone = h("div", { class: "dropzone" },
+    h("span", { text: "Drop images here, or " }),
+    h("label", { for: "upload-input", class: "button", text: "Choose images" }),
+    input, list);
+  const start = async (files) => {
+    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
+    if (!images.length) return toast("Those files are not images", { error: true });
+    let added = 0;
+    for (const file of images) {
+      const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
+      const row = h("li", {}, h("span", { text: file.name }), bar);
+      list.append(row);
+      try {
+        await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+        bar.value = 1;
+        added += 1;
+      } catch (error) {
+        row.replaceChildren(h("span", { text: file.name }), h("span", { class: "badge missing", text: error.message.slice(0, 60) }));
+      }
+    }
+    if (added) {
+      toast(`${added} ${added === 1 ? "image" : "images"} added`);
+      onChange();
+    }
+  };
+  input.addEventListener("change", () => start(input.files));
+  zone.startUpload = start;
+  return zone;
+}
+
+function wireFileDrop(panel, zone) {
+  const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+  panel.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  panel.addEventListener("dragleave", (event) => {
+    if (!panel.contains(event.relatedTarget)) zone.classList.remove("over");
+  });
+  panel.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    zone.classList.remove("over");
+    zone.startUpload(event.dataTransfer.files);
+  });
+}

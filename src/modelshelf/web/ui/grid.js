@@ -1,0 +1,254 @@
+// The library grid: thousands of cards in a virtual list. Only the rows on screen (and one
+// above and below) exist in the page; a row's height is known before its data arrives, so
+// the scroll bar stands for the whole library and nothing jumps. Pages of models are fetched
+// when their rows come near; covers load only for cards on screen, and only once the scroll
+// slows down (dragging the scroll bar across 10,000 models fetches nothing on the way).
+// Keyboard: one card is in the tab order; arrows, Home/End and Page Up/Down move between cards.
+import { h, debounce, formatBytes } from "./dom.js";
+import { imageUrl } from "./api.js";
+
+const GAP = 12;
+const OVERSCAN_ROWS = 1;
+const FAST_PX_PER_S = 2500;
+
+export function baseModelOf(record) {
+  const meta = record.meta_json || {};
+  return meta.base_model || (meta.civitai && meta.civitai.baseModel) || "";
+}
+
+export function presentFiles(record) {
+  return (record.files || []).filter((f) => f.present);
+}
+
+export function buildCard(record, index) {
+  const cover = record.images && record.images[0];
+  const name = record.name || record.sha256.slice(0, 12);
+  const img = cover
+    ? h("img", {
+        alt: `Cover of ${name}`, decoding: "async", draggable: "false",
+        dataset: { src: imageUrl(cover, "low"), srcset: `${imageUrl(cover, "low")} 400w, ${imageUrl(cover, "medium")} 800w` },
+      })
+    : h("div", { class: "placeholder", "aria-hidden": "true", text: record.type || "model" });
+  if (cover) img.addEventListener("load", () => img.classList.add("loaded"), { once: true });
+  const badges = h("div", { class: "badges" });
+  if (record.missing) badges.append(h("span", { class: "badge missing", text: "Missing" }));
+  const copies = presentFiles(record).length;
+  if (copies > 1) badges.append(h("span", { class: "badge dup", text: `Duplicate ×${copies}` }));
+  const base = baseModelOf(record);
+  const sub = [record.type, base, formatBytes(record.size_bytes)].filter(Boolean).join(" · ");
+  const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
+  const count = (record.images || []).length;
+  const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`]
+    .filter(Boolean).join(", ");
+  const link = h("a", { class: "card-link", href: `models/${record.sha256}`, tabindex: "-1", "aria-label": label },
+    h("div", { class: "cover" }, img, badges,
+      count > 1 ? h("span", { class: "imgcount", text: `${count} img` }) : null),
+    h("div", { class: "info" },
+      h("span", { class: "name", title: name, text: name }),
+      h("span", { class: "sub", text: sub }),
+      h("ul", { class: "chips" }, tags.map((t) => h("li", { class: "chip", text: t.name })))));
+  return h("div", { class: "card", role: "listitem", dataset: { index: String(index), state: "full" } }, link);
+}
+
+function buildSkeleton(index) {
+  return h("div", { class: "card skeleton", role: "listitem", "aria-busy": "true", dataset: { index: String(index), state: "skeleton" } },
+    h("div", { class: "cover" }),
+    h("div", { class: "info" }, h("span", { class: "name", text: "Loading" }), h("span", { class: "sub", text: "…" })));
+}
+
+export class VirtualGrid {
+  constructor(results, { cardMin }) {
+    this.results = results;
+    this.cardMin = cardMin;
+    this.cards = new Map();
+    this.focusIndex = 0;
+    this.layout = null;
+    this.frame = 0;
+    this.speed = 0;
+    this.lastY = window.scrollY;
+    this.lastT = performance.now();
+    this.el = h("div", { class: "grid-viewport", role: "list", "aria-label": "Models" });
+    this.settle = debounce(() => { this.speed = 0; this.update(); }, 120);
+    this.onScroll = () => this.scrolled();
+    this.onKey = (event) => this.key(event);
+    this.observer = new ResizeObserver(() => { this.layout = null; this.schedule(); });
+  }
+
+  attach() {
+    window.addEventListener("scroll", this.onScroll, { passive: true });
+    this.el.addEventListener("keydown", this.onKey);
+    this.observer.observe(this.el);
+    this.setResults(this.results);
+  }
+
+  destroy() {
+    window.removeEventListener("scroll", this.onScroll);
+    this.el.removeEventListener("keydown", this.onKey);
+    this.observer.disconnect();
+    this.settle.cancel();
+    cancelAnimationFrame(this.frame);
+  }
+
+  setResults(results) {
+    this.results = results;
+    this.focusIndex = 0;
+    for (const card of this.cards.values()) card.remove();
+    this.cards.clear();
+    results.onChange = () => this.schedule();
+    this.update();
+  }
+
+  setCardMin(px) {
+    const anchor = this.firstVisibleIndex();
+    this.cardMin = px;
+    this.layout = null;
+    this.update();
+    this.scrollToIndex(anchor, "top");
+  }
+
+  scrolled() {
+    const now = performance.now();
+    const dt = Math.max(1, now - this.lastT);
+    this.speed = (Math.abs(window.scrollY - this.lastY) / dt) * 1000;
+    this.lastY = window.scrollY;
+    this.lastT = now;
+    this.schedule();
+    this.settle();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => { this.frame = 0; this.update(); });
+  }
+
+  computeLayout() {
+    const width = this.el.clientWidth || 1;
+    // A phone gets two columns at least, as galleries do; the size slider rules above that.
+    const least = width < 560 ? Math.min(this.cardMin, (width - GAP) / 2) : this.cardMin;
+    const columns = Math.max(1, Math.floor((width + GAP) / (least + GAP)));
+    const cardWidth = (width - GAP * (columns - 1)) / columns;
+    const info = parseFloat(getComputedStyle(this.el).getPropertyValue("--info-h")) || 78;
+    const cardHeight = Math.round(cardWidth * 4 / 3 + info);
+    this.layout = { width, columns, cardWidth, cardHeight, rowHeight: cardHeight + GAP };
+  }
+
+  // Rows [first, last] that intersect the window, not counting overscan.
+  visibleRows() {
+    const { rowHeight } = this.layout;
+    const top = window.scrollY - (this.el.getBoundingClientRect().top + window.scrollY);
+    const first = Math.max(0, Math.floor(top / rowHeight));
+    const last = Math.floor((top + window.innerHeight) / rowHeight);
+    return [first, last];
+  }
+
+  firstVisibleIndex() {
+    if (!this.layout) return 0;
+    return this.visibleRows()[0] * this.layout.columns;
+  }
+
+  update() {
+    if (!this.layout) this.computeLayout();
+    const { columns, rowHeight } = this.layout;
+    const total = this.results.total || 0;
+    const rows = Math.ceil(total / columns);
+    this.el.style.height = `${Math.max(0, rows * rowHeight - GAP)}px`;
+    const [firstRow, lastRow] = this.visibleRows();
+    const start = Math.max(0, (firstRow - OVERSCAN_ROWS) * columns);
+    const end = Math.min(total, (lastRow + 1 + OVERSCAN_ROWS) * columns);
+    const fast = this.speed > FAST_PX_PER_S;
+    if (!fast) this.results.ensure(start, end);
+    const focused = this.el.contains(document.activeElement) ? document.activeElement.closest(".card") : null;
+    for (const [index, card] of this.cards) {
+      if ((index < start || index >= end || index >= total) && card !== focused) {
+        card.remove();
+        this.cards.delete(index);
+      }
+    }
+    if (!focused && (this.focusIndex < start || this.focusIndex >= end)) {
+      this.focusIndex = Math.min(Math.max(firstRow * columns, start), Math.max(0, total - 1));
+    }
+    for (let index = start; index < end; index += 1) this.place(index);
+    if (!fast) this.loadImages(firstRow * columns, Math.min(total, (lastRow + 1) * columns));
+  }
+
+  place(index) {
+    const record = this.results.get(index);
+    let card = this.cards.get(index);
+    const wanted = record ? "full" : "skeleton";
+    if (!card || card.dataset.state !== wanted) {
+      const fresh = record ? buildCard(record, index) : buildSkeleton(index);
+      if (card) card.replaceWith(fresh);
+      else this.el.append(fresh);
+      card = fresh;
+      this.cards.set(index, card);
+    }
+    const { columns, cardWidth, cardHeight, rowHeight } = this.layout;
+    const x = (index % columns) * (cardWidth + GAP);
+    const y = Math.floor(index / columns) * rowHeight;
+    card.style.transform = `translate(${x}px, ${y}px)`;
+    card.style.width = `${cardWidth}px`;
+    card.style.height = `${cardHeight}px`;
+    card.setAttribute("aria-posinset", String(index + 1));
+    card.setAttribute("aria-setsize", String(this.results.total || 0));
+    const link = card.querySelector("a");
+    if (link) link.tabIndex = index === this.focusIndex ? 0 : -1;
+  }
+
+  loadImages(from, to) {
+    const sizes = `${Math.round(this.layout.cardWidth)}px`;
+    for (let index = from; index < to; index += 1) {
+      const img = this.cards.get(index)?.querySelector("img[data-src]");
+      if (!img) continue;
+      img.sizes = sizes;
+      img.srcset = img.dataset.srcset;
+      img.src = img.dataset.src;
+      delete img.dataset.src;
+    }
+  }
+
+  stickyOffset() {
+    const bar = document.querySelector(".toolbar");
+    const bottom = bar ? bar.getBoundingClientRect().bottom : 0;
+    return Math.max(52, getComputedStyle(bar || document.body).position === "sticky" ? bottom : 52);
+  }
+
+  scrollToIndex(index, where = "nearest") {
+    if (!this.layout) return;
+    const top = this.el.getBoundingClientRect().top + window.scrollY
+      + Math.floor(index / this.layout.columns) * this.layout.rowHeight;
+    const offset = this.stickyOffset() + 8;
+    if (where === "top" || top < window.scrollY + offset) window.scrollTo(0, Math.max(0, top - offset));
+    else if (top + this.layout.cardHeight > window.scrollY + window.innerHeight) {
+      window.scrollTo(0, top + this.layout.cardHeight - window.innerHeight + 8);
+    }
+  }
+
+  focusCard(index) {
+    const total = this.results.total || 0;
+    if (!total) return;
+    this.focusIndex = Math.max(0, Math.min(total - 1, index));
+    this.scrollToIndex(this.focusIndex);
+    this.speed = 0;
+    this.update();
+    const link = this.cards.get(this.focusIndex)?.querySelector("a");
+    if (link) link.focus({ preventScroll: true });
+    else this.cards.get(this.focusIndex)?.focus?.();
+  }
+
+  key(event) {
+    const card = event.target.closest(".card");
+    if (!card || !this.layout) return;
+    const index = Number(card.dataset.index);
+    const { columns } = this.layout;
+    const page = Math.max(1, Math.floor(window.innerHeight / this.layout.rowHeight)) * columns;
+    const moves = {
+      ArrowRight: index + 1, ArrowLeft: index - 1, ArrowDown: index + columns, ArrowUp: index - columns,
+      Home: event.ctrlKey ? 0 : index - (index % columns),
+      End: event.ctrlKey ? (this.results.total || 1) - 1 : index - (index % columns) + columns - 1,
+      PageDown: index + page, PageUp: index - page,
+    };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    this.focusCard(moves[event.key]);
+  }
+}

@@ -1,0 +1,48 @@
+// A model's history: every edit saved its previous record; each entry says what differs from
+// the model as it is now, and can be put back.
+import { h, clear, confirmDialog, note, formatDate } from "./dom.js";
+import { get, isUnavailable } from "./api.js";
+
+const ACTIONS = { patch: "Edited", tags: "Tags changed", restore: "Restored", override: "Overridden by an import", merge: "Merged with an import" };
+
+const when = formatDate;
+
+// What a restore would change, in words: "name, tags, description".
+export function differences(before, now) {
+  const changed = [];
+  for (const key of ["name", "type"]) if ((before[key] || "") !== (now[key] || "")) changed.push(key);
+  const tags = (r) => (r.tags || []).map((t) => (typeof t === "string" ? t : t.name)).sort().join("\n");
+  if (tags(before) !== tags(now)) changed.push("tags");
+  const a = before.meta_json || {};
+  const b = now.meta_json || {};
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) changed.push(key.replace(/_/g, " "));
+  }
+  return changed;
+}
+
+export function renderHistory(record, { change }) {
+  const list = h("div", {}, h("p", { class: "count", text: "Loading…" }));
+  const panel = h("section", { class: "panel", "aria-labelledby": "history-title" },
+    h("h2", { id: "history-title", text: "History" }), list);
+  get(`api/models/${record.sha256}/history`).then((data) => {
+    const entries = data.entries || [];
+    if (!entries.length) return clear(list, h("p", { class: "count", text: "No earlier versions." }));
+    clear(list, h("ol", { class: "history" }, entries.map((entry) => {
+      const before = entry.before || {};
+      const diff = differences(before, record);
+      return h("li", {},
+        h("span", {}, h("strong", { text: ACTIONS[entry.action] || entry.action || "Change" }), " · ", h("time", { text: when(entry.at) })),
+        h("button", {
+          type: "button", class: "small", id: `restore-${entry.id}`, text: "Restore", disabled: !diff.length,
+          "aria-label": `Restore the version before “${ACTIONS[entry.action] || entry.action}” of ${when(entry.at)}`,
+          onclick: async () => {
+            const yes = await confirmDialog({ title: "Restore this version?", body: `Puts back: ${diff.join(", ")}. The current version is kept in the history.`, confirm: "Restore", danger: false });
+            if (yes) change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
+          },
+        }),
+        h("span", { class: "changes", text: diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now" }));
+    })));
+  }, (error) => clear(list, note(isUnavailable(error) ? "This server does not keep an edit history yet." : `History could not be loaded: ${error.message}`)));
+  return panel;
+}

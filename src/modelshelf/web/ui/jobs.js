@@ -1,0 +1,184 @@
+// Jobs: start a scan of the model folders, watch every job live (server-sent events: files,
+// bytes, rate, ETA), cancel one. `jobView` is also used by the pending page for batches.
+import { h, clear, toast, note, formatBytes, formatCount, formatDuration, formatDate, plural, toMillis } from "./dom.js";
+import { call, get, post, capabilities, followJob, isOver, isUnavailable, ApiError } from "./api.js";
+import { jsonTree } from "./meta.js";
+import { focusHeading } from "./router.js";
+
+const KINDS = { scan: "Scan of the model folders", migrate_legacy: "Legacy library import", import_models: "Batch import of pending models" };
+const REFRESH_MS = 4000;
+
+function progressFacts(job) {
+  const p = job.progress || {};
+  const facts = [];
+  if (p.phase) facts.push(p.phase);
+  facts.push(p.total ? `${formatCount(p.done || 0)} of ${plural(p.total, "file")}` : plural(p.done || 0, "file"));
+  if (p.bytes_total || p.bytes_done) facts.push(p.bytes_total ? `${formatBytes(p.bytes_done || 0)} of ${formatBytes(p.bytes_total)}` : formatBytes(p.bytes_done));
+  if (p.rate) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${p.rate.toFixed(1)} files/s`);
+  if (p.eta_s !== undefined && p.eta_s !== null && !isOver(job)) facts.push(`${formatDuration(p.eta_s)} left`);
+  return facts;
+}
+
+function fraction(job) {
+  const p = job.progress || {};
+  if (job.state === "done") return 1;
+  if (p.bytes_total) return Math.min(1, (p.bytes_done || 0) / p.bytes_total);
+  if (p.total) return Math.min(1, (p.done || 0) / p.total);
+  return null;
+}
+
+function resultSummary(result) {
+  if (!result || typeof result !== "object") return null;
+  const scalars = Object.entries(result).filter(([, v]) => typeof v === "number" || typeof v === "string");
+  const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
+  return h("div", {},
+    scalars.length || counts.length ? h("p", { class: "stats", text: [...scalars, ...counts].map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? formatCount(v) : v}`).join(" · ") }) : null,
+    h("details", {}, h("summary", { text: "Full result" }), jsonTree(result)));
+}
+
+// A job as a list item; `update(job)` redraws it in place.
+export function jobView(job, { onCancel } = {}) {
+  const el = h("li", { class: "job", dataset: { id: job.id } });
+  el.update = (next) => {
+    const bar = fraction(next);
+    const running = !isOver(next);
+    const started = toMillis(next.started_at);
+    const finished = toMillis(next.finished_at);
+    clear(el,
+      h("header", {},
+        h("strong", { text: KINDS[next.kind] || next.kind }),
+        h("span", { class: `badge state-${next.state}`, text: next.state }),
+        h("span", { class: "count", text: formatDate(next.created_at) }),
+        running && onCancel ? h("div", { class: "row-actions" }, h("button", { type: "button", class: "danger small", text: "Cancel", "aria-label": `Cancel ${KINDS[next.kind] || next.kind}`, onclick: () => onCancel(next) })) : null),
+      running || next.state === "done" ? h("progress", { max: "1", ...(bar === null ? {} : { value: String(bar) }), "aria-label": `Progress of ${KINDS[next.kind] || next.kind}` }) : null,
+      h("div", { class: "stats" }, progressFacts(next).map((f) => h("span", { text: f })),
+        started && finished && !running ? h("span", { text: `took ${formatDuration((finished - started) / 1000)}` }) : null),
+      next.error ? note(next.error, { error: true }) : null,
+      !running ? resultSummary(next.result) : null);
+  };
+  el.update(job);
+  return el;
+}
+
+export async function mountJobs(main, context) {
+  const caps = await capabilities();
+  if (!context.isCurrent()) return null;
+  document.title = "Jobs · modelshelf";
+  const canScan = caps.has("POST", "/api/scan");
+  const canList = caps.has("GET", "/api/jobs");
+  const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
+  const message = h("div");
+  const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
+  const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
+  const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
+    h("h2", { id: "scan-title", text: "Scan the model folders" }),
+    h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
+    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
+    start, canScan ? null : note("This server does not offer scanning yet."));
+  const duplicates = caps.has("GET", "/api/duplicates") ? renderDuplicates() : null;
+  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form, message,
+    h("h2", { text: "Recent jobs" }), list, duplicates);
+  focusHeading(main, context.focus);
+
+  const views = new Map();
+  const followers = new Map();
+  let timer = 0;
+  let alive = true;
+
+  const cancel = async (job) => {
+    try {
+      await call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`);
+      toast("Cancelling…");
+    } catch (error) {
+      toast(`Could not cancel: ${error.message}`, { error: true });
+    }
+  };
+
+  function show(job) {
+    let view = views.get(job.id);
+    if (!view) {
+      view = jobView(job, { onCancel: cancel });
+      views.set(job.id, view);
+      if (isOver(job)) list.append(view);
+      else list.prepend(view);
+    } else if (!followers.has(job.id)) {
+      view.update(job);
+    }
+    if (!isOver(job) && !followers.has(job.id)) {
+      const follower = followJob(job, (next) => view.update(next));
+      followers.set(job.id, follower);
+      follower.done.then((final) => {
+        followers.delete(job.id);
+        if (alive) toast(`${KINDS[final.kind] || final.kind}: ${final.state}`);
+        if (alive && final.kind === "scan" && duplicates) duplicates.reload();
+      });
+    }
+  }
+
+  async function refresh() {
+    try {
+      const data = await get("api/jobs");
+      if (!alive) return;
+      clear(message);
+      if (!data.jobs.length && !views.size) message.append(h("p", { class: "empty", text: "No jobs yet." }));
+      for (const job of data.jobs) show(job);
+    } catch (error) {
+      clear(message, note(isUnavailable(error) ? "This server does not run jobs yet." : `Jobs could not be loaded: ${error.message}`, { error: !isUnavailable(error) }));
+    }
+    if (alive) timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = types.value.split(",").map((s) => s.trim()).filter(Boolean);
+    start.disabled = true;
+    try {
+      const data = await post("api/scan", chosen.length ? { types: chosen } : {});
+      toast("Scan started");
+      clear(message);
+      show(data.job);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409 && error.body.job) {
+        toast("A scan is already running", { error: true });
+        show(error.body.job);
+      } else {
+        toast(isUnavailable(error) ? "This server does not offer scanning yet" : error.message, { error: true });
+      }
+    } finally {
+      start.disabled = !canScan;
+    }
+  });
+
+  if (canList) refresh();
+  else message.append(note("This server does not run jobs yet."));
+  return () => {
+    alive = false;
+    clearTimeout(timer);
+    for (const follower of followers.values()) follower.stop();
+  };
+}
+
+// Content on disk more than once (GET /api/duplicates): what a scan found, with the space
+// that removing the extra copies would free.
+function renderDuplicates() {
+  const body = h("div", {}, h("p", { class: "count", text: "Loading…" }));
+  const panel = h("section", { class: "panel", "aria-labelledby": "dup-title" },
+    h("h2", { id: "dup-title", text: "Duplicates" }), body);
+  panel.reload = async () => {
+    try {
+      const data = await get("api/duplicates");
+      if (!data.groups.length) return clear(body, h("p", { class: "count", text: "No model file is on disk twice." }));
+      clear(body,
+        h("p", { text: `${plural(data.groups.length, "model")} on disk more than once; ${formatBytes(data.wasted_bytes)} could be freed.` }),
+        h("ul", { class: "files" }, data.groups.map((g) => h("li", {},
+          h("div", {},
+            h("a", { href: `models/${g.sha256}`, text: g.name || g.sha256.slice(0, 12) }),
+            h("span", { class: "count", text: ` · ${g.files.length} copies · ${formatBytes(g.wasted_bytes)} wasted` }),
+            h("ul", {}, g.files.map((path) => h("li", {}, h("code", { text: path })))))))));
+    } catch (error) {
+      clear(body, note(`Duplicates could not be loaded: ${error.message}`, { error: true }));
+    }
+  };
+  panel.reload();
+  return panel;
+}

@@ -1,0 +1,273 @@
+// The library page: search as you type, filters by type, tag and base model, sort, and the
+// virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
+// the place in it). Results of the last view are kept, so coming back from a model is instant.
+import { h, clear, debounce, formatCount, plural, note } from "./dom.js";
+import { get, capabilities } from "./api.js";
+import { VirtualGrid } from "./grid.js";
+import { setQuery, savedScroll, focusHeading } from "./router.js";
+
+const PAGE = 100;
+const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
+const SORTS = [
+  ["name:asc", "Name, A to Z"],
+  ["name:desc", "Name, Z to A"],
+  ["created_at:desc", "Newest first"],
+  ["created_at:asc", "Oldest first"],
+  ["size_bytes:desc", "Largest first"],
+  ["size_bytes:asc", "Smallest first"],
+];
+const BASE_MODELS = ["SD 1.5", "SD 2.1", "SDXL 1.0", "Pony", "Illustrious", "NoobAI", "SD 3.5", "Flux.1 D", "Flux.1 S", "Wan Video", "Hunyuan Video"];
+// Short: it only merges keys typed faster than this; results must follow the last key at once.
+const SEARCH_DELAY_MS = 40;
+const CARD_SIZE_KEY = "modelshelf.cardMin";
+
+let lastResults = null;
+const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
+
+// Drop the kept results: the next visit to the library asks the server again.
+export function invalidateLibrary() {
+  lastResults = null;
+}
+
+// The models before and after `sha256` in the library as last shown, when that part of it
+// was loaded: the model page offers them, to go through a filtered library one by one.
+export function neighbours(sha256) {
+  if (!lastResults) return {};
+  for (const [page, models] of lastResults.pages) {
+    if (!Array.isArray(models)) continue;
+    const at = models.findIndex((m) => m.sha256 === sha256);
+    if (at < 0) continue;
+    const index = page * PAGE + at;
+    return { previous: lastResults.get(index - 1), next: lastResults.get(index + 1), index, total: lastResults.total };
+  }
+  return {};
+}
+
+// The library as the person last left it (filters included).
+export function libraryHref() {
+  return `./${sessionStorage.getItem(LIBRARY_QUERY_KEY) || ""}`;
+}
+
+class Results {
+  constructor(key) {
+    this.key = key;
+    this.total = null;
+    this.pages = new Map();
+    this.error = null;
+    this.controller = new AbortController();
+    this.onChange = () => {};
+    this.first = this.load(0);
+  }
+
+  get(index) {
+    const page = this.pages.get(Math.floor(index / PAGE));
+    return Array.isArray(page) ? page[index % PAGE] : undefined;
+  }
+
+  ensure(from, to) {
+    if (to <= from) return;
+    for (let page = Math.floor(from / PAGE); page <= Math.floor((to - 1) / PAGE); page += 1) {
+      if (!this.pages.has(page)) this.load(page);
+    }
+  }
+
+  async load(page) {
+    this.pages.set(page, "loading");
+    const url = `api/models?${this.key}${this.key ? "&" : ""}limit=${PAGE}&offset=${page * PAGE}`;
+    try {
+      const data = await get(url, { signal: this.controller.signal });
+      this.total = data.total;
+      this.pages.set(page, data.models);
+      this.error = null;
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      this.pages.delete(page);
+      this.error = error;
+    }
+    this.onChange();
+  }
+
+  abort() {
+    this.controller.abort();
+  }
+}
+
+function readFilters() {
+  const params = new URLSearchParams(location.search);
+  const filters = {};
+  for (const name of FILTERS) if (params.get(name)) filters[name] = params.get(name);
+  return filters;
+}
+
+// The query the server understands: parameters it does not list are left out.
+function apiQuery(filters, caps) {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) {
+    if (!filters[name]) continue;
+    if (name !== "q" && name !== "type" && name !== "tag" && !caps.hasQuery("GET", "/api/models", name)) continue;
+    params.set(name, filters[name]);
+  }
+  return params.toString();
+}
+
+function urlQuery(filters) {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) if (filters[name]) params.set(name, filters[name]);
+  return params;
+}
+
+export async function mountLibrary(main, context) {
+  const caps = await capabilities();
+  if (!context.isCurrent()) return null;
+  let filters = readFilters();
+  sessionStorage.setItem(LIBRARY_QUERY_KEY, location.search);
+  document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
+
+  const heading = h("h1", { text: "Library" });
+  const count = h("span", { class: "count", "aria-live": "polite" });
+  const search = h("input", {
+    type: "search", id: "search", name: "q", autocomplete: "off", spellcheck: "false",
+    placeholder: "Name, file, trigger word, tag…", value: filters.q || "",
+  });
+  // The chosen type is an option from the start; the others arrive with get_types.
+  const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),
+    filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
+  const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "" });
+  const tagList = h("datalist", { id: "tag-options" });
+  const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" });
+  const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
+  const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
+  sortSelect.value = `${filters.sort || "name"}:${filters.order || (filters.sort && filters.sort !== "name" ? "desc" : "asc")}`;
+  const missingBox = h("input", { type: "checkbox", id: "filter-missing", checked: filters.missing === "true" });
+  const cardMin = Number(localStorage.getItem(CARD_SIZE_KEY)) || 200;
+  const sizeRange = h("input", { type: "range", id: "card-size", min: "140", max: "360", step: "20", value: String(cardMin) });
+  const canSort = caps.hasQuery("GET", "/api/models", "sort");
+  const canBase = caps.hasQuery("GET", "/api/models", "base_model");
+  const canMissing = caps.hasQuery("GET", "/api/models", "missing");
+  sortSelect.disabled = !canSort;
+  baseInput.disabled = !canBase;
+
+  const toolbar = h("div", { class: "toolbar", role: "search" },
+    h("div", { class: "field search" }, h("label", { for: "search", text: "Search" }), search),
+    h("div", { class: "field" }, h("label", { for: "filter-type", text: "Type" }), typeSelect),
+    h("div", { class: "field" }, h("label", { for: "filter-tag", text: "Tag" }), tagInput, tagList),
+    h("div", { class: "field" }, h("label", { for: "filter-base", text: "Base model" }), baseInput, baseList),
+    h("div", { class: "field" }, h("label", { for: "sort", text: "Sort" }), sortSelect),
+    canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Missing files" }), missingBox) : null,
+    h("div", { class: "field card-size" }, h("label", { for: "card-size", text: "Card size" }), sizeRange));
+  const unavailable = [!canSort && "sorting", !canBase && "the base-model filter"].filter(Boolean);
+  const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
+  const active = h("div", { class: "active-filters" });
+  const status = h("div");
+  const results0 = lastResults && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
+  const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin });
+  clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el);
+
+  function showState() {
+    const results = grid.results;
+    const total = results.total;
+    count.textContent = total === null ? "" : plural(total, "model");
+    clear(status);
+    if (results.error && total === null) {
+      status.append(note(`The library could not be loaded: ${results.error.message}`, { error: true }),
+        h("button", { type: "button", text: "Try again", onclick: () => apply(filters, { push: false, force: true }) }));
+    } else if (total === 0) {
+      const filtered = Object.keys(filters).some((k) => !["sort", "order"].includes(k));
+      status.append(h("div", { class: "empty" },
+        h("p", { text: filtered ? "No model matches these filters." : "The library is empty." }),
+        filtered ? h("button", { type: "button", text: "Clear filters", onclick: () => apply({}, { push: true }) })
+          : h("p", {}, "Bring models in with a ", h("a", { href: "jobs", text: "scan of your model folders" }), ", or promote ", h("a", { href: "pending", text: "pending models" }), ".")));
+    }
+    clear(active, Object.entries(filters).filter(([k]) => !["q", "sort", "order"].includes(k)).map(([k, v]) =>
+      h("span", { class: "chip" }, `${k.replace("_", " ")}: ${v}`,
+        h("button", { type: "button", "aria-label": `Remove filter ${k.replace("_", " ")} ${v}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }))));
+  }
+
+  function watch(results) {
+    const inner = results.onChange;
+    results.onChange = () => { inner(); showState(); };
+  }
+
+  // Typing a search makes one history entry; the keys after it replace it.
+  let searching = false;
+  function apply(next, { push, force = false, typing = false }) {
+    searching = typing;
+    filters = Object.fromEntries(Object.entries(next).filter(([, v]) => v));
+    setQuery(urlQuery(filters), { push });
+    sessionStorage.setItem(LIBRARY_QUERY_KEY, location.search);
+    document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
+    const key = apiQuery(filters, caps);
+    if (!force && key === grid.results.key) return showState();
+    grid.results.abort();
+    const results = new Results(key);
+    lastResults = results;
+    grid.setResults(results);
+    watch(results);
+    window.scrollTo(0, 0);
+    showState();
+    count.textContent = "Searching…";
+  }
+
+  const typed = debounce(() => {
+    apply({ ...filters, q: search.value.trim() }, { push: !searching, typing: true });
+  }, SEARCH_DELAY_MS);
+  search.addEventListener("input", typed);
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { typed.cancel(); apply({ ...filters, q: search.value.trim() }, { push: !searching, typing: true }); }
+    if (event.key === "ArrowDown") { event.preventDefault(); grid.focusCard(grid.focusIndex); }
+  });
+  typeSelect.addEventListener("change", () => apply({ ...filters, type: typeSelect.value }, { push: true }));
+  tagInput.addEventListener("change", () => apply({ ...filters, tag: tagInput.value.trim().toLowerCase() }, { push: true }));
+  baseInput.addEventListener("change", () => apply({ ...filters, base_model: baseInput.value.trim() }, { push: true }));
+  missingBox.addEventListener("change", () => apply({ ...filters, missing: missingBox.checked ? "true" : "" }, { push: true }));
+  sortSelect.addEventListener("change", () => {
+    const [sort, order] = sortSelect.value.split(":");
+    apply({ ...filters, sort: sort === "name" && order === "asc" ? "" : sort, order: sort === "name" && order === "asc" ? "" : order }, { push: true });
+  });
+  sizeRange.addEventListener("input", () => {
+    localStorage.setItem(CARD_SIZE_KEY, sizeRange.value);
+    grid.setCardMin(Number(sizeRange.value));
+  });
+  // "/" focuses the search field from anywhere on the page, as in most galleries.
+  const slash = (event) => {
+    if (event.key === "/" && !event.target.closest("input, textarea, select, [contenteditable]")) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  };
+  document.addEventListener("keydown", slash);
+
+  grid.attach();
+  watch(grid.results);
+  lastResults = grid.results;
+  loadChoices(typeSelect, tagList, baseList, filters);
+  const restore = savedScroll();
+  const settle = () => {
+    showState();
+    if (restore) window.scrollTo(0, restore);
+    focusHeading(main, context.focus);
+  };
+  if (grid.results.total !== null) settle();
+  else grid.results.first.then(() => context.isCurrent() && settle());
+
+  return () => {
+    document.removeEventListener("keydown", slash);
+    typed.cancel();
+    grid.destroy();
+  };
+}
+
+async function loadChoices(typeSelect, tagList, baseList, filters) {
+  const [types, tags] = await Promise.allSettled([get("api/models/get_types"), get("api/tags")]);
+  if (types.status === "fulfilled") {
+    for (const type of types.value.types) {
+      if (type !== filters.type) typeSelect.append(h("option", { value: type, text: type }));
+    }
+  }
+  if (tags.status === "fulfilled") {
+    const sorted = [...tags.value.tags].sort((a, b) => b.models - a.models);
+    tagList.append(...sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
+  }
+  return baseList;
+}

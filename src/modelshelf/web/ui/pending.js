@@ -1,0 +1,190 @@
+// Pending models: the queue with each one's original image; import one (a conflict opens the
+// comparison: existing and pending side by side, a diff of meta_json, both images, and what
+// Override, Merge and Delete would each leave); select many and import them as one job.
+import { h, clear, toast, note, plural, formatBytes } from "./dom.js";
+import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable } from "./api.js";
+import { jobView } from "./jobs.js";
+import { focusHeading } from "./router.js";
+import { openComparison } from "./compare.js";
+import { invalidateLibrary } from "./library.js";
+
+const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
+
+export async function mountPending(main, context) {
+  const caps = await capabilities();
+  if (!context.isCurrent()) return null;
+  document.title = "Pending · modelshelf";
+  const count = h("span", { class: "count", "aria-live": "polite" });
+  const queue = h("ul", { class: "queue", "aria-label": "Pending models" });
+  const selectAll = h("input", { type: "checkbox", id: "select-all" });
+  const selected = h("span", { class: "count", "aria-live": "polite" });
+  const strategy = h("select", { id: "batch-strategy" }, CHOICES.map(([value, text]) => h("option", { value, text })));
+  const run = h("button", { type: "button", class: "primary", text: "Import selected", disabled: true });
+  const progress = h("ul", { class: "jobs", "aria-label": "Batch progress" });
+  const message = h("div");
+  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Pending" }), count),
+    h("p", { class: "count", text: "Models brought in from a legacy library wait here until they are hashed and promoted. A model whose content is already in the library is a conflict: compare the two, then choose." }),
+    h("div", { class: "batchbar" },
+      h("label", { class: "copyable" }, selectAll, " Select all"), selected,
+      h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run),
+    progress, message, queue);
+  focusHeading(main, context.focus);
+
+  const rows = new Map();
+  let lastChecked = null;
+  let alive = true;
+  let follower = null;
+
+  const updateSelection = () => {
+    const ids = selectedIds();
+    selected.textContent = ids.length ? `${plural(ids.length, "model")} selected` : "";
+    run.disabled = !ids.length;
+    selectAll.checked = ids.length > 0 && ids.length === rows.size;
+    selectAll.indeterminate = ids.length > 0 && ids.length < rows.size;
+    count.textContent = plural(rows.size, "pending model");
+  };
+  const selectedIds = () => [...rows.entries()].filter(([, row]) => row.box.checked).map(([id]) => id);
+
+  function remove(id) {
+    const row = rows.get(id);
+    if (!row) return;
+    const next = row.el.nextElementSibling || row.el.previousElementSibling;
+    const hadFocus = row.el.contains(document.activeElement);
+    row.el.remove();
+    rows.delete(id);
+    if (hadFocus && next) next.querySelector("button")?.focus();
+    updateSelection();
+    if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
+  }
+
+  function mark(id, kind, text) {
+    const row = rows.get(id);
+    if (!row) return;
+    row.el.classList.toggle("conflict", kind === "conflict");
+    clear(row.status, text ? h("span", { class: kind === "conflict" ? "badge dup" : "badge missing", text }) : null);
+  }
+
+  async function importOne(record) {
+    try {
+      const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: null } });
+      invalidateLibrary();
+      toast(`${record.name || record.id} imported`);
+      remove(record.id);
+      return done;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409 && error.body.existing) {
+        mark(record.id, "conflict", "Already in the library");
+        return resolve(record, error.body);
+      }
+      mark(record.id, "failed", error.message);
+      toast(error.message, { error: true });
+      return null;
+    }
+  }
+
+  async function resolve(record, conflict) {
+    const choice = await openComparison(conflict, { caps });
+    if (!choice) return;
+    try {
+      const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
+      invalidateLibrary();
+      toast(`${record.name || record.id}: ${done.action_taken}`);
+      remove(record.id);
+    } catch (error) {
+      mark(record.id, "failed", error.message);
+      toast(error.message, { error: true });
+    }
+  }
+
+  function row(record) {
+    const name = record.name || `Pending model ${record.id}`;
+    const box = h("input", { type: "checkbox", "aria-label": `Select ${name}`, dataset: { id: String(record.id) } });
+    const status = h("span");
+    const image = record.images && record.images.length
+      ? h("img", { src: pendingImageUrl(record.id), alt: `Image of ${name}`, loading: "lazy", decoding: "async" })
+      : h("div", { class: "placeholder", "aria-hidden": "true", text: record.type || "" });
+    const el = h("li", { dataset: { id: String(record.id) } }, box, h("div", { class: "thumb" }, image),
+      h("div", { class: "what" },
+        h("span", { class: "name", text: name }),
+        h("span", { class: "sub", text: [record.type, formatBytes(record.size_bytes), record.path].filter(Boolean).join(" · ") }),
+        h("span", { class: "sub", text: (record.tags || []).map((t) => t.name).join(", ") }), status),
+      h("div", { class: "row-actions" },
+        h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: () => importOne(record) })));
+    box.addEventListener("click", (event) => {
+      // Shift+click selects the range from the last box clicked, as in a file manager.
+      if (event.shiftKey && lastChecked !== null) {
+        const ids = [...rows.keys()];
+        const [a, b] = [ids.indexOf(lastChecked), ids.indexOf(record.id)].sort((x, y) => x - y);
+        ids.slice(a, b + 1).forEach((id) => { rows.get(id).box.checked = box.checked; });
+      }
+      lastChecked = record.id;
+      updateSelection();
+    });
+    rows.set(record.id, { el, box, status, record });
+    return el;
+  }
+
+  async function runBatch() {
+    const ids = selectedIds();
+    if (!ids.length) return;
+    const conf = strategy.value || null;
+    run.disabled = true;
+    clear(progress);
+    try {
+      const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
+      let result = body;
+      if (response.status === 202 && body.job) {
+        const view = jobView(body.job, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
+        progress.append(view);
+        follower = followJob(body.job, (job) => view.update(job));
+        const final = await follower.done;
+        follower = null;
+        if (!alive) return;
+        result = final.result || {};
+        if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
+      } else {
+        progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
+          h("p", { class: "stats", text: Object.entries(result.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
+      }
+      applyResults(result.results || []);
+    } catch (error) {
+      toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
+    } finally {
+      updateSelection();
+    }
+  }
+
+  function applyResults(results) {
+    let imported = 0;
+    for (const r of results) {
+      if (r.result === "success") { remove(r.id); imported += 1; }
+      else if (r.result === "conflict") mark(r.id, "conflict", "Already in the library: compare to choose");
+      else if (r.result !== "not_found") mark(r.id, "failed", r.detail || r.result);
+      else remove(r.id);
+    }
+    if (imported) invalidateLibrary();
+    toast(`${plural(imported, "model")} imported${results.length > imported ? `, ${results.length - imported} left` : ""}`);
+  }
+
+  selectAll.addEventListener("change", () => {
+    for (const r of rows.values()) r.box.checked = selectAll.checked;
+    updateSelection();
+  });
+  run.addEventListener("click", runBatch);
+
+  try {
+    const data = await get("api/migration/pending_models");
+    if (!alive) return null;
+    queue.append(...data.models.map(row));
+    if (!data.models.length) message.append(h("p", { class: "empty", text: "Nothing is pending." }));
+    updateSelection();
+  } catch (error) {
+    message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }));
+  }
+  return () => {
+    alive = false;
+    if (follower) follower.stop();
+  };
+}

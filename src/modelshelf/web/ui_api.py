@@ -1,0 +1,189 @@
+"""The web UI: its page and static files (HTML, CSS, ES modules from the package folder
+`web/ui/`, no build step), held in memory with their hashes, and the client-side routes that
+load the same page (`/models/<sha256>`, `/pending`, `/jobs`).
+
+Assets live under `/ui/<version>/<name>`, where the version is a hash of every file: they are
+cached for a year, and a new release changes every URL at once (relative imports between
+modules keep the version, so no import map or build is needed). The page itself is
+`no-cache` with an ETag, so a browser always learns the current version.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from modelshelf.errors import InvalidInput, NotFound
+from modelshelf.records import is_sha256
+from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.keys import SETTINGS, SHELF
+
+UI_FOLDER = Path(__file__).parent / "ui"
+INDEX = "index.html"
+ASSET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,40}\.(?:js|css)")
+VERSION = re.compile(r"[0-9a-f]{1,64}")
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+FOREVER = "public, max-age=31536000, immutable"
+# The page names every source it may use; nothing outside the service can be loaded.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self';"
+        " connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self';"
+        " frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file as served: its bytes, the same gzipped, its type and its strong ETag."""
+
+    body: bytes
+    gzipped: bytes
+    content_type: str
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes, suffix: str) -> Asset:
+        digest = hashlib.sha256(body).hexdigest()[:20]
+        return cls(body, gzip.compress(body, 9, mtime=0), CONTENT_TYPES[suffix], f'"{digest}"')
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The UI as one release: a version (hash of all files), the page and the assets."""
+
+    version: str
+    index: Asset
+    assets: dict[str, Asset]
+
+
+def load_bundle(folder: Path, prefix: str) -> Bundle:
+    """Read the UI folder and fill the page's placeholders for `prefix`. Blocking (files)."""
+    assets: dict[str, Asset] = {}
+    whole = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and ASSET_NAME.fullmatch(path.name):
+            assets[path.name] = Asset.of(path.read_bytes(), path.suffix)
+            whole.update(path.name.encode() + b"\0" + assets[path.name].etag.encode())
+    version = whole.hexdigest()[:12]
+    preloads = "\n".join(
+        f'  <link rel="modulepreload" href="ui/{version}/{name}">'
+        for name in sorted(assets)
+        if name.endswith(".js") and name != "main.js"
+    )
+    page = (
+        (folder / INDEX)
+        .read_text("utf-8")
+        .replace("{{base}}", _escape(prefix + "/"))
+        .replace("{{version}}", version)
+        .replace("{{preloads}}", preloads)
+        .replace("{{capabilities}}", capabilities().replace("</", "<\\/"))
+    )
+    return Bundle(version, Asset.of(page.encode(), ".html"), assets)
+
+
+def capabilities() -> str:
+    """What this server offers, for the page to show only the controls that work: every
+    operation ("GET /api/models"), its query parameters and statuses, from the endpoint table
+    (the same source as the router and the OpenAPI document), so it costs the page no request."""
+    from modelshelf.web.routes import ENDPOINTS  # the table lists this module too
+
+    operations = {
+        f"{e.method} {e.path}": {
+            "query": sorted(e.query.model_fields) if e.query else [],
+            "statuses": sorted(e.responses),
+        }
+        for e in ENDPOINTS
+        if e.path.startswith("/api/")
+    }
+    return json.dumps({"operations": operations}, separators=(",", ":"), sort_keys=True)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+@functools.cache
+def _cached_bundle(folder: Path, prefix: str) -> Bundle:
+    return load_bundle(folder, prefix)
+
+
+async def bundle_of(request: web.Request) -> Bundle:
+    """The UI for this app's prefix, read once per process (in the file thread pool)."""
+    prefix = request.app[SETTINGS].path_prefix
+    return await request.app[SHELF].run_files(_cached_bundle, UI_FOLDER, prefix)
+
+
+def send(request: web.Request, asset: Asset, cache: str, status: int = 200) -> web.Response:
+    """`asset` with its ETag (304 when the client has it) and gzip when the client takes it."""
+    headers = {"ETag": asset.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+    if asset.content_type.startswith("text/html"):
+        headers.update(SECURITY_HEADERS)
+    if status == 200 and asset.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    body = asset.body
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = asset.gzipped
+        headers["Content-Encoding"] = "gzip"
+    headers["Content-Type"] = asset.content_type
+    return web.Response(body=body, status=status, headers=headers)
+
+
+async def page(request: web.Request) -> web.Response:
+    return send(request, (await bundle_of(request)).index, "no-cache")
+
+
+async def model_page(request: web.Request) -> web.Response:
+    # The page draws "no such model" itself; the status tells crawlers and tests the same.
+    status = 200 if is_sha256(request.match_info["sha256"]) else 404
+    return send(request, (await bundle_of(request)).index, "no-cache", status)
+
+
+async def asset(request: web.Request) -> web.Response:
+    version, name = request.match_info["version"], request.match_info["asset"]
+    if not VERSION.fullmatch(version) or not ASSET_NAME.fullmatch(name):
+        raise InvalidInput(f"{name[:60]!r} under {version[:20]!r} is not a UI asset name")
+    bundle = await bundle_of(request)
+    found = bundle.assets.get(name)
+    if found is None:
+        raise NotFound(f"the UI has no file {name!r}")
+    # An old page asking for an old version gets today's file, but must not keep it.
+    return send(request, found, FOREVER if version == bundle.version else "no-cache")
+
+
+_HTML = "text/html"
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/", page, "The web UI: the library", responses={200: _HTML, 304: ""}),
+    Endpoint(
+        "GET", "/pending", page, "The web UI: pending models", responses={200: _HTML, 304: ""}
+    ),
+    Endpoint("GET", "/jobs", page, "The web UI: jobs", responses={200: _HTML, 304: ""}),
+    Endpoint(
+        "GET",
+        "/models/{sha256}",
+        model_page,
+        "The web UI: one model",
+        responses={200: _HTML, 304: "", 404: _HTML},
+    ),
+    Endpoint(
+        "GET",
+        "/ui/{version}/{asset}",
+        asset,
+        "A file of the web UI (cached for a year under its version)",
+        responses={200: "text/*", 304: "", 400: None, 404: None},
+    ),
+]

@@ -1,0 +1,112 @@
+"""The web UI as files: the page at / and at every client route, under a path prefix too; the
+assets with their types, versioned URLs and caching; nothing that reaches outside the service."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+
+from modelshelf.web import ui_api
+from tests.conftest import Client, MakeClient
+
+SHA = "ab" * 32
+
+
+async def page_text(client: Client, path: str) -> str:
+    response = await client.get(path)
+    assert response.status == 200, path
+    return await response.text()
+
+
+def asset_urls(page: str) -> list[str]:
+    return re.findall(r'(?:href|src)="(ui/[0-9a-f]+/[a-z0-9_-]+\.(?:js|css))"', page)
+
+
+@pytest.mark.parametrize("path", ["/", "/pending", "/jobs", f"/models/{SHA}"])
+async def test_every_client_route_serves_the_page(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert '<base href="/">' in await response.text()
+
+
+async def test_a_model_route_with_a_malformed_hash_is_a_404_page(client: Client) -> None:
+    response = await client.get("/models/not-a-hash")
+    assert response.status == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+async def test_the_page_answers_304_to_its_etag(client: Client) -> None:
+    first = await client.get("/")
+    again = await client.get("/", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status == 304
+
+
+async def test_assets_are_versioned_cached_for_a_year_and_typed(client: Client) -> None:
+    urls = asset_urls(await page_text(client, "/"))
+    assert "ui/" in urls[0] and any(u.endswith("main.js") for u in urls)
+    for url in urls:
+        response = await client.get("/" + url)
+        assert response.status == 200, url
+        assert response.headers["Cache-Control"] == ui_api.FOREVER
+        expected = "text/css" if url.endswith(".css") else "text/javascript"
+        assert response.headers["Content-Type"].startswith(expected)
+
+
+async def test_an_old_version_gets_todays_file_without_long_caching(client: Client) -> None:
+    response = await client.get("/ui/0123456789ab/main.js")
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/ui/0123/missing.js", 404), ("/ui/0123/..%2Fui_api.py", 400), ("/ui/XYZ/main.js", 400)],
+)
+async def test_unknown_or_malformed_asset_names_are_json_errors(
+    client: Client, path: str, status: int
+) -> None:
+    response = await client.get(path)
+    assert response.status == status
+    assert (await response.json())["error"]
+
+
+async def test_assets_are_gzipped_for_clients_that_take_it(client: Client) -> None:
+    url = next(u for u in asset_urls(await page_text(client, "/")) if u.endswith(".css"))
+    response = await client.get(
+        "/" + url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    assert response.headers["Content-Encoding"] == "gzip"
+    body = gzip.decompress(await response.read())
+    assert body == (ui_api.UI_FOLDER / "app.css").read_bytes()
+
+
+async def test_under_a_path_prefix_the_page_and_assets_live_under_it(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(path_prefix="/shelf")
+    page = await page_text(client, "/shelf/")
+    assert '<base href="/shelf/">' in page
+    for url in asset_urls(page):
+        assert (await client.get("/shelf/" + url)).status == 200
+    assert (await client.get(f"/shelf/models/{SHA}")).status == 200
+    assert (await client.get("/")).status == 404
+
+
+def test_the_ui_loads_nothing_from_outside_the_service() -> None:
+    outside = re.compile(r"""(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}""", re.I)
+    for path in sorted(ui_api.UI_FOLDER.iterdir()):
+        text = path.read_text("utf-8")
+        # The one host named is where a Civitai model page is, a link a person may follow.
+        assert set(outside.findall(text)) <= {"https://civitai.com"}, path.name
+
+
+def test_the_ui_files_are_all_served(tmp_path: Path) -> None:
+    bundle = ui_api.load_bundle(ui_api.UI_FOLDER, "")
+    on_disk = {p.name for p in ui_api.UI_FOLDER.iterdir() if p.name != ui_api.INDEX}
+    assert set(bundle.assets) == on_disk

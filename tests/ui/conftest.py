@@ -1,0 +1,167 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real server process over a
+real library (stage 1 from a legacy library, real images). One browser for the session, a
+fresh context (cookies, storage, cache) per test. Without Chromium or Playwright the tests
+skip and say how to get them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.server import ServerProcess
+from tests.ui.seed import SeededLibrary, seed_library
+
+CHROMIUM = Path(os.environ.get("MODELSHELF_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+TIMEOUT_MS = 10_000
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed: .venv/bin/pip install -e '.[test]'"
+    if not CHROMIUM.exists():
+        return (
+            f"no Chromium at {CHROMIUM}: `apt-get install chromium` (make test does it when run"
+            " as root), or point MODELSHELF_CHROMIUM at one"
+        )
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's synchronous API keeps an event loop running in the
+    main thread for as long as the session's browser lives, and the async tests must not meet
+    it."""
+    here = Path(__file__).parent
+    items.sort(key=lambda item: here in Path(item.path).parents)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    reason = missing_browser()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # launch() gives the browser a fresh temporary profile (user-data-dir) of its own.
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory) -> SeededLibrary:
+    return seed_library(tmp_path_factory.mktemp("ui-library"))
+
+
+@pytest.fixture(scope="session")
+def server(library: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
+    process = ServerProcess(library.data_dir, library.data_dir.parent / "server.log").start()
+    yield process
+    process.kill()
+
+
+Operations = dict[str, dict[str, Any]]
+CAPABILITIES = re.compile(r'(<script type="application/json" id="capabilities">)(.*?)(</script>)')
+
+
+def serve_as_if(page: Any, edit: Callable[[Operations], None]) -> None:
+    """Serve the pages as a server would whose endpoint table `edit` changed (an older server,
+    or one with endpoints this branch does not have yet): the page reads the table it carries."""
+
+    def handle(route: Any) -> None:
+        if route.request.resource_type != "document":
+            route.fallback()
+            return
+        response = route.fetch()
+        match = CAPABILITIES.search(response.text())
+        assert match, "the page carries no capabilities"
+        data = json.loads(match.group(2).replace("<\\/", "</"))
+        edit(data["operations"])
+        body = CAPABILITIES.sub(
+            lambda m: m.group(1) + json.dumps(data) + m.group(3), response.text()
+        )
+        route.fulfill(response=response, body=body)
+
+    page.route("**/*", handle)
+
+
+@pytest.fixture(scope="session")
+def operations(server: ServerProcess) -> set[str]:
+    """What the server offers ("GET /api/models?sort" for a query parameter), from its OpenAPI
+    document: tests of part-2 features skip on a server that does not have them yet."""
+    with urllib.request.urlopen(server.url + "/api/openapi.json") as response:
+        document = json.load(response)
+    found = set()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            found.add(f"{method.upper()} {path}")
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    found.add(f"{method.upper()} {path}?{parameter['name']}")
+    return found
+
+
+def needs(operations: set[str], *wanted: str) -> None:
+    missing = [w for w in wanted if w not in operations]
+    if missing:
+        pytest.skip(f"the server does not offer {', '.join(missing)} yet")
+
+
+class Visit:
+    """A page in a fresh browser context, with every request and page error it saw."""
+
+    def __init__(self, browser: Any, base_url: str, **options: Any) -> None:
+        self.context = browser.new_context(
+            base_url=base_url, viewport=options.pop("viewport", DESKTOP), **options
+        )
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def outside(self, base_url: str) -> list[str]:
+        """Requests that left the service (data: URLs stay inside the page)."""
+        origin = urlsplit(base_url).netloc
+        return [
+            url
+            for url in self.requests
+            if not url.startswith("data:") and urlsplit(url).netloc != origin
+        ]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser: Any, server: ServerProcess) -> Iterator[Visit]:
+    opened = Visit(browser, server.url)
+    yield opened
+    opened.close()
+    assert not opened.errors, opened.errors
+    assert not opened.outside(server.url)

@@ -1,0 +1,142 @@
+"""Part-2 features in a real browser: edit fields, edit tags, reorder by drag and by keyboard,
+set as cover, restore from history, delete a model, previews of the strategies, sort and the
+base-model filter. Each test skips, saying what is missing, on a server without its API."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from tests.ui.conftest import Visit, needs
+from tests.ui.seed import SeededLibrary
+
+PATCH = "PATCH /api/models/{sha256}"
+
+
+def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
+    page = visit.page
+    page.goto(f"/models/{library.hashes[name]}")
+    page.get_by_role("heading", level=1, name=name).wait_for()
+    return page
+
+
+def image_digests(page: Any, sha: str, count: int) -> list[str]:
+    """What each example image is, by content (names stay `<sha>_<seq>` when order changes)."""
+    return [
+        hashlib.sha256(
+            page.request.get(f"/api/images/{sha}_{seq}.webp?quality=low").body()
+        ).hexdigest()[:12]
+        for seq in range(count)
+    ]
+
+
+def test_editing_fields_then_restoring_the_earlier_version(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PATCH, "GET /api/models/{sha256}/history")
+    page = open_model(visit, library, "Pastel Lora v1")
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_label("Name").fill("Pastel Skies")
+    page.get_by_label("Notes").fill("great for evening skies")
+    page.get_by_role("textbox", name="Trigger words").fill("pastel sky, soft light")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", level=1, name="Pastel Skies").wait_for()
+    assert page.get_by_text("great for evening skies", exact=True).is_visible()
+    assert page.get_by_role("button", name="Copy trigger word soft light").is_visible()
+    page.reload()
+    page.get_by_role("heading", level=1, name="Pastel Skies").wait_for()
+    history = page.get_by_role("region", name="History")
+    history.get_by_role("button", name=re.compile("^Restore")).first.click()
+    page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    page.get_by_role("heading", level=1, name="Pastel Lora v1").wait_for()
+
+
+def test_tags_are_added_and_removed_in_place(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "PUT /api/models/{sha256}/tags")
+    page = open_model(visit, library, "Pixel Embedding v1")
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_label("Add a tag").fill("Retro")
+    tags.get_by_label("Add a tag").press("Enter")
+    tags.get_by_role("link", name="retro").wait_for()
+    tags.get_by_role("button", name="Remove tag retro").click()
+    tags.get_by_role("link", name="retro").wait_for(state="detached")
+
+
+def test_images_reorder_by_drag_by_keyboard_and_set_as_cover(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "POST /api/images/reorder")
+    name = "Ink Embedding v2"
+    sha = library.hashes[name]
+    page = open_model(visit, library, name)
+    first, second, third = image_digests(page, sha, 3)
+    thumbs = page.locator(".thumbs li")
+    thumbs.nth(2).drag_to(thumbs.nth(0), target_position={"x": 5, "y": 20})
+    page.get_by_role("status").get_by_text("Cover changed").wait_for()
+    assert image_digests(page, sha, 3) == [third, first, second]
+    page.get_by_role("button", name=re.compile("^Example image 2 of 3")).focus()
+    page.keyboard.press("Alt+ArrowRight")
+    # The moved image stays the selected one, now third.
+    page.locator(".thumbs li:nth-child(3) .thumb[aria-current='true']").wait_for()
+    assert image_digests(page, sha, 3) == [third, second, first]
+    page.get_by_role("button", name=re.compile("^Example image 2 of 3")).click()
+    page.get_by_role("button", name="Set as cover").click()
+    page.locator(".thumbs li:nth-child(1) .thumb[aria-current='true']").wait_for()
+    assert image_digests(page, sha, 3) == [second, third, first]
+
+
+def test_deleting_a_model_asks_first_and_returns_to_the_library(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "DELETE /api/models/{sha256}")
+    page = visit.page
+    imported = page.request.post(
+        "/api/migration/import_a_model", data={"id": library.pending["fresh4"]}
+    ).json()
+    page.goto(f"/models/{imported['sha256']}")
+    page.get_by_role("heading", level=1, name="Fresh Pending 4").wait_for()
+    page.get_by_role("button", name="Delete model").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    page.get_by_role("button", name="Delete model").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete model").click()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    assert page.request.get(f"/api/models/{imported['sha256']}").status == 404
+
+
+def test_each_strategy_is_previewed_before_the_choice(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "POST /api/migration/preview_import")
+    page = visit.page
+    page.goto("/pending")
+    page.get_by_role("button", name="Import Pending Conflict 1").click()
+    dialog = page.get_by_role("dialog")
+    merge = dialog.locator(".strategy", has=page.get_by_role("button", name="Merge", exact=True))
+    merge.get_by_text(re.compile("^Afterwards: “Existing Conflict 1”.*2 images")).wait_for()
+    override = dialog.locator(
+        ".strategy", has=page.get_by_role("button", name="Override", exact=True)
+    )
+    override.get_by_text(re.compile("^Afterwards: “Pending Conflict 1”")).wait_for()
+    dialog.get_by_role("button", name="Decide later").click()
+
+
+def test_sort_and_base_model_filter_keep_to_the_url(visit: Visit, operations: set[str]) -> None:
+    needs(operations, "GET /api/models?sort", "GET /api/models?base_model")
+    page = visit.page
+    page.goto("/")
+    page.locator(".card[data-state='full']").first.wait_for()
+    page.get_by_label("Sort").select_option("created_at:desc")
+    page.wait_for_url(re.compile(r"sort=created_at&order=desc"))
+    page.locator(".card[data-state='full'] .name").first.filter(
+        has_text="Portrait Lora v1"
+    ).wait_for()
+    base = page.get_by_label("Base model")
+    base.fill("Pony")
+    base.press("Enter")
+    page.wait_for_url(re.compile(r"base_model=Pony"))
+    page.get_by_text("9 models").wait_for()
+    page.go_back()
+    page.wait_for_url(re.compile(r"sort=created_at&order=desc$"))

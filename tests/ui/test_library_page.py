@@ -1,0 +1,120 @@
+"""The library page in a real browser: cards with low covers, search as you type, filters in
+the URL, the back button, keyboard moves between cards, and the names the contract fixes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.ui.conftest import Visit
+from tests.ui.seed import SeededLibrary
+
+MODELS = 39  # seed_library: 36 models and 3 that pending models conflict with
+
+
+def open_library(visit: Visit, path: str = "/") -> Any:
+    page = visit.page
+    page.goto(path)
+    page.locator(".card[data-state='full']").first.wait_for()
+    return page
+
+
+def card_names(page: Any) -> list[str]:
+    return page.locator(".card[data-state='full'] .name").all_inner_texts()
+
+
+def test_cards_show_covers_in_low_quality_and_nothing_in_high(visit: Visit) -> None:
+    page = open_library(visit)
+    assert page.get_by_text(f"{MODELS} models").is_visible()
+    covers = page.locator(".card .cover img[src]")
+    covers.first.wait_for()
+    for src in covers.evaluate_all("els => els.map(e => e.getAttribute('src'))"):
+        assert src.endswith("quality=low")
+    for srcset in covers.evaluate_all("els => els.map(e => e.srcset)"):
+        assert re.fullmatch(r"\S+quality=low 400w, \S+quality=medium 800w", srcset)
+    assert not [url for url in visit.requests if "quality=high" in url]
+    first = page.locator(".card[data-state='full']").first
+    assert first.get_by_role("img").get_attribute("alt") == "Cover of Aurora Lineart XL"
+    assert "lora" in first.inner_text() and "SD 1.5" in first.inner_text()
+
+
+def test_search_as_you_type_narrows_the_grid_and_the_url_keeps_it(visit: Visit) -> None:
+    page = open_library(visit)
+    search = page.get_by_role("searchbox", name="Search")
+    search.press_sequentially("ghibli", delay=20)
+    page.wait_for_url(re.compile(r"\?q=ghibli$"))
+    page.get_by_text("2 models").wait_for()
+    assert sorted(card_names(page)) == ["Ghibli Lora v1", "Ghibli Lora v3"]
+    page.reload()
+    page.get_by_text("2 models").wait_for()
+    assert page.get_by_role("searchbox", name="Search").input_value() == "ghibli"
+
+
+def test_filters_live_in_the_url_and_back_returns_to_the_last_view(visit: Visit) -> None:
+    page = open_library(visit)
+    page.get_by_label("Type", exact=True).select_option("embedding")
+    page.wait_for_url(re.compile(r"type=embedding"))
+    page.get_by_text("9 models").wait_for()
+    assert all("embedding" in sub for sub in page.locator(".card .sub").all_inner_texts())
+    tag = page.get_by_label("Tag", exact=True)
+    tag.fill("anime")
+    tag.press("Enter")
+    page.wait_for_url(re.compile(r"type=embedding&tag=anime"))
+    page.get_by_text("2 models").wait_for()
+    page.go_back()
+    page.get_by_text("9 models").wait_for()
+    assert page.get_by_label("Tag", exact=True).input_value() == ""
+    page.go_back()
+    page.get_by_text(f"{MODELS} models").wait_for()
+    assert page.get_by_label("Type", exact=True).input_value() == ""
+
+
+def test_a_bookmarked_view_opens_as_it_was(visit: Visit) -> None:
+    page = open_library(visit, "/?type=checkpoint&tag=style")
+    page.get_by_text("2 models").wait_for()
+    assert page.get_by_label("Type", exact=True).input_value() == "checkpoint"
+    assert page.get_by_role("button", name="Remove filter tag style").is_visible()
+
+
+def test_arrow_keys_move_between_cards_and_enter_opens_one(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    page = open_library(visit)
+    columns = page.evaluate(
+        "() => new Set([...document.querySelectorAll('.card')].map(c => c.style.transform"
+        ".match(/translate\\(([\\d.]+)px/)[1])).size"
+    )
+    first = page.locator(".card-link").first
+    first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    focused = page.evaluate("() => document.activeElement.closest('.card').dataset.index")
+    assert int(focused) == 1 + columns
+    assert page.evaluate("() => document.activeElement.tabIndex") == 0
+    name = page.evaluate("() => document.activeElement.querySelector('.name').textContent")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/models/{library.hashes[name]}")
+    page.get_by_role("heading", level=1, name=name).wait_for()
+    page.go_back()
+    page.get_by_text(f"{MODELS} models").wait_for()
+
+
+def test_the_contract_names_are_there(visit: Visit) -> None:
+    page = open_library(visit)
+    assert page.get_by_role("searchbox", name="Search").get_attribute("type") == "search"
+    navigation = page.get_by_role("navigation", name="Main")
+    for name, path in [("Pending", "/pending"), ("Jobs", "/jobs"), ("Library", "/")]:
+        navigation.get_by_role("link", name=name, exact=True).click()
+        page.wait_for_url(f"**{path}")
+        page.get_by_role("heading", level=1, name=name).wait_for()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("img:not([alt]), img[alt='']").count() == 0, path
+
+
+def test_the_page_says_when_nothing_matches(visit: Visit) -> None:
+    page = visit.page
+    page.goto("/?q=zzzznothing")
+    page.get_by_text("No model matches these filters.").wait_for()
+    page.get_by_role("button", name="Clear filters").click()
+    page.get_by_text(f"{MODELS} models").wait_for()
+    assert page.url.endswith("/")

@@ -1,0 +1,172 @@
+"""The model page in a real browser: the full SHA256 as text, the gallery (high in the
+lightbox, arrow keys, Escape), upload with the file picker, delete with confirmation, and
+controls whose endpoint the server lacks shown disabled, never broken."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.factories import make_image
+from tests.ui.conftest import Operations, Visit, serve_as_if
+from tests.ui.seed import SeededLibrary
+
+
+def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
+    page = visit.page
+    page.goto(f"/models/{library.hashes[name]}")
+    page.get_by_role("heading", level=1, name=name).wait_for()
+    return page
+
+
+def image_count(page: Any) -> int:
+    heading = page.locator("#gallery-title").inner_text()
+    return int(re.search(r"\((\d+)\)", heading).group(1))
+
+
+def test_the_full_sha256_and_autov2_are_shown_as_text(visit: Visit, library: SeededLibrary) -> None:
+    sha = library.hashes["Aurora Lineart XL"]
+    page = open_model(visit, library, "Aurora Lineart XL")
+    assert page.get_by_text(sha, exact=True).is_visible()
+    assert page.get_by_text(sha[:10].upper(), exact=True).is_visible()
+    visit.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy SHA256").click()
+    page.get_by_role("status").get_by_text("SHA256 copied").wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == sha
+    assert page.get_by_role("button", name="Copy trigger word lineart style").is_visible()
+    assert page.get_by_role("link", name="https://example.org/models/1").is_visible()
+    page.locator(".thumbs img").first.wait_for()
+    assert page.locator("img:not([alt]), img[alt='']").count() == 0
+
+
+def test_the_lightbox_shows_high_and_follows_the_arrow_keys(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    page = open_model(visit, library, "Aurora Lineart XL")
+    page.get_by_role("button", name="Open image 1 large").click()
+    dialog = page.get_by_role("dialog")
+    image = dialog.get_by_role("img")
+    assert image.get_attribute("src").endswith("_0.webp?quality=high")
+    page.keyboard.press("ArrowRight")
+    assert image.get_attribute("src").endswith("_1.webp?quality=high")
+    assert dialog.get_by_text("2 / 4").is_visible()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert dialog.get_by_text("4 / 4").is_visible()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    # Focus returns to the stage, which now shows the image last seen.
+    page.wait_for_function(
+        "() => document.activeElement.getAttribute('aria-label') === 'Open image 4 large'"
+    )
+
+
+def test_thumbnails_follow_the_arrow_keys(visit: Visit, library: SeededLibrary) -> None:
+    page = open_model(visit, library, "Aurora Lineart XL")
+    thumbs = page.get_by_role("list", name=re.compile("Example images"))
+    thumbs.get_by_role("button").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert focused.startswith("Example image 3 of 4")
+    stage = page.locator(".stage img")
+    assert stage.get_attribute("src").endswith("_2.webp?quality=medium")
+
+
+def test_an_image_uploaded_with_the_picker_joins_the_gallery(
+    visit: Visit, library: SeededLibrary, tmp_path: Path
+) -> None:
+    page = open_model(visit, library, "Aurora Lora v2")
+    before = image_count(page)
+    picture = make_image(tmp_path / "new.png", width=80, height=100, colour=(10, 200, 120))
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.locator("#gallery-title", has_text=f"({before + 1})").wait_for()
+    last = page.get_by_role("button", name=f"Example image {before + 1} of {before + 1} of")
+    assert last.get_by_role("img").get_attribute("src").endswith(f"_{before}.webp?quality=low")
+
+
+def test_deleting_an_image_asks_first(visit: Visit, library: SeededLibrary) -> None:
+    page = open_model(visit, library, "Watercolor Checkpoint v3")
+    before = image_count(page)
+    assert before >= 2
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    assert image_count(page) == before
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete image").click()
+    page.locator("#gallery-title", has_text=f"({before - 1})").wait_for()
+
+
+def test_an_unknown_model_says_so(visit: Visit) -> None:
+    visit.page.goto("/models/" + "0" * 64)
+    visit.page.get_by_role("heading", level=1, name="No such model").wait_for()
+
+
+def without_part_two(operations: Operations) -> None:
+    """The endpoint table of a server without the editing endpoints."""
+    for key in list(operations):
+        if key.endswith(("/tags", "/history", "/reorder")) or key.startswith(
+            ("PATCH /api/models/", "DELETE /api/models/")
+        ):
+            del operations[key]
+
+
+def test_controls_the_server_lacks_are_disabled_with_a_note(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    serve_as_if(visit.page, without_part_two)
+    page = open_model(visit, library, "Aurora Lineart XL")
+    assert page.get_by_role("button", name="Edit").is_disabled()
+    assert page.get_by_role("button", name="Delete model").is_disabled()
+    assert page.get_by_role("button", name="Set as cover").is_disabled()
+    assert page.get_by_text("This server does not offer tag editing yet.").is_visible()
+    assert page.get_by_text("This server cannot reorder images yet").is_visible()
+
+
+def with_files(route: Any) -> None:
+    """The server's answer, with the locations a scanning server adds to a record: two
+    copies on disk and one gone (model folders are not on this branch yet)."""
+    body = route.fetch().json()
+    for record in body.get("models", [body]):
+        record["files"] = [
+            {"path": f"/models/a/{record['name']}.safetensors", "present": True},
+            {"path": f"/models/b/{record['name']}.safetensors", "present": True},
+            {"path": f"/models/old/{record['name']}.safetensors", "present": False},
+        ]
+        record["missing"] = record["name"].startswith("Aurora")
+        record["autov2"] = record["sha256"][:10]
+    route.fulfill(json=body)
+
+
+def test_files_missing_and_duplicates_are_shown(visit: Visit, library: SeededLibrary) -> None:
+    page = visit.page
+    page.route(re.compile(r".*/api/models(/[0-9a-f]{64})?(\?.*)?$"), with_files)
+    page.goto("/")
+    card = page.locator(".card[data-state='full']").first
+    card.wait_for()
+    assert card.locator(".badge.missing").inner_text() == "Missing"
+    assert card.locator(".badge.dup").inner_text() == "Duplicate \u00d72"
+    assert "file missing, 2 copies on disk" in card.get_by_role("link").get_attribute("aria-label")
+    card.get_by_role("link").click()
+    files = page.get_by_role("region", name="Files (3)")
+    files.wait_for()
+    assert files.get_by_text("The same content is on disk 2 times").is_visible()
+    assert files.locator(".badge.missing").inner_text() == "Missing"
+    assert files.get_by_role("button", name="Copy path").nth(1).is_visible()
+
+
+def test_a_model_opened_from_the_grid_leads_to_the_next_one(visit: Visit) -> None:
+    page = visit.page
+    page.goto("/?type=embedding")
+    page.locator(".card[data-state='full']").first.wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    page.locator(".card-link").first.click()
+    around = page.get_by_role("navigation", name="Around this model")
+    around.get_by_text(f"1 of {len(names)}").wait_for()
+    around.get_by_role("link", name=f"Next model: {names[1]}").click()
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    around.get_by_role("link", name=f"Previous model: {names[0]}").click()
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    around.get_by_role("link", name="← Library").click()
+    page.wait_for_url("**/?type=embedding")

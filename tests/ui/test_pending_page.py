@@ -1,0 +1,100 @@
+"""The pending page in a real browser: the queue with the originals' thumbnails, importing one,
+a conflict compared side by side before Override, Merge or Delete, and a batch of many."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.ui.conftest import Visit
+from tests.ui.seed import SeededLibrary
+
+
+def open_pending(visit: Visit) -> Any:
+    page = visit.page
+    page.goto("/pending")
+    page.locator(".queue > li").first.wait_for()
+    return page
+
+
+def row(page: Any, library: SeededLibrary, role: str) -> Any:
+    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
+
+
+def test_the_queue_shows_each_pending_original(visit: Visit, library: SeededLibrary) -> None:
+    page = open_pending(visit)
+    thumb = row(page, library, "fresh3").get_by_role("img")
+    assert thumb.get_attribute("alt") == "Image of Fresh Pending 3"
+    assert thumb.get_attribute("src") == f"api/images/pending/{library.pending['fresh3']}"
+
+
+def test_a_model_without_conflict_is_imported_at_once(visit: Visit, library: SeededLibrary) -> None:
+    page = open_pending(visit)
+    page.get_by_role("button", name="Import Fresh Pending 0").click()
+    row(page, library, "fresh0").wait_for(state="detached")
+    page.get_by_role("status").get_by_text("Fresh Pending 0 imported").wait_for()
+
+
+def test_a_conflict_is_compared_side_by_side_then_merged(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    existing = library.hashes["Existing Conflict 0"]
+    page = open_pending(visit)
+    page.get_by_role("button", name="Import Pending Conflict 0").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("heading", name="In the library", exact=True).wait_for()
+    assert dialog.get_by_role("heading", name="Pending", exact=True).is_visible()
+    assert (
+        dialog.get_by_role("img", name="Cover of Existing Conflict 0")
+        .get_attribute("src")
+        .endswith("quality=medium")
+    )
+    assert dialog.get_by_role("img", name="Image of pending Pending Conflict 0").is_visible()
+    diff = dialog.locator("table.diff").first
+    assert diff.locator("tr.added", has_text="version").is_visible()
+    assert diff.locator("tr.changed", has_text="description").is_visible()
+    for name in ("Override", "Merge", "Delete"):
+        assert dialog.get_by_role("button", name=name, exact=True).is_visible()
+    dialog.get_by_role("button", name="Merge", exact=True).click()
+    row(page, library, "conflict0").wait_for(state="detached")
+    page.goto(f"/models/{existing}")
+    page.get_by_role("heading", level=1, name="Existing Conflict 0").wait_for()
+    assert page.locator("#gallery-title").inner_text() == "Images (2)"
+    assert page.get_by_text("the library's version", exact=True).is_visible()
+
+
+def test_deciding_later_leaves_the_conflict_in_the_queue(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    page.get_by_role("button", name="Import Pending Conflict 2").click()
+    page.get_by_role("dialog").get_by_role("button", name="Decide later").click()
+    assert row(page, library, "conflict2").get_by_text("Already in the library").is_visible()
+    page.get_by_role("button", name="Import Pending Conflict 2").click()
+    page.get_by_role("dialog").get_by_role("button", name="Override", exact=True).click()
+    row(page, library, "conflict2").wait_for(state="detached")
+
+
+def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    page = open_pending(visit)
+    page.get_by_role("checkbox", name="Select Fresh Pending 1").check()
+    page.get_by_role("checkbox", name="Select Fresh Pending 2").check()
+    page.get_by_role("checkbox", name="Select Pending Conflict 1").check()
+    assert page.get_by_text("3 models selected").is_visible()
+    page.get_by_label("When the model is already in the library:").select_option("delete")
+    page.get_by_role("button", name="Import selected").click()
+    for role in ("fresh1", "fresh2", "conflict1"):
+        row(page, library, role).wait_for(state="detached")
+    page.get_by_role("status").get_by_text("3 models imported").wait_for()
+    if "GET /api/jobs" in operations:  # the batch ran as a job, followed live
+        job = page.get_by_role("list", name="Batch progress").locator(".job")
+        assert job.locator(".badge.state-done").is_visible()
+
+
+def test_a_model_whose_file_is_gone_says_why(visit: Visit, library: SeededLibrary) -> None:
+    page = open_pending(visit)
+    page.get_by_role("button", name="Import Gone Pending").click()
+    failed = row(page, library, "gone").locator(".badge.missing")
+    failed.wait_for()
+    assert "gone.safetensors" in failed.inner_text()
