@@ -18,7 +18,7 @@ import pytest
 
 from modelshelf.integrity import check_library
 from tests.events import read_events
-from tests.factories import LegacyLibrary, add_pending_models, fake_sha
+from tests.factories import LegacyLibrary, add_pending_models, fake_sha, make_model_file
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -196,6 +196,62 @@ async def test_a_job_killed_mid_way_reads_failed_after_restart_and_a_rerun_costs
         assert again["counts"]["success"] == PENDING - imported
         assert cached <= set(query(data_dir, "SELECT path, hashed_at FROM hash_cache"))
         assert count(data_dir, "pending_import") == 0
+        assert check_library(data_dir) == []
+    finally:
+        server.kill()
+
+
+SCAN_FILES = 400
+
+
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+async def test_a_scan_stopped_half_way_leaves_a_consistent_library_and_a_rescan_costs_little(
+    data_dir: Path, tmp_path: Path, stop: str
+) -> None:
+    loras = tmp_path / "loras"
+    for i in range(SCAN_FILES):
+        make_model_file(loras / f"{i % 10}" / f"lora {i}.safetensors", size=16_384, seed=i)
+    server = ServerProcess(
+        data_dir,
+        tmp_path / "server.log",
+        MODELSHELF_SHUTDOWN_TIMEOUT=str(SHUTDOWN_TIMEOUT),
+        MODELSHELF_WORKERS="2",
+        MODELSHELF_MODEL_ROOTS=f"loras={loras}",
+    ).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, answer = await post(session, server.url + "/api/scan", {}, {})
+            assert status == 202, answer
+            job_id = answer["job"]["id"]
+            await follow_until_done(session, server, job_id, 20)
+            if stop == "SIGKILL":
+                server.kill()
+            else:
+                server.signal(signal.SIGTERM)
+                assert await asyncio.to_thread(server.wait, SHUTDOWN_TIMEOUT + MARGIN + 30) == 0
+        assert check_library(data_dir) == [], server.log()
+        registered = count(data_dir, "model_files")
+        assert 0 < registered < SCAN_FILES
+        assert count(data_dir, "models") == registered  # every location is a model's
+        server.start()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{server.url}/api/jobs/{job_id}") as response:
+                job = await response.json()
+            if stop == "SIGKILL":
+                assert job["state"] == "failed"
+                assert job["error"].startswith("the service stopped while this job ran")
+            else:
+                assert (job["state"], job["error"]) == ("cancelled", "the service stopped"), job
+            status, answer = await post(session, server.url + "/api/scan", {}, {})
+            assert status == 202, answer
+            async with session.get(f"{server.url}/api/jobs/{answer['job']['id']}/events") as sse:
+                end = [e async for e in read_events(sse)][-1].data
+        assert end["state"] == "done", end
+        counts = end["result"]["counts"]
+        # What was registered is not read again; what was hashed comes from the cache.
+        assert counts["unchanged"] == registered
+        assert counts["hashed"] + counts["recognised"] == SCAN_FILES - registered
+        assert (count(data_dir, "models"), count(data_dir, "model_files")) == (SCAN_FILES,) * 2
         assert check_library(data_dir) == []
     finally:
         server.kill()

@@ -1,8 +1,10 @@
-"""Command line: `modelshelf serve`, `modelshelf migrate-legacy` and `modelshelf check`.
+"""Command line: `modelshelf serve`, `modelshelf scan`, `modelshelf migrate-legacy` and
+`modelshelf check`.
 
 Exit codes: 0 done (for `check`: the library is consistent); 1 failed (for `check`: problems
-found, one per line on stdout); 2 a bad command line or setting; 3 (`check`) no library in the
-data directory; 4 (`serve`) the start-up failed (the log says why).
+found, one per line on stdout; for `scan`: it was stopped or could not run); 2 a bad command
+line or setting; 3 (`check`) no library in the data directory; 4 (`serve`) the start-up
+failed (the log says why).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -21,6 +24,7 @@ from aiohttp import web
 from modelshelf import __version__
 from modelshelf.app import create_app
 from modelshelf.config import Settings, SettingsError, load_settings
+from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import migrate_legacy
 from modelshelf.errors import NotFound, ShelfError
 from modelshelf.integrity import check_library
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(settings)
         if args.command == "check":
             return check(settings)
+        if args.command == "scan":
+            return asyncio.run(scan(settings, args.types, args.no_progress))
         return asyncio.run(
             migrate(
                 settings, args.legacy_db.resolve(), args.legacy_images.resolve(), args.no_progress
@@ -145,6 +151,21 @@ async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quie
     return EXIT_OK
 
 
+async def scan(settings: Settings, types: list[str] | None, quiet: bool) -> int:
+    """A scan of the model roots as a job, with a bar on a terminal (files, bytes, bytes/s,
+    ETA); prints the job's result as JSON."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        result = await long_work.run_scan(
+            runner.app[SHELF], types, bar=None if not quiet else False
+        )
+    finally:
+        await runner.cleanup()
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
 def check(settings: Settings) -> int:
     """Print every disagreement between the database and the images folder. Returns EXIT_OK,
     EXIT_FAILED if there is any, EXIT_NO_LIBRARY if the data directory holds no library (a
@@ -175,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     common: dict[str, Any] = {"default": None}
     for name, helptext in (
         ("serve", "serve the HTTP API"),
+        ("scan", "scan the model folders into the library, as a job"),
         ("migrate-legacy", "stage 1: import a legacy library from the command line"),
         ("check", "check that the database and the images folder agree"),
     ):
@@ -182,17 +204,28 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", type=Path, help="data directory (default ./data)", **common)
         sub.add_argument("--config-dir", type=Path, help="folder of *.toml settings", **common)
         sub.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...", **common)
-        if name == "serve":
-            sub.add_argument("--host", help="address to listen on (default 127.0.0.1)", **common)
-            sub.add_argument("--port", type=int, help="port to listen on (default 8080)", **common)
-        elif name == "migrate-legacy":
-            sub.add_argument("--legacy-db", type=Path, required=True, help="legacy SQLite file")
-            sub.add_argument(
-                "--legacy-images", type=Path, required=True, help="legacy images folder"
-            )
-            sub.add_argument(
-                "--no-progress",
-                action="store_true",
-                help="log progress lines instead of drawing a bar",
-            )
+        _add_options(sub, name, common)
     return parser
+
+
+def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]) -> None:
+    """The options of one command, besides the data and config folders and the log level."""
+    if name == "serve":
+        sub.add_argument("--host", help="address to listen on (default 127.0.0.1)", **common)
+        sub.add_argument("--port", type=int, help="port to listen on (default 8080)", **common)
+    elif name == "scan":
+        sub.add_argument(
+            "--type",
+            dest="types",
+            action="append",
+            help="scan only the roots of this model type (repeat for more)",
+        )
+    if name in ("scan", "migrate-legacy"):
+        sub.add_argument(
+            "--no-progress",
+            action="store_true",
+            help="log progress lines instead of drawing a bar",
+        )
+    if name == "migrate-legacy":
+        sub.add_argument("--legacy-db", type=Path, required=True, help="legacy SQLite file")
+        sub.add_argument("--legacy-images", type=Path, required=True, help="legacy images folder")

@@ -1,7 +1,7 @@
-"""Stage 1 and batch imports run as jobs, so that they show progress, can be cancelled and stop
-in time at shutdown. `start_*` answers at once with the job (`Prefer: respond-async`);
-`run_*` waits for its end and returns what the synchronous answer has always carried, which
-is also the job's result."""
+"""Scans, stage 1 and batch imports run as jobs, so that they show progress, can be cancelled
+and stop in time at shutdown. `start_*` answers at once with the job (`POST /api/scan`,
+`Prefer: respond-async`); `run_*` waits for its end and returns what the synchronous answer
+(or the command line) has always carried, which is also the job's result."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
-from modelshelf.domain import legacy_import, promotion
+from modelshelf.domain import legacy_import, promotion, scan
 from modelshelf.domain.shelf import Shelf
 from modelshelf.domain.strategies import Strategy
 from modelshelf.errors import JobRunning, Locked
@@ -18,6 +18,57 @@ from modelshelf.progress import Progress
 from modelshelf.records import Job
 
 _NO_OUTCOME = {"sha256": None, "action_taken": None, "detail": None}
+
+
+async def start_scan(shelf: Shelf, types: list[str] | None) -> Job:
+    """A scan of the model roots (of `types` only, if given) as a job; its result is
+    `ScanResult.as_json()`. Raises InvalidInput for a type no root has and Unprocessable for
+    roots that cannot be read (then no job is made), JobRunning while another scan runs."""
+    work = await _scan_work(shelf, types)
+    return await shelf.jobs.start("scan", work, what="scan", unit="file", one_at_a_time=True)
+
+
+async def run_scan(shelf: Shelf, types: list[str] | None, *, bar: bool | None) -> dict[str, Any]:
+    """A scan as a job, waiting for its result (the command line: `bar` as in Progress).
+    Raises as `start_scan`, and JobCancelled if it is stopped."""
+    work = await _scan_work(shelf, types)
+    return await shelf.jobs.run("scan", work, what="scan", unit="file", bar=bar, one_at_a_time=True)
+
+
+class _ScanToProgress:
+    """What a scan tells (`ScanProgress`) as a job's progress: files done of files found, the
+    bytes to hash as the byte count (with its rate and ETA), and the scan's phase."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def phase(self, name: str) -> None:
+        self.progress.set_phase(name)
+
+    def found(self, files: int) -> None:
+        pass  # the total is not known until the walk ends; `done` already moves meanwhile
+
+    def planned(self, files: int, hash_bytes: int) -> None:
+        # Bytes become the measure only when there are some to read: a re-scan of unchanged
+        # files counts files, not 0 of 0 bytes.
+        self.progress.set_total(files, bytes_total=hash_bytes or None)
+
+    def hashed(self, count: int) -> None:
+        self.progress.add_bytes(count)
+
+    def file_done(self, path: str) -> None:
+        self.progress.advance()
+
+
+async def _scan_work(shelf: Shelf, types: list[str] | None) -> Work:
+    # Checked before the job exists, so a bad request is an error answer, not a failed job.
+    await scan.check_types(shelf, types)
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        result = await scan.scan_library(shelf, types, _ScanToProgress(progress))
+        return result.as_json()
+
+    return work
 
 
 async def start_migrate_legacy(shelf: Shelf, legacy_db_path: str, legacy_images_dir: str) -> Job:

@@ -63,6 +63,12 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     return scan.result
 
 
+async def check_types(shelf: Shelf, types: list[str] | None) -> None:
+    """What `scan_library` checks before it starts: raises InvalidInput for a type no root
+    has, Unprocessable if the roots cannot be read."""
+    _wanted_types(await model_roots(shelf), types)
+
+
 async def scan_paths(
     shelf: Shelf, roots: ModelRoots, paths: Iterable[str], progress: ScanProgress | None = None
 ) -> ScanResult:

@@ -22,6 +22,7 @@ class Endpoint:
     handler: Handler
     summary: str
     body: type[BaseModel] | None = None
+    body_optional: bool = False  # no body at all means every field's default
     query: type[BaseModel] | None = None
     multipart: bool = False
     # Request headers the endpoint reads, each optional (described in routes.HEADER_PARAMETERS).

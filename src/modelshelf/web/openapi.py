@@ -73,7 +73,7 @@ def _operation(
         operation["parameters"] = parameters
     if endpoint.body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": not endpoint.body_optional,
             "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
         }
     if endpoint.multipart:

@@ -18,13 +18,17 @@ from modelshelf.web.keys import EXECUTORS, SETTINGS
 M = TypeVar("M", bound=BaseModel)
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    """The request's JSON body as `model`. Raises InvalidInput with a readable detail,
-    HTTPRequestTimeout if the body takes longer than `body_timeout` to arrive."""
+async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:
+    """The request's JSON body as `model` (`optional`: no body is `{}`). Raises InvalidInput
+    with a readable detail, HTTPRequestTimeout if the body takes longer than `body_timeout`
+    to arrive."""
     async with body_deadline(request):
         raw = await request.read()
     if not raw.strip():
-        raise InvalidInput("the request needs a JSON body")
+        if optional:
+            raw = b"{}"
+        else:
+            raise InvalidInput("the request needs a JSON body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -108,5 +112,6 @@ def accepted(request: web.Request, job: Job) -> web.Response:
         text=JobResponse(job=job).model_dump_json(), status=202, content_type="application/json"
     )
     response.headers["Location"] = f"{request.app[SETTINGS].path_prefix}/api/jobs/{job.id}"
-    response.headers["Preference-Applied"] = "respond-async"
+    if prefers_async(request):  # POST /api/scan is a job whatever the client prefers
+        response.headers["Preference-Applied"] = "respond-async"
     return response

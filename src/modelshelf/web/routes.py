@@ -16,6 +16,7 @@ from modelshelf.web import (
     jobs_api,
     migration_api,
     models_api,
+    scan_api,
     system_api,
     tags_api,
     ui_api,
@@ -31,6 +32,7 @@ ENDPOINTS: list[Endpoint] = [
     *tags_api.ENDPOINTS,
     *jobs_api.ENDPOINTS,
     *duplicates_api.ENDPOINTS,
+    *scan_api.ENDPOINTS,
     *ui_api.ENDPOINTS,
 ]
 

@@ -1,0 +1,252 @@
+"""A scan as a job (contract part 2, "Model folders"): `POST /api/scan` answers 202 with the job
+and where to follow it, one scan at a time, bad requests make no job, a cancelled scan leaves
+a consistent library; `modelshelf scan` does the same from the command line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelshelf.domain import long_work
+from modelshelf.domain.scan_report import CHECKING, HASHING, READING, WALKING
+from modelshelf.integrity import check_library
+from tests.conftest import Client, MakeClient, assert_error_body, shelf_of
+from tests.factories import environ_without_modelshelf, make_model_file
+from tests.model_folders import write_safetensors
+from tests.scanning import models, start
+from tests.test_jobs import cpu_held, follow, job_of
+
+SCAN = "/api/scan"
+
+
+def model_tree(root: Path, loras: int = 3, checkpoints: int = 2) -> dict[str, int]:
+    """LoRAs and checkpoints of distinct content under `root`; returns their sizes by path."""
+    sizes = {}
+    for i in range(loras):
+        path = write_safetensors(root / "loras" / f"lora {i}.safetensors", {"i": str(i)}, seed=i)
+        sizes[str(path)] = path.stat().st_size
+    for i in range(checkpoints):
+        path = root / "checkpoints" / f"model {i}.ckpt"
+        make_model_file(path, size=200_000 + i, seed=100 + i)
+        sizes[str(path)] = path.stat().st_size
+    return sizes
+
+
+async def scanning(client: Client, body: Any = None) -> dict[str, Any]:
+    response = await client.post(SCAN, json=body) if body is not None else await client.post(SCAN)
+    answer: dict[str, Any] = await response.json()
+    assert response.status == 202, answer
+    assert response.headers["Location"] == f"/api/jobs/{answer['job']['id']}"
+    assert "Preference-Applied" not in response.headers
+    assert answer["job"]["kind"] == "scan"
+    assert answer["job"]["state"] in ("queued", "running")
+    return answer["job"]  # type: ignore[no-any-return]
+
+
+async def test_post_scan_answers_202_and_the_job_ends_with_the_scan_result(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    sizes = model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+
+    job = await scanning(client)
+    events = await follow(client, job["id"])
+
+    end = events[-1]
+    assert end.name == "end"
+    assert (end.data["state"], end.data["error"]) == ("done", None)
+    assert end.data["result"]["counts"]["models_created"] == 5
+    assert end.data["result"]["problems"] == []
+    assert end.data["progress"]["done"] == end.data["progress"]["total"] == 5
+    assert end.data["progress"]["bytes_done"] == end.data["progress"]["bytes_total"]
+    assert end.data["progress"]["bytes_total"] == sum(sizes.values())
+    phases = [e.data["progress"].get("phase") for e in events if e.name == "progress"]
+    assert set(phases) <= {None, WALKING, HASHING, CHECKING, READING}
+    assert end.data["progress"]["phase"] == READING  # the last phase it reached
+    assert {m["path"] for m in await models(client)} == set(sizes)
+    assert await job_of(client, job["id"]) == end.data
+
+
+async def test_a_rescan_of_unchanged_files_counts_files_not_bytes(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+    await follow(client, (await scanning(client))["id"])
+
+    end = (await follow(client, (await scanning(client))["id"]))[-1].data
+
+    assert end["result"]["counts"]["unchanged"] == 5
+    assert end["result"]["counts"]["bytes_hashed"] == 0
+    assert (end["progress"]["done"], end["progress"]["total"]) == (5, 5)
+    assert "bytes_total" not in end["progress"]
+
+
+async def test_a_scan_of_some_types_reads_only_their_roots(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    sizes = model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+
+    end = (await follow(client, (await scanning(client, {"types": ["loras"]}))["id"]))[-1].data
+
+    assert end["result"]["counts"]["files_found"] == 3
+    assert {m["path"] for m in await models(client)} == {p for p in sizes if "/loras/" in p}
+
+
+async def test_a_second_scan_while_one_runs_is_409_with_the_running_one(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    model_tree(tmp_path)
+    client = await start(make_client, loras=tmp_path / "loras")
+    with cpu_held(shelf_of(client)):
+        first = await scanning(client)
+        response = await client.post(SCAN, json={"types": ["loras"]})
+        body = await response.json()
+        assert response.status == 409
+        assert_error_body(body, 409, first["id"])
+        assert body["job"]["id"] == first["id"]
+        assert body["job"]["state"] in ("queued", "running")
+    assert (await follow(client, first["id"]))[-1].data["state"] == "done"
+    # Once it ended, another may start.
+    assert (await follow(client, (await scanning(client))["id"]))[-1].data["state"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('{"types": "loras"}', "types"),
+        ('{"types": ["nope"]}', "no model root has type 'nope'; the types with roots are: loras"),
+        ('{"types": []}', "no type"),
+        ('{"types": [""]}', "types.0"),
+        ('{"types": [1]}', "types.0"),
+        ('{"type": ["loras"]}', "type"),
+        ('{"types": ["loras"]', "malformed JSON"),
+        ("[]", "body"),
+    ],
+)
+async def test_a_bad_scan_request_is_400_and_makes_no_job(
+    make_client: MakeClient, tmp_path: Path, body: str, fragment: str
+) -> None:
+    model_tree(tmp_path)
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    response = await client.post(SCAN, data=body, headers={"Content-Type": "application/json"})
+
+    assert_error_body(await response.json(), 400, fragment)
+    assert response.status == 400
+    assert (await (await client.get("/api/jobs")).json())["jobs"] == []
+
+
+async def test_roots_that_cannot_be_read_are_422_and_make_no_job(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    yaml = tmp_path / "extra_model_paths.yaml"
+    yaml.write_text("comfyui: [unclosed\n")
+    client = await make_client(comfyui_model_paths=yaml)
+
+    response = await client.post(SCAN)
+
+    assert_error_body(await response.json(), 422, "model roots")
+    assert (await (await client.get("/api/jobs")).json())["jobs"] == []
+
+
+async def test_a_cancelled_scan_leaves_a_consistent_library_and_a_rescan_finishes_it(
+    make_client: MakeClient, tmp_path: Path, data_dir: Path
+) -> None:
+    sizes = model_tree(tmp_path, loras=6, checkpoints=0)
+    client = await start(make_client, loras=tmp_path / "loras")
+    shelf = shelf_of(client)
+    with cpu_held(shelf):  # the scan cannot hash until the block ends
+        job = await scanning(client)
+        answer = await client.delete(f"/api/jobs/{job['id']}")
+        assert answer.status == 202
+    end = (await follow(client, job["id"]))[-1].data
+    assert (end["state"], end["error"], end["result"]) == (
+        "cancelled",
+        "cancelled on request",
+        None,
+    )
+    assert check_library(data_dir) == []
+
+    again = (await follow(client, (await scanning(client))["id"]))[-1].data
+
+    assert again["state"] == "done"
+    assert {m["path"] for m in await models(client)} == set(sizes)
+    assert check_library(data_dir) == []
+
+
+async def test_a_scan_shows_a_bar_of_bytes_with_files_rate_and_eta(
+    make_client: MakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+
+    result = await long_work.run_scan(shelf_of(client), None, bar=True)
+
+    assert result["counts"]["models_created"] == 5
+    bar = capsys.readouterr().err
+    assert "scan (hashing)" in bar
+    assert "5/5 files (100%)" in bar
+    assert "B/s" in bar
+    assert "<00:00" in bar  # tqdm's ETA field
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def run_scan_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelshelf", "scan", "--data-dir", str(tmp_path / "data"), *args],
+        cwd=tmp_path,
+        env=environ_without_modelshelf() | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_modelshelf_scan_prints_the_job_result_as_json_and_keeps_the_job(tmp_path: Path) -> None:
+    sizes = model_tree(tmp_path)
+    roots = f"loras={tmp_path / 'loras'};checkpoints={tmp_path / 'checkpoints'}"
+
+    done = run_scan_cli(tmp_path, "--no-progress", MODELSHELF_MODEL_ROOTS=roots)
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["counts"]["models_created"] == 5
+    assert "scan: finished 5/5 files (100%)" in done.stderr
+    with sqlite3.connect(tmp_path / "data" / "modelshelf.db") as conn:
+        assert {r[0] for r in conn.execute("SELECT path FROM model_files")} == set(sizes)
+        assert conn.execute("SELECT kind, state FROM jobs").fetchall() == [("scan", "done")]
+
+    again = run_scan_cli(tmp_path, "--no-progress", "--type", "loras", MODELSHELF_MODEL_ROOTS=roots)
+
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["unchanged"] == 3
+
+
+def test_modelshelf_scan_of_an_unknown_type_fails_with_a_message(tmp_path: Path) -> None:
+    model_tree(tmp_path)
+
+    done = run_scan_cli(
+        tmp_path, "--type", "vae", MODELSHELF_MODEL_ROOTS=f"loras={tmp_path / 'loras'}"
+    )
+
+    assert done.returncode == 1
+    assert "no model root has type 'vae'; the types with roots are: loras" in done.stderr
+    assert done.stdout == ""
