@@ -1,9 +1,10 @@
 """The jobs page, and the whole UI under a path prefix.
 
 The job tests answer the jobs endpoints in the browser (Playwright routes) with the shapes the
-contract fixes, because the server on this branch has no jobs yet: they check what the page
-does with a job, its server-sent events and a cancel, not the server. The prefix test runs a
-second real server with `path_prefix`."""
+contract fixes, so that what the page does with a job at a given moment (its bytes, rate and
+ETA half way, a cancel, a server without jobs) is checked deterministically; a real scan
+against a real server is in test_scan_page. The prefix test runs a second real server with
+`path_prefix`."""
 
 from __future__ import annotations
 

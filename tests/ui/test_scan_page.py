@@ -1,0 +1,67 @@
+"""A scan from the jobs page against a real server whose model roots are real folders: the job
+appears, runs live and ends with its counts; the models it found are in the library, the copy
+it found is listed as a duplicate, and a second scan reads nothing again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.factories import make_model_file
+from tests.model_folders import write_safetensors
+from tests.server import ServerProcess
+from tests.ui.conftest import Visit
+
+
+@pytest.fixture(scope="module")
+def scanning_server(
+    tmp_path_factory: pytest.TempPathFactory, browser: Any
+) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("ui-scan")
+    loras = root / "models" / "loras"
+    write_safetensors(loras / "Ink Wash Style.safetensors", {"ss_base_model_version": "sdxl"})
+    write_safetensors(loras / "Paper Cut.safetensors", seed=2)
+    make_model_file(root / "models" / "checkpoints" / "Dreamlike v2.ckpt", size=300_000, seed=7)
+    make_model_file(root / "models" / "checkpoints" / "Dreamlike copy.ckpt", size=300_000, seed=7)
+    roots = f"loras={loras};checkpoints={root / 'models' / 'checkpoints'}"
+    server = ServerProcess(root / "data", root / "server.log", MODELSHELF_MODEL_ROOTS=roots).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def scan_visit(browser: Any, scanning_server: ServerProcess) -> Iterator[Visit]:
+    opened = Visit(browser, scanning_server.url)
+    yield opened
+    opened.close()
+    assert not opened.errors, opened.errors
+
+
+def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) -> None:
+    page = scan_visit.page
+    page.goto("/jobs")
+    page.get_by_role("button", name="Start scan").click()
+
+    job = page.locator(".job").first
+    job.locator(".badge.state-done").wait_for()
+    text = job.inner_text()
+    assert "4 of 4 files" in text
+    assert "models created: 3" in text
+    assert "locations added: 1" in text
+    duplicates = page.get_by_text("Dreamlike copy.ckpt")
+    duplicates.wait_for()
+
+    page.get_by_role("link", name="Library", exact=True).click()
+    page.get_by_text("3 models").wait_for()
+    for name in ("Ink Wash Style", "Paper Cut"):
+        page.get_by_text(name, exact=True).first.wait_for()
+    # One model for the two copies, named after its first location.
+    page.get_by_text(re.compile(r"^Dreamlike (copy|v2)$")).first.wait_for()
+
+    # Nothing changed: a second scan finds every file unchanged.
+    page.goto("/jobs")
+    page.get_by_role("button", name="Start scan").click()
+    page.locator(".job .stats", has_text="unchanged: 4").wait_for()
