@@ -5,6 +5,7 @@ a consistent library; `modelshelf scan` does the same from the command line."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -250,3 +251,43 @@ def test_modelshelf_scan_of_an_unknown_type_fails_with_a_message(tmp_path: Path)
     assert done.returncode == 1
     assert "no model root has type 'vae'; the types with roots are: loras" in done.stderr
     assert done.stdout == ""
+
+
+def test_ctrl_c_stops_modelshelf_scan_at_a_safe_point_and_a_rerun_finishes(
+    tmp_path: Path,
+) -> None:
+    loras = tmp_path / "loras"
+    for i in range(400):
+        make_model_file(loras / f"lora {i}.safetensors", size=16_384, seed=i)
+    env = environ_without_modelshelf() | {"MODELSHELF_MODEL_ROOTS": f"loras={loras}"}
+    command = [sys.executable, "-m", "modelshelf", "scan", "--data-dir", str(tmp_path / "data")]
+    process = subprocess.Popen(
+        [*command, "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # the scan has begun
+        if "scan: starting" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 130, err
+    assert "interrupted; run it again to go on from here" in err
+    assert "Traceback" not in err
+    assert out == ""
+    assert check_library(tmp_path / "data") == []
+    with sqlite3.connect(tmp_path / "data" / "modelshelf.db") as conn:
+        jobs = conn.execute("SELECT state, error FROM jobs").fetchall()
+        registered = conn.execute("SELECT count(*) FROM model_files").fetchone()[0]
+    assert jobs == [("cancelled", "cancelled on request")]
+    assert registered < 400
+
+    again = run_scan_cli(tmp_path, "--no-progress", MODELSHELF_MODEL_ROOTS=f"loras={loras}")
+
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["unchanged"] == registered

@@ -4,7 +4,7 @@
 Exit codes: 0 done (for `check`: the library is consistent); 1 failed (for `check`: problems
 found, one per line on stdout; for `scan`: it was stopped or could not run); 2 a bad command
 line or setting; 3 (`check`) no library in the data directory; 4 (`serve`) the start-up
-failed (the log says why).
+failed (the log says why); 130 (`scan`, `migrate-legacy`) interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ EXIT_FAILED = 1  # `check`: problems found
 EXIT_USAGE = 2  # as argparse answers a bad command line
 EXIT_NO_LIBRARY = 3  # `check`: the data directory holds no library
 EXIT_START_FAILED = 4  # `serve`: the start-up failed, every resource closed
+EXIT_INTERRUPTED = 130  # `scan`, `migrate-legacy`: Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        # What was committed stays, the rest is as before: every change is atomic.
+        print("modelshelf: interrupted; run it again to go on from here", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
@@ -156,10 +161,16 @@ async def scan(settings: Settings, types: list[str] | None, quiet: bool) -> int:
     ETA); prints the job's result as JSON."""
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
+    shelf = runner.app[SHELF]
     try:
-        result = await long_work.run_scan(
-            runner.app[SHELF], types, bar=None if not quiet else False
-        )
+        result = await long_work.run_scan(shelf, types, bar=None if not quiet else False)
+    except asyncio.CancelledError:
+        # Ctrl-C (asyncio.run cancels this task): the job itself stops at its next safe
+        # point, rather than running on until the shutdown grace period ends.
+        if (running := shelf.jobs.active("scan")) is not None:
+            with contextlib.suppress(ShelfError):
+                await shelf.jobs.cancel(running.id)
+        raise
     finally:
         await runner.cleanup()
     print(json.dumps(result, indent=2, ensure_ascii=False))
