@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelshelf.domain.scan import model_roots, scan_paths
-from modelshelf.errors import InvalidInput
+from modelshelf.errors import InvalidInput, NotFound
 from tests.conftest import MakeClient, shelf_of
 from tests.factories import make_model_file
 from tests.model_folders import (
@@ -238,14 +238,21 @@ async def test_a_scan_of_some_types_leaves_the_others_alone(
     assert result["counts"]["locations_missing"] == 0
 
 
-@pytest.mark.parametrize("types", [["nope"], [], ["loras", "nope"]])
+@pytest.mark.parametrize("types", [["nope"], ["loras", "nope"]])
 async def test_a_scan_of_a_type_no_root_has_is_refused(
     make_client: MakeClient, tmp_path: Path, types: list[str]
 ) -> None:
     (tmp_path / "loras").mkdir()
     client = await start(make_client, loras=tmp_path / "loras")
-    with pytest.raises(InvalidInput, match="types with roots are: loras"):
+    with pytest.raises(NotFound, match="types with roots are: loras"):
         await scan(client, types=types)
+
+
+async def test_a_scan_of_no_type_is_refused(make_client: MakeClient, tmp_path: Path) -> None:
+    (tmp_path / "loras").mkdir()
+    client = await start(make_client, loras=tmp_path / "loras")
+    with pytest.raises(InvalidInput, match="leave `types` out to scan every root"):
+        await scan(client, types=[])
 
 
 async def test_progress_tells_phases_files_and_bytes(

@@ -129,8 +129,7 @@ async def test_a_second_scan_while_one_runs_is_409_with_the_running_one(
     ("body", "fragment"),
     [
         ('{"types": "loras"}', "types"),
-        ('{"types": ["nope"]}', "no model root has type 'nope'; the types with roots are: loras"),
-        ('{"types": []}', "no type"),
+        ('{"types": []}', "types: List should have at least 1 item"),
         ('{"types": [""]}', "types.0"),
         ('{"types": [1]}', "types.0"),
         ('{"type": ["loras"]}', "type"),
@@ -148,6 +147,19 @@ async def test_a_bad_scan_request_is_400_and_makes_no_job(
 
     assert_error_body(await response.json(), 400, fragment)
     assert response.status == 400
+    assert (await (await client.get("/api/jobs")).json())["jobs"] == []
+
+
+async def test_a_type_no_root_has_is_404_and_makes_no_job(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    model_tree(tmp_path)
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    response = await client.post(SCAN, json={"types": ["loras", "nope"]})
+
+    fragment = "no model root has type 'nope'; the types with roots are: loras"
+    assert_error_body(await response.json(), 404, fragment)
     assert (await (await client.get("/api/jobs")).json())["jobs"] == []
 
 

@@ -22,8 +22,8 @@ _NO_OUTCOME = {"sha256": None, "action_taken": None, "detail": None}
 
 async def start_scan(shelf: Shelf, types: list[str] | None) -> Job:
     """A scan of the model roots (of `types` only, if given) as a job; its result is
-    `ScanResult.as_json()`. Raises InvalidInput for a type no root has and Unprocessable for
-    roots that cannot be read (then no job is made), JobRunning while another scan runs."""
+    `ScanResult.as_json()`. Raises as `scan.check_types` (then no job is made), JobRunning
+    while another scan runs."""
     work = await _scan_work(shelf, types)
     return await shelf.jobs.start("scan", work, what="scan", unit="file", one_at_a_time=True)
 

@@ -29,7 +29,7 @@ import aiosqlite
 from modelshelf.domain.scan_report import NoProgress, ScanProgress, ScanResult
 from modelshelf.domain.scan_run import ScanRun
 from modelshelf.domain.shelf import Shelf
-from modelshelf.errors import InvalidInput, Unprocessable
+from modelshelf.errors import InvalidInput, NotFound, Unprocessable
 from modelshelf.folders.changed import look_at
 from modelshelf.folders.roots import ModelRoots, RootsError, gather_roots
 from modelshelf.folders.walk import FoundFile, Walk
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProgress) -> ScanResult:
     """Scan the model roots (only those of `types`, if given) and bring the library in step
-    with them. Raises InvalidInput for a type no root has, Unprocessable if the roots cannot
+    with them. Raises as `check_types`, Unprocessable if the roots cannot
     be read (a malformed extra_model_paths.yaml), and StorageFull, StorageUnavailable or
     StorageBusy from the database. Bad files are reported in the result, never raised."""
     roots = await model_roots(shelf)
@@ -64,8 +64,8 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
 
 
 async def check_types(shelf: Shelf, types: list[str] | None) -> None:
-    """What `scan_library` checks before it starts: raises InvalidInput for a type no root
-    has, Unprocessable if the roots cannot be read."""
+    """What `scan_library` checks before it starts: raises InvalidInput for no type, NotFound
+    for a type no root has, Unprocessable if the roots cannot be read."""
     _wanted_types(await model_roots(shelf), types)
 
 
@@ -105,13 +105,20 @@ async def model_roots(shelf: Shelf) -> ModelRoots:
 
 
 def _wanted_types(roots: ModelRoots, types: list[str] | None) -> list[str] | None:
+    """`types` without repeats. Raises InvalidInput for an empty list, NotFound for a type
+    no root has (as an unknown model is: the request is well formed, its target is not
+    there)."""
     if types is None:
         return None
+    if not types:
+        raise InvalidInput("no type given; leave `types` out to scan every root")
     unknown = [t for t in types if t not in roots.types]
-    if not types or unknown:
+    if unknown:
         known = ", ".join(roots.types) or "none are configured"
-        what = f"no model root has type {', '.join(map(repr, unknown))}" if unknown else "no type"
-        raise InvalidInput(f"{what}; the types with roots are: {known}")
+        raise NotFound(
+            f"no model root has type {', '.join(map(repr, unknown))}; "
+            f"the types with roots are: {known}"
+        )
     return list(dict.fromkeys(types))
 
 

@@ -22,6 +22,7 @@ class ScanRequest(Body):
 
     types: list[TypeName] | None = Field(
         default=None,
+        min_length=1,
         max_length=1000,
         description="scan only the roots of these model types (`checkpoints`, `loras`, ...)",
     )
@@ -38,12 +39,13 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/scan",
         start_scan,
-        "Scan the model roots as a job: follow it at `Location` (409 while a scan runs)",
+        "Scan the model roots as a job, followed at `Location` (409 while a scan runs)",
         body=ScanRequest,
         body_optional=True,
         responses={
             202: JobResponse,
             **JSON_ERRORS,
+            404: None,
             409: JobConflictBody,
             422: None,
             503: None,
