@@ -1,16 +1,21 @@
 """A crash at every step of every kind of change, in a real server process.
 
 For each kind of change (an import with each strategy and without conflict, an upload, a delete
-that shifts later images down, stage 1, and start-up recovery itself, which replays the journal,
-closes seq gaps and renders missing renditions) and each crash point it passes, each time it
-passes it: start a server with MODELSHELF_CRASH_AT=<point>#<n>, drive the change, see the
-process die with the crash exit code, start it again without the variable, and then
+that shifts later images down, stage 1, start-up recovery itself, which replays the journal,
+closes seq gaps and renders missing renditions, a first scan of model folders and a rescan after
+files changed, moved and went away) and each crash point it passes, each time it passes it:
+start a server with MODELSHELF_CRASH_AT=<point>#<n>, drive the change, see the process die with
+the crash exit code, start it again without the variable, and then
 
 - the oracle (`check_library`; `modelshelf check` as a command in the first case of each kind)
   finds nothing;
 - the library is exactly as before the change or exactly as after it (rows of every table that
-  holds library data, and every file's bytes), for stage 1 each batch all or nothing;
-- driving the change again where it was not done ends exactly as after it.
+  holds library data, and every file's bytes), for stage 1 each batch all or nothing; a scan
+  is many changes, so after a crash in one the library is as some prefix of them leaves it:
+  every row and file as before or as after, each model wholly as before or wholly as after
+  apart from its path, every location naming a model (tests/crash_scan.py says it exactly);
+- driving the change again where it was not done ends exactly as after it (for a scan: a
+  scan run again ends as the uncrashed scan, rows compared without created_at and last_seen).
 
 `REACHES` says which kinds reach which points and how often; `test_census` runs each kind once
 with every point logged and fails if the table is wrong, so a new point or a changed flow cannot
@@ -50,10 +55,21 @@ from modelshelf.crashpoints import CRASH_EXIT_CODE, POINTS
 from modelshelf.domain import gallery
 from modelshelf.domain.legacy_import import BATCH_SIZE, migrate_legacy
 from modelshelf.domain.promotion import import_a_model
+from modelshelf.domain.scan import scan_library
+from modelshelf.domain.scan_report import NoProgress
 from modelshelf.domain.shelf import Shelf
 from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
 from modelshelf.web.keys import SHELF
+from tests.crash_scan import (
+    assert_between,
+    assert_scanned,
+    build_model_tree,
+    change_model_tree,
+    model_roots,
+    scan_environment,
+    scan_request,
+)
 from tests.factories import (
     LegacyLibrary,
     environ_without_modelshelf,
@@ -82,6 +98,16 @@ class Kind:
     # Drives the change against a running server; returns the HTTP status, None if the
     # connection broke (the process died). None for a change made by start-up itself.
     drive: Callable[[ServerProcess], int | None] | None
+    # A scan: the server's model roots are the template's tree, and a crash may leave any
+    # prefix of the scan's changes (see tests/crash_scan.py).
+    scans: bool = False
+
+    @property
+    def tables(self) -> dict[str, str]:
+        return SCAN_STATE_TABLES if self.scans else STATE_TABLES
+
+    def environment(self, template: Path) -> dict[str, str]:
+        return scan_environment(template) if self.scans else {}
 
 
 def import_request(pending_id: int, strategy: str | None) -> Callable[[ServerProcess], int | None]:
@@ -132,6 +158,8 @@ KINDS = {
         Kind("delete-shift", "gallery", delete_request),
         Kind("stage-1", "legacy", stage_one_request),
         Kind("recovery", "interrupted", None),
+        Kind("scan", "scan", scan_request, scans=True),
+        Kind("rescan", "rescan", scan_request, scans=True),
     )
 }
 
@@ -211,6 +239,31 @@ REACHES: dict[str, dict[str, int]] = {
         "renumber.moved_in": 9,
         "change.carried_out": 2,
     },
+    # The job's rows (queued, running, its progress, done); for each of the four model files
+    # a hash-cache entry and its registration (three models created, the checkpoint's copy
+    # one more location); forgetting the entries of the two models with an example image;
+    # the models' paths. Hashing reads the two example images too.
+    "scan": {
+        "change.before_commit": 15,
+        "change.after_commit": 15,
+        "hash.reading": 6,
+        "fileop.before": 6,
+        "fileop.after": 6,
+        "change.carried_out": 2,
+    },
+    # The job's four rows; the unchanged files marked seen; the replaced file's hash-cache
+    # entry, its registration (a new model with its thumbnail) and forgetting its entry; the
+    # moved copy registered without reading it; the deleted and moved-away files marked
+    # missing; the paths; the cat's facts read again (its new tag). Hashing reads the new
+    # file, its thumbnail and the cat's preview.
+    "rescan": {
+        "change.before_commit": 12,
+        "change.after_commit": 12,
+        "hash.reading": 3,
+        "fileop.before": 3,
+        "fileop.after": 3,
+        "change.carried_out": 1,
+    },
 }
 
 
@@ -225,9 +278,11 @@ def cases() -> Iterator[Any]:
 
 
 @asynccontextmanager
-async def open_shelf(data_dir: Path) -> AsyncIterator[Shelf]:
-    """The real app's resources without a socket (start-up recovery included)."""
-    settings = Settings(data_dir=data_dir, workers=2, read_connections=2).resolve_paths()
+async def open_shelf(data_dir: Path, **more: Any) -> AsyncIterator[Shelf]:
+    """The real app's resources without a socket (start-up recovery included); `more`:
+    further settings."""
+    given: dict[str, Any] = {"workers": 2, "read_connections": 2, **more}
+    settings = Settings(data_dir=data_dir, **given).resolve_paths()
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
     try:
@@ -347,11 +402,29 @@ async def build_interrupted(root: Path) -> None:
     (images_dir / f"{GAPPED}_0_{qualities()[1]}.webp").unlink()
 
 
+async def build_scan(root: Path) -> None:
+    """An empty library and a model tree (tests/crash_scan.py) no scan has seen."""
+    build_model_tree(root / "models")
+    async with open_shelf(root / "data"):
+        pass
+
+
+async def build_rescan(root: Path) -> None:
+    """A library scanned from a model tree, and the tree changed since: a file replaced by
+    other content, one moved, one deleted, a sidecar changed."""
+    build_model_tree(root / "models", doomed=True)
+    async with open_shelf(root / "data", workers=1, model_roots=model_roots(root)) as shelf:
+        await scan_library(shelf, None, NoProgress())
+    change_model_tree(root / "models")
+
+
 BUILDERS: dict[str, Callable[[Path], Awaitable[None]]] = {
     "promotion": build_promotion,
     "gallery": build_gallery,
     "legacy": build_legacy,
     "interrupted": build_interrupted,
+    "scan": build_scan,
+    "rescan": build_rescan,
 }
 
 
@@ -369,14 +442,19 @@ STATE_TABLES = {
     "images": "model_hash, seq",
     "model_history": "model_hash, pending_id, strategy, previous, pending",
     "legacy_import_log": "legacy_id, target, sha256",
+    "model_files": "path, sha256, type, size_bytes, mtime_ns, inode, device, present",
+    "file_facts": "*",
+    "file_images": "*",
 }
+# A scan creates models now: their created_at is left out too.
+SCAN_STATE_TABLES = STATE_TABLES | {"models": "sha256, path, name, type, size_bytes, meta_json"}
 
 
-def library_state(data_dir: Path) -> dict[str, Any]:
+def library_state(data_dir: Path, tables: dict[str, str] = STATE_TABLES) -> dict[str, Any]:
     """Rows of every table of library data and the digest of every file under images/."""
     rows = {
         table: sorted(query(data_dir, f"SELECT {columns} FROM {table}"), key=repr)
-        for table, columns in STATE_TABLES.items()
+        for table, columns in tables.items()
     }
     files = {
         str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -506,9 +584,12 @@ class Runner:
     def _census(self, kind: Kind) -> Census:
         work = self.copy(kind)
         data = work / "data"
-        before = library_state(data)
+        before = library_state(data, kind.tables)
         log = work / "points.log"
-        server = ServerProcess(data, work / "server.log", MODELSHELF_CRASHPOINT_LOG=str(log))
+        environment = kind.environment(self.template(kind.template))
+        server = ServerProcess(
+            data, work / "server.log", MODELSHELF_CRASHPOINT_LOG=str(log), **environment
+        )
         try:
             if kind.drive is None:
                 server.start()
@@ -520,14 +601,15 @@ class Runner:
             server.kill()
         assert check_library(data) == []
         reached = Counter(log.read_text().split()) if log.exists() else Counter()
-        return Census(before, library_state(data), dict(reached))
+        return Census(before, library_state(data, kind.tables), dict(reached))
 
     def _case(self, kind: Kind, point: str, n: int, census_future: Future[Census]) -> None:
         census = census_future.result()
         work = self.copy(kind)
         data = work / "data"
         log = work / "server.log"
-        crashing = ServerProcess(data, log, MODELSHELF_CRASH_AT=f"{point}#{n}")
+        environment = kind.environment(self.template(kind.template))
+        crashing = ServerProcess(data, log, MODELSHELF_CRASH_AT=f"{point}#{n}", **environment)
         try:
             if kind.drive is None:
                 crashing.launch()
@@ -538,17 +620,17 @@ class Runner:
             crashing.wait_for_line(f"crash point {point}#{n} reached")
         finally:
             crashing.kill()
-        server = started(data, log)
+        server = started(data, log, **environment)
         try:
             server.wait_for_line(SETTLED)
             problems = check_library(data)
             assert problems == [], f"{problems}\n{server.log()}"
-            state = library_state(data)
+            state = library_state(data, kind.tables)
             if state != census.after:
                 allowed_partial(kind, state, census)
                 status = kind.drive(server) if kind.drive is not None else None
                 assert status == 200, f"driving {kind.name} again answered {status}"
-                state = library_state(data)
+                state = library_state(data, kind.tables)
                 assert state == census.after, difference(state, census.after)
         finally:
             server.kill()
@@ -560,7 +642,10 @@ class Runner:
 
 def allowed_partial(kind: Kind, state: dict[str, Any], census: Census) -> None:
     """A change that did not end as after it must have left the library as before it, except
-    that stage 1 may have brought in some whole batches."""
+    that stage 1 may have brought in some whole batches, and a scan any prefix of its changes."""
+    if kind.scans:
+        assert_between(state, census.before, census.after)
+        return
     if kind.name == "stage-1":
         logged = {row[0] for row in state["rows"]["legacy_import_log"]}
         everything = {row[0] for row in census.after["rows"]["legacy_import_log"]}
@@ -591,6 +676,8 @@ def assert_content(kind: Kind, data: Path, template: Path) -> None:
         assert widths(data, SHIFTED) == [60, 72, 78]
     elif kind.name == "upload":
         assert widths(data, GALLERY) == [60, 66, UPLOADED_WIDTH]
+    elif kind.scans:
+        assert_scanned(data, template, rescan=kind.name == "rescan")
     elif kind.name == "recovery":
         assert widths(data, GALLERY) == [60, 66, UPLOADED_WIDTH]
         assert widths(data, SHIFTED) == [60, 72, 78]

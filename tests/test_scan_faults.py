@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from modelshelf.domain.scan import scan_library
 from modelshelf.integrity import check_library
 from tests.conftest import MakeClient, shelf_of
 from tests.factories import make_model_file
-from tests.model_folders import image_bytes, write_safetensors
+from tests.model_folders import image_bytes, write_civitai_info, write_safetensors
 from tests.scanning import Recorder, model, models, problems, scan, sha256_of, start
 from tests.test_faults import mounted
 from tests.test_folders_walk import REPO, _drop_permission_bypass
@@ -300,3 +301,30 @@ async def test_a_cancelled_scan_leaves_a_consistent_library_and_a_rerun_costs_li
     assert result["counts"]["unchanged"] == len(first)
     assert result["counts"]["hashed"] + result["counts"]["recognised"] == 8 - len(first)
     assert len(await models(client)) == 8
+
+
+@pytest.mark.parametrize("hashed_before", [[], ["copy"], ["copy", "first"]])
+async def test_the_copy_walked_first_makes_the_model_whichever_copy_was_hashed_before(
+    make_client: MakeClient, tmp_path: Path, hashed_before: list[str]
+) -> None:
+    """The model of a content found at two paths takes its path, name and facts from the
+    path walked first, whatever the hash cache knows (a scan cut short after hashing the
+    later copy, a watcher, a preview): a scan run again ends as an uncut one."""
+    checkpoints = tmp_path / "checkpoints"
+    paths = {
+        "first": write_safetensors(checkpoints / "a" / "base.safetensors", seed=3),
+        "copy": checkpoints / "b" / "copy of base.safetensors",
+    }
+    write_civitai_info(paths["first"])
+    paths["copy"].parent.mkdir()
+    shutil.copy2(paths["first"], paths["copy"])
+    client = await start(make_client, checkpoints=checkpoints)
+    for name in hashed_before:
+        await shelf_of(client).hasher.digest(paths[name])
+
+    await scan(client)
+
+    record = await model(client, sha256_of(paths["first"]))
+    assert (record["path"], record["name"]) == (str(paths["first"]), "base")
+    assert record["meta_json"]["base_model"] == "SDXL 1.0"  # from the first copy's sidecar
+    assert [f["path"] for f in record["files"]] == [str(paths["first"]), str(paths["copy"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Locations = list[tuple[str, str]]  # (path, sha256)
+_Content = tuple[str, tuple[int, int, int]]  # sha256, (size, mtime_ns, inode) as hashed
 BATCH = 1000
 SEEN_FLUSH = 5000
 
@@ -155,29 +157,72 @@ class ScanRun:
     async def hash_and_register(self) -> None:
         """Register every queued file, hashing those whose content is not known, as many at
         once as the CPU pool has threads: known ones first, then the largest first (so no
-        thread is left alone with a big file at the end)."""
+        thread is left alone with a big file at the end). Files of one size are registered
+        in the order they were walked (see _Turns)."""
+        turns = _Turns(self.work)
         todo = sorted(self.work, key=lambda w: (w.sha256 is None, -w.found.size))
         self.work = []
         hash_bytes = sum(w.found.size for w in todo if w.sha256 is None)
         self.progress.planned(self.counts.files_found, hash_bytes)
         self.progress.phase(HASHING)
-        await _in_parallel(self.shelf.settings.workers, todo, self._register)
+        waiting: list[asyncio.Future[None]] = []
 
-    async def _register(self, item: _Work) -> None:
+        async def hash_then_register(item: _Work) -> None:
+            content = await self._content(item)
+            before = turns.before(item)
+            if before is None or before.is_set():
+                await self._take_turn(item, content, turns)
+            else:  # its turn comes later: wait for it without holding a hashing slot
+                waiting.append(asyncio.ensure_future(self._later(before, item, content, turns)))
+
+        try:
+            await _in_parallel(self.shelf.settings.workers, todo, hash_then_register)
+            if waiting:
+                await asyncio.gather(*waiting)
+        finally:
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def _content(self, item: _Work) -> _Content | None:
+        """The file's content and (size, mtime_ns, inode) as hashed; None if it cannot be
+        read (a problem says why)."""
+        found = item.found
+        if item.sha256 is not None:
+            self.counts.recognised += 1
+            return item.sha256, (found.size, found.mtime_ns, found.inode)
+        try:
+            return await self._hash(found)
+        except Unprocessable as exc:
+            self._failed(found, exc)
+            return None
+
+    async def _later(
+        self, before: asyncio.Event, item: _Work, content: _Content | None, turns: _Turns
+    ) -> None:
+        await before.wait()
+        await self._take_turn(item, content, turns)
+
+    async def _take_turn(self, item: _Work, content: _Content | None, turns: _Turns) -> None:
+        try:
+            if content is not None:
+                await self._register(item, *content)
+        finally:
+            turns.done(item)  # the next file of its size may go, even if this one failed
+
+    def _failed(self, found: FoundFile, exc: Unprocessable) -> None:
+        self.counts.failed += 1
+        self.result.problem(Problem(printable(str(found.path)), exc.detail))
+        self.progress.file_done(str(found.path))
+
+    async def _register(self, item: _Work, sha256: str, stat_now: tuple[int, int, int]) -> None:
         found, path = item.found, str(item.found.path)
         try:
-            sha256, stat_now = item.sha256, (found.size, found.mtime_ns, found.inode)
-            if sha256 is None:
-                sha256, stat_now = await self._hash(found)
-            else:
-                self.counts.recognised += 1
             done = await register(self.shelf, found, sha256, stat_now, self.started)
         except Unprocessable as exc:
-            self.counts.failed += 1
-            self.result.problem(Problem(printable(path), exc.detail))
+            self._failed(found, exc)
             return
-        finally:
-            self.progress.file_done(path)
+        self.progress.file_done(path)
         if done.created:
             self.counts.models_created += 1
         elif not item.known:
@@ -249,6 +294,36 @@ class ScanRun:
                 self.result.problem(problem)
             return
         self._facts_applied(staged)
+
+
+class _Turns:
+    """Copies of one content have one size. Registered in the order they were walked, the
+    copy walked first makes the model (its path, name and facts from its sidecars) whichever
+    copy is hashed first or known from the hash cache, so a scan run again after one was cut
+    short ends as an uncut scan does. `before(item)`: the event set once the file of the same
+    size walked just before it is registered or has failed (None if there is none)."""
+
+    def __init__(self, walked: list[_Work]) -> None:
+        sizes = Counter(w.found.size for w in walked)
+        self._events: dict[int, asyncio.Event] = {}
+        self._before: dict[int, asyncio.Event] = {}
+        last: dict[int, asyncio.Event] = {}
+        for item in walked:
+            size = item.found.size
+            if sizes[size] < 2:
+                continue
+            event = self._events[id(item)] = asyncio.Event()
+            if size in last:
+                self._before[id(item)] = last[size]
+            last[size] = event
+
+    def before(self, item: _Work) -> asyncio.Event | None:
+        return self._before.get(id(item))
+
+    def done(self, item: _Work) -> None:
+        event = self._events.get(id(item))
+        if event is not None:
+            event.set()
 
 
 def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
