@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/serving.py [--requests 1000] [--rounds 10] [--src DIR]
+    .venv/bin/python bench/serving.py [--requests 1000] [--rounds 50] [--src DIR]
 
 It renders one example image with pyvips (a 768x1024 picture: a gradient with grain), puts its
 renditions in a fresh data directory beside a model row, and starts two servers, each a process
@@ -327,7 +327,7 @@ def bench(args: argparse.Namespace, root: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=1_000, help="timed GETs per server")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--src", help="run modelshelf from this source tree (PYTHONPATH)")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
