@@ -18,6 +18,7 @@ from modelshelf.imagefolder import ImageFolder
 from modelshelf.jobs import Jobs
 from modelshelf.locks import KeyedLocks
 from modelshelf.recovery import fill_missing_renditions, recover
+from modelshelf.rendition_cache import RenditionCache
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
 from modelshelf.web.cors import setup_cors
@@ -26,6 +27,8 @@ from modelshelf.web.middleware import TrustedProxies, error_middleware
 from modelshelf.web.routes import setup_routes
 
 log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -129,7 +132,8 @@ def build_shelf(
     pending_locks: KeyedLocks,
     model_locks: KeyedLocks,
 ) -> Shelf:
-    changes = Changes(storage, model_locks, settings.data_dir, executors.files)
+    cache = RenditionCache(settings.image_cache_mb * MIB)
+    changes = Changes(storage, model_locks, settings.data_dir, executors.files, cache.forget)
     return Shelf(
         jobs=Jobs(storage, changes, executors.files),
         settings=settings,
@@ -140,4 +144,5 @@ def build_shelf(
         hasher=Hasher(storage, changes, executors),
         pending_locks=pending_locks,
         model_locks=model_locks,
+        rendition_cache=cache,
     )

@@ -53,6 +53,8 @@ class Settings(BaseModel):
     comfyui_model_paths: Path | None = None
     # Apply changes under the model roots while serving.
     watch: bool = False
+    # Memory for renditions served lately, in MiB (0: every image is read from disk).
+    image_cache_mb: int = Field(default=64, ge=0, le=1_048_576)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.images import render_renditions, verify_image
 from modelshelf.records import SHA256_HEX, row_id_from_text
+from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities, rendition_file_name, rendition_file_pattern
 
 # <sha256>_<seq>.webp or <sha256>.webp (seq 0). Anything else never reaches the filesystem.
@@ -33,6 +34,8 @@ EXTENSION_BY_LOADER = {
     "tiffload": "tiff",
     "heifload": "avif",
 }
+# Opening a FIFO planted under an image name must not wait for a writer.
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 PENDING_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "tif", "tiff", "avif", "heic", "bmp"}
 
 
@@ -178,6 +181,23 @@ class ImageFolder:
         if not stat.S_ISREG(info.st_mode):
             raise NotFound(f"no image {name}")
         return path
+
+    def read_small_file(self, path: Path, name: str, limit: int) -> CachedFile | Path:
+        """The bytes and validators of the regular file `path` if it holds at most `limit`
+        bytes, else `path`. Never follows a symlink planted under the name. Raises NotFound."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _O_NONBLOCK)
+        except OSError:  # gone, a symlink (ELOOP), not a folder on the way...
+            raise NotFound(f"no image {name}") from None
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise NotFound(f"no image {name}")
+            if info.st_size > limit:
+                return path
+            # Renditions are replaced by rename, never rewritten: this inode's bytes are fixed.
+            body = handle.read()
+        return CachedFile.of(body, info.st_mtime_ns)
 
     def scan(self) -> DiskImages:
         """One pass over the images folder (150,000 entries take a fraction of a second)."""

@@ -71,6 +71,8 @@ async def _replay_journal(changes: Changes, report: RecoveryReport) -> None:
         except (OSError, fileops.FileOpError, KeyError, TypeError, ValueError) as exc:
             await _set_aside(changes, entry.id, f"{type(exc).__name__}: {exc}", report)
             continue
+        finally:
+            changes.files_changed(entry.ops)
         for note in notes:
             log.warning("journal entry %d: %s", entry.id, note)
         async with changes.change() as change:

@@ -12,6 +12,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.imagefolder import parse_image_name, sniff_media_type
 from modelshelf.records import ModelRecord, PendingRecord, image_name, is_sha256
+from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import image_index, models, pending, tags
 from modelshelf.storage.listing import ModelFilter, count_models, page_of_hashes
@@ -59,14 +60,30 @@ async def image_names(shelf: Shelf, sha256: str) -> list[str]:
         return [image_name(sha256, s) for s in await image_index.image_seqs(conn, sha256)]
 
 
-async def rendition_file(shelf: Shelf, name: str, quality: str) -> Path:
-    """The file to serve for a public image name. Raises InvalidInput, NotFound."""
+async def rendition_file(
+    shelf: Shelf, name: str, quality: str, *, whole: bool = True
+) -> CachedFile | Path:
+    """What answers a public image name: for the `whole` file, its bytes and validators from
+    memory when it fits the rendition cache, else the file's path (a range is served from
+    the file). A cached rendition is answered without waiting for anything, unless a change
+    to its model is under way. Raises InvalidInput, NotFound."""
     if quality not in qualities():
         raise InvalidInput(f"quality must be one of {', '.join(qualities())}, not {quality!r}")
     sha256, seq = parse_image_name(name)
+    cache = shelf.rendition_cache
+    if whole and not shelf.model_locks.is_locked(sha256):
+        cached = cache.get((sha256, seq, quality))
+        if cached is not None:
+            return cached
     await shelf.settled(sha256)
     path = shelf.folder.rendition_path(sha256, seq, quality)
-    return await shelf.run_files(shelf.folder.regular_file, path, name)
+    if not (whole and cache.enabled):
+        return await shelf.run_files(shelf.folder.regular_file, path, name)
+    generation = cache.generation
+    found = await shelf.run_files(shelf.folder.read_small_file, path, name, cache.file_limit)
+    if isinstance(found, CachedFile):
+        cache.put((sha256, seq, quality), found, generation)
+    return found
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from modelshelf.hashing import Hasher
 from modelshelf.imagefolder import ImageFolder
 from modelshelf.jobs import CANCEL_GRACE_S, Jobs
 from modelshelf.locks import KeyedLocks
+from modelshelf.rendition_cache import RenditionCache
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Shelf:
     """Database (reads through `storage`, every change through `changes`), images folder,
-    hashing, thread pools, the in-memory locks and the jobs."""
+    hashing, thread pools, the in-memory locks, the jobs and the rendition cache."""
 
     settings: Settings
     storage: Storage
@@ -39,6 +40,8 @@ class Shelf:
     pending_locks: KeyedLocks
     model_locks: KeyedLocks
     jobs: Jobs
+    # Renditions served lately; the unit of work (`changes`) keeps it in step.
+    rendition_cache: RenditionCache
     migration_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Rendering the renditions images lack, started after recovery (see recovery).
     maintenance: asyncio.Task[int] | None = None

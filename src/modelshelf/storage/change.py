@@ -151,14 +151,29 @@ class Changes:
     """Owns every write: the single writer, the model locks and the file journal."""
 
     def __init__(
-        self, storage: Storage, model_locks: KeyedLocks, data_dir: Path, files: Executor
+        self,
+        storage: Storage,
+        model_locks: KeyedLocks,
+        data_dir: Path,
+        files: Executor,
+        on_files: Callable[[set[str]], None] | None = None,
     ) -> None:
+        """`on_files` hears of the models whose rendition files a change moves or removes
+        (e.g. to drop what a cache holds of them), on the event loop."""
         self.storage = storage
         self.model_locks = model_locks
         self.data_dir = data_dir
         self.staging_dir = data_dir / "images" / ".staging"
         self._files = files
+        self._on_files = on_files
         self._carried_out: list[int] = []
+
+    def files_changed(self, ops: list[FileOp]) -> None:
+        """Tell `on_files` which models' files `ops` touch (recovery calls it for what it
+        replays)."""
+        touched = fileops.models_touched(ops)
+        if touched and self._on_files is not None:
+            self._on_files(touched)
 
     async def run_files(self, func: Callable[..., T], *args: Any) -> T:
         """Short blocking file work in the file pool; a full disk becomes StorageFull."""
@@ -197,6 +212,9 @@ class Changes:
     async def _finish(self, entry: tuple[int, list[FileOp]] | None, folders: list[Path]) -> None:
         if entry is not None:
             journal_id, ops = entry
+            # Before the files move and once they are in place (or failed to be): what was
+            # read while they moved is not kept (see rendition_cache).
+            self.files_changed(ops)
             try:
                 notes = await self.run_files(fileops.apply_file_ops, self.data_dir, ops)
             except (OSError, StorageFull, fileops.FileOpError):
@@ -206,6 +224,8 @@ class Changes:
                     journal_id,
                 )
                 raise
+            finally:
+                self.files_changed(ops)
             for note in notes:
                 log.warning("journal entry %d: %s", journal_id, note)
             crashpoint("change.carried_out")

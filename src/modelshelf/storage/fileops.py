@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from modelshelf.renditions import qualities, rendition_file_name
 
 FileOp = dict[str, Any]
 MOVED_OUT_MARKER = ".moved-out"
+# A rendition's file name begins with its model's hash (see renditions.rendition_file_name).
+_MODEL_FILE = re.compile(r"([0-9a-f]{64})_")
 
 
 class FileOpError(Exception):
@@ -56,6 +59,22 @@ def renumber(
         "drop": sorted(drop),
         "folder": _relative(folder, root),
     }
+
+
+def models_touched(ops: Iterable[FileOp]) -> set[str]:
+    """The models whose rendition files `ops` move, replace or remove."""
+    touched: set[str] = set()
+    for op in ops:
+        if not isinstance(op, dict):
+            continue  # a malformed entry read back from the journal
+        if op.get("op") == "renumber":
+            touched.add(str(op.get("hash")))
+            continue
+        for key in ("src", "dst", "path"):
+            match = _MODEL_FILE.match(os.path.basename(str(op.get(key, ""))))
+            if match:
+                touched.add(match[1])
+    return touched
 
 
 def apply_file_ops(root: Path, ops: list[FileOp]) -> list[str]:

@@ -1,7 +1,8 @@
-"""Serving image files. aiohttp's FileResponse answers a failed precondition (412) and a range
-it cannot satisfy (416) with an empty body; here both are decided first, by the same rules
-and from the same stat, and answered with the JSON error body. FileResponse serves the rest
-(200, 206, 304, HEAD)."""
+"""Serving image files, from disk or from memory. aiohttp's FileResponse answers a failed
+precondition (412) and a range it cannot satisfy (416) with an empty body; here both are
+decided first, by the same rules and from the same stat, and answered with the JSON error
+body. FileResponse serves the rest (200, 206, 304, HEAD). A file held in memory (the rendition
+cache) is answered by `memory_response` with the same validators and rules, no file work."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.helpers import ETag
 
 from modelshelf.errors import NotFound
+from modelshelf.rendition_cache import CachedFile
 from modelshelf.web.keys import EXECUTORS
 
 
@@ -27,38 +29,60 @@ async def file_response(
         info = await loop.run_in_executor(request.app[EXECUTORS].files, os.stat, path)
     except OSError:
         raise NotFound(f"no image {path.name}") from None
-    _check_preconditions(request, info)
-    _check_range(request, info)
+    etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
+    _check_preconditions(request, etag, info.st_mtime)
+    _check_range(request, etag, info)
     return web.FileResponse(path, headers={**headers, "Content-Type": content_type})
 
 
-def _check_preconditions(request: web.Request, info: os.stat_result) -> None:
+def memory_response(
+    request: web.Request, file: CachedFile, content_type: str, headers: Mapping[str, str]
+) -> web.Response:
+    """`file`, held in memory, as the whole answer to `request` (not a range): 200 (HEAD
+    without the body) or 304, with the headers FileResponse would send. Raises
+    HTTPPreconditionFailed."""
+    sent = request.headers
+    # Header lookups first: parsing the conditions costs more than the rest of a hit.
+    if hdrs.IF_MATCH in sent or hdrs.IF_UNMODIFIED_SINCE in sent:
+        _check_preconditions(request, file.etag, file.mtime)
+    answer = {
+        **headers,
+        hdrs.CONTENT_TYPE: content_type,
+        hdrs.ETAG: f'"{file.etag}"',
+        hdrs.LAST_MODIFIED: file.last_modified,
+    }
+    conditional = hdrs.IF_NONE_MATCH in sent or hdrs.IF_MODIFIED_SINCE in sent
+    if conditional and _not_modified(request, file.etag, file.mtime):
+        return web.Response(status=304, headers=answer)
+    answer[hdrs.ACCEPT_RANGES] = "bytes"
+    return web.Response(body=file.body, headers=answer)
+
+
+def _check_preconditions(request: web.Request, etag: str, mtime: float) -> None:
     # The order and rules of FileResponse (RFC 9110 13.2.2): If-Match, then If-Unmodified-
     # Since only without it; If-None-Match, then If-Modified-Since (a 304); then the range.
-    etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
     if_match = request.if_match
     if if_match is not None and not _etag_matches(etag, if_match, weak=False):
         raise web.HTTPPreconditionFailed(text=f"If-Match does not match the ETag {etag!r}")
     since = request.if_unmodified_since
-    if if_match is None and since is not None and info.st_mtime > since.timestamp():
+    if if_match is None and since is not None and mtime > since.timestamp():
         raise web.HTTPPreconditionFailed(text="the file was modified after If-Unmodified-Since")
 
 
-def _not_modified(request: web.Request, info: os.stat_result) -> bool:
-    etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
+def _not_modified(request: web.Request, etag: str, mtime: float) -> bool:
     if_none_match = request.if_none_match
     if if_none_match is not None:
         return _etag_matches(etag, if_none_match, weak=True)
     since = request.if_modified_since
-    return since is not None and info.st_mtime <= since.timestamp()
+    return since is not None and mtime <= since.timestamp()
 
 
 def _etag_matches(etag: str, candidates: tuple[ETag, ...], *, weak: bool) -> bool:
     return any(c.value == "*" or (c.value == etag and (weak or not c.is_weak)) for c in candidates)
 
 
-def _check_range(request: web.Request, info: os.stat_result) -> None:
-    if _not_modified(request, info):
+def _check_range(request: web.Request, etag: str, info: os.stat_result) -> None:
+    if _not_modified(request, etag, info.st_mtime):
         return  # a 304, which has no body
     if_range = request.if_range
     if if_range is not None and info.st_mtime > if_range.timestamp():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from modelshelf.domain import catalog, gallery
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
 from modelshelf.imagefolder import parse_image_name
+from modelshelf.rendition_cache import CachedFile
 from modelshelf.web.bodies import (
     DeleteImageResponse,
     ImageQuery,
@@ -19,13 +20,14 @@ from modelshelf.web.bodies import (
     UploadResponse,
 )
 from modelshelf.web.endpoint import IMAGE, JSON_ERRORS, Endpoint
-from modelshelf.web.files import file_response
+from modelshelf.web.files import file_response, memory_response
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import body_deadline, parse_body, parse_path_id, parse_query, respond
 
 # Image URLs keep their name when the content is replaced (override, delete-and-shift), so
 # caches must revalidate; the ETag makes that a cheap 304.
 CACHE_CONTROL = "no-cache"
+IMAGE_HEADERS = {"Cache-Control": CACHE_CONTROL}
 SHA256_FIELD_MAX = 128
 # Reads of a text field: more than any multipart boundary, which aiohttp requires.
 FIELD_CHUNK = 8192
@@ -37,12 +39,17 @@ async def get_sample_imgs(request: web.Request) -> web.Response:
     return await respond(request, SampleImages(names))
 
 
-async def serve_image(request: web.Request) -> web.FileResponse:
+async def serve_image(request: web.Request) -> web.StreamResponse:
     query = parse_query(request.query, ImageQuery)
-    path = await catalog.rendition_file(
-        request.app[SHELF], request.match_info["filename"], query.quality
+    found = await catalog.rendition_file(
+        request.app[SHELF],
+        request.match_info["filename"],
+        query.quality,
+        whole=hdrs.RANGE not in request.headers,
     )
-    return await file_response(request, path, "image/webp", {"Cache-Control": CACHE_CONTROL})
+    if isinstance(found, CachedFile):
+        return memory_response(request, found, "image/webp", IMAGE_HEADERS)
+    return await file_response(request, found, "image/webp", IMAGE_HEADERS)
 
 
 async def serve_pending_image(request: web.Request) -> web.FileResponse:
