@@ -251,9 +251,19 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-def run_cli(lib: Library, data_dir: Path, workers: int, scratch: Path, label: str) -> ChildRun:
+def run_cli(
+    lib: Library,
+    data_dir: Path,
+    workers: int,
+    scratch: Path,
+    label: str,
+    src: Path | None = None,
+) -> ChildRun:
+    """The CLI in a child process; `src`: another checkout's `src` folder to run instead."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
     env["MODELSHELF_WORKERS"] = str(workers)
+    if src is not None:  # before the venv's editable install of this checkout
+        env["PYTHONPATH"] = str(src)
     out, err = scratch / f"{label}.stdout", scratch / f"{label}.stderr"
     usage_file = scratch / f"{label}.usage"
     command = [
@@ -412,6 +422,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--old-src",
+        type=Path,
+        help="an older checkout's src folder (git archive REV src): its CLI runs the same"
+        " library first, and the summary prints the speed-up (issue 13: >= 1.5x)",
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="modelshelf-bench-legacy-"))
@@ -436,6 +452,15 @@ def main() -> int:
         print(f"  workers: {args.workers}, cpus: {os.cpu_count()}, load average: {_load()}")
 
         data_dir = root / "data"
+        old = None
+        if args.old_src is not None:
+            print(f"\nold code ({args.old_src}): python -m modelshelf migrate-legacy ...")
+            old = run_cli(lib, root / "data-old", args.workers, root, "old", args.old_src)
+            print(
+                f"  wall {old.seconds:.1f} s, cpu {old.cpu_seconds:.1f} s,"
+                f" peak RSS {old.peak_rss_mib:.1f} MiB, exit {old.returncode}"
+            )
+            shutil.rmtree(root / "data-old")
         print("\nfirst run: python -m modelshelf migrate-legacy ... --no-progress")
         first = run_cli(lib, data_dir, args.workers, root, "first")
         if first.returncode != 0:
@@ -497,6 +522,13 @@ def main() -> int:
         print(f"  reference (render + copy): {ref_s:.1f} s")
         print(f"  ratio cli / reference:     {first.seconds / ref_s:.2f} (wall time)")
         print(f"  cpu ratio cli / reference: {first.cpu_seconds / ref_cpu:.2f} (cpu time)")
+        if old is not None:
+            speedup = old.seconds / first.seconds
+            print(
+                f"  old code / this code:      {speedup:.2f}x (wall),"
+                f" {old.cpu_seconds / first.cpu_seconds:.2f}x (cpu);"
+                f" target >= 1.5x: {'MET' if speedup >= 1.5 else 'MISSED'}"
+            )
         print(
             f"  per rendered image (CLI):  {1000 * first.seconds / max(1, rendered):.1f} ms wall,"
             f" {1000 * first.cpu_seconds / max(1, rendered):.1f} ms cpu"
