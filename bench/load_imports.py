@@ -85,6 +85,7 @@ from tests.factories import LegacyLibrary  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 
 import load_reads  # noqa: E402
+import load_trace  # noqa: E402
 from load_client import (  # noqa: E402
     EP_HEALTH,
     Client,
@@ -838,6 +839,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quiet-cores", type=float, default=0.15, help="see --quiet-wait (0.15 cores)"
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="record inside the server where requests wait (bench/tracing) and print it",
+    )
     parser.add_argument("--work-dir", type=Path, help="where to seed (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder afterwards")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
@@ -880,7 +886,8 @@ def main(argv: list[str] | None = None) -> int:
         hash_cpu, render_cpu = inprocess_cost(seed, alone_ids, work / "scratch")
 
         env = dict(item.split("=", 1) for item in args.server_env)
-        server = ServerProcess(seed.data_dir, work / "server.log", **env).start()
+        trace = load_trace.server_env(work / "trace.json") if args.trace else {}
+        server = ServerProcess(seed.data_dir, work / "server.log", **env, **trace).start()
         run = asyncio.run(drive(args, seed, server))
         server.signal(signal.SIGTERM)
         exit_code: int | None
@@ -891,6 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         log_text = (work / "server.log").read_text(errors="replace")
         client: Client = run["client"]
         problems, facts = check_invariants(seed, client.ledger, exit_code, log_text)
+        run["trace"] = load_trace.summarise(work / "trace.json", run["phases"])
         server = None
         if args.job_phases:
             jobs = load_reads.run_job_phases(args, seed.data_dir, work, env)
@@ -1004,6 +1012,8 @@ def report(
     print()
     print("latency per endpoint (ms):")
     print_table(rows)
+    trace_rows = run.get("trace", []) + run.get("jobs", {}).get("trace", [])
+    load_trace.print_summary(trace_rows)
 
     bad_health = [s for s in health if s[2] != 200]
     if bad_health:
@@ -1069,6 +1079,7 @@ def report(
                     "phases": [asdict(p) for p in phases + run.get("jobs", {}).get("phases", [])],
                     "noisy_phases": noisy,
                     "endpoints": rows,
+                    "inside_server": trace_rows,
                     "invariant_failures": problems,
                     "facts": facts,
                     "targets": [{"target": t, "met": ok} for t, ok in targets],

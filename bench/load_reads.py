@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from tests.server import ServerProcess
 
+import load_trace
 from legacy_import import generate
 from load_client import EP_HEALTH, READ_ENDPOINTS, Client, Ledger, Phase
 from load_measure import CpuMeter, runqueue_wait, start_health_probe, wait_until_quiet
@@ -180,6 +181,9 @@ def run_job_phases(
     result["problems"]."""
     tree, legacy = prepare(args, data_dir)
     roots = f"checkpoints={tree}"
+    trace_file = work / "trace-jobs.json"
+    if args.trace:
+        env = {**env, **load_trace.server_env(trace_file)}
     server = ServerProcess(
         data_dir, work / "server-jobs.log", MODELSHELF_MODEL_ROOTS=roots, **env
     ).start()
@@ -205,6 +209,7 @@ def run_job_phases(
     problems += [f"client error: {e}" for e in client.errors[:5]]
     problems += [f"unexpected answer: {u}" for u in client.unexpected[:5]]
     result["problems"] = problems
+    result["trace"] = load_trace.summarise(trace_file, result["phases"])
     return result
 
 
