@@ -6,6 +6,7 @@ connection, and how late the event loop woke up."""
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ TRACING = Path(__file__).resolve().parent / "tracing"
 
 
 def server_env(trace_file: Path) -> dict[str, str]:
-    """The environment that makes a server record into `trace_file`."""
-    return {"PYTHONPATH": str(TRACING), "LOADTRACE_FILE": str(trace_file)}
+    """The environment that makes a server record into `trace_file` (PYTHONPATH kept)."""
+    path = os.pathsep.join(p for p in (str(TRACING), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "LOADTRACE_FILE": str(trace_file)}
 
 
 def summarise(trace_file: Path, phases: list[Phase]) -> list[dict[str, Any]]:
