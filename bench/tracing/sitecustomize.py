@@ -10,6 +10,9 @@ it at start-up, and it records, until the process exits (then writes LOADTRACE_F
 - the event loop's lag: a 5 ms sleep, over and over, and how late each wake-up was.
 
 Times are time.monotonic() (the same clock in every process of the machine).
+
+LOADTRACE_SWITCH_MS, with or without LOADTRACE_FILE, sets the GIL's switch interval
+(sys.setswitchinterval) of the server, to measure what GIL hand-offs cost.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import atexit
 import contextvars
 import json
 import os
+import sys
 import time
 
 _FILE = os.environ.get("LOADTRACE_FILE")
@@ -117,3 +121,5 @@ def _dump() -> None:
 if _FILE:
     _install()
     atexit.register(_dump)
+if os.environ.get("LOADTRACE_SWITCH_MS"):
+    sys.setswitchinterval(float(os.environ["LOADTRACE_SWITCH_MS"]) / 1000)
