@@ -97,7 +97,6 @@ from load_measure import (  # noqa: E402
     CpuShares,
     percentile,
     process_cpu_seconds,
-    runqueue_wait,
     start_health_probe,
     wait_until_quiet,
 )
@@ -518,7 +517,7 @@ async def drive(args: argparse.Namespace, seed: Seed, server: ServerProcess) -> 
         last = meter.snapshot()
         alone.ended, alone.cpu = time.monotonic(), last[2] - first[2]
         alone.shares = CpuMeter.shares(first, last)
-        alone.shares.server_waiting = runqueue_wait(sched, meter.sched()) / alone.wall
+        alone.shares.add_sched(pid, sched, meter.sched(), alone.wall)
         alone.promotions = len(alone_cpu)
 
         probe, stop, receiver = start_health_probe(server.port, args.health_interval_ms / 1000)
@@ -549,7 +548,7 @@ async def drive(args: argparse.Namespace, seed: Seed, server: ServerProcess) -> 
             last = meter.snapshot()
             phase.cpu = last[2] - first[2]
             phase.shares = CpuMeter.shares(first, last)
-            phase.shares.server_waiting = runqueue_wait(sched, meter.sched()) / phase.wall
+            phase.shares.add_sched(meter.server_pid or 0, sched, meter.sched(), phase.wall)
             phase.promotions = sum(1 for a in ledger.answers[before_answers:] if a.status == 200)
             phases.append(phase)
         stop.set()

@@ -55,11 +55,28 @@ class CpuShares:
     generator: float  # this script and its health probe
     others: float  # every other process on the machine
     server_waiting: float = 0.0  # server threads runnable but without a CPU
+    loop_busy: float = 0.0  # the server's event-loop thread running
+    loop_waiting: float = 0.0  # the event-loop thread runnable but without a CPU
+
+    def add_sched(
+        self,
+        pid: int,
+        before: dict[str, tuple[int, int]],
+        after: dict[str, tuple[int, int]],
+        wall: float,
+    ) -> None:
+        """Fill the run-queue figures from two `thread_schedstats` snapshots."""
+        self.server_waiting = runqueue_wait(before, after) / wall
+        run0, wait0 = before.get(str(pid), (0, 0))
+        run1, wait1 = after.get(str(pid), (0, 0))
+        self.loop_busy = (run1 - run0) / 1e9 / wall
+        self.loop_waiting = (wait1 - wait0) / 1e9 / wall
 
     def describe(self) -> str:
         return (
             f"server {self.server:.2f} cores (and {self.server_waiting:.2f} more runnable"
-            f" but waiting for a CPU), load generator {self.generator:.2f},"
+            f" but waiting for a CPU; its event loop ran {self.loop_busy:.2f} and waited"
+            f" {self.loop_waiting:.2f}), load generator {self.generator:.2f},"
             f" other processes {self.others:.2f}"
         )
 

@@ -28,7 +28,7 @@ from tests.server import ServerProcess
 import load_trace
 from legacy_import import generate
 from load_client import EP_HEALTH, READ_ENDPOINTS, Client, Ledger, Phase
-from load_measure import CpuMeter, runqueue_wait, start_health_probe, wait_until_quiet
+from load_measure import CpuMeter, start_health_probe, wait_until_quiet
 from scan import write_model
 
 MIB = 1024 * 1024
@@ -112,7 +112,7 @@ async def job_phase(
     last = meter.snapshot()
     phase.cpu = last[2] - first[2]
     phase.shares = CpuMeter.shares(first, last)
-    phase.shares.server_waiting = runqueue_wait(sched, meter.sched()) / phase.wall
+    phase.shares.add_sched(meter.server_pid or 0, sched, meter.sched(), phase.wall)
     return phase, job
 
 
