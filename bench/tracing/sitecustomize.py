@@ -6,7 +6,8 @@ it at start-up, and it records, until the process exits (then writes LOADTRACE_F
   long it waited in the queue, how long it ran, and how long the awaiting side took to resume;
 - every aiosqlite operation, split into reads (inside `Storage.read`) and the rest: the wait
   until its connection thread started it, its run, and the wait until the loop resumed;
-- the wait for a read connection from the pool (`Storage.read` entered, connection handed);
+- the wait for a read connection from the pool (`Storage.read` entered, connection handed),
+  and per function that opened the read, how long it held the connection;
 - the event loop's lag: a 5 ms sleep, over and over, and how late each wake-up was.
 
 Times are time.monotonic() (the same clock in every process of the machine).
@@ -83,14 +84,30 @@ def _install() -> None:
     original_read = database.Storage.read
     original_open = database.Storage.open
 
+    def caller() -> str:
+        """The first function outside storage/ and contextlib that opened the read."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if "/modelshelf/" in name and "/storage/" not in name:
+                return frame.f_code.co_name
+            frame = frame.f_back  # type: ignore[assignment]
+        return "?"
+
     @asynccontextmanager
     async def traced_read(self):  # type: ignore[no-untyped-def]
         asked = clock()
+        by = caller()
         token = _IN_READ.set(True)
         try:
             async with original_read(self) as conn:
-                SAMPLES.append(("read-connection", asked, clock() - asked, 0.0, 0.0))
-                yield conn
+                got = clock()
+                SAMPLES.append(("read-connection", asked, got - asked, 0.0, 0.0))
+                try:
+                    yield conn
+                finally:
+                    held = clock() - got
+                    SAMPLES.append((f"read-held:{by}", asked, got - asked, held, 0.0))
         finally:
             _IN_READ.reset(token)
 
