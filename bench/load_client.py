@@ -27,6 +27,8 @@ EP_MODEL = "GET /api/models/{sha256}"
 EP_HEALTH = "GET /api/health (probe)"
 # The reads a person browsing makes, and their issue-15 latency target.
 READ_ENDPOINTS = (EP_SAMPLES, EP_MODELS, EP_MODEL, EP_PENDING, EP_IMAGE)
+# Marks the reads of people browsing (paced), apart from the mixed phase's closed loop.
+PERSON = " [person]"
 
 
 @dataclass
@@ -167,14 +169,18 @@ class Client:
             answers.append(answer)
         return answers
 
-    async def read_something(self, phase: str, what: str) -> None:
+    async def read_something(self, phase: str, what: str, who: str = "") -> None:
+        """One read of the kind `what`; `who` is appended to the endpoint's name (PERSON for
+        the paced clients of load_reads.browse)."""
         rng = self.rng
         if what == "pending":
-            status, _ = await self.call(phase, EP_PENDING, "GET", "/api/migration/pending_models")
+            status, _ = await self.call(
+                phase, EP_PENDING + who, "GET", "/api/migration/pending_models"
+            )
         elif what == "models" or not self.images:
             offset = rng.randrange(0, max(1, self.models_total - 49))
             status, data = await self.call(
-                phase, EP_MODELS, "GET", f"/api/models?limit=50&offset={offset}"
+                phase, EP_MODELS + who, "GET", f"/api/models?limit=50&offset={offset}"
             )
             if status == 200:
                 page = json.loads(data)
@@ -183,11 +189,11 @@ class Client:
                     self.images.setdefault(model["sha256"], [])
         elif what == "model":
             sha = rng.choice(list(self.images))
-            status, _ = await self.call(phase, EP_MODEL, "GET", f"/api/models/{sha}")
+            status, _ = await self.call(phase, EP_MODEL + who, "GET", f"/api/models/{sha}")
         elif what == "samples" or not any(self.images.values()):
             sha = rng.choice(list(self.images))
             status, data = await self.call(
-                phase, EP_SAMPLES, "POST", "/api/images/get_sample_imgs", {"hash": sha}
+                phase, EP_SAMPLES + who, "POST", "/api/images/get_sample_imgs", {"hash": sha}
             )
             if status == 200:
                 self.images[sha] = json.loads(data)
@@ -196,7 +202,7 @@ class Client:
             name = rng.choice(self.images[sha])
             quality = rng.choice(QUALITIES)
             status, _ = await self.call(
-                phase, EP_IMAGE, "GET", f"/api/images/{name}?quality={quality}"
+                phase, EP_IMAGE + who, "GET", f"/api/images/{name}?quality={quality}"
             )
         if status not in (200, -1):
             self.unexpected.append(f"{what}: {status}")

@@ -539,11 +539,10 @@ async def drive(args: argparse.Namespace, seed: Seed, server: ServerProcess) -> 
             before_answers = len(ledger.answers)
             first, sched = meter.snapshot(), meter.sched()
             phase.started = time.monotonic()
-            if name == "throughput":  # people browse while the imports run (issue 15)
-                work = runner(client, ids, args.concurrency)
-                await load_reads.while_browsing(client, name, args, work)
-            else:  # the mixed phase's own clients read too
-                await runner(client, ids, args.concurrency)
+            # People browse while the imports run (issue 15); the mixed phase's closed-loop
+            # clients read too, as fast as they are answered.
+            work = runner(client, ids, args.concurrency)
+            await load_reads.while_browsing(client, name, args, work)
             phase.ended = time.monotonic()
             last = meter.snapshot()
             phase.cpu = last[2] - first[2]
@@ -742,13 +741,13 @@ def _row(phase: str, endpoint: str, values: list[float], statuses: Counter[int])
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(
-        f"  {'phase':<10} {'endpoint':<38} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
+        f"  {'phase':<10} {'endpoint':<46} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
         "  statuses"
     )
     for r in rows:
         statuses = " ".join(f"{k}:{v}" for k, v in r["statuses"].items())
         print(
-            f"  {r['phase']:<10} {r['endpoint']:<38} {r['n']:>6} {r['p50_ms']:>8.1f}"
+            f"  {r['phase']:<10} {r['endpoint']:<46} {r['n']:>6} {r['p50_ms']:>8.1f}"
             f" {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f}  {statuses}"
         )
 
