@@ -95,12 +95,12 @@ def _install() -> None:
         return "?"
 
     @asynccontextmanager
-    async def traced_read(self):  # type: ignore[no-untyped-def]
+    async def traced_read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         asked = clock()
         by = caller()
         token = _IN_READ.set(True)
         try:
-            async with original_read(self) as conn:
+            async with original_read(self, *args, **kwargs) as conn:
                 got = clock()
                 SAMPLES.append(("read-connection", asked, got - asked, 0.0, 0.0))
                 try:
