@@ -125,6 +125,8 @@ def test_a_missing_config_folder_means_defaults(tmp_path: Path) -> None:
         ({"MODELSHELF_READ_CONNECTIONS": "-1"}, "read_connections"),
         ({"MODELSHELF_MAX_IMAGE_PIXELS": "lots"}, "max_image_pixels"),
         ({"MODELSHELF_SHUTDOWN_TIMEOUT": "soon"}, "shutdown_timeout"),
+        ({"MODELSHELF_BULK_NICE": "-1"}, "bulk_nice"),
+        ({"MODELSHELF_BULK_NICE": "20"}, "bulk_nice"),
     ],
 )
 def test_a_bad_environment_value_is_a_settings_error_naming_the_field(
@@ -291,6 +293,12 @@ def test_watch_takes_the_usual_spellings_of_a_boolean(
 def test_a_bad_watch_value_is_a_settings_error(config_dir: Path) -> None:
     with pytest.raises(SettingsError, match="watch"):
         load_settings(environ={"MODELSHELF_WATCH": "sometimes"}, config_dir=config_dir)
+
+
+@pytest.mark.parametrize(("given", "expected"), [("0", 0), ("5", 5), ("19", 19)])
+def test_bulk_nice_from_the_environment(config_dir: Path, given: str, expected: int) -> None:
+    settings = load_settings(environ={"MODELSHELF_BULK_NICE": given}, config_dir=config_dir)
+    assert settings.bulk_nice == expected
 
 
 # --- the command line ---------------------------------------------------------------------------

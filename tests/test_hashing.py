@@ -84,7 +84,7 @@ def executor() -> Iterator[GatedExecutor]:
 def hasher(storage: Storage, executor: GatedExecutor, tmp_path: Path) -> Hasher:
     # One gated pool serves as both: stat calls pass, hash_file jobs wait at the gate.
     changes = Changes(storage, KeyedLocks("model"), tmp_path / "data", executor)
-    return Hasher(storage, changes, Executors(cpu=executor, files=executor))
+    return Hasher(storage, changes, Executors(cpu=executor, files=executor, reads=executor))
 
 
 async def cache_rows(storage: Storage) -> list[tuple[Any, ...]]:
@@ -200,7 +200,7 @@ async def test_the_cache_survives_a_restart(executor: GatedExecutor, tmp_path: P
         await storage.open()
         try:
             changes = Changes(storage, KeyedLocks("model"), database.parent, executor)
-            hasher = Hasher(storage, changes, Executors(executor, executor))
+            hasher = Hasher(storage, changes, Executors(executor, executor, executor))
             assert (await hasher.digest(path))[0] == expected
         finally:
             await storage.close()

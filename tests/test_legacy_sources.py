@@ -296,7 +296,7 @@ async def test_a_row_the_database_refuses_at_the_last_moment_is_refused_alone(
     client = await make_client()
     shelf = shelf_of(client)
     pool = GatedPool()
-    shelf.executors = Executors(cpu=pool, files=shelf.executors.files)
+    shelf.executors = Executors(cpu=pool, files=shelf.executors.files, reads=shelf.executors.reads)
     legacy.add_model(1, hash_hex=H1, images=[legacy.image("a.png")])
     legacy.add_model(2, hash_hex=H2)
     legacy.add_model(3, hash_hex="")

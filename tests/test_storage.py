@@ -17,6 +17,7 @@ from modelshelf.errors import PartRefused, StorageUnavailable
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import DataDirInUse, Storage
 from modelshelf.storage.change import Change, Changes
+from modelshelf.storage.database import BULK_READ_CONNECTIONS
 from modelshelf.storage.schema import MIGRATIONS
 from tests.conftest import read_only_file
 
@@ -581,6 +582,32 @@ async def test_a_read_only_database_answers_storage_unavailable_on_write(db_path
         assert await tag_names(reopened) == ["before"]
     finally:
         await reopened.close()
+
+
+@pytest.mark.parametrize("held_bulk", [True, False])
+async def test_bulk_reads_and_other_reads_never_wait_for_each_others_connections(
+    storage: Storage, held_bulk: bool
+) -> None:
+    """Every connection of one kind is held (a burst of imports, or of people browsing): a
+    read of that kind waits for one, a read of the other kind gets one at once."""
+    async with contextlib.AsyncExitStack() as held:
+        count = BULK_READ_CONNECTIONS if held_bulk else 2  # the fixture's read_connections
+        for _ in range(count):
+            await held.enter_async_context(storage.read(bulk=held_bulk))
+        same = asyncio.ensure_future(scalar_of_kind(storage, bulk=held_bulk))
+        other = asyncio.ensure_future(scalar_of_kind(storage, bulk=not held_bulk))
+        done, _ = await asyncio.wait([other], timeout=10)
+        assert done == {other}
+        assert other.result() == 1
+        assert not same.done()
+    assert await same == 1
+
+
+async def scalar_of_kind(storage: Storage, *, bulk: bool) -> object:
+    async with storage.read(bulk=bulk) as conn, conn.execute("SELECT 1") as cursor:
+        row = await cursor.fetchone()
+        assert row is not None
+        return row[0]
 
 
 async def test_storage_can_be_reopened_after_close(tmp_path: Path) -> None:

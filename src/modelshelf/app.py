@@ -65,7 +65,7 @@ async def announce_shutdown(app: web.Application) -> None:
 
 async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     """Thread pools for hashing and rendering, and for short file work."""
-    executors = Executors.start(app[SETTINGS].workers)
+    executors = Executors.start(app[SETTINGS].workers, app[SETTINGS].bulk_nice)
     app[EXECUTORS] = executors
     yield
     # Joining the threads waits for work still running in them (a rendering or a digest whose

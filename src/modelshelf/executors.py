@@ -1,10 +1,14 @@
-"""Thread pools for blocking work, kept apart by the kind of work, and the one way to await
-work in them."""
+"""Thread pools for blocking work, kept apart by the kind of work, the scheduling priority of
+bulk work, and the one way to await work in them."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import logging
+import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,33 +18,68 @@ from modelshelf.errors import StorageFull
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 # Short file work mostly waits on the disk, not on a core.
 FILE_WORKERS = 4
+# Blocking steps of answers to people browsing: a stat, serialising a page of records.
+READ_WORKERS = 2
+# The lowest priority a thread can have (nice 19).
+NICEST = 19
 
 
 @dataclass(frozen=True)
 class Executors:
     """`cpu` runs hashing and rendering (one thread per core by default); `files` runs short
-    blocking work: stat, rename, unlink, directory scans, serialising large answers.
+    blocking file work (stat, rename, unlink, directory scans); `reads` runs the blocking
+    steps of reads (the stat of an image to serve, serialising a large answer).
 
     Kept apart because, sharing one pool, a stat or a file move queued behind every pending
-    rendering (seconds under load) while an import held the database writer.
+    rendering (seconds under load) while an import held the database writer; and a read
+    queued behind the file work of 32 imports (fsyncs, copies) took tens of milliseconds.
     """
 
     cpu: ThreadPoolExecutor
     files: ThreadPoolExecutor
+    reads: ThreadPoolExecutor
 
     @classmethod
-    def start(cls, cpu_workers: int) -> Executors:
+    def start(cls, cpu_workers: int, bulk_nice: int = 0) -> Executors:
+        """The three pools; the `cpu` threads run `bulk_nice` steps below the process's
+        priority (see lower_priority)."""
         return cls(
-            cpu=ThreadPoolExecutor(cpu_workers, thread_name_prefix="modelshelf-cpu"),
+            cpu=ThreadPoolExecutor(
+                cpu_workers,
+                thread_name_prefix="modelshelf-cpu",
+                initializer=lower_priority,
+                initargs=(bulk_nice,),
+            ),
             files=ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="modelshelf-files"),
+            reads=ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="modelshelf-reads"),
         )
 
     def shutdown(self) -> None:
         """Drop work not started yet and wait for the threads to finish what they run."""
-        self.cpu.shutdown(wait=True, cancel_futures=True)
-        self.files.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.cpu, self.files, self.reads):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def lower_priority(steps: int) -> None:
+    """Lower the calling thread's scheduling priority by `steps` nice steps (at most to 19),
+    so that bulk work (hashing, rendering) gives way to the event loop and the threads serving
+    reads whenever they are runnable, and takes every core when nothing else wants it.
+    Threads the caller starts later (libvips's workers) inherit it.
+
+    Linux only, where a priority belongs to a thread; elsewhere it would lower the whole
+    process, so nothing is done. Never raises: a priority that cannot be set is logged."""
+    if steps <= 0 or sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(NICEST, current + steps))
+    except OSError as exc:
+        log.warning("could not lower the priority of a worker thread: %s", exc)
 
 
 async def run_to_end(executor: Executor, func: Callable[..., T], *args: Any) -> T:

@@ -136,7 +136,7 @@ class Hasher:
             task.exception()  # retrieved: a task abandoned at shutdown has no one to tell
 
     async def _cached(self, identity: FileIdentity) -> str | None:
-        async with self._storage.read() as conn:
+        async with self._storage.read(bulk=True) as conn:
             return await hash_cache.cached_digest(
                 conn, identity.path, identity.size, identity.mtime_ns, identity.inode
             )

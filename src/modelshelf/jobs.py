@@ -116,7 +116,7 @@ class Jobs:
         """At start-up: jobs that were queued or running when the process ended read `failed`
         with the reason. Returns how many. A database that cannot be written now (read-only,
         locked by another program) does not stop the start: readers see them failed anyway."""
-        async with self._storage.read() as conn:
+        async with self._storage.read(bulk=True) as conn:
             count = await jobs.count_unfinished(conn)
         if not count:
             return 0

@@ -60,7 +60,7 @@ async def recover(changes: Changes, folder: ImageFolder) -> RecoveryReport:
 
 
 async def _replay_journal(changes: Changes, report: RecoveryReport) -> None:
-    async with changes.storage.read() as conn:
+    async with changes.storage.read(bulk=True) as conn:
         entries = await journal.unfinished(conn)
     for entry in entries:  # in commit order: a later change may build on an earlier one
         if isinstance(entry, tuple):
@@ -95,7 +95,7 @@ async def _set_aside(
 
 
 async def _reconcile_renditions(changes: Changes, disk: DiskImages, report: RecoveryReport) -> None:
-    async with changes.storage.read() as conn:
+    async with changes.storage.read(bulk=True) as conn:
         indexed = await image_index.all_images(conn)
         known = set(await models.existing_paths(conn, sorted({h for h, _ in disk.renditions})))
     on_disk = {key for key in disk.renditions if key[0] in known}
@@ -134,7 +134,7 @@ async def _close_gaps(changes: Changes, sha256: str, seqs: list[int]) -> None:
 
 
 async def _reconcile_pending(changes: Changes, disk: DiskImages, report: RecoveryReport) -> None:
-    async with changes.storage.read() as conn:
+    async with changes.storage.read(bulk=True) as conn:
         indexed = await pending.all_pending_images(conn)
         ids = await pending.pending_ids(conn)
     on_disk = {i: ext for i, ext in disk.pending.items() if i in ids}

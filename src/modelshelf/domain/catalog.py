@@ -78,9 +78,9 @@ async def rendition_file(
     await shelf.settled(sha256)
     path = shelf.folder.rendition_path(sha256, seq, quality)
     if not (whole and cache.enabled):
-        return await shelf.run_files(shelf.folder.regular_file, path, name)
+        return await shelf.run_reads(shelf.folder.regular_file, path, name)
     generation = cache.generation
-    found = await shelf.run_files(shelf.folder.read_small_file, path, name, cache.file_limit)
+    found = await shelf.run_reads(shelf.folder.read_small_file, path, name, cache.file_limit)
     if isinstance(found, CachedFile):
         cache.put((sha256, seq, quality), found, generation)
     return found
@@ -101,9 +101,9 @@ async def pending_file(shelf: Shelf, pending_id: int) -> ImageFile:
         raise NotFound(f"pending model {pending_id} has no image")
     path = shelf.folder.pending_path(pending_id, ext)
     name = f"pending/{pending_id}"
-    await shelf.run_files(shelf.folder.regular_file, path, name)
+    await shelf.run_reads(shelf.folder.regular_file, path, name)
     try:
-        media_type = await shelf.run_files(sniff_media_type, path)
+        media_type = await shelf.run_reads(sniff_media_type, path)
     except OSError:
         raise NotFound(f"no image {name}") from None
     return ImageFile(path, media_type)

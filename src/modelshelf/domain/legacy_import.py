@@ -133,7 +133,7 @@ async def _migrate(
     legacy_tags = await legacy.fetch_tags()
     rows = await legacy.fetch_batch(None, BATCH_SIZE)
     bounds = [b for b in [await legacy.id_bounds()] if b is not None]
-    async with shelf.storage.read() as conn:
+    async with shelf.storage.read(bulk=True) as conn:
         bounds += [b for b in [await legacy_log.pending_id_bounds(conn)] if b is not None]
     fingerprint = library_fingerprint(first_rows)
     library_id, tag_map = await _prepare(shelf, fingerprint, str(legacy_db), legacy_tags, report)
@@ -227,7 +227,7 @@ async def _plans_to_write(shelf: Shelf, run: _Run, plans: list[LegacyPlan]) -> l
     them); give a new pending id to a row whose id another library's pending model has."""
     ids = [p.legacy_id for p in plans]
     hashes = [p.sha256 for p in plans if p.sha256]
-    async with shelf.storage.read() as conn:
+    async with shelf.storage.read(bulk=True) as conn:
         done = await legacy_log.migrated_ids(conn, run.library_id, ids)
         taken = await legacy_log.used_pending_ids(conn, ids)
         existing = await models.existing_paths(conn, hashes)

@@ -40,7 +40,7 @@ async def register(
     name the file's stem, its type the root's, meta_json, tags and example images from what
     the files say."""
     path = str(found.path)
-    async with shelf.storage.read() as conn:
+    async with shelf.storage.read(bulk=True) as conn:
         exists = await models.model_exists(conn, sha256)
         before = await model_files.location(conn, path)
     previous = before.sha256 if before is not None and before.sha256 != sha256 else None
@@ -118,7 +118,7 @@ async def refresh_facts(
     changed since they were last read, and apply them. `companions`: the companions found by
     this scan, by path. Returns what was read (None if nothing needed reading, or the model
     or its file is gone)."""
-    async with shelf.storage.read() as conn:
+    async with shelf.storage.read(bulk=True) as conn:
         source = await model_files.facts_source(conn, sha256)
         record = await file_facts.fetch_facts(conn, sha256)
         known_images = await file_facts.images_added(conn, sha256)

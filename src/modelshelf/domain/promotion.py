@@ -104,7 +104,7 @@ async def prepare(shelf: Shelf, pending_id: int) -> Prepared:
     """The pending record (size and created_at filled from its file when it lacks them), the
     SHA256 of its model file and the identity it was computed for, and the extension of its
     image if the original is on disk. Raises NotFound, Unprocessable."""
-    async with shelf.storage.read() as conn:
+    async with shelf.storage.read(bulk=True) as conn:
         record = await pending.fetch_pending(conn, pending_id)
         image_ext = await pending.pending_image_ext(conn, pending_id)
     if record is None:
@@ -134,7 +134,7 @@ async def _original_present(shelf: Shelf, pending_id: int, ext: str) -> bool:
 
 
 async def _existing(shelf: Shelf, sha256: str) -> ModelRecord | None:
-    async with shelf.storage.read() as conn:
+    async with shelf.storage.read(bulk=True) as conn:
         return await models.fetch_model(conn, sha256)
 
 

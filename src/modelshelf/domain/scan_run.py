@@ -102,7 +102,7 @@ class ScanRun:
         rest: list[tuple[str, FoundFile, KnownLocation | None]] = []
         by_inode: dict[tuple[int, int, int, int], str] = {}
         cached: dict[str, tuple[int, int, int, str]] = {}
-        async with self.shelf.storage.read() as conn:
+        async with self.shelf.storage.read(bulk=True) as conn:
             known = await model_files.known_locations(conn, paths)
             for path, found in zip(paths, batch, strict=True):
                 location = known.get(path)
@@ -274,7 +274,7 @@ class ScanRun:
         """Mark missing the locations `candidates` reads (path, sha256) whose file is gone,
         then bring the paths and file facts of every model involved up to date."""
         self.progress.phase(CHECKING)
-        async with self.shelf.storage.read() as conn:
+        async with self.shelf.storage.read(bulk=True) as conn:
             found = await candidates(conn)
         marked = await mark_gone(self.shelf, found, self.started)
         self.counts.locations_missing += len(marked)

@@ -64,6 +64,11 @@ class Shelf:
         """Short blocking file work (stat, copy, rename); a full disk becomes StorageFull."""
         return await run_blocking(self.executors.files, func, *args)
 
+    async def run_reads(self, func: Callable[..., T], *args: Any) -> T:
+        """A blocking step of a read (a stat, serialising an answer), in a pool that bulk work
+        never fills."""
+        return await run_blocking(self.executors.reads, func, *args)
+
     async def run_cpu(self, func: Callable[..., T], *args: Any) -> T:
         """Decoding, rendering, planning; a full disk becomes StorageFull."""
         return await run_blocking(self.executors.cpu, func, *args)

@@ -32,6 +32,9 @@ DATABASE_NAME = "modelshelf.db"
 # finish and the WAL grows; once it is reset it is cut back to this size instead of keeping
 # its peak for ever.
 JOURNAL_SIZE_LIMIT = 64 * 2**20
+# Read connections kept for bulk work (imports, scans, stage 1, jobs), so that a burst of it
+# (32 imports starting at once) never makes a person's read wait for a connection.
+BULK_READ_CONNECTIONS = 2
 
 
 class Storage:
@@ -46,6 +49,7 @@ class Storage:
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._bulk_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._dir_lock = DirectoryLock(path.parent)
         # Committed write transactions since open: a figure for benchmarks and tests.
@@ -64,11 +68,15 @@ class Storage:
             await self._writer.execute(f"PRAGMA journal_size_limit={int(self._journal_size_limit)}")
             await apply_migrations(self._writer)
             await self._refresh_search()
-            for _ in range(self._read_count):
-                reader = await _connect(self.path)
-                await reader.execute("PRAGMA query_only=ON")
-                self._all_readers.append(reader)
-                self._readers.put_nowait(reader)
+            for queue, count in (
+                (self._readers, self._read_count),
+                (self._bulk_readers, BULK_READ_CONNECTIONS),
+            ):
+                for _ in range(count):
+                    reader = await _connect(self.path)
+                    await reader.execute("PRAGMA query_only=ON")
+                    self._all_readers.append(reader)
+                    queue.put_nowait(reader)
         except BaseException:
             await self.close()
             raise
@@ -77,7 +85,8 @@ class Storage:
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
-        self._readers = asyncio.Queue()  # no closed connection may be handed out after a reopen
+        # No closed connection may be handed out after a reopen.
+        self._readers, self._bulk_readers = asyncio.Queue(), asyncio.Queue()
         if self._writer is not None:
             async with self._write_lock:
                 await self._writer.close()
@@ -135,13 +144,16 @@ class Storage:
         return self._write_lock.locked()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def read(self, *, bulk: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         """A read-only connection from the pool; WAL lets it read while a write is open.
-        Raises StorageBusy while another program keeps even readers out (a connection in
-        exclusive locking mode, a checkpoint that truncates)."""
+        `bulk`: for reads of bulk work (imports, scans, stage 1, jobs), which have connections
+        of their own, so that they never keep a person's read waiting. Raises StorageBusy
+        while another program keeps even readers out (a connection in exclusive locking mode,
+        a checkpoint that truncates)."""
         if not self._all_readers:
             raise RuntimeError("storage is not open")
-        reader = await self._readers.get()
+        queue = self._bulk_readers if bulk else self._readers
+        reader = await queue.get()
         try:
             yield reader
         except sqlite3.Error as exc:
@@ -152,7 +164,7 @@ class Storage:
         finally:
             if reader.in_transaction:
                 await reader.execute("ROLLBACK")
-            self._readers.put_nowait(reader)
+            queue.put_nowait(reader)
 
     def _require_writer(self) -> aiosqlite.Connection:
         if self._writer is None:

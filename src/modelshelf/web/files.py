@@ -26,7 +26,7 @@ async def file_response(
     (the file went away)."""
     loop = asyncio.get_running_loop()
     try:
-        info = await loop.run_in_executor(request.app[EXECUTORS].files, os.stat, path)
+        info = await loop.run_in_executor(request.app[EXECUTORS].reads, os.stat, path)
     except OSError:
         raise NotFound(f"no image {path.name}") from None
     etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"

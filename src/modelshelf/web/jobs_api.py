@@ -63,7 +63,7 @@ async def _send(request: web.Request, stream: EventSourceResponse, name: str, jo
         data = job.model_dump_json()
     else:  # a result can be large (a batch of many ids)
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(request.app[EXECUTORS].files, job.model_dump_json)
+        data = await loop.run_in_executor(request.app[EXECUTORS].reads, job.model_dump_json)
     await stream.send(data, event=name)
 
 

@@ -72,10 +72,11 @@ def describe(exc: ValidationError) -> str:
 async def respond(
     request: web.Request, body: BaseModel, status: int = 200, *, large: bool = False
 ) -> web.Response:
-    """Serialise `body` as JSON; `large` bodies are serialised in the executor."""
+    """Serialise `body` as JSON; `large` bodies are serialised in the reads pool, off the
+    event loop and out of the pools bulk work fills."""
     if large:
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(request.app[EXECUTORS].files, body.model_dump_json)
+        text = await loop.run_in_executor(request.app[EXECUTORS].reads, body.model_dump_json)
     else:
         text = body.model_dump_json()
     return web.Response(text=text, status=status, content_type="application/json")

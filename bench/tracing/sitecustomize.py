@@ -1,0 +1,142 @@
+"""Where a request's time goes inside the server, for the load test (issue 15); not part of
+the service. Put this folder on the server's PYTHONPATH and set LOADTRACE_FILE: Python imports
+it at start-up, and it records, until the process exits (then writes LOADTRACE_FILE as JSON):
+
+- every job of every thread pool: the pool (thread name prefix), when it was submitted, how
+  long it waited in the queue, how long it ran, and how long the awaiting side took to resume;
+- every aiosqlite operation, split into reads (inside `Storage.read`) and the rest: the wait
+  until its connection thread started it, its run, and the wait until the loop resumed;
+- the wait for a read connection from the pool (`Storage.read` entered, connection handed),
+  and per function that opened the read, how long it held the connection;
+- the event loop's lag: a 5 ms sleep, over and over, and how late each wake-up was.
+
+Times are time.monotonic() (the same clock in every process of the machine).
+
+LOADTRACE_SWITCH_MS, with or without LOADTRACE_FILE, sets the GIL's switch interval
+(sys.setswitchinterval) of the server, to measure what GIL hand-offs cost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import json
+import os
+import sys
+import time
+
+_FILE = os.environ.get("LOADTRACE_FILE")
+SAMPLES: list[tuple[str, float, float, float, float]] = []  # kind, at, wait, run, back
+_IN_READ: contextvars.ContextVar[bool] = contextvars.ContextVar("in_read", default=False)
+
+
+def _install() -> None:
+    import asyncio
+    import concurrent.futures.thread as cft
+    from contextlib import asynccontextmanager
+
+    import aiosqlite.core
+
+    clock = time.monotonic
+    submit = cft.ThreadPoolExecutor.submit
+
+    def traced_submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kind = "pool:" + (self._thread_name_prefix or "?").split("_")[0]
+        queued = clock()
+        times: list[float] = []
+
+        def run():  # type: ignore[no-untyped-def]
+            times.append(clock())
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                times.append(clock())
+                SAMPLES.append((kind, queued, times[0] - queued, times[1] - times[0], 0.0))
+
+        return submit(self, run)
+
+    cft.ThreadPoolExecutor.submit = traced_submit  # type: ignore[method-assign]
+
+    async def traced_execute(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kind = "sqlite:read" if _IN_READ.get() else "sqlite:other"
+        times: list[float] = []
+
+        def timed():  # type: ignore[no-untyped-def]
+            times.append(clock())
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                times.append(clock())
+
+        queued = clock()
+        try:
+            return await original_execute(self, timed)
+        finally:
+            if len(times) == 2:
+                back = clock() - times[1]
+                SAMPLES.append((kind, queued, times[0] - queued, times[1] - times[0], back))
+
+    original_execute = aiosqlite.core.Connection._execute
+    aiosqlite.core.Connection._execute = traced_execute  # type: ignore[method-assign]
+
+    from modelshelf.storage import database
+
+    original_read = database.Storage.read
+    original_open = database.Storage.open
+
+    def caller() -> str:
+        """The first function outside storage/ and contextlib that opened the read."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if "/modelshelf/" in name and "/storage/" not in name:
+                return frame.f_code.co_name
+            frame = frame.f_back  # type: ignore[assignment]
+        return "?"
+
+    @asynccontextmanager
+    async def traced_read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked = clock()
+        by = caller()
+        token = _IN_READ.set(True)
+        try:
+            async with original_read(self, *args, **kwargs) as conn:
+                got = clock()
+                SAMPLES.append(("read-connection", asked, got - asked, 0.0, 0.0))
+                try:
+                    yield conn
+                finally:
+                    held = clock() - got
+                    SAMPLES.append((f"read-held:{by}", asked, got - asked, held, 0.0))
+        finally:
+            _IN_READ.reset(token)
+
+    async def lag_probe() -> None:
+        while True:
+            started = clock()
+            await asyncio.sleep(0.005)
+            SAMPLES.append(("loop-lag", started, clock() - started - 0.005, 0.0, 0.0))
+
+    async def traced_open(self):  # type: ignore[no-untyped-def]
+        await original_open(self)
+        task = asyncio.get_running_loop().create_task(lag_probe())
+        _TASKS.append(task)
+
+    database.Storage.read = traced_read  # type: ignore[method-assign]
+    database.Storage.open = traced_open  # type: ignore[method-assign]
+
+
+_TASKS: list[object] = []
+
+
+def _dump() -> None:
+    if _FILE:
+        with open(_FILE, "w") as handle:
+            json.dump(SAMPLES, handle)
+
+
+if _FILE:
+    _install()
+    atexit.register(_dump)
+if os.environ.get("LOADTRACE_SWITCH_MS"):
+    sys.setswitchinterval(float(os.environ["LOADTRACE_SWITCH_MS"]) / 1000)
