@@ -43,6 +43,7 @@ import aiohttp
 import pyvips
 from aiohttp import web
 
+from figures import machine, percentile
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.domain.catalog import image_names
@@ -59,12 +60,6 @@ TARGET_P99_MS = 5.0
 
 def sha_of(i: int) -> str:
     return hashlib.sha256(f"bench-model-{i}".encode()).hexdigest()
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def render_sources(folder: Path, images: int) -> dict[tuple[int, str], Path]:
@@ -155,20 +150,6 @@ def probing_listing(images_dir: Path, sha: str) -> list[str]:
     while (images_dir / f"{sha}_{len(names)}_{QUALITIES[0]}.webp").exists():
         names.append(f"{sha}_{len(names)}.webp")
     return names
-
-
-def machine() -> str:
-    """CPU model and load average, for the record."""
-    model = "unknown CPU"
-    try:
-        for text in Path("/proc/cpuinfo").read_text().splitlines():
-            if text.startswith("model name"):
-                model = text.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({model}), load average {load}"
 
 
 def line(label: str, seconds: float, note: str = "") -> None:

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,17 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 import aiohttp  # noqa: E402
-from tests.factories import LegacyLibrary, environ_without_modelshelf, make_model_file  # noqa: E402
+from tests.factories import LegacyLibrary, make_model_file  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
 
+from figures import percentile  # noqa: E402
 from modelshelf.integrity import check_library  # noqa: E402
 
 MODEL_SIZE = 4 * 2**20
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def seed(work: Path, pending: int) -> tuple[LegacyLibrary, str]:
@@ -99,19 +94,7 @@ async def patch_client(
 
 
 def stage_1(legacy: LegacyLibrary, data_dir: Path, work: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "modelshelf",
-            *legacy.migrate_args(data_dir),
-            "--config-dir",
-            str(work / "no-config"),
-        ],
-        check=True,
-        capture_output=True,
-        env=environ_without_modelshelf(),
-    )
+    legacy.migrate_with_cli(data_dir, work / "no-config")
 
 
 async def run(args: argparse.Namespace, work: Path) -> int:

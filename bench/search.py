@@ -42,6 +42,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from figures import percentile
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.storage import Storage, search
@@ -136,11 +137,6 @@ TYPES = ["checkpoints", "loras", "embeddings", "vae", "controlnet"]
 
 def sha_of(i: int) -> str:
     return hashlib.sha256(f"search-bench-{i}".encode()).hexdigest()
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def vocabulary(rng: random.Random) -> list[str]:

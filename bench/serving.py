@@ -48,6 +48,7 @@ import aiohttp
 import pyvips
 from aiohttp import web
 
+from figures import machine, percentile
 from modelshelf.images import render_renditions
 from modelshelf.renditions import qualities
 
@@ -55,30 +56,10 @@ SHA = hashlib.sha256(b"serving-bench-model").hexdigest()
 WIDTH, HEIGHT = 768, 1024
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-    return ordered[index]
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def machine() -> str:
-    """CPU model and load average, for the record."""
-    model = "unknown CPU"
-    try:
-        for text in Path("/proc/cpuinfo").read_text().splitlines():
-            if text.startswith("model name"):
-                model = text.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({model}), load average {load}"
 
 
 def render_example(folder: Path) -> dict[str, Path]:

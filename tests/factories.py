@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +178,23 @@ class LegacyLibrary:
             str(self.images_dir),
             "--no-progress",
         ]
+
+    def migrate_with_cli(self, data_dir: Path, config_dir: Path) -> None:
+        """Stage 1 of this library into `data_dir` by `modelshelf migrate-legacy` in a process
+        of its own, reading settings from `config_dir` only. Raises CalledProcessError."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelshelf",
+                *self.migrate_args(data_dir),
+                "--config-dir",
+                str(config_dir),
+            ],
+            check=True,
+            capture_output=True,
+            env=environ_without_modelshelf(),
+        )
 
     def image(self, name: str, **kwargs: Any) -> str:
         """Make a real image in the legacy images folder; returns its file name."""

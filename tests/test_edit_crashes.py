@@ -4,8 +4,6 @@ is found either as it was or as the edit leaves it, with `modelshelf check` clea
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 
 from modelshelf.crashpoints import CRASH_EXIT_CODE, ENVIRONMENT_VARIABLE
 from modelshelf.integrity import check_library
-from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha, image_size
+from tests.factories import LegacyLibrary, fake_sha, image_size
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -28,19 +26,7 @@ def build(data_dir: Path, legacy: LegacyLibrary) -> None:
     legacy.add_tag(1, "lora")
     images = [legacy.image(f"m{i}.png", width=40 + 4 * i, height=30) for i in range(4)]
     legacy.add_model(1, hash_hex=SHA, tags=[1], images=images)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "modelshelf",
-            *legacy.migrate_args(data_dir),
-            "--config-dir",
-            str(data_dir / "no-config"),
-        ],
-        check=True,
-        capture_output=True,
-        env=environ_without_modelshelf(),
-    )
+    legacy.migrate_with_cli(data_dir, data_dir / "no-config")
 
 
 def widths(data_dir: Path) -> list[int]:

@@ -4,8 +4,6 @@ service publishes, and nothing a client sends produces a 5xx."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from modelshelf.web.routes import ENDPOINTS
-from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha, make_model_file
+from tests.factories import LegacyLibrary, fake_sha, make_model_file
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -40,19 +38,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         path = root / f"m{i}.bin"
         make_model_file(path, size=4096, seed=i)
         legacy.add_model(i, path=str(path), images=[legacy.image(f"p{i}.jpg")])
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "modelshelf",
-            *legacy.migrate_args(data_dir),
-            "--config-dir",
-            str(root / "no-config"),
-        ],
-        check=True,
-        capture_output=True,
-        env=environ_without_modelshelf(),
-    )
+    legacy.migrate_with_cli(data_dir, root / "no-config")
     server = ServerProcess(data_dir, root / "server.log").start()
     yield server
     server.kill()

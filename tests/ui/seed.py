@@ -5,14 +5,12 @@ a model already in the library, and one whose file is gone."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyvips
 
-from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha, make_model_file
+from tests.factories import LegacyLibrary, fake_sha, make_model_file
 
 TAGS = {
     1: "checkpoint",
@@ -128,19 +126,7 @@ def seed_library(
         )
         seeded.hashes[name] = fake_sha(i)
     _add_pending(root, legacy, seeded, models + 1, picture)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "modelshelf",
-            *legacy.migrate_args(seeded.data_dir),
-            "--config-dir",
-            str(root / "no-config"),
-        ],
-        check=True,
-        capture_output=True,
-        env=environ_without_modelshelf(),
-    )
+    legacy.migrate_with_cli(seeded.data_dir, root / "no-config")
     return seeded
 
 
