@@ -253,6 +253,19 @@ def test_modelshelf_scan_prints_the_job_result_as_json_and_keeps_the_job(tmp_pat
     assert json.loads(again.stdout)["counts"]["unchanged"] == 3
 
 
+def test_modelshelf_scan_starts_no_folder_watcher_even_with_watch_on(tmp_path: Path) -> None:
+    model_tree(tmp_path)
+    roots = f"loras={tmp_path / 'loras'}"
+
+    done = run_scan_cli(
+        tmp_path, "--no-progress", MODELSHELF_MODEL_ROOTS=roots, MODELSHELF_WATCH="true"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"]["models_created"] == 3
+    assert "watching" not in done.stderr
+
+
 def test_modelshelf_scan_of_an_unknown_type_fails_with_a_message(tmp_path: Path) -> None:
     model_tree(tmp_path)
 

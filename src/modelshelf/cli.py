@@ -143,7 +143,7 @@ async def _until_stopped() -> None:
 
 async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:
     """Stage 1 without a server: the same resources as the app, no socket."""
-    runner = web.AppRunner(create_app(settings))
+    runner = web.AppRunner(create_app(_without_server_work(settings)))
     await runner.setup()
     try:
         shelf = runner.app[SHELF]
@@ -159,7 +159,7 @@ async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quie
 async def scan(settings: Settings, types: list[str] | None, quiet: bool) -> int:
     """A scan of the model roots as a job, with a bar on a terminal (files, bytes, bytes/s,
     ETA); prints the job's result as JSON."""
-    runner = web.AppRunner(create_app(settings))
+    runner = web.AppRunner(create_app(_without_server_work(settings)))
     await runner.setup()
     shelf = runner.app[SHELF]
     try:
@@ -175,6 +175,12 @@ async def scan(settings: Settings, types: list[str] | None, quiet: bool) -> int:
         await runner.cleanup()
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK
+
+
+def _without_server_work(settings: Settings) -> Settings:
+    """Settings for a command that runs one piece of work and ends: no folder watcher beside
+    it (it would apply the same files the command is scanning, in a second writer)."""
+    return settings.model_copy(update={"watch": False})
 
 
 def check(settings: Settings) -> int:
