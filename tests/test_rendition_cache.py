@@ -17,6 +17,7 @@ import pytest
 from modelshelf.rendition_cache import CachedFile, RenditionCache
 from modelshelf.renditions import qualities
 from modelshelf.storage.change import Change
+from modelshelf.web import images_api
 from tests.conftest import Client, MakeClient, assert_error_body, migrate, post_import, shelf_of
 from tests.editing import A, B, build, width_for
 from tests.factories import LegacyLibrary, image_size, make_image, make_model_file
@@ -110,9 +111,10 @@ REQUESTS = {
     "If-Match, other ETag": ("GET", {"If-Match": '"other"'}),
     "If-Match, same ETag": ("GET", {"If-Match": "{etag}"}),
     "If-Unmodified-Since, a year ago": ("GET", {"If-Unmodified-Since": "{year_ago}"}),
+    "HEAD, If-None-Match": ("HEAD", {"If-None-Match": "{etag}"}),
+    # Ranges are answered from the file whatever the cache holds (the disk path's rules).
     "Range": ("GET", {"Range": "bytes=2-9"}),
     "Range past the end": ("GET", {"Range": "bytes=999999-"}),
-    "HEAD, If-None-Match": ("HEAD", {"If-None-Match": "{etag}"}),
 }
 COMPARED = (
     "Content-Type",
@@ -133,13 +135,18 @@ async def answer(
     return response.status, kept, await response.read()
 
 
+async def _no_file_response(*args: object, **kwargs: object) -> None:
+    raise AssertionError("answered from the file, not from memory")
+
+
 @pytest.mark.parametrize("case", list(REQUESTS), ids=list(REQUESTS))
 async def test_an_answer_from_memory_is_the_answer_from_disk(
-    make_client: MakeClient, legacy: LegacyLibrary, case: str
+    make_client: MakeClient, legacy: LegacyLibrary, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cached = await make_client()
     await build(cached, legacy)
     first = await cached.get(f"/api/images/{A}_1.webp")  # now held in memory
+    assert len(shelf_of(cached).rendition_cache) == 1
     method, template = REQUESTS[case]
     values = {
         "etag": first.headers["ETag"],
@@ -147,7 +154,10 @@ async def test_an_answer_from_memory_is_the_answer_from_disk(
         "year_ago": formatdate(time.time() - 365 * 86400, usegmt=True),
     }
     headers = {name: value.format(**values) for name, value in template.items()}
-    from_memory = await answer(cached, method, headers)
+    with monkeypatch.context() as patched:
+        if "Range" not in headers:  # the answer must not touch the file
+            patched.setattr(images_api, "file_response", _no_file_response)
+        from_memory = await answer(cached, method, headers)
     await cached.close()
     uncached = await make_client(image_cache_mb=0)  # the same data directory, from disk
 
