@@ -51,17 +51,23 @@ def relevant(change: Change, path: str) -> bool:
     return not is_ignored(os.path.basename(path))
 
 
-def look(paths: list[str]) -> dict[str, tuple[int, int] | None]:
-    """(size, mtime_ns) of each path that is a regular file; None for anything else (gone,
-    a folder, unreadable). Blocking: run it in the file pool."""
-    found: dict[str, tuple[int, int] | None] = {}
+FOLDER = "folder"
+
+
+def look(paths: list[str]) -> dict[str, tuple[int, int] | str | None]:
+    """(size, mtime_ns) of each path that is a regular file, FOLDER for a folder, None for
+    anything else (gone, unreadable). One stat a path. Blocking: run it in the file pool."""
+    found: dict[str, tuple[int, int] | str | None] = {}
     for path in paths:
         try:
             st = os.stat(path)
         except OSError:
             found[path] = None
             continue
-        found[path] = (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+        if stat.S_ISDIR(st.st_mode):
+            found[path] = FOLDER
+        else:
+            found[path] = (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
     return found
 
 
@@ -127,15 +133,12 @@ class FolderWatch:
         now = await self.shelf.run_files(look, list(self.waiting))
         ready = []
         for path, signature in now.items():
-            if signature is None:
-                if await self.shelf.run_files(os.path.isdir, path):
-                    del self.waiting[path]
-                    for found in await self.shelf.run_files(files_in, path):
-                        self.waiting.setdefault(found, None)
-                    continue
-                ready.append(path)
-            elif self._complete(path, signature):
-                ready.append(path)
+            if signature == FOLDER:
+                del self.waiting[path]
+                for found in await self.shelf.run_files(files_in, path):
+                    self.waiting.setdefault(found, None)
+            elif not isinstance(signature, tuple) or self._complete(path, signature):
+                ready.append(path)  # gone (or not a file): applied as a path gone
         if not ready:
             return
         for path in ready:
