@@ -6,7 +6,6 @@ cache) is answered by `memory_response` with the same validators and rules, no f
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from aiohttp.helpers import ETag
 
 from modelshelf.errors import NotFound
 from modelshelf.rendition_cache import CachedFile
-from modelshelf.web.keys import EXECUTORS
+from modelshelf.web.keys import SHELF
 
 
 async def file_response(
@@ -24,9 +23,8 @@ async def file_response(
 ) -> web.FileResponse:
     """`path` as the answer to `request`. Raises HTTPPreconditionFailed, a JSON 416, NotFound
     (the file went away)."""
-    loop = asyncio.get_running_loop()
     try:
-        info = await loop.run_in_executor(request.app[EXECUTORS].reads, os.stat, path)
+        info = await request.app[SHELF].run_reads(os.stat, path)
     except OSError:
         raise NotFound(f"no image {path.name}") from None
     etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from contextlib import aclosing
 
@@ -13,7 +12,7 @@ from modelshelf.errors import InvalidInput
 from modelshelf.records import Job
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse, JobsResponse
-from modelshelf.web.keys import EXECUTORS, SHELF
+from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import respond
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -62,8 +61,7 @@ async def _send(request: web.Request, stream: EventSourceResponse, name: str, jo
     if job.result is None:
         data = job.model_dump_json()
     else:  # a result can be large (a batch of many ids)
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(request.app[EXECUTORS].reads, job.model_dump_json)
+        data = await request.app[SHELF].run_reads(job.model_dump_json)
     await stream.send(data, event=name)
 
 

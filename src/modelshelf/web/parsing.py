@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job, row_id_from_text
 from modelshelf.web.jobs_bodies import JobResponse
-from modelshelf.web.keys import EXECUTORS, SETTINGS
+from modelshelf.web.keys import SETTINGS, SHELF
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,8 +75,7 @@ async def respond(
     """Serialise `body` as JSON; `large` bodies are serialised in the reads pool, off the
     event loop and out of the pools bulk work fills."""
     if large:
-        loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(request.app[EXECUTORS].reads, body.model_dump_json)
+        text = await request.app[SHELF].run_reads(body.model_dump_json)
     else:
         text = body.model_dump_json()
     return web.Response(text=text, status=status, content_type="application/json")

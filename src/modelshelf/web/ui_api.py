@@ -10,7 +10,6 @@ modules keep the version, so no import map or build is needed). The page itself 
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import json
@@ -117,15 +116,19 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-@functools.cache
-def _cached_bundle(folder: Path, prefix: str) -> Bundle:
-    return load_bundle(folder, prefix)
+_BUNDLES: dict[str, Bundle] = {}
 
 
 async def bundle_of(request: web.Request) -> Bundle:
-    """The UI for this app's prefix, read once per process (in the file thread pool)."""
+    """The UI for this app's prefix, read once per process (in the reads pool); later
+    requests take it from memory without a thread hop."""
     prefix = request.app[SETTINGS].path_prefix
-    return await request.app[SHELF].run_files(_cached_bundle, UI_FOLDER, prefix)
+    found = _BUNDLES.get(prefix)
+    if found is None:
+        found = _BUNDLES[prefix] = await request.app[SHELF].run_reads(
+            load_bundle, UI_FOLDER, prefix
+        )
+    return found
 
 
 def send(request: web.Request, asset: Asset, cache: str, status: int = 200) -> web.Response:
