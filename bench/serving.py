@@ -22,6 +22,7 @@ of the issue: modelshelf's p50 and p99 at most the bare handler's. A second tabl
 revalidation a browser makes of a `no-cache` image (If-None-Match, answered 304), for which the
 bare handler has no counterpart.
 
+`--event-loop asyncio|uvloop` sets the modelshelf server's `event_loop` setting.
 `--src DIR` runs modelshelf from another source tree (PYTHONPATH=DIR), e.g. an older commit
 exported with `git archive <commit> src | tar -x -C /tmp/old`, to measure it in the same way.
 """
@@ -92,12 +93,14 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def start_modelshelf(
-    data_dir: Path, src: Path | None, log: Path
+    data_dir: Path, src: Path | None, log: Path, event_loop: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
     if src is not None:
         env["PYTHONPATH"] = str(src)
+    if event_loop is not None:
+        env["MODELSHELF_EVENT_LOOP"] = event_loop
     command = [sys.executable, "-m", "modelshelf", "serve", "--data-dir", str(data_dir)]
     command += ["--port", str(port), "--config-dir", str(data_dir / "no-config")]
     with log.open("ab") as out:
@@ -280,10 +283,13 @@ def bench(args: argparse.Namespace, root: Path) -> int:
     print(f"modelshelf serving benchmark: {args.requests:,} requests each, {args.rounds} rounds")
     print(f"python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}")
     print(f"modelshelf from: {src or 'the installed package'}")
+    print(f"modelshelf event loop: {args.event_loop or 'its default'}")
     print(f"machine at start: {machine()}")
     data_dir, renditions = build_library(root, src)
     served = renditions[qualities()[0]]
-    ours_process, ours_url = start_modelshelf(data_dir, src, root / "modelshelf.log")
+    ours_process, ours_url = start_modelshelf(
+        data_dir, src, root / "modelshelf.log", args.event_loop
+    )
     bare_process, bare_url = start_bare(served, root / "bare.log")
     path = f"/api/images/{SHA}_0.webp"
     try:
@@ -311,6 +317,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--src", help="run modelshelf from this source tree (PYTHONPATH)")
+    parser.add_argument(
+        "--event-loop",
+        choices=["uvloop", "asyncio"],
+        help="the event_loop setting of the modelshelf server (default: its own default)",
+    )
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

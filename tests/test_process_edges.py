@@ -4,6 +4,8 @@ when a client goes away; the service does not): clients hanging up mid-request."
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
 import struct
 import time
@@ -116,3 +118,30 @@ def test_requests_aiohttp_cannot_parse_get_the_json_error_body(
     assert healthy[0] == 200
     log = server.log()
     assert " ERROR " not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_the_server_runs_on_the_configured_event_loop_and_logs_each_request(
+    data_dir: Path, tmp_path: Path, loop: str
+) -> None:
+    server = ServerProcess(data_dir, tmp_path / "server.log", MODELSHELF_EVENT_LOOP=loop)
+    server.start()
+    try:
+        status, _headers, _body = send_raw(
+            server.port, b"GET /api/models?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        # Lines are written by a thread: those queued at exit are written before it.
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+    finally:
+        server.kill()
+    log = server.log_path.read_text()
+    assert status == 200
+    assert f"(event loop: {loop})" in log
+    line = next(x for x in log.splitlines() if "GET /api/models?limit=1" in x)
+    # client, request line, status, body bytes, seconds
+    assert re.search(
+        r'aiohttp\.access: 127\.0\.0\.1 "GET /api/models\?limit=1 HTTP/1\.1" '
+        r"200 \d+ \d+\.\d{6}s$",
+        line,
+    ), line

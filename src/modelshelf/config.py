@@ -7,7 +7,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -58,6 +58,9 @@ class Settings(BaseModel):
     watch: bool = False
     # Memory for renditions served lately, in MiB (0: every image is read from disk).
     image_cache_mb: int = Field(default=64, ge=0, le=1_048_576)
+    # The event loop `serve` runs on: uvloop's (libuv) where it is installed, asyncio's own
+    # otherwise or when asked for (to rule the loop out when chasing a problem).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("trusted_proxies")
     @classmethod

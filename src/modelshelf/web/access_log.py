@@ -1,0 +1,90 @@
+"""The access log: one line per request on the `aiohttp.access` logger, such as
+
+    127.0.0.1 "GET /api/images/<sha256>_0.webp HTTP/1.1" 200 43660 0.000312s
+
+(the client, the request line, the status, the body's bytes, the seconds taken).
+
+The event loop only collects a request's values; a thread of its own turns them into log
+records and writes them. Formatting a record and writing it to stderr cost about 25 us a request,
+as much as the rest of a cached image answer, and showed in the tail of its latency
+(bench/serving.py, BENCHMARKS.md). Lines are therefore written a moment after the request (in
+its order among access lines; other loggers' lines may come before it), and those still queued
+when the process exits are written before it does.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+from typing import Any
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
+
+ACCESS_LINE = '%s "%s %s HTTP/%d.%d" %d %d %.6fs'
+# How long exit waits for queued lines to be written.
+EXIT_WAIT_SECONDS = 2.0
+
+_Line = tuple[logging.Logger, tuple[Any, ...]]
+
+
+class AccessLog(AbstractAccessLogger):
+    """Queues ACCESS_LINE at INFO for the writer thread; costs nothing when INFO is off."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        version = request.version
+        values = (
+            request.remote or "-",
+            request.method,
+            request.path_qs,
+            version.major,
+            version.minor,
+            response.status,
+            response.body_length,
+            time,
+        )
+        _WRITER.put((self.logger, values))
+
+
+class _LineWriter:
+    """One daemon thread that logs queued lines, started by the first line."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Line | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def put(self, line: _Line) -> None:
+        if self._thread is None:
+            self._start()
+        self._queue.put(line)
+
+    def close(self) -> None:
+        """Write what is queued (waiting at most EXIT_WAIT_SECONDS) and stop the thread."""
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(EXIT_WAIT_SECONDS)
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+                thread.start()
+                atexit.register(self.close)
+                self._thread = thread
+
+    def _run(self) -> None:
+        while (line := self._queue.get()) is not None:
+            logger, values = line
+            logger.info(ACCESS_LINE, *values)
+
+
+_WRITER = _LineWriter()
