@@ -688,7 +688,13 @@ def check_invariants(
     changes = outcomes["overridden"] + outcomes["merged"]
     if history != changes:
         problems.append(f"model_history has {history} rows, expected {changes}")
-    integrity = check_library(seed.data_dir)
+    try:
+        integrity = check_library(seed.data_dir)
+    except sqlite3.OperationalError as exc:
+        # A server from an older commit (--server-env PYTHONPATH=...) made an older schema,
+        # which today's check cannot read; the checks above still ran.
+        print(f"  check_library skipped: the data dir has an older schema ({exc})")
+        integrity = []
     problems += [f"check_library: {p}" for p in integrity]
     facts.update(
         models=model_rows,
