@@ -136,3 +136,23 @@ def test_a_folder_moved_into_a_root_is_walked(server: ServerProcess, tmp_path: P
     outside.rename(tmp_path / "models" / "loras" / "pack")
 
     wait_until(lambda: set(hashes) <= set(models(server)), APPLIED_WITHIN, server)
+
+
+def test_changes_made_while_the_service_was_down_are_applied_once_it_watches(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    roots = {"MODELSHELF_MODEL_ROOTS": f"loras={loras}", "MODELSHELF_WATCH": "true"}
+    there_before = make_model_file(loras / "there-before.ckpt", size=300, seed=7)
+    with ServerProcess(data_dir, tmp_path / "first.log", **roots) as server:
+        wait_until(lambda: there_before in models(server), APPLIED_WITHIN, server)
+
+    (loras / "there-before.ckpt").unlink()
+    added = make_model_file(loras / "added-while-down.ckpt", size=300, seed=8)
+    with ServerProcess(data_dir, tmp_path / "second.log", **roots) as server:
+        wait_until(lambda: added in models(server), APPLIED_WITHIN, server)
+        wait_until(lambda: models(server)[there_before]["missing"], APPLIED_WITHIN, server)
+        record = models(server)[added]
+    assert record["path"] == str(loras / "added-while-down.ckpt")
+    assert not record["missing"]

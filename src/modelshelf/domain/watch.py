@@ -7,6 +7,8 @@ on Linux), debounced; every TICK_MS the paths waiting are looked at again. Unfin
 downloads (`.part`, `.crdownload`, ...) and hidden names are never looked at: a download is
 applied once it is renamed to its final name. A folder that appears is walked, and its files
 wait like any other. A path where nothing is any more is applied at once (marked missing).
+Once the watch has taken hold, it catches up with what changed before: every file under the
+roots and every location the library holds there is looked at like a changed path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from modelshelf.errors import ShelfError
 from modelshelf.folders.names import is_ignored
 from modelshelf.folders.roots import ModelRoots, Root
 from modelshelf.folders.walk import Walk
+from modelshelf.storage import model_files
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,7 @@ class FolderWatch:
             await self._stop.wait()
             return
         log.info("watching %d model roots for changes", len(existing))
+        caught_up = False
         async for changes in awatch(
             *existing,
             watch_filter=relevant,
@@ -123,10 +127,26 @@ class FolderWatch:
             yield_on_timeout=True,
             stop_event=self._stop,
         ):
+            if not caught_up:
+                caught_up = True
+                await self._catch_up(existing)
             for _change, path in changes:
                 self.waiting.setdefault(path, None)
             if self.waiting:
                 await self._apply_complete()
+
+    async def _catch_up(self, folders: list[str]) -> None:
+        """Once events are being watched, every file under the roots and every location the
+        library holds there waits like a changed path: what changed while the service was
+        down, or while it was starting, is applied by the same rules (a file still being
+        written waits until it is complete; a file gone is marked missing)."""
+        for folder in folders:
+            self.waiting.setdefault(folder, None)  # walked on the next look
+            async with self.shelf.storage.read(bulk=True) as conn:
+                known = await model_files.present_at_or_under(conn, folder)
+            for path, _sha256 in known:
+                self.waiting.setdefault(path, None)
+        log.info("watch: catching up with %d model roots", len(folders))
 
     async def _apply_complete(self) -> None:
         """Apply the paths that are complete or gone; keep the others waiting."""
