@@ -1,8 +1,9 @@
 """The access log: one line per request on the `aiohttp.access` logger, such as
 
-    127.0.0.1 "GET /api/images/<sha256>_0.webp HTTP/1.1" 200 43660 0.000312s
+    127.0.0.1 "GET /api/images/<sha256>_0.webp HTTP/1.1" 200 43660 0.001s
 
-(the client, the request line, the status, the body's bytes, the seconds taken).
+(the client, the request line, the status, the body's bytes, the seconds taken, to the
+millisecond: uvloop's clock, which aiohttp times requests by, has no finer resolution).
 
 The event loop only collects a request's values; a thread of its own turns them into log
 records and writes them. Formatting a record and writing it to stderr cost about 25 us a request,
@@ -24,7 +25,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-ACCESS_LINE = '%s "%s %s HTTP/%d.%d" %d %d %.6fs'
+ACCESS_LINE = '%s "%s %s HTTP/%d.%d" %d %d %.3fs'
 # How long exit waits for queued lines to be written.
 EXIT_WAIT_SECONDS = 2.0
 
