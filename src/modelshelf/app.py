@@ -65,7 +65,8 @@ async def announce_shutdown(app: web.Application) -> None:
 
 async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     """Thread pools for hashing and rendering, and for short file work."""
-    executors = Executors.start(app[SETTINGS].workers, app[SETTINGS].bulk_nice)
+    settings = app[SETTINGS]
+    executors = Executors.start(settings.workers, settings.bulk_nice, settings.bulk_idle)
     app[EXECUTORS] = executors
     yield
     # Joining the threads waits for work still running in them (a rendering or a digest whose
