@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -45,6 +46,16 @@ def create_app(settings: Settings) -> web.Application:
     setup_cors(app, settings.cors_origins)
     setup_middlewares(app, settings)
     return app
+
+
+def freeze_start_up_heap() -> None:
+    """Collect the garbage of start-up, then move every object still alive (modules, classes,
+    the app) out of the collector's sight for good (`gc.freeze`). A full collection then scans
+    only what serving creates: it took 20-35 ms with the ~58,000 objects of start-up, and ran
+    on the event loop, so every request in flight waited for it (BENCHMARKS.md, reads under
+    load)."""
+    gc.collect()
+    gc.freeze()
 
 
 def setup_middlewares(app: web.Application, settings: Settings) -> None:

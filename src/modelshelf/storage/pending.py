@@ -13,7 +13,6 @@ from modelshelf.records import PendingRecord
 from modelshelf.storage.models import record_columns, tags_from_json, tags_json_sql
 from modelshelf.storage.rows import chunks, dump_meta, fetch_all, fetch_one, placeholders
 
-
 # A pending model's row with its tags and whether it has an image, in one query (one trip to
 # the connection's thread; see models.RECORD_SELECT).
 _RECORD_SELECT = (
