@@ -445,12 +445,16 @@ async def run_mixed(
 ) -> None:
     """`concurrency` clients import and read in a closed loop until every id is settled; with
     `read_pause`, each pauses a random `read_pause[0]`-`read_pause[1]` s after a read (a
-    person reading what they asked for), imports stay unpaced."""
+    person reading what they asked for), imports stay unpaced, and each starts at a random
+    moment of the first `read_pause[1]` s (people do not all click at the same instant; started
+    together, the first reads of 32 clients queued for the four read connections)."""
     rng = client.rng
     work = MixedWork(ids, rng, client.ledger)
     kinds, weights = list(MIX), list(MIX.values())
 
     async def worker() -> None:
+        if read_pause[1] > 0:
+            await asyncio.sleep(rng.uniform(0, read_pause[1]))
         while not work.finished:
             kind = rng.choices(kinds, weights)[0]
             if kind == "import" and work.in_flight and rng.random() < REPEAT_IN_FLIGHT:
