@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -439,12 +440,21 @@ async def run_throughput(client: Client, ids: list[int], concurrency: int) -> No
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def run_mixed(client: Client, ids: list[int], concurrency: int) -> None:
+async def run_mixed(
+    client: Client, ids: list[int], concurrency: int, read_pause: tuple[float, float] = (0, 0)
+) -> None:
+    """`concurrency` clients import and read in a closed loop until every id is settled; with
+    `read_pause`, each pauses a random `read_pause[0]`-`read_pause[1]` s after a read (a
+    person reading what they asked for), imports stay unpaced, and each starts at a random
+    moment of the first `read_pause[1]` s (people do not all click at the same instant; started
+    together, the first reads of 32 clients queued for the four read connections)."""
     rng = client.rng
     work = MixedWork(ids, rng, client.ledger)
     kinds, weights = list(MIX), list(MIX.values())
 
     async def worker() -> None:
+        if read_pause[1] > 0:
+            await asyncio.sleep(rng.uniform(0, read_pause[1]))
         while not work.finished:
             kind = rng.choices(kinds, weights)[0]
             if kind == "import" and work.in_flight and rng.random() < REPEAT_IN_FLIGHT:
@@ -469,8 +479,16 @@ async def run_mixed(client: Client, ids: list[int], concurrency: int) -> None:
                 if kind in ("import", "batch"):
                     kind = rng.choice(["pending", "samples", "image", "models"])
                 await client.read_something("mixed", kind)
+                if read_pause[1] > 0:
+                    await asyncio.sleep(rng.uniform(*read_pause))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def mixed_pause(args: argparse.Namespace) -> tuple[float, float]:
+    """The mixed phase's pause after a read, in seconds ((0, 0): none, the closed loop)."""
+    low, _, high = args.mixed_read_pause_ms.partition(",")
+    return float(low) / 1000, float(high or low) / 1000
 
 
 async def drive(args: argparse.Namespace, seed: Seed, server: ServerProcess) -> dict[str, Any]:
@@ -538,7 +556,11 @@ async def drive(args: argparse.Namespace, seed: Seed, server: ServerProcess) -> 
         phases = [alone, idle]
         for name, runner, ids in (
             ("throughput", run_throughput, seed.ids("throughput")),
-            ("mixed", run_mixed, seed.ids("mixed")),
+            (
+                "mixed",
+                functools.partial(run_mixed, read_pause=mixed_pause(args)),
+                seed.ids("mixed"),
+            ),
         ):
             phase = Phase(name)
             before_answers = len(ledger.answers)
@@ -797,6 +819,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument(
+        "--mixed-read-pause-ms",
+        default="0",
+        help="LOW,HIGH: a mixed-phase client pauses a random LOW-HIGH ms after each read"
+        " (default 0: a closed loop, reads as fast as answered)",
+    )
+    parser.add_argument(
         "--library", type=int, default=30, help="hashed models already in the library (30)"
     )
     parser.add_argument(
@@ -997,6 +1025,13 @@ def report(
             " a shared machine understate the service. Run it again on a quiet machine."
         )
     mixed_rate = mixed.promotions / mixed.wall
+    low, high = mixed_pause(args)
+    pacing = (
+        f"paced: a pause of {low * 1000:.0f}-{high * 1000:.0f} ms after each read"
+        if high > 0
+        else "unpaced: a closed loop, each read as soon as the last answer came"
+    )
+    print(f"mixed phase clients' reads {pacing}")
     print(
         f"mixed phase: {mixed.promotions} promotions (any action) in {mixed.wall:.1f} s ="
         f" {mixed_rate:.2f} /s; server CPU {mixed.cpu / mixed.wall:.2f} cores busy"

@@ -8,7 +8,11 @@ it at start-up, and it records, until the process exits (then writes LOADTRACE_F
   until its connection thread started it, its run, and the wait until the loop resumed;
 - the wait for a read connection from the pool (`Storage.read` entered, connection handed),
   and per function that opened the read, how long it held the connection;
-- the event loop's lag: a 5 ms sleep, over and over, and how late each wake-up was.
+- the event loop's lag: a 5 ms sleep, over and over, and how late each wake-up was;
+- every event-loop callback that took longer than SLOW_CALLBACK_S, under the name of its
+  coroutine (`loop-slow:<name>`): "run" is the loop thread's CPU time in it, "wait" the rest
+  (waiting for the GIL or for a core);
+- every garbage collection (`gc:<generation>`), its duration as "run".
 
 Times are time.monotonic() (the same clock in every process of the machine).
 
@@ -28,6 +32,7 @@ import time
 _FILE = os.environ.get("LOADTRACE_FILE")
 SAMPLES: list[tuple[str, float, float, float, float]] = []  # kind, at, wait, run, back
 _IN_READ: contextvars.ContextVar[bool] = contextvars.ContextVar("in_read", default=False)
+SLOW_CALLBACK_S = 0.005
 
 
 def _install() -> None:
@@ -124,6 +129,45 @@ def _install() -> None:
 
     database.Storage.read = traced_read  # type: ignore[method-assign]
     database.Storage.open = traced_open  # type: ignore[method-assign]
+
+    import asyncio.events
+    import gc
+
+    original_run = asyncio.events.Handle._run
+    thread_clock = time.thread_time
+
+    def callback_name(handle: asyncio.events.Handle) -> str:
+        callback = handle._callback  # type: ignore[attr-defined]
+        task = getattr(callback, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            return str(getattr(task.get_coro(), "__qualname__", "task"))
+        return str(getattr(callback, "__qualname__", type(callback).__name__))
+
+    def traced_run(self):  # type: ignore[no-untyped-def]
+        started, cpu = clock(), thread_clock()
+        try:
+            return original_run(self)
+        finally:
+            wall = clock() - started
+            if wall > SLOW_CALLBACK_S:
+                spent = thread_clock() - cpu
+                SAMPLES.append(
+                    (f"loop-slow:{callback_name(self)}", started, wall - spent, spent, 0.0)
+                )
+
+    asyncio.events.Handle._run = traced_run  # type: ignore[method-assign]
+
+    collecting: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[:] = [clock()]
+        elif collecting:
+            SAMPLES.append(
+                (f"gc:{info['generation']}", collecting[0], 0.0, clock() - collecting[0], 0.0)
+            )
+
+    gc.callbacks.append(on_gc)
 
 
 _TASKS: list[object] = []

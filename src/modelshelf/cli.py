@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from modelshelf import __version__
-from modelshelf.app import create_app
+from modelshelf.app import create_app, freeze_start_up_heap
 from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import migrate_legacy
@@ -125,6 +125,7 @@ async def _serve(settings: Settings) -> None:
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
+        freeze_start_up_heap()
     except Exception as exc:
         # aiohttp does not clean up the contexts that did start when a later one fails: close
         # them here, or the database's threads keep the process (and its lock) alive forever.

@@ -35,9 +35,13 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     # Threads for hashing and rendering (CPU-bound); short file work has a pool of its own.
     workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
-    # Nice steps the hashing and rendering threads run below the serving threads (Linux), so
-    # reads stay quick while bulk work takes every core; 0 runs them at the same priority.
+    # Nice steps the hashing and rendering threads run below the serving threads (Linux) when
+    # bulk_idle is off or refused, so reads stay quick while bulk work takes every core; 0
+    # runs them at the same priority.
     bulk_nice: int = Field(default=10, ge=0, le=19)
+    # Run those threads under SCHED_IDLE (Linux): a core only when nothing else wants it;
+    # where that is refused, bulk_nice applies.
+    bulk_idle: bool = True
     read_connections: int = Field(default=4, ge=1, le=32)
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)

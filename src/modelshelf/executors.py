@@ -44,15 +44,16 @@ class Executors:
     reads: ThreadPoolExecutor
 
     @classmethod
-    def start(cls, cpu_workers: int, bulk_nice: int = 0) -> Executors:
-        """The three pools; the `cpu` threads run `bulk_nice` steps below the process's
-        priority (see lower_priority)."""
+    def start(cls, cpu_workers: int, bulk_nice: int = 0, bulk_idle: bool = False) -> Executors:
+        """The three pools; the `cpu` threads run under SCHED_IDLE if `bulk_idle` (and the
+        platform allows it), otherwise `bulk_nice` steps below the process's priority (see
+        lower_priority)."""
         return cls(
             cpu=ThreadPoolExecutor(
                 cpu_workers,
                 thread_name_prefix="modelshelf-cpu",
                 initializer=lower_priority,
-                initargs=(bulk_nice,),
+                initargs=(bulk_nice, bulk_idle),
             ),
             files=ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="modelshelf-files"),
             reads=ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="modelshelf-reads"),
@@ -64,15 +65,17 @@ class Executors:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def lower_priority(steps: int) -> None:
-    """Lower the calling thread's scheduling priority by `steps` nice steps (at most to 19),
-    so that bulk work (hashing, rendering) gives way to the event loop and the threads serving
-    reads whenever they are runnable, and takes every core when nothing else wants it.
-    Threads the caller starts later (libvips's workers) inherit it.
+def lower_priority(steps: int, idle: bool = False) -> None:
+    """Lower the calling thread's scheduling priority, so that bulk work (hashing, rendering)
+    gives way to the event loop and the threads serving reads whenever they are runnable, and
+    takes every core when nothing else wants it: with `idle`, put it under SCHED_IDLE (it runs
+    only on a core no other thread wants); if that is refused or `idle` is false, lower it by
+    `steps` nice steps (at most to 19). Threads the caller starts later (libvips's workers)
+    inherit both.
 
-    Linux only, where a priority belongs to a thread; elsewhere it would lower the whole
-    process, so nothing is done. Never raises: a priority that cannot be set is logged."""
-    if steps <= 0 or sys.platform != "linux":
+    Linux only, where a policy and a priority belong to a thread; elsewhere they would lower
+    the whole process, so nothing is done. Never raises: what cannot be set is logged."""
+    if sys.platform != "linux" or (idle and _schedule_idle()) or steps <= 0:
         return
     tid = threading.get_native_id()
     try:
@@ -80,6 +83,17 @@ def lower_priority(steps: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(NICEST, current + steps))
     except OSError as exc:
         log.warning("could not lower the priority of a worker thread: %s", exc)
+
+
+def _schedule_idle() -> bool:
+    """Put the calling thread under SCHED_IDLE (pid 0 is the calling thread on Linux); false
+    if the system refuses (a seccomp filter, a kernel without it)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError) as exc:
+        log.warning("could not put a worker thread under SCHED_IDLE, lowering its nice: %s", exc)
+        return False
+    return True
 
 
 async def run_to_end(executor: Executor, func: Callable[..., T], *args: Any) -> T:

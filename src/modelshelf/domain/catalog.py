@@ -38,8 +38,7 @@ async def list_models(
 async def list_pending(shelf: Shelf) -> list[PendingRecord]:
     """Every pending model, oldest id first, with tags and image name."""
     async with shelf.storage.read() as conn:
-        rows = await pending.list_pending_rows(conn)
-        return await pending.pending_records(conn, rows)
+        return await pending.list_pending(conn)
 
 
 async def list_tags(shelf: Shelf) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ file is gone keeps its row with `present = 0`."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
@@ -216,20 +215,13 @@ async def mark_missing(tx: aiosqlite.Connection, paths: Sequence[str], before: i
     return marked
 
 
-async def files_of(
-    conn: aiosqlite.Connection, hashes: Sequence[str]
-) -> dict[str, list[tuple[str, bool]]]:
-    """sha256 -> [(path, present)] ordered by path."""
-    result: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    for chunk in chunks(hashes):
-        for row in await fetch_all(
-            conn,
-            "SELECT sha256, path, present FROM model_files"
-            f" WHERE sha256 IN ({placeholders(len(chunk))}) ORDER BY sha256, path",
-            chunk,
-        ):
-            result[row[0]].append((row[1], bool(row[2])))
-    return result
+def files_json_sql(alias: str) -> str:
+    """SQL value: the locations of the model `alias` as a JSON array of [path, present], in no
+    set order (see models.fetch_models)."""
+    return (
+        "(SELECT json_group_array(json_array(path, present)) FROM model_files"
+        f" WHERE sha256 = {alias}.sha256)"
+    )
 
 
 async def facts_source(conn: aiosqlite.Connection, sha256: str) -> str | None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
 
 from modelshelf.records import MODEL_COLUMNS, ModelFile, ModelRecord, Tag, image_name
-from modelshelf.storage.image_index import image_seqs_of
-from modelshelf.storage.model_files import files_of
+from modelshelf.storage.image_index import seqs_json_sql
+from modelshelf.storage.model_files import files_json_sql
 from modelshelf.storage.rows import (
     chunks,
     dump_meta,
@@ -35,22 +35,46 @@ async def model_exists(conn: aiosqlite.Connection, sha256: str) -> bool:
     return await fetch_model_row(conn, sha256) is not None
 
 
+def tags_json_sql(owner: str, links: str = "model_tags", link: str = "model_hash") -> str:
+    """SQL value: the tags linked to the row whose key is `owner` (a column, e.g. `m.sha256`)
+    through `links`.`link`, as a JSON array of [id, name] in no set order (see
+    tags_from_json)."""
+    return (
+        "(SELECT json_group_array(json_array(t.id, t.name)) FROM"
+        f" {links} l JOIN tags t ON t.id = l.tag_id WHERE l.{link} = {owner})"
+    )
+
+
+def tags_from_json(text: str) -> list[Tag]:
+    """Tags from tags_json_sql's array, ordered by name (what a query's ORDER BY t.name gives:
+    SQLite compares UTF-8 bytes, which order as the code points Python compares)."""
+    return [Tag(id=i, name=n) for i, n in sorted(json.loads(text), key=lambda t: t[1])]
+
+
+# A model's row with its tags, image seqs and locations, read in one query: each query is a
+# trip to the connection's thread and back to the event loop, and under bulk work those
+# trips, not SQLite, made a page of models slow (BENCHMARKS.md, reads under load).
+RECORD_SELECT = (
+    f"SELECT m.*, {tags_json_sql('m.sha256')} AS tags_json, {seqs_json_sql('m')} AS seqs_json,"
+    f" {files_json_sql('m')} AS files_json FROM models m"
+)
+
+
 async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
-    """Full records for these hashes, in the given order, skipping unknown ones."""
-    rows: dict[str, sqlite3.Row] = {}
+    """Full records for these hashes, in the given order, skipping unknown ones; one query
+    per CHUNK hashes."""
+    found: dict[str, ModelRecord] = {}
     for chunk in chunks(hashes):
         for row in await fetch_all(
-            conn, f"SELECT * FROM models WHERE sha256 IN ({placeholders(len(chunk))})", chunk
+            conn, f"{RECORD_SELECT} WHERE m.sha256 IN ({placeholders(len(chunk))})", chunk
         ):
-            rows[row["sha256"]] = row
-    tags = await model_tags(conn, list(rows))
-    seqs = await image_seqs_of(conn, list(rows))
-    files = await files_of(conn, list(rows))
-    return [
-        model_record(rows[h], tags.get(h, []), seqs.get(h, []), files.get(h, []))
-        for h in hashes
-        if h in rows
-    ]
+            found[row["sha256"]] = model_record(
+                row,
+                tags_from_json(row["tags_json"]),
+                sorted(json.loads(row["seqs_json"])),
+                sorted((str(p), bool(present)) for p, present in json.loads(row["files_json"])),
+            )
+    return [found[h] for h in hashes if h in found]
 
 
 async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
@@ -85,19 +109,6 @@ async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, 
         " WHERE sha256=?",
         (*(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields["meta_json"]), sha256),
     )
-
-
-async def model_tags(conn: aiosqlite.Connection, hashes: Sequence[str]) -> dict[str, list[Tag]]:
-    result: dict[str, list[Tag]] = defaultdict(list)
-    for chunk in chunks(hashes):
-        for row in await fetch_all(
-            conn,
-            "SELECT mt.model_hash, t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
-            f" WHERE mt.model_hash IN ({placeholders(len(chunk))}) ORDER BY t.name",
-            chunk,
-        ):
-            result[row[0]].append(Tag(id=row[1], name=row[2]))
-    return result
 
 
 async def add_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Iterable[int]) -> None:

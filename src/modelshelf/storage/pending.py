@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
 
-from modelshelf.records import PendingRecord, Tag
-from modelshelf.storage.models import record_columns
+from modelshelf.records import PendingRecord
+from modelshelf.storage.models import record_columns, tags_from_json, tags_json_sql
 from modelshelf.storage.rows import chunks, dump_meta, fetch_all, fetch_one, placeholders
+
+# A pending model's row with its tags and whether it has an image, in one query (one trip to
+# the connection's thread; see models.RECORD_SELECT).
+_RECORD_SELECT = (
+    f"SELECT p.*, {tags_json_sql('p.id', 'pending_model_tags', 'model_id')} AS tags_json,"
+    " EXISTS (SELECT 1 FROM pending_images i WHERE i.pending_id = p.id) AS has_image"
+    " FROM pending_import p"
+)
 
 
 async def fetch_pending_row(conn: aiosqlite.Connection, pending_id: int) -> sqlite3.Row | None:
@@ -20,14 +27,24 @@ async def fetch_pending_row(conn: aiosqlite.Connection, pending_id: int) -> sqli
 
 
 async def fetch_pending(conn: aiosqlite.Connection, pending_id: int) -> PendingRecord | None:
-    row = await fetch_pending_row(conn, pending_id)
-    if row is None:
-        return None
-    return (await pending_records(conn, [row]))[0]
+    rows = await fetch_all(conn, f"{_RECORD_SELECT} WHERE p.id = ?", (pending_id,))
+    return pending_record(rows[0]) if rows else None
 
 
-async def list_pending_rows(conn: aiosqlite.Connection) -> list[sqlite3.Row]:
-    return await fetch_all(conn, "SELECT * FROM pending_import ORDER BY id")
+async def list_pending(conn: aiosqlite.Connection) -> list[PendingRecord]:
+    """Every pending model's record, by id, in one query."""
+    return [pending_record(r) for r in await fetch_all(conn, f"{_RECORD_SELECT} ORDER BY p.id")]
+
+
+def pending_record(row: sqlite3.Row) -> PendingRecord:
+    """The record of a row of _RECORD_SELECT."""
+    return PendingRecord(
+        id=row["id"],
+        sha256=row["sha256"],
+        tags=tags_from_json(row["tags_json"]),
+        images=[f"pending/{row['id']}"] if row["has_image"] else [],
+        **record_columns(row),
+    )
 
 
 async def pending_ids(conn: aiosqlite.Connection) -> set[int]:
@@ -41,37 +58,6 @@ async def existing_pending_ids(conn: aiosqlite.Connection, ids: Sequence[int]) -
         rows = await fetch_all(conn, f"SELECT id FROM pending_import WHERE id IN ({marks})", chunk)
         found |= {int(r[0]) for r in rows}
     return found
-
-
-async def pending_records(
-    conn: aiosqlite.Connection, rows: Sequence[sqlite3.Row]
-) -> list[PendingRecord]:
-    ids = [r["id"] for r in rows]
-    tags: dict[int, list[Tag]] = defaultdict(list)
-    with_image: set[int] = set()
-    for chunk in chunks(ids):
-        marks = placeholders(len(chunk))
-        for t in await fetch_all(
-            conn,
-            "SELECT pt.model_id, t.id, t.name FROM pending_model_tags pt"
-            f" JOIN tags t ON t.id = pt.tag_id WHERE pt.model_id IN ({marks}) ORDER BY t.name",
-            chunk,
-        ):
-            tags[t[0]].append(Tag(id=t[1], name=t[2]))
-        for i in await fetch_all(
-            conn, f"SELECT pending_id FROM pending_images WHERE pending_id IN ({marks})", chunk
-        ):
-            with_image.add(i[0])
-    return [
-        PendingRecord(
-            id=r["id"],
-            sha256=r["sha256"],
-            tags=tags.get(r["id"], []),
-            images=[f"pending/{r['id']}"] if r["id"] in with_image else [],
-            **record_columns(r),
-        )
-        for r in rows
-    ]
 
 
 async def pending_tag_ids(conn: aiosqlite.Connection, pending_id: int) -> list[int]:

@@ -1,0 +1,123 @@
+"""Reading records: a model's tags, image seqs and locations, and a pending model's tags and
+image, come with its row in one query (each query is a trip to the connection's thread and
+back to the event loop, which under bulk work cost more than SQLite), in the order the API
+promises: tags by name, seqs ascending, locations by path."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from modelshelf.records import image_name
+from modelshelf.storage import Storage
+from modelshelf.storage.models import fetch_model, fetch_models
+from modelshelf.storage.pending import fetch_pending, list_pending
+
+# Names whose order by UTF-8 bytes (SQLite's) and by code points (Python's) is the same, and
+# differs from the order of insertion and from a case-blind order.
+TAG_NAMES = ["zeta", "Alpha", "éclair", "beta", "日本"]
+SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = Storage(tmp_path / "data" / "modelshelf.db", read_connections=2)
+    await storage.open()
+    with contextlib.closing(sqlite3.connect(storage.path, isolation_level=None)) as db:
+        seed(db)
+    yield storage
+    await storage.close()
+
+
+def seed(db: sqlite3.Connection) -> None:
+    """Model A with every tag, seqs 3, 1, 2 and two locations; B with nothing linked; pending
+    1 with two tags and an image, pending 2 with neither. All inserted out of order."""
+    db.executemany("INSERT INTO tags(id, name) VALUES (?, ?)", enumerate(TAG_NAMES, start=1))
+    for sha in (SHA_A, SHA_B):
+        db.execute("INSERT INTO models(sha256, name, meta_json) VALUES (?, ?, '{}')", (sha, sha))
+    db.executemany(
+        "INSERT INTO model_tags(model_hash, tag_id) VALUES (?, ?)",
+        [(SHA_A, i) for i in range(len(TAG_NAMES), 0, -1)],
+    )
+    db.executemany(
+        "INSERT INTO images(model_hash, seq) VALUES (?, ?)", [(SHA_A, s) for s in (3, 1, 2)]
+    )
+    db.executemany(
+        "INSERT INTO model_files(path, sha256, present) VALUES (?, ?, ?)",
+        [("/roots/z/a.safetensors", SHA_A, 1), ("/roots/b/a.safetensors", SHA_A, 0)],
+    )
+    for pending_id in (2, 1):
+        db.execute(
+            "INSERT INTO pending_import(id, name, meta_json) VALUES (?, ?, '{}')",
+            (pending_id, f"p{pending_id}"),
+        )
+    db.executemany("INSERT INTO pending_model_tags(model_id, tag_id) VALUES (1, ?)", [(1,), (2,)])
+    db.execute("INSERT INTO pending_images(pending_id, ext) VALUES (1, 'png')")
+
+
+async def test_a_model_record_carries_its_links_in_the_promised_order(storage: Storage) -> None:
+    async with storage.read() as conn:
+        record = await fetch_model(conn, SHA_A)
+    assert record is not None
+    assert [t.name for t in record.tags] == sorted(TAG_NAMES)
+    assert [t.id for t in record.tags] == [TAG_NAMES.index(n) + 1 for n in sorted(TAG_NAMES)]
+    assert record.images == [image_name(SHA_A, seq) for seq in (1, 2, 3)]
+    assert [(f.path, f.present) for f in record.files] == [
+        ("/roots/b/a.safetensors", False),
+        ("/roots/z/a.safetensors", True),
+    ]
+
+
+async def test_a_model_with_nothing_linked_has_empty_lists(storage: Storage) -> None:
+    async with storage.read() as conn:
+        record = await fetch_model(conn, SHA_B)
+    assert record is not None
+    assert (record.tags, record.images, record.files) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("hashes", "expected"),
+    [
+        ([SHA_B, SHA_A], [SHA_B, SHA_A]),
+        ([SHA_A, SHA_C, SHA_B], [SHA_A, SHA_B]),
+        ([SHA_C], []),
+        ([], []),
+    ],
+)
+async def test_records_come_in_the_order_asked_skipping_unknown_hashes(
+    storage: Storage, hashes: list[str], expected: list[str]
+) -> None:
+    async with storage.read() as conn:
+        records = await fetch_models(conn, hashes)
+    assert [r.sha256 for r in records] == expected
+
+
+async def test_pending_records_carry_their_tags_by_name_and_their_image(
+    storage: Storage,
+) -> None:
+    async with storage.read() as conn:
+        listed = await list_pending(conn)
+        one = await fetch_pending(conn, 1)
+        unknown = await fetch_pending(conn, 99)
+    assert [(p.id, [t.name for t in p.tags], p.images) for p in listed] == [
+        (1, ["Alpha", "zeta"], ["pending/1"]),
+        (2, [], []),
+    ]
+    assert one == listed[0]
+    assert unknown is None
+
+
+async def test_each_record_read_is_one_query(storage: Storage) -> None:
+    statements: list[str] = []
+    async with storage.read() as conn:
+        await conn.set_trace_callback(statements.append)
+        await fetch_models(conn, [SHA_A, SHA_B])
+        await fetch_model(conn, SHA_A)
+        await list_pending(conn)
+        await fetch_pending(conn, 1)
+        await conn.set_trace_callback(None)
+    assert len(statements) == 4
