@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import signal
@@ -132,11 +131,6 @@ async def _serve(settings: Settings) -> None:
         await runner.cleanup()
         reason = exc.detail if isinstance(exc, ShelfError) else f"{type(exc).__name__}: {exc}"
         raise _StartFailed(reason) from exc
-    # What start-up made (the app, routes, pydantic schemas, caches) lives as long as the
-    # process: moved out of the collector's generations, a full collection no longer walks
-    # it, which otherwise shows as a pause of milliseconds in a request now and then.
-    gc.collect()
-    gc.freeze()
     log.info(
         "modelshelf %s serving %s on %s:%d (event loop: %s)",
         __version__,
