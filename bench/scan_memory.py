@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from scan import build_small  # noqa: E402  (bench/scan.py, this script's neighbour)
+from scan import build_small  # bench/scan.py, this script's neighbour
 
 BOUND_MIB = 4.0
 BASE_COUNT = 1000
