@@ -51,11 +51,14 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     scan.result.warnings.extend(roots.warnings)
     if not roots.roots:
         scan.result.warnings.append("no model roots are configured")
-    if wanted is None:
-        await scan.walk(Walk(roots))
-    else:
-        await scan.walk(Walk(roots.only(wanted)), _keep_types(roots, wanted))
-    await scan.hash_and_register()
+    try:
+        if wanted is None:
+            await scan.walk(Walk(roots))
+        else:
+            await scan.walk(Walk(roots.only(wanted)), _keep_types(roots, wanted))
+        await scan.hash_and_register()
+    finally:
+        await scan.close()
 
     async def unseen(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
         return await model_files.unseen_locations(conn, scan.started, wanted)
@@ -80,10 +83,13 @@ async def scan_paths(
     changed = await shelf.run_files(look_at, roots, list(paths))
     for problem in changed.problems:
         scan.result.problem(problem)
-    await scan.classify(changed.found)
-    for folder in changed.folders:
-        await scan.walk(Walk([folder]), _retype(roots))
-    await scan.hash_and_register()
+    try:
+        await scan.classify(changed.found)
+        for folder in changed.folders:
+            await scan.walk(Walk([folder]), _retype(roots))
+        await scan.hash_and_register()
+    finally:
+        await scan.close()
 
     async def gone(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
         found = []

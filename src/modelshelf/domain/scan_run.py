@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
@@ -30,6 +31,7 @@ from modelshelf.folders.walk import FoundFile, Walk
 from modelshelf.storage import hash_cache, model_files
 from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.rows import now_ms
+from modelshelf.storage.scan_queue import Queued, ScanQueue
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +40,24 @@ Locations = list[tuple[str, str]]  # (path, sha256)
 _Content = tuple[str, tuple[int, int, int]]  # sha256, (size, mtime_ns, inode) as hashed
 BATCH = 1000
 SEEN_FLUSH = 5000
+# Files read back from the queue at a time, and files that may wait for their turn (see
+# _Turns) without holding a hashing slot: with these, a scan's memory does not grow with the
+# number of files it registers.
+PAGE = 500
+MAX_WAITING = 256
 
 
 @dataclass(frozen=True, slots=True)
 class _Work:
     """A file to register: `sha256` if known without reading it; `known` if its path was a
-    location already."""
+    location already. `turn` is set once it is registered or has failed; `before` is the
+    `turn` of the file of its size handed out just before it, if that may still be running."""
 
     found: FoundFile
     sha256: str | None
     known: bool
+    turn: asyncio.Event
+    before: asyncio.Event | None
 
 
 class ScanRun:
@@ -59,7 +69,8 @@ class ScanRun:
         self.started = now_ms()
         self.result = ScanResult()
         self.counts = self.result.counts
-        self.work: list[_Work] = []
+        # The files to register in phase 2, on disk (opened when the first one is queued).
+        self.queue: ScanQueue | None = None
         # Unchanged locations to mark seen: as they were, or present again / of a new type.
         self.seen: list[str] = []
         self.restored: list[tuple[str, str | None]] = []
@@ -114,11 +125,30 @@ class ScanRun:
                 inodes = [found.inode for _, found, _ in rest]
                 by_inode = await model_files.digests_by_inode(conn, inodes)
                 cached = await hash_cache.cached_digests(conn, [path for path, _, _ in rest])
-        for path, found, location in rest:
-            digest = _known_digest(path, found, location, by_inode, cached)
-            self.work.append(_Work(found, digest, location is not None))
+        await self._enqueue(
+            [
+                _queued(found, _known_digest(path, found, location, by_inode, cached), location)
+                for path, found, location in rest
+            ]
+        )
         if len(self.seen) >= SEEN_FLUSH or self.restored:
             await self.flush_seen()
+
+    async def _enqueue(self, files: list[Queued]) -> None:
+        if not files:
+            return
+        if self.queue is None:
+            queue = ScanQueue()
+            await queue.open()
+            self.queue = queue
+        await self.queue.add(files)
+
+    async def close(self) -> None:
+        """Let go of the queue of files to register (call it however the scan ended)."""
+        if self.queue is not None:
+            queue, self.queue = self.queue, None
+            # Shielded: a second cancellation must not leave its connection's thread behind.
+            await asyncio.shield(queue.close())
 
     async def flush_seen(self) -> None:
         """Write down, in one change, that the unchanged files found so far were seen."""
@@ -158,31 +188,43 @@ class ScanRun:
         """Register every queued file, hashing those whose content is not known, as many at
         once as the CPU pool has threads: known ones first, then the largest first (so no
         thread is left alone with a big file at the end). Files of one size are registered
-        in the order they were walked (see _Turns)."""
-        turns = _Turns(self.work)
-        todo = sorted(self.work, key=lambda w: (w.sha256 is None, -w.found.size))
-        self.work = []
-        hash_bytes = sum(w.found.size for w in todo if w.sha256 is None)
+        in the order they were walked (see _Turns). The queue is closed at the end."""
+        _, hash_bytes = (0, 0) if self.queue is None else await self.queue.plan()
         self.progress.planned(self.counts.files_found, hash_bytes)
         self.progress.phase(HASHING)
-        waiting: list[asyncio.Future[None]] = []
+        if self.queue is None:
+            return
+        feed = _Feed(self.queue)
+        waiting: set[asyncio.Future[None]] = set()
+        failures: list[BaseException] = []
+
+        def forget(task: asyncio.Future[None]) -> None:
+            waiting.discard(task)
+            if not task.cancelled() and (error := task.exception()) is not None:
+                failures.append(error)
 
         async def hash_then_register(item: _Work) -> None:
             content = await self._content(item)
-            before = turns.before(item)
-            if before is None or before.is_set():
-                await self._take_turn(item, content, turns)
+            before = item.before
+            if before is None or before.is_set() or len(waiting) >= MAX_WAITING:
+                # Its turn has come, or it waits for it in its slot: enough files wait already.
+                await self._in_turn(item, content, feed.turns)
             else:  # its turn comes later: wait for it without holding a hashing slot
-                waiting.append(asyncio.ensure_future(self._later(before, item, content, turns)))
+                task = asyncio.ensure_future(self._in_turn(item, content, feed.turns))
+                waiting.add(task)
+                task.add_done_callback(forget)
 
         try:
-            await _in_parallel(self.shelf.settings.workers, todo, hash_then_register)
+            await _in_parallel(self.shelf.settings.workers, feed.next, hash_then_register)
             if waiting:
-                await asyncio.gather(*waiting)
+                await asyncio.gather(*waiting, return_exceptions=True)
+            if failures:
+                raise failures[0]
         finally:
             for task in waiting:
                 task.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
+            await self.close()
 
     async def _content(self, item: _Work) -> _Content | None:
         """The file's content and (size, mtime_ns, inode) as hashed; None if it cannot be
@@ -197,14 +239,11 @@ class ScanRun:
             self._failed(found, exc)
             return None
 
-    async def _later(
-        self, before: asyncio.Event, item: _Work, content: _Content | None, turns: _Turns
-    ) -> None:
-        await before.wait()
-        await self._take_turn(item, content, turns)
-
-    async def _take_turn(self, item: _Work, content: _Content | None, turns: _Turns) -> None:
+    async def _in_turn(self, item: _Work, content: _Content | None, turns: _Turns) -> None:
+        """Register `item` once the file before it of its size is done."""
         try:
+            if item.before is not None:
+                await item.before.wait()
             if content is not None:
                 await self._register(item, *content)
         finally:
@@ -283,7 +322,7 @@ class ScanRun:
         self.counts.paths_moved += await repoint_paths(self.shelf, flagged)
         self.progress.phase(READING)
         # A model whose facts were read when it was created is skipped cheaply (stat only).
-        await _in_parallel(self.shelf.settings.workers, flagged, self._refresh)
+        await _in_parallel(self.shelf.settings.workers, _each(flagged), self._refresh)
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
@@ -296,34 +335,57 @@ class ScanRun:
         self._facts_applied(staged)
 
 
+class _Feed:
+    """Hands out the queued files in the planned order, a page read at a time, each with its
+    turn (see _Turns)."""
+
+    def __init__(self, queue: ScanQueue) -> None:
+        self._queue = queue
+        self._page: deque[Queued] = deque()
+        self._lock = asyncio.Lock()
+        self.turns = _Turns()
+
+    async def next(self) -> _Work | None:
+        """The next file to register; None once there is none."""
+        async with self._lock:  # pages are read, and turns given, in order
+            if not self._page:
+                self._page.extend(await self._queue.page(PAGE))
+            if not self._page:
+                return None
+            return self.turns.give(self._page.popleft())
+
+
 class _Turns:
     """Copies of one content have one size. Registered in the order they were walked, the
     copy walked first makes the model (its path, name and facts from its sidecars) whichever
     copy is hashed first or known from the hash cache, so a scan run again after one was cut
-    short ends as an uncut scan does. `before(item)`: the event set once the file of the same
-    size walked just before it is registered or has failed (None if there is none)."""
+    short ends as an uncut scan does. The queue hands out the files of one size in walk order
+    (see ScanQueue.plan), so a file's turn comes when the file of its size handed out just
+    before it is done. Only the turns of files handed out and not done are kept."""
 
-    def __init__(self, walked: list[_Work]) -> None:
-        sizes = Counter(w.found.size for w in walked)
-        self._events: dict[int, asyncio.Event] = {}
-        self._before: dict[int, asyncio.Event] = {}
-        last: dict[int, asyncio.Event] = {}
-        for item in walked:
-            size = item.found.size
-            if sizes[size] < 2:
-                continue
-            event = self._events[id(item)] = asyncio.Event()
-            if size in last:
-                self._before[id(item)] = last[size]
-            last[size] = event
+    def __init__(self) -> None:
+        self._last: dict[int, asyncio.Event] = {}  # size -> turn of the last one handed out
 
-    def before(self, item: _Work) -> asyncio.Event | None:
-        return self._before.get(id(item))
+    def give(self, queued: Queued) -> _Work:
+        found = FoundFile(
+            Path(queued.path),
+            queued.type,
+            queued.size,
+            queued.mtime_ns,
+            queued.inode,
+            queued.device,
+            queued.companions,
+        )
+        turn = asyncio.Event()
+        before = self._last.get(queued.size)
+        self._last[queued.size] = turn
+        return _Work(found, queued.sha256, queued.known, turn, before)
 
     def done(self, item: _Work) -> None:
-        event = self._events.get(id(item))
-        if event is not None:
-            event.set()
+        """`item` is registered or has failed: the next file of its size may go."""
+        item.turn.set()
+        if self._last.get(item.found.size) is item.turn:
+            del self._last[item.found.size]
 
 
 def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
@@ -351,19 +413,32 @@ def _known_digest(
     return None
 
 
+def _queued(found: FoundFile, sha256: str | None, known: KnownLocation | None) -> Queued:
+    return Queued(
+        str(found.path),
+        found.type,
+        found.size,
+        found.mtime_ns,
+        found.inode,
+        found.device,
+        found.companions,
+        sha256,
+        known is not None,
+    )
+
+
 def _take(files: Iterator[FoundFile], count: int) -> list[FoundFile]:
     return list(islice(files, count))
 
 
 async def _in_parallel(
-    width: int, items: Iterable[T], work: Callable[[T], Awaitable[None]]
+    width: int, take: Callable[[], Awaitable[T | None]], work: Callable[[T], Awaitable[None]]
 ) -> None:
-    """`work(item)` for every item, at most `width` at once. The first error cancels the
-    rest and is raised (as it is, not in a group)."""
-    pending = iter(items)
+    """`work(item)` for every item `take()` gives until it gives None, at most `width` at
+    once. The first error cancels the rest and is raised (as it is, not in a group)."""
 
     async def worker() -> None:
-        for item in pending:
+        while (item := await take()) is not None:
             await work(item)
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, width))]
@@ -374,3 +449,13 @@ async def _in_parallel(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def _each(items: Iterable[T]) -> Callable[[], Awaitable[T | None]]:
+    """A `take` for _in_parallel that gives `items` one by one."""
+    pending = iter(items)
+
+    async def take() -> T | None:
+        return next(pending, None)
+
+    return take

@@ -35,6 +35,10 @@ JOURNAL_SIZE_LIMIT = 64 * 2**20
 # Read connections kept for bulk work (imports, scans, stage 1, jobs), so that a burst of it
 # (32 imports starting at once) never makes a person's read wait for a connection.
 BULK_READ_CONNECTIONS = 2
+# Page cache of each bulk read connection, in KiB (SQLite's default is 2 MiB). Bulk work reads
+# each row once or twice (a scan looks up each file it finds), so a big cache buys little and
+# only fills as the library grows: a first scan's memory grew with the number of files.
+BULK_CACHE_KIB = 512
 
 
 class Storage:
@@ -75,6 +79,8 @@ class Storage:
                 for _ in range(count):
                     reader = await _connect(self.path)
                     await reader.execute("PRAGMA query_only=ON")
+                    if queue is self._bulk_readers:
+                        await reader.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
                     self._all_readers.append(reader)
                     queue.put_nowait(reader)
         except BaseException:
