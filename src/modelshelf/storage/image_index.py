@@ -4,12 +4,13 @@ images folder at start-up."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders
+from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders, query_all
 
 
 async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
@@ -19,11 +20,12 @@ async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
     return [r[0] for r in rows]
 
 
-async def image_seqs_of(conn: aiosqlite.Connection, hashes: Sequence[str]) -> dict[str, list[int]]:
+def image_seqs_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[int]]:
+    """sha256 -> its image seqs in order (on the connection's thread: rows.run_on_connection)."""
     result: dict[str, list[int]] = defaultdict(list)
     for chunk in chunks(hashes):
-        for row in await fetch_all(
-            conn,
+        for row in query_all(
+            db,
             f"SELECT model_hash, seq FROM images WHERE model_hash IN ({placeholders(len(chunk))})"
             " ORDER BY model_hash, seq",
             chunk,

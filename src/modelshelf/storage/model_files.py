@@ -5,6 +5,7 @@ file is gone keeps its row with `present = 0`."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders
+from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders, query_all
 
 Signatures = dict[str, tuple[int, int]]  # file name -> (size, mtime_ns)
 
@@ -216,14 +217,13 @@ async def mark_missing(tx: aiosqlite.Connection, paths: Sequence[str], before: i
     return marked
 
 
-async def files_of(
-    conn: aiosqlite.Connection, hashes: Sequence[str]
-) -> dict[str, list[tuple[str, bool]]]:
-    """sha256 -> [(path, present)] ordered by path."""
+def files_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[str, bool]]]:
+    """sha256 -> [(path, present)] ordered by path (on the connection's thread:
+    rows.run_on_connection)."""
     result: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for chunk in chunks(hashes):
-        for row in await fetch_all(
-            conn,
+        for row in query_all(
+            db,
             "SELECT sha256, path, present FROM model_files"
             f" WHERE sha256 IN ({placeholders(len(chunk))}) ORDER BY sha256, path",
             chunk,
