@@ -30,7 +30,7 @@ async def list_models(
 ) -> tuple[int, list[ModelRecord]]:
     """One page of models matching `where`, and how many match in all."""
     async with shelf.storage.read() as conn:
-        return await read_page(conn, where, limit, offset)
+        return await read_page(conn, where, limit, offset, shelf.storage.counts)
 
 
 async def list_pending(shelf: Shelf) -> list[PendingRecord]:

@@ -10,6 +10,7 @@ import aiosqlite
 
 from modelshelf.records import ModelRecord
 from modelshelf.storage import search
+from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.models import read_models
 from modelshelf.storage.rows import query_all, run_on_connection
 
@@ -91,33 +92,44 @@ class ModelFilter:
         column = f"m.{self.sort}"
         return f"({column} IS NULL), {column} {direction}, {tie}"
 
+    def count_key(self) -> tuple[Any, ...]:
+        """What decides how many models match (not the order, nor how `q` was spelled)."""
+        return (self.type, self.tag, tuple(self.words), self.base_model, self.missing)
+
     def ranked_by_index_alone(self) -> bool:
         """Only words, best first: the index can count and rank without reading models."""
         return bool(self.words) and self.sort is None and not self.filters()[0]
 
 
 async def read_page(
-    conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int
+    conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
 ) -> tuple[int, list[ModelRecord]]:
     """One page of full records in the filter's order and how many models match in all, read
-    in one snapshot and one trip to the connection's thread."""
-    return await run_on_connection(conn, _read_page, where, limit, offset)
+    in one snapshot and one trip to the connection's thread; the count is taken from `counts`
+    while the library has not changed since it was made."""
+    return await run_on_connection(conn, _read_page, where, limit, offset, counts)
 
 
 def _read_page(
-    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
 ) -> tuple[int, list[ModelRecord]]:
+    if db.in_transaction:
+        raise RuntimeError("a page is read in a read transaction of its own")
     # One read transaction: the total and the page agree even while changes commit.
-    own = not db.in_transaction
-    if own:
-        db.execute("BEGIN")
+    db.execute("BEGIN")
     try:
-        total = count_models(db, where)
-        records = read_models(db, page_of_hashes(db, where, limit, offset))
+        generation = counts.generation()
+        hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
+        settled = counts.settled(generation)
+        key = where.count_key()
+        total = counts.get(key, generation) if settled else None
+        if total is None:
+            total = count_models(db, where)
+            if settled:
+                counts.put(key, generation, total)
+        return total, read_models(db, hashes)
     finally:
-        if own:
-            db.execute("COMMIT")
-    return total, records
+        db.execute("COMMIT")
 
 
 def count_models(db: sqlite3.Connection, where: ModelFilter) -> int:
