@@ -15,7 +15,7 @@ from modelshelf.records import ModelRecord, PendingRecord, image_name, is_sha256
 from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import image_index, models, pending, tags
-from modelshelf.storage.listing import ModelFilter, count_models, page_of_hashes
+from modelshelf.storage.listing import ModelFilter, read_page
 
 
 def require_sha256(value: str) -> str:
@@ -30,9 +30,7 @@ async def list_models(
 ) -> tuple[int, list[ModelRecord]]:
     """One page of models matching `where`, and how many match in all."""
     async with shelf.storage.read() as conn:
-        total = await count_models(conn, where)
-        hashes = await page_of_hashes(conn, where, limit, offset)
-        return total, await models.fetch_models(conn, hashes)
+        return await read_page(conn, where, limit, offset, shelf.storage.counts)
 
 
 async def list_pending(shelf: Shelf) -> list[PendingRecord]:

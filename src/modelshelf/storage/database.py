@@ -18,6 +18,7 @@ import aiosqlite
 
 from modelshelf.errors import StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.storage import search
+from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.dirlock import DirectoryLock
 from modelshelf.storage.schema import apply_migrations
 
@@ -58,6 +59,10 @@ class Storage:
         self._dir_lock = DirectoryLock(path.parent)
         # Committed write transactions since open: a figure for benchmarks and tests.
         self.transactions = 0
+        # Bumped when a write transaction begins and again once it has ended (odd while one is
+        # open): what a reader saw at an even generation that has not moved is still true.
+        self.generation = 0
+        self.counts = MatchCounts(lambda: self.generation)
 
     async def open(self) -> None:
         """Take the data-directory lock, open connections and migrate the schema forward.
@@ -107,28 +112,13 @@ class Storage:
         """
         writer = self._require_writer()
         async with self._write_lock:
+            self.generation += 1  # odd: readers keep no count meanwhile (see MatchCounts)
             try:
-                await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
-            except asyncio.CancelledError:
-                # The BEGIN still runs after its caller stopped waiting for it; roll it back
-                # before the next writer gets the lock (operations run in order).
-                await asyncio.shield(_rollback(writer))
-                raise
-            try:
-                yield writer
-                await _commit(writer)
+                async with _transaction(writer):
+                    yield writer
                 self.transactions += 1
-            except BaseException as exc:
-                # Shielded: a second cancellation must not leave the transaction open for the
-                # next writer. aiosqlite runs operations in order, so ROLLBACK precedes any BEGIN.
-                await asyncio.shield(_rollback(writer))
-                # A read-only database or a full disk usually shows at the first statement
-                # inside the transaction (BEGIN IMMEDIATE succeeds on a read-only file).
-                if isinstance(exc, sqlite3.Error):
-                    translated = translate_sqlite_error(exc)
-                    if translated is not exc:
-                        raise translated from exc
-                raise
+            finally:
+                self.generation += 1
 
     async def _refresh_search(self) -> None:
         """Build the search rows marked stale (a library migrated forward, or changed by another
@@ -188,6 +178,32 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     # FULL: a commit is on disk before files move into place after it (see filejournal).
     await conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+@asynccontextmanager
+async def _transaction(writer: aiosqlite.Connection) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any exception (cancellation included)."""
+    try:
+        await _translate_errors(writer.execute("BEGIN IMMEDIATE"))
+    except asyncio.CancelledError:
+        # The BEGIN still runs after its caller stopped waiting for it; roll it back
+        # before the next writer gets the lock (operations run in order).
+        await asyncio.shield(_rollback(writer))
+        raise
+    try:
+        yield
+        await _commit(writer)
+    except BaseException as exc:
+        # Shielded: a second cancellation must not leave the transaction open for the
+        # next writer. aiosqlite runs operations in order, so ROLLBACK precedes any BEGIN.
+        await asyncio.shield(_rollback(writer))
+        # A read-only database or a full disk usually shows at the first statement
+        # inside the transaction (BEGIN IMMEDIATE succeeds on a read-only file).
+        if isinstance(exc, sqlite3.Error):
+            translated = translate_sqlite_error(exc)
+            if translated is not exc:
+                raise translated from exc
+        raise
 
 
 async def _commit(writer: aiosqlite.Connection) -> None:

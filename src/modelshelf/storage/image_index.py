@@ -4,11 +4,13 @@ images folder at start-up."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 
 import aiosqlite
 
-from modelshelf.storage.rows import fetch_all, fetch_value
+from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders, query_all
 
 
 async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
@@ -18,10 +20,18 @@ async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
     return [r[0] for r in rows]
 
 
-def seqs_json_sql(alias: str) -> str:
-    """SQL value: the image seqs of the model `alias` as a JSON array, in no set order (a
-    model's record reads them in the same query as its row, see models.fetch_models)."""
-    return f"(SELECT json_group_array(seq) FROM images WHERE model_hash = {alias}.sha256)"
+def image_seqs_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[int]]:
+    """sha256 -> its image seqs in order (on the connection's thread: rows.run_on_connection)."""
+    result: dict[str, list[int]] = defaultdict(list)
+    for chunk in chunks(hashes):
+        for row in query_all(
+            db,
+            f"SELECT model_hash, seq FROM images WHERE model_hash IN ({placeholders(len(chunk))})"
+            " ORDER BY model_hash, seq",
+            chunk,
+        ):
+            result[row[0]].append(row[1])
+    return result
 
 
 async def all_images(conn: aiosqlite.Connection) -> set[tuple[str, int]]:

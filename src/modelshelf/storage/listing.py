@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiosqlite
 
+from modelshelf.records import ModelRecord
 from modelshelf.storage import search
-from modelshelf.storage.rows import fetch_all, fetch_value
+from modelshelf.storage.counts import MatchCounts
+from modelshelf.storage.models import read_models
+from modelshelf.storage.rows import query_all, run_on_connection
 
 SortKey = Literal["name", "created_at", "size_bytes"]
 Order = Literal["asc", "desc"]
@@ -88,21 +92,56 @@ class ModelFilter:
         column = f"m.{self.sort}"
         return f"({column} IS NULL), {column} {direction}, {tie}"
 
+    def count_key(self) -> tuple[Any, ...]:
+        """What decides how many models match (not the order, nor how `q` was spelled)."""
+        return (self.type, self.tag, tuple(self.words), self.base_model, self.missing)
+
     def ranked_by_index_alone(self) -> bool:
         """Only words, best first: the index can count and rank without reading models."""
         return bool(self.words) and self.sort is None and not self.filters()[0]
 
 
-async def count_models(conn: aiosqlite.Connection, where: ModelFilter) -> int:
+async def read_page(
+    conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+) -> tuple[int, list[ModelRecord]]:
+    """One page of full records in the filter's order and how many models match in all, read
+    in one snapshot and one trip to the connection's thread; the count is taken from `counts`
+    while the library has not changed since it was made."""
+    return await run_on_connection(conn, _read_page, where, limit, offset, counts)
+
+
+def _read_page(
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+) -> tuple[int, list[ModelRecord]]:
+    if db.in_transaction:
+        raise RuntimeError("a page is read in a read transaction of its own")
+    # One read transaction: the total and the page agree even while changes commit.
+    db.execute("BEGIN")
+    try:
+        generation = counts.generation()
+        hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
+        settled = counts.settled(generation)
+        key = where.count_key()
+        total = counts.get(key, generation) if settled else None
+        if total is None:
+            total = count_models(db, where)
+            if settled:
+                counts.put(key, generation, total)
+        return total, read_models(db, hashes)
+    finally:
+        db.execute("COMMIT")
+
+
+def count_models(db: sqlite3.Connection, where: ModelFilter) -> int:
     if where.ranked_by_index_alone():
         sql, params = search.count_sql(where.words)
     else:
         sql, params = where.select("count(*)")
-    return int(await fetch_value(conn, sql, params) or 0)
+    return int(query_all(db, sql, params)[0][0])
 
 
-async def page_of_hashes(
-    conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int
+def page_of_hashes(
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
 ) -> list[str]:
     """Hashes of one page in the filter's order (ties broken by name, then hash; among equal
     search scores, by index row)."""
@@ -114,4 +153,4 @@ async def page_of_hashes(
             f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-    return [str(r[0]) for r in await fetch_all(conn, sql, params)]
+    return [str(r[0]) for r in query_all(db, sql, params)]

@@ -5,6 +5,8 @@ file is gone keeps its row with `present = 0`."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
@@ -12,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders
+from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders, query_all
 
 Signatures = dict[str, tuple[int, int]]  # file name -> (size, mtime_ns)
 
@@ -215,13 +217,19 @@ async def mark_missing(tx: aiosqlite.Connection, paths: Sequence[str], before: i
     return marked
 
 
-def files_json_sql(alias: str) -> str:
-    """SQL value: the locations of the model `alias` as a JSON array of [path, present], in no
-    set order (see models.fetch_models)."""
-    return (
-        "(SELECT json_group_array(json_array(path, present)) FROM model_files"
-        f" WHERE sha256 = {alias}.sha256)"
-    )
+def files_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[str, bool]]]:
+    """sha256 -> [(path, present)] ordered by path (on the connection's thread:
+    rows.run_on_connection)."""
+    result: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    for chunk in chunks(hashes):
+        for row in query_all(
+            db,
+            "SELECT sha256, path, present FROM model_files"
+            f" WHERE sha256 IN ({placeholders(len(chunk))}) ORDER BY sha256, path",
+            chunk,
+        ):
+            result[row[0]].append((row[1], bool(row[2])))
+    return result
 
 
 async def facts_source(conn: aiosqlite.Connection, sha256: str) -> str | None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
+from pydantic import TypeAdapter
 
-from modelshelf.records import MODEL_COLUMNS, ModelFile, ModelRecord, Tag, image_name
-from modelshelf.storage.image_index import seqs_json_sql
-from modelshelf.storage.model_files import files_json_sql
+from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
+from modelshelf.storage.image_index import image_seqs_of
+from modelshelf.storage.model_files import files_of
 from modelshelf.storage.rows import (
     chunks,
     dump_meta,
@@ -19,7 +21,11 @@ from modelshelf.storage.rows import (
     fetch_one,
     parse_meta,
     placeholders,
+    query_all,
+    run_on_connection,
 )
+
+RECORDS = TypeAdapter(list[ModelRecord])
 
 
 def record_columns(row: sqlite3.Row) -> dict[str, Any]:
@@ -51,48 +57,44 @@ def tags_from_json(text: str) -> list[Tag]:
     return [Tag(id=i, name=n) for i, n in sorted(json.loads(text), key=lambda t: t[1])]
 
 
-# A model's row with its tags, image seqs and locations, read in one query: each query is a
-# trip to the connection's thread and back to the event loop, and under bulk work those
-# trips, not SQLite, made a page of models slow (BENCHMARKS.md, reads under load).
-RECORD_SELECT = (
-    f"SELECT m.*, {tags_json_sql('m.sha256')} AS tags_json, {seqs_json_sql('m')} AS seqs_json,"
-    f" {files_json_sql('m')} AS files_json FROM models m"
-)
-
-
 async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
-    """Full records for these hashes, in the given order, skipping unknown ones; one query
-    per CHUNK hashes."""
-    found: dict[str, ModelRecord] = {}
+    """Full records for these hashes, in the given order, skipping unknown ones (one trip to
+    the connection's thread for the four queries)."""
+    return await run_on_connection(conn, read_models, hashes)
+
+
+def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
+    """fetch_models on the connection's own thread (see rows.run_on_connection)."""
+    rows: dict[str, sqlite3.Row] = {}
+    columns = ", ".join(("sha256", *MODEL_COLUMNS, "meta_json"))
     for chunk in chunks(hashes):
-        for row in await fetch_all(
-            conn, f"{RECORD_SELECT} WHERE m.sha256 IN ({placeholders(len(chunk))})", chunk
+        for row in query_all(
+            db, f"SELECT {columns} FROM models WHERE sha256 IN ({placeholders(len(chunk))})", chunk
         ):
-            found[row["sha256"]] = model_record(
-                row,
-                tags_from_json(row["tags_json"]),
-                sorted(json.loads(row["seqs_json"])),
-                sorted((str(p), bool(present)) for p, present in json.loads(row["files_json"])),
-            )
-    return [found[h] for h in hashes if h in found]
+            rows[row[0]] = row
+    tags = tags_of(db, list(rows))
+    seqs = image_seqs_of(db, list(rows))
+    files = files_of(db, list(rows))
+    # Validated as one list: a page of 50 records costs a third of building them one by one.
+    return RECORDS.validate_python(
+        [
+            {
+                "sha256": h,
+                **{c: rows[h][c] for c in MODEL_COLUMNS},
+                "meta_json": parse_meta(rows[h]["meta_json"]),
+                "tags": tags.get(h, []),
+                "images": [image_name(h, s) for s in seqs.get(h, [])],
+                "files": [{"path": p, "present": present} for p, present in files.get(h, [])],
+            }
+            for h in hashes
+            if h in rows
+        ]
+    )
 
 
 async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
     found = await fetch_models(conn, [sha256])
     return found[0] if found else None
-
-
-def model_record(
-    row: sqlite3.Row,
-    tags: list[Tag],
-    seqs: list[int],
-    files: list[tuple[str, bool]] | None = None,
-) -> ModelRecord:
-    images = [image_name(row["sha256"], s) for s in seqs]
-    located = [ModelFile(path=p, present=present) for p, present in files or []]
-    return ModelRecord(
-        sha256=row["sha256"], tags=tags, images=images, files=located, **record_columns(row)
-    )
 
 
 async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
@@ -109,6 +111,20 @@ async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, 
         " WHERE sha256=?",
         (*(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields["meta_json"]), sha256),
     )
+
+
+def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """sha256 -> its tags (`{"id", "name"}`, to validate as Tag) ordered by name."""
+    result: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for chunk in chunks(hashes):
+        for row in query_all(
+            db,
+            "SELECT mt.model_hash, t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
+            f" WHERE mt.model_hash IN ({placeholders(len(chunk))}) ORDER BY t.name",
+            chunk,
+        ):
+            result[row[0]].append({"id": row[1], "name": row[2]})
+    return result
 
 
 async def add_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Iterable[int]) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import aiosqlite
+
+T = TypeVar("T")
 
 # SQLite caps the number of bound parameters; 500 keeps well under every build's limit.
 CHUNK = 500
@@ -58,6 +60,26 @@ async def fetch_value(conn: aiosqlite.Connection, sql: str, params: Sequence[Any
     """The first column of the first row, or None."""
     row = await fetch_one(conn, sql, params)
     return None if row is None else row[0]
+
+
+async def run_on_connection(conn: aiosqlite.Connection, work: Callable[..., T], *args: Any) -> T:
+    """`work(db, *args)` with `db` the sqlite3 connection under `conn`, on that connection's
+    own thread: one trip however many statements `work` runs. For reads of many queries (a
+    page of records); `work` must leave no transaction open that it did not find open.
+
+    aiosqlite has no public way to run a function on its thread; `_execute` is what its own
+    methods use to do so (pinned version in requirements/; tests/test_storage.py covers it)."""
+
+    def on_thread() -> T:
+        return work(conn._conn, *args)
+
+    execute = cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)
+    return await execute(on_thread)
+
+
+def query_all(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Every row of `sql` (on the connection's own thread: see run_on_connection)."""
+    return db.execute(sql, params).fetchall()
 
 
 def placeholders(count: int) -> str:
