@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modelshelf.domain.scan_report import NoProgress
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 GIB = 2**30
@@ -144,7 +146,7 @@ def io_counters() -> dict[str, int]:
         return {k: int(v) for k, v in (line.split(": ") for line in handle.read().splitlines())}
 
 
-class Timing:
+class Timing(NoProgress):
     """A ScanProgress that notes when each phase began."""
 
     def __init__(self) -> None:
@@ -152,18 +154,6 @@ class Timing:
 
     def phase(self, name: str) -> None:
         self.phases[name] = time.perf_counter()
-
-    def found(self, files: int) -> None:
-        pass
-
-    def planned(self, files: int, hash_bytes: int) -> None:
-        pass
-
-    def hashed(self, count: int) -> None:
-        pass
-
-    def file_done(self, path: str) -> None:
-        pass
 
 
 def time_walk(root: Path) -> tuple[float, float]:

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modelshelf.domain.scan_report import NoProgress
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from scan import build_small  # bench/scan.py, this script's neighbour
@@ -48,7 +50,7 @@ def high_water_mib() -> float:
     return 0.0
 
 
-class Phases:
+class Phases(NoProgress):
     """A ScanProgress that notes the high-water mark of RSS when each phase begins."""
 
     def __init__(self) -> None:
@@ -56,18 +58,6 @@ class Phases:
 
     def phase(self, name: str) -> None:
         self.marks[name] = high_water_mib()
-
-    def found(self, files: int) -> None:
-        pass
-
-    def planned(self, files: int, hash_bytes: int) -> None:
-        pass
-
-    def hashed(self, count: int) -> None:
-        pass
-
-    def file_done(self, path: str) -> None:
-        pass
 
 
 def child(data_dir: Path, root: Path, workers: int) -> None:

@@ -14,7 +14,7 @@ from modelshelf.storage.models import record_columns, tags_from_json, tags_json_
 from modelshelf.storage.rows import chunks, dump_meta, fetch_all, fetch_one, placeholders
 
 # A pending model's row with its tags and whether it has an image, in one query (one trip to
-# the connection's thread; see models.RECORD_SELECT).
+# the connection's thread).
 _RECORD_SELECT = (
     f"SELECT p.*, {tags_json_sql('p.id', 'pending_model_tags', 'model_id')} AS tags_json,"
     " EXISTS (SELECT 1 FROM pending_images i WHERE i.pending_id = p.id) AS has_image"

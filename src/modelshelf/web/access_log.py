@@ -6,11 +6,11 @@
 millisecond: uvloop's clock, which aiohttp times requests by, has no finer resolution).
 
 The event loop only collects a request's values; a thread of its own turns them into log
-records and writes them. Formatting a record and writing it to stderr cost about 25 us a request,
-as much as the rest of a cached image answer, and showed in the tail of its latency
-(bench/serving.py, BENCHMARKS.md). Lines are therefore written a moment after the request (in
-its order among access lines; other loggers' lines may come before it), and those still queued
-when the process exits are written before it does.
+records and writes them. Formatting a record and writing it to stderr cost 25-32 us a request
+(about a tenth of the server's CPU for a cached image answer) and showed in the tail of its
+latency (bench/serving.py, BENCHMARKS.md). Lines are therefore written a moment after the
+request (in its order among access lines; other loggers' lines may come before it), and those
+still queued when the process exits are written before it does.
 """
 
 from __future__ import annotations
