@@ -56,6 +56,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: here in Path(item.path).parents)
 
 
+@pytest.fixture(autouse=True)
+def event_loop_is_never_blocked() -> None:
+    """Replaces the root check for browser tests. The service here runs in a process of its
+    own; the only loop in this process is Playwright's, whose callbacks run the test's own
+    synchronous steps, so timing them would time the test, not the service."""
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     reason = missing_browser()

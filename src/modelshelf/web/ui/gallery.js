@@ -55,8 +55,9 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
       await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: etag ? { "If-Match": etag } : {} });
       state.index = to;
       state.focusThumb = true;
+      // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
+      await onChange();
       toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
-      onChange();
     } catch (error) {
       toast(`Could not reorder: ${error.message}`, { error: true });
       if (error instanceof ApiError && (error.status === 409 || error.status === 412)) onChange();
@@ -68,9 +69,9 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
     if (!yes) return;
     try {
       await call("DELETE", `api/images/${encodeURIComponent(images[i])}`);
-      toast("Image deleted");
       state.index = Math.max(0, i - 1);
-      onChange();
+      await onChange();
+      toast("Image deleted");
     } catch (error) {
       toast(`Could not delete the image: ${error.message}`, { error: true });
     }
@@ -206,8 +207,8 @@ function renderUpload(record, onChange) {
       }
     }
     if (added) {
+      await onChange();
       toast(`${added} ${added === 1 ? "image" : "images"} added`);
-      onChange();
     }
   };
   input.addEventListener("change", () => start(input.files));

@@ -52,8 +52,8 @@ export async function mountModel(main, sha256, context) {
   async function change(method, path, body, done) {
     try {
       await call(method, path, { body, headers: etag ? { "If-Match": etag } : {} });
-      if (done) toast(done);
       await refresh();
+      if (done) toast(done);
       return true;
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) {
