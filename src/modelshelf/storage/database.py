@@ -18,6 +18,7 @@ import aiosqlite
 
 from modelshelf.errors import StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.storage import search
+from modelshelf.storage.counts import CAPACITY as COUNTS_KEPT
 from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.dirlock import DirectoryLock
 from modelshelf.storage.schema import apply_migrations
@@ -46,7 +47,11 @@ class Storage:
     """Owns the database connections of one data directory."""
 
     def __init__(
-        self, path: Path, read_connections: int = 4, journal_size_limit: int = JOURNAL_SIZE_LIMIT
+        self,
+        path: Path,
+        read_connections: int = 4,
+        journal_size_limit: int = JOURNAL_SIZE_LIMIT,
+        kept_totals: int = COUNTS_KEPT,
     ) -> None:
         self.path = path
         self._read_count = read_connections
@@ -62,7 +67,7 @@ class Storage:
         # Bumped when a write transaction begins and again once it has ended (odd while one is
         # open): what a reader saw at an even generation that has not moved is still true.
         self.generation = 0
-        self.counts = MatchCounts(lambda: self.generation)
+        self.counts = MatchCounts(lambda: self.generation, capacity=kept_totals)
 
     async def open(self) -> None:
         """Take the data-directory lock, open connections and migrate the schema forward.
