@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from modelshelf.storage import search
 from modelshelf.storage.listing import ModelFilter
 from tests.conftest import Client, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha
@@ -68,6 +69,7 @@ async def page(client: Client, params: dict[str, str], limit: int, offset: int) 
         {"q": "neon", "base_model": "sd 1.5"},
         {"q": "c", "missing": "true"},
         {"q": "pi"},
+        {"q": "1", "missing": "true"},
     ],
 )
 @pytest.mark.parametrize(("limit", "offset"), [(50, 0), (7, 0), (7, 14), (5, 40), (10, 200)])
@@ -86,3 +88,29 @@ async def test_a_search_pages_in_bm25_order_first_time_and_again(
     first = await page(library, params, limit, offset)  # total counted with the page
     again = await page(library, params, limit, offset)  # total kept, the page ranked alone
     assert first == again == (len(everything), everything[offset : offset + limit])
+
+
+@pytest.mark.parametrize("query", ["1", "p", "pi", "pix", "pixel", "1 n", "c 2", "zz"])
+async def test_the_prefix_indexes_change_no_answer(library: Client, query: str) -> None:
+    """The index keeps prefixes of 1, 2 and 3 characters (schema step "the search index keeps
+    one-character prefixes too"): the same rows in an index with only 2 and 3 rank the same."""
+    columns = ", ".join(search.COLUMNS)
+    rank = search.rank_expression()
+    expression = search.match_expression(search.query_words(query))
+    with contextlib.closing(sqlite3.connect(shelf_of(library).storage.path)) as conn:
+        conn.execute(
+            f"CREATE VIRTUAL TABLE temp.before USING fts5({columns},"
+            " prefix = '2 3', tokenize = 'unicode61 remove_diacritics 2')"
+        )
+        conn.execute(
+            f"INSERT INTO temp.before(rowid, {columns}) SELECT rowid, {columns} FROM model_search"
+        )
+        answers = [
+            conn.execute(
+                f"SELECT rowid, {rank.replace('model_search', table)} AS score FROM {table}"
+                f" WHERE {table} MATCH ? ORDER BY score, rowid",
+                (expression,),
+            ).fetchall()
+            for table in ("model_search", "before")
+        ]
+    assert answers[0] == answers[1]
