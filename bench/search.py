@@ -23,7 +23,8 @@ builds the index (timed). Then, in the same run, it measures:
       answered from memory (storage.counts);
   (a') the same calls to a server started again with `kept_totals = 0`: every answer counts
       its matches, as a query met for the first time since the last write does;
-  (b) the same searches as SQL: the FTS5 query the endpoint runs (count and first page);
+  (b) the same searches as SQL: what the endpoint runs for a query met for the first time
+      (count and first page, or both in one pass with filters), through storage.listing;
   (c) the same searches through LIKE '%word%' over the same columns (count and first page),
       the way a search without an index would do it;
 
