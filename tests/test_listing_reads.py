@@ -153,3 +153,16 @@ def test_kept_totals_says_how_many_totals_are_kept(
     storage = Storage(tmp_path / "modelshelf.db", kept_totals=kept_totals)
     storage.counts.put("pixel", storage.generation, 3)
     assert storage.counts.get("pixel", storage.generation) == kept
+
+
+async def test_the_reader_used_last_is_handed_out_first(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "modelshelf.db", read_connections=3)
+    await storage.open()
+    try:
+        for size in (-1111, -2222):
+            async with storage.read() as conn:
+                await conn.execute(f"PRAGMA cache_size = {size}")  # marks this connection
+            async with storage.read() as again:
+                assert (await again.execute_fetchall("PRAGMA cache_size"))[0][0] == size
+    finally:
+        await storage.close()
