@@ -131,8 +131,8 @@ def _read_page(
         else:
             hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
             # A total kept at `generation` is true of this snapshot if no write began since.
-            settled = kept is not None and counts.settled(generation)
-            total = kept if kept is not None and settled else count_models(db, where)
+            valid = kept is not None and counts.settled(generation)
+            total = kept if kept is not None and valid else count_models(db, where)
         if kept is None and counts.settled(generation):
             counts.put(key, generation, total)
         return total, read_models(db, hashes)
