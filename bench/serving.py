@@ -93,10 +93,17 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def start_modelshelf(
-    data_dir: Path, src: Path | None, log: Path, event_loop: str | None = None
+    data_dir: Path,
+    src: Path | None,
+    log: Path,
+    event_loop: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m modelshelf serve` on a free port with built-in defaults, but for `settings`
+    (MODELSHELF_* variables); returns once it answers /api/health."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
+    env.update(settings or {})
     if src is not None:
         env["PYTHONPATH"] = str(src)
     if event_loop is not None:

@@ -144,3 +144,25 @@ async def test_a_type_filter_reads_the_index_not_the_models_rows(
     with sqlite3.connect(storage.path) as conn:
         plan = " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "COVERING INDEX models_type_sha256" in plan, plan
+
+
+@pytest.mark.parametrize(("kept_totals", "kept"), [(0, None), (1, 3)])
+def test_kept_totals_says_how_many_totals_are_kept(
+    tmp_path: Path, kept_totals: int, kept: int | None
+) -> None:
+    storage = Storage(tmp_path / "modelshelf.db", kept_totals=kept_totals)
+    storage.counts.put("pixel", storage.generation, 3)
+    assert storage.counts.get("pixel", storage.generation) == kept
+
+
+async def test_the_reader_used_last_is_handed_out_first(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "modelshelf.db", read_connections=3)
+    await storage.open()
+    try:
+        for size in (-1111, -2222):
+            async with storage.read() as conn:
+                await conn.execute(f"PRAGMA cache_size = {size}")  # marks this connection
+            async with storage.read() as again:
+                assert (await again.execute_fetchall("PRAGMA cache_size"))[0][0] == size
+    finally:
+        await storage.close()

@@ -87,7 +87,9 @@ async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    storage = Storage(settings.database_path, settings.read_connections)
+    storage = Storage(
+        settings.database_path, settings.read_connections, kept_totals=settings.kept_totals
+    )
     await storage.open()
     app[STORAGE] = storage
     log.info("database %s open", settings.database_path)

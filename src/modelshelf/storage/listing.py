@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -100,6 +101,10 @@ class ModelFilter:
         """Only words, best first: the index can count and rank without reading models."""
         return bool(self.words) and self.sort is None and not self.filters()[0]
 
+    def ranked_after_filters(self) -> bool:
+        """Words and other filters, best first: every match is joined to `models` anyway."""
+        return bool(self.words) and self.sort is None and bool(self.filters()[0])
+
 
 async def read_page(
     conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
@@ -119,14 +124,17 @@ def _read_page(
     db.execute("BEGIN")
     try:
         generation = counts.generation()
-        hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
-        settled = counts.settled(generation)
         key = where.count_key()
-        total = counts.get(key, generation) if settled else None
-        if total is None:
-            total = count_models(db, where)
-            if settled:
-                counts.put(key, generation, total)
+        kept = counts.get(key, generation)
+        if kept is None and where.ranked_after_filters():
+            total, hashes = count_and_rank(db, where, limit, offset)  # the snapshot begins here
+        else:
+            hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
+            # A total kept at `generation` is true of this snapshot if no write began since.
+            valid = kept is not None and counts.settled(generation)
+            total = kept if kept is not None and valid else count_models(db, where)
+        if kept is None and counts.settled(generation):
+            counts.put(key, generation, total)
         return total, read_models(db, hashes)
     finally:
         db.execute("COMMIT")
@@ -138,6 +146,19 @@ def count_models(db: sqlite3.Connection, where: ModelFilter) -> int:
     else:
         sql, params = where.select("count(*)")
     return int(query_all(db, sql, params)[0][0])
+
+
+def count_and_rank(
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
+) -> tuple[int, list[str]]:
+    """How many models match a filtered search, and the hashes of one page of them, best
+    first, in one pass over the matches: the same answer as count_models and page_of_hashes
+    (ordered by score, then index row), which would each join every match to `models`."""
+    sql, params = where.select(f"{search.rank_expression()}, model_search.rowid")
+    matches = query_all(db, sql, params)
+    # (score, row) pairs compare as SQLite's ORDER BY score, row does: floats, then integers.
+    best = heapq.nsmallest(offset + limit, (tuple(m) for m in matches))[offset:]
+    return len(matches), search.hashes_of_rows(db, [int(row) for _score, row in best])
 
 
 def page_of_hashes(

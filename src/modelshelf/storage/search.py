@@ -17,6 +17,7 @@ one as a prefix, so `"`, `*`, `AND`, `(` or `:` cannot cause an error.
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, parse_meta, placeholders
+from modelshelf.storage.rows import chunks, fetch_all, parse_meta, placeholders, query_all
 
 # Column order of model_search, and how much a match in each weighs (bm25: higher wins).
 WEIGHTS: dict[str, float] = {
@@ -183,6 +184,19 @@ def ranked_page_sql(words: Sequence[str], limit: int, offset: int) -> tuple[str,
         " hits JOIN search_docs d ON d.id = hits.doc_id ORDER BY hits.score, hits.doc_id",
         [match_expression(words), limit, offset],
     )
+
+
+def hashes_of_rows(db: sqlite3.Connection, doc_ids: Sequence[int]) -> list[str]:
+    """The hashes of these index rows, in the given order (on the connection's own thread:
+    rows.run_on_connection)."""
+    found: dict[int, str] = {}
+    for chunk in chunks(doc_ids):
+        marks = placeholders(len(chunk))
+        for row in query_all(
+            db, f"SELECT id, sha256 FROM search_docs WHERE id IN ({marks})", chunk
+        ):
+            found[int(row[0])] = str(row[1])
+    return [found[i] for i in doc_ids if i in found]
 
 
 def count_sql(words: Sequence[str]) -> tuple[str, list[Any]]:
