@@ -186,7 +186,8 @@ async def _fill_one(
         work = await staging.new_folder()
         targets = {q: work / f"{q}.webp" for q in missing}
         try:
-            await loop.run_in_executor(cpu, fill_renditions, source, _quality_of(source), targets)
+            quality = _quality_of(source)
+            await loop.run_in_executor(cpu, fill_renditions, source, quality, targets, cpu)
         except (ImageError, OSError) as exc:
             log.warning("image %s_%d: cannot render %s: %s", sha256, seq, missing, exc)
             return False
