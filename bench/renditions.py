@@ -33,9 +33,10 @@ Parts:
   parallel  the three encodes of one image in parallel (high in the caller, medium and low on a
             pool) against one after another, at C=1 and at C=32 images in flight on a pool of 2
             workers (the service's CPU pool on this machine).
-  speedup   render_renditions of --old-commit (loaded from `git show`) against the working tree's,
-            on the PNG and JPEG sources, in the same run: CPU and wall per image at C=1,
-            images/s at C=32, bytes and quality against the reference.
+  speedup   render_renditions of --old-commit (loaded from `git show`) against the working tree's
+            (run on a CPU pool of 2 that is also its helper, as the service runs it), on the
+            PNG and JPEG sources, in the same run: CPU and wall per image at C=1, images/s at
+            C=32, bytes and quality against the reference.
 """
 
 from __future__ import annotations
@@ -731,12 +732,37 @@ def speedup_row(
     return a.cpu / b.cpu, a.wall / b.wall, row
 
 
+def on_pool(render: Callable[..., Any], pool: Executor) -> Callable[..., Any]:
+    """`render` run as the service runs the working tree's: on a worker of its CPU pool,
+    which is also the helper the smaller renditions are handed to while a worker is idle."""
+
+    def run(path: Path, targets: Mapping[str, Path]) -> Any:
+        return pool.submit(render, path, targets, helper=pool).result()
+
+    return run
+
+
 def run_speedup(
     paths: Mapping[str, Path], refs: Mapping[str, Reference], repeat: int, commit: str
 ) -> None:
-    renders = {"old": load_old_images(commit).render_renditions, "new": images.render_renditions}
+    with ThreadPoolExecutor(POOL_WORKERS) as cpu_pool:
+        renders = {
+            "old": load_old_images(commit).render_renditions,
+            "new": on_pool(images.render_renditions, cpu_pool),
+        }
+        run_speedup_parts(paths, refs, repeat, commit, renders)
+
+
+def run_speedup_parts(
+    paths: Mapping[str, Path],
+    refs: Mapping[str, Reference],
+    repeat: int,
+    commit: str,
+    renders: Mapping[str, Callable[..., Any]],
+) -> None:
     print(
-        f"\n== speed-up: render_renditions at {commit} (old) against the working tree (new),"
+        f"\n== speed-up: render_renditions at {commit} (old) against the working tree (new,"
+        f" on a CPU pool of {POOL_WORKERS} that is also its helper, as the service runs it),"
         f" alternating, min of {repeat} runs each; C=1. size, dPSNR and dSSIM (worst quality):"
         " new against old, quality against the reference"
     )
