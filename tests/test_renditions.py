@@ -8,13 +8,14 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import pyvips
 
 from modelshelf.errors import ImageError, ImageTooLarge
+from modelshelf.executors import CpuPool
 from modelshelf.images import read_image_info, render_renditions, verify_image
 from modelshelf.renditions import HIGH_MAX_PIXELS, qualities
 from tests.factories import make_image
@@ -520,17 +521,17 @@ def test_rendering_over_existing_files_replaces_them(tmp_path: Path, out: Path) 
 
 
 @contextlib.contextmanager
-def idle_pool() -> Iterator[Executor]:
-    with ThreadPoolExecutor(2) as pool:
+def idle_pool() -> Iterator[CpuPool]:
+    with CpuPool(2) as pool:
         yield pool
 
 
 @contextlib.contextmanager
-def busy_pool() -> Iterator[Executor]:
-    """A pool whose one worker is taken until the rendering is over: nothing handed to it
-    starts, so the caller must encode everything itself."""
+def busy_pool() -> Iterator[CpuPool]:
+    """A pool whose one worker is taken until the rendering is over: the caller must encode
+    everything itself."""
     release = threading.Event()
-    with ThreadPoolExecutor(1) as pool:
+    with CpuPool(1) as pool:
         pool.submit(release.wait)
         try:
             yield pool
@@ -539,13 +540,13 @@ def busy_pool() -> Iterator[Executor]:
 
 
 @contextlib.contextmanager
-def closed_pool() -> Iterator[Executor]:
-    pool = ThreadPoolExecutor(2)
+def closed_pool() -> Iterator[CpuPool]:
+    pool = CpuPool(2)
     pool.shutdown()
     yield pool
 
 
-HELPERS: dict[str, Callable[[], contextlib.AbstractContextManager[Executor]]] = {
+HELPERS: dict[str, Callable[[], contextlib.AbstractContextManager[CpuPool]]] = {
     "idle": idle_pool,
     "busy": busy_pool,
     "shut down": closed_pool,
@@ -572,11 +573,12 @@ def test_a_helper_pool_writes_the_same_files_as_the_caller_alone(
     assert sorted(p.name for p in helped.iterdir()) == sorted(p.name for p in alone.iterdir())
 
 
-def test_a_rendering_on_a_one_worker_pool_that_is_its_own_helper_finishes(
-    tmp_path: Path, out: Path
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_rendering_on_the_pool_that_is_its_own_helper_finishes(
+    tmp_path: Path, out: Path, workers: int
 ) -> None:
     source = make_image(tmp_path / "src.png", 900, 600)
-    with ThreadPoolExecutor(1) as pool:
+    with CpuPool(workers) as pool:
         done = pool.submit(render_renditions, source, targets(out), helper=pool)
         sizes = done.result(timeout=60)  # a deadlock would fail here, not hang the suite
     assert set(sizes) == set(qualities())
@@ -591,6 +593,6 @@ def test_bad_input_with_a_helper_is_an_image_error_and_leaves_no_file(
     source.parent.mkdir()
     source.write_bytes(BAD_INPUTS[name](tmp_path / "bad"))
 
-    with ThreadPoolExecutor(2) as pool, pytest.raises(ImageError):
+    with CpuPool(2) as pool, pytest.raises(ImageError):
         render_renditions(source, targets(out), helper=pool)
     assert list(out.iterdir()) == []

@@ -13,11 +13,11 @@ import re
 import shutil
 import stat
 from collections import defaultdict
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelshelf.errors import InvalidInput, NotFound
+from modelshelf.executors import CpuPool
 from modelshelf.images import render_renditions, verify_image
 from modelshelf.records import SHA256_HEX, row_id_from_text
 from modelshelf.rendition_cache import CachedFile
@@ -118,7 +118,7 @@ class ImageFolder:
     """Paths and blocking file work of one data directory's images folder. Every method here
     is synchronous: call it from an executor."""
 
-    def __init__(self, data_dir: Path, max_pixels: int, helper: Executor | None = None) -> None:
+    def __init__(self, data_dir: Path, max_pixels: int, helper: CpuPool | None = None) -> None:
         self.data_dir = data_dir
         # The CPU pool renderings run on: it also encodes a rendering's smaller renditions
         # while it has idle workers.

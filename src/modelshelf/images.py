@@ -9,13 +9,14 @@ import math
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
 from modelshelf.errors import ImageError, ImageTooLarge
+from modelshelf.executors import CpuPool
 from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -34,6 +35,8 @@ logging.getLogger("pyvips").setLevel(logging.WARNING)
 
 # A rendition's WebP bytes and its size.
 _Encoded = tuple[bytes, tuple[int, int]]
+# Encodes the given qualities of one decoded image.
+_Encoder = Callable[[list[str]], dict[str, _Encoded]]
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def render_renditions(
     source: Path,
     targets: Mapping[str, Path],
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    helper: Executor | None = None,
+    helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Write the high, medium and low WebP renditions of `source` to `targets[quality]`.
 
@@ -109,7 +112,7 @@ def fill_renditions(
     source: Path,
     source_quality: str,
     targets: Mapping[str, Path],
-    helper: Executor | None = None,
+    helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Render `targets` (qualities missing from an image) from one of its existing
     renditions, `source` of quality `source_quality`; sizes follow the registry's scales
@@ -128,13 +131,16 @@ def _encode_all(
     decoded_scale: float,
     targets: Mapping[str, Path],
     what: str,
-    helper: Executor | None = None,
+    helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
-    def encode(quality: str) -> tuple[bytes, tuple[int, int]]:
-        entry = rendition(quality)
-        image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
-        data = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
-        return data, (image.width, image.height)
+    def encode(qualities: list[str]) -> dict[str, _Encoded]:
+        encoded: dict[str, _Encoded] = {}
+        for quality in qualities:
+            entry = rendition(quality)
+            image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
+            data = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
+            encoded[quality] = (data, (image.width, image.height))
+        return encoded
 
     if not targets:
         return {}
@@ -142,9 +148,8 @@ def _encode_all(
     later = _hand_out(helper, encode, rest)
     temporaries: dict[str, Path] = {}
     try:
-        encoded = {first: encode(first)}
-        for quality in rest:
-            encoded[quality] = _result_or_own(later.get(quality), encode, quality)
+        encoded = encode([first])
+        encoded |= _result_or_own(later, encode, rest)
         for quality, target in targets.items():
             temporary = _temporary_beside(target)
             temporaries[quality] = temporary
@@ -155,8 +160,8 @@ def _encode_all(
     except pyvips.Error as exc:
         raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc
     finally:
-        for future in later.values():
-            future.cancel()
+        if later is not None:
+            later.cancel()
         for temporary in temporaries.values():
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
@@ -164,30 +169,28 @@ def _encode_all(
 
 
 def _hand_out(
-    helper: Executor | None, encode: Callable[[str], _Encoded], qualities: list[str]
-) -> dict[str, Future[_Encoded]]:
-    """The encodes of `qualities` queued on `helper` (the CPU pool), to run beside the
-    caller's own encode when the pool has an idle worker (on a quiet 2-core machine: 1.2x the
-    images per second at C=1 and at C=32, BENCHMARKS.md "Renditions")."""
-    handed: dict[str, Future[_Encoded]] = {}
-    if helper is None:
-        return handed
-    for quality in qualities:
-        try:
-            handed[quality] = helper.submit(encode, quality)
-        except RuntimeError:  # the pool is shutting down: encode the rest in the caller
-            break
-    return handed
+    helper: CpuPool | None, encode: _Encoder, qualities: list[str]
+) -> Future[dict[str, _Encoded]] | None:
+    """The encodes of `qualities` queued on `helper` (the CPU pool) as one task, to run beside
+    the caller's own encode, if a worker of the pool is idle: a rendering alone on the pool
+    (C=1) takes ~1.3-1.4x less wall time, and one among many is not slowed by a second task
+    competing for the same cores (BENCHMARKS.md, "Renditions")."""
+    if helper is None or not qualities or not helper.has_idle_worker():
+        return None
+    try:
+        return helper.submit(encode, qualities)
+    except RuntimeError:  # the pool is shutting down: the caller encodes them
+        return None
 
 
 def _result_or_own(
-    future: Future[_Encoded] | None, encode: Callable[[str], _Encoded], quality: str
-) -> _Encoded:
-    """What the helper encoded, or, if no worker has taken it up yet (all busy with other
-    images), the caller's own encode. Never waits on a queued encode, so a pool whose workers
-    all render cannot deadlock on itself."""
+    future: Future[dict[str, _Encoded]] | None, encode: _Encoder, qualities: list[str]
+) -> dict[str, _Encoded]:
+    """What the helper encoded, or, if no worker has taken it up yet, the caller's own
+    encode. Never waits on a task still queued, so a pool whose workers all render cannot
+    deadlock on itself."""
     if future is None or future.cancel():
-        return encode(quality)
+        return encode(qualities)
     return future.result()
 
 
