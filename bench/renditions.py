@@ -66,6 +66,7 @@ import numpy as np
 import pyvips
 
 from modelshelf import images
+from modelshelf.executors import CpuPool
 from modelshelf.images import rendition_sizes
 from modelshelf.renditions import qualities, rendition
 
@@ -735,7 +736,7 @@ def speedup_row(
     return a.cpu / b.cpu, a.wall / b.wall, row
 
 
-def on_pool(render: Callable[..., Any], pool: Executor) -> Callable[..., Any]:
+def on_pool(render: Callable[..., Any], pool: CpuPool) -> Callable[..., Any]:
     """`render` run as the service runs the working tree's: on a worker of its CPU pool,
     which is also the helper the smaller renditions are handed to while a worker is idle."""
 
@@ -748,7 +749,7 @@ def on_pool(render: Callable[..., Any], pool: Executor) -> Callable[..., Any]:
 def run_speedup(
     paths: Mapping[str, Path], refs: Mapping[str, Reference], repeat: int, commit: str
 ) -> None:
-    with ThreadPoolExecutor(POOL_WORKERS) as cpu_pool:
+    with CpuPool(POOL_WORKERS) as cpu_pool:
         renders = {
             "old": load_old_images(commit).render_renditions,
             "new": on_pool(images.render_renditions, cpu_pool),
@@ -763,7 +764,7 @@ def run_speedup(
 def run_helper(paths: Mapping[str, Path], refs: Mapping[str, Reference], repeat: int) -> None:
     """The working tree's render_renditions alone in the calling thread ("old" columns)
     against it on a CPU pool of 2 that is also its helper ("new")."""
-    with ThreadPoolExecutor(POOL_WORKERS) as cpu_pool:
+    with CpuPool(POOL_WORKERS) as cpu_pool:
         renders = {
             "old": images.render_renditions,
             "new": on_pool(images.render_renditions, cpu_pool),
