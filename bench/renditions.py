@@ -2,7 +2,7 @@
 
 Run from the repository root after `make bench-deps` (numpy, the `bench` extra):
 
-    .venv/bin/python bench/renditions.py [settings] [shrink] [parallel] [speedup] [all]
+    .venv/bin/python bench/renditions.py [settings] [shrink] [parallel] [speedup] [helper] [all]
         [--sources DIR] [--repeat 3] [--old-commit 2207d8e] [--quick]
 
 Sources. Eleven images of the sizes models ship with (1024x1536, 2048x2048, 2048x3072,
@@ -33,9 +33,13 @@ Parts:
   parallel  the three encodes of one image in parallel (high in the caller, medium and low on a
             pool) against one after another, at C=1 and at C=32 images in flight on a pool of 2
             workers (the service's CPU pool on this machine).
-  speedup   render_renditions of --old-commit (loaded from `git show`) against the working tree's,
-            on the PNG and JPEG sources, in the same run: CPU and wall per image at C=1,
-            images/s at C=32, bytes and quality against the reference.
+  speedup   render_renditions of --old-commit (loaded from `git show`) against the working tree's
+            (run on a CPU pool of 2 that is also its helper, as the service runs it), on the
+            PNG and JPEG sources, in the same run: CPU and wall per image at C=1, images/s at
+            C=32, bytes and quality against the reference.
+  helper    the same figures for the working tree's render_renditions with every encode in the
+            calling thread (the "old" columns) against it on a CPU pool of 2 that is also its
+            helper ("new"): what handing the smaller renditions to idle workers gives.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ import numpy as np
 import pyvips
 
 from modelshelf import images
+from modelshelf.executors import CpuPool
 from modelshelf.images import rendition_sizes
 from modelshelf.renditions import qualities, rendition
 
@@ -78,7 +83,7 @@ TARGET_PNG = 2.0
 TARGET_JPEG = 1.3
 MIN_GAIN = 1.05
 # The settings of render_renditions at 2207d8e: WebP Q per quality, libwebp's default effort 4.
-PARTS = ("settings", "shrink", "parallel", "speedup")
+PARTS = ("settings", "shrink", "parallel", "speedup", "helper")
 TODAY_Q = {"high": 80, "medium": 60, "low": 45}
 
 # --- sources ----------------------------------------------------------------------------------
@@ -731,14 +736,56 @@ def speedup_row(
     return a.cpu / b.cpu, a.wall / b.wall, row
 
 
+def on_pool(render: Callable[..., Any], pool: CpuPool) -> Callable[..., Any]:
+    """`render` run as the service runs the working tree's: on a worker of its CPU pool,
+    which is also the helper the smaller renditions are handed to while a worker is idle."""
+
+    def run(path: Path, targets: Mapping[str, Path]) -> Any:
+        return pool.submit(render, path, targets, helper=pool).result()
+
+    return run
+
+
 def run_speedup(
     paths: Mapping[str, Path], refs: Mapping[str, Reference], repeat: int, commit: str
 ) -> None:
-    renders = {"old": load_old_images(commit).render_renditions, "new": images.render_renditions}
+    with CpuPool(POOL_WORKERS) as cpu_pool:
+        renders = {
+            "old": load_old_images(commit).render_renditions,
+            "new": on_pool(images.render_renditions, cpu_pool),
+        }
+        title = (
+            f"render_renditions at {commit} (old) against the working tree (new, on a CPU pool"
+            f" of {POOL_WORKERS} that is also its helper, as the service runs it)"
+        )
+        run_speedup_parts(paths, refs, repeat, title, renders)
+
+
+def run_helper(paths: Mapping[str, Path], refs: Mapping[str, Reference], repeat: int) -> None:
+    """The working tree's render_renditions alone in the calling thread ("old" columns)
+    against it on a CPU pool of 2 that is also its helper ("new")."""
+    with CpuPool(POOL_WORKERS) as cpu_pool:
+        renders = {
+            "old": images.render_renditions,
+            "new": on_pool(images.render_renditions, cpu_pool),
+        }
+        title = (
+            "the working tree's render_renditions, every encode in the caller (old), against it"
+            f" on a CPU pool of {POOL_WORKERS} that is also its helper (new)"
+        )
+        run_speedup_parts(paths, refs, repeat, title, renders)
+
+
+def run_speedup_parts(
+    paths: Mapping[str, Path],
+    refs: Mapping[str, Reference],
+    repeat: int,
+    title: str,
+    renders: Mapping[str, Callable[..., Any]],
+) -> None:
     print(
-        f"\n== speed-up: render_renditions at {commit} (old) against the working tree (new),"
-        f" alternating, min of {repeat} runs each; C=1. size, dPSNR and dSSIM (worst quality):"
-        " new against old, quality against the reference"
+        f"\n== speed-up: {title}, alternating, min of {repeat} runs each; C=1. size, dPSNR and"
+        " dSSIM (worst quality): new against old, quality against the reference"
     )
     print(
         f"  {'source':38} {'old cpu':>8} {'new cpu':>8} {'x cpu':>6} {'old wall':>9}"
@@ -835,8 +882,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_shrink(paths, refs, args.repeat)
         elif part == "parallel":
             run_parallel(paths, args.rounds)
-        else:
+        elif part == "speedup":
             run_speedup(paths, refs, args.repeat, args.old_commit)
+        elif part == "helper":
+            run_helper(paths, refs, args.repeat)
     print(load_line("at end"))
     return 0
 

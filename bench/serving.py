@@ -22,7 +22,9 @@ of the issue: modelshelf's p50 and p99 at most the bare handler's. A second tabl
 revalidation a browser makes of a `no-cache` image (If-None-Match, answered 304), for which the
 bare handler has no counterpart.
 
-`--event-loop asyncio|uvloop` sets the modelshelf server's `event_loop` setting.
+`--event-loop asyncio|uvloop` sets the modelshelf server's `event_loop` setting; the bare
+handler runs on the same kind of loop (modelshelf's default when it is not given), so that the
+comparison measures the servers, not their loops.
 `--src DIR` runs modelshelf from another source tree (PYTHONPATH=DIR), e.g. an older commit
 exported with `git archive <commit> src | tar -x -C /tmp/old`, to measure it in the same way.
 """
@@ -50,6 +52,8 @@ import pyvips
 from aiohttp import web
 
 from figures import machine, percentile
+from modelshelf.cli import event_loop_factory
+from modelshelf.config import Settings
 from modelshelf.images import render_renditions
 from modelshelf.renditions import qualities
 
@@ -117,9 +121,10 @@ def start_modelshelf(
     return process, url
 
 
-def start_bare(file: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(file: Path, log: Path, event_loop: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [sys.executable, __file__, "--bare", str(file), "--port", str(port)]
+    command += ["--event-loop", event_loop]
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -136,8 +141,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def serve_bare(file: Path, port: int) -> None:
-    """The reference: the file's bytes from memory, with the right Content-Type."""
+def serve_bare(file: Path, port: int, event_loop: str) -> None:
+    """The reference: the file's bytes from memory, with the right Content-Type, served on
+    the same kind of event loop as the modelshelf server it is compared with."""
     data = file.read_bytes()
 
     async def image(request: web.Request) -> web.Response:
@@ -149,7 +155,8 @@ def serve_bare(file: Path, port: int) -> None:
     app = web.Application()
     app.router.add_get("/api/images/{filename}", image)
     app.router.add_get("/health", health)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    loop = (event_loop_factory(event_loop) or asyncio.new_event_loop)()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 
 def build_library(root: Path, src: Path | None) -> tuple[Path, dict[str, Path]]:
@@ -290,14 +297,16 @@ def bench(args: argparse.Namespace, root: Path) -> int:
     print(f"modelshelf serving benchmark: {args.requests:,} requests each, {args.rounds} rounds")
     print(f"python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}")
     print(f"modelshelf from: {src or 'the installed package'}")
-    print(f"modelshelf event loop: {args.event_loop or 'its default'}")
+    # Both servers on the same kind of event loop, or the loops' own speeds are measured.
+    loop_kind = args.event_loop or Settings.model_fields["event_loop"].default
+    print(f"event loop of both servers: {loop_kind}")
     print(f"machine at start: {machine()}")
     data_dir, renditions = build_library(root, src)
     served = renditions[qualities()[0]]
     ours_process, ours_url = start_modelshelf(
         data_dir, src, root / "modelshelf.log", args.event_loop
     )
-    bare_process, bare_url = start_bare(served, root / "bare.log")
+    bare_process, bare_url = start_bare(served, root / "bare.log", loop_kind)
     path = f"/api/images/{SHA}_0.webp"
     try:
         samples, ours, bare = asyncio.run(
@@ -327,13 +336,13 @@ def main() -> int:
     parser.add_argument(
         "--event-loop",
         choices=["uvloop", "asyncio"],
-        help="the event_loop setting of the modelshelf server (default: its own default)",
+        help="the event loop of both servers (default: modelshelf's default, uvloop)",
     )
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        serve_bare(Path(args.bare), args.port)
+        serve_bare(Path(args.bare), args.port, args.event_loop)
         return 0
     with tempfile.TemporaryDirectory(prefix="modelshelf-serving-") as tmp:
         return bench(args, Path(tmp))

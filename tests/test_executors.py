@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from modelshelf.executors import NICEST, Executors, lower_priority
+from modelshelf.executors import NICEST, CpuPool, Executors, lower_priority
 
 T = TypeVar("T")
 
@@ -188,3 +188,18 @@ def test_a_read_runs_while_bulk_work_fills_every_other_thread(
         release.set()
         for task in blocked:
             task.result()
+
+
+@pytest.mark.parametrize(("busy", "idle"), [(0, True), (1, True), (2, False), (3, False)])
+def test_cpu_pool_has_an_idle_worker_while_fewer_tasks_than_workers_are_in_flight(
+    busy: int, idle: bool
+) -> None:
+    release = threading.Event()
+    with CpuPool(2) as pool:
+        blocked = [pool.submit(release.wait) for _ in range(busy)]
+        try:
+            assert pool.has_idle_worker() is idle
+        finally:
+            release.set()
+        for future in blocked:
+            future.result()

@@ -4,6 +4,7 @@ service publishes, and nothing a client sends produces a 5xx."""
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     legacy.migrate_with_cli(data_dir, root / "no-config")
     server = ServerProcess(data_dir, root / "server.log").start()
     yield server
+    # SIGTERM, not SIGKILL: the access log's last lines are written at exit, and checked below.
+    server.signal(signal.SIGTERM)
+    server.wait()
     server.kill()
     log = Path(server.log_path).read_text()
     # Our middleware logs every real fault as "unhandled error"; the access log shows any 5xx.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 import pyvips
 
 from modelshelf.errors import ImageError, ImageTooLarge
+from modelshelf.executors import CpuPool
 from modelshelf.images import read_image_info, render_renditions, verify_image
 from modelshelf.renditions import HIGH_MAX_PIXELS, qualities
 from tests.factories import make_image
@@ -512,3 +515,84 @@ def test_rendering_over_existing_files_replaces_them(tmp_path: Path, out: Path) 
 
     assert load(out / "img_high.webp").width == 80
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in targets(out).values())
+
+
+# --- the smaller renditions encoded on the CPU pool beside the caller ---------------------------
+
+
+@contextlib.contextmanager
+def idle_pool() -> Iterator[CpuPool]:
+    with CpuPool(2) as pool:
+        yield pool
+
+
+@contextlib.contextmanager
+def busy_pool() -> Iterator[CpuPool]:
+    """A pool whose one worker is taken until the rendering is over: the caller must encode
+    everything itself."""
+    release = threading.Event()
+    with CpuPool(1) as pool:
+        pool.submit(release.wait)
+        try:
+            yield pool
+        finally:
+            release.set()
+
+
+@contextlib.contextmanager
+def closed_pool() -> Iterator[CpuPool]:
+    pool = CpuPool(2)
+    pool.shutdown()
+    yield pool
+
+
+HELPERS: dict[str, Callable[[], contextlib.AbstractContextManager[CpuPool]]] = {
+    "idle": idle_pool,
+    "busy": busy_pool,
+    "shut down": closed_pool,
+}
+
+
+@pytest.mark.parametrize("helper", list(HELPERS))
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_a_helper_pool_writes_the_same_files_as_the_caller_alone(
+    tmp_path: Path, ext: str, helper: str
+) -> None:
+    source = make_image(tmp_path / f"src.{ext}", 900, 600, alpha=ext == "png")
+    alone, helped = tmp_path / "alone", tmp_path / "helped"
+    alone.mkdir()
+    helped.mkdir()
+    expected = render_renditions(source, targets(alone))
+
+    with HELPERS[helper]() as pool:
+        sizes = render_renditions(source, targets(helped), helper=pool)
+
+    assert sizes == expected
+    for quality in qualities():
+        assert targets(helped)[quality].read_bytes() == targets(alone)[quality].read_bytes()
+    assert sorted(p.name for p in helped.iterdir()) == sorted(p.name for p in alone.iterdir())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_rendering_on_the_pool_that_is_its_own_helper_finishes(
+    tmp_path: Path, out: Path, workers: int
+) -> None:
+    source = make_image(tmp_path / "src.png", 900, 600)
+    with CpuPool(workers) as pool:
+        done = pool.submit(render_renditions, source, targets(out), helper=pool)
+        sizes = done.result(timeout=60)  # a deadlock would fail here, not hang the suite
+    assert set(sizes) == set(qualities())
+    assert all(path.exists() for path in targets(out).values())
+
+
+@pytest.mark.parametrize("name", ["truncated.png", "corrupt-data.png", "text.jpg"])
+def test_bad_input_with_a_helper_is_an_image_error_and_leaves_no_file(
+    tmp_path: Path, out: Path, name: str
+) -> None:
+    source = tmp_path / "bad" / name
+    source.parent.mkdir()
+    source.write_bytes(BAD_INPUTS[name](tmp_path / "bad"))
+
+    with CpuPool(2) as pool, pytest.raises(ImageError):
+        render_renditions(source, targets(out), helper=pool)
+    assert list(out.iterdir()) == []

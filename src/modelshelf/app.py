@@ -154,7 +154,7 @@ def build_shelf(
         storage=storage,
         changes=changes,
         executors=executors,
-        folder=ImageFolder(settings.data_dir, settings.max_image_pixels),
+        folder=ImageFolder(settings.data_dir, settings.max_image_pixels, executors.cpu),
         hasher=Hasher(storage, changes, executors),
         pending_locks=pending_locks,
         model_locks=model_locks,

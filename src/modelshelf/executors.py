@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from modelshelf.errors import StorageFull
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,38 @@ FILE_WORKERS = 4
 READ_WORKERS = 2
 # The lowest priority a thread can have (nice 19).
 NICEST = 19
+
+
+class CpuPool(ThreadPoolExecutor):
+    """A thread pool that knows whether one of its workers is idle: fewer tasks are queued
+    or running than it has workers. A rendering hands its smaller renditions to the pool
+    only then (images.py): handed to a pool with work queued, they would run after it."""
+
+    def __init__(self, workers: int, **options: Any) -> None:
+        super().__init__(workers, **options)
+        self.workers = workers
+        self._in_flight = 0
+        self._counting = threading.Lock()
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        with self._counting:
+            self._in_flight += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._finished()
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def has_idle_worker(self) -> bool:
+        """Whether a task submitted now would start at once (a moment later, another may
+        have taken the worker)."""
+        return self._in_flight < self.workers
+
+    def _finished(self, _future: Future[Any] | None = None) -> None:
+        with self._counting:
+            self._in_flight -= 1
 
 
 @dataclass(frozen=True)
@@ -39,7 +72,7 @@ class Executors:
     queued behind the file work of 32 imports (fsyncs, copies) took tens of milliseconds.
     """
 
-    cpu: ThreadPoolExecutor
+    cpu: CpuPool
     files: ThreadPoolExecutor
     reads: ThreadPoolExecutor
 
@@ -49,7 +82,7 @@ class Executors:
         platform allows it), otherwise `bulk_nice` steps below the process's priority (see
         lower_priority)."""
         return cls(
-            cpu=ThreadPoolExecutor(
+            cpu=CpuPool(
                 cpu_workers,
                 thread_name_prefix="modelshelf-cpu",
                 initializer=lower_priority,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelshelf.errors import InvalidInput, NotFound
+from modelshelf.executors import CpuPool
 from modelshelf.images import render_renditions, verify_image
 from modelshelf.records import SHA256_HEX, row_id_from_text
 from modelshelf.rendition_cache import CachedFile
@@ -117,8 +118,11 @@ class ImageFolder:
     """Paths and blocking file work of one data directory's images folder. Every method here
     is synchronous: call it from an executor."""
 
-    def __init__(self, data_dir: Path, max_pixels: int) -> None:
+    def __init__(self, data_dir: Path, max_pixels: int, helper: CpuPool | None = None) -> None:
         self.data_dir = data_dir
+        # The CPU pool renderings run on: it also encodes a rendering's smaller renditions
+        # while it has idle workers.
+        self.helper = helper
         self.root = data_dir / "images"
         self.pending_dir = self.root / "pending"
         self.staging_dir = self.root / ".staging"
@@ -138,7 +142,8 @@ class ImageFolder:
         """Render every registered rendition of `source` into `folder`. Raises ImageError,
         ImageTooLarge, OSError."""
         staged = StagedImage(folder)
-        render_renditions(source, {q: staged.file(q) for q in qualities()}, self.max_pixels)
+        targets = {q: staged.file(q) for q in qualities()}
+        render_renditions(source, targets, self.max_pixels, self.helper)
         return staged
 
     def copy_original_into(self, source: Path, folder: Path) -> tuple[Path, str]:

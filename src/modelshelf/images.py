@@ -8,13 +8,15 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
 from modelshelf.errors import ImageError, ImageTooLarge
+from modelshelf.executors import CpuPool
 from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -29,6 +31,12 @@ pyvips.cache_set_max(0)
 # forwards them to logging: at the service's INFO level they were most of the log. Keep its
 # warnings and errors.
 logging.getLogger("pyvips").setLevel(logging.WARNING)
+
+
+# A rendition's WebP bytes and its size.
+_Encoded = tuple[bytes, tuple[int, int]]
+# Encodes the given qualities of one decoded image.
+_Encoder = Callable[[list[str]], dict[str, _Encoded]]
 
 
 @dataclass(frozen=True)
@@ -75,15 +83,20 @@ def rendition_sizes(width: int, height: int) -> dict[str, tuple[int, int]]:
 
 
 def render_renditions(
-    source: Path, targets: Mapping[str, Path], max_pixels: int = DEFAULT_MAX_PIXELS
+    source: Path,
+    targets: Mapping[str, Path],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Write the high, medium and low WebP renditions of `source` to `targets[quality]`.
 
     Decodes the source once (with shrink-on-load), honours EXIF orientation, keeps alpha and
     strips metadata. All files appear or none does: each is written under a temporary name and
     renamed into place only when all were encoded. The largest registered rendition is decoded
-    first; the others are shrunk from it. Returns the size of each rendition. Raises
-    ImageError, ImageTooLarge.
+    first; the others are shrunk from it. The first is encoded in the calling thread, the
+    others on `helper` (the CPU pool the caller runs on) when it has idle workers, else in
+    the calling thread too. Returns the size of each rendition. Raises ImageError,
+    ImageTooLarge.
     """
     info = read_image_info(source, max_pixels)
     sizes = rendition_sizes(info.width, info.height)
@@ -92,50 +105,93 @@ def render_renditions(
         decoded = _decode_high(source, *sizes[largest.name])
     except pyvips.Error as exc:
         raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
-    return _encode_all(decoded, largest.scale, targets, source.name)
+    return _encode_all(decoded, largest.scale, targets, source.name, helper)
 
 
 def fill_renditions(
-    source: Path, source_quality: str, targets: Mapping[str, Path]
+    source: Path,
+    source_quality: str,
+    targets: Mapping[str, Path],
+    helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Render `targets` (qualities missing from an image) from one of its existing
     renditions, `source` of quality `source_quality`; sizes follow the registry's scales
-    relative to it, never larger than it. Raises ImageError."""
+    relative to it, never larger than it; encodes on `helper` as render_renditions does.
+    Raises ImageError."""
     try:
         decoded = pyvips.Image.new_from_file(str(source), access="sequential", fail_on="error")
         decoded = decoded.copy_memory()
     except pyvips.Error as exc:
         raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
-    return _encode_all(decoded, rendition(source_quality).scale, targets, source.name)
+    return _encode_all(decoded, rendition(source_quality).scale, targets, source.name, helper)
 
 
 def _encode_all(
-    decoded: pyvips.Image, decoded_scale: float, targets: Mapping[str, Path], what: str
+    decoded: pyvips.Image,
+    decoded_scale: float,
+    targets: Mapping[str, Path],
+    what: str,
+    helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
-    sizes: dict[str, tuple[int, int]] = {}
-    temporaries: dict[str, Path] = {}
-    try:
-        # One after another in this thread. Encoding medium and low on a second thread saved no
-        # CPU, and its throughput on the shared 2-core bench machine went up in one run and down
-        # in another (BENCHMARKS.md, "Renditions"): not worth a pool of its own yet.
-        for quality, target in targets.items():
+    def encode(qualities: list[str]) -> dict[str, _Encoded]:
+        encoded: dict[str, _Encoded] = {}
+        for quality in qualities:
             entry = rendition(quality)
             image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
-            sizes[quality] = (image.width, image.height)
-            encoded = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
+            data = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
+            encoded[quality] = (data, (image.width, image.height))
+        return encoded
+
+    if not targets:
+        return {}
+    first, *rest = targets
+    later = _hand_out(helper, encode, rest)
+    temporaries: dict[str, Path] = {}
+    try:
+        encoded = encode([first])
+        encoded |= _result_or_own(later, encode, rest)
+        for quality, target in targets.items():
             temporary = _temporary_beside(target)
             temporaries[quality] = temporary
             # Written by Python, not libvips, so a full disk is an OSError with its errno
             # rather than a libvips message that would read like a broken image.
-            temporary.write_bytes(encoded)
+            temporary.write_bytes(encoded[quality][0])
         _rename_all(temporaries, targets)
     except pyvips.Error as exc:
         raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc
     finally:
+        if later is not None:
+            later.cancel()
         for temporary in temporaries.values():
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
-    return sizes
+    return {quality: size for quality, (_data, size) in encoded.items()}
+
+
+def _hand_out(
+    helper: CpuPool | None, encode: _Encoder, qualities: list[str]
+) -> Future[dict[str, _Encoded]] | None:
+    """The encodes of `qualities` queued on `helper` (the CPU pool) as one task, to run beside
+    the caller's own encode, if a worker of the pool is idle: a rendering alone on the pool
+    (C=1) takes ~1.3-1.4x less wall time, and one among many is not slowed by a second task
+    competing for the same cores (BENCHMARKS.md, "Renditions")."""
+    if helper is None or not qualities or not helper.has_idle_worker():
+        return None
+    try:
+        return helper.submit(encode, qualities)
+    except RuntimeError:  # the pool is shutting down: the caller encodes them
+        return None
+
+
+def _result_or_own(
+    future: Future[dict[str, _Encoded]] | None, encode: _Encoder, qualities: list[str]
+) -> dict[str, _Encoded]:
+    """What the helper encoded, or, if no worker has taken it up yet, the caller's own
+    encode. Never waits on a task still queued, so a pool whose workers all render cannot
+    deadlock on itself."""
+    if future is None or future.cancel():
+        return encode(qualities)
+    return future.result()
 
 
 def verify_image(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelshelf.crashpoints import crashpoint
 from modelshelf.errors import ImageError
+from modelshelf.executors import CpuPool
 from modelshelf.imagefolder import DiskImages, ImageFolder
 from modelshelf.images import fill_renditions
 from modelshelf.progress import Progress
@@ -151,7 +151,7 @@ async def _reconcile_pending(changes: Changes, disk: DiskImages, report: Recover
 async def fill_missing_renditions(
     changes: Changes,
     folder: ImageFolder,
-    cpu: Executor,
+    cpu: CpuPool,
     incomplete: dict[tuple[str, int], set[str]],
 ) -> int:
     """Render, for each image, the registered qualities it lacks from the largest one it has.
@@ -175,7 +175,7 @@ async def _fill_one(
     changes: Changes,
     folder: ImageFolder,
     loop: asyncio.AbstractEventLoop,
-    cpu: Executor,
+    cpu: CpuPool,
     key: tuple[str, int],
     source: Path,
     missing: list[str],
@@ -186,7 +186,8 @@ async def _fill_one(
         work = await staging.new_folder()
         targets = {q: work / f"{q}.webp" for q in missing}
         try:
-            await loop.run_in_executor(cpu, fill_renditions, source, _quality_of(source), targets)
+            quality = _quality_of(source)
+            await loop.run_in_executor(cpu, fill_renditions, source, quality, targets, cpu)
         except (ImageError, OSError) as exc:
             log.warning("image %s_%d: cannot render %s: %s", sha256, seq, missing, exc)
             return False

@@ -8,17 +8,18 @@ millisecond: uvloop's clock, which aiohttp times requests by, has no finer resol
 The event loop only collects a request's values; a thread of its own turns them into log
 records and writes them. Formatting a record and writing it to stderr cost 25-32 us a request
 (about a tenth of the server's CPU for a cached image answer) and showed in the tail of its
-latency (bench/serving.py, BENCHMARKS.md). Lines are therefore written a moment after the
-request (in its order among access lines; other loggers' lines may come before it), and those
-still queued when the process exits are written before it does.
+latency (bench/serving.py, BENCHMARKS.md). Lines are therefore written up to BATCH_SECONDS
+after the request (in its order among access lines; other loggers' lines may come before it),
+and those still queued when the process exits are written before it does.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
-import queue
 import threading
+import time
 from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
@@ -28,6 +29,8 @@ from aiohttp.web_response import StreamResponse
 ACCESS_LINE = '%s "%s %s HTTP/%d.%d" %d %d %.3fs'
 # How long exit waits for queued lines to be written.
 EXIT_WAIT_SECONDS = 2.0
+# How long the writer waits, once woken, for more lines to write in the same batch.
+BATCH_SECONDS = 0.05
 
 _Line = tuple[logging.Logger, tuple[Any, ...]]
 
@@ -54,24 +57,35 @@ class AccessLog(AbstractAccessLogger):
         _WRITER.put((self.logger, values))
 
 
-class _LineWriter:
-    """One daemon thread that logs queued lines, started by the first line."""
+class LineWriter:
+    """One daemon thread that logs queued lines in batches, started by the first line.
+
+    The thread is woken once per batch, not once per line: it then waits BATCH_SECONDS for
+    more lines before it writes them all. Waking a thread costs the event loop a system call
+    and often a switch of the CPU to that thread (about as much as the rest of a cached image
+    answer, BENCHMARKS.md); a batch costs one."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[_Line | None] = queue.SimpleQueue()
+        self._lines: collections.deque[_Line] = collections.deque()
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
     def put(self, line: _Line) -> None:
         if self._thread is None:
             self._start()
-        self._queue.put(line)
+        self._lines.append(line)
+        # Setting an event that is set already would still take its lock.
+        if not self._wake.is_set():
+            self._wake.set()
 
     def close(self) -> None:
         """Write what is queued (waiting at most EXIT_WAIT_SECONDS) and stop the thread."""
         thread = self._thread
         if thread is not None:
-            self._queue.put(None)
+            self._stopping = True
+            self._wake.set()
             thread.join(EXIT_WAIT_SECONDS)
 
     def _start(self) -> None:
@@ -83,9 +97,17 @@ class _LineWriter:
                 self._thread = thread
 
     def _run(self) -> None:
-        while (line := self._queue.get()) is not None:
-            logger, values = line
-            logger.info(ACCESS_LINE, *values)
+        while True:
+            self._wake.wait()
+            if not self._stopping:
+                time.sleep(BATCH_SECONDS)
+            # Cleared before the lines are taken: a line put after this wakes the next round.
+            self._wake.clear()
+            while self._lines:
+                logger, values = self._lines.popleft()
+                logger.info(ACCESS_LINE, *values)
+            if self._stopping:
+                return
 
 
-_WRITER = _LineWriter()
+_WRITER = LineWriter()
