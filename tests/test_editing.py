@@ -335,6 +335,9 @@ async def test_put_no_tags_removes_every_tag(library: Client) -> None:
         {"tags": ["  "]},
         {"tags": [""]},
         {"tags": ["a\nb"]},
+        {"tags": ["a\x85b"]},  # a C1 control
+        {"tags": ["\u00a0\u0085\u00a0"]},  # U+0085 is a control, not a letter
+        {"tags": ["\u3000\u2003"]},  # white space only, in any script
         {"tags": ["x" * 101]},
         {"tags": ["t"] * 501},
         {},

@@ -135,6 +135,7 @@ async def test_a_second_scan_while_one_runs_is_409_with_the_running_one(
         ('{"type": ["loras"]}', "type"),
         ('{"types": ["loras"]', "malformed JSON"),
         ("[]", "body"),
+        ("\n", "malformed JSON"),  # white space is not JSON; only no bytes at all is no body
     ],
 )
 async def test_a_bad_scan_request_is_400_and_makes_no_job(

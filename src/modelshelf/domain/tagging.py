@@ -16,6 +16,27 @@ from modelshelf.storage.change import Change
 log = logging.getLogger(__name__)
 
 MAX_TAG_NAME = 100
+# Refused anywhere in a tag name: C0 controls, DEL and C1 controls.
+CONTROL_RANGES = ((0x00, 0x1F), (0x7F, 0x9F))
+
+
+def is_control(ch: str) -> bool:
+    return any(low <= ord(ch) <= high for low, high in CONTROL_RANGES)
+
+
+# What trimming removes (str.strip: the characters str.isspace holds for; the last is U+3000),
+# controls aside. Spelled out for the published pattern rather than written as the regex `\s`,
+# whose meaning differs between Python, JavaScript and pydantic's Rust regex (U+0085, U+FEFF).
+SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not is_control(c))
+
+
+def tag_name_pattern() -> str:
+    """The regex a tag name must match (published in the OpenAPI document): no control
+    character, and something besides white space. Written in the subset Python, JavaScript and
+    Rust read alike."""
+    controls = "".join(f"\\x{low:02x}-\\x{high:02x}" for low, high in CONTROL_RANGES)
+    spaces = "".join(f"\\u{ord(c):04x}" for c in SPACES)
+    return f"^[^{controls}]*[^{controls}{spaces}][^{controls}]*$"
 
 
 def normalize_tag_name(raw: str) -> str:
@@ -27,7 +48,7 @@ def normalize_tag_name(raw: str) -> str:
     if len(trimmed) > MAX_TAG_NAME:
         raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")
     name = trimmed.lower()  # may grow ("İ" becomes two characters): the limit is on the given
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+    if any(is_control(ch) for ch in name):
         raise InvalidInput("a tag name cannot hold control characters")
     return name
 

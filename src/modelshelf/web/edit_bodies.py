@@ -9,15 +9,14 @@ from pydantic import BaseModel, Field, JsonValue, StrictStr
 
 from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.strategies import actions_taken
-from modelshelf.domain.tagging import MAX_TAG_NAME
+from modelshelf.domain.tagging import MAX_TAG_NAME, tag_name_pattern
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord
 from modelshelf.web.bodies import NO_NUL, Body
 
 MAX_TAGS = 500
 MAX_IMAGES = 10_000
-# No control characters; the name must hold more than white space (it is trimmed).
-TAG_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+TAG_NAME_PATTERN = tag_name_pattern()
 
 TagName = Annotated[
     StrictStr,

@@ -24,11 +24,11 @@ async def parse_body(request: web.Request, model: type[M], *, optional: bool = F
     to arrive."""
     async with body_deadline(request):
         raw = await request.read()
-    if not raw.strip():
-        if optional:
-            raw = b"{}"
-        else:
-            raise InvalidInput("the request needs a JSON body")
+    # Only a body of no bytes at all is "no body": white space alone is not JSON.
+    if not raw and optional:
+        raw = b"{}"
+    elif not raw.strip() and not optional:
+        raise InvalidInput("the request needs a JSON body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
