@@ -1,9 +1,14 @@
-"""What several benchmarks print the same way: percentiles of latencies and the machine."""
+"""What several benchmarks share: percentiles of latencies, the machine, and a measuring child
+process."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -24,3 +29,19 @@ def machine() -> str:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPUs ({model}), load average {load}"
+
+
+def run_json_child(script: str, *args: object) -> dict[str, Any]:
+    """Run `script --child args...` in a new Python process (so its peak RSS and I/O counters
+    are its own) and return the JSON object its last line of output holds. Raises
+    RuntimeError with the end of its stderr if it fails."""
+    done = subprocess.run(
+        [sys.executable, script, "--child", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from figures import run_json_child
 from modelshelf.domain.scan_report import NoProgress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -129,16 +130,7 @@ def openssl_seconds(files: list[Path], workers: int) -> tuple[float, float]:
 def run_child(data_dir: Path, root: Path, workers: int, scans: int = 1) -> dict[str, Any]:
     """`scans` scans one after another in one new process: the first as `modelshelf scan`
     would run it (fresh caches), the others in `warm` as a running server would."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", str(data_dir), str(root), str(workers), str(scans)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_json_child(__file__, data_dir, root, workers, scans)
 
 
 def io_counters() -> dict[str, int]:

@@ -24,13 +24,13 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from figures import run_json_child
 from modelshelf.domain.scan_report import NoProgress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -93,16 +93,7 @@ def child(data_dir: Path, root: Path, workers: int) -> None:
 
 
 def run_child(data_dir: Path, root: Path, workers: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", str(data_dir), str(root), str(workers)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_json_child(__file__, data_dir, root, workers)
 
 
 def load() -> str:

@@ -5,12 +5,11 @@ images folder at start-up."""
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders, query_all
+from modelshelf.storage.rows import fetch_all, fetch_value, grouped_by_hash
 
 
 async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
@@ -22,16 +21,12 @@ async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
 
 def image_seqs_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[int]]:
     """sha256 -> its image seqs in order (on the connection's thread: rows.run_on_connection)."""
-    result: dict[str, list[int]] = defaultdict(list)
-    for chunk in chunks(hashes):
-        for row in query_all(
-            db,
-            f"SELECT model_hash, seq FROM images WHERE model_hash IN ({placeholders(len(chunk))})"
-            " ORDER BY model_hash, seq",
-            chunk,
-        ):
-            result[row[0]].append(row[1])
-    return result
+    return grouped_by_hash(
+        db,
+        "SELECT model_hash, seq FROM images WHERE model_hash IN ({marks}) ORDER BY model_hash, seq",
+        hashes,
+        lambda row: int(row[1]),
+    )
 
 
 async def all_images(conn: aiosqlite.Connection) -> set[tuple[str, int]]:

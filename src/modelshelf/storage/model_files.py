@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
@@ -14,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, fetch_value, placeholders, query_all
+from modelshelf.storage.rows import chunks, fetch_all, fetch_value, grouped_by_hash, placeholders
 
 Signatures = dict[str, tuple[int, int]]  # file name -> (size, mtime_ns)
 
@@ -220,16 +219,13 @@ async def mark_missing(tx: aiosqlite.Connection, paths: Sequence[str], before: i
 def files_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[str, bool]]]:
     """sha256 -> [(path, present)] ordered by path (on the connection's thread:
     rows.run_on_connection)."""
-    result: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    for chunk in chunks(hashes):
-        for row in query_all(
-            db,
-            "SELECT sha256, path, present FROM model_files"
-            f" WHERE sha256 IN ({placeholders(len(chunk))}) ORDER BY sha256, path",
-            chunk,
-        ):
-            result[row[0]].append((row[1], bool(row[2])))
-    return result
+    return grouped_by_hash(
+        db,
+        "SELECT sha256, path, present FROM model_files WHERE sha256 IN ({marks})"
+        " ORDER BY sha256, path",
+        hashes,
+        lambda row: (str(row[1]), bool(row[2])),
+    )
 
 
 async def facts_source(conn: aiosqlite.Connection, sha256: str) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from modelshelf.storage.rows import (
     dump_meta,
     fetch_all,
     fetch_one,
+    grouped_by_hash,
     parse_meta,
     placeholders,
     query_all,
@@ -115,16 +115,13 @@ async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, 
 
 def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """sha256 -> its tags (`{"id", "name"}`, to validate as Tag) ordered by name."""
-    result: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for chunk in chunks(hashes):
-        for row in query_all(
-            db,
-            "SELECT mt.model_hash, t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
-            f" WHERE mt.model_hash IN ({placeholders(len(chunk))}) ORDER BY t.name",
-            chunk,
-        ):
-            result[row[0]].append({"id": row[1], "name": row[2]})
-    return result
+    return grouped_by_hash(
+        db,
+        "SELECT mt.model_hash, t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
+        " WHERE mt.model_hash IN ({marks}) ORDER BY t.name",
+        hashes,
+        lambda row: {"id": row[1], "name": row[2]},
+    )
 
 
 async def add_model_tags(tx: aiosqlite.Connection, sha256: str, tag_ids: Iterable[int]) -> None:

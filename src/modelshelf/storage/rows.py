@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -80,6 +81,19 @@ async def run_on_connection(conn: aiosqlite.Connection, work: Callable[..., T], 
 def query_all(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """Every row of `sql` (on the connection's own thread: see run_on_connection)."""
     return db.execute(sql, params).fetchall()
+
+
+def grouped_by_hash(
+    db: sqlite3.Connection, sql: str, hashes: Sequence[str], item: Callable[[Any], T]
+) -> dict[str, list[T]]:
+    """sha256 -> `item(row)` of each row of `sql` under it, in the query's order. `sql` selects
+    the hash first and has `{marks}` where a chunk of `hashes` goes (`IN ({marks})`); it runs
+    once per chunk (on the connection's own thread: see run_on_connection)."""
+    result: dict[str, list[T]] = defaultdict(list)
+    for chunk in chunks(hashes):
+        for row in query_all(db, sql.format(marks=placeholders(len(chunk))), chunk):
+            result[row[0]].append(item(row))
+    return result
 
 
 def placeholders(count: int) -> str:
