@@ -21,7 +21,7 @@ from modelshelf.storage.rows import (
     grouped_by_hash,
     parse_meta,
     placeholders,
-    query_all,
+    query_tuples,
     run_on_connection,
 )
 
@@ -65,10 +65,11 @@ async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> lis
 
 def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
     """fetch_models on the connection's own thread (see rows.run_on_connection)."""
-    rows: dict[str, sqlite3.Row] = {}
+    # Rows as tuples in this column order: (sha256, *MODEL_COLUMNS, meta_json).
+    rows: dict[str, tuple[Any, ...]] = {}
     columns = ", ".join(("sha256", *MODEL_COLUMNS, "meta_json"))
     for chunk in chunks(hashes):
-        for row in query_all(
+        for row in query_tuples(
             db, f"SELECT {columns} FROM models WHERE sha256 IN ({placeholders(len(chunk))})", chunk
         ):
             rows[row[0]] = row
@@ -80,8 +81,8 @@ def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelReco
         [
             {
                 "sha256": h,
-                **{c: rows[h][c] for c in MODEL_COLUMNS},
-                "meta_json": parse_meta(rows[h]["meta_json"]),
+                **dict(zip(MODEL_COLUMNS, rows[h][1:-1], strict=True)),
+                "meta_json": parse_meta(rows[h][-1]),
                 "tags": tags.get(h, []),
                 "images": [image_name(h, s) for s in seqs.get(h, [])],
                 "files": [{"path": p, "present": present} for p, present in files.get(h, [])],

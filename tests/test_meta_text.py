@@ -1,0 +1,61 @@
+"""Reading the text of a `meta_json` column (storage.rows.parse_meta): the fast parser it uses
+first must give exactly what json.loads gives, and text that is not an object is kept."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from modelshelf.storage.rows import dump_meta, parse_meta
+
+DEEP = "[" * 3000 + "]" * 3000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"a": 123456789012345678901234567890}', id="big-integer"),
+        pytest.param('{"a": 1, "a": 2}', id="repeated-key-last-wins"),
+        pytest.param('{"a": "\\ud800"}', id="lone-surrogate"),
+        pytest.param('{"a": "\\u0000 \\u00e9 \\ud83d\\ude00"}', id="escapes"),
+        pytest.param('{"a": 1e400, "b": -0.0, "c": 5e-324, "d": 0.1}', id="float-edges"),
+        pytest.param('{"a": 12345678901234567890.5, "b": 1E2}', id="float-forms"),
+        pytest.param('{"a": [' + "[" * 200 + "]" * 200 + "]}", id="nested"),
+        pytest.param('\t{"a": {"b": [true, false, null]}}  \n', id="white-space-around"),
+    ],
+)
+def test_an_object_reads_as_json_loads_reads_it(text: str) -> None:
+    assert repr(parse_meta(text)) == repr(json.loads(text))
+
+
+def test_not_a_number_reads_as_json_loads_reads_it() -> None:
+    value = parse_meta('{"a": NaN, "b": Infinity}')
+    assert math.isnan(value["a"]) and value["b"] == math.inf
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":1,}', "{'a':1}", '{"a":1} x', '{"a":"\x01"}', "\ufeff{}", "nan", "01", DEEP],
+    ids=["trailing-comma", "quotes", "trailing-text", "raw-control", "bom", "nan", "zero", "deep"],
+)
+def test_text_that_is_not_json_is_kept_as_it_is(text: str) -> None:
+    assert parse_meta(text) == {"unparsed_meta_json": text}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, {}), ("", {}), ("[1, 2]", {"value": [1, 2]}), ('"x"', {"value": "x"})],
+    ids=["null", "empty", "array", "string"],
+)
+def test_a_value_that_is_not_an_object_is_kept_under_value(
+    text: str | None, expected: dict[str, Any]
+) -> None:
+    assert parse_meta(text) == expected
+
+
+def test_what_is_written_reads_back_the_same() -> None:
+    meta = {"é": ["ü", 1, 2.5, None, {"deep": [True]}], "big": 2**70, "empty": {}}
+    assert parse_meta(dump_meta(meta)) == meta
