@@ -27,6 +27,8 @@ builds the index (timed). Then, in the same run, it measures:
       (count and first page, or both in one pass with filters), through storage.listing;
   (c) the same searches through LIKE '%word%' over the same columns (count and first page),
       the way a search without an index would do it;
+  (d) reading the first page's 50 records (rows, tags, images, locations, meta_json parsed,
+      validated) in the connection's thread, as the endpoint does after ranking;
 
 and prints p50/p99 per query kind and whether the targets of issue 11 (p50 <= 5 ms, p99 <=
 20 ms over HTTP) are met, by (a) and by (a'). `--src` serves (a) and (a') with the
@@ -56,7 +58,7 @@ from aiohttp import web
 from figures import percentile
 from modelshelf.app import create_app
 from modelshelf.config import Settings
-from modelshelf.storage import Storage, listing
+from modelshelf.storage import Storage, listing, models
 from modelshelf.storage.listing import ModelFilter
 from serving import start_modelshelf, stop
 
@@ -328,6 +330,26 @@ def print_sql(db_path: Path, kinds: Kinds) -> None:
             print(f"{kind:18} {fts:8.2f} {like:8.2f} {like / fts:8.1f}x")
 
 
+def print_records(db_path: Path, kinds: Kinds) -> None:
+    print("\n(d) the first page's records read in the connection's thread, median of 50 runs")
+    print(f"{'query kind':18} {'records':>8} {'ms':>8}")
+    with contextlib.closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        conn.row_factory = sqlite3.Row  # as the server's connections are made
+        for kind, cases in kinds.items():
+            pages = [
+                listing.page_of_hashes(conn, ModelFilter(q=p["q"], type=p.get("type")), 50, 0)
+                for p in cases
+            ]
+            samples = []
+            for _ in range(50):
+                for hashes in pages:
+                    started = time.perf_counter()
+                    models.read_models(conn, hashes)
+                    samples.append((time.perf_counter() - started) * 1000)
+            count = sum(len(h) for h in pages) / len(pages)
+            print(f"{kind:18} {count:8.0f} {statistics.median(samples):8.3f}")
+
+
 def verdict(label: str, figures: tuple[float, float]) -> bool:
     met = figures[0] <= TARGET_P50_MS and figures[1] <= TARGET_P99_MS
     print(
@@ -352,6 +374,7 @@ async def main(models: int, calls: int, seed: int, src: Path | None) -> int:
         a = print_http(f"(a) {title}, to a `modelshelf serve` process", kept)
         a_first = print_http("(a') the same, served with kept_totals = 0 (no total kept)", counted)
         print_sql(data_dir / "modelshelf.db", kinds)
+        print_records(data_dir / "modelshelf.db", kinds)
         print()
         met = [verdict("(a)", a), verdict("(a'), first time", a_first)]
         return 0 if all(met) else 2
