@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import random
@@ -35,6 +36,9 @@ MIB = 1024 * 1024
 # What a person browsing does next: the grid, a model's page, its images, the pending queue.
 READ_MIX = {"samples": 0.25, "image": 0.30, "models": 0.15, "model": 0.15, "pending": 0.15}
 ENDED = ("done", "failed", "cancelled")
+# A browser opens at most 6 connections to one host (HTTP/1.1), and says it is one.
+BROWSER_CONNECTIONS = 6
+BROWSER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
 async def browse(
@@ -55,14 +59,25 @@ async def browse(
 
 
 async def while_browsing(client: Client, phase: str, args: argparse.Namespace, work: Any) -> Any:
-    """Await `work` while `args.readers` people browse under the name `phase`."""
+    """Await `work` while `args.readers` people browse under the name `phase`.
+
+    The people browse through a session of their own, as one browser beside a script: at
+    most 6 connections to the server, never one the import clients used, and a browser's
+    User-Agent (the server ranks reads by address and User-Agent). Their figures go to
+    `client`'s."""
     stop = asyncio.Event()
-    people = asyncio.ensure_future(browse(client, phase, args.readers, args.think_ms / 1000, stop))
-    try:
-        return await work
-    finally:
-        stop.set()
-        await people
+    connector = aiohttp.TCPConnector(limit=BROWSER_CONNECTIONS)
+    headers = {"User-Agent": BROWSER_AGENT}
+    timeout = client.session.timeout
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as own:
+        browser = dataclasses.replace(client, session=own)
+        think_s = args.think_ms / 1000
+        people = asyncio.ensure_future(browse(browser, phase, args.readers, think_s, stop))
+        try:
+            return await work
+        finally:
+            stop.set()
+            await people
 
 
 def scan_tree(cache: Path, files: int, mib: int) -> Path:

@@ -14,6 +14,9 @@ it at start-up, and it records, until the process exits (then writes LOADTRACE_F
   (waiting for the GIL or for a core);
 - every garbage collection (`gc:<generation>`), its duration as "run".
 
+Pool jobs, aiosqlite operations and reads made for a client whose User-Agent names a browser
+(the load test's people, with the fair queue of reads) carry " [browser]" after their kind.
+
 Times are time.monotonic() (the same clock in every process of the machine).
 
 LOADTRACE_SWITCH_MS, with or without LOADTRACE_FILE, sets the GIL's switch interval
@@ -46,7 +49,7 @@ def _install() -> None:
     submit = cft.ThreadPoolExecutor.submit
 
     def traced_submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        kind = "pool:" + (self._thread_name_prefix or "?").split("_")[0]
+        kind = "pool:" + (self._thread_name_prefix or "?").split("_")[0] + who()
         queued = clock()
         times: list[float] = []
 
@@ -63,7 +66,7 @@ def _install() -> None:
     cft.ThreadPoolExecutor.submit = traced_submit  # type: ignore[method-assign]
 
     async def traced_execute(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        kind = "sqlite:read" if _IN_READ.get() else "sqlite:other"
+        kind = ("sqlite:read" if _IN_READ.get() else "sqlite:other") + who()
         times: list[float] = []
 
         def timed():  # type: ignore[no-untyped-def]
@@ -86,6 +89,14 @@ def _install() -> None:
 
     from modelshelf.storage import database
 
+    try:
+        from modelshelf.storage.read_pool import reading_client
+    except ImportError:  # a commit before the fair queue of reads
+        reading_client = contextvars.ContextVar("none", default=None)
+
+    def who() -> str:
+        return " [browser]" if "Mozilla" in str(reading_client.get()) else ""
+
     original_read = database.Storage.read
     original_open = database.Storage.open
 
@@ -102,12 +113,12 @@ def _install() -> None:
     @asynccontextmanager
     async def traced_read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         asked = clock()
-        by = caller()
+        by = caller() + who()
         token = _IN_READ.set(True)
         try:
             async with original_read(self, *args, **kwargs) as conn:
                 got = clock()
-                SAMPLES.append(("read-connection", asked, got - asked, 0.0, 0.0))
+                SAMPLES.append(("read-connection" + who(), asked, got - asked, 0.0, 0.0))
                 try:
                     yield conn
                 finally:

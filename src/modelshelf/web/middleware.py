@@ -1,4 +1,5 @@
-"""The one place where domain errors become HTTP answers, and where proxies are trusted."""
+"""The one place where domain errors become HTTP answers, where proxies are trusted, and
+where a request's client is named for the fair queue of reads."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_remotes import XForwardedFiltered
 
 from modelshelf import errors
+from modelshelf.storage.read_pool import reading_client
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +117,17 @@ class TrustedProxies:
         except ValueError:  # a Unix socket peer has no IP address
             return False
         return any(address in network for network in self._networks)
+
+
+@web.middleware
+async def client_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Names the request's client for the reads it makes: its remote address (the proxied
+    one behind a trusted proxy) and its User-Agent. Not the connection: a browser spreads one
+    person over up to six, and a script may open dozens. Not the address alone: a browser
+    and a script on the same machine (localhost) share it. Only a scheduling hint: a client
+    that changes its User-Agent is only ranked as another client."""
+    token = reading_client.set((request.remote, request.headers.get("User-Agent", "")))
+    try:
+        return await handler(request)
+    finally:
+        reading_client.reset(token)
