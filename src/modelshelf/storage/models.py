@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
+import pydantic_core
 from pydantic import TypeAdapter
 
 from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
@@ -64,7 +65,59 @@ async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> lis
 
 
 def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
-    """fetch_models on the connection's own thread (see rows.run_on_connection)."""
+    """fetch_models on the connection's own thread (see rows.run_on_connection).
+
+    A chunk of records is read as ONE row, a JSON array SQLite builds: the sqlite3 module lets
+    go of the GIL around every step of a query, a row each, and takes it back after. While
+    other threads run Python (the event loop, other reads, renders) each taking back can wait
+    a switch interval (5 ms): a page of 50 read row by row (some 300 rows with its tags,
+    images and locations) took 1.6-2 s beside one busy thread, as one row 17 ms
+    (BENCHMARKS.md, reads under load, fourth round). Idle, both take about 0.8 ms."""
+    try:
+        rows = {r[0]: r for chunk in chunks(hashes) for r in _records_as_json(db, chunk)}
+    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
+        return _read_models_by_rows(db, hashes)
+    width = len(MODEL_COLUMNS)
+    # Validated as one list: a page of 50 records costs a third of building them one by one.
+    return RECORDS.validate_python(
+        [
+            {
+                "sha256": h,
+                **dict(zip(MODEL_COLUMNS, rows[h][1 : 1 + width], strict=True)),
+                "meta_json": parse_meta(rows[h][1 + width]),
+                "tags": [{"id": i, "name": n} for i, n in sorted(rows[h][2 + width], key=_name)],
+                "images": [image_name(h, s) for s in sorted(rows[h][3 + width])],
+                "files": [{"path": p, "present": bool(on)} for p, on in sorted(rows[h][4 + width])],
+            }
+            for h in hashes
+            if h in rows
+        ]
+    )
+
+
+def _name(tag: list[Any]) -> Any:
+    return tag[1]
+
+
+def _records_as_json(db: sqlite3.Connection, hashes: Sequence[str]) -> list[list[Any]]:
+    """[sha256, *MODEL_COLUMNS, meta_json text, [[tag id, name]], [seq], [[path, present]]] of
+    each of `hashes` found, the lists in no set order (read_models sorts them as the per-row
+    queries order them: SQLite compares UTF-8 bytes, which order as Python's code points)."""
+    columns = ", ".join(f"m.{c}" for c in ("sha256", *MODEL_COLUMNS, "meta_json"))
+    sql = (
+        f"SELECT json_group_array(json_array({columns}, {tags_json_sql('m.sha256')},"
+        " (SELECT json_group_array(i.seq) FROM images i WHERE i.model_hash = m.sha256),"
+        " (SELECT json_group_array(json_array(f.path, f.present)) FROM model_files f"
+        "  WHERE f.sha256 = m.sha256)))"
+        f" FROM models m WHERE m.sha256 IN ({placeholders(len(hashes))})"
+    )
+    text = query_tuples(db, sql, hashes)[0][0]
+    found: list[list[Any]] = pydantic_core.from_json(text)
+    return found
+
+
+def _read_models_by_rows(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
+    """read_models a row at a time, for the rare column JSON cannot hold."""
     # Rows as tuples in this column order: (sha256, *MODEL_COLUMNS, meta_json).
     rows: dict[str, tuple[Any, ...]] = {}
     columns = ", ".join(("sha256", *MODEL_COLUMNS, "meta_json"))
@@ -76,7 +129,6 @@ def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelReco
     tags = tags_of(db, list(rows))
     seqs = image_seqs_of(db, list(rows))
     files = files_of(db, list(rows))
-    # Validated as one list: a page of 50 records costs a third of building them one by one.
     return RECORDS.validate_python(
         [
             {

@@ -8,10 +8,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
+import pydantic_core
 
-from modelshelf.records import PendingRecord
+from modelshelf.records import MODEL_COLUMNS, PendingRecord, Tag
 from modelshelf.storage.models import record_columns, tags_from_json, tags_json_sql
-from modelshelf.storage.rows import chunks, dump_meta, fetch_all, fetch_one, placeholders
+from modelshelf.storage.rows import (
+    chunks,
+    dump_meta,
+    fetch_all,
+    fetch_one,
+    parse_meta,
+    placeholders,
+    query_tuples,
+    run_on_connection,
+)
 
 # A pending model's row with its tags and whether it has an image, in one query (one trip to
 # the connection's thread).
@@ -32,8 +42,37 @@ async def fetch_pending(conn: aiosqlite.Connection, pending_id: int) -> PendingR
 
 
 async def list_pending(conn: aiosqlite.Connection) -> list[PendingRecord]:
-    """Every pending model's record, by id, in one query."""
-    return [pending_record(r) for r in await fetch_all(conn, f"{_RECORD_SELECT} ORDER BY p.id")]
+    """Every pending model's record, by id, in one query and one trip to the connection's
+    thread, where the records are built too."""
+    return await run_on_connection(conn, _read_pending)
+
+
+def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
+    # One row, a JSON array of every pending model, not a row each: see models.read_models
+    # (each row a query steps through takes the GIL back, and beside busy threads that waits).
+    columns = ", ".join(f"p.{c}" for c in ("id", "sha256", *MODEL_COLUMNS, "meta_json"))
+    sql = (
+        f"SELECT json_group_array(json_array({columns},"
+        f" {tags_json_sql('p.id', 'pending_model_tags', 'model_id')},"
+        " EXISTS (SELECT 1 FROM pending_images i WHERE i.pending_id = p.id)))"
+        " FROM pending_import p"
+    )
+    try:
+        rows = pydantic_core.from_json(query_tuples(db, sql)[0][0])
+    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
+        return [pending_record(r) for r in db.execute(f"{_RECORD_SELECT} ORDER BY p.id")]
+    width = len(MODEL_COLUMNS)
+    return [
+        PendingRecord(
+            id=row[0],
+            sha256=row[1],
+            **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
+            meta_json=parse_meta(row[2 + width]),
+            tags=[Tag(id=i, name=n) for i, n in sorted(row[3 + width], key=lambda t: t[1])],
+            images=[f"pending/{row[0]}"] if row[4 + width] else [],
+        )
+        for row in sorted(rows, key=lambda r: r[0])
+    ]
 
 
 def pending_record(row: sqlite3.Row) -> PendingRecord:

@@ -25,8 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
+import pydantic_core
 
-from modelshelf.storage.rows import chunks, fetch_all, parse_meta, placeholders, query_all
+from modelshelf.storage.rows import (
+    chunks,
+    fetch_all,
+    parse_meta,
+    placeholders,
+    query_tuples,
+)
 
 # Column order of model_search, and how much a match in each weighs (bm25: higher wins).
 WEIGHTS: dict[str, float] = {
@@ -192,10 +199,13 @@ def hashes_of_rows(db: sqlite3.Connection, doc_ids: Sequence[int]) -> list[str]:
     found: dict[int, str] = {}
     for chunk in chunks(doc_ids):
         marks = placeholders(len(chunk))
-        for row in query_all(
-            db, f"SELECT id, sha256 FROM search_docs WHERE id IN ({marks})", chunk
-        ):
-            found[int(row[0])] = str(row[1])
+        # One row, not one a hit: see models.read_models on the GIL and rows.
+        sql = (
+            "SELECT json_group_array(json_array(id, sha256)) FROM search_docs"
+            f" WHERE id IN ({marks})"
+        )
+        pairs = pydantic_core.from_json(query_tuples(db, sql, chunk)[0][0])
+        found.update((int(doc_id), str(sha256)) for doc_id, sha256 in pairs)
     return [found[i] for i in doc_ids if i in found]
 
 
