@@ -9,7 +9,7 @@ back after; beside a thread running Python, taking it back can wait a switch int
 builds the search bench's library (`bench/search.py`, seed 1) in a temporary directory and
 times the first page of 50 models (`listing.page_of_hashes` + `models.read_models`) alone and
 beside one thread running a Python loop, as the code reads it now and row by row (one query a
-table, a row a step: `models._read_models_by_rows` and the page's hashes fetched row by row),
+table, a row a step: `models.read_models_by_rows` and the page's hashes fetched row by row),
 in the same process.
 """
 
@@ -40,7 +40,7 @@ def page_by_rows(db: sqlite3.Connection) -> None:
     sql, params = where.select("m.sha256")
     page = f"{sql} ORDER BY {where.order_by()} LIMIT 50"  # page_of_hashes's query
     hashes = [r[0] for r in db.execute(page, params)]
-    models._read_models_by_rows(db, hashes)
+    models.read_models_by_rows(db, hashes)
 
 
 @contextlib.contextmanager

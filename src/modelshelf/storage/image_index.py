@@ -8,18 +8,16 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
 import aiosqlite
-import pydantic_core
 
-from modelshelf.storage.rows import fetch_all, fetch_value, grouped_by_hash
+from modelshelf.storage.rows import fetch_all, fetch_json, fetch_value, grouped_by_hash
 
 
 async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
-    """A model's image seqs in order, read as one row (see models.read_models: a row each
-    takes the GIL back each)."""
-    text = await fetch_value(
+    """A model's image seqs in order, read as one row (see rows.query_json)."""
+    seqs = await fetch_json(
         conn, "SELECT json_group_array(seq) FROM images WHERE model_hash = ?", (sha256,)
     )
-    return sorted(int(seq) for seq in pydantic_core.from_json(text))
+    return sorted(int(seq) for seq in seqs)
 
 
 def image_seqs_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[int]]:

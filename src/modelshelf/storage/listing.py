@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiosqlite
-import pydantic_core
 
 from modelshelf.records import ModelRecord
 from modelshelf.storage import search
 from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.models import read_models
-from modelshelf.storage.rows import query_all, query_tuples, run_on_connection
+from modelshelf.storage.rows import query_all, query_json, run_on_connection
 
 SortKey = Literal["name", "created_at", "size_bytes"]
 Order = Literal["asc", "desc"]
@@ -176,13 +174,9 @@ def page_of_hashes(
             f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-    return hashes_in_one_row(db, sql, params)
-
-
-def hashes_in_one_row(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[str]:
-    """The first column of every row of `sql`, in its order, read as one row (a JSON array
-    SQLite builds in the order the rows come): one step of the query, so the GIL is taken
-    back once, not once a row (see models.read_models)."""
-    found = query_tuples(db, f"SELECT json_group_array(page.sha256) FROM ({sql}) page", params)
-    hashes: list[str] = pydantic_core.from_json(found[0][0])
+    # One row (see rows.query_json): SQLite's array holds the hashes in the order the page's
+    # rows come.
+    hashes: list[str] = query_json(
+        db, f"SELECT json_group_array(page.sha256) FROM ({sql}) page", params
+    )
     return hashes

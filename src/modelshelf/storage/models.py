@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
-import pydantic_core
 from pydantic import TypeAdapter
 
 from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
@@ -22,6 +21,7 @@ from modelshelf.storage.rows import (
     grouped_by_hash,
     parse_meta,
     placeholders,
+    query_json,
     query_tuples,
     run_on_connection,
 )
@@ -53,9 +53,15 @@ def tags_json_sql(owner: str, links: str = "model_tags", link: str = "model_hash
 
 
 def tags_from_json(text: str) -> list[Tag]:
-    """Tags from tags_json_sql's array, ordered by name (what a query's ORDER BY t.name gives:
-    SQLite compares UTF-8 bytes, which order as the code points Python compares)."""
-    return [Tag(id=i, name=n) for i, n in sorted(json.loads(text), key=lambda t: t[1])]
+    """Tags from the text of tags_json_sql's array, ordered by name."""
+    return tags_by_name(json.loads(text))
+
+
+def tags_by_name(pairs: Iterable[Sequence[Any]]) -> list[Tag]:
+    """Tags from tags_json_sql's [id, name] pairs, ordered by name (what a query's ORDER BY
+    t.name gives: SQLite compares UTF-8 bytes, which order as the code points Python
+    compares)."""
+    return [Tag(id=i, name=n) for i, n in sorted(pairs, key=lambda t: t[1])]
 
 
 async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
@@ -65,18 +71,36 @@ async def fetch_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> lis
 
 
 def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
-    """fetch_models on the connection's own thread (see rows.run_on_connection).
-
-    A chunk of records is read as ONE row, a JSON array SQLite builds: the sqlite3 module lets
-    go of the GIL around every step of a query, a row each, and takes it back after. While
-    other threads run Python (the event loop, other reads, renders) each taking back can wait
-    a switch interval (5 ms): a page of 50 read row by row (some 300 rows with its tags,
-    images and locations) took 1.6-2 s beside one busy thread, as one row 17 ms
-    (BENCHMARKS.md, reads under load, fourth round). Idle, both take about 0.8 ms."""
+    """fetch_models on the connection's own thread (see rows.run_on_connection). A chunk of
+    records is read as one row (see rows.query_json)."""
     try:
-        rows = {r[0]: r for chunk in chunks(hashes) for r in _records_as_json(db, chunk)}
+        found = [row for chunk in chunks(hashes) for row in _records_as_json(db, chunk)]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
-        return _read_models_by_rows(db, hashes)
+        return read_models_by_rows(db, hashes)
+    return _records(hashes, found)
+
+
+def read_models_by_rows(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
+    """read_models a row at a time, one query a table: for the rare column JSON cannot hold
+    (and for bench/gil_rows.py to compare)."""
+    # Rows as tuples in this column order: (sha256, *MODEL_COLUMNS, meta_json).
+    columns = ", ".join(("sha256", *MODEL_COLUMNS, "meta_json"))
+    rows: list[tuple[Any, ...]] = []
+    for chunk in chunks(hashes):
+        sql = f"SELECT {columns} FROM models WHERE sha256 IN ({placeholders(len(chunk))})"
+        rows += query_tuples(db, sql, chunk)
+    found = [row[0] for row in rows]
+    tags, seqs, files = tags_of(db, found), image_seqs_of(db, found), files_of(db, found)
+    return _records(
+        hashes,
+        [[*row, tags.get(row[0], []), seqs.get(row[0], []), files.get(row[0], [])] for row in rows],
+    )
+
+
+def _records(hashes: Sequence[str], found: Sequence[Sequence[Any]]) -> list[ModelRecord]:
+    """The records of `hashes` (in that order, unknown ones skipped) from rows laid out as
+    _records_as_json's, whose lists may come in any order."""
+    rows = {row[0]: row for row in found}
     width = len(MODEL_COLUMNS)
     # Validated as one list: a page of 50 records costs a third of building them one by one.
     return RECORDS.validate_python(
@@ -85,7 +109,7 @@ def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelReco
                 "sha256": h,
                 **dict(zip(MODEL_COLUMNS, rows[h][1 : 1 + width], strict=True)),
                 "meta_json": parse_meta(rows[h][1 + width]),
-                "tags": [{"id": i, "name": n} for i, n in sorted(rows[h][2 + width], key=_name)],
+                "tags": tags_by_name(rows[h][2 + width]),
                 "images": [image_name(h, s) for s in sorted(rows[h][3 + width])],
                 "files": [{"path": p, "present": bool(on)} for p, on in sorted(rows[h][4 + width])],
             }
@@ -95,13 +119,9 @@ def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelReco
     )
 
 
-def _name(tag: list[Any]) -> Any:
-    return tag[1]
-
-
 def _records_as_json(db: sqlite3.Connection, hashes: Sequence[str]) -> list[list[Any]]:
     """[sha256, *MODEL_COLUMNS, meta_json text, [[tag id, name]], [seq], [[path, present]]] of
-    each of `hashes` found, the lists in no set order (read_models sorts them as the per-row
+    each of `hashes` found, the lists in no set order (_records sorts them as the per-row
     queries order them: SQLite compares UTF-8 bytes, which order as Python's code points)."""
     columns = ", ".join(f"m.{c}" for c in ("sha256", *MODEL_COLUMNS, "meta_json"))
     sql = (
@@ -111,38 +131,8 @@ def _records_as_json(db: sqlite3.Connection, hashes: Sequence[str]) -> list[list
         "  WHERE f.sha256 = m.sha256)))"
         f" FROM models m WHERE m.sha256 IN ({placeholders(len(hashes))})"
     )
-    text = query_tuples(db, sql, hashes)[0][0]
-    found: list[list[Any]] = pydantic_core.from_json(text)
+    found: list[list[Any]] = query_json(db, sql, hashes)
     return found
-
-
-def _read_models_by_rows(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
-    """read_models a row at a time, for the rare column JSON cannot hold."""
-    # Rows as tuples in this column order: (sha256, *MODEL_COLUMNS, meta_json).
-    rows: dict[str, tuple[Any, ...]] = {}
-    columns = ", ".join(("sha256", *MODEL_COLUMNS, "meta_json"))
-    for chunk in chunks(hashes):
-        for row in query_tuples(
-            db, f"SELECT {columns} FROM models WHERE sha256 IN ({placeholders(len(chunk))})", chunk
-        ):
-            rows[row[0]] = row
-    tags = tags_of(db, list(rows))
-    seqs = image_seqs_of(db, list(rows))
-    files = files_of(db, list(rows))
-    return RECORDS.validate_python(
-        [
-            {
-                "sha256": h,
-                **dict(zip(MODEL_COLUMNS, rows[h][1:-1], strict=True)),
-                "meta_json": parse_meta(rows[h][-1]),
-                "tags": tags.get(h, []),
-                "images": [image_name(h, s) for s in seqs.get(h, [])],
-                "files": [{"path": p, "present": present} for p, present in files.get(h, [])],
-            }
-            for h in hashes
-            if h in rows
-        ]
-    )
 
 
 async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
@@ -166,14 +156,14 @@ async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, 
     )
 
 
-def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """sha256 -> its tags (`{"id", "name"}`, to validate as Tag) ordered by name."""
+def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+    """sha256 -> its tags as (id, name) ordered by name."""
     return grouped_by_hash(
         db,
         "SELECT mt.model_hash, t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
         " WHERE mt.model_hash IN ({marks}) ORDER BY t.name",
         hashes,
-        lambda row: {"id": row[1], "name": row[2]},
+        lambda row: (row[1], row[2]),
     )
 
 

@@ -8,10 +8,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
-import pydantic_core
 
-from modelshelf.records import MODEL_COLUMNS, PendingRecord, Tag
-from modelshelf.storage.models import record_columns, tags_from_json, tags_json_sql
+from modelshelf.records import MODEL_COLUMNS, PendingRecord
+from modelshelf.storage.models import (
+    record_columns,
+    tags_by_name,
+    tags_from_json,
+    tags_json_sql,
+)
 from modelshelf.storage.rows import (
     chunks,
     dump_meta,
@@ -19,7 +23,7 @@ from modelshelf.storage.rows import (
     fetch_one,
     parse_meta,
     placeholders,
-    query_tuples,
+    query_json,
     run_on_connection,
 )
 
@@ -48,8 +52,7 @@ async def list_pending(conn: aiosqlite.Connection) -> list[PendingRecord]:
 
 
 def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
-    # One row, a JSON array of every pending model, not a row each: see models.read_models
-    # (each row a query steps through takes the GIL back, and beside busy threads that waits).
+    # One row, a JSON array of every pending model, not a row each (see rows.query_json).
     columns = ", ".join(f"p.{c}" for c in ("id", "sha256", *MODEL_COLUMNS, "meta_json"))
     sql = (
         f"SELECT json_group_array(json_array({columns},"
@@ -58,7 +61,7 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
         " FROM pending_import p"
     )
     try:
-        rows = pydantic_core.from_json(query_tuples(db, sql)[0][0])
+        rows = query_json(db, sql)
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return [pending_record(r) for r in db.execute(f"{_RECORD_SELECT} ORDER BY p.id")]
     width = len(MODEL_COLUMNS)
@@ -68,7 +71,7 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
             sha256=row[1],
             **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
             meta_json=parse_meta(row[2 + width]),
-            tags=[Tag(id=i, name=n) for i, n in sorted(row[3 + width], key=lambda t: t[1])],
+            tags=tags_by_name(row[3 + width]),
             images=[f"pending/{row[0]}"] if row[4 + width] else [],
         )
         for row in sorted(rows, key=lambda r: r[0])

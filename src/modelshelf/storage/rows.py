@@ -28,9 +28,9 @@ def parse_meta(text: str | None) -> dict[str, Any]:
     if text is None or text == "":
         return {}
     try:
-        # pydantic's parser reads a page's metadata about three times as fast. It refuses what
-        # json.loads refuses, but also a few strings json.loads takes (lone surrogates, deep
-        # nesting), so json.loads has the last word: the values are the same either way.
+        # pydantic's parser is the faster one. It refuses what json.loads refuses, but also a
+        # few strings json.loads takes (lone surrogates, deep nesting), so json.loads has the
+        # last word: the values are the same either way (tests/test_meta_text.py).
         value = pydantic_core.from_json(text)
     except (TypeError, ValueError):
         try:
@@ -93,12 +93,28 @@ def query_all(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> l
 def query_tuples(
     db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
 ) -> list[tuple[Any, ...]]:
-    """Every row of `sql` as a plain tuple, read by position: a page of records reads a few
-    hundred rows, and making each an sqlite3.Row cost a third of reading it (on the
-    connection's own thread: see run_on_connection)."""
+    """Every row of `sql` as a plain tuple, read by position, without making each an
+    sqlite3.Row (on the connection's own thread: see run_on_connection)."""
     cursor = db.cursor()
     cursor.row_factory = None
     return cursor.execute(sql, params).fetchall()
+
+
+async def fetch_json(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """query_json in one trip from the event loop."""
+    return pydantic_core.from_json(await fetch_value(conn, sql, params))
+
+
+def query_json(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """The parsed JSON of `sql`, a query that answers one row of one value SQLite builds
+    (`json_group_array(...)`), on the connection's own thread (see run_on_connection).
+
+    Why reads on a person's path take this shape: the sqlite3 module lets go of the GIL
+    around every step of a query, a row each, and takes it back after; while other threads
+    run Python (the event loop, other reads, renders) each taking back can wait a switch
+    interval. A page of 50 models read row by row (some 300 rows) took about 2 s beside one
+    busy thread, as one row about 30 ms; idle, the two are alike (bench/gil_rows.py)."""
+    return pydantic_core.from_json(query_tuples(db, sql, params)[0][0])
 
 
 def grouped_by_hash(

@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
-import pydantic_core
 
 from modelshelf.storage.rows import (
     chunks,
     fetch_all,
     parse_meta,
     placeholders,
-    query_tuples,
+    query_json,
 )
 
 # Column order of model_search, and how much a match in each weighs (bm25: higher wins).
@@ -199,12 +198,12 @@ def hashes_of_rows(db: sqlite3.Connection, doc_ids: Sequence[int]) -> list[str]:
     found: dict[int, str] = {}
     for chunk in chunks(doc_ids):
         marks = placeholders(len(chunk))
-        # One row, not one a hit: see models.read_models on the GIL and rows.
+        # One row, not one a hit (see rows.query_json).
         sql = (
             "SELECT json_group_array(json_array(id, sha256)) FROM search_docs"
             f" WHERE id IN ({marks})"
         )
-        pairs = pydantic_core.from_json(query_tuples(db, sql, chunk)[0][0])
+        pairs = query_json(db, sql, chunk)
         found.update((int(doc_id), str(sha256)) for doc_id, sha256 in pairs)
     return [found[i] for i in doc_ids if i in found]
 
