@@ -14,7 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from modelshelf.storage import Storage
-from modelshelf.storage.read_pool import LONGEST_WAIT_S, USAGE_HALF_LIFE_S, reading_client
+from modelshelf.storage.read_pool import (
+    LONGEST_WAIT_S,
+    USAGE_HALF_LIFE_S,
+    FairPool,
+    reading_client,
+)
 from modelshelf.web.middleware import client_middleware
 
 
@@ -204,6 +209,74 @@ async def test_bulk_reads_are_not_counted_as_their_client_s_use(
     reads.gates["holder"].set()
     await asyncio.gather(holder, *queued)
     assert reads.served[-2:] == ["importer 1", "person 1"]
+
+
+@pytest.fixture
+async def two_readers(tmp_path: Path, clock: Clock) -> AsyncIterator[Reads]:
+    """Reads over a Storage of two read connections: a client's share is one."""
+    storage = Storage(tmp_path / "two.db", read_connections=2, clock=clock)
+    await storage.open()
+    yield Reads(storage, clock)
+    await storage.close()
+
+
+async def test_a_client_holding_its_share_leaves_the_other_connections_to_other_clients(
+    two_readers: Reads,
+) -> None:
+    """The script's second read waits although a connection is free; the person's read that
+    comes after it takes that connection at once."""
+    reads = two_readers
+    first = reads.start("script", "script 1", hold=True)
+    await reads.holding["script 1"].wait()
+    second = reads.start("script", "script 2")
+    await reads.queued(1)
+    person = reads.start("person", "person 1", hold=True)
+    await reads.holding["person 1"].wait()
+    assert reads.served == ["script 1", "person 1"]
+
+    reads.gates["script 1"].set()
+    await second
+    reads.gates["person 1"].set()
+    await asyncio.gather(first, person)
+    assert reads.served == ["script 1", "person 1", "script 2"]
+
+
+async def test_a_read_beyond_its_client_s_share_gets_a_free_connection_after_the_longest_wait() -> (
+    None
+):
+    """A client's read made while it holds its share (a nested read) is late, never stuck."""
+    pool: FairPool[str] = FairPool(per_client=1, longest_wait=0.05)
+    pool.add("connection 1")
+    pool.add("connection 2")
+    outer = await pool.take("script")
+    async with asyncio.timeout(10):
+        inner = await pool.take("script")
+    assert {outer, inner} == {"connection 1", "connection 2"}
+    assert pool.holding("script") == 2
+    pool.give_back(inner, "script", 0.01)
+    pool.give_back(outer, "script", 0.01)
+    assert pool.holding("script") == 0
+
+
+@pytest.mark.parametrize("when", ["while it waits", "as the connection is handed to it"])
+async def test_a_cancelled_read_leaves_its_client_s_share_as_it_was(when: str) -> None:
+    pool: FairPool[str] = FairPool(per_client=1)
+    pool.add("connection")
+    held = await pool.take("script")
+    waiter = asyncio.create_task(pool.take("script"))
+    for _ in range(100):
+        if pool.waiting():
+            break
+        await asyncio.sleep(0)  # one turn of the loop
+    if when == "as the connection is handed to it":
+        pool.give_back(held, "script", 0.01)  # handed to the waiter, which has not run yet
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    if when == "while it waits":
+        pool.give_back(held, "script", 0.01)
+    assert pool.holding("script") == 0
+    assert await pool.take("person") == "connection"
 
 
 async def client_of_request(request: web.Request) -> web.Response:

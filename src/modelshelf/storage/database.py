@@ -63,7 +63,7 @@ class Storage:
         self._write_lock = asyncio.Lock()
         self._clock = clock
         # A person's read goes before the queued reads of a client reading without pause.
-        self._readers: FairPool[aiosqlite.Connection] = FairPool(clock=clock)
+        self._readers: FairPool[aiosqlite.Connection] = self._new_read_pool()
         self._bulk_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._dir_lock = DirectoryLock(path.parent)
@@ -97,6 +97,11 @@ class Storage:
             await self.close()
             raise
 
+    def _new_read_pool(self) -> FairPool[aiosqlite.Connection]:
+        # One client holds at most half the connections: the rest wait for the next client.
+        share = max(1, self._read_count // 2)
+        return FairPool(clock=self._clock, per_client=share)
+
     async def _connect_reader(self) -> aiosqlite.Connection:
         reader = await _connect(self.path)
         self._all_readers.append(reader)
@@ -108,7 +113,7 @@ class Storage:
             await reader.close()
         self._all_readers.clear()
         # No closed connection may be handed out after a reopen.
-        self._readers, self._bulk_readers = FairPool(clock=self._clock), asyncio.Queue()
+        self._readers, self._bulk_readers = self._new_read_pool(), asyncio.Queue()
         if self._writer is not None:
             async with self._write_lock:
                 await self._writer.close()

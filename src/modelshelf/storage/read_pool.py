@@ -9,6 +9,12 @@ smallest (one client's reads, and ties, in arrival order). A read that has waite
 `LONGEST_WAIT_S` goes first whatever its client used, so no client waits for ever behind a
 stream of new ones.
 
+A client may also hold at most `per_client` connections at once (if set): the others stay
+free for the next client to come, whose read then starts at once instead of waiting for one
+of the script's to end. Past the longest wait a read is lent a free connection even beyond
+its client's share, so a client's read made while it holds its share (a nested read) is late,
+never stuck.
+
 Who the client is, storage does not know: the HTTP layer sets `reading_client` for each
 request (see `web/middleware.py`); reads outside a request share the key None.
 """
@@ -56,36 +62,45 @@ class FairPool(Generic[Item]):
         *,
         half_life: float = USAGE_HALF_LIFE_S,
         longest_wait: float = LONGEST_WAIT_S,
+        per_client: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._half_life = half_life
         self._longest_wait = longest_wait
+        self._per_client = per_client
         self._clock = clock
         # Last in, first out: one request after another gets the connection whose page cache
         # the last one warmed (a search read 2-3% faster at p50 than with the readers in turn).
         self._idle: list[Item] = []
         self._waiters: list[_Waiter[Item]] = []  # in arrival order
         self._usage: dict[Hashable, tuple[float, float]] = {}  # client -> (seconds, as of)
+        self._holding: dict[Hashable, int] = {}  # client -> items it holds now
+        self._recheck: asyncio.TimerHandle | None = None
 
     def add(self, item: Item) -> None:
         """A new item to lend, or one given back: to the next waiter, else kept idle."""
         waiter = self._next_waiter()
         if waiter is None:
             self._idle.append(item)
+            self._recheck_later()
         else:
+            self._lend(item, waiter.client)
             waiter.future.set_result(item)
 
     async def take(self, client: Hashable) -> Item:
         """An item for `client`, once it is its turn. Cancelled while waiting, it takes
         nothing (an item handed to it meanwhile goes on to the next waiter)."""
-        if self._idle and not self.waiting():
-            return self._idle.pop()
+        # Idle items with reads waiting are only ever held back from clients at their share.
+        if self._idle and self._within_share(client) and not self._waiters_served_first():
+            return self._lend(self._idle.pop(), client)
         waiter: _Waiter[Item] = _Waiter(client, self._clock())
         self._waiters.append(waiter)
+        self._recheck_later()
         try:
             return await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
+                self._release(client)
                 self.add(waiter.future.result())  # handed over as the waiter was cancelled
             elif waiter in self._waiters:
                 self._waiters.remove(waiter)
@@ -97,6 +112,7 @@ class FairPool(Generic[Item]):
         self._usage[client] = (self.usage(client, now) + held, now)
         if len(self._usage) > CLIENTS_KEPT:
             self._forget(now)
+        self._release(client)
         self.add(item)
 
     def usage(self, client: Hashable, now: float | None = None) -> float:
@@ -111,20 +127,67 @@ class FairPool(Generic[Item]):
         """Reads waiting for an item now."""
         return sum(1 for w in self._waiters if not w.future.done())
 
+    def holding(self, client: Hashable) -> int:
+        """How many items `client` holds now."""
+        return self._holding.get(client, 0)
+
+    def _lend(self, item: Item, client: Hashable) -> Item:
+        self._holding[client] = self.holding(client) + 1
+        return item
+
+    def _release(self, client: Hashable) -> None:
+        left = self.holding(client) - 1
+        if left > 0:
+            self._holding[client] = left
+        else:
+            self._holding.pop(client, None)
+
+    def _within_share(self, client: Hashable) -> bool:
+        return self._per_client is None or self.holding(client) < self._per_client
+
+    def _waiters_served_first(self) -> bool:
+        """Whether a waiting read may take an item now (then a newcomer queues behind)."""
+        now = self._clock()
+        return any(
+            self._within_share(w.client) or now - w.since >= self._longest_wait
+            for w in self._waiters
+            if not w.future.done()
+        )
+
     def _next_waiter(self) -> _Waiter[Item] | None:
+        """The waiter the next free item goes to, taken off the list; None if no waiter may
+        have one now (none, or every one's client holds its share)."""
         # A waiter cancelled a moment ago is still listed until its task runs again.
         self._waiters = [w for w in self._waiters if not w.future.done()]
-        if not self._waiters:
-            return None
         now = self._clock()
-        first = self._waiters[0]
-        if now - first.since >= self._longest_wait:
-            chosen = first
+        overdue = [w for w in self._waiters if now - w.since >= self._longest_wait]
+        if overdue:
+            chosen = overdue[0]
         else:
-            used = {w.client: self.usage(w.client, now) for w in self._waiters}
-            chosen = min(self._waiters, key=lambda w: used[w.client])  # the first of equals
+            allowed = [w for w in self._waiters if self._within_share(w.client)]
+            if not allowed:
+                return None
+            used = {w.client: self.usage(w.client, now) for w in allowed}
+            chosen = min(allowed, key=lambda w: used[w.client])  # the first of equals
         self._waiters.remove(chosen)
         return chosen
+
+    def _recheck_later(self) -> None:
+        """With items idle and reads held back by their share, lend again once the oldest of
+        them has waited the longest wait (nothing else would wake it: no item is given back
+        while the client's own reads wait for this one)."""
+        if self._recheck is not None or not self._idle or not self._waiters:
+            return
+        oldest = min(w.since for w in self._waiters)
+        delay = max(0.0, oldest + self._longest_wait - self._clock())
+        self._recheck = asyncio.get_running_loop().call_later(delay, self._lend_overdue)
+
+    def _lend_overdue(self) -> None:
+        self._recheck = None
+        while self._idle and (waiter := self._next_waiter()) is not None:
+            self._lend(self._idle[-1], waiter.client)
+            waiter.future.set_result(self._idle.pop())
+        self._recheck_later()
 
     def _forget(self, now: float) -> None:
         self._usage = {
