@@ -22,7 +22,7 @@ from modelshelf.web.edit_bodies import PreviewResponse
 from modelshelf.web.endpoint import JSON_ERRORS, Endpoint
 from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import accepted, parse_body, prefers_async, respond
+from modelshelf.web.parsing import accepted, is_large, parse_body, prefers_async, respond
 
 
 async def migrate_legacy_db(request: web.Request) -> web.Response:
@@ -49,7 +49,8 @@ def migration_body(report: MigrationReport) -> MigrationResponse:
 
 async def pending_models(request: web.Request) -> web.Response:
     models = await catalog.list_pending(request.app[SHELF])
-    return await respond(request, PendingModelsResponse(models=models), large=True)
+    body = PendingModelsResponse(models=models)
+    return await respond(request, body, large=is_large(len(models)))
 
 
 async def import_a_model(request: web.Request) -> web.Response:

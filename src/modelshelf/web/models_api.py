@@ -10,7 +10,7 @@ from modelshelf.storage.listing import ModelFilter
 from modelshelf.web.bodies import ModelsPage, ModelsQuery, TagCount, TagsResponse, TypesResponse
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_query, respond, with_etag
+from modelshelf.web.parsing import is_large, parse_query, respond, with_etag
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -26,7 +26,7 @@ async def list_models(request: web.Request) -> web.Response:
     )
     total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
     page = ModelsPage(models=models, total=total, limit=query.limit, offset=query.offset)
-    return await respond(request, page, large=True)
+    return await respond(request, page, large=is_large(len(models)))
 
 
 async def get_model(request: web.Request) -> web.Response:

@@ -69,6 +69,17 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts[:10]) or "invalid request"
 
 
+# Answers of up to this many records are serialised on the event loop: 50 models take about
+# 0.15 ms there, less than the two hand-offs of the GIL a trip to the reads pool costs while
+# imports and other clients keep every thread busy (issue 15; BENCHMARKS.md, reads under load).
+INLINE_RECORDS = 100
+
+
+def is_large(records: int) -> bool:
+    """Whether an answer of `records` records is serialised in the reads pool."""
+    return records > INLINE_RECORDS
+
+
 async def respond(
     request: web.Request, body: BaseModel, status: int = 200, *, large: bool = False
 ) -> web.Response:
