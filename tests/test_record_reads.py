@@ -15,8 +15,23 @@ import pytest
 
 from modelshelf.records import image_name
 from modelshelf.storage import Storage
-from modelshelf.storage.models import fetch_model, fetch_models
+from modelshelf.storage.counts import MatchCounts
+from modelshelf.storage.image_index import image_content_keys
+from modelshelf.storage.listing import (
+    ModelFilter,
+    count_models,
+    page_of_hashes,
+    read_page,
+    read_page_at_once,
+)
+from modelshelf.storage.models import (
+    fetch_model,
+    fetch_model_and_image_keys,
+    fetch_models,
+    read_models,
+)
 from modelshelf.storage.pending import fetch_pending, list_pending
+from modelshelf.storage.rows import run_on_connection
 
 # Names whose order by UTF-8 bytes (SQLite's) and by code points (Python's) is the same, and
 # differs from the order of insertion and from a case-blind order.
@@ -118,10 +133,11 @@ async def test_pending_records_carry_their_tags_by_name_and_their_image(
         (lambda conn: fetch_models(conn, [SHA_A]), 1),
         (lambda conn: fetch_models(conn, [SHA_A, SHA_B]), 1),
         (lambda conn: fetch_model(conn, SHA_A), 1),
+        (lambda conn: fetch_model_and_image_keys(conn, SHA_A), 1),
         (list_pending, 1),
         (lambda conn: fetch_pending(conn, 1), 1),
     ],
-    ids=["one model", "two models", "fetch_model", "pending list", "one pending"],
+    ids=["one model", "two models", "fetch_model", "with keys", "pending list", "one pending"],
 )
 async def test_record_reads_take_a_fixed_number_of_queries_whatever_the_records(
     storage: Storage, read: Any, queries: int
@@ -156,3 +172,104 @@ async def test_a_pending_column_json_cannot_hold_is_read_row_by_row(storage: Sto
         (1, "p1", ["Alpha", "zeta"]),
         (2, "blob name", []),
     ]
+
+
+async def reopened(storage: Storage) -> None:
+    """Opened again: the search index is built for the rows `seed` wrote behind its back."""
+    await storage.close()
+    await storage.open()
+
+
+@pytest.mark.parametrize(
+    ("where", "kept_totals", "statements"),
+    [
+        (ModelFilter(), 0, 1),
+        (ModelFilter(sort="name", order="desc"), 0, 1),
+        (ModelFilter(tag="Alpha"), 0, 1),
+        (ModelFilter(q="zeta"), 0, 1),
+        # Words and another filter, met for the first time: counted and ranked in one pass
+        # over the matches, in a transaction (BEGIN, the pass, the hashes, records, COMMIT).
+        (ModelFilter(q="zeta", missing=False), 0, 5),
+        (ModelFilter(q="zeta", missing=False), 256, 1),  # met again: its total is kept
+    ],
+    ids=["all", "sorted", "tag", "words", "words and filter", "words and filter, kept"],
+)
+async def test_a_page_and_its_total_are_read_by_one_statement(
+    storage: Storage, where: ModelFilter, kept_totals: int, statements: int
+) -> None:
+    """One statement is one snapshot without a transaction, and one hand-back of the GIL."""
+    await reopened(storage)
+    counts = MatchCounts(lambda: storage.generation, capacity=kept_totals)
+    async with storage.read() as conn:
+        first = await read_page(conn, where, 50, 0, counts)
+        traced: list[str] = []
+        await conn.set_trace_callback(traced.append)
+        again = await read_page(conn, where, 50, 0, counts)
+        await conn.set_trace_callback(None)
+    # FTS5 runs statements of its own ("-- PRAGMA 'main'.data_version"): not ours.
+    ours = [sql for sql in traced if not sql.startswith("--")]
+    assert len(ours) == statements, ours
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ModelFilter(),
+        ModelFilter(sort="name", order="desc"),
+        ModelFilter(sort="size_bytes"),
+        ModelFilter(tag="Alpha"),
+        ModelFilter(q="a"),
+        ModelFilter(q="zeta"),
+        ModelFilter(missing=True),
+        ModelFilter(q="nothing"),
+    ],
+)
+async def test_the_page_read_at_once_is_the_page_read_query_by_query(
+    storage: Storage, where: ModelFilter
+) -> None:
+    await reopened(storage)
+
+    def by_queries(db: sqlite3.Connection) -> tuple[int, list[Any]]:
+        db.execute("BEGIN")
+        try:
+            hashes = page_of_hashes(db, where, 1, 1) + page_of_hashes(db, where, 1, 0)
+            return count_models(db, where), read_models(db, hashes[::-1])
+        finally:
+            db.execute("COMMIT")
+
+    async with storage.read() as conn:
+        expected = await run_on_connection(conn, by_queries)
+        at_once = await run_on_connection(
+            conn, lambda db: read_page_at_once(db, where, 2, 0, count=True)
+        )
+    assert at_once == expected
+
+
+async def test_a_page_with_a_column_json_cannot_hold_is_read_query_by_query(
+    storage: Storage,
+) -> None:
+    with contextlib.closing(sqlite3.connect(storage.path, isolation_level=None)) as db:
+        db.execute("UPDATE models SET name = ? WHERE sha256 = ?", (b"blob name", SHA_B))
+    counts = MatchCounts(lambda: storage.generation, capacity=0)
+    async with storage.read() as conn:
+        total, records = await read_page(conn, ModelFilter(sort="name"), 50, 0, counts)
+    assert total == 2
+    assert [(r.sha256, r.name) for r in records] == [(SHA_A, SHA_A), (SHA_B, "blob name")]
+
+
+@pytest.mark.parametrize("blob", [False, True], ids=["as JSON", "a BLOB, row by row"])
+@pytest.mark.parametrize("sha256", [SHA_A, SHA_B, SHA_C])
+async def test_a_model_and_its_image_keys_are_read_together_as_apart(
+    storage: Storage, sha256: str, blob: bool
+) -> None:
+    if blob:
+        with contextlib.closing(sqlite3.connect(storage.path, isolation_level=None)) as db:
+            db.execute("UPDATE models SET name = ? WHERE sha256 = ?", (b"blob", sha256))
+    async with storage.read() as conn:
+        together = await fetch_model_and_image_keys(conn, sha256)
+        record = await fetch_model(conn, sha256)
+        apart = None if record is None else (record, await image_content_keys(conn, sha256))
+    assert together == apart
+    if sha256 == SHA_A:
+        assert together is not None and len(together[1]) == 3

@@ -27,7 +27,7 @@ from modelshelf.domain.catalog import require_sha256
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound, PreconditionFailed
 from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag
-from modelshelf.storage import history, image_index, models
+from modelshelf.storage import history, models
 from modelshelf.storage.change import Change
 from modelshelf.storage.rows import parse_meta
 
@@ -91,10 +91,8 @@ def version_of(record: ModelRecord, content_keys: list[int]) -> str:
 
 async def versioned(conn: aiosqlite.Connection, sha256: str) -> Versioned | None:
     """The model and its version as `conn` sees it (a read connection or a change's tx)."""
-    record = await models.fetch_model(conn, sha256)
-    if record is None:
-        return None
-    return Versioned(record, version_of(record, await image_index.image_content_keys(conn, sha256)))
+    found = await models.fetch_model_and_image_keys(conn, sha256)
+    return None if found is None else Versioned(found[0], version_of(*found))
 
 
 async def read_model(shelf: Shelf, sha256: str) -> Versioned:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiosqlite
+from pydantic_core import from_json
 
 from modelshelf.records import ModelRecord
-from modelshelf.storage import search
+from modelshelf.storage import models, search
 from modelshelf.storage.counts import MatchCounts
-from modelshelf.storage.models import read_models
-from modelshelf.storage.rows import query_all, query_json, run_on_connection
+from modelshelf.storage.rows import query_all, query_json, query_tuples, run_on_connection
 
 SortKey = Literal["name", "created_at", "size_bytes"]
 Order = Literal["asc", "desc"]
@@ -120,6 +120,47 @@ def _read_page(
 ) -> tuple[int, list[ModelRecord]]:
     if db.in_transaction:
         raise RuntimeError("a page is read in a read transaction of its own")
+    generation = counts.generation()
+    key = where.count_key()
+    kept = counts.get(key, generation)
+    if kept is not None or not where.ranked_after_filters():
+        read = read_page_at_once(db, where, limit, offset, count=kept is None)
+        if read is not None and kept is None:
+            total, records = read  # counted by the same statement: true of its snapshot
+            if counts.settled(generation):
+                counts.put(key, generation, total)
+            return total, records
+        # A total kept at `generation` is true of this snapshot if no write began since.
+        if read is not None and kept is not None and counts.settled(generation):
+            return kept, read[1]
+    return _read_page_in_transaction(db, where, limit, offset, counts)
+
+
+def read_page_at_once(
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, *, count: bool
+) -> tuple[int, list[ModelRecord]] | None:
+    """One page's records (and, if `count`, how many models match; else -1) read by a single
+    statement answering one row: one snapshot without a transaction, and one hand-back of
+    the GIL where a transaction, the page's hashes and its records took four (see
+    rows.query_json). None if a column holds what JSON cannot (a BLOB)."""
+    page_sql, params = _page_sql(where, limit, offset)
+    total_sql, total_params = _count_sql(where) if count else ("SELECT -1", [])
+    sql = (
+        # MATERIALIZED: the page is ranked once, though both columns below read it.
+        f"WITH page AS MATERIALIZED ({page_sql}) SELECT ({total_sql}),"
+        " (SELECT json_group_array(sha256) FROM page),"
+        f" ({models.records_json_sql('SELECT sha256 FROM page')})"
+    )
+    try:
+        total, hashes, found = query_tuples(db, sql, [*params, *total_params])[0]
+    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
+        return None
+    return int(total), models.records_from_rows(from_json(hashes), from_json(found))
+
+
+def _read_page_in_transaction(
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+) -> tuple[int, list[ModelRecord]]:
     # One read transaction: the total and the page agree even while changes commit.
     db.execute("BEGIN")
     try:
@@ -130,22 +171,24 @@ def _read_page(
             total, hashes = count_and_rank(db, where, limit, offset)  # the snapshot begins here
         else:
             hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
-            # A total kept at `generation` is true of this snapshot if no write began since.
             valid = kept is not None and counts.settled(generation)
             total = kept if kept is not None and valid else count_models(db, where)
         if kept is None and counts.settled(generation):
             counts.put(key, generation, total)
-        return total, read_models(db, hashes)
+        return total, models.read_models(db, hashes)
     finally:
         db.execute("COMMIT")
 
 
 def count_models(db: sqlite3.Connection, where: ModelFilter) -> int:
-    if where.ranked_by_index_alone():
-        sql, params = search.count_sql(where.words)
-    else:
-        sql, params = where.select("count(*)")
+    sql, params = _count_sql(where)
     return int(query_all(db, sql, params)[0][0])
+
+
+def _count_sql(where: ModelFilter) -> tuple[str, list[Any]]:
+    if where.ranked_by_index_alone():
+        return search.count_sql(where.words)
+    return where.select("count(*)")
 
 
 def count_and_rank(
@@ -166,17 +209,18 @@ def page_of_hashes(
 ) -> list[str]:
     """Hashes of one page in the filter's order (ties broken by name, then hash; among equal
     search scores, by index row)."""
-    if where.ranked_by_index_alone():
-        sql, params = search.ranked_page_sql(where.words, limit, offset)
-    else:
-        sql, params = where.select("m.sha256")
-        sql, params = (
-            f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
+    sql, params = _page_sql(where, limit, offset)
     # One row (see rows.query_json): SQLite's array holds the hashes in the order the page's
     # rows come.
     hashes: list[str] = query_json(
         db, f"SELECT json_group_array(page.sha256) FROM ({sql}) page", params
     )
     return hashes
+
+
+def _page_sql(where: ModelFilter, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """SQL selecting the hashes (column `sha256`) of one page, in order."""
+    if where.ranked_by_index_alone():
+        return search.ranked_page_sql(where.words, limit, offset)
+    sql, params = where.select("m.sha256")
+    return f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?", [*params, limit, offset]

@@ -9,9 +9,10 @@ from typing import Any
 
 import aiosqlite
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 
 from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
-from modelshelf.storage.image_index import image_seqs_of
+from modelshelf.storage.image_index import image_content_keys, image_seqs_of
 from modelshelf.storage.model_files import files_of
 from modelshelf.storage.rows import (
     chunks,
@@ -74,10 +75,14 @@ def read_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelReco
     """fetch_models on the connection's own thread (see rows.run_on_connection). A chunk of
     records is read as one row (see rows.query_json)."""
     try:
-        found = [row for chunk in chunks(hashes) for row in _records_as_json(db, chunk)]
+        found = [
+            row
+            for chunk in chunks(hashes)
+            for row in query_json(db, records_json_sql(placeholders(len(chunk))), chunk)
+        ]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return read_models_by_rows(db, hashes)
-    return _records(hashes, found)
+    return records_from_rows(hashes, found)
 
 
 def read_models_by_rows(db: sqlite3.Connection, hashes: Sequence[str]) -> list[ModelRecord]:
@@ -91,15 +96,15 @@ def read_models_by_rows(db: sqlite3.Connection, hashes: Sequence[str]) -> list[M
         rows += query_tuples(db, sql, chunk)
     found = [row[0] for row in rows]
     tags, seqs, files = tags_of(db, found), image_seqs_of(db, found), files_of(db, found)
-    return _records(
+    return records_from_rows(
         hashes,
         [[*row, tags.get(row[0], []), seqs.get(row[0], []), files.get(row[0], [])] for row in rows],
     )
 
 
-def _records(hashes: Sequence[str], found: Sequence[Sequence[Any]]) -> list[ModelRecord]:
+def records_from_rows(hashes: Sequence[str], found: Sequence[Sequence[Any]]) -> list[ModelRecord]:
     """The records of `hashes` (in that order, unknown ones skipped) from rows laid out as
-    _records_as_json's, whose lists may come in any order."""
+    records_json_sql's, whose lists may come in any order."""
     rows = {row[0]: row for row in found}
     width = len(MODEL_COLUMNS)
     # Validated as one list: a page of 50 records costs a third of building them one by one.
@@ -119,20 +124,38 @@ def _records(hashes: Sequence[str], found: Sequence[Sequence[Any]]) -> list[Mode
     )
 
 
-def _records_as_json(db: sqlite3.Connection, hashes: Sequence[str]) -> list[list[Any]]:
-    """[sha256, *MODEL_COLUMNS, meta_json text, [[tag id, name]], [seq], [[path, present]]] of
-    each of `hashes` found, the lists in no set order (_records sorts them as the per-row
-    queries order them: SQLite compares UTF-8 bytes, which order as Python's code points)."""
+def records_json_sql(hashes: str) -> str:
+    """SQL answering one row, a JSON array with [sha256, *MODEL_COLUMNS, meta_json text,
+    [[tag id, name]], [seq], [[path, present]]] for each model whose hash is IN (`hashes`):
+    placeholders or a subquery. The lists come in no set order (records_from_rows sorts them
+    as the per-row queries order them: SQLite compares UTF-8 bytes, which order as Python's
+    code points). A BLOB in a column makes it raise sqlite3.OperationalError."""
     columns = ", ".join(f"m.{c}" for c in ("sha256", *MODEL_COLUMNS, "meta_json"))
-    sql = (
+    return (
         f"SELECT json_group_array(json_array({columns}, {tags_json_sql('m.sha256')},"
         " (SELECT json_group_array(i.seq) FROM images i WHERE i.model_hash = m.sha256),"
         " (SELECT json_group_array(json_array(f.path, f.present)) FROM model_files f"
         "  WHERE f.sha256 = m.sha256)))"
-        f" FROM models m WHERE m.sha256 IN ({placeholders(len(hashes))})"
+        f" FROM models m WHERE m.sha256 IN ({hashes})"
     )
-    found: list[list[Any]] = query_json(db, sql, hashes)
-    return found
+
+
+async def fetch_model_and_image_keys(
+    conn: aiosqlite.Connection, sha256: str
+) -> tuple[ModelRecord, list[int]] | None:
+    """A model's record and its images' content keys in seq order (image_index's), read by
+    one statement: one snapshot, one trip to the connection's thread. None if unknown."""
+    sql = (
+        f"SELECT ({records_json_sql('?')}), (SELECT json_group_array(json_array(seq,"
+        " content_key)) FROM images WHERE model_hash = ?)"
+    )
+    try:
+        found, keys = (await fetch_all(conn, sql, (sha256, sha256)))[0]
+    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
+        record = await fetch_model(conn, sha256)
+        return None if record is None else (record, await image_content_keys(conn, sha256))
+    records = records_from_rows([sha256], from_json(found))
+    return (records[0], [int(key) for _seq, key in sorted(from_json(keys))]) if records else None
 
 
 async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
