@@ -187,12 +187,11 @@ async def reopened(storage: Storage) -> None:
         (ModelFilter(sort="name", order="desc"), 0, 1),
         (ModelFilter(tag="Alpha"), 0, 1),
         (ModelFilter(q="zeta"), 0, 1),
-        # Words and another filter, met for the first time: counted and ranked in one pass
-        # over the matches, in a transaction (BEGIN, the pass, the hashes, records, COMMIT).
-        (ModelFilter(q="zeta", missing=False), 0, 5),
-        (ModelFilter(q="zeta", missing=False), 256, 1),  # met again: its total is kept
+        (ModelFilter(q="zeta"), 256, 1),  # met again: its total is kept
+        (ModelFilter(q="zeta", missing=False), 0, 1),  # matches scored once, counted, ranked
+        (ModelFilter(q="zeta", missing=False), 256, 1),
     ],
-    ids=["all", "sorted", "tag", "words", "words and filter", "words and filter, kept"],
+    ids=["all", "sorted", "tag", "words", "words, kept", "words and filter", "and filter, kept"],
 )
 async def test_a_page_and_its_total_are_read_by_one_statement(
     storage: Storage, where: ModelFilter, kept_totals: int, statements: int
@@ -223,6 +222,8 @@ async def test_a_page_and_its_total_are_read_by_one_statement(
         ModelFilter(q="zeta"),
         ModelFilter(missing=True),
         ModelFilter(q="nothing"),
+        ModelFilter(q="a", missing=False),
+        ModelFilter(q="zeta", tag="zeta"),
     ],
 )
 async def test_the_page_read_at_once_is_the_page_read_query_by_query(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -120,20 +119,21 @@ def _read_page(
 ) -> tuple[int, list[ModelRecord]]:
     if db.in_transaction:
         raise RuntimeError("a page is read in a read transaction of its own")
-    generation = counts.generation()
     key = where.count_key()
+    generation = counts.generation()
     kept = counts.get(key, generation)
-    if kept is not None or not where.ranked_after_filters():
-        read = read_page_at_once(db, where, limit, offset, count=kept is None)
-        if read is not None and kept is None:
-            total, records = read  # counted by the same statement: true of its snapshot
-            if counts.settled(generation):
-                counts.put(key, generation, total)
-            return total, records
+    if kept is not None:
+        read = read_page_at_once(db, where, limit, offset, count=False)
         # A total kept at `generation` is true of this snapshot if no write began since.
-        if read is not None and kept is not None and counts.settled(generation):
+        if read is not None and counts.settled(generation):
             return kept, read[1]
-    return _read_page_in_transaction(db, where, limit, offset, counts)
+        generation = counts.generation()
+    read = read_page_at_once(db, where, limit, offset, count=True)
+    if read is None:
+        return _read_page_in_transaction(db, where, limit, offset)
+    if counts.settled(generation):  # counted in a snapshot taken at `generation`
+        counts.put(key, generation, read[0])
+    return read
 
 
 def read_page_at_once(
@@ -143,39 +143,47 @@ def read_page_at_once(
     statement answering one row: one snapshot without a transaction, and one hand-back of
     the GIL where a transaction, the page's hashes and its records took four (see
     rows.query_json). None if a column holds what JSON cannot (a BLOB)."""
-    page_sql, params = _page_sql(where, limit, offset)
-    total_sql, total_params = _count_sql(where) if count else ("SELECT -1", [])
+    ctes, total_sql, params = _page_ctes(where, limit, offset, count)
     sql = (
-        # MATERIALIZED: the page is ranked once, though both columns below read it.
-        f"WITH page AS MATERIALIZED ({page_sql}) SELECT ({total_sql}),"
-        " (SELECT json_group_array(sha256) FROM page),"
+        f"WITH {ctes} SELECT ({total_sql}), (SELECT json_group_array(sha256) FROM page),"
         f" ({models.records_json_sql('SELECT sha256 FROM page')})"
     )
     try:
-        total, hashes, found = query_tuples(db, sql, [*params, *total_params])[0]
+        total, hashes, found = query_tuples(db, sql, params)[0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return None
     return int(total), models.records_from_rows(from_json(hashes), from_json(found))
 
 
+def _page_ctes(
+    where: ModelFilter, limit: int, offset: int, count: bool
+) -> tuple[str, str, list[Any]]:
+    """The common table expressions that define `page` (the page's hashes in order), the
+    SQL of the total (-1 unless `count`), and their parameters. MATERIALIZED: what is
+    ranked is ranked once, though several parts of the statement read it."""
+    if count and where.ranked_after_filters():
+        # Words and other filters: every match is joined to `models` anyway, so the matches
+        # are scored once, then counted and ranked (rather than joined twice).
+        rank = search.rank_expression()
+        matches, params = where.select(f"{rank} AS score, model_search.rowid AS doc_id")
+        ctes = f"matches AS MATERIALIZED ({matches}), page AS MATERIALIZED"
+        page = search.ranked_hits_sql("matches")
+        return f"{ctes} ({page})", "SELECT count(*) FROM matches", [*params, limit, offset]
+    page_sql, params = _page_sql(where, limit, offset)
+    total_sql, total_params = _count_sql(where) if count else ("SELECT -1", [])
+    return f"page AS MATERIALIZED ({page_sql})", total_sql, [*params, *total_params]
+
+
 def _read_page_in_transaction(
-    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
 ) -> tuple[int, list[ModelRecord]]:
+    """The page and its total query by query (for a column JSON cannot hold, or a kept
+    total a write may have made stale)."""
     # One read transaction: the total and the page agree even while changes commit.
     db.execute("BEGIN")
     try:
-        generation = counts.generation()
-        key = where.count_key()
-        kept = counts.get(key, generation)
-        if kept is None and where.ranked_after_filters():
-            total, hashes = count_and_rank(db, where, limit, offset)  # the snapshot begins here
-        else:
-            hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
-            valid = kept is not None and counts.settled(generation)
-            total = kept if kept is not None and valid else count_models(db, where)
-        if kept is None and counts.settled(generation):
-            counts.put(key, generation, total)
-        return total, models.read_models(db, hashes)
+        hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
+        return count_models(db, where), models.read_models(db, hashes)
     finally:
         db.execute("COMMIT")
 
@@ -189,19 +197,6 @@ def _count_sql(where: ModelFilter) -> tuple[str, list[Any]]:
     if where.ranked_by_index_alone():
         return search.count_sql(where.words)
     return where.select("count(*)")
-
-
-def count_and_rank(
-    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
-) -> tuple[int, list[str]]:
-    """How many models match a filtered search, and the hashes of one page of them, best
-    first, in one pass over the matches: the same answer as count_models and page_of_hashes
-    (ordered by score, then index row), which would each join every match to `models`."""
-    sql, params = where.select(f"{search.rank_expression()}, model_search.rowid")
-    matches = query_all(db, sql, params)
-    # (score, row) pairs compare as SQLite's ORDER BY score, row does: floats, then integers.
-    best = heapq.nsmallest(offset + limit, (tuple(m) for m in matches))[offset:]
-    return len(matches), search.hashes_of_rows(db, [int(row) for _score, row in best])
 
 
 def page_of_hashes(
