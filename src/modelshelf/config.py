@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # Run those threads under SCHED_IDLE (Linux): a core only when nothing else wants it;
     # where that is refused, bulk_nice applies.
     bulk_idle: bool = True
+    # Connections for reads (bulk work has two more of its own); one client holds at most
+    # half of them at once, so the next client's read finds one free.
     read_connections: int = Field(default=4, ge=1, le=32)
     # Totals of listings (how many models a filter or search matches) kept while the library
     # does not change, so paging through one search counts its matches once; 0 keeps none.
