@@ -184,13 +184,11 @@ async def mark_all_stale(tx: aiosqlite.Connection) -> None:
 def ranked_page_sql(words: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
     """The hashes of one page of the models holding every word, best first (ties by index
     row): ranked inside the index alone, then mapped to hashes."""
-    # Not ranked_hits_sql over a subquery: SQLite flattens it and scores every match twice.
-    return (
-        f"SELECT d.sha256 FROM (SELECT rowid AS doc_id, {rank_expression()} AS score"
-        " FROM model_search WHERE model_search MATCH ? ORDER BY score, doc_id LIMIT ? OFFSET ?)"
-        " hits JOIN search_docs d ON d.id = hits.doc_id ORDER BY hits.score, hits.doc_id",
-        [match_expression(words), limit, offset],
+    scored = (
+        f"(SELECT rowid AS doc_id, {rank_expression()} AS score"
+        " FROM model_search WHERE model_search MATCH ?)"
     )
+    return ranked_hits_sql(scored), [match_expression(words), limit, offset]
 
 
 def ranked_hits_sql(scored: str) -> str:
