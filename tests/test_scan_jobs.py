@@ -294,6 +294,9 @@ def test_ctrl_c_stops_modelshelf_scan_at_a_safe_point_and_a_rerun_finishes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal. A test run started as a shell's background job ignores SIGINT,
+        # and an ignored signal stays ignored across exec: the scan would never see it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     for line in process.stderr:  # the scan has begun
