@@ -17,7 +17,6 @@ one as a prefix, so `"`, `*`, `AND`, `(` or `:` cannot cause an error.
 from __future__ import annotations
 
 import re
-import sqlite3
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,7 +30,6 @@ from modelshelf.storage.rows import (
     fetch_all,
     parse_meta,
     placeholders,
-    query_json,
 )
 
 # Column order of model_search, and how much a match in each weighs (bm25: higher wins).
@@ -160,9 +158,7 @@ async def _sources(tx: aiosqlite.Connection, hashes: list[str]) -> dict[str, Sea
             sha256=r["sha256"],
             name=r["name"],
             meta=parse_meta(r["meta_json"]),
-            files=list(
-                dict.fromkeys([*([r["path"]] if r["path"] else []), *locations[r["sha256"]]])
-            ),
+            files=_file_names(r["path"], locations[r["sha256"]]),
             tags=tag_names.get(r["sha256"], []),
         )
         for r in rows
@@ -200,22 +196,6 @@ def ranked_hits_sql(scored: str) -> str:
         " ORDER BY score, doc_id LIMIT ? OFFSET ?) hits"
         " JOIN search_docs d ON d.id = hits.doc_id ORDER BY hits.score, hits.doc_id"
     )
-
-
-def hashes_of_rows(db: sqlite3.Connection, doc_ids: Sequence[int]) -> list[str]:
-    """The hashes of these index rows, in the given order (on the connection's own thread:
-    rows.run_on_connection)."""
-    found: dict[int, str] = {}
-    for chunk in chunks(doc_ids):
-        marks = placeholders(len(chunk))
-        # One row, not one a hit (see rows.query_json).
-        sql = (
-            "SELECT json_group_array(json_array(id, sha256)) FROM search_docs"
-            f" WHERE id IN ({marks})"
-        )
-        pairs = query_json(db, sql, chunk)
-        found.update((int(doc_id), str(sha256)) for doc_id, sha256 in pairs)
-    return [found[i] for i in doc_ids if i in found]
 
 
 def count_sql(words: Sequence[str]) -> tuple[str, list[Any]]:
