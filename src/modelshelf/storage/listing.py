@@ -124,8 +124,10 @@ def _read_page(
     kept = counts.get(key, generation)
     if kept is not None:
         read = read_page_at_once(db, where, limit, offset, count=False)
+        if read is None:
+            return _read_page_in_transaction(db, where, limit, offset)
         # A total kept at `generation` is true of this snapshot if no write began since.
-        if read is not None and counts.settled(generation):
+        if counts.settled(generation):
             return kept, read[1]
         generation = counts.generation()
     read = read_page_at_once(db, where, limit, offset, count=True)
@@ -177,8 +179,7 @@ def _page_ctes(
 def _read_page_in_transaction(
     db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
 ) -> tuple[int, list[ModelRecord]]:
-    """The page and its total query by query (for a column JSON cannot hold, or a kept
-    total a write may have made stale)."""
+    """The page and its total query by query, for a column JSON cannot hold (a BLOB)."""
     # One read transaction: the total and the page agree even while changes commit.
     db.execute("BEGIN")
     try:
