@@ -84,15 +84,15 @@ class FairPool(Generic[Item]):
             self._idle.append(item)
             self._recheck_later()
         else:
-            self._lend(item, waiter.client)
-            waiter.future.set_result(item)
+            self._hand(item, waiter)
 
     async def take(self, client: Hashable) -> Item:
         """An item for `client`, once it is its turn. Cancelled while waiting, it takes
         nothing (an item handed to it meanwhile goes on to the next waiter)."""
         # Idle items with reads waiting are only ever held back from clients at their share.
         if self._idle and self._within_share(client) and not self._waiters_served_first():
-            return self._lend(self._idle.pop(), client)
+            self._holding[client] = self.holding(client) + 1
+            return self._idle.pop()
         waiter: _Waiter[Item] = _Waiter(client, self._clock())
         self._waiters.append(waiter)
         self._recheck_later()
@@ -131,9 +131,10 @@ class FairPool(Generic[Item]):
         """How many items `client` holds now."""
         return self._holding.get(client, 0)
 
-    def _lend(self, item: Item, client: Hashable) -> Item:
-        self._holding[client] = self.holding(client) + 1
-        return item
+    def _hand(self, item: Item, waiter: _Waiter[Item]) -> None:
+        """Lend `item` to `waiter` (taken off the list by _next_waiter)."""
+        self._holding[waiter.client] = self.holding(waiter.client) + 1
+        waiter.future.set_result(item)
 
     def _release(self, client: Hashable) -> None:
         left = self.holding(client) - 1
@@ -145,11 +146,15 @@ class FairPool(Generic[Item]):
     def _within_share(self, client: Hashable) -> bool:
         return self._per_client is None or self.holding(client) < self._per_client
 
+    def _overdue(self, waiter: _Waiter[Item], now: float) -> bool:
+        """Waited the longest wait: served next, past its client's share too."""
+        return now - waiter.since >= self._longest_wait
+
     def _waiters_served_first(self) -> bool:
         """Whether a waiting read may take an item now (then a newcomer queues behind)."""
         now = self._clock()
         return any(
-            self._within_share(w.client) or now - w.since >= self._longest_wait
+            self._within_share(w.client) or self._overdue(w, now)
             for w in self._waiters
             if not w.future.done()
         )
@@ -160,7 +165,7 @@ class FairPool(Generic[Item]):
         # A waiter cancelled a moment ago is still listed until its task runs again.
         self._waiters = [w for w in self._waiters if not w.future.done()]
         now = self._clock()
-        overdue = [w for w in self._waiters if now - w.since >= self._longest_wait]
+        overdue = [w for w in self._waiters if self._overdue(w, now)]
         if overdue:
             chosen = overdue[0]
         else:
@@ -185,8 +190,7 @@ class FairPool(Generic[Item]):
     def _lend_overdue(self) -> None:
         self._recheck = None
         while self._idle and (waiter := self._next_waiter()) is not None:
-            self._lend(self._idle[-1], waiter.client)
-            waiter.future.set_result(self._idle.pop())
+            self._hand(self._idle.pop(), waiter)
         self._recheck_later()
 
     def _forget(self, now: float) -> None:
