@@ -7,10 +7,11 @@ Run from the repository root:
 The sqlite3 module lets go of the GIL around every step of a query (a row each) and takes it
 back after; beside a thread running Python, taking it back can wait a switch interval. This
 builds the search bench's library (`bench/search.py`, seed 1) in a temporary directory and
-times the first page of 50 models (`listing.page_of_hashes` + `models.read_models`) alone and
-beside one thread running a Python loop, as the code reads it now and row by row (one query a
-table, a row a step: `models.read_models_by_rows` and the page's hashes fetched row by row),
-in the same process.
+times the first page of 50 models alone and beside one thread running a Python loop, read
+one row a query (`listing.page_of_hashes` + `models.read_models`; the endpoint has since put
+both in one statement, `listing.read_page_at_once`) and row by row (one query a table, a row
+a step: `models.read_models_by_rows` and the page's hashes fetched row by row), in the same
+process.
 """
 
 from __future__ import annotations
