@@ -19,10 +19,11 @@ builds the index (timed). Then, in the same run, it measures:
       of method;
   (a) the same calls to a real server, `python -m modelshelf serve` in a process of its own
       as in production (uvloop, start-up heap frozen, access log on), built-in settings but
-      two workers; each query comes back many times, so after the first its total is
-      answered from memory (storage.counts);
+      two workers; each query comes back many times, so after the first its total, and
+      the order of its best 2,000 matches that the page is taken from, are answered from
+      memory (storage.counts);
   (a') the same calls to a server started again with `kept_totals = 0`: every answer counts
-      its matches, as a query met for the first time since the last write does;
+      and ranks its matches, as a query met for the first time since the last write does;
   (b) the same searches as SQL: what the endpoint runs for a query met for the first time,
       the one statement that counts, ranks and reads the first page's 50 records
       (storage.listing.read_page_at_once);
@@ -30,6 +31,9 @@ builds the index (timed). Then, in the same run, it measures:
       of hashes, no records: less than (b) does), the way a search without an index would;
   (d) reading the first page's 50 records (rows, tags, images, locations, meta_json parsed,
       validated) in the connection's thread, as the endpoint does after ranking;
+  (e) on each of those two servers, after (a) or (a'): the first ten pages of 100 (the web
+      UI's page) of each two-letter prefix and frequent word, read in order, as the UI reads
+      them while its grid scrolls; the pages after the first are timed;
 
 and prints p50/p99 per query kind and whether the targets of issue 11 (p50 <= 5 ms, p99 <=
 20 ms over HTTP) are met, by (a) and by (a'). `--src` serves (a) and (a') with the
@@ -251,6 +255,28 @@ async def measure_http(url: str, kinds: Kinds, calls: int) -> dict[str, list[flo
     return timings
 
 
+PAGING_KINDS = ("2-letter prefix", "frequent word")
+PAGES, PAGE = 10, 100  # the web UI's page
+
+
+async def measure_paging(url: str, kinds: Kinds) -> list[float]:
+    """(e): ms of each page after the first of the first PAGES pages of PAGE models of the
+    PAGING_KINDS' queries, read in order, as the web UI does while its grid scrolls."""
+    timings = []
+    queries = {params["q"] for kind in PAGING_KINDS for params in kinds[kind]}
+    async with aiohttp.ClientSession() as session:
+        for q in sorted(queries):
+            for page in range(PAGES):
+                params = {"q": q, "limit": str(PAGE), "offset": str(page * PAGE)}
+                started = time.perf_counter()
+                async with session.get(url, params=params) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+                if page:
+                    timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def print_http(title: str, timings: dict[str, list[float]]) -> tuple[float, float]:
     """Print p50/p99 by query kind and over all; returns the latter."""
     print(f"\n{title}")
@@ -296,14 +322,15 @@ async def in_process(data_dir: Path, kinds: Kinds, calls: int) -> dict[str, list
 
 async def served(
     data_dir: Path, kinds: Kinds, calls: int, src: Path | None, settings: dict[str, str]
-) -> dict[str, list[float]]:
-    """(a) and (a'): a `modelshelf serve` process of its own."""
+) -> tuple[dict[str, list[float]], list[float]]:
+    """(a) and (a'), then (e): a `modelshelf serve` process of its own."""
     log = data_dir.parent / "server.log"
     settings = {"MODELSHELF_WORKERS": "2", **settings}
     process, url = start_modelshelf(data_dir, src, log, settings=settings)
     try:
         await measure_http(f"{url}/api/models", kinds, 100)  # warm up
-        return await measure_http(f"{url}/api/models", kinds, calls)
+        timings = await measure_http(f"{url}/api/models", kinds, calls)
+        return timings, await measure_paging(f"{url}/api/models", kinds)
     finally:
         stop(process)
 
@@ -350,6 +377,17 @@ def print_records(db_path: Path, kinds: Kinds) -> None:
             print(f"{kind:18} {count:8.0f} {statistics.median(samples):8.3f}")
 
 
+def print_paging(kept: list[float], counted: list[float]) -> None:
+    print(
+        f"\n(e) pages 2-{PAGES} of {PAGE} of the {' and '.join(PAGING_KINDS)} queries, read in"
+        " order over HTTP"
+    )
+    print(f"{'server':28} {'pages':>6} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, samples in (("(a) as shipped", kept), ("(a') kept_totals = 0", counted)):
+        p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        print(f"{label:28} {len(samples):6} {p50:8.2f} {p99:8.2f}")
+
+
 def verdict(label: str, figures: tuple[float, float]) -> bool:
     met = figures[0] <= TARGET_P50_MS and figures[1] <= TARGET_P99_MS
     print(
@@ -367,12 +405,15 @@ async def main(models: int, calls: int, seed: int, src: Path | None) -> int:
         words = await build(data_dir, models, rng)
         kinds = queries(rng, words)
         inside = await in_process(data_dir, kinds, calls)
-        kept = await served(data_dir, kinds, calls, src, {})
-        counted = await served(data_dir, kinds, calls, src, {"MODELSHELF_KEPT_TOTALS": "0"})
+        kept, kept_pages = await served(data_dir, kinds, calls, src, {})
+        counted, counted_pages = await served(
+            data_dir, kinds, calls, src, {"MODELSHELF_KEPT_TOTALS": "0"}
+        )
         title = f"GET /api/models?q=...&limit=50 over HTTP, {calls} calls"
         print_http(f"(i) {title}, to the app inside the bench's process (the old method)", inside)
         a = print_http(f"(a) {title}, to a `modelshelf serve` process", kept)
         a_first = print_http("(a') the same, served with kept_totals = 0 (no total kept)", counted)
+        print_paging(kept_pages, counted_pages)
         print_sql(data_dir / "modelshelf.db", kinds)
         print_records(data_dir / "modelshelf.db", kinds)
         print()

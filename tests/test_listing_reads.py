@@ -3,15 +3,18 @@ kept only while the library has not changed since, and a type filter answered fr
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from array import array
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelshelf.storage import Storage
-from modelshelf.storage.counts import MatchCounts
-from modelshelf.storage.listing import ModelFilter
+from modelshelf.storage import counts as counts_module
+from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
+from modelshelf.storage.listing import ModelFilter, ranking_depth, read_page
 from modelshelf.storage.rows import run_on_connection
 from tests.conftest import Client
 from tests.editing import call
@@ -100,11 +103,16 @@ async def test_the_generation_is_odd_exactly_while_a_write_is_open(storage: Stor
     assert storage.generation == start + 4  # a rolled back write moves it too
 
 
+def total(counts: MatchCounts, key: str, generation: int) -> int | None:
+    kept = counts.get(key, generation)
+    return None if kept is None else kept.total
+
+
 def test_a_count_is_handed_out_only_under_the_generation_it_was_made_at() -> None:
     generation = 0
     counts = MatchCounts(lambda: generation)
-    counts.put("pixel", 0, 2)
-    assert counts.get("pixel", 0) == 2
+    counts.put("pixel", 0, Kept(2))
+    assert total(counts, "pixel", 0) == 2
     generation = 2
     assert counts.get("pixel", 2) is None
     assert not counts.settled(0)
@@ -112,11 +120,72 @@ def test_a_count_is_handed_out_only_under_the_generation_it_was_made_at() -> Non
 
 def test_the_oldest_count_is_dropped_past_the_capacity() -> None:
     counts = MatchCounts(lambda: 0, capacity=2)
-    counts.put("a", 0, 1)
-    counts.put("b", 0, 2)
-    assert counts.get("a", 0) == 1  # "b" is now the oldest used
-    counts.put("c", 0, 3)
-    assert (counts.get("a", 0), counts.get("b", 0), counts.get("c", 0)) == (1, None, 3)
+    counts.put("a", 0, Kept(1))
+    counts.put("b", 0, Kept(2))
+    assert total(counts, "a", 0) == 1  # "b" is now the oldest used
+    counts.put("c", 0, Kept(3))
+    assert [total(counts, key, 0) for key in "abc"] == [1, None, 3]
+
+
+def test_a_ranking_stays_when_the_same_filter_is_counted_in_another_order() -> None:
+    counts = MatchCounts(lambda: 0)
+    counts.put("pixel", 0, Kept(3, array("q", [7, 5, 6])))
+    counts.put("pixel", 0, Kept(3))  # the same words, sorted by name
+    assert counts.get("pixel", 0) == Kept(3, array("q", [7, 5, 6]))
+    counts.put("pixel", 2, Kept(3))
+    assert counts.get("pixel", 2) == Kept(3)  # not a ranking made under another generation
+
+
+def test_past_the_rows_budget_the_oldest_rankings_go_and_their_totals_stay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(counts_module, "RANKED_ROWS_KEPT", 5)
+    counts = MatchCounts(lambda: 0)
+    counts.put("a", 0, Kept(3, array("q", [1, 2, 3])))
+    counts.put("b", 0, Kept(2, array("q", [4, 5])))
+    assert counts.get("a", 0) == Kept(3, array("q", [1, 2, 3]))  # "b" is now the oldest used
+    counts.put("c", 0, Kept(2, array("q", [6, 7])))
+    assert [counts.get(key, 0) for key in "abc"] == [
+        Kept(3, array("q", [1, 2, 3])),
+        Kept(2),
+        Kept(2, array("q", [6, 7])),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limit", "offset", "ranked", "depth"),
+    [
+        (50, 0, 0, 50),  # a first page ranks what it shows, as it did before rankings were kept
+        (100, 100, 100, 200),
+        (100, 200, 200, 400),  # twice what was kept: the 4th page is then kept already
+        (100, 400, 400, 800),
+        (100, 1600, 1600, RANKING_DEPTH),
+        (50, 5000, 0, 5050),  # past the depth: to the page's end, and nothing is kept
+        (100, 1950, 1600, 2050),
+    ],
+)
+def test_a_ranking_goes_twice_as_deep_as_what_was_kept(
+    limit: int, offset: int, ranked: int, depth: int
+) -> None:
+    assert ranking_depth(limit, offset, ranked) == depth
+
+
+@pytest.mark.parametrize(
+    ("kept", "limit", "offset", "page"),
+    [
+        (Kept(3), 2, 0, None),  # no ranking kept
+        (Kept(5, array("q", [9, 8, 7])), 2, 0, [9, 8]),
+        (Kept(5, array("q", [9, 8, 7])), 2, 1, [8, 7]),
+        (Kept(5, array("q", [9, 8, 7])), 2, 2, None),  # past what was kept of 5 matches
+        (Kept(3, array("q", [9, 8, 7])), 2, 2, [7]),  # every match was kept
+        (Kept(3, array("q", [9, 8, 7])), 2, 5, []),
+        (Kept(0, array("q")), 50, 0, []),
+    ],
+)
+def test_a_kept_ranking_answers_only_the_pages_it_holds(
+    kept: Kept, limit: int, offset: int, page: list[int] | None
+) -> None:
+    assert kept.ranked_page(limit, offset) == page
 
 
 async def test_work_on_the_connection_thread_uses_that_connection(storage: Storage) -> None:
@@ -151,8 +220,8 @@ def test_kept_totals_says_how_many_totals_are_kept(
     tmp_path: Path, kept_totals: int, kept: int | None
 ) -> None:
     storage = Storage(tmp_path / "modelshelf.db", kept_totals=kept_totals)
-    storage.counts.put("pixel", storage.generation, 3)
-    assert storage.counts.get("pixel", storage.generation) == kept
+    storage.counts.put("pixel", storage.generation, Kept(3))
+    assert total(storage.counts, "pixel", storage.generation) == kept
 
 
 async def test_the_reader_used_last_is_handed_out_first(tmp_path: Path) -> None:
@@ -166,3 +235,64 @@ async def test_the_reader_used_last_is_handed_out_first(tmp_path: Path) -> None:
                 assert (await again.execute_fetchall("PRAGMA cache_size"))[0][0] == size
     finally:
         await storage.close()
+
+
+async def paged(client: Client, query: str, count: int) -> list[str]:
+    """Names of the first `count` matches, read a page of one at a time (the way the web UI
+    pages, so after the first the order may come from a kept ranking)."""
+    names = []
+    for offset in range(count):
+        params = {"q": query, "limit": "1", "offset": str(offset)}
+        response = await library_get(client, params)
+        names += [m["name"] for m in response["models"]]
+    return names
+
+
+async def library_get(client: Client, params: dict[str, str]) -> Any:
+    response = await client.get("/api/models", params=params)
+    body = await response.json()
+    assert response.status == 200, body
+    return body
+
+
+async def test_a_ranking_kept_before_a_change_is_ranked_again_after_it(library: Client) -> None:
+    before = await paged(library, "pixel", 3)
+    assert before == ["Pixel Art XL", "Realistic Vision"]
+    assert await paged(library, "pixel", 3) == before  # the pages after the first: kept
+    for model, name in ((sha(5), "Pixel Pixel Pixel Pixel"), (sha(2), "Art XL")):
+        status, answer, _ = await call(library, "PATCH", f"/api/models/{model}", {"name": name})
+        assert status == 200, answer
+        after = await paged(library, "pixel", 3)
+        assert after == await search(library, "pixel")
+    assert after == ["Pixel Pixel Pixel Pixel", "Art XL"]
+
+
+async def test_paging_a_search_keeps_its_ranking_twice_as_deep_each_time(tmp_path: Path) -> None:
+    path = tmp_path / "modelshelf.db"
+    storage = Storage(path)
+    await storage.open()
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for n in range(1, 6):  # more words "pixel", more weight: model 5 ranks first
+            name = " ".join(["pixel"] * n)
+            db.execute("INSERT INTO models(sha256, name) VALUES (?, ?)", (sha(n), name))
+    await storage.open()  # indexes the rows written behind its back
+    try:
+        where = ModelFilter(q="pixel")
+        pages, depths = [], []
+        async with storage.read() as conn:
+            for offset in range(6):
+                pages += (await read_page(conn, where, 1, offset, storage.counts))[1]
+                kept = storage.counts.get(where.count_key(), storage.generation)
+                assert kept is not None
+                depths.append(kept.ranked())
+            nothing_kept = MatchCounts(lambda: 0, capacity=0)
+            _, whole = await read_page(conn, where, 50, 0, nothing_kept)  # ranked afresh
+    finally:
+        await storage.close()
+    assert depths == [1, 2, 4, 4, 5, 5]
+    assert (
+        [r.name for r in pages]
+        == [r.name for r in whole]
+        == [" ".join(["pixel"] * n) for n in range(5, 0, -1)]
+    )

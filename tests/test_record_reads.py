@@ -15,7 +15,7 @@ import pytest
 
 from modelshelf.records import image_name
 from modelshelf.storage import Storage
-from modelshelf.storage.counts import MatchCounts
+from modelshelf.storage.counts import RANKING_DEPTH, MatchCounts
 from modelshelf.storage.image_index import image_content_keys
 from modelshelf.storage.listing import (
     ModelFilter,
@@ -23,6 +23,7 @@ from modelshelf.storage.listing import (
     page_of_hashes,
     read_page,
     read_page_at_once,
+    read_ranked_page,
 )
 from modelshelf.storage.models import (
     fetch_model,
@@ -244,7 +245,41 @@ async def test_the_page_read_at_once_is_the_page_read_query_by_query(
         at_once = await run_on_connection(
             conn, lambda db: read_page_at_once(db, where, 2, 0, count=True)
         )
-    assert at_once == expected
+    assert at_once is not None
+    assert (at_once.total, at_once.records) == expected
+    assert (at_once.ranking is not None) == where.ranked()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ModelFilter(q="a"),
+        ModelFilter(q="zeta"),
+        ModelFilter(q="nothing"),
+        ModelFilter(q="a", missing=False),
+        ModelFilter(q="zeta", tag="zeta"),
+    ],
+)
+async def test_a_page_read_from_the_kept_ranking_is_the_page_ranked_again(
+    storage: Storage, where: ModelFilter
+) -> None:
+    await reopened(storage)
+
+    def pages(db: sqlite3.Connection) -> list[tuple[list[Any], list[Any]]]:
+        first = read_page_at_once(db, where, RANKING_DEPTH, 0, count=True)
+        assert first is not None and first.ranking is not None
+        assert len(first.ranking) == first.total  # ranked to the page's end: every match
+        found = []
+        for offset in range(first.total + 1):
+            ranked_again = read_page_at_once(db, where, 1, offset, count=False)
+            assert ranked_again is not None
+            kept = read_ranked_page(db, first.ranking[offset : offset + 1].tolist())
+            found.append((ranked_again.records, kept))
+        return found
+
+    async with storage.read() as conn:
+        for ranked_again, kept in await run_on_connection(conn, pages):
+            assert kept == ranked_again
 
 
 @pytest.mark.parametrize("kept", [False, True], ids=["counted", "total kept before the BLOB"])

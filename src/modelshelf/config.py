@@ -45,8 +45,9 @@ class Settings(BaseModel):
     # Connections for reads (bulk work has two more of its own); one client holds at most
     # half of them at once, so the next client's read finds one free.
     read_connections: int = Field(default=4, ge=1, le=32)
-    # Totals of listings (how many models a filter or search matches) kept while the library
-    # does not change, so paging through one search counts its matches once; 0 keeps none.
+    # Listings whose total and, for a search, the order of its best matches are kept while
+    # the library does not change, so paging through one search counts and ranks once; 0 keeps
+    # none.
     kept_totals: int = Field(default=256, ge=0, le=100_000)
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)

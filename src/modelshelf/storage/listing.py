@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from array import array
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import aiosqlite
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from modelshelf.records import ModelRecord
 from modelshelf.storage import models, search
-from modelshelf.storage.counts import MatchCounts
+from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
 from modelshelf.storage.rows import query_all, query_json, query_tuples, run_on_connection
 
 SortKey = Literal["name", "created_at", "size_bytes"]
@@ -100,6 +101,10 @@ class ModelFilter:
         """Only words, best first: the index can count and rank without reading models."""
         return bool(self.words) and self.sort is None and not self.filters()[0]
 
+    def ranked(self) -> bool:
+        """Words and no `sort`: the best matches come first."""
+        return bool(self.words) and self.sort is None
+
     def ranked_after_filters(self) -> bool:
         """Words and other filters, best first: every match is joined to `models` anyway."""
         return bool(self.words) and self.sort is None and bool(self.filters()[0])
@@ -123,57 +128,148 @@ def _read_page(
     generation = counts.generation()
     kept = counts.get(key, generation)
     if kept is not None:
-        read = read_page_at_once(db, where, limit, offset, count=False)
+        read = _read_with_kept(db, where, limit, offset, kept)
         if read is None:
             return _read_page_in_transaction(db, where, limit, offset)
-        # A total kept at `generation` is true of this snapshot if no write began since.
+        # What was kept at `generation` is true of this snapshot if no write began since.
         if counts.settled(generation):
-            return kept, read[1]
+            if read.ranking is not None:  # ranked deeper than was kept
+                counts.put(key, generation, Kept(kept.total, read.ranking))
+            return kept.total, read.records
         generation = counts.generation()
     read = read_page_at_once(db, where, limit, offset, count=True)
     if read is None:
         return _read_page_in_transaction(db, where, limit, offset)
-    if counts.settled(generation):  # counted in a snapshot taken at `generation`
-        counts.put(key, generation, read[0])
-    return read
+    if counts.settled(generation):  # counted and ranked in a snapshot taken at `generation`
+        counts.put(key, generation, Kept(read.total, read.ranking))
+    return read.total, read.records
+
+
+def _read_with_kept(
+    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, kept: Kept
+) -> PageRead | None:
+    """The page's records (its total not counted), its order taken from the kept ranking
+    when that holds the page, else ranked again (deeper than was kept) or sorted again.
+    None for a BLOB."""
+    doc_ids = kept.ranked_page(limit, offset) if where.ranked() else None
+    if doc_ids is None:
+        return read_page_at_once(db, where, limit, offset, count=False, ranked=kept.ranked())
+    records = read_ranked_page(db, doc_ids)
+    return None if records is None else PageRead(-1, records)
+
+
+class PageRead(NamedTuple):
+    """A page read by one statement: how many models match (-1 if not counted), the page's
+    records and, for a search ranked best first whose page lies within RANKING_DEPTH, the
+    index rows of its best matches in order, to the page's end at least (else None)."""
+
+    total: int
+    records: list[ModelRecord]
+    ranking: array[int] | None = None
 
 
 def read_page_at_once(
-    db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, *, count: bool
-) -> tuple[int, list[ModelRecord]] | None:
-    """One page's records (and, if `count`, how many models match; else -1) read by a single
+    db: sqlite3.Connection,
+    where: ModelFilter,
+    limit: int,
+    offset: int,
+    *,
+    count: bool,
+    ranked: int = 0,
+) -> PageRead | None:
+    """One page's records (and, if `count`, how many models match) read by a single
     statement answering one row: one snapshot without a transaction, and one hand-back of
     the GIL where a transaction, the page's hashes and its records took four (see
-    rows.query_json). None if a column holds what JSON cannot (a BLOB)."""
-    ctes, total_sql, params = _page_ctes(where, limit, offset, count)
+    rows.query_json). A search ranked best first ranks its best matches to the page's end,
+    or twice as deep as the `ranked` already kept, if deeper (see ranking_depth). None if a
+    column holds what JSON cannot (a BLOB)."""
+    ctes, total_sql, ranking_sql, params = _page_ctes(where, limit, offset, count, ranked)
     sql = (
         f"WITH {ctes} SELECT ({total_sql}), (SELECT json_group_array(sha256) FROM page),"
+        f" ({models.records_json_sql('SELECT sha256 FROM page')}), ({ranking_sql})"
+    )
+    try:
+        total, hashes, found, ranking = query_tuples(db, sql, params)[0]
+    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
+        return None
+    records = models.records_from_rows(from_json(hashes), from_json(found))
+    return PageRead(
+        int(total), records, None if ranking is None else array("q", from_json(ranking))
+    )
+
+
+def ranking_depth(limit: int, offset: int, ranked: int) -> int:
+    """How many best matches to rank for a page, `ranked` being kept already: to the page's
+    end, or twice what was kept if that is deeper, up to RANKING_DEPTH (past it, to the page's
+    end, and nothing is kept). A person scrolling page after page then ranks at the 1st, 2nd,
+    3rd, 5th, 9th and 17th: SQLite sorts a deeper ranking slower (LIMIT 2,000 instead of 50
+    cost 1.7 ms more over 2,700 matches), so the first page costs what it did before."""
+    end = offset + limit
+    return end if end > RANKING_DEPTH else min(RANKING_DEPTH, max(end, 2 * ranked))
+
+
+def read_ranked_page(db: sqlite3.Connection, doc_ids: list[int]) -> list[ModelRecord] | None:
+    """The records of the models of index rows `doc_ids`, in that order, read by one
+    statement. None if a column holds what JSON cannot (a BLOB)."""
+    sql = (
+        "WITH page AS MATERIALIZED (SELECT d.sha256 FROM json_each(?) j"
+        " JOIN search_docs d ON d.id = j.value ORDER BY j.key)"
+        " SELECT (SELECT json_group_array(sha256) FROM page),"
         f" ({models.records_json_sql('SELECT sha256 FROM page')})"
     )
     try:
-        total, hashes, found = query_tuples(db, sql, params)[0]
-    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
+        hashes, found = query_tuples(db, sql, [to_json(doc_ids).decode()])[0]
+    except sqlite3.OperationalError:
         return None
-    return int(total), models.records_from_rows(from_json(hashes), from_json(found))
+    return models.records_from_rows(from_json(hashes), from_json(found))
 
 
 def _page_ctes(
-    where: ModelFilter, limit: int, offset: int, count: bool
-) -> tuple[str, str, list[Any]]:
+    where: ModelFilter, limit: int, offset: int, count: bool, ranked: int
+) -> tuple[str, str, str, list[Any]]:
     """The common table expressions that define `page` (the page's hashes in order), the
-    SQL of the total (-1 unless `count`), and their parameters. MATERIALIZED: what is
-    ranked is ranked once, though several parts of the statement read it."""
-    if count and where.ranked_after_filters():
-        # Words and other filters: every match is joined to `models` anyway, so the matches
-        # are scored once, then counted and ranked (rather than joined twice).
-        rank = search.rank_expression()
-        matches, params = where.select(f"{rank} AS score, model_search.rowid AS doc_id")
-        ctes = f"matches AS MATERIALIZED ({matches}), page AS MATERIALIZED"
-        page = search.ranked_hits_sql("matches")
-        return f"{ctes} ({page})", "SELECT count(*) FROM matches", [*params, limit, offset]
+    SQL of the total (-1 unless `count`), the SQL of the kept ranking (a JSON array, or
+    NULL), and their parameters. MATERIALIZED: what is ranked is ranked once, though several
+    parts of the statement read it."""
+    if where.ranked():
+        return _ranked_ctes(where, limit, offset, count, ranking_depth(limit, offset, ranked))
     page_sql, params = _page_sql(where, limit, offset)
     total_sql, total_params = _count_sql(where) if count else ("SELECT -1", [])
-    return f"page AS MATERIALIZED ({page_sql})", total_sql, [*params, *total_params]
+    return f"page AS MATERIALIZED ({page_sql})", total_sql, "NULL", [*params, *total_params]
+
+
+def _ranked_ctes(
+    where: ModelFilter, limit: int, offset: int, count: bool, depth: int
+) -> tuple[str, str, str, list[Any]]:
+    """_page_ctes of a search ranked best first: its best `depth` matches are ranked, in one
+    pass scoring every match (SQLite keeps only the best while it sorts); the page is taken
+    from them, and their order is answered, to be kept (storage.counts), unless the page
+    lies past RANKING_DEPTH."""
+    scored = f"{search.rank_expression()} AS score, model_search.rowid AS doc_id"
+    total_params: list[Any] = []
+    if where.ranked_after_filters():
+        # Words and other filters: every match is joined to `models` anyway, so the matches
+        # are scored once, then counted and ranked (rather than joined twice).
+        matches, params = where.select(scored)
+        ctes = f"matches AS MATERIALIZED ({matches}), "
+        source, total_sql = "matches", "SELECT count(*) FROM matches"
+    else:
+        params = [search.match_expression(where.words)]
+        ctes, source = "", f"(SELECT {scored} FROM model_search WHERE {search.MATCH})"
+        total_sql, total_params = search.count_sql(where.words)
+    if not count:
+        total_sql, total_params = "SELECT -1", []
+    ctes += (
+        f"ranked AS MATERIALIZED (SELECT doc_id, score FROM {source}"
+        " ORDER BY score, doc_id LIMIT ?),"
+        f" page AS MATERIALIZED ({search.ranked_hits_sql('ranked')})"
+    )
+    ranking_sql = (
+        "SELECT json_group_array(doc_id) FROM (SELECT doc_id FROM ranked ORDER BY score, doc_id)"
+        if offset + limit <= RANKING_DEPTH
+        else "NULL"
+    )
+    return ctes, total_sql, ranking_sql, [*params, depth, limit, offset, *total_params]
 
 
 def _read_page_in_transaction(
