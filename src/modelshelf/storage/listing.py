@@ -180,9 +180,9 @@ def read_page_at_once(
     """One page's records (and, if `count`, how many models match) read by a single
     statement answering one row: one snapshot without a transaction, and one hand-back of
     the GIL where a transaction, the page's hashes and its records took four (see
-    rows.query_json). A search ranked best first ranks its best matches to the page's end,
-    or twice as deep as the `ranked` already kept, if deeper (see ranking_depth). None if a
-    column holds what JSON cannot (a BLOB)."""
+    rows.query_json). A search ranked best first ranks its best matches as deep as
+    ranking_depth says, `ranked` being kept already. None if a column holds what JSON cannot
+    (a BLOB)."""
     ctes, total_sql, ranking_sql, params = _page_ctes(where, limit, offset, count, ranked)
     sql = (
         f"WITH {ctes} SELECT ({total_sql}), (SELECT json_group_array(sha256) FROM page),"
@@ -200,12 +200,12 @@ def read_page_at_once(
 
 def ranking_depth(limit: int, offset: int, ranked: int) -> int:
     """How many best matches to rank for a page, `ranked` being kept already: to the page's
-    end, or twice what was kept if that is deeper, up to RANKING_DEPTH (past it, to the page's
-    end, and nothing is kept). A person scrolling page after page then ranks at the 1st, 2nd,
-    3rd, 5th, 9th and 17th: SQLite sorts a deeper ranking slower (LIMIT 2,000 instead of 50
-    cost 1.7 ms more over 2,700 matches), so the first page costs what it did before."""
+    end the first time (SQLite sorts a deeper ranking slower: LIMIT 2,000 instead of 50 cost
+    1.7 ms more over 2,700 matches, so a first page costs what it did), and to RANKING_DEPTH
+    for a page past what is kept (a person scrolling on: the pages after are then kept). Past
+    RANKING_DEPTH, to the page's end, and nothing is kept."""
     end = offset + limit
-    return end if end > RANKING_DEPTH else min(RANKING_DEPTH, max(end, 2 * ranked))
+    return end if end > RANKING_DEPTH or not ranked else RANKING_DEPTH
 
 
 def read_ranked_page(db: sqlite3.Connection, doc_ids: list[int]) -> list[ModelRecord] | None:
