@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
+from pydantic import TypeAdapter
 
 from modelshelf.records import MODEL_COLUMNS, PendingRecord
 from modelshelf.storage.models import (
@@ -34,6 +35,9 @@ _RECORD_SELECT = (
     " EXISTS (SELECT 1 FROM pending_images i WHERE i.pending_id = p.id) AS has_image"
     " FROM pending_import p"
 )
+# Records validated as one list: 120 pending models cost about a fifth less than built one by
+# one (0.75-0.89 against 0.98-1.06 ms, a throwaway timing), on the connection's thread.
+PENDING_RECORDS = TypeAdapter(list[PendingRecord])
 
 
 async def fetch_pending_row(conn: aiosqlite.Connection, pending_id: int) -> sqlite3.Row | None:
@@ -65,17 +69,19 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return [pending_record(r) for r in db.execute(f"{_RECORD_SELECT} ORDER BY p.id")]
     width = len(MODEL_COLUMNS)
-    return [
-        PendingRecord(
-            id=row[0],
-            sha256=row[1],
-            **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
-            meta_json=parse_meta(row[2 + width]),
-            tags=tags_by_name(row[3 + width]),
-            images=[f"pending/{row[0]}"] if row[4 + width] else [],
-        )
-        for row in sorted(rows, key=lambda r: r[0])
-    ]
+    return PENDING_RECORDS.validate_python(
+        [
+            {
+                "id": row[0],
+                "sha256": row[1],
+                **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
+                "meta_json": parse_meta(row[2 + width]),
+                "tags": tags_by_name(row[3 + width]),
+                "images": [f"pending/{row[0]}"] if row[4 + width] else [],
+            }
+            for row in sorted(rows, key=lambda r: r[0])
+        ]
+    )
 
 
 def pending_record(row: sqlite3.Row) -> PendingRecord:
