@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from array import array
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelshelf.storage import Storage
+from modelshelf.storage import Storage, listing
 from modelshelf.storage import counts as counts_module
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
 from modelshelf.storage.listing import ModelFilter, ranking_depth, read_page
@@ -153,7 +154,7 @@ def test_past_the_rows_budget_the_oldest_rankings_go_and_their_totals_stay(
 
 
 @pytest.mark.parametrize(
-    ("limit", "offset", "ranked", "depth"),
+    ("limit", "offset", "kept_depth", "depth"),
     [
         (50, 0, 0, 50),  # a first page ranks what it shows, as it did before rankings were kept
         (100, 300, 0, 400),  # so does any page met first
@@ -163,9 +164,9 @@ def test_past_the_rows_budget_the_oldest_rankings_go_and_their_totals_stay(
     ],
 )
 def test_a_page_past_what_is_kept_ranks_to_the_depth(
-    limit: int, offset: int, ranked: int, depth: int
+    limit: int, offset: int, kept_depth: int, depth: int
 ) -> None:
-    assert ranking_depth(limit, offset, ranked) == depth
+    assert ranking_depth(limit, offset, kept_depth) == depth
 
 
 @pytest.mark.parametrize(
@@ -265,32 +266,96 @@ async def test_a_ranking_kept_before_a_change_is_ranked_again_after_it(library: 
     assert after == ["Pixel Pixel Pixel Pixel", "Art XL"]
 
 
-async def test_paging_a_search_keeps_its_ranking_from_the_second_page_on(tmp_path: Path) -> None:
+PIXELS = [" ".join(["pixel"] * n) for n in range(1, 6)]  # more words, more weight
+RANKED = PIXELS[::-1]  # best first for "pixel"
+
+
+@pytest.fixture
+async def pixels(tmp_path: Path) -> AsyncIterator[Storage]:
+    """A library of five models named "pixel" to "pixel pixel pixel pixel pixel"."""
     path = tmp_path / "modelshelf.db"
     storage = Storage(path)
     await storage.open()
     await storage.close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-        for n in range(1, 6):  # more words "pixel", more weight: model 5 ranks first
-            name = " ".join(["pixel"] * n)
+        for n, name in enumerate(PIXELS, start=1):
             db.execute("INSERT INTO models(sha256, name) VALUES (?, ?)", (sha(n), name))
     await storage.open()  # indexes the rows written behind its back
-    try:
-        where = ModelFilter(q="pixel")
-        pages, depths = [], []
-        async with storage.read() as conn:
-            for offset in range(6):
-                pages += (await read_page(conn, where, 1, offset, storage.counts))[1]
-                kept = storage.counts.get(where.count_key(), storage.generation)
-                assert kept is not None
-                depths.append(kept.ranked())
-            nothing_kept = MatchCounts(lambda: 0, capacity=0)
-            _, whole = await read_page(conn, where, 50, 0, nothing_kept)  # ranked afresh
-    finally:
-        await storage.close()
+    yield storage
+    await storage.close()
+
+
+async def names(
+    storage: Storage, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+) -> list[str | None]:
+    async with storage.read() as conn:
+        return [r.name for r in (await read_page(conn, where, limit, offset, counts))[1]]
+
+
+async def test_paging_a_search_keeps_its_ranking_from_the_second_page_on(
+    pixels: Storage,
+) -> None:
+    where = ModelFilter(q="pixel")
+    pages, depths = [], []
+    for offset in range(6):
+        pages += await names(pixels, where, 1, offset, pixels.counts)
+        kept = pixels.counts.get(where.count_key(), pixels.generation)
+        assert kept is not None
+        depths.append(kept.depth)
     assert depths == [1, 5, 5, 5, 5, 5]  # every match: fewer than RANKING_DEPTH
-    assert (
-        [r.name for r in pages]
-        == [r.name for r in whole]
-        == [" ".join(["pixel"] * n) for n in range(5, 0, -1)]
-    )
+    nothing_kept = MatchCounts(lambda: 0, capacity=0)
+    assert pages == await names(pixels, where, 50, 0, nothing_kept) == RANKED
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(2, 0), (2, 1), (3, 2), (50, 0)])
+async def test_pages_of_several_come_from_the_kept_ranking_in_its_order(
+    pixels: Storage, limit: int, offset: int
+) -> None:
+    where = ModelFilter(q="pixel")
+    await names(pixels, where, 1, 0, pixels.counts)
+    await names(pixels, where, 1, 1, pixels.counts)  # now every match is kept
+    assert await names(pixels, where, limit, offset, pixels.counts) == RANKED[offset:][:limit]
+
+
+async def test_a_ranking_is_not_used_if_a_write_began_during_the_read(pixels: Storage) -> None:
+    where = ModelFilter(q="pixel")
+    await names(pixels, where, 50, 0, pixels.counts)
+    kept = pixels.counts.get(where.count_key(), pixels.generation)
+    assert kept is not None and kept.ranking is not None
+    generations = iter([0, 2])  # the read starts at 0; a write has begun and ended by its end
+    counts = MatchCounts(lambda: next(generations, 2))
+    wrong = array("q", reversed(kept.ranking))  # what a ranking made before the write could say
+    counts.put(where.count_key(), 0, Kept(kept.total, wrong))
+    assert await names(pixels, where, 50, 0, counts) == RANKED
+
+
+async def test_a_sorted_listing_does_not_take_the_order_of_a_kept_ranking(
+    pixels: Storage,
+) -> None:
+    await names(pixels, ModelFilter(q="pixel"), 50, 0, pixels.counts)  # keeps the ranking
+    by_name = ModelFilter(q="pixel", sort="name")
+    assert await names(pixels, by_name, 50, 0, pixels.counts) == sorted(PIXELS)
+
+
+async def test_a_page_past_the_ranking_depth_keeps_no_ranking(
+    pixels: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing, "RANKING_DEPTH", 2)
+    where = ModelFilter(q="pixel")
+    assert await names(pixels, where, 1, 0, pixels.counts) == RANKED[:1]
+    assert await names(pixels, where, 1, 3, pixels.counts) == RANKED[3:4]  # past the depth
+    kept = pixels.counts.get(where.count_key(), pixels.generation)
+    assert kept is not None and kept.depth == 1
+    assert await names(pixels, where, 1, 1, pixels.counts) == RANKED[1:2]
+    kept = pixels.counts.get(where.count_key(), pixels.generation)
+    assert kept is not None and kept.depth == 2
+
+
+async def test_nothing_kept_before_a_close_is_used_after_the_next_open(pixels: Storage) -> None:
+    where = ModelFilter(q="pixel")
+    assert await names(pixels, where, 50, 0, pixels.counts) == RANKED
+    await pixels.close()
+    with contextlib.closing(sqlite3.connect(pixels.path, isolation_level=None)) as db:
+        db.execute("DELETE FROM models WHERE sha256 = ?", (sha(5),))  # another program
+    await pixels.open()
+    assert await names(pixels, where, 50, 0, pixels.counts) == RANKED[1:]

@@ -38,7 +38,8 @@ class Kept:
     total: int
     ranking: array[int] | None = None
 
-    def ranked(self) -> int:
+    @property
+    def depth(self) -> int:
         """How many best matches are kept in order."""
         return 0 if self.ranking is None else len(self.ranking)
 
@@ -59,7 +60,9 @@ class MatchCounts:
         self._generation = generation
         self._capacity = capacity
         self._kept: OrderedDict[Hashable, tuple[int, Kept]] = OrderedDict()
-        self._ranked_rows = 0  # in all the rankings of _kept
+        # The keys of _kept that hold a ranking, least recently used first, and their rows.
+        self._ranked: OrderedDict[Hashable, None] = OrderedDict()
+        self._ranked_rows = 0
         self._lock = threading.Lock()
 
     def generation(self) -> int:
@@ -72,33 +75,44 @@ class MatchCounts:
         return generation % 2 == 0 and self._generation() == generation
 
     def get(self, key: Hashable, generation: int) -> Kept | None:
+        """What is kept for `key` if it was kept under `generation`, else None."""
         with self._lock:
             found = self._kept.get(key)
             if found is None or found[0] != generation:
                 return None
             self._kept.move_to_end(key)
+            if key in self._ranked:
+                self._ranked.move_to_end(key)
             return found[1]
 
     def put(self, key: Hashable, generation: int, kept: Kept) -> None:
         """Keep `kept` for `key` under `generation`; a longer ranking kept already under the
         same generation stays (the same filter read in another order has none, and a reader
-        beside this one may have ranked deeper)."""
+        beside this one may have ranked deeper), and what was kept under a later generation
+        stays as it is (a reader that began before a write ended after it)."""
         with self._lock:
-            before = self._kept.pop(key, None)
-            if before is not None:
-                self._ranked_rows -= before[1].ranked()
-                if before[0] == generation and before[1].ranked() > kept.ranked():
-                    kept = Kept(kept.total, before[1].ranking)
-            self._kept[key] = (generation, kept)
-            self._ranked_rows += kept.ranked()
-            while len(self._kept) > self._capacity:
-                self._ranked_rows -= self._kept.popitem(last=False)[1][1].ranked()
-            self._drop_rankings_past_budget()
-
-    def _drop_rankings_past_budget(self) -> None:
-        for key, (generation, kept) in self._kept.items():
-            if self._ranked_rows <= RANKED_ROWS_KEPT:
+            before = self._kept.get(key)
+            if before is not None and before[0] > generation:
                 return
+            if before is not None and before[0] == generation and before[1].depth > kept.depth:
+                kept = Kept(kept.total, before[1].ranking)
+            self._forget(key)
+            self._kept[key] = (generation, kept)
             if kept.ranking is not None:
-                self._ranked_rows -= kept.ranked()
-                self._kept[key] = (generation, Kept(kept.total))
+                self._ranked[key] = None
+                self._ranked_rows += kept.depth
+            while len(self._kept) > self._capacity:
+                self._forget(next(iter(self._kept)))
+            # Only past CAPACITY filters (a larger `kept_totals`) can the rankings outgrow this.
+            while self._ranked_rows > RANKED_ROWS_KEPT:
+                oldest, _ = self._ranked.popitem(last=False)
+                at, ranked = self._kept[oldest]
+                self._ranked_rows -= ranked.depth
+                self._kept[oldest] = (at, Kept(ranked.total))  # its total stays, in its place
+
+    def _forget(self, key: Hashable) -> None:
+        """Drop what is kept for `key` (under the lock)."""
+        found = self._kept.pop(key, None)
+        if found is not None and key in self._ranked:
+            del self._ranked[key]
+            self._ranked_rows -= found[1].depth

@@ -81,6 +81,8 @@ class Storage:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._dir_lock.acquire()
+        # Another program may have changed the file since a close: nothing kept before holds.
+        self.generation += 2
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")

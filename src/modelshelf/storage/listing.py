@@ -153,7 +153,7 @@ def _read_with_kept(
     None for a BLOB."""
     doc_ids = kept.ranked_page(limit, offset) if where.ranked() else None
     if doc_ids is None:
-        return read_page_at_once(db, where, limit, offset, count=False, ranked=kept.ranked())
+        return read_page_at_once(db, where, limit, offset, count=False, kept_depth=kept.depth)
     records = read_ranked_page(db, doc_ids)
     return None if records is None else PageRead(-1, records)
 
@@ -175,15 +175,15 @@ def read_page_at_once(
     offset: int,
     *,
     count: bool,
-    ranked: int = 0,
+    kept_depth: int = 0,
 ) -> PageRead | None:
     """One page's records (and, if `count`, how many models match) read by a single
     statement answering one row: one snapshot without a transaction, and one hand-back of
     the GIL where a transaction, the page's hashes and its records took four (see
     rows.query_json). A search ranked best first ranks its best matches as deep as
-    ranking_depth says, `ranked` being kept already. None if a column holds what JSON cannot
-    (a BLOB)."""
-    ctes, total_sql, ranking_sql, params = _page_ctes(where, limit, offset, count, ranked)
+    ranking_depth says, `kept_depth` of them being kept already. None if a column holds what
+    JSON cannot (a BLOB)."""
+    ctes, total_sql, ranking_sql, params = _page_ctes(where, limit, offset, count, kept_depth)
     sql = (
         f"WITH {ctes} SELECT ({total_sql}), (SELECT json_group_array(sha256) FROM page),"
         f" ({models.records_json_sql('SELECT sha256 FROM page')}), ({ranking_sql})"
@@ -198,14 +198,14 @@ def read_page_at_once(
     )
 
 
-def ranking_depth(limit: int, offset: int, ranked: int) -> int:
-    """How many best matches to rank for a page, `ranked` being kept already: to the page's
+def ranking_depth(limit: int, offset: int, kept_depth: int) -> int:
+    """How many best matches to rank for a page, `kept_depth` being kept already: to the page's
     end the first time (SQLite sorts a deeper ranking slower: LIMIT 2,000 instead of 50 cost
     1.7 ms more over 2,700 matches, so a first page costs what it did), and to RANKING_DEPTH
     for a page past what is kept (a person scrolling on: the pages after are then kept). Past
     RANKING_DEPTH, to the page's end, and nothing is kept."""
     end = offset + limit
-    return end if end > RANKING_DEPTH or not ranked else RANKING_DEPTH
+    return end if end > RANKING_DEPTH or not kept_depth else RANKING_DEPTH
 
 
 def read_ranked_page(db: sqlite3.Connection, doc_ids: list[int]) -> list[ModelRecord] | None:
@@ -219,20 +219,21 @@ def read_ranked_page(db: sqlite3.Connection, doc_ids: list[int]) -> list[ModelRe
     )
     try:
         hashes, found = query_tuples(db, sql, [to_json(doc_ids).decode()])[0]
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return None
     return models.records_from_rows(from_json(hashes), from_json(found))
 
 
 def _page_ctes(
-    where: ModelFilter, limit: int, offset: int, count: bool, ranked: int
+    where: ModelFilter, limit: int, offset: int, count: bool, kept_depth: int
 ) -> tuple[str, str, str, list[Any]]:
     """The common table expressions that define `page` (the page's hashes in order), the
     SQL of the total (-1 unless `count`), the SQL of the kept ranking (a JSON array, or
     NULL), and their parameters. MATERIALIZED: what is ranked is ranked once, though several
     parts of the statement read it."""
     if where.ranked():
-        return _ranked_ctes(where, limit, offset, count, ranking_depth(limit, offset, ranked))
+        depth = ranking_depth(limit, offset, kept_depth)
+        return _ranked_ctes(where, limit, offset, count, depth)
     page_sql, params = _page_sql(where, limit, offset)
     total_sql, total_params = _count_sql(where) if count else ("SELECT -1", [])
     return f"page AS MATERIALIZED ({page_sql})", total_sql, "NULL", [*params, *total_params]
