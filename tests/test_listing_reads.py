@@ -352,10 +352,19 @@ async def test_a_page_past_the_ranking_depth_keeps_no_ranking(
 
 
 async def test_nothing_kept_before_a_close_is_used_after_the_next_open(pixels: Storage) -> None:
-    where = ModelFilter(q="pixel")
-    assert await names(pixels, where, 50, 0, pixels.counts) == RANKED
     await pixels.close()
     with contextlib.closing(sqlite3.connect(pixels.path, isolation_level=None)) as db:
-        db.execute("DELETE FROM models WHERE sha256 = ?", (sha(5),))  # another program
+        for n in range(1, 6):
+            row = (f"/m/{n}", sha(n))
+            db.execute("INSERT INTO model_files(path, sha256, present) VALUES (?, ?, 1)", row)
     await pixels.open()
-    assert await names(pixels, where, 50, 0, pixels.counts) == RANKED[1:]
+    found = ModelFilter(q="pixel", missing=False)
+    assert await names(pixels, found, 50, 0, pixels.counts) == RANKED
+    await pixels.close()
+    with contextlib.closing(sqlite3.connect(pixels.path, isolation_level=None)) as db:
+        # Another program: a file gone marks no search row stale, so opening writes nothing.
+        db.execute("UPDATE model_files SET present = 0 WHERE sha256 = ?", (sha(5),))
+    await pixels.open()
+    async with pixels.read() as conn:
+        total, records = await read_page(conn, found, 50, 0, pixels.counts)
+    assert (total, [r.name for r in records]) == (4, RANKED[1:])
