@@ -17,6 +17,7 @@ from modelshelf.storage import counts as counts_module
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
 from modelshelf.storage.listing import ModelFilter, ranking_depth, read_page
 from modelshelf.storage.rows import run_on_connection
+from modelshelf.storage.search import refresh_stale
 from tests.conftest import Client
 from tests.editing import call
 from tests.factories import LegacyLibrary
@@ -92,11 +93,11 @@ async def storage(tmp_path: Path) -> Any:
 async def test_the_generation_is_odd_exactly_while_a_write_is_open(storage: Storage) -> None:
     start = storage.generation
     assert start % 2 == 0
-    assert storage.counts.settled(start)
+    assert storage.counts(False).settled(start)
     async with storage.write():
         assert storage.generation == start + 1
-        assert not storage.counts.settled(storage.generation)
-        assert not storage.counts.settled(start)
+        assert not storage.counts(False).settled(storage.generation)
+        assert not storage.counts(False).settled(start)
     assert storage.generation == start + 2
     with pytest.raises(ValueError, match="undone"):
         async with storage.write():
@@ -219,8 +220,8 @@ def test_kept_totals_says_how_many_totals_are_kept(
     tmp_path: Path, kept_totals: int, kept: int | None
 ) -> None:
     storage = Storage(tmp_path / "modelshelf.db", kept_totals=kept_totals)
-    storage.counts.put("pixel", storage.generation, Kept(3))
-    assert total(storage.counts, "pixel", storage.generation) == kept
+    storage.counts(False).put("pixel", storage.generation, Kept(3))
+    assert total(storage.counts(False), "pixel", storage.generation) == kept
 
 
 async def test_the_reader_used_last_is_handed_out_first(tmp_path: Path) -> None:
@@ -298,8 +299,8 @@ async def test_paging_a_search_keeps_its_ranking_from_the_second_page_on(
     where = ModelFilter(q="pixel")
     pages, depths = [], []
     for offset in range(6):
-        pages += await names(pixels, where, 1, offset, pixels.counts)
-        kept = pixels.counts.get(where.count_key(), pixels.generation)
+        pages += await names(pixels, where, 1, offset, pixels.counts(True))
+        kept = pixels.counts(True).get(where.count_key(), pixels.index_generation)
         assert kept is not None
         depths.append(kept.depth)
     assert depths == [1, 5, 5, 5, 5, 5]  # every match: fewer than RANKING_DEPTH
@@ -312,15 +313,15 @@ async def test_pages_of_several_come_from_the_kept_ranking_in_its_order(
     pixels: Storage, limit: int, offset: int
 ) -> None:
     where = ModelFilter(q="pixel")
-    await names(pixels, where, 1, 0, pixels.counts)
-    await names(pixels, where, 1, 1, pixels.counts)  # now every match is kept
-    assert await names(pixels, where, limit, offset, pixels.counts) == RANKED[offset:][:limit]
+    await names(pixels, where, 1, 0, pixels.counts(True))
+    await names(pixels, where, 1, 1, pixels.counts(True))  # now every match is kept
+    assert await names(pixels, where, limit, offset, pixels.counts(True)) == RANKED[offset:][:limit]
 
 
 async def test_a_ranking_is_not_used_if_a_write_began_during_the_read(pixels: Storage) -> None:
     where = ModelFilter(q="pixel")
-    await names(pixels, where, 50, 0, pixels.counts)
-    kept = pixels.counts.get(where.count_key(), pixels.generation)
+    await names(pixels, where, 50, 0, pixels.counts(True))
+    kept = pixels.counts(True).get(where.count_key(), pixels.index_generation)
     assert kept is not None and kept.ranking is not None
     generations = iter([0, 2])  # the read starts at 0; a write has begun and ended by its end
     counts = MatchCounts(lambda: next(generations, 2))
@@ -332,9 +333,9 @@ async def test_a_ranking_is_not_used_if_a_write_began_during_the_read(pixels: St
 async def test_a_sorted_listing_does_not_take_the_order_of_a_kept_ranking(
     pixels: Storage,
 ) -> None:
-    await names(pixels, ModelFilter(q="pixel"), 50, 0, pixels.counts)  # keeps the ranking
+    await names(pixels, ModelFilter(q="pixel"), 50, 0, pixels.counts(True))  # keeps the ranking
     by_name = ModelFilter(q="pixel", sort="name")
-    assert await names(pixels, by_name, 50, 0, pixels.counts) == sorted(PIXELS)
+    assert await names(pixels, by_name, 50, 0, pixels.counts(True)) == sorted(PIXELS)
 
 
 async def test_a_page_past_the_ranking_depth_keeps_no_ranking(
@@ -342,12 +343,12 @@ async def test_a_page_past_the_ranking_depth_keeps_no_ranking(
 ) -> None:
     monkeypatch.setattr(listing, "RANKING_DEPTH", 2)
     where = ModelFilter(q="pixel")
-    assert await names(pixels, where, 1, 0, pixels.counts) == RANKED[:1]
-    assert await names(pixels, where, 1, 3, pixels.counts) == RANKED[3:4]  # past the depth
-    kept = pixels.counts.get(where.count_key(), pixels.generation)
+    assert await names(pixels, where, 1, 0, pixels.counts(True)) == RANKED[:1]
+    assert await names(pixels, where, 1, 3, pixels.counts(True)) == RANKED[3:4]  # past the depth
+    kept = pixels.counts(True).get(where.count_key(), pixels.index_generation)
     assert kept is not None and kept.depth == 1
-    assert await names(pixels, where, 1, 1, pixels.counts) == RANKED[1:2]
-    kept = pixels.counts.get(where.count_key(), pixels.generation)
+    assert await names(pixels, where, 1, 1, pixels.counts(True)) == RANKED[1:2]
+    kept = pixels.counts(True).get(where.count_key(), pixels.index_generation)
     assert kept is not None and kept.depth == 2
 
 
@@ -359,12 +360,55 @@ async def test_nothing_kept_before_a_close_is_used_after_the_next_open(pixels: S
             db.execute("INSERT INTO model_files(path, sha256, present) VALUES (?, ?, 1)", row)
     await pixels.open()
     found = ModelFilter(q="pixel", missing=False)
-    assert await names(pixels, found, 50, 0, pixels.counts) == RANKED
+    assert await names(pixels, found, 50, 0, pixels.counts(False)) == RANKED
     await pixels.close()
     with contextlib.closing(sqlite3.connect(pixels.path, isolation_level=None)) as db:
         # Another program: a file gone marks no search row stale, so opening writes nothing.
         db.execute("UPDATE model_files SET present = 0 WHERE sha256 = ?", (sha(5),))
     await pixels.open()
     async with pixels.read() as conn:
-        total, records = await read_page(conn, found, 50, 0, pixels.counts)
+        total, records = await read_page(conn, found, 50, 0, pixels.counts(False))
     assert (total, [r.name for r in records]) == (4, RANKED[1:])
+
+
+# --- the index's own generation -----------------------------------------------------------------
+
+
+async def test_the_index_generation_is_odd_from_its_change_until_the_write_ends(
+    pixels: Storage,
+) -> None:
+    start = pixels.index_generation
+    async with pixels.write():
+        assert pixels.index_generation == start  # a write alone leaves it
+        pixels.mark_index_changing()
+        pixels.mark_index_changing()  # twice is once
+        assert pixels.index_generation == start + 1
+        assert not pixels.counts(True).settled(start)
+    assert pixels.index_generation == start + 2
+
+    async def undone() -> None:
+        async with pixels.write():
+            pixels.mark_index_changing()
+            raise ValueError("undone")
+
+    with pytest.raises(ValueError, match="undone"):
+        await undone()
+    assert pixels.index_generation == start + 4  # a rolled back change moves it too
+
+
+async def test_a_search_stays_kept_across_a_write_that_leaves_the_index_as_it_was(
+    pixels: Storage,
+) -> None:
+    where = ModelFilter(q="pixel")
+    counts = pixels.counts(True)
+    assert await names(pixels, where, 50, 0, counts) == RANKED
+    async with pixels.write() as tx:  # an image, a job's progress: nothing the index holds
+        await tx.execute("INSERT INTO images(model_hash, seq) VALUES (?, 0)", (sha(1),))
+        assert await refresh_stale(tx, pixels.mark_index_changing) == 0
+    assert counts.get(where.count_key(), pixels.index_generation) is not None
+    assert pixels.counts(False).get(where.count_key(), pixels.generation) is None
+    async with pixels.write() as tx:  # a rename: the index changes
+        await tx.execute("UPDATE models SET name = 'pixel' WHERE sha256 = ?", (sha(5),))
+        assert await refresh_stale(tx, pixels.mark_index_changing) == 1
+    assert counts.get(where.count_key(), pixels.index_generation) is None
+    assert await names(pixels, where, 50, 0, counts) == [*RANKED[1:], "pixel"]

@@ -29,8 +29,9 @@ async def list_models(
     shelf: Shelf, where: ModelFilter, limit: int, offset: int
 ) -> tuple[int, list[ModelRecord]]:
     """One page of models matching `where`, and how many match in all."""
+    counts = shelf.storage.counts(where.by_index_alone())
     async with shelf.storage.read() as conn:
-        return await read_page(conn, where, limit, offset, shelf.storage.counts)
+        return await read_page(conn, where, limit, offset, counts)
 
 
 async def list_pending(shelf: Shelf) -> list[PendingRecord]:

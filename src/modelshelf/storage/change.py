@@ -200,7 +200,8 @@ class Changes:
                 await journal.forget(tx, forgotten)
                 change = Change(tx, self.data_dir, staging)
                 yield change
-                await search.refresh_stale(tx)  # rows the change's triggers marked
+                # Rows the change's triggers marked.
+                await search.refresh_stale(tx, self.storage.mark_index_changing)
                 if change.ops:
                     entry = (await journal.record(tx, change.ops), change.ops)
                 crashpoint("change.before_commit")

@@ -72,7 +72,12 @@ class Storage:
         # Bumped when a write transaction begins and again once it has ended (odd while one is
         # open): what a reader saw at an even generation that has not moved is still true.
         self.generation = 0
-        self.counts = MatchCounts(lambda: self.generation, capacity=kept_totals)
+        # The same for the full-text index alone: odd from before a transaction changes it
+        # (mark_index_changing) until that transaction has ended. Job progress, images, scans
+        # that find nothing new: most writes leave it as it was.
+        self.index_generation = 0
+        self._kept = MatchCounts(lambda: self.generation, capacity=kept_totals)
+        self._kept_by_index = MatchCounts(lambda: self.index_generation, capacity=kept_totals)
 
     async def open(self) -> None:
         """Take the data-directory lock, open connections and migrate the schema forward.
@@ -83,6 +88,7 @@ class Storage:
         self._dir_lock.acquire()
         # Another program may have changed the file since a close: nothing kept before holds.
         self.generation += 2
+        self.index_generation += 2
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode=WAL")
@@ -137,6 +143,19 @@ class Storage:
                 self.transactions += 1
             finally:
                 self.generation += 1
+                if self.index_generation % 2:
+                    self.index_generation += 1
+
+    def mark_index_changing(self) -> None:
+        """The open write transaction is about to change the full-text index: what readers
+        keep of searches by words alone is not kept from now until it has ended."""
+        if self.index_generation % 2 == 0:
+            self.index_generation += 1
+
+    def counts(self, by_index_alone: bool) -> MatchCounts:
+        """What is kept of listings: for those the full-text index alone answers (words and
+        no other filter), kept across writes that leave the index as it was."""
+        return self._kept_by_index if by_index_alone else self._kept
 
     async def _refresh_search(self) -> None:
         """Build the search rows marked stale (a library migrated forward, or changed by another
@@ -147,7 +166,7 @@ class Storage:
                 return
         try:
             async with self.write() as tx:
-                count = await search.refresh_stale(tx)
+                count = await search.refresh_stale(tx, self.mark_index_changing)
         except (StorageUnavailable, StorageBusy) as exc:
             log.warning("the search index could not be brought up to date: %s", exc.detail)
             return

@@ -97,6 +97,11 @@ class ModelFilter:
         """What decides how many models match (not the order, nor how `q` was spelled)."""
         return (self.type, self.tag, tuple(self.words), self.base_model, self.missing)
 
+    def by_index_alone(self) -> bool:
+        """Words and no other filter: how many match, and the best, depend on the full-text
+        index alone (whatever the sort)."""
+        return bool(self.words) and not self.filters()[0]
+
     def ranked_by_index_alone(self) -> bool:
         """Only words, best first: the index can count and rank without reading models."""
         return bool(self.words) and self.sort is None and not self.filters()[0]

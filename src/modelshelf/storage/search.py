@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +105,13 @@ def rank_expression() -> str:
     return f"bm25(model_search, {', '.join(str(w) for w in WEIGHTS.values())})"
 
 
-async def refresh_stale(tx: aiosqlite.Connection) -> int:
+async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) -> int:
     """Build again every stale row (and drop those of models gone); returns how many. Run
-    inside the write transaction whose changes marked them."""
+    inside the write transaction whose changes marked them; `changing` is called first if
+    the index is about to change (Storage.mark_index_changing)."""
     stale = await fetch_all(tx, "SELECT id, sha256 FROM search_docs WHERE stale = 1")
+    if stale:
+        changing()
     for chunk in chunks(stale):
         ids = [int(r[0]) for r in chunk]
         sources = await _sources(tx, [str(r[1]) for r in chunk])
