@@ -34,6 +34,9 @@ builds the index (timed). Then, in the same run, it measures:
   (e) on each of those two servers, after (a) or (a'): the first ten pages of 100 (the web
       UI's page) of each two-letter prefix and frequent word, read in order, as the UI reads
       them while its grid scrolls; the pages after the first are timed;
+  (f) on the server of (a), after (e): the calls of (a) again while a scan job starts every
+      second (with no model roots it writes its job's rows and ends, as a job's progress is
+      written while it runs), which leaves the full-text index as it was;
 
 and prints p50/p99 per query kind and whether the targets of issue 11 (p50 <= 5 ms, p99 <=
 20 ms over HTTP) are met, by (a) and by (a'). `--src` serves (a) and (a') with the
@@ -256,6 +259,7 @@ async def measure_http(url: str, kinds: Kinds, calls: int) -> dict[str, list[flo
 
 
 PAGING_KINDS = ("2-letter prefix", "frequent word")
+JOB_EVERY_S = 1.0
 PAGES, PAGE = 10, 100  # the web UI's page
 
 
@@ -322,17 +326,42 @@ async def in_process(data_dir: Path, kinds: Kinds, calls: int) -> dict[str, list
 
 async def served(
     data_dir: Path, kinds: Kinds, calls: int, src: Path | None, settings: dict[str, str]
-) -> tuple[dict[str, list[float]], list[float]]:
-    """(a) and (a'), then (e): a `modelshelf serve` process of its own."""
+) -> tuple[dict[str, list[float]], list[float], dict[str, list[float]]]:
+    """(a) or (a'), then (e) and (f): a `modelshelf serve` process of its own."""
     log = data_dir.parent / "server.log"
     settings = {"MODELSHELF_WORKERS": "2", **settings}
     process, url = start_modelshelf(data_dir, src, log, settings=settings)
     try:
         await measure_http(f"{url}/api/models", kinds, 100)  # warm up
         timings = await measure_http(f"{url}/api/models", kinds, calls)
-        return timings, await measure_paging(f"{url}/api/models", kinds)
+        paging = await measure_paging(f"{url}/api/models", kinds)
+        return timings, paging, await measure_beside_jobs(url, kinds, calls)
     finally:
         stop(process)
+
+
+async def measure_beside_jobs(url: str, kinds: Kinds, calls: int) -> dict[str, list[float]]:
+    """(f): the calls of (a) again while a scan job is started every JOB_EVERY_S seconds (no
+    model roots: each writes its job's rows and ends, and changes nothing a search reads)."""
+    done = asyncio.Event()
+
+    async def start_scans() -> int:
+        started = 0
+        async with aiohttp.ClientSession() as session:
+            while not done.is_set():
+                async with session.post(f"{url}/api/scan") as response:
+                    await response.read()
+                    started += response.status == 202
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), JOB_EVERY_S)
+        return started
+
+    scans = asyncio.create_task(start_scans())
+    try:
+        return await measure_http(f"{url}/api/models", kinds, calls)
+    finally:
+        done.set()
+        print(f"(f) scans started beside the searches: {await scans}")
 
 
 def print_sql(db_path: Path, kinds: Kinds) -> None:
@@ -405,8 +434,8 @@ async def main(models: int, calls: int, seed: int, src: Path | None) -> int:
         words = await build(data_dir, models, rng)
         kinds = queries(rng, words)
         inside = await in_process(data_dir, kinds, calls)
-        kept, kept_pages = await served(data_dir, kinds, calls, src, {})
-        counted, counted_pages = await served(
+        kept, kept_pages, kept_jobs = await served(data_dir, kinds, calls, src, {})
+        counted, counted_pages, _ = await served(
             data_dir, kinds, calls, src, {"MODELSHELF_KEPT_TOTALS": "0"}
         )
         title = f"GET /api/models?q=...&limit=50 over HTTP, {calls} calls"
@@ -414,6 +443,9 @@ async def main(models: int, calls: int, seed: int, src: Path | None) -> int:
         a = print_http(f"(a) {title}, to a `modelshelf serve` process", kept)
         a_first = print_http("(a') the same, served with kept_totals = 0 (no total kept)", counted)
         print_paging(kept_pages, counted_pages)
+        print_http(
+            f"(f) the calls of (a) while a scan job starts every {JOB_EVERY_S:g} s", kept_jobs
+        )
         print_sql(data_dir / "modelshelf.db", kinds)
         print_records(data_dir / "modelshelf.db", kinds)
         print()
