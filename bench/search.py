@@ -327,15 +327,18 @@ async def in_process(data_dir: Path, kinds: Kinds, calls: int) -> dict[str, list
 async def served(
     data_dir: Path, kinds: Kinds, calls: int, src: Path | None, settings: dict[str, str]
 ) -> tuple[dict[str, list[float]], list[float], dict[str, list[float]]]:
-    """(a) or (a'), then (e) and (f): a `modelshelf serve` process of its own."""
+    """(a) or (a'), then (e), and (f) unless `settings` are given: a `modelshelf serve`
+    process of its own."""
     log = data_dir.parent / "server.log"
-    settings = {"MODELSHELF_WORKERS": "2", **settings}
-    process, url = start_modelshelf(data_dir, src, log, settings=settings)
+    process, url = start_modelshelf(
+        data_dir, src, log, settings={"MODELSHELF_WORKERS": "2", **settings}
+    )
     try:
         await measure_http(f"{url}/api/models", kinds, 100)  # warm up
         timings = await measure_http(f"{url}/api/models", kinds, calls)
         paging = await measure_paging(f"{url}/api/models", kinds)
-        return timings, paging, await measure_beside_jobs(url, kinds, calls)
+        beside_jobs = {} if settings else await measure_beside_jobs(url, kinds, calls)
+        return timings, paging, beside_jobs
     finally:
         stop(process)
 
