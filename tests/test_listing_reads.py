@@ -396,12 +396,23 @@ async def test_the_index_generation_is_odd_from_its_change_until_the_write_ends(
     assert pixels.index_generation == start + 4  # a rolled back change moves it too
 
 
-async def test_a_search_stays_kept_across_a_write_that_leaves_the_index_as_it_was(
-    pixels: Storage,
+@pytest.mark.parametrize(
+    "where",
+    [
+        ModelFilter(q="pixel"),
+        ModelFilter(q="pixel", sort="name"),
+        ModelFilter(),
+        ModelFilter(q="p"),
+    ],
+)
+async def test_a_listing_stays_kept_across_a_write_that_leaves_the_index_as_it_was(
+    pixels: Storage, where: ModelFilter
 ) -> None:
-    where = ModelFilter(q="pixel")
-    counts = pixels.counts(True)
-    assert await names(pixels, where, 50, 0, counts) == RANKED
+    counts = pixels.counts(where.tracked_by_index())
+    nothing_kept = MatchCounts(lambda: 0, capacity=0)
+    assert await names(pixels, where, 50, 0, counts) == await names(
+        pixels, where, 50, 0, nothing_kept
+    )
     async with pixels.write() as tx:  # an image, a job's progress: nothing the index holds
         await tx.execute("INSERT INTO images(model_hash, seq) VALUES (?, 0)", (sha(1),))
         assert await refresh_stale(tx, pixels.mark_index_changing) == 0
@@ -411,4 +422,24 @@ async def test_a_search_stays_kept_across_a_write_that_leaves_the_index_as_it_wa
         await tx.execute("UPDATE models SET name = 'pixel' WHERE sha256 = ?", (sha(5),))
         assert await refresh_stale(tx, pixels.mark_index_changing) == 1
     assert counts.get(where.count_key(), pixels.index_generation) is None
-    assert await names(pixels, where, 50, 0, counts) == [*RANKED[1:], "pixel"]
+    after = await names(pixels, where, 50, 0, counts)
+    assert after == await names(pixels, where, 50, 0, nothing_kept)
+    assert "pixel pixel pixel pixel pixel" not in after
+
+
+async def test_a_missing_filter_is_counted_again_when_a_file_goes(pixels: Storage) -> None:
+    async with pixels.write() as tx:
+        for n in range(1, 6):
+            row = (f"/m/{n}", sha(n))
+            await tx.execute("INSERT INTO model_files(path, sha256, present) VALUES (?, ?, 1)", row)
+        await refresh_stale(tx, pixels.mark_index_changing)
+    gone = ModelFilter(missing=True)
+    counts = pixels.counts(gone.tracked_by_index())
+    async with pixels.read() as conn:
+        assert await read_page(conn, gone, 1, 0, counts) == (0, [])
+    async with pixels.write() as tx:  # a file gone: no search row is marked
+        await tx.execute("UPDATE model_files SET present = 0 WHERE sha256 = ?", (sha(5),))
+        assert await refresh_stale(tx, pixels.mark_index_changing) == 0
+    async with pixels.read() as conn:
+        total, records = await read_page(conn, gone, 1, 0, counts)
+    assert (total, [r.name for r in records]) == (1, [PIXELS[4]])

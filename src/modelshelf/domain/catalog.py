@@ -29,7 +29,7 @@ async def list_models(
     shelf: Shelf, where: ModelFilter, limit: int, offset: int
 ) -> tuple[int, list[ModelRecord]]:
     """One page of models matching `where`, and how many match in all."""
-    counts = shelf.storage.counts(where.by_index_alone())
+    counts = shelf.storage.counts(where.tracked_by_index())
     async with shelf.storage.read() as conn:
         return await read_page(conn, where, limit, offset, counts)
 

@@ -73,8 +73,9 @@ class Storage:
         # open): what a reader saw at an even generation that has not moved is still true.
         self.generation = 0
         # The same for the full-text index alone: odd from before a transaction changes it
-        # (mark_index_changing) until that transaction has ended. Job progress, images, scans
-        # that find nothing new: most writes leave it as it was.
+        # (mark_index_changing) until that transaction has ended. Every change to models, tags
+        # or locations' paths changes it (the search triggers); job progress, images, a scan
+        # that finds nothing new leave it as it was.
         self.index_generation = 0
         self._kept = MatchCounts(lambda: self.generation, capacity=kept_totals)
         self._kept_by_index = MatchCounts(lambda: self.index_generation, capacity=kept_totals)
@@ -152,10 +153,10 @@ class Storage:
         if self.index_generation % 2 == 0:
             self.index_generation += 1
 
-    def counts(self, by_index_alone: bool) -> MatchCounts:
-        """What is kept of listings: for those the full-text index alone answers (words and
-        no other filter), kept across writes that leave the index as it was."""
-        return self._kept_by_index if by_index_alone else self._kept
+    def counts(self, tracked_by_index: bool) -> MatchCounts:
+        """What is kept of listings: for those every change to which changes the full-text
+        index too (ModelFilter.tracked_by_index), kept across writes that leave it as it was."""
+        return self._kept_by_index if tracked_by_index else self._kept
 
     async def _refresh_search(self) -> None:
         """Build the search rows marked stale (a library migrated forward, or changed by another

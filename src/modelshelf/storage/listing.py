@@ -97,10 +97,14 @@ class ModelFilter:
         """What decides how many models match (not the order, nor how `q` was spelled)."""
         return (self.type, self.tag, tuple(self.words), self.base_model, self.missing)
 
-    def by_index_alone(self) -> bool:
-        """Words and no other filter: how many match, and the best, depend on the full-text
-        index alone (whatever the sort)."""
-        return bool(self.words) and not self.filters()[0]
+    def tracked_by_index(self) -> bool:
+        """Whether every change that can change how many models match, or their order, also
+        changes the full-text index, so that what is kept of this listing may follow the
+        index's generation (Storage.index_generation). The search triggers mark a model's row
+        for any change to its `models` row (type, meta_json, the sort columns), its tags, a
+        tag's name, or its locations' paths; not for a location's `present`, which `missing`
+        reads."""
+        return self.missing is None
 
     def ranked_by_index_alone(self) -> bool:
         """Only words, best first: the index can count and rank without reading models."""
