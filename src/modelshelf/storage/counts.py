@@ -5,10 +5,11 @@ frequent word or a short prefix scores every match (bm25 over 10,000 models: 10-
 bench's machine); a person paging through one search (the web UI fetches a page at a time as
 the grid scrolls) asks for both again and again.
 
-Correctness rests on the write generation of `Storage` (odd while a write transaction is
-open, bumped again once it ended): what is kept is kept and handed out only under a
-generation that was even and had not moved since before the reader's snapshot began, so it
-describes exactly the rows that snapshot sees.
+Correctness rests on a generation of `Storage` (odd while a write transaction that may
+change what is kept is open, bumped again once it ended): the write generation, or the
+full-text index's for the listings every change to which changes the index too. What is kept
+is kept and handed out only under a generation that was even and had not moved since before
+the reader's snapshot began, so it describes exactly the rows that snapshot sees.
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ class Storage:
 
     def mark_index_changing(self) -> None:
         """The open write transaction is about to change the full-text index: what readers
-        keep of searches by words alone is not kept from now until it has ended."""
+        keep of listings the index tracks (ModelFilter.tracked_by_index) is not kept from now
+        until it has ended."""
         if self.index_generation % 2 == 0:
             self.index_generation += 1
 

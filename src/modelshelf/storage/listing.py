@@ -106,25 +106,25 @@ class ModelFilter:
         reads."""
         return self.missing is None
 
-    def ranked_by_index_alone(self) -> bool:
-        """Only words, best first: the index can count and rank without reading models."""
-        return bool(self.words) and self.sort is None and not self.filters()[0]
-
     def ranked(self) -> bool:
         """Words and no `sort`: the best matches come first."""
         return bool(self.words) and self.sort is None
 
+    def ranked_by_index_alone(self) -> bool:
+        """Only words, best first: the index can count and rank without reading models."""
+        return self.ranked() and not self.filters()[0]
+
     def ranked_after_filters(self) -> bool:
         """Words and other filters, best first: every match is joined to `models` anyway."""
-        return bool(self.words) and self.sort is None and bool(self.filters()[0])
+        return self.ranked() and bool(self.filters()[0])
 
 
 async def read_page(
     conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
 ) -> tuple[int, list[ModelRecord]]:
     """One page of full records in the filter's order and how many models match in all, read
-    in one snapshot and one trip to the connection's thread; the count is taken from `counts`
-    while the library has not changed since it was made."""
+    in one snapshot and one trip to the connection's thread; the count, and a search's order,
+    are taken from `counts` while its generation has not moved since they were kept."""
     return await run_on_connection(conn, _read_page, where, limit, offset, counts)
 
 
