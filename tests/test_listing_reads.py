@@ -30,12 +30,17 @@ async def library(client: Client, legacy: LegacyLibrary) -> Client:
     return client
 
 
-async def total_of(client: Client, params: dict[str, str]) -> int:
-    """`total` of a page of one model: counted, never the length of the page."""
-    response = await client.get("/api/models", params={**params, "limit": "1"})
+async def models_page(client: Client, params: dict[str, str]) -> Any:
+    """The body of `GET /api/models` with `params`, which must answer 200."""
+    response = await client.get("/api/models", params=params)
     body = await response.json()
     assert response.status == 200, body
-    return int(body["total"])
+    return body
+
+
+async def total_of(client: Client, params: dict[str, str]) -> int:
+    """`total` of a page of one model: counted, never the length of the page."""
+    return int((await models_page(client, {**params, "limit": "1"}))["total"])
 
 
 @pytest.mark.parametrize(
@@ -243,16 +248,8 @@ async def paged(client: Client, query: str, count: int) -> list[str]:
     names = []
     for offset in range(count):
         params = {"q": query, "limit": "1", "offset": str(offset)}
-        response = await library_get(client, params)
-        names += [m["name"] for m in response["models"]]
+        names += [m["name"] for m in (await models_page(client, params))["models"]]
     return names
-
-
-async def library_get(client: Client, params: dict[str, str]) -> Any:
-    response = await client.get("/api/models", params=params)
-    body = await response.json()
-    assert response.status == 200, body
-    return body
 
 
 async def test_a_ranking_kept_before_a_change_is_ranked_again_after_it(library: Client) -> None:

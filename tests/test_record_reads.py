@@ -212,21 +212,21 @@ async def test_a_page_and_its_total_are_read_by_one_statement(
     assert again == first
 
 
-@pytest.mark.parametrize(
-    "where",
-    [
-        ModelFilter(),
-        ModelFilter(sort="name", order="desc"),
-        ModelFilter(sort="size_bytes"),
-        ModelFilter(tag="Alpha"),
-        ModelFilter(q="a"),
-        ModelFilter(q="zeta"),
-        ModelFilter(missing=True),
-        ModelFilter(q="nothing"),
-        ModelFilter(q="a", missing=False),
-        ModelFilter(q="zeta", tag="zeta"),
-    ],
-)
+FILTERS = [
+    ModelFilter(),
+    ModelFilter(sort="name", order="desc"),
+    ModelFilter(sort="size_bytes"),
+    ModelFilter(tag="Alpha"),
+    ModelFilter(q="a"),
+    ModelFilter(q="zeta"),
+    ModelFilter(missing=True),
+    ModelFilter(q="nothing"),
+    ModelFilter(q="a", missing=False),
+    ModelFilter(q="zeta", tag="zeta"),
+]
+
+
+@pytest.mark.parametrize("where", FILTERS)
 async def test_the_page_read_at_once_is_the_page_read_query_by_query(
     storage: Storage, where: ModelFilter
 ) -> None:
@@ -250,16 +250,7 @@ async def test_the_page_read_at_once_is_the_page_read_query_by_query(
     assert (at_once.ranking is not None) == where.ranked()
 
 
-@pytest.mark.parametrize(
-    "where",
-    [
-        ModelFilter(q="a"),
-        ModelFilter(q="zeta"),
-        ModelFilter(q="nothing"),
-        ModelFilter(q="a", missing=False),
-        ModelFilter(q="zeta", tag="zeta"),
-    ],
-)
+@pytest.mark.parametrize("where", [where for where in FILTERS if where.ranked()])
 async def test_a_page_read_from_the_kept_ranking_is_the_page_ranked_again(
     storage: Storage, where: ModelFilter
 ) -> None:
