@@ -105,14 +105,6 @@ class DiskImages:
     renditions: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     pending: dict[int, str] = field(default_factory=dict)
 
-    def complete(self) -> set[tuple[str, int]]:
-        wanted = set(qualities())
-        return {key for key, found in self.renditions.items() if found >= wanted}
-
-    def partial(self) -> set[tuple[str, int]]:
-        wanted = set(qualities())
-        return {key for key, found in self.renditions.items() if not found >= wanted}
-
 
 class ImageFolder:
     """Paths and blocking file work of one data directory's images folder. Every method here

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 MODEL_EXTENSIONS = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf"})
 # `.sft` is the short spelling of safetensors (Flux releases use it).
+# Only these are opened for their content (the header): the others may be pickles, and
+# loading a pickle runs code from the file, so they are hashed and never read otherwise.
 SAFETENSORS_EXTENSIONS = frozenset({".safetensors", ".sft"})
-# Pickles: loading one runs code from the file. They are hashed, never opened for their content.
-PICKLE_EXTENSIONS = frozenset({".ckpt", ".pt", ".pth", ".bin"})
 UNFINISHED_EXTENSIONS = (".part", ".tmp", ".crdownload", ".download")
 
 # Sidecar files by the meta key they fill. `.json` is matched last so that

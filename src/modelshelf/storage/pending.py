@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
@@ -18,12 +18,10 @@ from modelshelf.storage.models import (
     tags_json_sql,
 )
 from modelshelf.storage.rows import (
-    chunks,
     dump_meta,
     fetch_all,
     fetch_one,
     parse_meta,
-    placeholders,
     query_json,
     run_on_connection,
 )
@@ -97,15 +95,6 @@ def pending_record(row: sqlite3.Row) -> PendingRecord:
 
 async def pending_ids(conn: aiosqlite.Connection) -> set[int]:
     return {int(r[0]) for r in await fetch_all(conn, "SELECT id FROM pending_import")}
-
-
-async def existing_pending_ids(conn: aiosqlite.Connection, ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
-    for chunk in chunks(ids):
-        marks = placeholders(len(chunk))
-        rows = await fetch_all(conn, f"SELECT id FROM pending_import WHERE id IN ({marks})", chunk)
-        found |= {int(r[0]) for r in rows}
-    return found
 
 
 async def pending_tag_ids(conn: aiosqlite.Connection, pending_id: int) -> list[int]:

@@ -173,13 +173,6 @@ def _file_names(path: str | None, locations: list[str]) -> list[str]:
     return list(dict.fromkeys([*([path] if path else []), *locations]))
 
 
-async def mark_all_stale(tx: aiosqlite.Connection) -> None:
-    """Every model's row will be built again by the next refresh (after the row builder
-    changed, or to repair an index)."""
-    await tx.execute("INSERT OR IGNORE INTO search_docs(sha256) SELECT sha256 FROM models")
-    await tx.execute("UPDATE search_docs SET stale = 1")
-
-
 def ranked_page_sql(words: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
     """The hashes of one page of the models holding every word, best first (ties by index
     row): ranked inside the index alone, then mapped to hashes."""
