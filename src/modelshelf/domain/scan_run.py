@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
 from itertools import islice
-from pathlib import Path
-from typing import TypeVar
 
 import aiosqlite
 
@@ -24,6 +20,7 @@ from modelshelf.domain.scan_report import (
     ScanProgress,
     ScanResult,
 )
+from modelshelf.domain.scan_turns import MAX_WAITING, Feed, Turns, Work, each, in_parallel
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
@@ -35,29 +32,10 @@ from modelshelf.storage.scan_queue import Queued, ScanQueue
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Locations = list[tuple[str, str]]  # (path, sha256)
 _Content = tuple[str, tuple[int, int, int]]  # sha256, (size, mtime_ns, inode) as hashed
 BATCH = 1000
 SEEN_FLUSH = 5000
-# Files read back from the queue at a time, and files that may wait for their turn (see
-# _Turns) without holding a hashing slot: with these, a scan's memory does not grow with the
-# number of files it registers.
-PAGE = 500
-MAX_WAITING = 256
-
-
-@dataclass(frozen=True, slots=True)
-class _Work:
-    """A file to register: `sha256` if known without reading it; `known` if its path was a
-    location already. `turn` is set once it is registered or has failed; `before` is the
-    `turn` of the file of its size handed out just before it, if that may still be running."""
-
-    found: FoundFile
-    sha256: str | None
-    known: bool
-    turn: asyncio.Event
-    before: asyncio.Event | None
 
 
 class ScanRun:
@@ -188,13 +166,13 @@ class ScanRun:
         """Register every queued file, hashing those whose content is not known, as many at
         once as the CPU pool has threads: known ones first, then the largest first (so no
         thread is left alone with a big file at the end). Files of one size are registered
-        in the order they were walked (see _Turns). The queue is closed at the end."""
+        in the order they were walked (see Turns). The queue is closed at the end."""
         _, hash_bytes = (0, 0) if self.queue is None else await self.queue.plan()
         self.progress.planned(self.counts.files_found, hash_bytes)
         self.progress.phase(HASHING)
         if self.queue is None:
             return
-        feed = _Feed(self.queue)
+        feed = Feed(self.queue)
         waiting: set[asyncio.Future[None]] = set()
         failures: list[BaseException] = []
 
@@ -203,7 +181,7 @@ class ScanRun:
             if not task.cancelled() and (error := task.exception()) is not None:
                 failures.append(error)
 
-        async def hash_then_register(item: _Work) -> None:
+        async def hash_then_register(item: Work) -> None:
             content = await self._content(item)
             before = item.before
             if before is None or before.is_set() or len(waiting) >= MAX_WAITING:
@@ -215,7 +193,7 @@ class ScanRun:
                 task.add_done_callback(forget)
 
         try:
-            await _in_parallel(self.shelf.settings.workers, feed.next, hash_then_register)
+            await in_parallel(self.shelf.settings.workers, feed.next, hash_then_register)
             if waiting:
                 await asyncio.gather(*waiting, return_exceptions=True)
             if failures:
@@ -226,7 +204,7 @@ class ScanRun:
             await asyncio.gather(*waiting, return_exceptions=True)
             await self.close()
 
-    async def _content(self, item: _Work) -> _Content | None:
+    async def _content(self, item: Work) -> _Content | None:
         """The file's content and (size, mtime_ns, inode) as hashed; None if it cannot be
         read (a problem says why)."""
         found = item.found
@@ -239,7 +217,7 @@ class ScanRun:
             self._failed(found, exc)
             return None
 
-    async def _in_turn(self, item: _Work, content: _Content | None, turns: _Turns) -> None:
+    async def _in_turn(self, item: Work, content: _Content | None, turns: Turns) -> None:
         """Register `item` once the file before it of its size is done."""
         try:
             if item.before is not None:
@@ -254,7 +232,7 @@ class ScanRun:
         self.result.problem(Problem(printable(str(found.path)), exc.detail))
         self.progress.file_done(str(found.path))
 
-    async def _register(self, item: _Work, sha256: str, stat_now: tuple[int, int, int]) -> None:
+    async def _register(self, item: Work, sha256: str, stat_now: tuple[int, int, int]) -> None:
         found, path = item.found, str(item.found.path)
         try:
             done = await register(self.shelf, found, sha256, stat_now, self.started)
@@ -322,7 +300,7 @@ class ScanRun:
         self.counts.paths_moved += await repoint_paths(self.shelf, flagged)
         self.progress.phase(READING)
         # A model whose facts were read when it was created is skipped cheaply (stat only).
-        await _in_parallel(self.shelf.settings.workers, _each(flagged), self._refresh)
+        await in_parallel(self.shelf.settings.workers, each(flagged), self._refresh)
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
@@ -333,59 +311,6 @@ class ScanRun:
                 self.result.problem(problem)
             return
         self._facts_applied(staged)
-
-
-class _Feed:
-    """Hands out the queued files in the planned order, a page read at a time, each with its
-    turn (see _Turns)."""
-
-    def __init__(self, queue: ScanQueue) -> None:
-        self._queue = queue
-        self._page: deque[Queued] = deque()
-        self._lock = asyncio.Lock()
-        self.turns = _Turns()
-
-    async def next(self) -> _Work | None:
-        """The next file to register; None once there is none."""
-        async with self._lock:  # pages are read, and turns given, in order
-            if not self._page:
-                self._page.extend(await self._queue.page(PAGE))
-            if not self._page:
-                return None
-            return self.turns.give(self._page.popleft())
-
-
-class _Turns:
-    """Copies of one content have one size. Registered in the order they were walked, the
-    copy walked first makes the model (its path, name and facts from its sidecars) whichever
-    copy is hashed first or known from the hash cache, so a scan run again after one was cut
-    short ends as an uncut scan does. The queue hands out the files of one size in walk order
-    (see ScanQueue.plan), so a file's turn comes when the file of its size handed out just
-    before it is done. Only the turns of files handed out and not done are kept."""
-
-    def __init__(self) -> None:
-        self._last: dict[int, asyncio.Event] = {}  # size -> turn of the last one handed out
-
-    def give(self, queued: Queued) -> _Work:
-        found = FoundFile(
-            Path(queued.path),
-            queued.type,
-            queued.size,
-            queued.mtime_ns,
-            queued.inode,
-            queued.device,
-            queued.companions,
-        )
-        turn = asyncio.Event()
-        before = self._last.get(queued.size)
-        self._last[queued.size] = turn
-        return _Work(found, queued.sha256, queued.known, turn, before)
-
-    def done(self, item: _Work) -> None:
-        """`item` is registered or has failed: the next file of its size may go."""
-        item.turn.set()
-        if self._last.get(item.found.size) is item.turn:
-            del self._last[item.found.size]
 
 
 def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
@@ -429,33 +354,3 @@ def _queued(found: FoundFile, sha256: str | None, known: KnownLocation | None) -
 
 def _take(files: Iterator[FoundFile], count: int) -> list[FoundFile]:
     return list(islice(files, count))
-
-
-async def _in_parallel(
-    width: int, take: Callable[[], Awaitable[T | None]], work: Callable[[T], Awaitable[None]]
-) -> None:
-    """`work(item)` for every item `take()` gives until it gives None, at most `width` at
-    once. The first error cancels the rest and is raised (as it is, not in a group)."""
-
-    async def worker() -> None:
-        while (item := await take()) is not None:
-            await work(item)
-
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, width))]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
-def _each(items: Iterable[T]) -> Callable[[], Awaitable[T | None]]:
-    """A `take` for _in_parallel that gives `items` one by one."""
-    pending = iter(items)
-
-    async def take() -> T | None:
-        return next(pending, None)
-
-    return take
