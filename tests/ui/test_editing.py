@@ -47,6 +47,7 @@ def test_editing_fields_then_restoring_the_earlier_version(
     page.reload()
     page.get_by_role("heading", level=1, name="Pastel Skies").wait_for()
     history = page.get_by_role("region", name="History")
+    history.get_by_text("Edited", exact=True).first.wait_for()
     history.get_by_role("button", name=re.compile("^Restore")).first.click()
     page.get_by_role("dialog").get_by_role("button", name="Restore").click()
     page.get_by_role("heading", level=1, name="Pastel Lora v1").wait_for()
@@ -63,6 +64,28 @@ def test_tags_are_added_and_removed_in_place(
     tags.get_by_role("link", name="retro").wait_for()
     tags.get_by_role("button", name="Remove tag retro").click()
     tags.get_by_role("link", name="retro").wait_for(state="detached")
+
+
+def test_backspace_removes_the_last_tag_only_when_pressed_twice(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "PUT /api/models/{sha256}/tags")
+    sha = library.hashes["Noir Lora v2"]
+    page = open_model(visit, library, "Noir Lora v2")
+    tags = page.get_by_role("region", name="Tags")
+    before = tags.locator(".chip a").all_inner_texts()
+    field = tags.get_by_label("Add a tag")
+    field.press("Backspace")
+    page.get_by_role("status").get_by_text("Press Backspace again").wait_for()
+    assert tags.locator(".chip.armed a").inner_text() == before[-1]
+    assert [t["name"] for t in page.request.get(f"/api/models/{sha}").json()["tags"]] == before
+    field.press("Backspace")
+    tags.get_by_role("link", name=before[-1], exact=True).wait_for(state="detached")
+    after = [t["name"] for t in page.request.get(f"/api/models/{sha}").json()["tags"]]
+    assert after == before[:-1]
+    field.fill(before[-1])  # as it was, for the tests after this one
+    field.press("Enter")
+    tags.get_by_role("link", name=before[-1], exact=True).wait_for()
 
 
 def test_images_reorder_by_drag_by_keyboard_and_set_as_cover(

@@ -85,8 +85,24 @@ export function isUnavailable(error) {
 
 // ---- images ------------------------------------------------------------------------------
 
+// Within one page a browser shows the image it already holds for a URL again, whatever the
+// cache headers say, and a reorder, a delete or an override gives an image's name other bytes.
+// So the URLs of a model's images carry a version once this page has changed them: its
+// record's ETag after the change, or a mark of the change.
+const imageVersions = new Map();
+
+export function setImageVersion(sha256, etag) {
+  if (etag) imageVersions.set(sha256, etag.replace(/^W\//, "").replace(/"/g, ""));
+}
+
+export function imagesChanged(sha256) {
+  imageVersions.set(sha256, `changed-${Date.now()}`);
+}
+
 export function imageUrl(name, quality) {
-  return `api/images/${encodeURIComponent(name)}?quality=${quality}`;
+  const version = imageVersions.get(name.split("_", 1)[0]);
+  const tail = version ? `&v=${encodeURIComponent(version)}` : "";
+  return `api/images/${encodeURIComponent(name)}?quality=${quality}${tail}`;
 }
 
 export function pendingImageUrl(id) {

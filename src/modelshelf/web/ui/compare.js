@@ -103,7 +103,10 @@ export function openComparison(conflict, { caps }) {
     });
     document.body.append(dialog);
     dialog.showModal();
-    dialog.querySelector(".strategy button").focus();
+    // The focus starts on the first choice, but the dialog at its top (showModal scrolled it to
+    // the first button): the comparison above the choices is what to read first.
+    dialog.querySelector(".strategy button").focus({ preventScroll: true });
+    dialog.scrollTop = 0;
     if (!canPreview) return;
     for (const card of cards) {
       post("api/migration/preview_import", { id: pending.id, conf_strategy: card.value }).then(

@@ -29,7 +29,8 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
     thumbs.querySelectorAll(".thumb").forEach((b, j) => {
       b.setAttribute("aria-current", String(j === state.index));
       b.tabIndex = j === state.index ? 0 : -1;
-      if (focus && j === state.index) b.focus();
+      // A gallery drawn anew (after a move) is not in the page yet: focus once it is.
+      if (focus && j === state.index) (b.isConnected ? b.focus() : queueMicrotask(() => b.focus()));
     });
     renderActions();
   }

@@ -50,6 +50,11 @@ export function buildCard(record, index) {
   return h("div", { class: "card", role: "listitem", dataset: { index: String(index), state: "full" } }, link);
 }
 
+function focusable(card) {
+  card.tabIndex = -1;
+  return card;
+}
+
 function buildSkeleton(index) {
   return h("div", { class: "card skeleton", role: "listitem", "aria-busy": "true", dataset: { index: String(index), state: "skeleton" } },
     h("div", { class: "cover" }),
@@ -177,10 +182,13 @@ export class VirtualGrid {
     const wanted = record ? "full" : "skeleton";
     if (!card || card.dataset.state !== wanted) {
       const fresh = record ? buildCard(record, index) : buildSkeleton(index);
+      // Focus moved to a card still loading (see focusCard) goes on to its link.
+      const hadFocus = card !== undefined && card === document.activeElement;
       if (card) card.replaceWith(fresh);
       else this.el.append(fresh);
       card = fresh;
       this.cards.set(index, card);
+      if (hadFocus) (card.querySelector("a") || focusable(card)).focus({ preventScroll: true });
     }
     const { columns, cardWidth, cardHeight, rowHeight } = this.layout;
     const x = (index % columns) * (cardWidth + GAP);
@@ -230,9 +238,10 @@ export class VirtualGrid {
     this.scrollToIndex(this.focusIndex);
     this.speed = 0;
     this.update();
-    const link = this.cards.get(this.focusIndex)?.querySelector("a");
-    if (link) link.focus({ preventScroll: true });
-    else this.cards.get(this.focusIndex)?.focus?.();
+    const card = this.cards.get(this.focusIndex);
+    if (!card) return;
+    // A card still loading holds the focus (and the arrow keys) until its link arrives.
+    (card.querySelector("a") || focusable(card)).focus({ preventScroll: true });
   }
 
   key(event) {

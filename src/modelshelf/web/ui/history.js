@@ -3,7 +3,11 @@
 import { h, clear, confirmDialog, note, formatDate } from "./dom.js";
 import { get, isUnavailable } from "./api.js";
 
-const ACTIONS = { patch: "Edited", tags: "Tags changed", restore: "Restored", override: "Overridden by an import", merge: "Merged with an import" };
+// The server's action names (model_history.action) in words.
+const ACTIONS = {
+  edit: "Edited", tags: "Tags changed", reorder: "Images reordered", restore: "Restored", delete: "Deleted",
+  tag_renamed: "Tag renamed", tag_deleted: "Tag deleted", override: "Overridden by an import", merge: "Merged with an import",
+};
 
 const when = formatDate;
 

@@ -8,13 +8,18 @@ import { focusHeading } from "./router.js";
 const KINDS = { scan: "Scan of the model folders", migrate_legacy: "Legacy library import", import_models: "Batch import of pending models" };
 const REFRESH_MS = 4000;
 
+// What each kind of job counts (its progress's `done` and `total`).
+const UNITS = { scan: ["file", "files"], migrate_legacy: ["model", "models"], import_models: ["model", "models"] };
+
 function progressFacts(job) {
   const p = job.progress || {};
+  const [one, many] = UNITS[job.kind] || ["item", "items"];
   const facts = [];
   if (p.phase) facts.push(p.phase);
-  facts.push(p.total ? `${formatCount(p.done || 0)} of ${plural(p.total, "file")}` : plural(p.done || 0, "file"));
+  facts.push(p.total ? `${formatCount(p.done || 0)} of ${plural(p.total, one, many)}` : plural(p.done || 0, one, many));
   if (p.bytes_total || p.bytes_done) facts.push(p.bytes_total ? `${formatBytes(p.bytes_done || 0)} of ${formatBytes(p.bytes_total)}` : formatBytes(p.bytes_done));
-  if (p.rate) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${p.rate.toFixed(1)} files/s`);
+  const perSecond = p.rate >= 10 ? formatCount(Math.round(p.rate)) : Number(p.rate).toFixed(1);
+  if (p.rate) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${perSecond} ${many}/s`);
   if (p.eta_s !== undefined && p.eta_s !== null && !isOver(job)) facts.push(`${formatDuration(p.eta_s)} left`);
   return facts;
 }

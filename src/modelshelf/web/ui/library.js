@@ -24,9 +24,10 @@ const CARD_SIZE_KEY = "modelshelf.cardMin";
 let lastResults = null;
 const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 
-// Drop the kept results: the next visit to the library asks the server again.
+// The kept results are out of date: the next visit to the library asks the server again.
+// They still say which models were shown around one (see neighbours).
 export function invalidateLibrary() {
-  lastResults = null;
+  if (lastResults) lastResults.stale = true;
 }
 
 // The models before and after `sha256` in the library as last shown, when that part of it
@@ -54,6 +55,7 @@ class Results {
     this.total = null;
     this.pages = new Map();
     this.error = null;
+    this.stale = false;
     this.controller = new AbortController();
     this.onChange = () => {};
     this.first = this.load(0);
@@ -110,6 +112,12 @@ function apiQuery(filters, caps) {
   return params.toString();
 }
 
+// The sort control's value for `filters`: by name A to Z unless they say otherwise, and a sort
+// by another key newest or largest first.
+function sortValue(filters) {
+  return `${filters.sort || "name"}:${filters.order || (filters.sort && filters.sort !== "name" ? "desc" : "asc")}`;
+}
+
 function urlQuery(filters) {
   const params = new URLSearchParams();
   for (const name of FILTERS) if (filters[name]) params.set(name, filters[name]);
@@ -137,7 +145,7 @@ export async function mountLibrary(main, context) {
   const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" });
   const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
-  sortSelect.value = `${filters.sort || "name"}:${filters.order || (filters.sort && filters.sort !== "name" ? "desc" : "asc")}`;
+  sortSelect.value = sortValue(filters);
   const missingBox = h("input", { type: "checkbox", id: "filter-missing", checked: filters.missing === "true" });
   const cardMin = Number(localStorage.getItem(CARD_SIZE_KEY)) || 200;
   const sizeRange = h("input", { type: "range", id: "card-size", min: "140", max: "360", step: "20", value: String(cardMin) });
@@ -159,7 +167,7 @@ export async function mountLibrary(main, context) {
   const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
   const active = h("div", { class: "active-filters" });
   const status = h("div");
-  const results0 = lastResults && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
+  const results0 = lastResults && !lastResults.stale && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin });
   clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el);
 
@@ -188,12 +196,27 @@ export async function mountLibrary(main, context) {
     results.onChange = () => { inner(); showState(); };
   }
 
-  // Typing a search makes one history entry; the keys after it replace it.
+  // The controls show `filters` when they change from elsewhere (a chip's ×, Clear filters).
+  function showFilters() {
+    if (document.activeElement !== search) search.value = filters.q || "";
+    if (filters.type && ![...typeSelect.options].some((o) => o.value === filters.type)) {
+      typeSelect.append(h("option", { value: filters.type, text: filters.type }));
+    }
+    typeSelect.value = filters.type || "";
+    tagInput.value = filters.tag || "";
+    baseInput.value = filters.base_model || "";
+    missingBox.checked = filters.missing === "true";
+    sortSelect.value = sortValue(filters);
+  }
+
+  // Typing a search makes one history entry; the keys after it replace it, until another
+  // control is used. A key that leaves the query as it was changes nothing.
   let searching = false;
   function apply(next, { push, force = false, typing = false }) {
-    searching = typing;
     filters = Object.fromEntries(Object.entries(next).filter(([, v]) => v));
-    setQuery(urlQuery(filters), { push });
+    const moved = setQuery(urlQuery(filters), { push });
+    if (moved || !typing) searching = typing;
+    if (!typing) showFilters();
     sessionStorage.setItem(LIBRARY_QUERY_KEY, location.search);
     document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
     const key = apiQuery(filters, caps);
@@ -245,6 +268,8 @@ export async function mountLibrary(main, context) {
   const restore = savedScroll();
   const settle = () => {
     showState();
+    // The grid takes its full height first, else the scroll is cut short at the page's end.
+    grid.update();
     if (restore) window.scrollTo(0, restore);
     focusHeading(main, context.focus);
   };

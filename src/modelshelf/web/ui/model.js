@@ -2,11 +2,11 @@
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
 import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes, formatDate, autov2 } from "./dom.js";
-import { call, get, capabilities, ApiError, isUnavailable } from "./api.js";
+import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
-import { navigate, focusHeading } from "./router.js";
+import { navigate, focusHeading, cameFrom } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours } from "./library.js";
 import { renderHistory } from "./history.js";
 
@@ -34,6 +34,8 @@ export async function mountModel(main, sha256, context) {
     } catch (error) {
       return showError(error);
     }
+    // The images may have changed: their URLs take the new version (see imageUrl).
+    setImageVersion(sha256, etag);
     if (!alive) return;
     draw();
     window.scrollTo(0, y);
@@ -111,7 +113,10 @@ export async function mountModel(main, sha256, context) {
       await call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} });
       invalidateLibrary();
       toast(`Deleted ${record.name || sha256}`);
-      navigate(libraryHref());
+      // Back to the library where the person left it; else to it, in place of this page (Back
+      // must not lead to the model that is gone).
+      if (cameFrom(libraryHref())) history.back();
+      else navigate(libraryHref(), { replace: true });
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
     }
@@ -228,16 +233,27 @@ function renderTags(record, { caps, change }) {
     input.value = "";
     if (fresh.length) save([...names, ...fresh]);
   };
+  const chips = h("ul", { class: "chips" }, names.map((n) => h("li", { class: "chip" },
+    h("a", { href: `./?tag=${encodeURIComponent(n)}`, text: n }),
+    h("button", { type: "button", "aria-label": `Remove tag ${n}`, text: "×", onclick: () => save(names.filter((x) => x !== n)) }))));
+  // Backspace in the empty field marks the last tag, and a second Backspace removes it (as
+  // token fields do): one key alone would save a removal nobody meant.
+  let armed = false;
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === ",") { event.preventDefault(); add(); }
-    if (event.key === "Backspace" && !input.value && names.length) save(names.slice(0, -1));
+    if (event.key === "Backspace" && !input.value && names.length) {
+      if (armed) return save(names.slice(0, -1));
+      armed = true;
+      chips.lastElementChild.classList.add("armed");
+      return toast(`Press Backspace again to remove the tag “${names[names.length - 1]}”`);
+    }
+    if (armed) {
+      armed = false;
+      chips.lastElementChild.classList.remove("armed");
+    }
   });
   input.addEventListener("change", () => { if (input.value.trim()) add(); });
-  panel.append(h("div", { class: "tag-editor" },
-    h("ul", { class: "chips" }, names.map((n) => h("li", { class: "chip" },
-      h("a", { href: `./?tag=${encodeURIComponent(n)}`, text: n }),
-      h("button", { type: "button", "aria-label": `Remove tag ${n}`, text: "×", onclick: () => save(names.filter((x) => x !== n)) })))),
-    input, suggestions));
+  panel.append(h("div", { class: "tag-editor" }, chips, input, suggestions));
   return panel;
 }
 

@@ -2,7 +2,7 @@
 // comparison: existing and pending side by side, a diff of meta_json, both images, and what
 // Override, Merge and Delete would each leave); select many and import them as one job.
 import { h, clear, toast, note, plural, formatBytes } from "./dom.js";
-import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable } from "./api.js";
+import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { jobView } from "./jobs.js";
 import { focusHeading } from "./router.js";
 import { openComparison } from "./compare.js";
@@ -88,6 +88,7 @@ export async function mountPending(main, context) {
     try {
       const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
       invalidateLibrary();
+      imagesChanged(done.sha256); // an override replaces the cover, a merge adds an image
       toast(`${record.name || record.id}: ${done.action_taken}`);
       remove(record.id);
     } catch (error) {

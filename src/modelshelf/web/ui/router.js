@@ -6,22 +6,30 @@ export function onNavigate(render) {
   renderHook = render;
 }
 
+// A new entry remembers the URL it was opened from (see cameFrom).
 export function navigate(url, { replace = false } = {}) {
   const target = new URL(url, document.baseURI);
   saveScroll();
   if (replace) history.replaceState({}, "", target);
-  else history.pushState({}, "", target);
+  else history.pushState({ from: location.href }, "", target);
   renderHook({ focus: true });
 }
 
-// Replace the URL's query without a new render; `push` makes a new history entry.
+// Whether this page was opened by a link from `url` (so Back returns there, scroll and all).
+export function cameFrom(url) {
+  return Boolean(history.state && history.state.from === new URL(url, document.baseURI).href);
+}
+
+// Replace the URL's query without a new render; `push` makes a new history entry. Returns
+// whether the URL changed.
 export function setQuery(params, { push = false } = {}) {
   const url = new URL(location.href);
   url.search = params.toString();
-  if (url.href === location.href) return;
+  if (url.href === location.href) return false;
   saveScroll();
   if (push) history.pushState({}, "", url);
   else history.replaceState({ ...history.state }, "", url);
+  return true;
 }
 
 export function saveScroll() {
