@@ -270,6 +270,23 @@ async def test_patch_with_a_bad_body_is_400_and_changes_nothing(
     assert snapshot(data_dir) == before
 
 
+@pytest.mark.parametrize(
+    "number", ["NaN", "Infinity", "-Infinity", "1e400"], ids=["nan", "inf", "minus-inf", "huge"]
+)
+async def test_meta_with_a_number_json_does_not_have_is_400_and_changes_nothing(
+    library: Client, data_dir: Path, number: str
+) -> None:
+    before = snapshot(data_dir)
+    response = await library.patch(
+        f"/api/models/{A}",
+        data=f'{{"meta_json": {{"base_model": "pony", "a": [1, {{"b": {number}}}]}}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400, await response.text()
+    assert "not JSON numbers" in (await response.json())["detail"]
+    assert snapshot(data_dir) == before
+
+
 async def test_patch_of_deeply_nested_meta_is_400_not_500(library: Client) -> None:
     deep = "[" * 5000 + "]" * 5000
     response = await library.patch(

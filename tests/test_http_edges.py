@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -334,3 +335,32 @@ async def test_the_advice_for_a_corrupt_pending_image_is_true_without_a_restart(
     images = await (await client.post("/api/images/get_sample_imgs", json={"hash": sha256})).json()
     assert len(images) == (0 if remedy == "remove" else 1)
     assert not any((data_dir / "images" / "pending").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type"),
+    [
+        ("PATCH", f"/api/models/{H}", "application/json"),
+        ("POST", "/api/tags", "application/json"),
+        ("POST", "/api/images/get_sample_imgs", "application/json"),
+        ("POST", "/api/migration/import_a_model", "application/json"),
+        ("POST", "/api/images/upload", f"multipart/form-data; boundary={BOUNDARY}"),
+    ],
+)
+async def test_a_body_whose_content_encoding_does_not_decode_is_400(
+    client: Client,
+    legacy: LegacyLibrary,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    content_type: str,
+) -> None:
+    await hashed_model(client, legacy)
+    before = await (await client.get(f"/api/models/{H}")).json()
+    headers = {"Content-Type": content_type, "Content-Encoding": "gzip"}
+    response = await client.request(method, path, data=b"not gzip at all", headers=headers)
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert body["error"] == "Bad Request" and "gzip" in body["detail"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await (await client.get(f"/api/models/{H}")).json() == before

@@ -59,3 +59,14 @@ def test_a_value_that_is_not_an_object_is_kept_under_value(
 def test_what_is_written_reads_back_the_same() -> None:
     meta = {"é": ["ü", 1, 2.5, None, {"deep": [True]}], "big": 2**70, "empty": {}}
     assert parse_meta(dump_meta(meta)) == meta
+
+
+def test_what_is_written_is_json_even_with_nan_or_infinity_read_from_a_row() -> None:
+    meta = parse_meta('{"a": NaN, "b": [Infinity, {"c": -Infinity}], "d": 1e400, "e": 0.5}')
+    text = dump_meta(meta)
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written")) == {
+        "a": None,
+        "b": [None, {"c": None}],
+        "d": None,
+        "e": 0.5,
+    }

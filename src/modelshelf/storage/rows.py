@@ -4,6 +4,7 @@ JSON text of `meta_json` columns."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections import defaultdict
@@ -41,7 +42,24 @@ def parse_meta(text: str | None) -> dict[str, Any]:
 
 
 def dump_meta(meta: dict[str, Any]) -> str:
-    return json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    """meta_json's text: always JSON, whose numbers are finite. A NaN or an infinity (which
+    Python's parsers read from a legacy row, or from `1e400`) is written as null; otherwise
+    the column would hold text that `json_valid` refuses and other readers cannot load."""
+    try:
+        return json.dumps(meta, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(meta), ensure_ascii=False, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN and infinity in it replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 async def fetch_all(

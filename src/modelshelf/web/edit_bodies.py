@@ -3,9 +3,10 @@ the order of images, history and the import preview."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, JsonValue, StrictStr
+from pydantic import AfterValidator, BaseModel, Field, JsonValue, StrictStr
 
 from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.strategies import actions_taken
@@ -29,13 +30,32 @@ TagName = Annotated[
 ]
 
 
+def _finite_numbers(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """Refuses NaN and infinities anywhere in `value` (the parser reads `NaN`, `Infinity` and
+    `1e400` as such): JSON has no such numbers, and meta_json is JSON."""
+    pending: list[JsonValue] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("NaN and Infinity are not JSON numbers; send a finite number")
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
+
+
+# A JSON object whose numbers are finite.
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_numbers)]
+
+
 class ModelPatchRequest(Body):
     """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
     replace the model's, null removes a key, objects merge recursively."""
 
     name: StrictStr | None = Field(default=None, max_length=1000, pattern=NO_NUL)
     type: StrictStr | None = Field(default=None, max_length=100, pattern=NO_NUL)
-    meta_json: dict[str, JsonValue] = Field(default_factory=dict)
+    meta_json: JsonObject = Field(default_factory=dict)
 
     def to_patch(self) -> ModelPatch:
         given = self.model_fields_set
