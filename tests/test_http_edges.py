@@ -364,3 +364,25 @@ async def test_a_body_whose_content_encoding_does_not_decode_is_400(
     assert body["error"] == "Bad Request" and "gzip" in body["detail"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert await (await client.get(f"/api/models/{H}")).json() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/api/images/upload", {"POST"}),
+        ("DELETE", "/api/images/reorder", {"POST"}),
+        ("HEAD", "/api/images/get_sample_imgs", {"POST"}),
+        ("PATCH", "/api/models/get_types", {"GET", "HEAD"}),
+    ],
+)
+async def test_a_fixed_path_is_never_taken_for_a_name_beside_it(
+    client: Client, method: str, path: str, allowed: set[str]
+) -> None:
+    response = await client.request(method, path)
+    assert response.status == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+
+
+async def test_a_name_that_is_no_image_is_still_400(client: Client) -> None:
+    response = await client.get("/api/images/uploads")
+    assert response.status == 400

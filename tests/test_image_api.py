@@ -632,7 +632,10 @@ async def test_upload_of_a_non_image_is_400(
     sha = await model_with_images(client, legacy, 1)
     response = await upload(client, sha, data)
     assert response.status == 400
-    assert_error_body(await response.json(), 400)
+    body = await response.json()
+    assert_error_body(body, 400)
+    assert str(shelf_of(client).folder.staging_dir) not in body["detail"]  # no server paths
+    assert "/" not in body["detail"]
     assert await listing(client, sha) == names(sha, 1)
     assert not rendition(client, sha, 1).exists()
     assert staging_is_empty(client)

@@ -98,6 +98,15 @@ async def test_under_a_path_prefix_the_page_and_assets_live_under_it(
     assert (await client.get("/")).status == 404
 
 
+@pytest.mark.parametrize("query", ["", "?q=pony"])
+async def test_the_path_prefix_alone_leads_to_the_ui(make_client: MakeClient, query: str) -> None:
+    client = await make_client(path_prefix="/shelf")
+    response = await client.get(f"/shelf{query}", allow_redirects=False)
+    assert response.status == 308
+    assert response.headers["Location"] == f"/shelf/{query}"
+    assert (await client.get(f"/shelf{query}")).status == 200
+
+
 def test_the_ui_loads_nothing_from_outside_the_service() -> None:
     outside = re.compile(r"""(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}""", re.I)
     for path in sorted(ui_api.UI_FOLDER.iterdir()):

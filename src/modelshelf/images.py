@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -241,5 +242,11 @@ def _rename_all(temporaries: Mapping[str, Path], targets: Mapping[str, Path]) ->
 
 
 def _first_line(exc: pyvips.Error) -> str:
+    """libvips' message, its first line, with every quoted absolute path cut to the file's
+    name: the message goes to clients, and the data directory is none of theirs."""
     text = str(getattr(exc, "detail", "") or exc.message).strip()
-    return text.splitlines()[0] if text else "unknown libvips error"
+    line = text.splitlines()[0] if text else "unknown libvips error"
+    return _QUOTED_PATH.sub(lambda found: f'"{os.path.basename(found[1])}"', line)
+
+
+_QUOTED_PATH = re.compile(r'"(/[^"]*)"')

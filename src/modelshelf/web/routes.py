@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -60,9 +61,26 @@ HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def setup_routes(app: web.Application, prefix: str = "") -> None:
-    """Register every endpoint under `prefix` (for a reverse proxy serving a sub-path)."""
+    """Register every endpoint under `prefix` (for a reverse proxy serving a sub-path); the
+    prefix alone leads to the UI under it."""
+    fixed = {e.path for e in ENDPOINTS if "{" not in e.path}
     for endpoint in ENDPOINTS:
+        path = prefix + route_path(endpoint.path, fixed)
         if endpoint.method == "GET":  # add_get also answers HEAD (add_route does not)
-            app.router.add_get(prefix + endpoint.path, endpoint.handler)
+            app.router.add_get(path, endpoint.handler)
         else:
-            app.router.add_route(endpoint.method, prefix + endpoint.path, endpoint.handler)
+            app.router.add_route(endpoint.method, path, endpoint.handler)
+    if prefix:
+        app.router.add_get(prefix, ui_api.to_the_ui)
+
+
+def route_path(path: str, fixed: set[str]) -> str:
+    """`path` as aiohttp routes it: a last parameter never takes the name of a fixed path beside
+    it. `/api/images/upload` is not an image's name: a GET there is 405 (POST only), not a 400
+    for a bad name."""
+    parent, _, last = path.rpartition("/")
+    taken = sorted(p.rpartition("/")[2] for p in fixed if p.rpartition("/")[0] == parent)
+    if not (last.startswith("{") and taken):
+        return path
+    names = "|".join(re.escape(name) for name in taken)
+    return f"{parent}/{{{last[1:-1]}:(?!(?:{names})$)[^/]+}}"

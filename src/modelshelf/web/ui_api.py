@@ -169,6 +169,15 @@ async def asset(request: web.Request) -> web.Response:
 
 
 _HTML = "text/html"
+
+
+async def to_the_ui(request: web.Request) -> web.Response:
+    """The path prefix without its slash: the UI is one slash further (a person types the
+    prefix alone; the page's relative links need the slash)."""
+    location = request.path + "/" + (f"?{request.query_string}" if request.query_string else "")
+    raise web.HTTPPermanentRedirect(location)
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/", page, "The web UI: the library", responses={200: _HTML, 304: ""}),
     Endpoint(
