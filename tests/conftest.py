@@ -263,12 +263,13 @@ def paused_at(name: str) -> Iterator[Pause]:
 
 @contextmanager
 def read_only_file(path: Path) -> Iterator[None]:
-    """Make `path` unwritable for this process: for a non-root user, taking the write bits
-    away (which it cannot pass by); for root, the immutable attribute, else a read-only bind
-    mount of the file onto itself. Skips only for root where neither is possible."""
+    """Make `path` (a file or a folder) unwritable for this process: for a non-root user,
+    taking the write bits away (which it cannot pass by); for root, the immutable attribute,
+    else a read-only bind mount of it onto itself. Skips only for root where neither is
+    possible."""
     if os.geteuid() != 0:
         mode = path.stat().st_mode
-        path.chmod(0o444)
+        path.chmod(0o555 if path.is_dir() else 0o444)
         try:
             yield
         finally:

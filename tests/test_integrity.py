@@ -7,6 +7,7 @@ check must name exactly that problem; the command's exit codes are part of its i
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import subprocess
@@ -21,7 +22,7 @@ from modelshelf.cli import EXIT_FAILED, EXIT_NO_LIBRARY, EXIT_OK
 from modelshelf.errors import NotFound
 from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
-from tests.conftest import Client, Prepared, migrate
+from tests.conftest import Client, Prepared, migrate, read_only_file
 from tests.factories import (
     LegacyLibrary,
     environ_without_modelshelf,
@@ -297,3 +298,36 @@ def test_check_command_without_a_library_says_so_with_its_own_exit_code(
         f"modelshelf: {data_dir} holds no modelshelf library (no modelshelf.db)"
     )
     assert not (data_dir / "modelshelf.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"garbage, not an SQLite file " * 100, "is not a modelshelf library: file is not a"),
+        (None, "is not a modelshelf library: it has no models table"),
+    ],
+    ids=["not-sqlite", "another-database"],
+)
+def test_check_command_on_a_database_that_is_not_a_library_exits_3(
+    tmp_path: Path, content: bytes | None, says: str
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    database = data_dir / "modelshelf.db"
+    if content is None:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            conn.execute("CREATE TABLE notes (text TEXT)")
+    else:
+        database.write_bytes(content)
+    run = run_check(data_dir)
+    assert run.code == EXIT_NO_LIBRARY, run.err
+    assert says in run.err and "Traceback" not in run.err
+
+
+def test_check_command_reads_a_library_in_a_folder_it_cannot_write(library: Path) -> None:
+    # SQLite cannot make a WAL database's -shm file there; the library was closed cleanly.
+    assert not (library / "modelshelf.db-wal").exists()
+    with read_only_file(library):
+        run = run_check(library)
+    assert (run.code, run.out) == (EXIT_OK, ""), run.err
+    assert f"0 problem(s) in {library}" in run.err

@@ -279,6 +279,52 @@ def test_modelshelf_scan_of_an_unknown_type_fails_with_a_message(tmp_path: Path)
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "roots",
+    ["", "loras={missing}"],
+    ids=["no-roots", "root-missing"],
+)
+def test_modelshelf_scan_that_finds_nothing_to_scan_because_of_a_problem_exits_1(
+    tmp_path: Path, roots: str
+) -> None:
+    done = run_scan_cli(
+        tmp_path, "--no-progress", MODELSHELF_MODEL_ROOTS=roots.format(missing=tmp_path / "nope")
+    )
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["counts"]["files_found"] == 0
+    assert "modelshelf: nothing was scanned: " in done.stderr
+
+
+def test_modelshelf_scan_of_an_empty_root_is_not_a_failure(tmp_path: Path) -> None:
+    (tmp_path / "loras").mkdir()
+    done = run_scan_cli(
+        tmp_path, "--no-progress", MODELSHELF_MODEL_ROOTS=f"loras={tmp_path / 'loras'}"
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", ["scan", "migrate-legacy"])
+def test_a_data_dir_that_cannot_be_opened_is_one_line_and_exit_1(
+    tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "data").write_text("a file where the data directory belongs")
+    args = ["--no-progress", "--data-dir", str(tmp_path / "data")]
+    if command == "migrate-legacy":
+        args += ["--legacy-db", str(tmp_path / "l.db"), "--legacy-images", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "modelshelf", command, *args],
+        cwd=tmp_path,
+        env=environ_without_modelshelf(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"modelshelf: cannot open {tmp_path / 'data'}: "), done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
 def test_ctrl_c_stops_modelshelf_scan_at_a_safe_point_and_a_rerun_finishes(
     tmp_path: Path,
 ) -> None:

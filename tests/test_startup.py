@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -33,18 +35,49 @@ def run_check(data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def images_folder_is_a_file(data_dir: Path) -> None:
+    (data_dir / "images").write_text("a file where the images folder belongs")
+
+
+def database_is_not_a_database(data_dir: Path) -> None:
+    (data_dir / "modelshelf.db").write_bytes(b"garbage, not an SQLite file " * 100)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (images_folder_is_a_file, "FileExistsError"),
+        (database_is_not_a_database, "DatabaseError: file is not a database"),
+    ],
+    ids=["images-is-a-file", "database-is-garbage"],
+)
 async def test_a_start_up_that_fails_exits_within_seconds_and_frees_the_data_dir(
-    data_dir: Path, tmp_path: Path
+    data_dir: Path, tmp_path: Path, damage: Callable[[Path], None], reason: str
 ) -> None:
     data_dir.mkdir(parents=True)
-    (data_dir / "images").write_text("a file where the images folder belongs")
+    damage(data_dir)
     server = ServerProcess(data_dir, tmp_path / "server.log")
     with pytest.raises(RuntimeError, match="server exited with 4"):
         server.start(timeout=20)
-    assert "start-up failed: FileExistsError" in server.log()
+    assert f"start-up failed: {reason}" in server.log()
+    assert "Traceback" not in server.log()  # one line says why; --log-level DEBUG says more
+    (data_dir / "modelshelf.db").unlink(missing_ok=True)
+    (data_dir / "images").unlink(missing_ok=True)
     storage = Storage(data_dir / "modelshelf.db")
     await storage.open()  # the lock went with the process
     await storage.close()
+
+
+def test_a_port_in_use_is_one_line_and_exit_4(data_dir: Path, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = ServerProcess(data_dir, tmp_path / "server.log")
+        server.port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match="server exited with 4"):
+            server.start(timeout=20)
+    assert "start-up failed: OSError" in server.log()
+    assert "Traceback" not in server.log()
 
 
 def wait_for_log(log: Path, after: int, text: str, timeout: float = 30) -> None:

@@ -16,7 +16,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from modelshelf.app import create_app, freeze_start_up_heap
 from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import migrate_legacy
+from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import NotFound, ShelfError
 from modelshelf.integrity import check_library
 from modelshelf.web.access_log import AccessLog
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_FAILED
+    except _StartFailed as failed:  # `scan`, `migrate-legacy`: the library could not be opened
+        print(f"modelshelf: cannot open {settings.data_dir}: {failed.reason}", file=sys.stderr)
+        log.debug("opening the library failed", exc_info=failed.__cause__)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         # What was committed stays, the rest is as before: every change is atomic.
         print("modelshelf: interrupted; run it again to go on from here", file=sys.stderr)
@@ -88,7 +93,10 @@ def serve(settings: Settings) -> int:
     except KeyboardInterrupt:  # SIGINT where signal handlers cannot be installed (Windows)
         pass
     except _StartFailed as failed:
-        log.error("start-up failed: %s", failed.reason, exc_info=failed.__cause__)
+        # One line says why (a port in use, a file where the data directory should be); the
+        # traceback is for --log-level DEBUG.
+        log.error("start-up failed: %s", failed.reason)
+        log.debug("start-up failed", exc_info=failed.__cause__)
         return EXIT_START_FAILED
     return 0
 
@@ -129,8 +137,7 @@ async def _serve(settings: Settings) -> None:
         # aiohttp does not clean up the contexts that did start when a later one fails: close
         # them here, or the database's threads keep the process (and its lock) alive forever.
         await runner.cleanup()
-        reason = exc.detail if isinstance(exc, ShelfError) else f"{type(exc).__name__}: {exc}"
-        raise _StartFailed(reason) from exc
+        raise _StartFailed(_reason(exc)) from exc
     log.info(
         "modelshelf %s serving %s on %s:%d (event loop: %s)",
         __version__,
@@ -158,38 +165,55 @@ async def _until_stopped() -> None:
 
 async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:
     """Stage 1 without a server: the same resources as the app, no socket."""
-    runner = web.AppRunner(create_app(_without_server_work(settings)))
-    await runner.setup()
-    try:
-        shelf = runner.app[SHELF]
+    async with _opened(settings) as shelf:
         report = await migrate_legacy(
             shelf, legacy_db, legacy_images, bar=None if not quiet else False
         )
-    finally:
-        await runner.cleanup()
     print(migration_body(report).model_dump_json(indent=2))
     return EXIT_OK
 
 
 async def scan(settings: Settings, types: list[str] | None, quiet: bool) -> int:
     """A scan of the model roots as a job, with a bar on a terminal (files, bytes, bytes/s,
-    ETA); prints the job's result as JSON."""
+    ETA); prints the job's result as JSON. EXIT_FAILED if it found nothing to scan because
+    of a problem (no roots, roots missing or unreadable): the JSON says which."""
+    async with _opened(settings) as shelf:
+        try:
+            result = await long_work.run_scan(shelf, types, bar=None if not quiet else False)
+        except asyncio.CancelledError:
+            # Ctrl-C (asyncio.run cancels this task): the job itself stops at its next safe
+            # point, rather than running on until the shutdown grace period ends.
+            if (running := shelf.jobs.active("scan")) is not None:
+                with contextlib.suppress(ShelfError):
+                    await shelf.jobs.cancel(running.id)
+            raise
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    why = [*result["warnings"], *(f"{p['path']}: {p['reason']}" for p in result["problems"])]
+    if result["counts"]["files_found"] == 0 and why:
+        print(f"modelshelf: nothing was scanned: {why[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _opened(settings: Settings) -> AsyncIterator[Shelf]:
+    """The app's resources for a command that runs one piece of work (no socket, no folder
+    watcher). Raises _StartFailed (every resource closed) if they cannot be opened: a data
+    directory that is a file, unwritable, or whose database is not one."""
     runner = web.AppRunner(create_app(_without_server_work(settings)))
-    await runner.setup()
-    shelf = runner.app[SHELF]
     try:
-        result = await long_work.run_scan(shelf, types, bar=None if not quiet else False)
-    except asyncio.CancelledError:
-        # Ctrl-C (asyncio.run cancels this task): the job itself stops at its next safe
-        # point, rather than running on until the shutdown grace period ends.
-        if (running := shelf.jobs.active("scan")) is not None:
-            with contextlib.suppress(ShelfError):
-                await shelf.jobs.cancel(running.id)
-        raise
+        await runner.setup()
+    except Exception as exc:
+        await runner.cleanup()
+        raise _StartFailed(_reason(exc)) from exc
+    try:
+        yield runner.app[SHELF]
     finally:
         await runner.cleanup()
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    return EXIT_OK
+
+
+def _reason(exc: Exception) -> str:
+    return exc.detail if isinstance(exc, ShelfError) else f"{type(exc).__name__}: {exc}"
 
 
 def _without_server_work(settings: Settings) -> Settings:
@@ -207,6 +231,9 @@ def check(settings: Settings) -> int:
     except NotFound as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_NO_LIBRARY
+    except ShelfError as exc:  # a library that cannot be read
+        print(f"modelshelf: {exc.detail}", file=sys.stderr)
+        return EXIT_FAILED
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in {settings.data_dir}", file=sys.stderr)

@@ -9,14 +9,49 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+from modelshelf.errors import NotFound, StorageUnavailable
+
 
 @contextmanager
 def open_read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    """`path` opened read-only. Raises NotFound if it is not a modelshelf database (not SQLite,
+    or no `models` table), StorageUnavailable if it cannot be read."""
+    conn = _connect_read_only(path)
     try:
         yield conn
     finally:
         conn.close()
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        try:
+            return _checked(conn, path)
+        except sqlite3.OperationalError:
+            conn.close()
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() and wal.stat().st_size:
+                raise
+            # A WAL database in a folder we cannot write: SQLite cannot make its -shm file.
+            # With no WAL file, the database file holds every commit, so it may be read as
+            # immutable.
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+            return _checked(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StorageUnavailable(f"cannot read {path}: {exc}") from None
+        raise NotFound(f"{path} is not a modelshelf library: {exc}") from None
+
+
+def _checked(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'models'")
+    if found.fetchone() is None:
+        conn.close()
+        raise NotFound(f"{path} is not a modelshelf library: it has no models table")
+    return conn
 
 
 def model_hashes(conn: sqlite3.Connection) -> list[object]:

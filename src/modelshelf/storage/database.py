@@ -223,11 +223,17 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     # isolation_level=None: the sqlite3 module must not open transactions behind our back;
     # every transaction here is explicit.
     conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys=ON")
-    # FULL: a commit is on disk before files move into place after it (see filejournal).
-    await conn.execute("PRAGMA synchronous=FULL")
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        # FULL: a commit is on disk before files move into place after it (see filejournal).
+        await conn.execute("PRAGMA synchronous=FULL")
+    except BaseException:
+        # A file that is not a database fails here: its connection's thread would keep the
+        # process alive for ever.
+        await conn.close()
+        raise
     return conn
 
 
