@@ -69,6 +69,15 @@ def test_toml_files_are_read_in_name_order_later_ones_winning(config_dir: Path) 
     assert (settings.host, settings.port) == ("10.0.0.1", 2000)
 
 
+def test_default_toml_is_read_first_whatever_the_other_files_are_named(
+    config_dir: Path,
+) -> None:
+    write(config_dir, "default.toml", 'port = 8080\nhost = "127.0.0.1"\n')
+    write(config_dir, "custom.toml", "port = 18111\n")  # named before default.toml
+    settings = load_settings(environ={}, config_dir=config_dir)
+    assert (settings.host, settings.port) == ("127.0.0.1", 18111)
+
+
 def test_a_modelshelf_table_in_a_toml_file_is_read(config_dir: Path) -> None:
     write(
         config_dir,
@@ -136,16 +145,25 @@ def test_a_bad_environment_value_is_a_settings_error_naming_the_field(
         load_settings(environ=env, config_dir=config_dir)
 
 
-def test_a_bad_toml_value_is_a_settings_error_naming_the_field(config_dir: Path) -> None:
+def test_a_bad_toml_value_is_a_settings_error_naming_the_field_and_the_file(
+    config_dir: Path,
+) -> None:
     write(config_dir, "site.toml", 'port = "eighty"\n')
-    with pytest.raises(SettingsError, match="port"):
+    with pytest.raises(SettingsError, match=rf"port \(from {config_dir / 'site.toml'}\): "):
         load_settings(environ={}, config_dir=config_dir)
 
 
-def test_an_unknown_key_is_a_settings_error_naming_it(config_dir: Path) -> None:
+def test_an_unknown_key_is_a_settings_error_naming_it_and_its_file(config_dir: Path) -> None:
     write(config_dir, "site.toml", "prot = 8080\n")
-    with pytest.raises(SettingsError, match="prot"):
+    with pytest.raises(SettingsError, match=rf"prot \(from {config_dir / 'site.toml'}\): "):
         load_settings(environ={}, config_dir=config_dir)
+
+
+def test_a_bad_value_names_the_variable_or_the_flag_it_came_from(config_dir: Path) -> None:
+    with pytest.raises(SettingsError, match=r"port \(from MODELSHELF_PORT\): "):
+        load_settings(environ={"MODELSHELF_PORT": "abc"}, config_dir=config_dir)
+    with pytest.raises(SettingsError, match=r"log_level \(from --log-level\): "):
+        load_settings({"log_level": "loud"}, environ={}, config_dir=config_dir)
 
 
 def test_a_malformed_toml_file_is_a_settings_error_naming_the_file(config_dir: Path) -> None:
@@ -280,6 +298,16 @@ def test_an_empty_variable_unsets_an_optional_path(config_dir: Path) -> None:
     write(config_dir, "site.toml", 'comfyui_model_paths = "/etc/extra.yaml"\n')
     env = {"MODELSHELF_COMFYUI_MODEL_PATHS": ""}
     assert load_settings(environ=env, config_dir=config_dir).comfyui_model_paths is None
+
+
+def test_an_empty_data_dir_variable_is_no_data_dir(config_dir: Path, tmp_path: Path) -> None:
+    # Not the working directory: the default (or a file's value) stands.
+    assert load_settings(environ={"MODELSHELF_DATA_DIR": ""}, config_dir=config_dir).data_dir == (
+        tmp_path / "data"
+    )
+    write(config_dir, "site.toml", 'data_dir = "/srv/shelf"\n')
+    settings = load_settings(environ={"MODELSHELF_DATA_DIR": " "}, config_dir=config_dir)
+    assert settings.data_dir == Path("/srv/shelf")
 
 
 @pytest.mark.parametrize(("given", "expected"), [("1", True), ("no", False), ("FALSE", False)])

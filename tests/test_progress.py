@@ -4,6 +4,8 @@ and ETA) and log lines otherwise."""
 from __future__ import annotations
 
 import logging
+import re
+import sys
 import threading
 
 import pytest
@@ -106,3 +108,25 @@ def test_use_tells_a_given_progress_the_total_and_leaves_it_open(
     with Progress.use(None, 3, "own") as own:
         own.advance(3)
     assert caplog.records[-1].getMessage().startswith("own: finished 3/3")
+
+
+def test_log_lines_written_while_a_bar_is_drawn_go_above_it_and_the_console_comes_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    console = logging.StreamHandler(sys.stderr)  # the console, as the command line sets it
+    console.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(console)
+    try:
+        with Progress(2, "scan", bar=True, unit="file") as progress:
+            progress.advance(1)
+            logging.getLogger("modelshelf.hashing").warning("hashed one.safetensors")
+            progress.advance(1)
+        assert console in root.handlers  # the console's own handler is back
+        logging.getLogger("modelshelf").warning("after the bar")
+    finally:
+        root.removeHandler(console)
+    drawn = capsys.readouterr().err
+    # On a line of its own, the bar cleared first (not written after the bar's text).
+    assert re.search(r"(^|[\r\n])hashed one\.safetensors\n", drawn), repr(drawn)
+    assert "after the bar\n" in drawn

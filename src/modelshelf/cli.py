@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modelshelf: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(settings.log_level)
+    if args.config_dir is not None and not args.config_dir.is_dir():
+        # Not an error: a folder of no files is a way to run on the defaults alone.
+        log.warning("--config-dir %s is not a folder: no config file was read", args.config_dir)
     try:
         if args.command == "serve":
             return serve(settings)

@@ -185,18 +185,38 @@ def load_settings(
     environ = dict(os.environ) if environ is None else environ
     if config_dir is None:
         config_dir = Path(environ.get(ENV_PREFIX + "CONFIG_DIR", "config"))
-    merged: dict[str, Any] = {}
-    for file in sorted(config_dir.glob("*.toml")) if config_dir.is_dir() else []:
-        merged.update(_read_toml(file))
-    merged.update(_read_environment(environ))
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    # Each layer: its values, and where each came from (for error messages).
+    layers: list[tuple[dict[str, Any], dict[str, str]]] = []
+    for file in config_files(config_dir):
+        values = _read_toml(file)
+        layers.append((values, dict.fromkeys(values, str(file))))
+    values = _read_environment(environ)
+    layers.append((values, {name: ENV_PREFIX + name.upper() for name in values}))
+    values = {k: v for k, v in (flags or {}).items() if v is not None}
+    layers.append((values, {name: "--" + name.replace("_", "-") for name in values}))
+    merged = {name: value for values, _ in layers for name, value in values.items()}
+    origin = {name: source for _, sources in layers for name, source in sources.items()}
     try:
         return Settings.model_validate(merged).resolve_paths()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e, origin) for e in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+def config_files(config_dir: Path) -> list[Path]:
+    """The TOML files of `config_dir` in the order they are read: `default.toml` first (it
+    sets every key, so a file read before it would be overridden), then the others by name."""
+    if not config_dir.is_dir():
+        return []
+    return sorted(config_dir.glob("*.toml"), key=lambda f: (f.name != "default.toml", f.name))
+
+
+def _problem(error: Any, origin: dict[str, str]) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    source = origin.get(str(error["loc"][0])) if error["loc"] else None
+    return (
+        f"{location} (from {source}): {error['msg']}" if source else f"{location}: {error['msg']}"
+    )
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -220,6 +240,8 @@ def _read_environment(environ: dict[str, str]) -> dict[str, Any]:
             continue
         if not raw.strip() and not field.is_required() and field.default is None:
             values[name] = None  # an empty variable unsets an optional path
+        elif not raw.strip() and field.annotation is Path:
+            continue  # an empty path is no path (not the working directory): the rest decide
         elif field.annotation == list[str]:
             values[name] = [item.strip() for item in raw.split(",") if item.strip()]
         else:

@@ -17,11 +17,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from modelshelf.records import JobProgress
 
@@ -140,6 +141,7 @@ class Progress:
     def __enter__(self) -> Progress:
         self._started = self._last_log = time.monotonic()
         if self._bar_wanted:
+            _LOGS_ABOVE_BARS.hold()
             self._open_bar()
         else:
             log.info("%s: starting, %s to do", self.what, self.total or "unknown")
@@ -155,6 +157,8 @@ class Progress:
             self._bar.close()
             self._bar = None
         log.info("%s: %s %s", self.what, "stopped at" if exc else "finished", self.summary())
+        if self._bar_wanted:
+            _LOGS_ABOVE_BARS.release()
 
     def _counts_bytes(self) -> bool:
         return self.bytes_total is not None
@@ -203,3 +207,31 @@ class Progress:
     def _tell(self) -> None:
         for listener in self._listeners:
             listener()
+
+
+class _LogsAboveBars:
+    """While any bar is drawn, console log lines are written above it (tqdm.write) rather than
+    through it: a scan logs a line per file hashed, which cut its bar into pieces. Held by
+    every bar, the first installs the redirection and the last takes it away."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._redirect: AbstractContextManager[None] | None = None
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                self._redirect = logging_redirect_tqdm()
+                self._redirect.__enter__()
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._redirect is not None:
+                self._redirect.__exit__(None, None, None)
+                self._redirect = None
+
+
+_LOGS_ABOVE_BARS = _LogsAboveBars()
