@@ -404,19 +404,27 @@ def test_migrate_legacy_prints_the_json_report_and_logs_progress(tmp_path: Path)
     ).read_bytes()
 
 
-def test_migrate_legacy_with_a_missing_database_fails_with_a_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("database", "says"),
+    [("missing.db", "missing.db does not exist"), ("images", "images is a folder, not a file")],
+    ids=["missing", "a-folder"],
+)
+def test_migrate_legacy_without_a_database_file_fails_with_a_message_and_makes_nothing(
+    tmp_path: Path, database: str, says: str
+) -> None:
     (tmp_path / "images").mkdir()
     done = run_cli(
         "migrate-legacy",
         "--data-dir",
         str(tmp_path / "data"),
         "--legacy-db",
-        str(tmp_path / "missing.db"),
+        str(tmp_path / database),
         "--legacy-images",
         str(tmp_path / "images"),
         "--no-progress",
         cwd=tmp_path,
     )
     assert done.returncode == 1
-    assert "missing.db" in done.stderr
+    assert says in done.stderr
     assert done.stdout == ""
+    assert not (tmp_path / "data").exists()

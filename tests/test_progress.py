@@ -130,3 +130,17 @@ def test_log_lines_written_while_a_bar_is_drawn_go_above_it_and_the_console_come
     # On a line of its own, the bar cleared first (not written after the bar's text).
     assert re.search(r"(^|[\r\n])hashed one\.safetensors\n", drawn), repr(drawn)
     assert "after the bar\n" in drawn
+
+
+def test_a_bar_names_its_phase_once_and_counts_in_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with Progress(None, "scan", bar=True, unit="file") as progress:
+        progress.set_phase("walking")
+        progress.advance(2)
+        progress.set_total(4, bytes_total=2**20)  # a bar of bytes now: the phase stays on it
+        progress.advance(1, nbytes=2**20)
+    drawn = capsys.readouterr().err
+    assert "scan (walking): 2 files [" in drawn  # not "scan (walking): : 2file"
+    assert ": :" not in drawn
+    assert re.search(r"scan \(walking\):\s+100%\|.*\| 1\.00M/1\.00M", drawn), repr(drawn)

@@ -310,6 +310,7 @@ def test_a_data_dir_that_cannot_be_opened_is_one_line_and_exit_1(
     (tmp_path / "data").write_text("a file where the data directory belongs")
     args = ["--no-progress", "--data-dir", str(tmp_path / "data")]
     if command == "migrate-legacy":
+        (tmp_path / "l.db").write_bytes(b"")  # there: the data directory is what fails
         args += ["--legacy-db", str(tmp_path / "l.db"), "--legacy-images", str(tmp_path)]
     done = subprocess.run(
         [sys.executable, "-m", "modelshelf", command, *args],

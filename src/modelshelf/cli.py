@@ -26,7 +26,7 @@ from modelshelf import __version__
 from modelshelf.app import create_app, freeze_start_up_heap
 from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain import long_work
-from modelshelf.domain.legacy_import import migrate_legacy
+from modelshelf.domain.legacy_import import check_legacy_inputs, migrate_legacy
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import NotFound, ShelfError
 from modelshelf.integrity import check_library
@@ -141,12 +141,14 @@ async def _serve(settings: Settings) -> None:
         # them here, or the database's threads keep the process (and its lock) alive forever.
         await runner.cleanup()
         raise _StartFailed(_reason(exc)) from exc
+    # Where it listens, as bound: with port 0 the system chose the port.
+    host, port = runner.addresses[0][:2]
     log.info(
         "modelshelf %s serving %s on %s:%d (event loop: %s)",
         __version__,
         settings.data_dir,
-        settings.host,
-        settings.port,
+        host,
+        port,
         type(asyncio.get_running_loop()).__module__.partition(".")[0],
     )
     try:
@@ -167,7 +169,9 @@ async def _until_stopped() -> None:
 
 
 async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:
-    """Stage 1 without a server: the same resources as the app, no socket."""
+    """Stage 1 without a server: the same resources as the app, no socket. Inputs that are not
+    there are refused before the data directory is made."""
+    check_legacy_inputs(legacy_db, legacy_images)
     async with _opened(settings) as shelf:
         report = await migrate_legacy(
             shelf, legacy_db, legacy_images, bar=None if not quiet else False

@@ -87,7 +87,8 @@ class Progress:
     def set_phase(self, phase: str | None) -> None:
         self.phase = phase
         if self._bar is not None:
-            self._bar.set_description(f"{self.what} ({phase})" if phase else self.what)
+            # _str: set_description adds its own ": ", and tqdm another one while no total is known.
+            self._bar.set_description_str(self._description())
         self._tell()
 
     def advance(self, count: int = 1, *, nbytes: int = 0) -> None:
@@ -163,6 +164,9 @@ class Progress:
     def _counts_bytes(self) -> bool:
         return self.bytes_total is not None
 
+    def _description(self) -> str:
+        return f"{self.what} ({self.phase})" if self.phase else self.what
+
     def _units_text(self) -> str:
         if self.total is None:
             return f"{self.done} {self.unit}s"
@@ -174,15 +178,20 @@ class Progress:
             self._bar = tqdm(
                 total=self.bytes_total,
                 initial=self.bytes_done,
-                desc=self.what,
+                desc=self._description(),
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
                 file=sys.stderr,
             )
         else:
+            # " files": tqdm writes the unit right after the count ("3 files", "2.5 files/s").
             self._bar = tqdm(
-                total=self.total, initial=self.done, desc=self.what, unit=self.unit, file=sys.stderr
+                total=self.total,
+                initial=self.done,
+                desc=self._description(),
+                unit=f" {self.unit}s",
+                file=sys.stderr,
             )
 
     def _redraw(self) -> None:

@@ -64,7 +64,7 @@ async def request_inputs(
     root = shelf.settings.effective_legacy_root
     db_path = await shelf.run_files(_inside, root, legacy_db_path)
     images_dir = await shelf.run_files(_inside, root, legacy_images_dir)
-    await _require_inputs(shelf, db_path, images_dir)
+    await shelf.run_files(check_legacy_inputs, db_path, images_dir)
     return db_path, images_dir
 
 
@@ -88,11 +88,21 @@ def _is(kind: str, path: Path) -> bool:
         return False
 
 
-async def _require_inputs(shelf: Shelf, legacy_db: Path, legacy_images: Path) -> None:
-    if not await shelf.run_files(_is, "file", legacy_db):
-        raise NotFound(f"legacy database {legacy_db} does not exist")
-    if not await shelf.run_files(_is, "dir", legacy_images):
-        raise NotFound(f"legacy images folder {legacy_images} does not exist")
+def check_legacy_inputs(legacy_db: Path, legacy_images: Path) -> None:
+    """Raises NotFound unless `legacy_db` is a file and `legacy_images` a folder, saying which
+    is wrong and how. Blocking (it stats both)."""
+    _require("legacy database", legacy_db, "file")
+    _require("legacy images folder", legacy_images, "dir")
+
+
+def _require(what: str, path: Path, kind: str) -> None:
+    if _is(kind, path):
+        return
+    other = "dir" if kind == "file" else "file"
+    if _is(other, path):
+        wanted, found = ("file", "folder") if kind == "file" else ("folder", "file")
+        raise NotFound(f"{what} {path} is a {found}, not a {wanted}")
+    raise NotFound(f"{what} {path} does not exist")
 
 
 async def migrate_legacy(
@@ -106,7 +116,7 @@ async def migrate_legacy(
     input, InvalidInput for a file that is not a legacy library (before anything is written),
     Locked if a migration is already running or another program is writing the legacy file,
     StorageFull, StorageBusy. Broken rows are reported in the answer, never fatal."""
-    await _require_inputs(shelf, legacy_db, legacy_images)
+    await shelf.run_files(check_legacy_inputs, legacy_db, legacy_images)
     if shelf.migration_lock.locked():
         raise Locked("a legacy migration is already running")
     async with shelf.migration_lock, shelf.changes.staging() as scratch:
