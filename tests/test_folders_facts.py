@@ -15,6 +15,7 @@ from modelshelf.folders.facts import (
     META_KEYS,
     FileFacts,
     Thumbnail,
+    normalized_tags,
     read_facts,
     read_safetensors_header,
 )
@@ -443,3 +444,10 @@ def test_file_facts_are_frozen(tmp_path: Path) -> None:
     assert isinstance(facts, FileFacts)
     with pytest.raises(AttributeError):
         facts.tags = ("x",)  # type: ignore[misc]
+
+
+def test_sidecar_tags_are_kept_as_the_library_keeps_tag_names() -> None:
+    assert normalized_tags([" E\u0301te\u0301 ", "\u00e9t\u00e9", "Anime", "", 5]) == (
+        "\u00e9t\u00e9",
+        "anime",
+    )

@@ -192,7 +192,7 @@ async def test_a_failed_precondition_is_412_with_the_json_error_body(
 
 
 @pytest.mark.parametrize("image", ["rendition", "pending"])
-@pytest.mark.parametrize("header", ["bytes=999999-", "bytes=abc", "lines=1-2"])
+@pytest.mark.parametrize("header", ["bytes=999999-", "bytes=abc", "lines=1-2", "bytes=-0"])
 async def test_an_unsatisfiable_range_is_416_with_the_json_error_body(
     client: Client, legacy: LegacyLibrary, image: str, header: str
 ) -> None:
@@ -386,3 +386,17 @@ async def test_a_fixed_path_is_never_taken_for_a_name_beside_it(
 async def test_a_name_that_is_no_image_is_still_400(client: Client) -> None:
     response = await client.get("/api/images/uploads")
     assert response.status == 400
+
+
+async def test_an_unknown_expectation_is_417_with_the_json_error_body(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    await hashed_model(client, legacy)
+    response = await client.get(f"/api/models/{H}", headers={"Expect": "bogus"})
+    assert response.status == 417
+    body = await response.json()
+    assert body["error"] == "Expectation Failed" and "bogus" in body["detail"]
+    continued = await client.post(
+        "/api/tags", json={"name": "continued"}, headers={"Expect": "100-continue"}
+    )
+    assert continued.status == 201, await continued.text()

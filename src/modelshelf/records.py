@@ -4,6 +4,7 @@ definition of what a SHA256 looks like; request bodies, path patterns and OpenAP
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -42,6 +43,13 @@ class Tag(BaseModel):
 
     id: int
     name: str
+
+
+def folded_tag_name(text: str) -> str:
+    """A tag name as the library keeps it: trimmed, lower case and composed (NFC), so that
+    names a person cannot tell apart ("été" typed with or without combining accents) are one
+    tag."""
+    return unicodedata.normalize("NFC", text.strip().lower())
 
 
 class _Record(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Conflict, InvalidInput, NotFound
-from modelshelf.records import Tag
+from modelshelf.records import Tag, folded_tag_name
 from modelshelf.storage import history, models, tags
 from modelshelf.storage.change import Change
 
@@ -40,14 +40,14 @@ def tag_name_pattern() -> str:
 
 
 def normalize_tag_name(raw: str) -> str:
-    """A tag name as stored: trimmed and lower-cased. Raises InvalidInput for an empty name,
+    """A tag name as stored (records.folded_tag_name). Raises InvalidInput for an empty name,
     one over MAX_TAG_NAME characters or one with control characters."""
     trimmed = raw.strip()
     if not trimmed:
         raise InvalidInput("a tag name cannot be empty")
     if len(trimmed) > MAX_TAG_NAME:
         raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")
-    name = trimmed.lower()  # may grow ("İ" becomes two characters): the limit is on the given
+    name = folded_tag_name(trimmed)  # may grow ("İ" lowers to two): the limit is on the given
     if any(is_control(ch) for ch in name):
         raise InvalidInput("a tag name cannot hold control characters")
     return name

@@ -26,6 +26,7 @@ from modelshelf.folders.names import (
     model_stem,
 )
 from modelshelf.folders.problems import Problem, printable
+from modelshelf.records import folded_tag_name
 
 # The limit the safetensors library itself puts on a header.
 MAX_HEADER_BYTES = 100_000_000
@@ -312,8 +313,9 @@ def _words(value: Any) -> list[str]:
 
 
 def normalized_tags(value: Any) -> tuple[str, ...]:
-    """Tag names as the library keeps them: trimmed, lower case, no empties or duplicates."""
+    """Tag names as the library keeps them (records.folded_tag_name), no empties or
+    duplicates."""
     if not isinstance(value, list):
         return ()
-    names = (t.strip().lower() for t in value if isinstance(t, str))
+    names = (folded_tag_name(t) for t in value if isinstance(t, str))
     return tuple(dict.fromkeys(n for n in names if n))

@@ -12,6 +12,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+
+# The only way to keep aiohttp's 100 Continue while answering other expectations ourselves.
+from aiohttp.web_urldispatcher import _default_expect_handler
 from aiohttp_remotes import XForwardedFiltered
 
 from modelshelf import errors
@@ -91,6 +94,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error; the server log has the details")
+
+
+async def answer_expect(request: web.Request) -> web.StreamResponse | None:
+    """aiohttp's answer to an `Expect` header (100 Continue), but its 417 for any other
+    expectation in the JSON error body: aiohttp asks this before any middleware runs."""
+    try:
+        await _default_expect_handler(request)
+    except web.HTTPExpectationFailed:
+        expected = request.headers.get("Expect", "")
+        return error_response(417, f"cannot meet Expect: {expected!r}; only 100-continue is known")
+    return None
 
 
 def _http_detail(exc: web.HTTPException) -> str:

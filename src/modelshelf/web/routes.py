@@ -23,6 +23,7 @@ from modelshelf.web import (
     ui_api,
 )
 from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.middleware import answer_expect
 
 ENDPOINTS: list[Endpoint] = [
     *system_api.ENDPOINTS,
@@ -67,9 +68,11 @@ def setup_routes(app: web.Application, prefix: str = "") -> None:
     for endpoint in ENDPOINTS:
         path = prefix + route_path(endpoint.path, fixed)
         if endpoint.method == "GET":  # add_get also answers HEAD (add_route does not)
-            app.router.add_get(path, endpoint.handler)
+            app.router.add_get(path, endpoint.handler, expect_handler=answer_expect)
         else:
-            app.router.add_route(endpoint.method, path, endpoint.handler)
+            app.router.add_route(
+                endpoint.method, path, endpoint.handler, expect_handler=answer_expect
+            )
     if prefix:
         app.router.add_get(prefix, ui_api.to_the_ui)
 
