@@ -171,3 +171,21 @@ def test_a_model_opened_from_the_grid_leads_to_the_next_one(visit: Visit) -> Non
     page.get_by_role("heading", level=1, name=names[0]).wait_for()
     around.get_by_role("link", name="← Library").click()
     page.wait_for_url("**/?type=embedding")
+
+
+def test_j_and_k_step_to_the_next_and_previous_model_but_not_while_typing(visit: Visit) -> None:
+    page = visit.page
+    page.goto("/?type=embedding")
+    page.locator(".card[data-state='full']").first.wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    page.locator(".card-link").first.click()
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    page.keyboard.press("j")
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    page.get_by_label("Add a tag").press("k")  # typed into the field: no step
+    assert page.get_by_label("Add a tag").input_value() == "k"
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    page.get_by_label("Add a tag").fill("")
+    page.locator("h1").click()
+    page.keyboard.press("k")
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()

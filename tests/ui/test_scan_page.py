@@ -54,6 +54,9 @@ def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) ->
     duplicates = page.get_by_text("Dreamlike copy.ckpt")
     duplicates.wait_for()
 
+    job.get_by_role("link", name="Show the 3 new models").click()
+    page.wait_for_url("**/?sort=created_at&order=desc")
+    page.get_by_text("3 models").wait_for()
     page.get_by_role("link", name="Library", exact=True).click()
     page.get_by_text("3 models").wait_for()
     for name in ("Ink Wash Style", "Paper Cut"):

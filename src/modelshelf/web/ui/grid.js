@@ -132,7 +132,7 @@ export class VirtualGrid {
     const least = width < 560 ? Math.min(this.cardMin, (width - GAP) / 2) : this.cardMin;
     const columns = Math.max(1, Math.floor((width + GAP) / (least + GAP)));
     const cardWidth = (width - GAP * (columns - 1)) / columns;
-    const info = parseFloat(getComputedStyle(this.el).getPropertyValue("--info-h")) || 78;
+    const info = parseFloat(getComputedStyle(this.el).getPropertyValue("--info-h")) || 106;
     const cardHeight = Math.round(cardWidth * 4 / 3 + info);
     this.layout = { width, columns, cardWidth, cardHeight, rowHeight: cardHeight + GAP };
   }

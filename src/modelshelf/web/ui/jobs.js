@@ -32,13 +32,23 @@ function fraction(job) {
   return null;
 }
 
-function resultSummary(result) {
+function resultSummary(job) {
+  const result = job.result;
   if (!result || typeof result !== "object") return null;
   const scalars = Object.entries(result).filter(([, v]) => typeof v === "number" || typeof v === "string");
   const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
   return h("div", {},
     scalars.length || counts.length ? h("p", { class: "stats", text: [...scalars, ...counts].map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? formatCount(v) : v}`).join(" · ") }) : null,
+    job.kind === "scan" ? scanLinks(result.counts || {}) : null,
     h("details", {}, h("summary", { text: "Full result" }), jsonTree(result)));
+}
+
+// Where to look after a scan: what it brought in (newest first), and what went missing.
+function scanLinks(counts) {
+  const links = [];
+  if (counts.models_created) links.push(h("a", { href: "./?sort=created_at&order=desc", text: `Show the ${plural(counts.models_created, "new model")}` }));
+  if (counts.locations_missing) links.push(h("a", { href: "./?missing=true", text: "Show models whose files are missing" }));
+  return links.length ? h("p", { class: "row-actions" }, links) : null;
 }
 
 // A job as a list item; `update(job)` redraws it in place.
@@ -59,7 +69,7 @@ export function jobView(job, { onCancel } = {}) {
       h("div", { class: "stats" }, progressFacts(next).map((f) => h("span", { text: f })),
         started && finished && !running ? h("span", { text: `took ${formatDuration((finished - started) / 1000)}` }) : null),
       next.error ? note(next.error, { error: true }) : null,
-      !running ? resultSummary(next.result) : null);
+      !running ? resultSummary(next) : null);
   };
   el.update(job);
   return el;

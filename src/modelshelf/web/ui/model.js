@@ -131,14 +131,25 @@ export async function mountModel(main, sha256, context) {
   if (!context.isCurrent()) return null;
   draw();
   focusHeading(main, context.focus);
-  return () => { alive = false; };
+  // J and K step to the next and previous model of the library as it was shown, as in mail
+  // readers and galleries; not while typing, nor over a dialog.
+  const step = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || document.querySelector("dialog[open]")) return;
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    const rel = { j: "next", k: "prev" }[event.key];
+    const link = rel && main.querySelector(`nav.crumbs a[rel="${rel}"]`);
+    if (link) { event.preventDefault(); link.click(); }
+  };
+  document.addEventListener("keydown", step);
+  return () => { alive = false; document.removeEventListener("keydown", step); };
 }
 
 // Back to the library, and the previous and next model of the library as it was shown.
 function renderCrumbs(sha256) {
   const { previous, next, index, total } = neighbours(sha256);
   const step = (model, label, rel) => model
-    ? h("a", { href: `models/${model.sha256}`, rel, "aria-label": `${label} model: ${model.name || model.sha256.slice(0, 12)}`, text: rel === "prev" ? `‹ ${label}` : `${label} ›` })
+    ? h("a", { href: `models/${model.sha256}`, rel, "aria-keyshortcuts": rel === "prev" ? "k" : "j", title: `${label} (${rel === "prev" ? "K" : "J"})`,
+      "aria-label": `${label} model: ${model.name || model.sha256.slice(0, 12)}`, text: rel === "prev" ? `‹ ${label}` : `${label} ›` })
     : null;
   return h("nav", { class: "crumbs", "aria-label": "Around this model" },
     h("a", { href: libraryHref(), text: "← Library" }),
