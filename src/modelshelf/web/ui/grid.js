@@ -6,6 +6,7 @@
 // Keyboard: one card is in the tab order; arrows, Home/End and Page Up/Down move between cards.
 import { h, debounce, formatBytes } from "./dom.js";
 import { imageUrl } from "./api.js";
+import { pickMark } from "./selection.js";
 
 const GAP = 12;
 const OVERSCAN_ROWS = 1;
@@ -20,7 +21,7 @@ export function presentFiles(record) {
   return (record.files || []).filter((f) => f.present);
 }
 
-export function buildCard(record, index) {
+export function buildCard(record, index, selection = null) {
   const cover = record.images && record.images[0];
   const name = record.name || record.sha256.slice(0, 12);
   const img = cover
@@ -38,7 +39,8 @@ export function buildCard(record, index) {
   const sub = [record.type, base, formatBytes(record.size_bytes)].filter(Boolean).join(" · ");
   const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
   const count = (record.images || []).length;
-  const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`]
+  const picked = Boolean(selection && selection.has(record.sha256));
+  const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`, picked && "selected"]
     .filter(Boolean).join(", ");
   const link = h("a", { class: "card-link", href: `models/${record.sha256}`, tabindex: "-1", "aria-label": label },
     h("div", { class: "cover" }, img, badges,
@@ -47,7 +49,8 @@ export function buildCard(record, index) {
       h("span", { class: "name", title: name, text: name }),
       h("span", { class: "sub", text: sub }),
       h("ul", { class: "chips" }, tags.map((t) => h("li", { class: "chip", text: t.name })))));
-  return h("div", { class: "card", role: "listitem", dataset: { index: String(index), state: "full" } }, link);
+  return h("div", { class: picked ? "card picked" : "card", role: "listitem", dataset: { index: String(index), state: "full", sha: record.sha256 } },
+    pickMark(record, selection), link);
 }
 
 function focusable(card) {
@@ -62,9 +65,10 @@ function buildSkeleton(index) {
 }
 
 export class VirtualGrid {
-  constructor(results, { cardMin }) {
+  constructor(results, { cardMin, selection = null }) {
     this.results = results;
     this.cardMin = cardMin;
+    this.selection = selection;
     this.cards = new Map();
     this.focusIndex = 0;
     this.layout = null;
@@ -76,12 +80,14 @@ export class VirtualGrid {
     this.settle = debounce(() => { this.speed = 0; this.update(); }, 120);
     this.onScroll = () => this.scrolled();
     this.onKey = (event) => this.key(event);
+    this.onClick = (event) => this.clicked(event);
     this.observer = new ResizeObserver(() => { this.layout = null; this.schedule(); });
   }
 
   attach() {
     window.addEventListener("scroll", this.onScroll, { passive: true });
     this.el.addEventListener("keydown", this.onKey);
+    this.el.addEventListener("click", this.onClick);
     this.observer.observe(this.el);
     this.setResults(this.results);
   }
@@ -89,6 +95,7 @@ export class VirtualGrid {
   destroy() {
     window.removeEventListener("scroll", this.onScroll);
     this.el.removeEventListener("keydown", this.onKey);
+    this.el.removeEventListener("click", this.onClick);
     this.observer.disconnect();
     this.settle.cancel();
     cancelAnimationFrame(this.frame);
@@ -101,6 +108,38 @@ export class VirtualGrid {
     this.cards.clear();
     results.onChange = () => this.schedule();
     this.update();
+  }
+
+  // Select mode turned on or off: every card is drawn again, with or without its mark.
+  setSelecting() {
+    const refocus = this.el.contains(document.activeElement);
+    for (const card of this.cards.values()) card.remove();
+    this.cards.clear();
+    this.update();
+    if (refocus) this.focusCard(this.focusIndex);
+  }
+
+  // What is picked changed: the cards on screen show it.
+  refreshPicks() {
+    for (const card of this.cards.values()) {
+      if (card.dataset.state !== "full") continue;
+      const picked = this.selection.has(card.dataset.sha);
+      card.classList.toggle("picked", picked);
+      const mark = card.querySelector(".pick");
+      if (mark) mark.checked = picked;
+      const link = card.querySelector("a");
+      link.setAttribute("aria-label", link.getAttribute("aria-label").replace(/, selected$/, "") + (picked ? ", selected" : ""));
+    }
+  }
+
+  // In Select mode a click picks the card instead of opening it (Shift: a range).
+  clicked(event) {
+    if (!this.selection || !this.selection.active) return;
+    const card = event.target.closest(".card");
+    if (!card || card.dataset.state !== "full") return;
+    event.preventDefault();
+    this.focusIndex = Number(card.dataset.index);
+    this.selection.toggle(this.results, this.focusIndex, event.shiftKey);
   }
 
   setCardMin(px) {
@@ -181,7 +220,7 @@ export class VirtualGrid {
     let card = this.cards.get(index);
     const wanted = record ? "full" : "skeleton";
     if (!card || card.dataset.state !== wanted) {
-      const fresh = record ? buildCard(record, index) : buildSkeleton(index);
+      const fresh = record ? buildCard(record, index, this.selection) : buildSkeleton(index);
       // Focus moved to a card still loading (see focusCard) goes on to its link.
       const hadFocus = card !== undefined && card === document.activeElement;
       if (card) card.replaceWith(fresh);
@@ -248,6 +287,11 @@ export class VirtualGrid {
     const card = event.target.closest(".card");
     if (!card || !this.layout) return;
     const index = Number(card.dataset.index);
+    if (event.key === " " && this.selection && this.selection.active) {
+      event.preventDefault();
+      this.selection.toggle(this.results, index, event.shiftKey);
+      return;
+    }
     const { columns } = this.layout;
     const page = Math.max(1, Math.floor(window.innerHeight / this.layout.rowHeight)) * columns;
     const moves = {

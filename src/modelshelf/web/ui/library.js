@@ -4,6 +4,7 @@
 import { h, clear, debounce, formatCount, plural, note } from "./dom.js";
 import { get, capabilities } from "./api.js";
 import { VirtualGrid } from "./grid.js";
+import { Selection, selectionBar } from "./selection.js";
 import { setQuery, savedScroll, focusHeading } from "./router.js";
 
 const PAGE = 100;
@@ -50,9 +51,11 @@ export function libraryHref() {
 }
 
 class Results {
-  constructor(key) {
+  // `total`: the count last shown for the same key, while it is asked again (the grid keeps
+  // its height, so the place in it is kept).
+  constructor(key, total = null) {
     this.key = key;
-    this.total = null;
+    this.total = total;
     this.pages = new Map();
     this.error = null;
     this.stale = false;
@@ -168,8 +171,35 @@ export async function mountLibrary(main, context) {
   const active = h("div", { class: "active-filters" });
   const status = h("div");
   const results0 = lastResults && !lastResults.stale && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
-  const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin });
-  clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el);
+  const selection = new Selection(() => {
+    grid.refreshPicks();
+    bar.update();
+    selectButton.setAttribute("aria-pressed", String(selection.active));
+  });
+  const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin, selection });
+  const bar = selectionBar(selection, { onDone: reload });
+  const selectButton = h("button", {
+    type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
+    title: "Select models to tag them at once (Esc: done)",
+    onclick: () => setSelecting(!selection.active),
+  });
+  if (caps.has("PUT", "/api/models/{sha256}/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
+  clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el, bar);
+
+  function setSelecting(on) {
+    selection.setActive(on);
+    grid.setSelecting();
+  }
+
+  // The same view asked again (after a tagging), in place: the grid keeps its height and the
+  // page its scroll while the pages come back.
+  function reload() {
+    grid.results.abort();
+    const results = new Results(grid.results.key, grid.results.total);
+    lastResults = results;
+    grid.setResults(results);
+    watch(results);
+  }
 
   function showState() {
     const results = grid.results;
@@ -252,12 +282,15 @@ export async function mountLibrary(main, context) {
     grid.setCardMin(Number(sizeRange.value));
   });
   // "/" focuses the search field from anywhere on the page, as in most galleries.
+  // Escape ends Select mode (not while typing, nor over a dialog).
   const slash = (event) => {
-    if (event.key === "/" && !event.target.closest("input, textarea, select, [contenteditable]")) {
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.key === "/") {
       event.preventDefault();
       search.focus();
       search.select();
     }
+    if (event.key === "Escape" && selection.active && !document.querySelector("dialog[open]")) setSelecting(false);
   };
   document.addEventListener("keydown", slash);
 

@@ -1,0 +1,132 @@
+// Picking models in the library and tagging them at once. In Select mode a click on a card
+// (Shift+click: the range from the last one, Space: the focused card) picks it instead of
+// opening it; a bar adds a tag to every picked model or removes one from them. Each model is
+// changed with its own ETag as If-Match: a change made elsewhere meanwhile is read again and
+// kept, never overwritten. What is picked stays picked across searches and filters.
+import { h, toast, plural } from "./dom.js";
+import { call, ApiError } from "./api.js";
+
+// How often one model is read again when another change lands between its read and its write.
+const ATTEMPTS = 3;
+
+export class Selection {
+  constructor(onChange) {
+    this.active = false;
+    this.picked = new Map(); // sha256 -> name, in the order picked
+    this.anchor = null; // index of the card picked last, where a Shift range starts
+    this.onChange = onChange;
+  }
+
+  has(sha256) {
+    return this.picked.has(sha256);
+  }
+
+  // Pick or drop the card at `index`; with `range`, every loaded card from the anchor to it
+  // takes the state the clicked one takes.
+  toggle(results, index, range) {
+    const record = results.get(index);
+    if (!record) return;
+    const pick = !this.has(record.sha256);
+    const [from, to] = range && this.anchor !== null ? [Math.min(this.anchor, index), Math.max(this.anchor, index)] : [index, index];
+    for (let i = from; i <= to; i += 1) {
+      const each = results.get(i);
+      if (!each) continue;
+      if (pick) this.picked.set(each.sha256, each.name || each.sha256.slice(0, 12));
+      else this.picked.delete(each.sha256);
+    }
+    this.anchor = index;
+    this.onChange();
+  }
+
+  setActive(active) {
+    this.active = active;
+    if (!active) this.clear();
+    else this.onChange();
+  }
+
+  clear() {
+    this.picked.clear();
+    this.anchor = null;
+    this.onChange();
+  }
+}
+
+// Tag names as the library keeps them (records.folded_tag_name): trimmed, lower case, NFC.
+export function foldTagName(name) {
+  return name.trim().toLowerCase().normalize("NFC");
+}
+
+// The bar under the toolbar while Select mode is on. `onDone` runs after a tagging.
+export function selectionBar(selection, { onDone }) {
+  const count = h("span", { class: "count", "aria-live": "polite" });
+  const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag" });
+  const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
+  const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
+  const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
+  const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Tagging progress" });
+  const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
+    count, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, progress);
+
+  let busy = false;
+  bar.update = () => {
+    bar.hidden = !selection.active;
+    const n = selection.picked.size;
+    count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them (Shift+click: a range)";
+    for (const button of [add, remove, done]) button.disabled = busy || !n;
+  };
+
+  async function run(adding) {
+    const name = foldTagName(field.value);
+    if (!name) return toast("Type the tag to add or remove first", { error: true });
+    const targets = [...selection.picked.keys()];
+    busy = true;
+    bar.update();
+    progress.hidden = false;
+    let changed = 0;
+    const failed = [];
+    for (const [i, sha256] of targets.entries()) {
+      try {
+        if (await retag(sha256, name, adding)) changed += 1;
+      } catch (error) {
+        failed.push(`${selection.picked.get(sha256)}: ${error.message}`);
+      }
+      progress.value = (i + 1) / targets.length;
+    }
+    busy = false;
+    progress.hidden = true;
+    field.value = "";
+    bar.update();
+    const verb = adding ? "added to" : "removed from";
+    toast(`Tag “${name}” ${verb} ${plural(changed, "model")}` + (failed.length ? `; ${failed.length} failed: ${failed[0]}` : ""), { error: failed.length > 0 });
+    onDone();
+  }
+
+  bar.update();
+  return bar;
+}
+
+// Add `name` to one model's tags, or remove it; false if there was nothing to change.
+async function retag(sha256, name, adding) {
+  for (let attempt = 1; ; attempt += 1) {
+    const response = await call("GET", `api/models/${sha256}`, { raw: true });
+    const record = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(response.status, record);
+    const names = (record.tags || []).map((t) => t.name);
+    const next = adding ? [...new Set([...names, name])] : names.filter((n) => n !== name);
+    if (next.length === names.length) return false;
+    try {
+      await call("PUT", `api/models/${sha256}/tags`, { body: { tags: next }, headers: { "If-Match": response.headers.get("ETag") } });
+      return true;
+    } catch (error) {
+      // 412: changed between the read and the write; read it again.
+      if (!(error instanceof ApiError && error.status === 412) || attempt >= ATTEMPTS) throw error;
+    }
+  }
+}
+
+// The pick mark of a card (outside its link: a control inside a link is not allowed).
+export function pickMark(record, selection) {
+  if (!selection || !selection.active) return null;
+  const name = record.name || record.sha256.slice(0, 12);
+  return h("input", { type: "checkbox", class: "pick", tabindex: "-1", "aria-label": `Select ${name}`, checked: selection.has(record.sha256) });
+}

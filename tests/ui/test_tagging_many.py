@@ -1,0 +1,102 @@
+"""Tagging many models at once in a real browser: Select mode picks cards (a click, a Shift
+range, Space), the bar adds a tag to every picked model and removes it again, a change made
+elsewhere in between is read again rather than overwritten, and Escape ends the mode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.ui.conftest import Visit, needs
+from tests.ui.seed import SeededLibrary
+
+TAGS = "PUT /api/models/{sha256}/tags"
+
+
+def tags_of(page: Any, sha256: str) -> list[str]:
+    return [t["name"] for t in page.request.get(f"/api/models/{sha256}").json()["tags"]]
+
+
+def selecting(visit: Visit, path: str) -> tuple[Any, list[str]]:
+    """The library at `path` in Select mode, and the hashes of its cards in order."""
+    page = visit.page
+    page.goto(path)
+    page.locator(".card[data-state='full']").first.wait_for()
+    page.get_by_role("button", name="Select").click()
+    page.locator(".card .pick").first.wait_for()
+    hashes = page.locator(".card[data-state='full']").evaluate_all(
+        "cards => cards.map((c) => c.dataset.sha)"
+    )
+    return page, hashes
+
+
+def test_a_tag_is_added_to_the_picked_models_and_removed_again(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, hashes = selecting(visit, "/?type=lora")
+    cards = page.locator(".card[data-state='full']")
+    cards.nth(0).click()
+    cards.nth(2).click(modifiers=["Shift"])  # the range 0-2
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_text("3 models selected").wait_for()
+    assert page.url.endswith("/?type=lora")  # picking opened nothing
+    before = {sha: tags_of(page, sha) for sha in hashes[:4]}
+
+    bar.get_by_label("Tag for the selected models").fill("  Batch Ü ")
+    bar.get_by_role("button", name="Add tag").click()
+    page.get_by_role("status").get_by_text("Tag “batch ü” added to 3 models").wait_for()
+    for sha in hashes[:3]:
+        assert sorted(tags_of(page, sha)) == sorted([*before[sha], "batch ü"])
+    assert tags_of(page, hashes[3]) == before[hashes[3]]  # not picked, not changed
+
+    bar.get_by_label("Tag for the selected models").fill("batch ü")
+    bar.get_by_role("button", name="Remove tag").click()
+    page.get_by_role("status").get_by_text("Tag “batch ü” removed from 3 models").wait_for()
+    assert {sha: tags_of(page, sha) for sha in hashes[:4]} == before
+
+
+def test_a_model_changed_between_its_read_and_its_write_is_read_again(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, hashes = selecting(visit, "/?type=embedding")
+    sha = hashes[0]
+    refused: list[str] = []
+
+    def once_stale(route: Any) -> None:
+        # The first write meets a change made elsewhere: a tag added behind the page's back.
+        if not refused:
+            refused.append(route.request.url)
+            added = [*tags_of(page, sha), "elsewhere"]
+            page.request.put(f"/api/models/{sha}/tags", data=json.dumps({"tags": added}))
+            route.fulfill(status=412, json={"error": "Precondition Failed", "detail": "stale"})
+        else:
+            route.fallback()
+
+    page.route("**/api/models/*/tags", once_stale)
+    page.locator(".card[data-state='full']").first.click()
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_label("Tag for the selected models").fill("picked")
+    bar.get_by_role("button", name="Add tag").click()
+    page.get_by_role("status").get_by_text("Tag “picked” added to 1 model").wait_for()
+    assert refused
+    assert {"elsewhere", "picked"} <= set(tags_of(page, sha))  # both changes kept
+    as_before = [t for t in tags_of(page, sha) if t not in ("elsewhere", "picked")]
+    page.request.put(f"/api/models/{sha}/tags", data=json.dumps({"tags": as_before}))
+
+
+def test_space_picks_the_focused_card_and_escape_ends_select_mode(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, _ = selecting(visit, "/?type=checkpoint")
+    page.locator(".card-link").first.focus()
+    page.keyboard.press("Space")
+    page.get_by_role("region", name="Selection").get_by_text("1 model selected").wait_for()
+    assert page.locator(".card.picked").count() == 1
+    page.keyboard.press("Escape")
+    page.get_by_role("region", name="Selection").wait_for(state="hidden")
+    assert page.locator(".card .pick").count() == 0
+    page.locator(".card-link").first.click()  # out of Select mode a click opens the model
+    page.locator("h1").filter(has_not_text="Library").wait_for()
