@@ -78,10 +78,11 @@ USER 10001:10001
 VOLUME /data
 EXPOSE 8080
 
-# No curl in slim images: ask with the interpreter that is already there, at the port and
-# path prefix the server's own settings give (config files and MODELSHELF_* alike).
+# No curl in slim images: ask with the interpreter that is already there, at the address, port
+# and path prefix the server's own settings give (config files and MODELSHELF_* alike; flags
+# given after `serve` are not seen: set those by environment).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import json, sys, urllib.request; from modelshelf.config import load_settings; s = load_settings(); r = urllib.request.urlopen(f'http://127.0.0.1:{s.port}{s.path_prefix}/api/health', timeout=4); sys.exit(0 if r.status == 200 and json.load(r).get('status') == 'ok' else 1)"]
+  CMD ["python", "-c", "import json, sys, urllib.request; from modelshelf.config import load_settings; s = load_settings(); h = '127.0.0.1' if s.host in ('0.0.0.0', '::', '') else s.host; h = f'[{h}]' if ':' in h else h; r = urllib.request.urlopen(f'http://{h}:{s.port}{s.path_prefix}/api/health', timeout=4); sys.exit(0 if r.status == 200 and json.load(r).get('status') == 'ok' else 1)"]
 
 # The server handles SIGTERM itself: in-flight requests finish, then it exits 0.
 STOPSIGNAL SIGTERM

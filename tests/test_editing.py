@@ -338,17 +338,6 @@ async def test_put_tags_trims_lowercases_and_creates_new_tags(
     assert rows(data_dir, "SELECT name FROM tags WHERE id = 1") == [("lora",)]
 
 
-async def test_tag_names_a_person_cannot_tell_apart_are_one_tag(library: Client) -> None:
-    composed, decomposed = "\u00e9t\u00e9", "e\u0301te\u0301"  # "été" both ways
-    status, answer, _ = await call(
-        library, "PUT", f"/api/models/{A}/tags", {"tags": [decomposed, composed.upper()]}
-    )
-    assert status == 200, answer
-    assert tag_names(answer) == [composed]
-    status, answer, _ = await call(library, "POST", "/api/tags", {"name": decomposed})
-    assert status == 409 and answer["tag"]["name"] == composed
-
-
 async def test_put_no_tags_removes_every_tag(library: Client) -> None:
     status, answer, _ = await call(library, "PUT", f"/api/models/{A}/tags", {"tags": []})
     assert status == 200

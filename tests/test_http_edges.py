@@ -388,6 +388,12 @@ async def test_a_name_that_is_no_image_is_still_400(client: Client) -> None:
     assert response.status == 400
 
 
+async def test_the_folder_of_the_pending_images_is_no_endpoint(client: Client) -> None:
+    response = await client.get("/api/images/pending")
+    assert response.status == 404
+    assert (await response.json())["detail"] == "no such endpoint"
+
+
 async def test_an_unknown_expectation_is_417_with_the_json_error_body(
     client: Client, legacy: LegacyLibrary
 ) -> None:

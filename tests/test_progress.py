@@ -132,7 +132,7 @@ def test_log_lines_written_while_a_bar_is_drawn_go_above_it_and_the_console_come
     assert "after the bar\n" in drawn
 
 
-def test_a_bar_names_its_phase_once_and_counts_in_words(
+def test_a_bar_names_its_phase_once_and_keeps_it_when_it_counts_bytes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with Progress(None, "scan", bar=True, unit="file") as progress:
@@ -141,6 +141,6 @@ def test_a_bar_names_its_phase_once_and_counts_in_words(
         progress.set_total(4, bytes_total=2**20)  # a bar of bytes now: the phase stays on it
         progress.advance(1, nbytes=2**20)
     drawn = capsys.readouterr().err
-    assert "scan (walking): 2 files [" in drawn  # not "scan (walking): : 2file"
+    assert "scan (walking): 2file [" in drawn  # not "scan (walking): : 2file"
     assert ": :" not in drawn
     assert re.search(r"scan \(walking\):\s+100%\|.*\| 1\.00M/1\.00M", drawn), repr(drawn)

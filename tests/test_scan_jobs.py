@@ -303,6 +303,14 @@ def test_modelshelf_scan_of_an_empty_root_is_not_a_failure(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
 
 
+def test_modelshelf_scan_of_one_type_is_not_failed_by_another_types_root(tmp_path: Path) -> None:
+    (tmp_path / "loras").mkdir()
+    roots = f"loras={tmp_path / 'loras'};checkpoints={tmp_path / 'gone'}"
+    done = run_scan_cli(tmp_path, "--no-progress", "--type", "loras", MODELSHELF_MODEL_ROOTS=roots)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["warnings"] == []
+
+
 @pytest.mark.parametrize("command", ["scan", "migrate-legacy"])
 def test_a_data_dir_that_cannot_be_opened_is_one_line_and_exit_1(
     tmp_path: Path, command: str

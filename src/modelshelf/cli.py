@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -59,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modelshelf: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(settings.log_level)
-    if args.config_dir is not None and not args.config_dir.is_dir():
+    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR")
+    if chosen and not Path(chosen).is_dir():
         # Not an error: a folder of no files is a way to run on the defaults alone.
-        log.warning("--config-dir %s is not a folder: no config file was read", args.config_dir)
+        log.warning("config folder %s is not a folder: no config file was read", chosen)
     try:
         if args.command == "serve":
             return serve(settings)

@@ -58,7 +58,8 @@ def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         header = pyvips.Image.new_from_file(str(source), access="sequential")
         loader = str(header.get("vips-loader"))
     except pyvips.Error as exc:
-        raise ImageError(f"{source.name} is not a readable image: {_first_line(exc)}") from exc
+        problem = _first_line(exc, source)
+        raise ImageError(f"{source.name} is not a readable image: {problem}") from exc
     width, height = header.width, header.height
     if width * height > max_pixels:
         raise ImageTooLarge(
@@ -105,7 +106,7 @@ def render_renditions(
     try:
         decoded = _decode_high(source, *sizes[largest.name])
     except pyvips.Error as exc:
-        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
+        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc, source)}") from exc
     return _encode_all(decoded, largest.scale, targets, source.name, helper)
 
 
@@ -123,7 +124,7 @@ def fill_renditions(
         decoded = pyvips.Image.new_from_file(str(source), access="sequential", fail_on="error")
         decoded = decoded.copy_memory()
     except pyvips.Error as exc:
-        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
+        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc, source)}") from exc
     return _encode_all(decoded, rendition(source_quality).scale, targets, source.name, helper)
 
 
@@ -202,7 +203,7 @@ def verify_image(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
     try:
         pyvips.Image.thumbnail(str(source), 64, fail_on="error").avg()
     except pyvips.Error as exc:
-        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc)}") from exc
+        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc, source)}") from exc
     return info
 
 
@@ -241,11 +242,14 @@ def _rename_all(temporaries: Mapping[str, Path], targets: Mapping[str, Path]) ->
         raise
 
 
-def _first_line(exc: pyvips.Error) -> str:
-    """libvips' message, its first line, with every quoted absolute path cut to the file's
-    name: the message goes to clients, and the data directory is none of theirs."""
+def _first_line(exc: pyvips.Error, source: Path | None = None) -> str:
+    """libvips' message, its first line, with `source` and every other quoted absolute path
+    cut to the file's name: the message goes to clients, and the data directory is none of
+    theirs (loaders name the file quoted or not)."""
     text = str(getattr(exc, "detail", "") or exc.message).strip()
     line = text.splitlines()[0] if text else "unknown libvips error"
+    if source is not None:
+        line = line.replace(str(source), source.name)
     return _QUOTED_PATH.sub(lambda found: f'"{os.path.basename(found[1])}"', line)
 
 

@@ -142,8 +142,8 @@ class Progress:
     def __enter__(self) -> Progress:
         self._started = self._last_log = time.monotonic()
         if self._bar_wanted:
-            _LOGS_ABOVE_BARS.hold()
             self._open_bar()
+            _LOGS_ABOVE_BARS.hold()  # once the bar is there: a failed open leaves the logs be
         else:
             log.info("%s: starting, %s to do", self.what, self.total or "unknown")
         return self
@@ -185,12 +185,11 @@ class Progress:
                 file=sys.stderr,
             )
         else:
-            # " files": tqdm writes the unit right after the count ("3 files", "2.5 files/s").
             self._bar = tqdm(
                 total=self.total,
                 initial=self.done,
                 desc=self._description(),
-                unit=f" {self.unit}s",
+                unit=self.unit,
                 file=sys.stderr,
             )
 

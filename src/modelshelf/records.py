@@ -4,7 +4,6 @@ definition of what a SHA256 looks like; request bodies, path patterns and OpenAP
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -46,10 +45,10 @@ class Tag(BaseModel):
 
 
 def folded_tag_name(text: str) -> str:
-    """A tag name as the library keeps it: trimmed, lower case and composed (NFC), so that
-    names a person cannot tell apart ("été" typed with or without combining accents) are one
-    tag."""
-    return unicodedata.normalize("NFC", text.strip().lower())
+    """A tag name as the library keeps it: trimmed and lower case. (Not composed to NFC:
+    names stored before, by stage 1 or by older versions, keep their spelling and are found
+    by it; folding only new ones would split a tag in two that look the same.)"""
+    return text.strip().lower()
 
 
 class _Record(BaseModel):

@@ -48,14 +48,15 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     roots = await model_roots(shelf)
     wanted = _wanted_types(roots, types)
     scan = ScanRun(shelf, progress)
-    scan.result.warnings.extend(roots.warnings)
+    scanned = roots if wanted is None else roots.only(wanted)
+    scan.result.warnings.extend(scanned.warnings)  # not those of roots it leaves alone
     if not roots.roots:
         scan.result.warnings.append("no model roots are configured")
     try:
         if wanted is None:
             await scan.walk(Walk(roots))
         else:
-            await scan.walk(Walk(roots.only(wanted)), _keep_types(roots, wanted))
+            await scan.walk(Walk(scanned), _keep_types(roots, wanted))
         await scan.hash_and_register()
     finally:
         await scan.close()

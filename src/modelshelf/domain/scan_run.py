@@ -20,7 +20,14 @@ from modelshelf.domain.scan_report import (
     ScanProgress,
     ScanResult,
 )
-from modelshelf.domain.scan_turns import MAX_WAITING, Feed, Turns, Work, each, in_parallel
+from modelshelf.domain.scan_turns import (
+    MAX_WAITING,
+    Feed,
+    FileToRegister,
+    Turns,
+    in_parallel,
+    one_by_one,
+)
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
@@ -181,7 +188,7 @@ class ScanRun:
             if not task.cancelled() and (error := task.exception()) is not None:
                 failures.append(error)
 
-        async def hash_then_register(item: Work) -> None:
+        async def hash_then_register(item: FileToRegister) -> None:
             content = await self._content(item)
             before = item.before
             if before is None or before.is_set() or len(waiting) >= MAX_WAITING:
@@ -204,7 +211,7 @@ class ScanRun:
             await asyncio.gather(*waiting, return_exceptions=True)
             await self.close()
 
-    async def _content(self, item: Work) -> _Content | None:
+    async def _content(self, item: FileToRegister) -> _Content | None:
         """The file's content and (size, mtime_ns, inode) as hashed; None if it cannot be
         read (a problem says why)."""
         found = item.found
@@ -217,7 +224,7 @@ class ScanRun:
             self._failed(found, exc)
             return None
 
-    async def _in_turn(self, item: Work, content: _Content | None, turns: Turns) -> None:
+    async def _in_turn(self, item: FileToRegister, content: _Content | None, turns: Turns) -> None:
         """Register `item` once the file before it of its size is done."""
         try:
             if item.before is not None:
@@ -232,7 +239,9 @@ class ScanRun:
         self.result.problem(Problem(printable(str(found.path)), exc.detail))
         self.progress.file_done(str(found.path))
 
-    async def _register(self, item: Work, sha256: str, stat_now: tuple[int, int, int]) -> None:
+    async def _register(
+        self, item: FileToRegister, sha256: str, stat_now: tuple[int, int, int]
+    ) -> None:
         found, path = item.found, str(item.found.path)
         try:
             done = await register(self.shelf, found, sha256, stat_now, self.started)
@@ -300,7 +309,7 @@ class ScanRun:
         self.counts.paths_moved += await repoint_paths(self.shelf, flagged)
         self.progress.phase(READING)
         # A model whose facts were read when it was created is skipped cheaply (stat only).
-        await in_parallel(self.shelf.settings.workers, each(flagged), self._refresh)
+        await in_parallel(self.shelf.settings.workers, one_by_one(flagged), self._refresh)
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)

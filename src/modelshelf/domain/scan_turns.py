@@ -24,7 +24,7 @@ MAX_WAITING = 256
 
 
 @dataclass(frozen=True, slots=True)
-class Work:
+class FileToRegister:
     """A file to register: `sha256` if known without reading it; `known` if its path was a
     location already. `turn` is set once it is registered or has failed; `before` is the
     `turn` of the file of its size handed out just before it, if that may still be running."""
@@ -46,7 +46,7 @@ class Feed:
         self._lock = asyncio.Lock()
         self.turns = Turns()
 
-    async def next(self) -> Work | None:
+    async def next(self) -> FileToRegister | None:
         """The next file to register; None once there is none."""
         async with self._lock:  # pages are read, and turns given, in order
             if not self._page:
@@ -67,7 +67,7 @@ class Turns:
     def __init__(self) -> None:
         self._last: dict[int, asyncio.Event] = {}  # size -> turn of the last one handed out
 
-    def give(self, queued: Queued) -> Work:
+    def give(self, queued: Queued) -> FileToRegister:
         found = FoundFile(
             Path(queued.path),
             queued.type,
@@ -80,9 +80,9 @@ class Turns:
         turn = asyncio.Event()
         before = self._last.get(queued.size)
         self._last[queued.size] = turn
-        return Work(found, queued.sha256, queued.known, turn, before)
+        return FileToRegister(found, queued.sha256, queued.known, turn, before)
 
-    def done(self, item: Work) -> None:
+    def done(self, item: FileToRegister) -> None:
         """`item` is registered or has failed: the next file of its size may go."""
         item.turn.set()
         if self._last.get(item.found.size) is item.turn:
@@ -109,7 +109,7 @@ async def in_parallel(
         raise
 
 
-def each(items: Iterable[T]) -> Callable[[], Awaitable[T | None]]:
+def one_by_one(items: Iterable[T]) -> Callable[[], Awaitable[T | None]]:
     """A `take` for in_parallel that gives `items` one by one."""
     pending = iter(items)
 

@@ -35,7 +35,13 @@ class ModelRoots:
     """
 
     roots: tuple[Root, ...]
-    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what is wrong besides roots that are not folders
+    missing: tuple[tuple[Root, str], ...] = ()  # roots that are not folders, and why
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Everything wrong with these roots, as sentences."""
+        return (*self.notes, *(why for _root, why in self.missing))
 
     @property
     def types(self) -> list[str]:
@@ -43,9 +49,14 @@ class ModelRoots:
         return list(dict.fromkeys(root.type for root in self.roots))
 
     def only(self, types: Iterable[str]) -> ModelRoots:
-        """The roots of these types (for a scan limited to some types)."""
+        """The roots of these types (for a scan limited to some types), warned about only
+        for theirs."""
         wanted = set(types)
-        return ModelRoots(tuple(r for r in self.roots if r.type in wanted), self.warnings)
+        return ModelRoots(
+            tuple(r for r in self.roots if r.type in wanted),
+            self.notes,
+            tuple((root, why) for root, why in self.missing if root.type in wanted),
+        )
 
     def type_of(self, path: Path) -> str | None:
         """The type of a file at `path`: that of the deepest root holding it, ties going to
@@ -75,8 +86,8 @@ def gather_roots(
         else:
             warnings.append(f"ComfyUI model paths file {comfyui_model_paths} does not exist")
     roots = tuple(dict.fromkeys(listed))
-    warnings.extend(_check_folder(root) for root in roots if not root.path.is_dir())
-    return ModelRoots(roots, tuple(warnings))
+    missing = tuple((root, _check_folder(root)) for root in roots if not root.path.is_dir())
+    return ModelRoots(roots, tuple(warnings), missing)
 
 
 def _check_folder(root: Root) -> str:

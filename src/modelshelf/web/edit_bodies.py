@@ -3,7 +3,7 @@ the order of images, history and the import preview."""
 
 from __future__ import annotations
 
-import math
+import json
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, JsonValue, StrictStr
@@ -32,16 +32,11 @@ TagName = Annotated[
 
 def _finite_numbers(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
     """Refuses NaN and infinities anywhere in `value` (the parser reads `NaN`, `Infinity` and
-    `1e400` as such): JSON has no such numbers, and meta_json is JSON."""
-    pending: list[JsonValue] = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError("NaN and Infinity are not JSON numbers; send a finite number")
-        if isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+    `1e400` as such): JSON has no such numbers, and meta_json is JSON. Raises ValueError."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValueError("NaN and Infinity are not JSON numbers; send a finite number") from None
     return value
 
 

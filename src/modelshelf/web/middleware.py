@@ -11,7 +11,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestPayloadError
 
 # The only way to keep aiohttp's 100 Continue while answering other expectations ourselves.
 from aiohttp.web_urldispatcher import _default_expect_handler
@@ -80,20 +79,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except HttpProcessingError as exc:
         log.info("%s %s: malformed request (%s)", request.method, request.path, exc.message)
         return error_response(400, f"malformed request: {exc.message}")
-    except RequestPayloadError as exc:
-        # A body aiohttp cannot decode (its Content-Encoding is not what it says). Not an
-        # HttpProcessingError: aiohttp raises it while the handler reads the body.
-        # The rest of the body cannot be read, nor told from the next request: the body ends
-        # here (else aiohttp, reading it to its end after the answer, meets the error again
-        # and logs it as unhandled) and the connection closes after the answer.
-        log.info("%s %s: malformed body (%s)", request.method, request.path, exc)
-        request.content.feed_eof()
-        response = error_response(400, f"malformed request body: {exc}")
-        response.force_close()
-        return response
+    except web.RequestPayloadError as exc:
+        # Not an HttpProcessingError: aiohttp raises it while the handler reads the body.
+        return _undecodable_body(request, exc)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error; the server log has the details")
+
+
+def _undecodable_body(request: web.Request, exc: web.RequestPayloadError) -> web.Response:
+    """400 for a body aiohttp cannot decode (its Content-Encoding is not what it says). The
+    rest of it can be neither read nor told from the next request: the body ends here (else
+    aiohttp, reading it to its end after the answer, meets the error again and logs it as
+    unhandled) and the connection closes after the answer."""
+    log.info("%s %s: malformed body (%s)", request.method, request.path, exc)
+    request.content.feed_eof()
+    response = error_response(400, f"malformed request body: {exc}")
+    response.force_close()
+    return response
 
 
 async def answer_expect(request: web.Request) -> web.StreamResponse | None:

@@ -64,9 +64,9 @@ HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
 def setup_routes(app: web.Application, prefix: str = "") -> None:
     """Register every endpoint under `prefix` (for a reverse proxy serving a sub-path); the
     prefix alone leads to the UI under it."""
-    fixed = {e.path for e in ENDPOINTS if "{" not in e.path}
+    paths = {e.path for e in ENDPOINTS}
     for endpoint in ENDPOINTS:
-        path = prefix + route_path(endpoint.path, fixed)
+        path = prefix + route_path(endpoint.path, paths)
         if endpoint.method == "GET":  # add_get also answers HEAD (add_route does not)
             app.router.add_get(path, endpoint.handler, expect_handler=answer_expect)
         else:
@@ -77,12 +77,13 @@ def setup_routes(app: web.Application, prefix: str = "") -> None:
         app.router.add_get(prefix, ui_api.to_the_ui)
 
 
-def route_path(path: str, fixed: set[str]) -> str:
-    """`path` as aiohttp routes it: a last parameter never takes the name of a fixed path beside
-    it. `/api/images/upload` is not an image's name: a GET there is 405 (POST only), not a 400
-    for a bad name."""
+def route_path(path: str, paths: set[str]) -> str:
+    """`path` as aiohttp routes it: a last parameter never takes a fixed name that another of
+    `paths` has at its place. `/api/images/upload` is not an image's name (a GET there is 405,
+    POST only), nor is `/api/images/pending` (404, the folder of /api/images/pending/{id})."""
     parent, _, last = path.rpartition("/")
-    taken = sorted(p.rpartition("/")[2] for p in fixed if p.rpartition("/")[0] == parent)
+    beside = {p[len(parent) + 1 :].split("/")[0] for p in paths if p.startswith(parent + "/")}
+    taken = sorted(name for name in beside if not name.startswith("{"))
     if not (last.startswith("{") and taken):
         return path
     names = "|".join(re.escape(name) for name in taken)

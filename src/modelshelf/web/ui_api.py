@@ -172,8 +172,9 @@ _HTML = "text/html"
 
 
 async def to_the_ui(request: web.Request) -> web.Response:
-    """The path prefix without its slash: the UI is one slash further (a person types the
-    prefix alone; the page's relative links need the slash)."""
+    """The path prefix without its slash: always raises HTTPPermanentRedirect (308) to the UI
+    one slash further (a person types the prefix alone; the page's relative links need the
+    slash)."""
     location = request.path + "/" + (f"?{request.query_string}" if request.query_string else "")
     raise web.HTTPPermanentRedirect(location)
 

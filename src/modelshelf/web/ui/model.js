@@ -25,7 +25,9 @@ export async function mountModel(main, sha256, context) {
     record = body;
   }
 
-  async function refresh() {
+  // Read the model again and draw it; `images`: they may have changed (their URLs then take
+  // the new version, see imageUrl; other edits keep them, so nothing is fetched again).
+  async function refresh({ images = false } = {}) {
     invalidateLibrary();
     const focusedId = document.activeElement && document.activeElement.id;
     const y = window.scrollY;
@@ -34,8 +36,7 @@ export async function mountModel(main, sha256, context) {
     } catch (error) {
       return showError(error);
     }
-    // The images may have changed: their URLs take the new version (see imageUrl).
-    setImageVersion(sha256, etag);
+    if (images) setImageVersion(sha256, etag);
     if (!alive) return;
     draw();
     window.scrollTo(0, y);
@@ -60,7 +61,7 @@ export async function mountModel(main, sha256, context) {
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) {
         toast("This model was changed elsewhere; showing the current version", { error: true });
-        await refresh();
+        await refresh({ images: true });
       } else if (isUnavailable(error)) {
         toast("This server does not offer that change yet", { error: true });
       } else {
@@ -89,7 +90,7 @@ export async function mountModel(main, sha256, context) {
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => { state.editing = !state.editing; draw(); document.getElementById(state.editing ? "edit-name" : "edit-button")?.focus(); } }),
         h("button", { type: "button", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel })));
     const left = h("div", {},
-      renderGallery(record, { caps, etag, state: state.gallery, onChange: refresh }),
+      renderGallery(record, { caps, etag, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
@@ -133,15 +134,15 @@ export async function mountModel(main, sha256, context) {
   focusHeading(main, context.focus);
   // J and K step to the next and previous model of the library as it was shown, as in mail
   // readers and galleries; not while typing, nor over a dialog.
-  const step = (event) => {
+  const stepThroughLibrary = (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || document.querySelector("dialog[open]")) return;
     if (event.target.closest("input, textarea, select, [contenteditable]")) return;
     const rel = { j: "next", k: "prev" }[event.key];
     const link = rel && main.querySelector(`nav.crumbs a[rel="${rel}"]`);
     if (link) { event.preventDefault(); link.click(); }
   };
-  document.addEventListener("keydown", step);
-  return () => { alive = false; document.removeEventListener("keydown", step); };
+  document.addEventListener("keydown", stepThroughLibrary);
+  return () => { alive = false; document.removeEventListener("keydown", stepThroughLibrary); };
 }
 
 // Back to the library, and the previous and next model of the library as it was shown.

@@ -10,6 +10,12 @@ import { invalidateLibrary } from "./library.js";
 
 const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
 
+// An override replaces the existing model's cover and a merge adds an image: the pages show
+// the new ones (see imageUrl). An import or a delete leaves the library's images as they were.
+function changedImagesOf(outcome) {
+  if (outcome.sha256 && ["overridden", "merged"].includes(outcome.action_taken)) imagesChanged(outcome.sha256);
+}
+
 export async function mountPending(main, context) {
   const caps = await capabilities();
   if (!context.isCurrent()) return null;
@@ -88,7 +94,7 @@ export async function mountPending(main, context) {
     try {
       const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
       invalidateLibrary();
-      imagesChanged(done.sha256); // an override replaces the cover, a merge adds an image
+      changedImagesOf(done);
       toast(`${record.name || record.id}: ${done.action_taken}`);
       remove(record.id);
     } catch (error) {
@@ -160,7 +166,7 @@ export async function mountPending(main, context) {
   function applyResults(results) {
     let imported = 0;
     for (const r of results) {
-      if (r.result === "success") { remove(r.id); imported += 1; }
+      if (r.result === "success") { remove(r.id); imported += 1; changedImagesOf(r); }
       else if (r.result === "conflict") mark(r.id, "conflict", "Already in the library: compare to choose");
       else if (r.result !== "not_found") mark(r.id, "failed", r.detail || r.result);
       else remove(r.id);

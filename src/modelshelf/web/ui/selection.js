@@ -51,9 +51,9 @@ export class Selection {
   }
 }
 
-// Tag names as the library keeps them (records.folded_tag_name): trimmed, lower case, NFC.
+// Tag names as the library keeps them (records.folded_tag_name): trimmed, lower case.
 export function foldTagName(name) {
-  return name.trim().toLowerCase().normalize("NFC");
+  return name.trim().toLowerCase();
 }
 
 // The bar under the toolbar while Select mode is on. `onDone` runs after a tagging.
