@@ -22,7 +22,7 @@ def selecting(visit: Visit, path: str) -> tuple[Any, list[str]]:
     page = visit.page
     page.goto(path)
     page.locator(".card[data-state='full']").first.wait_for()
-    page.get_by_role("button", name="Select").click()
+    page.get_by_role("button", name="Select", exact=True).click()
     page.locator(".card .pick").first.wait_for()
     hashes = page.locator(".card[data-state='full']").evaluate_all(
         "cards => cards.map((c) => c.dataset.sha)"
@@ -100,3 +100,81 @@ def test_space_picks_the_focused_card_and_escape_ends_select_mode(
     assert page.locator(".card .pick").count() == 0
     page.locator(".card-link").first.click()  # out of Select mode a click opens the model
     page.locator("h1").filter(has_not_text="Library").wait_for()
+
+
+def test_picks_outlive_back_and_a_range_never_starts_in_other_results(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, _ = selecting(visit, "/?type=lora")
+    bar = page.get_by_role("region", name="Selection")
+    page.locator(".card[data-state='full']").nth(1).click()
+    page.locator(".card[data-state='full']").nth(2).click()
+    page.get_by_label("Type", exact=True).select_option("embedding")
+    page.wait_for_url("**/?type=embedding")
+    bar.get_by_text("2 models selected").wait_for()
+    # The last pick is not in these results: a Shift+click picks the one card.
+    page.locator(".card[data-state='full']").nth(3).click(modifiers=["Shift"])
+    bar.get_by_text("3 models selected").wait_for()
+    page.go_back()
+    page.wait_for_url("**/?type=lora")
+    bar.get_by_text("3 models selected").wait_for()
+    select = page.get_by_role("button", name="Select", exact=True)
+    assert select.get_attribute("aria-pressed") == "true"
+    page.locator(".card.picked").nth(1).wait_for()  # the two picks of these results
+    assert page.locator(".card.picked").count() == 2
+    bar.get_by_role("button", name="Clear selection").click()
+    bar.get_by_text("Click cards to select them").wait_for()
+
+
+def test_the_mark_itself_ticks_and_the_bar_keeps_the_focus_and_its_keys(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, hashes = selecting(visit, "/?type=checkpoint")
+    mark = page.locator(".card[data-state='full']").nth(0).locator(".pick")
+    mark.click()
+    page.get_by_role("region", name="Selection").get_by_text("1 model selected").wait_for()
+    assert mark.is_checked()
+    field = page.get_by_label("Tag for the selected models")
+    assert field.get_attribute("maxlength") == "100"  # the server's limit, from the page
+    field.fill("kept-focus")
+    field.press("Enter")
+    page.get_by_role("status").get_by_text("Tag “kept-focus” added to 1 model").wait_for()
+    assert page.evaluate("document.activeElement.id") == "selection-tag"
+    field.fill("kept-focus")
+    page.get_by_role("button", name="Remove tag").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("status").get_by_text("Tag “kept-focus” removed from 1 model").wait_for()
+    assert page.evaluate("document.activeElement.textContent") == "Remove tag"
+    field.fill("draft")
+    field.press("Escape")  # empties the field first
+    assert field.input_value() == ""
+    field.press("Escape")  # then leaves Select mode
+    page.get_by_role("region", name="Selection").wait_for(state="hidden")
+    assert "kept-focus" not in tags_of(page, hashes[0])
+
+
+def test_on_a_phone_the_bar_leaves_the_last_row_in_view(visit: Visit, operations: set[str]) -> None:
+    needs(operations, TAGS)
+    page = visit.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    page.locator(".card[data-state='full']").first.wait_for()
+    page.get_by_role("button", name="Select", exact=True).click()
+    page.locator(".card[data-state='full']").first.click()
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    last = page.locator(".card[data-state='full']").last
+    last.wait_for()
+    # What is drawn where the last card's name is, at the bottom of the page: the card itself.
+    covered = page.evaluate(
+        """() => {
+             const top = (card) => card.getBoundingClientRect().top;
+             const cards = [...document.querySelectorAll(".card[data-state='full']")];
+             const name = cards.sort((a, b) => top(a) - top(b)).at(-1).querySelector(".name");
+             const box = name.getBoundingClientRect();
+             const hit = document.elementFromPoint(box.left + 5, box.top + box.height / 2);
+             return !hit || !name.closest(".card").contains(hit);
+           }"""
+    )
+    assert not covered

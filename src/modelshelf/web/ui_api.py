@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
 from modelshelf.web.endpoint import Endpoint
@@ -109,7 +110,11 @@ def capabilities() -> str:
         for e in ENDPOINTS
         if e.path.startswith("/api/")
     }
-    return json.dumps({"operations": operations}, separators=(",", ":"), sort_keys=True)
+    # Limits the page checks before it sends (a field's maxlength), from the same constants.
+    limits = {"tag_name": MAX_TAG_NAME}
+    return json.dumps(
+        {"operations": operations, "limits": limits}, separators=(",", ":"), sort_keys=True
+    )
 
 
 def _escape(text: str) -> str:

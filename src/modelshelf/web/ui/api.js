@@ -46,6 +46,7 @@ class Capabilities {
   constructor(data) {
     this.known = Boolean(data && data.operations);
     this.operations = new Map(Object.entries((data && data.operations) || {}));
+    this.limits = (data && data.limits) || {};
   }
 
   has(method, path) {

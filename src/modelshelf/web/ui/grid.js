@@ -39,7 +39,7 @@ export function buildCard(record, index, selection = null) {
   const sub = [record.type, base, formatBytes(record.size_bytes)].filter(Boolean).join(" · ");
   const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
   const count = (record.images || []).length;
-  const picked = Boolean(selection && selection.has(record.sha256));
+  const picked = Boolean(selection && selection.active && selection.has(record.sha256));
   const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`, picked && "selected"]
     .filter(Boolean).join(", ");
   const link = h("a", { class: "card-link", href: `models/${record.sha256}`, tabindex: "-1", "aria-label": label },
@@ -93,6 +93,7 @@ export class VirtualGrid {
   }
 
   destroy() {
+    this.results.onChange = () => {}; // pages still arriving draw nothing (see model pages)
     window.removeEventListener("scroll", this.onScroll);
     this.el.removeEventListener("keydown", this.onKey);
     this.el.removeEventListener("click", this.onClick);
@@ -123,7 +124,7 @@ export class VirtualGrid {
   refreshPicks() {
     for (const card of this.cards.values()) {
       if (card.dataset.state !== "full") continue;
-      const picked = this.selection.has(card.dataset.sha);
+      const picked = this.selection.active && this.selection.has(card.dataset.sha);
       card.classList.toggle("picked", picked);
       const mark = card.querySelector(".pick");
       if (mark) mark.checked = picked;
@@ -137,7 +138,8 @@ export class VirtualGrid {
     if (!this.selection || !this.selection.active) return;
     const card = event.target.closest(".card");
     if (!card || card.dataset.state !== "full") return;
-    event.preventDefault();
+    // Not on the mark itself: the browser would undo the tick after refreshPicks set it.
+    if (!event.target.classList.contains("pick")) event.preventDefault();
     this.focusIndex = Number(card.dataset.index);
     this.selection.toggle(this.results, this.focusIndex, event.shiftKey);
   }

@@ -23,6 +23,8 @@ const SEARCH_DELAY_MS = 40;
 const CARD_SIZE_KEY = "modelshelf.cardMin";
 
 let lastResults = null;
+// Picks outlive a visit to another view (Back, Forward, a model page and back).
+const selection = new Selection();
 const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 
 // The kept results are out of date: the next visit to the library asks the server again.
@@ -35,14 +37,22 @@ export function invalidateLibrary() {
 // was loaded: the model page offers them, to go through a filtered library one by one.
 export function neighbours(sha256) {
   if (!lastResults) return {};
-  for (const [page, models] of lastResults.pages) {
-    if (!Array.isArray(models)) continue;
-    const at = models.findIndex((m) => m.sha256 === sha256);
-    if (at < 0) continue;
-    const index = page * PAGE + at;
-    return { previous: lastResults.get(index - 1), next: lastResults.get(index + 1), index, total: lastResults.total };
-  }
-  return {};
+  const index = lastResults.indexOf(sha256);
+  if (index < 0) return {};
+  return { previous: lastResults.get(index - 1), next: lastResults.get(index + 1), index, total: lastResults.total };
+}
+
+// The same, once the pages holding the models around it are loaded (the one after the last
+// of a page of 100 is on the next page): true if they were not loaded before.
+export async function neighboursLoaded(sha256) {
+  const results = lastResults;
+  const index = results ? results.indexOf(sha256) : -1;
+  if (index < 0) return false;
+  const from = Math.max(0, index - 1);
+  const to = Math.min(results.total ?? index + 2, index + 2);
+  if (results.get(from) !== undefined && results.get(to - 1) !== undefined) return false;
+  await results.range(from, to);
+  return true;
 }
 
 // The library as the person last left it (filters included).
@@ -61,7 +71,30 @@ class Results {
     this.stale = false;
     this.controller = new AbortController();
     this.onChange = () => {};
+    this.loading = new Map(); // page -> the promise of its request
     this.first = this.load(0);
+  }
+
+  // Every record from `from` to `to` (exclusive), fetching the pages not loaded yet.
+  async range(from, to) {
+    const wanted = [];
+    for (let page = Math.floor(from / PAGE); page <= Math.floor((to - 1) / PAGE); page += 1) {
+      if (!Array.isArray(this.pages.get(page))) wanted.push(this.loading.get(page) || this.load(page));
+    }
+    await Promise.all(wanted);
+    const records = [];
+    for (let index = from; index < to; index += 1) records.push(this.get(index));
+    return records;
+  }
+
+  // Where the model `sha256` is among the pages loaded, or -1.
+  indexOf(sha256) {
+    for (const [page, models] of this.pages) {
+      if (!Array.isArray(models)) continue;
+      const at = models.findIndex((m) => m.sha256 === sha256);
+      if (at >= 0) return page * PAGE + at;
+    }
+    return -1;
   }
 
   get(index) {
@@ -76,8 +109,14 @@ class Results {
     }
   }
 
-  async load(page) {
+  load(page) {
     this.pages.set(page, "loading");
+    const request = this.fetchPage(page).finally(() => this.loading.delete(page));
+    this.loading.set(page, request);
+    return request;
+  }
+
+  async fetchPage(page) {
     const url = `api/models?${this.key}${this.key ? "&" : ""}limit=${PAGE}&offset=${page * PAGE}`;
     try {
       const data = await get(url, { signal: this.controller.signal });
@@ -171,13 +210,8 @@ export async function mountLibrary(main, context) {
   const active = h("div", { class: "active-filters" });
   const status = h("div");
   const results0 = lastResults && !lastResults.stale && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
-  const selection = new Selection(() => {
-    grid.refreshPicks();
-    bar.update();
-    selectButton.setAttribute("aria-pressed", String(selection.active));
-  });
   const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: reload });
+  const bar = selectionBar(selection, { onDone: reload, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -185,6 +219,12 @@ export async function mountLibrary(main, context) {
   });
   if (caps.has("PUT", "/api/models/{sha256}/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
   clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el, bar);
+  selection.onChange = () => {
+    grid.refreshPicks();
+    bar.update();
+    selectButton.setAttribute("aria-pressed", String(selection.active));
+  };
+  selection.onChange();
 
   function setSelecting(on) {
     selection.setActive(on);
@@ -313,6 +353,7 @@ export async function mountLibrary(main, context) {
     document.removeEventListener("keydown", slash);
     typed.cancel();
     grid.destroy();
+    selection.onChange = () => {};
   };
 }
 

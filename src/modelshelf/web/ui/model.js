@@ -7,7 +7,7 @@ import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
 import { navigate, focusHeading, cameFrom } from "./router.js";
-import { invalidateLibrary, libraryHref, neighbours } from "./library.js";
+import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
 
 export async function mountModel(main, sha256, context) {
@@ -132,6 +132,12 @@ export async function mountModel(main, sha256, context) {
   if (!context.isCurrent()) return null;
   draw();
   focusHeading(main, context.focus);
+  // The model after the last of a page of the library is on the next page: fetch it, then
+  // offer Next (and J) as for any other.
+  neighboursLoaded(sha256).then((loaded) => {
+    const crumbs = main.querySelector("nav.crumbs");
+    if (loaded && alive && crumbs) crumbs.replaceWith(renderCrumbs(sha256));
+  }, () => {});
   // J and K step to the next and previous model of the library as it was shown, as in mail
   // readers and galleries; not while typing, nor over a dialog.
   const stepThroughLibrary = (event) => {

@@ -10,38 +10,38 @@ import { call, ApiError } from "./api.js";
 const ATTEMPTS = 3;
 
 export class Selection {
-  constructor(onChange) {
+  constructor() {
     this.active = false;
     this.picked = new Map(); // sha256 -> name, in the order picked
-    this.anchor = null; // index of the card picked last, where a Shift range starts
-    this.onChange = onChange;
+    this.anchor = null; // sha256 of the card picked last, where a Shift range starts
+    this.onChange = () => {};
   }
 
   has(sha256) {
     return this.picked.has(sha256);
   }
 
-  // Pick or drop the card at `index`; with `range`, every loaded card from the anchor to it
-  // takes the state the clicked one takes.
-  toggle(results, index, range) {
+  // Pick or drop the card at `index`; with `range`, every card from the one picked last to it
+  // (the pages between fetched first) takes the state the clicked one takes.
+  async toggle(results, index, range) {
     const record = results.get(index);
     if (!record) return;
     const pick = !this.has(record.sha256);
-    const [from, to] = range && this.anchor !== null ? [Math.min(this.anchor, index), Math.max(this.anchor, index)] : [index, index];
-    for (let i = from; i <= to; i += 1) {
-      const each = results.get(i);
-      if (!each) continue;
+    const start = range && this.anchor ? results.indexOf(this.anchor) : -1;
+    const records = start < 0 ? [record] : await results.range(Math.min(start, index), Math.max(start, index) + 1);
+    for (const each of records) {
+      if (!each) continue; // a page that could not be fetched
       if (pick) this.picked.set(each.sha256, each.name || each.sha256.slice(0, 12));
       else this.picked.delete(each.sha256);
     }
-    this.anchor = index;
+    this.anchor = record.sha256;
     this.onChange();
   }
 
+  // Leaving Select mode keeps the picks: they are there again when it is turned on.
   setActive(active) {
     this.active = active;
-    if (!active) this.clear();
-    else this.onChange();
+    this.onChange();
   }
 
   clear() {
@@ -56,26 +56,35 @@ export function foldTagName(name) {
   return name.trim().toLowerCase();
 }
 
-// The bar under the toolbar while Select mode is on. `onDone` runs after a tagging.
-export function selectionBar(selection, { onDone }) {
+// The bar over the grid while Select mode is on. `onDone` runs after a tagging, `onLeave`
+// when Escape in its empty field asks to leave the mode; `maxTagName` is the server's limit.
+export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
   const count = h("span", { class: "count", "aria-live": "polite" });
-  const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag" });
+  const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: maxTagName ? String(maxTagName) : null });
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
   const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
   const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Tagging progress" });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
     count, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, progress);
+  // Enter adds the tag; Escape empties the field, then leaves Select mode.
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); run(true); }
+    if (event.key === "Escape") { event.preventDefault(); if (field.value) field.value = ""; else onLeave(); }
+  });
 
   let busy = false;
   bar.update = () => {
     bar.hidden = !selection.active;
     const n = selection.picked.size;
-    count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them (Shift+click: a range)";
-    for (const button of [add, remove, done]) button.disabled = busy || !n;
+    count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them";
+    // Not disabled while busy (the focused button would drop the focus): busy runs are refused.
+    for (const button of [add, remove, done]) button.disabled = !n;
+    bar.setAttribute("aria-busy", String(busy));
   };
 
   async function run(adding) {
+    if (busy || !selection.picked.size) return;
     const name = foldTagName(field.value);
     if (!name) return toast("Type the tag to add or remove first", { error: true });
     const targets = [...selection.picked.keys()];
@@ -94,7 +103,7 @@ export function selectionBar(selection, { onDone }) {
     }
     busy = false;
     progress.hidden = true;
-    field.value = "";
+    if (!failed.length) field.value = ""; // kept to be mended and sent again
     bar.update();
     const verb = adding ? "added to" : "removed from";
     toast(`Tag “${name}” ${verb} ${plural(changed, "model")}` + (failed.length ? `; ${failed.length} failed: ${failed[0]}` : ""), { error: failed.length > 0 });

@@ -1,0 +1,111 @@
+"""A library of several pages (the grid asks for 100 models at a time) in a real browser: a
+Shift range picks every card between, pages not fetched yet included, and J/K go on past the
+end of a page."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from modelshelf.app import create_app
+from modelshelf.config import Settings
+from modelshelf.storage import models
+from modelshelf.web.keys import SHELF
+from tests.server import ServerProcess
+from tests.ui.conftest import Visit
+
+MODELS = 250
+
+
+def sha_of(i: int) -> str:
+    return hashlib.sha256(f"many-pages-{i}".encode()).hexdigest()
+
+
+async def seed(data_dir: Path) -> None:
+    """MODELS models named "Page model 000" and on (so the name order is the index order),
+    written through the storage layer in one change."""
+    runner = web.AppRunner(create_app(Settings(data_dir=data_dir).resolve_paths()))
+    await runner.setup()
+    try:
+        async with runner.app[SHELF].changes.change() as change:
+            for i in range(MODELS):
+                fields = {
+                    "path": f"/models/page_{i:03d}.safetensors",
+                    "name": f"Page model {i:03d}",
+                    "type": "lora",
+                    "size_bytes": 1_000_000 + i,
+                    "created_at": 1_700_000_000_000 + i,
+                    "meta_json": {},
+                }
+                await models.insert_model(change.tx, sha_of(i), fields)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def pages_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("ui-pages")
+    # In a thread of its own: Playwright's loop runs in this one.
+    with ThreadPoolExecutor(1) as seeding:
+        seeding.submit(asyncio.run, seed(root / "data")).result()
+    server = ServerProcess(root / "data", root / "server.log").start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def pages_visit(browser: Any, pages_server: ServerProcess) -> Iterator[Visit]:
+    opened = Visit(browser, pages_server.url)
+    yield opened
+    opened.close()
+    assert not opened.errors, opened.errors
+
+
+def card(page: Any, index: int) -> Any:
+    """The card at `index`, scrolled into the grid's window and drawn."""
+    page.locator(".card[data-state='full']").first.wait_for()
+    page.evaluate(
+        """index => {
+             const grid = document.querySelector(".grid-viewport");
+             const row = grid.querySelector(".card");
+             const columns = Math.round(grid.clientWidth / row.getBoundingClientRect().width);
+             const top = grid.getBoundingClientRect().top + scrollY;
+             scrollTo(0, top + Math.floor(index / columns) * (row.offsetHeight + 12) - 200);
+           }""",
+        index,
+    )
+    found = page.locator(f".card[data-index='{index}'][data-state='full']")
+    found.wait_for()
+    return found
+
+
+def test_a_shift_range_picks_every_card_between_pages_not_fetched_included(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    page.get_by_role("button", name="Select", exact=True).click()
+    card(page, 0).click()
+    card(page, MODELS - 1).click(modifiers=["Shift"])
+    selected = page.get_by_role("region", name="Selection").get_by_text(f"{MODELS} models selected")
+    selected.wait_for()
+
+
+def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    card(page, 99).locator(".card-link").click()
+    page.get_by_role("heading", level=1, name="Page model 099").wait_for()
+    around = page.get_by_role("navigation", name="Around this model")
+    around.get_by_role("link", name="Next model: Page model 100").wait_for()
+    page.keyboard.press("j")
+    page.get_by_role("heading", level=1, name="Page model 100").wait_for()
+    page.keyboard.press("k")
+    page.get_by_role("heading", level=1, name="Page model 099").wait_for()
