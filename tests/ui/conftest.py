@@ -172,3 +172,11 @@ def visit(browser: Any, server: ServerProcess) -> Iterator[Visit]:
     opened.close()
     assert not opened.errors, opened.errors
     assert not opened.outside(server.url)
+
+
+def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
+    """The page of the seeded model `name`, once its heading is shown."""
+    page = visit.page
+    page.goto(f"/models/{library.hashes[name]}")
+    page.get_by_role("heading", level=1, name=name).wait_for()
+    return page

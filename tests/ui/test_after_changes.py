@@ -9,7 +9,7 @@ from typing import Any
 
 import pyvips
 
-from tests.ui.conftest import Visit, needs
+from tests.ui.conftest import Visit, needs, open_model
 from tests.ui.seed import SeededLibrary
 
 NARROW = {"width": 390, "height": 844}
@@ -26,13 +26,6 @@ SHOWN_COLOUR = """img => {
   return sums.map((s) => s / (data.length / 4));
 }"""
 LOADED = "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)"
-
-
-def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
-    page = visit.page
-    page.goto(f"/models/{library.hashes[name]}")
-    page.get_by_role("heading", level=1, name=name).wait_for()
-    return page
 
 
 def shown(page: Any, selector: str) -> list[list[float]]:

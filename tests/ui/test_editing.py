@@ -8,17 +8,10 @@ import hashlib
 import re
 from typing import Any
 
-from tests.ui.conftest import Visit, needs
+from tests.ui.conftest import Visit, needs, open_model
 from tests.ui.seed import SeededLibrary
 
 PATCH = "PATCH /api/models/{sha256}"
-
-
-def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
-    page = visit.page
-    page.goto(f"/models/{library.hashes[name]}")
-    page.get_by_role("heading", level=1, name=name).wait_for()
-    return page
 
 
 def image_digests(page: Any, sha: str, count: int) -> list[str]:

@@ -9,15 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.factories import make_image
-from tests.ui.conftest import Operations, Visit, serve_as_if
+from tests.ui.conftest import Operations, Visit, open_model, serve_as_if
 from tests.ui.seed import SeededLibrary
-
-
-def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
-    page = visit.page
-    page.goto(f"/models/{library.hashes[name]}")
-    page.get_by_role("heading", level=1, name=name).wait_for()
-    return page
 
 
 def image_count(page: Any) -> int:
