@@ -165,13 +165,19 @@ class Visit:
         self.context.close()
 
 
-@pytest.fixture
-def visit(browser: Any, server: ServerProcess) -> Iterator[Visit]:
+def visit_of(browser: Any, server: ServerProcess) -> Iterator[Visit]:
+    """A Visit of `server` for one test (a fixture's body: `yield from visit_of(...)`); after
+    it, the page must have met no error and asked nothing from outside the service."""
     opened = Visit(browser, server.url)
     yield opened
     opened.close()
     assert not opened.errors, opened.errors
     assert not opened.outside(server.url)
+
+
+@pytest.fixture
+def visit(browser: Any, server: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, server)
 
 
 def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:

@@ -19,7 +19,7 @@ from modelshelf.config import Settings
 from modelshelf.storage import models
 from modelshelf.web.keys import SHELF
 from tests.server import ServerProcess
-from tests.ui.conftest import Visit
+from tests.ui.conftest import Visit, visit_of
 
 MODELS = 250
 
@@ -62,10 +62,7 @@ def pages_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iter
 
 @pytest.fixture
 def pages_visit(browser: Any, pages_server: ServerProcess) -> Iterator[Visit]:
-    opened = Visit(browser, pages_server.url)
-    yield opened
-    opened.close()
-    assert not opened.errors, opened.errors
+    yield from visit_of(browser, pages_server)
 
 
 def card(page: Any, index: int) -> Any:

@@ -13,7 +13,7 @@ import pytest
 from tests.factories import make_model_file
 from tests.model_folders import write_safetensors
 from tests.server import ServerProcess
-from tests.ui.conftest import Visit
+from tests.ui.conftest import Visit, visit_of
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +34,7 @@ def scanning_server(
 
 @pytest.fixture
 def scan_visit(browser: Any, scanning_server: ServerProcess) -> Iterator[Visit]:
-    opened = Visit(browser, scanning_server.url)
-    yield opened
-    opened.close()
-    assert not opened.errors, opened.errors
+    yield from visit_of(browser, scanning_server)
 
 
 def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) -> None:
