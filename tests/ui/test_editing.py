@@ -139,6 +139,30 @@ def test_each_strategy_is_previewed_before_the_choice(
     dialog.get_by_role("button", name="Decide later").click()
 
 
+def test_a_search_is_shown_in_best_match_order_and_can_be_sorted_by_name(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, "GET /api/models?sort")
+    page = visit.page
+    page.goto("/")
+    page.locator(".card[data-state='full']").first.wait_for()
+    sort = page.get_by_label("Sort")
+    assert sort.input_value() == "name:asc"
+    assert sort.locator("option[value='best:']").evaluate("o => o.hidden && o.disabled")
+    page.get_by_role("searchbox", name="Search").press_sequentially("lineart", delay=20)
+    page.wait_for_url(re.compile(r"\?q=lineart$"))
+    page.get_by_text("3 models").wait_for()
+    assert sort.input_value() == "best:"
+    sort.select_option("name:asc")
+    page.wait_for_url(re.compile(r"\?q=lineart&sort=name&order=asc$"))
+    page.locator(".card[data-state='full']").nth(2).wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    assert names == sorted(names) and len(names) == 3
+    sort.select_option("best:")
+    page.wait_for_url(re.compile(r"\?q=lineart$"))
+    assert sort.input_value() == "best:"
+
+
 def test_sort_and_base_model_filter_keep_to_the_url(visit: Visit, operations: set[str]) -> None:
     needs(operations, "GET /api/models?sort", "GET /api/models?base_model")
     page = visit.page

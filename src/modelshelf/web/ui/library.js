@@ -9,7 +9,10 @@ import { setQuery, savedScroll, focusHeading } from "./router.js";
 
 const PAGE = 100;
 const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
+// "Best match" is the order of a search that names no sort, and is offered only while searching.
+const BEST_MATCH = "best:";
 const SORTS = [
+  [BEST_MATCH, "Best match"],
   ["name:asc", "Name, A to Z"],
   ["name:desc", "Name, Z to A"],
   ["created_at:desc", "Newest first"],
@@ -154,9 +157,10 @@ function apiQuery(filters, caps) {
   return params.toString();
 }
 
-// The sort control's value for `filters`: by name A to Z unless they say otherwise, and a sort
-// by another key newest or largest first.
+// The sort control's value for `filters`: best match first while searching and by name A to Z
+// otherwise, unless they say otherwise; a sort by another key newest or largest first.
 function sortValue(filters) {
+  if (filters.q && !filters.sort) return BEST_MATCH;
   return `${filters.sort || "name"}:${filters.order || (filters.sort && filters.sort !== "name" ? "desc" : "asc")}`;
 }
 
@@ -187,7 +191,7 @@ export async function mountLibrary(main, context) {
   const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" });
   const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
-  sortSelect.value = sortValue(filters);
+  showSort();
   const missingBox = h("input", { type: "checkbox", id: "filter-missing", checked: filters.missing === "true" });
   const cardMin = Number(localStorage.getItem(CARD_SIZE_KEY)) || 200;
   const sizeRange = h("input", { type: "range", id: "card-size", min: "140", max: "360", step: "20", value: String(cardMin) });
@@ -276,6 +280,13 @@ export async function mountLibrary(main, context) {
     tagInput.value = filters.tag || "";
     baseInput.value = filters.base_model || "";
     missingBox.checked = filters.missing === "true";
+    showSort();
+  }
+
+  // Shown while typing too: the order of the results changes with the first word.
+  function showSort() {
+    const best = sortSelect.options[0];
+    best.hidden = best.disabled = !filters.q;
     sortSelect.value = sortValue(filters);
   }
 
@@ -287,6 +298,7 @@ export async function mountLibrary(main, context) {
     const moved = setQuery(urlQuery(filters), { push });
     if (moved || !typing) searching = typing;
     if (!typing) showFilters();
+    else showSort();
     sessionStorage.setItem(LIBRARY_QUERY_KEY, location.search);
     document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
     const key = apiQuery(filters, caps);
@@ -315,7 +327,9 @@ export async function mountLibrary(main, context) {
   missingBox.addEventListener("change", () => apply({ ...filters, missing: missingBox.checked ? "true" : "" }, { push: true }));
   sortSelect.addEventListener("change", () => {
     const [sort, order] = sortSelect.value.split(":");
-    apply({ ...filters, sort: sort === "name" && order === "asc" ? "" : sort, order: sort === "name" && order === "asc" ? "" : order }, { push: true });
+    // The default order needs no parameter: best match with words, name A to Z without.
+    const plain = sort === "best" || (!filters.q && sort === "name" && order === "asc");
+    apply({ ...filters, sort: plain ? "" : sort, order: plain ? "" : order }, { push: true });
   });
   sizeRange.addEventListener("input", () => {
     localStorage.setItem(CARD_SIZE_KEY, sizeRange.value);
