@@ -215,7 +215,7 @@ export async function mountLibrary(main, context) {
   const status = h("div");
   const results0 = lastResults && !lastResults.stale && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: reload, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name });
+  const bar = selectionBar(selection, { onDone: () => { reload(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -351,7 +351,7 @@ export async function mountLibrary(main, context) {
   grid.attach();
   watch(grid.results);
   lastResults = grid.results;
-  loadChoices(typeSelect, tagList, baseList, filters);
+  loadChoices(typeSelect, tagList, filters);
   const restore = savedScroll();
   const settle = () => {
     showState();
@@ -371,16 +371,19 @@ export async function mountLibrary(main, context) {
   };
 }
 
-async function loadChoices(typeSelect, tagList, baseList, filters) {
-  const [types, tags] = await Promise.allSettled([get("api/models/get_types"), get("api/tags")]);
+async function loadChoices(typeSelect, tagList, filters) {
+  const [types] = await Promise.allSettled([get("api/models/get_types"), loadTagChoices(tagList)]);
   if (types.status === "fulfilled") {
     for (const type of types.value.types) {
       if (type !== filters.type) typeSelect.append(h("option", { value: type, text: type }));
     }
   }
-  if (tags.status === "fulfilled") {
-    const sorted = [...tags.value.tags].sort((a, b) => b.models - a.models);
-    tagList.append(...sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
-  }
-  return baseList;
+}
+
+// The tags offered by the tag filter and the Select bar, most used first (again after a
+// tagging, which can make a tag or change the counts).
+async function loadTagChoices(tagList) {
+  const { tags } = await get("api/tags");
+  const sorted = [...tags].sort((a, b) => b.models - a.models);
+  clear(tagList, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
 }
