@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from modelshelf.records import MODEL_COLUMNS, PendingRecord
 from modelshelf.storage.models import (
     record_columns,
-    tags_by_name,
+    tag_fields_by_name,
     tags_from_json,
     tags_json_sql,
 )
@@ -74,7 +74,7 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
                 "sha256": row[1],
                 **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
                 "meta_json": parse_meta(row[2 + width]),
-                "tags": tags_by_name(row[3 + width]),
+                "tags": tag_fields_by_name(row[3 + width]),
                 "images": [f"pending/{row[0]}"] if row[4 + width] else [],
             }
             for row in sorted(rows, key=lambda r: r[0])
