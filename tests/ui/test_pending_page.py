@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.ui.conftest import Visit
+from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
 
 
@@ -92,9 +92,22 @@ def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
         assert job.locator(".badge.state-done").is_visible()
 
 
-def test_a_model_whose_file_is_gone_says_why(visit: Visit, library: SeededLibrary) -> None:
+def test_a_model_whose_file_is_gone_says_why_and_can_be_discarded(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
     page = open_pending(visit)
     page.get_by_role("button", name="Import Gone Pending").click()
     failed = row(page, library, "gone").locator(".badge.missing")
     failed.wait_for()
     assert "gone.safetensors" in failed.inner_text()
+    needs(operations, "DELETE /api/migration/pending_models/{id}")
+    page.get_by_role("button", name="Discard Gone Pending").click()
+    dialog = page.get_by_role("dialog", name="Discard “Gone Pending”?")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert row(page, library, "gone").is_visible()  # nothing without a yes
+    page.get_by_role("button", name="Discard Gone Pending").click()
+    dialog.get_by_role("button", name="Discard", exact=True).click()
+    row(page, library, "gone").wait_for(state="detached")
+    page.get_by_role("status").get_by_text("Gone Pending discarded").wait_for()
+    listed = page.request.get("/api/migration/pending_models").json()["models"]
+    assert library.pending["gone"] not in [m["id"] for m in listed]

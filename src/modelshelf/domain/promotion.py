@@ -100,6 +100,26 @@ async def _promote_once(shelf: Shelf, prepared: Prepared, conflict: Resolution |
             return await _apply(shelf, change, prepared, conflict, staged)
 
 
+async def discard_pending(shelf: Shelf, pending_id: int) -> PendingRecord:
+    """Take pending model `pending_id` out of the queue without importing it (its file may be
+    gone, or it may be unwanted): its record, its tag links and its original image go; its
+    model file is never touched. Returns the record as it was. Raises Locked (an import of
+    it is running), NotFound, StorageUnavailable, StorageFull, StorageBusy."""
+    async with shelf.pending_locks.hold_now(pending_id):
+        # The original as it is on disk too: it may have been replaced by hand in another format.
+        on_disk = await shelf.run_files(shelf.folder.pending_original_ext, pending_id)
+        async with shelf.changes.change() as change:
+            record = await pending.fetch_pending(change.tx, pending_id)
+            if record is None:
+                raise NotFound(f"no pending model with id {pending_id}")
+            indexed = await pending.pending_image_ext(change.tx, pending_id)
+            for ext in {e for e in (indexed, on_disk) if e is not None}:
+                change.unlink(shelf.folder.pending_path(pending_id, ext))
+            await pending.delete_pending(change.tx, pending_id)
+    log.info("pending %d discarded", pending_id)
+    return record
+
+
 async def prepare(shelf: Shelf, pending_id: int) -> Prepared:
     """The pending record (size and created_at filled from its file when it lacks them), the
     SHA256 of its model file and the identity it was computed for, and the extension of its

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from modelshelf.domain import catalog, long_work, preview, promotion
 from modelshelf.domain.legacy_report import MigrationReport
+from modelshelf.records import PendingRecord
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
@@ -19,10 +20,17 @@ from modelshelf.web.bodies import (
     PendingModelsResponse,
 )
 from modelshelf.web.edit_bodies import PreviewResponse
-from modelshelf.web.endpoint import JSON_ERRORS, Endpoint
+from modelshelf.web.endpoint import JSON_ERRORS, WRITE_ERRORS, Endpoint
 from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import accepted, is_large, parse_body, prefers_async, respond
+from modelshelf.web.parsing import (
+    accepted,
+    is_large,
+    parse_body,
+    parse_path_id,
+    prefers_async,
+    respond,
+)
 
 
 async def migrate_legacy_db(request: web.Request) -> web.Response:
@@ -51,6 +59,12 @@ async def pending_models(request: web.Request) -> web.Response:
     models = await catalog.list_pending(request.app[SHELF])
     body = PendingModelsResponse(models=models)
     return await respond(request, body, large=is_large(len(models)))
+
+
+async def discard_pending(request: web.Request) -> web.Response:
+    pending_id = parse_path_id(request.match_info["id"], "a pending model id")
+    shelf = request.app[SHELF]
+    return await respond(request, await shelf.finish(promotion.discard_pending(shelf, pending_id)))
 
 
 async def import_a_model(request: web.Request) -> web.Response:
@@ -117,6 +131,14 @@ ENDPOINTS: list[Endpoint] = [
         pending_models,
         "Models waiting for promotion",
         responses={200: PendingModelsResponse},
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/migration/pending_models/{id}",
+        discard_pending,
+        "Take a pending model out of the queue without importing it (its record, tag links"
+        " and original image; never its model file)",
+        responses={200: PendingRecord, 400: None, 404: None, 423: None, **WRITE_ERRORS},
     ),
     Endpoint(
         "POST",

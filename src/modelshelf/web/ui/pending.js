@@ -1,7 +1,7 @@
 // Pending models: the queue with each one's original image; import one (a conflict opens the
 // comparison: existing and pending side by side, a diff of meta_json, both images, and what
 // Override, Merge and Delete would each leave); select many and import them as one job.
-import { h, clear, toast, note, plural, formatBytes } from "./dom.js";
+import { h, clear, toast, note, plural, formatBytes, confirmDialog } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { jobView } from "./jobs.js";
 import { focusHeading } from "./router.js";
@@ -36,6 +36,7 @@ export async function mountPending(main, context) {
     progress, message, queue);
   focusHeading(main, context.focus);
 
+  const canDiscard = caps.has("DELETE", "/api/migration/pending_models/{id}");
   const rows = new Map();
   let lastChecked = null;
   let alive = true;
@@ -88,6 +89,22 @@ export async function mountPending(main, context) {
     }
   }
 
+  // Out of the queue without an import: for a model whose file is gone, or one not wanted.
+  async function discard(record) {
+    const name = record.name || `Pending model ${record.id}`;
+    const yes = await confirmDialog({ title: `Discard “${name}”?`, body: "It leaves the queue with its image and is not imported. Its model file stays on disk.", confirm: "Discard" });
+    if (!yes) return;
+    try {
+      await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`);
+      toast(`${name} discarded`);
+      remove(record.id);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return remove(record.id);
+      mark(record.id, "failed", error.message);
+      toast(error.message, { error: true });
+    }
+  }
+
   async function resolve(record, conflict) {
     const choice = await openComparison(conflict, { caps });
     if (!choice) return;
@@ -116,7 +133,8 @@ export async function mountPending(main, context) {
         h("span", { class: "sub", text: [record.type, formatBytes(record.size_bytes), record.path].filter(Boolean).join(" · ") }),
         h("span", { class: "sub", text: (record.tags || []).map((t) => t.name).join(", ") }), status),
       h("div", { class: "row-actions" },
-        h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: () => importOne(record) })));
+        h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: () => importOne(record) }),
+        canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: () => discard(record) }) : null));
     box.addEventListener("click", (event) => {
       // Shift+click selects the range from the last box clicked, as in a file manager.
       if (event.shiftKey && lastChecked !== null) {

@@ -1,0 +1,104 @@
+"""Taking a pending model out of the queue without importing it: DELETE
+/api/migration/pending_models/{id} removes its record, tag links and original image (in
+whatever format is on disk), never its model file, and is refused while it is being imported."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelshelf.integrity import check_library
+from tests.conftest import Client, assert_error_body, migrate, paused_at, post_import, shelf_of
+from tests.factories import HASHED, Library, make_image, query, snapshot
+
+PENDING = "/api/migration/pending_models"
+
+
+async def discard(client: Client, pending_id: Any) -> tuple[int, Any]:
+    response = await client.delete(f"{PENDING}/{pending_id}")
+    return response.status, await response.json()
+
+
+async def pending_ids(client: Client) -> list[int]:
+    return [m["id"] for m in (await (await client.get(PENDING)).json())["models"]]
+
+
+async def test_a_pending_model_whose_file_is_gone_can_be_taken_out_of_the_queue(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    lib.tag(4, "anime")
+    lib.model(3, content=1, tags=[4], name="Gone")
+    lib.model(5, content=2, tags=[4])
+    await migrate(client, lib.legacy)
+    (lib.models_dir / "m3.safetensors").unlink()
+    assert (await post_import(client, 3))[0] == 422  # it can never be imported
+    listed = {m["id"]: m for m in (await (await client.get(PENDING)).json())["models"]}
+
+    status, body = await discard(client, 3)
+
+    assert (status, body) == (200, listed[3])  # the record as it was
+    assert await pending_ids(client) == [5]
+    assert query(data_dir, "SELECT model_id FROM pending_model_tags") == [(5,)]
+    assert not (data_dir / "images" / "pending" / "3.png").exists()
+    assert (data_dir / "images" / "pending" / "5.png").is_file()
+    assert query(data_dir, "SELECT name FROM tags") == [("anime",)]  # the tag itself stays
+    assert check_library(data_dir) == []
+    assert (await post_import(client, 3))[0] == 404
+
+
+async def test_the_model_file_is_never_touched(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    lib.model(3, content=1)
+    await migrate(client, lib.legacy)
+    before = (lib.models_dir / "m3.safetensors").read_bytes()
+    assert (await discard(client, 3))[0] == 200
+    assert (lib.models_dir / "m3.safetensors").read_bytes() == before
+    assert query(data_dir, "SELECT count(*) FROM models") == [(0,)]
+
+
+async def test_an_original_replaced_by_hand_in_another_format_goes_too(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    lib.model(3, content=1)
+    await migrate(client, lib.legacy)
+    pending_dir = data_dir / "images" / "pending"
+    (pending_dir / "3.png").unlink()
+    make_image(pending_dir / "3.jpg", 40, 30)
+    assert (await discard(client, 3))[0] == 200
+    assert sorted(p.name for p in pending_dir.iterdir()) == []
+    assert check_library(data_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [("12345", 404), ("abc", 400), ("1.5", 400), (str(2**64), 400), ("-", 400)],
+)
+async def test_an_unknown_or_malformed_id_changes_nothing(
+    client: Client, lib: Library, data_dir: Path, raw: str, status: int
+) -> None:
+    lib.model(3, content=1)
+    await migrate(client, lib.legacy)
+    before = snapshot(data_dir, ignore=HASHED)
+    answer, body = await discard(client, raw)
+    assert answer == status
+    assert_error_body(body, status)
+    assert snapshot(data_dir, ignore=HASHED) == before
+
+
+async def test_a_pending_model_being_imported_is_locked_and_the_import_finishes(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    sha = lib.model(3, content=1)
+    await migrate(client, lib.legacy)
+    with paused_at("hash.reading") as hashing:
+        importing = asyncio.create_task(post_import(client, 3))
+        await hashing.reached.wait()
+        status, body = await discard(client, 3)
+        assert (status, body["error"]) == (423, "Locked")
+    assert (await importing)[:1] == (200,)
+    assert query(data_dir, "SELECT sha256 FROM models") == [(sha,)]
+    assert len(shelf_of(client).pending_locks) == 0
