@@ -5,14 +5,26 @@ whatever format is on disk), never its model file, and is refused while it is be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
+from modelshelf.crashpoints import CRASH_EXIT_CODE, ENVIRONMENT_VARIABLE
 from modelshelf.integrity import check_library
 from tests.conftest import Client, assert_error_body, migrate, paused_at, post_import, shelf_of
-from tests.factories import HASHED, Library, make_image, query, snapshot
+from tests.factories import (
+    HASHED,
+    LegacyLibrary,
+    Library,
+    make_image,
+    make_model_file,
+    query,
+    snapshot,
+)
+from tests.server import ServerProcess
 
 PENDING = "/api/migration/pending_models"
 
@@ -102,3 +114,47 @@ async def test_a_pending_model_being_imported_is_locked_and_the_import_finishes(
     assert (await importing)[:1] == (200,)
     assert query(data_dir, "SELECT sha256 FROM models") == [(sha,)]
     assert len(shelf_of(client).pending_locks) == 0
+
+
+DISCARD_POINTS = [
+    "change.before_commit",
+    "change.after_commit",
+    "fileop.before",
+    "change.carried_out",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", DISCARD_POINTS)
+async def test_a_discard_cut_by_a_crash_is_all_or_nothing(
+    data_dir: Path, legacy: LegacyLibrary, models_dir: Path, tmp_path: Path, point: str
+) -> None:
+    make_model_file(models_dir / "m3.safetensors", seed=3)
+    legacy.add_model(
+        3, hash_hex="", path=str(models_dir / "m3.safetensors"), images=[legacy.image("m3.png")]
+    )
+    legacy.migrate_with_cli(data_dir, data_dir / "no-config")
+    original = data_dir / "images" / "pending" / "3.png"
+    assert original.is_file()
+    server = ServerProcess(data_dir, tmp_path / "server.log", **{ENVIRONMENT_VARIABLE: point})
+    server.start()
+    try:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.delete(f"{server.url}{PENDING}/3") as response,
+            ):
+                pytest.fail(f"answered {response.status}: the crash point was never reached")
+        assert server.wait(30) == CRASH_EXIT_CODE
+    finally:
+        server.kill()
+
+    with ServerProcess(data_dir, tmp_path / "server.log") as again:  # start-up recovery runs
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{again.url}{PENDING}") as response,
+        ):
+            listed = [m["id"] for m in (await response.json())["models"]]
+    assert check_library(data_dir) == [], again.log()
+    assert (listed, original.is_file()) in (([3], True), ([], False)), point
+    assert (models_dir / "m3.safetensors").is_file()
