@@ -18,6 +18,13 @@ and a crash leaves the journal for start-up to replay.
 A journal entry carried out is forgotten at once if no other change waits for the writer, and
 otherwise by the next change's transaction: under load each change costs one write transaction.
 Replaying an entry that was carried out already is harmless (see fileops).
+
+If a committed change's file operations fail (a read-only or full images folder), the change
+still stands: its caller hears of success, and its entry stays in the journal, unfinished.
+Every later change first tries such entries again, in commit order; while one is still
+unfinished, a change that would move or remove files is refused (StorageUnavailable) before it
+commits, so files are never moved out of commit order and the next start can replay what is
+left over files that no later change has touched.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -147,6 +155,16 @@ class Change:
         self.ops.append(fileops.renumber(sha256, moves.items(), drop, folder, self._root))
 
 
+@dataclass(frozen=True)
+class _Unfinished:
+    """A committed change whose file operations failed: tried again by every later change."""
+
+    journal_id: int
+    ops: list[FileOp]
+    folders: list[Path]
+    reason: str
+
+
 class Changes:
     """Owns every write: the single writer, the model locks and the file journal."""
 
@@ -167,6 +185,7 @@ class Changes:
         self._files = files
         self._on_files = on_files
         self._carried_out: list[int] = []
+        self._unfinished: list[_Unfinished] = []
 
     def files_changed(self, ops: list[FileOp]) -> None:
         """Tell `on_files` which models' files `ops` touch (recovery calls it for what it
@@ -196,6 +215,7 @@ class Changes:
                 staging = await stack.enter_async_context(self.staging())
             entry: tuple[int, list[FileOp]] | None = None
             async with self.storage.write() as tx:
+                await self._finish_unfinished()
                 forgotten = list(self._carried_out)
                 await journal.forget(tx, forgotten)
                 change = Change(tx, self.data_dir, staging)
@@ -203,6 +223,7 @@ class Changes:
                 # Rows the change's triggers marked.
                 await search.refresh_stale(tx, self.storage.mark_index_changing)
                 if change.ops:
+                    self._refuse_while_unfinished()
                     entry = (await journal.record(tx, change.ops), change.ops)
                 crashpoint("change.before_commit")
             del self._carried_out[: len(forgotten)]
@@ -213,27 +234,55 @@ class Changes:
     async def _finish(self, entry: tuple[int, list[FileOp]] | None, folders: list[Path]) -> None:
         if entry is not None:
             journal_id, ops = entry
-            # Before the files move and once they are in place (or failed to be): what was
-            # read while they moved is not kept (see rendition_cache).
-            self.files_changed(ops)
-            try:
-                notes = await self.run_files(fileops.apply_file_ops, self.data_dir, ops)
-            except (OSError, StorageFull, fileops.FileOpError):
-                log.exception(
-                    "journal entry %d: committed, but its files could not be put in place; "
-                    "the next start finishes it",
+            reason = await self._carry_out(journal_id, ops)
+            if reason is not None:
+                log.error(
+                    "journal entry %d: committed, but its files could not be put in place (%s);"
+                    " tried again with every change and at the next start",
                     journal_id,
+                    reason,
                 )
-                raise
-            finally:
-                self.files_changed(ops)
-            for note in notes:
-                log.warning("journal entry %d: %s", journal_id, note)
-            crashpoint("change.carried_out")
-            self._carried_out.append(journal_id)
+                self._unfinished.append(_Unfinished(journal_id, ops, folders, reason))
+                return  # the staging holds files the entry still has to move
         await self.remove_folders(folders)
         if self._carried_out and not self.storage.writer_busy():
             await self.forget_carried_out()
+
+    async def _carry_out(self, journal_id: int, ops: list[FileOp]) -> str | None:
+        """Put a committed entry's files in place; None when done, else why not."""
+        # Before the files move and once they are in place (or failed to be): what was
+        # read while they moved is not kept (see rendition_cache).
+        self.files_changed(ops)
+        try:
+            notes = await self.run_files(fileops.apply_file_ops, self.data_dir, ops)
+        except (OSError, StorageFull, fileops.FileOpError) as exc:
+            return str(getattr(exc, "detail", None) or exc)
+        finally:
+            self.files_changed(ops)
+        for note in notes:
+            log.warning("journal entry %d: %s", journal_id, note)
+        crashpoint("change.carried_out")
+        self._carried_out.append(journal_id)
+        return None
+
+    async def _finish_unfinished(self) -> None:
+        """Try again, in commit order, the entries whose files could not be put in place;
+        stop at the first that still fails (a later one may build on it)."""
+        while self._unfinished:
+            first = self._unfinished[0]
+            if await self._carry_out(first.journal_id, first.ops) is not None:
+                return
+            log.info("journal entry %d: its files are in place now", first.journal_id)
+            del self._unfinished[0]
+            await self.remove_folders(first.folders)
+
+    def _refuse_while_unfinished(self) -> None:
+        if self._unfinished:
+            raise StorageUnavailable(
+                "the files of an earlier change could not be put in place yet"
+                f" ({self._unfinished[0].reason}); nothing was changed. They are tried again"
+                " with every change: try again once the images folder can be written"
+            )
 
     async def remove_folders(self, folders: list[Path]) -> None:
         for folder in folders:
