@@ -4,16 +4,20 @@ away at the worst moment. Each ends with a clear error and nothing lost."""
 from __future__ import annotations
 
 import contextlib
+import io
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import aiohttp
+import pytest
 import pyvips
 
 from modelshelf import crashpoints
 from modelshelf.integrity import check_library
 from tests.conftest import (
     IMPORT,
+    Client,
     MakeClient,
     assert_error_body,
     http_post,
@@ -23,7 +27,14 @@ from tests.conftest import (
     read_only_file,
     shelf_of,
 )
-from tests.factories import HASHED, LegacyLibrary, make_model_file, snapshot
+from tests.factories import (
+    HASHED,
+    LegacyLibrary,
+    fake_sha,
+    make_image,
+    make_model_file,
+    snapshot,
+)
 from tests.server import ServerProcess
 
 
@@ -158,4 +169,95 @@ async def full_disk_by_file_size_limit(
     with ServerProcess(data_dir, tmp_path / "server.log") as server:
         status, body = http_post(server, IMPORT, {"id": 1})
         assert (status, body["action_taken"]) == (200, "imported"), body
+    assert check_library(data_dir) == []
+
+
+async def test_a_small_upload_to_a_full_images_disk_is_507(
+    make_client: MakeClient,
+    legacy: LegacyLibrary,
+    models_dir: Path,
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """A file smaller than a write buffer: its bytes reach the disk only when it is closed,
+    which must happen where a full disk becomes StorageFull (it was a 500)."""
+    if not can_mount(tmp_path):
+        pytest.skip("mounting a tmpfs needs root with CAP_SYS_ADMIN")
+    images = data_dir / "images"
+    images.mkdir(parents=True)
+    small = make_image(tmp_path / "small.png", 24, 16).read_bytes()
+    assert len(small) < io.DEFAULT_BUFFER_SIZE
+    with mounted("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(images)):
+        client = await make_client()
+        legacy.add_model(1, hash_hex=fake_sha(1))
+        await migrate(client, legacy)
+        fill(images)
+        before = snapshot(data_dir, ignore=HASHED)
+        form = aiohttp.FormData()
+        form.add_field("sha256", fake_sha(1))
+        form.add_field("image", small, filename="small.png", content_type="image/png")
+        response = await client.post("/api/images/upload", data=form)
+        assert response.status == 507, await response.text()
+        assert_error_body(await response.json(), 507, "no space left")
+        assert snapshot(data_dir, ignore=HASHED) == before
+        await client.close()
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system of `folder` to its last block."""
+    for size in (65536, 512, 1):
+        with contextlib.suppress(OSError), (folder / f"ballast{size}").open("wb") as handle:
+            while True:
+                handle.write(b"\0" * size)
+                handle.flush()
+
+
+Sent = Callable[[Client], Awaitable[aiohttp.ClientResponse]]
+
+
+async def upload_small(client: Client) -> aiohttp.ClientResponse:
+    form = aiohttp.FormData()
+    form.add_field("sha256", fake_sha(1))
+    picture = bytes(pyvips.Image.black(30, 20, bands=3).pngsave_buffer())
+    form.add_field("image", picture, filename="new.png", content_type="image/png")
+    return await client.post("/api/images/upload", data=form)
+
+
+async def import_pending(client: Client) -> aiohttp.ClientResponse:
+    return await client.post(IMPORT, json={"id": 2})
+
+
+async def delete_image(client: Client) -> aiohttp.ClientResponse:
+    return await client.delete(f"/api/images/{fake_sha(1)}_0.webp")
+
+
+async def reorder(client: Client) -> aiohttp.ClientResponse:
+    order = [f"{fake_sha(1)}_1.webp", f"{fake_sha(1)}_0.webp"]
+    return await client.post("/api/images/reorder", json={"hash": fake_sha(1), "order": order})
+
+
+@pytest.mark.parametrize("change", [upload_small, import_pending, delete_image, reorder])
+async def test_changes_that_write_files_where_they_cannot_are_503_and_change_nothing(
+    make_client: MakeClient,
+    legacy: LegacyLibrary,
+    models_dir: Path,
+    data_dir: Path,
+    change: Sent,
+) -> None:
+    """The folder where every change that writes files prepares them refuses writes (a
+    read-only file system, or no permission): a clear 503, not a 500."""
+    client = await make_client()
+    images = [legacy.image(f"i{n}.png", width=30 + n, height=20) for n in range(2)]
+    legacy.add_model(1, hash_hex=fake_sha(1), images=images)
+    path = models_dir / "m2.bin"
+    make_model_file(path, size=4096, seed=2)
+    legacy.add_model(2, path=str(path), images=[legacy.image("p2.png")])
+    await migrate(client, legacy)
+    before = snapshot(data_dir, ignore=HASHED)
+    with read_only_file(data_dir / "images" / ".staging"):
+        response = await change(client)
+        assert response.status == 503
+        assert_error_body(await response.json(), 503, "the images folder cannot be written")
+    assert snapshot(data_dir, ignore=HASHED) == before
+    await client.close()
     assert check_library(data_dir) == []

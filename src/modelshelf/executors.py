@@ -158,6 +158,11 @@ def is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def refuses_writes(exc: OSError) -> bool:
+    """A folder that cannot be written: a read-only file system, or no permission."""
+    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 async def run_blocking(executor: Executor, func: Callable[..., T], *args: Any) -> T:
     """`run_to_end`, with a full disk turned into StorageFull (nothing was changed: blocking
     work here prepares a change, it never is one)."""

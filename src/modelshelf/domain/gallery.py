@@ -4,6 +4,8 @@ the unit of work."""
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -39,12 +41,28 @@ async def receive_upload(shelf: Shelf, upload: Upload, chunks: AsyncIterator[byt
     """Stream an uploaded file into staging. Raises TooLarge over `upload_max_bytes`."""
     limit = shelf.settings.upload_max_bytes
     received = 0
-    with await shelf.run_files(upload.file.open, "wb") as handle:
+    # Unbuffered, closed in the pool: a full disk shows in a write there (StorageFull), never
+    # in a flush on the event loop.
+    handle = await shelf.run_files(upload.file.open, "wb", 0)
+    try:
         async for chunk in chunks:
             received += len(chunk)
             if received > limit:
                 raise TooLarge(f"the image is larger than the limit of {limit} bytes")
-            await shelf.run_files(handle.write, chunk)
+            await shelf.run_files(write_all, handle, chunk)
+    finally:
+        await shelf.run_files(handle.close)
+
+
+def write_all(handle: io.FileIO, data: bytes) -> None:
+    """Write every byte of `data` to an unbuffered file (a raw write may take only part).
+    Raises OSError."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the file took none of the bytes written to it")
+        view = view[written:]
 
 
 async def add_image(shelf: Shelf, sha256: str, upload: Upload) -> str:

@@ -46,7 +46,7 @@ import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
 from modelshelf.errors import PartRefused, StorageBusy, StorageFull, StorageUnavailable
-from modelshelf.executors import run_blocking
+from modelshelf.executors import refuses_writes, run_blocking
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import fileops, journal, search
 from modelshelf.storage.database import Storage
@@ -81,7 +81,14 @@ class Staging:
         # Listed first and made to the end: a caller cancelled meanwhile must not leave a
         # folder that discard() did not know of, or made after discard() ran.
         self.folders.append(folder)
-        await _uncancellable(self._changes.run_files(folder.mkdir, 0o755, True))
+        try:
+            await _uncancellable(self._changes.run_files(folder.mkdir, 0o755, True))
+        except OSError as exc:
+            if refuses_writes(exc):  # every change that writes files begins here
+                raise StorageUnavailable(
+                    f"the images folder cannot be written ({exc.strerror}); nothing was changed"
+                ) from exc
+            raise
         return folder
 
     async def discard(self) -> None:
@@ -255,7 +262,7 @@ class Changes:
         self.files_changed(ops)
         try:
             notes = await self.run_files(fileops.apply_file_ops, self.data_dir, ops)
-        except (OSError, StorageFull, fileops.FileOpError) as exc:
+        except (OSError, StorageFull, StorageUnavailable, fileops.FileOpError) as exc:
             return str(getattr(exc, "detail", None) or exc)
         finally:
             self.files_changed(ops)
