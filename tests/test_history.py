@@ -5,6 +5,7 @@ can itself be undone, and a deleted model comes back without its images."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,26 @@ async def test_a_deleted_model_comes_back_without_images_and_says_so(
     assert status == 200
     assert tag_names(again) == ["anime", "lora"]
     assert rows(data_dir, "SELECT count(*) FROM tags WHERE name = 'anime'") == [(1,)]
+    assert check_library(data_dir) == []
+
+
+async def test_bringing_a_deleted_model_back_is_recorded_and_can_be_undone(
+    library: Client, data_dir: Path
+) -> None:
+    await call(library, "PATCH", f"/api/models/{A}", {"name": "First"})
+    await call(library, "PATCH", f"/api/models/{A}", {"name": "Second"})
+    await call(library, "DELETE", f"/api/models/{A}")
+    older = next(e for e in await entries(library) if e["before"]["name"] == "First")
+
+    status, restored = await restore(library, older["id"])  # an older version than the delete's
+
+    assert (status, restored["name"]) == (200, "First")
+    listed = re.search(r"\((\d+) (was|were) listed", restored["note"])
+    assert listed and (listed[1] == "1") == (listed[2] == "was"), restored["note"]
+    newest = (await entries(library))[0]
+    assert (newest["action"], newest["before"]["name"]) == ("restore", "Second")
+    status, undone = await restore(library, newest["id"])  # back to the model as deleted
+    assert (status, undone["name"]) == (200, "Second")
     assert check_library(data_dir) == []
 
 

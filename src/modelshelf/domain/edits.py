@@ -17,6 +17,7 @@ from modelshelf.domain.revisions import (
     Versioned,
     editing,
     history_entry,
+    record_from_history,
     versioned,
 )
 from modelshelf.domain.shelf import Shelf
@@ -133,10 +134,19 @@ async def _put_back(
     names = [t.name for t in target.tags]
     note = None
     if current is None:
+        # Recorded too, so this restore can be undone like any other: what it replaces is the
+        # model as its delete found it.
+        deleted = await history.last_deleted(change.tx, sha256)
+        before = record_from_history(sha256, deleted) if deleted else target
+        await history.record_history(
+            change.tx, sha256, None, "restore", before.model_dump(mode="json"), {"entry": entry_id}
+        )
         await models.insert_model(change.tx, sha256, record_fields(target))
+        listed = len(target.images)
         note = (
             "the model had been deleted: its fields, meta_json and tags are back, its example"
-            f" images are not ({len(target.images)} were listed in entry {entry_id})"
+            f" images are not ({listed} {'was' if listed == 1 else 'were'} listed in entry"
+            f" {entry_id})"
         )
     else:
         record = current.record

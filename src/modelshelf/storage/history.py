@@ -47,3 +47,14 @@ async def history_entry(
     return await fetch_one(
         conn, "SELECT * FROM model_history WHERE model_hash = ? AND id = ?", (sha256, entry_id)
     )
+
+
+async def last_deleted(conn: aiosqlite.Connection, sha256: str) -> str | None:
+    """The `previous` record (JSON text) of the model's newest delete entry, if any."""
+    row = await fetch_one(
+        conn,
+        "SELECT previous FROM model_history WHERE model_hash = ? AND strategy = 'delete'"
+        " ORDER BY id DESC LIMIT 1",
+        (sha256,),
+    )
+    return None if row is None else str(row[0])
