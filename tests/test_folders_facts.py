@@ -74,6 +74,8 @@ def test_the_header_metadata_is_kept_with_json_in_strings_decoded(tmp_path: Path
         ('{"x": NaN}', '{"x": NaN}'),
         ("12", "12"),
         ("true", "true"),
+        ("[" * 100 + "]" * 100, "[" * 100 + "]" * 100),  # deeper than meta_json keeps
+        ("[" * 5000 + "]" * 5000, "[" * 5000 + "]" * 5000),  # deeper than Python parses
     ],
 )
 def test_only_objects_and_arrays_held_in_strings_are_decoded(
@@ -164,8 +166,19 @@ def test_a_header_over_100_mb_is_reported_never_read_and_the_file_still_found(
         (None, b'{"__metadata__": "caf\xe9"}', "header is not valid JSON"),
         (4096, b"{}", "header says 4096 bytes but the file ends after 2"),
         (0, b"", "header is not valid JSON"),
+        (None, b'{"deep": ' + b"[" * 100 + b"]" * 100 + b"}", "nested deeper than 64 levels"),
+        (None, b'{"deep": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested deeper than 64 levels"),
     ],
-    ids=["not-json", "array", "nan", "not-utf8", "truncated", "empty"],
+    ids=[
+        "not-json",
+        "array",
+        "nan",
+        "not-utf8",
+        "truncated",
+        "empty",
+        "deep",
+        "deeper-than-python",
+    ],
 )
 def test_a_malformed_header_is_reported_and_the_file_still_found(
     tmp_path: Path, declared: int | None, body: bytes, says: str
@@ -378,6 +391,8 @@ def test_companions_match_their_suffix_in_any_case(tmp_path: Path) -> None:
         (b"[1, 2]", "not a JSON object"),
         (b'{"trainedWords": NaN}', "not valid JSON"),
         (b'{"description": "caf\xe9"}', "not valid JSON"),
+        (b'{"trainedWords": ' + b"[" * 100 + b"]" * 100 + b"}", "nested deeper than 64 levels"),
+        (b'{"trainedWords": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested deeper than 64"),
     ],
 )
 def test_a_malformed_sidecar_is_reported_and_the_rest_still_read(

@@ -70,3 +70,17 @@ def test_what_is_written_is_json_even_with_nan_or_infinity_read_from_a_row() -> 
         "d": None,
         "e": 0.5,
     }
+
+
+@pytest.mark.parametrize(
+    ("levels", "kept_as_json"), [(60, True), (150, True), (230, True), (300, False), (900, False)]
+)
+def test_meta_json_nested_deeper_than_a_record_can_be_served_is_read_as_text(
+    levels: int, kept_as_json: bool
+) -> None:
+    """Another program may write what no answer could serialise (about 255 levels): such a
+    model would fail every read, and every page that holds it."""
+    text = '{"deep": ' + "[" * levels + "]" * levels + "}"
+    meta = parse_meta(text)
+    assert (meta == json.loads(text)) is kept_as_json
+    assert kept_as_json or meta == {"unparsed_meta_json": text}

@@ -311,6 +311,37 @@ async def test_a_malformed_header_or_sidecar_is_reported_and_the_file_registered
     assert (await model(client, sha256_of(good)))["meta_json"] == {"file_metadata": {"k": "v"}}
 
 
+@pytest.mark.parametrize("levels", [100, 300, 5000])
+async def test_deeply_nested_json_in_a_file_is_reported_and_every_model_is_served(
+    make_client: MakeClient, tmp_path: Path, levels: int
+) -> None:
+    """Python's parser gives up near 1,000 levels and the API serialises records to about
+    255: neither may fail a scan, nor make a model unreadable."""
+    nested = "[" * levels + "]" * levels
+    body = json.dumps({"__metadata__": {"k": "v"}, "deep": None}).replace("null", nested)
+    deep_header = write_raw_header(
+        tmp_path / "loras" / "header.safetensors", len(body), body.encode()
+    )
+    in_string = write_safetensors(tmp_path / "loras" / "string.safetensors", {"freq": nested})
+    sidecar = write_safetensors(tmp_path / "loras" / "sidecar.safetensors", {"k": "v"})
+    info = sidecar.with_name("sidecar.civitai.info")
+    info.write_text('{"trainedWords": ' + nested + "}")
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    result = await scan(client)
+
+    assert result["counts"]["models_created"] == 3
+    found = problems(result)
+    assert "nested deeper than 64 levels" in found[str(deep_header)]
+    assert "nested deeper than 64 levels" in found[str(info)]
+    assert (await model(client, sha256_of(in_string)))["meta_json"]["file_metadata"] == {
+        "freq": nested  # kept as the string the file holds
+    }
+    assert "civitai" not in (await model(client, sha256_of(sidecar)))["meta_json"]
+    page = await client.get("/api/models", params={"q": "sidecar"})
+    assert page.status == 200
+
+
 async def test_a_broken_preview_is_reported_and_the_others_added(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

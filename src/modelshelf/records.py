@@ -44,6 +44,29 @@ class Tag(BaseModel):
     name: str
 
 
+# How deep a JSON value from outside (a legacy row, a file's metadata) may nest to be kept as
+# JSON: the API serialises records, which hold meta_json a few levels down, with a depth limit
+# (pydantic's, about 255), and no real library nests metadata this deep.
+MAX_META_DEPTH = 64
+# The deepest meta_json an answer can hold at all: pydantic serialises to about 255 levels,
+# and an answer holds meta_json up to four levels down (a page: {"models": [record]}).
+SERVABLE_META_DEPTH = 240
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` (parsed JSON) holds anything more than `limit` levels down (`value`
+    itself is level 1)."""
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict | list):
+            children = item.values() if isinstance(item, dict) else item
+            level.extend((child, depth + 1) for child in children)
+    return False
+
+
 def folded_tag_name(text: str) -> str:
     """A tag name as the library keeps it: trimmed and lower case. (Not composed to NFC:
     names stored before, by stage 1 or by older versions, keep their spelling and are found

@@ -12,13 +12,10 @@ import math
 import re
 from typing import Any
 
-from modelshelf.records import ROW_ID_MAX, is_sha256
+from modelshelf.records import MAX_META_DEPTH, ROW_ID_MAX, is_sha256
 from modelshelf.storage.legacy_source import UndecodedText
 
 MAX_INTEGER = ROW_ID_MAX
-# Deeper metadata is kept as text: the API serialises records (which nest meta_json a few
-# levels down) with a depth limit, and no real library nests metadata this deep.
-MAX_META_DEPTH = 64
 # Before this many milliseconds (1973) a timestamp is taken to be in seconds.
 _SECONDS_THRESHOLD = 100_000_000_000
 # 9999-12-31T23:59:59.999Z: later "times" are not times.

@@ -26,7 +26,7 @@ from modelshelf.folders.names import (
     model_stem,
 )
 from modelshelf.folders.problems import Problem, printable
-from modelshelf.records import folded_tag_name
+from modelshelf.records import MAX_META_DEPTH, folded_tag_name, nests_deeper_than
 
 # The limit the safetensors library itself puts on a header.
 MAX_HEADER_BYTES = 100_000_000
@@ -163,7 +163,7 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
     if len(raw) < length:
         raise HeaderError(f"header says {length} bytes but the file ends after {len(raw)}")
     try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        header = load_file_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise HeaderError(f"header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
@@ -218,7 +218,7 @@ def _decoded(value: Any) -> Any:
     if not isinstance(value, str) or value.lstrip()[:1] not in ("{", "["):
         return value
     try:
-        return json.loads(value, parse_constant=_refuse_constant)
+        return load_file_json(value)
     except ValueError:
         return value
 
@@ -239,6 +239,20 @@ def decode_data_uri(uri: str) -> Thumbnail | None:
     return Thumbnail(data, media_type) if data else None
 
 
+def load_file_json(text: str) -> Any:
+    """JSON that a file holds, as meta_json may keep it: NaN and Infinity refused, and nothing
+    nested deeper than MAX_META_DEPTH (Python's parser itself gives up near 1,000 levels with
+    a RecursionError, which no reader of a file expects). Raises ValueError."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        value = None
+    else:
+        if not nests_deeper_than(value, MAX_META_DEPTH):
+            return value
+    raise ValueError(f"nested deeper than {MAX_META_DEPTH} levels")
+
+
 def _refuse_constant(name: str) -> Any:
     # NaN and Infinity are not JSON: meta_json must stay valid for every client.
     raise ValueError(f"{name} is not a JSON value")
@@ -255,7 +269,7 @@ def _read_sidecar(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
                 problems.append(Problem(printable(path), "over 16 MiB: not read"))
                 return None
             raw = handle.read(MAX_SIDECAR_BYTES + 1)
-        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_refuse_constant)
+        value = load_file_json(raw.decode("utf-8-sig"))
     except OSError as exc:
         problems.append(Problem(printable(path), f"cannot read: {exc.strerror or exc}"))
         return None

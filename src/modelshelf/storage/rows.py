@@ -14,6 +14,8 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import pydantic_core
 
+from modelshelf.records import SERVABLE_META_DEPTH, nests_deeper_than
+
 T = TypeVar("T")
 
 # SQLite caps the number of bound parameters; 500 keeps well under every build's limit.
@@ -37,6 +39,10 @@ def parse_meta(text: str | None) -> dict[str, Any]:
         try:
             value = json.loads(text)
         except (TypeError, ValueError, RecursionError):
+            return {"unparsed_meta_json": str(text)}
+        # Written by another program: deeper than any record can be served (a 500 on every
+        # read of the model, and of every page that holds it), so served as text.
+        if nests_deeper_than(value, SERVABLE_META_DEPTH):
             return {"unparsed_meta_json": str(text)}
     return value if isinstance(value, dict) else {"value": value}
 
