@@ -7,6 +7,7 @@ to its stdin releases a pause point (see modelshelf.crashpoints).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
@@ -24,6 +25,20 @@ from tests.factories import environ_without_modelshelf
 
 _given: set[int] = set()
 _giving = threading.Lock()
+PR_CAPBSET_DROP = 24  # <linux/prctl.h>
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # <linux/capability.h>
+
+
+def drop_permission_bypass() -> None:
+    """Runs in a child before exec: removes the capabilities that bypass file permissions
+    from its bounding set, so the program it becomes has them in none of its sets, even as
+    uid 0 (as CI runs): a folder with mode 000 is then unreadable to it, as to a user."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def free_port() -> int:
@@ -49,15 +64,18 @@ class ServerProcess:
         *,
         file_size_limit: int | None = None,
         prefix: str = "",
+        unprivileged: bool = False,
         **env: str,
     ) -> None:
         """`file_size_limit`: as `ulimit -f`, in bytes; writing past it fails with EFBIG (what a
         user without mount rights can do to make a disk look full to one process). `prefix`:
-        the path_prefix to serve under."""
+        the path_prefix to serve under. `unprivileged`: file permissions hold for it even
+        as root (drop_permission_bypass)."""
         self.data_dir = data_dir
         self.prefix = prefix  # the configured path_prefix, where /api/health is served
         self.log_path = log_path
         self.file_size_limit = file_size_limit
+        self.unprivileged = unprivileged
         self.port = free_port()
         self.env = {**environ_without_modelshelf(), **env}
         self.process: subprocess.Popen[bytes] | None = None
@@ -95,7 +113,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=self.env,
-            preexec_fn=self._limit if self.file_size_limit is not None else None,
+            preexec_fn=self._before_exec,
         )
         assert self.process.stdout is not None
         self._reader = threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True)
@@ -167,10 +185,13 @@ class ServerProcess:
         if self.process.stdout is not None:
             self.process.stdout.close()
 
-    def _limit(self) -> None:
-        assert self.file_size_limit is not None
-        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, not the process
+    def _before_exec(self) -> None:
+        if self.unprivileged:
+            drop_permission_bypass()
+        if self.file_size_limit is not None:
+            limit = self.file_size_limit
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, not the process
 
     def log(self) -> str:
         with self._changed:

@@ -254,3 +254,25 @@ def test_a1111_configs_beside_checkpoints_leave_them_checkpoints(tmp_path: Path)
 def test_only_keeps_the_roots_of_the_given_types() -> None:
     roots = ModelRoots((Root(Path("/a"), "loras"), Root(Path("/b"), "vae")), ("w",))
     assert roots.only(["vae"]) == ModelRoots((Root(Path("/b"), "vae"),), ("w",))
+
+
+def test_a_path_reached_through_a_symlink_into_a_root_is_told_apart(tmp_path: Path) -> None:
+    """What a watcher may report by a second path: a scan finds those files by their real
+    path only. A root that is itself a symlink, or a link leading out of every root, is the
+    only way to its files and counts as real."""
+    comfy, a1111, outside = tmp_path / "comfy", tmp_path / "a1111", tmp_path / "outside"
+    for folder in (comfy / "sub", a1111, outside):
+        folder.mkdir(parents=True)
+    (a1111 / "to_comfy").symlink_to(comfy)
+    (a1111 / "to_outside").symlink_to(outside)
+    (tmp_path / "linked_root").symlink_to(comfy)
+    roots = ModelRoots(
+        (Root(a1111, "loras"), Root(comfy, "loras"), Root(tmp_path / "linked_root", "vae"))
+    )
+
+    assert roots.reached_through_link(a1111 / "to_comfy" / "m.safetensors")
+    assert roots.reached_through_link(a1111 / "to_comfy" / "sub" / "m.safetensors")
+    assert not roots.reached_through_link(comfy / "sub" / "m.safetensors")
+    assert not roots.reached_through_link(a1111 / "m.safetensors")
+    assert not roots.reached_through_link(a1111 / "to_outside" / "m.safetensors")
+    assert not roots.reached_through_link(tmp_path / "linked_root" / "sub" / "m.safetensors")

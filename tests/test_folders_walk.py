@@ -3,7 +3,6 @@ symlinks and loops, and every bad entry reported with its reason instead of rais
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -25,10 +24,9 @@ from tests.model_folders import (
     write_preview,
     write_safetensors,
 )
+from tests.server import drop_permission_bypass
 
 REPO = Path(__file__).resolve().parents[1]
-PR_CAPBSET_DROP = 24  # <linux/prctl.h>
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # <linux/capability.h>
 
 
 def walk(*roots: tuple[str, Path]) -> tuple[dict[Path, FoundFile], list[Problem]]:
@@ -318,20 +316,11 @@ print(json.dumps({"files": files, "problems": [[p.path, p.reason] for p in walke
 """
 
 
-def _drop_permission_bypass() -> None:
-    """Runs in the child before exec: removes the capabilities from its bounding set, so the
-    program it becomes has them in none of its sets, even as uid 0."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
 def walk_without_privilege(root: Path) -> dict[str, list[object]]:
     """Walk `root` in a child process that cannot bypass permissions."""
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(root)],
-        preexec_fn=_drop_permission_bypass if os.geteuid() == 0 else None,
+        preexec_fn=drop_permission_bypass,
         env={"PYTHONPATH": str(REPO / "src"), "PATH": os.environ.get("PATH", "")},
         capture_output=True,
         text=True,

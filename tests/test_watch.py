@@ -156,3 +156,44 @@ def test_changes_made_while_the_service_was_down_are_applied_once_it_watches(
         record = models(server)[added]
     assert record["path"] == str(loras / "added-while-down.ckpt")
     assert not record["missing"]
+
+
+def test_a_folder_it_may_not_read_does_not_stop_the_watch(data_dir: Path, tmp_path: Path) -> None:
+    """lost+found on a models disk, another user's folder: a scan reports it and goes on."""
+    loras = tmp_path / "models" / "loras"
+    (loras / "locked").mkdir(parents=True)
+    (loras / "locked").chmod(0o000)
+    data_dir.mkdir(parents=True)
+    roots = {"MODELSHELF_MODEL_ROOTS": f"loras={loras}", "MODELSHELF_WATCH": "true"}
+    try:
+        with ServerProcess(data_dir, tmp_path / "server.log", unprivileged=True, **roots) as server:
+            server.wait_for_line("watching 1 model roots")
+            added = make_model_file(loras / "new.ckpt", size=300, seed=9)
+            wait_until(lambda: added in models(server), APPLIED_WITHIN, server)
+            assert "watching the model roots failed" not in server.log()
+    finally:
+        (loras / "locked").chmod(0o755)
+
+
+def test_a_symlink_to_another_root_adds_no_second_location(data_dir: Path, tmp_path: Path) -> None:
+    """A1111's Lora folder holding a link to ComfyUI's loras (a common way to share them):
+    a scan walks those files once, by their real path, and so does the watch."""
+    comfy = tmp_path / "ComfyUI" / "loras"
+    a1111 = tmp_path / "a1111" / "Lora"
+    comfy.mkdir(parents=True)
+    a1111.mkdir(parents=True)
+    (a1111 / "comfy_loras").symlink_to(comfy)
+    shared = make_model_file(comfy / "shared.ckpt", size=300, seed=11)
+    own = make_model_file(a1111 / "own.ckpt", size=300, seed=12)
+    roots = {"MODELSHELF_MODEL_ROOTS": f"loras={a1111};loras={comfy}", "MODELSHELF_WATCH": "true"}
+    with ServerProcess(data_dir, tmp_path / "server.log", **roots) as server:
+        wait_until(lambda: {shared, own} <= set(models(server)), APPLIED_WITHIN, server)
+        later = make_model_file(comfy / "later.ckpt", size=300, seed=13)  # an event by both paths
+        wait_until(lambda: later in models(server), APPLIED_WITHIN, server)
+        found = models(server)
+        duplicates = get(server, "/api/duplicates")
+    for sha256, folder in ((shared, comfy), (later, comfy), (own, a1111)):
+        assert [f["path"] for f in found[sha256]["files"]] == [
+            str(folder / Path(found[sha256]["path"]).name)
+        ]
+    assert duplicates["groups"] == []

@@ -87,7 +87,8 @@ async def scan_paths(
     try:
         await scan.classify(changed.found)
         for folder in changed.folders:
-            await scan.walk(Walk([folder]), _retype(roots))
+            walk = Walk([folder], walked_elsewhere=[root.path for root in roots.roots])
+            await scan.walk(walk, _retype(roots))
         await scan.hash_and_register()
     finally:
         await scan.close()

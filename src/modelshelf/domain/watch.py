@@ -74,9 +74,12 @@ def look(paths: list[str]) -> dict[str, tuple[int, int] | str | None]:
     return found
 
 
-def files_in(folder: str) -> list[str]:
-    """Every model file under `folder` (a folder that appeared). Blocking."""
-    return [str(found.path) for found in Walk([Root(Path(folder), "")])]
+def files_in(folder: str, roots: ModelRoots) -> list[str]:
+    """Every model file under `folder` (a folder that appeared, or a root caught up with) that
+    a scan of every root finds there: a symlinked folder leading into a root is walked there,
+    not here. Blocking."""
+    walk = Walk([Root(Path(folder), "")], walked_elsewhere=[root.path for root in roots.roots])
+    return [str(found.path) for found in walk]
 
 
 class FolderWatch:
@@ -121,6 +124,9 @@ class FolderWatch:
         caught_up = False
         async for changes in awatch(
             *existing,
+            # A folder it may not read (lost+found, another user's) would stop it from
+            # watching anything: a scan reports such a folder and goes on, and so does this.
+            ignore_permission_denied=True,
             watch_filter=relevant,
             debounce=DEBOUNCE_MS,
             rust_timeout=TICK_MS,
@@ -155,7 +161,7 @@ class FolderWatch:
         for path, signature in now.items():
             if signature == FOLDER:
                 del self.waiting[path]
-                for found in await self.shelf.run_files(files_in, path):
+                for found in await self.shelf.run_files(files_in, path, self.roots):
                     self.waiting.setdefault(found, None)
             elif not isinstance(signature, tuple) or self._complete(path, signature):
                 ready.append(path)  # gone (or not a file): applied as a path gone

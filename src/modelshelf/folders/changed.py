@@ -50,6 +50,8 @@ def look_at(roots: ModelRoots, paths: Iterable[str]) -> Changed:
         kind = roots.type_of(path)
         if kind is None or not is_valid_utf8(text) or _hidden(roots, path):
             continue
+        if roots.reached_through_link(path):
+            continue  # seen by its real path too: a second location would be false
         try:
             st = os.stat(path)
         except OSError as exc:

@@ -69,6 +69,20 @@ class ModelRoots:
         # max() keeps the first of equals: ties go to the root listed first.
         return max(holding, key=lambda r: len(r.path.parts)).type if holding else None
 
+    def reached_through_link(self, path: Path) -> bool:
+        """Whether the folder holding `path` is reached from its root through a symlinked
+        folder that leads into a root: a walk of every root finds what is there by its real
+        path, never by this one. Blocking (resolves symlinks)."""
+        folder = path.parent
+        for root in self.roots:
+            if folder == root.path or not folder.is_relative_to(root.path):
+                continue
+            real = Path(os.path.realpath(folder))
+            if real == Path(os.path.realpath(root.path)) / folder.relative_to(root.path):
+                continue  # no symlink on the way down from this root
+            return any(real.is_relative_to(os.path.realpath(r.path)) for r in self.roots)
+        return False
+
 
 def gather_roots(
     model_roots: Mapping[str, Sequence[Path]], comfyui_model_paths: Path | None

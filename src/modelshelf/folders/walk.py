@@ -58,8 +58,14 @@ class Walk:
     order. Never raises for a bad entry: each one is added to `problems`, which is complete
     once the iteration ends. A Walk can be iterated once."""
 
-    def __init__(self, roots: ModelRoots | Iterable[Root]) -> None:
+    def __init__(
+        self, roots: ModelRoots | Iterable[Root], *, walked_elsewhere: Iterable[Path] = ()
+    ) -> None:
+        """`walked_elsewhere`: folders that a walk of every root reaches by their real path
+        (the other roots, when one folder is walked alone): a symlinked folder that leads into
+        one of them is skipped, as a walk of every root would skip it."""
         self._roots = roots.roots if isinstance(roots, ModelRoots) else tuple(roots)
+        self._elsewhere = tuple(os.path.realpath(p) for p in walked_elsewhere)
         self.problems: list[Problem] = []
         self.folders = 0  # folders listed so far
         self._root_types: dict[Identity, str] = {}
@@ -70,9 +76,20 @@ class Walk:
     def __iter__(self) -> Iterator[FoundFile]:
         self._real = self._start()[::-1]
         while self._real or self._linked:
-            folder = self._real.pop() if self._real else self._linked.popleft()
+            if self._real:
+                folder = self._real.pop()
+            else:
+                folder = self._linked.popleft()
+                if self._leads_elsewhere(folder):
+                    continue
             if self._first_visit(folder):
                 yield from self._walk_folder(folder)
+
+    def _leads_elsewhere(self, folder: _Folder) -> bool:
+        if not self._elsewhere:
+            return False
+        real = os.path.realpath(folder.path)
+        return any(real == r or real.startswith(r + os.sep) for r in self._elsewhere)
 
     def _start(self) -> list[_Folder]:
         """The roots that exist, in the order listed; a folder that is the root of two types
