@@ -298,26 +298,31 @@ async def test_a_model_deleted_from_the_library_comes_back_with_the_next_scan(
     assert str(path) in opened  # its facts are read again, its content is not hashed
 
 
+@pytest.mark.parametrize("legacy_file_exists", [False, True])
 async def test_a_legacy_model_found_in_the_folders_gains_a_location(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, legacy_file_exists: bool
 ) -> None:
+    """Its `path` moves to the location found when the file it named is gone (a path of
+    another machine, `D:/old/...`), and stays when that file is still there."""
     from tests.conftest import migrate
     from tests.factories import LegacyLibrary
 
     path = tmp_path / "loras" / "cat.safetensors"
     sha256 = make_model_file(path, size=1000, seed=1)
+    old = tmp_path / "elsewhere" / "cat.safetensors"
+    if legacy_file_exists:
+        make_model_file(old, size=1000, seed=1)
     client = await start(make_client, loras=tmp_path / "loras")
     legacy = LegacyLibrary(shelf_of(client).settings.data_dir / "legacy")
-    legacy.add_model(
-        1, hash_hex=sha256, path="/elsewhere/cat.safetensors", extra={"base_model": "mine"}
-    )
+    legacy.add_model(1, hash_hex=sha256, path=str(old), extra={"base_model": "mine"})
     await migrate(client, legacy)
     assert (await model(client, sha256))["missing"] is True
 
-    await scan(client)
+    result = await scan(client)
 
     record = await model(client, sha256)
-    assert record["path"] == "/elsewhere/cat.safetensors"
+    assert record["path"] == str(old if legacy_file_exists else path)
+    assert result["counts"]["paths_moved"] == int(not legacy_file_exists)
     assert record["files"] == [{"path": str(path), "present": True}]
     assert record["missing"] is False
 

@@ -100,14 +100,21 @@ async def mark_gone(shelf: Shelf, candidates: list[tuple[str, str]], before: int
 
 
 async def repoint_paths(shelf: Shelf, hashes: list[str]) -> int:
-    """Move the `path` of these models off a location that is gone or holds other content,
-    to their first present location; returns how many moved."""
+    """Move the `path` of these models to their first present location when it names a
+    location that is gone or holds other content, or a file no scan knows that is gone (a
+    legacy library's path, say: `D:/old/...`), or nothing; returns how many moved."""
     if not hashes:
         return 0
+    async with shelf.storage.read(bulk=True) as conn:
+        unlisted = await model_files.unlisted_paths(conn, hashes)
+    gone = set(await shelf.run_files(gone_paths, [p for p, _ in unlisted.values() if p]))
     async with shelf.changes.change() as change:
         moved = await model_files.stranded_paths(change.tx, hashes)
-        for sha256, path in moved.items():
-            await models.set_model_path(change.tx, sha256, path)
+        moved |= {
+            h: better for h, (path, better) in unlisted.items() if path is None or path in gone
+        }
+        for sha256, location in moved.items():
+            await models.set_model_path(change.tx, sha256, location)
     return len(moved)
 
 

@@ -259,6 +259,26 @@ async def stranded_paths(conn: aiosqlite.Connection, hashes: Sequence[str]) -> d
     return moved
 
 
+async def unlisted_paths(
+    conn: aiosqlite.Connection, hashes: Sequence[str]
+) -> dict[str, tuple[str | None, str]]:
+    """sha256 -> (its `path`, its first present location), for models whose `path` is none
+    of the locations scans know (a path stage 1 or an import brought, or none) while they
+    have a present location."""
+    found: dict[str, tuple[str | None, str]] = {}
+    for chunk in chunks(hashes):
+        rows = await fetch_all(
+            conn,
+            "SELECT m.sha256, m.path, (SELECT min(p.path) FROM model_files p"
+            "   WHERE p.sha256 = m.sha256 AND p.present = 1) AS better"
+            f" FROM models m WHERE m.sha256 IN ({placeholders(len(chunk))})"
+            " AND NOT EXISTS (SELECT 1 FROM model_files f WHERE f.path = m.path)",
+            chunk,
+        )
+        found.update({r[0]: (r[1], r[2]) for r in rows if r[2] is not None})
+    return found
+
+
 async def present_copies(conn: aiosqlite.Connection) -> list[Any]:
     """Every present location of a content present at two or more paths, with its model's
     name and size: (sha256, path, size_bytes, device, inode, name, model_size), by hash, path."""
