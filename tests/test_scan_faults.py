@@ -136,6 +136,7 @@ async def test_a_root_that_is_not_a_folder_is_a_warning_and_the_rest_is_scanned(
     result = await scan(client)
 
     assert any(str(gone) in w for w in result["warnings"])
+    assert str(gone) not in problems(result)  # warned about once, not listed twice
     assert [m["path"] for m in await models(client)] == [str(good)]
 
 

@@ -65,6 +65,8 @@ class Walk:
         (the other roots, when one folder is walked alone): a symlinked folder that leads into
         one of them is skipped, as a walk of every root would skip it."""
         self._roots = roots.roots if isinstance(roots, ModelRoots) else tuple(roots)
+        # Roots already warned about as not folders are not reported again as problems.
+        self._warned = {r for r, _ in roots.missing} if isinstance(roots, ModelRoots) else set()
         self._elsewhere = tuple(os.path.realpath(p) for p in walked_elsewhere)
         self.problems: list[Problem] = []
         self.folders = 0  # folders listed so far
@@ -99,10 +101,12 @@ class Walk:
             try:
                 st = os.stat(root.path)
             except OSError as exc:
-                self._report(str(root.path), f"model root ({root.type}) {_describe(exc)}")
+                if root not in self._warned:
+                    self._report(str(root.path), f"model root ({root.type}) {_describe(exc)}")
                 continue
             if not stat.S_ISDIR(st.st_mode):
-                self._report(str(root.path), f"model root ({root.type}) is not a folder")
+                if root not in self._warned:
+                    self._report(str(root.path), f"model root ({root.type}) is not a folder")
                 continue
             identity = (st.st_dev, st.st_ino)
             self._root_types.setdefault(identity, root.type)
