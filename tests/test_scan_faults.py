@@ -22,8 +22,9 @@ from tests.conftest import MakeClient, shelf_of
 from tests.factories import make_model_file
 from tests.model_folders import image_bytes, write_civitai_info, write_safetensors
 from tests.scanning import Recorder, model, models, problems, scan, sha256_of, start
+from tests.server import drop_permission_bypass
 from tests.test_faults import mounted
-from tests.test_folders_walk import REPO, _drop_permission_bypass
+from tests.test_folders_walk import REPO
 
 
 async def test_symlinks_are_followed_and_a_loop_is_reported(
@@ -213,7 +214,7 @@ asyncio.run(main())
 def scan_without_privilege(data_dir: Path, root: Path) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(data_dir), str(root)],
-        preexec_fn=_drop_permission_bypass if os.geteuid() == 0 else None,
+        preexec_fn=drop_permission_bypass,
         env={"PYTHONPATH": str(REPO / "src"), "PATH": os.environ.get("PATH", "")},
         capture_output=True,
         text=True,
