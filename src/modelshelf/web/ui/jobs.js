@@ -1,79 +1,14 @@
 // Jobs: start a scan of the model folders, watch every job live (server-sent events: files,
-// bytes, rate, ETA), cancel one. `jobView` is also used by the pending page for batches.
-import { h, clear, toast, note, formatBytes, formatCount, formatDuration, formatDate, plural, toMillis } from "./dom.js";
+// bytes, rate, ETA), cancel one; below, the duplicates the scans found. Each job is drawn by
+// jobview.js, which the pending page uses for its batches too.
+import { h, clear, toast, note, formatBytes, plural } from "./dom.js";
 import { call, get, post, capabilities, followJob, isOver, isUnavailable, ApiError } from "./api.js";
-import { jsonTree } from "./meta.js";
+import { jobView, kindName } from "./jobview.js";
 import { focusHeading } from "./router.js";
 
-const KINDS = { scan: "Scan of the model folders", migrate_legacy: "Legacy library import", import_models: "Batch import of pending models" };
+export { jobView } from "./jobview.js";
+
 const REFRESH_MS = 4000;
-
-// What each kind of job counts (its progress's `done` and `total`).
-const UNITS = { scan: ["file", "files"], migrate_legacy: ["model", "models"], import_models: ["model", "models"] };
-
-function progressFacts(job) {
-  const p = job.progress || {};
-  const [one, many] = UNITS[job.kind] || ["item", "items"];
-  const facts = [];
-  if (p.phase) facts.push(p.phase);
-  facts.push(p.total ? `${formatCount(p.done || 0)} of ${plural(p.total, one, many)}` : plural(p.done || 0, one, many));
-  if (p.bytes_total || p.bytes_done) facts.push(p.bytes_total ? `${formatBytes(p.bytes_done || 0)} of ${formatBytes(p.bytes_total)}` : formatBytes(p.bytes_done));
-  const perSecond = p.rate >= 10 ? formatCount(Math.round(p.rate)) : Number(p.rate).toFixed(1);
-  if (p.rate) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${perSecond} ${many}/s`);
-  if (p.eta_s !== undefined && p.eta_s !== null && !isOver(job)) facts.push(`${formatDuration(p.eta_s)} left`);
-  return facts;
-}
-
-function fraction(job) {
-  const p = job.progress || {};
-  if (job.state === "done") return 1;
-  if (p.bytes_total) return Math.min(1, (p.bytes_done || 0) / p.bytes_total);
-  if (p.total) return Math.min(1, (p.done || 0) / p.total);
-  return null;
-}
-
-function resultSummary(job) {
-  const result = job.result;
-  if (!result || typeof result !== "object") return null;
-  const scalars = Object.entries(result).filter(([, v]) => typeof v === "number" || typeof v === "string");
-  const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
-  return h("div", {},
-    scalars.length || counts.length ? h("p", { class: "stats", text: [...scalars, ...counts].map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? formatCount(v) : v}`).join(" · ") }) : null,
-    job.kind === "scan" ? scanLinks(result.counts || {}) : null,
-    h("details", {}, h("summary", { text: "Full result" }), jsonTree(result)));
-}
-
-// Where to look after a scan: what it brought in (newest first), and what went missing.
-function scanLinks(counts) {
-  const links = [];
-  if (counts.models_created) links.push(h("a", { href: "./?sort=created_at&order=desc", text: `Show the ${plural(counts.models_created, "new model")}` }));
-  if (counts.locations_missing) links.push(h("a", { href: "./?missing=true", text: "Show models whose files are missing" }));
-  return links.length ? h("p", { class: "row-actions" }, links) : null;
-}
-
-// A job as a list item; `update(job)` redraws it in place.
-export function jobView(job, { onCancel } = {}) {
-  const el = h("li", { class: "job", dataset: { id: job.id } });
-  el.update = (next) => {
-    const bar = fraction(next);
-    const running = !isOver(next);
-    const started = toMillis(next.started_at);
-    const finished = toMillis(next.finished_at);
-    clear(el,
-      h("header", {},
-        h("strong", { text: KINDS[next.kind] || next.kind }),
-        h("span", { class: `badge state-${next.state}`, text: next.state }),
-        h("span", { class: "count", text: formatDate(next.created_at) }),
-        running && onCancel ? h("div", { class: "row-actions" }, h("button", { type: "button", class: "danger small", text: "Cancel", "aria-label": `Cancel ${KINDS[next.kind] || next.kind}`, onclick: () => onCancel(next) })) : null),
-      running || next.state === "done" ? h("progress", { max: "1", ...(bar === null ? {} : { value: String(bar) }), "aria-label": `Progress of ${KINDS[next.kind] || next.kind}` }) : null,
-      h("div", { class: "stats" }, progressFacts(next).map((f) => h("span", { text: f })),
-        started && finished && !running ? h("span", { text: `took ${formatDuration((finished - started) / 1000)}` }) : null),
-      next.error ? note(next.error, { error: true }) : null,
-      !running ? resultSummary(next) : null);
-  };
-  el.update(job);
-  return el;
-}
 
 export async function mountJobs(main, context) {
   const caps = await capabilities();
@@ -124,7 +59,7 @@ export async function mountJobs(main, context) {
       followers.set(job.id, follower);
       follower.done.then((final) => {
         followers.delete(job.id);
-        if (alive) toast(`${KINDS[final.kind] || final.kind}: ${final.state}`);
+        if (alive) toast(`${kindName(final)}: ${final.state}`);
         if (alive && final.kind === "scan" && duplicates) duplicates.reload();
       });
     }

@@ -1,0 +1,106 @@
+"""A job on the page stays put while it changes: live progress updates its numbers in place
+(focus on Cancel survives, on the jobs page and in the pending page's batch progress), a
+finished job is not redrawn (an open "Full result" stays open), the list follows the API's
+order and length, what a job found or why it failed is told plainly (to screen readers
+too), and focus after "Start scan" lands on the new job.
+
+As in test_jobs_and_prefix, the jobs endpoints are answered in the browser (Playwright routes)
+with the shapes the contract fixes, so that each moment of a job is deterministic; a running
+job is polled once a second after its event stream ends, and each poll can answer a newer
+state."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from tests.ui.conftest import Visit, serve_as_if
+from tests.ui.test_jobs_and_prefix import DONE, JOB, with_jobs
+
+CANCEL = "Cancel Scan of the model folders"
+
+
+def ended(job_id: str, minute: int, **changes: Any) -> dict[str, Any]:
+    """A finished scan created at 10:<minute>."""
+    at = f"2026-01-02T10:{minute:02d}:00Z"
+    return {**DONE, "id": job_id, "created_at": at, "started_at": at, **changes}
+
+
+def running_job_that_advances(page: Any, job: dict[str, Any], total: int = 200) -> None:
+    """`job` is running: its event stream ends at once (so the page polls it), and each poll
+    answers one more unit done."""
+    counter = itertools.count(1)
+    page.route(
+        f"**/api/jobs/{job['id']}/events",
+        lambda r: r.fulfill(body="", content_type="text/event-stream"),
+    )
+
+    def poll(route: Any) -> None:
+        if route.request.method == "DELETE":
+            route.fulfill(status=202, json={"job": job})
+            return
+        done = next(counter)
+        progress = {"done": done, "total": total, "phase": "hashing"}
+        route.fulfill(json={**job, "progress": progress})
+
+    page.route(f"**/api/jobs/{job['id']}", poll)
+
+
+def focused_label(page: Any) -> str | None:
+    return page.evaluate("document.activeElement.getAttribute('aria-label')")
+
+
+def wait_for_more_polls(page: Any, polls: int = 3) -> None:
+    for _ in range(polls):
+        with page.expect_response(lambda r: r.url.endswith("/api/jobs/j1")):
+            pass
+
+
+def test_focus_on_cancel_survives_live_progress_on_the_jobs_page(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
+    running_job_that_advances(page, JOB)
+    page.goto("/jobs")
+    cancel = page.get_by_role("button", name=CANCEL)
+    cancel.focus()
+    wait_for_more_polls(page)
+    page.locator(".job .stats", has_text="3 of 200 files").wait_for()
+    assert focused_label(page) == CANCEL
+
+
+def test_focus_on_cancel_survives_a_batchs_live_progress_on_the_pending_page(
+    visit: Visit,
+) -> None:
+    page = visit.page
+    batch = {**JOB, "id": "b1", "kind": "import_models", "progress": {"done": 0, "total": 9}}
+    page.route(
+        "**/api/migration/import_models",
+        lambda r: r.fulfill(status=202, json={"job": batch}),
+    )
+    running_job_that_advances(page, batch, total=9)
+    page.goto("/pending")
+    page.get_by_role("checkbox", name="Select Fresh Pending 3").check()
+    page.get_by_role("button", name="Import selected").click()
+    cancel = page.get_by_role("button", name="Cancel Batch import of pending models")
+    cancel.focus()
+    for _ in range(3):
+        with page.expect_response(lambda r: r.url.endswith("/api/jobs/b1")):
+            pass
+    page.locator(".job .stats", has_text="3 of 9 models").wait_for()
+    assert focused_label(page) == "Cancel Batch import of pending models"
+
+
+def test_an_open_full_result_stays_open_and_focused_across_refreshes(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [ended("j1", 0)]}))
+    page.goto("/jobs")
+    summary = page.get_by_text("Full result")
+    summary.click()
+    summary.focus()
+    for _ in range(2):  # the page reads the list every 4 s
+        with page.expect_response(lambda r: r.url.endswith("/api/jobs")):
+            pass
+    assert page.locator(".found > details").get_attribute("open") is not None
+    assert page.evaluate("document.activeElement.textContent") == "Full result"
