@@ -18,6 +18,16 @@ from tests.ui.conftest import Visit, serve_as_if
 from tests.ui.test_jobs_and_prefix import DONE, JOB, with_jobs
 
 CANCEL = "Cancel Scan of the model folders"
+DIED = "the service stopped while this job ran (the process ended); run it again"
+SCAN_RESULT = {
+    "counts": {"files_found": 23, "unchanged": 0, "hashed": 23, "failed": 1, "models_created": 3},
+    "problems": [
+        {"path": "/models/vae", "reason": "model root (vae) does not exist"},
+        {"path": "/models/loras/broken.safetensors", "reason": "safetensors header: not JSON"},
+    ],
+    "problems_not_listed": 0,
+    "warnings": ["no model roots are configured for embeddings"],
+}
 
 
 def ended(job_id: str, minute: int, **changes: Any) -> dict[str, Any]:
@@ -104,3 +114,39 @@ def test_an_open_full_result_stays_open_and_focused_across_refreshes(visit: Visi
             pass
     assert page.locator(".found > details").get_attribute("open") is not None
     assert page.evaluate("document.activeElement.textContent") == "Full result"
+
+
+def test_a_scans_problems_and_warnings_stand_out_with_readable_counters(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    done = ended("j1", 0, result=SCAN_RESULT)
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [done]}))
+    page.goto("/jobs")
+    job = page.locator(".job[data-id='j1']")
+    problems = job.locator(".findings.problems")
+    problems.get_by_text("2 problems", exact=True).wait_for()
+    assert problems.locator("li").all_inner_texts() == [
+        f"{p['path']}: {p['reason']}" for p in SCAN_RESULT["problems"]
+    ]
+    assert job.locator(".findings.warnings").get_by_text("1 warning").is_visible()
+    stats = job.locator(".found .stats").inner_text()
+    assert "files found: 23" in stats and "new models: 3" in stats
+    assert "could not be read: 1" in stats
+    assert "unchanged" not in stats  # zeros say nothing
+    assert "problems not listed" not in stats
+    assert "hashing" not in job.locator(".stats").first.inner_text()  # past its phases
+
+
+def test_a_job_cut_by_a_crash_tells_when_it_started_not_how_long_it_took(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    died = ended(
+        "j1", 0, state="failed", finished_at="2026-01-03T09:00:00Z", error=DIED, result=None
+    )
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [died]}))
+    page.goto("/jobs")
+    job = page.locator(".job[data-id='j1']")
+    job.get_by_text(DIED).wait_for()
+    stats = job.locator(".stats").first.inner_text()
+    assert "started" in stats
+    assert "took" not in stats

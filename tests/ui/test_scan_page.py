@@ -46,8 +46,8 @@ def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) ->
     job.locator(".badge.state-done").wait_for()
     text = job.inner_text()
     assert "4 of 4 files" in text
-    assert "models created: 3" in text
-    assert "locations added: 1" in text
+    assert "new models: 3" in text
+    assert "new copies of known models: 1" in text
     duplicates = page.get_by_text("Dreamlike copy.ckpt")
     duplicates.wait_for()
 
@@ -64,4 +64,4 @@ def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) ->
     # Nothing changed: a second scan finds every file unchanged.
     page.goto("/jobs")
     page.get_by_role("button", name="Start scan").click()
-    page.locator(".job .stats", has_text="unchanged: 4").wait_for()
+    page.locator(".job .stats", has_text="unchanged, not read: 4").wait_for()

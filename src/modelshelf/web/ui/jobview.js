@@ -1,7 +1,7 @@
 // One job as a list item, for the jobs page and the pending page's batches. Its elements are
 // made once: live progress (up to 4 updates a second) changes their text and values in place,
 // so focus on Cancel, an open "Full result" or a screen reader's reading place survives every
-// update. What it found is drawn when it ends.
+// update. What it found (problems first) is drawn when it ends.
 import { h, clear, note, formatBytes, formatCount, formatDuration, formatDate, plural, toMillis } from "./dom.js";
 import { isOver } from "./api.js";
 import { jsonTree } from "./meta.js";
@@ -11,6 +11,21 @@ const KINDS = { scan: "Scan of the model folders", migrate_legacy: "Legacy libra
 // What each kind of job counts (its progress's `done` and `total`).
 const UNITS = { scan: ["file", "files"], migrate_legacy: ["model", "models"], import_models: ["model", "models"] };
 
+// The counters of a scan's and a batch's result, in the words of the page (the API's keys are
+// for programs); a scan's `bytes_hashed` is a size. Counters not listed keep their key.
+const COUNT_LABELS = {
+  scan: {
+    files_found: "files found", unchanged: "unchanged, not read", hashed: "read and hashed",
+    bytes_hashed: "data read", recognised: "recognised without reading", failed: "could not be read",
+    models_created: "new models", locations_added: "new copies of known models",
+    locations_changed: "files with new content", locations_back: "files back in place",
+    locations_missing: "files gone missing", paths_moved: "models given another path",
+    metadata_read: "file facts read", images_added: "images added", tags_added: "tags added",
+  },
+  import_models: { success: "imported", conflict: "conflicts", locked: "busy elsewhere", not_found: "no longer pending", failed: "failed" },
+};
+const SIZES = new Set(["bytes_hashed"]);
+
 export function kindName(job) {
   return KINDS[job.kind] || job.kind;
 }
@@ -18,21 +33,26 @@ export function kindName(job) {
 function progressFacts(job) {
   const p = job.progress || {};
   const [one, many] = UNITS[job.kind] || ["item", "items"];
+  const over = isOver(job);
   const facts = [];
-  if (p.phase) facts.push(p.phase);
+  if (p.phase && !over) facts.push(p.phase); // a finished job is past its phases
   facts.push(p.total ? `${formatCount(p.done || 0)} of ${plural(p.total, one, many)}` : plural(p.done || 0, one, many));
   if (p.bytes_total || p.bytes_done) facts.push(p.bytes_total ? `${formatBytes(p.bytes_done || 0)} of ${formatBytes(p.bytes_total)}` : formatBytes(p.bytes_done));
   const perSecond = p.rate >= 10 ? formatCount(Math.round(p.rate)) : Number(p.rate).toFixed(1);
-  if (p.rate) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${perSecond} ${many}/s`);
-  if (p.eta_s !== undefined && p.eta_s !== null && !isOver(job)) facts.push(`${formatDuration(p.eta_s)} left`);
+  if (p.rate && !over) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${perSecond} ${many}/s`);
+  if (p.eta_s !== undefined && p.eta_s !== null && !over) facts.push(`${formatDuration(p.eta_s)} left`);
   return facts;
 }
 
-// How long it took, once it is over.
+// How long it took, when the record can say so honestly. A job the process died under is
+// marked failed at the next start, so its end time includes the downtime: for a failed job
+// only its start is told (its error says why it ended).
 function timeFacts(job) {
   const started = toMillis(job.started_at);
   const finished = toMillis(job.finished_at);
-  return isOver(job) && started && finished ? [`took ${formatDuration((finished - started) / 1000)}`] : [];
+  if (job.state === "failed") return started ? [`started ${formatDate(started)}`] : [];
+  if (isOver(job) && started && finished) return [`took ${formatDuration((finished - started) / 1000)}`];
+  return [];
 }
 
 function fraction(job) {
@@ -45,6 +65,48 @@ function fraction(job) {
 
 // ---- what a finished job found ---------------------------------------------------------
 
+// [label, shown value] of every counter worth reading: zeros say nothing went a way, except
+// the files a scan found (a scan that found none is news).
+function countFacts(kind, result) {
+  const labels = COUNT_LABELS[kind] || {};
+  const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
+  const scalars = Object.entries(result).filter(([k, v]) => k !== "problems_not_listed" && (typeof v === "number" || typeof v === "string"));
+  return [...scalars, ...counts]
+    .filter(([k, v]) => v !== 0 || (kind === "scan" && k === "files_found"))
+    .map(([k, v]) => [labels[k] || k.replace(/_/g, " "), typeof v !== "number" ? v : SIZES.has(k) ? formatBytes(v) : formatCount(v)]);
+}
+
+function problemCount(result) {
+  const listed = Array.isArray(result.problems) ? result.problems.length : 0;
+  return listed + (Number(result.problems_not_listed) || 0);
+}
+
+// A scan's problems are {path, reason}; stage 1's are {legacy_id, problem, ...}.
+function problemItem(problem) {
+  const where = problem.path ?? (problem.legacy_id !== undefined && problem.legacy_id !== null ? `legacy model ${problem.legacy_id}` : null);
+  const why = problem.reason ?? problem.problem ?? JSON.stringify(problem);
+  return h("li", {}, where !== null ? [h("code", { text: String(where) }), ": "] : null, h("span", { text: why }));
+}
+
+function problemList(result) {
+  const total = problemCount(result);
+  if (!total) return null;
+  const listed = Array.isArray(result.problems) ? result.problems : [];
+  const more = total - listed.length;
+  return h("div", { class: "findings problems" },
+    h("strong", { text: plural(total, "problem") }),
+    h("ul", {}, listed.map(problemItem)),
+    more ? h("p", { text: `and ${plural(more, "more problem")} not listed` }) : null);
+}
+
+function warningList(result) {
+  const warnings = Array.isArray(result.warnings) ? result.warnings : [];
+  if (!warnings.length) return null;
+  return h("div", { class: "findings warnings" },
+    h("strong", { text: plural(warnings.length, "warning") }),
+    h("ul", {}, warnings.map((w) => h("li", { text: String(w) }))));
+}
+
 // Where to look after a scan: what it brought in (newest first), and what went missing.
 function scanLinks(counts) {
   const links = [];
@@ -56,10 +118,11 @@ function scanLinks(counts) {
 function resultSummary(job) {
   const result = job.result;
   if (!result || typeof result !== "object") return [];
-  const scalars = Object.entries(result).filter(([, v]) => typeof v === "number" || typeof v === "string");
-  const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
+  const facts = countFacts(job.kind, result);
   return [
-    scalars.length || counts.length ? h("p", { class: "stats", text: [...scalars, ...counts].map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? formatCount(v) : v}`).join(" · ") }) : null,
+    problemList(result),
+    warningList(result),
+    facts.length ? h("p", { class: "stats", text: facts.map(([k, v]) => `${k}: ${v}`).join(" · ") }) : null,
     job.kind === "scan" ? scanLinks(result.counts || {}) : null,
     h("details", {}, h("summary", { text: "Full result" }), jsonTree(result)),
   ];
