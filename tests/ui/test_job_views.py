@@ -150,3 +150,18 @@ def test_a_job_cut_by_a_crash_tells_when_it_started_not_how_long_it_took(visit: 
     stats = job.locator(".stats").first.inner_text()
     assert "started" in stats
     assert "took" not in stats
+
+
+def test_the_list_follows_the_apis_order_and_length(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    first = [ended("old1", 1), ended("old2", 0)]
+    later = [ended("new", 2), ended("old1", 1)]  # old2 no longer kept
+    answers = itertools.chain([first], itertools.repeat(later))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": next(answers)}))
+    page.goto("/jobs")
+    page.locator(".job[data-id='old2']").wait_for()
+    page.locator(".job[data-id='new']").wait_for()
+    page.locator(".job[data-id='old2']").wait_for(state="detached")
+    ids = page.locator(".jobs > .job").evaluate_all("items => items.map(i => i.dataset.id)")
+    assert ids == ["new", "old1"]

@@ -10,6 +10,25 @@ export { jobView } from "./jobview.js";
 
 const REFRESH_MS = 4000;
 
+function scanForm(canScan) {
+  const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
+  const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
+  const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
+    h("h2", { id: "scan-title", text: "Scan the model folders" }),
+    h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
+    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
+    start, canScan ? null : note("This server does not offer scanning yet."));
+  return { form, types, start };
+}
+
+// Moves `view` to just before `ref` (null: the end). Chromium's moveBefore keeps focus and
+// state in the moved element; insertBefore would blur a focused Cancel.
+function place(list, view, ref) {
+  if (view === ref) return;
+  if (view.isConnected && list.moveBefore) list.moveBefore(view, ref);
+  else list.insertBefore(view, ref);
+}
+
 export async function mountJobs(main, context) {
   const caps = await capabilities();
   if (!context.isCurrent()) return null;
@@ -18,13 +37,7 @@ export async function mountJobs(main, context) {
   const canList = caps.has("GET", "/api/jobs");
   const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
   const message = h("div");
-  const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
-  const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
-  const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
-    h("h2", { id: "scan-title", text: "Scan the model folders" }),
-    h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
-    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
-    start, canScan ? null : note("This server does not offer scanning yet."));
+  const { form, types, start } = scanForm(canScan);
   const duplicates = caps.has("GET", "/api/duplicates") ? renderDuplicates() : null;
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form, message,
     h("h2", { text: "Recent jobs" }), list, duplicates);
@@ -44,13 +57,13 @@ export async function mountJobs(main, context) {
     }
   };
 
+  // The view of `job`, made or brought up to date (not placed in the list); a job still
+  // running is followed live until it ends.
   function show(job) {
     let view = views.get(job.id);
     if (!view) {
       view = jobView(job, { onCancel: cancel });
       views.set(job.id, view);
-      if (isOver(job)) list.append(view);
-      else list.prepend(view);
     } else if (!followers.has(job.id)) {
       view.update(job);
     }
@@ -63,6 +76,21 @@ export async function mountJobs(main, context) {
         if (alive && final.kind === "scan" && duplicates) duplicates.reload();
       });
     }
+    return view;
+  }
+
+  // The list as the API gives it (running first, then the latest ended, newest first), and no
+  // more: views of jobs it no longer lists go. A job this page follows that the answer does
+  // not list yet (started while the answer was on its way) stays on top.
+  function arrange(jobs) {
+    const listed = jobs.map(show);
+    const early = [...list.children].filter((v) => followers.has(v.dataset.id) && !listed.includes(v));
+    const order = [...early, ...listed];
+    order.forEach((view, i) => place(list, view, list.children[i] || null));
+    for (const view of [...list.children].slice(order.length)) {
+      views.delete(view.dataset.id);
+      view.remove();
+    }
   }
 
   async function refresh() {
@@ -70,35 +98,43 @@ export async function mountJobs(main, context) {
       const data = await get("api/jobs");
       if (!alive) return;
       clear(message);
-      if (!data.jobs.length && !views.size) message.append(h("p", { class: "empty", text: "No jobs yet." }));
-      for (const job of data.jobs) show(job);
+      arrange(data.jobs);
+      if (!views.size) message.append(h("p", { class: "empty", text: "No jobs yet." }));
     } catch (error) {
       clear(message, note(isUnavailable(error) ? "This server does not run jobs yet." : `Jobs could not be loaded: ${error.message}`, { error: !isUnavailable(error) }));
     }
     if (alive) timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  form.addEventListener("submit", async (event) => {
+  // A job the page did not list yet goes on top.
+  function showStarted(job) {
+    clear(message);
+    const view = show(job);
+    if (!view.isConnected) list.prepend(view);
+    return view;
+  }
+
+  async function startScan(event) {
     event.preventDefault();
     const chosen = types.value.split(",").map((s) => s.trim()).filter(Boolean);
     start.disabled = true;
     try {
       const data = await post("api/scan", chosen.length ? { types: chosen } : {});
       toast("Scan started");
-      clear(message);
-      show(data.job);
+      showStarted(data.job);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.job) {
         toast("A scan is already running", { error: true });
-        show(error.body.job);
+        showStarted(error.body.job);
       } else {
         toast(isUnavailable(error) ? "This server does not offer scanning yet" : error.message, { error: true });
       }
     } finally {
       start.disabled = !canScan;
     }
-  });
+  }
 
+  form.addEventListener("submit", startScan);
   if (canList) refresh();
   else message.append(note("This server does not run jobs yet."));
   return () => {
