@@ -14,8 +14,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
 from tests.ui.conftest import Visit, serve_as_if
-from tests.ui.test_jobs_and_prefix import DONE, JOB, with_jobs
+from tests.ui.test_jobs_and_prefix import DONE, JOB, PROGRESS, events, with_jobs
 
 CANCEL = "Cancel Scan of the model folders"
 DIED = "the service stopped while this job ran (the process ended); run it again"
@@ -165,3 +167,66 @@ def test_the_list_follows_the_apis_order_and_length(visit: Visit) -> None:
     page.locator(".job[data-id='old2']").wait_for(state="detached")
     ids = page.locator(".jobs > .job").evaluate_all("items => items.map(i => i.dataset.id)")
     assert ids == ["new", "old1"]
+
+
+def test_progress_is_announced_sparingly_and_the_bar_says_its_value(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
+    tenth = {"done": 20, "total": 200, "phase": "hashing"}
+    half = {"done": 100, "total": 200, "phase": "hashing"}
+    stream = events(("progress", {"done": 5, "phase": "walking"}), ("progress", tenth))
+    stream += events(("progress", half))
+    page.route(
+        "**/api/jobs/j1/events", lambda r: r.fulfill(body=stream, content_type="text/event-stream")
+    )
+    page.route("**/api/jobs/j1", lambda r: r.fulfill(json={**JOB, "progress": half}))
+    page.goto("/jobs")
+    job = page.locator(".job[data-id='j1']")
+    job.locator(".stats", has_text="100 of 200 files").wait_for()
+    # A new phase is told at once; more of the same phase waits (10 s).
+    live = job.locator("[aria-live='polite']")
+    assert live.inner_text() == "Scan of the model folders: 10%, hashing, 20 of 200 files"
+    valuetext = job.get_by_role("progressbar").get_attribute("aria-valuetext")
+    assert valuetext == "50%, hashing, 100 of 200 files"
+
+
+@pytest.mark.parametrize(
+    ("end", "said", "error"),
+    [
+        (
+            ended("j1", 0, result=SCAN_RESULT),
+            "Scan of the model folders: done; 2 problems, 1 warning, 23 files found, 3 new models",
+            False,
+        ),
+        (
+            ended("j1", 0, state="failed", error="disk on fire", result=None),
+            "Scan of the model folders: failed: disk on fire",
+            True,
+        ),
+    ],
+)
+def test_the_end_of_a_job_is_announced_with_what_it_found(
+    visit: Visit, end: dict[str, Any], said: str, error: bool
+) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
+    stream = events(("progress", PROGRESS), ("end", end))
+    page.route(
+        "**/api/jobs/j1/events", lambda r: r.fulfill(body=stream, content_type="text/event-stream")
+    )
+    page.goto("/jobs")
+    toast = page.get_by_role("status").get_by_text(said, exact=True)
+    toast.wait_for()
+    assert ("error" in toast.get_attribute("class").split()) is error
+
+
+def test_a_server_that_cannot_be_reached_is_said_in_words(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.abort())
+    page.goto("/jobs")
+    page.get_by_text(
+        "Jobs could not be loaded: The server cannot be reached; check that modelshelf is running"
+    ).wait_for()

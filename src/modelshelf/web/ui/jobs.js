@@ -3,7 +3,7 @@
 // jobview.js, which the pending page uses for its batches too.
 import { h, clear, toast, note, formatBytes, plural } from "./dom.js";
 import { call, get, post, capabilities, followJob, isOver, isUnavailable, ApiError } from "./api.js";
-import { jobView, kindName } from "./jobview.js";
+import { jobView, endAnnouncement } from "./jobview.js";
 import { focusHeading } from "./router.js";
 
 export { jobView } from "./jobview.js";
@@ -58,7 +58,7 @@ export async function mountJobs(main, context) {
   };
 
   // The view of `job`, made or brought up to date (not placed in the list); a job still
-  // running is followed live until it ends.
+  // running is followed live until it ends, and its end is announced with what it found.
   function show(job) {
     let view = views.get(job.id);
     if (!view) {
@@ -72,7 +72,7 @@ export async function mountJobs(main, context) {
       followers.set(job.id, follower);
       follower.done.then((final) => {
         followers.delete(job.id);
-        if (alive) toast(`${kindName(final)}: ${final.state}`);
+        if (alive) toast(endAnnouncement(final), { error: final.state === "failed" });
         if (alive && final.kind === "scan" && duplicates) duplicates.reload();
       });
     }

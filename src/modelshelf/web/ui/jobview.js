@@ -11,6 +11,10 @@ const KINDS = { scan: "Scan of the model folders", migrate_legacy: "Legacy libra
 // What each kind of job counts (its progress's `done` and `total`).
 const UNITS = { scan: ["file", "files"], migrate_legacy: ["model", "models"], import_models: ["model", "models"] };
 
+// A screen reader hears a running job at most this often, and at each new phase: every
+// progress event would drown out everything else the person is doing.
+const ANNOUNCE_EVERY_MS = 10000;
+
 // The counters of a scan's and a batch's result, in the words of the page (the API's keys are
 // for programs); a scan's `bytes_hashed` is a size. Counters not listed keep their key.
 const COUNT_LABELS = {
@@ -63,11 +67,18 @@ function fraction(job) {
   return null;
 }
 
+// "hashing, 45%": what a screen reader hears of a running job, and its progress bar's value.
+function progressText(job) {
+  const bar = fraction(job);
+  const facts = progressFacts(job);
+  return bar === null ? facts.join(", ") : `${Math.floor(bar * 100)}%, ${facts.join(", ")}`;
+}
+
 // ---- what a finished job found ---------------------------------------------------------
 
 // [label, shown value] of every counter worth reading: zeros say nothing went a way, except
 // the files a scan found (a scan that found none is news).
-function countFacts(kind, result) {
+export function countFacts(kind, result) {
   const labels = COUNT_LABELS[kind] || {};
   const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
   const scalars = Object.entries(result).filter(([k, v]) => k !== "problems_not_listed" && (typeof v === "number" || typeof v === "string"));
@@ -76,7 +87,7 @@ function countFacts(kind, result) {
     .map(([k, v]) => [labels[k] || k.replace(/_/g, " "), typeof v !== "number" ? v : SIZES.has(k) ? formatBytes(v) : formatCount(v)]);
 }
 
-function problemCount(result) {
+export function problemCount(result) {
   const listed = Array.isArray(result.problems) ? result.problems.length : 0;
   return listed + (Number(result.problems_not_listed) || 0);
 }
@@ -128,6 +139,29 @@ function resultSummary(job) {
   ];
 }
 
+// What the end of a job is announced with: its state, and what it found (a scan: its files,
+// new and missing ones, problems and warnings first; others: their counters).
+export function endAnnouncement(job) {
+  const head = `${kindName(job)}: ${job.state}`;
+  if (job.state === "failed" || job.state === "cancelled") return job.error ? `${head}: ${job.error}` : head;
+  const result = job.result && typeof job.result === "object" ? job.result : null;
+  if (!result) return head;
+  const found = [];
+  const problems = problemCount(result);
+  const warnings = Array.isArray(result.warnings) ? result.warnings.length : 0;
+  if (problems) found.push(plural(problems, "problem"));
+  if (warnings) found.push(plural(warnings, "warning"));
+  const counts = result.counts || {};
+  if (job.kind === "scan") {
+    found.push(`${plural(counts.files_found || 0, "file")} found`);
+    if (counts.models_created) found.push(plural(counts.models_created, "new model"));
+    if (counts.locations_missing) found.push(`${plural(counts.locations_missing, "file")} gone missing`);
+  } else {
+    found.push(...countFacts(job.kind, result).slice(0, 4).map(([k, v]) => `${k}: ${v}`));
+  }
+  return `${head}; ${found.join(", ")}`;
+}
+
 // ---- the view ------------------------------------------------------------------------------
 
 // Spans in `container` showing `texts`, reusing the spans already there.
@@ -137,6 +171,24 @@ function setTexts(container, texts) {
     const span = container.children[i] || container.appendChild(h("span"));
     if (span.textContent !== text) span.textContent = text;
   });
+}
+
+// A polite live region that speaks a running job's progress sparingly (see ANNOUNCE_EVERY_MS).
+// The end of a job is announced by the page, with what it found.
+function announcer() {
+  const region = h("p", { class: "visually-hidden", "aria-live": "polite" });
+  let saidAt = 0;
+  let saidPhase;
+  region.tell = (job) => {
+    if (isOver(job)) return;
+    const phase = (job.progress || {}).phase || null;
+    const now = Date.now();
+    if (phase === saidPhase && now - saidAt < ANNOUNCE_EVERY_MS) return;
+    saidAt = now;
+    saidPhase = phase;
+    region.textContent = `${kindName(job)}: ${progressText(job)}`;
+  };
+  return region;
 }
 
 let made = 0;
@@ -154,9 +206,10 @@ export function jobView(job, { onCancel } = {}) {
   const stats = h("div", { class: "stats" });
   const error = h("div");
   const found = h("div", { class: "found" });
+  const live = announcer();
   const el = h("li", { class: "job", tabindex: "-1", "aria-labelledby": `${key}-title ${key}-state`, dataset: { id: job.id } },
     h("header", {}, title, badge, created, cancel ? h("div", { class: "row-actions" }, cancel) : null),
-    bar, stats, error, found);
+    bar, stats, error, found, live);
   let shown = null;
   let shownError = null;
   let shownResult = null;
@@ -181,6 +234,7 @@ export function jobView(job, { onCancel } = {}) {
     const result = running ? null : JSON.stringify(next.result ?? null);
     if (result !== shownResult) clear(found, running ? [] : resultSummary(next));
     shownResult = result;
+    live.tell(next);
   };
   el.update(job);
   return el;
@@ -191,4 +245,5 @@ function showProgress(bar, job) {
   bar.hidden = isOver(job) && job.state !== "done";
   if (value === null) bar.removeAttribute("value");
   else bar.value = value;
+  bar.setAttribute("aria-valuetext", progressText(job));
 }
