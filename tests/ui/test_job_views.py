@@ -230,3 +230,30 @@ def test_a_server_that_cannot_be_reached_is_said_in_words(visit: Visit) -> None:
     page.get_by_text(
         "Jobs could not be loaded: The server cannot be reached; check that modelshelf is running"
     ).wait_for()
+
+
+@pytest.mark.parametrize(
+    ("answer", "focused"),
+    [
+        ({"status": 202, "json": {"job": JOB}}, ".job[data-id='j1']"),
+        ({"status": 404, "json": {"error": "Not Found", "detail": "no root"}}, "#scan-types"),
+    ],
+)
+def test_after_start_scan_focus_goes_to_the_job_or_back_to_the_form(
+    visit: Visit, answer: dict[str, Any], focused: str
+) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
+    page.route("**/api/scan", lambda r: r.fulfill(**answer))
+    stream = events(("end", DONE))
+    page.route(
+        "**/api/jobs/j1/events", lambda r: r.fulfill(body=stream, content_type="text/event-stream")
+    )
+    page.goto("/jobs")
+    page.get_by_role("button", name="Start scan").focus()
+    with page.expect_response("**/api/scan"):
+        page.keyboard.press("Enter")
+    page.wait_for_function(
+        "selector => document.activeElement === document.querySelector(selector)", arg=focused
+    )

@@ -106,7 +106,8 @@ export async function mountJobs(main, context) {
     if (alive) timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  // A job the page did not list yet goes on top.
+  // A job the page did not list yet goes on top; focus goes to it (the Start button was
+  // disabled during the request, which sent focus to <body>).
   function showStarted(job) {
     clear(message);
     const view = show(job);
@@ -118,19 +119,23 @@ export async function mountJobs(main, context) {
     event.preventDefault();
     const chosen = types.value.split(",").map((s) => s.trim()).filter(Boolean);
     start.disabled = true;
+    let focus = start;
     try {
       const data = await post("api/scan", chosen.length ? { types: chosen } : {});
       toast("Scan started");
-      showStarted(data.job);
+      focus = showStarted(data.job);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.job) {
         toast("A scan is already running", { error: true });
-        showStarted(error.body.job);
+        focus = showStarted(error.body.job);
       } else {
         toast(isUnavailable(error) ? "This server does not offer scanning yet" : error.message, { error: true });
+        if (error instanceof ApiError && [400, 404].includes(error.status) && !isUnavailable(error)) focus = types;
       }
     } finally {
       start.disabled = !canScan;
+      // Unless the person went elsewhere meanwhile.
+      if (alive && (document.activeElement === document.body || form.contains(document.activeElement))) focus.focus();
     }
   }
 
