@@ -1,6 +1,6 @@
 """On a phone (390 CSS px wide) the jobs page fits the screen, long paths included, and the
-small controls (checkboxes, a tag's ×) are touch targets of at least 24 by 24 CSS px
-(WCAG 2.2, 2.5.8)."""
+small controls (checkboxes, the button that removes a tag) are touch targets of at least 24 by
+24 CSS px (WCAG 2.2, 2.5.8)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,10 @@ def test_checkboxes_are_touch_targets(phone: Visit) -> None:
     page = phone.page
     page.goto("/pending")
     page.locator(".queue > li").first.wait_for()
-    for box in (page.get_by_role("checkbox", name="Select all"), page.locator(".queue input").first):
+    for box in (
+        page.get_by_role("checkbox", name="Select all"),
+        page.locator(".queue input").first,
+    ):
         width, height = size_of(box)
         assert width >= TARGET_PX and height >= TARGET_PX, (width, height)
 
