@@ -191,6 +191,17 @@ function announcer() {
   return region;
 }
 
+// `show(key, draw)` fills `container` with draw() when `key` differs from the last one: a
+// finished job's result is drawn once, so an open "Full result" stays open.
+function redrawOnChange(container) {
+  let shown;
+  return (key, draw) => {
+    if (key === shown) return;
+    shown = key;
+    clear(container, draw());
+  };
+}
+
 let made = 0;
 
 // A job as a list item (focusable, named by its kind and state); `update(job)` shows a newer
@@ -206,13 +217,13 @@ export function jobView(job, { onCancel } = {}) {
   const stats = h("div", { class: "stats" });
   const error = h("div");
   const found = h("div", { class: "found" });
+  const showError = redrawOnChange(error);
+  const showFound = redrawOnChange(found);
   const live = announcer();
   const el = h("li", { class: "job", tabindex: "-1", "aria-labelledby": `${key}-title ${key}-state`, dataset: { id: job.id } },
     h("header", {}, title, badge, created, cancel ? h("div", { class: "row-actions" }, cancel) : null),
     bar, stats, error, found, live);
   let shown = null;
-  let shownError = null;
-  let shownResult = null;
 
   el.update = (next) => {
     const state = JSON.stringify(next);
@@ -227,13 +238,8 @@ export function jobView(job, { onCancel } = {}) {
     if (cancel) cancel.hidden = !running;
     showProgress(bar, next);
     setTexts(stats, [...progressFacts(next), ...timeFacts(next)]);
-    if ((next.error || null) !== shownError) clear(error, next.error ? note(next.error, { error: true }) : null);
-    shownError = next.error || null;
-    // Drawn once for a finished job (and again only if its result changed), so an open
-    // "Full result" stays open.
-    const result = running ? null : JSON.stringify(next.result ?? null);
-    if (result !== shownResult) clear(found, running ? [] : resultSummary(next));
-    shownResult = result;
+    showError(next.error || null, () => (next.error ? note(next.error, { error: true }) : null));
+    showFound(running ? null : JSON.stringify(next.result ?? null), () => (running ? [] : resultSummary(next)));
     live.tell(next);
   };
   el.update(job);
