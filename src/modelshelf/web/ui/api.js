@@ -20,14 +20,14 @@ async function readBody(response) {
   }
 }
 
-export const UNREACHABLE = "The server cannot be reached; check that modelshelf is running";
+const UNREACHABLE = "The server cannot be reached; check that modelshelf is running";
 
-// fetch, but a request that never got an answer (server down, connection dropped) throws an
-// ApiError (status 0) that says so in words, instead of the browser's "Failed to fetch".
-// A cancelled request (AbortError) is passed on as it is.
-async function reach(path, init) {
+// `work()` (a fetch, or reading its body), but a request that never got its answer (server
+// down, connection dropped) throws an ApiError (status 0) that says so in words, instead of
+// the browser's "Failed to fetch". A cancelled request (AbortError) is passed on as it is.
+async function reach(work) {
   try {
-    return await fetch(path, init);
+    return await work();
   } catch (error) {
     if (error instanceof TypeError) throw new ApiError(0, { detail: UNREACHABLE });
     throw error;
@@ -41,9 +41,9 @@ export async function call(method, path, { body, headers = {}, signal, raw = fal
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
-  const response = await reach(path, init);
+  const response = await reach(() => fetch(path, init));
   if (raw) return response;
-  const data = await readBody(response);
+  const data = await reach(() => readBody(response));
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
