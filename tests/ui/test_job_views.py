@@ -227,14 +227,29 @@ def test_the_end_of_a_job_is_announced_with_what_it_found(
     assert ("error" in toast.get_attribute("class").split()) is error
 
 
-def test_a_server_that_cannot_be_reached_is_said_in_words(visit: Visit) -> None:
+def test_a_server_that_cannot_be_reached_is_said_in_words_until_it_answers(
+    visit: Visit,
+) -> None:
     page = visit.page
     serve_as_if(page, with_jobs(True))
-    page.route("**/api/jobs", lambda r: r.abort())
+    answers = itertools.chain([None], itertools.repeat({"jobs": [ended("j1", 0)]}))
+
+    def jobs(route: Any) -> None:
+        answer = next(answers)
+        if answer is None:
+            route.abort()  # as when the server is down: fetch rejects with a TypeError
+        else:
+            route.fulfill(json=answer)
+
+    page.route("**/api/jobs", jobs)
     page.goto("/jobs")
-    page.get_by_text(
+    said = page.get_by_text(
         "Jobs could not be loaded: The server cannot be reached; check that modelshelf is running"
-    ).wait_for()
+        " (trying again every few seconds)"
+    )
+    said.wait_for()
+    page.locator(".job[data-id='j1']").wait_for()
+    said.wait_for(state="detached")
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,8 @@ export async function mountJobs(main, context) {
       arrange(data.jobs);
       if (!views.size) message.append(h("p", { class: "empty", text: "No jobs yet." }));
     } catch (error) {
-      clear(message, note(isUnavailable(error) ? "This server does not run jobs yet." : `Jobs could not be loaded: ${error.message}`, { error: !isUnavailable(error) }));
+      // The list is read again every REFRESH_MS whatever went wrong: the note goes once it works.
+      clear(message, note(isUnavailable(error) ? "This server does not run jobs yet." : `Jobs could not be loaded: ${error.message} (trying again every few seconds)`, { error: !isUnavailable(error) }));
     }
     if (alive) timer = setTimeout(refresh, REFRESH_MS);
   }
