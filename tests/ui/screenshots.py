@@ -68,7 +68,7 @@ def shoot(browser: Any, url: str, out: Path, hashes: dict[str, str]) -> list[Pat
             page.get_by_role("button", name="Decide later").click()
             fake_running_scan(page)
             page.goto("/jobs")
-            page.get_by_text("hashing").wait_for()
+            page.locator(".job .stats").get_by_text("hashing").wait_for()
             shots.append(out / f"jobs-{suffix}.png")
             page.screenshot(path=shots[-1])
             context.close()

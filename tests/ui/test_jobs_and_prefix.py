@@ -115,7 +115,7 @@ def test_a_running_job_shows_files_bytes_rate_and_eta_and_can_be_cancelled(visit
     page.route("**/api/jobs/j1", job)
     page.goto("/jobs")
     job = page.locator(".job[data-id='j1']")
-    job.get_by_text("hashing").wait_for()
+    job.locator(".stats").get_by_text("hashing").wait_for()
     text = job.inner_text()
     for fact in ("120 of 200 files", "2.0 GB of 4.0 GB", "512 MB/s", "4 s left"):
         assert fact in text

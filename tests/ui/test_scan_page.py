@@ -1,6 +1,7 @@
 """A scan from the jobs page against a real server whose model roots are real folders: the job
 appears, runs live and ends with its counts; the models it found are in the library, the copy
-it found is listed as a duplicate, and a second scan reads nothing again."""
+it found is listed as a duplicate, and a second scan reads nothing again. A scan that meets a
+root that does not exist and a broken header lists each problem with its path and reason."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) ->
     job.locator(".badge.state-done").wait_for()
     text = job.inner_text()
     assert "4 of 4 files" in text
-    assert "models created: 3" in text
-    assert "locations added: 1" in text
+    assert "new models: 3" in text
+    assert "new copies of known models: 1" in text
     duplicates = page.get_by_text("Dreamlike copy.ckpt")
     duplicates.wait_for()
 
@@ -64,4 +65,42 @@ def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) ->
     # Nothing changed: a second scan finds every file unchanged.
     page.goto("/jobs")
     page.get_by_role("button", name="Start scan").click()
-    page.locator(".job .stats", has_text="unchanged: 4").wait_for()
+    page.locator(".job .stats", has_text="unchanged, not read: 4").wait_for()
+
+
+@pytest.fixture(scope="module")
+def troubled_server(
+    tmp_path_factory: pytest.TempPathFactory, browser: Any
+) -> Iterator[ServerProcess]:
+    """Model roots with a file whose safetensors header is not JSON, and a root that does
+    not exist."""
+    root = tmp_path_factory.mktemp("ui-scan-problems")
+    loras = root / "models" / "loras"
+    write_safetensors(loras / "Fine.safetensors")
+    header = b"this is not json"
+    (loras / "broken.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    roots = f"loras={loras};vae={root / 'models' / 'vae'}"
+    server = ServerProcess(root / "data", root / "server.log", MODELSHELF_MODEL_ROOTS=roots).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def troubled_visit(browser: Any, troubled_server: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, troubled_server)
+
+
+def test_a_scans_problems_are_listed_with_their_paths_and_reasons(troubled_visit: Visit) -> None:
+    page = troubled_visit.page
+    page.goto("/jobs")
+    page.get_by_role("button", name="Start scan").click()
+    job = page.locator(".job").first
+    job.locator(".badge.state-done").wait_for()
+    problems = job.locator(".findings.problems")
+    assert problems.locator("strong").inner_text() == "2 problems"
+    listed = problems.locator("li").all_inner_texts()
+    assert any(text.endswith("/models/vae: model root (vae) does not exist") for text in listed)
+    assert any("broken.safetensors: safetensors header:" in text for text in listed), listed
+    assert "models/vae (vae) does not exist" in job.locator(".findings.warnings").inner_text()
+    said = "Scan of the model folders: done; 2 problems, 1 warning, 2 files found, 2 new models"
+    page.get_by_role("status").get_by_text(said).wait_for()

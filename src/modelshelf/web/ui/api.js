@@ -20,6 +20,20 @@ async function readBody(response) {
   }
 }
 
+const UNREACHABLE = "The server cannot be reached; check that modelshelf is running";
+
+// `work()` (a fetch, or reading its body), but a request that never got its answer (server
+// down, connection dropped) throws an ApiError (status 0) that says so in words, instead of
+// the browser's "Failed to fetch". A cancelled request (AbortError) is passed on as it is.
+async function reach(work) {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof TypeError) throw new ApiError(0, { detail: UNREACHABLE });
+    throw error;
+  }
+}
+
 // fetch + JSON; throws ApiError for any non-2xx answer (the body of the error included).
 export async function call(method, path, { body, headers = {}, signal, raw = false } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers }, signal };
@@ -27,9 +41,9 @@ export async function call(method, path, { body, headers = {}, signal, raw = fal
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(path, init);
+  const response = await reach(() => fetch(path, init));
   if (raw) return response;
-  const data = await readBody(response);
+  const data = await reach(() => readBody(response));
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

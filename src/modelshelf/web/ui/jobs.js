@@ -1,78 +1,32 @@
 // Jobs: start a scan of the model folders, watch every job live (server-sent events: files,
-// bytes, rate, ETA), cancel one. `jobView` is also used by the pending page for batches.
-import { h, clear, toast, note, formatBytes, formatCount, formatDuration, formatDate, plural, toMillis } from "./dom.js";
+// bytes, rate, ETA), cancel one; below, the duplicates the scans found. Each job is drawn by
+// jobview.js, which the pending page uses for its batches too.
+import { h, clear, toast, note, formatBytes, plural } from "./dom.js";
 import { call, get, post, capabilities, followJob, isOver, isUnavailable, ApiError } from "./api.js";
-import { jsonTree } from "./meta.js";
+import { jobView, endAnnouncement } from "./jobview.js";
 import { focusHeading } from "./router.js";
 
-const KINDS = { scan: "Scan of the model folders", migrate_legacy: "Legacy library import", import_models: "Batch import of pending models" };
+export { jobView } from "./jobview.js";
+
 const REFRESH_MS = 4000;
 
-// What each kind of job counts (its progress's `done` and `total`).
-const UNITS = { scan: ["file", "files"], migrate_legacy: ["model", "models"], import_models: ["model", "models"] };
-
-function progressFacts(job) {
-  const p = job.progress || {};
-  const [one, many] = UNITS[job.kind] || ["item", "items"];
-  const facts = [];
-  if (p.phase) facts.push(p.phase);
-  facts.push(p.total ? `${formatCount(p.done || 0)} of ${plural(p.total, one, many)}` : plural(p.done || 0, one, many));
-  if (p.bytes_total || p.bytes_done) facts.push(p.bytes_total ? `${formatBytes(p.bytes_done || 0)} of ${formatBytes(p.bytes_total)}` : formatBytes(p.bytes_done));
-  const perSecond = p.rate >= 10 ? formatCount(Math.round(p.rate)) : Number(p.rate).toFixed(1);
-  if (p.rate) facts.push(p.bytes_total || p.bytes_done ? `${formatBytes(p.rate)}/s` : `${perSecond} ${many}/s`);
-  if (p.eta_s !== undefined && p.eta_s !== null && !isOver(job)) facts.push(`${formatDuration(p.eta_s)} left`);
-  return facts;
+function scanForm(canScan) {
+  const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
+  const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
+  const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
+    h("h2", { id: "scan-title", text: "Scan the model folders" }),
+    h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
+    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
+    start, canScan ? null : note("This server does not offer scanning yet."));
+  return { form, types, start };
 }
 
-function fraction(job) {
-  const p = job.progress || {};
-  if (job.state === "done") return 1;
-  if (p.bytes_total) return Math.min(1, (p.bytes_done || 0) / p.bytes_total);
-  if (p.total) return Math.min(1, (p.done || 0) / p.total);
-  return null;
-}
-
-function resultSummary(job) {
-  const result = job.result;
-  if (!result || typeof result !== "object") return null;
-  const scalars = Object.entries(result).filter(([, v]) => typeof v === "number" || typeof v === "string");
-  const counts = result.counts && typeof result.counts === "object" ? Object.entries(result.counts) : [];
-  return h("div", {},
-    scalars.length || counts.length ? h("p", { class: "stats", text: [...scalars, ...counts].map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? formatCount(v) : v}`).join(" · ") }) : null,
-    job.kind === "scan" ? scanLinks(result.counts || {}) : null,
-    h("details", {}, h("summary", { text: "Full result" }), jsonTree(result)));
-}
-
-// Where to look after a scan: what it brought in (newest first), and what went missing.
-function scanLinks(counts) {
-  const links = [];
-  if (counts.models_created) links.push(h("a", { href: "./?sort=created_at&order=desc", text: `Show the ${plural(counts.models_created, "new model")}` }));
-  if (counts.locations_missing) links.push(h("a", { href: "./?missing=true", text: "Show models whose files are missing" }));
-  return links.length ? h("p", { class: "row-actions" }, links) : null;
-}
-
-// A job as a list item; `update(job)` redraws it in place.
-export function jobView(job, { onCancel } = {}) {
-  const el = h("li", { class: "job", dataset: { id: job.id } });
-  el.update = (next) => {
-    const bar = fraction(next);
-    const running = !isOver(next);
-    const started = toMillis(next.started_at);
-    const finished = toMillis(next.finished_at);
-    clear(el,
-      h("header", {},
-        h("strong", { text: KINDS[next.kind] || next.kind }),
-        h("span", { class: `badge state-${next.state}`, text: next.state }),
-        h("span", { class: "count", text: formatDate(next.created_at) }),
-        running && onCancel ? h("div", { class: "row-actions" }, h("button", { type: "button", class: "danger small", text: "Cancel", "aria-label": `Cancel ${KINDS[next.kind] || next.kind}`, onclick: () => onCancel(next) })) : null),
-      running || next.state === "done" ? h("progress", { max: "1", ...(bar === null ? {} : { value: String(bar) }), "aria-label": `Progress of ${KINDS[next.kind] || next.kind}` }) : null,
-      h("div", { class: "stats" }, progressFacts(next).map((f) => h("span", { text: f })),
-        started && finished && !running ? h("span", { text: `took ${formatDuration((finished - started) / 1000)}` }) : null),
-      next.error ? note(next.error, { error: true }) : null,
-      !running ? resultSummary(next) : null);
-  };
-  el.update(job);
-  return el;
+// Moves `view` to just before `ref` (null: the end). Chromium's moveBefore keeps focus and
+// state in the moved element; insertBefore would blur a focused Cancel.
+function place(list, view, ref) {
+  if (view === ref) return;
+  if (view.isConnected && list.moveBefore) list.moveBefore(view, ref);
+  else list.insertBefore(view, ref);
 }
 
 export async function mountJobs(main, context) {
@@ -83,13 +37,7 @@ export async function mountJobs(main, context) {
   const canList = caps.has("GET", "/api/jobs");
   const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
   const message = h("div");
-  const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
-  const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
-  const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
-    h("h2", { id: "scan-title", text: "Scan the model folders" }),
-    h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
-    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
-    start, canScan ? null : note("This server does not offer scanning yet."));
+  const { form, types, start } = scanForm(canScan);
   const duplicates = caps.has("GET", "/api/duplicates") ? renderDuplicates() : null;
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form, message,
     h("h2", { text: "Recent jobs" }), list, duplicates);
@@ -109,13 +57,13 @@ export async function mountJobs(main, context) {
     }
   };
 
+  // The view of `job`, made or brought up to date (not placed in the list); a job still
+  // running is followed live until it ends, and its end is announced with what it found.
   function show(job) {
     let view = views.get(job.id);
     if (!view) {
       view = jobView(job, { onCancel: cancel });
       views.set(job.id, view);
-      if (isOver(job)) list.append(view);
-      else list.prepend(view);
     } else if (!followers.has(job.id)) {
       view.update(job);
     }
@@ -124,9 +72,24 @@ export async function mountJobs(main, context) {
       followers.set(job.id, follower);
       follower.done.then((final) => {
         followers.delete(job.id);
-        if (alive) toast(`${KINDS[final.kind] || final.kind}: ${final.state}`);
+        if (alive) toast(endAnnouncement(final), { error: final.state === "failed" });
         if (alive && final.kind === "scan" && duplicates) duplicates.reload();
       });
+    }
+    return view;
+  }
+
+  // The list as the API gives it (running first, then the latest ended, newest first), and no
+  // more: views of jobs it no longer lists go. A job this page follows that the answer does
+  // not list yet (started while the answer was on its way) stays on top.
+  function arrange(jobs) {
+    const listed = jobs.map(show);
+    const early = [...list.children].filter((v) => followers.has(v.dataset.id) && !listed.includes(v));
+    const order = [...early, ...listed];
+    order.forEach((view, i) => place(list, view, list.children[i] || null));
+    for (const view of [...list.children].slice(order.length)) {
+      views.delete(view.dataset.id);
+      view.remove();
     }
   }
 
@@ -135,35 +98,49 @@ export async function mountJobs(main, context) {
       const data = await get("api/jobs");
       if (!alive) return;
       clear(message);
-      if (!data.jobs.length && !views.size) message.append(h("p", { class: "empty", text: "No jobs yet." }));
-      for (const job of data.jobs) show(job);
+      arrange(data.jobs);
+      if (!views.size) message.append(h("p", { class: "empty", text: "No jobs yet." }));
     } catch (error) {
-      clear(message, note(isUnavailable(error) ? "This server does not run jobs yet." : `Jobs could not be loaded: ${error.message}`, { error: !isUnavailable(error) }));
+      // The list is read again every REFRESH_MS whatever went wrong: the note goes once it works.
+      clear(message, note(isUnavailable(error) ? "This server does not run jobs yet." : `Jobs could not be loaded: ${error.message} (trying again every few seconds)`, { error: !isUnavailable(error) }));
     }
     if (alive) timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  form.addEventListener("submit", async (event) => {
+  // A job the page did not list yet goes on top; focus goes to it (the Start button was
+  // disabled during the request, which sent focus to <body>).
+  function showStarted(job) {
+    clear(message);
+    const view = show(job);
+    if (!view.isConnected) list.prepend(view);
+    return view;
+  }
+
+  async function startScan(event) {
     event.preventDefault();
     const chosen = types.value.split(",").map((s) => s.trim()).filter(Boolean);
     start.disabled = true;
+    let focus = start;
     try {
       const data = await post("api/scan", chosen.length ? { types: chosen } : {});
       toast("Scan started");
-      clear(message);
-      show(data.job);
+      focus = showStarted(data.job);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.job) {
         toast("A scan is already running", { error: true });
-        show(error.body.job);
+        focus = showStarted(error.body.job);
       } else {
         toast(isUnavailable(error) ? "This server does not offer scanning yet" : error.message, { error: true });
+        if (error instanceof ApiError && [400, 404].includes(error.status) && !isUnavailable(error)) focus = types;
       }
     } finally {
       start.disabled = !canScan;
+      // Unless the person went elsewhere meanwhile.
+      if (alive && (document.activeElement === document.body || form.contains(document.activeElement))) focus.focus();
     }
-  });
+  }
 
+  form.addEventListener("submit", startScan);
   if (canList) refresh();
   else message.append(note("This server does not run jobs yet."));
   return () => {
