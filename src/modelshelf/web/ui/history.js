@@ -47,7 +47,7 @@ export function renderHistory(record, { change, state, onListed }) {
             if (!yes) return;
             // This entry's Restore is disabled afterwards (nothing differs): focus goes to the
             // next one that can act (the new entry undoes this restore), else the heading.
-            state.focusNext = { from: `restore-${entry.id}`, to: [`#restore-${entry.id}`, ".history button:not([disabled])", "#history-title"] };
+            state.focusNext = { from: `restore-${entry.id}`, to: [`#restore-${entry.id}`, ".history button:not([disabled])", "#history-title"], listed: true };
             change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
           },
         }),

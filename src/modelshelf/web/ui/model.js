@@ -53,10 +53,12 @@ export async function mountModel(main, sha256, context) {
     const wanted = focusedId ? [`#${CSS.escape(focusedId)}`] : [];
     const next = state.focusNext;
     if (next && next.from === focusedId) wanted.push(...next.to);
-    if (focusFirst(wanted)) {
+    // `listed`: the places are in the history, which is listed after the draw.
+    if (!(next && next.listed) && focusFirst(wanted)) {
       if (next && next.from === focusedId && !document.getElementById(focusedId)) state.focusNext = null;
       return;
     }
+    if (next && next.from === focusedId) state.focusNext = null;
     state.focusLater = wanted.length ? wanted : null;
   }
 
