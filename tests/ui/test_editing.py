@@ -235,6 +235,6 @@ def test_without_their_own_trigger_words_a_download_s_are_shown_until_edited(
     assert field.input_value() == "sty1, glow"
     field.fill("")  # every word removed: they must not come back from the download
     page.get_by_role("button", name="Save").click()
-    page.locator("#edit-button", has_text="Edit").wait_for()
+    page.locator("#edit-button[aria-expanded='false']").wait_for()
     assert page.get_by_role("region", name="Trigger words").count() == 0
     assert page.request.get(f"/api/models/{sha}").json()["meta_json"]["trigger_words"] == []

@@ -195,9 +195,10 @@ def refused_files(folder: Path) -> list[Path]:
     return [corrupt, fake]
 
 
-@pytest.mark.parametrize(
-    ("with_good", "summary"), [(True, "1 image added, 2 failed"), (False, "No image added, 2 failed")]
-)
+SUMMARIES = [(True, "1 image added, 2 failed"), (False, "No image added, 2 failed")]
+
+
+@pytest.mark.parametrize(("with_good", "summary"), SUMMARIES)
 def test_uploads_that_fail_stay_listed_with_their_reasons(
     visit: Visit, library: SeededLibrary, tmp_path: Path, with_good: bool, summary: str
 ) -> None:
