@@ -158,3 +158,21 @@ def test_a_tag_that_could_not_be_saved_stays_in_the_field(
     page.get_by_role("status").get_by_text("Not saved").wait_for()
     expect(field).to_have_value("unsaved-tag")
     expect(tags.locator(".chip", has_text="unsaved-tag")).to_have_count(0)
+
+
+def test_a_reorder_made_while_tags_are_saving_waits_its_turn(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PUT_TAGS, "POST /api/images/reorder")
+    page = open_model(visit, library, "Pixel Embedding v3")
+    gate = Gate(page, ITS_TAGS, "PUT")
+    field = page.get_by_role("region", name="Tags").get_by_label("Add a tag")
+    field.fill("while-moving")
+    field.press("Enter")
+    page.locator(".chip.saving", has_text="while-moving").wait_for()
+    page.get_by_role("button", name="Example image 2 of 3").click()
+    page.get_by_role("button", name="Set as cover").click()
+    gate.open()
+    page.get_by_role("status").get_by_text("Cover changed").wait_for()
+    page.get_by_role("region", name="Tags").get_by_role("link", name="while-moving").wait_for()
+    assert page.locator(".toast.error").count() == 0

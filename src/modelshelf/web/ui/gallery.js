@@ -4,7 +4,9 @@
 import { h, clear, toast, confirmDialog, note, plural } from "./dom.js";
 import { call, imageUrl, uploadImage, ApiError } from "./api.js";
 
-export function renderGallery(record, { caps, etag, state, onChange }) {
+// `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
+// is the record's ETag then (a reorder sent beside a tag change met the page's own 412).
+export function renderGallery(record, { caps, etag, queued, state, onChange }) {
   const images = record.images || [];
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
@@ -53,11 +55,14 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
     const [moved] = order.splice(from, 1);
     order.splice(to, 0, moved);
     try {
-      await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: etag ? { "If-Match": etag } : {} });
-      state.index = to;
-      state.focusThumb = true;
-      // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
-      await onChange();
+      await queued(async () => {
+        const current = etag();
+        await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: current ? { "If-Match": current } : {} });
+        state.index = to;
+        state.focusThumb = true;
+        // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
+        await onChange();
+      });
       toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
     } catch (error) {
       toast(`Could not reorder: ${error.message}`, { error: true });

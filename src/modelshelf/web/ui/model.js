@@ -146,7 +146,7 @@ export async function mountModel(main, sha256, context) {
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => toggleEditor(!state.editing) }),
         h("button", { type: "button", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel })));
     const left = h("div", {},
-      renderGallery(record, { caps, etag, state: state.gallery, onChange: () => refresh({ images: true }) }),
+      renderGallery(record, { caps, etag: () => etag, queued, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
