@@ -35,6 +35,7 @@ def test_removing_a_tag_with_its_x_leaves_focus_nearby(
     sha = imported(page, library, role, tags)
     page.goto(f"/models/{sha}")
     region = page.get_by_role("region", name="Tags")
+    region.get_by_role("link", name=tags[-1], exact=True).wait_for()
     shown = region.locator(".chip a").all_inner_texts()
     assert shown == tags
     removed = shown[0]
