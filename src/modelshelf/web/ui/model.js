@@ -176,7 +176,8 @@ export async function mountModel(main, sha256, context) {
     });
     if (!yes) return;
     try {
-      await call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} });
+      // After the page's other writes, with the ETag they left (see queued).
+      await queued(() => call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} }));
       invalidateLibrary();
       const name = record.name || sha256;
       toast(`Deleted ${name}`, { action: { label: "Undo", run: () => undoDelete(sha256, name) } });

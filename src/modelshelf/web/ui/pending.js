@@ -16,11 +16,18 @@ function changedImagesOf(outcome) {
   if (outcome.sha256 && ["overridden", "merged"].includes(outcome.action_taken)) imagesChanged(outcome.sha256);
 }
 
-function showBusy(button, label, text = label) {
-  button.textContent = label || text;
-  button.setAttribute("aria-busy", String(Boolean(label)));
-  if (label) button.setAttribute("aria-disabled", "true");
-  else button.removeAttribute("aria-disabled");
+// A button whose request runs says so ("Importing…", aria-busy) and is aria-disabled (not
+// disabled, which would drop its focus); `busyText` null puts it back as it was.
+function showBusy(button, busyText) {
+  if (busyText) {
+    button.dataset.idleText = button.textContent;
+    button.textContent = busyText;
+    button.setAttribute("aria-disabled", "true");
+  } else {
+    button.textContent = button.dataset.idleText || button.textContent;
+    button.removeAttribute("aria-disabled");
+  }
+  button.setAttribute("aria-busy", String(Boolean(busyText)));
 }
 
 export async function mountPending(main, context) {
@@ -85,13 +92,12 @@ export async function mountPending(main, context) {
     const row = rows.get(record.id);
     if (!row || row.busy) return;
     row.busy = true;
-    const text = button.textContent;
     showBusy(button, label);
     try {
       await work();
     } finally {
       row.busy = false;
-      if (button.isConnected) showBusy(button, null, text);
+      if (button.isConnected) showBusy(button, null);
     }
   }
 
