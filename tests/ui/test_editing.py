@@ -180,3 +180,61 @@ def test_sort_and_base_model_filter_keep_to_the_url(visit: Visit, operations: se
     page.get_by_text("9 models").wait_for()
     page.go_back()
     page.wait_for_url(re.compile(r"sort=created_at&order=desc$"))
+
+
+def trigger_words_shown(page: Any) -> list[str]:
+    panel = page.get_by_role("region", name="Trigger words")
+    return [b.inner_text() for b in panel.locator("ul.chips button").all()]
+
+
+def test_the_trigger_words_shown_and_copied_are_the_ones_edited(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PATCH)
+    name = "Neon Checkpoint v1"
+    downloaded = {
+        "trigger_words": ["sty0", "detailed"],
+        "civitai": {"trainedWords": ["sty0", "detailed"]},
+        "a1111": {"activation text": "detailed, glow"},
+    }
+    page = visit.page
+    assert page.request.patch(
+        f"/api/models/{library.hashes[name]}", data={"meta_json": downloaded}
+    ).ok
+    page = open_model(visit, library, name)
+    assert trigger_words_shown(page) == ["sty0", "detailed"]
+    page.get_by_role("button", name="Edit", exact=True).click()
+    field = page.get_by_role("textbox", name="Trigger words")
+    assert field.input_value() == "sty0, detailed"
+    field.fill("sty0, new one")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Copy trigger word new one").wait_for()
+    assert trigger_words_shown(page) == ["sty0", "new one"]
+    visit.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy all trigger words").click()
+    page.get_by_role("status").get_by_text("Trigger words copied").wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == "sty0, new one"
+
+
+def test_without_their_own_trigger_words_a_download_s_are_shown_until_edited(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PATCH)
+    name = "Neon Checkpoint v2"
+    sha = library.hashes[name]
+    downloaded = {
+        "trigger_words": None,
+        "civitai": {"trainedWords": ["sty1"]},
+        "a1111": {"activation text": "glow"},
+    }
+    assert visit.page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    page = open_model(visit, library, name)
+    assert trigger_words_shown(page) == ["sty1", "glow"]
+    page.get_by_role("button", name="Edit", exact=True).click()
+    field = page.get_by_role("textbox", name="Trigger words")
+    assert field.input_value() == "sty1, glow"
+    field.fill("")  # every word removed: they must not come back from the download
+    page.get_by_role("button", name="Save").click()
+    page.locator("#edit-button[aria-expanded='false']").wait_for()
+    assert page.get_by_role("region", name="Trigger words").count() == 0
+    assert page.request.get(f"/api/models/{sha}").json()["meta_json"]["trigger_words"] == []

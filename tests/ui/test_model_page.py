@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.factories import make_image
 from tests.ui.conftest import Operations, Visit, open_model, serve_as_if
 from tests.ui.seed import SeededLibrary
@@ -182,3 +184,46 @@ def test_j_and_k_step_to_the_next_and_previous_model_but_not_while_typing(visit:
     page.locator("h1").click()
     page.keyboard.press("k")
     page.get_by_role("heading", level=1, name=names[0]).wait_for()
+
+
+def refused_files(folder: Path) -> list[Path]:
+    """Files the server refuses as images: a PNG cut short, and text named .jpg."""
+    corrupt = folder / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    fake = folder / "fake.jpg"
+    fake.write_text("this is not a picture, only text named like one\n" * 20)
+    return [corrupt, fake]
+
+
+SUMMARIES = [(True, "1 image added, 2 failed"), (False, "No image added, 2 failed")]
+
+
+@pytest.mark.parametrize(("with_good", "summary"), SUMMARIES)
+def test_uploads_that_fail_stay_listed_with_their_reasons(
+    visit: Visit, library: SeededLibrary, tmp_path: Path, with_good: bool, summary: str
+) -> None:
+    name = "Cyberpunk Embedding v1" if with_good else "Cyberpunk Embedding v2"
+    page = open_model(visit, library, name)
+    before = image_count(page)
+    refused = refused_files(tmp_path)
+    good = [make_image(tmp_path / "good.png", width=80, height=100)] if with_good else []
+    page.locator("#upload-input").set_input_files([str(p) for p in good + refused])
+    page.get_by_role("status").get_by_text(summary, exact=True).wait_for()
+    assert image_count(page) == before + len(good)
+    uploads = page.get_by_role("list", name="Uploads")
+    assert uploads.get_attribute("aria-live") == "polite"
+    for path in refused:  # the server's whole reason, after the page was drawn anew
+        with path.open("rb") as data:
+            answer = page.request.post(
+                "/api/images/upload",
+                multipart={
+                    "sha256": library.hashes[name],
+                    "image": {"name": path.name, "mimeType": "image/png", "buffer": data.read()},
+                },
+            )
+        assert answer.status >= 400
+        assert len(answer.json()["detail"]) > 60  # longer than the page used to show
+        row = uploads.get_by_role("listitem").filter(has_text=path.name)
+        assert row.inner_text().endswith(answer.json()["detail"]), row.inner_text()
+    page.get_by_role("button", name="Dismiss").click()
+    assert uploads.get_by_role("listitem").count() == 0

@@ -78,7 +78,7 @@ def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
     visit: Visit, library: SeededLibrary, operations: set[str]
 ) -> None:
     page = open_pending(visit)
-    page.get_by_role("checkbox", name="Select Fresh Pending 1").check()
+    page.get_by_role("checkbox", name="Select Fresh Pending 1", exact=True).check()
     page.get_by_role("checkbox", name="Select Fresh Pending 2").check()
     page.get_by_role("checkbox", name="Select Pending Conflict 1").check()
     assert page.get_by_text("3 models selected").is_visible()

@@ -74,12 +74,22 @@ export function plural(n, one, many = `${one}s`) {
   return `${formatCount(n)} ${n === 1 ? one : many}`;
 }
 
-// A polite announcement for screen readers, shown as a toast for everyone.
-export function toast(message, { error = false, timeout = 3500 } = {}) {
+// A polite announcement for screen readers, shown as a toast for everyone. `action`
+// ({label, run}): a button in the toast (Undo), which then stays longer, as long as it is
+// hovered or focused.
+export function toast(message, { error = false, timeout = 3500, action = null } = {}) {
   const host = document.getElementById("status");
-  const item = h("div", { class: error ? "toast error" : "toast", text: message });
+  const item = h("div", { class: error ? "toast error" : "toast" }, h("span", { text: message }));
+  if (action) {
+    item.append(" ", h("button", { type: "button", class: "small", text: action.label, onclick: () => { item.remove(); action.run(); } }));
+  }
   host.append(item);
-  setTimeout(() => item.remove(), error ? timeout * 2 : timeout);
+  const wait = (error ? timeout * 2 : timeout) * (action ? 3 : 1);
+  const expire = () => {
+    if (item.matches(":hover, :focus-within")) return setTimeout(expire, 1000);
+    item.remove();
+  };
+  setTimeout(expire, wait);
 }
 
 export async function copyText(text, what = "Text") {

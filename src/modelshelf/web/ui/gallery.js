@@ -1,10 +1,12 @@
 // A model's example images: the stage (medium), thumbnails (low), the lightbox (high) with
 // arrow keys and Escape; reorder by drag and drop or Alt+arrow keys; set as cover; delete with
 // confirmation; upload by dropping files or choosing them, each with its progress.
-import { h, clear, toast, confirmDialog, note } from "./dom.js";
+import { h, clear, toast, confirmDialog, note, plural } from "./dom.js";
 import { call, imageUrl, uploadImage, ApiError } from "./api.js";
 
-export function renderGallery(record, { caps, etag, state, onChange }) {
+// `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
+// is the record's ETag then (a reorder sent beside a tag change met the page's own 412).
+export function renderGallery(record, { caps, etag, queued, state, onChange }) {
   const images = record.images || [];
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
@@ -53,11 +55,14 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
     const [moved] = order.splice(from, 1);
     order.splice(to, 0, moved);
     try {
-      await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: etag ? { "If-Match": etag } : {} });
-      state.index = to;
-      state.focusThumb = true;
-      // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
-      await onChange();
+      await queued(async () => {
+        const current = etag();
+        await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: current ? { "If-Match": current } : {} });
+        state.index = to;
+        state.focusThumb = true;
+        // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
+        await onChange();
+      });
       toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
     } catch (error) {
       toast(`Could not reorder: ${error.message}`, { error: true });
@@ -130,7 +135,7 @@ export function renderGallery(record, { caps, etag, state, onChange }) {
   });
   if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
 
-  const upload = renderUpload(record, onChange);
+  const upload = renderUpload(record, state, onChange);
   panel.append(title, stage, thumbs, actions, upload);
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
   wireFileDrop(panel, upload);
@@ -184,16 +189,28 @@ function wireDrag(list, onMove) {
   });
 }
 
-function renderUpload(record, onChange) {
+// Files refused stay listed, each with the server's whole reason, until the next upload or
+// Dismiss: they are kept in the gallery's state because the page is drawn anew once the
+// others are added. The list is a live region, and the toast counts both.
+function renderUpload(record, state, onChange) {
   const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
-  const list = h("ul", { class: "uploads", "aria-label": "Uploads" });
+  const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
+  const failures = state.uploadFailures || (state.uploadFailures = []);
+  const failedRow = (failure) => h("li", { class: "failed" },
+    h("span", { text: failure.name }), h("span", { class: "reason", text: `Not added: ${failure.reason}` }));
+  const dismiss = h("button", { type: "button", class: "small", text: "Dismiss", hidden: !failures.length,
+    onclick: () => { failures.length = 0; clear(list); dismiss.hidden = true; input.focus(); } });
+  list.append(...failures.map(failedRow));
   const zone = h("div", { class: "dropzone" },
     h("span", { text: "Drop images here, or " }),
     h("label", { for: "upload-input", class: "button", text: "Choose images" }),
-    input, list);
+    input, list, dismiss);
   const start = async (files) => {
     const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
     if (!images.length) return toast("Those files are not images", { error: true });
+    failures.length = 0;
+    clear(list);
+    dismiss.hidden = true;
     let added = 0;
     for (const file of images) {
       const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
@@ -204,13 +221,16 @@ function renderUpload(record, onChange) {
         bar.value = 1;
         added += 1;
       } catch (error) {
-        row.replaceChildren(h("span", { text: file.name }), h("span", { class: "badge missing", text: error.message.slice(0, 60) }));
+        const failure = { name: file.name, reason: error.message };
+        failures.push(failure);
+        row.replaceWith(failedRow(failure));
+        dismiss.hidden = false;
       }
     }
-    if (added) {
-      await onChange();
-      toast(`${added} ${added === 1 ? "image" : "images"} added`);
-    }
+    if (added) await onChange();
+    const failed = failures.length;
+    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}`;
+    toast(summary, { error: failed > 0 });
   };
   input.addEventListener("change", () => start(input.files));
   zone.startUpload = start;

@@ -25,10 +25,12 @@ export function differences(before, now) {
   return changed;
 }
 
-export function renderHistory(record, { change }) {
+// `onListed()` runs once the entries are shown (focus may be waiting for one of them). The
+// record may be only `{sha256}`: a deleted model's history, from which it can be restored.
+export function renderHistory(record, { change, state, onListed }) {
   const list = h("div", {}, h("p", { class: "count", text: "Loading…" }));
   const panel = h("section", { class: "panel", "aria-labelledby": "history-title" },
-    h("h2", { id: "history-title", text: "History" }), list);
+    h("h2", { id: "history-title", tabindex: "-1", text: "History" }), list);
   get(`api/models/${record.sha256}/history`).then((data) => {
     const entries = data.entries || [];
     if (!entries.length) return clear(list, h("p", { class: "count", text: "No earlier versions." }));
@@ -42,11 +44,16 @@ export function renderHistory(record, { change }) {
           "aria-label": `Restore the version before “${ACTIONS[entry.action] || entry.action}” of ${when(entry.at)}`,
           onclick: async () => {
             const yes = await confirmDialog({ title: "Restore this version?", body: `Puts back: ${diff.join(", ")}. The current version is kept in the history.`, confirm: "Restore", danger: false });
-            if (yes) change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
+            if (!yes) return;
+            // This entry's Restore is disabled afterwards (nothing differs): focus goes to the
+            // next one that can act (the new entry undoes this restore), else the heading.
+            state.focusNext = { from: `restore-${entry.id}`, to: [`#restore-${entry.id}`, ".history button:not([disabled])", "#history-title"], listed: true };
+            change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
           },
         }),
         h("span", { class: "changes", text: diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now" }));
     })));
+    if (onListed) onListed();
   }, (error) => clear(list, note(isUnavailable(error) ? "This server does not keep an edit history yet." : `History could not be loaded: ${error.message}`)));
   return panel;
 }

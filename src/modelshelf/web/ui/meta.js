@@ -9,9 +9,18 @@ function asList(value) {
   return [];
 }
 
+// The trigger words a model is shown with and copied by. The person's own list,
+// `meta_json.trigger_words`, wins whenever it is present, even empty (every word removed):
+// the editor edits that list, so what is saved is what is shown and copied. Only without it
+// do the words a download brought stand in: Civitai's `trainedWords` and A1111's
+// "activation text" (the editor then starts from them, and a save makes them the person's).
 export function triggerWords(meta) {
+  if (meta.trigger_words !== undefined && meta.trigger_words !== null) return [...new Set(asList(meta.trigger_words))];
+  return downloadedTriggerWords(meta);
+}
+
+export function downloadedTriggerWords(meta) {
   const words = [
-    ...asList(meta.trigger_words),
     ...asList(meta.civitai && meta.civitai.trainedWords),
     ...asList(meta.a1111 && meta.a1111["activation text"]),
   ];

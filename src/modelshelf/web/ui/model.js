@@ -9,10 +9,14 @@ import { triggerWords, links, descriptionOf, trainingFacts, tagFrequency, render
 import { navigate, focusHeading, cameFrom } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
+import { renderTags, renderEditor, CHANGED_ELSEWHERE } from "./editor.js";
 
 export async function mountModel(main, sha256, context) {
   const caps = await capabilities();
-  const state = { gallery: { index: 0 }, editing: false };
+  // `draft`: the editor's fields the person changed (kept over any redraw, a 412 included);
+  // `tagDraft`: what is typed in "Add a tag"; `tagsSaving`: tags added but not saved yet;
+  // `focusNext`: where focus goes when the element that had it is gone after a change.
+  const state = { gallery: { index: 0 }, editing: false, saving: false, draft: {}, tagDraft: "", tagsSaving: [], focusNext: null, focusLater: null };
   let record = null;
   let etag = null;
   let alive = true;
@@ -40,35 +44,87 @@ export async function mountModel(main, sha256, context) {
     if (!alive) return;
     draw();
     window.scrollTo(0, y);
-    if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus({ preventScroll: true });
+    restoreFocus(focusedId);
   }
 
+  // Focus goes back to the element that had it, drawn anew; when that one is gone (a removed
+  // tag, a restored version), to the first of the places the action named that exists, or,
+  // for the history (listed after the draw), once the list is there.
+  function restoreFocus(focusedId) {
+    const wanted = focusedId ? [`#${CSS.escape(focusedId)}`] : [];
+    const next = state.focusNext;
+    if (next && next.from === focusedId) wanted.push(...next.to);
+    // `listed`: the places are in the history, which is listed after the draw.
+    if (!(next && next.listed) && focusFirst(wanted)) {
+      if (next && next.from === focusedId && !document.getElementById(focusedId)) state.focusNext = null;
+      return;
+    }
+    if (next && next.from === focusedId) state.focusNext = null;
+    state.focusLater = wanted.length ? wanted : null;
+  }
+
+  function focusLaterIfStill() {
+    const wanted = state.focusLater;
+    if (!wanted || (document.activeElement && document.activeElement !== document.body)) return;
+    if (focusFirst(wanted)) state.focusLater = null;
+  }
+
+  // A model that is not there. One that was deleted still has its history, from which it
+  // can be restored.
   function showError(error) {
     const missing = error instanceof ApiError && (error.status === 404 || error.status === 400);
     document.title = "Model not found · modelshelf";
+    const hasHistory = missing && caps.has("GET", "/api/models/{sha256}/history") && /^[0-9a-f]{64}$/.test(sha256);
     clear(main, h("p", { class: "crumbs" }, h("a", { href: libraryHref(), text: "← Library" })),
       h("h1", { text: missing ? "No such model" : "The model could not be loaded" }),
-      note(missing ? `No model has the SHA256 ${sha256}.` : error.message, { error: !missing }));
+      note(missing ? `No model has the SHA256 ${sha256}.` : error.message, { error: !missing }),
+      hasHistory ? renderDeletedHistory() : null);
   }
 
-  // Sends a change with If-Match; on 412 (changed elsewhere) reloads and says so.
-  async function change(method, path, body, done) {
-    try {
-      await call(method, path, { body, headers: etag ? { "If-Match": etag } : {} });
-      await refresh();
-      if (done) toast(done);
-      return true;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 412) {
-        toast("This model was changed elsewhere; showing the current version", { error: true });
-        await refresh({ images: true });
-      } else if (isUnavailable(error)) {
-        toast("This server does not offer that change yet", { error: true });
-      } else {
-        toast(error.message, { error: true });
+  function renderDeletedHistory() {
+    const panel = renderHistory({ sha256 }, { change, state, onListed: focusLaterIfStill });
+    panel.hidden = true;
+    // Shown only when there is a history (a model deleted from the library).
+    get(`api/models/${sha256}/history`).then((data) => {
+      if (data.entries && data.entries.length) {
+        panel.before(note("It was deleted; an earlier version can be restored from its history."));
+        panel.hidden = false;
       }
-      return false;
-    }
+    }, () => {});
+    return panel;
+  }
+
+  // The page's own writes of this model run one after another, each with the ETag the write
+  // before it left: sent side by side, the second carried the same ETag as the first, met a
+  // 412 caused by this very page and was reported as a change made elsewhere (its edit lost).
+  let writes = Promise.resolve();
+  function queued(task) {
+    const run = writes.then(task);
+    writes = run.catch(() => {});
+    return run;
+  }
+
+  // Sends a change with If-Match once the page's earlier writes are done; `body` may be a
+  // function of the record as it is then. Resolves "ok", "conflict" (412: changed elsewhere;
+  // the page shows the current version and says `conflict`) or "failed" (said in a toast).
+  function change(method, path, body, done, { conflict = CHANGED_ELSEWHERE } = {}) {
+    return queued(async () => {
+      try {
+        const payload = typeof body === "function" ? body(record) : body;
+        await call(method, path, { body: payload, headers: etag ? { "If-Match": etag } : {} });
+        await refresh();
+        if (done) toast(done);
+        return "ok";
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 412) {
+          toast(conflict, { error: true });
+          await refresh({ images: true });
+          return "conflict";
+        }
+        toast(failureOf(error), { error: true });
+        return "failed";
+      }
+    });
   }
 
   function draw() {
@@ -87,20 +143,29 @@ export async function mountModel(main, sha256, context) {
       copies > 1 ? h("span", { class: "badge dup", text: `Duplicate ×${copies}` }) : null,
       h("div", { class: "actions" },
         h("button", { type: "button", id: "edit-button", text: state.editing ? "Cancel editing" : "Edit", disabled: !canEdit, "aria-expanded": String(state.editing),
-          title: canEdit ? null : "This server does not offer editing yet", onclick: () => { state.editing = !state.editing; draw(); document.getElementById(state.editing ? "edit-name" : "edit-button")?.focus(); } }),
+          title: canEdit ? null : "This server does not offer editing yet", onclick: () => toggleEditor(!state.editing) }),
         h("button", { type: "button", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel })));
     const left = h("div", {},
-      renderGallery(record, { caps, etag, state: state.gallery, onChange: () => refresh({ images: true }) }),
+      renderGallery(record, { caps, etag: () => etag, queued, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
-      state.editing ? renderEditor(record, meta, { change, onDone: () => { state.editing = false; }, redraw: () => { state.editing = false; draw(); document.getElementById("edit-button")?.focus(); } }) : renderFacts(record, base),
+      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false) }) : renderFacts(record, base),
       renderTriggerWords(meta),
-      renderTags(record, { caps, change }),
+      renderTags(record, { caps, change, state }),
       renderLinks(meta),
       renderFiles(record),
-      caps.has("GET", "/api/models/{sha256}/history") ? renderHistory(record, { change }) : null);
+      caps.has("GET", "/api/models/{sha256}/history") ? renderHistory(record, { change, state, onListed: focusLaterIfStill }) : null);
     clear(main, renderCrumbs(sha256), title, h("div", { class: "model-layout" }, left, right));
+  }
+
+  // Opens or closes the editor; closing it (Cancel, Escape, a save) forgets what was typed.
+  function toggleEditor(open) {
+    if (state.saving) return;
+    state.editing = open;
+    if (!open) state.draft = {};
+    draw();
+    document.getElementById(open ? "edit-name" : "edit-button")?.focus();
   }
 
   async function deleteModel() {
@@ -111,9 +176,11 @@ export async function mountModel(main, sha256, context) {
     });
     if (!yes) return;
     try {
-      await call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} });
+      // After the page's other writes, with the ETag they left (see queued).
+      await queued(() => call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} }));
       invalidateLibrary();
-      toast(`Deleted ${record.name || sha256}`);
+      const name = record.name || sha256;
+      toast(`Deleted ${name}`, { action: { label: "Undo", run: () => undoDelete(sha256, name) } });
       // Back to the library where the person left it; else to it, in place of this page (Back
       // must not lead to the model that is gone).
       if (cameFrom(libraryHref())) history.back();
@@ -149,6 +216,41 @@ export async function mountModel(main, sha256, context) {
   };
   document.addEventListener("keydown", stepThroughLibrary);
   return () => { alive = false; document.removeEventListener("keydown", stepThroughLibrary); };
+}
+
+// A failed write in words: the server's reason, or that it could not be reached (fetch's own
+// TypeError says only "Failed to fetch").
+function failureOf(error) {
+  if (isUnavailable(error)) return "This server does not offer that change yet";
+  if (error instanceof ApiError) return `Not saved: ${error.message}`;
+  return "Not saved: the server could not be reached";
+}
+
+// Focuses the first enabled element the selectors find; true when one took focus.
+function focusFirst(selectors) {
+  for (const selector of selectors) {
+    const el = document.querySelector(selector);
+    if (el && !el.disabled) {
+      el.focus({ preventScroll: true });
+      if (document.activeElement === el) return true;
+    }
+  }
+  return false;
+}
+
+// Puts a deleted model back from the history entry its delete wrote, then opens it.
+async function undoDelete(sha256, name) {
+  try {
+    const data = await get(`api/models/${sha256}/history`);
+    const entry = (data.entries || []).find((e) => e.action === "delete");
+    if (!entry) throw new Error("its history holds no delete");
+    await call("POST", `api/models/${sha256}/history/${entry.id}/restore`);
+    invalidateLibrary();
+    toast(`Restored ${name}`);
+    navigate(`models/${sha256}`);
+  } catch (error) {
+    toast(`Could not restore ${name}: ${error.message}`, { error: true });
+  }
 }
 
 // Back to the library, and the previous and next model of the library as it was shown.
@@ -232,89 +334,3 @@ function renderFiles(record) {
       h("span", { class: f.present ? "badge ok" : "badge missing", text: f.present ? "Present" : "Missing" }),
       h("code", { text: f.path }), copyButton(f.path, `path ${f.path}`, "Path")))));
 }
-
-function renderTags(record, { caps, change }) {
-  const canEdit = caps.has("PUT", "/api/models/{sha256}/tags");
-  const names = (record.tags || []).map((t) => t.name);
-  const panel = h("section", { class: "panel", "aria-labelledby": "tags-title" }, h("h2", { id: "tags-title", text: "Tags" }));
-  if (!canEdit) {
-    panel.append(h("ul", { class: "chips" }, names.map((n) => h("li", {}, h("a", { class: "chip", href: `./?tag=${encodeURIComponent(n)}`, text: n })))),
-      note("This server does not offer tag editing yet."));
-    return panel;
-  }
-  const save = (next) => change("PUT", `api/models/${record.sha256}/tags`, { tags: next }, "Tags saved");
-  const input = h("input", { id: "tag-add", list: "tag-suggestions", autocomplete: "off", placeholder: "Add a tag", "aria-label": "Add a tag" });
-  const suggestions = h("datalist", { id: "tag-suggestions" });
-  get("api/tags").then((data) => suggestions.append(...data.tags.slice(0, 2000).map((t) => h("option", { value: t.name }))), () => {});
-  const add = () => {
-    const fresh = input.value.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s && !names.includes(s));
-    input.value = "";
-    if (fresh.length) save([...names, ...fresh]);
-  };
-  const chips = h("ul", { class: "chips" }, names.map((n) => h("li", { class: "chip" },
-    h("a", { href: `./?tag=${encodeURIComponent(n)}`, text: n }),
-    h("button", { type: "button", "aria-label": `Remove tag ${n}`, text: "×", onclick: () => save(names.filter((x) => x !== n)) }))));
-  // Backspace in the empty field marks the last tag, and a second Backspace removes it (as
-  // token fields do): one key alone would save a removal nobody meant.
-  let armed = false;
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === ",") { event.preventDefault(); add(); }
-    if (event.key === "Backspace" && !input.value && names.length) {
-      if (armed) return save(names.slice(0, -1));
-      armed = true;
-      chips.lastElementChild.classList.add("armed");
-      return toast(`Press Backspace again to remove the tag “${names[names.length - 1]}”`);
-    }
-    if (armed) {
-      armed = false;
-      chips.lastElementChild.classList.remove("armed");
-    }
-  });
-  input.addEventListener("change", () => { if (input.value.trim()) add(); });
-  panel.append(h("div", { class: "tag-editor" }, chips, input, suggestions));
-  return panel;
-}
-
-function renderEditor(record, meta, { change, onDone, redraw }) {
-  const words = triggerWords({ trigger_words: meta.trigger_words });
-  const field = (id, label, control, hint) => h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", text: hint }) : null, control);
-  const name = h("input", { id: "edit-name", value: record.name || "", required: true });
-  const type = h("input", { id: "edit-type", value: record.type || "", list: "edit-types" });
-  const types = h("datalist", { id: "edit-types" });
-  get("api/models/get_types").then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
-  const base = h("input", { id: "edit-base", value: typeof meta.base_model === "string" ? meta.base_model : "" });
-  const trigger = h("input", { id: "edit-trigger", value: words.join(", ") });
-  const description = h("textarea", { id: "edit-description", rows: "5" });
-  description.value = typeof meta.description === "string" ? meta.description : "";
-  const notes = h("textarea", { id: "edit-notes", rows: "4" });
-  notes.value = typeof meta.notes === "string" ? meta.notes : "";
-  const form = h("form", { class: "panel", "aria-labelledby": "edit-title" },
-    h("h2", { id: "edit-title", text: "Edit model" }),
-    field("edit-name", "Name", name), field("edit-type", "Type", type), types,
-    field("edit-base", "Base model", base), field("edit-trigger", "Trigger words", trigger, "Separated by commas"),
-    field("edit-description", "Description", description), field("edit-notes", "Notes", notes),
-    h("div", { class: "row-actions" }, h("button", { type: "submit", class: "primary", text: "Save" })));
-  form.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") { event.preventDefault(); redraw(); }
-  });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = {};
-    if (name.value.trim() !== (record.name || "")) body.name = name.value.trim();
-    if (type.value.trim() !== (record.type || "")) body.type = type.value.trim();
-    const patch = {};
-    const text = (key, value) => { if (value !== (typeof meta[key] === "string" ? meta[key] : "")) patch[key] = value || null; };
-    text("base_model", base.value.trim());
-    text("description", description.value);
-    text("notes", notes.value);
-    const newWords = trigger.value.split(",").map((s) => s.trim()).filter(Boolean);
-    if (newWords.join("\n") !== words.join("\n")) patch.trigger_words = newWords.length ? newWords : null;
-    if (Object.keys(patch).length) body.meta_json = patch;
-    if (!Object.keys(body).length) { toast("Nothing changed"); return redraw(); }
-    onDone();
-    const ok = await change("PATCH", `api/models/${record.sha256}`, body, "Saved");
-    if (ok) document.getElementById("edit-button")?.focus();
-  });
-  return form;
-}
-

@@ -16,6 +16,20 @@ function changedImagesOf(outcome) {
   if (outcome.sha256 && ["overridden", "merged"].includes(outcome.action_taken)) imagesChanged(outcome.sha256);
 }
 
+// A button whose request runs says so ("Importing…", aria-busy) and is aria-disabled (not
+// disabled, which would drop its focus); `busyText` null puts it back as it was.
+function showBusy(button, busyText) {
+  if (busyText) {
+    button.dataset.idleText = button.textContent;
+    button.textContent = busyText;
+    button.setAttribute("aria-disabled", "true");
+  } else {
+    button.textContent = button.dataset.idleText || button.textContent;
+    button.removeAttribute("aria-disabled");
+  }
+  button.setAttribute("aria-busy", String(Boolean(busyText)));
+}
+
 export async function mountPending(main, context) {
   const caps = await capabilities();
   if (!context.isCurrent()) return null;
@@ -26,7 +40,7 @@ export async function mountPending(main, context) {
   const selected = h("span", { class: "count", "aria-live": "polite" });
   const strategy = h("select", { id: "batch-strategy" }, CHOICES.map(([value, text]) => h("option", { value, text })));
   const run = h("button", { type: "button", class: "primary", text: "Import selected", disabled: true });
-  const progress = h("ul", { class: "jobs", "aria-label": "Batch progress" });
+  const progress = h("ul", { class: "jobs", "aria-label": "Batch progress", tabindex: "-1" });
   const message = h("div");
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Pending" }), count),
     h("p", { class: "count", text: "Models brought in from a legacy library wait here until they are hashed and promoted. A model whose content is already in the library is a conflict: compare the two, then choose." }),
@@ -71,6 +85,31 @@ export async function mountPending(main, context) {
     clear(row.status, text ? h("span", { class: kind === "conflict" ? "badge dup" : "badge missing", text }) : null);
   }
 
+  // While a row's request runs, the button that sent it says so ("Importing…", aria-busy,
+  // aria-disabled) and the row's buttons send nothing more: a double click made a second
+  // request, answered by a bogus 423. aria-disabled, not disabled: focus stays on the button.
+  async function whileBusy(record, button, label, work) {
+    const row = rows.get(record.id);
+    if (!row || row.busy) return;
+    row.busy = true;
+    showBusy(button, label);
+    try {
+      await work();
+    } finally {
+      row.busy = false;
+      if (button.isConnected) showBusy(button, null);
+    }
+  }
+
+  // A 404: the model was imported or discarded elsewhere (another tab, a script); its row
+  // leaves the queue, as the batch path does for "not_found".
+  function goneElsewhere(record, error) {
+    if (!(error instanceof ApiError && error.status === 404 && !isUnavailable(error))) return false;
+    toast(`${record.name || record.id} was already imported or removed elsewhere`);
+    remove(record.id);
+    return true;
+  }
+
   async function importOne(record) {
     try {
       const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: null } });
@@ -83,6 +122,7 @@ export async function mountPending(main, context) {
         mark(record.id, "conflict", "Already in the library");
         return resolve(record, error.body);
       }
+      if (goneElsewhere(record, error)) return null;
       mark(record.id, "failed", error.message);
       toast(error.message, { error: true });
       return null;
@@ -90,19 +130,22 @@ export async function mountPending(main, context) {
   }
 
   // Out of the queue without an import: for a model whose file is gone, or one not wanted.
-  async function discard(record) {
+  async function discard(record, button) {
     const name = record.name || `Pending model ${record.id}`;
+    if (rows.get(record.id)?.busy) return;
     const yes = await confirmDialog({ title: `Discard “${name}”?`, body: "It leaves the queue with its image and is not imported. Its model file stays on disk.", confirm: "Discard" });
     if (!yes) return;
-    try {
-      await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`);
-      toast(`${name} discarded`);
-      remove(record.id);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return remove(record.id);
-      mark(record.id, "failed", error.message);
-      toast(error.message, { error: true });
-    }
+    await whileBusy(record, button, "Discarding…", async () => {
+      try {
+        await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`);
+        toast(`${name} discarded`);
+        remove(record.id);
+      } catch (error) {
+        if (goneElsewhere(record, error)) return;
+        mark(record.id, "failed", error.message);
+        toast(error.message, { error: true });
+      }
+    });
   }
 
   async function resolve(record, conflict) {
@@ -115,6 +158,7 @@ export async function mountPending(main, context) {
       toast(`${record.name || record.id}: ${done.action_taken}`);
       remove(record.id);
     } catch (error) {
+      if (goneElsewhere(record, error)) return;
       mark(record.id, "failed", error.message);
       toast(error.message, { error: true });
     }
@@ -133,8 +177,8 @@ export async function mountPending(main, context) {
         h("span", { class: "sub", text: [record.type, formatBytes(record.size_bytes), record.path].filter(Boolean).join(" · ") }),
         h("span", { class: "sub", text: (record.tags || []).map((t) => t.name).join(", ") }), status),
       h("div", { class: "row-actions" },
-        h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: () => importOne(record) }),
-        canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: () => discard(record) }) : null));
+        h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: (event) => whileBusy(record, event.currentTarget, "Importing…", () => importOne(record)) }),
+        canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: (event) => discard(record, event.currentTarget) }) : null));
     box.addEventListener("click", (event) => {
       // Shift+click selects the range from the last box clicked, as in a file manager.
       if (event.shiftKey && lastChecked !== null) {
@@ -153,8 +197,16 @@ export async function mountPending(main, context) {
     const ids = selectedIds();
     if (!ids.length) return;
     const conf = strategy.value || null;
+    // The button is disabled while the batch runs: focus, if it was there, goes to the
+    // progress (brought into view: the range may have been picked far down the queue), and
+    // back to the button when the batch ends, if it can take it then.
+    const keepFocus = document.activeElement === run;
     run.disabled = true;
     clear(progress);
+    if (keepFocus) {
+      progress.focus({ preventScroll: true });
+      progress.scrollIntoView({ block: "nearest" });
+    }
     try {
       const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
       const body = await response.json().catch(() => ({}));
@@ -178,6 +230,8 @@ export async function mountPending(main, context) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
     } finally {
       updateSelection();
+      const lost = document.activeElement === progress || document.activeElement === document.body;
+      if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
     }
   }
 

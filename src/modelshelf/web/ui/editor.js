@@ -1,0 +1,159 @@
+// Editing on the model page: the tag field and the editor of name, type, base model, trigger
+// words, description and notes. Nothing typed is thrown away: tags that could not be saved go
+// back into the field, and the editor keeps the fields the person changed over any redraw
+// (a 412 or a failed save included). Writes go through the page's `change` (queued, If-Match).
+import { h, toast, note } from "./dom.js";
+import { get } from "./api.js";
+import { triggerWords, downloadedTriggerWords } from "./meta.js";
+
+export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
+
+export function renderTags(record, { caps, change, state }) {
+  const canEdit = caps.has("PUT", "/api/models/{sha256}/tags");
+  const names = (record.tags || []).map((t) => t.name);
+  const panel = h("section", { class: "panel", "aria-labelledby": "tags-title" }, h("h2", { id: "tags-title", text: "Tags" }));
+  if (!canEdit) {
+    panel.append(h("ul", { class: "chips" }, names.map((n) => h("li", {}, h("a", { class: "chip", href: `./?tag=${encodeURIComponent(n)}`, text: n })))),
+      note("This server does not offer tag editing yet."));
+    return panel;
+  }
+  // Each change is a function of the tags as they are when it is sent (after the page's
+  // earlier writes), so changes made in quick succession all count.
+  const save = (edit, options) => change("PUT", `api/models/${record.sha256}/tags`, (now) => ({ tags: edit((now.tags || []).map((t) => t.name)) }), "Tags saved", options);
+  const input = h("input", { id: "tag-add", list: "tag-suggestions", autocomplete: "off", placeholder: "Add a tag", "aria-label": "Add a tag" });
+  input.value = state.tagDraft;
+  input.addEventListener("input", () => { state.tagDraft = input.value; });
+  const suggestions = h("datalist", { id: "tag-suggestions" });
+  get("api/tags").then((data) => suggestions.append(...data.tags.slice(0, 2000).map((t) => h("option", { value: t.name }))), () => {});
+  const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
+  const add = () => {
+    const fresh = [...new Set(input.value.split(",").map((s) => s.trim().toLowerCase()))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
+    input.value = "";
+    state.tagDraft = "";
+    if (fresh.length) addTags(fresh);
+  };
+  // The words leave the field as chips marked as saving; if they are not saved, they go back
+  // into the field (with what was typed since), never lost.
+  const addTags = async (fresh) => {
+    state.tagsSaving.push(...fresh);
+    chips.append(...fresh.map(savingChip));
+    const outcome = await save((now) => [...now, ...fresh.filter((w) => !now.includes(w))],
+      { conflict: `${CHANGED_ELSEWHERE}. The tags you typed are back in the field: press Enter to add them.` });
+    state.tagsSaving = state.tagsSaving.filter((w) => !fresh.includes(w));
+    if (outcome === "ok") return;
+    document.querySelectorAll(".chip.saving").forEach((chip) => { if (fresh.includes(chip.dataset.word)) chip.remove(); });
+    state.tagDraft = [fresh.join(", "), state.tagDraft].filter(Boolean).join(", ");
+    const field = document.getElementById("tag-add");
+    if (field) field.value = state.tagDraft;
+  };
+  const removeId = (n) => `tag-remove-${encodeURIComponent(n)}`;
+  // The × that had focus goes with its tag: focus moves to the next tag's ×, else the field.
+  const removeTag = (n, i) => {
+    const neighbours = [names[i + 1], names[i - 1]].filter((x) => x !== undefined).map((x) => `#${CSS.escape(removeId(x))}`);
+    state.focusNext = { from: removeId(n), to: [...neighbours, "#tag-add"] };
+    save((now) => now.filter((x) => x !== n));
+  };
+  const chips = h("ul", { class: "chips" }, names.map((n, i) => h("li", { class: "chip" },
+    h("a", { href: `./?tag=${encodeURIComponent(n)}`, text: n }),
+    h("button", { type: "button", id: removeId(n), "aria-label": `Remove tag ${n}`, text: "×", onclick: () => removeTag(n, i) }))),
+  state.tagsSaving.filter((w) => !names.includes(w)).map(savingChip));
+  // Backspace in the empty field marks the last tag, and a second Backspace removes it (as
+  // token fields do): one key alone would save a removal nobody meant.
+  let armed = false;
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === ",") { event.preventDefault(); add(); }
+    if (event.key === "Backspace" && !input.value && names.length) {
+      const last = names[names.length - 1];
+      if (armed) return save((now) => now.filter((x) => x !== last));
+      armed = true;
+      chips.querySelector(`#${CSS.escape(removeId(last))}`).parentElement.classList.add("armed");
+      return toast(`Press Backspace again to remove the tag “${last}”`);
+    }
+    if (armed) {
+      armed = false;
+      chips.querySelectorAll(".armed").forEach((chip) => chip.classList.remove("armed"));
+    }
+  });
+  input.addEventListener("change", () => { if (input.value.trim()) add(); });
+  panel.append(h("div", { class: "tag-editor" }, chips, input, suggestions));
+  return panel;
+}
+
+// The editor's fields show the record, or what the person typed over it (kept in
+// `state.draft`, so a redraw, a 412 or a failed save never loses it). Save is disabled while
+// its PATCH runs.
+export function renderEditor(record, meta, { change, state, close }) {
+  const draft = state.draft;
+  const bind = (control, value) => {
+    control.value = draft[control.id] ?? value;
+    control.addEventListener("input", () => { draft[control.id] = control.value; });
+    return control;
+  };
+  const text = (key) => (typeof meta[key] === "string" ? meta[key] : "");
+  const field = (id, label, control, hint) => h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", text: hint }) : null, control);
+  const name = bind(h("input", { id: "edit-name", required: true }), record.name || "");
+  const type = bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || "");
+  const types = h("datalist", { id: "edit-types" });
+  get("api/models/get_types").then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
+  const base = bind(h("input", { id: "edit-base" }), text("base_model"));
+  const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));
+  const description = bind(h("textarea", { id: "edit-description", rows: "5" }), text("description"));
+  const notes = bind(h("textarea", { id: "edit-notes", rows: "4" }), text("notes"));
+  const saveButton = h("button", { type: "submit", id: "edit-save", class: "primary" });
+  showSaving(saveButton, state.saving);
+  const form = h("form", { class: "panel", "aria-labelledby": "edit-title" },
+    h("h2", { id: "edit-title", text: "Edit model" }),
+    field("edit-name", "Name", name), field("edit-type", "Type", type), types,
+    field("edit-base", "Base model", base), field("edit-trigger", "Trigger words", trigger, "Separated by commas"),
+    field("edit-description", "Description", description), field("edit-notes", "Notes", notes),
+    h("div", { class: "row-actions" }, saveButton));
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); close(); }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (state.saving) return;
+    const body = changesOf(draft, record);
+    if (!body) { toast("Nothing changed"); return close(); }
+    state.saving = true;
+    showSaving(saveButton, true);
+    const outcome = await change("PATCH", `api/models/${record.sha256}`, (now) => changesOf(draft, now) || body, "Saved",
+      { conflict: `${CHANGED_ELSEWHERE}. What you typed is still in the form: Save puts it over that version, Cancel editing drops it.` });
+    state.saving = false;
+    // The page may have been drawn anew meanwhile: the Save button is the one shown now.
+    const shown = document.getElementById("edit-save");
+    if (shown) showSaving(shown, false);
+    if (outcome === "ok") close();
+  });
+  return form;
+}
+
+function showSaving(button, saving) {
+  button.disabled = saving;
+  button.textContent = saving ? "Saving…" : "Save";
+  button.setAttribute("aria-busy", String(saving));
+}
+
+// The PATCH body for the fields the person changed (`draft`) where they differ from `record`;
+// null when nothing does.
+function changesOf(draft, record) {
+  const meta = record.meta_json || {};
+  const body = {};
+  const patch = {};
+  const typed = (id) => (draft[id] === undefined ? undefined : draft[id]);
+  for (const [id, key] of [["edit-name", "name"], ["edit-type", "type"]]) {
+    const value = typed(id)?.trim();
+    if (value !== undefined && value !== (record[key] || "")) body[key] = value;
+  }
+  for (const [id, key, trim] of [["edit-base", "base_model", true], ["edit-description", "description", false], ["edit-notes", "notes", false]]) {
+    const value = trim ? typed(id)?.trim() : typed(id);
+    if (value !== undefined && value !== (typeof meta[key] === "string" ? meta[key] : "")) patch[key] = value || null;
+  }
+  if (typed("edit-trigger") !== undefined) {
+    const words = typed("edit-trigger").split(",").map((s) => s.trim()).filter(Boolean);
+    // An empty list is kept while a download's words exist: removing it would bring them back.
+    if (words.join("\n") !== triggerWords(meta).join("\n")) patch.trigger_words = words.length || downloadedTriggerWords(meta).length ? words : null;
+  }
+  if (Object.keys(patch).length) body.meta_json = patch;
+  return Object.keys(body).length ? body : null;
+}

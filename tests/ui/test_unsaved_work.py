@@ -1,0 +1,178 @@
+"""What a person types on the model page is never lost, in a real browser: changes made in
+quick succession are sent one after another (never reported as a change made elsewhere), and
+a save that fails, or that meets a change made elsewhere, keeps what was typed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.ui.conftest import Visit, needs, open_model
+from tests.ui.seed import SeededLibrary
+
+PATCH = "PATCH /api/models/{sha256}"
+PUT_TAGS = "PUT /api/models/{sha256}/tags"
+A_MODEL = re.compile(r".*/api/models/[0-9a-f]{64}$")
+ITS_TAGS = re.compile(r".*/api/models/[0-9a-f]{64}/tags$")
+FAILURES = ["unreachable", "server error"]
+
+
+class Gate:
+    """Holds the `method` requests to `pattern` until `open()`: a server slow to answer."""
+
+    def __init__(self, page: Any, pattern: re.Pattern[str], method: str) -> None:
+        self.method = method
+        self.held: list[Any] = []
+        self.is_open = False
+        page.route(pattern, self.handle)
+
+    def handle(self, route: Any) -> None:
+        if route.request.method != self.method or self.is_open:
+            route.fallback()
+        else:
+            self.held.append(route)
+
+    def open(self) -> None:
+        self.is_open = True
+        for route in self.held:
+            route.fallback()
+
+
+def fail(page: Any, pattern: re.Pattern[str], method: str, failure: str) -> None:
+    """Every `method` request to `pattern` fails: the server cannot be reached, or errs."""
+
+    def handle(route: Any) -> None:
+        if route.request.method != method:
+            route.fallback()
+        elif failure == "unreachable":
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
+
+    page.route(pattern, handle)
+
+
+def stored(page: Any, sha: str) -> dict[str, Any]:
+    return dict(page.request.get(f"/api/models/{sha}").json())
+
+
+def test_tags_added_while_the_last_is_saving_are_all_saved(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PUT_TAGS)
+    page = open_model(visit, library, "Chibi Lora v1")
+    gate = Gate(page, ITS_TAGS, "PUT")
+    tags = page.get_by_role("region", name="Tags")
+    field = tags.get_by_label("Add a tag")
+    field.fill("quick-one")
+    field.press("Enter")
+    tags.locator(".chip.saving", has_text="quick-one").wait_for()
+    field.fill("quick-two")
+    field.press("Enter")
+    tags.locator(".chip.saving", has_text="quick-two").wait_for()
+    assert len(gate.held) == 1  # the second change waits for the first
+    gate.open()
+    tags.get_by_role("link", name="quick-two").wait_for()
+    tags.get_by_role("link", name="quick-one").wait_for()
+    names = [t["name"] for t in stored(page, library.hashes["Chibi Lora v1"])["tags"]]
+    assert {"quick-one", "quick-two"} <= set(names)
+    assert page.get_by_text("changed elsewhere").count() == 0
+
+
+def test_a_double_click_on_save_sends_one_change(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PATCH)
+    page = open_model(visit, library, "Chibi Lora v2")
+    gate = Gate(page, A_MODEL, "PATCH")
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_label("Notes").fill("saved once")
+    page.get_by_role("button", name="Save").dblclick()
+    saving = page.get_by_role("button", name="Saving…")
+    expect(saving).to_be_disabled()
+    assert saving.get_attribute("aria-busy") == "true"
+    assert len(gate.held) == 1
+    gate.open()
+    page.get_by_text("saved once", exact=True).wait_for()
+    assert page.locator("#edit-button").get_attribute("aria-expanded") == "false"
+    assert page.get_by_text("changed elsewhere").count() == 0
+
+
+def test_a_save_over_a_change_made_elsewhere_keeps_what_was_typed(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PATCH)
+    sha = library.hashes["Sketch Checkpoint v1"]
+    page = open_model(visit, library, "Sketch Checkpoint v1")
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_label("Notes").fill("my careful note")
+    elsewhere = {"meta_json": {"description": "changed in another tab"}}
+    assert page.request.patch(f"/api/models/{sha}", data=elsewhere).ok
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").get_by_text("changed elsewhere").wait_for()
+    # The editor shows the other version, with the person's own change over it.
+    expect(page.get_by_label("Description")).to_have_value("changed in another tab")
+    expect(page.get_by_label("Notes")).to_have_value("my careful note")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Edit", exact=True).wait_for()
+    meta = stored(page, sha)["meta_json"]
+    assert (meta["notes"], meta["description"]) == ("my careful note", "changed in another tab")
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failed_save_keeps_the_editor_and_can_be_tried_again(
+    visit: Visit, library: SeededLibrary, operations: set[str], failure: str
+) -> None:
+    needs(operations, PATCH)
+    name = {"unreachable": "Film Grain Lora v1", "server error": "Film Grain Lora v2"}[failure]
+    page = open_model(visit, library, name)
+    fail(page, A_MODEL, "PATCH", failure)
+    edit = page.locator("#edit-button")
+    edit.click()
+    page.get_by_label("Notes").fill("second careful note")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").get_by_text("Not saved").wait_for()
+    expect(page.get_by_label("Notes")).to_have_value("second careful note")
+    expect(page.get_by_role("button", name="Save")).to_be_enabled()
+    assert (edit.inner_text(), edit.get_attribute("aria-expanded")) == ("Cancel editing", "true")
+    page.unroute(A_MODEL)
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("second careful note", exact=True).wait_for()
+    assert (edit.inner_text(), edit.get_attribute("aria-expanded")) == ("Edit", "false")
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_tag_that_could_not_be_saved_stays_in_the_field(
+    visit: Visit, library: SeededLibrary, operations: set[str], failure: str
+) -> None:
+    needs(operations, PUT_TAGS)
+    page = open_model(visit, library, "Oil Paint Checkpoint v2")
+    fail(page, ITS_TAGS, "PUT", failure)
+    tags = page.get_by_role("region", name="Tags")
+    field = tags.get_by_label("Add a tag")
+    field.fill("unsaved-tag")
+    field.press("Enter")
+    page.get_by_role("status").get_by_text("Not saved").wait_for()
+    expect(field).to_have_value("unsaved-tag")
+    expect(tags.locator(".chip", has_text="unsaved-tag")).to_have_count(0)
+
+
+def test_a_reorder_made_while_tags_are_saving_waits_its_turn(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, PUT_TAGS, "POST /api/images/reorder")
+    page = open_model(visit, library, "Pixel Embedding v3")
+    gate = Gate(page, ITS_TAGS, "PUT")
+    field = page.get_by_role("region", name="Tags").get_by_label("Add a tag")
+    field.fill("while-moving")
+    field.press("Enter")
+    page.locator(".chip.saving", has_text="while-moving").wait_for()
+    page.get_by_role("button", name="Example image 2 of 3").click()
+    page.get_by_role("button", name="Set as cover").click()
+    gate.open()
+    page.get_by_role("status").get_by_text("Cover changed").wait_for()
+    page.get_by_role("region", name="Tags").get_by_role("link", name="while-moving").wait_for()
+    assert page.locator(".toast.error").count() == 0
