@@ -222,9 +222,11 @@ def test_the_end_of_a_job_is_announced_with_what_it_found(
         "**/api/jobs/j1/events", lambda r: r.fulfill(body=stream, content_type="text/event-stream")
     )
     page.goto("/jobs")
-    toast = page.get_by_role("status").get_by_text(said, exact=True)
+    toast = (
+        page.get_by_role("status").locator(".toast").filter(has=page.get_by_text(said, exact=True))
+    )
     toast.wait_for()
-    assert ("error" in toast.get_attribute("class").split()) is error
+    assert ("error" in (toast.get_attribute("class") or "").split()) is error
 
 
 def test_a_server_that_cannot_be_reached_is_said_in_words_until_it_answers(
