@@ -136,6 +136,14 @@ def test_each_strategy_is_previewed_before_the_choice(
         ".strategy", has=page.get_by_role("button", name="Override", exact=True)
     )
     override.get_by_text(re.compile("^Afterwards: “Pending Conflict 1”")).wait_for()
+    # What an override takes away for good is said apart; a merge takes nothing away.
+    said = override.locator(".result").inner_text()
+    assert said.endswith("Removes from the library's metadata: base_model, notes.")
+    assert "Removes" not in merge.locator(".result").inner_text()
+    # The fields that differ are marked on both sides, for the eye and for a screen reader.
+    for column in dialog.locator(".compare .side").all():
+        marked = column.locator("dd.differs").all_inner_texts()
+        assert [text.endswith("(differs)") for text in marked] == [True, True]  # name, tags
     dialog.get_by_role("button", name="Decide later").click()
 
 

@@ -36,19 +36,28 @@ export function metaDiff(existing, pending) {
   return rows;
 }
 
-function side(title, record, image, alt) {
-  const tags = (record.tags || []).map((t) => t.name).join(", ");
+const tagNames = (record) => (record.tags || []).map((t) => t.name).sort().join(", ");
+
+// A fact of `record`, marked when `other` (the record beside it) says otherwise: the fields a
+// strategy decides between stand out as the metadata's differing keys do.
+function fact(label, text, differs, extra = {}) {
+  return [h("dt", { text: label }),
+    h("dd", { ...extra, class: [extra.class, differs ? "differs" : ""].filter(Boolean).join(" ") || null },
+      text, differs ? h("span", { class: "visually-hidden", text: " (differs)" }) : null)];
+}
+
+function side(title, record, other, image, alt) {
   return h("div", { class: "side" },
     h("h3", { text: title }),
     image ? h("img", { src: image, alt, decoding: "async" }) : h("div", { class: "placeholder noimg", text: "No image" }),
     h("dl", { class: "facts" },
-      h("dt", { text: "Name" }), h("dd", { text: record.name || "–" }),
-      h("dt", { text: "Type" }), h("dd", { text: record.type || "–" }),
-      h("dt", { text: "Size" }), h("dd", { text: formatBytes(record.size_bytes) }),
-      h("dt", { text: "Added" }), h("dd", { text: formatDate(record.created_at) }),
-      h("dt", { text: "Path" }), h("dd", { class: "mono", text: record.path || "–" }),
-      h("dt", { text: "Tags" }), h("dd", { text: tags || "–" }),
-      h("dt", { text: "Images" }), h("dd", { text: String((record.images || []).length) })));
+      fact("Name", record.name || "–", (record.name || "") !== (other.name || "")),
+      fact("Type", record.type || "–", (record.type || "") !== (other.type || "")),
+      fact("Size", formatBytes(record.size_bytes), false),
+      fact("Added", formatDate(record.created_at), false),
+      fact("Path", record.path || "–", false, { class: "mono" }),
+      fact("Tags", tagNames(record) || "–", tagNames(record) !== tagNames(other)),
+      fact("Images", String((record.images || []).length), false)));
 }
 
 function diffTable(rows) {
@@ -71,8 +80,12 @@ function previewSummary(strategy, preview, existing) {
   if (!result) return "";
   const changed = differences(existing, result);
   const images = (result.images || []).length;
+  // Said apart: metadata the library has and the result lacks is gone for good (an override
+  // takes the pending model's metadata whole, a person's notes included).
+  const removed = metaDiff(existing.meta_json, result.meta_json).filter((r) => r.kind === "removed").map((r) => r.key);
   return `Afterwards: “${result.name || "–"}”, ${result.type || "no type"}, ${images} ${images === 1 ? "image" : "images"}, tags ${(result.tags || []).map((t) => t.name).join(", ") || "none"}. `
-    + (changed.length ? `Changes: ${changed.join(", ")}.` : "Nothing else changes.");
+    + (changed.length ? `Changes: ${changed.join(", ")}.` : "Nothing else changes.")
+    + (removed.length ? ` Removes from the library's metadata: ${removed.join(", ")}.` : "");
 }
 
 export function openComparison(conflict, { caps }) {
@@ -90,8 +103,8 @@ export function openComparison(conflict, { caps }) {
       h("h2", { id: "compare-title", text: `“${pending.name || existing.name}” is already in the library` }),
       h("p", { class: "count" }, "Same content (SHA256 ", h("code", { text: existing.sha256 }), "). Compare, then choose what to keep."),
       h("div", { class: "compare" },
-        side("In the library", existing, existing.images && existing.images[0] ? imageUrl(existing.images[0], "medium") : null, `Cover of ${existing.name || "the existing model"}`),
-        side("Pending", pending, pending.images && pending.images.length ? pendingImageUrl(pending.id) : null, `Image of pending ${pending.name || "model"}`)),
+        side("In the library", existing, pending, existing.images && existing.images[0] ? imageUrl(existing.images[0], "medium") : null, `Cover of ${existing.name || "the existing model"}`),
+        side("Pending", pending, existing, pending.images && pending.images.length ? pendingImageUrl(pending.id) : null, `Image of pending ${pending.name || "model"}`)),
       h("h3", { text: "Metadata" }), diffTable(metaDiff(existing.meta_json, pending.meta_json)),
       h("div", { class: "strategies" }, cards.map((c) => c.el)),
       canPreview ? null : note("This server cannot preview the result yet; the descriptions above say what each choice does."),
