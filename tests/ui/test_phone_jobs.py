@@ -1,6 +1,7 @@
-"""On a phone (390 CSS px wide) the jobs page fits the screen, long paths included, and the
+"""On a phone (390 CSS px wide) the jobs page fits the screen, long paths included, the
 small controls (checkboxes, the button that removes a tag) are touch targets of at least 24 by
-24 CSS px (WCAG 2.2, 2.5.8)."""
+24 CSS px (WCAG 2.2, 2.5.8), and a conflict's two records stay side by side with the choices
+near."""
 
 from __future__ import annotations
 
@@ -78,3 +79,32 @@ def test_a_tags_remove_button_is_a_touch_target(phone: Visit, library: SeededLib
     page = open_model(phone, library, "Aurora Lineart XL")
     width, height = size_of(page.get_by_role("button", name="Remove tag lora"))
     assert width >= TARGET_PX and height >= TARGET_PX, (width, height)
+
+
+def record(name: str, **extra: Any) -> dict[str, Any]:
+    fields = {"sha256": "ab" * 32, "path": f"/models/loras/{name}.safetensors", "name": name}
+    fields |= {"type": "lora", "size_bytes": 1000, "created_at": 1_700_000_000_000}
+    return fields | {"meta_json": {"notes": "mine"}, "tags": [], "images": []} | extra
+
+
+def test_a_conflict_on_a_phone_shows_both_records_side_by_side_and_the_choices_near(
+    phone: Visit,
+) -> None:
+    """The records stacked, each image a screen high, put the choices three screens down."""
+    page = phone.page
+    existing = record("Library one", images=[f"{'ab' * 32}_0.webp"])
+    pending = record("Pending one", id=7, images=["pending/7"]) | {"meta_json": {}}
+    page.route("**/api/migration/pending_models", lambda r: r.fulfill(json={"models": [pending]}))
+    conflict = {"error": "Conflict", "detail": "x", "existing": existing, "pending": pending}
+    page.route("**/api/migration/import_a_model", lambda r: r.fulfill(status=409, json=conflict))
+    page.goto("/pending")
+    page.get_by_role("button", name="Import Pending one").click()
+    dialog = page.get_by_role("dialog")
+    sides = dialog.locator(".compare .side")
+    sides.nth(1).wait_for()
+    first, second = sides.nth(0).bounding_box(), sides.nth(1).bounding_box()
+    assert first is not None and second is not None
+    assert first["y"] == second["y"] and second["x"] > first["x"]  # side by side
+    override = dialog.get_by_role("button", name="Override", exact=True)
+    top = override.evaluate("b => b.getBoundingClientRect().top + b.closest('dialog').scrollTop")
+    assert top < 2 * PHONE["height"], top  # within two screens of the dialog's top
