@@ -11,7 +11,8 @@ anywhere in it, with the library as some prefix of those changes left it (`asser
   the scan or as the uncrashed scan left it, and so is every file under images/;
 - each model's record apart from its `path` (its row, tags, images with their renditions'
   bytes, the facts and example images the scan recorded for it) is wholly as before or
-  wholly as after: a model is never half created or half refreshed;
+  wholly as after: a model is never half created or half refreshed; only which of its copies
+  the facts were read from may be fewer than after (`_copies_set_aside`);
 - every location names a model that exists.
 
 Then a scan run again ends exactly as the uncrashed scan (rows compared without the columns
@@ -187,6 +188,13 @@ def assert_between(state: dict[str, Any], before: dict[str, Any], after: dict[st
     """The library as some prefix of the scan's changes leaves it (see the module docstring).
     `library_state` values, the models table without created_at."""
     wrong = []
+    state, read = _copies_set_aside(state)
+    (before, was), (after, will) = _copies_set_aside(before), _copies_set_aside(after)
+    wrong += [
+        f"file_facts {sha256}: copies {sorted(paths)} were read neither before nor after"
+        for sha256, paths in read.items()
+        if paths not in (was.get(sha256), will.get(sha256)) and not paths <= will.get(sha256, set())
+    ]
     for table in state["rows"]:
         width = KEY_COLUMNS.get(table)
         now, was, will = (_keyed(s["rows"][table], width) for s in (state, before, after))
@@ -207,6 +215,22 @@ def assert_between(state: dict[str, Any], before: dict[str, Any], after: dict[st
         if row[1] not in models
     ]
     assert not wrong, "\n".join(wrong)[:3000]
+
+
+# file_facts as `SELECT *` reads it: model_hash, source_path, sources, written, tags, copies,
+# problems.
+_COPIES = 5
+
+
+def _copies_set_aside(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """`state` with the copies column of file_facts emptied, and the copies read, by model.
+    Each copy of a content is registered in a change of its own, and its sidecars are read in
+    the next: a prefix of the scan may have read fewer of a model's copies than the whole scan
+    (what they say is in meta_json, still compared whole)."""
+    rows = state["rows"]["file_facts"]
+    read = {row[0]: set(json.loads(row[_COPIES])) for row in rows}
+    emptied = [(*row[:_COPIES], None, *row[_COPIES + 1 :]) for row in rows]
+    return {**state, "rows": {**state["rows"], "file_facts": emptied}}, read
 
 
 # --- what the scan promises, spelled out -----------------------------------------------------

@@ -242,10 +242,11 @@ REACHES: dict[str, dict[str, int]] = {
     # The job's rows (queued, running, its progress, done); for each of the four model files
     # a hash-cache entry and its registration (three models created, the checkpoint's copy
     # one more location); forgetting the entries of the two models with an example image;
-    # the models' paths. Hashing reads the two example images too.
+    # the models' paths; the checkpoint's facts read again with its copy's. Hashing reads the
+    # two example images too.
     "scan": {
-        "change.before_commit": 15,
-        "change.after_commit": 15,
+        "change.before_commit": 16,
+        "change.after_commit": 16,
         "hash.reading": 6,
         "fileop.before": 6,
         "fileop.after": 6,
@@ -254,11 +255,11 @@ REACHES: dict[str, dict[str, int]] = {
     # The job's four rows; the unchanged files marked seen; the replaced file's hash-cache
     # entry, its registration (a new model with its thumbnail) and forgetting its entry; the
     # moved copy registered without reading it; the deleted and moved-away files marked
-    # missing; the paths; the cat's facts read again (its new tag). Hashing reads the new
-    # file, its thumbnail and the cat's preview.
+    # missing; the paths; the cat's facts read again (its new tag), and the checkpoint's (its
+    # copy moved). Hashing reads the new file, its thumbnail and the cat's preview.
     "rescan": {
-        "change.before_commit": 12,
-        "change.after_commit": 12,
+        "change.before_commit": 13,
+        "change.after_commit": 13,
         "hash.reading": 3,
         "fileop.before": 3,
         "fileop.after": 3,

@@ -5,6 +5,7 @@ renamed. (The 5 s is measured by bench/watch.py; these tests check what is appli
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from modelshelf.domain.watch import STABLE_SECONDS
 from tests.factories import make_model_file
-from tests.model_folders import write_civitai_info, write_safetensors
+from tests.model_folders import civitai_version, write_civitai_info, write_safetensors
 from tests.scanning import sha256_of
 from tests.server import ServerProcess
 
@@ -127,6 +128,29 @@ def test_a_deleted_file_becomes_missing_and_a_new_sidecar_is_read(
     wait_until(
         lambda: "civitai" in models(server)[kept_sha]["meta_json"], APPLIED_WITHIN + 1, server
     )
+
+
+def test_a_sidecar_written_beside_a_second_copy_is_read(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    loras = tmp_path / "models" / "loras"
+    first = write_safetensors(loras / "comfy" / "cat.safetensors", seed=6)
+    second = loras / "shared" / "Cat_v2.safetensors"
+    second.parent.mkdir()
+    shutil.copyfile(first, second)
+    sha256 = sha256_of(first)
+    wait_until(
+        lambda: len(models(server).get(sha256, {}).get("files", [])) == 2, APPLIED_WITHIN, server
+    )
+
+    write_civitai_info(second, civitai_version(base_model="Pony"))
+
+    wait_until(
+        lambda: models(server)[sha256]["meta_json"].get("base_model") == "Pony",
+        APPLIED_WITHIN + 1,
+        server,
+    )
+    assert models(server)[sha256]["path"] == str(first)
 
 
 def test_a_folder_moved_into_a_root_is_walked(server: ServerProcess, tmp_path: Path) -> None:

@@ -13,14 +13,14 @@ thumbnail only when the model has no example image at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import ImageError, TooLarge
-from modelshelf.folders.facts import META_KEYS, FileFacts, KnownHeader, read_facts
+from modelshelf.folders.facts import META_KEYS, Copy, FileFacts, KnownHeader, read_facts
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.hashing import hash_file
 from modelshelf.imagefolder import StagedImage
@@ -65,12 +65,21 @@ class StagedFacts:
     def recorded_sources(self) -> dict[str, tuple[int, int]]:
         """The sidecar signatures to remember: those that could not be read are left out,
         so that the next scan sees a difference and reads them again."""
+        return self._readable(Path(self.source), self.facts.sources)
+
+    def recorded_copies(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """The same for each other copy read, by its path."""
+        copies = self.facts.copy_sources
+        return {path: self._readable(Path(path), names) for path, names in copies.items()}
+
+    def _readable(
+        self, model: Path, names: dict[str, tuple[int, int]]
+    ) -> dict[str, tuple[int, int]]:
         unreadable = {p.path for p in self.facts.problems if p.reason.startswith("cannot read")}
-        folder = Path(self.source).parent
         return {
             name: signature
-            for name, signature in self.facts.sources.items()
-            if printable(folder / name) not in unreadable
+            for name, signature in names.items()
+            if printable(model.parent / name) not in unreadable
         }
 
 
@@ -103,14 +112,15 @@ async def stage_facts(
     known_images: set[str],
     want_thumbnail: bool,
     header: KnownHeader | None = None,
+    copies: Sequence[Copy] = (),
 ) -> StagedFacts:
     """Read what the file at `source` and its companions say (`companions`: their names, or
     None to list the folder; `header`: the model file's header if known, so that the file is
-    not opened) and render the example images not in `known_images` into `staging`; the
-    thumbnail only if `want_thumbnail` and no image file is beside the model. Never raises
-    for what a file holds."""
+    not opened), and the sidecars of its other `copies`, and render the example images not in
+    `known_images` into `staging`; the thumbnail only if `want_thumbnail` and no image file
+    is beside any copy. Never raises for what a file holds."""
     names = None if companions is None else list(companions)
-    facts = await shelf.run_cpu(read_facts, source, names, header)
+    facts = await shelf.run_cpu(read_facts, source, names, header, copies)
     staged = StagedFacts(str(source), facts, problems=list(facts.problems))
     seen = set(known_images)
     for preview in facts.preview_images:
@@ -178,7 +188,14 @@ async def apply_facts(
     await file_facts.save_facts(
         tx,
         sha256,
-        FactsRecord(source_path, staged.recorded_sources(), written, [*record.tags, *new_tags]),
+        FactsRecord(
+            source_path,
+            staged.recorded_sources(),
+            written,
+            [*record.tags, *new_tags],
+            staged.recorded_copies(),
+            [(p.path, p.reason) for p in staged.problems],
+        ),
     )
     staged.applied = applied
     return applied

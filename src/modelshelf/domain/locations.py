@@ -14,12 +14,16 @@ from pathlib import Path
 from modelshelf.domain.file_facts import StagedFacts, apply_facts, stage_facts
 from modelshelf.domain.shelf import Shelf
 from modelshelf.folders.changed import companions_of
-from modelshelf.folders.facts import KnownHeader
+from modelshelf.folders.facts import Copy, KnownHeader
 from modelshelf.folders.names import model_stem
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage import file_facts, image_index, model_files, models
 from modelshelf.storage.model_files import Location, Signatures
 from modelshelf.storage.rows import now_ms
+
+# The locations of one content whose sidecars are read: real libraries hold a model in two or
+# three places (a ComfyUI and an A1111 folder); a thousand hard links to it are read no more.
+COPIES_READ = 8
 
 
 @dataclass(frozen=True)
@@ -121,29 +125,41 @@ async def repoint_paths(shelf: Shelf, hashes: list[str]) -> int:
 async def refresh_facts(
     shelf: Shelf, sha256: str, companions: dict[str, Signatures]
 ) -> StagedFacts | None:
-    """Read a model's file facts again if its source location or that location's sidecars
-    changed since they were last read, and apply them. `companions`: the companions found by
-    this scan, by path. Returns what was read (None if nothing needed reading, or the model
-    or its file is gone)."""
+    """Read a model's file facts again if its locations, or the sidecars beside them, changed
+    since they were last read, and apply them. `companions`: the companions found by this
+    scan, by path. Returns what was read (None if nothing needed reading, or the model or
+    its file is gone)."""
     async with shelf.storage.read(bulk=True) as conn:
-        source = await model_files.facts_source(conn, sha256)
+        present = await model_files.facts_locations(conn, sha256, COPIES_READ)
         record = await file_facts.fetch_facts(conn, sha256)
         known_images = await file_facts.images_added(conn, sha256)
         has_images = bool(await image_index.image_seqs(conn, sha256))
-    if source is None:
+    if not present:
         return None
-    found = companions.get(source)
-    if found is None:  # not walked by this scan: stat its companions (no content is read)
-        found = await shelf.run_files(companions_of, Path(source))
-    if record is not None and record.source_path == source and found == record.sources:
+    found = await _companions_now(shelf, present, companions)
+    source, others = present[0], present[1:]
+    if (
+        record is not None
+        and record.source_path == source
+        and found[source] == record.sources
+        and {path: found[path] for path in others} == record.copies
+    ):
         return None
     header = None
     if record is not None and record.source_path is not None:
         # The header was read from this content before: same content, same header.
         header = KnownHeader(record.written.get("file_metadata"))
+    copies = [Copy(Path(path), found[path]) for path in others]
     async with shelf.changes.staging() as staging:
         staged = await stage_facts(
-            shelf, staging, Path(source), found, known_images, not has_images, header
+            shelf,
+            staging,
+            Path(source),
+            found[source],
+            known_images,
+            not has_images,
+            header,
+            copies,
         )
         if staged.model_unreadable:
             return staged  # keep what was read before; its problems say why
@@ -153,3 +169,20 @@ async def refresh_facts(
             record = await file_facts.fetch_facts(change.tx, sha256)
             await apply_facts(shelf, change, sha256, staged, record)
     return staged
+
+
+async def _companions_now(
+    shelf: Shelf, paths: list[str], walked: dict[str, Signatures]
+) -> dict[str, Signatures]:
+    """The companions of each of `paths`: as this scan found them, else stat'ed now (no
+    content is read)."""
+    found = {path: walked[path] for path in paths if path in walked}
+    unwalked = [path for path in paths if path not in found]
+    if unwalked:
+        stated = await shelf.run_files(_companions_of_each, unwalked)
+        found.update(zip(unwalked, stated, strict=True))
+    return found
+
+
+def _companions_of_each(paths: list[str]) -> list[Signatures]:
+    return [companions_of(Path(path)) for path in paths]

@@ -32,7 +32,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.folders.walk import FoundFile, Walk
-from modelshelf.storage import hash_cache, model_files
+from modelshelf.storage import file_facts, hash_cache, model_files
 from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.rows import now_ms
 from modelshelf.storage.scan_queue import Queued, ScanQueue
@@ -63,6 +63,9 @@ class ScanRun:
         # this scan of the locations involved (by path).
         self.flagged: set[str] = set()
         self.companions: dict[str, Signatures] = {}
+        # The problems met when the facts of unchanged files were last read (as stored, by
+        # model): listed again at the end unless their facts are read again meanwhile.
+        self.problems_read_before: dict[str, str] = {}
         progress.phase(WALKING)
 
     # --- phase 1 --------------------------------------------------------------------------
@@ -160,8 +163,13 @@ class ScanRun:
             self._flag(sha256, found, path)
         elif known.facts_source is None:
             self._flag(sha256, found, path)  # never read, or the model file could not be read
-        elif known.facts_source == path and known.companions_changed(found.companions):
-            self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
+        elif known.facts_source == path:
+            if known.companions_changed(found.companions):
+                self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
+            elif known.facts_problems and known.facts_problems != "[]":
+                self.problems_read_before[sha256] = known.facts_problems
+        elif known.copy_changed(found.companions):
+            self._flag(sha256, found, path)  # a copy not read yet, or its sidecars changed
 
     def _flag(self, sha256: str, found: FoundFile, path: str) -> None:
         self.flagged.add(sha256)
@@ -310,11 +318,15 @@ class ScanRun:
         self.progress.phase(READING)
         # A model whose facts were read when it was created is skipped cheaply (stat only).
         await in_parallel(self.shelf.settings.workers, one_by_one(flagged), self._refresh)
+        for _sha256, stored in sorted(self.problems_read_before.items()):
+            for path, reason in file_facts.parse_problems(stored):
+                self.result.problem(Problem(path, reason))
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
         if staged is None:
             return
+        self.problems_read_before.pop(sha256, None)
         if staged.applied is None:
             for problem in staged.problems:
                 self.result.problem(problem)

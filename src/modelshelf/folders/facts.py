@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,8 @@ class FileFacts:
     - thumbnail: the image embedded in a safetensors header, if any;
     - problems: what could not be read, with the reason (the file is still a model);
     - sources: every companion considered, name -> (size, mtime_ns) as stat'ed before it was
-      read (the header's source is the model file itself, known by its location).
+      read (the header's source is the model file itself, known by its location);
+    - copy_sources: the same for each other copy read, by its path.
     """
 
     meta: dict[str, Any]
@@ -70,6 +71,16 @@ class FileFacts:
     thumbnail: Thumbnail | None
     problems: tuple[Problem, ...]
     sources: dict[str, tuple[int, int]]
+    copy_sources: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """Another location of the same content, with the names beside it that may belong to it
+    (a walk's `FoundFile.companions`; None lists its folder)."""
+
+    path: Path
+    companions: Iterable[str] | None = None
 
 
 class KnownHeader:
@@ -81,7 +92,10 @@ class KnownHeader:
 
 
 def read_facts(
-    model: Path, companions: Iterable[str] | None = None, header: KnownHeader | None = None
+    model: Path,
+    companions: Iterable[str] | None = None,
+    header: KnownHeader | None = None,
+    copies: Iterable[Copy] = (),
 ) -> FileFacts:
     """Read what `model` and the files beside it say. Never raises for what a file holds.
 
@@ -89,6 +103,11 @@ def read_facts(
     `FoundFile.companions`); None lists the model's folder to find them. With `header`,
     the model file itself is not read (its metadata is `header.metadata`, its thumbnail
     is not looked for): a file renamed or moved is the same content.
+
+    `copies` are other locations of the same content (an A1111 folder beside a ComfyUI one):
+    their model files are never opened; their sidecars fill the keys that those beside
+    `model` (then those of the copies before them) left empty, and their example images
+    come after `model`'s.
     """
     names = _present(model.parent, _companion_names(model, companions))
     problems: list[Problem] = []
@@ -101,16 +120,29 @@ def read_facts(
         metadata, thumbnail = _header_facts(model, problems)
         if metadata:
             meta["file_metadata"] = metadata
+    previews = _read_companions(model, names, meta, problems)
+    copy_sources = {}
+    for copy in copies:
+        copy_names = _present(copy.path.parent, _companion_names(copy.path, copy.companions))
+        copy_sources[str(copy.path)] = copy_names
+        previews += _read_companions(copy.path, copy_names, meta, problems)
+    meta.update(_derived(meta))
+    tags = normalized_tags(meta.get("lora_manager", {}).get("tags"))
+    return FileFacts(meta, tags, tuple(previews), thumbnail, tuple(problems), names, copy_sources)
+
+
+def _read_companions(
+    model: Path, names: dict[str, tuple[int, int]], meta: dict[str, Any], problems: list[Problem]
+) -> list[Path]:
+    """Fill the sidecar keys of `meta` still empty from the sidecars of `model` among
+    `names`; returns its example images, in the order they are to be added."""
     stem = model_stem(model.name)
     for key, suffix in SIDECAR_SUFFIXES.items():
-        name = _pick(names, stem, suffix)
+        name = None if key in meta else _pick(names, stem, suffix)
         value = _read_sidecar(model.parent / name, problems) if name else None
         if value:  # Civitai Helper writes `{}` for a file Civitai does not know
             meta[key] = value
-    meta.update(_derived(meta))
-    tags = normalized_tags(meta.get("lora_manager", {}).get("tags"))
-    previews = [model.parent / n for s in PREVIEW_SUFFIXES if (n := _pick(names, stem, s))]
-    return FileFacts(meta, tags, tuple(previews), thumbnail, tuple(problems), names)
+    return [model.parent / n for s in PREVIEW_SUFFIXES if (n := _pick(names, stem, s))]
 
 
 def _companion_names(model: Path, given: Iterable[str] | None) -> list[str]:

@@ -11,20 +11,28 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.model_files import Signatures, parse_signatures, signatures_text
+from modelshelf.storage.model_files import (
+    Signatures,
+    parse_signatures,
+    signatures_of,
+    signatures_text,
+)
 from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, parse_meta
 
 
 @dataclass
 class FactsRecord:
     """`source_path`: the location read (None: read it again next time); `sources`: its
-    sidecars' (size, mtime_ns) when read; `written`: meta key -> the value the scan wrote;
-    `tags`: tag names the scan added."""
+    sidecars' (size, mtime_ns) when read; `copies`: the same for each other location read,
+    by path; `written`: meta key -> the value the scan wrote; `tags`: tag names the scan
+    added; `problems`: (path, reason) of what could not be used when they were read."""
 
     source_path: str | None = None
     sources: Signatures = field(default_factory=dict)
     written: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    copies: dict[str, Signatures] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def fetch_facts(conn: aiosqlite.Connection, sha256: str) -> FactsRecord | None:
@@ -37,19 +45,51 @@ async def fetch_facts(conn: aiosqlite.Connection, sha256: str) -> FactsRecord | 
         sources=parse_signatures(row["sources"]) or {},
         written=parse_meta(row["written"]),
         tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+        copies=parse_copies(row["copies"]),
+        problems=parse_problems(row["problems"]),
     )
+
+
+def parse_copies(text: str | None) -> dict[str, Signatures]:
+    """The copies' signatures as `copies_text` wrote them ({} for anything else)."""
+    value = _loaded(text)
+    if not isinstance(value, dict):
+        return {}
+    return {str(path): signatures_of(s) or {} for path, s in value.items()}
+
+
+def copies_text(copies: dict[str, Signatures]) -> str:
+    """The one JSON text of the copies' signatures, as stored (paths in order)."""
+    return json.dumps({path: copies[path] for path in sorted(copies)}, separators=(",", ":"))
+
+
+def parse_problems(text: str | None) -> list[tuple[str, str]]:
+    value = _loaded(text)
+    if not isinstance(value, list):
+        return []
+    return [(str(p[0]), str(p[1])) for p in value if isinstance(p, list) and len(p) == 2]
+
+
+def _loaded(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 async def save_facts(tx: aiosqlite.Connection, sha256: str, record: FactsRecord) -> None:
     await tx.execute(
-        "INSERT OR REPLACE INTO file_facts(model_hash, source_path, sources, written, tags)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO file_facts"
+        "(model_hash, source_path, sources, written, tags, copies, problems)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             sha256,
             record.source_path,
             signatures_text(record.sources),
             dump_meta(record.written),
             json.dumps(record.tags, ensure_ascii=False),
+            copies_text(record.copies),
+            json.dumps(record.problems),
         ),
     )
 

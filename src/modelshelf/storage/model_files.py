@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, fetch_value, grouped_by_hash, placeholders
+from modelshelf.storage.rows import chunks, fetch_all, grouped_by_hash, placeholders
 
 Signatures = dict[str, tuple[int, int]]  # file name -> (size, mtime_ns)
 
@@ -51,11 +51,25 @@ class KnownLocation:
     model_exists: bool
     facts_source: str | None
     facts_sources: str | None
+    facts_copies: str | None = None
+    facts_problems: str | None = None
 
     def companions_changed(self, companions: Signatures) -> bool:
         """Whether `companions` differ from those the facts were read with (compared as text:
         a rescan of unchanged files parses nothing)."""
         return self.facts_sources != signatures_text(companions)
+
+    def copy_changed(self, companions: Signatures) -> bool:
+        """Whether this location, not the one the facts were read from, was not read as one
+        of the model's other copies, or was read with other companions than `companions`.
+        Parses only the facts of models that have copies."""
+        if not self.facts_copies or self.facts_copies == "{}":
+            return True
+        try:
+            read = json.loads(self.facts_copies).get(self.location.path)
+        except (ValueError, AttributeError):
+            return True
+        return signatures_of(read) != companions
 
 
 LOCATION_COLUMNS = "path, sha256, type, size_bytes, mtime_ns, inode, device, present"
@@ -85,9 +99,17 @@ def parse_signatures(text: str | None) -> Signatures | None:
         value = json.loads(text)
     except ValueError:
         return None
+    return signatures_of(value)
+
+
+def signatures_of(value: Any) -> Signatures | None:
+    """Signatures from their parsed JSON (None if it is not an object of pairs)."""
     if not isinstance(value, dict):
         return None
-    return {str(k): (int(v[0]), int(v[1])) for k, v in value.items()}
+    try:
+        return {str(k): (int(v[0]), int(v[1])) for k, v in value.items()}
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
 
 
 async def known_locations(
@@ -99,14 +121,14 @@ async def known_locations(
         rows = await fetch_all(
             conn,
             f"SELECT {_PREFIXED}, m.sha256 IS NOT NULL,"
-            " ff.source_path, ff.sources FROM model_files AS f"
+            " ff.source_path, ff.sources, ff.copies, ff.problems FROM model_files AS f"
             " LEFT JOIN models m ON m.sha256 = f.sha256"
             " LEFT JOIN file_facts ff ON ff.model_hash = f.sha256"
             f" WHERE f.path IN ({placeholders(len(chunk))})",
             chunk,
         )
         for row in rows:
-            found[row[0]] = KnownLocation(_location(row), bool(row[8]), row[9], row[10])
+            found[row[0]] = KnownLocation(_location(row), bool(row[8]), *row[9:13])
     return found
 
 
@@ -228,17 +250,17 @@ def files_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tu
     )
 
 
-async def facts_source(conn: aiosqlite.Connection, sha256: str) -> str | None:
-    """The location a model's file facts are read from: its `path` if that is one of its
-    present locations, else its first present location by path; None if it has none."""
-    value = await fetch_value(
+async def facts_locations(conn: aiosqlite.Connection, sha256: str, most: int) -> list[str]:
+    """The present locations a model's file facts are read from, at most `most`: its `path`
+    first if that is one of them (else the first by path), then the others by path."""
+    rows = await fetch_all(
         conn,
         "SELECT f.path FROM model_files f LEFT JOIN models m ON m.sha256 = f.sha256"
         " WHERE f.sha256 = ? AND f.present = 1"
-        " ORDER BY f.path IS NOT m.path, f.path LIMIT 1",
-        (sha256,),
+        " ORDER BY f.path IS NOT m.path, f.path LIMIT ?",
+        (sha256, most),
     )
-    return None if value is None else str(value)
+    return [str(row[0]) for row in rows]
 
 
 async def stranded_paths(conn: aiosqlite.Connection, hashes: Sequence[str]) -> dict[str, str]:

@@ -235,6 +235,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "file facts read from every copy of a model, and the problems met reading them",
+        """
+        -- copies: the (size, mtime_ns) of the sidecars beside each other location read, by
+        -- path; problems: [path, reason] of what could not be used, so that a scan that
+        -- reads nothing again can still list them.
+        ALTER TABLE file_facts ADD COLUMN copies TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE file_facts ADD COLUMN problems TEXT NOT NULL DEFAULT '[]';
+        """,
+    ),
 ]
 
 

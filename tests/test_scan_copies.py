@@ -1,0 +1,178 @@
+"""One content in several folders (a ComfyUI tree and an A1111 tree holding the same LoRA):
+what the sidecars beside every copy say is brought in, the copy at the model's `path` first;
+and what could not be used is listed by every scan, not only the one that first read it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from tests.conftest import MakeClient
+from tests.factories import make_image
+from tests.model_folders import (
+    a1111_user_metadata,
+    civitai_version,
+    files_opened,
+    kohya_lora_metadata,
+    write_a1111_json,
+    write_civitai_info,
+    write_lora_manager,
+    write_safetensors,
+)
+from tests.scanning import model, problems, scan, sha256_of, start
+
+
+def later(path: Path) -> None:
+    """Make a rewritten file look changed even on a coarse clock."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+def two_copies(tmp_path: Path) -> tuple[Path, Path]:
+    """The same LoRA in ComfyUI's `loras` (the copy the model's path names: its folder sorts
+    first) and A1111's `Lora`, under another name."""
+    comfy = write_safetensors(tmp_path / "a_comfy" / "loras" / "cat.safetensors")
+    a1111 = tmp_path / "b_a1111" / "Lora" / "Cat_v2.safetensors"
+    a1111.parent.mkdir(parents=True)
+    shutil.copyfile(comfy, a1111)
+    return comfy, a1111
+
+
+async def test_sidecars_beside_another_copy_fill_what_the_first_copy_lacks(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    write_lora_manager(comfy)  # LoRA Manager runs in ComfyUI
+    write_civitai_info(a1111, civitai_version(trained_words=["tabby"], base_model="Pony"))
+    write_a1111_json(a1111)
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    await scan(client)
+
+    record = await model(client, sha256_of(comfy))
+    assert record["path"] == str(comfy)
+    meta = record["meta_json"]
+    assert {"lora_manager", "civitai", "a1111", "trigger_words", "base_model"} <= set(meta)
+    assert meta["trigger_words"] == ["tabby"]  # Civitai's words, though beside the other copy
+    assert meta["base_model"] == "Pony"
+    assert meta["a1111"] == a1111_user_metadata()
+    assert {"animal", "cat", "style"} <= {tag["name"] for tag in record["tags"]}
+
+
+async def test_the_copy_at_the_models_path_wins_a_key_both_copies_say(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    write_civitai_info(comfy, civitai_version(base_model="SDXL 1.0"))
+    write_civitai_info(a1111, civitai_version(base_model="Pony"))
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    await scan(client)
+
+    assert (await model(client, sha256_of(comfy)))["meta_json"]["base_model"] == "SDXL 1.0"
+
+
+async def test_a_sidecar_written_beside_a_copy_later_is_read_by_the_next_scan(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    write_a1111_json(a1111)
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+    await scan(client)
+    assert "civitai" not in (await model(client, sha256_of(comfy)))["meta_json"]
+    with files_opened() as opened:
+        again = await scan(client)
+    assert again["counts"]["metadata_read"] == 0  # copies unchanged: nothing read again
+    assert not [path for path in opened if path.startswith(str(tmp_path))]
+
+    write_civitai_info(a1111, civitai_version(base_model="Pony"))
+    result = await scan(client)
+
+    assert result["counts"]["metadata_read"] == 1
+    assert (await model(client, sha256_of(comfy)))["meta_json"]["base_model"] == "Pony"
+    assert (await scan(client))["counts"]["metadata_read"] == 0
+
+
+async def test_what_only_a_gone_copy_said_goes_with_it(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    write_civitai_info(a1111, civitai_version(base_model="Pony"))
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+    await scan(client)
+    assert (await model(client, sha256_of(comfy)))["meta_json"]["base_model"] == "Pony"
+
+    a1111.unlink()
+    await scan(client)
+
+    meta = (await model(client, sha256_of(comfy)))["meta_json"]
+    assert "civitai" not in meta
+    assert "base_model" not in meta
+
+
+async def test_a_copy_found_after_the_model_was_created_is_read(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    write_a1111_json(a1111)
+    client = await start(make_client, loras=[comfy.parent])
+    await scan(client)
+    await client.close()
+
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+    result = await scan(client)
+
+    assert result["counts"]["locations_added"] == 1
+    assert (await model(client, sha256_of(comfy)))["meta_json"]["a1111"]["sd version"] == "SDXL"
+
+
+async def test_example_images_beside_every_copy_are_added_once_each(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    make_image(comfy.with_name("cat.preview.png"), 40, 30)
+    shutil.copyfile(comfy.with_name("cat.preview.png"), a1111.with_name("Cat_v2.preview.png"))
+    make_image(a1111.with_name("Cat_v2.jpg"), 50, 30)
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    result = await scan(client)
+
+    sha256 = sha256_of(comfy)
+    assert result["counts"]["images_added"] == 2  # the same picture beside both is one image
+    assert (await model(client, sha256))["images"] == [f"{sha256}_0.webp", f"{sha256}_1.webp"]
+
+
+async def test_problems_of_unchanged_files_are_listed_by_every_scan(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    path = write_safetensors(tmp_path / "loras" / "cat.safetensors", kohya_lora_metadata())
+    info = path.with_name("cat.civitai.info")
+    info.write_text("{not json")
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    first = await scan(client)
+    second = await scan(client)
+
+    assert str(info) in problems(first)
+    assert problems(second) == problems(first)
+    assert second["counts"]["metadata_read"] == 0  # listed from the last reading
+    write_civitai_info(path)
+    later(info)
+    assert problems(await scan(client)) == {}
+    assert problems(await scan(client)) == {}
+
+
+async def test_problems_beside_a_copy_are_listed_by_every_scan(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    broken = a1111.with_name("Cat_v2.json")
+    broken.write_text("[1, 2")
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    first = await scan(client)
+    second = await scan(client)
+
+    assert str(broken) in problems(first)
+    assert problems(second) == problems(first)
