@@ -106,7 +106,9 @@ async def mark_gone(shelf: Shelf, candidates: list[tuple[str, str]], before: int
 async def repoint_paths(shelf: Shelf, hashes: list[str]) -> int:
     """Move the `path` of these models to their first present location when it names a
     location that is gone or holds other content, or a file no scan knows that is gone (a
-    legacy library's path, say: `D:/old/...`), or nothing; returns how many moved."""
+    legacy library's path, say: `D:/old/...`), or nothing; returns how many moved. A model
+    moved off a location of a root's type to one of another root's type takes that type,
+    unless a person changed it (it is not the old location's type any more)."""
     if not hashes:
         return 0
     async with shelf.storage.read(bulk=True) as conn:
@@ -115,10 +117,12 @@ async def repoint_paths(shelf: Shelf, hashes: list[str]) -> int:
     async with shelf.changes.change() as change:
         moved = await model_files.stranded_paths(change.tx, hashes)
         moved |= {
-            h: better for h, (path, better) in unlisted.items() if path is None or path in gone
+            h: (better, None)
+            for h, (path, better) in unlisted.items()
+            if path is None or path in gone
         }
-        for sha256, location in moved.items():
-            await models.set_model_path(change.tx, sha256, location)
+        for sha256, (location, kind) in moved.items():
+            await models.set_model_path(change.tx, sha256, location, kind)
     return len(moved)
 
 

@@ -263,21 +263,27 @@ async def facts_locations(conn: aiosqlite.Connection, sha256: str, most: int) ->
     return [str(row[0]) for row in rows]
 
 
-async def stranded_paths(conn: aiosqlite.Connection, hashes: Sequence[str]) -> dict[str, str]:
-    """sha256 -> the location its `path` should name instead: for models whose `path` is a
-    location that is gone or now holds other content, while they have a present location."""
-    moved: dict[str, str] = {}
+async def stranded_paths(
+    conn: aiosqlite.Connection, hashes: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """sha256 -> (the location its `path` should name instead, the type it should take or
+    None), for models whose `path` is a location that is gone or now holds other content,
+    while they have a present location. The type is that location's when the model's type
+    is still the one its old location had (a person who set another type keeps it)."""
+    moved: dict[str, tuple[str, str | None]] = {}
     for chunk in chunks(hashes):
         rows = await fetch_all(
             conn,
-            "SELECT m.sha256, (SELECT min(p.path) FROM model_files p"
-            "   WHERE p.sha256 = m.sha256 AND p.present = 1) AS better"
+            "SELECT m.sha256, b.path,"
+            " CASE WHEN m.type IS f.type AND b.type IS NOT f.type THEN b.type END"
             " FROM models m JOIN model_files f ON f.path = m.path"
+            " JOIN model_files b ON b.path = (SELECT min(p.path) FROM model_files p"
+            "   WHERE p.sha256 = m.sha256 AND p.present = 1)"
             f" WHERE m.sha256 IN ({placeholders(len(chunk))})"
             " AND (f.present = 0 OR f.sha256 != m.sha256)",
             chunk,
         )
-        moved.update({r[0]: r[1] for r in rows if r[1] is not None})
+        moved.update({r[0]: (r[1], r[2]) for r in rows})
     return moved
 
 

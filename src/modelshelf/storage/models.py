@@ -250,5 +250,11 @@ async def set_meta_json(tx: aiosqlite.Connection, sha256: str, meta: dict[str, A
     await tx.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (dump_meta(meta), sha256))
 
 
-async def set_model_path(tx: aiosqlite.Connection, sha256: str, path: str) -> None:
-    await tx.execute("UPDATE models SET path = ? WHERE sha256 = ?", (path, sha256))
+async def set_model_path(
+    tx: aiosqlite.Connection, sha256: str, path: str, kind: str | None = None
+) -> None:
+    """Set a model's `path`, and its `type` too unless `kind` is None."""
+    await tx.execute(
+        "UPDATE models SET path = ?, type = coalesce(?, type) WHERE sha256 = ?",
+        (path, kind, sha256),
+    )

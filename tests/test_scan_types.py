@@ -1,0 +1,61 @@
+"""A model's `type` is its root's when a scan creates it, and follows its file into another
+type's folder (a LoRA filed under checkpoints by mistake, then moved), unless a person set it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Client, MakeClient
+from tests.factories import make_model_file
+from tests.scanning import model, models, scan, start
+
+
+async def misfiled(make_client: MakeClient, tmp_path: Path) -> tuple[Client, str, Path]:
+    """A file scanned under `checkpoints`; returns the client, its content and where it goes."""
+    sha256 = make_model_file(tmp_path / "checkpoints" / "cat.safetensors", size=300, seed=1)
+    (tmp_path / "loras").mkdir()
+    client = await start(
+        make_client, checkpoints=tmp_path / "checkpoints", loras=tmp_path / "loras"
+    )
+    await scan(client)
+    assert (await model(client, sha256))["type"] == "checkpoints"
+    return client, sha256, tmp_path / "loras" / "cat.safetensors"
+
+
+async def test_a_model_moved_to_another_types_folder_takes_that_type(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, sha256, there = await misfiled(make_client, tmp_path)
+
+    (tmp_path / "checkpoints" / "cat.safetensors").rename(there)
+    await scan(client)
+
+    record = await model(client, sha256)
+    assert (record["path"], record["type"]) == (str(there), "loras")
+    assert [m["sha256"] for m in await models(client, type="loras")] == [sha256]
+    assert await models(client, type="checkpoints") == []
+
+
+async def test_a_type_a_person_set_stays_when_the_file_moves(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, sha256, there = await misfiled(make_client, tmp_path)
+    response = await client.patch(f"/api/models/{sha256}", json={"type": "embeddings"})
+    assert response.status == 200, await response.text()
+
+    (tmp_path / "checkpoints" / "cat.safetensors").rename(there)
+    await scan(client)
+
+    record = await model(client, sha256)
+    assert (record["path"], record["type"]) == (str(there), "embeddings")
+
+
+async def test_a_copy_in_another_types_folder_leaves_the_type_alone(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, sha256, there = await misfiled(make_client, tmp_path)
+
+    make_model_file(there, size=300, seed=1)
+    await scan(client)
+
+    assert (await model(client, sha256))["type"] == "checkpoints"
