@@ -4,7 +4,6 @@ and what could not be used is listed by every scan, not only the one that first 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,18 +14,13 @@ from tests.model_folders import (
     civitai_version,
     files_opened,
     kohya_lora_metadata,
+    later,
     write_a1111_json,
     write_civitai_info,
     write_lora_manager,
     write_safetensors,
 )
 from tests.scanning import model, problems, scan, sha256_of, start
-
-
-def later(path: Path) -> None:
-    """Make a rewritten file look changed even on a coarse clock."""
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
 
 
 def two_copies(tmp_path: Path) -> tuple[Path, Path]:

@@ -6,7 +6,6 @@ once each; pickles hashed, never loaded."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.model_folders import (
     files_opened,
     image_bytes,
     kohya_lora_metadata,
+    later,
     lora_manager_metadata,
     modelspec_metadata,
     write_a1111_json,
@@ -48,12 +48,6 @@ async def set_meta(client: Client, sha256: str, **changes: Any) -> None:
             else:
                 meta[key] = value
         await model_rows.set_meta_json(change.tx, sha256, meta)
-
-
-def later(path: Path) -> None:
-    """Make a rewritten file look changed even on a coarse clock."""
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
 
 
 @pytest.fixture
