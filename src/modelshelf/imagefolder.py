@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelshelf.durability import sync_file
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.executors import CpuPool
 from modelshelf.images import render_renditions, verify_image
@@ -148,6 +149,7 @@ class ImageFolder:
             ext = EXTENSION_BY_LOADER.get(info.loader.removesuffix("_source"), "img")
         target = folder / "original"
         shutil.copyfile(source, target)
+        sync_file(target)  # on the disk before it is moved into place (durability)
         return target, ext
 
     def pending_original_ext(self, pending_id: int) -> str | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyvips
 
+from modelshelf.durability import write_synced
 from modelshelf.errors import ImageError, ImageTooLarge
 from modelshelf.executors import CpuPool
 from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
@@ -156,8 +157,9 @@ def _encode_all(
             temporary = _temporary_beside(target)
             temporaries[quality] = temporary
             # Written by Python, not libvips, so a full disk is an OSError with its errno
-            # rather than a libvips message that would read like a broken image.
-            temporary.write_bytes(encoded[quality][0])
+            # rather than a libvips message that would read like a broken image; on the disk
+            # before it is renamed into place (durability).
+            write_synced(temporary, encoded[quality][0])
         _rename_all(temporaries, targets)
     except pyvips.Error as exc:
         raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from modelshelf.crashpoints import crashpoint
+from modelshelf.durability import sync_folders
 from modelshelf.renditions import qualities, rendition_file_name
 
 FileOp = dict[str, Any]
@@ -82,19 +83,27 @@ def apply_file_ops(root: Path, ops: list[FileOp]) -> list[str]:
     already done or impossible (a source gone). Raises OSError on a disk failure and
     FileOpError for an operation that is malformed."""
     notes: list[str] = []
+    touched: set[Path] = set()
     for op in ops:
         crashpoint("fileop.before")
         kind = op.get("op")
         if kind == "move":
-            notes += _move(root, _inside(root, op["src"]), _inside(root, op["dst"]))
+            destination = _inside(root, op["dst"])
+            notes += _move(root, _inside(root, op["src"]), destination)
+            touched.add(destination.parent)
         elif kind == "unlink":
+            path = _inside(root, op["path"])
             with contextlib.suppress(FileNotFoundError):
-                _inside(root, op["path"]).unlink()
+                path.unlink()
+            touched.add(path.parent)
         elif kind == "renumber":
             notes += _renumber(root, op)
+            touched.add(root / "images")
         else:
             raise FileOpError(f"unknown file operation {kind!r}")
         crashpoint("fileop.after")
+    # On the disk before the caller forgets the journal entry that could replay them.
+    sync_folders(sorted(touched))
     return notes
 
 
