@@ -18,6 +18,7 @@ from tests.model_folders import (
     write_a1111_json,
     write_civitai_info,
     write_lora_manager,
+    write_raw_header,
     write_safetensors,
 )
 from tests.scanning import model, problems, scan, sha256_of, start
@@ -170,3 +171,48 @@ async def test_problems_beside_a_copy_are_listed_by_every_scan(
 
     assert str(broken) in problems(first)
     assert problems(second) == problems(first)
+
+
+async def test_a_header_problem_is_listed_after_the_files_beside_it_are_read_again(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    big = write_raw_header(tmp_path / "loras" / "big.safetensors", 200_000_000, b"{}")
+    client = await start(make_client, loras=tmp_path / "loras")
+    first = problems(await scan(client))
+    assert first[str(big)].startswith("safetensors header: header of 200000000 bytes")
+
+    write_civitai_info(big)  # read again, the model file still not opened
+    result = await scan(client)
+
+    assert result["counts"]["metadata_read"] == 1
+    assert problems(result) == first
+    assert problems(await scan(client)) == first
+
+
+async def test_a_header_problem_of_a_content_in_two_folders_is_listed_once_by_every_scan(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    big = write_raw_header(tmp_path / "a" / "loras" / "big.safetensors", 200_000_000, b"{}")
+    copy = tmp_path / "b" / "loras" / "big.safetensors"
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(big, copy)
+    client = await start(make_client, loras=[big.parent, copy.parent])
+
+    scans = [await scan(client) for _ in range(3)]
+
+    for result in scans:
+        assert list(problems(result)) == [str(big)]
+        assert len(result["problems"]) == 1
+
+
+async def test_a_problem_beside_a_model_found_with_a_copy_is_listed_once(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path)
+    broken = comfy.with_name("cat.json")
+    broken.write_text("[1, 2]")
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    result = await scan(client)
+
+    assert result["problems"] == [{"path": str(broken), "reason": "not a JSON object"}]

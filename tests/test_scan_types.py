@@ -3,6 +3,7 @@ type's folder (a LoRA filed under checkpoints by mistake, then moved), unless a 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.conftest import Client, MakeClient
@@ -59,3 +60,28 @@ async def test_a_copy_in_another_types_folder_leaves_the_type_alone(
     await scan(client)
 
     assert (await model(client, sha256))["type"] == "checkpoints"
+
+
+async def test_a_copy_in_a_root_of_the_same_type_keeps_the_path_and_the_type_there(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A checkpoint linked into A1111's LyCORIS folder (sorting first), then moved to a
+    sub-folder of its own root: it is still a checkpoint, at its new place."""
+    home = tmp_path / "zz_checkpoints"
+    sha256 = make_model_file(home / "sdxl.safetensors", size=300, seed=2)
+    lycoris = tmp_path / "a_lycoris"
+    lycoris.mkdir()
+    os.link(home / "sdxl.safetensors", lycoris / "sdxl.safetensors")
+    client = await start(make_client, checkpoints=home, lycoris=lycoris)
+    await scan(client)
+    assert (await model(client, sha256))["type"] == "checkpoints"
+
+    (home / "sdxl").mkdir()
+    (home / "sdxl.safetensors").rename(home / "sdxl" / "sdxl.safetensors")
+    await scan(client)
+
+    record = await model(client, sha256)
+    assert (record["path"], record["type"]) == (
+        str(home / "sdxl" / "sdxl.safetensors"),
+        "checkpoints",
+    )

@@ -16,6 +16,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.folders.changed import companions_of
 from modelshelf.folders.facts import Copy, KnownHeader
 from modelshelf.folders.names import model_stem
+from modelshelf.folders.problems import printable
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage import file_facts, image_index, model_files, models
 from modelshelf.storage.model_files import Location, Signatures
@@ -152,7 +153,11 @@ async def refresh_facts(
     header = None
     if record is not None and record.source_path is not None:
         # The header was read from this content before: same content, same header.
-        header = KnownHeader(record.written.get("file_metadata"))
+        read_from = printable(record.source_path)
+        header = KnownHeader(
+            record.written.get("file_metadata"),
+            [reason for path, reason in record.problems if path == read_from],
+        )
     copies = [Copy(Path(path), found[path]) for path in others]
     async with shelf.changes.staging() as staging:
         staged = await stage_facts(

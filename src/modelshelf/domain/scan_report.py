@@ -82,14 +82,20 @@ class ScanCounts:
 
 @dataclass
 class ScanResult:
-    """Counts, and each problem met with its reason (the first MAX_PROBLEMS_LISTED)."""
+    """Counts, and each problem met with its reason (the first MAX_PROBLEMS_LISTED), once:
+    a model's files read twice in one scan (when it is created, then with a copy found
+    after) report what they hold once."""
 
     counts: ScanCounts = field(default_factory=ScanCounts)
     problems: list[Problem] = field(default_factory=list)
     problems_not_listed: int = 0
     warnings: list[str] = field(default_factory=list)
+    _met: set[Problem] = field(default_factory=set, repr=False)
 
     def problem(self, problem: Problem) -> None:
+        if problem in self._met:
+            return
+        self._met.add(problem)
         if len(self.problems) < MAX_PROBLEMS_LISTED:
             self.problems.append(problem)
         else:

@@ -85,10 +85,12 @@ class Copy:
 
 class KnownHeader:
     """A header's decoded `__metadata__` already read from the same content (None: it had
-    none); passed to `read_facts`, the model file is not opened again."""
+    none), and the reasons it could not all be used then; passed to `read_facts`, the model
+    file is not opened again and those reasons are its problems again."""
 
-    def __init__(self, metadata: dict[str, Any] | None) -> None:
+    def __init__(self, metadata: dict[str, Any] | None, problems: Iterable[str] = ()) -> None:
         self.metadata = metadata
+        self.problems = tuple(problems)
 
 
 def read_facts(
@@ -116,6 +118,7 @@ def read_facts(
     if header is not None:
         if header.metadata:
             meta["file_metadata"] = header.metadata
+        problems += [Problem(printable(model), reason) for reason in header.problems]
     elif extension(model.name) in SAFETENSORS_EXTENSIONS:
         metadata, thumbnail = _header_facts(model, problems)
         if metadata:

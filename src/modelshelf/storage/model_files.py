@@ -268,8 +268,10 @@ async def stranded_paths(
 ) -> dict[str, tuple[str, str | None]]:
     """sha256 -> (the location its `path` should name instead, the type it should take or
     None), for models whose `path` is a location that is gone or now holds other content,
-    while they have a present location. The type is that location's when the model's type
-    is still the one its old location had (a person who set another type keeps it)."""
+    while they have a present location: the first by path of those in a root of the old
+    location's type, else the first by path. The type is the new location's when it differs
+    and the model's type is still the one its old location had (a person who set another
+    type keeps it)."""
     moved: dict[str, tuple[str, str | None]] = {}
     for chunk in chunks(hashes):
         rows = await fetch_all(
@@ -277,8 +279,11 @@ async def stranded_paths(
             "SELECT m.sha256, b.path,"
             " CASE WHEN m.type IS f.type AND b.type IS NOT f.type THEN b.type END"
             " FROM models m JOIN model_files f ON f.path = m.path"
-            " JOIN model_files b ON b.path = (SELECT min(p.path) FROM model_files p"
-            "   WHERE p.sha256 = m.sha256 AND p.present = 1)"
+            " JOIN model_files b ON b.path = coalesce("
+            "   (SELECT min(p.path) FROM model_files p"
+            "     WHERE p.sha256 = m.sha256 AND p.present = 1 AND p.type IS f.type),"
+            "   (SELECT min(p.path) FROM model_files p"
+            "     WHERE p.sha256 = m.sha256 AND p.present = 1))"
             f" WHERE m.sha256 IN ({placeholders(len(chunk))})"
             " AND (f.present = 0 OR f.sha256 != m.sha256)",
             chunk,
