@@ -85,6 +85,7 @@ export async function mountPending(main, context) {
   let follower = null;
   let knowsGroups = false; // an older server's records do not say
   let checking = null;
+  let batching = false; // Import selected stays disabled while its batch runs
 
   const shown = (row) => !knowsGroups || !show || groupOf(row.record) === show;
   const shownRows = () => [...rows.values()].filter((row) => !row.el.hidden);
@@ -105,7 +106,7 @@ export async function mountPending(main, context) {
     const ids = selectedIds();
     const visible = shownRows().length;
     selected.textContent = ids.length ? `${plural(ids.length, "model")} selected` : "";
-    run.disabled = !ids.length;
+    run.disabled = batching || !ids.length;
     selectAll.checked = ids.length > 0 && ids.length === visible;
     selectAll.indeterminate = ids.length > 0 && ids.length < visible;
     count.textContent = plural(rows.size, "pending model");
@@ -365,6 +366,7 @@ export async function mountPending(main, context) {
     // progress (brought into view: the range may have been picked far down the queue), and
     // back to the button when the batch ends, if it can take it then.
     const keepFocus = document.activeElement === run;
+    batching = true;
     run.disabled = true;
     clear(progress);
     if (keepFocus) {
@@ -394,6 +396,7 @@ export async function mountPending(main, context) {
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
     } finally {
+      batching = false;
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
