@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,21 @@ class FileIdentity:
         if not stat.S_ISREG(st.st_mode):
             raise Unprocessable(f"model file {path} is not a regular file")
         return cls(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def readable_identities(paths: Sequence[Path | None]) -> list[FileIdentity | None]:
+    """The identity of each file an import could hash (a regular file this process may read),
+    None for the others and for no path. Blocking: run it in the files pool."""
+    found: list[FileIdentity | None] = []
+    for path in paths:
+        identity = None
+        if path is not None:
+            with contextlib.suppress(Unprocessable):
+                identity = FileIdentity.of(path)
+            if identity is not None and not os.access(path, os.R_OK):
+                identity = None
+        found.append(identity)
+    return found
 
 
 def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:

@@ -128,6 +128,20 @@ class PendingRecord(_Record):
     sha256: str | None
 
 
+class QueuedPending(PendingRecord):
+    """A pending model as the queue lists it, with what an import of it would meet as far as
+    the service knows without reading its model file."""
+
+    missing: bool = Field(
+        description="its model file is not there or cannot be read: an import would fail"
+    )
+    conflict: bool | None = Field(
+        description="a model in the library has its file's SHA256 (an import without a strategy"
+        " answers 409); null while its file has not been hashed here (by a scan, an import or"
+        " a preview) and it carries no SHA256 of its own, or while its file is missing"
+    )
+
+
 def image_name(sha256: str, seq: int) -> str:
     """The public name of example image `seq` of a model, as clients request it."""
     return f"{sha256}_{seq}.webp"

@@ -4,12 +4,15 @@ the README. Run from the repository root:
     .venv/bin/python -m tests.ui.screenshots docs/screenshots
 
 It seeds the browser tests' library (with larger pictures), starts a real server on it and
-photographs the pages. The server on this branch has no jobs API yet: the jobs page is shown
-with a running scan answered in the browser in the contract's shapes (as the jobs tests do).
+photographs the pages. The pending queue is shown once its files are hashed ("Check them"),
+so that every model is in a group. The jobs page is shown with a running scan answered in the
+browser in the API's shapes (as the jobs tests do), so that the picture does not depend on
+timing.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -56,6 +59,12 @@ def shoot(browser: Any, url: str, out: Path, hashes: dict[str, str]) -> list[Pat
             page.screenshot(path=shots[-1])
             page.goto("/pending")
             page.locator(".queue img").first.wait_for()
+            check = page.get_by_role("button", name=re.compile(r"^Check (them|it)$"))
+            if check.is_visible():  # the files hashed, every model is in a group
+                check.click()
+                page.get_by_role("button", name="Stop checking").wait_for(state="hidden")
+                page.goto("/pending")  # as the queue is shown from now on (no toast)
+                page.locator(".queue img").first.wait_for()
             page.wait_for_timeout(300)
             shots.append(out / f"pending-{suffix}.png")
             page.screenshot(path=shots[-1])

@@ -1,7 +1,7 @@
 """A small, realistic library for the browser tests and the screenshots: models of three
 types with tags, base models, trigger words, descriptions, links and real images (stage 1 from
 a legacy library made with tests/factories.py), plus pending models: new ones, conflicts with
-a model already in the library, and one whose file is gone."""
+a model already in the library, and ones whose file is gone."""
 
 from __future__ import annotations
 
@@ -197,3 +197,21 @@ def _add_pending(
         next_id, path=str(files / "gone.safetensors"), type="lora", name="Gone Pending"
     )
     seeded.pending["gone"] = next_id
+    # For the queue's filters (tests/ui/test_pending_filters.py), which the other tests leave
+    # alone: a second file with a library model's content, never hashed before those tests
+    # check it; a fresh one to import and a second missing one to discard.
+    make_model_file(files / "twin_0.safetensors", size=8192, seed=100)  # conflict_0's bytes
+    make_model_file(files / "spare.safetensors", size=8192, seed=300)
+    for role, name, path, n in [
+        ("twin", "Twin of Conflict Zero", files / "twin_0.safetensors", 6),
+        ("spare", "Spare Pending", files / "spare.safetensors", 7),
+        ("lost", "Lost Pending", files / "lost.safetensors", None),
+    ]:
+        next_id += 1
+        images = (
+            []
+            if n is None
+            else [make_picture(legacy.images_dir / f"{role}.png", picture, *_colours(n))]
+        )
+        legacy.add_model(next_id, path=str(path), type="lora", name=name, tags=[2], images=images)
+        seeded.pending[role] = next_id

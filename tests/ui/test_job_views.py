@@ -15,6 +15,7 @@ import itertools
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, serve_as_if
 from tests.ui.test_jobs_and_prefix import DONE, JOB, PROGRESS, events, with_jobs
@@ -106,6 +107,28 @@ def test_focus_on_cancel_survives_a_batchs_live_progress_on_the_pending_page(
     cancel.focus()
     wait_for_more_updates(page, "b1")
     assert focused_label(page) == "Cancel Batch import of pending models"
+
+
+def test_import_selected_stays_disabled_while_its_batch_runs(visit: Visit) -> None:
+    """A box checked while a batch runs (or the queue's groups read again meanwhile) does not
+    offer a second batch beside the running one."""
+    page = visit.page
+    batch = {**JOB, "id": "b2", "kind": "import_models", "progress": {"done": 0, "total": 9}}
+    page.route(
+        "**/api/migration/import_models",
+        lambda r: r.fulfill(status=202, json={"job": batch}),
+    )
+    running_job_that_advances(page, batch, total=9)
+    page.goto("/pending")
+    page.get_by_role("checkbox", name="Select Fresh Pending 3").check()
+    run = page.get_by_role("button", name="Import selected")
+    run.click()
+    page.get_by_role("button", name="Cancel Batch import of pending models").wait_for()
+
+    page.get_by_role("checkbox", name="Select Gone Pending").check()
+
+    expect(page.get_by_text("2 models selected")).to_be_visible()
+    expect(run).to_be_disabled()
 
 
 def test_an_open_full_result_stays_open_and_focused_across_refreshes(visit: Visit) -> None:

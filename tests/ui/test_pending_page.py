@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
 
@@ -96,10 +98,10 @@ def test_a_model_whose_file_is_gone_says_why_and_can_be_discarded(
     visit: Visit, library: SeededLibrary, operations: set[str]
 ) -> None:
     page = open_pending(visit)
-    page.get_by_role("button", name="Import Gone Pending").click()
     failed = row(page, library, "gone").locator(".badge.missing")
-    failed.wait_for()
-    assert "gone.safetensors" in failed.inner_text()
+    expect(failed).to_have_text("Model file missing or unreadable")  # before any import
+    page.get_by_role("button", name="Import Gone Pending").click()
+    expect(failed).to_contain_text("gone.safetensors")  # the import's own reason
     needs(operations, "DELETE /api/migration/pending_models/{id}")
     page.get_by_role("button", name="Discard Gone Pending").click()
     dialog = page.get_by_role("dialog", name="Discard “Gone Pending”?")

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from modelshelf.domain.shelf import Shelf
-from modelshelf.errors import InvalidInput, NotFound
+from modelshelf.errors import InvalidInput, NotFound, Unprocessable
+from modelshelf.hashing import FileIdentity, readable_identities
 from modelshelf.imagefolder import parse_image_name, sniff_media_type
-from modelshelf.records import ModelRecord, PendingRecord, image_name, is_sha256
+from modelshelf.records import ModelRecord, PendingRecord, QueuedPending, image_name, is_sha256
 from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
-from modelshelf.storage import image_index, models, pending, tags
+from modelshelf.storage import hash_cache, image_index, models, pending, tags
 from modelshelf.storage.listing import ModelFilter, read_page
 
 
@@ -34,10 +35,51 @@ async def list_models(
         return await read_page(conn, where, limit, offset, counts)
 
 
-async def list_pending(shelf: Shelf) -> list[PendingRecord]:
-    """Every pending model, oldest id first, with tags and image name."""
+async def list_pending(shelf: Shelf) -> list[QueuedPending]:
+    """Every pending model, oldest id first, with tags and image name, and what an import of
+    it would meet, found without reading any model file: whether its file is missing or
+    unreadable (a stat each), and whether a model has the file's SHA256. That SHA256 is the
+    digest the hash cache holds for the file as it is now (a scan, an import or a preview
+    left it there), else the one the record carries (a legacy row whose hash was taken);
+    with neither, whether it conflicts is not known (null) until its file is hashed."""
     async with shelf.storage.read() as conn:
-        return await pending.list_pending(conn)
+        records = await pending.list_pending(conn)
+    paths = [_model_path(shelf, r.path) for r in records]
+    files = await shelf.run_files(readable_identities, paths)
+    async with shelf.storage.read() as conn:
+        cached = await hash_cache.cached_digests(conn, [f.path for f in files if f is not None])
+        digests = [_known_digest(r, f, cached) for r, f in zip(records, files, strict=True)]
+        in_library = await models.existing_paths(conn, [d for d in digests if d is not None])
+    return [
+        QueuedPending(
+            **dict(record),
+            missing=file is None,
+            conflict=None if file is None or digest is None else digest in in_library,
+        )
+        for record, file, digest in zip(records, files, digests, strict=True)
+    ]
+
+
+def _model_path(shelf: Shelf, stored: str | None) -> Path | None:
+    if not stored:
+        return None
+    try:
+        return shelf.model_path(stored)
+    except Unprocessable:
+        return None
+
+
+def _known_digest(
+    record: PendingRecord,
+    file: FileIdentity | None,
+    cached: dict[str, tuple[int, int, int, str]],
+) -> str | None:
+    if file is None:
+        return None
+    entry = cached.get(file.path)
+    if entry is not None and entry[:3] == (file.size, file.mtime_ns, file.inode):
+        return entry[3]
+    return record.sha256
 
 
 async def list_tags(shelf: Shelf) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from modelshelf.records import (
     SHA256_ANY_CASE,
     ModelRecord,
     PendingRecord,
+    QueuedPending,
     Tag,
 )
 from modelshelf.renditions import DEFAULT_QUALITY, qualities
@@ -102,7 +103,7 @@ class MigrationResponse(BaseModel):
 
 
 class PendingModelsResponse(BaseModel):
-    models: list[PendingRecord]
+    models: list[QueuedPending]
 
 
 def _one_strategy(data: Any) -> Any:

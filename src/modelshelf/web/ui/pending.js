@@ -1,14 +1,26 @@
 // Pending models: the queue with each one's original image; import one (a conflict opens the
 // comparison: existing and pending side by side, a diff of meta_json, both images, and what
-// Override, Merge and Delete would each leave); select many and import them as one job.
-import { h, clear, toast, note, plural, formatBytes, confirmDialog } from "./dom.js";
+// Override, Merge and Delete would each leave); select many and import them as one job. The
+// queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
+// (`?show=` in the URL, as the library keeps its filters).
+import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { jobView } from "./jobs.js";
-import { focusHeading } from "./router.js";
+import { focusHeading, setQuery } from "./router.js";
 import { openComparison } from "./compare.js";
 import { invalidateLibrary } from "./library.js";
 
 const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
+const GROUPS = [["", "All"], ["conflicts", "Conflicts"], ["missing", "File missing"], ["fresh", "Fresh"]];
+const BADGES = { conflicts: ["badge dup", "Already in the library"], missing: ["badge missing", "Model file missing or unreadable"] };
+
+// What the server's list says an import would meet: the model file is missing or unreadable,
+// the content is already a model's, or neither (fresh); null while its file is not hashed.
+function groupOf(record) {
+  if (record.missing) return "missing";
+  if (record.conflict === true) return "conflicts";
+  return record.conflict === false ? "fresh" : null;
+}
 
 // An override replaces the existing model's cover and a merge adds an image: the pages show
 // the new ones (see imageUrl). An import or a delete leaves the library's images as they were.
@@ -34,6 +46,8 @@ export async function mountPending(main, context) {
   const caps = await capabilities();
   if (!context.isCurrent()) return null;
   document.title = "Pending · modelshelf";
+  let show = new URLSearchParams(location.search).get("show") || "";
+  if (!GROUPS.some(([key]) => key === show)) show = "";
   const count = h("span", { class: "count", "aria-live": "polite" });
   const queue = h("ul", { class: "queue", "aria-label": "Pending models" });
   const selectAll = h("input", { type: "checkbox", id: "select-all" });
@@ -42,38 +56,179 @@ export async function mountPending(main, context) {
   const run = h("button", { type: "button", class: "primary", text: "Import selected", disabled: true });
   const progress = h("ul", { class: "jobs", "aria-label": "Batch progress", tabindex: "-1" });
   const message = h("div");
+  const empty = h("div", { class: "empty", hidden: true }, h("p", { text: "No pending model is in this group." }),
+    h("button", { type: "button", text: "Show all", onclick: () => { choose("", { push: true }); chips.get("").focus(); } }));
+  // The groups, as toggle buttons in a row of chips, each with its count.
+  const chips = new Map(GROUPS.map(([key, label]) => [key, h("button", {
+    type: "button", class: "chip", dataset: { label }, "aria-pressed": String(key === show),
+    onclick: () => choose(key, { push: true }),
+  })]));
+  const groups = h("div", { class: "active-filters", role: "group", "aria-label": "Show", hidden: true },
+    h("span", { class: "count", text: "Show:" }), [...chips.values()]);
+  const checkButton = h("button", { type: "button", class: "small", onclick: () => checkUnknown() });
+  const checkText = h("span");
+  const unknownNote = h("p", { class: "note", hidden: true }, checkText, " ", checkButton);
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Pending" }), count),
     h("p", { class: "count", text: "Models brought in from a legacy library wait here until they are hashed and promoted. A model whose content is already in the library is a conflict: compare the two, then choose." }),
+    groups, unknownNote,
     h("div", { class: "batchbar" },
       h("label", { class: "copyable" }, selectAll, " Select all"), selected,
       h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run),
-    progress, message, queue);
+    progress, message, empty, queue);
   focusHeading(main, context.focus);
 
   const canDiscard = caps.has("DELETE", "/api/migration/pending_models/{id}");
+  const canCheck = caps.has("POST", "/api/migration/preview_import");
   const rows = new Map();
   let lastChecked = null;
   let alive = true;
   let follower = null;
+  let knowsGroups = false; // an older server's records do not say
+  let checking = null;
+  let batching = false; // Import selected stays disabled while its batch runs
 
+  const shown = (row) => !knowsGroups || !show || groupOf(row.record) === show;
+  const shownRows = () => [...rows.values()].filter((row) => !row.el.hidden);
+
+  // Rows out of the chosen group are hidden and never stay selected: what is acted on is
+  // what is shown. Focus on a row that leaves the view goes to the next one shown.
   const updateSelection = () => {
+    let lostFocus = null;
+    for (const row of rows.values()) {
+      const visible = shown(row);
+      if (!visible && !row.el.hidden) {
+        if (row.el.contains(document.activeElement)) lostFocus = row;
+        row.box.checked = false;
+      }
+      row.el.hidden = !visible;
+    }
+    if (lostFocus) focusNear(lostFocus.el);
     const ids = selectedIds();
+    const visible = shownRows().length;
     selected.textContent = ids.length ? `${plural(ids.length, "model")} selected` : "";
-    run.disabled = !ids.length;
-    selectAll.checked = ids.length > 0 && ids.length === rows.size;
-    selectAll.indeterminate = ids.length > 0 && ids.length < rows.size;
+    run.disabled = batching || !ids.length;
+    selectAll.checked = ids.length > 0 && ids.length === visible;
+    selectAll.indeterminate = ids.length > 0 && ids.length < visible;
     count.textContent = plural(rows.size, "pending model");
+    showGroups();
+    empty.hidden = !rows.size || visible > 0;
   };
-  const selectedIds = () => [...rows.entries()].filter(([, row]) => row.box.checked).map(([id]) => id);
+  const selectedIds = () => shownRows().filter((row) => row.box.checked).map((row) => row.record.id);
+
+  function focusNear(el) {
+    let next = el.nextElementSibling;
+    while (next && next.hidden) next = next.nextElementSibling;
+    let previous = el.previousElementSibling;
+    while (previous && previous.hidden) previous = previous.previousElementSibling;
+    (next || previous)?.querySelector("button")?.focus();
+  }
+
+  function showGroups() {
+    groups.hidden = !knowsGroups;
+    const counts = { "": rows.size, conflicts: 0, missing: 0, fresh: 0 };
+    let unknown = 0;
+    for (const row of rows.values()) {
+      const group = groupOf(row.record);
+      if (group) counts[group] += 1;
+      else unknown += 1;
+    }
+    for (const [key, chip] of chips) {
+      chip.textContent = `${chip.dataset.label} (${counts[key]})`;
+      chip.setAttribute("aria-pressed", String(key === show));
+      chip.classList.toggle("active", key === show);
+    }
+    unknownNote.hidden = !knowsGroups || !(unknown || checking);
+    checkButton.hidden = !canCheck;
+    checkButton.textContent = checking ? "Stop checking" : `Check ${unknown === 1 ? "it" : "them"}`;
+    checkText.textContent = checking
+      ? `Checking which models are already in the library: ${checking.done} of ${checking.total}…`
+      : `${plural(unknown, "model")} ${unknown === 1 ? "is" : "are"} not hashed yet, so whether ${unknown === 1 ? "it is" : "they are"} already in the library is not known (shown under All only).`;
+  }
+
+  function choose(key, { push }) {
+    show = key;
+    const params = new URLSearchParams(location.search);
+    if (key) params.set("show", key);
+    else params.delete("show");
+    setQuery(params, { push });
+    updateSelection();
+  }
+
+  // A row says what its record's group is, unless an action on it said something since.
+  function showState(row) {
+    if (row.marked) return;
+    const badge = BADGES[groupOf(row.record)];
+    row.el.classList.toggle("conflict", groupOf(row.record) === "conflicts");
+    clear(row.status, badge ? h("span", { class: badge[0], text: badge[1] }) : null);
+  }
+
+  // What the list says now of the rows on the page (after a batch, a check, an import: a
+  // model imported makes the pending ones with the same content conflicts).
+  async function refreshGroups() {
+    try {
+      const data = await get("api/migration/pending_models");
+      if (!alive) return;
+      for (const record of data.models) {
+        const row = rows.get(record.id);
+        if (!row) continue;
+        Object.assign(row.record, { missing: record.missing, conflict: record.conflict });
+        showState(row);
+      }
+      updateSelection();
+    } catch {
+      // The groups stay as they were shown; the next action tells what changed.
+    }
+  }
+  const refreshSoon = debounce(refreshGroups, 300);
+
+  // The models not hashed yet, one after another: a preview hashes the file (the service
+  // keeps the digest) and says whether the import would conflict, changing nothing.
+  async function checkUnknown() {
+    if (checking) {
+      checking.stop = true;
+      return;
+    }
+    const todo = [...rows.values()].filter((row) => groupOf(row.record) === null).map((row) => row.record);
+    const state = checking = { stop: false, done: 0, total: todo.length };
+    showGroups();
+    let failed = false;
+    try {
+      for (const record of todo) {
+        if (state.stop || !alive) break;
+        try {
+          if (rows.has(record.id)) {
+            await call("POST", "api/migration/preview_import", { body: { id: record.id, conf_strategy: null } });
+            record.conflict = false;
+          }
+        } catch (error) {
+          if (!(error instanceof ApiError) || isUnavailable(error) || error.status >= 500) {
+            toast(`The check stopped: ${error.message}`, { error: true });
+            failed = true;
+            break;
+          }
+          if (error.status === 409) record.conflict = true;
+          // 404: imported or discarded elsewhere; 422: the file or the image cannot be
+          // used; 423: being imported. The list says what each is now.
+        }
+        state.done += 1;
+        const row = rows.get(record.id);
+        if (row) showState(row);
+        updateSelection();
+      }
+    } finally {
+      checking = null;
+      await refreshGroups();
+    }
+    if (alive && !failed) toast(`${plural(state.done, "model")} checked`);
+  }
 
   function remove(id) {
     const row = rows.get(id);
     if (!row) return;
-    const next = row.el.nextElementSibling || row.el.previousElementSibling;
     const hadFocus = row.el.contains(document.activeElement);
+    if (hadFocus) focusNear(row.el);
     row.el.remove();
     rows.delete(id);
-    if (hadFocus && next) next.querySelector("button")?.focus();
     updateSelection();
     if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
   }
@@ -81,6 +236,7 @@ export async function mountPending(main, context) {
   function mark(id, kind, text) {
     const row = rows.get(id);
     if (!row) return;
+    row.marked = Boolean(text);
     row.el.classList.toggle("conflict", kind === "conflict");
     clear(row.status, text ? h("span", { class: kind === "conflict" ? "badge dup" : "badge missing", text }) : null);
   }
@@ -116,15 +272,20 @@ export async function mountPending(main, context) {
       invalidateLibrary();
       toast(`${record.name || record.id} imported`);
       remove(record.id);
+      refreshSoon();
       return done;
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.existing) {
         mark(record.id, "conflict", "Already in the library");
-        return resolve(record, error.body);
+        await resolve(record, error.body);
+        // Left in the queue (decided later, or the choice failed): it is a conflict now.
+        record.conflict = true;
+        return updateSelection();
       }
       if (goneElsewhere(record, error)) return null;
       mark(record.id, "failed", error.message);
       toast(error.message, { error: true });
+      refreshSoon();
       return null;
     }
   }
@@ -140,6 +301,7 @@ export async function mountPending(main, context) {
         await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`);
         toast(`${name} discarded`);
         remove(record.id);
+        refreshSoon();
       } catch (error) {
         if (goneElsewhere(record, error)) return;
         mark(record.id, "failed", error.message);
@@ -157,6 +319,7 @@ export async function mountPending(main, context) {
       changedImagesOf(done);
       toast(`${record.name || record.id}: ${done.action_taken}`);
       remove(record.id);
+      refreshSoon();
     } catch (error) {
       if (goneElsewhere(record, error)) return;
       mark(record.id, "failed", error.message);
@@ -182,14 +345,16 @@ export async function mountPending(main, context) {
     box.addEventListener("click", (event) => {
       // Shift+click selects the range from the last box clicked, as in a file manager.
       if (event.shiftKey && lastChecked !== null) {
-        const ids = [...rows.keys()];
+        const ids = shownRows().map((r) => r.record.id);
         const [a, b] = [ids.indexOf(lastChecked), ids.indexOf(record.id)].sort((x, y) => x - y);
         ids.slice(a, b + 1).forEach((id) => { rows.get(id).box.checked = box.checked; });
       }
       lastChecked = record.id;
       updateSelection();
     });
-    rows.set(record.id, { el, box, status, record });
+    const entry = { el, box, status, record, marked: false };
+    rows.set(record.id, entry);
+    showState(entry);
     return el;
   }
 
@@ -201,6 +366,7 @@ export async function mountPending(main, context) {
     // progress (brought into view: the range may have been picked far down the queue), and
     // back to the button when the batch ends, if it can take it then.
     const keepFocus = document.activeElement === run;
+    batching = true;
     run.disabled = true;
     clear(progress);
     if (keepFocus) {
@@ -226,9 +392,11 @@ export async function mountPending(main, context) {
           h("p", { class: "stats", text: Object.entries(result.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
       }
       applyResults(result.results || []);
+      await refreshGroups();
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
     } finally {
+      batching = false;
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
@@ -248,7 +416,7 @@ export async function mountPending(main, context) {
   }
 
   selectAll.addEventListener("change", () => {
-    for (const r of rows.values()) r.box.checked = selectAll.checked;
+    for (const r of shownRows()) r.box.checked = selectAll.checked;
     updateSelection();
   });
   run.addEventListener("click", runBatch);
@@ -256,6 +424,7 @@ export async function mountPending(main, context) {
   try {
     const data = await get("api/migration/pending_models");
     if (!alive) return null;
+    knowsGroups = data.models.every((m) => "missing" in m && "conflict" in m);
     queue.append(...data.models.map(row));
     if (!data.models.length) message.append(h("p", { class: "empty", text: "Nothing is pending." }));
     updateSelection();
@@ -264,6 +433,7 @@ export async function mountPending(main, context) {
   }
   return () => {
     alive = false;
+    refreshSoon.cancel();
     if (follower) follower.stop();
   };
 }
