@@ -45,7 +45,8 @@ async def list_pending(shelf: Shelf) -> list[QueuedPending]:
     async with shelf.storage.read() as conn:
         records = await pending.list_pending(conn)
     paths = [_model_path(shelf, r.path) for r in records]
-    files = await shelf.run_files(readable_identities, paths)
+    # A read: in the pool bulk work never fills (imports keep the files pool busy).
+    files = await shelf.run_reads(readable_identities, paths)
     async with shelf.storage.read() as conn:
         cached = await hash_cache.cached_digests(conn, [f.path for f in files if f is not None])
         digests = [_known_digest(r, f, cached) for r, f in zip(records, files, strict=True)]
