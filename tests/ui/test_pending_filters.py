@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
 
-PENDING = "/api/migration/pending_models"
+PENDING = "/api/migration/pending_models?checks=true"
 PREVIEW = "/api/migration/preview_import"
 PHONE = {"width": 390, "height": 844}
 CONFLICTS = [f"conflict{n}" for n in range(3)] + ["twin"]

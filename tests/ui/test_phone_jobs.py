@@ -94,7 +94,7 @@ def test_a_conflict_on_a_phone_shows_both_records_side_by_side_and_the_choices_n
     page = phone.page
     existing = record("Library one", images=[f"{'ab' * 32}_0.webp"])
     pending = record("Pending one", id=7, images=["pending/7"]) | {"meta_json": {}}
-    page.route("**/api/migration/pending_models", lambda r: r.fulfill(json={"models": [pending]}))
+    page.route("**/api/migration/pending_models?*", lambda r: r.fulfill(json={"models": [pending]}))
     conflict = {"error": "Conflict", "detail": "x", "existing": existing, "pending": pending}
     page.route("**/api/migration/import_a_model", lambda r: r.fulfill(status=409, json=conflict))
     page.goto("/pending")

@@ -35,30 +35,33 @@ async def list_models(
         return await read_page(conn, where, limit, offset, counts)
 
 
-async def list_pending(shelf: Shelf) -> list[QueuedPending]:
-    """Every pending model, oldest id first, with tags and image name, and what an import of
-    it would meet, found without reading any model file: whether its file is missing or
-    unreadable (a stat each), and whether a model has the file's SHA256. That SHA256 is the
-    digest the hash cache holds for the file as it is now (a scan, an import or a preview
-    left it there), else the one the record carries (a legacy row whose hash was taken);
-    with neither, whether it conflicts is not known (null) until its file is hashed."""
+async def list_pending(shelf: Shelf) -> list[PendingRecord]:
+    """Every pending model, oldest id first, with tags and image name."""
+    async with shelf.storage.read() as conn:
+        return await pending.list_pending(conn)
+
+
+async def check_pending(shelf: Shelf) -> list[QueuedPending]:
+    """`list_pending`, each record with what an import of it would meet, found without reading
+    any model file: whether its file is missing or unreadable (a stat each), and whether a
+    model has the file's SHA256. That SHA256 is the digest the hash cache holds for the file
+    as it is now (a scan, an import or a preview left it there), else the one the record
+    carries (a legacy row whose hash was taken); with neither, whether it conflicts is not
+    known (null) until its file is hashed. One read, then one trip to the reads pool."""
     async with shelf.storage.read() as conn:
         records = await pending.list_pending(conn)
-    paths = [_model_path(shelf, r.path) for r in records]
+        paths = [_model_path(shelf, r.path) for r in records]
+        cached = await hash_cache.cached_digests(conn, [str(p) for p in paths if p is not None])
+        candidates = {e[3] for e in cached.values()} | {r.sha256 for r in records if r.sha256}
+        in_library = await models.existing_paths(conn, sorted(candidates))
     # A read: in the pool bulk work never fills (imports keep the files pool busy).
     files = await shelf.run_reads(readable_identities, paths)
-    async with shelf.storage.read() as conn:
-        cached = await hash_cache.cached_digests(conn, [f.path for f in files if f is not None])
-        digests = [_known_digest(r, f, cached) for r, f in zip(records, files, strict=True)]
-        in_library = await models.existing_paths(conn, [d for d in digests if d is not None])
-    return [
-        QueuedPending(
-            **dict(record),
-            missing=file is None,
-            conflict=None if file is None or digest is None else digest in in_library,
-        )
-        for record, file, digest in zip(records, files, digests, strict=True)
-    ]
+    checked = []
+    for record, file in zip(records, files, strict=True):
+        digest = _known_digest(record, file, cached)
+        conflict = None if file is None or digest is None else digest in in_library
+        checked.append(QueuedPending(**dict(record), missing=file is None, conflict=conflict))
+    return checked
 
 
 def _model_path(shelf: Shelf, stored: str | None) -> Path | None:

@@ -103,7 +103,17 @@ class MigrationResponse(BaseModel):
 
 
 class PendingModelsResponse(BaseModel):
-    models: list[QueuedPending]
+    # QueuedPending first: a union serialises a value as the first type it is an instance
+    # of, and a QueuedPending is a PendingRecord too.
+    models: list[QueuedPending | PendingRecord]
+
+
+class PendingQuery(Query):
+    checks: bool = Field(
+        False,
+        description="also say of each record whether its model file is missing and whether it"
+        " conflicts with a model (`missing`, `conflict`): a stat of every file, so it costs more",
+    )
 
 
 def _one_strategy(data: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from modelshelf.domain import catalog, long_work, preview, promotion
@@ -18,6 +20,7 @@ from modelshelf.web.bodies import (
     MigrationProblem,
     MigrationResponse,
     PendingModelsResponse,
+    PendingQuery,
 )
 from modelshelf.web.edit_bodies import PreviewResponse
 from modelshelf.web.endpoint import JSON_ERRORS, WRITE_ERRORS, Endpoint
@@ -28,6 +31,7 @@ from modelshelf.web.parsing import (
     is_large,
     parse_body,
     parse_path_id,
+    parse_query,
     prefers_async,
     respond,
 )
@@ -56,8 +60,12 @@ def migration_body(report: MigrationReport) -> MigrationResponse:
 
 
 async def pending_models(request: web.Request) -> web.Response:
-    models = await catalog.list_pending(request.app[SHELF])
-    body = PendingModelsResponse(models=models)
+    query = parse_query(request.query, PendingQuery)
+    shelf = request.app[SHELF]
+    models: Sequence[PendingRecord] = await (
+        catalog.check_pending(shelf) if query.checks else catalog.list_pending(shelf)
+    )
+    body = PendingModelsResponse(models=list(models))
     return await respond(request, body, large=is_large(len(models)))
 
 
@@ -130,7 +138,8 @@ ENDPOINTS: list[Endpoint] = [
         "/api/migration/pending_models",
         pending_models,
         "Models waiting for promotion",
-        responses={200: PendingModelsResponse},
+        query=PendingQuery,
+        responses={200: PendingModelsResponse, 400: None},
     ),
     Endpoint(
         "DELETE",

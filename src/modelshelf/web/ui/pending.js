@@ -166,7 +166,7 @@ export async function mountPending(main, context) {
   // model imported makes the pending ones with the same content conflicts).
   async function refreshGroups() {
     try {
-      const data = await get("api/migration/pending_models");
+      const data = await get("api/migration/pending_models?checks=true");
       if (!alive) return;
       for (const record of data.models) {
         const row = rows.get(record.id);
@@ -422,7 +422,7 @@ export async function mountPending(main, context) {
   run.addEventListener("click", runBatch);
 
   try {
-    const data = await get("api/migration/pending_models");
+    const data = await get("api/migration/pending_models?checks=true");
     if (!alive) return null;
     knowsGroups = data.models.every((m) => "missing" in m && "conflict" in m);
     queue.append(...data.models.map(row));
