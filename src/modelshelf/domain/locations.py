@@ -19,6 +19,7 @@ from modelshelf.folders.names import model_stem
 from modelshelf.folders.problems import printable
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage import file_facts, image_index, model_files, models
+from modelshelf.storage.file_facts import FactsRecord
 from modelshelf.storage.model_files import Location, Signatures
 from modelshelf.storage.rows import now_ms
 
@@ -143,33 +144,15 @@ async def refresh_facts(
         return None
     found = await _companions_now(shelf, present, companions)
     source, others = present[0], present[1:]
-    if (
-        record is not None
-        and record.source_path == source
-        and found[source] == record.sources
-        and {path: found[path] for path in others} == record.copies
-    ):
+    if record is not None and _read_as_they_are(record, source, others, found):
         return None
-    header = None
-    if record is not None and record.source_path is not None:
-        # The header was read from this content before: same content, same header.
-        read_from = printable(record.source_path)
-        header = KnownHeader(
-            record.written.get("file_metadata"),
-            [reason for path, reason in record.problems if path == read_from],
-        )
     copies = [Copy(Path(path), found[path]) for path in others]
+    header = _known_header(record)
     async with shelf.changes.staging() as staging:
         staged = await stage_facts(
-            shelf,
-            staging,
-            Path(source),
-            found[source],
-            known_images,
-            not has_images,
-            header,
+            shelf, staging, Path(source), found[source], known_images, not has_images, header,
             copies,
-        )
+        )  # fmt: skip
         if staged.model_unreadable:
             return staged  # keep what was read before; its problems say why
         async with shelf.changes.change(lock=[sha256], staging=staging) as change:
@@ -178,6 +161,30 @@ async def refresh_facts(
             record = await file_facts.fetch_facts(change.tx, sha256)
             await apply_facts(shelf, change, sha256, staged, record)
     return staged
+
+
+def _read_as_they_are(
+    record: FactsRecord, source: str, others: list[str], found: dict[str, Signatures]
+) -> bool:
+    """Whether the facts were last read from `source` and `others` with the companions
+    found beside them now."""
+    return (
+        record.source_path == source
+        and found[source] == record.sources
+        and {path: found[path] for path in others} == record.copies
+    )
+
+
+def _known_header(record: FactsRecord | None) -> KnownHeader | None:
+    """The header read before, with its problems, if the model file was read: same content,
+    same header."""
+    if record is None or record.source_path is None:
+        return None
+    read_from = printable(record.source_path)
+    return KnownHeader(
+        record.written.get("file_metadata"),
+        [reason for path, reason in record.problems if path == read_from],
+    )
 
 
 async def _companions_now(
