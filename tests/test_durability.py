@@ -6,6 +6,7 @@ them, by the path of their descriptor.)"""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import threading
@@ -17,10 +18,15 @@ from typing import Any
 import aiohttp
 import pytest
 
+from modelshelf.durability import sync_folders
 from tests.conftest import Client, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha, make_image
 
 H = fake_sha(1)
+# The fsyncs are told apart by their descriptor's path, which Linux shows in /proc.
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)"
+)
 
 Event = tuple[str, str, str]  # ("fsync", path, "") or ("rename", src, dst)
 _recording: list[list[Event]] = []
@@ -129,3 +135,36 @@ async def test_stage_1s_renditions_and_pending_originals_are_on_the_disk_when_it
     images = shelf_of(client).folder.root
     assert_durable(events, images)
     assert any(Path(dst).parent == images / "pending" for kind, _, dst in events if dst)
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.EOPNOTSUPP])
+def test_a_file_system_that_cannot_sync_a_folder_is_told_once_and_the_work_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, code: int
+) -> None:
+    """Some network and FUSE file systems refuse an fsync of a folder; SQLite and PostgreSQL
+    go on there, and so does the service (otherwise every change would stay unfinished)."""
+
+    def refuse(descriptor: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", refuse)
+    folder = tmp_path / f"share-{code}"
+    folder.mkdir()
+
+    sync_folders([folder])
+    sync_folders([folder])
+
+    told = [r for r in caplog.records if "cannot sync a folder" in r.getMessage()]
+    assert len(told) == 1
+
+
+def test_a_folder_sync_that_fails_otherwise_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(descriptor: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", fail)
+
+    with pytest.raises(OSError, match=os.strerror(errno.EIO)):
+        sync_folders([tmp_path])

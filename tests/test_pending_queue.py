@@ -90,6 +90,22 @@ async def test_a_file_changed_since_it_was_hashed_is_not_known_again(
     assert states(await listed(client)) == {2: (False, False)}
 
 
+async def test_a_hash_the_record_carries_is_not_trusted_once_its_file_was_hashed_otherwise(
+    client: Client, lib: Library
+) -> None:
+    taken = lib.model(1, content=1, hashed=True)
+    lib.legacy.add_model(2, hash_hex=taken, path=str(lib.models_dir / "m2.safetensors"))
+    make_model_file(lib.models_dir / "m2.safetensors", seed=9)  # not the content it claims
+    await migrate(client, lib.legacy)
+    assert states(await listed(client)) == {2: (False, True)}  # all that is known: its hash
+
+    assert await preview(client, 2) == 200
+    assert states(await listed(client)) == {2: (False, False)}
+    make_model_file(lib.models_dir / "m2.safetensors", size=96 * 1024, seed=10)
+
+    assert states(await listed(client)) == {2: (False, None)}
+
+
 async def test_a_conflict_resolved_by_deleting_the_library_model_is_no_longer_one(
     client: Client, lib: Library
 ) -> None:

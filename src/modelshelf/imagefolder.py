@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelshelf.durability import sync_file
+from modelshelf.durability import copy_synced, sync_folders
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.executors import CpuPool
 from modelshelf.images import render_renditions, verify_image
@@ -148,8 +148,8 @@ class ImageFolder:
         if ext not in PENDING_EXTENSIONS:
             ext = EXTENSION_BY_LOADER.get(info.loader.removesuffix("_source"), "img")
         target = folder / "original"
-        shutil.copyfile(source, target)
-        sync_file(target)  # on the disk before it is moved into place (durability)
+        copy_synced(source, target)  # on the disk before the change commits (durability)
+        sync_folders([folder])
         return target, ext
 
     def pending_original_ext(self, pending_id: int) -> str | None:

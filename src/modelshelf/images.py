@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyvips
 
-from modelshelf.durability import write_synced
+from modelshelf.durability import sync_folders, write_synced
 from modelshelf.errors import ImageError, ImageTooLarge
 from modelshelf.executors import CpuPool
 from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
@@ -161,6 +161,7 @@ def _encode_all(
             # before it is renamed into place (durability).
             write_synced(temporary, encoded[quality][0])
         _rename_all(temporaries, targets)
+        sync_folders({target.parent for target in targets.values()})
     except pyvips.Error as exc:
         raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc
     finally:

@@ -45,19 +45,28 @@ async def check_pending(shelf: Shelf) -> list[QueuedPending]:
     """`list_pending`, each record with what an import of it would meet, found without reading
     any model file: whether its file is missing or unreadable (a stat each), and whether a
     model has the file's SHA256. That SHA256 is the digest the hash cache holds for the file
-    as it is now (a scan, an import or a preview left it there), else the one the record
-    carries (a legacy row whose hash was taken); with neither, whether it conflicts is not
-    known (null) until its file is hashed. One read, then one trip to the reads pool."""
+    as it is now (a scan, an import or a preview left it there), else, when the cache holds
+    nothing for that path, the one the record carries (a legacy row whose hash was taken);
+    otherwise whether it conflicts is not known (null) until its file is hashed. One read,
+    then one trip to the reads pool, where the files are stat'ed and the records built."""
     async with shelf.storage.read() as conn:
         records = await pending.list_pending(conn)
         paths = [_model_path(shelf, r.path) for r in records]
         cached = await hash_cache.cached_digests(conn, [str(p) for p in paths if p is not None])
         candidates = {e[3] for e in cached.values()} | {r.sha256 for r in records if r.sha256}
-        in_library = await models.existing_paths(conn, sorted(candidates))
+        in_library = set(await models.existing_paths(conn, sorted(candidates)))
     # A read: in the pool bulk work never fills (imports keep the files pool busy).
-    files = await shelf.run_reads(readable_identities, paths)
+    return await shelf.run_reads(_checked, records, paths, cached, in_library)
+
+
+def _checked(
+    records: list[PendingRecord],
+    paths: list[Path | None],
+    cached: dict[str, tuple[int, int, int, str]],
+    in_library: set[str],
+) -> list[QueuedPending]:
     checked = []
-    for record, file in zip(records, files, strict=True):
+    for record, file in zip(records, readable_identities(paths), strict=True):
         digest = _known_digest(record, file, cached)
         conflict = None if file is None or digest is None else digest in in_library
         checked.append(QueuedPending(**dict(record), missing=file is None, conflict=conflict))
@@ -81,9 +90,10 @@ def _known_digest(
     if file is None:
         return None
     entry = cached.get(file.path)
-    if entry is not None and entry[:3] == (file.size, file.mtime_ns, file.inode):
-        return entry[3]
-    return record.sha256
+    if entry is None:
+        return record.sha256
+    # An entry for another state of the file says its content changed since: not known.
+    return entry[3] if entry[:3] == (file.size, file.mtime_ns, file.inode) else None
 
 
 async def list_tags(shelf: Shelf) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
+from modelshelf.durability import sync_folders
 from modelshelf.errors import PartRefused, StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.executors import refuses_writes, run_blocking
 from modelshelf.locks import KeyedLocks
@@ -82,7 +83,7 @@ class Staging:
         # folder that discard() did not know of, or made after discard() ran.
         self.folders.append(folder)
         try:
-            await _uncancellable(self._changes.run_files(folder.mkdir, 0o755, True))
+            await _uncancellable(self._changes.run_files(_make_folder, folder))
         except OSError as exc:
             if refuses_writes(exc):  # every change that writes files begins here
                 raise StorageUnavailable(
@@ -307,6 +308,13 @@ class Changes:
                 pass
         except (StorageBusy, StorageFull, StorageUnavailable) as exc:
             log.info("carried-out journal entries are forgotten later: %s", exc.detail)
+
+
+def _make_folder(folder: Path) -> None:
+    """Make a staging folder, its name on the disk before anything staged in it is
+    journalled (durability)."""
+    folder.mkdir(0o755, True)
+    sync_folders([folder.parent])
 
 
 async def _uncancellable(work: Any) -> None:

@@ -140,6 +140,8 @@ def _renumber(root: Path, op: FileOp) -> list[str]:
                 with contextlib.suppress(FileNotFoundError):
                     (images / name).replace(folder / f"{seq}_{quality}")
                     crashpoint("renumber.moved_aside")
+        # The moves aside on the disk before the marker that says they are done.
+        sync_folders([images, folder])
         marker.touch()
         crashpoint("renumber.moved_out")
     for old, new in moves:
