@@ -14,18 +14,17 @@ import errno
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-if sys.platform != "win32":
+try:
     import fcntl
-
-    # macOS: fsync leaves the data in the drive's cache; this empties it.
-    _FULL_FSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
+except ImportError:  # Windows (and tests that stand for it)
+    _FULL_FSYNC: int | None = None
 else:
-    _FULL_FSYNC = None
+    # macOS: fsync leaves the data in the drive's cache; this empties it.
+    _FULL_FSYNC = getattr(fcntl, "F_FULLFSYNC", None)
 
 log = logging.getLogger(__name__)
 
