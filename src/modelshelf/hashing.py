@@ -54,7 +54,8 @@ class FileIdentity:
 
 def readable_identities(paths: Sequence[Path | None]) -> list[FileIdentity | None]:
     """The identity of each file an import could hash (a regular file this process may read),
-    None for the others and for no path. Blocking: run it in the files pool."""
+    None for the others and for no path. Blocking: run it in an executor (the pending queue
+    runs it in the reads pool)."""
     found: list[FileIdentity | None] = []
     for path in paths:
         identity = None
