@@ -1,6 +1,7 @@
 """A library of several pages (the grid asks for 100 models at a time) in a real browser: a
-Shift range picks every card between, pages not fetched yet included, and J/K go on past the
-end of a page."""
+Shift range picks every card between, pages not fetched yet included, J/K go on past the end
+of a page, and a page that cannot be fetched is said, and asked for again later, not at every
+frame."""
 
 from __future__ import annotations
 
@@ -106,3 +107,42 @@ def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:
     page.get_by_role("heading", level=1, name="Page model 100").wait_for()
     page.keyboard.press("k")
     page.get_by_role("heading", level=1, name="Page model 099").wait_for()
+
+
+# Resolves after `n` frames drawn: time for the grid to ask again, were it to ask every frame.
+FRAMES = """n => new Promise((done) => {
+  const frame = () => (--n ? requestAnimationFrame(frame) : done());
+  requestAnimationFrame(frame);
+})"""
+
+
+def test_a_page_that_cannot_be_fetched_is_said_and_not_asked_for_every_frame(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    page.locator(".card[data-state='full']").first.wait_for()
+    refused: list[str] = []
+
+    def down(route: Any) -> None:
+        """The server went away after the first page."""
+        if "offset=0" in route.request.url:
+            route.fallback()
+        else:
+            refused.append(route.request.url)
+            route.abort("connectionrefused")
+
+    page.route("**/api/models?*", down)
+    page.evaluate("scrollTo(0, document.documentElement.scrollHeight / 2)")
+    page.locator(".card[data-state='failed']", has_text="Not loaded").first.wait_for()
+    status = page.get_by_role("status")
+    status.get_by_text("Some models could not be loaded: The server cannot be reached").wait_for()
+    page.evaluate(FRAMES, 30)
+    assert 1 <= len(refused) <= 2, refused  # the pages on screen, once each
+
+    page.unroute("**/api/models?*")
+    status.get_by_role("button", name="Try again").click()
+    page.locator(".card.skeleton").first.wait_for(state="detached")
+    assert page.locator(".card[data-state='full']").evaluate_all(
+        "cards => cards.some((c) => c.dataset.index >= 100)"
+    )

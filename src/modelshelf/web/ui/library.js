@@ -1,13 +1,16 @@
 // The library page: search as you type, filters by type, tag and base model, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
-import { h, clear, debounce, formatCount, plural, note } from "./dom.js";
+import { h, clear, debounce, formatCount, plural, note, toast } from "./dom.js";
 import { get, capabilities } from "./api.js";
 import { VirtualGrid } from "./grid.js";
 import { Selection, selectionBar } from "./selection.js";
 import { setQuery, savedScroll, focusHeading } from "./router.js";
 
 const PAGE = 100;
+// A page that could not be fetched is asked for again after this long (or at Try again), not
+// at the next frame: the grid asks for what is on screen at every frame.
+const RETRY_MS = 5000;
 const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
 // "Best match" is the order of a search that names no sort, and is offered only while searching.
 const BEST_MATCH = "best:";
@@ -75,6 +78,8 @@ class Results {
     this.controller = new AbortController();
     this.onChange = () => {};
     this.loading = new Map(); // page -> the promise of its request
+    this.retryAt = 0; // when pages that failed are asked for again
+    this.retryTimer = 0;
     this.first = this.load(0);
   }
 
@@ -105,11 +110,24 @@ class Results {
     return Array.isArray(page) ? page[index % PAGE] : undefined;
   }
 
+  // Whether the page holding `index` could not be fetched (its cards say so).
+  failed(index) {
+    return this.pages.get(Math.floor(index / PAGE)) === "failed";
+  }
+
   ensure(from, to) {
     if (to <= from) return;
+    const again = performance.now() >= this.retryAt;
     for (let page = Math.floor(from / PAGE); page <= Math.floor((to - 1) / PAGE); page += 1) {
-      if (!this.pages.has(page)) this.load(page);
+      const state = this.pages.get(page);
+      if (state === undefined || (state === "failed" && again)) this.load(page);
     }
+  }
+
+  // Pages that failed are asked for again as soon as they are on screen.
+  retry() {
+    this.retryAt = 0;
+    this.onChange();
   }
 
   load(page) {
@@ -125,17 +143,23 @@ class Results {
       const data = await get(url, { signal: this.controller.signal });
       this.total = data.total;
       this.pages.set(page, data.models);
-      this.error = null;
+      if (![...this.pages.values()].includes("failed")) this.error = null;
     } catch (error) {
       if (error.name === "AbortError") return;
-      this.pages.delete(page);
+      // Kept as failed, not forgotten: the next frame would ask again at once, and a server
+      // that is down met a request a frame for as long as the page was on screen.
+      this.pages.set(page, "failed");
       this.error = error;
+      this.retryAt = performance.now() + RETRY_MS;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.onChange(), RETRY_MS);
     }
     this.onChange();
   }
 
   abort() {
     this.controller.abort();
+    clearTimeout(this.retryTimer);
   }
 }
 
@@ -265,9 +289,21 @@ export async function mountLibrary(main, context) {
         h("button", { type: "button", "aria-label": `Remove filter ${k.replace("_", " ")} ${v}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }))));
   }
 
+  // A page past the first that could not be fetched is said once, in a toast (its cards say
+  // "Not loaded"; the note above the grid may be far out of view), until pages load again.
   function watch(results) {
     const inner = results.onChange;
-    results.onChange = () => { inner(); showState(); };
+    let told = false;
+    results.onChange = () => {
+      inner();
+      showState();
+      if (!results.error || results.total === null) told = false;
+      else if (!told) {
+        told = true;
+        toast(`Some models could not be loaded: ${results.error.message}. Trying again…`,
+          { error: true, action: { label: "Try again", run: () => results.retry() } });
+      }
+    };
   }
 
   // The controls show `filters` when they change from elsewhere (a chip's ×, Clear filters).
