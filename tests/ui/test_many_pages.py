@@ -1,7 +1,7 @@
 """A library of several pages (the grid asks for 100 models at a time) in a real browser: a
 Shift range picks every card between, pages not fetched yet included, J/K go on past the end
-of a page, and a page that cannot be fetched is said, and asked for again later, not at every
-frame."""
+of a page, the way back to the library leads to the card of the model left, and a page that
+cannot be fetched is said, and asked for again later, not at every frame."""
 
 from __future__ import annotations
 
@@ -107,6 +107,48 @@ def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:
     page.get_by_role("heading", level=1, name="Page model 100").wait_for()
     page.keyboard.press("k")
     page.get_by_role("heading", level=1, name="Page model 099").wait_for()
+
+
+FOCUSED_CARD = """() => {
+  const link = document.activeElement.closest(".card-link");
+  if (!link) return null;
+  const box = link.getBoundingClientRect();
+  const bar = document.querySelector(".toolbar").getBoundingClientRect().bottom;
+  return { href: link.getAttribute("href"), inView: box.top >= bar && box.bottom <= innerHeight };
+}"""
+
+
+def test_the_library_link_after_j_returns_to_the_card_of_the_model_left(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    card(page, 140).locator(".card-link").click()
+    page.get_by_role("heading", level=1, name="Page model 140").wait_for()
+    for shown in (141, 142, 143):
+        page.keyboard.press("j")
+        page.get_by_role("heading", level=1, name=f"Page model {shown:03d}").wait_for()
+    page.get_by_role("navigation", name="Around this model").get_by_role(
+        "link", name="← Library"
+    ).click()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    page.wait_for_function(f"() => document.activeElement.closest(\"[href$='{sha_of(143)}']\")")
+    assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(143)}", "inView": True}
+    # The arrow keys go on from there.
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(144)}", "inView": True}
+
+
+def test_back_from_a_model_puts_the_focus_on_its_card(pages_visit: Visit) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    card(page, 180).locator(".card-link").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", level=1, name="Page model 180").wait_for()
+    page.go_back()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    page.wait_for_function(f"() => document.activeElement.closest(\"[href$='{sha_of(180)}']\")")
+    assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(180)}", "inView": True}
 
 
 # Resolves after `n` frames drawn: time for the grid to ask again, were it to ask every frame.

@@ -273,11 +273,12 @@ export class VirtualGrid {
     }
   }
 
-  focusCard(index) {
+  // `scroll` false: the page stays where it is (Back put it where the person left it).
+  focusCard(index, { scroll = true } = {}) {
     const total = this.results.total || 0;
     if (!total) return;
     this.focusIndex = Math.max(0, Math.min(total - 1, index));
-    this.scrollToIndex(this.focusIndex);
+    if (scroll) this.scrollToIndex(this.focusIndex);
     this.speed = 0;
     this.update();
     const card = this.cards.get(this.focusIndex);

@@ -237,8 +237,13 @@ export async function mountLibrary(main, context) {
   const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
   const active = h("div", { class: "active-filters" });
   const status = h("div");
-  const results0 = lastResults && !lastResults.stale && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
-  const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin, selection });
+  // Back from a model (Back, the page's "← Library", after J and K too): its card, where it
+  // was in the results last shown, is the place to return to; it takes the focus.
+  const key = apiQuery(filters, caps);
+  const left = /^models\/([^/]+)$/.exec(context.from || "");
+  const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
+  const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
+  const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
   const bar = selectionBar(selection, { onDone: () => { reload(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
@@ -394,7 +399,10 @@ export async function mountLibrary(main, context) {
     // The grid takes its full height first, else the scroll is cut short at the page's end.
     grid.update();
     if (restore) window.scrollTo(0, restore);
-    focusHeading(main, context.focus);
+    if (returnTo < 0 || returnTo >= (grid.results.total || 0)) return focusHeading(main, context.focus);
+    // Reached by a link (no place saved): the card is brought into view near the top.
+    if (!restore) grid.scrollToIndex(returnTo, "top");
+    grid.focusCard(returnTo, { scroll: false });
   };
   if (grid.results.total !== null) settle();
   else grid.results.first.then(() => context.isCurrent() && settle());
