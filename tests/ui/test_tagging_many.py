@@ -1,6 +1,7 @@
 """Tagging many models at once in a real browser: Select mode picks cards (a click, a Shift
-range, Space), the bar adds a tag to every picked model and removes it again, a change made
-elsewhere in between is read again rather than overwritten, and Escape ends the mode."""
+range, Space), the bar adds a tag to every picked model and removes it again (saying how far
+it is, with Stop), a change made elsewhere in between is read again rather than overwritten,
+and Escape ends the mode."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import ITS_TAGS, Gate
 
 TAGS = "PUT /api/models/{sha256}/tags"
 
@@ -88,6 +90,36 @@ def test_a_model_changed_between_its_read_and_its_write_is_read_again(
     assert {"elsewhere", "picked"} <= set(tags_of(page, sha))  # both changes kept
     as_before = [t for t in tags_of(page, sha) if t not in ("elsewhere", "picked")]
     page.request.put(f"/api/models/{sha}/tags", data=json.dumps({"tags": as_before}))
+
+
+def test_a_tagging_shows_how_far_it_is_and_can_be_stopped(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, hashes = selecting(visit, "/?type=lora")
+    cards = page.locator(".card[data-state='full']")
+    cards.nth(0).click()
+    cards.nth(2).click(modifiers=["Shift"])
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_text("3 models selected").wait_for()
+    before = {sha: tags_of(page, sha) for sha in hashes[:3]}
+    gate = Gate(page, ITS_TAGS, "PUT")  # the first model's write waits
+    bar.get_by_label("Tag for the selected models").fill("by-mistake")
+    with page.expect_request(lambda r: r.method == "PUT"):
+        bar.get_by_role("button", name="Add tag").click()
+    bar.get_by_text("0 of 3").wait_for()
+    assert bar.get_by_role("progressbar").get_attribute("aria-valuetext") == "0 of 3 models"
+    bar.get_by_role("button", name="Stop").click()
+    gate.open()
+    said = "Stopped: tag “by-mistake” added to 1 model; 2 not done"
+    page.get_by_role("status").get_by_text(said).wait_for()
+    assert bar.get_by_role("button", name="Stop").is_hidden()
+    assert "by-mistake" in tags_of(page, hashes[0])
+    assert [tags_of(page, sha) for sha in hashes[1:3]] == [before[sha] for sha in hashes[1:3]]
+    # What was typed is kept, to take the tag off again.
+    bar.get_by_role("button", name="Remove tag").click()
+    page.get_by_role("status").get_by_text("Tag “by-mistake” removed from 1 model").wait_for()
+    assert {sha: tags_of(page, sha) for sha in hashes[:3]} == before
 
 
 def test_space_picks_the_focused_card_and_escape_ends_select_mode(
