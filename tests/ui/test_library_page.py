@@ -1,5 +1,6 @@
-"""The library page in a real browser: cards with low covers, search as you type, filters in
-the URL, the back button, keyboard moves between cards, and the names the contract fixes."""
+"""The library page in a real browser: cards with low covers, search as you type (a long paste
+cut to what the server takes), filters in the URL, the back button, keyboard moves between
+cards, and the names the contract fixes."""
 
 from __future__ import annotations
 
@@ -118,3 +119,16 @@ def test_the_page_says_when_nothing_matches(visit: Visit) -> None:
     page.get_by_role("button", name="Clear filters").click()
     page.get_by_text(f"{MODELS} models").wait_for()
     assert page.url.endswith("/")
+
+
+def test_a_prompt_pasted_into_the_search_is_cut_to_what_the_server_takes(visit: Visit) -> None:
+    page = open_library(visit)
+    search = page.get_by_role("searchbox", name="Search")
+    search.focus()
+    page.keyboard.insert_text("aurora lineart " * 10)  # 150 characters, as a paste
+    page.get_by_text("1 model", exact=True).wait_for()
+    assert card_names(page) == ["Aurora Lineart XL"]
+    assert not page.get_by_text("could not be loaded").count()
+    assert len(search.input_value()) == 100
+    for label in ("Tag", "Base model"):
+        assert page.get_by_label(label, exact=True).get_attribute("maxlength") == "100"

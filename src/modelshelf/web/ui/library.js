@@ -203,16 +203,19 @@ export async function mountLibrary(main, context) {
 
   const heading = h("h1", { text: "Library" });
   const count = h("span", { class: "count", "aria-live": "polite" });
+  // No longer than the server takes (a prompt pasted in is cut there, and still searches; a
+  // longer one was answered 400, shown as "the library could not be loaded").
+  const longest = caps.limits.filter_text ? String(caps.limits.filter_text) : null;
   const search = h("input", {
     type: "search", id: "search", name: "q", autocomplete: "off", spellcheck: "false",
-    placeholder: "Name, file, trigger word, tag…", value: filters.q || "",
+    placeholder: "Name, file, trigger word, tag…", value: filters.q || "", maxlength: longest,
   });
   // The chosen type is an option from the start; the others arrive with get_types.
   const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),
     filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
-  const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "" });
+  const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "", maxlength: longest });
   const tagList = h("datalist", { id: "tag-options" });
-  const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" });
+  const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "", maxlength: longest });
   const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
   showSort();
