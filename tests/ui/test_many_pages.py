@@ -1,5 +1,5 @@
 """A library of several pages (the grid asks for 100 models at a time) in a real browser: a
-Shift range picks every card between, pages not fetched yet included, J/K go on past the end
+Shift range and Select all pick every card, pages not fetched yet included, J/K go on past the end
 of a page, the way back to the library leads to the card of the model left, and a page that
 cannot be fetched is said, and asked for again later, not at every frame."""
 
@@ -94,6 +94,24 @@ def test_a_shift_range_picks_every_card_between_pages_not_fetched_included(
     card(page, MODELS - 1).click(modifiers=["Shift"])
     selected = page.get_by_role("region", name="Selection").get_by_text(f"{MODELS} models selected")
     selected.wait_for()
+
+
+def test_select_all_picks_every_model_of_the_results_pages_not_fetched_included(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/?q=page+model+2")  # Page model 200 to 249
+    page.get_by_text("50 models").wait_for()
+    page.get_by_role("button", name="Select", exact=True).click()
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_role("button", name="Select all 50").click()
+    bar.get_by_text("50 models selected").wait_for()
+    page.get_by_role("searchbox", name="Search").fill("")
+    page.get_by_text(f"{MODELS} models").wait_for()  # three pages, the first one fetched
+    bar.get_by_role("button", name=f"Select all {MODELS}").click()
+    bar.get_by_text(f"{MODELS} models selected").wait_for()
+    bar.get_by_role("button", name="Clear selection").click()
+    bar.get_by_text("Click cards to select them").wait_for()
 
 
 def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:

@@ -247,7 +247,7 @@ export async function mountLibrary(main, context) {
   const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: () => { reload(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name });
+  const bar = selectionBar(selection, { onDone: () => { reload(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -281,6 +281,7 @@ export async function mountLibrary(main, context) {
     const results = grid.results;
     const total = results.total;
     count.textContent = total === null ? "" : plural(total, "model");
+    bar.update(); // its Select all counts these results
     clear(status);
     if (results.error && total === null) {
       status.append(note(`The library could not be loaded: ${results.error.message}`, { error: true }),

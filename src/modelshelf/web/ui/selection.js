@@ -44,6 +44,19 @@ export class Selection {
     this.onChange();
   }
 
+  // Every model of `results` (all its pages, fetched first); the number that could not be
+  // fetched.
+  async pickAll(results) {
+    const records = await results.range(0, results.total || 0);
+    let lost = 0;
+    for (const record of records) {
+      if (record) this.picked.set(record.sha256, record.name || record.sha256.slice(0, 12));
+      else lost += 1;
+    }
+    this.onChange();
+    return lost;
+  }
+
   clear() {
     this.picked.clear();
     this.anchor = null;
@@ -57,9 +70,23 @@ export function foldTagName(name) {
 }
 
 // The bar over the grid while Select mode is on. `onDone` runs after a tagging, `onLeave`
-// when Escape in its empty field asks to leave the mode; `maxTagName` is the server's limit.
-export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
+// when Escape in its empty field asks to leave the mode; `maxTagName` is the server's limit;
+// `results()` the results shown (Select all picks every one of them).
+export function selectionBar(selection, { onDone, onLeave, maxTagName, results }) {
   const count = h("span", { class: "count", "aria-live": "polite" });
+  let picking = false;
+  const all = h("button", { type: "button", onclick: async () => {
+    if (picking) return;
+    picking = true;
+    bar.update();
+    try {
+      const lost = await selection.pickAll(results());
+      if (lost) toast(`${plural(lost, "model")} could not be loaded, so not selected`, { error: true });
+    } finally {
+      picking = false;
+      bar.update();
+    }
+  } });
   const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: maxTagName ? String(maxTagName) : null });
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
@@ -71,7 +98,7 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
   const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Tagging progress" });
   const progressText = h("span", { class: "count", hidden: true });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
-    count, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, stop, progressText, progress);
+    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
   field.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); run(true); }
@@ -85,6 +112,10 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
     count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them";
     // Not disabled while busy (the focused button would drop the focus): busy runs are refused.
     for (const button of [add, remove, done]) button.disabled = !n;
+    const total = results().total;
+    all.hidden = !total;
+    all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
+    all.setAttribute("aria-busy", String(picking));
     bar.setAttribute("aria-busy", String(busy));
   };
 
