@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyvips
+
 from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import ITS_TAGS, Gate
@@ -120,6 +122,23 @@ def test_a_tagging_shows_how_far_it_is_and_can_be_stopped(
     bar.get_by_role("button", name="Remove tag").click()
     page.get_by_role("status").get_by_text("Tag “by-mistake” removed from 1 model").wait_for()
     assert {sha: tags_of(page, sha) for sha in hashes[:3]} == before
+
+
+def test_a_picked_card_is_framed_over_its_cover(visit: Visit, operations: set[str]) -> None:
+    needs(operations, TAGS)
+    page, _ = selecting(visit, "/")
+    card = page.locator(".card[data-state='full']").first
+    card.click()
+    page.get_by_role("region", name="Selection").get_by_text("1 model selected").wait_for()
+    page.mouse.move(0, 0)  # no hover outline
+    box = card.bounding_box()
+    # A line 1 px inside the card's top edge, over the cover, across its middle half.
+    line = {"x": box["x"] + box["width"] / 4, "y": box["y"] + 1, "width": box["width"] / 2}
+    image = pyvips.Image.new_from_buffer(page.screenshot(clip={**line, "height": 1}), "")
+    accent = (0x54, 0x43, 0xC7)  # --accent in the light scheme
+    shown = [image[band].avg() for band in range(3)]
+    assert all(abs(a - b) <= 6 for a, b in zip(shown, accent, strict=True)), shown
+    page.get_by_role("button", name="Clear selection").click()
 
 
 def test_space_picks_the_focused_card_and_escape_ends_select_mode(
