@@ -2,7 +2,7 @@
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
 import { h, clear, debounce, formatCount, plural, note, toast } from "./dom.js";
-import { get, capabilities } from "./api.js";
+import { get, capabilities, libraryTags, tagsChanged } from "./api.js";
 import { VirtualGrid } from "./grid.js";
 import { Selection, selectionBar } from "./selection.js";
 import { setQuery, savedScroll, focusHeading } from "./router.js";
@@ -37,6 +37,7 @@ const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 // They still say which models were shown around one (see neighbours).
 export function invalidateLibrary() {
   if (lastResults) lastResults.stale = true;
+  tagsChanged(); // and the tags' counts, or the tags themselves
 }
 
 // The models before and after `sha256` in the library as last shown, when that part of it
@@ -247,7 +248,7 @@ export async function mountLibrary(main, context) {
   const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: () => { reload(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
+  const bar = selectionBar(selection, { onDone: () => { reload(); tagsChanged(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -431,7 +432,7 @@ async function loadChoices(typeSelect, tagList, filters) {
 // The tags offered by the tag filter and the Select bar, most used first (again after a
 // tagging, which can make a tag or change the counts).
 async function loadTagChoices(tagList) {
-  const { tags } = await get("api/tags");
+  const { tags } = await libraryTags();
   const sorted = [...tags].sort((a, b) => b.models - a.models);
   clear(tagList, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
 }
