@@ -1,10 +1,13 @@
-"""The library page in a real browser: cards with low covers, search as you type, filters in
-the URL, the back button, keyboard moves between cards, and the names the contract fixes."""
+"""The library page in a real browser: cards with low covers, search as you type (a long paste
+cut to what the server takes), filters in the URL, the back button, keyboard moves between
+cards with a focus ring that shows, and the names the contract fixes."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import pyvips
 
 from tests.ui.conftest import Visit
 from tests.ui.seed import SeededLibrary
@@ -99,6 +102,22 @@ def test_arrow_keys_move_between_cards_and_enter_opens_one(
     page.get_by_text(f"{MODELS} models").wait_for()
 
 
+def test_the_focus_ring_goes_round_the_whole_card_cover_included(visit: Visit) -> None:
+    page = open_library(visit)
+    page.keyboard.press("/")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    card = page.locator(".card:has(> .card-link:focus)")
+    card.wait_for()
+    box = card.bounding_box()
+    # A line 4 px above the card's top edge, over the cover, across its middle half.
+    line = {"x": box["x"] + box["width"] / 4, "y": box["y"] - 4, "width": box["width"] / 2}
+    image = pyvips.Image.new_from_buffer(page.screenshot(clip={**line, "height": 1}), "")
+    focus = (0x1A, 0x5F, 0xD0)  # --focus in the light scheme
+    shown = [image[band].avg() for band in range(3)]
+    assert all(abs(a - b) <= 6 for a, b in zip(shown, focus, strict=True)), shown
+
+
 def test_the_contract_names_are_there(visit: Visit) -> None:
     page = open_library(visit)
     assert page.get_by_role("searchbox", name="Search").get_attribute("type") == "search"
@@ -118,3 +137,16 @@ def test_the_page_says_when_nothing_matches(visit: Visit) -> None:
     page.get_by_role("button", name="Clear filters").click()
     page.get_by_text(f"{MODELS} models").wait_for()
     assert page.url.endswith("/")
+
+
+def test_a_prompt_pasted_into_the_search_is_cut_to_what_the_server_takes(visit: Visit) -> None:
+    page = open_library(visit)
+    search = page.get_by_role("searchbox", name="Search")
+    search.focus()
+    page.keyboard.insert_text("aurora lineart " * 10)  # 150 characters, as a paste
+    page.get_by_text("1 model", exact=True).wait_for()
+    assert card_names(page) == ["Aurora Lineart XL"]
+    assert not page.get_by_text("could not be loaded").count()
+    assert len(search.input_value()) == 100
+    for label in ("Tag", "Base model"):
+        assert page.get_by_label(label, exact=True).get_attribute("maxlength") == "100"

@@ -1,6 +1,7 @@
 """A library of several pages (the grid asks for 100 models at a time) in a real browser: a
-Shift range picks every card between, pages not fetched yet included, and J/K go on past the
-end of a page."""
+Shift range and Select all pick every card, pages not fetched yet included, J/K go on past the end
+of a page, the way back to the library leads to the card of the model left, and a page that
+cannot be fetched is said, and asked for again later, not at every frame."""
 
 from __future__ import annotations
 
@@ -95,6 +96,24 @@ def test_a_shift_range_picks_every_card_between_pages_not_fetched_included(
     selected.wait_for()
 
 
+def test_select_all_picks_every_model_of_the_results_pages_not_fetched_included(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/?q=page+model+2")  # Page model 200 to 249
+    page.get_by_text("50 models").wait_for()
+    page.get_by_role("button", name="Select", exact=True).click()
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_role("button", name="Select all 50").click()
+    bar.get_by_text("50 models selected").wait_for()
+    page.get_by_role("searchbox", name="Search").fill("")
+    page.get_by_text(f"{MODELS} models").wait_for()  # three pages, the first one fetched
+    bar.get_by_role("button", name=f"Select all {MODELS}").click()
+    bar.get_by_text(f"{MODELS} models selected").wait_for()
+    bar.get_by_role("button", name="Clear selection").click()
+    bar.get_by_text("Click cards to select them").wait_for()
+
+
 def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:
     page = pages_visit.page
     page.goto("/")
@@ -106,3 +125,84 @@ def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:
     page.get_by_role("heading", level=1, name="Page model 100").wait_for()
     page.keyboard.press("k")
     page.get_by_role("heading", level=1, name="Page model 099").wait_for()
+
+
+FOCUSED_CARD = """() => {
+  const link = document.activeElement.closest(".card-link");
+  if (!link) return null;
+  const box = link.getBoundingClientRect();
+  const bar = document.querySelector(".toolbar").getBoundingClientRect().bottom;
+  return { href: link.getAttribute("href"), inView: box.top >= bar && box.bottom <= innerHeight };
+}"""
+
+
+def test_the_library_link_after_j_returns_to_the_card_of_the_model_left(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    card(page, 140).locator(".card-link").click()
+    page.get_by_role("heading", level=1, name="Page model 140").wait_for()
+    for shown in (141, 142, 143):
+        page.keyboard.press("j")
+        page.get_by_role("heading", level=1, name=f"Page model {shown:03d}").wait_for()
+    page.get_by_role("navigation", name="Around this model").get_by_role(
+        "link", name="← Library"
+    ).click()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    page.wait_for_function(f"() => document.activeElement.closest(\"[href$='{sha_of(143)}']\")")
+    assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(143)}", "inView": True}
+    # The arrow keys go on from there.
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(144)}", "inView": True}
+
+
+def test_back_from_a_model_puts_the_focus_on_its_card(pages_visit: Visit) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    card(page, 180).locator(".card-link").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", level=1, name="Page model 180").wait_for()
+    page.go_back()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    page.wait_for_function(f"() => document.activeElement.closest(\"[href$='{sha_of(180)}']\")")
+    assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(180)}", "inView": True}
+
+
+# Resolves after `n` frames drawn: time for the grid to ask again, were it to ask every frame.
+FRAMES = """n => new Promise((done) => {
+  const frame = () => (--n ? requestAnimationFrame(frame) : done());
+  requestAnimationFrame(frame);
+})"""
+
+
+def test_a_page_that_cannot_be_fetched_is_said_and_not_asked_for_every_frame(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    page.locator(".card[data-state='full']").first.wait_for()
+    refused: list[str] = []
+
+    def down(route: Any) -> None:
+        """The server went away after the first page."""
+        if "offset=0" in route.request.url:
+            route.fallback()
+        else:
+            refused.append(route.request.url)
+            route.abort("connectionrefused")
+
+    page.route("**/api/models?*", down)
+    page.evaluate("scrollTo(0, document.documentElement.scrollHeight / 2)")
+    page.locator(".card[data-state='failed']", has_text="Not loaded").first.wait_for()
+    status = page.get_by_role("status")
+    status.get_by_text("Some models could not be loaded: The server cannot be reached").wait_for()
+    page.evaluate(FRAMES, 30)
+    assert 1 <= len(refused) <= 2, refused  # the pages on screen, once each
+
+    page.unroute("**/api/models?*")
+    status.get_by_role("button", name="Try again").click()
+    page.locator(".card.skeleton").first.wait_for(state="detached")
+    assert page.locator(".card[data-state='full']").evaluate_all(
+        "cards => cards.some((c) => c.dataset.index >= 100)"
+    )

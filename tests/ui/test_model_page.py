@@ -1,6 +1,7 @@
 """The model page in a real browser: the full SHA256 as text, the gallery (high in the
-lightbox, arrow keys, Escape), upload with the file picker, delete with confirmation, and
-controls whose endpoint the server lacks shown disabled, never broken."""
+lightbox, arrow keys, Escape), upload with the file picker, delete with confirmation, the
+library's tags read once for models stepped through, and controls whose endpoint the server
+lacks shown disabled, never broken."""
 
 from __future__ import annotations
 
@@ -184,6 +185,33 @@ def test_j_and_k_step_to_the_next_and_previous_model_but_not_while_typing(visit:
     page.locator("h1").click()
     page.keyboard.press("k")
     page.get_by_role("heading", level=1, name=names[0]).wait_for()
+
+
+def test_stepping_through_models_reads_the_tags_once_and_again_after_a_change(
+    visit: Visit,
+) -> None:
+    page = visit.page
+    page.goto("/?type=lora")
+    page.locator(".card[data-state='full']").first.wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    page.locator(".card-link").first.click()
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    for name in names[1:4]:
+        page.keyboard.press("j")
+        page.get_by_role("heading", level=1, name=name).wait_for()
+    page.locator("#tag-suggestions option").first.wait_for(state="attached")
+    read = [url for url in visit.requests if url.endswith("/api/tags")]
+    assert len(read) == 1, read  # by the library; the model pages share it
+
+    field = page.get_by_label("Add a tag")
+    field.fill("stepped-on")
+    field.press("Enter")
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_role("link", name="stepped-on").wait_for()
+    # The new tag is offered at once: a change made here reads the tags again.
+    page.locator("#tag-suggestions option[value='stepped-on']").wait_for(state="attached")
+    tags.get_by_role("button", name="Remove tag stepped-on").click()
+    tags.get_by_role("link", name="stepped-on").wait_for(state="detached")
 
 
 def refused_files(folder: Path) -> list[Path]:

@@ -1,7 +1,8 @@
 """A scan from the jobs page against a real server whose model roots are real folders: the job
 appears, runs live and ends with its counts; the models it found are in the library, the copy
-it found is listed as a duplicate, and a second scan reads nothing again. A scan that meets a
-root that does not exist and a broken header lists each problem with its path and reason."""
+it found is listed as a duplicate, a second scan reads nothing again, and the library shown
+before a scan shows what it found after it. A scan that meets a root that does not exist and
+a broken header lists each problem with its path and reason."""
 
 from __future__ import annotations
 
@@ -66,6 +67,27 @@ def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) ->
     page.goto("/jobs")
     page.get_by_role("button", name="Start scan").click()
     page.locator(".job .stats", has_text="unchanged, not read: 4").wait_for()
+
+
+def test_the_library_shown_before_a_scan_shows_what_it_found_after_it(
+    scan_visit: Visit, scanning_server: ServerProcess
+) -> None:
+    page = scan_visit.page
+    page.goto("/")
+    count = page.locator(".page-head .count")
+    page.wait_for_function("c => c.textContent !== ''", arg=count.element_handle())
+    before = int(count.inner_text().split()[0])
+    loras = scanning_server.data_dir.parent / "models" / "loras"
+    write_safetensors(loras / "Late Arrival.safetensors", seed=11)
+
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_role("button", name="Start scan").click()
+    page.get_by_role("status").get_by_text("Scan of the model folders: done").wait_for()
+    page.get_by_role("link", name="Library", exact=True).click()
+    page.get_by_text("Late Arrival", exact=True).wait_for()
+    total = page.request.get("/api/models?limit=1").json()["total"]
+    assert total > before
+    assert count.inner_text() == f"{total} models"
 
 
 @pytest.fixture(scope="module")

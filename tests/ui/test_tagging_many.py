@@ -1,14 +1,18 @@
 """Tagging many models at once in a real browser: Select mode picks cards (a click, a Shift
-range, Space), the bar adds a tag to every picked model and removes it again, a change made
-elsewhere in between is read again rather than overwritten, and Escape ends the mode."""
+range, Space), the bar adds a tag to every picked model and removes it again (saying how far
+it is, with Stop), a change made elsewhere in between is read again rather than overwritten,
+and Escape ends the mode."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pyvips
+
 from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import ITS_TAGS, Gate
 
 TAGS = "PUT /api/models/{sha256}/tags"
 
@@ -88,6 +92,53 @@ def test_a_model_changed_between_its_read_and_its_write_is_read_again(
     assert {"elsewhere", "picked"} <= set(tags_of(page, sha))  # both changes kept
     as_before = [t for t in tags_of(page, sha) if t not in ("elsewhere", "picked")]
     page.request.put(f"/api/models/{sha}/tags", data=json.dumps({"tags": as_before}))
+
+
+def test_a_tagging_shows_how_far_it_is_and_can_be_stopped(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, hashes = selecting(visit, "/?type=lora")
+    cards = page.locator(".card[data-state='full']")
+    cards.nth(0).click()
+    cards.nth(2).click(modifiers=["Shift"])
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_text("3 models selected").wait_for()
+    before = {sha: tags_of(page, sha) for sha in hashes[:3]}
+    gate = Gate(page, ITS_TAGS, "PUT")  # the first model's write waits
+    bar.get_by_label("Tag for the selected models").fill("by-mistake")
+    with page.expect_request(lambda r: r.method == "PUT"):
+        bar.get_by_role("button", name="Add tag").click()
+    bar.get_by_text("0 of 3").wait_for()
+    assert bar.get_by_role("progressbar").get_attribute("aria-valuetext") == "0 of 3 models"
+    bar.get_by_role("button", name="Stop").click()
+    gate.open()
+    said = "Stopped: tag “by-mistake” added to 1 model; 2 not done"
+    page.get_by_role("status").get_by_text(said).wait_for()
+    assert bar.get_by_role("button", name="Stop").is_hidden()
+    assert "by-mistake" in tags_of(page, hashes[0])
+    assert [tags_of(page, sha) for sha in hashes[1:3]] == [before[sha] for sha in hashes[1:3]]
+    # What was typed is kept, to take the tag off again.
+    bar.get_by_role("button", name="Remove tag").click()
+    page.get_by_role("status").get_by_text("Tag “by-mistake” removed from 1 model").wait_for()
+    assert {sha: tags_of(page, sha) for sha in hashes[:3]} == before
+
+
+def test_a_picked_card_is_framed_over_its_cover(visit: Visit, operations: set[str]) -> None:
+    needs(operations, TAGS)
+    page, _ = selecting(visit, "/")
+    card = page.locator(".card[data-state='full']").first
+    card.click()
+    page.get_by_role("region", name="Selection").get_by_text("1 model selected").wait_for()
+    page.mouse.move(0, 0)  # no hover outline
+    box = card.bounding_box()
+    # A line 1 px inside the card's top edge, over the cover, across its middle half.
+    line = {"x": box["x"] + box["width"] / 4, "y": box["y"] + 1, "width": box["width"] / 2}
+    image = pyvips.Image.new_from_buffer(page.screenshot(clip={**line, "height": 1}), "")
+    accent = (0x54, 0x43, 0xC7)  # --accent in the light scheme
+    shown = [image[band].avg() for band in range(3)]
+    assert all(abs(a - b) <= 6 for a, b in zip(shown, accent, strict=True)), shown
+    page.get_by_role("button", name="Clear selection").click()
 
 
 def test_space_picks_the_focused_card_and_escape_ends_select_mode(

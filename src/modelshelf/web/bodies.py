@@ -215,17 +215,20 @@ class DeleteImageResponse(BaseModel):
 
 
 # 100 characters: even percent-encoded 4-byte characters in every field keep a valid request
-# under aiohttp's 8190-byte request line.
+# under aiohttp's 8190-byte request line. (The web UI's fields take no more.)
+MAX_FILTER_TEXT = 100
+
+
 class ModelsQuery(Query):
-    type: str | None = Field(default=None, max_length=100)
-    tag: str | None = Field(default=None, max_length=100)
+    type: str | None = Field(default=None, max_length=MAX_FILTER_TEXT)
+    tag: str | None = Field(default=None, max_length=MAX_FILTER_TEXT)
     q: str | None = Field(
         default=None,
-        max_length=100,
+        max_length=MAX_FILTER_TEXT,
         description="words matched as prefixes over name, file names, description, trigger"
         " words and tags; best matches first unless `sort` is given",
     )
-    base_model: str | None = Field(default=None, max_length=100)
+    base_model: str | None = Field(default=None, max_length=MAX_FILTER_TEXT)
     missing: bool | None = Field(default=None, description="only models with no file present")
     sort: SortKey | None = Field(default=None, description="default: name, or relevance with q")
     order: Order = "asc"

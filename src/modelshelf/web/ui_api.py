@@ -22,6 +22,7 @@ from aiohttp import web
 from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
+from modelshelf.web.bodies import MAX_FILTER_TEXT
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SETTINGS, SHELF
 
@@ -111,7 +112,7 @@ def capabilities() -> str:
         if e.path.startswith("/api/")
     }
     # Limits the page checks before it sends (a field's maxlength), from the same constants.
-    limits = {"tag_name": MAX_TAG_NAME}
+    limits = {"tag_name": MAX_TAG_NAME, "filter_text": MAX_FILTER_TEXT}
     return json.dumps(
         {"operations": operations, "limits": limits}, separators=(",", ":"), sort_keys=True
     )

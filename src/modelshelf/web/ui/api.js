@@ -51,6 +51,26 @@ export async function call(method, path, { body, headers = {}, signal, raw = fal
 export const get = (path, options) => call("GET", path, options);
 export const post = (path, body, options = {}) => call("POST", path, { ...options, body });
 
+// The library's tags with their counts, read once and shared for a while: the model page drew
+// its tag suggestions anew with every model J and K stepped to, and after every change, and
+// the library at every return to it, each time reading the whole list. A change this page
+// makes (see invalidateLibrary) drops it; one made elsewhere shows within TAGS_KEPT_MS.
+const TAGS_KEPT_MS = 60000;
+let tagsRead = null;
+
+export function libraryTags() {
+  if (!tagsRead || performance.now() - tagsRead.at > TAGS_KEPT_MS) {
+    const promise = get("api/tags");
+    tagsRead = { at: performance.now(), promise };
+    promise.catch(() => { if (tagsRead && tagsRead.promise === promise) tagsRead = null; });
+  }
+  return tagsRead.promise;
+}
+
+export function tagsChanged() {
+  tagsRead = null;
+}
+
 // ---- what this server offers -------------------------------------------------------------
 
 // The page carries the server's operations (from the same table as its router), so this costs

@@ -3,7 +3,7 @@
 // back into the field, and the editor keeps the fields the person changed over any redraw
 // (a 412 or a failed save included). Writes go through the page's `change` (queued, If-Match).
 import { h, toast, note } from "./dom.js";
-import { get } from "./api.js";
+import { get, libraryTags } from "./api.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
@@ -24,7 +24,7 @@ export function renderTags(record, { caps, change, state }) {
   input.value = state.tagDraft;
   input.addEventListener("input", () => { state.tagDraft = input.value; });
   const suggestions = h("datalist", { id: "tag-suggestions" });
-  get("api/tags").then((data) => suggestions.append(...data.tags.slice(0, 2000).map((t) => h("option", { value: t.name }))), () => {});
+  libraryTags().then((data) => suggestions.append(...data.tags.slice(0, 2000).map((t) => h("option", { value: t.name }))), () => {});
   const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
   const add = () => {
     const fresh = [...new Set(input.value.split(",").map((s) => s.trim().toLowerCase()))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));

@@ -58,10 +58,11 @@ function focusable(card) {
   return card;
 }
 
-function buildSkeleton(index) {
-  return h("div", { class: "card skeleton", role: "listitem", "aria-busy": "true", dataset: { index: String(index), state: "skeleton" } },
+// A card whose model is on its way, or whose page could not be fetched (`failed`).
+function buildSkeleton(index, failed = false) {
+  return h("div", { class: failed ? "card skeleton failed" : "card skeleton", role: "listitem", "aria-busy": failed ? null : "true", dataset: { index: String(index), state: failed ? "failed" : "skeleton" } },
     h("div", { class: "cover" }),
-    h("div", { class: "info" }, h("span", { class: "name", text: "Loading" }), h("span", { class: "sub", text: "…" })));
+    h("div", { class: "info" }, h("span", { class: "name", text: failed ? "Not loaded" : "Loading" }), h("span", { class: "sub", text: "…" })));
 }
 
 export class VirtualGrid {
@@ -220,9 +221,9 @@ export class VirtualGrid {
   place(index) {
     const record = this.results.get(index);
     let card = this.cards.get(index);
-    const wanted = record ? "full" : "skeleton";
+    const wanted = record ? "full" : this.results.failed(index) ? "failed" : "skeleton";
     if (!card || card.dataset.state !== wanted) {
-      const fresh = record ? buildCard(record, index, this.selection) : buildSkeleton(index);
+      const fresh = record ? buildCard(record, index, this.selection) : buildSkeleton(index, wanted === "failed");
       // Focus moved to a card still loading (see focusCard) goes on to its link.
       const hadFocus = card !== undefined && card === document.activeElement;
       if (card) card.replaceWith(fresh);
@@ -272,11 +273,12 @@ export class VirtualGrid {
     }
   }
 
-  focusCard(index) {
+  // `scroll` false: the page stays where it is (Back put it where the person left it).
+  focusCard(index, { scroll = true } = {}) {
     const total = this.results.total || 0;
     if (!total) return;
     this.focusIndex = Math.max(0, Math.min(total - 1, index));
-    this.scrollToIndex(this.focusIndex);
+    if (scroll) this.scrollToIndex(this.focusIndex);
     this.speed = 0;
     this.update();
     const card = this.cards.get(this.focusIndex);

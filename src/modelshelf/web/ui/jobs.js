@@ -5,6 +5,7 @@ import { h, clear, toast, note, formatBytes, plural } from "./dom.js";
 import { call, get, post, capabilities, followJob, isOver, isUnavailable, ApiError } from "./api.js";
 import { jobView, endAnnouncement } from "./jobview.js";
 import { focusHeading } from "./router.js";
+import { invalidateLibrary } from "./library.js";
 
 export { jobView } from "./jobview.js";
 
@@ -72,6 +73,9 @@ export async function mountJobs(main, context) {
       followers.set(job.id, follower);
       follower.done.then((final) => {
         followers.delete(job.id);
+        // What it committed (a cancelled or failed job keeps what it did) is in the library
+        // the next time it is shown, not the results kept from before.
+        invalidateLibrary();
         if (alive) toast(endAnnouncement(final), { error: final.state === "failed" });
         if (alive && final.kind === "scan" && duplicates) duplicates.reload();
       });

@@ -1,13 +1,16 @@
 // The library page: search as you type, filters by type, tag and base model, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
-import { h, clear, debounce, formatCount, plural, note } from "./dom.js";
-import { get, capabilities } from "./api.js";
+import { h, clear, debounce, formatCount, plural, note, toast } from "./dom.js";
+import { get, capabilities, libraryTags, tagsChanged } from "./api.js";
 import { VirtualGrid } from "./grid.js";
 import { Selection, selectionBar } from "./selection.js";
 import { setQuery, savedScroll, focusHeading } from "./router.js";
 
 const PAGE = 100;
+// A page that could not be fetched is asked for again after this long (or at Try again), not
+// at the next frame: the grid asks for what is on screen at every frame.
+const RETRY_MS = 5000;
 const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
 // "Best match" is the order of a search that names no sort, and is offered only while searching.
 const BEST_MATCH = "best:";
@@ -34,6 +37,7 @@ const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 // They still say which models were shown around one (see neighbours).
 export function invalidateLibrary() {
   if (lastResults) lastResults.stale = true;
+  tagsChanged(); // and the tags' counts, or the tags themselves
 }
 
 // The models before and after `sha256` in the library as last shown, when that part of it
@@ -75,6 +79,8 @@ class Results {
     this.controller = new AbortController();
     this.onChange = () => {};
     this.loading = new Map(); // page -> the promise of its request
+    this.retryAt = 0; // when pages that failed are asked for again
+    this.retryTimer = 0;
     this.first = this.load(0);
   }
 
@@ -105,11 +111,24 @@ class Results {
     return Array.isArray(page) ? page[index % PAGE] : undefined;
   }
 
+  // Whether the page holding `index` could not be fetched (its cards say so).
+  failed(index) {
+    return this.pages.get(Math.floor(index / PAGE)) === "failed";
+  }
+
   ensure(from, to) {
     if (to <= from) return;
+    const again = performance.now() >= this.retryAt;
     for (let page = Math.floor(from / PAGE); page <= Math.floor((to - 1) / PAGE); page += 1) {
-      if (!this.pages.has(page)) this.load(page);
+      const state = this.pages.get(page);
+      if (state === undefined || (state === "failed" && again)) this.load(page);
     }
+  }
+
+  // Pages that failed are asked for again as soon as they are on screen.
+  retry() {
+    this.retryAt = 0;
+    this.onChange();
   }
 
   load(page) {
@@ -125,17 +144,23 @@ class Results {
       const data = await get(url, { signal: this.controller.signal });
       this.total = data.total;
       this.pages.set(page, data.models);
-      this.error = null;
+      if (![...this.pages.values()].includes("failed")) this.error = null;
     } catch (error) {
       if (error.name === "AbortError") return;
-      this.pages.delete(page);
+      // Kept as failed, not forgotten: the next frame would ask again at once, and a server
+      // that is down met a request a frame for as long as the page was on screen.
+      this.pages.set(page, "failed");
       this.error = error;
+      this.retryAt = performance.now() + RETRY_MS;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.onChange(), RETRY_MS);
     }
     this.onChange();
   }
 
   abort() {
     this.controller.abort();
+    clearTimeout(this.retryTimer);
   }
 }
 
@@ -179,16 +204,19 @@ export async function mountLibrary(main, context) {
 
   const heading = h("h1", { text: "Library" });
   const count = h("span", { class: "count", "aria-live": "polite" });
+  // No longer than the server takes (a prompt pasted in is cut there, and still searches; a
+  // longer one was answered 400, shown as "the library could not be loaded").
+  const longest = caps.limits.filter_text ? String(caps.limits.filter_text) : null;
   const search = h("input", {
     type: "search", id: "search", name: "q", autocomplete: "off", spellcheck: "false",
-    placeholder: "Name, file, trigger word, tag…", value: filters.q || "",
+    placeholder: "Name, file, trigger word, tag…", value: filters.q || "", maxlength: longest,
   });
   // The chosen type is an option from the start; the others arrive with get_types.
   const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),
     filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
-  const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "" });
+  const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "", maxlength: longest });
   const tagList = h("datalist", { id: "tag-options" });
-  const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" });
+  const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "", maxlength: longest });
   const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
   showSort();
@@ -213,9 +241,14 @@ export async function mountLibrary(main, context) {
   const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
   const active = h("div", { class: "active-filters" });
   const status = h("div");
-  const results0 = lastResults && !lastResults.stale && lastResults.key === apiQuery(filters, caps) ? lastResults : null;
-  const grid = new VirtualGrid(results0 || new Results(apiQuery(filters, caps)), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: () => { reload(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name });
+  // Back from a model (Back, the page's "← Library", after J and K too): its card, where it
+  // was in the results last shown, is the place to return to; it takes the focus.
+  const key = apiQuery(filters, caps);
+  const left = /^models\/([^/]+)$/.exec(context.from || "");
+  const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
+  const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
+  const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
+  const bar = selectionBar(selection, { onDone: () => { reload(); tagsChanged(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -249,6 +282,7 @@ export async function mountLibrary(main, context) {
     const results = grid.results;
     const total = results.total;
     count.textContent = total === null ? "" : plural(total, "model");
+    bar.update(); // its Select all counts these results
     clear(status);
     if (results.error && total === null) {
       status.append(note(`The library could not be loaded: ${results.error.message}`, { error: true }),
@@ -265,9 +299,21 @@ export async function mountLibrary(main, context) {
         h("button", { type: "button", "aria-label": `Remove filter ${k.replace("_", " ")} ${v}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }))));
   }
 
+  // A page past the first that could not be fetched is said once, in a toast (its cards say
+  // "Not loaded"; the note above the grid may be far out of view), until pages load again.
   function watch(results) {
     const inner = results.onChange;
-    results.onChange = () => { inner(); showState(); };
+    let told = false;
+    results.onChange = () => {
+      inner();
+      showState();
+      if (!results.error || results.total === null) told = false;
+      else if (!told) {
+        told = true;
+        toast(`Some models could not be loaded: ${results.error.message}. Trying again…`,
+          { error: true, action: { label: "Try again", run: () => results.retry() } });
+      }
+    };
   }
 
   // The controls show `filters` when they change from elsewhere (a chip's ×, Clear filters).
@@ -358,7 +404,10 @@ export async function mountLibrary(main, context) {
     // The grid takes its full height first, else the scroll is cut short at the page's end.
     grid.update();
     if (restore) window.scrollTo(0, restore);
-    focusHeading(main, context.focus);
+    if (returnTo < 0 || returnTo >= (grid.results.total || 0)) return focusHeading(main, context.focus);
+    // Reached by a link (no place saved): the card is brought into view near the top.
+    if (!restore) grid.scrollToIndex(returnTo, "top");
+    grid.focusCard(returnTo, { scroll: false });
   };
   if (grid.results.total !== null) settle();
   else grid.results.first.then(() => context.isCurrent() && settle());
@@ -383,7 +432,7 @@ async function loadChoices(typeSelect, tagList, filters) {
 // The tags offered by the tag filter and the Select bar, most used first (again after a
 // tagging, which can make a tag or change the counts).
 async function loadTagChoices(tagList) {
-  const { tags } = await get("api/tags");
+  const { tags } = await libraryTags();
   const sorted = [...tags].sort((a, b) => b.models - a.models);
   clear(tagList, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
 }

@@ -20,6 +20,7 @@ const ROUTES = [
 
 let cleanup = null;
 let renderCount = 0;
+let shownPath = null; // the page shown before this one (its path after the prefix)
 
 function routeOf(pathname) {
   const rest = pathname.startsWith(prefix) ? pathname.slice(prefix.length) : null;
@@ -39,6 +40,8 @@ async function render({ focus = false } = {}) {
     cleanup = null;
   }
   const thisRender = ++renderCount;
+  const from = shownPath;
+  shownPath = location.pathname.startsWith(prefix) ? location.pathname.slice(prefix.length) : null;
   for (const link of document.querySelectorAll("nav [data-nav]")) {
     if (route && link.dataset.nav === route.nav) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -52,7 +55,8 @@ async function render({ focus = false } = {}) {
     return;
   }
   if (focus) window.scrollTo(0, 0);
-  const context = { isCurrent: () => thisRender === renderCount, focus };
+  // `from`: the page this one was reached from (the library goes back to the model left).
+  const context = { isCurrent: () => thisRender === renderCount, focus, from };
   cleanup = (await route.mount(main, ...params, context)) || null;
   if (thisRender !== renderCount && cleanup) {
     cleanup();

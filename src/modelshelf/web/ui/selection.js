@@ -3,7 +3,7 @@
 // opening it; a bar adds a tag to every picked model or removes one from them. Each model is
 // changed with its own ETag as If-Match: a change made elsewhere meanwhile is read again and
 // kept, never overwritten. What is picked stays picked across searches and filters.
-import { h, toast, plural } from "./dom.js";
+import { h, toast, plural, formatCount } from "./dom.js";
 import { call, ApiError } from "./api.js";
 
 // How often one model is read again when another change lands between its read and its write.
@@ -44,6 +44,19 @@ export class Selection {
     this.onChange();
   }
 
+  // Every model of `results` (all its pages, fetched first); the number that could not be
+  // fetched.
+  async pickAll(results) {
+    const records = await results.range(0, results.total || 0);
+    let lost = 0;
+    for (const record of records) {
+      if (record) this.picked.set(record.sha256, record.name || record.sha256.slice(0, 12));
+      else lost += 1;
+    }
+    this.onChange();
+    return lost;
+  }
+
   clear() {
     this.picked.clear();
     this.anchor = null;
@@ -57,16 +70,35 @@ export function foldTagName(name) {
 }
 
 // The bar over the grid while Select mode is on. `onDone` runs after a tagging, `onLeave`
-// when Escape in its empty field asks to leave the mode; `maxTagName` is the server's limit.
-export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
+// when Escape in its empty field asks to leave the mode; `maxTagName` is the server's limit;
+// `results()` the results shown (Select all picks every one of them).
+export function selectionBar(selection, { onDone, onLeave, maxTagName, results }) {
   const count = h("span", { class: "count", "aria-live": "polite" });
+  let picking = false;
+  const all = h("button", { type: "button", onclick: async () => {
+    if (picking) return;
+    picking = true;
+    bar.update();
+    try {
+      const lost = await selection.pickAll(results());
+      if (lost) toast(`${plural(lost, "model")} could not be loaded, so not selected`, { error: true });
+    } finally {
+      picking = false;
+      bar.update();
+    }
+  } });
   const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: maxTagName ? String(maxTagName) : null });
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
   const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
+  // While a tagging runs: how far it is, and Stop (a tag sent to 5,000 models by mistake need
+  // not run its course, then be removed from all of them again).
+  let stopping = false;
+  const stop = h("button", { type: "button", class: "danger", text: "Stop", hidden: true, onclick: () => { stopping = true; stop.disabled = true; } });
   const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Tagging progress" });
+  const progressText = h("span", { class: "count", hidden: true });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
-    count, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, progress);
+    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
   field.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); run(true); }
@@ -80,6 +112,10 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
     count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them";
     // Not disabled while busy (the focused button would drop the focus): busy runs are refused.
     for (const button of [add, remove, done]) button.disabled = !n;
+    const total = results().total;
+    all.hidden = !total;
+    all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
+    all.setAttribute("aria-busy", String(picking));
     bar.setAttribute("aria-busy", String(busy));
   };
 
@@ -89,24 +125,40 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName }) {
     if (!name) return toast("Type the tag to add or remove first", { error: true });
     const targets = [...selection.picked.keys()];
     busy = true;
+    stopping = false;
     bar.update();
-    progress.hidden = false;
+    const showProgress = (n) => {
+      progress.value = n / targets.length;
+      progressText.textContent = `${formatCount(n)} of ${formatCount(targets.length)}`;
+      progress.setAttribute("aria-valuetext", `${progressText.textContent} models`);
+    };
+    showProgress(0);
+    progress.hidden = progressText.hidden = stop.hidden = false;
+    stop.disabled = false;
     let changed = 0;
+    let sent = 0;
     const failed = [];
-    for (const [i, sha256] of targets.entries()) {
+    for (const sha256 of targets) {
+      if (stopping) break;
       try {
         if (await retag(sha256, name, adding)) changed += 1;
       } catch (error) {
         failed.push(`${selection.picked.get(sha256)}: ${error.message}`);
       }
-      progress.value = (i + 1) / targets.length;
+      sent += 1;
+      showProgress(sent);
     }
     busy = false;
-    progress.hidden = true;
-    if (!failed.length) field.value = ""; // kept to be mended and sent again
+    const hadFocus = bar.contains(document.activeElement) && document.activeElement === stop;
+    progress.hidden = progressText.hidden = stop.hidden = true;
+    if (hadFocus) field.focus();
+    if (!failed.length && !stopping) field.value = ""; // kept to be mended and sent again
     bar.update();
     const verb = adding ? "added to" : "removed from";
-    toast(`Tag “${name}” ${verb} ${plural(changed, "model")}` + (failed.length ? `; ${failed.length} failed: ${failed[0]}` : ""), { error: failed.length > 0 });
+    const left = targets.length - sent;
+    toast((stopping ? "Stopped: tag " : "Tag ") + `“${name}” ${verb} ${plural(changed, "model")}`
+      + (left ? `; ${formatCount(left)} not done` : "")
+      + (failed.length ? `; ${failed.length} failed: ${failed[0]}` : ""), { error: failed.length > 0 });
     onDone();
   }
 
