@@ -154,12 +154,17 @@ def gated_file_ops(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fi
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    """Let the loop run (yielding, never sleeping a set time) until `condition` holds."""
-    for _ in range(500_000):
+    """Let the loop run (yielding, never sleeping a set time) until `condition` holds, for up
+    to 30 s. A deadline, not a number of turns: on a machine other processes keep busy, the
+    threads the condition waits for may get the CPU after any number of the loop's turns
+    (500,000 turns were not always enough at a load average of 6 on 2 cores)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while loop.time() < deadline:
         if condition():
             return
         await asyncio.sleep(0)
-    raise AssertionError(f"never happened: {what}")
+    raise AssertionError(f"never happened within 30 s: {what}")
 
 
 async def state(client: Client, data_dir: Path, sha: str) -> dict[str, Any]:
