@@ -101,8 +101,10 @@ async def test_an_image_replaced_under_the_same_name_changes_the_etag(
             "/api/images/reorder",
             {"hash": A, "order": [f"{A}_2.webp", f"{A}_1.webp", f"{A}_0.webp"]},
         ),
+        ("DELETE", f"/api/models/{A}", None),
+        ("DELETE", f"/api/images/{A}_1.webp", None),
     ],
-    ids=["patch", "tags", "reorder"],
+    ids=["patch", "tags", "reorder", "delete-model", "delete-image"],
 )
 @pytest.mark.parametrize("stale", ['"0000"', 'W/"{etag}"', '"0000", "1111"'])
 async def test_a_stale_if_match_is_412_and_changes_nothing(
@@ -142,6 +144,45 @@ async def test_a_matching_if_match_applies_and_answers_the_new_etag(
     )
     assert status == 200, answer
     assert headers["ETag"] == (await get_model(library, A))[1] != etag
+
+
+@pytest.mark.parametrize(
+    ("path", "gone"),
+    [
+        (f"/api/models/{A}", f"/api/models/{A}"),
+        (f"/api/images/{A}_2.webp", f"/api/images/{A}_2.webp"),
+    ],
+    ids=["model", "image"],
+)
+@pytest.mark.parametrize("form", ["{etag}", '"0000", {etag}', "*"])
+async def test_a_delete_with_a_matching_if_match_deletes(
+    library: Client, path: str, gone: str, form: str
+) -> None:
+    _, etag = await get_model(library, A)
+    status, answer, _ = await call(
+        library, "DELETE", path, None, **{"If-Match": form.format(etag=etag)}
+    )
+    assert status == 200, answer
+    assert (await call(library, "GET", gone, None))[0] == 404
+
+
+async def test_an_image_deleted_by_a_client_that_missed_a_reorder_is_412_and_stays(
+    library: Client, data_dir: Path
+) -> None:
+    # An image's name is its place: after the reorder, A_0 is the picture that was A_2. A page
+    # still showing the old order must not delete that picture in the belief it is the cover.
+    record, etag = await get_model(library, A)
+    order = [f"{A}_2.webp", f"{A}_1.webp", f"{A}_0.webp"]
+    status, _, _ = await call(library, "POST", "/api/images/reorder", {"hash": A, "order": order})
+    assert status == 200
+    before = snapshot(data_dir)
+    status, answer, _ = await call(
+        library, "DELETE", f"/api/images/{A}_0.webp", None, **{"If-Match": etag}
+    )
+    assert status == 412, answer
+    assert_error(answer, "Precondition Failed")
+    assert snapshot(data_dir) == before
+    assert (await get_model(library, A))[0]["images"] == record["images"]
 
 
 async def test_the_second_of_two_writers_with_the_same_etag_gets_412(library: Client) -> None:

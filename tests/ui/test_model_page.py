@@ -95,6 +95,28 @@ def test_deleting_an_image_asks_first(visit: Visit, library: SeededLibrary) -> N
     page.locator("#gallery-title", has_text=f"({before - 1})").wait_for()
 
 
+def test_an_image_reordered_elsewhere_is_not_deleted_in_its_old_place(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    sha = library.hashes["Aurora Lineart XL"]
+    page = open_model(visit, library, "Aurora Lineart XL")
+    names = [f"{sha}_{seq}.webp" for seq in range(4)]
+    covers = [page.request.get(f"/api/images/{n}?quality=low").body() for n in names]
+    # Another tab moves the last image to the front: the cover this page shows is now _1.
+    moved = [names[3], *names[:3]]
+    assert page.request.post("/api/images/reorder", data={"hash": sha, "order": moved}).ok
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete image").click()
+    page.get_by_role("status").get_by_text(re.compile("Could not delete the image")).wait_for()
+    assert image_count(page) == 4
+    after = [page.request.get(f"/api/images/{n}?quality=low").body() for n in names]
+    assert after == [covers[3], *covers[:3]]
+    # The order the rest of the suite expects.
+    assert page.request.post(
+        "/api/images/reorder", data={"hash": sha, "order": [*names[1:], names[0]]}
+    ).ok
+
+
 def test_an_unknown_model_says_so(visit: Visit) -> None:
     visit.page.goto("/models/" + "0" * 64)
     visit.page.get_by_role("heading", level=1, name="No such model").wait_for()

@@ -77,11 +77,11 @@ async def set_model_tags(
         return await edit.after()
 
 
-async def delete_model(shelf: Shelf, sha256: str) -> ModelRecord:
+async def delete_model(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> ModelRecord:
     """Remove a model's record, its tag links and its renditions; its model files are never
     touched and its history stays (restoring an entry brings the record back). Returns the
-    removed record. Raises InvalidInput, NotFound."""
-    async with editing(shelf, sha256, None) as edit:
+    removed record. Raises InvalidInput, NotFound, PreconditionFailed (nothing removed)."""
+    async with editing(shelf, sha256, if_match) as edit:
         await edit.save("delete", {})
         seqs = await image_index.image_seqs(edit.tx, sha256)
         await image_index.remove_images(edit.tx, [(sha256, s) for s in seqs])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelshelf.domain.catalog import require_sha256
-from modelshelf.domain.revisions import IfMatch, Versioned, editing
+from modelshelf.domain.revisions import IfMatch, Versioned, editing, require_version
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Conflict, ImageError, InvalidInput, NotFound, TooLarge
 from modelshelf.imagefolder import parse_image_name
@@ -92,16 +92,23 @@ async def add_image(shelf: Shelf, sha256: str, upload: Upload) -> str:
     return image_name(sha256, seq)
 
 
-async def delete_image(shelf: Shelf, sha256: str, seq: int) -> None:
-    """Delete one example image and move the later ones down so seqs stay 0..n-1.
+async def delete_image(
+    shelf: Shelf, sha256: str, seq: int, if_match: IfMatch | None = None
+) -> None:
+    """Delete one example image and move the later ones down so seqs stay 0..n-1; with
+    `if_match`, only if the model is still at that version (an image's name is its place, so
+    a client that missed a reorder would otherwise delete another picture).
 
     The index changes in one transaction and the files move under the model's lock, so a
-    listing never shows a gap or a duplicate. Raises NotFound.
+    listing never shows a gap or a duplicate. Raises NotFound, PreconditionFailed (nothing
+    deleted).
     """
     async with shelf.changes.change(lock=[sha256]) as change:
         seqs = await image_index.image_seqs(change.tx, sha256)
         if seq not in seqs:
             raise NotFound(f"no image {image_name(sha256, seq)}")
+        if if_match is not None:
+            await require_version(change.tx, sha256, if_match)
         later = [s for s in seqs if s > seq]
         await renumber_images(change, sha256, {s: s - 1 for s in later}, drop=[seq])
     log.info("deleted image %s (%d later images moved down)", image_name(sha256, seq), len(later))

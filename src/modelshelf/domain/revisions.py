@@ -106,6 +106,15 @@ async def read_model(shelf: Shelf, sha256: str) -> Versioned:
     return found
 
 
+async def require_version(tx: aiosqlite.Connection, sha256: str, if_match: IfMatch) -> None:
+    """Raises PreconditionFailed unless the model's version, as `tx` sees it, satisfies
+    `if_match` (a model not in the library has no version to match)."""
+    current = await versioned(tx, sha256)
+    if current is None:
+        raise PreconditionFailed(f"no model with SHA256 {sha256}; If-Match cannot match")
+    if_match.require(current.etag)
+
+
 @dataclass
 class Edit:
     """An edit under way: the change, and the model as it was when the change began."""

@@ -1,13 +1,13 @@
 """HTTP handlers for editing a model: its fields and tags, the order of its images, deleting
-it, and its history with restore. PATCH, PUT tags and reorder honour If-Match; their answers
-carry the model's new ETag."""
+it, and its history with restore. PATCH, PUT tags, reorder and DELETE honour If-Match (and
+so does DELETE /api/images/{filename}, in images_api); the answers of the first three carry the
+model's new ETag."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from modelshelf.domain import edits, gallery
-from modelshelf.domain.revisions import IfMatch
 from modelshelf.records import ModelRecord
 from modelshelf.web.bodies import SampleImages
 from modelshelf.web.edit_bodies import (
@@ -18,37 +18,31 @@ from modelshelf.web.edit_bodies import (
     ReorderRequest,
     RestoredRecord,
 )
-from modelshelf.web.endpoint import JSON_ERRORS, WRITE_ERRORS, Endpoint
+from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_ERRORS, Endpoint
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_body, parse_path_id, respond, with_etag
-
-IF_MATCH = ("If-Match",)
-PRECONDITION = {412: None}
-
-
-def _if_match(request: web.Request) -> IfMatch | None:
-    return IfMatch.parse(request.headers.get("If-Match"))
+from modelshelf.web.parsing import if_match, parse_body, parse_path_id, respond, with_etag
 
 
 async def patch_model(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelPatchRequest)
     shelf = request.app[SHELF]
-    sha256, if_match = request.match_info["sha256"], _if_match(request)
-    model = await shelf.finish(edits.patch_model(shelf, sha256, body.to_patch(), if_match))
+    sha256, precondition = request.match_info["sha256"], if_match(request)
+    model = await shelf.finish(edits.patch_model(shelf, sha256, body.to_patch(), precondition))
     return with_etag(await respond(request, model.record), model.etag)
 
 
 async def put_model_tags(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelTagsRequest)
     shelf = request.app[SHELF]
-    sha256, if_match = request.match_info["sha256"], _if_match(request)
-    model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, if_match))
+    sha256, precondition = request.match_info["sha256"], if_match(request)
+    model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, precondition))
     return with_etag(await respond(request, model.record), model.etag)
 
 
 async def delete_model(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
-    removed = await shelf.finish(edits.delete_model(shelf, request.match_info["sha256"]))
+    sha256, precondition = request.match_info["sha256"], if_match(request)
+    removed = await shelf.finish(edits.delete_model(shelf, sha256, precondition))
     return await respond(request, removed)
 
 
@@ -56,7 +50,7 @@ async def reorder_images(request: web.Request) -> web.Response:
     body = await parse_body(request, ReorderRequest)
     shelf = request.app[SHELF]
     model = await shelf.finish(
-        gallery.reorder_images(shelf, body.hash.lower(), body.order, _if_match(request))
+        gallery.reorder_images(shelf, body.hash.lower(), body.order, if_match(request))
     )
     return with_etag(await respond(request, SampleImages(model.record.images)), model.etag)
 
@@ -94,7 +88,8 @@ ENDPOINTS: list[Endpoint] = [
         "/api/models/{sha256}",
         delete_model,
         "Remove a model's record, tag links and renditions (never its model files)",
-        responses={200: ModelRecord, 400: None, 404: None, **WRITE_ERRORS},
+        headers=IF_MATCH,
+        responses={200: ModelRecord, 400: None, 404: None, **PRECONDITION, **WRITE_ERRORS},
     ),
     Endpoint(
         "PUT",

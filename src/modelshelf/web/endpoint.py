@@ -33,5 +33,9 @@ class Endpoint:
 # What any endpoint that reads a body may answer: malformed, too slow to arrive, too large.
 JSON_ERRORS: dict[int, Answer] = {400: None, 408: None, 413: None}
 IMAGE = "image/webp"
+# Changes of a model that honour If-Match (its ETag from GET /api/models/{sha256}), and the 412
+# they answer when it does not match.
+IF_MATCH = ("If-Match",)
+PRECONDITION: dict[int, Answer] = {412: None}
 # Changes that go to the database can meet a read-only database or a full disk.
 WRITE_ERRORS: dict[int, Answer] = {503: None, 507: None}

@@ -19,10 +19,17 @@ from modelshelf.web.bodies import (
     SampleImagesRequest,
     UploadResponse,
 )
-from modelshelf.web.endpoint import IMAGE, JSON_ERRORS, Endpoint
+from modelshelf.web.endpoint import IF_MATCH, IMAGE, JSON_ERRORS, PRECONDITION, Endpoint
 from modelshelf.web.files import file_response, memory_response
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import body_deadline, parse_body, parse_path_id, parse_query, respond
+from modelshelf.web.parsing import (
+    body_deadline,
+    if_match,
+    parse_body,
+    parse_path_id,
+    parse_query,
+    respond,
+)
 
 # Image URLs keep their name when the content is replaced (override, delete-and-shift), so
 # caches must revalidate; the ETag makes that a cheap 304.
@@ -125,7 +132,7 @@ async def delete_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     name = request.match_info["filename"]
     sha256, seq = parse_image_name(name)
-    await shelf.finish(gallery.delete_image(shelf, sha256, seq))
+    await shelf.finish(gallery.delete_image(shelf, sha256, seq, if_match(request)))
     return await respond(request, DeleteImageResponse(deleted=name))
 
 
@@ -182,6 +189,7 @@ ENDPOINTS: list[Endpoint] = [
         "/api/images/{filename}",
         delete_image,
         "Delete an example image; later seqs move down by one",
-        responses={200: DeleteImageResponse, 400: None, 404: None, 503: None},
+        headers=IF_MATCH,
+        responses={200: DeleteImageResponse, 400: None, 404: None, **PRECONDITION, 503: None},
     ),
 ]

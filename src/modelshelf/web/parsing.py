@@ -10,6 +10,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from modelshelf.domain.revisions import IfMatch
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job, row_id_from_text
 from modelshelf.web.jobs_bodies import JobResponse
@@ -98,6 +99,12 @@ def parse_path_id(raw: str, what: str) -> int:
     if value is None:
         raise InvalidInput(f"{raw[:40]!r} is not {what} (a 64-bit integer)")
     return value
+
+
+def if_match(request: web.Request) -> IfMatch | None:
+    """The request's If-Match precondition on a model's version, if it has one. Raises
+    InvalidInput for a malformed header."""
+    return IfMatch.parse(request.headers.get("If-Match"))
 
 
 def with_etag(response: web.Response, etag: str) -> web.Response:

@@ -74,12 +74,18 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
     const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
     if (!yes) return;
     try {
-      await call("DELETE", `api/images/${encodeURIComponent(images[i])}`);
-      state.index = Math.max(0, i - 1);
-      await onChange();
+      // With the record's ETag: an image's name is its place, and a reorder made elsewhere
+      // meanwhile would make this name another picture (the server answers 412 then).
+      await queued(async () => {
+        const current = etag();
+        await call("DELETE", `api/images/${encodeURIComponent(images[i])}`, { headers: current ? { "If-Match": current } : {} });
+        state.index = Math.max(0, i - 1);
+        await onChange();
+      });
       toast("Image deleted");
     } catch (error) {
       toast(`Could not delete the image: ${error.message}`, { error: true });
+      if (error instanceof ApiError && (error.status === 404 || error.status === 412)) onChange();
     }
   }
 
