@@ -33,6 +33,7 @@ from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.folders.walk import FoundFile, Walk
 from modelshelf.storage import file_facts, hash_cache, model_files
+from modelshelf.storage.hash_cache import CachedDigest
 from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.rows import now_ms
 from modelshelf.storage.scan_queue import Queued, ScanQueue
@@ -100,7 +101,7 @@ class ScanRun:
         paths = [str(f.path) for f in batch]
         rest: list[tuple[str, FoundFile, KnownLocation | None]] = []
         by_inode: dict[tuple[int, int, int, int], str] = {}
-        cached: dict[str, tuple[int, int, int, str]] = {}
+        cached: dict[str, CachedDigest] = {}
         async with self.shelf.storage.read(bulk=True) as conn:
             known = await model_files.known_locations(conn, paths)
             for path, found in zip(paths, batch, strict=True):
@@ -345,7 +346,7 @@ def _known_digest(
     found: FoundFile,
     known: KnownLocation | None,
     by_inode: dict[tuple[int, int, int, int], str],
-    cached: dict[str, tuple[int, int, int, str]],
+    cached: dict[str, CachedDigest],
 ) -> str | None:
     """The content of `found` if it can be told without reading the file."""
     if known is not None and _unchanged(known, found):
@@ -354,9 +355,7 @@ def _known_digest(
     if moved is not None:
         return moved
     entry = cached.get(path)
-    if entry is not None and entry[:3] == (found.size, found.mtime_ns, found.inode):
-        return entry[3]
-    return None
+    return None if entry is None else entry.digest_for(found.size, found.mtime_ns, found.inode)
 
 
 def _queued(found: FoundFile, sha256: str | None, known: KnownLocation | None) -> Queued:
