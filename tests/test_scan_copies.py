@@ -7,27 +7,32 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.conftest import MakeClient
-from tests.factories import make_image
+import pytest
+
+from modelshelf.domain import scan_turns
+from tests.conftest import MakeClient, shelf_of
+from tests.factories import image_size, make_image, make_model_file
 from tests.model_folders import (
     a1111_user_metadata,
     civitai_version,
     files_opened,
+    image_bytes,
     kohya_lora_metadata,
     later,
+    modelspec_metadata,
     write_a1111_json,
     write_civitai_info,
     write_lora_manager,
     write_raw_header,
     write_safetensors,
 )
-from tests.scanning import model, problems, scan, sha256_of, start
+from tests.scanning import model, models, problems, scan, sha256_of, start
 
 
-def two_copies(tmp_path: Path) -> tuple[Path, Path]:
-    """The same LoRA in ComfyUI's `loras` (the copy the model's path names: its folder sorts
-    first) and A1111's `Lora`, under another name."""
-    comfy = write_safetensors(tmp_path / "a_comfy" / "loras" / "cat.safetensors")
+def two_copies(tmp_path: Path, metadata: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """The same LoRA (with `metadata` in its header) in ComfyUI's `loras` (the copy the model's
+    path names: its folder sorts first) and A1111's `Lora`, under another name."""
+    comfy = write_safetensors(tmp_path / "a_comfy" / "loras" / "cat.safetensors", metadata)
     a1111 = tmp_path / "b_a1111" / "Lora" / "Cat_v2.safetensors"
     a1111.parent.mkdir(parents=True)
     shutil.copyfile(comfy, a1111)
@@ -136,6 +141,66 @@ async def test_example_images_beside_every_copy_are_added_once_each(
     sha256 = sha256_of(comfy)
     assert result["counts"]["images_added"] == 2  # the same picture beside both is one image
     assert (await model(client, sha256))["images"] == [f"{sha256}_0.webp", f"{sha256}_1.webp"]
+
+
+async def test_a_first_scan_reads_a_model_found_in_two_folders_once(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    comfy, a1111 = two_copies(tmp_path, kohya_lora_metadata())
+    write_lora_manager(comfy)
+    write_civitai_info(a1111, civitai_version(base_model="Pony"))
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    result = await scan(client)
+
+    assert result["counts"]["models_created"] == 1
+    assert result["counts"]["locations_added"] == 1
+    assert result["counts"]["metadata_read"] == 1
+    meta = (await model(client, sha256_of(comfy)))["meta_json"]
+    assert {"file_metadata", "lora_manager", "civitai"} <= set(meta)
+    assert meta["base_model"] == "Pony"
+
+
+async def test_a_picture_beside_another_copy_is_the_cover_not_the_headers_thumbnail(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """As for one file with both: the thumbnail stands in only when no copy has a picture."""
+    thumbnail = image_bytes(".jpg", 60, 40)
+    comfy, a1111 = two_copies(tmp_path, modelspec_metadata(thumbnail))
+    make_image(a1111.with_name("Cat_v2.preview.png"), 30, 30)
+    client = await start(make_client, loras=[comfy.parent, a1111.parent])
+
+    result = await scan(client)
+
+    sha256 = sha256_of(comfy)
+    assert (await model(client, sha256))["images"] == [f"{sha256}_0.webp"]
+    data_dir = shelf_of(client).settings.data_dir
+    assert image_size(data_dir / f"images/{sha256}_0_high.webp") == (30, 30)
+    assert result["counts"]["images_added"] == 1
+
+
+async def test_new_files_of_one_size_past_those_that_may_wait_are_all_registered(
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of one size wait for the last of their size (any of them may be a copy of
+    another); past MAX_HELD, a new content makes its model at once, and its copies join it."""
+    monkeypatch.setattr(scan_turns, "MAX_HELD", 2)
+    loras = tmp_path / "loras"
+    hashes = [make_model_file(loras / f"m{n}.safetensors", 300, seed=n) for n in range(5)]
+    shutil.copyfile(loras / "m4.safetensors", loras / "z_copy.safetensors")
+    write_a1111_json(loras / "z_copy.safetensors")
+    client = await start(make_client, loras=loras)
+
+    result = await scan(client)
+
+    assert result["counts"]["models_created"] == 5
+    assert result["counts"]["locations_added"] == 1
+    record = await model(client, hashes[4])
+    assert [f["path"] for f in record["files"]] == [
+        str(loras / "m4.safetensors"), str(loras / "z_copy.safetensors")
+    ]  # fmt: skip
+    assert record["meta_json"]["a1111"] == a1111_user_metadata()
+    assert sorted(m["sha256"] for m in await models(client)) == sorted(hashes)
 
 
 async def test_problems_of_unchanged_files_are_listed_by_every_scan(

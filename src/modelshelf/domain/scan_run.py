@@ -11,7 +11,7 @@ from itertools import islice
 import aiosqlite
 
 from modelshelf.domain.file_facts import StagedFacts
-from modelshelf.domain.locations import mark_gone, refresh_facts, register, repoint_paths
+from modelshelf.domain.locations import Hashed, mark_gone, refresh_facts, register, repoint_paths
 from modelshelf.domain.scan_report import (
     CHECKING,
     HASHING,
@@ -24,6 +24,7 @@ from modelshelf.domain.scan_turns import (
     MAX_WAITING,
     Feed,
     FileToRegister,
+    NewContents,
     Turns,
     in_parallel,
     one_by_one,
@@ -32,7 +33,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.folders.walk import FoundFile, Walk
-from modelshelf.storage import file_facts, hash_cache, model_files
+from modelshelf.storage import file_facts, hash_cache, model_files, models
 from modelshelf.storage.hash_cache import CachedDigest
 from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.rows import now_ms
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Locations = list[tuple[str, str]]  # (path, sha256)
 _Content = tuple[str, tuple[int, int, int]]  # sha256, (size, mtime_ns, inode) as hashed
+_Copy = tuple[Hashed, bool]  # a file to register, and whether its path was a location
 BATCH = 1000
 SEEN_FLUSH = 5000
 
@@ -67,6 +69,8 @@ class ScanRun:
         # The problems met when the facts of unchanged files were last read (as stored, by
         # model): listed again at the end unless their facts are read again meanwhile.
         self.problems_read_before: dict[str, str] = {}
+        # The files of new contents waiting for their copies, in phase 2.
+        self.new_contents: NewContents[_Copy] = NewContents()
         progress.phase(WALKING)
 
     # --- phase 1 --------------------------------------------------------------------------
@@ -234,12 +238,16 @@ class ScanRun:
             return None
 
     async def _in_turn(self, item: FileToRegister, content: _Content | None, turns: Turns) -> None:
-        """Register `item` once the file before it of its size is done."""
+        """Register `item` once the file before it of its size is done; after the last file
+        of a size, the new contents of that size held for their copies."""
         try:
             if item.before is not None:
                 await item.before.wait()
             if content is not None:
                 await self._register(item, *content)
+            if not item.more_of_size:
+                for sha256, copies in self.new_contents.release(item.found.size):
+                    await self._register_copies(sha256, copies)
         finally:
             turns.done(item)  # the next file of its size may go, even if this one failed
 
@@ -251,24 +259,40 @@ class ScanRun:
     async def _register(
         self, item: FileToRegister, sha256: str, stat_now: tuple[int, int, int]
     ) -> None:
-        found, path = item.found, str(item.found.path)
-        try:
-            done = await register(self.shelf, found, sha256, stat_now, self.started)
-        except Unprocessable as exc:
-            self._failed(found, exc)
+        """Register `item`, unless its content is new and a copy of it may come: then it
+        waits for the last file of its size (see NewContents)."""
+        copy, size = (Hashed(item.found, stat_now), item.known), item.found.size
+        if self.new_contents.join(size, sha256, copy):
             return
-        self.progress.file_done(path)
-        if done.created:
-            self.counts.models_created += 1
-        elif not item.known:
-            self.counts.locations_added += 1
-        if done.previous is not None:
-            self.counts.locations_changed += 1
-            self.flagged.add(done.previous)
+        new = item.more_of_size and not await self._model_exists(sha256)
+        if not (new and self.new_contents.hold(size, sha256, copy)):
+            await self._register_copies(sha256, [copy])
+
+    async def _model_exists(self, sha256: str) -> bool:
+        async with self.shelf.storage.read(bulk=True) as conn:
+            return await models.model_exists(conn, sha256)
+
+    async def _register_copies(self, sha256: str, copies: list[_Copy]) -> None:
+        """Register files of content `sha256` (more than one only when it is new)."""
+        try:
+            done = await register(self.shelf, [file for file, _ in copies], sha256, self.started)
+        except Unprocessable as exc:
+            for file, _ in copies:
+                self._failed(file.found, exc)
+            return
+        for number, (file, known) in enumerate(copies):
+            self.progress.file_done(str(file.found.path))
+            if done.created and number == 0:
+                self.counts.models_created += 1
+            elif not known:
+                self.counts.locations_added += 1
+        self.counts.locations_changed += len(done.previous)
+        self.flagged.update(done.previous.values())
         if done.staged is not None and done.staged.applied is not None:
             self._facts_applied(done.staged)
         else:
-            self._flag(sha256, found, path)
+            for file, _ in copies:
+                self._flag(sha256, file.found, str(file.found.path))
 
     async def _hash(self, found: FoundFile) -> tuple[str, tuple[int, int, int]]:
         reported = 0

@@ -9,31 +9,36 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage.scan_queue import Queued, ScanQueue
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 # Files read back from the queue at a time, and files that may wait for their turn (see
 # Turns) without holding a hashing slot: with these, a scan's memory does not grow with the
 # number of files it registers.
 PAGE = 500
 MAX_WAITING = 256
+# Files of new contents held at once (see NewContents).
+MAX_HELD = 256
 
 
 @dataclass(frozen=True, slots=True)
 class FileToRegister:
     """A file to register: `sha256` if known without reading it; `known` if its path was a
-    location already. `turn` is set once it is registered or has failed; `before` is the
-    `turn` of the file of its size handed out just before it, if that may still be running."""
+    location already; `more_of_size` if a file of its size is handed out after it. `turn` is
+    set once it is registered or has failed; `before` is the `turn` of the file of its size
+    handed out just before it, if that may still be running."""
 
     found: FoundFile
     sha256: str | None
     known: bool
     turn: asyncio.Event
     before: asyncio.Event | None
+    more_of_size: bool = False
 
 
 class Feed:
@@ -80,13 +85,50 @@ class Turns:
         turn = asyncio.Event()
         before = self._last.get(queued.size)
         self._last[queued.size] = turn
-        return FileToRegister(found, queued.sha256, queued.known, turn, before)
+        return FileToRegister(found, queued.sha256, queued.known, turn, before, queued.more_of_size)
 
     def done(self, item: FileToRegister) -> None:
         """`item` is registered or has failed: the next file of its size may go."""
         item.turn.set()
         if self._last.get(item.found.size) is item.turn:
             del self._last[item.found.size]
+
+
+class NewContents(Generic[F]):
+    """Files of contents no model has, held until every file of their size has had its turn
+    (copies of one content have one size), so that the copies a scan finds make their model
+    together and its facts are read once, from all of them, as a later reading would.
+    Without it the model would be made from the first copy alone, and a thumbnail in its
+    header could become the cover before the example image beside another copy came. At
+    most MAX_HELD files wait: a content that finds no room makes its model at once (its
+    copies then join it one by one and its facts are read again, with them, at the end)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, dict[str, list[F]]] = {}  # size -> sha256 -> files
+        self._count = 0
+
+    def join(self, size: int, sha256: str, file: F) -> bool:
+        """Hold `file` with the files of its content held already; False if there are none."""
+        files = self._held.get(size, {}).get(sha256)
+        if files is None:
+            return False
+        files.append(file)
+        self._count += 1
+        return True
+
+    def hold(self, size: int, sha256: str, file: F) -> bool:
+        """Hold the first file of a content; False if there is no room."""
+        if self._count >= MAX_HELD:
+            return False
+        self._held.setdefault(size, {})[sha256] = [file]
+        self._count += 1
+        return True
+
+    def release(self, size: int) -> list[tuple[str, list[F]]]:
+        """The contents of `size` held, each with its files, in the order they came."""
+        held = self._held.pop(size, {})
+        self._count -= sum(len(files) for files in held.values())
+        return list(held.items())
 
 
 async def in_parallel(
