@@ -16,6 +16,7 @@ from tests.model_folders import (
     a1111_user_metadata,
     civitai_version,
     files_opened,
+    folders_listed,
     image_bytes,
     kohya_lora_metadata,
     later,
@@ -92,6 +93,52 @@ async def test_a_sidecar_written_beside_a_copy_later_is_read_by_the_next_scan(
     assert result["counts"]["metadata_read"] == 1
     assert (await model(client, sha256_of(comfy)))["meta_json"]["base_model"] == "Pony"
     assert (await scan(client))["counts"]["metadata_read"] == 0
+
+
+def ten_copies(loras: Path) -> list[Path]:
+    """One LoRA in ten folders, c00 to c09: more than COPIES_READ (8)."""
+    first = write_safetensors(loras / "c00" / "cat.safetensors")
+    for n in range(1, 10):
+        (loras / f"c{n:02}").mkdir()
+        shutil.copyfile(first, loras / f"c{n:02}" / "cat.safetensors")
+    return [loras / f"c{n:02}" / "cat.safetensors" for n in range(10)]
+
+
+async def test_a_rescan_of_a_model_in_more_folders_than_are_read_lists_each_folder_once(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Past the first COPIES_READ copies, a copy is not read, and an unchanged one is no
+    reason to look at the model again."""
+    loras = tmp_path / "loras"
+    first = ten_copies(loras)[0]
+    write_a1111_json(loras / "c07" / "cat.safetensors")  # the last copy read
+    client = await start(make_client, loras=loras)
+    await scan(client)
+    assert (await model(client, sha256_of(first)))["meta_json"]["a1111"]["sd version"] == "SDXL"
+
+    with folders_listed() as listed, files_opened() as opened:
+        result = await scan(client)
+
+    assert result["counts"]["unchanged"] == 10
+    assert result["counts"]["metadata_read"] == 0
+    assert sorted(listed) == sorted(map(str, [loras, *loras.iterdir()]))  # the walk's
+    assert not [path for path in opened if path.startswith(str(tmp_path))]
+
+
+async def test_when_a_copy_read_goes_the_next_copy_by_path_is_read(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    copies = ten_copies(tmp_path / "loras")
+    write_a1111_json(copies[8])
+    client = await start(make_client, loras=tmp_path / "loras")
+    await scan(client)
+    assert "a1111" not in (await model(client, sha256_of(copies[0])))["meta_json"]
+
+    copies[3].unlink()
+    result = await scan(client)
+
+    assert result["counts"]["metadata_read"] == 1
+    assert (await model(client, sha256_of(copies[0])))["meta_json"]["a1111"]["notes"]
 
 
 async def test_what_only_a_gone_copy_said_goes_with_it(

@@ -11,7 +11,14 @@ from itertools import islice
 import aiosqlite
 
 from modelshelf.domain.file_facts import StagedFacts
-from modelshelf.domain.locations import Hashed, mark_gone, refresh_facts, register, repoint_paths
+from modelshelf.domain.locations import (
+    COPIES_READ,
+    Hashed,
+    mark_gone,
+    refresh_facts,
+    register,
+    repoint_paths,
+)
 from modelshelf.domain.scan_report import (
     CHECKING,
     HASHING,
@@ -173,7 +180,7 @@ class ScanRun:
                 self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
             elif known.facts_problems and known.facts_problems != "[]":
                 self.problems_read_before[sha256] = known.facts_problems
-        elif known.copy_changed(found.companions):
+        elif known.copy_changed(found.companions, COPIES_READ - 1):
             self._flag(sha256, found, path)  # a copy not read yet, or its sidecars changed
 
     def _flag(self, sha256: str, found: FoundFile, path: str) -> None:
