@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelshelf.domain import scan_turns
-from tests.conftest import MakeClient, shelf_of
+from tests.conftest import Client, MakeClient, shelf_of
 from tests.factories import image_size, make_image, make_model_file
 from tests.model_folders import (
     a1111_user_metadata,
@@ -328,3 +329,38 @@ async def test_a_problem_beside_a_model_found_with_a_copy_is_listed_once(
     result = await scan(client)
 
     assert result["problems"] == [{"path": str(broken), "reason": "not a JSON object"}]
+
+
+async def misfiled_copy(
+    make_client: MakeClient, tmp_path: Path
+) -> tuple[Client, Path, dict[str, str]]:
+    """A LoRA (the model's path) with a copy filed under checkpoints, each with a broken
+    sidecar beside it, scanned: the client, the LoRA and the problems a whole scan lists."""
+    lora = write_safetensors(tmp_path / "a_loras" / "cat.safetensors")
+    misfiled = tmp_path / "b_checkpoints" / "cat.safetensors"
+    misfiled.parent.mkdir()
+    shutil.copyfile(lora, misfiled)
+    lora.with_name("cat.json").write_text("[1, 2")
+    misfiled.with_name("cat.civitai.info").write_text("{not json")
+    client = await start(make_client, loras=lora.parent, checkpoints=misfiled.parent)
+    everything = problems(await scan(client))
+    assert [Path(path).parent.name for path in everything] == ["a_loras", "b_checkpoints"]
+    assert (await model(client, sha256_of(lora)))["path"] == str(lora)
+    return client, lora, everything
+
+
+def folders_of(result: dict[str, Any]) -> list[str]:
+    return [Path(path).parent.name for path in problems(result)]
+
+
+async def test_a_scan_of_some_types_lists_no_problem_of_a_file_outside_their_roots(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, lora, everything = await misfiled_copy(make_client, tmp_path)
+
+    assert folders_of(await scan(client, types=["loras"])) == ["a_loras"]
+    write_lora_manager(lora)  # both copies' sidecars read again by a scan of loras
+    read_again = await scan(client, types=["loras"])
+    assert read_again["counts"]["metadata_read"] == 1
+    assert folders_of(read_again) == ["a_loras"]
+    assert problems(await scan(client)) == everything

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import aiosqlite
 
@@ -49,7 +50,7 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     StorageBusy from the database. Bad files are reported in the result, never raised."""
     roots = await model_roots(shelf)
     wanted = _wanted_types(roots, types)
-    scan = ScanRun(shelf, progress)
+    scan = ScanRun(shelf, progress, None if wanted is None else _in_types(roots, wanted))
     scanned = roots if wanted is None else roots.only(wanted)
     scan.result.warnings.extend(scanned.warnings)  # not those of roots it leaves alone
     if not roots.roots:
@@ -142,6 +143,16 @@ def _keep_types(roots: ModelRoots, wanted: list[str]) -> Callable[[FoundFile], F
         return found if roots.type_of(found.path) in (found.type, None) else None
 
     return keep
+
+
+def _in_types(roots: ModelRoots, wanted: list[str]) -> Callable[[str], bool]:
+    """For a scan of some types: whether a path lies in a root it covers (a file's own, as
+    `_keep_types` decides)."""
+
+    def covered(path: str) -> bool:
+        return roots.type_of(Path(path)) in wanted
+
+    return covered
 
 
 def _retype(roots: ModelRoots) -> Callable[[FoundFile], FoundFile | None]:

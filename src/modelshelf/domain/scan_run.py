@@ -58,9 +58,14 @@ SEEN_FLUSH = 5000
 class ScanRun:
     """One scan's state: what is left to do, what to look at again, and the result."""
 
-    def __init__(self, shelf: Shelf, progress: ScanProgress) -> None:
+    def __init__(
+        self, shelf: Shelf, progress: ScanProgress, covers: Callable[[str], bool] | None = None
+    ) -> None:
         self.shelf = shelf
         self.progress = progress
+        # Whether a path lies where this scan looks (None: everywhere): the problems of a
+        # model's files elsewhere (beside a copy in a root of another type) are not listed.
+        self.covers = covers
         self.started = now_ms()
         self.result = ScanResult()
         self.counts = self.result.counts
@@ -327,7 +332,7 @@ class ScanRun:
     def _facts_applied(self, staged: StagedFacts) -> None:
         self.counts.metadata_read += 1
         for problem in staged.problems:
-            self.result.problem(problem)
+            self._facts_problem(problem)
         if staged.applied is not None:
             self.counts.images_added += staged.applied.images_added
             self.counts.tags_added += staged.applied.tags_added
@@ -352,7 +357,7 @@ class ScanRun:
         await in_parallel(self.shelf.settings.workers, one_by_one(flagged), self._refresh)
         for _sha256, stored in sorted(self.problems_read_before.items()):
             for path, reason in file_facts.parse_problems(stored):
-                self.result.problem(Problem(path, reason))
+                self._facts_problem(Problem(path, reason))
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
@@ -361,9 +366,14 @@ class ScanRun:
         self.problems_read_before.pop(sha256, None)
         if staged.applied is None:
             for problem in staged.problems:
-                self.result.problem(problem)
+                self._facts_problem(problem)
             return
         self._facts_applied(staged)
+
+    def _facts_problem(self, problem: Problem) -> None:
+        """List what could not be used of a model's files, if it lies where the scan looks."""
+        if self.covers is None or self.covers(problem.path):
+            self.result.problem(problem)
 
 
 def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
