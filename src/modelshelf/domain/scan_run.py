@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from itertools import islice
+from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
@@ -19,6 +18,7 @@ from modelshelf.domain.locations import (
     register,
     repoint_paths,
 )
+from modelshelf.domain.scan_found import known_digest, queued, take, unchanged
 from modelshelf.domain.scan_report import (
     CHECKING,
     HASHING,
@@ -93,10 +93,10 @@ class ScanRun:
         """Classify every file of `walk`, a batch at a time. The walk runs in the file pool,
         one batch ahead of the classifying."""
         files = iter(walk)
-        upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+        upcoming = asyncio.ensure_future(self.shelf.run_files(take, files, BATCH))
         try:
             while batch := await upcoming:
-                upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+                upcoming = asyncio.ensure_future(self.shelf.run_files(take, files, BATCH))
                 if adjust is not None:
                     batch = [kept for found in batch if (kept := adjust(found)) is not None]
                 await self.classify(batch)
@@ -122,7 +122,7 @@ class ScanRun:
             known = await model_files.known_locations(conn, paths)
             for path, found in zip(paths, batch, strict=True):
                 location = known.get(path)
-                if location is not None and location.model_exists and _unchanged(location, found):
+                if location is not None and location.model_exists and unchanged(location, found):
                     self._unchanged_file(location, found, path)
                 else:
                     rest.append((path, found, location))
@@ -132,7 +132,7 @@ class ScanRun:
                 cached = await hash_cache.cached_digests(conn, [path for path, _, _ in rest])
         await self._enqueue(
             [
-                _queued(found, _known_digest(path, found, location, by_inode, cached), location)
+                queued(found, known_digest(path, found, location, by_inode, cached), location)
                 for path, found, location in rest
             ]
         )
@@ -374,44 +374,3 @@ class ScanRun:
         """List what could not be used of a model's files, if it lies where the scan looks."""
         if self.covers is None or self.covers(problem.path):
             self.result.problem(problem)
-
-
-def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
-    return known is not None and known.location.same_file(
-        found.size, found.mtime_ns, found.inode, found.device
-    )
-
-
-def _known_digest(
-    path: str,
-    found: FoundFile,
-    known: KnownLocation | None,
-    by_inode: dict[tuple[int, int, int, int], str],
-    cached: dict[str, CachedDigest],
-) -> str | None:
-    """The content of `found` if it can be told without reading the file."""
-    if known is not None and _unchanged(known, found):
-        return known.location.sha256  # its model was deleted; the file is as it was
-    moved = by_inode.get((found.device, found.inode, found.size, found.mtime_ns))
-    if moved is not None:
-        return moved
-    entry = cached.get(path)
-    return None if entry is None else entry.digest_for(found.size, found.mtime_ns, found.inode)
-
-
-def _queued(found: FoundFile, sha256: str | None, known: KnownLocation | None) -> Queued:
-    return Queued(
-        str(found.path),
-        found.type,
-        found.size,
-        found.mtime_ns,
-        found.inode,
-        found.device,
-        found.companions,
-        sha256,
-        known is not None,
-    )
-
-
-def _take(files: Iterator[FoundFile], count: int) -> list[FoundFile]:
-    return list(islice(files, count))
