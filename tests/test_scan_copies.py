@@ -364,3 +364,14 @@ async def test_a_scan_of_some_types_lists_no_problem_of_a_file_outside_their_roo
     assert read_again["counts"]["metadata_read"] == 1
     assert folders_of(read_again) == ["a_loras"]
     assert problems(await scan(client)) == everything
+
+
+async def test_a_scan_of_the_roots_of_a_copy_lists_the_problems_beside_it(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, _, _ = await misfiled_copy(make_client, tmp_path)
+
+    result = await scan(client, types=["checkpoints"])
+
+    assert folders_of(result) == ["b_checkpoints"]
+    assert result["counts"]["metadata_read"] == 0  # listed from the last reading

@@ -1,15 +1,17 @@
 """What a scan's walk found, told without reading any file: whether a file is a location as
-it was registered, its content when a location or the hash cache knows it, and the file as
-the scan's queue keeps it; and the walk taken a batch at a time."""
+it was registered (and whether its model's facts are to be read again), its content when a
+location or the hash cache knows it, and the file as the scan's queue keeps it; and the walk
+taken a batch at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
 
+from modelshelf.domain.locations import COPIES_READ
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage.hash_cache import CachedDigest
-from modelshelf.storage.model_files import KnownLocation
+from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.scan_queue import Queued
 
 
@@ -19,6 +21,17 @@ def unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
     return known is not None and known.location.same_file(
         found.size, found.mtime_ns, found.inode, found.device
     )
+
+
+def facts_changed(known: KnownLocation, companions: Signatures) -> bool:
+    """Whether the facts of the model at an unchanged, present location are to be read
+    again: never read (or its model file could not be), or read without the `companions`
+    beside it now (for a copy: also one not read then that would be read now)."""
+    if known.facts_source is None:
+        return True
+    if known.facts_source == known.location.path:
+        return known.companions_changed(companions)
+    return known.copy_changed(companions, COPIES_READ - 1)
 
 
 def known_digest(

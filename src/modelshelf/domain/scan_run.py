@@ -11,14 +11,13 @@ import aiosqlite
 
 from modelshelf.domain.file_facts import StagedFacts
 from modelshelf.domain.locations import (
-    COPIES_READ,
     Hashed,
     mark_gone,
     refresh_facts,
     register,
     repoint_paths,
 )
-from modelshelf.domain.scan_found import known_digest, queued, take, unchanged
+from modelshelf.domain.scan_found import facts_changed, known_digest, queued, take, unchanged
 from modelshelf.domain.scan_report import (
     CHECKING,
     HASHING,
@@ -178,15 +177,11 @@ class ScanRun:
         if not known.location.present:
             self.counts.locations_back += 1
             self._flag(sha256, found, path)
-        elif known.facts_source is None:
-            self._flag(sha256, found, path)  # never read, or the model file could not be read
-        elif known.facts_source == path:
-            if known.companions_changed(found.companions):
-                self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
-            elif known.facts_problems and known.facts_problems != "[]":
-                self.problems_read_before[sha256] = known.facts_problems
-        elif known.copy_changed(found.companions, COPIES_READ - 1):
-            self._flag(sha256, found, path)  # a copy not read yet, or its sidecars changed
+        elif facts_changed(known, found.companions):
+            self._flag(sha256, found, path)
+        elif known.facts_problems and known.facts_problems != "[]":
+            # Found at any of its locations read (a scan of some types may walk one only).
+            self.problems_read_before[sha256] = known.facts_problems
 
     def _flag(self, sha256: str, found: FoundFile, path: str) -> None:
         self.flagged.add(sha256)
