@@ -14,7 +14,7 @@ anywhere in it, with the library as some prefix of those changes left it (`asser
   wholly as after: a model is never half created or half refreshed; only which of its copies
   the facts were read from may be fewer than after (`_copies_set_aside`). A model that
   gains a copy with sidecars of its own (a model made before, or one made at once because
-  too many new contents waited for their copies, see scan_turns.NewContents) can be seen
+  too many files waited for their copies, see scan_turns.HeldCopies) can be seen
   between the two readings with the facts it had, a state a scan not yet past that copy
   also shows; the fixture's copy has none, so meta_json is compared whole here;
 - every location names a model that exists.

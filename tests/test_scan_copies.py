@@ -227,28 +227,32 @@ async def test_a_picture_beside_another_copy_is_the_cover_not_the_headers_thumbn
     assert result["counts"]["images_added"] == 1
 
 
-async def test_new_files_of_one_size_past_those_that_may_wait_are_all_registered(
+async def test_files_of_one_size_past_those_that_may_wait_are_registered_in_walk_order(
     make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Files of one size wait for the last of their size (any of them may be a copy of
-    another); past MAX_HELD, a new content makes its model at once, and its copies join it."""
+    another); past MAX_HELD, a file is registered at once, with the copies held before it,
+    and the copy walked first still makes the model."""
     monkeypatch.setattr(scan_turns, "MAX_HELD", 2)
     loras = tmp_path / "loras"
     hashes = [make_model_file(loras / f"m{n}.safetensors", 300, seed=n) for n in range(5)]
-    shutil.copyfile(loras / "m4.safetensors", loras / "z_copy.safetensors")
-    write_a1111_json(loras / "z_copy.safetensors")
+    for name, original in (("y_copy", "m0"), ("z_copy", "m4")):  # walked after m0 to m4
+        shutil.copyfile(loras / f"{original}.safetensors", loras / f"{name}.safetensors")
+        write_a1111_json(loras / f"{name}.safetensors", a1111_user_metadata(notes=name))
     client = await start(make_client, loras=loras)
 
     result = await scan(client)
 
     assert result["counts"]["models_created"] == 5
-    assert result["counts"]["locations_added"] == 1
-    record = await model(client, hashes[4])
-    assert [f["path"] for f in record["files"]] == [
-        str(loras / "m4.safetensors"), str(loras / "z_copy.safetensors")
-    ]  # fmt: skip
-    assert record["meta_json"]["a1111"] == a1111_user_metadata()
+    assert result["counts"]["locations_added"] == 2
     assert sorted(m["sha256"] for m in await models(client)) == sorted(hashes)
+    for sha256, first, copy in ((hashes[0], "m0", "y_copy"), (hashes[4], "m4", "z_copy")):
+        record = await model(client, sha256)
+        assert record["path"] == str(loras / f"{first}.safetensors")
+        assert [f["path"] for f in record["files"]] == [
+            str(loras / f"{first}.safetensors"), str(loras / f"{copy}.safetensors")
+        ]  # fmt: skip
+        assert record["meta_json"]["a1111"]["notes"] == copy
 
 
 async def test_problems_of_unchanged_files_are_listed_by_every_scan(

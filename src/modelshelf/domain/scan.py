@@ -9,9 +9,10 @@ A scan runs in four phases (see scan_report for what it tells while it runs):
 2. hashing: many files at once, as many as the CPU pool has threads, largest first; each
    file found is registered (`locations.register`) as soon as its content is known, except
    that files of one size wait for their turn in walk order: of copies of one content, the
-   one walked first makes the model, however the hashing went. A content no model has waits
-   until the last file of its size has had its turn, and its copies make its model together
-   (scan_turns.NewContents): its facts are read once, from all of them.
+   one walked first makes the model, however the hashing went. A file whose size another
+   file handed out after it has waits until the last of them has had its turn, and the
+   copies of a content are registered together (scan_turns.HeldCopies): a new model's facts
+   are read once, from all of them.
 3. checking: locations not seen by this scan whose file is gone are marked missing; a
    model's `path` moves off a location that is gone.
 4. reading metadata: models whose files' facts may have changed have them read again.

@@ -30,7 +30,7 @@ from modelshelf.domain.scan_turns import (
     MAX_WAITING,
     Feed,
     FileToRegister,
-    NewContents,
+    HeldCopies,
     Turns,
     in_parallel,
     one_by_one,
@@ -39,7 +39,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.folders.walk import FoundFile, Walk
-from modelshelf.storage import file_facts, hash_cache, model_files, models
+from modelshelf.storage import file_facts, hash_cache, model_files
 from modelshelf.storage.hash_cache import CachedDigest
 from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.rows import now_ms
@@ -80,8 +80,8 @@ class ScanRun:
         # The problems met when the facts of unchanged files were last read (as stored, by
         # model): listed again at the end unless their facts are read again meanwhile.
         self.problems_read_before: dict[str, str] = {}
-        # The files of new contents waiting for their copies, in phase 2.
-        self.new_contents: NewContents[_Copy] = NewContents()
+        # The files waiting for their copies, in phase 2.
+        self.held: HeldCopies[_Copy] = HeldCopies()
         progress.phase(WALKING)
 
     # --- phase 1 --------------------------------------------------------------------------
@@ -246,14 +246,14 @@ class ScanRun:
 
     async def _in_turn(self, item: FileToRegister, content: _Content | None, turns: Turns) -> None:
         """Register `item` once the file before it of its size is done; after the last file
-        of a size, the new contents of that size held for their copies."""
+        of a size, the files of that size held for their copies."""
         try:
             if item.before is not None:
                 await item.before.wait()
             if content is not None:
                 await self._register(item, *content)
             if not item.more_of_size:
-                for sha256, copies in self.new_contents.release(item.found.size):
+                for sha256, copies in self.held.release(item.found.size):
                     await self._register_copies(sha256, copies)
         finally:
             turns.done(item)  # the next file of its size may go, even if this one failed
@@ -266,21 +266,15 @@ class ScanRun:
     async def _register(
         self, item: FileToRegister, sha256: str, stat_now: tuple[int, int, int]
     ) -> None:
-        """Register `item`, unless its content is new and a copy of it may come: then it
-        waits for the last file of its size (see NewContents)."""
-        copy, size = (Hashed(item.found, stat_now), item.known), item.found.size
-        if self.new_contents.join(size, sha256, copy):
-            return
-        new = item.more_of_size and not await self._model_exists(sha256)
-        if not (new and self.new_contents.hold(size, sha256, copy)):
-            await self._register_copies(sha256, [copy])
-
-    async def _model_exists(self, sha256: str) -> bool:
-        async with self.shelf.storage.read(bulk=True) as conn:
-            return await models.model_exists(conn, sha256)
+        """Register `item`, unless a copy of it may come: then it waits for the last file of
+        its size (see HeldCopies)."""
+        copy = (Hashed(item.found, stat_now), item.known)
+        now = self.held.add(item.found.size, sha256, copy, item.more_of_size)
+        if now is not None:
+            await self._register_copies(sha256, now)
 
     async def _register_copies(self, sha256: str, copies: list[_Copy]) -> None:
-        """Register files of content `sha256` (more than one only when it is new)."""
+        """Register files of content `sha256` in one change (see HeldCopies)."""
         try:
             done = await register(self.shelf, [file for file, _ in copies], sha256, self.started)
         except Unprocessable as exc:

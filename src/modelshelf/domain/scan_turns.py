@@ -22,7 +22,7 @@ F = TypeVar("F")
 # number of files it registers.
 PAGE = 500
 MAX_WAITING = 256
-# Files of new contents held at once (see NewContents).
+# Files held at once for their copies (see HeldCopies).
 MAX_HELD = 256
 
 
@@ -94,35 +94,38 @@ class Turns:
             del self._last[item.found.size]
 
 
-class NewContents(Generic[F]):
-    """Files of contents no model has, held until every file of their size has had its turn
-    (copies of one content have one size), so that the copies a scan finds make their model
-    together and its facts are read once, from all of them, as a later reading would.
-    Without it the model would be made from the first copy alone, and a thumbnail in its
-    header could become the cover before the example image beside another copy came. At
-    most MAX_HELD files wait: a content that finds no room makes its model at once (its
-    copies then join it one by one and its facts are read again, with them, at the end)."""
+class HeldCopies(Generic[F]):
+    """Files whose copies may still come (a file of their size is handed out after them:
+    copies of one content have one size), held by content until every file of their size
+    has had its turn, so that a content's copies are registered together: those of a
+    content no model has make their model at once, its facts read once, from all of them, as
+    a later reading would. Registered one by one, the model would be made from the first copy
+    alone, and a thumbnail in its header could become the cover before the example image
+    beside another copy came. At most MAX_HELD files wait: past that, a file is registered
+    at once, with the files of its content held before it, and the copies after it join
+    their model one by one (its facts are read again, with theirs, at the end of the scan)."""
 
     def __init__(self) -> None:
         self._held: dict[int, dict[str, list[F]]] = {}  # size -> sha256 -> files
         self._count = 0
 
-    def join(self, size: int, sha256: str, file: F) -> bool:
-        """Hold `file` with the files of its content held already; False if there are none."""
-        files = self._held.get(size, {}).get(sha256)
-        if files is None:
-            return False
-        files.append(file)
-        self._count += 1
-        return True
-
-    def hold(self, size: int, sha256: str, file: F) -> bool:
-        """Hold the first file of a content; False if there is no room."""
+    def add(self, size: int, sha256: str, file: F, more_of_size: bool) -> list[F] | None:
+        """Hold `file` with the files of its content held before it, or as the first of its
+        content if `more_of_size`; returns the files to register now instead (None: it
+        waits), in the order they came."""
+        held = self._held.get(size, {})
+        files = held.get(sha256)
+        if files is None and not more_of_size:
+            return [file]
         if self._count >= MAX_HELD:
-            return False
-        self._held.setdefault(size, {})[sha256] = [file]
+            if files is None:
+                return [file]
+            del held[sha256]
+            self._count -= len(files)
+            return [*files, file]
+        self._held.setdefault(size, {}).setdefault(sha256, []).append(file)
         self._count += 1
-        return True
+        return None
 
     def release(self, size: int) -> list[tuple[str, list[F]]]:
         """The contents of `size` held, each with its files, in the order they came."""
