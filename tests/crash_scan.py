@@ -12,10 +12,11 @@ anywhere in it, with the library as some prefix of those changes left it (`asser
 - each model's record apart from its `path` (its row, tags, images with their renditions'
   bytes, the facts and example images the scan recorded for it) is wholly as before or
   wholly as after: a model is never half created or half refreshed; only which of its copies
-  the facts were read from may be fewer than after (`_copies_set_aside`). A model whose
-  second copy has sidecars of its own can be seen between the two readings with the first
-  copy's facts alone, a state a scan not yet past that copy also shows; the fixture's copy
-  has none, so meta_json is compared whole here;
+  the facts were read from may be fewer than after (`_copies_set_aside`). A model that
+  gains a copy with sidecars of its own (a model made before, or one made at once because
+  too many files waited for their copies, see scan_turns.HeldCopies) can be seen
+  between the two readings with the facts it had, a state a scan not yet past that copy
+  also shows; the fixture's copy has none, so meta_json is compared whole here;
 - every location names a model that exists.
 
 Then a scan run again ends exactly as the uncrashed scan (rows compared without the columns
@@ -227,9 +228,10 @@ _COPIES = 5
 
 def _copies_set_aside(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, set[str]]]:
     """`state` with the copies column of file_facts emptied, and the copies read, by model.
-    Each copy of a content is registered in a change of its own, and its sidecars are read in
-    the next: a prefix of the scan may have read fewer of a model's copies than the whole scan
-    (what they say is in meta_json, still compared whole)."""
+    A copy of a model that exists is registered in a change of its own, and its sidecars are
+    read in a later one: a prefix of the scan may have read fewer of a model's copies than
+    the whole scan (what they say is in meta_json, still compared whole). The copies of a
+    new content are registered with the model they make, its facts read from all of them."""
     rows = state["rows"]["file_facts"]
     read = {row[0]: set(json.loads(row[_COPIES])) for row in rows}
     emptied = [(*row[:_COPIES], None, *row[_COPIES + 1 :]) for row in rows]

@@ -128,9 +128,12 @@ def write_booby_trapped_pickle(path: Path, marker: Path) -> Path:
 
 
 _watched: list[list[str]] = []
+_listings: list[list[str]] = []
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _listings and event in ("os.listdir", "os.scandir"):
+        _listings[-1].append(os.fsdecode(args[0]))
     if _watched and event in ("open", "pickle.find_class"):
         target = args[0]
         if isinstance(target, str | bytes | os.PathLike):
@@ -152,6 +155,18 @@ def files_opened() -> Iterator[list[str]]:
         yield seen
     finally:
         _watched.remove(seen)
+
+
+@contextmanager
+def folders_listed() -> Iterator[list[str]]:
+    """Every folder listed in this process while the block runs (os.listdir, os.scandir),
+    once for each time it was listed, from Python's audit events."""
+    seen: list[str] = []
+    _listings.append(seen)
+    try:
+        yield seen
+    finally:
+        _listings.remove(seen)
 
 
 def later(path: Path) -> None:

@@ -58,6 +58,21 @@ async def test_files_are_handed_out_known_first_then_largest_first_one_size_in_w
     assert totals == (len(walked), unknown_bytes)
 
 
+async def test_each_file_handed_out_says_whether_a_file_of_its_size_comes_after_it() -> None:
+    walked = [queued("a", 10), queued("k", 10, "f" * 64), queued("b", 20), queued("c", 10)]
+    queue = ScanQueue()
+    await queue.open()
+    try:
+        await queue.add(walked)
+        await queue.plan()
+        handed_out = await queue.page(10)
+    finally:
+        await queue.close()
+
+    followed = {item.path.removeprefix("/m/"): item.more_of_size for item in handed_out}
+    assert followed == {"a": True, "k": True, "b": False, "c": False}
+
+
 async def test_a_queued_file_comes_back_as_it_was_queued() -> None:
     file = queued("ünïcode name", 2**40, "a" * 64)
     queue = ScanQueue()
@@ -113,6 +128,10 @@ async def test_a_cancelled_scan_lets_go_of_its_queue(
         await progress.task
 
     assert progress.done  # it was cut short while registering
-    # The queue's connection (a thread of its own) is closed; the pools' threads stay.
+    # The queue's connection (a thread of its own) is closed: its thread ends (it may still
+    # be on its way out when the close is told to the loop); the pools' threads stay.
     started = {t for t in set(threading.enumerate()) - threads if t.is_alive()}
-    assert {t for t in started if not t.name.startswith("modelshelf-")} == set()
+    for thread in started:
+        if not thread.name.startswith("modelshelf-"):
+            thread.join(timeout=10)
+    assert {t for t in started if t.is_alive() and not t.name.startswith("modelshelf-")} == set()

@@ -16,6 +16,7 @@ from modelshelf.records import ModelRecord, PendingRecord, QueuedPending, image_
 from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import hash_cache, image_index, models, pending, tags
+from modelshelf.storage.hash_cache import CachedDigest
 from modelshelf.storage.listing import ModelFilter, read_page
 
 
@@ -53,7 +54,7 @@ async def check_pending(shelf: Shelf) -> list[QueuedPending]:
         records = await pending.list_pending(conn)
         paths = [_model_path(shelf, r.path) for r in records]
         cached = await hash_cache.cached_digests(conn, [str(p) for p in paths if p is not None])
-        candidates = {e[3] for e in cached.values()} | {r.sha256 for r in records if r.sha256}
+        candidates = {e.sha256 for e in cached.values()} | {r.sha256 for r in records if r.sha256}
         in_library = set(await models.existing_paths(conn, sorted(candidates)))
     # A read: in the pool bulk work never fills (imports keep the files pool busy).
     return await shelf.run_reads(_checked, records, paths, cached, in_library)
@@ -62,7 +63,7 @@ async def check_pending(shelf: Shelf) -> list[QueuedPending]:
 def _checked(
     records: list[PendingRecord],
     paths: list[Path | None],
-    cached: dict[str, tuple[int, int, int, str]],
+    cached: dict[str, CachedDigest],
     in_library: set[str],
 ) -> list[QueuedPending]:
     checked = []
@@ -85,7 +86,7 @@ def _model_path(shelf: Shelf, stored: str | None) -> Path | None:
 def _known_digest(
     record: PendingRecord,
     file: FileIdentity | None,
-    cached: dict[str, tuple[int, int, int, str]],
+    cached: dict[str, CachedDigest],
 ) -> str | None:
     if file is None:
         return None
@@ -93,7 +94,7 @@ def _known_digest(
     if entry is None:
         return record.sha256
     # An entry for another state of the file says its content changed since: not known.
-    return entry[3] if entry[:3] == (file.size, file.mtime_ns, file.inode) else None
+    return entry.digest_for(file.size, file.mtime_ns, file.inode)
 
 
 async def list_tags(shelf: Shelf) -> list[dict[str, Any]]:

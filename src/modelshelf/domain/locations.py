@@ -8,8 +8,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiosqlite
 
 from modelshelf.domain.file_facts import StagedFacts, apply_facts, stage_facts
 from modelshelf.domain.shelf import Shelf
@@ -19,6 +22,7 @@ from modelshelf.folders.names import model_stem
 from modelshelf.folders.problems import printable
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage import file_facts, image_index, model_files, models
+from modelshelf.storage.change import Staging
 from modelshelf.storage.file_facts import FactsRecord
 from modelshelf.storage.model_files import Location, Signatures
 from modelshelf.storage.rows import now_ms
@@ -28,54 +32,78 @@ from modelshelf.storage.rows import now_ms
 COPIES_READ = 8
 
 
+@dataclass(frozen=True, slots=True)
+class Hashed:
+    """A file a walk found, with (size, mtime_ns, inode) as they were when its content was
+    hashed or recognised."""
+
+    found: FoundFile
+    stat_now: tuple[int, int, int]
+
+    def location(self, sha256: str) -> Location:
+        size, mtime_ns, inode = self.stat_now
+        found = self.found
+        return Location(str(found.path), sha256, found.type, size, mtime_ns, inode, found.device)
+
+
 @dataclass(frozen=True)
 class Registered:
-    """What registering a file did: `created` a model (with the file facts `staged` for it,
-    applied unless `staged.applied` is None), and the model the path held before, if another."""
+    """What registering files did: `created` a model (with the file facts `staged` for it,
+    applied unless `staged.applied` is None), and for each path that held another content
+    before, that content."""
 
     created: bool
     staged: StagedFacts | None
-    previous: str | None
+    previous: dict[str, str]
 
 
-async def register(
-    shelf: Shelf, found: FoundFile, sha256: str, stat_now: tuple[int, int, int], seen_at: int
-) -> Registered:
-    """Make `found.path` a present location of content `sha256`, as it is now (`stat_now`:
-    size, mtime_ns, inode). Content no model has becomes a model: its path this location, its
-    name the file's stem, its type the root's, meta_json, tags and example images from what
-    the files say."""
-    path = str(found.path)
+async def register(shelf: Shelf, files: Sequence[Hashed], sha256: str, seen_at: int) -> Registered:
+    """Make each of `files`, copies of content `sha256` in walk order, a present location of
+    it as it is now, in one change. Content no model has becomes a model made from the
+    first: its path that location, its name the file's stem, its type the root's; meta_json,
+    tags and example images from what the files beside all of them say, read once, as
+    `refresh_facts` reads a model's copies."""
     async with shelf.storage.read(bulk=True) as conn:
         exists = await models.model_exists(conn, sha256)
-        before = await model_files.location(conn, path)
-    previous = before.sha256 if before is not None and before.sha256 != sha256 else None
-    size, mtime_ns, inode = stat_now
-    where = Location(path, sha256, found.type, size, mtime_ns, inode, found.device)
+        before = [await model_files.location(conn, str(f.found.path)) for f in files]
+    previous = {b.path: b.sha256 for b in before if b is not None and b.sha256 != sha256}
     async with shelf.changes.staging() as staging:
-        staged = None
-        if not exists:
-            staged = await stage_facts(
-                shelf, staging, found.path, found.companions, set(), want_thumbnail=True
-            )
-        lock = [sha256, *([previous] if previous else [])]
+        staged = None if exists else await _stage_new(shelf, staging, files)
+        lock = [sha256, *previous.values()]
         async with shelf.changes.change(lock=lock, staging=staging) as change:
             created = not await models.model_exists(change.tx, sha256)
-            await model_files.save_location(change.tx, where, seen_at)
+            for file in files:
+                await model_files.save_location(change.tx, file.location(sha256), seen_at)
             if created:
-                await file_facts.forget_facts(change.tx, sha256)
-                fields = {
-                    "path": path,
-                    "name": model_stem(found.path.name),
-                    "type": found.type,
-                    "size_bytes": size,
-                    "created_at": now_ms(),
-                    "meta_json": {},
-                }
-                await models.insert_model(change.tx, sha256, fields)
+                await _insert_model(change.tx, sha256, files[0])
                 if staged is not None:
                     await apply_facts(shelf, change, sha256, staged, None)
     return Registered(created, staged, previous)
+
+
+async def _insert_model(tx: aiosqlite.Connection, sha256: str, made_from: Hashed) -> None:
+    found = made_from.found
+    await file_facts.forget_facts(tx, sha256)
+    fields = {
+        "path": str(found.path),
+        "name": model_stem(found.path.name),
+        "type": found.type,
+        "size_bytes": made_from.stat_now[0],
+        "created_at": now_ms(),
+        "meta_json": {},
+    }
+    await models.insert_model(tx, sha256, fields)
+
+
+async def _stage_new(shelf: Shelf, staging: Staging, files: Sequence[Hashed]) -> StagedFacts:
+    """The facts of a model made from `files[0]`, with the others as its copies: by path, at
+    most COPIES_READ in all, as `refresh_facts` will find them."""
+    first = files[0].found
+    others = sorted((f.found for f in files[1:]), key=lambda found: str(found.path))
+    copies = [Copy(found.path, found.companions) for found in others[: COPIES_READ - 1]]
+    return await stage_facts(
+        shelf, staging, first.path, first.companions, set(), want_thumbnail=True, copies=copies
+    )
 
 
 def gone_paths(paths: list[str]) -> list[str]:

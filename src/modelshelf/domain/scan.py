@@ -9,7 +9,10 @@ A scan runs in four phases (see scan_report for what it tells while it runs):
 2. hashing: many files at once, as many as the CPU pool has threads, largest first; each
    file found is registered (`locations.register`) as soon as its content is known, except
    that files of one size wait for their turn in walk order: of copies of one content, the
-   one walked first makes the model, however the hashing went.
+   one walked first makes the model, however the hashing went. A file whose size another
+   file handed out after it has waits until the last of them has had its turn, and the
+   copies of a content are registered together (scan_turns.HeldCopies): a new model's facts
+   are read once, from all of them.
 3. checking: locations not seen by this scan whose file is gone are marked missing; a
    model's `path` moves off a location that is gone.
 4. reading metadata: models whose files' facts may have changed have them read again.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import aiosqlite
 
@@ -47,7 +51,7 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     StorageBusy from the database. Bad files are reported in the result, never raised."""
     roots = await model_roots(shelf)
     wanted = _wanted_types(roots, types)
-    scan = ScanRun(shelf, progress)
+    scan = ScanRun(shelf, progress, None if wanted is None else _in_types(roots, wanted))
     scanned = roots if wanted is None else roots.only(wanted)
     scan.result.warnings.extend(scanned.warnings)  # not those of roots it leaves alone
     if not roots.roots:
@@ -140,6 +144,16 @@ def _keep_types(roots: ModelRoots, wanted: list[str]) -> Callable[[FoundFile], F
         return found if roots.type_of(found.path) in (found.type, None) else None
 
     return keep
+
+
+def _in_types(roots: ModelRoots, wanted: list[str]) -> Callable[[str], bool]:
+    """For a scan of some types: whether a path lies in a root it covers (a file's own, as
+    `_keep_types` decides)."""
+
+    def covered(path: str) -> bool:
+        return roots.type_of(Path(path)) in wanted
+
+    return covered
 
 
 def _retype(roots: ModelRoots) -> Callable[[FoundFile], FoundFile | None]:

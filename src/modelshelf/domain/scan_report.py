@@ -82,9 +82,9 @@ class ScanCounts:
 
 @dataclass
 class ScanResult:
-    """Counts, and each problem met with its reason (the first MAX_PROBLEMS_LISTED), once:
-    a model's files read twice in one scan (when it is created, then with a copy found
-    after) report what they hold once."""
+    """Counts, and each problem met with its reason (the first MAX_PROBLEMS_LISTED), once,
+    however often the files of a model are read in one scan (a header's problems kept from
+    before are met again when the sidecars beside it are read)."""
 
     counts: ScanCounts = field(default_factory=ScanCounts)
     problems: list[Problem] = field(default_factory=list)

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from itertools import islice
+from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
 from modelshelf.domain.file_facts import StagedFacts
-from modelshelf.domain.locations import mark_gone, refresh_facts, register, repoint_paths
+from modelshelf.domain.locations import (
+    Hashed,
+    mark_gone,
+    refresh_facts,
+    register,
+    repoint_paths,
+)
+from modelshelf.domain.scan_found import facts_changed, known_digest, queued, take, unchanged
 from modelshelf.domain.scan_report import (
     CHECKING,
     HASHING,
@@ -24,6 +30,7 @@ from modelshelf.domain.scan_turns import (
     MAX_WAITING,
     Feed,
     FileToRegister,
+    HeldCopies,
     Turns,
     in_parallel,
     one_by_one,
@@ -33,6 +40,7 @@ from modelshelf.errors import Unprocessable
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.folders.walk import FoundFile, Walk
 from modelshelf.storage import file_facts, hash_cache, model_files
+from modelshelf.storage.hash_cache import CachedDigest
 from modelshelf.storage.model_files import KnownLocation, Signatures
 from modelshelf.storage.rows import now_ms
 from modelshelf.storage.scan_queue import Queued, ScanQueue
@@ -41,6 +49,7 @@ log = logging.getLogger(__name__)
 
 Locations = list[tuple[str, str]]  # (path, sha256)
 _Content = tuple[str, tuple[int, int, int]]  # sha256, (size, mtime_ns, inode) as hashed
+_Copy = tuple[Hashed, bool]  # a file to register, and whether its path was a location
 BATCH = 1000
 SEEN_FLUSH = 5000
 
@@ -48,9 +57,14 @@ SEEN_FLUSH = 5000
 class ScanRun:
     """One scan's state: what is left to do, what to look at again, and the result."""
 
-    def __init__(self, shelf: Shelf, progress: ScanProgress) -> None:
+    def __init__(
+        self, shelf: Shelf, progress: ScanProgress, covers: Callable[[str], bool] | None = None
+    ) -> None:
         self.shelf = shelf
         self.progress = progress
+        # Whether a path lies where this scan looks (None: everywhere): the problems of a
+        # model's files elsewhere (beside a copy in a root of another type) are not listed.
+        self.covers = covers
         self.started = now_ms()
         self.result = ScanResult()
         self.counts = self.result.counts
@@ -66,6 +80,8 @@ class ScanRun:
         # The problems met when the facts of unchanged files were last read (as stored, by
         # model): listed again at the end unless their facts are read again meanwhile.
         self.problems_read_before: dict[str, str] = {}
+        # The files waiting for their copies, in phase 2.
+        self.held: HeldCopies[_Copy] = HeldCopies()
         progress.phase(WALKING)
 
     # --- phase 1 --------------------------------------------------------------------------
@@ -76,10 +92,10 @@ class ScanRun:
         """Classify every file of `walk`, a batch at a time. The walk runs in the file pool,
         one batch ahead of the classifying."""
         files = iter(walk)
-        upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+        upcoming = asyncio.ensure_future(self.shelf.run_files(take, files, BATCH))
         try:
             while batch := await upcoming:
-                upcoming = asyncio.ensure_future(self.shelf.run_files(_take, files, BATCH))
+                upcoming = asyncio.ensure_future(self.shelf.run_files(take, files, BATCH))
                 if adjust is not None:
                     batch = [kept for found in batch if (kept := adjust(found)) is not None]
                 await self.classify(batch)
@@ -100,12 +116,12 @@ class ScanRun:
         paths = [str(f.path) for f in batch]
         rest: list[tuple[str, FoundFile, KnownLocation | None]] = []
         by_inode: dict[tuple[int, int, int, int], str] = {}
-        cached: dict[str, tuple[int, int, int, str]] = {}
+        cached: dict[str, CachedDigest] = {}
         async with self.shelf.storage.read(bulk=True) as conn:
             known = await model_files.known_locations(conn, paths)
             for path, found in zip(paths, batch, strict=True):
                 location = known.get(path)
-                if location is not None and location.model_exists and _unchanged(location, found):
+                if location is not None and location.model_exists and unchanged(location, found):
                     self._unchanged_file(location, found, path)
                 else:
                     rest.append((path, found, location))
@@ -115,7 +131,7 @@ class ScanRun:
                 cached = await hash_cache.cached_digests(conn, [path for path, _, _ in rest])
         await self._enqueue(
             [
-                _queued(found, _known_digest(path, found, location, by_inode, cached), location)
+                queued(found, known_digest(path, found, location, by_inode, cached), location)
                 for path, found, location in rest
             ]
         )
@@ -161,15 +177,11 @@ class ScanRun:
         if not known.location.present:
             self.counts.locations_back += 1
             self._flag(sha256, found, path)
-        elif known.facts_source is None:
-            self._flag(sha256, found, path)  # never read, or the model file could not be read
-        elif known.facts_source == path:
-            if known.companions_changed(found.companions):
-                self._flag(sha256, found, path)  # a sidecar or example image came, went, changed
-            elif known.facts_problems and known.facts_problems != "[]":
-                self.problems_read_before[sha256] = known.facts_problems
-        elif known.copy_changed(found.companions):
-            self._flag(sha256, found, path)  # a copy not read yet, or its sidecars changed
+        elif facts_changed(known, found.companions):
+            self._flag(sha256, found, path)
+        elif known.facts_problems and known.facts_problems != "[]":
+            # Found at any of its locations read (a scan of some types may walk one only).
+            self.problems_read_before[sha256] = known.facts_problems
 
     def _flag(self, sha256: str, found: FoundFile, path: str) -> None:
         self.flagged.add(sha256)
@@ -233,12 +245,16 @@ class ScanRun:
             return None
 
     async def _in_turn(self, item: FileToRegister, content: _Content | None, turns: Turns) -> None:
-        """Register `item` once the file before it of its size is done."""
+        """Register `item` once the file before it of its size is done; after the last file
+        of a size, the files of that size held for their copies."""
         try:
             if item.before is not None:
                 await item.before.wait()
             if content is not None:
                 await self._register(item, *content)
+            if not item.more_of_size:
+                for sha256, copies in self.held.release(item.found.size):
+                    await self._register_copies(sha256, copies)
         finally:
             turns.done(item)  # the next file of its size may go, even if this one failed
 
@@ -250,24 +266,34 @@ class ScanRun:
     async def _register(
         self, item: FileToRegister, sha256: str, stat_now: tuple[int, int, int]
     ) -> None:
-        found, path = item.found, str(item.found.path)
+        """Register `item`, unless a copy of it may come: then it waits for the last file of
+        its size (see HeldCopies)."""
+        copy = (Hashed(item.found, stat_now), item.known)
+        now = self.held.add(item.found.size, sha256, copy, item.more_of_size)
+        if now is not None:
+            await self._register_copies(sha256, now)
+
+    async def _register_copies(self, sha256: str, copies: list[_Copy]) -> None:
+        """Register files of content `sha256` in one change (see HeldCopies)."""
         try:
-            done = await register(self.shelf, found, sha256, stat_now, self.started)
+            done = await register(self.shelf, [file for file, _ in copies], sha256, self.started)
         except Unprocessable as exc:
-            self._failed(found, exc)
+            for file, _ in copies:
+                self._failed(file.found, exc)
             return
-        self.progress.file_done(path)
-        if done.created:
-            self.counts.models_created += 1
-        elif not item.known:
-            self.counts.locations_added += 1
-        if done.previous is not None:
-            self.counts.locations_changed += 1
-            self.flagged.add(done.previous)
+        for number, (file, known) in enumerate(copies):
+            self.progress.file_done(str(file.found.path))
+            if done.created and number == 0:
+                self.counts.models_created += 1
+            elif not known:
+                self.counts.locations_added += 1
+        self.counts.locations_changed += len(done.previous)
+        self.flagged.update(done.previous.values())
         if done.staged is not None and done.staged.applied is not None:
             self._facts_applied(done.staged)
         else:
-            self._flag(sha256, found, path)
+            for file, _ in copies:
+                self._flag(sha256, file.found, str(file.found.path))
 
     async def _hash(self, found: FoundFile) -> tuple[str, tuple[int, int, int]]:
         reported = 0
@@ -295,7 +321,7 @@ class ScanRun:
     def _facts_applied(self, staged: StagedFacts) -> None:
         self.counts.metadata_read += 1
         for problem in staged.problems:
-            self.result.problem(problem)
+            self._facts_problem(problem)
         if staged.applied is not None:
             self.counts.images_added += staged.applied.images_added
             self.counts.tags_added += staged.applied.tags_added
@@ -320,7 +346,7 @@ class ScanRun:
         await in_parallel(self.shelf.settings.workers, one_by_one(flagged), self._refresh)
         for _sha256, stored in sorted(self.problems_read_before.items()):
             for path, reason in file_facts.parse_problems(stored):
-                self.result.problem(Problem(path, reason))
+                self._facts_problem(Problem(path, reason))
 
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
@@ -329,49 +355,11 @@ class ScanRun:
         self.problems_read_before.pop(sha256, None)
         if staged.applied is None:
             for problem in staged.problems:
-                self.result.problem(problem)
+                self._facts_problem(problem)
             return
         self._facts_applied(staged)
 
-
-def _unchanged(known: KnownLocation | None, found: FoundFile) -> bool:
-    return known is not None and known.location.same_file(
-        found.size, found.mtime_ns, found.inode, found.device
-    )
-
-
-def _known_digest(
-    path: str,
-    found: FoundFile,
-    known: KnownLocation | None,
-    by_inode: dict[tuple[int, int, int, int], str],
-    cached: dict[str, tuple[int, int, int, str]],
-) -> str | None:
-    """The content of `found` if it can be told without reading the file."""
-    if known is not None and _unchanged(known, found):
-        return known.location.sha256  # its model was deleted; the file is as it was
-    moved = by_inode.get((found.device, found.inode, found.size, found.mtime_ns))
-    if moved is not None:
-        return moved
-    entry = cached.get(path)
-    if entry is not None and entry[:3] == (found.size, found.mtime_ns, found.inode):
-        return entry[3]
-    return None
-
-
-def _queued(found: FoundFile, sha256: str | None, known: KnownLocation | None) -> Queued:
-    return Queued(
-        str(found.path),
-        found.type,
-        found.size,
-        found.mtime_ns,
-        found.inode,
-        found.device,
-        found.companions,
-        sha256,
-        known is not None,
-    )
-
-
-def _take(files: Iterator[FoundFile], count: int) -> list[FoundFile]:
-    return list(islice(files, count))
+    def _facts_problem(self, problem: Problem) -> None:
+        """List what could not be used of a model's files, if it lies where the scan looks."""
+        if self.covers is None or self.covers(problem.path):
+            self.result.problem(problem)

@@ -9,31 +9,36 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from modelshelf.folders.walk import FoundFile
 from modelshelf.storage.scan_queue import Queued, ScanQueue
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 # Files read back from the queue at a time, and files that may wait for their turn (see
 # Turns) without holding a hashing slot: with these, a scan's memory does not grow with the
 # number of files it registers.
 PAGE = 500
 MAX_WAITING = 256
+# Files held at once for their copies (see HeldCopies).
+MAX_HELD = 256
 
 
 @dataclass(frozen=True, slots=True)
 class FileToRegister:
     """A file to register: `sha256` if known without reading it; `known` if its path was a
-    location already. `turn` is set once it is registered or has failed; `before` is the
-    `turn` of the file of its size handed out just before it, if that may still be running."""
+    location already; `more_of_size` if a file of its size is handed out after it. `turn` is
+    set once it is registered or has failed; `before` is the `turn` of the file of its size
+    handed out just before it, if that may still be running."""
 
     found: FoundFile
     sha256: str | None
     known: bool
     turn: asyncio.Event
     before: asyncio.Event | None
+    more_of_size: bool = False
 
 
 class Feed:
@@ -80,13 +85,53 @@ class Turns:
         turn = asyncio.Event()
         before = self._last.get(queued.size)
         self._last[queued.size] = turn
-        return FileToRegister(found, queued.sha256, queued.known, turn, before)
+        return FileToRegister(found, queued.sha256, queued.known, turn, before, queued.more_of_size)
 
     def done(self, item: FileToRegister) -> None:
         """`item` is registered or has failed: the next file of its size may go."""
         item.turn.set()
         if self._last.get(item.found.size) is item.turn:
             del self._last[item.found.size]
+
+
+class HeldCopies(Generic[F]):
+    """Files whose copies may still come (a file of their size is handed out after them:
+    copies of one content have one size), held by content until every file of their size
+    has had its turn, so that a content's copies are registered together: those of a
+    content no model has make their model at once, its facts read once, from all of them, as
+    a later reading would. Registered one by one, the model would be made from the first copy
+    alone, and a thumbnail in its header could become the cover before the example image
+    beside another copy came. At most MAX_HELD files wait: past that, a file is registered
+    at once, with the files of its content held before it, and the copies after it join
+    their model one by one (its facts are read again, with theirs, at the end of the scan)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, dict[str, list[F]]] = {}  # size -> sha256 -> files
+        self._count = 0
+
+    def add(self, size: int, sha256: str, file: F, more_of_size: bool) -> list[F] | None:
+        """Hold `file` with the files of its content held before it, or as the first of its
+        content if `more_of_size`; returns the files to register now instead (None: it
+        waits), in the order they came."""
+        held = self._held.get(size, {})
+        files = held.get(sha256)
+        if files is None and not more_of_size:
+            return [file]
+        if self._count >= MAX_HELD:
+            if files is None:
+                return [file]
+            del held[sha256]
+            self._count -= len(files)
+            return [*files, file]
+        self._held.setdefault(size, {}).setdefault(sha256, []).append(file)
+        self._count += 1
+        return None
+
+    def release(self, size: int) -> list[tuple[str, list[F]]]:
+        """The contents of `size` held, each with its files, in the order they came."""
+        held = self._held.pop(size, {})
+        self._count -= sum(len(files) for files in held.values())
+        return list(held.items())
 
 
 async def in_parallel(

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import aiosqlite
 
 from modelshelf.storage.rows import chunks, fetch_all, fetch_one, now_ms, placeholders
+
+
+class CachedDigest(NamedTuple):
+    """A cache entry: the SHA256 of a path's file as it was when it was hashed."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str
+
+    def digest_for(self, size: int, mtime_ns: int, inode: int) -> str | None:
+        """The SHA256 if it was computed for exactly this size, mtime and inode; None if the
+        file at the path is another state of it (its content may have changed since)."""
+        return (
+            self.sha256
+            if (self.size, self.mtime_ns, self.inode) == (size, mtime_ns, inode)
+            else None
+        )
 
 
 async def cached_digest(
@@ -16,9 +35,9 @@ async def cached_digest(
     row = await fetch_one(
         conn, "SELECT size, mtime_ns, inode, sha256 FROM hash_cache WHERE path = ?", (path,)
     )
-    if row is None or tuple(row[:3]) != (size, mtime_ns, inode):
+    if row is None:
         return None
-    return str(row[3])
+    return CachedDigest(row[0], row[1], row[2], str(row[3])).digest_for(size, mtime_ns, inode)
 
 
 async def store_digest(
@@ -33,9 +52,9 @@ async def store_digest(
 
 async def cached_digests(
     conn: aiosqlite.Connection, paths: Sequence[str]
-) -> dict[str, tuple[int, int, int, str]]:
-    """path -> (size, mtime_ns, inode, sha256) of the cached digests of these paths."""
-    found: dict[str, tuple[int, int, int, str]] = {}
+) -> dict[str, CachedDigest]:
+    """path -> the cache entry of each of these paths that has one."""
+    found: dict[str, CachedDigest] = {}
     for chunk in chunks(paths):
         rows = await fetch_all(
             conn,
@@ -43,5 +62,5 @@ async def cached_digests(
             f" WHERE path IN ({placeholders(len(chunk))})",
             chunk,
         )
-        found.update({r[0]: (r[1], r[2], r[3], r[4]) for r in rows})
+        found.update({r[0]: CachedDigest(r[1], r[2], r[3], r[4]) for r in rows})
     return found

@@ -59,16 +59,22 @@ class KnownLocation:
         a rescan of unchanged files parses nothing)."""
         return self.facts_sources != signatures_text(companions)
 
-    def copy_changed(self, companions: Signatures) -> bool:
-        """Whether this location, not the one the facts were read from, was not read as one
-        of the model's other copies, or was read with other companions than `companions`.
-        Parses only the facts of models that have copies."""
+    def copy_changed(self, companions: Signatures, most: int) -> bool:
+        """Whether this location, not the one the facts were read from, was read as one of
+        the model's other copies with other companions than `companions`, or was not read
+        though it would have been: copies are read by path, at most `most` of them, so one
+        that sorts after all of `most` copies read was left out then and is now. Parses
+        only the facts of models that have copies."""
         if not self.facts_copies or self.facts_copies == "{}":
             return True
         try:
-            read = json.loads(self.facts_copies).get(self.location.path)
+            copies = json.loads(self.facts_copies)
+            read = copies.get(self.location.path)
         except (ValueError, AttributeError):
             return True
+        if read is None:
+            # Paths sort here as in SQL: code point order is UTF-8's byte order.
+            return len(copies) < most or self.location.path < max(copies)
         return signatures_of(read) != companions
 
 

@@ -22,11 +22,11 @@ from modelshelf.storage.rows import fetch_all, fetch_one
 CACHE_KIB = 256
 
 _SCHEMA = (
-    # seq: the order the walk found the files in.
+    # seq: the order the walk found the files in; last: no file of its size was walked after.
     "CREATE TABLE queue (seq INTEGER PRIMARY KEY, path TEXT NOT NULL, type TEXT NOT NULL,"
     " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
     " device INTEGER NOT NULL, companions TEXT NOT NULL, sha256 TEXT, known INTEGER NOT NULL,"
-    " early INTEGER NOT NULL DEFAULT 0)",
+    " early INTEGER NOT NULL DEFAULT 0, last INTEGER NOT NULL DEFAULT 0)",
     # n: the order they are handed out in (see `plan`).
     "CREATE TABLE dispatch (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
 )
@@ -35,7 +35,8 @@ _SCHEMA = (
 @dataclass(frozen=True, slots=True)
 class Queued:
     """A file waiting to be registered, as the walk saw it: `sha256` if its content is known
-    without reading it, `known` if its path was a location already."""
+    without reading it, `known` if its path was a location already; `more_of_size` (set by
+    `plan`) if a file of its size was walked after it: a copy of it, maybe."""
 
     path: str
     type: str
@@ -46,6 +47,7 @@ class Queued:
     companions: dict[str, tuple[int, int]]
     sha256: str | None
     known: bool
+    more_of_size: bool = False
 
 
 class ScanQueue:
@@ -89,7 +91,8 @@ class ScanQueue:
         """Fix the order files are handed out in, and return (files queued, bytes of those
         whose content is not known). The order: files known without reading that no file of
         their size walked before them has to wait for (cheap, so first), then by size, the
-        largest first; files of one size in walk order in any case."""
+        largest first; files of one size in walk order in any case. Each file is marked
+        whether a file of its size is handed out after it (`Queued.more_of_size`)."""
         conn = self._require()
         await conn.execute("CREATE INDEX queue_size ON queue(size, sha256 IS NULL, seq)")
         await conn.execute(
@@ -99,6 +102,9 @@ class ScanQueue:
         )
         await conn.execute(
             "INSERT INTO dispatch(seq) SELECT seq FROM queue ORDER BY early DESC, size DESC, seq"
+        )
+        await conn.execute(
+            "UPDATE queue SET last = 1 WHERE seq IN (SELECT max(seq) FROM queue GROUP BY size)"
         )
         row = await fetch_one(
             conn,
@@ -112,7 +118,7 @@ class ScanQueue:
         rows = await fetch_all(
             self._require(),
             "SELECT q.path, q.type, q.size, q.mtime_ns, q.inode, q.device, q.companions,"
-            " q.sha256, q.known FROM dispatch AS d JOIN queue AS q ON q.seq = d.seq"
+            " q.sha256, q.known, NOT q.last FROM dispatch AS d JOIN queue AS q ON q.seq = d.seq"
             " WHERE d.n > ? ORDER BY d.n LIMIT ?",
             (self._dispatched, count),
         )
@@ -143,4 +149,7 @@ def _row(found: Queued) -> tuple[Any, ...]:
 def _queued(row: Any) -> Queued:
     # json keeps the companions' order (the walk's), which their facts are read in.
     companions = {name: (int(s[0]), int(s[1])) for name, s in json.loads(row[6]).items()}
-    return Queued(row[0], row[1], row[2], row[3], row[4], row[5], companions, row[7], bool(row[8]))
+    return Queued(
+        row[0], row[1], row[2], row[3], row[4], row[5], companions, row[7], bool(row[8]),
+        bool(row[9]),
+    )  # fmt: skip
