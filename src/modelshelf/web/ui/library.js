@@ -171,6 +171,7 @@ export async function mountLibrary(main, context) {
   // The same view asked again (after a tagging), in place: the grid keeps its height and the
   // page its scroll while the pages come back.
   function reload() {
+    dropFailureToast();
     grid.results.abort();
     const results = new Results(grid.results.key, grid.results.total);
     lastResults = results;
@@ -200,18 +201,23 @@ export async function mountLibrary(main, context) {
   }
 
   // A page past the first that could not be fetched is said once, in a toast (its cards say
-  // "Not loaded"; the note above the grid may be far out of view), until pages load again.
+  // "Not loaded"; the note above the grid may be far out of view), taken away as soon as a
+  // page loads again, or other results are shown.
+  let failureToast = null;
+  const dropFailureToast = () => {
+    if (failureToast) failureToast.dismiss();
+    failureToast = null;
+  };
   function watch(results) {
     const inner = results.onChange;
-    let told = false;
     results.onChange = () => {
       inner();
       showState();
-      if (!results.error || results.total === null) told = false;
-      else if (!told) {
-        told = true;
-        toast(`Some models could not be loaded: ${results.error.message}. Trying again…`,
-          { error: true, action: { label: "Try again", run: () => results.retry() } });
+      if (results !== grid.results) return;
+      if (!results.error || results.total === null) dropFailureToast();
+      else if (!failureToast) {
+        failureToast = toast(`Some models could not be loaded: ${results.error.message}. Trying again…`,
+          { error: true, action: { label: "Try again", run: () => { failureToast = null; results.retry(); } } });
       }
     };
   }
@@ -249,6 +255,7 @@ export async function mountLibrary(main, context) {
     document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
     const key = apiQuery(filters, caps);
     if (!force && key === grid.results.key) return showState();
+    dropFailureToast();
     grid.results.abort();
     const results = new Results(key);
     lastResults = results;
@@ -313,6 +320,7 @@ export async function mountLibrary(main, context) {
   else grid.results.first.then(() => context.isCurrent() && settle());
 
   return () => {
+    dropFailureToast();
     document.removeEventListener("keydown", slash);
     typed.cancel();
     grid.destroy();

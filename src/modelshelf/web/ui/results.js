@@ -85,7 +85,10 @@ export class Results {
       const data = await get(url, { signal: this.controller.signal });
       this.total = data.total;
       this.pages.set(page, data.models);
-      if (![...this.pages.values()].includes("failed")) this.error = null;
+      // The server answers again: what says it did not goes at once (the toast stayed for its
+      // 21 s), and pages that failed are asked for again as soon as they are on screen.
+      this.error = null;
+      this.retryAt = 0;
     } catch (error) {
       if (error.name === "AbortError") return;
       // Kept as failed, not forgotten: the next frame would ask again at once, and a server
