@@ -2,7 +2,7 @@
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
 import { h, clear, debounce, formatCount, plural, note, toast } from "./dom.js";
-import { get, capabilities, libraryTags, tagsChanged } from "./api.js";
+import { capabilities, libraryTags, libraryTypes, listsChanged } from "./api.js";
 import { VirtualGrid } from "./grid.js";
 import { Results } from "./results.js";
 import { Selection, selectionBar } from "./selection.js";
@@ -34,7 +34,7 @@ const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 // They still say which models were shown around one (see neighbours).
 export function invalidateLibrary() {
   if (lastResults) lastResults.stale = true;
-  tagsChanged(); // and the tags' counts, or the tags themselves
+  listsChanged(); // and the lists of its tags (their counts too), types and base models
 }
 
 // The models before and after `sha256` in the library as last shown, when that part of it
@@ -148,7 +148,7 @@ export async function mountLibrary(main, context) {
   const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: () => { reload(); tagsChanged(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
+  const bar = selectionBar(selection, { onDone: () => { reload(); listsChanged(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -329,7 +329,7 @@ export async function mountLibrary(main, context) {
 }
 
 async function loadChoices(typeSelect, tagList, filters) {
-  const [types] = await Promise.allSettled([get("api/models/get_types"), loadTagChoices(tagList)]);
+  const [types] = await Promise.allSettled([libraryTypes(), loadTagChoices(tagList)]);
   if (types.status === "fulfilled") {
     for (const type of types.value.types) {
       if (type !== filters.type) typeSelect.append(h("option", { value: type, text: type }));

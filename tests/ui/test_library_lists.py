@@ -1,0 +1,63 @@
+"""The library's filters in a real browser, over a small library of its own: the lists the
+filters offer (types) are read once and shared, read again after a change the page makes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.server import ServerProcess
+from tests.ui.conftest import Visit, visit_of
+from tests.ui.shelf import name_of, sha_of, shelf_server
+
+TYPES = "/api/models/get_types"
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
+    yield from shelf_server(tmp_path_factory.mktemp("ui-lists"))
+
+
+@pytest.fixture
+def shelf_visit(browser: Any, shelf: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, shelf)
+
+
+def open_library(visit: Visit, path: str = "/") -> Any:
+    page = visit.page
+    page.goto(path)
+    page.locator(".card[data-state='full']").first.wait_for()
+    return page
+
+
+def type_reads(visit: Visit) -> int:
+    return len([url for url in visit.requests if url.endswith(TYPES)])
+
+
+def test_the_types_are_read_once_and_again_after_a_change_made_here(shelf_visit: Visit) -> None:
+    page = open_library(shelf_visit)
+    types = page.get_by_label("Type", exact=True)
+    expect(types.locator("option")).to_have_text(["All types", "checkpoint", "lora"])
+    for _ in range(2):  # to a model and back
+        page.locator(".card-link").first.click()
+        page.locator("h1").filter(has_not_text="Library").wait_for()
+        page.go_back()
+        page.locator(".card[data-state='full']").first.wait_for()
+        expect(types.locator("option")).to_have_text(["All types", "checkpoint", "lora"])
+    assert type_reads(shelf_visit) == 1
+
+    # A change of a model's type made on its page: the library offers the new type.
+    sha = sha_of(0)
+    page.goto(f"/models/{sha}")
+    page.get_by_role("heading", level=1, name=name_of(0)).wait_for()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Type", exact=True).fill("vae")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").get_by_text("Saved").wait_for()
+    page.get_by_role("link", name="← Library").click()
+    expect(types.locator("option")).to_have_text(["All types", "checkpoint", "lora", "vae"])
+    assert type_reads(shelf_visit) >= 2
+    page.request.patch(f"/api/models/{sha}", data={"type": "checkpoint"})
