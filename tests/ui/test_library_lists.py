@@ -1,8 +1,11 @@
-"""The library's filters in a real browser, over a small library of its own: the lists the
-filters offer (types) are read once and shared, read again after a change the page makes."""
+"""The library's filters in a real browser, over a library some of whose model files are
+present and the others missing: the files filter has three states (all, present only, missing
+only), and the lists the filters offer (types) are read once and shared, read again after a
+change the page makes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.server import ServerProcess
 from tests.ui.conftest import Visit, visit_of
-from tests.ui.shelf import name_of, sha_of, shelf_server
+from tests.ui.shelf import MODELS, PRESENT, name_of, sha_of, shelf_server
 
 TYPES = "/api/models/get_types"
 
@@ -31,6 +34,55 @@ def open_library(visit: Visit, path: str = "/") -> Any:
     page.goto(path)
     page.locator(".card[data-state='full']").first.wait_for()
     return page
+
+
+def shown(page: Any) -> list[str]:
+    return sorted(page.locator(".card[data-state='full'] .name").all_inner_texts())
+
+
+def test_the_api_answers_missing_false_with_the_models_whose_files_are_present(
+    shelf_visit: Visit,
+) -> None:
+    page = shelf_visit.page
+    for missing, numbers in [("false", PRESENT), ("true", range(len(PRESENT), MODELS))]:
+        answer = page.request.get(f"/api/models?missing={missing}&limit=100").json()
+        assert answer["total"] == len(numbers)
+        assert {m["sha256"] for m in answer["models"]} == {sha_of(i) for i in numbers}
+        assert {m["missing"] for m in answer["models"]} == {missing == "true"}
+
+
+def test_the_files_filter_shows_all_present_only_or_missing_only(shelf_visit: Visit) -> None:
+    page = open_library(shelf_visit)
+    files = page.get_by_label("Files", exact=True)
+    assert files.input_value() == ""
+    page.get_by_text(f"{MODELS} models", exact=True).wait_for()
+
+    files.select_option(label="Files present")
+    page.wait_for_url(re.compile(r"/\?missing=false$"))
+    page.get_by_text(f"{len(PRESENT)} models", exact=True).wait_for()
+    assert shown(page) == sorted(name_of(i) for i in PRESENT)
+    assert page.locator(".card .badge.missing").count() == 0
+    assert page.get_by_role("button", name="Remove filter files present").is_visible()
+
+    files.select_option(label="Files missing")
+    page.wait_for_url(re.compile(r"/\?missing=true$"))
+    page.get_by_text(f"{MODELS - len(PRESENT)} models", exact=True).wait_for()
+    assert page.locator(".card .badge.missing").count() == MODELS - len(PRESENT)
+
+    page.go_back()  # each choice is a step in the history
+    page.get_by_text(f"{len(PRESENT)} models", exact=True).wait_for()
+    assert files.input_value() == "false"
+    page.get_by_role("button", name="Remove filter files present").click()
+    page.get_by_text(f"{MODELS} models", exact=True).wait_for()
+    assert files.input_value() == ""
+
+    # A bookmark opens as it was; an old one's `missing=1` (which the API refuses) shows all.
+    page.goto("/?missing=false")
+    page.get_by_text(f"{len(PRESENT)} models", exact=True).wait_for()
+    assert files.input_value() == "false"
+    page.goto("/?missing=1")
+    page.get_by_text(f"{MODELS} models", exact=True).wait_for()
+    assert not page.get_by_text("could not be loaded").count()
 
 
 def type_reads(visit: Visit) -> int:

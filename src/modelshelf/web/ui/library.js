@@ -9,6 +9,8 @@ import { Selection, selectionBar } from "./selection.js";
 import { setQuery, savedScroll, focusHeading } from "./router.js";
 
 const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
+// The files filter: `missing` as the API takes it, and what the control and its chip say.
+const MISSING_CHOICES = [["", "All models"], ["false", "Files present"], ["true", "Files missing"]];
 // "Best match" is the order of a search that names no sort, and is offered only while searching.
 const BEST_MATCH = "best:";
 const SORTS = [
@@ -68,6 +70,8 @@ function readFilters() {
   const params = new URLSearchParams(location.search);
   const filters = {};
   for (const name of FILTERS) if (params.get(name)) filters[name] = params.get(name);
+  // An old bookmark's `missing=1` would be answered 400; only the API's two values count.
+  if (!["true", "false"].includes(filters.missing)) delete filters.missing;
   return filters;
 }
 
@@ -120,7 +124,10 @@ export async function mountLibrary(main, context) {
   const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
   showSort();
-  const missingBox = h("input", { type: "checkbox", id: "filter-missing", checked: filters.missing === "true" });
+  // Three states: a collector looks for the models whose files are gone, and also wants
+  // them out of the way.
+  const missingSelect = h("select", { id: "filter-missing" }, MISSING_CHOICES.map(([value, text]) => h("option", { value, text })));
+  missingSelect.value = filters.missing || "";
   const cardMin = Number(localStorage.getItem(CARD_SIZE_KEY)) || 200;
   const sizeRange = h("input", { type: "range", id: "card-size", min: "140", max: "360", step: "20", value: String(cardMin) });
   const canSort = caps.hasQuery("GET", "/api/models", "sort");
@@ -135,7 +142,7 @@ export async function mountLibrary(main, context) {
     h("div", { class: "field" }, h("label", { for: "filter-tag", text: "Tag" }), tagInput, tagList),
     h("div", { class: "field" }, h("label", { for: "filter-base", text: "Base model" }), baseInput, baseList),
     h("div", { class: "field" }, h("label", { for: "sort", text: "Sort" }), sortSelect),
-    canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Missing files" }), missingBox) : null,
+    canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Files" }), missingSelect) : null,
     h("div", { class: "field card-size" }, h("label", { for: "card-size", text: "Card size" }), sizeRange));
   const unavailable = [!canSort && "sorting", !canBase && "the base-model filter"].filter(Boolean);
   const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
@@ -195,9 +202,11 @@ export async function mountLibrary(main, context) {
         filtered ? h("button", { type: "button", text: "Clear filters", onclick: () => apply({}, { push: true }) })
           : h("p", {}, "Bring models in with a ", h("a", { href: "jobs", text: "scan of your model folders" }), ", or promote ", h("a", { href: "pending", text: "pending models" }), ".")));
     }
-    clear(active, Object.entries(filters).filter(([k]) => !["q", "sort", "order"].includes(k)).map(([k, v]) =>
-      h("span", { class: "chip" }, `${k.replace("_", " ")}: ${v}`,
-        h("button", { type: "button", "aria-label": `Remove filter ${k.replace("_", " ")} ${v}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }))));
+    clear(active, Object.entries(filters).filter(([k]) => !["q", "sort", "order"].includes(k)).map(([k, v]) => {
+      const files = k === "missing" && MISSING_CHOICES.find(([value]) => value === v)[1].toLowerCase();
+      return h("span", { class: "chip" }, files || `${k.replace("_", " ")}: ${v}`,
+        h("button", { type: "button", "aria-label": `Remove filter ${files || `${k.replace("_", " ")} ${v}`}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }));
+    }));
   }
 
   // A page past the first that could not be fetched is said once, in a toast (its cards say
@@ -231,7 +240,7 @@ export async function mountLibrary(main, context) {
     typeSelect.value = filters.type || "";
     tagInput.value = filters.tag || "";
     baseInput.value = filters.base_model || "";
-    missingBox.checked = filters.missing === "true";
+    missingSelect.value = filters.missing || "";
     showSort();
   }
 
@@ -277,7 +286,7 @@ export async function mountLibrary(main, context) {
   typeSelect.addEventListener("change", () => apply({ ...filters, type: typeSelect.value }, { push: true }));
   tagInput.addEventListener("change", () => apply({ ...filters, tag: tagInput.value.trim().toLowerCase() }, { push: true }));
   baseInput.addEventListener("change", () => apply({ ...filters, base_model: baseInput.value.trim() }, { push: true }));
-  missingBox.addEventListener("change", () => apply({ ...filters, missing: missingBox.checked ? "true" : "" }, { push: true }));
+  missingSelect.addEventListener("change", () => apply({ ...filters, missing: missingSelect.value }, { push: true }));
   sortSelect.addEventListener("change", () => {
     const [sort, order] = sortSelect.value.split(":");
     // The default order needs no parameter: best match with words, name A to Z without.
