@@ -1,6 +1,6 @@
 """The web UI: its page and static files (HTML, CSS, ES modules from the package folder
 `web/ui/`, no build step), held in memory with their hashes, and the client-side routes that
-load the same page (`/models/<sha256>`, `/pending`, `/jobs`).
+load the same page (`/models/<sha256>`, `/pending`, `/jobs`, `/tags`).
 
 Assets live under `/ui/<version>/<name>`, where the version is a hash of every file: they are
 cached for a year, and a new release changes every URL at once (relative imports between
@@ -191,6 +191,7 @@ ENDPOINTS: list[Endpoint] = [
         "GET", "/pending", page, "The web UI: pending models", responses={200: _HTML, 304: ""}
     ),
     Endpoint("GET", "/jobs", page, "The web UI: jobs", responses={200: _HTML, 304: ""}),
+    Endpoint("GET", "/tags", page, "The web UI: tags", responses={200: _HTML, 304: ""}),
     Endpoint(
         "GET",
         "/models/{sha256}",
