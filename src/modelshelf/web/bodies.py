@@ -42,6 +42,13 @@ def _number_not_text(value: Any) -> Any:
 # A pending model id: any signed 64-bit JSON integer (pending models keep their legacy ids).
 PendingId = Annotated[int, Field(ge=ROW_ID_MIN, le=ROW_ID_MAX), BeforeValidator(_number_not_text)]
 
+# A model's SHA256 in a request body: 64 hex characters in either case, read in lower case.
+Sha256 = Annotated[
+    StrictStr,
+    Field(pattern=SHA256_ANY_CASE, description="a model's SHA256: 64 hex characters"),
+    AfterValidator(str.lower),
+]
+
 
 class Body(BaseModel):
     """Request bodies reject unknown fields: a misspelt option must not be silently ignored."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
@@ -112,7 +113,11 @@ def capabilities() -> str:
         if e.path.startswith("/api/")
     }
     # Limits the page checks before it sends (a field's maxlength), from the same constants.
-    limits = {"tag_name": MAX_TAG_NAME, "filter_text": MAX_FILTER_TEXT}
+    limits = {
+        "tag_name": MAX_TAG_NAME,
+        "filter_text": MAX_FILTER_TEXT,
+        "models_tagged_at_once": MAX_MODELS,
+    }
     return json.dumps(
         {"operations": operations, "limits": limits}, separators=(",", ":"), sort_keys=True
     )
