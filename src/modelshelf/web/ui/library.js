@@ -32,6 +32,14 @@ let lastResults = null;
 const selection = new Selection();
 const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 
+// After a tagging of many models (which outlives a visit to another page): the library shown
+// is read again in place, or the next visit to it reads it again.
+let refreshShown = null;
+function afterTagging() {
+  invalidateLibrary();
+  if (refreshShown) refreshShown();
+}
+
 // The kept results are out of date: the next visit to the library asks the server again.
 // They still say which models were shown around one (see neighbours).
 export function invalidateLibrary() {
@@ -155,13 +163,14 @@ export async function mountLibrary(main, context) {
   const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: () => { reload(); listsChanged(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
+  const bar = selectionBar(selection, { onDone: afterTagging, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results });
+  refreshShown = () => { reload(); loadTagChoices(tagList).catch(() => {}); };
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
     onclick: () => setSelecting(!selection.active),
   });
-  if (caps.has("PUT", "/api/models/{sha256}/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
+  if (caps.has("POST", "/api/models/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
   clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el, bar);
   selection.onChange = () => {
     grid.refreshPicks();
@@ -329,6 +338,8 @@ export async function mountLibrary(main, context) {
   else grid.results.first.then(() => context.isCurrent() && settle());
 
   return () => {
+    refreshShown = null;
+    bar.destroy();
     dropFailureToast();
     document.removeEventListener("keydown", slash);
     typed.cancel();
