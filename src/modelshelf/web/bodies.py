@@ -262,3 +262,12 @@ class TagsResponse(BaseModel):
 
 class TypesResponse(BaseModel):
     types: list[str]
+
+
+class BaseModelCount(BaseModel):
+    name: str = Field(description="a value the base_model filter of GET /api/models takes")
+    count: int = Field(description="how many models that filter lists")
+
+
+class BaseModelsResponse(BaseModel):
+    base_models: list[BaseModelCount] = Field(description="most used first, then by name")
