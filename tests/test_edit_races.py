@@ -82,6 +82,10 @@ async def tag_many(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "POST", "/api/models/tags", body))[:2]
 
 
+async def merge_tags(ctx: Context) -> tuple[int, Any]:
+    return (await call(ctx.client, "POST", "/api/tags/2/merge", {"into": 1}))[:2]  # anime -> lora
+
+
 async def delete_model(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "DELETE", f"/api/models/{ctx.sha}"))[:2]
 
@@ -105,7 +109,7 @@ FIRST: list[Op] = [
     reorder,
     delete_model,
 ]
-SECOND: list[Op] = [patch, put_tags, tag_many, reorder, delete_model]
+SECOND: list[Op] = [patch, put_tags, tag_many, merge_tags, reorder, delete_model]
 PAIRS = [(f, s) for f in FIRST for s in SECOND] + [
     (reorder, upload),
     (reorder, delete_image),

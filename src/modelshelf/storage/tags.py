@@ -57,6 +57,21 @@ async def rename_tag(tx: aiosqlite.Connection, tag_id: int, name: str) -> None:
     await tx.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
 
 
+async def merge_tag(tx: aiosqlite.Connection, tag_id: int, into: int) -> None:
+    """Every model and pending model carrying tag `tag_id` carries tag `into` instead (once,
+    if it carried both), and tag `tag_id` is deleted."""
+    # NOT EXISTS rather than INSERT OR IGNORE alone: a library another program made may lack
+    # the links' primary key (its tables are adopted as they are).
+    for links, owner in (("model_tags", "model_hash"), ("pending_model_tags", "model_id")):
+        await tx.execute(
+            f"INSERT OR IGNORE INTO {links}({owner}, tag_id) SELECT DISTINCT l.{owner}, ?1"
+            f" FROM {links} l WHERE l.tag_id = ?2 AND NOT EXISTS (SELECT 1 FROM {links} o"
+            f" WHERE o.{owner} = l.{owner} AND o.tag_id = ?1)",
+            (into, tag_id),
+        )
+    await delete_tag(tx, tag_id)
+
+
 async def delete_tag(tx: aiosqlite.Connection, tag_id: int) -> None:
     """Remove a tag and every link to it, from models and pending models alike."""
     await tx.execute("DELETE FROM model_tags WHERE tag_id = ?", (tag_id,))

@@ -13,8 +13,8 @@ from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.strategies import actions_taken
 from modelshelf.domain.tagging import MAX_TAG_NAME, tag_name_pattern
 from modelshelf.imagefolder import PUBLIC_NAME
-from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord
-from modelshelf.web.bodies import NO_NUL, Body, Sha256
+from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
+from modelshelf.web.bodies import NO_NUL, Body, RowId, Sha256
 
 MAX_TAGS = 500
 MAX_IMAGES = 10_000
@@ -91,6 +91,15 @@ class TagRequest(Body):
     name: TagName
 
 
+class MergeTagRequest(Body):
+    into: RowId = Field(description="the id of the tag that stays (not the merged tag's own)")
+
+
+class MergeTagResponse(BaseModel):
+    tag: Tag = Field(description="the tag that stays")
+    models: int = Field(description="how many models carried the merged tag")
+
+
 class ReorderRequest(Body):
     hash: StrictStr = Field(description="the model's SHA256", pattern=SHA256_ANY_CASE)
     order: list[Annotated[StrictStr, Field(pattern=f"^{PUBLIC_NAME.pattern}$")]] = Field(
@@ -103,8 +112,8 @@ class HistoryEntryBody(BaseModel):
     id: int
     at: int = Field(description="when the change was made, ms since the epoch")
     action: str = Field(
-        description="override, merge, edit, tags, reorder, delete, restore, tag_renamed or"
-        " tag_deleted"
+        description="override, merge, edit, tags, reorder, delete, restore, tag_renamed,"
+        " tag_merged or tag_deleted"
     )
     before: ModelRecord = Field(description="the model as it was before the change")
 
