@@ -172,7 +172,8 @@ def test_a_name_that_is_taken_offers_to_merge_into_that_tag(
     with page.expect_request(lambda r: r.method == "POST" and "/merge" in r.url) as sent:
         merge.click()
     assert sent.value.post_data_json == {"into": _id_of(page, "portrait")}
-    page.get_by_role("status").get_by_text("Tag “portraits” merged into “portrait”").wait_for()
+    said = "Tag “portraits” merged into “portrait”; it was on 2 models"
+    page.get_by_role("status").get_by_text(said).wait_for()
     row(page, "portraits").wait_for(state="detached")
     # Models 0, 7, 8 and 9 (7 carried both).
     row(page, "portrait").get_by_role("link", name="4 models tagged portrait").wait_for()

@@ -193,7 +193,8 @@ export async function mountTags(main, context) {
     try {
       const merged = await post(`api/tags/${tag.id}/merge`, { into: target.id });
       invalidateLibrary();
-      toast(`Tag “${tag.name}” merged into “${merged.tag.name}”: ${plural(merged.models, "model")} changed`);
+      // `models`: how many carried the merged tag (now they carry the other one).
+      toast(`Tag “${tag.name}” merged into “${merged.tag.name}”; it was on ${plural(merged.models, "model")}`);
       const after = besides(tag.id, "rename");
       editing = null;
       await load();
