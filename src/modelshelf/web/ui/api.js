@@ -72,6 +72,7 @@ function sharedList(path, { fresh = false } = {}) {
 
 export const libraryTags = (options) => sharedList("api/tags", options);
 export const libraryTypes = (options) => sharedList("api/models/get_types", options);
+export const libraryBaseModels = (options) => sharedList("api/models/base_models", options);
 
 export function listsChanged() {
   listsRead.clear();

@@ -1,8 +1,9 @@
 // The library page: search as you type, filters by type, tag and base model, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
-import { h, clear, debounce, formatCount, plural, note, toast } from "./dom.js";
-import { capabilities, libraryTags, libraryTypes, listsChanged } from "./api.js";
+import { h, clear, debounce, plural, note, toast } from "./dom.js";
+import { capabilities, listsChanged } from "./api.js";
+import { typeChoices, tagChoices, baseModelChoices } from "./choices.js";
 import { VirtualGrid } from "./grid.js";
 import { Results } from "./results.js";
 import { Selection, selectionBar } from "./selection.js";
@@ -22,7 +23,6 @@ const SORTS = [
   ["size_bytes:desc", "Largest first"],
   ["size_bytes:asc", "Smallest first"],
 ];
-const BASE_MODELS = ["SD 1.5", "SD 2.1", "SDXL 1.0", "Pony", "Illustrious", "NoobAI", "SD 3.5", "Flux.1 D", "Flux.1 S", "Wan Video", "Hunyuan Video"];
 // Short: it only merges keys typed faster than this; results must follow the last key at once.
 const SEARCH_DELAY_MS = 40;
 const CARD_SIZE_KEY = "modelshelf.cardMin";
@@ -129,7 +129,7 @@ export async function mountLibrary(main, context) {
   const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "", maxlength: longest });
   const tagList = h("datalist", { id: "tag-options" });
   const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "", maxlength: longest });
-  const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
+  const baseList = h("datalist", { id: "base-options" });
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
   showSort();
   // Three states: a collector looks for the models whose files are gone, and also wants
@@ -164,7 +164,7 @@ export async function mountLibrary(main, context) {
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
   const bar = selectionBar(selection, { onDone: afterTagging, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results });
-  refreshShown = () => { reload(); loadTagChoices(tagList).catch(() => {}); };
+  refreshShown = () => { reload(); tagChoices(tagList).catch(() => {}); };
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
@@ -322,7 +322,9 @@ export async function mountLibrary(main, context) {
   grid.attach();
   watch(grid.results);
   lastResults = grid.results;
-  loadChoices(typeSelect, tagList, filters);
+  typeChoices(typeSelect, filters.type).catch(() => {});
+  tagChoices(tagList).catch(() => {});
+  if (canBase && caps.has("GET", "/api/models/base_models")) baseModelChoices(baseList).catch(() => {});
   const restore = savedScroll();
   const settle = () => {
     showState();
@@ -346,21 +348,4 @@ export async function mountLibrary(main, context) {
     grid.destroy();
     selection.onChange = () => {};
   };
-}
-
-async function loadChoices(typeSelect, tagList, filters) {
-  const [types] = await Promise.allSettled([libraryTypes(), loadTagChoices(tagList)]);
-  if (types.status === "fulfilled") {
-    for (const type of types.value.types) {
-      if (type !== filters.type) typeSelect.append(h("option", { value: type, text: type }));
-    }
-  }
-}
-
-// The tags offered by the tag filter and the Select bar, most used first (again after a
-// tagging, which can make a tag or change the counts).
-async function loadTagChoices(tagList) {
-  const { tags } = await libraryTags();
-  const sorted = [...tags].sort((a, b) => b.models - a.models);
-  clear(tagList, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
 }
