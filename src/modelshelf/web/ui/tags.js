@@ -1,8 +1,8 @@
 // The Tags page: every tag of the library with how many models carry it (a link to the library
 // filtered by it), a filter, sort by name or by use; rename in place (a name another tag has
 // offers to merge into that one) and delete after a confirmation that says how many models
-// carry it. A row is built once per tag and kept: typing in the filter only puts rows in or
-// out of the list, so a thousand tags stay instant.
+// carry it. The focus stays where the person works: on the renamed tag in its new place, on
+// the next one after a delete or a merge.
 import { h, clear, toast, note, plural, formatCount, confirmDialog } from "./dom.js";
 import { call, post, capabilities, libraryTags, isUnavailable, ApiError } from "./api.js";
 import { setQuery, focusHeading } from "./router.js";
@@ -61,6 +61,7 @@ export async function mountTags(main, context) {
       const data = await libraryTags({ fresh: true });
       if (!alive) return;
       tags = [...data.tags].sort(SORTS[view.sort][1]);
+      rows.clear(); // drawn anew from what was read (a rename form open is closed)
       clear(message);
       show();
     } catch (error) {
