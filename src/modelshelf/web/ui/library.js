@@ -1,4 +1,4 @@
-// The library page: search as you type, filters by type, tag and base model, sort, and the
+// The library page: search as you type, filters by type, tag, base model and files, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
 import { h, clear, debounce, plural, note, toast } from "./dom.js";
