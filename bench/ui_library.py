@@ -15,7 +15,9 @@ covers have a real size), starts `modelshelf serve` on it as a separate process,
   scroll  frame times while scrolling through the whole grid (requestAnimationFrame), the most
           cards ever in the page, image requests made on the way; a jump to the middle;
   search  results on screen after the last keystroke of a query typed at 30 ms a key, split
-          into the wait before the request, the request, and drawing.
+          into the wait before the request, the request, and drawing;
+  tags    the Tags page with 1,000 tags (given in the browser, the page's work alone): time to
+          the list, and a keystroke in its filter to the list laid out.
 
 Figures go to stdout; BENCHMARKS.md keeps a run of them.
 """
@@ -294,6 +296,7 @@ def measure_browser(url: str, searches: int) -> dict[str, Any]:
         }
         page.evaluate("() => scrollTo(0, 0)")
         out["search"] = search_latencies(page, searches)
+        out["tags_page"] = tags_page(page, url)
         browser.close()
     return out
 
@@ -331,6 +334,42 @@ def search_latencies(page: Any, count: int) -> list[list[int]]:
             )
         )
     return latencies
+
+
+# Each keystroke: the field's value set, its input event, the list laid out.
+FILTER_KEYS = """async (words) => {
+  const field = document.getElementById("tag-filter");
+  const times = [];
+  for (const word of words) {
+    const began = performance.now();
+    field.value = word;
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    document.body.offsetHeight;
+    times.push(performance.now() - began);
+    await new Promise((drawn) => requestAnimationFrame(() => setTimeout(drawn)));
+  }
+  return times;
+}"""
+
+
+def tags_page(page: Any, url: str, count: int = 1000) -> dict[str, float]:
+    """The Tags page over `count` tags: ms to the list shown, and per filter keystroke."""
+    many = [
+        {"id": n + 1, "name": f"{WORDS[n % len(WORDS)]} {n:04d}", "models": n % 50}
+        for n in range(count)
+    ]
+    page.route("**/api/tags", lambda route: route.fulfill(json={"tags": many}))
+    began = time.perf_counter()
+    page.goto(url + "/tags")
+    page.get_by_text(f"{count:,} tags", exact=True).wait_for()
+    shown = (time.perf_counter() - began) * 1000
+    words = ["i", "in", "ink", "ink 0", "ink 00", "ink 0", "ink", ""] * 4
+    keys = sorted(page.evaluate(FILTER_KEYS, words))
+    return {
+        "to_list_ms": round(shown),
+        "key_p50_ms": round(statistics.median(keys), 1),
+        "key_max_ms": round(keys[-1], 1),
+    }
 
 
 def main() -> int:

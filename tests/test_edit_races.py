@@ -31,7 +31,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.integrity import check_library
 from modelshelf.storage import fileops
 from tests.conftest import Client, migrate, shelf_of
-from tests.editing import A, build, call, get_model, rows, width_for
+from tests.editing import UNKNOWN, A, build, call, get_model, rows, width_for
 from tests.factories import LegacyLibrary, image_size, make_image, make_model_file
 
 PENDING = 10  # a pending model with A's content and an image 100 px wide
@@ -77,6 +77,15 @@ async def put_tags(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "PUT", f"/api/models/{ctx.sha}/tags", body))[:2]
 
 
+async def tag_many(ctx: Context) -> tuple[int, Any]:
+    body = {"hashes": [ctx.sha, UNKNOWN], "add": ["many"], "remove": ["anime"]}
+    return (await call(ctx.client, "POST", "/api/models/tags", body))[:2]
+
+
+async def merge_tags(ctx: Context) -> tuple[int, Any]:
+    return (await call(ctx.client, "POST", "/api/tags/2/merge", {"into": 1}))[:2]  # anime -> lora
+
+
 async def delete_model(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "DELETE", f"/api/models/{ctx.sha}"))[:2]
 
@@ -100,7 +109,7 @@ FIRST: list[Op] = [
     reorder,
     delete_model,
 ]
-SECOND: list[Op] = [patch, put_tags, reorder, delete_model]
+SECOND: list[Op] = [patch, put_tags, tag_many, merge_tags, reorder, delete_model]
 PAIRS = [(f, s) for f in FIRST for s in SECOND] + [
     (reorder, upload),
     (reorder, delete_image),

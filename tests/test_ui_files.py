@@ -25,7 +25,7 @@ def asset_urls(page: str) -> list[str]:
     return re.findall(r'(?:href|src)="(ui/[0-9a-f]+/[a-z0-9_-]+\.(?:js|css))"', page)
 
 
-@pytest.mark.parametrize("path", ["/", "/pending", "/jobs", f"/models/{SHA}"])
+@pytest.mark.parametrize("path", ["/", "/pending", "/jobs", "/tags", f"/models/{SHA}"])
 async def test_every_client_route_serves_the_page(client: Client, path: str) -> None:
     response = await client.get(path)
     assert response.status == 200

@@ -95,9 +95,12 @@ Operations = dict[str, dict[str, Any]]
 CAPABILITIES = re.compile(r'(<script type="application/json" id="capabilities">)(.*?)(</script>)')
 
 
-def serve_as_if(page: Any, edit: Callable[[Operations], None]) -> None:
+def serve_as_if(
+    page: Any, edit: Callable[[Operations], None], limits: dict[str, int] | None = None
+) -> None:
     """Serve the pages as a server would whose endpoint table `edit` changed (an older server,
-    or one with endpoints this branch does not have yet): the page reads the table it carries."""
+    or one with endpoints this branch does not have yet), and whose `limits` are these: the
+    page reads the table and the limits it carries."""
 
     def handle(route: Any) -> None:
         if route.request.resource_type != "document":
@@ -108,6 +111,7 @@ def serve_as_if(page: Any, edit: Callable[[Operations], None]) -> None:
         assert match, "the page carries no capabilities"
         data = json.loads(match.group(2).replace("<\\/", "</"))
         edit(data["operations"])
+        data["limits"].update(limits or {})
         body = CAPABILITIES.sub(
             lambda m: m.group(1) + json.dumps(data) + m.group(3), response.text()
         )

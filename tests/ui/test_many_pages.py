@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from playwright.sync_api import expect
 
 from modelshelf.app import create_app
 from modelshelf.config import Settings
@@ -206,3 +207,28 @@ def test_a_page_that_cannot_be_fetched_is_said_and_not_asked_for_every_frame(
     assert page.locator(".card[data-state='full']").evaluate_all(
         "cards => cards.some((c) => c.dataset.index >= 100)"
     )
+
+
+def test_the_toast_that_says_models_could_not_be_loaded_goes_once_they_load(
+    pages_visit: Visit,
+) -> None:
+    page = pages_visit.page
+    page.goto("/")
+    page.locator(".card[data-state='full']").first.wait_for()
+
+    def down(route: Any) -> None:
+        """The server went away after the first page."""
+        if "offset=0" in route.request.url:
+            route.fallback()
+        else:
+            route.abort("connectionrefused")
+
+    page.route("**/api/models?*", down)
+    page.evaluate("scrollTo(0, document.documentElement.scrollHeight / 2)")
+    said = page.get_by_role("status").get_by_text("Some models could not be loaded")
+    said.wait_for()
+    page.unroute("**/api/models?*")
+    # Asked for again by itself (after 5 s): once the cards are there, the toast has gone
+    # (it stayed for its 21 s, saying the models could not be loaded under the models).
+    page.locator(".card[data-state='failed']").first.wait_for(state="detached")
+    expect(said).to_have_count(0, timeout=1000)

@@ -1,20 +1,21 @@
 """Tagging many models at once in a real browser: Select mode picks cards (a click, a Shift
-range, Space), the bar adds a tag to every picked model and removes it again (saying how far
-it is, with Stop), a change made elsewhere in between is read again rather than overwritten,
-and Escape ends the mode."""
+range, Space), the bar adds a tag to every picked model and removes it again, in one request
+per part of the most the server takes (saying how far it is, with Stop between parts), and
+Escape ends the mode."""
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 import pyvips
 
-from tests.ui.conftest import Visit, needs
+from tests.ui.conftest import Visit, needs, serve_as_if
 from tests.ui.seed import SeededLibrary
-from tests.ui.test_unsaved_work import ITS_TAGS, Gate
+from tests.ui.test_unsaved_work import Gate
 
-TAGS = "PUT /api/models/{sha256}/tags"
+TAGS = "POST /api/models/tags"
+MANY_TAGS = re.compile(r".*/api/models/tags$")
 
 
 def tags_of(page: Any, sha256: str) -> list[str]:
@@ -64,40 +65,37 @@ def test_a_tag_is_added_to_the_picked_models_and_removed_again(
     assert {sha: tags_of(page, sha) for sha in hashes[:4]} == before
 
 
-def test_a_model_changed_between_its_read_and_its_write_is_read_again(
-    visit: Visit, operations: set[str]
-) -> None:
+def test_the_picked_models_are_tagged_in_one_request(visit: Visit, operations: set[str]) -> None:
     needs(operations, TAGS)
     page, hashes = selecting(visit, "/?type=embedding")
-    sha = hashes[0]
-    refused: list[str] = []
-
-    def once_stale(route: Any) -> None:
-        # The first write meets a change made elsewhere: a tag added behind the page's back.
-        if not refused:
-            refused.append(route.request.url)
-            added = [*tags_of(page, sha), "elsewhere"]
-            page.request.put(f"/api/models/{sha}/tags", data=json.dumps({"tags": added}))
-            route.fulfill(status=412, json={"error": "Precondition Failed", "detail": "stale"})
-        else:
-            route.fallback()
-
-    page.route("**/api/models/*/tags", once_stale)
-    page.locator(".card[data-state='full']").first.click()
     bar = page.get_by_role("region", name="Selection")
-    bar.get_by_label("Tag for the selected models").fill("picked")
+    bar.get_by_role("button", name=re.compile("^Select all")).click()
+    bar.get_by_text(f"{len(hashes)} models selected").wait_for()
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if "/api/models/" in r.url else None)
+    bar.get_by_label("Tag for the selected models").fill("one-go")
     bar.get_by_role("button", name="Add tag").click()
-    page.get_by_role("status").get_by_text("Tag “picked” added to 1 model").wait_for()
-    assert refused
-    assert {"elsewhere", "picked"} <= set(tags_of(page, sha))  # both changes kept
-    as_before = [t for t in tags_of(page, sha) if t not in ("elsewhere", "picked")]
-    page.request.put(f"/api/models/{sha}/tags", data=json.dumps({"tags": as_before}))
+    page.get_by_role("status").get_by_text(f"Tag “one-go” added to {len(hashes)} models").wait_for()
+    posts = [r for r in sent if r.method == "POST"]
+    assert len(posts) == 1 and not [r for r in sent if r.method == "PUT"], sent
+    body = posts[0].post_data_json
+    assert sorted(body["hashes"]) == sorted(hashes)
+    assert (body["add"], body["remove"]) == (["one-go"], [])
+    assert all("one-go" in tags_of(page, sha) for sha in hashes)
+    bar.get_by_label("Tag for the selected models").fill("one-go")
+    bar.get_by_role("button", name="Remove tag").click()
+    page.get_by_role("status").get_by_text(
+        f"Tag “one-go” removed from {len(hashes)} models"
+    ).wait_for()
+    bar.get_by_role("button", name="Clear selection").click()
 
 
 def test_a_tagging_shows_how_far_it_is_and_can_be_stopped(
     visit: Visit, operations: set[str]
 ) -> None:
     needs(operations, TAGS)
+    # A server that takes one model a request: three requests, Stop between them.
+    serve_as_if(visit.page, lambda _: None, limits={"models_tagged_at_once": 1})
     page, hashes = selecting(visit, "/?type=lora")
     cards = page.locator(".card[data-state='full']")
     cards.nth(0).click()
@@ -105,9 +103,9 @@ def test_a_tagging_shows_how_far_it_is_and_can_be_stopped(
     bar = page.get_by_role("region", name="Selection")
     bar.get_by_text("3 models selected").wait_for()
     before = {sha: tags_of(page, sha) for sha in hashes[:3]}
-    gate = Gate(page, ITS_TAGS, "PUT")  # the first model's write waits
+    gate = Gate(page, MANY_TAGS, "POST")  # the first request waits
     bar.get_by_label("Tag for the selected models").fill("by-mistake")
-    with page.expect_request(lambda r: r.method == "PUT"):
+    with page.expect_request(lambda r: r.method == "POST"):
         bar.get_by_role("button", name="Add tag").click()
     bar.get_by_text("0 of 3").wait_for()
     assert bar.get_by_role("progressbar").get_attribute("aria-valuetext") == "0 of 3 models"

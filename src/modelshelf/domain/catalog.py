@@ -1,6 +1,6 @@
-"""Reading the library: models, pending models, tags and types, and which file answers an
-image name. Readers never wait for a transaction; they wait for a model's change only where
-files are involved (see Shelf.settled)."""
+"""Reading the library: models, pending models, tags, types and base models, and which file
+answers an image name. Readers never wait for a transaction; they wait for a model's change
+only where files are involved (see Shelf.settled)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import hash_cache, image_index, models, pending, tags
 from modelshelf.storage.hash_cache import CachedDigest
-from modelshelf.storage.listing import ModelFilter, read_page
+from modelshelf.storage.listing import ModelFilter, base_model_counts, read_page
 
 
 def require_sha256(value: str) -> str:
@@ -106,6 +106,13 @@ async def list_tags(shelf: Shelf) -> list[dict[str, Any]]:
 async def list_types(shelf: Shelf) -> list[str]:
     async with shelf.storage.read() as conn:
         return await models.list_types(conn)
+
+
+async def list_base_models(shelf: Shelf) -> list[tuple[str, int]]:
+    """The base models in use, each with how many models the `base_model` filter lists for
+    it, most used first, then by name (storage.listing.base_model_counts)."""
+    async with shelf.storage.read() as conn:
+        return await base_model_counts(conn)
 
 
 async def image_names(shelf: Shelf, sha256: str) -> list[str]:

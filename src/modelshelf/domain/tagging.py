@@ -1,6 +1,6 @@
-"""Tags themselves: what a tag name may be, and creating, renaming and deleting tags. Renaming
-or deleting a tag changes every model that carries it, so each of those models is saved in
-`model_history` first, in the same change."""
+"""Tags themselves: what a tag name may be, and creating, renaming, merging and deleting tags.
+Renaming, merging or deleting a tag changes every model that carries it, so each of those
+models is saved in `model_history` first, in the same change."""
 
 from __future__ import annotations
 
@@ -82,6 +82,24 @@ async def rename_tag(shelf: Shelf, tag_id: int, raw_name: str) -> Tag:
     return Tag(id=tag_id, name=name)
 
 
+async def merge_tag(shelf: Shelf, tag_id: int, into_id: int) -> tuple[Tag, int]:
+    """Every model (and pending model) carrying tag `tag_id` carries tag `into_id` instead,
+    once, and tag `tag_id` is deleted, as one change. Returns the surviving tag and how many
+    models carried the merged one. Raises InvalidInput (a tag merged into itself), NotFound
+    (either tag); nothing changes then."""
+    if tag_id == into_id:
+        raise InvalidInput(f"tag {tag_id} cannot be merged into itself")
+    async with shelf.changes.change() as change:
+        tag = await _require_tag(change, tag_id)
+        into = await _require_tag(change, into_id)
+        count = await _save_models_with(change, tag, "tag_merged", {"tag": tag_id, "into": into_id})
+        await tags.merge_tag(change.tx, tag_id, into_id)
+    log.info(
+        "tag %d (%r) merged into %d (%r) on %d models", tag_id, tag.name, into_id, into.name, count
+    )
+    return into, count
+
+
 async def delete_tag(shelf: Shelf, tag_id: int) -> tuple[Tag, int]:
     """Remove a tag from every model (and pending model) and delete it. Returns the tag and
     how many models carried it. Raises NotFound."""
@@ -109,8 +127,5 @@ async def _require_free(change: Change, name: str) -> None:
 async def _save_models_with(change: Change, tag: Tag, action: str, details: dict[str, Any]) -> int:
     """Save every model carrying `tag` in history; returns how many."""
     hashes = await models.hashes_with_tag(change.tx, tag.id)
-    for record in await models.fetch_models(change.tx, hashes):
-        await history.record_history(
-            change.tx, record.sha256, None, action, record.model_dump(mode="json"), details
-        )
+    await history.save_models(change.tx, hashes, action, details)
     return len(hashes)

@@ -8,11 +8,18 @@ deleted model can be restored."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, now_ms
+from modelshelf.storage.models import read_models
+from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, now_ms, run_on_connection
+
+_INSERT = (
+    "INSERT INTO model_history(model_hash, pending_id, strategy, changed_at, previous, pending)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 async def record_history(
@@ -25,13 +32,31 @@ async def record_history(
 ) -> int:
     """Save a model's record before `strategy` changes it; returns the entry's id."""
     cursor = await tx.execute(
-        "INSERT INTO model_history(model_hash, pending_id, strategy, changed_at, previous, pending)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (sha256, pending_id, strategy, now_ms(), dump_meta(previous), dump_meta(pending)),
+        _INSERT, (sha256, pending_id, strategy, now_ms(), dump_meta(previous), dump_meta(pending))
     )
     if cursor.lastrowid is None:  # pragma: no cover - SQLite always reports it for an INSERT
         raise RuntimeError("SQLite did not report the history entry's id")
     return int(cursor.lastrowid)
+
+
+async def save_models(
+    tx: aiosqlite.Connection, hashes: Sequence[str], strategy: str, details: dict[str, Any]
+) -> int:
+    """Save each model of `hashes` as it is now before `strategy` changes it, as record_history
+    does one by one (unknown hashes are skipped); returns how many were saved. One trip to the
+    connection's thread, where the records are read and written: a thousand records with large
+    meta_json, serialised on the event loop, would hold it up."""
+    return await run_on_connection(tx, _save_models, hashes, strategy, dump_meta(details))
+
+
+def _save_models(db: sqlite3.Connection, hashes: Sequence[str], strategy: str, details: str) -> int:
+    at = now_ms()
+    rows = [
+        (r.sha256, None, strategy, at, dump_meta(r.model_dump(mode="json")), details)
+        for r in read_models(db, hashes)
+    ]
+    db.executemany(_INSERT, rows)
+    return len(rows)
 
 
 async def model_history(conn: aiosqlite.Connection, sha256: str) -> list[sqlite3.Row]:

@@ -1,8 +1,11 @@
-"""Queries for the `tags` table (and the links to a tag, when the tag goes)."""
+"""Queries for the `tags` table, and for links between tags and many models at once (tagging
+a list of models, a tag that goes)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 
 import aiosqlite
 
@@ -54,8 +57,85 @@ async def rename_tag(tx: aiosqlite.Connection, tag_id: int, name: str) -> None:
     await tx.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
 
 
+async def merge_tag(tx: aiosqlite.Connection, tag_id: int, into: int) -> None:
+    """Every model and pending model carrying tag `tag_id` carries tag `into` instead (once,
+    if it carried both), and tag `tag_id` is deleted."""
+    # NOT EXISTS rather than INSERT OR IGNORE alone: a library another program made may lack
+    # the links' primary key (its tables are adopted as they are).
+    for links, owner in (("model_tags", "model_hash"), ("pending_model_tags", "model_id")):
+        await tx.execute(
+            f"INSERT OR IGNORE INTO {links}({owner}, tag_id) SELECT DISTINCT l.{owner}, ?1"
+            f" FROM {links} l WHERE l.tag_id = ?2 AND NOT EXISTS (SELECT 1 FROM {links} o"
+            f" WHERE o.{owner} = l.{owner} AND o.tag_id = ?1)",
+            (into, tag_id),
+        )
+    await delete_tag(tx, tag_id)
+
+
 async def delete_tag(tx: aiosqlite.Connection, tag_id: int) -> None:
     """Remove a tag and every link to it, from models and pending models alike."""
     await tx.execute("DELETE FROM model_tags WHERE tag_id = ?", (tag_id,))
     await tx.execute("DELETE FROM pending_model_tags WHERE tag_id = ?", (tag_id,))
     await tx.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
+
+
+def _json_list(items: Sequence[str] | Sequence[int]) -> str:
+    """A list as one parameter, read back with json_each: any length, under SQLite's cap on
+    bound parameters."""
+    return json.dumps(list(items))
+
+
+async def tag_ids_by_names(conn: aiosqlite.Connection, names: Sequence[str]) -> dict[str, int]:
+    """name -> id of the tags among `names` that exist (none is created)."""
+    rows = await fetch_all(
+        conn,
+        "SELECT name, id FROM tags WHERE name IN (SELECT value FROM json_each(?))",
+        (_json_list(names),),
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+async def models_retagged(
+    conn: aiosqlite.Connection,
+    hashes: Sequence[str],
+    add: Sequence[int],
+    wanted: int,
+    remove: Sequence[int],
+) -> list[tuple[str, bool]]:
+    """The models among `hashes`, in that order (unknown hashes left out), each with whether
+    its tags would change: it carries fewer than `wanted` of the tags `add` (so it lacks one
+    of the `wanted` names, some of which may be no tag yet), or one of `remove`."""
+    rows = await fetch_all(
+        conn,
+        "SELECT m.sha256, (SELECT count(DISTINCT l.tag_id) FROM model_tags l"
+        "   WHERE l.model_hash = m.sha256 AND l.tag_id IN (SELECT value FROM json_each(?2))) < ?3"
+        " OR EXISTS (SELECT 1 FROM model_tags l"
+        "   WHERE l.model_hash = m.sha256 AND l.tag_id IN (SELECT value FROM json_each(?4)))"
+        " FROM json_each(?1) j JOIN models m ON m.sha256 = j.value ORDER BY j.key",
+        (_json_list(hashes), _json_list(add), wanted, _json_list(remove)),
+    )
+    return [(str(r[0]), bool(r[1])) for r in rows]
+
+
+async def link_models(
+    tx: aiosqlite.Connection, hashes: Sequence[str], tag_ids: Sequence[int]
+) -> None:
+    """Every model of `hashes` carries every tag of `tag_ids` (links already there are kept,
+    never doubled)."""
+    await tx.execute(
+        "INSERT OR IGNORE INTO model_tags(model_hash, tag_id) SELECT h.value, t.value"
+        " FROM json_each(?) h, json_each(?) t WHERE NOT EXISTS (SELECT 1 FROM model_tags l"
+        "  WHERE l.model_hash = h.value AND l.tag_id = t.value)",
+        (_json_list(hashes), _json_list(tag_ids)),
+    )
+
+
+async def unlink_models(
+    tx: aiosqlite.Connection, hashes: Sequence[str], tag_ids: Sequence[int]
+) -> None:
+    """No model of `hashes` carries any tag of `tag_ids`."""
+    await tx.execute(
+        "DELETE FROM model_tags WHERE model_hash IN (SELECT value FROM json_each(?))"
+        " AND tag_id IN (SELECT value FROM json_each(?))",
+        (_json_list(hashes), _json_list(tag_ids)),
+    )

@@ -39,8 +39,17 @@ def _number_not_text(value: Any) -> Any:
     return value
 
 
-# A pending model id: any signed 64-bit JSON integer (pending models keep their legacy ids).
-PendingId = Annotated[int, Field(ge=ROW_ID_MIN, le=ROW_ID_MAX), BeforeValidator(_number_not_text)]
+# The id of a row (a tag, a pending model) in a body: any signed 64-bit JSON integer.
+RowId = Annotated[int, Field(ge=ROW_ID_MIN, le=ROW_ID_MAX), BeforeValidator(_number_not_text)]
+# A pending model id (pending models keep their legacy ids).
+PendingId = RowId
+
+# A model's SHA256 in a request body: 64 hex characters in either case, read in lower case.
+Sha256 = Annotated[
+    StrictStr,
+    Field(pattern=SHA256_ANY_CASE, description="a model's SHA256: 64 hex characters"),
+    AfterValidator(str.lower),
+]
 
 
 class Body(BaseModel):
@@ -253,3 +262,12 @@ class TagsResponse(BaseModel):
 
 class TypesResponse(BaseModel):
     types: list[str]
+
+
+class BaseModelCount(BaseModel):
+    name: str = Field(description="a value the base_model filter of GET /api/models takes")
+    count: int = Field(description="how many models that filter lists")
+
+
+class BaseModelsResponse(BaseModel):
+    base_models: list[BaseModelCount] = Field(description="most used first, then by name")

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, JsonValue, StrictStr
 
+from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.strategies import actions_taken
 from modelshelf.domain.tagging import MAX_TAG_NAME, tag_name_pattern
 from modelshelf.imagefolder import PUBLIC_NAME
-from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord
-from modelshelf.web.bodies import NO_NUL, Body
+from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
+from modelshelf.web.bodies import NO_NUL, Body, RowId, Sha256
 
 MAX_TAGS = 500
 MAX_IMAGES = 10_000
@@ -64,8 +65,39 @@ class ModelTagsRequest(Body):
     tags: list[TagName] = Field(max_length=MAX_TAGS)
 
 
+class ModelsTagsRequest(Body):
+    hashes: list[Sha256] = Field(
+        min_length=1,
+        max_length=MAX_MODELS,
+        description=f"the models to tag, 1 to {MAX_MODELS} (a repeat counts once)",
+    )
+    add: list[TagName] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="new names become tags"
+    )
+    remove: list[TagName] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="names that are no tag are ignored"
+    )
+
+
+class ModelsTagsResponse(BaseModel):
+    """Each model asked for once, in the order asked (hashes in lower case)."""
+
+    changed: list[str] = Field(description="models whose tags changed, each saved in history")
+    unchanged: list[str] = Field(description="models that had the tags so already")
+    not_found: list[str] = Field(description="hashes no model has")
+
+
 class TagRequest(Body):
     name: TagName
+
+
+class MergeTagRequest(Body):
+    into: RowId = Field(description="the id of the tag that stays (not the merged tag's own)")
+
+
+class MergeTagResponse(BaseModel):
+    tag: Tag = Field(description="the tag that stays")
+    models: int = Field(description="how many models carried the merged tag")
 
 
 class ReorderRequest(Body):
@@ -80,8 +112,8 @@ class HistoryEntryBody(BaseModel):
     id: int
     at: int = Field(description="when the change was made, ms since the epoch")
     action: str = Field(
-        description="override, merge, edit, tags, reorder, delete, restore, tag_renamed or"
-        " tag_deleted"
+        description="override, merge, edit, tags, reorder, delete, restore, tag_renamed,"
+        " tag_merged or tag_deleted"
     )
     before: ModelRecord = Field(description="the model as it was before the change")
 

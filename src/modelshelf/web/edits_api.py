@@ -1,19 +1,21 @@
-"""HTTP handlers for editing a model: its fields and tags, the order of its images, deleting
-it, and its history with restore. PATCH, PUT tags, reorder and DELETE honour If-Match (and
-so does DELETE /api/images/{filename}, in images_api); the answers of the first three carry the
-model's new ETag."""
+"""HTTP handlers for editing a model: its fields and tags (and the tags of many models at
+once), the order of its images, deleting it, and its history with restore. PATCH, PUT tags,
+reorder and DELETE honour If-Match (and so does DELETE /api/images/{filename}, in images_api);
+the answers of the first three carry the model's new ETag."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from modelshelf.domain import edits, gallery
+from modelshelf.domain import bulk_tagging, edits, gallery
 from modelshelf.records import ModelRecord
 from modelshelf.web.bodies import SampleImages
 from modelshelf.web.edit_bodies import (
     HistoryEntryBody,
     HistoryResponse,
     ModelPatchRequest,
+    ModelsTagsRequest,
+    ModelsTagsResponse,
     ModelTagsRequest,
     ReorderRequest,
     RestoredRecord,
@@ -37,6 +39,16 @@ async def put_model_tags(request: web.Request) -> web.Response:
     sha256, precondition = request.match_info["sha256"], if_match(request)
     model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, precondition))
     return with_etag(await respond(request, model.record), model.etag)
+
+
+async def tag_models(request: web.Request) -> web.Response:
+    body = await parse_body(request, ModelsTagsRequest)
+    shelf = request.app[SHELF]
+    done = await shelf.finish(bulk_tagging.tag_models(shelf, body.hashes, body.add, body.remove))
+    answer = ModelsTagsResponse(
+        changed=done.changed, unchanged=done.unchanged, not_found=done.not_found
+    )
+    return await respond(request, answer)
 
 
 async def delete_model(request: web.Request) -> web.Response:
@@ -99,6 +111,14 @@ ENDPOINTS: list[Endpoint] = [
         body=ModelTagsRequest,
         headers=IF_MATCH,
         responses={200: ModelRecord, **JSON_ERRORS, 404: None, **PRECONDITION, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/models/tags",
+        tag_models,
+        "Add and remove tags on many models at once (one change; new names become tags)",
+        body=ModelsTagsRequest,
+        responses={200: ModelsTagsResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(
         "GET",

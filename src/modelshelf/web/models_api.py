@@ -7,7 +7,15 @@ from aiohttp import web
 from modelshelf.domain import catalog, revisions
 from modelshelf.records import ModelRecord
 from modelshelf.storage.listing import ModelFilter
-from modelshelf.web.bodies import ModelsPage, ModelsQuery, TagCount, TagsResponse, TypesResponse
+from modelshelf.web.bodies import (
+    BaseModelCount,
+    BaseModelsResponse,
+    ModelsPage,
+    ModelsQuery,
+    TagCount,
+    TagsResponse,
+    TypesResponse,
+)
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import is_large, parse_query, respond, with_etag
@@ -43,6 +51,12 @@ async def list_types(request: web.Request) -> web.Response:
     return await respond(request, TypesResponse(types=await catalog.list_types(request.app[SHELF])))
 
 
+async def list_base_models(request: web.Request) -> web.Response:
+    found = await catalog.list_base_models(request.app[SHELF])
+    body = BaseModelsResponse(base_models=[BaseModelCount(name=n, count=c) for n, c in found])
+    return await respond(request, body)
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
@@ -58,6 +72,13 @@ ENDPOINTS: list[Endpoint] = [
         list_types,
         "Model types in use",
         responses={200: TypesResponse},
+    ),
+    Endpoint(
+        "GET",
+        "/api/models/base_models",
+        list_base_models,
+        "Base models in use, with how many models the base_model filter lists for each",
+        responses={200: BaseModelsResponse},
     ),
     Endpoint(
         "GET",

@@ -1,4 +1,4 @@
-"""HTTP handlers for tags themselves: create, rename, delete. (Listing tags with their model
+"""HTTP handlers for tags themselves: create, rename, merge, delete. (Listing tags with their model
 counts is in models_api; a model's tags are set in edits_api.)"""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from aiohttp import web
 from modelshelf.domain import tagging
 from modelshelf.records import Tag
 from modelshelf.web.bodies import TagCount
-from modelshelf.web.edit_bodies import TagRequest
+from modelshelf.web.edit_bodies import MergeTagRequest, MergeTagResponse, TagRequest
 from modelshelf.web.endpoint import JSON_ERRORS, WRITE_ERRORS, Endpoint
 from modelshelf.web.keys import SETTINGS, SHELF
 from modelshelf.web.parsing import parse_body, parse_path_id, respond
@@ -34,6 +34,14 @@ async def rename_tag(request: web.Request) -> web.Response:
     return await respond(request, await shelf.finish(tagging.rename_tag(shelf, tag_id, body.name)))
 
 
+async def merge_tag(request: web.Request) -> web.Response:
+    tag_id = _tag_id(request)
+    body = await parse_body(request, MergeTagRequest)
+    shelf = request.app[SHELF]
+    into, count = await shelf.finish(tagging.merge_tag(shelf, tag_id, body.into))
+    return await respond(request, MergeTagResponse(tag=into, models=count))
+
+
 async def delete_tag(request: web.Request) -> web.Response:
     tag_id = _tag_id(request)
     shelf = request.app[SHELF]
@@ -57,6 +65,14 @@ ENDPOINTS: list[Endpoint] = [
         "Rename a tag (409 if another tag has the name)",
         body=TagRequest,
         responses={200: Tag, **JSON_ERRORS, 404: None, 409: None, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/tags/{id}/merge",
+        merge_tag,
+        "Merge a tag into another: its models carry that one instead, and it is deleted",
+        body=MergeTagRequest,
+        responses={200: MergeTagResponse, **JSON_ERRORS, 404: None, **WRITE_ERRORS},
     ),
     Endpoint(
         "DELETE",

@@ -1,6 +1,6 @@
 """The web UI: its page and static files (HTML, CSS, ES modules from the package folder
 `web/ui/`, no build step), held in memory with their hashes, and the client-side routes that
-load the same page (`/models/<sha256>`, `/pending`, `/jobs`).
+load the same page (`/models/<sha256>`, `/pending`, `/jobs`, `/tags`).
 
 Assets live under `/ui/<version>/<name>`, where the version is a hash of every file: they are
 cached for a year, and a new release changes every URL at once (relative imports between
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
@@ -112,7 +113,11 @@ def capabilities() -> str:
         if e.path.startswith("/api/")
     }
     # Limits the page checks before it sends (a field's maxlength), from the same constants.
-    limits = {"tag_name": MAX_TAG_NAME, "filter_text": MAX_FILTER_TEXT}
+    limits = {
+        "tag_name": MAX_TAG_NAME,
+        "filter_text": MAX_FILTER_TEXT,
+        "models_tagged_at_once": MAX_MODELS,
+    }
     return json.dumps(
         {"operations": operations, "limits": limits}, separators=(",", ":"), sort_keys=True
     )
@@ -191,6 +196,7 @@ ENDPOINTS: list[Endpoint] = [
         "GET", "/pending", page, "The web UI: pending models", responses={200: _HTML, 304: ""}
     ),
     Endpoint("GET", "/jobs", page, "The web UI: jobs", responses={200: _HTML, 304: ""}),
+    Endpoint("GET", "/tags", page, "The web UI: tags", responses={200: _HTML, 304: ""}),
     Endpoint(
         "GET",
         "/models/{sha256}",

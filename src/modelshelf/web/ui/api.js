@@ -51,24 +51,31 @@ export async function call(method, path, { body, headers = {}, signal, raw = fal
 export const get = (path, options) => call("GET", path, options);
 export const post = (path, body, options = {}) => call("POST", path, { ...options, body });
 
-// The library's tags with their counts, read once and shared for a while: the model page drew
-// its tag suggestions anew with every model J and K stepped to, and after every change, and
-// the library at every return to it, each time reading the whole list. A change this page
-// makes (see invalidateLibrary) drops it; one made elsewhere shows within TAGS_KEPT_MS.
-const TAGS_KEPT_MS = 60000;
-let tagsRead = null;
+// Lists of the library as a whole (its tags with their counts, its types, its base models),
+// each read once and shared for a while: the model page drew its suggestions anew with every
+// model J and K stepped to, and the library at every return to it, each time reading the whole
+// list. A change this page makes (see invalidateLibrary) drops them all; one made elsewhere
+// shows within LISTS_KEPT_MS.
+const LISTS_KEPT_MS = 60000;
+const listsRead = new Map(); // path -> {at, promise}
 
-export function libraryTags() {
-  if (!tagsRead || performance.now() - tagsRead.at > TAGS_KEPT_MS) {
-    const promise = get("api/tags");
-    tagsRead = { at: performance.now(), promise };
-    promise.catch(() => { if (tagsRead && tagsRead.promise === promise) tagsRead = null; });
-  }
-  return tagsRead.promise;
+// `fresh`: read it now whatever is kept (a page that changes the list shows it as it is).
+function sharedList(path, { fresh = false } = {}) {
+  const kept = listsRead.get(path);
+  if (!fresh && kept && performance.now() - kept.at <= LISTS_KEPT_MS) return kept.promise;
+  const promise = get(path);
+  listsRead.set(path, { at: performance.now(), promise });
+  // A failed read is not kept: the next one asks again.
+  promise.catch(() => { if (listsRead.get(path)?.promise === promise) listsRead.delete(path); });
+  return promise;
 }
 
-export function tagsChanged() {
-  tagsRead = null;
+export const libraryTags = (options) => sharedList("api/tags", options);
+export const libraryTypes = (options) => sharedList("api/models/get_types", options);
+export const libraryBaseModels = (options) => sharedList("api/models/base_models", options);
+
+export function listsChanged() {
+  listsRead.clear();
 }
 
 // ---- what this server offers -------------------------------------------------------------

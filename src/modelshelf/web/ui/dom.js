@@ -76,7 +76,7 @@ export function plural(n, one, many = `${one}s`) {
 
 // A polite announcement for screen readers, shown as a toast for everyone. `action`
 // ({label, run}): a button in the toast (Undo), which then stays longer, as long as it is
-// hovered or focused.
+// hovered or focused. Returns {dismiss}, to take it away once it no longer holds.
 export function toast(message, { error = false, timeout = 3500, action = null } = {}) {
   const host = document.getElementById("status");
   const item = h("div", { class: error ? "toast error" : "toast" }, h("span", { text: message }));
@@ -90,6 +90,7 @@ export function toast(message, { error = false, timeout = 3500, action = null } 
     item.remove();
   };
   setTimeout(expire, wait);
+  return { dismiss: () => item.remove() };
 }
 
 export async function copyText(text, what = "Text") {

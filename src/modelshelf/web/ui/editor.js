@@ -3,7 +3,8 @@
 // back into the field, and the editor keeps the fields the person changed over any redraw
 // (a 412 or a failed save included). Writes go through the page's `change` (queued, If-Match).
 import { h, toast, note } from "./dom.js";
-import { get, libraryTags } from "./api.js";
+import { libraryTags, libraryTypes } from "./api.js";
+import { baseModelChoices } from "./choices.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
@@ -94,8 +95,10 @@ export function renderEditor(record, meta, { change, state, close }) {
   const name = bind(h("input", { id: "edit-name", required: true }), record.name || "");
   const type = bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || "");
   const types = h("datalist", { id: "edit-types" });
-  get("api/models/get_types").then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
-  const base = bind(h("input", { id: "edit-base" }), text("base_model"));
+  libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
+  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), text("base_model"));
+  const bases = h("datalist", { id: "edit-bases" });
+  baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));
   const description = bind(h("textarea", { id: "edit-description", rows: "5" }), text("description"));
   const notes = bind(h("textarea", { id: "edit-notes", rows: "4" }), text("notes"));
@@ -104,7 +107,7 @@ export function renderEditor(record, meta, { change, state, close }) {
   const form = h("form", { class: "panel", "aria-labelledby": "edit-title" },
     h("h2", { id: "edit-title", text: "Edit model" }),
     field("edit-name", "Name", name), field("edit-type", "Type", type), types,
-    field("edit-base", "Base model", base), field("edit-trigger", "Trigger words", trigger, "Separated by commas"),
+    field("edit-base", "Base model", base), bases, field("edit-trigger", "Trigger words", trigger, "Separated by commas"),
     field("edit-description", "Description", description), field("edit-notes", "Notes", notes),
     h("div", { class: "row-actions" }, saveButton));
   form.addEventListener("keydown", (event) => {

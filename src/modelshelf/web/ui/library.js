@@ -1,17 +1,17 @@
-// The library page: search as you type, filters by type, tag and base model, sort, and the
+// The library page: search as you type, filters by type, tag, base model and files, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
-import { h, clear, debounce, formatCount, plural, note, toast } from "./dom.js";
-import { get, capabilities, libraryTags, tagsChanged } from "./api.js";
+import { h, clear, debounce, plural, note, toast } from "./dom.js";
+import { capabilities, listsChanged } from "./api.js";
+import { typeChoices, tagChoices, baseModelChoices } from "./choices.js";
 import { VirtualGrid } from "./grid.js";
+import { Results } from "./results.js";
 import { Selection, selectionBar } from "./selection.js";
 import { setQuery, savedScroll, focusHeading } from "./router.js";
 
-const PAGE = 100;
-// A page that could not be fetched is asked for again after this long (or at Try again), not
-// at the next frame: the grid asks for what is on screen at every frame.
-const RETRY_MS = 5000;
 const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
+// The files filter: `missing` as the API takes it, and what the control and its chip say.
+const MISSING_CHOICES = [["", "All models"], ["false", "Files present"], ["true", "Files missing"]];
 // "Best match" is the order of a search that names no sort, and is offered only while searching.
 const BEST_MATCH = "best:";
 const SORTS = [
@@ -23,7 +23,6 @@ const SORTS = [
   ["size_bytes:desc", "Largest first"],
   ["size_bytes:asc", "Smallest first"],
 ];
-const BASE_MODELS = ["SD 1.5", "SD 2.1", "SDXL 1.0", "Pony", "Illustrious", "NoobAI", "SD 3.5", "Flux.1 D", "Flux.1 S", "Wan Video", "Hunyuan Video"];
 // Short: it only merges keys typed faster than this; results must follow the last key at once.
 const SEARCH_DELAY_MS = 40;
 const CARD_SIZE_KEY = "modelshelf.cardMin";
@@ -33,11 +32,19 @@ let lastResults = null;
 const selection = new Selection();
 const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 
+// After a tagging of many models (which outlives a visit to another page): the library shown
+// is read again in place, or the next visit to it reads it again.
+let refreshShown = null;
+function afterTagging() {
+  invalidateLibrary();
+  if (refreshShown) refreshShown();
+}
+
 // The kept results are out of date: the next visit to the library asks the server again.
 // They still say which models were shown around one (see neighbours).
 export function invalidateLibrary() {
   if (lastResults) lastResults.stale = true;
-  tagsChanged(); // and the tags' counts, or the tags themselves
+  listsChanged(); // and the lists of its tags (their counts too), types and base models
 }
 
 // The models before and after `sha256` in the library as last shown, when that part of it
@@ -67,107 +74,12 @@ export function libraryHref() {
   return `./${sessionStorage.getItem(LIBRARY_QUERY_KEY) || ""}`;
 }
 
-class Results {
-  // `total`: the count last shown for the same key, while it is asked again (the grid keeps
-  // its height, so the place in it is kept).
-  constructor(key, total = null) {
-    this.key = key;
-    this.total = total;
-    this.pages = new Map();
-    this.error = null;
-    this.stale = false;
-    this.controller = new AbortController();
-    this.onChange = () => {};
-    this.loading = new Map(); // page -> the promise of its request
-    this.retryAt = 0; // when pages that failed are asked for again
-    this.retryTimer = 0;
-    this.first = this.load(0);
-  }
-
-  // Every record from `from` to `to` (exclusive), fetching the pages not loaded yet.
-  async range(from, to) {
-    const wanted = [];
-    for (let page = Math.floor(from / PAGE); page <= Math.floor((to - 1) / PAGE); page += 1) {
-      if (!Array.isArray(this.pages.get(page))) wanted.push(this.loading.get(page) || this.load(page));
-    }
-    await Promise.all(wanted);
-    const records = [];
-    for (let index = from; index < to; index += 1) records.push(this.get(index));
-    return records;
-  }
-
-  // Where the model `sha256` is among the pages loaded, or -1.
-  indexOf(sha256) {
-    for (const [page, models] of this.pages) {
-      if (!Array.isArray(models)) continue;
-      const at = models.findIndex((m) => m.sha256 === sha256);
-      if (at >= 0) return page * PAGE + at;
-    }
-    return -1;
-  }
-
-  get(index) {
-    const page = this.pages.get(Math.floor(index / PAGE));
-    return Array.isArray(page) ? page[index % PAGE] : undefined;
-  }
-
-  // Whether the page holding `index` could not be fetched (its cards say so).
-  failed(index) {
-    return this.pages.get(Math.floor(index / PAGE)) === "failed";
-  }
-
-  ensure(from, to) {
-    if (to <= from) return;
-    const again = performance.now() >= this.retryAt;
-    for (let page = Math.floor(from / PAGE); page <= Math.floor((to - 1) / PAGE); page += 1) {
-      const state = this.pages.get(page);
-      if (state === undefined || (state === "failed" && again)) this.load(page);
-    }
-  }
-
-  // Pages that failed are asked for again as soon as they are on screen.
-  retry() {
-    this.retryAt = 0;
-    this.onChange();
-  }
-
-  load(page) {
-    this.pages.set(page, "loading");
-    const request = this.fetchPage(page).finally(() => this.loading.delete(page));
-    this.loading.set(page, request);
-    return request;
-  }
-
-  async fetchPage(page) {
-    const url = `api/models?${this.key}${this.key ? "&" : ""}limit=${PAGE}&offset=${page * PAGE}`;
-    try {
-      const data = await get(url, { signal: this.controller.signal });
-      this.total = data.total;
-      this.pages.set(page, data.models);
-      if (![...this.pages.values()].includes("failed")) this.error = null;
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      // Kept as failed, not forgotten: the next frame would ask again at once, and a server
-      // that is down met a request a frame for as long as the page was on screen.
-      this.pages.set(page, "failed");
-      this.error = error;
-      this.retryAt = performance.now() + RETRY_MS;
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.onChange(), RETRY_MS);
-    }
-    this.onChange();
-  }
-
-  abort() {
-    this.controller.abort();
-    clearTimeout(this.retryTimer);
-  }
-}
-
 function readFilters() {
   const params = new URLSearchParams(location.search);
   const filters = {};
   for (const name of FILTERS) if (params.get(name)) filters[name] = params.get(name);
+  // An old bookmark's `missing=1` would be answered 400; only the API's two values count.
+  if (!["true", "false"].includes(filters.missing)) delete filters.missing;
   return filters;
 }
 
@@ -217,10 +129,13 @@ export async function mountLibrary(main, context) {
   const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "", maxlength: longest });
   const tagList = h("datalist", { id: "tag-options" });
   const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "", maxlength: longest });
-  const baseList = h("datalist", { id: "base-options" }, BASE_MODELS.map((b) => h("option", { value: b })));
+  const baseList = h("datalist", { id: "base-options" });
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
   showSort();
-  const missingBox = h("input", { type: "checkbox", id: "filter-missing", checked: filters.missing === "true" });
+  // Three states: a collector looks for the models whose files are gone, and also wants
+  // them out of the way.
+  const missingSelect = h("select", { id: "filter-missing" }, MISSING_CHOICES.map(([value, text]) => h("option", { value, text })));
+  missingSelect.value = filters.missing || "";
   const cardMin = Number(localStorage.getItem(CARD_SIZE_KEY)) || 200;
   const sizeRange = h("input", { type: "range", id: "card-size", min: "140", max: "360", step: "20", value: String(cardMin) });
   const canSort = caps.hasQuery("GET", "/api/models", "sort");
@@ -235,7 +150,7 @@ export async function mountLibrary(main, context) {
     h("div", { class: "field" }, h("label", { for: "filter-tag", text: "Tag" }), tagInput, tagList),
     h("div", { class: "field" }, h("label", { for: "filter-base", text: "Base model" }), baseInput, baseList),
     h("div", { class: "field" }, h("label", { for: "sort", text: "Sort" }), sortSelect),
-    canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Missing files" }), missingBox) : null,
+    canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Files" }), missingSelect) : null,
     h("div", { class: "field card-size" }, h("label", { for: "card-size", text: "Card size" }), sizeRange));
   const unavailable = [!canSort && "sorting", !canBase && "the base-model filter"].filter(Boolean);
   const capsNote = unavailable.length ? note(`This server does not offer ${unavailable.join(" or ")} yet; those controls are disabled.`) : null;
@@ -248,13 +163,14 @@ export async function mountLibrary(main, context) {
   const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: () => { reload(); tagsChanged(); loadTagChoices(tagList).catch(() => {}); }, onLeave: () => setSelecting(false), maxTagName: caps.limits.tag_name, results: () => grid.results });
+  const bar = selectionBar(selection, { onDone: afterTagging, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results });
+  refreshShown = () => { reload(); tagChoices(tagList).catch(() => {}); };
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
     title: "Select models to tag them at once (Esc: done)",
     onclick: () => setSelecting(!selection.active),
   });
-  if (caps.has("PUT", "/api/models/{sha256}/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
+  if (caps.has("POST", "/api/models/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
   clear(main, h("div", { class: "page-head" }, heading, count), toolbar, capsNote, active, status, grid.el, bar);
   selection.onChange = () => {
     grid.refreshPicks();
@@ -271,6 +187,7 @@ export async function mountLibrary(main, context) {
   // The same view asked again (after a tagging), in place: the grid keeps its height and the
   // page its scroll while the pages come back.
   function reload() {
+    dropFailureToast();
     grid.results.abort();
     const results = new Results(grid.results.key, grid.results.total);
     lastResults = results;
@@ -294,24 +211,31 @@ export async function mountLibrary(main, context) {
         filtered ? h("button", { type: "button", text: "Clear filters", onclick: () => apply({}, { push: true }) })
           : h("p", {}, "Bring models in with a ", h("a", { href: "jobs", text: "scan of your model folders" }), ", or promote ", h("a", { href: "pending", text: "pending models" }), ".")));
     }
-    clear(active, Object.entries(filters).filter(([k]) => !["q", "sort", "order"].includes(k)).map(([k, v]) =>
-      h("span", { class: "chip" }, `${k.replace("_", " ")}: ${v}`,
-        h("button", { type: "button", "aria-label": `Remove filter ${k.replace("_", " ")} ${v}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }))));
+    clear(active, Object.entries(filters).filter(([k]) => !["q", "sort", "order"].includes(k)).map(([k, v]) => {
+      const files = k === "missing" && MISSING_CHOICES.find(([value]) => value === v)[1].toLowerCase();
+      return h("span", { class: "chip" }, files || `${k.replace("_", " ")}: ${v}`,
+        h("button", { type: "button", "aria-label": `Remove filter ${files || `${k.replace("_", " ")} ${v}`}`, text: "×", onclick: () => apply({ ...filters, [k]: undefined }, { push: true }) }));
+    }));
   }
 
   // A page past the first that could not be fetched is said once, in a toast (its cards say
-  // "Not loaded"; the note above the grid may be far out of view), until pages load again.
+  // "Not loaded"; the note above the grid may be far out of view), taken away as soon as a
+  // page loads again, or other results are shown.
+  let failureToast = null;
+  const dropFailureToast = () => {
+    if (failureToast) failureToast.dismiss();
+    failureToast = null;
+  };
   function watch(results) {
     const inner = results.onChange;
-    let told = false;
     results.onChange = () => {
       inner();
       showState();
-      if (!results.error || results.total === null) told = false;
-      else if (!told) {
-        told = true;
-        toast(`Some models could not be loaded: ${results.error.message}. Trying again…`,
-          { error: true, action: { label: "Try again", run: () => results.retry() } });
+      if (results !== grid.results) return;
+      if (!results.error || results.total === null) dropFailureToast();
+      else if (!failureToast) {
+        failureToast = toast(`Some models could not be loaded: ${results.error.message}. Trying again…`,
+          { error: true, action: { label: "Try again", run: () => { failureToast = null; results.retry(); } } });
       }
     };
   }
@@ -325,7 +249,7 @@ export async function mountLibrary(main, context) {
     typeSelect.value = filters.type || "";
     tagInput.value = filters.tag || "";
     baseInput.value = filters.base_model || "";
-    missingBox.checked = filters.missing === "true";
+    missingSelect.value = filters.missing || "";
     showSort();
   }
 
@@ -349,6 +273,7 @@ export async function mountLibrary(main, context) {
     document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
     const key = apiQuery(filters, caps);
     if (!force && key === grid.results.key) return showState();
+    dropFailureToast();
     grid.results.abort();
     const results = new Results(key);
     lastResults = results;
@@ -370,7 +295,7 @@ export async function mountLibrary(main, context) {
   typeSelect.addEventListener("change", () => apply({ ...filters, type: typeSelect.value }, { push: true }));
   tagInput.addEventListener("change", () => apply({ ...filters, tag: tagInput.value.trim().toLowerCase() }, { push: true }));
   baseInput.addEventListener("change", () => apply({ ...filters, base_model: baseInput.value.trim() }, { push: true }));
-  missingBox.addEventListener("change", () => apply({ ...filters, missing: missingBox.checked ? "true" : "" }, { push: true }));
+  missingSelect.addEventListener("change", () => apply({ ...filters, missing: missingSelect.value }, { push: true }));
   sortSelect.addEventListener("change", () => {
     const [sort, order] = sortSelect.value.split(":");
     // The default order needs no parameter: best match with words, name A to Z without.
@@ -397,7 +322,9 @@ export async function mountLibrary(main, context) {
   grid.attach();
   watch(grid.results);
   lastResults = grid.results;
-  loadChoices(typeSelect, tagList, filters);
+  typeChoices(typeSelect, filters.type).catch(() => {});
+  tagChoices(tagList).catch(() => {});
+  if (canBase && caps.has("GET", "/api/models/base_models")) baseModelChoices(baseList).catch(() => {});
   const restore = savedScroll();
   const settle = () => {
     showState();
@@ -413,26 +340,12 @@ export async function mountLibrary(main, context) {
   else grid.results.first.then(() => context.isCurrent() && settle());
 
   return () => {
+    refreshShown = null;
+    bar.destroy();
+    dropFailureToast();
     document.removeEventListener("keydown", slash);
     typed.cancel();
     grid.destroy();
     selection.onChange = () => {};
   };
-}
-
-async function loadChoices(typeSelect, tagList, filters) {
-  const [types] = await Promise.allSettled([get("api/models/get_types"), loadTagChoices(tagList)]);
-  if (types.status === "fulfilled") {
-    for (const type of types.value.types) {
-      if (type !== filters.type) typeSelect.append(h("option", { value: type, text: type }));
-    }
-  }
-}
-
-// The tags offered by the tag filter and the Select bar, most used first (again after a
-// tagging, which can make a tag or change the counts).
-async function loadTagChoices(tagList) {
-  const { tags } = await libraryTags();
-  const sorted = [...tags].sort((a, b) => b.models - a.models);
-  clear(tagList, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
 }

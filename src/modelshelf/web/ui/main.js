@@ -5,6 +5,7 @@ import { mountLibrary } from "./library.js";
 import { mountModel } from "./model.js";
 import { mountPending } from "./pending.js";
 import { mountJobs } from "./jobs.js";
+import { mountTags } from "./tags.js";
 import { h, clear } from "./dom.js";
 import { navigate, onNavigate, focusHeading } from "./router.js";
 
@@ -16,6 +17,7 @@ const ROUTES = [
   { pattern: /^models\/([^/]+)$/, nav: "library", mount: mountModel },
   { pattern: /^pending$/, nav: "pending", mount: mountPending },
   { pattern: /^jobs$/, nav: "jobs", mount: mountJobs },
+  { pattern: /^tags$/, nav: "tags", mount: mountTags },
 ];
 
 let cleanup = null;

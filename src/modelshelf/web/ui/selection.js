@@ -1,13 +1,10 @@
 // Picking models in the library and tagging them at once. In Select mode a click on a card
 // (Shift+click: the range from the last one, Space: the focused card) picks it instead of
-// opening it; a bar adds a tag to every picked model or removes one from them. Each model is
-// changed with its own ETag as If-Match: a change made elsewhere meanwhile is read again and
-// kept, never overwritten. What is picked stays picked across searches and filters.
+// opening it; a bar adds a tag to every picked model or removes one from them, in one request
+// per part of the most the server takes (tagging.js). What is picked stays picked across
+// searches and filters.
 import { h, toast, plural, formatCount } from "./dom.js";
-import { call, ApiError } from "./api.js";
-
-// How often one model is read again when another change lands between its read and its write.
-const ATTEMPTS = 3;
+import { currentTagging, watchTagging, stopTagging, tagModels, describeTagging } from "./tagging.js";
 
 export class Selection {
   constructor() {
@@ -69,10 +66,13 @@ export function foldTagName(name) {
   return name.trim().toLowerCase();
 }
 
-// The bar over the grid while Select mode is on. `onDone` runs after a tagging, `onLeave`
-// when Escape in its empty field asks to leave the mode; `maxTagName` is the server's limit;
-// `results()` the results shown (Select all picks every one of them).
-export function selectionBar(selection, { onDone, onLeave, maxTagName, results }) {
+// The bar over the grid while Select mode is on. `onDone` runs after a tagging (the library
+// may have been left meanwhile), `onLeave` when Escape in its empty field asks to leave the
+// mode; `limits` the server's (the longest tag name, the most models a request tags);
+// `results()` the results shown (Select all picks every one of them). A tagging under way
+// when the bar is made (one started before the library was left) is shown, with its Stop.
+// `bar.destroy()` when the bar is gone.
+export function selectionBar(selection, { onDone, onLeave, limits, results }) {
   const count = h("span", { class: "count", "aria-live": "polite" });
   let picking = false;
   const all = h("button", { type: "button", onclick: async () => {
@@ -87,16 +87,16 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName, results }
       bar.update();
     }
   } });
-  const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: maxTagName ? String(maxTagName) : null });
+  const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: limits.tag_name ? String(limits.tag_name) : null });
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
   const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
   // While a tagging runs: how far it is, and Stop (a tag sent to 5,000 models by mistake need
-  // not run its course, then be removed from all of them again).
-  let stopping = false;
-  const stop = h("button", { type: "button", class: "danger", text: "Stop", hidden: true, onclick: () => { stopping = true; stop.disabled = true; } });
+  // not run its course, then be removed from all of them again). Stop takes effect between
+  // requests; it is marked, not disabled, so that the focus stays on it.
+  const stop = h("button", { type: "button", class: "danger", text: "Stop", hidden: true, onclick: () => stopTagging() });
   const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Tagging progress" });
-  const progressText = h("span", { class: "count", hidden: true });
+  const progressText = h("span", { class: "count", hidden: true, "aria-live": "polite" });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
     count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
@@ -105,9 +105,9 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName, results }
     if (event.key === "Escape") { event.preventDefault(); if (field.value) field.value = ""; else onLeave(); }
   });
 
-  let busy = false;
   bar.update = () => {
-    bar.hidden = !selection.active;
+    const running = currentTagging();
+    bar.hidden = !selection.active && !running;
     const n = selection.picked.size;
     count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them";
     // Not disabled while busy (the focused button would drop the focus): busy runs are refused.
@@ -116,73 +116,43 @@ export function selectionBar(selection, { onDone, onLeave, maxTagName, results }
     all.hidden = !total;
     all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
     all.setAttribute("aria-busy", String(picking));
-    bar.setAttribute("aria-busy", String(busy));
+    bar.setAttribute("aria-busy", String(Boolean(running)));
   };
 
+  function showRun() {
+    const running = currentTagging();
+    const stopHadFocus = document.activeElement === stop;
+    progress.hidden = progressText.hidden = stop.hidden = !running;
+    if (running) {
+      progress.value = running.sent / running.total;
+      progressText.textContent = `${formatCount(running.sent)} of ${formatCount(running.total)}`;
+      progress.setAttribute("aria-valuetext", `${progressText.textContent} models`);
+      stop.textContent = running.stopping ? "Stopping…" : "Stop";
+      stop.setAttribute("aria-disabled", String(running.stopping));
+    } else if (stopHadFocus) {
+      field.focus();
+    }
+    bar.update();
+  }
+  bar.destroy = watchTagging(showRun);
+
   async function run(adding) {
-    if (busy || !selection.picked.size) return;
+    if (!selection.picked.size) return;
+    if (currentTagging()) return toast("A tagging is under way: wait for its end, or Stop it", { error: true });
     const name = foldTagName(field.value);
     if (!name) return toast("Type the tag to add or remove first", { error: true });
-    const targets = [...selection.picked.keys()];
-    busy = true;
-    stopping = false;
-    bar.update();
-    const showProgress = (n) => {
-      progress.value = n / targets.length;
-      progressText.textContent = `${formatCount(n)} of ${formatCount(targets.length)}`;
-      progress.setAttribute("aria-valuetext", `${progressText.textContent} models`);
-    };
-    showProgress(0);
-    progress.hidden = progressText.hidden = stop.hidden = false;
-    stop.disabled = false;
-    let changed = 0;
-    let sent = 0;
-    const failed = [];
-    for (const sha256 of targets) {
-      if (stopping) break;
-      try {
-        if (await retag(sha256, name, adding)) changed += 1;
-      } catch (error) {
-        failed.push(`${selection.picked.get(sha256)}: ${error.message}`);
-      }
-      sent += 1;
-      showProgress(sent);
-    }
-    busy = false;
-    const hadFocus = bar.contains(document.activeElement) && document.activeElement === stop;
-    progress.hidden = progressText.hidden = stop.hidden = true;
-    if (hadFocus) field.focus();
-    if (!failed.length && !stopping) field.value = ""; // kept to be mended and sent again
-    bar.update();
-    const verb = adding ? "added to" : "removed from";
-    const left = targets.length - sent;
-    toast((stopping ? "Stopped: tag " : "Tag ") + `“${name}” ${verb} ${plural(changed, "model")}`
-      + (left ? `; ${formatCount(left)} not done` : "")
-      + (failed.length ? `; ${failed.length} failed: ${failed[0]}` : ""), { error: failed.length > 0 });
+    const outcome = await tagModels([...selection.picked.keys()], name, adding, limits.models_tagged_at_once);
+    if (!outcome) return;
+    // Models deleted meanwhile are no longer picked: there is nothing left to tag.
+    for (const sha256 of outcome.gone) selection.picked.delete(sha256);
+    if (!outcome.error && !outcome.stopped) field.value = ""; // kept to be mended and sent again
+    toast(describeTagging(outcome, name, adding), { error: Boolean(outcome.error) });
+    selection.onChange();
     onDone();
   }
 
-  bar.update();
+  showRun();
   return bar;
-}
-
-// Add `name` to one model's tags, or remove it; false if there was nothing to change.
-async function retag(sha256, name, adding) {
-  for (let attempt = 1; ; attempt += 1) {
-    const response = await call("GET", `api/models/${sha256}`, { raw: true });
-    const record = await response.json().catch(() => ({}));
-    if (!response.ok) throw new ApiError(response.status, record);
-    const names = (record.tags || []).map((t) => t.name);
-    const next = adding ? [...new Set([...names, name])] : names.filter((n) => n !== name);
-    if (next.length === names.length) return false;
-    try {
-      await call("PUT", `api/models/${sha256}/tags`, { body: { tags: next }, headers: { "If-Match": response.headers.get("ETag") } });
-      return true;
-    } catch (error) {
-      // 412: changed between the read and the write; read it again.
-      if (!(error instanceof ApiError && error.status === 412) || attempt >= ATTEMPTS) throw error;
-    }
-  }
 }
 
 // The pick mark of a card (outside its link: a control inside a link is not allowed).

@@ -1,0 +1,26 @@
+// What the library's fields offer to choose from: its types, tags and base models, as the
+// options of a select or a datalist, read through the lists the pages share (api.js).
+import { h, clear, formatCount } from "./dom.js";
+import { libraryTags, libraryTypes, libraryBaseModels } from "./api.js";
+
+// The types in use, after the select's options; `chosen` is among them already (shown before
+// the list arrives).
+export async function typeChoices(select, chosen) {
+  const { types } = await libraryTypes();
+  select.append(...types.filter((type) => type !== chosen).map((type) => h("option", { value: type, text: type })));
+}
+
+// The tags offered by the tag filter and the Select bar, most used first (again after a
+// tagging, which can make a tag or change the counts).
+export async function tagChoices(list) {
+  const { tags } = await libraryTags();
+  const sorted = [...tags].sort((a, b) => b.models - a.models);
+  clear(list, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
+}
+
+// The base models the library's models name, most used first (the server's order): a fixed
+// list offered names no model had, and lacked the ones a collector's models do.
+export async function baseModelChoices(list) {
+  const { base_models: names } = await libraryBaseModels();
+  clear(list, names.map((b) => h("option", { value: b.name, label: `${b.name} (${formatCount(b.count)})` })));
+}
