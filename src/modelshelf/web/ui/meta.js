@@ -27,6 +27,31 @@ export function downloadedTriggerWords(meta) {
   return [...new Set(words)];
 }
 
+// How a prompt names the model, for the types a prompt can name: A1111's (and Forge's, and
+// ComfyUI LoRA Manager's) `<lora:file name:weight>`, and ComfyUI's `embedding:file name`. The
+// file name is the model file's, without folders or extension, as those tools list it.
+const PROMPT_FORMS = [
+  [/^(loras?|locon|lycoris|lokr|loha)$/i, (stem, meta) => `<lora:${stem}:${preferredWeight(meta)}>`],
+  [/^(embeddings?|textual[ _-]?inversions?)$/i, (stem) => `embedding:${stem}`],
+];
+
+export function promptSyntax(record) {
+  const form = PROMPT_FORMS.find(([pattern]) => pattern.test((record.type || "").trim()));
+  const file = record.path || ((record.files || []).find((f) => f.present) || {}).path;
+  const stem = file ? file.split(/[\\/]/).pop().replace(/\.[^.]*$/, "") : "";
+  return form && stem ? form[1](stem, record.meta_json || {}) : null;
+}
+
+// The weight the person's tools suggest: A1111's "preferred weight" (its .json sidecar), then
+// LoRA Manager's usage tips ({"strength": ...} as text); else 1.
+function preferredWeight(meta) {
+  let tips = {};
+  try { tips = JSON.parse((meta.lora_manager && meta.lora_manager.usage_tips) || "{}") || {}; } catch { /* not JSON */ }
+  const weight = [meta.a1111 && meta.a1111["preferred weight"], tips.strength]
+    .map(Number).find((w) => Number.isFinite(w) && w > 0);
+  return weight === undefined ? 1 : +weight.toFixed(2);
+}
+
 export function links(meta) {
   const found = [];
   const add = (url, label) => {

@@ -5,7 +5,7 @@ import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
-import { triggerWords, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
+import { triggerWords, promptSyntax, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
 import { navigate, focusHeading, cameFrom } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
@@ -277,7 +277,13 @@ function renderFacts(record, base) {
       h("dt", { text: "Added" }), h("dd", { text: formatDate(record.created_at) }),
       files.length ? null : [h("dt", { text: "Path" }), h("dd", { class: "mono", text: record.path || "–" })],
       h("dt", { text: "SHA256" }), h("dd", { class: "hash" }, h("code", { id: "sha256", text: record.sha256 }), copyButton(record.sha256, "SHA256")),
-      h("dt", { text: "AutoV2" }), h("dd", { class: "hash" }, h("code", { text: autov2(record) }), copyButton(autov2(record), "AutoV2"))));
+      h("dt", { text: "AutoV2" }), h("dd", { class: "hash" }, h("code", { text: autov2(record) }), copyButton(autov2(record), "AutoV2")),
+      renderPromptSyntax(record)));
+}
+
+function renderPromptSyntax(record) {
+  const syntax = promptSyntax(record);
+  return syntax ? [h("dt", { text: "In a prompt" }), h("dd", { class: "hash" }, h("code", { text: syntax }), copyButton(syntax, "prompt syntax", "Prompt syntax"))] : null;
 }
 
 function renderAbout(meta) {
