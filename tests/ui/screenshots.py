@@ -1,5 +1,5 @@
-"""Screenshots of every page, desktop (1280x800) and phone (390x844), light and one dark, for
-the README. Run from the repository root:
+"""Screenshots of every page (library, model, pending, a conflict, tags, jobs), desktop
+(1280x800) and phone (390x844), light and one dark, for the README. Run from the repository root:
 
     .venv/bin/python -m tests.ui.screenshots docs/screenshots
 
@@ -75,6 +75,10 @@ def shoot(browser: Any, url: str, out: Path, hashes: dict[str, str]) -> list[Pat
             shots.append(out / f"conflict-{suffix}.png")
             page.screenshot(path=shots[-1])
             page.get_by_role("button", name="Decide later").click()
+            page.goto("/tags?sort=most")
+            page.get_by_role("button", name=re.compile(r"^Rename tag ")).first.wait_for()
+            shots.append(out / f"tags-{suffix}.png")
+            page.screenshot(path=shots[-1])
             fake_running_scan(page)
             page.goto("/jobs")
             page.locator(".job .stats").get_by_text("hashing").wait_for()
