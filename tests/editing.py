@@ -99,3 +99,25 @@ def assert_error(body: Any, reason: str) -> None:
     assert isinstance(body, dict)
     assert body["error"] == reason
     assert isinstance(body["detail"], str) and body["detail"]
+
+
+async def history(client: Client, sha: str) -> list[dict[str, Any]]:
+    """A model's history entries, newest first."""
+    status, body, _ = await call(client, "GET", f"/api/models/{sha}/history")
+    assert status == 200, body
+    entries: list[dict[str, Any]] = body["entries"]
+    return entries
+
+
+async def listed(client: Client, params: dict[str, str]) -> list[str]:
+    """The hashes GET /api/models lists for `params`, sorted."""
+    response = await client.get("/api/models", params=params)
+    body = await response.json()
+    assert response.status == 200, body
+    return sorted(m["sha256"] for m in body["models"])
+
+
+async def tag_counts(client: Client) -> dict[str, int]:
+    """Tag name -> how many models carry it, as GET /api/tags says."""
+    body = await (await client.get("/api/tags")).json()
+    return {t["name"]: t["models"] for t in body["tags"]}

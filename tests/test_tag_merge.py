@@ -14,7 +14,20 @@ import pytest
 from modelshelf import crashpoints
 from modelshelf.errors import StorageFull
 from tests.conftest import Client, migrate, shelf_of
-from tests.editing import A, B, assert_error, build, call, get_model, rows, snapshot, tag_names
+from tests.editing import (
+    A,
+    B,
+    assert_error,
+    build,
+    call,
+    get_model,
+    history,
+    listed,
+    rows,
+    snapshot,
+    tag_counts,
+    tag_names,
+)
 from tests.factories import LegacyLibrary
 from tests.test_edit_races import gated_file_ops, until
 
@@ -35,25 +48,6 @@ async def library(client: Client, legacy: LegacyLibrary) -> Client:
 async def merge(client: Client, tag_id: Any, body: Any) -> tuple[int, Any]:
     status, answer, _ = await call(client, "POST", f"/api/tags/{tag_id}/merge", body)
     return status, answer
-
-
-async def history(client: Client, sha: str) -> list[dict[str, Any]]:
-    status, body, _ = await call(client, "GET", f"/api/models/{sha}/history")
-    assert status == 200, body
-    entries: list[dict[str, Any]] = body["entries"]
-    return entries
-
-
-async def listed(client: Client, params: dict[str, str]) -> list[str]:
-    response = await client.get("/api/models", params=params)
-    body = await response.json()
-    assert response.status == 200, body
-    return sorted(m["sha256"] for m in body["models"])
-
-
-async def tag_counts(client: Client) -> dict[str, int]:
-    body = await (await client.get("/api/tags")).json()
-    return {t["name"]: t["models"] for t in body["tags"]}
 
 
 async def test_merge_moves_every_model_to_the_surviving_tag(

@@ -25,8 +25,11 @@ from tests.editing import (
     build,
     call,
     get_model,
+    history,
+    listed,
     rows,
     snapshot,
+    tag_counts,
     tag_names,
 )
 from tests.factories import LegacyLibrary, fake_sha
@@ -45,25 +48,6 @@ async def library(client: Client, legacy: LegacyLibrary) -> Client:
 async def tag_many(client: Client, body: Any) -> tuple[int, Any]:
     status, answer, _ = await call(client, "POST", TAG_MANY, body)
     return status, answer
-
-
-async def history(client: Client, sha: str) -> list[dict[str, Any]]:
-    status, body, _ = await call(client, "GET", f"/api/models/{sha}/history")
-    assert status == 200, body
-    entries: list[dict[str, Any]] = body["entries"]
-    return entries
-
-
-async def names_found(client: Client, params: dict[str, str]) -> list[str]:
-    response = await client.get("/api/models", params=params)
-    body = await response.json()
-    assert response.status == 200, body
-    return sorted(m["sha256"] for m in body["models"])
-
-
-async def tag_counts(client: Client) -> dict[str, int]:
-    body = await (await client.get("/api/tags")).json()
-    return {t["name"]: t["models"] for t in body["tags"]}
 
 
 async def test_tags_are_added_and_removed_on_every_model_and_each_is_reported(
@@ -141,14 +125,14 @@ async def test_every_changed_model_is_saved_in_history_first_and_restore_undoes_
 
 
 async def test_search_the_tag_filter_and_tag_counts_follow(library: Client) -> None:
-    assert await names_found(library, {"q": "watercolour"}) == []
+    assert await listed(library, {"q": "watercolour"}) == []
     status, _ = await tag_many(
         library, {"hashes": [A, B], "add": ["Watercolour"], "remove": ["lora"]}
     )
     assert status == 200
-    assert await names_found(library, {"q": "watercolour"}) == sorted([A, B])
-    assert await names_found(library, {"tag": "watercolour"}) == sorted([A, B])
-    assert await names_found(library, {"tag": "lora"}) == []
+    assert await listed(library, {"q": "watercolour"}) == sorted([A, B])
+    assert await listed(library, {"tag": "watercolour"}) == sorted([A, B])
+    assert await listed(library, {"tag": "lora"}) == []
     counts = await tag_counts(library)
     assert (counts["watercolour"], counts["lora"], counts["anime"]) == (2, 0, 1)
 
