@@ -208,23 +208,20 @@ def test_delete_says_how_many_models_carry_the_tag_and_the_focus_moves_on(
     page.get_by_text(f"{len(names) - 1} tags", exact=True).wait_for()
 
 
-# A thousand tags: every keystroke in the filter draws the list anew.
-FILTER_TIMES = """async (words) => {
+# A thousand tags: every keystroke in the filter draws the list anew; how many rows each drew.
+ROWS_PER_KEY = """async (words) => {
   const field = document.getElementById("tag-filter");
-  const times = [];
+  const drawn = [];
   for (const word of words) {
-    const began = performance.now();
     field.value = word;
     field.dispatchEvent(new Event("input", { bubbles: true }));
-    document.body.offsetHeight; // laid out
-    times.push(performance.now() - began);
-    await new Promise((drawn) => requestAnimationFrame(() => setTimeout(drawn)));
+    drawn.push(document.querySelectorAll(".tag-list > li").length);
   }
-  return times;
+  return drawn;
 }"""
 
 
-def test_a_thousand_tags_are_filtered_as_fast_as_a_few(shelf_visit: Visit) -> None:
+def test_a_keystroke_over_a_thousand_tags_draws_at_most_200_rows(shelf_visit: Visit) -> None:
     page = shelf_visit.page
     many = [{"id": 10_000 + n, "name": f"tag {n:04d}", "models": n % 40} for n in range(1000)]
     page.route("**/api/tags", lambda route: route.fulfill(json={"tags": many}))
@@ -233,9 +230,9 @@ def test_a_thousand_tags_are_filtered_as_fast_as_a_few(shelf_visit: Visit) -> No
     # Rows are drawn 200 at a time: a keystroke costs what a few hundred tags do.
     rows = page.locator(".tag-list > li")
     expect(rows).to_have_count(200)
-    times = page.evaluate(FILTER_TIMES, ["t", "ta", "tag", "tag 0", "tag 05", "tag 0", ""] * 3)
-    # A few ms a keystroke here (putting all 1,000 rows in took 60 ms); room for a busy machine.
-    assert sorted(times)[len(times) // 2] < 50, times
+    # Its time is measured by bench/ui_library.py, not here: no keystroke draws more than 200.
+    drawn = page.evaluate(ROWS_PER_KEY, ["t", "ta", "tag", "tag 0", "tag 05", "tag 0", ""])
+    assert drawn == [200, 200, 200, 200, 100, 200, 200], drawn
     page.get_by_label("Filter tags").fill("tag 05")
     expect(rows).to_have_count(100)
     page.get_by_label("Filter tags").fill("")
