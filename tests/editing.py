@@ -3,10 +3,13 @@ data directory (rows of every table, every file's bytes) to prove what changed a
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from modelshelf import crashpoints
+from modelshelf.errors import StorageFull
 from tests.conftest import Client, migrate
 from tests.factories import LegacyLibrary, fake_sha
 
@@ -121,3 +124,12 @@ async def tag_counts(client: Client) -> dict[str, int]:
     """Tag name -> how many models carry it, as GET /api/tags says."""
     body = await (await client.get("/api/tags")).json()
     return {t["name"]: t["models"] for t in body["tags"]}
+
+
+def disk_full_before_commit() -> contextlib.AbstractContextManager[None]:
+    """The next change fails just before its commit, as on a full disk (507)."""
+
+    def disk_full() -> None:
+        raise StorageFull("the disk is full (test)")
+
+    return crashpoints.hooked("change.before_commit", disk_full)

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from modelshelf import crashpoints
-from modelshelf.errors import StorageFull
 from tests.conftest import Client, migrate, shelf_of
 from tests.editing import (
     A,
@@ -20,6 +18,7 @@ from tests.editing import (
     assert_error,
     build,
     call,
+    disk_full_before_commit,
     get_model,
     history,
     listed,
@@ -168,11 +167,8 @@ async def test_a_bad_merge_is_answered_and_changes_nothing(
 async def test_a_merge_that_fails_before_its_commit_changes_nothing(
     library: Client, data_dir: Path
 ) -> None:
-    def disk_full() -> None:
-        raise StorageFull("the disk is full (test)")
-
     before = snapshot(data_dir)
-    with crashpoints.hooked("change.before_commit", disk_full):
+    with disk_full_before_commit():
         status, answer = await merge(library, ANIME, {"into": LORA})
     assert status == 507, answer
     assert snapshot(data_dir) == before

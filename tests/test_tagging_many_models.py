@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from modelshelf import crashpoints
 from modelshelf.domain.bulk_tagging import MAX_MODELS
-from modelshelf.errors import StorageFull
 from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.web.openapi import build_openapi
 from tests.conftest import Client, migrate, shelf_of
@@ -24,6 +22,7 @@ from tests.editing import (
     assert_error,
     build,
     call,
+    disk_full_before_commit,
     get_model,
     history,
     listed,
@@ -238,11 +237,8 @@ async def test_a_bad_body_is_400_and_changes_nothing(
 async def test_a_change_that_fails_before_its_commit_changes_no_model(
     library: Client, data_dir: Path
 ) -> None:
-    def disk_full() -> None:
-        raise StorageFull("the disk is full (test)")
-
     before = snapshot(data_dir)
-    with crashpoints.hooked("change.before_commit", disk_full):
+    with disk_full_before_commit():
         status, answer = await tag_many(
             library, {"hashes": [A, B], "add": ["style"], "remove": ["lora"]}
         )
