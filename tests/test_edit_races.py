@@ -82,6 +82,11 @@ async def tag_many(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "POST", "/api/models/tags", body))[:2]
 
 
+async def edit_many(ctx: Context) -> tuple[int, Any]:
+    body = {"hashes": [ctx.sha, UNKNOWN], "type": "lycoris", "meta_json": {"base_model": "X"}}
+    return (await call(ctx.client, "POST", "/api/models/edit", body))[:2]
+
+
 async def merge_tags(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "POST", "/api/tags/2/merge", {"into": 1}))[:2]  # anime -> lora
 
@@ -109,7 +114,7 @@ FIRST: list[Op] = [
     reorder,
     delete_model,
 ]
-SECOND: list[Op] = [patch, put_tags, tag_many, merge_tags, reorder, delete_model]
+SECOND: list[Op] = [patch, put_tags, tag_many, edit_many, merge_tags, reorder, delete_model]
 PAIRS = [(f, s) for f in FIRST for s in SECOND] + [
     (reorder, upload),
     (reorder, delete_image),

@@ -48,34 +48,13 @@ EXIT_INTERRUPTED = 130  # `scan`, `migrate-legacy`: Ctrl-C (128 + SIGINT, as she
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    flags = {
-        "data_dir": args.data_dir,
-        "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None),
-        "log_level": args.log_level,
-    }
     try:
-        settings = load_settings(flags, config_dir=args.config_dir)
+        settings = _settings(args)
     except SettingsError as exc:
         print(f"modelshelf: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings.log_level)
-    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR")
-    if chosen and not Path(chosen).is_dir():
-        # Not an error: a folder of no files is a way to run on the defaults alone.
-        log.warning("config folder %s is not a folder: no config file was read", chosen)
     try:
-        if args.command == "serve":
-            return serve(settings)
-        if args.command == "check":
-            return check(settings)
-        if args.command == "scan":
-            return asyncio.run(scan(settings, args.types, args.no_progress))
-        return asyncio.run(
-            migrate(
-                settings, args.legacy_db.resolve(), args.legacy_images.resolve(), args.no_progress
-            )
-        )
+        return _run(args, settings)
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_FAILED
@@ -87,6 +66,36 @@ def main(argv: list[str] | None = None) -> int:
         # What was committed stays, the rest is as before: every change is atomic.
         print("modelshelf: interrupted; run it again to go on from here", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings the command line, environment and config files give, with logging set up
+    at their level. Raises SettingsError."""
+    flags = {
+        "data_dir": args.data_dir,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "log_level": args.log_level,
+    }
+    settings = load_settings(flags, config_dir=args.config_dir)
+    _configure_logging(settings.log_level)
+    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR")
+    if chosen and not Path(chosen).is_dir():
+        # Not an error: a folder of no files is a way to run on the defaults alone.
+        log.warning("config folder %s is not a folder: no config file was read", chosen)
+    return settings
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """The exit code of the command the command line names."""
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "check":
+        return check(settings)
+    if args.command == "scan":
+        return asyncio.run(scan(settings, args.types, args.no_progress))
+    legacy_db, legacy_images = args.legacy_db.resolve(), args.legacy_images.resolve()
+    return asyncio.run(migrate(settings, legacy_db, legacy_images, args.no_progress))
 
 
 def serve(settings: Settings) -> int:

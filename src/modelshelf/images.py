@@ -4,6 +4,7 @@ from a thread executor (libvips releases the GIL while it works)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -136,41 +137,54 @@ def _encode_all(
     what: str,
     helper: CpuPool | None = None,
 ) -> dict[str, tuple[int, int]]:
-    def encode(qualities: list[str]) -> dict[str, _Encoded]:
-        encoded: dict[str, _Encoded] = {}
-        for quality in qualities:
-            entry = rendition(quality)
-            image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
-            data = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
-            encoded[quality] = (data, (image.width, image.height))
-        return encoded
-
     if not targets:
         return {}
+    encode = functools.partial(_encode, decoded, decoded_scale)
     first, *rest = targets
     later = _hand_out(helper, encode, rest)
-    temporaries: dict[str, Path] = {}
     try:
         encoded = encode([first])
         encoded |= _result_or_own(later, encode, rest)
+        _write_all({quality: data for quality, (data, _size) in encoded.items()}, targets)
+    except pyvips.Error as exc:
+        raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc
+    finally:
+        if later is not None:
+            later.cancel()
+    return {quality: size for quality, (_data, size) in encoded.items()}
+
+
+def _encode(
+    decoded: pyvips.Image, decoded_scale: float, qualities: list[str]
+) -> dict[str, _Encoded]:
+    """The WebP bytes and size of each quality, from `decoded` (of scale `decoded_scale`)."""
+    encoded: dict[str, _Encoded] = {}
+    for quality in qualities:
+        entry = rendition(quality)
+        image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
+        data = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
+        encoded[quality] = (data, (image.width, image.height))
+    return encoded
+
+
+def _write_all(data: Mapping[str, bytes], targets: Mapping[str, Path]) -> None:
+    """Every target holds its quality's bytes, or (on any error) none changed: each is written
+    beside its target and synced, then all are renamed into place."""
+    temporaries: dict[str, Path] = {}
+    try:
         for quality, target in targets.items():
             temporary = _temporary_beside(target)
             temporaries[quality] = temporary
             # Written by Python, not libvips, so a full disk is an OSError with its errno
             # rather than a libvips message that would read like a broken image; on the disk
             # before it is renamed into place (durability).
-            write_synced(temporary, encoded[quality][0])
+            write_synced(temporary, data[quality])
         _rename_all(temporaries, targets)
         sync_folders({target.parent for target in targets.values()})
-    except pyvips.Error as exc:
-        raise ImageError(f"{what} could not be rendered: {_first_line(exc)}") from exc
     finally:
-        if later is not None:
-            later.cancel()
         for temporary in temporaries.values():
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
-    return {quality: size for quality, (_data, size) in encoded.items()}
 
 
 def _hand_out(

@@ -18,25 +18,35 @@ from modelshelf.storage.change import Change
 
 log = logging.getLogger(__name__)
 
-# The most models one request tags: its change holds the writer, and each model's lock, for
-# its whole length (about 0.3 s for this many in a library of 10,000); a client with more
-# sends several requests.
+# The most models one request tags (or edits: bulk_editing): its change holds the writer, and
+# each model's lock, for its whole length (about 0.3 s for this many in a library of 10,000);
+# a client with more sends several requests.
 MAX_MODELS = 1000
 
 
 @dataclass(frozen=True)
-class Retagged:
-    """The models asked for, each once, in the order asked: those whose tags changed, those
-    that had them already, and hashes no model has (deleted meanwhile, or never there)."""
+class ManyChanged:
+    """The models asked for, each once, in the order asked: those the request changed, those
+    it left as they were (they were so already), and hashes no model has (deleted
+    meanwhile, or never there)."""
 
     changed: list[str]
     unchanged: list[str]
     not_found: list[str]
 
 
+def models_asked(hashes: list[str]) -> list[str]:
+    """`hashes` without repeats, in order. Raises InvalidInput (a malformed hash, no hash or
+    more than MAX_MODELS)."""
+    asked = list(dict.fromkeys(require_sha256(h) for h in hashes))
+    if not 1 <= len(asked) <= MAX_MODELS:
+        raise InvalidInput(f"send 1 to {MAX_MODELS} model hashes, not {len(asked)}")
+    return asked
+
+
 async def tag_models(
     shelf: Shelf, hashes: list[str], add: list[str], remove: list[str]
-) -> Retagged:
+) -> ManyChanged:
     """Add the tags named in `add` to, and take those named in `remove` from, every model of
     `hashes`, as one change. Names are trimmed and lower-cased as PUT tags does; a new name in
     `add` becomes a tag (only if some model takes it); a name in `remove` that is no tag is
@@ -46,9 +56,7 @@ async def tag_models(
     both = sorted(set(wanted) & set(unwanted))
     if both:
         raise InvalidInput(f"{both[0]!r} is both added and removed; send it in one list")
-    asked = list(dict.fromkeys(require_sha256(h) for h in hashes))
-    if not 1 <= len(asked) <= MAX_MODELS:
-        raise InvalidInput(f"send 1 to {MAX_MODELS} model hashes, not {len(asked)}")
+    asked = models_asked(hashes)
     # Each model's lock, as an edit of it takes it: the change waits for one under way (its
     # files) and the models' edits queue in the order they came.
     async with shelf.changes.change(lock=asked) as change:
@@ -70,7 +78,7 @@ async def tag_models(
             len(wanted),
             len(unwanted),
         )
-    return Retagged(
+    return ManyChanged(
         changed=changed,
         unchanged=[h for h, changes in found if not changes],
         not_found=[h for h in asked if h not in present],

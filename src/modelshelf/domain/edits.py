@@ -39,6 +39,20 @@ class ModelPatch:
     columns: dict[str, str | None]
     meta: dict[str, Any] | None = None
 
+    def applied_to(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A model's `fields` (record_fields': its columns and meta_json) as this patch leaves
+        them; `fields` is not modified. Nothing else is needed for the keys a person sets to
+        stay theirs: a scan refreshes a meta key only while it still holds what the scan wrote
+        (file_facts.refresh_file_meta)."""
+        after = fields | self.columns
+        if self.meta is not None:
+            after["meta_json"] = apply_merge_patch(fields["meta_json"], self.meta)
+        return after
+
+    def details(self) -> dict[str, Any]:
+        """What `model_history` keeps of the patch (the entry's `pending`)."""
+        return {"columns": self.columns, "meta_json": self.meta}
+
 
 @dataclass(frozen=True)
 class Restored:
@@ -53,12 +67,10 @@ async def patch_model(
     PreconditionFailed."""
     async with editing(shelf, sha256, if_match) as edit:
         before = record_fields(edit.before.record)
-        after = before | patch.columns
-        if patch.meta is not None:
-            after["meta_json"] = apply_merge_patch(before["meta_json"], patch.meta)
+        after = patch.applied_to(before)
         if after == before:
             return edit.before
-        await edit.save("edit", {"columns": patch.columns, "meta_json": patch.meta})
+        await edit.save("edit", patch.details())
         await models.update_model(edit.tx, sha256, after)
         return await edit.after()
 

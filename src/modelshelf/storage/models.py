@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -174,12 +174,56 @@ async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, 
     )
 
 
+_UPDATE = (
+    "UPDATE models SET path=?, name=?, type=?, size_bytes=?, created_at=?, meta_json=?"
+    " WHERE sha256=?"
+)
+
+
+def _update_values(sha256: str, fields: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields["meta_json"]), sha256)
+
+
 async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
-    await tx.execute(
-        "UPDATE models SET path=?, name=?, type=?, size_bytes=?, created_at=?, meta_json=?"
-        " WHERE sha256=?",
-        (*(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields["meta_json"]), sha256),
-    )
+    await tx.execute(_UPDATE, _update_values(sha256, fields))
+
+
+async def update_models(tx: aiosqlite.Connection, fields: dict[str, dict[str, Any]]) -> None:
+    """update_model for each model of `fields` (sha256 -> its fields), in one trip to the
+    connection's thread, where each meta_json is serialised."""
+    await run_on_connection(tx, _update_models, fields)
+
+
+def _update_models(db: sqlite3.Connection, fields: dict[str, dict[str, Any]]) -> None:
+    db.executemany(_UPDATE, [_update_values(h, f) for h, f in fields.items()])
+
+
+Edit = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+async def edited_fields(
+    conn: aiosqlite.Connection, hashes: Sequence[str], edit: Edit
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The hashes of `hashes` that are models, in that order, and sha256 -> fields for those
+    whose fields (columns and meta_json, as record_fields has them) `edit` changes: what
+    `edit` makes of them. Writes nothing. One trip to the connection's thread, where the rows
+    are read and parsed and `edit` runs: a thousand large meta_json would hold up the loop."""
+    return await run_on_connection(conn, _edited_fields, hashes, edit)
+
+
+def _edited_fields(
+    db: sqlite3.Connection, hashes: Sequence[str], edit: Edit
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    columns = ", ".join(("sha256", *MODEL_COLUMNS, "meta_json"))
+    before: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(hashes):
+        sql = f"SELECT {columns} FROM models WHERE sha256 IN ({placeholders(len(chunk))})"
+        for row in query_tuples(db, sql, chunk):
+            fields = dict(zip(MODEL_COLUMNS, row[1:-1], strict=True))
+            before[row[0]] = fields | {"meta_json": parse_meta(row[-1])}
+    found = [h for h in hashes if h in before]
+    after = {h: edit(before[h]) for h in found}
+    return found, {h: fields for h, fields in after.items() if fields != before[h]}
 
 
 def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:

@@ -45,20 +45,27 @@ def _finite_numbers(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_numbers)]
 
 
-class ModelPatchRequest(Body):
+# A model's type as PATCH sets it (null clears it).
+ModelType = Annotated[StrictStr, Field(max_length=100, pattern=NO_NUL)]
+
+
+class _FieldsPatch(Body):
+    """A body that patches model fields: the columns it gives (a value or null) and meta_json,
+    a JSON merge patch, if given."""
+
+    def to_patch(self) -> ModelPatch:
+        given, values = self.model_fields_set, dict(self)
+        columns: dict[str, str | None] = {c: values[c] for c in ("name", "type") if c in given}
+        return ModelPatch(columns, values["meta_json"] if "meta_json" in given else None)
+
+
+class ModelPatchRequest(_FieldsPatch):
     """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
     replace the model's, null removes a key, objects merge recursively."""
 
     name: StrictStr | None = Field(default=None, max_length=1000, pattern=NO_NUL)
-    type: StrictStr | None = Field(default=None, max_length=100, pattern=NO_NUL)
+    type: ModelType | None = None
     meta_json: JsonObject = Field(default_factory=dict)
-
-    def to_patch(self) -> ModelPatch:
-        given = self.model_fields_set
-        columns: dict[str, str | None] = {
-            c: getattr(self, c) for c in ("name", "type") if c in given
-        }
-        return ModelPatch(columns, self.meta_json if "meta_json" in given else None)
 
 
 class ModelTagsRequest(Body):
@@ -84,6 +91,28 @@ class ModelsTagsResponse(BaseModel):
 
     changed: list[str] = Field(description="models whose tags changed, each saved in history")
     unchanged: list[str] = Field(description="models that had the tags so already")
+    not_found: list[str] = Field(description="hashes no model has")
+
+
+class ModelsEditRequest(_FieldsPatch):
+    """type, meta_json or both (neither is refused), applied to every model as PATCH applies
+    them; meta_json is a JSON merge patch (RFC 7396): its keys replace each model's, null
+    removes a key. No name: models do not share one."""
+
+    hashes: list[Sha256] = Field(
+        min_length=1,
+        max_length=MAX_MODELS,
+        description=f"the models to edit, 1 to {MAX_MODELS} (a repeat counts once)",
+    )
+    type: ModelType | None = None
+    meta_json: JsonObject = Field(default_factory=dict)
+
+
+class ModelsEditResponse(BaseModel):
+    """Each model asked for once, in the order asked (hashes in lower case)."""
+
+    changed: list[str] = Field(description="models the edit changed, each saved in history")
+    unchanged: list[str] = Field(description="models that were so already")
     not_found: list[str] = Field(description="hashes no model has")
 
 

@@ -1,19 +1,21 @@
-"""HTTP handlers for editing a model: its fields and tags (and the tags of many models at
-once), the order of its images, deleting it, and its history with restore. PATCH, PUT tags,
-reorder and DELETE honour If-Match (and so does DELETE /api/images/{filename}, in images_api);
-the answers of the first three carry the model's new ETag."""
+"""HTTP handlers for editing a model: its fields and tags (and the fields or tags of many
+models at once), the order of its images, deleting it, and its history with restore. PATCH,
+PUT tags, reorder and DELETE honour If-Match (and so does DELETE /api/images/{filename}, in
+images_api); the answers of the first three carry the model's new ETag."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from modelshelf.domain import bulk_tagging, edits, gallery
+from modelshelf.domain import bulk_editing, bulk_tagging, edits, gallery
 from modelshelf.records import ModelRecord
 from modelshelf.web.bodies import SampleImages
 from modelshelf.web.edit_bodies import (
     HistoryEntryBody,
     HistoryResponse,
     ModelPatchRequest,
+    ModelsEditRequest,
+    ModelsEditResponse,
     ModelsTagsRequest,
     ModelsTagsResponse,
     ModelTagsRequest,
@@ -46,6 +48,16 @@ async def tag_models(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     done = await shelf.finish(bulk_tagging.tag_models(shelf, body.hashes, body.add, body.remove))
     answer = ModelsTagsResponse(
+        changed=done.changed, unchanged=done.unchanged, not_found=done.not_found
+    )
+    return await respond(request, answer)
+
+
+async def edit_models(request: web.Request) -> web.Response:
+    body = await parse_body(request, ModelsEditRequest)
+    shelf = request.app[SHELF]
+    done = await shelf.finish(bulk_editing.edit_models(shelf, body.hashes, body.to_patch()))
+    answer = ModelsEditResponse(
         changed=done.changed, unchanged=done.unchanged, not_found=done.not_found
     )
     return await respond(request, answer)
@@ -119,6 +131,14 @@ ENDPOINTS: list[Endpoint] = [
         "Add and remove tags on many models at once (one change; new names become tags)",
         body=ModelsTagsRequest,
         responses={200: ModelsTagsResponse, **JSON_ERRORS, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/models/edit",
+        edit_models,
+        "Set the type or patch meta_json of many models at once (one change; each as PATCH)",
+        body=ModelsEditRequest,
+        responses={200: ModelsEditResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(
         "GET",

@@ -1,0 +1,49 @@
+"""Editing many models at once: the same type and meta_json merge patch applied to every model
+of a list, as one change. Each model is changed as PATCH changes it (ModelPatch.applied_to)
+and, when it changes, saved in `model_history` first with the action and the details PATCH
+saves (`edit`), so a restore undoes it model by model. There is no If-Match: the patch is
+applied to each model as it is when the change runs, so an edit made meanwhile is kept
+wherever the patch does not name it."""
+
+from __future__ import annotations
+
+import logging
+
+from modelshelf.domain.bulk_tagging import ManyChanged, models_asked
+from modelshelf.domain.edits import ModelPatch
+from modelshelf.domain.shelf import Shelf
+from modelshelf.errors import InvalidInput
+from modelshelf.storage import history, models
+
+log = logging.getLogger(__name__)
+
+
+async def edit_models(shelf: Shelf, hashes: list[str], patch: ModelPatch) -> ManyChanged:
+    """Apply `patch` (a type, a meta_json merge patch, or both) to every model of `hashes`, as
+    one change; a model it would leave as it is gets no history entry and is not written. A
+    repeated hash counts once. Raises InvalidInput (a malformed hash, no hash or more than
+    MAX_MODELS, a patch that names neither type nor meta_json); nothing changes then."""
+    if not patch.columns and patch.meta is None:
+        raise InvalidInput("send type, meta_json or both: there is nothing to change")
+    asked = models_asked(hashes)
+    # Each model's lock, as an edit of it takes it: the change waits for one under way (its
+    # files) and the models' edits queue in the order they came.
+    async with shelf.changes.change(lock=asked) as change:
+        found, edited = await models.edited_fields(change.tx, asked, patch.applied_to)
+        changed = [h for h in found if h in edited]
+        if changed:
+            await history.save_models(change.tx, changed, "edit", patch.details())
+            await models.update_models(change.tx, edited)
+    if changed:
+        log.info(
+            "%d models edited at once (type %s, %d meta_json keys)",
+            len(changed),
+            "set" if patch.columns else "kept",
+            len(patch.meta or {}),
+        )
+    present = set(found)
+    return ManyChanged(
+        changed=changed,
+        unchanged=[h for h in found if h not in edited],
+        not_found=[h for h in asked if h not in present],
+    )
