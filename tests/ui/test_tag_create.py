@@ -93,3 +93,16 @@ def test_a_name_the_server_refuses_shows_its_reason(shelf_visit: Visit, name: st
     said = page.get_by_role("form", name="Create a tag").get_by_role("status")
     expect(said).to_have_text(reason)
     assert server_tags(page) == before
+
+
+def test_a_new_tag_the_filter_hides_is_said_with_a_way_to_show_it(shelf_visit: Visit) -> None:
+    page = open_tags(shelf_visit, "/tags?q=ani")
+    create(page, "zebra")
+    toast = page.get_by_role("status").get_by_text(
+        "Tag “zebra” created; it is not among the tags shown"
+    )
+    toast.wait_for()
+    page.get_by_role("status").get_by_role("button", name="Show zebra").click()
+    expect(page.get_by_label("Filter tags")).to_have_value("zebra")
+    assert shown_names(page) == ["zebra"]
+    expect(row(page, "zebra")).to_contain_text("no models")
