@@ -4,10 +4,12 @@ import { h, clear, formatCount } from "./dom.js";
 import { libraryTags, libraryTypes, libraryBaseModels } from "./api.js";
 
 // The types in use, after the select's options; `chosen` is among them already (shown before
-// the list arrives).
+// the list arrives). Called again (after an edit of many models), it puts the list anew.
 export async function typeChoices(select, chosen) {
   const { types } = await libraryTypes();
-  select.append(...types.filter((type) => type !== chosen).map((type) => h("option", { value: type, text: type })));
+  for (const listed of select.querySelectorAll("option[data-listed]")) if (!listed.selected) listed.remove();
+  const shown = new Set([...select.options].map((option) => option.value));
+  select.append(...types.filter((type) => type !== chosen && !shown.has(type)).map((type) => h("option", { value: type, text: type, dataset: { listed: "" } })));
 }
 
 // The tags offered by the tag filter and the Select bar, most used first (again after a

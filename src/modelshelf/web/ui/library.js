@@ -32,10 +32,10 @@ let lastResults = null;
 const selection = new Selection();
 const LIBRARY_QUERY_KEY = "modelshelf.libraryQuery";
 
-// After a tagging of many models (which outlives a visit to another page): the library shown
-// is read again in place, or the next visit to it reads it again.
+// After a tagging or an edit of many models (which outlives a visit to another page): the
+// library shown is read again in place, or the next visit to it reads it again.
 let refreshShown = null;
-function afterTagging() {
+function afterBulkChange() {
   invalidateLibrary();
   if (refreshShown) refreshShown();
 }
@@ -163,11 +163,15 @@ export async function mountLibrary(main, context) {
   const returnTo = left && lastResults && lastResults.key === key ? lastResults.indexOf(decodeURIComponent(left[1])) : -1;
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
-  const bar = selectionBar(selection, { onDone: afterTagging, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results });
-  refreshShown = () => { reload(); tagChoices(tagList).catch(() => {}); };
+  const bar = selectionBar(selection, {
+    onDone: afterBulkChange, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results,
+    canEdit: caps.has("POST", "/api/models/edit"),
+  });
+  // The cards shown and the lists offered (a tag made, a base model or a type set) anew.
+  refreshShown = () => { reload(); readChoices(); };
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
-    title: "Select models to tag them at once (Esc: done)",
+    title: "Select models to tag or edit them at once (Esc: done)",
     onclick: () => setSelecting(!selection.active),
   });
   if (caps.has("POST", "/api/models/tags")) toolbar.append(h("div", { class: "field" }, selectButton));
@@ -322,9 +326,12 @@ export async function mountLibrary(main, context) {
   grid.attach();
   watch(grid.results);
   lastResults = grid.results;
-  typeChoices(typeSelect, filters.type).catch(() => {});
-  tagChoices(tagList).catch(() => {});
-  if (canBase && caps.has("GET", "/api/models/base_models")) baseModelChoices(baseList).catch(() => {});
+  function readChoices() {
+    typeChoices(typeSelect, filters.type).catch(() => {});
+    tagChoices(tagList).catch(() => {});
+    if (canBase && caps.has("GET", "/api/models/base_models")) baseModelChoices(baseList).catch(() => {});
+  }
+  readChoices();
   const restore = savedScroll();
   const settle = () => {
     showState();

@@ -1,10 +1,12 @@
-// Picking models in the library and tagging them at once. In Select mode a click on a card
+// Picking models in the library and changing them at once. In Select mode a click on a card
 // (Shift+click: the range from the last one, Space: the focused card) picks it instead of
-// opening it; a bar adds a tag to every picked model or removes one from them, in one request
-// per part of the most the server takes (tagging.js). What is picked stays picked across
-// searches and filters.
+// opening it; a bar adds a tag to every picked model or removes one from them (tagging.js), or
+// sets their base model and type (bulkedit.js), in one request per part of the most the server
+// takes (bulk.js). What is picked stays picked across searches and filters.
 import { h, toast, plural, formatCount } from "./dom.js";
-import { currentTagging, watchTagging, stopTagging, tagModels, describeTagging } from "./tagging.js";
+import { currentRun, watchRuns, stopRun } from "./bulk.js";
+import { tagModels, describeTagging } from "./tagging.js";
+import { askEdit, editModels, describeEdit } from "./bulkedit.js";
 
 export class Selection {
   constructor() {
@@ -66,13 +68,13 @@ export function foldTagName(name) {
   return name.trim().toLowerCase();
 }
 
-// The bar over the grid while Select mode is on. `onDone` runs after a tagging (the library
-// may have been left meanwhile), `onLeave` when Escape in its empty field asks to leave the
-// mode; `limits` the server's (the longest tag name, the most models a request tags);
-// `results()` the results shown (Select all picks every one of them). A tagging under way
-// when the bar is made (one started before the library was left) is shown, with its Stop.
-// `bar.destroy()` when the bar is gone.
-export function selectionBar(selection, { onDone, onLeave, limits, results }) {
+// The bar over the grid while Select mode is on. `onDone` runs after a tagging or an edit (the
+// library may have been left meanwhile), `onLeave` when Escape in its empty field asks to
+// leave the mode; `limits` the server's (the longest tag name, the most models a request
+// takes); `results()` the results shown (Select all picks every one of them); `canEdit`: the
+// server edits many models at once. A run under way when the bar is made (one started before
+// the library was left) is shown, with its Stop. `bar.destroy()` when the bar is gone.
+export function selectionBar(selection, { onDone, onLeave, limits, results, canEdit }) {
   const count = h("span", { class: "count", "aria-live": "polite" });
   let picking = false;
   const all = h("button", { type: "button", onclick: async () => {
@@ -90,15 +92,16 @@ export function selectionBar(selection, { onDone, onLeave, limits, results }) {
   const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: limits.tag_name ? String(limits.tag_name) : null });
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
+  const edit = canEdit ? h("button", { type: "button", text: "Edit", title: "Set the base model or the type of every selected model", onclick: () => runEdit() }) : null;
   const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
   // While a tagging runs: how far it is, and Stop (a tag sent to 5,000 models by mistake need
   // not run its course, then be removed from all of them again). Stop takes effect between
   // requests; it is marked, not disabled, so that the focus stays on it.
-  const stop = h("button", { type: "button", class: "danger", text: "Stop", hidden: true, onclick: () => stopTagging() });
-  const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Tagging progress" });
+  const stop = h("button", { type: "button", class: "danger", text: "Stop", hidden: true, onclick: () => stopRun() });
+  const progress = h("progress", { max: "1", value: "0", hidden: true });
   const progressText = h("span", { class: "count", hidden: true, "aria-live": "polite" });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
-    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, done, stop, progressText, progress);
+    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, edit, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
   field.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); run(true); }
@@ -106,12 +109,12 @@ export function selectionBar(selection, { onDone, onLeave, limits, results }) {
   });
 
   bar.update = () => {
-    const running = currentTagging();
+    const running = currentRun();
     bar.hidden = !selection.active && !running;
     const n = selection.picked.size;
     count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them";
     // Not disabled while busy (the focused button would drop the focus): busy runs are refused.
-    for (const button of [add, remove, done]) button.disabled = !n;
+    for (const button of [add, remove, edit, done]) if (button) button.disabled = !n;
     const total = results().total;
     all.hidden = !total;
     all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
@@ -119,36 +122,60 @@ export function selectionBar(selection, { onDone, onLeave, limits, results }) {
     bar.setAttribute("aria-busy", String(Boolean(running)));
   };
 
+  // Where the focus goes when a run ends with it on Stop: where the run was started from.
+  let startedFrom = field;
   function showRun() {
-    const running = currentTagging();
+    const running = currentRun();
     const stopHadFocus = document.activeElement === stop;
     progress.hidden = progressText.hidden = stop.hidden = !running;
     if (running) {
+      progress.setAttribute("aria-label", `${running.what} progress`);
       progress.value = running.sent / running.total;
       progressText.textContent = `${formatCount(running.sent)} of ${formatCount(running.total)}`;
       progress.setAttribute("aria-valuetext", `${progressText.textContent} models`);
       stop.textContent = running.stopping ? "Stopping…" : "Stop";
       stop.setAttribute("aria-disabled", String(running.stopping));
     } else if (stopHadFocus) {
-      field.focus();
+      startedFrom.focus();
     }
     bar.update();
   }
-  bar.destroy = watchTagging(showRun);
+  bar.destroy = watchRuns(showRun);
 
-  async function run(adding) {
-    if (!selection.picked.size) return;
-    if (currentTagging()) return toast("A tagging is under way: wait for its end, or Stop it", { error: true });
-    const name = foldTagName(field.value);
-    if (!name) return toast("Type the tag to add or remove first", { error: true });
-    const outcome = await tagModels([...selection.picked.keys()], name, adding, limits.models_tagged_at_once);
-    if (!outcome) return;
-    // Models deleted meanwhile are no longer picked: there is nothing left to tag.
+  const refuseWhileRunning = () => {
+    if (currentRun()) toast("A change of many models is under way: wait for its end, or Stop it", { error: true });
+    return Boolean(currentRun());
+  };
+
+  // After a run: models deleted meanwhile are no longer picked (there is nothing left to
+  // change), and what it did is said.
+  function ended(outcome, said) {
     for (const sha256 of outcome.gone) selection.picked.delete(sha256);
-    if (!outcome.error && !outcome.stopped) field.value = ""; // kept to be mended and sent again
-    toast(describeTagging(outcome, name, adding), { error: Boolean(outcome.error) });
+    toast(said, { error: Boolean(outcome.error) });
     selection.onChange();
     onDone();
+  }
+
+  async function run(adding) {
+    if (!selection.picked.size || refuseWhileRunning()) return;
+    const name = foldTagName(field.value);
+    if (!name) return toast("Type the tag to add or remove first", { error: true });
+    startedFrom = field;
+    const outcome = await tagModels([...selection.picked.keys()], name, adding, limits.models_tagged_at_once);
+    if (!outcome) return;
+    if (!outcome.error && !outcome.stopped) field.value = ""; // kept to be mended and sent again
+    ended(outcome, describeTagging(outcome, name, adding));
+  }
+
+  // The edit endpoint takes as many models a request as the tagging one (1,000).
+  async function runEdit() {
+    if (!selection.picked.size || refuseWhileRunning()) return;
+    const hashes = [...selection.picked.keys()];
+    const change = await askEdit(hashes.length);
+    if (!change || refuseWhileRunning()) return;
+    startedFrom = edit;
+    const outcome = await editModels(hashes, change, limits.models_tagged_at_once);
+    if (outcome) ended(outcome, describeEdit(outcome, change));
   }
 
   showRun();

@@ -1,85 +1,17 @@
-// Tagging many models at once (POST /api/models/tags): the picked models go in parts of the
-// most one request takes (the server's limit comes with the page), so that the bar shows how
-// far it is and Stop works between parts. One request per model took 21 s for 909 models.
-//
-// A run belongs to the page, not to the library view: going to a model, to Pending or to Jobs
-// meanwhile does not stop it (what was asked for is done), its end is said in a toast wherever
-// the person is, and the library shows it running again when they come back. Closing or
-// reloading the page while it runs asks first (the parts not sent yet would be lost).
-
+// Tagging many models at once (POST /api/models/tags), run in parts by bulk.js.
 import { post } from "./api.js";
 import { plural, formatCount } from "./dom.js";
-
-// When the page does not say (one from elsewhere): small enough for any server of this API.
-const PART_WITHOUT_LIMIT = 100;
-
-let running = null; // {name, adding, total, sent, stopping} while a run is under way
-const watchers = new Set();
-
-export function currentTagging() {
-  return running;
-}
-
-// `watcher()` runs at every step of a run (its start, each part, its end); returns the
-// function that stops watching.
-export function watchTagging(watcher) {
-  watchers.add(watcher);
-  return () => watchers.delete(watcher);
-}
-
-export function stopTagging() {
-  if (!running) return;
-  running.stopping = true;
-  tell();
-}
-
-function tell() {
-  for (const watcher of watchers) watcher();
-}
-
-function holdThePage(event) {
-  event.preventDefault();
-  event.returnValue = ""; // browsers that still ask for it
-}
+import { runInParts, describeTheRest } from "./bulk.js";
 
 // Add the tag `name` to every model of `hashes`, or remove it, `limit` models a request.
-// Resolves {changed, unchanged, gone: [hashes no model has], left, stopped, error}; null if a
-// run is under way already.
-export async function tagModels(hashes, name, adding, limit) {
-  if (running) return null;
-  const part = limit || PART_WITHOUT_LIMIT;
-  running = { name, adding, total: hashes.length, sent: 0, stopping: false };
-  const outcome = { changed: 0, unchanged: 0, gone: [], left: 0, stopped: false, error: null };
-  window.addEventListener("beforeunload", holdThePage);
-  tell();
-  try {
-    while (running.sent < hashes.length && !running.stopping) {
-      const these = hashes.slice(running.sent, running.sent + part);
-      const answer = await post("api/models/tags", { hashes: these, add: adding ? [name] : [], remove: adding ? [] : [name] });
-      outcome.changed += answer.changed.length;
-      outcome.unchanged += answer.unchanged.length;
-      outcome.gone.push(...answer.not_found);
-      running.sent += these.length;
-      tell();
-    }
-  } catch (error) {
-    outcome.error = error; // the parts sent before it are done; the others are left
-  } finally {
-    outcome.left = hashes.length - running.sent;
-    outcome.stopped = running.stopping && outcome.left > 0;
-    running = null;
-    window.removeEventListener("beforeunload", holdThePage);
-    tell();
-  }
-  return outcome;
+// Resolves as runInParts does.
+export function tagModels(hashes, name, adding, limit) {
+  const send = (these) => post("api/models/tags", { hashes: these, add: adding ? [name] : [], remove: adding ? [] : [name] });
+  return runInParts(hashes, send, { what: "Tagging", limit });
 }
 
 // What a run did, in words: "Tag “x” added to 900 models; 9 had it already; 3 no longer exist".
 export function describeTagging(outcome, name, adding) {
-  const parts = [(outcome.stopped ? "Stopped: tag " : "Tag ") + `“${name}” ${adding ? "added to" : "removed from"} ${plural(outcome.changed, "model")}`];
-  if (outcome.unchanged) parts.push(`${formatCount(outcome.unchanged)} ${adding ? "had it already" : "did not have it"}`);
-  if (outcome.gone.length) parts.push(`${formatCount(outcome.gone.length)} no longer ${outcome.gone.length === 1 ? "exists" : "exist"}`);
-  if (outcome.left) parts.push(`${formatCount(outcome.left)} not done`);
-  if (outcome.error) parts.push(`it failed: ${outcome.error.message}`);
-  return parts.join("; ");
+  const done = (outcome.stopped ? "Stopped: tag " : "Tag ") + `“${name}” ${adding ? "added to" : "removed from"} ${plural(outcome.changed, "model")}`;
+  return done + describeTheRest(outcome, (n) => `${formatCount(n)} ${adding ? "had it already" : "did not have it"}`);
 }

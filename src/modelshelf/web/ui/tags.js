@@ -1,14 +1,16 @@
 // The Tags page: every tag of the library with how many models carry it (a link to the library
-// filtered by it), a filter, sort by name or by use; rename in place (a name another tag has
+// filtered by it), a filter, sort by name or by use; a new tag made before any model has it;
+// rename in place (a name another tag has
 // offers to merge into that one) and delete after a confirmation that says how many models
 // carry it. The focus stays where the person works: on the renamed tag in its new place, on
 // the next one after a delete or a merge.
 import { h, clear, toast, note, plural, formatCount, confirmDialog } from "./dom.js";
-import { call, post, capabilities, libraryTags, isUnavailable, ApiError } from "./api.js";
+import { call, post, capabilities, libraryTags, listsChanged, isUnavailable, ApiError } from "./api.js";
 import { setQuery, focusHeading } from "./router.js";
 import { invalidateLibrary } from "./library.js";
 import { foldTagName } from "./selection.js";
 import { renameForm } from "./tagrename.js";
+import { createForm } from "./tagcreate.js";
 
 const ROWS_AT_ONCE = 200;
 const byName = new Intl.Collator(undefined, { numeric: true }).compare;
@@ -25,6 +27,7 @@ export async function mountTags(main, context) {
   const params = new URLSearchParams(location.search);
   const view = { q: params.get("q") || "", sort: SORTS[params.get("sort")] ? params.get("sort") : "name" };
   const can = {
+    create: caps.has("POST", "/api/tags"),
     rename: caps.has("PATCH", "/api/tags/{id}"),
     remove: caps.has("DELETE", "/api/tags/{id}"),
     merge: caps.has("POST", "/api/tags/{id}/merge"),
@@ -37,12 +40,13 @@ export async function mountTags(main, context) {
   const message = h("div");
   const empty = h("p", { class: "empty", hidden: true });
   const more = h("button", { type: "button", class: "more-tags", hidden: true });
-  const missing = [!can.rename && "renaming", !can.remove && "deleting"].filter(Boolean);
-  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Tags" }), count),
+  const missing = [!can.create && "creating", !can.rename && "renaming", !can.remove && "deleting"].filter(Boolean);
+  const create = can.create ? createForm({ maxLength: caps.limits.tag_name, onMade: made, onShow: showOnly, countOf: (id) => countOf(id) }) : null;
+  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Tags" }), count), create,
     h("div", { class: "toolbar tags-toolbar", role: "search" },
       h("div", { class: "field search" }, h("label", { for: "tag-filter", text: "Filter tags" }), filter),
       h("div", { class: "field" }, h("label", { for: "tag-sort", text: "Sort" }), sortSelect)),
-    missing.length ? note(`This server does not offer ${missing.join(" or ")} tags yet; those buttons are disabled.`) : null,
+    missing.length ? note(`This server does not offer ${missing.join(" or ")} tags yet; those controls are missing or disabled.`) : null,
     message, list, empty, more);
   focusHeading(main, context.focus);
 
@@ -232,6 +236,31 @@ export async function mountTags(main, context) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
       toast(`Could not delete the tag “${tag.name}”: ${error.message}`, { error: true });
     }
+  }
+
+  // ---- create -----------------------------------------------------------------------------
+
+  // A tag just made: in the list at once (no model carries it yet), and in the lists the
+  // library's tag filter and the model editor offer. Under a filter that hides it, or past the
+  // rows drawn, it is said where it is, with a way to show it.
+  function made(tag) {
+    listsChanged();
+    tags = [...tags, { ...tag, models: 0 }].sort(SORTS[view.sort][1]);
+    show();
+    const drawnNow = rows.get(tag.id)?.el;
+    if (drawnNow && list.contains(drawnNow)) {
+      drawnNow.classList.add("made");
+      return toast(`Tag “${tag.name}” created`);
+    }
+    toast(`Tag “${tag.name}” created; it is not among the tags shown`, { action: { label: `Show ${tag.name}`, run: () => showOnly(tag.name) } });
+  }
+
+  // The list filtered to the tag `name` (the one a name was taken by, or one just made).
+  function showOnly(name) {
+    filter.value = view.q = name;
+    keepInUrl();
+    limit = ROWS_AT_ONCE;
+    show();
   }
 
   // ---- shared -----------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+// Making a tag on the Tags page (POST /api/tags), before any model carries it: a collector
+// sets up the names to tag with first. Enter makes it; the field is emptied and keeps the
+// focus for the next one. A name another tag has is said, with a button that shows that tag.
+import { h, plural } from "./dom.js";
+import { post, ApiError } from "./api.js";
+
+// `onMade(tag)` puts the new tag in the list; `onShow(name)` shows only the tags named so
+// (the filter); `countOf(id)`: how many models carry a tag, when known.
+export function createForm({ maxLength, onMade, onShow, countOf }) {
+  const input = h("input", { id: "new-tag", autocomplete: "off", spellcheck: "false", placeholder: "A name", maxlength: maxLength ? String(maxLength) : null });
+  const make = h("button", { type: "submit", text: "Create tag" });
+  // Announced as it changes: the answer to Enter, with the focus still in the field.
+  const said = h("div", { class: "create-note", role: "status" });
+  const form = h("form", { class: "create-tag", "aria-label": "Create a tag" },
+    h("div", { class: "field" }, h("label", { for: "new-tag", text: "New tag" }), input), make, said);
+  let busy = false;
+
+  const say = (...content) => said.replaceChildren(h("p", { class: "note error-note" }, ...content));
+
+  // The name is taken: say by which tag (with its count), and offer to show it.
+  const taken = (tag) => {
+    const count = countOf(tag.id);
+    const carried = count === null ? "" : ` (${plural(count, "model")})`;
+    say(`A tag named “${tag.name}”${carried} exists already. `,
+      h("button", { type: "button", class: "small", text: `Show ${tag.name}`, onclick: () => onShow(tag.name) }));
+  };
+
+  async function submit() {
+    try {
+      const tag = await post("api/tags", { name: input.value });
+      said.replaceChildren();
+      input.value = "";
+      onMade(tag);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409 && error.body.tag) taken(error.body.tag);
+      else say(error.message); // the server's reason (an empty name, a control character)
+    }
+    input.focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    // Not disabled while busy (the focused button would drop the focus): a second Enter is refused.
+    if (busy) return;
+    busy = true;
+    make.setAttribute("aria-busy", "true");
+    submit().finally(() => {
+      busy = false;
+      make.setAttribute("aria-busy", "false");
+    });
+  });
+  return form;
+}
