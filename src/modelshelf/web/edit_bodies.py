@@ -86,11 +86,12 @@ class ModelsTagsRequest(Body):
     )
 
 
-class ModelsTagsResponse(BaseModel):
-    """Each model asked for once, in the order asked (hashes in lower case)."""
+class ModelsChangedResponse(BaseModel):
+    """The answer of a change of many models (their tags, or their fields): each model asked
+    for once, in the order asked (hashes in lower case)."""
 
-    changed: list[str] = Field(description="models whose tags changed, each saved in history")
-    unchanged: list[str] = Field(description="models that had the tags so already")
+    changed: list[str] = Field(description="models the request changed, each saved in history")
+    unchanged: list[str] = Field(description="models that were so already")
     not_found: list[str] = Field(description="hashes no model has")
 
 
@@ -106,14 +107,6 @@ class ModelsEditRequest(_FieldsPatch):
     )
     type: ModelType | None = None
     meta_json: JsonObject = Field(default_factory=dict)
-
-
-class ModelsEditResponse(BaseModel):
-    """Each model asked for once, in the order asked (hashes in lower case)."""
-
-    changed: list[str] = Field(description="models the edit changed, each saved in history")
-    unchanged: list[str] = Field(description="models that were so already")
-    not_found: list[str] = Field(description="hashes no model has")
 
 
 class TagRequest(Body):

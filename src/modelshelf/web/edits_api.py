@@ -14,10 +14,9 @@ from modelshelf.web.edit_bodies import (
     HistoryEntryBody,
     HistoryResponse,
     ModelPatchRequest,
+    ModelsChangedResponse,
     ModelsEditRequest,
-    ModelsEditResponse,
     ModelsTagsRequest,
-    ModelsTagsResponse,
     ModelTagsRequest,
     ReorderRequest,
     RestoredRecord,
@@ -47,20 +46,14 @@ async def tag_models(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelsTagsRequest)
     shelf = request.app[SHELF]
     done = await shelf.finish(bulk_tagging.tag_models(shelf, body.hashes, body.add, body.remove))
-    answer = ModelsTagsResponse(
-        changed=done.changed, unchanged=done.unchanged, not_found=done.not_found
-    )
-    return await respond(request, answer)
+    return await respond(request, ModelsChangedResponse.model_validate(done, from_attributes=True))
 
 
 async def edit_models(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelsEditRequest)
     shelf = request.app[SHELF]
     done = await shelf.finish(bulk_editing.edit_models(shelf, body.hashes, body.to_patch()))
-    answer = ModelsEditResponse(
-        changed=done.changed, unchanged=done.unchanged, not_found=done.not_found
-    )
-    return await respond(request, answer)
+    return await respond(request, ModelsChangedResponse.model_validate(done, from_attributes=True))
 
 
 async def delete_model(request: web.Request) -> web.Response:
@@ -130,7 +123,7 @@ ENDPOINTS: list[Endpoint] = [
         tag_models,
         "Add and remove tags on many models at once (one change; new names become tags)",
         body=ModelsTagsRequest,
-        responses={200: ModelsTagsResponse, **JSON_ERRORS, **WRITE_ERRORS},
+        responses={200: ModelsChangedResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(
         "POST",
@@ -138,7 +131,7 @@ ENDPOINTS: list[Endpoint] = [
         edit_models,
         "Set the type or patch meta_json of many models at once (one change; each as PATCH)",
         body=ModelsEditRequest,
-        responses={200: ModelsEditResponse, **JSON_ERRORS, **WRITE_ERRORS},
+        responses={200: ModelsChangedResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(
         "GET",

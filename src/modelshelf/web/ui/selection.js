@@ -95,8 +95,8 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   const edit = canEdit ? h("button", { type: "button", text: "Edit", title: "Set the base model or the type of every selected model", onclick: () => runEdit() }) : null;
   const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
   // While a tagging or an edit runs: how far it is, and Stop (a tag sent to 5,000 models by
-  // mistake need not run its course, then be removed from all of them again). Stop takes effect between
-  // requests; it is marked, not disabled, so that the focus stays on it.
+  // mistake need not run its course, then be removed from all of them again). Stop takes
+  // effect between requests; it is marked, not disabled, so that the focus stays on it.
   const stop = h("button", { type: "button", class: "danger", text: "Stop", hidden: true, onclick: () => stopRun() });
   const progress = h("progress", { max: "1", value: "0", hidden: true });
   const progressText = h("span", { class: "count", hidden: true, "aria-live": "polite" });
