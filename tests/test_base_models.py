@@ -4,10 +4,15 @@ of GET /api/models matches, and each count is the total that filter lists."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelshelf.storage import Storage
+from modelshelf.storage.listing import base_model_counts
 from tests.conftest import Client, migrate
 from tests.editing import call
 from tests.factories import LegacyLibrary, fake_sha
@@ -27,6 +32,8 @@ GIVEN: list[Any] = [
     None,
     "",  # no base model
     5,  # a number: the filter, which compares text, never lists it
+    {"name": "SDXL 1.0"},  # an object is no base model either, not even as its JSON text
+    "L" * 101,  # longer than the filter takes: not offered
 ]
 EXPECTED = [
     {"name": "SDXL 1.0", "count": 3},
@@ -77,6 +84,21 @@ async def test_each_count_is_what_the_base_model_filter_lists(library: Client) -
     ]
 
 
+@pytest.mark.parametrize(
+    ("base_model", "total"),
+    [
+        ('{"name":"SDXL 1.0"}', 0),  # the JSON text of an object stored as base model
+        ("5", 0),
+        ("", 0),
+        ("L" * 100, 0),
+    ],
+)
+async def test_the_filter_lists_only_base_models_given_as_text(
+    library: Client, base_model: str, total: int
+) -> None:
+    assert await filter_total(library, base_model) == total
+
+
 async def test_the_list_follows_every_change(library: Client) -> None:
     status, _, _ = await call(
         library, "PATCH", f"/api/models/{sha(9)}", {"meta_json": {"base_model": "Flux"}}
@@ -107,3 +129,29 @@ async def test_the_path_is_not_read_as_a_model_hash(library: Client) -> None:
     status, body, _ = await call(library, "GET", f"{BASE_MODELS}x")
     assert status == 400, body
     assert (await library.head(BASE_MODELS)).status == 200
+
+
+async def test_a_library_from_before_base_models_were_kept_lists_them(tmp_path: Path) -> None:
+    db_path = tmp_path / "data" / "modelshelf.db"
+    storage = Storage(db_path)
+    await storage.open()
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        # The schema as it was one migration ago, holding a model with a base model.
+        conn.executescript(
+            "DROP INDEX search_docs_base_model; ALTER TABLE search_docs DROP COLUMN base_model;"
+            "DELETE FROM schema_migrations WHERE version = (SELECT max(version)"
+            " FROM schema_migrations);"
+        )
+        conn.execute(
+            "INSERT INTO models VALUES (?, NULL, 'Old', 'lora', 1, 1, ?)",
+            (sha(1), '{"base_model": "Pony"}'),
+        )
+        conn.commit()
+    storage = Storage(db_path)
+    await storage.open()
+    try:
+        async with storage.read() as conn:
+            assert await base_model_counts(conn) == [("Pony", 1)]
+    finally:
+        await storage.close()

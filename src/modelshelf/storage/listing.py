@@ -28,16 +28,6 @@ def missing_sql(alias: str = "m") -> str:
     )
 
 
-def base_model_sql(alias: str = "m") -> str:
-    """SQL value: the base model of the model `alias`, its `meta_json.base_model` (NULL when
-    meta_json is not JSON at all, as a legacy row's may be). What the `base_model` filter
-    compares, ignoring case, and what base_model_counts counts."""
-    return (
-        f"(CASE WHEN json_valid({alias}.meta_json) THEN"
-        f" json_extract({alias}.meta_json, '$.base_model') END)"
-    )
-
-
 @dataclass(frozen=True)
 class ModelFilter:
     """Which models a listing shows and in which order. `q` is a person's full-text query:
@@ -70,7 +60,10 @@ class ModelFilter:
             )
             params.append(self.tag)
         if self.base_model is not None:
-            clauses.append(f"{base_model_sql('m')} = ? COLLATE NOCASE")
+            # The base models kept beside the index (search.base_model_of), by their index.
+            clauses.append(
+                "m.sha256 IN (SELECT sha256 FROM search_docs WHERE base_model = ? COLLATE NOCASE)"
+            )
             params.append(self.base_model)
         if self.missing is not None:
             clauses.append(f"({missing_sql('m')}) = ?")
@@ -336,16 +329,15 @@ def _page_sql(where: ModelFilter, limit: int, offset: int) -> tuple[str, list[An
 
 async def base_model_counts(conn: aiosqlite.Connection) -> list[tuple[str, int]]:
     """The base models in use, each with how many models have it, most used first, then by
-    name ignoring case. A base model is what the `base_model` filter matches: text (a number
-    never equals the filter's text), not empty, and spellings that differ only in case are
-    one, named as most of its models spell it (of spellings as common, the first by code
-    point); its count is the total the filter lists."""
+    name ignoring case. A base model is what the `base_model` filter matches
+    (search.base_model_of), and spellings that differ only in case are one, named as most of
+    its models spell it (of spellings as common, the first by code point); its count is the
+    total the filter lists."""
     sql = (
-        f"WITH spellings AS (SELECT {base_model_sql('m')} AS name, count(*) AS n"
-        "  FROM models m GROUP BY 1),"
+        "WITH spellings AS (SELECT base_model AS name, count(*) AS n FROM search_docs"
+        "  WHERE base_model IS NOT NULL GROUP BY base_model COLLATE NOCASE, base_model),"
         " named AS (SELECT name, sum(n) OVER same AS total,"
         "  row_number() OVER (same ORDER BY n DESC, name) AS rank FROM spellings"
-        "  WHERE typeof(name) = 'text' AND name != ''"
         "  WINDOW same AS (PARTITION BY name COLLATE NOCASE))"
         " SELECT name, total FROM named WHERE rank = 1"
         " ORDER BY total DESC, name COLLATE NOCASE, name"

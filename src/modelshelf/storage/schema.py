@@ -245,6 +245,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE file_facts ADD COLUMN problems TEXT NOT NULL DEFAULT '[]';
         """,
     ),
+    (
+        "each model's base model beside its row in the index, to filter and count by",
+        """
+        -- meta_json.base_model when it is text and not empty, written with the model's index
+        -- row (storage.search). Filtering or counting by it read every model's meta_json
+        -- before: 7 KB a model with its Civitai record, 90 ms for a filtered page and 250 ms
+        -- for the list of base models over 10,000 models.
+        ALTER TABLE search_docs ADD COLUMN base_model TEXT;
+        CREATE INDEX search_docs_base_model ON search_docs(base_model COLLATE NOCASE, base_model)
+            WHERE base_model IS NOT NULL;
+        UPDATE search_docs SET stale = 1;
+        """,
+    ),
 ]
 
 

@@ -2,7 +2,8 @@
 
 Each model has one row in the index, built by `search_document` (the one row builder: add a
 new source of searchable text there) from its name, its file names, `meta_json.description`,
-`meta_json.trigger_words` and its tag names. `search_docs` maps a model to its FTS rowid and
+`meta_json.trigger_words` and its tag names. `search_docs` maps a model to its FTS rowid,
+holds its base model (`base_model_of`: what the base-model filter and list read, indexed) and
 says whether its row must be built again: triggers on `models`, `model_tags` and `tags` mark
 it stale (schema step "full-text search"), so no writer can forget to. `refresh_stale` builds
 the stale rows; the unit of work runs it in every change just before the commit, and opening
@@ -71,6 +72,13 @@ def search_document(source: SearchSource) -> dict[str, str]:
     }
 
 
+def base_model_of(meta: dict[str, Any]) -> str | None:
+    """The base model a model is filtered and counted by: `meta_json.base_model` when it is
+    text and not empty (a number or an object is no base model a person could type)."""
+    value = meta.get("base_model")
+    return value if isinstance(value, str) and value else None
+
+
 def _text(value: Any) -> str:
     """Every string (and number) in `value`, lists and objects included, space separated."""
     parts: list[str] = []
@@ -117,20 +125,24 @@ async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) 
         sources = await _sources(tx, [str(r[1]) for r in chunk])
         marks = placeholders(len(ids))
         await tx.execute(f"DELETE FROM model_search WHERE rowid IN ({marks})", ids)
-        rows = []
-        for doc_id, sha256 in chunk:
-            if sha256 in sources:
-                text = search_document(sources[sha256])
-                rows.append((doc_id, *(text[c] for c in COLUMNS)))
+        built = [(doc_id, sources[sha256]) for doc_id, sha256 in chunk if sha256 in sources]
         await tx.executemany(
             f"INSERT INTO model_search(rowid, {', '.join(COLUMNS)})"
             f" VALUES (?, {placeholders(len(COLUMNS))})",
-            rows,
+            [(doc_id, *_row_text(source)) for doc_id, source in built],
+        )
+        await tx.executemany(
+            "UPDATE search_docs SET stale = 0, base_model = ? WHERE id = ?",
+            [(base_model_of(source.meta), doc_id) for doc_id, source in built],
         )
         gone = [doc_id for doc_id, sha256 in chunk if sha256 not in sources]
         await _delete_docs(tx, gone)
-        await tx.execute(f"UPDATE search_docs SET stale = 0 WHERE id IN ({marks})", ids)
     return len(stale)
+
+
+def _row_text(source: SearchSource) -> list[str]:
+    text = search_document(source)
+    return [text[c] for c in COLUMNS]
 
 
 async def _delete_docs(tx: aiosqlite.Connection, ids: list[int]) -> None:

@@ -270,4 +270,18 @@ class BaseModelCount(BaseModel):
 
 
 class BaseModelsResponse(BaseModel):
-    base_models: list[BaseModelCount] = Field(description="most used first, then by name")
+    base_models: list[BaseModelCount] = Field(
+        description="most used first, then by name; one longer than the filter takes"
+        f" ({MAX_FILTER_TEXT} characters) is not listed"
+    )
+
+    @classmethod
+    def of(cls, found: list[tuple[str, int]]) -> BaseModelsResponse:
+        """The base models `found` (name, count) that the base_model filter can take."""
+        return cls(
+            base_models=[
+                BaseModelCount(name=name, count=count)
+                for name, count in found
+                if len(name) <= MAX_FILTER_TEXT
+            ]
+        )

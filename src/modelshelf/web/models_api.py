@@ -8,7 +8,6 @@ from modelshelf.domain import catalog, revisions
 from modelshelf.records import ModelRecord
 from modelshelf.storage.listing import ModelFilter
 from modelshelf.web.bodies import (
-    BaseModelCount,
     BaseModelsResponse,
     ModelsPage,
     ModelsQuery,
@@ -53,8 +52,7 @@ async def list_types(request: web.Request) -> web.Response:
 
 async def list_base_models(request: web.Request) -> web.Response:
     found = await catalog.list_base_models(request.app[SHELF])
-    body = BaseModelsResponse(base_models=[BaseModelCount(name=n, count=c) for n, c in found])
-    return await respond(request, body)
+    return await respond(request, BaseModelsResponse.of(found))
 
 
 ENDPOINTS: list[Endpoint] = [
