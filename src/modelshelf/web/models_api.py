@@ -32,7 +32,7 @@ async def list_models(request: web.Request) -> web.Response:
         order=query.order,
     )
     total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
-    page = ModelsPage(models=models, total=total, limit=query.limit, offset=query.offset)
+    page = ModelsPage.of(models, total, query)
     return await respond(request, page, large=is_large(len(models)))
 
 
