@@ -1,14 +1,15 @@
-"""Filtering and listing by base model over 10,000 models that carry their Civitai records.
+"""Reading a library of 10,000 models that carry their Civitai records: by base model, and
+pages with only the meta_json keys a grid needs.
 
 Run from the repository root:
 
-    .venv/bin/python bench/base_models.py --reference REV [--models 10000] [--calls 300]
+    .venv/bin/python bench/civitai_records.py --reference REV [--models 10000] [--calls 300]
 
 It writes, in a temporary directory, a library of `models` models straight into a migrated
 database, each with the `meta_json` a model downloaded through ComfyUI LoRA Manager or the
 A1111 Civitai Helper has: a base model, trigger words, a description, and its Civitai record
 (an HTML description, eight example images with their prompts, files with hashes, stats),
-about 7 KB of JSON a model. Opening the database builds its index (timed).
+about 8 KB of JSON a model. Opening the database builds its index (timed).
 
 Then, over HTTP (keep-alive, one request at a time), a `modelshelf serve` process of this
 tree's `src` and one of `REV`'s (`git archive REV src`, the reference, on the same database)
@@ -18,9 +19,13 @@ times:
 
   - `GET /api/models?base_model=<one of the six>&limit=50`: a page filtered by base model;
   - `GET /api/models?base_model=<one>&type=<one>&limit=50`: with a type as well;
-  - `GET /api/models/base_models`: the list the web UI offers in its filter.
+  - `GET /api/models/base_models`: the list the web UI offers in its filter;
+  - `GET /api/models?limit=100&offset=...`: the web UI's page of the library, whole;
+  - the same with `meta_keys=base_model`, as the web UI asks it (a server without the
+    parameter ignores it and answers whole records).
 
-Prints p50 and p99 of each, and the ratio of the reference's p50 to this tree's.
+Prints p50 and p99 of each, the ratio of the reference's p50 to this tree's, and the size of
+each kind's last answer.
 """
 
 from __future__ import annotations
@@ -121,8 +126,10 @@ async def build(data_dir: Path, count: int, rng: random.Random) -> None:
     print(f"{count} models, meta_json {mean / 1024:.1f} KB on average; index built in {took:.2f} s")
 
 
-def requests(calls: int) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    """What each kind asks, `calls` of them, the filters cycling through every value."""
+def requests(calls: int, models: int) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """What each kind asks, `calls` of them, the filters cycling through every value and the
+    pages through the library."""
+    pages = max(1, models // 100)
     return {
         "filtered page": [
             ("/api/models", {"base_model": BASES[n % len(BASES)], "limit": "50"})
@@ -136,42 +143,59 @@ def requests(calls: int) -> dict[str, list[tuple[str, dict[str, str]]]]:
             for n in range(calls)
         ],
         "base model list": [("/api/models/base_models", {})] * calls,
+        "page of 100": [
+            ("/api/models", {"limit": "100", "offset": str(n % pages * 100)}) for n in range(calls)
+        ],
+        "same, meta_keys": [
+            (
+                "/api/models",
+                {"limit": "100", "offset": str(n % pages * 100), "meta_keys": "base_model"},
+            )
+            for n in range(calls)
+        ],
     }
 
 
-async def measure(url: str, calls: int) -> dict[str, list[float]]:
+Figures = tuple[dict[str, list[float]], dict[str, int]]  # ms of each call, bytes of the last
+
+
+async def measure(url: str, calls: int, models: int) -> Figures:
     timings: dict[str, list[float]] = {}
+    sizes: dict[str, int] = {}
     async with aiohttp.ClientSession() as session:
-        for kind, asked in requests(calls).items():
+        for kind, asked in requests(calls, models).items():
             timings[kind] = []
             for path, params in [*asked[:10], *asked]:  # the first ten warm up
                 started = time.perf_counter()
                 async with session.get(url + path, params=params) as response:
-                    await response.read()
+                    sizes[kind] = len(await response.read())
                     assert response.status == 200, (response.status, path, params)
                 timings[kind].append((time.perf_counter() - started) * 1000)
             del timings[kind][:10]
-    return timings
+    return timings, sizes
 
 
-async def served(data_dir: Path, src: Path | None, calls: int) -> dict[str, list[float]]:
+async def served(data_dir: Path, src: Path | None, calls: int, models: int) -> Figures:
     log = data_dir.parent / "server.log"
     settings = {"MODELSHELF_WORKERS": "2", "MODELSHELF_KEPT_TOTALS": "0"}
     process, url = start_modelshelf(data_dir, src, log, settings=settings)
     try:
-        return await measure(url, calls)
+        return await measure(url, calls, models)
     finally:
         stop(process)
 
 
-def report(this: list[dict[str, list[float]]], reference: list[dict[str, list[float]]]) -> None:
+def report(this: list[Figures], reference: list[Figures]) -> None:
     print(f"\n{'request':18} {'round':>5} {'p50 ms':>8} {'p99 ms':>8} {'ref p50':>8}", end="")
-    print(f" {'ref p99':>8} {'ref/this p50':>13}")
-    for kind in this[0]:
-        for n, (mine, theirs) in enumerate(zip(this, reference, strict=True), start=1):
+    print(f" {'ref p99':>8} {'ref/this p50':>13} {'KB':>7} {'ref KB':>7}")
+    for kind in this[0][0]:
+        for n, ((mine, size), (theirs, ref_size)) in enumerate(
+            zip(this, reference, strict=True), start=1
+        ):
             p50, p99 = percentile(mine[kind], 50), percentile(mine[kind], 99)
             r50, r99 = percentile(theirs[kind], 50), percentile(theirs[kind], 99)
-            print(f"{kind:18} {n:5} {p50:8.2f} {p99:8.2f} {r50:8.2f} {r99:8.2f} {r50 / p50:12.1f}x")
+            print(f"{kind:18} {n:5} {p50:8.2f} {p99:8.2f} {r50:8.2f} {r99:8.2f}", end="")
+            print(f" {r50 / p50:12.1f}x {size[kind] / 1024:7.1f} {ref_size[kind] / 1024:7.1f}")
 
 
 def export_src(revision: str, into: Path) -> Path:
@@ -192,8 +216,8 @@ async def main(args: argparse.Namespace) -> int:
         await build(data_dir, args.models, random.Random(args.seed))
         this, reference = [], []
         for _ in range(args.rounds):  # in turns, so that both meet the machine as it is
-            this.append(await served(data_dir, None, args.calls))
-            reference.append(await served(data_dir, reference_src, args.calls))
+            this.append(await served(data_dir, None, args.calls, args.models))
+            reference.append(await served(data_dir, reference_src, args.calls, args.models))
         report(this, reference)
         print(machine())
     return 0
