@@ -27,11 +27,11 @@ from modelshelf.domain.scan_report import (
     ScanResult,
 )
 from modelshelf.domain.scan_turns import (
-    MAX_WAITING,
     Feed,
     FileToRegister,
     HeldCopies,
     Turns,
+    Waiting,
     in_parallel,
     one_by_one,
 )
@@ -199,36 +199,22 @@ class ScanRun:
         self.progress.phase(HASHING)
         if self.queue is None:
             return
-        feed = Feed(self.queue)
-        waiting: set[asyncio.Future[None]] = set()
-        failures: list[BaseException] = []
-
-        def forget(task: asyncio.Future[None]) -> None:
-            waiting.discard(task)
-            if not task.cancelled() and (error := task.exception()) is not None:
-                failures.append(error)
+        feed, waiting = Feed(self.queue), Waiting()
 
         async def hash_then_register(item: FileToRegister) -> None:
             content = await self._content(item)
             before = item.before
-            if before is None or before.is_set() or len(waiting) >= MAX_WAITING:
+            if before is None or before.is_set() or waiting.full():
                 # Its turn has come, or it waits for it in its slot: enough files wait already.
                 await self._in_turn(item, content, feed.turns)
             else:  # its turn comes later: wait for it without holding a hashing slot
-                task = asyncio.ensure_future(self._in_turn(item, content, feed.turns))
-                waiting.add(task)
-                task.add_done_callback(forget)
+                waiting.add(self._in_turn(item, content, feed.turns))
 
         try:
             await in_parallel(self.shelf.settings.workers, feed.next, hash_then_register)
-            if waiting:
-                await asyncio.gather(*waiting, return_exceptions=True)
-            if failures:
-                raise failures[0]
+            await waiting.finish()
         finally:
-            for task in waiting:
-                task.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
+            await waiting.cancel()
             await self.close()
 
     async def _content(self, item: FileToRegister) -> _Content | None:

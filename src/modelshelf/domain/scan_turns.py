@@ -162,3 +162,39 @@ def one_by_one(items: Iterable[T]) -> Callable[[], Awaitable[T | None]]:
         return next(pending, None)
 
     return take
+
+
+class Waiting:
+    """Files that wait for their turn in tasks of their own, not in a hashing slot: at most
+    MAX_WAITING at once (the caller waits in its slot past that). The first failure among
+    them is raised by `finish`."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._failures: list[BaseException] = []
+
+    def full(self) -> bool:
+        return len(self._tasks) >= MAX_WAITING
+
+    def add(self, turn: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(turn)
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._failures.append(error)
+
+    async def finish(self) -> None:
+        """Wait for every file waiting; raise the first failure among them."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._failures:
+            raise self._failures[0]
+
+    async def cancel(self) -> None:
+        """Cancel every file still waiting, and wait until they have ended."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
