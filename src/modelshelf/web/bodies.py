@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     RootModel,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
@@ -257,6 +258,13 @@ class ModelsQuery(Query):
     order: Order = "asc"
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=2**62)
+
+    @field_validator("type", "tag", "base_model")
+    @classmethod
+    def _empty_filters_nothing(cls, value: str | None) -> str | None:
+        """`?tag=` is no tag filter, as `?q=` is no search: a page's form sends every field,
+        filled or not, and no type, tag or base model the listings offer is empty."""
+        return value or None
 
 
 class ModelsPage(BaseModel):
