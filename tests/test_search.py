@@ -445,6 +445,31 @@ async def test_a_filter_sent_empty_filters_nothing_as_an_empty_q_does(
     assert await search(library, params) == expected
 
 
+NAMED = [n for n in ALL_BY_NAME if n != "Pixel Art XL"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, [*NAMED, None]),
+        ({"sort": "name"}, [*NAMED, None]),
+        ({"order": "desc"}, [*NAMED[::-1], None]),
+        ({"sort": "name", "order": "desc"}, [*NAMED[::-1], None]),
+        ({"type": "lora"}, ["Anime Lineart", "Café Noir", None]),
+        ({"tag": "lora", "order": "desc"}, ["Café Noir", "Anime Lineart", None]),
+    ],
+    ids=["default", "name", "default-desc", "name-desc", "type", "tag-desc"],
+)
+async def test_a_model_without_a_name_comes_last_in_the_name_order_either_way(
+    library: Client, params: dict[str, str], expected: list[str | None]
+) -> None:
+    # "Models without the value come last either way" holds for the name too (a legacy row or
+    # a PATCH may leave it NULL), in the listing's default order above all.
+    status, answer, _ = await call(library, "PATCH", f"/api/models/{sha(2)}", {"name": None})
+    assert (status, answer["name"]) == (200, None)
+    assert await search(library, params) == expected
+
+
 # --- unknown query parameters -------------------------------------------------------------------
 
 
