@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from modelshelf.renditions import qualities
+from modelshelf.web.openapi import build_openapi
 from tests.conftest import Client, migrate
 from tests.editing import (
     UNKNOWN,
@@ -18,6 +19,7 @@ from tests.editing import (
     assert_error,
     build,
     call,
+    disk_full_before_commit,
     get_model,
     rows,
     snapshot,
@@ -209,6 +211,36 @@ async def test_if_match_on_an_unknown_model_is_404(library: Client) -> None:
     )
     assert status == 404
     assert_error(answer, "Not Found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template", "body"),
+    [
+        ("DELETE", f"/api/images/{A}_1.webp", "/api/images/{filename}", None),
+        ("DELETE", f"/api/models/{A}", "/api/models/{sha256}", None),
+        ("PATCH", f"/api/models/{A}", "/api/models/{sha256}", {"name": "x"}),
+        ("PUT", f"/api/models/{A}/tags", "/api/models/{sha256}/tags", {"tags": ["x"]}),
+        (
+            "POST",
+            "/api/images/reorder",
+            "/api/images/reorder",
+            {"hash": A, "order": [f"{A}_1.webp", f"{A}_0.webp", f"{A}_2.webp"]},
+        ),
+        ("DELETE", "/api/tags/1", "/api/tags/{id}", None),
+    ],
+    ids=["image", "model", "patch", "tags", "reorder", "tag"],
+)
+async def test_a_change_on_a_full_disk_is_507_as_its_schema_says_and_changes_nothing(
+    library: Client, data_dir: Path, method: str, path: str, template: str, body: Any
+) -> None:
+    before = snapshot(data_dir)
+    with disk_full_before_commit():
+        status, answer, _ = await call(library, method, path, body)
+    assert status == 507, answer
+    assert_error(answer, "Insufficient Storage")
+    assert snapshot(data_dir) == before
+    # A client generated from the OpenAPI document is told of this answer.
+    assert "507" in build_openapi()["paths"][template][method.lower()]["responses"]
 
 
 # --- PATCH /api/models/{sha256} -----------------------------------------------------------------

@@ -2,10 +2,11 @@
 many models in one atomic change, each as PATCH applies them; each model that changes saved
 in history first as PATCH saves it (restore undoes it), the others not written; the search
 index and the base-model filter following; a base model set so staying the person's when a
-later scan reads the files."""
+later scan reads the files; edits of the same model queued in the order they came."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.web.openapi import build_openapi
-from tests.conftest import Client, MakeClient, migrate
+from tests.conftest import Client, MakeClient, migrate, shelf_of
 from tests.editing import (
     UNKNOWN,
     A,
@@ -39,6 +40,7 @@ from tests.model_folders import (
     write_safetensors,
 )
 from tests.scanning import model, scan, sha256_of, start
+from tests.test_edit_races import gated_file_ops, until
 
 EDIT_MANY = "/api/models/edit"
 
@@ -329,3 +331,36 @@ async def test_a_change_that_fails_before_its_commit_changes_no_model(
         )
     assert status == 507, answer
     assert snapshot(data_dir) == before
+
+
+async def test_edits_of_the_same_model_queued_behind_a_change_run_in_the_order_they_came(
+    library: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reorder of A commits and holds A's lock until its files move (held at the gate); the
+    # bulk edit, then a PATCH of A, queue for that lock in this order.
+    shelf = shelf_of(library)
+    order = [f"{A}_2.webp", f"{A}_1.webp", f"{A}_0.webp"]
+    with gated_file_ops(shelf, monkeypatch) as gate:
+        reorder = asyncio.create_task(
+            call(library, "POST", "/api/images/reorder", {"hash": A, "order": order})
+        )
+        await gate.wait_reached()
+        bulk = asyncio.create_task(
+            edit_many(library, {"hashes": [B, A], "type": "bulk", "meta_json": {"notes": "b"}})
+        )
+        await until(lambda: shelf.model_locks.waiting(A) == 1, "the bulk edit queued")
+        patch = asyncio.create_task(
+            call(library, "PATCH", f"/api/models/{A}", {"type": "patch", "meta_json": {"x": 1}})
+        )
+        await until(lambda: shelf.model_locks.waiting(A) == 2, "the PATCH queued")
+        gate.open()
+        assert (await reorder)[0] == 200
+        assert await bulk == (200, {"changed": [B, A], "unchanged": [], "not_found": []})
+        assert (await patch)[0] == 200
+
+    entries = await history(library, A)
+    assert [e["action"] for e in entries] == ["edit", "edit", "reorder"]
+    assert entries[1]["before"]["type"] == "lora"
+    assert entries[0]["before"]["type"] == "bulk"  # the PATCH came after the bulk edit
+    assert entries[0]["before"]["meta_json"]["notes"] == "b"
+    assert await fields(library, A) == ("patch", entries[0]["before"]["meta_json"] | {"x": 1})

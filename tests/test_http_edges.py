@@ -406,3 +406,63 @@ async def test_an_unknown_expectation_is_417_with_the_json_error_body(
         "/api/tags", json={"name": "continued"}, headers={"Expect": "100-continue"}
     )
     assert continued.status == 201, await continued.text()
+
+
+TAG_NAME_WORDS = "a tag name needs a character other than white space, and no control characters"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "detail"),
+    [
+        ("PUT", f"/api/models/{H}/tags", {"tags": ["ok", "   "]}, f"tags.1: {TAG_NAME_WORDS}"),
+        ("PUT", f"/api/models/{H}/tags", {"tags": ["a\nb"]}, f"tags.0: {TAG_NAME_WORDS}"),
+        ("POST", "/api/tags", {"name": "\u3000"}, f"name: {TAG_NAME_WORDS}"),
+        ("PATCH", "/api/tags/1", {"name": "a\x85b"}, f"name: {TAG_NAME_WORDS}"),
+        ("POST", "/api/models/tags", {"hashes": [H], "add": [" "]}, f"add.0: {TAG_NAME_WORDS}"),
+        (
+            "POST",
+            "/api/models/tags",
+            {"hashes": [H, "xyz"]},
+            "hashes.1: should be a SHA256: 64 hex characters",
+        ),
+        ("PATCH", f"/api/models/{H}", {"name": "a\x00b"}, "name: must not contain a NUL character"),
+        (
+            "POST",
+            "/api/models/edit",
+            {"hashes": [H], "type": "\x00"},
+            "type: must not contain a NUL character",
+        ),
+        (
+            "POST",
+            "/api/images/reorder",
+            {"hash": H, "order": [f"{H}_0.png"]},
+            "order.0: should be an image name: <sha256>_<seq>.webp or <sha256>.webp",
+        ),
+        (
+            "POST",
+            "/api/images/get_sample_imgs",
+            {"hash": H[:-1]},
+            "hash: should be a SHA256: 64 hex characters",
+        ),
+    ],
+    ids=[
+        "tag-blank",
+        "tag-newline",
+        "new-tag-ideographic-space",
+        "rename-tag-c1-control",
+        "bulk-tag-blank",
+        "bulk-hash",
+        "name-nul",
+        "bulk-type-nul",
+        "reorder-name",
+        "sample-hash",
+    ],
+)
+async def test_a_field_that_does_not_match_its_pattern_is_400_saying_what_it_needs(
+    client: Client, method: str, path: str, body: dict[str, object], detail: str
+) -> None:
+    # The detail is for a person: what the field needs, not the regex that checks it (the tag
+    # name's spells out every control and space character by its code point).
+    response = await client.request(method, path, json=body)
+    assert response.status == 400
+    assert await response.json() == {"error": "Bad Request", "detail": detail}

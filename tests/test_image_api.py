@@ -31,9 +31,10 @@ from tests.conftest import (
     assert_error_body,
     migrate,
     paused_at,
+    post_import,
     shelf_of,
 )
-from tests.factories import LegacyLibrary, fake_sha, image_size, make_image
+from tests.factories import LegacyLibrary, fake_sha, image_size, make_image, make_model_file
 
 H = fake_sha(1)
 H2 = fake_sha(2)
@@ -526,13 +527,30 @@ async def test_pending_image_serves_the_original_bytes(
     assert await response.read() == (legacy.images_dir / original).read_bytes()
 
 
-async def test_pending_image_of_unknown_id_is_404(client: Client, legacy: LegacyLibrary) -> None:
+@pytest.mark.parametrize(
+    ("pending_id", "detail"),
+    [
+        (3, "pending model 3 has no image"),
+        (4, "no pending model with id 4"),
+        (5, "no pending model with id 5"),  # imported meanwhile
+        (123456, "no pending model with id 123456"),
+    ],
+    ids=["no-image", "unknown", "imported", "far"],
+)
+async def test_pending_image_of_unknown_id_is_404_saying_which_is_missing(
+    client: Client, legacy: LegacyLibrary, tmp_path: Path, pending_id: int, detail: str
+) -> None:
     legacy.add_model(3, hash_hex="")  # pending, without an image
+    model_file = tmp_path / "five.bin"
+    make_model_file(model_file, size=256, seed=5)
+    legacy.add_model(5, path=str(model_file), images=[legacy.image("five.png")])
     await migrate(client, legacy)
-    for pending_id in (3, 4, 123456):
-        response = await client.get(f"/api/images/pending/{pending_id}")
-        assert response.status == 404
-        assert_error_body(await response.json(), 404)
+    assert (await post_import(client, 5))[0] == 200
+
+    response = await client.get(f"/api/images/pending/{pending_id}")
+
+    assert response.status == 404
+    assert await response.json() == {"error": "Not Found", "detail": detail}
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,8 @@ from tests.conftest import (
 from tests.factories import HASHED, Library, image_size, query, snapshot
 
 QUALITIES = qualities()
+PREVIEW = "/api/migration/preview_import"
+BATCH = "/api/migration/import_models"
 
 
 # --- no conflict ------------------------------------------------------------------------------
@@ -215,6 +217,54 @@ async def test_bad_bodies_are_400_and_change_nothing(
     assert response.status == 400
     assert_error_body(await response.json(), 400)
     assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        (IMPORT, {"id": 2, "conflict_strategy": "replace"}, "conflict_strategy: "),
+        (PREVIEW, {"id": 2, "conflict_strategy": 1}, "conflict_strategy: "),
+        (BATCH, {"id": "2"}, "id: "),
+        (BATCH, {"id": [2, "x"]}, "id.1: "),
+        (BATCH, {"id": [], "conflict_strategy": "merge"}, "id: "),
+        (BATCH, {"ids": [2], "conflict_strategy": "keep"}, "conflict_strategy: "),
+    ],
+    ids=[
+        "import-strategy",
+        "preview-strategy",
+        "batch-id",
+        "batch-id-item",
+        "batch-empty",
+        "batch-strategy",
+    ],
+)
+async def test_a_bad_value_under_a_hikaze_name_is_400_naming_the_field_sent(
+    client: Client, conflict: dict[str, Any], data_dir: Path, path: str, body: Any, where: str
+) -> None:
+    # A Hikaze Model Manager 2 client sends `conflict_strategy` and `id`; the detail must name
+    # the field it sent, not the one the service reads it as.
+    response = await client.post(path, json=body)
+    assert response.status == 400
+    answer = await response.json()
+    assert_error_body(answer, 400)
+    assert answer["detail"].startswith(where), answer
+    assert snapshot(data_dir, ignore=HASHED) == conflict["before"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (IMPORT, {"id": 2, "conf_strategy": "delete", "conflict_strategy": "delete"}),
+        (BATCH, {"ids": [2], "id": [2], "conflict_strategy": "delete"}),
+    ],
+    ids=["import", "batch"],
+)
+async def test_both_names_sent_alike_are_read_once(
+    client: Client, conflict: dict[str, Any], path: str, body: Any
+) -> None:
+    response = await client.post(path, json=body)
+    assert response.status in (200, 207), await response.text()
+    assert "deleted" in await response.text()
 
 
 async def test_unknown_id_is_404(client: Client) -> None:

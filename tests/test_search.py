@@ -419,6 +419,57 @@ async def test_an_existing_library_is_indexed_when_the_index_is_created(tmp_path
         assert conn.execute("SELECT count(*) FROM search_docs WHERE stale = 1").fetchone() == (0,)
 
 
+ALL_BY_NAME = ["Anime Lineart", "Café Noir", "Dreamshaper", "Pixel Art XL", "Realistic Vision"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"tag": ""}, ALL_BY_NAME),
+        ({"type": ""}, ALL_BY_NAME),
+        ({"base_model": ""}, ALL_BY_NAME),
+        ({"q": "", "type": "", "tag": "", "base_model": ""}, ALL_BY_NAME),
+        (
+            {"q": "", "type": "", "tag": "lora", "base_model": ""},
+            [*ALL_BY_NAME[:2], "Pixel Art XL"],
+        ),
+        ({"q": "pixel", "type": "lora", "tag": "", "base_model": ""}, ["Pixel Art XL"]),
+    ],
+    ids=["tag", "type", "base-model", "all-empty", "tag-given", "q-and-type-given"],
+)
+async def test_a_filter_sent_empty_filters_nothing_as_an_empty_q_does(
+    library: Client, params: dict[str, str], expected: list[str]
+) -> None:
+    # A page's form (or URLSearchParams over it) sends every field, filled or not; no type,
+    # tag or base model the listings offer is empty, so an empty one can only mean "any".
+    assert await search(library, params) == expected
+
+
+NAMED = [n for n in ALL_BY_NAME if n != "Pixel Art XL"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, [*NAMED, None]),
+        ({"sort": "name"}, [*NAMED, None]),
+        ({"order": "desc"}, [*NAMED[::-1], None]),
+        ({"sort": "name", "order": "desc"}, [*NAMED[::-1], None]),
+        ({"type": "lora"}, ["Anime Lineart", "Café Noir", None]),
+        ({"tag": "lora", "order": "desc"}, ["Café Noir", "Anime Lineart", None]),
+    ],
+    ids=["default", "name", "default-desc", "name-desc", "type", "tag-desc"],
+)
+async def test_a_model_without_a_name_comes_last_in_the_name_order_either_way(
+    library: Client, params: dict[str, str], expected: list[str | None]
+) -> None:
+    # "Models without the value come last either way" holds for the name too (a legacy row or
+    # a PATCH may leave it NULL), in the listing's default order above all.
+    status, answer, _ = await call(library, "PATCH", f"/api/models/{sha(2)}", {"name": None})
+    assert (status, answer["name"]) == (200, None)
+    assert await search(library, params) == expected
+
+
 # --- unknown query parameters -------------------------------------------------------------------
 
 

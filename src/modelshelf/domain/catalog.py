@@ -159,6 +159,10 @@ async def pending_file(shelf: Shelf, pending_id: int) -> ImageFile:
     NotFound."""
     async with shelf.storage.read() as conn:
         ext = await pending.pending_image_ext(conn, pending_id)
+        # A page still showing a model another client imported or discarded asks too: say
+        # the model is gone, as every other endpoint of a pending id does.
+        if ext is None and await pending.fetch_pending_row(conn, pending_id) is None:
+            raise NotFound(f"no pending model with id {pending_id}")
     if ext is None:
         raise NotFound(f"pending model {pending_id} has no image")
     path = shelf.folder.pending_path(pending_id, ext)

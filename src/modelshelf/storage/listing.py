@@ -87,7 +87,9 @@ class ModelFilter:
         if self.sort is None and self.words:
             return f"{search.rank_expression()}, model_search.rowid"
         if self.sort in (None, "name"):
-            return tie
+            # Models without a name come last: NULL sorts first ascending (the index
+            # models_name_nulls_last reads this order as it is; descending needs no help).
+            return tie if self.order == "desc" else f"(m.name IS NULL), {tie}"
         # Models without a value come last in both directions.
         column = f"m.{self.sort}"
         return f"({column} IS NULL), {column} {direction}, {tie}"

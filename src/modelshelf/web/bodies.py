@@ -6,16 +6,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     RootModel,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
 from modelshelf.domain.strategies import Strategy, actions_taken
+from modelshelf.domain.tagging import tag_name_pattern
+from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import (
     ROW_ID_MAX,
     ROW_ID_MIN,
@@ -30,6 +34,18 @@ from modelshelf.storage.listing import Order, SortKey
 
 MAX_BATCH = 10_000
 NO_NUL = r"^[^\x00]*$"
+TAG_NAME_PATTERN = tag_name_pattern()
+IMAGE_NAME_PATTERN = f"^{PUBLIC_NAME.pattern}$"
+
+# What each pattern a body field must match asks for, in words: a 400's detail says this,
+# not the regex (the tag name's spells out every control and space character by its code).
+PATTERN_MEANINGS = {
+    NO_NUL: "must not contain a NUL character",
+    SHA256_ANY_CASE: "should be a SHA256: 64 hex characters",
+    TAG_NAME_PATTERN: "a tag name needs a character other than white space, and no control"
+    " characters",
+    IMAGE_NAME_PATTERN: "should be an image name: <sha256>_<seq>.webp or <sha256>.webp",
+}
 
 
 def _number_not_text(value: Any) -> Any:
@@ -125,20 +141,34 @@ class PendingQuery(Query):
     )
 
 
-def _one_strategy(data: Any) -> Any:
-    """Hikaze Model Manager 2 clients say `conflict_strategy`; accept it as `conf_strategy`."""
-    if isinstance(data, dict) and "conflict_strategy" in data:
-        data = dict(data)
-        legacy = data.pop("conflict_strategy")
-        if "conf_strategy" in data and data["conf_strategy"] != legacy:
-            raise ValueError("conf_strategy and conflict_strategy disagree; send one of them")
-        data["conf_strategy"] = legacy
+def _sent_once(data: Any, name: str, legacy: str) -> Any:
+    """`data` without `legacy`, the name Hikaze Model Manager 2 clients send for `name`, when
+    both are sent alike. Sent alone, `legacy` is read by the field's validation alias, so a
+    400 names the key the client sent. Raises ValueError when the two disagree."""
+    if isinstance(data, dict) and name in data and legacy in data:
+        if data[name] != data[legacy]:
+            raise ValueError(f"{name} and {legacy} disagree; send one of them")
+        data = {key: value for key, value in data.items() if key != legacy}
     return data
+
+
+def _one_strategy(data: Any) -> Any:
+    return _sent_once(data, "conf_strategy", "conflict_strategy")
+
+
+# A conflict strategy in a body, under either of its names.
+StrategyAnyName = Annotated[
+    Strategy | None,
+    Field(
+        validation_alias=AliasChoices("conf_strategy", "conflict_strategy"),
+        description="also read as `conflict_strategy` (what Hikaze Model Manager 2 clients send)",
+    ),
+]
 
 
 class ImportRequest(Body):
     id: PendingId
-    conf_strategy: Strategy | None = None
+    conf_strategy: StrategyAnyName = None
 
     _strategy_alias = model_validator(mode="before")(_one_strategy)
 
@@ -152,20 +182,18 @@ class ImportResponse(BaseModel):
 
 
 class BatchImportRequest(Body):
-    ids: list[PendingId] = Field(min_length=1, max_length=MAX_BATCH)
-    conf_strategy: Strategy | None = None
+    ids: list[PendingId] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        validation_alias=AliasChoices("ids", "id"),
+        description="also read as `id` (what Hikaze Model Manager 2 clients send)",
+    )
+    conf_strategy: StrategyAnyName = None
 
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: Any) -> Any:
-        data = _one_strategy(data)
-        if isinstance(data, dict) and "id" in data:
-            data = dict(data)
-            ids = data.pop("id")
-            if "ids" in data and data["ids"] != ids:
-                raise ValueError("ids and id disagree; send one of them")
-            data["ids"] = ids
-        return data
+        return _sent_once(_one_strategy(data), "ids", "id")
 
 
 class BatchResult(BaseModel):
@@ -256,6 +284,13 @@ class ModelsQuery(Query):
         if self.meta_keys is None:
             return None
         return frozenset(k.strip() for k in self.meta_keys.split(",") if k.strip())
+
+    @field_validator("type", "tag", "base_model")
+    @classmethod
+    def _empty_filters_nothing(cls, value: str | None) -> str | None:
+        """`?tag=` is no tag filter, as `?q=` is no search: a page's form sends every field,
+        filled or not, and no type, tag or base model the listings offer is empty."""
+        return value or None
 
 
 class ModelsPage(BaseModel):

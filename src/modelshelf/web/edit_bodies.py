@@ -11,14 +11,19 @@ from pydantic import AfterValidator, BaseModel, Field, JsonValue, StrictStr
 from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.strategies import actions_taken
-from modelshelf.domain.tagging import MAX_TAG_NAME, tag_name_pattern
-from modelshelf.imagefolder import PUBLIC_NAME
+from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
-from modelshelf.web.bodies import NO_NUL, Body, RowId, Sha256
+from modelshelf.web.bodies import (
+    IMAGE_NAME_PATTERN,
+    NO_NUL,
+    TAG_NAME_PATTERN,
+    Body,
+    RowId,
+    Sha256,
+)
 
 MAX_TAGS = 500
 MAX_IMAGES = 10_000
-TAG_NAME_PATTERN = tag_name_pattern()
 
 TagName = Annotated[
     StrictStr,
@@ -124,7 +129,7 @@ class MergeTagResponse(BaseModel):
 
 class ReorderRequest(Body):
     hash: StrictStr = Field(description="the model's SHA256", pattern=SHA256_ANY_CASE)
-    order: list[Annotated[StrictStr, Field(pattern=f"^{PUBLIC_NAME.pattern}$")]] = Field(
+    order: list[Annotated[StrictStr, Field(pattern=IMAGE_NAME_PATTERN)]] = Field(
         max_length=MAX_IMAGES,
         description="every current image name, in the new order: order[i] becomes seq i",
     )

@@ -19,7 +19,14 @@ from modelshelf.web.bodies import (
     SampleImagesRequest,
     UploadResponse,
 )
-from modelshelf.web.endpoint import IF_MATCH, IMAGE, JSON_ERRORS, PRECONDITION, Endpoint
+from modelshelf.web.endpoint import (
+    IF_MATCH,
+    IMAGE,
+    JSON_ERRORS,
+    PRECONDITION,
+    WRITE_ERRORS,
+    Endpoint,
+)
 from modelshelf.web.files import file_response, memory_response
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
@@ -151,7 +158,7 @@ ENDPOINTS: list[Endpoint] = [
         upload_image,
         "Add an example image (multipart: image, sha256)",
         multipart=True,
-        responses={200: UploadResponse, **JSON_ERRORS, 404: None, 503: None, 507: None},
+        responses={200: UploadResponse, **JSON_ERRORS, 404: None, **WRITE_ERRORS},
     ),
     Endpoint(
         "GET",
@@ -190,6 +197,12 @@ ENDPOINTS: list[Endpoint] = [
         delete_image,
         "Delete an example image; later seqs move down by one",
         headers=IF_MATCH,
-        responses={200: DeleteImageResponse, 400: None, 404: None, **PRECONDITION, 503: None},
+        responses={
+            200: DeleteImageResponse,
+            400: None,
+            404: None,
+            **PRECONDITION,
+            **WRITE_ERRORS,
+        },
     ),
 ]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from modelshelf.domain.revisions import IfMatch
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job, row_id_from_text
+from modelshelf.web.bodies import PATTERN_MEANINGS
 from modelshelf.web.jobs_bodies import JobResponse
 from modelshelf.web.keys import SETTINGS, SHELF
 
@@ -65,8 +66,11 @@ def describe(exc: ValidationError) -> str:
         if error["type"] == "json_invalid":
             parts.append(f"malformed JSON: {error['ctx'].get('error', error['msg'])}")
             continue
+        message = error["msg"]
+        if error["type"] == "string_pattern_mismatch":
+            message = PATTERN_MEANINGS.get(error["ctx"]["pattern"], message)
         where = ".".join(str(p) for p in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
+        parts.append(f"{where}: {message}")
     return "; ".join(parts[:10]) or "invalid request"
 
 
