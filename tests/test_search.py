@@ -162,6 +162,19 @@ async def test_words_match_as_prefixes(library: Client, query: str, expected: li
     assert sorted(await search(library, query)) == sorted(expected)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        sha(1)[:10],  # AutoV2, as an A1111 picture's "Model hash" gives it
+        sha(1)[:10].upper(),  # as Civitai shows it
+        sha(1),
+        sha(1).upper(),
+    ],
+)
+async def test_a_model_is_found_by_the_start_of_its_sha256(library: Client, query: str) -> None:
+    assert await search(library, query) == ["Dreamshaper"]
+
+
 async def test_best_matches_come_first(library: Client) -> None:
     # "pixel": the name and trigger words of one, a passing mention in another's description.
     assert await search(library, "pixel") == ["Pixel Art XL", "Realistic Vision"]

@@ -1,15 +1,15 @@
 """The full-text search index over models: the FTS5 table `model_search` and `search_docs`.
 
 Each model has one row in the index, built by `search_document` (the one row builder: add a
-new source of searchable text there) from its name, its file names, `meta_json.description`,
-`meta_json.trigger_words` and its tag names. `search_docs` maps a model to its FTS rowid,
-holds its base model (`base_model_of`: what the base-model filter and list read, indexed) and
-says whether its row must be built again: triggers on `models`, `model_tags` and `tags` mark
-it stale (schema step "full-text search"), so no writer can forget to. `refresh_stale` builds
-the stale rows; the unit of work runs it in every change just before the commit, and opening
-the database runs it once (so a library migrated forward, or changed by another program, is
-indexed before the service answers). The index therefore moves in the same transaction as
-what it describes.
+new source of searchable text there) from its name, its file names and SHA256,
+`meta_json.description`, `meta_json.trigger_words` and its tag names. `search_docs` maps a
+model to its FTS rowid, holds its base model (`base_model_of`: what the base-model filter
+and list read, indexed) and says whether its row must be built again: triggers on `models`,
+`model_tags` and `tags` mark it stale (schema step "full-text search"), so no writer can
+forget to. `refresh_stale` builds the stale rows; the unit of work runs it in every change
+just before the commit, and opening the database runs it once (so a library migrated
+forward, or changed by another program, is indexed before the service answers). The index
+therefore moves in the same transaction as what it describes.
 
 A person's query is never FTS syntax: `match_expression` keeps only its words and quotes each
 one as a prefix, so `"`, `*`, `AND`, `(` or `:` cannot cause an error.
@@ -64,7 +64,10 @@ def search_document(source: SearchSource) -> dict[str, str]:
     """The text of each column of a model's row in `model_search`."""
     return {
         "name": _text(source.name),
-        "files": _text(source.files),
+        # The SHA256 after the file names: as every word matches as a prefix, its first ten
+        # digits (AutoV2, the "Model hash" of an A1111 picture's parameters, in any case)
+        # find the model, and so does the whole hash Civitai shows.
+        "files": _text([*source.files, source.sha256]),
         "description": _text(source.meta.get("description")),
         # A list of words or phrases, or one string (both are found in real libraries).
         "trigger_words": _text(source.meta.get("trigger_words")),
