@@ -12,9 +12,10 @@ const GAP = 12;
 const OVERSCAN_ROWS = 1;
 const FAST_PX_PER_S = 2500;
 
+// What the base-model filter matches, so that a card and the filter agree: text, or nothing.
 export function baseModelOf(record) {
-  const meta = record.meta_json || {};
-  return meta.base_model || (meta.civitai && meta.civitai.baseModel) || "";
+  const base = (record.meta_json || {}).base_model;
+  return typeof base === "string" ? base : "";
 }
 
 export function presentFiles(record) {

@@ -121,7 +121,7 @@ export async function mountLibrary(main, context) {
   const longest = caps.limits.filter_text ? String(caps.limits.filter_text) : null;
   const search = h("input", {
     type: "search", id: "search", name: "q", autocomplete: "off", spellcheck: "false",
-    placeholder: "Name, file, trigger word, tag…", value: filters.q || "", maxlength: longest,
+    placeholder: "Name, file, trigger word, tag, hash…", value: filters.q || "", maxlength: longest,
   });
   // The chosen type is an option from the start; the others arrive with get_types.
   const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),

@@ -1,0 +1,40 @@
+"""What the library page asks of the server for its cards, in a real browser: each page of
+records carries only the base model of its meta_json (a card shows nothing else of it), the
+card shows the base model the filter matches, and a model is found by its AutoV2."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.ui.conftest import Visit
+from tests.ui.seed import SeededLibrary
+
+
+def open_library(visit: Visit, path: str = "/") -> Any:
+    page = visit.page
+    page.goto(path)
+    page.locator(".card[data-state='full']").first.wait_for()
+    return page
+
+
+def test_pages_of_cards_carry_only_the_base_model_of_meta_json(visit: Visit) -> None:
+    page = visit.page
+    with page.expect_response(lambda r: "/api/models?" in r.url) as answer:
+        page.goto("/")
+    records = json.loads(answer.value.body())["models"]
+    assert records and all(set(r["meta_json"]) <= {"base_model"} for r in records)
+    assert any(r["meta_json"] for r in records)
+    first = page.locator(".card[data-state='full']").first
+    first.wait_for()
+    assert "SD 1.5" in first.inner_text()  # Aurora Lineart XL's base model, on its card
+
+
+def test_a_model_is_found_by_its_autov2_pasted_in_the_search(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    page = open_library(visit)
+    autov2 = library.hashes["Aurora Lineart XL"][:10].upper()  # as Civitai and A1111 show it
+    page.get_by_role("searchbox", name="Search").fill(autov2)
+    page.get_by_text("1 model", exact=True).wait_for()
+    assert page.locator(".card[data-state='full'] .name").all_inner_texts() == ["Aurora Lineart XL"]
