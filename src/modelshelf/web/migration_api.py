@@ -195,6 +195,7 @@ ENDPOINTS: list[Endpoint] = [
             **JSON_ERRORS,
             409: JobConflictBody,
             503: None,
+            507: None,  # the job's row cannot be written on a full disk
         },
     ),
 ]
