@@ -246,3 +246,17 @@ def test_without_their_own_trigger_words_a_download_s_are_shown_until_edited(
     page.locator("#edit-button[aria-expanded='false']").wait_for()
     assert page.get_by_role("region", name="Trigger words").count() == 0
     assert page.request.get(f"/api/models/{sha}").json()["meta_json"]["trigger_words"] == []
+
+
+def test_the_editors_base_model_takes_what_the_librarys_filter_takes(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    """As the edit of many models: a longer base model could not be chosen in the library's
+    base-model filter (the server's filter_text, 100 characters)."""
+    page = open_model(visit, library, "Aurora Lineart XL")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    field = page.get_by_label("Base model", exact=True)
+    field.focus()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text("Illustrious XL v2 " * 10)  # 180 characters, as a paste
+    assert field.input_value() == ("Illustrious XL v2 " * 10)[:100]

@@ -83,7 +83,7 @@ export function renderTags(record, { caps, change, state }) {
 // The editor's fields show the record, or what the person typed over it (kept in
 // `state.draft`, so a redraw, a 412 or a failed save never loses it). Save is disabled while
 // its PATCH runs.
-export function renderEditor(record, meta, { change, state, close }) {
+export function renderEditor(record, meta, { change, state, close, limits = {} }) {
   const draft = state.draft;
   const bind = (control, value) => {
     control.value = draft[control.id] ?? value;
@@ -96,7 +96,9 @@ export function renderEditor(record, meta, { change, state, close }) {
   const type = bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || "");
   const types = h("datalist", { id: "edit-types" });
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
-  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), text("base_model"));
+  // No longer than the library's base-model filter takes (as in the edit of many models).
+  const longest = limits.filter_text ? String(limits.filter_text) : null;
+  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off", maxlength: longest }), text("base_model"));
   const bases = h("datalist", { id: "edit-bases" });
   baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));

@@ -150,7 +150,7 @@ export async function mountModel(main, sha256, context) {
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
-      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false) }) : renderFacts(record, base),
+      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false), limits: caps.limits }) : renderFacts(record, base),
       renderTriggerWords(meta),
       renderTags(record, { caps, change, state }),
       renderLinks(meta),
