@@ -1,7 +1,9 @@
 // Editing on the model page: the tag field and the editor of name, type, base model, trigger
 // words, description and notes. Nothing typed is thrown away: tags that could not be saved go
 // back into the field, and the editor keeps the fields the person changed over any redraw
-// (a 412 or a failed save included). Writes go through the page's `change` (queued, If-Match).
+// (a 412 or a failed save included), over a visit to another page (see model.js), and asks
+// before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
+// If-Match).
 import { h, toast, note } from "./dom.js";
 import { libraryTags, libraryTypes } from "./api.js";
 import { baseModelChoices } from "./choices.js";
@@ -83,11 +85,18 @@ export function renderTags(record, { caps, change, state }) {
 // The editor's fields show the record, or what the person typed over it (kept in
 // `state.draft`, so a redraw, a 412 or a failed save never loses it). Save is disabled while
 // its PATCH runs.
-export function renderEditor(record, meta, { change, state, close, limits = {} }) {
+// `close()` closes the editor (after a save); `cancel()` asks first when something typed
+// would be lost (Escape).
+export function renderEditor(record, meta, { change, state, close, cancel, limits = {} }) {
   const draft = state.draft;
+  // A field typed back to what the record holds is no change: the draft holds only changes, so
+  // a draft with any key is work that would be lost.
   const bind = (control, value) => {
     control.value = draft[control.id] ?? value;
-    control.addEventListener("input", () => { draft[control.id] = control.value; });
+    control.addEventListener("input", () => {
+      if (control.value === value) delete draft[control.id];
+      else draft[control.id] = control.value;
+    });
     return control;
   };
   const text = (key) => (typeof meta[key] === "string" ? meta[key] : "");
@@ -113,7 +122,8 @@ export function renderEditor(record, meta, { change, state, close, limits = {} }
     field("edit-description", "Description", description), field("edit-notes", "Notes", notes),
     h("div", { class: "row-actions" }, saveButton));
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") { event.preventDefault(); close(); }
+    // Escape also closes a field's suggestions: by habit, not to throw the edit away.
+    if (event.key === "Escape") { event.preventDefault(); cancel(); }
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -137,6 +147,16 @@ function showSaving(button, saving) {
   button.disabled = saving;
   button.textContent = saving ? "Saving…" : "Save";
   button.setAttribute("aria-busy", String(saving));
+}
+
+const FIELD_NAMES = { name: "name", type: "type", base_model: "base model", trigger_words: "trigger words", description: "description", notes: "notes" };
+
+// The fields of `draft` that differ from `record`, in words ("name, description"); "" if none.
+export function unsavedFields(draft, record) {
+  const body = changesOf(draft, record);
+  if (!body) return "";
+  return [...Object.keys(body).filter((key) => key !== "meta_json"), ...Object.keys(body.meta_json || {})]
+    .map((key) => FIELD_NAMES[key] || key).join(", ");
 }
 
 // The PATCH body for the fields the person changed (`draft`) where they differ from `record`;

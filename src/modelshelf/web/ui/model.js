@@ -9,7 +9,18 @@ import { triggerWords, promptSyntax, links, descriptionOf, trainingFacts, tagFre
 import { navigate, focusHeading, cameFrom } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
-import { renderTags, renderEditor, CHANGED_ELSEWHERE } from "./editor.js";
+import { renderTags, renderEditor, unsavedFields, CHANGED_ELSEWHERE } from "./editor.js";
+
+// What was typed in a model's editor and not saved, by SHA256: a step to the next model (J,
+// Next, a link, Back) left it behind and it was gone; it is there again, the editor open, when
+// the person comes back to that model. Only this page's memory holds it: closing or reloading
+// the page asks first.
+const drafts = new Map();
+window.addEventListener("beforeunload", (event) => {
+  if (![...drafts.values()].some((draft) => Object.keys(draft).length)) return;
+  event.preventDefault();
+  event.returnValue = ""; // browsers that still ask for it
+});
 
 export async function mountModel(main, sha256, context) {
   const caps = await capabilities();
@@ -143,14 +154,14 @@ export async function mountModel(main, sha256, context) {
       copies > 1 ? h("span", { class: "badge dup", text: `Duplicate ×${copies}` }) : null,
       h("div", { class: "actions" },
         h("button", { type: "button", id: "edit-button", text: state.editing ? "Cancel editing" : "Edit", disabled: !canEdit, "aria-expanded": String(state.editing),
-          title: canEdit ? null : "This server does not offer editing yet", onclick: () => toggleEditor(!state.editing) }),
+          title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
         h("button", { type: "button", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel })));
     const left = h("div", {},
       renderGallery(record, { caps, etag: () => etag, queued, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
-      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false), limits: caps.limits }) : renderFacts(record, base),
+      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false), cancel: cancelEditing, limits: caps.limits }) : renderFacts(record, base),
       renderTriggerWords(meta),
       renderTags(record, { caps, change, state }),
       renderLinks(meta),
@@ -159,13 +170,27 @@ export async function mountModel(main, sha256, context) {
     clear(main, renderCrumbs(sha256), title, h("div", { class: "model-layout" }, left, right));
   }
 
-  // Opens or closes the editor; closing it (Cancel, Escape, a save) forgets what was typed.
+  // Opens or closes the editor; closing it (a save, or a cancel the person confirmed) forgets
+  // what was typed.
   function toggleEditor(open) {
     if (state.saving) return;
     state.editing = open;
-    if (!open) state.draft = {};
+    state.draft = {};
+    if (open) drafts.set(sha256, state.draft);
+    else drafts.delete(sha256);
     draw();
     document.getElementById(open ? "edit-name" : "edit-button")?.focus();
+  }
+
+  // Cancel editing or Escape: what was typed is dropped only once the person says so.
+  async function cancelEditing() {
+    if (state.saving) return;
+    const unsaved = unsavedFields(state.draft, record);
+    if (unsaved) {
+      const yes = await confirmDialog({ title: "Drop your changes?", body: `What you typed in ${unsaved} is not saved.`, confirm: "Drop changes" });
+      if (!yes || !alive || !state.editing) return;
+    }
+    toggleEditor(false);
   }
 
   async function deleteModel() {
@@ -179,6 +204,9 @@ export async function mountModel(main, sha256, context) {
       // After the page's other writes, with the ETag they left (see queued).
       await queued(() => call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} }));
       invalidateLibrary();
+      // An edit left open goes with the model (an Undo brings the model back, not the edit).
+      state.editing = false;
+      drafts.delete(sha256);
       const name = record.name || sha256;
       toast(`Deleted ${name}`, { action: { label: "Undo", run: () => undoDelete(sha256, name) } });
       // Back to the library where the person left it; else to it, in place of this page (Back
@@ -197,6 +225,14 @@ export async function mountModel(main, sha256, context) {
     return null;
   }
   if (!context.isCurrent()) return null;
+  // Back to a model whose edit was left unsaved: the editor is open with it, and says so.
+  const kept = drafts.get(sha256);
+  if (kept && unsavedFields(kept, record)) {
+    Object.assign(state, { editing: true, draft: kept });
+    toast(`Your unsaved changes (${unsavedFields(kept, record)}) are back in the editor`);
+  } else {
+    drafts.delete(sha256);
+  }
   draw();
   focusHeading(main, context.focus);
   // The model after the last of a page of the library is on the next page: fetch it, then
@@ -215,7 +251,13 @@ export async function mountModel(main, sha256, context) {
     if (link) { event.preventDefault(); link.click(); }
   };
   document.addEventListener("keydown", stepThroughLibrary);
-  return () => { alive = false; document.removeEventListener("keydown", stepThroughLibrary); };
+  return () => {
+    alive = false;
+    document.removeEventListener("keydown", stepThroughLibrary);
+    // Left with the edit unsaved: said on the next page, with the way back to it.
+    const unsaved = state.editing && record && unsavedFields(state.draft, record);
+    if (unsaved) toast(`Your changes to ${record.name || sha256.slice(0, 12)} are not saved; they are kept for when you come back`, { action: { label: "Back to it", run: () => navigate(`models/${sha256}`) } });
+  };
 }
 
 // A failed write in words: the server's reason, or that it could not be reached (fetch's own
