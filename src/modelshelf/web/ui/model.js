@@ -1,7 +1,7 @@
 // One model: gallery, facts (SHA256 and AutoV2 to copy), trigger words, tags, links, readable
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
-import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes, formatDate, autov2 } from "./dom.js";
+import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes, formatDate, autov2, showBusy } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
@@ -27,7 +27,7 @@ export async function mountModel(main, sha256, context) {
   // `draft`: the editor's fields the person changed (kept over any redraw, a 412 included);
   // `tagDraft`: what is typed in "Add a tag"; `tagsSaving`: tags added but not saved yet;
   // `focusNext`: where focus goes when the element that had it is gone after a change.
-  const state = { gallery: { index: 0 }, editing: false, saving: false, draft: {}, tagDraft: "", tagsSaving: [], focusNext: null, focusLater: null };
+  const state = { gallery: { index: 0 }, editing: false, saving: false, draft: {}, tagDraft: "", tagsSaving: [], focusNext: null, focusLater: null, deleting: false };
   let record = null;
   let etag = null;
   let alive = true;
@@ -155,7 +155,7 @@ export async function mountModel(main, sha256, context) {
       h("div", { class: "actions" },
         h("button", { type: "button", id: "edit-button", text: state.editing ? "Cancel editing" : "Edit", disabled: !canEdit, "aria-expanded": String(state.editing),
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
-        h("button", { type: "button", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel })));
+        deleting(h("button", { type: "button", id: "delete-model", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel }))));
     const left = h("div", {},
       renderGallery(record, { caps, etag: () => etag, queued, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
@@ -193,13 +193,23 @@ export async function mountModel(main, sha256, context) {
     toggleEditor(false);
   }
 
+  // While the delete runs, its button says so and another click asks nothing: on a slow server
+  // nothing showed, a second click asked again and its delete met a 404 ("No such model").
+  function deleting(button = document.getElementById("delete-model")) {
+    if (button && state.deleting !== (button.getAttribute("aria-busy") === "true")) showBusy(button, state.deleting ? "Deleting…" : null);
+    return button;
+  }
+
   async function deleteModel() {
+    if (state.deleting) return;
     const yes = await confirmDialog({
       title: `Delete “${record.name || sha256}”?`,
       body: "Its record, tags and example images are removed from the library. Model files on disk are not touched.",
       confirm: "Delete model",
     });
-    if (!yes) return;
+    if (!yes || state.deleting || !alive) return;
+    state.deleting = true;
+    deleting();
     try {
       // After the page's other writes, with the ETag they left (see queued).
       await queued(() => call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} }));
@@ -215,6 +225,9 @@ export async function mountModel(main, sha256, context) {
       else navigate(libraryHref(), { replace: true });
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
+      // Only a failure frees the button: a delete done leaves it busy while the page goes.
+      state.deleting = false;
+      if (alive) deleting();
     }
   }
 

@@ -3,7 +3,7 @@
 // Override, Merge and Delete would each leave); select many and import them as one job. The
 // queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
 // (`?show=` in the URL, as the library keeps its filters; the groups are pendinggroups.js's).
-import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce } from "./dom.js";
+import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce, showBusy } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
@@ -16,20 +16,6 @@ const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["ove
 // the new ones (see imageUrl). An import or a delete leaves the library's images as they were.
 function changedImagesOf(outcome) {
   if (outcome.sha256 && ["overridden", "merged"].includes(outcome.action_taken)) imagesChanged(outcome.sha256);
-}
-
-// A button whose request runs says so ("Importing…", aria-busy) and is aria-disabled (not
-// disabled, which would drop its focus); `busyText` null puts it back as it was.
-function showBusy(button, busyText) {
-  if (busyText) {
-    button.dataset.idleText = button.textContent;
-    button.textContent = busyText;
-    button.setAttribute("aria-disabled", "true");
-  } else {
-    button.textContent = button.dataset.idleText || button.textContent;
-    button.removeAttribute("aria-disabled");
-  }
-  button.setAttribute("aria-busy", String(Boolean(busyText)));
 }
 
 export async function mountPending(main, context) {

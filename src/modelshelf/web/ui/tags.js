@@ -3,7 +3,7 @@
 // rename in place (a name another tag has offers to merge into that one) and delete after a
 // confirmation that says how many models carry it. The focus stays where the person works: on
 // the renamed tag in its new place, on the next one after a delete or a merge.
-import { h, clear, toast, note, plural, formatCount, confirmDialog } from "./dom.js";
+import { h, clear, toast, note, plural, formatCount, confirmDialog, showBusy } from "./dom.js";
 import { call, post, capabilities, libraryTags, listsChanged, isUnavailable, ApiError } from "./api.js";
 import { setQuery, focusHeading } from "./router.js";
 import { invalidateLibrary } from "./library.js";
@@ -212,7 +212,12 @@ export async function mountTags(main, context) {
 
   // ---- delete -----------------------------------------------------------------------------
 
+  // While a tag's delete runs, its button says so and another click asks nothing: on a slow
+  // server a second click asked again, and its delete was told the tag was "changed or
+  // deleted elsewhere".
+  const deleting = new Set();
   async function remove(id) {
+    if (deleting.has(id)) return;
     const tag = tagOf(id);
     const yes = await confirmDialog({
       title: `Delete the tag “${tag.name}”?`,
@@ -221,7 +226,10 @@ export async function mountTags(main, context) {
         : "No model carries it.",
       confirm: "Delete tag",
     });
-    if (!yes || !alive) return;
+    if (!yes || !alive || deleting.has(id)) return;
+    deleting.add(id);
+    const button = document.getElementById(`delete-${id}`);
+    if (button) showBusy(button, "Deleting…");
     try {
       const deleted = await call("DELETE", `api/tags/${id}`);
       invalidateLibrary();
@@ -235,6 +243,9 @@ export async function mountTags(main, context) {
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
       toast(`Could not delete the tag “${tag.name}”: ${error.message}`, { error: true });
+    } finally {
+      deleting.delete(id);
+      if (button?.isConnected) showBusy(button, null);
     }
   }
 
