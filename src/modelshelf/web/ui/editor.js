@@ -1,7 +1,7 @@
 // Editing on the model page: the tag field and the editor of name, type, base model, trigger
 // words, description and notes. Nothing typed is thrown away: tags that could not be saved go
 // back into the field, and the editor keeps the fields the person changed over any redraw
-// (a 412 or a failed save included), over a visit to another page (see model.js), and asks
+// (a 412 or a failed save included), over a visit to another page (see drafts), and asks
 // before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
 // If-Match).
 import { h, toast, note } from "./dom.js";
@@ -10,6 +10,17 @@ import { baseModelChoices } from "./choices.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
+
+// What was typed in a model's editor and not saved, by SHA256: a step to the next model (J,
+// Next, a link, Back) left it behind and it was gone; it is there again, the editor open, when
+// the person comes back to that model. Only this page's memory holds it: closing or reloading
+// the page asks first.
+export const drafts = new Map();
+window.addEventListener("beforeunload", (event) => {
+  if (![...drafts.values()].some((draft) => Object.keys(draft).length)) return;
+  event.preventDefault();
+  event.returnValue = ""; // browsers that still ask for it
+});
 
 export function renderTags(record, { caps, change, state }) {
   const canEdit = caps.has("PUT", "/api/models/{sha256}/tags");

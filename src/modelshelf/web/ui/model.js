@@ -9,18 +9,7 @@ import { triggerWords, promptSyntax, links, descriptionOf, trainingFacts, tagFre
 import { navigate, focusHeading, cameFrom } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
-import { renderTags, renderEditor, unsavedFields, CHANGED_ELSEWHERE } from "./editor.js";
-
-// What was typed in a model's editor and not saved, by SHA256: a step to the next model (J,
-// Next, a link, Back) left it behind and it was gone; it is there again, the editor open, when
-// the person comes back to that model. Only this page's memory holds it: closing or reloading
-// the page asks first.
-const drafts = new Map();
-window.addEventListener("beforeunload", (event) => {
-  if (![...drafts.values()].some((draft) => Object.keys(draft).length)) return;
-  event.preventDefault();
-  event.returnValue = ""; // browsers that still ask for it
-});
+import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
 
 export async function mountModel(main, sha256, context) {
   const caps = await capabilities();
