@@ -1,7 +1,7 @@
 """The model page in a real browser: the full SHA256 as text, the gallery (high in the
 lightbox, arrow keys, Escape), upload with the file picker, delete with confirmation, the
-library's tags read once for models stepped through, and controls whose endpoint the server
-lacks shown disabled, never broken."""
+library's tags read once for models stepped through, a model that could not be loaded offered
+again, and controls whose endpoint the server lacks shown disabled, never broken."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from tests.factories import make_image
 from tests.ui.conftest import Operations, Visit, open_model, serve_as_if
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import FAILURES, fail
 
 
 def image_count(page: Any) -> int:
@@ -115,6 +116,23 @@ def test_an_image_reordered_elsewhere_is_not_deleted_in_its_old_place(
     assert page.request.post(
         "/api/images/reorder", data={"hash": sha, "order": [*names[1:], names[0]]}
     ).ok
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_model_that_could_not_be_loaded_offers_to_try_again(
+    visit: Visit, library: SeededLibrary, failure: str
+) -> None:
+    """As the library and the Tags page do: a server down a moment left a dead end, to be
+    left by reloading the whole page."""
+    page = visit.page
+    sha = library.hashes["Pixel Embedding v3"]
+    fail(page, re.compile(f".*/api/models/{sha}$"), "GET", failure)
+    page.goto(f"/models/{sha}")
+    page.get_by_role("heading", level=1, name="The model could not be loaded").wait_for()
+    page.unroute(re.compile(f".*/api/models/{sha}$"))
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_role("heading", level=1, name="Pixel Embedding v3").wait_for()
+    assert page.url.endswith(f"/models/{sha}")
 
 
 def test_an_unknown_model_says_so(visit: Visit) -> None:

@@ -6,7 +6,7 @@ import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } fro
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, promptSyntax, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
-import { navigate, focusHeading, cameFrom } from "./router.js";
+import { navigate, focusHeading, cameFrom, tryAgain } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
 import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
@@ -78,6 +78,7 @@ export async function mountModel(main, sha256, context) {
     clear(main, h("p", { class: "crumbs" }, h("a", { href: libraryHref(), text: "← Library" })),
       h("h1", { text: missing ? "No such model" : "The model could not be loaded" }),
       note(missing ? `No model has the SHA256 ${sha256}.` : error.message, { error: !missing }),
+      missing ? null : tryAgain(),
       hasHistory ? renderDeletedHistory() : null);
   }
 

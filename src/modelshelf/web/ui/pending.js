@@ -7,7 +7,7 @@ import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce, sh
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
-import { focusHeading, setQuery } from "./router.js";
+import { focusHeading, setQuery, tryAgain } from "./router.js";
 import { openComparison } from "./compare.js";
 import { invalidateLibrary } from "./library.js";
 
@@ -374,7 +374,7 @@ export async function mountPending(main, context) {
     if (!data.models.length) message.append(h("p", { class: "empty", text: "Nothing is pending." }));
     updateSelection();
   } catch (error) {
-    message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }));
+    message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }), tryAgain());
   }
   return () => {
     alive = false;
