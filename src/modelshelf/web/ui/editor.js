@@ -67,10 +67,11 @@ export function renderTags(record, { caps, change, state }) {
     state.focusNext = { from: removeId(n), to: [...neighbours, "#tag-add"] };
     save((now) => now.filter((x) => x !== n));
   };
-  const chips = h("ul", { class: "chips" }, names.map((n, i) => h("li", { class: "chip" },
+  const tagChips = names.map((n, i) => h("li", { class: "chip", hidden: !state.allTags && i >= TAGS_SHOWN },
     h("a", { href: `./?tag=${encodeURIComponent(n)}`, text: n }),
-    h("button", { type: "button", id: removeId(n), "aria-label": `Remove tag ${n}`, text: "×", onclick: () => removeTag(n, i) }))),
-  state.tagsSaving.filter((w) => !names.includes(w)).map(savingChip));
+    h("button", { type: "button", id: removeId(n), "aria-label": `Remove tag ${n}`, text: "×", onclick: () => removeTag(n, i) })));
+  const chips = h("ul", { class: "chips" }, tagChips, showAllTags(tagChips, state),
+    state.tagsSaving.filter((w) => !names.includes(w)).map(savingChip));
   // Backspace in the empty field marks the last tag, and a second Backspace removes it (as
   // token fields do): one key alone would save a removal nobody meant.
   let armed = false;
@@ -91,6 +92,24 @@ export function renderTags(record, { caps, change, state }) {
   input.addEventListener("change", () => { if (input.value.trim()) add(); });
   panel.append(h("div", { class: "tag-editor" }, chips, input, suggestions));
   return panel;
+}
+
+// A model with hundreds of tags (a caption list brought in with it) put the field and every
+// panel below a few screens down: past TAGS_SHOWN, the others wait behind a button, which
+// stays pressed for the model's page (`state.allTags`) and gives the focus to the first of them.
+const TAGS_SHOWN = 30;
+function showAllTags(tagChips, state) {
+  if (state.allTags || tagChips.length <= TAGS_SHOWN) return null;
+  const item = h("li", {}, h("button", {
+    type: "button", class: "small", text: `Show all ${tagChips.length} tags`,
+    onclick: () => {
+      state.allTags = true;
+      for (const chip of tagChips) chip.hidden = false;
+      item.remove();
+      tagChips[TAGS_SHOWN].querySelector("a").focus();
+    },
+  }));
+  return item;
 }
 
 // The editor's fields show the record, or what the person typed over it (kept in
