@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
@@ -99,6 +100,26 @@ def test_the_base_model_is_cleared(shelf_visit: Visit) -> None:
     said(page, "Base model cleared on 2 models")
     assert "base_model" not in record(page, 4)["meta_json"]
     assert "base_model" not in record(page, 5)["meta_json"]
+
+
+def test_a_base_model_is_cut_where_the_librarys_filter_stops_taking_text(
+    shelf_visit: Visit,
+) -> None:
+    """No longer than the server's filter_text (100 characters): a longer base model was set,
+    then offered by the library's base-model filter, which was answered 400 when it was chosen,
+    so those models could never be listed by it."""
+    page, bar = pick(shelf_visit, range(4, 6))
+    dialog = edit_dialog(page, bar)
+    dialog.get_by_label("Base model", exact=True).focus()
+    pasted = "Illustrious XL v2 " * 10  # 180 characters
+    page.keyboard.insert_text(pasted)
+    cut = pasted[:100]
+    sent = apply(page, dialog)
+    assert sent.post_data_json["meta_json"] == {"base_model": cut}
+    said(page, f"Base model set to “{cut}” on 2 models")
+    page.goto(f"/?base_model={quote(cut)}")
+    page.get_by_text("2 models", exact=True).wait_for()
+    assert not page.get_by_text("could not be loaded").count()
 
 
 def test_the_type_is_set_from_the_librarys_types(shelf_visit: Visit) -> None:

@@ -8,8 +8,11 @@ import hashlib
 import re
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.ui.conftest import Visit, needs, open_model
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import Gate
 
 PATCH = "PATCH /api/models/{sha256}"
 
@@ -120,6 +123,34 @@ def test_deleting_a_model_asks_first_and_returns_to_the_library(
     page.get_by_role("dialog").get_by_role("button", name="Delete model").click()
     page.get_by_role("heading", level=1, name="Library").wait_for()
     assert page.request.get(f"/api/models/{imported['sha256']}").status == 404
+
+
+def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    """On a slow server nothing showed that the delete was under way: a second click asked
+    again, and its delete met a 404, said as an error after the model was gone."""
+    needs(operations, "DELETE /api/models/{sha256}")
+    page = visit.page
+    imported = page.request.post(
+        "/api/migration/import_a_model", data={"id": library.pending["fresh12"]}
+    ).json()
+    page.goto(f"/models/{imported['sha256']}")
+    page.get_by_role("heading", level=1, name="Fresh Pending 12").wait_for()
+    gate = Gate(page, re.compile(r".*/api/models/[0-9a-f]{64}$"), "DELETE")
+    control = page.locator(".model-title .actions button.danger")  # "Delete model", then busy
+    control.click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete model").click()
+    expect(control).to_have_text("Deleting…")
+    expect(control).to_be_disabled()
+    assert control.get_attribute("aria-busy") == "true"
+    control.click(force=True)  # a second click while the first runs
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert len(gate.held) == 1
+    gate.open()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    page.get_by_role("status").get_by_text("Deleted Fresh Pending 12").wait_for()
+    assert page.locator(".toast.error").count() == 0
 
 
 def test_each_strategy_is_previewed_before_the_choice(
@@ -246,3 +277,17 @@ def test_without_their_own_trigger_words_a_download_s_are_shown_until_edited(
     page.locator("#edit-button[aria-expanded='false']").wait_for()
     assert page.get_by_role("region", name="Trigger words").count() == 0
     assert page.request.get(f"/api/models/{sha}").json()["meta_json"]["trigger_words"] == []
+
+
+def test_the_editors_base_model_takes_what_the_librarys_filter_takes(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    """As the edit of many models: a longer base model could not be chosen in the library's
+    base-model filter (the server's filter_text, 100 characters)."""
+    page = open_model(visit, library, "Aurora Lineart XL")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    field = page.get_by_label("Base model", exact=True)
+    field.focus()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text("Illustrious XL v2 " * 10)  # 180 characters, as a paste
+    assert field.input_value() == ("Illustrious XL v2 " * 10)[:100]

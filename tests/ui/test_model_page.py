@@ -1,7 +1,8 @@
 """The model page in a real browser: the full SHA256 as text, the gallery (high in the
 lightbox, arrow keys, Escape), upload with the file picker, delete with confirmation, the
-library's tags read once for models stepped through, and controls whose endpoint the server
-lacks shown disabled, never broken."""
+library's tags read once for models stepped through, 30 of a model's 200 tags until all are
+asked for, a model that could not be loaded offered again, and controls whose endpoint the
+server lacks shown disabled, never broken."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import make_image
 from tests.ui.conftest import Operations, Visit, open_model, serve_as_if
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import FAILURES, fail
 
 
 def image_count(page: Any) -> int:
@@ -115,6 +118,54 @@ def test_an_image_reordered_elsewhere_is_not_deleted_in_its_old_place(
     assert page.request.post(
         "/api/images/reorder", data={"hash": sha, "order": [*names[1:], names[0]]}
     ).ok
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_model_that_could_not_be_loaded_offers_to_try_again(
+    visit: Visit, library: SeededLibrary, failure: str
+) -> None:
+    """As the library and the Tags page do: a server down a moment left a dead end, to be
+    left by reloading the whole page."""
+    page = visit.page
+    sha = library.hashes["Pixel Embedding v3"]
+    fail(page, re.compile(f".*/api/models/{sha}$"), "GET", failure)
+    page.goto(f"/models/{sha}")
+    page.get_by_role("heading", level=1, name="The model could not be loaded").wait_for()
+    page.unroute(re.compile(f".*/api/models/{sha}$"))
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_role("heading", level=1, name="Pixel Embedding v3").wait_for()
+    assert page.url.endswith(f"/models/{sha}")
+
+
+def test_a_model_with_200_tags_shows_30_until_asked_and_the_field_after_them(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    """The 200 chips put the field to add a tag, and every panel after them, three screens
+    down (a caption list brought in with a model is that long)."""
+    sha = library.hashes["Pixel Embedding v3"]
+    names = [f"caption tag {n:03d}" for n in range(200)]
+
+    def many_tags(route: Any) -> None:
+        record = route.fetch().json()
+        record["tags"] = [{"id": 1000 + n, "name": name} for n, name in enumerate(names)]
+        route.fulfill(json=record)
+
+    page = visit.page
+    page.route(f"**/api/models/{sha}", many_tags)
+    page.goto(f"/models/{sha}")
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_role("link", name=names[0], exact=True).wait_for()
+    # The field is less than a screen below the panel's heading.
+    top = tags.get_by_role("heading", name="Tags").bounding_box()["y"]
+    below = tags.get_by_label("Add a tag").bounding_box()["y"] - top
+    assert below < page.viewport_size["height"], below
+    removes = tags.get_by_role("button", name=re.compile("^Remove tag "))
+    expect(removes).to_have_count(30)
+    more = tags.get_by_role("button", name="Show all 200 tags")
+    more.click()
+    expect(removes).to_have_count(200)
+    expect(tags.get_by_role("link", name=names[30], exact=True)).to_be_focused()
+    expect(more).to_have_count(0)
 
 
 def test_an_unknown_model_says_so(visit: Visit) -> None:

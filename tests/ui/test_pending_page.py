@@ -1,14 +1,19 @@
 """The pending page in a real browser: the queue with the originals' thumbnails, importing one,
-a conflict compared side by side before Override, Merge or Delete, and a batch of many."""
+a conflict compared side by side before Override, Merge or Delete, a batch of many, and a
+queue that could not be loaded offered again."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, needs
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import fail
+
+QUEUE = re.compile(r".*/api/migration/pending_models\?.*")
 
 
 def open_pending(visit: Visit) -> Any:
@@ -113,3 +118,15 @@ def test_a_model_whose_file_is_gone_says_why_and_can_be_discarded(
     page.get_by_role("status").get_by_text("Gone Pending discarded").wait_for()
     listed = page.request.get("/api/migration/pending_models").json()["models"]
     assert library.pending["gone"] not in [m["id"] for m in listed]
+
+
+def test_a_queue_that_could_not_be_loaded_offers_to_try_again(visit: Visit) -> None:
+    """As the library and the Tags page do: a server down a moment left a dead end."""
+    page = visit.page
+    fail(page, QUEUE, "GET", "unreachable")
+    page.goto("/pending")
+    page.get_by_text("The pending models could not be loaded").wait_for()
+    page.unroute(QUEUE)
+    page.get_by_role("button", name="Try again").click()
+    page.locator(".queue > li").first.wait_for()
+    expect(page.get_by_text("could not be loaded")).to_have_count(0)

@@ -1,7 +1,7 @@
-"""On a phone (390 CSS px wide) the jobs page fits the screen, long paths included, the
-small controls (checkboxes, the button that removes a tag) are touch targets of at least 24 by
-24 CSS px (WCAG 2.2, 2.5.8), and a conflict's two records stay side by side with the choices
-near."""
+"""On a phone (390 CSS px wide) the jobs page and a model's page fit the screen, long paths
+and unbroken words included, the small controls (checkboxes, the button that removes a tag)
+are touch targets of at least 24 by 24 CSS px (WCAG 2.2, 2.5.8), and a conflict's two records
+stay side by side with the choices near."""
 
 from __future__ import annotations
 
@@ -79,6 +79,32 @@ def test_a_tags_remove_button_is_a_touch_target(phone: Visit, library: SeededLib
     page = open_model(phone, library, "Aurora Lineart XL")
     width, height = size_of(page.get_by_role("button", name="Remove tag lora"))
     assert width >= TARGET_PX and height >= TARGET_PX, (width, height)
+
+
+def test_a_model_with_long_unbroken_words_does_not_scroll_sideways_on_a_phone(
+    phone: Visit, library: SeededLibrary
+) -> None:
+    """A tag as long as a tag name may be, a trigger word and a base model written without a
+    space (an underscored caption, a version string) widened the page to 970 px: every panel
+    then scrolled sideways with it."""
+    word = "masterpiece_best_quality_" * 4  # 100 characters
+    sha = library.hashes["Pixel Embedding v1"]
+
+    def long_words(route: Any) -> None:
+        record = route.fetch().json()
+        record["meta_json"] |= {"trigger_words": [word], "base_model": word}
+        record["tags"] = [*record["tags"], {"id": 999, "name": word}]
+        route.fulfill(json=record)
+
+    page = phone.page
+    page.route(f"**/api/models/{sha}", long_words)
+    page.goto(f"/models/{sha}")
+    page.get_by_role("button", name=f"Copy trigger word {word}").wait_for()
+    page.get_by_role("button", name=f"Remove tag {word}").wait_for()
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
 
 
 def record(name: str, **extra: Any) -> dict[str, Any]:

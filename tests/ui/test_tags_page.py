@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from tests.server import ServerProcess
 from tests.ui.conftest import Visit, needs, visit_of
 from tests.ui.shelf import TAGGED, shelf_server
+from tests.ui.test_unsaved_work import Gate
 
 MERGE = "POST /api/tags/{id}/merge"
 
@@ -249,3 +250,27 @@ def test_a_keystroke_over_a_thousand_tags_draws_at_most_200_rows(shelf_visit: Vi
            }"""
     )
     page.get_by_role("button", name=re.compile("Show more")).wait_for(state="hidden")
+
+
+def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
+    shelf_visit: Visit,
+) -> None:
+    """On a slow server a second click asked again, and its delete was told the tag had been
+    "changed or deleted elsewhere"."""
+    page = shelf_visit.page
+    assert page.request.post("/api/tags", data={"name": "slow-to-go"}).ok
+    page = open_tags(shelf_visit, "/tags?q=slow-to-go")
+    gate = Gate(page, re.compile(r".*/api/tags/\d+$"), "DELETE")
+    control = row(page, "slow-to-go").get_by_role("button", name="Delete tag slow-to-go")
+    control.click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete tag").click()
+    expect(control).to_have_text("Deleting…")
+    expect(control).to_be_disabled()
+    assert control.get_attribute("aria-busy") == "true"
+    control.click(force=True)  # a second click while the first runs
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert len(gate.held) == 1
+    gate.open()
+    page.get_by_role("status").get_by_text("Tag “slow-to-go” deleted from 0 models").wait_for()
+    row(page, "slow-to-go").wait_for(state="detached")
+    assert page.locator(".toast.error").count() == 0

@@ -176,3 +176,59 @@ def test_a_reorder_made_while_tags_are_saving_waits_its_turn(
     page.get_by_role("status").get_by_text("Cover changed").wait_for()
     page.get_by_role("region", name="Tags").get_by_role("link", name="while-moving").wait_for()
     assert page.locator(".toast.error").count() == 0
+
+
+def test_an_edit_left_unsaved_is_back_when_its_model_is_opened_again(
+    visit: Visit, operations: set[str]
+) -> None:
+    """A step to the next model (J, Next, a link, Back) while the editor held changes threw
+    them away; now they are kept, said on the page stepped to, and the editor is open with
+    them on the way back."""
+    needs(operations, PATCH)
+    page = visit.page
+    page.goto("/?type=checkpoint")
+    page.locator(".card[data-state='full']").first.wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    page.locator(".card-link").first.click()
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    sha = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Description").fill("a long description, written with care")
+    page.locator("h1").click()
+    page.keyboard.press("j")
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    left = page.get_by_role("status").get_by_text(f"Your changes to {names[0]} are not saved")
+    left.wait_for()
+    page.get_by_role("status").get_by_role("button", name="Back to it").click()
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    page.get_by_role("status").get_by_text("(description) are back in the editor").wait_for()
+    expect(page.get_by_label("Description")).to_have_value("a long description, written with care")
+    expect(page.get_by_role("button", name="Save")).to_be_enabled()
+    # Kept by the page, not saved: the library is left as it was until Save.
+    assert stored(page, sha)["meta_json"]["description"] != "a long description, written with care"
+
+
+def test_escape_or_cancel_editing_asks_before_dropping_what_was_typed(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    """Escape in a field (by habit, to close its suggestions) closed the editor and dropped
+    every change without a word."""
+    needs(operations, PATCH)
+    sha = library.hashes["Noir Lora v2"]
+    before = stored(page := open_model(visit, library, "Noir Lora v2"), sha)
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Notes").fill("a note I mean to keep")
+    page.get_by_label("Base model").press("Escape")
+    ask = page.get_by_role("dialog", name="Drop your changes?")
+    ask.get_by_text("What you typed in notes is not saved.").wait_for()
+    ask.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_label("Notes")).to_have_value("a note I mean to keep")
+    expect(page.get_by_label("Base model")).to_be_focused()
+    page.get_by_role("button", name="Cancel editing").click()
+    ask.get_by_role("button", name="Drop changes").click()
+    page.get_by_role("button", name="Edit", exact=True).wait_for()
+    assert stored(page, sha) == before
+    # Nothing typed, nothing to ask: Escape closes at once.
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Notes").press("Escape")
+    expect(page.get_by_role("button", name="Edit", exact=True)).to_be_focused()

@@ -37,9 +37,9 @@ export function describeEdit(outcome, change) {
 const capitalized = (text) => text[0].toUpperCase() + text.slice(1);
 
 // Asks what to change on `count` models: resolves the change, or null (cancelled). Over
-// CONFIRM_OVER models, asks once more before.
-export async function askEdit(count) {
-  const change = await editDialog(count);
+// CONFIRM_OVER models, asks once more before. `limits`: the server's (see editDialog).
+export async function askEdit(count, limits = {}) {
+  const change = await editDialog(count, limits.filter_text);
   if (!change || count <= CONFIRM_OVER) return change;
   const yes = await confirmDialog({
     title: `Edit ${plural(count, "model")}?`,
@@ -51,11 +51,14 @@ export async function askEdit(count) {
 }
 
 // The form: a base model to set (the library's, most used first, or any typed), or Clear; a
-// type from the library's list. Left alone, a field is not sent.
-function editDialog(count) {
+// type from the library's list. Left alone, a field is not sent. A base model is no longer
+// than the library's base-model filter takes (`longest`, the server's filter_text): a longer
+// one would be offered by that filter and answered 400 when chosen, so its models could never
+// be listed by it.
+function editDialog(count, longest) {
   return new Promise((resolve) => {
     const opener = document.activeElement;
-    const base = h("input", { id: "bulk-base", list: "bulk-base-options", autocomplete: "off", placeholder: "Leave as it is" });
+    const base = h("input", { id: "bulk-base", list: "bulk-base-options", autocomplete: "off", placeholder: "Leave as it is", maxlength: longest ? String(longest) : null });
     const baseList = h("datalist", { id: "bulk-base-options" });
     const clearBase = h("input", { type: "checkbox", id: "bulk-base-clear" });
     const type = h("select", { id: "bulk-type" }, h("option", { value: "", text: "Leave as it is" }));

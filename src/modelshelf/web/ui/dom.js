@@ -139,6 +139,20 @@ export function confirmDialog({ title, body, confirm = "Delete", danger = true }
   });
 }
 
+// A button whose request runs says so ("Importing…", "Deleting…"; aria-busy) and is aria-disabled (not
+// disabled, which would drop its focus); `busyText` null puts it back as it was.
+export function showBusy(button, busyText) {
+  if (busyText) {
+    button.dataset.idleText = button.textContent;
+    button.textContent = busyText;
+    button.setAttribute("aria-disabled", "true");
+  } else {
+    button.textContent = button.dataset.idleText || button.textContent;
+    button.removeAttribute("aria-disabled");
+  }
+  button.setAttribute("aria-busy", String(Boolean(busyText)));
+}
+
 export function debounce(fn, ms) {
   let timer = 0;
   const wrapped = (...args) => {

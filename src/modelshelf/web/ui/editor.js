@@ -1,13 +1,26 @@
 // Editing on the model page: the tag field and the editor of name, type, base model, trigger
 // words, description and notes. Nothing typed is thrown away: tags that could not be saved go
 // back into the field, and the editor keeps the fields the person changed over any redraw
-// (a 412 or a failed save included). Writes go through the page's `change` (queued, If-Match).
+// (a 412 or a failed save included), over a visit to another page (see drafts), and asks
+// before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
+// If-Match).
 import { h, toast, note } from "./dom.js";
 import { libraryTags, libraryTypes } from "./api.js";
 import { baseModelChoices } from "./choices.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
+
+// What was typed in a model's editor and not saved, by SHA256: a step to the next model (J,
+// Next, a link, Back) left it behind and it was gone; it is there again, the editor open, when
+// the person comes back to that model. Only this page's memory holds it: closing or reloading
+// the page asks first.
+export const drafts = new Map();
+window.addEventListener("beforeunload", (event) => {
+  if (![...drafts.values()].some((draft) => Object.keys(draft).length)) return;
+  event.preventDefault();
+  event.returnValue = ""; // browsers that still ask for it
+});
 
 export function renderTags(record, { caps, change, state }) {
   const canEdit = caps.has("PUT", "/api/models/{sha256}/tags");
@@ -54,10 +67,11 @@ export function renderTags(record, { caps, change, state }) {
     state.focusNext = { from: removeId(n), to: [...neighbours, "#tag-add"] };
     save((now) => now.filter((x) => x !== n));
   };
-  const chips = h("ul", { class: "chips" }, names.map((n, i) => h("li", { class: "chip" },
+  const tagChips = names.map((n, i) => h("li", { class: "chip", hidden: !state.allTags && i >= TAGS_SHOWN },
     h("a", { href: `./?tag=${encodeURIComponent(n)}`, text: n }),
-    h("button", { type: "button", id: removeId(n), "aria-label": `Remove tag ${n}`, text: "×", onclick: () => removeTag(n, i) }))),
-  state.tagsSaving.filter((w) => !names.includes(w)).map(savingChip));
+    h("button", { type: "button", id: removeId(n), "aria-label": `Remove tag ${n}`, text: "×", onclick: () => removeTag(n, i) })));
+  const chips = h("ul", { class: "chips" }, tagChips, showAllTags(tagChips, state),
+    state.tagsSaving.filter((w) => !names.includes(w)).map(savingChip));
   // Backspace in the empty field marks the last tag, and a second Backspace removes it (as
   // token fields do): one key alone would save a removal nobody meant.
   let armed = false;
@@ -80,14 +94,39 @@ export function renderTags(record, { caps, change, state }) {
   return panel;
 }
 
+// A model with hundreds of tags (a caption list brought in with it) put the field and every
+// panel below a few screens down: past TAGS_SHOWN, the others wait behind a button, which
+// stays pressed for the model's page (`state.allTags`) and gives the focus to the first of them.
+const TAGS_SHOWN = 30;
+function showAllTags(tagChips, state) {
+  if (state.allTags || tagChips.length <= TAGS_SHOWN) return null;
+  const item = h("li", {}, h("button", {
+    type: "button", class: "small", text: `Show all ${tagChips.length} tags`,
+    onclick: () => {
+      state.allTags = true;
+      for (const chip of tagChips) chip.hidden = false;
+      item.remove();
+      tagChips[TAGS_SHOWN].querySelector("a").focus();
+    },
+  }));
+  return item;
+}
+
 // The editor's fields show the record, or what the person typed over it (kept in
 // `state.draft`, so a redraw, a 412 or a failed save never loses it). Save is disabled while
 // its PATCH runs.
-export function renderEditor(record, meta, { change, state, close }) {
+// `close()` closes the editor (after a save); `cancel()` asks first when something typed
+// would be lost (Escape).
+export function renderEditor(record, meta, { change, state, close, cancel, limits = {} }) {
   const draft = state.draft;
+  // A field typed back to what the record holds is no change: the draft holds only changes, so
+  // a draft with any key is work that would be lost.
   const bind = (control, value) => {
     control.value = draft[control.id] ?? value;
-    control.addEventListener("input", () => { draft[control.id] = control.value; });
+    control.addEventListener("input", () => {
+      if (control.value === value) delete draft[control.id];
+      else draft[control.id] = control.value;
+    });
     return control;
   };
   const text = (key) => (typeof meta[key] === "string" ? meta[key] : "");
@@ -96,7 +135,9 @@ export function renderEditor(record, meta, { change, state, close }) {
   const type = bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || "");
   const types = h("datalist", { id: "edit-types" });
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
-  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), text("base_model"));
+  // No longer than the library's base-model filter takes (as in the edit of many models).
+  const longest = limits.filter_text ? String(limits.filter_text) : null;
+  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off", maxlength: longest }), text("base_model"));
   const bases = h("datalist", { id: "edit-bases" });
   baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));
@@ -111,7 +152,8 @@ export function renderEditor(record, meta, { change, state, close }) {
     field("edit-description", "Description", description), field("edit-notes", "Notes", notes),
     h("div", { class: "row-actions" }, saveButton));
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") { event.preventDefault(); close(); }
+    // Escape also closes a field's suggestions: by habit, not to throw the edit away.
+    if (event.key === "Escape") { event.preventDefault(); cancel(); }
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -135,6 +177,16 @@ function showSaving(button, saving) {
   button.disabled = saving;
   button.textContent = saving ? "Saving…" : "Save";
   button.setAttribute("aria-busy", String(saving));
+}
+
+const FIELD_NAMES = { name: "name", type: "type", base_model: "base model", trigger_words: "trigger words", description: "description", notes: "notes" };
+
+// The fields of `draft` that differ from `record`, in words ("name, description"); "" if none.
+export function unsavedFields(draft, record) {
+  const body = changesOf(draft, record);
+  if (!body) return "";
+  return [...Object.keys(body).filter((key) => key !== "meta_json"), ...Object.keys(body.meta_json || {})]
+    .map((key) => FIELD_NAMES[key] || key).join(", ");
 }
 
 // The PATCH body for the fields the person changed (`draft`) where they differ from `record`;

@@ -1,22 +1,22 @@
 // One model: gallery, facts (SHA256 and AutoV2 to copy), trigger words, tags, links, readable
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
-import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes, formatDate, autov2 } from "./dom.js";
+import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes, formatDate, autov2, showBusy } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, promptSyntax, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
-import { navigate, focusHeading, cameFrom } from "./router.js";
+import { navigate, focusHeading, cameFrom, tryAgain } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
-import { renderTags, renderEditor, CHANGED_ELSEWHERE } from "./editor.js";
+import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
 
 export async function mountModel(main, sha256, context) {
   const caps = await capabilities();
   // `draft`: the editor's fields the person changed (kept over any redraw, a 412 included);
   // `tagDraft`: what is typed in "Add a tag"; `tagsSaving`: tags added but not saved yet;
   // `focusNext`: where focus goes when the element that had it is gone after a change.
-  const state = { gallery: { index: 0 }, editing: false, saving: false, draft: {}, tagDraft: "", tagsSaving: [], focusNext: null, focusLater: null };
+  const state = { gallery: { index: 0 }, editing: false, saving: false, draft: {}, tagDraft: "", tagsSaving: [], focusNext: null, focusLater: null, deleting: false };
   let record = null;
   let etag = null;
   let alive = true;
@@ -78,6 +78,7 @@ export async function mountModel(main, sha256, context) {
     clear(main, h("p", { class: "crumbs" }, h("a", { href: libraryHref(), text: "← Library" })),
       h("h1", { text: missing ? "No such model" : "The model could not be loaded" }),
       note(missing ? `No model has the SHA256 ${sha256}.` : error.message, { error: !missing }),
+      missing ? null : tryAgain(),
       hasHistory ? renderDeletedHistory() : null);
   }
 
@@ -143,14 +144,14 @@ export async function mountModel(main, sha256, context) {
       copies > 1 ? h("span", { class: "badge dup", text: `Duplicate ×${copies}` }) : null,
       h("div", { class: "actions" },
         h("button", { type: "button", id: "edit-button", text: state.editing ? "Cancel editing" : "Edit", disabled: !canEdit, "aria-expanded": String(state.editing),
-          title: canEdit ? null : "This server does not offer editing yet", onclick: () => toggleEditor(!state.editing) }),
-        h("button", { type: "button", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel })));
+          title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
+        deleting(h("button", { type: "button", id: "delete-model", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel }))));
     const left = h("div", {},
       renderGallery(record, { caps, etag: () => etag, queued, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
-      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false) }) : renderFacts(record, base),
+      state.editing ? renderEditor(record, meta, { change, state, close: () => toggleEditor(false), cancel: cancelEditing, limits: caps.limits }) : renderFacts(record, base),
       renderTriggerWords(meta),
       renderTags(record, { caps, change, state }),
       renderLinks(meta),
@@ -159,26 +160,53 @@ export async function mountModel(main, sha256, context) {
     clear(main, renderCrumbs(sha256), title, h("div", { class: "model-layout" }, left, right));
   }
 
-  // Opens or closes the editor; closing it (Cancel, Escape, a save) forgets what was typed.
+  // Opens or closes the editor; closing it (a save, or a cancel the person confirmed) forgets
+  // what was typed.
   function toggleEditor(open) {
     if (state.saving) return;
     state.editing = open;
-    if (!open) state.draft = {};
+    state.draft = {};
+    if (open) drafts.set(sha256, state.draft);
+    else drafts.delete(sha256);
     draw();
     document.getElementById(open ? "edit-name" : "edit-button")?.focus();
   }
 
+  // Cancel editing or Escape: what was typed is dropped only once the person says so.
+  async function cancelEditing() {
+    if (state.saving) return;
+    const unsaved = unsavedFields(state.draft, record);
+    if (unsaved) {
+      const yes = await confirmDialog({ title: "Drop your changes?", body: `What you typed in ${unsaved} is not saved.`, confirm: "Drop changes" });
+      if (!yes || !alive || !state.editing) return;
+    }
+    toggleEditor(false);
+  }
+
+  // While the delete runs, its button says so and another click asks nothing: on a slow server
+  // nothing showed, a second click asked again and its delete met a 404 ("No such model").
+  function deleting(button = document.getElementById("delete-model")) {
+    if (button && state.deleting !== (button.getAttribute("aria-busy") === "true")) showBusy(button, state.deleting ? "Deleting…" : null);
+    return button;
+  }
+
   async function deleteModel() {
+    if (state.deleting) return;
     const yes = await confirmDialog({
       title: `Delete “${record.name || sha256}”?`,
       body: "Its record, tags and example images are removed from the library. Model files on disk are not touched.",
       confirm: "Delete model",
     });
-    if (!yes) return;
+    if (!yes || state.deleting || !alive) return;
+    state.deleting = true;
+    deleting();
     try {
       // After the page's other writes, with the ETag they left (see queued).
       await queued(() => call("DELETE", `api/models/${sha256}`, { headers: etag ? { "If-Match": etag } : {} }));
       invalidateLibrary();
+      // An edit left open goes with the model (an Undo brings the model back, not the edit).
+      state.editing = false;
+      drafts.delete(sha256);
       const name = record.name || sha256;
       toast(`Deleted ${name}`, { action: { label: "Undo", run: () => undoDelete(sha256, name) } });
       // Back to the library where the person left it; else to it, in place of this page (Back
@@ -187,6 +215,9 @@ export async function mountModel(main, sha256, context) {
       else navigate(libraryHref(), { replace: true });
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
+      // Only a failure frees the button: a delete done leaves it busy while the page goes.
+      state.deleting = false;
+      if (alive) deleting();
     }
   }
 
@@ -197,6 +228,14 @@ export async function mountModel(main, sha256, context) {
     return null;
   }
   if (!context.isCurrent()) return null;
+  // Back to a model whose edit was left unsaved: the editor is open with it, and says so.
+  const kept = drafts.get(sha256);
+  if (kept && unsavedFields(kept, record)) {
+    Object.assign(state, { editing: true, draft: kept });
+    toast(`Your unsaved changes (${unsavedFields(kept, record)}) are back in the editor`);
+  } else {
+    drafts.delete(sha256);
+  }
   draw();
   focusHeading(main, context.focus);
   // The model after the last of a page of the library is on the next page: fetch it, then
@@ -215,7 +254,13 @@ export async function mountModel(main, sha256, context) {
     if (link) { event.preventDefault(); link.click(); }
   };
   document.addEventListener("keydown", stepThroughLibrary);
-  return () => { alive = false; document.removeEventListener("keydown", stepThroughLibrary); };
+  return () => {
+    alive = false;
+    document.removeEventListener("keydown", stepThroughLibrary);
+    // Left with the edit unsaved: said on the next page, with the way back to it.
+    const unsaved = state.editing && record && unsavedFields(state.draft, record);
+    if (unsaved) toast(`Your changes to ${record.name || sha256.slice(0, 12)} are not saved; they are kept for when you come back`, { action: { label: "Back to it", run: () => navigate(`models/${sha256}`) } });
+  };
 }
 
 // A failed write in words: the server's reason, or that it could not be reached (fetch's own

@@ -2,44 +2,20 @@
 // comparison: existing and pending side by side, a diff of meta_json, both images, and what
 // Override, Merge and Delete would each leave); select many and import them as one job. The
 // queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
-// (`?show=` in the URL, as the library keeps its filters).
-import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce } from "./dom.js";
+// (`?show=` in the URL, as the library keeps its filters; the groups are pendinggroups.js's).
+import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce, showBusy } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
+import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
-import { focusHeading, setQuery } from "./router.js";
+import { focusHeading, setQuery, tryAgain } from "./router.js";
 import { openComparison } from "./compare.js";
 import { invalidateLibrary } from "./library.js";
 
 const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
-const GROUPS = [["", "All"], ["conflicts", "Conflicts"], ["missing", "File missing"], ["fresh", "Fresh"]];
-const BADGES = { conflicts: ["badge dup", "Already in the library"], missing: ["badge missing", "Model file missing or unreadable"] };
-
-// What the server's list says an import would meet: the model file is missing or unreadable,
-// the content is already a model's, or neither (fresh); null while its file is not hashed.
-function groupOf(record) {
-  if (record.missing) return "missing";
-  if (record.conflict === true) return "conflicts";
-  return record.conflict === false ? "fresh" : null;
-}
-
 // An override replaces the existing model's cover and a merge adds an image: the pages show
 // the new ones (see imageUrl). An import or a delete leaves the library's images as they were.
 function changedImagesOf(outcome) {
   if (outcome.sha256 && ["overridden", "merged"].includes(outcome.action_taken)) imagesChanged(outcome.sha256);
-}
-
-// A button whose request runs says so ("Importing…", aria-busy) and is aria-disabled (not
-// disabled, which would drop its focus); `busyText` null puts it back as it was.
-function showBusy(button, busyText) {
-  if (busyText) {
-    button.dataset.idleText = button.textContent;
-    button.textContent = busyText;
-    button.setAttribute("aria-disabled", "true");
-  } else {
-    button.textContent = button.dataset.idleText || button.textContent;
-    button.removeAttribute("aria-disabled");
-  }
-  button.setAttribute("aria-busy", String(Boolean(busyText)));
 }
 
 export async function mountPending(main, context) {
@@ -57,14 +33,8 @@ export async function mountPending(main, context) {
   const progress = h("ul", { class: "jobs", "aria-label": "Batch progress", tabindex: "-1" });
   const message = h("div");
   const empty = h("div", { class: "empty", hidden: true }, h("p", { text: "No pending model is in this group." }),
-    h("button", { type: "button", text: "Show all", onclick: () => { choose("", { push: true }); chips.get("").focus(); } }));
-  // The groups, as toggle buttons in a row of chips, each with its count.
-  const chips = new Map(GROUPS.map(([key, label]) => [key, h("button", {
-    type: "button", class: "chip", dataset: { label }, "aria-pressed": String(key === show),
-    onclick: () => choose(key, { push: true }),
-  })]));
-  const groups = h("div", { class: "active-filters", role: "group", "aria-label": "Show", hidden: true },
-    h("span", { class: "count", text: "Show:" }), [...chips.values()]);
+    h("button", { type: "button", text: "Show all", onclick: () => { choose("", { push: true }); groups.chip("").focus(); } }));
+  const groups = groupChips(show, (key) => choose(key, { push: true }));
   const checkButton = h("button", { type: "button", class: "small", onclick: () => checkUnknown() });
   const checkText = h("span");
   const unknownNote = h("p", { class: "note", hidden: true }, checkText, " ", checkButton);
@@ -125,24 +95,11 @@ export async function mountPending(main, context) {
 
   function showGroups() {
     groups.hidden = !knowsGroups;
-    const counts = { "": rows.size, conflicts: 0, missing: 0, fresh: 0 };
-    let unknown = 0;
-    for (const row of rows.values()) {
-      const group = groupOf(row.record);
-      if (group) counts[group] += 1;
-      else unknown += 1;
-    }
-    for (const [key, chip] of chips) {
-      chip.textContent = `${chip.dataset.label} (${counts[key]})`;
-      chip.setAttribute("aria-pressed", String(key === show));
-      chip.classList.toggle("active", key === show);
-    }
+    const unknown = groups.update([...rows.values()].map((row) => row.record), show);
     unknownNote.hidden = !knowsGroups || !(unknown || checking);
     checkButton.hidden = !canCheck;
     checkButton.textContent = checking ? "Stop checking" : `Check ${unknown === 1 ? "it" : "them"}`;
-    checkText.textContent = checking
-      ? `Checking which models are already in the library: ${checking.done} of ${checking.total}…`
-      : `${plural(unknown, "model")} ${unknown === 1 ? "is" : "are"} not hashed yet, so whether ${unknown === 1 ? "it is" : "they are"} already in the library is not known (shown under All only).`;
+    checkText.textContent = uncheckedText(unknown, checking);
   }
 
   function choose(key, { push }) {
@@ -181,8 +138,8 @@ export async function mountPending(main, context) {
   }
   const refreshSoon = debounce(refreshGroups, 300);
 
-  // The models not hashed yet, one after another: a preview hashes the file (the service
-  // keeps the digest) and says whether the import would conflict, changing nothing.
+  // The models not hashed yet, checked one after another (see checkGroups); a second click
+  // stops the check.
   async function checkUnknown() {
     if (checking) {
       checking.stop = true;
@@ -193,28 +150,16 @@ export async function mountPending(main, context) {
     showGroups();
     let failed = false;
     try {
-      for (const record of todo) {
-        if (state.stop || !alive) break;
-        try {
-          if (rows.has(record.id)) {
-            await call("POST", "api/migration/preview_import", { body: { id: record.id, conf_strategy: null } });
-            record.conflict = false;
-          }
-        } catch (error) {
-          if (!(error instanceof ApiError) || isUnavailable(error) || error.status >= 500) {
-            toast(`The check stopped: ${error.message}`, { error: true });
-            failed = true;
-            break;
-          }
-          if (error.status === 409) record.conflict = true;
-          // 404: imported or discarded elsewhere; 422: the file or the image cannot be
-          // used; 423: being imported. The list says what each is now.
-        }
-        state.done += 1;
-        const row = rows.get(record.id);
-        if (row) showState(row);
-        updateSelection();
-      }
+      failed = !(await checkGroups(todo, {
+        state,
+        stopped: () => state.stop || !alive,
+        listed: (record) => rows.has(record.id),
+        onChecked: (record) => {
+          const row = rows.get(record.id);
+          if (row) showState(row);
+          updateSelection();
+        },
+      }));
     } finally {
       checking = null;
       await refreshGroups();
@@ -429,7 +374,7 @@ export async function mountPending(main, context) {
     if (!data.models.length) message.append(h("p", { class: "empty", text: "Nothing is pending." }));
     updateSelection();
   } catch (error) {
-    message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }));
+    message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }), tryAgain());
   }
   return () => {
     alive = false;

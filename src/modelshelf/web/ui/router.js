@@ -1,5 +1,7 @@
 // Navigation state shared by the pages: moving to a URL, keeping the query in the URL, the
 // scroll position saved in each history entry, and focus on a new page's heading.
+import { h } from "./dom.js";
+
 let renderHook = () => {};
 
 export function onNavigate(render) {
@@ -38,6 +40,12 @@ export function saveScroll() {
 
 export function savedScroll() {
   return (history.state && history.state.scrollY) || 0;
+}
+
+// A page that could not be loaded (the server down a moment) offers to load it again, as
+// the library and the Tags page do: the page is drawn anew, in place of itself.
+export function tryAgain() {
+  return h("button", { type: "button", text: "Try again", onclick: () => navigate(location.href, { replace: true }) });
 }
 
 export function focusHeading(main, focus) {

@@ -171,7 +171,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   async function runEdit() {
     if (!selection.picked.size || refuseWhileRunning()) return;
     const hashes = [...selection.picked.keys()];
-    const change = await askEdit(hashes.length);
+    const change = await askEdit(hashes.length, limits);
     if (!change || refuseWhileRunning()) return;
     startedFrom = edit;
     const outcome = await editModels(hashes, change, limits.models_tagged_at_once);

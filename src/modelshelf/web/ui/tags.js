@@ -1,10 +1,9 @@
 // The Tags page: every tag of the library with how many models carry it (a link to the library
 // filtered by it), a filter, sort by name or by use; a new tag made before any model has it;
-// rename in place (a name another tag has
-// offers to merge into that one) and delete after a confirmation that says how many models
-// carry it. The focus stays where the person works: on the renamed tag in its new place, on
-// the next one after a delete or a merge.
-import { h, clear, toast, note, plural, formatCount, confirmDialog } from "./dom.js";
+// rename in place (a name another tag has offers to merge into that one) and delete after a
+// confirmation that says how many models carry it. The focus stays where the person works: on
+// the renamed tag in its new place, on the next one after a delete or a merge.
+import { h, clear, toast, note, plural, formatCount, confirmDialog, showBusy } from "./dom.js";
 import { call, post, capabilities, libraryTags, listsChanged, isUnavailable, ApiError } from "./api.js";
 import { setQuery, focusHeading } from "./router.js";
 import { invalidateLibrary } from "./library.js";
@@ -41,14 +40,6 @@ export async function mountTags(main, context) {
   const empty = h("p", { class: "empty", hidden: true });
   const more = h("button", { type: "button", class: "more-tags", hidden: true });
   const missing = [!can.create && "creating", !can.rename && "renaming", !can.remove && "deleting"].filter(Boolean);
-  const create = can.create ? createForm({ maxLength: caps.limits.tag_name, onMade: made, onShow: showOnly, countOf: (id) => countOf(id) }) : null;
-  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Tags" }), count), create,
-    h("div", { class: "toolbar tags-toolbar", role: "search" },
-      h("div", { class: "field search" }, h("label", { for: "tag-filter", text: "Filter tags" }), filter),
-      h("div", { class: "field" }, h("label", { for: "tag-sort", text: "Sort" }), sortSelect)),
-    missing.length ? note(`This server does not offer ${missing.join(" or ")} tags yet; those controls are missing or disabled.`) : null,
-    message, list, empty, more);
-  focusHeading(main, context.focus);
 
   let tags = []; // as last read: {id, name, models}, in the chosen order
   const rows = new Map(); // id -> {tag, el}: the row drawn for that version of the tag
@@ -57,6 +48,15 @@ export async function mountTags(main, context) {
 
   const tagOf = (id) => tags.find((t) => t.id === id);
   const countOf = (id) => tagOf(id)?.models ?? null;
+
+  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Tags" }), count),
+    can.create ? createForm({ maxLength: caps.limits.tag_name, onMade: made, onShow: showOnly, countOf }) : null,
+    h("div", { class: "toolbar tags-toolbar", role: "search" },
+      h("div", { class: "field search" }, h("label", { for: "tag-filter", text: "Filter tags" }), filter),
+      h("div", { class: "field" }, h("label", { for: "tag-sort", text: "Sort" }), sortSelect)),
+    missing.length ? note(`This server does not offer ${missing.join(" or ")} tags yet; those controls are missing or disabled.`) : null,
+    message, list, empty, more);
+  focusHeading(main, context.focus);
 
   // The list as the server has it now (a change made elsewhere shows; the copy shared with
   // the other pages is read again too).
@@ -212,7 +212,12 @@ export async function mountTags(main, context) {
 
   // ---- delete -----------------------------------------------------------------------------
 
+  // While a tag's delete runs, its button says so and another click asks nothing: on a slow
+  // server a second click asked again, and its delete was told the tag was "changed or
+  // deleted elsewhere".
+  const deleting = new Set();
   async function remove(id) {
+    if (deleting.has(id)) return;
     const tag = tagOf(id);
     const yes = await confirmDialog({
       title: `Delete the tag “${tag.name}”?`,
@@ -221,7 +226,10 @@ export async function mountTags(main, context) {
         : "No model carries it.",
       confirm: "Delete tag",
     });
-    if (!yes || !alive) return;
+    if (!yes || !alive || deleting.has(id)) return;
+    deleting.add(id);
+    const button = document.getElementById(`delete-${id}`);
+    if (button) showBusy(button, "Deleting…");
     try {
       const deleted = await call("DELETE", `api/tags/${id}`);
       invalidateLibrary();
@@ -235,6 +243,9 @@ export async function mountTags(main, context) {
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
       toast(`Could not delete the tag “${tag.name}”: ${error.message}`, { error: true });
+    } finally {
+      deleting.delete(id);
+      if (button?.isConnected) showBusy(button, null);
     }
   }
 
