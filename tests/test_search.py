@@ -175,6 +175,21 @@ async def test_a_model_is_found_by_the_start_of_its_sha256(library: Client, quer
     assert await search(library, query) == ["Dreamshaper"]
 
 
+@pytest.mark.parametrize("length", [1, 2, 3, 9])
+async def test_a_short_start_of_a_hash_finds_nothing_by_it(library: Client, length: int) -> None:
+    # The first digits of a hash are no name: "be" or "2" typed must not find a model by it.
+    assert "Dreamshaper" not in await search(library, sha(1)[:length])
+
+
+async def test_a_hash_with_another_word_is_full_text(library: Client) -> None:
+    assert await search(library, f"dreamshaper {sha(1)[:10]}") == []
+
+
+async def test_a_hash_narrowed_by_a_filter(library: Client) -> None:
+    assert await search(library, {"q": sha(1)[:12], "type": "checkpoint"}) == ["Dreamshaper"]
+    assert await search(library, {"q": sha(1)[:12], "type": "lora"}) == []
+
+
 async def test_best_matches_come_first(library: Client) -> None:
     # "pixel": the name and trigger words of one, a passing mention in another's description.
     assert await search(library, "pixel") == ["Pixel Art XL", "Realistic Vision"]

@@ -180,7 +180,7 @@ def _add_pending(
         )
         seeded.pending[f"conflict{n}"] = next_id + 1
         next_id += 2
-    for n in range(14):  # no conflict: imports at once
+    for n in range(15):  # no conflict: imports at once (each test its own)
         path = files / f"fresh_{n}.safetensors"
         make_model_file(path, size=8192, seed=200 + n)
         legacy.add_model(

@@ -133,10 +133,10 @@ def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
     needs(operations, "DELETE /api/models/{sha256}")
     page = visit.page
     imported = page.request.post(
-        "/api/migration/import_a_model", data={"id": library.pending["fresh12"]}
+        "/api/migration/import_a_model", data={"id": library.pending["fresh14"]}
     ).json()
     page.goto(f"/models/{imported['sha256']}")
-    page.get_by_role("heading", level=1, name="Fresh Pending 12").wait_for()
+    page.get_by_role("heading", level=1, name="Fresh Pending 14").wait_for()
     gate = Gate(page, re.compile(r".*/api/models/[0-9a-f]{64}$"), "DELETE")
     control = page.locator(".model-title .actions button.danger")  # "Delete model", then busy
     control.click()
@@ -149,7 +149,7 @@ def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
     assert len(gate.held) == 1
     gate.open()
     page.get_by_role("heading", level=1, name="Library").wait_for()
-    page.get_by_role("status").get_by_text("Deleted Fresh Pending 12").wait_for()
+    page.get_by_role("status").get_by_text("Deleted Fresh Pending 14").wait_for()
     assert page.locator(".toast.error").count() == 0
 
 

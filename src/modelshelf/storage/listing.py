@@ -44,7 +44,14 @@ class ModelFilter:
 
     @property
     def words(self) -> list[str]:
-        return search.query_words(self.q) if self.q else []
+        """The words the full-text index ranks: none when `q` names a hash (hash_start)."""
+        words = search.query_words(self.q) if self.q else []
+        return [] if search.hash_start(words) else words
+
+    def hash_start(self) -> str | None:
+        """The start of a SHA256 that `q` is (search.hash_start): the listing holds the
+        models whose hash begins with it, and those whose row holds it as a word, by name."""
+        return search.hash_start(search.query_words(self.q)) if self.q else None
 
     def filters(self) -> tuple[list[str], list[Any]]:
         """Conditions on `models m` other than the full text, and their parameters."""
@@ -68,6 +75,9 @@ class ModelFilter:
         if self.missing is not None:
             clauses.append(f"({missing_sql('m')}) = ?")
             params.append(1 if self.missing else 0)
+        if (start := self.hash_start()) is not None:
+            clauses.append(search.hash_or_text_sql("m"))
+            params += [start, start, search.match_expression([start])]
         return clauses, params
 
     def select(self, columns: str) -> tuple[str, list[Any]]:
@@ -96,7 +106,14 @@ class ModelFilter:
 
     def count_key(self) -> tuple[Any, ...]:
         """What decides how many models match (not the order, nor how `q` was spelled)."""
-        return (self.type, self.tag, tuple(self.words), self.base_model, self.missing)
+        return (
+            self.type,
+            self.tag,
+            tuple(self.words),
+            self.base_model,
+            self.missing,
+            self.hash_start(),
+        )
 
     def tracked_by_index(self) -> bool:
         """Whether every change that can change how many models match, or their order, also

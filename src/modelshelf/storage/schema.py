@@ -246,13 +246,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "each model's base model beside its index row, to filter and count by; its SHA256 in it",
+        "each model's base model beside its row in the index, to filter and count by",
         """
         -- meta_json.base_model when it is text and not empty, written with the model's index
         -- row (storage.search). Filtering or counting by it read every model's meta_json
         -- before: 7 KB a model with its Civitai record, 90 ms for a filtered page and 250 ms
         -- for the list of base models over 10,000 models. Every row is built again at the
-        -- next open, which also puts each model's SHA256 in its row (storage.search).
+        -- next open, which writes each model's base model.
         ALTER TABLE search_docs ADD COLUMN base_model TEXT;
         CREATE INDEX search_docs_base_model ON search_docs(base_model COLLATE NOCASE, base_model)
             WHERE base_model IS NOT NULL;

@@ -1,7 +1,7 @@
 """The full-text search index over models: the FTS5 table `model_search` and `search_docs`.
 
 Each model has one row in the index, built by `search_document` (the one row builder: add a
-new source of searchable text there) from its name, its file names and SHA256,
+new source of searchable text there) from its name, its file names,
 `meta_json.description`, `meta_json.trigger_words` and its tag names. `search_docs` maps a
 model to its FTS rowid, holds its base model (`base_model_of`: what the base-model filter
 and list read, indexed) and says whether its row must be built again: triggers on `models`,
@@ -64,10 +64,7 @@ def search_document(source: SearchSource) -> dict[str, str]:
     """The text of each column of a model's row in `model_search`."""
     return {
         "name": _text(source.name),
-        # The SHA256 after the file names: as every word matches as a prefix, its first ten
-        # digits (AutoV2, the "Model hash" of an A1111 picture's parameters, in any case)
-        # find the model, and so does the whole hash Civitai shows.
-        "files": _text([*source.files, source.sha256]),
+        "files": _text(source.files),
         "description": _text(source.meta.get("description")),
         # A list of words or phrases, or one string (both are found in real libraries).
         "trigger_words": _text(source.meta.get("trigger_words")),
@@ -103,6 +100,29 @@ def query_words(text: str) -> list[str]:
     """The words of a person's query, in order, without repeats (at most MAX_WORDS)."""
     words = WORD.findall(unicodedata.normalize("NFKC", text).casefold())
     return list(dict.fromkeys(words))[:MAX_WORDS]
+
+
+# A query that is one word of 10 to 64 hex digits names a model by its hash: AutoV2 (the
+# first ten, the "Model hash" of an A1111 picture's parameters) or the whole SHA256 Civitai
+# shows. The hash is not in the index: a short hex word ("be", "2") would match one model in
+# 256 or 16 by it.
+HASH_START = re.compile(r"[0-9a-f]{10,64}")
+
+
+def hash_start(words: Sequence[str]) -> str | None:
+    """The start of a model's SHA256 that `words` (query_words) name, if they are one."""
+    return words[0] if len(words) == 1 and HASH_START.fullmatch(words[0]) else None
+
+
+def hash_or_text_sql(alias: str) -> str:
+    """SQL condition on `models alias`: its SHA256 begins with the start (the first two
+    parameters, both the start: between it and it + 'g', as every hex digit sorts before 'g',
+    so the primary key's index serves), or its row holds that word (the third parameter, its
+    match_expression)."""
+    return (
+        f"({alias}.sha256 BETWEEN ? AND ? || 'g' OR {alias}.sha256 IN (SELECT d.sha256"
+        " FROM model_search s JOIN search_docs d ON d.id = s.rowid WHERE model_search MATCH ?))"
+    )
 
 
 def match_expression(words: Sequence[str]) -> str:

@@ -262,9 +262,10 @@ class ModelsQuery(Query):
     q: str | None = Field(
         default=None,
         max_length=MAX_FILTER_TEXT,
-        description="words matched as prefixes over name, file names, SHA256 (so AutoV2, its"
-        " first ten digits, in any case), description, trigger words and tags; best matches"
-        " first unless `sort` is given",
+        description="words matched as prefixes over name, file names, description, trigger"
+        " words and tags; best matches first unless `sort` is given. One word of 10 to 64 hex"
+        " digits, in any case (AutoV2, a whole SHA256), also finds the model whose SHA256"
+        " begins with it",
     )
     base_model: str | None = Field(default=None, max_length=MAX_FILTER_TEXT)
     missing: bool | None = Field(default=None, description="only models with no file present")
