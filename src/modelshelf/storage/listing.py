@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from array import array
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 import aiosqlite
@@ -42,16 +43,22 @@ class ModelFilter:
     sort: SortKey | None = None
     order: Order = "asc"
 
+    @cached_property
+    def _query(self) -> tuple[list[str], str | None]:
+        # `q` read once (NFKC, words, a hash or not): a listing asks for both many times.
+        words = search.query_words(self.q) if self.q else []
+        start = search.hash_start(words)
+        return ([] if start else words), start
+
     @property
     def words(self) -> list[str]:
         """The words the full-text index ranks: none when `q` names a hash (hash_start)."""
-        words = search.query_words(self.q) if self.q else []
-        return [] if search.hash_start(words) else words
+        return self._query[0]
 
     def hash_start(self) -> str | None:
         """The start of a SHA256 that `q` is (search.hash_start): the listing holds the
         models whose hash begins with it, and those whose row holds it as a word, by name."""
-        return search.hash_start(search.query_words(self.q)) if self.q else None
+        return self._query[1]
 
     def filters(self) -> tuple[list[str], list[Any]]:
         """Conditions on `models m` other than the full text, and their parameters."""
