@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, hdrs, web
@@ -11,8 +12,10 @@ from modelshelf.domain import catalog, gallery
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
 from modelshelf.imagefolder import parse_image_name
+from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.rendition_cache import CachedFile
 from modelshelf.web.bodies import (
+    PATTERN_MEANINGS,
     DeleteImageResponse,
     ImageQuery,
     SampleImages,
@@ -116,6 +119,9 @@ async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.
         raise InvalidInput("the multipart body needs an 'image' file field")
     if sha256 is None:
         raise InvalidInput("the multipart body needs a 'sha256' text field")
+    if not re.fullmatch(SHA256_ANY_CASE, sha256):
+        # The field takes either case (it was lower-cased above): say so, not "lowercase".
+        raise InvalidInput(f"the 'sha256' field {PATTERN_MEANINGS[SHA256_ANY_CASE]}")
     return sha256
 
 
