@@ -1,0 +1,46 @@
+"""What a newcomer's sidecars say is found as their tools show it: the trigger words of a LoRA
+that only A1111 knows (its "activation text", which the model's page shows) are searchable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import MakeClient
+from tests.model_folders import (
+    a1111_user_metadata,
+    civitai_version,
+    kohya_lora_metadata,
+    write_a1111_json,
+    write_civitai_info,
+    write_safetensors,
+)
+from tests.scanning import model, models, scan, sha256_of, start
+
+
+async def test_a1111_activation_text_is_the_trigger_words_search_finds(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    lora = write_safetensors(tmp_path / "Lora" / "more_details.safetensors", kohya_lora_metadata())
+    text = "mdtl, (red hair, blue eyes:1.2) ,"
+    write_a1111_json(lora, a1111_user_metadata(**{"activation text": text}))
+    client = await start(make_client, loras=tmp_path / "Lora")
+
+    await scan(client)
+
+    meta = (await model(client, sha256_of(lora)))["meta_json"]
+    assert meta["trigger_words"] == ["mdtl", "(red hair, blue eyes:1.2)"]
+    assert [m["sha256"] for m in await models(client, q="mdtl")] == [sha256_of(lora)]
+    assert [m["sha256"] for m in await models(client, q="blue eyes")] == [sha256_of(lora)]
+
+
+async def test_civitai_words_still_come_before_the_activation_text(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    lora = write_safetensors(tmp_path / "Lora" / "cat.safetensors", kohya_lora_metadata())
+    write_a1111_json(lora, a1111_user_metadata(**{"activation text": "mdtl"}))
+    write_civitai_info(lora, civitai_version(trained_words=["orange cat"]))
+    client = await start(make_client, loras=tmp_path / "Lora")
+
+    await scan(client)
+
+    assert (await model(client, sha256_of(lora)))["meta_json"]["trigger_words"] == ["orange cat"]
