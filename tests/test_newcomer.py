@@ -1,4 +1,5 @@
-"""What a newcomer's sidecars say is found as their tools show it: the trigger words of a LoRA
+"""A newcomer's first steps: a scan with no folders named says how to name them, and what the
+sidecars say is found as their tools show it: the trigger words of a LoRA
 that only A1111 knows (its "activation text", which the model's page shows) are searchable."""
 
 from __future__ import annotations
@@ -44,3 +45,16 @@ async def test_civitai_words_still_come_before_the_activation_text(
     await scan(client)
 
     assert (await model(client, sha256_of(lora)))["meta_json"]["trigger_words"] == ["orange cat"]
+
+
+async def test_a_scan_without_roots_says_how_to_name_them(make_client: MakeClient) -> None:
+    client = await make_client()
+    response = await client.post("/api/scan")
+    assert response.status == 202
+    job = (await response.json())["job"]
+    while job["state"] in ("queued", "running"):
+        job = await (await client.get(f"/api/jobs/{job['id']}")).json()
+    [warning] = job["result"]["warnings"]
+    assert "no model roots are configured" in warning
+    for words in ("model_roots", "config/local.toml", "comfyui_model_paths", "restart"):
+        assert words in warning
