@@ -4,8 +4,30 @@ for a length the field let them type."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.ui.conftest import Visit, needs, open_model
 from tests.ui.seed import SeededLibrary
+
+
+def test_notes_written_in_a1111_or_lora_manager_are_shown(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "PATCH /api/models/{sha256}")
+    page = visit.page
+    for name, meta in [
+        ("Oil Paint Checkpoint v2", {"a1111": {"notes": "best at cfg 5, from A1111"}}),
+        ("Film Grain Lora v1", {"lora_manager": {"notes": "0.6 for portraits, from LM"}}),
+    ]:
+        url = f"/api/models/{library.hashes[name]}"
+        etag = page.request.get(url).headers["etag"]
+        answer = page.request.patch(url, data={"meta_json": meta}, headers={"If-Match": etag})
+        assert answer.ok, answer.text()
+        open_model(visit, library, name)
+        about = page.get_by_role("region", name="About")
+        expect(about.get_by_role("heading", name="Notes")).to_be_visible()
+        [said] = [value["notes"] for value in meta.values()]
+        expect(about.get_by_text(said, exact=True)).to_be_visible()
 
 
 def test_the_editor_takes_no_longer_a_name_or_type_than_the_server(
