@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import MakeClient
+from tests.conftest import MakeClient, shelf_of
+from tests.factories import image_size, make_image
 from tests.model_folders import (
     a1111_user_metadata,
     civitai_version,
     kohya_lora_metadata,
+    lora_manager_metadata,
     write_a1111_json,
     write_civitai_info,
+    write_lora_manager,
     write_safetensors,
 )
 from tests.scanning import model, models, scan, sha256_of, start
@@ -58,3 +61,22 @@ async def test_a_scan_without_roots_says_how_to_name_them(make_client: MakeClien
     assert "no model roots are configured" in warning
     for words in ("model_roots", "config/local.toml", "comfyui_model_paths", "restart"):
         assert words in warning
+
+
+async def test_the_preview_lora_manager_shows_is_the_cover(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    lora = write_safetensors(tmp_path / "loras" / "cat.safetensors", kohya_lora_metadata())
+    make_image(lora.with_name("cat.png"), 40, 30)  # A1111's preview, found first by name
+    make_image(lora.with_name("cat.webp"), 60, 30)  # the one LoRA Manager downloaded and shows
+    shown = "C:\\ComfyUI\\models\\loras\\cat.webp"  # written on another machine
+    write_lora_manager(lora, lora_manager_metadata(lora, preview_url=shown))
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    await scan(client)
+
+    sha256 = sha256_of(lora)
+    assert len((await model(client, sha256))["images"]) == 2
+    images = shelf_of(client).settings.data_dir / "images"
+    widths = [image_size(images / f"{sha256}_{seq}_high.webp")[0] for seq in range(2)]
+    assert widths == [60, 40]

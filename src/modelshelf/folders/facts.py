@@ -146,7 +146,18 @@ def _read_companions(
         value = _read_sidecar(model.parent / name, problems) if name else None
         if value:  # Civitai Helper writes `{}` for a file Civitai does not know
             meta[key] = value
-    return [model.parent / n for s in PREVIEW_SUFFIXES if (n := _pick(names, stem, s))]
+    previews = [model.parent / n for s in PREVIEW_SUFFIXES if (n := _pick(names, stem, s))]
+    return _cover_first(previews, meta.get("lora_manager"))
+
+
+def _cover_first(previews: list[Path], manager: Any) -> list[Path]:
+    """`previews` with the one LoRA Manager shows as the model's preview (its `preview_url`,
+    known by file name: the record may have been written on another machine) first."""
+    url = manager.get("preview_url") if isinstance(manager, dict) else None
+    if not isinstance(url, str) or not url.strip():
+        return previews
+    shown = url.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    return sorted(previews, key=lambda path: path.name != shown)  # stable: the rest in order
 
 
 def _companion_names(model: Path, given: Iterable[str] | None) -> list[str]:
