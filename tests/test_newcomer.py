@@ -80,3 +80,21 @@ async def test_the_preview_lora_manager_shows_is_the_cover(
     images = shelf_of(client).settings.data_dir / "images"
     widths = [image_size(images / f"{sha256}_{seq}_high.webp")[0] for seq in range(2)]
     assert widths == [60, 40]
+
+
+async def test_the_description_a_page_shows_from_a_sidecar_is_searched(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    a1111 = write_safetensors(tmp_path / "Lora" / "details.safetensors", kohya_lora_metadata())
+    write_a1111_json(a1111, a1111_user_metadata(description="adds intricate filigree"))
+    civitai = write_safetensors(tmp_path / "Lora" / "cat.safetensors", {"k": "v"})
+    version = civitai_version(sha256=sha256_of(civitai))
+    version["description"] = "<p>Whiskers &amp; <strong>tabby</strong> fur</p>"
+    write_civitai_info(civitai, version)
+    client = await start(make_client, loras=tmp_path / "Lora")
+
+    await scan(client)
+
+    assert [m["sha256"] for m in await models(client, q="filigree")] == [sha256_of(a1111)]
+    assert [m["sha256"] for m in await models(client, q="tabby whiskers")] == [sha256_of(civitai)]
+    assert await models(client, q="strong") == []  # markup is no word of it
