@@ -19,6 +19,7 @@ from tests.model_folders import (
     write_safetensors,
 )
 from tests.scanning import model, models, scan, sha256_of, start
+from tests.server import ServerProcess
 
 
 async def test_a1111_activation_text_is_the_trigger_words_search_finds(
@@ -98,3 +99,21 @@ async def test_the_description_a_page_shows_from_a_sidecar_is_searched(
     assert [m["sha256"] for m in await models(client, q="filigree")] == [sha256_of(a1111)]
     assert [m["sha256"] for m in await models(client, q="tabby whiskers")] == [sha256_of(civitai)]
     assert await models(client, q="strong") == []  # markup is no word of it
+
+
+def test_serve_says_which_model_folders_a_scan_walks(tmp_path: Path) -> None:
+    (tmp_path / "loras").mkdir()
+    roots = f"loras={tmp_path / 'loras'},{tmp_path / 'gone'};vae={tmp_path / 'loras'}"
+    server = ServerProcess(tmp_path / "data", tmp_path / "a.log", MODELSHELF_MODEL_ROOTS=roots)
+    try:
+        server.start()
+        server.wait_for_line("model folders: 3, of types loras, vae")
+        server.wait_for_line(f"model root {tmp_path / 'gone'} (loras) does not exist")
+    finally:
+        server.kill()
+    bare = ServerProcess(tmp_path / "bare", tmp_path / "b.log")
+    try:
+        bare.start()
+        assert "config/local.toml" in bare.wait_for_line("no model roots are configured")
+    finally:
+        bare.kill()
