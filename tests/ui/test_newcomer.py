@@ -16,12 +16,15 @@ def test_notes_written_in_a1111_or_lora_manager_are_shown(
     needs(operations, "PATCH /api/models/{sha256}")
     page = visit.page
     for name, meta in [
-        ("Oil Paint Checkpoint v2", {"a1111": {"notes": "best at cfg 5, from A1111"}}),
-        ("Film Grain Lora v1", {"lora_manager": {"notes": "0.6 for portraits, from LM"}}),
+        ("Oil Paint Checkpoint v3", {"a1111": {"notes": "best at cfg 5, from A1111"}}),
+        ("Noir Lora v3", {"lora_manager": {"notes": "0.6 for portraits, from LM"}}),
     ]:
         url = f"/api/models/{library.hashes[name]}"
         etag = page.request.get(url).headers["etag"]
-        answer = page.request.patch(url, data={"meta_json": meta}, headers={"If-Match": etag})
+        mine = {"notes": None}  # none of the person's own, which would come first
+        answer = page.request.patch(
+            url, data={"meta_json": meta | mine}, headers={"If-Match": etag}
+        )
         assert answer.ok, answer.text()
         open_model(visit, library, name)
         about = page.get_by_role("region", name="About")
