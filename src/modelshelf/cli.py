@@ -28,8 +28,10 @@ from modelshelf.app import create_app, freeze_start_up_heap
 from modelshelf.config import Settings, SettingsError, load_settings
 from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import check_legacy_inputs, migrate_legacy
+from modelshelf.domain.scan import NO_ROOTS
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import NotFound, ShelfError
+from modelshelf.folders.roots import RootsError, gather_roots
 from modelshelf.integrity import check_library
 from modelshelf.web.access_log import AccessLog
 from modelshelf.web.keys import SHELF
@@ -162,10 +164,29 @@ async def _serve(settings: Settings) -> None:
         port,
         type(asyncio.get_running_loop()).__module__.partition(".")[0],
     )
+    await _say_model_folders(settings)
     try:
         await _until_stopped()
     finally:
         await runner.cleanup()
+
+
+async def _say_model_folders(settings: Settings) -> None:
+    """Say at start-up which model folders a scan walks and what is wrong with them: a
+    newcomer learns here, not from an empty first scan, that none are named."""
+    try:
+        roots = await asyncio.to_thread(
+            gather_roots, settings.model_roots, settings.comfyui_model_paths
+        )
+    except RootsError as exc:
+        log.warning("the model folders cannot be read: %s", exc)
+        return
+    if not roots.roots:
+        log.warning("%s", NO_ROOTS)
+        return
+    log.info("model folders: %d, of types %s", len(roots.roots), ", ".join(roots.types))
+    for warning in roots.warnings:
+        log.warning("%s", warning)
 
 
 async def _until_stopped() -> None:

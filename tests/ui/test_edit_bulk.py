@@ -141,7 +141,7 @@ def test_nothing_chosen_sends_nothing_and_says_so(shelf_visit: Visit) -> None:
     page.on("request", lambda r: sent.append(r.url) if MANY_EDITS.match(r.url) else None)
     dialog = edit_dialog(page, bar)
     dialog.get_by_role("button", name="Apply").click()
-    dialog.get_by_role("status").get_by_text("nothing would change").wait_for()
+    dialog.get_by_role("alert").get_by_text("nothing would change").wait_for()
     dialog.get_by_role("button", name="Cancel").click()
     dialog.wait_for(state="detached")
     expect(bar.get_by_role("button", name="Edit", exact=True)).to_be_focused()

@@ -71,7 +71,7 @@ def test_a_taken_name_is_said_and_the_tag_can_be_shown(shelf_visit: Visit) -> No
     page = open_tags(shelf_visit)
     before = server_tags(page)
     field = create(page, "Anime")
-    said = page.get_by_role("form", name="Create a tag").get_by_role("status")
+    said = page.get_by_role("form", name="Create a tag").get_by_role("alert")
     said.get_by_text("A tag named “anime” (5 models) exists already.").wait_for()
     assert field.input_value() == "Anime"  # kept, to be mended
     expect(field).to_be_focused()
@@ -90,7 +90,7 @@ def test_a_name_the_server_refuses_shows_its_reason(shelf_visit: Visit, name: st
     assert refused.status == 400
     reason = refused.json()["detail"]
     create(page, name)
-    said = page.get_by_role("form", name="Create a tag").get_by_role("status")
+    said = page.get_by_role("form", name="Create a tag").get_by_role("alert")
     expect(said).to_have_text(reason)
     assert server_tags(page) == before
 

@@ -147,7 +147,7 @@ def test_a_name_that_is_taken_is_said_and_kept_to_be_mended(shelf_visit: Visit) 
     field = page.get_by_label("New name for the tag sketch")
     field.fill("watercolor")
     field.press("Enter")
-    said = renaming(page, "sketch").get_by_role("status")
+    said = renaming(page, "sketch").get_by_role("alert")
     said.get_by_text("A tag named “watercolor” (2 models) exists already").wait_for()
     assert field.input_value() == "watercolor"
     expect(field).to_be_focused()
@@ -168,7 +168,7 @@ def test_a_name_that_is_taken_offers_to_merge_into_that_tag(
     field.press("Enter")
     merge = renaming(page, "portraits").get_by_role("button", name="Merge into portrait")
     merge.wait_for()
-    said = renaming(page, "portraits").get_by_role("status").inner_text()
+    said = renaming(page, "portraits").get_by_role("alert").inner_text()
     assert "A tag named “portrait” (3 models) exists already" in said, said
     with page.expect_request(lambda r: r.method == "POST" and "/merge" in r.url) as sent:
         merge.click()

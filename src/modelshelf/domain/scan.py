@@ -42,6 +42,13 @@ from modelshelf.folders.walk import FoundFile, Walk
 from modelshelf.storage import model_files
 
 log = logging.getLogger(__name__)
+# Said to a newcomer whose first scan finds nothing: where the folders are named.
+NO_ROOTS = (
+    "no model roots are configured: name your model folders in model_roots (e.g. in"
+    ' config/local.toml: [model_roots] loras = ["/path/to/ComfyUI/models/loras"]) or point'
+    " comfyui_model_paths at ComfyUI's extra_model_paths.yaml, then restart the service"
+    ' (README, "Model folders")'
+)
 
 
 async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProgress) -> ScanResult:
@@ -55,7 +62,7 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
     scanned = roots if wanted is None else roots.only(wanted)
     scan.result.warnings.extend(scanned.warnings)  # not those of roots it leaves alone
     if not roots.roots:
-        scan.result.warnings.append("no model roots are configured")
+        scan.result.warnings.append(NO_ROOTS)
     try:
         if wanted is None:
             await scan.walk(Walk(roots))

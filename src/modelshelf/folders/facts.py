@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -145,7 +146,18 @@ def _read_companions(
         value = _read_sidecar(model.parent / name, problems) if name else None
         if value:  # Civitai Helper writes `{}` for a file Civitai does not know
             meta[key] = value
-    return [model.parent / n for s in PREVIEW_SUFFIXES if (n := _pick(names, stem, s))]
+    previews = [model.parent / n for s in PREVIEW_SUFFIXES if (n := _pick(names, stem, s))]
+    return _cover_first(previews, meta.get("lora_manager"))
+
+
+def _cover_first(previews: list[Path], manager: Any) -> list[Path]:
+    """`previews` with the one LoRA Manager shows as the model's preview (its `preview_url`,
+    known by file name: the record may have been written on another machine) first."""
+    url = manager.get("preview_url") if isinstance(manager, dict) else None
+    if not isinstance(url, str) or not url.strip():
+        return previews
+    shown = url.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    return sorted(previews, key=lambda path: path.name != shown)  # stable: the rest in order
 
 
 def _companion_names(model: Path, given: Iterable[str] | None) -> list[str]:
@@ -321,7 +333,8 @@ def _derived(meta: dict[str, Any]) -> dict[str, Any]:
     """`trigger_words` and `base_model` from the best source that says them.
 
     trigger_words: Civitai's `trainedWords`, from the .civitai.info file, else from the copy
-    LoRA Manager keeps (`civitai.trainedWords`, then its own `trainedWords`).
+    LoRA Manager keeps (`civitai.trainedWords`, then its own `trainedWords`), else A1111's
+    "activation text" (the words its page shows, so that search finds them too).
     base_model: Civitai's `baseModel`, else LoRA Manager's `base_model`, else A1111's
     `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`.
     Values that say "unknown" are skipped.
@@ -334,6 +347,7 @@ def _derived(meta: dict[str, Any]) -> dict[str, Any]:
         _words(civitai.get("trainedWords"))
         or _words(_dict(manager.get("civitai")).get("trainedWords"))
         or _words(manager.get("trainedWords"))
+        or _phrases(_dict(meta.get("a1111")).get("activation text"))
     )
     if words:
         derived["trigger_words"] = words
@@ -359,6 +373,17 @@ def _words(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
     return [w.strip() for w in value if isinstance(w, str) and w.strip()]
+
+
+# A1111's activation text is prompt text: phrases separated by commas, a comma inside
+# parentheses belonging to its phrase ("(red hair, blue eyes:1.2)"), as the web UI splits it.
+_PHRASE_END = re.compile(r",(?![^()]*\))")
+
+
+def _phrases(value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return []
+    return [p.strip() for p in _PHRASE_END.split(value) if p.strip()]
 
 
 def normalized_tags(value: Any) -> tuple[str, ...]:

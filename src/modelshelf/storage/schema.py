@@ -268,6 +268,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX models_name_nulls_last ON models(name IS NULL, name COLLATE NOCASE);
         """,
     ),
+    (
+        "the description a model's page shows is searched",
+        """
+        -- storage.search.description_of: without meta_json.description, the one A1111's
+        -- sidecar, Civitai's record or the file's header gives. Every row is built again at
+        -- the next open.
+        UPDATE search_docs SET stale = 1;
+        """,
+    ),
 ]
 
 

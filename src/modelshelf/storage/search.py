@@ -1,15 +1,15 @@
 """The full-text search index over models: the FTS5 table `model_search` and `search_docs`.
 
 Each model has one row in the index, built by `search_document` (the one row builder: add a
-new source of searchable text there) from its name, its file names,
-`meta_json.description`, `meta_json.trigger_words` and its tag names. `search_docs` maps a
-model to its FTS rowid, holds its base model (`base_model_of`: what the base-model filter
-and list read, indexed) and says whether its row must be built again: triggers on `models`,
-`model_tags` and `tags` mark it stale (schema step "full-text search"), so no writer can
-forget to. `refresh_stale` builds the stale rows; the unit of work runs it in every change
-just before the commit, and opening the database runs it once (so a library migrated
-forward, or changed by another program, is indexed before the service answers). The index
-therefore moves in the same transaction as what it describes.
+new source of searchable text there) from its name, its file names, its description
+(`description_of`: the one its page shows), `meta_json.trigger_words` and its tag names.
+`search_docs` maps a model to its FTS rowid, holds its base model (`base_model_of`: what the
+base-model filter and list read, indexed) and says whether its row must be built again:
+triggers on `models`, `model_tags` and `tags` mark it stale (schema step "full-text
+search"), so no writer can forget to. `refresh_stale` builds the stale rows; the unit of
+work runs it in every change just before the commit, and opening the database runs it once
+(so a library migrated forward, or changed by another program, is indexed before the service
+answers). The index therefore moves in the same transaction as what it describes.
 
 A person's query is never FTS syntax: `match_expression` keeps only its words and quotes each
 one as a prefix, so `"`, `*`, `AND`, `(` or `:` cannot cause an error.
@@ -17,6 +17,7 @@ one as a prefix, so `"`, `*`, `AND`, `(` or `:` cannot cause an error.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import defaultdict
@@ -65,11 +66,35 @@ def search_document(source: SearchSource) -> dict[str, str]:
     return {
         "name": _text(source.name),
         "files": _text(source.files),
-        "description": _text(source.meta.get("description")),
+        "description": _text(description_of(source.meta)),
         # A list of words or phrases, or one string (both are found in real libraries).
         "trigger_words": _text(source.meta.get("trigger_words")),
         "tags": _text(source.tags),
     }
+
+
+# Markup in a description (Civitai's are HTML) is no words of it.
+_MARKUP = re.compile(r"<[^>]*>")
+
+
+def description_of(meta: dict[str, Any]) -> str | None:
+    """The description a model's page shows (web UI, meta.js descriptionOf): the person's own
+    (`meta_json.description`), else the one A1111's sidecar, Civitai's version or model, or
+    the file's header (`modelspec.description`) gives; its markup taken out."""
+    for value in (
+        meta.get("description"),
+        _key(meta.get("a1111"), "description"),
+        _key(meta.get("civitai"), "description"),
+        _key(_key(meta.get("civitai"), "model"), "description"),
+        _key(meta.get("file_metadata"), "modelspec.description"),
+    ):
+        if isinstance(value, str) and value.strip():
+            return html.unescape(_MARKUP.sub(" ", value)) if "<" in value else value
+    return None
+
+
+def _key(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def base_model_of(meta: dict[str, Any]) -> str | None:

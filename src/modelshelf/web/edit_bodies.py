@@ -50,8 +50,11 @@ def _finite_numbers(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_numbers)]
 
 
+# The longest name and type PATCH takes (the web UI's editor holds its fields to them).
+MAX_MODEL_NAME = 1000
+MAX_MODEL_TYPE = 100
 # A model's type as PATCH sets it (null clears it).
-ModelType = Annotated[StrictStr, Field(max_length=100, pattern=NO_NUL)]
+ModelType = Annotated[StrictStr, Field(max_length=MAX_MODEL_TYPE, pattern=NO_NUL)]
 
 
 class _FieldsPatch(Body):
@@ -68,7 +71,7 @@ class ModelPatchRequest(_FieldsPatch):
     """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
     replace the model's, null removes a key, objects merge recursively."""
 
-    name: StrictStr | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    name: StrictStr | None = Field(default=None, max_length=MAX_MODEL_NAME, pattern=NO_NUL)
     type: ModelType | None = None
     meta_json: JsonObject = Field(default_factory=dict)
 

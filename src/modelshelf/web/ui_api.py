@@ -24,6 +24,7 @@ from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
 from modelshelf.web.bodies import MAX_FILTER_TEXT
+from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SETTINGS, SHELF
 
@@ -117,6 +118,8 @@ def capabilities() -> str:
         "tag_name": MAX_TAG_NAME,
         "filter_text": MAX_FILTER_TEXT,
         "models_tagged_at_once": MAX_MODELS,
+        "model_name": MAX_MODEL_NAME,
+        "model_type": MAX_MODEL_TYPE,
     }
     return json.dumps(
         {"operations": operations, "limits": limits}, separators=(",", ":"), sort_keys=True

@@ -62,7 +62,7 @@ function editDialog(count, longest) {
     const baseList = h("datalist", { id: "bulk-base-options" });
     const clearBase = h("input", { type: "checkbox", id: "bulk-base-clear" });
     const type = h("select", { id: "bulk-type" }, h("option", { value: "", text: "Leave as it is" }));
-    const said = h("div", { role: "status" });
+    const said = h("div", { role: "alert" }); // what stops the edit: an error
     const cancel = h("button", { type: "button", text: "Cancel" });
     const apply = h("button", { type: "submit", class: "primary", text: "Apply" });
     const form = h("form", { class: "bulk-edit" },

@@ -131,8 +131,10 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
   };
   const text = (key) => (typeof meta[key] === "string" ? meta[key] : "");
   const field = (id, label, control, hint) => h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", text: hint }) : null, control);
-  const name = bind(h("input", { id: "edit-name", required: true }), record.name || "");
-  const type = bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || "");
+  // No longer than PATCH takes (the server's limits), so nothing typed is refused on Save.
+  const most = (key) => (limits[key] ? String(limits[key]) : null);
+  const name = bind(h("input", { id: "edit-name", required: true, maxlength: most("model_name") }), record.name || "");
+  const type = bind(h("input", { id: "edit-type", list: "edit-types", maxlength: most("model_type") }), record.type || "");
   const types = h("datalist", { id: "edit-types" });
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
   // No longer than the library's base-model filter takes (as in the edit of many models).

@@ -70,6 +70,15 @@ export function links(meta) {
   return found;
 }
 
+// The notes a model is shown with: the person's own (`meta_json.notes`, what the editor edits),
+// else those they wrote in A1111 ("Edit user metadata") or in ComfyUI LoRA Manager.
+export function notesOf(meta) {
+  for (const value of [meta.notes, meta.a1111 && meta.a1111.notes, meta.lora_manager && meta.lora_manager.notes]) {
+    if (typeof value === "string" && value.trim()) return value;
+  }
+  return "";
+}
+
 export function descriptionOf(meta) {
   for (const value of [meta.description, meta.a1111 && meta.a1111.description, meta.civitai && meta.civitai.description,
     meta.civitai && meta.civitai.model && meta.civitai.model.description, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {

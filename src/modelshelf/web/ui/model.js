@@ -5,7 +5,7 @@ import { h, clear, toast, copyButton, copyText, confirmDialog, note, formatBytes
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
-import { triggerWords, promptSyntax, links, descriptionOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
+import { triggerWords, promptSyntax, links, descriptionOf, notesOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
 import { navigate, focusHeading, cameFrom, tryAgain } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory } from "./history.js";
@@ -333,7 +333,7 @@ function renderPromptSyntax(record) {
 
 function renderAbout(meta) {
   const description = descriptionOf(meta);
-  const notes = typeof meta.notes === "string" ? meta.notes : "";
+  const notes = notesOf(meta);
   const prompts = renderPrompts(meta.prompts);
   if (!description && !notes && !prompts) return null;
   return h("section", { class: "panel", "aria-labelledby": "about-title" },

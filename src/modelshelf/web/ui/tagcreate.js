@@ -10,7 +10,7 @@ export function createForm({ maxLength, onMade, onShow, countOf }) {
   const input = h("input", { id: "new-tag", autocomplete: "off", spellcheck: "false", placeholder: "A name", maxlength: maxLength ? String(maxLength) : null });
   const make = h("button", { type: "submit", text: "Create tag" });
   // Announced as it changes: the answer to Enter, with the focus still in the field.
-  const said = h("div", { class: "create-note", role: "status" });
+  const said = h("div", { class: "create-note", role: "alert" });
   const form = h("form", { class: "create-tag", "aria-label": "Create a tag" },
     h("div", { class: "field" }, h("label", { for: "new-tag", text: "New tag" }), input), make, said);
   let busy = false;

@@ -11,7 +11,7 @@ export function renameForm(tag, { maxLength, canMerge, countOf, onSave, onMerge,
   const save = h("button", { type: "submit", class: "small primary", text: "Save" });
   const cancel = h("button", { type: "button", class: "small", text: "Cancel", onclick: () => onCancel() });
   // Announced as it changes: the answer to Enter, with the focus still in the field.
-  const said = h("div", { class: "rename-note", role: "status" });
+  const said = h("div", { class: "rename-note", role: "alert" });
   const form = h("form", { class: "rename", "aria-label": `Rename tag ${tag.name}` },
     h("label", { for: id, class: "visually-hidden", text: `New name for the tag ${tag.name}` }),
     input, save, cancel, said);
