@@ -3,12 +3,15 @@
 // Override, Merge and Delete would each leave); select many and import them as one job. The
 // queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
 // (`?show=` in the URL, as the library keeps its filters; the groups are pendinggroups.js's).
-import { h, clear, toast, note, plural, formatBytes, confirmDialog, debounce, showBusy } from "./dom.js";
+// Thousands may wait: the rows are drawn in pieces (pendingwindow.js), and what is selected
+// and acted on is every model of the group shown, its rows drawn or not.
+import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
 import { openComparison } from "./compare.js";
+import { rowWindow, focusNear } from "./pendingwindow.js";
 import { invalidateLibrary } from "./library.js";
 
 const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
@@ -27,6 +30,7 @@ export async function mountPending(main, context) {
   const count = h("span", { class: "count", "aria-live": "polite" });
   const queue = h("ul", { class: "queue", "aria-label": "Pending models" });
   const selectAll = h("input", { type: "checkbox", id: "select-all" });
+  const selectAllText = h("span", { text: " Select all" });
   const selected = h("span", { class: "count", "aria-live": "polite" });
   const strategy = h("select", { id: "batch-strategy" }, CHOICES.map(([value, text]) => h("option", { value, text })));
   const run = h("button", { type: "button", class: "primary", text: "Import selected", disabled: true });
@@ -35,6 +39,8 @@ export async function mountPending(main, context) {
   const empty = h("div", { class: "empty", hidden: true }, h("p", { text: "No pending model is in this group." }),
     h("button", { type: "button", text: "Show all", onclick: () => { choose("", { push: true }); groups.chip("").focus(); } }));
   const groups = groupChips(show, (key) => choose(key, { push: true }));
+  const rows = new Map(); // by id, in the queue's order: {record, checked, el, box, ...}
+  const view = rowWindow(queue, { rows, inGroup: (r) => shown(r), build: (r) => drawRow(r) });
   const checkButton = h("button", { type: "button", class: "small", onclick: () => checkUnknown() });
   const checkText = h("span");
   const unknownNote = h("p", { class: "note", hidden: true }, checkText, " ", checkButton);
@@ -42,14 +48,13 @@ export async function mountPending(main, context) {
     h("p", { class: "count", text: "Models brought in from a legacy library wait here until they are hashed and promoted. A model whose content is already in the library is a conflict: compare the two, then choose." }),
     groups, unknownNote,
     h("div", { class: "batchbar" },
-      h("label", { class: "copyable" }, selectAll, " Select all"), selected,
+      h("label", { class: "copyable" }, selectAll, selectAllText), selected,
       h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run),
-    progress, message, empty, queue);
+    progress, message, empty, queue, view.footer);
   focusHeading(main, context.focus);
 
   const canDiscard = caps.has("DELETE", "/api/migration/pending_models/{id}");
   const canCheck = caps.has("POST", "/api/migration/preview_import");
-  const rows = new Map();
   let lastChecked = null;
   let alive = true;
   let follower = null;
@@ -57,41 +62,37 @@ export async function mountPending(main, context) {
   let checking = null;
   let batching = false; // Import selected stays disabled while its batch runs
 
-  const shown = (row) => !knowsGroups || !show || groupOf(row.record) === show;
-  const shownRows = () => [...rows.values()].filter((row) => !row.el.hidden);
+  function shown(row) { return !knowsGroups || !show || groupOf(row.record) === show; }
+  // Every row of the group shown, drawn or not.
+  const shownRows = () => [...rows.values()].filter(shown);
+  const check = (row, on) => {
+    row.checked = on;
+    if (row.box) row.box.checked = on;
+  };
 
   // Rows out of the chosen group are hidden and never stay selected: what is acted on is
   // what is shown. Focus on a row that leaves the view goes to the next one shown.
   const updateSelection = () => {
-    let lostFocus = null;
-    for (const row of rows.values()) {
-      const visible = shown(row);
-      if (!visible && !row.el.hidden) {
-        if (row.el.contains(document.activeElement)) lostFocus = row;
-        row.box.checked = false;
-      }
-      row.el.hidden = !visible;
-    }
-    if (lostFocus) focusNear(lostFocus.el);
+    const focused = document.activeElement?.closest?.(".queue > li");
+    for (const row of rows.values()) if (row.checked && !shown(row)) check(row, false);
+    const visible = view.draw();
+    if (focused && focused.hidden) focusNear(focused);
     const ids = selectedIds();
-    const visible = shownRows().length;
     selected.textContent = ids.length ? `${plural(ids.length, "model")} selected` : "";
     run.disabled = batching || !ids.length;
     selectAll.checked = ids.length > 0 && ids.length === visible;
     selectAll.indeterminate = ids.length > 0 && ids.length < visible;
+    selectAllText.textContent = ` Select all ${formatCount(visible)}`;
     count.textContent = plural(rows.size, "pending model");
     showGroups();
     empty.hidden = !rows.size || visible > 0;
   };
-  const selectedIds = () => shownRows().filter((row) => row.box.checked).map((row) => row.record.id);
-
-  function focusNear(el) {
-    let next = el.nextElementSibling;
-    while (next && next.hidden) next = next.nextElementSibling;
-    let previous = el.previousElementSibling;
-    while (previous && previous.hidden) previous = previous.previousElementSibling;
-    (next || previous)?.querySelector("button")?.focus();
-  }
+  const selectedIds = () => shownRows().filter((row) => row.checked).map((row) => row.record.id);
+  // Once a frame at most: a check of thousands updates the page after each model.
+  let frame = 0;
+  const updateSoon = () => {
+    frame ||= requestAnimationFrame(() => { frame = 0; if (alive) updateSelection(); });
+  };
 
   function showGroups() {
     groups.hidden = !knowsGroups;
@@ -104,6 +105,7 @@ export async function mountPending(main, context) {
 
   function choose(key, { push }) {
     show = key;
+    view.reset();
     const params = new URLSearchParams(location.search);
     if (key) params.set("show", key);
     else params.delete("show");
@@ -113,7 +115,7 @@ export async function mountPending(main, context) {
 
   // A row says what its record's group is, unless an action on it said something since.
   function showState(row) {
-    if (row.marked) return;
+    if (row.marked || !row.el) return;
     const badge = BADGES[groupOf(row.record)];
     row.el.classList.toggle("conflict", groupOf(row.record) === "conflicts");
     clear(row.status, badge ? h("span", { class: badge[0], text: badge[1] }) : null);
@@ -157,7 +159,7 @@ export async function mountPending(main, context) {
         onChecked: (record) => {
           const row = rows.get(record.id);
           if (row) showState(row);
-          updateSelection();
+          updateSoon();
         },
       }));
     } finally {
@@ -167,13 +169,20 @@ export async function mountPending(main, context) {
     if (alive && !failed) toast(`${plural(state.done, "model")} checked`);
   }
 
-  function remove(id) {
+  // `later`: the caller updates the page once, after removing many.
+  function remove(id, { later = false } = {}) {
     const row = rows.get(id);
     if (!row) return;
-    const hadFocus = row.el.contains(document.activeElement);
-    if (hadFocus) focusNear(row.el);
-    row.el.remove();
     rows.delete(id);
+    if (row.el) {
+      // The next row is drawn first (the window moves up by one), so the focus can go to it.
+      if (row.el.contains(document.activeElement)) {
+        view.draw();
+        focusNear(row.el);
+      }
+      row.el.remove();
+    }
+    if (later) return;
     updateSelection();
     if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
   }
@@ -182,6 +191,8 @@ export async function mountPending(main, context) {
     const row = rows.get(id);
     if (!row) return;
     row.marked = Boolean(text);
+    row.said = [kind, text]; // said again if the row is drawn later
+    if (!row.el) return;
     row.el.classList.toggle("conflict", kind === "conflict");
     clear(row.status, text ? h("span", { class: kind === "conflict" ? "badge dup" : "badge missing", text }) : null);
   }
@@ -272,12 +283,13 @@ export async function mountPending(main, context) {
     }
   }
 
-  function row(record) {
+  function drawRow(entry) {
+    const { record } = entry;
     const name = record.name || `Pending model ${record.id}`;
-    const box = h("input", { type: "checkbox", "aria-label": `Select ${name}`, dataset: { id: String(record.id) } });
+    const box = h("input", { type: "checkbox", "aria-label": `Select ${name}`, checked: entry.checked, dataset: { id: String(record.id) } });
     const status = h("span");
     const image = record.images && record.images.length
-      ? h("img", { src: pendingImageUrl(record.id), alt: `Image of ${name}`, loading: "lazy", decoding: "async" })
+      ? h("img", { src: pendingImageUrl(record.id), alt: `Image of ${name}`, loading: "lazy", decoding: "async", width: 72, height: 72 })
       : h("div", { class: "placeholder", "aria-hidden": "true", text: record.type || "" });
     const el = h("li", { dataset: { id: String(record.id) } }, box, h("div", { class: "thumb" }, image),
       h("div", { class: "what" },
@@ -289,17 +301,19 @@ export async function mountPending(main, context) {
         canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: (event) => discard(record, event.currentTarget) }) : null));
     box.addEventListener("click", (event) => {
       // Shift+click selects the range from the last box clicked, as in a file manager.
+      entry.checked = box.checked;
       if (event.shiftKey && lastChecked !== null) {
-        const ids = shownRows().map((r) => r.record.id);
+        const range = shownRows();
+        const ids = range.map((r) => r.record.id);
         const [a, b] = [ids.indexOf(lastChecked), ids.indexOf(record.id)].sort((x, y) => x - y);
-        ids.slice(a, b + 1).forEach((id) => { rows.get(id).box.checked = box.checked; });
+        if (a >= 0) range.slice(a, b + 1).forEach((r) => check(r, box.checked));
       }
       lastChecked = record.id;
       updateSelection();
     });
-    const entry = { el, box, status, record, marked: false };
-    rows.set(record.id, entry);
-    showState(entry);
+    Object.assign(entry, { el, box, status });
+    if (entry.marked) mark(record.id, ...entry.said);
+    else showState(entry);
     return el;
   }
 
@@ -351,17 +365,19 @@ export async function mountPending(main, context) {
   function applyResults(results) {
     let imported = 0;
     for (const r of results) {
-      if (r.result === "success") { remove(r.id); imported += 1; changedImagesOf(r); }
+      if (r.result === "success") { remove(r.id, { later: true }); imported += 1; changedImagesOf(r); }
       else if (r.result === "conflict") mark(r.id, "conflict", "Already in the library: compare to choose");
       else if (r.result !== "not_found") mark(r.id, "failed", r.detail || r.result);
-      else remove(r.id);
+      else remove(r.id, { later: true });
     }
+    updateSelection();
+    if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
     if (imported) invalidateLibrary();
     toast(`${plural(imported, "model")} imported${results.length > imported ? `, ${results.length - imported} left` : ""}`);
   }
 
   selectAll.addEventListener("change", () => {
-    for (const r of shownRows()) r.box.checked = selectAll.checked;
+    for (const r of shownRows()) check(r, selectAll.checked);
     updateSelection();
   });
   run.addEventListener("click", runBatch);
@@ -370,7 +386,7 @@ export async function mountPending(main, context) {
     const data = await get("api/migration/pending_models?checks=true");
     if (!alive) return null;
     knowsGroups = data.models.every((m) => "missing" in m && "conflict" in m);
-    queue.append(...data.models.map(row));
+    for (const record of data.models) rows.set(record.id, { record, checked: false, el: null, marked: false });
     if (!data.models.length) message.append(h("p", { class: "empty", text: "Nothing is pending." }));
     updateSelection();
   } catch (error) {
@@ -378,6 +394,7 @@ export async function mountPending(main, context) {
   }
   return () => {
     alive = false;
+    view.stop();
     refreshSoon.cancel();
     if (follower) follower.stop();
   };
