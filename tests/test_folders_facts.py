@@ -309,7 +309,7 @@ def test_a1111_user_metadata_is_kept_under_its_own_key(tmp_path: Path) -> None:
     write_a1111_json(model)
     facts = read_facts(model)
     assert facts.meta["a1111"] == a1111_user_metadata()
-    assert facts.meta["base_model"] == "SDXL"
+    assert facts.meta["base_model"] == "SDXL 1.0"
 
 
 def test_all_sources_together_fill_exactly_the_meta_keys(tmp_path: Path) -> None:
@@ -324,20 +324,20 @@ def test_all_sources_together_fill_exactly_the_meta_keys(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("header", "sidecars", "expected"),
     [
-        (kohya_lora_metadata(), {}, "sdxl_base_v1-0"),
-        (modelspec_metadata(), {}, "stable-diffusion-xl-v1-base/lora"),
-        (kohya_lora_metadata() | modelspec_metadata(), {}, "sdxl_base_v1-0"),
+        (kohya_lora_metadata(), {}, "SDXL 1.0"),
+        (modelspec_metadata(), {}, "SDXL 1.0"),
+        (kohya_lora_metadata(ss_base_model_version="sd_v2") | modelspec_metadata(), {}, "sd_v2"),
         (kohya_lora_metadata(ss_base_model_version=""), {}, None),
         ({}, {"a1111": {"sd version": "Unknown"}}, None),
-        ({}, {"a1111": {"sd version": "SD1"}}, "SD1"),
-        (kohya_lora_metadata(), {"lora_manager": {"base_model": "Unknown"}}, "sdxl_base_v1-0"),
+        ({}, {"a1111": {"sd version": "SD1"}}, "SD 1.5"),
+        (kohya_lora_metadata(), {"lora_manager": {"base_model": "Unknown"}}, "SDXL 1.0"),
         (kohya_lora_metadata(), {"lora_manager": {"base_model": "Illustrious"}}, "Illustrious"),
         ({}, {"civitai": {"baseModel": "Pony"}, "a1111": {"sd version": "SDXL"}}, "Pony"),
     ],
     ids=[
         "kohya",
         "modelspec",
-        "kohya-first",
+        "kohya-unnamed-first",
         "empty",
         "a1111-unknown",
         "a1111",
@@ -406,7 +406,7 @@ def test_a_malformed_sidecar_is_reported_and_the_rest_still_read(
     facts = read_facts(model)
 
     assert "civitai" not in facts.meta and "a1111" in facts.meta
-    assert facts.meta["base_model"] == "SDXL"
+    assert facts.meta["base_model"] == "SDXL 1.0"
     assert [(p.path, says in p.reason) for p in facts.problems] == [(str(bad), True)]
     assert bad.name in facts.sources  # not read again until it changes
 

@@ -85,8 +85,8 @@ async def test_each_source_goes_under_a_key_of_its_own(
 @pytest.mark.parametrize(
     ("metadata", "expected"),
     [
-        (kohya_lora_metadata(), "sdxl_base_v1-0"),
-        (modelspec_metadata(), "stable-diffusion-xl-v1-base/lora"),
+        (kohya_lora_metadata(), "SDXL 1.0"),
+        (modelspec_metadata(), "SDXL 1.0"),
         ({"ss_base_model_version": "unknown"}, None),
     ],
 )
@@ -97,6 +97,28 @@ async def test_base_model_from_the_header_when_nothing_better_says_it(
     client = await start(make_client, loras=tmp_path / "loras")
     await scan(client)
     assert (await model(client, sha256_of(path)))["meta_json"].get("base_model") == expected
+
+
+async def test_a_base_model_spelled_by_a_header_or_a1111_is_listed_under_civitais_name(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    loras = tmp_path / "loras"
+    from_civitai = write_safetensors(loras / "a.safetensors", seed=1)
+    write_civitai_info(from_civitai, civitai_version(base_model="SDXL 1.0"))
+    write_safetensors(loras / "b.safetensors", kohya_lora_metadata(), seed=2)
+    write_safetensors(loras / "c.safetensors", modelspec_metadata(), seed=3)
+    from_a1111 = write_safetensors(loras / "d.safetensors", seed=4)
+    write_a1111_json(from_a1111)  # "sd version": "SDXL"
+    write_safetensors(loras / "e.safetensors", {"ss_base_model_version": "sd_v1"}, seed=5)
+    write_safetensors(loras / "f.safetensors", {"ss_base_model_version": "sd_v2"}, seed=6)
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    response = await client.get("/api/models/base_models")
+    listed = {b["name"]: b["count"] for b in (await response.json())["base_models"]}
+    assert listed == {"SDXL 1.0": 4, "SD 1.5": 1, "sd_v2": 1}
+    response = await client.get("/api/models", params={"base_model": "SDXL 1.0"})
+    assert (await response.json())["total"] == 4
 
 
 async def test_lora_manager_tags_are_added_as_tags(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelshelf.folders.base_models import civitai_base_model
 from modelshelf.folders.names import (
     PREVIEW_SUFFIXES,
     SAFETENSORS_EXTENSIONS,
@@ -336,7 +337,8 @@ def _derived(meta: dict[str, Any]) -> dict[str, Any]:
     LoRA Manager keeps (`civitai.trainedWords`, then its own `trainedWords`), else A1111's
     "activation text" (the words its page shows, so that search finds them too).
     base_model: Civitai's `baseModel`, else LoRA Manager's `base_model`, else A1111's
-    `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`.
+    `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`,
+    the last three by Civitai's name where they name one (base_models.civitai_base_model).
     Values that say "unknown" are skipped.
     """
     civitai = meta.get("civitai", {})
@@ -351,16 +353,17 @@ def _derived(meta: dict[str, Any]) -> dict[str, Any]:
     )
     if words:
         derived["trigger_words"] = words
+    # Civitai's and LoRA Manager's are Civitai's names; the others are named as Civitai does.
     candidates = (
-        civitai.get("baseModel"),
-        manager.get("base_model"),
-        meta.get("a1111", {}).get("sd version"),
-        header.get("ss_base_model_version"),
-        header.get("modelspec.architecture"),
+        (civitai.get("baseModel"), str.strip),
+        (manager.get("base_model"), str.strip),
+        (meta.get("a1111", {}).get("sd version"), civitai_base_model),
+        (header.get("ss_base_model_version"), civitai_base_model),
+        (header.get("modelspec.architecture"), civitai_base_model),
     )
-    for candidate in candidates:
+    for candidate, named in candidates:
         if isinstance(candidate, str) and candidate.strip().lower() not in _UNKNOWN:
-            derived["base_model"] = candidate.strip()
+            derived["base_model"] = named(candidate)
             break
     return derived
 
