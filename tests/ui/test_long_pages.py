@@ -37,3 +37,34 @@ def test_a_long_history_is_drawn_twenty_entries_at_a_time(
     # Focus on the first entry drawn (its Restore: it differs from now in ui_probe).
     focused = page.evaluate("() => document.activeElement.id")
     assert focused == entries.nth(20).get_by_role("button").get_attribute("id")
+
+
+def test_duplicates_are_drawn_a_hundred_groups_at_a_time(visit: Visit) -> None:
+    groups = [
+        {
+            "sha256": f"{n:064x}",
+            "name": f"Copied {n:03d}",
+            "size_bytes": 2**20,
+            "files": [f"/a/copied {n:03d}.safetensors", f"/b/copied {n:03d}.safetensors"],
+            "wasted_bytes": 2**20,
+        }
+        for n in range(250)
+    ]
+    page = visit.page
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
+    answer = {"groups": groups, "wasted_bytes": 250 * 2**20}
+    page.route("**/api/duplicates", lambda r: r.fulfill(json=answer))
+    page.goto("/jobs")
+    region = page.get_by_role("region", name="Duplicates")
+    region.get_by_text("250 models on disk more than once; 250 MB could be freed.").wait_for()
+    links = region.get_by_role("link")
+    assert links.count() == 100
+    more = region.get_by_role("button", name="Show more (150 left)")
+
+    more.click()
+    assert links.count() == 200
+    assert page.evaluate("() => document.activeElement.textContent") == "Copied 100"
+    region.get_by_role("button", name="Show more (50 left)").click()
+    assert links.count() == 250
+    assert region.get_by_role("button", name="Show more").is_hidden()
+    assert region.get_by_text("/b/copied 249.safetensors").is_visible()
