@@ -14,11 +14,13 @@ small reference, and serves each with `modelshelf serve` as a separate process:
              100 tags.
 
 For each page (a model, Jobs with its duplicates, Tags) it measures the server's p50/p99 and
-answer bytes of the requests the page makes, then in Debian's Chromium: ms from navigation to
-each part drawn and to interactive (the end of the last long task, if later), the page's DOM
-nodes and the bytes of its API answers. On the model page it also times moving an image
-(Alt+Left, to its toast) and deleting one (confirmed, to its toast), each with the history
-drawn again after. The collector's figures are printed beside the reference's, with the ratio.
+answer bytes of the requests the page makes (the history whole, and the page of it the web UI
+asks for), then in Debian's Chromium: ms from navigation to each part drawn and to interactive
+(the end of the last long task, if later), the page's DOM nodes and the bytes of its API
+answers (`api_bytes` with the example images shown, `json_bytes` without). On the model page
+it also times moving an image (Alt+Left, to its toast) and deleting one (confirmed, to its
+toast), each with the history drawn again after. The collector's figures are printed beside
+the reference's, with the ratio.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def timed(url: str, method: str, path: str, body: Any = None) -> tuple[float, in
 READS = {
     "GET /api/models/{sha256}": f"/api/models/{THE_MODEL}",
     "GET /api/models/{sha256}/history": f"/api/models/{THE_MODEL}/history",
+    "GET /api/models/{sha256}/history?limit=21": f"/api/models/{THE_MODEL}/history?limit=21",
     "GET /api/jobs": "/api/jobs",
     "GET /api/duplicates": "/api/duplicates",
     "GET /api/tags": "/api/tags",
@@ -223,7 +226,9 @@ FIGURES = """() => {
   return {...Object.fromEntries(marks),
     interactive_ms: Math.round(Math.max(drawn, ...__long)), long_tasks: __long.length,
     dom_nodes: document.getElementsByTagName('*').length,
-    api_bytes: api.reduce((n, e) => n + e.decodedBodySize, 0)};
+    api_bytes: api.reduce((n, e) => n + e.decodedBodySize, 0),
+    json_bytes: api.filter(e => !e.name.includes('/api/images/'))
+      .reduce((n, e) => n + e.decodedBodySize, 0)};
 }"""
 
 PAGES = {
