@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 
 from modelshelf.domain.shelf import Shelf
 from modelshelf.storage import model_files
@@ -27,6 +28,11 @@ async def list_duplicates(shelf: Shelf) -> list[DuplicateGroup]:
     """Every content present at two or more paths, most wasted bytes first (then by hash)."""
     async with shelf.storage.read() as conn:
         rows = await model_files.present_copies(conn)
+    # Thousands of rows for a collector: grouped in the reads pool, off the event loop.
+    return await shelf.run_reads(_groups, rows)
+
+
+def _groups(rows: list[Any]) -> list[DuplicateGroup]:
     groups = []
     for sha256, copies in groupby(rows, key=itemgetter(0)):
         found = list(copies)

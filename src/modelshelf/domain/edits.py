@@ -105,15 +105,25 @@ async def delete_model(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> M
     return edit.before.record
 
 
-async def model_history(shelf: Shelf, sha256: str) -> list[HistoryEntry]:
-    """A model's history, newest first; a deleted model keeps its history. Raises
-    InvalidInput, NotFound (no such model and no history)."""
+async def model_history(
+    shelf: Shelf, sha256: str, before: int | None = None, limit: int | None = None
+) -> list[HistoryEntry]:
+    """A model's history, newest first: the entries older than entry `before` if given, at
+    most `limit` of them (None: all); a deleted model keeps its history. Raises InvalidInput,
+    NotFound (no such model and no history)."""
     require_sha256(sha256)
     async with shelf.storage.read() as conn:
-        rows = await history.model_history(conn, sha256)
-        if not rows and not await models.model_exists(conn, sha256):
+        rows = await history.model_history(conn, sha256, before, -1 if limit is None else limit)
+        # Past the end of a deleted model's history is an empty page, not an unknown model.
+        if (
+            not rows
+            and not await models.model_exists(conn, sha256)
+            and (before is None or not await history.has_history(conn, sha256))
+        ):
             raise NotFound(f"no model with SHA256 {sha256}")
-    return [history_entry(r) for r in rows]
+    # Each entry holds a whole record (with every image name): a thousand of them parsed on
+    # the event loop held it for a quarter of a second (bench/ui_scale.py).
+    return await shelf.run_reads(lambda: [history_entry(r) for r in rows])
 
 
 async def restore(shelf: Shelf, sha256: str, entry_id: int) -> Restored:

@@ -59,11 +59,22 @@ def _save_models(db: sqlite3.Connection, hashes: Sequence[str], strategy: str, d
     return len(rows)
 
 
-async def model_history(conn: aiosqlite.Connection, sha256: str) -> list[sqlite3.Row]:
-    """A model's history entries, newest first."""
+async def model_history(
+    conn: aiosqlite.Connection, sha256: str, before: int | None = None, limit: int = -1
+) -> list[sqlite3.Row]:
+    """A model's history entries, newest first: those older than entry `before` if given, at
+    most `limit` of them (-1: all). The index on model_hash holds the id, so a page of a long
+    history reads only its rows."""
     return await fetch_all(
-        conn, "SELECT * FROM model_history WHERE model_hash = ? ORDER BY id DESC", (sha256,)
+        conn,
+        "SELECT * FROM model_history WHERE model_hash = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        (sha256, 2**63 - 1 if before is None else before, limit),
     )
+
+
+async def has_history(conn: aiosqlite.Connection, sha256: str) -> bool:
+    query = "SELECT 1 FROM model_history WHERE model_hash = ? LIMIT 1"
+    return await fetch_one(conn, query, (sha256,)) is not None
 
 
 async def history_entry(

@@ -18,6 +18,7 @@ from modelshelf.web.bodies import (
     NO_NUL,
     TAG_NAME_PATTERN,
     Body,
+    Query,
     RowId,
     Sha256,
 )
@@ -150,6 +151,16 @@ class HistoryEntryBody(BaseModel):
 
 class HistoryResponse(BaseModel):
     entries: list[HistoryEntryBody]
+
+
+class HistoryQuery(Query):
+    """Both optional: without them the answer holds every entry. A page asks for `limit`
+    entries, then for those `before` the last it has."""
+
+    before: int | None = Field(
+        default=None, ge=-(2**63), le=2**63 - 1, description="only entries older than this id"
+    )
+    limit: int | None = Field(default=None, ge=1, le=1000, description="at most this many")
 
 
 class RestoredRecord(ModelRecord):

@@ -12,6 +12,7 @@ from modelshelf.records import ModelRecord
 from modelshelf.web.bodies import SampleImages
 from modelshelf.web.edit_bodies import (
     HistoryEntryBody,
+    HistoryQuery,
     HistoryResponse,
     ModelPatchRequest,
     ModelsChangedResponse,
@@ -23,7 +24,14 @@ from modelshelf.web.edit_bodies import (
 )
 from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_ERRORS, Endpoint
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import if_match, parse_body, parse_path_id, respond, with_etag
+from modelshelf.web.parsing import (
+    if_match,
+    parse_body,
+    parse_path_id,
+    parse_query,
+    respond,
+    with_etag,
+)
 
 
 async def patch_model(request: web.Request) -> web.Response:
@@ -73,7 +81,9 @@ async def reorder_images(request: web.Request) -> web.Response:
 
 
 async def model_history(request: web.Request) -> web.Response:
-    entries = await edits.model_history(request.app[SHELF], request.match_info["sha256"])
+    query = parse_query(request.query, HistoryQuery)
+    sha256 = request.match_info["sha256"]
+    entries = await edits.model_history(request.app[SHELF], sha256, query.before, query.limit)
     body = HistoryResponse(
         entries=[
             HistoryEntryBody(id=e.id, at=e.at, action=e.action, before=e.before) for e in entries
@@ -137,7 +147,8 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         "/api/models/{sha256}/history",
         model_history,
-        "What a model was before each change, newest first",
+        "What a model was before each change, newest first (all, or a page of them)",
+        query=HistoryQuery,
         responses={200: HistoryResponse, 400: None, 404: None},
     ),
     Endpoint(

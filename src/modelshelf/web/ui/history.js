@@ -1,6 +1,6 @@
 // A model's history: every edit saved its previous record; each entry says what differs from
 // the model as it is now, and can be put back.
-import { h, clear, confirmDialog, note, formatDate } from "./dom.js";
+import { h, clear, confirmDialog, note, toast, formatDate } from "./dom.js";
 import { get, isUnavailable } from "./api.js";
 
 // The server's action names (model_history.action) in words.
@@ -25,35 +25,69 @@ export function differences(before, now) {
   return changed;
 }
 
+// Entries are asked for a page at a time (one more, to know whether older ones remain): a
+// model edited a thousand times answered 26 MB and drew 9,000 elements (bench/ui_scale.py).
+export const HISTORY_PAGE = 20;
+
+export function historyPath(sha256, { before = null, limit = HISTORY_PAGE + 1 } = {}) {
+  return `api/models/${sha256}/history?limit=${limit}${before === null ? "" : `&before=${before}`}`;
+}
+
 // `onListed()` runs once the entries are shown (focus may be waiting for one of them). The
 // record may be only `{sha256}`: a deleted model's history, from which it can be restored.
 export function renderHistory(record, { change, state, onListed }) {
   const list = h("div", {}, h("p", { class: "count", text: "Loading…" }));
   const panel = h("section", { class: "panel", "aria-labelledby": "history-title" },
     h("h2", { id: "history-title", tabindex: "-1", text: "History" }), list);
-  get(`api/models/${record.sha256}/history`).then((data) => {
-    const entries = data.entries || [];
-    if (!entries.length) return clear(list, h("p", { class: "count", text: "No earlier versions." }));
-    clear(list, h("ol", { class: "history" }, entries.map((entry) => {
-      const before = entry.before || {};
-      const diff = differences(before, record);
-      return h("li", {},
-        h("span", {}, h("strong", { text: ACTIONS[entry.action] || entry.action || "Change" }), " · ", h("time", { text: when(entry.at) })),
-        h("button", {
-          type: "button", class: "small", id: `restore-${entry.id}`, text: "Restore", disabled: !diff.length,
-          "aria-label": `Restore the version before “${ACTIONS[entry.action] || entry.action}” of ${when(entry.at)}`,
-          onclick: async () => {
-            const yes = await confirmDialog({ title: "Restore this version?", body: `Puts back: ${diff.join(", ")}. The current version is kept in the history.`, confirm: "Restore", danger: false });
-            if (!yes) return;
-            // This entry's Restore is disabled afterwards (nothing differs): focus goes to the
-            // next one that can act (the new entry undoes this restore), else the heading.
-            state.focusNext = { from: `restore-${entry.id}`, to: [`#restore-${entry.id}`, ".history button:not([disabled])", "#history-title"], listed: true };
-            change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
-          },
-        }),
-        h("span", { class: "changes", text: diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now" }));
-    })));
-    if (onListed) onListed();
-  }, (error) => clear(list, note(isUnavailable(error) ? "This server does not keep an edit history yet." : `History could not be loaded: ${error.message}`)));
+  const items = h("ol", { class: "history" });
+  const older = h("button", { type: "button", class: "small", id: "history-older", text: "Show older changes", onclick: () => more() });
+  let oldest = null;
+  const failed = (error) => `History could not be loaded: ${error.message}`;
+
+  // The next page after the entries shown; `focus`: on the first of them (a click on Show older).
+  function more({ focus = true } = {}) {
+    return get(historyPath(record.sha256, { before: oldest })).then((data) => {
+      const entries = (data.entries || []).slice(0, HISTORY_PAGE);
+      if (oldest === null && !entries.length) return clear(list, h("p", { class: "count", text: "No earlier versions." }));
+      const drawn = entries.map((entry) => historyItem(entry, record, { change, state }));
+      items.append(...drawn);
+      if (entries.length) oldest = entries[entries.length - 1].id;
+      older.hidden = (data.entries || []).length <= HISTORY_PAGE;
+      if (!items.isConnected) clear(list, items, older);
+      else if (focus && drawn.length) focusItem(drawn[0]);
+      if (onListed) onListed();
+    }, (error) => {
+      if (!items.isConnected) clear(list, note(isUnavailable(error) ? "This server does not keep an edit history yet." : failed(error)));
+      else toast(failed(error), { error: true });
+    });
+  }
+  more({ focus: false });
   return panel;
+}
+
+function focusItem(item) {
+  const button = item.querySelector("button:not([disabled])");
+  if (button) return button.focus();
+  item.tabIndex = -1;
+  item.focus();
+}
+
+function historyItem(entry, record, { change, state }) {
+  const before = entry.before || {};
+  const diff = differences(before, record);
+  return h("li", {},
+    h("span", {}, h("strong", { text: ACTIONS[entry.action] || entry.action || "Change" }), " · ", h("time", { text: when(entry.at) })),
+    h("button", {
+      type: "button", class: "small", id: `restore-${entry.id}`, text: "Restore", disabled: !diff.length,
+      "aria-label": `Restore the version before “${ACTIONS[entry.action] || entry.action}” of ${when(entry.at)}`,
+      onclick: async () => {
+        const yes = await confirmDialog({ title: "Restore this version?", body: `Puts back: ${diff.join(", ")}. The current version is kept in the history.`, confirm: "Restore", danger: false });
+        if (!yes) return;
+        // This entry's Restore is disabled afterwards (nothing differs): focus goes to the
+        // next one that can act (the new entry undoes this restore), else the heading.
+        state.focusNext = { from: `restore-${entry.id}`, to: [`#restore-${entry.id}`, ".history button:not([disabled])", "#history-title"], listed: true };
+        change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
+      },
+    }),
+    h("span", { class: "changes", text: diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now" }));
 }

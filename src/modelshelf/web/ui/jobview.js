@@ -99,14 +99,29 @@ function problemItem(problem) {
   return h("li", {}, where !== null ? [h("code", { text: String(where) }), ": "] : null, h("span", { text: why }));
 }
 
+// A job lists up to 1,000 problems, and the jobs page shows 50 jobs: each shows its first
+// PROBLEMS_AT_FIRST, the others behind a button (a folder of broken files, listed again by
+// every scan, would be tens of thousands of rows drawn at once).
+export const PROBLEMS_AT_FIRST = 10;
+
 function problemList(result) {
   const total = problemCount(result);
   if (!total) return null;
   const listed = Array.isArray(result.problems) ? result.problems : [];
   const more = total - listed.length;
+  const list = h("ul", {}, listed.slice(0, PROBLEMS_AT_FIRST).map(problemItem));
+  const hidden = listed.length - PROBLEMS_AT_FIRST;
+  const showAll = hidden > 0 ? h("button", { type: "button", class: "small", text: `Show ${plural(hidden, "more problem")}`, onclick: () => {
+    const rest = listed.slice(PROBLEMS_AT_FIRST).map(problemItem);
+    list.append(...rest);
+    // The button goes; focus goes to the first problem it showed.
+    rest[0].tabIndex = -1;
+    rest[0].focus();
+    showAll.remove();
+  } }) : null;
   return h("div", { class: "findings problems" },
     h("strong", { text: plural(total, "problem") }),
-    h("ul", {}, listed.map(problemItem)),
+    list, showAll,
     more ? h("p", { text: `and ${plural(more, "more problem")} not listed` }) : null);
 }
 

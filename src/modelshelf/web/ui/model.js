@@ -8,7 +8,7 @@ import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, promptSyntax, links, descriptionOf, notesOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
 import { navigate, focusHeading, cameFrom, tryAgain } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
-import { renderHistory } from "./history.js";
+import { renderHistory, historyPath } from "./history.js";
 import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
 
 export async function mountModel(main, sha256, context) {
@@ -86,7 +86,7 @@ export async function mountModel(main, sha256, context) {
     const panel = renderHistory({ sha256 }, { change, state, onListed: focusLaterIfStill });
     panel.hidden = true;
     // Shown only when there is a history (a model deleted from the library).
-    get(`api/models/${sha256}/history`).then((data) => {
+    get(historyPath(sha256, { limit: 1 })).then((data) => {
       if (data.entries && data.entries.length) {
         panel.before(note("It was deleted; an earlier version can be restored from its history."));
         panel.hidden = false;
@@ -286,8 +286,7 @@ function focusFirst(selectors) {
 // Puts a deleted model back from the history entry its delete wrote, then opens it.
 async function undoDelete(sha256, name) {
   try {
-    const data = await get(`api/models/${sha256}/history`);
-    const entry = (data.entries || []).find((e) => e.action === "delete");
+    const entry = await newestDelete(sha256);
     if (!entry) throw new Error("its history holds no delete");
     await call("POST", `api/models/${sha256}/history/${entry.id}/restore`);
     invalidateLibrary();
@@ -295,6 +294,17 @@ async function undoDelete(sha256, name) {
     navigate(`models/${sha256}`);
   } catch (error) {
     toast(`Could not restore ${name}: ${error.message}`, { error: true });
+  }
+}
+
+// The newest delete entry of a model's history (the one the delete just made, as a rule:
+// the first page), read a page at a time.
+async function newestDelete(sha256) {
+  for (let before = null; ;) {
+    const entries = (await get(historyPath(sha256, { before, limit: 50 }))).entries || [];
+    const found = entries.find((e) => e.action === "delete");
+    if (found || entries.length < 50) return found;
+    before = entries[entries.length - 1].id;
   }
 }
 

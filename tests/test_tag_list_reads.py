@@ -1,0 +1,68 @@
+"""The list of tags, at a collector's size: a long list becomes records and JSON in the reads
+pool, off the event loop (10,000 tags took 30 ms there: bench/ui_scale.py); the answer is the
+same, every tag by name with its count; a short list is answered on the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from modelshelf.web.parsing import INLINE_RECORDS
+from tests.conftest import Client, shelf_of
+from tests.editing import call
+
+MANY = INLINE_RECORDS + 50
+
+
+@contextmanager
+def reads_pool_work(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the functions given to the reads pool meanwhile."""
+    pool = shelf_of(client).executors.reads
+    submit = pool.submit
+    names: list[str] = []
+
+    def spied(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        names.append(getattr(fn, "__qualname__", repr(fn)))
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", spied)
+    try:
+        yield names
+    finally:
+        monkeypatch.undo()
+
+
+async def make_tags(client: Client, count: int) -> list[str]:
+    names = [f"tag {n:04d}" for n in range(count)]
+    for name in names:
+        status, body, _ = await call(client, "POST", "/api/tags", {"name": name})
+        assert status == 201, body
+    return names
+
+
+async def test_a_long_tag_list_is_built_off_the_event_loop(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = await make_tags(client, MANY)
+    with reads_pool_work(client, monkeypatch) as work:
+        status, body, _ = await call(client, "GET", "/api/tags")
+    assert status == 200
+    assert body == {
+        "tags": [{"id": n + 1, "name": name, "models": 0} for n, name in enumerate(names)]
+    }
+    assert work, "nothing of the answer was made in the reads pool"
+
+
+async def test_a_short_tag_list_stays_on_the_loop(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_tags(client, 3)
+    with reads_pool_work(client, monkeypatch) as work:
+        status, body, _ = await call(client, "GET", "/api/tags")
+    assert status == 200
+    assert [t["name"] for t in body["tags"]] == ["tag 0000", "tag 0001", "tag 0002"]
+    assert work == []
