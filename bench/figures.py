@@ -1,5 +1,5 @@
-"""What several benchmarks share: percentiles of latencies, the machine, and a measuring child
-process."""
+"""What several benchmarks share: percentiles of latencies, the machine, a measuring child
+process, and the pictures the web UI benches seed their libraries with."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pyvips
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -45,3 +47,14 @@ def run_json_child(script: str, *args: object) -> dict[str, Any]:
         raise RuntimeError(done.stderr[-3000:])
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
+
+
+def write_gradient_picture(path: Path, n: int) -> Path:
+    """A 768x1024 picture at `path` (its format from the suffix), a gradient whose blue is set
+    by `n`, so that pictures of different `n` differ."""
+    x = pyvips.Image.xyz(768, 1024)
+    red = (x[0] * 255 / 768).cast("uchar")
+    green = (x[1] * 255 / 1024).cast("uchar")
+    blue = (red * 0 + 40 * n).cast("uchar")
+    red.bandjoin([green, blue]).copy(interpretation="srgb").write_to_file(str(path))
+    return path

@@ -38,7 +38,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pyvips
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.server import free_port
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, missing_browser
 
+from figures import write_gradient_picture
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.renditions import qualities
@@ -82,12 +82,7 @@ def render_sources(folder: Path) -> list[dict[str, Path]]:
     folder.mkdir(parents=True)
     sets = []
     for n in range(SOURCES):
-        x = pyvips.Image.xyz(768, 1024)
-        red = (x[0] * 255 / 768).cast("uchar")
-        green = (x[1] * 255 / 1024).cast("uchar")
-        blue = (red * 0 + 40 * n).cast("uchar")
-        source = folder / f"s{n}.png"
-        red.bandjoin([green, blue]).copy(interpretation="srgb").write_to_file(str(source))
+        source = write_gradient_picture(folder / f"s{n}.png", n)
         targets = {q: folder / f"s{n}_{q}.webp" for q in qualities()}
         render_renditions(source, targets)
         sets.append(targets)

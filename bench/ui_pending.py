@@ -47,14 +47,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pyvips
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, missing_browser
 
-from figures import machine, percentile
+from figures import machine, percentile, write_gradient_picture
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.storage import hash_cache, models, pending, tags
@@ -83,13 +82,7 @@ def render_sources(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for n in range(SOURCES):
-        x = pyvips.Image.xyz(768, 1024)
-        red = (x[0] * 255 / 768).cast("uchar")
-        green = (x[1] * 255 / 1024).cast("uchar")
-        blue = (red * 0 + 40 * n).cast("uchar")
-        path = folder / f"s{n}.jpg"
-        red.bandjoin([green, blue]).copy(interpretation="srgb").write_to_file(str(path))
-        paths.append(path)
+        paths.append(write_gradient_picture(folder / f"s{n}.jpg", n))
     return paths
 
 
