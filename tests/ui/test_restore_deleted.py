@@ -52,8 +52,14 @@ def test_the_page_of_a_deleted_model_offers_its_history_to_restore(
     page.get_by_role("heading", level=1, name="No such model").wait_for()
     history = page.get_by_role("region", name="History")
     history.get_by_text("Deleted", exact=True).wait_for()
+    # Every field of a deleted model "differs": the entry says what a restore brings back.
+    back = "Brings the model back as it was then, without its images"
+    assert history.locator(".changes").first.inner_text() == back
+    assert history.get_by_text("Differs in").count() == 0
     history.get_by_role("button", name="Restore the version before “Deleted”").click()
-    page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    dialog = page.get_by_role("dialog")
+    assert back in dialog.inner_text()
+    dialog.get_by_role("button", name="Restore").click()
     page.get_by_role("heading", level=1, name="Fresh Pending 7").wait_for()
     page.get_by_role("region", name="Tags").get_by_role("link", name="keepme").wait_for()
 

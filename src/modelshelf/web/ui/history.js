@@ -72,16 +72,22 @@ function focusItem(item) {
   item.focus();
 }
 
+// A deleted model (record `{sha256, deleted: true}`) differs from every version in all it
+// had: each entry says what a restore brings back instead of listing every field.
+const BACK = "Brings the model back as it was then, without its images";
+
 function historyItem(entry, record, { change, state }) {
   const before = entry.before || {};
-  const diff = differences(before, record);
+  const diff = record.deleted ? ["all"] : differences(before, record);
+  const says = record.deleted ? BACK : diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now";
+  const puts = record.deleted ? `${BACK}.` : `Puts back: ${diff.join(", ")}. The current version is kept in the history.`;
   return h("li", {},
     h("span", {}, h("strong", { text: ACTIONS[entry.action] || entry.action || "Change" }), " · ", h("time", { text: when(entry.at) })),
     h("button", {
       type: "button", class: "small", id: `restore-${entry.id}`, text: "Restore", disabled: !diff.length,
       "aria-label": `Restore the version before “${ACTIONS[entry.action] || entry.action}” of ${when(entry.at)}`,
       onclick: async () => {
-        const yes = await confirmDialog({ title: "Restore this version?", body: `Puts back: ${diff.join(", ")}. The current version is kept in the history.`, confirm: "Restore", danger: false });
+        const yes = await confirmDialog({ title: "Restore this version?", body: puts, confirm: "Restore", danger: false });
         if (!yes) return;
         // This entry's Restore is disabled afterwards (nothing differs): focus goes to the
         // next one that can act (the new entry undoes this restore), else the heading.
@@ -89,5 +95,5 @@ function historyItem(entry, record, { change, state }) {
         change("POST", `api/models/${record.sha256}/history/${entry.id}/restore`, undefined, "Version restored");
       },
     }),
-    h("span", { class: "changes", text: diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now" }));
+    h("span", { class: "changes", text: says }));
 }

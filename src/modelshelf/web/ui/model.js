@@ -83,7 +83,7 @@ export async function mountModel(main, sha256, context) {
   }
 
   function renderDeletedHistory() {
-    const panel = renderHistory({ sha256 }, { change, state, onListed: focusLaterIfStill });
+    const panel = renderHistory({ sha256, deleted: true }, { change, state, onListed: focusLaterIfStill });
     panel.hidden = true;
     // Shown only when there is a history (a model deleted from the library).
     get(historyPath(sha256, { limit: 1 })).then((data) => {
