@@ -74,6 +74,30 @@ def test_without_jobs_the_page_says_so_and_scanning_is_disabled(visit: Visit) ->
     assert page.get_by_role("button", name="Start scan").is_disabled()
 
 
+def test_no_jobs_yet_is_said_under_the_recent_jobs_heading(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
+    page.goto("/jobs")
+    empty = page.get_by_text("No jobs yet.")
+    empty.wait_for()
+    heading = page.get_by_role("heading", level=2, name="Recent jobs")
+    # Above it, the note read as if the scan form had no jobs: it belongs to the list.
+    assert heading.evaluate(
+        "(h, p) => !!(h.compareDocumentPosition(p) & Node.DOCUMENT_POSITION_FOLLOWING)",
+        empty.element_handle(),
+    )
+
+
+def test_a_server_with_no_model_folders_says_where_to_name_them(visit: Visit) -> None:
+    page = visit.page  # the session's server names no model folder
+    page.goto("/jobs")
+    form = page.get_by_role("form", name="Scan the model folders")
+    form.locator(".error-note", has_text="no model roots are configured").wait_for()
+    assert "config/local.toml" in form.locator(".error-note").inner_text()
+    assert form.locator(".folder-list").count() == 0
+
+
 def test_a_scan_shows_its_progress_live_then_its_result(visit: Visit) -> None:
     page = visit.page
     serve_as_if(page, with_jobs(True))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import make_model_file
 from tests.model_folders import write_safetensors
@@ -37,6 +38,22 @@ def scanning_server(
 @pytest.fixture
 def scan_visit(browser: Any, scanning_server: ServerProcess) -> Iterator[Visit]:
     yield from visit_of(browser, scanning_server)
+
+
+def test_the_jobs_page_lists_the_model_folders_a_scan_walks(
+    scan_visit: Visit, scanning_server: ServerProcess
+) -> None:
+    page = scan_visit.page
+    page.goto("/jobs")
+    folders = page.locator(".folder-list li")
+    expect(folders).to_have_count(2)
+    assert [re.sub(r"\s+", " ", t) for t in folders.all_inner_texts()] == [
+        f"{scanning_server.data_dir.parent / 'models' / 'loras'} · loras",
+        f"{scanning_server.data_dir.parent / 'models' / 'checkpoints'} · checkpoints",
+    ]
+    assert page.get_by_text("Model folders: 2 folders").is_visible()
+    hint = page.locator("#scan-types-hint")
+    expect(hint).to_contain_text("here: loras, checkpoints")
 
 
 def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) -> None:

@@ -11,15 +11,36 @@ export { jobView } from "./jobview.js";
 
 const REFRESH_MS = 4000;
 
-function scanForm(canScan) {
+function scanForm(canScan, canListFolders) {
   const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
+  const hint = h("span", { class: "hint", id: "scan-types-hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" });
   const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
   const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
     h("h2", { id: "scan-title", text: "Scan the model folders" }),
     h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
-    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), h("span", { class: "hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" }), types),
+    canListFolders ? modelFolders(hint) : null,
+    h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), hint, types),
     start, canScan ? null : note("This server does not offer scanning yet."));
   return { form, types, start };
+}
+
+// The folders a scan walks, as the server reads its settings now: a newcomer sees here which
+// are named (and which are missing), or where to name them, before a first scan finds nothing.
+function modelFolders(hint) {
+  const box = h("div", { class: "folders" }, h("p", { class: "count", text: "Reading the model folders…" }));
+  get("api/scan/roots").then((data) => {
+    const missing = data.roots.filter((r) => !r.present).length;
+    const rows = data.roots.map((r) => h("li", {}, h("code", { class: "copyable", text: r.path }), ` · ${r.type}`,
+      r.present ? null : h("span", { class: "badge missing", text: "missing" })));
+    const problems = data.warnings.filter((w) => !/^model root .* (does not exist|is not a folder)$/.test(w));
+    clear(box, data.roots.length
+      ? h("details", { open: data.roots.length <= 8 },
+        h("summary", { text: `Model folders: ${plural(data.roots.length, "folder")}${missing ? `, ${missing} missing` : ""}` }),
+        h("ul", { class: "folder-list" }, rows))
+      : null, ...problems.map((w) => note(w, { error: true })));
+    if (data.types.length) hint.textContent = `Folder types separated by commas (here: ${data.types.join(", ")}); empty scans all`;
+  }, (error) => clear(box, note(`The model folders could not be read: ${error.message}`, { error: true })));
+  return box;
 }
 
 // Moves `view` to just before `ref` (null: the end). Chromium's moveBefore keeps focus and
@@ -38,10 +59,10 @@ export async function mountJobs(main, context) {
   const canList = caps.has("GET", "/api/jobs");
   const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
   const message = h("div");
-  const { form, types, start } = scanForm(canScan);
+  const { form, types, start } = scanForm(canScan, caps.has("GET", "/api/scan/roots"));
   const duplicates = caps.has("GET", "/api/duplicates") ? renderDuplicates() : null;
-  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form, message,
-    h("h2", { text: "Recent jobs" }), list, duplicates);
+  clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form,
+    h("h2", { text: "Recent jobs" }), message, list, duplicates);
   focusHeading(main, context.focus);
 
   const views = new Map();
