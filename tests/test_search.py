@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelshelf.storage import Storage
-from modelshelf.storage.search import match_expression, query_words
+from modelshelf.storage.search import description_of, match_expression, query_words
 from modelshelf.web.routes import ENDPOINTS
 from tests.conftest import Client, migrate
 from tests.editing import call
@@ -536,3 +536,25 @@ async def test_unknown_query_parameters_are_ignored_on_every_get(
 async def test_known_query_parameters_are_still_validated(library: Client) -> None:
     response = await library.get("/api/models", params={"limit": "0", "rev": "1"})
     assert response.status == 400
+
+
+LONG = " ".join(f"w{i}" for i in range(200))
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({"description": LONG}, LONG),  # a person's own description is searched whole
+        ({"a1111": {"description": LONG}}, " ".join(LONG.split()[:60])),
+        ({"civitai": {"model": {"description": f"<p>{LONG}</p>"}}}, " ".join(LONG.split()[:60])),
+        ({"civitai": {"description": "<b>tabby</b> &amp; fur"}}, "tabby & fur"),
+        ({"description": " ", "file_metadata": {"modelspec.description": "ink"}}, "ink"),
+        ({"civitai": {"description": 5}}, None),
+    ],
+    ids=["own-whole", "a1111-opening", "civitai-model-opening", "markup", "blank-own", "no-text"],
+)
+def test_a_description_from_other_tools_is_searched_by_its_opening_words(
+    meta: dict[str, Any], expected: str | None
+) -> None:
+    found = description_of(meta)
+    assert (found.strip() if found else found) == expected

@@ -271,9 +271,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "the description a model's page shows is searched",
         """
-        -- storage.search.description_of: without meta_json.description, the one A1111's
-        -- sidecar, Civitai's record or the file's header gives. Every row is built again at
-        -- the next open.
+        -- storage.search.description_of: without meta_json.description, the opening words
+        -- of the one A1111's sidecar, Civitai's record or the file's header gives. Every row
+        -- is built again at the next open.
         UPDATE search_docs SET stale = 1;
         """,
     ),

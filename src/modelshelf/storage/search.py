@@ -77,20 +77,33 @@ def search_document(source: SearchSource) -> dict[str, str]:
 _MARKUP = re.compile(r"<[^>]*>")
 
 
+# A description a model's own tools wrote is searched by its opening words only. Civitai's
+# run to hundreds of words of which few say what the model is; indexed whole they made a
+# search met for the first time about twice as slow (BENCHMARKS, Search, thirteenth check).
+OTHERS_DESCRIPTION_WORDS = 60
+
+
 def description_of(meta: dict[str, Any]) -> str | None:
-    """The description a model's page shows (web UI, meta.js descriptionOf): the person's own
-    (`meta_json.description`), else the one A1111's sidecar, Civitai's version or model, or
-    the file's header (`modelspec.description`) gives; its markup taken out."""
+    """The description a model's page shows (web UI, meta.js descriptionOf) as it is searched:
+    the person's own (`meta_json.description`), else the first OTHERS_DESCRIPTION_WORDS words
+    of the one A1111's sidecar, Civitai's version or model, or the file's header
+    (`modelspec.description`) gives, its markup taken out."""
+    own = meta.get("description")
+    if isinstance(own, str) and own.strip():
+        return _plain(own)
     for value in (
-        meta.get("description"),
         _key(meta.get("a1111"), "description"),
         _key(meta.get("civitai"), "description"),
         _key(_key(meta.get("civitai"), "model"), "description"),
         _key(meta.get("file_metadata"), "modelspec.description"),
     ):
         if isinstance(value, str) and value.strip():
-            return html.unescape(_MARKUP.sub(" ", value)) if "<" in value else value
+            return " ".join(_plain(value).split()[:OTHERS_DESCRIPTION_WORDS])
     return None
+
+
+def _plain(text: str) -> str:
+    return html.unescape(_MARKUP.sub(" ", text)) if "<" in text else text
 
 
 def _key(value: Any, key: str) -> Any:
