@@ -78,13 +78,13 @@ const BACK = "Brings the model back as it was then, without its images";
 
 function historyItem(entry, record, { change, state }) {
   const before = entry.before || {};
-  const diff = record.deleted ? ["all"] : differences(before, record);
+  const diff = record.deleted ? [] : differences(before, record);
   const says = record.deleted ? BACK : diff.length ? `Differs in: ${diff.join(", ")}` : "Same as now";
   const puts = record.deleted ? `${BACK}.` : `Puts back: ${diff.join(", ")}. The current version is kept in the history.`;
   return h("li", {},
     h("span", {}, h("strong", { text: ACTIONS[entry.action] || entry.action || "Change" }), " · ", h("time", { text: when(entry.at) })),
     h("button", {
-      type: "button", class: "small", id: `restore-${entry.id}`, text: "Restore", disabled: !diff.length,
+      type: "button", class: "small", id: `restore-${entry.id}`, text: "Restore", disabled: !record.deleted && !diff.length,
       "aria-label": `Restore the version before “${ACTIONS[entry.action] || entry.action}” of ${when(entry.at)}`,
       onclick: async () => {
         const yes = await confirmDialog({ title: "Restore this version?", body: puts, confirm: "Restore", danger: false });

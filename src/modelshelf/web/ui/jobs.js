@@ -32,7 +32,8 @@ function modelFolders(hint) {
     const missing = data.roots.filter((r) => !r.present).length;
     const rows = data.roots.map((r) => h("li", {}, h("code", { class: "copyable", text: r.path }), ` · ${r.type}`,
       r.present ? null : h("span", { class: "badge missing", text: "missing" })));
-    const problems = data.warnings.filter((w) => !/^model root .* (does not exist|is not a folder)$/.test(w));
+    // A missing folder is marked in the list; its warning (which names its path) is not repeated.
+    const problems = data.warnings.filter((w) => !data.roots.some((r) => !r.present && w.includes(r.path)));
     clear(box, data.roots.length
       ? h("details", { open: data.roots.length <= 8 },
         h("summary", { text: `Model folders: ${plural(data.roots.length, "folder")}${missing ? `, ${missing} missing` : ""}` }),
