@@ -245,9 +245,9 @@ def test_the_end_of_a_job_is_announced_with_what_it_found(
         "**/api/jobs/j1/events", lambda r: r.fulfill(body=stream, content_type="text/event-stream")
     )
     page.goto("/jobs")
-    toast = (
-        page.get_by_role("status").locator(".toast").filter(has=page.get_by_text(said, exact=True))
-    )
+    # A failure is said at once (role=alert), the rest politely.
+    region = page.get_by_role("alert" if error else "status")
+    toast = region.locator(".toast").filter(has=page.get_by_text(said, exact=True))
     toast.wait_for()
     assert ("error" in (toast.get_attribute("class") or "").split()) is error
 

@@ -196,13 +196,13 @@ def test_a_page_that_cannot_be_fetched_is_said_and_not_asked_for_every_frame(
     page.route("**/api/models?*", down)
     page.evaluate("scrollTo(0, document.documentElement.scrollHeight / 2)")
     page.locator(".card[data-state='failed']", has_text="Not loaded").first.wait_for()
-    status = page.get_by_role("status")
-    status.get_by_text("Some models could not be loaded: The server cannot be reached").wait_for()
+    said = page.get_by_role("alert")
+    said.get_by_text("Some models could not be loaded: The server cannot be reached").wait_for()
     page.evaluate(FRAMES, 30)
     assert 1 <= len(refused) <= 2, refused  # the pages on screen, once each
 
     page.unroute("**/api/models?*")
-    status.get_by_role("button", name="Try again").click()
+    said.get_by_role("button", name="Try again").click()
     page.locator(".card.skeleton").first.wait_for(state="detached")
     assert page.locator(".card[data-state='full']").evaluate_all(
         "cards => cards.some((c) => c.dataset.index >= 100)"
@@ -225,7 +225,7 @@ def test_the_toast_that_says_models_could_not_be_loaded_goes_once_they_load(
 
     page.route("**/api/models?*", down)
     page.evaluate("scrollTo(0, document.documentElement.scrollHeight / 2)")
-    said = page.get_by_role("status").get_by_text("Some models could not be loaded")
+    said = page.get_by_role("alert").get_by_text("Some models could not be loaded")
     said.wait_for()
     page.unroute("**/api/models?*")
     # Asked for again by itself (after 5 s): once the cards are there, the toast has gone

@@ -110,7 +110,7 @@ def test_an_image_reordered_elsewhere_is_not_deleted_in_its_old_place(
     assert page.request.post("/api/images/reorder", data={"hash": sha, "order": moved}).ok
     page.get_by_role("button", name="Delete image").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete image").click()
-    page.get_by_role("status").get_by_text(re.compile("Could not delete the image")).wait_for()
+    page.get_by_role("alert").get_by_text(re.compile("Could not delete the image")).wait_for()
     assert image_count(page) == 4
     after = [page.request.get(f"/api/images/{n}?quality=low").body() for n in names]
     assert after == [covers[3], *covers[:3]]
@@ -309,7 +309,8 @@ def test_uploads_that_fail_stay_listed_with_their_reasons(
     refused = refused_files(tmp_path)
     good = [make_image(tmp_path / "good.png", width=80, height=100)] if with_good else []
     page.locator("#upload-input").set_input_files([str(p) for p in good + refused])
-    page.get_by_role("status").get_by_text(summary, exact=True).wait_for()
+    # Files that failed make it an error, said at once.
+    page.get_by_role("alert").get_by_text(summary, exact=True).wait_for()
     assert image_count(page) == before + len(good)
     uploads = page.get_by_role("list", name="Uploads")
     assert uploads.get_attribute("aria-live") == "polite"

@@ -112,7 +112,7 @@ def test_a_save_over_a_change_made_elsewhere_keeps_what_was_typed(
     elsewhere = {"meta_json": {"description": "changed in another tab"}}
     assert page.request.patch(f"/api/models/{sha}", data=elsewhere).ok
     page.get_by_role("button", name="Save").click()
-    page.get_by_role("status").get_by_text("changed elsewhere").wait_for()
+    page.get_by_role("alert").get_by_text("changed elsewhere").wait_for()
     # The editor shows the other version, with the person's own change over it.
     expect(page.get_by_label("Description")).to_have_value("changed in another tab")
     expect(page.get_by_label("Notes")).to_have_value("my careful note")
@@ -134,7 +134,7 @@ def test_a_failed_save_keeps_the_editor_and_can_be_tried_again(
     edit.click()
     page.get_by_label("Notes").fill("second careful note")
     page.get_by_role("button", name="Save").click()
-    page.get_by_role("status").get_by_text("Not saved").wait_for()
+    page.get_by_role("alert").get_by_text("Not saved").wait_for()
     expect(page.get_by_label("Notes")).to_have_value("second careful note")
     expect(page.get_by_role("button", name="Save")).to_be_enabled()
     assert (edit.inner_text(), edit.get_attribute("aria-expanded")) == ("Cancel editing", "true")
@@ -159,7 +159,7 @@ def test_a_tag_that_could_not_be_saved_stays_in_the_field(
     field = tags.get_by_label("Add a tag")
     field.fill(word)
     field.press("Enter")
-    page.get_by_role("status").get_by_text("Not saved").wait_for()
+    page.get_by_role("alert").get_by_text("Not saved").wait_for()
     expect(field).to_have_value(word)
     expect(tags.locator(".chip", has_text=word)).to_have_count(0)
 

@@ -74,11 +74,12 @@ export function plural(n, one, many = `${one}s`) {
   return `${formatCount(n)} ${n === 1 ? one : many}`;
 }
 
-// A polite announcement for screen readers, shown as a toast for everyone. `action`
+// An announcement for screen readers, shown as a toast for everyone: an `error` is said at
+// once (#alerts, role=alert), the others when the reader is done (#status). `action`
 // ({label, run}): a button in the toast (Undo), which then stays longer, as long as it is
 // hovered or focused. Returns {dismiss}, to take it away once it no longer holds.
 export function toast(message, { error = false, timeout = 3500, action = null } = {}) {
-  const host = document.getElementById("status");
+  const host = document.getElementById(error ? "alerts" : "status");
   const item = h("div", { class: error ? "toast error" : "toast" }, h("span", { text: message }));
   if (action) {
     item.append(" ", h("button", { type: "button", class: "small", text: action.label, onclick: () => { item.remove(); action.run(); } }));
