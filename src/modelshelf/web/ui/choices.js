@@ -20,6 +20,38 @@ export async function tagChoices(list) {
   clear(list, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
 }
 
+// A tag field's suggestions (its datalist): the library's tags holding what is typed, those
+// that begin with it first, most used first, SUGGESTED at most, read when the field is first
+// used and chosen again at every keystroke. The model page drew a datalist of 2,000 of them
+// at every visit and after every save, and never offered a tag past the 2,000th.
+const SUGGESTED = 50;
+const byUse = new WeakMap(); // a read of the tags -> its tags, most used first
+export function suggestTags(input, list) {
+  let tags = null;
+  const offer = () => {
+    if (!tags) return;
+    const typed = input.value.trim().toLowerCase();
+    const begins = [];
+    const holds = [];
+    for (const tag of tags) {
+      const at = tag.name.indexOf(typed);
+      if (at === 0) begins.push(tag);
+      else if (at > 0 && holds.length < SUGGESTED) holds.push(tag);
+      if (begins.length >= SUGGESTED) break;
+    }
+    clear(list, [...begins, ...holds].slice(0, SUGGESTED).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
+  };
+  const read = () => libraryTags().then((data) => {
+    if (!byUse.has(data)) byUse.set(data, [...data.tags].sort((a, b) => b.models - a.models));
+    tags = byUse.get(data);
+    offer();
+  }, () => {});
+  // Each focus asks the shared list again: a change made since (here or on another page)
+  // has dropped it, and it is read anew.
+  input.addEventListener("focus", read);
+  input.addEventListener("input", offer);
+}
+
 // The base models the library's models name, most used first (the server's order): a fixed
 // list offered names no model had, and lacked the ones a collector's models do.
 export async function baseModelChoices(list) {

@@ -5,8 +5,8 @@
 // before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
 // If-Match).
 import { h, toast, note } from "./dom.js";
-import { libraryTags, libraryTypes } from "./api.js";
-import { baseModelChoices } from "./choices.js";
+import { libraryTypes } from "./api.js";
+import { baseModelChoices, suggestTags } from "./choices.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
@@ -38,7 +38,7 @@ export function renderTags(record, { caps, change, state }) {
   input.value = state.tagDraft;
   input.addEventListener("input", () => { state.tagDraft = input.value; });
   const suggestions = h("datalist", { id: "tag-suggestions" });
-  libraryTags().then((data) => suggestions.append(...data.tags.slice(0, 2000).map((t) => h("option", { value: t.name }))), () => {});
+  suggestTags(input, suggestions);
   const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
   const add = () => {
     const fresh = [...new Set(input.value.split(",").map((s) => s.trim().toLowerCase()))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
