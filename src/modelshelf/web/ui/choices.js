@@ -12,24 +12,18 @@ export async function typeChoices(select, chosen) {
   select.append(...types.filter((type) => type !== chosen && !shown.has(type)).map((type) => h("option", { value: type, text: type, dataset: { listed: "" } })));
 }
 
-// The tags offered by the tag filter and the Select bar, most used first (again after a
-// tagging, which can make a tag or change the counts).
-export async function tagChoices(list) {
-  const { tags } = await libraryTags();
-  const sorted = [...tags].sort((a, b) => b.models - a.models);
-  clear(list, sorted.slice(0, 2000).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
-}
-
-// A tag field's suggestions (its datalist): the library's tags holding what is typed, those
-// that begin with it first, most used first, SUGGESTED at most, read when the field is first
-// used and chosen again at every keystroke. The model page drew a datalist of 2,000 of them
-// at every visit and after every save, and never offered a tag past the 2,000th.
+// A tag field's suggestions (the datalist it names): the library's tags holding what is
+// typed, those that begin with it first, most used first, SUGGESTED at most, read when the
+// field is first used and chosen again at every keystroke. The pages drew datalists of the
+// 2,000 most used tags at every visit (the model page at every draw too), and never offered
+// a tag past the 2,000th.
 const SUGGESTED = 50;
 const byUse = new WeakMap(); // a read of the tags -> its tags, most used first
-export function suggestTags(input, list) {
+const usedFields = new Map(); // field used -> its read (see tagsChanged)
+export function suggestTags(input) {
   let tags = null;
   const offer = () => {
-    if (!tags) return;
+    if (!tags || !input.list) return;
     const typed = input.value.trim().toLowerCase();
     const begins = [];
     const holds = [];
@@ -39,17 +33,27 @@ export function suggestTags(input, list) {
       else if (at > 0 && holds.length < SUGGESTED) holds.push(tag);
       if (begins.length >= SUGGESTED) break;
     }
-    clear(list, [...begins, ...holds].slice(0, SUGGESTED).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
+    clear(input.list, [...begins, ...holds].slice(0, SUGGESTED).map((t) => h("option", { value: t.name, label: `${t.name} (${formatCount(t.models)})` })));
   };
-  const read = () => libraryTags().then((data) => {
-    if (!byUse.has(data)) byUse.set(data, [...data.tags].sort((a, b) => b.models - a.models));
-    tags = byUse.get(data);
-    offer();
-  }, () => {});
+  const read = () => {
+    for (const field of usedFields.keys()) if (!field.isConnected) usedFields.delete(field);
+    if (!input.isConnected) return;
+    usedFields.set(input, read);
+    libraryTags().then((data) => {
+      if (!byUse.has(data)) byUse.set(data, [...data.tags].sort((a, b) => b.models - a.models));
+      tags = byUse.get(data);
+      offer();
+    }, () => {});
+  };
   // Each focus asks the shared list again: a change made since (here or on another page)
   // has dropped it, and it is read anew.
   input.addEventListener("focus", read);
   input.addEventListener("input", offer);
+}
+
+// After a change of the tags (a tagging, a tag made): the fields used so far offer them anew.
+export function tagsChanged() {
+  for (const read of [...usedFields.values()]) read();
 }
 
 // The base models the library's models name, most used first (the server's order): a fixed

@@ -38,7 +38,7 @@ export function renderTags(record, { caps, change, state }) {
   input.value = state.tagDraft;
   input.addEventListener("input", () => { state.tagDraft = input.value; });
   const suggestions = h("datalist", { id: "tag-suggestions" });
-  suggestTags(input, suggestions);
+  suggestTags(input);
   const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
   const add = () => {
     const fresh = [...new Set(input.value.split(",").map((s) => s.trim().toLowerCase()))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));

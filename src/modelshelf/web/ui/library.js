@@ -3,7 +3,7 @@
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
 import { h, clear, debounce, plural, note, toast } from "./dom.js";
 import { capabilities, listsChanged } from "./api.js";
-import { typeChoices, tagChoices, baseModelChoices } from "./choices.js";
+import { typeChoices, baseModelChoices, suggestTags, tagsChanged } from "./choices.js";
 import { VirtualGrid } from "./grid.js";
 import { Results } from "./results.js";
 import { Selection, selectionBar } from "./selection.js";
@@ -128,6 +128,7 @@ export async function mountLibrary(main, context) {
     filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
   const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "", maxlength: longest });
   const tagList = h("datalist", { id: "tag-options" });
+  suggestTags(tagInput);
   const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "", maxlength: longest });
   const baseList = h("datalist", { id: "base-options" });
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
@@ -328,7 +329,7 @@ export async function mountLibrary(main, context) {
   lastResults = grid.results;
   function readChoices() {
     typeChoices(typeSelect, filters.type).catch(() => {});
-    tagChoices(tagList).catch(() => {});
+    tagsChanged();
     if (canBase && caps.has("GET", "/api/models/base_models")) baseModelChoices(baseList).catch(() => {});
   }
   readChoices();

@@ -7,6 +7,7 @@ import { h, toast, plural, formatCount } from "./dom.js";
 import { currentRun, watchRuns, stopRun } from "./bulk.js";
 import { tagModels, describeTagging } from "./tagging.js";
 import { askEdit, editModels, describeEdit } from "./bulkedit.js";
+import { suggestTags } from "./choices.js";
 
 export class Selection {
   constructor() {
@@ -89,7 +90,10 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
       bar.update();
     }
   } });
+  // Its suggestions are the tag filter's list (the library's tag-options), chosen for what is
+  // typed here.
   const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: limits.tag_name ? String(limits.tag_name) : null });
+  suggestTags(field);
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
   const edit = canEdit ? h("button", { type: "button", text: "Edit", title: "Set the base model or the type of every selected model", onclick: () => runEdit() }) : null;
