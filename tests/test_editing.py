@@ -370,12 +370,49 @@ async def test_patch_of_deeply_nested_meta_is_400_not_500(library: Client) -> No
     assert response.status == 400, await response.text()
 
 
-@pytest.mark.parametrize("sha", [UNKNOWN, "xyz", A.upper()])
+@pytest.mark.parametrize("sha", [UNKNOWN, "xyz", A[:63], A + "0", A[:63] + "g"])
 async def test_patch_of_an_unknown_or_malformed_hash_is_404_or_400(
     library: Client, sha: str
 ) -> None:
     status, _, _ = await call(library, "PATCH", f"/api/models/{sha}", {"name": "x"})
     assert status == (404 if sha == UNKNOWN else 400)
+
+
+# A SHA256 as Civitai shows it (upper case), or half and half, names the model as its lower
+# case does: every endpoint with one in its path answers for the model.
+SPELLINGS = [A.upper(), A[:32].upper() + A[32:]]
+UPPER_CASE_CALLS = [
+    ("GET", "/api/models/{}", None),
+    ("PATCH", "/api/models/{}", {"name": "Named in capitals"}),
+    ("PUT", "/api/models/{}/tags", {"tags": ["capitals"]}),
+    ("GET", "/api/models/{}/history", None),
+]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize(("method", "path", "body"), UPPER_CASE_CALLS)
+async def test_a_sha256_in_upper_case_in_the_path_names_the_model(
+    library: Client, spelling: str, method: str, path: str, body: Any
+) -> None:
+    status, answer, headers = await call(library, method, path.format(spelling), body)
+    assert status == 200, answer
+    if method != "GET" or "history" not in path:
+        assert answer["sha256"] == A
+        assert headers["ETag"] == (await get_model(library, A))[1]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+async def test_a_model_deleted_and_restored_by_its_upper_case_sha256(
+    library: Client, spelling: str
+) -> None:
+    status, answer, _ = await call(library, "DELETE", f"/api/models/{spelling}")
+    assert status == 200, answer
+    status, history, _ = await call(library, "GET", f"/api/models/{spelling}/history")
+    assert status == 200, history
+    entry = history["entries"][0]["id"]
+    restore = f"/api/models/{spelling}/history/{entry}/restore"
+    status, answer, _ = await call(library, "POST", restore)
+    assert (status, answer["sha256"]) == (200, A)
 
 
 async def test_a_patch_that_changes_nothing_writes_nothing(library: Client, data_dir: Path) -> None:

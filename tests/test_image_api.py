@@ -1196,15 +1196,16 @@ async def test_model_answers_the_full_record(library: Client) -> None:
     assert record["images"] == names(sha, 1)
 
 
-@pytest.mark.parametrize("bad", ["xyz", "a" * 63, "A" * 64, "g" * 64, "a" * 65])
+@pytest.mark.parametrize("bad", ["xyz", "a" * 63, "G" * 64, "g" * 64, "a" * 65])
 async def test_model_with_a_malformed_hash_is_400(library: Client, bad: str) -> None:
     response = await library.get(f"/api/models/{bad}")
     assert response.status == 400
     assert_error_body(await response.json(), 400)
 
 
-async def test_unknown_model_is_404(library: Client) -> None:
-    response = await library.get(f"/api/models/{UNKNOWN}")
+@pytest.mark.parametrize("spelling", [UNKNOWN, UNKNOWN.upper()])
+async def test_unknown_model_is_404(library: Client, spelling: str) -> None:
+    response = await library.get(f"/api/models/{spelling}")
     assert response.status == 404
     assert_error_body(await response.json(), 404)
 

@@ -29,6 +29,7 @@ from modelshelf.web.parsing import (
     parse_body,
     parse_path_id,
     parse_query,
+    path_sha256,
     respond,
     with_etag,
 )
@@ -37,7 +38,7 @@ from modelshelf.web.parsing import (
 async def patch_model(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelPatchRequest)
     shelf = request.app[SHELF]
-    sha256, precondition = request.match_info["sha256"], if_match(request)
+    sha256, precondition = path_sha256(request), if_match(request)
     model = await shelf.finish(edits.patch_model(shelf, sha256, body.to_patch(), precondition))
     return with_etag(await respond(request, model.record), model.etag)
 
@@ -45,7 +46,7 @@ async def patch_model(request: web.Request) -> web.Response:
 async def put_model_tags(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelTagsRequest)
     shelf = request.app[SHELF]
-    sha256, precondition = request.match_info["sha256"], if_match(request)
+    sha256, precondition = path_sha256(request), if_match(request)
     model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, precondition))
     return with_etag(await respond(request, model.record), model.etag)
 
@@ -66,7 +67,7 @@ async def edit_models(request: web.Request) -> web.Response:
 
 async def delete_model(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
-    sha256, precondition = request.match_info["sha256"], if_match(request)
+    sha256, precondition = path_sha256(request), if_match(request)
     removed = await shelf.finish(edits.delete_model(shelf, sha256, precondition))
     return await respond(request, removed)
 
@@ -82,7 +83,7 @@ async def reorder_images(request: web.Request) -> web.Response:
 
 async def model_history(request: web.Request) -> web.Response:
     query = parse_query(request.query, HistoryQuery)
-    sha256 = request.match_info["sha256"]
+    sha256 = path_sha256(request)
     entries = await edits.model_history(request.app[SHELF], sha256, query.before, query.limit)
     body = HistoryResponse(
         entries=[
@@ -95,7 +96,7 @@ async def model_history(request: web.Request) -> web.Response:
 async def restore(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     entry_id = parse_path_id(request.match_info["id"], "a history entry id")
-    restored = await shelf.finish(edits.restore(shelf, request.match_info["sha256"], entry_id))
+    restored = await shelf.finish(edits.restore(shelf, path_sha256(request), entry_id))
     record = RestoredRecord(**restored.model.record.model_dump(), note=restored.note)
     return with_etag(await respond(request, record), restored.model.etag)
 

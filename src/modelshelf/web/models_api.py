@@ -19,7 +19,7 @@ from modelshelf.web.bodies import (
 )
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import is_large, parse_query, respond, with_etag
+from modelshelf.web.parsing import is_large, parse_query, path_sha256, respond, with_etag
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -39,7 +39,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def get_model(request: web.Request) -> web.Response:
-    model = await revisions.read_model(request.app[SHELF], request.match_info["sha256"])
+    model = await revisions.read_model(request.app[SHELF], path_sha256(request))
     return with_etag(await respond(request, model.record), model.etag)
 
 

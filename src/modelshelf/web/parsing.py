@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from modelshelf.domain.revisions import IfMatch
 from modelshelf.errors import InvalidInput
-from modelshelf.records import Job, row_id_from_text
+from modelshelf.records import SHA256_ANY_CASE, Job, row_id_from_text
 from modelshelf.web.bodies import PATTERN_MEANINGS
 from modelshelf.web.jobs_bodies import JobResponse
 from modelshelf.web.keys import SETTINGS, SHELF
@@ -95,6 +96,14 @@ async def respond(
     else:
         text = body.model_dump_json()
     return web.Response(text=text, status=status, content_type="application/json")
+
+
+def path_sha256(request: web.Request) -> str:
+    """The path's `{sha256}`, lower-cased when it is 64 hex characters of either case (Civitai
+    shows a model's SHA256 in upper case, and people paste it); anything else as it came, for
+    the domain to refuse (InvalidInput, 400)."""
+    raw = request.match_info["sha256"]
+    return raw.lower() if re.fullmatch(SHA256_ANY_CASE, raw) else raw
 
 
 def parse_path_id(raw: str, what: str) -> int:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from modelshelf.domain.revisions import IF_MATCH_PATTERN
 from modelshelf.imagefolder import PUBLIC_NAME
-from modelshelf.records import ROW_ID_MAX, ROW_ID_MIN, SHA256_PATTERN
+from modelshelf.records import ROW_ID_MAX, ROW_ID_MIN, SHA256_ANY_CASE
 from modelshelf.web import (
     duplicates_api,
     edits_api,
@@ -41,7 +41,7 @@ ENDPOINTS: list[Endpoint] = [
 # What a path parameter must look like; handlers check the same patterns (and answer 400).
 PATH_PARAMETERS: dict[str, dict[str, str | int]] = {
     "id": {"type": "integer", "minimum": ROW_ID_MIN, "maximum": ROW_ID_MAX},
-    "sha256": {"type": "string", "pattern": SHA256_PATTERN.pattern},
+    "sha256": {"type": "string", "pattern": SHA256_ANY_CASE},
     "filename": {"type": "string", "pattern": f"^{PUBLIC_NAME.pattern}$"},
     "job_id": {"type": "string", "pattern": jobs_api.JOB_ID.pattern},
     "version": {"type": "string", "pattern": f"^{ui_api.VERSION.pattern}$"},
