@@ -173,6 +173,18 @@ def test_an_unknown_model_says_so(visit: Visit) -> None:
     visit.page.get_by_role("heading", level=1, name="No such model").wait_for()
 
 
+def test_a_sha256_pasted_in_upper_case_opens_the_model_at_its_own_address(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    sha = library.hashes["Chibi Lora v1"]
+    response = visit.page.goto("/models/" + sha.upper())
+    assert response is not None and response.status == 200
+    visit.page.get_by_role("heading", level=1, name="Chibi Lora v1").wait_for()
+    assert visit.page.url.endswith(f"/models/{sha}")
+    visit.page.go_back()  # the upper-case address was replaced, not left behind
+    assert not visit.page.url.endswith(f"/models/{sha.upper()}")
+
+
 def without_part_two(operations: Operations) -> None:
     """The endpoint table of a server without the editing endpoints."""
     for key in list(operations):

@@ -27,6 +27,7 @@ from modelshelf.web.bodies import MAX_FILTER_TEXT
 from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SETTINGS, SHELF
+from modelshelf.web.parsing import path_sha256
 
 UI_FOLDER = Path(__file__).parent / "ui"
 INDEX = "index.html"
@@ -166,7 +167,7 @@ async def page(request: web.Request) -> web.Response:
 
 async def model_page(request: web.Request) -> web.Response:
     # The page draws "no such model" itself; the status tells crawlers and tests the same.
-    status = 200 if is_sha256(request.match_info["sha256"]) else 404
+    status = 200 if is_sha256(path_sha256(request)) else 404
     return send(request, (await bundle_of(request)).index, "no-cache", status)
 
 

@@ -12,6 +12,12 @@ import { renderHistory, historyPath } from "./history.js";
 import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
 
 export async function mountModel(main, sha256, context) {
+  // A SHA256 pasted as Civitai shows it (upper case) is the model's too: its page's address
+  // takes the library's spelling, so that Back, J and K and the grid all know it.
+  if (/^[0-9a-fA-F]{64}$/.test(sha256) && sha256 !== sha256.toLowerCase()) {
+    navigate(`models/${sha256.toLowerCase()}`, { replace: true });
+    return null;
+  }
   const caps = await capabilities();
   // `draft`: the editor's fields the person changed (kept over any redraw, a 412 included);
   // `tagDraft`: what is typed in "Add a tag"; `tagsSaving`: tags added but not saved yet;
