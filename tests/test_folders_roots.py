@@ -183,6 +183,48 @@ def test_a_root_that_does_not_exist_is_a_warning_and_stays_a_root(tmp_path: Path
     )
 
 
+# The a111 section of ComfyUI's extra_model_paths.yaml.example, as it comes.
+STOCK_A111 = """
+a111:
+    base_path: path/to/stable-diffusion-webui/
+
+    checkpoints: models/Stable-diffusion
+    configs: models/Stable-diffusion
+    vae: models/VAE
+    loras: |
+         models/Lora
+         models/LyCORIS
+    upscale_models: |
+                  models/ESRGAN
+                  models/RealESRGAN
+                  models/SwinIR
+    embeddings: embeddings
+    hypernetworks: models/hypernetworks
+    controlnet: models/ControlNet
+"""
+
+
+def test_roots_under_a_base_path_that_does_not_exist_are_one_warning(tmp_path: Path) -> None:
+    yaml_path = tmp_path / "extra_model_paths.yaml"
+    yaml_path.write_text(STOCK_A111)
+    roots = gather_roots({"vae": [tmp_path / "gone"]}, yaml_path)
+    assert len(roots.roots) == 11 and len(roots.missing) == 11  # each stays a root
+    base = tmp_path / "path"  # the highest folder that is not there
+    assert roots.warnings == (
+        f"model root {tmp_path / 'gone'} (vae) does not exist",
+        f"folder {base} does not exist, nor the 10 model roots under it (checkpoints, vae,"
+        " loras, upscale_models, embeddings, hypernetworks, controlnet)",
+    )
+    # A scan of some types only is warned about its own.
+    assert roots.only(["loras"]).warnings == (
+        f"folder {base} does not exist, nor the 2 model roots under it (loras)",
+    )
+    assert roots.only(["embeddings"]).warnings == (
+        f"model root {tmp_path / 'path/to/stable-diffusion-webui/embeddings'} (embeddings)"
+        " does not exist",
+    )
+
+
 def test_a_missing_comfyui_yaml_is_a_warning_not_an_error(tmp_path: Path) -> None:
     roots = gather_roots({}, tmp_path / "nowhere.yaml")
     assert roots.roots == ()

@@ -37,11 +37,28 @@ class ModelRoots:
     roots: tuple[Root, ...]
     notes: tuple[str, ...] = ()  # what is wrong besides roots that are not folders
     missing: tuple[tuple[Root, str], ...] = ()  # roots that are not folders, and why
+    # Missing roots whose folder above does not exist either: that folder, the highest gone.
+    gone_above: tuple[tuple[Root, Path], ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Everything wrong with these roots, as sentences."""
-        return (*self.notes, *(why for _root, why in self.missing))
+        """Everything wrong with these roots, as sentences. Roots under one folder that does
+        not exist are one sentence, said where the first of them is: ComfyUI's example
+        `extra_model_paths.yaml`, used as it comes, names ten folders under a `base_path`
+        that is not there, and each scan said so ten times."""
+        above = dict(self.gone_above)
+        under: dict[Path, list[Root]] = {}
+        for root, _why in self.missing:
+            if root in above:
+                under.setdefault(above[root], []).append(root)
+        said = list(self.notes)
+        for root, why in self.missing:
+            group = under.get(above[root], []) if root in above else []
+            if len(group) < 2:
+                said.append(why)
+            elif group[0] == root:
+                said.append(_gone_folder(above[root], group))
+        return tuple(said)
 
     @property
     def types(self) -> list[str]:
@@ -56,6 +73,7 @@ class ModelRoots:
             tuple(r for r in self.roots if r.type in wanted),
             self.notes,
             tuple((root, why) for root, why in self.missing if root.type in wanted),
+            tuple((root, gone) for root, gone in self.gone_above if root.type in wanted),
         )
 
     def type_of(self, path: Path) -> str | None:
@@ -101,12 +119,28 @@ def gather_roots(
             warnings.append(f"ComfyUI model paths file {comfyui_model_paths} does not exist")
     roots = tuple(dict.fromkeys(listed))
     missing = tuple((root, _check_folder(root)) for root in roots if not root.path.is_dir())
-    return ModelRoots(roots, tuple(warnings), missing)
+    gone_above = tuple(
+        (root, gone) for root, _why in missing if (gone := _highest_gone(root.path)) != root.path
+    )
+    return ModelRoots(roots, tuple(warnings), missing, gone_above)
 
 
 def _check_folder(root: Root) -> str:
     what = "is not a folder" if root.path.exists() else "does not exist"
     return f"model root {root.path} ({root.type}) {what}"
+
+
+def _highest_gone(path: Path) -> Path:
+    """The highest folder on the way down to `path` that does not exist (`path` itself when
+    its parent exists, or when `path` exists)."""
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _gone_folder(folder: Path, roots: Sequence[Root]) -> str:
+    types = ", ".join(dict.fromkeys(root.type for root in roots))
+    return f"folder {folder} does not exist, nor the {len(roots)} model roots under it ({types})"
 
 
 def read_comfyui_paths(yaml_path: Path) -> list[Root]:
