@@ -31,7 +31,9 @@ def tag_field(visit: Visit, library: SeededLibrary, where: str) -> tuple[Any, An
         return page.get_by_label("Tag", exact=True), page.locator("#tag-options option")
     page.get_by_role("button", name="Select").click()
     bar = page.get_by_role("region", name="Selection")
-    return bar.get_by_label("Tag for the selected models"), page.locator("#tag-options option")
+    return bar.get_by_label("Tag for the selected models"), page.locator(
+        "#selection-tag-options option"
+    )
 
 
 def values(options: Any) -> list[str]:

@@ -54,8 +54,8 @@ def test_a_tag_is_added_to_the_picked_models_and_removed_again(
     for sha in hashes[:3]:
         assert sorted(tags_of(page, sha)) == sorted([*before[sha], "batch ü"])
     assert tags_of(page, hashes[3]) == before[hashes[3]]  # not picked, not changed
-    # The new tag is offered at once by the tag filter and the bar, with its count.
-    offered = page.locator("#tag-options option[value='batch ü']")
+    # The new tag is offered at once by the bar, which was used, with its count.
+    offered = page.locator("#selection-tag-options option[value='batch ü']")
     offered.wait_for(state="attached")
     assert offered.get_attribute("label") == "batch ü (3)"
 

@@ -90,9 +90,9 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
       bar.update();
     }
   } });
-  // Its suggestions are the tag filter's list (the library's tag-options), chosen for what is
-  // typed here.
-  const field = h("input", { id: "selection-tag", list: "tag-options", autocomplete: "off", placeholder: "Tag", maxlength: limits.tag_name ? String(limits.tag_name) : null });
+  // Suggestions of its own, chosen for what is typed here (see suggestTags).
+  const field = h("input", { id: "selection-tag", list: "selection-tag-options", autocomplete: "off", placeholder: "Tag", maxlength: limits.tag_name ? String(limits.tag_name) : null });
+  const offered = h("datalist", { id: "selection-tag-options" });
   suggestTags(field);
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
@@ -105,7 +105,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   const progress = h("progress", { max: "1", value: "0", hidden: true });
   const progressText = h("span", { class: "count", hidden: true, "aria-live": "polite" });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
-    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, add, remove, edit, done, stop, progressText, progress);
+    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, offered, add, remove, edit, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
   field.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); run(true); }
