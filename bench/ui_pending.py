@@ -208,13 +208,19 @@ def images(requests: list[str]) -> int:
     return len([u for u in requests if "/api/images/pending/" in u])
 
 
-def one_load(browser: Any, url: str) -> dict[str, Any]:
-    """A fresh context: navigation to rows and to a chip's click answered."""
+def probed_page(browser: Any) -> tuple[Any, Any, list[str]]:
+    """A fresh context and page carrying PROBE, and the URLs the page will request."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.add_init_script(PROBE)
+    return context, page, requests
+
+
+def one_load(browser: Any, url: str) -> dict[str, Any]:
+    """A fresh context: navigation to rows and to a chip's click answered."""
+    context, page, requests = probed_page(browser)
     page.goto(url + "/pending", wait_until="commit")
     page.locator(".queue > li").first.wait_for(state="attached", timeout=120_000)
     page.locator(CHIP % "Conflicts").click(timeout=120_000)
@@ -237,11 +243,7 @@ def one_load(browser: Any, url: str) -> dict[str, Any]:
 
 
 def clicks_and_scroll(browser: Any, url: str) -> dict[str, Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    requests: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.add_init_script(PROBE)
+    context, page, requests = probed_page(browser)
     page.goto(url + "/pending")
     page.locator(".queue > li").first.wait_for(timeout=120_000)
     page.wait_for_load_state("networkidle")

@@ -7,6 +7,7 @@ to its stdin releases a pause point (see modelshelf.crashpoints).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import resource
@@ -17,9 +18,11 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from tests.factories import environ_without_modelshelf
 
@@ -219,6 +222,17 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.kill()
+
+
+def serve_seeded(data_dir: Path, seeding: Coroutine[Any, Any, Any]) -> Iterator[ServerProcess]:
+    """A server of `data_dir` once `seeding` has filled it (a fixture's body: `yield from`);
+    killed after. The seeding runs on a loop in a thread of its own: a browser test's thread
+    already runs Playwright's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, seeding).result()
+    server = ServerProcess(data_dir, data_dir.parent / "server.log").start()
+    yield server
+    server.kill()
 
 
 def pid_alive(pid: int) -> bool:

@@ -5,10 +5,8 @@ process of its own."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
@@ -17,7 +15,7 @@ from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.storage import models, tags
 from modelshelf.web.keys import SHELF
-from tests.server import ServerProcess
+from tests.server import ServerProcess, serve_seeded
 
 MODELS = 12
 PRESENT = range(7)  # the others' files are missing
@@ -76,9 +74,4 @@ async def seed(data_dir: Path) -> None:
 
 def shelf_server(root: Path) -> Iterator[ServerProcess]:
     """The server of a fresh small library under `root` (a fixture's body)."""
-    # In a thread of its own: Playwright's loop runs in this one.
-    with ThreadPoolExecutor(1) as seeding:
-        seeding.submit(asyncio.run, seed(root / "data")).result()
-    server = ServerProcess(root / "data", root / "server.log").start()
-    yield server
-    server.kill()
+    yield from serve_seeded(root / "data", seed(root / "data"))

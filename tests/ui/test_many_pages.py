@@ -5,10 +5,8 @@ cannot be fetched is said, and asked for again later, not at every frame."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.storage import models
 from modelshelf.web.keys import SHELF
-from tests.server import ServerProcess
+from tests.server import ServerProcess, serve_seeded
 from tests.ui.conftest import Visit, visit_of
 
 MODELS = 250
@@ -54,12 +52,7 @@ async def seed(data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def pages_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("ui-pages")
-    # In a thread of its own: Playwright's loop runs in this one.
-    with ThreadPoolExecutor(1) as seeding:
-        seeding.submit(asyncio.run, seed(root / "data")).result()
-    server = ServerProcess(root / "data", root / "server.log").start()
-    yield server
-    server.kill()
+    yield from serve_seeded(root / "data", seed(root / "data"))
 
 
 @pytest.fixture

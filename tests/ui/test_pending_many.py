@@ -10,13 +10,11 @@ tests run in order; the last imports every fresh model."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.storage import hash_cache, models, pending
 from modelshelf.web.keys import SHELF
-from tests.server import ServerProcess
+from tests.server import ServerProcess, serve_seeded
 from tests.ui.conftest import Visit, visit_of
 from tests.ui.seed import make_picture
 
@@ -85,12 +83,7 @@ def many_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Itera
     (root / "files").mkdir()
     picture = root / "picture.png"
     make_picture(picture, (96, 128), (220, 60, 60), (70, 90, 210))
-    # In a thread of its own: Playwright's loop runs in this one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, seed(root / "data", root / "files", picture)).result()
-    process = ServerProcess(root / "data", root / "server.log").start()
-    yield process
-    process.kill()
+    yield from serve_seeded(root / "data", seed(root / "data", root / "files", picture))
 
 
 @pytest.fixture
