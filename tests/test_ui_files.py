@@ -86,6 +86,15 @@ async def test_assets_are_gzipped_for_clients_that_take_it(client: Client) -> No
     assert body == (ui_api.UI_FOLDER / "app.css").read_bytes()
 
 
+async def test_assets_go_plain_to_a_client_that_refuses_gzip(client: Client) -> None:
+    url = next(u for u in asset_urls(await page_text(client, "/")) if u.endswith(".css"))
+    response = await client.get(
+        "/" + url, headers={"Accept-Encoding": "gzip;q=0, identity"}, auto_decompress=False
+    )
+    assert "Content-Encoding" not in response.headers
+    assert await response.read() == (ui_api.UI_FOLDER / "app.css").read_bytes()
+
+
 async def test_under_a_path_prefix_the_page_and_assets_live_under_it(
     make_client: MakeClient,
 ) -> None:

@@ -15,10 +15,12 @@ from modelshelf.domain.revisions import IfMatch
 from modelshelf.errors import InvalidInput
 from modelshelf.records import SHA256_ANY_CASE, Job, row_id_from_text
 from modelshelf.web.bodies import PATTERN_MEANINGS
+from modelshelf.web.compression import encode_json, takes_gzip
 from modelshelf.web.jobs_bodies import JobResponse
 from modelshelf.web.keys import SETTINGS, SHELF
 
 M = TypeVar("M", bound=BaseModel)
+JSON = "application/json"
 
 
 async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:
@@ -90,12 +92,15 @@ async def respond(
     request: web.Request, body: BaseModel, status: int = 200, *, large: bool = False
 ) -> web.Response:
     """Serialise `body` as JSON; `large` bodies are serialised in the reads pool, off the
-    event loop and out of the pools bulk work fills."""
-    if large:
-        text = await request.app[SHELF].run_reads(body.model_dump_json)
-    else:
-        text = body.model_dump_json()
-    return web.Response(text=text, status=status, content_type="application/json")
+    event loop and out of the pools bulk work fills, and gzipped there for a client that
+    takes gzip when they are long (compression.encode_json)."""
+    if not large:
+        return web.Response(text=body.model_dump_json(), status=status, content_type=JSON)
+    gzip = takes_gzip(request.headers)
+    data, gzipped = await request.app[SHELF].run_reads(encode_json, body, gzip)
+    # Whether a large answer is gzipped depends on the request's Accept-Encoding.
+    headers = {"Vary": "Accept-Encoding"} | ({"Content-Encoding": "gzip"} if gzipped else {})
+    return web.Response(body=data, status=status, content_type=JSON, headers=headers)
 
 
 def path_sha256(request: web.Request) -> str:

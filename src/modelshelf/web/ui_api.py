@@ -24,6 +24,7 @@ from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
 from modelshelf.web.bodies import MAX_FILTER_TEXT
+from modelshelf.web.compression import takes_gzip
 from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
 from modelshelf.web.endpoint import Endpoint
 from modelshelf.web.keys import SETTINGS, SHELF
@@ -154,7 +155,7 @@ def send(request: web.Request, asset: Asset, cache: str, status: int = 200) -> w
     if status == 200 and asset.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
     body = asset.body
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    if takes_gzip(request.headers):
         body = asset.gzipped
         headers["Content-Encoding"] = "gzip"
     headers["Content-Type"] = asset.content_type
