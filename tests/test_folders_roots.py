@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelshelf.config import load_settings
+from modelshelf.folders.changed import look_at
 from modelshelf.folders.roots import (
     NOT_ROOTS,
     ModelRoots,
@@ -318,3 +319,50 @@ def test_a_path_reached_through_a_symlink_into_a_root_is_told_apart(tmp_path: Pa
     assert not roots.reached_through_link(a1111 / "m.safetensors")
     assert not roots.reached_through_link(a1111 / "to_outside" / "m.safetensors")
     assert not roots.reached_through_link(tmp_path / "linked_root" / "sub" / "m.safetensors")
+
+
+def test_a_path_reached_through_a_symlink_into_a_root_is_walked_by_its_real_path(
+    tmp_path: Path,
+) -> None:
+    """What a watcher reports by a link's path is, for the scan, the file a walk finds by its
+    real path: under the deepest root holding it, the first listed of equals."""
+    comfy, a1111 = tmp_path / "comfy", tmp_path / "a1111"
+    (comfy / "sub").mkdir(parents=True)
+    a1111.mkdir()
+    (a1111 / "to_comfy").symlink_to(comfy)
+    (comfy / "sub" / "loop").symlink_to(comfy)
+    (tmp_path / "linked_root").symlink_to(comfy)
+    roots = ModelRoots(
+        (
+            Root(a1111, "loras"),
+            Root(comfy, "loras"),
+            Root(comfy / "sub", "vae"),
+            Root(tmp_path / "linked_root", "vae"),
+        )
+    )
+
+    assert roots.walked_path(a1111 / "to_comfy" / "m.pt") == comfy / "m.pt"
+    assert roots.walked_path(a1111 / "to_comfy" / "sub" / "m.pt") == comfy / "sub" / "m.pt"
+    assert roots.walked_path(comfy / "sub" / "loop" / "sub" / "m.pt") == comfy / "sub" / "m.pt"
+    assert roots.walked_path(a1111 / "m.pt") == a1111 / "m.pt"
+    assert roots.walked_path(tmp_path / "linked_root" / "m.pt") == tmp_path / "linked_root" / "m.pt"
+
+
+def test_a_change_reported_through_a_linked_folder_is_looked_at_by_its_real_path(
+    tmp_path: Path,
+) -> None:
+    """inotify names a change in a folder by whichever path to it was watched last: a new
+    model, or one gone, reported through a link into a root is one at its real path."""
+    comfy, a1111 = tmp_path / "comfy", tmp_path / "a1111"
+    comfy.mkdir()
+    a1111.mkdir()
+    (comfy / "a1111").symlink_to(a1111)
+    (a1111 / "new.pt").write_bytes(b"model")
+    roots = ModelRoots((Root(a1111, "embeddings"), Root(comfy, "embeddings")))
+
+    changed = look_at(roots, [str(comfy / "a1111" / "new.pt"), str(comfy / "a1111" / "gone.pt")])
+
+    assert [(found.path, found.type) for found in changed.found] == [
+        (a1111 / "new.pt", "embeddings")
+    ]
+    assert changed.gone == [str(a1111 / "gone.pt")]

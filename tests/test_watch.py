@@ -221,3 +221,30 @@ def test_a_symlink_to_another_root_adds_no_second_location(data_dir: Path, tmp_p
             str(folder / Path(found[sha256]["path"]).name)
         ]
     assert duplicates["groups"] == []
+
+
+def test_changes_in_a_root_that_another_root_links_to_are_applied(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A1111's embeddings folder, listed first, and a link to it inside ComfyUI's, listed
+    after it (as extra_model_paths.yaml lists a111 before comfyui): inotify reports the changes
+    in A1111's folder by the path through the link, watched last. They are changes at the real
+    path, where the scan keeps the files, and are applied there."""
+    a1111 = tmp_path / "a1111" / "embeddings"
+    comfy = tmp_path / "ComfyUI" / "embeddings"
+    a1111.mkdir(parents=True)
+    comfy.mkdir(parents=True)
+    (comfy / "a1111").symlink_to(a1111)
+    gone = make_model_file(a1111 / "gone.pt", size=300, seed=21)
+    roots = {"MODELSHELF_MODEL_ROOTS": f"embeddings={a1111},{comfy}", "MODELSHELF_WATCH": "true"}
+    with ServerProcess(data_dir, tmp_path / "server.log", **roots) as server:
+        wait_until(lambda: gone in models(server), APPLIED_WITHIN, server)
+        server.wait_for_line("watching 2 model roots")
+        added = make_model_file(a1111 / "added.pt", size=300, seed=22)
+        (a1111 / "gone.pt").unlink()
+
+        wait_until(lambda: added in models(server), APPLIED_WITHIN, server)
+        wait_until(lambda: models(server)[gone]["missing"], APPLIED_WITHIN, server)
+        found = models(server)
+    assert [f["path"] for f in found[added]["files"]] == [str(a1111 / "added.pt")]
+    assert found[added]["path"] == str(a1111 / "added.pt")

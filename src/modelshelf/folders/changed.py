@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,13 +45,11 @@ def look_at(roots: ModelRoots, paths: Iterable[str]) -> Changed:
     changed = Changed()
     listings: dict[Path, list[str]] = {}
     models: dict[Path, str] = {}
-    for text in sorted(set(paths)):
+    for text in sorted(set(_walked_paths(roots, paths))):
         path = Path(text)
         kind = roots.type_of(path)
-        if kind is None or not is_valid_utf8(text) or _hidden(roots, path):
+        if kind is None or _hidden(roots, path):
             continue
-        if roots.reached_through_link(path):
-            continue  # seen by its real path too: a second location would be false
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -72,6 +70,20 @@ def look_at(roots: ModelRoots, paths: Iterable[str]) -> Changed:
         if found is not None:
             changed.found.append(found)
     return changed
+
+
+def _walked_paths(roots: ModelRoots, paths: Iterable[str]) -> Iterator[str]:
+    """Each path under the roots by the path a walk finds it by: a change reported through a
+    symlinked folder that leads into a root is a change at the real path (a walk never makes
+    a location of the linked one, and inotify reports a folder's changes by whichever path
+    to it was watched last). Names that are not UTF-8 are left out, as the walk leaves them."""
+    for text in paths:
+        path = Path(text)
+        if roots.type_of(path) is None or not is_valid_utf8(text):
+            continue
+        walked = str(roots.walked_path(path))
+        if is_valid_utf8(walked):
+            yield walked
 
 
 def found_file(

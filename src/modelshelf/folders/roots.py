@@ -101,6 +101,27 @@ class ModelRoots:
             return any(real.is_relative_to(os.path.realpath(r.path)) for r in self.roots)
         return False
 
+    def walked_path(self, path: Path) -> Path:
+        """`path` as a walk of every root finds it: when the folder holding it is reached
+        through a symlinked folder that leads into a root (inotify reports every change in a
+        folder by one of the paths to it, often the link's), the same name in the folder the
+        link leads to, under the deepest root holding that folder (ties going to the root
+        listed first, as the walk's do); otherwise `path` itself. Blocking (resolves
+        symlinks)."""
+        if not self.reached_through_link(path):
+            return path
+        real = Path(os.path.realpath(path.parent))
+        holding = [
+            (root, Path(os.path.realpath(root.path)))
+            for root in self.roots
+            if real.is_relative_to(os.path.realpath(root.path))
+        ]
+        if not holding:
+            return path
+        # max() keeps the first of equals: ties go to the root listed first.
+        root, resolved = max(holding, key=lambda held: len(held[1].parts))
+        return root.path / real.relative_to(resolved) / path.name
+
 
 def gather_roots(
     model_roots: Mapping[str, Sequence[Path]], comfyui_model_paths: Path | None
