@@ -358,6 +358,40 @@ async def test_deeply_nested_json_in_a_file_is_reported_and_every_model_is_serve
     assert page.status == 200
 
 
+async def test_lone_surrogates_in_a_header_or_sidecar_are_replaced_and_the_scan_goes_on(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """kohya writes `ss_tag_frequency` with json.dumps, which escapes the lone surrogates
+    Python holds for the bytes of a dataset folder named in Latin-1 (`\\udce9`); JSON
+    escapes in sidecars can hold them too. They are no Unicode: SQLite refused them and one
+    such file failed every scan of the library. They become U+FFFD, as in stage 1."""
+    frequency = json.dumps({"5_caf\udce9": {"caf\udce9 au lait": 3}})  # as kohya writes it
+    lora = write_safetensors(
+        tmp_path / "loras" / "latte.safetensors", kohya_lora_metadata(ss_tag_frequency=frequency)
+    )
+    record = lora_manager_metadata(lora, tags=["caf\udce9", "latte"])
+    record["base_model"] = "SD 1.5"
+    lora.with_name("latte.metadata.json").write_text(json.dumps(record, indent=2))
+    info = civitai_version(trained_words=["caf\ud83d au lait"])
+    lora.with_name("latte.civitai.info").write_text(json.dumps(info, indent=4))
+    other = write_safetensors(tmp_path / "loras" / "other.safetensors", {"k": "v"})
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    result = await scan(client)
+
+    assert result["counts"]["models_created"] == 2
+    meta = (await model(client, sha256_of(lora)))["meta_json"]
+    assert meta["file_metadata"]["ss_tag_frequency"] == {"5_caf\ufffd": {"caf\ufffd au lait": 3}}
+    assert meta["trigger_words"] == ["caf\ufffd au lait"]
+    assert [t["name"] for t in (await model(client, sha256_of(lora)))["tags"]] == [
+        "caf\ufffd", "latte"
+    ]  # fmt: skip
+    assert (await model(client, sha256_of(other)))["meta_json"] == {"file_metadata": {"k": "v"}}
+    page = await client.get("/api/models", params={"q": "latte"})
+    assert page.status == 200
+    assert [m["name"] for m in (await page.json())["models"]] == ["latte"]
+
+
 async def test_a_broken_preview_is_reported_and_the_others_added(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -288,17 +288,36 @@ def decode_data_uri(uri: str) -> Thumbnail | None:
 
 
 def load_file_json(text: str) -> Any:
-    """JSON that a file holds, as meta_json may keep it: NaN and Infinity refused, and nothing
+    """JSON that a file holds, as meta_json may keep it: NaN and Infinity refused, nothing
     nested deeper than MAX_META_DEPTH (Python's parser itself gives up near 1,000 levels with
-    a RecursionError, which no reader of a file expects). Raises ValueError."""
+    a RecursionError, which no reader of a file expects), and lone surrogates (`\\udce9`, as
+    json.dumps escapes the bytes of a Latin-1 folder name kohya writes into
+    `ss_tag_frequency`) replaced with U+FFFD in every string and key: they are no Unicode, and
+    neither SQLite nor a JSON answer takes them. Raises ValueError."""
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         value = None
     else:
         if not nests_deeper_than(value, MAX_META_DEPTH):
-            return value
+            return _without_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
     raise ValueError(f"nested deeper than {MAX_META_DEPTH} levels")
+
+
+# Text read as UTF-8 holds no surrogate: only a JSON escape of one (`\uD800`-`\uDFFF`) can
+# put one in a parsed value (a pair of them is one character, and is kept).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _refuse_constant(name: str) -> Any:
