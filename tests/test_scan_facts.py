@@ -130,6 +130,31 @@ async def test_lora_manager_tags_are_added_as_tags(
     assert [t["name"] for t in record["tags"]] == ["animal", "cat", "style"]
 
 
+async def test_a_lora_manager_tag_the_api_refuses_is_reported_not_added(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A tag over 100 characters, or with a control character, is one PUT tags refuses: on a
+    model it made every later save of its tags a 400 (the page sends them all) and the tag
+    filter refused it. The others come in, and the sidecar keeps them all."""
+    lora = write_safetensors(tmp_path / "loras" / "painterly.safetensors", {"k": "v"})
+    long = "concept art, painterly style, " * 4
+    write_lora_manager(lora, lora_manager_metadata(lora, tags=[long, "tab\there", "Painterly"]))
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    result = await scan(client)
+
+    sha256 = sha256_of(lora)
+    record = await model(client, sha256)
+    assert [t["name"] for t in record["tags"]] == ["painterly"]
+    assert record["meta_json"]["lora_manager"]["tags"] == [long, "tab\there", "Painterly"]
+    reason = problems(result)[str(lora)]
+    assert reason.startswith("LoRA Manager tag")
+    assert "not added" in reason
+    tags = [t["name"] for t in record["tags"]]  # as the model page saves one more
+    saved = await client.put(f"/api/models/{sha256}/tags", json={"tags": [*tags, "mine"]})
+    assert saved.status == 200
+
+
 async def test_example_images_beside_the_model_are_added_once_each_in_order(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ thumbnail only when the model has no example image at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from modelshelf.domain.shelf import Shelf
-from modelshelf.errors import ImageError, TooLarge
+from modelshelf.domain.tagging import normalize_tag_name
+from modelshelf.errors import ImageError, InvalidInput, TooLarge
 from modelshelf.folders.facts import META_KEYS, Copy, FileFacts, KnownHeader, read_facts
 from modelshelf.folders.problems import Problem, printable
 from modelshelf.hashing import hash_file
@@ -121,7 +123,8 @@ async def stage_facts(
     is beside any copy. Never raises for what a file holds."""
     names = None if companions is None else list(companions)
     facts = await shelf.run_cpu(read_facts, source, names, header, copies)
-    staged = StagedFacts(str(source), facts, problems=list(facts.problems))
+    facts, refused = _taggable(facts, source)
+    staged = StagedFacts(str(source), facts, problems=[*facts.problems, *refused])
     seen = set(known_images)
     for preview in facts.preview_images:
         image = await _stage_image(shelf, staging, preview, seen, staged.problems)
@@ -135,6 +138,27 @@ async def stage_facts(
             shelf, staging, embedded, seen, staged.problems, shown=f"{source} (thumbnail)"
         )
     return staged
+
+
+def _taggable(facts: FileFacts, source: Path) -> tuple[FileFacts, list[Problem]]:
+    """`facts` with only the tags a person could add (tagging.normalize_tag_name: at most
+    MAX_TAG_NAME characters, no control character), and a problem for each other one: the
+    API refuses such a name, so a model carrying it could neither have its tags saved back (PUT
+    tags sends them all) nor be listed by it. Its sidecar keeps it under `lora_manager`."""
+    kept: list[str] = []
+    problems: list[Problem] = []
+    for name in facts.tags:
+        try:
+            normalize_tag_name(name)
+        except InvalidInput as exc:
+            shown = name if len(name) <= 40 else name[:40] + "…"
+            reason = f"LoRA Manager tag {shown!r} not added: {exc.detail}"
+            problems.append(Problem(printable(source), reason))
+        else:
+            kept.append(name)
+    if not problems:
+        return facts, []
+    return dataclasses.replace(facts, tags=tuple(kept)), problems
 
 
 async def _stage_image(
