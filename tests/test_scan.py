@@ -17,8 +17,10 @@ from tests.conftest import MakeClient, shelf_of
 from tests.factories import make_model_file
 from tests.model_folders import (
     a1111_tree,
+    civitai_version,
     comfyui_tree,
     files_opened,
+    write_civitai_info,
     write_extra_model_paths,
     write_safetensors,
 )
@@ -432,3 +434,39 @@ async def test_scan_paths_applies_what_changed_at_the_paths_a_watcher_reports(
     assert (await model(client, new))["type"] == "loras"
     assert outside not in {m["sha256"] for m in await models(client)}
     assert len(await models(client)) == 3
+
+
+async def test_empty_model_files_are_reported_and_never_made_one_model(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A download that failed leaves a file of no bytes, often with the sidecar and preview its
+    tool wrote first. Every such file has one content (the SHA256 of nothing): registered,
+    they were one model named after the first, carrying the sidecars of unrelated models and
+    listed as duplicates. A model file truncated to nothing is its content gone."""
+    loras, lyco = tmp_path / "loras", tmp_path / "lycoris"
+    first = loras / "failed_one.safetensors"
+    second = lyco / "failed_two.safetensors"
+    for empty in (first, second):
+        empty.parent.mkdir(parents=True)
+        empty.write_bytes(b"")
+    write_civitai_info(second, civitai_version(base_model="Illustrious"))
+    kept = write_safetensors(loras / "kept.safetensors", seed=1)
+    truncated = write_safetensors(loras / "truncated.safetensors", seed=2)
+    client = await start(make_client, loras=[loras, lyco])
+    await scan(client)
+    truncated_sha = sha256_of(truncated)
+
+    truncated.write_bytes(b"")  # a new download over it failed
+    result = await scan(client)
+
+    reasons = {p["path"]: p["reason"] for p in result["problems"]}
+    for empty in (first, second, truncated):
+        assert reasons[str(empty)].startswith("empty file (0 bytes)")
+    assert {m["sha256"] for m in await models(client)} == {sha256_of(kept), truncated_sha}
+    assert (await model(client, truncated_sha))["missing"] is True
+    assert (await (await client.get("/api/duplicates")).json())["groups"] == []
+
+    shelf = shelf_of(client)
+    watched = await scan_paths(shelf, await model_roots(shelf), [str(first), str(second)])
+    assert watched.counts.models_created == 0
+    assert {p.path for p in watched.problems} == {str(first), str(second)}

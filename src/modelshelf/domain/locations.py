@@ -107,9 +107,10 @@ async def _stage_new(shelf: Shelf, staging: Staging, files: Sequence[Hashed]) ->
 
 
 def gone_paths(paths: list[str]) -> list[str]:
-    """The paths among `paths` where no regular file is any more (blocking: run it in the
-    file pool). A path that cannot be stat'ed for another reason (permission, I/O error)
-    may still hold its file and is not counted as gone."""
+    """The paths among `paths` where no regular file is any more, or only an empty one (no
+    model: a download that failed and truncated it) (blocking: run it in the file pool). A
+    path that cannot be stat'ed for another reason (permission, I/O error) may still hold
+    its file and is not counted as gone."""
     gone = []
     for path in paths:
         try:
@@ -118,7 +119,7 @@ def gone_paths(paths: list[str]) -> list[str]:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 gone.append(path)
             continue
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode) or not st.st_size:
             gone.append(path)
     return gone
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelshelf.folders.names import (
+    EMPTY_MODEL_FILE,
     companion_stems,
     companions_by_stem,
     is_model_name,
@@ -61,6 +62,9 @@ def look_at(roots: ModelRoots, paths: Iterable[str]) -> Changed:
             continue
         if stat.S_ISDIR(st.st_mode):
             changed.folders.append(Root(path, kind))
+        elif stat.S_ISREG(st.st_mode) and is_model_name(path.name) and not st.st_size:
+            changed.problems.append(Problem(printable(path), EMPTY_MODEL_FILE))
+            changed.gone.append(text)  # a location there no longer holds its content
         elif stat.S_ISREG(st.st_mode) and is_model_name(path.name):
             models[path] = kind
         elif stat.S_ISREG(st.st_mode):
@@ -89,12 +93,13 @@ def _walked_paths(roots: ModelRoots, paths: Iterable[str]) -> Iterator[str]:
 def found_file(
     path: Path, kind: str, listings: dict[Path, list[str]] | None = None
 ) -> FoundFile | None:
-    """The model file at `path` as a walk would find it, or None if it is not one now."""
+    """The model file at `path` as a walk would find it, or None if it is not one now (not a
+    regular file, or empty)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode) or not st.st_size:
         return None
     return FoundFile(
         path=path,

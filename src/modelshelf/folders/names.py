@@ -11,6 +11,10 @@ MODEL_EXTENSIONS = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".
 # loading a pickle runs code from the file, so they are hashed and never read otherwise.
 SAFETENSORS_EXTENSIONS = frozenset({".safetensors", ".sft"})
 UNFINISHED_EXTENSIONS = (".part", ".tmp", ".crdownload", ".download")
+# What a model file of no bytes is: a download that failed or has not begun. Every such file
+# has one content (the SHA256 of nothing), so registering them made one model of them all,
+# with the sidecars and previews of unrelated models merged into it and listed as duplicates.
+EMPTY_MODEL_FILE = "empty file (0 bytes): not registered as a model"
 
 # Sidecar files by the meta key they fill. `.json` is matched last so that
 # `<stem>.metadata.json` is never taken for the A1111 file of a model named `<stem>.metadata`

@@ -19,6 +19,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from modelshelf.folders.names import (
+    EMPTY_MODEL_FILE,
     MODEL_EXTENSIONS,
     companions_by_stem,
     extension,
@@ -29,6 +30,7 @@ from modelshelf.folders.problems import Problem, is_valid_utf8, printable
 from modelshelf.folders.roots import ModelRoots, Root
 
 Identity = tuple[int, int]  # (st_dev, st_ino) of a folder
+NOT_REGULAR = "not a regular file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +177,9 @@ class Walk:
             (self._linked.append if link else subfolders.append)(child)
             return None
         if is_model:
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and st.st_size:
                 return st
-            self._report(entry.path, "not a regular file")
+            self._report(entry.path, EMPTY_MODEL_FILE if stat.S_ISREG(st.st_mode) else NOT_REGULAR)
             return None
         return None if is_ignored(name) else True
 
