@@ -67,6 +67,34 @@ def nests_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> tuple[Any, bool]:
+    """Parsed JSON `value` with each lone surrogate replaced with U+FFFD in every string and
+    key, and whether any was. json.loads makes one of an escape such as `\\udce9` (json.dumps
+    writes one for each byte of a name that was not UTF-8); it is no Unicode, and neither
+    SQLite nor a JSON answer takes it. Recursive: check the depth first (nests_deeper_than)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _SURROGATES.sub("\ufffd", value), True
+        return value, False
+    if isinstance(value, list):
+        items = [without_surrogates(item) for item in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(value, dict):
+        result: dict[str, Any] = {}
+        changed = False
+        for key, item in value.items():
+            clean_key, key_changed = without_surrogates(key)
+            result[clean_key], item_changed = without_surrogates(item)
+            changed = changed or key_changed or item_changed
+        return result, changed
+    return value, False
+
+
 def folded_tag_name(text: str) -> str:
     """A tag name as the library keeps it: trimmed and lower case. (Not composed to NFC:
     names stored before, by stage 1 or by older versions, keep their spelling and are found

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
-from modelshelf.records import MAX_META_DEPTH, ROW_ID_MAX, is_sha256
+from modelshelf.records import (
+    MAX_META_DEPTH,
+    ROW_ID_MAX,
+    is_sha256,
+    nests_deeper_than,
+    without_surrogates,
+)
 from modelshelf.storage.legacy_source import UndecodedText
 
 MAX_INTEGER = ROW_ID_MAX
@@ -20,7 +25,6 @@ MAX_INTEGER = ROW_ID_MAX
 _SECONDS_THRESHOLD = 100_000_000_000
 # 9999-12-31T23:59:59.999Z: later "times" are not times.
 LATEST_MS = 253_402_300_799_999
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _TooDeep(Exception):
@@ -97,7 +101,9 @@ def as_json_object(value: Any, column: str, notes: list[str]) -> dict[str, Any]:
         return {f"legacy_{column}_unparsed": str(value)}
     try:
         parsed = json.loads(value, parse_constant=_refuse_constant, parse_float=_finite_float)
-        cleaned, changed = _clean(parsed, 1)
+        if nests_deeper_than(parsed, MAX_META_DEPTH):
+            raise _TooDeep
+        cleaned, changed = without_surrogates(parsed)
     except (ValueError, RecursionError) as exc:
         notes.append(f"{column} is not valid JSON ({_reason(exc)}); kept as text")
         return {f"legacy_{column}_unparsed": value}
@@ -151,35 +157,6 @@ def _number(value: Any) -> float | int | None:
         except ValueError:
             return None
     return None
-
-
-def _clean(value: Any, depth: int) -> tuple[Any, bool]:
-    """`value` with lone surrogates replaced in every string and key, and whether any was.
-    Raises _TooDeep past MAX_META_DEPTH."""
-    if depth > MAX_META_DEPTH:
-        raise _TooDeep
-    if isinstance(value, str):
-        return _without_surrogates(value)
-    if isinstance(value, list):
-        items = [_clean(item, depth + 1) for item in value]
-        return [v for v, _ in items], any(c for _, c in items)
-    if isinstance(value, dict):
-        result: dict[str, Any] = {}
-        changed = False
-        for key, item in value.items():
-            clean_key, key_changed = _without_surrogates(key)
-            result[clean_key], item_changed = _clean(item, depth + 1)
-            changed = changed or key_changed or item_changed
-        return result, changed
-    return value, False
-
-
-def _without_surrogates(text: str) -> tuple[str, bool]:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", text), True
-    return text, False
 
 
 def _refuse_constant(name: str) -> Any:

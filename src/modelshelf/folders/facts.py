@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelshelf.folders.base_models import civitai_base_model
+from modelshelf.folders.derived_meta import derived_meta
 from modelshelf.folders.names import (
     PREVIEW_SUFFIXES,
     SAFETENSORS_EXTENSIONS,
@@ -28,7 +28,12 @@ from modelshelf.folders.names import (
     model_stem,
 )
 from modelshelf.folders.problems import Problem, printable
-from modelshelf.records import MAX_META_DEPTH, folded_tag_name, nests_deeper_than
+from modelshelf.records import (
+    MAX_META_DEPTH,
+    folded_tag_name,
+    nests_deeper_than,
+    without_surrogates,
+)
 
 # The limit the safetensors library itself puts on a header.
 MAX_HEADER_BYTES = 100_000_000
@@ -37,8 +42,6 @@ MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 THUMBNAIL_KEY = "modelspec.thumbnail"
 # Every meta key a file can fill; the scan owns these and nothing else.
 META_KEYS = ("file_metadata", "civitai", "trigger_words", "base_model", "lora_manager", "a1111")
-# Values that say nothing about the base model.
-_UNKNOWN = frozenset({"", "unknown", "none", "null"})
 
 
 class HeaderError(ValueError):
@@ -131,7 +134,7 @@ def read_facts(
         copy_names = _present(copy.path.parent, _companion_names(copy.path, copy.companions))
         copy_sources[str(copy.path)] = copy_names
         previews += _read_companions(copy.path, copy_names, meta, problems)
-    meta.update(_derived(meta))
+    meta.update(derived_meta(meta))
     tags = normalized_tags(meta.get("lora_manager", {}).get("tags"))
     return FileFacts(meta, tags, tuple(previews), thumbnail, tuple(problems), names, copy_sources)
 
@@ -300,24 +303,13 @@ def load_file_json(text: str) -> Any:
         value = None
     else:
         if not nests_deeper_than(value, MAX_META_DEPTH):
-            return _without_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
+            return without_surrogates(value)[0] if _SURROGATE_ESCAPE.search(text) else value
     raise ValueError(f"nested deeper than {MAX_META_DEPTH} levels")
 
 
 # Text read as UTF-8 holds no surrogate: only a JSON escape of one (`\uD800`-`\uDFFF`) can
 # put one in a parsed value (a pair of them is one character, and is kept).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def _without_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATES.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_without_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
-    return value
 
 
 def _refuse_constant(name: str) -> Any:
@@ -347,65 +339,6 @@ def _read_sidecar(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
         problems.append(Problem(printable(path), "not a JSON object"))
         return None
     return value
-
-
-def _derived(meta: dict[str, Any]) -> dict[str, Any]:
-    """`trigger_words` and `base_model` from the best source that says them.
-
-    trigger_words: Civitai's `trainedWords`, from the .civitai.info file, else from the copy
-    LoRA Manager keeps (`civitai.trainedWords`, then its own `trainedWords`), else A1111's
-    "activation text" (the words its page shows, so that search finds them too).
-    base_model: Civitai's `baseModel`, else LoRA Manager's `base_model`, else A1111's
-    `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`,
-    the last three by Civitai's name where they name one (base_models.civitai_base_model).
-    Values that say "unknown" are skipped.
-    """
-    civitai = meta.get("civitai", {})
-    manager = meta.get("lora_manager", {})
-    header = meta.get("file_metadata", {})
-    derived: dict[str, Any] = {}
-    words = (
-        _words(civitai.get("trainedWords"))
-        or _words(_dict(manager.get("civitai")).get("trainedWords"))
-        or _words(manager.get("trainedWords"))
-        or _phrases(_dict(meta.get("a1111")).get("activation text"))
-    )
-    if words:
-        derived["trigger_words"] = words
-    # Civitai's and LoRA Manager's are Civitai's names; the others are named as Civitai does.
-    candidates = (
-        (civitai.get("baseModel"), str.strip),
-        (manager.get("base_model"), str.strip),
-        (meta.get("a1111", {}).get("sd version"), civitai_base_model),
-        (header.get("ss_base_model_version"), civitai_base_model),
-        (header.get("modelspec.architecture"), civitai_base_model),
-    )
-    for candidate, named in candidates:
-        if isinstance(candidate, str) and candidate.strip().lower() not in _UNKNOWN:
-            derived["base_model"] = named(candidate)
-            break
-    return derived
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _words(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [w.strip() for w in value if isinstance(w, str) and w.strip()]
-
-
-# A1111's activation text is prompt text: phrases separated by commas, a comma inside
-# parentheses belonging to its phrase ("(red hair, blue eyes:1.2)"), as the web UI splits it.
-_PHRASE_END = re.compile(r",(?![^()]*\))")
-
-
-def _phrases(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return []
-    return [p.strip() for p in _PHRASE_END.split(value) if p.strip()]
 
 
 def normalized_tags(value: Any) -> tuple[str, ...]:

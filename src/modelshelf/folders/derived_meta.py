@@ -1,0 +1,71 @@
+"""The meta keys a scan derives from what the files beside a model say: `trigger_words` and
+`base_model`, each from the best source that says it (folders.facts reads the sources)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from modelshelf.folders.base_models import civitai_base_model
+
+# Values that say nothing about the base model.
+_UNKNOWN = frozenset({"", "unknown", "none", "null"})
+
+
+def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`trigger_words` and `base_model` from the best source that says them.
+
+    trigger_words: Civitai's `trainedWords`, from the .civitai.info file, else from the copy
+    LoRA Manager keeps (`civitai.trainedWords`, then its own `trainedWords`), else A1111's
+    "activation text" (the words its page shows, so that search finds them too).
+    base_model: Civitai's `baseModel`, else LoRA Manager's `base_model`, else A1111's
+    `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`,
+    the last three by Civitai's name where they name one (base_models.civitai_base_model).
+    Values that say "unknown" are skipped.
+    """
+    civitai = meta.get("civitai", {})
+    manager = meta.get("lora_manager", {})
+    header = meta.get("file_metadata", {})
+    derived: dict[str, Any] = {}
+    words = (
+        _words(civitai.get("trainedWords"))
+        or _words(_dict(manager.get("civitai")).get("trainedWords"))
+        or _words(manager.get("trainedWords"))
+        or _phrases(_dict(meta.get("a1111")).get("activation text"))
+    )
+    if words:
+        derived["trigger_words"] = words
+    # Civitai's and LoRA Manager's are Civitai's names; the others are named as Civitai does.
+    candidates = (
+        (civitai.get("baseModel"), str.strip),
+        (manager.get("base_model"), str.strip),
+        (meta.get("a1111", {}).get("sd version"), civitai_base_model),
+        (header.get("ss_base_model_version"), civitai_base_model),
+        (header.get("modelspec.architecture"), civitai_base_model),
+    )
+    for candidate, named in candidates:
+        if isinstance(candidate, str) and candidate.strip().lower() not in _UNKNOWN:
+            derived["base_model"] = named(candidate)
+            break
+    return derived
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _words(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [w.strip() for w in value if isinstance(w, str) and w.strip()]
+
+
+# A1111's activation text is prompt text: phrases separated by commas, a comma inside
+# parentheses belonging to its phrase ("(red hair, blue eyes:1.2)"), as the web UI splits it.
+_PHRASE_END = re.compile(r",(?![^()]*\))")
+
+
+def _phrases(value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return []
+    return [p.strip() for p in _PHRASE_END.split(value) if p.strip()]
