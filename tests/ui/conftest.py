@@ -84,11 +84,17 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> SeededLibrary:
     return seed_library(tmp_path_factory.mktemp("ui-library"))
 
 
-@pytest.fixture(scope="session")
-def server(library: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
+def serve_library(library: SeededLibrary) -> Iterator[ServerProcess]:
+    """A server of `library` (a fixture's body: `yield from serve_library(...)`), killed
+    after."""
     process = ServerProcess(library.data_dir, library.data_dir.parent / "server.log").start()
     yield process
     process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(library: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
+    yield from serve_library(library)
 
 
 Operations = dict[str, dict[str, Any]]

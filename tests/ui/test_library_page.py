@@ -12,7 +12,7 @@ import pytest
 import pyvips
 
 from tests.server import ServerProcess
-from tests.ui.conftest import Visit, visit_of
+from tests.ui.conftest import Visit, serve_library, visit_of
 from tests.ui.seed import SeededLibrary, seed_library
 
 MODELS = 39  # seed_library: 36 models and 3 that pending models conflict with
@@ -27,9 +27,7 @@ def shelf(tmp_path_factory: pytest.TempPathFactory) -> SeededLibrary:
 
 @pytest.fixture(scope="module")
 def shelf_server(shelf: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
-    process = ServerProcess(shelf.data_dir, shelf.data_dir.parent / "server.log").start()
-    yield process
-    process.kill()
+    yield from serve_library(shelf)
 
 
 @pytest.fixture
