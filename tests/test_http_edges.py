@@ -216,6 +216,64 @@ async def test_a_not_modified_answer_wins_over_an_unsatisfiable_range(
     assert response.status == 304
 
 
+@pytest.mark.parametrize("image", ["rendition", "pending"])
+@pytest.mark.parametrize(
+    "if_range", ['"another-version"', "W/{etag}", "not a validator"], ids=["other", "weak", "junk"]
+)
+async def test_a_range_whose_if_range_is_not_this_version_is_answered_with_the_whole_file(
+    client: Client, legacy: LegacyLibrary, image: str, if_range: str
+) -> None:
+    await hashed_model(client, legacy)
+    legacy.add_model(2, hash_hex="", images=[legacy.image("p.png", width=20, height=20)])
+    await migrate(client, legacy)
+    url = f"/api/images/{H}_0.webp" if image == "rendition" else "/api/images/pending/2"
+    whole = await client.get(url)
+    data, etag = await whole.read(), whole.headers["ETag"]
+
+    response = await client.get(
+        url, headers={"Range": "bytes=4-", "If-Range": if_range.format(etag=etag)}
+    )
+
+    assert response.status == 200
+    assert "Content-Range" not in response.headers
+    assert await response.read() == data
+
+
+async def test_a_range_whose_if_range_is_this_version_is_answered_with_those_bytes(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    sha256 = await hashed_model(client, legacy)
+    whole = await client.get(f"/api/images/{sha256}_0.webp")
+    data, etag = await whole.read(), whole.headers["ETag"]
+
+    response = await client.get(
+        f"/api/images/{sha256}_0.webp", headers={"Range": "bytes=4-", "If-Range": etag}
+    )
+
+    assert response.status == 206
+    assert await response.read() == data[4:]
+
+
+async def test_a_download_resumed_after_a_reorder_gets_the_new_image_whole_not_spliced(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    images = [legacy.image("a.png", width=80, height=60), legacy.image("b.png", width=30)]
+    legacy.add_model(1, hash_hex=H, images=images)
+    await migrate(client, legacy)
+    url = f"/api/images/{H}_0.webp"
+    first = await client.get(url)
+    etag = first.headers["ETag"]
+    order = [f"{H}_1.webp", f"{H}_0.webp"]
+    reordered = await client.post("/api/images/reorder", json={"hash": H, "order": order})
+    assert reordered.status == 200
+    now = await (await client.get(url)).read()
+
+    resumed = await client.get(url, headers={"Range": "bytes=10-", "If-Range": etag})
+
+    assert resumed.status == 200
+    assert await resumed.read() == now
+
+
 # --- pending originals are served as what they are ----------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """Serving image files, from disk or from memory. aiohttp's FileResponse answers a failed
 precondition (412) and a range it cannot satisfy (416) with an empty body; here both are
 decided first, by the same rules and from the same stat, and answered with the JSON error
-body. FileResponse serves the rest (200, 206, 304, HEAD). A file held in memory (the rendition
-cache) is answered by `memory_response` with the same validators and rules, no file work."""
+body. FileResponse serves the rest (200, 206, 304, HEAD), except that it reads only a date in
+If-Range: a range whose If-Range names another version of the file (an entity tag) is decided
+here too, and the whole file sent. A file held in memory (the rendition cache) is answered by
+`memory_response` with the same validators and rules, no file work."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import ETag
 
 from modelshelf.errors import NotFound
@@ -29,8 +32,20 @@ async def file_response(
         raise NotFound(f"no image {path.name}") from None
     etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
     _check_preconditions(request, etag, info.st_mtime)
+    answer = {**headers, "Content-Type": content_type}
+    if not _range_applies(request, etag):
+        return _WholeFileResponse(path, headers=answer)
     _check_range(request, etag, info)
-    return web.FileResponse(path, headers={**headers, "Content-Type": content_type})
+    return web.FileResponse(path, headers=answer)
+
+
+class _WholeFileResponse(web.FileResponse):
+    """A FileResponse that sends the whole file, whatever Range the request asks for."""
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        without_range = request.headers.copy()
+        without_range.popall(hdrs.RANGE, None)
+        return await super().prepare(request.clone(headers=without_range))
 
 
 def memory_response(
@@ -77,6 +92,22 @@ def _not_modified(request: web.Request, etag: str, mtime: float) -> bool:
 
 def _etag_matches(etag: str, candidates: tuple[ETag, ...], *, weak: bool) -> bool:
     return any(c.value == "*" or (c.value == etag and (weak or not c.is_weak)) for c in candidates)
+
+
+def _range_applies(request: web.Request, etag: str) -> bool:
+    """Whether the request's Range is to be honoured as far as its If-Range says (RFC 9110
+    13.1.5): an entity tag only when it is the file's, compared strongly (a weak one never
+    is); a date as FileResponse and `_check_range` compare it. Otherwise, or when If-Range
+    is malformed, the range was asked of another version: the whole file is the answer, never
+    bytes of this one to splice into that one (an image's name keeps its place when its
+    content is replaced: reorder, delete-and-shift, override)."""
+    validator = request.headers.get(hdrs.IF_RANGE)
+    if validator is None or hdrs.RANGE not in request.headers:
+        return True
+    validator = validator.strip()
+    if validator.startswith(('"', "W/")):
+        return validator == f'"{etag}"'
+    return request.if_range is not None
 
 
 def _check_range(request: web.Request, etag: str, info: os.stat_result) -> None:
