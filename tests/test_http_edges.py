@@ -424,6 +424,21 @@ async def test_a_body_whose_content_encoding_does_not_decode_is_400(
     assert await (await client.get(f"/api/models/{H}")).json() == before
 
 
+async def test_a_line_break_encoded_in_a_path_cannot_forge_a_line_of_the_server_log(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "2026-01-01 00:00:00,000 WARNING modelshelf: FORGED"
+    path = "/api/models/x%0A" + forged.replace(" ", "%20")
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    with caplog.at_level(logging.INFO):
+        response = await client.patch(path, data=b"not gzip at all", headers=headers)
+    assert response.status == 400
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("modelshelf")]
+    assert any("malformed body" in line for line in logged), logged
+    log_lines = [part for message in logged for part in message.splitlines()]
+    assert not [line for line in log_lines if line.startswith(forged)], logged
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [

@@ -74,17 +74,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ConnectionError as exc:
         # A client hanging up mid-request (mid-upload, say) is normal: no traceback. The
         # answer goes nowhere; it keeps the access log from showing a 500.
-        log.info("%s %s: the client went away (%s)", request.method, request.path, exc)
+        log.info("%s: the client went away (%s)", _said(request), exc)
         return error_response(400, "the connection closed before the request arrived whole")
     except HttpProcessingError as exc:
-        log.info("%s %s: malformed request (%s)", request.method, request.path, exc.message)
+        log.info("%s: malformed request (%s)", _said(request), exc.message)
         return error_response(400, f"malformed request: {exc.message}")
     except web.RequestPayloadError as exc:
         # Not an HttpProcessingError: aiohttp raises it while the handler reads the body.
         return _undecodable_body(request, exc)
     except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
+        log.exception("unhandled error in %s", _said(request))
         return error_response(500, "internal server error; the server log has the details")
+
+
+def _said(request: web.Request) -> str:
+    """The request's method and path for the server log, as the client sent the path: decoded,
+    a %0A in it would end the line and begin one the client wrote."""
+    return f"{request.method} {request.rel_url.raw_path}"
 
 
 def _undecodable_body(request: web.Request, exc: web.RequestPayloadError) -> web.Response:
@@ -92,7 +98,7 @@ def _undecodable_body(request: web.Request, exc: web.RequestPayloadError) -> web
     rest of it can be neither read nor told from the next request: the body ends here (else
     aiohttp, reading it to its end after the answer, meets the error again and logs it as
     unhandled) and the connection closes after the answer."""
-    log.info("%s %s: malformed body (%s)", request.method, request.path, exc)
+    log.info("%s: malformed body (%s)", _said(request), exc)
     request.content.feed_eof()
     response = error_response(400, f"malformed request body: {exc}")
     response.force_close()
