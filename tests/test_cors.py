@@ -125,6 +125,81 @@ async def test_cors_works_under_a_path_prefix(make_client: MakeClient) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == PAGE
 
 
+# --- pages of other sites cannot change the library (cross-site request forgery) ---------------
+
+# What a page of another site makes a browser send without a preflight: a "simple" request
+# with a text/plain body, which the JSON endpoints read as JSON.
+SIMPLE = {"Content-Type": "text/plain;charset=UTF-8"}
+
+
+async def tag_names(client: Client) -> set[str]:
+    return {t["name"] for t in (await (await client.get("/api/tags")).json())["tags"]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/tags", '{"name": "planted"}'),
+        ("POST", "/api/migration/import_models", '{"ids": [1], "conf_strategy": "override"}'),
+        ("POST", "/api/scan", "{}"),
+        ("DELETE", "/api/tags/1", None),
+    ],
+)
+async def test_a_page_of_another_site_cannot_change_the_library(
+    client: Client, method: str, path: str, body: str | None
+) -> None:
+    headers = {**SIMPLE, "Origin": OTHER, "Sec-Fetch-Site": "cross-site"}
+    response = await client.request(method, path, data=body, headers=headers)
+    assert response.status == 403
+    answer = await response.json()
+    assert answer["error"] == "Forbidden" and "cors_origins" in answer["detail"]
+    assert await tag_names(client) == set()
+    assert (await (await client.get("/api/jobs")).json())["jobs"] == []
+
+
+async def test_a_browser_too_old_to_say_the_site_is_judged_by_its_origin(client: Client) -> None:
+    refused = await client.post(
+        "/api/tags", data='{"name": "planted"}', headers={**SIMPLE, "Origin": OTHER}
+    )
+    assert refused.status == 403
+    own = f"http://{client.server.host}:{client.server.port}"
+    made = await client.post("/api/tags", json={"name": "own"}, headers={"Origin": own})
+    assert made.status == 201
+    assert await tag_names(client) == {"own"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Sec-Fetch-Site": "same-origin", "Origin": OTHER}, {"Sec-Fetch-Site": "none"}],
+    ids=["a-script", "the-service-own-page-behind-a-proxy", "typed-by-a-person"],
+)
+async def test_scripts_and_the_service_own_pages_change_the_library(
+    client: Client, headers: dict[str, str]
+) -> None:
+    response = await client.post("/api/tags", json={"name": "mine"}, headers=headers)
+    assert response.status == 201
+    assert await tag_names(client) == {"mine"}
+
+
+async def test_a_page_of_another_site_still_reads_and_asks_first(client: Client) -> None:
+    headers = {"Origin": OTHER, "Sec-Fetch-Site": "cross-site"}
+    assert (await client.get("/api/tags", headers=headers)).status == 200
+    assert (await client.head("/api/models", headers=headers)).status == 200
+
+
+@pytest.mark.parametrize("origins", [[PAGE], ["*"]])
+async def test_a_page_of_an_origin_of_cors_origins_changes_the_library(
+    make_client: MakeClient, origins: list[str]
+) -> None:
+    client = await make_client(cors_origins=origins)
+    headers = {"Origin": PAGE, "Sec-Fetch-Site": "same-site"}
+    response = await client.post("/api/tags", json={"name": "from-comfy"}, headers=headers)
+    assert response.status == 201
+    other = {"Origin": OTHER, "Sec-Fetch-Site": "cross-site"}
+    refused = await client.post("/api/tags", json={"name": "planted"}, headers=other)
+    assert refused.status == (201 if origins == ["*"] else 403)
+
+
 # --- the setting --------------------------------------------------------------------------------
 
 

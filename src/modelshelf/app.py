@@ -24,7 +24,12 @@ from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
 from modelshelf.web.cors import setup_cors
 from modelshelf.web.keys import EXECUTORS, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
-from modelshelf.web.middleware import TrustedProxies, client_middleware, error_middleware
+from modelshelf.web.middleware import (
+    CrossSiteGuard,
+    TrustedProxies,
+    client_middleware,
+    error_middleware,
+)
 from modelshelf.web.routes import setup_routes
 
 log = logging.getLogger(__name__)
@@ -63,6 +68,8 @@ def setup_middlewares(app: web.Application, settings: Settings) -> None:
     app.middlewares.append(error_middleware)
     if settings.trusted_proxies:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)
+    # After the proxies: an old browser's Origin is compared with the host it asked for.
+    app.middlewares.append(CrossSiteGuard(settings.cors_origins).middleware)
     # Innermost: behind a trusted proxy, the client is the address it forwarded.
     app.middlewares.append(client_middleware)
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -152,6 +153,51 @@ class TrustedProxies:
         except ValueError:  # a Unix socket peer has no IP address
             return False
         return any(address in network for network in self._networks)
+
+
+# Methods a page on another site may make a browser send without asking first (CORS preflight)
+# only with a body of text/plain, a form or multipart: the JSON and upload endpoints read such
+# bodies too, so every method that changes something is checked (the safe ones change nothing).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sec-Fetch-Site values a browser sends for a request of a page of this origin, or of no page
+# (an address typed, a bookmark).
+OWN_SITE = frozenset({"same-origin", "none"})
+
+
+class CrossSiteGuard:
+    """Refuses (403) a request that changes something when the browser sending it says that a
+    page of another origin made it, unless that origin is one of `cors_origins` ("*": any).
+    A page on any web site can otherwise make the browser of a person running the service
+    POST to it (a body of text/plain needs no preflight): import pending models over existing
+    ones, merge tags, start scans. Scripts and other non-browser clients send neither header
+    and are never refused.
+
+    The browser's word is Sec-Fetch-Site (every current browser sends it); a browser too old
+    for it is judged by its Origin against the host the request was sent to."""
+
+    def __init__(self, allowed_origins: Iterable[str]) -> None:
+        self._allowed = frozenset(allowed_origins)
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in SAFE_METHODS and self._from_another_site(request):
+            origin = request.headers.get("Origin", "another site")
+            raise errors.Forbidden(
+                f"a page of {origin[:200]} cannot change this library: its origin is not one of"
+                " the setting cors_origins"
+            )
+        return await handler(request)
+
+    def _from_another_site(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if "*" in self._allowed or (origin is not None and origin.lower() in self._allowed):
+            return False
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None:
+            return site.strip().lower() not in OWN_SITE
+        if origin is None:
+            return False
+        return urlsplit(origin).netloc.lower() != request.host.lower()
 
 
 @web.middleware

@@ -15,6 +15,7 @@ from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.renditions import qualities
 from modelshelf.web.bodies import ErrorBody
 from modelshelf.web.endpoint import Answer, Endpoint
+from modelshelf.web.middleware import SAFE_METHODS
 from modelshelf.web.routes import ENDPOINTS, HEADER_PARAMETERS, PATH_PARAMETERS
 
 REF = "#/components/schemas/{model}"
@@ -60,12 +61,15 @@ def _schemas() -> tuple[dict[tuple[type[BaseModel], Mode], JsonSchemaValue], dic
 def _operation(
     endpoint: Endpoint, refs: dict[tuple[type[BaseModel], Mode], JsonSchemaValue]
 ) -> dict[str, Any]:
+    responses = dict(endpoint.responses)
+    if endpoint.method not in SAFE_METHODS:  # a browser's request from another site's page
+        responses.setdefault(403, None)
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,
         "responses": {
             str(status): _response(status, answer, refs)
-            for status, answer in sorted(endpoint.responses.items())
+            for status, answer in sorted(responses.items())
         },
     }
     parameters = _parameters(endpoint)
