@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelshelf.domain.catalog import require_sha256
-from modelshelf.domain.meta import apply_merge_patch
+from modelshelf.domain.meta import apply_merge_patch, refuse_grown_past_limit
 from modelshelf.domain.revisions import (
     HistoryEntry,
     IfMatch,
@@ -41,12 +41,14 @@ class ModelPatch:
 
     def applied_to(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A model's `fields` (record_fields': its columns and meta_json) as this patch leaves
-        them; `fields` is not modified. Nothing else is needed for the keys a person sets to
+        them; `fields` is not modified. Raises TooLarge for metadata grown past the limit
+        (meta.refuse_grown_past_limit). Nothing else is needed for the keys a person sets to
         stay theirs: a scan refreshes a meta key only while it still holds what the scan wrote
         (file_facts.refresh_file_meta)."""
         after = fields | self.columns
         if self.meta is not None:
             after["meta_json"] = apply_merge_patch(fields["meta_json"], self.meta)
+            refuse_grown_past_limit(fields["meta_json"], after["meta_json"])
         return after
 
     def details(self) -> dict[str, Any]:
@@ -63,7 +65,7 @@ class Restored:
 async def patch_model(
     shelf: Shelf, sha256: str, patch: ModelPatch, if_match: IfMatch | None
 ) -> Versioned:
-    """Change a model's name, type and meta_json. Raises InvalidInput, NotFound,
+    """Change a model's name, type and meta_json. Raises InvalidInput, NotFound, TooLarge,
     PreconditionFailed."""
     async with editing(shelf, sha256, if_match) as edit:
         before = record_fields(edit.before.record)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from modelshelf.errors import TooLarge
+from modelshelf.storage.rows import dump_meta
+
 IMAGE_KEYS = ("image", "preview", "images")
+# How large an edit may make a model's meta_json (characters of its JSON). Each edit keeps the
+# model as it was in model_history: metadata grown by edits, a 1 MB PATCH at a time, made the
+# history grow with the square of the edits (21 MB of meta_json and a 390 MB database after
+# 31 PATCHes) and held every other client up while each was written. Real metadata is far
+# smaller (a Civitai record about 8 KB); what a scan reads from files (a kohya header's
+# ss_tag_frequency can be megabytes) is no edit, and an edit of such a model may keep it.
+MAX_EDITED_META_CHARS = 1024 * 1024
 
 
 def is_empty(value: object) -> bool:
@@ -63,3 +73,15 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+def refuse_grown_past_limit(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Raises TooLarge when `after`, meta_json as an edit would leave it, is longer than
+    MAX_EDITED_META_CHARS and than `before`, the meta_json it had: an edit may shrink or keep
+    metadata over the limit, never grow it past."""
+    size = len(dump_meta(after))
+    if size > MAX_EDITED_META_CHARS and size > len(dump_meta(before)):
+        raise TooLarge(
+            f"the edit would make meta_json {size:,} characters of JSON; an edit may make it"
+            f" at most {MAX_EDITED_META_CHARS:,}"
+        )
