@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from modelshelf import crashpoints
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
 from modelshelf.web.keys import SHELF
+from modelshelf.web.protocol import ServiceRunner
 from tests.factories import LegacyLibrary, Library
 from tests.server import ServerProcess
 
@@ -130,13 +131,21 @@ def lib(legacy: LegacyLibrary, models_dir: Path) -> Library:
     return Library(legacy, models_dir)
 
 
+class ServiceTestServer(TestServer):
+    """A test server made as the service makes its own (web.protocol.ServiceRunner: bodies
+    never decoded, aiohttp's own errors answered in JSON)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return ServiceRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
     """Start the real app; keyword arguments override settings."""
 
     async def start(**overrides: Any) -> Client:
         app = create_app(settings.model_copy(update=overrides) if overrides else settings)
-        client: Client = await aiohttp_client(app)
+        client: Client = await aiohttp_client(ServiceTestServer(app))
         return client
 
     return start

@@ -4,11 +4,13 @@ when a client goes away; the service does not): clients hanging up mid-request."
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import struct
 import time
+import zlib
 from http import HTTPStatus
 from pathlib import Path
 
@@ -145,3 +147,37 @@ def test_the_server_runs_on_the_configured_event_loop_and_logs_each_request(
         r"200 \d+ \d+\.\d{3}s$",
         line,
     ), line
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_compressed_body_is_refused_unread_not_inflated(data_dir: Path, tmp_path: Path) -> None:
+    """1 MB of gzip that inflates to 1 GiB: decoded, it cost the server 2.9-3.5 s of CPU on
+    its event loop, every other client waiting (BENCHMARKS.md, hostile bodies)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = packer.compress(bytes(1 << 30)) + packer.flush()
+    server = ServerProcess(data_dir, tmp_path / "server.log").start()
+    try:
+        assert server.process is not None
+        before = cpu_seconds(server.process.pid)
+        head = (
+            "POST /api/tags HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n"
+        )
+        status, headers, body = send_raw(server.port, head.encode() + bomb)
+        healthy = send_raw(
+            server.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        used = cpu_seconds(server.process.pid) - before
+    finally:
+        server.kill()
+    assert status == 415, body
+    assert json.loads(body)["error"] == "Unsupported Media Type"
+    assert headers["accept-encoding"] == "identity"
+    assert healthy[0] == 200
+    assert used < 1.0, f"the server used {used:.2f} s of CPU on a refused body"

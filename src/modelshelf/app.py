@@ -29,6 +29,7 @@ from modelshelf.web.middleware import (
     TrustedProxies,
     client_middleware,
     error_middleware,
+    plain_bodies,
 )
 from modelshelf.web.routes import setup_routes
 
@@ -66,6 +67,7 @@ def freeze_start_up_heap() -> None:
 def setup_middlewares(app: web.Application, settings: Settings) -> None:
     # The error middleware is outermost so that errors raised by the others get a JSON body.
     app.middlewares.append(error_middleware)
+    app.middlewares.append(plain_bodies)
     if settings.trusted_proxies:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)
     # After the proxies: an old browser's Origin is compared with the host it asked for.

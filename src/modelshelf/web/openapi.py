@@ -64,6 +64,8 @@ def _operation(
     responses = dict(endpoint.responses)
     if endpoint.method not in SAFE_METHODS:  # a browser's request from another site's page
         responses.setdefault(403, None)
+        # A body with a Content-Encoding (middleware.plain_bodies).
+        responses.setdefault(415, None)
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,

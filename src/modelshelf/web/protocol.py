@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -56,7 +57,12 @@ class _JsonErrorServer(web.Server):
 
 
 class ServiceRunner(web.AppRunner):
-    """An AppRunner whose connections answer aiohttp's own errors with the JSON error body."""
+    """An AppRunner whose connections answer aiohttp's own errors with the JSON error body,
+    and never decode a request body's Content-Encoding (middleware.plain_bodies refuses such
+    bodies; decoded, a small one could inflate to gigabytes on the event loop)."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        super().__init__(app, auto_decompress=False, **kwargs)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
