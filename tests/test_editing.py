@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict
 
 from modelshelf.renditions import qualities
 from modelshelf.web.openapi import build_openapi
@@ -146,6 +147,18 @@ async def test_a_matching_if_match_applies_and_answers_the_new_etag(
     )
     assert status == 200, answer
     assert headers["ETag"] == (await get_model(library, A))[1] != etag
+
+
+async def test_if_match_in_two_header_lines_is_one_list(library: Client) -> None:
+    """RFC 9110 5.3: field lines of one name are one comma-separated list; the current ETag in
+    the second line matches."""
+    _, etag = await get_model(library, A)
+    headers = CIMultiDict([("If-Match", '"0000"'), ("If-Match", etag)])
+    response = await library.patch(f"/api/models/{A}", json={"name": "Two lines"}, headers=headers)
+    assert response.status == 200, await response.text()
+    stale = CIMultiDict([("If-Match", '"0000"'), ("If-Match", '"1111"')])
+    response = await library.patch(f"/api/models/{A}", json={"name": "Stale"}, headers=stale)
+    assert response.status == 412, await response.text()
 
 
 @pytest.mark.parametrize(

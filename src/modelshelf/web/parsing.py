@@ -120,9 +120,10 @@ def parse_path_id(raw: str, what: str) -> int:
 
 
 def if_match(request: web.Request) -> IfMatch | None:
-    """The request's If-Match precondition on a model's version, if it has one. Raises
-    InvalidInput for a malformed header."""
-    return IfMatch.parse(request.headers.get("If-Match"))
+    """The request's If-Match precondition on a model's version, if it has one (its field
+    lines read as one list, RFC 9110 5.3). Raises InvalidInput for a malformed header."""
+    lines = request.headers.getall("If-Match", [])
+    return IfMatch.parse(", ".join(lines) if lines else None)
 
 
 def with_etag(response: web.Response, etag: str) -> web.Response:
