@@ -252,6 +252,22 @@ def test_the_end_of_a_job_is_announced_with_what_it_found(
     assert ("error" in (toast.get_attribute("class") or "").split()) is error
 
 
+def test_an_ended_job_keeps_no_progress_for_a_screen_reader_to_read(visit: Visit) -> None:
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
+    stream = events(("progress", PROGRESS), ("end", ended("j1", 0, result=SCAN_RESULT)))
+    page.route(
+        "**/api/jobs/j1/events", lambda r: r.fulfill(body=stream, content_type="text/event-stream")
+    )
+    page.goto("/jobs")
+    job = page.locator(".job[data-id='j1']")
+    job.locator(".badge", has_text="done").wait_for()
+    # The region that told the progress while it ran is empty once the job is done: read in
+    # the page, it said the job was still under way ("..., 3 s left").
+    expect(job.locator("[aria-live='polite']")).to_have_text("")
+
+
 def test_a_server_that_cannot_be_reached_is_said_in_words_until_it_answers(
     visit: Visit,
 ) -> None:
