@@ -255,6 +255,17 @@ def test_the_trigger_words_shown_and_copied_are_the_ones_edited(
     assert page.evaluate("() => navigator.clipboard.readText()") == "sty0, new one"
 
 
+def test_the_trigger_words_heading_is_named_by_its_words_alone(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    page = open_model(visit, library, "Aurora Lineart XL")
+    # A screen reader going by headings (or landmarks) hears "Trigger words", not the name of
+    # the Copy button beside it too.
+    expect(page.get_by_role("heading", name="Trigger words", exact=True)).to_be_visible()
+    panel = page.get_by_role("region", name="Trigger words", exact=True)
+    expect(panel.get_by_role("button", name="Copy all trigger words")).to_be_visible()
+
+
 def test_without_their_own_trigger_words_a_download_s_are_shown_until_edited(
     visit: Visit, library: SeededLibrary, operations: set[str]
 ) -> None:

@@ -375,7 +375,8 @@ function renderTriggerWords(meta) {
   const words = triggerWords(meta);
   if (!words.length) return null;
   return h("section", { class: "panel trigger-words", "aria-labelledby": "tw-title" },
-    h("h2", { id: "tw-title" }, h("span", { text: "Trigger words" }), copyButton(words.join(", "), "all trigger words", "Trigger words")),
+    // Copy beside the heading, not in it (named so, it read "Trigger words Copy all trigger words").
+    h("div", { class: "panel-head" }, h("h2", { id: "tw-title", text: "Trigger words" }), copyButton(words.join(", "), "all trigger words", "Trigger words")),
     // A click on a word copies it, as on Civitai.
     h("ul", { class: "chips" }, words.map((w) => h("li", {},
       h("button", { type: "button", class: "chip", title: "Copy", "aria-label": `Copy trigger word ${w}`, text: w, onclick: () => copyText(w, `“${w}”`) })))));
