@@ -4,7 +4,7 @@
 import { h, clear, toast, note, formatBytes, formatCount, plural } from "./dom.js";
 import { call, get, post, capabilities, followJob, isOver, isUnavailable, ApiError } from "./api.js";
 import { jobView, endAnnouncement } from "./jobview.js";
-import { focusHeading } from "./router.js";
+import { focusHeading, returnToPlace } from "./router.js";
 import { invalidateLibrary } from "./library.js";
 
 export { jobView } from "./jobview.js";
@@ -167,8 +167,9 @@ export async function mountJobs(main, context) {
   }
 
   form.addEventListener("submit", startScan);
-  if (canList) refresh();
-  else message.append(note("This server does not run jobs yet."));
+  const listed = canList ? refresh() : message.append(note("This server does not run jobs yet."));
+  // Back from a duplicate's model: the page as it was left, once its lists are drawn.
+  if (!context.focus) Promise.all([listed, duplicates && duplicates.loaded]).then(() => alive && returnToPlace(main));
   return () => {
     alive = false;
     clearTimeout(timer);
@@ -218,6 +219,6 @@ function renderDuplicates() {
       clear(body, note(`Duplicates could not be loaded: ${error.message}`, { error: true }));
     }
   };
-  panel.reload();
+  panel.loaded = panel.reload();
   return panel;
 }

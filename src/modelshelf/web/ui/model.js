@@ -6,7 +6,7 @@ import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } fro
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { triggerWords, promptSyntax, links, descriptionOf, notesOf, trainingFacts, tagFrequency, renderFrequency, renderPrompts, jsonTree } from "./meta.js";
-import { navigate, focusHeading, cameFrom, tryAgain } from "./router.js";
+import { navigate, focusHeading, cameFrom, tryAgain, returnToPlace } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
 import { renderHistory, historyPath } from "./history.js";
 import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
@@ -243,7 +243,8 @@ export async function mountModel(main, sha256, context) {
     drafts.delete(sha256);
   }
   draw();
-  focusHeading(main, context.focus);
+  if (context.focus) focusHeading(main, true);
+  else returnToPlace(main);
   // The model after the last of a page of the library is on the next page: fetch it, then
   // offer Next (and J) as for any other.
   neighboursLoaded(sha256).then((loaded) => {

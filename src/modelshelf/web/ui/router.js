@@ -34,12 +34,28 @@ export function setQuery(params, { push = false } = {}) {
   return true;
 }
 
+// With the link followed from the page, if a link has the focus (see returnToPlace).
 export function saveScroll() {
-  history.replaceState({ ...history.state, scrollY: window.scrollY }, "");
+  const link = document.activeElement && document.activeElement.closest("a[href]");
+  history.replaceState({ ...history.state, scrollY: window.scrollY, link: link ? linkKey(link) : null }, "");
 }
 
 export function savedScroll() {
   return (history.state && history.state.scrollY) || 0;
+}
+
+// A link by where it leads and what it says ("← Library" and a tag may lead to one place).
+const linkKey = (a) => `${a.getAttribute("href")} ${a.textContent}`;
+
+// Back (or Forward, or a reload) to a page once `main` is drawn: the place it was scrolled to,
+// and the focus on the link followed from it. The Tags and Jobs pages and a model's opened at
+// their top with the focus nowhere: a collector who followed the 400th tag's "models" link,
+// or a duplicate's model, was sent back to the top of the list.
+export function returnToPlace(main) {
+  const state = history.state || {};
+  if (state.scrollY) window.scrollTo(0, state.scrollY);
+  const link = state.link && [...main.querySelectorAll("a[href]")].find((a) => linkKey(a) === state.link);
+  if (link) link.focus(); // and into view, if the page's rows are not as tall as they were
 }
 
 // A page that could not be loaded (the server down a moment) offers to load it again, as

@@ -5,13 +5,14 @@
 // the renamed tag in its new place, on the next one after a delete or a merge.
 import { h, clear, toast, note, plural, formatCount, confirmDialog, showBusy } from "./dom.js";
 import { call, post, capabilities, libraryTags, listsChanged, isUnavailable, ApiError } from "./api.js";
-import { setQuery, focusHeading } from "./router.js";
+import { setQuery, focusHeading, savedScroll, returnToPlace } from "./router.js";
 import { invalidateLibrary } from "./library.js";
 import { foldTagName } from "./selection.js";
 import { renameForm } from "./tagrename.js";
 import { createForm } from "./tagcreate.js";
 
 const ROWS_AT_ONCE = 200;
+const NEAR_END_PX = 800; // more rows are drawn when the list's end comes this near
 const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 const SORTS = {
   name: ["Name, A to Z", (a, b) => byName(a.name, b.name)],
@@ -68,10 +69,27 @@ export async function mountTags(main, context) {
       rows.clear(); // drawn anew from what was read (a rename form open is closed)
       clear(message);
       show();
+      if (!context.focus && !placed) returnToRows();
     } catch (error) {
       if (alive) clear(message, note(isUnavailable(error) ? "This server does not list tags." : `The tags could not be loaded: ${error.message}`, { error: true }),
         h("button", { type: "button", text: "Try again", onclick: load }));
     }
+  }
+
+  // Back to the list: the rows down to the place it was left (and the margin past it that
+  // nearEnd keeps drawn) and the row of the link followed from it are drawn, then it is shown
+  // there (rows not seen yet have a height guessed: the link, not the offset, says where).
+  let placed = false;
+  function returnToRows() {
+    placed = true;
+    const bottom = savedScroll() + window.innerHeight + NEAR_END_PX;
+    const link = (history.state || {}).link || "";
+    const left = shownTags().findIndex((t) => link.startsWith(`./?tag=${encodeURIComponent(t.name)} `));
+    while (!more.hidden && (more.getBoundingClientRect().top + window.scrollY < bottom || left >= limit)) {
+      limit += ROWS_AT_ONCE;
+      show();
+    }
+    returnToPlace(main);
   }
 
   function shownTags() {
@@ -116,7 +134,7 @@ export async function mountTags(main, context) {
   more.addEventListener("click", () => showMore({ focus: true }));
   const nearEnd = new IntersectionObserver((seen) => {
     if (seen.some((e) => e.isIntersecting) && !more.hidden) showMore();
-  }, { rootMargin: "800px 0px" });
+  }, { rootMargin: `${NEAR_END_PX}px 0px` });
   nearEnd.observe(more);
 
   function rowOf(tag) {

@@ -1,0 +1,73 @@
+"""Back to a page after following one of its links: the page shows the place it was left,
+with the focus on the link followed. The Tags and Jobs pages and a model's opened at their
+top with the focus nowhere: a collector who followed the 300th tag's "models" link, or a
+duplicate's model far down the Jobs page, was sent back to the top of the list to find their
+place again (the library had this already: test_back_from_a_model_puts_the_focus_on_its_card).
+The tags and the duplicates are answered in the browser, as in test_tags_page and
+test_long_pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.ui.conftest import Visit, open_model
+from tests.ui.seed import SeededLibrary
+
+
+def follow_and_come_back(page: Any, link: Any, arrived: Any) -> None:
+    """`link` followed from the keyboard, `arrived` waited for, then Back."""
+    link.focus()
+    page.keyboard.press("Enter")
+    arrived.wait_for()
+    page.go_back()
+
+
+def test_back_to_the_tags_page_returns_to_the_tag_left(visit: Visit) -> None:
+    page = visit.page
+    many = [{"id": 10_000 + n, "name": f"tag {n:04d}", "models": 1 + n % 40} for n in range(1000)]
+    page.route("**/api/tags", lambda route: route.fulfill(json={"tags": many}))
+    page.goto("/tags")
+    page.get_by_role("button", name="Show more (800 left)").click()
+    link = page.get_by_role("link", name="22 models tagged tag 0301", exact=True)
+    follow_and_come_back(page, link, page.get_by_role("heading", level=1, name="Library"))
+    # Its row is past the first 200 drawn: they are drawn again down to it.
+    expect(link).to_be_focused()
+    expect(link).to_be_in_viewport()
+
+
+def test_back_to_the_jobs_page_returns_to_the_duplicate_left(visit: Visit) -> None:
+    groups = [
+        {
+            "sha256": f"{n:064x}",
+            "name": f"Copied {n:03d}",
+            "size_bytes": 2**20,
+            "files": [f"/a/copied {n:03d}.safetensors", f"/b/copied {n:03d}.safetensors"],
+            "wasted_bytes": 2**20,
+        }
+        for n in range(100)
+    ]
+    page = visit.page
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
+    answer = {"groups": groups, "wasted_bytes": 100 * 2**20}
+    page.route("**/api/duplicates", lambda r: r.fulfill(json=answer))
+    page.goto("/jobs")
+    link = page.get_by_role("region", name="Duplicates").get_by_role("link", name="Copied 090")
+    follow_and_come_back(page, link, page.get_by_role("heading", level=1, name="No such model"))
+    expect(link).to_be_focused()
+    expect(link).to_be_in_viewport()
+    assert page.evaluate("scrollY") > 1000
+
+
+def test_back_to_a_model_returns_to_the_tag_left(visit: Visit, library: SeededLibrary) -> None:
+    visit.page.set_viewport_size({"width": 1280, "height": 500})
+    page = open_model(visit, library, "Ink Embedding v2")
+    tags = page.get_by_role("region", name="Tags")
+    link = tags.get_by_role("link").first
+    name = link.inner_text()
+    follow_and_come_back(page, link, page.locator("#filter-tag"))
+    # Not the "← Library" link, which leads to the library filtered by that tag too.
+    expect(tags.get_by_role("link", name=name, exact=True)).to_be_focused()
+    expect(link).to_be_in_viewport()
+    assert page.evaluate("scrollY") > 0
