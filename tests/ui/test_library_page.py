@@ -173,3 +173,22 @@ def test_a_prompt_pasted_into_the_search_is_cut_to_what_the_server_takes(visit: 
     assert len(search.input_value()) == 100
     for label in ("Tag", "Base model"):
         assert page.get_by_label(label, exact=True).get_attribute("maxlength") == "100"
+
+
+def test_at_200_percent_zoom_the_filters_scroll_away_and_leave_the_cards_in_view(
+    visit: Visit,
+) -> None:
+    """A 1280x800 window at 200% zoom is 640x400 CSS pixels: the filters, held at the top,
+    and the bar above them covered two thirds of it, and a click on a card met the filters."""
+    page = visit.page
+    page.set_viewport_size({"width": 640, "height": 400})
+    open_library(visit)
+    page.wait_for_function(
+        """() => {
+             window.scrollTo(0, 700);
+             const hit = document.elementFromPoint(160, 200);
+             return Boolean(hit && hit.closest(".card[data-state='full']"));
+           }""",
+        timeout=5_000,
+    )
+    assert page.locator(".toolbar").evaluate("el => el.getBoundingClientRect().bottom") < 52
