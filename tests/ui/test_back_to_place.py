@@ -71,3 +71,14 @@ def test_back_to_a_model_returns_to_the_tag_left(visit: Visit, library: SeededLi
     expect(tags.get_by_role("link", name=name, exact=True)).to_be_focused()
     expect(link).to_be_in_viewport()
     assert page.evaluate("scrollY") > 0
+
+
+def test_a_reloaded_model_opens_where_it_was(visit: Visit, library: SeededLibrary) -> None:
+    visit.page.set_viewport_size({"width": 1280, "height": 500})
+    page = open_model(visit, library, "Ink Embedding v2")
+    page.get_by_role("region", name="Tags").scroll_into_view_if_needed()
+    page.wait_for_function("() => scrollY > 0")
+    at = page.evaluate("scrollY")
+    page.reload()
+    page.get_by_role("heading", level=1, name="Ink Embedding v2").wait_for()
+    page.wait_for_function("at => Math.abs(scrollY - at) < 2", arg=at)

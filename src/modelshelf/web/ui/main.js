@@ -7,7 +7,7 @@ import { mountPending } from "./pending.js";
 import { mountJobs } from "./jobs.js";
 import { mountTags } from "./tags.js";
 import { h, clear } from "./dom.js";
-import { navigate, onNavigate, focusHeading } from "./router.js";
+import { navigate, onNavigate, focusHeading, saveScroll } from "./router.js";
 
 const base = new URL(document.baseURI);
 const prefix = base.pathname; // ends with "/"
@@ -86,4 +86,6 @@ document.addEventListener("click", (event) => {
 onNavigate(render);
 window.addEventListener("popstate", () => render({ focus: false }));
 history.scrollRestoration = "manual";
+// A reload comes back to the place the page was at, not where it was when last left by a link.
+window.addEventListener("beforeunload", saveScroll); // (state set at pagehide is not kept)
 render({ focus: false });
