@@ -79,6 +79,8 @@ def test_a_reloaded_model_opens_where_it_was(visit: Visit, library: SeededLibrar
     page.get_by_role("region", name="Tags").scroll_into_view_if_needed()
     page.wait_for_function("() => scrollY > 0")
     at = page.evaluate("scrollY")
+    # Saved once scrolling pauses (a fifth of a second), in the page's history entry.
+    page.wait_for_function("at => history.state && history.state.scrollY === at", arg=at)
     page.reload()
     page.get_by_role("heading", level=1, name="Ink Embedding v2").wait_for()
     page.wait_for_function("at => Math.abs(scrollY - at) < 2", arg=at)

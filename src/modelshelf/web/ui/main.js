@@ -86,6 +86,12 @@ document.addEventListener("click", (event) => {
 onNavigate(render);
 window.addEventListener("popstate", () => render({ focus: false }));
 history.scrollRestoration = "manual";
-// A reload comes back to the place the page was at, not where it was when last left by a link.
-window.addEventListener("beforeunload", saveScroll); // (state set at pagehide is not kept)
+// A reload comes back to the place the page was at, not where it was when last left by a link:
+// the place is saved once scrolling pauses. (Not as the page unloads: Chromium drops history
+// state written at pagehide, and a beforeunload listener kept a browser context from closing.)
+let scrolled = 0;
+window.addEventListener("scroll", () => {
+  clearTimeout(scrolled);
+  scrolled = setTimeout(saveScroll, 200);
+}, { passive: true });
 render({ focus: false });
