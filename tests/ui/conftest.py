@@ -196,3 +196,21 @@ def open_model(visit: Visit, library: SeededLibrary, name: str) -> Any:
     page.goto(f"/models/{library.hashes[name]}")
     page.get_by_role("heading", level=1, name=name).wait_for()
     return page
+
+
+def route_duplicates(page: Any, count: int) -> None:
+    """Serve the page `count` duplicated models (each at two paths) and no jobs: the Jobs
+    page's Duplicates region at a collector's scale, without a library that large."""
+    groups = [
+        {
+            "sha256": f"{n:064x}",
+            "name": f"Copied {n:03d}",
+            "size_bytes": 2**20,
+            "files": [f"/a/copied {n:03d}.safetensors", f"/b/copied {n:03d}.safetensors"],
+            "wasted_bytes": 2**20,
+        }
+        for n in range(count)
+    ]
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
+    answer = {"groups": groups, "wasted_bytes": count * 2**20}
+    page.route("**/api/duplicates", lambda r: r.fulfill(json=answer))

@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit, open_model
+from tests.ui.conftest import Visit, open_model, route_duplicates
 from tests.ui.seed import SeededLibrary
 
 
@@ -38,20 +38,8 @@ def test_back_to_the_tags_page_returns_to_the_tag_left(visit: Visit) -> None:
 
 
 def test_back_to_the_jobs_page_returns_to_the_duplicate_left(visit: Visit) -> None:
-    groups = [
-        {
-            "sha256": f"{n:064x}",
-            "name": f"Copied {n:03d}",
-            "size_bytes": 2**20,
-            "files": [f"/a/copied {n:03d}.safetensors", f"/b/copied {n:03d}.safetensors"],
-            "wasted_bytes": 2**20,
-        }
-        for n in range(100)
-    ]
     page = visit.page
-    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
-    answer = {"groups": groups, "wasted_bytes": 100 * 2**20}
-    page.route("**/api/duplicates", lambda r: r.fulfill(json=answer))
+    route_duplicates(page, 100)
     page.goto("/jobs")
     link = page.get_by_role("region", name="Duplicates").get_by_role("link", name="Copied 090")
     follow_and_come_back(page, link, page.get_by_role("heading", level=1, name="No such model"))

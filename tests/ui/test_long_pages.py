@@ -5,7 +5,7 @@ edited a thousand times: 26 MB asked for, 9,000 elements drawn; 2,000 duplicated
 
 from __future__ import annotations
 
-from tests.ui.conftest import Visit, needs, open_model, serve_as_if
+from tests.ui.conftest import Visit, needs, open_model, route_duplicates, serve_as_if
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_jobs_and_prefix import DONE, with_jobs
 
@@ -42,20 +42,8 @@ def test_a_long_history_is_drawn_twenty_entries_at_a_time(
 
 
 def test_duplicates_are_drawn_a_hundred_groups_at_a_time(visit: Visit) -> None:
-    groups = [
-        {
-            "sha256": f"{n:064x}",
-            "name": f"Copied {n:03d}",
-            "size_bytes": 2**20,
-            "files": [f"/a/copied {n:03d}.safetensors", f"/b/copied {n:03d}.safetensors"],
-            "wasted_bytes": 2**20,
-        }
-        for n in range(250)
-    ]
     page = visit.page
-    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
-    answer = {"groups": groups, "wasted_bytes": 250 * 2**20}
-    page.route("**/api/duplicates", lambda r: r.fulfill(json=answer))
+    route_duplicates(page, 250)
     page.goto("/jobs")
     region = page.get_by_role("region", name="Duplicates")
     region.get_by_text("250 models on disk more than once; 250 MB could be freed.").wait_for()
