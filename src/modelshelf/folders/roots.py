@@ -111,16 +111,13 @@ class ModelRoots:
         if not self.reached_through_link(path):
             return path
         real = Path(os.path.realpath(path.parent))
-        holding = [
-            (root, Path(os.path.realpath(root.path)))
-            for root in self.roots
-            if real.is_relative_to(os.path.realpath(root.path))
-        ]
+        resolved = [(root, Path(os.path.realpath(root.path))) for root in self.roots]
+        holding = [(root, at) for root, at in resolved if real.is_relative_to(at)]
         if not holding:
             return path
         # max() keeps the first of equals: ties go to the root listed first.
-        root, resolved = max(holding, key=lambda held: len(held[1].parts))
-        return root.path / real.relative_to(resolved) / path.name
+        root, at = max(holding, key=lambda held: len(held[1].parts))
+        return root.path / real.relative_to(at) / path.name
 
 
 def gather_roots(
