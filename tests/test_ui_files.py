@@ -116,6 +116,27 @@ async def test_the_path_prefix_alone_leads_to_the_ui(make_client: MakeClient, qu
     assert (await client.get(f"/shelf{query}")).status == 200
 
 
+@pytest.mark.parametrize("prefix", ["", "/shelf"])
+@pytest.mark.parametrize("page", ["/pending", "/jobs", "/tags", f"/models/{SHA}"])
+@pytest.mark.parametrize("query", ["", "?q=pony"])
+async def test_a_page_with_a_slash_after_it_leads_to_the_page(
+    make_client: MakeClient, prefix: str, page: str, query: str
+) -> None:
+    client = await make_client(path_prefix=prefix)
+    response = await client.get(f"{prefix}{page}/{query}", allow_redirects=False)
+    assert response.status == 308
+    assert response.headers["Location"] == f"{prefix}{page}{query}"
+    followed = await client.get(f"{prefix}{page}/{query}")
+    assert followed.status == 200
+    assert followed.headers["Content-Type"].startswith("text/html")
+
+
+async def test_an_endpoint_with_a_slash_after_it_is_still_not_found(client: Client) -> None:
+    response = await client.get("/api/models/")
+    assert response.status == 404
+    assert "error" in await response.json()
+
+
 def test_the_ui_loads_nothing_from_outside_the_service() -> None:
     outside = re.compile(r"""(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}""", re.I)
     for path in sorted(ui_api.UI_FOLDER.iterdir()):

@@ -73,6 +73,8 @@ def setup_routes(app: web.Application, prefix: str = "") -> None:
             app.router.add_route(
                 endpoint.method, path, endpoint.handler, expect_handler=answer_expect
             )
+    for page in ui_api.page_paths():
+        app.router.add_get(prefix + route_path(page, paths) + "/", ui_api.without_the_slash)
     if prefix:
         app.router.add_get(prefix, ui_api.to_the_ui)
 

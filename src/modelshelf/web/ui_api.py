@@ -184,6 +184,21 @@ async def asset(request: web.Request) -> web.Response:
     return send(request, found, FOREVER if version == bundle.version else "no-cache")
 
 
+async def without_the_slash(request: web.Request) -> web.Response:
+    """A page's path with a slash after it (typed, or pasted from a link that added one):
+    always raises HTTPPermanentRedirect (308) to the page; served there, the page's relative
+    links would resolve one folder too deep."""
+    location = request.path.rstrip("/") + (
+        f"?{request.query_string}" if request.query_string else ""
+    )
+    raise web.HTTPPermanentRedirect(location)
+
+
+def page_paths() -> list[str]:
+    """The paths of the UI's pages other than the library's (`/`, which has its slash)."""
+    return [e.path for e in ENDPOINTS if e.handler in (page, model_page) and e.path != "/"]
+
+
 _HTML = "text/html"
 
 
