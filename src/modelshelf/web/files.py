@@ -3,7 +3,8 @@ precondition (412) and a range it cannot satisfy (416) with an empty body; here 
 decided first, by the same rules and from the same stat, and answered with the JSON error
 body. FileResponse serves the rest (200, 206, 304, HEAD), except that it reads only a date in
 If-Range: a range whose If-Range names another version of the file (an entity tag) is decided
-here too, and the whole file sent. A file held in memory (the rendition cache) is answered by
+here too, and the whole file sent, as it is for a Range in another unit than bytes or of
+several ranges. A file held in memory (the rendition cache) is answered by
 `memory_response` with the same validators and rules, no file work."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ async def file_response(
     etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
     _check_preconditions(request, etag, info.st_mtime)
     answer = {**headers, "Content-Type": content_type}
-    if not _range_applies(request, etag):
+    if not (_range_applies(request, etag) and _range_understood(request)):
         return _WholeFileResponse(path, headers=answer)
     _check_range(request, etag, info)
     return web.FileResponse(path, headers=answer)
@@ -108,6 +109,17 @@ def _range_applies(request: web.Request, etag: str) -> bool:
     if validator.startswith(('"', "W/")):
         return validator == f'"{etag}"'
     return request.if_range is not None
+
+
+def _range_understood(request: web.Request) -> bool:
+    """Whether the request's Range, if any, is one range of bytes. RFC 9110 14.2: a range
+    unit the server does not know MUST be ignored; several ranges (aiohttp cannot send
+    multipart/byteranges) MAY be, and are. Either way the whole file is the answer."""
+    asked = request.headers.get(hdrs.RANGE)
+    if asked is None:
+        return True
+    unit, _, ranges = asked.partition("=")
+    return unit.strip() == "bytes" and "," not in ranges
 
 
 def _check_range(request: web.Request, etag: str, info: os.stat_result) -> None:
