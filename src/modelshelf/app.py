@@ -23,6 +23,7 @@ from modelshelf.rendition_cache import RenditionCache
 from modelshelf.storage import Storage
 from modelshelf.storage.change import Changes
 from modelshelf.web.cors import setup_cors
+from modelshelf.web.hosts import HostGuard
 from modelshelf.web.keys import EXECUTORS, MODEL_LOCKS, PENDING_LOCKS, SETTINGS, SHELF, STORAGE
 from modelshelf.web.middleware import (
     CrossSiteGuard,
@@ -67,6 +68,8 @@ def freeze_start_up_heap() -> None:
 def setup_middlewares(app: web.Application, settings: Settings) -> None:
     # The error middleware is outermost so that errors raised by the others get a JSON body.
     app.middlewares.append(error_middleware)
+    guard = HostGuard(settings.allowed_hosts, settings.host, bool(settings.trusted_proxies))
+    app.middlewares.append(guard.middleware)
     app.middlewares.append(plain_bodies)
     if settings.trusted_proxies:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)

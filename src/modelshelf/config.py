@@ -58,6 +58,9 @@ class Settings(BaseModel):
     # Origins (scheme://host[:port]) whose browser pages may call the API; "*" for any origin
     # (never with credentials). Empty: no CORS headers at all.
     cors_origins: list[str] = Field(default_factory=list)
+    # Names (besides IP addresses and localhost) the Host header may give this service; "*"
+    # for any. Empty: any name unless bound to loopback with no trusted_proxies (web/hosts).
+    allowed_hosts: list[str] = Field(default_factory=list)
     path_prefix: str = ""
     shutdown_timeout: float = Field(default=30.0, ge=0)
     # Model folders by type, e.g. {"loras": [Path("/models/loras")]}; see parse_model_roots.
@@ -98,6 +101,15 @@ class Settings(BaseModel):
     @classmethod
     def _origins_parse(cls, value: list[str]) -> list[str]:
         return [_origin(item) for item in value]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_names(cls, value: list[str]) -> list[str]:
+        names = [item.strip().lower().rstrip(".") for item in value]
+        for name in names:
+            if not name or any(c in name for c in "/:@ "):
+                raise ValueError(f"{name!r} is not a host name such as nas.local, or *")
+        return names
 
     @field_validator("log_level")
     @classmethod
