@@ -28,7 +28,7 @@ from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
 from modelshelf.web.keys import SHELF
 from modelshelf.web.protocol import ServiceRunner
-from tests.factories import LegacyLibrary, Library
+from tests.factories import TEST_SETTINGS, LegacyLibrary, Library
 from tests.server import ServerProcess
 
 Client = TestClient[web.Request, web.Application]
@@ -109,7 +109,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, workers=2, read_connections=2).resolve_paths()
+    return Settings(
+        data_dir=data_dir, workers=2, read_connections=2, **TEST_SETTINGS
+    ).resolve_paths()
 
 
 @pytest.fixture
@@ -175,7 +177,9 @@ def prepared(
         template = _TEMPLATES.get(name)
         if template is None:
             template = tmp_path_factory.mktemp(name) / "data"
-            settings = Settings(data_dir=template, workers=2, read_connections=2).resolve_paths()
+            settings = Settings(
+                data_dir=template, workers=2, read_connections=2, **TEST_SETTINGS
+            ).resolve_paths()
             builder: Client = await aiohttp_client(create_app(settings))
             await build(builder, LegacyLibrary(template / "legacy"))
             await builder.close()

@@ -193,7 +193,7 @@ class LegacyLibrary:
             ],
             check=True,
             capture_output=True,
-            env=environ_without_modelshelf(),
+            env=service_environ(),
         )
 
     def image(self, name: str, **kwargs: Any) -> str:
@@ -255,6 +255,19 @@ def image_size(path: Path) -> tuple[int, int]:
 
 def environ_without_modelshelf() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
+
+
+# What the settings of a test's service say unless the test says otherwise: a scan takes the
+# model files a test has just written at once, without waiting to see them hold still (that
+# wait has tests of its own, tests/test_scan_settle.py).
+TEST_SETTINGS: dict[str, object] = {"scan_settle_seconds": 0}
+
+
+def service_environ() -> dict[str, str]:
+    """The environment of a service process a test starts: none of the caller's MODELSHELF_
+    variables, and TEST_SETTINGS."""
+    given = {f"MODELSHELF_{k.upper()}": str(v) for k, v in TEST_SETTINGS.items()}
+    return environ_without_modelshelf() | given
 
 
 def add_pending_models(

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from tests.factories import environ_without_modelshelf
+from tests.factories import service_environ
 
 _given: set[int] = set()
 _giving = threading.Lock()
@@ -80,7 +80,7 @@ class ServerProcess:
         self.file_size_limit = file_size_limit
         self.unprivileged = unprivileged
         self.port = free_port()
-        self.env = {**environ_without_modelshelf(), **env}
+        self.env = {**service_environ(), **env}
         self.process: subprocess.Popen[bytes] | None = None
         self._lines: list[str] = []
         self._closed = False

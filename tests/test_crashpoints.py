@@ -71,13 +71,14 @@ from tests.crash_scan import (
     scan_request,
 )
 from tests.factories import (
+    TEST_SETTINGS,
     LegacyLibrary,
-    environ_without_modelshelf,
     fake_sha,
     image_size,
     make_image,
     make_model_file,
     query,
+    service_environ,
 )
 from tests.server import ServerProcess
 
@@ -281,7 +282,7 @@ def cases() -> Iterator[Any]:
 async def open_shelf(data_dir: Path, **more: Any) -> AsyncIterator[Shelf]:
     """The real app's resources without a socket (start-up recovery included); `more`:
     further settings."""
-    given: dict[str, Any] = {"workers": 2, "read_connections": 2, **more}
+    given: dict[str, Any] = {"workers": 2, "read_connections": 2, **TEST_SETTINGS, **more}
     settings = Settings(data_dir=data_dir, **given).resolve_paths()
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
@@ -516,7 +517,7 @@ def run_check_command(data_dir: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
-        env=environ_without_modelshelf(),
+        env=service_environ(),
         timeout=60,
         check=False,
     )

@@ -25,9 +25,9 @@ from modelshelf.renditions import qualities
 from tests.conftest import Client, Prepared, migrate, read_only_file
 from tests.factories import (
     LegacyLibrary,
-    environ_without_modelshelf,
     fake_sha,
     make_image,
+    service_environ,
     snapshot,
 )
 
@@ -261,7 +261,7 @@ def run_check(data_dir: Path) -> Run:
         [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
-        env=environ_without_modelshelf(),
+        env=service_environ(),
         timeout=60,
         check=False,
     )

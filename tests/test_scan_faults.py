@@ -198,7 +198,11 @@ from modelshelf.domain.scan_report import NoProgress
 from modelshelf.web.keys import SHELF
 
 async def main():
-    settings = Settings(data_dir=Path(sys.argv[1]), model_roots={"loras": [Path(sys.argv[2])]})
+    settings = Settings(
+        data_dir=Path(sys.argv[1]),
+        model_roots={"loras": [Path(sys.argv[2])]},
+        scan_settle_seconds=0,
+    )
     runner = web.AppRunner(create_app(settings.resolve_paths()))
     await runner.setup()
     try:

@@ -18,7 +18,7 @@ from modelshelf.domain import long_work
 from modelshelf.domain.scan_report import CHECKING, HASHING, READING, WALKING
 from modelshelf.integrity import check_library
 from tests.conftest import Client, MakeClient, assert_error_body, shelf_of
-from tests.factories import environ_without_modelshelf, make_model_file
+from tests.factories import make_model_file, service_environ
 from tests.model_folders import write_safetensors
 from tests.scanning import models, start
 from tests.test_jobs import cpu_held, follow, job_of
@@ -227,7 +227,7 @@ def run_scan_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "modelshelf", "scan", "--data-dir", str(tmp_path / "data"), *args],
         cwd=tmp_path,
-        env=environ_without_modelshelf() | env,
+        env=service_environ() | env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -323,7 +323,7 @@ def test_a_data_dir_that_cannot_be_opened_is_one_line_and_exit_1(
     done = subprocess.run(
         [sys.executable, "-m", "modelshelf", command, *args],
         cwd=tmp_path,
-        env=environ_without_modelshelf(),
+        env=service_environ(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -340,7 +340,7 @@ def test_ctrl_c_stops_modelshelf_scan_at_a_safe_point_and_a_rerun_finishes(
     loras = tmp_path / "loras"
     for i in range(400):
         make_model_file(loras / f"lora {i}.safetensors", size=16_384, seed=i)
-    env = environ_without_modelshelf() | {"MODELSHELF_MODEL_ROOTS": f"loras={loras}"}
+    env = service_environ() | {"MODELSHELF_MODEL_ROOTS": f"loras={loras}"}
     command = [sys.executable, "-m", "modelshelf", "scan", "--data-dir", str(tmp_path / "data")]
     process = subprocess.Popen(
         [*command, "--no-progress"],

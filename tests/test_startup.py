@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from modelshelf.storage import Storage
-from tests.factories import LegacyLibrary, environ_without_modelshelf, fake_sha
+from tests.factories import LegacyLibrary, fake_sha, service_environ
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def run_check(data_dir: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
-        env=environ_without_modelshelf(),
+        env=service_environ(),
         timeout=60,
     )
 

@@ -69,6 +69,9 @@ class Settings(BaseModel):
     comfyui_model_paths: Path | None = None
     # Apply changes under the model roots while serving.
     watch: bool = False
+    # A model file a scan finds written less than this long ago is looked at again after it,
+    # and taken only if it has not changed (a download still under way is not a model).
+    scan_settle_seconds: float = Field(default=2.0, ge=0, le=600)
     # Memory for renditions served lately, in MiB (0: every image is read from disk).
     image_cache_mb: int = Field(default=64, ge=0, le=1_048_576)
     # The event loop `serve` runs on: uvloop's (libuv) where it is installed, asyncio's own

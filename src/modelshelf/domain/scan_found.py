@@ -5,8 +5,10 @@ taken a batch at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from itertools import islice
+from pathlib import Path
 
 from modelshelf.domain.locations import COPIES_READ
 from modelshelf.folders.walk import FoundFile
@@ -70,3 +72,30 @@ def queued(found: FoundFile, sha256: str | None, known: KnownLocation | None) ->
 def take(files: Iterator[FoundFile], count: int) -> list[FoundFile]:
     """The next `count` files of a walk (blocking: run it in the file pool)."""
     return list(islice(files, count))
+
+
+# Why a file the scan saw written lately was left for later: it changed while the scan waited.
+BEING_WRITTEN = (
+    "still being written (it changed while the scan waited {seconds:g} s for it to hold"
+    " still): the watch or the next scan adds it once it has"
+)
+
+
+def written_lately(found: FoundFile, settle_s: float, now_ns: int) -> bool:
+    """Whether `found` was last written less than `settle_s` ago (or, by a clock that is
+    ahead, in the future): a download or a copy may still be under way."""
+    return settle_s > 0 and found.mtime_ns > now_ns - int(settle_s * 1e9)
+
+
+def stat_again(paths: Sequence[Path]) -> list[tuple[int, int, int] | None]:
+    """(size, mtime_ns, inode) of each path now, None where it cannot be stat'ed (blocking:
+    run it in the file pool)."""
+    found: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append((st.st_size, st.st_mtime_ns, st.st_ino))
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import aiosqlite
@@ -17,7 +18,16 @@ from modelshelf.domain.locations import (
     register,
     repoint_paths,
 )
-from modelshelf.domain.scan_found import facts_changed, known_digest, queued, take, unchanged
+from modelshelf.domain.scan_found import (
+    BEING_WRITTEN,
+    facts_changed,
+    known_digest,
+    queued,
+    stat_again,
+    take,
+    unchanged,
+    written_lately,
+)
 from modelshelf.domain.scan_report import (
     CHECKING,
     HASHING,
@@ -82,6 +92,11 @@ class ScanRun:
         self.problems_read_before: dict[str, str] = {}
         # The files waiting for their copies, in phase 2.
         self.held: HeldCopies[_Copy] = HeldCopies()
+        # Files to hash that were written lately, looked at again before phase 2 (a partial
+        # download hashed between two writes would become a model of its own), and when
+        # the walk saw the last of them (monotonic).
+        self.fresh: list[tuple[FoundFile, KnownLocation | None]] = []
+        self.fresh_seen = 0.0
         progress.phase(WALKING)
 
     # --- phase 1 --------------------------------------------------------------------------
@@ -129,14 +144,44 @@ class ScanRun:
                 inodes = [found.inode for _, found, _ in rest]
                 by_inode = await model_files.digests_by_inode(conn, inodes)
                 cached = await hash_cache.cached_digests(conn, [path for path, _, _ in rest])
-        await self._enqueue(
-            [
-                queued(found, known_digest(path, found, location, by_inode, cached), location)
-                for path, found, location in rest
-            ]
-        )
+        await self._enqueue(self._queued_or_fresh(rest, by_inode, cached))
         if len(self.seen) >= SEEN_FLUSH or self.restored:
             await self.flush_seen()
+
+    def _queued_or_fresh(
+        self,
+        rest: list[tuple[str, FoundFile, KnownLocation | None]],
+        by_inode: dict[tuple[int, int, int, int], str],
+        cached: dict[str, CachedDigest],
+    ) -> list[Queued]:
+        """The files to queue now; those to hash that were written lately are kept aside."""
+        settle_s, now_ns = self.shelf.settings.scan_settle_seconds, time.time_ns()
+        files = []
+        for path, found, location in rest:
+            sha256 = known_digest(path, found, location, by_inode, cached)
+            if sha256 is None and written_lately(found, settle_s, now_ns):
+                self.fresh.append((found, location))
+                self.fresh_seen = time.monotonic()
+            else:
+                files.append(queued(found, sha256, location))
+        return files
+
+    async def _settle_fresh_files(self) -> None:
+        """Queue the files written lately once `scan_settle_seconds` have passed since the
+        walk saw them, if they have not changed meanwhile; a file that has is a problem."""
+        if not self.fresh:
+            return
+        fresh, self.fresh = self.fresh, []
+        settle_s = self.shelf.settings.scan_settle_seconds
+        await asyncio.sleep(max(0.0, self.fresh_seen + settle_s - time.monotonic()))
+        now = await self.shelf.run_files(stat_again, [found.path for found, _ in fresh])
+        files = []
+        for (found, location), signature in zip(fresh, now, strict=True):
+            if signature == (found.size, found.mtime_ns, found.inode):
+                files.append(queued(found, None, location))
+            else:
+                self._failed(found, Unprocessable(BEING_WRITTEN.format(seconds=settle_s)))
+        await self._enqueue(files)
 
     async def _enqueue(self, files: list[Queued]) -> None:
         if not files:
@@ -193,7 +238,9 @@ class ScanRun:
         """Register every queued file, hashing those whose content is not known, as many at
         once as the CPU pool has threads: known ones first, then the largest first (so no
         thread is left alone with a big file at the end). Files of one size are registered
-        in the order they were walked (see Turns). The queue is closed at the end."""
+        in the order they were walked (see Turns). Files written lately are first given
+        time to hold still. The queue is closed at the end."""
+        await self._settle_fresh_files()
         _, hash_bytes = (0, 0) if self.queue is None else await self.queue.plan()
         self.progress.planned(self.counts.files_found, hash_bytes)
         self.progress.phase(HASHING)
