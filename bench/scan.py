@@ -176,8 +176,14 @@ def child(data_dir: Path, root: Path, workers: int, scans: int) -> None:
             opened.append(args[0])
 
     sys.addaudithook(audit)
+    # The tree was written just before: no file is still being written, and waiting for the
+    # last ones to hold still would add idle time to the first scan.
     settings = Settings(
-        data_dir=data_dir, model_roots={"loras": [root]}, workers=workers, log_level="WARNING"
+        data_dir=data_dir,
+        model_roots={"loras": [root]},
+        workers=workers,
+        log_level="WARNING",
+        scan_settle_seconds=0,
     ).resolve_paths()
 
     async def scan_all() -> list[dict[str, Any]]:
