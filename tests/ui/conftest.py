@@ -97,6 +97,26 @@ def server(library: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
     yield from serve_library(library)
 
 
+# A seeded library and server of one module's own, for tests that count what the session
+# library's other tests change (they import pending models, rename, discard). Such a module
+# asks for `own_library` and overrides `visit` with `own_visit`.
+@pytest.fixture(scope="module")
+def own_library(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> SeededLibrary:
+    return seed_library(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]))
+
+
+@pytest.fixture(scope="module")
+def own_server(own_library: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
+    yield from serve_library(own_library)
+
+
+@pytest.fixture
+def own_visit(browser: Any, own_server: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, own_server)
+
+
 Operations = dict[str, dict[str, Any]]
 CAPABILITIES = re.compile(r'(<script type="application/json" id="capabilities">)(.*?)(</script>)')
 

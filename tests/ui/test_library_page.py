@@ -5,34 +5,22 @@ cards with a focus ring that shows, and the names the contract fixes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import pyvips
 
-from tests.server import ServerProcess
-from tests.ui.conftest import Visit, serve_library, visit_of
-from tests.ui.seed import SeededLibrary, seed_library
+from tests.ui.conftest import Visit
+from tests.ui.seed import SeededLibrary
 
 MODELS = 39  # seed_library: 36 models and 3 that pending models conflict with
 
 
 # A library and server of this module's own: these tests count the models and name the first
 # card, which the session library's other tests change (they import pending models, rename).
-@pytest.fixture(scope="module")
-def shelf(tmp_path_factory: pytest.TempPathFactory) -> SeededLibrary:
-    return seed_library(tmp_path_factory.mktemp("library-page"))
-
-
-@pytest.fixture(scope="module")
-def shelf_server(shelf: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
-    yield from serve_library(shelf)
-
-
 @pytest.fixture
-def visit(browser: Any, shelf_server: ServerProcess) -> Iterator[Visit]:
-    yield from visit_of(browser, shelf_server)
+def visit(own_visit: Visit) -> Visit:
+    return own_visit
 
 
 def open_library(visit: Visit, path: str = "/") -> Any:
@@ -100,7 +88,7 @@ def test_a_bookmarked_view_opens_as_it_was(visit: Visit) -> None:
 
 
 def test_arrow_keys_move_between_cards_and_enter_opens_one(
-    visit: Visit, shelf: SeededLibrary
+    visit: Visit, own_library: SeededLibrary
 ) -> None:
     page = open_library(visit)
     columns = page.evaluate(
@@ -116,7 +104,7 @@ def test_arrow_keys_move_between_cards_and_enter_opens_one(
     assert page.evaluate("() => document.activeElement.tabIndex") == 0
     name = page.evaluate("() => document.activeElement.querySelector('.name').textContent")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/models/{shelf.hashes[name]}")
+    page.wait_for_url(f"**/models/{own_library.hashes[name]}")
     page.get_by_role("heading", level=1, name=name).wait_for()
     page.go_back()
     page.get_by_text(f"{MODELS} models").wait_for()

@@ -5,15 +5,13 @@ queue that could not be loaded offered again."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.server import ServerProcess
-from tests.ui.conftest import Visit, needs, serve_library, visit_of
-from tests.ui.seed import SeededLibrary, seed_library
+from tests.ui.conftest import Visit, needs
+from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import fail
 
 QUEUE = re.compile(r".*/api/migration/pending_models\?.*")
@@ -21,19 +19,9 @@ QUEUE = re.compile(r".*/api/migration/pending_models\?.*")
 
 # A library and server of this module's own: these tests import and discard pending models,
 # which other modules' tests (the conflict previews of test_editing) expect still pending.
-@pytest.fixture(scope="module")
-def shelf(tmp_path_factory: pytest.TempPathFactory) -> SeededLibrary:
-    return seed_library(tmp_path_factory.mktemp("pending-page"))
-
-
-@pytest.fixture(scope="module")
-def shelf_server(shelf: SeededLibrary, browser: Any) -> Iterator[ServerProcess]:
-    yield from serve_library(shelf)
-
-
 @pytest.fixture
-def visit(browser: Any, shelf_server: ServerProcess) -> Iterator[Visit]:
-    yield from visit_of(browser, shelf_server)
+def visit(own_visit: Visit) -> Visit:
+    return own_visit
 
 
 def open_pending(visit: Visit) -> Any:
@@ -43,28 +31,30 @@ def open_pending(visit: Visit) -> Any:
     return page
 
 
-def row(page: Any, shelf: SeededLibrary, role: str) -> Any:
-    return page.locator(f".queue > li[data-id='{shelf.pending[role]}']")
+def row(page: Any, library: SeededLibrary, role: str) -> Any:
+    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
 
 
-def test_the_queue_shows_each_pending_original(visit: Visit, shelf: SeededLibrary) -> None:
+def test_the_queue_shows_each_pending_original(visit: Visit, own_library: SeededLibrary) -> None:
     page = open_pending(visit)
-    thumb = row(page, shelf, "fresh3").get_by_role("img")
+    thumb = row(page, own_library, "fresh3").get_by_role("img")
     assert thumb.get_attribute("alt") == "Image of Fresh Pending 3"
-    assert thumb.get_attribute("src") == f"api/images/pending/{shelf.pending['fresh3']}"
+    assert thumb.get_attribute("src") == f"api/images/pending/{own_library.pending['fresh3']}"
 
 
-def test_a_model_without_conflict_is_imported_at_once(visit: Visit, shelf: SeededLibrary) -> None:
+def test_a_model_without_conflict_is_imported_at_once(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
     page = open_pending(visit)
     page.get_by_role("button", name="Import Fresh Pending 0").click()
-    row(page, shelf, "fresh0").wait_for(state="detached")
+    row(page, own_library, "fresh0").wait_for(state="detached")
     page.get_by_role("status").get_by_text("Fresh Pending 0 imported").wait_for()
 
 
 def test_a_conflict_is_compared_side_by_side_then_merged(
-    visit: Visit, shelf: SeededLibrary
+    visit: Visit, own_library: SeededLibrary
 ) -> None:
-    existing = shelf.hashes["Existing Conflict 0"]
+    existing = own_library.hashes["Existing Conflict 0"]
     page = open_pending(visit)
     page.get_by_role("button", name="Import Pending Conflict 0").click()
     dialog = page.get_by_role("dialog")
@@ -82,7 +72,7 @@ def test_a_conflict_is_compared_side_by_side_then_merged(
     for name in ("Override", "Merge", "Delete"):
         assert dialog.get_by_role("button", name=name, exact=True).is_visible()
     dialog.get_by_role("button", name="Merge", exact=True).click()
-    row(page, shelf, "conflict0").wait_for(state="detached")
+    row(page, own_library, "conflict0").wait_for(state="detached")
     page.goto(f"/models/{existing}")
     page.get_by_role("heading", level=1, name="Existing Conflict 0").wait_for()
     assert page.locator("#gallery-title").inner_text() == "Images (2)"
@@ -90,19 +80,19 @@ def test_a_conflict_is_compared_side_by_side_then_merged(
 
 
 def test_deciding_later_leaves_the_conflict_in_the_queue(
-    visit: Visit, shelf: SeededLibrary
+    visit: Visit, own_library: SeededLibrary
 ) -> None:
     page = open_pending(visit)
     page.get_by_role("button", name="Import Pending Conflict 2").click()
     page.get_by_role("dialog").get_by_role("button", name="Decide later").click()
-    assert row(page, shelf, "conflict2").get_by_text("Already in the library").is_visible()
+    assert row(page, own_library, "conflict2").get_by_text("Already in the library").is_visible()
     page.get_by_role("button", name="Import Pending Conflict 2").click()
     page.get_by_role("dialog").get_by_role("button", name="Override", exact=True).click()
-    row(page, shelf, "conflict2").wait_for(state="detached")
+    row(page, own_library, "conflict2").wait_for(state="detached")
 
 
 def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
-    visit: Visit, shelf: SeededLibrary, operations: set[str]
+    visit: Visit, own_library: SeededLibrary, operations: set[str]
 ) -> None:
     page = open_pending(visit)
     page.get_by_role("checkbox", name="Select Fresh Pending 1", exact=True).check()
@@ -112,7 +102,7 @@ def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
     page.get_by_label("When the model is already in the library:").select_option("delete")
     page.get_by_role("button", name="Import selected").click()
     for role in ("fresh1", "fresh2", "conflict1"):
-        row(page, shelf, role).wait_for(state="detached")
+        row(page, own_library, role).wait_for(state="detached")
     page.get_by_role("status").get_by_text("3 models imported").wait_for()
     if "GET /api/jobs" in operations:  # the batch ran as a job, followed live
         job = page.get_by_role("list", name="Batch progress").locator(".job")
@@ -120,10 +110,10 @@ def test_a_batch_imports_the_selected_and_applies_the_chosen_strategy(
 
 
 def test_a_model_whose_file_is_gone_says_why_and_can_be_discarded(
-    visit: Visit, shelf: SeededLibrary, operations: set[str]
+    visit: Visit, own_library: SeededLibrary, operations: set[str]
 ) -> None:
     page = open_pending(visit)
-    failed = row(page, shelf, "gone").locator(".badge.missing")
+    failed = row(page, own_library, "gone").locator(".badge.missing")
     expect(failed).to_have_text("Model file missing or unreadable")  # before any import
     page.get_by_role("button", name="Import Gone Pending").click()
     expect(failed).to_contain_text("gone.safetensors")  # the import's own reason
@@ -131,13 +121,13 @@ def test_a_model_whose_file_is_gone_says_why_and_can_be_discarded(
     page.get_by_role("button", name="Discard Gone Pending").click()
     dialog = page.get_by_role("dialog", name="Discard “Gone Pending”?")
     dialog.get_by_role("button", name="Cancel").click()
-    assert row(page, shelf, "gone").is_visible()  # nothing without a yes
+    assert row(page, own_library, "gone").is_visible()  # nothing without a yes
     page.get_by_role("button", name="Discard Gone Pending").click()
     dialog.get_by_role("button", name="Discard", exact=True).click()
-    row(page, shelf, "gone").wait_for(state="detached")
+    row(page, own_library, "gone").wait_for(state="detached")
     page.get_by_role("status").get_by_text("Gone Pending discarded").wait_for()
     listed = page.request.get("/api/migration/pending_models").json()["models"]
-    assert shelf.pending["gone"] not in [m["id"] for m in listed]
+    assert own_library.pending["gone"] not in [m["id"] for m in listed]
 
 
 def test_a_queue_that_could_not_be_loaded_offers_to_try_again(visit: Visit) -> None:
