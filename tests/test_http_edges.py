@@ -193,15 +193,20 @@ async def test_a_failed_precondition_is_412_with_the_json_error_body(
     assert body["error"] == "Precondition Failed" and "If-Match" in body["detail"]
 
 
+async def image_of_kind(client: Client, legacy: LegacyLibrary, image: str) -> str:
+    """The URL of a library model's first rendition, or of a pending model's original."""
+    await hashed_model(client, legacy)
+    legacy.add_model(2, hash_hex="", images=[legacy.image("p.png", width=20, height=20)])
+    await migrate(client, legacy)
+    return f"/api/images/{H}_0.webp" if image == "rendition" else "/api/images/pending/2"
+
+
 @pytest.mark.parametrize("image", ["rendition", "pending"])
 @pytest.mark.parametrize("header", ["bytes=999999-", "bytes=abc", "bytes=-0"])
 async def test_an_unsatisfiable_range_is_416_with_the_json_error_body(
     client: Client, legacy: LegacyLibrary, image: str, header: str
 ) -> None:
-    await hashed_model(client, legacy)
-    legacy.add_model(2, hash_hex="", images=[legacy.image("p.png", width=20, height=20)])
-    await migrate(client, legacy)
-    url = f"/api/images/{H}_0.webp" if image == "rendition" else "/api/images/pending/2"
+    url = await image_of_kind(client, legacy, image)
     response = await client.get(url, headers={"Range": header})
     assert response.status == 416
     assert (await response.json())["error"] == "Requested Range Not Satisfiable"
@@ -214,10 +219,7 @@ async def test_a_range_in_another_unit_or_of_several_ranges_gets_the_whole_file(
     client: Client, legacy: LegacyLibrary, image: str, header: str
 ) -> None:
     """RFC 9110 14.2: an unknown range unit is ignored; several ranges may be."""
-    await hashed_model(client, legacy)
-    legacy.add_model(2, hash_hex="", images=[legacy.image("p.png", width=20, height=20)])
-    await migrate(client, legacy)
-    url = f"/api/images/{H}_0.webp" if image == "rendition" else "/api/images/pending/2"
+    url = await image_of_kind(client, legacy, image)
     whole = await (await client.get(url)).read()
     response = await client.get(url, headers={"Range": header})
     assert response.status == 200
@@ -242,10 +244,7 @@ async def test_a_not_modified_answer_wins_over_an_unsatisfiable_range(
 async def test_a_range_whose_if_range_is_not_this_version_is_answered_with_the_whole_file(
     client: Client, legacy: LegacyLibrary, image: str, if_range: str
 ) -> None:
-    await hashed_model(client, legacy)
-    legacy.add_model(2, hash_hex="", images=[legacy.image("p.png", width=20, height=20)])
-    await migrate(client, legacy)
-    url = f"/api/images/{H}_0.webp" if image == "rendition" else "/api/images/pending/2"
+    url = await image_of_kind(client, legacy, image)
     whole = await client.get(url)
     data, etag = await whole.read(), whole.headers["ETag"]
 
