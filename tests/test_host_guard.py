@@ -13,9 +13,9 @@ from modelshelf.config import SettingsError, load_settings
 from modelshelf.web.hosts import name_of_host
 from tests.conftest import MakeClient
 
-REBOUND = "rebind.attacker.example:8080"
+REBOUND = "rebind.attacker.example.:8080"
 OWN_NAMES = ["127.0.0.1:8080", "127.0.0.1", "[::1]:8080", "192.168.1.20:8080", "localhost:8080"]
-OWN_NAMES += ["LOCALHOST", "shelf.localhost:8080", "localhost.:8080"]
+OWN_NAMES += ["LOCALHOST", "shelf.localhost:8080", "localhost.:8080", "my-pc:8080", "x"]
 
 
 @pytest.mark.parametrize("host", OWN_NAMES)

@@ -33,12 +33,13 @@ def name_of_host(header: str) -> str:
 
 
 def is_address_or_local(name: str) -> bool:
-    """Whether `name` is an IP address, `localhost` or a name under `.localhost`: names no
-    web site can make a browser use for its own pages."""
+    """Whether `name` is an IP address, a name of one label (`localhost`, a machine's own
+    name) or a name under `.localhost`: names no web site can give its pages, since a site's
+    name in public DNS has a dot."""
     try:
         ipaddress.ip_address(name)
     except ValueError:
-        return name in LOOPBACK_NAMES or name.endswith(".localhost")
+        return "." not in name or name.endswith(".localhost")
     return True
 
 
@@ -56,7 +57,8 @@ class HostGuard:
     """Refuses (403) any request whose Host header names this service by a name it was not
     given. On by default where rebinding is the risk: a service bound to loopback (a person's
     own machine) with no reverse proxy named in `trusted_proxies`. Then it answers to IP
-    addresses, `localhost` and names under `.localhost` only, and to `allowed_hosts`. With
+    addresses, names of one label (`localhost`) and names under `.localhost` only, and to
+    `allowed_hosts`. With
     `allowed_hosts` set it is on whatever the binding; `*` there turns it off."""
 
     def __init__(self, allowed_hosts: Iterable[str], bound: str, behind_proxy: bool) -> None:
