@@ -69,7 +69,8 @@ def setup_middlewares(app: web.Application, settings: Settings) -> None:
     # The error middleware is outermost so that errors raised by the others get a JSON body.
     app.middlewares.append(error_middleware)
     guard = HostGuard(settings.allowed_hosts, settings.host, bool(settings.trusted_proxies))
-    app.middlewares.append(guard.middleware)
+    if guard.on:  # off, it would cost every request a call for nothing
+        app.middlewares.append(guard.middleware)
     app.middlewares.append(plain_bodies)
     if settings.trusted_proxies:
         app.middlewares.append(TrustedProxies(settings.trusted_proxies).middleware)

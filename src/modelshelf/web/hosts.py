@@ -58,21 +58,25 @@ class HostGuard:
     given. On by default where rebinding is the risk: a service bound to loopback (a person's
     own machine) with no reverse proxy named in `trusted_proxies`. Then it answers to IP
     addresses, names of one label (`localhost`) and names under `.localhost` only, and to
-    `allowed_hosts`. With
-    `allowed_hosts` set it is on whatever the binding; `*` there turns it off."""
+    `allowed_hosts`. With `allowed_hosts` set it is on whatever the binding; `*` there turns
+    it off."""
+
+    # Host headers judged lately, and how: a client sends the same one on every request.
+    KEPT = 64
 
     def __init__(self, allowed_hosts: Iterable[str], bound: str, behind_proxy: bool) -> None:
         self._allowed = frozenset(name_of_host(name) for name in allowed_hosts)
-        self._on = "*" not in self._allowed and (
+        self.on = "*" not in self._allowed and (
             bool(self._allowed) or (is_loopback(bound) and not behind_proxy)
         )
+        self._judged: dict[str, bool] = {}
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         # The header as sent, not as a trusted proxy's X-Forwarded-Host rewrites it: a page
         # of the rebound name may send that header too.
         sent = request.headers.get(hdrs.HOST)
-        if self._on and sent is not None and not self._answers_to(name_of_host(sent)):
+        if sent is not None and not self._answers_to(sent):
             raise errors.Forbidden(
                 f"this service does not answer to the name {sent[:200]!r}: a web page under"
                 " that name may be reaching it through DNS rebinding. Add the name to the"
@@ -80,5 +84,12 @@ class HostGuard:
             )
         return await handler(request)
 
-    def _answers_to(self, name: str) -> bool:
-        return is_address_or_local(name) or name in self._allowed
+    def _answers_to(self, sent: str) -> bool:
+        judged = self._judged.get(sent)
+        if judged is None:
+            name = name_of_host(sent)
+            judged = is_address_or_local(name) or name in self._allowed
+            if len(self._judged) >= self.KEPT:
+                self._judged.clear()
+            self._judged[sent] = judged
+        return judged
