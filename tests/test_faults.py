@@ -128,6 +128,30 @@ async def test_read_only_database_is_503_for_writes_and_reads_keep_working(
     assert snapshot(data_dir, ignore=HASHED) == before
 
 
+async def test_a_write_the_storage_refuses_is_a_warning_in_the_server_log(
+    make_client: MakeClient,
+    legacy: LegacyLibrary,
+    models_dir: Path,
+    data_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 503 or 507 is the operator's to fix (free the disk, fix a mount), not the client's:
+    the log at WARNING, where an operator looks, says what and why; the access log's INFO
+    line with a bare status was all there was."""
+    client = await make_client()
+    seed(legacy, models_dir)
+    await migrate(client, legacy)
+    await client.close()
+    with read_only_file(data_dir / "modelshelf.db"):
+        client = await make_client()
+        caplog.set_level("INFO")
+        status, _ = await post_import(client, 1)
+        await client.close()
+    assert status == 503
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(IMPORT in line and "read-only" in line for line in warnings), warnings
+
+
 async def test_model_file_removed_after_hashing_and_before_commit_is_422(
     make_client: MakeClient, legacy: LegacyLibrary, models_dir: Path, data_dir: Path
 ) -> None:
@@ -178,6 +202,7 @@ async def test_a_small_upload_to_a_full_images_disk_is_507(
     models_dir: Path,
     data_dir: Path,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A file smaller than a write buffer: its bytes reach the disk only when it is closed,
     which must happen where a full disk becomes StorageFull (it was a 500)."""
@@ -201,6 +226,8 @@ async def test_a_small_upload_to_a_full_images_disk_is_507(
         assert_error_body(await response.json(), 507, "no space left")
         assert snapshot(data_dir, ignore=HASHED) == before
         await client.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("/api/images/upload" in w and "no space left" in w for w in warnings), warnings
 
 
 def fill(folder: Path) -> None:

@@ -39,6 +39,10 @@ STATUS_BY_ERROR: list[tuple[type[errors.ShelfError], int]] = [
     (errors.StorageFull, 507),
 ]
 
+# Errors an answer reports but only the operator can cure. Not ServiceStopping (a stop the
+# operator asked for) nor StorageBusy (a moment's contention; the client retries).
+OPERATORS_ERRORS = (errors.StorageFull, errors.StorageUnavailable)
+
 
 def error_response(status: int, detail: str, **extra: Any) -> web.Response:
     body = {"error": HTTPStatus(status).phrase, "detail": detail, **extra}
@@ -58,7 +62,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except errors.ShelfError as exc:
-        response = error_response(status_of(exc), exc.detail, **exc.extra)
+        status = status_of(exc)
+        if isinstance(exc, OPERATORS_ERRORS):
+            # The operator's to fix (free the disk, fix a mount), not the client's: said where
+            # an operator looks, not only as a status in the access log.
+            log.warning("%s: %s (%s)", _said(request), exc.detail, HTTPStatus(status).phrase)
+        response = error_response(status, exc.detail, **exc.extra)
         if "retry_after" in exc.extra:
             response.headers["Retry-After"] = str(exc.extra["retry_after"])
         return response
