@@ -10,6 +10,7 @@ import signal
 import socket
 import struct
 import time
+import urllib.request
 import zlib
 from http import HTTPStatus
 from pathlib import Path
@@ -181,3 +182,19 @@ def test_a_compressed_body_is_refused_unread_not_inflated(data_dir: Path, tmp_pa
     assert headers["accept-encoding"] == "identity"
     assert healthy[0] == 200
     assert used < 1.0, f"the server used {used:.2f} s of CPU on a refused body"
+
+
+def test_the_access_log_names_the_client_a_trusted_proxy_forwards(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Behind a trusted proxy the access log names the client the proxy forwards for, as the
+    handlers see it: every line named the proxy, and an operator could tell no client apart."""
+    env = {"MODELSHELF_TRUSTED_PROXIES": "127.0.0.1"}
+    with ServerProcess(data_dir, tmp_path / "server.log", **env) as server:
+        request = urllib.request.Request(
+            server.url + "/api/health?from=proxy", headers={"X-Forwarded-For": "203.0.113.7"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        line = server.wait_for_line("/api/health?from=proxy")
+    assert line.split('"')[0].split()[-1] == "203.0.113.7", line

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
@@ -34,6 +35,10 @@ BATCH_SECONDS = 0.05
 
 _Line = tuple[logging.Logger, tuple[Any, ...]]
 
+# The client a trusted proxy forwards for, set on the request the server received: the access
+# logger is handed that request, not the clone with the forwarded address the handlers see.
+FORWARDED_CLIENT = web.RequestKey("forwarded_client", str)
+
 
 class AccessLog(AbstractAccessLogger):
     """Queues ACCESS_LINE at INFO for the writer thread; costs nothing when INFO is off."""
@@ -45,7 +50,7 @@ class AccessLog(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         version = request.version
         values = (
-            request.remote or "-",
+            request.get(FORWARDED_CLIENT) or request.remote or "-",
             request.method,
             request.path_qs,
             version.major,

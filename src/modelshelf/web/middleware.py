@@ -19,6 +19,7 @@ from aiohttp_remotes import XForwardedFiltered
 
 from modelshelf import errors
 from modelshelf.storage.read_pool import reading_client
+from modelshelf.web.access_log import FORWARDED_CLIENT
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class TrustedProxies:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer and self._trusted(peer[0]):
-            return await self._forwarded.middleware(request, handler)
+            return await self._forwarded.middleware(request, _naming_client(request, handler))
         return await handler(request)
 
     def _trusted(self, host: str) -> bool:
@@ -182,6 +183,18 @@ class TrustedProxies:
         except ValueError:  # a Unix socket peer has no IP address
             return False
         return any(address in network for network in self._networks)
+
+
+def _naming_client(received: web.Request, handler: Handler) -> Handler:
+    """`handler`, first noting on the request as received the client that the forwarded
+    clone names, for the access log."""
+
+    async def forwarded(clone: web.Request) -> web.StreamResponse:
+        if clone.remote:
+            received[FORWARDED_CLIENT] = clone.remote
+        return await handler(clone)
+
+    return forwarded
 
 
 # Methods a page on another site may make a browser send without asking first (CORS preflight)
