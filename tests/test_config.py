@@ -362,6 +362,25 @@ def test_a_bad_setting_stops_the_cli_with_a_clear_message(tmp_path: Path) -> Non
     assert not (tmp_path / "d").exists()
 
 
+def test_a_mistyped_variable_is_a_warning_naming_it_and_the_ones_meant(tmp_path: Path) -> None:
+    """A typo in a TOML key stops the CLI; one in a variable was not even mentioned, and
+    MODELSHELF_DATADIR=/srv/shelf served a new, empty library in ./data. Not an error: a
+    variable left from another version must not stop a service from starting."""
+    done = run_cli(
+        "check",
+        "--data-dir",
+        str(tmp_path / "d"),
+        cwd=tmp_path,
+        env={"MODELSHELF_DATADIR": "/srv/shelf", "MODELSHELF_CONFIG_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 3, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
+    assert any("MODELSHELF_DATADIR" in w and "MODELSHELF_DATA_DIR" in w for w in warnings), (
+        done.stderr
+    )
+    assert "MODELSHELF_CONFIG_DIR" not in done.stderr
+
+
 def test_an_unknown_log_level_flag_stops_the_cli_with_a_clear_message(tmp_path: Path) -> None:
     done = run_cli("serve", "--log-level", "loud", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert done.returncode == 2

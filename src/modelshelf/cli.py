@@ -25,7 +25,7 @@ from aiohttp import web
 
 from modelshelf import __version__
 from modelshelf.app import create_app, freeze_start_up_heap
-from modelshelf.config import Settings, SettingsError, load_settings
+from modelshelf.config import Settings, SettingsError, load_settings, unknown_variables
 from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import check_legacy_inputs, migrate_legacy
 from modelshelf.domain.scan import NO_ROOTS
@@ -85,6 +85,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     if chosen and not Path(chosen).is_dir():
         # Not an error: a folder of no files is a way to run on the defaults alone.
         log.warning("config folder %s is not a folder: no config file was read", chosen)
+    for sentence in unknown_variables(dict(os.environ)):
+        log.warning("%s", sentence)
     return settings
 
 

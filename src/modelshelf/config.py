@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -15,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from modelshelf.storage.database import DATABASE_NAME
 
 ENV_PREFIX = "MODELSHELF_"
+# Variables of the prefix that are no setting: the folder of the TOML files, and the test
+# hooks of modelshelf.crashpoints.
+OTHER_VARIABLES = frozenset(
+    ENV_PREFIX + name for name in ("CONFIG_DIR", "CRASH_AT", "PAUSE_AT", "CRASHPOINT_LOG")
+)
 
 
 class SettingsError(Exception):
@@ -262,3 +268,16 @@ def _read_environment(environ: dict[str, str]) -> dict[str, Any]:
         else:
             values[name] = raw
     return values
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """A sentence for each MODELSHELF_* variable that names no setting (a typo, or one left
+    from another version), with the names it may have meant."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | OTHER_VARIABLES
+    sentences = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            meant = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {meant[0]}?)" if meant else ""
+            sentences.append(f"environment variable {name} names no setting: ignored{hint}")
+    return sentences
