@@ -287,6 +287,22 @@ async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> Non
     assert (end["state"], end["error"]) == ("failed", "internal error; see the server log")
 
 
+async def test_a_job_that_failed_is_a_warning_in_the_server_log_with_the_reason(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scan stopped by a full disk is the operator's to hear of: it was an INFO line, among
+    the thousands of a scan, unseen by one who watches warnings."""
+
+    async def refused(progress: Progress) -> dict[str, Any]:
+        raise Unprocessable("the disk holding the database is full")
+
+    caplog.set_level("INFO")
+    job = await shelf_of(client).jobs.start("scan", refused, what="refused")
+    await follow(client, job.id)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(job.id in w and "disk holding the database is full" in w for w in warnings)
+
+
 # --- events -----------------------------------------------------------------------------------
 
 

@@ -343,7 +343,9 @@ class Jobs:
         except (ShelfError, sqlite3.Error, OSError) as exc:
             stored = False  # kept in memory, so readers still see the end
             log.error("job %s ended %s but its end was not stored: %s", job.id, state, exc)
-        log.info("job %s (%s) %s%s", job.id, job.kind, state, f": {error}" if error else "")
+        # A failure is the operator's to hear of (a full disk, an unreadable root): a warning.
+        level = logging.WARNING if state == "failed" else logging.INFO
+        log.log(level, "job %s (%s) %s%s", job.id, job.kind, state, f": {error}" if error else "")
         entry.job = job
         entry.ended.set()
         entry.tell()
