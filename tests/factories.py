@@ -254,7 +254,15 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def environ_without_modelshelf() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
+    """The environment for a child process: no MODELSHELF_ setting, and PYTHONPATH made
+    absolute. Run as `PYTHONPATH=src pytest`, a child started in another folder (the CLI
+    tests run in tmp_path) found no `src` there and imported whichever modelshelf was
+    installed: another checkout's code, tested in place of this one."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHELF_")}
+    if environ.get("PYTHONPATH"):
+        entries = environ["PYTHONPATH"].split(os.pathsep)
+        environ["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries if e)
+    return environ
 
 
 # What the settings of a test's service say unless the test says otherwise: a scan takes the
