@@ -147,6 +147,25 @@ async def test_changed_values_are_reported_and_stored_as_the_record_types(
         assert said in problems
 
 
+async def test_image_entries_that_name_no_file_are_reported_not_dropped_in_silence(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    """The image keys leave meta_json: an entry that is not a file name would vanish unsaid."""
+    good = legacy.image("good.png")
+    listed: list[Any] = [7, {"url": f"/media/{good}"}, "/media/", None, "", f"/media/{good}"]
+    legacy.add_model(1, hash_hex=GOOD, extra={"images": listed, "preview": f"/media/{good}"})
+    report = await migrate(client, legacy)
+    problems = [p["problem"] for p in report["problems"] if p["legacy_id"] == 1]
+    assert len(problems) == 3, problems  # null, "" and a name listed twice say nothing
+    assert "7" in problems[0] and "a number" in problems[0]
+    assert '{"url": "/media/good.png"}' in problems[1] and "an object" in problems[1]
+    assert '"/media/"' in problems[2] and "names no usable file" in problems[2]
+    assert report["db_migration"]["rows_with_problems"] == 1
+    assert report["image_migration"]["renditions_created"] == 1
+    listed_now = await client.post("/api/images/get_sample_imgs", json={"hash": GOOD})
+    assert await listed_now.json() == [f"{GOOD}_0.webp"]
+
+
 async def test_deep_json_is_kept_as_text_not_lost(client: Client, data_dir: Path) -> None:
     legacy = untyped_library(data_dir)
     deep = json.dumps(nested(300))

@@ -9,6 +9,7 @@ will answer with before anything is written, so whatever stage 1 writes can be s
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import time
 import urllib.parse
@@ -86,7 +87,7 @@ def plan_row(row: LegacyRow, tag_ids: list[int], now_ms: int | None = None) -> L
         sha256=as_sha256(values.get("hash_hex"), problems),
         fields=fields,
         tag_ids=list(tag_ids),
-        image_names=image_file_names(extra),
+        image_names=image_file_names(extra, problems),
         problems=problems,
         pending_id=row.legacy_id,
     )
@@ -110,27 +111,47 @@ def unservable(plan: LegacyPlan) -> str | None:
     return None
 
 
-def image_file_names(extra: dict[str, Any]) -> list[str]:
+def image_file_names(extra: dict[str, Any], notes: list[str] | None = None) -> list[str]:
     """Base names of the images a legacy row lists, in order: `images`, then `image`, then
     `preview`, each name once. A URL such as /media/model_12_1700000000_cat%20x.png gives
     `model_12_1700000000_cat x.png`; only the base name is kept, so no path can escape the
-    legacy images folder."""
-    listed: list[Any] = []
+    legacy images folder. An entry that names no file (a number, an object, "/media/") is
+    told in `notes`: the image keys leave meta_json, so it would otherwise vanish unsaid."""
+    listed: list[tuple[str, Any]] = []
     for key in ("images", *[k for k in IMAGE_KEYS if k != "images"]):
         value = extra.get(key)
-        listed.extend(value if isinstance(value, list) else [value])
+        listed.extend((key, item) for item in (value if isinstance(value, list) else [value]))
     names: list[str] = []
-    for item in listed:
-        if not isinstance(item, str) or not item.strip():
-            continue
-        try:
-            path = urllib.parse.unquote(urllib.parse.urlsplit(item.strip()).path)
-        except ValueError:  # not a URL (e.g. "http://[x"): the text is the path
-            path = item.strip()
-        name = posixpath.basename(path.replace("\\", "/"))
-        if name and name not in (".", "..") and "\x00" not in name and name not in names:
+    for key, item in listed:
+        if item is None or (isinstance(item, str) and not item.strip()):
+            continue  # no image
+        name = _file_name(item) if isinstance(item, str) else None
+        if name is None:
+            if notes is not None:
+                notes.append(_not_an_image_path(key, item))
+        elif name not in names:
             names.append(name)
     return names
+
+
+def _file_name(item: str) -> str | None:
+    try:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(item.strip()).path)
+    except ValueError:  # not a URL (e.g. "http://[x"): the text is the path
+        path = item.strip()
+    name = posixpath.basename(path.replace("\\", "/"))
+    if not name or name in (".", "..") or "\x00" in name:
+        return None
+    return name
+
+
+def _not_an_image_path(key: str, item: Any) -> str:
+    shown = json.dumps(item, ensure_ascii=False, default=str)
+    shown = shown if len(shown) <= 120 else shown[:117] + "..."
+    if isinstance(item, str):
+        return f"{key} entry {shown} names no usable file; skipped"
+    what = {dict: "an object", list: "a list", bool: "true or false"}.get(type(item), "a number")
+    return f"{key} entry {shown} is {what}, not an image path; skipped"
 
 
 def library_fingerprint(first_rows: list[tuple[Any, ...]]) -> str:
