@@ -1,8 +1,8 @@
 """Stage 1's progress: it moves as rows are brought in, not only when a batch of rows ends.
 
-Rendering a row's images is what takes the time: a library of 150 models with two 1-megapixel
-pictures each took 93 s on two cores, its bar at 0/150 for all of it (one batch), and an
-interrupted run threw all of that away."""
+Rendering a row's images is what takes the time: a library of 200 rows (150 models with two
+1-megapixel pictures each) took 93 s on two cores, its bar at 0/200 for all of it (one batch),
+and an interrupted run threw all of that away."""
 
 from __future__ import annotations
 
