@@ -4,7 +4,7 @@
 Exit codes: 0 done (for `check`: the library is consistent); 1 failed (for `check`: problems
 found, one per line on stdout; for `scan`: it was stopped or could not run); 2 a bad command
 line or setting; 3 (`check`) no library in the data directory; 4 (`serve`) the start-up
-failed (the log says why); 130 (`scan`, `migrate-legacy`) interrupted by Ctrl-C.
+failed (the log says why); 130 (`scan`, `migrate-legacy`) interrupted by Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ EXIT_FAILED = 1  # `check`: problems found
 EXIT_USAGE = 2  # as argparse answers a bad command line
 EXIT_NO_LIBRARY = 3  # `check`: the data directory holds no library
 EXIT_START_FAILED = 4  # `serve`: the start-up failed, every resource closed
-EXIT_INTERRUPTED = 130  # `scan`, `migrate-legacy`: Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130  # `scan`, `migrate-legacy`: Ctrl-C or SIGTERM (128 + SIGINT, as shells say)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,9 +97,27 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check":
         return check(settings)
     if args.command == "scan":
-        return asyncio.run(scan(settings, args.types, args.no_progress))
+        return _run_stoppable(scan(settings, args.types, args.no_progress))
     legacy_db, legacy_images = args.legacy_db.resolve(), args.legacy_images.resolve()
-    return asyncio.run(migrate(settings, legacy_db, legacy_images, args.no_progress))
+    return _run_stoppable(migrate(settings, legacy_db, legacy_images, args.no_progress))
+
+
+def _run_stoppable(work: Coroutine[Any, Any, int]) -> int:
+    """`work` to its end; SIGTERM (`docker stop`, systemd, `kill`) stops it as Ctrl-C does, at
+    a safe point, saying so (KeyboardInterrupt), rather than by SIGTERM's default action: the
+    process ended in the middle of a change, without a word."""
+
+    async def stoppable() -> int:
+        task = asyncio.current_task()
+        if task is not None:
+            with contextlib.suppress(NotImplementedError):  # Windows: no such handlers
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await work
+
+    try:
+        return asyncio.run(stoppable())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 def serve(settings: Settings) -> int:
