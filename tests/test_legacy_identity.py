@@ -1,10 +1,8 @@
 """Stage 1 run again on the same legacy library after it was used a little longer in the old
-manager: its first rows are how a library is told apart (`library_fingerprint`), so a model
-deleted there, or a model file moved there, makes the same library a new one, and every
-pending model comes in a second time under a new id.
-
-Not fixed yet (strict xfail, so the fix flips it): telling a library apart needs a decision
-and a schema step; see the review report of branch review-legacy."""
+manager. Its first rows tell a library apart (`library_fingerprint`); when a model was deleted
+there, or a model file moved, the library is still known by the (id, created_at) of the rows
+logged from it, and nothing comes in twice. Another library with the same ids made at other
+times, or rows all made in one instant (as a script makes them), is not taken for it."""
 
 from __future__ import annotations
 
@@ -30,7 +28,6 @@ def used_library(legacy: LegacyLibrary) -> LegacyLibrary:
     return legacy
 
 
-@pytest.mark.xfail(strict=True, reason="a library is told apart by its first rows")
 @pytest.mark.parametrize("change", ["first model deleted", "first model's file moved"])
 async def test_the_same_library_used_longer_adds_nothing_twice(
     client: Client, used_library: LegacyLibrary, data_dir: Path, change: str
@@ -46,3 +43,33 @@ async def test_the_same_library_used_longer_adds_nothing_twice(
     again = await migrate(client, used_library)
     assert again["db_migration"]["pending_created"] == 0, again["problems"]
     assert pending_names(data_dir) == before
+
+
+async def test_another_library_with_the_same_ids_made_at_other_times_is_not_taken_for_it(
+    client: Client, used_library: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate(client, used_library)
+    other = LegacyLibrary(data_dir / "legacy" / "other")
+    for i in range(2, 6):
+        other.add_model(i, name=f"other {i}", created_at=1_600_000_000_000 + i)
+
+    report = await migrate(client, other)
+
+    assert report["library"]["seen_before"] is False
+    assert report["db_migration"]["pending_created"] == 4
+
+
+async def test_rows_made_in_one_instant_do_not_tell_a_library(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    for i in range(1, 5):
+        legacy.add_model(i, name=f"scripted {i}")  # one created_at for all
+    await migrate(client, legacy)
+    other = LegacyLibrary(data_dir / "legacy" / "other")
+    for i in range(1, 5):
+        other.add_model(i, name=f"scripted elsewhere {i}", path=f"/elsewhere/{i}.safetensors")
+
+    report = await migrate(client, other)
+
+    assert report["library"]["seen_before"] is False
+    assert report["db_migration"]["pending_created"] == 4

@@ -21,6 +21,7 @@ from modelshelf.domain.legacy_images import StagedImages, stage_images
 from modelshelf.domain.legacy_plan import (
     FreshPendingIds,
     LegacyPlan,
+    created_mark,
     library_fingerprint,
     plan_rows,
 )
@@ -152,7 +153,10 @@ async def _migrate(
     async with shelf.storage.read(bulk=True) as conn:
         bounds += [b for b in [await legacy_log.pending_id_bounds(conn)] if b is not None]
     fingerprint = library_fingerprint(first_rows)
-    library_id, tag_map = await _prepare(shelf, fingerprint, str(legacy_db), legacy_tags, report)
+    known_by = [(r.legacy_id, m) for r in rows[:FINGERPRINT_ROWS] if (m := created_mark(r))]
+    library_id, tag_map = await _prepare(
+        shelf, (fingerprint, known_by), str(legacy_db), legacy_tags, report
+    )
     run = _Run(legacy, images, report, library_id, tag_map, FreshPendingIds(bounds))
     report.db_migration["legacy_models"] = total
     with Progress.use(progress, total, "legacy import", bar) as progress:
@@ -165,16 +169,20 @@ async def _migrate(
 
 async def _prepare(
     shelf: Shelf,
-    fingerprint: str,
+    identity: tuple[str, list[tuple[int, str]]],
     source: str,
     legacy_tags: list[tuple[int, Any]],
     report: MigrationReport,
 ) -> tuple[int, dict[int, int]]:
     """One change before the batches: the library is registered and its tags brought in
-    (both idempotent: a re-run finds them). Returns the library's id and the tag map."""
+    (both idempotent: a re-run finds them). `identity`: the library's fingerprint and the
+    (legacy id, created_mark) of its first rows. Returns the library's id and the tag map."""
+    fingerprint, first_rows = identity
     async with shelf.changes.change() as change:
         tag_map = await _migrate_tags(change, legacy_tags, report)
-        library_id, seen = await legacy_log.register_library(change.tx, fingerprint, source)
+        library_id, seen = await legacy_log.register_library(
+            change.tx, fingerprint, source, first_rows
+        )
     report.library = {"fingerprint": fingerprint, "seen_before": seen}
     return library_id, tag_map
 
@@ -380,7 +388,7 @@ async def _write_model(
         for quality in qualities():
             change.move(image.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
     await legacy_log.log_migrated(
-        change.tx, run.library_id, plan.legacy_id, "model", plan.sha256, None
+        change.tx, run.library_id, plan.legacy_id, "model", plan.sha256, None, plan.created_mark
     )
     return len(renditions)
 
@@ -396,6 +404,12 @@ async def _write_pending(
         await pending.set_pending_image(change.tx, pending_id, ext)
         change.move(path, shelf.folder.pending_path(pending_id, ext))
     await legacy_log.log_migrated(
-        change.tx, run.library_id, plan.legacy_id, "pending", plan.sha256, pending_id
+        change.tx,
+        run.library_id,
+        plan.legacy_id,
+        "pending",
+        plan.sha256,
+        pending_id,
+        plan.created_mark,
     )
     return 0 if original is None else 1

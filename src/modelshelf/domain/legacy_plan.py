@@ -49,6 +49,8 @@ class LegacyPlan:
     pending_id: int | None = None
     # Why the row cannot be brought in at all; None when it can.
     refused: str | None = None
+    # The row's created_at as the legacy file holds it (created_mark), logged with the row.
+    created_mark: str | None = None
 
     @property
     def goes_to_pending(self) -> bool:
@@ -90,6 +92,7 @@ def plan_row(row: LegacyRow, tag_ids: list[int], now_ms: int | None = None) -> L
         image_names=image_file_names(extra, problems),
         problems=problems,
         pending_id=row.legacy_id,
+        created_mark=created_mark(row),
     )
     plan.refused = unservable(plan)
     return plan
@@ -152,6 +155,15 @@ def _not_an_image_path(key: str, item: Any) -> str:
         return f"{key} entry {shown} names no usable file; skipped"
     what = {dict: "an object", list: "a list", bool: "true or false"}.get(type(item), "a number")
     return f"{key} entry {shown} is {what}, not an image path; skipped"
+
+
+def created_mark(row: LegacyRow) -> str | None:
+    """A legacy row's created_at as its file holds it, typed (`int:1700000000123`), or None
+    when it has none: with its id, what knows the row again in a later run of stage 1."""
+    value = row.values.get("created_at")
+    if not isinstance(value, int | float | str) or isinstance(value, bool):
+        return None
+    return f"{type(value).__name__}:{value}"[:100]
 
 
 def library_fingerprint(first_rows: list[tuple[Any, ...]]) -> str:

@@ -11,23 +11,30 @@ from modelshelf.storage.rows import chunks, fetch_all, fetch_one, now_ms, placeh
 
 
 async def register_library(
-    tx: aiosqlite.Connection, fingerprint: str, source: str
+    tx: aiosqlite.Connection,
+    fingerprint: str,
+    source: str,
+    first_rows: Sequence[tuple[int, str]] = (),
 ) -> tuple[int, bool]:
     """The id of the library with this fingerprint, registering it if it is new. A library
     logged before libraries were told apart (no fingerprint) is adopted by the first one
-    registered. Returns (id, whether it was seen before)."""
+    registered. A new fingerprint whose `first_rows` ((legacy id, created_mark) of its lowest
+    ids) were logged from a known library is that library, used longer in the old manager (a
+    first row deleted, a first model's file moved): it takes the new fingerprint. Returns
+    (id, whether it was seen before)."""
     row = await fetch_one(
         tx, "SELECT id FROM legacy_libraries WHERE fingerprint = ?", (fingerprint,)
     )
     if row is not None:
         return int(row[0]), True
     unnamed = await fetch_one(tx, "SELECT id FROM legacy_libraries WHERE fingerprint IS NULL")
-    if unnamed is not None:
+    known = unnamed[0] if unnamed is not None else await _library_of_rows(tx, first_rows)
+    if known is not None:
         await tx.execute(
             "UPDATE legacy_libraries SET fingerprint = ?, source = ? WHERE id = ?",
-            (fingerprint, source, unnamed[0]),
+            (fingerprint, source, known),
         )
-        return int(unnamed[0]), True
+        return int(known), True
     cursor = await tx.execute(
         "INSERT INTO legacy_libraries(fingerprint, source, first_seen_at) VALUES (?, ?, ?)",
         (fingerprint, source, now_ms()),
@@ -35,6 +42,29 @@ async def register_library(
     if cursor.lastrowid is None:  # pragma: no cover - SQLite always reports it for an INSERT
         raise RuntimeError("SQLite did not report the new library's id")
     return int(cursor.lastrowid), False
+
+
+async def _library_of_rows(
+    tx: aiosqlite.Connection, first_rows: Sequence[tuple[int, str]]
+) -> int | None:
+    """The library from which at least two of `first_rows` were logged, with two different
+    creation times (rows made in one instant, as a script or a test makes them, tell no
+    library from another), or all of them if there is only one; None otherwise."""
+    if not first_rows:
+        return None
+    pairs = ", ".join("(?, ?)" for _ in first_rows)
+    found = await fetch_one(
+        tx,
+        "SELECT library_id, count(*), count(DISTINCT created_mark) FROM legacy_import_log"
+        f" WHERE (legacy_id, created_mark) IN (VALUES {pairs})"
+        " GROUP BY library_id ORDER BY count(*) DESC, library_id LIMIT 1",
+        tuple(value for pair in first_rows for value in pair),
+    )
+    if found is None:
+        return None
+    library_id, matched, instants = (int(v) for v in found)
+    enough = matched == len(first_rows) == 1 or (matched >= 2 and instants >= 2)
+    return library_id if enough else None
 
 
 async def migrated_ids(
@@ -87,9 +117,10 @@ async def log_migrated(
     target: str,
     sha256: str | None,
     pending_id: int | None,
+    created_mark: str | None = None,
 ) -> None:
     await tx.execute(
         "INSERT OR REPLACE INTO legacy_import_log(library_id, legacy_id, target, sha256,"
-        " pending_id, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (library_id, legacy_id, target, sha256, pending_id, now_ms()),
+        " pending_id, imported_at, created_mark) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (library_id, legacy_id, target, sha256, pending_id, now_ms(), created_mark),
     )

@@ -277,6 +277,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "each legacy row logged with its creation time, to know its library again",
+        """
+        -- A legacy library is known by its first rows (id, created_at, path); one whose first
+        -- row was deleted, or whose first model's file moved, in the old manager is still
+        -- known by the (legacy id, created_at) of the rows logged from it (legacy_log).
+        ALTER TABLE legacy_import_log ADD COLUMN created_mark TEXT;
+        """,
+    ),
 ]
 
 
