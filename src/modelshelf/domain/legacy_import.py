@@ -21,6 +21,7 @@ from modelshelf.domain.legacy_images import StagedImages, stage_images
 from modelshelf.domain.legacy_plan import (
     FreshPendingIds,
     LegacyPlan,
+    by_images,
     created_mark,
     library_fingerprint,
     plan_rows,
@@ -231,24 +232,9 @@ async def _migrate_batch(
     plans = await shelf.run_cpu(plan_rows, rows, tags_by_model)
     plans = await _plans_to_write(shelf, run, plans)
     progress.advance(len(rows) - len(plans))
-    for part in _by_images(plans, IMAGES_PER_CHANGE):
+    for part in by_images(plans, IMAGES_PER_CHANGE):
         await _migrate_part(shelf, run, part)
         progress.advance(len(part))
-
-
-def _by_images(plans: list[LegacyPlan], most: int) -> list[list[LegacyPlan]]:
-    """`plans` in order, cut into runs listing at most `most` images each (a plan with more
-    is a run alone); plans without images ride along with the others."""
-    parts: list[list[LegacyPlan]] = []
-    images = 0
-    for plan in plans:
-        count = len(plan.image_names)
-        if not parts or (parts[-1] and images + count > most):
-            parts.append([])
-            images = 0
-        parts[-1].append(plan)
-        images += count
-    return parts
 
 
 async def _migrate_part(shelf: Shelf, run: _Run, plans: list[LegacyPlan]) -> None:

@@ -157,6 +157,21 @@ def _not_an_image_path(key: str, item: Any) -> str:
     return f"{key} entry {shown} is {what}, not an image path; skipped"
 
 
+def by_images(plans: list[LegacyPlan], most: int) -> list[list[LegacyPlan]]:
+    """`plans` in order, cut into runs listing at most `most` images each (a plan with more
+    is a run alone); plans without images ride along with the others."""
+    parts: list[list[LegacyPlan]] = []
+    images = 0
+    for plan in plans:
+        count = len(plan.image_names)
+        if not parts or (parts[-1] and images + count > most):
+            parts.append([])
+            images = 0
+        parts[-1].append(plan)
+        images += count
+    return parts
+
+
 def created_mark(row: LegacyRow) -> str | None:
     """A legacy row's created_at as its file holds it, typed (`int:1700000000123`), or None
     when it has none: with its id, what knows the row again in a later run of stage 1."""
