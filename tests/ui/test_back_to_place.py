@@ -72,3 +72,28 @@ def test_a_reloaded_model_opens_where_it_was(visit: Visit, library: SeededLibrar
     page.reload()
     page.get_by_role("heading", level=1, name="Ink Embedding v2").wait_for()
     page.wait_for_function("at => Math.abs(scrollY - at) < 2", arg=at)
+
+
+# The page's own fetch, slowed: every answer comes `ms` late (a busy server, a slow link).
+SLOW_ANSWERS = """ms => {
+  const fetched = window.fetch;
+  const later = () => new Promise((wait) => setTimeout(wait, ms));
+  window.fetch = (...args) => later().then(() => fetched(...args));
+}"""
+
+
+def test_back_to_a_page_whose_lists_come_slowly_returns_to_the_place_left(visit: Visit) -> None:
+    page = visit.page
+    route_duplicates(page, 100)
+    page.goto("/jobs")
+    link = page.get_by_role("region", name="Duplicates").get_by_role("link", name="Copied 090")
+    link.focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", level=1, name="No such model").wait_for()
+    # Longer than the pause after which a scroll is saved: the page left blank while its
+    # lists load must not be saved as the place it was left.
+    page.evaluate(SLOW_ANSWERS, 600)
+    page.go_back()
+    expect(link).to_be_focused()
+    expect(link).to_be_in_viewport()
+    assert page.evaluate("scrollY") > 1000

@@ -7,7 +7,7 @@ import { typeChoices, baseModelChoices, suggestTags, tagsChanged } from "./choic
 import { VirtualGrid } from "./grid.js";
 import { Results } from "./results.js";
 import { Selection, selectionBar } from "./selection.js";
-import { setQuery, savedScroll, focusHeading } from "./router.js";
+import { setQuery, savedScroll, focusHeading, finishReturn } from "./router.js";
 
 const FILTERS = ["q", "type", "tag", "base_model", "missing", "sort", "order"];
 // The files filter: `missing` as the API takes it, and what the control and its chip say.
@@ -339,6 +339,7 @@ export async function mountLibrary(main, context) {
     // The grid takes its full height first, else the scroll is cut short at the page's end.
     grid.update();
     if (restore) window.scrollTo(0, restore);
+    finishReturn();
     if (returnTo < 0 || returnTo >= (grid.results.total || 0)) return focusHeading(main, context.focus);
     // Reached by a link (no place saved): the card is brought into view near the top.
     if (!restore) grid.scrollToIndex(returnTo, "top");

@@ -7,7 +7,7 @@ import { mountPending } from "./pending.js";
 import { mountJobs } from "./jobs.js";
 import { mountTags } from "./tags.js";
 import { h, clear } from "./dom.js";
-import { navigate, onNavigate, focusHeading, saveScroll } from "./router.js";
+import { navigate, onNavigate, focusHeading, beginReturn, saveScrollWhenItPauses } from "./router.js";
 
 const base = new URL(document.baseURI);
 const prefix = base.pathname; // ends with "/"
@@ -84,14 +84,11 @@ document.addEventListener("click", (event) => {
 });
 
 onNavigate(render);
-window.addEventListener("popstate", () => render({ focus: false }));
+window.addEventListener("popstate", () => {
+  beginReturn();
+  render({ focus: false });
+});
 history.scrollRestoration = "manual";
-// A reload comes back to the place the page was at, not where it was when last left by a link:
-// the place is saved once scrolling pauses. (Not as the page unloads: Chromium drops history
-// state written at pagehide, and a beforeunload listener kept a browser context from closing.)
-let scrolled = 0;
-window.addEventListener("scroll", () => {
-  clearTimeout(scrolled);
-  scrolled = setTimeout(saveScroll, 200);
-}, { passive: true });
+saveScrollWhenItPauses();
+beginReturn();
 render({ focus: false });

@@ -12,6 +12,7 @@ export function onNavigate(render) {
 export function navigate(url, { replace = false } = {}) {
   const target = new URL(url, document.baseURI);
   saveScroll();
+  returning = false;
   if (replace) history.replaceState({}, "", target);
   else history.pushState({ from: location.href }, "", target);
   renderHook({ focus: true });
@@ -40,6 +41,36 @@ export function saveScroll() {
   history.replaceState({ ...history.state, scrollY: window.scrollY, link: link ? linkKey(link) : null }, "");
 }
 
+// Back (or a reload) to an entry, its saved place is kept until the page has returned to it
+// (returnToPlace, finishReturn) or the person scrolls it: the page drawn blank while its lists
+// load (a slow server) and a scroll save left pending by the page before are not the place it
+// was left. Saving them lost the focus and the place of a Back that came before its answers.
+let returning = false;
+let scrolled = 0;
+
+export function beginReturn() {
+  returning = true;
+  clearTimeout(scrolled);
+}
+
+export function finishReturn() {
+  returning = false;
+}
+
+// A reload comes back to the place the page was at, not where it was when last left by a link:
+// the place is saved once scrolling pauses. (Not as the page unloads: Chromium drops history
+// state written at pagehide, and a beforeunload listener kept a browser context from closing.)
+export function saveScrollWhenItPauses() {
+  window.addEventListener("scroll", () => {
+    clearTimeout(scrolled);
+    if (!returning) scrolled = setTimeout(saveScroll, 200);
+  }, { passive: true });
+  // What the person does to scroll: from then on, where they scroll to is the place.
+  for (const type of ["wheel", "touchstart", "pointerdown", "keydown"]) {
+    window.addEventListener(type, finishReturn, { passive: true, capture: true });
+  }
+}
+
 export function savedScroll() {
   return (history.state && history.state.scrollY) || 0;
 }
@@ -53,6 +84,7 @@ const linkKey = (a) => `${a.getAttribute("href")} ${a.textContent}`;
 // or a duplicate's model, was sent back to the top of the list.
 export function returnToPlace(main) {
   const state = history.state || {};
+  finishReturn();
   if (state.scrollY) window.scrollTo(0, state.scrollY);
   const link = state.link && [...main.querySelectorAll("a[href]")].find((a) => linkKey(a) === state.link);
   if (link) link.focus(); // and into view, if the page's rows are not as tall as they were
