@@ -234,3 +234,15 @@ def route_duplicates(page: Any, count: int) -> None:
     page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": []}))
     answer = {"groups": groups, "wasted_bytes": count * 2**20}
     page.route("**/api/duplicates", lambda r: r.fulfill(json=answer))
+
+
+def wait_frames(page: Any, frames: int) -> None:
+    """Until the page has drawn `frames` more frames: time for what a drawing reports
+    (IntersectionObserver, ResizeObserver) to have been acted on."""
+    page.evaluate(
+        """n => new Promise((done) => {
+             const frame = () => (--n ? requestAnimationFrame(frame) : done());
+             requestAnimationFrame(frame);
+           })""",
+        frames,
+    )

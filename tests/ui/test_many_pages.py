@@ -19,7 +19,7 @@ from modelshelf.config import Settings
 from modelshelf.storage import models
 from modelshelf.web.keys import SHELF
 from tests.server import ServerProcess, serve_seeded
-from tests.ui.conftest import Visit, visit_of
+from tests.ui.conftest import Visit, visit_of, wait_frames
 
 MODELS = 250
 
@@ -163,13 +163,6 @@ def test_back_from_a_model_puts_the_focus_on_its_card(pages_visit: Visit) -> Non
     assert page.evaluate(FOCUSED_CARD) == {"href": f"models/{sha_of(180)}", "inView": True}
 
 
-# Resolves after `n` frames drawn: time for the grid to ask again, were it to ask every frame.
-FRAMES = """n => new Promise((done) => {
-  const frame = () => (--n ? requestAnimationFrame(frame) : done());
-  requestAnimationFrame(frame);
-})"""
-
-
 def test_a_page_that_cannot_be_fetched_is_said_and_not_asked_for_every_frame(
     pages_visit: Visit,
 ) -> None:
@@ -191,7 +184,8 @@ def test_a_page_that_cannot_be_fetched_is_said_and_not_asked_for_every_frame(
     page.locator(".card[data-state='failed']", has_text="Not loaded").first.wait_for()
     said = page.get_by_role("alert")
     said.get_by_text("Some models could not be loaded: The server cannot be reached").wait_for()
-    page.evaluate(FRAMES, 30)
+    # Time for the grid to ask again, were it to ask every frame.
+    wait_frames(page, 30)
     assert 1 <= len(refused) <= 2, refused  # the pages on screen, once each
 
     page.unroute("**/api/models?*")

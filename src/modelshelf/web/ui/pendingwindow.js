@@ -16,9 +16,19 @@ export function rowWindow(queue, { rows, inGroup, build }) {
   const text = h("span", { class: "count" });
   const button = h("button", { type: "button", class: "small", onclick: () => more() });
   const footer = h("p", { class: "queue-more", hidden: true }, text, " ", button);
+  // Not while the button has the focus: the keyboard's user on it chooses with Enter, and rows
+  // added under them would carry the button away (Enter then skipped the rows added).
   const observer = "IntersectionObserver" in window
-    ? new IntersectionObserver((seen) => { if (seen.some((e) => e.isIntersecting)) grow(); }, { rootMargin: "0px 0px 800px 0px" })
+    ? new IntersectionObserver((seen) => {
+      if (seen.some((e) => e.isIntersecting) && document.activeElement !== button) grow();
+    }, { rootMargin: "0px 0px 800px 0px" })
     : null;
+  button.addEventListener("blur", () => {
+    if (observer && !footer.hidden) {
+      observer.disconnect();
+      observer.observe(footer);
+    }
+  });
 
   function grow() {
     limit += PAGE;

@@ -132,10 +132,16 @@ export async function mountTags(main, context) {
     nearEnd.observe(more);
   }
   more.addEventListener("click", () => showMore({ focus: true }));
+  // Not while the button has the focus: the keyboard's user on it chooses with Enter, and rows
+  // added under them would carry the button away (Enter then skipped the rows added).
   const nearEnd = new IntersectionObserver((seen) => {
-    if (seen.some((e) => e.isIntersecting) && !more.hidden) showMore();
+    if (seen.some((e) => e.isIntersecting) && !more.hidden && document.activeElement !== more) showMore();
   }, { rootMargin: `${NEAR_END_PX}px 0px` });
   nearEnd.observe(more);
+  more.addEventListener("blur", () => {
+    nearEnd.unobserve(more);
+    nearEnd.observe(more);
+  });
 
   function rowOf(tag) {
     const kept = rows.get(tag.id);
