@@ -19,6 +19,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import JobCancelled, Unprocessable
 from modelshelf.integrity import check_library
 from modelshelf.progress import Progress
+from modelshelf.storage.database import translate_sqlite_error
 from tests.conftest import Client, MakeClient, migrate, shelf_of
 from tests.events import Event, events_until_end, read_events
 from tests.factories import LegacyLibrary, add_pending_models
@@ -301,6 +302,34 @@ async def test_a_job_that_failed_is_a_warning_in_the_server_log_with_the_reason(
     await follow(client, job.id)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(job.id in w and "disk holding the database is full" in w for w in warnings)
+
+
+def sqlite_refusal(code: int) -> Exception:
+    """What the storage makes of SQLite refusing a write with `code`."""
+    error = sqlite3.OperationalError("refused")
+    error.sqlite_errorcode = code
+    return translate_sqlite_error(error)
+
+
+@pytest.mark.parametrize(
+    "code", [sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY]
+)
+async def test_a_job_stopped_by_a_refused_change_says_what_it_had_done_is_kept(
+    client: Client, code: int
+) -> None:
+    """A refused change says "nothing was changed", true of a request; of a scan that stopped
+    at its 3rd file it was false: the two before were in the library."""
+
+    async def stopped_at_the_third(progress: Progress) -> dict[str, Any]:
+        progress.set_total(5)
+        progress.advance(2)
+        raise sqlite_refusal(code)
+
+    job = await shelf_of(client).jobs.start("scan", stopped_at_the_third, what="stopped")
+    end = (await follow(client, job.id))[-1].data
+    assert end["state"] == "failed"
+    assert "nothing was changed" not in end["error"]
+    assert "the job stopped there; the 2 of 5 done before it are kept" in end["error"]
 
 
 # --- events -----------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# How a refused change ends its sentence; a job stopped by one says what it had done instead.
+NOTHING_CHANGED = "nothing was changed"
+
 
 class ShelfError(Exception):
     """Base class: `detail` is a sentence for a person, `extra` is merged into error answers."""

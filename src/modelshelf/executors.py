@@ -14,7 +14,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from modelshelf.errors import StorageFull
+from modelshelf.errors import NOTHING_CHANGED, StorageFull
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -171,6 +171,6 @@ async def run_blocking(executor: Executor, func: Callable[..., T], *args: Any) -
     except OSError as exc:
         if is_disk_full(exc):
             raise StorageFull(
-                f"no space left in the data directory ({exc.strerror}); nothing was changed"
+                f"no space left in the data directory ({exc.strerror}); {NOTHING_CHANGED}"
             ) from exc
         raise

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from modelshelf.errors import (
+    NOTHING_CHANGED,
     Conflict,
     JobCancelled,
     JobRunning,
@@ -297,7 +298,7 @@ class Jobs:
         except asyncio.CancelledError:
             state, error = "cancelled", entry.stop_reason or CANCELLED_ON_REQUEST
         except ShelfError as exc:
-            state, error, entry.failure = "failed", exc.detail, exc
+            state, error, entry.failure = "failed", said_of_the_job(exc, entry.progress), exc
         except Exception as exc:
             log.exception("job %s (%s) failed", entry.job.id, entry.job.kind)
             state, error, entry.failure = "failed", INTERNAL_ERROR, exc
@@ -361,6 +362,15 @@ class Jobs:
 
     async def _in_executor(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+
+def said_of_the_job(exc: ShelfError, progress: Progress) -> str:
+    """The error of a change that stopped a job, as the job's error: "nothing was changed" is
+    true of that change, not of the job, whose changes before it are kept."""
+    done = progress.snapshot()
+    of_total = f"{done.done:,} of {done.total:,}" if done.total is not None else f"{done.done:,}"
+    kept = f"the job stopped there; the {of_total} done before it are kept"
+    return exc.detail.replace(NOTHING_CHANGED, kept, 1)
 
 
 def _seen(stored: Job) -> Job:

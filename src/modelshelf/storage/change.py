@@ -46,7 +46,13 @@ import aiosqlite
 
 from modelshelf.crashpoints import crashpoint
 from modelshelf.durability import sync_folders
-from modelshelf.errors import PartRefused, StorageBusy, StorageFull, StorageUnavailable
+from modelshelf.errors import (
+    NOTHING_CHANGED,
+    PartRefused,
+    StorageBusy,
+    StorageFull,
+    StorageUnavailable,
+)
 from modelshelf.executors import refuses_writes, run_blocking
 from modelshelf.locks import KeyedLocks
 from modelshelf.storage import fileops, journal, search
@@ -87,7 +93,7 @@ class Staging:
         except OSError as exc:
             if refuses_writes(exc):  # every change that writes files begins here
                 raise StorageUnavailable(
-                    f"the images folder cannot be written ({exc.strerror}); nothing was changed"
+                    f"the images folder cannot be written ({exc.strerror}); {NOTHING_CHANGED}"
                 ) from exc
             raise
         return folder
@@ -288,7 +294,7 @@ class Changes:
         if self._unfinished:
             raise StorageUnavailable(
                 "the files of an earlier change could not be put in place yet"
-                f" ({self._unfinished[0].reason}); nothing was changed. They are tried again"
+                f" ({self._unfinished[0].reason}); {NOTHING_CHANGED}. They are tried again"
                 " with every change: try again once the images folder can be written"
             )
 

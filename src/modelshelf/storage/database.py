@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from modelshelf.errors import StorageBusy, StorageFull, StorageUnavailable
+from modelshelf.errors import NOTHING_CHANGED, StorageBusy, StorageFull, StorageUnavailable
 from modelshelf.storage import search
 from modelshelf.storage.counts import CAPACITY as COUNTS_KEPT
 from modelshelf.storage.counts import MatchCounts
@@ -308,12 +308,12 @@ def translate_sqlite_error(exc: sqlite3.Error) -> Exception:
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     if primary == sqlite3.SQLITE_READONLY:
-        return StorageUnavailable("the database is read-only; nothing was changed")
+        return StorageUnavailable(f"the database is read-only; {NOTHING_CHANGED}")
     if primary == sqlite3.SQLITE_FULL:
-        return StorageFull("the disk holding the database is full; nothing was changed")
+        return StorageFull(f"the disk holding the database is full; {NOTHING_CHANGED}")
     if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return StorageBusy(
-            "the database is locked by another program; nothing was changed, try again shortly",
+            f"the database is locked by another program; {NOTHING_CHANGED}, try again shortly",
             retry_after=2,
         )
     return exc
