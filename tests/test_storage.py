@@ -679,3 +679,17 @@ async def test_a_part_the_database_refuses_is_undone_alone(
     async with storage.read() as conn:
         rows = await (await conn.execute("SELECT id, name FROM tags ORDER BY id")).fetchall()
     assert [tuple(r) for r in rows] == [(1, "kept"), (4, "last")]
+
+
+async def test_a_new_library_is_said_once_where_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A data dir misspelt (MODELSHELF_DATA_DIR, --data-dir) served a new, empty library
+    without a word: its making is said, with the path, and only then."""
+    caplog.set_level("INFO", logger="modelshelf")
+    for _ in range(2):
+        storage = Storage(tmp_path / "typo" / "modelshelf.db")
+        await storage.open()
+        await storage.close()
+    said = [r.getMessage() for r in caplog.records if "new, empty library" in r.getMessage()]
+    assert said == [f"a new, empty library in {tmp_path / 'typo'} (it had no modelshelf.db)"]

@@ -87,6 +87,7 @@ class Storage:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._dir_lock.acquire()
+        is_new = not self.path.exists()
         # Another program may have changed the file since a close: nothing kept before holds.
         self.generation += 2
         self.index_generation += 2
@@ -95,6 +96,11 @@ class Storage:
             await self._writer.execute("PRAGMA journal_mode=WAL")
             await self._writer.execute(f"PRAGMA journal_size_limit={int(self._journal_size_limit)}")
             await apply_migrations(self._writer)
+            if is_new:
+                # Said, for a data dir misspelt (a setting, a --data-dir) serves an empty library.
+                log.info(
+                    "a new, empty library in %s (it had no %s)", self.path.parent, self.path.name
+                )
             await self._refresh_search()
             for _ in range(self._read_count):
                 self._readers.add(await self._connect_reader())
