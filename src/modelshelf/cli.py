@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from modelshelf import __version__
 from modelshelf.app import create_app, freeze_start_up_heap
+from modelshelf.backup import back_up
 from modelshelf.config import Settings, SettingsError, load_settings, unknown_variables
 from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import check_legacy_inputs, migrate_legacy
@@ -96,6 +98,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return serve(settings)
     if args.command == "check":
         return check(settings)
+    if args.command == "backup":
+        return backup(settings, args.target, args.no_progress)
     if args.command == "scan":
         return _run_stoppable(scan(settings, args.types, args.no_progress))
     legacy_db, legacy_images = args.legacy_db.resolve(), args.legacy_images.resolve()
@@ -299,6 +303,24 @@ def check(settings: Settings) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def backup(settings: Settings, target: Path, quiet: bool) -> int:
+    """Copy the library into `target` (modelshelf.backup) with a bar on a terminal; prints
+    the report as JSON. EXIT_OK if the copy checks clean, EXIT_FAILED if it has problems or
+    could not be made, EXIT_NO_LIBRARY if the data directory holds no library."""
+    try:
+        report = back_up(settings.data_dir, target, bar=None if not quiet else False)
+    except NotFound as exc:
+        print(f"modelshelf: {exc.detail}", file=sys.stderr)
+        return EXIT_NO_LIBRARY
+    except (ShelfError, OSError) as exc:
+        print(f"modelshelf: no backup was made: {_reason(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(dataclasses.asdict(report), indent=2, ensure_ascii=False))
+    for problem in report.problems:
+        print(f"modelshelf: the backup has a problem: {problem}", file=sys.stderr)
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
@@ -317,6 +339,7 @@ def _parser() -> argparse.ArgumentParser:
         ("scan", "scan the model folders into the library, as a job"),
         ("migrate-legacy", "stage 1: import a legacy library from the command line"),
         ("check", "check that the database and the images folder agree"),
+        ("backup", "copy the library into a folder, while the service runs or not"),
     ):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--data-dir", type=Path, help="data directory (default ./data)", **common)
@@ -338,7 +361,11 @@ def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]
             action="append",
             help="scan only the roots of this model type (repeat for more)",
         )
-    if name in ("scan", "migrate-legacy"):
+    if name == "backup":
+        sub.add_argument(
+            "target", type=Path, help="folder of the backup (new, empty or an earlier backup)"
+        )
+    if name in ("scan", "migrate-legacy", "backup"):
         sub.add_argument(
             "--no-progress",
             action="store_true",

@@ -1,0 +1,221 @@
+"""A backup of a library that is itself a library: `modelshelf backup TARGET` copies the
+database and the image files of a data directory into TARGET, while the service runs or not,
+and checks the copy as `modelshelf check` would.
+
+While the service runs, the database is copied as of one instant (SQLite's online backup) and
+the image files after it. That copy is kept only if no change put files in place or removed
+them in between (the file journal's marks, storage.snapshot, are unchanged); otherwise it is
+made again, and the files already copied are not copied twice (same size and time). The
+service is never stopped or slowed beyond the reads of a copy.
+
+TARGET is a folder of its own: made if missing, else empty or an earlier backup (it holds the
+file BACKUP_MARK). Files a backup no longer holds are removed from it. Its database is removed
+first and put in place last, so a backup cut short is never taken for a library.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelshelf.durability import sync_folders
+from modelshelf.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from modelshelf.imagefolder import ImageFolder
+from modelshelf.integrity import check_library
+from modelshelf.progress import Progress
+from modelshelf.storage.database import DATABASE_NAME
+from modelshelf.storage.dirlock import DataDirInUse, DirectoryLock
+from modelshelf.storage.snapshot import FileMarks, copy_database, file_marks, remove_database
+
+BACKUP_MARK = ".modelshelf-backup"
+ATTEMPTS = 5
+# A change's files are put in place within milliseconds of its commit.
+UNFINISHED_WAIT_S = 0.5
+_PARTIAL_DATABASE = ".modelshelf.db.partial"
+# The pixel limit plays no part in listing files; ImageFolder wants one.
+_NO_RENDERING = 1
+
+
+@dataclass
+class BackupReport:
+    """What a backup did. `problems` are what `modelshelf check` finds in the copy (none: it
+    is a consistent library); `attempts` how many copies it took (more than one while the
+    service changed images meanwhile)."""
+
+    target: str
+    attempts: int = 0
+    files_copied: int = 0
+    files_kept: int = 0
+    files_removed: int = 0
+    bytes_copied: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def back_up(
+    data_dir: Path,
+    target: Path,
+    *,
+    bar: bool | None = None,
+    copied: Callable[[int], None] | None = None,
+) -> BackupReport:
+    """Copy the library in `data_dir` into `target` (see the module). `copied(attempt)` is
+    called once an attempt's files are copied, before they are judged. Raises NotFound if
+    `data_dir` holds no library, InvalidInput for a `target` that is not a backup's folder,
+    Conflict if the images kept changing through every attempt, Unprocessable if a change
+    interrupted by a crash waits for the service to finish it, OSError for a copy that fails."""
+    data_dir, target = data_dir.resolve(), target.resolve()
+    if not (data_dir / DATABASE_NAME).is_file():
+        raise NotFound(f"{data_dir} holds no modelshelf library (no {DATABASE_NAME})")
+    _check_target(data_dir, target)
+    report = BackupReport(target=str(target))
+    with _service_stopped(data_dir) as stopped:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / BACKUP_MARK).touch()
+        remove_database(target / DATABASE_NAME)
+        while not _attempt(data_dir, target, report, stopped=stopped, bar=bar, copied=copied):
+            if report.attempts >= ATTEMPTS:
+                remove_database(target / _PARTIAL_DATABASE)
+                raise Conflict(
+                    f"the library's images changed during each of {ATTEMPTS} copies; back up"
+                    " when it is quieter, or stop the service first"
+                )
+        os.replace(target / _PARTIAL_DATABASE, target / DATABASE_NAME)
+        sync_folders([target])
+    report.problems = check_library(target)
+    return report
+
+
+def _attempt(
+    data_dir: Path,
+    target: Path,
+    report: BackupReport,
+    *,
+    stopped: bool,
+    bar: bool | None,
+    copied: Callable[[int], None] | None,
+) -> bool:
+    """One copy of the database, then of the files; whether it holds (nothing changed files
+    meanwhile)."""
+    report.attempts += 1
+    database = data_dir / DATABASE_NAME
+    marks = copy_database(database, target / _PARTIAL_DATABASE)
+    if marks.unfinished and stopped:
+        raise Unprocessable(
+            f"the service on {data_dir} stopped before a change was finished: start it once"
+            " (it finishes the change), then back up again"
+        )
+    if marks.unfinished:  # a change's files are being put in place right now
+        time.sleep(UNFINISHED_WAIT_S)
+        return False
+    library, copy = ImageFolder(data_dir, _NO_RENDERING), ImageFolder(target, _NO_RENDERING)
+    _copy_files(library, copy, report, bar)
+    if copied is not None:
+        copied(report.attempts)
+    return stopped or file_marks(database) == FileMarks(marks.last, 0)
+
+
+def _check_target(data_dir: Path, target: Path) -> None:
+    if target == data_dir or data_dir in target.parents or target in data_dir.parents:
+        raise InvalidInput(f"{target}: a backup goes outside the data directory, and holds none")
+    if target.exists() and not target.is_dir():
+        raise InvalidInput(f"{target} is not a folder")
+    if target.is_dir() and not (target / BACKUP_MARK).exists() and any(target.iterdir()):
+        raise InvalidInput(
+            f"{target} is not empty and holds no earlier backup: choose a new or empty folder"
+        )
+
+
+@contextmanager
+def _service_stopped(data_dir: Path) -> Iterator[bool]:
+    """Whether no service runs on the data directory; if none does, the directory's lock is
+    held meanwhile, so none starts during the backup."""
+    lock = DirectoryLock(data_dir)
+    try:
+        lock.acquire()
+    except DataDirInUse:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def _copy_files(
+    source: ImageFolder, copy: ImageFolder, report: BackupReport, bar: bool | None
+) -> None:
+    """The library's image files into `copy`, each copied unless there with its size and time;
+    files of the copy the library no longer has are removed."""
+    wanted = dict(_library_files(source, copy))
+    copy.root.mkdir(exist_ok=True)
+    copy.pending_dir.mkdir(exist_ok=True)
+    to_copy: list[tuple[Path, Path, os.stat_result]] = []
+    for there, here in wanted.items():
+        try:
+            info = here.stat()
+        except FileNotFoundError:
+            continue  # removed by a change since it was listed: the marks tell
+        if _same_file(there, info):
+            report.files_kept += 1
+        else:
+            to_copy.append((here, there, info))
+    with Progress(len(to_copy), "backup", bar, unit="file") as progress:
+        progress.set_total(len(to_copy), bytes_total=sum(i.st_size for _, _, i in to_copy))
+        for here, there, info in to_copy:
+            if _copy_file(here, there):
+                report.files_copied += 1
+                report.bytes_copied += info.st_size
+            progress.advance(1, nbytes=info.st_size)
+    report.files_removed += _remove_others(copy, set(wanted))
+    sync_folders([copy.root, copy.pending_dir])
+
+
+def _library_files(source: ImageFolder, copy: ImageFolder) -> Iterator[tuple[Path, Path]]:
+    """(path in the copy, path in the library) of every rendition and pending original."""
+    disk = source.scan()
+    for (sha256, seq), found in disk.renditions.items():
+        for quality in found:
+            yield (
+                copy.rendition_path(sha256, seq, quality),
+                source.rendition_path(sha256, seq, quality),
+            )
+    for pending_id, ext in disk.pending.items():
+        yield copy.pending_path(pending_id, ext), source.pending_path(pending_id, ext)
+
+
+def _same_file(there: Path, info: os.stat_result) -> bool:
+    try:
+        had = there.stat()
+    except FileNotFoundError:
+        return False
+    return (had.st_size, had.st_mtime_ns) == (info.st_size, info.st_mtime_ns)
+
+
+def _copy_file(here: Path, there: Path) -> bool:
+    """`here` copied to `there` by way of a temporary name (its time kept, so the next backup
+    knows it); False if `here` was removed meanwhile."""
+    partial = there.with_name(f".{there.name}.partial")
+    try:
+        shutil.copy2(here, partial)
+    except FileNotFoundError:
+        partial.unlink(missing_ok=True)
+        return False
+    os.replace(partial, there)
+    return True
+
+
+def _remove_others(copy: ImageFolder, wanted: set[Path]) -> int:
+    removed = 0
+    for folder in (copy.root, copy.pending_dir):
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_file(follow_symlinks=False) and path not in wanted:
+                    path.unlink()
+                    removed += 1
+    return removed

@@ -1,0 +1,188 @@
+"""`modelshelf backup`: a copy of the library that is itself the library (its rows and its
+image files as one moment left them), made while the service runs or not, again and again into
+one folder, copying only what changed. A collector's library is worth backing up while it
+serves: the README's way (stop the service, copy the folder) was the only one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from modelshelf.backup import ATTEMPTS, back_up
+from modelshelf.errors import Conflict, InvalidInput, NotFound
+from modelshelf.integrity import check_library
+from tests.conftest import SLOW_TIMEOUT, Client, MakeClient, migrate
+from tests.factories import (
+    LegacyLibrary,
+    environ_without_modelshelf,
+    fake_sha,
+    make_image,
+    snapshot,
+)
+from tests.server import ServerProcess
+
+MODELS = 3
+# Per model two example images of three renditions each, and one pending model's original.
+FILES = MODELS * 2 * 3 + 1
+
+
+async def seed(client: Client, legacy: LegacyLibrary) -> None:
+    """Stage 1 of MODELS hashed models with two images each and one pending model."""
+    for n in range(1, MODELS + 1):
+        names = [f"m{n}_{k}.png" for k in range(2)]
+        for k, name in enumerate(names):
+            make_image(legacy.images_dir / name, 64 + 8 * k, 48)
+        legacy.add_model(n, hash_hex=fake_sha(n), images=names)
+    make_image(legacy.images_dir / "pending.png")
+    legacy.add_model(MODELS + 1, images=["pending.png"])
+    await migrate(client, legacy)
+
+
+def delete_first_image(server: ServerProcess, model: int) -> None:
+    """A change that removes a file and renames the next: the worst for a copy made meanwhile."""
+    request = urllib.request.Request(
+        f"{server.url}/api/images/{fake_sha(model)}_0.webp", method="DELETE"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+async def test_a_backup_of_a_stopped_library_is_that_library(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    await seed(client, legacy)
+    await client.close()
+    report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+    assert (report.attempts, report.problems) == (1, [])
+    assert (report.files_copied, report.files_kept, report.files_removed) == (FILES, 0, 0)
+    assert snapshot(tmp_path / "backup") == snapshot(data_dir)
+
+
+async def test_a_second_backup_copies_only_what_changed(
+    make_client: MakeClient, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    client = await make_client()
+    await seed(client, legacy)
+    await client.close()
+    await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+    client = await make_client()
+    response = await client.delete(f"/api/images/{fake_sha(1)}_0.webp")
+    assert response.status == 200, await response.text()
+    await client.close()
+
+    report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+    # Image 1 of model 1 became its image 0: three renditions copied, three removed.
+    assert (report.files_copied, report.files_removed) == (3, 3)
+    assert report.files_kept == FILES - 6
+    assert report.problems == []
+    assert snapshot(tmp_path / "backup") == snapshot(data_dir)
+
+
+@pytest.mark.timeout(SLOW_TIMEOUT)
+async def test_a_backup_while_the_service_changes_images_is_made_again(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    await seed(client, legacy)
+    await client.close()
+    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+
+        def change_during_the_first(attempt: int) -> None:
+            if attempt == 1:
+                delete_first_image(server, 1)
+
+        report = await asyncio.to_thread(
+            back_up, data_dir, tmp_path / "backup", bar=False, copied=change_during_the_first
+        )
+        assert (report.attempts, report.problems) == (2, [])
+        assert snapshot(tmp_path / "backup") == snapshot(data_dir)
+
+
+@pytest.mark.timeout(SLOW_TIMEOUT)
+async def test_a_backup_while_images_never_stop_changing_says_so_and_is_no_library(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    await seed(client, legacy)
+    await client.close()
+    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+
+        def change_during_each(attempt: int) -> None:
+            delete_first_image(server, 1 + attempt % MODELS)
+
+        with pytest.raises(Conflict, match=f"changed during each of {ATTEMPTS} copies"):
+            await asyncio.to_thread(
+                back_up, data_dir, tmp_path / "backup", bar=False, copied=change_during_each
+            )
+    with pytest.raises(NotFound):
+        check_library(tmp_path / "backup")
+
+
+@pytest.mark.parametrize(
+    ("target", "refused"),
+    [
+        ("inside", InvalidInput),
+        ("someone else's folder", InvalidInput),
+        ("a file", InvalidInput),
+    ],
+)
+async def test_a_backup_never_goes_where_it_would_harm(
+    client: Client, data_dir: Path, tmp_path: Path, target: str, refused: type[Exception]
+) -> None:
+    await client.close()  # a library, empty
+    folders = {
+        "inside": data_dir / "backup",
+        "someone else's folder": tmp_path / "photos",
+        "a file": tmp_path / "notes.txt",
+    }
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"a photograph")
+    (tmp_path / "notes.txt").write_text("notes")
+    with pytest.raises(refused):
+        await asyncio.to_thread(back_up, data_dir, folders[target], bar=False)
+    assert (tmp_path / "photos" / "cat.jpg").read_bytes() == b"a photograph"
+    assert (tmp_path / "notes.txt").read_text() == "notes"
+    assert not (data_dir / "backup").exists()
+
+
+async def test_a_backup_of_no_library_is_not_found(tmp_path: Path) -> None:
+    (tmp_path / "typo").mkdir()
+    with pytest.raises(NotFound, match="holds no modelshelf library"):
+        await asyncio.to_thread(back_up, tmp_path / "typo", tmp_path / "backup", bar=False)
+    assert not (tmp_path / "backup").exists()
+
+
+@pytest.mark.timeout(SLOW_TIMEOUT)
+async def test_the_backup_command_prints_its_report_and_the_copy_checks_clean(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    await seed(client, legacy)
+    await client.close()
+    backup = tmp_path / "backup"
+
+    def modelshelf(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "modelshelf", *args]
+        env = environ_without_modelshelf()
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    made = await asyncio.to_thread(
+        modelshelf, "backup", "--data-dir", str(data_dir), str(backup), "--no-progress"
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout) == {
+        "target": str(backup),
+        "attempts": 1,
+        "files_copied": FILES,
+        "files_kept": 0,
+        "files_removed": 0,
+        "bytes_copied": sum(
+            p.stat().st_size for p in (data_dir / "images").rglob("*") if p.is_file()
+        ),
+        "problems": [],
+    }
+    checked = await asyncio.to_thread(modelshelf, "check", "--data-dir", str(backup))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
