@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -120,6 +121,65 @@ async def test_a_backup_while_images_never_stop_changing_says_so_and_is_no_libra
             )
     with pytest.raises(NotFound):
         check_library(tmp_path / "backup")
+
+
+def upload_image(server: ServerProcess, model: int, image: bytes) -> None:
+    boundary = "backup-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="sha256"\r\n\r\n'
+            f"{fake_sha(model)}\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="image"; filename="u.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{server.url}/api/images/upload",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status in (200, 201)
+
+
+@pytest.mark.timeout(SLOW_TIMEOUT)
+async def test_every_backup_made_while_images_change_is_a_consistent_library(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    """Backups one after another while another client adds and removes images without pause:
+    each either is made and checks clean, or says the images kept changing; none is a library
+    with missing, orphan or partial renditions (what a copy of files moved meanwhile holds)."""
+    await seed(client, legacy)
+    await client.close()
+    make_image(tmp_path / "upload.png", 96, 64)
+    image = (tmp_path / "upload.png").read_bytes()
+    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+        changing = threading.Event()
+
+        def change_without_pause() -> None:
+            changing.set()
+            for n in range(60):
+                model = 1 + n % MODELS
+                if n % 2:
+                    delete_first_image(server, model)
+                else:
+                    upload_image(server, model, image)
+
+        changes = asyncio.create_task(asyncio.to_thread(change_without_pause))
+        await asyncio.to_thread(changing.wait)
+        while not changes.done():
+            try:
+                report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+            except Conflict:
+                continue
+            assert report.problems == [], report
+        await changes
+        report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+        assert (report.attempts, report.problems) == (1, [])
+        assert snapshot(tmp_path / "backup") == snapshot(data_dir)
 
 
 @pytest.mark.parametrize(
