@@ -85,6 +85,29 @@ async def test_a_second_backup_copies_only_what_changed(
     assert snapshot(tmp_path / "backup") == snapshot(data_dir)
 
 
+async def test_a_backup_leaves_the_hard_linked_snapshots_of_earlier_ones_as_they_were(
+    make_client: MakeClient, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    """`cp -al backup backup.monday` keeps a day's backup for the space of what changes: the
+    next backup must replace a changed file, never write into the inode the snapshot shares."""
+    client = await make_client()
+    await seed(client, legacy)
+    await client.close()
+    backup, monday = tmp_path / "backup", tmp_path / "backup.monday"
+    await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    await asyncio.to_thread(subprocess.run, ["cp", "-al", str(backup), str(monday)], check=True)
+    kept = snapshot(monday)
+    client = await make_client()
+    response = await client.delete(f"/api/images/{fake_sha(1)}_0.webp")
+    assert response.status == 200, await response.text()
+    await client.close()
+
+    report = await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    assert report.files_copied == 3
+    assert snapshot(backup) == snapshot(data_dir)
+    assert snapshot(monday) == kept
+
+
 @pytest.mark.timeout(SLOW_TIMEOUT)
 async def test_a_backup_while_the_service_changes_images_is_made_again(
     client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
