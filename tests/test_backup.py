@@ -18,7 +18,7 @@ import pytest
 from modelshelf.backup import ATTEMPTS, back_up
 from modelshelf.errors import Conflict, InvalidInput, NotFound
 from modelshelf.integrity import check_library
-from tests.conftest import SLOW_TIMEOUT, Client, MakeClient, migrate
+from tests.conftest import SLOW_TIMEOUT, Client, MakeClient, migrate, read_only_file
 from tests.factories import (
     LegacyLibrary,
     environ_without_modelshelf,
@@ -203,6 +203,22 @@ async def test_every_backup_made_while_images_change_is_a_consistent_library(
         report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
         assert (report.attempts, report.problems) == (1, [])
         assert snapshot(tmp_path / "backup") == snapshot(data_dir)
+
+
+async def test_a_backup_while_a_change_waits_for_its_files_says_so(
+    make_client: MakeClient, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    """The images folder refused a committed change's files (full, read-only): until the
+    service puts them in place, the library on disk is not as its rows say."""
+    client = await make_client()
+    await seed(client, legacy)
+    with read_only_file(data_dir / "images"):
+        response = await client.delete(f"/api/images/{fake_sha(1)}_0.webp")
+        assert response.status == 200, await response.text()
+        with pytest.raises(Conflict, match="not in place yet"):
+            await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+    await client.close()
+    assert not (tmp_path / "backup" / "modelshelf.db").exists()
 
 
 @pytest.mark.parametrize(

@@ -80,10 +80,7 @@ def back_up(
         while not _attempt(data_dir, target, report, stopped=stopped, bar=bar, copied=copied):
             if report.attempts >= ATTEMPTS:
                 remove_database(target / _PARTIAL_DATABASE)
-                raise Conflict(
-                    f"the library's images changed during each of {ATTEMPTS} copies; back up"
-                    " when it is quieter, or stop the service first"
-                )
+                raise _unsettled(data_dir / DATABASE_NAME)
         _flush_everything()  # the files' bytes on the disk before the copy is a library
         os.replace(target / _PARTIAL_DATABASE, target / DATABASE_NAME)
         sync_folders([target])
@@ -118,6 +115,18 @@ def _attempt(
     if copied is not None:
         copied(report.attempts)
     return stopped or file_marks(database) == FileMarks(marks.last, 0)
+
+
+def _unsettled(database: Path) -> Conflict:
+    if file_marks(database).unfinished:
+        return Conflict(
+            "the service has a change whose image files are not in place yet (its log says"
+            " why, a full or read-only images folder); back up once they are"
+        )
+    return Conflict(
+        f"the library's images changed during each of {ATTEMPTS} copies; back up when it is"
+        " quieter, or stop the service first"
+    )
 
 
 def _flush_everything() -> None:
