@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,18 @@ def delete_first_image(server: ServerProcess, model: int) -> None:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
+
+
+@pytest.fixture
+async def served(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> AsyncIterator[ServerProcess]:
+    """The seeded library served by a process of its own: the backup runs beside it, as a
+    person's would."""
+    await seed(client, legacy)
+    await client.close()
+    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+        yield server
 
 
 @pytest.mark.parametrize("copied_by", ["sendfile", "a buffer"])
@@ -119,38 +132,30 @@ async def test_a_backup_leaves_the_hard_linked_snapshots_of_earlier_ones_as_they
 
 @pytest.mark.timeout(SLOW_TIMEOUT)
 async def test_a_backup_while_the_service_changes_images_is_made_again(
-    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+    served: ServerProcess, data_dir: Path, tmp_path: Path
 ) -> None:
-    await seed(client, legacy)
-    await client.close()
-    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+    def change_during_the_first(attempt: int) -> None:
+        if attempt == 1:
+            delete_first_image(served, 1)
 
-        def change_during_the_first(attempt: int) -> None:
-            if attempt == 1:
-                delete_first_image(server, 1)
-
-        report = await asyncio.to_thread(
-            back_up, data_dir, tmp_path / "backup", bar=False, copied=change_during_the_first
-        )
-        assert (report.attempts, report.problems) == (2, [])
-        assert snapshot(tmp_path / "backup") == snapshot(data_dir)
+    report = await asyncio.to_thread(
+        back_up, data_dir, tmp_path / "backup", bar=False, copied=change_during_the_first
+    )
+    assert (report.attempts, report.problems) == (2, [])
+    assert snapshot(tmp_path / "backup") == snapshot(data_dir)
 
 
 @pytest.mark.timeout(SLOW_TIMEOUT)
 async def test_a_backup_while_images_never_stop_changing_says_so_and_is_no_library(
-    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+    served: ServerProcess, data_dir: Path, tmp_path: Path
 ) -> None:
-    await seed(client, legacy)
-    await client.close()
-    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+    def change_during_each(attempt: int) -> None:
+        delete_first_image(served, 1 + attempt % MODELS)
 
-        def change_during_each(attempt: int) -> None:
-            delete_first_image(server, 1 + attempt % MODELS)
-
-        with pytest.raises(Conflict, match=f"changed during each of {ATTEMPTS} copies"):
-            await asyncio.to_thread(
-                back_up, data_dir, tmp_path / "backup", bar=False, copied=change_during_each
-            )
+    with pytest.raises(Conflict, match=f"changed during each of {ATTEMPTS} copies"):
+        await asyncio.to_thread(
+            back_up, data_dir, tmp_path / "backup", bar=False, copied=change_during_each
+        )
     with pytest.raises(NotFound):
         check_library(tmp_path / "backup")
 
@@ -179,39 +184,35 @@ def upload_image(server: ServerProcess, model: int, image: bytes) -> None:
 
 @pytest.mark.timeout(SLOW_TIMEOUT)
 async def test_every_backup_made_while_images_change_is_a_consistent_library(
-    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+    served: ServerProcess, data_dir: Path, tmp_path: Path
 ) -> None:
     """Backups one after another while another client adds and removes images without pause:
     each either is made and checks clean, or says the images kept changing; none is a library
     with missing, orphan or partial renditions (what a copy of files moved meanwhile holds)."""
-    await seed(client, legacy)
-    await client.close()
-    make_image(tmp_path / "upload.png", 96, 64)
-    image = (tmp_path / "upload.png").read_bytes()
-    with ServerProcess(data_dir, tmp_path / "server.log") as server:
-        changing = threading.Event()
+    image = make_image(tmp_path / "upload.png", 96, 64).read_bytes()
+    changing = threading.Event()
 
-        def change_without_pause() -> None:
-            changing.set()
-            for n in range(60):
-                model = 1 + n % MODELS
-                if n % 2:
-                    delete_first_image(server, model)
-                else:
-                    upload_image(server, model, image)
+    def change_without_pause() -> None:
+        changing.set()
+        for n in range(60):
+            model = 1 + n % MODELS
+            if n % 2:
+                delete_first_image(served, model)
+            else:
+                upload_image(served, model, image)
 
-        changes = asyncio.create_task(asyncio.to_thread(change_without_pause))
-        await asyncio.to_thread(changing.wait)
-        while not changes.done():
-            try:
-                report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
-            except Conflict:
-                continue
-            assert report.problems == [], report
-        await changes
-        report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
-        assert (report.attempts, report.problems) == (1, [])
-        assert snapshot(tmp_path / "backup") == snapshot(data_dir)
+    changes = asyncio.create_task(asyncio.to_thread(change_without_pause))
+    await asyncio.to_thread(changing.wait)
+    while not changes.done():
+        try:
+            report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+        except Conflict:
+            continue
+        assert report.problems == [], report
+    await changes
+    report = await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+    assert (report.attempts, report.problems) == (1, [])
+    assert snapshot(tmp_path / "backup") == snapshot(data_dir)
 
 
 async def test_a_backup_while_a_change_waits_for_its_files_says_so(
