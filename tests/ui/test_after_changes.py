@@ -25,7 +25,11 @@ SHOWN_COLOUR = """img => {
   for (let i = 0; i < data.length; i += 4) for (let b = 0; b < 3; b += 1) sums[b] += data[i + b];
   return sums.map((s) => s / (data.length / 4));
 }"""
-LOADED = "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)"
+# At least one image, each loaded (a list not drawn yet is not "every image loaded").
+LOADED = """s => {
+  const found = [...document.querySelectorAll(s)];
+  return found.length > 0 && found.every(i => i.complete && i.naturalWidth > 0);
+}"""
 
 
 def shown(page: Any, selector: str) -> list[list[float]]:

@@ -146,6 +146,7 @@ def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
     assert control.get_attribute("aria-busy") == "true"
     control.click(force=True)  # a second click while the first runs
     expect(page.get_by_role("dialog")).to_have_count(0)
+    gate.wait_held(page, 1)
     assert len(gate.held) == 1
     gate.open()
     page.get_by_role("heading", level=1, name="Library").wait_for()

@@ -31,6 +31,9 @@ def open_library(visit: Visit, path: str = "/") -> Any:
 
 
 def card_names(page: Any) -> list[str]:
+    """The names on the cards, once drawn: the count of models is shown a frame before the
+    grid draws its cards, and the cards of the view before are gone by then."""
+    page.locator(".card[data-state='full']").first.wait_for()
     return page.locator(".card[data-state='full'] .name").all_inner_texts()
 
 
@@ -66,6 +69,7 @@ def test_filters_live_in_the_url_and_back_returns_to_the_last_view(visit: Visit)
     page.get_by_label("Type", exact=True).select_option("embedding")
     page.wait_for_url(re.compile(r"type=embedding"))
     page.get_by_text("9 models").wait_for()
+    page.locator(".card[data-state='full']").first.wait_for()
     assert all("embedding" in sub for sub in page.locator(".card .sub").all_inner_texts())
     tag = page.get_by_label("Tag", exact=True)
     tag.fill("anime")

@@ -104,6 +104,7 @@ def test_a_row_s_request_is_shown_as_running_and_sent_once(
     expect(control).to_have_text(busy)
     expect(control).to_be_disabled()
     assert control.get_attribute("aria-busy") == "true"
+    gate.wait_held(page, 1)
     assert len(gate.held) == 1
     gate.open()
     row(page, library, role).wait_for(state="detached")

@@ -5,12 +5,13 @@ a save that fails, or that meets a change made elsewhere, keeps what was typed."
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit, needs, open_model
+from tests.ui.conftest import TIMEOUT_MS, Visit, needs, open_model, wait_frames
 from tests.ui.seed import SeededLibrary
 
 PATCH = "PATCH /api/models/{sha256}"
@@ -34,6 +35,16 @@ class Gate:
             route.fallback()
         else:
             self.held.append(route)
+
+    def wait_held(self, page: Any, count: int) -> None:
+        """Until `count` requests are held, then three frames more. The page marks a control
+        busy before it sends its request, and Playwright tells of the request a few round
+        trips later on a loaded machine: a count read at once could still be 0."""
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(self.held) < count:
+            assert time.monotonic() < deadline, f"{len(self.held)} of {count} requests held"
+            page.wait_for_timeout(20)  # Playwright calls the route handlers meanwhile
+        wait_frames(page, 3)
 
     def open(self) -> None:
         self.is_open = True
@@ -73,6 +84,7 @@ def test_tags_added_while_the_last_is_saving_are_all_saved(
     field.fill("quick-two")
     field.press("Enter")
     tags.locator(".chip.saving", has_text="quick-two").wait_for()
+    gate.wait_held(page, 1)
     assert len(gate.held) == 1  # the second change waits for the first
     gate.open()
     tags.get_by_role("link", name="quick-two").wait_for()
@@ -94,6 +106,7 @@ def test_a_double_click_on_save_sends_one_change(
     saving = page.get_by_role("button", name="Saving…")
     expect(saving).to_be_disabled()
     assert saving.get_attribute("aria-busy") == "true"
+    gate.wait_held(page, 1)
     assert len(gate.held) == 1
     gate.open()
     page.get_by_text("saved once", exact=True).wait_for()
