@@ -64,8 +64,14 @@ async def served(
     person's would."""
     await seed(client, legacy)
     await client.close()
-    with ServerProcess(data_dir, tmp_path / "server.log") as server:
+    # Started and stopped in a thread: the process takes a second or more to answer, and
+    # this fixture's task must not hold the event loop meanwhile.
+    server = ServerProcess(data_dir, tmp_path / "server.log")
+    await asyncio.to_thread(server.start)
+    try:
         yield server
+    finally:
+        await asyncio.to_thread(server.kill)
 
 
 @pytest.mark.parametrize("copied_by", ["sendfile", "a buffer"])
