@@ -175,6 +175,36 @@ async def test_deep_json_is_kept_as_text_not_lost(client: Client, data_dir: Path
     assert record["meta_json"] == {"legacy_extra_json_unparsed": deep}
 
 
+@pytest.mark.parametrize(
+    ("extra", "kept"),
+    [
+        ({"legacy_meta": "mine"}, {"legacy_meta_of_extra_json": "mine"}),
+        (
+            {"legacy_meta": 1, "legacy_meta_of_extra_json": 2},
+            {"legacy_meta_of_extra_json": 2, "legacy_meta_of_extra_json_2": 1},
+        ),
+    ],
+    ids=["own-key", "both-keys-taken"],
+)
+async def test_an_extra_json_key_named_legacy_meta_is_kept_beside_the_legacy_meta(
+    client: Client, data_dir: Path, extra: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    legacy = untyped_library(data_dir)
+    legacy.insert_row(
+        id=2,
+        path="/m/2",
+        type="lora",
+        hash_hex="",
+        meta_json='{"old": "meta"}',
+        extra_json=json.dumps(extra),
+    )
+    report = await migrate(client, legacy)
+    (record,) = (await (await client.get("/api/migration/pending_models")).json())["models"]
+    assert record["meta_json"] == {**kept, "legacy_meta": {"old": "meta"}}
+    (problem,) = [p["problem"] for p in report["problems"] if p["legacy_id"] == 2]
+    assert "legacy_meta" in problem and "kept under" in problem
+
+
 # --- a file that is not a legacy library -----------------------------------------------------
 
 TABLES = """

@@ -26,6 +26,7 @@ from modelshelf.domain.legacy_values import (
     as_sha256,
     as_size,
     as_text,
+    set_aside_own_key,
 )
 from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
 from modelshelf.records import ROW_ID_MIN, ModelRecord, PendingRecord
@@ -75,6 +76,7 @@ def plan_row(row: LegacyRow, tag_ids: list[int], now_ms: int | None = None) -> L
     meta = without_image_keys(extra)
     legacy_meta = as_json_object(values.get("meta_json"), "meta_json", problems)
     if legacy_meta:
+        set_aside_own_key(meta, "legacy_meta", problems)
         meta["legacy_meta"] = legacy_meta
     fields = {
         "path": as_text(values.get("path"), "path", problems),

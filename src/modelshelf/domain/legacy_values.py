@@ -120,6 +120,18 @@ def as_json_object(value: Any, column: str, notes: list[str]) -> dict[str, Any]:
     return cleaned
 
 
+def set_aside_own_key(meta: dict[str, Any], key: str, notes: list[str]) -> None:
+    """Move the value `extra_json` itself held under `key` to a free key of its own, so that
+    the value stage 1 puts under `key` (the contract's) replaces nothing; noted."""
+    if key not in meta:
+        return
+    free, n = f"{key}_of_extra_json", 2
+    while free in meta:
+        free, n = f"{key}_of_extra_json_{n}", n + 1
+    meta[free] = meta.pop(key)
+    notes.append(f"extra_json had a key {key} of its own; kept under {free}")
+
+
 def _bytes_as_text(value: bytes, column: str, notes: list[str]) -> str:
     if isinstance(value, UndecodedText):
         notes.append(f"{column} is not valid UTF-8; the invalid bytes were replaced with U+FFFD")
