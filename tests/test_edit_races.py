@@ -97,6 +97,11 @@ async def delete_model(ctx: Context) -> tuple[int, Any]:
     return (await call(ctx.client, "DELETE", f"/api/models/{ctx.sha}"))[:2]
 
 
+async def delete_many(ctx: Context) -> tuple[int, Any]:
+    body = {"hashes": [UNKNOWN, ctx.sha]}
+    return (await call(ctx.client, "POST", "/api/models/delete", body))[:2]
+
+
 def importing(strategy: str) -> Op:
     async def run(ctx: Context) -> tuple[int, Any]:
         body = {"id": PENDING, "conf_strategy": strategy}
@@ -115,14 +120,26 @@ FIRST: list[Op] = [
     importing("override"),
     reorder,
     delete_model,
+    delete_many,
 ]
-SECOND: list[Op] = [patch, put_tags, tag_many, edit_many, merge_tags, reorder, delete_model]
+SECOND: list[Op] = [
+    patch,
+    put_tags,
+    tag_many,
+    edit_many,
+    merge_tags,
+    reorder,
+    delete_model,
+    delete_many,
+]
 PAIRS = [(f, s) for f in FIRST for s in SECOND] + [
     (reorder, upload),
     (reorder, delete_image),
     (reorder, importing("merge")),
     (delete_model, upload),
     (delete_model, importing("override")),
+    (delete_many, upload),
+    (delete_many, importing("override")),
 ]
 
 

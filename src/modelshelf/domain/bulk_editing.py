@@ -1,9 +1,9 @@
 """Editing many models at once: the same type and meta_json merge patch applied to every model
-of a list, as one change. Each model is changed as PATCH changes it (ModelPatch.applied_to)
-and, when it changes, saved in `model_history` first with the action and the details PATCH
-saves (`edit`), so a restore undoes it model by model. There is no If-Match: the patch is
-applied to each model as it is when the change runs, so an edit made meanwhile is kept
-wherever the patch does not name it."""
+of a list, as one change; or every model of a list deleted, as one change. Each model is
+changed as PATCH changes it (ModelPatch.applied_to) and, when it changes, saved in
+`model_history` first with the action and the details PATCH saves (`edit`), so a restore undoes
+it model by model. There is no If-Match: the patch is applied to each model as it is when the
+change runs, so an edit made meanwhile is kept wherever the patch does not name it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from modelshelf.domain.bulk_tagging import ManyChanged, models_asked
 from modelshelf.domain.edits import ModelPatch
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
-from modelshelf.storage import history, models
+from modelshelf.renditions import qualities
+from modelshelf.storage import history, image_index, models
 
 log = logging.getLogger(__name__)
 
@@ -46,4 +47,29 @@ async def edit_models(shelf: Shelf, hashes: list[str], patch: ModelPatch) -> Man
         changed=changed,
         unchanged=[h for h in found if h not in edited],
         not_found=[h for h in asked if h not in present],
+    )
+
+
+async def delete_models(shelf: Shelf, hashes: list[str]) -> ManyChanged:
+    """Delete every model of `hashes` as DELETE /api/models/{sha256} deletes one (its record,
+    tag links and renditions; never its model files; a history entry `delete` first, so each
+    can be restored, without its images), as one change: all of them or none. A repeated hash
+    counts once; hashes no model has are `not_found`. Raises InvalidInput (a malformed hash,
+    no hash or more than MAX_MODELS); nothing changes then."""
+    asked = models_asked(hashes)
+    async with shelf.changes.change(lock=asked) as change:
+        found = await models.existing_models(change.tx, asked)
+        seqs = await image_index.image_seqs_of_models(change.tx, found)
+        await history.save_models(change.tx, found, "delete", {})
+        await image_index.remove_images(change.tx, [(h, s) for h in found for s in seqs[h]])
+        for sha256 in found:
+            for seq in seqs[sha256]:
+                for quality in qualities():
+                    change.unlink(shelf.folder.rendition_path(sha256, seq, quality))
+        await models.delete_models(change.tx, found)
+    if found:
+        log.info("%d models deleted at once (%d images)", len(found), sum(map(len, seqs.values())))
+    present = set(found)
+    return ManyChanged(
+        changed=found, unchanged=[], not_found=[h for h in asked if h not in present]
     )

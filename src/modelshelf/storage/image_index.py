@@ -9,7 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import aiosqlite
 
-from modelshelf.storage.rows import fetch_all, fetch_json, fetch_value, grouped_by_hash
+from modelshelf.storage.rows import (
+    fetch_all,
+    fetch_json,
+    fetch_value,
+    grouped_by_hash,
+    run_on_connection,
+)
 
 
 async def image_seqs(conn: aiosqlite.Connection, sha256: str) -> list[int]:
@@ -28,6 +34,13 @@ def image_seqs_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, li
         hashes,
         lambda row: int(row[1]),
     )
+
+
+async def image_seqs_of_models(
+    conn: aiosqlite.Connection, hashes: Sequence[str]
+) -> dict[str, list[int]]:
+    """image_seqs_of, from the event loop: one trip to the connection's thread."""
+    return await run_on_connection(conn, image_seqs_of, hashes)
 
 
 async def all_images(conn: aiosqlite.Connection) -> set[tuple[str, int]]:

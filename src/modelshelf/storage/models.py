@@ -45,6 +45,19 @@ async def model_exists(conn: aiosqlite.Connection, sha256: str) -> bool:
     return await fetch_model_row(conn, sha256) is not None
 
 
+async def existing_models(conn: aiosqlite.Connection, hashes: Sequence[str]) -> list[str]:
+    """The hashes of `hashes` that are models, in that order."""
+    return await run_on_connection(conn, _existing_models, hashes)
+
+
+def _existing_models(db: sqlite3.Connection, hashes: Sequence[str]) -> list[str]:
+    present: set[str] = set()
+    for chunk in chunks(hashes):
+        sql = f"SELECT sha256 FROM models WHERE sha256 IN ({placeholders(len(chunk))})"
+        present.update(str(row[0]) for row in query_tuples(db, sql, chunk))
+    return [h for h in hashes if h in present]
+
+
 def tags_json_sql(owner: str, links: str = "model_tags", link: str = "model_hash") -> str:
     """SQL value: the tags linked to the row whose key is `owner` (a column, e.g. `m.sha256`)
     through `links`.`link`, as a JSON array of [id, name] in no set order (see
@@ -259,6 +272,12 @@ async def delete_model(tx: aiosqlite.Connection, sha256: str) -> None:
     may lack the ON DELETE CASCADE)."""
     await tx.execute("DELETE FROM model_tags WHERE model_hash = ?", (sha256,))
     await tx.execute("DELETE FROM models WHERE sha256 = ?", (sha256,))
+
+
+async def delete_models(tx: aiosqlite.Connection, hashes: Sequence[str]) -> None:
+    """delete_model of each of `hashes`, in two statements."""
+    await tx.executemany("DELETE FROM model_tags WHERE model_hash = ?", [(h,) for h in hashes])
+    await tx.executemany("DELETE FROM models WHERE sha256 = ?", [(h,) for h in hashes])
 
 
 async def hashes_with_tag(conn: aiosqlite.Connection, tag_id: int) -> list[str]:

@@ -104,6 +104,14 @@ class ModelsChangedResponse(BaseModel):
     not_found: list[str] = Field(description="hashes no model has")
 
 
+class ModelsDeleteRequest(Body):
+    hashes: list[Sha256] = Field(
+        min_length=1,
+        max_length=MAX_MODELS,
+        description=f"the models to delete, 1 to {MAX_MODELS} (a repeat counts once)",
+    )
+
+
 class ModelsEditRequest(_FieldsPatch):
     """type, meta_json or both (neither is refused), applied to every model as PATCH applies
     them; meta_json is a JSON merge patch (RFC 7396): its keys replace each model's, null

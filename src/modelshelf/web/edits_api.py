@@ -1,7 +1,8 @@
 """HTTP handlers for editing a model: its fields and tags (and the fields or tags of many
 models at once), the order of its images, deleting it, and its history with restore. PATCH,
 PUT tags, reorder and DELETE honour If-Match (and so does DELETE /api/images/{filename}, in
-images_api); the answers of the first three carry the model's new ETag."""
+images_api); the answers of the first three carry the model's new ETag. Many models can be
+tagged, edited or deleted in one request."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from modelshelf.web.edit_bodies import (
     HistoryResponse,
     ModelPatchRequest,
     ModelsChangedResponse,
+    ModelsDeleteRequest,
     ModelsEditRequest,
     ModelsTagsRequest,
     ModelTagsRequest,
@@ -62,6 +64,13 @@ async def edit_models(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelsEditRequest)
     shelf = request.app[SHELF]
     done = await shelf.finish(bulk_editing.edit_models(shelf, body.hashes, body.to_patch()))
+    return await respond(request, ModelsChangedResponse.model_validate(done, from_attributes=True))
+
+
+async def delete_models(request: web.Request) -> web.Response:
+    body = await parse_body(request, ModelsDeleteRequest)
+    shelf = request.app[SHELF]
+    done = await shelf.finish(bulk_editing.delete_models(shelf, body.hashes))
     return await respond(request, ModelsChangedResponse.model_validate(done, from_attributes=True))
 
 
@@ -142,6 +151,15 @@ ENDPOINTS: list[Endpoint] = [
         edit_models,
         "Set the type or patch meta_json of many models at once (one change; each as PATCH)",
         body=ModelsEditRequest,
+        responses={200: ModelsChangedResponse, **JSON_ERRORS, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/models/delete",
+        delete_models,
+        "Delete many models at once, each as DELETE /api/models/{sha256} (one change: all or"
+        " none; changed lists those deleted, unchanged is empty)",
+        body=ModelsDeleteRequest,
         responses={200: ModelsChangedResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(
