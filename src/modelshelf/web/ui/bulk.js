@@ -45,13 +45,13 @@ function holdThePage(event) {
 
 // Sends `hashes` through `send(part)` (a request answering {changed, unchanged, not_found}),
 // `limit` models a request; `what` names the run ("Tagging") for its progress bar. Resolves
-// {changed, unchanged, gone: [hashes no model has], left, stopped, error}; null if a run is
-// under way already.
+// {changed, changedHashes, unchanged, gone: [hashes no model has], left, stopped, error}; null
+// if a run is under way already.
 export async function runInParts(hashes, send, { what, limit }) {
   if (running) return null;
   const part = limit || PART_WITHOUT_LIMIT;
   running = { what, total: hashes.length, sent: 0, stopping: false };
-  const outcome = { changed: 0, unchanged: 0, gone: [], left: 0, stopped: false, error: null };
+  const outcome = { changed: 0, changedHashes: [], unchanged: 0, gone: [], left: 0, stopped: false, error: null };
   window.addEventListener("beforeunload", holdThePage);
   tell();
   try {
@@ -59,6 +59,7 @@ export async function runInParts(hashes, send, { what, limit }) {
       const these = hashes.slice(running.sent, running.sent + part);
       const answer = await send(these);
       outcome.changed += answer.changed.length;
+      outcome.changedHashes.push(...answer.changed);
       outcome.unchanged += answer.unchanged.length;
       outcome.gone.push(...answer.not_found);
       running.sent += these.length;

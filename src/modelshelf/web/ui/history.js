@@ -33,6 +33,17 @@ export function historyPath(sha256, { before = null, limit = HISTORY_PAGE + 1 } 
   return `api/models/${sha256}/history?limit=${limit}${before === null ? "" : `&before=${before}`}`;
 }
 
+// The newest delete entry of a model's history (the one the delete just made, as a rule:
+// the first page), read a page at a time.
+export async function newestDelete(sha256) {
+  for (let before = null; ;) {
+    const entries = (await get(historyPath(sha256, { before, limit: 50 }))).entries || [];
+    const found = entries.find((e) => e.action === "delete");
+    if (found || entries.length < 50) return found;
+    before = entries[entries.length - 1].id;
+  }
+}
+
 // `onListed()` runs once the entries are shown (focus may be waiting for one of them). The
 // record may be only `{sha256}`: a deleted model's history, from which it can be restored.
 export function renderHistory(record, { change, state, onListed }) {

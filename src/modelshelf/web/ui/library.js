@@ -166,13 +166,13 @@ export async function mountLibrary(main, context) {
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
   const bar = selectionBar(selection, {
     onDone: afterBulkChange, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results,
-    canEdit: caps.has("POST", "/api/models/edit"),
+    canEdit: caps.has("POST", "/api/models/edit"), canDelete: caps.has("POST", "/api/models/delete"),
   });
   // The cards shown and the lists offered (a tag made, a base model or a type set) anew.
   refreshShown = () => { reload(); readChoices(); };
   const selectButton = h("button", {
     type: "button", id: "select-mode", text: "Select", "aria-pressed": "false",
-    title: "Select models to tag or edit them at once (Esc: done)",
+    title: "Select models to tag, edit or delete them at once (Esc: done)",
     onclick: () => setSelecting(!selection.active),
   });
   if (caps.has("POST", "/api/models/tags")) toolbar.append(h("div", { class: "field" }, selectButton));

@@ -8,7 +8,7 @@ import { baseModelOf, presentFiles } from "./grid.js";
 import { renderFacts, renderAbout, renderMetadata, renderTriggerWords, renderLinks, renderFiles } from "./modelpanels.js";
 import { navigate, focusHeading, cameFrom, tryAgain, returnToPlace } from "./router.js";
 import { invalidateLibrary, libraryHref, neighbours, neighboursLoaded } from "./library.js";
-import { renderHistory, historyPath } from "./history.js";
+import { renderHistory, historyPath, newestDelete } from "./history.js";
 import { renderTags, renderEditor, unsavedFields, drafts, CHANGED_ELSEWHERE } from "./editor.js";
 
 export async function mountModel(main, sha256, context) {
@@ -301,17 +301,6 @@ async function undoDelete(sha256, name) {
     navigate(`models/${sha256}`);
   } catch (error) {
     toast(`Could not restore ${name}: ${error.message}`, { error: true });
-  }
-}
-
-// The newest delete entry of a model's history (the one the delete just made, as a rule:
-// the first page), read a page at a time.
-async function newestDelete(sha256) {
-  for (let before = null; ;) {
-    const entries = (await get(historyPath(sha256, { before, limit: 50 }))).entries || [];
-    const found = entries.find((e) => e.action === "delete");
-    if (found || entries.length < 50) return found;
-    before = entries[entries.length - 1].id;
   }
 }
 

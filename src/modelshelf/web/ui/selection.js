@@ -1,12 +1,14 @@
 // Picking models in the library and changing them at once. In Select mode a click on a card
 // (Shift+click: the range from the last one, Space: the focused card) picks it instead of
-// opening it; a bar adds a tag to every picked model or removes one from them (tagging.js), or
-// sets their base model and type (bulkedit.js), in one request per part of the most the server
-// takes (bulk.js). What is picked stays picked across searches and filters.
+// opening it; a bar adds a tag to every picked model or removes one from them (tagging.js),
+// sets their base model and type (bulkedit.js) or deletes them, with Undo (bulkdelete.js), in
+// one request per part of the most the server takes (bulk.js). What is picked stays picked
+// across searches and filters.
 import { h, toast, plural, formatCount } from "./dom.js";
 import { currentRun, watchRuns, stopRun } from "./bulk.js";
 import { tagModels, describeTagging } from "./tagging.js";
 import { askEdit, editModels, describeEdit } from "./bulkedit.js";
+import { askDelete, deleteModels, restoreModels, describeDeletion, describeRestore } from "./bulkdelete.js";
 import { suggestTags } from "./choices.js";
 
 export class Selection {
@@ -72,10 +74,10 @@ export function foldTagName(name) {
 // The bar over the grid while Select mode is on. `onDone` runs after a tagging or an edit (the
 // library may have been left meanwhile), `onLeave` when Escape in its empty field asks to
 // leave the mode; `limits` the server's (the longest tag name, the most models a request
-// takes); `results()` the results shown (Select all picks every one of them); `canEdit`: the
-// server edits many models at once. A run under way when the bar is made (one started before
+// takes); `results()` the results shown (Select all picks every one of them); `canEdit`,
+// `canDelete`: the server edits, deletes many models at once. A run under way when the bar is made (one started before
 // the library was left) is shown, with its Stop. `bar.destroy()` when the bar is gone.
-export function selectionBar(selection, { onDone, onLeave, limits, results, canEdit }) {
+export function selectionBar(selection, { onDone, onLeave, limits, results, canEdit, canDelete }) {
   const count = h("span", { class: "count", "aria-live": "polite" });
   let picking = false;
   const all = h("button", { type: "button", onclick: async () => {
@@ -97,6 +99,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
   const remove = h("button", { type: "button", text: "Remove tag", onclick: () => run(false) });
   const edit = canEdit ? h("button", { type: "button", text: "Edit", title: "Set the base model or the type of every selected model", onclick: () => runEdit() }) : null;
+  const erase = canDelete ? h("button", { type: "button", class: "danger", text: "Delete", title: "Delete every selected model from the library (their model files stay)", onclick: () => runDelete() }) : null;
   const done = h("button", { type: "button", text: "Clear selection", onclick: () => selection.clear() });
   // While a tagging or an edit runs: how far it is, and Stop (a tag sent to 5,000 models by
   // mistake need not run its course, then be removed from all of them again). Stop takes
@@ -105,7 +108,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   const progress = h("progress", { max: "1", value: "0", hidden: true });
   const progressText = h("span", { class: "count", hidden: true, "aria-live": "polite" });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
-    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, offered, add, remove, edit, done, stop, progressText, progress);
+    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, offered, add, remove, edit, erase, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
   field.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); run(true); }
@@ -118,7 +121,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     const n = selection.picked.size;
     count.textContent = n ? `${plural(n, "model")} selected` : "Click cards to select them";
     // Not disabled while busy (the focused button would drop the focus): busy runs are refused.
-    for (const button of [add, remove, edit, done]) if (button) button.disabled = !n;
+    for (const button of [add, remove, edit, erase, done]) if (button) button.disabled = !n;
     const total = results().total;
     all.hidden = !total;
     all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
@@ -152,10 +155,10 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   };
 
   // After a run: models deleted meanwhile are no longer picked (there is nothing left to
-  // change), and what it did is said.
-  function ended(outcome, said) {
+  // change), and what it did is said (with `action`, a button in the message: Undo).
+  function ended(outcome, said, action = null) {
     for (const sha256 of outcome.gone) selection.picked.delete(sha256);
-    toast(said, { error: Boolean(outcome.error) });
+    toast(said, { error: Boolean(outcome.error), action });
     selection.onChange();
     onDone();
   }
@@ -180,6 +183,28 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     startedFrom = edit;
     const outcome = await editModels(hashes, change, limits.models_tagged_at_once);
     if (outcome) ended(outcome, describeEdit(outcome, change));
+  }
+
+  // Deleted models are no longer picked. The focus, if it was on Stop, goes to the tag field:
+  // the Delete button is disabled once nothing is picked.
+  async function runDelete() {
+    if (!selection.picked.size || refuseWhileRunning()) return;
+    const hashes = [...selection.picked.keys()];
+    if (!(await askDelete(hashes.length)) || refuseWhileRunning()) return;
+    startedFrom = field;
+    const outcome = await deleteModels(hashes, limits.models_tagged_at_once);
+    if (!outcome) return;
+    const deleted = outcome.changedHashes;
+    for (const sha256 of deleted) selection.picked.delete(sha256);
+    const undo = deleted.length ? { label: "Undo", run: () => runRestore(deleted) } : null;
+    ended(outcome, describeDeletion(outcome), undo);
+  }
+
+  async function runRestore(hashes) {
+    if (refuseWhileRunning()) return;
+    startedFrom = field;
+    const outcome = await restoreModels(hashes);
+    if (outcome) ended(outcome, describeRestore(outcome));
   }
 
   showRun();

@@ -1,0 +1,81 @@
+"""Deleting many models at once from the library, over a small library of its own: the picked
+models are confirmed once (their number said, and that their model files stay), go in parts of
+the most the server takes in a request (POST /api/models/delete), leave the grid and the
+selection, and Undo in the message restores every one of them from its history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.server import ServerProcess
+from tests.ui.conftest import Visit, needs, visit_of
+from tests.ui.shelf import MODELS, sha_of, shelf_server
+from tests.ui.test_tagging_bulk import pick
+
+DELETE = "POST /api/models/delete"
+MANY_DELETES = re.compile(r".*/api/models/delete$")
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
+    yield from shelf_server(tmp_path_factory.mktemp("ui-delete-bulk"))
+
+
+@pytest.fixture
+def shelf_visit(browser: Any, shelf: ServerProcess, operations: set[str]) -> Iterator[Visit]:
+    needs(operations, DELETE)
+    yield from visit_of(browser, shelf)
+
+
+def status_of(page: Any, number: int) -> int:
+    return int(page.request.get(f"/api/models/{sha_of(number)}").status)
+
+
+def confirm_dialog(page: Any, bar: Any, count: int) -> Any:
+    bar.get_by_role("button", name="Delete", exact=True).click()
+    dialog = page.get_by_role("dialog", name=f"Delete {count} models?")
+    dialog.wait_for()
+    return dialog
+
+
+def test_cancel_deletes_nothing(shelf_visit: Visit) -> None:
+    page, bar = pick(shelf_visit, range(2))
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if MANY_DELETES.match(r.url) else None)
+    dialog = confirm_dialog(page, bar, 2)
+    expect(dialog).to_contain_text("their model files stay on disk")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    bar.get_by_text("2 models selected").wait_for()
+    assert sent == []
+    assert [status_of(page, i) for i in range(2)] == [200, 200]
+
+
+def test_the_picked_models_are_deleted_in_parts_and_undo_brings_them_all_back(
+    shelf_visit: Visit,
+) -> None:
+    page, bar = pick(shelf_visit, range(5), part=2)
+    tags_before = page.request.get(f"/api/models/{sha_of(1)}").json()["tags"]
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if MANY_DELETES.match(r.url) else None)
+    dialog = confirm_dialog(page, bar, 5)
+    dialog.get_by_role("button", name="Delete 5 models").click()
+
+    message = page.get_by_role("status").locator(".toast", has_text="Deleted 5 models")
+    message.wait_for()
+    assert [len(r.post_data_json["hashes"]) for r in sent] == [2, 2, 1]
+    assert [status_of(page, i) for i in range(6)] == [404] * 5 + [200]
+    page.get_by_text(f"{MODELS - 5} models", exact=True).wait_for()  # the library read again
+    bar.get_by_text("Click cards to select them").wait_for()  # nothing left picked
+
+    message.get_by_role("button", name="Undo").click()
+    said = page.get_by_role("status").get_by_text("Restored 5 models, without their pictures")
+    said.wait_for()
+    assert [status_of(page, i) for i in range(6)] == [200] * 6
+    assert page.request.get(f"/api/models/{sha_of(1)}").json()["tags"] == tags_before
+    page.get_by_text(f"{MODELS} models", exact=True).wait_for()
