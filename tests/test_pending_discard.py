@@ -15,6 +15,7 @@ import pytest
 from modelshelf.crashpoints import CRASH_EXIT_CODE, ENVIRONMENT_VARIABLE
 from modelshelf.integrity import check_library
 from tests.conftest import Client, assert_error_body, migrate, paused_at, post_import, shelf_of
+from tests.editing import disk_full_before_commit
 from tests.factories import (
     HASHED,
     LegacyLibrary,
@@ -158,3 +159,83 @@ async def test_a_discard_cut_by_a_crash_is_all_or_nothing(
     assert check_library(data_dir) == [], again.log()
     assert (listed, original.is_file()) in (([3], True), ([], False)), point
     assert (models_dir / "m3.safetensors").is_file()
+
+
+# --- POST /api/migration/discard_models: many at once ------------------------------------------
+
+DISCARD_MANY = "/api/migration/discard_models"
+
+
+async def discard_many(client: Client, body: Any) -> tuple[int, Any]:
+    response = await client.post(DISCARD_MANY, json=body)
+    return response.status, await response.json()
+
+
+async def test_many_pending_models_are_discarded_in_one_change_each_said_once_in_order(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    lib.tag(4, "anime")
+    for pending_id in (3, 5, 7):
+        lib.model(pending_id, content=pending_id, tags=[4])
+    await migrate(client, lib.legacy)
+    pending_dir = data_dir / "images" / "pending"
+    (pending_dir / "5.png").unlink()
+    make_image(pending_dir / "5.jpg", 40, 30)  # replaced by hand in another format
+    models = [(lib.models_dir / f"m{i}.safetensors").read_bytes() for i in (3, 5, 7)]
+
+    status, body = await discard_many(client, {"ids": [7, 12345, 3, 7, 5]})
+
+    assert (status, body) == (200, {"discarded": [7, 3, 5], "locked": [], "not_found": [12345]})
+    assert await pending_ids(client) == []
+    assert sorted(p.name for p in pending_dir.iterdir()) == []
+    assert query(data_dir, "SELECT count(*) FROM pending_model_tags") == [(0,)]
+    assert [(lib.models_dir / f"m{i}.safetensors").read_bytes() for i in (3, 5, 7)] == models
+    assert check_library(data_dir) == []
+
+
+async def test_a_pending_model_being_imported_is_left_in_the_queue_and_said(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    sha = lib.model(3, content=1)
+    lib.model(5, content=2)
+    await migrate(client, lib.legacy)
+    with paused_at("hash.reading") as hashing:
+        importing = asyncio.create_task(post_import(client, 3))
+        await hashing.reached.wait()
+        status, body = await discard_many(client, {"ids": [3, 5]})
+        assert (status, body) == (200, {"discarded": [5], "locked": [3], "not_found": []})
+    assert (await importing)[:1] == (200,)
+    assert query(data_dir, "SELECT sha256 FROM models") == [(sha,)]
+    assert await pending_ids(client) == []
+    assert len(shelf_of(client).pending_locks) == 0
+
+
+async def test_a_discard_of_many_that_fails_before_its_commit_changes_nothing(
+    client: Client, lib: Library, data_dir: Path
+) -> None:
+    lib.model(3, content=1)
+    lib.model(5, content=2)
+    await migrate(client, lib.legacy)
+    before = snapshot(data_dir, ignore=HASHED)
+    with disk_full_before_commit():
+        status, body = await discard_many(client, {"ids": [3, 5]})
+    assert status == 507, body
+    assert snapshot(data_dir, ignore=HASHED) == before
+    assert len(shelf_of(client).pending_locks) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"ids": []}, {"ids": "3"}, {"ids": [1.5]}, {"ids": [2**64]}, {"ids": [3], "x": 1}, [3]],
+    ids=["empty", "no-id", "text", "fraction", "too-large", "unknown-field", "list"],
+)
+async def test_a_bad_discard_of_many_is_400_and_changes_nothing(
+    client: Client, lib: Library, data_dir: Path, body: Any
+) -> None:
+    lib.model(3, content=1)
+    await migrate(client, lib.legacy)
+    before = snapshot(data_dir, ignore=HASHED)
+    status, answer = await discard_many(client, body)
+    assert status == 400, answer
+    assert_error_body(answer, 400)
+    assert snapshot(data_dir, ignore=HASHED) == before

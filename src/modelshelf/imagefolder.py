@@ -170,6 +170,20 @@ class ImageFolder:
             return None
         return None
 
+    def pending_originals(self) -> dict[int, set[str]]:
+        """Pending id -> the extensions of the regular files images/pending/<id>.<ext> now
+        on disk, in one pass over the folder (pending_original_ext of many ids)."""
+        found: dict[int, set[str]] = {}
+        try:
+            with os.scandir(self.pending_dir) as entries:
+                for entry in entries:
+                    match = PENDING_FILE.fullmatch(entry.name)
+                    if match and entry.is_file(follow_symlinks=False):
+                        found.setdefault(int(match[1]), set()).add(match[2])
+        except FileNotFoundError:
+            pass
+        return found
+
     def regular_file(self, path: Path, name: str) -> Path:
         """`path` if it is a regular file (a symlink planted in the folder must not lead
         outside it, hence lstat). Raises NotFound."""

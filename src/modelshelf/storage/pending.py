@@ -136,6 +136,11 @@ async def delete_pending(tx: aiosqlite.Connection, pending_id: int) -> None:
     await tx.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
 
 
+async def delete_pendings(tx: aiosqlite.Connection, ids: Iterable[int]) -> None:
+    """delete_pending of each of `ids`."""
+    await tx.executemany("DELETE FROM pending_import WHERE id = ?", [(i,) for i in ids])
+
+
 # --- pending originals -------------------------------------------------------------------------
 
 

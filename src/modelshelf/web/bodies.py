@@ -196,6 +196,22 @@ class BatchImportRequest(Body):
         return _sent_once(_one_strategy(data), "ids", "id")
 
 
+class DiscardRequest(Body):
+    ids: list[PendingId] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"the pending models to discard, 1 to {MAX_BATCH} (a repeat counts once)",
+    )
+
+
+class DiscardResponse(BaseModel):
+    """Each id asked for once, in the order asked."""
+
+    discarded: list[int] = Field(description="taken out of the queue")
+    locked: list[int] = Field(description="being imported meanwhile: left in the queue")
+    not_found: list[int] = Field(description="ids no pending model has")
+
+
 class BatchResult(BaseModel):
     id: int
     result: Literal["success", "conflict", "locked", "not_found", "failed"]

@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from modelshelf.domain import catalog, long_work, preview, promotion
+from modelshelf.domain import catalog, discarding, long_work, preview, promotion
 from modelshelf.domain.legacy_report import MigrationReport
 from modelshelf.records import PendingRecord
 from modelshelf.web.bodies import (
     BatchImportRequest,
     BatchImportResponse,
     ConflictBody,
+    DiscardRequest,
+    DiscardResponse,
     ImportRequest,
     ImportResponse,
     LegacyLibrary,
@@ -73,6 +75,13 @@ async def discard_pending(request: web.Request) -> web.Response:
     pending_id = parse_path_id(request.match_info["id"], "a pending model id")
     shelf = request.app[SHELF]
     return await respond(request, await shelf.finish(promotion.discard_pending(shelf, pending_id)))
+
+
+async def discard_pendings(request: web.Request) -> web.Response:
+    body = await parse_body(request, DiscardRequest)
+    shelf = request.app[SHELF]
+    done = await shelf.finish(discarding.discard_pendings(shelf, body.ids))
+    return await respond(request, DiscardResponse.model_validate(done, from_attributes=True))
 
 
 async def import_a_model(request: web.Request) -> web.Response:
@@ -148,6 +157,15 @@ ENDPOINTS: list[Endpoint] = [
         "Take a pending model out of the queue without importing it (its record, tag links"
         " and original image; never its model file)",
         responses={200: PendingRecord, 400: None, 404: None, 423: None, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/migration/discard_models",
+        discard_pendings,
+        "Discard many pending models at once, each as DELETE /api/migration/pending_models/{id}"
+        " (one change; ids being imported are left, and said)",
+        body=DiscardRequest,
+        responses={200: DiscardResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(
         "POST",
