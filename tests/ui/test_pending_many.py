@@ -6,7 +6,7 @@ their counts, Select all and the batch import it sends, a range picked with Shif
 The queue is a server of its own (the session's library has two dozen pending models),
 seeded through the storage layer: every model has a file, but one in 13 (missing); one in 10
 has a file whose cached digest is a library model's (a conflict); the rest are fresh. The
-tests run in order; the last imports every fresh model."""
+tests run in order; the last two discard every missing model and import every fresh one."""
 
 from __future__ import annotations
 
@@ -189,6 +189,30 @@ def test_a_shift_range_picks_every_model_between_across_the_rows_drawn_later(
     expect(page.get_by_text(f"{PENDING - 2} models selected")).to_be_visible()
 
 
+def test_discard_selected_takes_every_model_of_the_group_out_of_the_queue_at_once(
+    visit: Visit,
+) -> None:
+    missing = ids_in("missing")
+    page = open_pending(visit, "?show=missing")
+    expect(page.locator(SHOWN)).to_have_count(len(missing))
+    page.get_by_role("checkbox", name=f"Select all {len(missing)}").check()
+    page.get_by_role("button", name="Discard selected").click()
+    dialog = page.get_by_role("dialog", name=f"Discard {len(missing)} pending models?")
+    expect(dialog).to_contain_text("Their model files stay on disk.")
+    with page.expect_request(re.compile(r".*/api/migration/discard_models$")) as sent:
+        dialog.get_by_role("button", name=f"Discard {len(missing)} models").click()
+
+    assert sorted(json.loads(sent.value.post_data or "{}")["ids"]) == missing
+    page.get_by_role("status").get_by_text(f"{len(missing)} models discarded").wait_for()
+    expect(page.locator(SHOWN)).to_have_count(0)
+    expect(chip(page, "File missing")).to_have_text("File missing (0)")
+    expect(chip(page, "All")).to_have_text(f"All ({PENDING - len(missing)})")
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Select all"))).to_be_focused()
+    listed = page.request.get("/api/migration/pending_models").json()["models"]
+    assert len(listed) == PENDING - len(missing)
+    assert not {m["id"] for m in listed} & set(missing)
+
+
 # It imports 216 models, their pictures rendered: over a minute on a busy 2-core machine.
 @pytest.mark.timeout(SLOW_TIMEOUT)
 def test_select_all_selects_every_model_of_the_group_and_the_batch_imports_them_all(
@@ -196,6 +220,9 @@ def test_select_all_selects_every_model_of_the_group_and_the_batch_imports_them_
 ) -> None:
     fresh = ids_in("fresh")
     page = open_pending(visit, "?show=fresh")
+    # The others stay: the conflicts, and the missing ones unless the test before discarded them.
+    queued = {m["id"] for m in page.request.get("/api/migration/pending_models").json()["models"]}
+    others = sorted(queued - set(fresh))
     drawn = page.locator(ROWS).count()
     assert drawn < len(fresh), drawn  # most fresh rows are not drawn yet
 
@@ -215,7 +242,7 @@ def test_select_all_selects_every_model_of_the_group_and_the_batch_imports_them_
         timeout=180_000
     )
     expect(chip(page, "Fresh")).to_have_text("Fresh (0)")
-    expect(chip(page, "All")).to_have_text(f"All ({PENDING - len(fresh)})")
+    expect(chip(page, "All")).to_have_text(f"All ({len(others)})")
     expect(page.locator(SHOWN)).to_have_count(0)
     listed = page.request.get("/api/migration/pending_models").json()["models"]
-    assert sorted(m["id"] for m in listed) == sorted(ids_in("conflicts") + ids_in("missing"))
+    assert sorted(m["id"] for m in listed) == others

@@ -1,6 +1,7 @@
 // Pending models: the queue with each one's original image; import one (a conflict opens the
 // comparison: existing and pending side by side, a diff of meta_json, both images, and what
-// Override, Merge and Delete would each leave); select many and import them as one job. The
+// Override, Merge and Delete would each leave); select many and import them as one job, or
+// discard them at once (one request, after a confirmation). The
 // queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
 // (`?show=` in the URL, as the library keeps its filters; the groups are pendinggroups.js's).
 // Thousands may wait: the rows are drawn in pieces (pendingwindow.js), and what is selected
@@ -34,6 +35,9 @@ export async function mountPending(main, context) {
   const selected = h("span", { class: "count", "aria-live": "polite" });
   const strategy = h("select", { id: "batch-strategy" }, CHOICES.map(([value, text]) => h("option", { value, text })));
   const run = h("button", { type: "button", class: "primary", text: "Import selected", disabled: true });
+  const discardMany = caps.has("POST", "/api/migration/discard_models")
+    ? h("button", { type: "button", class: "danger", text: "Discard selected", disabled: true, onclick: () => discardSelected() })
+    : null;
   const progress = h("ul", { class: "jobs", "aria-label": "Batch progress", tabindex: "-1" });
   const message = h("div");
   const empty = h("div", { class: "empty", hidden: true }, h("p", { text: "No pending model is in this group." }),
@@ -49,7 +53,7 @@ export async function mountPending(main, context) {
     groups, unknownNote,
     h("div", { class: "batchbar" },
       h("label", { class: "copyable" }, selectAll, selectAllText), selected,
-      h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run),
+      h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run, discardMany),
     progress, message, empty, queue, view.footer);
   focusHeading(main, context.focus);
 
@@ -80,6 +84,7 @@ export async function mountPending(main, context) {
     const ids = selectedIds();
     selected.textContent = ids.length ? `${plural(ids.length, "model")} selected` : "";
     run.disabled = batching || !ids.length;
+    if (discardMany) discardMany.disabled = batching || !ids.length;
     selectAll.checked = ids.length > 0 && ids.length === visible;
     selectAll.indeterminate = ids.length > 0 && ids.length < visible;
     selectAllText.textContent = ` Select all ${formatCount(visible)}`;
@@ -359,6 +364,39 @@ export async function mountPending(main, context) {
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
+    }
+  }
+
+  // Every selected model out of the queue, in one request: for the group whose files are
+  // gone, most often. A model being imported meanwhile stays, marked.
+  async function discardSelected() {
+    const ids = selectedIds();
+    if (!ids.length || batching) return;
+    const yes = await confirmDialog({
+      title: `Discard ${plural(ids.length, "pending model")}?`,
+      body: "They leave the queue with their images and are not imported. Their model files stay on disk.",
+      confirm: `Discard ${plural(ids.length, "model")}`,
+    });
+    if (!yes || batching || !alive) return;
+    // The button is disabled while the request runs, and stays so once nothing is selected:
+    // focus, if it was there, goes to Select all.
+    const keepFocus = document.activeElement === discardMany;
+    batching = true;
+    updateSelection();
+    try {
+      const done = await call("POST", "api/migration/discard_models", { body: { ids } });
+      for (const id of [...done.discarded, ...done.not_found]) remove(id, { later: true });
+      for (const id of done.locked) mark(id, "failed", "Being imported: left in the queue");
+      const left = done.locked.length ? `; ${formatCount(done.locked.length)} being imported, left in the queue` : "";
+      toast(`${plural(done.discarded.length, "model")} discarded${left}`);
+    } catch (error) {
+      toast(error.message, { error: true });
+    } finally {
+      batching = false;
+      updateSelection();
+      if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
+      if (keepFocus && alive && document.activeElement === document.body) selectAll.focus();
+      refreshSoon();
     }
   }
 
