@@ -1,7 +1,8 @@
 """The HTTP server the service runs on: aiohttp's, except that the errors aiohttp answers by
 itself, before any handler or middleware runs (a request it cannot parse, a header too long),
-are answered with the JSON error body like every other error, and a client's malformed
-request is logged as such (INFO), not as an ERROR with a traceback."""
+are answered with the JSON error body like every other error (a request target too long with
+414, a header too long with 431), and a client's malformed request is logged as such (INFO),
+not as an ERROR with a traceback."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from modelshelf.web.middleware import error_response
 
 log = logging.getLogger(__name__)
+
+# aiohttp's parser raises the same LineTooLong for a request target and for a header, saying
+# only the limit it hit: the two limits differ by a byte so that the answer can name the status
+# (414 URI Too Long, 431 Request Header Fields Too Large). aiohttp's default is 8190.
+MAX_TARGET_BYTES = 8190
+MAX_HEADER_BYTES = 8191
+_TOO_LONG = {str(MAX_TARGET_BYTES): 414, str(MAX_HEADER_BYTES): 431}
 
 
 class _JsonErrorRequestHandler(RequestHandler):
@@ -28,6 +37,8 @@ class _JsonErrorRequestHandler(RequestHandler):
     ) -> web.StreamResponse:
         """As aiohttp's, with the JSON error body. Raises ConnectionError once part of
         another answer was sent."""
+        if isinstance(exc, LineTooLong) and len(exc.args) > 1:
+            status = _TOO_LONG.get(str(exc.args[1]), status)
         if status >= 500:
             self.log_exception("error handling request from %s", request.remote, exc_info=exc)
         else:
@@ -62,7 +73,13 @@ class ServiceRunner(web.AppRunner):
     bodies; decoded, a small one could inflate to gigabytes on the event loop)."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
-        super().__init__(app, auto_decompress=False, **kwargs)
+        super().__init__(
+            app,
+            auto_decompress=False,
+            max_line_size=MAX_TARGET_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+            **kwargs,
+        )
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
