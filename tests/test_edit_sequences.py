@@ -43,7 +43,17 @@ class Steps:
     async def run_one(self) -> str:
         record, _ = await get_model(self.client, A)
         step = self.rng.choice(
-            ["patch", "patch", "meta", "tags", "reorder", "upload", "delete_image", "delete_model"]
+            [
+                "patch",
+                "patch",
+                "meta",
+                "tags",
+                "reorder",
+                "upload",
+                "delete_image",
+                "delete_model",
+                "delete_many",
+            ]
         )
         await getattr(self, step)(record)
         return step
@@ -82,6 +92,15 @@ class Steps:
     async def delete_model(self, record: dict[str, Any]) -> None:
         """Delete the model and bring it back from history (without its images)."""
         await self.expect(200, "DELETE", f"/api/models/{A}")
+        await self.restore_deleted()
+
+    async def delete_many(self, record: dict[str, Any]) -> None:
+        """The same, through the endpoint that deletes many models at once."""
+        answer = await self.expect(200, "POST", "/api/models/delete", {"hashes": [A]})
+        assert answer["changed"] == [A], answer
+        await self.restore_deleted()
+
+    async def restore_deleted(self) -> None:
         _, history, _ = await call(self.client, "GET", f"/api/models/{A}/history")
         entry = history["entries"][0]
         assert entry["action"] == "delete"
