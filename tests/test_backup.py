@@ -301,3 +301,42 @@ async def test_the_backup_command_prints_its_report_and_the_copy_checks_clean(
     }
     checked = await asyncio.to_thread(modelshelf, "check", "--data-dir", str(backup))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# The command line with SIGTERM sent to itself once the first attempt's files are copied: the
+# moment a `docker stop` or `kill` meets most backups.
+TERMINATED = """
+import signal, sys
+import modelshelf.cli as cli
+real = cli.back_up
+def terminated(*args, **kwargs):
+    return real(*args, copied=lambda attempt: signal.raise_signal(signal.SIGTERM), **kwargs)
+cli.back_up = terminated
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(SLOW_TIMEOUT)
+async def test_sigterm_stops_a_backup_as_ctrl_c_does_and_running_it_again_finishes_it(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    await seed(client, legacy)
+    await client.close()
+    backup = tmp_path / "backup"
+    args = ["backup", "--data-dir", str(data_dir), str(backup), "--no-progress"]
+
+    def run(*prefix: str) -> subprocess.CompletedProcess[str]:
+        env = environ_without_modelshelf()
+        command = [sys.executable, *prefix, *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    stopped = await asyncio.to_thread(run, "-c", TERMINATED)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "interrupted; run it again" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert not (backup / "modelshelf.db").exists()  # never taken for a library
+
+    again = await asyncio.to_thread(run, "-m", "modelshelf")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["files_kept"] == FILES
+    assert check_library(backup) == []

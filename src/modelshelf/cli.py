@@ -1,10 +1,12 @@
-"""Command line: `modelshelf serve`, `modelshelf scan`, `modelshelf migrate-legacy` and
-`modelshelf check`.
+"""Command line: `modelshelf serve`, `modelshelf scan`, `modelshelf migrate-legacy`,
+`modelshelf check` and `modelshelf backup`.
 
-Exit codes: 0 done (for `check`: the library is consistent); 1 failed (for `check`: problems
-found, one per line on stdout; for `scan`: it was stopped or could not run); 2 a bad command
-line or setting; 3 (`check`) no library in the data directory; 4 (`serve`) the start-up
-failed (the log says why); 130 (`scan`, `migrate-legacy`) interrupted by Ctrl-C or SIGTERM.
+Exit codes: 0 done (for `check`: the library is consistent; for `backup`: the copy is); 1
+failed (for `check`: problems found, one per line on stdout; for `scan`: it was stopped or
+could not run; for `backup`: no copy was made, or it has problems); 2 a bad command line or
+setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`) the start-up
+failed (the log says why); 130 (`scan`, `migrate-legacy`, `backup`) interrupted by Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +47,9 @@ log = logging.getLogger("modelshelf")
 EXIT_OK = 0
 EXIT_FAILED = 1  # `check`: problems found
 EXIT_USAGE = 2  # as argparse answers a bad command line
-EXIT_NO_LIBRARY = 3  # `check`: the data directory holds no library
+EXIT_NO_LIBRARY = 3  # `check`, `backup`: the data directory holds no library
 EXIT_START_FAILED = 4  # `serve`: the start-up failed, every resource closed
-EXIT_INTERRUPTED = 130  # `scan`, `migrate-legacy`: Ctrl-C or SIGTERM (128 + SIGINT, as shells say)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells say)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,7 +310,8 @@ def backup(settings: Settings, target: Path, quiet: bool) -> int:
     the report as JSON. EXIT_OK if the copy checks clean, EXIT_FAILED if it has problems or
     could not be made, EXIT_NO_LIBRARY if the data directory holds no library."""
     try:
-        report = back_up(settings.data_dir, target, bar=None if not quiet else False)
+        with _sigterm_as_ctrl_c():
+            report = back_up(settings.data_dir, target, bar=None if not quiet else False)
     except NotFound as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_NO_LIBRARY
@@ -319,6 +322,21 @@ def backup(settings: Settings, target: Path, quiet: bool) -> int:
     for problem in report.problems:
         print(f"modelshelf: the backup has a problem: {problem}", file=sys.stderr)
     return EXIT_FAILED if report.problems else EXIT_OK
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """Meanwhile SIGTERM stops the main thread as Ctrl-C does (KeyboardInterrupt: said, exit
+    130), as _run_stoppable does for the commands that run on an event loop."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _configure_logging(level: str) -> None:
