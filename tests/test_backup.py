@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from modelshelf.backup import ATTEMPTS, back_up
+from modelshelf.backup import ATTEMPTS, BACKUP_MARK, back_up
 from modelshelf.errors import Conflict, InvalidInput, NotFound
 from modelshelf.integrity import check_library
+from modelshelf.storage.dirlock import LOCK_NAME, DirectoryLock
 from tests.conftest import SLOW_TIMEOUT, Client, MakeClient, migrate, read_only_file
 from tests.factories import (
     LegacyLibrary,
@@ -340,3 +341,37 @@ async def test_sigterm_stops_a_backup_as_ctrl_c_does_and_running_it_again_finish
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["files_kept"] == FILES
     assert check_library(backup) == []
+
+
+async def test_a_backup_into_a_folder_another_backup_or_a_service_holds_is_refused(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    await seed(client, legacy)
+    await client.close()
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    holder = DirectoryLock(backup)  # as the other backup, or `serve --data-dir backup`, holds it
+    holder.acquire()
+    (backup / BACKUP_MARK).touch()  # the other backup's mark
+    try:
+        with pytest.raises(Conflict, match="in use: another backup into it is running"):
+            await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    finally:
+        holder.release()
+    assert sorted(p.name for p in backup.iterdir()) == [BACKUP_MARK, LOCK_NAME]
+
+    await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    assert check_library(backup) == []
+
+
+async def test_a_folder_holding_only_a_lock_file_is_taken_as_empty(
+    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+) -> None:
+    """What a backup stopped between taking the folder's lock and marking it leaves."""
+    await seed(client, legacy)
+    await client.close()
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / LOCK_NAME).touch()
+    report = await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    assert (report.files_copied, report.problems) == (FILES, [])

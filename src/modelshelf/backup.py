@@ -29,7 +29,7 @@ from modelshelf.integrity import check_library
 from modelshelf.progress import Progress
 from modelshelf.renditions import rendition_file_name
 from modelshelf.storage.database import DATABASE_NAME
-from modelshelf.storage.dirlock import DataDirInUse, DirectoryLock
+from modelshelf.storage.dirlock import LOCK_NAME, DataDirInUse, DirectoryLock
 from modelshelf.storage.snapshot import FileMarks, copy_database, file_marks, remove_database
 
 BACKUP_MARK = ".modelshelf-backup"
@@ -66,15 +66,16 @@ def back_up(
     """Copy the library in `data_dir` into `target` (see the module). `copied(attempt)` is
     called once an attempt's files are copied, before they are judged. Raises NotFound if
     `data_dir` holds no library, InvalidInput for a `target` that is not a backup's folder,
-    Conflict if the images kept changing through every attempt, Unprocessable if a change
+    Conflict if another backup into `target` runs (or a service serves it) or if the images
+    kept changing through every attempt, Unprocessable if a change
     interrupted by a crash waits for the service to finish it, OSError for a copy that fails."""
     data_dir, target = data_dir.resolve(), target.resolve()
     if not (data_dir / DATABASE_NAME).is_file():
         raise NotFound(f"{data_dir} holds no modelshelf library (no {DATABASE_NAME})")
     _check_target(data_dir, target)
     report = BackupReport(target=str(target))
-    with _service_stopped(data_dir) as stopped:
-        target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    with _service_stopped(data_dir) as stopped, _target_held(target):
         (target / BACKUP_MARK).touch()
         remove_database(target / DATABASE_NAME)
         while not _attempt(data_dir, target, report, stopped=stopped, bar=bar, copied=copied):
@@ -142,10 +143,15 @@ def _check_target(data_dir: Path, target: Path) -> None:
         raise InvalidInput(f"{target}: a backup goes outside the data directory, and holds none")
     if target.exists() and not target.is_dir():
         raise InvalidInput(f"{target} is not a folder")
-    if target.is_dir() and not (target / BACKUP_MARK).exists() and any(target.iterdir()):
+    # Its lock file alone (a backup stopped before it marked the folder) is no content.
+    if target.is_dir() and not (target / BACKUP_MARK).exists() and _holds_files(target):
         raise InvalidInput(
             f"{target} is not empty and holds no earlier backup: choose a new or empty folder"
         )
+
+
+def _holds_files(folder: Path) -> bool:
+    return any(entry.name != LOCK_NAME for entry in folder.iterdir())
 
 
 @contextmanager
@@ -160,6 +166,24 @@ def _service_stopped(data_dir: Path) -> Iterator[bool]:
         return
     try:
         yield True
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _target_held(target: Path) -> Iterator[None]:
+    """The target's directory lock, as a data directory's: two backups into one folder would
+    interleave their files, and a service of the copy would read it half-written. Raises
+    Conflict if it is held."""
+    lock = DirectoryLock(target)
+    try:
+        lock.acquire()
+    except DataDirInUse:
+        raise Conflict(
+            f"{target} is in use: another backup into it is running, or a service serves it"
+        ) from None
+    try:
+        yield
     finally:
         lock.release()
 
