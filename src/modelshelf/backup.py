@@ -67,8 +67,8 @@ def back_up(
     called once an attempt's files are copied, before they are judged. Raises NotFound if
     `data_dir` holds no library, InvalidInput for a `target` that is not a backup's folder,
     Conflict if another backup into `target` runs (or a service serves it) or if the images
-    kept changing through every attempt, Unprocessable if a change
-    interrupted by a crash waits for the service to finish it, OSError for a copy that fails."""
+    kept changing through every attempt, Unprocessable if a change interrupted by a crash
+    waits for the service to finish it, OSError for a copy that fails."""
     data_dir, target = data_dir.resolve(), target.resolve()
     if not (data_dir / DATABASE_NAME).is_file():
         raise NotFound(f"{data_dir} holds no modelshelf library (no {DATABASE_NAME})")
