@@ -189,6 +189,41 @@ def test_a_shift_range_picks_every_model_between_across_the_rows_drawn_later(
     expect(page.get_by_text(f"{PENDING - 2} models selected")).to_be_visible()
 
 
+def words_match(record: dict[str, Any], words: list[str]) -> bool:
+    """The page's rule: every word is part of the name, file, type or a tag (case aside)."""
+    parts = [record["name"], record["path"], record["type"], *(t["name"] for t in record["tags"])]
+    text = "\n".join(p for p in parts if p).lower()
+    return all(word in text for word in words)
+
+
+def test_the_filter_narrows_the_queue_to_the_models_whose_words_match(visit: Visit) -> None:
+    page = open_pending(visit)
+    records = page.request.get("/api/migration/pending_models").json()["models"]
+    expected = [r["id"] for r in records if words_match(r, ["many", "13"])]
+    assert 1 < len(expected) < len(records)
+    field = page.get_by_label("Filter pending models")
+
+    field.fill("Many 13")
+
+    expect(page.locator(SHOWN)).to_have_count(len(expected))
+    assert shown_ids(page) == expected
+    expect(chip(page, "All")).to_have_text(f"All ({len(expected)})")
+    page.get_by_role("checkbox", name=f"Select all {len(expected)}").check()
+    expect(page.get_by_text(f"{len(expected)} models selected")).to_be_visible()
+    # Kept in the URL: a reload shows the same models.
+    page.wait_for_url(re.compile(r".*[?&]q=Many\+13"))
+    page.reload()
+    expect(field).to_have_value("Many 13")
+    expect(page.locator(SHOWN)).to_have_count(len(expected))
+    # Nothing matches: said, and Show all brings every model back.
+    field.fill("zzyzx")
+    expect(page.get_by_text("No pending model shown here matches the filter.")).to_be_visible()
+    page.get_by_role("button", name="Show all").click()
+    expect(field).to_have_value("")
+    expect(chip(page, "All")).to_have_text(f"All ({len(records)})")
+    expect(chip(page, "All")).to_be_focused()
+
+
 def test_discard_selected_takes_every_model_of_the_group_out_of_the_queue_at_once(
     visit: Visit,
 ) -> None:

@@ -5,7 +5,9 @@
 // queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
 // (`?show=` in the URL, as the library keeps its filters; the groups are pendinggroups.js's).
 // Thousands may wait: the rows are drawn in pieces (pendingwindow.js), and what is selected
-// and acted on is every model of the group shown, its rows drawn or not.
+// and acted on is every model of the group shown, its rows drawn or not. A filter by words
+// (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
+// drawn yet.
 import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
@@ -28,6 +30,11 @@ export async function mountPending(main, context) {
   document.title = "Pending · modelshelf";
   let show = new URLSearchParams(location.search).get("show") || "";
   if (!GROUPS.some(([key]) => key === show)) show = "";
+  const filter = h("input", {
+    type: "search", id: "pending-filter", autocomplete: "off", spellcheck: "false",
+    placeholder: "Name, file, type, tag…", value: new URLSearchParams(location.search).get("q") || "",
+  });
+  let words = wordsOf(filter.value);
   const count = h("span", { class: "count", "aria-live": "polite" });
   const queue = h("ul", { class: "queue", "aria-label": "Pending models" });
   const selectAll = h("input", { type: "checkbox", id: "select-all" });
@@ -40,8 +47,9 @@ export async function mountPending(main, context) {
     : null;
   const progress = h("ul", { class: "jobs", "aria-label": "Batch progress", tabindex: "-1" });
   const message = h("div");
-  const empty = h("div", { class: "empty", hidden: true }, h("p", { text: "No pending model is in this group." }),
-    h("button", { type: "button", text: "Show all", onclick: () => { choose("", { push: true }); groups.chip("").focus(); } }));
+  const emptyText = h("p");
+  const empty = h("div", { class: "empty", hidden: true }, emptyText,
+    h("button", { type: "button", text: "Show all", onclick: () => { clearFilter(); choose("", { push: true }); groups.chip("").focus(); } }));
   const groups = groupChips(show, (key) => choose(key, { push: true }));
   const rows = new Map(); // by id, in the queue's order: {record, checked, el, box, ...}
   const view = rowWindow(queue, { rows, inGroup: (r) => shown(r), build: (r) => drawRow(r) });
@@ -50,6 +58,8 @@ export async function mountPending(main, context) {
   const unknownNote = h("p", { class: "note", hidden: true }, checkText, " ", checkButton);
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Pending" }), count),
     h("p", { class: "count", text: "Models brought in from a legacy library wait here until they are hashed and promoted. A model whose content is already in the library is a conflict: compare the two, then choose." }),
+    h("div", { class: "toolbar pending-toolbar", role: "search" },
+      h("div", { class: "field search" }, h("label", { for: "pending-filter", text: "Filter pending models" }), filter)),
     groups, unknownNote,
     h("div", { class: "batchbar" },
       h("label", { class: "copyable" }, selectAll, selectAllText), selected,
@@ -66,7 +76,15 @@ export async function mountPending(main, context) {
   let checking = null;
   let batching = false; // Import selected stays disabled while its batch runs
 
-  function shown(row) { return !knowsGroups || !show || groupOf(row.record) === show; }
+  function inGroup(row) { return !knowsGroups || !show || groupOf(row.record) === show; }
+  function shown(row) { return inGroup(row) && matches(row); }
+  // Every word is part of the model's name, file, type or a tag's name (case aside).
+  function matches(row) {
+    if (!words.length) return true;
+    row.text ??= [row.record.name, row.record.path, row.record.type, ...(row.record.tags || []).map((t) => t.name)]
+      .filter(Boolean).join("\n").toLowerCase();
+    return words.every((word) => row.text.includes(word));
+  }
   // Every row of the group shown, drawn or not.
   const shownRows = () => [...rows.values()].filter(shown);
   const check = (row, on) => {
@@ -91,6 +109,7 @@ export async function mountPending(main, context) {
     count.textContent = plural(rows.size, "pending model");
     showGroups();
     empty.hidden = !rows.size || visible > 0;
+    emptyText.textContent = words.length ? "No pending model shown here matches the filter." : "No pending model is in this group.";
   };
   const selectedIds = () => shownRows().filter((row) => row.checked).map((row) => row.record.id);
   // Once a frame at most: a check of thousands updates the page after each model.
@@ -101,7 +120,8 @@ export async function mountPending(main, context) {
 
   function showGroups() {
     groups.hidden = !knowsGroups;
-    const unknown = groups.update([...rows.values()].map((row) => row.record), show);
+    // The chips count the models the words match, as the queue shows them.
+    const unknown = groups.update([...rows.values()].filter(matches).map((row) => row.record), show);
     unknownNote.hidden = !knowsGroups || !(unknown || checking);
     checkButton.hidden = !canCheck;
     checkButton.textContent = checking ? "Stop checking" : `Check ${unknown === 1 ? "it" : "them"}`;
@@ -111,11 +131,34 @@ export async function mountPending(main, context) {
   function choose(key, { push }) {
     show = key;
     view.reset();
-    const params = new URLSearchParams(location.search);
-    if (key) params.set("show", key);
-    else params.delete("show");
-    setQuery(params, { push });
+    keepInUrl({ push });
     updateSelection();
+  }
+
+  // The group and the words in the URL, as the library keeps its filters.
+  function keepInUrl({ push = false } = {}) {
+    const params = new URLSearchParams(location.search);
+    if (show) params.set("show", show);
+    else params.delete("show");
+    if (words.length) params.set("q", filter.value.trim());
+    else params.delete("q");
+    setQuery(params, { push });
+  }
+
+  // The words typed, once the typing pauses (the URL's entry replaced, not pushed).
+  const filterSoon = debounce(() => {
+    if (!alive) return;
+    words = wordsOf(filter.value);
+    view.reset();
+    keepInUrl();
+    updateSelection();
+  }, 120);
+  filter.addEventListener("input", filterSoon);
+
+  function clearFilter() {
+    filterSoon.cancel();
+    filter.value = "";
+    words = [];
   }
 
   // A row says what its record's group is, unless an action on it said something since.
@@ -434,6 +477,11 @@ export async function mountPending(main, context) {
     alive = false;
     view.stop();
     refreshSoon.cancel();
+    filterSoon.cancel();
     if (follower) follower.stop();
   };
+}
+
+function wordsOf(text) {
+  return text.toLowerCase().split(/\s+/).filter(Boolean);
 }
