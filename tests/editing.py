@@ -104,6 +104,15 @@ def assert_error(body: Any, reason: str) -> None:
     assert isinstance(body["detail"], str) and body["detail"]
 
 
+async def assert_refused_unchanged(client: Client, data_dir: Path, path: str, body: Any) -> None:
+    """POST `body` to `path` is a 400 with the JSON error body, and nothing changed."""
+    before = snapshot(data_dir)
+    status, answer, _ = await call(client, "POST", path, body)
+    assert status == 400, answer
+    assert_error(answer, "Bad Request")
+    assert snapshot(data_dir) == before
+
+
 async def history(client: Client, sha: str) -> list[dict[str, Any]]:
     """A model's history entries, newest first."""
     status, body, _ = await call(client, "GET", f"/api/models/{sha}/history")

@@ -58,6 +58,14 @@ def delete_first_image(server: ServerProcess, model: int) -> None:
 
 
 @pytest.fixture
+async def seeded(client: Client, legacy: LegacyLibrary, data_dir: Path) -> Path:
+    """The data directory of the seeded library, with no service on it."""
+    await seed(client, legacy)
+    await client.close()
+    return data_dir
+
+
+@pytest.fixture
 async def served(
     client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
@@ -319,12 +327,10 @@ sys.exit(cli.main(sys.argv[1:]))
 
 @pytest.mark.timeout(SLOW_TIMEOUT)
 async def test_sigterm_stops_a_backup_as_ctrl_c_does_and_running_it_again_finishes_it(
-    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+    seeded: Path, tmp_path: Path
 ) -> None:
-    await seed(client, legacy)
-    await client.close()
     backup = tmp_path / "backup"
-    args = ["backup", "--data-dir", str(data_dir), str(backup), "--no-progress"]
+    args = ["backup", "--data-dir", str(seeded), str(backup), "--no-progress"]
 
     def run(*prefix: str) -> subprocess.CompletedProcess[str]:
         env = environ_without_modelshelf()
@@ -344,10 +350,8 @@ async def test_sigterm_stops_a_backup_as_ctrl_c_does_and_running_it_again_finish
 
 
 async def test_a_backup_into_a_folder_another_backup_or_a_service_holds_is_refused(
-    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+    seeded: Path, tmp_path: Path
 ) -> None:
-    await seed(client, legacy)
-    await client.close()
     backup = tmp_path / "backup"
     backup.mkdir()
     holder = DirectoryLock(backup)  # as the other backup, or `serve --data-dir backup`, holds it
@@ -355,23 +359,21 @@ async def test_a_backup_into_a_folder_another_backup_or_a_service_holds_is_refus
     (backup / BACKUP_MARK).touch()  # the other backup's mark
     try:
         with pytest.raises(Conflict, match="in use: another backup into it is running"):
-            await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+            await asyncio.to_thread(back_up, seeded, backup, bar=False)
     finally:
         holder.release()
     assert sorted(p.name for p in backup.iterdir()) == [BACKUP_MARK, LOCK_NAME]
 
-    await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    await asyncio.to_thread(back_up, seeded, backup, bar=False)
     assert check_library(backup) == []
 
 
 async def test_a_folder_holding_only_a_lock_file_is_taken_as_empty(
-    client: Client, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
+    seeded: Path, tmp_path: Path
 ) -> None:
     """What a backup stopped between taking the folder's lock and marking it leaves."""
-    await seed(client, legacy)
-    await client.close()
     backup = tmp_path / "backup"
     backup.mkdir()
     (backup / LOCK_NAME).touch()
-    report = await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    report = await asyncio.to_thread(back_up, seeded, backup, bar=False)
     assert (report.files_copied, report.problems) == (FILES, [])

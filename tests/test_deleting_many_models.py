@@ -20,6 +20,7 @@ from tests.editing import (
     A,
     B,
     assert_error,
+    assert_refused_unchanged,
     build,
     call,
     disk_full_before_commit,
@@ -190,11 +191,7 @@ def test_the_published_schema_says_how_many_models_and_what_a_hash_is() -> None:
 async def test_a_bad_body_is_400_and_deletes_nothing(
     library: Client, data_dir: Path, body: Any
 ) -> None:
-    before = snapshot(data_dir)
-    status, answer = await delete_many(library, body)
-    assert status == 400, answer
-    assert_error(answer, "Bad Request")
-    assert snapshot(data_dir) == before
+    await assert_refused_unchanged(library, data_dir, DELETE_MANY, body)
 
 
 async def test_a_model_whose_file_is_still_in_a_scanned_folder_comes_back_at_the_next_scan(

@@ -19,7 +19,7 @@ from tests.editing import (
     UNKNOWN,
     A,
     B,
-    assert_error,
+    assert_refused_unchanged,
     build,
     call,
     disk_full_before_commit,
@@ -227,11 +227,7 @@ def test_the_published_schema_says_how_many_models_and_what_a_hash_is() -> None:
 async def test_a_bad_body_is_400_and_changes_nothing(
     library: Client, data_dir: Path, body: Any
 ) -> None:
-    before = snapshot(data_dir)
-    status, answer = await tag_many(library, body)
-    assert status == 400, answer
-    assert_error(answer, "Bad Request")
-    assert snapshot(data_dir) == before
+    await assert_refused_unchanged(library, data_dir, TAG_MANY, body)
 
 
 async def test_a_change_that_fails_before_its_commit_changes_no_model(
