@@ -6,8 +6,11 @@ serves: the README's way (stop the service, copy the folder) was the only one.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import resource
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from modelshelf.backup import ATTEMPTS, BACKUP_MARK, back_up
-from modelshelf.errors import Conflict, InvalidInput, NotFound
+from modelshelf.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from modelshelf.integrity import check_library
 from modelshelf.storage.dirlock import LOCK_NAME, DirectoryLock
+from modelshelf.storage.schema import MIGRATIONS
 from tests.conftest import SLOW_TIMEOUT, Client, MakeClient, migrate, read_only_file
 from tests.factories import (
     LegacyLibrary,
@@ -230,20 +234,26 @@ async def test_every_backup_made_while_images_change_is_a_consistent_library(
     assert snapshot(tmp_path / "backup") == snapshot(data_dir)
 
 
-async def test_a_backup_while_a_change_waits_for_its_files_says_so(
+async def test_a_backup_while_a_change_waits_for_its_files_says_so_and_keeps_the_last_one(
     make_client: MakeClient, legacy: LegacyLibrary, data_dir: Path, tmp_path: Path
 ) -> None:
     """The images folder refused a committed change's files (full, read-only): until the
-    service puts them in place, the library on disk is not as its rows say."""
+    service puts them in place, the library on disk is not as its rows say. Last night's
+    backup in the same folder stays a library (a review found it removed)."""
     client = await make_client()
     await seed(client, legacy)
+    backup = tmp_path / "backup"
+    await asyncio.to_thread(back_up, data_dir, backup, bar=False)
+    last_night = snapshot(backup)
     with read_only_file(data_dir / "images"):
         response = await client.delete(f"/api/images/{fake_sha(1)}_0.webp")
         assert response.status == 200, await response.text()
-        with pytest.raises(Conflict, match="not in place yet"):
-            await asyncio.to_thread(back_up, data_dir, tmp_path / "backup", bar=False)
+        with pytest.raises(Conflict, match="still not in place after"):
+            await asyncio.to_thread(back_up, data_dir, backup, bar=False)
     await client.close()
-    assert not (tmp_path / "backup" / "modelshelf.db").exists()
+    assert snapshot(backup) == last_night
+    assert check_library(backup) == []
+    assert not (backup / ".modelshelf.db.partial").exists()
 
 
 @pytest.mark.parametrize(
@@ -377,3 +387,70 @@ async def test_a_folder_holding_only_a_lock_file_is_taken_as_empty(
     (backup / LOCK_NAME).touch()
     report = await asyncio.to_thread(back_up, seeded, backup, bar=False)
     assert (report.files_copied, report.problems) == (FILES, [])
+
+
+@pytest.mark.timeout(SLOW_TIMEOUT)
+async def test_a_full_disk_for_the_database_copy_is_said_and_keeps_the_last_backup(
+    seeded: Path, tmp_path: Path
+) -> None:
+    """A write past RLIMIT_FSIZE fails with EFBIG, as on a full disk; SQLite's backup met it
+    with an OperationalError nothing caught (a traceback; found by a review)."""
+    backup = tmp_path / "backup"
+    await asyncio.to_thread(back_up, seeded, backup, bar=False)
+    last_night = snapshot(backup)
+    limit = (seeded / "modelshelf.db").stat().st_size // 2
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [sys.executable, "-m", "modelshelf", "backup", "--data-dir", str(seeded)]
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [*command, str(backup), "--no-progress"],
+        env=environ_without_modelshelf(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limited,
+    )
+    assert made.returncode == 1, made.stderr
+    assert "no backup was made" in made.stderr and "could not be copied" in made.stderr
+    assert "Traceback" not in made.stderr
+    assert snapshot(backup) == last_night
+    assert check_library(backup) == []
+
+
+async def test_every_pending_original_on_disk_is_copied(seeded: Path, tmp_path: Path) -> None:
+    """An original beside another file of its id (4.png and a 4.jpg put there by hand): the
+    copy held only one of the two, maybe not the one the database records (a review)."""
+    pending = seeded / "images" / "pending"
+    (recorded,) = [p for p in pending.iterdir() if p.is_file()]
+    stray = recorded.with_suffix(".jpg" if recorded.suffix != ".jpg" else ".png")
+    stray.write_bytes(recorded.read_bytes())
+    await asyncio.to_thread(back_up, seeded, tmp_path / "backup", bar=False)
+    copied = tmp_path / "backup" / "images" / "pending"
+    assert sorted(p.name for p in copied.iterdir()) == sorted([recorded.name, stray.name])
+
+
+@pytest.mark.parametrize("version", [2, len(MIGRATIONS) + 1], ids=["older", "newer"])
+async def test_a_library_at_another_schema_is_refused_before_anything_is_written(
+    tmp_path: Path, version: int
+) -> None:
+    """A library this version has not opened yet (or one a newer version migrated): its
+    journal lacks what the marks read, and its copy could not be checked (a traceback before;
+    found by a review)."""
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    with contextlib.closing(sqlite3.connect(data_dir / "modelshelf.db")) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        for number, (name, script) in enumerate(MIGRATIONS[:2], start=1):
+            conn.executescript(script)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (number, name))
+        conn.execute("UPDATE schema_migrations SET version = ? WHERE version = 2", (version,))
+        conn.commit()
+    with pytest.raises(Unprocessable, match=f"its schema is version {version}"):
+        await asyncio.to_thread(back_up, data_dir, tmp_path / "b", bar=False)
+    assert not (tmp_path / "b").exists()

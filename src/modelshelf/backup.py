@@ -30,7 +30,13 @@ from modelshelf.progress import Progress
 from modelshelf.renditions import rendition_file_name
 from modelshelf.storage.database import DATABASE_NAME
 from modelshelf.storage.dirlock import LOCK_NAME, DataDirInUse, DirectoryLock
-from modelshelf.storage.snapshot import FileMarks, copy_database, file_marks, remove_database
+from modelshelf.storage.snapshot import (
+    FileMarks,
+    copy_database,
+    file_marks,
+    remove_database,
+    schema_behind,
+)
 
 BACKUP_MARK = ".modelshelf-backup"
 ATTEMPTS = 5
@@ -72,16 +78,25 @@ def back_up(
     data_dir, target = data_dir.resolve(), target.resolve()
     if not (data_dir / DATABASE_NAME).is_file():
         raise NotFound(f"{data_dir} holds no modelshelf library (no {DATABASE_NAME})")
+    behind = schema_behind(data_dir / DATABASE_NAME)
+    if behind:
+        raise Unprocessable(
+            f"the library in {data_dir} is not at this version's schema ({behind}): back it up"
+            " with the modelshelf that serves it, or start this one on it once (it migrates"
+            " the library), then back up"
+        )
     _check_target(data_dir, target)
     report = BackupReport(target=str(target))
     target.mkdir(parents=True, exist_ok=True)
     with _service_stopped(data_dir) as stopped, _target_held(target):
         (target / BACKUP_MARK).touch()
-        remove_database(target / DATABASE_NAME)
-        while not _attempt(data_dir, target, report, stopped=stopped, bar=bar, copied=copied):
-            if report.attempts >= ATTEMPTS:
-                remove_database(target / _PARTIAL_DATABASE)
-                raise _unsettled(data_dir / DATABASE_NAME)
+        try:
+            while not _attempt(data_dir, target, report, stopped=stopped, bar=bar, copied=copied):
+                if report.attempts >= ATTEMPTS:
+                    raise _unsettled(data_dir / DATABASE_NAME)
+        except BaseException:  # Ctrl-C too: no half-made database is left behind
+            remove_database(target / _PARTIAL_DATABASE)
+            raise
         _flush_everything()  # the files' bytes on the disk before the copy is a library
         os.replace(target / _PARTIAL_DATABASE, target / DATABASE_NAME)
         sync_folders([target])
@@ -111,6 +126,9 @@ def _attempt(
     if marks.unfinished:  # a change's files are being put in place right now
         time.sleep(UNFINISHED_WAIT_S)
         return False
+    # An earlier backup stays a library until this one changes its files: a backup refused
+    # before then (a change unfinished, a full disk for the database) leaves it as it was.
+    remove_database(target / DATABASE_NAME)
     library, copy = ImageFolder(data_dir, _NO_RENDERING), ImageFolder(target, _NO_RENDERING)
     _copy_files(library, copy, report, bar)
     if copied is not None:
@@ -121,8 +139,9 @@ def _attempt(
 def _unsettled(database: Path) -> Conflict:
     if file_marks(database).unfinished:
         return Conflict(
-            "the service has a change whose image files are not in place yet (its log says"
-            " why, a full or read-only images folder); back up once they are"
+            "the service had a change whose image files were still not in place after"
+            f" {ATTEMPTS} tries: a large change still running, or one the images folder"
+            " refused (full or read-only: the service's log then says so); back up again later"
         )
     return Conflict(
         f"the library's images changed during each of {ATTEMPTS} copies; back up when it is"
@@ -228,8 +247,12 @@ def _library_files(source: ImageFolder, copy: ImageFolder) -> Iterator[tuple[str
         for quality in found:
             name = rendition_file_name(sha256, seq, quality)
             yield os.path.join(into, name), os.path.join(out_of, name)
-    for pending_id, ext in disk.pending.items():
-        yield str(copy.pending_path(pending_id, ext)), str(source.pending_path(pending_id, ext))
+    # Every original of an id (one put beside the recorded one by hand too): the scan keeps
+    # one extension an id, which may not be the one the database records.
+    for pending_id, exts in source.pending_originals().items():
+        for ext in exts:
+            there, here = copy.pending_path(pending_id, ext), source.pending_path(pending_id, ext)
+            yield str(there), str(here)
 
 
 def _size_and_time(path: str) -> tuple[int, int] | None:

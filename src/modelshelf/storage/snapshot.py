@@ -4,11 +4,13 @@ process of its own, on plain sqlite3 connections (no event loop)."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelshelf.storage import consistency
+from modelshelf.storage.schema import MIGRATIONS
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class FileMarks:
 def copy_database(source: Path, target: Path) -> FileMarks:
     """`source` as of one instant into `target` (made anew); returns the marks the copy holds.
     Raises NotFound if `source` is not a modelshelf database, StorageUnavailable if it cannot
-    be read, OSError if `target` cannot be written."""
+    be read, OSError if `target` cannot be written (then no `target` is left)."""
     remove_database(target)
     with consistency.open_read_only(source) as conn:
         copy = sqlite3.connect(target)
@@ -34,9 +36,33 @@ def copy_database(source: Path, target: Path) -> FileMarks:
             # the database as one commit left it, whatever the service writes meanwhile.
             conn.backup(copy, pages=-1)
             marks = _marks(copy)
+        except sqlite3.Error as exc:  # the copy's disk: full, failing, read-only
+            copy.close()
+            remove_database(target)
+            full = "full" in str(exc)
+            raise OSError(
+                errno.ENOSPC if full else errno.EIO,
+                f"the database could not be copied into {target.parent}: {exc}",
+            ) from exc
         finally:
             copy.close()
     return marks
+
+
+def schema_behind(database: Path) -> str | None:
+    """Why `database` is not at this version's schema (a library this version has not opened
+    yet, or one a newer version migrated), or None if it is. Raises as `copy_database`."""
+    with consistency.open_read_only(database) as conn:
+        try:
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        except sqlite3.OperationalError:  # no such table: older than every migration
+            row = (0,)
+    version, current = int(row[0] or 0), len(MIGRATIONS)
+    if version < current:
+        return f"its schema is version {version}, older than this modelshelf's {current}"
+    if version > current:
+        return f"its schema is version {version}, newer than this modelshelf's {current}"
+    return None
 
 
 def file_marks(database: Path) -> FileMarks:
