@@ -454,3 +454,15 @@ async def test_a_library_at_another_schema_is_refused_before_anything_is_written
     with pytest.raises(Unprocessable, match=f"its schema is version {version}"):
         await asyncio.to_thread(back_up, data_dir, tmp_path / "b", bar=False)
     assert not (tmp_path / "b").exists()
+
+
+async def test_a_library_whose_lock_file_this_process_may_not_open_is_backed_up(
+    seeded: Path, tmp_path: Path
+) -> None:
+    """A read-only snapshot of the data directory, or another user's: the backup only reads
+    (it failed on opening the lock file; found by a review)."""
+    lock_file = seeded / LOCK_NAME
+    lock_file.touch()
+    with read_only_file(lock_file):
+        report = await asyncio.to_thread(back_up, seeded, tmp_path / "backup", bar=False)
+    assert (report.files_copied, report.problems) == (FILES, [])

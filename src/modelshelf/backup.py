@@ -180,7 +180,9 @@ def _service_stopped(data_dir: Path) -> Iterator[bool]:
     lock = DirectoryLock(data_dir)
     try:
         lock.acquire()
-    except DataDirInUse:
+    except (DataDirInUse, OSError):
+        # OSError: a lock file this process may not open (a read-only snapshot of the data
+        # directory, another user's): the journal's marks then tell, as beside a service.
         yield False
         return
     try:
