@@ -22,6 +22,7 @@ from modelshelf.cli import EXIT_FAILED, EXIT_NO_LIBRARY, EXIT_OK
 from modelshelf.errors import NotFound
 from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
+from modelshelf.storage.dirlock import DirectoryLock
 from tests.conftest import Client, Prepared, migrate, read_only_file
 from tests.factories import (
     LegacyLibrary,
@@ -274,6 +275,17 @@ def test_check_command_on_a_consistent_library_exits_0_and_prints_no_problem(
     run = run_check(library)
     assert (run.code, run.out) == (EXIT_OK, ""), run.err
     assert f"0 problem(s) in {library}" in run.err
+
+
+def test_check_command_beside_a_running_service_says_what_that_means(library: Path) -> None:
+    service = DirectoryLock(library)  # what a running service holds
+    service.acquire()
+    try:
+        run = run_check(library)
+    finally:
+        service.release()
+    assert (run.code, run.out) == (EXIT_OK, ""), run.err
+    assert f"a service is running on {library}" in run.err
 
 
 def test_check_command_prints_each_problem_and_exits_1(library: Path) -> None:

@@ -273,6 +273,7 @@ def test_any_text_makes_a_valid_fts_query(text: str) -> None:
         ({"missing": "false"}, []),
         ({"missing": "true"}, [m[1] for m in MODELS]),
         ({"tag": "lora", "q": "clean"}, ["Anime Lineart"]),
+        ({"tag": "LoRA", "q": "clean"}, ["Anime Lineart"]),  # case does not matter either
     ],
 )
 async def test_base_model_and_missing_filter(

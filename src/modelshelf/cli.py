@@ -2,11 +2,11 @@
 `modelshelf check` and `modelshelf backup`.
 
 Exit codes: 0 done (for `check`: the library is consistent; for `backup`: the copy is); 1
-failed (for `check`: problems found, one per line on stdout; for `scan`: it was stopped or
-could not run; for `backup`: no copy was made, or it has problems); 2 a bad command line or
-setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`) the start-up
-failed (the log says why); 130 (`scan`, `migrate-legacy`, `backup`) interrupted by Ctrl-C or
-SIGTERM.
+failed (for `check`: problems found, one per line on stdout; for `scan`: it could not run,
+no roots or none readable; for `backup`: no copy was made, or it has problems); 2 a bad
+command line or setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`)
+the start-up failed (the log says why); 130 (`scan`, `migrate-legacy`, `backup`) interrupted
+by Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import NotFound, ShelfError
 from modelshelf.folders.roots import RootsError, gather_roots
 from modelshelf.integrity import check_library
+from modelshelf.storage.database import DATABASE_NAME
+from modelshelf.storage.dirlock import DataDirInUse, DirectoryLock
 from modelshelf.web.access_log import AccessLog
 from modelshelf.web.keys import SHELF
 from modelshelf.web.migration_api import migration_body
@@ -292,7 +294,8 @@ def check(settings: Settings) -> int:
     EXIT_FAILED if there is any, EXIT_NO_LIBRARY if the data directory holds no library (a
     mistyped --data-dir must not read as "problems found")."""
     try:
-        problems = check_library(settings.data_dir)
+        with _at_rest_or_said(settings.data_dir):
+            problems = check_library(settings.data_dir)
     except NotFound as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_NO_LIBRARY
@@ -322,6 +325,30 @@ def backup(settings: Settings, target: Path, quiet: bool) -> int:
     for problem in report.problems:
         print(f"modelshelf: the backup has a problem: {problem}", file=sys.stderr)
     return EXIT_FAILED if report.problems else EXIT_OK
+
+
+@contextlib.contextmanager
+def _at_rest_or_said(data_dir: Path) -> Iterator[None]:
+    """The data directory's lock meanwhile, so that no service starts and changes the library
+    under the check; if a service runs on it, says that what it changes meanwhile may read as
+    a problem (the check goes on: it only reads)."""
+    lock = DirectoryLock(data_dir)
+    try:
+        # Only on a library: taking the lock makes its folder (a mistyped --data-dir).
+        if (data_dir / DATABASE_NAME).is_file():
+            lock.acquire()
+    except DataDirInUse:
+        print(
+            f"modelshelf: a service is running on {data_dir}: a change it makes while the check"
+            " reads may show as a problem; check again, or check a backup of it",
+            file=sys.stderr,
+        )
+    except OSError:
+        pass  # a folder this process may not write: nothing can start a service there either
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

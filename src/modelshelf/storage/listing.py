@@ -68,9 +68,10 @@ class ModelFilter:
             clauses.append("m.type = ?")
             params.append(self.type)
         if self.tag is not None:
+            # Case aside, as tag names are folded when saved (a legacy one kept its capitals).
             clauses.append(
                 "EXISTS (SELECT 1 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
-                " WHERE mt.model_hash = m.sha256 AND t.name = ?)"
+                " WHERE mt.model_hash = m.sha256 AND t.name = ? COLLATE NOCASE)"
             )
             params.append(self.tag)
         if self.base_model is not None:

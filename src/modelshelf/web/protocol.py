@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 MAX_TARGET_BYTES = 8190
 MAX_HEADER_BYTES = 8191
 _TOO_LONG = {str(MAX_TARGET_BYTES): 414, str(MAX_HEADER_BYTES): 431}
+# What the person is told instead of the parser's words (which quote the request's bytes).
+_TOO_LONG_DETAIL = {
+    414: f"the request's path and query are longer than {MAX_TARGET_BYTES:,} bytes",
+    431: f"a request header is longer than {MAX_HEADER_BYTES:,} bytes",
+}
 
 
 class _JsonErrorRequestHandler(RequestHandler):
@@ -47,6 +52,8 @@ class _JsonErrorRequestHandler(RequestHandler):
             raise ConnectionError("the answer was partly sent already; the connection is closed")
         if status >= 500:
             detail = "internal server error; the server log has the details"
+        elif status in _TOO_LONG_DETAIL:
+            detail = f"malformed request: {_TOO_LONG_DETAIL[status]}"
         else:
             detail = f"malformed request: {_first_line(message, exc)}"
         response = error_response(status if status in _KNOWN else 400, detail)
