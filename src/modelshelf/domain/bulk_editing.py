@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 
 from modelshelf.domain.bulk_tagging import ManyChanged, models_asked
-from modelshelf.domain.edits import ModelPatch
+from modelshelf.domain.edits import ModelPatch, remove_images
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
-from modelshelf.renditions import qualities
 from modelshelf.storage import history, image_index, models
 
 log = logging.getLogger(__name__)
@@ -61,11 +60,7 @@ async def delete_models(shelf: Shelf, hashes: list[str]) -> ManyChanged:
         found = await models.existing_models(change.tx, asked)
         seqs = await image_index.image_seqs_of_models(change.tx, found)
         await history.save_models(change.tx, found, "delete", {})
-        await image_index.remove_images(change.tx, [(h, s) for h in found for s in seqs[h]])
-        for sha256 in found:
-            for seq in seqs[sha256]:
-                for quality in qualities():
-                    change.unlink(shelf.folder.rendition_path(sha256, seq, quality))
+        await remove_images(shelf, change, {h: seqs[h] for h in found})
         await models.delete_models(change.tx, found)
     if found:
         log.info("%d models deleted at once (%d images)", len(found), sum(map(len, seqs.values())))

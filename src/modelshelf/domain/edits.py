@@ -6,6 +6,7 @@ An edit that would change nothing writes nothing (and no history entry)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,13 +99,22 @@ async def delete_model(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> M
     async with editing(shelf, sha256, if_match) as edit:
         await edit.save("delete", {})
         seqs = await image_index.image_seqs(edit.tx, sha256)
-        await image_index.remove_images(edit.tx, [(sha256, s) for s in seqs])
-        for seq in seqs:
-            for quality in qualities():
-                edit.change.unlink(shelf.folder.rendition_path(sha256, seq, quality))
+        await remove_images(shelf, edit.change, {sha256: seqs})
         await models.delete_model(edit.tx, sha256)
     log.info("deleted model %s (%d images)", sha256, len(seqs))
     return edit.before.record
+
+
+async def remove_images(shelf: Shelf, change: Change, seqs: Mapping[str, list[int]]) -> None:
+    """The images `seqs` names (sha256 -> its seqs) out of the index, and their renditions
+    unlinked once `change` commits (a model deleted, alone or with others)."""
+    await image_index.remove_images(
+        change.tx, [(h, s) for h, numbers in seqs.items() for s in numbers]
+    )
+    for sha256, numbers in seqs.items():
+        for seq in numbers:
+            for quality in qualities():
+                change.unlink(shelf.folder.rendition_path(sha256, seq, quality))
 
 
 async def model_history(
