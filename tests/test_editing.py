@@ -265,10 +265,11 @@ async def test_a_change_on_a_full_disk_is_507_as_its_schema_says_and_changes_not
         ({"name": "Renamed"}, {"name": "Renamed"}),
         ({"type": "checkpoint"}, {"type": "checkpoint"}),
         ({"name": None}, {"name": None}),
+        ({"type": None}, {"type": None}),
         ({"name": "N", "type": "vae"}, {"name": "N", "type": "vae"}),
         ({"meta_json": {"description": "dark"}}, {}),
     ],
-    ids=["name", "type", "name-null", "both", "meta-only"],
+    ids=["name", "type", "name-null", "type-null", "both", "meta-only"],
 )
 async def test_patch_changes_only_the_fields_it_names(
     library: Client, patch: dict[str, Any], changed: dict[str, Any]
@@ -342,6 +343,11 @@ async def test_meta_json_is_a_json_merge_patch(
         {"nmae": "typo"},
         {"name": "x" * 1001},
         {"name": "a\x00b"},
+        {"name": ""},
+        {"name": " \t "},
+        {"name": "a\x1b[31mb"},
+        {"type": ""},
+        {"type": "   "},
         [1],
         "name",
     ],

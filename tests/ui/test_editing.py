@@ -49,6 +49,20 @@ def test_editing_fields_then_restoring_the_earlier_version(
     page.get_by_role("heading", level=1, name="Pastel Lora v1").wait_for()
 
 
+def test_a_cleared_type_is_saved_as_none(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    # The API refuses a blank type: the editor sends a cleared field as null.
+    needs(operations, PATCH)
+    page = open_model(visit, library, "Pastel Lora v1")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Type", exact=True).fill("")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved", exact=True).first.wait_for()
+    record = page.request.get(f"/api/models/{library.hashes['Pastel Lora v1']}").json()
+    assert record["type"] is None
+
+
 def test_tags_are_added_and_removed_in_place(
     visit: Visit, library: SeededLibrary, operations: set[str]
 ) -> None:

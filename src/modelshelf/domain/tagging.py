@@ -30,9 +30,10 @@ def is_control(ch: str) -> bool:
 SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not is_control(c))
 
 
-def tag_name_pattern() -> str:
-    """The regex a tag name must match (published in the OpenAPI document): no control
-    character, and something besides white space. Written in the subset Python, JavaScript and
+def visible_text_pattern() -> str:
+    """The regex a tag name, and a model's name and type as a client sets them, must match
+    (published in the OpenAPI document): no control character, and something besides white
+    space. Written in the subset Python, JavaScript and
     Rust read alike."""
     controls = "".join(f"\\x{low:02x}-\\x{high:02x}" for low, high in CONTROL_RANGES)
     spaces = "".join(f"\\u{ord(c):04x}" for c in SPACES)

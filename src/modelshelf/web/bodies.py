@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from modelshelf.domain.strategies import Strategy, actions_taken
-from modelshelf.domain.tagging import tag_name_pattern
+from modelshelf.domain.tagging import visible_text_pattern
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import (
     ROW_ID_MAX,
@@ -34,16 +34,15 @@ from modelshelf.storage.listing import Order, SortKey
 
 MAX_BATCH = 10_000
 NO_NUL = r"^[^\x00]*$"
-TAG_NAME_PATTERN = tag_name_pattern()
+VISIBLE_TEXT = visible_text_pattern()
 IMAGE_NAME_PATTERN = f"^{PUBLIC_NAME.pattern}$"
 
 # What each pattern a body field must match asks for, in words: a 400's detail says this,
-# not the regex (the tag name's spells out every control and space character by its code).
+# not the regex (the visible text's spells out every control and space character by its code).
 PATTERN_MEANINGS = {
     NO_NUL: "must not contain a NUL character",
     SHA256_ANY_CASE: "should be a SHA256: 64 hex characters",
-    TAG_NAME_PATTERN: "a tag name needs a character other than white space, and no control"
-    " characters",
+    VISIBLE_TEXT: "needs a character other than white space, and no control characters",
     IMAGE_NAME_PATTERN: "should be an image name: <sha256>_<seq>.webp or <sha256>.webp",
 }
 

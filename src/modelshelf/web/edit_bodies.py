@@ -15,8 +15,7 @@ from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.records import SHA256_ANY_CASE, ModelRecord, PendingRecord, Tag
 from modelshelf.web.bodies import (
     IMAGE_NAME_PATTERN,
-    NO_NUL,
-    TAG_NAME_PATTERN,
+    VISIBLE_TEXT,
     Body,
     Query,
     RowId,
@@ -31,7 +30,7 @@ TagName = Annotated[
     Field(
         min_length=1,
         max_length=MAX_TAG_NAME,
-        pattern=TAG_NAME_PATTERN,
+        pattern=VISIBLE_TEXT,
         description="trimmed and lower-cased before use",
     ),
 ]
@@ -54,8 +53,8 @@ JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_numbers)]
 # The longest name and type PATCH takes (the web UI's editor holds its fields to them).
 MAX_MODEL_NAME = 1000
 MAX_MODEL_TYPE = 100
-# A model's type as PATCH sets it (null clears it).
-ModelType = Annotated[StrictStr, Field(max_length=MAX_MODEL_TYPE, pattern=NO_NUL)]
+# A model's type as PATCH sets it (null clears it; a blank one is refused, as a blank name is).
+ModelType = Annotated[StrictStr, Field(max_length=MAX_MODEL_TYPE, pattern=VISIBLE_TEXT)]
 
 
 class _FieldsPatch(Body):
@@ -72,7 +71,7 @@ class ModelPatchRequest(_FieldsPatch):
     """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
     replace the model's, null removes a key, objects merge recursively."""
 
-    name: StrictStr | None = Field(default=None, max_length=MAX_MODEL_NAME, pattern=NO_NUL)
+    name: StrictStr | None = Field(default=None, max_length=MAX_MODEL_NAME, pattern=VISIBLE_TEXT)
     type: ModelType | None = None
     meta_json: JsonObject = Field(default_factory=dict)
 

@@ -200,7 +200,8 @@ function changesOf(draft, record) {
   const typed = (id) => (draft[id] === undefined ? undefined : draft[id]);
   for (const [id, key] of [["edit-name", "name"], ["edit-type", "type"]]) {
     const value = typed(id)?.trim();
-    if (value !== undefined && value !== (record[key] || "")) body[key] = value;
+    // A cleared field is sent as null: the API refuses a blank name or type.
+    if (value !== undefined && value !== (record[key] || "")) body[key] = value || null;
   }
   for (const [id, key, trim] of [["edit-base", "base_model", true], ["edit-description", "description", false], ["edit-notes", "notes", false]]) {
     const value = trim ? typed(id)?.trim() : typed(id);
