@@ -232,7 +232,9 @@ async def test_a_body_over_client_max_size_is_413(make_client: MakeClient) -> No
         "/api/images/get_sample_imgs", json={"hash": "a" * 64, "pad": "x" * 4000}
     )
     assert response.status == 413
-    assert_error_body(await response.json(), 413)
+    answer = await response.json()
+    assert_error_body(answer, 413)
+    assert "2,048 bytes" in answer["detail"]
 
 
 # --- GET /api/images/{name} -------------------------------------------------------------------

@@ -75,7 +75,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(exc.status, _http_detail(exc))
+        response = error_response(exc.status, _http_detail(request, exc))
         for name in ("Allow", "Retry-After", "Content-Range"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
@@ -147,9 +147,12 @@ async def answer_expect(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
-def _http_detail(exc: web.HTTPException) -> str:
+def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return "the request body is larger than the configured client_max_size"
+        return (
+            f"the request body is larger than the {request.client_max_size:,} bytes this"
+            " server takes (the client_max_size setting)"
+        )
     if isinstance(exc, web.HTTPMethodNotAllowed):
         return (
             f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
