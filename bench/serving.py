@@ -52,10 +52,10 @@ import pyvips
 from aiohttp import web
 
 from figures import machine, percentile
-from modelshelf.cli import event_loop_factory
 from modelshelf.config import Settings
 from modelshelf.images import render_renditions
 from modelshelf.renditions import qualities
+from modelshelf.serving import event_loop_factory
 
 SHA = hashlib.sha256(b"serving-bench-model").hexdigest()
 WIDTH, HEIGHT = 768, 1024

@@ -20,29 +20,26 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from modelshelf import __version__
-from modelshelf.app import create_app, freeze_start_up_heap
+from modelshelf.app import create_app
 from modelshelf.backup import back_up
 from modelshelf.config import Settings, SettingsError, load_settings, unknown_variables
 from modelshelf.domain import long_work
 from modelshelf.domain.legacy_import import check_legacy_inputs, migrate_legacy
-from modelshelf.domain.scan import NO_ROOTS
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import NotFound, ShelfError
-from modelshelf.folders.roots import RootsError, gather_roots
 from modelshelf.integrity import check_library
+from modelshelf.serving import StartFailed, serve, start_failure
 from modelshelf.storage.database import DATABASE_NAME
 from modelshelf.storage.dirlock import DataDirInUse, DirectoryLock
-from modelshelf.web.access_log import AccessLog
 from modelshelf.web.keys import SHELF
 from modelshelf.web.migration_api import migration_body
-from modelshelf.web.protocol import ServiceRunner
 
 log = logging.getLogger("modelshelf")
 
@@ -66,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_FAILED
-    except _StartFailed as failed:  # `scan`, `migrate-legacy`: the library could not be opened
+    except StartFailed as failed:  # `scan`, `migrate-legacy`: the library could not be opened
         print(f"modelshelf: cannot open {settings.data_dir}: {failed.reason}", file=sys.stderr)
         log.debug("opening the library failed", exc_info=failed.__cause__)
         return EXIT_FAILED
@@ -99,7 +96,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """The exit code of the command the command line names."""
     if args.command == "serve":
-        return serve(settings)
+        return serve(settings, EXIT_START_FAILED)
     if args.command == "check":
         return check(settings)
     if args.command == "backup":
@@ -126,106 +123,6 @@ def _run_stoppable(work: Coroutine[Any, Any, int]) -> int:
         return asyncio.run(stoppable())
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
-
-
-def serve(settings: Settings) -> int:
-    """Serve until SIGINT or SIGTERM; in-flight requests get `shutdown_timeout` to finish.
-    A start-up that fails exits with EXIT_START_FAILED, every resource closed."""
-    try:
-        with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
-            runner.run(_serve(settings))
-    except KeyboardInterrupt:  # SIGINT where signal handlers cannot be installed (Windows)
-        pass
-    except _StartFailed as failed:
-        # One line says why (a port in use, a file where the data directory should be); the
-        # traceback is for --log-level DEBUG.
-        log.error("start-up failed: %s", failed.reason)
-        log.debug("start-up failed", exc_info=failed.__cause__)
-        return EXIT_START_FAILED
-    return 0
-
-
-def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """What makes the server's event loop: uvloop's when `name` asks for it and it is
-    installed, else None (asyncio's default loop)."""
-    if name != "uvloop":
-        return None
-    try:
-        import uvloop
-    except ImportError:  # Windows has no uvloop
-        log.info("uvloop is not installed: serving on asyncio's event loop")
-        return None
-    return uvloop.new_event_loop
-
-
-class _StartFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-async def _serve(settings: Settings) -> None:
-    # ServiceRunner answers aiohttp's own errors (a request it cannot parse) with the JSON
-    # error body (see web.protocol).
-    runner = ServiceRunner(
-        create_app(settings),
-        access_log_class=AccessLog,
-        shutdown_timeout=settings.shutdown_timeout,
-        keepalive_timeout=75.0,
-    )
-    try:
-        await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
-        freeze_start_up_heap()
-    except Exception as exc:
-        # aiohttp does not clean up the contexts that did start when a later one fails: close
-        # them here, or the database's threads keep the process (and its lock) alive forever.
-        await runner.cleanup()
-        raise _StartFailed(_reason(exc)) from exc
-    # Where it listens, as bound: with port 0 the system chose the port.
-    host, port = runner.addresses[0][:2]
-    log.info(
-        "modelshelf %s serving %s on %s:%d (event loop: %s)",
-        __version__,
-        settings.data_dir,
-        host,
-        port,
-        type(asyncio.get_running_loop()).__module__.partition(".")[0],
-    )
-    await _say_model_folders(settings)
-    try:
-        await _until_stopped()
-    finally:
-        await runner.cleanup()
-
-
-async def _say_model_folders(settings: Settings) -> None:
-    """Say at start-up which model folders a scan walks and what is wrong with them: a
-    newcomer learns here, not from an empty first scan, that none are named."""
-    try:
-        roots = await asyncio.to_thread(
-            gather_roots, settings.model_roots, settings.comfyui_model_paths
-        )
-    except RootsError as exc:
-        log.warning("the model folders cannot be read: %s", exc)
-        return
-    if not roots.roots:
-        log.warning("%s", NO_ROOTS)
-        return
-    log.info("model folders: %d, of types %s", len(roots.roots), ", ".join(roots.types))
-    for warning in roots.warnings:
-        log.warning("%s", warning)
-
-
-async def _until_stopped() -> None:
-    """Return on SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):  # Windows: SIGINT is KeyboardInterrupt
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping: in-flight requests may finish")
 
 
 async def migrate(settings: Settings, legacy_db: Path, legacy_images: Path, quiet: bool) -> int:
@@ -265,22 +162,18 @@ async def scan(settings: Settings, types: list[str] | None, quiet: bool) -> int:
 @contextlib.asynccontextmanager
 async def _opened(settings: Settings) -> AsyncIterator[Shelf]:
     """The app's resources for a command that runs one piece of work (no socket, no folder
-    watcher). Raises _StartFailed (every resource closed) if they cannot be opened: a data
+    watcher). Raises StartFailed (every resource closed) if they cannot be opened: a data
     directory that is a file, unwritable, or whose database is not one."""
     runner = web.AppRunner(create_app(_without_server_work(settings)))
     try:
         await runner.setup()
     except Exception as exc:
         await runner.cleanup()
-        raise _StartFailed(_reason(exc)) from exc
+        raise StartFailed(start_failure(exc)) from exc
     try:
         yield runner.app[SHELF]
     finally:
         await runner.cleanup()
-
-
-def _reason(exc: Exception) -> str:
-    return exc.detail if isinstance(exc, ShelfError) else f"{type(exc).__name__}: {exc}"
 
 
 def _without_server_work(settings: Settings) -> Settings:
@@ -319,7 +212,7 @@ def backup(settings: Settings, target: Path, quiet: bool) -> int:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_NO_LIBRARY
     except (ShelfError, OSError) as exc:
-        print(f"modelshelf: no backup was made: {_reason(exc)}", file=sys.stderr)
+        print(f"modelshelf: no backup was made: {start_failure(exc)}", file=sys.stderr)
         return EXIT_FAILED
     print(json.dumps(dataclasses.asdict(report), indent=2, ensure_ascii=False))
     for problem in report.problems:
