@@ -17,6 +17,8 @@ import { openComparison } from "./compare.js";
 import { rowWindow, focusNear } from "./pendingwindow.js";
 import { invalidateLibrary } from "./library.js";
 
+// Shown in place of the queue once it is empty.
+const nothingPending = () => h("p", { class: "empty", text: "Nothing is pending." });
 const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
 // An override replaces the existing model's cover and a merge adds an image: the pages show
 // the new ones (see imageUrl). An import or a delete leaves the library's images as they were.
@@ -232,7 +234,7 @@ export async function mountPending(main, context) {
     }
     if (later) return;
     updateSelection();
-    if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
+    if (!rows.size) message.replaceChildren(nothingPending());
   }
 
   function mark(id, kind, text) {
@@ -437,7 +439,7 @@ export async function mountPending(main, context) {
     } finally {
       batching = false;
       updateSelection();
-      if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
+      if (!rows.size) message.replaceChildren(nothingPending());
       if (keepFocus && alive && document.activeElement === document.body) selectAll.focus();
       refreshSoon();
     }
@@ -452,7 +454,7 @@ export async function mountPending(main, context) {
       else remove(r.id, { later: true });
     }
     updateSelection();
-    if (!rows.size) message.replaceChildren(h("p", { class: "empty", text: "Nothing is pending." }));
+    if (!rows.size) message.replaceChildren(nothingPending());
     if (imported) invalidateLibrary();
     toast(`${plural(imported, "model")} imported${results.length > imported ? `, ${results.length - imported} left` : ""}`);
   }
@@ -468,7 +470,7 @@ export async function mountPending(main, context) {
     if (!alive) return null;
     knowsGroups = data.models.every((m) => "missing" in m && "conflict" in m);
     for (const record of data.models) rows.set(record.id, { record, checked: false, el: null, marked: false });
-    if (!data.models.length) message.append(h("p", { class: "empty", text: "Nothing is pending." }));
+    if (!data.models.length) message.append(nothingPending());
     updateSelection();
   } catch (error) {
     message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }), tryAgain());
