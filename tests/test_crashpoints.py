@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -529,7 +530,7 @@ def started(data_dir: Path, log: Path, **env: str) -> ServerProcess:
     try:
         return ServerProcess(data_dir, log, **env).start()
     except RuntimeError as exc:
-        if "address already in use" not in str(exc):
+        if not re.search(r"port \d+ on \S+ is in use|address already in use", str(exc)):
             raise
         return ServerProcess(data_dir, log, **env).start()
 
