@@ -20,7 +20,7 @@ from tests.editing import A, build, call, get_model
 from tests.factories import make_image
 
 STEPS = 30
-WORDS = ["cat", "dog", "neon", "noir", "retro", "", "Ünïcode"]
+WORDS = ["cat", "dog", "neon", "noir", "retro", " padded ", "Ünïcode"]
 
 
 def view(record: dict[str, Any]) -> str:

@@ -520,29 +520,29 @@ async def test_an_unknown_expectation_is_417_with_the_json_error_body(
     assert continued.status == 201, await continued.text()
 
 
-TAG_NAME_WORDS = "a tag name needs a character other than white space, and no control characters"
+VISIBLE_WORDS = "needs a character other than white space, and no control or invisible characters"
 
 
 @pytest.mark.parametrize(
     ("method", "path", "body", "detail"),
     [
-        ("PUT", f"/api/models/{H}/tags", {"tags": ["ok", "   "]}, f"tags.1: {TAG_NAME_WORDS}"),
-        ("PUT", f"/api/models/{H}/tags", {"tags": ["a\nb"]}, f"tags.0: {TAG_NAME_WORDS}"),
-        ("POST", "/api/tags", {"name": "\u3000"}, f"name: {TAG_NAME_WORDS}"),
-        ("PATCH", "/api/tags/1", {"name": "a\x85b"}, f"name: {TAG_NAME_WORDS}"),
-        ("POST", "/api/models/tags", {"hashes": [H], "add": [" "]}, f"add.0: {TAG_NAME_WORDS}"),
+        ("PUT", f"/api/models/{H}/tags", {"tags": ["ok", "   "]}, f"tags.1: {VISIBLE_WORDS}"),
+        ("PUT", f"/api/models/{H}/tags", {"tags": ["a\nb"]}, f"tags.0: {VISIBLE_WORDS}"),
+        ("POST", "/api/tags", {"name": "\u3000"}, f"name: {VISIBLE_WORDS}"),
+        ("PATCH", "/api/tags/1", {"name": "a\x85b"}, f"name: {VISIBLE_WORDS}"),
+        ("POST", "/api/models/tags", {"hashes": [H], "add": [" "]}, f"add.0: {VISIBLE_WORDS}"),
         (
             "POST",
             "/api/models/tags",
             {"hashes": [H, "xyz"]},
             "hashes.1: should be a SHA256: 64 hex characters",
         ),
-        ("PATCH", f"/api/models/{H}", {"name": "a\x00b"}, "name: must not contain a NUL character"),
+        ("PATCH", f"/api/models/{H}", {"name": "a\x00b"}, f"name: {VISIBLE_WORDS}"),
         (
             "POST",
             "/api/models/edit",
             {"hashes": [H], "type": "\x00"},
-            "type: must not contain a NUL character",
+            f"type: {VISIBLE_WORDS}",
         ),
         (
             "POST",

@@ -4,6 +4,7 @@ definition of what a SHA256 looks like; request bodies, path patterns and OpenAP
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -96,10 +97,11 @@ def without_surrogates(value: Any) -> tuple[Any, bool]:
 
 
 def folded_tag_name(text: str) -> str:
-    """A tag name as the library keeps it: trimmed and lower case. (Not composed to NFC:
-    names stored before, by stage 1 or by older versions, keep their spelling and are found
-    by it; folding only new ones would split a tag in two that look the same.)"""
-    return text.strip().lower()
+    """A tag name as the library keeps a new one: in Unicode's compatibility form (NFKC: a
+    `café` typed as e and a combining accent, or LORA in full-width letters, is the name it
+    looks like), trimmed and lower case. Names stored otherwise (stage 1 keeps the old
+    manager's `Anime`) are found by their spelling in any case (storage.tags)."""
+    return unicodedata.normalize("NFKC", text).strip().lower()
 
 
 class _Record(BaseModel):

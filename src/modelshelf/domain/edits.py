@@ -85,7 +85,10 @@ async def set_model_tags(
     InvalidInput, NotFound, PreconditionFailed."""
     wanted = normalize_tag_names(names)
     async with editing(shelf, sha256, if_match) as edit:
-        if sorted(t.name for t in edit.before.record.tags) == sorted(wanted):
+        # Compared by tag, not by name: a stage-1 `Anime` sent back as `anime` is that tag.
+        found = await tags.tag_ids_by_names(edit.tx, wanted)
+        carried = {t.id for t in edit.before.record.tags}
+        if len(found) == len(wanted) and set(found.values()) == carried:
             return edit.before
         await edit.save("tags", {"tags": wanted})
         await models.set_model_tags(edit.tx, sha256, await tags.tag_ids_for_names(edit.tx, wanted))

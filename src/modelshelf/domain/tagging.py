@@ -16,41 +16,57 @@ from modelshelf.storage.change import Change
 log = logging.getLogger(__name__)
 
 MAX_TAG_NAME = 100
-# Refused anywhere in a tag name: C0 controls, DEL and C1 controls.
-CONTROL_RANGES = ((0x00, 0x1F), (0x7F, 0x9F))
+# Refused anywhere in a tag name (and in a model's name or type a client sets): C0 controls,
+# DEL and C1 controls; and the characters that show as nothing or turn the text around: soft
+# hyphen, zero-width space, the direction marks, embeddings and overrides, word joiner and
+# invisible operators, the isolates, and the byte-order mark. (Zero-width joiner and
+# non-joiner are letters' business in Persian, Indic scripts and emoji: kept.)
+REFUSED_RANGES = (
+    (0x00, 0x1F),
+    (0x7F, 0x9F),
+    (0xAD, 0xAD),
+    (0x200B, 0x200B),
+    (0x200E, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x2069),
+    (0xFEFF, 0xFEFF),
+)
 
 
-def is_control(ch: str) -> bool:
-    return any(low <= ord(ch) <= high for low, high in CONTROL_RANGES)
+def is_refused(ch: str) -> bool:
+    return any(low <= ord(ch) <= high for low, high in REFUSED_RANGES)
 
 
 # What trimming removes (str.strip: the characters str.isspace holds for; the last is U+3000),
 # controls aside. Spelled out for the published pattern rather than written as the regex `\s`,
 # whose meaning differs between Python, JavaScript and pydantic's Rust regex (U+0085, U+FEFF).
-SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not is_control(c))
+SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not is_refused(c))
 
 
 def visible_text_pattern() -> str:
     """The regex a tag name, and a model's name and type as a client sets them, must match
-    (published in the OpenAPI document): no control character, and something besides white
-    space. Written in the subset Python, JavaScript and
-    Rust read alike."""
-    controls = "".join(f"\\x{low:02x}-\\x{high:02x}" for low, high in CONTROL_RANGES)
+    (published in the OpenAPI document): no refused character (REFUSED_RANGES), and something
+    besides white space. Written in the subset Python, JavaScript and Rust read alike."""
+    controls = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in REFUSED_RANGES)
     spaces = "".join(f"\\u{ord(c):04x}" for c in SPACES)
     return f"^[^{controls}]*[^{controls}{spaces}][^{controls}]*$"
 
 
 def normalize_tag_name(raw: str) -> str:
     """A tag name as stored (records.folded_tag_name). Raises InvalidInput for an empty name,
-    one over MAX_TAG_NAME characters or one with control characters."""
+    one over MAX_TAG_NAME characters or one with control or invisible characters."""
     trimmed = raw.strip()
     if not trimmed:
         raise InvalidInput("a tag name cannot be empty")
     if len(trimmed) > MAX_TAG_NAME:
         raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")
     name = folded_tag_name(trimmed)  # may grow ("İ" lowers to two): the limit is on the given
-    if any(is_control(ch) for ch in name):
-        raise InvalidInput("a tag name cannot hold control characters")
+    refused = next((ch for ch in name if is_refused(ch)), None)
+    if refused is not None:
+        raise InvalidInput(
+            f"a tag name cannot hold control or invisible characters (U+{ord(refused):04X})"
+        )
     return name
 
 
@@ -76,7 +92,7 @@ async def rename_tag(shelf: Shelf, tag_id: int, raw_name: str) -> Tag:
         tag = await _require_tag(change, tag_id)
         if tag.name == name:
             return tag
-        await _require_free(change, name)
+        await _require_free(change, name, own_id=tag_id)
         await _save_models_with(change, tag, "tag_renamed", {"tag": tag_id, "name": name})
         await tags.rename_tag(change.tx, tag_id, name)
     log.info("tag %d renamed from %r to %r", tag_id, tag.name, name)
@@ -119,10 +135,12 @@ async def _require_tag(change: Change, tag_id: int) -> Tag:
     return tag
 
 
-async def _require_free(change: Change, name: str) -> None:
+async def _require_free(change: Change, name: str, own_id: int | None = None) -> None:
+    """Raises Conflict if a tag other than `own_id` has the name `name`, in any case."""
     taken = await tags.tag_id_by_name(change.tx, name)
-    if taken is not None:
-        raise Conflict(f"a tag named {name!r} exists already", tag={"id": taken, "name": name})
+    if taken is not None and taken != own_id:
+        tag = await _require_tag(change, taken)
+        raise Conflict(f"a tag named {tag.name!r} exists already", tag=tag.model_dump())
 
 
 async def _save_models_with(change: Change, tag: Tag, action: str, details: dict[str, Any]) -> int:

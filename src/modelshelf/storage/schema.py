@@ -286,6 +286,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE legacy_import_log ADD COLUMN created_mark TEXT;
         """,
     ),
+    (
+        "tags found by their name in any case",
+        """
+        -- storage.tags.tag_ids_by_names: `anime` typed finds the `Anime` stage 1 brought in,
+        -- rather than making a second tag that the filter and the Tags page count apart.
+        CREATE INDEX tags_name_nocase ON tags(name COLLATE NOCASE);
+        """,
+    ),
 ]
 
 

@@ -23,8 +23,8 @@ async def list_tags(conn: aiosqlite.Connection) -> list[sqlite3.Row]:
 
 
 async def tag_id_by_name(conn: aiosqlite.Connection, name: str) -> int | None:
-    value = await fetch_value(conn, "SELECT id FROM tags WHERE name = ?", (name,))
-    return None if value is None else int(value)
+    """The id of the tag `name` names (see tag_ids_by_names), None if none does."""
+    return (await tag_ids_by_names(conn, [name])).get(name)
 
 
 async def tag_id_taken(conn: aiosqlite.Connection, tag_id: int) -> bool:
@@ -45,12 +45,10 @@ async def fetch_tag(conn: aiosqlite.Connection, tag_id: int) -> Tag | None:
 
 
 async def tag_ids_for_names(tx: aiosqlite.Connection, names: list[str]) -> list[int]:
-    """The ids of tags with these names, creating those that do not exist yet."""
-    ids = []
-    for name in names:
-        found = await tag_id_by_name(tx, name)
-        ids.append(found if found is not None else await insert_tag(tx, name))
-    return ids
+    """The ids of the tags these names name (see tag_ids_by_names), creating those that do
+    not exist yet."""
+    found = await tag_ids_by_names(tx, names)
+    return [found[n] if n in found else await insert_tag(tx, n) for n in names]
 
 
 async def rename_tag(tx: aiosqlite.Connection, tag_id: int, name: str) -> None:
@@ -86,13 +84,22 @@ def _json_list(items: Sequence[str] | Sequence[int]) -> str:
 
 
 async def tag_ids_by_names(conn: aiosqlite.Connection, names: Sequence[str]) -> dict[str, int]:
-    """name -> id of the tags among `names` that exist (none is created)."""
+    """name -> id of the tags among `names` that exist (none is created): the tag of that
+    very name, else one spelt so in another case (a stage-1 `Anime` for `anime`; SQLite's
+    NOCASE folds ASCII letters only), the oldest if several."""
     rows = await fetch_all(
         conn,
-        "SELECT name, id FROM tags WHERE name IN (SELECT value FROM json_each(?))",
+        """
+        SELECT asked.value, tags.id, tags.name = asked.value FROM json_each(?) AS asked
+        JOIN tags ON tags.name = asked.value COLLATE NOCASE
+        """,
         (_json_list(names),),
     )
-    return {str(r[0]): int(r[1]) for r in rows}
+    # Best first: the very name, then the oldest tag.
+    found: dict[str, int] = {}
+    for name, tag_id, _ in sorted(rows, key=lambda r: (not r[2], r[1]), reverse=True):
+        found[str(name)] = int(tag_id)
+    return found
 
 
 async def models_retagged(

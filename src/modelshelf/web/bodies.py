@@ -42,7 +42,8 @@ IMAGE_NAME_PATTERN = f"^{PUBLIC_NAME.pattern}$"
 PATTERN_MEANINGS = {
     NO_NUL: "must not contain a NUL character",
     SHA256_ANY_CASE: "should be a SHA256: 64 hex characters",
-    VISIBLE_TEXT: "needs a character other than white space, and no control characters",
+    VISIBLE_TEXT: "needs a character other than white space, and no control or invisible"
+    " characters",
     IMAGE_NAME_PATTERN: "should be an image name: <sha256>_<seq>.webp or <sha256>.webp",
 }
 

@@ -53,8 +53,14 @@ JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_numbers)]
 # The longest name and type PATCH takes (the web UI's editor holds its fields to them).
 MAX_MODEL_NAME = 1000
 MAX_MODEL_TYPE = 100
-# A model's type as PATCH sets it (null clears it; a blank one is refused, as a blank name is).
-ModelType = Annotated[StrictStr, Field(max_length=MAX_MODEL_TYPE, pattern=VISIBLE_TEXT)]
+# A model's name and type as PATCH sets them: trimmed (a ` lora ` would be a type of its own
+# in the filter); null clears one, a blank one is refused.
+ModelName = Annotated[
+    StrictStr, Field(max_length=MAX_MODEL_NAME, pattern=VISIBLE_TEXT), AfterValidator(str.strip)
+]
+ModelType = Annotated[
+    StrictStr, Field(max_length=MAX_MODEL_TYPE, pattern=VISIBLE_TEXT), AfterValidator(str.strip)
+]
 
 
 class _FieldsPatch(Body):
@@ -71,7 +77,7 @@ class ModelPatchRequest(_FieldsPatch):
     """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
     replace the model's, null removes a key, objects merge recursively."""
 
-    name: StrictStr | None = Field(default=None, max_length=MAX_MODEL_NAME, pattern=VISIBLE_TEXT)
+    name: ModelName | None = None
     type: ModelType | None = None
     meta_json: JsonObject = Field(default_factory=dict)
 
