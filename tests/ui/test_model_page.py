@@ -61,6 +61,21 @@ def test_the_lightbox_shows_high_and_follows_the_arrow_keys(
     )
 
 
+def test_a_portrait_image_is_shown_whole_and_sharp_on_the_stage(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    # The seeded pictures are portrait (96x128): the stage (4:3) must letterbox them, not crop
+    # them to its width; and drawn far larger than the medium rendition, it shows the high one.
+    page = open_model(visit, library, "Aurora Lineart XL")
+    image = page.get_by_role("button", name="Open image 1 large").get_by_role("img")
+    expect(image).to_have_attribute("src", re.compile(r"_0\.webp\?quality=high"))
+    drawn, stage = page.evaluate(
+        """() => [document.querySelector('.stage img').getBoundingClientRect().height,
+                  document.querySelector('.stage').getBoundingClientRect().height]"""
+    )
+    assert drawn <= stage + 0.5, (drawn, stage)
+
+
 def test_thumbnails_follow_the_arrow_keys(visit: Visit, library: SeededLibrary) -> None:
     page = open_model(visit, library, "Aurora Lineart XL")
     thumbs = page.get_by_role("list", name=re.compile("Example images"))
@@ -70,7 +85,8 @@ def test_thumbnails_follow_the_arrow_keys(visit: Visit, library: SeededLibrary) 
     focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
     assert focused.startswith("Example image 3 of 4")
     stage = page.locator(".stage img")
-    assert stage.get_attribute("src").endswith("_2.webp?quality=medium")
+    # Medium, or high once loaded when drawn larger than medium's pixels.
+    assert re.search(r"_2\.webp\?quality=(medium|high)$", stage.get_attribute("src"))
 
 
 def test_an_image_uploaded_with_the_picker_joins_the_gallery(

@@ -1,8 +1,19 @@
-// A model's example images: the stage (medium), thumbnails (low), the lightbox (high) with
+// A model's example images: the stage (medium, or high when drawn larger), thumbnails (low), the lightbox (high) with
 // arrow keys and Escape; reorder by drag and drop or Alt+arrow keys; set as cover; delete with
 // confirmation; upload by dropping files or choosing them, each with its progress.
 import { h, clear, toast, confirmDialog, note, plural } from "./dom.js";
 import { call, imageUrl, uploadImage, ApiError } from "./api.js";
+
+// The stage shows the medium rendition (two thirds of the source's size); when the stage
+// draws it larger than its pixels (a small source, a wide stage, a dense screen), the high one
+// takes its place once loaded, so the image is not shown blurred.
+function sharpen(img, name) {
+  const scale = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);
+  if (!(scale * (window.devicePixelRatio || 1) > 1.15)) return;
+  const high = new Image();
+  high.onload = () => { if (img.isConnected) img.src = high.src; };
+  high.src = imageUrl(name, "high");
+}
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
 // is the record's ETag then (a reorder sent beside a tag change met the page's own 412).
@@ -25,8 +36,9 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
       stage.append(h("div", { class: "placeholder", text: "No images yet" }));
     } else {
       const current = images[state.index];
-      stage.append(h("button", { type: "button", class: "open", "aria-label": `Open image ${state.index + 1} large`, onclick: () => openLightbox(state.index) },
-        h("img", { src: imageUrl(current, "medium"), alt: alt(state.index), decoding: "async" })));
+      const img = h("img", { src: imageUrl(current, "medium"), alt: alt(state.index), decoding: "async" });
+      img.addEventListener("load", () => sharpen(img, current), { once: true });
+      stage.append(h("button", { type: "button", class: "open", "aria-label": `Open image ${state.index + 1} large`, onclick: () => openLightbox(state.index) }, img));
     }
     thumbs.querySelectorAll(".thumb").forEach((b, j) => {
       b.setAttribute("aria-current", String(j === state.index));
