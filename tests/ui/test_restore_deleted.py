@@ -32,11 +32,16 @@ def test_undo_in_the_delete_toast_brings_the_model_back(
     page.goto(f"/models/{sha}")
     page.get_by_role("heading", level=1, name="Fresh Pending 6").wait_for()
     page.get_by_role("button", name="Delete model").click()
-    page.get_by_role("dialog").get_by_role("button", name="Delete model").click()
+    dialog = page.get_by_role("dialog")
+    # Said before it is done: the images will not come back with an Undo.
+    dialog.get_by_text("Undo brings back the record and tags, not the images").wait_for()
+    dialog.get_by_role("button", name="Delete model").click()
     page.get_by_role("heading", level=1, name="Library").wait_for()
     toast = page.get_by_role("status").locator(".toast", has_text="Deleted Fresh Pending 6")
     toast.get_by_role("button", name="Undo").click()
     page.get_by_role("heading", level=1, name="Fresh Pending 6").wait_for()
+    said = page.get_by_role("status").get_by_text("Restored Fresh Pending 6, without its images")
+    said.wait_for()
     page.get_by_role("region", name="Tags").get_by_role("link", name="keepme").wait_for()
     assert page.request.get(f"/api/models/{sha}").ok
 

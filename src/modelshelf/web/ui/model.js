@@ -1,7 +1,7 @@
 // One model: gallery, facts (SHA256 and AutoV2 to copy), trigger words, tags, links, readable
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
-import { h, clear, toast, confirmDialog, note, showBusy } from "./dom.js";
+import { h, clear, toast, confirmDialog, note, showBusy, plural } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
@@ -200,7 +200,7 @@ export async function mountModel(main, sha256, context) {
     if (state.deleting) return;
     const yes = await confirmDialog({
       title: `Delete “${record.name || sha256}”?`,
-      body: "Its record, tags and example images are removed from the library. Model files on disk are not touched.",
+      body: `Its record, tags and ${plural((record.images || []).length, "example image")} are removed from the library. Undo brings back the record and tags, not the images. Model files on disk are not touched.`,
       confirm: "Delete model",
     });
     if (!yes || state.deleting || !alive) return;
@@ -297,7 +297,7 @@ async function undoDelete(sha256, name) {
     if (!entry) throw new Error("its history holds no delete");
     await call("POST", `api/models/${sha256}/history/${entry.id}/restore`);
     invalidateLibrary();
-    toast(`Restored ${name}`);
+    toast(`Restored ${name}, without its images`);
     navigate(`models/${sha256}`);
   } catch (error) {
     toast(`Could not restore ${name}: ${error.message}`, { error: true });
