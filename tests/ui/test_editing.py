@@ -76,6 +76,19 @@ def test_tags_are_added_and_removed_in_place(
     tags.get_by_role("link", name="retro").wait_for(state="detached")
 
 
+def test_a_tag_name_too_long_is_said_and_kept_in_the_field(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    needs(operations, "PUT /api/models/{sha256}/tags")
+    page = open_model(visit, library, "Pixel Embedding v1")
+    field = page.get_by_role("region", name="Tags").get_by_label("Add a tag")
+    typed = "short, " + "x" * 120
+    field.fill(typed)
+    field.press("Enter")
+    page.get_by_role("alert").get_by_text("A tag name has at most 100 characters").wait_for()
+    assert field.input_value() == typed
+
+
 def test_backspace_removes_the_last_tag_only_when_pressed_twice(
     visit: Visit, library: SeededLibrary, operations: set[str]
 ) -> None:

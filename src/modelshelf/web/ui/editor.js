@@ -40,8 +40,12 @@ export function renderTags(record, { caps, change, state }) {
   const suggestions = h("datalist", { id: "tag-suggestions" });
   suggestTags(input);
   const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
+  const longest = caps.limits?.tag_name;
   const add = () => {
     const fresh = [...new Set(input.value.split(",").map((s) => s.trim().toLowerCase()))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
+    // Said here, the field kept, rather than as the API's "tags.4: String should have…".
+    const long = longest && fresh.find((s) => s.length > longest);
+    if (long) return toast(`A tag name has at most ${longest} characters; “${long.slice(0, 24)}…” has ${long.length}`, { error: true });
     input.value = "";
     state.tagDraft = "";
     if (fresh.length) addTags(fresh);
