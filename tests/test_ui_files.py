@@ -41,6 +41,35 @@ async def test_a_model_route_with_a_malformed_hash_is_a_404_page(client: Client)
     assert response.headers["Content-Type"].startswith("text/html")
 
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("path", ["/nonexistent/page", "/settings", "/models"])
+async def test_a_browser_at_an_address_the_ui_lacks_gets_its_404_page(
+    client: Client, method: str, path: str
+) -> None:
+    # The page draws "No such page" with a link back; its links hold at any depth (<base>).
+    response = await client.request(method, path, headers=BROWSER)
+    assert response.status == 404
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    if method == "GET":
+        assert '<base href="/">' in await response.text()
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/nonexistent/page", {"Accept": "application/json"}), ("/api/nothing", BROWSER)],
+    ids=["json-client", "api-path"],
+)
+async def test_a_client_or_an_api_path_still_gets_the_json_404(
+    client: Client, path: str, headers: dict[str, str]
+) -> None:
+    response = await client.get(path, headers=headers)
+    assert response.status == 404
+    assert (await response.json())["error"] == "Not Found"
+
+
 async def test_the_page_answers_304_to_its_etag(client: Client) -> None:
     first = await client.get("/")
     again = await client.get("/", headers={"If-None-Match": first.headers["ETag"]})

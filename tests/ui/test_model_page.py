@@ -189,6 +189,14 @@ def test_an_unknown_model_says_so(visit: Visit) -> None:
     visit.page.get_by_role("heading", level=1, name="No such model").wait_for()
 
 
+def test_a_mistyped_address_says_no_such_page_and_leads_back(visit: Visit) -> None:
+    page = visit.page
+    page.goto("/nonexistent/page")
+    page.get_by_role("heading", level=1, name="No such page").wait_for()
+    page.get_by_role("link", name="Back to the library").click()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+
+
 def test_a_sha256_pasted_in_upper_case_opens_the_model_at_its_own_address(
     visit: Visit, library: SeededLibrary
 ) -> None:

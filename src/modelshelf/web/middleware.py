@@ -19,6 +19,7 @@ from aiohttp_remotes import XForwardedFiltered
 
 from modelshelf import errors
 from modelshelf.storage.read_pool import reading_client
+from modelshelf.web import ui_api
 from modelshelf.web.access_log import FORWARDED_CLIENT
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if isinstance(exc, web.HTTPNotFound) and ui_api.asks_for_a_page(request):
+            return await ui_api.missing_page(request)
         response = error_response(exc.status, _http_detail(request, exc))
         for name in ("Allow", "Retry-After", "Content-Range"):
             if name in exc.headers:

@@ -166,6 +166,23 @@ async def page(request: web.Request) -> web.Response:
     return send(request, (await bundle_of(request)).index, "no-cache")
 
 
+def asks_for_a_page(request: web.Request) -> bool:
+    """Whether `request` is a browser going to an address (GET or HEAD taking HTML, not under
+    the API): for an address the UI does not have, it is shown the UI's "No such page"."""
+    api = f"{request.app[SETTINGS].path_prefix}/api/"
+    return (
+        request.method in ("GET", "HEAD")
+        and _HTML in request.headers.get("Accept", "")
+        and not request.path.startswith(api)
+    )
+
+
+async def missing_page(request: web.Request) -> web.Response:
+    """The UI's page, status 404: it draws "No such page" with a way back to the library,
+    where a JSON error would show a person raw text."""
+    return send(request, (await bundle_of(request)).index, "no-cache", 404)
+
+
 async def model_page(request: web.Request) -> web.Response:
     # The page draws "no such model" itself; the status tells crawlers and tests the same.
     status = 200 if is_sha256(path_sha256(request)) else 404
