@@ -61,6 +61,11 @@ def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         loader = str(header.get("vips-loader"))
     except pyvips.Error as exc:
         problem = _first_line(exc, source)
+        if "is not a known file format" in problem:  # text, a model, anything not a picture
+            raise ImageError(
+                f"{source.name} is not an image: its bytes are in no image format libvips"
+                " reads (JPEG, PNG, WebP, GIF, TIFF, ...)"
+            ) from exc
         raise ImageError(f"{source.name} is not a readable image: {problem}") from exc
     width, height = header.width, header.height
     if width * height > max_pixels:

@@ -102,6 +102,18 @@ def test_an_image_uploaded_with_the_picker_joins_the_gallery(
     assert re.search(rf"_{before}\.webp\?quality=low(&|$)", src), src
 
 
+def test_files_that_are_not_images_are_counted_as_skipped(
+    visit: Visit, library: SeededLibrary, tmp_path: Path
+) -> None:
+    page = open_model(visit, library, "Aurora Lora v2")
+    picture = make_image(tmp_path / "more.png", width=80, height=100, colour=(200, 20, 120))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("trained on 40 images")
+    page.locator("#upload-input").set_input_files([str(picture), str(notes)])
+    said = "1 image added; 1 file skipped, not images"
+    page.get_by_role("status").get_by_text(said).wait_for()
+
+
 def test_deleting_an_image_asks_first(visit: Visit, library: SeededLibrary) -> None:
     page = open_model(visit, library, "Watercolor Checkpoint v3")
     before = image_count(page)

@@ -247,7 +247,8 @@ function renderUpload(record, state, onChange) {
     }
     if (added) await onChange();
     const failed = failures.length;
-    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}`;
+    const skipped = files.length - images.length;
+    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${skipped ? `; ${plural(skipped, "file")} skipped, not images` : ""}`;
     toast(summary, { error: failed > 0 });
   };
   input.addEventListener("change", () => start(input.files));
