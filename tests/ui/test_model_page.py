@@ -33,6 +33,11 @@ def test_the_full_sha256_and_autov2_are_shown_as_text(visit: Visit, library: See
     page.get_by_role("button", name="Copy SHA256").click()
     page.get_by_role("status").get_by_text("SHA256 copied").wait_for()
     assert page.evaluate("() => navigator.clipboard.readText()") == sha
+    # Copied again: the new toast takes the old one's place, not a second one stacked.
+    page.evaluate("() => document.querySelector('#status .toast').dataset.first = 'yes'")
+    page.get_by_role("button", name="Copy SHA256").click()
+    page.locator("#status .toast:not([data-first])").wait_for()
+    assert page.locator("#status .toast").count() == 1
     assert page.get_by_role("button", name="Copy trigger word lineart style").is_visible()
     assert page.get_by_role("link", name="https://example.org/models/1").is_visible()
     page.locator(".thumbs img").first.wait_for()

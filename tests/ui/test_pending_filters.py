@@ -223,7 +223,7 @@ def test_select_all_and_import_act_only_on_the_models_shown(
         page.get_by_role("button", name="Import selected").click()
 
     assert set(json.loads(sent.value.post_data)["ids"]) == conflicts
-    page.get_by_role("status").get_by_text(f"0 models imported, {len(conflicts)} left").wait_for()
+    page.get_by_role("status").get_by_text(f"No model imported, {len(conflicts)} left").wait_for()
     expect_shown(page, conflicts)
     assert row(page, library, "spare").count() == 1
 

@@ -84,6 +84,11 @@ export function toast(message, { error = false, timeout = 3500, action = null } 
   if (action) {
     item.append(" ", h("button", { type: "button", class: "small", text: action.label, onclick: () => { item.remove(); action.run(); } }));
   }
+  // The same words again (a save retried while offline) replace the toast that says them,
+  // rather than stacking copies over the page; a toast with a button is left to its button.
+  for (const old of host.querySelectorAll(".toast")) {
+    if (!old.querySelector("button") && old.textContent === message) old.remove();
+  }
   host.append(item);
   const wait = (error ? timeout * 2 : timeout) * (action ? 3 : 1);
   const expire = () => {

@@ -447,8 +447,13 @@ export async function mountPending(main, context) {
 
   function applyResults(results) {
     let imported = 0;
+    const actions = new Map(); // action_taken -> how many: "4 imported, 6 merged"
     for (const r of results) {
-      if (r.result === "success") { remove(r.id, { later: true }); imported += 1; changedImagesOf(r); }
+      if (r.result === "success") {
+        remove(r.id, { later: true }); imported += 1; changedImagesOf(r);
+        const action = r.action_taken || "imported";
+        actions.set(action, (actions.get(action) || 0) + 1);
+      }
       else if (r.result === "conflict") mark(r.id, "conflict", "Already in the library: compare to choose");
       else if (r.result !== "not_found") mark(r.id, "failed", r.detail || r.result);
       else remove(r.id, { later: true });
@@ -456,7 +461,12 @@ export async function mountPending(main, context) {
     updateSelection();
     if (!rows.size) message.replaceChildren(nothingPending());
     if (imported) invalidateLibrary();
-    toast(`${plural(imported, "model")} imported${results.length > imported ? `, ${results.length - imported} left` : ""}`);
+    // A pending model "deleted" by the strategy left the queue; the library's model stayed.
+    const said = { deleted: "deleted from the queue (the library's kept)" };
+    const order = ["imported", "overridden", "merged", "deleted"];
+    const ranked = [...actions].sort(([a], [b]) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
+    const done = imported ? ranked.map(([action, n], i) => `${i ? formatCount(n) : plural(n, "model")} ${said[action] || action}`).join(", ") : "No model imported";
+    toast(`${done}${results.length > imported ? `, ${results.length - imported} left` : ""}`);
   }
 
   selectAll.addEventListener("change", () => {
