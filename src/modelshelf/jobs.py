@@ -296,7 +296,8 @@ class Jobs:
                 await self._mark_running(entry)
                 result = await work(entry.progress)
         except asyncio.CancelledError:
-            state, error = "cancelled", entry.stop_reason or CANCELLED_ON_REQUEST
+            reason = entry.stop_reason or CANCELLED_ON_REQUEST
+            state, error = "cancelled", said_of_a_stop(reason, entry.progress)
         except ShelfError as exc:
             state, error, entry.failure = "failed", said_of_the_job(exc, entry.progress), exc
         except Exception as exc:
@@ -367,10 +368,21 @@ class Jobs:
 def said_of_the_job(exc: ShelfError, progress: Progress) -> str:
     """The error of a change that stopped a job, as the job's error: "nothing was changed" is
     true of that change, not of the job, whose changes before it are kept."""
-    done = progress.snapshot()
-    of_total = f"{done.done:,} of {done.total:,}" if done.total is not None else f"{done.done:,}"
-    kept = f"the job stopped there; the {of_total} done before it are kept"
+    kept = f"the job stopped there; the {_done_of(progress)} done before it are kept"
     return exc.detail.replace(NOTHING_CHANGED, kept, 1)
+
+
+def said_of_a_stop(reason: str, progress: Progress) -> str:
+    """A cancelled job's error: why it stopped and, if it had done any, that what it did is
+    kept ("cancelled on request; the 120 of 500 done before it are kept")."""
+    if progress.snapshot().done == 0:
+        return reason
+    return f"{reason}; the {_done_of(progress)} done before it are kept"
+
+
+def _done_of(progress: Progress) -> str:
+    done = progress.snapshot()
+    return f"{done.done:,} of {done.total:,}" if done.total is not None else f"{done.done:,}"
 
 
 def _seen(stored: Job) -> Job:
