@@ -105,6 +105,9 @@ def test_the_filter_and_the_order_narrow_the_list_and_stay_in_the_url(
     page.reload()
     expect(tag_list(page).locator(".tag-name")).to_have_text(["anime", "animal"])
     assert page.get_by_label("Filter tags").input_value() == "ANI"
+    # Full-width letters (an input method's) filter as the letters they are.
+    page.get_by_label("Filter tags").fill("\uff21\uff2e\uff29")
+    page.get_by_text(f"2 of {len(TAGGED)} tags").wait_for()
     page.get_by_label("Filter tags").fill("nothing like it")
     page.get_by_text("No tag has “nothing like it” in its name.").wait_for()
     page.get_by_label("Filter tags").fill("")

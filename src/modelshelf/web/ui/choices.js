@@ -3,6 +3,12 @@
 import { h, clear, formatCount } from "./dom.js";
 import { libraryTags, libraryTypes, libraryBaseModels } from "./api.js";
 
+// A tag name as the library keeps a new one (records.folded_tag_name): in Unicode's
+// compatibility form, trimmed, lower case.
+export function foldTagName(name) {
+  return name.normalize("NFKC").trim().toLowerCase();
+}
+
 // The types in use, after the select's options; `chosen` is among them already (shown before
 // the list arrives). Called again (after an edit of many models), it puts the list anew.
 export async function typeChoices(select, chosen) {

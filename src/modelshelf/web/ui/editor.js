@@ -6,7 +6,7 @@
 // If-Match).
 import { h, toast, note } from "./dom.js";
 import { libraryTypes } from "./api.js";
-import { baseModelChoices, suggestTags } from "./choices.js";
+import { baseModelChoices, suggestTags, foldTagName } from "./choices.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
@@ -42,7 +42,7 @@ export function renderTags(record, { caps, change, state }) {
   const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
   const longest = caps.limits?.tag_name;
   const add = () => {
-    const fresh = [...new Set(input.value.split(",").map((s) => s.trim().toLowerCase()))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
+    const fresh = [...new Set(input.value.split(",").map(foldTagName))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
     // Said here, the field kept, rather than as the API's "tags.4: String should have…".
     const long = longest && fresh.find((s) => s.length > longest);
     if (long) return toast(`A tag name has at most ${longest} characters; “${long.slice(0, 24)}…” has ${long.length}`, { error: true });

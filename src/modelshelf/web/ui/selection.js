@@ -9,7 +9,7 @@ import { currentRun, watchRuns, stopRun } from "./bulk.js";
 import { tagModels, describeTagging } from "./tagging.js";
 import { askEdit, editModels, describeEdit } from "./bulkedit.js";
 import { askDelete, deleteModels, restoreModels, describeDeletion, describeRestore } from "./bulkdelete.js";
-import { suggestTags } from "./choices.js";
+import { suggestTags, foldTagName } from "./choices.js";
 
 export class Selection {
   constructor() {
@@ -64,11 +64,6 @@ export class Selection {
     this.anchor = null;
     this.onChange();
   }
-}
-
-// Tag names as the library keeps them (records.folded_tag_name): trimmed, lower case.
-export function foldTagName(name) {
-  return name.trim().toLowerCase();
 }
 
 // The bar over the grid while Select mode is on. `onDone` runs after a tagging or an edit (the

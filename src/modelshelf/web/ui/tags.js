@@ -7,7 +7,7 @@ import { h, clear, toast, note, plural, formatCount, confirmDialog, showBusy } f
 import { call, post, capabilities, libraryTags, listsChanged, isUnavailable, ApiError } from "./api.js";
 import { setQuery, focusHeading, savedScroll, returnToPlace } from "./router.js";
 import { invalidateLibrary } from "./library.js";
-import { foldTagName } from "./selection.js";
+import { foldTagName } from "./choices.js";
 import { renameForm } from "./tagrename.js";
 import { createForm } from "./tagcreate.js";
 
