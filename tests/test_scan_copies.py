@@ -275,6 +275,26 @@ async def test_problems_of_unchanged_files_are_listed_by_every_scan(
     assert problems(await scan(client)) == {}
 
 
+async def test_problems_are_listed_after_the_model_file_is_touched(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # Touched (a copy tool, `touch`): hashed again to the same content, whose files beside it
+    # were read as they are, so their problems are listed from the last reading.
+    path = write_safetensors(tmp_path / "loras" / "cat.safetensors", kohya_lora_metadata())
+    info = path.with_name("cat.civitai.info")
+    info.write_text("{not json")
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    first = await scan(client)
+    later(path)
+    touched = await scan(client)
+
+    assert str(info) in problems(first)
+    assert touched["counts"]["hashed"] == 1
+    assert problems(touched) == problems(first)
+    assert problems(await scan(client)) == problems(first)
+
+
 async def test_problems_beside_a_copy_are_listed_by_every_scan(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -90,6 +90,9 @@ class ScanRun:
         # The problems met when the facts of unchanged files were last read (as stored, by
         # model): listed again at the end unless their facts are read again meanwhile.
         self.problems_read_before: dict[str, str] = {}
+        # Models registered again with the content they had (a file touched): if their facts
+        # need no new reading, the problems of the last one are listed (see _refresh).
+        self.registered_again: set[str] = set()
         # The files waiting for their copies, in phase 2.
         self.held: HeldCopies[_Copy] = HeldCopies()
         # Files to hash that were written lately, looked at again before phase 2 (a partial
@@ -325,6 +328,7 @@ class ScanRun:
         if done.staged is not None and done.staged.applied is not None:
             self._facts_applied(done.staged)
         else:
+            self.registered_again.add(sha256)
             for file, _ in copies:
                 self._flag(sha256, file.found, str(file.found.path))
 
@@ -384,6 +388,13 @@ class ScanRun:
     async def _refresh(self, sha256: str) -> None:
         staged = await refresh_facts(self.shelf, sha256, self.companions)
         if staged is None:
+            # Not read again, as its files beside it are as they were (the model file was
+            # only touched): what could not be used then still holds, and is listed, once.
+            if sha256 in self.registered_again and sha256 not in self.problems_read_before:
+                async with self.shelf.storage.read(bulk=True) as conn:
+                    record = await file_facts.fetch_facts(conn, sha256)
+                for path, reason in record.problems if record is not None else ():
+                    self._facts_problem(Problem(path, reason))
             return
         self.problems_read_before.pop(sha256, None)
         if staged.applied is None:
