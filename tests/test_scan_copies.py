@@ -255,12 +255,18 @@ async def test_files_of_one_size_past_those_that_may_wait_are_registered_in_walk
         assert record["meta_json"]["a1111"]["notes"] == copy
 
 
-async def test_problems_of_unchanged_files_are_listed_by_every_scan(
-    make_client: MakeClient, tmp_path: Path
-) -> None:
+def cat_with_a_broken_sidecar(tmp_path: Path) -> tuple[Path, Path]:
+    """loras/cat.safetensors and, beside it, a cat.civitai.info that is not JSON."""
     path = write_safetensors(tmp_path / "loras" / "cat.safetensors", kohya_lora_metadata())
     info = path.with_name("cat.civitai.info")
     info.write_text("{not json")
+    return path, info
+
+
+async def test_problems_of_unchanged_files_are_listed_by_every_scan(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    path, info = cat_with_a_broken_sidecar(tmp_path)
     client = await start(make_client, loras=tmp_path / "loras")
 
     first = await scan(client)
@@ -280,9 +286,7 @@ async def test_problems_are_listed_after_the_model_file_is_touched(
 ) -> None:
     # Touched (a copy tool, `touch`): hashed again to the same content, whose files beside it
     # were read as they are, so their problems are listed from the last reading.
-    path = write_safetensors(tmp_path / "loras" / "cat.safetensors", kohya_lora_metadata())
-    info = path.with_name("cat.civitai.info")
-    info.write_text("{not json")
+    path, info = cat_with_a_broken_sidecar(tmp_path)
     client = await start(make_client, loras=tmp_path / "loras")
 
     first = await scan(client)

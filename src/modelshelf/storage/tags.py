@@ -95,10 +95,10 @@ async def tag_ids_by_names(conn: aiosqlite.Connection, names: Sequence[str]) -> 
         """,
         (_json_list(names),),
     )
-    # Best first: the very name, then the oldest tag.
     found: dict[str, int] = {}
-    for name, tag_id, _ in sorted(rows, key=lambda r: (not r[2], r[1]), reverse=True):
-        found[str(name)] = int(tag_id)
+    # Best first, the first kept: the very name, then the oldest tag.
+    for name, tag_id, _ in sorted(rows, key=lambda r: (not r[2], r[1])):
+        found.setdefault(str(name), int(tag_id))
     return found
 
 
