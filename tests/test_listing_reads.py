@@ -264,13 +264,15 @@ async def test_a_ranking_kept_before_a_change_is_ranked_again_after_it(library: 
     assert after == ["Pixel Pixel Pixel Pixel", "Art XL"]
 
 
-PIXELS = [" ".join(["pixel"] * n) for n in range(1, 6)]  # more words, more weight
+# More words, more weight; no name begins with "pixel", which would rank it first
+# (search.name_tiers_sql).
+PIXELS = [" ".join(["art"] + ["pixel"] * n) for n in range(1, 6)]
 RANKED = PIXELS[::-1]  # best first for "pixel"
 
 
 @pytest.fixture
 async def pixels(tmp_path: Path) -> AsyncIterator[Storage]:
-    """A library of five models named "pixel" to "pixel pixel pixel pixel pixel"."""
+    """A library of five models named "art pixel" to "art pixel pixel pixel pixel pixel"."""
     path = tmp_path / "modelshelf.db"
     storage = Storage(path)
     await storage.open()
@@ -416,12 +418,12 @@ async def test_a_listing_stays_kept_across_a_write_that_leaves_the_index_as_it_w
     assert counts.get(where.count_key(), pixels.index_generation) is not None
     assert pixels.counts(False).get(where.count_key(), pixels.generation) is None
     async with pixels.write() as tx:  # a rename: the index changes
-        await tx.execute("UPDATE models SET name = 'pixel' WHERE sha256 = ?", (sha(5),))
+        await tx.execute("UPDATE models SET name = 'art pixel' WHERE sha256 = ?", (sha(5),))
         assert await refresh_stale(tx, pixels.mark_index_changing) == 1
     assert counts.get(where.count_key(), pixels.index_generation) is None
     after = await names(pixels, where, 50, 0, counts)
     assert after == await names(pixels, where, 50, 0, nothing_kept)
-    assert "pixel pixel pixel pixel pixel" not in after
+    assert PIXELS[-1] not in after
 
 
 async def test_a_missing_filter_is_counted_again_when_a_file_goes(pixels: Storage) -> None:

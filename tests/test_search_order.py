@@ -47,8 +47,9 @@ async def library(client: Client, legacy: LegacyLibrary) -> Client:
 def expected(client: Client, where: ModelFilter) -> list[str]:
     """Every match in the contract's order, straight from the database file."""
     sql, params = where.select("m.sha256")
+    order, order_params = where.order_by()
     with contextlib.closing(sqlite3.connect(shelf_of(client).storage.path)) as conn:
-        return [r[0] for r in conn.execute(f"{sql} ORDER BY {where.order_by()}", params)]
+        return [r[0] for r in conn.execute(f"{sql} ORDER BY {order}", [*params, *order_params])]
 
 
 async def page(client: Client, params: dict[str, str], limit: int, offset: int) -> Any:
@@ -70,6 +71,8 @@ async def page(client: Client, params: dict[str, str], limit: int, offset: int) 
         {"q": "c", "missing": "true"},
         {"q": "pi"},
         {"q": "1", "missing": "true"},
+        {"q": "pixel"},  # names that begin with the word rank first (search.name_tiers_sql)
+        {"q": "pix", "type": "lora"},
     ],
 )
 @pytest.mark.parametrize(("limit", "offset"), [(50, 0), (7, 14), (10, 200)])

@@ -55,6 +55,11 @@ class ModelFilter:
         """The words the full-text index ranks: none when `q` names a hash (hash_start)."""
         return self._query[0]
 
+    @property
+    def typed(self) -> list[str]:
+        """The words as typed, repeats kept, which a name begins with (search.name_tiers_sql)."""
+        return search.typed_words(self.q) if self.q and self.words else []
+
     def hash_start(self) -> str | None:
         """The start of a SHA256 that `q` is (search.hash_start): the listing holds the
         models whose hash begins with it, and those whose row holds it as a word, by name."""
@@ -99,18 +104,21 @@ class ModelFilter:
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         return f"SELECT {columns} FROM {source}{where}", params
 
-    def order_by(self) -> str:
+    def order_by(self) -> tuple[str, list[Any]]:
+        """The terms of ORDER BY over `select`'s rows, and their parameters (after its)."""
         direction = "DESC" if self.order == "desc" else "ASC"
         tie = f"m.name COLLATE NOCASE {direction}, m.sha256 {direction}"
-        if self.sort is None and self.words:
-            return f"{search.rank_expression()}, model_search.rowid"
+        if self.ranked():
+            tiers, params = search.name_tiers_sql(self.typed, None, self.filters())
+            tier = f"(SELECT t.score FROM ({tiers}) t WHERE t.doc_id = model_search.rowid)"
+            return f"coalesce({tier}, {search.rank_expression()}), model_search.rowid", params
         if self.sort in (None, "name"):
             # Models without a name come last: NULL sorts first ascending (the index
             # models_name_nulls_last reads this order as it is; descending needs no help).
-            return tie if self.order == "desc" else f"(m.name IS NULL), {tie}"
+            return (tie if self.order == "desc" else f"(m.name IS NULL), {tie}"), []
         # Models without a value come last in both directions.
         column = f"m.{self.sort}"
-        return f"({column} IS NULL), {column} {direction}, {tie}"
+        return f"({column} IS NULL), {column} {direction}, {tie}", []
 
     def count_key(self) -> tuple[Any, ...]:
         """What decides how many models match (not the order, nor how `q` was spelled)."""
@@ -278,9 +286,10 @@ def _ranked_ctes(
     where: ModelFilter, limit: int, offset: int, count: bool, depth: int
 ) -> tuple[str, str, str, list[Any]]:
     """_page_ctes of a search ranked best first: its best `depth` matches are ranked, in one
-    pass scoring every match (SQLite keeps only the best while it sorts); the page is taken
-    from them, and their order is answered, to be kept (storage.counts), unless the page
-    lies past RANKING_DEPTH."""
+    pass scoring every match (SQLite keeps only the best while it sorts), with the names that
+    begin with what was typed before them (search.name_tiers_sql); the page is taken from
+    them, and their order is answered, to be kept (storage.counts), unless the page lies past
+    RANKING_DEPTH."""
     scored = f"{search.rank_expression()} AS score, model_search.rowid AS doc_id"
     total_params: list[Any] = []
     if where.ranked_after_filters():
@@ -289,15 +298,23 @@ def _ranked_ctes(
         matches, params = where.select(scored)
         ctes = f"matches AS MATERIALIZED ({matches}), "
         source, total_sql = "matches", "SELECT count(*) FROM matches"
+        tiers, tier_params = search.name_tiers_sql(where.typed, depth, where.filters())
     else:
         params = [search.match_expression(where.words)]
         ctes, source = "", f"(SELECT {scored} FROM model_search WHERE {search.MATCH})"
         total_sql, total_params = search.count_sql(where.words)
+        tiers, tier_params = search.name_tiers_sql(where.typed, depth)
     if not count:
         total_sql, total_params = "SELECT -1", []
+    # The best by bm25 and the name tiers, each model once, at its better (its tier's) score.
+    best = (
+        f"SELECT doc_id, min(score) AS score FROM (SELECT * FROM (SELECT doc_id, score"
+        f" FROM {source} ORDER BY score, doc_id LIMIT ?) UNION ALL SELECT * FROM ({tiers}))"
+        " GROUP BY doc_id ORDER BY score, doc_id LIMIT ?"
+    )
+    params += [depth, *tier_params, depth]
     ctes += (
-        f"ranked AS MATERIALIZED (SELECT doc_id, score FROM {source}"
-        " ORDER BY score, doc_id LIMIT ?),"
+        f"ranked AS MATERIALIZED ({best}),"
         f" page AS MATERIALIZED ({search.ranked_hits_sql('ranked')})"
     )
     ranking_sql = (
@@ -305,7 +322,7 @@ def _ranked_ctes(
         if offset + limit <= RANKING_DEPTH
         else "NULL"
     )
-    return ctes, total_sql, ranking_sql, [*params, depth, limit, offset, *total_params]
+    return ctes, total_sql, ranking_sql, [*params, limit, offset, *total_params]
 
 
 def _read_page_in_transaction(
@@ -349,9 +366,10 @@ def page_of_hashes(
 def _page_sql(where: ModelFilter, limit: int, offset: int) -> tuple[str, list[Any]]:
     """SQL selecting the hashes (column `sha256`) of one page, in order."""
     if where.ranked_by_index_alone():
-        return search.ranked_page_sql(where.words, limit, offset)
+        return search.ranked_page_sql(where.typed, where.words, limit, offset)
     sql, params = where.select("m.sha256")
-    return f"{sql} ORDER BY {where.order_by()} LIMIT ? OFFSET ?", [*params, limit, offset]
+    order, order_params = where.order_by()
+    return f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", [*params, *order_params, limit, offset]
 
 
 async def base_model_counts(conn: aiosqlite.Connection) -> list[tuple[str, int]]:

@@ -294,6 +294,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX tags_name_nocase ON tags(name COLLATE NOCASE);
         """,
     ),
+    (
+        "a model named as a person types it comes first in a search",
+        """
+        -- storage.search.name_tiers_sql: the words of each model's name (search.name_key),
+        -- written with its index row, so a search ranks the model whose name is what was
+        -- typed first, then those whose name begins with it: ranges of this index. Every
+        -- row is built again at the next open, which writes each model's key and its text
+        -- folded as a query is (search.folded).
+        ALTER TABLE search_docs ADD COLUMN name_key TEXT;
+        CREATE INDEX search_docs_name_key ON search_docs(name_key);
+        UPDATE search_docs SET stale = 1;
+        """,
+    ),
 ]
 
 

@@ -64,12 +64,12 @@ class SearchSource:
 def search_document(source: SearchSource) -> dict[str, str]:
     """The text of each column of a model's row in `model_search`."""
     return {
-        "name": _text(source.name),
-        "files": _text(source.files),
-        "description": _text(description_of(source.meta)),
+        "name": folded(_text(source.name)),
+        "files": folded(_text(source.files)),
+        "description": folded(_text(description_of(source.meta))),
         # A list of words or phrases, or one string (both are found in real libraries).
-        "trigger_words": _text(source.meta.get("trigger_words")),
-        "tags": _text(source.tags),
+        "trigger_words": folded(_text(source.meta.get("trigger_words"))),
+        "tags": folded(_text(source.tags)),
     }
 
 
@@ -134,10 +134,20 @@ def _text(value: Any) -> str:
     return " ".join(parts)[:MAX_COLUMN_CHARS]
 
 
+def folded(text: str) -> str:
+    """`text` as the index holds it and a query is read: NFKC, then case folded, so that "ß"
+    and "ss", "ﬁ" and "fi", full-width and plain letters are one on both sides."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def typed_words(text: str) -> list[str]:
+    """The words of `text` in order, repeats kept (at most MAX_WORDS), folded."""
+    return WORD.findall(folded(text))[:MAX_WORDS]
+
+
 def query_words(text: str) -> list[str]:
     """The words of a person's query, in order, without repeats (at most MAX_WORDS)."""
-    words = WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-    return list(dict.fromkeys(words))[:MAX_WORDS]
+    return list(dict.fromkeys(WORD.findall(folded(text))))[:MAX_WORDS]
 
 
 # A query that is one word of 10 to 64 hex digits names a model by its hash: AutoV2 (the
@@ -174,6 +184,68 @@ def rank_expression() -> str:
     return f"bm25(model_search, {', '.join(str(w) for w in WEIGHTS.values())})"
 
 
+def name_key(name: str | None) -> str | None:
+    """A model's name as the words a person types for it (its index text's WORDs, joined by a
+    space), which name_tiers_sql compares; None for a name without a word, or holding a
+    character that FTS5's unicode61 reads as part of a word and WORD does not (a combining
+    mark NFKC left, a private-use character): every model the key finds must be a match."""
+    text = folded(_text(name)) if name else ""
+    words = WORD.findall(text)
+    if not words or any(_in_a_word_for_fts5_alone(c) for c in text):
+        return None
+    return " ".join(words)
+
+
+def _in_a_word_for_fts5_alone(char: str) -> bool:
+    # unicode61's word characters are the categories L*, N* and Co, and it keeps combining
+    # marks in a word; WORD's are L* and N* exactly.
+    category = unicodedata.category(char)
+    return category[0] == "M" or category == "Co"
+
+
+# Below any bm25 score: those are above -1e4 (32 words x weight 10 x an IDF under 25 x 2.2).
+_BEFORE_ANY_SCORE = -1e9
+# The name is the words; it begins with them as whole words (a space follows); it begins
+# with them, the last one begun (a word character follows: above the space, as every
+# character of a key is). Each is a range of the index search_docs_name_key, in the keys'
+# own (binary) order. Not GLOB: a statement whose GLOB pattern is a parameter is prepared
+# again at each run, which cost a whole page's statement 1.5 ms.
+_TIERS = (
+    ("= ?", ("{}",)),
+    (">= ? AND name_key < ?", ("{} ", "{}!")),
+    (">= ? AND name_key < ?", ("{}!", "{}\U0010ffff")),
+)
+
+
+def name_tiers_sql(
+    typed: Sequence[str], depth: int | None, kept_by: tuple[list[str], list[Any]] = ([], [])
+) -> tuple[str, list[Any]]:
+    """SQL selecting `doc_id` and `score` of the models whose name begins with `typed`
+    (typed_words of a query, the last one begun), scored below any bm25 score, in the order
+    of _TIERS, then by name, then index row: a search ranks these first, as a person typing a
+    name expects, then its other matches by bm25. Each is a match of the query's words (see
+    name_key). `kept_by`: the conditions on `models m` of a filter beside the words, and
+    their parameters. At most `depth` of each tier, enough for a ranking that deep."""
+    key = " ".join(typed)
+    limit = "" if depth is None else f" LIMIT {int(depth)}"
+    conditions, condition_params = kept_by
+    # Each tier row's model read by its key (CROSS JOIN keeps the range first), no pass over
+    # the matches: a filter costs a look-up a row.
+    models = " CROSS JOIN models m ON m.sha256 = search_docs.sha256" if conditions else ""
+    kept = "".join(f" AND {c}" for c in conditions)
+    tiers = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT id, {3 - n} AS tier, name_key FROM search_docs{models}"
+        f" WHERE name_key {test}{kept} ORDER BY name_key, id{limit})"
+        for n, (test, _) in enumerate(_TIERS)
+    )
+    sql = (
+        f"SELECT id AS doc_id, {_BEFORE_ANY_SCORE} + row_number()"
+        f" OVER (ORDER BY tier DESC, name_key, id) AS score FROM ({tiers})"
+    )
+    params = [[*(b.format(key) for b in bounds), *condition_params] for _, bounds in _TIERS]
+    return sql, [p for tier in params for p in tier]
+
+
 async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) -> int:
     """Build again every stale row (and drop those of models gone); returns how many. Run
     inside the write transaction whose changes marked them; `changing` is called first if
@@ -193,8 +265,11 @@ async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) 
             [(doc_id, *_row_text(source)) for doc_id, source in built],
         )
         await tx.executemany(
-            "UPDATE search_docs SET stale = 0, base_model = ? WHERE id = ?",
-            [(base_model_of(source.meta), doc_id) for doc_id, source in built],
+            "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ? WHERE id = ?",
+            [
+                (base_model_of(source.meta), name_key(source.name), doc_id)
+                for doc_id, source in built
+            ],
         )
         gone = [doc_id for doc_id, sha256 in chunk if sha256 not in sources]
         await _delete_docs(tx, gone)
@@ -246,14 +321,20 @@ def _file_names(path: str | None, locations: list[str]) -> list[str]:
     return list(dict.fromkeys([*([path] if path else []), *locations]))
 
 
-def ranked_page_sql(words: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
-    """The hashes of one page of the models holding every word, best first (ties by index
-    row): ranked inside the index alone, then mapped to hashes."""
+def ranked_page_sql(
+    typed: Sequence[str], words: Sequence[str], limit: int, offset: int
+) -> tuple[str, list[Any]]:
+    """The hashes of one page of the models holding every word, best first (names that begin
+    with what was typed, name_tiers_sql, then bm25; ties by index row): ranked inside the
+    index alone, then mapped to hashes."""
+    depth = limit + offset
+    tiers, params = name_tiers_sql(typed, depth)
     scored = (
-        f"(SELECT rowid AS doc_id, {rank_expression()} AS score"
-        " FROM model_search WHERE model_search MATCH ?)"
+        f"(SELECT doc_id, min(score) AS score FROM (SELECT * FROM (SELECT rowid AS doc_id,"
+        f" {rank_expression()} AS score FROM model_search WHERE {MATCH}"
+        f" ORDER BY score, doc_id LIMIT {int(depth)}) UNION ALL {tiers}) GROUP BY doc_id)"
     )
-    return ranked_hits_sql(scored), [match_expression(words), limit, offset]
+    return ranked_hits_sql(scored), [match_expression(words), *params, limit, offset]
 
 
 def ranked_hits_sql(scored: str) -> str:

@@ -279,7 +279,8 @@ class ModelsQuery(Query):
         default=None,
         max_length=MAX_FILTER_TEXT,
         description="words matched as prefixes over name, file names, description, trigger"
-        " words and tags; best matches first unless `sort` is given. One word of 10 to 64 hex"
+        " words and tags; best matches first unless `sort` is given (a model named as typed,"
+        " then names beginning with it, then by bm25). One word of 10 to 64 hex"
         " digits, in any case (AutoV2, a whole SHA256), also finds the model whose SHA256"
         " begins with it",
     )

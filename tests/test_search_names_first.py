@@ -1,0 +1,243 @@
+"""A search ranks first the model whose name is what was typed, then those whose name begins
+with it as whole words, then with its last word begun (each group by name), then every other
+match by bm25 (storage.search.name_tiers_sql). bm25 alone buried a model named exactly as
+typed under models that repeat the word in their tags, trigger words and file names."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelshelf.storage import Storage, search
+from modelshelf.storage.schema import MIGRATIONS
+from tests.conftest import Client, migrate, shelf_of
+from tests.editing import call
+from tests.factories import LegacyLibrary, fake_sha
+
+TAGS = {1: "dragon", 2: "fantasy"}
+# (legacy id, name, file, meta, tag ids): the word "dragon" everywhere in 1-3, once in 4-6.
+MODELS: list[tuple[int, str, str, dict[str, Any], list[int]]] = [
+    (1, "Fire Dragon", "dragon_dragon_v2", {"trigger_words": ["dragon", "dragon scales"]}, [1]),
+    (2, "Red Dragon Style", "red_dragon", {"trigger_words": "dragon, red dragon"}, [1, 2]),
+    (3, "Wyrm", "dragon", {"description": "dragon dragon dragon"}, [1]),
+    (4, "Dragon", "d_v1", {"description": "A model of lizards with wings, scales and fire"}, []),
+    (5, "Dragon Knight", "knight_v3", {"description": "Armour, swords and a dragon"}, [2]),
+    (6, "Dragonfly Macro", "bugs", {"description": "Insects close up"}, []),
+]
+
+
+def full_width(text: str) -> str:
+    """`text` in full-width letters, as a Japanese keyboard may type it."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def sha(legacy_id: int) -> str:
+    return fake_sha(900 + legacy_id)
+
+
+@pytest.fixture
+async def library(client: Client, legacy: LegacyLibrary) -> Client:
+    for tag_id, name in TAGS.items():
+        legacy.add_tag(tag_id, name)
+    for legacy_id, name, file, meta, tags in MODELS:
+        legacy.add_model(
+            legacy_id,
+            hash_hex=sha(legacy_id),
+            name=name,
+            type="lora",
+            path=f"/m/lora/{file}.safetensors",
+            extra=meta,
+            tags=tags,
+        )
+    await migrate(client, legacy)
+    return client
+
+
+async def names(client: Client, query: str, **params: str) -> list[str]:
+    response = await client.get("/api/models", params={"q": query, **params})
+    body = await response.json()
+    assert response.status == 200, body
+    return [m["name"] for m in body["models"]]
+
+
+def bm25_alone(client: Client, query: str) -> list[str]:
+    """The names in the order bm25 alone gives, straight from the database file."""
+    with contextlib.closing(sqlite3.connect(shelf_of(client).storage.path)) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                f"SELECT m.name FROM model_search JOIN search_docs d ON d.id = model_search.rowid"
+                f" JOIN models m ON m.sha256 = d.sha256 WHERE model_search MATCH ?"
+                f" ORDER BY {search.rank_expression()}, model_search.rowid",
+                (search.match_expression(search.query_words(query)),),
+            )
+        ]
+
+
+@pytest.mark.parametrize("typed", ["dragon", "Dragon", "DRAGON", " dragon! ", full_width("dragon")])
+async def test_the_model_named_as_typed_comes_first(library: Client, typed: str) -> None:
+    assert bm25_alone(library, "dragon").index("Dragon") > 0  # the case is worth testing
+    found = await names(library, typed)
+    # Then the names that begin with it as a word, then as the start of one, then the rest
+    # as bm25 ranks them.
+    assert found[:3] == ["Dragon", "Dragon Knight", "Dragonfly Macro"]
+    assert found[3:] == [n for n in bm25_alone(library, "dragon") if n in found[3:]]
+
+
+@pytest.mark.parametrize("typed", ["d", "dr", "drag"])
+async def test_names_that_begin_with_what_was_typed_come_first(library: Client, typed: str) -> None:
+    found = await names(library, typed)
+    assert set(found[:3]) == {"Dragon", "Dragon Knight", "Dragonfly Macro"}
+    assert set(found[3:]) == {"Fire Dragon", "Red Dragon Style", "Wyrm"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "first"),
+    [
+        ("dragon knight", "Dragon Knight"),
+        ("Dragon-Knight", "Dragon Knight"),
+        ("dragon kn", "Dragon Knight"),
+        ("red dragon style", "Red Dragon Style"),
+        ("fire", "Fire Dragon"),
+    ],
+)
+async def test_a_name_of_several_words_typed_in_full_or_begun(
+    library: Client, typed: str, first: str
+) -> None:
+    assert (await names(library, typed))[0] == first
+
+
+async def test_a_name_that_repeats_a_word_typed_in_full_comes_first(library: Client) -> None:
+    status, body, _ = await call(
+        library, "PATCH", f"/api/models/{sha(6)}", {"name": "Dragon Dragon"}
+    )
+    assert status == 200, body
+    assert (await names(library, "dragon dragon"))[0] == "Dragon Dragon"
+
+
+async def test_the_names_rank_first_beside_a_filter_and_across_pages(library: Client) -> None:
+    # Pages of two, read the first time and again (the order then comes from what is kept).
+    for _ in range(2):
+        pages = [
+            await names(library, "drag", type="lora", limit="2", offset=str(offset))
+            for offset in (0, 2, 4)
+        ]
+        assert set(pages[0] + pages[1][:1]) == {"Dragon", "Dragon Knight", "Dragonfly Macro"}
+        assert len({n for page in pages for n in page}) == 6
+
+
+async def test_a_renamed_model_ranks_by_its_new_name(library: Client) -> None:
+    status, body, _ = await call(library, "PATCH", f"/api/models/{sha(4)}", {"name": "Lizard"})
+    assert status == 200, body
+    assert (await names(library, "dragon"))[0] == "Dragon Knight"  # begins with the word
+    status, body, _ = await call(library, "PATCH", f"/api/models/{sha(3)}", {"name": "Dragon"})
+    assert status == 200, body
+    assert (await names(library, "dragon"))[0] == "Dragon"
+    assert (await names(library, "lizard"))[0] == "Lizard"
+
+
+def schema_before_name_keys() -> str:
+    """The schema just before names were kept as typed, with its bookkeeping."""
+    step = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("a model named"))
+    script = "".join(sql + ";" for _, sql in MIGRATIONS[:step])
+    script += (
+        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL);"
+    )
+    return script + "".join(
+        f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, step + 1)
+    )
+
+
+async def test_a_library_from_before_keeps_its_names_as_typed_once_opened(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "data" / "modelshelf.db"
+    db_path.parent.mkdir()
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.executescript(schema_before_name_keys())
+        conn.execute(
+            "INSERT INTO models VALUES (?, NULL, 'Old  Friend_v2', 'lora', 1, 1, '{}')", (sha(1),)
+        )
+        conn.execute("INSERT INTO models VALUES (?, NULL, NULL, 'lora', 1, 1, '{}')", (sha(2),))
+        conn.commit()
+    storage = Storage(db_path)
+    await storage.open()
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        keys = conn.execute("SELECT sha256, name_key FROM search_docs ORDER BY sha256").fetchall()
+    assert sorted(keys) == sorted([(sha(1), "old friend v2"), (sha(2), None)])
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Dragon Knight", "dragon knight"),
+        ("dragon_knight-v1.5", "dragon knight v1 5"),
+        ("Café Noir", "café noir"),
+        (full_width("LORA x"), "lora x"),
+        ("Portrait Portrait v4", "portrait portrait v4"),
+        ("!!!", None),
+        (None, None),
+    ],
+)
+def test_a_name_is_kept_as_the_words_a_person_types(name: str | None, key: str | None) -> None:
+    assert search.name_key(name) == key
+    if key is not None:
+        assert search.name_key(key) == key
+
+
+@pytest.mark.parametrize(
+    ("name", "typed"),
+    [
+        ("Straße Nacht", "strasse"),
+        ("Straße Nacht", "STRASSE"),
+        ("\ufb01re dragon", "fire"),  # a ligature, as text copied from a PDF may hold
+        (full_width("LORA Style"), "lora style"),
+        (full_width("LORA Style"), full_width("lora")),
+    ],
+)
+async def test_a_name_is_found_whatever_form_its_letters_take(
+    library: Client, name: str, typed: str
+) -> None:
+    """The index holds its text folded as a query is (NFKC, then case folding): the query was
+    folded and the text was not, and these names were found by nothing typed."""
+    status, body, _ = await call(library, "PATCH", f"/api/models/{sha(6)}", {"name": name})
+    assert status == 200, body
+    assert name in await names(library, typed)
+
+
+# Letters, marks, digits, separators and the characters the two word readers disagree on.
+NAME_TEXT = st.text(
+    st.sampled_from(
+        [*"abcßdeéIς  _-.+/", *"\ufb01\u0301\ue000\uff21\uff42\u00b2\u0130\u2160\u3000"]
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(name=NAME_TEXT, cut=st.integers(min_value=0, max_value=12))
+@settings(max_examples=300, deadline=None)
+def test_every_name_a_tier_finds_is_a_match(name: str, cut: int) -> None:
+    """name_tiers_sql reads search_docs alone, without the index: what its key says begins the
+    name must be a match of the same words in FTS5, or totals and pages would disagree."""
+    key = search.name_key(name)
+    if key is None:
+        return
+    typed = key[: max(1, len(key) - cut)]
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript("".join(sql + ";" for _, sql in MIGRATIONS))
+        document = search.search_document(search.SearchSource(sha(1), name, {}))
+        conn.execute("INSERT INTO model_search(rowid, name) VALUES (1, ?)", (document["name"],))
+        found = conn.execute(
+            "SELECT count(*) FROM model_search WHERE model_search MATCH ?",
+            (search.match_expression(search.query_words(typed)),),
+        ).fetchone()[0]
+    assert found == 1, (name, key, typed)
