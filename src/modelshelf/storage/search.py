@@ -209,7 +209,7 @@ _BEFORE_ANY_SCORE = -1e9
 # with them, the last one begun (a word character follows: above the space, as every
 # character of a key is). Each is a range of the index search_docs_name_key, in the keys'
 # own (binary) order. Not GLOB: a statement whose GLOB pattern is a parameter is prepared
-# again at each run, which cost a whole page's statement 1.5 ms.
+# again at each run, which cost a whole page's statement 1-2 ms.
 _TIERS = (
     ("= ?", ("{}",)),
     (">= ? AND name_key < ?", ("{} ", "{}!")),
