@@ -38,7 +38,7 @@ def page_now(db: sqlite3.Connection) -> None:
 
 def page_by_rows(db: sqlite3.Connection) -> None:
     where = ModelFilter()
-    sql, params = where.select("m.sha256")
+    sql, params = where.select("m.sha256", ordered=where.sorted_by_name())
     order, order_params = where.order_by()
     page = f"{sql} ORDER BY {order} LIMIT 50"  # page_of_hashes's query
     hashes = [r[0] for r in db.execute(page, [*params, *order_params])]

@@ -46,7 +46,7 @@ async def library(client: Client, legacy: LegacyLibrary) -> Client:
 
 def expected(client: Client, where: ModelFilter) -> list[str]:
     """Every match in the contract's order, straight from the database file."""
-    sql, params = where.select("m.sha256")
+    sql, params = where.select("m.sha256", ordered=where.sorted_by_name())
     order, order_params = where.order_by()
     with contextlib.closing(sqlite3.connect(shelf_of(client).storage.path)) as conn:
         return [r[0] for r in conn.execute(f"{sql} ORDER BY {order}", [*params, *order_params])]

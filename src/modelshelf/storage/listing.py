@@ -93,10 +93,11 @@ class ModelFilter:
             params += [start, start, search.match_expression([start])]
         return clauses, params
 
-    def select(self, columns: str) -> tuple[str, list[Any]]:
-        """`SELECT columns FROM ... [WHERE ...]` over `models m`, without ORDER BY."""
+    def select(self, columns: str, ordered: bool = False) -> tuple[str, list[Any]]:
+        """`SELECT columns FROM ... [WHERE ...]` over `models m`, without ORDER BY; `ordered`:
+        with the rows beside the index (`search_docs d`) that order_by reads."""
         clauses, params = self.filters()
-        source = "models m"
+        source = "models m JOIN search_docs d ON d.sha256 = m.sha256" if ordered else "models m"
         if words := self.words:
             source = search.JOINED
             clauses.insert(0, search.MATCH)
@@ -112,13 +113,22 @@ class ModelFilter:
             tiers, params = search.name_tiers_sql(self.typed, None, self.filters())
             tier = f"(SELECT t.score FROM ({tiers}) t WHERE t.doc_id = model_search.rowid)"
             return f"coalesce({tier}, {search.rank_expression()}), model_search.rowid", params
-        if self.sort in (None, "name"):
+        if self.sorted_by_name():
+            # Names as people read their numbers (search.name_order), kept beside the index.
             # Models without a name come last: NULL sorts first ascending (the index
-            # models_name_nulls_last reads this order as it is; descending needs no help).
-            return (tie if self.order == "desc" else f"(m.name IS NULL), {tie}"), []
-        # Models without a value come last in both directions.
+            # search_docs_name_order_nulls_last reads this order as it is; descending needs
+            # no help).
+            by_name = f"d.name_order {direction}, d.sha256 {direction}"
+            return (by_name if self.order == "desc" else f"(d.name_order IS NULL), {by_name}"), []
+        # Models without a value come last in both directions; ties by name as SQLite's
+        # NOCASE reads it, from models' own index: joined to search_docs, a sort by date read
+        # every model's row there (34 ms against 10 ms over 10,000 models).
         column = f"m.{self.sort}"
         return f"({column} IS NULL), {column} {direction}, {tie}", []
+
+    def sorted_by_name(self) -> bool:
+        """Listed by name (the default without words): order_by reads `search_docs d`."""
+        return not self.ranked() and self.sort in (None, "name")
 
     def count_key(self) -> tuple[Any, ...]:
         """What decides how many models match (not the order, nor how `q` was spelled)."""
@@ -367,7 +377,7 @@ def _page_sql(where: ModelFilter, limit: int, offset: int) -> tuple[str, list[An
     """SQL selecting the hashes (column `sha256`) of one page, in order."""
     if where.ranked_by_index_alone():
         return search.ranked_page_sql(where.typed, where.words, limit, offset)
-    sql, params = where.select("m.sha256")
+    sql, params = where.select("m.sha256", ordered=where.sorted_by_name())
     order, order_params = where.order_by()
     return f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", [*params, *order_params, limit, offset]
 

@@ -307,6 +307,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "names sort as people read their numbers",
+        """
+        -- storage.search.name_order: a model's name folded, each number in it by its value
+        -- ("v2" before "v10"), written with its index row; the listings' name order reads
+        -- it. Two indexes, as models_name and models_name_nulls_last served the name
+        -- before: ascending puts the models without a name last through the second, and
+        -- descending reads the first backwards. Every row is built again at the next open.
+        ALTER TABLE search_docs ADD COLUMN name_order TEXT;
+        CREATE INDEX search_docs_name_order ON search_docs(name_order, sha256);
+        CREATE INDEX search_docs_name_order_nulls_last
+            ON search_docs(name_order IS NULL, name_order, sha256);
+        UPDATE search_docs SET stale = 1;
+        """,
+    ),
 ]
 
 

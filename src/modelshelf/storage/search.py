@@ -184,6 +184,22 @@ def rank_expression() -> str:
     return f"bm25(model_search, {', '.join(str(w) for w in WEIGHTS.values())})"
 
 
+# A run of digits in a name sorts by its value.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def name_order(name: str | None) -> str | None:
+    """The text a model's name sorts by: folded (case aside), each run of digits written as
+    its length (two digits) then its digits without leading zeros, so that "v2" sorts before
+    "v10" and "Model 9" before "model 10", as a file manager lists them. None for no name."""
+    return None if name is None else _DIGITS.sub(_by_value, folded(name))
+
+
+def _by_value(digits: re.Match[str]) -> str:
+    value = digits.group().lstrip("0") or "0"
+    return f"{min(len(value), 99):02d}{value}"
+
+
 def name_key(name: str | None) -> str | None:
     """A model's name as the words a person types for it (its index text's WORDs, joined by a
     space), which name_tiers_sql compares; None for a name without a word, or holding a
@@ -265,10 +281,11 @@ async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) 
             [(doc_id, *_row_text(source)) for doc_id, source in built],
         )
         await tx.executemany(
-            "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ? WHERE id = ?",
+            "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ?, name_order = ?"
+            " WHERE id = ?",
             [
-                (base_model_of(source.meta), name_key(source.name), doc_id)
-                for doc_id, source in built
+                (base_model_of(s.meta), name_key(s.name), name_order(s.name), doc_id)
+                for doc_id, s in built
             ],
         )
         gone = [doc_id for doc_id, sha256 in chunk if sha256 not in sources]

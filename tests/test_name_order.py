@@ -1,0 +1,135 @@
+"""The library listed by name reads numbers by their value, as a file manager does: "v2" comes
+before "v10" (storage.search.name_order). It listed "v1, v10, v11, v12, v2" before."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from modelshelf.storage import Storage, search
+from modelshelf.storage.schema import MIGRATIONS
+from tests.conftest import Client, migrate
+from tests.factories import LegacyLibrary, fake_sha
+
+NAMES = [
+    "Pony v10",
+    "pony v2",
+    "Pony v1",
+    "Pony v9",
+    "Zeta",
+    "Pony XL 1.5",
+    "Pony XL 1.10",
+    "1girl",
+]
+BY_NAME = ["1girl", "Pony v1", "pony v2", "Pony v9", "Pony v10", "Pony XL 1.5", "Pony XL 1.10"]
+BY_NAME += ["Zeta"]
+
+
+def sha(n: int) -> str:
+    return fake_sha(700 + n)
+
+
+@pytest.fixture
+async def library(client: Client, legacy: LegacyLibrary) -> Client:
+    for n, name in enumerate(NAMES, start=1):
+        legacy.add_model(n, hash_hex=sha(n), name=name, type="lora" if n % 2 else "checkpoint")
+    await migrate(client, legacy)
+    return client
+
+
+async def listed(client: Client, **params: str) -> list[str]:
+    response = await client.get("/api/models", params=params)
+    body = await response.json()
+    assert response.status == 200, body
+    return [m["name"] for m in body["models"]]
+
+
+async def test_names_are_listed_with_their_numbers_read_by_value(library: Client) -> None:
+    assert await listed(library) == BY_NAME
+    assert await listed(library, sort="name", order="desc") == BY_NAME[::-1]
+
+
+async def test_pages_of_the_name_order_cover_every_model_once(library: Client) -> None:
+    pages = [await listed(library, limit="3", offset=str(o)) for o in (0, 3, 6)]
+    assert [n for page in pages for n in page] == BY_NAME
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"type": "lora"}, [n for i, n in enumerate(NAMES, 1) if i % 2]),
+        ({"q": "pony", "sort": "name"}, [n for n in NAMES if n.lower().startswith("pony")]),
+    ],
+    ids=["type", "words-sorted-by-name"],
+)
+async def test_the_name_order_holds_beside_filters(
+    library: Client, params: dict[str, str], expected: list[str]
+) -> None:
+    assert await listed(library, **params) == [n for n in BY_NAME if n in expected]
+
+
+async def test_a_renamed_model_moves_to_its_new_place(library: Client) -> None:
+    response = await library.patch(f"/api/models/{sha(1)}", json={"name": "Pony v3"})
+    assert response.status == 200, await response.text()
+    assert (await listed(library))[:5] == ["1girl", "Pony v1", "pony v2", "Pony v3", "Pony v9"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("v2", "v10"),
+        ("Model 9", "model 10"),
+        ("a", "B"),
+        ("x 1.5", "x 1.10"),
+        ("v 0", "v 1"),
+        ("7", "a"),  # numbers before letters, as file managers list them
+        ("\uff56\uff12", "v10"),  # full-width letters and digits read as plain ones
+    ],
+)
+def test_name_order_reads_numbers_by_value(before: str, after: str) -> None:
+    first, second = search.name_order(before), search.name_order(after)
+    assert first is not None and second is not None
+    assert first < second
+
+
+@pytest.mark.parametrize(("one", "other"), [("v01", "v1"), ("Pony", "PONY"), ("v007", "V7")])
+def test_names_that_differ_only_in_case_or_leading_zeros_sort_alike(one: str, other: str) -> None:
+    assert search.name_order(one) == search.name_order(other)
+
+
+def test_a_model_without_a_name_has_no_place_in_the_order() -> None:
+    assert search.name_order(None) is None
+
+
+def schema_before_name_order() -> str:
+    """The schema just before names were ordered by their numbers, with its bookkeeping."""
+    step = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("names sort as"))
+    script = "".join(sql + ";" for _, sql in MIGRATIONS[:step])
+    script += (
+        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL);"
+    )
+    return script + "".join(
+        f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, step + 1)
+    )
+
+
+async def test_a_library_from_before_is_ordered_once_opened(tmp_path: Path) -> None:
+    db_path = tmp_path / "data" / "modelshelf.db"
+    db_path.parent.mkdir()
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.executescript(schema_before_name_order())
+        for n, name in enumerate(["m v10", "m v2"], start=1):
+            conn.execute(
+                "INSERT INTO models VALUES (?, NULL, ?, 'lora', 1, 1, '{}')", (sha(n), name)
+            )
+        conn.commit()
+    storage = Storage(db_path)
+    await storage.open()
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        rows = conn.execute("SELECT sha256 FROM search_docs ORDER BY name_order").fetchall()
+    assert rows == [(sha(2),), (sha(1),)]
