@@ -131,11 +131,13 @@ class ModelFilter:
         return not self.ranked() and self.sort in (None, "name")
 
     def count_key(self) -> tuple[Any, ...]:
-        """What decides how many models match (not the order, nor how `q` was spelled)."""
+        """What decides how many models match and, for a search, its order (the words as
+        typed, repeats kept: search.name_tiers_sql), not how `q` was spelled."""
         return (
             self.type,
             self.tag,
             tuple(self.words),
+            tuple(self.typed),
             self.base_model,
             self.missing,
             self.hash_start(),

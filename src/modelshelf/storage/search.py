@@ -33,6 +33,7 @@ from modelshelf.storage.rows import (
     parse_meta,
     placeholders,
 )
+from modelshelf.storage.word_chars import fts5_keeps_in_a_word
 
 # Column order of model_search, and how much a match in each weighs (bm25: higher wins).
 WEIGHTS: dict[str, float] = {
@@ -141,8 +142,9 @@ def folded(text: str) -> str:
 
 
 def typed_words(text: str) -> list[str]:
-    """The words of `text` in order, repeats kept (at most MAX_WORDS), folded."""
-    return WORD.findall(folded(text))[:MAX_WORDS]
+    """The words of `text` in order, repeats kept, folded: all of them, so that the words a
+    query matches (query_words, without repeats, at most MAX_WORDS) are among them."""
+    return WORD.findall(folded(text))
 
 
 def query_words(text: str) -> list[str]:
@@ -184,39 +186,41 @@ def rank_expression() -> str:
     return f"bm25(model_search, {', '.join(str(w) for w in WEIGHTS.values())})"
 
 
-# A run of digits in a name sorts by its value.
-_DIGITS = re.compile(r"[0-9]+")
+# A run of decimal digits in a name, of any script, sorts by its value.
+_DIGITS = re.compile(r"\d+")
 
 
 def name_order(name: str | None) -> str | None:
     """The text a model's name sorts by: folded (case aside), each run of digits written as
-    its length (two digits) then its digits without leading zeros, so that "v2" sorts before
-    "v10" and "Model 9" before "model 10", as a file manager lists them. None for no name."""
-    return None if name is None else _DIGITS.sub(_by_value, folded(name))
+    its value's length (the length's own number of digits, then the length) and then the
+    value, so that "v2" sorts before "v10" and "Model 9" before "model 10", as a file manager
+    lists them. None for no name, or one that is no text (a BLOB another program wrote)."""
+    return _DIGITS.sub(_by_value, folded(name)) if isinstance(name, str) else None
 
 
 def _by_value(digits: re.Match[str]) -> str:
-    value = digits.group().lstrip("0") or "0"
-    return f"{min(len(value), 99):02d}{value}"
+    value = "".join(str(unicodedata.decimal(d)) for d in digits.group()).lstrip("0") or "0"
+    length = str(len(value))
+    return f"{len(length)}{length}{value}"
 
 
 def name_key(name: str | None) -> str | None:
     """A model's name as the words a person types for it (its index text's WORDs, joined by a
     space), which name_tiers_sql compares; None for a name without a word, or holding a
     character that FTS5's unicode61 reads as part of a word and WORD does not (a combining
-    mark NFKC left, a private-use character): every model the key finds must be a match."""
+    mark NFKC left, an emoji newer than SQLite's tables): every model the key finds must be a
+    match."""
     text = folded(_text(name)) if name else ""
     words = WORD.findall(text)
-    if not words or any(_in_a_word_for_fts5_alone(c) for c in text):
+    if not words or any(map(_read_apart, set(text))):
         return None
     return " ".join(words)
 
 
-def _in_a_word_for_fts5_alone(char: str) -> bool:
-    # unicode61's word characters are the categories L*, N* and Co, and it keeps combining
-    # marks in a word; WORD's are L* and N* exactly.
-    category = unicodedata.category(char)
-    return category[0] == "M" or category == "Co"
+def _read_apart(char: str) -> bool:
+    """Whether WORD and FTS5 disagree on `char`: one reads it inside a word, the other between
+    words (storage.word_chars). In ASCII they agree: letters and digits make words."""
+    return not char.isascii() and bool(WORD.fullmatch(char)) != fts5_keeps_in_a_word(char)
 
 
 # Below any bm25 score: those are above -1e4 (32 words x weight 10 x an IDF under 25 x 2.2).

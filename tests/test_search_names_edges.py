@@ -1,10 +1,13 @@
-"""Review findings on b0415e4 (names first in a search) and 3799d6d (name order by value).
-Each test fails on the reviewed tree and says what should hold."""
+"""Edges of the names-first search (storage.search.name_tiers_sql) and of the name order
+(search.name_order) that a review found; each test failed on b0415e4 / 3799d6d, before the fix
+(a BLOB name stopped the library opening; names whose key found models their words do not
+match; a kept ranking shared by two typed forms; numbers of 100 digits or more)."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from modelshelf.storage import Storage, search
 from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.listing import ModelFilter, read_page
+from modelshelf.storage.word_chars import TOKENIZER, fts5_keeps_in_a_word
 from tests.conftest import Client
 from tests.editing import call
 from tests.factories import fake_sha
@@ -30,10 +34,9 @@ async def rename(client: Client, n: int, name: str) -> None:
     assert status == 200, body
 
 
-# 1. search.name_order is given the raw `models.name`; another program may write a BLOB there
-# (records and search_document read one: see test_record_reads). name_order calls
-# unicodedata.normalize on the bytes: TypeError inside refresh_stale, so the library no longer
-# opens (and every later write of the service would fail the same way). bbd216e opened it.
+# A BLOB another program wrote as a name is no name to sort by (records and search_document
+# read one too: see test_record_reads); name_order raised TypeError inside refresh_stale, so
+# the library did not open and no write could commit.
 async def test_a_library_with_a_blob_name_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "modelshelf.db"
     storage = Storage(path)
@@ -42,7 +45,7 @@ async def test_a_library_with_a_blob_name_still_opens(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("INSERT INTO models(sha256, name) VALUES (?, 'Dragon')", (fake_sha(1),))
         db.execute("INSERT INTO models(sha256, name) VALUES (?, ?)", (fake_sha(2), b"blob name"))
-    await storage.open()  # raised TypeError: normalize() argument 2 must be str
+    await storage.open()
     try:
         async with storage.read() as conn:
             total, records = await read_page(conn, ModelFilter(), 50, 0, MatchCounts(lambda: 0))
@@ -51,14 +54,12 @@ async def test_a_library_with_a_blob_name_still_opens(tmp_path: Path) -> None:
         await storage.close()
 
 
-# 2. The claim "every row a name tier finds is an FTS5 match" fails: (a) emoji newer than
-# SQLite's unicode61 tables (U+1F970, Unicode 11) are token characters for FTS5 but not WORD
-# characters, so "Dragon🥰Knight" is one FTS5 token and the name_key "dragon knight";
-# (b) New Tai Lue vowel signs (U+19B0..U+19C9) are letters for Python and separators for
-# FTS5, so the query word "ᦰ" is an empty phrase that matches nothing; (c) typed_words keeps
-# repeats before cutting at MAX_WORDS and query_words removes them first, so 32 "d"s then
-# "knight" tiers names beginning with 32 "d"s that lack "knight". Each time the model is on
-# the page but not counted in `total` (and is no match of the words).
+# Every model a name tier finds is a match of the query's words, or the page holds a model
+# `total` does not count: (a) an emoji newer than SQLite's unicode61 tables (U+1F970) is
+# inside a word for FTS5 and between words for WORD; (b) New Tai Lue vowel signs (U+19B0..)
+# are letters for Python and separators for FTS5, so the query word is an empty phrase that
+# matches nothing; such names get no key (storage.word_chars). (c) The typed words kept all
+# of a query's words: 32 "d"s then "knight" had tiered names of 32 "d"s without "knight".
 @pytest.mark.parametrize(
     ("name", "query"),
     [
@@ -81,11 +82,8 @@ async def test_a_model_a_name_tier_finds_is_a_match(
     assert total == len(found)
 
 
-# 3. The kept ranking (storage.counts) is keyed by ModelFilter.count_key, which holds `words`
-# (repeats removed) but not `typed` (repeats kept), while the name tiers rank by `typed`. So
-# "dragon" and "dragon dragon" share one kept ranking: whichever is asked first decides the
-# order of the other (here "dragon" listed "Dragon Dragon" first and "Dragon" last, after
-# "dragon dragon" was asked; fresh, "Dragon" comes first).
+# The order of a search depends on its words as typed, repeats kept: what is kept of
+# "dragon dragon" (storage.counts) is not the order of "dragon", nor the other way round.
 @pytest.mark.parametrize(
     ("before", "query", "first"),
     [("dragon dragon", "dragon", "Dragon"), ("dragon", "dragon dragon", "Dragon Dragon")],
@@ -101,9 +99,35 @@ async def test_a_query_is_not_ranked_by_the_kept_ranking_of_another_typed_form(
     assert (await names(library, query))[0] == first
 
 
-# 4. (Minor) name_order writes a number's length as min(len, 99): a number of 100 or more
-# digits sorts by its leading digits against a shorter one, so 10**99 sorts before 10**99 - 1.
+# A number's length is written with its own length first, so no length is too long to sort.
 def test_name_order_reads_numbers_of_a_hundred_digits_by_value() -> None:
     smaller, larger = search.name_order("a " + "9" * 99), search.name_order("a 1" + "0" * 99)
     assert smaller is not None and larger is not None
     assert smaller < larger
+
+
+@pytest.mark.parametrize(
+    "digits", ["\u0663", "\u096a", "\uff13"]
+)  # 3 Arabic-Indic, 4 Devanagari, 3
+def test_digits_of_other_scripts_sort_by_value(digits: str) -> None:
+    value = int(unicodedata.numeric(digits))
+    assert search.name_order(f"v{digits}") == search.name_order(f"v{value}")
+    assert search.name_order(f"v{digits}") < search.name_order("v10")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("char", "inside"),
+    [("a", True), ("7", True), ("-", False), (" ", False), ("\U0001f970", True)],
+    ids=["letter", "digit", "hyphen", "space", "emoji-newer-than-sqlite"],
+)
+def test_fts5_is_asked_what_it_keeps_inside_a_word(char: str, inside: bool) -> None:
+    assert fts5_keeps_in_a_word(char) is inside
+
+
+async def test_the_probe_tokenizes_as_the_index_does(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "modelshelf.db")
+    await storage.open()
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "modelshelf.db")) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'model_search'").fetchone()
+    assert f"tokenize = '{TOKENIZER}'" in sql
