@@ -16,6 +16,8 @@ from typing import Any
 
 import pyvips
 
+from modelshelf.storage.schema import MIGRATIONS
+
 LEGACY_SCHEMA = """
 CREATE TABLE models(id INTEGER PRIMARY KEY, path TEXT UNIQUE, name TEXT, type TEXT NOT NULL,
     size_bytes INTEGER, hash_hex TEXT NOT NULL, created_at INTEGER, meta_json TEXT,
@@ -333,3 +335,17 @@ def snapshot(data_dir: Path, *, ignore: Sequence[str] = ()) -> dict[str, Any]:
         "rows": {t: sorted(query(data_dir, f"SELECT * FROM {t}"), key=repr) for t in tables},
         "files": files,
     }
+
+
+def schema_before(step: str) -> str:
+    """SQL making a library's schema as it was just before the migration whose name begins
+    with `step` (storage.schema.MIGRATIONS), with its bookkeeping: a library from before."""
+    at = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith(step))
+    script = "".join(sql + ";" for _, sql in MIGRATIONS[:at])
+    script += (
+        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL);"
+    )
+    return script + "".join(
+        f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, at + 1)
+    )

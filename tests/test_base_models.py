@@ -13,10 +13,9 @@ import pytest
 
 from modelshelf.storage import Storage
 from modelshelf.storage.listing import base_model_counts
-from modelshelf.storage.schema import MIGRATIONS
 from tests.conftest import Client, migrate
 from tests.editing import call
-from tests.factories import LegacyLibrary, fake_sha
+from tests.factories import LegacyLibrary, fake_sha, schema_before
 
 BASE_MODELS = "/api/models/base_models"
 # meta_json.base_model of each model (None: no such key).
@@ -131,24 +130,11 @@ async def test_the_path_is_not_read_as_a_model_hash(library: Client) -> None:
     assert (await library.head(BASE_MODELS)).status == 200
 
 
-def schema_before_base_models() -> str:
-    """The schema as it was just before base models were kept, with its bookkeeping."""
-    step = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("each model's base"))
-    script = "".join(sql + ";" for _, sql in MIGRATIONS[:step])
-    script += (
-        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-        " applied_at INTEGER NOT NULL);"
-    )
-    return script + "".join(
-        f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, step + 1)
-    )
-
-
 async def test_a_library_from_before_base_models_were_kept_lists_them(tmp_path: Path) -> None:
     db_path = tmp_path / "data" / "modelshelf.db"
     db_path.parent.mkdir()
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        conn.executescript(schema_before_base_models())
+        conn.executescript(schema_before("each model's base"))
         conn.execute(
             "INSERT INTO models VALUES (?, NULL, 'Old', 'lora', 1, 1, ?)",
             (sha(1), '{"base_model": "Pony"}'),

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelshelf.storage import Storage, search
-from modelshelf.storage.schema import MIGRATIONS
 from tests.conftest import Client, migrate
-from tests.factories import LegacyLibrary, fake_sha
+from tests.factories import LegacyLibrary, fake_sha, schema_before
 
 NAMES = [
     "Pony v10",
@@ -104,24 +103,11 @@ def test_a_model_without_a_name_has_no_place_in_the_order() -> None:
     assert search.name_order(None) is None
 
 
-def schema_before_name_order() -> str:
-    """The schema just before names were ordered by their numbers, with its bookkeeping."""
-    step = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("names sort as"))
-    script = "".join(sql + ";" for _, sql in MIGRATIONS[:step])
-    script += (
-        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-        " applied_at INTEGER NOT NULL);"
-    )
-    return script + "".join(
-        f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, step + 1)
-    )
-
-
 async def test_a_library_from_before_is_ordered_once_opened(tmp_path: Path) -> None:
     db_path = tmp_path / "data" / "modelshelf.db"
     db_path.parent.mkdir()
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        conn.executescript(schema_before_name_order())
+        conn.executescript(schema_before("names sort as"))
         for n, name in enumerate(["m v10", "m v2"], start=1):
             conn.execute(
                 "INSERT INTO models VALUES (?, NULL, ?, 'lora', 1, 1, '{}')", (sha(n), name)

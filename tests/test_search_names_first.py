@@ -18,7 +18,7 @@ from modelshelf.storage import Storage, search
 from modelshelf.storage.schema import MIGRATIONS
 from tests.conftest import Client, migrate, shelf_of
 from tests.editing import call
-from tests.factories import LegacyLibrary, fake_sha
+from tests.factories import LegacyLibrary, fake_sha, schema_before
 
 TAGS = {1: "dragon", 2: "fantasy"}
 # (legacy id, name, file, meta, tag ids): the word "dragon" everywhere in 1-3, once in 4-6.
@@ -142,26 +142,13 @@ async def test_a_renamed_model_ranks_by_its_new_name(library: Client) -> None:
     assert (await names(library, "lizard"))[0] == "Lizard"
 
 
-def schema_before_name_keys() -> str:
-    """The schema just before names were kept as typed, with its bookkeeping."""
-    step = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("a model named"))
-    script = "".join(sql + ";" for _, sql in MIGRATIONS[:step])
-    script += (
-        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-        " applied_at INTEGER NOT NULL);"
-    )
-    return script + "".join(
-        f"INSERT INTO schema_migrations VALUES ({v}, 'old', 0);" for v in range(1, step + 1)
-    )
-
-
 async def test_a_library_from_before_keeps_its_names_as_typed_once_opened(
     tmp_path: Path,
 ) -> None:
     db_path = tmp_path / "data" / "modelshelf.db"
     db_path.parent.mkdir()
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        conn.executescript(schema_before_name_keys())
+        conn.executescript(schema_before("a model named"))
         conn.execute(
             "INSERT INTO models VALUES (?, NULL, 'Old  Friend_v2', 'lora', 1, 1, '{}')", (sha(1),)
         )
