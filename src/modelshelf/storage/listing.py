@@ -44,11 +44,12 @@ class ModelFilter:
     order: Order = "asc"
 
     @cached_property
-    def _query(self) -> tuple[list[str], str | None]:
-        # `q` read once (NFKC, words, a hash or not): a listing asks for both many times.
-        words = search.query_words(self.q) if self.q else []
+    def _query(self) -> tuple[list[str], str | None, list[str]]:
+        # `q` read once (folded, words, a hash or not): a listing asks for each many times.
+        typed = search.typed_words(self.q) if self.q else []
+        words = search.distinct_words(typed)
         start = search.hash_start(words)
-        return ([] if start else words), start
+        return ([] if start else words), start, ([] if start else typed)
 
     @property
     def words(self) -> list[str]:
@@ -58,7 +59,7 @@ class ModelFilter:
     @property
     def typed(self) -> list[str]:
         """The words as typed, repeats kept, which a name begins with (search.name_tiers_sql)."""
-        return search.typed_words(self.q) if self.q and self.words else []
+        return self._query[2]
 
     def hash_start(self) -> str | None:
         """The start of a SHA256 that `q` is (search.hash_start): the listing holds the
@@ -110,7 +111,8 @@ class ModelFilter:
         direction = "DESC" if self.order == "desc" else "ASC"
         tie = f"m.name COLLATE NOCASE {direction}, m.sha256 {direction}"
         if self.ranked():
-            tiers, params = search.name_tiers_sql(self.typed, None, self.filters())
+            # The rows are filtered already: the tiers' order among them is all it reads.
+            tiers, params = search.name_tiers_sql(self.typed, None)
             tier = f"(SELECT t.score FROM ({tiers}) t WHERE t.doc_id = model_search.rowid)"
             return f"coalesce({tier}, {search.rank_expression()}), model_search.rowid", params
         if self.sorted_by_name():

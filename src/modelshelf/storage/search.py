@@ -149,7 +149,12 @@ def typed_words(text: str) -> list[str]:
 
 def query_words(text: str) -> list[str]:
     """The words of a person's query, in order, without repeats (at most MAX_WORDS)."""
-    return list(dict.fromkeys(WORD.findall(folded(text))))[:MAX_WORDS]
+    return distinct_words(typed_words(text))
+
+
+def distinct_words(typed: Sequence[str]) -> list[str]:
+    """query_words of the text whose typed_words are `typed`."""
+    return list(dict.fromkeys(typed))[:MAX_WORDS]
 
 
 # A query that is one word of 10 to 64 hex digits names a model by its hash: AutoV2 (the
