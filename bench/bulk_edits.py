@@ -16,6 +16,10 @@ request at a time, on every tenth model (`picked` of them):
   - the reference, in the same run: the same edit as one `PATCH /api/models/{sha256}` per
     model, one after another, as a client without the bulk request does it (once).
 
+Beside every bulk request, a second client asks `GET /api/health` again and again (one at a
+time, 5 ms apart), as a person's page would ask while a bulk edit runs: an answer that trivial
+waits only for the event loop, so its times say how long the bulk edit holds the loop.
+
 Prints each one's median and the ratio of the reference to the bulk edit. Exits 1 if an answer
 is not what it should be (a model not changed, a status not 200).
 """
@@ -76,6 +80,33 @@ def edit_body(hashes: list[str], run: int) -> dict[str, Any]:
     return {"hashes": hashes, "type": kind, "meta_json": {"base_model": base_model}}
 
 
+class Probe:
+    """`GET /api/health` asked again and again while a bulk request runs (`with probe:`)."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session, self.url = session, f"{url}/api/health"
+        self.times: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> None:
+        self._task = asyncio.create_task(self._ask())
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _ask(self) -> None:
+        while True:
+            started = time.perf_counter()
+            async with self.session.get(self.url) as response:
+                await response.read()
+                if response.status != 200:
+                    raise SystemExit(f"health: {response.status}")
+            self.times.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.005)
+
+
 async def one_at_a_time(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> float:
     """The reference: the edit of run 0 (whatever the last bulk run left) as one PATCH a model."""
     kind, base_model = EDITS[0]
@@ -90,10 +121,14 @@ async def one_at_a_time(session: aiohttp.ClientSession, url: str, hashes: list[s
 
 async def measure(url: str, hashes: list[str], runs: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"edit": [], "unchanged": [], "tags": []}
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as person:
         await timed_post(session, f"{url}/api/models/edit", edit_body(hashes, 1))  # warm up
+        probe = Probe(person, url)
         for run in range(runs):
-            ms, answer = await timed_post(session, f"{url}/api/models/edit", edit_body(hashes, run))
+            async with probe:
+                ms, answer = await timed_post(
+                    session, f"{url}/api/models/edit", edit_body(hashes, run)
+                )
             assert len(answer["changed"]) == len(hashes), "every model changes"
             times["edit"].append(ms)
             ms, answer = await timed_post(session, f"{url}/api/models/edit", edit_body(hashes, run))
@@ -101,9 +136,11 @@ async def measure(url: str, hashes: list[str], runs: int) -> dict[str, list[floa
             times["unchanged"].append(ms)
         for run in range(runs):
             body = {"hashes": hashes, "add": [f"t{run % 2}"], "remove": [f"t{(run + 1) % 2}"]}
-            ms, answer = await timed_post(session, f"{url}/api/models/tags", body)
+            async with probe:
+                ms, answer = await timed_post(session, f"{url}/api/models/tags", body)
             assert len(answer["changed"]) == len(hashes), "every model is tagged"
             times["tags"].append(ms)
+        times["health"] = probe.times
         await timed_post(session, f"{url}/api/models/edit", edit_body(hashes, 1))
         times["patches"] = [await one_at_a_time(session, url, hashes)]
     return times
@@ -122,6 +159,12 @@ def report(times: dict[str, list[float]], picked: int, count: int) -> None:
         print(f"{label:48} median {statistics.median(times[key]):8.1f} ms   ({samples})")
     ratio = statistics.median(times["patches"]) / statistics.median(times["edit"])
     print(f"the bulk edit against one PATCH a model: {ratio:.1f}x less time")
+    health = sorted(times["health"])
+    p99 = health[min(len(health) - 1, int(len(health) * 0.99))]
+    print(
+        f"GET /api/health beside the bulk edits and taggings: {len(health)} answers,"
+        f" p50 {statistics.median(health):.1f} ms, p99 {p99:.1f} ms, max {health[-1]:.1f} ms"
+    )
 
 
 def main() -> int:

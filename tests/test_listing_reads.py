@@ -17,7 +17,7 @@ from modelshelf.storage import counts as counts_module
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
 from modelshelf.storage.listing import ModelFilter, ranking_depth, read_page
 from modelshelf.storage.rows import run_on_connection
-from modelshelf.storage.search import refresh_stale
+from modelshelf.storage.search_rows import refresh_stale
 from tests.conftest import Client
 from tests.editing import call
 from tests.factories import LegacyLibrary

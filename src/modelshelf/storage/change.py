@@ -55,7 +55,7 @@ from modelshelf.errors import (
 )
 from modelshelf.executors import refuses_writes, run_blocking
 from modelshelf.locks import KeyedLocks
-from modelshelf.storage import fileops, journal, search
+from modelshelf.storage import fileops, journal, search_rows
 from modelshelf.storage.database import Storage
 from modelshelf.storage.fileops import FileOp
 
@@ -235,7 +235,7 @@ class Changes:
                 change = Change(tx, self.data_dir, staging)
                 yield change
                 # Rows the change's triggers marked.
-                await search.refresh_stale(tx, self.storage.mark_index_changing)
+                await search_rows.refresh_stale(tx, self.storage.mark_index_changing)
                 if change.ops:
                     self._refuse_while_unfinished()
                     entry = (await journal.record(tx, change.ops), change.ops)

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiosqlite
 
 from modelshelf.errors import NOTHING_CHANGED, StorageBusy, StorageFull, StorageUnavailable
-from modelshelf.storage import search
+from modelshelf.storage import search_rows
 from modelshelf.storage.counts import CAPACITY as COUNTS_KEPT
 from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.dirlock import DirectoryLock
@@ -174,7 +174,7 @@ class Storage:
                 return
         try:
             async with self.write() as tx:
-                count = await search.refresh_stale(tx, self.mark_index_changing)
+                count = await search_rows.refresh_stale(tx, self.mark_index_changing)
         except (StorageUnavailable, StorageBusy) as exc:
             log.warning("the search index could not be brought up to date: %s", exc.detail)
             return

@@ -6,7 +6,7 @@ new source of searchable text there) from its name, its file names, its descript
 `search_docs` maps a model to its FTS rowid, holds its base model (`base_model_of`: what the
 base-model filter and list read, indexed) and says whether its row must be built again:
 triggers on `models`, `model_tags` and `tags` mark it stale (schema step "full-text
-search"), so no writer can forget to. `refresh_stale` builds the stale rows; the unit of
+search"), so no writer can forget to. `search_rows.refresh_stale` builds the stale rows; the unit of
 work runs it in every change just before the commit, and opening the database runs it once
 (so a library migrated forward, or changed by another program, is indexed before the service
 answers). The index therefore moves in the same transaction as what it describes.
@@ -20,19 +20,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
-from modelshelf.storage.rows import (
-    chunks,
-    fetch_all,
-    parse_meta,
-    placeholders,
-)
 from modelshelf.storage.word_chars import fts5_keeps_in_a_word
 
 # Column order of model_search, and how much a match in each weighs (bm25: higher wins).
@@ -269,82 +260,6 @@ def name_tiers_sql(
     )
     params = [[*(b.format(key) for b in bounds), *condition_params] for _, bounds in _TIERS]
     return sql, [p for tier in params for p in tier]
-
-
-async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) -> int:
-    """Build again every stale row (and drop those of models gone); returns how many. Run
-    inside the write transaction whose changes marked them; `changing` is called first if
-    the index is about to change (Storage.mark_index_changing)."""
-    stale = await fetch_all(tx, "SELECT id, sha256 FROM search_docs WHERE stale = 1")
-    if stale:
-        changing()
-    for chunk in chunks(stale):
-        ids = [int(r[0]) for r in chunk]
-        sources = await _sources(tx, [str(r[1]) for r in chunk])
-        marks = placeholders(len(ids))
-        await tx.execute(f"DELETE FROM model_search WHERE rowid IN ({marks})", ids)
-        built = [(doc_id, sources[sha256]) for doc_id, sha256 in chunk if sha256 in sources]
-        await tx.executemany(
-            f"INSERT INTO model_search(rowid, {', '.join(COLUMNS)})"
-            f" VALUES (?, {placeholders(len(COLUMNS))})",
-            [(doc_id, *_row_text(source)) for doc_id, source in built],
-        )
-        await tx.executemany(
-            "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ?, name_order = ?"
-            " WHERE id = ?",
-            [
-                (base_model_of(s.meta), name_key(s.name), name_order(s.name), doc_id)
-                for doc_id, s in built
-            ],
-        )
-        gone = [doc_id for doc_id, sha256 in chunk if sha256 not in sources]
-        await _delete_docs(tx, gone)
-    return len(stale)
-
-
-def _row_text(source: SearchSource) -> list[str]:
-    text = search_document(source)
-    return [text[c] for c in COLUMNS]
-
-
-async def _delete_docs(tx: aiosqlite.Connection, ids: list[int]) -> None:
-    if ids:
-        await tx.execute(f"DELETE FROM search_docs WHERE id IN ({placeholders(len(ids))})", ids)
-
-
-async def _sources(tx: aiosqlite.Connection, hashes: list[str]) -> dict[str, SearchSource]:
-    marks = placeholders(len(hashes))
-    tag_names: dict[str, list[str]] = defaultdict(list)
-    for row in await fetch_all(
-        tx,
-        "SELECT mt.model_hash, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
-        f" WHERE mt.model_hash IN ({marks}) ORDER BY t.name",
-        hashes,
-    ):
-        tag_names[row[0]].append(row[1])
-    locations: dict[str, list[str]] = defaultdict(list)
-    for row in await fetch_all(
-        tx, f"SELECT sha256, path FROM model_files WHERE sha256 IN ({marks}) ORDER BY path", hashes
-    ):
-        locations[row[0]].append(row[1])
-    rows = await fetch_all(
-        tx, f"SELECT sha256, path, name, meta_json FROM models WHERE sha256 IN ({marks})", hashes
-    )
-    return {
-        r["sha256"]: SearchSource(
-            sha256=r["sha256"],
-            name=r["name"],
-            meta=parse_meta(r["meta_json"]),
-            files=_file_names(r["path"], locations[r["sha256"]]),
-            tags=tag_names.get(r["sha256"], []),
-        )
-        for r in rows
-    }
-
-
-def _file_names(path: str | None, locations: list[str]) -> list[str]:
-    """The model's stored path, then every location a scan found, each once."""
-    return list(dict.fromkeys([*([path] if path else []), *locations]))
 
 
 def ranked_page_sql(
