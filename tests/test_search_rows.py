@@ -1,6 +1,6 @@
 """The full-text index's rows (storage.search_rows): built from what was read of each model,
-in a thread when a change touches many models (so a bulk edit does not hold the event loop
-while it parses their metadata), in place when it touches a few."""
+on the writer connection's thread, so that a bulk edit does not hold the event loop while it
+parses and folds the text of a thousand models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from modelshelf.storage import search_rows
-from modelshelf.storage.search_rows import ROWS_BUILT_IN_PLACE, BuiltRows, SourceRows, build_rows
+from modelshelf.storage.search_rows import BuiltRows, SourceRows, build_rows
 from tests.conftest import Client, migrate
 from tests.factories import LegacyLibrary, fake_sha
 
@@ -83,28 +83,16 @@ async def found(client: Client, query: str) -> Any:
     return (await response.json())["total"]
 
 
-async def test_a_change_of_many_models_builds_their_rows_in_a_thread(
-    client: Client, legacy: LegacyLibrary, calls: Calls
+@pytest.mark.parametrize("count", [1, 600])
+async def test_a_change_builds_its_index_rows_off_the_event_loop(
+    client: Client, legacy: LegacyLibrary, calls: Calls, count: int
 ) -> None:
-    many = ROWS_BUILT_IN_PLACE + 1
-    hashes = await library_of(client, legacy, many)
+    hashes = await library_of(client, legacy, count)
     calls.clear()
 
     response = await client.post("/api/models/tags", json={"hashes": hashes, "add": ["inked"]})
 
     assert response.status == 200, await response.text()
-    assert calls == [(False, many)]
-    assert await found(client, "inked") == many
-
-
-async def test_a_change_of_a_few_models_builds_their_rows_in_place(
-    client: Client, legacy: LegacyLibrary, calls: Calls
-) -> None:
-    hashes = await library_of(client, legacy, ROWS_BUILT_IN_PLACE)
-    calls.clear()
-
-    response = await client.post("/api/models/tags", json={"hashes": hashes, "add": ["inked"]})
-
-    assert response.status == 200, await response.text()
-    assert calls == [(True, ROWS_BUILT_IN_PLACE)]
-    assert await found(client, "inked") == ROWS_BUILT_IN_PLACE
+    # Built in chunks of 500 rows, none of them on the event loop's thread.
+    assert calls == [(False, n) for n in ([count] if count <= 500 else [500, count - 500])]
+    assert await found(client, "inked") == count

@@ -7,7 +7,7 @@ the index and the rows it describes are always one.
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +15,14 @@ from typing import Any
 
 import aiosqlite
 
-from modelshelf.storage.rows import chunks, fetch_all, parse_meta, placeholders
+from modelshelf.storage.rows import (
+    chunks,
+    fetch_all,
+    parse_meta,
+    placeholders,
+    query_tuples,
+    run_on_connection,
+)
 from modelshelf.storage.search import (
     COLUMNS,
     SearchSource,
@@ -24,12 +31,6 @@ from modelshelf.storage.search import (
     name_order,
     search_document,
 )
-
-# A change rebuilding more rows than this builds their text in a thread: 50-65 us of CPU a row
-# (parsing meta_json, folding), which held the event loop 24-33 ms for each chunk of 500 rows
-# of a bulk edit of models with Civitai records (BENCHMARKS, Editing and tagging many models
-# at once). Fewer rows are built in place: a thread hop costs about as much as a row.
-ROWS_BUILT_IN_PLACE = 32
 
 
 @dataclass(frozen=True)
@@ -58,32 +59,36 @@ async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) 
     stale = await fetch_all(tx, "SELECT id, sha256 FROM search_docs WHERE stale = 1")
     if stale:
         changing()
-    for chunk in chunks(stale):
-        docs = [(int(r[0]), str(r[1])) for r in chunk]
-        read = await _read_sources(tx, [sha256 for _, sha256 in docs])
-        if len(docs) <= ROWS_BUILT_IN_PLACE:
-            built = build_rows(docs, read)
-        else:
-            built = await asyncio.to_thread(build_rows, docs, read)
+        # On the connection's own thread, in one trip: reading, parsing and folding the text
+        # of a bulk edit's models took 24-33 ms of CPU a chunk of 500 rows (50-65 us a row),
+        # which held the event loop when it ran there (BENCHMARKS, Editing and tagging many
+        # models at once).
+        await run_on_connection(tx, _rebuild, [(int(r[0]), str(r[1])) for r in stale])
+    return len(stale)
+
+
+def _rebuild(db: sqlite3.Connection, stale: Sequence[tuple[int, str]]) -> None:
+    for docs in chunks(stale):
+        built = build_rows(docs, _read_sources(db, [sha256 for _, sha256 in docs]))
         marks = placeholders(len(docs))
-        await tx.execute(f"DELETE FROM model_search WHERE rowid IN ({marks})", [i for i, _ in docs])
-        await tx.executemany(
+        db.execute(f"DELETE FROM model_search WHERE rowid IN ({marks})", [i for i, _ in docs])
+        db.executemany(
             f"INSERT INTO model_search(rowid, {', '.join(COLUMNS)})"
             f" VALUES (?, {placeholders(len(COLUMNS))})",
             built.texts,
         )
-        await tx.executemany(
+        db.executemany(
             "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ?, name_order = ?"
             " WHERE id = ?",
             built.facts,
         )
-        await _delete_docs(tx, built.gone)
-    return len(stale)
+        if gone := built.gone:
+            db.execute(f"DELETE FROM search_docs WHERE id IN ({placeholders(len(gone))})", gone)
 
 
 def build_rows(docs: Sequence[tuple[int, str]], read: SourceRows) -> BuiltRows:
     """The index rows of `docs` (index row id, model hash) from what was read of them; a model
-    not read (deleted) is `gone`. CPU work only: safe to run in any thread."""
+    not read (deleted) is `gone`. CPU work only."""
     sources = {
         sha256: SearchSource(
             sha256=sha256,
@@ -110,28 +115,23 @@ def _row_text(source: SearchSource) -> list[str]:
     return [text[c] for c in COLUMNS]
 
 
-async def _delete_docs(tx: aiosqlite.Connection, ids: list[int]) -> None:
-    if ids:
-        await tx.execute(f"DELETE FROM search_docs WHERE id IN ({placeholders(len(ids))})", ids)
-
-
-async def _read_sources(tx: aiosqlite.Connection, hashes: list[str]) -> SourceRows:
+def _read_sources(db: sqlite3.Connection, hashes: list[str]) -> SourceRows:
     marks = placeholders(len(hashes))
     tag_names: dict[str, list[str]] = defaultdict(list)
-    for row in await fetch_all(
-        tx,
+    for sha256, tag in query_tuples(
+        db,
         "SELECT mt.model_hash, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id"
         f" WHERE mt.model_hash IN ({marks}) ORDER BY t.name",
         hashes,
     ):
-        tag_names[row[0]].append(row[1])
+        tag_names[sha256].append(tag)
     locations: dict[str, list[str]] = defaultdict(list)
-    for row in await fetch_all(
-        tx, f"SELECT sha256, path FROM model_files WHERE sha256 IN ({marks}) ORDER BY path", hashes
+    for sha256, path in query_tuples(
+        db, f"SELECT sha256, path FROM model_files WHERE sha256 IN ({marks}) ORDER BY path", hashes
     ):
-        locations[row[0]].append(row[1])
-    rows = await fetch_all(
-        tx, f"SELECT sha256, path, name, meta_json FROM models WHERE sha256 IN ({marks})", hashes
+        locations[sha256].append(path)
+    rows = query_tuples(
+        db, f"SELECT sha256, path, name, meta_json FROM models WHERE sha256 IN ({marks})", hashes
     )
     return SourceRows([(r[0], r[1], r[2], r[3]) for r in rows], tag_names, locations)
 
