@@ -1,5 +1,5 @@
 """Deleting many models at once, against the same deletes one model at a time, and the library
-page's Undo of it.
+page's Undo of it, against the same undo one model at a time.
 
 Run from the repository root:
 
@@ -15,12 +15,15 @@ its own, and, over HTTP, one request at a time:
            page's Delete sends
   single   the reference: one `DELETE /api/models/{sha256}` per model, one after another, as a
            client without the bulk request deletes them
-  undo     after a bulk delete, what the page's Undo does for each model: the newest page of
-           its history, then `POST .../history/{id}/restore`
+  undo     after a bulk delete, what the page's Undo sends: `POST /api/models/restore` naming
+           every model (1,000 a request)
+  undo-each  the reference: after a bulk delete, for each model the newest page of its history,
+           then `POST .../history/{id}/restore` (what the page's Undo did before the bulk
+           restore)
 
 Each copy must check clean after its step, with no model left (bulk, single) or every model
-back without its images (undo). Prints each step's time, the time a model, and the ratio of the
-reference to the bulk delete.
+back without its images (undo, undo-each). Prints each step's time, the time a model, and the
+ratio of each reference to its bulk request.
 """
 
 from __future__ import annotations
@@ -47,13 +50,19 @@ from modelshelf.domain.bulk_tagging import MAX_MODELS  # noqa: E402
 from modelshelf.integrity import check_library  # noqa: E402
 
 
-async def bulk(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> None:
+async def bulk(
+    session: aiohttp.ClientSession, url: str, hashes: list[str], path: str = "/api/models/delete"
+) -> None:
     for start in range(0, len(hashes), MAX_MODELS):
         part = {"hashes": hashes[start : start + MAX_MODELS]}
-        async with session.post(f"{url}/api/models/delete", json=part) as response:
+        async with session.post(f"{url}{path}", json=part) as response:
             answer = await response.json()
             assert response.status == 200, answer
             assert answer["changed"] == part["hashes"], answer
+
+
+async def undo(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> None:
+    await bulk(session, url, hashes, "/api/models/restore")
 
 
 async def single(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> None:
@@ -62,7 +71,7 @@ async def single(session: aiohttp.ClientSession, url: str, hashes: list[str]) ->
             assert response.status == 200, await response.text()
 
 
-async def undo(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> None:
+async def undo_each(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> None:
     for sha256 in hashes:
         async with session.get(f"{url}/api/models/{sha256}/history?limit=50") as response:
             entries = (await response.json())["entries"]
@@ -75,10 +84,11 @@ async def undo(session: aiohttp.ClientSession, url: str, hashes: list[str]) -> N
 async def run_step(url: str, hashes: list[str], step: str) -> float:
     """Seconds the step took (the bulk delete before an undo is not counted)."""
     async with aiohttp.ClientSession() as session:
-        if step == "undo":
+        if step.startswith("undo"):
             await bulk(session, url, hashes)
         started = time.perf_counter()
-        await {"bulk": bulk, "single": single, "undo": undo}[step](session, url, hashes)
+        steps = {"bulk": bulk, "single": single, "undo": undo, "undo-each": undo_each}
+        await steps[step](session, url, hashes)
         return time.perf_counter() - started
 
 
@@ -97,7 +107,7 @@ def measure(template: Path, work: Path, hashes: list[str], step: str) -> float:
     finally:
         server.kill()
     assert check_library(data_dir) == [], check_library(data_dir)
-    assert models_left(data_dir) == (len(hashes) if step == "undo" else 0)
+    assert models_left(data_dir) == (len(hashes) if step.startswith("undo") else 0)
     return elapsed
 
 
@@ -112,10 +122,13 @@ def main() -> int:
         assert check_library(template) == []
         hashes = [sha_of(m) for m in range(args.models)]
         print(f"library: {args.models:,} models, {2 * args.models:,} images, checked clean")
-        times = {step: measure(template, work, hashes, step) for step in ("bulk", "single", "undo")}
+        steps = ("bulk", "single", "undo", "undo-each")
+        times = {step: measure(template, work, hashes, step) for step in steps}
         for step, seconds in times.items():
-            print(f"  {step:<7} {seconds:8.2f} s   {seconds / args.models * 1000:7.2f} ms a model")
+            print(f"  {step:<9} {seconds:8.2f} s   {seconds / args.models * 1000:7.2f} ms a model")
         print(f"one DELETE a model against the bulk delete: {times['single'] / times['bulk']:.1f}x")
+        ratio = times["undo-each"] / times["undo"]
+        print(f"one restore a model against the bulk restore: {ratio:.1f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,7 +1,8 @@
 """Deleting many models at once from the library, over a small library of its own: the picked
 models are confirmed once (their number said, and that their model files stay), go in parts of
 the most the server takes in a request (POST /api/models/delete), leave the grid and the
-selection, and Undo in the message restores every one of them from its history."""
+selection, and Undo in the message restores every one of them from its history, in parts too
+(POST /api/models/restore)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.ui.test_tagging_bulk import pick
 
 DELETE = "POST /api/models/delete"
 MANY_DELETES = re.compile(r".*/api/models/delete$")
+MANY_RESTORES = re.compile(r".*/api/models/restore$")
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +75,12 @@ def test_the_picked_models_are_deleted_in_parts_and_undo_brings_them_all_back(
     page.get_by_text(f"{MODELS - 5} models", exact=True).wait_for()  # the library read again
     bar.get_by_text("Click cards to select them").wait_for()  # nothing left picked
 
+    restores: list[Any] = []
+    page.on("request", lambda r: restores.append(r) if MANY_RESTORES.match(r.url) else None)
     message.get_by_role("button", name="Undo").click()
     said = page.get_by_role("status").get_by_text("Restored 5 models, without their pictures")
     said.wait_for()
+    assert [len(r.post_data_json["hashes"]) for r in restores] == [2, 2, 1]
     assert [status_of(page, i) for i in range(6)] == [200] * 6
     assert page.request.get(f"/api/models/{sha_of(1)}").json()["tags"] == tags_before
     page.get_by_text(f"{MODELS} models", exact=True).wait_for()

@@ -1,5 +1,6 @@
 """Editing many models at once: the same type and meta_json merge patch applied to every model
-of a list, as one change; or every model of a list deleted, as one change. Each model is
+of a list, as one change; every model of a list deleted, as one change; or every one of them
+that was deleted restored from its newest delete, as one change. Each model is
 changed as PATCH changes it (ModelPatch.applied_to) and, when it changes, saved in
 `model_history` first with the action and the details PATCH saves (`edit`), so a restore undoes
 it model by model. There is no If-Match: the patch is applied to each model as it is when the
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from modelshelf.domain.bulk_tagging import ManyChanged, models_asked
-from modelshelf.domain.edits import ModelPatch, remove_images
+from modelshelf.domain.edits import ModelPatch, put_back, remove_images
+from modelshelf.domain.revisions import record_from_history
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
 from modelshelf.storage import history, image_index, models
@@ -67,4 +69,28 @@ async def delete_models(shelf: Shelf, hashes: list[str]) -> ManyChanged:
     present = set(found)
     return ManyChanged(
         changed=found, unchanged=[], not_found=[h for h in asked if h not in present]
+    )
+
+
+async def restore_models(shelf: Shelf, hashes: list[str]) -> ManyChanged:
+    """Undo the delete of every model of `hashes` that is not in the library and was deleted:
+    each is restored from its newest `delete` history entry, as POST
+    .../history/{id}/restore restores one (fields, meta_json and tags back, not its images;
+    the restore saved in history), as one change: all of them or none. Models in the library
+    are `unchanged` (one a scan brought back is not overwritten); hashes never deleted are
+    `not_found`. A repeated hash counts once. Raises InvalidInput (a malformed hash, no hash
+    or more than MAX_MODELS); nothing changes then."""
+    asked = models_asked(hashes)
+    async with shelf.changes.change(lock=asked) as change:
+        present = set(await models.existing_models(change.tx, asked))
+        deletes = await history.newest_deletes(change.tx, [h for h in asked if h not in present])
+        for sha256, (entry_id, previous) in deletes.items():
+            target = record_from_history(sha256, previous)
+            await put_back(change, sha256, target, None, entry_id)
+    if deletes:
+        log.info("%d deleted models restored at once (without their images)", len(deletes))
+    return ManyChanged(
+        changed=[h for h in asked if h in deletes],
+        unchanged=[h for h in asked if h in present],
+        not_found=[h for h in asked if h not in present and h not in deletes],
     )

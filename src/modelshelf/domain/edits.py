@@ -153,7 +153,7 @@ async def restore(shelf: Shelf, sha256: str, entry_id: int) -> Restored:
             raise NotFound(f"model {sha256} has no history entry {entry_id}")
         target = history_entry(row).before
         current = await versioned(change.tx, sha256)
-        note = await _put_back(change, sha256, target, current, entry_id)
+        note = await put_back(change, sha256, target, current, entry_id)
         restored = await versioned(change.tx, sha256)
     if restored is None:  # pragma: no cover - the change above wrote the model
         raise NotFound(f"no model with SHA256 {sha256}")
@@ -161,13 +161,17 @@ async def restore(shelf: Shelf, sha256: str, entry_id: int) -> Restored:
     return Restored(restored, note)
 
 
-async def _put_back(
+async def put_back(
     change: Change,
     sha256: str,
     target: ModelRecord,
     current: Versioned | None,
     entry_id: int,
 ) -> str | None:
+    """Inside `change`, under the model's lock: make the model (`current`, None if deleted) the
+    fields, meta_json and tags of `target`, history entry `entry_id`'s record, saving what it
+    replaces in history first (action `restore`); nothing when they are so already. Returns
+    the note a deleted model's restore answers with (its images are not back)."""
     names = [t.name for t in target.tags]
     note = None
     if current is None:

@@ -14,7 +14,15 @@ from typing import Any
 import aiosqlite
 
 from modelshelf.storage.models import read_models
-from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, now_ms, run_on_connection
+from modelshelf.storage.rows import (
+    chunks,
+    dump_meta,
+    fetch_all,
+    fetch_one,
+    now_ms,
+    placeholders,
+    run_on_connection,
+)
 
 _INSERT = (
     "INSERT INTO model_history(model_hash, pending_id, strategy, changed_at, previous, pending)"
@@ -94,3 +102,22 @@ async def last_deleted(conn: aiosqlite.Connection, sha256: str) -> str | None:
         (sha256,),
     )
     return None if row is None else str(row[0])
+
+
+async def newest_deletes(
+    conn: aiosqlite.Connection, hashes: Sequence[str]
+) -> dict[str, tuple[int, str]]:
+    """For each model of `hashes` ever deleted: the id and `previous` record (JSON text) of
+    its newest delete entry."""
+    found: dict[str, tuple[int, str]] = {}
+    for chunk in chunks(hashes):
+        # With max() the only aggregate, SQLite takes the bare column `previous` from the row
+        # holding the maximum: the newest delete's record.
+        for row in await fetch_all(
+            conn,
+            "SELECT model_hash, max(id), previous FROM model_history WHERE strategy = 'delete'"
+            f" AND model_hash IN ({placeholders(len(chunk))}) GROUP BY model_hash",
+            chunk,
+        ):
+            found[str(row[0])] = (int(row[1]), str(row[2]))
+    return found

@@ -117,6 +117,14 @@ class ModelsDeleteRequest(Body):
     )
 
 
+class ModelsRestoreRequest(Body):
+    hashes: list[Sha256] = Field(
+        min_length=1,
+        max_length=MAX_MODELS,
+        description=f"the deleted models to restore, 1 to {MAX_MODELS} (a repeat counts once)",
+    )
+
+
 class ModelsEditRequest(_FieldsPatch):
     """type, meta_json or both (neither is refused), applied to every model as PATCH applies
     them; meta_json is a JSON merge patch (RFC 7396): its keys replace each model's, null

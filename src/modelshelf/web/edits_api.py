@@ -19,6 +19,7 @@ from modelshelf.web.edit_bodies import (
     ModelsChangedResponse,
     ModelsDeleteRequest,
     ModelsEditRequest,
+    ModelsRestoreRequest,
     ModelsTagsRequest,
     ModelTagsRequest,
     ReorderRequest,
@@ -71,6 +72,13 @@ async def delete_models(request: web.Request) -> web.Response:
     body = await parse_body(request, ModelsDeleteRequest)
     shelf = request.app[SHELF]
     done = await shelf.finish(bulk_editing.delete_models(shelf, body.hashes))
+    return await respond(request, ModelsChangedResponse.model_validate(done, from_attributes=True))
+
+
+async def restore_models(request: web.Request) -> web.Response:
+    body = await parse_body(request, ModelsRestoreRequest)
+    shelf = request.app[SHELF]
+    done = await shelf.finish(bulk_editing.restore_models(shelf, body.hashes))
     return await respond(request, ModelsChangedResponse.model_validate(done, from_attributes=True))
 
 
@@ -160,6 +168,16 @@ ENDPOINTS: list[Endpoint] = [
         "Delete many models at once, each as DELETE /api/models/{sha256} (one change: all or"
         " none; changed lists those deleted, unchanged is empty)",
         body=ModelsDeleteRequest,
+        responses={200: ModelsChangedResponse, **JSON_ERRORS, **WRITE_ERRORS},
+    ),
+    Endpoint(
+        "POST",
+        "/api/models/restore",
+        restore_models,
+        "Undo the delete of many models at once, each from its newest delete history entry"
+        " (one change: all or none; without their images; unchanged lists those in the library,"
+        " not_found those never deleted)",
+        body=ModelsRestoreRequest,
         responses={200: ModelsChangedResponse, **JSON_ERRORS, **WRITE_ERRORS},
     ),
     Endpoint(

@@ -198,7 +198,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   async function runRestore(hashes) {
     if (refuseWhileRunning()) return;
     startedFrom = field;
-    const outcome = await restoreModels(hashes);
+    const outcome = await restoreModels(hashes, limits.models_tagged_at_once);
     if (outcome) ended(outcome, describeRestore(outcome));
   }
 
