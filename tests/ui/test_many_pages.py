@@ -123,7 +123,8 @@ def test_the_selection_bar_is_one_row_on_a_desktop_window(pages_visit: Visit) ->
         rows = bar.evaluate(
             """bar => new Set([...bar.children]
                  .filter((c) => c.getClientRects().length && c.offsetWidth > 1)
-                 .map((c) => Math.round(c.getBoundingClientRect().top + c.offsetHeight / 2))).size"""
+                 .map((c) => Math.round(c.getBoundingClientRect().top + c.offsetHeight / 2))
+               ).size"""
         )
         assert rows == 1, f"the selection bar has {rows} rows at {width} px"
 
