@@ -167,6 +167,55 @@ def test_a_scans_problems_and_warnings_stand_out_with_readable_counters(visit: V
     assert "hashing" not in job.locator(".stats").first.inner_text()  # past its phases
 
 
+def test_a_scans_problems_are_listed_by_folder_then_file_name(visit: Visit) -> None:
+    """A scan reports problems in the order it met them (walked, read, recalled), one folder's
+    files strewn over the list, as a real scan of four folders of broken files gave them; the
+    page lists them by folder, then by name, numbers by their value, the first ten and the rest
+    alike."""
+    met = [
+        "/lib/zeta/ok_7.safetensors",
+        "/lib/alpha/ok_10.civitai.info",
+        "/lib/alpha/ok_10.safetensors",
+        "/lib/alpha/ok_2.safetensors",
+        "/lib/beta/ok_0.safetensors",
+        "/lib/alpha/deep/x.safetensors",
+        "/lib/zeta/ok_0.safetensors",
+        "/lib/alpha/broken_0.safetensors",
+        "/lib/zeta/ok_1.safetensors",
+        "/lib/alpha/ok_2.civitai.info",
+        "/lib/beta/ok_0.civitai.info",
+        "/lib/zeta/ok_10.safetensors",
+    ]
+    result = {
+        "counts": {"files_found": 40},
+        "problems": [{"path": p, "reason": "bad"} for p in met],
+    }
+    page = visit.page
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [ended("j1", 0, result=result)]}))
+    page.goto("/jobs")
+    found = page.locator(".job[data-id='j1'] .findings.problems")
+    found.get_by_text("12 problems", exact=True).wait_for()
+    found.get_by_role("button", name="Show 2 more problems").click()
+    assert found.locator("li").all_inner_texts() == [
+        f"{path}: bad"
+        for path in [
+            "/lib/alpha/broken_0.safetensors",
+            "/lib/alpha/ok_2.civitai.info",
+            "/lib/alpha/ok_2.safetensors",
+            "/lib/alpha/ok_10.civitai.info",
+            "/lib/alpha/ok_10.safetensors",
+            "/lib/alpha/deep/x.safetensors",
+            "/lib/beta/ok_0.civitai.info",
+            "/lib/beta/ok_0.safetensors",
+            "/lib/zeta/ok_0.safetensors",
+            "/lib/zeta/ok_1.safetensors",
+            "/lib/zeta/ok_7.safetensors",
+            "/lib/zeta/ok_10.safetensors",
+        ]
+    ]
+
+
 def test_a_job_cut_by_a_crash_tells_when_it_started_not_how_long_it_took(visit: Visit) -> None:
     page = visit.page
     serve_as_if(page, with_jobs(True))

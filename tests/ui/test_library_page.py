@@ -133,6 +133,45 @@ def test_the_focus_ring_goes_round_the_whole_card_cover_included(visit: Visit) -
     assert all(abs(a - b) <= 6 for a, b in zip(shown, focus, strict=True)), shown
 
 
+# For each drawn card: its size as written, and whether all of it is shown (its text ends
+# inside the line that holds it, not behind an ellipsis).
+SIZES_SHOWN = """() => [...document.querySelectorAll(".card[data-state='full'] .sub")]
+.map((sub) => {
+  const text = sub.textContent;
+  const size = text.match(/[\\d.,]+ [KMGT]?B$/)[0];
+  const walker = document.createTreeWalker(sub, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode()) && !node.data.endsWith(size));
+  const range = document.createRange();
+  range.setStart(node, node.data.length - size.length);
+  range.setEnd(node, node.data.length);
+  const right = Math.min(
+    sub.getBoundingClientRect().right, node.parentElement.getBoundingClientRect().right);
+  return [size, range.getBoundingClientRect().right <= right + 0.5];
+})"""
+
+
+@pytest.mark.parametrize(("width", "card_size"), [(1920, None), (1280, "140")])
+def test_a_cards_size_is_shown_whole_on_narrow_cards(
+    visit: Visit, width: int, card_size: str | None
+) -> None:
+    """Type, base model and size on one line: on a card narrower than all three (eight
+    columns at 1920 px, or the smallest card size) the size was the part cut off ("Flux.1 D
+    · 25..."); the others give way first, and the whole line is the line's title."""
+    page = visit.page
+    page.set_viewport_size({"width": width, "height": 900})
+    open_library(visit, "/?type=embedding")
+    if card_size:
+        page.get_by_label("Card size").fill(card_size)
+        page.wait_for_function(
+            "() => document.querySelector('.card').getBoundingClientRect().width < 160"
+        )
+    shown = page.evaluate(SIZES_SHOWN)
+    assert shown and all(whole for _, whole in shown), shown
+    sub = page.locator(".card[data-state='full'] .sub").first
+    assert sub.get_attribute("title").split() == sub.text_content().split()
+
+
 def test_the_contract_names_are_there(visit: Visit) -> None:
     page = open_library(visit)
     assert page.get_by_role("searchbox", name="Search").get_attribute("type") == "search"

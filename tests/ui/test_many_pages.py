@@ -108,6 +108,27 @@ def test_select_all_picks_every_model_of_the_results_pages_not_fetched_included(
     bar.get_by_text("Click cards to select them").wait_for()
 
 
+def test_the_selection_bar_is_one_row_on_a_desktop_window(pages_visit: Visit) -> None:
+    """With every model picked (the counts at their longest here), the bar's controls sit on
+    one row from 1280 to 1920 px wide: a second row covered more of the grid, for nothing."""
+    page = pages_visit.page
+    page.goto("/")
+    page.get_by_role("button", name="Select", exact=True).click()
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_role("button", name=f"Select all {MODELS}").click()
+    bar.get_by_text(f"{MODELS} models selected").wait_for()
+    for width in (1280, 1440, 1920):
+        page.set_viewport_size({"width": width, "height": 900})
+        wait_frames(page, 2)
+        rows = bar.evaluate(
+            """bar => new Set([...bar.children]
+                 .filter((c) => c.getClientRects().length && c.offsetWidth > 1)
+                 .map((c) => Math.round(c.getBoundingClientRect().top + c.offsetHeight / 2))
+               ).size"""
+        )
+        assert rows == 1, f"the selection bar has {rows} rows at {width} px"
+
+
 def test_j_goes_on_past_the_end_of_a_page(pages_visit: Visit) -> None:
     page = pages_visit.page
     page.goto("/")

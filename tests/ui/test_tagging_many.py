@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import pyvips
 
-from tests.ui.conftest import Visit, needs, serve_as_if
+from tests.ui.conftest import Visit, needs, serve_as_if, wait_frames
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import Gate
 
@@ -232,3 +233,35 @@ def test_on_a_phone_the_bar_leaves_the_last_row_in_view(visit: Visit, operations
            }""",
         timeout=10_000,
     )
+
+
+@pytest.mark.parametrize("width", [390, 900])
+def test_the_toast_of_a_tagging_is_above_the_bar_at_any_height(
+    visit: Visit, operations: set[str], width: int
+) -> None:
+    """Below about 1,000 px the bar takes two rows (four on a phone): the toast that says what
+    a tagging did was drawn over it, on the tag field and the buttons just used, for as long as
+    it stayed; and the page's end left the last row half under it."""
+    needs(operations, TAGS)
+    page = visit.page
+    page.set_viewport_size({"width": width, "height": 800})
+    page, _ = selecting(visit, "/?type=embedding")
+    page.locator(".card[data-state='full']").first.click()
+    bar = page.get_by_role("region", name="Selection")
+    assert bar.bounding_box()["height"] > 80  # more than one row
+    tag = f"over-the-bar-{width}"
+    bar.get_by_label("Tag for the selected models").fill(tag)
+    bar.get_by_role("button", name="Add tag").click()
+    said = page.locator(".toast").filter(has_text=f"Tag “{tag}” added to 1 model")
+    said.wait_for()
+    assert said.bounding_box()["y"] + said.bounding_box()["height"] <= bar.bounding_box()["y"]
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    wait_frames(page, 2)
+    lowest = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('.card')]"
+        ".map((c) => c.getBoundingClientRect().bottom))"
+    )
+    assert lowest <= bar.bounding_box()["y"]
+    bar.get_by_label("Tag for the selected models").fill(tag)
+    bar.get_by_role("button", name="Remove tag").click()
+    page.get_by_role("status").get_by_text(f"Tag “{tag}” removed from 1 model").wait_for()

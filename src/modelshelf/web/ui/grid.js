@@ -37,7 +37,7 @@ export function buildCard(record, index, selection = null) {
   const copies = presentFiles(record).length;
   if (copies > 1) badges.append(h("span", { class: "badge dup", text: `Duplicate ×${copies}` }));
   const base = baseModelOf(record);
-  const sub = [record.type, base, formatBytes(record.size_bytes)].filter(Boolean).join(" · ");
+  const facts = [["type", record.type], ["base", base], ["size", formatBytes(record.size_bytes)]].filter(([, text]) => text);
   const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
   const count = (record.images || []).length;
   const picked = Boolean(selection && selection.active && selection.has(record.sha256));
@@ -48,7 +48,8 @@ export function buildCard(record, index, selection = null) {
       count > 1 ? h("span", { class: "imgcount", text: `${count} img` }) : null),
     h("div", { class: "info" },
       h("span", { class: "name", title: name, text: name }),
-      h("span", { class: "sub", text: sub }),
+      h("span", { class: "sub", title: facts.map(([, text]) => text).join(" · ") },
+        facts.map(([part, text], i) => h("span", { class: part, text: i ? `\u00a0· ${text}` : text }))),
       h("ul", { class: "chips" }, tags.map((t) => h("li", { class: "chip", text: t.name })))));
   return h("div", { class: picked ? "card picked" : "card", role: "listitem", dataset: { index: String(index), state: "full", sha: record.sha256 } },
     pickMark(record, selection), link);

@@ -104,10 +104,26 @@ function problemItem(problem) {
 // every scan, would be tens of thousands of rows drawn at once).
 export const PROBLEMS_AT_FIRST = 10;
 
+// A scan lists problems in the order it met them (its walk, then the files it read, then the
+// ones it only recalled), which scatters one folder's files over the list. They are shown by
+// folder, then by file name, numbers by their value (broken_2 before broken_10); problems
+// without a path (stage 1's) keep their order, after.
+const byName = new Intl.Collator(undefined, { numeric: true }).compare;
+function folderAndName(problem) {
+  if (typeof problem.path !== "string") return null;
+  const cut = problem.path.search(/[^\/\\]*$/);
+  return [problem.path.slice(0, cut), problem.path.slice(cut)];
+}
+function inPathOrder(problems) {
+  const keyed = problems.map((problem) => [folderAndName(problem), problem]);
+  keyed.sort(([a], [b]) => (!a || !b ? Number(!a) - Number(!b) : byName(a[0], b[0]) || byName(a[1], b[1])));
+  return keyed.map(([, problem]) => problem);
+}
+
 function problemList(result) {
   const total = problemCount(result);
   if (!total) return null;
-  const listed = Array.isArray(result.problems) ? result.problems : [];
+  const listed = inPathOrder(Array.isArray(result.problems) ? result.problems : []);
   const more = total - listed.length;
   const list = h("ul", {}, listed.slice(0, PROBLEMS_AT_FIRST).map(problemItem));
   const hidden = listed.length - PROBLEMS_AT_FIRST;

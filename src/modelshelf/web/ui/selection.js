@@ -142,7 +142,12 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     }
     bar.update();
   }
-  bar.destroy = watchRuns(showRun);
+  // The toasts and the end of the page keep clear of the bar at the height it has: one row on
+  // a desktop, two below about 1,000 px, four on a phone (a toast was drawn over its field).
+  const room = new ResizeObserver(() => document.documentElement.style.setProperty("--selection-bar-h", `${bar.offsetHeight}px`));
+  room.observe(bar);
+  const unwatch = watchRuns(showRun);
+  bar.destroy = () => { unwatch(); room.disconnect(); };
 
   const refuseWhileRunning = () => {
     if (currentRun()) toast("A change of many models is under way: wait for its end, or Stop it", { error: true });
