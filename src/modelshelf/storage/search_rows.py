@@ -60,9 +60,9 @@ async def refresh_stale(tx: aiosqlite.Connection, changing: Callable[[], None]) 
     if stale:
         changing()
         # On the connection's own thread, in one trip: reading, parsing and folding the text
-        # of a bulk edit's models took 24-33 ms of CPU a chunk of 500 rows (50-65 us a row),
-        # which held the event loop when it ran there (BENCHMARKS, Editing and tagging many
-        # models at once).
+        # of a bulk edit's 1,000 models cost the event loop 62-70 ms of CPU a request when it
+        # ran there, against 17-18 ms for the whole request now (BENCHMARKS, Editing and
+        # tagging many models at once).
         await run_on_connection(tx, _rebuild, [(int(r[0]), str(r[1])) for r in stale])
     return len(stale)
 

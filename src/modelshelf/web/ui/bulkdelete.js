@@ -10,7 +10,7 @@ export function deleteModels(hashes, limit) {
   return runInParts(hashes, (these) => post("api/models/delete", { hashes: these }), { what: "Deleting", limit });
 }
 
-// Restores each of `hashes`, `limit` a request (a request pair a model, as before, took 18x as
+// Restores each of `hashes`, `limit` a request (a request pair a model, as before, took 11x as
 // long: BENCHMARKS.md, Deleting many models at once); a model in the library already is left
 // as it is. Resolves as runInParts does.
 export function restoreModels(hashes, limit) {
