@@ -6,7 +6,8 @@ Run from the repository root:
 
 It builds the library of bench/bulk_edits.py (stage 1 through the CLI: `models` LoRAs, each
 with a description of about 1.2 KB and a 50-key `civitai` object), serves it in this process
-(the real app, on asyncio's own event loop), and sends from a thread of its own, one request at
+(the real app, on asyncio's own event loop, its start-up heap frozen as `modelshelf serve`
+freezes it), and sends from a thread of its own, one request at
 a time, `POST /api/models/edit` and `POST /api/models/tags` changing every tenth model
 (`picked` of them), as bench/bulk_edits.py does. Every callback the server's loop runs is timed
 in CPU time of the loop's thread (as tests/conftest.py does in debug mode), so the figures do not
@@ -42,7 +43,7 @@ from tests.factories import fake_sha  # noqa: E402
 import modelshelf  # noqa: E402
 from bulk_edits import build, edit_body  # noqa: E402
 from figures import machine  # noqa: E402
-from modelshelf.app import create_app  # noqa: E402
+from modelshelf.app import create_app, freeze_start_up_heap  # noqa: E402
 from modelshelf.config import Settings  # noqa: E402
 
 
@@ -122,6 +123,7 @@ async def serve_and_measure(data: Path, hashes: list[str], runs: int) -> dict[st
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    freeze_start_up_heap()  # as `modelshelf serve` does once it listens
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     thread = threading.Thread(
         target=lambda: (
