@@ -4,6 +4,7 @@ library"."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.editing import (
     call,
     disk_full_before_commit,
     get_model,
+    history,
     rows,
     snapshot,
     tag_names,
@@ -330,6 +332,28 @@ async def test_meta_json_is_a_json_merge_patch(
     status, answer, _ = await call(library, "PATCH", f"/api/models/{A}", {"meta_json": patch})
     assert status == 200, answer
     assert answer["meta_json"] == meta
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(1, True), (0, False), (True, 1), (False, 0)],
+    ids=["1-to-true", "0-to-false", "true-to-1", "false-to-0"],
+)
+async def test_a_value_becoming_a_boolean_or_a_number_it_equals_in_python_is_a_change(
+    library: Client, old: Any, new: Any
+) -> None:
+    # Python holds 1 == True and 0 == False; JSON does not: the patch's value replaces the
+    # model's (RFC 7396), is saved and is recorded in history like any other change.
+    path = f"/api/models/{A}"
+    await call(library, "PATCH", path, {"meta_json": {"nested": {"k": old}}})
+    status, answer, _ = await call(library, "PATCH", path, {"meta_json": {"nested": {"k": new}}})
+    assert status == 200, answer
+    record, _ = await get_model(library, A)
+    for meta in (answer["meta_json"], record["meta_json"]):
+        assert json.dumps(meta["nested"]) == json.dumps({"k": new})
+    assert json.dumps((await history(library, A))[0]["before"]["meta_json"]["nested"]) == (
+        json.dumps({"k": old})
+    )
 
 
 @pytest.mark.parametrize(
