@@ -26,6 +26,7 @@ from modelshelf.storage.rows import (
     query_json,
     query_tuples,
     run_on_connection,
+    same_json,
 )
 
 RECORDS = TypeAdapter(list[ModelRecord])
@@ -236,7 +237,7 @@ def _edited_fields(
             before[row[0]] = fields | {"meta_json": parse_meta(row[-1])}
     found = [h for h in hashes if h in before]
     after = {h: edit(before[h]) for h in found}
-    return found, {h: fields for h, fields in after.items() if fields != before[h]}
+    return found, {h: fields for h, fields in after.items() if not same_json(fields, before[h])}
 
 
 def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
