@@ -164,6 +164,26 @@ async def test_if_match_in_two_header_lines_is_one_list(library: Client) -> None
 
 
 @pytest.mark.parametrize(
+    "form",
+    [", {etag}", '"0000",, {etag}', "{etag}, ,", ' ,\t, "0000" , {etag}'],
+    ids=["leading", "doubled", "trailing", "several"],
+)
+async def test_empty_elements_of_an_if_match_list_are_ignored(library: Client, form: str) -> None:
+    """RFC 9110 5.6.1.2: a recipient must parse and ignore empty list elements (senders that
+    merge field lines make them); the current ETag among them matches."""
+    _, etag = await get_model(library, A)
+    status, answer, _ = await call(
+        library,
+        "PATCH",
+        f"/api/models/{A}",
+        {"name": "Listed"},
+        **{"If-Match": form.format(etag=etag)},
+    )
+    assert status == 200, answer
+    assert answer["name"] == "Listed"
+
+
+@pytest.mark.parametrize(
     ("path", "gone"),
     [
         (f"/api/models/{A}", f"/api/models/{A}"),
