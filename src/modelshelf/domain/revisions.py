@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # An entity-tag as RFC 9110 writes it: optional W/, then a quoted string.
 ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+# Empty elements of a list, which a recipient ignores (RFC 9110 5.6.1.2: senders that merge
+# field lines make them).
+EMPTY_ELEMENTS = re.compile(r"[\s,]+")
 # What an If-Match header may hold (printable ASCII): * or a comma-separated list of tags.
 _TAG = r'(W/)?"[\x21\x23-\x7e]*"'
 IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG}([ \t]*,[ \t]*{_TAG})*)[ \t]*$"
@@ -60,15 +63,16 @@ class IfMatch:
             return None
         if header.strip() == "*":
             return cls(frozenset(), any=True)
-        tags, position = set(), 0
-        while position < len(header):
+        tags, elements, position = set(), 0, 0
+        while (position := _past_empty_elements(header, position)) < len(header):
             match = ENTITY_TAG.match(header, position)
             if match is None or match.end() == position:
                 raise InvalidInput('If-Match must be * or a list of entity tags such as "abc"')
             if match[1] is None:  # weak tags never match (If-Match compares strongly)
                 tags.add(f'"{match[2]}"')
+            elements += 1
             position = match.end()
-        if not header.strip():
+        if not elements:
             raise InvalidInput("If-Match is empty")
         return cls(frozenset(tags))
 
@@ -80,6 +84,11 @@ class IfMatch:
                 "nothing was changed: read it again and retry",
                 etag=etag,
             )
+
+
+def _past_empty_elements(header: str, position: int) -> int:
+    match = EMPTY_ELEMENTS.match(header, position)
+    return position if match is None else match.end()
 
 
 def version_of(record: ModelRecord, content_keys: list[int]) -> str:
