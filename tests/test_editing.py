@@ -48,6 +48,34 @@ async def test_a_model_carries_a_strong_etag(library: Client) -> None:
     assert (await get_model(library, B))[1] != etag
 
 
+@pytest.mark.parametrize("form", ["{etag}", "W/{etag}", '"0000", {etag}', "*"])
+async def test_a_get_of_a_model_whose_etag_is_in_if_none_match_is_304(
+    library: Client, form: str
+) -> None:
+    """RFC 9110 13.1.2: If-None-Match compares weakly; a GET it fails for is 304, with the
+    ETag, so that a page holding the model need not read it again."""
+    _, etag = await get_model(library, A)
+    headers = {"If-None-Match": form.format(etag=etag)}
+    response = await library.get(f"/api/models/{A}", headers=headers)
+    assert response.status == 304, await response.text()
+    assert response.headers["ETag"] == etag
+    await call(library, "PATCH", f"/api/models/{A}", {"name": "Changed"})
+    if form != "*":
+        response = await library.get(f"/api/models/{A}", headers=headers)
+        assert response.status == 200
+        assert (await response.json())["name"] == "Changed"
+
+
+async def test_a_get_of_a_model_whose_if_match_does_not_match_is_412(library: Client) -> None:
+    """RFC 9110 13.1.1: If-Match is evaluated before any method, GET included."""
+    _, etag = await get_model(library, A)
+    response = await library.get(f"/api/models/{A}", headers={"If-Match": '"0000"'})
+    assert response.status == 412, await response.text()
+    assert_error(await response.json(), "Precondition Failed")
+    response = await library.get(f"/api/models/{A}", headers={"If-Match": etag})
+    assert response.status == 200
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
