@@ -63,17 +63,8 @@ class IfMatch:
             return None
         if header.strip() == "*":
             return cls(frozenset(), any=True)
-        tags, elements, position = set(), 0, 0
-        while (position := _past_empty_elements(header, position)) < len(header):
-            match = ENTITY_TAG.match(header, position)
-            if match is None or match.end() == position:
-                raise InvalidInput('If-Match must be * or a list of entity tags such as "abc"')
-            if match[1] is None:  # weak tags never match (If-Match compares strongly)
-                tags.add(f'"{match[2]}"')
-            elements += 1
-            position = match.end()
-        if not elements:
-            raise InvalidInput("If-Match is empty")
+        # Weak tags never match: If-Match compares strongly.
+        tags = {tag for weak, tag in entity_tags(header, "If-Match") if not weak}
         return cls(frozenset(tags))
 
     def require(self, etag: str) -> None:
@@ -84,6 +75,44 @@ class IfMatch:
                 "nothing was changed: read it again and retry",
                 etag=etag,
             )
+
+
+@dataclass(frozen=True)
+class IfNoneMatch:
+    """An If-None-Match condition on a model's version: any current version (`*`) or one of
+    `etags`, compared weakly (a W/ tag matches the version it quotes)."""
+
+    etags: frozenset[str]
+    any: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> IfNoneMatch | None:
+        """None when there is no header. Raises InvalidInput for a malformed one."""
+        if header is None:
+            return None
+        if header.strip() == "*":
+            return cls(frozenset(), any=True)
+        return cls(frozenset(tag for _, tag in entity_tags(header, "If-None-Match")))
+
+    def holds(self, etag: str) -> bool:
+        """Whether the client holds version `etag` already (a GET answers 304)."""
+        return self.any or etag in self.etags
+
+
+def entity_tags(header: str, name: str) -> list[tuple[bool, str]]:
+    """The entity tags of a list header, each as (weak, the quoted tag without W/); empty
+    elements are ignored (RFC 9110 5.6.1.2). Raises InvalidInput for a malformed or empty
+    list."""
+    tags, position = [], 0
+    while (position := _past_empty_elements(header, position)) < len(header):
+        match = ENTITY_TAG.match(header, position)
+        if match is None or match.end() == position:
+            raise InvalidInput(f'{name} must be * or a list of entity tags such as "abc"')
+        tags.append((match[1] is not None, f'"{match[2]}"'))
+        position = match.end()
+    if not tags:
+        raise InvalidInput(f"{name} is empty")
+    return tags
 
 
 def _past_empty_elements(header: str, position: int) -> int:
