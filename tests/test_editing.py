@@ -5,6 +5,7 @@ library"."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +332,36 @@ async def test_patch_changes_only_the_fields_it_names(
     assert answer == after
     expected_meta = {**before["meta_json"], **patch.get("meta_json", {})}
     assert after == {**before, **changed, "meta_json": expected_meta}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, "{'a': 1}", "[1, 2]", '{"a": NaN, "b": 1}'],
+    ids=["null", "not-json", "array", "nan"],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", f"/api/models/{A}", {"name": "Renamed"}),
+        ("PATCH", f"/api/models/{A}", {"type": "lycoris"}),
+        ("POST", "/api/models/edit", {"hashes": [A], "type": "lycoris"}),
+    ],
+    ids=["name", "type", "type-of-many"],
+)
+async def test_an_edit_of_name_or_type_leaves_the_meta_json_text_as_it_was(
+    library: Client, data_dir: Path, text: str | None, method: str, path: str, body: Any
+) -> None:
+    # A library another program keeps too (Hikaze Model Manager 2's) may hold meta_json this
+    # service reads only as far as it goes: an edit that does not name meta_json must not
+    # write it (as {"unparsed_meta_json": ...}, {"value": ...}, {} or with NaN turned null).
+    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
+        conn.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (text, A))
+    conn.close()
+
+    status, answer, _ = await call(library, method, path, body)
+
+    assert status == 200, answer
+    assert rows(data_dir, "SELECT meta_json FROM models WHERE sha256 = ?", A) == [(text,)]
 
 
 @pytest.mark.parametrize(
