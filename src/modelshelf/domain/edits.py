@@ -75,7 +75,7 @@ async def patch_model(
         if same_json(after, before):
             return edit.before
         await edit.save("edit", patch.details())
-        await models.update_model(edit.tx, sha256, after)
+        await models.update_model(edit.tx, sha256, models.written_fields(before, after))
         return await edit.after()
 
 
