@@ -4,6 +4,8 @@ library"."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.editing import (
     call,
     disk_full_before_commit,
     get_model,
+    history,
     rows,
     snapshot,
     tag_names,
@@ -44,6 +47,34 @@ async def test_a_model_carries_a_strong_etag(library: Client) -> None:
     again, same = await get_model(library, A)
     assert (again, same) == (record, etag)
     assert (await get_model(library, B))[1] != etag
+
+
+@pytest.mark.parametrize("form", ["{etag}", "W/{etag}", '"0000", {etag}', "*"])
+async def test_a_get_of_a_model_whose_etag_is_in_if_none_match_is_304(
+    library: Client, form: str
+) -> None:
+    """RFC 9110 13.1.2: If-None-Match compares weakly; a GET it fails for is 304, with the
+    ETag, so that a page holding the model need not read it again."""
+    _, etag = await get_model(library, A)
+    headers = {"If-None-Match": form.format(etag=etag)}
+    response = await library.get(f"/api/models/{A}", headers=headers)
+    assert response.status == 304, await response.text()
+    assert response.headers["ETag"] == etag
+    await call(library, "PATCH", f"/api/models/{A}", {"name": "Changed"})
+    if form != "*":
+        response = await library.get(f"/api/models/{A}", headers=headers)
+        assert response.status == 200
+        assert (await response.json())["name"] == "Changed"
+
+
+async def test_a_get_of_a_model_whose_if_match_does_not_match_is_412(library: Client) -> None:
+    """RFC 9110 13.1.1: If-Match is evaluated before any method, GET included."""
+    _, etag = await get_model(library, A)
+    response = await library.get(f"/api/models/{A}", headers={"If-Match": '"0000"'})
+    assert response.status == 412, await response.text()
+    assert_error(await response.json(), "Precondition Failed")
+    response = await library.get(f"/api/models/{A}", headers={"If-Match": etag})
+    assert response.status == 200
 
 
 @pytest.mark.parametrize(
@@ -159,6 +190,26 @@ async def test_if_match_in_two_header_lines_is_one_list(library: Client) -> None
     stale = CIMultiDict([("If-Match", '"0000"'), ("If-Match", '"1111"')])
     response = await library.patch(f"/api/models/{A}", json={"name": "Stale"}, headers=stale)
     assert response.status == 412, await response.text()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [", {etag}", '"0000",, {etag}', "{etag}, ,", ' ,\t, "0000" , {etag}'],
+    ids=["leading", "doubled", "trailing", "several"],
+)
+async def test_empty_elements_of_an_if_match_list_are_ignored(library: Client, form: str) -> None:
+    """RFC 9110 5.6.1.2: a recipient must parse and ignore empty list elements (senders that
+    merge field lines make them); the current ETag among them matches."""
+    _, etag = await get_model(library, A)
+    status, answer, _ = await call(
+        library,
+        "PATCH",
+        f"/api/models/{A}",
+        {"name": "Listed"},
+        **{"If-Match": form.format(etag=etag)},
+    )
+    assert status == 200, answer
+    assert answer["name"] == "Listed"
 
 
 @pytest.mark.parametrize(
@@ -284,6 +335,36 @@ async def test_patch_changes_only_the_fields_it_names(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [None, "{'a': 1}", "[1, 2]", '{"a": NaN, "b": 1}'],
+    ids=["null", "not-json", "array", "nan"],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", f"/api/models/{A}", {"name": "Renamed"}),
+        ("PATCH", f"/api/models/{A}", {"type": "lycoris"}),
+        ("POST", "/api/models/edit", {"hashes": [A], "type": "lycoris"}),
+    ],
+    ids=["name", "type", "type-of-many"],
+)
+async def test_an_edit_of_name_or_type_leaves_the_meta_json_text_as_it_was(
+    library: Client, data_dir: Path, text: str | None, method: str, path: str, body: Any
+) -> None:
+    # A library another program keeps too (Hikaze Model Manager 2's) may hold meta_json this
+    # service reads only as far as it goes: an edit that does not name meta_json must not
+    # write it (as {"unparsed_meta_json": ...}, {"value": ...}, {} or with NaN turned null).
+    with sqlite3.connect(data_dir / "modelshelf.db") as conn:
+        conn.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (text, A))
+    conn.close()
+
+    status, answer, _ = await call(library, method, path, body)
+
+    assert status == 200, answer
+    assert rows(data_dir, "SELECT meta_json FROM models WHERE sha256 = ?", A) == [(text,)]
+
+
+@pytest.mark.parametrize(
     ("patch", "meta"),
     [
         ({"description": None}, {"trigger_words": ["alpha"], "nested": {"k": 1}}),
@@ -330,6 +411,28 @@ async def test_meta_json_is_a_json_merge_patch(
     status, answer, _ = await call(library, "PATCH", f"/api/models/{A}", {"meta_json": patch})
     assert status == 200, answer
     assert answer["meta_json"] == meta
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(1, True), (0, False), (True, 1), (False, 0)],
+    ids=["1-to-true", "0-to-false", "true-to-1", "false-to-0"],
+)
+async def test_a_value_becoming_a_boolean_or_a_number_it_equals_in_python_is_a_change(
+    library: Client, old: Any, new: Any
+) -> None:
+    # Python holds 1 == True and 0 == False; JSON does not: the patch's value replaces the
+    # model's (RFC 7396), is saved and is recorded in history like any other change.
+    path = f"/api/models/{A}"
+    await call(library, "PATCH", path, {"meta_json": {"nested": {"k": old}}})
+    status, answer, _ = await call(library, "PATCH", path, {"meta_json": {"nested": {"k": new}}})
+    assert status == 200, answer
+    record, _ = await get_model(library, A)
+    for meta in (answer["meta_json"], record["meta_json"]):
+        assert json.dumps(meta["nested"]) == json.dumps({"k": new})
+    assert json.dumps((await history(library, A))[0]["before"]["meta_json"]["nested"]) == (
+        json.dumps({"k": old})
+    )
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,18 @@ async def test_objects_in_the_patch_merge_and_a_null_removes_a_key(library: Clie
     assert after["trigger_words"] == meta["trigger_words"]
 
 
+async def test_a_number_becoming_the_boolean_it_equals_in_python_is_a_change(
+    library: Client,
+) -> None:
+    # A's nested.k is 1, and Python holds 1 == True; JSON does not.
+    status, answer = await edit_many(library, {"hashes": [A], "meta_json": {"nested": {"k": True}}})
+
+    assert (status, answer) == (200, {"changed": [A], "unchanged": [], "not_found": []})
+    _, after = await fields(library, A)
+    assert after["nested"]["k"] is True
+    assert [e["action"] for e in await history(library, A)] == ["edit"]
+
+
 @pytest.mark.parametrize(
     ("body", "answer"),
     [

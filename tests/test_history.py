@@ -158,6 +158,24 @@ async def test_restore_puts_back_fields_meta_and_tags_and_is_itself_recorded(
     assert check_library(data_dir) == []
 
 
+async def test_restore_puts_back_a_number_the_model_now_holds_as_the_boolean_it_equals(
+    library: Client,
+) -> None:
+    # A's nested.k is 1; Python holds 1 == True, JSON does not: the entry's 1 comes back.
+    await call(library, "PATCH", f"/api/models/{A}", {"meta_json": {"nested": {"k": 2}}})
+    await call(library, "PATCH", f"/api/models/{A}", {"meta_json": {"nested": {"k": True}}})
+    oldest = (await entries(library))[-1]
+    assert json.dumps(oldest["before"]["meta_json"]["nested"]) == '{"k": 1}'
+
+    status, restored = await restore(library, oldest["id"])
+
+    assert status == 200, restored
+    record, _ = await get_model(library, A)
+    for meta in (restored["meta_json"], record["meta_json"]):
+        assert json.dumps(meta["nested"]) == '{"k": 1}'
+    assert (await entries(library))[0]["action"] == "restore"
+
+
 async def test_restore_leaves_the_images_as_they_are(library: Client, data_dir: Path) -> None:
     await call(library, "PATCH", f"/api/models/{A}", {"name": "x"})
     order = [f"{A}_2.webp", f"{A}_0.webp", f"{A}_1.webp"]

@@ -28,6 +28,7 @@ from modelshelf.records import ModelRecord, record_fields
 from modelshelf.renditions import qualities
 from modelshelf.storage import history, image_index, models, tags
 from modelshelf.storage.change import Change
+from modelshelf.storage.rows import same_json
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,10 @@ async def patch_model(
     async with editing(shelf, sha256, if_match) as edit:
         before = record_fields(edit.before.record)
         after = patch.applied_to(before)
-        if after == before:
+        if same_json(after, before):
             return edit.before
         await edit.save("edit", patch.details())
-        await models.update_model(edit.tx, sha256, after)
+        await models.update_model(edit.tx, sha256, models.written_fields(before, after))
         return await edit.after()
 
 
@@ -192,7 +193,7 @@ async def put_back(
     else:
         record = current.record
         same_tags = sorted(t.name for t in record.tags) == sorted(names)
-        if record_fields(record) == record_fields(target) and same_tags:
+        if same_json(record_fields(record), record_fields(target)) and same_tags:
             return None
         await history.record_history(
             change.tx, sha256, None, "restore", record.model_dump(mode="json"), {"entry": entry_id}

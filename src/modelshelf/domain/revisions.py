@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # An entity-tag as RFC 9110 writes it: optional W/, then a quoted string.
 ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+# Empty elements of a list, which a recipient ignores (RFC 9110 5.6.1.2: senders that merge
+# field lines make them).
+EMPTY_ELEMENTS = re.compile(r"[\s,]+")
 # What an If-Match header may hold (printable ASCII): * or a comma-separated list of tags.
 _TAG = r'(W/)?"[\x21\x23-\x7e]*"'
 IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG}([ \t]*,[ \t]*{_TAG})*)[ \t]*$"
@@ -60,16 +63,8 @@ class IfMatch:
             return None
         if header.strip() == "*":
             return cls(frozenset(), any=True)
-        tags, position = set(), 0
-        while position < len(header):
-            match = ENTITY_TAG.match(header, position)
-            if match is None or match.end() == position:
-                raise InvalidInput('If-Match must be * or a list of entity tags such as "abc"')
-            if match[1] is None:  # weak tags never match (If-Match compares strongly)
-                tags.add(f'"{match[2]}"')
-            position = match.end()
-        if not header.strip():
-            raise InvalidInput("If-Match is empty")
+        # Weak tags never match: If-Match compares strongly.
+        tags = {tag for weak, tag in entity_tags(header, "If-Match") if not weak}
         return cls(frozenset(tags))
 
     def require(self, etag: str) -> None:
@@ -80,6 +75,49 @@ class IfMatch:
                 "nothing was changed: read it again and retry",
                 etag=etag,
             )
+
+
+@dataclass(frozen=True)
+class IfNoneMatch:
+    """An If-None-Match condition on a model's version: any current version (`*`) or one of
+    `etags`, compared weakly (a W/ tag matches the version it quotes)."""
+
+    etags: frozenset[str]
+    any: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> IfNoneMatch | None:
+        """None when there is no header. Raises InvalidInput for a malformed one."""
+        if header is None:
+            return None
+        if header.strip() == "*":
+            return cls(frozenset(), any=True)
+        return cls(frozenset(tag for _, tag in entity_tags(header, "If-None-Match")))
+
+    def holds(self, etag: str) -> bool:
+        """Whether the client holds version `etag` already (a GET answers 304)."""
+        return self.any or etag in self.etags
+
+
+def entity_tags(header: str, name: str) -> list[tuple[bool, str]]:
+    """The entity tags of a list header, each as (weak, the quoted tag without W/); empty
+    elements are ignored (RFC 9110 5.6.1.2). Raises InvalidInput for a malformed or empty
+    list."""
+    tags, position = [], 0
+    while (position := _past_empty_elements(header, position)) < len(header):
+        match = ENTITY_TAG.match(header, position)
+        if match is None or match.end() == position:
+            raise InvalidInput(f'{name} must be * or a list of entity tags such as "abc"')
+        tags.append((match[1] is not None, f'"{match[2]}"'))
+        position = match.end()
+    if not tags:
+        raise InvalidInput(f"{name} is empty")
+    return tags
+
+
+def _past_empty_elements(header: str, position: int) -> int:
+    match = EMPTY_ELEMENTS.match(header, position)
+    return position if match is None else match.end()
 
 
 def version_of(record: ModelRecord, content_keys: list[int]) -> str:

@@ -26,6 +26,7 @@ from modelshelf.storage.rows import (
     query_json,
     query_tuples,
     run_on_connection,
+    same_json,
 )
 
 RECORDS = TypeAdapter(list[ModelRecord])
@@ -187,14 +188,25 @@ async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, 
     )
 
 
+# meta_json is kept as it is when `fields` has none (see written_fields).
 _UPDATE = (
-    "UPDATE models SET path=?, name=?, type=?, size_bytes=?, created_at=?, meta_json=?"
-    " WHERE sha256=?"
+    "UPDATE models SET path=?, name=?, type=?, size_bytes=?, created_at=?,"
+    " meta_json=coalesce(?, meta_json) WHERE sha256=?"
 )
 
 
 def _update_values(sha256: str, fields: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields["meta_json"]), sha256)
+    meta = dump_meta(fields["meta_json"]) if "meta_json" in fields else None
+    return (*(fields.get(c) for c in MODEL_COLUMNS), meta, sha256)
+
+
+def written_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What update_model writes of an edit from fields `before` to `after`: without meta_json
+    when the edit leaves it as it was, so that a column another program wrote (text that is
+    not JSON, an array, NULL, a NaN), read here only as far as it goes, keeps its text."""
+    if same_json(before["meta_json"], after["meta_json"]):
+        return {k: v for k, v in after.items() if k != "meta_json"}
+    return after
 
 
 async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
@@ -219,8 +231,9 @@ async def edited_fields(
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """The hashes of `hashes` that are models, in that order, and sha256 -> fields for those
     whose fields (columns and meta_json, as record_fields has them) `edit` changes: what
-    `edit` makes of them. Writes nothing. One trip to the connection's thread, where the rows
-    are read and parsed and `edit` runs: a thousand large meta_json would hold up the loop."""
+    `edit` makes of them, as update_model writes them (written_fields). Writes nothing. One
+    trip to the connection's thread, where the rows are read and parsed and `edit` runs: a
+    thousand large meta_json would hold up the loop."""
     return await run_on_connection(conn, _edited_fields, hashes, edit)
 
 
@@ -236,7 +249,11 @@ def _edited_fields(
             before[row[0]] = fields | {"meta_json": parse_meta(row[-1])}
     found = [h for h in hashes if h in before]
     after = {h: edit(before[h]) for h in found}
-    return found, {h: fields for h, fields in after.items() if fields != before[h]}
+    return found, {
+        h: written_fields(before[h], fields)
+        for h, fields in after.items()
+        if not same_json(fields, before[h])
+    }
 
 
 def tags_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:

@@ -57,6 +57,19 @@ def dump_meta(meta: dict[str, Any]) -> str:
         return json.dumps(_finite(meta), ensure_ascii=False, separators=(",", ":"))
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Whether `a` and `b`, values as JSON reads them (a model's fields and meta_json), are
+    the same JSON. Not `==` alone: Python holds 1 == True, 0 == False and 1 == 1.0, and an
+    edit from one to the other is a change. Keys may come in any order."""
+    if a != b:
+        return False
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def _finite(value: Any) -> Any:
     """`value` with every NaN and infinity in it replaced by None."""
     if isinstance(value, float) and not math.isfinite(value):

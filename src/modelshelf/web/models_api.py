@@ -17,9 +17,17 @@ from modelshelf.web.bodies import (
     TagsResponse,
     TypesResponse,
 )
-from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.endpoint import IF_MATCH, PRECONDITION, Endpoint
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import is_large, parse_query, path_sha256, respond, with_etag
+from modelshelf.web.parsing import (
+    if_match,
+    if_none_match,
+    is_large,
+    parse_query,
+    path_sha256,
+    respond,
+    with_etag,
+)
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -39,7 +47,13 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def get_model(request: web.Request) -> web.Response:
+    precondition, held = if_match(request), if_none_match(request)
     model = await revisions.read_model(request.app[SHELF], path_sha256(request))
+    # RFC 9110 13.2.2: If-Match first (412), then If-None-Match (304 for a GET).
+    if precondition is not None:
+        precondition.require(model.etag)
+    if held is not None and held.holds(model.etag):
+        return with_etag(web.Response(status=304), model.etag)
     return with_etag(await respond(request, model.record), model.etag)
 
 
@@ -94,7 +108,8 @@ ENDPOINTS: list[Endpoint] = [
         "/api/models/{sha256}",
         get_model,
         "One model, in full, with its version as a strong ETag (for If-Match)",
-        responses={200: ModelRecord, 400: None, 404: None},
+        headers=(*IF_MATCH, "If-None-Match"),
+        responses={200: ModelRecord, 304: "", 400: None, 404: None, **PRECONDITION},
     ),
     Endpoint(
         "GET",

@@ -11,7 +11,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from modelshelf.domain.revisions import IfMatch
+from modelshelf.domain.revisions import IfMatch, IfNoneMatch
 from modelshelf.errors import InvalidInput
 from modelshelf.records import SHA256_ANY_CASE, Job, row_id_from_text
 from modelshelf.web.bodies import PATTERN_MEANINGS
@@ -124,6 +124,13 @@ def if_match(request: web.Request) -> IfMatch | None:
     lines read as one list, RFC 9110 5.3). Raises InvalidInput for a malformed header."""
     lines = request.headers.getall("If-Match", [])
     return IfMatch.parse(", ".join(lines) if lines else None)
+
+
+def if_none_match(request: web.Request) -> IfNoneMatch | None:
+    """The request's If-None-Match condition on a model's version, if it has one (its field
+    lines read as one list). Raises InvalidInput for a malformed header."""
+    lines = request.headers.getall("If-None-Match", [])
+    return IfNoneMatch.parse(", ".join(lines) if lines else None)
 
 
 def with_etag(response: web.Response, etag: str) -> web.Response:

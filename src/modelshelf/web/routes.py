@@ -54,6 +54,10 @@ HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "the model's ETag: change it only if it is still this version",
         "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
     },
+    "If-None-Match": {
+        "description": "ETags the client holds: 304 when the model is still one of them",
+        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
+    },
     "Prefer": {
         "description": "`respond-async`: answer 202 with the job at once instead of waiting",
         "schema": {"type": "string"},
