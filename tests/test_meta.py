@@ -4,10 +4,12 @@ of the strategy table that apply them."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
+from modelshelf.domain.file_facts import refresh_file_meta
 from modelshelf.domain.meta import merge_columns, merge_meta_json, without_image_keys
 from modelshelf.domain.strategies import (
     FieldRule,
@@ -166,3 +168,38 @@ def test_each_meta_rule_resolves_the_metadata_into_a_copy_of_its_own(
 def test_each_strategy_is_kept_in_history_under_its_own_name() -> None:
     assert [resolution(s).name for s in Strategy] == [s.value for s in Strategy]
     assert actions_taken() == ["imported", "overridden", "merged", "deleted"]
+
+
+@pytest.mark.parametrize(
+    ("existing", "pending", "expected"),
+    [
+        pytest.param({"a": [1, 0]}, {"a": [True, False, 2]}, {"a": [1, 0, True, False, 2]}),
+        pytest.param({"a": [True]}, {"a": [1, True]}, {"a": [True, 1]}),
+        pytest.param({"a": [{"n": 0}]}, {"a": [{"n": False}]}, {"a": [{"n": 0}, {"n": False}]}),
+    ],
+    ids=["numbers-then-booleans", "boolean-then-number", "inside-objects"],
+)
+def test_merge_adds_list_items_python_calls_equal_but_json_does_not(
+    existing: Any, pending: Any, expected: Any
+) -> None:
+    # Python holds 1 == True and 0 == False; as JSON they are different values.
+    assert json.dumps(merge_meta_json(existing, pending)) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    ("current", "written", "kept"),
+    [
+        pytest.param({"base_model": True}, {"base_model": 1}, True, id="person-made-1-true"),
+        pytest.param({"base_model": 0}, {"base_model": False}, True, id="person-made-false-0"),
+        pytest.param({"base_model": 1}, {"base_model": 1}, False, id="as-the-scan-wrote-it"),
+        pytest.param({}, {}, False, id="both-absent"),
+        pytest.param({"base_model": None}, {}, True, id="person-wrote-null"),
+    ],
+)
+def test_a_scan_refreshes_a_meta_key_only_while_it_holds_what_the_scan_wrote(
+    current: dict[str, Any], written: dict[str, Any], kept: bool
+) -> None:
+    meta, _record = refresh_file_meta(current, written, {"base_model": "SDXL 1.0"})
+    assert meta.get("base_model", "absent") == (
+        current.get("base_model", "absent") if kept else "SDXL 1.0"
+    )

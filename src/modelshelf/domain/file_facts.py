@@ -30,7 +30,7 @@ from modelshelf.renditions import qualities
 from modelshelf.storage import file_facts, image_index, models, tags
 from modelshelf.storage.change import Change, Staging
 from modelshelf.storage.file_facts import FactsRecord
-from modelshelf.storage.rows import parse_meta
+from modelshelf.storage.rows import parse_meta, same_json
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,14 @@ class StagedFacts:
         }
 
 
+def _same_or_both_absent(held: Any, wrote: Any) -> bool:
+    """Whether a meta key holds what the scan wrote: the same JSON (a person's `true` is not
+    the scan's `1`), or neither there."""
+    if held is _ABSENT or wrote is _ABSENT:
+        return held is wrote
+    return same_json(held, wrote)
+
+
 def refresh_file_meta(
     current: dict[str, Any], written: dict[str, Any], found: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,7 +102,7 @@ def refresh_file_meta(
     absent counting as equal; otherwise a person owns it and it is left as it is."""
     meta, record = dict(current), dict(written)
     for key in META_KEYS:
-        if current.get(key, _ABSENT) != written.get(key, _ABSENT):
+        if not _same_or_both_absent(current.get(key, _ABSENT), written.get(key, _ABSENT)):
             continue
         value = found.get(key, _ABSENT)
         if value is _ABSENT:

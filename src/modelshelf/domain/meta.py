@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from modelshelf.errors import TooLarge
-from modelshelf.storage.rows import dump_meta
+from modelshelf.storage.rows import dump_meta, same_json
 
 IMAGE_KEYS = ("image", "preview", "images")
 # How large an edit may make a model's meta_json (characters of its JSON). Each edit keeps the
@@ -28,7 +28,8 @@ def merge_meta_json(existing: Any, pending: Any) -> Any:
 
     - keys missing from existing (or holding null or "") take the pending value;
     - nested objects merge recursively;
-    - lists keep the existing items, then add pending items not already present;
+    - lists keep the existing items, then add pending items not already present (compared as
+      JSON: `true` is not the `1` a list holds);
     - any other existing value is kept as it is.
     Neither argument is modified; the result shares no mutable parts with them.
     """
@@ -42,7 +43,7 @@ def merge_meta_json(existing: Any, pending: Any) -> Any:
     if isinstance(existing, list) and isinstance(pending, list):
         merged_list = copy.deepcopy(existing)
         for item in pending:
-            if item not in merged_list:
+            if not any(same_json(item, held) for held in merged_list):
                 merged_list.append(copy.deepcopy(item))
         return merged_list
     return copy.deepcopy(existing)
