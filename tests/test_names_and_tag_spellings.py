@@ -51,6 +51,8 @@ BAD_TEXT = {
     "c1-nel": "Alpha\x85",
     "zero-width-space": "Alpha\u200b",
     "right-to-left-override": "a\u202eb",
+    "hangul-filler": "\u3164",
+    "braille-blank-and-space": "\u2800 \u2800",
 }
 
 
@@ -98,6 +100,12 @@ INVISIBLE = {
     "right-to-left-override": "a\u202eb",
     "bidi-isolate": "\u2066lora\u2069",
     "word-joiner": "lo\u2060ra",
+    # Letters that show as nothing: a tag of them alone would be a blank chip.
+    "hangul-filler": "\u3164",
+    "halfwidth-hangul-filler": "\uffa0",
+    "jungseong-filler": "\u1160",
+    "braille-blank": "\u2800",
+    "fillers-and-a-space": "\u3164 \u115f",
 }
 
 
@@ -107,6 +115,22 @@ async def test_a_tag_name_refuses_invisible_and_direction_characters(
 ) -> None:
     await assert_refused(library, data_dir, "POST", "/api/tags", {"name": name})
     await assert_refused(library, data_dir, "PUT", f"/api/models/{B}/tags", {"tags": [name]})
+
+
+async def test_a_tag_name_may_hold_a_filler_beside_letters_that_show(library: Client) -> None:
+    # An old Korean syllable is spelt with jamo and fillers.
+    status, answer, _ = await call(
+        library, "PUT", f"/api/models/{B}/tags", {"tags": ["\u1100\u1160"]}
+    )
+    assert status == 200, answer
+    assert [t["name"] for t in answer["tags"]] == ["\u1100\u1160"]
+
+
+async def test_a_tag_filter_is_read_without_the_spaces_around_it(library: Client) -> None:
+    response = await library.get("/api/models", params={"tag": " anime\u3000"})
+    body = await response.json()
+    assert response.status == 200, body
+    assert [m["sha256"] for m in body["models"]] == [A]
 
 
 async def test_composed_and_decomposed_spellings_are_one_tag(

@@ -44,21 +44,28 @@ def is_refused(ch: str) -> bool:
 SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not is_refused(c))
 
 
+# Letters that show as nothing: the Hangul fillers (which compose old Korean syllables, and
+# fill "blank" names in games) and the blank braille pattern. Allowed in a name beside other
+# characters, but not as all of it: a tag of these alone would show as an empty chip.
+BLANK_LETTERS = "\u115f\u1160\u2800\u3164\uffa0"
+
+
 def visible_text_pattern() -> str:
     """The regex a tag name, and a model's name and type as a client sets them, must match
     (published in the OpenAPI document): no refused character (REFUSED_RANGES), and something
-    besides white space. Written in the subset Python, JavaScript and Rust read alike."""
+    besides white space and BLANK_LETTERS. Written in the subset Python, JavaScript and Rust
+    read alike."""
     controls = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in REFUSED_RANGES)
-    spaces = "".join(f"\\u{ord(c):04x}" for c in SPACES)
-    return f"^[^{controls}]*[^{controls}{spaces}][^{controls}]*$"
+    blank = "".join(f"\\u{ord(c):04x}" for c in SPACES + BLANK_LETTERS)
+    return f"^[^{controls}]*[^{controls}{blank}][^{controls}]*$"
 
 
 def normalize_tag_name(raw: str) -> str:
     """A tag name as stored (records.folded_tag_name). Raises InvalidInput for an empty name,
     one over MAX_TAG_NAME characters or one with control or invisible characters."""
     trimmed = raw.strip()
-    if not trimmed:
-        raise InvalidInput("a tag name cannot be empty")
+    if all(ch.isspace() or ch in BLANK_LETTERS for ch in trimmed):
+        raise InvalidInput("a tag name cannot be empty, or only characters that show as nothing")
     if len(trimmed) > MAX_TAG_NAME:
         raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")
     name = folded_tag_name(trimmed)  # may grow ("İ" lowers to two): the limit is on the given

@@ -311,6 +311,14 @@ class ModelsQuery(Query):
         filled or not, and no type, tag or base model the listings offer is empty."""
         return value or None
 
+    @field_validator("tag")
+    @classmethod
+    def _tag_trimmed(cls, value: str | None) -> str | None:
+        """A tag name is trimmed when saved, so the spaces around a typed one are no part of
+        it. (Not folded as a new name is: stage 1 keeps the old manager's spellings, which
+        the tag list offers as they are.)"""
+        return value.strip() or None if value is not None else None
+
 
 class ModelsPage(BaseModel):
     models: list[ModelRecord]
