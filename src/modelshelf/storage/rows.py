@@ -110,7 +110,9 @@ async def fetch_value(conn: aiosqlite.Connection, sql: str, params: Sequence[Any
 async def run_on_connection(conn: aiosqlite.Connection, work: Callable[..., T], *args: Any) -> T:
     """`work(db, *args)` with `db` the sqlite3 connection under `conn`, on that connection's
     own thread: one trip however many statements `work` runs. For reads of many queries (a
-    page of records); `work` must leave no transaction open that it did not find open.
+    page of records), and for writes of many rows inside a change's transaction (history,
+    the search index's rows), whose Python work then holds that thread, not the event loop;
+    `work` must leave no transaction open that it did not find open.
 
     aiosqlite has no public way to run a function on its thread; `_execute` is what its own
     methods use to do so (pinned version in requirements/; tests/test_storage.py covers it)."""
