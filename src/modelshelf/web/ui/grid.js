@@ -4,7 +4,7 @@
 // when their rows come near; covers load only for cards on screen, and only once the scroll
 // slows down (dragging the scroll bar across 10,000 models fetches nothing on the way).
 // Keyboard: one card is in the tab order; arrows, Home/End and Page Up/Down move between cards.
-import { h, debounce, formatBytes } from "./dom.js";
+import { h, debounce, formatBytes, tagsByName } from "./dom.js";
 import { imageUrl } from "./api.js";
 import { pickMark } from "./selection.js";
 
@@ -38,7 +38,7 @@ export function buildCard(record, index, selection = null) {
   if (copies > 1) badges.append(h("span", { class: "badge dup", text: `Duplicate ×${copies}` }));
   const base = baseModelOf(record);
   const facts = [["type", record.type], ["base", base], ["size", formatBytes(record.size_bytes)]].filter(([, text]) => text);
-  const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
+  const tags = tagsByName(record.tags).filter((t) => t.name !== record.type).slice(0, 4);
   const count = (record.images || []).length;
   const picked = Boolean(selection && selection.active && selection.has(record.sha256));
   const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`, picked && "selected"]

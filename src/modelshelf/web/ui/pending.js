@@ -8,7 +8,7 @@
 // and acted on is every model of the group shown, its rows drawn or not. A filter by words
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
 // drawn yet.
-import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy } from "./dom.js";
+import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy, tagsByName } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
@@ -345,7 +345,7 @@ export async function mountPending(main, context) {
       h("div", { class: "what" },
         h("span", { class: "name", text: name }),
         h("span", { class: "sub", text: [record.type, formatBytes(record.size_bytes), record.path].filter(Boolean).join(" · ") }),
-        h("span", { class: "sub", text: (record.tags || []).map((t) => t.name).join(", ") }), status),
+        h("span", { class: "sub", text: tagsByName(record.tags).map((t) => t.name).join(", ") }), status),
       h("div", { class: "row-actions" },
         h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: (event) => whileBusy(record, event.currentTarget, "Importing…", () => importOne(record)) }),
         canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: (event) => discard(record, event.currentTarget) }) : null));

@@ -1,0 +1,55 @@
+"""What a walkthrough of a large library found, on a small library of its own: a model's tags
+in the Tags page's order (numbers by their value) on its page and on its card, a card that
+says how many of its tags it does not show, an empty Pending page without controls that act
+on nothing, and a model without images that does not take a screen to say so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.server import ServerProcess
+from tests.ui.conftest import Visit, visit_of
+from tests.ui.shelf import name_of, sha_of, shelf_server
+from tests.ui.test_tags_page import open_tags, shown_names
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
+    yield from shelf_server(tmp_path_factory.mktemp("ui-walkthrough"))
+
+
+@pytest.fixture
+def shelf_visit(browser: Any, shelf: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, shelf)
+
+
+def put_tags(page: Any, i: int, tags: list[str]) -> None:
+    answer = page.request.put(f"/api/models/{sha_of(i)}/tags", data=json.dumps({"tags": tags}))
+    assert answer.ok, answer.text()
+
+
+def card_of(page: Any, i: int) -> Any:
+    card = page.locator(f".card[data-sha='{sha_of(i)}'][data-state='full']")
+    card.wait_for()
+    return card
+
+
+NUMBERED = ["chibi-22", "chibi-3", "chibi-100"]
+BY_VALUE = ["chibi-3", "chibi-22", "chibi-100"]
+
+
+def test_a_models_tags_are_in_the_tags_pages_order(shelf_visit: Visit) -> None:
+    page = shelf_visit.page
+    put_tags(page, 11, NUMBERED)
+    open_tags(shelf_visit, "/tags?q=chibi")
+    assert shown_names(page) == BY_VALUE
+    page.goto(f"/models/{sha_of(11)}")
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_role("link", name="chibi-3", exact=True).wait_for()
+    assert tags.locator(".chip > a").all_inner_texts() == BY_VALUE
+    page.goto(f"/?q={name_of(11).replace(' ', '+')}")
+    assert card_of(page, 11).locator(".chip").all_inner_texts() == BY_VALUE
