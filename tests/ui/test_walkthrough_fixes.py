@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.server import ServerProcess
 from tests.ui.conftest import Visit, visit_of
@@ -53,3 +54,31 @@ def test_a_models_tags_are_in_the_tags_pages_order(shelf_visit: Visit) -> None:
     assert tags.locator(".chip > a").all_inner_texts() == BY_VALUE
     page.goto(f"/?q={name_of(11).replace(' ', '+')}")
     assert card_of(page, 11).locator(".chip").all_inner_texts() == BY_VALUE
+
+
+def test_a_card_says_how_many_tags_it_does_not_show(shelf_visit: Visit) -> None:
+    page = shelf_visit.page
+    put_tags(page, 10, [f"caption tag {n:03d}" for n in range(120)])
+    page.goto(f"/?q={name_of(10).replace(' ', '+')}")
+    card = card_of(page, 10)
+    shown = card.locator(".chips > li.chip:visible").count()
+    assert 0 < shown < 120
+    more = card.locator(".chips .more")
+    expect(more).to_be_visible()
+    assert more.inner_text() == f"+{120 - shown}"
+    assert more.get_attribute("aria-label") == f"and {120 - shown} more tags"
+    # On the chips' row, inside the card: the card is as tall as one with a tag or two.
+    box, chips = card.bounding_box(), card.locator(".chips").bounding_box()
+    more_box = more.bounding_box()
+    assert more_box["y"] + more_box["height"] <= chips["y"] + chips["height"] + 0.5
+    assert more_box["x"] + more_box["width"] <= box["x"] + box["width"]
+    page.goto("/?q=Shelf+model+0")
+    assert card_of(page, 1).bounding_box()["height"] == box["height"]
+
+
+def test_a_card_with_few_tags_shows_no_count(shelf_visit: Visit) -> None:
+    page = shelf_visit.page
+    page.goto(f"/?q={name_of(6).replace(' ', '+')}")
+    card = card_of(page, 6)
+    expect(card.locator(".chip")).to_have_count(1)
+    expect(card.locator(".chips .more")).to_be_hidden()
