@@ -6,6 +6,7 @@ on nothing, and a model without images that does not take a screen to say so."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,3 +83,15 @@ def test_a_card_with_few_tags_shows_no_count(shelf_visit: Visit) -> None:
     card = card_of(page, 6)
     expect(card.locator(".chip")).to_have_count(1)
     expect(card.locator(".chips .more")).to_be_hidden()
+
+
+def test_an_empty_pending_page_shows_no_controls_that_act_on_nothing(shelf_visit: Visit) -> None:
+    page = shelf_visit.page
+    page.goto("/pending")
+    page.get_by_text("Nothing is pending.").wait_for()
+    expect(page.get_by_text("0 pending models")).to_be_visible()
+    expect(page.get_by_label(re.compile("^Select all"))).to_be_hidden()
+    expect(page.get_by_role("button", name="Import selected")).to_be_hidden()
+    expect(page.get_by_role("button", name="Discard selected")).to_be_hidden()
+    expect(page.get_by_label("When the model is already in the library:")).to_be_hidden()
+    expect(page.get_by_label("Filter pending models")).to_be_hidden()
