@@ -95,3 +95,17 @@ def test_an_empty_pending_page_shows_no_controls_that_act_on_nothing(shelf_visit
     expect(page.get_by_role("button", name="Discard selected")).to_be_hidden()
     expect(page.get_by_label("When the model is already in the library:")).to_be_hidden()
     expect(page.get_by_label("Filter pending models")).to_be_hidden()
+
+
+def test_a_model_without_images_says_so_in_a_short_box_beside_the_upload(
+    shelf_visit: Visit,
+) -> None:
+    page = shelf_visit.page
+    page.goto(f"/models/{sha_of(3)}")
+    page.get_by_role("heading", level=1, name=name_of(3)).wait_for()
+    empty = page.locator(".gallery .stage")
+    expect(empty).to_have_text("No images yet")
+    assert empty.bounding_box()["height"] < 120
+    gallery = page.get_by_role("region", name=re.compile("^Images"))
+    expect(gallery.get_by_label("Choose images")).to_have_attribute("type", "file")
+    expect(gallery.get_by_text("Choose images", exact=True)).to_be_visible()
