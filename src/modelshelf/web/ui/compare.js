@@ -1,7 +1,7 @@
 // A conflict, side by side: the model in the library and the pending one (fields, images, a
 // diff of meta_json), and what each strategy would leave, previewed by the server before the
 // person chooses. Resolves with "override", "merge", "delete", or null when closed.
-import { h, clear, note, formatBytes, formatDate } from "./dom.js";
+import { h, clear, note, formatBytes, formatDate, tagsByName } from "./dom.js";
 import { post, imageUrl, pendingImageUrl, isUnavailable } from "./api.js";
 import { differences } from "./history.js";
 
@@ -36,7 +36,7 @@ export function metaDiff(existing, pending) {
   return rows;
 }
 
-const tagNames = (record) => (record.tags || []).map((t) => t.name).sort().join(", ");
+const tagNames = (record) => tagsByName(record.tags).map((t) => t.name).join(", ");
 
 // A fact of `record`, marked when `other` (the record beside it) says otherwise: the fields a
 // strategy decides between stand out as the metadata's differing keys do.
@@ -83,7 +83,7 @@ function previewSummary(strategy, preview, existing) {
   // Said apart: metadata the library has and the result lacks is gone for good (an override
   // takes the pending model's metadata whole, a person's notes included).
   const removed = metaDiff(existing.meta_json, result.meta_json).filter((r) => r.kind === "removed").map((r) => r.key);
-  return `Afterwards: “${result.name || "–"}”, ${result.type || "no type"}, ${images} ${images === 1 ? "image" : "images"}, tags ${(result.tags || []).map((t) => t.name).join(", ") || "none"}. `
+  return `Afterwards: “${result.name || "–"}”, ${result.type || "no type"}, ${images} ${images === 1 ? "image" : "images"}, tags ${tagsByName(result.tags).map((t) => t.name).join(", ") || "none"}. `
     + (changed.length ? `Changes: ${changed.join(", ")}.` : "Nothing else changes.")
     + (removed.length ? ` Removes from the library's metadata: ${removed.join(", ")}.` : "");
 }

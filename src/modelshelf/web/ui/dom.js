@@ -70,6 +70,10 @@ export function formatDuration(seconds) {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+// Names in the order a person expects, numbers by their value (chibi-3 before chibi-22). The Tags page, a model's tags wherever they are listed and a scan's problems.
+export const byName = new Intl.Collator(undefined, { numeric: true }).compare;
+export const tagsByName = (tags) => [...(tags || [])].sort((a, b) => byName(a.name, b.name));
+
 export function plural(n, one, many = `${one}s`) {
   return `${formatCount(n)} ${n === 1 ? one : many}`;
 }

@@ -4,7 +4,7 @@
 // (a 412 or a failed save included), over a visit to another page (see drafts), and asks
 // before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
 // If-Match).
-import { h, toast, note } from "./dom.js";
+import { h, toast, note, tagsByName } from "./dom.js";
 import { libraryTypes } from "./api.js";
 import { baseModelChoices, suggestTags, foldTagName } from "./choices.js";
 import { triggerWords, downloadedTriggerWords } from "./meta.js";
@@ -24,7 +24,7 @@ window.addEventListener("beforeunload", (event) => {
 
 export function renderTags(record, { caps, change, state }) {
   const canEdit = caps.has("PUT", "/api/models/{sha256}/tags");
-  const names = (record.tags || []).map((t) => t.name);
+  const names = tagsByName(record.tags).map((t) => t.name);
   const panel = h("section", { class: "panel", "aria-labelledby": "tags-title" }, h("h2", { id: "tags-title", text: "Tags" }));
   if (!canEdit) {
     panel.append(h("ul", { class: "chips" }, names.map((n) => h("li", {}, h("a", { class: "chip", href: `./?tag=${encodeURIComponent(n)}`, text: n })))),

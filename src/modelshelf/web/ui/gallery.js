@@ -24,7 +24,7 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
   state.index = Math.min(state.index || 0, Math.max(0, images.length - 1));
   const panel = h("section", { class: "panel gallery", "aria-labelledby": "gallery-title" });
   const title = h("h2", { id: "gallery-title" }, h("span", { text: `Images (${images.length})` }));
-  const stage = h("div", { class: "stage" });
+  const stage = h("div", { class: images.length ? "stage" : "stage no-images" });
   const thumbs = h("ul", { class: "thumbs", "aria-label": "Example images" + (canReorder ? "; Alt+arrow keys move an image" : "") });
   const actions = h("div", { class: "image-actions" });
   const alt = (i) => `Example image ${i + 1} of ${images.length} of ${name}`;

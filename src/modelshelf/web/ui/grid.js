@@ -4,13 +4,14 @@
 // when their rows come near; covers load only for cards on screen, and only once the scroll
 // slows down (dragging the scroll bar across 10,000 models fetches nothing on the way).
 // Keyboard: one card is in the tab order; arrows, Home/End and Page Up/Down move between cards.
-import { h, debounce, formatBytes } from "./dom.js";
+import { h, debounce, formatBytes, plural, tagsByName } from "./dom.js";
 import { imageUrl } from "./api.js";
 import { pickMark } from "./selection.js";
 
 const GAP = 12;
 const OVERSCAN_ROWS = 1;
 const FAST_PX_PER_S = 2500;
+const CHIPS_AT_MOST = 4;
 
 // What the base-model filter matches, so that a card and the filter agree: text, or nothing.
 export function baseModelOf(record) {
@@ -38,7 +39,8 @@ export function buildCard(record, index, selection = null) {
   if (copies > 1) badges.append(h("span", { class: "badge dup", text: `Duplicate ×${copies}` }));
   const base = baseModelOf(record);
   const facts = [["type", record.type], ["base", base], ["size", formatBytes(record.size_bytes)]].filter(([, text]) => text);
-  const tags = (record.tags || []).filter((t) => t.name !== record.type).slice(0, 4);
+  const allTags = tagsByName(record.tags).filter((t) => t.name !== record.type);
+  const tags = allTags.slice(0, CHIPS_AT_MOST);
   const count = (record.images || []).length;
   const picked = Boolean(selection && selection.active && selection.has(record.sha256));
   const label = [name, record.type, base, record.missing && "file missing", copies > 1 && `${copies} copies on disk`, count && `${count} ${count === 1 ? "image" : "images"}`, picked && "selected"]
@@ -50,9 +52,41 @@ export function buildCard(record, index, selection = null) {
       h("span", { class: "name", title: name, text: name }),
       h("span", { class: "sub", title: facts.map(([, text]) => text).join(" · ") },
         facts.map(([part, text], i) => h("span", { class: part, text: i ? `\u00a0· ${text}` : text }))),
-      h("ul", { class: "chips" }, tags.map((t) => h("li", { class: "chip", text: t.name })))));
+      h("ul", { class: "chips", dataset: { tags: String(allTags.length) } }, tags.map((t) => h("li", { class: "chip", text: t.name })),
+        h("li", { class: "more", hidden: true }))));
   return h("div", { class: picked ? "card picked" : "card", role: "listitem", dataset: { index: String(index), state: "full", sha: record.sha256 } },
     pickMark(record, selection), link);
+}
+
+// A card's chips are one row: those that do not fit it are hidden, and "+N" after the ones shown
+// says how many of the model's tags the card does not show (a model can have 120). Measured in
+// one pass of reads, then one of writes, for the cards not yet fitted to the cards' width.
+function fitChips(cards, width) {
+  const lists = cards.filter((card) => card.dataset.fit !== String(width)).map((card) => card.querySelector(".chips")).filter(Boolean);
+  if (!lists.length) return;
+  const gap = parseFloat(getComputedStyle(lists[0]).columnGap) || 0;
+  const sizes = lists.map((list) => [list.clientWidth, [...list.querySelectorAll(".chip")].map((chip) => chip.offsetWidth)]);
+  lists.forEach((list, i) => {
+    const [room, widths] = sizes[i];
+    const total = Number(list.dataset.tags);
+    const more = list.querySelector(".more");
+    // The badge's width is its min-width: the same whatever N is, up to three digits.
+    const badge = parseFloat(getComputedStyle(more).minWidth) || 0;
+    let shown = 0;
+    let used = 0;
+    for (const w of widths) {
+      const next = used + (shown ? gap : 0) + w;
+      const after = shown + 1 < total ? gap + badge : 0;
+      if (next + after > room) break;
+      used = next;
+      shown += 1;
+    }
+    [...list.querySelectorAll(".chip")].forEach((chip, j) => { chip.hidden = j >= shown; });
+    more.hidden = shown >= total;
+    more.textContent = `+${total - shown}`;
+    more.setAttribute("aria-label", `and ${plural(total - shown, "more tag")}`);
+    list.closest(".card").dataset.fit = String(width);
+  });
 }
 
 function focusable(card) {
@@ -217,6 +251,7 @@ export class VirtualGrid {
       this.focusIndex = Math.min(Math.max(firstRow * columns, start), Math.max(0, total - 1));
     }
     for (let index = start; index < end; index += 1) this.place(index);
+    fitChips([...this.cards.values()].filter((card) => card.dataset.state === "full"), this.layout.cardWidth);
     if (!fast) this.loadImages(firstRow * columns, Math.min(total, (lastRow + 1) * columns));
   }
 

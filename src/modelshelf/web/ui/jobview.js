@@ -2,7 +2,7 @@
 // made once: live progress (up to 4 updates a second) changes their text and values in place,
 // so focus on Cancel, an open "Full result" or a screen reader's reading place survives every
 // update. What it found (problems first) is drawn when it ends.
-import { h, clear, note, formatBytes, formatCount, formatDuration, formatDate, plural, toMillis } from "./dom.js";
+import { h, clear, note, formatBytes, formatCount, formatDuration, formatDate, plural, toMillis, byName } from "./dom.js";
 import { isOver } from "./api.js";
 import { jsonTree } from "./meta.js";
 
@@ -108,7 +108,6 @@ export const PROBLEMS_AT_FIRST = 10;
 // ones it only recalled), which scatters one folder's files over the list. They are shown by
 // folder, then by file name, numbers by their value (broken_2 before broken_10); problems
 // without a path (stage 1's) keep their order, after.
-const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 function folderAndName(problem) {
   if (typeof problem.path !== "string") return null;
   const cut = problem.path.search(/[^\/\\]*$/);

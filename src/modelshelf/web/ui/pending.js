@@ -8,7 +8,7 @@
 // and acted on is every model of the group shown, its rows drawn or not. A filter by words
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
 // drawn yet.
-import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy } from "./dom.js";
+import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy, tagsByName } from "./dom.js";
 import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
@@ -58,15 +58,16 @@ export async function mountPending(main, context) {
   const checkButton = h("button", { type: "button", class: "small", onclick: () => checkUnknown() });
   const checkText = h("span");
   const unknownNote = h("p", { class: "note", hidden: true }, checkText, " ", checkButton);
+  // The filter and the batch's controls are hidden while the queue is empty: "Select all 0"
+  // and an Import that can never be pressed said nothing "Nothing is pending" does not.
+  const toolbar = h("div", { class: "toolbar pending-toolbar", role: "search", hidden: true },
+    h("div", { class: "field search" }, h("label", { for: "pending-filter", text: "Filter pending models" }), filter));
+  const batchbar = h("div", { class: "batchbar", hidden: true },
+    h("label", { class: "copyable" }, selectAll, selectAllText), selected,
+    h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run, discardMany);
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Pending" }), count),
     h("p", { class: "count", text: "Models brought in from a legacy library wait here until they are hashed and promoted. A model whose content is already in the library is a conflict: compare the two, then choose." }),
-    h("div", { class: "toolbar pending-toolbar", role: "search" },
-      h("div", { class: "field search" }, h("label", { for: "pending-filter", text: "Filter pending models" }), filter)),
-    groups, unknownNote,
-    h("div", { class: "batchbar" },
-      h("label", { class: "copyable" }, selectAll, selectAllText), selected,
-      h("label", { for: "batch-strategy", text: "When the model is already in the library:" }), strategy, run, discardMany),
-    progress, message, empty, queue, view.footer);
+    toolbar, groups, unknownNote, batchbar, progress, message, empty, queue, view.footer);
   focusHeading(main, context.focus);
 
   const canDiscard = caps.has("DELETE", "/api/migration/pending_models/{id}");
@@ -109,6 +110,7 @@ export async function mountPending(main, context) {
     selectAll.indeterminate = ids.length > 0 && ids.length < visible;
     selectAllText.textContent = ` Select all ${formatCount(visible)}`;
     count.textContent = plural(rows.size, "pending model");
+    toolbar.hidden = batchbar.hidden = !rows.size;
     showGroups();
     empty.hidden = !rows.size || visible > 0;
     emptyText.textContent = words.length ? "No pending model shown here matches the filter." : "No pending model is in this group.";
@@ -121,7 +123,7 @@ export async function mountPending(main, context) {
   };
 
   function showGroups() {
-    groups.hidden = !knowsGroups;
+    groups.hidden = !knowsGroups || !rows.size;
     // The chips count the models the words match, as the queue shows them.
     const unknown = groups.update([...rows.values()].filter(matches).map((row) => row.record), show);
     unknownNote.hidden = !knowsGroups || !(unknown || checking);
@@ -345,7 +347,7 @@ export async function mountPending(main, context) {
       h("div", { class: "what" },
         h("span", { class: "name", text: name }),
         h("span", { class: "sub", text: [record.type, formatBytes(record.size_bytes), record.path].filter(Boolean).join(" · ") }),
-        h("span", { class: "sub", text: (record.tags || []).map((t) => t.name).join(", ") }), status),
+        h("span", { class: "sub", text: tagsByName(record.tags).map((t) => t.name).join(", ") }), status),
       h("div", { class: "row-actions" },
         h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: (event) => whileBusy(record, event.currentTarget, "Importing…", () => importOne(record)) }),
         canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: (event) => discard(record, event.currentTarget) }) : null));
@@ -424,7 +426,7 @@ export async function mountPending(main, context) {
     });
     if (!yes || batching || !alive) return;
     // The button is disabled while the request runs, and stays so once nothing is selected:
-    // focus, if it was there, goes to Select all.
+    // focus, if it was there, goes to Select all (to the heading once the queue is empty).
     const keepFocus = document.activeElement === discardMany;
     batching = true;
     updateSelection();
@@ -440,7 +442,10 @@ export async function mountPending(main, context) {
       batching = false;
       updateSelection();
       if (!rows.size) message.replaceChildren(nothingPending());
-      if (keepFocus && alive && document.activeElement === document.body) selectAll.focus();
+      if (keepFocus && alive && document.activeElement === document.body) {
+        if (rows.size) selectAll.focus();
+        else focusHeading(main, true);
+      }
       refreshSoon();
     }
   }

@@ -3,7 +3,7 @@
 // rename in place (a name another tag has offers to merge into that one) and delete after a
 // confirmation that says how many models carry it. The focus stays where the person works: on
 // the renamed tag in its new place, on the next one after a delete or a merge.
-import { h, clear, toast, note, plural, formatCount, confirmDialog, showBusy } from "./dom.js";
+import { h, clear, toast, note, plural, formatCount, confirmDialog, showBusy, byName } from "./dom.js";
 import { call, post, capabilities, libraryTags, listsChanged, isUnavailable, ApiError } from "./api.js";
 import { setQuery, focusHeading, savedScroll, returnToPlace } from "./router.js";
 import { invalidateLibrary } from "./library.js";
@@ -13,7 +13,6 @@ import { createForm } from "./tagcreate.js";
 
 const ROWS_AT_ONCE = 200;
 const NEAR_END_PX = 800; // more rows are drawn when the list's end comes this near
-const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 const SORTS = {
   name: ["Name, A to Z", (a, b) => byName(a.name, b.name)],
   most: ["Most used first", (a, b) => b.models - a.models || byName(a.name, b.name)],
