@@ -265,6 +265,36 @@ async def test_unreadable_files_and_folders_are_reported_and_never_marked_missin
     assert (await model(client, sha256_of(readable)))["missing"] is False
 
 
+async def test_an_example_image_that_could_not_be_read_is_added_once_it_can_be(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # A preview saved by another user's downloader with mode 600, then fixed with chmod: its
+    # size and mtime stay as they were, as they do for a sidecar, which is read again.
+    root = tmp_path / "loras"
+    lora = write_safetensors(root / "cat.safetensors", seed=1)
+    preview = root / "cat.preview.png"
+    preview.write_bytes(image_bytes(".png"))
+    client = await start(make_client, loras=root)
+    data_dir = shelf_of(client).settings.data_dir
+    await client.close()  # one process at a time may use the data directory
+
+    preview.chmod(0o000)
+    try:
+        first = scan_without_privilege(data_dir, root)
+    finally:
+        preview.chmod(0o644)
+    assert problems(first) == {
+        str(preview): "example image not added: cannot read: Permission denied"
+    }
+
+    client = await start(make_client, loras=root)
+    result = await scan(client)
+
+    assert result["problems"] == []
+    assert result["counts"]["images_added"] == 1
+    assert len((await model(client, sha256_of(lora)))["images"]) == 1
+
+
 # --- cancelling ---------------------------------------------------------------------------------
 
 
