@@ -225,7 +225,7 @@ class ScanRun:
         if not known.location.present:
             self.counts.locations_back += 1
             self._flag(sha256, found, path)
-        elif facts_changed(known, found.companions):
+        elif known.left_behind or facts_changed(known, found.companions):
             self._flag(sha256, found, path)
         elif known.facts_problems and known.facts_problems != "[]":
             # Found at any of its locations read (a scan of some types may walk one only).
