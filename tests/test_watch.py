@@ -248,3 +248,21 @@ def test_changes_in_a_root_that_another_root_links_to_are_applied(
         found = models(server)
     assert [f["path"] for f in found[added]["files"]] == [str(a1111 / "added.pt")]
     assert found[added]["path"] == str(a1111 / "added.pt")
+
+
+def test_a_root_that_appears_after_the_start_is_watched(data_dir: Path, tmp_path: Path) -> None:
+    """A models disk mounted after the service started (a root that does not exist is kept,
+    it may be mounted later), or a folder made once it was named: its files are applied."""
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    mounted_later = tmp_path / "nas" / "checkpoints"
+    roots = {
+        "MODELSHELF_MODEL_ROOTS": f"loras={loras};checkpoints={mounted_later}",
+        "MODELSHELF_WATCH": "true",
+    }
+    with ServerProcess(data_dir, tmp_path / "server.log", **roots) as server:
+        server.wait_for_line("watching 1 model roots")
+        mounted_later.mkdir(parents=True)
+        added = make_model_file(mounted_later / "sdxl.safetensors", size=300, seed=10)
+        wait_until(lambda: added in models(server), APPLIED_WITHIN, server)
+        assert models(server)[added]["type"] == "checkpoints"
