@@ -102,22 +102,22 @@ class ModelRoots:
         return False
 
     def walked_path(self, path: Path) -> Path:
-        """`path` as a walk of every root finds it: when the folder holding it is reached
-        through a symlinked folder that leads into a root (inotify reports every change in a
-        folder by one of the paths to it, often the link's), the same name in the folder the
-        link leads to, under the deepest root holding that folder (ties going to the root
-        listed first, as the walk's do); otherwise `path` itself. Blocking (resolves
-        symlinks)."""
-        if not self.reached_through_link(path):
-            return path
+        """`path` as a walk of every root finds it, whatever path a watcher reported it by
+        (inotify reports every change in a folder by one of the paths to it, often a link's).
+        A walk goes through the roots in the order listed, each down its real folders before
+        any symlinked one, and walks a folder once: the folder holding `path` is found under
+        the first root listed whose folder, links resolved, holds it (not inside a hidden
+        folder), by that root's path, be it reached through a link into a root or through a
+        root that is itself a link to another. A folder no root holds so (reached only
+        through a link out of every root) keeps `path`. Blocking (resolves symlinks)."""
         real = Path(os.path.realpath(path.parent))
-        resolved = [(root, Path(os.path.realpath(root.path))) for root in self.roots]
-        holding = [(root, at) for root, at in resolved if real.is_relative_to(at)]
-        if not holding:
-            return path
-        # max() keeps the first of equals: ties go to the root listed first.
-        root, at = max(holding, key=lambda held: len(held[1].parts))
-        return root.path / real.relative_to(at) / path.name
+        for root in self.roots:
+            at = Path(os.path.realpath(root.path))
+            if real.is_relative_to(at):
+                below = real.relative_to(at)
+                if not any(part.startswith(".") for part in below.parts):
+                    return root.path / below / path.name
+        return path
 
 
 def gather_roots(
