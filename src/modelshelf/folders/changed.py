@@ -81,11 +81,12 @@ def _walked_paths(roots: ModelRoots, paths: Iterable[str]) -> Iterator[str]:
     symlinked folder that leads into a root is a change at the real path (a walk never makes
     a location of the linked one, and inotify reports a folder's changes by whichever path
     to it was watched last). Names that are not UTF-8 are left out, as the walk leaves them."""
+    resolved = roots.resolved()
     for text in paths:
         path = Path(text)
         if roots.type_of(path) is None or not is_valid_utf8(text):
             continue
-        walked = str(roots.walked_path(path))
+        walked = str(roots.walked_path(path, resolved))
         if is_valid_utf8(walked):
             yield walked
 

@@ -101,7 +101,12 @@ class ModelRoots:
             return any(real.is_relative_to(os.path.realpath(r.path)) for r in self.roots)
         return False
 
-    def walked_path(self, path: Path) -> Path:
+    def resolved(self) -> list[Path]:
+        """The roots' folders, links resolved, in the order listed (for `walked_path`).
+        Blocking."""
+        return [Path(os.path.realpath(root.path)) for root in self.roots]
+
+    def walked_path(self, path: Path, resolved: Sequence[Path] | None = None) -> Path:
         """`path` as a walk of every root finds it, whatever path a watcher reported it by
         (inotify reports every change in a folder by one of the paths to it, often a link's).
         A walk goes through the roots in the order listed, each down its real folders before
@@ -109,10 +114,10 @@ class ModelRoots:
         the first root listed whose folder, links resolved, holds it (not inside a hidden
         folder), by that root's path, be it reached through a link into a root or through a
         root that is itself a link to another. A folder no root holds so (reached only
-        through a link out of every root) keeps `path`. Blocking (resolves symlinks)."""
+        through a link out of every root) keeps `path`. `resolved`: `self.resolved()`, when
+        many paths are looked at. Blocking (resolves symlinks)."""
         real = Path(os.path.realpath(path.parent))
-        for root in self.roots:
-            at = Path(os.path.realpath(root.path))
+        for root, at in zip(self.roots, resolved or self.resolved(), strict=True):
             if real.is_relative_to(at):
                 below = real.relative_to(at)
                 if not any(part.startswith(".") for part in below.parts):
