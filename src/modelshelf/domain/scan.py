@@ -67,7 +67,7 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
         if wanted is None:
             await scan.walk(Walk(roots))
         else:
-            await scan.walk(Walk(scanned), _keep_types(roots, wanted))
+            await scan.walk(Walk(scanned, as_walked_by=roots))
         await scan.hash_and_register()
     finally:
         await scan.close()
@@ -143,19 +143,9 @@ def _wanted_types(roots: ModelRoots, types: list[str] | None) -> list[str] | Non
     return list(dict.fromkeys(types))
 
 
-def _keep_types(roots: ModelRoots, wanted: list[str]) -> Callable[[FoundFile], FoundFile | None]:
-    """For a scan of some types: a file in a root of another type nested inside a wanted
-    root (loras inside checkpoints) is that other type's, and left to its scan."""
-
-    def keep(found: FoundFile) -> FoundFile | None:
-        return found if roots.type_of(found.path) in (found.type, None) else None
-
-    return keep
-
-
 def _in_types(roots: ModelRoots, wanted: list[str]) -> Callable[[str], bool]:
     """For a scan of some types: whether a path lies in a root it covers (a file's own, as
-    `_keep_types` decides)."""
+    `Walk(as_walked_by=...)` decides, where no link is involved)."""
 
     def covered(path: str) -> bool:
         return roots.type_of(Path(path)) in wanted

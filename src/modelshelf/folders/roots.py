@@ -106,6 +106,20 @@ class ModelRoots:
         Blocking."""
         return [Path(os.path.realpath(root.path)) for root in self.roots]
 
+    def walked_type(self, path: Path, resolved: Sequence[Path] | None = None) -> str | None:
+        """The type a walk of every root gives the file at `path`: that of the deepest root
+        whose folder, links resolved, holds the folder of `path` (ties going to the root
+        listed first), as the walk knows folders by identity; None if no root holds it so.
+        `resolved` as for `walked_path`. Blocking (resolves symlinks)."""
+        real = Path(os.path.realpath(path.parent))
+        holding = [
+            (root, at)
+            for root, at in zip(self.roots, resolved or self.resolved(), strict=True)
+            if real.is_relative_to(at)
+        ]
+        # max() keeps the first of equals: ties go to the root listed first.
+        return max(holding, key=lambda held: len(held[1].parts))[0].type if holding else None
+
     def walked_path(self, path: Path, resolved: Sequence[Path] | None = None) -> Path:
         """`path` as a walk of every root finds it, whatever path a watcher reported it by
         (inotify reports every change in a folder by one of the paths to it, often a link's).
