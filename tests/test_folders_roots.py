@@ -373,3 +373,31 @@ def test_a_change_reported_through_a_linked_folder_is_looked_at_by_its_real_path
         (a1111 / "new.pt", "embeddings")
     ]
     assert changed.gone == [str(a1111 / "gone.pt")]
+
+
+def test_a_change_in_a_root_reached_through_a_link_takes_the_type_a_walk_gives(
+    tmp_path: Path,
+) -> None:
+    """Every model under one folder named as checkpoints, and ComfyUI's models folder a link
+    to it, its loras named through the link: a walk gives the files in that loras folder the
+    type loras (it knows folders by identity), and a change there is a lora too."""
+    everything = tmp_path / "data" / "models"
+    (everything / "loras" / "new").mkdir(parents=True)
+    (everything / "loras" / "cat.ckpt").write_bytes(b"model")
+    (everything / "loras" / "new" / "dog.ckpt").write_bytes(b"model")
+    (tmp_path / "ComfyUI").mkdir()
+    (tmp_path / "ComfyUI" / "models").symlink_to(everything)
+    roots = ModelRoots(
+        (
+            Root(everything, "checkpoints"),
+            Root(tmp_path / "ComfyUI" / "models" / "loras", "loras"),
+        )
+    )
+    walked = {found.path: found.type for found in Walk(roots)}
+    assert set(walked.values()) == {"loras"}
+
+    changed = look_at(roots, [str(everything / "loras" / "cat.ckpt")])
+
+    assert [(found.path, found.type) for found in changed.found] == [
+        (everything / "loras" / "cat.ckpt", "loras")
+    ]
