@@ -17,6 +17,7 @@ from modelshelf.folders.roots import (
     gather_roots,
     read_comfyui_paths,
 )
+from modelshelf.folders.walk import Walk
 from tests.model_folders import a1111_tree, comfyui_tree, write_extra_model_paths
 
 
@@ -324,8 +325,9 @@ def test_a_path_reached_through_a_symlink_into_a_root_is_told_apart(tmp_path: Pa
 def test_a_path_reached_through_a_symlink_into_a_root_is_walked_by_its_real_path(
     tmp_path: Path,
 ) -> None:
-    """What a watcher reports by a link's path is, for the scan, the file a walk finds by its
-    real path: under the deepest root holding it, the first listed of equals."""
+    """What a watcher reports by a link's path is, for the scan, the file a walk finds: by
+    the path of the first root listed whose folder holds it, links resolved (a root that is a
+    link to one listed before it is that one: its folder is walked once, there)."""
     comfy, a1111 = tmp_path / "comfy", tmp_path / "a1111"
     (comfy / "sub").mkdir(parents=True)
     a1111.mkdir()
@@ -345,7 +347,12 @@ def test_a_path_reached_through_a_symlink_into_a_root_is_walked_by_its_real_path
     assert roots.walked_path(a1111 / "to_comfy" / "sub" / "m.pt") == comfy / "sub" / "m.pt"
     assert roots.walked_path(comfy / "sub" / "loop" / "sub" / "m.pt") == comfy / "sub" / "m.pt"
     assert roots.walked_path(a1111 / "m.pt") == a1111 / "m.pt"
-    assert roots.walked_path(tmp_path / "linked_root" / "m.pt") == tmp_path / "linked_root" / "m.pt"
+    assert roots.walked_path(tmp_path / "linked_root" / "m.pt") == comfy / "m.pt"
+    first_a_link = ModelRoots((Root(tmp_path / "linked_root", "vae"), Root(comfy, "loras")))
+    assert first_a_link.walked_path(comfy / "m.pt") == tmp_path / "linked_root" / "m.pt"
+    (comfy / "m.pt").write_bytes(b"model")
+    walked = [found.path for found in Walk(first_a_link)]
+    assert walked == [tmp_path / "linked_root" / "m.pt"]
 
 
 def test_a_change_reported_through_a_linked_folder_is_looked_at_by_its_real_path(
@@ -366,3 +373,31 @@ def test_a_change_reported_through_a_linked_folder_is_looked_at_by_its_real_path
         (a1111 / "new.pt", "embeddings")
     ]
     assert changed.gone == [str(a1111 / "gone.pt")]
+
+
+def test_a_change_in_a_root_reached_through_a_link_takes_the_type_a_walk_gives(
+    tmp_path: Path,
+) -> None:
+    """Every model under one folder named as checkpoints, and ComfyUI's models folder a link
+    to it, its loras named through the link: a walk gives the files in that loras folder the
+    type loras (it knows folders by identity), and a change there is a lora too."""
+    everything = tmp_path / "data" / "models"
+    (everything / "loras" / "new").mkdir(parents=True)
+    (everything / "loras" / "cat.ckpt").write_bytes(b"model")
+    (everything / "loras" / "new" / "dog.ckpt").write_bytes(b"model")
+    (tmp_path / "ComfyUI").mkdir()
+    (tmp_path / "ComfyUI" / "models").symlink_to(everything)
+    roots = ModelRoots(
+        (
+            Root(everything, "checkpoints"),
+            Root(tmp_path / "ComfyUI" / "models" / "loras", "loras"),
+        )
+    )
+    walked = {found.path: found.type for found in Walk(roots)}
+    assert set(walked.values()) == {"loras"}
+
+    changed = look_at(roots, [str(everything / "loras" / "cat.ckpt")])
+
+    assert [(found.path, found.type) for found in changed.found] == [
+        (everything / "loras" / "cat.ckpt", "loras")
+    ]

@@ -13,14 +13,22 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from modelshelf.domain import scan_run
 from modelshelf.domain.scan import scan_library
+from modelshelf.domain.scan_report import READING
 from modelshelf.integrity import check_library
 from tests.conftest import MakeClient, shelf_of
 from tests.factories import make_model_file
-from tests.model_folders import image_bytes, write_civitai_info, write_safetensors
+from tests.model_folders import (
+    civitai_version,
+    image_bytes,
+    write_civitai_info,
+    write_safetensors,
+)
 from tests.scanning import Recorder, model, models, problems, scan, sha256_of, start
 from tests.server import drop_permission_bypass
 from tests.test_faults import mounted
@@ -265,6 +273,36 @@ async def test_unreadable_files_and_folders_are_reported_and_never_marked_missin
     assert (await model(client, sha256_of(readable)))["missing"] is False
 
 
+async def test_an_example_image_that_could_not_be_read_is_added_once_it_can_be(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # A preview saved by another user's downloader with mode 600, then fixed with chmod: its
+    # size and mtime stay as they were, as they do for a sidecar, which is read again.
+    root = tmp_path / "loras"
+    lora = write_safetensors(root / "cat.safetensors", seed=1)
+    preview = root / "cat.preview.png"
+    preview.write_bytes(image_bytes(".png"))
+    client = await start(make_client, loras=root)
+    data_dir = shelf_of(client).settings.data_dir
+    await client.close()  # one process at a time may use the data directory
+
+    preview.chmod(0o000)
+    try:
+        first = scan_without_privilege(data_dir, root)
+    finally:
+        preview.chmod(0o644)
+    assert problems(first) == {
+        str(preview): "example image not added: cannot read: Permission denied"
+    }
+
+    client = await start(make_client, loras=root)
+    result = await scan(client)
+
+    assert result["problems"] == []
+    assert result["counts"]["images_added"] == 1
+    assert len((await model(client, sha256_of(lora)))["images"]) == 1
+
+
 # --- cancelling ---------------------------------------------------------------------------------
 
 
@@ -309,6 +347,77 @@ async def test_a_cancelled_scan_leaves_a_consistent_library_and_a_rerun_costs_li
     assert result["counts"]["unchanged"] == len(first)
     assert result["counts"]["hashed"] + result["counts"]["recognised"] == 8 - len(first)
     assert len(await models(client)) == 8
+
+
+class CancelAtPhase(Recorder):
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.at = phase
+        self.task: asyncio.Task[object] | None = None
+
+    def phase(self, name: str) -> None:
+        super().phase(name)
+        if name == self.at and self.task is not None:
+            self.task.cancel()
+
+
+async def test_a_scan_cancelled_before_it_read_the_files_again_is_finished_by_the_rerun(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # The model's facts came from the copy that is deleted; the scan that marks it missing is
+    # cancelled before it reads the facts again: the rerun must end as an uncut scan does.
+    gone = write_safetensors(tmp_path / "a1111" / "cat.safetensors", seed=3)
+    write_civitai_info(gone, civitai_version(base_model="Pony"))
+    kept = tmp_path / "comfyui" / "cat.safetensors"
+    kept.parent.mkdir()
+    shutil.copyfile(gone, kept)
+    client = await start(make_client, loras=[gone.parent, kept.parent])
+    await scan(client)
+    sha256 = sha256_of(kept)
+    assert (await model(client, sha256))["meta_json"]["base_model"] == "Pony"
+    gone.unlink()
+    gone.with_name("cat.civitai.info").unlink()
+    progress = CancelAtPhase(READING)
+    progress.task = asyncio.ensure_future(scan_library(shelf_of(client), None, progress))
+    with pytest.raises(asyncio.CancelledError):
+        await progress.task
+
+    await scan(client)
+
+    record = await model(client, sha256)
+    assert record["path"] == str(kept)
+    assert "civitai" not in record["meta_json"]
+    assert "base_model" not in record["meta_json"]
+
+
+async def test_a_scan_stopped_once_files_were_marked_missing_is_finished_by_the_rerun(
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped (cancelled, or the process killed) just after the change that marked the
+    # model's `path` missing, before the path moved to the copy that is there.
+    gone = write_safetensors(tmp_path / "a1111" / "cat.safetensors", seed=3)
+    kept = tmp_path / "comfyui" / "cat.safetensors"
+    kept.parent.mkdir()
+    shutil.copyfile(gone, kept)
+    client = await start(make_client, loras=[gone.parent, kept.parent])
+    await scan(client)
+    sha256 = sha256_of(kept)
+    assert (await model(client, sha256))["path"] == str(gone)
+    gone.unlink()
+    mark_gone = scan_run.mark_gone
+
+    async def then_stopped(*args: Any) -> list[str]:
+        await mark_gone(*args)
+        raise asyncio.CancelledError
+
+    with monkeypatch.context() as patched:
+        patched.setattr(scan_run, "mark_gone", then_stopped)
+        with pytest.raises(asyncio.CancelledError):
+            await scan(client)
+
+    await scan(client)
+
+    assert (await model(client, sha256))["path"] == str(kept)
 
 
 @pytest.mark.parametrize("hashed_before", [[], ["copy"], ["copy", "first"]])

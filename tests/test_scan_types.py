@@ -85,3 +85,28 @@ async def test_a_copy_in_a_root_of_the_same_type_keeps_the_path_and_the_type_the
         str(home / "sdxl" / "sdxl.safetensors"),
         "checkpoints",
     )
+
+
+async def test_a_scan_of_one_type_finds_a_file_by_the_path_a_scan_of_every_type_does(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # Every model under one folder named as checkpoints, and ComfyUI's models folder a link
+    # to it, its loras named through the link: a scan of every type walks the loras there
+    # once, under checkpoints' path; a scan of loras must find them there too, not add a
+    # second location by the link's path (present for good, listed as a duplicate).
+    everything = tmp_path / "data" / "models"
+    sha256 = make_model_file(everything / "loras" / "cat.ckpt", size=300, seed=5)
+    (tmp_path / "ComfyUI").mkdir()
+    (tmp_path / "ComfyUI" / "models").symlink_to(everything)
+    client = await start(
+        make_client, checkpoints=everything, loras=tmp_path / "ComfyUI" / "models" / "loras"
+    )
+    await scan(client)
+    walked = [f["path"] for f in (await model(client, sha256))["files"]]
+    assert walked == [str(everything / "loras" / "cat.ckpt")]
+
+    await scan(client, ["loras"])
+
+    assert [f["path"] for f in (await model(client, sha256))["files"]] == walked
+    duplicates = await client.get("/api/duplicates")
+    assert (await duplicates.json())["groups"] == []

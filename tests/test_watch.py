@@ -248,3 +248,48 @@ def test_changes_in_a_root_that_another_root_links_to_are_applied(
         found = models(server)
     assert [f["path"] for f in found[added]["files"]] == [str(a1111 / "added.pt")]
     assert found[added]["path"] == str(a1111 / "added.pt")
+
+
+def test_a_root_that_appears_after_the_start_is_watched(data_dir: Path, tmp_path: Path) -> None:
+    """A models disk mounted after the service started (a root that does not exist is kept,
+    it may be mounted later), or a folder made once it was named: its files are applied."""
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    mounted_later = tmp_path / "nas" / "checkpoints"
+    roots = {
+        "MODELSHELF_MODEL_ROOTS": f"loras={loras};checkpoints={mounted_later}",
+        "MODELSHELF_WATCH": "true",
+    }
+    with ServerProcess(data_dir, tmp_path / "server.log", **roots) as server:
+        server.wait_for_line("watching 1 model roots")
+        mounted_later.mkdir(parents=True)
+        added = make_model_file(mounted_later / "sdxl.safetensors", size=300, seed=10)
+        wait_until(lambda: added in models(server), APPLIED_WITHIN, server)
+        assert models(server)[added]["type"] == "checkpoints"
+
+
+def test_a_root_that_is_a_link_to_another_root_adds_no_second_location(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """ComfyUI's loras folder replaced by a link to A1111's Lora folder (a common way to share
+    them), both listed as extra_model_paths.yaml lists them (a111 first): a scan walks those
+    files once, by the root listed first, and so must the watch."""
+    a1111 = tmp_path / "a1111" / "Lora"
+    comfy = tmp_path / "ComfyUI" / "loras"
+    a1111.mkdir(parents=True)
+    comfy.parent.mkdir(parents=True)
+    comfy.symlink_to(a1111)
+    there = make_model_file(a1111 / "there.ckpt", size=300, seed=31)
+    roots = {"MODELSHELF_MODEL_ROOTS": f"loras={a1111},{comfy}", "MODELSHELF_WATCH": "true"}
+    with ServerProcess(data_dir, tmp_path / "server.log", **roots) as server:
+        wait_until(lambda: there in models(server), APPLIED_WITHIN, server)
+        server.wait_for_line("watching 2 model roots")
+        later = make_model_file(a1111 / "later.ckpt", size=300, seed=32)
+        wait_until(lambda: later in models(server), APPLIED_WITHIN, server)
+        time.sleep(STABLE_SECONDS + 1)  # events by the other path would be applied by now
+        found = models(server)
+        duplicates = get(server, "/api/duplicates")
+    for sha256 in (there, later):
+        assert [f["path"] for f in found[sha256]["files"]] == [found[sha256]["path"]]
+        assert found[sha256]["path"].startswith(str(a1111))
+    assert duplicates["groups"] == []

@@ -35,6 +35,11 @@ from modelshelf.storage.rows import parse_meta, same_json
 log = logging.getLogger(__name__)
 
 _ABSENT: Any = object()
+# How the reason of a problem begins when a file beside a model could not be read at all (a
+# permission, an I/O error), not because of what it holds: such a file is not remembered as
+# read, so the next scan reads it again (chmod leaves its size and mtime as they were).
+IMAGE_NOT_ADDED = "example image not added: "
+UNREADABLE = ("cannot read", IMAGE_NOT_ADDED + "cannot read")
 
 
 @dataclass
@@ -77,7 +82,7 @@ class StagedFacts:
     def _readable(
         self, model: Path, names: dict[str, tuple[int, int]]
     ) -> dict[str, tuple[int, int]]:
-        unreadable = {p.path for p in self.facts.problems if p.reason.startswith("cannot read")}
+        unreadable = {p.path for p in self.problems if p.reason.startswith(UNREADABLE)}
         return {
             name: signature
             for name, signature in names.items()
@@ -187,9 +192,9 @@ async def _stage_image(
         folder = await staging.new_folder()
         return digest, await shelf.run_cpu(shelf.folder.render_into, image, folder)
     except (ImageError, TooLarge) as exc:
-        reason = f"example image not added: {exc.detail}"
+        reason = IMAGE_NOT_ADDED + exc.detail
     except OSError as exc:
-        reason = f"example image not added: cannot read: {exc.strerror or exc}"
+        reason = f"{IMAGE_NOT_ADDED}cannot read: {exc.strerror or exc}"
     problems.append(Problem(shown or printable(image), reason))
     return None
 

@@ -25,7 +25,6 @@ before are unchanged locations.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -38,7 +37,7 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound, Unprocessable
 from modelshelf.folders.changed import look_at
 from modelshelf.folders.roots import ModelRoots, RootsError, gather_roots
-from modelshelf.folders.walk import FoundFile, Walk
+from modelshelf.folders.walk import Walk
 from modelshelf.storage import model_files
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ async def scan_library(shelf: Shelf, types: list[str] | None, progress: ScanProg
         if wanted is None:
             await scan.walk(Walk(roots))
         else:
-            await scan.walk(Walk(scanned), _keep_types(roots, wanted))
+            await scan.walk(Walk(scanned, as_walked_by=roots))
         await scan.hash_and_register()
     finally:
         await scan.close()
@@ -98,8 +97,13 @@ async def scan_paths(
     try:
         await scan.classify(changed.found)
         for folder in changed.folders:
-            walk = Walk([folder], walked_elsewhere=[root.path for root in roots.roots])
-            await scan.walk(walk, _retype(roots))
+            walk = Walk(
+                [folder],
+                walked_elsewhere=[root.path for root in roots.roots],
+                as_walked_by=roots,
+                leave_other_types=False,
+            )
+            await scan.walk(walk)
         await scan.hash_and_register()
     finally:
         await scan.close()
@@ -143,31 +147,11 @@ def _wanted_types(roots: ModelRoots, types: list[str] | None) -> list[str] | Non
     return list(dict.fromkeys(types))
 
 
-def _keep_types(roots: ModelRoots, wanted: list[str]) -> Callable[[FoundFile], FoundFile | None]:
-    """For a scan of some types: a file in a root of another type nested inside a wanted
-    root (loras inside checkpoints) is that other type's, and left to its scan."""
-
-    def keep(found: FoundFile) -> FoundFile | None:
-        return found if roots.type_of(found.path) in (found.type, None) else None
-
-    return keep
-
-
 def _in_types(roots: ModelRoots, wanted: list[str]) -> Callable[[str], bool]:
     """For a scan of some types: whether a path lies in a root it covers (a file's own, as
-    `_keep_types` decides)."""
+    `Walk(as_walked_by=...)` decides, where no link is involved)."""
 
     def covered(path: str) -> bool:
         return roots.type_of(Path(path)) in wanted
 
     return covered
-
-
-def _retype(roots: ModelRoots) -> Callable[[FoundFile], FoundFile | None]:
-    """For a folder walked on its own: each file takes the type of the deepest root."""
-
-    def retype(found: FoundFile) -> FoundFile | None:
-        kind = roots.type_of(found.path) or found.type
-        return found if kind == found.type else dataclasses.replace(found, type=kind)
-
-    return retype

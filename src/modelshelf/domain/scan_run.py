@@ -104,9 +104,7 @@ class ScanRun:
 
     # --- phase 1 --------------------------------------------------------------------------
 
-    async def walk(
-        self, walk: Walk, adjust: Callable[[FoundFile], FoundFile | None] | None = None
-    ) -> None:
+    async def walk(self, walk: Walk) -> None:
         """Classify every file of `walk`, a batch at a time. The walk runs in the file pool,
         one batch ahead of the classifying."""
         files = iter(walk)
@@ -114,8 +112,6 @@ class ScanRun:
         try:
             while batch := await upcoming:
                 upcoming = asyncio.ensure_future(self.shelf.run_files(take, files, BATCH))
-                if adjust is not None:
-                    batch = [kept for found in batch if (kept := adjust(found)) is not None]
                 await self.classify(batch)
         finally:
             upcoming.cancel()
@@ -225,7 +221,7 @@ class ScanRun:
         if not known.location.present:
             self.counts.locations_back += 1
             self._flag(sha256, found, path)
-        elif facts_changed(known, found.companions):
+        elif known.left_behind or facts_changed(known, found.companions):
             self._flag(sha256, found, path)
         elif known.facts_problems and known.facts_problems != "[]":
             # Found at any of its locations read (a scan of some types may walk one only).

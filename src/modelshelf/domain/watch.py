@@ -38,6 +38,9 @@ STABLE_SECONDS = 2.0
 TICK_MS = 500
 DEBOUNCE_MS = 200
 RESTART_SECONDS = 5.0
+# How often the roots are looked at again: one that appears (a models disk mounted after the
+# start, a folder made after it was named) or comes back is watched from then on.
+ROOTS_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class FolderWatch:
         self.shelf = shelf
         self.roots = roots
         self.waiting: dict[str, _Look | None] = {}
+        self._caught_up: set[str] = set()  # roots watched and caught up with, while they stay
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -113,16 +117,24 @@ class FolderWatch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), RESTART_SECONDS)
 
+    async def _existing(self) -> list[str]:
+        """The roots that are folders now (one stat each, in the file pool)."""
+        folders = list(dict.fromkeys(str(root.path) for root in self.roots.roots))
+        return await self.shelf.run_files(lambda: [f for f in folders if os.path.isdir(f)])
+
     async def _watch(self) -> None:
-        folders = [str(root.path) for root in self.roots.roots]
-        existing = [f for f in folders if await self.shelf.run_files(os.path.isdir, f)]
+        """Watch the roots that exist until the set of them changes (or the stop)."""
+        existing = await self._existing()
+        self._caught_up &= set(existing)  # a root gone and back is caught up with again
         if not existing:
-            log.warning("watch: no model root exists; nothing to watch")
-            await self._stop.wait()
+            log.warning("watch: no model root exists; nothing to watch until one does")
+            while not self._stop.is_set() and not await self._existing():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), ROOTS_SECONDS)
             return
         log.info("watching %d model roots for changes", len(existing))
-        caught_up = False
-        async for changes in awatch(
+        looked = time.monotonic()
+        changes_of = awatch(
             *existing,
             # A folder it may not read (lost+found, another user's) would stop it from
             # watching anything: a scan reports such a folder and goes on, and so does this.
@@ -132,14 +144,22 @@ class FolderWatch:
             rust_timeout=TICK_MS,
             yield_on_timeout=True,
             stop_event=self._stop,
-        ):
-            if not caught_up:
-                caught_up = True
-                await self._catch_up(existing)
-            for _change, path in changes:
-                self.waiting.setdefault(path, None)
-            if self.waiting:
-                await self._apply_complete()
+        )
+        async with contextlib.aclosing(changes_of) as watched:
+            async for changes in watched:
+                new = [f for f in existing if f not in self._caught_up]
+                if new:
+                    self._caught_up.update(new)
+                    await self._catch_up(new)
+                for _change, path in changes:
+                    self.waiting.setdefault(path, None)
+                if self.waiting:
+                    await self._apply_complete()
+                if time.monotonic() - looked >= ROOTS_SECONDS:
+                    looked = time.monotonic()
+                    if await self._existing() != existing:
+                        log.info("watch: the model roots that exist changed; watching again")
+                        return
 
     async def _catch_up(self, folders: list[str]) -> None:
         """Once events are being watched, every file under the roots and every location the

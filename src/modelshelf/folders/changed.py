@@ -46,11 +46,14 @@ def look_at(roots: ModelRoots, paths: Iterable[str]) -> Changed:
     changed = Changed()
     listings: dict[Path, list[str]] = {}
     models: dict[Path, str] = {}
-    for text in sorted(set(_walked_paths(roots, paths))):
+    resolved = roots.resolved()
+    for text in sorted(set(_walked_paths(roots, paths, resolved))):
         path = Path(text)
         kind = roots.type_of(path)
         if kind is None or _hidden(roots, path):
             continue
+        # As a walk gives it: a root reached through a link into another's folder is known.
+        kind = roots.walked_type(path, resolved) or kind
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -76,7 +79,7 @@ def look_at(roots: ModelRoots, paths: Iterable[str]) -> Changed:
     return changed
 
 
-def _walked_paths(roots: ModelRoots, paths: Iterable[str]) -> Iterator[str]:
+def _walked_paths(roots: ModelRoots, paths: Iterable[str], resolved: list[Path]) -> Iterator[str]:
     """Each path under the roots by the path a walk finds it by: a change reported through a
     symlinked folder that leads into a root is a change at the real path (a walk never makes
     a location of the linked one, and inotify reports a folder's changes by whichever path
@@ -85,7 +88,7 @@ def _walked_paths(roots: ModelRoots, paths: Iterable[str]) -> Iterator[str]:
         path = Path(text)
         if roots.type_of(path) is None or not is_valid_utf8(text):
             continue
-        walked = str(roots.walked_path(path))
+        walked = str(roots.walked_path(path, resolved))
         if is_valid_utf8(walked):
             yield walked
 

@@ -101,23 +101,42 @@ class ModelRoots:
             return any(real.is_relative_to(os.path.realpath(r.path)) for r in self.roots)
         return False
 
-    def walked_path(self, path: Path) -> Path:
-        """`path` as a walk of every root finds it: when the folder holding it is reached
-        through a symlinked folder that leads into a root (inotify reports every change in a
-        folder by one of the paths to it, often the link's), the same name in the folder the
-        link leads to, under the deepest root holding that folder (ties going to the root
-        listed first, as the walk's do); otherwise `path` itself. Blocking (resolves
-        symlinks)."""
-        if not self.reached_through_link(path):
-            return path
+    def resolved(self) -> list[Path]:
+        """The roots' folders, links resolved, in the order listed (for `walked_path`).
+        Blocking."""
+        return [Path(os.path.realpath(root.path)) for root in self.roots]
+
+    def walked_type(self, path: Path, resolved: Sequence[Path] | None = None) -> str | None:
+        """The type a walk of every root gives the file at `path`: that of the deepest root
+        whose folder, links resolved, holds the folder of `path` (ties going to the root
+        listed first), as the walk knows folders by identity; None if no root holds it so.
+        `resolved` as for `walked_path`. Blocking (resolves symlinks)."""
         real = Path(os.path.realpath(path.parent))
-        resolved = [(root, Path(os.path.realpath(root.path))) for root in self.roots]
-        holding = [(root, at) for root, at in resolved if real.is_relative_to(at)]
-        if not holding:
-            return path
+        holding = [
+            (root, at)
+            for root, at in zip(self.roots, resolved or self.resolved(), strict=True)
+            if real.is_relative_to(at)
+        ]
         # max() keeps the first of equals: ties go to the root listed first.
-        root, at = max(holding, key=lambda held: len(held[1].parts))
-        return root.path / real.relative_to(at) / path.name
+        return max(holding, key=lambda held: len(held[1].parts))[0].type if holding else None
+
+    def walked_path(self, path: Path, resolved: Sequence[Path] | None = None) -> Path:
+        """`path` as a walk of every root finds it, whatever path a watcher reported it by
+        (inotify reports every change in a folder by one of the paths to it, often a link's).
+        A walk goes through the roots in the order listed, each down its real folders before
+        any symlinked one, and walks a folder once: the folder holding `path` is found under
+        the first root listed whose folder, links resolved, holds it (not inside a hidden
+        folder), by that root's path, be it reached through a link into a root or through a
+        root that is itself a link to another. A folder no root holds so (reached only
+        through a link out of every root) keeps `path`. `resolved`: `self.resolved()`, when
+        many paths are looked at. Blocking (resolves symlinks)."""
+        real = Path(os.path.realpath(path.parent))
+        for root, at in zip(self.roots, resolved or self.resolved(), strict=True):
+            if real.is_relative_to(at):
+                below = real.relative_to(at)
+                if not any(part.startswith(".") for part in below.parts):
+                    return root.path / below / path.name
+        return path
 
 
 def gather_roots(

@@ -61,12 +61,24 @@ class Walk:
     once the iteration ends. A Walk can be iterated once."""
 
     def __init__(
-        self, roots: ModelRoots | Iterable[Root], *, walked_elsewhere: Iterable[Path] = ()
+        self,
+        roots: ModelRoots | Iterable[Root],
+        *,
+        walked_elsewhere: Iterable[Path] = (),
+        as_walked_by: ModelRoots | None = None,
+        leave_other_types: bool = True,
     ) -> None:
         """`walked_elsewhere`: folders that a walk of every root reaches by their real path
         (the other roots, when one folder is walked alone): a symlinked folder that leads into
-        one of them is skipped, as a walk of every root would skip it."""
+        one of them is skipped, as a walk of every root would skip it. `as_walked_by`: every
+        root, when some are walked: each file is given the path and type a walk of every
+        root gives it (a root of these reached through a link into a root of another type is
+        walked there), and left out if `leave_other_types` and that type is another root's
+        (loras nested inside checkpoints, for a walk of checkpoints)."""
         self._roots = roots.roots if isinstance(roots, ModelRoots) else tuple(roots)
+        self._all = as_walked_by
+        self._leave_other_types = leave_other_types
+        self._resolved: list[Path] | None = None
         # Roots already warned about as not folders are not reported again as problems.
         self._warned = {r for r, _ in roots.missing} if isinstance(roots, ModelRoots) else set()
         self._elsewhere = tuple(os.path.realpath(p) for p in walked_elsewhere)
@@ -195,10 +207,19 @@ class Walk:
             for stem, names in companions_by_stem(others, stems).items()
         }
         parent = Path(folder.path)
+        kind = folder.type
+        if self._all is not None and models:
+            if self._resolved is None:
+                self._resolved = self._all.resolved()
+            placed = parent / models[0][0].name
+            parent = self._all.walked_path(placed, self._resolved).parent
+            kind = self._all.walked_type(placed, self._resolved) or kind
+            if kind != folder.type and self._leave_other_types:
+                return  # another type's, walked by its own scan
         for entry, st in models:
             yield FoundFile(
                 path=parent / entry.name,
-                type=folder.type,
+                type=kind,
                 size=st.st_size,
                 mtime_ns=st.st_mtime_ns,
                 inode=st.st_ino,

@@ -53,6 +53,10 @@ class KnownLocation:
     facts_sources: str | None
     facts_copies: str | None = None
     facts_problems: str | None = None
+    # Its model's `path`, or a file its facts were read from, is a location whose file is
+    # gone (or that holds other content now): a scan stopped before it brought the model up
+    # to date (scan phases 3 and 4) left it so, and the next one must finish that.
+    left_behind: bool = False
 
     def companions_changed(self, companions: Signatures) -> bool:
         """Whether `companions` differ from those the facts were read with (compared as text:
@@ -118,6 +122,19 @@ def signatures_of(value: Any) -> Signatures | None:
         return None
 
 
+# Whether the model `m` (its facts `ff`) of a location is left behind (KnownLocation): a
+# lookup by primary key for its path and facts source, and for each copy its facts were read
+# from (models with copies only; `copies` is JSON this code wrote, checked all the same).
+_LEFT_BEHIND = (
+    "EXISTS (SELECT 1 FROM model_files g WHERE g.path = m.path"
+    "   AND (g.present = 0 OR g.sha256 != m.sha256))"
+    " OR EXISTS (SELECT 1 FROM model_files g WHERE g.path = ff.source_path AND g.present = 0)"
+    " OR CASE WHEN ff.copies != '{}' AND json_valid(ff.copies) THEN EXISTS ("
+    "   SELECT 1 FROM json_each(ff.copies) AS j JOIN model_files g ON g.path = j.key"
+    "   WHERE g.present = 0) ELSE 0 END"
+)
+
+
 async def known_locations(
     conn: aiosqlite.Connection, paths: Sequence[str]
 ) -> dict[str, KnownLocation]:
@@ -127,14 +144,17 @@ async def known_locations(
         rows = await fetch_all(
             conn,
             f"SELECT {_PREFIXED}, m.sha256 IS NOT NULL,"
-            " ff.source_path, ff.sources, ff.copies, ff.problems FROM model_files AS f"
+            f" ff.source_path, ff.sources, ff.copies, ff.problems, {_LEFT_BEHIND}"
+            " FROM model_files AS f"
             " LEFT JOIN models m ON m.sha256 = f.sha256"
             " LEFT JOIN file_facts ff ON ff.model_hash = f.sha256"
             f" WHERE f.path IN ({placeholders(len(chunk))})",
             chunk,
         )
         for row in rows:
-            found[row[0]] = KnownLocation(_location(row), bool(row[8]), *row[9:13])
+            found[row[0]] = KnownLocation(
+                _location(row), bool(row[8]), row[9], row[10], row[11], row[12], bool(row[13])
+            )
     return found
 
 
