@@ -373,6 +373,41 @@ def test_bad_input_is_an_image_error_and_leaves_no_file(
     assert list(out.iterdir()) == [], "nothing, not even a temporary file, may be left"
 
 
+def _vips_format(folder: Path) -> bytes:
+    pyvips.Image.black(64, 48).vipssave(str(folder / "native.v"))
+    return (folder / "native.v").read_bytes()
+
+
+# Formats libvips can read that no example image comes in: each named as a picture, as a
+# sidecar folder or a client may name anything.
+NO_PICTURE_FORMATS: dict[str, Callable[[Path], bytes]] = {
+    "drawing.png": lambda folder: (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480">'
+        b'<rect width="640" height="480" fill="red"/></svg>'
+    ),
+    "native.png": _vips_format,
+}
+
+
+@pytest.mark.parametrize("name", list(NO_PICTURE_FORMATS))
+def test_a_format_pictures_do_not_come_in_is_not_read(tmp_path: Path, out: Path, name: str) -> None:
+    source = tmp_path / "bad" / name
+    source.parent.mkdir()
+    source.write_bytes(NO_PICTURE_FORMATS[name](tmp_path / "bad"))
+
+    with pytest.raises(ImageError, match="is not an image"):
+        render_renditions(source, targets(out))
+    with pytest.raises(ImageError, match="is not an image"):
+        verify_image(source)
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "gif", "tif", "avif"])
+def test_every_format_pictures_come_in_is_read(tmp_path: Path, out: Path, ext: str) -> None:
+    sizes = render_renditions(make_image(tmp_path / f"ok.{ext}", 90, 60), targets(out))
+    assert sizes["high"] == (90, 60)
+
+
 @pytest.mark.parametrize("name", ["truncated.jpg", "truncated.png", "corrupt-data.png", "text.jpg"])
 def test_verify_image_rejects_what_cannot_be_decoded(tmp_path: Path, name: str) -> None:
     source = tmp_path / name

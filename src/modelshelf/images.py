@@ -30,6 +30,18 @@ _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 # same name would be served from the cache. Rendering never repeats, so the cache only costs.
 pyvips.cache_set_max(0)
 
+# Example images come from folders and clients nobody vouches for, and libvips picks a loader
+# by a file's bytes, not its name: a ".png" holding SVG was drawn by librsvg, one in libvips'
+# own format mapped as its header says, a CSV or matrix read as pixels. Only the formats
+# pictures come in are read; every other loader is blocked for the whole process (a blocked
+# loader's format is "not a known file format"). Unblocking a loader unblocks its file,
+# buffer and source variants.
+PICTURE_LOADERS = ("Jpeg", "Uhdr", "Png", "Webp", "Nsgif", "Tiff", "Heif")
+PICTURE_FORMATS = "JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF"
+pyvips.operation_block_set("VipsForeignLoad", True)
+for _loader in PICTURE_LOADERS:
+    pyvips.operation_block_set(f"VipsForeignLoad{_loader}", False)
+
 # libvips reports every operation at INFO level (about eight lines per rendition) and pyvips
 # forwards them to logging: at the service's INFO level they were most of the log. Keep its
 # warnings and errors.
@@ -63,8 +75,8 @@ def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         problem = _first_line(exc, source)
         if "is not a known file format" in problem:  # text, a model, anything not a picture
             raise ImageError(
-                f"{source.name} is not an image: its bytes are in no image format libvips"
-                " reads (JPEG, PNG, WebP, GIF, TIFF, ...)"
+                f"{source.name} is not an image: its bytes are in no image format read here"
+                f" ({PICTURE_FORMATS})"
             ) from exc
         raise ImageError(f"{source.name} is not a readable image: {problem}") from exc
     width, height = header.width, header.height
