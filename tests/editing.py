@@ -8,14 +8,44 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from modelshelf import crashpoints
+from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.errors import StorageFull
+from modelshelf.web.openapi import build_openapi
 from tests.conftest import Client, migrate
 from tests.factories import LegacyLibrary, fake_sha
 
 A = fake_sha(101)
 B = fake_sha(102)
 UNKNOWN = fake_sha(999)
+
+# Bad bodies of a request naming many models by a list of hashes and nothing else
+# (POST /api/models/delete, /api/models/restore).
+BAD_HASH_LISTS = [
+    pytest.param({}, id="empty"),
+    pytest.param({"hashes": []}, id="no-hash"),
+    pytest.param({"hashes": [fake_sha(7000 + i) for i in range(MAX_MODELS + 1)]}, id="too-many"),
+    pytest.param({"hashes": A}, id="hashes-text"),
+    pytest.param({"hashes": [5]}, id="hash-number"),
+    pytest.param({"hashes": ["xyz"]}, id="hash-not-hex"),
+    pytest.param({"hashes": [A, B + "0"]}, id="hash-long"),
+    pytest.param({"hashes": [A], "type": "lora"}, id="unknown-field"),
+    pytest.param([A], id="list"),
+    pytest.param(None, id="null"),
+]
+
+
+def assert_hash_list_schema(name: str) -> None:
+    """The published schema `name` is a list of 1 to MAX_MODELS hashes and nothing else."""
+    schema = build_openapi()["components"]["schemas"][name]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"hashes"}
+    hashes = schema["properties"]["hashes"]
+    assert (hashes["minItems"], hashes["maxItems"]) == (1, MAX_MODELS)
+
+
 TABLES = (
     "models",
     "tags",

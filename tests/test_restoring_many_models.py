@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from modelshelf.domain.bulk_tagging import MAX_MODELS
-from modelshelf.web.openapi import build_openapi
 from tests.conftest import Client, migrate
 from tests.editing import (
+    BAD_HASH_LISTS,
     UNKNOWN,
     A,
     B,
     assert_error,
+    assert_hash_list_schema,
     assert_refused_unchanged,
     build,
     call,
@@ -173,40 +174,10 @@ async def test_the_most_models_a_request_may_name_are_restored_in_one_change(
 
 
 def test_the_published_schema_says_how_many_models_and_what_a_hash_is() -> None:
-    schema = build_openapi()["components"]["schemas"]["ModelsRestoreRequest"]
-    assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {"hashes"}
-    hashes = schema["properties"]["hashes"]
-    assert (hashes["minItems"], hashes["maxItems"]) == (1, MAX_MODELS)
+    assert_hash_list_schema("ModelsRestoreRequest")
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {},
-        {"hashes": []},
-        {"hashes": [fake_sha(7000 + i) for i in range(MAX_MODELS + 1)]},
-        {"hashes": A},
-        {"hashes": [5]},
-        {"hashes": ["xyz"]},
-        {"hashes": [A, B + "0"]},
-        {"hashes": [A], "entry": 1},
-        [A],
-        None,
-    ],
-    ids=[
-        "empty",
-        "no-hash",
-        "too-many",
-        "hashes-text",
-        "hash-number",
-        "hash-not-hex",
-        "hash-long",
-        "unknown-field",
-        "list",
-        "null",
-    ],
-)
+@pytest.mark.parametrize("body", BAD_HASH_LISTS)
 async def test_a_bad_body_is_400_and_restores_nothing(
     library: Client, data_dir: Path, body: Any
 ) -> None:
