@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import aiosqlite
 from pydantic import ValidationError
@@ -50,26 +50,40 @@ class Versioned:
 
 
 @dataclass(frozen=True)
-class IfMatch:
-    """An If-Match precondition: any current version (`*`) or one of `etags`."""
+class _EntityTagCondition:
+    """A condition on a model's version read from a list header: any current version (`*`)
+    or one of `etags`. WEAK_MATCHES: whether a W/ tag matches the version it quotes (a weak
+    comparison, If-None-Match) or never does (a strong one, If-Match)."""
+
+    HEADER: ClassVar[str]
+    WEAK_MATCHES: ClassVar[bool]
 
     etags: frozenset[str]
     any: bool = False
 
     @classmethod
-    def parse(cls, header: str | None) -> IfMatch | None:
+    def parse(cls, header: str | None) -> Self | None:
         """None when there is no header. Raises InvalidInput for a malformed one."""
         if header is None:
             return None
         if header.strip() == "*":
             return cls(frozenset(), any=True)
-        # Weak tags never match: If-Match compares strongly.
-        tags = {tag for weak, tag in entity_tags(header, "If-Match") if not weak}
-        return cls(frozenset(tags))
+        tags = entity_tags(header, cls.HEADER)
+        return cls(frozenset(tag for weak, tag in tags if cls.WEAK_MATCHES or not weak))
+
+    def matches(self, etag: str) -> bool:
+        return self.any or etag in self.etags
+
+
+class IfMatch(_EntityTagCondition):
+    """An If-Match precondition, compared strongly."""
+
+    HEADER = "If-Match"
+    WEAK_MATCHES = False
 
     def require(self, etag: str) -> None:
         """Raises PreconditionFailed unless `etag` satisfies the precondition."""
-        if not (self.any or etag in self.etags):
+        if not self.matches(etag):
             raise PreconditionFailed(
                 "the model changed since it was read (If-Match does not match); "
                 "nothing was changed: read it again and retry",
@@ -77,26 +91,12 @@ class IfMatch:
             )
 
 
-@dataclass(frozen=True)
-class IfNoneMatch:
-    """An If-None-Match condition on a model's version: any current version (`*`) or one of
-    `etags`, compared weakly (a W/ tag matches the version it quotes)."""
+class IfNoneMatch(_EntityTagCondition):
+    """An If-None-Match condition, compared weakly: `matches` says the client holds that
+    version already (a GET answers 304)."""
 
-    etags: frozenset[str]
-    any: bool = False
-
-    @classmethod
-    def parse(cls, header: str | None) -> IfNoneMatch | None:
-        """None when there is no header. Raises InvalidInput for a malformed one."""
-        if header is None:
-            return None
-        if header.strip() == "*":
-            return cls(frozenset(), any=True)
-        return cls(frozenset(tag for _, tag in entity_tags(header, "If-None-Match")))
-
-    def holds(self, etag: str) -> bool:
-        """Whether the client holds version `etag` already (a GET answers 304)."""
-        return self.any or etag in self.etags
+    HEADER = "If-None-Match"
+    WEAK_MATCHES = True
 
 
 def entity_tags(header: str, name: str) -> list[tuple[bool, str]]:

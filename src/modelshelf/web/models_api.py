@@ -52,7 +52,7 @@ async def get_model(request: web.Request) -> web.Response:
     # RFC 9110 13.2.2: If-Match first (412), then If-None-Match (304 for a GET).
     if precondition is not None:
         precondition.require(model.etag)
-    if held is not None and held.holds(model.etag):
+    if held is not None and held.matches(model.etag):
         return with_etag(web.Response(status=304), model.etag)
     return with_etag(await respond(request, model.record), model.etag)
 

@@ -120,17 +120,21 @@ def parse_path_id(raw: str, what: str) -> int:
 
 
 def if_match(request: web.Request) -> IfMatch | None:
-    """The request's If-Match precondition on a model's version, if it has one (its field
-    lines read as one list, RFC 9110 5.3). Raises InvalidInput for a malformed header."""
-    lines = request.headers.getall("If-Match", [])
-    return IfMatch.parse(", ".join(lines) if lines else None)
+    """The request's If-Match precondition on a model's version, if it has one. Raises
+    InvalidInput for a malformed header."""
+    return IfMatch.parse(_list_header(request, "If-Match"))
 
 
 def if_none_match(request: web.Request) -> IfNoneMatch | None:
-    """The request's If-None-Match condition on a model's version, if it has one (its field
-    lines read as one list). Raises InvalidInput for a malformed header."""
-    lines = request.headers.getall("If-None-Match", [])
-    return IfNoneMatch.parse(", ".join(lines) if lines else None)
+    """The request's If-None-Match condition on a model's version, if it has one. Raises
+    InvalidInput for a malformed header."""
+    return IfNoneMatch.parse(_list_header(request, "If-None-Match"))
+
+
+def _list_header(request: web.Request, name: str) -> str | None:
+    """A list header's field lines read as one list (RFC 9110 5.3); None without one."""
+    lines = request.headers.getall(name, [])
+    return ", ".join(lines) if lines else None
 
 
 def with_etag(response: web.Response, etag: str) -> web.Response:
