@@ -228,3 +228,64 @@ def test_every_name_a_tier_finds_is_a_match(name: str, cut: int) -> None:
             (search.match_expression(search.query_words(typed)),),
         ).fetchone()[0]
     assert found == 1, (name, key, typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "first"),
+    [
+        ("pony", ["Pony v1", "Pony v2", "Pony v10", "Pony XL 1.5", "Pony XL 1.10"]),
+        ("pony v", ["Pony v1", "Pony v2", "Pony v10"]),
+        ("pony v1", ["Pony v1", "Pony v1a", "Pony v10"]),
+        ("pony xl 1", ["Pony XL 1.5", "Pony XL 1.10"]),
+    ],
+)
+async def test_names_that_begin_with_what_was_typed_list_their_numbers_by_value(
+    library: Client, typed: str, first: list[str]
+) -> None:
+    """As the library lists names by name (test_name_order): a collector keeps many versions
+    of one model, and "v10" between "v1" and "v2" hides the newest."""
+    renamed = ["Pony v10", "Pony XL 1.10", "Pony v2", "Pony XL 1.5", "Pony v1", "Pony v1a"]
+    for legacy_id, name in enumerate(renamed, start=1):
+        status, body, _ = await call(
+            library, "PATCH", f"/api/models/{sha(legacy_id)}", {"name": name}
+        )
+        assert status == 200, body
+    found = await names(library, typed)
+    assert [n for n in found if n in first] == first
+    assert found[: len(first)] == first, found
+
+
+KEY_TEXT = st.text(st.sampled_from([*"ab 0129", "\u0663", "\u00e9"]), min_size=1, max_size=10)
+
+
+@given(names=st.lists(KEY_TEXT, min_size=1, max_size=12), typed=KEY_TEXT)
+@settings(max_examples=300, deadline=None)
+def test_the_name_tiers_hold_what_their_rules_say_in_number_order(
+    names: list[str], typed: str
+) -> None:
+    """The tiers are read as ranges of a key whose numbers are written by value; whatever the
+    digits (zeros, a digit of another script, a number begun), each tier holds exactly the
+    names its rule says, ordered as the name order reads them."""
+    words = search.typed_words(typed)
+    if not words:
+        return  # no words, no tiers (a search of punctuation alone lists by name)
+    keys = {doc_id: search.name_key(name) for doc_id, name in enumerate(names, start=1)}
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript("".join(sql + ";" for _, sql in MIGRATIONS))
+        for doc_id, key in keys.items():
+            conn.execute(
+                "INSERT INTO search_docs(id, sha256, stale, name_key, name_rank)"
+                " VALUES (?, ?, 0, ?, ?)",
+                (doc_id, sha(doc_id), key, search.name_rank(key)),
+            )
+        sql, params = search.name_tiers_sql(words, None)
+        found = [r[0] for r in conn.execute(f"SELECT doc_id FROM ({sql}) ORDER BY score", params)]
+    typed_key = " ".join(words)
+    tiers: list[list[int]] = [[], [], []]
+    for doc_id, key in keys.items():
+        if key is None or not key.startswith(typed_key):
+            continue
+        rest = key[len(typed_key) :]
+        tiers[0 if not rest else 1 if rest[0] == " " else 2].append(doc_id)
+    by_rank = [sorted(t, key=lambda i: (search.name_rank(keys[i]), i)) for t in tiers]
+    assert found == [i for tier in by_rank for i in tier], (names, typed)
