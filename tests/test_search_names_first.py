@@ -233,8 +233,8 @@ def test_every_name_a_tier_finds_is_a_match(name: str, cut: int) -> None:
 @pytest.mark.parametrize(
     ("typed", "first"),
     [
-        ("pony", ["Pony v1", "Pony v2", "Pony v10", "Pony XL 1.5", "Pony XL 1.10"]),
-        ("pony v", ["Pony v1", "Pony v2", "Pony v10"]),
+        ("pony", ["Pony v1", "Pony v1a", "Pony v2", "Pony v10", "Pony XL 1.5", "Pony XL 1.10"]),
+        ("pony v", ["Pony v1", "Pony v1a", "Pony v2", "Pony v10"]),
         ("pony v1", ["Pony v1", "Pony v1a", "Pony v10"]),
         ("pony xl 1", ["Pony XL 1.5", "Pony XL 1.10"]),
     ],
@@ -276,7 +276,7 @@ def test_the_name_tiers_hold_what_their_rules_say_in_number_order(
             conn.execute(
                 "INSERT INTO search_docs(id, sha256, stale, name_key, name_rank)"
                 " VALUES (?, ?, 0, ?, ?)",
-                (doc_id, sha(doc_id), key, search.name_rank(key)),
+                (doc_id, sha(doc_id), key, key and search.name_rank(key)),
             )
         sql, params = search.name_tiers_sql(words, None)
         found = [r[0] for r in conn.execute(f"SELECT doc_id FROM ({sql}) ORDER BY score", params)]
@@ -287,5 +287,5 @@ def test_the_name_tiers_hold_what_their_rules_say_in_number_order(
             continue
         rest = key[len(typed_key) :]
         tiers[0 if not rest else 1 if rest[0] == " " else 2].append(doc_id)
-    by_rank = [sorted(t, key=lambda i: (search.name_rank(keys[i]), i)) for t in tiers]
+    by_rank = [sorted(t, key=lambda i: (search.name_rank(keys[i] or ""), i)) for t in tiers]
     assert found == [i for tier in by_rank for i in tier], (names, typed)

@@ -41,7 +41,7 @@ def test_build_rows_indexes_each_model_read_and_drops_those_gone() -> None:
                 "style",
             )
         ],
-        facts=[("Pony", "ink wash v10", "ink wash v1210", 7)],
+        facts=[("Pony", "ink wash v10", "ink wash v1210", "ink wash v1210", 7)],
         gone=[8],
     )
 
@@ -51,7 +51,7 @@ def test_a_model_whose_meta_is_no_json_is_indexed_by_its_other_fields() -> None:
     read = SourceRows(rows=[(sha, None, "Broken", "{not json")], tags={}, locations={})
     built = build_rows([(1, sha)], read)
     assert built.texts == [(1, "broken", "", "", "", "")]
-    assert built.facts == [(None, "broken", "broken", 1)]
+    assert built.facts == [(None, "broken", "broken", "broken", 1)]
 
 
 @pytest.fixture

@@ -322,6 +322,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "a search lists the names that begin with what was typed with their numbers by value",
+        """
+        -- storage.search.name_rank: each model's name_key with its numbers written by value;
+        -- name_tiers_sql reads the tiers of a search as ranges of this index, in its order
+        -- ("pony v2" before "pony v10", as the listings order names). Every row is built
+        -- again at the next open.
+        ALTER TABLE search_docs ADD COLUMN name_rank TEXT;
+        CREATE INDEX search_docs_name_rank ON search_docs(name_rank);
+        UPDATE search_docs SET stale = 1;
+        """,
+    ),
 ]
 
 

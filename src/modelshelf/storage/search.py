@@ -213,6 +213,14 @@ def name_key(name: str | None) -> str | None:
     return " ".join(words)
 
 
+def name_rank(key: str) -> str:
+    """The order of names inside a tier of name_tiers_sql: a name_key with each run of digits
+    written by its value, as name_order writes it ("pony v2" before "pony v10"). The rank of a
+    key that begins with typed words not ending in a digit begins with the rank of those
+    words (their numbers are whole), so those tiers are ranges of this rank."""
+    return _DIGITS.sub(_by_value, key)
+
+
 def _read_apart(char: str) -> bool:
     """Whether WORD and FTS5 disagree on `char`: one reads it inside a word, the other between
     words (storage.word_chars). In ASCII they agree: letters and digits make words."""
@@ -223,13 +231,18 @@ def _read_apart(char: str) -> bool:
 _BEFORE_ANY_SCORE = -1e9
 # The name is the words; it begins with them as whole words (a space follows); it begins
 # with them, the last one begun (a word character follows: above the space, as every
-# character of a key is). Each is a range of the index search_docs_name_key, in the keys'
-# own (binary) order. Not GLOB: a statement whose GLOB pattern is a parameter is prepared
-# again at each run, which cost a whole page's statement 1-2 ms.
+# character of a key is): a condition on a column `{c}`, and its bounds. A tier but the
+# first is read as a range of name_rank's index, in its order (numbers by value), no deeper
+# than a page; name_key's own range is tested beside it (two numbers that differ only in
+# leading zeros share a rank, not a key). name_rank is no range of a last word begun that
+# ends in a digit ("v1" begins "v10", whose number is written with another length): that
+# tier is name_key's range, read whole and sorted (few names begin with a number typed).
+# Not GLOB: a statement whose GLOB pattern is a parameter is prepared again at each run,
+# which cost a whole page's statement 1-2 ms.
 _TIERS = (
-    ("= ?", ("{}",)),
-    (">= ? AND name_key < ?", ("{} ", "{}!")),
-    (">= ? AND name_key < ?", ("{}!", "{}\U0010ffff")),
+    ("{c} = ?", ("{}",)),
+    ("{c} >= ? AND {c} < ?", ("{} ", "{}!")),
+    ("{c} >= ? AND {c} < ?", ("{}!", "{}\U0010ffff")),
 )
 
 
@@ -238,28 +251,37 @@ def name_tiers_sql(
 ) -> tuple[str, list[Any]]:
     """SQL selecting `doc_id` and `score` of the models whose name begins with `typed`
     (typed_words of a query, the last one begun), scored below any bm25 score, in the order
-    of _TIERS, then by name, then index row: a search ranks these first, as a person typing a
-    name expects, then its other matches by bm25. Each is a match of the query's words (see
-    name_key). `kept_by`: the conditions on `models m` of a filter beside the words, and
-    their parameters. At most `depth` of each tier, enough for a ranking that deep."""
+    of _TIERS, then by name_rank, then index row: a search ranks these first, as a person
+    typing a name expects, then its other matches by bm25. Each is a match of the query's
+    words (see name_key). `kept_by`: the conditions on `models m` of a filter beside the
+    words, and their parameters. At most `depth` of each tier, enough for a ranking that
+    deep."""
     key = " ".join(typed)
+    rank = name_rank(key)
     limit = "" if depth is None else f" LIMIT {int(depth)}"
     conditions, condition_params = kept_by
     # Each tier row's model read by its key (CROSS JOIN keeps the range first), no pass over
     # the matches: a filter costs a look-up a row.
     models = " CROSS JOIN models m ON m.sha256 = search_docs.sha256" if conditions else ""
     kept = "".join(f" AND {c}" for c in conditions)
-    tiers = " UNION ALL ".join(
-        f"SELECT * FROM (SELECT id, {3 - n} AS tier, name_key FROM search_docs{models}"
-        f" WHERE name_key {test}{kept} ORDER BY name_key, id{limit})"
-        for n, (test, _) in enumerate(_TIERS)
-    )
+    selects, params = [], []
+    for n, (test, bounds) in enumerate(_TIERS):
+        keyed = [b.format(key) for b in bounds]
+        if n == 0 or (n == 2 and _DIGITS.match(key[-1:])):
+            where, tier_params = test.format(c="name_key"), keyed
+        else:
+            where = f"{test.format(c='name_rank')} AND {test.format(c='+name_key')}"
+            tier_params = [*(b.format(rank) for b in bounds), *keyed]
+        selects.append(
+            f"SELECT * FROM (SELECT id, {3 - n} AS tier, name_rank FROM search_docs{models}"
+            f" WHERE {where}{kept} ORDER BY name_rank, id{limit})"
+        )
+        params += [*tier_params, *condition_params]
     sql = (
         f"SELECT id AS doc_id, {_BEFORE_ANY_SCORE} + row_number()"
-        f" OVER (ORDER BY tier DESC, name_key, id) AS score FROM ({tiers})"
+        f" OVER (ORDER BY tier DESC, name_rank, id) AS score FROM ({' UNION ALL '.join(selects)})"
     )
-    params = [[*(b.format(key) for b in bounds), *condition_params] for _, bounds in _TIERS]
-    return sql, [p for tier in params for p in tier]
+    return sql, params
 
 
 def ranked_page_sql(

@@ -29,6 +29,7 @@ from modelshelf.storage.search import (
     base_model_of,
     name_key,
     name_order,
+    name_rank,
     search_document,
 )
 
@@ -45,10 +46,10 @@ class SourceRows:
 @dataclass(frozen=True)
 class BuiltRows:
     """A chunk of index rows ready to write: `texts` (rowid, then each column of COLUMNS),
-    `facts` (base_model, name_key, name_order, id) and the ids of models gone."""
+    `facts` (base_model, name_key, name_rank, name_order, id) and the ids of models gone."""
 
     texts: list[tuple[Any, ...]]
-    facts: list[tuple[str | None, str | None, str | None, int]]
+    facts: list[tuple[str | None, str | None, str | None, str | None, int]]
     gone: list[int]
 
 
@@ -78,8 +79,8 @@ def _rebuild(db: sqlite3.Connection, stale: Sequence[tuple[int, str]]) -> None:
             built.texts,
         )
         db.executemany(
-            "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ?, name_order = ?"
-            " WHERE id = ?",
+            "UPDATE search_docs SET stale = 0, base_model = ?, name_key = ?, name_rank = ?,"
+            " name_order = ? WHERE id = ?",
             built.facts,
         )
         if gone := built.gone:
@@ -100,12 +101,13 @@ def build_rows(docs: Sequence[tuple[int, str]], read: SourceRows) -> BuiltRows:
         for sha256, path, name, meta_json in read.rows
     }
     texts: list[tuple[Any, ...]] = []
-    facts: list[tuple[str | None, str | None, str | None, int]] = []
+    facts: list[tuple[str | None, str | None, str | None, str | None, int]] = []
     for doc_id, sha256 in docs:
         if (source := sources.get(sha256)) is not None:
             texts.append((doc_id, *_row_text(source)))
-            name = source.name
-            facts.append((base_model_of(source.meta), name_key(name), name_order(name), doc_id))
+            key = name_key(source.name)
+            rank = name_rank(key) if key is not None else None
+            facts.append((base_model_of(source.meta), key, rank, name_order(source.name), doc_id))
     gone = [doc_id for doc_id, sha256 in docs if sha256 not in sources]
     return BuiltRows(texts, facts, gone)
 
