@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,38 @@ async def test_files_of_a_root_that_went_away_are_marked_missing(
 
     assert result["counts"]["locations_missing"] == 1
     assert (await model(client, sha256))["missing"] is True
+
+
+@pytest.mark.parametrize("device", ["the same", "another"])
+async def test_a_root_mounted_again_is_present_again_without_reading_a_file(
+    make_client: MakeClient, tmp_path: Path, device: str
+) -> None:
+    """A models disk unplugged and plugged in again: its files were marked missing, and come
+    back as they were, hashed from what is known (a disk mounted again may get another device
+    number, which the hash cache does not hold against a file of the same path, size, mtime
+    and inode)."""
+    drive = tmp_path / "drive"
+    sha256 = make_model_file(drive / "models" / "a.ckpt", size=5000, seed=1)
+    (drive / "models" / "a.civitai.info").write_text('{"baseModel": "SDXL 1.0"}')
+    client = await start(make_client, checkpoints=drive / "models")
+    await scan(client)
+    before = await model(client, sha256)
+    drive.rename(tmp_path / "elsewhere")  # unmounted
+    await scan(client)
+    (tmp_path / "elsewhere").rename(drive)  # mounted again
+    if device == "another":
+        with contextlib.closing(sqlite3.connect(shelf_of(client).storage.path)) as db, db:
+            db.execute("UPDATE model_files SET device = device + 1")
+
+    result = await scan(client)
+
+    assert result["counts"]["hashed"] == 0
+    after = await model(client, sha256)
+    assert after["missing"] is False
+    assert after["files"] == before["files"]
+    assert after["meta_json"] == before["meta_json"]
+    assert [m["sha256"] for m in await models(client)] == [sha256]
+    assert check_library(shelf_of(client).settings.data_dir) == []
 
 
 def remount_read_only(mount_point: Path) -> None:
