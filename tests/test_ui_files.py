@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from modelshelf.domain.strategies import Strategy
 from modelshelf.web import ui_api
 from tests.conftest import Client, MakeClient
 
@@ -178,3 +179,16 @@ def test_the_ui_files_are_all_served(tmp_path: Path) -> None:
     bundle = ui_api.load_bundle(ui_api.UI_FOLDER, "")
     on_disk = {p.name for p in ui_api.UI_FOLDER.iterdir() if p.name != ui_api.INDEX}
     assert set(bundle.assets) == on_disk
+
+
+@pytest.mark.parametrize(
+    ("file", "table"), [("compare.js", "STRATEGIES"), ("pending.js", "CHOICES")]
+)
+def test_the_ui_offers_each_conflict_strategy_the_service_knows(file: str, table: str) -> None:
+    """The strategies are defined once (domain.strategies.Strategy); the UI's buttons and
+    choices, with their words for a person, must name each of them, and nothing else."""
+    text = (ui_api.UI_FOLDER / file).read_text("utf-8")
+    rows = re.search(rf"const {table} = \[(.*?)\];\n", text, re.S)
+    assert rows is not None, table
+    offered = [value for value in re.findall(r'\["([a-z]*)",', rows.group(1)) if value]
+    assert sorted(offered) == sorted(Strategy), file
