@@ -446,6 +446,36 @@ async def test_cancelling_a_job_that_ended_is_409_with_the_job(
     assert (body["error"], body["job"]) == ("Conflict", end)
 
 
+async def test_a_job_cancelled_while_still_queued_ends_cancelled_and_frees_its_kind(
+    client: Client,
+) -> None:
+    shelf = shelf_of(client)
+    ran = []
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        ran.append(True)
+        return {}
+
+    # The single writer is busy, so the new job stays queued (its row not yet stored) while a
+    # client sees it in the list and cancels it.
+    async with shelf.changes.change():
+        starting = asyncio.create_task(
+            shelf.jobs.start("scan", work, what="work", one_at_a_time=True)
+        )
+        listed = (await (await client.get("/api/jobs")).json())["jobs"]
+        assert [j["state"] for j in listed] == ["queued"]
+        answer = await client.delete(f"/api/jobs/{listed[0]['id']}")
+        assert answer.status == 202
+    job = await starting
+
+    end = (await follow(client, job.id))[-1].data
+    assert (end["state"], end["error"], ran) == ("cancelled", "cancelled on request", [])
+    assert (await job_of(client, job.id)) == end
+    # Nothing of the kind runs any more: the next one starts and ends.
+    again = await shelf.jobs.start("scan", work, what="work", one_at_a_time=True)
+    assert (await follow(client, again.id))[-1].data["state"] == "done"
+
+
 async def test_a_caller_waiting_for_a_cancelled_job_gets_job_cancelled(client: Client) -> None:
     shelf = shelf_of(client)
     started = asyncio.Event()
