@@ -85,6 +85,9 @@ class _Entry:
     progress: Progress
     detached: bool
     task: asyncio.Task[None] | None = None
+    # Set by the task's first step: a task cancelled before it would never run `_run` at all,
+    # so the job would never end (see `Jobs._stop`).
+    begun: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     progress_unsaved: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -280,12 +283,11 @@ class Jobs:
         async with self._changes.change() as change:
             await jobs.insert_job(change.tx, entry.job)
         entry.task = asyncio.create_task(self._run(entry, work), name=f"job {entry.job.id}")
-        if entry.stop_reason is not None:  # cancelled while its row was being stored
-            entry.task.cancel()
-        elif self._stopping:  # shutdown began meanwhile
+        if self._stopping:  # shutdown began meanwhile
             self._stop(entry, STOPPED)
 
     async def _run(self, entry: _Entry, work: Work) -> None:
+        entry.begun = True  # from here on a stop cancels this task (see _stop)
         entry.progress.listen(_on_loop(entry.tell))
         saver = asyncio.create_task(self._store_progress(entry))
         state: JobState = "done"
@@ -293,6 +295,8 @@ class Jobs:
         error: str | None = None
         try:
             with entry.progress:
+                if entry.stop_reason is not None:  # asked to stop before it began
+                    raise asyncio.CancelledError
                 await self._mark_running(entry)
                 result = await work(entry.progress)
         except asyncio.CancelledError:
@@ -358,7 +362,9 @@ class Jobs:
         if entry.ended.is_set():
             return
         entry.stop_reason = entry.stop_reason or reason
-        if entry.task is not None:
+        # A task not yet begun is not cancelled: its coroutine would never run, so the job
+        # would never end; it reads `stop_reason` as it begins and ends `cancelled`.
+        if entry.task is not None and entry.begun:
             entry.task.cancel()
 
     async def _in_executor(self, func: Callable[..., T], *args: Any) -> T:
