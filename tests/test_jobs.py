@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from modelshelf.domain.shelf import Shelf
-from modelshelf.errors import JobCancelled, Unprocessable
+from modelshelf.errors import JobCancelled, StorageFull, Unprocessable
 from modelshelf.integrity import check_library
 from modelshelf.progress import Progress
 from modelshelf.storage.database import translate_sqlite_error
@@ -330,6 +330,26 @@ async def test_a_job_stopped_by_a_refused_change_says_what_it_had_done_is_kept(
     assert end["state"] == "failed"
     assert "nothing was changed" not in end["error"]
     assert "the job stopped there; the 2 of 5 done before it are kept" in end["error"]
+
+
+async def test_a_caller_waiting_for_a_job_stopped_by_a_refused_change_hears_what_is_kept(
+    client: Client,
+) -> None:
+    """The command line and the answers without Prefer: respond-async wait for their job and
+    say its error: "nothing was changed" of a scan that had registered files was false."""
+
+    async def stopped_at_the_third(progress: Progress) -> dict[str, Any]:
+        progress.set_total(5)
+        progress.advance(2)
+        raise sqlite_refusal(sqlite3.SQLITE_FULL)
+
+    shelf = shelf_of(client)
+    with pytest.raises(StorageFull) as caught:
+        await shelf.jobs.run("scan", stopped_at_the_third, what="stopped")
+    assert "nothing was changed" not in caught.value.detail
+    assert "the job stopped there; the 2 of 5 done before it are kept" in caught.value.detail
+    (job,) = (await (await client.get("/api/jobs")).json())["jobs"]
+    assert caught.value.detail == job["error"]
 
 
 # --- events -----------------------------------------------------------------------------------
