@@ -28,6 +28,7 @@ died is marked `failed` with the reason at the next start.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import sqlite3
 import threading
@@ -303,7 +304,8 @@ class Jobs:
             reason = entry.stop_reason or CANCELLED_ON_REQUEST
             state, error = "cancelled", said_of_a_stop(reason, entry.progress)
         except ShelfError as exc:
-            state, error, entry.failure = "failed", said_of_the_job(exc, entry.progress), exc
+            state, error = "failed", said_of_the_job(exc, entry.progress)
+            entry.failure = _saying(exc, error)
         except Exception as exc:
             log.exception("job %s (%s) failed", entry.job.id, entry.job.kind)
             state, error, entry.failure = "failed", INTERNAL_ERROR, exc
@@ -376,6 +378,14 @@ def said_of_the_job(exc: ShelfError, progress: Progress) -> str:
     true of that change, not of the job, whose changes before it are kept."""
     kept = f"the job stopped there; the {_done_of(progress)} done before it are kept"
     return exc.detail.replace(NOTHING_CHANGED, kept, 1)
+
+
+def _saying(exc: ShelfError, detail: str) -> ShelfError:
+    """`exc` with `detail` in place of its own: a caller waiting for the job (the command
+    line, an answer without respond-async) is told what the job's record says."""
+    said = copy.copy(exc)
+    said.detail, said.args = detail, (detail,)
+    return said
 
 
 def said_of_a_stop(reason: str, progress: Progress) -> str:
