@@ -399,6 +399,22 @@ async def test_a_client_that_connects_after_the_end_gets_the_end_event_at_once(
     assert again[0].data == first[-1].data == await job_of(client, job["id"])
 
 
+async def test_head_of_an_event_stream_answers_as_get_would_without_a_body(
+    client: Client, pending: dict[int, str]
+) -> None:
+    """Every GET route answers HEAD (RFC 9110, 9.1), as a 405 elsewhere says ("allowed: GET,
+    HEAD"): the stream's was 405 with `Allow: GET`."""
+    job = await start(client, BATCH, {"ids": [1]})
+    await follow(client, job["id"])
+    response = await client.head(f"/api/jobs/{job['id']}/events")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert await response.read() == b""
+    assert (await client.head(f"/api/jobs/{'a' * 32}/events")).status == 404
+    assert (await client.head("/api/jobs/x/events")).status == 400
+
+
 async def test_the_end_event_of_a_job_from_before_a_restart_is_read_from_the_database(
     make_client: MakeClient, legacy: LegacyLibrary, models_dir: Path
 ) -> None:
