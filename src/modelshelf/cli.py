@@ -3,8 +3,9 @@
 
 Exit codes: 0 done (for `check`: the library is consistent; for `backup`: the copy is); 1
 failed (for `check`: problems found, one per line on stdout; for `scan`: it could not run,
-no roots or none readable; for `backup`: no copy was made, or it has problems); 2 a bad
-command line or setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`)
+no roots or none readable; for `backup`: no copy was made, or it has problems; for any: its
+output was closed before all of it was written, as by `| head`); 2 a bad command line or
+setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`)
 the start-up failed (the log says why); 130 (`scan`, `migrate-legacy`, `backup`) interrupted
 by Ctrl-C or SIGTERM.
 """
@@ -59,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modelshelf: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run(args, settings)
+        code = _run(args, settings)
+        sys.stdout.flush()  # here, where a reader that went away can still be told of
+        return code
+    except BrokenPipeError:  # `modelshelf scan | head -1`: what was done stays done
+        _stdout_to_devnull()
+        with contextlib.suppress(OSError):
+            print("modelshelf: the output was closed before all of it was written", file=sys.stderr)
+        return EXIT_FAILED
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_FAILED
@@ -71,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         # What was committed stays, the rest is as before: every change is atomic.
         print("modelshelf: interrupted; run it again to go on from here", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _stdout_to_devnull() -> None:
+    """Python flushes stdout once more as it exits: to a closed pipe that is one more
+    BrokenPipeError, printed as "Exception ignored"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
