@@ -381,6 +381,19 @@ def test_a_mistyped_variable_is_a_warning_naming_it_and_the_ones_meant(tmp_path:
     assert "MODELSHELF_CONFIG_DIR" not in done.stderr
 
 
+@pytest.mark.parametrize("flag", ["--data-dir", "--config-dir"])
+def test_an_empty_folder_flag_stops_the_cli_rather_than_naming_the_working_directory(
+    tmp_path: Path, flag: str
+) -> None:
+    """`modelshelf scan --data-dir "$DIR"` with DIR unset made a library in the working
+    directory (an empty path is "."). An empty variable is no path (above); an empty flag
+    is a mistake, said before anything is made."""
+    done = run_cli("scan", flag, "", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"argument {flag}: an empty path names no folder" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unknown_log_level_flag_stops_the_cli_with_a_clear_message(tmp_path: Path) -> None:
     done = run_cli("serve", "--log-level", "loud", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert done.returncode == 2
