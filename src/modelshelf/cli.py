@@ -296,11 +296,19 @@ def _parser() -> argparse.ArgumentParser:
         ("backup", "copy the library into a folder, while the service runs or not"),
     ):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--data-dir", type=Path, help="data directory (default ./data)", **common)
-        sub.add_argument("--config-dir", type=Path, help="folder of *.toml settings", **common)
+        sub.add_argument("--data-dir", type=_path, help="data directory (default ./data)", **common)
+        sub.add_argument("--config-dir", type=_path, help="folder of *.toml settings", **common)
         sub.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...", **common)
         _add_options(sub, name, common)
     return parser
+
+
+def _path(text: str) -> Path:
+    """A path from the command line. An empty one (`--data-dir "$DIR"` with DIR unset) is
+    refused: as a Path it is ".", and the library would be made in the working directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no folder")
+    return Path(text)
 
 
 def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]) -> None:
@@ -317,7 +325,7 @@ def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]
         )
     if name == "backup":
         sub.add_argument(
-            "target", type=Path, help="folder of the backup (new, empty or an earlier backup)"
+            "target", type=_path, help="folder of the backup (new, empty or an earlier backup)"
         )
     if name in ("scan", "migrate-legacy", "backup"):
         sub.add_argument(
@@ -326,5 +334,5 @@ def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]
             help="log progress lines instead of drawing a bar",
         )
     if name == "migrate-legacy":
-        sub.add_argument("--legacy-db", type=Path, required=True, help="legacy SQLite file")
-        sub.add_argument("--legacy-images", type=Path, required=True, help="legacy images folder")
+        sub.add_argument("--legacy-db", type=_path, required=True, help="legacy SQLite file")
+        sub.add_argument("--legacy-images", type=_path, required=True, help="legacy images folder")
