@@ -352,6 +352,22 @@ async def test_a_caller_waiting_for_a_job_stopped_by_a_refused_change_hears_what
     assert caught.value.detail == job["error"]
 
 
+async def test_a_job_refused_its_first_change_says_nothing_was_changed(client: Client) -> None:
+    """Not "the 0 of 5 done before it are kept": before its first change, nothing was."""
+
+    async def refused_at_once(progress: Progress) -> dict[str, Any]:
+        progress.set_total(5)
+        raise sqlite_refusal(sqlite3.SQLITE_FULL)
+
+    shelf = shelf_of(client)
+    with pytest.raises(StorageFull) as caught:
+        await shelf.jobs.run("scan", refused_at_once, what="refused")
+    said = "the disk holding the database is full; nothing was changed"
+    assert caught.value.detail == said
+    (job,) = (await (await client.get("/api/jobs")).json())["jobs"]
+    assert job["error"] == said
+
+
 # --- events -----------------------------------------------------------------------------------
 
 
