@@ -375,7 +375,9 @@ class Jobs:
 
 def said_of_the_job(exc: ShelfError, progress: Progress) -> str:
     """The error of a change that stopped a job, as the job's error: "nothing was changed" is
-    true of that change, not of the job, whose changes before it are kept."""
+    true of that change, not of the job, whose changes before it are kept (if it made any)."""
+    if progress.snapshot().done == 0:
+        return exc.detail
     kept = f"the job stopped there; the {_done_of(progress)} done before it are kept"
     return exc.detail.replace(NOTHING_CHANGED, kept, 1)
 
