@@ -5,6 +5,7 @@ a consistent library; `modelshelf scan` does the same from the command line."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -335,6 +336,21 @@ def test_modelshelf_scan_into_a_reader_that_went_away_says_so_without_a_tracebac
     assert "modelshelf: the output was closed before all of it was written" in err
     with sqlite3.connect(tmp_path / "data" / "modelshelf.db") as conn:  # the scan itself ran
         assert conn.execute("SELECT state FROM jobs").fetchall() == [("done",)]
+
+
+def test_the_command_line_runs_with_no_stdout_at_all(tmp_path: Path) -> None:
+    """Started with stdout closed (`>&-`, some service managers): Python's sys.stdout is None."""
+    done = subprocess.run(
+        [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(tmp_path / "none")],
+        cwd=tmp_path,
+        env=service_environ(),
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert done.returncode == 3, done.stderr  # no library there, said on stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("command", ["scan", "migrate-legacy"])
