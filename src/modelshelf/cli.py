@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         code = _run(args, settings)
-        sys.stdout.flush()  # here, where a reader that went away can still be told of
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()  # here, where a reader that went away can still be told of
         return code
     except BrokenPipeError:  # `modelshelf scan | head -1`: what was done stays done
         _stdout_to_devnull()
