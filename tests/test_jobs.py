@@ -402,7 +402,10 @@ async def test_events_are_progress_at_most_four_a_second_then_one_end(client: Cl
     end = events[-1].data
     assert end["state"] == "done"
     assert end["result"] == {"steps": end["progress"]["done"]}
-    assert end["progress"]["done"] > done[-1]
+    # At least as far as the last progress event: on a loaded machine, storing the end may
+    # outlast the pause between events, and one more progress event, at the final count, comes
+    # between the work's return and its end.
+    assert end["progress"]["done"] >= done[-1]
 
 
 async def test_a_client_that_connects_after_the_end_gets_the_end_event_at_once(
