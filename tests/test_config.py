@@ -120,6 +120,16 @@ def test_modelshelf_config_dir_chooses_the_folder_of_toml_files(
     assert settings.port == 7777
 
 
+def test_an_empty_config_dir_variable_is_no_config_dir(config_dir: Path, tmp_path: Path) -> None:
+    """`MODELSHELF_CONFIG_DIR=${CONFIG_DIR}` with CONFIG_DIR unset: an empty path is no path,
+    as for every other path variable; it read the working directory's *.toml instead of
+    config/."""
+    write(config_dir, "site.toml", "port = 9100\n")
+    write(tmp_path, "stray.toml", "port = 9200\n")
+    assert load_settings(environ={"MODELSHELF_CONFIG_DIR": ""}).port == 9100
+    assert load_settings(environ={"MODELSHELF_CONFIG_DIR": " "}).port == 9100
+
+
 def test_a_missing_config_folder_means_defaults(tmp_path: Path) -> None:
     settings = load_settings(environ={}, config_dir=tmp_path / "no-such-folder")
     assert settings.port == 8080
