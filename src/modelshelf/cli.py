@@ -101,7 +101,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     }
     settings = load_settings(flags, config_dir=args.config_dir)
     _configure_logging(settings.log_level)
-    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR")
+    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR", "").strip()
     if chosen and not Path(chosen).is_dir():
         # Not an error: a folder of no files is a way to run on the defaults alone.
         log.warning("config folder %s is not a folder: no config file was read", chosen)
