@@ -5,7 +5,6 @@ a consistent library; `modelshelf scan` does the same from the command line."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -340,14 +339,14 @@ def test_modelshelf_scan_into_a_reader_that_went_away_says_so_without_a_tracebac
 
 def test_the_command_line_runs_with_no_stdout_at_all(tmp_path: Path) -> None:
     """Started with stdout closed (`>&-`, some service managers): Python's sys.stdout is None."""
+    command = [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(tmp_path / "none")]
     done = subprocess.run(
-        [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(tmp_path / "none")],
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
         cwd=tmp_path,
         env=service_environ(),
         stderr=subprocess.PIPE,
         text=True,
         timeout=120,
-        preexec_fn=lambda: os.close(1),
     )
     assert done.returncode == 3, done.stderr  # no library there, said on stderr
     assert "Traceback" not in done.stderr
