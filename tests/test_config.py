@@ -120,6 +120,16 @@ def test_modelshelf_config_dir_chooses_the_folder_of_toml_files(
     assert settings.port == 7777
 
 
+def test_an_empty_config_dir_variable_is_no_config_dir(config_dir: Path, tmp_path: Path) -> None:
+    """`MODELSHELF_CONFIG_DIR=${CONFIG_DIR}` with CONFIG_DIR unset: an empty path is no path,
+    as for every other path variable; it read the working directory's *.toml instead of
+    config/."""
+    write(config_dir, "site.toml", "port = 9100\n")
+    write(tmp_path, "stray.toml", "port = 9200\n")
+    assert load_settings(environ={"MODELSHELF_CONFIG_DIR": ""}).port == 9100
+    assert load_settings(environ={"MODELSHELF_CONFIG_DIR": " "}).port == 9100
+
+
 def test_a_missing_config_folder_means_defaults(tmp_path: Path) -> None:
     settings = load_settings(environ={}, config_dir=tmp_path / "no-such-folder")
     assert settings.port == 8080
@@ -379,6 +389,19 @@ def test_a_mistyped_variable_is_a_warning_naming_it_and_the_ones_meant(tmp_path:
         done.stderr
     )
     assert "MODELSHELF_CONFIG_DIR" not in done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--data-dir", "--config-dir"])
+def test_an_empty_folder_flag_stops_the_cli_rather_than_naming_the_working_directory(
+    tmp_path: Path, flag: str
+) -> None:
+    """`modelshelf scan --data-dir "$DIR"` with DIR unset made a library in the working
+    directory (an empty path is "."). An empty variable is no path (above); an empty flag
+    is a mistake, said before anything is made."""
+    done = run_cli("scan", flag, "", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"argument {flag}: an empty path names no folder" in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unknown_log_level_flag_stops_the_cli_with_a_clear_message(tmp_path: Path) -> None:

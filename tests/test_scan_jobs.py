@@ -312,6 +312,46 @@ def test_modelshelf_scan_of_one_type_is_not_failed_by_another_types_root(tmp_pat
     assert json.loads(done.stdout)["warnings"] == []
 
 
+def test_modelshelf_scan_into_a_reader_that_went_away_says_so_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """`modelshelf scan | head -1`: the reader is gone when the result is printed."""
+    model_tree(tmp_path)
+    with subprocess.Popen(
+        [sys.executable, "-m", "modelshelf", "scan", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=service_environ() | {"MODELSHELF_MODEL_ROOTS": f"loras={tmp_path / 'loras'}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # before the scan has found anything to print
+        err = process.stderr.read()
+        process.wait(timeout=120)
+
+    assert process.returncode == 1, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert "modelshelf: the output was closed before all of it was written" in err
+    with sqlite3.connect(tmp_path / "data" / "modelshelf.db") as conn:  # the scan itself ran
+        assert conn.execute("SELECT state FROM jobs").fetchall() == [("done",)]
+
+
+def test_the_command_line_runs_with_no_stdout_at_all(tmp_path: Path) -> None:
+    """Started with stdout closed (`>&-`, some service managers): Python's sys.stdout is None."""
+    command = [sys.executable, "-m", "modelshelf", "check", "--data-dir", str(tmp_path / "none")]
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        cwd=tmp_path,
+        env=service_environ(),
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr  # no library there, said on stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("command", ["scan", "migrate-legacy"])
 def test_a_data_dir_that_cannot_be_opened_is_one_line_and_exit_1(
     tmp_path: Path, command: str

@@ -3,8 +3,9 @@
 
 Exit codes: 0 done (for `check`: the library is consistent; for `backup`: the copy is); 1
 failed (for `check`: problems found, one per line on stdout; for `scan`: it could not run,
-no roots or none readable; for `backup`: no copy was made, or it has problems); 2 a bad
-command line or setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`)
+no roots or none readable; for `backup`: no copy was made, or it has problems; for any: its
+output was closed before all of it was written, as by `| head`); 2 a bad command line or
+setting; 3 (`check`, `backup`) no library in the data directory; 4 (`serve`)
 the start-up failed (the log says why); 130 (`scan`, `migrate-legacy`, `backup`) interrupted
 by Ctrl-C or SIGTERM.
 """
@@ -59,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modelshelf: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run(args, settings)
+        code = _run(args, settings)
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()  # here, where a reader that went away can still be told of
+        return code
+    except BrokenPipeError:  # `modelshelf scan | head -1`: what was done stays done
+        _stdout_to_devnull()
+        with contextlib.suppress(OSError):
+            print("modelshelf: the output was closed before all of it was written", file=sys.stderr)
+        return EXIT_FAILED
     except ShelfError as exc:
         print(f"modelshelf: {exc.detail}", file=sys.stderr)
         return EXIT_FAILED
@@ -73,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _stdout_to_devnull() -> None:
+    """Python flushes stdout once more as it exits: to a closed pipe that is one more
+    BrokenPipeError, printed as "Exception ignored"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     """The settings the command line, environment and config files give, with logging set up
     at their level. Raises SettingsError."""
@@ -84,7 +101,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     }
     settings = load_settings(flags, config_dir=args.config_dir)
     _configure_logging(settings.log_level)
-    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR")
+    chosen = args.config_dir or os.environ.get("MODELSHELF_CONFIG_DIR", "").strip()
     if chosen and not Path(chosen).is_dir():
         # Not an error: a folder of no files is a way to run on the defaults alone.
         log.warning("config folder %s is not a folder: no config file was read", chosen)
@@ -280,11 +297,19 @@ def _parser() -> argparse.ArgumentParser:
         ("backup", "copy the library into a folder, while the service runs or not"),
     ):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--data-dir", type=Path, help="data directory (default ./data)", **common)
-        sub.add_argument("--config-dir", type=Path, help="folder of *.toml settings", **common)
+        sub.add_argument("--data-dir", type=_path, help="data directory (default ./data)", **common)
+        sub.add_argument("--config-dir", type=_path, help="folder of *.toml settings", **common)
         sub.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...", **common)
         _add_options(sub, name, common)
     return parser
+
+
+def _path(text: str) -> Path:
+    """A path from the command line. An empty one (`--data-dir "$DIR"` with DIR unset) is
+    refused: as a Path it is ".", and the library would be made in the working directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no folder")
+    return Path(text)
 
 
 def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]) -> None:
@@ -301,7 +326,7 @@ def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]
         )
     if name == "backup":
         sub.add_argument(
-            "target", type=Path, help="folder of the backup (new, empty or an earlier backup)"
+            "target", type=_path, help="folder of the backup (new, empty or an earlier backup)"
         )
     if name in ("scan", "migrate-legacy", "backup"):
         sub.add_argument(
@@ -310,5 +335,5 @@ def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]
             help="log progress lines instead of drawing a bar",
         )
     if name == "migrate-legacy":
-        sub.add_argument("--legacy-db", type=Path, required=True, help="legacy SQLite file")
-        sub.add_argument("--legacy-images", type=Path, required=True, help="legacy images folder")
+        sub.add_argument("--legacy-db", type=_path, required=True, help="legacy SQLite file")
+        sub.add_argument("--legacy-images", type=_path, required=True, help="legacy images folder")

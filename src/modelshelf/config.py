@@ -205,7 +205,9 @@ def load_settings(
     """
     environ = dict(os.environ) if environ is None else environ
     if config_dir is None:
-        config_dir = Path(environ.get(ENV_PREFIX + "CONFIG_DIR", "config"))
+        chosen = environ.get(ENV_PREFIX + "CONFIG_DIR", "")
+        # An empty path is no path (not the working directory), as for every path variable.
+        config_dir = Path(chosen if chosen.strip() else "config")
     # Each layer: its values, and where each came from (for error messages).
     layers: list[tuple[dict[str, Any], dict[str, str]]] = []
     for file in config_files(config_dir):

@@ -28,6 +28,7 @@ died is marked `failed` with the reason at the next start.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import sqlite3
 import threading
@@ -85,6 +86,9 @@ class _Entry:
     progress: Progress
     detached: bool
     task: asyncio.Task[None] | None = None
+    # Set by the task's first step: a task cancelled before it would never run `_run` at all,
+    # so the job would never end (see `Jobs._stop`).
+    begun: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     progress_unsaved: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -280,12 +284,11 @@ class Jobs:
         async with self._changes.change() as change:
             await jobs.insert_job(change.tx, entry.job)
         entry.task = asyncio.create_task(self._run(entry, work), name=f"job {entry.job.id}")
-        if entry.stop_reason is not None:  # cancelled while its row was being stored
-            entry.task.cancel()
-        elif self._stopping:  # shutdown began meanwhile
+        if self._stopping:  # shutdown began meanwhile
             self._stop(entry, STOPPED)
 
     async def _run(self, entry: _Entry, work: Work) -> None:
+        entry.begun = True  # from here on a stop cancels this task (see _stop)
         entry.progress.listen(_on_loop(entry.tell))
         saver = asyncio.create_task(self._store_progress(entry))
         state: JobState = "done"
@@ -293,13 +296,16 @@ class Jobs:
         error: str | None = None
         try:
             with entry.progress:
+                if entry.stop_reason is not None:  # asked to stop before it began
+                    raise asyncio.CancelledError
                 await self._mark_running(entry)
                 result = await work(entry.progress)
         except asyncio.CancelledError:
             reason = entry.stop_reason or CANCELLED_ON_REQUEST
             state, error = "cancelled", said_of_a_stop(reason, entry.progress)
         except ShelfError as exc:
-            state, error, entry.failure = "failed", said_of_the_job(exc, entry.progress), exc
+            state, error = "failed", said_of_the_job(exc, entry.progress)
+            entry.failure = _saying(exc, error)
         except Exception as exc:
             log.exception("job %s (%s) failed", entry.job.id, entry.job.kind)
             state, error, entry.failure = "failed", INTERNAL_ERROR, exc
@@ -358,7 +364,9 @@ class Jobs:
         if entry.ended.is_set():
             return
         entry.stop_reason = entry.stop_reason or reason
-        if entry.task is not None:
+        # A task not yet begun is not cancelled: its coroutine would never run, so the job
+        # would never end; it reads `stop_reason` as it begins and ends `cancelled`.
+        if entry.task is not None and entry.begun:
             entry.task.cancel()
 
     async def _in_executor(self, func: Callable[..., T], *args: Any) -> T:
@@ -367,9 +375,19 @@ class Jobs:
 
 def said_of_the_job(exc: ShelfError, progress: Progress) -> str:
     """The error of a change that stopped a job, as the job's error: "nothing was changed" is
-    true of that change, not of the job, whose changes before it are kept."""
+    true of that change, not of the job, whose changes before it are kept (if it made any)."""
+    if progress.snapshot().done == 0:
+        return exc.detail
     kept = f"the job stopped there; the {_done_of(progress)} done before it are kept"
     return exc.detail.replace(NOTHING_CHANGED, kept, 1)
+
+
+def _saying(exc: ShelfError, detail: str) -> ShelfError:
+    """`exc` with `detail` in place of its own: a caller waiting for the job (the command
+    line, an answer without respond-async) is told what the job's record says."""
+    said = copy.copy(exc)
+    said.detail, said.args = detail, (detail,)
+    return said
 
 
 def said_of_a_stop(reason: str, progress: Progress) -> str:

@@ -17,6 +17,8 @@ from modelshelf.web.parsing import respond
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 EVENT_STREAM = "text/event-stream"
+# What aiohttp_sse sends with a stream besides its type (HEAD answers with them too).
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _job_id(request: web.Request) -> str:
@@ -47,6 +49,8 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     follow = request.app[SHELF].jobs.follow(_job_id(request))
     async with aclosing(follow) as events:
         first = await anext(events)  # NotFound here is still an error answer
+        if request.method == "HEAD":  # aiohttp_sse streams to GET alone (405 to HEAD)
+            return web.Response(content_type=EVENT_STREAM, headers=STREAM_HEADERS)
         async with sse_response(request) as stream:
             try:
                 await _send(request, stream, *first)
