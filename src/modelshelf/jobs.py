@@ -28,7 +28,6 @@ died is marked `failed` with the reason at the next start.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import sqlite3
 import threading
@@ -39,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from modelshelf.errors import (
-    NOTHING_CHANGED,
     Conflict,
     JobCancelled,
     JobRunning,
@@ -49,6 +47,15 @@ from modelshelf.errors import (
     StorageBusy,
     StorageFull,
     StorageUnavailable,
+)
+from modelshelf.job_reasons import (
+    CANCELLED_ON_REQUEST,
+    DIED,
+    INTERNAL_ERROR,
+    STOPPED,
+    said_of_a_stop,
+    said_of_the_job,
+    saying,
 )
 from modelshelf.progress import Progress
 from modelshelf.records import Job, JobKind, JobState
@@ -61,13 +68,6 @@ log = logging.getLogger(__name__)
 Work = Callable[[Progress], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 
-STOPPED = "the service stopped"
-DIED = (
-    "the service stopped while this job ran (the process ended); run it again: "
-    "what was finished is kept and hashes are cached"
-)
-CANCELLED_ON_REQUEST = "cancelled on request"
-INTERNAL_ERROR = "internal error; see the server log"
 # Progress is stored at most this often (it is kept in memory for live readers); every store
 # is a transaction on the single writer.
 STORE_PROGRESS_EVERY_S = 2.0
@@ -305,7 +305,7 @@ class Jobs:
             state, error = "cancelled", said_of_a_stop(reason, entry.progress)
         except ShelfError as exc:
             state, error = "failed", said_of_the_job(exc, entry.progress)
-            entry.failure = _saying(exc, error)
+            entry.failure = saying(exc, error)
         except Exception as exc:
             log.exception("job %s (%s) failed", entry.job.id, entry.job.kind)
             state, error, entry.failure = "failed", INTERNAL_ERROR, exc
@@ -371,36 +371,6 @@ class Jobs:
 
     async def _in_executor(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
-
-
-def said_of_the_job(exc: ShelfError, progress: Progress) -> str:
-    """The error of a change that stopped a job, as the job's error: "nothing was changed" is
-    true of that change, not of the job, whose changes before it are kept (if it made any)."""
-    if progress.snapshot().done == 0:
-        return exc.detail
-    kept = f"the job stopped there; the {_done_of(progress)} done before it are kept"
-    return exc.detail.replace(NOTHING_CHANGED, kept, 1)
-
-
-def _saying(exc: ShelfError, detail: str) -> ShelfError:
-    """`exc` with `detail` in place of its own: a caller waiting for the job (the command
-    line, an answer without respond-async) is told what the job's record says."""
-    said = copy.copy(exc)
-    said.detail, said.args = detail, (detail,)
-    return said
-
-
-def said_of_a_stop(reason: str, progress: Progress) -> str:
-    """A cancelled job's error: why it stopped and, if it had done any, that what it did is
-    kept ("cancelled on request; the 120 of 500 done before it are kept")."""
-    if progress.snapshot().done == 0:
-        return reason
-    return f"{reason}; the {_done_of(progress)} done before it are kept"
-
-
-def _done_of(progress: Progress) -> str:
-    done = progress.snapshot()
-    return f"{done.done:,} of {done.total:,}" if done.total is not None else f"{done.done:,}"
 
 
 def _seen(stored: Job) -> Job:
