@@ -19,6 +19,7 @@ from tests.conftest import (
     migrate,
     migrate_body,
     paused_at,
+    shelf_of,
 )
 from tests.factories import LegacyLibrary, fake_sha, image_size, rendition_files
 
@@ -376,6 +377,31 @@ async def test_other_requests_keep_answering_while_a_migration_runs(
         assert not migration.done()
     report = await migration
     assert report["db_migration"]["models_imported"] == 2
+
+
+async def test_a_listing_while_stage_one_moves_a_models_files_names_none_not_in_place(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    """A client listing a model's images while stage 1 has committed the model but not yet
+    moved its renditions into place waits for them, as it does for any other change: it is
+    never handed a name whose file would answer 404."""
+    sha = fake_sha(301)
+    legacy.add_model(1, hash_hex=sha, images=[legacy.image("m1.jpg")])
+    locks = shelf_of(client).model_locks
+    with paused_at("fileop.before") as moving:  # model 1 committed, its files not moved yet
+        migration = asyncio.create_task(migrate(client, legacy))
+        await moving.reached.wait()
+        listed = asyncio.create_task(
+            client.post("/api/images/get_sample_imgs", json={"hash": sha})
+        )
+        # Until the listing waits for stage 1's change (or, wrongly, answers during it).
+        while locks.waiting(sha) == 0 and not listed.done():
+            await asyncio.sleep(0)
+        assert not listed.done(), "a listing answered while the model's files were not in place"
+    assert (await migration)["db_migration"]["models_imported"] == 1
+    names = await (await listed).json()
+    assert names == [f"{sha}_0.webp"]
+    assert (await client.get(f"/api/images/{names[0]}")).status == 200
 
 
 async def test_a_second_migration_while_one_runs_is_locked(
