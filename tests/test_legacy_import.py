@@ -391,9 +391,7 @@ async def test_a_listing_while_stage_one_moves_a_models_files_names_none_not_in_
     with paused_at("fileop.before") as moving:  # model 1 committed, its files not moved yet
         migration = asyncio.create_task(migrate(client, legacy))
         await moving.reached.wait()
-        listed = asyncio.create_task(
-            client.post("/api/images/get_sample_imgs", json={"hash": sha})
-        )
+        listed = asyncio.create_task(client.post("/api/images/get_sample_imgs", json={"hash": sha}))
         # Until the listing waits for stage 1's change (or, wrongly, answers during it).
         while locks.waiting(sha) == 0 and not listed.done():
             await asyncio.sleep(0)

@@ -334,7 +334,11 @@ async def _write_batch(
     refused it or None) for each. With `alone`, a refused row is undone alone and the rest is
     written; without it, PartRefused ends the whole change."""
     written: list[tuple[LegacyPlan, int, str | None]] = []
-    async with shelf.changes.change(staging=staging) as change:
+    # The models it writes are locked, as every change to a model is: a reader waits for a
+    # model's change (Shelf.settled) only while it is locked, and must not list renditions
+    # committed but not yet moved into place.
+    new_models = [p.sha256 for p in plans if p.sha256 and not p.goes_to_pending]
+    async with shelf.changes.change(lock=new_models, staging=staging) as change:
         for plan in plans:
             try:
                 async with change.part(alone=alone):
