@@ -199,6 +199,29 @@ async def test_running_stage_one_twice_adds_nothing_twice(
     assert sorted(p.name for p in (data_dir / "images").rglob("*") if p.is_file()) == files_before
 
 
+async def test_a_second_run_brings_back_no_tag_deleted_or_renamed_since(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    """The tags stage 1 brought in are the person's afterwards, as its models are: running it
+    again (the old manager was used on and has a new model) neither makes a tag deleted here
+    again nor a second tag under the old name of one renamed here; a new row's tag is the
+    one its legacy tag became."""
+    legacy.add_tag(3, "anime")
+    legacy.add_tag(4, "style")
+    legacy.add_model(1, hash_hex=H1, tags=[3, 4], created_at=1_700_000_000_001)
+    legacy.add_model(2, hash_hex=H2, tags=[4], created_at=1_700_000_000_002)
+    await migrate(client, legacy)
+    assert (await client.delete("/api/tags/3")).status == 200
+    assert (await client.patch("/api/tags/4", json={"name": "styled"})).status == 200
+    legacy.add_model(5, hash_hex=H3, tags=[3, 4], created_at=1_700_000_000_005)
+    second = await migrate(client, legacy)
+    assert second["library"]["seen_before"] is True
+    assert second["db_migration"]["models_imported"] == 1
+    assert second["db_migration"]["tags_created"] == 0
+    assert rows(data_dir, "SELECT id, name FROM tags") == [(4, "styled")]
+    assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [(4,)]
+
+
 async def test_promoted_model_is_not_brought_back_by_a_second_run(
     client: Client, legacy: LegacyLibrary, data_dir: Path, models_dir: Path
 ) -> None:
