@@ -27,12 +27,12 @@ from modelshelf.domain.legacy_plan import (
     plan_rows,
 )
 from modelshelf.domain.legacy_report import MigrationReport
-from modelshelf.domain.legacy_values import as_text
+from modelshelf.domain.legacy_tags import migrate_tags
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Forbidden, InvalidInput, Locked, NotFound, PartRefused
 from modelshelf.progress import Progress
 from modelshelf.renditions import qualities
-from modelshelf.storage import image_index, legacy_log, models, pending, tags
+from modelshelf.storage import image_index, legacy_log, models, pending
 from modelshelf.storage.change import Change, Staging
 from modelshelf.storage.legacy_source import LegacyDatabase, LegacyRow, open_legacy_database
 
@@ -183,44 +183,12 @@ async def _prepare(
     (legacy id, created_mark) of its first rows. Returns the library's id and the tag map."""
     fingerprint, first_rows = identity
     async with shelf.changes.change() as change:
-        tag_map = await _migrate_tags(change, legacy_tags, report)
         library_id, seen = await legacy_log.register_library(
             change.tx, fingerprint, source, first_rows
         )
+        tag_map = await migrate_tags(change, library_id, legacy_tags, report)
     report.library = {"fingerprint": fingerprint, "seen_before": seen}
     return library_id, tag_map
-
-
-async def _migrate_tags(
-    change: Change, legacy_tags: list[tuple[int, Any]], report: MigrationReport
-) -> dict[int, int]:
-    """Tags keep their legacy ids; a name already present keeps the id it has here."""
-    mapping: dict[int, int] = {}
-    for legacy_id, raw_name in legacy_tags:
-        notes: list[str] = []
-        name = as_text(raw_name, "name", notes)
-        for note in notes:
-            report.problem(None, f"tag {legacy_id}: {note}")
-        if name is None or not name.strip():
-            report.problem(None, f"tag {legacy_id} has no usable name; not migrated")
-            continue
-        try:
-            async with change.part():
-                mapping[legacy_id] = await _migrate_tag(change, legacy_id, name, report)
-        except PartRefused as exc:
-            report.problem(None, f"tag {legacy_id} not migrated: {exc.detail}")
-    return mapping
-
-
-async def _migrate_tag(change: Change, legacy_id: int, name: str, report: MigrationReport) -> int:
-    found = await tags.tag_id_by_name(change.tx, name)
-    if found is not None:
-        report.count("tags_reused")
-        return found
-    id_taken = await tags.tag_id_taken(change.tx, legacy_id)
-    tag_id = await tags.insert_tag(change.tx, name, None if id_taken else legacy_id)
-    report.count("tags_created")
-    return tag_id
 
 
 async def _migrate_batch(
