@@ -127,6 +127,7 @@ def image_file_names(extra: dict[str, Any], notes: list[str] | None = None) -> l
         value = extra.get(key)
         listed.extend((key, item) for item in (value if isinstance(value, list) else [value]))
     names: list[str] = []
+    kept: set[str] = set()  # the names so far, to find one at once
     for key, item in listed:
         if item is None or (isinstance(item, str) and not item.strip()):
             continue  # no image
@@ -134,7 +135,8 @@ def image_file_names(extra: dict[str, Any], notes: list[str] | None = None) -> l
         if name is None:
             if notes is not None:
                 notes.append(_not_an_image_path(key, item))
-        elif name not in names:
+        elif name not in kept:
+            kept.add(name)
             names.append(name)
     return names
 
