@@ -241,6 +241,23 @@ async def test_a_second_run_tags_a_new_row_with_the_tag_its_legacy_tag_was_merge
     ]
 
 
+async def test_a_second_run_takes_a_tag_made_again_here_under_the_name_of_one_deleted(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    legacy.add_tag(3, "anime")
+    legacy.add_model(1, hash_hex=H1, tags=[3], created_at=1_700_000_000_001)
+    legacy.add_model(2, hash_hex=H2, created_at=1_700_000_000_002)
+    await migrate(client, legacy)
+    assert (await client.delete("/api/tags/3")).status == 200
+    made = await (await client.post("/api/tags", json={"name": "anime"})).json()
+    legacy.add_model(5, hash_hex=H3, tags=[3], created_at=1_700_000_000_005)
+    second = await migrate(client, legacy)
+    assert second["db_migration"]["tags_created"] == 0
+    assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [
+        (made["id"],)
+    ]
+
+
 async def test_promoted_model_is_not_brought_back_by_a_second_run(
     client: Client, legacy: LegacyLibrary, data_dir: Path, models_dir: Path
 ) -> None:
