@@ -21,7 +21,8 @@ from tests.conftest import (
     paused_at,
     shelf_of,
 )
-from tests.factories import LegacyLibrary, fake_sha, image_size, rendition_files
+from tests.factories import LegacyLibrary, fake_sha, image_size, make_model_file, rendition_files
+from tests.scanning import scan, start
 
 H1, H2, H3 = fake_sha(1), fake_sha(2), fake_sha(3)
 
@@ -315,6 +316,35 @@ async def test_hashed_duplicates_go_to_pending_with_their_hash(
     assert report["db_migration"]["duplicates_to_pending"] == 1
     assert rows(data_dir, "SELECT id, sha256, path FROM pending_import") == [
         (2, H1, "/b.safetensors")
+    ]
+
+
+async def test_a_row_of_a_model_a_scan_found_first_is_not_taken_for_one_brought_in(
+    make_client: MakeClient, legacy: LegacyLibrary, models_dir: Path, data_dir: Path
+) -> None:
+    """The person scans their model folders first, then brings in the old manager's library,
+    which knew the same files by the same paths: its description, tags and pictures are not
+    in the library yet, so the row is a duplicate to resolve (pending), not a row already
+    brought in and skipped in silence."""
+    client = await start(make_client, checkpoints=models_dir)
+    path = models_dir / "cat.safetensors"
+    sha = make_model_file(path, seed=3)
+    await scan(client)
+    legacy.add_tag(4, "cats")
+    legacy.add_model(
+        1,
+        hash_hex=sha,
+        path=str(path),
+        tags=[4],
+        extra={"description": "my cat model"},
+        images=[legacy.image("model_1_1_cat.png")],
+    )
+    report = await migrate(client, legacy)
+    assert report["db_migration"]["already_migrated"] == 0
+    assert report["db_migration"]["duplicates_to_pending"] == 1
+    pending = (await (await client.get("/api/migration/pending_models")).json())["models"]
+    assert [(p["sha256"], p["meta_json"], p["images"]) for p in pending] == [
+        (sha, {"description": "my cat model"}, ["pending/1"])
     ]
 
 
