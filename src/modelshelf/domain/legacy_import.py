@@ -23,6 +23,7 @@ from modelshelf.domain.legacy_plan import (
     LegacyPlan,
     by_images,
     created_mark,
+    holds_row,
     library_fingerprint,
     plan_rows,
 )
@@ -238,13 +239,14 @@ async def _plans_to_write(shelf: Shelf, run: _Run, plans: list[LegacyPlan]) -> l
         done = await legacy_log.migrated_ids(conn, run.library_id, ids)
         taken = await legacy_log.used_pending_ids(conn, ids)
         existing = await models.existing_paths(conn, hashes)
+        at_path = [p.sha256 for p in plans if p.sha256 in existing and p.legacy_id not in done]
+        found = {m.sha256: m for m in await models.fetch_models(conn, at_path)}
     report = run.report
     to_write: list[LegacyPlan] = []
     seen: set[str] = set()
     for plan in plans:
-        if plan.legacy_id in done or (
-            plan.sha256 in existing and existing[plan.sha256] == plan.fields["path"]
-        ):
+        model = found.get(plan.sha256 or "")
+        if plan.legacy_id in done or (model is not None and holds_row(model, plan)):
             report.count("already_migrated")
             continue
         if plan.refused is None:

@@ -28,10 +28,10 @@ from modelshelf.domain.legacy_values import (
     as_text,
     set_aside_own_key,
 )
-from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
+from modelshelf.domain.meta import IMAGE_KEYS, merge_meta_json, without_image_keys
 from modelshelf.records import ROW_ID_MIN, ModelRecord, PendingRecord
 from modelshelf.storage.legacy_source import MAX_VALUE_BYTES, LegacyRow
-from modelshelf.storage.rows import dump_meta, parse_meta
+from modelshelf.storage.rows import dump_meta, parse_meta, same_json
 
 
 @dataclass
@@ -98,6 +98,20 @@ def plan_row(row: LegacyRow, tag_ids: list[int], now_ms: int | None = None) -> L
     )
     plan.refused = unservable(plan)
     return plan
+
+
+def holds_row(model: ModelRecord, plan: LegacyPlan) -> bool:
+    """Whether `model`, the library's model of a hashed row's content, is that row brought in
+    before: it is at the row's path and holds all the row brings (its metadata, its tags, an
+    image if it lists any), as a Hikaze Model Manager 2 library that ran its own stage 1
+    does. A model a scan found there first does not, and the row is a duplicate to resolve."""
+    meta = plan.fields["meta_json"]
+    return (
+        model.path == plan.fields["path"]
+        and same_json(merge_meta_json(model.meta_json, meta), model.meta_json)
+        and set(plan.tag_ids) <= {tag.id for tag in model.tags}
+        and (bool(model.images) or not plan.image_names)
+    )
 
 
 def unservable(plan: LegacyPlan) -> str | None:
