@@ -348,6 +348,24 @@ async def test_a_row_of_a_model_a_scan_found_first_is_not_taken_for_one_brought_
     ]
 
 
+async def test_rows_a_library_brought_in_without_a_log_of_them_are_not_brought_twice(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    """A Hikaze Model Manager 2 library that ran its own stage 1 holds the legacy rows as
+    models, at their paths, with all they brought, and no log of them."""
+    legacy.add_tag(7, "checkpoint")
+    images = [legacy.image("model_1_1_a.png")]
+    legacy.add_model(1, hash_hex=H1, tags=[7], images=images, extra={"links": ["x"]})
+    legacy.add_model(2, hash_hex=H2, extra={})
+    await migrate(client, legacy)
+    with db(data_dir) as conn:
+        for table in ("legacy_import_log", "legacy_tag_log", "legacy_libraries"):
+            conn.execute(f"DELETE FROM {table}")
+    again = await migrate(client, legacy)
+    assert again["db_migration"]["already_migrated"] == 2
+    assert rows(data_dir, "SELECT count(*) FROM pending_import") == [(0,)]
+
+
 async def test_wal_content_of_the_legacy_database_is_read(
     client: Client, data_dir: Path, tmp_path: Path
 ) -> None:
