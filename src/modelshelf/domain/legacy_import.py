@@ -23,9 +23,9 @@ from modelshelf.domain.legacy_plan import (
     LegacyPlan,
     by_images,
     created_mark,
-    holds_row,
     library_fingerprint,
     plan_rows,
+    rows_held,
 )
 from modelshelf.domain.legacy_report import MigrationReport
 from modelshelf.domain.legacy_tags import migrate_tags
@@ -241,12 +241,12 @@ async def _plans_to_write(shelf: Shelf, run: _Run, plans: list[LegacyPlan]) -> l
         existing = await models.existing_paths(conn, hashes)
         at_path = [p.sha256 for p in plans if p.sha256 in existing and p.legacy_id not in done]
         found = {m.sha256: m for m in await models.fetch_models(conn, at_path)}
+    held = await shelf.run_cpu(rows_held, plans, found) if found else set()
     report = run.report
     to_write: list[LegacyPlan] = []
     seen: set[str] = set()
     for plan in plans:
-        model = found.get(plan.sha256 or "")
-        if plan.legacy_id in done or (model is not None and holds_row(model, plan)):
+        if plan.legacy_id in done or plan.legacy_id in held:
             report.count("already_migrated")
             continue
         if plan.refused is None:

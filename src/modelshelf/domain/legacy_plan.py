@@ -114,6 +114,16 @@ def holds_row(model: ModelRecord, plan: LegacyPlan) -> bool:
     )
 
 
+def rows_held(plans: list[LegacyPlan], models: dict[str, ModelRecord]) -> set[int]:
+    """The legacy ids of `plans` whose content's model (in `models`, by SHA256) holds the row
+    (holds_row). Blocking (it merges metadata): run it in an executor."""
+    return {
+        plan.legacy_id
+        for plan in plans
+        if (model := models.get(plan.sha256 or "")) is not None and holds_row(model, plan)
+    }
+
+
 def unservable(plan: LegacyPlan) -> str | None:
     """Why the record this plan writes could not be served, or None when it can: the fields
     are stored, read back and serialised exactly as the read endpoints do."""
