@@ -14,6 +14,7 @@ from modelshelf.renditions import qualities
 from tests.conftest import (
     IMPORT,
     Client,
+    MakeClient,
     assert_error_body,
     migrate,
     paused_at,
@@ -316,6 +317,25 @@ async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
     status, body = await post_import(client, 3)
     assert status == 422
     assert_error_body(body, 422, "the image of pending model 3 cannot be used")
+    assert snapshot(data_dir, ignore=HASHED) == before
+
+
+async def test_a_pending_image_over_the_pixel_limit_is_422_like_a_corrupt_one(
+    make_client: MakeClient, lib: Library, data_dir: Path
+) -> None:
+    """The pixel limit was lowered after stage 1 copied the original: the import (and its
+    preview) cannot use it. That is an image to replace, as a corrupt one is, not a request
+    too large (413): the request was a few bytes."""
+    lib.model(3, content=1, image=(400, 300))
+    builder = await make_client()
+    await migrate(builder, lib.legacy)
+    await builder.close()
+    client = await make_client(max_image_pixels=1000)
+    before = snapshot(data_dir, ignore=HASHED)
+    for path in (PREVIEW, IMPORT):
+        response = await client.post(path, json={"id": 3})
+        assert response.status == 422, await response.text()
+        assert_error_body(await response.json(), 422, "images/pending/3.png")
     assert snapshot(data_dir, ignore=HASHED) == before
 
 
