@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from modelshelf.domain.promotion import Prepared, conflict_error, prepare
 from modelshelf.domain.shelf import Shelf
 from modelshelf.domain.strategies import IMPORT, ImageRule, Strategy, planned_record, resolution
-from modelshelf.errors import ImageError, Unprocessable
+from modelshelf.errors import ImageError, ImageTooLarge, Unprocessable
 from modelshelf.images import verify_image
 from modelshelf.records import ModelFile, ModelRecord, PendingRecord
 from modelshelf.storage import image_index, model_files, models
@@ -53,7 +53,7 @@ async def _require_usable_image(shelf: Shelf, prepared: Prepared) -> None:
     source = shelf.folder.pending_path(prepared.pending.id, prepared.image_ext or "")
     try:
         await shelf.run_cpu(verify_image, source, shelf.folder.max_pixels)
-    except ImageError as exc:
+    except (ImageError, ImageTooLarge) as exc:
         raise Unprocessable(
             f"the image of pending model {prepared.pending.id} cannot be used ({exc.detail});"
             f" the import would fail. Replace or remove images/pending/{source.name}."
