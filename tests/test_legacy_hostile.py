@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from modelshelf.domain.legacy_plan import image_file_names
 from modelshelf.storage import legacy_source
 from tests.conftest import Client, migrate
 from tests.factories import (
@@ -164,6 +165,15 @@ async def test_image_entries_that_name_no_file_are_reported_not_dropped_in_silen
     assert report["image_migration"]["renditions_created"] == 1
     listed_now = await client.post("/api/images/get_sample_imgs", json={"hash": GOOD})
     assert await listed_now.json() == [f"{GOOD}_0.webp"]
+
+
+def test_a_row_listing_a_hundred_thousand_images_is_planned_at_once() -> None:
+    """Each listed name was looked for among the names kept before it, in the square of
+    their count: a row listing 100,000 images (3 MB of extra_json, well within what stage 1
+    reads) held stage 1 for minutes before it looked at a single file."""
+    listed = [f"/media/model_1_{i}_x.png" for i in range(100_000)]
+    names = image_file_names({"images": [*listed, listed[0]], "preview": listed[-1]})
+    assert names == [f"model_1_{i}_x.png" for i in range(100_000)]
 
 
 async def test_deep_json_is_kept_as_text_not_lost(client: Client, data_dir: Path) -> None:

@@ -19,8 +19,10 @@ from tests.conftest import (
     migrate,
     migrate_body,
     paused_at,
+    shelf_of,
 )
-from tests.factories import LegacyLibrary, fake_sha, image_size, rendition_files
+from tests.factories import LegacyLibrary, fake_sha, image_size, make_model_file, rendition_files
+from tests.scanning import scan, start
 
 H1, H2, H3 = fake_sha(1), fake_sha(2), fake_sha(3)
 
@@ -198,6 +200,65 @@ async def test_running_stage_one_twice_adds_nothing_twice(
     assert sorted(p.name for p in (data_dir / "images").rglob("*") if p.is_file()) == files_before
 
 
+async def test_a_second_run_brings_back_no_tag_deleted_or_renamed_since(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    """The tags stage 1 brought in are the person's afterwards, as its models are: running it
+    again (the old manager was used on and has a new model) neither makes a tag deleted here
+    again nor a second tag under the old name of one renamed here; a new row's tag is the
+    one its legacy tag became."""
+    legacy.add_tag(3, "anime")
+    legacy.add_tag(4, "style")
+    legacy.add_model(1, hash_hex=H1, tags=[3, 4], created_at=1_700_000_000_001)
+    legacy.add_model(2, hash_hex=H2, tags=[4], created_at=1_700_000_000_002)
+    await migrate(client, legacy)
+    assert (await client.delete("/api/tags/3")).status == 200
+    assert (await client.patch("/api/tags/4", json={"name": "styled"})).status == 200
+    legacy.add_model(5, hash_hex=H3, tags=[3, 4], created_at=1_700_000_000_005)
+    second = await migrate(client, legacy)
+    assert second["library"]["seen_before"] is True
+    assert second["db_migration"]["models_imported"] == 1
+    assert second["db_migration"]["tags_created"] == 0
+    assert rows(data_dir, "SELECT id, name FROM tags") == [(4, "styled")]
+    assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [(4,)]
+
+
+async def test_a_second_run_tags_a_new_row_with_the_tag_its_legacy_tag_was_merged_into(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    legacy.add_tag(3, "photo")
+    legacy.add_model(1, hash_hex=H1, tags=[3], created_at=1_700_000_000_001)
+    legacy.add_model(2, hash_hex=H2, created_at=1_700_000_000_002)
+    await migrate(client, legacy)
+    made = await (await client.post("/api/tags", json={"name": "photograph"})).json()
+    merged = await client.post("/api/tags/3/merge", json={"into": made["id"]})
+    assert merged.status == 200, await merged.text()
+    legacy.add_model(5, hash_hex=H3, tags=[3], created_at=1_700_000_000_005)
+    second = await migrate(client, legacy)
+    assert second["db_migration"]["tags_created"] == 0
+    assert rows(data_dir, "SELECT name FROM tags") == [("photograph",)]
+    assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [
+        (made["id"],)
+    ]
+
+
+async def test_a_second_run_takes_a_tag_made_again_here_under_the_name_of_one_deleted(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    legacy.add_tag(3, "anime")
+    legacy.add_model(1, hash_hex=H1, tags=[3], created_at=1_700_000_000_001)
+    legacy.add_model(2, hash_hex=H2, created_at=1_700_000_000_002)
+    await migrate(client, legacy)
+    assert (await client.delete("/api/tags/3")).status == 200
+    made = await (await client.post("/api/tags", json={"name": "anime"})).json()
+    legacy.add_model(5, hash_hex=H3, tags=[3], created_at=1_700_000_000_005)
+    second = await migrate(client, legacy)
+    assert second["db_migration"]["tags_created"] == 0
+    assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [
+        (made["id"],)
+    ]
+
+
 async def test_promoted_model_is_not_brought_back_by_a_second_run(
     client: Client, legacy: LegacyLibrary, data_dir: Path, models_dir: Path
 ) -> None:
@@ -256,6 +317,53 @@ async def test_hashed_duplicates_go_to_pending_with_their_hash(
     assert rows(data_dir, "SELECT id, sha256, path FROM pending_import") == [
         (2, H1, "/b.safetensors")
     ]
+
+
+async def test_a_row_of_a_model_a_scan_found_first_is_not_taken_for_one_brought_in(
+    make_client: MakeClient, legacy: LegacyLibrary, models_dir: Path, data_dir: Path
+) -> None:
+    """The person scans their model folders first, then brings in the old manager's library,
+    which knew the same files by the same paths: its description, tags and pictures are not
+    in the library yet, so the row is a duplicate to resolve (pending), not a row already
+    brought in and skipped in silence."""
+    client = await start(make_client, checkpoints=models_dir)
+    path = models_dir / "cat.safetensors"
+    sha = make_model_file(path, seed=3)
+    await scan(client)
+    legacy.add_tag(4, "cats")
+    legacy.add_model(
+        1,
+        hash_hex=sha,
+        path=str(path),
+        tags=[4],
+        extra={"description": "my cat model"},
+        images=[legacy.image("model_1_1_cat.png")],
+    )
+    report = await migrate(client, legacy)
+    assert report["db_migration"]["already_migrated"] == 0
+    assert report["db_migration"]["duplicates_to_pending"] == 1
+    pending = (await (await client.get("/api/migration/pending_models")).json())["models"]
+    assert [(p["sha256"], p["meta_json"], p["images"]) for p in pending] == [
+        (sha, {"description": "my cat model"}, ["pending/1"])
+    ]
+
+
+async def test_rows_a_library_brought_in_without_a_log_of_them_are_not_brought_twice(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    """A Hikaze Model Manager 2 library that ran its own stage 1 holds the legacy rows as
+    models, at their paths, with all they brought, and no log of them."""
+    legacy.add_tag(7, "checkpoint")
+    images = [legacy.image("model_1_1_a.png")]
+    legacy.add_model(1, hash_hex=H1, tags=[7], images=images, extra={"links": ["x"]})
+    legacy.add_model(2, hash_hex=H2, extra={})
+    await migrate(client, legacy)
+    with db(data_dir) as conn:
+        for table in ("legacy_import_log", "legacy_tag_log", "legacy_libraries"):
+            conn.execute(f"DELETE FROM {table}")
+    again = await migrate(client, legacy)
+    assert again["db_migration"]["already_migrated"] == 2
+    assert rows(data_dir, "SELECT count(*) FROM pending_import") == [(0,)]
 
 
 async def test_wal_content_of_the_legacy_database_is_read(
@@ -376,6 +484,29 @@ async def test_other_requests_keep_answering_while_a_migration_runs(
         assert not migration.done()
     report = await migration
     assert report["db_migration"]["models_imported"] == 2
+
+
+async def test_a_listing_while_stage_one_moves_a_models_files_names_none_not_in_place(
+    client: Client, legacy: LegacyLibrary
+) -> None:
+    """A client listing a model's images while stage 1 has committed the model but not yet
+    moved its renditions into place waits for them, as it does for any other change: it is
+    never handed a name whose file would answer 404."""
+    sha = fake_sha(301)
+    legacy.add_model(1, hash_hex=sha, images=[legacy.image("m1.jpg")])
+    locks = shelf_of(client).model_locks
+    with paused_at("fileop.before") as moving:  # model 1 committed, its files not moved yet
+        migration = asyncio.create_task(migrate(client, legacy))
+        await moving.reached.wait()
+        listed = asyncio.create_task(client.post("/api/images/get_sample_imgs", json={"hash": sha}))
+        # Until the listing waits for stage 1's change (or, wrongly, answers during it).
+        while locks.waiting(sha) == 0 and not listed.done():
+            await asyncio.sleep(0)
+        assert not listed.done(), "a listing answered while the model's files were not in place"
+    assert (await migration)["db_migration"]["models_imported"] == 1
+    names = await (await listed).json()
+    assert names == [f"{sha}_0.webp"]
+    assert (await client.get(f"/api/images/{names[0]}")).status == 200
 
 
 async def test_a_second_migration_while_one_runs_is_locked(

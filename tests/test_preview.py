@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Client, migrate
+from tests.conftest import Client, MakeClient, migrate
 from tests.editing import assert_error, call, get_model, snapshot
 from tests.factories import LegacyLibrary, make_model_file
+from tests.scanning import scan, start
 
 PREVIEW = "/api/migration/preview_import"
 IMPORT = "/api/migration/import_a_model"
@@ -87,6 +88,32 @@ async def test_the_preview_is_what_the_import_then_does(
         k: v for k, v in pending.items() if k not in ("size_bytes",)
     }
     assert preview[1]["result"] == (await get_model(client, sha))[0]
+
+
+@pytest.mark.parametrize("strategy", ["override", "merge", "delete"])
+async def test_the_preview_of_a_conflict_with_a_model_a_scan_found_keeps_its_files(
+    make_client: MakeClient,
+    legacy: LegacyLibrary,
+    models_dir: Path,
+    tmp_path: Path,
+    strategy: str,
+) -> None:
+    """An import leaves a model's locations as they are: the preview's result carries them,
+    and says the model is not missing, as the model answers after the import."""
+    client = await start(make_client, checkpoints=models_dir)
+    sha = make_model_file(models_dir / "existing.safetensors", seed=7)
+    await scan(client)
+    elsewhere = tmp_path / "elsewhere" / "pending.safetensors"
+    make_model_file(elsewhere, seed=7)
+    legacy.add_model(2, path=str(elsewhere), images=[legacy.image("p.png")])
+    await migrate(client, legacy)
+
+    preview = await call(client, "POST", PREVIEW, {"id": 2, "conf_strategy": strategy})
+    assert preview[0] == 200, preview
+    assert (await call(client, "POST", IMPORT, {"id": 2, "conf_strategy": strategy}))[0] == 200
+    after = (await get_model(client, sha))[0]
+    assert after["files"] == [{"path": str(models_dir / "existing.safetensors"), "present": True}]
+    assert preview[1]["result"] == after
 
 
 @pytest.mark.parametrize(

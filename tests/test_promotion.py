@@ -14,6 +14,7 @@ from modelshelf.renditions import qualities
 from tests.conftest import (
     IMPORT,
     Client,
+    MakeClient,
     assert_error_body,
     migrate,
     paused_at,
@@ -170,6 +171,23 @@ async def test_merge_fills_gaps_keeps_existing_values_and_adds_the_image_at_the_
     assert query(data_dir, "SELECT strategy FROM model_history") == [("merge",)]
 
 
+async def test_merge_of_metadata_holding_long_lists_takes_time_in_proportion(
+    client: Client, lib: Library
+) -> None:
+    """Lists merge item by item: each pending item was compared with every item the list
+    held, on the event loop, so two lists of 30,000 words (420 KB of meta_json, well within
+    what stage 1 takes) held the whole service for minutes; now they merge at once."""
+    words = 30_000
+    sha = lib.model(1, content=7, hashed=True, extra={"words": [f"a{i}" for i in range(words)]})
+    lib.model(2, content=7, extra={"words": [f"a{i}" for i in range(0, 2 * words, 2)]})
+    await migrate(client, lib.legacy)
+    status, body = await post_import(client, 2, "merge")
+    assert (status, body["action_taken"]) == (200, "merged")
+    model = await (await client.get(f"/api/models/{sha}")).json()
+    expected = [f"a{i}" for i in range(words)] + [f"a{i}" for i in range(words, 2 * words, 2)]
+    assert model["meta_json"]["words"] == expected
+
+
 async def test_delete_removes_pending_and_its_image_and_leaves_the_model(
     client: Client, conflict: dict[str, Any], data_dir: Path
 ) -> None:
@@ -299,6 +317,25 @@ async def test_corrupt_pending_image_is_422_and_nothing_is_imported(
     status, body = await post_import(client, 3)
     assert status == 422
     assert_error_body(body, 422, "the image of pending model 3 cannot be used")
+    assert snapshot(data_dir, ignore=HASHED) == before
+
+
+async def test_a_pending_image_over_the_pixel_limit_is_422_like_a_corrupt_one(
+    make_client: MakeClient, lib: Library, data_dir: Path
+) -> None:
+    """The pixel limit was lowered after stage 1 copied the original: the import (and its
+    preview) cannot use it. That is an image to replace, as a corrupt one is, not a request
+    too large (413): the request was a few bytes."""
+    lib.model(3, content=1, image=(400, 300))
+    builder = await make_client()
+    await migrate(builder, lib.legacy)
+    await builder.close()
+    client = await make_client(max_image_pixels=1000)
+    before = snapshot(data_dir, ignore=HASHED)
+    for path in (PREVIEW, IMPORT):
+        response = await client.post(path, json={"id": 3})
+        assert response.status == 422, await response.text()
+        assert_error_body(await response.json(), 422, "images/pending/3.png")
     assert snapshot(data_dir, ignore=HASHED) == before
 
 

@@ -25,14 +25,15 @@ from modelshelf.domain.legacy_plan import (
     created_mark,
     library_fingerprint,
     plan_rows,
+    rows_held,
 )
 from modelshelf.domain.legacy_report import MigrationReport
-from modelshelf.domain.legacy_values import as_text
+from modelshelf.domain.legacy_tags import migrate_tags
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Forbidden, InvalidInput, Locked, NotFound, PartRefused
 from modelshelf.progress import Progress
 from modelshelf.renditions import qualities
-from modelshelf.storage import image_index, legacy_log, models, pending, tags
+from modelshelf.storage import image_index, legacy_log, models, pending
 from modelshelf.storage.change import Change, Staging
 from modelshelf.storage.legacy_source import LegacyDatabase, LegacyRow, open_legacy_database
 
@@ -183,44 +184,12 @@ async def _prepare(
     (legacy id, created_mark) of its first rows. Returns the library's id and the tag map."""
     fingerprint, first_rows = identity
     async with shelf.changes.change() as change:
-        tag_map = await _migrate_tags(change, legacy_tags, report)
         library_id, seen = await legacy_log.register_library(
             change.tx, fingerprint, source, first_rows
         )
+        tag_map = await migrate_tags(change, library_id, legacy_tags, report)
     report.library = {"fingerprint": fingerprint, "seen_before": seen}
     return library_id, tag_map
-
-
-async def _migrate_tags(
-    change: Change, legacy_tags: list[tuple[int, Any]], report: MigrationReport
-) -> dict[int, int]:
-    """Tags keep their legacy ids; a name already present keeps the id it has here."""
-    mapping: dict[int, int] = {}
-    for legacy_id, raw_name in legacy_tags:
-        notes: list[str] = []
-        name = as_text(raw_name, "name", notes)
-        for note in notes:
-            report.problem(None, f"tag {legacy_id}: {note}")
-        if name is None or not name.strip():
-            report.problem(None, f"tag {legacy_id} has no usable name; not migrated")
-            continue
-        try:
-            async with change.part():
-                mapping[legacy_id] = await _migrate_tag(change, legacy_id, name, report)
-        except PartRefused as exc:
-            report.problem(None, f"tag {legacy_id} not migrated: {exc.detail}")
-    return mapping
-
-
-async def _migrate_tag(change: Change, legacy_id: int, name: str, report: MigrationReport) -> int:
-    found = await tags.tag_id_by_name(change.tx, name)
-    if found is not None:
-        report.count("tags_reused")
-        return found
-    id_taken = await tags.tag_id_taken(change.tx, legacy_id)
-    tag_id = await tags.insert_tag(change.tx, name, None if id_taken else legacy_id)
-    report.count("tags_created")
-    return tag_id
 
 
 async def _migrate_batch(
@@ -270,13 +239,14 @@ async def _plans_to_write(shelf: Shelf, run: _Run, plans: list[LegacyPlan]) -> l
         done = await legacy_log.migrated_ids(conn, run.library_id, ids)
         taken = await legacy_log.used_pending_ids(conn, ids)
         existing = await models.existing_paths(conn, hashes)
+        at_path = [p.sha256 for p in plans if p.sha256 in existing and p.legacy_id not in done]
+        found = {m.sha256: m for m in await models.fetch_models(conn, at_path)}
+    held = await shelf.run_cpu(rows_held, plans, found) if found else set()
     report = run.report
     to_write: list[LegacyPlan] = []
     seen: set[str] = set()
     for plan in plans:
-        if plan.legacy_id in done or (
-            plan.sha256 in existing and existing[plan.sha256] == plan.fields["path"]
-        ):
+        if plan.legacy_id in done or plan.legacy_id in held:
             report.count("already_migrated")
             continue
         if plan.refused is None:
@@ -334,7 +304,11 @@ async def _write_batch(
     refused it or None) for each. With `alone`, a refused row is undone alone and the rest is
     written; without it, PartRefused ends the whole change."""
     written: list[tuple[LegacyPlan, int, str | None]] = []
-    async with shelf.changes.change(staging=staging) as change:
+    # The models it writes are locked, as every change to a model is: a reader waits for a
+    # model's change (Shelf.settled) only while it is locked, and must not list renditions
+    # committed but not yet moved into place.
+    new_models = [p.sha256 for p in plans if p.sha256 and not p.goes_to_pending]
+    async with shelf.changes.change(lock=new_models, staging=staging) as change:
         for plan in plans:
             try:
                 async with change.part(alone=alone):

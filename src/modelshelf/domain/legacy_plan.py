@@ -28,10 +28,10 @@ from modelshelf.domain.legacy_values import (
     as_text,
     set_aside_own_key,
 )
-from modelshelf.domain.meta import IMAGE_KEYS, without_image_keys
+from modelshelf.domain.meta import IMAGE_KEYS, merge_meta_json, without_image_keys
 from modelshelf.records import ROW_ID_MIN, ModelRecord, PendingRecord
 from modelshelf.storage.legacy_source import MAX_VALUE_BYTES, LegacyRow
-from modelshelf.storage.rows import dump_meta, parse_meta
+from modelshelf.storage.rows import dump_meta, parse_meta, same_json
 
 
 @dataclass
@@ -100,6 +100,30 @@ def plan_row(row: LegacyRow, tag_ids: list[int], now_ms: int | None = None) -> L
     return plan
 
 
+def holds_row(model: ModelRecord, plan: LegacyPlan) -> bool:
+    """Whether `model`, the library's model of a hashed row's content, is that row brought in
+    before: it is at the row's path and holds all the row brings (its metadata, its tags, an
+    image if it lists any), as a Hikaze Model Manager 2 library that ran its own stage 1
+    does. A model a scan found there first does not, and the row is a duplicate to resolve."""
+    meta = plan.fields["meta_json"]
+    return (
+        model.path == plan.fields["path"]
+        and same_json(merge_meta_json(model.meta_json, meta), model.meta_json)
+        and set(plan.tag_ids) <= {tag.id for tag in model.tags}
+        and (bool(model.images) or not plan.image_names)
+    )
+
+
+def rows_held(plans: list[LegacyPlan], models: dict[str, ModelRecord]) -> set[int]:
+    """The legacy ids of `plans` whose content's model (in `models`, by SHA256) holds the row
+    (holds_row). Blocking (it merges metadata): run it in an executor."""
+    return {
+        plan.legacy_id
+        for plan in plans
+        if (model := models.get(plan.sha256 or "")) is not None and holds_row(model, plan)
+    }
+
+
 def unservable(plan: LegacyPlan) -> str | None:
     """Why the record this plan writes could not be served, or None when it can: the fields
     are stored, read back and serialised exactly as the read endpoints do."""
@@ -127,6 +151,7 @@ def image_file_names(extra: dict[str, Any], notes: list[str] | None = None) -> l
         value = extra.get(key)
         listed.extend((key, item) for item in (value if isinstance(value, list) else [value]))
     names: list[str] = []
+    kept: set[str] = set()  # the names so far, to find one at once
     for key, item in listed:
         if item is None or (isinstance(item, str) and not item.strip()):
             continue  # no image
@@ -134,7 +159,8 @@ def image_file_names(extra: dict[str, Any], notes: list[str] | None = None) -> l
         if name is None:
             if notes is not None:
                 notes.append(_not_an_image_path(key, item))
-        elif name not in names:
+        elif name not in kept:
+            kept.add(name)
             names.append(name)
     return names
 

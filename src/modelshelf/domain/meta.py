@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from modelshelf.errors import TooLarge
-from modelshelf.storage.rows import dump_meta, same_json
+from modelshelf.storage.rows import dump_meta, json_key
 
 IMAGE_KEYS = ("image", "preview", "images")
 # How large an edit may make a model's meta_json (characters of its JSON). Each edit keeps the
@@ -42,11 +42,23 @@ def merge_meta_json(existing: Any, pending: Any) -> Any:
         return merged
     if isinstance(existing, list) and isinstance(pending, list):
         merged_list = copy.deepcopy(existing)
+        # Items found by their JSON text: comparing each pending item with every item held
+        # took time in the square of the lengths (two lists of 30,000 words held the event
+        # loop for minutes).
+        held = {_item_key(item) for item in merged_list}
         for item in pending:
-            if not any(same_json(item, held) for held in merged_list):
+            key = _item_key(item)
+            if key not in held:
+                held.add(key)
                 merged_list.append(copy.deepcopy(item))
         return merged_list
     return copy.deepcopy(existing)
+
+
+def _item_key(item: Any) -> tuple[bool, str]:
+    """What a list item is found by: the text of a string (most items are), else its JSON
+    text (json_key, the slower), told apart so that "1" is not 1."""
+    return (True, item) if isinstance(item, str) else (False, json_key(item))
 
 
 def merge_columns(

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from modelshelf.domain.promotion import Prepared, conflict_error, prepare
 from modelshelf.domain.shelf import Shelf
 from modelshelf.domain.strategies import IMPORT, ImageRule, Strategy, planned_record, resolution
-from modelshelf.errors import ImageError, Unprocessable
+from modelshelf.errors import ImageError, ImageTooLarge, Unprocessable
 from modelshelf.images import verify_image
-from modelshelf.records import ModelRecord, PendingRecord
-from modelshelf.storage import image_index, models
+from modelshelf.records import ModelFile, ModelRecord, PendingRecord
+from modelshelf.storage import image_index, model_files, models
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ async def preview_import(shelf: Shelf, pending_id: int, strategy: Strategy | Non
     async with shelf.storage.read() as conn:
         existing = await models.fetch_model(conn, prepared.sha256)
         seqs = await image_index.image_seqs(conn, prepared.sha256)
+        files = await model_files.files_of_model(conn, prepared.sha256)
     if existing is not None and strategy is None:
         raise conflict_error(prepared, existing)
     plan = IMPORT if existing is None or strategy is None else resolution(strategy)
@@ -42,6 +43,9 @@ async def preview_import(shelf: Shelf, pending_id: int, strategy: Strategy | Non
     if with_image and plan.image is not ImageRule.DISCARD:
         await _require_usable_image(shelf, prepared)
     result = planned_record(plan, prepared.sha256, existing, seqs, prepared.pending, with_image)
+    # An import leaves the locations of the content as they are (a scan's, or those a model
+    # deleted here left): the model answers with them afterwards.
+    result = result.model_copy(update={"files": [ModelFile(path=p, present=on) for p, on in files]})
     return Preview(plan.action_taken, result, existing, prepared.pending)
 
 
@@ -49,7 +53,7 @@ async def _require_usable_image(shelf: Shelf, prepared: Prepared) -> None:
     source = shelf.folder.pending_path(prepared.pending.id, prepared.image_ext or "")
     try:
         await shelf.run_cpu(verify_image, source, shelf.folder.max_pixels)
-    except ImageError as exc:
+    except (ImageError, ImageTooLarge) as exc:
         raise Unprocessable(
             f"the image of pending model {prepared.pending.id} cannot be used ({exc.detail});"
             f" the import would fail. Replace or remove images/pending/{source.name}."

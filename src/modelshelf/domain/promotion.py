@@ -28,7 +28,15 @@ from modelshelf.domain.strategies import (
     planned_record,
     resolution,
 )
-from modelshelf.errors import Conflict, ImageError, Locked, NotFound, ShelfError, Unprocessable
+from modelshelf.errors import (
+    Conflict,
+    ImageError,
+    ImageTooLarge,
+    Locked,
+    NotFound,
+    ShelfError,
+    Unprocessable,
+)
 from modelshelf.hashing import FileIdentity
 from modelshelf.imagefolder import StagedImage
 from modelshelf.progress import Progress
@@ -175,8 +183,9 @@ async def _stage_image(shelf: Shelf, prepared: Prepared, staging: Staging) -> St
     folder = await staging.new_folder()
     try:
         return await shelf.run_cpu(shelf.folder.render_into, source, folder)
-    except ImageError as exc:
+    except (ImageError, ImageTooLarge) as exc:
         # Chosen: refuse rather than import without the image, so nothing is silently dropped.
+        # Too many pixels (the limit lowered since) is an image to replace too, not a 413.
         raise Unprocessable(
             f"the image of pending model {prepared.pending.id} cannot be used ({exc.detail}); "
             f"nothing was imported. Replace or remove images/pending/{source.name} and try again."

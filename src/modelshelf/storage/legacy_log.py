@@ -1,5 +1,6 @@
-"""Queries for `legacy_libraries` and `legacy_import_log`: which legacy libraries stage 1 has
-read, and which of their rows it brought in (as a model, or as which pending id)."""
+"""Queries for `legacy_libraries`, `legacy_import_log` and `legacy_tag_log`: which legacy
+libraries stage 1 has read, which of their rows it brought in (as a model, or as which pending
+id), and which tag each of their tags became."""
 
 from __future__ import annotations
 
@@ -123,4 +124,20 @@ async def log_migrated(
         "INSERT OR REPLACE INTO legacy_import_log(library_id, legacy_id, target, sha256,"
         " pending_id, imported_at, created_mark) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (library_id, legacy_id, target, sha256, pending_id, now_ms(), created_mark),
+    )
+
+
+async def logged_tags(conn: aiosqlite.Connection, library_id: int) -> dict[int, int | None]:
+    """Legacy tag id -> the tag it became, of the tags stage 1 brought in from this library
+    (None: that tag was deleted here since)."""
+    rows = await fetch_all(
+        conn, "SELECT legacy_id, tag_id FROM legacy_tag_log WHERE library_id = ?", (library_id,)
+    )
+    return {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
+
+
+async def log_tag(tx: aiosqlite.Connection, library_id: int, legacy_id: int, tag_id: int) -> None:
+    await tx.execute(
+        "INSERT OR REPLACE INTO legacy_tag_log(library_id, legacy_id, tag_id) VALUES (?, ?, ?)",
+        (library_id, legacy_id, tag_id),
     )

@@ -276,6 +276,14 @@ def files_of(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, list[tu
     )
 
 
+async def files_of_model(conn: aiosqlite.Connection, sha256: str) -> list[tuple[str, bool]]:
+    """files_of one model, from the event loop."""
+    rows = await fetch_all(
+        conn, "SELECT path, present FROM model_files WHERE sha256 = ? ORDER BY path", (sha256,)
+    )
+    return [(str(row[0]), bool(row[1])) for row in rows]
+
+
 async def facts_locations(conn: aiosqlite.Connection, sha256: str, most: int) -> list[str]:
     """The present locations a model's file facts are read from, at most `most`: its `path`
     first if that is one of them (else the first by path), then the others by path."""

@@ -63,10 +63,12 @@ def same_json(a: Any, b: Any) -> bool:
     edit from one to the other is a change. Keys may come in any order."""
     if a != b:
         return False
-    return _canonical(a) == _canonical(b)
+    return json_key(a) == json_key(b)
 
 
-def _canonical(value: Any) -> str:
+def json_key(value: Any) -> str:
+    """The text that values which are the same JSON (same_json) share, and no other value:
+    to find a value among many by a dict or a set rather than one comparison each."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 

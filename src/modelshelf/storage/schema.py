@@ -334,6 +334,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "the tag each legacy tag became is logged",
+        """
+        -- domain.legacy_tags: a later run of stage 1 takes the tag a legacy tag became
+        -- (renamed or merged here since), and makes no tag deleted here again (tag_id NULL,
+        -- set by storage.tags.delete_tag). Tags brought in before this step are found by
+        -- their name once more, then logged.
+        CREATE TABLE legacy_tag_log(
+            library_id INTEGER NOT NULL REFERENCES legacy_libraries(id),
+            legacy_id INTEGER NOT NULL, tag_id INTEGER, PRIMARY KEY(library_id, legacy_id));
+        CREATE INDEX legacy_tag_log_tag ON legacy_tag_log(tag_id);
+        """,
+    ),
 ]
 
 

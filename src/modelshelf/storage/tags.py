@@ -67,6 +67,8 @@ async def merge_tag(tx: aiosqlite.Connection, tag_id: int, into: int) -> None:
             f" WHERE o.{owner} = l.{owner} AND o.tag_id = ?1)",
             (into, tag_id),
         )
+    # A legacy tag that became `tag_id` is `into` now, for a later run of stage 1.
+    await tx.execute("UPDATE legacy_tag_log SET tag_id = ? WHERE tag_id = ?", (into, tag_id))
     await delete_tag(tx, tag_id)
 
 
@@ -74,6 +76,8 @@ async def delete_tag(tx: aiosqlite.Connection, tag_id: int) -> None:
     """Remove a tag and every link to it, from models and pending models alike."""
     await tx.execute("DELETE FROM model_tags WHERE tag_id = ?", (tag_id,))
     await tx.execute("DELETE FROM pending_model_tags WHERE tag_id = ?", (tag_id,))
+    # Stage 1 run again makes no tag deleted here again (nor follows its id, if reused).
+    await tx.execute("UPDATE legacy_tag_log SET tag_id = NULL WHERE tag_id = ?", (tag_id,))
     await tx.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
 
 
