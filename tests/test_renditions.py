@@ -146,6 +146,23 @@ def test_colours_survive_rendering(tmp_path: Path, out: Path, ext: str) -> None:
     assert near(pixel(high, 100, 40), BLUE), pixel(high, 100, 40)
 
 
+@pytest.mark.parametrize("ext", ["jpg", "png"])
+def test_a_display_p3_image_is_converted_to_srgb(tmp_path: Path, out: Path, ext: str) -> None:
+    # Phones and Macs save Display P3 with its ICC profile. Renditions carry no profile, so
+    # browsers show their numbers as sRGB: the numbers must be sRGB, not P3's own.
+    srgb = load(make_image(tmp_path / "srgb.png", 120, 80, colour=RED))
+    p3 = srgb.icc_transform("p3", input_profile="srgb")
+    source = tmp_path / f"p3.{ext}"
+    p3.write_to_file(str(source))
+    assert not near(pixel(load(source), 20, 40), RED, tolerance=8), "P3 numbers differ from sRGB"
+
+    render_renditions(source, targets(out))
+
+    for quality, path in targets(out).items():
+        image = load(path)
+        assert near(pixel(image, 10, 20), RED, tolerance=8), (quality, pixel(image, 10, 20))
+
+
 def test_png_with_alpha_keeps_its_transparency(tmp_path: Path, out: Path) -> None:
     source = make_image(tmp_path / "src.png", 100, 80, alpha=True)
     render_renditions(source, targets(out))
