@@ -242,7 +242,12 @@ def verify_image(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
 
 
 def _decode_high(source: Path, width: int, height: int) -> pyvips.Image:
-    image = pyvips.Image.thumbnail(str(source), width, height=height, size="down", fail_on="error")
+    # Renditions carry no ICC profile (keep="none"), so browsers read their numbers as sRGB:
+    # an image with a profile of its own (Display P3, Adobe RGB) is converted into sRGB. One
+    # without a profile is taken as sRGB already and left as it is.
+    image = pyvips.Image.thumbnail(
+        str(source), width, height=height, size="down", fail_on="error", export_profile="srgb"
+    )
     if image.format not in ("uchar", "char"):
         # 16-bit and float sources: convert to 8-bit sRGB so WebP gets scaled, not clipped, values.
         image = image.colourspace("srgb")
