@@ -492,16 +492,25 @@ def test_a_truncated_png_is_refused_by_its_one_decode(tmp_path: Path, out: Path)
 # --- encoding ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("width", "height"), [(17_000, 2), (30_000, 1)])
-def test_an_image_too_wide_for_webp_is_an_image_error_and_leaves_no_file(
+WEBP_MAX_SIDE = 16_383
+
+
+@pytest.mark.parametrize(("width", "height"), [(17_000, 2), (30_000, 10), (10, 30_000)])
+def test_an_image_longer_than_webp_allows_is_shrunk_to_fit(
     tmp_path: Path, out: Path, width: int, height: int
 ) -> None:
-    # WebP stops at 16383 pixels a side. 17000 wide: high fails; 30000 wide: high and medium
-    # fail, low alone could be encoded.
-    source = make_image(tmp_path / "wide.png", width, height)
-    with pytest.raises(ImageError, match=r"wide\.png"):
-        render_renditions(source, targets(out))
-    assert list(out.iterdir()) == []
+    # WebP stops at 16383 pixels a side. A panorama or a strip longer than that is a picture
+    # like any other: its renditions are made to fit, not refused.
+    source = make_image(tmp_path / "long.png", width, height)
+    sizes = render_renditions(source, targets(out))
+
+    for quality, path in targets(out).items():
+        image = load(path)
+        assert (image.width, image.height) == sizes[quality]
+        assert max(image.width, image.height) <= WEBP_MAX_SIDE, quality
+    long_side = max(sizes["high"])
+    assert long_side >= WEBP_MAX_SIDE * 0.9, "shrunk more than WebP needs"
+    assert (sizes["high"][0] > sizes["high"][1]) == (width > height), "orientation lost"
 
 
 def test_images_rendered_from_many_threads_at_once_are_each_right(
