@@ -23,6 +23,8 @@ from modelshelf.executors import CpuPool
 from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
 
 DEFAULT_MAX_PIXELS = 100_000_000
+# WebP's limit on a side: a longer picture (a panorama, a strip) is shrunk to fit, not refused.
+WEBP_MAX_SIDE = 16_383
 # Orientations 5-8 turn the picture by 90 degrees, so its displayed width is its stored height.
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 
@@ -92,9 +94,14 @@ def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
 
 
 def rendition_sizes(width: int, height: int) -> dict[str, tuple[int, int]]:
-    """Target sizes: the largest rendition fits in HIGH_MAX_PIXELS (never upscaled); the others
-    scale its sides by their registered factor."""
-    scale = min(1.0, math.sqrt(HIGH_MAX_PIXELS / (width * height)))
+    """Target sizes: the largest rendition fits in HIGH_MAX_PIXELS and in WebP's longest side
+    (never upscaled); the others scale its sides by their registered factor."""
+    scale = min(
+        1.0,
+        math.sqrt(HIGH_MAX_PIXELS / (width * height)),
+        WEBP_MAX_SIDE / width,
+        WEBP_MAX_SIDE / height,
+    )
     high_w = max(1, math.floor(width * scale))
     high_h = max(1, math.floor(height * scale))
     return {
@@ -244,9 +251,12 @@ def verify_image(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
 def _decode_high(source: Path, width: int, height: int) -> pyvips.Image:
     # Renditions carry no ICC profile (keep="none"), so browsers read their numbers as sRGB:
     # an image with a profile of its own (Display P3, Adobe RGB) is converted into sRGB. One
-    # without a profile is taken as sRGB already and left as it is.
+    # without a profile is taken as sRGB already and left as it is. The size is forced to
+    # the one rendition_sizes gave (at most its rounding off the aspect): fitted into the box,
+    # a side of a few pixels rounded down would shrink the whole picture by as much (17000x2
+    # into 16383x1 gave 8500x1).
     image = pyvips.Image.thumbnail(
-        str(source), width, height=height, size="down", fail_on="error", export_profile="srgb"
+        str(source), width, height=height, size="force", fail_on="error", export_profile="srgb"
     )
     if image.format not in ("uchar", "char"):
         # 16-bit and float sources: convert to 8-bit sRGB so WebP gets scaled, not clipped, values.
