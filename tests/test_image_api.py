@@ -740,6 +740,20 @@ async def test_upload_of_a_non_multipart_body_is_400(
     assert staging_is_empty(client)
 
 
+@pytest.mark.parametrize("body", [b"", b"\x89PNG\r\n\x1a\n"])
+async def test_upload_without_a_content_type_says_which_one_it_needs(
+    client: Client, body: bytes
+) -> None:
+    response = await client.post(
+        "/api/images/upload", data=body, skip_auto_headers=["Content-Type"]
+    )
+    assert response.status == 400
+    assert_error_body(
+        await response.json(), 400, "no Content-Type; send multipart/form-data with a boundary"
+    )
+    assert staging_is_empty(client)
+
+
 async def test_upload_broken_after_the_image_part_leaves_nothing_in_staging(
     client: Client, tmp_path: Path
 ) -> None:

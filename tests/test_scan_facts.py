@@ -225,6 +225,33 @@ async def test_the_embedded_thumbnail_is_an_example_image_only_when_there_is_non
     assert "modelspec.thumbnail" not in meta["file_metadata"]
 
 
+@pytest.mark.parametrize(
+    "preview",
+    [b"", b"\x00\x00\x00\x18ftypmp42" + bytes(64)],
+    ids=["empty-download", "video-under-an-image-name"],
+)
+async def test_the_embedded_thumbnail_stands_in_for_a_preview_that_is_no_picture(
+    make_client: MakeClient, tmp_path: Path, preview: bytes
+) -> None:
+    # A download that failed, or a video preview saved under the image's name: the model has
+    # no example image beside it, so the thumbnail in its header becomes the one it has.
+    path = write_safetensors(
+        tmp_path / "loras" / "cat.safetensors", modelspec_metadata(image_bytes(".jpg", 60, 40))
+    )
+    path.with_name("cat.preview.png").write_bytes(preview)
+    client = await start(make_client, loras=tmp_path / "loras")
+
+    result = await scan(client)
+
+    assert problems(result)[str(path.with_name("cat.preview.png"))].startswith(
+        "example image not added"
+    )
+    sha256 = sha256_of(path)
+    assert (await model(client, sha256))["images"] == [f"{sha256}_0.webp"]
+    data_dir = shelf_of(client).settings.data_dir
+    assert image_size(data_dir / f"images/{sha256}_0_high.webp") == (60, 40)
+
+
 async def test_facts_are_refreshed_when_their_source_file_changes(
     make_client: MakeClient, tmp_path: Path, lora: Path
 ) -> None:

@@ -23,6 +23,14 @@ from modelshelf.executors import CpuPool
 from modelshelf.renditions import HIGH_MAX_PIXELS, registered, rendition
 
 DEFAULT_MAX_PIXELS = 100_000_000
+# libvips decodes a picture in strips of whole lines, so the memory and time of a decode grow
+# with its width as stored, whatever its pixel count: 10,000,000 x 10 (100 MP, a 292 KB PNG)
+# took 5 GB and 16 s, a tiled TIFF of 2,000,000 x 50 126 s. At this width (JPEG's and GIF's
+# own limit) a 100 MP picture takes ~630 MB, a few times one of 10000x10000; a tall one is
+# read a few lines at a time and costs no more than any other.
+MAX_STORED_WIDTH = 65_535
+# WebP's limit on a side: a longer picture (a panorama, a strip) is shrunk to fit, not refused.
+WEBP_MAX_SIDE = 16_383
 # Orientations 5-8 turn the picture by 90 degrees, so its displayed width is its stored height.
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 
@@ -61,12 +69,15 @@ class ImageInfo:
     width: int
     height: int
     loader: str
+    # Whether it carries an ICC profile of its own (Display P3, Adobe RGB, sRGB, CMYK).
+    has_profile: bool = False
 
 
 def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Read only the header.
 
-    Raises ImageError if it is not an image, ImageTooLarge over the pixel limit.
+    Raises ImageError if it is not an image, ImageTooLarge over the pixel limit or wider than
+    MAX_STORED_WIDTH.
     """
     try:
         header = pyvips.Image.new_from_file(str(source), access="sequential")
@@ -85,16 +96,25 @@ def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
             f"{source.name} has {width}x{height} = {width * height} pixels, "
             f"over the limit of {max_pixels}"
         )
+    if width > MAX_STORED_WIDTH:
+        raise ImageTooLarge(
+            f"{source.name} is {width} pixels wide, over the limit of {MAX_STORED_WIDTH}"
+        )
     orientation = header.get("orientation") if header.get_typeof("orientation") else 1
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
-    return ImageInfo(width, height, loader)
+    return ImageInfo(width, height, loader, bool(header.get_typeof("icc-profile-data")))
 
 
 def rendition_sizes(width: int, height: int) -> dict[str, tuple[int, int]]:
-    """Target sizes: the largest rendition fits in HIGH_MAX_PIXELS (never upscaled); the others
-    scale its sides by their registered factor."""
-    scale = min(1.0, math.sqrt(HIGH_MAX_PIXELS / (width * height)))
+    """Target sizes: the largest rendition fits in HIGH_MAX_PIXELS and in WebP's longest side
+    (never upscaled); the others scale its sides by their registered factor."""
+    scale = min(
+        1.0,
+        math.sqrt(HIGH_MAX_PIXELS / (width * height)),
+        WEBP_MAX_SIDE / width,
+        WEBP_MAX_SIDE / height,
+    )
     high_w = max(1, math.floor(width * scale))
     high_h = max(1, math.floor(height * scale))
     return {
@@ -123,7 +143,7 @@ def render_renditions(
     sizes = rendition_sizes(info.width, info.height)
     largest = registered()[0]
     try:
-        decoded = _decode_high(source, *sizes[largest.name])
+        decoded = _decode_high(source, *sizes[largest.name], to_srgb=info.has_profile)
     except pyvips.Error as exc:
         raise ImageError(f"{source.name} could not be decoded: {_first_line(exc, source)}") from exc
     return _encode_all(decoded, largest.scale, targets, source.name, helper)
@@ -241,8 +261,18 @@ def verify_image(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
     return info
 
 
-def _decode_high(source: Path, width: int, height: int) -> pyvips.Image:
-    image = pyvips.Image.thumbnail(str(source), width, height=height, size="down", fail_on="error")
+def _decode_high(source: Path, width: int, height: int, *, to_srgb: bool) -> pyvips.Image:
+    # Renditions carry no ICC profile (keep="none"), so browsers read their numbers as sRGB:
+    # an image with a profile of its own (`to_srgb`: Display P3, Adobe RGB) is converted into
+    # sRGB. One without a profile is taken as sRGB already and left as it is (asked to convert
+    # it, libvips' thumbnail took 2-3x as long for the same pixels). The size is forced to
+    # the one rendition_sizes gave (at most its rounding off the aspect): fitted into the box,
+    # a side of a few pixels rounded down would shrink the whole picture by as much (17000x2
+    # into 16383x1 gave 8500x1).
+    convert = {"export_profile": "srgb"} if to_srgb else {}
+    image = pyvips.Image.thumbnail(
+        str(source), width, height=height, size="force", fail_on="error", **convert
+    )
     if image.format not in ("uchar", "char"):
         # 16-bit and float sources: convert to 8-bit sRGB so WebP gets scaled, not clipped, values.
         image = image.colourspace("srgb")

@@ -133,17 +133,24 @@ async def stage_facts(
     None to list the folder; `header`: the model file's header if known, so that the file is
     not opened), and the sidecars of its other `copies`, and render the example images not in
     `known_images` into `staging`; the thumbnail only if `want_thumbnail` and no image file
-    is beside any copy. Never raises for what a file holds."""
+    beside any copy is a picture. Never raises for what a file holds."""
     names = None if companions is None else list(companions)
     facts = await shelf.run_cpu(read_facts, source, names, header, copies)
     facts, refused = _taggable(facts, source)
     staged = StagedFacts(str(source), facts, problems=[*facts.problems, *refused])
     seen = set(known_images)
+    no_picture = 0
     for preview in facts.preview_images:
+        problems_before = len(staged.problems)
         image = await _stage_image(shelf, staging, preview, seen, staged.problems)
+        no_picture += _not_a_picture(staged.problems[problems_before:])
         if image is not None:
             staged.images.append(image)
-    if want_thumbnail and not facts.preview_images and facts.thumbnail is not None:
+    # The thumbnail stands in when no picture is beside the model: no preview file, or none
+    # that is a usable picture (a failed download, a video saved under an image's name). One
+    # that cannot be read now (a permission) may be a picture, read by the next scan.
+    no_preview = no_picture == len(facts.preview_images)
+    if want_thumbnail and no_preview and facts.thumbnail is not None:
         folder = await staging.new_folder()
         embedded = folder / "thumbnail"
         await shelf.run_files(embedded.write_bytes, facts.thumbnail.data)
@@ -151,6 +158,12 @@ async def stage_facts(
             shelf, staging, embedded, seen, staged.problems, shown=f"{source} (thumbnail)"
         )
     return staged
+
+
+def _not_a_picture(problems: list[Problem]) -> bool:
+    """Whether the problems of staging one example image say it is no usable picture (as
+    opposed to none: it was staged or seen before; or one that could not be read)."""
+    return any(not p.reason.startswith(UNREADABLE) for p in problems)
 
 
 def _taggable(facts: FileFacts, source: Path) -> tuple[FileFacts, list[Problem]]:

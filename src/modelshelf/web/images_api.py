@@ -97,6 +97,8 @@ async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.
     (a field missing or given twice, a body that is not multipart/form-data)."""
     sha256: str | None = None
     seen: set[str] = set()
+    if hdrs.CONTENT_TYPE not in request.headers:  # aiohttp's KeyError would say only its name
+        raise InvalidInput("the body has no Content-Type; send multipart/form-data with a boundary")
     try:
         async for part in await request.multipart():
             if not isinstance(part, BodyPartReader):
