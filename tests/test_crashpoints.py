@@ -103,6 +103,9 @@ class Kind:
     # A scan: the server's model roots are the template's tree, and a crash may leave any
     # prefix of the scan's changes (see tests/crash_scan.py).
     scans: bool = False
+    # Runs as a job, which stores its progress once, then at most every
+    # jobs.STORE_PROGRESS_EVERY_S while it runs: a slow machine adds changes (test_census).
+    job: bool = False
 
     @property
     def tables(self) -> dict[str, str]:
@@ -158,10 +161,10 @@ KINDS = {
         Kind("import-delete", "promotion", import_request(2, "delete")),
         Kind("upload", "gallery", upload_request),
         Kind("delete-shift", "gallery", delete_request),
-        Kind("stage-1", "legacy", stage_one_request),
+        Kind("stage-1", "legacy", stage_one_request, job=True),
         Kind("recovery", "interrupted", None),
-        Kind("scan", "scan", scan_request, scans=True),
-        Kind("rescan", "rescan", scan_request, scans=True),
+        Kind("scan", "scan", scan_request, scans=True, job=True),
+        Kind("rescan", "rescan", scan_request, scans=True, job=True),
     )
 }
 
@@ -717,7 +720,15 @@ def submitted(runner: Runner, request: pytest.FixtureRequest) -> Runner:
 def test_census(submitted: Runner, kind: str) -> None:
     """Each kind reaches exactly the points REACHES says, as often as it says."""
     census = submitted.submit_census(kind).result(timeout=50)
-    assert census.reached == REACHES[kind], f"{kind} reaches {census.reached}"
+    reached = dict(census.reached)
+    if KINDS[kind].job:
+        # The table holds one store of the job's progress; a run over 2 s stores it again
+        # (as many commits as changes). Under a loaded machine stage 1 reached 12 of its 9.
+        extra = reached.get("change.before_commit", 0) - REACHES[kind]["change.before_commit"]
+        assert extra >= 0, f"{kind} reaches {census.reached}"
+        for point in ("change.before_commit", "change.after_commit"):
+            reached[point] = reached.get(point, 0) - extra
+    assert reached == REACHES[kind], f"{kind} reaches {census.reached}"
     assert set(census.reached) <= set(POINTS)
     assert census.after != census.before
 
