@@ -223,18 +223,28 @@ async def test_a_second_run_brings_back_no_tag_deleted_or_renamed_since(
     assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [(4,)]
 
 
-async def test_a_second_run_tags_a_new_row_with_the_tag_its_legacy_tag_was_merged_into(
-    client: Client, legacy: LegacyLibrary, data_dir: Path
-) -> None:
-    legacy.add_tag(3, "photo")
+async def migrate_one_tagged(client: Client, legacy: LegacyLibrary, tag: str) -> None:
+    """Stage 1 of a legacy library of two models, the first with legacy tag 3, `tag`."""
+    legacy.add_tag(3, tag)
     legacy.add_model(1, hash_hex=H1, tags=[3], created_at=1_700_000_000_001)
     legacy.add_model(2, hash_hex=H2, created_at=1_700_000_000_002)
     await migrate(client, legacy)
+
+
+async def migrate_a_new_row_tagged(client: Client, legacy: LegacyLibrary) -> dict[str, Any]:
+    """Stage 1 again, the legacy library grown by a model with legacy tag 3."""
+    legacy.add_model(5, hash_hex=H3, tags=[3], created_at=1_700_000_000_005)
+    return await migrate(client, legacy)
+
+
+async def test_a_second_run_tags_a_new_row_with_the_tag_its_legacy_tag_was_merged_into(
+    client: Client, legacy: LegacyLibrary, data_dir: Path
+) -> None:
+    await migrate_one_tagged(client, legacy, "photo")
     made = await (await client.post("/api/tags", json={"name": "photograph"})).json()
     merged = await client.post("/api/tags/3/merge", json={"into": made["id"]})
     assert merged.status == 200, await merged.text()
-    legacy.add_model(5, hash_hex=H3, tags=[3], created_at=1_700_000_000_005)
-    second = await migrate(client, legacy)
+    second = await migrate_a_new_row_tagged(client, legacy)
     assert second["db_migration"]["tags_created"] == 0
     assert rows(data_dir, "SELECT name FROM tags") == [("photograph",)]
     assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [
@@ -245,14 +255,10 @@ async def test_a_second_run_tags_a_new_row_with_the_tag_its_legacy_tag_was_merge
 async def test_a_second_run_takes_a_tag_made_again_here_under_the_name_of_one_deleted(
     client: Client, legacy: LegacyLibrary, data_dir: Path
 ) -> None:
-    legacy.add_tag(3, "anime")
-    legacy.add_model(1, hash_hex=H1, tags=[3], created_at=1_700_000_000_001)
-    legacy.add_model(2, hash_hex=H2, created_at=1_700_000_000_002)
-    await migrate(client, legacy)
+    await migrate_one_tagged(client, legacy, "anime")
     assert (await client.delete("/api/tags/3")).status == 200
     made = await (await client.post("/api/tags", json={"name": "anime"})).json()
-    legacy.add_model(5, hash_hex=H3, tags=[3], created_at=1_700_000_000_005)
-    second = await migrate(client, legacy)
+    second = await migrate_a_new_row_tagged(client, legacy)
     assert second["db_migration"]["tags_created"] == 0
     assert rows(data_dir, "SELECT tag_id FROM model_tags WHERE model_hash = ?", H3) == [
         (made["id"],)
