@@ -1,0 +1,150 @@
+"""The model page as a collector works with it, in a real browser, on a library of its own
+(these tests rename and delete): focus after an image is deleted, a delete that meets a change
+made in another tab, a tag saved while images upload, and a model named after its file (one
+long word) seen large on a phone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.ui.conftest import Visit, open_model
+from tests.ui.seed import SeededLibrary
+from tests.ui.test_model_focus import FOCUSED_NAME
+from tests.ui.test_unsaved_work import Gate
+
+PHONE = {"width": 390, "height": 844}
+UPLOAD = re.compile(r".*/api/images/upload$")
+# Whether an element's text is all inside it (none cut at its edge).
+WHOLE = "el => el.scrollWidth <= el.clientWidth"
+
+
+def focus_delete_image(page: Any, shown: int) -> None:
+    """Shows image `shown` (from 1) with the keyboard, then deletes it with the keyboard."""
+    page.locator(".thumb").first.focus()
+    for _ in range(shown - 1):
+        page.keyboard.press("ArrowRight")
+    page.get_by_role("button", name="Delete image").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("dialog").wait_for()
+    page.keyboard.press("Tab")  # from Cancel to Delete image
+    page.keyboard.press("Enter")
+
+
+def test_after_an_image_is_deleted_focus_is_on_the_image_shown_next(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    name = "Cyberpunk Embedding v1"
+    page = open_model(own_visit, own_library, name)
+    focus_delete_image(page, 2)
+    page.locator("#gallery-title", has_text="(2)").wait_for()
+    page.wait_for_function("() => document.activeElement !== document.body")
+    assert page.evaluate(FOCUSED_NAME) == f"Example image 1 of 2 of {name} (cover)"
+
+
+def test_after_the_last_image_is_deleted_focus_is_on_the_file_picker(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_model(own_visit, own_library, "Ghibli Lora v3")
+    focus_delete_image(page, 1)
+    page.locator("#gallery-title", has_text="(0)").wait_for()
+    page.wait_for_function("() => document.activeElement !== document.body")
+    assert page.evaluate(FOCUSED_NAME) == "upload-input"
+
+
+def test_a_model_changed_in_another_tab_is_shown_before_it_can_be_deleted(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    name = "Neon Checkpoint v1"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    other_tab = {"meta_json": {"notes": "written in another tab"}}
+    assert page.request.patch(f"/api/models/{sha}", data=other_tab).ok
+    delete = page.get_by_role("button", name="Delete model")
+    delete.click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete model").click()
+    # Said in words, and the other tab's version is on the page for the person to look at.
+    alert = page.get_by_role("alert").get_by_text(re.compile("changed elsewhere"))
+    alert.wait_for()
+    assert "If-Match" not in alert.inner_text()
+    page.get_by_text("written in another tab", exact=True).wait_for()
+    assert page.request.get(f"/api/models/{sha}").ok
+    # Deleting it now deletes it.
+    delete.click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete model").click()
+    page.get_by_role("status").get_by_text(f"Deleted {name}").wait_for()
+    assert page.request.get(f"/api/models/{sha}").status == 404
+
+
+def test_a_tag_added_while_images_upload_is_saved(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The page's own upload is no change made elsewhere: a tag added after the first of two
+    images is in, while the second is on its way, is saved, not refused with a 412."""
+    name = "Ink Embedding v2"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    images = own_library.data_dir.parent / "legacy" / "images"
+    gate = HoldSecond(page)
+    page.locator("#upload-input").set_input_files(
+        [str(images / "m1_0.png"), str(images / "m1_1.png")]
+    )
+    gate.wait_held(page, 1)
+    tags = page.get_by_role("region", name="Tags")
+    field = tags.get_by_label("Add a tag")
+    field.fill("added-while-uploading")
+    field.press("Enter")
+    gate.open()
+    page.get_by_role("status").get_by_text("2 images added").wait_for()
+    tags.get_by_role("link", name="added-while-uploading").wait_for()
+    assert page.get_by_text("changed elsewhere").count() == 0
+    names = [t["name"] for t in page.request.get(f"/api/models/{sha}").json()["tags"]]
+    assert "added-while-uploading" in names
+
+
+class HoldSecond(Gate):
+    """Lets the first upload through and holds the next ones until `open()`."""
+
+    def __init__(self, page: Any) -> None:
+        self.passed = 0
+        super().__init__(page, UPLOAD, "POST")
+
+    def handle(self, route: Any) -> None:
+        if self.passed == 0:
+            self.passed += 1
+            route.fallback()
+        else:
+            super().handle(route)
+
+
+def test_a_model_named_after_its_file_is_seen_whole_on_a_phone(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Scanned models are named after their file's stem, one long word: the lightbox was as
+    wide as its caption, so on a phone the image sat off centre, cut, and the caption ran off
+    the screen; the delete dialog's title was cut at its edge."""
+    stem = "realisticVisionV60B1_v51HyperVAE_inpainting_fp16_pruned_emaonly"
+    sha = own_library.hashes["Watercolor Checkpoint v3"]
+    page = own_visit.page
+    page.set_viewport_size(PHONE)
+    assert page.request.patch(f"/api/models/{sha}", data={"name": stem}).ok
+    page.goto(f"/models/{sha}")
+    page.get_by_role("heading", level=1, name=stem).wait_for()
+    page.get_by_role("button", name="View large").click()
+    lightbox = page.get_by_role("dialog", name=f"Images of {stem}")
+    image = lightbox.get_by_role("img")
+    expect(image).to_have_js_property("complete", True)
+    box = image.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert abs(box["x"] + box["width"] / 2 - PHONE["width"] / 2) < 2
+    caption = lightbox.locator("figcaption")
+    box = caption.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert caption.evaluate(WHOLE)
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Delete model").click()
+    dialog = page.get_by_role("dialog")
+    assert dialog.get_by_role("heading").evaluate(WHOLE)
+    dialog.get_by_role("button", name="Cancel").click()
