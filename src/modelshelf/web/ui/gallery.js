@@ -43,8 +43,7 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
     thumbs.querySelectorAll(".thumb").forEach((b, j) => {
       b.setAttribute("aria-current", String(j === state.index));
       b.tabIndex = j === state.index ? 0 : -1;
-      // A gallery drawn anew (after a move) is not in the page yet: focus once it is.
-      if (focus && j === state.index) (b.isConnected ? b.focus() : queueMicrotask(() => b.focus()));
+      if (focus && j === state.index) focusSoon(b);
     });
     renderActions();
   }
@@ -92,6 +91,9 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
         const current = etag();
         await call("DELETE", `api/images/${encodeURIComponent(images[i])}`, { headers: current ? { "If-Match": current } : {} });
         state.index = Math.max(0, i - 1);
+        // The Delete image button that had focus is drawn anew: focus goes to the image shown
+        // now, or to the file picker when none is left (it went to the page's body).
+        state.focusThumb = true;
         await onChange();
       });
       toast("Image deleted");
@@ -158,8 +160,15 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
   wireFileDrop(panel, upload);
   select(state.index, { focus: Boolean(state.focusThumb) });
+  if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
   return panel;
+}
+
+// A gallery drawn anew (after a move or a delete) is not in the page yet: focus once it is.
+function focusSoon(el) {
+  if (el.isConnected) el.focus();
+  else queueMicrotask(() => el.focus());
 }
 
 // Drag and drop inside the thumbnail strip: a bar shows where the image will land.
