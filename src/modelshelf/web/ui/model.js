@@ -220,9 +220,15 @@ export async function mountModel(main, sha256, context) {
       if (cameFrom(libraryHref())) history.back();
       else navigate(libraryHref(), { replace: true });
     } catch (error) {
-      toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
       // Only a failure frees the button: a delete done leaves it busy while the page goes.
       state.deleting = false;
+      // Changed in another tab since it was shown (412): that version is shown, to be looked
+      // at before deleting it. Left as it was, the page sent its old ETag again at every try.
+      if (error instanceof ApiError && error.status === 412) {
+        toast(`${CHANGED_ELSEWHERE}. Nothing was deleted: look it over, then delete it if you still mean to.`, { error: true });
+        return refresh({ images: true });
+      }
+      toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
       if (alive) deleting();
     }
   }
