@@ -16,8 +16,9 @@ function sharpen(img, name) {
 }
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
-// is the record's ETag then (a reorder sent beside a tag change met the page's own 412).
-export function renderGallery(record, { caps, etag, queued, state, onChange }) {
+// is the record's ETag then (a reorder sent beside a tag change met the page's own 412);
+// `reread()` reads the record and its ETag again without drawing it.
+export function renderGallery(record, { caps, etag, queued, reread, state, onChange }) {
   const images = record.images || [];
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
@@ -155,7 +156,7 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
   });
   if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
 
-  const upload = renderUpload(record, state, onChange);
+  const upload = renderUpload(record, { queued, reread, state, onChange });
   panel.append(title, stage, thumbs, actions, upload);
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
   wireFileDrop(panel, upload);
@@ -219,7 +220,7 @@ function wireDrag(list, onMove) {
 // Files refused stay listed, each with the server's whole reason, until the next upload or
 // Dismiss: they are kept in the gallery's state because the page is drawn anew once the
 // others are added. The list is a live region, and the toast counts both.
-function renderUpload(record, state, onChange) {
+function renderUpload(record, { queued, reread, state, onChange }) {
   const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
   const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
   const failures = state.uploadFailures || (state.uploadFailures = []);
@@ -244,7 +245,14 @@ function renderUpload(record, state, onChange) {
       const row = h("li", {}, h("span", { text: file.name }), bar);
       list.append(row);
       try {
-        await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+        // An upload is one of the page's writes: an image added changes the model's ETag, and
+        // a tag or an edit saved meanwhile with the one before met the page's own 412 (said
+        // as a change made elsewhere, not saved). So it waits its turn, and the ETag is read
+        // again before the next write.
+        await queued(async () => {
+          await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+          await reread().catch(() => {}); // the redraw after the uploads says how it is
+        });
         bar.value = 1;
         added += 1;
       } catch (error) {
