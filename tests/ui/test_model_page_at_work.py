@@ -1,7 +1,7 @@
 """The model page as a collector works with it, in a real browser, on a library of its own
 (these tests rename and delete): focus after an image is deleted, a delete that meets a change
-made in another tab, a tag saved while images upload, and a model named after its file (one
-long word) seen large on a phone."""
+made in another tab, a tag saved while images upload, a model named after its file (one
+long word) seen large on a phone, and a word copied on a page without the Clipboard API."""
 
 from __future__ import annotations
 
@@ -148,3 +148,33 @@ def test_a_model_named_after_its_file_is_seen_whole_on_a_phone(
     dialog = page.get_by_role("dialog")
     assert dialog.get_by_role("heading").evaluate(WHOLE)
     dialog.get_by_role("button", name="Cancel").click()
+
+
+# What a page served over plain http from another machine (a phone on the LAN reading
+# http://192.168.1.10:8080) lacks: the Clipboard API is given to secure contexts only.
+NO_CLIPBOARD = "delete Navigator.prototype.clipboard"
+# The text a copy command put on the clipboard, as the copy event sees it.
+RECORD_COPIES = """
+window.copied = [];
+document.addEventListener("copy", (event) => {
+  const area = event.target;
+  window.copied.push(area.value.slice(area.selectionStart, area.selectionEnd));
+});
+"""
+
+
+def test_a_trigger_word_copied_without_the_clipboard_api_keeps_the_focus(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Copied with the keyboard on the LAN, focus fell to the page's body (the hidden text
+    field the copy used took it, and went), so the next Tab began again at the top."""
+    page = own_visit.page
+    page.add_init_script(NO_CLIPBOARD)
+    page.add_init_script(RECORD_COPIES)
+    open_model(own_visit, own_library, "Aurora Lineart XL")
+    word = page.get_by_role("button", name="Copy trigger word masterpiece")
+    word.focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("status").get_by_text("“masterpiece” copied").wait_for()
+    assert page.evaluate("window.copied") == ["masterpiece"]
+    expect(word).to_be_focused()
