@@ -178,3 +178,25 @@ def test_a_trigger_word_copied_without_the_clipboard_api_keeps_the_focus(
     page.get_by_role("status").get_by_text("“masterpiece” copied").wait_for()
     assert page.evaluate("window.copied") == ["masterpiece"]
     expect(word).to_be_focused()
+
+
+def test_a_move_that_meets_a_change_made_in_another_tab_says_so_and_keeps_the_focus(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Alt+arrow on an image of a model changed elsewhere: said in the person's words (it was
+    the server's "If-Match does not match"), and focus stays on the image (it fell to the
+    page's body when the gallery was drawn anew)."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    other_tab = {"meta_json": {"notes": "written in another tab"}}
+    assert page.request.patch(f"/api/models/{sha}", data=other_tab).ok
+    page.locator(".thumb").first.focus()
+    page.keyboard.press("Alt+ArrowRight")
+    alert = page.get_by_role("alert").get_by_text(re.compile("^Could not reorder"))
+    alert.wait_for()
+    assert "changed elsewhere" in alert.inner_text()
+    assert "If-Match" not in alert.inner_text()
+    page.get_by_text("written in another tab", exact=True).wait_for()
+    page.wait_for_function("() => document.activeElement !== document.body")
+    assert page.evaluate(FOCUSED_NAME) == f"Example image 1 of 4 of {name} (cover)"
