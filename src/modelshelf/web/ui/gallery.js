@@ -3,6 +3,13 @@
 // confirmation; upload by dropping files or choosing them, each with its progress.
 import { h, clear, toast, confirmDialog, note, plural } from "./dom.js";
 import { call, imageUrl, uploadImage, ApiError } from "./api.js";
+import { CHANGED_ELSEWHERE } from "./editor.js";
+
+// A write refused because the model changed since it was shown (412; for a reorder, 409:
+// images added or removed meanwhile), in the person's words: the page then shows that
+// version (the server's words named If-Match).
+const stale = (error, ...statuses) => error instanceof ApiError && statuses.includes(error.status);
+const changedElsewhere = CHANGED_ELSEWHERE[0].toLowerCase() + CHANGED_ELSEWHERE.slice(1);
 
 // The stage shows the medium rendition (two thirds of the source's size); when the stage
 // draws it larger than its pixels (a small source, a wide stage, a dense screen), the high one
@@ -77,8 +84,12 @@ export function renderGallery(record, { caps, etag, queued, reread, state, onCha
       });
       toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
     } catch (error) {
-      toast(`Could not reorder: ${error.message}`, { error: true });
-      if (error instanceof ApiError && (error.status === 409 || error.status === 412)) onChange();
+      const changed = stale(error, 409, 412);
+      toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });
+      if (!changed) return;
+      // The image that had focus is drawn anew: it keeps it (it fell to the page's body).
+      state.focusThumb = true;
+      onChange();
     }
   }
 
@@ -99,8 +110,10 @@ export function renderGallery(record, { caps, etag, queued, reread, state, onCha
       });
       toast("Image deleted");
     } catch (error) {
-      toast(`Could not delete the image: ${error.message}`, { error: true });
-      if (error instanceof ApiError && (error.status === 404 || error.status === 412)) onChange();
+      toast(`Could not delete the image: ${stale(error, 412) ? changedElsewhere : error.message}`, { error: true });
+      if (!stale(error, 404, 412)) return;
+      state.focusThumb = true;
+      onChange();
     }
   }
 
