@@ -1,11 +1,14 @@
 """The model page as a collector works with it, in a real browser, on a library of its own
 (these tests rename and delete): focus after an image is deleted, a delete that meets a change
 made in another tab, a tag saved while images upload, a model named after its file (one
-long word) seen large on a phone, and a word copied on a page without the Clipboard API."""
+long word) seen large on a phone, an upload's long file name on a phone, and a word copied on
+a page without the Clipboard API."""
 
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -19,6 +22,7 @@ PHONE = {"width": 390, "height": 844}
 UPLOAD = re.compile(r".*/api/images/upload$")
 # Whether an element's text is all inside it (none cut at its edge).
 WHOLE = "el => el.scrollWidth <= el.clientWidth"
+PAGE_WIDTH = "document.documentElement.scrollWidth"
 
 
 def focus_delete_image(page: Any, shown: int) -> None:
@@ -200,3 +204,28 @@ def test_a_move_that_meets_a_change_made_in_another_tab_says_so_and_keeps_the_fo
     page.get_by_text("written in another tab", exact=True).wait_for()
     page.wait_for_function("() => document.activeElement !== document.body")
     assert page.evaluate(FOCUSED_NAME) == f"Example image 1 of 4 of {name} (cover)"
+
+
+def test_an_upload_with_a_long_file_name_keeps_the_page_to_a_phones_width(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """A downloaded image's name is often one long word: its row in the uploads list pushed
+    the page past the screen, its name over the progress bar, and then over the reason it
+    failed."""
+    page = own_visit.page
+    page.set_viewport_size(PHONE)
+    open_model(own_visit, own_library, "Lineart Lora v3")
+    images = own_library.data_dir.parent / "legacy" / "images"
+    picture = tmp_path / "realisticVisionV60B1_v51HyperVAE_inpainting_00042_upscaled.png"
+    shutil.copy(images / "m1_0.png", picture)
+    gate = Gate(page, UPLOAD, "POST")
+    page.locator("#upload-input").set_input_files(str(picture))
+    gate.wait_held(page, 1)
+    uploads = page.get_by_role("list", name="Uploads")
+    assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
+    assert uploads.get_by_text(picture.name).evaluate(WHOLE)
+    page.unroute(UPLOAD)
+    gate.held[0].fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
+    uploads.get_by_text("Not added: busy").wait_for()
+    assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
+    assert uploads.get_by_text(picture.name).evaluate(WHOLE)
