@@ -224,7 +224,6 @@ def test_an_upload_with_a_long_file_name_keeps_the_page_to_a_phones_width(
     uploads = page.get_by_role("list", name="Uploads")
     assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
     assert uploads.get_by_text(picture.name).evaluate(WHOLE)
-    page.unroute(UPLOAD)
     gate.held[0].fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
     uploads.get_by_text("Not added: busy").wait_for()
     assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
