@@ -228,3 +228,24 @@ def test_an_upload_with_a_long_file_name_keeps_the_page_to_a_phones_width(
     uploads.get_by_text("Not added: busy").wait_for()
     assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
     assert uploads.get_by_text(picture.name).evaluate(WHOLE)
+
+
+def test_closing_the_page_while_images_upload_asks_first(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """As for a tagging of many models: images still on their way are not dropped without a
+    word when the tab is closed (the rest of a batch never arrived)."""
+    name = "Aurora Lora v2"
+    page = open_model(own_visit, own_library, name)
+    page.get_by_role("heading", level=1).click()  # a person's page: one they have used
+    images = own_library.data_dir.parent / "legacy" / "images"
+    gate = Gate(page, UPLOAD, "POST")
+    page.locator("#upload-input").set_input_files(str(images / "m1_2.png"))
+    gate.wait_held(page, 1)
+    with page.expect_event("dialog") as asked:
+        page.close(run_before_unload=True)
+    assert asked.value.type == "beforeunload"
+    asked.value.dismiss()  # stay
+    gate.open()
+    page.get_by_role("status").get_by_text("1 image added").wait_for()
+    assert not page.is_closed()
