@@ -246,12 +246,8 @@ function renderUpload(record, { queued, reread, state, onChange }) {
     h("span", { text: "Drop images here, or " }),
     h("label", { for: "upload-input", class: "button", text: "Choose images" }),
     input, list, dismiss);
-  const start = async (files) => {
-    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
-    if (!images.length) return toast("Those files are not images", { error: true });
-    failures.length = 0;
-    clear(list);
-    dismiss.hidden = true;
+  // Each file in turn, its progress in the list; resolves the number added.
+  const uploadEach = async (images) => {
     let added = 0;
     for (const file of images) {
       const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
@@ -275,6 +271,21 @@ function renderUpload(record, { queued, reread, state, onChange }) {
         dismiss.hidden = false;
       }
     }
+    return added;
+  };
+  const start = async (files) => {
+    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
+    if (!images.length) return toast("Those files are not images", { error: true });
+    failures.length = 0;
+    clear(list);
+    dismiss.hidden = true;
+    let added;
+    holdThePage(1);
+    try {
+      added = await uploadEach(images);
+    } finally {
+      holdThePage(-1);
+    }
     if (added) await onChange();
     const failed = failures.length;
     const skipped = files.length - images.length;
@@ -284,6 +295,20 @@ function renderUpload(record, { queued, reread, state, onChange }) {
   input.addEventListener("change", () => start(input.files));
   zone.startUpload = start;
   return zone;
+}
+
+// While images upload, closing or reloading the page asks first (as a tagging of many models
+// does): the files not sent yet were dropped without a word. `d`: +1 as a batch starts, -1
+// as it ends (two batches may overlap).
+let uploading = 0;
+const askBeforeLeaving = (event) => {
+  event.preventDefault();
+  event.returnValue = ""; // browsers that still ask for it
+};
+function holdThePage(d) {
+  uploading += d;
+  if (uploading > 0) window.addEventListener("beforeunload", askBeforeLeaving);
+  else window.removeEventListener("beforeunload", askBeforeLeaving);
 }
 
 function wireFileDrop(panel, zone) {
