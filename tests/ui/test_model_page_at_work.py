@@ -1,11 +1,12 @@
 """The model page as a collector works with it, in a real browser, on a library of its own
 (these tests rename and delete): focus after an image is deleted, a delete that meets a change
 made in another tab, a tag saved while images upload, a model named after its file (one
-long word) seen large on a phone, an upload's long file name on a phone, and a word copied on
-a page without the Clipboard API."""
+long word) seen large on a phone, an upload's long file name on a phone, images dropped beside
+the gallery or left uploading, and a word copied on a page without the Clipboard API."""
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from pathlib import Path
@@ -249,3 +250,36 @@ def test_closing_the_page_while_images_upload_asks_first(
     gate.open()
     page.get_by_role("status").get_by_text("1 image added").wait_for()
     assert not page.is_closed()
+
+
+# A drag of files from the desktop, as the page sees it: a DataTransfer holding them.
+FILES_DRAGGED = """(files) => {
+  const dragged = new DataTransfer();
+  for (const [name, b64] of files) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    dragged.items.add(new File([bytes], name, { type: "image/png" }));
+  }
+  return dragged;
+}"""
+
+
+def test_images_dropped_beside_the_gallery_join_it(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Only the gallery's panel took a drop: images let go a little beside it (on the Details
+    beside it at a desktop's width, the page's margin) were not added, and the browser
+    opened the file in place of the page."""
+    page = open_model(own_visit, own_library, "Watercolor Checkpoint v1")
+    images = own_library.data_dir.parent / "legacy" / "images"
+    files = [
+        (f"dropped_{n}.png", base64.b64encode((images / f"m1_{n}.png").read_bytes()).decode())
+        for n in range(2)
+    ]
+    dragged = page.evaluate_handle(FILES_DRAGGED, files)
+    details = page.get_by_role("region", name="Details")
+    details.dispatch_event("dragenter", {"dataTransfer": dragged})
+    details.dispatch_event("dragover", {"dataTransfer": dragged})
+    expect(page.locator(".dropzone")).to_have_class(re.compile(r"\bover\b"))
+    details.dispatch_event("drop", {"dataTransfer": dragged})
+    page.get_by_role("status").get_by_text("2 images added").wait_for()
+    expect(page.locator(".dropzone")).not_to_have_class(re.compile(r"\bover\b"))
