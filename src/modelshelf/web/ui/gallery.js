@@ -172,7 +172,6 @@ export function renderGallery(record, { caps, etag, queued, reread, state, onCha
   const upload = renderUpload(record, { queued, reread, state, onChange });
   panel.append(title, stage, thumbs, actions, upload);
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
-  wireFileDrop(panel, upload);
   select(state.index, { focus: Boolean(state.focusThumb) });
   if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
@@ -311,20 +310,26 @@ function holdThePage(d) {
   else window.removeEventListener("beforeunload", askBeforeLeaving);
 }
 
-function wireFileDrop(panel, zone) {
-  const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
-  panel.addEventListener("dragover", (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    zone.classList.add("over");
-  });
-  panel.addEventListener("dragleave", (event) => {
-    if (!panel.contains(event.relatedTarget)) zone.classList.remove("over");
-  });
-  panel.addEventListener("drop", (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    zone.classList.remove("over");
-    zone.startUpload(event.dataTransfer.files);
-  });
-}
+// Images dragged from the desktop are taken anywhere on a model's page, by its gallery's drop
+// zone: only the gallery's panel took them, and let go beside it (on the Details beside it,
+// in a margin) they were not added and the browser opened the file in place of the page.
+// Elsewhere (no gallery on the page) the browser does as it does.
+const galleryZone = () => document.querySelector(".gallery .dropzone");
+const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+document.addEventListener("dragover", (event) => {
+  const zone = galleryZone();
+  if (!zone || !hasFiles(event)) return;
+  event.preventDefault();
+  zone.classList.add("over");
+});
+document.addEventListener("dragleave", (event) => {
+  if (!event.relatedTarget) galleryZone()?.classList.remove("over"); // left the window
+});
+document.addEventListener("drop", (event) => {
+  const zone = galleryZone();
+  if (!zone || !hasFiles(event)) return;
+  event.preventDefault();
+  zone.classList.remove("over");
+  // Not behind a dialog (the page there is inert): the person sees where they drop.
+  if (!document.querySelector("dialog[open]")) zone.startUpload(event.dataTransfer.files);
+});
