@@ -283,3 +283,37 @@ def test_images_dropped_beside_the_gallery_join_it(
     details.dispatch_event("drop", {"dataTransfer": dragged})
     page.get_by_role("status").get_by_text("2 images added").wait_for()
     expect(page.locator(".dropzone")).not_to_have_class(re.compile(r"\bover\b"))
+
+
+def test_the_editor_starts_from_the_description_and_notes_the_page_shows(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A scanned model's description comes from its Civitai record and its notes from A1111's
+    sidecar: the page showed them, and Edit showed empty fields, so a typo fixed meant the
+    whole text typed again. The editor starts from them; a save keeps the others' keys."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    downloaded = {
+        "description": None,
+        "civitai": {"description": "<p>Trained on <b>ink</b> drawings.</p>"},
+        "a1111": {"notes": "use it at 0.8"},
+    }
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Trained on ink drawings.", exact=True).wait_for()
+    about.get_by_text("use it at 0.8", exact=True).wait_for()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.get_by_label("Description")).to_have_value("Trained on ink drawings.")
+    notes = page.get_by_label("Notes")
+    expect(notes).to_have_value("use it at 0.8")
+    notes.press("End")
+    notes.press_sequentially(", 0.6 for faces")
+    page.get_by_role("button", name="Save").click()
+    about.get_by_text("use it at 0.8, 0.6 for faces", exact=True).wait_for()
+    meta = page.request.get(f"/api/models/{sha}").json()["meta_json"]
+    assert meta["notes"] == "use it at 0.8, 0.6 for faces"
+    assert "description" not in meta  # the field left as it was is not made the person's
+    assert meta["civitai"] == downloaded["civitai"]
+    assert meta["a1111"] == downloaded["a1111"]
