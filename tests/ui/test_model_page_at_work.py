@@ -14,10 +14,10 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit, open_model
+from tests.ui.conftest import Visit, open_model, wait_frames
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_model_focus import FOCUSED_NAME
-from tests.ui.test_unsaved_work import Gate
+from tests.ui.test_unsaved_work import A_MODEL, Gate
 
 PHONE = {"width": 390, "height": 844}
 UPLOAD = re.compile(r".*/api/images/upload$")
@@ -317,3 +317,30 @@ def test_the_editor_starts_from_the_description_and_notes_the_page_shows(
     assert "description" not in meta  # the field left as it was is not made the person's
     assert meta["civitai"] == downloaded["civitai"]
     assert meta["a1111"] == downloaded["a1111"]
+
+
+def test_a_save_answered_after_the_page_was_left_leaves_the_next_page_alone(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Save, then back to the library before the server answered: the answer closed the
+    editor of a page no longer shown and drew the model over the library (its address the
+    library's), after a toast that said the changes were not saved."""
+    name = "Lineart Lora v3"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    gate = Gate(page, A_MODEL, "PATCH")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Notes").fill("saved on the way out")
+    page.get_by_role("button", name="Save").click()
+    gate.wait_held(page, 1)
+    page.get_by_role("link", name="← Library").click()
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Library")
+    gate.open()
+    page.get_by_role("status").get_by_text("Saved", exact=True).wait_for()
+    wait_frames(page, 3)
+    expect(heading).to_have_text("Library")
+    assert page.get_by_text("are not saved").count() == 0
+    assert page.request.get(f"/api/models/{sha}").json()["meta_json"]["notes"] == (
+        "saved on the way out"
+    )
