@@ -174,6 +174,9 @@ export async function mountModel(main, sha256, context) {
     state.draft = {};
     if (open) drafts.set(sha256, state.draft);
     else drafts.delete(sha256);
+    // A save answered after the page was left closes its editor, and draws nothing: another
+    // page is shown (the model was drawn over it).
+    if (!alive) return;
     draw();
     document.getElementById(open ? "edit-name" : "edit-button")?.focus();
   }
@@ -270,8 +273,9 @@ export async function mountModel(main, sha256, context) {
   return () => {
     alive = false;
     document.removeEventListener("keydown", stepThroughLibrary);
-    // Left with the edit unsaved: said on the next page, with the way back to it.
-    const unsaved = state.editing && record && unsavedFields(state.draft, record);
+    // Left with the edit unsaved: said on the next page, with the way back to it. A save on
+    // its way says itself how it went (Saved, or Not saved with the edit kept for the return).
+    const unsaved = state.editing && !state.saving && record && unsavedFields(state.draft, record);
     if (unsaved) toast(`Your changes to ${record.name || sha256.slice(0, 12)} are not saved; they are kept for when you come back`, { action: { label: "Back to it", run: () => navigate(`models/${sha256}`) } });
   };
 }
