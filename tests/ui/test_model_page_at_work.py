@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from tests.ui.conftest import Visit, open_model, wait_frames
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_model_focus import FOCUSED_NAME
-from tests.ui.test_unsaved_work import A_MODEL, Gate
+from tests.ui.test_unsaved_work import A_MODEL, ITS_TAGS, Gate
 
 PHONE = {"width": 390, "height": 844}
 UPLOAD = re.compile(r".*/api/images/upload$")
@@ -344,3 +344,25 @@ def test_a_save_answered_after_the_page_was_left_leaves_the_next_page_alone(
     assert page.request.get(f"/api/models/{sha}").json()["meta_json"]["notes"] == (
         "saved on the way out"
     )
+
+
+def test_tags_not_saved_after_the_page_was_left_do_not_land_in_another_models_field(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A tag added, then on to another model before the server refused it: the tag went back
+    into the Add a tag field of the model shown then, where Enter added it to that one."""
+    page = open_model(own_visit, own_library, "Pixel Embedding v3")
+    gate = Gate(page, ITS_TAGS, "PUT")
+    field = page.get_by_label("Add a tag")
+    field.fill("meant-for-pixel")
+    field.press("Enter")
+    gate.wait_held(page, 1)
+    page.get_by_role("link", name="← Library").click()
+    page.get_by_role("heading", level=1, name="Library").wait_for()
+    page.get_by_role("link", name="Aurora Lineart XL").first.click()
+    page.get_by_role("heading", level=1, name="Aurora Lineart XL").wait_for()
+    gate.held[0].fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
+    said = page.get_by_role("alert").get_by_text(re.compile("meant-for-pixel"))
+    said.wait_for()
+    assert "Pixel Embedding v3" in said.inner_text()
+    expect(page.get_by_label("Add a tag")).to_have_value("")
