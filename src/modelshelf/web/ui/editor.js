@@ -34,7 +34,7 @@ export function renderTags(record, { caps, change, state }) {
   // Each change is a function of the tags as they are when it is sent (after the page's
   // earlier writes), so changes made in quick succession all count.
   const save = (edit, options) => change("PUT", `api/models/${record.sha256}/tags`, (now) => ({ tags: edit((now.tags || []).map((t) => t.name)) }), "Tags saved", options);
-  const input = h("input", { id: "tag-add", list: "tag-suggestions", autocomplete: "off", placeholder: "Add a tag", "aria-label": "Add a tag" });
+  const input = h("input", { id: "tag-add", list: "tag-suggestions", autocomplete: "off", placeholder: "Add a tag", "aria-label": "Add a tag", dataset: { sha: record.sha256 } });
   input.value = state.tagDraft;
   input.addEventListener("input", () => { state.tagDraft = input.value; });
   const suggestions = h("datalist", { id: "tag-suggestions" });
@@ -59,10 +59,15 @@ export function renderTags(record, { caps, change, state }) {
       { conflict: `${CHANGED_ELSEWHERE}. The tags you typed are back in the field: press Enter to add them.` });
     state.tagsSaving = state.tagsSaving.filter((w) => !fresh.includes(w));
     if (outcome === "ok") return;
-    document.querySelectorAll(".chip.saving").forEach((chip) => { if (fresh.includes(chip.dataset.word)) chip.remove(); });
     state.tagDraft = [fresh.join(", "), state.tagDraft].filter(Boolean).join(", ");
+    // Only into this model's field: after a step to another model they landed in that one's,
+    // where Enter added them to it. Then the words are said, with the model they were for.
     const field = document.getElementById("tag-add");
-    if (field) field.value = state.tagDraft;
+    if (!field || field.dataset.sha !== record.sha256) {
+      return toast(`Not added to ${record.name || record.sha256.slice(0, 12)}: ${fresh.join(", ")}`, { error: true });
+    }
+    document.querySelectorAll(".chip.saving").forEach((chip) => { if (fresh.includes(chip.dataset.word)) chip.remove(); });
+    field.value = state.tagDraft;
   };
   const removeId = (n) => `tag-remove-${encodeURIComponent(n)}`;
   // The × that had focus goes with its tag: focus moves to the next tag's ×, else the field.
