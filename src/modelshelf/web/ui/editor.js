@@ -138,7 +138,12 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     });
     return control;
   };
-  const field = (id, label, control, hint) => h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", text: hint }) : null, control);
+  // A hint is the control's description (beside it and tied to nothing, a screen reader on
+  // the field read its name alone).
+  const field = (id, label, control, hint) => {
+    if (hint) control.setAttribute("aria-describedby", `${id}-hint`);
+    return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control);
+  };
   // No longer than PATCH takes (the server's limits), so nothing typed is refused on Save.
   const most = (key) => (limits[key] ? String(limits[key]) : null);
   const name = bind(h("input", { id: "edit-name", required: true, maxlength: most("model_name") }), record.name || "");
