@@ -371,8 +371,8 @@ def test_tags_not_saved_after_the_page_was_left_do_not_land_in_another_models_fi
 def test_the_trigger_words_field_tells_a_screen_reader_how_to_separate_them(
     own_visit: Visit, own_library: SeededLibrary
 ) -> None:
-    """ "Separated by commas" stood beside the field, tied to nothing: a screen reader, on the
-    field, read its name alone."""
+    """The hint "Separated by commas" stood beside the field, tied to nothing: a screen
+    reader, on the field, read its name alone."""
     page = open_model(own_visit, own_library, "Aurora Lineart XL")
     page.get_by_role("button", name="Edit", exact=True).click()
     words = page.get_by_role("textbox", name="Trigger words")
