@@ -16,11 +16,13 @@ from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, open_model, wait_frames
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_after_changes import same_pictures, served
 from tests.ui.test_model_focus import FOCUSED_NAME
 from tests.ui.test_unsaved_work import A_MODEL, ITS_TAGS, Gate
 
 PHONE = {"width": 390, "height": 844}
 UPLOAD = re.compile(r".*/api/images/upload$")
+REORDER = re.compile(r".*/api/images/reorder$")
 # Whether an element's text is all inside it (none cut at its edge).
 WHOLE = "el => el.scrollWidth <= el.clientWidth"
 PAGE_WIDTH = "document.documentElement.scrollWidth"
@@ -377,3 +379,24 @@ def test_the_trigger_words_field_tells_a_screen_reader_how_to_separate_them(
     page.get_by_role("button", name="Edit", exact=True).click()
     words = page.get_by_role("textbox", name="Trigger words")
     expect(words).to_have_accessible_description("Separated by commas")
+
+
+def test_alt_arrow_pressed_faster_than_the_server_answers_moves_the_image_each_time(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Three presses of Alt+Right on the cover while the first move was on its way: each
+    move was worked out from the order the page showed, so the second and third sent the
+    first's order again and the image went one place, not three."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    first, second, third, fourth = served(page, sha, range(4), "low")
+    gate = Gate(page, REORDER, "POST")
+    page.get_by_role("button", name=f"Example image 1 of 4 of {name} (cover)").focus()
+    for _ in range(3):
+        page.keyboard.press("Alt+ArrowRight")
+    gate.wait_held(page, 1)
+    gate.open()
+    page.locator(".thumbs li:nth-child(4) .thumb[aria-current='true']").wait_for()
+    expect(page.get_by_role("button", name=f"Example image 4 of 4 of {name}")).to_be_focused()
+    assert same_pictures(served(page, sha, range(4), "low"), [second, third, fourth, first])
