@@ -24,8 +24,9 @@ function sharpen(img, name) {
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
 // is the record's ETag then (a reorder sent beside a tag change met the page's own 412);
-// `reread()` reads the record and its ETag again without drawing it.
-export function renderGallery(record, { caps, etag, queued, reread, state, onChange }) {
+// `reread()` reads the record and its ETag again without drawing it, and `current()` is the
+// record as last read.
+export function renderGallery(record, { caps, etag, current, queued, reread, state, onChange }) {
   const images = record.images || [];
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
@@ -63,26 +64,33 @@ export function renderGallery(record, { caps, etag, queued, reread, state, onCha
     actions.append(
       h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
       h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0) }),
-      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1) }),
-      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1) }),
+      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1, { step: true }) }),
+      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1, { step: true }) }),
       h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }));
   }
 
-  async function move(from, to) {
+  // Moves image `from` to place `to`; with `step` (a key, Move earlier or later), the image
+  // selected when the move is sent, after the page's earlier writes, by `to - from` places:
+  // worked out from the order shown, keys pressed faster than the server answered each moved
+  // the image from its first place again (an image's name is its place), and were lost.
+  async function move(from, to, { step = false } = {}) {
     if (from === to || to < 0 || to >= images.length) return;
-    const order = [...images];
-    const [moved] = order.splice(from, 1);
-    order.splice(to, 0, moved);
     try {
-      await queued(async () => {
-        const current = etag();
-        await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: current ? { "If-Match": current } : {} });
-        state.index = to;
+      const place = await queued(async () => {
+        const now = [...(current().images || [])];
+        const at = step ? state.index : from;
+        const target = step ? at + to - from : to;
+        if (target === at || target < 0 || target >= now.length) return null;
+        now.splice(target, 0, ...now.splice(at, 1));
+        const version = etag();
+        await call("POST", "api/images/reorder", { body: { hash: record.sha256, order: now }, headers: version ? { "If-Match": version } : {} });
+        state.index = target;
         state.focusThumb = true;
         // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
         await onChange();
+        return target;
       });
-      toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
+      if (place !== null) toast(place === 0 ? "Cover changed" : `Image moved to position ${place + 1}`);
     } catch (error) {
       const changed = stale(error, 409, 412);
       toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });
@@ -164,7 +172,7 @@ export function renderGallery(record, { caps, etag, queued, reread, state, onCha
     const d = { ArrowLeft: -1, ArrowRight: 1, Home: -i, End: images.length - 1 - i }[event.key];
     if (d === undefined) return;
     event.preventDefault();
-    if (event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight")) move(i, i + d);
+    if (event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight")) move(i, i + d, { step: true });
     else select(i + d, { focus: true });
   });
   if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
