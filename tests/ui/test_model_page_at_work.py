@@ -400,3 +400,27 @@ def test_alt_arrow_pressed_faster_than_the_server_answers_moves_the_image_each_t
     page.locator(".thumbs li:nth-child(4) .thumb[aria-current='true']").wait_for()
     expect(page.get_by_role("button", name=f"Example image 4 of 4 of {name}")).to_be_focused()
     assert same_pictures(served(page, sha, range(4), "low"), [second, third, fourth, first])
+
+
+def test_deleting_an_image_just_moved_never_deletes_another(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Move later on the cover, then Delete image on it before the move was answered: the
+    delete named the image by the place it had when the page showed it, and once the move
+    was done that place held the other picture, which was deleted in its stead."""
+    name = "Sketch Checkpoint v3"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    _, other = served(page, sha, range(2), "low")
+    gate = Gate(page, REORDER, "POST")
+    page.get_by_role("button", name="Move later").click()
+    gate.wait_held(page, 1)
+    page.get_by_role("button", name="Delete image").click()
+    confirm = page.get_by_role("dialog").get_by_role("button", name="Delete image")
+    gate.open()
+    page.get_by_role("status").get_by_text("Image moved to position 2").wait_for()
+    confirm.click()
+    page.get_by_text(re.compile("^(Image deleted|Could not delete the image)")).wait_for()
+    left = page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json()
+    kept = served(page, sha, range(len(left)), "low")
+    assert any(same_pictures([picture], [other]) for picture in kept)
