@@ -84,6 +84,7 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
         now.splice(target, 0, ...now.splice(at, 1));
         const version = etag();
         await call("POST", "api/images/reorder", { body: { hash: record.sha256, order: now }, headers: version ? { "If-Match": version } : {} });
+        state.placesChanged = (state.placesChanged || 0) + 1; // see remove
         state.index = target;
         state.focusThumb = true;
         // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
@@ -102,21 +103,31 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   }
 
   async function remove(i) {
+    // An image's name is its place. A reorder made elsewhere meanwhile makes the name another
+    // picture: the record's ETag goes with the delete (the server answers 412 then). One of
+    // this page's own, still on its way when Delete was chosen, does too, and the ETag then is
+    // its own: the other picture, moved into the place, was deleted. So the page counts its
+    // moves and deletes (`state.placesChanged`), and one since the choice stops the delete.
+    const chosenAt = state.placesChanged || 0;
     const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
     if (!yes) return;
     try {
-      // With the record's ETag: an image's name is its place, and a reorder made elsewhere
-      // meanwhile would make this name another picture (the server answers 412 then).
-      await queued(async () => {
+      const done = await queued(async () => {
+        if ((state.placesChanged || 0) !== chosenAt) return false;
         const current = etag();
         await call("DELETE", `api/images/${encodeURIComponent(images[i])}`, { headers: current ? { "If-Match": current } : {} });
+        state.placesChanged = chosenAt + 1;
         state.index = Math.max(0, i - 1);
         // The Delete image button that had focus is drawn anew: focus goes to the image shown
         // now, or to the file picker when none is left (it went to the page's body).
         state.focusThumb = true;
         await onChange();
+        return true;
       });
-      toast("Image deleted");
+      if (done) return toast("Image deleted");
+      toast("Could not delete the image: the images moved before the delete was sent; nothing was deleted, choose the image again", { error: true });
+      state.focusThumb = true;
+      onChange();
     } catch (error) {
       toast(`Could not delete the image: ${stale(error, 412) ? changedElsewhere : error.message}`, { error: true });
       if (!stale(error, 404, 412)) return;
