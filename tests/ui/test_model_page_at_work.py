@@ -424,3 +424,25 @@ def test_deleting_an_image_just_moved_never_deletes_another(
     left = page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json()
     kept = served(page, sha, range(len(left)), "low")
     assert any(same_pictures([picture], [other]) for picture in kept)
+
+
+def test_set_as_cover_after_a_move_on_its_way_makes_the_chosen_image_the_cover(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The third image moved one place left with Alt+Left, then Set as cover before the move
+    was answered: the cover was worked out from the place the image had when shown, which the
+    move had given to another picture, and that one became the cover."""
+    name = "Ink Embedding v2"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    first, second, third = served(page, sha, range(3), "low")
+    page.locator(".thumb").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    gate = Gate(page, REORDER, "POST")
+    page.keyboard.press("Alt+ArrowLeft")
+    gate.wait_held(page, 1)
+    page.get_by_role("button", name="Set as cover").click()
+    gate.open()
+    page.get_by_role("status").get_by_text("Cover changed").wait_for()
+    assert same_pictures(served(page, sha, range(3), "low"), [third, first, second])
