@@ -63,22 +63,24 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     const i = state.index;
     actions.append(
       h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
-      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0) }),
+      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0, { selected: true }) }),
       h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1, { step: true }) }),
       h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1, { step: true }) }),
       h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }));
   }
 
-  // Moves image `from` to place `to`; with `step` (a key, Move earlier or later), the image
-  // selected when the move is sent, after the page's earlier writes, by `to - from` places:
-  // worked out from the order shown, keys pressed faster than the server answered each moved
-  // the image from its first place again (an image's name is its place), and were lost.
-  async function move(from, to, { step = false } = {}) {
+  // Moves image `from` to place `to`. With `selected` (Set as cover, a key, Move earlier or
+  // later) the image moved is the one selected when the move is sent, after the page's
+  // earlier writes, and with `step` it goes `to - from` places: worked out from the order
+  // shown, keys pressed faster than the server answered each moved the image from its first
+  // place again (an image's name is its place), and Set as cover made the picture the move
+  // had put there the cover.
+  async function move(from, to, { step = false, selected = step } = {}) {
     if (from === to || to < 0 || to >= images.length) return;
     try {
       const place = await queued(async () => {
         const now = [...(current().images || [])];
-        const at = step ? state.index : from;
+        const at = selected ? state.index : from;
         const target = step ? at + to - from : to;
         if (target === at || target < 0 || target >= now.length) return null;
         now.splice(target, 0, ...now.splice(at, 1));
