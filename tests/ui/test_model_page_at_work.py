@@ -1,8 +1,10 @@
 """The model page as a collector works with it, in a real browser, on a library of its own
-(these tests rename and delete): focus after an image is deleted, a delete that meets a change
-made in another tab, a tag saved while images upload, a model named after its file (one
-long word) seen large on a phone, an upload's long file name on a phone, images dropped beside
-the gallery or left uploading, and a word copied on a page without the Clipboard API."""
+(these tests rename and delete): a change made in another tab met by a delete or a move;
+writes made faster than the server answers (moves, a delete or a cover chosen while a move is
+on its way, a tag added while images upload); a save or a tag answered after the page was
+left; images dropped beside the gallery or left uploading; a model named after its file and
+an upload's long file name on a phone; the editor's fields as the page shows them; focus after
+an image is deleted or a word copied without the Clipboard API; a hint a screen reader reads."""
 
 from __future__ import annotations
 

@@ -77,6 +77,7 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   // had put there the cover.
   async function move(from, to, { step = false, selected = step } = {}) {
     if (from === to || to < 0 || to >= images.length) return;
+    state.movesQueued = (state.movesQueued || 0) + 1;
     try {
       const place = await queued(async () => {
         const now = [...(current().images || [])];
@@ -101,6 +102,8 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
       // The image that had focus is drawn anew: it keeps it (it fell to the page's body).
       state.focusThumb = true;
       onChange();
+    } finally {
+      state.movesQueued -= 1;
     }
   }
 
@@ -185,8 +188,11 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     const d = { ArrowLeft: -1, ArrowRight: 1, Home: -i, End: images.length - 1 - i }[event.key];
     if (d === undefined) return;
     event.preventDefault();
-    if (event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight")) move(i, i + d, { step: true });
-    else select(i + d, { focus: true });
+    if (!(event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight"))) return select(i + d, { focus: true });
+    // The image moved is the one with the focus; while a move is on its way, the keys come to
+    // the strip as it was before it, and the image is the one that move left selected.
+    if (!state.movesQueued) state.index = i;
+    move(i, i + d, { step: true });
   });
   if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
 
