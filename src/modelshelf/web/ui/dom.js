@@ -107,13 +107,20 @@ export async function copyText(text, what = "Text") {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
-    // Clipboard API refused (no secure context): fall back to a hidden textarea.
-    const area = h("textarea", { class: "visually-hidden", "aria-hidden": "true" });
+    // No Clipboard API (a page served over plain http from another machine, a phone on the
+    // LAN) or refused: copied from a hidden text field, which takes the focus for a moment;
+    // it goes back to the control that had it (it fell to the page's body, and the next Tab
+    // began at the top). Inside an open dialog, the field is too (the page behind is inert).
+    const opener = document.activeElement;
+    const area = h("textarea", { class: "visually-hidden", "aria-hidden": "true", tabindex: "-1" });
     area.value = text;
-    document.body.append(area);
+    (opener?.closest("dialog[open]") || document.body).append(area);
+    area.focus({ preventScroll: true });
     area.select();
-    document.execCommand("copy");
+    const copied = document.execCommand("copy");
     area.remove();
+    if (opener && opener.isConnected) opener.focus({ preventScroll: true });
+    if (!copied) return toast(`${what} could not be copied: select it and copy it yourself`, { error: true });
   }
   toast(`${what} copied`);
 }

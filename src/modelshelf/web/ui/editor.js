@@ -7,7 +7,7 @@
 import { h, toast, note, tagsByName } from "./dom.js";
 import { libraryTypes } from "./api.js";
 import { baseModelChoices, suggestTags, foldTagName } from "./choices.js";
-import { triggerWords, downloadedTriggerWords } from "./meta.js";
+import { triggerWords, downloadedTriggerWords, editableDescription, notesOf } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
 
@@ -34,7 +34,7 @@ export function renderTags(record, { caps, change, state }) {
   // Each change is a function of the tags as they are when it is sent (after the page's
   // earlier writes), so changes made in quick succession all count.
   const save = (edit, options) => change("PUT", `api/models/${record.sha256}/tags`, (now) => ({ tags: edit((now.tags || []).map((t) => t.name)) }), "Tags saved", options);
-  const input = h("input", { id: "tag-add", list: "tag-suggestions", autocomplete: "off", placeholder: "Add a tag", "aria-label": "Add a tag" });
+  const input = h("input", { id: "tag-add", list: "tag-suggestions", autocomplete: "off", placeholder: "Add a tag", "aria-label": "Add a tag", dataset: { sha: record.sha256 } });
   input.value = state.tagDraft;
   input.addEventListener("input", () => { state.tagDraft = input.value; });
   const suggestions = h("datalist", { id: "tag-suggestions" });
@@ -59,10 +59,15 @@ export function renderTags(record, { caps, change, state }) {
       { conflict: `${CHANGED_ELSEWHERE}. The tags you typed are back in the field: press Enter to add them.` });
     state.tagsSaving = state.tagsSaving.filter((w) => !fresh.includes(w));
     if (outcome === "ok") return;
-    document.querySelectorAll(".chip.saving").forEach((chip) => { if (fresh.includes(chip.dataset.word)) chip.remove(); });
     state.tagDraft = [fresh.join(", "), state.tagDraft].filter(Boolean).join(", ");
+    // Only into this model's field: after a step to another model they landed in that one's,
+    // where Enter added them to it. Then the words are said, with the model they were for.
     const field = document.getElementById("tag-add");
-    if (field) field.value = state.tagDraft;
+    if (!field || field.dataset.sha !== record.sha256) {
+      return toast(`Not added to ${record.name || record.sha256.slice(0, 12)}: ${fresh.join(", ")}`, { error: true });
+    }
+    document.querySelectorAll(".chip.saving").forEach((chip) => { if (fresh.includes(chip.dataset.word)) chip.remove(); });
+    field.value = state.tagDraft;
   };
   const removeId = (n) => `tag-remove-${encodeURIComponent(n)}`;
   // The × that had focus goes with its tag: focus moves to the next tag's ×, else the field.
@@ -133,8 +138,12 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     });
     return control;
   };
-  const text = (key) => (typeof meta[key] === "string" ? meta[key] : "");
-  const field = (id, label, control, hint) => h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", text: hint }) : null, control);
+  // A hint is the control's description (beside it and tied to nothing, a screen reader on
+  // the field read its name alone).
+  const field = (id, label, control, hint) => {
+    if (hint) control.setAttribute("aria-describedby", `${id}-hint`);
+    return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control);
+  };
   // No longer than PATCH takes (the server's limits), so nothing typed is refused on Save.
   const most = (key) => (limits[key] ? String(limits[key]) : null);
   const name = bind(h("input", { id: "edit-name", required: true, maxlength: most("model_name") }), record.name || "");
@@ -143,12 +152,12 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
   // No longer than the library's base-model filter takes (as in the edit of many models).
   const longest = limits.filter_text ? String(limits.filter_text) : null;
-  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off", maxlength: longest }), text("base_model"));
+  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off", maxlength: longest }), SHOWN.base_model(meta));
   const bases = h("datalist", { id: "edit-bases" });
   baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));
-  const description = bind(h("textarea", { id: "edit-description", rows: "5" }), text("description"));
-  const notes = bind(h("textarea", { id: "edit-notes", rows: "4" }), text("notes"));
+  const description = bind(h("textarea", { id: "edit-description", rows: "5" }), SHOWN.description(meta));
+  const notes = bind(h("textarea", { id: "edit-notes", rows: "4" }), SHOWN.notes(meta));
   const saveButton = h("button", { type: "submit", id: "edit-save", class: "primary" });
   showSaving(saveButton, state.saving);
   const form = h("form", { class: "panel", "aria-labelledby": "edit-title" },
@@ -185,6 +194,15 @@ function showSaving(button, saving) {
   button.setAttribute("aria-busy", String(saving));
 }
 
+// The editor's text fields of meta_json start from what the page shows: the person's own, or
+// for description and notes what a download brought (Civitai, A1111, LoRA Manager): the page
+// showed those and the editor empty fields. Left as they were, they are not sent.
+const SHOWN = {
+  base_model: (meta) => (typeof meta.base_model === "string" ? meta.base_model : ""),
+  description: editableDescription,
+  notes: notesOf,
+};
+
 const FIELD_NAMES = { name: "name", type: "type", base_model: "base model", trigger_words: "trigger words", description: "description", notes: "notes" };
 
 // The fields of `draft` that differ from `record`, in words ("name, description"); "" if none.
@@ -209,7 +227,7 @@ function changesOf(draft, record) {
   }
   for (const [id, key, trim] of [["edit-base", "base_model", true], ["edit-description", "description", false], ["edit-notes", "notes", false]]) {
     const value = trim ? typed(id)?.trim() : typed(id);
-    if (value !== undefined && value !== (typeof meta[key] === "string" ? meta[key] : "")) patch[key] = value || null;
+    if (value !== undefined && value !== SHOWN[key](meta)) patch[key] = value || null;
   }
   if (typed("edit-trigger") !== undefined) {
     const words = typed("edit-trigger").split(",").map((s) => s.trim()).filter(Boolean);

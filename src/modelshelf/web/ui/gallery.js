@@ -3,6 +3,13 @@
 // confirmation; upload by dropping files or choosing them, each with its progress.
 import { h, clear, toast, confirmDialog, note, plural } from "./dom.js";
 import { call, imageUrl, uploadImage, ApiError } from "./api.js";
+import { CHANGED_ELSEWHERE } from "./editor.js";
+
+// A write refused because the model changed since it was shown (412; for a reorder, 409:
+// images added or removed meanwhile), in the person's words: the page then shows that
+// version (the server's words named If-Match).
+const stale = (error, ...statuses) => error instanceof ApiError && statuses.includes(error.status);
+const changedElsewhere = CHANGED_ELSEWHERE[0].toLowerCase() + CHANGED_ELSEWHERE.slice(1);
 
 // The stage shows the medium rendition (two thirds of the source's size); when the stage
 // draws it larger than its pixels (a small source, a wide stage, a dense screen), the high one
@@ -16,8 +23,10 @@ function sharpen(img, name) {
 }
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
-// is the record's ETag then (a reorder sent beside a tag change met the page's own 412).
-export function renderGallery(record, { caps, etag, queued, state, onChange }) {
+// is the record's ETag then (a reorder sent beside a tag change met the page's own 412);
+// `reread()` reads the record and its ETag again without drawing it, and `current()` is the
+// record as last read.
+export function renderGallery(record, { caps, etag, current, queued, reread, state, onChange }) {
   const images = record.images || [];
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
@@ -43,8 +52,7 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
     thumbs.querySelectorAll(".thumb").forEach((b, j) => {
       b.setAttribute("aria-current", String(j === state.index));
       b.tabIndex = j === state.index ? 0 : -1;
-      // A gallery drawn anew (after a move) is not in the page yet: focus once it is.
-      if (focus && j === state.index) (b.isConnected ? b.focus() : queueMicrotask(() => b.focus()));
+      if (focus && j === state.index) focusSoon(b);
     });
     renderActions();
   }
@@ -55,49 +63,81 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
     const i = state.index;
     actions.append(
       h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
-      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0) }),
-      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1) }),
-      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1) }),
+      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0, { selected: true }) }),
+      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1, { step: true }) }),
+      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1, { step: true }) }),
       h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }));
   }
 
-  async function move(from, to) {
+  // Moves image `from` to place `to`. With `selected` (Set as cover, a key, Move earlier or
+  // later) the image moved is the one selected when the move is sent, after the page's
+  // earlier writes, and with `step` it goes `to - from` places: worked out from the order
+  // shown, keys pressed faster than the server answered each moved the image from its first
+  // place again (an image's name is its place), and Set as cover made the picture the move
+  // had put there the cover.
+  async function move(from, to, { step = false, selected = step } = {}) {
     if (from === to || to < 0 || to >= images.length) return;
-    const order = [...images];
-    const [moved] = order.splice(from, 1);
-    order.splice(to, 0, moved);
+    state.movesQueued = (state.movesQueued || 0) + 1;
     try {
-      await queued(async () => {
-        const current = etag();
-        await call("POST", "api/images/reorder", { body: { hash: record.sha256, order }, headers: current ? { "If-Match": current } : {} });
-        state.index = to;
+      const place = await queued(async () => {
+        const now = [...(current().images || [])];
+        const at = selected ? state.index : from;
+        const target = step ? at + to - from : to;
+        if (target === at || target < 0 || target >= now.length) return null;
+        now.splice(target, 0, ...now.splice(at, 1));
+        const version = etag();
+        await call("POST", "api/images/reorder", { body: { hash: record.sha256, order: now }, headers: version ? { "If-Match": version } : {} });
+        state.placesChanged = (state.placesChanged || 0) + 1; // see remove
+        state.index = target;
         state.focusThumb = true;
         // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
         await onChange();
+        return target;
       });
-      toast(to === 0 ? "Cover changed" : `Image moved to position ${to + 1}`);
+      if (place !== null) toast(place === 0 ? "Cover changed" : `Image moved to position ${place + 1}`);
     } catch (error) {
-      toast(`Could not reorder: ${error.message}`, { error: true });
-      if (error instanceof ApiError && (error.status === 409 || error.status === 412)) onChange();
+      const changed = stale(error, 409, 412);
+      toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });
+      if (!changed) return;
+      // The image that had focus is drawn anew: it keeps it (it fell to the page's body).
+      state.focusThumb = true;
+      onChange();
+    } finally {
+      state.movesQueued -= 1;
     }
   }
 
   async function remove(i) {
+    // An image's name is its place. A reorder made elsewhere meanwhile makes the name another
+    // picture: the record's ETag goes with the delete (the server answers 412 then). One of
+    // this page's own, still on its way when Delete was chosen, does too, and the ETag then is
+    // its own: the other picture, moved into the place, was deleted. So the page counts its
+    // moves and deletes (`state.placesChanged`), and one since the choice stops the delete.
+    const chosenAt = state.placesChanged || 0;
     const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
     if (!yes) return;
     try {
-      // With the record's ETag: an image's name is its place, and a reorder made elsewhere
-      // meanwhile would make this name another picture (the server answers 412 then).
-      await queued(async () => {
+      const done = await queued(async () => {
+        if ((state.placesChanged || 0) !== chosenAt) return false;
         const current = etag();
         await call("DELETE", `api/images/${encodeURIComponent(images[i])}`, { headers: current ? { "If-Match": current } : {} });
+        state.placesChanged = chosenAt + 1;
         state.index = Math.max(0, i - 1);
+        // The Delete image button that had focus is drawn anew: focus goes to the image shown
+        // now, or to the file picker when none is left (it went to the page's body).
+        state.focusThumb = true;
         await onChange();
+        return true;
       });
-      toast("Image deleted");
+      if (done) return toast("Image deleted");
+      toast("Could not delete the image: the images moved before the delete was sent; nothing was deleted, choose the image again", { error: true });
+      state.focusThumb = true;
+      onChange();
     } catch (error) {
-      toast(`Could not delete the image: ${error.message}`, { error: true });
-      if (error instanceof ApiError && (error.status === 404 || error.status === 412)) onChange();
+      toast(`Could not delete the image: ${stale(error, 412) ? changedElsewhere : error.message}`, { error: true });
+      if (!stale(error, 404, 412)) return;
+      state.focusThumb = true;
+      onChange();
     }
   }
 
@@ -148,18 +188,27 @@ export function renderGallery(record, { caps, etag, queued, state, onChange }) {
     const d = { ArrowLeft: -1, ArrowRight: 1, Home: -i, End: images.length - 1 - i }[event.key];
     if (d === undefined) return;
     event.preventDefault();
-    if (event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight")) move(i, i + d);
-    else select(i + d, { focus: true });
+    if (!(event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight"))) return select(i + d, { focus: true });
+    // The image moved is the one with the focus; while a move is on its way, the keys come to
+    // the strip as it was before it, and the image is the one that move left selected.
+    if (!state.movesQueued) state.index = i;
+    move(i, i + d, { step: true });
   });
   if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
 
-  const upload = renderUpload(record, state, onChange);
+  const upload = renderUpload(record, { queued, reread, state, onChange });
   panel.append(title, stage, thumbs, actions, upload);
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
-  wireFileDrop(panel, upload);
   select(state.index, { focus: Boolean(state.focusThumb) });
+  if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
   return panel;
+}
+
+// A gallery drawn anew (after a move or a delete) is not in the page yet: focus once it is.
+function focusSoon(el) {
+  if (el.isConnected) el.focus();
+  else queueMicrotask(() => el.focus());
 }
 
 // Drag and drop inside the thumbnail strip: a bar shows where the image will land.
@@ -210,7 +259,7 @@ function wireDrag(list, onMove) {
 // Files refused stay listed, each with the server's whole reason, until the next upload or
 // Dismiss: they are kept in the gallery's state because the page is drawn anew once the
 // others are added. The list is a live region, and the toast counts both.
-function renderUpload(record, state, onChange) {
+function renderUpload(record, { queued, reread, state, onChange }) {
   const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
   const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
   const failures = state.uploadFailures || (state.uploadFailures = []);
@@ -223,19 +272,22 @@ function renderUpload(record, state, onChange) {
     h("span", { text: "Drop images here, or " }),
     h("label", { for: "upload-input", class: "button", text: "Choose images" }),
     input, list, dismiss);
-  const start = async (files) => {
-    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
-    if (!images.length) return toast("Those files are not images", { error: true });
-    failures.length = 0;
-    clear(list);
-    dismiss.hidden = true;
+  // Each file in turn, its progress in the list; resolves the number added.
+  const uploadEach = async (images) => {
     let added = 0;
     for (const file of images) {
       const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
       const row = h("li", {}, h("span", { text: file.name }), bar);
       list.append(row);
       try {
-        await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+        // An upload is one of the page's writes: an image added changes the model's ETag, and
+        // a tag or an edit saved meanwhile with the one before met the page's own 412 (said
+        // as a change made elsewhere, not saved). So it waits its turn, and the ETag is read
+        // again before the next write.
+        await queued(async () => {
+          await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+          await reread().catch(() => {}); // the redraw after the uploads says how it is
+        });
         bar.value = 1;
         added += 1;
       } catch (error) {
@@ -244,6 +296,21 @@ function renderUpload(record, state, onChange) {
         row.replaceWith(failedRow(failure));
         dismiss.hidden = false;
       }
+    }
+    return added;
+  };
+  const start = async (files) => {
+    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
+    if (!images.length) return toast("Those files are not images", { error: true });
+    failures.length = 0;
+    clear(list);
+    dismiss.hidden = true;
+    let added;
+    holdThePage(1);
+    try {
+      added = await uploadEach(images);
+    } finally {
+      holdThePage(-1);
     }
     if (added) await onChange();
     const failed = failures.length;
@@ -256,20 +323,40 @@ function renderUpload(record, state, onChange) {
   return zone;
 }
 
-function wireFileDrop(panel, zone) {
-  const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
-  panel.addEventListener("dragover", (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    zone.classList.add("over");
-  });
-  panel.addEventListener("dragleave", (event) => {
-    if (!panel.contains(event.relatedTarget)) zone.classList.remove("over");
-  });
-  panel.addEventListener("drop", (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    zone.classList.remove("over");
-    zone.startUpload(event.dataTransfer.files);
-  });
+// While images upload, closing or reloading the page asks first (as a tagging of many models
+// does): the files not sent yet were dropped without a word. `d`: +1 as a batch starts, -1
+// as it ends (two batches may overlap).
+let uploading = 0;
+const askBeforeLeaving = (event) => {
+  event.preventDefault();
+  event.returnValue = ""; // browsers that still ask for it
+};
+function holdThePage(d) {
+  uploading += d;
+  if (uploading > 0) window.addEventListener("beforeunload", askBeforeLeaving);
+  else window.removeEventListener("beforeunload", askBeforeLeaving);
 }
+
+// Images dragged from the desktop are taken anywhere on a model's page, by its gallery's drop
+// zone: only the gallery's panel took them, and let go beside it (on the Details beside it,
+// in a margin) they were not added and the browser opened the file in place of the page.
+// Elsewhere (no gallery on the page) the browser does as it does.
+const galleryZone = () => document.querySelector(".gallery .dropzone");
+const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+document.addEventListener("dragover", (event) => {
+  const zone = galleryZone();
+  if (!zone || !hasFiles(event)) return;
+  event.preventDefault();
+  zone.classList.add("over");
+});
+document.addEventListener("dragleave", (event) => {
+  if (!event.relatedTarget) galleryZone()?.classList.remove("over"); // left the window
+});
+document.addEventListener("drop", (event) => {
+  const zone = galleryZone();
+  if (!zone || !hasFiles(event)) return;
+  event.preventDefault();
+  zone.classList.remove("over");
+  // Not behind a dialog (the page there is inert): the person sees where they drop.
+  if (!document.querySelector("dialog[open]")) zone.startUpload(event.dataTransfer.files);
+});

@@ -79,6 +79,12 @@ export function notesOf(meta) {
   return "";
 }
 
+// What the editor's Description starts from: the person's own as they wrote it, else the
+// text a download brought (a save of the field makes it theirs, as with the trigger words).
+export function editableDescription(meta) {
+  return typeof meta.description === "string" && meta.description.trim() ? meta.description : descriptionOf(meta);
+}
+
 export function descriptionOf(meta) {
   for (const value of [meta.description, meta.a1111 && meta.a1111.description, meta.civitai && meta.civitai.description,
     meta.civitai && meta.civitai.model && meta.civitai.model.description, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {

@@ -153,7 +153,7 @@ export async function mountModel(main, sha256, context) {
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
         deleting(h("button", { type: "button", id: "delete-model", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel }))));
     const left = h("div", {},
-      renderGallery(record, { caps, etag: () => etag, queued, state: state.gallery, onChange: () => refresh({ images: true }) }),
+      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: load, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
@@ -174,6 +174,9 @@ export async function mountModel(main, sha256, context) {
     state.draft = {};
     if (open) drafts.set(sha256, state.draft);
     else drafts.delete(sha256);
+    // A save answered after the page was left closes its editor, and draws nothing: another
+    // page is shown (the model was drawn over it).
+    if (!alive) return;
     draw();
     document.getElementById(open ? "edit-name" : "edit-button")?.focus();
   }
@@ -220,9 +223,15 @@ export async function mountModel(main, sha256, context) {
       if (cameFrom(libraryHref())) history.back();
       else navigate(libraryHref(), { replace: true });
     } catch (error) {
-      toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
       // Only a failure frees the button: a delete done leaves it busy while the page goes.
       state.deleting = false;
+      // Changed in another tab since it was shown (412): that version is shown, to be looked
+      // at before deleting it. Left as it was, the page sent its old ETag again at every try.
+      if (error instanceof ApiError && error.status === 412) {
+        toast(`${CHANGED_ELSEWHERE}. Nothing was deleted: look it over, then delete it if you still mean to.`, { error: true });
+        return refresh({ images: true });
+      }
+      toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
       if (alive) deleting();
     }
   }
@@ -264,8 +273,9 @@ export async function mountModel(main, sha256, context) {
   return () => {
     alive = false;
     document.removeEventListener("keydown", stepThroughLibrary);
-    // Left with the edit unsaved: said on the next page, with the way back to it.
-    const unsaved = state.editing && record && unsavedFields(state.draft, record);
+    // Left with the edit unsaved: said on the next page, with the way back to it. A save on
+    // its way says itself how it went (Saved, or Not saved with the edit kept for the return).
+    const unsaved = state.editing && !state.saving && record && unsavedFields(state.draft, record);
     if (unsaved) toast(`Your changes to ${record.name || sha256.slice(0, 12)} are not saved; they are kept for when you come back`, { action: { label: "Back to it", run: () => navigate(`models/${sha256}`) } });
   };
 }
