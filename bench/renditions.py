@@ -57,7 +57,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -276,31 +276,45 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass
 class Reference:
-    """The reference downscale of one source, per quality, and the rendition sizes."""
+    """The reference downscale of one source: at the rendition sizes render_renditions gave
+    at 2207d8e (`sizes`), and at any other size a rendition comes in (code that rounds a
+    side the other way, a pixel off, is scored against the reference of its own size)."""
 
     sizes: dict[str, tuple[int, int]]
-    arrays: dict[str, np.ndarray]
+    full: pyvips.Image  # the decoded source, upright (premultiplied when it has alpha)
+    alpha: bool
+    arrays: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     def score(self, quality: str, image: pyvips.Image) -> tuple[float, float]:
         got = pixels(image)
-        return psnr(self.arrays[quality], got), ssim(self.arrays[quality], got)
+        want = self.at(image.width, image.height)
+        return psnr(want, got), ssim(want, got)
+
+    def at(self, w: int, h: int) -> np.ndarray:
+        if (w, h) not in self.arrays:
+            out = self.full.resize(
+                w / self.full.width, vscale=h / self.full.height, kernel="lanczos3"
+            )
+            # The scale times the size can land a hair over a whole number, which libvips rounds up.
+            out = out.crop(0, 0, w, h) if (out.width, out.height) != (w, h) else out
+            out = out.unpremultiply() if self.alpha else out
+            self.arrays[w, h] = pixels(out.cast("uchar"))
+        return self.arrays[w, h]
 
 
 def reference(path: Path) -> Reference:
-    """The reference downscales at the sizes render_renditions gives this source."""
+    """The reference downscales of a source, first at the sizes render_renditions gave it."""
     full = pyvips.Image.new_from_file(str(path)).autorot()
-    pictures = today_pictures(path)
-    sizes = {q: (p.width, p.height) for q, p in pictures.items()}
     alpha = full.hasalpha()
-    start = full.premultiply() if alpha else full
-    arrays = {}
-    for quality, (w, h) in sizes.items():
-        out = start.resize(w / full.width, vscale=h / full.height, kernel="lanczos3")
-        # The scale times the size can land a hair over a whole number, which libvips rounds up.
-        out = out.crop(0, 0, w, h) if (out.width, out.height) != (w, h) else out
-        out = out.unpremultiply() if alpha else out
-        arrays[quality] = pixels(out.cast("uchar"))
-    return Reference(sizes, arrays)
+    pictures = today_pictures(path)
+    ref = Reference(
+        {q: (p.width, p.height) for q, p in pictures.items()},
+        (full.premultiply() if alpha else full).copy_memory(),
+        alpha,
+    )
+    for w, h in ref.sizes.values():
+        ref.at(w, h)
+    return ref
 
 
 # --- timing -----------------------------------------------------------------------------------
