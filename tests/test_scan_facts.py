@@ -121,6 +121,31 @@ async def test_a_base_model_spelled_by_a_header_or_a1111_is_listed_under_civitai
     assert (await response.json())["total"] == 4
 
 
+async def base_models_listed(client: Client) -> dict[str, int]:
+    response = await client.get("/api/models/base_models")
+    return {b["name"]: b["count"] for b in (await response.json())["base_models"]}
+
+
+async def test_a_base_model_lora_manager_spelled_as_kohya_is_listed_under_civitais_name(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Until July 2025 LoRA Manager wrote, for a LoRA Civitai does not know, the base model
+    its `determine_base_model` made of kohya's `ss_base_model_version`: a substring table
+    that has no entry for `sd_v1`, so every kohya SD 1.5 LoRA's record says "sd_v1"
+    (ComfyUI-Lora-Manager py/utils/model_utils.py, metadata_manager.py _enrich_metadata)."""
+    loras = tmp_path / "loras"
+    kohya = write_safetensors(loras / "a.safetensors", {"ss_base_model_version": "sd_v1"})
+    managed = write_safetensors(loras / "b.safetensors", {"ss_base_model_version": "sd_v1"}, seed=2)
+    record = lora_manager_metadata(managed, base_model="sd_v1", civitai={}, from_civitai=False)
+    write_lora_manager(managed, record)
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert (await model(client, sha256_of(kohya)))["meta_json"]["base_model"] == "SD 1.5"
+    assert (await model(client, sha256_of(managed)))["meta_json"]["base_model"] == "SD 1.5"
+    assert await base_models_listed(client) == {"SD 1.5": 2}
+
+
 async def test_lora_manager_tags_are_added_as_tags(
     make_client: MakeClient, tmp_path: Path, lora: Path
 ) -> None:
