@@ -20,7 +20,9 @@ def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
     "activation text" (the words its page shows, so that search finds them too).
     base_model: Civitai's `baseModel`, else LoRA Manager's `base_model`, else A1111's
     `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`,
-    the last three by Civitai's name where they name one (base_models.civitai_base_model).
+    the last four by Civitai's name where they name one (base_models.civitai_base_model):
+    LoRA Manager copies Civitai's name, but for a LoRA Civitai does not know it wrote kohya's
+    spelling as it found it ("sd_v1").
     Values that say "unknown" are skipped.
     """
     civitai = meta.get("civitai", {})
@@ -35,10 +37,10 @@ def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
     )
     if words:
         derived["trigger_words"] = words
-    # Civitai's and LoRA Manager's are Civitai's names; the others are named as Civitai does.
+    # Civitai's is Civitai's name; the others are named as Civitai does.
     candidates = (
         (civitai.get("baseModel"), str.strip),
-        (manager.get("base_model"), str.strip),
+        (manager.get("base_model"), civitai_base_model),
         (meta.get("a1111", {}).get("sd version"), civitai_base_model),
         (header.get("ss_base_model_version"), civitai_base_model),
         (header.get("modelspec.architecture"), civitai_base_model),
