@@ -146,6 +146,30 @@ async def test_a_base_model_lora_manager_spelled_as_kohya_is_listed_under_civita
     assert await base_models_listed(client) == {"SD 1.5": 2}
 
 
+async def test_a_flux_lora_is_listed_under_the_flux_model_its_header_names(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """kohya's flux_train_network.py writes `ss_base_model_version` "flux1" for a LoRA of
+    either Flux model, and says which one in the model spec: `modelspec.architecture`
+    "flux-1-schnell/lora" or "flux-1-dev/lora" (library/sai_model_spec.py)."""
+    loras = tmp_path / "loras"
+    kohya = {"ss_base_model_version": "flux1", "ss_network_module": "networks.lora_flux"}
+    schnell = write_safetensors(
+        loras / "schnell.safetensors",
+        kohya | modelspec_metadata(**{"modelspec.architecture": "flux-1-schnell/lora"}),
+    )
+    dev = write_safetensors(
+        loras / "dev.safetensors",
+        kohya | modelspec_metadata(**{"modelspec.architecture": "flux-1-dev/lora"}),
+        seed=2,
+    )
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert (await model(client, sha256_of(schnell)))["meta_json"]["base_model"] == "Flux.1 S"
+    assert (await model(client, sha256_of(dev)))["meta_json"]["base_model"] == "Flux.1 D"
+
+
 async def test_lora_manager_tags_are_added_as_tags(
     make_client: MakeClient, tmp_path: Path, lora: Path
 ) -> None:
