@@ -30,6 +30,16 @@ _CIVITAI_NAMES = {
 }
 
 
+# Spellings whose Civitai name is a guess: kohya writes "flux1" for a LoRA of either Flux model
+# (flux_train_network.py), and says which in `modelspec.architecture` ("flux-1-schnell/lora").
+_GUESSED = frozenset({"flux1"})
+
+
+def is_guess(spelling: str) -> bool:
+    """Whether Civitai's name for `spelling` is a guess among several base models."""
+    return spelling.strip().lower() in _GUESSED
+
+
 def civitai_base_model(spelling: str) -> str:
     """Civitai's name for the base model `spelling` names (trimmed), or `spelling` trimmed
     when it names none or more than one."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from modelshelf.folders.base_models import civitai_base_model
+from modelshelf.folders.base_models import civitai_base_model, is_guess
 
 # Values that say nothing about the base model.
 _UNKNOWN = frozenset({"", "unknown", "none", "null"})
@@ -22,7 +22,8 @@ def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
     `sd version`, else the header's `ss_base_model_version`, else its `modelspec.architecture`,
     the last four by Civitai's name where they name one (base_models.civitai_base_model):
     LoRA Manager copies Civitai's name, but for a LoRA Civitai does not know it wrote kohya's
-    spelling as it found it ("sd_v1").
+    spelling as it found it ("sd_v1"). A version that names no one model (kohya's "flux1")
+    comes after the architecture, which does ("flux-1-schnell/lora").
     Values that say "unknown" are skipped.
     """
     civitai = meta.get("civitai", {})
@@ -37,19 +38,28 @@ def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
     )
     if words:
         derived["trigger_words"] = words
+    base_model = _base_model(meta, civitai, manager, header)
+    if base_model is not None:
+        derived["base_model"] = base_model
+    return derived
+
+
+def _base_model(meta: dict[str, Any], civitai: Any, manager: Any, header: Any) -> str | None:
     # Civitai's is Civitai's name; the others are named as Civitai does.
+    version = header.get("ss_base_model_version")
+    guessed = isinstance(version, str) and is_guess(version)
     candidates = (
         (civitai.get("baseModel"), str.strip),
         (manager.get("base_model"), civitai_base_model),
         (meta.get("a1111", {}).get("sd version"), civitai_base_model),
-        (header.get("ss_base_model_version"), civitai_base_model),
+        (None if guessed else version, civitai_base_model),
         (header.get("modelspec.architecture"), civitai_base_model),
+        (version, civitai_base_model),
     )
     for candidate, named in candidates:
         if isinstance(candidate, str) and candidate.strip().lower() not in _UNKNOWN:
-            derived["base_model"] = named(candidate)
-            break
-    return derived
+            return named(candidate)
+    return None
 
 
 def _dict(value: Any) -> dict[str, Any]:
