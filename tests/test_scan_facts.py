@@ -170,6 +170,23 @@ async def test_a_flux_lora_is_listed_under_the_flux_model_its_header_names(
     assert (await model(client, sha256_of(dev)))["meta_json"]["base_model"] == "Flux.1 D"
 
 
+async def test_an_a1111_sd_version_of_other_gives_way_to_the_header(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """sd-civitai-browser-plus writes A1111's `<stem>.json` with "sd version" "SD1", "SD2",
+    "SDXL", or "Other" for every other base model (scripts/civitai_file_manage.py,
+    find_and_save); A1111's own editor offers "Unknown" there, never "Other"
+    (extensions-builtin/Lora/ui_edit_user_metadata.py)."""
+    loras = tmp_path / "loras"
+    flux = write_safetensors(loras / "zk.safetensors", {"ss_base_model_version": "flux1"})
+    browser = {"activation text": "zk style", "description": "A style", "sd version": "Other"}
+    write_a1111_json(flux, browser | {"modelId": 4201, "sha256": sha256_of(flux).upper()})
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert (await model(client, sha256_of(flux)))["meta_json"]["base_model"] == "Flux.1 D"
+
+
 async def test_lora_manager_tags_are_added_as_tags(
     make_client: MakeClient, tmp_path: Path, lora: Path
 ) -> None:
