@@ -10,6 +10,9 @@ from modelshelf.folders.base_models import civitai_base_model, is_guess
 
 # Values that say nothing about the base model.
 _UNKNOWN = frozenset({"", "unknown", "none", "null"})
+# A1111's "sd version" offers SD1, SD2, SDXL, SD3 and Unknown; sd-civitai-browser-plus writes
+# "Other" there for every other base model (Pony, Flux, Illustrious, ...): it says nothing.
+_A1111_UNKNOWN = _UNKNOWN | {"other"}
 
 
 def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def derived_meta(meta: dict[str, Any]) -> dict[str, Any]:
     LoRA Manager copies Civitai's name, but for a LoRA Civitai does not know it wrote kohya's
     spelling as it found it ("sd_v1"). A version that names no one model (kohya's "flux1")
     comes after the architecture, which does ("flux-1-schnell/lora").
-    Values that say "unknown" are skipped.
+    Values that say "unknown" are skipped, and A1111's "Other".
     """
     civitai = meta.get("civitai", {})
     manager = meta.get("lora_manager", {})
@@ -48,18 +51,23 @@ def _base_model(meta: dict[str, Any], civitai: Any, manager: Any, header: Any) -
     # Civitai's is Civitai's name; the others are named as Civitai does.
     version = header.get("ss_base_model_version")
     guessed = isinstance(version, str) and is_guess(version)
+    a1111 = meta.get("a1111", {}).get("sd version")
     candidates = (
         (civitai.get("baseModel"), str.strip),
         (manager.get("base_model"), civitai_base_model),
-        (meta.get("a1111", {}).get("sd version"), civitai_base_model),
+        (None if _says_nothing(a1111, _A1111_UNKNOWN) else a1111, civitai_base_model),
         (None if guessed else version, civitai_base_model),
         (header.get("modelspec.architecture"), civitai_base_model),
         (version, civitai_base_model),
     )
     for candidate, named in candidates:
-        if isinstance(candidate, str) and candidate.strip().lower() not in _UNKNOWN:
+        if isinstance(candidate, str) and not _says_nothing(candidate, _UNKNOWN):
             return named(candidate)
     return None
+
+
+def _says_nothing(value: Any, unknown: frozenset[str]) -> bool:
+    return isinstance(value, str) and value.strip().lower() in unknown
 
 
 def _dict(value: Any) -> dict[str, Any]:
