@@ -33,7 +33,7 @@ from tests.model_folders import (
     write_raw_header,
     write_safetensors,
 )
-from tests.scanning import model, problems, scan, sha256_of, start
+from tests.scanning import model, models, problems, scan, sha256_of, start
 
 
 async def set_meta(client: Client, sha256: str, **changes: Any) -> None:
@@ -185,6 +185,30 @@ async def test_an_a1111_sd_version_of_other_gives_way_to_the_header(
     await scan(client)
 
     assert (await model(client, sha256_of(flux)))["meta_json"]["base_model"] == "Flux.1 D"
+
+
+async def test_the_description_lora_manager_keeps_is_searched(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """LoRA Manager keeps the model's description as `modelDescription` (HTML from Civitai,
+    or a Hugging Face README made HTML), its version's in `civitai.description`
+    (py/utils/models.py, py/services/metadata_sync_service.py, agent/post_processor.py)."""
+    loras = tmp_path / "loras"
+    hugging = write_safetensors(loras / "wash.safetensors")
+    readme = "<h1>Wash</h1><p>Soft <b>watercolour</b> washes &amp; paper grain</p>"
+    write_lora_manager(
+        hugging, lora_manager_metadata(hugging, civitai={}, modelDescription=readme, tags=[])
+    )
+    civitai = write_safetensors(loras / "ink.safetensors", seed=2)
+    version = {"description": "<p>Sharper <i>linework</i></p>", "trainedWords": ["ink"]}
+    write_lora_manager(
+        civitai, lora_manager_metadata(civitai, civitai=version, modelDescription="", tags=[])
+    )
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert [m["name"] for m in await models(client, q="watercolour")] == ["wash"]
+    assert [m["name"] for m in await models(client, q="linework")] == ["ink"]
 
 
 async def test_lora_manager_tags_are_added_as_tags(
