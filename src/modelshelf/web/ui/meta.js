@@ -85,9 +85,13 @@ export function editableDescription(meta) {
   return typeof meta.description === "string" && meta.description.trim() ? meta.description : descriptionOf(meta);
 }
 
+// The same order as storage/search.py description_of: LoRA Manager keeps its Civitai version's
+// description in `civitai.description` and the model's in `modelDescription`.
 export function descriptionOf(meta) {
+  const manager = meta.lora_manager || {};
   for (const value of [meta.description, meta.a1111 && meta.a1111.description, meta.civitai && meta.civitai.description,
-    meta.civitai && meta.civitai.model && meta.civitai.model.description, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {
+    meta.civitai && meta.civitai.model && meta.civitai.model.description, manager.civitai && manager.civitai.description,
+    manager.modelDescription, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {
     if (typeof value === "string" && value.trim()) return plainText(value);
   }
   return "";
