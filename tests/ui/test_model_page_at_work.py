@@ -448,3 +448,19 @@ def test_set_as_cover_after_a_move_on_its_way_makes_the_chosen_image_the_cover(
     gate.open()
     page.get_by_role("status").get_by_text("Cover changed").wait_for()
     assert same_pictures(served(page, sha, range(3), "low"), [third, first, second])
+
+
+def test_the_page_shows_the_description_lora_manager_keeps(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """LoRA Manager keeps the model's description as `modelDescription` (HTML), and nothing
+    else in a record of a model Civitai does not know: the page shows it as text."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    manager = {"civitai": {}, "modelDescription": "<p>Bold <b>noir</b> shadows.</p>"}
+    downloaded = {"description": None, "civitai": None, "a1111": None, "lora_manager": manager}
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Bold noir shadows.", exact=True).wait_for()
