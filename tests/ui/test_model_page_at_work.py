@@ -464,3 +464,29 @@ def test_the_page_shows_the_description_lora_manager_keeps(
     open_model(own_visit, own_library, name)
     about = page.get_by_role("region", name="About")
     about.get_by_text("Bold noir shadows.", exact=True).wait_for()
+
+
+def test_notes_a1111s_sidecar_holds_as_html_are_shown_as_text(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The Civitai Helper (zixaphir's, with its default settings: `ch_dl_webui_metadata` on,
+    `ch_clean_html` off) writes A1111's `<stem>.json` with the Civitai version's description,
+    HTML, as its "notes" (ch_lib/model.py, process_sd15_info)."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    helper = {
+        "description": "",
+        "notes": "<p>Version 2 fixes <strong>hands</strong> &amp; faces.</p>",
+        "sd version": "SDXL",
+        "activation text": "noir",
+        "preferred weight": 0,
+        "extensions": {"sd_civitai_helper": {"version": "1.8.13"}},
+    }
+    downloaded = {"description": None, "notes": None, "civitai": None, "a1111": helper}
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Version 2 fixes hands & faces.", exact=True).wait_for()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.get_by_label("Notes")).to_have_value("Version 2 fixes hands & faces.")
