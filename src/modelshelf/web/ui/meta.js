@@ -71,13 +71,18 @@ export function links(meta) {
 }
 
 // The notes a model is shown with: the person's own (`meta_json.notes`, what the editor edits),
-// else those they wrote in A1111 ("Edit user metadata") or in ComfyUI LoRA Manager.
+// else those they wrote in A1111 ("Edit user metadata") or in ComfyUI LoRA Manager. The Civitai
+// Helper fills A1111's with the Civitai version's description, HTML: shown as its text.
 export function notesOf(meta) {
-  for (const value of [meta.notes, meta.a1111 && meta.a1111.notes, meta.lora_manager && meta.lora_manager.notes]) {
-    if (typeof value === "string" && value.trim()) return value;
+  if (typeof meta.notes === "string" && meta.notes.trim()) return meta.notes;
+  for (const value of [meta.a1111 && meta.a1111.notes, meta.lora_manager && meta.lora_manager.notes]) {
+    if (typeof value === "string" && value.trim()) return HTML_ELEMENT.test(value) ? plainText(value) : value;
   }
   return "";
 }
+
+// Markup as Civitai writes it; notes a person typed may hold `<lora:name:0.8>`, which is no HTML.
+const HTML_ELEMENT = /<\/?(p|br|div|span|b|i|u|s|em|strong|a|ul|ol|li|h[1-6]|code|pre|blockquote)\b[^>]*>/i;
 
 // What the editor's Description starts from: the person's own as they wrote it, else the
 // text a download brought (a save of the field makes it theirs, as with the trigger words).
