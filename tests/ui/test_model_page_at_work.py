@@ -490,3 +490,20 @@ def test_notes_a1111s_sidecar_holds_as_html_are_shown_as_text(
     about.get_by_text("Version 2 fixes hands & faces.", exact=True).wait_for()
     page.get_by_role("button", name="Edit", exact=True).click()
     expect(page.get_by_label("Notes")).to_have_value("Version 2 fixes hands & faces.")
+
+
+def test_a_description_naming_a_lora_in_prompt_syntax_is_shown_whole(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A1111's "description" is what a person typed in its "Edit user metadata" dialog
+    (modules/ui_extra_networks_user_metadata.py): prompt text such as `<lora:name:0.5>` is
+    no markup to take out."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    typed = {"description": "Pair it with <lora:detail:0.5> & film grain.", "notes": ""}
+    downloaded = {"description": None, "notes": None, "civitai": None, "a1111": typed}
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Pair it with <lora:detail:0.5> & film grain.", exact=True).wait_for()
