@@ -76,13 +76,18 @@ export function links(meta) {
 export function notesOf(meta) {
   if (typeof meta.notes === "string" && meta.notes.trim()) return meta.notes;
   for (const value of [meta.a1111 && meta.a1111.notes, meta.lora_manager && meta.lora_manager.notes]) {
-    if (typeof value === "string" && value.trim()) return HTML_ELEMENT.test(value) ? plainText(value) : value;
+    if (typeof value === "string" && value.trim()) return asProse(value);
   }
   return "";
 }
 
-// Markup as Civitai writes it; notes a person typed may hold `<lora:name:0.8>`, which is no HTML.
+// Markup as Civitai writes it; text a person typed may hold `<lora:name:0.8>`, which is no HTML.
 const HTML_ELEMENT = /<\/?(p|br|div|span|b|i|u|s|em|strong|a|ul|ol|li|h[1-6]|code|pre|blockquote)\b[^>]*>/i;
+
+// `value` as text: HTML (Civitai's descriptions) by its text, anything else as it is written.
+function asProse(value) {
+  return HTML_ELEMENT.test(value) ? plainText(value) : value;
+}
 
 // What the editor's Description starts from: the person's own as they wrote it, else the
 // text a download brought (a save of the field makes it theirs, as with the trigger words).
@@ -97,7 +102,7 @@ export function descriptionOf(meta) {
   for (const value of [meta.description, meta.a1111 && meta.a1111.description, meta.civitai && meta.civitai.description,
     meta.civitai && meta.civitai.model && meta.civitai.model.description, manager.civitai && manager.civitai.description,
     manager.modelDescription, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {
-    if (typeof value === "string" && value.trim()) return plainText(value);
+    if (typeof value === "string" && value.trim()) return asProse(value);
   }
   return "";
 }
