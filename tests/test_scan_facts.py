@@ -33,7 +33,7 @@ from tests.model_folders import (
     write_raw_header,
     write_safetensors,
 )
-from tests.scanning import model, problems, scan, sha256_of, start
+from tests.scanning import model, models, problems, scan, sha256_of, start
 
 
 async def set_meta(client: Client, sha256: str, **changes: Any) -> None:
@@ -119,6 +119,96 @@ async def test_a_base_model_spelled_by_a_header_or_a1111_is_listed_under_civitai
     assert listed == {"SDXL 1.0": 4, "SD 1.5": 1, "sd_v2": 1}
     response = await client.get("/api/models", params={"base_model": "SDXL 1.0"})
     assert (await response.json())["total"] == 4
+
+
+async def base_models_listed(client: Client) -> dict[str, int]:
+    response = await client.get("/api/models/base_models")
+    return {b["name"]: b["count"] for b in (await response.json())["base_models"]}
+
+
+async def test_a_base_model_lora_manager_spelled_as_kohya_is_listed_under_civitais_name(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Until July 2025 LoRA Manager wrote, for a LoRA Civitai does not know, the base model
+    its `determine_base_model` made of kohya's `ss_base_model_version`: a substring table
+    that has no entry for `sd_v1`, so every kohya SD 1.5 LoRA's record says "sd_v1"
+    (ComfyUI-Lora-Manager py/utils/model_utils.py, metadata_manager.py _enrich_metadata)."""
+    loras = tmp_path / "loras"
+    kohya = write_safetensors(loras / "a.safetensors", {"ss_base_model_version": "sd_v1"})
+    managed = write_safetensors(loras / "b.safetensors", {"ss_base_model_version": "sd_v1"}, seed=2)
+    record = lora_manager_metadata(managed, base_model="sd_v1", civitai={}, from_civitai=False)
+    write_lora_manager(managed, record)
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert (await model(client, sha256_of(kohya)))["meta_json"]["base_model"] == "SD 1.5"
+    assert (await model(client, sha256_of(managed)))["meta_json"]["base_model"] == "SD 1.5"
+    assert await base_models_listed(client) == {"SD 1.5": 2}
+
+
+async def test_a_flux_lora_is_listed_under_the_flux_model_its_header_names(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """kohya's flux_train_network.py writes `ss_base_model_version` "flux1" for a LoRA of
+    either Flux model, and says which one in the model spec: `modelspec.architecture`
+    "flux-1-schnell/lora" or "flux-1-dev/lora" (library/sai_model_spec.py)."""
+    loras = tmp_path / "loras"
+    kohya = {"ss_base_model_version": "flux1", "ss_network_module": "networks.lora_flux"}
+    schnell = write_safetensors(
+        loras / "schnell.safetensors",
+        kohya | modelspec_metadata(**{"modelspec.architecture": "flux-1-schnell/lora"}),
+    )
+    dev = write_safetensors(
+        loras / "dev.safetensors",
+        kohya | modelspec_metadata(**{"modelspec.architecture": "flux-1-dev/lora"}),
+        seed=2,
+    )
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert (await model(client, sha256_of(schnell)))["meta_json"]["base_model"] == "Flux.1 S"
+    assert (await model(client, sha256_of(dev)))["meta_json"]["base_model"] == "Flux.1 D"
+
+
+async def test_an_a1111_sd_version_of_other_gives_way_to_the_header(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """sd-civitai-browser-plus writes A1111's `<stem>.json` with "sd version" "SD1", "SD2",
+    "SDXL", or "Other" for every other base model (scripts/civitai_file_manage.py,
+    find_and_save); A1111's own editor offers "Unknown" there, never "Other"
+    (extensions-builtin/Lora/ui_edit_user_metadata.py)."""
+    loras = tmp_path / "loras"
+    flux = write_safetensors(loras / "zk.safetensors", {"ss_base_model_version": "flux1"})
+    browser = {"activation text": "zk style", "description": "A style", "sd version": "Other"}
+    write_a1111_json(flux, browser | {"modelId": 4201, "sha256": sha256_of(flux).upper()})
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert (await model(client, sha256_of(flux)))["meta_json"]["base_model"] == "Flux.1 D"
+
+
+async def test_the_description_lora_manager_keeps_is_searched(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """LoRA Manager keeps the model's description as `modelDescription` (HTML from Civitai,
+    or a Hugging Face README made HTML), its version's in `civitai.description`
+    (py/utils/models.py, py/services/metadata_sync_service.py, agent/post_processor.py)."""
+    loras = tmp_path / "loras"
+    hugging = write_safetensors(loras / "wash.safetensors")
+    readme = "<h1>Wash</h1><p>Soft <b>watercolour</b> washes &amp; paper grain</p>"
+    write_lora_manager(
+        hugging, lora_manager_metadata(hugging, civitai={}, modelDescription=readme, tags=[])
+    )
+    civitai = write_safetensors(loras / "ink.safetensors", seed=2)
+    version = {"description": "<p>Sharper <i>linework</i></p>", "trainedWords": ["ink"]}
+    write_lora_manager(
+        civitai, lora_manager_metadata(civitai, civitai=version, modelDescription="", tags=[])
+    )
+    client = await start(make_client, loras=loras)
+    await scan(client)
+
+    assert [m["name"] for m in await models(client, q="watercolour")] == ["wash"]
+    assert [m["name"] for m in await models(client, q="linework")] == ["ink"]
 
 
 async def test_lora_manager_tags_are_added_as_tags(

@@ -330,3 +330,30 @@ def test_the_editors_base_model_takes_what_the_librarys_filter_takes(
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.insert_text("Illustrious XL v2 " * 10)  # 180 characters, as a paste
     assert field.input_value() == ("Illustrious XL v2 " * 10)[:100]
+
+
+def test_a_trigger_phrase_with_commas_in_parentheses_stays_whole_when_words_are_added(
+    visit: Visit, library: SeededLibrary, operations: set[str]
+) -> None:
+    """Civitai's `trainedWords` hold prompt phrases such as "(red hair, blue eyes:1.2)": the
+    page shows each as one word (as A1111's activation text is split), and a word added in
+    the editor leaves it whole."""
+    needs(operations, PATCH)
+    name = "Neon Checkpoint v1"
+    phrase = "(red hair, blue eyes:1.2)"
+    downloaded = {"trigger_words": [phrase, "neon"], "civitai": {"trainedWords": [phrase, "neon"]}}
+    page = visit.page
+    assert page.request.patch(
+        f"/api/models/{library.hashes[name]}", data={"meta_json": downloaded}
+    ).ok
+    page = open_model(visit, library, name)
+    assert trigger_words_shown(page) == [phrase, "neon"]
+    page.get_by_role("button", name="Edit", exact=True).click()
+    field = page.get_by_role("textbox", name="Trigger words")
+    field.press("End")
+    field.press_sequentially(", glow")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Copy trigger word glow").wait_for()
+    assert trigger_words_shown(page) == [phrase, "neon", "glow"]
+    meta = page.request.get(f"/api/models/{library.hashes[name]}").json()["meta_json"]
+    assert meta["trigger_words"] == [phrase, "neon", "glow"]

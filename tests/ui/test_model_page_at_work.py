@@ -448,3 +448,62 @@ def test_set_as_cover_after_a_move_on_its_way_makes_the_chosen_image_the_cover(
     gate.open()
     page.get_by_role("status").get_by_text("Cover changed").wait_for()
     assert same_pictures(served(page, sha, range(3), "low"), [third, first, second])
+
+
+def test_the_page_shows_the_description_lora_manager_keeps(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """LoRA Manager keeps the model's description as `modelDescription` (HTML), and nothing
+    else in a record of a model Civitai does not know: the page shows it as text."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    manager = {"civitai": {}, "modelDescription": "<p>Bold <b>noir</b> shadows.</p>"}
+    downloaded = {"description": None, "civitai": None, "a1111": None, "lora_manager": manager}
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Bold noir shadows.", exact=True).wait_for()
+
+
+def test_notes_a1111s_sidecar_holds_as_html_are_shown_as_text(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The Civitai Helper (zixaphir's, with its default settings: `ch_dl_webui_metadata` on,
+    `ch_clean_html` off) writes A1111's `<stem>.json` with the Civitai version's description,
+    HTML, as its "notes" (ch_lib/model.py, process_sd15_info)."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    helper = {
+        "description": "",
+        "notes": "<p>Version 2 fixes <strong>hands</strong> &amp; faces.</p>",
+        "sd version": "SDXL",
+        "activation text": "noir",
+        "preferred weight": 0,
+        "extensions": {"sd_civitai_helper": {"version": "1.8.13"}},
+    }
+    downloaded = {"description": None, "notes": None, "civitai": None, "a1111": helper}
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Version 2 fixes hands & faces.", exact=True).wait_for()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.get_by_label("Notes")).to_have_value("Version 2 fixes hands & faces.")
+
+
+def test_a_description_naming_a_lora_in_prompt_syntax_is_shown_whole(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A1111's "description" is what a person typed in its "Edit user metadata" dialog
+    (modules/ui_extra_networks_user_metadata.py): prompt text such as `<lora:name:0.5>` is
+    no markup to take out."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = own_visit.page
+    typed = {"description": "Pair it with <lora:detail:0.5> & film grain.", "notes": ""}
+    downloaded = {"description": None, "notes": None, "civitai": None, "a1111": typed}
+    assert page.request.patch(f"/api/models/{sha}", data={"meta_json": downloaded}).ok
+    open_model(own_visit, own_library, name)
+    about = page.get_by_role("region", name="About")
+    about.get_by_text("Pair it with <lora:detail:0.5> & film grain.", exact=True).wait_for()

@@ -14,7 +14,7 @@ from __future__ import annotations
 # Keys are lower case; a model spec's architecture is looked up without its "/<kind>" part
 # ("stable-diffusion-v1/lora" -> "stable-diffusion-v1").
 _CIVITAI_NAMES = {
-    # kohya sd-scripts, ss_base_model_version
+    # kohya sd-scripts, ss_base_model_version (LoRA Manager copied it into its base_model)
     "sd_v1": "SD 1.5",
     "sdxl_base_v1-0": "SDXL 1.0",
     "sdxl_base_v0-9": "SDXL 0.9",
@@ -28,6 +28,16 @@ _CIVITAI_NAMES = {
     "sd1": "SD 1.5",
     "sdxl": "SDXL 1.0",
 }
+
+
+# Spellings whose Civitai name is a guess: kohya writes "flux1" for a LoRA of either Flux model
+# (flux_train_network.py), and says which in `modelspec.architecture` ("flux-1-schnell/lora").
+_GUESSED = frozenset({"flux1"})
+
+
+def is_guess(spelling: str) -> bool:
+    """Whether Civitai's name for `spelling` is a guess among several base models."""
+    return spelling.strip().lower() in _GUESSED
 
 
 def civitai_base_model(spelling: str) -> str:

@@ -347,6 +347,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX legacy_tag_log_tag ON legacy_tag_log(tag_id);
         """,
     ),
+    (
+        "the description LoRA Manager keeps is searched",
+        """
+        -- storage.search.description_of: LoRA Manager's (its civitai.description, then its
+        -- modelDescription) after Civitai's. Every row is built again at the next open.
+        UPDATE search_docs SET stale = 1;
+        """,
+    ),
 ]
 
 

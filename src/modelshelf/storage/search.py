@@ -78,15 +78,19 @@ OTHERS_DESCRIPTION_WORDS = 60
 def description_of(meta: dict[str, Any]) -> str | None:
     """The description a model's page shows (web UI, meta.js descriptionOf) as it is searched:
     the person's own (`meta_json.description`), else the first OTHERS_DESCRIPTION_WORDS words
-    of the one A1111's sidecar, Civitai's version or model, or the file's header
-    (`modelspec.description`) gives, its markup taken out."""
+    of the one A1111's sidecar, Civitai's version or model (from the Civitai Helper's
+    sidecar, then as LoRA Manager keeps them: `civitai.description`, `modelDescription`), or
+    the file's header (`modelspec.description`) gives, its markup taken out."""
     own = meta.get("description")
     if isinstance(own, str) and own.strip():
         return _plain(own)
+    manager = meta.get("lora_manager")
     for value in (
         _key(meta.get("a1111"), "description"),
         _key(meta.get("civitai"), "description"),
         _key(_key(meta.get("civitai"), "model"), "description"),
+        _key(_key(manager, "civitai"), "description"),
+        _key(manager, "modelDescription"),
         _key(meta.get("file_metadata"), "modelspec.description"),
     ):
         if isinstance(value, str) and value.strip():

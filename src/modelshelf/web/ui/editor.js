@@ -230,7 +230,8 @@ function changesOf(draft, record) {
     if (value !== undefined && value !== SHOWN[key](meta)) patch[key] = value || null;
   }
   if (typed("edit-trigger") !== undefined) {
-    const words = typed("edit-trigger").split(",").map((s) => s.trim()).filter(Boolean);
+    // Split as the page splits them (meta.js): a comma inside parentheses is its phrase's.
+    const words = typed("edit-trigger").split(/,(?![^()]*\))/).map((s) => s.trim()).filter(Boolean);
     // An empty list is kept while a download's words exist: removing it would bring them back.
     if (words.join("\n") !== triggerWords(meta).join("\n")) patch.trigger_words = words.length || downloadedTriggerWords(meta).length ? words : null;
   }

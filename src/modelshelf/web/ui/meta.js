@@ -71,12 +71,22 @@ export function links(meta) {
 }
 
 // The notes a model is shown with: the person's own (`meta_json.notes`, what the editor edits),
-// else those they wrote in A1111 ("Edit user metadata") or in ComfyUI LoRA Manager.
+// else those they wrote in A1111 ("Edit user metadata") or in ComfyUI LoRA Manager. The Civitai
+// Helper fills A1111's with the Civitai version's description, HTML: shown as its text.
 export function notesOf(meta) {
-  for (const value of [meta.notes, meta.a1111 && meta.a1111.notes, meta.lora_manager && meta.lora_manager.notes]) {
-    if (typeof value === "string" && value.trim()) return value;
+  if (typeof meta.notes === "string" && meta.notes.trim()) return meta.notes;
+  for (const value of [meta.a1111 && meta.a1111.notes, meta.lora_manager && meta.lora_manager.notes]) {
+    if (typeof value === "string" && value.trim()) return asProse(value);
   }
   return "";
+}
+
+// Markup as Civitai writes it; text a person typed may hold `<lora:name:0.8>`, which is no HTML.
+const HTML_ELEMENT = /<\/?(p|br|div|span|b|i|u|s|em|strong|a|ul|ol|li|h[1-6]|code|pre|blockquote)\b[^>]*>/i;
+
+// `value` as text: HTML (Civitai's descriptions) by its text, anything else as it is written.
+function asProse(value) {
+  return HTML_ELEMENT.test(value) ? plainText(value) : value;
 }
 
 // What the editor's Description starts from: the person's own as they wrote it, else the
@@ -85,10 +95,14 @@ export function editableDescription(meta) {
   return typeof meta.description === "string" && meta.description.trim() ? meta.description : descriptionOf(meta);
 }
 
+// The same order as storage/search.py description_of: LoRA Manager keeps its Civitai version's
+// description in `civitai.description` and the model's in `modelDescription`.
 export function descriptionOf(meta) {
+  const manager = meta.lora_manager || {};
   for (const value of [meta.description, meta.a1111 && meta.a1111.description, meta.civitai && meta.civitai.description,
-    meta.civitai && meta.civitai.model && meta.civitai.model.description, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {
-    if (typeof value === "string" && value.trim()) return plainText(value);
+    meta.civitai && meta.civitai.model && meta.civitai.model.description, manager.civitai && manager.civitai.description,
+    manager.modelDescription, meta.file_metadata && meta.file_metadata["modelspec.description"]]) {
+    if (typeof value === "string" && value.trim()) return asProse(value);
   }
   return "";
 }
