@@ -84,3 +84,27 @@ def test_the_picked_models_are_deleted_in_parts_and_undo_brings_them_all_back(
     assert [status_of(page, i) for i in range(6)] == [200] * 6
     assert page.request.get(f"/api/models/{sha_of(1)}").json()["tags"] == tags_before
     page.get_by_text(f"{MODELS} models", exact=True).wait_for()
+
+
+def test_by_keyboard_the_focus_stays_in_the_bar_after_a_delete_and_its_undo(
+    shelf_visit: Visit,
+) -> None:
+    page, bar = pick(shelf_visit, range(2))
+    delete = bar.get_by_role("button", name="Delete", exact=True)
+    delete.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Delete 2 models?")
+    dialog.get_by_role("button", name="Delete 2 models").focus()
+    page.keyboard.press("Enter")
+    message = page.get_by_role("status").locator(".toast", has_text="Deleted 2 models")
+    message.wait_for()
+    bar.get_by_text("Click cards to select them").wait_for()
+    # The Delete pressed is disabled now that nothing is picked: the focus goes on in the bar
+    # (it fell to the page's body, and the next Tab began at the top of the page).
+    field = bar.get_by_label("Tag for the selected models")
+    expect(field).to_be_focused()
+
+    message.get_by_role("button", name="Undo").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("status").get_by_text("Restored 2 models, without their pictures").wait_for()
+    expect(field).to_be_focused()  # not the page's body, where the Undo pressed was taken away
