@@ -73,7 +73,8 @@ export class Selection {
 // `canDelete`: the server edits, deletes many models at once. A run under way when the bar is made (one started before
 // the library was left) is shown, with its Stop. `bar.destroy()` when the bar is gone.
 export function selectionBar(selection, { onDone, onLeave, limits, results, canEdit, canDelete }) {
-  const count = h("span", { class: "count", "aria-live": "polite" });
+  // Focusable by script: where a focus lost in a run goes (see keepFocus).
+  const count = h("span", { class: "count", "aria-live": "polite", tabindex: "-1" });
   let picking = false;
   const all = h("button", { type: "button", onclick: async () => {
     if (picking) return;
@@ -154,12 +155,22 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     return Boolean(currentRun());
   };
 
+  // A focus lost to the page's body (the Undo pressed is taken away with its message) or on a
+  // button disabled once nothing is picked (the Delete pressed) goes to what the bar says: the
+  // next Tab goes on from the bar, not from the top of the page. Not to its text field, which
+  // would open a phone's keyboard.
+  function keepFocus() {
+    const at = document.activeElement;
+    if (bar.isConnected && !bar.hidden && (!at || at === document.body || at.disabled)) count.focus({ preventScroll: true });
+  }
+
   // After a run: models deleted meanwhile are no longer picked (there is nothing left to
   // change), and what it did is said (with `action`, a button in the message: Undo).
   function ended(outcome, said, action = null) {
     for (const sha256 of outcome.gone) selection.picked.delete(sha256);
     toast(said, { error: Boolean(outcome.error), action });
     selection.onChange();
+    keepFocus();
     onDone();
   }
 
@@ -202,6 +213,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
 
   async function runRestore(hashes) {
     if (refuseWhileRunning()) return;
+    keepFocus();
     startedFrom = field;
     const outcome = await restoreModels(hashes, limits.models_tagged_at_once);
     if (outcome) ended(outcome, describeRestore(outcome));
