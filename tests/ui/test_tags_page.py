@@ -6,7 +6,9 @@ thousand tags filtered as fast as a few."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -283,3 +285,45 @@ def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
     page.get_by_role("status").get_by_text("Tag “slow-to-go” deleted from 0 models").wait_for()
     row(page, "slow-to-go").wait_for(state="detached")
     assert page.locator(".toast.error").count() == 0
+
+
+@pytest.fixture(scope="module")
+def many_tags(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
+    """A shelf of its own with 250 tags more ("filler 000" to "filler 249"), made as a person
+    makes them: more than the 200 rows the list draws at first."""
+    for process in shelf_server(tmp_path_factory.mktemp("ui-tags-many")):
+        with urllib.request.urlopen(process.url + "/api/tags") as response:
+            assert json.load(response)["tags"]
+        for n in range(250):
+            made = urllib.request.Request(
+                process.url + "/api/tags",
+                data=json.dumps({"name": f"filler {n:03d}"}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            urllib.request.urlopen(made).close()
+        yield process
+
+
+@pytest.fixture
+def many_visit(browser: Any, many_tags: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, many_tags)
+
+
+def test_a_tag_renamed_to_a_place_past_the_rows_drawn_is_drawn_there_with_the_focus(
+    many_visit: Visit,
+) -> None:
+    page = open_tags(many_visit)
+    page.get_by_text("259 tags", exact=True).wait_for()
+    expect(page.locator(".tag-list > li")).to_have_count(200)
+    row(page, "anime").get_by_role("button", name="Rename tag anime").click()
+    field = page.get_by_label("New name for the tag anime")
+    field.fill("zz anime")
+    field.press("Enter")
+    page.get_by_role("status").get_by_text("Tag “anime” renamed to “zz anime”").wait_for()
+    # Its new place is the last of the list, past the 200 rows drawn: the rows down to it are
+    # drawn, and the focus is on it (it went to the filter at the top, the tag out of sight).
+    renamed = page.get_by_role("button", name="Rename tag zz anime")
+    expect(renamed).to_be_focused()
+    expect(renamed).to_be_in_viewport()
+    assert shown_names(page)[-1] == "zz anime"
