@@ -188,11 +188,15 @@ export async function mountTags(main, context) {
     form.input.select();
   }
 
-  // Closes the form, its row drawn as the tag is now.
+  // Closes the form, its row drawn as the tag is now. A new name may sort past the rows drawn
+  // (the last of 300 tags): the rows down to it are drawn, else it left the list and the focus
+  // fell to the filter at the top.
   function stopRename({ focus }) {
     const id = editing;
     editing = null;
     rows.delete(id);
+    const at = shownTags().findIndex((t) => t.id === id);
+    if (at >= limit) limit = (Math.floor(at / ROWS_AT_ONCE) + 1) * ROWS_AT_ONCE;
     show();
     if (focus) focusFirst([`rename-${id}`]);
   }
