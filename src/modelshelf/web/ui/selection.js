@@ -112,6 +112,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   });
 
   bar.update = () => {
+    const had = document.activeElement;
     const running = currentRun();
     bar.hidden = !selection.active && !running;
     const n = selection.picked.size;
@@ -123,6 +124,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
     all.setAttribute("aria-busy", String(picking));
     bar.setAttribute("aria-busy", String(Boolean(running)));
+    if (had && had.disabled && bar.contains(had)) keepFocus(); // Clear selection pressed
   };
 
   // Where the focus goes when a run ends with it on Stop: where the run was started from.
@@ -156,9 +158,9 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   };
 
   // A focus lost to the page's body (the Undo pressed is taken away with its message) or on a
-  // button disabled once nothing is picked (the Delete pressed) goes to what the bar says: the
-  // next Tab goes on from the bar, not from the top of the page. Not to its text field, which
-  // would open a phone's keyboard.
+  // button disabled once nothing is picked (Delete, Clear selection) goes to what the bar
+  // says: the next Tab goes on from the bar, not from the top of the page. Not to its text
+  // field, which would open a phone's keyboard.
   function keepFocus() {
     const at = document.activeElement;
     if (bar.isConnected && !bar.hidden && (!at || at === document.body || at.disabled)) count.focus({ preventScroll: true });
