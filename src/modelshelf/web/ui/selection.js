@@ -218,7 +218,12 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     keepFocus();
     startedFrom = field;
     const outcome = await restoreModels(hashes, limits.models_tagged_at_once);
-    if (outcome) ended(outcome, describeRestore(outcome));
+    if (!outcome) return;
+    // Cut short by a failure or Stop: the models not sent yet (the last ones, sent in order)
+    // are one press away; their hashes are nowhere else on the page.
+    const rest = hashes.slice(hashes.length - outcome.left);
+    const again = rest.length ? { label: `Restore the other ${formatCount(rest.length)}`, run: () => runRestore(rest) } : null;
+    ended(outcome, describeRestore(outcome), again);
   }
 
   showRun();
