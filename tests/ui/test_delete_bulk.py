@@ -16,7 +16,8 @@ from playwright.sync_api import expect
 from tests.server import ServerProcess
 from tests.ui.conftest import Visit, needs, visit_of
 from tests.ui.shelf import MODELS, sha_of, shelf_server
-from tests.ui.test_tagging_bulk import pick
+from tests.ui.test_tagging_bulk import MANY_TAGS, pick
+from tests.ui.test_unsaved_work import Gate
 
 DELETE = "POST /api/models/delete"
 MANY_DELETES = re.compile(r".*/api/models/delete$")
@@ -139,3 +140,26 @@ def test_an_undo_cut_short_by_a_failure_offers_to_restore_the_rest(shelf_visit: 
     page.get_by_role("status").get_by_text("Restored 3 models, without their pictures").wait_for()
     assert [status_of(page, i) for i in range(6)] == [200] * 6
     assert len(answered) == 4  # the other 3 in two parts: nothing was sent twice
+
+
+def test_an_undo_pressed_while_another_change_runs_is_offered_again(shelf_visit: Visit) -> None:
+    page, bar = pick(shelf_visit, range(2))
+    dialog = confirm_dialog(page, bar, 2)
+    dialog.get_by_role("button", name="Delete 2 models").click()
+    message = page.get_by_role("status").locator(".toast", has_text="Deleted 2 models")
+    message.wait_for()
+    # A tagging of other models, on a slow server, runs when Undo is pressed.
+    gate = Gate(page, MANY_TAGS, "POST")
+    page.locator(".card[data-state='full']").first.click()
+    bar.get_by_label("Tag for the selected models").fill("while-undoing")
+    bar.get_by_role("button", name="Add tag").click()
+    gate.wait_held(page, 1)
+    message.get_by_role("button", name="Undo").click()
+    refused = page.get_by_role("alert").locator(".toast", has_text="under way")
+    # The Undo pressed went with its message: it is offered again, not lost.
+    again = refused.get_by_role("button", name="Undo")
+    gate.open()
+    page.get_by_role("status").get_by_text("Tag “while-undoing” added to 1 model").wait_for()
+    again.click()
+    page.get_by_role("status").get_by_text("Restored 2 models, without their pictures").wait_for()
+    assert [status_of(page, i) for i in range(3)] == [200] * 3
