@@ -214,7 +214,12 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   }
 
   async function runRestore(hashes) {
-    if (refuseWhileRunning()) return;
+    // Refused, it is offered again: the Undo pressed went with its message.
+    const undo = { label: "Undo", run: () => runRestore(hashes) };
+    if (currentRun()) {
+      toast("A change of many models is under way: Undo once it ends, or Stop it", { error: true, action: undo });
+      return;
+    }
     keepFocus();
     startedFrom = field;
     const outcome = await restoreModels(hashes, limits.models_tagged_at_once);
