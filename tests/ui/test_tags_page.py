@@ -327,3 +327,25 @@ def test_a_tag_renamed_to_a_place_past_the_rows_drawn_is_drawn_there_with_the_fo
     expect(renamed).to_be_focused()
     expect(renamed).to_be_in_viewport()
     assert shown_names(page)[-1] == "zz anime"
+
+
+def test_a_merge_into_a_tag_past_the_rows_drawn_puts_the_focus_on_that_tag(
+    many_visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, MERGE)
+    page = many_visit.page
+    assert page.request.post("/api/tags", data={"name": "zy target"}).ok
+    open_tags(many_visit)
+    expect(page.locator(".tag-list > li")).to_have_count(200)
+    row(page, "animal").get_by_role("button", name="Rename tag animal").click()
+    field = page.get_by_label("New name for the tag animal")
+    field.fill("zy target")
+    field.press("Enter")
+    renaming(page, "animal").get_by_role("button", name="Merge into zy target").click()
+    said = "Tag “animal” merged into “zy target”; it was on 2 models"
+    page.get_by_role("status").get_by_text(said).wait_for()
+    # The tag merged into is past the 200 rows drawn: they are drawn down to it, and the focus
+    # is on it with its new count (it went to the row after animal's, the tag unseen).
+    target = row(page, "zy target")
+    expect(target.get_by_role("button", name="Rename tag zy target")).to_be_focused()
+    expect(target.get_by_role("link", name="2 models tagged zy target")).to_be_in_viewport()
