@@ -188,17 +188,22 @@ export async function mountTags(main, context) {
     form.input.select();
   }
 
-  // Closes the form, its row drawn as the tag is now. A new name may sort past the rows drawn
-  // (the last of 300 tags): the rows down to it are drawn, else it left the list and the focus
-  // fell to the filter at the top.
+  // Closes the form, its row drawn as the tag is now.
   function stopRename({ focus }) {
     const id = editing;
     editing = null;
     rows.delete(id);
+    drawDownTo(id);
+    if (focus) focusFirst([`rename-${id}`]);
+  }
+
+  // The rows down to the tag `id`, which a new name or a merge may have put past the rows
+  // drawn (the last of 300 tags): else it was not in the list, and the focus meant for it
+  // fell elsewhere.
+  function drawDownTo(id) {
     const at = shownTags().findIndex((t) => t.id === id);
     if (at >= limit) limit = (Math.floor(at / ROWS_AT_ONCE) + 1) * ROWS_AT_ONCE;
     show();
-    if (focus) focusFirst([`rename-${id}`]);
   }
 
   // Resolves the tag that has the name already (409), or nothing; says any other refusal.
@@ -230,6 +235,7 @@ export async function mountTags(main, context) {
       const after = besides(tag.id, "rename");
       editing = null;
       await load();
+      drawDownTo(merged.tag.id);
       focusFirst([`rename-${merged.tag.id}`, ...after]);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
