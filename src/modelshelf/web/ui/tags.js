@@ -214,9 +214,19 @@ export async function mountTags(main, context) {
     try {
       const renamed = await call("PATCH", `api/tags/${tag.id}`, { body: { name: typed } });
       invalidateLibrary();
+      const after = besides(tag.id, "rename");
       replace(tag.id, { ...tag, name: renamed.name });
-      toast(`Tag “${tag.name}” renamed to “${renamed.name}”`);
-      stopRename({ focus: true });
+      const said = `Tag “${tag.name}” renamed to “${renamed.name}”`;
+      if (shownTags().some((t) => t.id === tag.id)) {
+        toast(said);
+        stopRename({ focus: true });
+        return null;
+      }
+      // The filter hides the new name (as it may a tag just made): said, with a way to show
+      // it; the focus goes on to the next row.
+      toast(`${said}; it is not among the tags shown`, { action: { label: `Show ${renamed.name}`, run: () => showOnly(renamed.name) } });
+      stopRename({ focus: false });
+      focusFirst(after);
       return null;
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.tag) return error.body.tag;
