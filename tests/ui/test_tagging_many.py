@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import pyvips
+from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, needs, serve_as_if, wait_frames
 from tests.ui.seed import SeededLibrary
@@ -265,3 +266,28 @@ def test_the_toast_of_a_tagging_is_above_the_bar_at_any_height(
     bar.get_by_label("Tag for the selected models").fill(tag)
     bar.get_by_role("button", name="Remove tag").click()
     page.get_by_role("status").get_by_text(f"Tag “{tag}” removed from 1 model").wait_for()
+
+
+def test_by_keyboard_clear_selection_and_escape_leave_the_focus_where_it_goes_on(
+    visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, TAGS)
+    page, _ = selecting(visit, "/?type=checkpoint")
+    bar = page.get_by_role("region", name="Selection")
+    page.locator(".card-link").first.focus()
+    page.keyboard.press("Space")
+    bar.get_by_text("1 model selected").wait_for()
+    bar.get_by_role("button", name="Clear selection").focus()
+    page.keyboard.press("Enter")
+    # The button pressed is disabled once nothing is picked: the focus goes to what the bar
+    # says (it fell to the page's body, and the next Tab began at the top of the page).
+    expect(bar.get_by_text("Click cards to select them")).to_be_focused()
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(bar.get_by_label("Tag for the selected models")).to_be_focused()
+    page.keyboard.press("Escape")  # leaves Select mode: the bar goes, with the focus in it
+    bar.wait_for(state="hidden")
+    select = page.get_by_role("button", name="Select", exact=True)
+    assert select.get_attribute("aria-pressed") == "false"
+    expect(select).to_be_focused()  # where Select mode is turned on again

@@ -6,7 +6,9 @@ thousand tags filtered as fast as a few."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -283,3 +285,86 @@ def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
     page.get_by_role("status").get_by_text("Tag “slow-to-go” deleted from 0 models").wait_for()
     row(page, "slow-to-go").wait_for(state="detached")
     assert page.locator(".toast.error").count() == 0
+
+
+@pytest.fixture(scope="module")
+def many_tags(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServerProcess]:
+    """A shelf of its own with 250 tags more ("filler 000" to "filler 249"), made as a person
+    makes them: more than the 200 rows the list draws at first."""
+    for process in shelf_server(tmp_path_factory.mktemp("ui-tags-many")):
+        with urllib.request.urlopen(process.url + "/api/tags") as response:
+            assert json.load(response)["tags"]
+        for n in range(250):
+            made = urllib.request.Request(
+                process.url + "/api/tags",
+                data=json.dumps({"name": f"filler {n:03d}"}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            urllib.request.urlopen(made).close()
+        yield process
+
+
+@pytest.fixture
+def many_visit(browser: Any, many_tags: ServerProcess) -> Iterator[Visit]:
+    yield from visit_of(browser, many_tags)
+
+
+def test_a_tag_renamed_to_a_place_past_the_rows_drawn_is_drawn_there_with_the_focus(
+    many_visit: Visit,
+) -> None:
+    page = open_tags(many_visit)
+    page.get_by_text("259 tags", exact=True).wait_for()
+    expect(page.locator(".tag-list > li")).to_have_count(200)
+    row(page, "anime").get_by_role("button", name="Rename tag anime").click()
+    field = page.get_by_label("New name for the tag anime")
+    field.fill("zz anime")
+    field.press("Enter")
+    page.get_by_role("status").get_by_text("Tag “anime” renamed to “zz anime”").wait_for()
+    # Its new place is the last of the list, past the 200 rows drawn: the rows down to it are
+    # drawn, and the focus is on it (it went to the filter at the top, the tag out of sight).
+    renamed = page.get_by_role("button", name="Rename tag zz anime")
+    expect(renamed).to_be_focused()
+    expect(renamed).to_be_in_viewport()
+    assert shown_names(page)[-1] == "zz anime"
+
+
+def test_a_merge_into_a_tag_past_the_rows_drawn_puts_the_focus_on_that_tag(
+    many_visit: Visit, operations: set[str]
+) -> None:
+    needs(operations, MERGE)
+    page = many_visit.page
+    assert page.request.post("/api/tags", data={"name": "zy target"}).ok
+    open_tags(many_visit)
+    expect(page.locator(".tag-list > li")).to_have_count(200)
+    row(page, "animal").get_by_role("button", name="Rename tag animal").click()
+    field = page.get_by_label("New name for the tag animal")
+    field.fill("zy target")
+    field.press("Enter")
+    renaming(page, "animal").get_by_role("button", name="Merge into zy target").click()
+    said = "Tag “animal” merged into “zy target”; it was on 2 models"
+    page.get_by_role("status").get_by_text(said).wait_for()
+    # The tag merged into is past the 200 rows drawn: they are drawn down to it, and the focus
+    # is on it with its new count (it went to the row after animal's, the tag unseen).
+    target = row(page, "zy target")
+    expect(target.get_by_role("button", name="Rename tag zy target")).to_be_focused()
+    expect(target.get_by_role("link", name="2 models tagged zy target")).to_be_in_viewport()
+
+
+def test_a_tag_renamed_to_a_name_the_filter_hides_is_said_with_a_way_to_show_it(
+    many_visit: Visit,
+) -> None:
+    page = open_tags(many_visit, "/tags?q=filler+01")
+    expect(page.locator(".tag-list > li")).to_have_count(10)
+    row(page, "filler 015").get_by_role("button", name="Rename tag filler 015").click()
+    field = page.get_by_label("New name for the tag filler 015")
+    field.fill("other 015")
+    field.press("Enter")
+    # Its row leaves the list, and it is said why, with a way to show it; the focus goes on to
+    # the next row (it went to the filter at the top, and the tag seemed lost).
+    said = page.get_by_role("status").locator(".toast", has_text="“other 015”")
+    expect(said).to_contain_text("not among the tags shown")
+    expect(page.get_by_role("button", name="Rename tag filler 016")).to_be_focused()
+    said.get_by_role("button", name="Show other 015").click()
+    row(page, "other 015").wait_for()
+    assert shown_names(page) == ["other 015"]

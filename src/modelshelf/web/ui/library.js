@@ -165,7 +165,7 @@ export async function mountLibrary(main, context) {
   const results0 = lastResults && !lastResults.stale && lastResults.key === key ? lastResults : null;
   const grid = new VirtualGrid(results0 || new Results(key), { cardMin, selection });
   const bar = selectionBar(selection, {
-    onDone: afterBulkChange, onLeave: () => setSelecting(false), limits: caps.limits, results: () => grid.results,
+    onDone: afterBulkChange, onLeave: leaveSelecting, limits: caps.limits, results: () => grid.results,
     canEdit: caps.has("POST", "/api/models/edit"), canDelete: caps.has("POST", "/api/models/delete"),
   });
   // The cards shown and the lists offered (a tag made, a base model or a type set) anew.
@@ -187,6 +187,13 @@ export async function mountLibrary(main, context) {
   function setSelecting(on) {
     selection.setActive(on);
     grid.setSelecting();
+  }
+
+  // Escape in the bar's field: the bar goes, and the focus with it (to the page's body, and the
+  // next Tab began at the top): it goes to Select, where the mode is turned on again.
+  function leaveSelecting() {
+    setSelecting(false);
+    selectButton.focus();
   }
 
   // The same view asked again (after a tagging), in place: the grid keeps its height and the

@@ -73,7 +73,8 @@ export class Selection {
 // `canDelete`: the server edits, deletes many models at once. A run under way when the bar is made (one started before
 // the library was left) is shown, with its Stop. `bar.destroy()` when the bar is gone.
 export function selectionBar(selection, { onDone, onLeave, limits, results, canEdit, canDelete }) {
-  const count = h("span", { class: "count", "aria-live": "polite" });
+  // Focusable by script: where a focus lost in a run goes (see keepFocus).
+  const count = h("span", { class: "count", "aria-live": "polite", tabindex: "-1" });
   let picking = false;
   const all = h("button", { type: "button", onclick: async () => {
     if (picking) return;
@@ -111,6 +112,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   });
 
   bar.update = () => {
+    const had = document.activeElement;
     const running = currentRun();
     bar.hidden = !selection.active && !running;
     const n = selection.picked.size;
@@ -122,6 +124,7 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     all.textContent = picking ? "Selecting…" : `Select all ${formatCount(total || 0)}`;
     all.setAttribute("aria-busy", String(picking));
     bar.setAttribute("aria-busy", String(Boolean(running)));
+    if (had && had.disabled && bar.contains(had)) keepFocus(); // Clear selection pressed
   };
 
   // Where the focus goes when a run ends with it on Stop: where the run was started from.
@@ -154,12 +157,22 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     return Boolean(currentRun());
   };
 
+  // A focus lost to the page's body (the Undo pressed is taken away with its message) or on a
+  // button disabled once nothing is picked (Delete, Clear selection) goes to what the bar
+  // says: the next Tab goes on from the bar, not from the top of the page. Not to its text
+  // field, which would open a phone's keyboard.
+  function keepFocus() {
+    const at = document.activeElement;
+    if (bar.isConnected && !bar.hidden && (!at || at === document.body || at.disabled)) count.focus({ preventScroll: true });
+  }
+
   // After a run: models deleted meanwhile are no longer picked (there is nothing left to
   // change), and what it did is said (with `action`, a button in the message: Undo).
   function ended(outcome, said, action = null) {
     for (const sha256 of outcome.gone) selection.picked.delete(sha256);
     toast(said, { error: Boolean(outcome.error), action });
     selection.onChange();
+    keepFocus();
     onDone();
   }
 
@@ -201,10 +214,21 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   }
 
   async function runRestore(hashes) {
-    if (refuseWhileRunning()) return;
+    // Refused, it is offered again: the Undo pressed went with its message.
+    const undo = { label: "Undo", run: () => runRestore(hashes) };
+    if (currentRun()) {
+      toast("A change of many models is under way: Undo once it ends, or Stop it", { error: true, action: undo });
+      return;
+    }
+    keepFocus();
     startedFrom = field;
     const outcome = await restoreModels(hashes, limits.models_tagged_at_once);
-    if (outcome) ended(outcome, describeRestore(outcome));
+    if (!outcome) return;
+    // Cut short by a failure or Stop: the models not sent yet (the last ones, sent in order)
+    // are one press away; their hashes are nowhere else on the page.
+    const rest = hashes.slice(hashes.length - outcome.left);
+    const again = rest.length ? { label: `Restore the other ${formatCount(rest.length)}`, run: () => runRestore(rest) } : null;
+    ended(outcome, describeRestore(outcome), again);
   }
 
   showRun();

@@ -193,8 +193,17 @@ export async function mountTags(main, context) {
     const id = editing;
     editing = null;
     rows.delete(id);
-    show();
+    drawDownTo(id);
     if (focus) focusFirst([`rename-${id}`]);
+  }
+
+  // The rows down to the tag `id`, which a new name or a merge may have put past the rows
+  // drawn (the last of 300 tags): else it was not in the list, and the focus meant for it
+  // fell elsewhere.
+  function drawDownTo(id) {
+    const at = shownTags().findIndex((t) => t.id === id);
+    if (at >= limit) limit = (Math.floor(at / ROWS_AT_ONCE) + 1) * ROWS_AT_ONCE;
+    show();
   }
 
   // Resolves the tag that has the name already (409), or nothing; says any other refusal.
@@ -205,9 +214,19 @@ export async function mountTags(main, context) {
     try {
       const renamed = await call("PATCH", `api/tags/${tag.id}`, { body: { name: typed } });
       invalidateLibrary();
+      const after = besides(tag.id, "rename");
       replace(tag.id, { ...tag, name: renamed.name });
-      toast(`Tag “${tag.name}” renamed to “${renamed.name}”`);
-      stopRename({ focus: true });
+      const said = `Tag “${tag.name}” renamed to “${renamed.name}”`;
+      if (shownTags().some((t) => t.id === tag.id)) {
+        toast(said);
+        stopRename({ focus: true });
+        return null;
+      }
+      // The filter hides the new name (as it may a tag just made): said, with a way to show
+      // it; the focus goes on to the next row.
+      toast(`${said}; it is not among the tags shown`, { action: { label: `Show ${renamed.name}`, run: () => showOnly(renamed.name) } });
+      stopRename({ focus: false });
+      focusFirst(after);
       return null;
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.tag) return error.body.tag;
@@ -226,6 +245,7 @@ export async function mountTags(main, context) {
       const after = besides(tag.id, "rename");
       editing = null;
       await load();
+      drawDownTo(merged.tag.id);
       focusFirst([`rename-${merged.tag.id}`, ...after]);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
