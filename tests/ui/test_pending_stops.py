@@ -1,0 +1,82 @@
+"""The pending page when a batch does not end as asked, in a real browser, on a library of its
+own (these tests import): a batch stopped or failed part way says what it did and shows the
+queue as the server now has it."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.ui.conftest import Visit
+from tests.ui.seed import SeededLibrary
+
+BATCH = re.compile(r".*/api/migration/import_models$")
+
+
+@pytest.fixture
+def visit(own_visit: Visit) -> Visit:
+    return own_visit
+
+
+def open_pending(visit: Visit) -> Any:
+    page = visit.page
+    page.goto("/pending")
+    page.locator(".queue > li").first.wait_for()
+    return page
+
+
+def row(page: Any, library: SeededLibrary, role: str) -> Any:
+    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
+
+
+def ended_job(state: str, error: str) -> dict[str, Any]:
+    """A batch job as the server has it once it ended without its report (a Stop, a restart)."""
+    now = int(time.time())
+    return {
+        "id": "stopped-batch",
+        "kind": "import_models",
+        "state": state,
+        "created_at": now,
+        "started_at": now,
+        "finished_at": now,
+        "progress": {"done": 1, "total": 2},
+        "result": None,
+        "error": error,
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "first", "second"),
+    [
+        (
+            "cancelled",
+            "cancelled on request; the 1 of 2 done before it are kept",
+            "fresh0",
+            "fresh1",
+        ),
+        ("failed", "the service stopped while it ran", "fresh2", "fresh3"),
+    ],
+)
+def test_a_batch_ended_part_way_takes_what_it_did_out_of_the_queue(
+    visit: Visit, own_library: SeededLibrary, state: str, error: str, first: str, second: str
+) -> None:
+    page = open_pending(visit)
+    for role in (first, second):
+        row(page, own_library, role).get_by_role("checkbox").check()
+    # The batch imported the first, then was stopped (or the server went down): its job ends
+    # with no report of what it did.
+    body = {"id": own_library.pending[first], "conf_strategy": None}
+    assert page.request.post("/api/migration/import_a_model", data=body).ok
+    page.route(
+        BATCH, lambda route: route.fulfill(status=202, json={"job": ended_job(state, error)})
+    )
+    page.get_by_role("button", name="Import selected").click()
+    page.get_by_role("alert").get_by_text(f"The batch ended {state}").wait_for()
+    row(page, own_library, first).wait_for(state="detached")
+    expect(row(page, own_library, second)).to_be_visible()
+    expect(page.get_by_role("status").get_by_text("1 model left the queue")).to_be_visible()
+    expect(page.get_by_text("No model imported")).to_have_count(0)
