@@ -80,3 +80,24 @@ def test_a_batch_ended_part_way_takes_what_it_did_out_of_the_queue(
     expect(row(page, own_library, second)).to_be_visible()
     expect(page.get_by_role("status").get_by_text("1 model left the queue")).to_be_visible()
     expect(page.get_by_text("No model imported")).to_have_count(0)
+
+
+def test_an_override_of_a_model_edited_since_the_comparison_opened_shows_it_first(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    page.get_by_role("button", name="Import Pending Conflict 0").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Override", exact=True).wait_for()
+    # Another tab writes a note on the library's model meanwhile: an override would drop it.
+    model = f"/api/models/{own_library.hashes['Existing Conflict 0']}"
+    note = {"meta_json": {"written_meanwhile": "a note"}}
+    assert page.request.patch(model, data=note).ok
+    dialog.get_by_role("button", name="Override", exact=True).click()
+    # The comparison shows the model as it is now before anything is overridden.
+    expect(dialog.get_by_text("written_meanwhile")).to_be_visible()
+    expect(dialog.get_by_text("changed since")).to_be_visible()
+    assert page.request.get(model).json()["meta_json"]["written_meanwhile"] == "a note"
+    dialog.get_by_role("button", name="Override", exact=True).click()
+    row(page, own_library, "conflict0").wait_for(state="detached")
+    assert "written_meanwhile" not in page.request.get(model).json()["meta_json"]
