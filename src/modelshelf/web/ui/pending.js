@@ -174,20 +174,29 @@ export async function mountPending(main, context) {
   }
 
   // What the list says now of the rows on the page (after a batch, a check, an import: a
-  // model imported makes the pending ones with the same content conflicts).
+  // model imported makes the pending ones with the same content conflicts). A row the list
+  // no longer has left the queue (a batch stopped part way, another tab): it goes. Resolves
+  // how many went.
   async function refreshGroups() {
     try {
       const data = await get("api/migration/pending_models?checks=true");
-      if (!alive) return;
+      if (!alive) return 0;
+      const listed = new Set();
       for (const record of data.models) {
+        listed.add(record.id);
         const row = rows.get(record.id);
         if (!row) continue;
         Object.assign(row.record, { missing: record.missing, conflict: record.conflict });
         showState(row);
       }
+      const gone = [...rows.keys()].filter((id) => !listed.has(id) && !rows.get(id).busy);
+      for (const id of gone) remove(id, { later: true });
       updateSelection();
+      if (!rows.size) message.replaceChildren(nothingPending());
+      return gone.length;
     } catch {
       // The groups stay as they were shown; the next action tells what changed.
+      return 0;
     }
   }
   const refreshSoon = debounce(refreshGroups, 300);
@@ -397,7 +406,16 @@ export async function mountPending(main, context) {
         follower = null;
         if (!alive) return;
         result = final.result || {};
-        if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
+        if (final.state !== "done") {
+          toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
+          // No report of what it did: the queue as the server has it now says.
+          if (!final.result) {
+            const gone = await refreshGroups();
+            if (gone) invalidateLibrary();
+            if (alive) toast(`${plural(gone, "model")} left the queue before the batch ended`);
+            return;
+          }
+        }
       } else {
         progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
           h("p", { class: "stats", text: Object.entries(result.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
