@@ -95,7 +95,9 @@ def test_an_override_of_a_model_edited_since_the_comparison_opened_shows_it_firs
     assert page.request.patch(model, data=note).ok
     dialog.get_by_role("button", name="Override", exact=True).click()
     # The comparison shows the model as it is now before anything is overridden.
-    expect(dialog.get_by_text("written_meanwhile")).to_be_visible()
+    expect(
+        dialog.get_by_role("rowheader", name="written_meanwhile (only existing)")
+    ).to_be_visible()
     expect(dialog.get_by_text("changed since")).to_be_visible()
     assert page.request.get(model).json()["meta_json"]["written_meanwhile"] == "a note"
     dialog.get_by_role("button", name="Override", exact=True).click()

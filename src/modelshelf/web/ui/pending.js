@@ -9,7 +9,7 @@
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
 // drawn yet.
 import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy, tagsByName } from "./dom.js";
-import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
+import { call, get, post, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
@@ -327,10 +327,15 @@ export async function mountPending(main, context) {
     });
   }
 
-  async function resolve(record, conflict) {
-    const choice = await openComparison(conflict, { caps });
+  // `changed`: the library's model changed since the comparison was first opened.
+  async function resolve(record, conflict, changed = false) {
+    const choice = await openComparison(conflict, { caps, changed });
     if (!choice) return;
     try {
+      // The comparison showed the library's model as it was when it opened; one edited since
+      // (another tab) is shown again before an override or a merge decides over it.
+      const fresh = choice !== "delete" && await changedSince(record, choice, conflict.existing);
+      if (fresh) return resolve(record, fresh, true);
       const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
       invalidateLibrary();
       changedImagesOf(done);
@@ -342,6 +347,14 @@ export async function mountPending(main, context) {
       mark(record.id, "failed", error.message);
       toast(error.message, { error: true });
     }
+  }
+
+  // The conflict as it is now, if its library model is not the one `existing` shows; null
+  // when it is, when it is gone (every strategy then imports), or the server cannot say.
+  async function changedSince(record, choice, existing) {
+    if (!canCheck) return null;
+    const now = await post("api/migration/preview_import", { id: record.id, conf_strategy: choice });
+    return now.existing && !sameModel(now.existing, existing) ? { existing: now.existing, pending: now.pending } : null;
   }
 
   function drawRow(entry) {
@@ -515,6 +528,18 @@ export async function mountPending(main, context) {
     filterSoon.cancel();
     if (follower) follower.stop();
   };
+}
+
+// What a comparison shows of a library model, keys in any order.
+function sameModel(a, b) {
+  const seen = (r) => JSON.stringify(sorted([r.name, r.type, r.path, r.meta_json, tagsByName(r.tags).map((t) => t.name), r.images]));
+  return seen(a) === seen(b);
+}
+
+function sorted(value) {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
+  return value;
 }
 
 function wordsOf(text) {
