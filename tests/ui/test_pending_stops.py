@@ -103,3 +103,20 @@ def test_an_override_of_a_model_edited_since_the_comparison_opened_shows_it_firs
     dialog.get_by_role("button", name="Override", exact=True).click()
     row(page, own_library, "conflict0").wait_for(state="detached")
     assert "written_meanwhile" not in page.request.get(model).json()["meta_json"]
+
+
+def test_delete_in_a_comparison_whose_library_model_went_meanwhile_imports_nothing(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    page.get_by_role("button", name="Import Pending Conflict 1").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Delete", exact=True).wait_for()
+    # Another tab deletes the library's model meanwhile: the conflict is gone, and the
+    # import_a_model strategies all import when there is none.
+    model = f"/api/models/{own_library.hashes['Existing Conflict 1']}"
+    assert page.request.delete(model).ok
+    dialog.get_by_role("button", name="Delete", exact=True).click()
+    row(page, own_library, "conflict1").wait_for(state="detached")
+    # The person chose to discard the pending model: it is not in the library.
+    assert page.request.get(model).status == 404
