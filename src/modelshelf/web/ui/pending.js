@@ -336,7 +336,12 @@ export async function mountPending(main, context) {
       // (another tab) is shown again before an override or a merge decides over it.
       const fresh = choice !== "delete" && await changedSince(record, choice, conflict.existing);
       if (fresh) return resolve(record, fresh, true);
-      const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
+      // Delete takes the pending model out, as its card says, even if the library's model
+      // went meanwhile: import_a_model would then import it (with no conflict every
+      // strategy imports).
+      const done = choice === "delete" && canDiscard
+        ? (await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`), { action_taken: "deleted" })
+        : await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
       invalidateLibrary();
       changedImagesOf(done);
       toast(`${record.name || record.id}: ${done.action_taken}`);
