@@ -120,3 +120,34 @@ def test_delete_in_a_comparison_whose_library_model_went_meanwhile_imports_nothi
     row(page, own_library, "conflict1").wait_for(state="detached")
     # The person chose to discard the pending model: it is not in the library.
     assert page.request.get(model).status == 404
+
+
+def test_a_batch_still_running_when_the_page_is_come_back_to_shows_and_ends_there(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    job = {**ended_job("running", ""), "id": "running-batch", "error": None, "finished_at": None}
+    now = {"job": job}
+    page.route(BATCH, lambda route: route.fulfill(status=202, json={"job": job}))
+    page.route("**/api/jobs", lambda route: route.fulfill(json={"jobs": [now["job"]]}))
+    page.route("**/api/jobs/running-batch", lambda route: route.fulfill(json=now["job"]))
+    page.route("**/api/jobs/running-batch/events", lambda route: route.abort())
+    row(page, own_library, "fresh4").get_by_role("checkbox").check()
+    page.get_by_role("button", name="Import selected").click()
+    progress = page.get_by_role("list", name="Batch progress")
+    expect(progress.get_by_role("listitem")).to_have_count(1)
+    # The person goes to the library while it runs, and comes back.
+    page.get_by_role("link", name="Library").click()
+    page.get_by_role("heading", name="Library").wait_for()
+    page.get_by_role("link", name="Pending").click()
+    row(page, own_library, "fresh5").wait_for()
+    expect(progress.get_by_role("listitem")).to_have_count(1)
+    expect(page.get_by_role("button", name="Import selected")).to_be_disabled()
+    # The batch ends: what it did is applied and said here.
+    body = {"id": own_library.pending["fresh4"], "conf_strategy": None}
+    done = page.request.post("/api/migration/import_a_model", data=body).json()
+    result = {"id": body["id"], "result": "success", **done}
+    report = {"results": [result], "counts": {"success": 1}}
+    now["job"] = {**job, "state": "done", "progress": {"done": 1, "total": 1}, "result": report}
+    row(page, own_library, "fresh4").wait_for(state="detached")
+    page.get_by_role("status").get_by_text("1 model imported").wait_for()
