@@ -9,7 +9,7 @@
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
 // drawn yet.
 import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy, tagsByName } from "./dom.js";
-import { call, get, post, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
+import { call, get, post, capabilities, pendingImageUrl, followJob, isOver, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
@@ -415,30 +415,10 @@ export async function mountPending(main, context) {
       const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
       const body = await response.json().catch(() => ({}));
       if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
-      let result = body;
-      if (response.status === 202 && body.job) {
-        const view = jobView(body.job, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
-        progress.append(view);
-        follower = followJob(body.job, (job) => view.update(job));
-        const final = await follower.done;
-        follower = null;
-        if (!alive) return;
-        result = final.result || {};
-        if (final.state !== "done") {
-          toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
-          // No report of what it did: the queue as the server has it now says.
-          if (!final.result) {
-            const gone = await refreshGroups();
-            if (gone) invalidateLibrary();
-            if (alive) toast(`${plural(gone, "model")} left the queue before the batch ended`);
-            return;
-          }
-        }
-      } else {
-        progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
-          h("p", { class: "stats", text: Object.entries(result.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
-      }
-      applyResults(result.results || []);
+      if (response.status === 202 && body.job) return await followBatch(body.job);
+      progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
+        h("p", { class: "stats", text: Object.entries(body.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
+      applyResults(body.results || []);
       await refreshGroups();
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
@@ -447,6 +427,44 @@ export async function mountPending(main, context) {
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
+    }
+  }
+
+  // A batch job to its end (with Stop), then what it did applied to the queue and said.
+  async function followBatch(started) {
+    const view = jobView(started, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
+    progress.append(view);
+    follower = followJob(started, (job) => view.update(job));
+    const final = await follower.done;
+    follower = null;
+    if (!alive) return;
+    if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
+    if (final.result) {
+      applyResults(final.result.results || []);
+      await refreshGroups();
+      return;
+    }
+    // No report of what it did: the queue as the server has it now says.
+    const gone = await refreshGroups();
+    if (gone) invalidateLibrary();
+    if (alive) toast(`${plural(gone, "model")} left the queue before the batch ended`);
+  }
+
+  // A batch started before this page was shown (it was left meanwhile, or another tab
+  // started it) is shown and ended here as one started here: what it did is not lost from
+  // view, and Import selected waits for it.
+  async function followRunningBatches() {
+    if (!caps.has("GET", "/api/jobs")) return;
+    const { jobs } = await get("api/jobs").catch(() => ({ jobs: [] }));
+    const running = jobs.find((job) => job.kind === "import_models" && !isOver(job));
+    if (!running || !alive || batching) return;
+    batching = true;
+    updateSelection();
+    try {
+      await followBatch(running);
+    } finally {
+      batching = false;
+      if (alive) updateSelection();
     }
   }
 
@@ -523,6 +541,7 @@ export async function mountPending(main, context) {
     for (const record of data.models) rows.set(record.id, { record, checked: false, el: null, marked: false });
     if (!data.models.length) message.append(nothingPending());
     updateSelection();
+    followRunningBatches();
   } catch (error) {
     message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }), tryAgain());
   }
