@@ -151,3 +151,21 @@ def test_a_batch_still_running_when_the_page_is_come_back_to_shows_and_ends_ther
     now["job"] = {**job, "state": "done", "progress": {"done": 1, "total": 1}, "result": report}
     row(page, own_library, "fresh4").wait_for(state="detached")
     page.get_by_role("status").get_by_text("1 model imported").wait_for()
+
+
+def test_a_comparison_whose_previews_name_a_long_metadata_key_fits_a_phone(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    page.set_viewport_size({"width": 390, "height": 844})
+    # A LoRA's training metadata: its tag frequency keyed by the dataset's folder name, which
+    # an override removes and its preview names.
+    folder = "10_ohwx_woman_photorealistic_portraits_dataset_v2"
+    meta = {"meta_json": {"file_metadata": {"ss_tag_frequency": {folder: {"1girl": 3}}}}}
+    model = f"/api/models/{own_library.hashes['Existing Conflict 2']}"
+    assert page.request.patch(model, data=meta).ok
+    page.get_by_role("button", name="Import Pending Conflict 2").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator(".strategy .result", has_text=folder)).to_have_count(1)
+    assert dialog.evaluate("d => d.scrollWidth <= d.clientWidth")
+    page.keyboard.press("Escape")
