@@ -169,3 +169,18 @@ def test_a_comparison_whose_previews_name_a_long_metadata_key_fits_a_phone(
     expect(dialog.locator(".strategy .result", has_text=folder)).to_have_count(1)
     assert dialog.evaluate("d => d.scrollWidth <= d.clientWidth")
     page.keyboard.press("Escape")
+
+
+def test_a_batch_says_apart_the_models_gone_elsewhere_from_those_left_in_the_queue(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    for role in ("fresh6", "fresh7"):
+        row(page, own_library, role).get_by_role("checkbox").check()
+    # Another tab discards one of them meanwhile.
+    assert page.request.delete(f"/api/migration/pending_models/{own_library.pending['fresh7']}").ok
+    page.get_by_role("button", name="Import selected").click()
+    row(page, own_library, "fresh6").wait_for(state="detached")
+    row(page, own_library, "fresh7").wait_for(state="detached")
+    said = "1 model imported, 1 was no longer in the queue"
+    page.get_by_role("status").get_by_text(said, exact=True).wait_for()
