@@ -137,9 +137,9 @@ def test_a_batch_still_running_when_the_page_is_come_back_to_shows_and_ends_ther
     progress = page.get_by_role("list", name="Batch progress")
     expect(progress.get_by_role("listitem")).to_have_count(1)
     # The person goes to the library while it runs, and comes back.
-    page.get_by_role("link", name="Library").click()
+    page.get_by_role("link", name="Library", exact=True).click()
     page.get_by_role("heading", name="Library").wait_for()
-    page.get_by_role("link", name="Pending").click()
+    page.get_by_role("link", name="Pending", exact=True).click()
     row(page, own_library, "fresh5").wait_for()
     expect(progress.get_by_role("listitem")).to_have_count(1)
     expect(page.get_by_role("button", name="Import selected")).to_be_disabled()
