@@ -525,7 +525,10 @@ export async function mountPending(main, context) {
     const order = ["imported", "overridden", "merged", "deleted"];
     const ranked = [...actions].sort(([a], [b]) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
     const done = imported ? ranked.map(([action, n], i) => `${i ? formatCount(n) : plural(n, "model")} ${said[action] || action}`).join(", ") : "No model imported";
-    toast(`${done}${results.length > imported ? `, ${results.length - imported} left` : ""}`);
+    // Gone: imported or discarded elsewhere meanwhile (their rows went); left: still queued.
+    const gone = results.filter((r) => r.result === "not_found").length;
+    const left = results.length - imported - gone;
+    toast([done, gone ? `${formatCount(gone)} ${gone === 1 ? "was" : "were"} no longer in the queue` : "", left ? `${formatCount(left)} left` : ""].filter(Boolean).join(", "));
   }
 
   selectAll.addEventListener("change", () => {
