@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_unsaved_work import Gate
 
 BATCH = re.compile(r".*/api/migration/import_models$")
 
@@ -184,3 +185,18 @@ def test_a_batch_says_apart_the_models_gone_elsewhere_from_those_left_in_the_que
     row(page, own_library, "fresh7").wait_for(state="detached")
     said = "1 model imported, 1 was no longer in the queue"
     page.get_by_role("status").get_by_text(said, exact=True).wait_for()
+
+
+def test_a_batch_the_server_is_slow_to_start_says_it_is_starting(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = open_pending(visit)
+    gate = Gate(page, BATCH, "POST")
+    row(page, own_library, "fresh8").get_by_role("checkbox").check()
+    page.get_by_role("button", name="Import selected").click()
+    gate.wait_held(page, 1)
+    progress = page.get_by_role("list", name="Batch progress")
+    expect(progress.get_by_role("listitem")).to_have_text("Starting the batch import of 1 model…")
+    gate.open()
+    row(page, own_library, "fresh8").wait_for(state="detached")
+    expect(progress.get_by_text("Starting the batch import")).to_have_count(0)
