@@ -406,7 +406,9 @@ export async function mountPending(main, context) {
     const keepFocus = document.activeElement === run;
     batching = true;
     run.disabled = true;
-    clear(progress);
+    // Said until the server answers (it may be slow): the progress is where focus goes.
+    const starting = h("li", { class: "job", text: `Starting the batch import of ${plural(ids.length, "model")}…` });
+    clear(progress, starting);
     if (keepFocus) {
       progress.focus({ preventScroll: true });
       progress.scrollIntoView({ block: "nearest" });
@@ -414,6 +416,7 @@ export async function mountPending(main, context) {
     try {
       const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
       const body = await response.json().catch(() => ({}));
+      starting.remove();
       if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
       if (response.status === 202 && body.job) return await followBatch(body.job);
       progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
@@ -423,6 +426,7 @@ export async function mountPending(main, context) {
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
     } finally {
+      starting.remove();
       batching = false;
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
