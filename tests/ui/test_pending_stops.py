@@ -1,6 +1,7 @@
-"""The pending page when a batch does not end as asked, in a real browser, on a library of its
-own (these tests import): a batch stopped or failed part way says what it did and shows the
-queue as the server now has it."""
+"""The pending page when things do not go as asked, in a real browser, on a library of its own
+(these tests import, override and discard): a batch stopped, failed, slow to start or still
+running when the page is come back to; a comparison whose library model was edited or deleted
+elsewhere before a choice; a batch over models gone elsewhere; a long metadata key on a phone."""
 
 from __future__ import annotations
 
