@@ -88,7 +88,7 @@ function previewSummary(strategy, preview, existing) {
     + (removed.length ? ` Removes from the library's metadata: ${removed.join(", ")}.` : "");
 }
 
-export function openComparison(conflict, { caps }) {
+export function openComparison(conflict, { caps, changed = false }) {
   const { existing, pending } = conflict;
   return new Promise((resolve) => {
     const opener = document.activeElement;
@@ -99,8 +99,9 @@ export function openComparison(conflict, { caps }) {
       const button = h("button", { type: "button", class: value === "delete" ? "danger" : "primary", text: label, onclick: () => { choice = value; dialog.close(); } });
       return { value, el: h("div", { class: "strategy" }, h("h3", { text: label }), h("p", { text }), result, button), result };
     });
-    const dialog = h("dialog", { class: "compare-dialog", "aria-labelledby": "compare-title" },
+    const dialog = h("dialog", { class: "compare-dialog", "aria-labelledby": "compare-title", "aria-describedby": changed ? "compare-changed" : null },
       h("h2", { id: "compare-title", text: `“${pending.name || existing.name}” is already in the library` }),
+      changed ? h("p", { id: "compare-changed", class: "note error-note", text: "The library’s model changed since this comparison opened: it is shown as it is now. Compare again, then choose." }) : null,
       h("p", { class: "count" }, "Same content (SHA256 ", h("code", { text: existing.sha256 }), "). Compare, then choose what to keep."),
       h("div", { class: "compare" },
         side("In the library", existing, pending, existing.images && existing.images[0] ? imageUrl(existing.images[0], "medium") : null, `Cover of ${existing.name || "the existing model"}`),

@@ -9,7 +9,7 @@
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
 // drawn yet.
 import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy, tagsByName } from "./dom.js";
-import { call, get, capabilities, pendingImageUrl, followJob, ApiError, isUnavailable, imagesChanged } from "./api.js";
+import { call, get, post, capabilities, pendingImageUrl, followJob, isOver, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { jobView } from "./jobs.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
@@ -174,20 +174,29 @@ export async function mountPending(main, context) {
   }
 
   // What the list says now of the rows on the page (after a batch, a check, an import: a
-  // model imported makes the pending ones with the same content conflicts).
+  // model imported makes the pending ones with the same content conflicts). A row the list
+  // no longer has left the queue (a batch stopped part way, another tab): it goes. Resolves
+  // how many went.
   async function refreshGroups() {
     try {
       const data = await get("api/migration/pending_models?checks=true");
-      if (!alive) return;
+      if (!alive) return 0;
+      const listed = new Set();
       for (const record of data.models) {
+        listed.add(record.id);
         const row = rows.get(record.id);
         if (!row) continue;
         Object.assign(row.record, { missing: record.missing, conflict: record.conflict });
         showState(row);
       }
+      const gone = [...rows.keys()].filter((id) => !listed.has(id) && !rows.get(id).busy);
+      for (const id of gone) remove(id, { later: true });
       updateSelection();
+      if (!rows.size) message.replaceChildren(nothingPending());
+      return gone.length;
     } catch {
       // The groups stay as they were shown; the next action tells what changed.
+      return 0;
     }
   }
   const refreshSoon = debounce(refreshGroups, 300);
@@ -318,11 +327,21 @@ export async function mountPending(main, context) {
     });
   }
 
-  async function resolve(record, conflict) {
-    const choice = await openComparison(conflict, { caps });
+  // `changed`: the library's model changed since the comparison was first opened.
+  async function resolve(record, conflict, changed = false) {
+    const choice = await openComparison(conflict, { caps, changed });
     if (!choice) return;
     try {
-      const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
+      // The comparison showed the library's model as it was when it opened; one edited since
+      // (another tab) is shown again before an override or a merge decides over it.
+      const fresh = choice !== "delete" && await changedSince(record, choice, conflict.existing);
+      if (fresh) return resolve(record, fresh, true);
+      // Delete takes the pending model out, as its card says, even if the library's model
+      // went meanwhile: import_a_model would then import it (with no conflict every
+      // strategy imports).
+      const done = choice === "delete" && canDiscard
+        ? (await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`), { action_taken: "deleted" })
+        : await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
       invalidateLibrary();
       changedImagesOf(done);
       toast(`${record.name || record.id}: ${done.action_taken}`);
@@ -333,6 +352,14 @@ export async function mountPending(main, context) {
       mark(record.id, "failed", error.message);
       toast(error.message, { error: true });
     }
+  }
+
+  // The conflict as it is now, if its library model is not the one `existing` shows; null
+  // when it is, when it is gone (every strategy then imports), or the server cannot say.
+  async function changedSince(record, choice, existing) {
+    if (!canCheck) return null;
+    const now = await post("api/migration/preview_import", { id: record.id, conf_strategy: choice });
+    return now.existing && !sameModel(now.existing, existing) ? { existing: now.existing, pending: now.pending } : null;
   }
 
   function drawRow(entry) {
@@ -379,7 +406,9 @@ export async function mountPending(main, context) {
     const keepFocus = document.activeElement === run;
     batching = true;
     run.disabled = true;
-    clear(progress);
+    // Said until the server answers (it may be slow): the progress is where focus goes.
+    const starting = h("li", { class: "job", text: `Starting the batch import of ${plural(ids.length, "model")}…` });
+    clear(progress, starting);
     if (keepFocus) {
       progress.focus({ preventScroll: true });
       progress.scrollIntoView({ block: "nearest" });
@@ -387,30 +416,59 @@ export async function mountPending(main, context) {
     try {
       const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
       const body = await response.json().catch(() => ({}));
+      starting.remove();
       if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
-      let result = body;
-      if (response.status === 202 && body.job) {
-        const view = jobView(body.job, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
-        progress.append(view);
-        follower = followJob(body.job, (job) => view.update(job));
-        const final = await follower.done;
-        follower = null;
-        if (!alive) return;
-        result = final.result || {};
-        if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
-      } else {
-        progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
-          h("p", { class: "stats", text: Object.entries(result.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
-      }
-      applyResults(result.results || []);
+      if (response.status === 202 && body.job) return await followBatch(body.job);
+      progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
+        h("p", { class: "stats", text: Object.entries(body.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
+      applyResults(body.results || []);
       await refreshGroups();
     } catch (error) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
     } finally {
+      starting.remove();
       batching = false;
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
+    }
+  }
+
+  // A batch job to its end (with Stop), then what it did applied to the queue and said.
+  async function followBatch(started) {
+    const view = jobView(started, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
+    progress.append(view);
+    follower = followJob(started, (job) => view.update(job));
+    const final = await follower.done;
+    follower = null;
+    if (!alive) return;
+    if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
+    if (final.result) {
+      applyResults(final.result.results || []);
+      await refreshGroups();
+      return;
+    }
+    // No report of what it did: the queue as the server has it now says.
+    const gone = await refreshGroups();
+    if (gone) invalidateLibrary();
+    if (alive) toast(`${plural(gone, "model")} left the queue before the batch ended`);
+  }
+
+  // A batch started before this page was shown (it was left meanwhile, or another tab
+  // started it) is shown and ended here as one started here: what it did is not lost from
+  // view, and Import selected waits for it.
+  async function followRunningBatches() {
+    if (!caps.has("GET", "/api/jobs")) return;
+    const { jobs } = await get("api/jobs").catch(() => ({ jobs: [] }));
+    const running = jobs.find((job) => job.kind === "import_models" && !isOver(job));
+    if (!running || !alive || batching) return;
+    batching = true;
+    updateSelection();
+    try {
+      await followBatch(running);
+    } finally {
+      batching = false;
+      if (alive) updateSelection();
     }
   }
 
@@ -471,7 +529,10 @@ export async function mountPending(main, context) {
     const order = ["imported", "overridden", "merged", "deleted"];
     const ranked = [...actions].sort(([a], [b]) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
     const done = imported ? ranked.map(([action, n], i) => `${i ? formatCount(n) : plural(n, "model")} ${said[action] || action}`).join(", ") : "No model imported";
-    toast(`${done}${results.length > imported ? `, ${results.length - imported} left` : ""}`);
+    // Gone: imported or discarded elsewhere meanwhile (their rows went); left: still queued.
+    const gone = results.filter((r) => r.result === "not_found").length;
+    const left = results.length - imported - gone;
+    toast([done, gone ? `${formatCount(gone)} ${gone === 1 ? "was" : "were"} no longer in the queue` : "", left ? `${formatCount(left)} left` : ""].filter(Boolean).join(", "));
   }
 
   selectAll.addEventListener("change", () => {
@@ -487,6 +548,7 @@ export async function mountPending(main, context) {
     for (const record of data.models) rows.set(record.id, { record, checked: false, el: null, marked: false });
     if (!data.models.length) message.append(nothingPending());
     updateSelection();
+    followRunningBatches();
   } catch (error) {
     message.append(note(`The pending models could not be loaded: ${error.message}`, { error: true }), tryAgain());
   }
@@ -497,6 +559,18 @@ export async function mountPending(main, context) {
     filterSoon.cancel();
     if (follower) follower.stop();
   };
+}
+
+// What a comparison shows of a library model, keys in any order.
+function sameModel(a, b) {
+  const seen = (r) => JSON.stringify(sorted([r.name, r.type, r.path, r.meta_json, tagsByName(r.tags).map((t) => t.name), r.images]));
+  return seen(a) === seen(b);
+}
+
+function sorted(value) {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
+  return value;
 }
 
 function wordsOf(text) {
