@@ -13,23 +13,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, needs
+from tests.ui.pending_queue import open_pending, row
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import Gate
 
 IMPORT = re.compile(r".*/api/migration/import_a_model$")
 DISCARD = re.compile(r".*/api/migration/pending_models/\d+$")
 GONE_ELSEWHERE = "was already imported or removed elsewhere"
-
-
-def open_pending(visit: Visit) -> Any:
-    page = visit.page
-    page.goto("/pending")
-    page.locator(".queue > li").first.wait_for()
-    return page
-
-
-def row(page: Any, library: SeededLibrary, role: str) -> Any:
-    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
 
 
 def test_a_model_imported_elsewhere_leaves_the_queue_on_import(

@@ -13,6 +13,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, needs
+from tests.ui.pending_queue import row
 from tests.ui.seed import SeededLibrary
 
 PENDING = "/api/migration/pending_models?checks=true"
@@ -73,10 +74,6 @@ def expect_shown(page: Any, ids: set[int]) -> None:
     """Wait until exactly the rows `ids` are shown."""
     expect(page.locator(".queue > li:visible")).to_have_count(len(ids))
     assert shown_ids(page) == ids
-
-
-def row(page: Any, library: SeededLibrary, role: str) -> Any:
-    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
 
 
 def test_a_model_not_hashed_yet_is_checked_on_request(

@@ -5,12 +5,12 @@ queue that could not be loaded offered again."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, needs
+from tests.ui.pending_queue import open_pending, row
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import fail
 
@@ -22,17 +22,6 @@ QUEUE = re.compile(r".*/api/migration/pending_models\?.*")
 @pytest.fixture
 def visit(own_visit: Visit) -> Visit:
     return own_visit
-
-
-def open_pending(visit: Visit) -> Any:
-    page = visit.page
-    page.goto("/pending")
-    page.locator(".queue > li").first.wait_for()
-    return page
-
-
-def row(page: Any, library: SeededLibrary, role: str) -> Any:
-    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
 
 
 def test_the_queue_shows_each_pending_original(visit: Visit, own_library: SeededLibrary) -> None:

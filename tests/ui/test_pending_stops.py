@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit
+from tests.ui.pending_queue import open_pending, row
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import Gate
 
@@ -22,17 +23,6 @@ BATCH = re.compile(r".*/api/migration/import_models$")
 @pytest.fixture
 def visit(own_visit: Visit) -> Visit:
     return own_visit
-
-
-def open_pending(visit: Visit) -> Any:
-    page = visit.page
-    page.goto("/pending")
-    page.locator(".queue > li").first.wait_for()
-    return page
-
-
-def row(page: Any, library: SeededLibrary, role: str) -> Any:
-    return page.locator(f".queue > li[data-id='{library.pending[role]}']")
 
 
 def ended_job(state: str, error: str) -> dict[str, Any]:
