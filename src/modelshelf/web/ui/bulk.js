@@ -9,7 +9,7 @@
 // reloading the page while it runs asks first (the parts not sent yet would be lost). One run
 // at a time: two over the same models would race for each one's last word.
 
-import { formatCount } from "./dom.js";
+import { formatCount, holdThePage } from "./dom.js";
 
 // When the page does not say (one from elsewhere): small enough for any server of this API.
 const PART_WITHOUT_LIMIT = 100;
@@ -38,11 +38,6 @@ function tell() {
   for (const watcher of watchers) watcher();
 }
 
-function holdThePage(event) {
-  event.preventDefault();
-  event.returnValue = ""; // browsers that still ask for it
-}
-
 // Sends `hashes` through `send(part)` (a request answering {changed, unchanged, not_found}),
 // `limit` models a request; `what` names the run ("Tagging") for its progress bar. Resolves
 // {changed, changedHashes, unchanged, gone: [hashes no model has], left, stopped, error}; null
@@ -52,7 +47,7 @@ export async function runInParts(hashes, send, { what, limit }) {
   const part = limit || PART_WITHOUT_LIMIT;
   running = { what, total: hashes.length, sent: 0, stopping: false };
   const outcome = { changed: 0, changedHashes: [], unchanged: 0, gone: [], left: 0, stopped: false, error: null };
-  window.addEventListener("beforeunload", holdThePage);
+  holdThePage(1);
   tell();
   try {
     while (running.sent < hashes.length && !running.stopping) {
@@ -71,7 +66,7 @@ export async function runInParts(hashes, send, { what, limit }) {
     outcome.left = hashes.length - running.sent;
     outcome.stopped = running.stopping && outcome.left > 0;
     running = null;
-    window.removeEventListener("beforeunload", holdThePage);
+    holdThePage(-1);
     tell();
   }
   return outcome;

@@ -103,6 +103,22 @@ export function toast(message, { error = false, timeout = 3500, action = null } 
   return { dismiss: () => item.remove() };
 }
 
+// Closing or reloading the page asks first (the browser's own question) while work would be
+// lost with it: a run over many models, images uploading, an edit not saved.
+export function askBeforeLeaving(event) {
+  event.preventDefault();
+  event.returnValue = ""; // browsers that still ask for it
+}
+
+// `holdThePage(1)` as such work starts, `holdThePage(-1)` as it ends: the page asks before it
+// is left while any is under way (they may overlap).
+let holds = 0;
+export function holdThePage(d) {
+  holds += d;
+  if (holds > 0) window.addEventListener("beforeunload", askBeforeLeaving);
+  else window.removeEventListener("beforeunload", askBeforeLeaving);
+}
+
 export async function copyText(text, what = "Text") {
   try {
     await navigator.clipboard.writeText(text);

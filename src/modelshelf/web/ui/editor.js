@@ -4,10 +4,10 @@
 // (a 412 or a failed save included), over a visit to another page (see drafts), and asks
 // before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
 // If-Match).
-import { h, toast, note, tagsByName } from "./dom.js";
+import { h, toast, note, tagsByName, askBeforeLeaving } from "./dom.js";
 import { libraryTypes } from "./api.js";
 import { baseModelChoices, suggestTags, foldTagName } from "./choices.js";
-import { triggerWords, downloadedTriggerWords, editableDescription, notesOf } from "./meta.js";
+import { triggerWords, downloadedTriggerWords, editableDescription, notesOf, asList } from "./meta.js";
 
 export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the current version";
 
@@ -17,9 +17,7 @@ export const CHANGED_ELSEWHERE = "This model was changed elsewhere; showing the 
 // the page asks first.
 export const drafts = new Map();
 window.addEventListener("beforeunload", (event) => {
-  if (![...drafts.values()].some((draft) => Object.keys(draft).length)) return;
-  event.preventDefault();
-  event.returnValue = ""; // browsers that still ask for it
+  if ([...drafts.values()].some((draft) => Object.keys(draft).length)) askBeforeLeaving(event);
 });
 
 export function renderTags(record, { caps, change, state }) {
@@ -230,8 +228,8 @@ function changesOf(draft, record) {
     if (value !== undefined && value !== SHOWN[key](meta)) patch[key] = value || null;
   }
   if (typed("edit-trigger") !== undefined) {
-    // Split as the page splits them (meta.js): a comma inside parentheses is its phrase's.
-    const words = typed("edit-trigger").split(/,(?![^()]*\))/).map((s) => s.trim()).filter(Boolean);
+    // Split as the page splits them (meta.js asList): a comma inside parentheses is its phrase's.
+    const words = asList(typed("edit-trigger"));
     // An empty list is kept while a download's words exist: removing it would bring them back.
     if (words.join("\n") !== triggerWords(meta).join("\n")) patch.trigger_words = words.length || downloadedTriggerWords(meta).length ? words : null;
   }

@@ -1,7 +1,7 @@
 // A model's example images: the stage (medium, or high when drawn larger), thumbnails (low), the lightbox (high) with
 // arrow keys and Escape; reorder by drag and drop or Alt+arrow keys; set as cover; delete with
 // confirmation; upload by dropping files or choosing them, each with its progress.
-import { h, clear, toast, confirmDialog, note, plural } from "./dom.js";
+import { h, clear, toast, confirmDialog, note, plural, holdThePage } from "./dom.js";
 import { call, imageUrl, uploadImage, ApiError } from "./api.js";
 import { CHANGED_ELSEWHERE } from "./editor.js";
 
@@ -306,6 +306,7 @@ function renderUpload(record, { queued, reread, state, onChange }) {
     clear(list);
     dismiss.hidden = true;
     let added;
+    // Closing the page meanwhile would drop the files not sent yet without a word.
     holdThePage(1);
     try {
       added = await uploadEach(images);
@@ -321,20 +322,6 @@ function renderUpload(record, { queued, reread, state, onChange }) {
   input.addEventListener("change", () => start(input.files));
   zone.startUpload = start;
   return zone;
-}
-
-// While images upload, closing or reloading the page asks first (as a tagging of many models
-// does): the files not sent yet were dropped without a word. `d`: +1 as a batch starts, -1
-// as it ends (two batches may overlap).
-let uploading = 0;
-const askBeforeLeaving = (event) => {
-  event.preventDefault();
-  event.returnValue = ""; // browsers that still ask for it
-};
-function holdThePage(d) {
-  uploading += d;
-  if (uploading > 0) window.addEventListener("beforeunload", askBeforeLeaving);
-  else window.removeEventListener("beforeunload", askBeforeLeaving);
 }
 
 // Images dragged from the desktop are taken anywhere on a model's page, by its gallery's drop

@@ -3,7 +3,9 @@
 // object as a tree that opens where a person wants to look.
 import { h, copyButton, copyText, plainText, isHttpUrl, externalLink, formatCount } from "./dom.js";
 
-function asList(value) {
+// Words of a list or a comma-separated text (a comma inside parentheses is its phrase's:
+// "(red hair, blue eyes:1.2)" is one), trimmed, none empty.
+export function asList(value) {
   if (Array.isArray(value)) return value.flatMap(asList);
   if (typeof value === "string") return value.split(/,(?![^()]*\))/).map((s) => s.trim()).filter(Boolean);
   return [];
