@@ -8,7 +8,7 @@ It builds the search bench's library (bench/search.py's `build`: 10,000 models, 
 "Portrait Drari v10", descriptions drawn by Zipf's law, three tags each) in a temporary
 directory, picks `sample` models at random and, for each, searches its name as typed (the
 name itself) and its file's name without the extension. For each query it finds the model's
-place on the first page of 50 as the service ranks (storage.search.ranked_page_sql: names
+place on the first page of 50 as the service ranks (storage.listing.page_of_hashes: names
 that begin with what was typed first, then bm25) and as bm25 alone ranks (the reference, the
 order before names were ranked first), in the same database. It prints how many land first
 (or after models of the same name only: the bench's names repeat), in places 2-5, 6-50, and
@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from modelshelf.storage import search
+from modelshelf.storage import listing, search
 from modelshelf.storage.listing import ModelFilter
 from search import build
 
@@ -46,13 +46,11 @@ def place(hashes: list[str], sha256: str, names: dict[str, str]) -> str:
 
 
 def as_shipped(db: sqlite3.Connection, query: str) -> list[str]:
-    where = ModelFilter(q=query)
-    sql, params = search.ranked_page_sql(where.typed, where.words, 50, 0)
-    return [r[0] for r in db.execute(sql, params)]
+    return listing.page_of_hashes(db, ModelFilter(q=query), 50, 0)
 
 
 def by_bm25_alone(db: sqlite3.Connection, query: str) -> list[str]:
-    """ranked_page_sql as it was before names were ranked first."""
+    """The first page as it was ranked before names were ranked first."""
     scored = (
         f"(SELECT rowid AS doc_id, {search.rank_expression()} AS score"
         f" FROM model_search WHERE {search.MATCH})"

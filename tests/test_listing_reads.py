@@ -272,13 +272,14 @@ RANKED = PIXELS[::-1]  # best first for "pixel"
 
 @pytest.fixture
 async def pixels(tmp_path: Path) -> AsyncIterator[Storage]:
-    """A library of five models named "art pixel" to "art pixel pixel pixel pixel pixel"."""
+    """A library of five models named "art pixel" to "art pixel pixel pixel pixel pixel",
+    and six others: "pixel" is in fewer than half, so bm25 ranks it (search.broad_sql)."""
     path = tmp_path / "modelshelf.db"
     storage = Storage(path)
     await storage.open()
     await storage.close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-        for n, name in enumerate(PIXELS, start=1):
+        for n, name in enumerate(PIXELS + [f"sketch {n}" for n in range(6)], start=1):
             db.execute("INSERT INTO models(sha256, name) VALUES (?, ?)", (sha(n), name))
     await storage.open()  # indexes the rows written behind its back
     yield storage
@@ -428,7 +429,7 @@ async def test_a_listing_stays_kept_across_a_write_that_leaves_the_index_as_it_w
 
 async def test_a_missing_filter_is_counted_again_when_a_file_goes(pixels: Storage) -> None:
     async with pixels.write() as tx:
-        for n in range(1, 6):
+        for n in range(1, 12):  # every model of the fixture
             row = (f"/m/{n}", sha(n))
             await tx.execute("INSERT INTO model_files(path, sha256, present) VALUES (?, ?, 1)", row)
         await refresh_stale(tx, pixels.mark_index_changing)

@@ -1,6 +1,7 @@
-"""The order and total of a search are the contract's (bm25 with the column weights, ties by
-index row) whichever way a page is read: counted and ranked in one pass for a search with
-filters met for the first time, or ranked alone when its total is kept."""
+"""The order and total of a search (the name tiers, then bm25 with the column weights or, for
+a broad search, names holding the words and the rest by name; ties by index row) are those
+ModelFilter.order_by spells out whichever way a page is read: counted and ranked in one pass
+for a search with filters met for the first time, or ranked alone when its total is kept."""
 
 from __future__ import annotations
 
@@ -117,3 +118,14 @@ async def test_the_prefix_indexes_change_no_answer(library: Client, query: str) 
             for table in ("model_search", "before")
         ]
     assert answers[0] == answers[1]
+
+
+async def test_the_searches_paged_above_are_broad_and_narrow(library: Client) -> None:
+    """Both ways of ranking are paged above: a broad search (search.breadth_sql: half of the
+    library or more matches) by name, and a narrower one by bm25."""
+    broad = {}
+    with contextlib.closing(sqlite3.connect(shelf_of(library).storage.path)) as conn:
+        for query in ("pi", "pixel", "p n", "neon", "c", "1", "pix"):
+            expression = search.match_expression(search.query_words(query))
+            broad[query] = conn.execute(search.breadth_sql(), (expression,)).fetchone()[1]
+    assert {query for query, yes in broad.items() if not yes} == {"neon", "1"}

@@ -114,7 +114,8 @@ class ModelFilter:
             # The rows are filtered already: the tiers' order among them is all it reads.
             tiers, params = search.name_tiers_sql(self.typed, None)
             tier = f"(SELECT t.score FROM ({tiers}) t WHERE t.doc_id = model_search.rowid)"
-            return f"coalesce({tier}, {search.rank_expression()}), model_search.rowid", params
+            order, order_params = search.broad_order_sql(self.words, tier)
+            return order, [*params, *order_params]
         if self.sorted_by_name():
             # Names as people read their numbers (search.name_order), kept beside the index.
             # Models without a name come last: NULL sorts first ascending (the index
@@ -299,34 +300,44 @@ def _page_ctes(
 def _ranked_ctes(
     where: ModelFilter, limit: int, offset: int, count: bool, depth: int
 ) -> tuple[str, str, str, list[Any]]:
-    """_page_ctes of a search ranked best first: its best `depth` matches are ranked, in one
-    pass scoring every match (SQLite keeps only the best while it sorts), with the names that
-    begin with what was typed before them (search.name_tiers_sql); the page is taken from
-    them, and their order is answered, to be kept (storage.counts), unless the page lies past
-    RANKING_DEPTH."""
-    scored = f"{search.rank_expression()} AS score, model_search.rowid AS doc_id"
-    total_params: list[Any] = []
+    """_page_ctes of a search ranked best first: its best `depth` matches are ranked, with the
+    names that begin with what was typed before them (search.name_tiers_sql), then in one
+    pass scoring every match by bm25 (SQLite keeps only the best while it sorts) or, for a
+    broad search (search.breadth_sql), by two walks of the name index no deeper than
+    `depth`; the page is taken from them, and their order is answered, to be kept
+    (storage.counts), unless the page lies past RANKING_DEPTH."""
+    broad = "(SELECT broad FROM breadth)"
+    bm25 = search.rank_expression()
+    ctes = f"breadth AS MATERIALIZED ({search.breadth_sql()}), "
+    params: list[Any] = [search.match_expression(where.words)]
+    filtered = None
     if where.ranked_after_filters():
         # Words and other filters: every match is joined to `models` anyway, so the matches
-        # are scored once, then counted and ranked (rather than joined twice).
-        matches, params = where.select(scored)
-        ctes = f"matches AS MATERIALIZED ({matches}), "
+        # are scored once (unless the search is broad), then counted and ranked (rather than
+        # joined twice).
+        scored = f"CASE WHEN {broad} THEN 0 ELSE {bm25} END AS score, model_search.rowid AS doc_id"
+        matches, match_params = where.select(scored)
+        ctes += f"matches AS MATERIALIZED ({matches}), "
+        params += match_params
         source, total_sql = "matches", "SELECT count(*) FROM matches"
+        filtered = "SELECT doc_id FROM matches"
         tiers, tier_params = search.name_tiers_sql(where.typed, depth, where.filters())
     else:
-        params = [search.match_expression(where.words)]
-        ctes, source = "", f"(SELECT {scored} FROM model_search WHERE {search.MATCH})"
-        total_sql, total_params = search.count_sql(where.words)
+        source = f"(SELECT {bm25} AS score, rowid AS doc_id FROM model_search WHERE {search.MATCH})"
+        params.append(search.match_expression(where.words))
+        total_sql = "SELECT n FROM breadth"
         tiers, tier_params = search.name_tiers_sql(where.typed, depth)
+    walks, walk_params = search.broad_ranking_sql(where.words, filtered, depth, broad)
     if not count:
-        total_sql, total_params = "SELECT -1", []
+        total_sql = "SELECT -1"
     # The best by bm25 and the name tiers, each model once, at its better (its tier's) score.
     best = (
-        f"SELECT doc_id, min(score) AS score FROM (SELECT * FROM (SELECT doc_id, score"
-        f" FROM {source} ORDER BY score, doc_id LIMIT ?) UNION ALL SELECT * FROM ({tiers}))"
-        " GROUP BY doc_id ORDER BY score, doc_id LIMIT ?"
+        f"SELECT doc_id, min(score) AS score FROM (SELECT * FROM (SELECT doc_id, score FROM"
+        f" {source} ORDER BY score, doc_id LIMIT CASE WHEN {broad} THEN 0 ELSE ? END)"
+        f" UNION ALL SELECT * FROM ({tiers})"
+        f" UNION ALL {walks}) GROUP BY doc_id ORDER BY score, doc_id LIMIT ?"
     )
-    params += [depth, *tier_params, depth]
+    params += [depth, *tier_params, *walk_params, depth]
     ctes += (
         f"ranked AS MATERIALIZED ({best}),"
         f" page AS MATERIALIZED ({search.ranked_hits_sql('ranked')})"
@@ -336,7 +347,7 @@ def _ranked_ctes(
         if offset + limit <= RANKING_DEPTH
         else "NULL"
     )
-    return ctes, total_sql, ranking_sql, [*params, limit, offset, *total_params]
+    return ctes, total_sql, ranking_sql, [*params, limit, offset]
 
 
 def _read_page_in_transaction(
@@ -379,8 +390,9 @@ def page_of_hashes(
 
 def _page_sql(where: ModelFilter, limit: int, offset: int) -> tuple[str, list[Any]]:
     """SQL selecting the hashes (column `sha256`) of one page, in order."""
-    if where.ranked_by_index_alone():
-        return search.ranked_page_sql(where.typed, where.words, limit, offset)
+    if where.ranked():
+        ctes, _, _, params = _ranked_ctes(where, limit, offset, False, limit + offset)
+        return f"WITH {ctes} SELECT sha256 FROM page", params
     sql, params = where.select("m.sha256", ordered=where.sorted_by_name())
     order, order_params = where.order_by()
     return f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", [*params, *order_params, limit, offset]

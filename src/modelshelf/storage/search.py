@@ -186,6 +186,74 @@ def rank_expression() -> str:
     return f"bm25(model_search, {', '.join(str(w) for w in WEIGHTS.values())})"
 
 
+# bm25 weighs a word by how few rows hold it, and floors the weight of one that half of the
+# index's rows or more hold (FTS5: an IDF <= 0 becomes 1e-6): such words tell their matches
+# apart only by how often short rows hold them, and scoring every match is most of what a
+# search costs (about 1 us a match: 8 ms for a two-letter prefix that 9,984 of 10,000 models
+# hold). A search that broad lists, after the name tiers, the models whose name holds its
+# words, then the others, each in the library's name order (search_docs.name_order, as
+# GET /api/models lists them): a walk of that index no deeper than the page.
+def breadth_sql() -> str:
+    """SQL of one row: `n`, how many rows of the index match, and `broad`, whether that is
+    half of them or more; its one parameter is the words' match_expression."""
+    return (
+        "SELECT n, n * 2 >= (SELECT count(*) FROM search_docs) AS broad"
+        " FROM (SELECT count(*) AS n FROM model_search WHERE model_search MATCH ?)"
+    )
+
+
+# Scores of a broad search's two walks: after the name tiers', below any bm25 score.
+_NAME_HOLDS, _OTHERS = -6e8, -3e8
+_BY_NAME = "(d.name_order IS NULL), d.name_order, d.sha256"
+
+
+def broad_ranking_sql(
+    words: Sequence[str], filtered: str | None, depth: int, gate: str
+) -> tuple[str, list[Any]]:
+    """SQL selecting `doc_id` and `score` of the first `depth` matches of `words` whose name
+    holds them, then of the first `depth` of them all, each in name order and scored so (the
+    name tiers' scores are lower still), and its parameters: the ranking of a broad search
+    (breadth_sql) to `depth`, a model of the first walk being in the second too.
+    `filtered`: SQL of the index rows `doc_id` of the matches a filter keeps, if one does.
+    Nothing is read unless `gate` (SQL, constant in the statement) is true: LIMIT is
+    evaluated before a walk begins, where a condition would be tested on each row."""
+    expression = match_expression(words)
+    matching = "d.id IN (SELECT rowid FROM model_search WHERE model_search MATCH ?)"
+    kept = f" AND d.id IN ({filtered})" if filtered else ""
+    # A name that holds the words is a match: only a filter needs testing beside it.
+    walks = ((_NAME_HOLDS, f"{{name}} : ({expression})"), (_OTHERS, expression))
+    selects, params = [], []
+    for base, matched in walks:
+        selects.append(
+            f"SELECT doc_id, {base} + row_number() OVER (ORDER BY nulls, name_order, sha256)"
+            " AS score FROM (SELECT d.id AS doc_id, d.name_order IS NULL AS nulls,"
+            " d.name_order, d.sha256 FROM search_docs d INDEXED BY"
+            f" search_docs_name_order_nulls_last WHERE {matching}{kept}"
+            f" ORDER BY {_BY_NAME} LIMIT CASE WHEN {gate} THEN {int(depth)} ELSE 0 END)"
+        )
+        params.append(matched)
+    return " UNION ALL ".join(selects), params
+
+
+def broad_order_sql(words: Sequence[str], tier: str) -> tuple[str, list[Any]]:
+    """ORDER BY terms of a query over `model_search` matching `words` joined to
+    `search_docs d`, and their parameters (after `tier`'s): a model's name tier score
+    (`tier`, SQL: NULL for none), else a broad search's order (breadth_sql,
+    broad_ranking_sql), else bm25's; ties by index row. It scores every match: the order the
+    one-statement page (storage.listing) must give, spelled plainly."""
+    matched = match_expression(words)
+    broad = f"(SELECT broad FROM ({breadth_sql()}))"
+    named = "model_search.rowid IN (SELECT rowid FROM model_search WHERE model_search MATCH ?)"
+    terms = [
+        f"coalesce({tier}, CASE WHEN {broad} THEN CASE WHEN {named} THEN {_NAME_HOLDS}"
+        f" ELSE {_OTHERS} END ELSE {rank_expression()} END)",
+        *(f"CASE WHEN {broad} THEN {term} END" for term in _BY_NAME.split(", ")),
+        "model_search.rowid",
+    ]
+    params = [matched, f"{{name}} : ({matched})", *[matched] * 3]
+    return ", ".join(terms), params
+
+
 # A run of decimal digits in a name, of any script, sorts by its value.
 _DIGITS = re.compile(r"\d+")
 
@@ -286,22 +354,6 @@ def name_tiers_sql(
         f" OVER (ORDER BY tier DESC, name_rank, id) AS score FROM ({' UNION ALL '.join(selects)})"
     )
     return sql, params
-
-
-def ranked_page_sql(
-    typed: Sequence[str], words: Sequence[str], limit: int, offset: int
-) -> tuple[str, list[Any]]:
-    """The hashes of one page of the models holding every word, best first (names that begin
-    with what was typed, name_tiers_sql, then bm25; ties by index row): ranked inside the
-    index alone, then mapped to hashes."""
-    depth = limit + offset
-    tiers, params = name_tiers_sql(typed, depth)
-    scored = (
-        f"(SELECT doc_id, min(score) AS score FROM (SELECT * FROM (SELECT rowid AS doc_id,"
-        f" {rank_expression()} AS score FROM model_search WHERE {MATCH}"
-        f" ORDER BY score, doc_id LIMIT {int(depth)}) UNION ALL {tiers}) GROUP BY doc_id)"
-    )
-    return ranked_hits_sql(scored), [match_expression(words), *params, limit, offset]
 
 
 def ranked_hits_sql(scored: str) -> str:

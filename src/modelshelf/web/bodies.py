@@ -280,7 +280,8 @@ class ModelsQuery(Query):
         max_length=MAX_FILTER_TEXT,
         description="words matched as prefixes over name, file names, description, trigger"
         " words and tags; best matches first unless `sort` is given (a model named as typed,"
-        " then names beginning with it, then by bm25). One word of 10 to 64 hex"
+        " then names beginning with it, then by bm25; when half of the library or more"
+        " matches, the names holding the words, then the rest, by name). One word of 10 to 64 hex"
         " digits, in any case (AutoV2, a whole SHA256), also finds the model whose SHA256"
         " begins with it",
     )
