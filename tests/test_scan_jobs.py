@@ -18,7 +18,7 @@ import pytest
 from modelshelf.domain import long_work
 from modelshelf.domain.scan_report import CHECKING, HASHING, READING, WALKING
 from modelshelf.integrity import check_library
-from tests.conftest import Client, MakeClient, assert_error_body, shelf_of
+from tests.conftest import Client, MakeClient, assert_error_body, paused_at, shelf_of
 from tests.factories import make_model_file, service_environ
 from tests.model_folders import write_safetensors
 from tests.scanning import models, start
@@ -201,6 +201,23 @@ async def test_a_cancelled_scan_leaves_a_consistent_library_and_a_rescan_finishe
     assert again["state"] == "done"
     assert {m["path"] for m in await models(client)} == set(sizes)
     assert check_library(data_dir) == []
+
+
+async def test_a_cancelled_scan_shows_the_bytes_it_read_not_all_of_them(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    sizes = model_tree(tmp_path, loras=1, checkpoints=0)
+    client = await start(make_client, loras=tmp_path / "loras")
+    with paused_at("hash.reading") as reading:  # the file is open, no byte read yet
+        job = await scanning(client)
+        await reading.reached.wait()
+        assert (await client.delete(f"/api/jobs/{job['id']}")).status == 202
+        end = (await follow(client, job["id"]))[-1].data
+
+    assert end["state"] == "cancelled"
+    assert end["progress"]["bytes_total"] == sum(sizes.values())
+    assert end["progress"]["bytes_done"] == 0
+    assert (await job_of(client, job["id"]))["progress"] == end["progress"]
 
 
 async def test_a_scan_shows_a_bar_of_bytes_with_files_rate_and_eta(
