@@ -4,12 +4,15 @@ a consistent library; `modelshelf scan` does the same from the command line."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,9 @@ import pytest
 from modelshelf.domain import long_work
 from modelshelf.domain.scan_report import CHECKING, HASHING, READING, WALKING
 from modelshelf.integrity import check_library
+from modelshelf.storage.database import BULK_READ_CONNECTIONS
 from tests.conftest import Client, MakeClient, assert_error_body, paused_at, shelf_of
+from tests.events import read_events
 from tests.factories import make_model_file, service_environ
 from tests.model_folders import write_safetensors
 from tests.scanning import models, start
@@ -201,6 +206,58 @@ async def test_a_cancelled_scan_leaves_a_consistent_library_and_a_rescan_finishe
     assert again["state"] == "done"
     assert {m["path"] for m in await models(client)} == set(sizes)
     assert check_library(data_dir) == []
+
+
+@contextlib.asynccontextmanager
+async def walking(client: Client) -> AsyncIterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """A scan started and held after the first batch of its walk until the block ends: the
+    job, and its progress once it has moved."""
+    storage = shelf_of(client).storage
+    async with contextlib.AsyncExitStack() as held:
+        # The scan's first read after a batch of the walk waits until the block ends.
+        for _ in range(BULK_READ_CONNECTIONS):
+            await held.enter_async_context(storage.read(bulk=True))
+        job = await scanning(client)
+        async with client.get(f"/api/jobs/{job['id']}/events") as response, asyncio.timeout(10):
+            async for event in read_events(response):
+                if event.data["progress"]["done"]:
+                    break
+        yield job, event.data["progress"]
+
+
+async def test_a_first_scan_s_walk_counts_the_files_it_finds(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Until the walk ends no total is known and, on a first scan, no file is done: `done`
+    counts the files found so far (a walk of a big collection takes minutes)."""
+    sizes = model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+    async with walking(client) as (job, progress):
+        assert (progress["phase"], progress["total"], progress["done"]) == (
+            WALKING,
+            None,
+            len(sizes),
+        )
+
+    end = (await follow(client, job["id"]))[-1].data
+    assert (end["state"], end["progress"]["done"], end["progress"]["total"]) == ("done", 5, 5)
+
+
+async def test_a_scan_cancelled_in_its_walk_tells_the_files_it_did_not_those_it_found(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+    async with walking(client) as (job, _):
+        assert (await client.delete(f"/api/jobs/{job['id']}")).status == 202
+        end = (await follow(client, job["id"]))[-1].data
+
+    assert (end["state"], end["error"]) == ("cancelled", "cancelled on request")
+    assert (end["progress"]["done"], end["progress"]["total"]) == (0, None)
 
 
 async def test_a_cancelled_scan_shows_the_bytes_it_read_not_all_of_them(

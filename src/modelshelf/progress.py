@@ -76,11 +76,17 @@ class Progress:
         """Call `callback` after every change (from whichever thread made it)."""
         self._listeners.append(callback)
 
-    def set_total(self, total: int | None, *, bytes_total: int | None = None) -> None:
+    def set_total(
+        self, total: int | None, *, bytes_total: int | None = None, done: int | None = None
+    ) -> None:
+        """`done`: the count starts again from it (it counted something else until now, such
+        as the files a walk found before their total was known)."""
         with self._lock:
             self.total = total
             if bytes_total is not None:
                 self.bytes_total = bytes_total
+            if done is not None:
+                self.done = done
             self._redraw()
         self._tell()
 
@@ -202,6 +208,8 @@ class Progress:
             self._open_bar()
             return
         self._bar.total = self.bytes_total if self._counts_bytes() else self.total
+        if not self._counts_bytes():
+            self._bar.n = self.done
         self._bar.refresh()
 
     def _log_now_and_then(self) -> None:
