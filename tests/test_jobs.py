@@ -267,6 +267,37 @@ async def test_the_list_has_running_jobs_first_then_the_last_50_ended_newest_fir
     assert (await follow(client, running.id))[-1].data["state"] == "done"
 
 
+async def test_the_list_asked_without_results_leaves_every_result_out(client: Client) -> None:
+    """A page that reads the list every few seconds does not read a batch's 5,000 outcomes
+    each time; the list asked for as the contract says still carries them."""
+    shelf = shelf_of(client)
+    release = asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    async def batch(progress: Progress) -> dict[str, Any]:
+        return {"results": [{"id": n, "result": "success"} for n in range(5000)]}
+
+    running = await shelf.jobs.start("scan", held, what="held")
+    ended = await shelf.jobs.start("import_models", batch, what="batch")
+    await follow(client, ended.id)
+
+    whole = (await (await client.get("/api/jobs")).json())["jobs"]
+    brief = (await (await client.get("/api/jobs?result=false")).json())["jobs"]
+
+    assert [j["id"] for j in whole] == [running.id, ended.id]
+    assert len(whole[1]["result"]["results"]) == 5000
+    assert brief == [{k: v for k, v in j.items() if k != "result"} for j in whole]
+    assert (await (await client.get("/api/jobs?result=true")).json())["jobs"] == whole
+    refused = await client.get("/api/jobs?result=perhaps")
+    assert refused.status == 400
+    assert "result" in (await refused.json())["detail"]
+    release.set()
+    assert (await follow(client, running.id))[-1].data["state"] == "done"
+
+
 async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> None:
     shelf = shelf_of(client)
 

@@ -195,15 +195,19 @@ class Jobs:
             raise NotFound(f"no job with id {job_id[:100]}")
         return _seen(await self._in_executor(jobs.to_job, row))
 
-    async def listing(self) -> list[Job]:
+    async def listing(self, *, results: bool = True) -> list[Job]:
         """Queued and running jobs (oldest first), then the last LISTED_ENDED that ended
-        (newest first)."""
+        (newest first). `results=False`: their results are neither read nor parsed (None)."""
         active = [e.current() for e in self._entries.values() if not e.ended.is_set()]
         async with self._storage.read() as conn:
-            rows = await jobs.recent_jobs(conn, LISTED_ENDED + len(self._entries))
+            rows = await jobs.recent_jobs(conn, LISTED_ENDED + len(self._entries), results)
         stored = await self._in_executor(lambda: [jobs.to_job(r) for r in rows])
         ended = {j.id: _seen(j) for j in stored if j.id not in self._entries}
-        ended |= {e.job.id: e.job for e in self._entries.values() if e.ended.is_set()}
+        ended |= {
+            e.job.id: e.job if results else e.job.model_copy(update={"result": None})
+            for e in self._entries.values()
+            if e.ended.is_set()
+        }
         newest = sorted(ended.values(), key=lambda j: j.finished_at or 0, reverse=True)
         return sorted(active, key=lambda j: j.created_at) + newest[:LISTED_ENDED]
 

@@ -16,6 +16,7 @@ from modelshelf.records import Job, JobProgress
 from modelshelf.storage.rows import fetch_all, fetch_one
 
 _COLUMNS = "id, kind, state, created_at, started_at, finished_at, progress, result, error"
+_WITHOUT_RESULT = "id, kind, state, created_at, started_at, finished_at, progress, NULL, error"
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,15 @@ async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> StoredJob | None
     return None if row is None else StoredJob(*row)
 
 
-async def recent_jobs(conn: aiosqlite.Connection, limit: int) -> list[StoredJob]:
+async def recent_jobs(
+    conn: aiosqlite.Connection, limit: int, results: bool = True
+) -> list[StoredJob]:
     """The `limit` jobs that ended (or, for a job that never ended, began) last, newest
-    first."""
+    first; without `results`, their results are not read (None)."""
+    columns = _COLUMNS if results else _WITHOUT_RESULT
     rows = await fetch_all(
         conn,
-        f"SELECT {_COLUMNS} FROM jobs ORDER BY coalesce(finished_at, created_at) DESC,"
+        f"SELECT {columns} FROM jobs ORDER BY coalesce(finished_at, created_at) DESC,"
         " rowid DESC LIMIT ?",
         (limit,),
     )

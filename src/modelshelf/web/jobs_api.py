@@ -11,9 +11,16 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job
 from modelshelf.web.endpoint import Endpoint
-from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse, JobsResponse
+from modelshelf.web.jobs_bodies import (
+    JobConflictBody,
+    JobResponse,
+    JobsQuery,
+    JobsResponse,
+    ListedJob,
+    ListedJobsResponse,
+)
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import respond
+from modelshelf.web.parsing import parse_query, respond
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 EVENT_STREAM = "text/event-stream"
@@ -29,8 +36,12 @@ def _job_id(request: web.Request) -> str:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    jobs = await request.app[SHELF].jobs.listing()
-    return await respond(request, JobsResponse(jobs=jobs), large=True)
+    query = parse_query(request.query, JobsQuery)
+    jobs = await request.app[SHELF].jobs.listing(results=query.result)
+    if query.result:
+        return await respond(request, JobsResponse(jobs=jobs), large=True)
+    listed = [ListedJob.model_construct(**dict(job)) for job in jobs]
+    return await respond(request, ListedJobsResponse(jobs=listed))
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -75,7 +86,8 @@ ENDPOINTS: list[Endpoint] = [
         "/api/jobs",
         list_jobs,
         "Jobs: queued and running ones first, then the last 50 that ended",
-        responses={200: JobsResponse},
+        query=JobsQuery,
+        responses={200: JobsResponse, 400: None},
     ),
     Endpoint(
         "GET",
