@@ -5,6 +5,7 @@ that never ended reads after a restart."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from modelshelf import progress as progress_module
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import JobCancelled, StorageFull, Unprocessable
 from modelshelf.integrity import check_library
@@ -296,6 +298,33 @@ async def test_the_list_asked_without_results_leaves_every_result_out(client: Cl
     assert "result" in (await refused.json())["detail"]
     release.set()
     assert (await follow(client, running.id))[-1].data["state"] == "done"
+
+
+async def test_a_jobs_progress_lines_in_the_log_name_the_job_and_its_phase(
+    client: Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batch imports may run side by side: each line says which job it is of, as the
+    job's end line and GET /api/jobs/{id} do, and where the work is."""
+    monkeypatch.setattr(progress_module, "LOG_EVERY_SECONDS", 0.0)
+    caplog.set_level(logging.INFO, "modelshelf")
+    shelf = shelf_of(client)
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        progress.set_phase("hashing")
+        progress.set_total(4)
+        progress.advance()
+        return {}
+
+    jobs = [await shelf.jobs.start("import_models", work, what="batch import") for _ in range(2)]
+    for job in jobs:
+        await follow(client, job.id)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "modelshelf.progress"]
+    for job in jobs:
+        own = [line for line in lines if job.id in line]
+        assert any("hashing" in line and "1/4" in line for line in own), lines
+        assert any("finished 1/4" in line for line in own), lines
+    assert all(any(job.id in line for job in jobs) for line in lines), lines
 
 
 async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> None:

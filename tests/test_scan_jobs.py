@@ -318,7 +318,7 @@ def test_modelshelf_scan_prints_the_job_result_as_json_and_keeps_the_job(tmp_pat
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["counts"]["models_created"] == 5
-    assert "scan: finished 5/5 files (100%)" in done.stderr
+    assert re.search(r"scan \(job [0-9a-f]{32}\): finished 5/5 files \(100%\)", done.stderr)
     with sqlite3.connect(tmp_path / "data" / "modelshelf.db") as conn:
         assert {r[0] for r in conn.execute("SELECT path FROM model_files")} == set(sizes)
         assert conn.execute("SELECT kind, state FROM jobs").fetchall() == [("scan", "done")]
@@ -470,7 +470,7 @@ def test_ctrl_c_stops_modelshelf_scan_at_a_safe_point_and_a_rerun_finishes(
     )
     assert process.stderr is not None
     for line in process.stderr:  # the scan has begun
-        if "scan: starting" in line:
+        if re.search(r"scan \(job [0-9a-f]{32}\): starting", line):
             break
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)

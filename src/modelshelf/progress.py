@@ -34,12 +34,20 @@ LOG_EVERY_SECONDS = 5.0
 class Progress:
     """Counts done units of `total` (None: not known yet) and, when told a byte total, bytes.
     Use as a context manager: the bar is drawn inside it and a last line logged at its end.
-    `bar`: True draws a bar, False logs lines, None draws one only on a terminal."""
+    `bar`: True draws a bar, False logs lines, None draws one only on a terminal. `job`: the id
+    of the job it tells of, named in its log lines (jobs may run side by side)."""
 
     def __init__(
-        self, total: int | None, what: str, bar: bool | None = None, *, unit: str = "model"
+        self,
+        total: int | None,
+        what: str,
+        bar: bool | None = None,
+        *,
+        unit: str = "model",
+        job: str | None = None,
     ) -> None:
         self.what = what
+        self._named = what if job is None else f"{what} (job {job})"
         self.unit = unit
         self.total = total
         self.done = 0
@@ -151,7 +159,7 @@ class Progress:
             self._open_bar()
             _LOGS_ABOVE_BARS.hold()  # once the bar is there: a failed open leaves the logs be
         else:
-            log.info("%s: starting, %s to do", self.what, self.total or "unknown")
+            log.info("%s: starting, %s to do", self._named, self.total or "unknown")
         return self
 
     def __exit__(
@@ -163,7 +171,7 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        log.info("%s: %s %s", self.what, "stopped at" if exc else "finished", self.summary())
+        log.info("%s: %s %s", self._named, "stopped at" if exc else "finished", self.summary())
         if self._bar_wanted:
             _LOGS_ABOVE_BARS.release()
 
@@ -218,7 +226,10 @@ class Progress:
         now = time.monotonic()
         if now - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = now
-            log.info("%s: %s", self.what, self.summary())
+            eta = self.snapshot().eta_s
+            left = f", about {eta:.0f} s left" if eta is not None else ""
+            phase = f"{self.phase}, " if self.phase else ""
+            log.info("%s: %s%s%s", self._named, phase, self.summary(), left)
 
     def _tell(self) -> None:
         for listener in self._listeners:
