@@ -91,6 +91,48 @@ def test_focus_on_cancel_survives_live_progress_on_the_jobs_page(visit: Visit) -
     assert focused_label(page) == CANCEL
 
 
+# Every EventSource the page makes, and a way to hide the tab and show it again.
+STREAMS = """
+window.__streams = [];
+window.EventSource = class extends window.EventSource {
+  constructor(...args) { super(...args); window.__streams.push(this); }
+};
+window.__hide = (hidden) => {
+  Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+  const state = hidden ? "hidden" : "visible";
+  Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+};
+"""
+OPEN_STREAMS = "() => __streams.filter((s) => s.readyState !== 2).length"
+
+
+def test_a_hidden_tab_holds_no_event_stream_and_follows_its_jobs_by_polling(
+    visit: Visit,
+) -> None:
+    """A browser keeps 6 connections to a server: each job followed live holds one for as
+    long as it runs, so tabs left in the background with jobs running would leave the tab
+    in use none."""
+    page = visit.page
+    page.add_init_script(STREAMS)
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
+    page.route("**/api/jobs/j1/events", lambda r: None)  # never answered: a stream held open
+    page.route("**/api/jobs/j1", lambda r: r.fulfill(json={**JOB, "progress": PROGRESS}))
+    page.goto("/jobs")
+    page.wait_for_function("() => __streams.length === 1")
+    assert page.evaluate(OPEN_STREAMS) == 1
+
+    with page.expect_response("**/api/jobs/j1"):  # followed by polling meanwhile
+        page.evaluate("__hide(true)")
+        assert page.evaluate(OPEN_STREAMS) == 0
+    page.locator(".job[data-id='j1'] .stats").get_by_text("120 of 200 files").wait_for()
+
+    page.evaluate("__hide(false)")
+    page.wait_for_function("() => __streams.length === 2")
+    assert page.evaluate(OPEN_STREAMS) == 1
+
+
 def test_focus_on_cancel_survives_a_batchs_live_progress_on_the_pending_page(
     visit: Visit,
 ) -> None:
