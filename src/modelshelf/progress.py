@@ -45,6 +45,7 @@ class Progress:
         *,
         unit: str = "model",
         job: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
         self._named = what if job is None else f"{what} (job {job})"
@@ -58,8 +59,11 @@ class Progress:
         self._bar: tqdm[Any] | None = None
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
-        self._started = time.monotonic()
+        self._clock = clock
+        self._started = clock()
         self._last_log = self._started
+        # (when, how much was counted then): the rate counts from when its measure began.
+        self._rate_from = (self._started, 0)
 
     @classmethod
     @contextmanager
@@ -90,11 +94,16 @@ class Progress:
         """`done`: the count starts again from it (it counted something else until now, such
         as the files a walk found before their total was known)."""
         with self._lock:
+            measure = (self._counts_bytes(), self.done)
             self.total = total
             if bytes_total is not None:
                 self.bytes_total = bytes_total
             if done is not None:
                 self.done = done
+            # Counted in bytes from now, or from another start: a rate over the time before
+            # (a walk of minutes, no byte read) would be many times too low, its ETA too long.
+            if (self._counts_bytes(), self.done) != measure:
+                self._rate_from = (self._clock(), self._counted()[0])
             self._redraw()
         self._tell()
 
@@ -125,13 +134,10 @@ class Progress:
         """Where the work is: counts, rate (bytes/s when bytes are counted, else units/s) and
         the estimated seconds left."""
         with self._lock:
-            elapsed = time.monotonic() - self._started
-            counted, target = (
-                (self.bytes_done, self.bytes_total)
-                if self._counts_bytes()
-                else (self.done, self.total)
-            )
-            rate = counted / elapsed if elapsed > 0 else None
+            since, before = self._rate_from
+            elapsed = self._clock() - since
+            counted, target = self._counted()
+            rate = (counted - before) / elapsed if elapsed > 0 else None
             eta = None
             if rate and target is not None:
                 eta = round(max(target - counted, 0) / rate, 1)
@@ -146,7 +152,7 @@ class Progress:
             )
 
     def summary(self) -> str:
-        elapsed = time.monotonic() - self._started
+        elapsed = self._clock() - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         text = f"{self._units_text()}, {rate:.1f}/s, {elapsed:.1f} s"
         if self.bytes_total is not None:
@@ -154,7 +160,8 @@ class Progress:
         return text
 
     def __enter__(self) -> Progress:
-        self._started = self._last_log = time.monotonic()
+        self._started = self._last_log = self._clock()
+        self._rate_from = (self._started, self._counted()[0])
         if self._bar_wanted:
             self._open_bar()
             _LOGS_ABOVE_BARS.hold()  # once the bar is there: a failed open leaves the logs be
@@ -174,6 +181,12 @@ class Progress:
         log.info("%s: %s %s", self._named, "stopped at" if exc else "finished", self.summary())
         if self._bar_wanted:
             _LOGS_ABOVE_BARS.release()
+
+    def _counted(self) -> tuple[int, int | None]:
+        """What the rate and ETA count, and its total."""
+        if self._counts_bytes():
+            return self.bytes_done, self.bytes_total
+        return self.done, self.total
 
     def _counts_bytes(self) -> bool:
         return self.bytes_total is not None
@@ -223,7 +236,7 @@ class Progress:
     def _log_now_and_then(self) -> None:
         if self._bar is not None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = now
             eta = self.snapshot().eta_s
