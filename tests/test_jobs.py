@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from modelshelf import progress as progress_module
+from modelshelf.app import create_app
+from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import JobCancelled, StorageFull, Unprocessable
 from modelshelf.integrity import check_library
 from modelshelf.progress import Progress
 from modelshelf.storage.database import translate_sqlite_error
-from tests.conftest import Client, MakeClient, migrate, shelf_of
+from modelshelf.web import jobs_api
+from tests.conftest import Client, MakeClient, ServiceTestServer, migrate, shelf_of
 from tests.events import Event, events_until_end, read_events
 from tests.factories import LegacyLibrary, add_pending_models
 from tests.test_faults import read_only_file
@@ -466,6 +470,52 @@ async def test_events_are_progress_at_most_four_a_second_then_one_end(client: Cl
     # outlast the pause between events, and one more progress event, at the final count, comes
     # between the work's return and its end.
     assert end["progress"]["done"] >= done[-1]
+
+
+class AsServed(ServiceTestServer):
+    """As `modelshelf serve` runs: a handler goes on when its client goes away (aiohttp's
+    test server cancels it)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+
+
+async def test_a_client_that_goes_away_frees_its_stream_while_the_job_stands_still(
+    aiohttp_client: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream's handler waits for the job's next change: a client gone while the job
+    stood still (a page reloaded, a tab hidden) left it waiting until then. The stream's
+    pings notice the client has gone, and the handler ends."""
+    monkeypatch.setattr(jobs_api, "PING_EVERY_S", 0.05)
+    app = create_app(settings)
+    answered = asyncio.Event()
+
+    @web.middleware
+    async def watch(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        finally:
+            if request.path.endswith("/events"):
+                answered.set()
+
+    app.middlewares.append(watch)
+    client: Client = await aiohttp_client(AsServed(app))
+    release = asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    job = await shelf_of(client).jobs.start("scan", held, what="held")
+    try:
+        async with client.get(f"/api/jobs/{job.id}/events") as response:
+            first = await anext(read_events(response))
+        assert first.name == "progress"
+        async with asyncio.timeout(10):
+            await answered.wait()
+    finally:
+        release.set()
+    assert (await follow(client, job.id))[-1].data["state"] == "done"
 
 
 async def test_a_client_that_connects_after_the_end_gets_the_end_event_at_once(

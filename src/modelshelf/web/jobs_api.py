@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from aiohttp import web
@@ -26,6 +28,9 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 EVENT_STREAM = "text/event-stream"
 # What aiohttp_sse sends with a stream besides its type (HEAD answers with them too).
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A comment line sent this often keeps proxies from closing an idle stream, and is how a
+# client that went away is noticed while its job stands still.
+PING_EVERY_S = 15.0
 
 
 def _job_id(request: web.Request) -> str:
@@ -62,14 +67,33 @@ async def job_events(request: web.Request) -> web.StreamResponse:
         first = await anext(events)  # NotFound here is still an error answer
         if request.method == "HEAD":  # aiohttp_sse streams to GET alone (405 to HEAD)
             return web.Response(content_type=EVENT_STREAM, headers=STREAM_HEADERS)
-        async with sse_response(request) as stream:
+        async with sse_response(request, ping_interval=PING_EVERY_S) as stream:
+            sending = asyncio.ensure_future(_send_all(request, stream, first, events))
+            # Ends when a ping finds the client gone: the job may not change for long, and
+            # until it does, sending would not notice.
+            gone = asyncio.ensure_future(stream.wait())
             try:
-                await _send(request, stream, *first)
-                async for name, job in events:
-                    await _send(request, stream, name, job)
-            except ConnectionResetError:  # the client went away: nothing to tell anyone
-                pass
+                await asyncio.wait([sending, gone], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sending, gone):
+                    task.cancel()
+                # Done with `events` before it is closed.
+                await asyncio.wait([sending, gone])
     return stream
+
+
+async def _send_all(
+    request: web.Request,
+    stream: EventSourceResponse,
+    first: tuple[str, Job],
+    events: AsyncIterator[tuple[str, Job]],
+) -> None:
+    try:
+        await _send(request, stream, *first)
+        async for name, job in events:
+            await _send(request, stream, name, job)
+    except ConnectionResetError:  # the client went away: nothing to tell anyone
+        pass
 
 
 async def _send(request: web.Request, stream: EventSourceResponse, name: str, job: Job) -> None:
