@@ -111,7 +111,7 @@ def server_figures(url: str, calls: int) -> dict[str, tuple[float, float, int]]:
 
 RESOURCES = """() => performance.getEntriesByType('resource')
   .filter(e => /\\/api\\/jobs/.test(e.name))
-  .map(e => [e.name.replace(/^.*\\/api\\//, 'api/'), Math.round(e.startTime), e.decodedBodySize])"""
+  .map(e => [e.name.replace(/^.*\\/api\\//, 'api/'), e.transferSize, e.decodedBodySize])"""
 
 
 def page_figures(url: str, seconds: float) -> dict[str, Any]:
@@ -127,6 +127,13 @@ def page_figures(url: str, seconds: float) -> dict[str, Any]:
         opened = page.evaluate(RESOURCES)
         page.wait_for_timeout(seconds * 1000)
         every = page.evaluate(RESOURCES)
+        page.goto(url + "/tags")  # away, and back as a person comes back (its HTTP cache)
+        began = time.perf_counter()
+        page.goto(url + "/jobs")
+        page.locator(".job .found .stats").first.wait_for(timeout=120_000)
+        again_ms = (time.perf_counter() - began) * 1000
+        page.wait_for_load_state("networkidle")
+        again = page.evaluate(RESOURCES)
         browser.close()
     return {
         "first result drawn ms": round(drawn_ms),
@@ -135,6 +142,8 @@ def page_figures(url: str, seconds: float) -> dict[str, Any]:
         f"requests in {seconds:g} s more": len(every) - len(opened),
         f"bytes in {seconds:g} s more": sum(b for *_, b in every) - sum(b for *_, b in opened),
         "list requests": sorted({name for name, *_ in every if "/jobs/" not in name}),
+        "back again: first result ms": round(again_ms),
+        "back again: bytes transferred": sum(t for _, t, _ in again),
     }
 
 

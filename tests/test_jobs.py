@@ -331,6 +331,41 @@ async def test_a_jobs_progress_lines_in_the_log_name_the_job_and_its_phase(
     assert all(any(job.id in line for job in jobs) for line in lines), lines
 
 
+async def test_an_ended_job_is_answered_304_to_a_client_that_holds_it(client: Client) -> None:
+    """An ended job never changes: the Jobs page reads each listed one's result, and a
+    browser that holds it from an earlier visit is told so without the body again (a
+    batch's result is ~700 KB). A running job is not kept."""
+    shelf = shelf_of(client)
+    release = asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    async def batch(progress: Progress) -> dict[str, Any]:
+        return {"results": [{"id": n, "result": "success"} for n in range(5000)]}
+
+    running = await shelf.jobs.start("scan", held, what="held")
+    ended = await shelf.jobs.start("import_models", batch, what="batch")
+    await follow(client, ended.id)
+
+    first = await client.get(f"/api/jobs/{ended.id}")
+    assert first.status == 200
+    assert first.headers["Cache-Control"] == "no-cache"  # kept, but asked about each time
+    etag = first.headers["ETag"]
+    again = await client.get(f"/api/jobs/{ended.id}", headers={"If-None-Match": etag})
+    assert (again.status, await again.read()) == (304, b"")
+    assert again.headers["ETag"] == etag
+    other = await client.get(f"/api/jobs/{ended.id}", headers={"If-None-Match": '"other"'})
+    assert (await other.json()) == (await first.json())
+    live = await client.get(f"/api/jobs/{running.id}", headers={"If-None-Match": "*"})
+    assert live.status == 200
+    assert live.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in live.headers
+    release.set()
+    await follow(client, running.id)
+
+
 async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> None:
     shelf = shelf_of(client)
 

@@ -180,13 +180,14 @@ class Jobs:
                 return entry.current()
         return None
 
-    async def get(self, job_id: str) -> Job:
-        """The job as it is now. Raises NotFound."""
+    async def get(self, job_id: str, *, result: bool = True) -> Job:
+        """The job as it is now (`result=False`: a stored one's result is not read, None).
+        Raises NotFound."""
         entry = self._entries.get(job_id)
         if entry is not None:
             return entry.current()
         async with self._storage.read() as conn:
-            row = await jobs.fetch_job(conn, job_id)
+            row = await jobs.fetch_job(conn, job_id, result)
         if row is None:
             raise NotFound(f"no job with id {job_id[:100]}")
         return _seen(await self._in_executor(jobs.to_job, row))

@@ -98,8 +98,12 @@ async def save_progress(tx: aiosqlite.Connection, job_id: str, progress: JobProg
     )
 
 
-async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> StoredJob | None:
-    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+async def fetch_job(
+    conn: aiosqlite.Connection, job_id: str, result: bool = True
+) -> StoredJob | None:
+    """The job's row; without `result`, its result is not read (None)."""
+    columns = _COLUMNS if result else _WITHOUT_RESULT
+    row = await fetch_one(conn, f"SELECT {columns} FROM jobs WHERE id = ?", (job_id,))
     return None if row is None else StoredJob(*row)
 
 

@@ -22,7 +22,7 @@ from modelshelf.web.jobs_bodies import (
     ListedJobsResponse,
 )
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import parse_query, respond
+from modelshelf.web.parsing import if_none_match, parse_query, respond
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 EVENT_STREAM = "text/event-stream"
@@ -50,8 +50,30 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    job = await request.app[SHELF].jobs.get(_job_id(request))
-    return await respond(request, job, large=job.result is not None)
+    job_id, held = _job_id(request), if_none_match(request)
+    shelf = request.app[SHELF]
+    if held is not None:  # asked before the result is read: a batch's is large
+        known = await shelf.jobs.get(job_id, result=False)
+        if known.ended and held.matches(_tag(known)):
+            return _kept(web.Response(status=304), known)
+    job = await shelf.jobs.get(job_id)
+    return _kept(await respond(request, job, large=job.result is not None), job)
+
+
+def _tag(job: Job) -> str:
+    return f'"{job.id}.{job.state}.{job.finished_at}"'
+
+
+def _kept(response: web.Response, job: Job) -> web.Response:
+    """An ended job never changes: a browser keeps its answer and asks again with
+    If-None-Match (304: the Jobs page reads every listed job's result at each visit). A
+    running one is not kept. Weak: the same job is sent gzipped or not."""
+    if job.ended:
+        response.headers["ETag"] = f"W/{_tag(job)}"
+        response.headers["Cache-Control"] = "no-cache"
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -117,8 +139,8 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         "/api/jobs/{job_id}",
         get_job,
-        "One job",
-        responses={200: Job, 400: None, 404: None},
+        "One job; an ended one is tagged (ETag) and answered 304 to If-None-Match",
+        responses={200: Job, 304: None, 400: None, 404: None},
     ),
     Endpoint(
         "DELETE",
