@@ -5,6 +5,7 @@ that never ended reads after a restart."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -14,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from modelshelf import progress as progress_module
+from modelshelf.app import create_app
+from modelshelf.config import Settings
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import JobCancelled, StorageFull, Unprocessable
 from modelshelf.integrity import check_library
 from modelshelf.progress import Progress
 from modelshelf.storage.database import translate_sqlite_error
-from tests.conftest import Client, MakeClient, migrate, shelf_of
+from modelshelf.web import jobs_api
+from tests.conftest import Client, MakeClient, ServiceTestServer, migrate, shelf_of
 from tests.events import Event, events_until_end, read_events
 from tests.factories import LegacyLibrary, add_pending_models
 from tests.test_faults import read_only_file
@@ -267,6 +273,99 @@ async def test_the_list_has_running_jobs_first_then_the_last_50_ended_newest_fir
     assert (await follow(client, running.id))[-1].data["state"] == "done"
 
 
+async def test_the_list_asked_without_results_leaves_every_result_out(client: Client) -> None:
+    """A page that reads the list every few seconds does not read a batch's 5,000 outcomes
+    each time; the list asked for as the contract says still carries them."""
+    shelf = shelf_of(client)
+    release = asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    async def batch(progress: Progress) -> dict[str, Any]:
+        return {"results": [{"id": n, "result": "success"} for n in range(5000)]}
+
+    running = await shelf.jobs.start("scan", held, what="held")
+    ended = await shelf.jobs.start("import_models", batch, what="batch")
+    await follow(client, ended.id)
+
+    whole = (await (await client.get("/api/jobs")).json())["jobs"]
+    brief = (await (await client.get("/api/jobs?result=false")).json())["jobs"]
+
+    assert [j["id"] for j in whole] == [running.id, ended.id]
+    assert len(whole[1]["result"]["results"]) == 5000
+    assert brief == [{k: v for k, v in j.items() if k != "result"} for j in whole]
+    assert (await (await client.get("/api/jobs?result=true")).json())["jobs"] == whole
+    refused = await client.get("/api/jobs?result=perhaps")
+    assert refused.status == 400
+    assert "result" in (await refused.json())["detail"]
+    release.set()
+    assert (await follow(client, running.id))[-1].data["state"] == "done"
+
+
+async def test_a_jobs_progress_lines_in_the_log_name_the_job_and_its_phase(
+    client: Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batch imports may run side by side: each line says which job it is of, as the
+    job's end line and GET /api/jobs/{id} do, and where the work is."""
+    monkeypatch.setattr(progress_module, "LOG_EVERY_SECONDS", 0.0)
+    caplog.set_level(logging.INFO, "modelshelf")
+    shelf = shelf_of(client)
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        progress.set_phase("hashing")
+        progress.set_total(4)
+        progress.advance()
+        return {}
+
+    jobs = [await shelf.jobs.start("import_models", work, what="batch import") for _ in range(2)]
+    for job in jobs:
+        await follow(client, job.id)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "modelshelf.progress"]
+    for job in jobs:
+        own = [line for line in lines if job.id in line]
+        assert any("hashing" in line and "1/4" in line for line in own), lines
+        assert any("finished 1/4" in line for line in own), lines
+    assert all(any(job.id in line for job in jobs) for line in lines), lines
+
+
+async def test_an_ended_job_is_answered_304_to_a_client_that_holds_it(client: Client) -> None:
+    """An ended job never changes: the Jobs page reads each listed one's result, and a
+    browser that holds it from an earlier visit is told so without the body again (a
+    batch's result is ~700 KB). A running job is not kept."""
+    shelf = shelf_of(client)
+    release = asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    async def batch(progress: Progress) -> dict[str, Any]:
+        return {"results": [{"id": n, "result": "success"} for n in range(5000)]}
+
+    running = await shelf.jobs.start("scan", held, what="held")
+    ended = await shelf.jobs.start("import_models", batch, what="batch")
+    await follow(client, ended.id)
+
+    first = await client.get(f"/api/jobs/{ended.id}")
+    assert first.status == 200
+    assert first.headers["Cache-Control"] == "no-cache"  # kept, but asked about each time
+    etag = first.headers["ETag"]
+    again = await client.get(f"/api/jobs/{ended.id}", headers={"If-None-Match": etag})
+    assert (again.status, await again.read()) == (304, b"")
+    assert again.headers["ETag"] == etag
+    other = await client.get(f"/api/jobs/{ended.id}", headers={"If-None-Match": '"other"'})
+    assert (await other.json()) == (await first.json())
+    live = await client.get(f"/api/jobs/{running.id}", headers={"If-None-Match": "*"})
+    assert live.status == 200
+    assert live.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in live.headers
+    release.set()
+    await follow(client, running.id)
+
+
 async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> None:
     shelf = shelf_of(client)
 
@@ -406,6 +505,52 @@ async def test_events_are_progress_at_most_four_a_second_then_one_end(client: Cl
     # outlast the pause between events, and one more progress event, at the final count, comes
     # between the work's return and its end.
     assert end["progress"]["done"] >= done[-1]
+
+
+class AsServed(ServiceTestServer):
+    """As `modelshelf serve` runs: a handler goes on when its client goes away (aiohttp's
+    test server cancels it)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+
+
+async def test_a_client_that_goes_away_frees_its_stream_while_the_job_stands_still(
+    aiohttp_client: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream's handler waits for the job's next change: a client gone while the job
+    stood still (a page reloaded, a tab hidden) left it waiting until then. The stream's
+    pings notice the client has gone, and the handler ends."""
+    monkeypatch.setattr(jobs_api, "PING_EVERY_S", 0.05)
+    app = create_app(settings)
+    answered = asyncio.Event()
+
+    @web.middleware
+    async def watch(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        finally:
+            if request.path.endswith("/events"):
+                answered.set()
+
+    app.middlewares.append(watch)
+    client: Client = await aiohttp_client(AsServed(app))
+    release = asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    job = await shelf_of(client).jobs.start("scan", held, what="held")
+    try:
+        async with client.get(f"/api/jobs/{job.id}/events") as response:
+            first = await anext(read_events(response))
+        assert first.name == "progress"
+        async with asyncio.timeout(10):
+            await answered.wait()
+    finally:
+        release.set()
+    assert (await follow(client, job.id))[-1].data["state"] == "done"
 
 
 async def test_a_client_that_connects_after_the_end_gets_the_end_event_at_once(

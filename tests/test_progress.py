@@ -144,3 +144,18 @@ def test_a_bar_names_its_phase_once_and_keeps_it_when_it_counts_bytes(
     assert "scan (walking): 2file [" in drawn  # not "scan (walking): : 2file"
     assert ": :" not in drawn
     assert re.search(r"scan \(walking\):\s+100%\|.*\| 1\.00M/1\.00M", drawn), repr(drawn)
+
+
+def test_rate_and_eta_count_from_when_bytes_began_not_from_the_walk() -> None:
+    """A first scan walks for minutes before it reads a byte: bytes over the whole time made
+    a rate many times too low, and an ETA of an hour for three minutes of reading."""
+    now = [1000.0]
+    with Progress(None, "scan", bar=False, unit="file", clock=lambda: now[0]) as progress:
+        progress.advance(1000)  # the walk: files found
+        now[0] += 180.0  # three minutes of it
+        progress.set_total(1000, bytes_total=100 * 2**30, done=0)
+        now[0] += 10.0
+        progress.add_bytes(5 * 2**30)  # ten seconds of reading at 512 MiB/s
+        snapshot = progress.snapshot()
+    assert snapshot.rate == pytest.approx(512 * 2**20)
+    assert snapshot.eta_s == pytest.approx(190.0)

@@ -4,12 +4,15 @@ a consistent library; `modelshelf scan` does the same from the command line."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,9 @@ import pytest
 from modelshelf.domain import long_work
 from modelshelf.domain.scan_report import CHECKING, HASHING, READING, WALKING
 from modelshelf.integrity import check_library
-from tests.conftest import Client, MakeClient, assert_error_body, shelf_of
+from modelshelf.storage.database import BULK_READ_CONNECTIONS
+from tests.conftest import Client, MakeClient, assert_error_body, paused_at, shelf_of
+from tests.events import read_events
 from tests.factories import make_model_file, service_environ
 from tests.model_folders import write_safetensors
 from tests.scanning import models, start
@@ -203,6 +208,75 @@ async def test_a_cancelled_scan_leaves_a_consistent_library_and_a_rescan_finishe
     assert check_library(data_dir) == []
 
 
+@contextlib.asynccontextmanager
+async def walking(client: Client) -> AsyncIterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """A scan started and held after the first batch of its walk until the block ends: the
+    job, and its progress once it has moved."""
+    storage = shelf_of(client).storage
+    async with contextlib.AsyncExitStack() as held:
+        # The scan's first read after a batch of the walk waits until the block ends.
+        for _ in range(BULK_READ_CONNECTIONS):
+            await held.enter_async_context(storage.read(bulk=True))
+        job = await scanning(client)
+        async with client.get(f"/api/jobs/{job['id']}/events") as response, asyncio.timeout(10):
+            async for event in read_events(response):
+                if event.data["progress"]["done"]:
+                    break
+        yield job, event.data["progress"]
+
+
+async def test_a_first_scan_s_walk_counts_the_files_it_finds(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Until the walk ends no total is known and, on a first scan, no file is done: `done`
+    counts the files found so far (a walk of a big collection takes minutes)."""
+    sizes = model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+    async with walking(client) as (job, progress):
+        assert (progress["phase"], progress["total"], progress["done"]) == (
+            WALKING,
+            None,
+            len(sizes),
+        )
+
+    end = (await follow(client, job["id"]))[-1].data
+    assert (end["state"], end["progress"]["done"], end["progress"]["total"]) == ("done", 5, 5)
+
+
+async def test_a_scan_cancelled_in_its_walk_tells_the_files_it_did_not_those_it_found(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    model_tree(tmp_path)
+    client = await start(
+        make_client, loras=tmp_path / "loras", checkpoints=tmp_path / "checkpoints"
+    )
+    async with walking(client) as (job, _):
+        assert (await client.delete(f"/api/jobs/{job['id']}")).status == 202
+        end = (await follow(client, job["id"]))[-1].data
+
+    assert (end["state"], end["error"]) == ("cancelled", "cancelled on request")
+    assert (end["progress"]["done"], end["progress"]["total"]) == (0, None)
+
+
+async def test_a_cancelled_scan_shows_the_bytes_it_read_not_all_of_them(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    sizes = model_tree(tmp_path, loras=1, checkpoints=0)
+    client = await start(make_client, loras=tmp_path / "loras")
+    with paused_at("hash.reading") as reading:  # the file is open, no byte read yet
+        job = await scanning(client)
+        await reading.reached.wait()
+        assert (await client.delete(f"/api/jobs/{job['id']}")).status == 202
+        end = (await follow(client, job["id"]))[-1].data
+
+    assert end["state"] == "cancelled"
+    assert end["progress"]["bytes_total"] == sum(sizes.values())
+    assert end["progress"]["bytes_done"] == 0
+    assert (await job_of(client, job["id"]))["progress"] == end["progress"]
+
+
 async def test_a_scan_shows_a_bar_of_bytes_with_files_rate_and_eta(
     make_client: MakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -244,7 +318,7 @@ def test_modelshelf_scan_prints_the_job_result_as_json_and_keeps_the_job(tmp_pat
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["counts"]["models_created"] == 5
-    assert "scan: finished 5/5 files (100%)" in done.stderr
+    assert re.search(r"scan \(job [0-9a-f]{32}\): finished 5/5 files \(100%\)", done.stderr)
     with sqlite3.connect(tmp_path / "data" / "modelshelf.db") as conn:
         assert {r[0] for r in conn.execute("SELECT path FROM model_files")} == set(sizes)
         assert conn.execute("SELECT kind, state FROM jobs").fetchall() == [("scan", "done")]
@@ -396,7 +470,7 @@ def test_ctrl_c_stops_modelshelf_scan_at_a_safe_point_and_a_rerun_finishes(
     )
     assert process.stderr is not None
     for line in process.stderr:  # the scan has begun
-        if "scan: starting" in line:
+        if re.search(r"scan \(job [0-9a-f]{32}\): starting", line):
             break
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)

@@ -147,9 +147,7 @@ class Jobs:
         work and what it counts in log lines; `bar` draws a progress bar as `Progress` does
         (for the command line). Raises JobRunning, ServiceStopping, and storage errors (then
         no job exists)."""
-        entry = await self._begin(
-            kind, work, Progress(None, what, bar, unit=unit), one_at_a_time, detached=True
-        )
+        entry = await self._begin(kind, work, one_at_a_time, True, what=what, unit=unit, bar=bar)
         return entry.current()
 
     async def run(
@@ -165,9 +163,7 @@ class Jobs:
         """Run `work` as a job and wait for its end: its result, or what it raised
         (JobCancelled if it was cancelled). The caller going away does not stop the job;
         at shutdown it gets the grace period that in-flight requests get."""
-        entry = await self._begin(
-            kind, work, Progress(None, what, bar, unit=unit), one_at_a_time, detached=False
-        )
+        entry = await self._begin(kind, work, one_at_a_time, False, what=what, unit=unit, bar=bar)
         await entry.ended.wait()
         if entry.failure is not None:
             raise entry.failure
@@ -184,26 +180,31 @@ class Jobs:
                 return entry.current()
         return None
 
-    async def get(self, job_id: str) -> Job:
-        """The job as it is now. Raises NotFound."""
+    async def get(self, job_id: str, *, result: bool = True) -> Job:
+        """The job as it is now (`result=False`: a stored one's result is not read, None).
+        Raises NotFound."""
         entry = self._entries.get(job_id)
         if entry is not None:
             return entry.current()
         async with self._storage.read() as conn:
-            row = await jobs.fetch_job(conn, job_id)
+            row = await jobs.fetch_job(conn, job_id, result)
         if row is None:
             raise NotFound(f"no job with id {job_id[:100]}")
         return _seen(await self._in_executor(jobs.to_job, row))
 
-    async def listing(self) -> list[Job]:
+    async def listing(self, *, results: bool = True) -> list[Job]:
         """Queued and running jobs (oldest first), then the last LISTED_ENDED that ended
-        (newest first)."""
+        (newest first). `results=False`: their results are neither read nor parsed (None)."""
         active = [e.current() for e in self._entries.values() if not e.ended.is_set()]
         async with self._storage.read() as conn:
-            rows = await jobs.recent_jobs(conn, LISTED_ENDED + len(self._entries))
+            rows = await jobs.recent_jobs(conn, LISTED_ENDED + len(self._entries), results)
         stored = await self._in_executor(lambda: [jobs.to_job(r) for r in rows])
         ended = {j.id: _seen(j) for j in stored if j.id not in self._entries}
-        ended |= {e.job.id: e.job for e in self._entries.values() if e.ended.is_set()}
+        ended |= {
+            e.job.id: e.job if results else e.job.model_copy(update={"result": None})
+            for e in self._entries.values()
+            if e.ended.is_set()
+        }
         newest = sorted(ended.values(), key=lambda j: j.finished_at or 0, reverse=True)
         return sorted(active, key=lambda j: j.created_at) + newest[:LISTED_ENDED]
 
@@ -261,14 +262,22 @@ class Jobs:
                 log.error("%d job(s) did not stop in time; the next start marks them", len(stuck))
 
     async def _begin(
-        self, kind: JobKind, work: Work, progress: Progress, one_at_a_time: bool, detached: bool
+        self,
+        kind: JobKind,
+        work: Work,
+        one_at_a_time: bool,
+        detached: bool,
+        *,
+        what: str,
+        unit: str,
+        bar: bool | None,
     ) -> _Entry:
         if self._stopping:
             raise ServiceStopping("the service is stopping; start the job again after it")
         if one_at_a_time and (running := self.active(kind)) is not None:
             raise JobRunning(f"a {kind} job is already running ({running.id})", job=_json(running))
         job = Job(id=uuid.uuid4().hex, kind=kind, state="queued", created_at=now_ms())
-        entry = _Entry(job, progress, detached)
+        entry = _Entry(job, Progress(None, what, bar, unit=unit, job=job.id), detached)
         self._entries[job.id] = entry  # reserved before any await: one_at_a_time holds
         launch = asyncio.ensure_future(self._store_and_launch(entry, work))
         launch.add_done_callback(lambda done: self._forget_unlaunched(entry, done))

@@ -34,12 +34,21 @@ LOG_EVERY_SECONDS = 5.0
 class Progress:
     """Counts done units of `total` (None: not known yet) and, when told a byte total, bytes.
     Use as a context manager: the bar is drawn inside it and a last line logged at its end.
-    `bar`: True draws a bar, False logs lines, None draws one only on a terminal."""
+    `bar`: True draws a bar, False logs lines, None draws one only on a terminal. `job`: the id
+    of the job it tells of, named in its log lines (jobs may run side by side)."""
 
     def __init__(
-        self, total: int | None, what: str, bar: bool | None = None, *, unit: str = "model"
+        self,
+        total: int | None,
+        what: str,
+        bar: bool | None = None,
+        *,
+        unit: str = "model",
+        job: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
+        self._named = what if job is None else f"{what} (job {job})"
         self.unit = unit
         self.total = total
         self.done = 0
@@ -50,8 +59,11 @@ class Progress:
         self._bar: tqdm[Any] | None = None
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
-        self._started = time.monotonic()
+        self._clock = clock
+        self._started = clock()
         self._last_log = self._started
+        # (when, how much was counted then): the rate counts from when its measure began.
+        self._rate_from = (self._started, 0)
 
     @classmethod
     @contextmanager
@@ -76,11 +88,22 @@ class Progress:
         """Call `callback` after every change (from whichever thread made it)."""
         self._listeners.append(callback)
 
-    def set_total(self, total: int | None, *, bytes_total: int | None = None) -> None:
+    def set_total(
+        self, total: int | None, *, bytes_total: int | None = None, done: int | None = None
+    ) -> None:
+        """`done`: the count starts again from it (it counted something else until now, such
+        as the files a walk found before their total was known)."""
         with self._lock:
+            measure = (self._counts_bytes(), self.done)
             self.total = total
             if bytes_total is not None:
                 self.bytes_total = bytes_total
+            if done is not None:
+                self.done = done
+            # Counted in bytes from now, or from another start: a rate over the time before
+            # (a walk of minutes, no byte read) would be many times too low, its ETA too long.
+            if (self._counts_bytes(), self.done) != measure:
+                self._rate_from = (self._clock(), self._counted()[0])
             self._redraw()
         self._tell()
 
@@ -111,13 +134,10 @@ class Progress:
         """Where the work is: counts, rate (bytes/s when bytes are counted, else units/s) and
         the estimated seconds left."""
         with self._lock:
-            elapsed = time.monotonic() - self._started
-            counted, target = (
-                (self.bytes_done, self.bytes_total)
-                if self._counts_bytes()
-                else (self.done, self.total)
-            )
-            rate = counted / elapsed if elapsed > 0 else None
+            since, before = self._rate_from
+            elapsed = self._clock() - since
+            counted, target = self._counted()
+            rate = (counted - before) / elapsed if elapsed > 0 else None
             eta = None
             if rate and target is not None:
                 eta = round(max(target - counted, 0) / rate, 1)
@@ -132,7 +152,7 @@ class Progress:
             )
 
     def summary(self) -> str:
-        elapsed = time.monotonic() - self._started
+        elapsed = self._clock() - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         text = f"{self._units_text()}, {rate:.1f}/s, {elapsed:.1f} s"
         if self.bytes_total is not None:
@@ -140,12 +160,13 @@ class Progress:
         return text
 
     def __enter__(self) -> Progress:
-        self._started = self._last_log = time.monotonic()
+        self._started = self._last_log = self._clock()
+        self._rate_from = (self._started, self._counted()[0])
         if self._bar_wanted:
             self._open_bar()
             _LOGS_ABOVE_BARS.hold()  # once the bar is there: a failed open leaves the logs be
         else:
-            log.info("%s: starting, %s to do", self.what, self.total or "unknown")
+            log.info("%s: starting, %s to do", self._named, self.total or "unknown")
         return self
 
     def __exit__(
@@ -157,9 +178,15 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        log.info("%s: %s %s", self.what, "stopped at" if exc else "finished", self.summary())
+        log.info("%s: %s %s", self._named, "stopped at" if exc else "finished", self.summary())
         if self._bar_wanted:
             _LOGS_ABOVE_BARS.release()
+
+    def _counted(self) -> tuple[int, int | None]:
+        """What the rate and ETA count, and its total."""
+        if self._counts_bytes():
+            return self.bytes_done, self.bytes_total
+        return self.done, self.total
 
     def _counts_bytes(self) -> bool:
         return self.bytes_total is not None
@@ -202,15 +229,20 @@ class Progress:
             self._open_bar()
             return
         self._bar.total = self.bytes_total if self._counts_bytes() else self.total
+        if not self._counts_bytes():
+            self._bar.n = self.done
         self._bar.refresh()
 
     def _log_now_and_then(self) -> None:
         if self._bar is not None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = now
-            log.info("%s: %s", self.what, self.summary())
+            eta = self.snapshot().eta_s
+            left = f", about {eta:.0f} s left" if eta is not None else ""
+            phase = f"{self.phase}, " if self.phase else ""
+            log.info("%s: %s%s%s", self._named, phase, self.summary(), left)
 
     def _tell(self) -> None:
         for listener in self._listeners:

@@ -12,12 +12,13 @@ state."""
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit, serve_as_if
+from tests.ui.conftest import Operations, Visit, serve_as_if
 from tests.ui.test_jobs_and_prefix import DONE, JOB, PROGRESS, events, with_jobs
 
 CANCEL = "Cancel Scan of the model folders"
@@ -90,6 +91,48 @@ def test_focus_on_cancel_survives_live_progress_on_the_jobs_page(visit: Visit) -
     assert focused_label(page) == CANCEL
 
 
+# Every EventSource the page makes, and a way to hide the tab and show it again.
+STREAMS = """
+window.__streams = [];
+window.EventSource = class extends window.EventSource {
+  constructor(...args) { super(...args); window.__streams.push(this); }
+};
+window.__hide = (hidden) => {
+  Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+  const state = hidden ? "hidden" : "visible";
+  Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+};
+"""
+OPEN_STREAMS = "() => __streams.filter((s) => s.readyState !== 2).length"
+
+
+def test_a_hidden_tab_holds_no_event_stream_and_follows_its_jobs_by_polling(
+    visit: Visit,
+) -> None:
+    """A browser keeps 6 connections to a server: each job followed live holds one for as
+    long as it runs, so tabs left in the background with jobs running would leave the tab
+    in use none."""
+    page = visit.page
+    page.add_init_script(STREAMS)
+    serve_as_if(page, with_jobs(True))
+    page.route("**/api/jobs", lambda r: r.fulfill(json={"jobs": [JOB]}))
+    page.route("**/api/jobs/j1/events", lambda r: None)  # never answered: a stream held open
+    page.route("**/api/jobs/j1", lambda r: r.fulfill(json={**JOB, "progress": PROGRESS}))
+    page.goto("/jobs")
+    page.wait_for_function("() => __streams.length === 1")
+    assert page.evaluate(OPEN_STREAMS) == 1
+
+    with page.expect_response("**/api/jobs/j1"):  # followed by polling meanwhile
+        page.evaluate("__hide(true)")
+        assert page.evaluate(OPEN_STREAMS) == 0
+    page.locator(".job[data-id='j1'] .stats").get_by_text("120 of 200 files").wait_for()
+
+    page.evaluate("__hide(false)")
+    page.wait_for_function("() => __streams.length === 2")
+    assert page.evaluate(OPEN_STREAMS) == 1
+
+
 def test_focus_on_cancel_survives_a_batchs_live_progress_on_the_pending_page(
     visit: Visit,
 ) -> None:
@@ -144,6 +187,44 @@ def test_an_open_full_result_stays_open_and_focused_across_refreshes(visit: Visi
             pass
     assert page.locator(".found > details").get_attribute("open") is not None
     assert page.evaluate("document.activeElement.textContent") == "Full result"
+
+
+def test_the_list_is_read_without_results_and_an_ended_jobs_result_once(visit: Visit) -> None:
+    """The page reads the list every 4 s: a batch of 5,000 models' result is ~1 MB, and the
+    list has 50 ended jobs. It asks for the list without results and reads each ended job's
+    once, which later lists (without it) do not take away."""
+    page = visit.page
+
+    def with_result_query(operations: Operations) -> None:
+        with_jobs(True)(operations)
+        operations["GET /api/jobs"]["query"] = ["result"]
+
+    serve_as_if(page, with_result_query)
+    done = ended("j1", 0, result=SCAN_RESULT)
+    brief = {k: v for k, v in done.items() if k != "result"}
+    lists: list[str] = []
+    reads: list[str] = []
+
+    def listing(route: Any) -> None:
+        lists.append(route.request.url)
+        brief_asked = route.request.url.endswith("/api/jobs?result=false")
+        route.fulfill(json={"jobs": [brief if brief_asked else done]})
+
+    def one(route: Any) -> None:
+        reads.append(route.request.url)
+        route.fulfill(json=done)
+
+    page.route(re.compile(r".*/api/jobs(\?.*)?$"), listing)
+    page.route("**/api/jobs/j1", one)
+    page.goto("/jobs")
+    problems = page.locator(".job[data-id='j1'] .findings.problems")
+    problems.get_by_text("2 problems", exact=True).wait_for()
+    for _ in range(2):  # the page reads the list every 4 s
+        with page.expect_response(re.compile(r".*/api/jobs(\?.*)?$")):
+            pass
+    assert lists and all(url.endswith("/api/jobs?result=false") for url in lists), lists
+    assert len(reads) == 1
+    expect(problems).to_be_visible()
 
 
 def test_a_scans_problems_and_warnings_stand_out_with_readable_counters(visit: Visit) -> None:

@@ -41,23 +41,36 @@ class _ScanToProgress:
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
+        self.files_done = 0
+        self.walked = False
 
     def phase(self, name: str) -> None:
         self.progress.set_phase(name)
 
     def found(self, files: int) -> None:
-        pass  # the total is not known until the walk ends; `done` already moves meanwhile
+        # Until the walk ends no total is known and, on a first scan, no file is done: `done`
+        # counts the files found so far, or a walk of minutes would show nothing moving.
+        self.progress.advance(files - self.progress.done)
 
     def planned(self, files: int, hash_bytes: int) -> None:
         # Bytes become the measure only when there are some to read: a re-scan of unchanged
-        # files counts files, not 0 of 0 bytes.
-        self.progress.set_total(files, bytes_total=hash_bytes or None)
+        # files counts files, not 0 of 0 bytes. From here `done` counts files done.
+        self.walked = True
+        self.progress.set_total(files, bytes_total=hash_bytes or None, done=self.files_done)
+
+    def stopped(self) -> None:
+        """The scan stopped (cancelled, failed): if in its walk, `done` is the files it did,
+        as its error says them ("the 0 done before it"), not the files it found."""
+        if not self.walked:
+            self.progress.set_total(None, done=self.files_done)
 
     def hashed(self, count: int) -> None:
         self.progress.add_bytes(count)
 
     def file_done(self, path: str) -> None:
-        self.progress.advance()
+        self.files_done += 1
+        if self.walked:
+            self.progress.advance()
 
 
 async def _scan_work(shelf: Shelf, types: list[str] | None) -> Work:
@@ -65,7 +78,12 @@ async def _scan_work(shelf: Shelf, types: list[str] | None) -> Work:
     await scan.check_types(shelf, types)
 
     async def work(progress: Progress) -> dict[str, Any]:
-        result = await scan.scan_library(shelf, types, _ScanToProgress(progress))
+        told = _ScanToProgress(progress)
+        try:
+            result = await scan.scan_library(shelf, types, told)
+        except BaseException:
+            told.stopped()
+            raise
         return result.as_json()
 
     return work

@@ -24,7 +24,8 @@ class ScanProgress(Protocol):
     - `planned(files, hash_bytes)`: the walk is done: `files` model files in all, of which
       `hash_bytes` bytes are to be read and hashed;
     - `hashed(count)`: `count` more of those bytes were hashed (or skipped: a file that
-      failed or turned out to be known counts its remaining bytes, so the two totals meet);
+      failed or turned out to be known counts its remaining bytes, so the two totals meet;
+      one a cancelled scan was reading does not);
     - `file_done(path)`: one more file is finished (unchanged, registered or reported);
       called once for each file found.
     """

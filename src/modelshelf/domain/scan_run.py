@@ -338,12 +338,21 @@ class ScanRun:
                 reported += count
                 self.progress.hashed(count)
 
-        try:
-            sha256, identity = await self.shelf.hasher.digest(found.path, hashed)
-        finally:
+        def finished() -> None:
+            nonlocal listening
             listening = False
             if found.size > reported:  # failed, or known after all: the totals still meet
                 self.progress.hashed(found.size - reported)
+
+        try:
+            sha256, identity = await self.shelf.hasher.digest(found.path, hashed)
+        except Unprocessable:
+            finished()
+            raise
+        finally:
+            # Cancelled or stopped: no more of it is read, its bytes stay as far as they got.
+            listening = False
+        finished()
         if reported or not identity.size:
             self.counts.hashed += 1
             self.counts.bytes_hashed += reported

@@ -16,6 +16,7 @@ from modelshelf.records import Job, JobProgress
 from modelshelf.storage.rows import fetch_all, fetch_one
 
 _COLUMNS = "id, kind, state, created_at, started_at, finished_at, progress, result, error"
+_WITHOUT_RESULT = "id, kind, state, created_at, started_at, finished_at, progress, NULL, error"
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,24 @@ async def save_progress(tx: aiosqlite.Connection, job_id: str, progress: JobProg
     )
 
 
-async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> StoredJob | None:
-    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+async def fetch_job(
+    conn: aiosqlite.Connection, job_id: str, result: bool = True
+) -> StoredJob | None:
+    """The job's row; without `result`, its result is not read (None)."""
+    columns = _COLUMNS if result else _WITHOUT_RESULT
+    row = await fetch_one(conn, f"SELECT {columns} FROM jobs WHERE id = ?", (job_id,))
     return None if row is None else StoredJob(*row)
 
 
-async def recent_jobs(conn: aiosqlite.Connection, limit: int) -> list[StoredJob]:
+async def recent_jobs(
+    conn: aiosqlite.Connection, limit: int, results: bool = True
+) -> list[StoredJob]:
     """The `limit` jobs that ended (or, for a job that never ended, began) last, newest
-    first."""
+    first; without `results`, their results are not read (None)."""
+    columns = _COLUMNS if results else _WITHOUT_RESULT
     rows = await fetch_all(
         conn,
-        f"SELECT {_COLUMNS} FROM jobs ORDER BY coalesce(finished_at, created_at) DESC,"
+        f"SELECT {columns} FROM jobs ORDER BY coalesce(finished_at, created_at) DESC,"
         " rowid DESC LIMIT ?",
         (limit,),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from aiohttp import web
@@ -11,14 +13,24 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job
 from modelshelf.web.endpoint import Endpoint
-from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse, JobsResponse
+from modelshelf.web.jobs_bodies import (
+    JobConflictBody,
+    JobResponse,
+    JobsQuery,
+    JobsResponse,
+    ListedJob,
+    ListedJobsResponse,
+)
 from modelshelf.web.keys import SHELF
-from modelshelf.web.parsing import respond
+from modelshelf.web.parsing import if_none_match, parse_query, respond
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 EVENT_STREAM = "text/event-stream"
 # What aiohttp_sse sends with a stream besides its type (HEAD answers with them too).
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A comment line sent this often keeps proxies from closing an idle stream, and is how a
+# client that went away is noticed while its job stands still.
+PING_EVERY_S = 15.0
 
 
 def _job_id(request: web.Request) -> str:
@@ -29,13 +41,39 @@ def _job_id(request: web.Request) -> str:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    jobs = await request.app[SHELF].jobs.listing()
-    return await respond(request, JobsResponse(jobs=jobs), large=True)
+    query = parse_query(request.query, JobsQuery)
+    jobs = await request.app[SHELF].jobs.listing(results=query.result)
+    if query.result:
+        return await respond(request, JobsResponse(jobs=jobs), large=True)
+    listed = [ListedJob.model_construct(**dict(job)) for job in jobs]
+    return await respond(request, ListedJobsResponse(jobs=listed))
 
 
 async def get_job(request: web.Request) -> web.Response:
-    job = await request.app[SHELF].jobs.get(_job_id(request))
-    return await respond(request, job, large=job.result is not None)
+    job_id, held = _job_id(request), if_none_match(request)
+    shelf = request.app[SHELF]
+    if held is not None:  # asked before the result is read: a batch's is large
+        known = await shelf.jobs.get(job_id, result=False)
+        if known.ended and held.matches(_tag(known)):
+            return _kept(web.Response(status=304), known)
+    job = await shelf.jobs.get(job_id)
+    return _kept(await respond(request, job, large=job.result is not None), job)
+
+
+def _tag(job: Job) -> str:
+    return f'"{job.id}.{job.state}.{job.finished_at}"'
+
+
+def _kept(response: web.Response, job: Job) -> web.Response:
+    """An ended job never changes: a browser keeps its answer and asks again with
+    If-None-Match (304: the Jobs page reads every listed job's result at each visit). A
+    running one is not kept. Weak: the same job is sent gzipped or not."""
+    if job.ended:
+        response.headers["ETag"] = f"W/{_tag(job)}"
+        response.headers["Cache-Control"] = "no-cache"
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -51,14 +89,33 @@ async def job_events(request: web.Request) -> web.StreamResponse:
         first = await anext(events)  # NotFound here is still an error answer
         if request.method == "HEAD":  # aiohttp_sse streams to GET alone (405 to HEAD)
             return web.Response(content_type=EVENT_STREAM, headers=STREAM_HEADERS)
-        async with sse_response(request) as stream:
+        async with sse_response(request, ping_interval=PING_EVERY_S) as stream:
+            sending = asyncio.ensure_future(_send_all(request, stream, first, events))
+            # Ends when a ping finds the client gone: the job may not change for long, and
+            # until it does, sending would not notice.
+            gone = asyncio.ensure_future(stream.wait())
             try:
-                await _send(request, stream, *first)
-                async for name, job in events:
-                    await _send(request, stream, name, job)
-            except ConnectionResetError:  # the client went away: nothing to tell anyone
-                pass
+                await asyncio.wait([sending, gone], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sending, gone):
+                    task.cancel()
+                # Done with `events` before it is closed.
+                await asyncio.wait([sending, gone])
     return stream
+
+
+async def _send_all(
+    request: web.Request,
+    stream: EventSourceResponse,
+    first: tuple[str, Job],
+    events: AsyncIterator[tuple[str, Job]],
+) -> None:
+    try:
+        await _send(request, stream, *first)
+        async for name, job in events:
+            await _send(request, stream, name, job)
+    except ConnectionResetError:  # the client went away: nothing to tell anyone
+        pass
 
 
 async def _send(request: web.Request, stream: EventSourceResponse, name: str, job: Job) -> None:
@@ -75,14 +132,15 @@ ENDPOINTS: list[Endpoint] = [
         "/api/jobs",
         list_jobs,
         "Jobs: queued and running ones first, then the last 50 that ended",
-        responses={200: JobsResponse},
+        query=JobsQuery,
+        responses={200: JobsResponse, 400: None},
     ),
     Endpoint(
         "GET",
         "/api/jobs/{job_id}",
         get_job,
-        "One job",
-        responses={200: Job, 400: None, 404: None},
+        "One job; an ended one is tagged (ETag) and answered 304 to If-None-Match",
+        responses={200: Job, 304: None, 400: None, 404: None},
     ),
     Endpoint(
         "DELETE",

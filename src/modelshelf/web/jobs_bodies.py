@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from modelshelf.records import Job
-from modelshelf.web.bodies import ErrorBody
+from modelshelf.web.bodies import ErrorBody, Query
 
 
 class JobResponse(BaseModel):
@@ -19,6 +21,24 @@ class JobsResponse(BaseModel):
     first)."""
 
     jobs: list[Job]
+
+
+class JobsQuery(Query):
+    result: bool = Field(
+        True,
+        description="false: each job without its `result` (GET /api/jobs/{job_id} has it), for"
+        " a list read again and again: a batch import's result tells every model it was given",
+    )
+
+
+class ListedJob(Job):
+    """A job listed without its result (`?result=false`): the key is left out."""
+
+    result: dict[str, Any] | None = Field(default=None, exclude=True)
+
+
+class ListedJobsResponse(BaseModel):
+    jobs: list[ListedJob]
 
 
 class JobConflictBody(ErrorBody):

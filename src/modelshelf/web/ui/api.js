@@ -174,19 +174,34 @@ export function uploadImage(sha256, file, onProgress) {
 
 // ---- jobs ----------------------------------------------------------------------------------
 
-// Follow a job until it ends: server-sent events, or polling when the stream fails.
-// `onUpdate(job)` gets every state; resolves with the final job. Returns {done, stop}.
+// A job followed while its tab is hidden is read this often instead of streamed.
+const HIDDEN_POLL_MS = 5000;
+
+// Follow a job until it ends: server-sent events, or polling when the stream fails. While the
+// tab is hidden the stream is closed and the job polled: a browser keeps 6 connections to a
+// server, and every job followed live holds one for as long as it runs (tabs left in the
+// background would leave the tab in use none). `onUpdate(job)` gets every state; resolves
+// with the final job. Returns {done, stop}.
 export function followJob(job, onUpdate) {
   let source = null;
   let timer = 0;
   let stopped = false;
   let current = job;
+  const close = () => {
+    if (source) source.close();
+    source = null;
+    clearTimeout(timer);
+  };
+  let onVisibility = () => {};
+  const end = () => {
+    stopped = true;
+    close();
+    document.removeEventListener("visibilitychange", onVisibility);
+  };
   const done = new Promise((resolve) => {
     const finish = (final) => {
       if (stopped) return;
-      stopped = true;
-      if (source) source.close();
-      clearTimeout(timer);
+      end();
       current = final;
       onUpdate(final);
       resolve(final);
@@ -196,36 +211,42 @@ export function followJob(job, onUpdate) {
       try {
         const fresh = await get(`api/jobs/${encodeURIComponent(job.id)}`);
         if (isOver(fresh)) return finish(fresh);
+        if (stopped) return;
         current = fresh;
         onUpdate(fresh);
       } catch {
         // keep trying: a restart of the server ends the job as failed, which we then read
       }
-      timer = setTimeout(poll, 1000);
+      if (stopped || source) return;
+      clearTimeout(timer); // one poll is due at a time, even if the tab was hidden meanwhile
+      timer = setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : 1000);
+    };
+    const listen = () => {
+      source = new EventSource(`api/jobs/${encodeURIComponent(job.id)}/events`);
+      source.addEventListener("progress", (event) => {
+        const data = JSON.parse(event.data);
+        current = "progress" in data && "state" in data ? data : { ...current, state: "running", progress: data };
+        onUpdate(current);
+      });
+      source.addEventListener("end", (event) => finish(JSON.parse(event.data)));
+      source.addEventListener("error", () => {
+        if (stopped) return;
+        close();
+        poll();
+      });
+    };
+    onVisibility = () => {
+      if (stopped) return;
+      close();
+      if (document.hidden) timer = setTimeout(poll, HIDDEN_POLL_MS);
+      else listen();
     };
     if (isOver(job)) return finish(job);
-    source = new EventSource(`api/jobs/${encodeURIComponent(job.id)}/events`);
-    source.addEventListener("progress", (event) => {
-      const data = JSON.parse(event.data);
-      current = "progress" in data && "state" in data ? data : { ...current, state: "running", progress: data };
-      onUpdate(current);
-    });
-    source.addEventListener("end", (event) => finish(JSON.parse(event.data)));
-    source.addEventListener("error", () => {
-      if (stopped) return;
-      source.close();
-      source = null;
-      poll();
-    });
+    document.addEventListener("visibilitychange", onVisibility);
+    if (document.hidden) timer = setTimeout(poll, HIDDEN_POLL_MS);
+    else listen();
   });
-  return {
-    done,
-    stop: () => {
-      stopped = true;
-      if (source) source.close();
-      clearTimeout(timer);
-    },
-  };
+  return { done, stop: end };
 }
 
 export function isOver(job) {

@@ -58,6 +58,9 @@ export async function mountJobs(main, context) {
   document.title = "Jobs · modelshelf";
   const canScan = caps.has("POST", "/api/scan");
   const canList = caps.has("GET", "/api/jobs");
+  // The list read every REFRESH_MS leaves results out where the server can (a batch of 5,000
+  // models' result is ~1 MB, 50 of them are listed); an ended job's is read once (fillIn).
+  const listUrl = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
   const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
   const message = h("div");
   const { form, types, start } = scanForm(canScan, caps.has("GET", "/api/scan/roots"));
@@ -68,6 +71,9 @@ export async function mountJobs(main, context) {
 
   const views = new Map();
   const followers = new Map();
+  // Ended jobs whose view shows them whole (their result with them): nothing more to read.
+  const whole = new Set();
+  const reading = new Set();
   let timer = 0;
   let alive = true;
 
@@ -87,14 +93,19 @@ export async function mountJobs(main, context) {
     if (!view) {
       view = jobView(job, { onCancel: cancel });
       views.set(job.id, view);
-    } else if (!followers.has(job.id)) {
+    } else if (!followers.has(job.id) && !whole.has(job.id)) {
       view.update(job);
+    }
+    if (isOver(job) && !whole.has(job.id)) {
+      if ("result" in job) whole.add(job.id);
+      else fillIn(job.id);
     }
     if (!isOver(job) && !followers.has(job.id)) {
       const follower = followJob(job, (next) => view.update(next));
       followers.set(job.id, follower);
       follower.done.then((final) => {
         followers.delete(job.id);
+        whole.add(job.id);
         // What it committed (a cancelled or failed job keeps what it did) is in the library
         // the next time it is shown, not the results kept from before.
         invalidateLibrary();
@@ -103,6 +114,22 @@ export async function mountJobs(main, context) {
       });
     }
     return view;
+  }
+
+  // An ended job listed without its result, read whole once (it no longer changes); a
+  // failed read is tried again at the next refresh.
+  async function fillIn(id) {
+    if (reading.has(id)) return;
+    reading.add(id);
+    try {
+      const job = await get(`api/jobs/${encodeURIComponent(id)}`);
+      whole.add(id);
+      if (alive && views.has(id)) views.get(id).update(job);
+    } catch {
+      // the list's note says when the server cannot be reached
+    } finally {
+      reading.delete(id);
+    }
   }
 
   // The list as the API gives it (running first, then the latest ended, newest first), and no
@@ -115,13 +142,14 @@ export async function mountJobs(main, context) {
     order.forEach((view, i) => place(list, view, list.children[i] || null));
     for (const view of [...list.children].slice(order.length)) {
       views.delete(view.dataset.id);
+      whole.delete(view.dataset.id);
       view.remove();
     }
   }
 
   async function refresh() {
     try {
-      const data = await get("api/jobs");
+      const data = await get(listUrl);
       if (!alive) return;
       clear(message);
       arrange(data.jobs);

@@ -459,7 +459,9 @@ export async function mountPending(main, context) {
   // view, and Import selected waits for it.
   async function followRunningBatches() {
     if (!caps.has("GET", "/api/jobs")) return;
-    const { jobs } = await get("api/jobs").catch(() => ({ jobs: [] }));
+    // Without results: a running batch is all it looks for (and ended batches' are large).
+    const url = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
+    const { jobs } = await get(url).catch(() => ({ jobs: [] }));
     const running = jobs.find((job) => job.kind === "import_models" && !isOver(job));
     if (!running || !alive || batching) return;
     batching = true;
