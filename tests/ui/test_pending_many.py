@@ -199,11 +199,12 @@ def words_match(record: dict[str, Any], words: list[str]) -> bool:
 def test_the_filter_narrows_the_queue_to_the_models_whose_words_match(visit: Visit) -> None:
     page = open_pending(visit)
     records = page.request.get("/api/migration/pending_models").json()["models"]
-    expected = [r["id"] for r in records if words_match(r, ["many", "13"])]
+    # A word no temporary folder's path holds (pytest-139 holds "13": every model matched).
+    expected = [r["id"] for r in records if words_match(r, ["many_01"])]
     assert 1 < len(expected) < len(records)
     field = page.get_by_label("Filter pending models")
 
-    field.fill("Many 13")
+    field.fill("many_01")
 
     expect(page.locator(SHOWN)).to_have_count(len(expected))
     assert shown_ids(page) == expected
@@ -211,9 +212,9 @@ def test_the_filter_narrows_the_queue_to_the_models_whose_words_match(visit: Vis
     page.get_by_role("checkbox", name=f"Select all {len(expected)}").check()
     expect(page.get_by_text(f"{len(expected)} models selected")).to_be_visible()
     # Kept in the URL: a reload shows the same models.
-    page.wait_for_url(re.compile(r".*[?&]q=Many\+13"))
+    page.wait_for_url(re.compile(r".*[?&]q=many_01"))
     page.reload()
-    expect(field).to_have_value("Many 13")
+    expect(field).to_have_value("many_01")
     expect(page.locator(SHOWN)).to_have_count(len(expected))
     # Nothing matches: said, and Show all brings every model back.
     field.fill("zzyzx")
