@@ -38,10 +38,16 @@ async def record_history(
     previous: dict[str, Any],
     pending: dict[str, Any],
 ) -> int:
-    """Save a model's record before `strategy` changes it; returns the entry's id."""
-    cursor = await tx.execute(
-        _INSERT, (sha256, pending_id, strategy, now_ms(), dump_meta(previous), dump_meta(pending))
-    )
+    """Save a model's record before `strategy` changes it; returns the entry's id. The two
+    records are serialised on the connection's thread: with large meta_json (two of 420 KB in
+    a merge), not on the event loop."""
+    row = (sha256, pending_id, strategy, now_ms(), previous, pending)
+    return await run_on_connection(tx, _record_history, row)
+
+
+def _record_history(db: sqlite3.Connection, row: tuple[Any, ...]) -> int:
+    *fields, previous, pending = row
+    cursor = db.execute(_INSERT, (*fields, dump_meta(previous), dump_meta(pending)))
     if cursor.lastrowid is None:  # pragma: no cover - SQLite always reports it for an INSERT
         raise RuntimeError("SQLite did not report the history entry's id")
     return int(cursor.lastrowid)

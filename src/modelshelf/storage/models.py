@@ -180,12 +180,21 @@ async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | 
     return found[0] if found else None
 
 
+_INSERT = (
+    "INSERT INTO models(sha256, path, name, type, size_bytes, created_at, meta_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
-    await tx.execute(
-        "INSERT INTO models(sha256, path, name, type, size_bytes, created_at, meta_json)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (sha256, *(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields.get("meta_json", {}))),
-    )
+    """Insert a model's row; its meta_json is serialised on the connection's thread (see
+    update_model)."""
+    await run_on_connection(tx, _insert_model, sha256, fields)
+
+
+def _insert_model(db: sqlite3.Connection, sha256: str, fields: dict[str, Any]) -> None:
+    meta = dump_meta(fields.get("meta_json", {}))
+    db.execute(_INSERT, (sha256, *(fields.get(c) for c in MODEL_COLUMNS), meta))
 
 
 # meta_json is kept as it is when `fields` has none (see written_fields).
@@ -210,7 +219,13 @@ def written_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
 
 
 async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
-    await tx.execute(_UPDATE, _update_values(sha256, fields))
+    """Write a model's fields; its meta_json is serialised on the connection's thread, not on
+    the event loop: a megabyte of it takes about 10 ms to serialise."""
+    await run_on_connection(tx, _update_model, sha256, fields)
+
+
+def _update_model(db: sqlite3.Connection, sha256: str, fields: dict[str, Any]) -> None:
+    db.execute(_UPDATE, _update_values(sha256, fields))
 
 
 async def update_models(tx: aiosqlite.Connection, fields: dict[str, dict[str, Any]]) -> None:

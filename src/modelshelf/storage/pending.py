@@ -43,7 +43,13 @@ async def fetch_pending_row(conn: aiosqlite.Connection, pending_id: int) -> sqli
 
 
 async def fetch_pending(conn: aiosqlite.Connection, pending_id: int) -> PendingRecord | None:
-    rows = await fetch_all(conn, f"{_RECORD_SELECT} WHERE p.id = ?", (pending_id,))
+    """A pending model's record, read and parsed on the connection's thread (its meta_json
+    may be hundreds of KB, too long to parse on the event loop)."""
+    return await run_on_connection(conn, _read_one_pending, pending_id)
+
+
+def _read_one_pending(db: sqlite3.Connection, pending_id: int) -> PendingRecord | None:
+    rows = db.execute(f"{_RECORD_SELECT} WHERE p.id = ?", (pending_id,)).fetchall()
     return pending_record(rows[0]) if rows else None
 
 
