@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from modelshelf.domain import strategies
+from modelshelf.domain import revisions, strategies
 from modelshelf.domain.meta import merge_meta_json
+from modelshelf.storage.rows import dump_meta, parse_meta
 from tests.conftest import Client, migrate, post_import
 from tests.factories import Library
 from tests.loop_watch import Calls, cpu_time_of, loop_callbacks, watch_calls
@@ -42,3 +43,36 @@ async def test_merging_an_import_of_long_lists_runs_off_the_loop(
     assert (status, body["action_taken"]) == (200, "merged"), body
     assert calls.made and not calls.any_on_loop
     assert callbacks.held_less_than(merge_cost / 3), f"merge {merge_cost:.4f} s; {callbacks}"
+
+
+def tag_frequency(tags: int) -> dict[str, Any]:
+    """A kohya LoRA's tag counts as a scan keeps them: 10,000 tags make about 1 MB of JSON."""
+    return {"ss_tag_frequency": {f"tag number {i}": "x" * 90 for i in range(tags)}}
+
+
+def json_cost(meta: dict[str, Any]) -> float:
+    """The CPU time, here, of one parse and one serialisation of `meta`: the yardstick."""
+    text = dump_meta(meta)
+    return cpu_time_of(lambda: dump_meta(parse_meta(text)))
+
+
+async def test_reading_a_model_of_megabytes_of_metadata_runs_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET of a model whose meta_json is 2 MB (a scan keeps a kohya header's tag counts as
+    they are) parsed it, digested it for its ETag and serialised it in one callback of the
+    loop: about twice the time of a parse and a serialisation of it."""
+    meta = tag_frequency(20_000)
+    sha = lib.model(1, content=7, hashed=True, extra=meta)
+    await migrate(client, lib.legacy)
+    yardstick = json_cost(meta)
+    calls = Calls()
+    watch_calls(monkeypatch, calls, revisions, "version_of")
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.get(f"/api/models/{sha}")
+        body = await response.json()
+    assert (
+        response.status == 200 and body["meta_json"]["ss_tag_frequency"] == meta["ss_tag_frequency"]
+    )
+    assert calls.made and not calls.any_on_loop
+    assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"

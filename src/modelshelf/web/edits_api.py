@@ -29,6 +29,7 @@ from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_E
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     if_match,
+    is_long,
     parse_body,
     parse_path_id,
     parse_query,
@@ -43,7 +44,7 @@ async def patch_model(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     sha256, precondition = path_sha256(request), if_match(request)
     model = await shelf.finish(edits.patch_model(shelf, sha256, body.to_patch(), precondition))
-    return with_etag(await respond(request, model.record), model.etag)
+    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
 
 
 async def put_model_tags(request: web.Request) -> web.Response:
@@ -51,7 +52,7 @@ async def put_model_tags(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     sha256, precondition = path_sha256(request), if_match(request)
     model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, precondition))
-    return with_etag(await respond(request, model.record), model.etag)
+    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
 
 
 async def tag_models(request: web.Request) -> web.Response:

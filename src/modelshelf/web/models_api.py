@@ -23,6 +23,7 @@ from modelshelf.web.parsing import (
     if_match,
     if_none_match,
     is_large,
+    is_long,
     parse_query,
     path_sha256,
     respond,
@@ -54,7 +55,7 @@ async def get_model(request: web.Request) -> web.Response:
         precondition.require(model.etag)
     if held is not None and held.matches(model.etag):
         return with_etag(web.Response(status=304), model.etag)
-    return with_etag(await respond(request, model.record), model.etag)
+    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
 
 
 async def list_tags(request: web.Request) -> web.Response:
