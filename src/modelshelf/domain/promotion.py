@@ -246,8 +246,8 @@ async def _write_record(
             prepared.sha256,
             prepared.pending.id,
             plan.name,
-            existing.model_dump(mode="json"),
-            prepared.pending.model_dump(mode="json"),
+            existing,
+            prepared.pending,
         )
         await models.update_model(change.tx, prepared.sha256, record_fields(result))
 

@@ -177,7 +177,7 @@ class Edit:
             self.before.record.sha256,
             None,
             action,
-            self.before.record.model_dump(mode="json"),
+            self.before.record,
             details,
         )
 
