@@ -12,6 +12,7 @@ from modelshelf.domain import edits as edits_module
 from modelshelf.domain import revisions, strategies
 from modelshelf.domain.meta import merge_meta_json
 from modelshelf.storage.rows import dump_meta, parse_meta
+from modelshelf.web import parsing
 from tests.conftest import Client, migrate, post_import
 from tests.factories import Library
 from tests.loop_watch import Calls, cpu_time_of, loop_callbacks, watch_calls
@@ -98,3 +99,24 @@ async def test_patching_a_model_of_a_megabyte_of_metadata_runs_off_the_loop(
     assert body["meta_json"] == meta | {"notes": "n"}
     assert calls.made and not calls.any_on_loop
     assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
+
+
+async def test_a_page_of_models_of_long_metadata_is_serialised_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of 100 models (as many as a page serialised inline may hold) whose meta_json is
+    100 KB each was serialised on the event loop: 10 MB of JSON in one callback."""
+    meta = tag_frequency(1_000)
+    for legacy_id in range(1, 101):
+        lib.model(legacy_id, content=legacy_id, hashed=True, image=None, size=1024, extra=meta)
+    await migrate(client, lib.legacy)
+    yardstick = cpu_time_of(lambda: dump_meta({"models": [meta] * 100}))
+    calls = Calls()
+    watch_calls(monkeypatch, calls, parsing, "encode_json")
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.get("/api/models", params={"limit": "100"})
+        body = await response.json()
+    assert response.status == 200 and len(body["models"]) == 100
+    assert all(m["meta_json"] == meta for m in body["models"])
+    assert calls.made and not calls.any_on_loop
+    assert callbacks.held_less_than(yardstick / 3), f"dump {yardstick:.4f} s; {callbacks}"

@@ -12,12 +12,12 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound, Unprocessable
 from modelshelf.hashing import FileIdentity, readable_identities
 from modelshelf.imagefolder import parse_image_name, sniff_media_type
-from modelshelf.records import ModelRecord, PendingRecord, QueuedPending, image_name, is_sha256
+from modelshelf.records import PendingRecord, QueuedPending, image_name, is_sha256
 from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import hash_cache, image_index, models, pending, tags
 from modelshelf.storage.hash_cache import CachedDigest
-from modelshelf.storage.listing import ModelFilter, base_model_counts, read_page
+from modelshelf.storage.listing import ModelFilter, Page, base_model_counts, read_sized_page
 
 
 def require_sha256(value: str) -> str:
@@ -27,13 +27,12 @@ def require_sha256(value: str) -> str:
     return value
 
 
-async def list_models(
-    shelf: Shelf, where: ModelFilter, limit: int, offset: int
-) -> tuple[int, list[ModelRecord]]:
-    """One page of models matching `where`, and how many match in all."""
+async def list_models(shelf: Shelf, where: ModelFilter, limit: int, offset: int) -> Page:
+    """One page of models matching `where`, how many match in all, and the length of its
+    JSON (listing.Page)."""
     counts = shelf.storage.counts(where.tracked_by_index())
     async with shelf.storage.read() as conn:
-        return await read_page(conn, where, limit, offset, counts)
+        return await read_sized_page(conn, where, limit, offset, counts)
 
 
 async def list_pending(shelf: Shelf) -> list[PendingRecord]:

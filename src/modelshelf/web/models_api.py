@@ -42,9 +42,11 @@ async def list_models(request: web.Request) -> web.Response:
         sort=query.sort,
         order=query.order,
     )
-    total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
-    page = ModelsPage.of(models, total, query)
-    return await respond(request, page, large=is_large(len(models)))
+    found = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
+    page = ModelsPage.of(found.records, found.total, query)
+    # Long by the count of its records, or by their length (megabytes of meta_json each).
+    large = is_large(len(found.records)) or is_long(found.chars)
+    return await respond(request, page, large=large)
 
 
 async def get_model(request: web.Request) -> web.Response:
