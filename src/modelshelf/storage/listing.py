@@ -14,7 +14,13 @@ from pydantic_core import from_json, to_json
 from modelshelf.records import ModelRecord
 from modelshelf.storage import models, search
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
-from modelshelf.storage.rows import query_all, query_json, query_tuples, run_on_connection
+from modelshelf.storage.rows import (
+    UNKNOWN_CHARS,
+    query_all,
+    query_json,
+    query_tuples,
+    run_on_connection,
+)
 
 SortKey = Literal["name", "created_at", "size_bytes"]
 Order = Literal["asc", "desc"]
@@ -175,9 +181,6 @@ class Page(NamedTuple):
     total: int
     records: list[ModelRecord]
     chars: int
-
-
-UNKNOWN_CHARS = -1
 
 
 async def read_page(

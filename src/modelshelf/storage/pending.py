@@ -9,6 +9,7 @@ from typing import Any
 
 import aiosqlite
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 
 from modelshelf.records import MODEL_COLUMNS, PendingRecord
 from modelshelf.storage.models import (
@@ -18,11 +19,12 @@ from modelshelf.storage.models import (
     tags_json_sql,
 )
 from modelshelf.storage.rows import (
+    UNKNOWN_CHARS,
     dump_meta,
     fetch_all,
     fetch_one,
     parse_meta,
-    query_json,
+    query_tuples,
     run_on_connection,
 )
 
@@ -56,10 +58,17 @@ def _read_one_pending(db: sqlite3.Connection, pending_id: int) -> PendingRecord 
 async def list_pending(conn: aiosqlite.Connection) -> list[PendingRecord]:
     """Every pending model's record, by id, in one query and one trip to the connection's
     thread, where the records are built too."""
+    return (await list_sized_pending(conn))[0]
+
+
+async def list_sized_pending(conn: aiosqlite.Connection) -> tuple[list[PendingRecord], int]:
+    """list_pending, with the length of the JSON the records were read from (UNKNOWN_CHARS
+    when read row by row): about that of their answer, which when long is serialised off the
+    event loop."""
     return await run_on_connection(conn, _read_pending)
 
 
-def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
+def _read_pending(db: sqlite3.Connection) -> tuple[list[PendingRecord], int]:
     # One row, a JSON array of every pending model, not a row each (see rows.query_json).
     columns = ", ".join(f"p.{c}" for c in ("id", "sha256", *MODEL_COLUMNS, "meta_json"))
     sql = (
@@ -69,11 +78,13 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
         " FROM pending_import p"
     )
     try:
-        rows = query_json(db, sql)
+        text = query_tuples(db, sql)[0][0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
-        return [pending_record(r) for r in db.execute(f"{_RECORD_SELECT} ORDER BY p.id")]
+        by_rows = db.execute(f"{_RECORD_SELECT} ORDER BY p.id")
+        return [pending_record(r) for r in by_rows], UNKNOWN_CHARS
+    rows = from_json(text)
     width = len(MODEL_COLUMNS)
-    return PENDING_RECORDS.validate_python(
+    records = PENDING_RECORDS.validate_python(
         [
             {
                 "id": row[0],
@@ -86,6 +97,7 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
             for row in sorted(rows, key=lambda r: r[0])
         ]
     )
+    return records, len(text)
 
 
 def pending_record(row: sqlite3.Row) -> PendingRecord:
