@@ -23,6 +23,7 @@ from tests.model_folders import kohya_lora_metadata, write_safetensors
 from tests.scanning import model, scan, sha256_of, start
 
 PENDING = "/api/migration/pending_models"
+BATCH = "/api/migration/import_models"
 WORDS = 30_000
 
 
@@ -179,3 +180,33 @@ async def test_a_scan_of_a_lora_of_megabytes_of_header_metadata_runs_off_the_loo
 
 def kohya(counts: dict[str, Any]) -> dict[str, str]:
     return kohya_lora_metadata(ss_tag_frequency=json.dumps(counts))
+
+
+async def test_a_conflict_over_models_of_megabytes_of_metadata_is_answered_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import without a strategy of a pending model whose content is in the library
+    answers 409 with both records. With 1.7 MB of meta_json each (a kohya header's 60,000
+    tag counts), the records were dumped and the answer serialised on the event loop: about
+    0.2 s in one callback. A batch import, which reports only the sentence, dumped both
+    records too."""
+    held, brought = tag_counts(60_000), tag_counts(60_001)
+    lib.model(1, content=7, hashed=True, extra=held)
+    lib.model(2, content=7, extra=brought)
+    await migrate(client, lib.legacy)
+    yardstick = json_cost(held)
+    with loop_callbacks(monkeypatch) as callbacks:
+        status, body = await post_import(client, 2)
+    assert status == 409, body
+    assert (body["existing"]["meta_json"], body["pending"]["meta_json"]) == (held, brought)
+    assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.post(BATCH, json={"ids": [2]})
+        results = (await response.json())["results"]
+    assert response.status == 207 and [r["result"] for r in results] == ["conflict"]
+    assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
+
+
+def tag_counts(tags: int) -> dict[str, Any]:
+    """A kohya header's tag counts as a scan keeps them: 60,000 make about 1.7 MB of JSON."""
+    return {"ss_tag_frequency": {"5_x": {f"tag number {i}": i for i in range(tags)}}}

@@ -167,12 +167,14 @@ async def _existing(shelf: Shelf, sha256: str) -> ModelRecord | None:
 
 
 def conflict_error(prepared: Prepared, existing: ModelRecord) -> Conflict:
-    """The Conflict an import without a strategy raises, with both records."""
+    """The Conflict an import without a strategy raises, with both records: as records, which
+    the answer serialises off the event loop (with megabytes of meta_json each, dumped here
+    they held it); a batch import reports only the sentence."""
     return Conflict(
         f"a model with SHA256 {prepared.sha256} already exists; "
         "choose conf_strategy override, merge or delete",
-        existing=existing.model_dump(mode="json"),
-        pending=prepared.pending.model_dump(mode="json"),
+        existing=existing,
+        pending=prepared.pending,
     )
 
 
