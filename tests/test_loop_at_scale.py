@@ -24,6 +24,7 @@ from tests.scanning import model, scan, sha256_of, start
 
 PENDING = "/api/migration/pending_models"
 BATCH = "/api/migration/import_models"
+PREVIEW = "/api/migration/preview_import"
 WORDS = 30_000
 
 
@@ -210,3 +211,27 @@ async def test_a_conflict_over_models_of_megabytes_of_metadata_is_answered_off_t
 def tag_counts(tags: int) -> dict[str, Any]:
     """A kohya header's tag counts as a scan keeps them: 60,000 make about 1.7 MB of JSON."""
     return {"ss_tag_frequency": {"5_x": {f"tag number {i}": i for i in range(tags)}}}
+
+
+async def test_a_preview_of_a_merge_of_megabytes_of_metadata_is_serialised_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview of a merge answers three records (the result, the model, the pending
+    record): with 1.7 MB of meta_json each (a kohya header's tag counts) they were
+    serialised on the event loop, about 30 ms in one callback, more than half a parse and a
+    serialisation of one of them."""
+    held, brought = tag_counts(60_000), tag_counts(60_001)
+    lib.model(1, content=7, hashed=True, extra=held)
+    lib.model(2, content=7, extra=brought)
+    await migrate(client, lib.legacy)
+    yardstick = json_cost(held)
+    calls = Calls()
+    watch_calls(monkeypatch, calls, parsing, "encode_json")
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.post(PREVIEW, json={"id": 2, "conf_strategy": "merge"})
+        body = await response.json()
+    assert response.status == 200, body
+    assert body["result"]["meta_json"] == brought  # the counts held, and the one more
+    assert calls.made and not calls.any_on_loop
+    assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
+

@@ -101,15 +101,15 @@ async def preview_import(request: web.Request) -> web.Response:
     body = await parse_body(request, ImportRequest)
     shelf = request.app[SHELF]
     planned = await shelf.finish(preview.preview_import(shelf, body.id, body.conf_strategy))
-    return await respond(
-        request,
-        PreviewResponse(
-            action_taken=planned.action_taken,
-            result=planned.result,
-            existing=planned.existing,
-            pending=planned.pending,
-        ),
+    answer = PreviewResponse(
+        action_taken=planned.action_taken,
+        result=planned.result,
+        existing=planned.existing,
+        pending=planned.pending,
     )
+    # Up to three whole records, of megabytes of meta_json each at times (a kohya header's
+    # tag counts): serialised off the event loop, as the preview's hashing and planning are.
+    return await respond(request, answer, large=True)
 
 
 async def import_models(request: web.Request) -> web.Response:
