@@ -235,3 +235,19 @@ async def test_a_preview_of_a_merge_of_megabytes_of_metadata_is_serialised_off_t
     assert calls.made and not calls.any_on_loop
     assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
 
+
+async def test_stage_one_of_rows_of_megabytes_of_metadata_runs_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stage 1 of legacy rows whose meta_json is 1.7 MB (a kohya header's tag counts, as a
+    Hikaze library keeps them) serialised each pending row's metadata on the event loop."""
+    counts = tag_counts(60_000)
+    lib.model(1, content=1, image=None, extra=counts)  # unhashed: pending
+    lib.model(2, content=2, hashed=True, image=None, extra=counts)  # hashed: a model
+    yardstick = json_cost(counts)
+    with loop_callbacks(monkeypatch) as callbacks:
+        report = await migrate(client, lib.legacy)
+    assert report["db_migration"]["pending_created"] == 1, report
+    assert report["db_migration"]["models_imported"] == 1, report
+    assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
+

@@ -129,7 +129,19 @@ async def insert_pending(
     fields: dict[str, Any],
     tag_ids: Iterable[int],
 ) -> None:
-    await tx.execute(
+    """Insert a pending model and its tag links in one trip to the connection's thread, where
+    its meta_json is serialised (megabytes at times: a kohya header's tag counts)."""
+    await run_on_connection(tx, _insert_pending, pending_id, sha256, fields, list(tag_ids))
+
+
+def _insert_pending(
+    db: sqlite3.Connection,
+    pending_id: int,
+    sha256: str | None,
+    fields: dict[str, Any],
+    tag_ids: list[int],
+) -> None:
+    db.execute(
         "INSERT INTO pending_import(id, path, sha256, name, type, size_bytes, created_at,"
         " meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -143,7 +155,7 @@ async def insert_pending(
             dump_meta(fields.get("meta_json", {})),
         ),
     )
-    await tx.executemany(
+    db.executemany(
         "INSERT OR IGNORE INTO pending_model_tags(model_id, tag_id) VALUES (?, ?)",
         [(pending_id, t) for t in tag_ids],
     )
