@@ -115,8 +115,9 @@ async def restore(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     entry_id = parse_path_id(request.match_info["id"], "a history entry id")
     restored = await shelf.finish(edits.restore(shelf, path_sha256(request), entry_id))
-    record = RestoredRecord(**restored.model.record.model_dump(), note=restored.note)
-    return with_etag(await respond(request, record), restored.model.etag)
+    record = RestoredRecord.of(restored.model.record, restored.note)
+    answer = await respond(request, record, large=is_long(restored.model.chars))
+    return with_etag(answer, restored.model.etag)
 
 
 ENDPOINTS: list[Endpoint] = [
