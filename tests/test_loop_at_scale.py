@@ -283,3 +283,22 @@ async def test_restoring_a_model_of_megabytes_of_metadata_runs_off_the_loop(
     model = await (await client.get(f"/api/models/{sha}")).json()
     assert (model["meta_json"], model["tags"]) == (counts, [])
     assert calls.made and not calls.any_on_loop
+
+
+async def test_deleting_a_model_of_megabytes_of_metadata_answers_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DELETE of a model answers the record removed: with 1.7 MB of meta_json (a kohya
+    header's tag counts) it was serialised on the event loop, whatever its length."""
+    counts = tag_counts(60_000)
+    sha = lib.model(1, content=7, hashed=True, extra=counts)
+    await migrate(client, lib.legacy)
+    yardstick = json_cost(counts)
+    calls = Calls()
+    watch_calls(monkeypatch, calls, parsing, "encode_json")
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.delete(f"/api/models/{sha}")
+        body = await response.json()
+    assert response.status == 200 and body["meta_json"] == counts
+    assert calls.made and not calls.any_on_loop
+    assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"

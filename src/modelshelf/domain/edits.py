@@ -102,17 +102,18 @@ async def set_model_tags(
         return await edit.after()
 
 
-async def delete_model(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> ModelRecord:
+async def delete_model(shelf: Shelf, sha256: str, if_match: IfMatch | None) -> Versioned:
     """Remove a model's record, its tag links and its renditions; its model files are never
     touched and its history stays (restoring an entry brings the record back). Returns the
-    removed record. Raises InvalidInput, NotFound, PreconditionFailed (nothing removed)."""
+    removed record, as it was read (with the length of its JSON). Raises InvalidInput,
+    NotFound, PreconditionFailed (nothing removed)."""
     async with editing(shelf, sha256, if_match) as edit:
         await edit.save("delete", {})
         seqs = await image_index.image_seqs(edit.tx, sha256)
         await remove_images(shelf, edit.change, {sha256: seqs})
         await models.delete_model(edit.tx, sha256)
     log.info("deleted model %s (%d images)", sha256, len(seqs))
-    return edit.before.record
+    return edit.before
 
 
 async def remove_images(shelf: Shelf, change: Change, seqs: Mapping[str, list[int]]) -> None:

@@ -87,7 +87,7 @@ async def delete_model(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     sha256, precondition = path_sha256(request), if_match(request)
     removed = await shelf.finish(edits.delete_model(shelf, sha256, precondition))
-    return await respond(request, removed)
+    return await respond(request, removed.record, large=is_long(removed.chars))
 
 
 async def reorder_images(request: web.Request) -> web.Response:
