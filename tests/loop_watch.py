@@ -7,6 +7,7 @@ near the CPU time the work itself takes here."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,10 @@ class LoopCallbacks:
 @contextmanager
 def loop_callbacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopCallbacks]:
     """Time, in CPU seconds of the loop's thread, each callback run inside the block."""
+    # A full collection over the test's big inputs (and the whole session's heap) would land
+    # in whatever callback runs, as in conftest.event_loop_is_never_blocked: out of its way.
+    gc.collect()
+    gc.freeze()
     found = LoopCallbacks()
     run = asyncio.Handle._run
 
