@@ -12,12 +12,12 @@ from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound, Unprocessable
 from modelshelf.hashing import FileIdentity, readable_identities
 from modelshelf.imagefolder import parse_image_name, sniff_media_type
-from modelshelf.records import ModelRecord, PendingRecord, QueuedPending, image_name, is_sha256
+from modelshelf.records import PendingRecord, QueuedPending, image_name, is_sha256
 from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import hash_cache, image_index, models, pending, tags
 from modelshelf.storage.hash_cache import CachedDigest
-from modelshelf.storage.listing import ModelFilter, base_model_counts, read_page
+from modelshelf.storage.listing import ModelFilter, Page, base_model_counts, read_sized_page
 
 
 def require_sha256(value: str) -> str:
@@ -27,37 +27,38 @@ def require_sha256(value: str) -> str:
     return value
 
 
-async def list_models(
-    shelf: Shelf, where: ModelFilter, limit: int, offset: int
-) -> tuple[int, list[ModelRecord]]:
-    """One page of models matching `where`, and how many match in all."""
+async def list_models(shelf: Shelf, where: ModelFilter, limit: int, offset: int) -> Page:
+    """One page of models matching `where`, how many match in all, and the length of its
+    JSON (listing.Page)."""
     counts = shelf.storage.counts(where.tracked_by_index())
     async with shelf.storage.read() as conn:
-        return await read_page(conn, where, limit, offset, counts)
+        return await read_sized_page(conn, where, limit, offset, counts)
 
 
-async def list_pending(shelf: Shelf) -> list[PendingRecord]:
-    """Every pending model, oldest id first, with tags and image name."""
+async def list_pending(shelf: Shelf) -> tuple[list[PendingRecord], int]:
+    """Every pending model, oldest id first, with tags and image name; and the length of the
+    JSON they were read from (pending.list_sized_pending)."""
     async with shelf.storage.read() as conn:
-        return await pending.list_pending(conn)
+        return await pending.list_sized_pending(conn)
 
 
-async def check_pending(shelf: Shelf) -> list[QueuedPending]:
+async def check_pending(shelf: Shelf) -> tuple[list[QueuedPending], int]:
     """`list_pending`, each record with what an import of it would meet, found without reading
     any model file: whether its file is missing or unreadable (a stat each), and whether a
     model has the file's SHA256. That SHA256 is the digest the hash cache holds for the file
     as it is now (a scan, an import or a preview left it there), else, when the cache holds
     nothing for that path, the one the record carries (a legacy row whose hash was taken);
     otherwise whether it conflicts is not known (null) until its file is hashed. One read,
-    then one trip to the reads pool, where the files are stat'ed and the records built."""
+    then one trip to the reads pool, where the files are stat'ed and the records built. With
+    the length of the JSON the records were read from."""
     async with shelf.storage.read() as conn:
-        records = await pending.list_pending(conn)
+        records, chars = await pending.list_sized_pending(conn)
         paths = [_model_path(shelf, r.path) for r in records]
         cached = await hash_cache.cached_digests(conn, [str(p) for p in paths if p is not None])
         candidates = {e.sha256 for e in cached.values()} | {r.sha256 for r in records if r.sha256}
         in_library = set(await models.existing_paths(conn, sorted(candidates)))
     # A read: in the pool bulk work never fills (imports keep the files pool busy).
-    return await shelf.run_reads(_checked, records, paths, cached, in_library)
+    return await shelf.run_reads(_checked, records, paths, cached, in_library), chars
 
 
 def _checked(

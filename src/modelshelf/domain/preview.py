@@ -42,7 +42,10 @@ async def preview_import(shelf: Shelf, pending_id: int, strategy: Strategy | Non
     with_image = prepared.image_ext is not None
     if with_image and plan.image is not ImageRule.DISCARD:
         await _require_usable_image(shelf, prepared)
-    result = planned_record(plan, prepared.sha256, existing, seqs, prepared.pending, with_image)
+    # In the CPU pool, as the import plans it (promotion._write_record).
+    result = await shelf.run_cpu(
+        planned_record, plan, prepared.sha256, existing, seqs, prepared.pending, with_image
+    )
     # An import leaves the locations of the content as they are (a scan's, or those a model
     # deleted here left): the model answers with them afterwards.
     result = result.model_copy(update={"files": [ModelFile(path=p, present=on) for p, on in files]})

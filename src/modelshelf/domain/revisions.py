@@ -45,8 +45,12 @@ IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG}([ \t]*,[ \t]*{_TAG})*)[ \t]*$"
 
 @dataclass(frozen=True)
 class Versioned:
+    """A model with its version (`etag`); `chars`, the length of the JSON its version digests,
+    is about that of its answer (a long one is serialised off the event loop)."""
+
     record: ModelRecord
     etag: str
+    chars: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,17 +124,18 @@ def _past_empty_elements(header: str, position: int) -> int:
     return position if match is None else match.end()
 
 
-def version_of(record: ModelRecord, content_keys: list[int]) -> str:
-    """The strong ETag of a model: a digest of its record and its images' content keys."""
+def version_of(record: ModelRecord, content_keys: list[int]) -> Versioned:
+    """The model with its strong ETag: a digest of its record and its images' content keys.
+    Blocking for a record of large meta_json (a megabyte takes tens of milliseconds)."""
     payload = {"record": record.model_dump(mode="json"), "images": content_keys}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"'
+    return Versioned(record, '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"', len(text))
 
 
 async def versioned(conn: aiosqlite.Connection, sha256: str) -> Versioned | None:
-    """The model and its version as `conn` sees it (a read connection or a change's tx)."""
-    found = await models.fetch_model_and_image_keys(conn, sha256)
-    return None if found is None else Versioned(found[0], version_of(*found))
+    """The model and its version as `conn` sees it (a read connection or a change's tx), read,
+    parsed and digested on the connection's thread."""
+    return await models.fetch_model_as(conn, sha256, version_of)
 
 
 async def read_model(shelf: Shelf, sha256: str) -> Versioned:
@@ -172,7 +177,7 @@ class Edit:
             self.before.record.sha256,
             None,
             action,
-            self.before.record.model_dump(mode="json"),
+            self.before.record,
             details,
         )
 

@@ -5,6 +5,7 @@ added, so that it refreshes only what it wrote and adds each image once."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from modelshelf.storage.model_files import (
     signatures_of,
     signatures_text,
 )
-from modelshelf.storage.rows import dump_meta, fetch_all, fetch_one, parse_meta
+from modelshelf.storage.rows import dump_meta, fetch_all, parse_meta, run_on_connection
 
 
 @dataclass
@@ -36,9 +37,16 @@ class FactsRecord:
 
 
 async def fetch_facts(conn: aiosqlite.Connection, sha256: str) -> FactsRecord | None:
-    row = await fetch_one(conn, "SELECT * FROM file_facts WHERE model_hash = ?", (sha256,))
-    if row is None:
+    """What a scan last took from a model's files, read and parsed on the connection's thread:
+    what it wrote may be megabytes (a kohya header's tag counts)."""
+    return await run_on_connection(conn, _read_facts, sha256)
+
+
+def _read_facts(db: sqlite3.Connection, sha256: str) -> FactsRecord | None:
+    rows = db.execute("SELECT * FROM file_facts WHERE model_hash = ?", (sha256,)).fetchall()
+    if not rows:
         return None
+    row = rows[0]
     tags = json.loads(row["tags"]) if row["tags"] else []
     return FactsRecord(
         source_path=row["source_path"],
@@ -78,7 +86,13 @@ def _loaded(text: str | None) -> Any:
 
 
 async def save_facts(tx: aiosqlite.Connection, sha256: str, record: FactsRecord) -> None:
-    await tx.execute(
+    """Keep what a scan took from a model's files, serialised on the connection's thread (see
+    fetch_facts)."""
+    await run_on_connection(tx, _save_facts, sha256, record)
+
+
+def _save_facts(db: sqlite3.Connection, sha256: str, record: FactsRecord) -> None:
+    db.execute(
         "INSERT OR REPLACE INTO file_facts"
         "(model_hash, source_path, sources, written, tags, copies, problems)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -14,7 +14,13 @@ from pydantic_core import from_json, to_json
 from modelshelf.records import ModelRecord
 from modelshelf.storage import models, search
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
-from modelshelf.storage.rows import query_all, query_json, query_tuples, run_on_connection
+from modelshelf.storage.rows import (
+    UNKNOWN_CHARS,
+    query_all,
+    query_json,
+    query_tuples,
+    run_on_connection,
+)
 
 SortKey = Literal["name", "created_at", "size_bytes"]
 Order = Literal["asc", "desc"]
@@ -168,18 +174,36 @@ class ModelFilter:
         return self.ranked() and bool(self.filters()[0])
 
 
+class Page(NamedTuple):
+    """A page of records, how many models match in all, and the length of the JSON the
+    records were read from (UNKNOWN_CHARS when read row by row): about that of their answer,
+    which when long is serialised off the event loop."""
+
+    total: int
+    records: list[ModelRecord]
+    chars: int
+
+
 async def read_page(
     conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
 ) -> tuple[int, list[ModelRecord]]:
     """One page of full records in the filter's order and how many models match in all, read
     in one snapshot and one trip to the connection's thread; the count, and a search's order,
     are taken from `counts` while its generation has not moved since they were kept."""
+    page = await read_sized_page(conn, where, limit, offset, counts)
+    return page.total, page.records
+
+
+async def read_sized_page(
+    conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+) -> Page:
+    """read_page, with the length of the page's JSON."""
     return await run_on_connection(conn, _read_page, where, limit, offset, counts)
 
 
 def _read_page(
     db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
-) -> tuple[int, list[ModelRecord]]:
+) -> Page:
     if db.in_transaction:
         raise RuntimeError("a page is read in a read transaction of its own")
     key = where.count_key()
@@ -193,14 +217,14 @@ def _read_page(
         if counts.settled(generation):
             if read.ranking is not None:  # ranked deeper than was kept
                 counts.put(key, generation, Kept(kept.total, read.ranking))
-            return kept.total, read.records
+            return Page(kept.total, read.records, read.chars)
         generation = counts.generation()
     read = read_page_at_once(db, where, limit, offset, count=True)
     if read is None:
         return _read_page_in_transaction(db, where, limit, offset)
     if counts.settled(generation):  # counted and ranked in a snapshot taken at `generation`
         counts.put(key, generation, Kept(read.total, read.ranking))
-    return read.total, read.records
+    return Page(read.total, read.records, read.chars)
 
 
 def _read_with_kept(
@@ -212,18 +236,19 @@ def _read_with_kept(
     doc_ids = kept.ranked_page(limit, offset) if where.ranked() else None
     if doc_ids is None:
         return read_page_at_once(db, where, limit, offset, count=False, kept_depth=kept.depth)
-    records = read_ranked_page(db, doc_ids)
-    return None if records is None else PageRead(-1, records)
+    return _read_ranked(db, doc_ids)
 
 
 class PageRead(NamedTuple):
     """A page read by one statement: how many models match (-1 if not counted), the page's
     records and, for a search ranked best first whose page lies within RANKING_DEPTH, the
-    index rows of its best matches in order, to the page's end at least (else None)."""
+    index rows of its best matches in order, to the page's end at least (else None); and the
+    length of the JSON its records were read from."""
 
     total: int
     records: list[ModelRecord]
     ranking: array[int] | None = None
+    chars: int = UNKNOWN_CHARS
 
 
 def read_page_at_once(
@@ -251,9 +276,8 @@ def read_page_at_once(
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return None
     records = models.records_from_rows(from_json(hashes), from_json(found))
-    return PageRead(
-        int(total), records, None if ranking is None else array("q", from_json(ranking))
-    )
+    ranked = None if ranking is None else array("q", from_json(ranking))
+    return PageRead(int(total), records, ranked, len(found))
 
 
 def ranking_depth(limit: int, offset: int, kept_depth: int) -> int:
@@ -269,6 +293,11 @@ def ranking_depth(limit: int, offset: int, kept_depth: int) -> int:
 def read_ranked_page(db: sqlite3.Connection, doc_ids: list[int]) -> list[ModelRecord] | None:
     """The records of the models of index rows `doc_ids`, in that order, read by one
     statement. None if a column holds what JSON cannot (a BLOB)."""
+    read = _read_ranked(db, doc_ids)
+    return None if read is None else read.records
+
+
+def _read_ranked(db: sqlite3.Connection, doc_ids: list[int]) -> PageRead | None:
     sql = (
         "WITH page AS MATERIALIZED (SELECT d.sha256 FROM json_each(?) j"
         " JOIN search_docs d ON d.id = j.value ORDER BY j.key)"
@@ -279,7 +308,8 @@ def read_ranked_page(db: sqlite3.Connection, doc_ids: list[int]) -> list[ModelRe
         hashes, found = query_tuples(db, sql, [to_json(doc_ids).decode()])[0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return None
-    return models.records_from_rows(from_json(hashes), from_json(found))
+    records = models.records_from_rows(from_json(hashes), from_json(found))
+    return PageRead(-1, records, None, len(found))
 
 
 def _page_ctes(
@@ -352,13 +382,13 @@ def _ranked_ctes(
 
 def _read_page_in_transaction(
     db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
-) -> tuple[int, list[ModelRecord]]:
+) -> Page:
     """The page and its total query by query, for a column JSON cannot hold (a BLOB)."""
     # One read transaction: the total and the page agree even while changes commit.
     db.execute("BEGIN")
     try:
         hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
-        return count_models(db, where), models.read_models(db, hashes)
+        return Page(count_models(db, where), models.read_models(db, hashes), UNKNOWN_CHARS)
     finally:
         db.execute("COMMIT")
 

@@ -6,14 +6,14 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from pydantic import TypeAdapter
 from pydantic_core import from_json
 
 from modelshelf.records import MODEL_COLUMNS, ModelRecord, Tag, image_name
-from modelshelf.storage.image_index import image_content_keys, image_seqs_of
+from modelshelf.storage.image_index import image_seqs_of
 from modelshelf.storage.model_files import files_of
 from modelshelf.storage.rows import (
     chunks,
@@ -29,6 +29,7 @@ from modelshelf.storage.rows import (
     same_json,
 )
 
+T = TypeVar("T")
 RECORDS = TypeAdapter(list[ModelRecord])
 TAGS = TypeAdapter(list[Tag])
 
@@ -162,17 +163,49 @@ async def fetch_model_and_image_keys(
 ) -> tuple[ModelRecord, list[int]] | None:
     """A model's record and its images' content keys in seq order (image_index's), read by
     one statement: one snapshot, one trip to the connection's thread. None if unknown."""
+    return await fetch_model_as(conn, sha256, _pair)
+
+
+def _pair(record: ModelRecord, keys: list[int]) -> tuple[ModelRecord, list[int]]:
+    return record, keys
+
+
+async def fetch_model_as(
+    conn: aiosqlite.Connection, sha256: str, make: Callable[[ModelRecord, list[int]], T]
+) -> T | None:
+    """`make(record, content keys)` of a model (fetch_model_and_image_keys'), or None if
+    unknown: read, parsed and made on the connection's thread. A record whose meta_json is
+    megabytes (a scan keeps a kohya header's tag counts) took tens of milliseconds to parse
+    and digest on the event loop."""
+
+    def read(db: sqlite3.Connection) -> T | None:
+        found = read_model_and_image_keys(db, sha256)
+        return None if found is None else make(*found)
+
+    return await run_on_connection(conn, read)
+
+
+def read_model_and_image_keys(
+    db: sqlite3.Connection, sha256: str
+) -> tuple[ModelRecord, list[int]] | None:
+    """fetch_model_and_image_keys on the connection's own thread."""
     sql = (
         f"SELECT ({records_json_sql('?')}), (SELECT json_group_array(json_array(seq,"
         " content_key)) FROM images WHERE model_hash = ?)"
     )
     try:
-        found, keys = (await fetch_all(conn, sql, (sha256, sha256)))[0]
+        found, keys = query_tuples(db, sql, (sha256, sha256))[0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
-        record = await fetch_model(conn, sha256)
-        return None if record is None else (record, await image_content_keys(conn, sha256))
+        records = read_models(db, [sha256])
+        keys_sql = "SELECT seq, content_key FROM images WHERE model_hash = ?"
+        keys = query_tuples(db, keys_sql, (sha256,))
+        return (records[0], _keys_by_seq(keys)) if records else None
     records = records_from_rows([sha256], from_json(found))
-    return (records[0], [int(key) for _seq, key in sorted(from_json(keys))]) if records else None
+    return (records[0], _keys_by_seq(from_json(keys))) if records else None
+
+
+def _keys_by_seq(pairs: Iterable[Sequence[Any]]) -> list[int]:
+    return [int(key) for _seq, key in sorted(pairs, key=itemgetter(0))]
 
 
 async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | None:
@@ -180,12 +213,21 @@ async def fetch_model(conn: aiosqlite.Connection, sha256: str) -> ModelRecord | 
     return found[0] if found else None
 
 
+_INSERT = (
+    "INSERT INTO models(sha256, path, name, type, size_bytes, created_at, meta_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 async def insert_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
-    await tx.execute(
-        "INSERT INTO models(sha256, path, name, type, size_bytes, created_at, meta_json)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (sha256, *(fields.get(c) for c in MODEL_COLUMNS), dump_meta(fields.get("meta_json", {}))),
-    )
+    """Insert a model's row; its meta_json is serialised on the connection's thread (see
+    update_model)."""
+    await run_on_connection(tx, _insert_model, sha256, fields)
+
+
+def _insert_model(db: sqlite3.Connection, sha256: str, fields: dict[str, Any]) -> None:
+    meta = dump_meta(fields.get("meta_json", {}))
+    db.execute(_INSERT, (sha256, *(fields.get(c) for c in MODEL_COLUMNS), meta))
 
 
 # meta_json is kept as it is when `fields` has none (see written_fields).
@@ -210,7 +252,13 @@ def written_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
 
 
 async def update_model(tx: aiosqlite.Connection, sha256: str, fields: dict[str, Any]) -> None:
-    await tx.execute(_UPDATE, _update_values(sha256, fields))
+    """Write a model's fields; its meta_json is serialised on the connection's thread, not on
+    the event loop: a megabyte of it takes about 10 ms to serialise."""
+    await run_on_connection(tx, _update_model, sha256, fields)
+
+
+def _update_model(db: sqlite3.Connection, sha256: str, fields: dict[str, Any]) -> None:
+    db.execute(_UPDATE, _update_values(sha256, fields))
 
 
 async def update_models(tx: aiosqlite.Connection, fields: dict[str, dict[str, Any]]) -> None:
@@ -326,8 +374,24 @@ async def existing_paths(
     return result
 
 
+async def fetch_meta(conn: aiosqlite.Connection, sha256: str) -> dict[str, Any]:
+    """A model's meta_json ({} for an unknown model), read and parsed on the connection's
+    thread (a scan keeps megabytes of a kohya header's tag counts)."""
+    return await run_on_connection(conn, _read_meta, sha256)
+
+
+def _read_meta(db: sqlite3.Connection, sha256: str) -> dict[str, Any]:
+    rows = query_tuples(db, "SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
+    return parse_meta(rows[0][0] if rows else None)
+
+
 async def set_meta_json(tx: aiosqlite.Connection, sha256: str, meta: dict[str, Any]) -> None:
-    await tx.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (dump_meta(meta), sha256))
+    """Write a model's meta_json, serialised on the connection's thread (see fetch_meta)."""
+    await run_on_connection(tx, _write_meta, sha256, meta)
+
+
+def _write_meta(db: sqlite3.Connection, sha256: str, meta: dict[str, Any]) -> None:
+    db.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (dump_meta(meta), sha256))
 
 
 async def set_model_path(

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiosqlite
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 
 from modelshelf.records import MODEL_COLUMNS, PendingRecord
 from modelshelf.storage.models import (
@@ -18,11 +19,12 @@ from modelshelf.storage.models import (
     tags_json_sql,
 )
 from modelshelf.storage.rows import (
+    UNKNOWN_CHARS,
     dump_meta,
     fetch_all,
     fetch_one,
     parse_meta,
-    query_json,
+    query_tuples,
     run_on_connection,
 )
 
@@ -43,17 +45,30 @@ async def fetch_pending_row(conn: aiosqlite.Connection, pending_id: int) -> sqli
 
 
 async def fetch_pending(conn: aiosqlite.Connection, pending_id: int) -> PendingRecord | None:
-    rows = await fetch_all(conn, f"{_RECORD_SELECT} WHERE p.id = ?", (pending_id,))
+    """A pending model's record, read and parsed on the connection's thread (its meta_json
+    may be hundreds of KB, too long to parse on the event loop)."""
+    return await run_on_connection(conn, _read_one_pending, pending_id)
+
+
+def _read_one_pending(db: sqlite3.Connection, pending_id: int) -> PendingRecord | None:
+    rows = db.execute(f"{_RECORD_SELECT} WHERE p.id = ?", (pending_id,)).fetchall()
     return pending_record(rows[0]) if rows else None
 
 
 async def list_pending(conn: aiosqlite.Connection) -> list[PendingRecord]:
     """Every pending model's record, by id, in one query and one trip to the connection's
     thread, where the records are built too."""
+    return (await list_sized_pending(conn))[0]
+
+
+async def list_sized_pending(conn: aiosqlite.Connection) -> tuple[list[PendingRecord], int]:
+    """list_pending, with the length of the JSON the records were read from (UNKNOWN_CHARS
+    when read row by row): about that of their answer, which when long is serialised off the
+    event loop."""
     return await run_on_connection(conn, _read_pending)
 
 
-def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
+def _read_pending(db: sqlite3.Connection) -> tuple[list[PendingRecord], int]:
     # One row, a JSON array of every pending model, not a row each (see rows.query_json).
     columns = ", ".join(f"p.{c}" for c in ("id", "sha256", *MODEL_COLUMNS, "meta_json"))
     sql = (
@@ -63,11 +78,13 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
         " FROM pending_import p"
     )
     try:
-        rows = query_json(db, sql)
+        text = query_tuples(db, sql)[0][0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
-        return [pending_record(r) for r in db.execute(f"{_RECORD_SELECT} ORDER BY p.id")]
+        by_rows = db.execute(f"{_RECORD_SELECT} ORDER BY p.id")
+        return [pending_record(r) for r in by_rows], UNKNOWN_CHARS
+    rows = from_json(text)
     width = len(MODEL_COLUMNS)
-    return PENDING_RECORDS.validate_python(
+    records = PENDING_RECORDS.validate_python(
         [
             {
                 "id": row[0],
@@ -80,6 +97,7 @@ def _read_pending(db: sqlite3.Connection) -> list[PendingRecord]:
             for row in sorted(rows, key=lambda r: r[0])
         ]
     )
+    return records, len(text)
 
 
 def pending_record(row: sqlite3.Row) -> PendingRecord:
@@ -111,7 +129,19 @@ async def insert_pending(
     fields: dict[str, Any],
     tag_ids: Iterable[int],
 ) -> None:
-    await tx.execute(
+    """Insert a pending model and its tag links in one trip to the connection's thread, where
+    its meta_json is serialised (megabytes at times: a kohya header's tag counts)."""
+    await run_on_connection(tx, _insert_pending, pending_id, sha256, fields, list(tag_ids))
+
+
+def _insert_pending(
+    db: sqlite3.Connection,
+    pending_id: int,
+    sha256: str | None,
+    fields: dict[str, Any],
+    tag_ids: list[int],
+) -> None:
+    db.execute(
         "INSERT INTO pending_import(id, path, sha256, name, type, size_bytes, created_at,"
         " meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -125,7 +155,7 @@ async def insert_pending(
             dump_meta(fields.get("meta_json", {})),
         ),
     )
-    await tx.executemany(
+    db.executemany(
         "INSERT OR IGNORE INTO pending_model_tags(model_id, tag_id) VALUES (?, ?)",
         [(pending_id, t) for t in tag_ids],
     )

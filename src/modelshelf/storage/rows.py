@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 # SQLite caps the number of bound parameters; 500 keeps well under every build's limit.
 CHUNK = 500
+# The length of records' JSON when they were read row by row (a BLOB), not as one text.
+UNKNOWN_CHARS = -1
 
 
 def now_ms() -> int:

@@ -29,6 +29,7 @@ from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_E
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     if_match,
+    is_long,
     parse_body,
     parse_path_id,
     parse_query,
@@ -43,7 +44,7 @@ async def patch_model(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     sha256, precondition = path_sha256(request), if_match(request)
     model = await shelf.finish(edits.patch_model(shelf, sha256, body.to_patch(), precondition))
-    return with_etag(await respond(request, model.record), model.etag)
+    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
 
 
 async def put_model_tags(request: web.Request) -> web.Response:
@@ -51,7 +52,7 @@ async def put_model_tags(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     sha256, precondition = path_sha256(request), if_match(request)
     model = await shelf.finish(edits.set_model_tags(shelf, sha256, body.tags, precondition))
-    return with_etag(await respond(request, model.record), model.etag)
+    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
 
 
 async def tag_models(request: web.Request) -> web.Response:
@@ -86,7 +87,7 @@ async def delete_model(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     sha256, precondition = path_sha256(request), if_match(request)
     removed = await shelf.finish(edits.delete_model(shelf, sha256, precondition))
-    return await respond(request, removed)
+    return await respond(request, removed.record, large=is_long(removed.chars))
 
 
 async def reorder_images(request: web.Request) -> web.Response:
@@ -114,8 +115,9 @@ async def restore(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     entry_id = parse_path_id(request.match_info["id"], "a history entry id")
     restored = await shelf.finish(edits.restore(shelf, path_sha256(request), entry_id))
-    record = RestoredRecord(**restored.model.record.model_dump(), note=restored.note)
-    return with_etag(await respond(request, record), restored.model.etag)
+    record = RestoredRecord.of(restored.model.record, restored.note)
+    answer = await respond(request, record, large=is_long(restored.model.chars))
+    return with_etag(answer, restored.model.etag)
 
 
 ENDPOINTS: list[Endpoint] = [

@@ -31,6 +31,7 @@ from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     accepted,
     is_large,
+    is_long,
     parse_body,
     parse_path_id,
     parse_query,
@@ -64,11 +65,13 @@ def migration_body(report: MigrationReport) -> MigrationResponse:
 async def pending_models(request: web.Request) -> web.Response:
     query = parse_query(request.query, PendingQuery)
     shelf = request.app[SHELF]
-    models: Sequence[PendingRecord] = await (
+    found: tuple[Sequence[PendingRecord], int] = await (
         catalog.check_pending(shelf) if query.checks else catalog.list_pending(shelf)
     )
+    models, chars = found
     body = PendingModelsResponse(models=list(models))
-    return await respond(request, body, large=is_large(len(models)))
+    # Long by the count of its records, or by their length (megabytes of meta_json each).
+    return await respond(request, body, large=is_large(len(models)) or is_long(chars))
 
 
 async def discard_pending(request: web.Request) -> web.Response:
@@ -98,15 +101,15 @@ async def preview_import(request: web.Request) -> web.Response:
     body = await parse_body(request, ImportRequest)
     shelf = request.app[SHELF]
     planned = await shelf.finish(preview.preview_import(shelf, body.id, body.conf_strategy))
-    return await respond(
-        request,
-        PreviewResponse(
-            action_taken=planned.action_taken,
-            result=planned.result,
-            existing=planned.existing,
-            pending=planned.pending,
-        ),
+    answer = PreviewResponse(
+        action_taken=planned.action_taken,
+        result=planned.result,
+        existing=planned.existing,
+        pending=planned.pending,
     )
+    # Up to three whole records, of megabytes of meta_json each at times (a kohya header's
+    # tag counts): serialised off the event loop, as the preview's hashing and planning are.
+    return await respond(request, answer, large=True)
 
 
 async def import_models(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ from modelshelf.web.parsing import (
     if_match,
     if_none_match,
     is_large,
+    is_long,
     parse_query,
     path_sha256,
     respond,
@@ -41,9 +42,11 @@ async def list_models(request: web.Request) -> web.Response:
         sort=query.sort,
         order=query.order,
     )
-    total, models = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
-    page = ModelsPage.of(models, total, query)
-    return await respond(request, page, large=is_large(len(models)))
+    found = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
+    page = ModelsPage.of(found.records, found.total, query)
+    # Long by the count of its records, or by their length (megabytes of meta_json each).
+    large = is_large(len(found.records)) or is_long(found.chars)
+    return await respond(request, page, large=large)
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -54,7 +57,7 @@ async def get_model(request: web.Request) -> web.Response:
         precondition.require(model.etag)
     if held is not None and held.matches(model.etag):
         return with_etag(web.Response(status=304), model.etag)
-    return with_etag(await respond(request, model.record), model.etag)
+    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
 
 
 async def list_tags(request: web.Request) -> web.Response:
