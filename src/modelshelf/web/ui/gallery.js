@@ -31,6 +31,11 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
   state.index = Math.min(state.index || 0, Math.max(0, images.length - 1));
+  // `state.order`: a token for each picture, in the server's order as far as this page knows
+  // (its own moves, deletes and uploads applied as they are answered); `shown`: the tokens of
+  // the strip drawn here. A gesture names its picture by token, not by its place.
+  if (!state.order || state.order.length !== images.length) state.order = images.map(() => Symbol("picture"));
+  const shown = [...state.order];
   const panel = h("section", { class: "panel gallery", "aria-labelledby": "gallery-title" });
   const title = h("h2", { id: "gallery-title" }, h("span", { text: `Images (${images.length})` }));
   const stage = h("div", { class: images.length ? "stage" : "stage no-images" });
@@ -63,31 +68,30 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     const i = state.index;
     actions.append(
       h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
-      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0, { selected: true }) }),
-      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1, { step: true }) }),
-      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1, { step: true }) }),
+      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0) }),
+      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0, { step: -1 }) }),
+      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(shown[i], 0, { step: 1 }) }),
       h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }));
   }
 
-  // Moves image `from` to place `to`. With `selected` (Set as cover, a key, Move earlier or
-  // later) the image moved is the one selected when the move is sent, after the page's
-  // earlier writes, and with `step` it goes `to - from` places: worked out from the order
-  // shown, keys pressed faster than the server answered each moved the image from its first
-  // place again (an image's name is its place), and Set as cover made the picture the move
-  // had put there the cover.
-  async function move(from, to, { step = false, selected = step } = {}) {
-    if (from === to || to < 0 || to >= images.length) return;
-    state.movesQueued = (state.movesQueued || 0) + 1;
+  // Moves the picture `picture` (its token, see `shown`) to place `to`, or `step` places on
+  // from where it is when the move is sent, after the page's earlier writes. Worked out from
+  // the order shown, a move made while another was on its way (keys pressed faster than the
+  // server answered, a drag, Set as cover) moved the picture the first move had put in that
+  // place (an image's name is its place).
+  async function move(picture, to, { step = 0 } = {}) {
     try {
       const place = await queued(async () => {
         const now = [...(current().images || [])];
-        const at = selected ? state.index : from;
-        const target = step ? at + to - from : to;
-        if (target === at || target < 0 || target >= now.length) return null;
+        const order = state.order || [];
+        const at = order.indexOf(picture);
+        const target = step ? at + step : to;
+        // Gone: the page was drawn anew after a change elsewhere, which was said.
+        if (at < 0 || order.length !== now.length || target === at || target < 0 || target >= now.length) return null;
         now.splice(target, 0, ...now.splice(at, 1));
         const version = etag();
         await call("POST", "api/images/reorder", { body: { hash: record.sha256, order: now }, headers: version ? { "If-Match": version } : {} });
-        state.placesChanged = (state.placesChanged || 0) + 1; // see remove
+        order.splice(target, 0, ...order.splice(at, 1));
         state.index = target;
         state.focusThumb = true;
         // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
@@ -99,30 +103,31 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
       const changed = stale(error, 409, 412);
       toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });
       if (!changed) return;
+      state.order = null; // the places the page knew are not the server's any more
       // The image that had focus is drawn anew: it keeps it (it fell to the page's body).
       state.focusThumb = true;
       onChange();
-    } finally {
-      state.movesQueued -= 1;
     }
   }
 
+  // An image's name is its place: a move or delete of this page's own still on its way when
+  // Delete was chosen gave the name to another picture, which was deleted. The delete names
+  // the picture by its token and is sent for the place it has then; a reorder made elsewhere
+  // meanwhile is met by the record's ETag (the server answers 412).
   async function remove(i) {
-    // An image's name is its place. A reorder made elsewhere meanwhile makes the name another
-    // picture: the record's ETag goes with the delete (the server answers 412 then). One of
-    // this page's own, still on its way when Delete was chosen, does too, and the ETag then is
-    // its own: the other picture, moved into the place, was deleted. So the page counts its
-    // moves and deletes (`state.placesChanged`), and one since the choice stops the delete.
-    const chosenAt = state.placesChanged || 0;
+    const picture = shown[i];
     const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
     if (!yes) return;
     try {
       const done = await queued(async () => {
-        if ((state.placesChanged || 0) !== chosenAt) return false;
-        const current = etag();
-        await call("DELETE", `api/images/${encodeURIComponent(images[i])}`, { headers: current ? { "If-Match": current } : {} });
-        state.placesChanged = chosenAt + 1;
-        state.index = Math.max(0, i - 1);
+        const order = state.order || [];
+        const at = order.indexOf(picture);
+        const names = current().images || [];
+        if (at < 0 || order.length !== names.length) return false;
+        const version = etag();
+        await call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: version ? { "If-Match": version } : {} });
+        order.splice(at, 1);
+        state.index = Math.max(0, at - 1);
         // The Delete image button that had focus is drawn anew: focus goes to the image shown
         // now, or to the file picker when none is left (it went to the page's body).
         state.focusThumb = true;
@@ -130,12 +135,13 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
         return true;
       });
       if (done) return toast("Image deleted");
-      toast("Could not delete the image: the images moved before the delete was sent; nothing was deleted, choose the image again", { error: true });
+      toast("Could not delete the image: the images changed before the delete was sent; nothing was deleted, choose the image again", { error: true });
       state.focusThumb = true;
       onChange();
     } catch (error) {
       toast(`Could not delete the image: ${stale(error, 412) ? changedElsewhere : error.message}`, { error: true });
       if (!stale(error, 404, 412)) return;
+      state.order = null;
       state.focusThumb = true;
       onChange();
     }
@@ -189,12 +195,11 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     if (d === undefined) return;
     event.preventDefault();
     if (!(event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight"))) return select(i + d, { focus: true });
-    // The image moved is the one with the focus; while a move is on its way, the keys come to
-    // the strip as it was before it, and the image is the one that move left selected.
-    if (!state.movesQueued) state.index = i;
-    move(i, i + d, { step: true });
+    // The image moved is the one with the focus (while a move is on its way, the strip is the
+    // one drawn before it: the token says which picture that is).
+    move(shown[i], 0, { step: d });
   });
-  if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
+  if (canReorder) wireDrag(thumbs, (from, to) => move(shown[from], to));
 
   const upload = renderUpload(record, { queued, reread, state, onChange });
   panel.append(title, stage, thumbs, actions, upload);
@@ -286,6 +291,7 @@ function renderUpload(record, { queued, reread, state, onChange }) {
         // again before the next write.
         await queued(async () => {
           await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+          state.order?.push(Symbol("picture")); // added last
           await reread().catch(() => {}); // the redraw after the uploads says how it is
         });
         bar.value = 1;
