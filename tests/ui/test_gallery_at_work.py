@@ -1,17 +1,22 @@
 """The gallery as a collector reorders it, in a real browser, on a library of its own (these
-tests move, add and delete images): a drag made while a move is on its way, a message's
-button pressed from the keyboard."""
+tests move, add and delete images): a drag made while a move is on its way, uploads under
+way while the page is drawn anew."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from playwright.sync_api import expect
+
+from tests.factories import make_image
 from tests.ui.conftest import Visit, open_model
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_after_changes import same_pictures, served
 from tests.ui.test_unsaved_work import Gate
 
 REORDER = re.compile(r".*/api/images/reorder$")
+UPLOAD = re.compile(r".*/api/images/upload$")
 
 
 def test_an_image_dragged_while_a_move_is_on_its_way_lands_where_it_was_dropped(
@@ -35,3 +40,39 @@ def test_an_image_dragged_while_a_move_is_on_its_way_lands_where_it_was_dropped(
     gate.open()
     page.get_by_role("status").get_by_text("Image moved to position 4").wait_for()
     assert same_pictures(served(page, sha, range(4), "low"), [first, third, fourth, second])
+
+
+class OneByOne(Gate):
+    """Holds every `method` request to `pattern`; `release()` lets the first held one go."""
+
+    def release(self) -> None:
+        self.held.pop(0).fallback()
+
+
+def test_uploads_stay_listed_while_the_page_is_drawn_anew(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """Three files chosen, a tag added while the first was on its way: saved after it, the
+    tag drew the page anew with an empty Uploads list, and the files still to go (the refused
+    one's reason too) were not shown while they went."""
+    name = "Ghibli Lora v3"
+    page = open_model(own_visit, own_library, name)
+    files = [make_image(tmp_path / f"{n}.png", width=80, height=100) for n in ("one", "two")]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image, whatever its name says")
+    gate = OneByOne(page, UPLOAD, "POST")
+    page.locator("#upload-input").set_input_files([str(p) for p in [*files, broken]])
+    gate.wait_held(page, 1)
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_label("Add a tag").fill("added-while-uploading")
+    tags.get_by_label("Add a tag").press("Enter")
+    gate.release()
+    tags.get_by_role("link", name="added-while-uploading").wait_for()
+    gate.wait_held(page, 1)
+    uploads = page.get_by_role("list", name="Uploads")
+    expect(uploads.get_by_role("progressbar", name="Uploading two.png")).to_be_visible()
+    gate.open()
+    page.get_by_role("alert").get_by_text("2 images added, 1 failed", exact=True).wait_for()
+    expect(uploads.get_by_role("listitem").filter(has_text="broken.png")).to_contain_text(
+        "Not added:"
+    )

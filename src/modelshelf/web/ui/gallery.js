@@ -262,17 +262,22 @@ function wireDrag(list, onMove) {
 }
 
 // Files refused stay listed, each with the server's whole reason, until the next upload or
-// Dismiss: they are kept in the gallery's state because the page is drawn anew once the
-// others are added. The list is a live region, and the toast counts both.
-function renderUpload(record, { queued, reread, state, onChange }) {
+// Dismiss. The list is a live region, and the toast counts both. The zone is made once for
+// the page and kept in the gallery's state: the page is drawn anew after each of its writes
+// (the uploads' own, a tag, a move), and a zone made again showed an empty list while the
+// files after it were still going, their progress and the reasons of those refused unseen.
+function renderUpload(record, deps) {
+  return deps.state.uploadZone || (deps.state.uploadZone = makeUpload(record, deps));
+}
+
+function makeUpload(record, { queued, reread, state, onChange }) {
   const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
   const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
-  const failures = state.uploadFailures || (state.uploadFailures = []);
+  const failures = [];
   const failedRow = (failure) => h("li", { class: "failed" },
     h("span", { text: failure.name }), h("span", { class: "reason", text: `Not added: ${failure.reason}` }));
-  const dismiss = h("button", { type: "button", class: "small", text: "Dismiss", hidden: !failures.length,
+  const dismiss = h("button", { type: "button", class: "small", text: "Dismiss", hidden: true,
     onclick: () => { failures.length = 0; clear(list); dismiss.hidden = true; input.focus(); } });
-  list.append(...failures.map(failedRow));
   const zone = h("div", { class: "dropzone" },
     h("span", { text: "Drop images here, or " }),
     h("label", { for: "upload-input", class: "button", text: "Choose images" }),
