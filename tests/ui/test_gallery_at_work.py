@@ -76,3 +76,35 @@ def test_uploads_stay_listed_while_the_page_is_drawn_anew(
     expect(uploads.get_by_role("listitem").filter(has_text="broken.png")).to_contain_text(
         "Not added:"
     )
+
+
+def test_images_chosen_while_others_upload_join_the_gallery_after_them(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """Two images chosen, then a third while the first was on its way: the second choice
+    cleared the list of the first (its file still going unseen) and its image went in
+    between the first two, each choice with a summary of its own."""
+    name = "Pastel Lora v3"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    files = [
+        make_image(tmp_path / f"{n}.png", width=80, height=100, colour=c)
+        for n, c in zip("abc", colours, strict=True)
+    ]
+    gate = OneByOne(page, UPLOAD, "POST")
+    page.locator("#upload-input").set_input_files([str(files[0]), str(files[1])])
+    gate.wait_held(page, 1)
+    page.locator("#upload-input").set_input_files(str(files[2]))
+    uploads = page.get_by_role("list", name="Uploads")
+    expect(uploads.get_by_role("progressbar", name="Uploading a.png")).to_be_visible()
+    gate.open()
+    page.get_by_role("status").get_by_text("3 images added", exact=True).wait_for()
+    assert [nearest(colours, shown) for shown in served(page, sha, range(3), "low")] == [0, 1, 2]
+
+
+def nearest(colours: list[tuple[int, int, int]], shown: list[float]) -> int:
+    """Which of `colours` (the left half of a made image; its right half is blue) the mean
+    colour `shown` comes from."""
+    means = [[(a + b) / 2 for a, b in zip(c, (0, 0, 255), strict=True)] for c in colours]
+    return min(range(len(means)), key=lambda i: sum(abs(x - y) for x, y in zip(means[i], shown)))

@@ -282,10 +282,11 @@ function makeUpload(record, { queued, reread, state, onChange }) {
     h("span", { text: "Drop images here, or " }),
     h("label", { for: "upload-input", class: "button", text: "Choose images" }),
     input, list, dismiss);
-  // Each file in turn, its progress in the list; resolves the number added.
-  const uploadEach = async (images) => {
-    let added = 0;
-    for (const file of images) {
+  // Each file in turn, its progress in the list, until none is left (files chosen meanwhile
+  // join `batch.files`); counts those added.
+  const uploadEach = async (batch) => {
+    while (batch.files.length) {
+      const file = batch.files.shift();
       const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
       const row = h("li", {}, h("span", { text: file.name }), bar);
       list.append(row);
@@ -300,7 +301,7 @@ function makeUpload(record, { queued, reread, state, onChange }) {
           await reread().catch(() => {}); // the redraw after the uploads says how it is
         });
         bar.value = 1;
-        added += 1;
+        batch.added += 1;
       } catch (error) {
         const failure = { name: file.name, reason: error.message };
         failures.push(failure);
@@ -308,26 +309,36 @@ function makeUpload(record, { queued, reread, state, onChange }) {
         dismiss.hidden = false;
       }
     }
-    return added;
   };
+  // The files under way. Images chosen or dropped while others upload join them, after them:
+  // a choice made meanwhile cleared the list of the files still going, its images went in
+  // between theirs, and each choice was summed up apart.
+  let running = null;
   const start = async (files) => {
     const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
     if (!images.length) return toast("Those files are not images", { error: true });
+    const skipped = files.length - images.length;
+    if (running) {
+      running.files.push(...images);
+      running.skipped += skipped;
+      return;
+    }
     failures.length = 0;
     clear(list);
     dismiss.hidden = true;
-    let added;
+    const batch = running = { files: [...images], added: 0, skipped };
     // Closing the page meanwhile would drop the files not sent yet without a word.
     holdThePage(1);
     try {
-      added = await uploadEach(images);
+      await uploadEach(batch);
     } finally {
       holdThePage(-1);
+      running = null;
     }
+    const { added } = batch;
     if (added) await onChange();
     const failed = failures.length;
-    const skipped = files.length - images.length;
-    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${skipped ? `; ${plural(skipped, "file")} skipped, not images` : ""}`;
+    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${batch.skipped ? `; ${plural(batch.skipped, "file")} skipped, not images` : ""}`;
     toast(summary, { error: failed > 0 });
   };
   input.addEventListener("change", () => start(input.files));
