@@ -5,6 +5,7 @@ way while the page is drawn anew."""
 from __future__ import annotations
 
 import re
+from typing import Any
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -108,3 +109,40 @@ def nearest(colours: list[tuple[int, int, int]], shown: list[float]) -> int:
     colour `shown` comes from."""
     means = [[(a + b) / 2 for a, b in zip(c, (0, 0, 255), strict=True)] for c in colours]
     return min(range(len(means)), key=lambda i: sum(abs(x - y) for x, y in zip(means[i], shown)))
+
+
+def add_images(page: Any, sha: str, folder: Path, count: int) -> None:
+    """`count` images of distinct colours added to the model through the API."""
+    for n in range(count):
+        colour = (40 + 5 * n % 200, 200 - 3 * n % 150, 60 + 7 * n % 180)
+        path = make_image(folder / f"added-{n}.png", width=40, height=50, colour=colour)
+        image = {"name": path.name, "mimeType": "image/png", "buffer": path.read_bytes()}
+        answer = page.request.post("/api/images/upload", multipart={"sha256": sha, "image": image})
+        assert answer.ok, answer.text()
+
+
+def test_an_image_moves_to_a_position_typed_with_the_keyboard(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """A collector's model of 40 images, the keyboard only: Alt+arrow moved an image one place
+    per press, each a save and the page drawn anew; the 38th to the second place took 36."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    add_images(page, sha, tmp_path, 40 - len(page.request.post(
+        "/api/images/get_sample_imgs", data={"hash": sha}).json()))
+    page.reload()
+    page.locator("#gallery-title", has_text="(40)").wait_for()
+    before = served(page, sha, range(40), "low")
+    page.get_by_role("button", name=f"Example image 1 of 40 of {name} (cover)").focus()
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    field = page.get_by_role("spinbutton", name="Move to position")
+    expect(field).to_have_value("38")
+    field.fill("2")
+    field.press("Enter")
+    page.get_by_role("status").get_by_text("Image moved to position 2").wait_for()
+    moved = [before[0], before[37], *before[1:37], *before[38:]]
+    assert same_pictures(served(page, sha, range(40), "low"), moved)
+    expect(page.get_by_role("button", name=f"Example image 2 of 40 of {name}")).to_be_focused()
