@@ -146,3 +146,37 @@ def test_an_image_moves_to_a_position_typed_with_the_keyboard(
     moved = [before[0], before[37], *before[1:37], *before[38:]]
     assert same_pictures(served(page, sha, range(40), "low"), moved)
     expect(page.get_by_role("button", name=f"Example image 2 of 40 of {name}")).to_be_focused()
+
+
+def test_the_place_in_the_strip_is_kept_when_an_upload_ends(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """A model of 40 images and more uploading: the page is drawn anew when the uploads end,
+    and the strip scrolled far along went back to its start, the image with the focus lost
+    it (to the page's body) as the person went through the images with the arrow keys."""
+    name = "Noir Lora v2"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    count = len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json())
+    strip = page.get_by_role("list", name=re.compile("^Example images"))
+    strip.hover()
+    page.mouse.wheel(0, 0)  # the strip takes the wheel's sideways scroll
+    page.mouse.wheel(2000, 0)
+    page.wait_for_function("el => el.scrollLeft > 500", arg=strip.element_handle())
+    scrolled = strip.evaluate("el => el.scrollLeft")
+    picture = make_image(tmp_path / "later.png", width=40, height=50)
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.locator("#gallery-title", has_text=f"({count + 1})").wait_for()
+    assert strip.evaluate("el => el.scrollLeft") == scrolled
+
+    gate = Gate(page, UPLOAD, "POST")
+    another = make_image(tmp_path / "last.png", width=40, height=50, colour=(9, 9, 9))
+    page.locator("#upload-input").set_input_files(str(another))
+    gate.wait_held(page, 1)
+    strip.get_by_role("button").first.focus()
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    gate.open()
+    page.locator("#gallery-title", has_text=f"({count + 2})").wait_for()
+    shown = f"Example image {count} of {count + 2} of {name}"
+    expect(page.get_by_role("button", name=shown)).to_be_focused()

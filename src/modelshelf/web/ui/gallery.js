@@ -219,7 +219,13 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   const upload = renderUpload(record, { queued, reread, state, onChange });
   panel.append(title, stage, thumbs, actions, upload);
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
-  select(state.index, { focus: Boolean(state.focusThumb) });
+  // The page is drawn anew after each write (uploads ending, a tag saved): the strip kept its
+  // place (it went back to its start, the 200th image out of sight) and the image with the
+  // focus kept it (it fell to the page's body). Drawn here while the old strip is in the page.
+  const hadFocus = Boolean(document.activeElement?.closest?.(".gallery .thumbs"));
+  thumbs.addEventListener("scroll", () => { state.stripScroll = thumbs.scrollLeft; }, { passive: true });
+  queueMicrotask(() => { thumbs.scrollLeft = state.stripScroll || 0; });
+  select(state.index, { focus: Boolean(state.focusThumb) || hadFocus });
   if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
   return panel;
