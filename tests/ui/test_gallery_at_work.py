@@ -180,3 +180,20 @@ def test_the_place_in_the_strip_is_kept_when_an_upload_ends(
     page.locator("#gallery-title", has_text=f"({count + 2})").wait_for()
     shown = f"Example image {count} of {count + 2} of {name}"
     expect(page.get_by_role("button", name=shown)).to_be_focused()
+
+
+def test_deleting_the_cover_says_which_image_takes_its_place(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Delete image on the cover asked "Delete image 1?", as for any image: that the library's
+    card would show another picture was not said, before or after."""
+    name = "Sketch Checkpoint v3"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    _, second = served(page, sha, range(2), "low")
+    page.get_by_role("button", name="Delete image").click()
+    dialog = page.get_by_role("dialog", name="Delete the cover?")
+    expect(dialog).to_contain_text("Image 2 becomes the cover")
+    dialog.get_by_role("button", name="Delete image").click()
+    page.get_by_role("status").get_by_text("Cover deleted; the next image is the cover now").wait_for()
+    assert same_pictures(served(page, sha, range(1), "low"), [second])

@@ -131,7 +131,12 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   // meanwhile is met by the record's ETag (the server answers 412).
   async function remove(i) {
     const picture = shown[i];
-    const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
+    // The cover is what the library's card shows: said before and after (it was "Delete
+    // image 1?", as for any image).
+    const cover = i === 0;
+    const yes = await confirmDialog(cover
+      ? { title: "Delete the cover?", body: images.length > 1 ? "Image 2 becomes the cover; later images move up by one." : "The model is left with no image.", confirm: "Delete image" }
+      : { title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
     if (!yes) return;
     try {
       const done = await queued(async () => {
@@ -147,9 +152,9 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
         // now, or to the file picker when none is left (it went to the page's body).
         state.focusThumb = true;
         await onChange();
-        return true;
+        return at === 0 && (current().images || []).length ? "cover" : "image";
       });
-      if (done) return toast("Image deleted");
+      if (done) return toast(done === "cover" ? "Cover deleted; the next image is the cover now" : "Image deleted");
       toast("Could not delete the image: the images changed before the delete was sent; nothing was deleted, choose the image again", { error: true });
       state.focusThumb = true;
       onChange();
