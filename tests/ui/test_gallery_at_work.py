@@ -197,3 +197,18 @@ def test_deleting_the_cover_says_which_image_takes_its_place(
     dialog.get_by_role("button", name="Delete image").click()
     page.get_by_role("status").get_by_text("Cover deleted; the next image is the cover now").wait_for()
     assert same_pictures(served(page, sha, range(1), "low"), [second])
+
+
+def test_the_image_the_lightbox_steps_to_is_said_to_a_screen_reader(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """An arrow key in the lightbox showed the next image, and a screen reader said nothing:
+    the focus stays where it was (a button, the dialog), and the caption that changed was not
+    a live region."""
+    page = open_model(own_visit, own_library, "Aurora Lineart XL")
+    page.get_by_role("button", name="Open image 1 large").click()
+    dialog = page.get_by_role("dialog")
+    page.keyboard.press("ArrowRight")
+    caption = dialog.locator("figcaption")
+    expect(caption).to_have_text("2 / 4 · Aurora Lineart XL")
+    expect(caption).to_have_attribute("aria-live", "polite")

@@ -171,7 +171,8 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     const opener = document.activeElement;
     let i = start;
     const img = h("img", { alt: "" });
-    const caption = h("figcaption");
+    // Said as the arrow keys step (the focus stays where it was, and a reader said nothing).
+    const caption = h("figcaption", { "aria-live": "polite" });
     const show = () => {
       img.src = imageUrl(images[i], "high");
       img.alt = alt(i);
