@@ -1,12 +1,13 @@
 """The gallery as a collector reorders it, in a real browser, on a library of its own (these
-tests move, add and delete images): a drag made while a move is on its way, uploads under
-way while the page is drawn anew."""
+tests move, add and delete images): a drag made while a move is on its way; uploads under way
+while the page is drawn anew or more images are chosen; a position typed to move an image
+to; the place in a long strip; the cover deleted; the lightbox as a screen reader says it."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import expect
 
@@ -108,7 +109,10 @@ def nearest(colours: list[tuple[int, int, int]], shown: list[float]) -> int:
     """Which of `colours` (the left half of a made image; its right half is blue) the mean
     colour `shown` comes from."""
     means = [[(a + b) / 2 for a, b in zip(c, (0, 0, 255), strict=True)] for c in colours]
-    return min(range(len(means)), key=lambda i: sum(abs(x - y) for x, y in zip(means[i], shown)))
+    return min(
+        range(len(means)),
+        key=lambda i: sum(abs(x - y) for x, y in zip(means[i], shown, strict=True)),
+    )
 
 
 def add_images(page: Any, sha: str, folder: Path, count: int) -> None:
@@ -129,8 +133,12 @@ def test_an_image_moves_to_a_position_typed_with_the_keyboard(
     name = "Noir Lora v2"
     sha = own_library.hashes[name]
     page = open_model(own_visit, own_library, name)
-    add_images(page, sha, tmp_path, 40 - len(page.request.post(
-        "/api/images/get_sample_imgs", data={"hash": sha}).json()))
+    add_images(
+        page,
+        sha,
+        tmp_path,
+        40 - len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json()),
+    )
     page.reload()
     page.locator("#gallery-title", has_text="(40)").wait_for()
     before = served(page, sha, range(40), "low")
@@ -195,7 +203,8 @@ def test_deleting_the_cover_says_which_image_takes_its_place(
     dialog = page.get_by_role("dialog", name="Delete the cover?")
     expect(dialog).to_contain_text("Image 2 becomes the cover")
     dialog.get_by_role("button", name="Delete image").click()
-    page.get_by_role("status").get_by_text("Cover deleted; the next image is the cover now").wait_for()
+    said = "Cover deleted; the next image is the cover now"
+    page.get_by_role("status").get_by_text(said).wait_for()
     assert same_pictures(served(page, sha, range(1), "low"), [second])
 
 
