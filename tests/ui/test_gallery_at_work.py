@@ -221,3 +221,22 @@ def test_the_image_the_lightbox_steps_to_is_said_to_a_screen_reader(
     caption = dialog.locator("figcaption")
     expect(caption).to_have_text("2 / 4 · Aurora Lineart XL")
     expect(caption).to_have_attribute("aria-live", "polite")
+
+
+def test_move_later_pressed_from_the_keyboard_keeps_the_focus_for_the_next_press(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Move later pressed with Enter sent the focus to the image moved: Enter again selected
+    it and moved nothing, and the button was four Tabs away."""
+    name = "Aurora Lineart XL"
+    page = open_model(own_visit, own_library, name)
+    page.get_by_role("button", name=f"Example image 2 of 4 of {name}").click()
+    later = page.get_by_role("button", name="Move later")
+    later.focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("status").get_by_text("Image moved to position 3").wait_for()
+    expect(later).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_role("status").get_by_text("Image moved to position 4").wait_for()
+    # The image is last: Move later can do no more, and the focus is on the image.
+    expect(page.get_by_role("button", name=f"Example image 4 of 4 of {name}")).to_be_focused()

@@ -70,8 +70,8 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     actions.append(
       h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
       h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0) }),
-      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0, { step: -1 }) }),
-      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(shown[i], 0, { step: 1 }) }),
+      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0, { step: -1, button: "Move earlier" }) }),
+      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(shown[i], 0, { step: 1, button: "Move later" }) }),
       h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }),
       canReorder && images.length > 2 ? moveToForm(i) : null);
   }
@@ -95,7 +95,8 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   // the order shown, a move made while another was on its way (keys pressed faster than the
   // server answered, a drag, Set as cover) moved the picture the first move had put in that
   // place (an image's name is its place).
-  async function move(picture, to, { step = 0 } = {}) {
+  // `button`: the action pressed, which keeps the focus for the next press while it can.
+  async function move(picture, to, { step = 0, button = null } = {}) {
     try {
       const place = await queued(async () => {
         const now = [...(current().images || [])];
@@ -110,6 +111,7 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
         order.splice(target, 0, ...order.splice(at, 1));
         state.index = target;
         state.focusThumb = true;
+        state.focusAction = button;
         // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
         await onChange();
         return target;
@@ -232,7 +234,14 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   const hadFocus = Boolean(document.activeElement?.closest?.(".gallery .thumbs"));
   thumbs.addEventListener("scroll", () => { state.stripScroll = thumbs.scrollLeft; }, { passive: true });
   queueMicrotask(() => { thumbs.scrollLeft = state.stripScroll || 0; });
-  select(state.index, { focus: Boolean(state.focusThumb) || hadFocus });
+  // Move earlier or later pressed keeps the focus, while it can move the image further
+  // (Enter again selected the image the focus had gone to, and moved nothing).
+  select(state.index);
+  const again = state.focusAction && [...actions.querySelectorAll("button")].find((b) => b.textContent === state.focusAction && !b.disabled);
+  const shownThumb = thumbs.querySelector(".thumb[aria-current='true']");
+  if (again) focusSoon(again);
+  else if ((state.focusThumb || hadFocus) && shownThumb) focusSoon(shownThumb);
+  state.focusAction = null;
   if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
   return panel;
