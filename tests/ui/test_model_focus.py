@@ -70,7 +70,7 @@ def test_the_file_picker_shows_keyboard_focus(visit: Visit, library: SeededLibra
     page = open_model(visit, library, "Aurora Lineart XL")
     zone = page.locator(".dropzone")
     assert zone.evaluate("z => getComputedStyle(z).outlineStyle") == "none"
-    page.get_by_role("button", name="Delete image").focus()
+    page.get_by_role("button", name="Move", exact=True).focus()  # the image's last action
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "upload-input"
     assert zone.evaluate("z => getComputedStyle(z).outlineStyle") != "none"

@@ -107,3 +107,18 @@ def test_a_new_tag_the_filter_hides_is_said_with_a_way_to_show_it(shelf_visit: V
     expect(page.get_by_label("Filter tags")).to_have_value("zebra")
     assert shown_names(page) == ["zebra"]
     expect(row(page, "zebra")).to_contain_text("no models")
+
+
+def test_a_messages_button_pressed_from_the_keyboard_leaves_the_focus_where_it_was(
+    shelf_visit: Visit,
+) -> None:
+    """Show zebra, reached with the keyboard in the message that said the filter hides the new
+    tag, and pressed: the message went with its button, the focus fell to the page's body and
+    the next Tab began again at the top of the page. It goes back to where the person was."""
+    page = open_tags(shelf_visit, "/tags?q=ani")
+    field = create(page, "okapi")
+    show = page.get_by_role("status").get_by_role("button", name="Show okapi")
+    show.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Filter tags")).to_have_value("okapi")
+    expect(field).to_be_focused()

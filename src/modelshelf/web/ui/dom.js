@@ -86,7 +86,21 @@ export function toast(message, { error = false, timeout = 3500, action = null } 
   const host = document.getElementById(error ? "alerts" : "status");
   const item = h("div", { class: error ? "toast error" : "toast" }, h("span", { text: message }));
   if (action) {
-    item.append(" ", h("button", { type: "button", class: "small", text: action.label, onclick: () => { item.remove(); action.run(); } }));
+    // The button goes with its toast: pressed from the keyboard, the focus fell to the page's
+    // body and the next Tab began at the top. It goes back to where the person came from
+    // (unless the action put it somewhere), else to the page's content.
+    let cameFrom = null;
+    item.addEventListener("focusin", (event) => {
+      if (event.relatedTarget && !item.contains(event.relatedTarget)) cameFrom = event.relatedTarget;
+    });
+    const press = () => {
+      const hadFocus = item.contains(document.activeElement);
+      item.remove();
+      action.run();
+      if (!hadFocus || (document.activeElement && document.activeElement !== document.body)) return;
+      (cameFrom && cameFrom.isConnected ? cameFrom : document.getElementById("main"))?.focus();
+    };
+    item.append(" ", h("button", { type: "button", class: "small", text: action.label, onclick: press }));
   }
   // The same words again (a save retried while offline) replace the toast that says them,
   // rather than stacking copies over the page; a toast with a button is left to its button.

@@ -1,9 +1,10 @@
 // A model's example images: the stage (medium, or high when drawn larger), thumbnails (low), the lightbox (high) with
-// arrow keys and Escape; reorder by drag and drop or Alt+arrow keys; set as cover; delete with
-// confirmation; upload by dropping files or choosing them, each with its progress.
-import { h, clear, toast, confirmDialog, note, plural, holdThePage } from "./dom.js";
-import { call, imageUrl, uploadImage, ApiError } from "./api.js";
+// arrow keys and Escape; reorder by drag and drop, Alt+arrow keys or a position typed; set as
+// cover; delete with confirmation; upload (galleryupload.js).
+import { h, clear, toast, confirmDialog, note } from "./dom.js";
+import { call, imageUrl, ApiError } from "./api.js";
 import { CHANGED_ELSEWHERE } from "./editor.js";
+import { renderUpload } from "./galleryupload.js";
 
 // A write refused because the model changed since it was shown (412; for a reorder, 409:
 // images added or removed meanwhile), in the person's words: the page then shows that
@@ -31,6 +32,11 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
   state.index = Math.min(state.index || 0, Math.max(0, images.length - 1));
+  // `state.order`: a token for each picture, in the server's order as far as this page knows
+  // (its own moves, deletes and uploads applied as they are answered); `shown`: the tokens of
+  // the strip drawn here. A gesture names its picture by token, not by its place.
+  if (!state.order || state.order.length !== images.length) state.order = images.map(() => Symbol("picture"));
+  const shown = [...state.order];
   const panel = h("section", { class: "panel gallery", "aria-labelledby": "gallery-title" });
   const title = h("h2", { id: "gallery-title" }, h("span", { text: `Images (${images.length})` }));
   const stage = h("div", { class: images.length ? "stage" : "stage no-images" });
@@ -63,33 +69,49 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     const i = state.index;
     actions.append(
       h("button", { type: "button", text: "View large", onclick: () => openLightbox(i) }),
-      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(i, 0, { selected: true }) }),
-      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(i, i - 1, { step: true }) }),
-      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(i, i + 1, { step: true }) }),
-      h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }));
+      h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0) }),
+      h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(shown[i], 0, { step: -1, button: "Move earlier" }) }),
+      h("button", { type: "button", text: "Move later", disabled: !canReorder || i === images.length - 1, onclick: () => move(shown[i], 0, { step: 1, button: "Move later" }) }),
+      h("button", { type: "button", class: "danger", text: "Delete image", onclick: () => remove(i) }),
+      canReorder && images.length > 2 ? moveToForm(i) : null);
   }
 
-  // Moves image `from` to place `to`. With `selected` (Set as cover, a key, Move earlier or
-  // later) the image moved is the one selected when the move is sent, after the page's
-  // earlier writes, and with `step` it goes `to - from` places: worked out from the order
-  // shown, keys pressed faster than the server answered each moved the image from its first
-  // place again (an image's name is its place), and Set as cover made the picture the move
-  // had put there the cover.
-  async function move(from, to, { step = false, selected = step } = {}) {
-    if (from === to || to < 0 || to >= images.length) return;
-    state.movesQueued = (state.movesQueued || 0) + 1;
+  // A place typed: the keys move an image one place a press, each a save and the page drawn
+  // anew (the 250th image of 300 to the second place took 248 presses; a drag needs a mouse).
+  function moveToForm(i) {
+    const field = h("input", { type: "number", id: "image-position", min: "1", max: String(images.length), step: "1", value: String(i + 1), required: true });
+    const submit = (event) => {
+      event.preventDefault();
+      const to = Number(field.value) - 1;
+      if (!Number.isInteger(to) || to < 0 || to >= images.length) return field.reportValidity();
+      move(shown[i], to);
+    };
+    return h("form", { class: "move-to", onsubmit: submit },
+      h("label", { for: "image-position", text: "Move to position" }), field, h("button", { type: "submit", text: "Move" }));
+  }
+
+  // Moves the picture `picture` (its token, see `shown`) to place `to`, or `step` places on
+  // from where it is when the move is sent, after the page's earlier writes. Worked out from
+  // the order shown, a move made while another was on its way (keys pressed faster than the
+  // server answered, a drag, Set as cover) moved the picture the first move had put in that
+  // place (an image's name is its place).
+  // `button`: the action pressed, which keeps the focus for the next press while it can.
+  async function move(picture, to, { step = 0, button = null } = {}) {
     try {
       const place = await queued(async () => {
         const now = [...(current().images || [])];
-        const at = selected ? state.index : from;
-        const target = step ? at + to - from : to;
-        if (target === at || target < 0 || target >= now.length) return null;
+        const order = state.order || [];
+        const at = order.indexOf(picture);
+        const target = step ? at + step : to;
+        // Gone: the page was drawn anew after a change elsewhere, which was said.
+        if (at < 0 || order.length !== now.length || target === at || target < 0 || target >= now.length) return null;
         now.splice(target, 0, ...now.splice(at, 1));
         const version = etag();
         await call("POST", "api/images/reorder", { body: { hash: record.sha256, order: now }, headers: version ? { "If-Match": version } : {} });
-        state.placesChanged = (state.placesChanged || 0) + 1; // see remove
+        order.splice(target, 0, ...order.splice(at, 1));
         state.index = target;
         state.focusThumb = true;
+        state.focusAction = button;
         // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
         await onChange();
         return target;
@@ -99,43 +121,50 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
       const changed = stale(error, 409, 412);
       toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });
       if (!changed) return;
+      state.order = null; // the places the page knew are not the server's any more
       // The image that had focus is drawn anew: it keeps it (it fell to the page's body).
       state.focusThumb = true;
       onChange();
-    } finally {
-      state.movesQueued -= 1;
     }
   }
 
+  // An image's name is its place: a move or delete of this page's own still on its way when
+  // Delete was chosen gave the name to another picture, which was deleted. The delete names
+  // the picture by its token and is sent for the place it has then; a reorder made elsewhere
+  // meanwhile is met by the record's ETag (the server answers 412).
   async function remove(i) {
-    // An image's name is its place. A reorder made elsewhere meanwhile makes the name another
-    // picture: the record's ETag goes with the delete (the server answers 412 then). One of
-    // this page's own, still on its way when Delete was chosen, does too, and the ETag then is
-    // its own: the other picture, moved into the place, was deleted. So the page counts its
-    // moves and deletes (`state.placesChanged`), and one since the choice stops the delete.
-    const chosenAt = state.placesChanged || 0;
-    const yes = await confirmDialog({ title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
+    const picture = shown[i];
+    // The cover is what the library's card shows: said before and after (it was "Delete
+    // image 1?", as for any image).
+    const cover = i === 0;
+    const yes = await confirmDialog(cover
+      ? { title: "Delete the cover?", body: images.length > 1 ? "Image 2 becomes the cover; later images move up by one." : "The model is left with no image.", confirm: "Delete image" }
+      : { title: `Delete image ${i + 1}?`, body: "The image is removed from this model; later images move up by one.", confirm: "Delete image" });
     if (!yes) return;
     try {
       const done = await queued(async () => {
-        if ((state.placesChanged || 0) !== chosenAt) return false;
-        const current = etag();
-        await call("DELETE", `api/images/${encodeURIComponent(images[i])}`, { headers: current ? { "If-Match": current } : {} });
-        state.placesChanged = chosenAt + 1;
-        state.index = Math.max(0, i - 1);
+        const order = state.order || [];
+        const at = order.indexOf(picture);
+        const names = current().images || [];
+        if (at < 0 || order.length !== names.length) return false;
+        const version = etag();
+        await call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: version ? { "If-Match": version } : {} });
+        order.splice(at, 1);
+        state.index = Math.max(0, at - 1);
         // The Delete image button that had focus is drawn anew: focus goes to the image shown
         // now, or to the file picker when none is left (it went to the page's body).
         state.focusThumb = true;
         await onChange();
-        return true;
+        return at === 0 && (current().images || []).length ? "cover" : "image";
       });
-      if (done) return toast("Image deleted");
-      toast("Could not delete the image: the images moved before the delete was sent; nothing was deleted, choose the image again", { error: true });
+      if (done) return toast(done === "cover" ? "Cover deleted; the next image is the cover now" : "Image deleted");
+      toast("Could not delete the image: the images changed before the delete was sent; nothing was deleted, choose the image again", { error: true });
       state.focusThumb = true;
       onChange();
     } catch (error) {
       toast(`Could not delete the image: ${stale(error, 412) ? changedElsewhere : error.message}`, { error: true });
       if (!stale(error, 404, 412)) return;
+      state.order = null;
       state.focusThumb = true;
       onChange();
     }
@@ -145,7 +174,8 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     const opener = document.activeElement;
     let i = start;
     const img = h("img", { alt: "" });
-    const caption = h("figcaption");
+    // Said as the arrow keys step (the focus stays where it was, and a reader said nothing).
+    const caption = h("figcaption", { "aria-live": "polite" });
     const show = () => {
       img.src = imageUrl(images[i], "high");
       img.alt = alt(i);
@@ -189,17 +219,29 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     if (d === undefined) return;
     event.preventDefault();
     if (!(event.altKey && canReorder && (event.key === "ArrowLeft" || event.key === "ArrowRight"))) return select(i + d, { focus: true });
-    // The image moved is the one with the focus; while a move is on its way, the keys come to
-    // the strip as it was before it, and the image is the one that move left selected.
-    if (!state.movesQueued) state.index = i;
-    move(i, i + d, { step: true });
+    // The image moved is the one with the focus (while a move is on its way, the strip is the
+    // one drawn before it: the token says which picture that is).
+    move(shown[i], 0, { step: d });
   });
-  if (canReorder) wireDrag(thumbs, (from, to) => move(from, to));
+  if (canReorder) wireDrag(thumbs, (from, to) => move(shown[from], to));
 
   const upload = renderUpload(record, { queued, reread, state, onChange });
   panel.append(title, stage, thumbs, actions, upload);
   if (!canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
-  select(state.index, { focus: Boolean(state.focusThumb) });
+  // The page is drawn anew after each write (uploads ending, a tag saved): the strip kept its
+  // place (it went back to its start, the 200th image out of sight) and the image with the
+  // focus kept it (it fell to the page's body). Drawn here while the old strip is in the page.
+  const hadFocus = Boolean(document.activeElement?.closest?.(".gallery .thumbs"));
+  thumbs.addEventListener("scroll", () => { state.stripScroll = thumbs.scrollLeft; }, { passive: true });
+  queueMicrotask(() => { thumbs.scrollLeft = state.stripScroll || 0; });
+  // Move earlier or later pressed keeps the focus, while it can move the image further
+  // (Enter again selected the image the focus had gone to, and moved nothing).
+  select(state.index);
+  const again = state.focusAction && [...actions.querySelectorAll("button")].find((b) => b.textContent === state.focusAction && !b.disabled);
+  const shownThumb = thumbs.querySelector(".thumb[aria-current='true']");
+  if (again) focusSoon(again);
+  else if ((state.focusThumb || hadFocus) && shownThumb) focusSoon(shownThumb);
+  state.focusAction = null;
   if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
   return panel;
@@ -255,95 +297,3 @@ function wireDrag(list, onMove) {
     list.querySelectorAll(".dragging").forEach((el) => el.classList.remove("dragging"));
   });
 }
-
-// Files refused stay listed, each with the server's whole reason, until the next upload or
-// Dismiss: they are kept in the gallery's state because the page is drawn anew once the
-// others are added. The list is a live region, and the toast counts both.
-function renderUpload(record, { queued, reread, state, onChange }) {
-  const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
-  const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
-  const failures = state.uploadFailures || (state.uploadFailures = []);
-  const failedRow = (failure) => h("li", { class: "failed" },
-    h("span", { text: failure.name }), h("span", { class: "reason", text: `Not added: ${failure.reason}` }));
-  const dismiss = h("button", { type: "button", class: "small", text: "Dismiss", hidden: !failures.length,
-    onclick: () => { failures.length = 0; clear(list); dismiss.hidden = true; input.focus(); } });
-  list.append(...failures.map(failedRow));
-  const zone = h("div", { class: "dropzone" },
-    h("span", { text: "Drop images here, or " }),
-    h("label", { for: "upload-input", class: "button", text: "Choose images" }),
-    input, list, dismiss);
-  // Each file in turn, its progress in the list; resolves the number added.
-  const uploadEach = async (images) => {
-    let added = 0;
-    for (const file of images) {
-      const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
-      const row = h("li", {}, h("span", { text: file.name }), bar);
-      list.append(row);
-      try {
-        // An upload is one of the page's writes: an image added changes the model's ETag, and
-        // a tag or an edit saved meanwhile with the one before met the page's own 412 (said
-        // as a change made elsewhere, not saved). So it waits its turn, and the ETag is read
-        // again before the next write.
-        await queued(async () => {
-          await uploadImage(record.sha256, file, (p) => { bar.value = p; });
-          await reread().catch(() => {}); // the redraw after the uploads says how it is
-        });
-        bar.value = 1;
-        added += 1;
-      } catch (error) {
-        const failure = { name: file.name, reason: error.message };
-        failures.push(failure);
-        row.replaceWith(failedRow(failure));
-        dismiss.hidden = false;
-      }
-    }
-    return added;
-  };
-  const start = async (files) => {
-    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
-    if (!images.length) return toast("Those files are not images", { error: true });
-    failures.length = 0;
-    clear(list);
-    dismiss.hidden = true;
-    let added;
-    // Closing the page meanwhile would drop the files not sent yet without a word.
-    holdThePage(1);
-    try {
-      added = await uploadEach(images);
-    } finally {
-      holdThePage(-1);
-    }
-    if (added) await onChange();
-    const failed = failures.length;
-    const skipped = files.length - images.length;
-    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${skipped ? `; ${plural(skipped, "file")} skipped, not images` : ""}`;
-    toast(summary, { error: failed > 0 });
-  };
-  input.addEventListener("change", () => start(input.files));
-  zone.startUpload = start;
-  return zone;
-}
-
-// Images dragged from the desktop are taken anywhere on a model's page, by its gallery's drop
-// zone: only the gallery's panel took them, and let go beside it (on the Details beside it,
-// in a margin) they were not added and the browser opened the file in place of the page.
-// Elsewhere (no gallery on the page) the browser does as it does.
-const galleryZone = () => document.querySelector(".gallery .dropzone");
-const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
-document.addEventListener("dragover", (event) => {
-  const zone = galleryZone();
-  if (!zone || !hasFiles(event)) return;
-  event.preventDefault();
-  zone.classList.add("over");
-});
-document.addEventListener("dragleave", (event) => {
-  if (!event.relatedTarget) galleryZone()?.classList.remove("over"); // left the window
-});
-document.addEventListener("drop", (event) => {
-  const zone = galleryZone();
-  if (!zone || !hasFiles(event)) return;
-  event.preventDefault();
-  zone.classList.remove("over");
-  // Not behind a dialog (the page there is inert): the person sees where they drop.
-  if (!document.querySelector("dialog[open]")) zone.startUpload(event.dataTransfer.files);
-});

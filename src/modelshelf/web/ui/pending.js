@@ -7,24 +7,19 @@
 // Thousands may wait: the rows are drawn in pieces (pendingwindow.js), and what is selected
 // and acted on is every model of the group shown, its rows drawn or not. A filter by words
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
-// drawn yet.
-import { h, clear, toast, note, plural, formatBytes, formatCount, confirmDialog, debounce, showBusy, tagsByName } from "./dom.js";
-import { call, get, post, capabilities, pendingImageUrl, followJob, isOver, ApiError, isUnavailable, imagesChanged } from "./api.js";
+// drawn yet. What a row's buttons do is pendingone.js's; what is done to many at once,
+// pendingbatch.js's.
+import { h, clear, toast, note, plural, formatBytes, formatCount, debounce, tagsByName } from "./dom.js";
+import { get, capabilities, pendingImageUrl } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
-import { jobView } from "./jobs.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
-import { openComparison } from "./compare.js";
 import { rowWindow, focusNear } from "./pendingwindow.js";
-import { invalidateLibrary } from "./library.js";
+import { modelActions } from "./pendingone.js";
+import { batchActions } from "./pendingbatch.js";
 
 // Shown in place of the queue once it is empty.
 const nothingPending = () => h("p", { class: "empty", text: "Nothing is pending." });
 const CHOICES = [["", "Leave conflicts in the queue"], ["merge", "Merge"], ["override", "Override"], ["delete", "Delete the pending one"]];
-// An override replaces the existing model's cover and a merge adds an image: the pages show
-// the new ones (see imageUrl). An import or a delete leaves the library's images as they were.
-function changedImagesOf(outcome) {
-  if (outcome.sha256 && ["overridden", "merged"].includes(outcome.action_taken)) imagesChanged(outcome.sha256);
-}
 
 export async function mountPending(main, context) {
   const caps = await capabilities();
@@ -74,7 +69,6 @@ export async function mountPending(main, context) {
   const canCheck = caps.has("POST", "/api/migration/preview_import");
   let lastChecked = null;
   let alive = true;
-  let follower = null;
   let knowsGroups = false; // an older server's records do not say
   let checking = null;
   let batching = false; // Import selected stays disabled while its batch runs
@@ -258,109 +252,18 @@ export async function mountPending(main, context) {
     clear(row.status, text ? h("span", { class: kind === "conflict" ? "badge dup" : "badge missing", text }) : null);
   }
 
-  // While a row's request runs, the button that sent it says so ("Importing…", aria-busy,
-  // aria-disabled) and the row's buttons send nothing more: a double click made a second
-  // request, answered by a bogus 423. aria-disabled, not disabled: focus stays on the button.
-  async function whileBusy(record, button, label, work) {
-    const row = rows.get(record.id);
-    if (!row || row.busy) return;
-    row.busy = true;
-    showBusy(button, label);
-    try {
-      await work();
-    } finally {
-      row.busy = false;
-      if (button.isConnected) showBusy(button, null);
-    }
-  }
-
-  // A 404: the model was imported or discarded elsewhere (another tab, a script); its row
-  // leaves the queue, as the batch path does for "not_found".
-  function goneElsewhere(record, error) {
-    if (!(error instanceof ApiError && error.status === 404 && !isUnavailable(error))) return false;
-    toast(`${record.name || record.id} was already imported or removed elsewhere`);
-    remove(record.id);
-    return true;
-  }
-
-  async function importOne(record) {
-    try {
-      const done = await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: null } });
-      invalidateLibrary();
-      toast(`${record.name || record.id} imported`);
-      remove(record.id);
-      refreshSoon();
-      return done;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 409 && error.body.existing) {
-        mark(record.id, "conflict", "Already in the library");
-        await resolve(record, error.body);
-        // Left in the queue (decided later, or the choice failed): it is a conflict now.
-        record.conflict = true;
-        return updateSelection();
-      }
-      if (goneElsewhere(record, error)) return null;
-      mark(record.id, "failed", error.message);
-      toast(error.message, { error: true });
-      refreshSoon();
-      return null;
-    }
-  }
-
-  // Out of the queue without an import: for a model whose file is gone, or one not wanted.
-  async function discard(record, button) {
-    const name = record.name || `Pending model ${record.id}`;
-    if (rows.get(record.id)?.busy) return;
-    const yes = await confirmDialog({ title: `Discard “${name}”?`, body: "It leaves the queue with its image and is not imported. Its model file stays on disk.", confirm: "Discard" });
-    if (!yes) return;
-    await whileBusy(record, button, "Discarding…", async () => {
-      try {
-        await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`);
-        toast(`${name} discarded`);
-        remove(record.id);
-        refreshSoon();
-      } catch (error) {
-        if (goneElsewhere(record, error)) return;
-        mark(record.id, "failed", error.message);
-        toast(error.message, { error: true });
-      }
-    });
-  }
-
-  // `changed`: the library's model changed since the comparison was first opened.
-  async function resolve(record, conflict, changed = false) {
-    const choice = await openComparison(conflict, { caps, changed });
-    if (!choice) return;
-    try {
-      // The comparison showed the library's model as it was when it opened; one edited since
-      // (another tab) is shown again before an override or a merge decides over it.
-      const fresh = choice !== "delete" && await changedSince(record, choice, conflict.existing);
-      if (fresh) return resolve(record, fresh, true);
-      // Delete takes the pending model out, as its card says, even if the library's model
-      // went meanwhile: import_a_model would then import it (with no conflict every
-      // strategy imports).
-      const done = choice === "delete" && canDiscard
-        ? (await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`), { action_taken: "deleted" })
-        : await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
-      invalidateLibrary();
-      changedImagesOf(done);
-      toast(`${record.name || record.id}: ${done.action_taken}`);
-      remove(record.id);
-      refreshSoon();
-    } catch (error) {
-      if (goneElsewhere(record, error)) return;
-      mark(record.id, "failed", error.message);
-      toast(error.message, { error: true });
-    }
-  }
-
-  // The conflict as it is now, if its library model is not the one `existing` shows; null
-  // when it is, when it is gone (every strategy then imports), or the server cannot say.
-  async function changedSince(record, choice, existing) {
-    if (!canCheck) return null;
-    const now = await post("api/migration/preview_import", { id: record.id, conf_strategy: choice });
-    return now.existing && !sameModel(now.existing, existing) ? { existing: now.existing, pending: now.pending } : null;
-  }
+  // What the actions on one model (pendingone.js) and on many (pendingbatch.js) use of the
+  // page: its rows and controls, and how it updates them.
+  const pendingPage = {
+    caps, main, rows, progress, run, discardMany, selectAll, strategy, canDiscard, canCheck,
+    remove, mark, updateSelection, refreshGroups, refreshSoon, selectedIds,
+    alive: () => alive,
+    get batching() { return batching; },
+    set batching(on) { batching = on; },
+    emptied: () => { if (!rows.size) message.replaceChildren(nothingPending()); },
+  };
+  const { whileBusy, importOne, discard } = modelActions(pendingPage);
+  const { runBatch, followRunningBatches, discardSelected, stop: stopFollowing } = batchActions(pendingPage);
 
   function drawRow(entry) {
     const { record } = entry;
@@ -396,147 +299,6 @@ export async function mountPending(main, context) {
     return el;
   }
 
-  async function runBatch() {
-    const ids = selectedIds();
-    if (!ids.length) return;
-    const conf = strategy.value || null;
-    // The button is disabled while the batch runs: focus, if it was there, goes to the
-    // progress (brought into view: the range may have been picked far down the queue), and
-    // back to the button when the batch ends, if it can take it then.
-    const keepFocus = document.activeElement === run;
-    batching = true;
-    run.disabled = true;
-    // Said until the server answers (it may be slow): the progress is where focus goes.
-    const starting = h("li", { class: "job", text: `Starting the batch import of ${plural(ids.length, "model")}…` });
-    clear(progress, starting);
-    if (keepFocus) {
-      progress.focus({ preventScroll: true });
-      progress.scrollIntoView({ block: "nearest" });
-    }
-    try {
-      const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
-      const body = await response.json().catch(() => ({}));
-      starting.remove();
-      if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
-      if (response.status === 202 && body.job) return await followBatch(body.job);
-      progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
-        h("p", { class: "stats", text: Object.entries(body.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
-      applyResults(body.results || []);
-      await refreshGroups();
-    } catch (error) {
-      toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
-    } finally {
-      starting.remove();
-      batching = false;
-      updateSelection();
-      const lost = document.activeElement === progress || document.activeElement === document.body;
-      if (keepFocus && alive && lost) (run.disabled ? progress : run).focus();
-    }
-  }
-
-  // A batch job to its end (with Stop), then what it did applied to the queue and said.
-  async function followBatch(started) {
-    const view = jobView(started, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
-    progress.append(view);
-    follower = followJob(started, (job) => view.update(job));
-    const final = await follower.done;
-    follower = null;
-    if (!alive) return;
-    if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
-    if (final.result) {
-      applyResults(final.result.results || []);
-      await refreshGroups();
-      return;
-    }
-    // No report of what it did: the queue as the server has it now says.
-    const gone = await refreshGroups();
-    if (gone) invalidateLibrary();
-    if (alive) toast(`${plural(gone, "model")} left the queue before the batch ended`);
-  }
-
-  // A batch started before this page was shown (it was left meanwhile, or another tab
-  // started it) is shown and ended here as one started here: what it did is not lost from
-  // view, and Import selected waits for it.
-  async function followRunningBatches() {
-    if (!caps.has("GET", "/api/jobs")) return;
-    // Without results: a running batch is all it looks for (and ended batches' are large).
-    const url = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
-    const { jobs } = await get(url).catch(() => ({ jobs: [] }));
-    const running = jobs.find((job) => job.kind === "import_models" && !isOver(job));
-    if (!running || !alive || batching) return;
-    batching = true;
-    updateSelection();
-    try {
-      await followBatch(running);
-    } finally {
-      batching = false;
-      if (alive) updateSelection();
-    }
-  }
-
-  // Every selected model out of the queue, in one request: for the group whose files are
-  // gone, most often. A model being imported meanwhile stays, marked.
-  async function discardSelected() {
-    const ids = selectedIds();
-    if (!ids.length || batching) return;
-    const yes = await confirmDialog({
-      title: `Discard ${plural(ids.length, "pending model")}?`,
-      body: "They leave the queue with their images and are not imported. Their model files stay on disk.",
-      confirm: `Discard ${plural(ids.length, "model")}`,
-    });
-    if (!yes || batching || !alive) return;
-    // The button is disabled while the request runs, and stays so once nothing is selected:
-    // focus, if it was there, goes to Select all (to the heading once the queue is empty).
-    const keepFocus = document.activeElement === discardMany;
-    batching = true;
-    updateSelection();
-    try {
-      const done = await call("POST", "api/migration/discard_models", { body: { ids } });
-      for (const id of [...done.discarded, ...done.not_found]) remove(id, { later: true });
-      for (const id of done.locked) mark(id, "failed", "Being imported: left in the queue");
-      const left = done.locked.length ? `; ${formatCount(done.locked.length)} being imported, left in the queue` : "";
-      toast(`${plural(done.discarded.length, "model")} discarded${left}`);
-    } catch (error) {
-      toast(error.message, { error: true });
-    } finally {
-      batching = false;
-      updateSelection();
-      if (!rows.size) message.replaceChildren(nothingPending());
-      if (keepFocus && alive && document.activeElement === document.body) {
-        if (rows.size) selectAll.focus();
-        else focusHeading(main, true);
-      }
-      refreshSoon();
-    }
-  }
-
-  function applyResults(results) {
-    let imported = 0;
-    const actions = new Map(); // action_taken -> how many: "4 imported, 6 merged"
-    for (const r of results) {
-      if (r.result === "success") {
-        remove(r.id, { later: true }); imported += 1; changedImagesOf(r);
-        const action = r.action_taken || "imported";
-        actions.set(action, (actions.get(action) || 0) + 1);
-      }
-      else if (r.result === "conflict") mark(r.id, "conflict", "Already in the library: compare to choose");
-      else if (r.result !== "not_found") mark(r.id, "failed", r.detail || r.result);
-      else remove(r.id, { later: true });
-    }
-    updateSelection();
-    if (!rows.size) message.replaceChildren(nothingPending());
-    if (imported) invalidateLibrary();
-    // A pending model "deleted" by the strategy left the queue; the library's model stayed.
-    const said = { deleted: "deleted from the queue (the library's kept)" };
-    const order = ["imported", "overridden", "merged", "deleted"];
-    const ranked = [...actions].sort(([a], [b]) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
-    const done = imported ? ranked.map(([action, n], i) => `${i ? formatCount(n) : plural(n, "model")} ${said[action] || action}`).join(", ") : "No model imported";
-    // Gone: imported or discarded elsewhere meanwhile (their rows went); left: still queued.
-    const gone = results.filter((r) => r.result === "not_found").length;
-    const left = results.length - imported - gone;
-    toast([done, gone ? `${formatCount(gone)} ${gone === 1 ? "was" : "were"} no longer in the queue` : "", left ? `${formatCount(left)} left` : ""].filter(Boolean).join(", "));
-  }
-
   selectAll.addEventListener("change", () => {
     for (const r of shownRows()) check(r, selectAll.checked);
     updateSelection();
@@ -559,20 +321,8 @@ export async function mountPending(main, context) {
     view.stop();
     refreshSoon.cancel();
     filterSoon.cancel();
-    if (follower) follower.stop();
+    stopFollowing();
   };
-}
-
-// What a comparison shows of a library model, keys in any order.
-function sameModel(a, b) {
-  const seen = (r) => JSON.stringify(sorted([r.name, r.type, r.path, r.meta_json, tagsByName(r.tags).map((t) => t.name), r.images]));
-  return seen(a) === seen(b);
-}
-
-function sorted(value) {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
-  return value;
 }
 
 function wordsOf(text) {

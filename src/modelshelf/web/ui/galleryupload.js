@@ -1,0 +1,113 @@
+// A model's gallery's uploads (see gallery.js): images dropped anywhere on the model's page
+// or chosen, each in turn with its progress, and those refused listed with the reason.
+import { h, clear, toast, plural, holdThePage } from "./dom.js";
+import { uploadImage } from "./api.js";
+
+// Files refused stay listed, each with the server's whole reason, until the next upload or
+// Dismiss. The list is a live region, and the toast counts both. The zone is made once for
+// the page and kept in the gallery's state: the page is drawn anew after each of its writes
+// (the uploads' own, a tag, a move), and a zone made again showed an empty list while the
+// files after it were still going, their progress and the reasons of those refused unseen.
+export function renderUpload(record, deps) {
+  return deps.state.uploadZone || (deps.state.uploadZone = makeUpload(record, deps));
+}
+
+function makeUpload(record, { queued, reread, state, onChange }) {
+  const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
+  const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
+  const failures = [];
+  const failedRow = (failure) => h("li", { class: "failed" },
+    h("span", { text: failure.name }), h("span", { class: "reason", text: `Not added: ${failure.reason}` }));
+  const dismiss = h("button", { type: "button", class: "small", text: "Dismiss", hidden: true,
+    onclick: () => { failures.length = 0; clear(list); dismiss.hidden = true; input.focus(); } });
+  const zone = h("div", { class: "dropzone" },
+    h("span", { text: "Drop images here, or " }),
+    h("label", { for: "upload-input", class: "button", text: "Choose images" }),
+    input, list, dismiss);
+  // Each file in turn, its progress in the list, until none is left (files chosen meanwhile
+  // join `batch.files`); counts those added.
+  const uploadEach = async (batch) => {
+    while (batch.files.length) {
+      const file = batch.files.shift();
+      const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
+      const row = h("li", {}, h("span", { text: file.name }), bar);
+      list.append(row);
+      try {
+        // An upload is one of the page's writes: an image added changes the model's ETag, and
+        // a tag or an edit saved meanwhile with the one before met the page's own 412 (said
+        // as a change made elsewhere, not saved). So it waits its turn, and the ETag is read
+        // again before the next write.
+        await queued(async () => {
+          await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+          state.order?.push(Symbol("picture")); // added last
+          await reread().catch(() => {}); // the redraw after the uploads says how it is
+        });
+        bar.value = 1;
+        batch.added += 1;
+      } catch (error) {
+        const failure = { name: file.name, reason: error.message };
+        failures.push(failure);
+        row.replaceWith(failedRow(failure));
+        dismiss.hidden = false;
+      }
+    }
+  };
+  // The files under way. Images chosen or dropped while others upload join them, after them:
+  // a choice made meanwhile cleared the list of the files still going, its images went in
+  // between theirs, and each choice was summed up apart.
+  let running = null;
+  const start = async (files) => {
+    const images = [...files].filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|webp|gif|avif|tiff?)$/i.test(f.name));
+    if (!images.length) return toast("Those files are not images", { error: true });
+    const skipped = files.length - images.length;
+    if (running) {
+      running.files.push(...images);
+      running.skipped += skipped;
+      return;
+    }
+    failures.length = 0;
+    clear(list);
+    dismiss.hidden = true;
+    const batch = running = { files: [...images], added: 0, skipped };
+    // Closing the page meanwhile would drop the files not sent yet without a word.
+    holdThePage(1);
+    try {
+      await uploadEach(batch);
+    } finally {
+      holdThePage(-1);
+      running = null;
+    }
+    const { added } = batch;
+    if (added) await onChange();
+    const failed = failures.length;
+    const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${batch.skipped ? `; ${plural(batch.skipped, "file")} skipped, not images` : ""}`;
+    toast(summary, { error: failed > 0 });
+  };
+  input.addEventListener("change", () => start(input.files));
+  zone.startUpload = start;
+  return zone;
+}
+
+// Images dragged from the desktop are taken anywhere on a model's page, by its gallery's drop
+// zone: only the gallery's panel took them, and let go beside it (on the Details beside it,
+// in a margin) they were not added and the browser opened the file in place of the page.
+// Elsewhere (no gallery on the page) the browser does as it does.
+const galleryZone = () => document.querySelector(".gallery .dropzone");
+const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+document.addEventListener("dragover", (event) => {
+  const zone = galleryZone();
+  if (!zone || !hasFiles(event)) return;
+  event.preventDefault();
+  zone.classList.add("over");
+});
+document.addEventListener("dragleave", (event) => {
+  if (!event.relatedTarget) galleryZone()?.classList.remove("over"); // left the window
+});
+document.addEventListener("drop", (event) => {
+  const zone = galleryZone();
+  if (!zone || !hasFiles(event)) return;
+  event.preventDefault();
+  zone.classList.remove("over");
+  // Not behind a dialog (the page there is inert): the person sees where they drop.
+  if (!document.querySelector("dialog[open]")) zone.startUpload(event.dataTransfer.files);
+});
