@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from modelshelf.storage import listing
-from modelshelf.storage.listing import ModelFilter
+from modelshelf.storage.model_filter import ModelFilter
 from search import build
 
 LISTINGS = {

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from modelshelf.storage import listing, search
-from modelshelf.storage.listing import ModelFilter
+from modelshelf.storage.model_filter import ModelFilter
 from search import build
 
 PLACES = ["first", "after others of its name", "2-5", "6-50", "not in the first 50"]

@@ -67,7 +67,7 @@ from figures import percentile
 from modelshelf.app import create_app
 from modelshelf.config import Settings
 from modelshelf.storage import Storage, listing, models
-from modelshelf.storage.listing import ModelFilter
+from modelshelf.storage.model_filter import ModelFilter
 from serving import start_modelshelf, stop
 
 TARGET_P50_MS = 5.0

@@ -15,7 +15,8 @@ import pytest
 from modelshelf.storage import Storage, listing
 from modelshelf.storage import counts as counts_module
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
-from modelshelf.storage.listing import ModelFilter, ranking_depth, read_page
+from modelshelf.storage.listing import ranking_depth, read_page
+from modelshelf.storage.model_filter import ModelFilter
 from modelshelf.storage.rows import run_on_connection
 from modelshelf.storage.search_rows import refresh_stale
 from tests.conftest import Client

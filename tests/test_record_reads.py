@@ -18,13 +18,13 @@ from modelshelf.storage import Storage
 from modelshelf.storage.counts import RANKING_DEPTH, MatchCounts
 from modelshelf.storage.image_index import image_content_keys
 from modelshelf.storage.listing import (
-    ModelFilter,
     count_models,
     page_of_hashes,
     read_page,
     read_page_at_once,
     read_ranked_page,
 )
+from modelshelf.storage.model_filter import ModelFilter
 from modelshelf.storage.models import (
     fetch_model,
     fetch_model_and_image_keys,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from modelshelf.storage import listing
-from modelshelf.storage.listing import ModelFilter
+from modelshelf.storage.model_filter import ModelFilter
 from tests.conftest import Client, migrate, shelf_of
 from tests.factories import LegacyLibrary, fake_sha
 

@@ -14,7 +14,8 @@ import pytest
 
 from modelshelf.storage import Storage, search
 from modelshelf.storage.counts import MatchCounts
-from modelshelf.storage.listing import ModelFilter, read_page
+from modelshelf.storage.listing import read_page
+from modelshelf.storage.model_filter import ModelFilter
 from modelshelf.storage.word_chars import TOKENIZER, fts5_keeps_in_a_word
 from tests.conftest import Client
 from tests.editing import call

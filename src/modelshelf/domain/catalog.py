@@ -17,7 +17,8 @@ from modelshelf.rendition_cache import CachedFile
 from modelshelf.renditions import qualities
 from modelshelf.storage import hash_cache, image_index, models, pending, tags
 from modelshelf.storage.hash_cache import CachedDigest
-from modelshelf.storage.listing import ModelFilter, Page, base_model_counts, read_sized_page
+from modelshelf.storage.listing import Page, base_model_counts, read_sized_page
+from modelshelf.storage.model_filter import ModelFilter
 
 
 def require_sha256(value: str) -> str:

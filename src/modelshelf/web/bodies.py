@@ -30,7 +30,7 @@ from modelshelf.records import (
     Tag,
 )
 from modelshelf.renditions import DEFAULT_QUALITY, qualities
-from modelshelf.storage.listing import Order, SortKey
+from modelshelf.storage.model_filter import Order, SortKey
 
 MAX_BATCH = 10_000
 NO_NUL = r"^[^\x00]*$"

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from modelshelf.domain import catalog, revisions
 from modelshelf.records import ModelRecord
-from modelshelf.storage.listing import ModelFilter
+from modelshelf.storage.model_filter import ModelFilter
 from modelshelf.web.bodies import (
     BaseModelsResponse,
     ModelsPage,
