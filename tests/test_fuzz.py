@@ -7,6 +7,7 @@ import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -15,6 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
+from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.records import folded_tag_name
 from modelshelf.web.routes import ENDPOINTS
 from tests.factories import LegacyLibrary, fake_sha, make_model_file
@@ -60,12 +62,30 @@ def api_schema(live_server: ServerProcess) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(live_server.url + "/api/openapi.json")
 
 
+def tag_names_of(path: str, body: dict[str, Any]) -> list[str]:
+    """The tag names a request's body sends."""
+    if path in ("/api/tags", "/api/tags/{id}"):
+        names = [body.get("name")]
+    elif path == "/api/models/{sha256}/tags":
+        names = body.get("tags") if isinstance(body.get("tags"), list) else []
+    elif path == "/api/models/tags":
+        names = [
+            n for key in ("add", "remove") if isinstance(body.get(key), list) for n in body[key]
+        ]
+    else:
+        names = []
+    return [n for n in names if isinstance(n, str)]
+
+
 def breaks_a_rule_no_schema_states(case: schemathesis.Case) -> bool:
     """Whether a request the schema allows breaks a rule JSON Schema cannot state, which the
     service answers with 400: a tag merged into itself (the path's id and the body's `into`),
     a tag name both added to and removed from models (compared as the service reads names:
-    trimmed and lower-cased), an edit of many models that names neither type nor meta_json."""
+    trimmed and lower-cased), a tag name over MAX_TAG_NAME characters once trimmed, an edit of
+    many models that names neither type nor meta_json."""
     body = case.body if isinstance(case.body, dict) else {}
+    if any(len(name.strip()) > MAX_TAG_NAME for name in tag_names_of(case.path, body)):
+        return True
     if case.path == "/api/tags/{id}/merge":
         return body.get("into") == case.path_parameters.get("id")
     if case.path == "/api/models/tags":

@@ -5,11 +5,13 @@ audit of client input.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelshelf.domain.tagging import MAX_TAG_NAME
 from tests.conftest import Client, migrate
 from tests.editing import A, B, assert_error, build, call, get_model, snapshot
 from tests.factories import LegacyLibrary, fake_sha
@@ -159,6 +161,45 @@ async def test_a_full_width_tag_name_is_the_tag_it_spells(library: Client, data_
         library, data_dir, "POST", "/api/tags", {"name": "\uff2c\uff2f\uff32\uff21"}, status=409
     )
     assert answer["tag"]["name"] == "lora"
+
+
+# --- the longest tag name, sent with spaces around it -----------------------------------------
+
+LONGEST = "x" * MAX_TAG_NAME
+# Every body that names a tag: (method, path, body of a name).
+NAMING: dict[str, tuple[str, str, Callable[[str], Any]]] = {
+    "create": ("POST", "/api/tags", lambda name: {"name": name}),
+    "rename": ("PATCH", "/api/tags/1", lambda name: {"name": name}),
+    "set": ("PUT", f"/api/models/{A}/tags", lambda name: {"tags": [name]}),
+    "add-to-many": ("POST", "/api/models/tags", lambda name: {"hashes": [A], "add": [name]}),
+    "remove-from-many": (
+        "POST",
+        "/api/models/tags",
+        lambda name: {"hashes": [A], "remove": [name]},
+    ),
+}
+
+
+@pytest.mark.parametrize("sent", [LONGEST + " ", "  " + LONGEST + "\u3000"], ids=["space", "both"])
+@pytest.mark.parametrize("call_of", NAMING.values(), ids=NAMING.keys())
+async def test_the_longest_tag_name_is_taken_with_spaces_around_it(
+    library: Client, call_of: tuple[str, str, Callable[[str], Any]], sent: str
+) -> None:
+    # As pasted: the limit is on the name once trimmed, as the domain reads it.
+    method, path, body = call_of
+    status, answer, _ = await call(library, method, path, body(sent))
+    assert status in (200, 201), answer
+    if "remove" not in body(sent):
+        assert LONGEST in await tag_names(library)
+
+
+@pytest.mark.parametrize("call_of", NAMING.values(), ids=NAMING.keys())
+async def test_a_tag_name_over_the_limit_once_trimmed_is_400(
+    library: Client, data_dir: Path, call_of: tuple[str, str, Callable[[str], Any]]
+) -> None:
+    method, path, body = call_of
+    answer = await assert_refused(library, data_dir, method, path, body(f" {LONGEST}x "))
+    assert str(MAX_TAG_NAME) in answer["detail"]
 
 
 # --- a stage-1 tag spelt in capitals --------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from modelshelf.renditions import qualities
+from modelshelf.storage import model_meta
 from modelshelf.storage import models as model_rows
 from modelshelf.storage.rows import parse_meta
 from tests.conftest import Client, MakeClient, migrate, shelf_of
@@ -47,7 +48,7 @@ async def set_meta(client: Client, sha256: str, **changes: Any) -> None:
                 meta.pop(key, None)
             else:
                 meta[key] = value
-        await model_rows.set_meta_json(change.tx, sha256, meta)
+        await model_meta.set_meta_json(change.tx, sha256, meta)
 
 
 @pytest.fixture

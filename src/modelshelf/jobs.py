@@ -30,11 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from modelshelf.errors import (
@@ -48,6 +46,7 @@ from modelshelf.errors import (
     StorageFull,
     StorageUnavailable,
 )
+from modelshelf.job_entry import JobEntry, on_loop
 from modelshelf.job_reasons import (
     CANCELLED_ON_REQUEST,
     DIED,
@@ -78,35 +77,6 @@ KEEP_ENDED = 500
 CANCEL_GRACE_S = 5.0
 
 
-@dataclass(eq=False)
-class _Entry:
-    """A job this process runs (or ran, while its end is not stored)."""
-
-    job: Job
-    progress: Progress
-    detached: bool
-    task: asyncio.Task[None] | None = None
-    # Set by the task's first step: a task cancelled before it would never run `_run` at all,
-    # so the job would never end (see `Jobs._stop`).
-    begun: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    progress_unsaved: asyncio.Event = field(default_factory=asyncio.Event)
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    stop_reason: str | None = None
-    failure: BaseException | None = None
-
-    def current(self) -> Job:
-        if self.ended.is_set():
-            return self.job
-        return self.job.model_copy(update={"progress": self.progress.snapshot()})
-
-    def tell(self) -> None:
-        """Wake everyone waiting for a change (on the event loop's thread)."""
-        self.changed.set()
-        self.changed = asyncio.Event()
-        self.progress_unsaved.set()
-
-
 class Jobs:
     """Every job of one data directory; see the module docstring."""
 
@@ -114,7 +84,7 @@ class Jobs:
         self._storage = storage
         self._changes = changes
         self._executor = executor
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, JobEntry] = {}
         self._stopping = False
 
     async def fail_unfinished(self) -> int:
@@ -271,13 +241,13 @@ class Jobs:
         what: str,
         unit: str,
         bar: bool | None,
-    ) -> _Entry:
+    ) -> JobEntry:
         if self._stopping:
             raise ServiceStopping("the service is stopping; start the job again after it")
         if one_at_a_time and (running := self.active(kind)) is not None:
             raise JobRunning(f"a {kind} job is already running ({running.id})", job=_json(running))
         job = Job(id=uuid.uuid4().hex, kind=kind, state="queued", created_at=now_ms())
-        entry = _Entry(job, Progress(None, what, bar, unit=unit, job=job.id), detached)
+        entry = JobEntry(job, Progress(None, what, bar, unit=unit, job=job.id), detached)
         self._entries[job.id] = entry  # reserved before any await: one_at_a_time holds
         launch = asyncio.ensure_future(self._store_and_launch(entry, work))
         launch.add_done_callback(lambda done: self._forget_unlaunched(entry, done))
@@ -285,20 +255,20 @@ class Jobs:
         await asyncio.shield(launch)
         return entry
 
-    def _forget_unlaunched(self, entry: _Entry, launch: asyncio.Future[None]) -> None:
+    def _forget_unlaunched(self, entry: JobEntry, launch: asyncio.Future[None]) -> None:
         if launch.cancelled() or launch.exception() is not None:  # no row, no job
             self._entries.pop(entry.job.id, None)
 
-    async def _store_and_launch(self, entry: _Entry, work: Work) -> None:
+    async def _store_and_launch(self, entry: JobEntry, work: Work) -> None:
         async with self._changes.change() as change:
             await jobs.insert_job(change.tx, entry.job)
         entry.task = asyncio.create_task(self._run(entry, work), name=f"job {entry.job.id}")
         if self._stopping:  # shutdown began meanwhile
             self._stop(entry, STOPPED)
 
-    async def _run(self, entry: _Entry, work: Work) -> None:
+    async def _run(self, entry: JobEntry, work: Work) -> None:
         entry.begun = True  # from here on a stop cancels this task (see _stop)
-        entry.progress.listen(_on_loop(entry.tell))
+        entry.progress.listen(on_loop(entry.tell))
         saver = asyncio.create_task(self._store_progress(entry))
         state: JobState = "done"
         result: dict[str, Any] | None = None
@@ -322,13 +292,13 @@ class Jobs:
         await _to_the_end(asyncio.wait([saver], timeout=CANCEL_GRACE_S))
         await _to_the_end(self._end(entry, state, result, error))
 
-    async def _mark_running(self, entry: _Entry) -> None:
+    async def _mark_running(self, entry: JobEntry) -> None:
         entry.job = entry.job.model_copy(update={"state": "running", "started_at": now_ms()})
         entry.tell()
         async with self._changes.change() as change:
             await jobs.save_job(change.tx, entry.job, None)
 
-    async def _store_progress(self, entry: _Entry) -> None:
+    async def _store_progress(self, entry: JobEntry) -> None:
         while True:
             await entry.progress_unsaved.wait()
             entry.progress_unsaved.clear()
@@ -340,7 +310,7 @@ class Jobs:
             await asyncio.sleep(STORE_PROGRESS_EVERY_S)
 
     async def _end(
-        self, entry: _Entry, state: JobState, result: dict[str, Any] | None, error: str | None
+        self, entry: JobEntry, state: JobState, result: dict[str, Any] | None, error: str | None
     ) -> None:
         job = entry.job.model_copy(
             update={
@@ -369,7 +339,7 @@ class Jobs:
         if stored:
             self._entries.pop(job.id, None)
 
-    def _stop(self, entry: _Entry, reason: str) -> None:
+    def _stop(self, entry: JobEntry, reason: str) -> None:
         if entry.ended.is_set():
             return
         entry.stop_reason = entry.stop_reason or reason
@@ -392,20 +362,6 @@ def _seen(stored: Job) -> Job:
 
 def _json(job: Job) -> dict[str, Any]:
     return job.model_dump(mode="json")
-
-
-def _on_loop(callback: Callable[[], None]) -> Callable[[], None]:
-    """`callback` made safe to call from any thread: it runs on this event loop."""
-    loop = asyncio.get_running_loop()
-    loop_thread = threading.get_ident()
-
-    def call() -> None:
-        if threading.get_ident() == loop_thread:
-            callback()
-        else:
-            loop.call_soon_threadsafe(callback)
-
-    return call
 
 
 async def _wait_at_most(event: asyncio.Event, seconds: float) -> None:

@@ -27,7 +27,7 @@ from modelshelf.folders.problems import Problem, printable
 from modelshelf.hashing import hash_file
 from modelshelf.imagefolder import StagedImage
 from modelshelf.renditions import qualities
-from modelshelf.storage import file_facts, image_index, models, tags
+from modelshelf.storage import file_facts, image_index, model_meta, models, tags
 from modelshelf.storage.change import Change, Staging
 from modelshelf.storage.file_facts import FactsRecord
 from modelshelf.storage.rows import same_json
@@ -228,13 +228,13 @@ async def apply_facts(
     tx = change.tx
     record = record or FactsRecord()
     applied = Applied()
-    current = await models.fetch_meta(tx, sha256)
+    current = await model_meta.fetch_meta(tx, sha256)
     # In the CPU pool: a kohya header's tag counts (megabytes) held the loop 0.12 s here.
     meta, written, changed = await shelf.run_cpu(
         _refreshed, current, record.written, staged.facts.meta
     )
     if changed:
-        await models.set_meta_json(tx, sha256, meta)
+        await model_meta.set_meta_json(tx, sha256, meta)
         applied.meta_changed = True
     new_tags = [name for name in staged.facts.tags if name not in record.tags]
     for name in new_tags:

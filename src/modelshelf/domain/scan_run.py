@@ -18,6 +18,7 @@ from modelshelf.domain.locations import (
     register,
     repoint_paths,
 )
+from modelshelf.domain.scan_digest import Content, hash_counted
 from modelshelf.domain.scan_found import (
     BEING_WRITTEN,
     facts_changed,
@@ -58,7 +59,6 @@ from modelshelf.storage.scan_queue import Queued, ScanQueue
 log = logging.getLogger(__name__)
 
 Locations = list[tuple[str, str]]  # (path, sha256)
-_Content = tuple[str, tuple[int, int, int]]  # sha256, (size, mtime_ns, inode) as hashed
 _Copy = tuple[Hashed, bool]  # a file to register, and whether its path was a location
 BATCH = 1000
 SEEN_FLUSH = 5000
@@ -263,7 +263,7 @@ class ScanRun:
             await waiting.cancel()
             await self.close()
 
-    async def _content(self, item: FileToRegister) -> _Content | None:
+    async def _content(self, item: FileToRegister) -> Content | None:
         """The file's content and (size, mtime_ns, inode) as hashed; None if it cannot be
         read (a problem says why)."""
         found = item.found
@@ -271,12 +271,12 @@ class ScanRun:
             self.counts.recognised += 1
             return item.sha256, (found.size, found.mtime_ns, found.inode)
         try:
-            return await self._hash(found)
+            return await hash_counted(self.shelf, self.progress, self.counts, found)
         except Unprocessable as exc:
             self._failed(found, exc)
             return None
 
-    async def _in_turn(self, item: FileToRegister, content: _Content | None, turns: Turns) -> None:
+    async def _in_turn(self, item: FileToRegister, content: Content | None, turns: Turns) -> None:
         """Register `item` once the file before it of its size is done; after the last file
         of a size, the files of that size held for their copies."""
         try:
@@ -327,38 +327,6 @@ class ScanRun:
             self.registered_again.add(sha256)
             for file, _ in copies:
                 self._flag(sha256, file.found, str(file.found.path))
-
-    async def _hash(self, found: FoundFile) -> tuple[str, tuple[int, int, int]]:
-        reported = 0
-        listening = True
-
-        def hashed(count: int) -> None:
-            nonlocal reported
-            if listening:  # hashing goes on for the cache after a cancelled scan
-                reported += count
-                self.progress.hashed(count)
-
-        def finished() -> None:
-            nonlocal listening
-            listening = False
-            if found.size > reported:  # failed, or known after all: the totals still meet
-                self.progress.hashed(found.size - reported)
-
-        try:
-            sha256, identity = await self.shelf.hasher.digest(found.path, hashed)
-        except Unprocessable:
-            finished()
-            raise
-        finally:
-            # Cancelled or stopped: no more of it is read, its bytes stay as far as they got.
-            listening = False
-        finished()
-        if reported or not identity.size:
-            self.counts.hashed += 1
-            self.counts.bytes_hashed += reported
-        else:
-            self.counts.recognised += 1  # hashed meanwhile by someone else
-        return sha256, (identity.size, identity.mtime_ns, identity.inode)
 
     def _facts_applied(self, staged: StagedFacts) -> None:
         self.counts.metadata_read += 1

@@ -1,4 +1,5 @@
-"""Queries for the `models` and `model_tags` tables, and the assembly of model records."""
+"""Queries for the `models` and `model_tags` tables, and the assembly of model records (a
+model's `meta_json` alone: `model_meta`)."""
 
 from __future__ import annotations
 
@@ -372,26 +373,6 @@ async def existing_paths(
         ):
             result[row[0]] = row[1]
     return result
-
-
-async def fetch_meta(conn: aiosqlite.Connection, sha256: str) -> dict[str, Any]:
-    """A model's meta_json ({} for an unknown model), read and parsed on the connection's
-    thread (a scan keeps megabytes of a kohya header's tag counts)."""
-    return await run_on_connection(conn, _read_meta, sha256)
-
-
-def _read_meta(db: sqlite3.Connection, sha256: str) -> dict[str, Any]:
-    rows = query_tuples(db, "SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
-    return parse_meta(rows[0][0] if rows else None)
-
-
-async def set_meta_json(tx: aiosqlite.Connection, sha256: str, meta: dict[str, Any]) -> None:
-    """Write a model's meta_json, serialised on the connection's thread (see fetch_meta)."""
-    await run_on_connection(tx, _write_meta, sha256, meta)
-
-
-def _write_meta(db: sqlite3.Connection, sha256: str, meta: dict[str, Any]) -> None:
-    db.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (dump_meta(meta), sha256))
 
 
 async def set_model_path(

@@ -25,14 +25,26 @@ from modelshelf.web.bodies import (
 MAX_TAGS = 500
 MAX_IMAGES = 10_000
 
+
+def _within_the_limit_once_trimmed(name: str) -> str:
+    """Refuses a tag name over MAX_TAG_NAME characters once trimmed, as the domain reads it: the
+    longest name pasted with a space after it is that name. Raises ValueError."""
+    if len(name.strip()) > MAX_TAG_NAME:
+        raise ValueError(f"a tag name has at most {MAX_TAG_NAME} characters, once trimmed")
+    return name
+
+
+# No maxLength: JSON Schema cannot say "once trimmed" simply; the description says it.
 TagName = Annotated[
     StrictStr,
     Field(
         min_length=1,
-        max_length=MAX_TAG_NAME,
         pattern=VISIBLE_TEXT,
-        description="trimmed and lower-cased before use",
+        description=(
+            f"trimmed and lower-cased before use; at most {MAX_TAG_NAME} characters once trimmed"
+        ),
     ),
+    AfterValidator(_within_the_limit_once_trimmed),
 ]
 
 
@@ -83,7 +95,10 @@ class ModelPatchRequest(_FieldsPatch):
 
 
 class ModelTagsRequest(Body):
-    tags: list[TagName] = Field(max_length=MAX_TAGS)
+    tags: list[TagName] = Field(
+        max_length=MAX_TAGS,
+        description=f"the names, each at most {MAX_TAG_NAME} characters once trimmed",
+    )
 
 
 class ModelsTagsRequest(Body):
@@ -93,10 +108,17 @@ class ModelsTagsRequest(Body):
         description=f"the models to tag, 1 to {MAX_MODELS} (a repeat counts once)",
     )
     add: list[TagName] = Field(
-        default_factory=list, max_length=MAX_TAGS, description="new names become tags"
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description=f"new names become tags; each at most {MAX_TAG_NAME} characters once trimmed",
     )
     remove: list[TagName] = Field(
-        default_factory=list, max_length=MAX_TAGS, description="names that are no tag are ignored"
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description=(
+            f"names that are no tag are ignored; each at most {MAX_TAG_NAME} characters once"
+            " trimmed"
+        ),
     )
 
 
