@@ -11,6 +11,8 @@ import { renderUpload } from "./galleryupload.js";
 // version (the server's words named If-Match).
 const stale = (error, ...statuses) => error instanceof ApiError && statuses.includes(error.status);
 const changedElsewhere = CHANGED_ELSEWHERE[0].toLowerCase() + CHANGED_ELSEWHERE.slice(1);
+// A move whose picture the page no longer knows (see forgetPictures).
+const GONE = Symbol("gone");
 
 // The stage shows the medium rendition (two thirds of the source's size); when the stage
 // draws it larger than its pixels (a small source, a wide stage, a dense screen), the high one
@@ -21,6 +23,15 @@ function sharpen(img, name) {
   const high = new Image();
   high.onload = () => { if (img.isConnected) img.src = high.src; };
   high.src = imageUrl(name, "high");
+}
+
+// A change made elsewhere (a 412 met by any of the page's writes, a tag save as well) may have
+// moved pictures: an image's name is its place, so the page can no longer tell which picture
+// is where, and its tokens are forgotten. A gesture made before and still waiting its turn
+// then finds its token gone and is dropped, said (it moved or deleted the picture the change
+// had put in its place).
+export function forgetPictures(state) {
+  state.order = null;
 }
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
@@ -103,8 +114,9 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
         const order = state.order || [];
         const at = order.indexOf(picture);
         const target = step ? at + step : to;
-        // Gone: the page was drawn anew after a change elsewhere, which was said.
-        if (at < 0 || order.length !== now.length || target === at || target < 0 || target >= now.length) return null;
+        // Gone: the page was drawn anew after a change elsewhere (see forgetPictures).
+        if (at < 0 || order.length !== now.length) return GONE;
+        if (target === at || target < 0 || target >= now.length) return null;
         now.splice(target, 0, ...now.splice(at, 1));
         const version = etag();
         await call("POST", "api/images/reorder", { body: { hash: record.sha256, order: now }, headers: version ? { "If-Match": version } : {} });
@@ -116,7 +128,11 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
         await onChange();
         return target;
       });
-      if (place !== null) toast(place === 0 ? "Cover changed" : `Image moved to position ${place + 1}`);
+      if (place === GONE) {
+        toast("Could not move the image: the images changed before the move was sent; nothing was moved, choose the image again", { error: true });
+        state.focusThumb = true;
+        onChange();
+      } else if (place !== null) toast(place === 0 ? "Cover changed" : `Image moved to position ${place + 1}`);
     } catch (error) {
       const changed = stale(error, 409, 412);
       toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });

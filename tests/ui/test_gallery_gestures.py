@@ -1,0 +1,78 @@
+"""Gallery gestures in a real browser, on a library of its own (these tests move and delete
+images): a move or a delete queued behind a tag save that meets a change made elsewhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.ui.conftest import Visit, open_model
+from tests.ui.seed import SeededLibrary
+from tests.ui.test_after_changes import same_pictures, served
+from tests.ui.test_unsaved_work import Gate
+
+TAGS = re.compile(r".*/api/models/[0-9a-f]{64}/tags$")
+GONE = "the images changed before the {} was sent; nothing was {}d, choose the image again"
+
+
+def swap_first_two_elsewhere(page: Any, sha: str, count: int) -> None:
+    """The first two images swapped, as another tab or client would."""
+    order = [f"{sha}_{seq}.webp" for seq in (1, 0, *range(2, count))]
+    answer = page.request.post("/api/images/reorder", data={"hash": sha, "order": order})
+    assert answer.ok, answer.text()
+
+
+def hold_a_tag_save(page: Any) -> Gate:
+    """A tag added, its save held by a slow server: the gallery's next gesture waits for it."""
+    gate = Gate(page, TAGS, "PUT")
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_label("Add a tag").fill("saved-late")
+    tags.get_by_label("Add a tag").press("Enter")
+    gate.wait_held(page, 1)
+    return gate
+
+
+def test_a_move_queued_behind_a_tag_save_that_meets_a_change_elsewhere_moves_no_other_picture(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Move later on image 2 while a tag save was on its way, the first two images swapped
+    elsewhere meanwhile: the save met a 412, the page showed the model anew, and the move,
+    which named its picture by the place it had, moved the picture now there (the old cover)."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    first, second, third, fourth = served(page, sha, range(4), "low")
+    gate = hold_a_tag_save(page)
+    page.get_by_role("button", name=f"Example image 2 of 4 of {name}").click()
+    page.get_by_role("button", name="Move later").click()
+    swap_first_two_elsewhere(page, sha, 4)
+    gate.open()
+    page.get_by_text(re.compile("^(Image moved|Could not move)")).wait_for()
+    assert same_pictures(served(page, sha, range(4), "low"), [second, first, third, fourth])
+    said = f"Could not move the image: {GONE.format('move', 'move')}"
+    page.get_by_role("alert").get_by_text(said).wait_for()
+
+
+def test_a_delete_queued_behind_a_tag_save_that_meets_a_change_elsewhere_deletes_no_other_picture(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Delete image on image 2 while a tag save was on its way, the first two images swapped
+    elsewhere meanwhile: the delete, sent after the save's 412, deleted the old cover."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    before = served(page, sha, range(4), "low")
+    gate = hold_a_tag_save(page)
+    page.get_by_role("button", name=f"Example image 2 of 4 of {name}").click()
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog", name="Delete image 2?").get_by_role(
+        "button", name="Delete image"
+    ).click()
+    swap_first_two_elsewhere(page, sha, 4)
+    gate.open()
+    page.get_by_text(re.compile("^(Image deleted|Could not delete)")).wait_for()
+    count = len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json())
+    assert count == 4
+    assert same_pictures(served(page, sha, range(4), "low"), [before[1], before[0], *before[2:]])
+    said = f"Could not delete the image: {GONE.format('delete', 'delete')}"
+    page.get_by_role("alert").get_by_text(said).wait_for()
