@@ -76,3 +76,28 @@ def test_a_delete_queued_behind_a_tag_save_that_meets_a_change_elsewhere_deletes
     assert same_pictures(served(page, sha, range(4), "low"), [before[1], before[0], *before[2:]])
     said = f"Could not delete the image: {GONE.format('delete', 'delete')}"
     page.get_by_role("alert").get_by_text(said).wait_for()
+
+
+def test_a_thumbnail_dropped_in_the_gap_between_two_lands_between_them(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The cover dragged and let go in the gap between the third and fourth thumbnails (on the
+    strip, not on a thumbnail): the drop was ignored, and the image stayed where it was."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    first, second, third, fourth = served(page, sha, range(4), "low")
+    strip = page.get_by_role("list", name=re.compile("^Example images"))
+    thumbs = strip.locator("li")
+    box, left, right = (
+        strip.bounding_box(),
+        thumbs.nth(2).bounding_box(),
+        thumbs.nth(3).bounding_box(),
+    )
+    assert box and left and right
+    gap = (left["x"] + left["width"] + right["x"]) / 2
+    assert left["x"] + left["width"] < gap < right["x"]
+    spot = {"x": gap - box["x"], "y": left["y"] + left["height"] / 2 - box["y"]}
+    thumbs.nth(0).drag_to(strip, target_position=spot)
+    page.get_by_role("status").get_by_text("Image moved to position 3").wait_for()
+    assert same_pictures(served(page, sha, range(4), "low"), [second, third, first, fourth])

@@ -273,11 +273,14 @@ function focusSoon(el) {
 function wireDrag(list, onMove) {
   let from = null;
   const clearMarks = () => list.querySelectorAll(".drop-before, .drop-after").forEach((el) => el.classList.remove("drop-before", "drop-after"));
+  // Where the image lands is found from the pointer's x alone: before the first thumbnail
+  // whose middle is right of it, else after the last. Found from the thumbnail under the
+  // pointer, a drop in the gap between two (on the strip itself) was ignored.
   const target = (event) => {
-    const item = event.target.closest("li");
-    if (!item) return null;
-    const box = item.getBoundingClientRect();
-    return { item, after: event.clientX > box.left + box.width / 2 };
+    const items = [...list.children];
+    if (!items.length) return null;
+    const item = items.find((el) => { const box = el.getBoundingClientRect(); return event.clientX < box.left + box.width / 2; });
+    return item ? { item, after: false } : { item: items[items.length - 1], after: true };
   };
   list.addEventListener("dragstart", (event) => {
     const item = event.target.closest("li");
