@@ -4,8 +4,10 @@ images): a move or a delete queued behind a tag save that meets a change made el
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+from tests.factories import make_image
 from tests.ui.conftest import Visit, open_model
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_after_changes import same_pictures, served
@@ -101,3 +103,67 @@ def test_a_thumbnail_dropped_in_the_gap_between_two_lands_between_them(
     thumbs.nth(0).drag_to(strip, target_position=spot)
     page.get_by_role("status").get_by_text("Image moved to position 3").wait_for()
     assert same_pictures(served(page, sha, range(4), "low"), [second, third, first, fourth])
+
+
+def loaded(page: Any, selector: str) -> None:
+    """Until the image `selector` is loaded."""
+    page.locator(selector).evaluate(
+        "img => img.complete || new Promise((done) => img.addEventListener('load', done))"
+    )
+
+
+class ImageRequests:
+    """The model's image requests the page makes (the cache's revalidations included)."""
+
+    def __init__(self, page: Any, sha: str) -> None:
+        self.urls: list[str] = []
+        self.pattern = re.compile(rf"/api/images/{sha}_\d+\.webp")
+        page.on("request", self.seen)
+
+    def seen(self, request: Any) -> None:
+        if self.pattern.search(request.url):
+            self.urls.append(request.url)
+
+    def taken(self) -> list[str]:
+        urls, self.urls = self.urls, []
+        return urls
+
+
+def test_a_redraw_of_the_gallery_downloads_no_image_that_did_not_change(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """Each redraw of the page (a tag saved, an image moved, one uploaded) made every
+    thumbnail and the stage's image anew, with a new version in their URLs after a change of
+    the images: all were downloaded again, though only the new upload was a picture not shown."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    for n in range(4):
+        loaded(page, f".thumbs li:nth-child({n + 1}) img")
+    loaded(page, ".stage img")
+    page.wait_for_load_state("networkidle")
+    requests = ImageRequests(page, sha)
+    tags = page.get_by_role("region", name="Tags")
+    tags.get_by_label("Add a tag").fill("redrawn")
+    tags.get_by_label("Add a tag").press("Enter")
+    page.get_by_role("status").get_by_text("Tags saved").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert requests.taken() == []
+
+    page.get_by_role("button", name=f"Example image 2 of 4 of {name}").click()
+    loaded(page, ".stage img")
+    page.wait_for_load_state("networkidle")
+    requests.taken()  # the second image on the stage: a picture not shown before
+    page.get_by_role("button", name="Move later").click()
+    page.get_by_role("status").get_by_text("Image moved to position 3").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert requests.taken() == []
+
+    picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.get_by_role("status").get_by_text("1 image added").wait_for()
+    loaded(page, ".thumbs li:nth-child(5) img")
+    page.wait_for_load_state("networkidle")
+    assert [re.sub(r".*/api/images/|&v=.*", "", url) for url in requests.taken()] == [
+        f"{sha}_4.webp?quality=low"
+    ]

@@ -62,8 +62,7 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
       stage.append(h("div", { class: "placeholder", text: "No images yet" }));
     } else {
       const current = images[state.index];
-      const img = h("img", { src: imageUrl(current, "medium"), alt: alt(state.index), decoding: "async" });
-      img.addEventListener("load", () => sharpen(img, current), { once: true });
+      const img = stageImage(state, shown[state.index], current, alt(state.index));
       stage.append(h("button", { type: "button", class: "open", "aria-label": `Open image ${state.index + 1} large`, onclick: () => openLightbox(state.index) }, img));
     }
     thumbs.querySelectorAll(".thumb").forEach((b, j) => {
@@ -219,10 +218,14 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
     dialog.showModal();
   }
 
+  const kept = state.thumbImages || new Map();
+  state.thumbImages = new Map();
   images.forEach((image, i) => {
+    const img = keptImage(kept.get(shown[i]), imageUrl(image, "low"), alt(i))
+      || h("img", { src: imageUrl(image, "low"), alt: alt(i), loading: "lazy", decoding: "async", draggable: "false" });
+    state.thumbImages.set(shown[i], img);
     const item = h("li", { draggable: canReorder ? "true" : "false", dataset: { index: String(i) } },
-      h("button", { type: "button", class: "thumb", "aria-label": alt(i) + (i === 0 ? " (cover)" : ""), onclick: () => select(i) },
-        h("img", { src: imageUrl(image, "low"), alt: alt(i), loading: "lazy", decoding: "async", draggable: "false" })),
+      h("button", { type: "button", class: "thumb", "aria-label": alt(i) + (i === 0 ? " (cover)" : ""), onclick: () => select(i) }, img),
       i === 0 ? h("span", { class: "badge cover-mark", text: "Cover" }) : null);
     thumbs.append(item);
   });
@@ -261,6 +264,27 @@ export function renderGallery(record, { caps, etag, current, queued, reread, sta
   if (state.focusThumb && !images.length) focusSoon(upload.querySelector("input"));
   state.focusThumb = false;
   return panel;
+}
+
+// The <img> of each picture's thumbnail (`state.thumbImages`, by token) and the stage's
+// (`state.stageImage`) are kept from one drawing of the gallery to the next: made anew, each
+// took the images' new version in its URL after any move, delete or upload, and every
+// thumbnail shown was downloaded again. One kept shows its picture, wherever that is now; one
+// not loaded yet (lazy, out of sight) is pointed at the picture's place now. Null: none kept.
+function keptImage(img, src, alt) {
+  if (!img) return null;
+  if (!(img.complete && img.naturalWidth > 0) && img.getAttribute("src") !== src) img.src = src;
+  img.alt = alt;
+  return img;
+}
+
+function stageImage(state, picture, name, alt) {
+  const kept = state.stageImage?.picture === picture ? keptImage(state.stageImage.img, imageUrl(name, "medium"), alt) : null;
+  if (kept) return kept;
+  const img = h("img", { src: imageUrl(name, "medium"), alt, decoding: "async" });
+  img.addEventListener("load", () => sharpen(img, name), { once: true });
+  state.stageImage = { picture, img };
+  return img;
 }
 
 // A gallery drawn anew (after a move or a delete) is not in the page yet: focus once it is.
