@@ -10,7 +10,7 @@ from typing import Any
 from tests.factories import make_image
 from tests.ui.conftest import Visit, open_model
 from tests.ui.seed import SeededLibrary
-from tests.ui.test_after_changes import same_pictures, served
+from tests.ui.test_after_changes import same_pictures, served, shown
 from tests.ui.test_unsaved_work import Gate
 
 TAGS = re.compile(r".*/api/models/[0-9a-f]{64}/tags$")
@@ -53,6 +53,8 @@ def test_a_move_queued_behind_a_tag_save_that_meets_a_change_elsewhere_moves_no_
     assert same_pictures(served(page, sha, range(4), "low"), [second, first, third, fourth])
     said = f"Could not move the image: {GONE.format('move', 'move')}"
     page.get_by_role("alert").get_by_text(said).wait_for()
+    # The strip shows the pictures where they are now, none of them as the page had them.
+    assert same_pictures(shown(page, ".thumbs img"), [second, first, third, fourth])
 
 
 def test_a_delete_queued_behind_a_tag_save_that_meets_a_change_elsewhere_deletes_no_other_picture(
@@ -158,6 +160,8 @@ def test_a_redraw_of_the_gallery_downloads_no_image_that_did_not_change(
     page.get_by_role("status").get_by_text("Image moved to position 3").wait_for()
     page.wait_for_load_state("networkidle")
     assert requests.taken() == []
+    # The thumbnails kept show the pictures where they are now.
+    assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(4), "low"))
 
     picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))
     page.locator("#upload-input").set_input_files(str(picture))
@@ -167,3 +171,4 @@ def test_a_redraw_of_the_gallery_downloads_no_image_that_did_not_change(
     assert [re.sub(r".*/api/images/|&v=.*", "", url) for url in requests.taken()] == [
         f"{sha}_4.webp?quality=low"
     ]
+    assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(5), "low"))
