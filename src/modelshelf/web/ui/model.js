@@ -3,7 +3,7 @@
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
 import { h, clear, toast, confirmDialog, note, showBusy, plural } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
-import { renderGallery } from "./gallery.js";
+import { renderGallery, forgetPictures } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { renderFacts, renderAbout, renderMetadata, renderTriggerWords, renderLinks, renderFiles } from "./modelpanels.js";
 import { navigate, focusHeading, cameFrom, tryAgain, returnToPlace } from "./router.js";
@@ -51,6 +51,13 @@ export async function mountModel(main, sha256, context) {
     draw();
     window.scrollTo(0, y);
     restoreFocus(focusedId);
+  }
+
+  // The model as changed elsewhere (a write met a 412): its images may have moved too, and the
+  // gallery's gestures still waiting must not take another picture for theirs.
+  function showChangedElsewhere() {
+    forgetPictures(state.gallery);
+    return refresh({ images: true });
   }
 
   // Focus goes back to the element that had it, drawn anew; when that one is gone (a removed
@@ -125,7 +132,7 @@ export async function mountModel(main, sha256, context) {
       } catch (error) {
         if (error instanceof ApiError && error.status === 412) {
           toast(conflict, { error: true });
-          await refresh({ images: true });
+          await showChangedElsewhere();
           return "conflict";
         }
         toast(failureOf(error), { error: true });
@@ -229,7 +236,7 @@ export async function mountModel(main, sha256, context) {
       // at before deleting it. Left as it was, the page sent its old ETag again at every try.
       if (error instanceof ApiError && error.status === 412) {
         toast(`${CHANGED_ELSEWHERE}. Nothing was deleted: look it over, then delete it if you still mean to.`, { error: true });
-        return refresh({ images: true });
+        return showChangedElsewhere();
       }
       toast(isUnavailable(error) ? "This server does not offer deleting models yet" : error.message, { error: true });
       if (alive) deleting();
