@@ -13,7 +13,9 @@ tree's src, e.g. an export of the commit before), and for each:
 - the server: p50/p99 ms and bytes of GET /api/jobs and GET /api/jobs?result=false;
 - Debian's Chromium: the Jobs page opened and left open `--seconds` (it reads the list every
   4 s): the requests to /api/jobs* and their decoded bytes, on opening (until the jobs are
-  drawn) and in all, and ms until the first ended job's result is drawn.
+  drawn; and once the network is idle, 500 ms without a request) and in all, and ms until
+  the first ended job's result is drawn; then scrolled down to its last job, one job after
+  another (a person who looks at every job), and come back to.
 """
 
 from __future__ import annotations
@@ -125,8 +127,16 @@ def page_figures(url: str, seconds: float) -> dict[str, Any]:
         page.locator(".job .found .stats").first.wait_for(timeout=120_000)
         drawn_ms = (time.perf_counter() - began) * 1000
         opened = page.evaluate(RESOURCES)
+        page.wait_for_load_state("networkidle")
+        settled = page.evaluate(RESOURCES)
         page.wait_for_timeout(seconds * 1000)
         every = page.evaluate(RESOURCES)
+        jobs = page.locator(".job")
+        for n in range(jobs.count()):  # one job after another, as a person reads them
+            jobs.nth(n).scroll_into_view_if_needed()
+        page.locator(".job").last.locator(".found .stats").wait_for(timeout=120_000)
+        page.wait_for_load_state("networkidle")
+        scrolled = [r for r in page.evaluate(RESOURCES) if "/jobs/" in r[0]]
         page.goto(url + "/tags")  # away, and back as a person comes back (its HTTP cache)
         began = time.perf_counter()
         page.goto(url + "/jobs")
@@ -139,9 +149,13 @@ def page_figures(url: str, seconds: float) -> dict[str, Any]:
         "first result drawn ms": round(drawn_ms),
         "requests on opening": len(opened),
         "bytes on opening": sum(b for *_, b in opened),
+        "requests once idle": len(settled),
+        "bytes once idle": sum(b for *_, b in settled),
         f"requests in {seconds:g} s more": len(every) - len(opened),
         f"bytes in {seconds:g} s more": sum(b for *_, b in every) - sum(b for *_, b in opened),
         "list requests": sorted({name for name, *_ in every if "/jobs/" not in name}),
+        "results read, scrolled to the end": len(scrolled),
+        "their bytes": sum(b for *_, b in scrolled),
         "back again: first result ms": round(again_ms),
         "back again: bytes transferred": sum(t for _, t, _ in again),
     }

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from modelshelf import crashpoints
 from modelshelf.domain import long_work
 from modelshelf.domain.scan_report import CHECKING, HASHING, READING, WALKING
 from modelshelf.integrity import check_library
@@ -258,6 +259,36 @@ async def test_a_scan_cancelled_in_its_walk_tells_the_files_it_did_not_those_it_
 
     assert (end["state"], end["error"]) == ("cancelled", "cancelled on request")
     assert (end["progress"]["done"], end["progress"]["total"]) == (0, None)
+
+
+async def test_a_scan_that_fails_in_its_walk_tells_the_files_it_kept_not_those_it_found(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Files a rescan finds back are done once the change marking them present commits: a
+    failure before it keeps none, and the failed job says so, as a cancelled one does."""
+    sizes = model_tree(tmp_path, loras=3, checkpoints=0)
+    client = await start(make_client, loras=tmp_path / "loras")
+    assert (await follow(client, (await scanning(client))["id"]))[-1].data["state"] == "done"
+    (tmp_path / "loras").rename(tmp_path / "away")  # unmounted: its files are marked missing
+    assert (await follow(client, (await scanning(client))["id"]))[-1].data["state"] == "done"
+    (tmp_path / "away").rename(tmp_path / "loras")
+
+    with contextlib.ExitStack() as failing:
+        async with walking(client) as (job, _):
+
+            def fails() -> None:  # the walk's change fails, not the job's own bookkeeping
+                task = asyncio.current_task()
+                if task is not None and task.get_name() == f"job {job['id']}":
+                    raise RuntimeError("an unexpected failure (test)")
+
+            failing.enter_context(crashpoints.hooked("change.before_commit", fails))
+        end = (await follow(client, job["id"]))[-1].data
+
+    assert (end["state"], end["error"]) == ("failed", "internal error; see the server log")
+    assert (end["progress"]["done"], end["progress"]["total"]) == (0, None)
+    assert (await job_of(client, job["id"]))["progress"] == end["progress"]
+    assert all(m["missing"] for m in await models(client)), "no file was marked present"
+    assert len(await models(client)) == len(sizes)
 
 
 async def test_a_cancelled_scan_shows_the_bytes_it_read_not_all_of_them(

@@ -227,6 +227,39 @@ def test_the_list_is_read_without_results_and_an_ended_jobs_result_once(visit: V
     expect(problems).to_be_visible()
 
 
+def test_an_ended_jobs_result_is_read_when_its_row_comes_into_view(visit: Visit) -> None:
+    """The list shows 50 ended jobs, and a batch of 5,000 models' result is ~700 KB: opening
+    the page reads the results of the jobs on the screen only, and a job's when the person
+    scrolls to it, once each."""
+    page = visit.page
+
+    def with_result_query(operations: Operations) -> None:
+        with_jobs(True)(operations)
+        operations["GET /api/jobs"]["query"] = ["result"]
+
+    serve_as_if(page, with_result_query)
+    brief = {k: v for k, v in ended("j0", 0).items() if k != "result"}  # as the list gives it
+    jobs = [{**brief, "id": f"j{n}"} for n in range(40)]
+    reads: list[str] = []
+
+    def one(route: Any) -> None:
+        reads.append(route.request.url.rpartition("/")[2])
+        route.fulfill(json={**jobs[int(reads[-1][1:])], "result": SCAN_RESULT})
+
+    page.route(re.compile(r".*/api/jobs\?result=false$"), lambda r: r.fulfill(json={"jobs": jobs}))
+    page.route(re.compile(r".*/api/jobs/j\d+$"), one)
+    page.goto("/jobs")
+    page.locator(".job[data-id='j0'] .findings.problems").wait_for()
+    with page.expect_response(re.compile(r".*/api/jobs\?result=false$")):
+        pass  # the next reading of the list (every 4 s): nothing more is read meanwhile
+    assert 0 < len(reads) < len(jobs) / 2, reads
+    last = page.locator(".job[data-id='j39']")
+    last.scroll_into_view_if_needed()
+    last.get_by_text("2 problems", exact=True).wait_for()
+    assert "j39" in reads
+    assert len(reads) == len(set(reads)), reads
+
+
 def test_a_scans_problems_and_warnings_stand_out_with_readable_counters(visit: Visit) -> None:
     page = visit.page
     serve_as_if(page, with_jobs(True))

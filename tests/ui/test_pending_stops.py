@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit
+from tests.ui.conftest import TIMEOUT_MS, Visit
 from tests.ui.pending_queue import open_pending, row
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_unsaved_work import Gate
@@ -192,3 +192,59 @@ def test_a_batch_the_server_is_slow_to_start_says_it_is_starting(
     gate.open()
     row(page, own_library, "fresh8").wait_for(state="detached")
     expect(progress.get_by_text("Starting the batch import")).to_have_count(0)
+
+
+def running_job(job_id: str, done: int, total: int) -> dict[str, Any]:
+    job = {**ended_job("running", ""), "id": job_id, "error": None, "finished_at": None}
+    return {**job, "progress": {"done": done, "total": total}}
+
+
+def answer(jobs: dict[str, dict[str, Any]], name: str) -> Any:
+    """A route handler answering the job `name` as `jobs` has it when asked."""
+    return lambda route: route.fulfill(json=jobs[name])
+
+
+def test_every_batch_running_is_shown_and_each_ends_there(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Two batches run (two tabs each started one), and a third starts while they do: each
+    is shown with its own progress and followed to its end, where what it did leaves the
+    queue; Import selected waits for the last."""
+    jobs = {"batch-a": running_job("batch-a", 1, 4), "batch-b": running_job("batch-b", 3, 4)}
+    page = visit.page
+    page.route(
+        "**/api/jobs?result=false", lambda route: route.fulfill(json={"jobs": [*jobs.values()]})
+    )
+    for name in ("batch-a", "batch-b", "batch-c"):
+        page.route(f"**/api/jobs/{name}", answer(jobs, name))
+        page.route(f"**/api/jobs/{name}/events", lambda route: route.abort())
+    open_pending(visit)
+    progress = page.get_by_role("list", name="Batch progress")
+    expect(progress.get_by_role("listitem")).to_have_count(2)
+    bars = {name: progress.locator(f"li[data-id='{name}'] progress") for name in jobs}
+    expect(bars["batch-a"]).to_have_attribute("aria-valuetext", "25%, 1 of 4 models")
+    expect(bars["batch-b"]).to_have_attribute("aria-valuetext", "75%, 3 of 4 models")
+    row(page, own_library, "fresh9").get_by_role("checkbox").check()
+    run = page.get_by_role("button", name="Import selected")
+    expect(run).to_be_disabled()
+
+    jobs["batch-c"] = running_job("batch-c", 0, 2)  # started in another tab meanwhile
+    # Looked for every 5 s while a batch runs.
+    expect(progress.get_by_role("listitem")).to_have_count(3, timeout=TIMEOUT_MS)
+
+    def ends(name: str, role: str) -> None:
+        """The batch `name` ends, having imported the pending model `role`."""
+        body = {"id": own_library.pending[role], "conf_strategy": None}
+        done = page.request.post("/api/migration/import_a_model", data=body).json()
+        report = {"results": [{"id": body["id"], "result": "success", **done}], "counts": {}}
+        ended = {"state": "done", "finished_at": int(time.time()), "result": report}
+        jobs[name] = {**jobs[name], **ended, "progress": {"done": 1, "total": 1}}
+        row(page, own_library, role).wait_for(state="detached")
+
+    ends("batch-b", "fresh10")
+    expect(progress.locator("li[data-id='batch-b'] .badge")).to_have_text("done")
+    expect(run).to_be_disabled()
+    ends("batch-c", "fresh11")
+    ends("batch-a", "fresh12")
+    expect(run).to_be_enabled()
+    expect(progress.locator(".badge.state-done")).to_have_count(3)

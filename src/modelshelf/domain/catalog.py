@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput, NotFound, Unprocessable
 from modelshelf.hashing import FileIdentity, readable_identities
@@ -19,6 +21,8 @@ from modelshelf.storage import hash_cache, image_index, models, pending, tags
 from modelshelf.storage.hash_cache import CachedDigest
 from modelshelf.storage.listing import Page, base_model_counts, read_sized_page
 from modelshelf.storage.model_filter import ModelFilter
+
+QUEUED = TypeAdapter(list[QueuedPending])
 
 
 def require_sha256(value: str) -> str:
@@ -53,33 +57,32 @@ async def check_pending(shelf: Shelf) -> tuple[list[QueuedPending], int]:
     then one trip to the reads pool, where the files are stat'ed and the records built. With
     the length of the JSON the records were read from."""
     async with shelf.storage.read() as conn:
-        records, chars = await pending.list_sized_pending(conn)
-        paths = [_model_path(shelf, r.path) for r in records]
+        # The records' fields, validated once with what the checks add (in _checked): a
+        # PendingRecord each, then a QueuedPending built from it, cost 5,000 pending models
+        # twice the building (bench/pending_checks.py).
+        fields, chars = await pending.list_pending_fields(conn)
+        # On the loop: in a thread they cost others' answers more (BENCHMARKS.md, "What
+        # reading that queue costs the others' answers").
+        paths = [_model_path(shelf, f["path"]) for f in fields]
         cached = await hash_cache.cached_digests(conn, [str(p) for p in paths if p is not None])
-        candidates = {e.sha256 for e in cached.values()} | {r.sha256 for r in records if r.sha256}
+        candidates = {e.sha256 for e in cached.values()} | {f["sha256"] for f in fields}
+        candidates.discard(None)
         in_library = set(await models.existing_paths(conn, sorted(candidates)))
     # A read: in the pool bulk work never fills (imports keep the files pool busy).
-    return await shelf.run_reads(_checked, records, paths, cached, in_library), chars
+    return await shelf.run_reads(_checked, fields, paths, cached, in_library), chars
 
 
 def _checked(
-    records: list[PendingRecord],
+    fields: list[dict[str, Any]],
     paths: list[Path | None],
     cached: dict[str, CachedDigest],
     in_library: set[str],
 ) -> list[QueuedPending]:
-    checked = []
-    for record, file in zip(records, readable_identities(paths), strict=True):
-        digest = _known_digest(record, file, cached)
-        conflict = None if file is None or digest is None else digest in in_library
-        # The record's fields were validated when it was read: building each again from
-        # them took 83 ms of the answer at 5,000 pending, constructing 46 (bench/ui_pending.py).
-        checked.append(
-            QueuedPending.model_construct(
-                **record.__dict__, missing=file is None, conflict=conflict
-            )
-        )
-    return checked
+    for record, file in zip(fields, readable_identities(paths), strict=True):
+        digest = _known_digest(record["sha256"], file, cached)
+        record["missing"] = file is None
+        record["conflict"] = None if file is None or digest is None else digest in in_library
+    return QUEUED.validate_python(fields)
 
 
 def _model_path(shelf: Shelf, stored: str | None) -> Path | None:
@@ -92,15 +95,16 @@ def _model_path(shelf: Shelf, stored: str | None) -> Path | None:
 
 
 def _known_digest(
-    record: PendingRecord,
+    carried: str | None,
     file: FileIdentity | None,
     cached: dict[str, CachedDigest],
 ) -> str | None:
+    """The file's content as the hash cache knows it, else as the record carries it."""
     if file is None:
         return None
     entry = cached.get(file.path)
     if entry is None:
-        return record.sha256
+        return carried
     # An entry for another state of the file says its content changed since: not known.
     return entry.digest_for(file.size, file.mtime_ns, file.inode)
 

@@ -199,7 +199,8 @@ class ScanRun:
             await asyncio.shield(queue.close())
 
     async def flush_seen(self) -> None:
-        """Write down, in one change, that the unchanged files found so far were seen."""
+        """Write down, in one change, that the unchanged files found so far were seen; they
+        are done once it commits (a scan that stops before has kept none of them)."""
         if not (self.seen or self.restored):
             return
         seen, self.seen = self.seen, []
@@ -207,12 +208,15 @@ class ScanRun:
         async with self.shelf.changes.change() as change:
             await model_files.mark_seen(change.tx, seen, self.started)
             await model_files.mark_present(change.tx, restored, self.started)
+        for path in seen:
+            self.progress.file_done(path)
+        for path, _ in restored:
+            self.progress.file_done(path)
 
     def _unchanged_file(self, known: KnownLocation, found: FoundFile, path: str) -> None:
         """A file as it was registered: to be marked seen, and its model to be looked at
         again only if its location comes back or its facts' sources changed."""
-        self.counts.unchanged += 1
-        self.progress.file_done(path)
+        self.counts.unchanged += 1  # done once flush_seen commits its mark
         if known.location.present and known.location.type == found.type:
             self.seen.append(path)
         else:

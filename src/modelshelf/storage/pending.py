@@ -68,7 +68,18 @@ async def list_sized_pending(conn: aiosqlite.Connection) -> tuple[list[PendingRe
     return await run_on_connection(conn, _read_pending)
 
 
+async def list_pending_fields(conn: aiosqlite.Connection) -> tuple[list[dict[str, Any]], int]:
+    """list_sized_pending's records as their fields, not validated yet: for a caller that
+    adds fields of its own and validates them once (the queue's checks)."""
+    return await run_on_connection(conn, _read_pending_fields)
+
+
 def _read_pending(db: sqlite3.Connection) -> tuple[list[PendingRecord], int]:
+    fields, chars = _read_pending_fields(db)
+    return PENDING_RECORDS.validate_python(fields), chars
+
+
+def _read_pending_fields(db: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
     # One row, a JSON array of every pending model, not a row each (see rows.query_json).
     columns = ", ".join(f"p.{c}" for c in ("id", "sha256", *MODEL_COLUMNS, "meta_json"))
     sql = (
@@ -81,23 +92,21 @@ def _read_pending(db: sqlite3.Connection) -> tuple[list[PendingRecord], int]:
         text = query_tuples(db, sql)[0][0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         by_rows = db.execute(f"{_RECORD_SELECT} ORDER BY p.id")
-        return [pending_record(r) for r in by_rows], UNKNOWN_CHARS
+        return [dict(pending_record(r)) for r in by_rows], UNKNOWN_CHARS
     rows = from_json(text)
     width = len(MODEL_COLUMNS)
-    records = PENDING_RECORDS.validate_python(
-        [
-            {
-                "id": row[0],
-                "sha256": row[1],
-                **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
-                "meta_json": parse_meta(row[2 + width]),
-                "tags": tag_fields_by_name(row[3 + width]),
-                "images": [f"pending/{row[0]}"] if row[4 + width] else [],
-            }
-            for row in sorted(rows, key=lambda r: r[0])
-        ]
-    )
-    return records, len(text)
+    fields = [
+        {
+            "id": row[0],
+            "sha256": row[1],
+            **dict(zip(MODEL_COLUMNS, row[2 : 2 + width], strict=True)),
+            "meta_json": parse_meta(row[2 + width]),
+            "tags": tag_fields_by_name(row[3 + width]),
+            "images": [f"pending/{row[0]}"] if row[4 + width] else [],
+        }
+        for row in sorted(rows, key=lambda r: r[0])
+    ]
+    return fields, len(text)
 
 
 def pending_record(row: sqlite3.Row) -> PendingRecord:

@@ -10,6 +10,8 @@ import { invalidateLibrary } from "./library.js";
 export { jobView } from "./jobview.js";
 
 const REFRESH_MS = 4000;
+// How far below (or above) the screen an ended job's result is read: drawn before it is seen.
+const NEAR_PX = 400;
 
 function scanForm(canScan, canListFolders) {
   const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
@@ -59,7 +61,8 @@ export async function mountJobs(main, context) {
   const canScan = caps.has("POST", "/api/scan");
   const canList = caps.has("GET", "/api/jobs");
   // The list read every REFRESH_MS leaves results out where the server can (a batch of 5,000
-  // models' result is ~1 MB, 50 of them are listed); an ended job's is read once (fillIn).
+  // models' result is ~1 MB, 50 of them are listed); an ended job's is read once (fillIn),
+  // when its view comes near the screen (nearScreen).
   const listUrl = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
   const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
   const message = h("div");
@@ -74,6 +77,19 @@ export async function mountJobs(main, context) {
   // Ended jobs whose view shows them whole (their result with them): nothing more to read.
   const whole = new Set();
   const reading = new Set();
+  // Ended jobs whose view is on the screen or near it (within NEAR_PX): their results are
+  // read; those of the others, when they come near (a person who scrolls to them).
+  const near = new Set();
+  const nearScreen = new IntersectionObserver((entries) => {
+    for (const { target, isIntersecting } of entries) {
+      const id = target.dataset.id;
+      if (!isIntersecting) near.delete(id);
+      else if (!whole.has(id)) {
+        near.add(id);
+        fillIn(id);
+      }
+    }
+  }, { rootMargin: `${NEAR_PX}px 0px` });
   let timer = 0;
   let alive = true;
 
@@ -98,7 +114,8 @@ export async function mountJobs(main, context) {
     }
     if (isOver(job) && !whole.has(job.id)) {
       if ("result" in job) whole.add(job.id);
-      else fillIn(job.id);
+      else if (near.has(job.id)) fillIn(job.id); // its last read failed: tried again
+      else nearScreen.observe(view);
     }
     if (!isOver(job) && !followers.has(job.id)) {
       const follower = followJob(job, (next) => view.update(next));
@@ -124,6 +141,8 @@ export async function mountJobs(main, context) {
     try {
       const job = await get(`api/jobs/${encodeURIComponent(id)}`);
       whole.add(id);
+      near.delete(id);
+      if (views.has(id)) nearScreen.unobserve(views.get(id));
       if (alive && views.has(id)) views.get(id).update(job);
     } catch {
       // the list's note says when the server cannot be reached
@@ -143,6 +162,8 @@ export async function mountJobs(main, context) {
     for (const view of [...list.children].slice(order.length)) {
       views.delete(view.dataset.id);
       whole.delete(view.dataset.id);
+      near.delete(view.dataset.id);
+      nearScreen.unobserve(view);
       view.remove();
     }
   }
@@ -201,6 +222,7 @@ export async function mountJobs(main, context) {
   return () => {
     alive = false;
     clearTimeout(timer);
+    nearScreen.disconnect();
     for (const follower of followers.values()) follower.stop();
   };
 }

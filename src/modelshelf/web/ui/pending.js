@@ -71,7 +71,7 @@ export async function mountPending(main, context) {
   let alive = true;
   let knowsGroups = false; // an older server's records do not say
   let checking = null;
-  let batching = false; // Import selected stays disabled while its batch runs
+  let batching = false; // Import selected stays disabled while a batch runs
 
   function inGroup(row) { return !knowsGroups || !show || groupOf(row.record) === show; }
   function shown(row) { return inGroup(row) && matches(row); }

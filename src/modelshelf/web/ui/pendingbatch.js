@@ -1,6 +1,7 @@
 // Many pending models at once, for the pending page (pending.js): Import selected as one
-// job followed to its end (or one started before the page was shown), Discard selected in one
-// request, and what each did applied to the queue and said.
+// job followed to its end (and every other batch running: started before the page was shown,
+// or elsewhere while one runs), Discard selected in one request, and what each did applied to
+// the queue and said.
 import { h, clear, toast, plural, formatCount, confirmDialog } from "./dom.js";
 import { call, get, followJob, isOver, ApiError, isUnavailable } from "./api.js";
 import { jobView } from "./jobs.js";
@@ -8,11 +9,20 @@ import { focusHeading } from "./router.js";
 import { invalidateLibrary } from "./library.js";
 import { changedImagesOf } from "./pendingone.js";
 
+// While a batch runs, the server's jobs are looked at this often for batches started elsewhere
+// (another tab) meanwhile, and as each batch ends.
+const LOOK_AGAIN_MS = 5000;
+
 // `pendingPage`: the parts of the page it acts on (see mountPending). `stop()` stops
-// following a batch once the page is left.
+// following the batches once the page is left.
 export function batchActions(pendingPage) {
   const { caps, main, rows, progress, run, discardMany, selectAll, strategy, remove, mark, updateSelection, refreshGroups, refreshSoon, selectedIds, emptied } = pendingPage;
-  let follower = null;
+  // Every batch followed here, by job id: two tabs may each run one.
+  const followers = new Map();
+  let requesting = false; // Import selected's or Discard selected's request is on its way
+  let looking = 0; // the timer of the next look for batches started elsewhere
+  // Import and Discard selected wait while a batch runs or a request of theirs is on its way.
+  const busyNow = () => { pendingPage.batching = requesting || followers.size > 0; };
 
   async function runBatch() {
     const ids = selectedIds();
@@ -22,7 +32,8 @@ export function batchActions(pendingPage) {
     // progress (brought into view: the range may have been picked far down the queue), and
     // back to the button when the batch ends, if it can take it then.
     const keepFocus = document.activeElement === run;
-    pendingPage.batching = true;
+    requesting = true;
+    busyNow();
     run.disabled = true;
     // Said until the server answers (it may be slow): the progress is where focus goes.
     const starting = h("li", { class: "job", text: `Starting the batch import of ${plural(ids.length, "model")}…` });
@@ -45,21 +56,32 @@ export function batchActions(pendingPage) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
     } finally {
       starting.remove();
-      pendingPage.batching = false;
+      requesting = false;
+      busyNow();
       updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && pendingPage.alive() && lost) (run.disabled ? progress : run).focus();
     }
   }
 
-  // A batch job to its end (with Stop), then what it did applied to the queue and said.
+  // A batch job to its end (with Stop), then what it did applied to the queue and said. A
+  // batch followed already (found by a look while its Import selected was answered) is left
+  // to the follower it has.
   async function followBatch(started) {
+    if (followers.has(started.id)) return;
     const view = jobView(started, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
     progress.append(view);
-    follower = followJob(started, (job) => view.update(job));
+    const follower = followJob(started, (job) => view.update(job));
+    followers.set(started.id, follower);
+    busyNow();
+    updateSelection();
+    lookSoon();
     const final = await follower.done;
-    follower = null;
+    followers.delete(started.id);
+    busyNow();
     if (!pendingPage.alive()) return;
+    updateSelection();
+    if (followers.size) followRunningBatches(); // one started meanwhile is shown now
     if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
     if (final.result) {
       applyResults(final.result.results || []);
@@ -72,24 +94,32 @@ export function batchActions(pendingPage) {
     if (pendingPage.alive()) toast(`${plural(gone, "model")} left the queue before the batch ended`);
   }
 
-  // A batch started before this page was shown (it was left meanwhile, or another tab
-  // started it) is shown and ended here as one started here: what it did is not lost from
-  // view, and Import selected waits for it.
+  // Every batch running that this page does not follow yet (started before it was shown, in
+  // another tab, or elsewhere while one runs) is shown and ended here as one started here:
+  // what it did is not lost from view, and Import selected waits for it. Looked for when the
+  // page is shown, then while a batch runs (see LOOK_AGAIN_MS).
   async function followRunningBatches() {
+    clearTimeout(looking);
+    looking = 0;
     if (!caps.has("GET", "/api/jobs")) return;
-    // Without results: a running batch is all it looks for (and ended batches' are large).
+    // Without results: running batches are all it looks for (and ended batches' are large).
     const url = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
     const { jobs } = await get(url).catch(() => ({ jobs: [] }));
-    const running = jobs.find((job) => job.kind === "import_models" && !isOver(job));
-    if (!running || !pendingPage.alive() || pendingPage.batching) return;
-    pendingPage.batching = true;
-    updateSelection();
-    try {
-      await followBatch(running);
-    } finally {
-      pendingPage.batching = false;
-      if (pendingPage.alive()) updateSelection();
+    if (!pendingPage.alive()) return;
+    for (const job of jobs) {
+      if (job.kind === "import_models" && !isOver(job)) followBatch(job);
     }
+    lookSoon();
+  }
+
+  function lookSoon() {
+    if (looking || !followers.size || !pendingPage.alive()) return;
+    // A hidden tab looks when it is shown again: its batches are polled meanwhile.
+    looking = setTimeout(() => {
+      looking = 0;
+      if (document.hidden) lookSoon();
+      else followRunningBatches();
+    }, LOOK_AGAIN_MS);
   }
 
   // Every selected model out of the queue, in one request: for the group whose files are
@@ -106,7 +136,8 @@ export function batchActions(pendingPage) {
     // The button is disabled while the request runs, and stays so once nothing is selected:
     // focus, if it was there, goes to Select all (to the heading once the queue is empty).
     const keepFocus = document.activeElement === discardMany;
-    pendingPage.batching = true;
+    requesting = true;
+    busyNow();
     updateSelection();
     try {
       const done = await call("POST", "api/migration/discard_models", { body: { ids } });
@@ -117,7 +148,8 @@ export function batchActions(pendingPage) {
     } catch (error) {
       toast(error.message, { error: true });
     } finally {
-      pendingPage.batching = false;
+      requesting = false;
+      busyNow();
       updateSelection();
       emptied();
       if (keepFocus && pendingPage.alive() && document.activeElement === document.body) {
@@ -155,5 +187,10 @@ export function batchActions(pendingPage) {
     toast([done, gone ? `${formatCount(gone)} ${gone === 1 ? "was" : "were"} no longer in the queue` : "", left ? `${formatCount(left)} left` : ""].filter(Boolean).join(", "));
   }
 
-  return { runBatch, followRunningBatches, discardSelected, stop: () => { if (follower) follower.stop(); } };
+  function stop() {
+    clearTimeout(looking);
+    for (const follower of followers.values()) follower.stop();
+  }
+
+  return { runBatch, followRunningBatches, discardSelected, stop };
 }
