@@ -18,6 +18,7 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 
 from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.records import folded_tag_name
+from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
 from modelshelf.web.routes import ENDPOINTS
 from tests.factories import LegacyLibrary, fake_sha, make_model_file
 from tests.server import ServerProcess
@@ -77,14 +78,27 @@ def tag_names_of(path: str, body: dict[str, Any]) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
+def model_texts_of(path: str, body: dict[str, Any]) -> list[tuple[str, int]]:
+    """The model names and types a request's body sends, each with its limit."""
+    fields = {"/api/models/{sha256}": ("name", "type"), "/api/models/edit": ("type",)}
+    limits = {"name": MAX_MODEL_NAME, "type": MAX_MODEL_TYPE}
+    return [(body[f], limits[f]) for f in fields.get(path, ()) if isinstance(body.get(f), str)]
+
+
+def over_a_limit_once_trimmed(path: str, body: dict[str, Any]) -> bool:
+    """Whether a tag name, a model's name or its type is over its limit once trimmed."""
+    texts = [(n, MAX_TAG_NAME) for n in tag_names_of(path, body)] + model_texts_of(path, body)
+    return any(len(text.strip()) > limit for text, limit in texts)
+
+
 def breaks_a_rule_no_schema_states(case: schemathesis.Case) -> bool:
     """Whether a request the schema allows breaks a rule JSON Schema cannot state, which the
     service answers with 400: a tag merged into itself (the path's id and the body's `into`),
     a tag name both added to and removed from models (compared as the service reads names:
-    trimmed and lower-cased), a tag name over MAX_TAG_NAME characters once trimmed, an edit of
-    many models that names neither type nor meta_json."""
+    trimmed and lower-cased), a tag name, a model's name or type over its limit once trimmed,
+    an edit of many models that names neither type nor meta_json."""
     body = case.body if isinstance(case.body, dict) else {}
-    if any(len(name.strip()) > MAX_TAG_NAME for name in tag_names_of(case.path, body)):
+    if over_a_limit_once_trimmed(case.path, body):
         return True
     if case.path == "/api/tags/{id}/merge":
         return body.get("into") == case.path_parameters.get("id")

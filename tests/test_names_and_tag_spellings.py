@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from modelshelf.domain.tagging import MAX_TAG_NAME
+from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
 from tests.conftest import Client, migrate
 from tests.editing import A, B, assert_error, build, call, get_model, snapshot
 from tests.factories import LegacyLibrary, fake_sha
@@ -82,6 +83,46 @@ async def test_a_name_or_type_is_trimmed(library: Client, field: str, value: str
     assert answer[field] == value.strip()
     types = await (await library.get("/api/models/get_types")).json()
     assert all(t == t.strip() for t in types["types"]), types
+
+
+# Every body that sets a model's name or type: (field, limit, method, path, body of a value).
+MODEL_TEXT: dict[str, tuple[str, int, str, str, Callable[[str], Any]]] = {
+    "patch-name": ("name", MAX_MODEL_NAME, "PATCH", f"/api/models/{A}", lambda v: {"name": v}),
+    "patch-type": ("type", MAX_MODEL_TYPE, "PATCH", f"/api/models/{A}", lambda v: {"type": v}),
+    "edit-many-type": (
+        "type",
+        MAX_MODEL_TYPE,
+        "POST",
+        "/api/models/edit",
+        lambda v: {"hashes": [A, B], "type": v},
+    ),
+}
+
+
+@pytest.mark.parametrize("around", [("", " "), ("  ", "\u3000")], ids=["space", "both"])
+@pytest.mark.parametrize("call_of", MODEL_TEXT.values(), ids=MODEL_TEXT.keys())
+async def test_the_longest_name_or_type_is_taken_with_spaces_around_it(
+    library: Client,
+    call_of: tuple[str, int, str, str, Callable[[str], Any]],
+    around: tuple[str, str],
+) -> None:
+    # As pasted: the limit is on the value once trimmed, as it is saved.
+    field, limit, method, path, body = call_of
+    longest = "x" * limit
+    status, answer, _ = await call(library, method, path, body(around[0] + longest + around[1]))
+    assert status == 200, answer
+    record, _ = await get_model(library, A)
+    assert record[field] == longest
+
+
+@pytest.mark.parametrize("call_of", MODEL_TEXT.values(), ids=MODEL_TEXT.keys())
+async def test_a_name_or_type_over_the_limit_once_trimmed_is_400(
+    library: Client, data_dir: Path, call_of: tuple[str, int, str, str, Callable[[str], Any]]
+) -> None:
+    field, limit, method, path, body = call_of
+    answer = await assert_refused(library, data_dir, method, path, body(f" {'x' * (limit + 1)} "))
+    assert answer["detail"].startswith(f"{field}: "), answer
+    assert str(limit) in answer["detail"]
 
 
 async def test_a_name_keeps_letters_joined_as_its_script_joins_them(library: Client) -> None:

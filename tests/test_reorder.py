@@ -10,7 +10,7 @@ import pytest
 
 from modelshelf.integrity import check_library
 from modelshelf.renditions import qualities
-from tests.conftest import Client
+from tests.conftest import Client, shelf_of
 from tests.editing import UNKNOWN, A, B, assert_error, build, call, get_model, snapshot, width_for
 from tests.factories import LegacyLibrary, image_size
 
@@ -145,3 +145,32 @@ async def test_a_model_without_images_reorders_an_empty_list(
     await build(client, legacy, images=0)
     status, answer, _ = await call(client, "POST", REORDER, {"hash": A, "order": []})
     assert (status, answer) == (200, [])
+
+
+async def writer_statements(client: Client, order: list[int]) -> list[str]:
+    """The statements the single writer runs for a reorder of model A to `order`."""
+    storage = shelf_of(client).storage
+    traced: list[str] = []
+    async with storage.write() as writer:
+        await writer.set_trace_callback(traced.append)
+    try:
+        status, answer, _ = await call(
+            client, "POST", REORDER, {"hash": A, "order": [name(s) for s in order]}
+        )
+    finally:
+        async with storage.write() as writer:
+            await writer.set_trace_callback(None)
+    assert status == 200, answer
+    return traced[1:-1]  # without the COMMIT and BEGIN of the trace's own transactions
+
+
+async def test_a_reorder_runs_as_many_statements_however_many_images_move(
+    library: Client, data_dir: Path
+) -> None:
+    # The single writer is held for the whole change: moving 300 images must not cost it a
+    # statement (a trip to its thread) each.
+    two_move = await writer_statements(library, [1, 0, 2, 3])
+    all_move = await writer_statements(library, [3, 2, 0, 1])
+    assert len(all_move) == len(two_move), (two_move, all_move)
+    assert widths(data_dir, 4) == [width_for(s) for s in (3, 2, 1, 0)]  # after both
+    assert check_library(data_dir) == []

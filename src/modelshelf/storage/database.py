@@ -22,8 +22,8 @@ from modelshelf.storage import search_rows
 from modelshelf.storage.counts import CAPACITY as COUNTS_KEPT
 from modelshelf.storage.counts import MatchCounts
 from modelshelf.storage.dirlock import DirectoryLock
+from modelshelf.storage.migrate import apply_migrations
 from modelshelf.storage.read_pool import FairPool, reading_client
-from modelshelf.storage.schema import apply_migrations
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ the order of images, history and the import preview."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, JsonValue, StrictStr
@@ -26,12 +27,16 @@ MAX_TAGS = 500
 MAX_IMAGES = 10_000
 
 
-def _within_the_limit_once_trimmed(name: str) -> str:
-    """Refuses a tag name over MAX_TAG_NAME characters once trimmed, as the domain reads it: the
-    longest name pasted with a space after it is that name. Raises ValueError."""
-    if len(name.strip()) > MAX_TAG_NAME:
-        raise ValueError(f"a tag name has at most {MAX_TAG_NAME} characters, once trimmed")
-    return name
+def _at_most_once_trimmed(limit: int, what: str) -> Callable[[str], str]:
+    """A validator refusing a text over `limit` characters once trimmed, as it is used: the
+    longest one pasted with a space after it is that text. It raises ValueError."""
+
+    def check(text: str) -> str:
+        if len(text.strip()) > limit:
+            raise ValueError(f"{what} has at most {limit} characters, once trimmed")
+        return text
+
+    return check
 
 
 # No maxLength: JSON Schema cannot say "once trimmed" simply; the description says it.
@@ -44,7 +49,7 @@ TagName = Annotated[
             f"trimmed and lower-cased before use; at most {MAX_TAG_NAME} characters once trimmed"
         ),
     ),
-    AfterValidator(_within_the_limit_once_trimmed),
+    AfterValidator(_at_most_once_trimmed(MAX_TAG_NAME, "a tag name")),
 ]
 
 
@@ -66,13 +71,22 @@ JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_numbers)]
 MAX_MODEL_NAME = 1000
 MAX_MODEL_TYPE = 100
 # A model's name and type as PATCH sets them: trimmed (a ` lora ` would be a type of its own
-# in the filter); null clears one, a blank one is refused.
+# in the filter); null clears one, a blank one is refused. No maxLength, as for TagName: the
+# limit is on the trimmed text, which the fields' descriptions say (NAME_SAYS, TYPE_SAYS).
 ModelName = Annotated[
-    StrictStr, Field(max_length=MAX_MODEL_NAME, pattern=VISIBLE_TEXT), AfterValidator(str.strip)
+    StrictStr,
+    Field(pattern=VISIBLE_TEXT),
+    AfterValidator(_at_most_once_trimmed(MAX_MODEL_NAME, "a name")),
+    AfterValidator(str.strip),
 ]
 ModelType = Annotated[
-    StrictStr, Field(max_length=MAX_MODEL_TYPE, pattern=VISIBLE_TEXT), AfterValidator(str.strip)
+    StrictStr,
+    Field(pattern=VISIBLE_TEXT),
+    AfterValidator(_at_most_once_trimmed(MAX_MODEL_TYPE, "a type")),
+    AfterValidator(str.strip),
 ]
+NAME_SAYS = f"trimmed; at most {MAX_MODEL_NAME} characters once trimmed; null clears it"
+TYPE_SAYS = f"trimmed; at most {MAX_MODEL_TYPE} characters once trimmed; null clears it"
 
 
 class _FieldsPatch(Body):
@@ -89,8 +103,8 @@ class ModelPatchRequest(_FieldsPatch):
     """Any of name, type and meta_json; meta_json is a JSON merge patch (RFC 7396): its keys
     replace the model's, null removes a key, objects merge recursively."""
 
-    name: ModelName | None = None
-    type: ModelType | None = None
+    name: ModelName | None = Field(default=None, description=NAME_SAYS)
+    type: ModelType | None = Field(default=None, description=TYPE_SAYS)
     meta_json: JsonObject = Field(default_factory=dict)
 
 
@@ -157,7 +171,7 @@ class ModelsEditRequest(_FieldsPatch):
         max_length=MAX_MODELS,
         description=f"the models to edit, 1 to {MAX_MODELS} (a repeat counts once)",
     )
-    type: ModelType | None = None
+    type: ModelType | None = Field(default=None, description=TYPE_SAYS)
     meta_json: JsonObject = Field(default_factory=dict)
 
 
