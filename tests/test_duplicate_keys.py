@@ -60,8 +60,10 @@ async def test_a_key_given_twice_is_400_naming_it_and_changes_nothing(
         '{"name": "Good", "meta_json": {"a": 1, "b": 2, "a": 3}}',
         '{"meta_json": {"outer": [{"a": 1}, {"a": 2, "a": 2}]}}',
         '{"name": "Good", "na\\u006de": "Evil"}',  # the same key once its escape is read
+        # Long enough to be read in the reads pool (parsing.INLINE_BODY_BYTES), not inline.
+        json.dumps({"meta_json": {"notes": "n" * 100_000}})[:-1] + ', "meta_json": {}}',
     ],
-    ids=["top-level", "nested", "in-a-list", "escaped"],
+    ids=["top-level", "nested", "in-a-list", "escaped", "long-body"],
 )
 async def test_a_patch_with_a_key_given_twice_is_refused_wherever_it_is(
     library: Client, data_dir: Path, text: str

@@ -16,6 +16,7 @@ from modelshelf.domain import file_facts, revisions, strategies
 from modelshelf.domain.meta import merge_meta_json
 from modelshelf.storage.rows import dump_meta, parse_meta
 from modelshelf.web import parsing
+from modelshelf.web.edit_bodies import ModelPatchRequest
 from tests.conftest import Client, MakeClient, migrate, post_import
 from tests.factories import Library
 from tests.loop_watch import Calls, cpu_time_of, loop_callbacks, watch_calls
@@ -302,3 +303,28 @@ async def test_deleting_a_model_of_megabytes_of_metadata_answers_off_the_loop(
     assert response.status == 200 and body["meta_json"] == counts
     assert calls.made and not calls.any_on_loop
     assert callbacks.held_less_than(yardstick / 3), f"parse+dump {yardstick:.4f} s; {callbacks}"
+
+
+async def test_a_body_of_nearly_a_megabyte_is_read_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PATCH whose body is nearly the megabyte a request may carry (client_max_size) was
+    parsed twice on the loop (the repeated-key check, then pydantic): about 25 ms of one
+    callback, which every other client waited for."""
+    sha = lib.model(1, content=7, hashed=True)
+    await migrate(client, lib.legacy)
+    notes = tag_frequency(9_000)  # about 1 MB of JSON
+    raw = json.dumps({"meta_json": {"notes": notes}}).encode()
+    assert 900_000 < len(raw) < 1024 * 1024
+    yardstick = cpu_time_of(lambda: parsing.read_body(raw, ModelPatchRequest))
+    calls = Calls()
+    watch_calls(monkeypatch, calls, parsing, "read_body")
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.patch(
+            f"/api/models/{sha}", data=raw, headers={"Content-Type": "application/json"}
+        )
+        body = await response.json()
+    assert response.status == 200, body
+    assert body["meta_json"]["notes"] == notes
+    assert calls.made and not calls.any_on_loop
+    assert callbacks.held_less_than(yardstick / 3), f"parse {yardstick:.4f} s; {callbacks}"
