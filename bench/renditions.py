@@ -3,6 +3,7 @@
 Run from the repository root after `make bench-deps` (numpy, the `bench` extra):
 
     .venv/bin/python bench/renditions.py [settings] [shrink] [parallel] [speedup] [helper] [all]
+        [where] [alpha]
         [--sources DIR] [--repeat 3] [--old-commit 2207d8e] [--quick]
 
 Sources. Eleven images of the sizes models ship with (1024x1536, 2048x2048, 2048x3072,
@@ -40,6 +41,8 @@ Parts:
   helper    the same figures for the working tree's render_renditions with every encode in the
             calling thread (the "old" columns) against it on a CPU pool of 2 that is also its
             helper ("new"): what handing the smaller renditions to idle workers gives.
+  where, alpha  (not in `all`) where render_renditions spends its CPU step by step, and the
+            quality of alpha under WebP's alpha_q: see bench/renditions_where.py.
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ TARGET_JPEG = 1.3
 MIN_GAIN = 1.05
 # The settings of render_renditions at 2207d8e: WebP Q per quality, libwebp's default effort 4.
 PARTS = ("settings", "shrink", "parallel", "speedup", "helper")
+# Parts in bench/renditions_where.py, run only when named.
+NAMED_PARTS = ("where", "alpha")
 TODAY_Q = {"high": 80, "medium": 60, "low": 45}
 
 # --- sources ----------------------------------------------------------------------------------
@@ -292,14 +297,16 @@ class Reference:
 
     def at(self, w: int, h: int) -> np.ndarray:
         if (w, h) not in self.arrays:
-            out = self.full.resize(
-                w / self.full.width, vscale=h / self.full.height, kernel="lanczos3"
-            )
-            # The scale times the size can land a hair over a whole number, which libvips rounds up.
-            out = out.crop(0, 0, w, h) if (out.width, out.height) != (w, h) else out
-            out = out.unpremultiply() if self.alpha else out
-            self.arrays[w, h] = pixels(out.cast("uchar"))
+            self.arrays[w, h] = pixels(self.picture(w, h))
         return self.arrays[w, h]
+
+    def picture(self, w: int, h: int) -> pyvips.Image:
+        """The reference downscale at `w` x `h`, alpha not composited."""
+        out = self.full.resize(w / self.full.width, vscale=h / self.full.height, kernel="lanczos3")
+        # The scale times the size can land a hair over a whole number, which libvips rounds up.
+        out = out.crop(0, 0, w, h) if (out.width, out.height) != (w, h) else out
+        out = out.unpremultiply() if self.alpha else out
+        return out.cast("uchar")
 
 
 def reference(path: Path) -> Reference:
@@ -862,7 +869,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "parts",
         nargs="*",
         default=["all"],
-        choices=["sources", *PARTS, "all"],
+        choices=["sources", *PARTS, *NAMED_PARTS, "all"],
     )
     parser.add_argument(
         "--sources",
@@ -873,6 +880,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the parallel part")
     parser.add_argument("--old-commit", default="2207d8e")
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--only", default="", help="only these sources, by name, comma-separated")
     return parser.parse_args(argv)
 
 
@@ -884,6 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(load_line("at start"))
     chosen = [s for s in SOURCES if not args.quick or s.name in QUICK]
+    chosen = [s for s in chosen if not args.only or s.name in args.only.split(",")]
     paths = ensure_sources(args.sources, chosen)
     parts = [
         part for asked in args.parts for part in {"all": PARTS, "sources": ()}.get(asked, (asked,))
@@ -900,6 +909,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_speedup(paths, refs, args.repeat, args.old_commit)
         elif part == "helper":
             run_helper(paths, refs, args.repeat)
+        elif part == "where":
+            import renditions_where
+
+            renditions_where.run_where(paths, args.repeat)
+        elif part == "alpha":
+            import renditions_where
+
+            renditions_where.run_alpha(paths, refs, args.repeat, today_pictures)
     print(load_line("at end"))
     return 0
 

@@ -178,6 +178,24 @@ def test_png_with_alpha_keeps_its_transparency(tmp_path: Path, out: Path) -> Non
         assert near(bottom[:3], RED)
 
 
+def test_alpha_is_kept_within_one_level(tmp_path: Path, out: Path) -> None:
+    """libwebp may quantise the alpha plane (alpha_q below 100) to save CPU, but never so far
+    that a soft edge bands: every level of a ramp comes back within one step."""
+    width, height = 600, 90
+    ramp = (pyvips.Image.xyz(width, height)[0] * (255.0 / (width - 1))).cast("uchar")
+    colour = (pyvips.Image.black(width, height, bands=3) + list(RED)).cast("uchar")
+    picture = colour.bandjoin(ramp).copy(interpretation="srgb")
+    source = tmp_path / "ramp.png"
+    picture.write_to_file(str(source))
+    render_renditions(source, targets(out))
+
+    for quality, path in targets(out).items():
+        image = load(path)
+        shrunk = picture.thumbnail_image(image.width, height=image.height, size="force")
+        difference = (image[3].cast("int") - shrunk[3].cast("int")).abs()
+        assert difference.max() <= 1, (quality, difference.max(), difference.avg())
+
+
 def test_jpeg_renditions_have_no_alpha_band(tmp_path: Path, out: Path) -> None:
     source = make_image(tmp_path / "src.jpg", 100, 80)
     render_renditions(source, targets(out))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyvips
 
@@ -199,9 +200,21 @@ def _encode(
     for quality in qualities:
         entry = rendition(quality)
         image = _shrink(decoded, min(1.0, entry.scale / decoded_scale))
-        data = image.webpsave_buffer(Q=entry.webp_quality, effort=entry.effort, keep="none")
+        data = image.webpsave_buffer(**webp_options(quality))
         encoded[quality] = (data, (image.width, image.height))
     return encoded
+
+
+def webp_options(quality: str) -> dict[str, Any]:
+    """libvips' webpsave options of a registered quality (alpha_q counts only for a picture
+    with alpha)."""
+    entry = rendition(quality)
+    return {
+        "Q": entry.webp_quality,
+        "effort": entry.effort,
+        "alpha_q": entry.alpha_q,
+        "keep": "none",
+    }
 
 
 def _write_all(data: Mapping[str, bytes], targets: Mapping[str, Path]) -> None:
