@@ -164,3 +164,30 @@ def test_a_discard_of_more_than_a_request_takes_goes_in_parts_and_says_one_outco
     for role in roles:
         expect(row(page, own_library, role)).to_have_count(0)
     expect(page.locator(".toast", has_text="discarded")).to_have_count(1)
+
+
+def test_a_discard_part_that_fails_is_said_and_the_parts_before_it_stay_done(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = visit_with_limit(own_visit, 2)
+    roles = ["conflict0", "conflict1", "conflict2"]
+    select(page, own_library, roles)
+    answered = []
+
+    def second_fails(route: Any) -> None:
+        answered.append(route.request)
+        if len(answered) == 2:
+            route.fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
+        else:
+            route.fallback()
+
+    page.route(DISCARD, second_fails)
+    page.get_by_role("button", name="Discard selected").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard 3 models").click()
+
+    said = "2 models discarded; 1 not done: busy"
+    page.get_by_role("alert").get_by_text(said, exact=True).wait_for()
+    for role in roles[:2]:
+        expect(row(page, own_library, role)).to_have_count(0)
+    expect(row(page, own_library, roles[2])).to_be_visible()
+    expect(page.get_by_text("1 model selected")).to_be_visible()
