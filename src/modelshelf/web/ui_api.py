@@ -23,7 +23,7 @@ from modelshelf.domain.bulk_tagging import MAX_MODELS
 from modelshelf.domain.tagging import MAX_TAG_NAME
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
-from modelshelf.web.bodies import MAX_FILTER_TEXT
+from modelshelf.web.bodies import MAX_BATCH, MAX_FILTER_TEXT
 from modelshelf.web.compression import takes_gzip
 from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
 from modelshelf.web.endpoint import Endpoint
@@ -120,6 +120,8 @@ def capabilities() -> str:
         "tag_name": MAX_TAG_NAME,
         "filter_text": MAX_FILTER_TEXT,
         "models_tagged_at_once": MAX_MODELS,
+        # Import and Discard selected send the pending models in parts of this many.
+        "pending_models_at_once": MAX_BATCH,
         "model_name": MAX_MODEL_NAME,
         "model_type": MAX_MODEL_TYPE,
     }

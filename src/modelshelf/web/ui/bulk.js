@@ -12,7 +12,7 @@
 import { formatCount, holdThePage } from "./dom.js";
 
 // When the page does not say (one from elsewhere): small enough for any server of this API.
-const PART_WITHOUT_LIMIT = 100;
+export const PART_WITHOUT_LIMIT = 100;
 
 let running = null; // {what, total, sent, stopping} while a run is under way
 const watchers = new Set();

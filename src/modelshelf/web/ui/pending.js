@@ -1,7 +1,7 @@
 // Pending models: the queue with each one's original image; import one (a conflict opens the
 // comparison: existing and pending side by side, a diff of meta_json, both images, and what
 // Override, Merge and Delete would each leave); select many and import them as one job, or
-// discard them at once (one request, after a confirmation). The
+// discard them at once (after a confirmation; in parts of the server's limit either way). The
 // queue can be narrowed to the conflicts, the models whose file is missing and the fresh ones
 // (`?show=` in the URL, as the library keeps its filters; the groups are pendinggroups.js's).
 // Thousands may wait: the rows are drawn in pieces (pendingwindow.js), and what is selected

@@ -1,13 +1,15 @@
-// Many pending models at once, for the pending page (pending.js): Import selected as one
-// job followed to its end (and every other batch running: started before the page was shown,
-// or elsewhere while one runs), Discard selected in one request, and what each did applied to
-// the queue and said.
+// Many pending models at once, for the pending page (pending.js): Import selected as jobs
+// followed to their end (and every other batch running: started before the page was shown,
+// or elsewhere while one runs), Discard selected, and what each did applied to the queue and
+// said. A request takes at most the server's limit (MAX_BATCH, which comes with the page): more
+// models go in parts, one after another, said as one.
 import { h, clear, toast, plural, formatCount, confirmDialog } from "./dom.js";
 import { call, get, followJob, isOver, ApiError, isUnavailable } from "./api.js";
 import { jobView } from "./jobs.js";
 import { focusHeading } from "./router.js";
 import { invalidateLibrary } from "./library.js";
 import { changedImagesOf } from "./pendingone.js";
+import { PART_WITHOUT_LIMIT } from "./bulk.js";
 
 // While a batch runs, the server's jobs are looked at this often for batches started elsewhere
 // (another tab) meanwhile, and as each batch ends.
@@ -17,12 +19,17 @@ const LOOK_AGAIN_MS = 5000;
 // following the batches once the page is left.
 export function batchActions(pendingPage) {
   const { caps, main, rows, progress, run, discardMany, selectAll, strategy, remove, mark, updateSelection, refreshGroups, refreshSoon, selectedIds, emptied } = pendingPage;
-  // Every batch followed here, by job id: two tabs may each run one.
+  // Every batch followed here, by job id ({follower, done, claimed, watch}): two tabs may each
+  // run one.
   const followers = new Map();
-  let requesting = false; // Import selected's or Discard selected's request is on its way
+  let requesting = false; // Import selected's or Discard selected's requests are under way
   let looking = 0; // the timer of the next look for batches started elsewhere
   // Import and Discard selected wait while a batch runs or a request of theirs is on its way.
   const busyNow = () => { pendingPage.batching = requesting || followers.size > 0; };
+  // The most pending models one request takes: Select all over a legacy library's tens of
+  // thousands was one request the server refused (400).
+  const most = caps.limits.pending_models_at_once || PART_WITHOUT_LIMIT;
+  const partsOf = (ids) => Array.from({ length: Math.ceil(ids.length / most) }, (_, n) => ids.slice(n * most, (n + 1) * most));
 
   async function runBatch() {
     const ids = selectedIds();
@@ -35,27 +42,18 @@ export function batchActions(pendingPage) {
     requesting = true;
     busyNow();
     run.disabled = true;
-    // Said until the server answers (it may be slow): the progress is where focus goes.
-    const starting = h("li", { class: "job", text: `Starting the batch import of ${plural(ids.length, "model")}…` });
-    clear(progress, starting);
+    // Said until the server answers (it may be slow), and while the parts go: the progress is
+    // where focus goes.
+    const line = h("li", { class: "job", text: `Starting the batch import of ${plural(ids.length, "model")}…` });
+    clear(progress, line);
     if (keepFocus) {
       progress.focus({ preventScroll: true });
       progress.scrollIntoView({ block: "nearest" });
     }
     try {
-      const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
-      const body = await response.json().catch(() => ({}));
-      starting.remove();
-      if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
-      if (response.status === 202 && body.job) return await followBatch(body.job);
-      progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
-        h("p", { class: "stats", text: Object.entries(body.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
-      applyResults(body.results || []);
-      await refreshGroups();
-    } catch (error) {
-      toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
+      await sayImport(ids.length, await importInParts(ids, conf, line));
     } finally {
-      starting.remove();
+      line.remove();
       requesting = false;
       busyNow();
       updateSelection();
@@ -64,24 +62,101 @@ export function batchActions(pendingPage) {
     }
   }
 
-  // A batch job to its end (with Stop), then what it did applied to the queue and said. A
-  // batch followed already (found by a look while its Import selected was answered) is left
-  // to the follower it has.
-  async function followBatch(started) {
-    if (followers.has(started.id)) return;
+  // The parts one after another, until one fails or ends without its report (Stop, a
+  // restart): the others are left in the queue. Resolves {results, sent, ended, error}.
+  async function importInParts(ids, conf, line) {
+    const parts = partsOf(ids);
+    const outcome = { results: [], sent: 0, ended: null, error: null };
+    for (const [n, these] of parts.entries()) {
+      const said = (done) => `Batch import of ${plural(ids.length, "model")} in ${parts.length} parts: part ${n + 1}, ${formatCount(done)} done`;
+      if (parts.length > 1) line.textContent = said(outcome.sent);
+      try {
+        // One part: its job's view is its progress, once the server answers.
+        const answered = () => { if (parts.length === 1) line.remove(); };
+        const watch = (job) => { line.textContent = said(outcome.sent + (job.progress?.done || 0)); };
+        const { final, results } = await importPart(these, conf, { answered, watch });
+        outcome.sent += these.length;
+        outcome.results.push(...(results || []));
+        if (final && (final.state !== "done" || !final.result)) outcome.ended = final;
+        if (final && final.state !== "done") break;
+      } catch (error) {
+        outcome.error = error;
+        break;
+      }
+    }
+    return outcome;
+  }
+
+  // One part: its job followed to its end, or an older server's answer (207) of what it did.
+  async function importPart(ids, conf, { answered, watch }) {
+    const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
+    const body = await response.json().catch(() => ({}));
+    answered();
+    if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
+    if (response.status === 202 && body.job) {
+      // Said with the whole, not as a batch of its own (a look may have found it first).
+      const entry = follow(body.job);
+      Object.assign(entry, { claimed: true, watch });
+      const final = await entry.done;
+      return { final, results: final.result ? final.result.results || [] : null };
+    }
+    progress.append(h("li", { class: "job" }, h("strong", { text: "Batch import" }),
+      h("p", { class: "stats", text: Object.entries(body.counts || {}).map(([k, v]) => `${k}: ${v}`).join(" · ") })));
+    return { final: null, results: body.results || [] };
+  }
+
+  // What the parts did, applied to the queue and said once: a part that failed or ended part
+  // way is said, and what the parts before it did is kept.
+  async function sayImport(total, { results, sent, ended, error }) {
+    if (!pendingPage.alive()) return;
+    if (error && !results.length) {
+      toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
+      return;
+    }
+    if (ended && ended.state !== "done") toast(`The batch ended ${ended.state}${ended.error ? `: ${ended.error}` : ""}`, { error: true });
+    if (results.length) applyResults(results, { notDone: total - sent, failure: error });
+    if (!ended || ended.result) {
+      await refreshGroups();
+      return;
+    }
+    // No report of what the last part did: the queue as the server has it now says.
+    const gone = await refreshGroups();
+    if (gone) invalidateLibrary();
+    if (pendingPage.alive()) toast(`${plural(gone, "model")} left the queue before the batch ended`);
+  }
+
+  // A batch job shown and followed to its end (with Stop). A batch followed already (found
+  // by a look while its Import selected was answered) keeps the view and follower it has.
+  function follow(started) {
+    const known = followers.get(started.id);
+    if (known) return known;
     const view = jobView(started, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
     progress.append(view);
-    const follower = followJob(started, (job) => view.update(job));
-    followers.set(started.id, follower);
+    const entry = { claimed: false, watch: null };
+    entry.follower = followJob(started, (job) => { view.update(job); entry.watch?.(job); });
+    entry.done = entry.follower.done.then((final) => {
+      followers.delete(started.id);
+      busyNow();
+      if (pendingPage.alive()) {
+        updateSelection();
+        if (followers.size) followRunningBatches(); // one started meanwhile is shown now
+      }
+      return final;
+    });
+    followers.set(started.id, entry);
     busyNow();
     updateSelection();
     lookSoon();
-    const final = await follower.done;
-    followers.delete(started.id);
-    busyNow();
-    if (!pendingPage.alive()) return;
-    updateSelection();
-    if (followers.size) followRunningBatches(); // one started meanwhile is shown now
+    return entry;
+  }
+
+  // A batch this page did not start (another tab's, or one running before the page was
+  // shown): what it did applied to the queue and said at its end.
+  async function followBatch(started) {
+    if (followers.has(started.id)) return;
+    const entry = follow(started);
+    const final = await entry.done;
+    if (entry.claimed || !pendingPage.alive()) return; // a part of an import of this page's
     if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
     if (final.result) {
       applyResults(final.result.results || []);
@@ -122,8 +197,8 @@ export function batchActions(pendingPage) {
     }, LOOK_AGAIN_MS);
   }
 
-  // Every selected model out of the queue, in one request: for the group whose files are
-  // gone, most often. A model being imported meanwhile stays, marked.
+  // Every selected model out of the queue, in parts of the most a request takes: for the
+  // group whose files are gone, most often. A model being imported meanwhile stays, marked.
   async function discardSelected() {
     const ids = selectedIds();
     if (!ids.length || pendingPage.batching) return;
@@ -133,20 +208,14 @@ export function batchActions(pendingPage) {
       confirm: `Discard ${plural(ids.length, "model")}`,
     });
     if (!yes || pendingPage.batching || !pendingPage.alive()) return;
-    // The button is disabled while the request runs, and stays so once nothing is selected:
+    // The button is disabled while the requests run, and stays so once nothing is selected:
     // focus, if it was there, goes to Select all (to the heading once the queue is empty).
     const keepFocus = document.activeElement === discardMany;
     requesting = true;
     busyNow();
     updateSelection();
     try {
-      const done = await call("POST", "api/migration/discard_models", { body: { ids } });
-      for (const id of [...done.discarded, ...done.not_found]) remove(id, { later: true });
-      for (const id of done.locked) mark(id, "failed", "Being imported: left in the queue");
-      const left = done.locked.length ? `; ${formatCount(done.locked.length)} being imported, left in the queue` : "";
-      toast(`${plural(done.discarded.length, "model")} discarded${left}`);
-    } catch (error) {
-      toast(error.message, { error: true });
+      sayDiscarded(ids.length, await discardInParts(ids));
     } finally {
       requesting = false;
       busyNow();
@@ -160,7 +229,39 @@ export function batchActions(pendingPage) {
     }
   }
 
-  function applyResults(results) {
+  // The parts one after another, each applied to the queue as it is answered, until one
+  // fails: the others are left. Resolves {discarded, locked, sent, error}.
+  async function discardInParts(ids) {
+    const outcome = { discarded: 0, locked: 0, sent: 0, error: null };
+    for (const these of partsOf(ids)) {
+      try {
+        const done = await call("POST", "api/migration/discard_models", { body: { ids: these } });
+        for (const id of [...done.discarded, ...done.not_found]) remove(id, { later: true });
+        for (const id of done.locked) mark(id, "failed", "Being imported: left in the queue");
+        outcome.discarded += done.discarded.length;
+        outcome.locked += done.locked.length;
+        outcome.sent += these.length;
+      } catch (error) {
+        outcome.error = error;
+        break;
+      }
+      if (pendingPage.alive()) updateSelection();
+    }
+    return outcome;
+  }
+
+  function sayDiscarded(total, { discarded, locked, sent, error }) {
+    if (error && !sent) {
+      toast(error.message, { error: true });
+      return;
+    }
+    const left = locked ? `; ${formatCount(locked)} being imported, left in the queue` : "";
+    const failed = error ? `; ${formatCount(total - sent)} not done: ${error.message}` : "";
+    toast(`${plural(discarded, "model")} discarded${left}${failed}`, { error: Boolean(error) });
+  }
+
+  // `notDone`: the models of parts not sent (after `failure`, an error, if one failed).
+  function applyResults(results, { notDone = 0, failure = null } = {}) {
     let imported = 0;
     const actions = new Map(); // action_taken -> how many: "4 imported, 6 merged"
     for (const r of results) {
@@ -184,12 +285,13 @@ export function batchActions(pendingPage) {
     // Gone: imported or discarded elsewhere meanwhile (their rows went); left: still queued.
     const gone = results.filter((r) => r.result === "not_found").length;
     const left = results.length - imported - gone;
-    toast([done, gone ? `${formatCount(gone)} ${gone === 1 ? "was" : "were"} no longer in the queue` : "", left ? `${formatCount(left)} left` : ""].filter(Boolean).join(", "));
+    const outcome = [done, gone ? `${formatCount(gone)} ${gone === 1 ? "was" : "were"} no longer in the queue` : "", left ? `${formatCount(left)} left` : "", notDone ? `${formatCount(notDone)} not done` : ""].filter(Boolean).join(", ");
+    toast(failure ? `${outcome}: ${failure.message}` : outcome, { error: Boolean(failure) });
   }
 
   function stop() {
     clearTimeout(looking);
-    for (const follower of followers.values()) follower.stop();
+    for (const { follower } of followers.values()) follower.stop();
   }
 
   return { runBatch, followRunningBatches, discardSelected, stop };
