@@ -36,6 +36,20 @@ def select(page: Any, library: SeededLibrary, roles: list[str]) -> None:
     expect(page.get_by_text(f"{len(roles)} models selected")).to_be_visible()
 
 
+def failing_the_second(answered: list[Any]) -> Any:
+    """A route handler that answers the second request 503 ("busy") and lets the others
+    through, keeping every request in `answered`."""
+
+    def second_fails(route: Any) -> None:
+        answered.append(route.request)
+        if len(answered) == 2:
+            route.fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
+        else:
+            route.fallback()
+
+    return second_fails
+
+
 def ids_sent(sent: list[Any]) -> list[list[int]]:
     return [json.loads(r.post_data or "{}")["ids"] for r in sent]
 
@@ -75,15 +89,8 @@ def test_a_part_that_fails_is_said_and_the_parts_before_it_stay_done(
     page = visit_with_limit(own_visit, 2)
     roles = [f"fresh{n}" for n in range(5, 10)]
     select(page, own_library, roles)
-    answered = []
-
-    def second_fails(route: Any) -> None:
-        answered.append(route.request)
-        if len(answered) == 2:
-            route.fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
-        else:
-            route.fallback()
-
+    answered: list[Any] = []
+    second_fails = failing_the_second(answered)
     page.route(BATCH, second_fails)
     page.get_by_role("button", name="Import selected").click()
 
@@ -172,15 +179,8 @@ def test_a_discard_part_that_fails_is_said_and_the_parts_before_it_stay_done(
     page = visit_with_limit(own_visit, 2)
     roles = ["conflict0", "conflict1", "conflict2"]
     select(page, own_library, roles)
-    answered = []
-
-    def second_fails(route: Any) -> None:
-        answered.append(route.request)
-        if len(answered) == 2:
-            route.fulfill(status=503, json={"error": "Service Unavailable", "detail": "busy"})
-        else:
-            route.fallback()
-
+    answered: list[Any] = []
+    second_fails = failing_the_second(answered)
     page.route(DISCARD, second_fails)
     page.get_by_role("button", name="Discard selected").click()
     page.get_by_role("dialog").get_by_role("button", name="Discard 3 models").click()
