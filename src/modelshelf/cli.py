@@ -297,9 +297,13 @@ def _parser() -> argparse.ArgumentParser:
         ("backup", "copy the library into a folder, while the service runs or not"),
     ):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--data-dir", type=_path, help="data directory (default ./data)", **common)
-        sub.add_argument("--config-dir", type=_path, help="folder of *.toml settings", **common)
-        sub.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...", **common)
+        # Metavars as the README's synopsis writes them (tests/test_cli_help.py).
+        folder: dict[str, Any] = {"type": _path, "metavar": "DIR", **common}
+        sub.add_argument(
+            "--data-dir", help="data directory (default: the data_dir setting, ./data)", **folder
+        )
+        sub.add_argument("--config-dir", help="folder of *.toml settings", **folder)
+        sub.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ...", **common)
         _add_options(sub, name, common)
     return parser
 
@@ -315,18 +319,26 @@ def _path(text: str) -> Path:
 def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]) -> None:
     """The options of one command, besides the data and config folders and the log level."""
     if name == "serve":
-        sub.add_argument("--host", help="address to listen on (default 127.0.0.1)", **common)
-        sub.add_argument("--port", type=int, help="port to listen on (default 8080)", **common)
+        sub.add_argument(
+            "--host", help="address to listen on (default: the host setting, 127.0.0.1)", **common
+        )
+        sub.add_argument(
+            "--port", type=int, help="port to listen on (default: the port setting, 8080)", **common
+        )
     elif name == "scan":
         sub.add_argument(
             "--type",
             dest="types",
+            metavar="TYPE",
             action="append",
             help="scan only the roots of this model type (repeat for more)",
         )
     if name == "backup":
         sub.add_argument(
-            "target", type=_path, help="folder of the backup (new, empty or an earlier backup)"
+            "target",
+            type=_path,
+            metavar="TARGET",
+            help="folder of the backup (new, empty or an earlier backup)",
         )
     if name in ("scan", "migrate-legacy", "backup"):
         sub.add_argument(
@@ -335,5 +347,13 @@ def _add_options(sub: argparse.ArgumentParser, name: str, common: dict[str, Any]
             help="log progress lines instead of drawing a bar",
         )
     if name == "migrate-legacy":
-        sub.add_argument("--legacy-db", type=_path, required=True, help="legacy SQLite file")
-        sub.add_argument("--legacy-images", type=_path, required=True, help="legacy images folder")
+        sub.add_argument(
+            "--legacy-db", type=_path, metavar="FILE", required=True, help="legacy SQLite file"
+        )
+        sub.add_argument(
+            "--legacy-images",
+            type=_path,
+            metavar="DIR",
+            required=True,
+            help="legacy images folder",
+        )
