@@ -78,7 +78,7 @@ ENDPOINTS: list[Endpoint] = [
         "DELETE",
         "/api/tags/{id}",
         delete_tag,
-        "Delete a tag, removing it from every model",
+        "Delete a tag, removing it from every model and pending model",
         responses={200: TagCount, 400: None, 404: None, **WRITE_ERRORS},
     ),
 ]
