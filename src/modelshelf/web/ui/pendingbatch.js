@@ -3,7 +3,7 @@
 // or elsewhere while one runs), Discard selected, and what each did applied to the queue and
 // said. A request takes at most the server's limit (MAX_BATCH, which comes with the page): more
 // models go in parts, one after another, said as one.
-import { h, clear, toast, plural, formatCount, confirmDialog } from "./dom.js";
+import { h, clear, toast, plural, formatCount, confirmDialog, holdThePage } from "./dom.js";
 import { call, get, followJob, isOver, ApiError, isUnavailable } from "./api.js";
 import { jobView } from "./jobs.js";
 import { focusHeading } from "./router.js";
@@ -68,11 +68,16 @@ export function batchActions(pendingPage) {
   async function importInParts(ids, conf, line) {
     const parts = partsOf(ids);
     const outcome = { results: [], sent: 0, ended: null, error: null };
-    inParts = parts.length > 1;
+    // Closing or reloading the page meanwhile asks first: the parts not sent yet would be
+    // lost (as a run in parts of the library's would, bulk.js). One part runs on its own.
+    const holding = parts.length > 1;
+    if (holding) holdThePage(1);
+    inParts = holding;
     try {
       await sendParts(parts, ids.length, conf, line, outcome);
     } finally {
       inParts = false;
+      if (holding) holdThePage(-1);
     }
     return outcome;
   }
