@@ -2,6 +2,7 @@
 // or chosen, each in turn with its progress, and those refused listed with the reason.
 import { h, clear, toast, plural, holdThePage } from "./dom.js";
 import { uploadImage } from "./api.js";
+import { forgetPictures } from "./gallerymoves.js";
 
 // Files refused stay listed, each with the server's whole reason, until the next upload or
 // Dismiss. The list is a live region, and the toast counts both. The zone is made once for
@@ -12,7 +13,7 @@ export function renderUpload(record, deps) {
   return deps.state.uploadZone || (deps.state.uploadZone = makeUpload(record, deps));
 }
 
-function makeUpload(record, { queued, reread, state, onChange }) {
+function makeUpload(record, { queued, reread, etag, state, onChange }) {
   const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
   const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
   const failures = [];
@@ -38,6 +39,13 @@ function makeUpload(record, { queued, reread, state, onChange }) {
         // as a change made elsewhere, not saved). So it waits its turn, and the ETag is read
         // again before the next write.
         await queued(async () => {
+          // An upload carries no If-Match: the model is read first, and if it changed
+          // elsewhere since the page read it (the images reordered in another tab), the
+          // gallery forgets which picture is where, or it kept each <img> at the place the
+          // page knew, showing a picture other than the one there now (and deleted).
+          const known = etag();
+          await reread().catch(() => {});
+          if (etag() !== known) forgetPictures(state);
           await uploadImage(record.sha256, file, (p) => { bar.value = p; });
           state.order?.push(Symbol("picture")); // added last
           await reread().catch(() => {}); // the redraw after the uploads says how it is

@@ -3,7 +3,7 @@
 // or elsewhere while one runs), Discard selected, and what each did applied to the queue and
 // said. A request takes at most the server's limit (MAX_BATCH, which comes with the page): more
 // models go in parts, one after another, said as one.
-import { h, clear, toast, plural, formatCount, confirmDialog } from "./dom.js";
+import { h, clear, toast, plural, formatCount, confirmDialog, holdThePage } from "./dom.js";
 import { call, get, followJob, isOver, ApiError, isUnavailable } from "./api.js";
 import { jobView } from "./jobs.js";
 import { focusHeading } from "./router.js";
@@ -24,6 +24,7 @@ export function batchActions(pendingPage) {
   const followers = new Map();
   let requesting = false; // Import selected's or Discard selected's requests are under way
   let looking = 0; // the timer of the next look for batches started elsewhere
+  let inParts = false; // Import selected sends more than one part (see stop)
   // Import and Discard selected wait while a batch runs or a request of theirs is on its way.
   const busyNow = () => { pendingPage.batching = requesting || followers.size > 0; };
   // The most pending models one request takes: Select all over a legacy library's tens of
@@ -56,7 +57,7 @@ export function batchActions(pendingPage) {
       line.remove();
       requesting = false;
       busyNow();
-      updateSelection();
+      if (pendingPage.alive()) updateSelection();
       const lost = document.activeElement === progress || document.activeElement === document.body;
       if (keepFocus && pendingPage.alive() && lost) (run.disabled ? progress : run).focus();
     }
@@ -67,8 +68,23 @@ export function batchActions(pendingPage) {
   async function importInParts(ids, conf, line) {
     const parts = partsOf(ids);
     const outcome = { results: [], sent: 0, ended: null, error: null };
+    // Closing or reloading the page meanwhile asks first: the parts not sent yet would be
+    // lost (as a run in parts of the library's would, bulk.js). One part runs on its own.
+    const holding = parts.length > 1;
+    if (holding) holdThePage(1);
+    inParts = holding;
+    try {
+      await sendParts(parts, ids.length, conf, line, outcome);
+    } finally {
+      inParts = false;
+      if (holding) holdThePage(-1);
+    }
+    return outcome;
+  }
+
+  async function sendParts(parts, total, conf, line, outcome) {
     for (const [n, these] of parts.entries()) {
-      const said = (done) => `Batch import of ${plural(ids.length, "model")} in ${parts.length} parts: part ${n + 1}, ${formatCount(done)} done`;
+      const said = (done) => `Batch import of ${plural(total, "model")} in ${parts.length} parts: part ${n + 1}, ${formatCount(done)} done`;
       if (parts.length > 1) line.textContent = said(outcome.sent);
       try {
         // One part: its job's view is its progress, once the server answers.
@@ -84,7 +100,6 @@ export function batchActions(pendingPage) {
         break;
       }
     }
-    return outcome;
   }
 
   // One part: its job followed to its end, or an older server's answer (207) of what it did.
@@ -108,7 +123,10 @@ export function batchActions(pendingPage) {
   // What the parts did, applied to the queue and said once: a part that failed or ended part
   // way is said, and what the parts before it did is kept.
   async function sayImport(total, { results, sent, ended, error }) {
-    if (!pendingPage.alive()) return;
+    if (!pendingPage.alive()) {
+      sayImportElsewhere(total, { results, sent, ended, error });
+      return;
+    }
     if (error && !results.length) {
       toast(isUnavailable(error) ? "This server does not offer batch imports" : error.message, { error: true });
       return;
@@ -123,6 +141,18 @@ export function batchActions(pendingPage) {
     const gone = await refreshGroups();
     if (gone) invalidateLibrary();
     if (pendingPage.alive()) toast(`${plural(gone, "model")} left the queue before the batch ended`);
+  }
+
+  // The page was left while the parts went (they go on, see stop): what they did is said
+  // wherever the person is, as a run in parts of the library's is (bulk.js).
+  function sayImportElsewhere(total, { results, sent, ended, error }) {
+    const imported = results.filter((r) => r.result === "success").length;
+    if (imported) invalidateLibrary();
+    const stopped = ended && ended.state !== "done" ? `the batch ended ${ended.state}${ended.error ? `: ${ended.error}` : ""}` : "";
+    const failure = error ? error.message : stopped;
+    const notDone = total - sent;
+    const said = [`${plural(imported, "model")} imported`, notDone ? `${formatCount(notDone)} not done` : ""].filter(Boolean).join(", ");
+    toast(failure ? `${said}: ${failure}` : said, { error: Boolean(failure) });
   }
 
   // A batch job shown and followed to its end (with Stop). A batch followed already (found
@@ -145,7 +175,7 @@ export function batchActions(pendingPage) {
     });
     followers.set(started.id, entry);
     busyNow();
-    updateSelection();
+    if (pendingPage.alive()) updateSelection(); // a part sent once the page was left
     lookSoon();
     return entry;
   }
@@ -289,9 +319,18 @@ export function batchActions(pendingPage) {
     toast(failure ? `${outcome}: ${failure.message}` : outcome, { error: Boolean(failure) });
   }
 
+  // The page is left: the batches it only watches are no longer followed. A part of an import
+  // in parts it sent (claimed) is followed to its end and the parts after it are sent:
+  // stopping it there left them unsent, unsaid (Import selected over 25,000 models, then a
+  // look at the library, imported 10,000). An import of one part runs on without the page,
+  // said by the page shown again, as before.
   function stop() {
     clearTimeout(looking);
-    for (const { follower } of followers.values()) follower.stop();
+    for (const [id, { follower, claimed }] of followers) {
+      if (claimed && inParts) continue;
+      follower.stop();
+      followers.delete(id); // its `done` never comes: a part answered later follows anew
+    }
   }
 
   return { runBatch, followRunningBatches, discardSelected, stop };

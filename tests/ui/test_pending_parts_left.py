@@ -1,0 +1,120 @@
+"""An import in parts goes on when the person leaves the Pending page while a part runs (to the
+library, to Jobs), as a run in parts of the library's does (bulk.js): what was asked for is
+done, and its end is said wherever the person is. On a library of its own: it imports."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.ui.conftest import TIMEOUT_MS, Visit
+from tests.ui.pending_queue import row
+from tests.ui.seed import SeededLibrary
+from tests.ui.test_pending_parts import BATCH, ids_sent, select, visit_with_limit
+
+
+def running_part(job_id: str, total: int) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "id": job_id,
+        "kind": "import_models",
+        "state": "running",
+        "created_at": now,
+        "started_at": now,
+        "finished_at": None,
+        "progress": {"done": 0, "total": total},
+        "result": None,
+        "error": None,
+    }
+
+
+def test_an_import_in_parts_goes_on_when_the_page_is_left_while_a_part_runs(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    page = visit_with_limit(own_visit, 2)
+    roles = [f"fresh{n}" for n in range(4)]
+    ids = [own_library.pending[r] for r in roles]
+    select(page, own_library, roles)
+    # The first part's batch runs until the test ends it; the second goes to the server.
+    jobs = {"first-part": running_part("first-part", 2)}
+    sent: list[Any] = []
+
+    def first_part_held(route: Any) -> None:
+        sent.append(route.request)
+        if len(sent) == 1:
+            route.fulfill(status=202, json={"job": jobs["first-part"]})
+        else:
+            route.fallback()
+
+    page.route(BATCH, first_part_held)
+    page.route("**/api/jobs/first-part", lambda route: route.fulfill(json=jobs["first-part"]))
+    page.route("**/api/jobs/first-part/events", lambda route: route.abort())
+    page.get_by_role("button", name="Import selected").click()
+    progress = page.get_by_role("list", name="Batch progress")
+    expect(progress.locator("li[data-id='first-part']")).to_have_count(1)
+
+    page.get_by_role("link", name="Library", exact=True).click()
+    page.get_by_role("heading", name="Library").wait_for()
+    # The first part ends, having imported its two.
+    results = []
+    for pending_id in ids[:2]:
+        body = {"id": pending_id, "conf_strategy": None}
+        done = page.request.post("/api/migration/import_a_model", data=body).json()
+        results.append({"id": pending_id, "result": "success", **done})
+    report = {"results": results, "counts": {"success": 2}}
+    ended = {"state": "done", "finished_at": int(time.time()), "result": report}
+    jobs["first-part"] = {**jobs["first-part"], **ended, "progress": {"done": 2, "total": 2}}
+
+    # The second part is sent all the same, and its end is said here, in the library.
+    page.get_by_role("status").get_by_text("4 models imported").wait_for(timeout=TIMEOUT_MS)
+    assert ids_sent(sent) == [ids[:2], ids[2:]]
+    listed = {m["id"] for m in page.request.get("/api/migration/pending_models").json()["models"]}
+    assert not listed & set(ids)
+    page.get_by_role("link", name="Pending", exact=True).click()
+    row(page, own_library, "fresh4").wait_for()
+    for role in roles:
+        expect(row(page, own_library, role)).to_have_count(0)
+
+
+def test_closing_the_page_while_parts_of_an_import_are_left_to_send_asks_first(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    # The parts not sent yet would be lost, as a run in parts of the library's would be.
+    page = visit_with_limit(own_visit, 2)
+    roles = [f"fresh{n}" for n in range(5, 9)]
+    ids = [own_library.pending[r] for r in roles]
+    select(page, own_library, roles)
+    jobs = {"held-part": running_part("held-part", 2)}
+    sent: list[Any] = []
+
+    def first_part_held(route: Any) -> None:
+        sent.append(route.request)
+        if len(sent) == 1:
+            route.fulfill(status=202, json={"job": jobs["held-part"]})
+        else:
+            route.fallback()
+
+    page.route(BATCH, first_part_held)
+    page.route("**/api/jobs/held-part", lambda route: route.fulfill(json=jobs["held-part"]))
+    page.route("**/api/jobs/held-part/events", lambda route: route.abort())
+    page.get_by_role("button", name="Import selected").click()
+    progress = page.get_by_role("list", name="Batch progress")
+    expect(progress.locator("li[data-id='held-part']")).to_have_count(1)
+
+    with page.expect_event("dialog") as asked:
+        page.close(run_before_unload=True)
+    assert asked.value.type == "beforeunload"
+    asked.value.dismiss()  # stay
+    results = []
+    for pending_id in ids[:2]:
+        body = {"id": pending_id, "conf_strategy": None}
+        done = page.request.post("/api/migration/import_a_model", data=body).json()
+        results.append({"id": pending_id, "result": "success", **done})
+    report = {"results": results, "counts": {"success": 2}}
+    ended = {"state": "done", "finished_at": int(time.time()), "result": report}
+    jobs["held-part"] = {**jobs["held-part"], **ended, "progress": {"done": 2, "total": 2}}
+    page.get_by_role("status").get_by_text("4 models imported").wait_for(timeout=TIMEOUT_MS)
+    assert ids_sent(sent) == [ids[:2], ids[2:]]
+    assert not page.is_closed()
