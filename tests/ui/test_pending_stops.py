@@ -294,3 +294,27 @@ def test_a_batch_a_script_ran_while_the_page_was_idle_takes_its_rows_out(
     )
     assert started.status == 202
     row(page, own_library, "fresh14").wait_for(state="detached", timeout=TIMEOUT_MS)
+
+
+def shown(page: Any, visible: bool) -> None:
+    """The tab hidden (another tab in front) or shown again, as the page is told it."""
+    page.evaluate(
+        """(visible) => {
+            Object.defineProperty(document, "hidden", { value: !visible, configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        visible,
+    )
+
+
+def test_a_model_discarded_in_another_tab_leaves_the_queue_when_the_tab_is_back(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Another tab discards (or imports) one pending model while this one is in the
+    background: when this tab is shown again, its row is gone, not left to be selected."""
+    page = open_pending(visit)
+    expect(row(page, own_library, "lost")).to_be_attached()
+    shown(page, False)
+    assert page.request.delete(f"/api/migration/pending_models/{own_library.pending['lost']}").ok
+    shown(page, True)
+    row(page, own_library, "lost").wait_for(state="detached")

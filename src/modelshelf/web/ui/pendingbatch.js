@@ -216,8 +216,14 @@ export function batchActions(pendingPage) {
     }, LOOK_AGAIN_MS);
   }
 
-  // A tab shown again looks at once: batches may have run while it was hidden.
-  const visible = () => { if (!document.hidden && pendingPage.alive() && seen) followRunningBatches(); };
+  // A tab shown again looks at once: batches may have run while it was hidden, and models been
+  // imported or discarded one by one in another tab (rows left to be selected again). The
+  // queue is read again then, not polled: its list is large, and no cheap sign says it changed.
+  const visible = () => {
+    if (document.hidden || !pendingPage.alive() || !seen) return;
+    followRunningBatches();
+    refreshSoon();
+  };
   document.addEventListener("visibilitychange", visible);
 
   // Every selected model out of the queue, in parts of the most a request takes: for the
