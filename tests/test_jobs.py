@@ -366,6 +366,53 @@ async def test_an_ended_job_is_answered_304_to_a_client_that_holds_it(client: Cl
     await follow(client, running.id)
 
 
+async def test_the_list_without_results_is_answered_304_until_a_job_changes(
+    client: Client,
+) -> None:
+    """The Pending page reads the list every few seconds while it is shown, to notice batches
+    started elsewhere: an idle library's list is told unchanged without its body (a 304). A
+    job that starts, advances or ends changes it; the list with results is not tagged."""
+    shelf = shelf_of(client)
+    release, advanced, finish = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def held(progress: Progress) -> dict[str, Any]:
+        progress.set_total(2)
+        await release.wait()
+        progress.advance()
+        advanced.set()
+        await finish.wait()
+        return {}
+
+    first = await client.get("/api/jobs?result=false")
+    assert first.headers["Cache-Control"] == "no-cache"  # kept, but asked about each time
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"')
+    again = await client.get("/api/jobs?result=false", headers={"If-None-Match": etag})
+    assert (again.status, await again.read(), again.headers["ETag"]) == (304, b"", etag)
+
+    running = await shelf.jobs.start("import_models", held, what="held")
+    started = await client.get("/api/jobs?result=false", headers={"If-None-Match": etag})
+    assert started.status == 200
+    assert [j["id"] for j in (await started.json())["jobs"]] == [running.id]
+    release.set()
+    await advanced.wait()
+    moved = await client.get(
+        "/api/jobs?result=false", headers={"If-None-Match": started.headers["ETag"]}
+    )
+    assert moved.status == 200
+    assert (await moved.json())["jobs"][0]["progress"]["done"] == 1
+    whole = await client.get("/api/jobs", headers={"If-None-Match": moved.headers["ETag"]})
+    assert whole.status == 200
+    assert "ETag" not in whole.headers
+    assert (
+        await client.get("/api/jobs?result=false", headers={"If-None-Match": "x"})
+    ).status == 400
+    finish.set()
+    await follow(client, running.id)
+    ended = await client.get("/api/jobs?result=false", headers={"If-None-Match": etag})
+    assert (await ended.json())["jobs"][0]["state"] == "done"
+
+
 async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> None:
     shelf = shelf_of(client)
 

@@ -248,3 +248,73 @@ def test_every_batch_running_is_shown_and_each_ends_there(
     ends("batch-a", "fresh12")
     expect(run).to_be_enabled()
     expect(progress.locator(".badge.state-done")).to_have_count(3)
+
+
+def test_a_batch_started_elsewhere_while_the_page_is_idle_is_shown_and_ends_there(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The page is open, visible and doing nothing when another tab (or a script) starts a
+    batch: within seconds it is shown and followed, Import selected waits for it, and what it
+    did leaves the queue at its end, without a reload."""
+    jobs: dict[str, dict[str, Any]] = {}
+    page = visit.page
+    page.route(
+        "**/api/jobs?result=false", lambda route: route.fulfill(json={"jobs": [*jobs.values()]})
+    )
+    page.route("**/api/jobs/batch-d", answer(jobs, "batch-d"))
+    page.route("**/api/jobs/batch-d/events", lambda route: route.abort())
+    open_pending(visit)
+    progress = page.get_by_role("list", name="Batch progress")
+    # Selected here: the batch started elsewhere is importing it.
+    row(page, own_library, "fresh13").get_by_role("checkbox").check()
+    run = page.get_by_role("button", name="Import selected")
+    expect(run).to_be_enabled()
+    jobs["batch-d"] = running_job("batch-d", 0, 1)
+    expect(progress.get_by_role("listitem")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(run).to_be_disabled()
+    body = {"id": own_library.pending["fresh13"], "conf_strategy": None}
+    done = page.request.post("/api/migration/import_a_model", data=body).json()
+    report = {"results": [{"id": body["id"], "result": "success", **done}], "counts": {}}
+    ended = {"state": "done", "finished_at": int(time.time()), "result": report}
+    jobs["batch-d"] = {**jobs["batch-d"], **ended, "progress": {"done": 1, "total": 1}}
+    row(page, own_library, "fresh13").wait_for(state="detached", timeout=TIMEOUT_MS)
+    page.get_by_role("status").get_by_text("1 model imported").wait_for()
+    expect(progress.locator("li[data-id='batch-d'] .badge")).to_have_text("done")
+
+
+def test_a_batch_a_script_ran_while_the_page_was_idle_takes_its_rows_out(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A script's batch (the real server's) can end before the page looks: its rows leave
+    the queue all the same, where they could be selected and imported again."""
+    page = open_pending(visit)
+    body = {"ids": [own_library.pending["fresh14"]], "conf_strategy": None}
+    started = page.request.post(
+        "/api/migration/import_models", data=body, headers={"Prefer": "respond-async"}
+    )
+    assert started.status == 202
+    row(page, own_library, "fresh14").wait_for(state="detached", timeout=TIMEOUT_MS)
+
+
+def shown(page: Any, visible: bool) -> None:
+    """The tab hidden (another tab in front) or shown again, as the page is told it."""
+    page.evaluate(
+        """(visible) => {
+            Object.defineProperty(document, "hidden", { value: !visible, configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        visible,
+    )
+
+
+def test_a_model_discarded_in_another_tab_leaves_the_queue_when_the_tab_is_back(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Another tab discards (or imports) one pending model while this one is in the
+    background: when this tab is shown again, its row is gone, not left to be selected."""
+    page = open_pending(visit)
+    expect(row(page, own_library, "lost")).to_be_attached()
+    shown(page, False)
+    assert page.request.delete(f"/api/migration/pending_models/{own_library.pending['lost']}").ok
+    shown(page, True)
+    row(page, own_library, "lost").wait_for(state="detached")

@@ -1,6 +1,6 @@
 // Many pending models at once, for the pending page (pending.js): Import selected as jobs
 // followed to their end (and every other batch running: started before the page was shown,
-// or elsewhere while one runs), Discard selected, and what each did applied to the queue and
+// or elsewhere while it is), Discard selected, and what each did applied to the queue and
 // said. A request takes at most the server's limit (MAX_BATCH, which comes with the page): more
 // models go in parts, one after another, said as one.
 import { h, clear, toast, plural, formatCount, confirmDialog, holdThePage } from "./dom.js";
@@ -11,8 +11,9 @@ import { invalidateLibrary } from "./library.js";
 import { changedImagesOf } from "./pendingone.js";
 import { PART_WITHOUT_LIMIT } from "./bulk.js";
 
-// While a batch runs, the server's jobs are looked at this often for batches started elsewhere
-// (another tab) meanwhile, and as each batch ends.
+// While the page is shown, the server's jobs are looked at this often for batches started
+// elsewhere (another tab, a script, the CLI): an idle page's rows were otherwise selected and
+// imported again. One small request (the list without results) each time; none while hidden.
 const LOOK_AGAIN_MS = 5000;
 
 // `pendingPage`: the parts of the page it acts on (see mountPending). `stop()` stops
@@ -25,6 +26,7 @@ export function batchActions(pendingPage) {
   let requesting = false; // Import selected's or Discard selected's requests are under way
   let looking = 0; // the timer of the next look for batches started elsewhere
   let inParts = false; // Import selected sends more than one part (see stop)
+  let seen = null; // the jobs' ids the last look listed (null before the first)
   // Import and Discard selected wait while a batch runs or a request of theirs is on its way.
   const busyNow = () => { pendingPage.batching = requesting || followers.size > 0; };
   // The most pending models one request takes: Select all over a legacy library's tens of
@@ -174,6 +176,7 @@ export function batchActions(pendingPage) {
       return final;
     });
     followers.set(started.id, entry);
+    seen?.add(started.id);
     busyNow();
     if (pendingPage.alive()) updateSelection(); // a part sent once the page was left
     lookSoon();
@@ -200,32 +203,58 @@ export function batchActions(pendingPage) {
   }
 
   // Every batch running that this page does not follow yet (started before it was shown, in
-  // another tab, or elsewhere while one runs) is shown and ended here as one started here:
-  // what it did is not lost from view, and Import selected waits for it. Looked for when the
-  // page is shown, then while a batch runs (see LOOK_AGAIN_MS).
+  // another tab, or elsewhere while it is shown) is shown and ended here as one started here:
+  // what it did is not lost from view, and Import selected waits for it. A batch that began
+  // and ended between two looks (a script's small one) is known by its id: the queue as the
+  // server has it then says what it took. Looked for when the page is shown, then every
+  // LOOK_AGAIN_MS while it is visible.
   async function followRunningBatches() {
     clearTimeout(looking);
     looking = 0;
     if (!caps.has("GET", "/api/jobs")) return;
     // Without results: running batches are all it looks for (and ended batches' are large).
     const url = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
-    const { jobs } = await get(url).catch(() => ({ jobs: [] }));
+    const listed = await get(url).then(({ jobs }) => jobs, () => null);
     if (!pendingPage.alive()) return;
-    for (const job of jobs) {
-      if (job.kind === "import_models" && !isOver(job)) followBatch(job);
-    }
+    if (listed) lookedAt(listed);
     lookSoon();
   }
 
+  function lookedAt(jobs) {
+    const batches = jobs.filter((job) => job.kind === "import_models");
+    const unseen = seen ? batches.filter((job) => !seen.has(job.id) && !followers.has(job.id)) : [];
+    seen = new Set([...jobs.map((job) => job.id), ...followers.keys()]);
+    for (const job of batches) if (!isOver(job)) followBatch(job);
+    if (unseen.some(isOver)) queueChanged();
+  }
+
+  // A batch that ended unseen: its report is not in the list (large), the queue says.
+  async function queueChanged() {
+    const gone = await refreshGroups();
+    if (!gone || !pendingPage.alive()) return;
+    invalidateLibrary();
+    toast(`${plural(gone, "model")} left the queue in a batch import run elsewhere`);
+  }
+
   function lookSoon() {
-    if (looking || !followers.size || !pendingPage.alive()) return;
-    // A hidden tab looks when it is shown again: its batches are polled meanwhile.
+    if (looking || !pendingPage.alive()) return;
+    // A hidden tab asks nothing; it looks as soon as it is shown again (see visible).
     looking = setTimeout(() => {
       looking = 0;
       if (document.hidden) lookSoon();
       else followRunningBatches();
     }, LOOK_AGAIN_MS);
   }
+
+  // A tab shown again looks at once: batches may have run while it was hidden, and models been
+  // imported or discarded one by one in another tab (rows left to be selected again). The
+  // queue is read again then, not polled: its list is large, and no cheap sign says it changed.
+  const visible = () => {
+    if (document.hidden || !pendingPage.alive() || !seen) return;
+    followRunningBatches();
+    refreshSoon();
+  };
+  document.addEventListener("visibilitychange", visible);
 
   // Every selected model out of the queue, in parts of the most a request takes: for the
   // group whose files are gone, most often. A model being imported meanwhile stays, marked.
@@ -325,6 +354,7 @@ export function batchActions(pendingPage) {
   // look at the library, imported 10,000). An import of one part runs on without the page,
   // said by the page shown again, as before.
   function stop() {
+    document.removeEventListener("visibilitychange", visible);
     clearTimeout(looking);
     for (const [id, { follower, claimed }] of followers) {
       if (claimed && inParts) continue;
