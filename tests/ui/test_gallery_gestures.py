@@ -114,6 +114,16 @@ def loaded(page: Any, selector: str) -> None:
     )
 
 
+def open_with_its_images_loaded(visit: Visit, library: SeededLibrary, name: str) -> tuple[Any, str]:
+    """The model page of `name` (seeded with four images) once its four thumbnails and the
+    stage's image are loaded; and the model's SHA256."""
+    page = open_model(visit, library, name)
+    for n in range(4):
+        loaded(page, f".thumbs li:nth-child({n + 1}) img")
+    loaded(page, ".stage img")
+    return page, library.hashes[name]
+
+
 class ImageRequests:
     """The model's image requests the page makes (the cache's revalidations included)."""
 
@@ -138,11 +148,7 @@ def test_a_redraw_of_the_gallery_downloads_no_image_that_did_not_change(
     thumbnail and the stage's image anew, with a new version in their URLs after a change of
     the images: all were downloaded again, though only the new upload was a picture not shown."""
     name = "Aurora Lineart XL"
-    sha = own_library.hashes[name]
-    page = open_model(own_visit, own_library, name)
-    for n in range(4):
-        loaded(page, f".thumbs li:nth-child({n + 1}) img")
-    loaded(page, ".stage img")
+    page, sha = open_with_its_images_loaded(own_visit, own_library, name)
     page.wait_for_load_state("networkidle")
     requests = ImageRequests(page, sha)
     tags = page.get_by_role("region", name="Tags")

@@ -7,21 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.factories import make_image
-from tests.ui.conftest import Visit, open_model
+from tests.ui.conftest import Visit
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_after_changes import same_pictures, served, shown
-from tests.ui.test_gallery_gestures import loaded, swap_first_two_elsewhere
+from tests.ui.test_gallery_gestures import (
+    loaded,
+    open_with_its_images_loaded,
+    swap_first_two_elsewhere,
+)
 
 
 def test_an_upload_after_a_reorder_elsewhere_shows_each_picture_where_it_is_now(
     own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
 ) -> None:
     name = "Aurora Lineart XL"
-    sha = own_library.hashes[name]
-    page = open_model(own_visit, own_library, name)
-    for n in range(4):
-        loaded(page, f".thumbs li:nth-child({n + 1}) img")
-    loaded(page, ".stage img")
+    page, sha = open_with_its_images_loaded(own_visit, own_library, name)
     swap_first_two_elsewhere(page, sha, 4)
 
     picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))

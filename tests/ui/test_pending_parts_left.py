@@ -30,6 +30,29 @@ def running_part(job_id: str, total: int) -> dict[str, Any]:
     }
 
 
+def import_with_the_first_part_held(page: Any, job_id: str) -> tuple[dict[str, Any], list[Any]]:
+    """Import selected pressed, its first part answered by a batch `job_id` that runs until the
+    test changes it in the returned jobs; the later parts go to the server. Returns the jobs
+    and the batch requests the page sent."""
+    jobs = {job_id: running_part(job_id, 2)}
+    sent: list[Any] = []
+
+    def first_part_held(route: Any) -> None:
+        sent.append(route.request)
+        if len(sent) == 1:
+            route.fulfill(status=202, json={"job": jobs[job_id]})
+        else:
+            route.fallback()
+
+    page.route(BATCH, first_part_held)
+    page.route(f"**/api/jobs/{job_id}", lambda route: route.fulfill(json=jobs[job_id]))
+    page.route(f"**/api/jobs/{job_id}/events", lambda route: route.abort())
+    page.get_by_role("button", name="Import selected").click()
+    progress = page.get_by_role("list", name="Batch progress")
+    expect(progress.locator(f"li[data-id='{job_id}']")).to_have_count(1)
+    return jobs, sent
+
+
 def test_an_import_in_parts_goes_on_when_the_page_is_left_while_a_part_runs(
     own_visit: Visit, own_library: SeededLibrary
 ) -> None:
@@ -38,22 +61,7 @@ def test_an_import_in_parts_goes_on_when_the_page_is_left_while_a_part_runs(
     ids = [own_library.pending[r] for r in roles]
     select(page, own_library, roles)
     # The first part's batch runs until the test ends it; the second goes to the server.
-    jobs = {"first-part": running_part("first-part", 2)}
-    sent: list[Any] = []
-
-    def first_part_held(route: Any) -> None:
-        sent.append(route.request)
-        if len(sent) == 1:
-            route.fulfill(status=202, json={"job": jobs["first-part"]})
-        else:
-            route.fallback()
-
-    page.route(BATCH, first_part_held)
-    page.route("**/api/jobs/first-part", lambda route: route.fulfill(json=jobs["first-part"]))
-    page.route("**/api/jobs/first-part/events", lambda route: route.abort())
-    page.get_by_role("button", name="Import selected").click()
-    progress = page.get_by_role("list", name="Batch progress")
-    expect(progress.locator("li[data-id='first-part']")).to_have_count(1)
+    jobs, sent = import_with_the_first_part_held(page, "first-part")
 
     page.get_by_role("link", name="Library", exact=True).click()
     page.get_by_role("heading", name="Library").wait_for()
@@ -86,22 +94,7 @@ def test_closing_the_page_while_parts_of_an_import_are_left_to_send_asks_first(
     roles = [f"fresh{n}" for n in range(5, 9)]
     ids = [own_library.pending[r] for r in roles]
     select(page, own_library, roles)
-    jobs = {"held-part": running_part("held-part", 2)}
-    sent: list[Any] = []
-
-    def first_part_held(route: Any) -> None:
-        sent.append(route.request)
-        if len(sent) == 1:
-            route.fulfill(status=202, json={"job": jobs["held-part"]})
-        else:
-            route.fallback()
-
-    page.route(BATCH, first_part_held)
-    page.route("**/api/jobs/held-part", lambda route: route.fulfill(json=jobs["held-part"]))
-    page.route("**/api/jobs/held-part/events", lambda route: route.abort())
-    page.get_by_role("button", name="Import selected").click()
-    progress = page.get_by_role("list", name="Batch progress")
-    expect(progress.locator("li[data-id='held-part']")).to_have_count(1)
+    jobs, sent = import_with_the_first_part_held(page, "held-part")
 
     with page.expect_event("dialog") as asked:
         page.close(run_before_unload=True)
