@@ -53,6 +53,20 @@ def import_with_the_first_part_held(page: Any, job_id: str) -> tuple[dict[str, A
     return jobs, sent
 
 
+def end_the_held_part(page: Any, jobs: dict[str, Any], job_id: str, ids: list[int]) -> None:
+    """The held part's batch ends done, having imported the pending models `ids` (really, one
+    by one, so that the queue and the library are as after a batch)."""
+    results = []
+    for pending_id in ids:
+        body = {"id": pending_id, "conf_strategy": None}
+        done = page.request.post("/api/migration/import_a_model", data=body).json()
+        results.append({"id": pending_id, "result": "success", **done})
+    report = {"results": results, "counts": {"success": len(ids)}}
+    ended = {"state": "done", "finished_at": int(time.time()), "result": report}
+    progress = {"done": len(ids), "total": len(ids)}
+    jobs[job_id] = {**jobs[job_id], **ended, "progress": progress}
+
+
 def test_an_import_in_parts_goes_on_when_the_page_is_left_while_a_part_runs(
     own_visit: Visit, own_library: SeededLibrary
 ) -> None:
@@ -66,14 +80,7 @@ def test_an_import_in_parts_goes_on_when_the_page_is_left_while_a_part_runs(
     page.get_by_role("link", name="Library", exact=True).click()
     page.get_by_role("heading", name="Library").wait_for()
     # The first part ends, having imported its two.
-    results = []
-    for pending_id in ids[:2]:
-        body = {"id": pending_id, "conf_strategy": None}
-        done = page.request.post("/api/migration/import_a_model", data=body).json()
-        results.append({"id": pending_id, "result": "success", **done})
-    report = {"results": results, "counts": {"success": 2}}
-    ended = {"state": "done", "finished_at": int(time.time()), "result": report}
-    jobs["first-part"] = {**jobs["first-part"], **ended, "progress": {"done": 2, "total": 2}}
+    end_the_held_part(page, jobs, "first-part", ids[:2])
 
     # The second part is sent all the same, and its end is said here, in the library.
     page.get_by_role("status").get_by_text("4 models imported").wait_for(timeout=TIMEOUT_MS)
@@ -100,14 +107,7 @@ def test_closing_the_page_while_parts_of_an_import_are_left_to_send_asks_first(
         page.close(run_before_unload=True)
     assert asked.value.type == "beforeunload"
     asked.value.dismiss()  # stay
-    results = []
-    for pending_id in ids[:2]:
-        body = {"id": pending_id, "conf_strategy": None}
-        done = page.request.post("/api/migration/import_a_model", data=body).json()
-        results.append({"id": pending_id, "result": "success", **done})
-    report = {"results": results, "counts": {"success": 2}}
-    ended = {"state": "done", "finished_at": int(time.time()), "result": report}
-    jobs["held-part"] = {**jobs["held-part"], **ended, "progress": {"done": 2, "total": 2}}
+    end_the_held_part(page, jobs, "held-part", ids[:2])
     page.get_by_role("status").get_by_text("4 models imported").wait_for(timeout=TIMEOUT_MS)
     assert ids_sent(sent) == [ids[:2], ids[2:]]
     assert not page.is_closed()
