@@ -44,6 +44,26 @@ def test_the_full_sha256_and_autov2_are_shown_as_text(visit: Visit, library: See
     assert page.locator("img:not([alt]), img[alt='']").count() == 0
 
 
+@pytest.mark.parametrize("images", [1, 2, 4])
+def test_the_image_actions_hold_their_buttons_and_no_stray_text(
+    visit: Visit, library: SeededLibrary, images: int
+) -> None:
+    """With fewer than three images there is no "Move to" form, and the row of actions showed
+    the word "null" after Delete image in its place."""
+    seeded = enumerate(library.hashes, start=1)  # model i has i % 4 images, the first 4
+    name = next(n for i, n in seeded if (4 if i == 1 else i % 4) == images)
+    page = open_model(visit, library, name)
+    assert image_count(page) == images
+    actions = page.locator(".image-actions")
+    actions.get_by_role("button", name="Delete image").wait_for()
+    stray = actions.evaluate(
+        "(el) => [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE)"
+        ".map((n) => n.textContent)"
+    )
+    assert stray == []
+    assert "null" not in actions.inner_text()
+
+
 def test_the_lightbox_shows_high_and_follows_the_arrow_keys(
     visit: Visit, library: SeededLibrary
 ) -> None:

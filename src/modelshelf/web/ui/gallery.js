@@ -86,10 +86,11 @@ function select(g, i, { focus = false } = {}) {
 
 function renderActions(g) {
   const { actions, images, canReorder, shown } = g;
-  clear(actions);
-  if (!images.length) return;
+  if (!images.length) return clear(actions);
   const i = g.state.index;
-  actions.append(
+  // clear() leaves out the null of a gallery too short for "Move to" (Element.append would
+  // write it as the text "null").
+  clear(actions,
     h("button", { type: "button", text: "View large", onclick: () => openLightbox(g, i) }),
     h("button", { type: "button", text: "Set as cover", disabled: !canReorder || i === 0, onclick: () => move(g, shown[i], 0) }),
     h("button", { type: "button", text: "Move earlier", disabled: !canReorder || i === 0, onclick: () => move(g, shown[i], 0, { step: -1, button: "Move earlier" }) }),
