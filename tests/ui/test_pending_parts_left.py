@@ -1,6 +1,7 @@
 """An import in parts goes on when the person leaves the Pending page while a part runs (to the
 library, to Jobs), as a run in parts of the library's does (bulk.js): what was asked for is
-done, and its end is said wherever the person is. On a library of its own: it imports."""
+done, and its end is said wherever the person is. Closing the page while parts of an import or
+a discard are left to send asks first. On a library of its own: it imports and discards."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from playwright.sync_api import expect
 from tests.ui.conftest import TIMEOUT_MS, Visit
 from tests.ui.pending_queue import row
 from tests.ui.seed import SeededLibrary
-from tests.ui.test_pending_parts import BATCH, ids_sent, select, visit_with_limit
+from tests.ui.test_pending_parts import BATCH, DISCARD, ids_sent, select, visit_with_limit
+from tests.ui.test_unsaved_work import Gate
 
 
 def running_part(job_id: str, total: int) -> dict[str, Any]:
@@ -109,5 +111,31 @@ def test_closing_the_page_while_parts_of_an_import_are_left_to_send_asks_first(
     asked.value.dismiss()  # stay
     end_the_held_part(page, jobs, "held-part", ids[:2])
     page.get_by_role("status").get_by_text("4 models imported").wait_for(timeout=TIMEOUT_MS)
+    assert ids_sent(sent) == [ids[:2], ids[2:]]
+    assert not page.is_closed()
+
+
+def test_closing_the_page_while_parts_of_a_discard_are_left_to_send_asks_first(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Discard selected over two parts, the page closed while the first was on its way: it
+    closed without asking (Import selected asked), and the second part was never sent."""
+    page = visit_with_limit(own_visit, 2)
+    roles = [f"fresh{n}" for n in range(9, 13)]
+    ids = [own_library.pending[r] for r in roles]
+    select(page, own_library, roles)
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if DISCARD.match(r.url) else None)
+    gate = Gate(page, DISCARD, "POST")
+    page.get_by_role("button", name="Discard selected").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard 4 models").click()
+    gate.wait_held(page, 1)
+
+    with page.expect_event("dialog") as asked:
+        page.close(run_before_unload=True)
+    assert asked.value.type == "beforeunload"
+    asked.value.dismiss()  # stay
+    gate.open()
+    page.get_by_role("status").get_by_text("4 models discarded", exact=True).wait_for()
     assert ids_sent(sent) == [ids[:2], ids[2:]]
     assert not page.is_closed()

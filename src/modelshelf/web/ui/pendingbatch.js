@@ -291,8 +291,21 @@ export function batchActions(pendingPage) {
   // The parts one after another, each applied to the queue as it is answered, until one
   // fails: the others are left. Resolves {discarded, locked, sent, error}.
   async function discardInParts(ids) {
+    const parts = partsOf(ids);
+    // Closing or reloading the page meanwhile asks first, as for Import selected (see
+    // importInParts): the parts not sent yet were lost unsaid.
+    const holding = parts.length > 1;
+    if (holding) holdThePage(1);
+    try {
+      return await sendDiscards(parts);
+    } finally {
+      if (holding) holdThePage(-1);
+    }
+  }
+
+  async function sendDiscards(parts) {
     const outcome = { discarded: 0, locked: 0, sent: 0, error: null };
-    for (const these of partsOf(ids)) {
+    for (const these of parts) {
       try {
         const done = await call("POST", "api/migration/discard_models", { body: { ids: these } });
         for (const id of [...done.discarded, ...done.not_found]) remove(id, { later: true });
