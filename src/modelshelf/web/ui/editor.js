@@ -42,8 +42,8 @@ export function renderTags(record, { caps, change, state }) {
   const add = () => {
     const fresh = [...new Set(input.value.split(",").map(foldTagName))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
     // Said here, the field kept, rather than as the API's "tags.4: String should have…".
-    const long = longest && fresh.find((s) => s.length > longest);
-    if (long) return toast(`A tag name has at most ${longest} characters; “${long.slice(0, 24)}…” has ${long.length}`, { error: true });
+    const long = longest && fresh.find((s) => charsOf(s) > longest);
+    if (long) return toast(`A tag name has at most ${longest} characters; “${[...long].slice(0, 24).join("")}…” has ${charsOf(long)}`, { error: true });
     input.value = "";
     state.tagDraft = "";
     if (fresh.length) addTags(fresh);
@@ -137,20 +137,20 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     return control;
   };
   // A hint is the control's description (beside it and tied to nothing, a screen reader on
-  // the field read its name alone).
+  // the field read its name alone), as is what is over the field's limit (see heldTo).
   const field = (id, label, control, hint) => {
-    if (hint) control.setAttribute("aria-describedby", `${id}-hint`);
-    return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control);
+    const over = control.overLimit || null;
+    const described = [hint ? `${id}-hint` : null, over?.id].filter(Boolean).join(" ");
+    if (described) control.setAttribute("aria-describedby", described);
+    return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control, over);
   };
   // No longer than PATCH takes (the server's limits), so nothing typed is refused on Save.
-  const most = (key) => (limits[key] ? String(limits[key]) : null);
-  const name = bind(h("input", { id: "edit-name", required: true, maxlength: most("model_name") }), record.name || "");
-  const type = bind(h("input", { id: "edit-type", list: "edit-types", maxlength: most("model_type") }), record.type || "");
+  const name = heldTo(bind(h("input", { id: "edit-name", required: true }), record.name || ""), limits.model_name);
+  const type = heldTo(bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || ""), limits.model_type);
   const types = h("datalist", { id: "edit-types" });
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
   // No longer than the library's base-model filter takes (as in the edit of many models).
-  const longest = limits.filter_text ? String(limits.filter_text) : null;
-  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off", maxlength: longest }), SHOWN.base_model(meta));
+  const base = heldTo(bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), SHOWN.base_model(meta)), limits.filter_text);
   const bases = h("datalist", { id: "edit-bases" });
   baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));
@@ -184,6 +184,29 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     if (outcome === "ok") close();
   });
   return form;
+}
+
+// What the server counts of a field it trims: the characters (code points) of the trimmed
+// text. A `maxlength` counts UTF-16 units of the text as typed: a name of emoji was cut at half
+// the server's limit, and one pasted with spaces around it lost its end.
+export const charsOf = (text) => [...text.trim()].length;
+
+// Holds `control` to `limit` characters once trimmed (see charsOf): over it, the field is
+// invalid (the form is not sent; Save shows the field) and says by how much, beside it.
+function heldTo(control, limit) {
+  if (!limit) return control;
+  const said = h("span", { class: "field-error", id: `${control.id}-over`, "aria-live": "polite" });
+  const check = () => {
+    const count = charsOf(control.value);
+    const text = count > limit ? `At most ${limit} characters once trimmed; this has ${count}` : "";
+    control.setCustomValidity(text);
+    control.setAttribute("aria-invalid", String(Boolean(text)));
+    said.textContent = text;
+  };
+  control.addEventListener("input", check);
+  check();
+  control.overLimit = said;
+  return control;
 }
 
 function showSaving(button, saving) {
