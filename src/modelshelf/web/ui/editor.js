@@ -4,7 +4,7 @@
 // (a 412 or a failed save included), over a visit to another page (see drafts), and asks
 // before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
 // If-Match).
-import { h, toast, note, tagsByName, askBeforeLeaving } from "./dom.js";
+import { h, toast, note, tagsByName, askBeforeLeaving, charsOf, heldTo } from "./dom.js";
 import { libraryTypes } from "./api.js";
 import { baseModelChoices, suggestTags, foldTagName } from "./choices.js";
 import { triggerWords, downloadedTriggerWords, editableDescription, notesOf, asList } from "./meta.js";
@@ -184,29 +184,6 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     if (outcome === "ok") close();
   });
   return form;
-}
-
-// What the server counts of a field it trims: the characters (code points) of the trimmed
-// text. A `maxlength` counts UTF-16 units of the text as typed: a name of emoji was cut at half
-// the server's limit, and one pasted with spaces around it lost its end.
-export const charsOf = (text) => [...text.trim()].length;
-
-// Holds `control` to `limit` characters once trimmed (see charsOf): over it, the field is
-// invalid (the form is not sent; Save shows the field) and says by how much, beside it.
-function heldTo(control, limit) {
-  if (!limit) return control;
-  const said = h("span", { class: "field-error", id: `${control.id}-over`, "aria-live": "polite" });
-  const check = () => {
-    const count = charsOf(control.value);
-    const text = count > limit ? `At most ${limit} characters once trimmed; this has ${count}` : "";
-    control.setCustomValidity(text);
-    control.setAttribute("aria-invalid", String(Boolean(text)));
-    said.textContent = text;
-  };
-  control.addEventListener("input", check);
-  check();
-  control.overLimit = said;
-  return control;
 }
 
 function showSaving(button, saving) {
