@@ -391,6 +391,29 @@ def test_a_mistyped_variable_is_a_warning_naming_it_and_the_ones_meant(tmp_path:
     assert "MODELSHELF_CONFIG_DIR" not in done.stderr
 
 
+def test_the_tests_own_variables_are_no_warning_and_a_typo_of_one_still_is(
+    tmp_path: Path,
+) -> None:
+    """MODELSHELF_CHROMIUM (the browser the web UI's tests drive, which the README says to
+    export) and MODELSHELF_PROPERTY_EXAMPLES: a developer's shell that ran the tests then
+    served the library (make serve) with "names no setting: ignored" for each, a warning about
+    nothing wrong, which taught to pass over the one about a real typo."""
+    done = run_cli(
+        "check",
+        "--data-dir",
+        str(tmp_path / "d"),
+        cwd=tmp_path,
+        env={
+            "MODELSHELF_CHROMIUM": "/usr/bin/chromium",
+            "MODELSHELF_PROPERTY_EXAMPLES": "5",
+            "MODELSHELF_BULK_NISE": "5",
+        },
+    )
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
+    assert not [w for w in warnings if "CHROMIUM" in w or "PROPERTY_EXAMPLES" in w], warnings
+    assert any("MODELSHELF_BULK_NISE" in w for w in warnings), done.stderr
+
+
 @pytest.mark.parametrize("flag", ["--data-dir", "--config-dir"])
 def test_an_empty_folder_flag_stops_the_cli_rather_than_naming_the_working_directory(
     tmp_path: Path, flag: str

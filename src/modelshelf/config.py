@@ -16,10 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from modelshelf.storage.database import DATABASE_NAME
 
 ENV_PREFIX = "MODELSHELF_"
-# Variables of the prefix that are no setting: the folder of the TOML files, and the test
-# hooks of modelshelf.crashpoints.
+# Variables of the prefix that are no setting: the folder of the TOML files, the test hooks
+# of modelshelf.crashpoints, and the tests' own (the browser the web UI's tests drive, the
+# examples a property test tries), which a developer exports in the shell that also serves
+# the library: warned of there, they hid the warning about a real typo among noise.
 OTHER_VARIABLES = frozenset(
-    ENV_PREFIX + name for name in ("CONFIG_DIR", "CRASH_AT", "PAUSE_AT", "CRASHPOINT_LOG")
+    ENV_PREFIX + name
+    for name in (
+        "CONFIG_DIR",
+        "CRASH_AT",
+        "PAUSE_AT",
+        "CRASHPOINT_LOG",
+        "CHROMIUM",
+        "PROPERTY_EXAMPLES",
+    )
 )
 
 

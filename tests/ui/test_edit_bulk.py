@@ -102,22 +102,34 @@ def test_the_base_model_is_cleared(shelf_visit: Visit) -> None:
     assert "base_model" not in record(page, 5)["meta_json"]
 
 
-def test_a_base_model_is_cut_where_the_librarys_filter_stops_taking_text(
+def test_a_base_model_is_held_to_what_the_librarys_filter_takes(
     shelf_visit: Visit,
 ) -> None:
-    """No longer than the server's filter_text (100 characters): a longer base model was set,
-    then offered by the library's base-model filter, which was answered 400 when it was chosen,
-    so those models could never be listed by it."""
+    """No longer than the server's filter_text (100 characters once trimmed): a longer base
+    model was set, then offered by the library's base-model filter, which was answered 400 when
+    it was chosen, so those models could never be listed by it. A longer one is said at the
+    field, and Apply sends nothing; one of 100 emoji (a maxlength counted 200 UTF-16 units,
+    and cut it to 50) is set whole, and the filter lists its models."""
     page, bar = pick(shelf_visit, range(4, 6))
     dialog = edit_dialog(page, bar)
-    dialog.get_by_label("Base model", exact=True).focus()
-    pasted = "Illustrious XL v2 " * 10  # 180 characters
+    field = dialog.get_by_label("Base model", exact=True)
+    field.focus()
+    pasted = "Illustrious XL v2 " * 10  # 180 characters, 179 once trimmed
     page.keyboard.insert_text(pasted)
-    cut = pasted[:100]
-    sent = apply(page, dialog)
-    assert sent.post_data_json["meta_json"] == {"base_model": cut}
-    said(page, f"Base model set to “{cut}” on 2 models")
-    page.goto(f"/?base_model={quote(cut)}")
+    expect(field).to_have_accessible_description(
+        "At most 100 characters once trimmed; this has 179"
+    )
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if MANY_EDITS.match(r.url) else None)
+    dialog.get_by_role("button", name="Apply").click()
+    expect(field).to_be_focused()
+    assert not sent
+
+    fox = "\U0001f98a" * 100
+    field.fill(f"  {fox}  ")
+    assert apply(page, dialog).post_data_json["meta_json"] == {"base_model": fox}
+    said(page, f"Base model set to “{fox}” on 2 models")
+    page.goto(f"/?base_model={quote(fox)}")
     page.get_by_text("2 models", exact=True).wait_for()
     assert not page.get_by_text("could not be loaded").count()
 

@@ -322,14 +322,21 @@ def test_the_editors_base_model_takes_what_the_librarys_filter_takes(
     visit: Visit, library: SeededLibrary
 ) -> None:
     """As the edit of many models: a longer base model could not be chosen in the library's
-    base-model filter (the server's filter_text, 100 characters)."""
+    base-model filter (the server's filter_text, 100 characters, counted once trimmed): it is
+    said at the field, which keeps what was pasted, and Save sends nothing."""
     page = open_model(visit, library, "Aurora Lineart XL")
     page.get_by_role("button", name="Edit", exact=True).click()
     field = page.get_by_label("Base model", exact=True)
     field.focus()
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.insert_text("Illustrious XL v2 " * 10)  # 180 characters, as a paste
-    assert field.input_value() == ("Illustrious XL v2 " * 10)[:100]
+    assert field.input_value() == "Illustrious XL v2 " * 10
+    said = "At most 100 characters once trimmed; this has 179"
+    expect(field).to_have_accessible_description(said)
+    page.get_by_role("button", name="Save").click()
+    expect(field).to_be_focused()
+    page.get_by_role("button", name="Cancel editing").click()
+    page.get_by_role("dialog").get_by_role("button", name="Drop changes").click()
 
 
 def test_a_trigger_phrase_with_commas_in_parentheses_stays_whole_when_words_are_added(

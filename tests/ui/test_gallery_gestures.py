@@ -1,5 +1,6 @@
 """Gallery gestures in a real browser, on a library of its own (these tests move and delete
-images): a move or a delete queued behind a tag save that meets a change made elsewhere."""
+images): a move or a delete queued behind a tag save that meets a change made elsewhere;
+moves waiting behind one that meets a change made elsewhere to the tags alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.ui.test_after_changes import same_pictures, served, shown
 from tests.ui.test_unsaved_work import Gate
 
 TAGS = re.compile(r".*/api/models/[0-9a-f]{64}/tags$")
+REORDER = re.compile(r".*/api/images/reorder$")
 GONE = "the images changed before the {} was sent; nothing was {}d, choose the image again"
 
 
@@ -51,7 +53,7 @@ def test_a_move_queued_behind_a_tag_save_that_meets_a_change_elsewhere_moves_no_
     gate.open()
     page.get_by_text(re.compile("^(Image moved|Could not move)")).wait_for()
     assert same_pictures(served(page, sha, range(4), "low"), [second, first, third, fourth])
-    said = f"Could not move the image: {GONE.format('move', 'move')}"
+    said = f"Could not move image 2: {GONE.format('move', 'move')}"
     page.get_by_role("alert").get_by_text(said).wait_for()
     # The strip shows the pictures where they are now, none of them as the page had them.
     assert same_pictures(shown(page, ".thumbs img"), [second, first, third, fourth])
@@ -78,8 +80,36 @@ def test_a_delete_queued_behind_a_tag_save_that_meets_a_change_elsewhere_deletes
     count = len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json())
     assert count == 4
     assert same_pictures(served(page, sha, range(4), "low"), [before[1], before[0], *before[2:]])
-    said = f"Could not delete the image: {GONE.format('delete', 'delete')}"
+    said = f"Could not delete image 2: {GONE.format('delete', 'delete')}"
     page.get_by_role("alert").get_by_text(said).wait_for()
+
+
+def test_moves_waiting_behind_one_that_meets_a_tag_added_elsewhere_are_still_made(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """Alt+Right pressed three times on the cover, a tag added in another tab while the first
+    move was on its way: the first met a 412 and was said, and the two waiting behind it were
+    dropped too (said as images changed), though the change touched no image: the cover went
+    nowhere. They are sent with the new ETag, and the cover goes two places."""
+    name = "Aurora Lineart XL"
+    sha = own_library.hashes[name]
+    page = open_model(own_visit, own_library, name)
+    first, second, third, fourth = served(page, sha, range(4), "low")
+    gate = Gate(page, REORDER, "POST")
+    page.get_by_role("button", name=f"Example image 1 of 4 of {name} (cover)").focus()
+    for _ in range(3):
+        page.keyboard.press("Alt+ArrowRight")
+    gate.wait_held(page, 1)
+    elsewhere = page.request.put(f"/api/models/{sha}/tags", data={"tags": ["added-elsewhere"]})
+    assert elsewhere.ok, elsewhere.text()
+    gate.open()
+    page.get_by_role("alert").get_by_text(
+        re.compile("^Could not reorder: this model was changed elsewhere")
+    ).wait_for()
+    page.get_by_text(re.compile("^(Image moved to position 3|Could not move)")).wait_for()
+    assert same_pictures(served(page, sha, range(4), "low"), [second, third, first, fourth])
+    assert page.get_by_text(re.compile("^Could not move")).count() == 0
+    page.get_by_role("region", name="Tags").get_by_text("added-elsewhere").wait_for()
 
 
 def test_a_thumbnail_dropped_in_the_gap_between_two_lands_between_them(

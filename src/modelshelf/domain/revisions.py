@@ -51,6 +51,10 @@ class Versioned:
     record: ModelRecord
     etag: str
     chars: int = 0
+    # The version of its images alone (their content keys in order): an image's name is its
+    # place, so a client tells by it whether the pictures stayed where they were when only the
+    # ETag changed (a tag or a name changed elsewhere leaves it as it was).
+    images_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ def version_of(record: ModelRecord, content_keys: list[int]) -> Versioned:
     Blocking for a record of large meta_json (a megabyte takes tens of milliseconds)."""
     payload = {"record": record.model_dump(mode="json"), "images": content_keys}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return Versioned(record, '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"', len(text))
+    etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"'
+    images = hashlib.sha256(json.dumps(content_keys).encode()).hexdigest()[:20]
+    return Versioned(record, etag, len(text), images)
 
 
 async def versioned(conn: aiosqlite.Connection, sha256: str) -> Versioned | None:

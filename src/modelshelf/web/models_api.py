@@ -56,8 +56,13 @@ async def get_model(request: web.Request) -> web.Response:
     if precondition is not None:
         precondition.require(model.etag)
     if held is not None and held.matches(model.etag):
-        return with_etag(web.Response(status=304), model.etag)
-    return with_etag(await respond(request, model.record, large=is_long(model.chars)), model.etag)
+        response = with_etag(web.Response(status=304), model.etag)
+    else:
+        response = with_etag(
+            await respond(request, model.record, large=is_long(model.chars)), model.etag
+        )
+    response.headers["Images-Version"] = model.images_version
+    return response
 
 
 async def list_tags(request: web.Request) -> web.Response:
@@ -110,7 +115,8 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         "/api/models/{sha256}",
         get_model,
-        "One model, in full, with its version as a strong ETag (for If-Match)",
+        "One model, in full, with its version as a strong ETag (for If-Match) and its images'"
+        " version alone as Images-Version (it changes when its pictures do)",
         headers=(*IF_MATCH, "If-None-Match"),
         responses={200: ModelRecord, 304: "", 400: None, 404: None, **PRECONDITION},
     ),

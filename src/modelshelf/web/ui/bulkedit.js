@@ -1,7 +1,7 @@
 // Editing many models at once from the library (POST /api/models/edit): the base model (set
 // or cleared) and the type of every picked model, run in parts by bulk.js. Only the fields the
 // person fills in are sent; each model changed keeps a history entry, to undo on its page.
-import { h, plural, formatCount, confirmDialog } from "./dom.js";
+import { h, plural, formatCount, confirmDialog, heldTo } from "./dom.js";
 import { post } from "./api.js";
 import { typeChoices, baseModelChoices } from "./choices.js";
 import { runInParts, describeTheRest } from "./bulk.js";
@@ -58,7 +58,8 @@ export async function askEdit(count, limits = {}) {
 function editDialog(count, longest) {
   return new Promise((resolve) => {
     const opener = document.activeElement;
-    const base = h("input", { id: "bulk-base", list: "bulk-base-options", autocomplete: "off", placeholder: "Leave as it is", maxlength: longest ? String(longest) : null });
+    const base = heldTo(h("input", { id: "bulk-base", list: "bulk-base-options", autocomplete: "off", placeholder: "Leave as it is" }), longest);
+    if (base.overLimit) base.setAttribute("aria-describedby", base.overLimit.id);
     const baseList = h("datalist", { id: "bulk-base-options" });
     const clearBase = h("input", { type: "checkbox", id: "bulk-base-clear" });
     const type = h("select", { id: "bulk-type" }, h("option", { value: "", text: "Leave as it is" }));
@@ -68,7 +69,7 @@ function editDialog(count, longest) {
     const form = h("form", { class: "bulk-edit" },
       h("h2", { id: "bulk-edit-title", text: `Edit ${plural(count, "model")}` }),
       h("p", { class: "note", text: "What is left alone stays as each model has it." }),
-      h("div", { class: "field" }, h("label", { for: "bulk-base", text: "Base model" }), base, baseList),
+      h("div", { class: "field" }, h("label", { for: "bulk-base", text: "Base model" }), base, base.overLimit || null, baseList),
       h("label", { class: "check" }, clearBase, " Clear the base model"),
       h("div", { class: "field" }, h("label", { for: "bulk-type", text: "Type" }), type),
       said, h("div", { class: "buttons" }, cancel, apply));

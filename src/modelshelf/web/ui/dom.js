@@ -133,6 +133,30 @@ export function holdThePage(d) {
   else window.removeEventListener("beforeunload", askBeforeLeaving);
 }
 
+// What the server counts of a field it trims: the characters (code points) of the trimmed
+// text. A `maxlength` counts UTF-16 units of the text as typed: a name of emoji was cut at half
+// the server's limit, and one pasted with spaces around it lost its end.
+export const charsOf = (text) => [...text.trim()].length;
+
+// Holds `control` to `limit` characters once trimmed (see charsOf): over it, the field is
+// invalid (its form is not sent, and shows the field) and says by how much in
+// `control.overLimit`, to be put beside it and named in its aria-describedby.
+export function heldTo(control, limit) {
+  if (!limit) return control;
+  const said = h("span", { class: "field-error", id: `${control.id}-over`, "aria-live": "polite" });
+  const check = () => {
+    const count = charsOf(control.value);
+    const text = count > limit ? `At most ${limit} characters once trimmed; this has ${count}` : "";
+    control.setCustomValidity(text);
+    control.setAttribute("aria-invalid", String(Boolean(text)));
+    said.textContent = text;
+  };
+  control.addEventListener("input", check);
+  check();
+  control.overLimit = said;
+  return control;
+}
+
 export async function copyText(text, what = "Text") {
   try {
     await navigator.clipboard.writeText(text);

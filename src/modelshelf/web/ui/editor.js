@@ -4,7 +4,7 @@
 // (a 412 or a failed save included), over a visit to another page (see drafts), and asks
 // before Escape or Cancel editing drops them. Writes go through the page's `change` (queued,
 // If-Match).
-import { h, toast, note, tagsByName, askBeforeLeaving } from "./dom.js";
+import { h, toast, note, tagsByName, askBeforeLeaving, charsOf, heldTo } from "./dom.js";
 import { libraryTypes } from "./api.js";
 import { baseModelChoices, suggestTags, foldTagName } from "./choices.js";
 import { triggerWords, downloadedTriggerWords, editableDescription, notesOf, asList } from "./meta.js";
@@ -42,8 +42,8 @@ export function renderTags(record, { caps, change, state }) {
   const add = () => {
     const fresh = [...new Set(input.value.split(",").map(foldTagName))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
     // Said here, the field kept, rather than as the API's "tags.4: String should have…".
-    const long = longest && fresh.find((s) => s.length > longest);
-    if (long) return toast(`A tag name has at most ${longest} characters; “${long.slice(0, 24)}…” has ${long.length}`, { error: true });
+    const long = longest && fresh.find((s) => charsOf(s) > longest);
+    if (long) return toast(`A tag name has at most ${longest} characters; “${[...long].slice(0, 24).join("")}…” has ${charsOf(long)}`, { error: true });
     input.value = "";
     state.tagDraft = "";
     if (fresh.length) addTags(fresh);
@@ -137,20 +137,20 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     return control;
   };
   // A hint is the control's description (beside it and tied to nothing, a screen reader on
-  // the field read its name alone).
+  // the field read its name alone), as is what is over the field's limit (see heldTo).
   const field = (id, label, control, hint) => {
-    if (hint) control.setAttribute("aria-describedby", `${id}-hint`);
-    return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control);
+    const over = control.overLimit || null;
+    const described = [hint ? `${id}-hint` : null, over?.id].filter(Boolean).join(" ");
+    if (described) control.setAttribute("aria-describedby", described);
+    return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control, over);
   };
   // No longer than PATCH takes (the server's limits), so nothing typed is refused on Save.
-  const most = (key) => (limits[key] ? String(limits[key]) : null);
-  const name = bind(h("input", { id: "edit-name", required: true, maxlength: most("model_name") }), record.name || "");
-  const type = bind(h("input", { id: "edit-type", list: "edit-types", maxlength: most("model_type") }), record.type || "");
+  const name = heldTo(bind(h("input", { id: "edit-name", required: true }), record.name || ""), limits.model_name);
+  const type = heldTo(bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || ""), limits.model_type);
   const types = h("datalist", { id: "edit-types" });
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
   // No longer than the library's base-model filter takes (as in the edit of many models).
-  const longest = limits.filter_text ? String(limits.filter_text) : null;
-  const base = bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off", maxlength: longest }), SHOWN.base_model(meta));
+  const base = heldTo(bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), SHOWN.base_model(meta)), limits.filter_text);
   const bases = h("datalist", { id: "edit-bases" });
   baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));

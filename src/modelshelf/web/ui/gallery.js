@@ -21,8 +21,9 @@ function sharpen(img, name) {
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
 // is the record's ETag then (a reorder sent beside a tag change met the page's own 412);
-// `reread()` reads the record and its ETag again without drawing it, and `current()` is the
-// record as last read.
+// `reread()` reads the record and its ETag again without drawing it, `current()` is the
+// record as last read, and `changedElsewhere()` reads and draws the model after a 412 (the
+// pictures forgotten only if they moved).
 export function renderGallery(record, deps) {
   const g = galleryOf(record, deps);
   const { state, images, thumbs, actions } = g;
@@ -46,7 +47,7 @@ export function renderGallery(record, deps) {
 }
 
 // The gallery as drawn this time: what its parts, its gestures and its writes share.
-function galleryOf(record, { caps, etag, current, queued, reread, state, onChange }) {
+function galleryOf(record, { caps, etag, current, queued, reread, changedElsewhere, state, onChange }) {
   const images = record.images || [];
   const name = record.name || "this model";
   const canReorder = caps.has("POST", "/api/images/reorder");
@@ -56,7 +57,7 @@ function galleryOf(record, { caps, etag, current, queued, reread, state, onChang
   // the strip drawn here. A gesture names its picture by token, not by its place.
   if (!state.order || state.order.length !== images.length) state.order = images.map(() => Symbol("picture"));
   return {
-    record, images, name, canReorder, state, etag, current, queued, reread, onChange,
+    record, images, name, canReorder, state, etag, current, queued, reread, changedElsewhere, onChange,
     shown: [...state.order],
     stage: h("div", { class: images.length ? "stage" : "stage no-images" }),
     thumbs: h("ul", { class: "thumbs", "aria-label": "Example images" + (canReorder ? "; Alt+arrow keys move an image" : "") }),

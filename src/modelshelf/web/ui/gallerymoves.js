@@ -13,21 +13,31 @@ const changedElsewhere = CHANGED_ELSEWHERE[0].toLowerCase() + CHANGED_ELSEWHERE.
 const GONE = Symbol("gone");
 const ifMatch = (version) => (version ? { "If-Match": version } : {});
 
-// A change made elsewhere (a 412 met by any of the page's writes, a tag save as well) may have
+// A change made elsewhere (a 412 met by any of the page's writes, a tag save as well) that
 // moved pictures: an image's name is its place, so the page can no longer tell which picture
 // is where, and its tokens are forgotten. A gesture made before and still waiting its turn
 // then finds its token gone and is dropped, said (it moved or deleted the picture the change
-// had put in its place).
+// had put in its place). A change that left the pictures where they were (a tag, the name;
+// see model.js, showChangedElsewhere) forgets nothing: the gestures waiting are sent.
 export function forgetPictures(state) {
   state.order = null;
 }
 
 // The places the page knew are not the server's any more: the gallery is drawn as it is, and
 // the image that had focus keeps it (it fell to the page's body).
-function showAnew(g, { forget }) {
-  if (forget) forgetPictures(g.state);
+function showAnew(g) {
   g.state.focusThumb = true;
   g.onChange();
+}
+
+// A write of the gallery refused as the model changed elsewhere (412; 409 or 404: images
+// added or removed meanwhile): the page reads the model again before the next gesture takes
+// its turn, which is then sent with the new ETag if the pictures stayed where they were.
+// Done outside the queue, the next gesture ran before the model was read and was dropped.
+async function readAgainIfStale(g, error, ...statuses) {
+  if (!stale(error, ...statuses)) return;
+  g.state.focusThumb = true;
+  await g.changedElsewhere();
 }
 
 // Moves the picture `picture` (its token, see `g.shown`) to place `to`, or `step` places on
@@ -40,13 +50,12 @@ export async function move(g, picture, to, { step = 0, button = null } = {}) {
   try {
     const place = await g.queued(() => sendMove(g, picture, { to, step, button }));
     if (place === GONE) {
-      toast("Could not move the image: the images changed before the move was sent; nothing was moved, choose the image again", { error: true });
-      showAnew(g, { forget: false });
+      // Which gesture it was: the image as numbered in the strip the person acted on.
+      toast(`Could not move image ${g.shown.indexOf(picture) + 1}: the images changed before the move was sent; nothing was moved, choose the image again`, { error: true });
+      showAnew(g);
     } else if (place !== null) toast(place === 0 ? "Cover changed" : `Image moved to position ${place + 1}`);
   } catch (error) {
-    const changed = stale(error, 409, 412);
-    toast(`Could not reorder: ${changed ? changedElsewhere : error.message}`, { error: true });
-    if (changed) showAnew(g, { forget: true });
+    toast(`Could not reorder: ${stale(error, 409, 412) ? changedElsewhere : error.message}`, { error: true });
   }
 }
 
@@ -61,7 +70,12 @@ async function sendMove(g, picture, { to, step, button }) {
   if (at < 0 || order.length !== now.length) return GONE;
   if (target === at || target < 0 || target >= now.length) return null;
   now.splice(target, 0, ...now.splice(at, 1));
-  await call("POST", "api/images/reorder", { body: { hash: g.record.sha256, order: now }, headers: ifMatch(g.etag()) });
+  try {
+    await call("POST", "api/images/reorder", { body: { hash: g.record.sha256, order: now }, headers: ifMatch(g.etag()) });
+  } catch (error) {
+    await readAgainIfStale(g, error, 409, 412);
+    throw error;
+  }
   order.splice(target, 0, ...order.splice(at, 1));
   state.index = target;
   state.focusThumb = true;
@@ -81,11 +95,10 @@ export async function remove(g, i) {
   try {
     const done = await g.queued(() => sendDelete(g, picture));
     if (done !== GONE) return toast(done === "cover" ? "Cover deleted; the next image is the cover now" : "Image deleted");
-    toast("Could not delete the image: the images changed before the delete was sent; nothing was deleted, choose the image again", { error: true });
-    showAnew(g, { forget: false });
+    toast(`Could not delete image ${i + 1}: the images changed before the delete was sent; nothing was deleted, choose the image again`, { error: true });
+    showAnew(g);
   } catch (error) {
     toast(`Could not delete the image: ${stale(error, 412) ? changedElsewhere : error.message}`, { error: true });
-    if (stale(error, 404, 412)) showAnew(g, { forget: true });
   }
 }
 
@@ -104,7 +117,12 @@ async function sendDelete(g, picture) {
   const at = order.indexOf(picture);
   const names = g.current().images || [];
   if (at < 0 || order.length !== names.length) return GONE;
-  await call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: ifMatch(g.etag()) });
+  try {
+    await call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: ifMatch(g.etag()) });
+  } catch (error) {
+    await readAgainIfStale(g, error, 404, 412);
+    throw error;
+  }
   order.splice(at, 1);
   state.index = Math.max(0, at - 1);
   // The Delete image button that had focus is drawn anew: focus goes to the image shown

@@ -25,6 +25,8 @@ export async function mountModel(main, sha256, context) {
   const state = { gallery: { index: 0 }, editing: false, saving: false, draft: {}, tagDraft: "", tagsSaving: [], focusNext: null, focusLater: null, deleting: false };
   let record = null;
   let etag = null;
+  // The version of the images alone (see showChangedElsewhere); null from a server without it.
+  let imagesVersion = null;
   let alive = true;
 
   async function load() {
@@ -32,12 +34,14 @@ export async function mountModel(main, sha256, context) {
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new ApiError(response.status, body);
     etag = response.headers.get("ETag");
+    imagesVersion = response.headers.get("Images-Version");
     record = body;
   }
 
   // Read the model again and draw it; `images`: they may have changed (their URLs then take
   // the new version, see imageUrl; other edits keep them, so nothing is fetched again).
-  async function refresh({ images = false } = {}) {
+  // `known`: the pictures as the page knew them; if they moved, the gallery forgets them.
+  async function refresh({ images = false, known = null } = {}) {
     invalidateLibrary();
     const focusedId = document.activeElement && document.activeElement.id;
     const y = window.scrollY;
@@ -47,17 +51,20 @@ export async function mountModel(main, sha256, context) {
       return showError(error);
     }
     if (images) setImageVersion(sha256, etag);
+    if (known && !(known.version && known.version === imagesVersion && known.names === picturesOf(record))) forgetPictures(state.gallery);
     if (!alive) return;
     draw();
     window.scrollTo(0, y);
     restoreFocus(focusedId);
   }
 
-  // The model as changed elsewhere (a write met a 412): its images may have moved too, and the
-  // gallery's gestures still waiting must not take another picture for theirs.
+  // The model as changed elsewhere (a write met a 412): if its pictures moved (an image's
+  // name is its place: the same names with another images' version), the gallery's gestures
+  // still waiting must not take another picture for theirs, and are dropped. A change of the
+  // tags or the name alone keeps them: they are sent after, with the new ETag (all were
+  // dropped, and a person who moved three pictures lost two to a tag added in another tab).
   function showChangedElsewhere() {
-    forgetPictures(state.gallery);
-    return refresh({ images: true });
+    return refresh({ images: true, known: { names: picturesOf(record), version: imagesVersion } });
   }
 
   // Focus goes back to the element that had it, drawn anew; when that one is gone (a removed
@@ -160,7 +167,7 @@ export async function mountModel(main, sha256, context) {
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
         deleting(h("button", { type: "button", id: "delete-model", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel }))));
     const left = h("div", {},
-      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: load, state: state.gallery, onChange: () => refresh({ images: true }) }),
+      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: load, changedElsewhere: showChangedElsewhere, state: state.gallery, onChange: () => refresh({ images: true }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
@@ -294,6 +301,9 @@ function failureOf(error) {
   if (error instanceof ApiError) return `Not saved: ${error.message}`;
   return "Not saved: the server could not be reached";
 }
+
+// The images' names, in order, as one string to compare.
+const picturesOf = (record) => (record.images || []).join("\n");
 
 // Focuses the first enabled element the selectors find; true when one took focus.
 function focusFirst(selectors) {

@@ -21,8 +21,15 @@ const LOOK_AGAIN_MS = 5000;
 export function batchActions(pendingPage) {
   const { caps, main, rows, progress, run, discardMany, selectAll, strategy, remove, mark, updateSelection, refreshGroups, refreshSoon, selectedIds, emptied } = pendingPage;
   // Every batch followed here, by job id ({follower, done, claimed, watch}): two tabs may each
-  // run one.
+  // run one. `ended`: those followed to their end, kept for a part's answer that comes after
+  // (see claiming).
   const followers = new Map();
+  const ended = new Map();
+  // Settled once the answer of the part on its way is claimed (see importPart): a look may
+  // list that part's batch before the page knows it as its own, even ended. What a look found
+  // is said only after, unless it is the page's own: it was followed twice, two lines, and
+  // its models said twice.
+  let claiming = Promise.resolve();
   let requesting = false; // Import selected's or Discard selected's requests are under way
   let looking = 0; // the timer of the next look for batches started elsewhere
   let inParts = false; // Import selected sends more than one part (see stop)
@@ -106,14 +113,20 @@ export function batchActions(pendingPage) {
 
   // One part: its job followed to its end, or an older server's answer (207) of what it did.
   async function importPart(ids, conf, { answered, watch }) {
-    const response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
-    const body = await response.json().catch(() => ({}));
+    let claimed = () => {};
+    claiming = new Promise((resolve) => { claimed = resolve; });
+    let response, body, entry;
+    try {
+      response = await call("POST", "api/migration/import_models", { body: { ids, conf_strategy: conf }, headers: { Prefer: "respond-async" }, raw: true });
+      body = await response.json().catch(() => ({}));
+      // Said with the whole, not as a batch of its own (a look may have found it first).
+      if (response.status === 202 && body.job) entry = Object.assign(follow(body.job), { claimed: true, watch });
+    } finally {
+      claimed();
+    }
     answered();
     if (!response.ok && response.status !== 207) throw new ApiError(response.status, body);
-    if (response.status === 202 && body.job) {
-      // Said with the whole, not as a batch of its own (a look may have found it first).
-      const entry = follow(body.job);
-      Object.assign(entry, { claimed: true, watch });
+    if (entry) {
       const final = await entry.done;
       return { final, results: final.result ? final.result.results || [] : null };
     }
@@ -160,7 +173,7 @@ export function batchActions(pendingPage) {
   // A batch job shown and followed to its end (with Stop). A batch followed already (found
   // by a look while its Import selected was answered) keeps the view and follower it has.
   function follow(started) {
-    const known = followers.get(started.id);
+    const known = followers.get(started.id) || ended.get(started.id);
     if (known) return known;
     const view = jobView(started, { onCancel: (job) => call("DELETE", `api/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message, { error: true })) });
     progress.append(view);
@@ -168,6 +181,7 @@ export function batchActions(pendingPage) {
     entry.follower = followJob(started, (job) => { view.update(job); entry.watch?.(job); });
     entry.done = entry.follower.done.then((final) => {
       followers.delete(started.id);
+      ended.set(started.id, entry);
       busyNow();
       if (pendingPage.alive()) {
         updateSelection();
@@ -186,9 +200,10 @@ export function batchActions(pendingPage) {
   // A batch this page did not start (another tab's, or one running before the page was
   // shown): what it did applied to the queue and said at its end.
   async function followBatch(started) {
-    if (followers.has(started.id)) return;
+    if (followers.has(started.id) || ended.has(started.id)) return;
     const entry = follow(started);
     const final = await entry.done;
+    await claiming;
     if (entry.claimed || !pendingPage.alive()) return; // a part of an import of this page's
     if (final.state !== "done") toast(`The batch ended ${final.state}${final.error ? `: ${final.error}` : ""}`, { error: true });
     if (final.result) {
@@ -291,8 +306,21 @@ export function batchActions(pendingPage) {
   // The parts one after another, each applied to the queue as it is answered, until one
   // fails: the others are left. Resolves {discarded, locked, sent, error}.
   async function discardInParts(ids) {
+    const parts = partsOf(ids);
+    // Closing or reloading the page meanwhile asks first, as for Import selected (see
+    // importInParts): the parts not sent yet were lost unsaid.
+    const holding = parts.length > 1;
+    if (holding) holdThePage(1);
+    try {
+      return await sendDiscards(parts);
+    } finally {
+      if (holding) holdThePage(-1);
+    }
+  }
+
+  async function sendDiscards(parts) {
     const outcome = { discarded: 0, locked: 0, sent: 0, error: null };
-    for (const these of partsOf(ids)) {
+    for (const these of parts) {
       try {
         const done = await call("POST", "api/migration/discard_models", { body: { ids: these } });
         for (const id of [...done.discarded, ...done.not_found]) remove(id, { later: true });
