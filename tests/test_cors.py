@@ -72,6 +72,16 @@ async def test_answers_to_an_allowed_origin_expose_the_etag(cors: Client) -> Non
     assert "Origin" in response.headers["Vary"]
 
 
+async def test_a_models_images_version_is_exposed_with_its_etag(cors: Client) -> None:
+    """A front end on another origin tells a reorder made elsewhere by Images-Version, as the
+    web UI does: unexposed, a browser hides it from the page's script."""
+    response = await cors.get("/api/models", headers={"Origin": PAGE})
+    exposed = {
+        h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert {"etag", "images-version"} <= exposed
+
+
 async def test_error_answers_carry_cors_headers_too(cors: Client) -> None:
     response = await cors.get(f"/api/models/{UNKNOWN}", headers={"Origin": PAGE})
     assert response.status == 404

@@ -2,7 +2,7 @@
 
 Off unless `cors_origins` lists origins. Then every endpoint answers preflight requests and
 carries the CORS headers; credentials are allowed for the origins named, never for "*"; the
-ETag is exposed so that a page can send it back with If-Match.
+ETag is exposed so that a page can send it back with If-Match, and Images-Version beside it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import aiohttp_cors
 from aiohttp import web
 
 WILDCARD = "*"
-EXPOSED_HEADERS = ("ETag", "Location", "Retry-After", "Content-Range", "Accept-Ranges")
+EXPOSED_HEADERS = (
+    "ETag",
+    "Images-Version",
+    "Location",
+    "Retry-After",
+    "Content-Range",
+    "Accept-Ranges",
+)
 ALLOWED_HEADERS = (
     "Content-Type",
     "If-Match",
