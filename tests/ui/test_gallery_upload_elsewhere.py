@@ -1,35 +1,91 @@
-"""An upload made after the images were reordered elsewhere (another tab or client): the
-gallery keeps the <img> of each picture it shows from one drawing to the next, and must not
-keep them where the pictures are no longer. On a library of its own: it reorders and uploads."""
+"""An upload made after, or while, the images were reordered elsewhere (another tab or
+client): the gallery keeps the <img> of each picture it shows from one drawing to the next,
+and must not keep them where the pictures are no longer. The upload carries the model's ETag
+as If-Match: met by a reorder made elsewhere, it is refused (412), said as a change made
+elsewhere, and the current version is shown. On a library of its own: it reorders and uploads
+(each test reads how many images the model has when it begins)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
+from tests.conftest import http_post
 from tests.factories import make_image
-from tests.ui.conftest import Visit
+from tests.server import ServerProcess
+from tests.ui.conftest import Visit, open_model
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_after_changes import same_pictures, served, shown
-from tests.ui.test_gallery_gestures import (
-    loaded,
-    open_with_its_images_loaded,
-    swap_first_two_elsewhere,
-)
+from tests.ui.test_gallery_gestures import loaded, swap_first_two_elsewhere
+
+NAME = "Aurora Lineart XL"
+UPLOAD = re.compile(r".*/api/images/upload$")
+REFUSED = "Not added: this model was changed elsewhere; showing the current version"
 
 
-def test_an_upload_after_a_reorder_elsewhere_shows_each_picture_where_it_is_now(
+def opened(visit: Visit, library: SeededLibrary) -> tuple[Any, str, int]:
+    """The model's page with its images loaded, its SHA256, and how many images it has."""
+    sha = library.hashes[NAME]
+    page = open_model(visit, library, NAME)
+    count = len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json())
+    for n in range(count):
+        loaded(page, f".thumbs li:nth-child({n + 1}) img")
+    loaded(page, ".stage img")
+    return page, sha, count
+
+
+def shows_each_picture_where_it_is(page: Any, sha: str, count: int) -> None:
+    # Kept by the places the page knew, the first two showed each other's picture: Delete
+    # image on the cover shown deleted the other one.
+    assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(count), "low"))
+    assert same_pictures(shown(page, ".stage img"), served(page, sha, range(1), "medium"))
+
+
+def test_an_upload_met_by_a_reorder_made_elsewhere_on_its_way_is_refused_and_says_so(
+    own_visit: Visit, own_library: SeededLibrary, own_server: ServerProcess, tmp_path: Path
+) -> None:
+    """The first two images swapped by another client while the upload is on its way (after
+    the page last read the model): the upload, which carried no If-Match, was added, and the
+    gallery kept each picture where the page knew it, the old cover shown first."""
+    page, sha, count = opened(own_visit, own_library)
+    sent: list[str | None] = []
+
+    def reorder_first(route: Any) -> None:
+        if route.request.method == "POST" and not sent:
+            sent.append(route.request.headers.get("if-match"))
+            order = [f"{sha}_{seq}.webp" for seq in (1, 0, *range(2, count))]
+            status, answer = http_post(
+                own_server, "/api/images/reorder", {"hash": sha, "order": order}
+            )
+            assert status == 200, answer
+        route.fallback()
+
+    page.route(UPLOAD, reorder_first)
+    picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.get_by_role("alert").get_by_text("No image added, 1 failed").wait_for()
+    page.get_by_role("list", name="Uploads").get_by_text(REFUSED).wait_for()
+    assert sent[0], "the upload carried no If-Match"
+    assert len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json()) == count
+    page.get_by_role("heading", name=f"Images ({count})").wait_for()
+    shows_each_picture_where_it_is(page, sha, count)
+
+
+def test_an_upload_after_a_reorder_elsewhere_is_refused_then_added_to_the_version_shown(
     own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
 ) -> None:
-    name = "Aurora Lineart XL"
-    page, sha = open_with_its_images_loaded(own_visit, own_library, name)
-    swap_first_two_elsewhere(page, sha, 4)
+    page, sha, count = opened(own_visit, own_library)
+    swap_first_two_elsewhere(page, sha, count)
 
     picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))
     page.locator("#upload-input").set_input_files(str(picture))
-    page.get_by_role("status").get_by_text("1 image added").wait_for()
-    loaded(page, ".thumbs li:nth-child(5) img")
+    page.get_by_role("alert").get_by_text("No image added, 1 failed").wait_for()
+    page.get_by_role("list", name="Uploads").get_by_text(REFUSED).wait_for()
+    shows_each_picture_where_it_is(page, sha, count)
 
-    # Kept by the places the page knew, the first two showed each other's picture: Delete
-    # image on the cover shown deleted the other one.
-    assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(5), "low"))
-    assert same_pictures(shown(page, ".stage img"), served(page, sha, range(1), "medium"))
+    # The page now holds the current version: the same file again is added to it.
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.get_by_role("status").get_by_text("1 image added").wait_for()
+    loaded(page, f".thumbs li:nth-child({count + 1}) img")
+    shows_each_picture_where_it_is(page, sha, count + 1)

@@ -65,11 +65,16 @@ def write_all(handle: io.FileIO, data: bytes) -> None:
         view = view[written:]
 
 
-async def add_image(shelf: Shelf, sha256: str, upload: Upload) -> str:
+async def add_image(
+    shelf: Shelf, sha256: str, upload: Upload, if_match: IfMatch | None = None
+) -> str:
     """Render an uploaded file as the next example image of a model; returns its public name.
+    With `if_match`, only if the model is still at that version when the change begins (a
+    client that missed a reorder made elsewhere would go on showing pictures where they no
+    longer are); decided under the model's lock, as the rendering before it holds none.
 
     Raises InvalidInput (bad hash, not an image), NotFound (unknown model), TooLarge (too many
-    pixels). The upload is consumed either way.
+    pixels), PreconditionFailed (nothing added). The upload is consumed either way.
     """
     async with upload.staging:
         require_sha256(sha256)
@@ -84,6 +89,8 @@ async def add_image(shelf: Shelf, sha256: str, upload: Upload) -> str:
         async with shelf.changes.change(lock=[sha256], staging=upload.staging) as change:
             if not await models.model_exists(change.tx, sha256):
                 raise NotFound(f"no model with SHA256 {sha256}")
+            if if_match is not None:
+                await require_version(change.tx, sha256, if_match)
             seq = await image_index.next_image_seq(change.tx, sha256)
             await image_index.add_image(change.tx, sha256, seq)
             for quality in qualities():

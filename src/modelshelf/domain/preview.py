@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelshelf.domain.promotion import Prepared, conflict_error, prepare
+from modelshelf.domain.revisions import versioned
 from modelshelf.domain.shelf import Shelf
 from modelshelf.domain.strategies import IMPORT, ImageRule, Strategy, planned_record, resolution
 from modelshelf.errors import ImageError, ImageTooLarge, Unprocessable
 from modelshelf.images import verify_image
 from modelshelf.records import ModelFile, ModelRecord, PendingRecord
-from modelshelf.storage import image_index, model_files, models
+from modelshelf.storage import image_index, model_files
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,22 @@ class Preview:
     result: ModelRecord
     existing: ModelRecord | None
     pending: PendingRecord
+    # The version of `existing` (its ETag, as GET /api/models/{sha256} gives it): what an
+    # import that must not overwrite a change made since sends as If-Match.
+    existing_etag: str | None = None
 
 
 async def preview_import(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> Preview:
     """The answer `import_a_model(pending_id, strategy)` would give and the record it would
-    leave, images included. Raises what the import raises before it changes anything:
-    NotFound, Unprocessable, Conflict (same SHA256 and no strategy)."""
+    leave, images included, and the version of the model it would change. Raises what the
+    import raises before it changes anything: NotFound, Unprocessable, Conflict (same SHA256
+    and no strategy)."""
     prepared = await prepare(shelf, pending_id)
     async with shelf.storage.read() as conn:
-        existing = await models.fetch_model(conn, prepared.sha256)
+        # The record and its version read by one statement: the ETag is that of the record
+        # the answer shows.
+        current = await versioned(conn, prepared.sha256)
+        existing = None if current is None else current.record
         seqs = await image_index.image_seqs(conn, prepared.sha256)
         files = await model_files.files_of_model(conn, prepared.sha256)
     if existing is not None and strategy is None:
@@ -49,7 +57,8 @@ async def preview_import(shelf: Shelf, pending_id: int, strategy: Strategy | Non
     # An import leaves the locations of the content as they are (a scan's, or those a model
     # deleted here left): the model answers with them afterwards.
     result = result.model_copy(update={"files": [ModelFile(path=p, present=on) for p, on in files]})
-    return Preview(plan.action_taken, result, existing, prepared.pending)
+    etag = None if current is None else current.etag
+    return Preview(plan.action_taken, result, existing, prepared.pending, etag)
 
 
 async def _require_usable_image(shelf: Shelf, prepared: Prepared) -> None:

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from modelshelf.domain.revisions import IfMatch, require_version
 from modelshelf.domain.shelf import Shelf
 from modelshelf.domain.strategies import (
     IMPORT,
@@ -69,23 +70,32 @@ class _SituationChanged(Exception):
     """The library changed between staging and the transaction; stage again."""
 
 
-async def import_a_model(shelf: Shelf, pending_id: int, strategy: Strategy | None) -> ImportOutcome:
-    """Promote pending model `pending_id`, resolving a conflict with `strategy`.
+async def import_a_model(
+    shelf: Shelf, pending_id: int, strategy: Strategy | None, if_match: IfMatch | None = None
+) -> ImportOutcome:
+    """Promote pending model `pending_id`, resolving a conflict with `strategy`. With
+    `if_match`, only if the library's model of its SHA256 is still at that version (a person
+    who compared the two and chose must not overwrite an edit made since); with no such model
+    there is no version to match, `*` included (RFC 9110 13.1.1).
 
-    Raises Locked, NotFound (no such pending model), Conflict (same SHA256 and no strategy),
-    Unprocessable (model file missing, unreadable or changed; pending image corrupt),
-    StorageFull, StorageUnavailable, StorageBusy. On any error nothing has changed.
+    Raises Locked, NotFound (no such pending model), PreconditionFailed, Conflict (same
+    SHA256 and no strategy), Unprocessable (model file missing, unreadable or changed; pending
+    image corrupt), StorageFull, StorageUnavailable, StorageBusy. On any error nothing has
+    changed.
     """
-    return await promote(shelf, pending_id, None if strategy is None else resolution(strategy))
+    rules = None if strategy is None else resolution(strategy)
+    return await promote(shelf, pending_id, rules, if_match)
 
 
-async def promote(shelf: Shelf, pending_id: int, conflict: Resolution | None) -> ImportOutcome:
+async def promote(
+    shelf: Shelf, pending_id: int, conflict: Resolution | None, if_match: IfMatch | None = None
+) -> ImportOutcome:
     """`import_a_model` with the conflict rules given directly (None: a conflict raises)."""
     async with shelf.pending_locks.hold_now(pending_id):
         prepared = await prepare(shelf, pending_id)
         for _attempt in range(3):
             try:
-                action = await _promote_once(shelf, prepared, conflict)
+                action = await _promote_once(shelf, prepared, conflict, if_match)
                 break
             except _SituationChanged:
                 continue
@@ -95,9 +105,12 @@ async def promote(shelf: Shelf, pending_id: int, conflict: Resolution | None) ->
     return ImportOutcome(prepared.sha256, action)
 
 
-async def _promote_once(shelf: Shelf, prepared: Prepared, conflict: Resolution | None) -> str:
+async def _promote_once(
+    shelf: Shelf, prepared: Prepared, conflict: Resolution | None, if_match: IfMatch | None
+) -> str:
     existing = await _existing(shelf, prepared.sha256)
-    if existing is not None and conflict is None:
+    # With If-Match the precondition is decided first, in the change (_apply).
+    if existing is not None and conflict is None and if_match is None:
         raise conflict_error(prepared, existing)
     plan = IMPORT if existing is None else conflict
     async with shelf.changes.staging() as staging:
@@ -105,7 +118,7 @@ async def _promote_once(shelf: Shelf, prepared: Prepared, conflict: Resolution |
         if plan is not None and plan.image is not ImageRule.DISCARD:
             staged = await _stage_image(shelf, prepared, staging)
         async with shelf.changes.change(lock=[prepared.sha256], staging=staging) as change:
-            return await _apply(shelf, change, prepared, conflict, staged)
+            return await _apply(shelf, change, prepared, conflict, staged, if_match)
 
 
 async def discard_pending(shelf: Shelf, pending_id: int) -> PendingRecord:
@@ -200,11 +213,14 @@ async def _apply(
     prepared: Prepared,
     conflict: Resolution | None,
     staged: StagedImage | None,
+    if_match: IfMatch | None,
 ) -> str:
     tx, pending_id = change.tx, prepared.pending.id
     if await pending.fetch_pending_row(tx, pending_id) is None:
         raise NotFound(f"no pending model with id {pending_id}")
     await _require_unchanged(shelf, prepared)
+    if if_match is not None:  # under the model's lock: nothing can change it until the commit
+        await require_version(tx, prepared.sha256, if_match)
     existing = await models.fetch_model(tx, prepared.sha256)
     if existing is not None and conflict is None:
         raise conflict_error(prepared, existing)  # another import of this content committed first

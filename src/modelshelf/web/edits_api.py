@@ -1,8 +1,8 @@
 """HTTP handlers for editing a model: its fields and tags (and the fields or tags of many
 models at once), the order of its images, deleting it, and its history with restore. PATCH,
-PUT tags, reorder and DELETE honour If-Match (and so does DELETE /api/images/{filename}, in
-images_api); the answers of the first three carry the model's new ETag. Many models can be
-tagged, edited or deleted in one request."""
+PUT tags, reorder and DELETE honour If-Match (and so do DELETE /api/images/{filename} and the
+upload, in images_api); the answers of the first three carry the model's new ETag. Many
+models can be tagged, edited or deleted in one request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HTTP handlers for example images: listing, serving, uploading and deleting."""
+"""HTTP handlers for example images: listing, serving, uploading and deleting (the last two
+honour If-Match with the model's ETag)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ async def serve_pending_image(request: web.Request) -> web.FileResponse:
 
 async def upload_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
+    precondition = if_match(request)  # a malformed header is refused before the body is read
     upload = await gallery.start_upload(shelf)
     try:
         async with body_deadline(request):
@@ -88,7 +90,7 @@ async def upload_image(request: web.Request) -> web.Response:
     except BaseException:
         await upload.staging.discard()
         raise
-    name = await shelf.finish(gallery.add_image(shelf, sha256, upload))
+    name = await shelf.finish(gallery.add_image(shelf, sha256, upload, precondition))
     return await respond(request, UploadResponse(name=name))
 
 
@@ -164,9 +166,17 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/images/upload",
         upload_image,
-        "Add an example image (multipart: image, sha256)",
+        "Add an example image (multipart: image, sha256); with If-Match (the model's ETag),"
+        " only if the model is still that version (else 412, nothing added)",
         multipart=True,
-        responses={200: UploadResponse, **JSON_ERRORS, 404: None, **WRITE_ERRORS},
+        headers=IF_MATCH,
+        responses={
+            200: UploadResponse,
+            **JSON_ERRORS,
+            404: None,
+            **PRECONDITION,
+            **WRITE_ERRORS,
+        },
     ),
     Endpoint(
         "GET",

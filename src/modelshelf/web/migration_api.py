@@ -25,11 +25,12 @@ from modelshelf.web.bodies import (
     PendingQuery,
 )
 from modelshelf.web.edit_bodies import PreviewResponse
-from modelshelf.web.endpoint import JSON_ERRORS, WRITE_ERRORS, Endpoint
+from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_ERRORS, Endpoint
 from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     accepted,
+    if_match,
     is_large,
     is_long,
     parse_body,
@@ -37,6 +38,7 @@ from modelshelf.web.parsing import (
     parse_query,
     prefers_async,
     respond,
+    with_etag,
 )
 
 
@@ -90,7 +92,10 @@ async def discard_pendings(request: web.Request) -> web.Response:
 async def import_a_model(request: web.Request) -> web.Response:
     body = await parse_body(request, ImportRequest)
     shelf = request.app[SHELF]
-    outcome = await shelf.finish(promotion.import_a_model(shelf, body.id, body.conf_strategy))
+    precondition = if_match(request)
+    outcome = await shelf.finish(
+        promotion.import_a_model(shelf, body.id, body.conf_strategy, precondition)
+    )
     return await respond(
         request,
         ImportResponse(sha256=outcome.sha256, action_taken=outcome.action_taken),
@@ -109,7 +114,9 @@ async def preview_import(request: web.Request) -> web.Response:
     )
     # Up to three whole records, of megabytes of meta_json each at times (a kohya header's
     # tag counts): serialised off the event loop, as the preview's hashing and planning are.
-    return await respond(request, answer, large=True)
+    response = await respond(request, answer, large=True)
+    # The version of `existing` goes in a header, the body's shape being the contract's.
+    return response if planned.existing_etag is None else with_etag(response, planned.existing_etag)
 
 
 async def import_models(request: web.Request) -> web.Response:
@@ -174,13 +181,20 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/migration/import_a_model",
         import_a_model,
-        "Stage 2: promote a pending model by id",
+        "Stage 2: promote a pending model by id. With If-Match (the ETag of the library's model"
+        " of the pending model's SHA256, as GET /api/models/{sha256} or preview_import's ETag"
+        " header give it), only if that model is still one of those versions, whatever"
+        " conf_strategy: else 412 and nothing changes, the pending model stays pending. With"
+        " no model of that SHA256 in the library (deleted since), no tag matches, `*`"
+        " neither (RFC 9110 13.1.1): 412. Without If-Match, as before",
         body=ImportRequest,
+        headers=IF_MATCH,
         responses={
             200: ImportResponse,
             **JSON_ERRORS,
             404: None,
             409: ConflictBody,
+            **PRECONDITION,
             422: None,
             423: None,
             503: None,
@@ -191,7 +205,10 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/migration/preview_import",
         preview_import,
-        "What import_a_model would do, changing nothing",
+        "What import_a_model would do, changing nothing. When a model of the pending model's"
+        " SHA256 is in the library (`existing`), the answer's ETag header is that model's"
+        " version, as GET /api/models/{sha256} gives it: sent back as If-Match, the import"
+        " is refused (412) if the model changed since",
         body=ImportRequest,
         responses={
             200: PreviewResponse,

@@ -152,10 +152,13 @@ export function pendingImageUrl(id) {
 }
 
 // Multipart upload with progress (fetch cannot report upload progress; XHR can).
-export function uploadImage(sha256, file, onProgress) {
+// `version`: the model's ETag as the page knows it, sent as If-Match (412 when the model
+// changed elsewhere meanwhile; nothing is added then).
+export function uploadImage(sha256, file, onProgress, version = null) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "api/images/upload");
+    if (version) xhr.setRequestHeader("If-Match", version);
     xhr.responseType = "json";
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);

@@ -1,8 +1,13 @@
 // A model's gallery's uploads (see gallery.js): images dropped anywhere on the model's page
 // or chosen, each in turn with its progress, and those refused listed with the reason.
 import { h, clear, toast, plural, holdThePage } from "./dom.js";
-import { uploadImage } from "./api.js";
+import { uploadImage, ApiError } from "./api.js";
 import { forgetPictures } from "./gallerymoves.js";
+import { CHANGED_ELSEWHERE } from "./editor.js";
+
+// An upload refused because the model changed since the page read it (412), in the person's
+// words (the server's named If-Match).
+const changedElsewhere = CHANGED_ELSEWHERE[0].toLowerCase() + CHANGED_ELSEWHERE.slice(1);
 
 // Files refused stay listed, each with the server's whole reason, until the next upload or
 // Dismiss. The list is a live region, and the toast counts both. The zone is made once for
@@ -38,25 +43,27 @@ function makeUpload(record, { queued, reread, etag, state, onChange }) {
         // a tag or an edit saved meanwhile with the one before met the page's own 412 (said
         // as a change made elsewhere, not saved). So it waits its turn, and the ETag is read
         // again before the next write.
+        // With the record's ETag as If-Match: a model changed elsewhere since the page read
+        // it (the images reordered in another tab) is met by a 412, and the page then shows
+        // it anew; added regardless, the gallery kept each <img> at the place the page knew,
+        // showing a picture other than the one there now (and deleted). Reading the model
+        // first left the moment between that read and the upload open.
         await queued(async () => {
-          // An upload carries no If-Match: the model is read first, and if it changed
-          // elsewhere since the page read it (the images reordered in another tab), the
-          // gallery forgets which picture is where, or it kept each <img> at the place the
-          // page knew, showing a picture other than the one there now (and deleted).
-          const known = etag();
-          await reread().catch(() => {});
-          if (etag() !== known) forgetPictures(state);
-          await uploadImage(record.sha256, file, (p) => { bar.value = p; });
+          await uploadImage(record.sha256, file, (p) => { bar.value = p; }, etag());
           state.order?.push(Symbol("picture")); // added last
           await reread().catch(() => {}); // the redraw after the uploads says how it is
         });
         bar.value = 1;
         batch.added += 1;
       } catch (error) {
-        const failure = { name: file.name, reason: error.message };
+        const stale = error instanceof ApiError && error.status === 412;
+        const failure = { name: file.name, reason: stale ? changedElsewhere : error.message };
         failures.push(failure);
         row.replaceWith(failedRow(failure));
         dismiss.hidden = false;
+        // The current version is shown, its pictures where they are now; the files after
+        // this one go to that version.
+        if (stale) await showChangedElsewhere(state, onChange);
       }
     }
   };
@@ -91,9 +98,20 @@ function makeUpload(record, { queued, reread, etag, state, onChange }) {
     const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${batch.skipped ? `; ${plural(batch.skipped, "file")} skipped, not images` : ""}`;
     toast(summary, { error: failed > 0 });
   };
-  input.addEventListener("change", () => start(input.files));
+  // The choice is taken and the field emptied: the same file chosen again (after a 412, or
+  // any failure) made no change event, and nothing happened.
+  input.addEventListener("change", () => {
+    const files = [...input.files];
+    input.value = "";
+    start(files);
+  });
   zone.startUpload = start;
   return zone;
+}
+
+async function showChangedElsewhere(state, onChange) {
+  forgetPictures(state);
+  await onChange();
 }
 
 // Images dragged from the desktop are taken anywhere on a model's page, by its gallery's drop

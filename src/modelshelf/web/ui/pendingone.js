@@ -1,7 +1,7 @@
 // One pending model's actions, for the pending page (pending.js): import it (a conflict opens
 // the comparison, compare.js, and carries out the choice made there) and discard it.
-import { toast, confirmDialog, showBusy, tagsByName } from "./dom.js";
-import { call, post, ApiError, isUnavailable, imagesChanged } from "./api.js";
+import { toast, confirmDialog, showBusy } from "./dom.js";
+import { call, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { openComparison } from "./compare.js";
 import { invalidateLibrary } from "./library.js";
 
@@ -85,52 +85,71 @@ export function modelActions(pendingPage) {
     });
   }
 
-  // `changed`: the library's model changed since the comparison was first opened.
+  // `changed`: the library's model changed since the comparison was first opened. The
+  // comparison shows the library's model as the preview reads it, with its version (ETag),
+  // and an override or a merge is sent with it as If-Match: one edited since (another tab, a
+  // script), even in the instant between the choice and the import, is not overwritten (412)
+  // but shown again, as it is now, to be compared before the choice is made again.
   async function resolve(record, conflict, changed = false) {
-    const choice = await openComparison(conflict, { caps, changed });
-    if (!choice) return;
     try {
-      // The comparison showed the library's model as it was when it opened; one edited since
-      // (another tab) is shown again before an override or a merge decides over it.
-      const fresh = choice !== "delete" && await changedSince(record, choice, conflict.existing);
-      if (fresh) return resolve(record, fresh, true);
+      const seen = changed || !canCheck ? conflict : await conflictNow(record);
+      if (!seen) return goneFromLibrary(record);
+      const choice = await openComparison(seen, { caps, changed });
+      if (!choice) return;
       // Delete takes the pending model out, as its card says, even if the library's model
       // went meanwhile: import_a_model would then import it (with no conflict every
       // strategy imports).
+      const version = choice !== "delete" && seen.etag ? { "If-Match": seen.etag } : {};
       const done = choice === "delete" && canDiscard
         ? (await call("DELETE", `api/migration/pending_models/${encodeURIComponent(record.id)}`), { action_taken: "deleted" })
-        : await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice } });
+        : await call("POST", "api/migration/import_a_model", { body: { id: record.id, conf_strategy: choice }, headers: version });
       invalidateLibrary();
       changedImagesOf(done);
       toast(`${record.name || record.id}: ${done.action_taken}`);
       remove(record.id);
       refreshSoon();
     } catch (error) {
+      if (error instanceof ApiError && error.status === 412) return changedElsewhere(record);
       if (goneElsewhere(record, error)) return;
       mark(record.id, "failed", error.message);
       toast(error.message, { error: true });
     }
   }
 
-  // The conflict as it is now, if its library model is not the one `existing` shows; null
-  // when it is, when it is gone (every strategy then imports), or the server cannot say.
-  async function changedSince(record, choice, existing) {
-    if (!canCheck) return null;
-    const now = await post("api/migration/preview_import", { id: record.id, conf_strategy: choice });
-    return now.existing && !sameModel(now.existing, existing) ? { existing: now.existing, pending: now.pending } : null;
+  // The import met a change of the library's model made since the comparison showed it:
+  // nothing was changed, and the comparison is shown again with the model as it is now.
+  async function changedElsewhere(record) {
+    let fresh;
+    try {
+      fresh = await conflictNow(record);
+    } catch (error) {
+      if (goneElsewhere(record, error)) return;
+      mark(record.id, "failed", error.message);
+      return toast(error.message, { error: true });
+    }
+    return fresh ? resolve(record, fresh, true) : goneFromLibrary(record);
+  }
+
+  // Deleted from the library since the conflict was met: an import now adds the pending
+  // model as a new one, which is not what the person was choosing between.
+  function goneFromLibrary(record) {
+    const said = "The library’s model of this content was deleted elsewhere; nothing was imported. Import again to add this one as a new model.";
+    mark(record.id, "failed", said);
+    toast(said, { error: true });
+  }
+
+  // The conflict as the library has it now: its model, the pending one, and the model's
+  // version (the preview's ETag header); null when the library has no such model any more.
+  // Previewed as a delete, which reads no image: an unusable pending image is said on the
+  // cards of the strategies that would use it, as before.
+  async function conflictNow(record) {
+    const body = { id: record.id, conf_strategy: "delete" };
+    const response = await call("POST", "api/migration/preview_import", { body, raw: true });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(response.status, answer);
+    if (!answer.existing) return null;
+    return { existing: answer.existing, pending: answer.pending, etag: response.headers.get("ETag") };
   }
 
   return { whileBusy, importOne, discard };
-}
-
-// What a comparison shows of a library model, keys in any order.
-function sameModel(a, b) {
-  const seen = (r) => JSON.stringify(sorted([r.name, r.type, r.path, r.meta_json, tagsByName(r.tags).map((t) => t.name), r.images]));
-  return seen(a) === seen(b);
-}
-
-function sorted(value) {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
-  return value;
 }
