@@ -89,3 +89,22 @@ def test_an_upload_after_a_reorder_elsewhere_is_refused_then_added_to_the_versio
     page.get_by_role("status").get_by_text("1 image added").wait_for()
     loaded(page, f".thumbs li:nth-child({count + 1}) img")
     shows_each_picture_where_it_is(page, sha, count + 1)
+
+
+def test_an_upload_after_a_tag_added_elsewhere_is_added_not_refused(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """A tag added in another tab changes the model's ETag but leaves its pictures where they
+    were (Images-Version): the upload's 412 made the person choose the file again, though
+    nothing it guards against had happened. The page reads the model and sends it again."""
+    page, sha, count = opened(own_visit, own_library)
+    tags = [t["name"] for t in page.request.get(f"/api/models/{sha}").json()["tags"]]
+    answer = page.request.put(f"/api/models/{sha}/tags", data={"tags": [*tags, "elsewhere"]})
+    assert answer.ok, answer.text()
+
+    picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.get_by_role("status").get_by_text("1 image added").wait_for()
+    loaded(page, f".thumbs li:nth-child({count + 1}) img")
+    shows_each_picture_where_it_is(page, sha, count + 1)
+    page.get_by_role("region", name="Tags").get_by_role("link", name="elsewhere").wait_for()

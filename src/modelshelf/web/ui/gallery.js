@@ -32,7 +32,7 @@ export function renderGallery(record, deps) {
   renderThumbs(g);
   wireThumbKeys(g);
   if (g.canReorder) wireDrag(thumbs, (from, to) => move(g, g.shown[from], to));
-  const upload = renderUpload(record, { queued: deps.queued, reread: deps.reread, etag: deps.etag, state, onChange: deps.onChange });
+  const upload = renderUpload(record, { queued: deps.queued, reread: deps.reread, etag: deps.etag, changedElsewhere: deps.changedElsewhere, state, onChange: deps.onChange });
   panel.append(title, g.stage, thumbs, actions, upload);
   if (!g.canReorder && images.length > 1) panel.append(note("This server cannot reorder images yet: Set as cover and moving are disabled."));
   // The page is drawn anew after each write (uploads ending, a tag saved): the strip kept its

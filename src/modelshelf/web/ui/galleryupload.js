@@ -18,7 +18,7 @@ export function renderUpload(record, deps) {
   return deps.state.uploadZone || (deps.state.uploadZone = makeUpload(record, deps));
 }
 
-function makeUpload(record, { queued, reread, etag, state, onChange }) {
+function makeUpload(record, { queued, reread, etag, changedElsewhere: readAgain, state, onChange }) {
   const input = h("input", { type: "file", id: "upload-input", accept: "image/*", multiple: true, class: "visually-hidden" });
   const list = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
   const failures = [];
@@ -49,7 +49,7 @@ function makeUpload(record, { queued, reread, etag, state, onChange }) {
         // showing a picture other than the one there now (and deleted). Reading the model
         // first left the moment between that read and the upload open.
         await queued(async () => {
-          await uploadImage(record.sha256, file, (p) => { bar.value = p; }, etag());
+          await sendAgainIfOnlyOthersChanged(() => uploadImage(record.sha256, file, (p) => { bar.value = p; }, etag()), readAgain);
           state.order?.push(Symbol("picture")); // added last
           await reread().catch(() => {}); // the redraw after the uploads says how it is
         });
@@ -107,6 +107,19 @@ function makeUpload(record, { queued, reread, etag, state, onChange }) {
   });
   zone.startUpload = start;
   return zone;
+}
+
+// `send()` once more, with the ETag read again, when its 412 came from a change elsewhere
+// that left the pictures where they were (a tag, the name): the If-Match of an upload guards
+// the places the gallery knows, and a tag added in another tab made the person choose the
+// file again. A refusal that stands is thrown.
+async function sendAgainIfOnlyOthersChanged(send, readAgain) {
+  try {
+    return await send();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 412) || !readAgain || await readAgain()) throw error;
+    return send();
+  }
 }
 
 async function showChangedElsewhere(state, onChange) {

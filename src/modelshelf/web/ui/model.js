@@ -51,11 +51,13 @@ export async function mountModel(main, sha256, context) {
       return showError(error);
     }
     if (images) setImageVersion(sha256, etag);
-    if (known && !(known.version && known.version === imagesVersion && known.names === picturesOf(record))) forgetPictures(state.gallery);
-    if (!alive) return;
+    const moved = Boolean(known) && !(known.version && known.version === imagesVersion && known.names === picturesOf(record));
+    if (moved) forgetPictures(state.gallery);
+    if (!alive) return moved;
     draw();
     window.scrollTo(0, y);
     restoreFocus(focusedId);
+    return moved;
   }
 
   // The model as changed elsewhere (a write met a 412): if its pictures moved (an image's
@@ -63,8 +65,9 @@ export async function mountModel(main, sha256, context) {
   // still waiting must not take another picture for theirs, and are dropped. A change of the
   // tags or the name alone keeps them: they are sent after, with the new ETag (all were
   // dropped, and a person who moved three pictures lost two to a tag added in another tab).
+  // Resolves whether the pictures moved (true also when the model could not be read).
   function showChangedElsewhere() {
-    return refresh({ images: true, known: { names: picturesOf(record), version: imagesVersion } });
+    return refresh({ images: true, known: { names: picturesOf(record), version: imagesVersion } }).then((moved) => moved !== false);
   }
 
   // Focus goes back to the element that had it, drawn anew; when that one is gone (a removed
