@@ -351,4 +351,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "a sort by date or size reads an index, its ties in the name order",
+        """
+        -- storage.model_filter.order_by: ascending puts the models without a value last
+        -- through these, as models_name_nulls_last does for names; descending reads
+        -- models_created and models_size backwards. The ties, read beside the index
+        -- (search_docs.name_order), are sorted among themselves only.
+        CREATE INDEX models_created_nulls_last ON models(created_at IS NULL, created_at);
+        CREATE INDEX models_size_nulls_last ON models(size_bytes IS NULL, size_bytes);
+        """,
+    ),
 ]
