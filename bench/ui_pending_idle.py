@@ -1,5 +1,6 @@
 """What an idle Pending page costs the server while its tab is visible: the requests it makes
-and the bytes it receives in a minute (its look for batch imports started elsewhere).
+and the bytes it receives in a minute (its looks for batch imports started elsewhere, and at
+the queue for models added or taken elsewhere).
 
 Run from the repository root:
 
@@ -9,7 +10,8 @@ It seeds the browser tests' library (tests/ui/seed.py), runs `--ended` batch imp
 no longer pending: each ends at once, `not_found`) so the jobs list is as long as it gets (the
 last 50 ended), starts `modelshelf serve` as a separate process and opens /pending in Debian's
 Chromium. Once the page has settled (5 s), it counts for `--seconds` every request the page
-makes and the bytes received for each (Chrome's encodedDataLength: headers and body as sent).
+makes and the bytes received for each (Chrome's encodedDataLength: headers and body as sent;
+for a 304 the page asked for itself, the headers responseReceived counted).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ def measure(url: str, seconds: float) -> tuple[Counter[str], Counter[str]]:
     requests: Counter[str] = Counter()
     received: Counter[str] = Counter()
     paths: dict[str, str] = {}
+    counted: list[str] = []
+    # What came for each request: loadingFinished's count, but a 304 the page itself asked for
+    # (If-None-Match) reports 0 there or never ends there: its headers, as responseReceived
+    # counted them, are what came.
+    heads: dict[str, int] = {}
+    ends: dict[str, int] = {}
     counting = False
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -63,12 +71,16 @@ def measure(url: str, seconds: float) -> tuple[Counter[str], Counter[str]]:
             paths[event["requestId"]] = path
             if counting:
                 requests[path] += 1
+                counted.append(event["requestId"])
+
+        def headers_in(event: dict[str, Any]) -> None:
+            heads[event["requestId"]] = int(event["response"].get("encodedDataLength", 0))
 
         def finished(event: dict[str, Any]) -> None:
-            if counting and event["requestId"] in paths:
-                received[paths[event["requestId"]]] += int(event["encodedDataLength"])
+            ends[event["requestId"]] = int(event["encodedDataLength"])
 
         cdp.on("Network.requestWillBeSent", sent)
+        cdp.on("Network.responseReceived", headers_in)
         cdp.on("Network.loadingFinished", finished)
         page.goto(f"{url}/pending")
         page.locator(".queue > li").first.wait_for()
@@ -77,6 +89,8 @@ def measure(url: str, seconds: float) -> tuple[Counter[str], Counter[str]]:
         page.wait_for_timeout(seconds * 1000)
         counting = False
         browser.close()
+    for request_id in counted:
+        received[paths[request_id]] += max(ends.get(request_id, 0), heads.get(request_id, 0))
     return requests, received
 
 

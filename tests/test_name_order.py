@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-from modelshelf.storage import Storage, search
+from modelshelf.storage import Storage, listing, search
+from modelshelf.storage.model_filter import ModelFilter
 from tests.conftest import Client, migrate
 from tests.factories import LegacyLibrary, fake_sha, schema_before
 
@@ -119,3 +121,80 @@ async def test_a_library_from_before_is_ordered_once_opened(tmp_path: Path) -> N
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         rows = conn.execute("SELECT sha256 FROM search_docs ORDER BY name_order").fetchall()
     assert rows == [(sha(2),), (sha(1),)]
+
+
+# --- ties of a sort by date or size ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sort", ["created_at", "size_bytes"])
+async def test_models_of_one_date_or_size_follow_the_name_order(library: Client, sort: str) -> None:
+    """Every model of `library` has the same date and size: the sort's ties are all of it, and
+    they read as the name sort does, either way."""
+    assert await listed(library, sort=sort) == BY_NAME
+    assert await listed(library, sort=sort, order="desc") == BY_NAME[::-1]
+
+
+# (name, created_at, size_bytes): two dates, three sizes and a model without a size.
+DATED = [
+    ("lora 10", 1, 300),
+    ("Lora 2", 1, 300),
+    ("lora 1", 2, 100),
+    ("LORA 9", 2, 100),
+    ("lora 11", 2, None),
+    ("lora 3", 1, 200),
+    ("lora 20", 2, 200),
+]
+
+
+@pytest.fixture
+async def dated(client: Client, legacy: LegacyLibrary) -> Client:
+    for n, (name, day, size) in enumerate(DATED, start=1):
+        legacy.add_model(
+            n, hash_hex=sha(n), name=name, created_at=1_700_000_000_000 + day, size_bytes=size
+        )
+    await migrate(client, legacy)
+    return client
+
+
+def in_order(sort: str, descending: bool) -> list[str]:
+    """DATED's names by `sort`, models without a value last, ties by their numbers' value."""
+    column = 1 if sort == "created_at" else 2
+    number = {name: int(name.split()[1]) for name, *_ in DATED}
+    valued = [row for row in DATED if row[column] is not None]
+    ordered = sorted(valued, key=lambda row: (row[column], number[row[0]]), reverse=descending)
+    return [row[0] for row in ordered] + [row[0] for row in DATED if row[column] is None]
+
+
+@pytest.mark.parametrize("sort", ["created_at", "size_bytes"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_pages_of_a_sort_by_date_or_size_hold_every_model_once_ties_by_name(
+    dated: Client, sort: str, order: str
+) -> None:
+    expected = in_order(sort, order == "desc")
+    assert await listed(dated, sort=sort, order=order) == expected
+    pages = [
+        await listed(dated, sort=sort, order=order, limit="2", offset=str(o))
+        for o in range(0, 8, 2)
+    ]
+    assert [name for page in pages for name in page] == expected
+
+
+@pytest.mark.parametrize("sort", ["created_at", "size_bytes"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_a_sort_by_date_or_size_reads_an_index_in_its_order(
+    tmp_path: Path, sort: str, order: Literal["asc", "desc"]
+) -> None:
+    """Not a sort of every model: the first page is read from an index in the sort's order,
+    and only the ties are sorted (SQLite's plan says so)."""
+    storage = Storage(tmp_path / "modelshelf.db")
+    await storage.open()
+    await storage.close()
+    statements: list[str] = []
+    with contextlib.closing(sqlite3.connect(storage.path)) as conn:
+        conn.set_trace_callback(statements.append)
+        listing.page_of_hashes(conn, ModelFilter(sort=sort, order=order), 50, 0)  # type: ignore[arg-type]
+        conn.set_trace_callback(None)
+        (page,) = statements
+        plan = [str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {page}")]
+    assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+    assert any(step.startswith("SCAN m USING INDEX") for step in plan), plan

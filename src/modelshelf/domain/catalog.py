@@ -4,6 +4,7 @@ only where files are involved (see Shelf.settled)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,28 @@ async def list_pending(shelf: Shelf) -> tuple[list[PendingRecord], int]:
     JSON they were read from (pending.list_sized_pending)."""
     async with shelf.storage.read() as conn:
         return await pending.list_sized_pending(conn)
+
+
+@dataclass(frozen=True)
+class PendingQueue:
+    """The queue's generation (pending.queue_generation) and, unless the caller held the
+    queue as it is, its records as `list_pending` reads them (else None, and 0 chars)."""
+
+    generation: int
+    records: list[PendingRecord] | None
+    chars: int
+
+
+async def list_pending_unless(shelf: Shelf, held: Callable[[int], bool]) -> PendingQueue:
+    """`list_pending`, unless `held(generation)` says the caller holds the queue as it is now:
+    then it is not read. The generation is read first, so the records are at least as new as
+    it says (a change between the two is seen again at the next ask)."""
+    async with shelf.storage.read() as conn:
+        generation = await pending.queue_generation(conn)
+        if held(generation):
+            return PendingQueue(generation, None, 0)
+        records, chars = await pending.list_sized_pending(conn)
+    return PendingQueue(generation, records, chars)
 
 
 async def check_pending(shelf: Shelf) -> tuple[list[QueuedPending], int]:

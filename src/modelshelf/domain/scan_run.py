@@ -205,18 +205,24 @@ class ScanRun:
             return
         seen, self.seen = self.seen, []
         restored, self.restored = self.restored, []
-        async with self.shelf.changes.change() as change:
-            await model_files.mark_seen(change.tx, seen, self.started)
-            await model_files.mark_present(change.tx, restored, self.started)
-        for path in seen:
-            self.progress.file_done(path)
-        for path, _ in restored:
-            self.progress.file_done(path)
+        change = None
+        try:
+            async with self.shelf.changes.change() as change:
+                await model_files.mark_seen(change.tx, seen, self.started)
+                await model_files.mark_present(change.tx, restored, self.started)
+        finally:
+            # Also when a Stop lands during the commit: the change then raises CancelledError
+            # after its commit, and the files it marked are done all the same.
+            if change is not None and change.committed:
+                for path in [*seen, *(path for path, _ in restored)]:
+                    self.progress.file_done(path)
 
     def _unchanged_file(self, known: KnownLocation, found: FoundFile, path: str) -> None:
         """A file as it was registered: to be marked seen, and its model to be looked at
         again only if its location comes back or its facts' sources changed."""
-        self.counts.unchanged += 1  # done once flush_seen commits its mark
+        # Counted unchanged now (a scan that ends reports it); done, in its progress, only
+        # once flush_seen commits its mark (a stopped scan tells what it kept).
+        self.counts.unchanged += 1
         if known.location.present and known.location.type == found.type:
             self.seen.append(path)
         else:

@@ -113,11 +113,15 @@ class Staging:
 
 
 class Change:
-    """The open transaction (`tx`) and the file operations to carry out once it commits."""
+    """The open transaction (`tx`) and the file operations to carry out once it commits.
+    `committed` is True from the commit on: a caller cancelled after it hears CancelledError
+    from `change()` all the same (once the files are in place), and reads here that what it
+    wrote stands."""
 
     def __init__(self, tx: aiosqlite.Connection, root: Path, staging: Staging) -> None:
         self.tx = tx
         self.ops: list[FileOp] = []
+        self.committed = False
         self._root = root
         self._staging = staging
 
@@ -240,6 +244,7 @@ class Changes:
                     self._refuse_while_unfinished()
                     entry = (await journal.record(tx, change.ops), change.ops)
                 crashpoint("change.before_commit")
+            change.committed = True
             del self._carried_out[: len(forgotten)]
             staging.taken_over = True
             crashpoint("change.after_commit")

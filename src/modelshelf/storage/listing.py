@@ -255,8 +255,8 @@ def _count_sql(where: ModelFilter) -> tuple[str, list[Any]]:
 def page_of_hashes(
     db: sqlite3.Connection, where: ModelFilter, limit: int, offset: int
 ) -> list[str]:
-    """Hashes of one page in the filter's order (ties broken by name, then hash; among equal
-    search scores, by index row)."""
+    """Hashes of one page in the filter's order (ties broken by name as the name sort reads
+    it, then hash; among equal search scores, by index row)."""
     sql, params = _page_sql(where, limit, offset)
     # One row (see rows.query_json): SQLite's array holds the hashes in the order the page's
     # rows come.
@@ -271,7 +271,7 @@ def _page_sql(where: ModelFilter, limit: int, offset: int) -> tuple[str, list[An
     if where.ranked():
         ctes, _, _, params = _ranked_ctes(where, limit, offset, False, limit + offset)
         return f"WITH {ctes} SELECT sha256 FROM page", params
-    sql, params = where.select("m.sha256", ordered=where.sorted_by_name())
+    sql, params = where.select("m.sha256", ordered=True)
     order, order_params = where.order_by()
     return f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", [*params, *order_params, limit, offset]
 

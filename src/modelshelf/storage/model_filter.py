@@ -101,29 +101,30 @@ class ModelFilter:
 
     def order_by(self) -> tuple[str, list[Any]]:
         """The terms of ORDER BY over `select`'s rows, and their parameters (after its)."""
-        direction = "DESC" if self.order == "desc" else "ASC"
-        tie = f"m.name COLLATE NOCASE {direction}, m.sha256 {direction}"
         if self.ranked():
             # The rows are filtered already: the tiers' order among them is all it reads.
             tiers, params = search.name_tiers_sql(self.typed, None)
             tier = f"(SELECT t.score FROM ({tiers}) t WHERE t.doc_id = model_search.rowid)"
             order, order_params = search.broad_order_sql(self.words, tier)
             return order, [*params, *order_params]
+        # Names as people read their numbers (search.name_order), kept beside the index; the
+        # ties of a sort by date or size read as the name sort does. Models without a name,
+        # date or size come last: NULL sorts first ascending, and last descending (the index
+        # search_docs_name_order_nulls_last, models_created_nulls_last or
+        # models_size_nulls_last reads the ascending order as it is; descending reads the
+        # plain index backwards). A sort by date or size reads its index in order and sorts
+        # only the ties: a first page reads about a page of rows beside the index, where a
+        # sort of every model by date read 10,000 (BENCHMARKS.md, "Twentieth check").
+        if self.order == "desc":
+            by_name = "d.name_order DESC, d.sha256 DESC"
+            return (by_name if self.sorted_by_name() else f"m.{self.sort} DESC, {by_name}"), []
+        by_name = "(d.name_order IS NULL), d.name_order ASC, d.sha256 ASC"
         if self.sorted_by_name():
-            # Names as people read their numbers (search.name_order), kept beside the index.
-            # Models without a name come last: NULL sorts first ascending (the index
-            # search_docs_name_order_nulls_last reads this order as it is; descending needs
-            # no help).
-            by_name = f"d.name_order {direction}, d.sha256 {direction}"
-            return (by_name if self.order == "desc" else f"(d.name_order IS NULL), {by_name}"), []
-        # Models without a value come last in both directions; ties by name as SQLite's
-        # NOCASE reads it, from models' own index: joined to search_docs, a sort by date read
-        # every model's row there (34 ms against 10 ms over 10,000 models).
-        column = f"m.{self.sort}"
-        return f"({column} IS NULL), {column} {direction}, {tie}", []
+            return by_name, []
+        return f"(m.{self.sort} IS NULL), m.{self.sort} ASC, {by_name}", []
 
     def sorted_by_name(self) -> bool:
-        """Listed by name (the default without words): order_by reads `search_docs d`."""
+        """Listed by name (the default without words)."""
         return not self.ranked() and self.sort in (None, "name")
 
     def count_key(self) -> tuple[Any, ...]:

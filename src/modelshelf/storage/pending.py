@@ -55,6 +55,13 @@ def _read_one_pending(db: sqlite3.Connection, pending_id: int) -> PendingRecord 
     return pending_record(rows[0]) if rows else None
 
 
+async def queue_generation(conn: aiosqlite.Connection) -> int:
+    """A number that every change of a pending model's record moves (schema: the triggers of
+    `pending_queue`), whoever writes it."""
+    row = await fetch_one(conn, "SELECT generation FROM pending_queue WHERE id = 1")
+    return int(row[0]) if row is not None else 0
+
+
 async def list_pending(conn: aiosqlite.Connection) -> list[PendingRecord]:
     """Every pending model's record, by id, in one query and one trip to the connection's
     thread, where the records are built too."""

@@ -351,4 +351,52 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE search_docs SET stale = 1;
         """,
     ),
+    (
+        "a sort by date or size reads an index, its ties in the name order",
+        """
+        -- storage.model_filter.order_by: ascending puts the models without a value last
+        -- through these, as models_name_nulls_last does for names; descending reads
+        -- models_created and models_size backwards. The ties, read beside the index
+        -- (search_docs.name_order), are sorted among themselves only.
+        CREATE INDEX models_created_nulls_last ON models(created_at IS NULL, created_at);
+        CREATE INDEX models_size_nulls_last ON models(size_bytes IS NULL, size_bytes);
+        """,
+    ),
+    (
+        "the pending queue's generation, moved by every change of a pending model's record",
+        """
+        -- web.migration_api.pending_models: the queue's answer is tagged by this number, and
+        -- a client holding the tag is answered 304 without the queue being read (the Pending
+        -- page asks every few seconds while shown). Triggers move it, so every writer does:
+        -- this service, its command line, another program. A record is its row, its tags
+        -- (by name) and whether it has an image.
+        CREATE TABLE pending_queue(
+            id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
+        INSERT INTO pending_queue VALUES (1, 0);
+        CREATE TRIGGER pending_queue_import_insert AFTER INSERT ON pending_import
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_import_update AFTER UPDATE ON pending_import
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_import_delete AFTER DELETE ON pending_import
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_model_tags_insert AFTER INSERT ON pending_model_tags
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_model_tags_update AFTER UPDATE ON pending_model_tags
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_model_tags_delete AFTER DELETE ON pending_model_tags
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_images_insert AFTER INSERT ON pending_images
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_images_update AFTER UPDATE ON pending_images
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_images_delete AFTER DELETE ON pending_images
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_tag_update AFTER UPDATE ON tags
+        WHEN EXISTS (SELECT 1 FROM pending_model_tags WHERE tag_id = OLD.id)
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        CREATE TRIGGER pending_queue_tag_delete AFTER DELETE ON tags
+        WHEN EXISTS (SELECT 1 FROM pending_model_tags WHERE tag_id = OLD.id)
+        BEGIN UPDATE pending_queue SET generation = generation + 1; END;
+        """,
+    ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     accepted,
     if_match,
+    if_none_match,
     is_large,
     is_long,
     parse_body,
@@ -40,6 +42,8 @@ from modelshelf.web.parsing import (
     respond,
     with_etag,
 )
+
+_PROCESS_MARK = uuid.uuid4().hex[:8]
 
 
 async def migrate_legacy_db(request: web.Request) -> web.Response:
@@ -67,10 +71,30 @@ def migration_body(report: MigrationReport) -> MigrationResponse:
 async def pending_models(request: web.Request) -> web.Response:
     query = parse_query(request.query, PendingQuery)
     shelf = request.app[SHELF]
-    found: tuple[Sequence[PendingRecord], int] = await (
-        catalog.check_pending(shelf) if query.checks else catalog.list_pending(shelf)
+    if query.checks:
+        # Not tagged: a file gone, or a model imported, changes it with no pending row.
+        return await _queue_body(request, *await catalog.check_pending(shelf))
+    held = if_none_match(request)
+    queue = await catalog.list_pending_unless(
+        shelf, lambda generation: held is not None and held.matches(_queue_tag(generation))
     )
-    models, chars = found
+    # Weak: the answer may be gzipped. The Pending page asks every few seconds while shown.
+    headers = {"ETag": f"W/{_queue_tag(queue.generation)}", "Cache-Control": "no-cache"}
+    if queue.records is None:
+        return web.Response(status=304, headers=headers)
+    response = await _queue_body(request, queue.records, queue.chars)
+    response.headers.update(headers)
+    return response
+
+
+def _queue_tag(generation: int) -> str:
+    # With this process's mark: a database put back from a backup may count as far again.
+    return f'"{_PROCESS_MARK}-{generation}"'
+
+
+async def _queue_body(
+    request: web.Request, models: Sequence[PendingRecord], chars: int
+) -> web.Response:
     body = PendingModelsResponse(models=list(models))
     # Long by the count of its records, or by their length (megabytes of meta_json each).
     return await respond(request, body, large=is_large(len(models)) or is_long(chars))
@@ -156,9 +180,11 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         "/api/migration/pending_models",
         pending_models,
-        "Models waiting for promotion",
+        "Models waiting for promotion; the list without checks is tagged (ETag) and answered 304"
+        " to If-None-Match while the queue is unchanged",
         query=PendingQuery,
-        responses={200: PendingModelsResponse, 400: None},
+        headers=("If-None-Match",),
+        responses={200: PendingModelsResponse, 304: None, 400: None},
     ),
     Endpoint(
         "DELETE",

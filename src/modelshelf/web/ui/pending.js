@@ -10,7 +10,7 @@
 // drawn yet. What a row's buttons do is pendingone.js's; what is done to many at once,
 // pendingbatch.js's.
 import { h, clear, toast, note, plural, formatBytes, formatCount, debounce, tagsByName } from "./dom.js";
-import { get, capabilities, pendingImageUrl } from "./api.js";
+import { get, call, capabilities, pendingImageUrl } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
 import { rowWindow, focusNear } from "./pendingwindow.js";
@@ -169,8 +169,9 @@ export async function mountPending(main, context) {
 
   // What the list says now of the rows on the page (after a batch, a check, an import: a
   // model imported makes the pending ones with the same content conflicts). A row the list
-  // no longer has left the queue (a batch stopped part way, another tab): it goes. Resolves
-  // how many went.
+  // no longer has left the queue (a batch stopped part way, another tab): it goes; a model it
+  // has that the page has not (a stage 1 run, a scan elsewhere) comes in, in its place.
+  // Resolves how many went.
   async function refreshGroups() {
     try {
       const data = await get("api/migration/pending_models?checks=true");
@@ -185,6 +186,7 @@ export async function mountPending(main, context) {
       }
       const gone = [...rows.keys()].filter((id) => !listed.has(id) && !rows.get(id).busy);
       for (const id of gone) remove(id, { later: true });
+      takeIn(data.models.filter((record) => !rows.has(record.id)));
       updateSelection();
       if (!rows.size) message.replaceChildren(nothingPending());
       return gone.length;
@@ -192,6 +194,59 @@ export async function mountPending(main, context) {
       // The groups stay as they were shown; the next action tells what changed.
       return 0;
     }
+  }
+
+  // Models new to the page, each in its place in the queue's order (oldest id first, as the
+  // server lists them): rows already there keep theirs, their selection and their element,
+  // so what a person selected and where they scrolled stay.
+  function takeIn(records) {
+    if (!records.length) return;
+    const all = [...rows.values(), ...records.map((record) => ({ record, checked: false, el: null, marked: false }))];
+    all.sort((a, b) => a.record.id - b.record.id);
+    rows.clear();
+    for (const row of all) rows.set(row.record.id, row);
+    if (message.querySelector(".empty")) message.replaceChildren();
+  }
+
+  // Whether the queue changed since the last look, asked with the tag of the answer it gave
+  // then: 304 while it is as it was (the server does not read it), so a page left open costs
+  // a small answer a look. When the models listed are not the page's, the queue is read again
+  // with its checks (refreshGroups). A server that does not tag the queue is not asked: the
+  // whole queue every few seconds is what the tag spares.
+  let queueTag = "";
+  let queueTagged = caps.answers("GET", "/api/migration/pending_models", 304);
+
+  // The queue's tag as it is before the page reads it ("*": any version, so a 304 that reads
+  // nothing): a change after it shows at the next look, one before it is in what is read.
+  async function tagQueue() {
+    if (!queueTagged) return;
+    try {
+      const response = await call("GET", "api/migration/pending_models", { headers: { "If-None-Match": "*" }, raw: true });
+      queueTag = response.headers.get("ETag") || "";
+    } catch {
+      // The first look then reads the list whole, and takes its tag.
+    }
+  }
+
+  async function lookAtQueue() {
+    if (!queueTagged || !alive) return;
+    const headers = queueTag ? { "If-None-Match": queueTag } : {};
+    try {
+      const response = await call("GET", "api/migration/pending_models", { headers, raw: true });
+      if (response.status === 304 || !response.ok || !alive) return;
+      queueTag = response.headers.get("ETag") || "";
+      queueTagged = Boolean(queueTag);
+      const { models } = await response.json();
+      if (alive && !sameModels(models)) await refreshGroups();
+    } catch {
+      // Unreachable for now: the next look asks again.
+    }
+  }
+
+  // The page's rows are the models listed (a row being imported from this page may be gone).
+  function sameModels(models) {
+    const listed = new Set(models.map((record) => record.id));
+    return models.every((record) => rows.has(record.id)) && [...rows.values()].every((row) => listed.has(row.record.id) || row.busy);
   }
   const refreshSoon = debounce(refreshGroups, 300);
 
@@ -256,7 +311,7 @@ export async function mountPending(main, context) {
   // page: its rows and controls, and how it updates them.
   const pendingPage = {
     caps, main, rows, progress, run, discardMany, selectAll, strategy, canDiscard, canCheck,
-    remove, mark, updateSelection, refreshGroups, refreshSoon, selectedIds,
+    remove, mark, updateSelection, refreshGroups, refreshSoon, lookAtQueue, selectedIds,
     alive: () => alive,
     get batching() { return batching; },
     set batching(on) { batching = on; },
@@ -306,6 +361,7 @@ export async function mountPending(main, context) {
   run.addEventListener("click", runBatch);
 
   try {
+    await tagQueue();
     const data = await get("api/migration/pending_models?checks=true");
     if (!alive) return null;
     knowsGroups = data.models.every((m) => "missing" in m && "conflict" in m);

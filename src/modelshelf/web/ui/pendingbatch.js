@@ -231,16 +231,24 @@ export function batchActions(pendingPage) {
     const url = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
     const listed = await get(url).then(({ jobs }) => jobs, () => null);
     if (!pendingPage.alive()) return;
-    if (listed) lookedAt(listed);
+    const readAgain = listed ? lookedAt(listed) : false;
+    // Models added or taken elsewhere one by one (a stage 1 run, a scan, another tab): the
+    // queue looked at too. Not while a batch is followed, nor when one ended unseen: the
+    // queue is read again then, and what left it said.
+    if (!followers.size && !readAgain) await pendingPage.lookAtQueue();
     lookSoon();
   }
 
+  // The jobs a look found: batches running followed; true when one ended unseen (the queue
+  // is then read again, and what left it said).
   function lookedAt(jobs) {
     const batches = jobs.filter((job) => job.kind === "import_models");
     const unseen = seen ? batches.filter((job) => !seen.has(job.id) && !followers.has(job.id)) : [];
     seen = new Set([...jobs.map((job) => job.id), ...followers.keys()]);
     for (const job of batches) if (!isOver(job)) followBatch(job);
-    if (unseen.some(isOver)) queueChanged();
+    if (!unseen.some(isOver)) return false;
+    queueChanged();
+    return true;
   }
 
   // A batch that ended unseen: its report is not in the list (large), the queue says.
@@ -263,7 +271,8 @@ export function batchActions(pendingPage) {
 
   // A tab shown again looks at once: batches may have run while it was hidden, and models been
   // imported or discarded one by one in another tab (rows left to be selected again). The
-  // queue is read again then, not polled: its list is large, and no cheap sign says it changed.
+  // queue is read again then with its checks (files gone meanwhile); while the tab stays
+  // visible, each look asks whether the queue changed (pending.js lookAtQueue).
   const visible = () => {
     if (document.hidden || !pendingPage.alive() || !seen) return;
     followRunningBatches();
