@@ -1,5 +1,6 @@
-"""A Stop that arrives while a rescan commits its "seen" marks: the cancelled job tells the
-files whose marks were committed, and no others, whichever side of the commit it lands.
+"""A Stop that arrives while a scan commits: the cancelled job tells the files whose change
+was committed (a rescan's "seen" marks, a first scan's registrations), and no others,
+whichever side of the commit it lands.
 
 The writer's own thread is held at a statement the test names (a trace callback on the single
 writer, as tests/test_reorder.py reads its statements): the Stop is sent through the API while
@@ -21,6 +22,7 @@ from tests.test_jobs import follow, job_of, query
 from tests.test_scan_jobs import model_tree, scanning
 
 MARK_SEEN = "UPDATE model_files SET last_seen"
+SAVE_LOCATION = "INSERT INTO model_files("
 
 
 def held_at(
@@ -41,12 +43,14 @@ def held_at(
 
 
 @contextlib.asynccontextmanager
-async def writer_held(storage: Storage, hold: Callable[[str], bool]) -> AsyncIterator[Pause]:
-    """The writer held at the first statement `hold` accepts from the statement that marks
-    locations seen on (released at the latest when the block ends)."""
+async def writer_held(
+    storage: Storage, hold: Callable[[str], bool], after: str = MARK_SEEN
+) -> AsyncIterator[Pause]:
+    """The writer held at the first statement `hold` accepts from the first statement that
+    begins with `after` on (released at the latest when the block ends)."""
     pause = Pause(asyncio.get_running_loop())
     async with storage.write() as writer:
-        await writer.set_trace_callback(held_at(lambda s: s.startswith(MARK_SEEN), hold, pause))
+        await writer.set_trace_callback(held_at(lambda s: s.startswith(after), hold, pause))
     try:
         yield pause
     finally:
@@ -94,4 +98,31 @@ async def test_a_stop_while_a_rescan_commits_its_seen_marks_tells_what_was_commi
         f"; the {marked} done before it are kept" if marked else ""
     )
     assert end["error"] == expected
+    assert (await job_of(client, job["id"]))["progress"] == end["progress"]
+
+
+async def test_a_stop_while_a_first_scan_commits_a_registration_tells_it_was_kept(
+    make_client: MakeClient, tmp_path: Path, data_dir: Path
+) -> None:
+    """The Stop lands while the change registering a new file commits: the file is a model
+    now, and the cancelled job counts it done (it said 0 done and nothing kept)."""
+    sizes = model_tree(tmp_path, loras=3, checkpoints=0)
+    client: Client = await start(make_client, loras=tmp_path / "loras")
+
+    storage = shelf_of(client).storage
+    async with writer_held(storage, lambda s: s == "COMMIT", after=SAVE_LOCATION) as held:
+        job = await scanning(client)
+        await asyncio.wait_for(held.reached.wait(), 10)
+        assert (await client.delete(f"/api/jobs/{job['id']}")).status == 202
+        held.release()
+        end = (await follow(client, job["id"]))[-1].data
+
+    registered = query(data_dir, "SELECT path FROM model_files")
+    assert len(registered) == len(query(data_dir, "SELECT sha256 FROM models")) >= 1
+    assert end["state"] == "cancelled"
+    kept = len(registered)
+    assert (end["progress"]["done"], end["progress"]["total"]) == (kept, len(sizes))
+    assert (
+        end["error"] == f"cancelled on request; the {kept} of {len(sizes)} done before it are kept"
+    )
     assert (await job_of(client, job["id"]))["progress"] == end["progress"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,28 +57,40 @@ class Registered:
     previous: dict[str, str]
 
 
-async def register(shelf: Shelf, files: Sequence[Hashed], sha256: str, seen_at: int) -> Registered:
+async def register(
+    shelf: Shelf,
+    files: Sequence[Hashed],
+    sha256: str,
+    seen_at: int,
+    committed: Callable[[Registered], None],
+) -> None:
     """Make each of `files`, copies of content `sha256` in walk order, a present location of
     it as it is now, in one change. Content no model has becomes a model made from the
     first: its path that location, its name the file's stem, its type the root's; meta_json,
     tags and example images from what the files beside all of them say, read once, as
-    `refresh_facts` reads a model's copies."""
+    `refresh_facts` reads a model's copies. `committed` hears what was done once the change
+    commits, also when the caller is cancelled during the commit (then this raises
+    CancelledError after it: the change stands all the same)."""
     async with shelf.storage.read(bulk=True) as conn:
         exists = await models.model_exists(conn, sha256)
         before = [await model_files.location(conn, str(f.found.path)) for f in files]
     previous = {b.path: b.sha256 for b in before if b is not None and b.sha256 != sha256}
-    async with shelf.changes.staging() as staging:
-        staged = None if exists else await _stage_new(shelf, staging, files)
-        lock = [sha256, *previous.values()]
-        async with shelf.changes.change(lock=lock, staging=staging) as change:
-            created = not await models.model_exists(change.tx, sha256)
-            for file in files:
-                await model_files.save_location(change.tx, file.location(sha256), seen_at)
-            if created:
-                await _insert_model(change.tx, sha256, files[0])
-                if staged is not None:
-                    await apply_facts(shelf, change, sha256, staged, None)
-    return Registered(created, staged, previous)
+    change, created, staged = None, False, None
+    try:
+        async with shelf.changes.staging() as staging:
+            staged = None if exists else await _stage_new(shelf, staging, files)
+            lock = [sha256, *previous.values()]
+            async with shelf.changes.change(lock=lock, staging=staging) as change:
+                created = not await models.model_exists(change.tx, sha256)
+                for file in files:
+                    await model_files.save_location(change.tx, file.location(sha256), seen_at)
+                if created:
+                    await _insert_model(change.tx, sha256, files[0])
+                    if staged is not None:
+                        await apply_facts(shelf, change, sha256, staged, None)
+    finally:
+        if change is not None and change.committed:
+            committed(Registered(created, staged, previous))
 
 
 async def _insert_model(tx: aiosqlite.Connection, sha256: str, made_from: Hashed) -> None:

@@ -13,6 +13,7 @@ import aiosqlite
 from modelshelf.domain.file_facts import StagedFacts
 from modelshelf.domain.locations import (
     Hashed,
+    Registered,
     mark_gone,
     refresh_facts,
     register,
@@ -316,13 +317,21 @@ class ScanRun:
             await self._register_copies(sha256, now)
 
     async def _register_copies(self, sha256: str, copies: list[_Copy]) -> None:
-        """Register files of content `sha256` in one change (see HeldCopies)."""
+        """Register files of content `sha256` in one change (see HeldCopies). They are done
+        once it commits, also when a Stop lands during the commit (the change stands)."""
+
+        def registered(done: Registered) -> None:
+            self._registered(sha256, copies, done)
+
         try:
-            done = await register(self.shelf, [file for file, _ in copies], sha256, self.started)
+            await register(
+                self.shelf, [file for file, _ in copies], sha256, self.started, registered
+            )
         except Unprocessable as exc:
             for file, _ in copies:
                 self._failed(file.found, exc)
-            return
+
+    def _registered(self, sha256: str, copies: list[_Copy], done: Registered) -> None:
         for number, (file, known) in enumerate(copies):
             self.progress.file_done(str(file.found.path))
             if done.created and number == 0:
