@@ -96,6 +96,9 @@ async def scan_paths(
         scan.result.problem(problem)
     try:
         await scan.classify(changed.found)
+        # Marked seen now, as a walk marks what it finds: classify leaves them for the walk
+        # that follows it, and there may be none (a scan meanwhile must see they are here).
+        await scan.flush_seen()
         for folder in changed.folders:
             walk = Walk(
                 [folder],
