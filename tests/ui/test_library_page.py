@@ -201,9 +201,7 @@ def test_a_prompt_pasted_into_the_search_is_cut_to_what_the_server_takes(visit: 
     page.get_by_text("1 model", exact=True).wait_for()
     assert card_names(page) == ["Aurora Lineart XL"]
     assert not page.get_by_text("could not be loaded").count()
-    assert len(search.input_value()) == 100
-    for label in ("Tag", "Base model"):
-        assert page.get_by_label(label, exact=True).get_attribute("maxlength") == "100"
+    assert len(search.input_value()) == 100  # emoji: tests/ui/test_library_limits.py
 
 
 def test_at_200_percent_zoom_the_filters_scroll_away_and_leave_the_cards_in_view(

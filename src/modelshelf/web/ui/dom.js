@@ -140,7 +140,8 @@ export const charsOf = (text) => [...text.trim()].length;
 
 // Holds `control` to `limit` characters once trimmed (see charsOf): over it, the field is
 // invalid (its form is not sent, and shows the field) and says by how much in
-// `control.overLimit`, to be put beside it and named in its aria-describedby.
+// `control.overLimit`, to be put beside it and named in its aria-describedby. A value set by
+// code (no input event) is checked by `control.checkLimit()`.
 export function heldTo(control, limit) {
   if (!limit) return control;
   const said = h("span", { class: "field-error", id: `${control.id}-over`, "aria-live": "polite" });
@@ -154,6 +155,31 @@ export function heldTo(control, limit) {
   control.addEventListener("input", check);
   check();
   control.overLimit = said;
+  control.checkLimit = check;
+  return control;
+}
+
+// Cuts what is typed or pasted into `control` so that it holds at most `limit` characters
+// once trimmed (see charsOf), as a `maxlength` cuts but counting as the server does: what is
+// over the limit goes from the end of what was just put in (before the caret; past it only
+// if that is not enough), never half a character of two UTF-16 units.
+export function cutTo(control, limit) {
+  if (!limit) return control;
+  control.addEventListener("input", () => {
+    let over = charsOf(control.value) - limit;
+    if (over <= 0) return;
+    let before = [...control.value.slice(0, control.selectionEnd ?? control.value.length)];
+    let after = [...control.value.slice(before.join("").length)];
+    // Again while spaces at an end went, which the server does not count.
+    for (; over > 0; over = charsOf(before.join("") + after.join("")) - limit) {
+      const fromBefore = Math.min(over, before.length);
+      before = before.slice(0, before.length - fromBefore);
+      after = after.slice(0, after.length - (over - fromBefore));
+    }
+    const kept = before.join("");
+    control.value = kept + after.join("");
+    control.setSelectionRange(kept.length, kept.length);
+  });
   return control;
 }
 

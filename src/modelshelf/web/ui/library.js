@@ -1,7 +1,7 @@
 // The library page: search as you type, filters by type, tag, base model and files, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
-import { h, clear, debounce, plural, note, toast } from "./dom.js";
+import { h, clear, debounce, plural, note, toast, heldTo, cutTo } from "./dom.js";
 import { capabilities, listsChanged } from "./api.js";
 import { typeChoices, baseModelChoices, suggestTags, tagsChanged } from "./choices.js";
 import { VirtualGrid } from "./grid.js";
@@ -116,20 +116,23 @@ export async function mountLibrary(main, context) {
 
   const heading = h("h1", { text: "Library" });
   const count = h("span", { class: "count", "aria-live": "polite" });
-  // No longer than the server takes (a prompt pasted in is cut there, and still searches; a
-  // longer one was answered 400, shown as "the library could not be loaded").
-  const longest = caps.limits.filter_text ? String(caps.limits.filter_text) : null;
-  const search = h("input", {
+  // No longer than the server takes, counted as it counts (characters of the trimmed text
+  // sent; a `maxlength` counted UTF-16 units, half as many emoji): a prompt pasted in is cut
+  // there, and still searches (a longer one was answered 400, shown as "the library could not
+  // be loaded"); a tag or base model over it is said at its field, and not asked for.
+  const longest = caps.limits.filter_text;
+  const search = cutTo(h("input", {
     type: "search", id: "search", name: "q", autocomplete: "off", spellcheck: "false",
-    placeholder: "Name, file, trigger word, tag, hash…", value: filters.q || "", maxlength: longest,
-  });
+    placeholder: "Name, file, trigger word, tag, hash…", value: filters.q || "",
+  }), longest);
   // The chosen type is an option from the start; the others arrive with get_types.
   const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),
     filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
-  const tagInput = h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "", maxlength: longest });
+  const tagInput = heldTo(h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "" }), longest);
   const tagList = h("datalist", { id: "tag-options" });
   suggestTags(tagInput);
-  const baseInput = h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "", maxlength: longest });
+  const baseInput = heldTo(h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" }), longest);
+  for (const input of [tagInput, baseInput]) if (input.overLimit) input.setAttribute("aria-describedby", input.overLimit.id);
   const baseList = h("datalist", { id: "base-options" });
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));
   showSort();
@@ -148,8 +151,8 @@ export async function mountLibrary(main, context) {
   const toolbar = h("div", { class: "toolbar", role: "search" },
     h("div", { class: "field search" }, h("label", { for: "search", text: "Search" }), search),
     h("div", { class: "field" }, h("label", { for: "filter-type", text: "Type" }), typeSelect),
-    h("div", { class: "field" }, h("label", { for: "filter-tag", text: "Tag" }), tagInput, tagList),
-    h("div", { class: "field" }, h("label", { for: "filter-base", text: "Base model" }), baseInput, baseList),
+    h("div", { class: "field" }, h("label", { for: "filter-tag", text: "Tag" }), tagInput, tagInput.overLimit || null, tagList),
+    h("div", { class: "field" }, h("label", { for: "filter-base", text: "Base model" }), baseInput, baseInput.overLimit || null, baseList),
     h("div", { class: "field" }, h("label", { for: "sort", text: "Sort" }), sortSelect),
     canMissing ? h("div", { class: "field" }, h("label", { for: "filter-missing", text: "Files" }), missingSelect) : null,
     h("div", { class: "field card-size" }, h("label", { for: "card-size", text: "Card size" }), sizeRange));
@@ -261,6 +264,7 @@ export async function mountLibrary(main, context) {
     typeSelect.value = filters.type || "";
     tagInput.value = filters.tag || "";
     baseInput.value = filters.base_model || "";
+    for (const input of [tagInput, baseInput]) input.checkLimit?.();
     missingSelect.value = filters.missing || "";
     showSort();
   }
@@ -305,8 +309,9 @@ export async function mountLibrary(main, context) {
     if (event.key === "ArrowDown") { event.preventDefault(); grid.focusCard(grid.focusIndex); }
   });
   typeSelect.addEventListener("change", () => apply({ ...filters, type: typeSelect.value }, { push: true }));
-  tagInput.addEventListener("change", () => apply({ ...filters, tag: tagInput.value.trim().toLowerCase() }, { push: true }));
-  baseInput.addEventListener("change", () => apply({ ...filters, base_model: baseInput.value.trim() }, { push: true }));
+  // Over the server's limit: not asked for (it would answer 400); the field says why.
+  tagInput.addEventListener("change", () => tagInput.validity.valid && apply({ ...filters, tag: tagInput.value.trim().toLowerCase() }, { push: true }));
+  baseInput.addEventListener("change", () => baseInput.validity.valid && apply({ ...filters, base_model: baseInput.value.trim() }, { push: true }));
   missingSelect.addEventListener("change", () => apply({ ...filters, missing: missingSelect.value }, { push: true }));
   sortSelect.addEventListener("change", () => {
     const [sort, order] = sortSelect.value.split(":");

@@ -9,13 +9,14 @@
 // (name, file, type, tags; `?q=`) narrows it further: the browser's find cannot see rows not
 // drawn yet. What a row's buttons do is pendingone.js's; what is done to many at once,
 // pendingbatch.js's.
-import { h, clear, toast, note, plural, formatBytes, formatCount, debounce, tagsByName } from "./dom.js";
-import { get, call, capabilities, pendingImageUrl } from "./api.js";
+import { h, clear, toast, note, plural, formatCount, debounce } from "./dom.js";
+import { get, call, capabilities } from "./api.js";
 import { GROUPS, BADGES, groupOf, groupChips, uncheckedText, checkGroups } from "./pendinggroups.js";
 import { focusHeading, setQuery, tryAgain } from "./router.js";
 import { rowWindow, focusNear } from "./pendingwindow.js";
 import { modelActions } from "./pendingone.js";
 import { batchActions } from "./pendingbatch.js";
+import { rowElement, renewRow } from "./pendingrow.js";
 
 // Shown in place of the queue once it is empty.
 const nothingPending = () => h("p", { class: "empty", text: "Nothing is pending." });
@@ -181,6 +182,7 @@ export async function mountPending(main, context) {
         listed.add(record.id);
         const row = rows.get(record.id);
         if (!row) continue;
+        renewRow(row, record);
         Object.assign(row.record, { missing: record.missing, conflict: record.conflict });
         showState(row);
       }
@@ -237,10 +239,28 @@ export async function mountPending(main, context) {
       queueTag = response.headers.get("ETag") || "";
       queueTagged = Boolean(queueTag);
       const { models } = await response.json();
-      if (alive && !sameModels(models)) await refreshGroups();
+      if (!alive) return;
+      const filesChanged = renewRows(models);
+      if (filesChanged || !sameModels(models)) await refreshGroups();
     } catch {
       // Unreachable for now: the next look asks again.
     }
+  }
+
+  // What the list says now of the models the page has (a tag renamed, a name rewritten
+  // elsewhere): their rows show it in place. True when a model's file or content changed,
+  // which its checks (missing, conflict) are then asked for again.
+  function renewRows(models) {
+    let renewed = false;
+    let filesChanged = false;
+    for (const record of models) {
+      const row = rows.get(record.id);
+      const changed = row ? renewRow(row, record) : [];
+      renewed ||= changed.length > 0;
+      filesChanged ||= changed.includes("path") || changed.includes("sha256");
+    }
+    if (renewed) updateSelection(); // the filter by words reads the new text
+    return filesChanged;
   }
 
   // The page's rows are the models listed (a row being imported from this page may be gone).
@@ -322,20 +342,11 @@ export async function mountPending(main, context) {
 
   function drawRow(entry) {
     const { record } = entry;
-    const name = record.name || `Pending model ${record.id}`;
-    const box = h("input", { type: "checkbox", "aria-label": `Select ${name}`, checked: entry.checked, dataset: { id: String(record.id) } });
-    const status = h("span");
-    const image = record.images && record.images.length
-      ? h("img", { src: pendingImageUrl(record.id), alt: `Image of ${name}`, loading: "lazy", decoding: "async", width: 72, height: 72 })
-      : h("div", { class: "placeholder", "aria-hidden": "true", text: record.type || "" });
-    const el = h("li", { dataset: { id: String(record.id) } }, box, h("div", { class: "thumb" }, image),
-      h("div", { class: "what" },
-        h("span", { class: "name", text: name }),
-        h("span", { class: "sub", text: [record.type, formatBytes(record.size_bytes), record.path].filter(Boolean).join(" · ") }),
-        h("span", { class: "sub", text: tagsByName(record.tags).map((t) => t.name).join(", ") }), status),
-      h("div", { class: "row-actions" },
-        h("button", { type: "button", text: "Import", "aria-label": `Import ${name}`, onclick: (event) => whileBusy(record, event.currentTarget, "Importing…", () => importOne(record)) }),
-        canDiscard ? h("button", { type: "button", class: "danger", text: "Discard", "aria-label": `Discard ${name}`, onclick: (event) => discard(record, event.currentTarget) }) : null));
+    const el = rowElement(entry, {
+      onImport: (event) => whileBusy(record, event.currentTarget, "Importing…", () => importOne(record)),
+      onDiscard: canDiscard ? (event) => discard(record, event.currentTarget) : null,
+    });
+    const { box } = entry;
     box.addEventListener("click", (event) => {
       // Shift+click selects the range from the last box clicked, as in a file manager.
       entry.checked = box.checked;
@@ -348,7 +359,6 @@ export async function mountPending(main, context) {
       lastChecked = record.id;
       updateSelection();
     });
-    Object.assign(entry, { el, box, status });
     if (entry.marked) mark(record.id, ...entry.said);
     else showState(entry);
     return el;
