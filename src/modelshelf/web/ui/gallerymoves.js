@@ -91,14 +91,23 @@ async function sendMove(g, picture, { to, step, button }) {
   if (at < 0 || order.length !== now.length) return GONE;
   if (target === at || target < 0 || target >= now.length) return null;
   now.splice(target, 0, ...now.splice(at, 1));
-  await sendAgainIfOnlyOthersChanged(g, () => call("POST", "api/images/reorder", { body: { hash: g.record.sha256, order: now }, headers: ifMatch(g.etag()) }), 409, 412);
+  const left = await sendAgainIfOnlyOthersChanged(g, () => versionLeft("POST", "api/images/reorder", { body: { hash: g.record.sha256, order: now }, headers: ifMatch(g.etag()) }), 409, 412);
   order.splice(target, 0, ...order.splice(at, 1));
   state.index = target;
   state.focusThumb = true;
   state.focusAction = button;
   // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
-  await g.onChange();
+  await g.onChange({ left });
   return target;
+}
+
+// A write, resolving the model's version its answer carries (ETag; null if none): the model
+// read after it at another version was changed elsewhere in between (see model.js, refresh).
+async function versionLeft(method, path, options) {
+  const response = await call(method, path, { ...options, raw: true });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, body);
+  return response.headers.get("ETag");
 }
 
 // An image's name is its place: a move or delete of this page's own still on its way when
