@@ -4,13 +4,16 @@ change made elsewhere (met as a 412) moved them, or only touched the tags or the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Client
-from tests.editing import A, build, call
-from tests.factories import LegacyLibrary
+from tests.editing import A, build, call, history
+from tests.factories import LegacyLibrary, make_image
+from tests.test_conditional_upload import upload
+from tests.test_edit_races import PENDING, library_copy
 
 
 @pytest.fixture
@@ -70,3 +73,37 @@ async def test_a_304_carries_the_images_version(library: Client) -> None:
     response = await library.get(f"/api/models/{A}", headers={"If-None-Match": etag})
     assert response.status == 304
     assert response.headers["Images-Version"] == images
+
+
+async def test_an_upload_changes_the_images_version(library: Client, tmp_path: Path) -> None:
+    _, images = await images_version(library)
+    picture = make_image(tmp_path / "upload.png", width=50, height=20).read_bytes()
+    assert (await upload(library, A, picture))[0] == 200
+    assert (await images_version(library))[1] != images
+
+
+@pytest.mark.parametrize("strategy", ["override", "merge"])
+async def test_an_import_that_brings_an_image_changes_the_images_version(
+    aiohttp_client: Any, tmp_path_factory: pytest.TempPathFactory, data_dir: Path, strategy: str
+) -> None:
+    """Override puts the pending image in seq 0's place (the names stay the same: only the
+    version tells), merge adds it at the end."""
+    client, sha = await library_copy(aiohttp_client, tmp_path_factory, data_dir)
+    before = await client.get(f"/api/models/{sha}")
+    body = {"id": PENDING, "conf_strategy": strategy}
+    status, answer, _ = await call(client, "POST", "/api/migration/import_a_model", body)
+    assert status == 200, answer
+    after = await client.get(f"/api/models/{sha}")
+    assert after.headers["Images-Version"] != before.headers["Images-Version"]
+
+
+async def test_a_restore_leaves_the_images_version(library: Client) -> None:
+    """A restore puts back fields, meta_json and tags, never images."""
+    _, images = await images_version(library)
+    assert (await call(library, "PATCH", f"/api/models/{A}", {"name": "New"}))[0] == 200
+    entry = (await history(library, A))[0]["id"]
+    status, answer, _ = await call(
+        library, "POST", f"/api/models/{A}/history/{entry}/restore", None
+    )
+    assert status == 200, answer
+    assert (await images_version(library))[1] == images

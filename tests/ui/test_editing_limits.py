@@ -64,3 +64,31 @@ def test_a_name_longer_than_the_server_takes_is_said_at_the_field_and_not_sent(
     assert "PATCH" not in sent
     field.fill(FOX * 1000)
     expect(field).not_to_have_accessible_description(re.compile("At most"))
+
+
+def test_a_base_model_longer_than_the_filter_takes_left_as_it_is_does_not_stop_a_save(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A base model over the filter's 100 characters, brought in with a model's meta_json (a
+    legacy record, a script's PATCH), is the record's, not typed: the field is not sent while
+    left as it is (a maxlength flagged only what was typed), so it must not stop the Save of
+    another field, as it did once the field was held to the limit from the start."""
+    sha = own_library.hashes["Aurora Lineart XL"]
+    page = open_model(own_visit, own_library, "Aurora Lineart XL")
+    long = "b" * 150
+    answer = page.request.patch(f"/api/models/{sha}", data={"meta_json": {"base_model": long}})
+    assert answer.status == 200, answer.text()
+    page.reload()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    base = page.get_by_label("Base model", exact=True)
+    expect(base).to_have_value(long)
+    expect(base).not_to_have_accessible_description(re.compile("At most"))
+    page.get_by_label("Notes", exact=True).fill("kept")
+    page.get_by_role("button", name="Save").click()
+    record = saved(page, sha)
+    assert (record["meta_json"]["notes"], record["meta_json"]["base_model"]) == ("kept", long)
+    page.get_by_role("button", name="Edit", exact=True).click()
+    base.fill(long + "b")
+    expect(base).to_have_accessible_description(
+        re.compile("At most 100 characters once trimmed; this has 151")
+    )

@@ -108,3 +108,35 @@ def test_an_upload_after_a_tag_added_elsewhere_is_added_not_refused(
     loaded(page, f".thumbs li:nth-child({count + 1}) img")
     shows_each_picture_where_it_is(page, sha, count + 1)
     page.get_by_role("region", name="Tags").get_by_role("link", name="elsewhere").wait_for()
+
+
+def test_a_reorder_made_elsewhere_as_the_pages_own_move_is_answered_is_shown_as_it_is(
+    own_visit: Visit, own_library: SeededLibrary, own_server: ServerProcess
+) -> None:
+    """The first two images swapped back by another client (without If-Match) in the instant
+    between the page's own move and its reading of the model after it: the page took the new
+    version as the one its move left, kept each picture where its move had put it, and showed
+    the old cover second though the server had it first again (Delete image on it deleted the
+    other picture)."""
+    page, sha, count = opened(own_visit, own_library)
+
+    def swap_back_before_the_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.fallback()
+            return
+        answer = route.fetch()
+        order = [f"{sha}_{seq}.webp" for seq in (1, 0, *range(2, count))]
+        status, body = http_post(own_server, "/api/images/reorder", {"hash": sha, "order": order})
+        assert status == 200, body
+        route.fulfill(response=answer)
+
+    page.route(re.compile(r".*/api/images/reorder$"), swap_back_before_the_answer)
+    page.get_by_role("button", name=f"Example image 1 of {count} of {NAME} (cover)").click()
+    page.get_by_role("button", name="Move later").click()
+    page.get_by_role("status").get_by_text("Image moved to position 2").wait_for()
+    for n in range(count):
+        loaded(page, f".thumbs li:nth-child({n + 1}) img")
+    loaded(page, ".stage img")
+    assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(count), "low"))
+    # The stage shows the second place, the one the move went to and left selected.
+    assert same_pictures(shown(page, ".stage img"), served(page, sha, range(1, 2), "medium"))

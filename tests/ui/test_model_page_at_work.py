@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from tests.ui.conftest import Visit, open_model, wait_frames
 from tests.ui.seed import SeededLibrary
 from tests.ui.test_after_changes import same_pictures, served
+from tests.ui.test_gallery_gestures import swap_first_two_elsewhere
 from tests.ui.test_model_focus import FOCUSED_NAME
 from tests.ui.test_unsaved_work import A_MODEL, ITS_TAGS, Gate
 
@@ -194,12 +195,16 @@ def test_a_move_that_meets_a_change_made_in_another_tab_says_so_and_keeps_the_fo
 ) -> None:
     """Alt+arrow on an image of a model changed elsewhere: said in the person's words (it was
     the server's "If-Match does not match"), and focus stays on the image (it fell to the
-    page's body when the gallery was drawn anew)."""
+    page's body when the gallery was drawn anew). The other tab also swapped the first two
+    images: a change of the notes alone leaves the pictures where they were, and the move is
+    then sent again and made (see test_gallery_gestures.py)."""
     name = "Aurora Lineart XL"
     sha = own_library.hashes[name]
     page = open_model(own_visit, own_library, name)
     other_tab = {"meta_json": {"notes": "written in another tab"}}
     assert page.request.patch(f"/api/models/{sha}", data=other_tab).ok
+    count = len(page.request.post("/api/images/get_sample_imgs", data={"hash": sha}).json())
+    swap_first_two_elsewhere(page, sha, count)
     page.locator(".thumb").first.focus()
     page.keyboard.press("Alt+ArrowRight")
     alert = page.get_by_role("alert").get_by_text(re.compile("^Could not reorder"))

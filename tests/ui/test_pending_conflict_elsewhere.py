@@ -76,3 +76,34 @@ def test_an_override_met_by_an_edit_made_elsewhere_on_its_way_shows_the_model_ag
     dialog.get_by_role("button", name="Override", exact=True).click()
     row(page, own_library, "conflict0").wait_for(state="detached")
     assert stored_name(page, sha) == "Pending Conflict 0"
+
+
+def test_an_override_met_by_the_models_deletion_elsewhere_imports_nothing_and_says_so(
+    visit: Visit, own_library: SeededLibrary, own_server: ServerProcess
+) -> None:
+    """The library's model deleted by another client between Override and the import: with
+    no conflict any more the import would have added the pending model as a new one, which is
+    not what the person chose between. It is refused (412), said on the row and in a toast,
+    and the pending model stays, to be imported again as a new model if the person wants."""
+    sha = own_library.hashes["Existing Conflict 1"]
+    page = open_pending(visit)
+    sent: list[str | None] = []
+
+    def delete_first(route: Any) -> None:
+        choice = (route.request.post_data_json or {}).get("conf_strategy")
+        if route.request.method == "POST" and choice == "override" and not sent:
+            sent.append(route.request.headers.get("if-match"))
+            request = urllib.request.Request(f"{own_server.url}/api/models/{sha}", method="DELETE")
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert response.status == 200
+        route.fallback()
+
+    page.route(IMPORT, delete_first)
+    page.get_by_role("button", name="Import Pending Conflict 1").click()
+    page.get_by_role("dialog").get_by_role("button", name="Override", exact=True).click()
+    said = "model of this content was deleted elsewhere; nothing was imported"
+    row(page, own_library, "conflict1").get_by_text(said).wait_for()
+    page.get_by_role("alert").get_by_text(said).wait_for()
+    assert sent[0], "the override carried no If-Match"
+    assert page.request.get(f"/api/models/{sha}").status == 404
+    assert page.get_by_role("dialog").count() == 0

@@ -141,12 +141,15 @@ export const charsOf = (text) => [...text.trim()].length;
 // Holds `control` to `limit` characters once trimmed (see charsOf): over it, the field is
 // invalid (its form is not sent, and shows the field) and says by how much in
 // `control.overLimit`, to be put beside it and named in its aria-describedby. A value set by
-// code (no input event) is checked by `control.checkLimit()`.
-export function heldTo(control, limit) {
+// code (no input event) is checked by `control.checkLimit()`. `kept`: the value the record
+// holds, which is not sent while left as it is: over the limit (a legacy record's, a
+// script's), it must not stop the Save of another field (a maxlength too flagged only what
+// was typed).
+export function heldTo(control, limit, kept = null) {
   if (!limit) return control;
   const said = h("span", { class: "field-error", id: `${control.id}-over`, "aria-live": "polite" });
   const check = () => {
-    const count = charsOf(control.value);
+    const count = control.value === kept ? 0 : charsOf(control.value);
     const text = count > limit ? `At most ${limit} characters once trimmed; this has ${count}` : "";
     control.setCustomValidity(text);
     control.setAttribute("aria-invalid", String(Boolean(text)));

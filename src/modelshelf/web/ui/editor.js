@@ -145,12 +145,14 @@ export function renderEditor(record, meta, { change, state, close, cancel, limit
     return h("div", { class: "field" }, h("label", { for: id, text: label }), hint ? h("span", { class: "hint", id: `${id}-hint`, text: hint }) : null, control, over);
   };
   // No longer than PATCH takes (the server's limits), so nothing typed is refused on Save.
-  const name = heldTo(bind(h("input", { id: "edit-name", required: true }), record.name || ""), limits.model_name);
-  const type = heldTo(bind(h("input", { id: "edit-type", list: "edit-types" }), record.type || ""), limits.model_type);
+  // What the record holds is not held (see heldTo): left as it is, it is not sent.
+  const held = (control, value, limit) => heldTo(bind(control, value), limit, value);
+  const name = held(h("input", { id: "edit-name", required: true }), record.name || "", limits.model_name);
+  const type = held(h("input", { id: "edit-type", list: "edit-types" }), record.type || "", limits.model_type);
   const types = h("datalist", { id: "edit-types" });
   libraryTypes().then((d) => types.append(...d.types.map((t) => h("option", { value: t }))), () => {});
   // No longer than the library's base-model filter takes (as in the edit of many models).
-  const base = heldTo(bind(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), SHOWN.base_model(meta)), limits.filter_text);
+  const base = held(h("input", { id: "edit-base", list: "edit-bases", autocomplete: "off" }), SHOWN.base_model(meta), limits.filter_text);
   const bases = h("datalist", { id: "edit-bases" });
   baseModelChoices(bases).catch(() => {});
   const trigger = bind(h("input", { id: "edit-trigger" }), triggerWords(meta).join(", "));

@@ -34,10 +34,31 @@ function showAnew(g) {
 // added or removed meanwhile): the page reads the model again before the next gesture takes
 // its turn, which is then sent with the new ETag if the pictures stayed where they were.
 // Done outside the queue, the next gesture ran before the model was read and was dropped.
+// Resolves whether the pictures moved.
 async function readAgainIfStale(g, error, ...statuses) {
-  if (!stale(error, ...statuses)) return;
+  if (!stale(error, ...statuses)) return true;
   g.state.focusThumb = true;
-  await g.changedElsewhere();
+  return g.changedElsewhere();
+}
+
+// `send()` (it reads the ETag when called), once more when its 412 came from a change
+// elsewhere that left the pictures where they were (a tag, the name): the gesture was made on
+// them as they still are, and refused it was lost (a cover moved three places went two, a
+// delete confirmed had to be chosen and confirmed again), as an upload was (galleryupload.js).
+// A refusal that stands is thrown, the model read again.
+async function sendAgainIfOnlyOthersChanged(g, send, ...statuses) {
+  try {
+    return await send();
+  } catch (error) {
+    const moved = await readAgainIfStale(g, error, ...statuses);
+    if (moved || !stale(error, 412)) throw error;
+  }
+  try {
+    return await send();
+  } catch (error) {
+    await readAgainIfStale(g, error, ...statuses);
+    throw error;
+  }
 }
 
 // Moves the picture `picture` (its token, see `g.shown`) to place `to`, or `step` places on
@@ -70,19 +91,23 @@ async function sendMove(g, picture, { to, step, button }) {
   if (at < 0 || order.length !== now.length) return GONE;
   if (target === at || target < 0 || target >= now.length) return null;
   now.splice(target, 0, ...now.splice(at, 1));
-  try {
-    await call("POST", "api/images/reorder", { body: { hash: g.record.sha256, order: now }, headers: ifMatch(g.etag()) });
-  } catch (error) {
-    await readAgainIfStale(g, error, 409, 412);
-    throw error;
-  }
+  const left = await sendAgainIfOnlyOthersChanged(g, () => versionLeft("POST", "api/images/reorder", { body: { hash: g.record.sha256, order: now }, headers: ifMatch(g.etag()) }), 409, 412);
   order.splice(target, 0, ...order.splice(at, 1));
   state.index = target;
   state.focusThumb = true;
   state.focusAction = button;
   // Announced once the strip is redrawn, so whoever acts on the news acts on the new order.
-  await g.onChange();
+  await g.onChange({ left });
   return target;
+}
+
+// A write, resolving the model's version its answer carries (ETag; null if none): the model
+// read after it at another version was changed elsewhere in between (see model.js, refresh).
+async function versionLeft(method, path, options) {
+  const response = await call(method, path, { ...options, raw: true });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, body);
+  return response.headers.get("ETag");
 }
 
 // An image's name is its place: a move or delete of this page's own still on its way when
@@ -117,12 +142,7 @@ async function sendDelete(g, picture) {
   const at = order.indexOf(picture);
   const names = g.current().images || [];
   if (at < 0 || order.length !== names.length) return GONE;
-  try {
-    await call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: ifMatch(g.etag()) });
-  } catch (error) {
-    await readAgainIfStale(g, error, 404, 412);
-    throw error;
-  }
+  await sendAgainIfOnlyOthersChanged(g, () => call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: ifMatch(g.etag()) }), 404, 412);
   order.splice(at, 1);
   state.index = Math.max(0, at - 1);
   // The Delete image button that had focus is drawn anew: focus goes to the image shown

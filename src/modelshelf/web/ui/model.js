@@ -41,7 +41,11 @@ export async function mountModel(main, sha256, context) {
   // Read the model again and draw it; `images`: they may have changed (their URLs then take
   // the new version, see imageUrl; other edits keep them, so nothing is fetched again).
   // `known`: the pictures as the page knew them; if they moved, the gallery forgets them.
-  async function refresh({ images = false, known = null } = {}) {
+  // `left`: the version the page's own write answered with (its reorder's ETag): read back
+  // as another, the model changed elsewhere between that answer and this read, and the
+  // pictures may not be where the write put them (another client's reorder): forgotten too,
+  // or each kept showing the picture the page's move had put there.
+  async function refresh({ images = false, known = null, left = null } = {}) {
     invalidateLibrary();
     const focusedId = document.activeElement && document.activeElement.id;
     const y = window.scrollY;
@@ -51,7 +55,8 @@ export async function mountModel(main, sha256, context) {
       return showError(error);
     }
     if (images) setImageVersion(sha256, etag);
-    const moved = Boolean(known) && !(known.version && known.version === imagesVersion && known.names === picturesOf(record));
+    const moved = (Boolean(known) && !(known.version && known.version === imagesVersion && known.names === picturesOf(record)))
+      || (Boolean(left) && left !== etag);
     if (moved) forgetPictures(state.gallery);
     if (!alive) return moved;
     draw();
@@ -170,7 +175,7 @@ export async function mountModel(main, sha256, context) {
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
         deleting(h("button", { type: "button", id: "delete-model", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel }))));
     const left = h("div", {},
-      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: load, changedElsewhere: showChangedElsewhere, state: state.gallery, onChange: () => refresh({ images: true }) }),
+      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: load, changedElsewhere: showChangedElsewhere, state: state.gallery, onChange: (written = {}) => refresh({ images: true, left: written.left }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
