@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 from playwright.sync_api import expect
 
@@ -89,3 +89,35 @@ def test_a_tag_or_base_model_longer_than_the_server_takes_is_said_and_not_asked(
     expect(page.get_by_text("could not be loaded")).to_have_count(0)
     assert not [url for url in asked if "tag=" in url or "base_model=" in url], asked
     assert "tag" not in page.url and "base_model" not in page.url
+
+
+def test_a_search_longer_than_the_server_takes_in_the_url_is_cut_as_typing_cuts_it(
+    visit: Visit,
+) -> None:
+    """An old bookmark or a link from another tool: answered 400 before, and the page said
+    only that the library could not be loaded."""
+    page = visit.page
+    page.goto("/?q=" + quote("  zq" + FOX * 150))
+    expect(page.get_by_text("No model matches these filters.")).to_be_visible()
+    expect(page.get_by_text("could not be loaded")).to_have_count(0)
+    assert page.get_by_role("searchbox", name="Search").input_value() == "zq" + FOX * 98
+    assert filter_in_url(page, "q") == "zq" + FOX * 98  # the URL says what is searched
+
+
+def test_a_tag_or_base_model_too_long_in_the_url_is_said_at_its_field_and_the_rest_shown(
+    visit: Visit,
+) -> None:
+    page = visit.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if MODELS_ASKED.match(r.url) else None)
+    for label, name in (("Tag", "tag"), ("Base model", "base_model")):
+        page.goto(f"/?type=lora&{name}=" + quote(FOX * 101))
+        page.locator(".card[data-state='full']").first.wait_for()  # the other filters hold
+        expect(page.get_by_text("could not be loaded")).to_have_count(0)
+        field = page.get_by_label(label, exact=True)
+        assert field.input_value() == FOX * 101  # kept, to be shortened
+        expect(field).to_have_accessible_description(
+            re.compile("At most 100 characters once trimmed; this has 101")
+        )
+        assert filter_in_url(page, "type") == "lora" and name not in page.url
+    assert asked and not [url for url in asked if "tag=" in url or "base_model=" in url], asked

@@ -1,7 +1,7 @@
 // The library page: search as you type, filters by type, tag, base model and files, sort, and the
 // virtual grid. The URL holds every filter (bookmarkable; Back returns to the last view and
 // the place in it). Results of the last view are kept, so coming back from a model is instant.
-import { h, clear, debounce, plural, note, toast, heldTo, cutTo } from "./dom.js";
+import { h, clear, debounce, plural, note, toast, heldTo, cutTo, charsOf } from "./dom.js";
 import { capabilities, listsChanged } from "./api.js";
 import { typeChoices, baseModelChoices, suggestTags, tagsChanged } from "./choices.js";
 import { VirtualGrid } from "./grid.js";
@@ -74,13 +74,29 @@ export function libraryHref() {
   return `./${sessionStorage.getItem(LIBRARY_QUERY_KEY) || ""}`;
 }
 
-function readFilters() {
+// The filters of the URL, as the server takes them, and `over`: those too long to be asked for.
+function readFilters(limit) {
   const params = new URLSearchParams(location.search);
   const filters = {};
   for (const name of FILTERS) if (params.get(name)) filters[name] = params.get(name);
   // An old bookmark's `missing=1` would be answered 400; only the API's two values count.
   if (!["true", "false"].includes(filters.missing)) delete filters.missing;
-  return filters;
+  return { filters, over: heldToLimit(filters, limit) };
+}
+
+// An old bookmark or a link from another tool may hold texts longer than the server takes
+// (answered 400: the whole page said "the library could not be loaded"). The search is cut as
+// typing cuts it (characters of the trimmed text, see charsOf); a tag, base model or type over
+// the limit is taken out of `filters`; each is returned as it was, for its field to show and say.
+function heldToLimit(filters, limit) {
+  const over = {};
+  for (const name of ["q", "tag", "base_model", "type"]) {
+    if (!filters[name] || !limit || charsOf(filters[name]) <= limit) continue;
+    over[name] = filters[name];
+    if (name === "q") filters.q = [...filters.q.trim()].slice(0, limit).join("").trim();
+    else delete filters[name];
+  }
+  return over;
 }
 
 // The query the server understands: parameters it does not list are left out.
@@ -110,7 +126,9 @@ function urlQuery(filters) {
 export async function mountLibrary(main, context) {
   const caps = await capabilities();
   if (!context.isCurrent()) return null;
-  let filters = readFilters();
+  const { filters: read, over } = readFilters(caps.limits.filter_text);
+  let filters = read;
+  if (Object.keys(over).length) setQuery(urlQuery(filters), { push: false }); // says what is shown
   sessionStorage.setItem(LIBRARY_QUERY_KEY, location.search);
   document.title = filters.q ? `“${filters.q}” · modelshelf` : "Library · modelshelf";
 
@@ -128,10 +146,10 @@ export async function mountLibrary(main, context) {
   // The chosen type is an option from the start; the others arrive with get_types.
   const typeSelect = h("select", { id: "filter-type" }, h("option", { value: "", text: "All types" }),
     filters.type ? h("option", { value: filters.type, text: filters.type, selected: true }) : null);
-  const tagInput = heldTo(h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || "" }), longest);
+  const tagInput = heldTo(h("input", { id: "filter-tag", list: "tag-options", autocomplete: "off", placeholder: "Any tag", value: filters.tag || over.tag || "" }), longest);
   const tagList = h("datalist", { id: "tag-options" });
   suggestTags(tagInput);
-  const baseInput = heldTo(h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || "" }), longest);
+  const baseInput = heldTo(h("input", { id: "filter-base", list: "base-options", autocomplete: "off", placeholder: "Any base model", value: filters.base_model || over.base_model || "" }), longest);
   for (const input of [tagInput, baseInput]) if (input.overLimit) input.setAttribute("aria-describedby", input.overLimit.id);
   const baseList = h("datalist", { id: "base-options" });
   const sortSelect = h("select", { id: "sort" }, SORTS.map(([value, text]) => h("option", { value, text })));

@@ -4,7 +4,7 @@
 // sets their base model and type (bulkedit.js) or deletes them, with Undo (bulkdelete.js), in
 // one request per part of the most the server takes (bulk.js). What is picked stays picked
 // across searches and filters.
-import { h, toast, plural, formatCount } from "./dom.js";
+import { h, toast, plural, formatCount, heldTo } from "./dom.js";
 import { currentRun, watchRuns, stopRun } from "./bulk.js";
 import { tagModels, describeTagging } from "./tagging.js";
 import { askEdit, editModels, describeEdit } from "./bulkedit.js";
@@ -89,7 +89,10 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     }
   } });
   // Suggestions of its own, chosen for what is typed here (see suggestTags).
-  const field = h("input", { id: "selection-tag", list: "selection-tag-options", autocomplete: "off", placeholder: "Tag", maxlength: limits.tag_name ? String(limits.tag_name) : null });
+  // Held to the server's tag_name as it counts (see heldTo; a `maxlength` counted UTF-16
+  // units, and cut a tag of emoji at half): over it, said beside the field and not sent.
+  const field = heldTo(h("input", { id: "selection-tag", list: "selection-tag-options", autocomplete: "off", placeholder: "Tag" }), limits.tag_name);
+  if (field.overLimit) field.setAttribute("aria-describedby", field.overLimit.id);
   const offered = h("datalist", { id: "selection-tag-options" });
   suggestTags(field);
   const add = h("button", { type: "button", class: "primary", text: "Add tag", onclick: () => run(true) });
@@ -104,11 +107,11 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   const progress = h("progress", { max: "1", value: "0", hidden: true });
   const progressText = h("span", { class: "count", hidden: true, "aria-live": "polite" });
   const bar = h("div", { class: "selection-bar", role: "region", "aria-label": "Selection" },
-    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, offered, add, remove, edit, erase, done, stop, progressText, progress);
+    count, all, h("label", { for: "selection-tag", class: "visually-hidden", text: "Tag for the selected models" }), field, field.overLimit || null, offered, add, remove, edit, erase, done, stop, progressText, progress);
   // Enter adds the tag; Escape empties the field, then leaves Select mode.
   field.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); run(true); }
-    if (event.key === "Escape") { event.preventDefault(); if (field.value) field.value = ""; else onLeave(); }
+    if (event.key === "Escape") { event.preventDefault(); if (field.value) { field.value = ""; field.checkLimit?.(); } else onLeave(); }
   });
 
   bar.update = () => {
@@ -180,10 +183,11 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
     if (!selection.picked.size || refuseWhileRunning()) return;
     const name = foldTagName(field.value);
     if (!name) return toast("Type the tag to add or remove first", { error: true });
+    if (!field.validity.valid) return field.focus(); // over the limit, said at the field
     startedFrom = field;
     const outcome = await tagModels([...selection.picked.keys()], name, adding, limits.models_tagged_at_once);
     if (!outcome) return;
-    if (!outcome.error && !outcome.stopped) field.value = ""; // kept to be mended and sent again
+    if (!outcome.error && !outcome.stopped) { field.value = ""; field.checkLimit?.(); } // else kept to be mended
     ended(outcome, describeTagging(outcome, name, adding));
   }
 

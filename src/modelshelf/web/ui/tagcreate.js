@@ -1,18 +1,21 @@
 // Making a tag on the Tags page (POST /api/tags), before any model carries it: a collector
 // sets up the names to tag with first. Enter makes it; the field is emptied and keeps the
 // focus for the next one. A name another tag has is said, with a button that shows that tag.
-import { h, plural } from "./dom.js";
+import { h, plural, heldTo } from "./dom.js";
 import { post, ApiError } from "./api.js";
 
 // `onMade(tag)` puts the new tag in the list; `onShow(name)` shows only the tags named so
 // (the filter); `countOf(id)`: how many models carry a tag, when known.
 export function createForm({ maxLength, onMade, onShow, countOf }) {
-  const input = h("input", { id: "new-tag", autocomplete: "off", spellcheck: "false", placeholder: "A name", maxlength: maxLength ? String(maxLength) : null });
+  // Held to the server's limit as it counts (see heldTo; a `maxlength` counted UTF-16 units,
+  // and cut a name of emoji at half): over it, said beside the field, and the form not sent.
+  const input = heldTo(h("input", { id: "new-tag", autocomplete: "off", spellcheck: "false", placeholder: "A name" }), maxLength);
+  if (input.overLimit) input.setAttribute("aria-describedby", input.overLimit.id);
   const make = h("button", { type: "submit", text: "Create tag" });
   // Announced as it changes: the answer to Enter, with the focus still in the field.
   const said = h("div", { class: "create-note", role: "alert" });
   const form = h("form", { class: "create-tag", "aria-label": "Create a tag" },
-    h("div", { class: "field" }, h("label", { for: "new-tag", text: "New tag" }), input), make, said);
+    h("div", { class: "field" }, h("label", { for: "new-tag", text: "New tag" }), input, input.overLimit || null), make, said);
   let busy = false;
 
   const say = (...content) => said.replaceChildren(h("p", { class: "note error-note" }, ...content));
@@ -30,6 +33,7 @@ export function createForm({ maxLength, onMade, onShow, countOf }) {
       const tag = await post("api/tags", { name: input.value });
       said.replaceChildren();
       input.value = "";
+      input.checkLimit?.();
       onMade(tag);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.tag) taken(error.body.tag);

@@ -1,20 +1,23 @@
 // Renaming a tag in place, on the Tags page: a small form in the tag's row. Enter saves,
 // Escape cancels; what was typed stays in the field after any refusal, to be mended. A name
 // another tag has (409, whose body names that tag) offers to merge into it instead.
-import { h, plural } from "./dom.js";
+import { h, plural, heldTo } from "./dom.js";
 
 // `tag`: {id, name, models}; `countOf(id)`: how many models carry a tag, when known;
 // `onSave(name)`, `onMerge(target)`, `onCancel()` are the page's (they may throw ApiError).
 export function renameForm(tag, { maxLength, canMerge, countOf, onSave, onMerge, onCancel }) {
   const id = `rename-field-${tag.id}`;
-  const input = h("input", { id, value: tag.name, autocomplete: "off", spellcheck: "false", maxlength: maxLength ? String(maxLength) : null });
+  // Held to the server's limit as it counts (see heldTo; a `maxlength` counted UTF-16 units,
+  // and cut a name of emoji at half): over it, said beside the field, and the form not sent.
+  const input = heldTo(h("input", { id, value: tag.name, autocomplete: "off", spellcheck: "false" }), maxLength);
+  if (input.overLimit) input.setAttribute("aria-describedby", input.overLimit.id);
   const save = h("button", { type: "submit", class: "small primary", text: "Save" });
   const cancel = h("button", { type: "button", class: "small", text: "Cancel", onclick: () => onCancel() });
   // Announced as it changes: the answer to Enter, with the focus still in the field.
   const said = h("div", { class: "rename-note", role: "alert" });
   const form = h("form", { class: "rename", "aria-label": `Rename tag ${tag.name}` },
     h("label", { for: id, class: "visually-hidden", text: `New name for the tag ${tag.name}` }),
-    input, save, cancel, said);
+    input, input.overLimit || null, save, cancel, said);
   let busy = false;
 
   const setBusy = (on) => {
