@@ -129,12 +129,24 @@ export function isUnavailable(error) {
 
 // Within one page a browser shows the image it already holds for a URL again, whatever the
 // cache headers say, and a reorder, a delete or an override gives an image's name other bytes.
-// So the URLs of a model's images carry a version once this page has changed them: its
-// record's ETag after the change, or a mark of the change.
+// So the URLs of a model's images carry a version once its pictures changed: its
+// Images-Version (from a server without it, its record's ETag after a change this page made),
+// or a mark of the change. Versioned by the ETag, a tag or name changed elsewhere gave them
+// new URLs, and every picture shown after was downloaded again.
 const imageVersions = new Map();
+// The Images-Version of the pictures the model's URLs show now, by SHA256.
+const imagesSeen = new Map();
 
 export function setImageVersion(sha256, etag) {
   if (etag) imageVersions.set(sha256, etag.replace(/^W\//, "").replace(/"/g, ""));
+}
+
+// The model read with this Images-Version: its URLs change only if its pictures did since
+// the page first read it (the URLs it had then, versioned or not, show those pictures).
+export function seeImages(sha256, imagesVersion) {
+  const seen = imagesSeen.get(sha256);
+  imagesSeen.set(sha256, imagesVersion);
+  if (seen !== undefined && seen !== imagesVersion) imageVersions.set(sha256, imagesVersion);
 }
 
 export function imagesChanged(sha256) {

@@ -2,7 +2,7 @@
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
 import { h, clear, toast, confirmDialog, note, showBusy, plural } from "./dom.js";
-import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
+import { call, get, capabilities, ApiError, isUnavailable, setImageVersion, seeImages } from "./api.js";
 import { renderGallery, forgetPictures } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { renderFacts, renderAbout, renderMetadata, renderTriggerWords, renderLinks, renderFiles } from "./modelpanels.js";
@@ -36,10 +36,13 @@ export async function mountModel(main, sha256, context) {
     etag = response.headers.get("ETag");
     imagesVersion = response.headers.get("Images-Version");
     record = body;
+    // Every read: a change of the pictures made elsewhere is seen on coming back too.
+    if (imagesVersion) seeImages(sha256, imagesVersion);
   }
 
   // Read the model again and draw it; `images`: they may have changed (their URLs then take
-  // the new version, see imageUrl; other edits keep them, so nothing is fetched again).
+  // the new version, see imageUrl: Images-Version, read by load; the ETag from a server
+  // without it; other edits keep them, so nothing is fetched again).
   // `known`: the pictures as the page knew them; if they moved, the gallery forgets them.
   // `left`: the version the page's own write answered with (its reorder's ETag): read back
   // as another, the model changed elsewhere between that answer and this read, and the
@@ -54,7 +57,7 @@ export async function mountModel(main, sha256, context) {
     } catch (error) {
       return showError(error);
     }
-    if (images) setImageVersion(sha256, etag);
+    if (images && !imagesVersion) setImageVersion(sha256, etag);
     const moved = (Boolean(known) && !(known.version && known.version === imagesVersion && known.names === picturesOf(record)))
       || (Boolean(left) && left !== etag);
     if (moved) forgetPictures(state.gallery);
