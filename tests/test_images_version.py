@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import Client
@@ -107,3 +108,26 @@ async def test_a_restore_leaves_the_images_version(library: Client) -> None:
     )
     assert status == 200, answer
     assert (await images_version(library))[1] == images
+
+
+async def test_a_deletes_answer_carries_the_versions_it_left(library: Client) -> None:
+    """Without them a page could not tell a reorder made elsewhere between its delete's
+    answer and its reading of the model after it (as it does for its moves since 4e4cee0)."""
+    status, answer, headers = await call(library, "DELETE", f"/api/images/{A}_1.webp", None)
+    assert status == 200, answer
+    assert answer == {"status": "success", "deleted": f"{A}_1.webp"}
+    assert (headers.get("ETag"), headers.get("Images-Version")) == await images_version(library)
+
+
+async def test_an_uploads_answer_carries_the_versions_it_left(
+    library: Client, tmp_path: Path
+) -> None:
+    picture = make_image(tmp_path / "upload.png", width=50, height=20).read_bytes()
+    form = aiohttp.FormData()
+    form.add_field("sha256", A)
+    form.add_field("image", picture, filename="u.png", content_type="image/png")
+    response = await library.post("/api/images/upload", data=form)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"status": "success", "name": f"{A}_3.webp"}
+    versions = (response.headers.get("ETag"), response.headers.get("Images-Version"))
+    assert versions == await images_version(library)

@@ -140,3 +140,73 @@ def test_a_reorder_made_elsewhere_as_the_pages_own_move_is_answered_is_shown_as_
     assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(count), "low"))
     # The stage shows the second place, the one the move went to and left selected.
     assert same_pictures(shown(page, ".stage img"), served(page, sha, range(1, 2), "medium"))
+
+
+def swap_back_before_the_answer(server: ServerProcess, sha: str, count: int, method: str) -> Any:
+    """A route handler: the page's `method` request made, then the first two of `count`
+    images swapped by another client (without If-Match), then its answer given to the page."""
+
+    def handle(route: Any) -> None:
+        if route.request.method != method:
+            route.fallback()
+            return
+        answer = route.fetch()
+        order = [f"{sha}_{seq}.webp" for seq in (1, 0, *range(2, count))]
+        status, body = http_post(server, "/api/images/reorder", {"hash": sha, "order": order})
+        assert status == 200, body
+        route.fulfill(response=answer)
+
+    return handle
+
+
+def test_a_reorder_made_elsewhere_as_the_pages_own_delete_is_answered_is_shown_as_it_is(
+    own_visit: Visit, own_library: SeededLibrary, own_server: ServerProcess
+) -> None:
+    """The first two images swapped by another client in the instant between the answer to
+    the page's Delete image (on the last) and its reading of the model after it: the delete's
+    answer carried no version, the page took the model it read as the one its delete left,
+    and kept each picture where it knew it, the old cover first."""
+    page, sha, count = opened(own_visit, own_library)
+    handle = swap_back_before_the_answer(own_server, sha, count - 1, "DELETE")
+    page.route(re.compile(rf".*/api/images/{sha}_\d+\.webp$"), handle)
+    page.get_by_role("button", name=f"Example image {count} of {count} of {NAME}").click()
+    page.get_by_role("button", name="Delete image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete image").click()
+    page.get_by_role("status").get_by_text("Image deleted", exact=True).wait_for()
+    page.get_by_role("heading", name=f"Images ({count - 1})").wait_for()
+    for n in range(count - 1):
+        loaded(page, f".thumbs li:nth-child({n + 1}) img")
+    assert same_pictures(shown(page, ".thumbs img"), served(page, sha, range(count - 1), "low"))
+
+
+def test_a_reorder_made_elsewhere_as_the_pages_own_upload_is_answered_is_shown_as_it_is(
+    own_visit: Visit, own_library: SeededLibrary, own_server: ServerProcess, tmp_path: Path
+) -> None:
+    """As for a delete: the upload's answer carried no version, and the page kept each
+    picture where it knew it, the old cover first, though the server had swapped them."""
+    page, sha, count = opened(own_visit, own_library)
+    # The upload's body (a file) cannot be sent again from a route: the swap is made as the
+    # page reads the model after the upload's answer, before the read reaches the server.
+    swaps: list[int] = []
+
+    def swap_as_the_page_reads_after_the_upload(request: Any) -> None:
+        if UPLOAD.match(request.url):
+            swaps.append(count + 1)
+
+    def read(route: Any) -> None:
+        if swaps:
+            order = [f"{sha}_{seq}.webp" for seq in (1, 0, *range(2, swaps.pop()))]
+            status, body = http_post(
+                own_server, "/api/images/reorder", {"hash": sha, "order": order}
+            )
+            assert status == 200, body
+        route.fallback()
+
+    page.on("requestfinished", swap_as_the_page_reads_after_the_upload)
+    page.route(re.compile(rf".*/api/models/{sha}$"), read)
+    picture = make_image(tmp_path / "new.png", width=60, height=80, colour=(9, 200, 9))
+    page.locator("#upload-input").set_input_files(str(picture))
+    page.get_by_role("status").get_by_text("1 image added").wait_for()
+    for n in range(count + 1):
+        loaded(page, f".thumbs li:nth-child({n + 1}) img")
+    shows_each_picture_where_it_is(page, sha, count + 1)

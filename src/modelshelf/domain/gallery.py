@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelshelf.domain.catalog import require_sha256
-from modelshelf.domain.revisions import IfMatch, Versioned, editing, require_version
+from modelshelf.domain.revisions import IfMatch, Versioned, editing, require_version, versioned
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import Conflict, ImageError, InvalidInput, NotFound, TooLarge
 from modelshelf.imagefolder import parse_image_name
@@ -30,6 +30,14 @@ class Upload:
 
     staging: Staging
     file: Path
+
+
+@dataclass(frozen=True)
+class Added:
+    """An image added: its public name, and the model as the change left it."""
+
+    name: str
+    model: Versioned
 
 
 async def start_upload(shelf: Shelf) -> Upload:
@@ -67,8 +75,9 @@ def write_all(handle: io.FileIO, data: bytes) -> None:
 
 async def add_image(
     shelf: Shelf, sha256: str, upload: Upload, if_match: IfMatch | None = None
-) -> str:
-    """Render an uploaded file as the next example image of a model; returns its public name.
+) -> Added:
+    """Render an uploaded file as the next example image of a model; returns its public name
+    and the model's version after it.
     With `if_match`, only if the model is still at that version when the change begins (a
     client that missed a reorder made elsewhere would go on showing pictures where they no
     longer are); decided under the model's lock, as the rendering before it holds none.
@@ -95,14 +104,16 @@ async def add_image(
             await image_index.add_image(change.tx, sha256, seq)
             for quality in qualities():
                 change.move(staged.file(quality), shelf.folder.rendition_path(sha256, seq, quality))
+            after = await version_left(change, sha256)
     log.info("added image %s", image_name(sha256, seq))
-    return image_name(sha256, seq)
+    return Added(image_name(sha256, seq), after)
 
 
 async def delete_image(
     shelf: Shelf, sha256: str, seq: int, if_match: IfMatch | None = None
-) -> None:
-    """Delete one example image and move the later ones down so seqs stay 0..n-1; with
+) -> Versioned:
+    """Delete one example image and move the later ones down so seqs stay 0..n-1 (returns the
+    model's version after it); with
     `if_match`, only if the model is still at that version (an image's name is its place, so
     a client that missed a reorder would otherwise delete another picture).
 
@@ -118,7 +129,9 @@ async def delete_image(
             await require_version(change.tx, sha256, if_match)
         later = [s for s in seqs if s > seq]
         await renumber_images(change, sha256, {s: s - 1 for s in later}, drop=[seq])
+        after = await version_left(change, sha256)
     log.info("deleted image %s (%d later images moved down)", image_name(sha256, seq), len(later))
+    return after
 
 
 async def reorder_images(
@@ -148,6 +161,15 @@ async def reorder_images(
         after = await edit.after()
     log.info("reordered the %d images of %s", len(seqs), sha256)
     return after
+
+
+async def version_left(change: Change, sha256: str) -> Versioned:
+    """The model as `change` leaves it: its answer carries the version, so a client tells a
+    change made elsewhere right after it from its own (as a reorder's answer lets it)."""
+    found = await versioned(change.tx, sha256)
+    if found is None:  # pragma: no cover - the change holds the model's lock and found it
+        raise NotFound(f"no model with SHA256 {sha256}")
+    return found
 
 
 async def renumber_images(

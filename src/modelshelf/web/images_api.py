@@ -1,5 +1,5 @@
 """HTTP handlers for example images: listing, serving, uploading and deleting (the last two
-honour If-Match with the model's ETag)."""
+honour If-Match with the model's ETag, and answer with its new ETag and Images-Version)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from modelshelf.domain import catalog, gallery
+from modelshelf.domain.revisions import Versioned
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
 from modelshelf.imagefolder import parse_image_name
@@ -40,6 +41,7 @@ from modelshelf.web.parsing import (
     parse_path_id,
     parse_query,
     respond,
+    with_etag,
 )
 
 # Image URLs keep their name when the content is replaced (override, delete-and-shift), so
@@ -90,8 +92,8 @@ async def upload_image(request: web.Request) -> web.Response:
     except BaseException:
         await upload.staging.discard()
         raise
-    name = await shelf.finish(gallery.add_image(shelf, sha256, upload, precondition))
-    return await respond(request, UploadResponse(name=name))
+    added = await shelf.finish(gallery.add_image(shelf, sha256, upload, precondition))
+    return with_versions(await respond(request, UploadResponse(name=added.name)), added.model)
 
 
 async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.Upload) -> str:
@@ -149,8 +151,16 @@ async def delete_image(request: web.Request) -> web.Response:
     shelf = request.app[SHELF]
     name = request.match_info["filename"]
     sha256, seq = parse_image_name(name)
-    await shelf.finish(gallery.delete_image(shelf, sha256, seq, if_match(request)))
-    return await respond(request, DeleteImageResponse(deleted=name))
+    after = await shelf.finish(gallery.delete_image(shelf, sha256, seq, if_match(request)))
+    return with_versions(await respond(request, DeleteImageResponse(deleted=name)), after)
+
+
+def with_versions(response: web.Response, model: Versioned) -> web.Response:
+    """`response` carrying the model's version the change left (ETag) and its images' alone
+    (Images-Version), as GET /api/models/{sha256} gives them: the page compares them with the
+    model it reads after, and a change made elsewhere in between is not taken for its own."""
+    response.headers["Images-Version"] = model.images_version
+    return with_etag(response, model.etag)
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -167,7 +177,8 @@ ENDPOINTS: list[Endpoint] = [
         "/api/images/upload",
         upload_image,
         "Add an example image (multipart: image, sha256); with If-Match (the model's ETag),"
-        " only if the model is still that version (else 412, nothing added)",
+        " only if the model is still that version (else 412, nothing added). The answer"
+        " carries the model's new ETag and Images-Version",
         multipart=True,
         headers=IF_MATCH,
         responses={
@@ -213,7 +224,8 @@ ENDPOINTS: list[Endpoint] = [
         "DELETE",
         "/api/images/{filename}",
         delete_image,
-        "Delete an example image; later seqs move down by one",
+        "Delete an example image; later seqs move down by one. The answer carries the"
+        " model's new ETag and Images-Version",
         headers=IF_MATCH,
         responses={
             200: DeleteImageResponse,

@@ -129,12 +129,24 @@ export function isUnavailable(error) {
 
 // Within one page a browser shows the image it already holds for a URL again, whatever the
 // cache headers say, and a reorder, a delete or an override gives an image's name other bytes.
-// So the URLs of a model's images carry a version once this page has changed them: its
-// record's ETag after the change, or a mark of the change.
+// So the URLs of a model's images carry a version once its pictures changed: its
+// Images-Version (from a server without it, its record's ETag after a change this page made),
+// or a mark of the change. Versioned by the ETag, a tag or name changed elsewhere gave them
+// new URLs, and every picture shown after was downloaded again.
 const imageVersions = new Map();
+// The Images-Version of the pictures the model's URLs show now, by SHA256.
+const imagesSeen = new Map();
 
 export function setImageVersion(sha256, etag) {
   if (etag) imageVersions.set(sha256, etag.replace(/^W\//, "").replace(/"/g, ""));
+}
+
+// The model read with this Images-Version: its URLs change only if its pictures did since
+// the page first read it (the URLs it had then, versioned or not, show those pictures).
+export function seeImages(sha256, imagesVersion) {
+  const seen = imagesSeen.get(sha256);
+  imagesSeen.set(sha256, imagesVersion);
+  if (seen !== undefined && seen !== imagesVersion) imageVersions.set(sha256, imagesVersion);
 }
 
 export function imagesChanged(sha256) {
@@ -147,13 +159,27 @@ export function imageUrl(name, quality) {
   return `api/images/${encodeURIComponent(name)}?quality=${quality}${tail}`;
 }
 
+// The model's versions an answer carries (`header(name)` reads it): its ETag and Images-Version.
+export const versionsOf = (header) => ({ etag: header("ETag"), images: header("Images-Version") });
+
+// Whether the model read after a write of this page (`read`: its versions) is at another
+// version than the one the write's answer said it left (`left`; null: none said): changed
+// elsewhere in between, so the pictures may not be where the write put them. By
+// Images-Version where both have it (a tag changed elsewhere leaves them where they were).
+export function changedSince(left, read) {
+  if (!left) return false;
+  if (left.images && read.images) return left.images !== read.images;
+  return Boolean(left.etag) && left.etag !== read.etag;
+}
+
 export function pendingImageUrl(id) {
   return `api/images/pending/${id}`;
 }
 
 // Multipart upload with progress (fetch cannot report upload progress; XHR can).
 // `version`: the model's ETag as the page knows it, sent as If-Match (412 when the model
-// changed elsewhere meanwhile; nothing is added then).
+// changed elsewhere meanwhile; nothing is added then). Resolves the answer's body and the
+// versions it says the upload left (`left`, see changedSince).
 export function uploadImage(sha256, file, onProgress, version = null) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
@@ -164,7 +190,7 @@ export function uploadImage(sha256, file, onProgress, version = null) {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
     xhr.addEventListener("load", () => {
-      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      if (xhr.status >= 200 && xhr.status < 300) resolve({ body: xhr.response, left: versionsOf((name) => xhr.getResponseHeader(name)) });
       else reject(new ApiError(xhr.status, xhr.response));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, { detail: "the upload was interrupted" })));

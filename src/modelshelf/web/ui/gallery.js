@@ -21,7 +21,7 @@ function sharpen(img, name) {
 
 // `queued(task)`: runs the task after the page's other writes of this model, and `etag()`
 // is the record's ETag then (a reorder sent beside a tag change met the page's own 412);
-// `reread()` reads the record and its ETag again without drawing it, `current()` is the
+// `reread()` reads the record and its ETag again without drawing it (resolves its versions), `current()` is the
 // record as last read, and `changedElsewhere()` reads and draws the model after a 412 (the
 // pictures forgotten only if they moved).
 export function renderGallery(record, deps) {

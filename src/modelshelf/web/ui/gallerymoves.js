@@ -1,7 +1,7 @@
 // A model's gallery's writes (see gallery.js): an image moved (Set as cover, a step, a place
 // typed, a drag in the strip) and deleted. `g` is the gallery as drawn (see galleryOf).
 import { h, toast, confirmDialog } from "./dom.js";
-import { call, ApiError } from "./api.js";
+import { call, ApiError, versionsOf } from "./api.js";
 import { CHANGED_ELSEWHERE } from "./editor.js";
 
 // A write refused because the model changed since it was shown (412; for a reorder, 409:
@@ -101,13 +101,14 @@ async function sendMove(g, picture, { to, step, button }) {
   return target;
 }
 
-// A write, resolving the model's version its answer carries (ETag; null if none): the model
-// read after it at another version was changed elsewhere in between (see model.js, refresh).
+// A write, resolving the model's versions its answer carries (ETag and Images-Version, null
+// if none): the model read after it at another was changed elsewhere in between (see
+// api.js, changedSince).
 async function versionLeft(method, path, options) {
   const response = await call(method, path, { ...options, raw: true });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new ApiError(response.status, body);
-  return response.headers.get("ETag");
+  return versionsOf((name) => response.headers.get(name));
 }
 
 // An image's name is its place: a move or delete of this page's own still on its way when
@@ -142,13 +143,13 @@ async function sendDelete(g, picture) {
   const at = order.indexOf(picture);
   const names = g.current().images || [];
   if (at < 0 || order.length !== names.length) return GONE;
-  await sendAgainIfOnlyOthersChanged(g, () => call("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: ifMatch(g.etag()) }), 404, 412);
+  const left = await sendAgainIfOnlyOthersChanged(g, () => versionLeft("DELETE", `api/images/${encodeURIComponent(names[at])}`, { headers: ifMatch(g.etag()) }), 404, 412);
   order.splice(at, 1);
   state.index = Math.max(0, at - 1);
   // The Delete image button that had focus is drawn anew: focus goes to the image shown
   // now, or to the file picker when none is left (it went to the page's body).
   state.focusThumb = true;
-  await g.onChange();
+  await g.onChange({ left });
   return at === 0 && (g.current().images || []).length ? "cover" : "image";
 }
 

@@ -1,7 +1,7 @@
 // A model's gallery's uploads (see gallery.js): images dropped anywhere on the model's page
 // or chosen, each in turn with its progress, and those refused listed with the reason.
 import { h, clear, toast, plural, holdThePage } from "./dom.js";
-import { uploadImage, ApiError } from "./api.js";
+import { uploadImage, ApiError, changedSince } from "./api.js";
 import { forgetPictures } from "./gallerymoves.js";
 import { CHANGED_ELSEWHERE } from "./editor.js";
 
@@ -48,10 +48,16 @@ function makeUpload(record, { queued, reread, etag, changedElsewhere: readAgain,
         // it anew; added regardless, the gallery kept each <img> at the place the page knew,
         // showing a picture other than the one there now (and deleted). Reading the model
         // first left the moment between that read and the upload open.
+        // The model read after it at another version than the upload's answer left was
+        // changed elsewhere in between (another client's reorder): the pictures are forgotten,
+        // or each was kept where the page knew it. The redraw after the uploads compares its
+        // read with this one, for a change made elsewhere after it.
         await queued(async () => {
-          await sendAgainIfOnlyOthersChanged(() => uploadImage(record.sha256, file, (p) => { bar.value = p; }, etag()), readAgain);
+          const { left } = await sendAgainIfOnlyOthersChanged(() => uploadImage(record.sha256, file, (p) => { bar.value = p; }, etag()), readAgain);
           state.order?.push(Symbol("picture")); // added last
-          await reread().catch(() => {}); // the redraw after the uploads says how it is
+          const read = await reread().catch(() => null);
+          if (read && changedSince(left, read)) forgetPictures(state);
+          batch.left = read || left;
         });
         bar.value = 1;
         batch.added += 1;
@@ -63,7 +69,10 @@ function makeUpload(record, { queued, reread, etag, changedElsewhere: readAgain,
         dismiss.hidden = false;
         // The current version is shown, its pictures where they are now; the files after
         // this one go to that version.
-        if (stale) await showChangedElsewhere(state, onChange);
+        if (stale) {
+          batch.left = null; // read again and drawn: the redraw after has nothing to compare
+          await showChangedElsewhere(state, onChange);
+        }
       }
     }
   };
@@ -83,7 +92,8 @@ function makeUpload(record, { queued, reread, etag, changedElsewhere: readAgain,
     failures.length = 0;
     clear(list);
     dismiss.hidden = true;
-    const batch = running = { files: [...images], added: 0, skipped };
+    // `left`: the model's versions as read after the last upload added.
+    const batch = running = { files: [...images], added: 0, skipped, left: null };
     // Closing the page meanwhile would drop the files not sent yet without a word.
     holdThePage(1);
     try {
@@ -93,7 +103,7 @@ function makeUpload(record, { queued, reread, etag, changedElsewhere: readAgain,
       running = null;
     }
     const { added } = batch;
-    if (added) await onChange();
+    if (added) await onChange({ left: batch.left });
     const failed = failures.length;
     const summary = `${added ? `${plural(added, "image")} added` : "No image added"}${failed ? `, ${failed} failed` : ""}${batch.skipped ? `; ${plural(batch.skipped, "file")} skipped, not images` : ""}`;
     toast(summary, { error: failed > 0 });

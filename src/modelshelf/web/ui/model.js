@@ -2,7 +2,7 @@
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
 import { h, clear, toast, confirmDialog, note, showBusy, plural } from "./dom.js";
-import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
+import { call, get, capabilities, ApiError, isUnavailable, setImageVersion, seeImages, changedSince } from "./api.js";
 import { renderGallery, forgetPictures } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { renderFacts, renderAbout, renderMetadata, renderTriggerWords, renderLinks, renderFiles } from "./modelpanels.js";
@@ -36,15 +36,19 @@ export async function mountModel(main, sha256, context) {
     etag = response.headers.get("ETag");
     imagesVersion = response.headers.get("Images-Version");
     record = body;
+    // Every read: a change of the pictures made elsewhere is seen on coming back too.
+    if (imagesVersion) seeImages(sha256, imagesVersion);
   }
 
   // Read the model again and draw it; `images`: they may have changed (their URLs then take
-  // the new version, see imageUrl; other edits keep them, so nothing is fetched again).
+  // the new version, see imageUrl: Images-Version, read by load; the ETag from a server
+  // without it; other edits keep them, so nothing is fetched again).
   // `known`: the pictures as the page knew them; if they moved, the gallery forgets them.
-  // `left`: the version the page's own write answered with (its reorder's ETag): read back
-  // as another, the model changed elsewhere between that answer and this read, and the
-  // pictures may not be where the write put them (another client's reorder): forgotten too,
-  // or each kept showing the picture the page's move had put there.
+  // `left`: the versions the page's own write answered with (its reorder's, delete's or
+  // upload's ETag and Images-Version): read back as another, the model changed elsewhere
+  // between that answer and this read, and the pictures may not be where the write put them
+  // (another client's reorder): forgotten too, or each kept showing the picture the page's
+  // write had put there.
   async function refresh({ images = false, known = null, left = null } = {}) {
     invalidateLibrary();
     const focusedId = document.activeElement && document.activeElement.id;
@@ -54,9 +58,9 @@ export async function mountModel(main, sha256, context) {
     } catch (error) {
       return showError(error);
     }
-    if (images) setImageVersion(sha256, etag);
+    if (images && !imagesVersion) setImageVersion(sha256, etag);
     const moved = (Boolean(known) && !(known.version && known.version === imagesVersion && known.names === picturesOf(record)))
-      || (Boolean(left) && left !== etag);
+      || changedSince(left, { etag, images: imagesVersion });
     if (moved) forgetPictures(state.gallery);
     if (!alive) return moved;
     draw();
@@ -175,7 +179,7 @@ export async function mountModel(main, sha256, context) {
           title: canEdit ? null : "This server does not offer editing yet", onclick: () => (state.editing ? cancelEditing() : toggleEditor(true)) }),
         deleting(h("button", { type: "button", id: "delete-model", class: "danger", text: "Delete model", disabled: !canDelete, title: canDelete ? null : "This server does not offer deleting models yet", onclick: deleteModel }))));
     const left = h("div", {},
-      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: load, changedElsewhere: showChangedElsewhere, state: state.gallery, onChange: (written = {}) => refresh({ images: true, left: written.left }) }),
+      renderGallery(record, { caps, etag: () => etag, current: () => record, queued, reread: () => load().then(() => ({ etag, images: imagesVersion })), changedElsewhere: showChangedElsewhere, state: state.gallery, onChange: (written = {}) => refresh({ images: true, left: written.left }) }),
       renderAbout(meta),
       renderMetadata(meta));
     const right = h("div", {},
