@@ -1,0 +1,28 @@
+"""What a collector met using the pages as they are, in a real browser over a library of its
+own (these tests hash the pending queue): each test is one defect seen on a screen."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.ui.conftest import Visit, needs
+
+
+def test_the_focus_stays_on_the_page_when_the_check_of_the_pending_models_ends(
+    own_visit: Visit, operations: set[str]
+) -> None:
+    """Check them became Stop checking under the focus; when every model was checked the note
+    and its button went, and the focus fell to the page's body: a keyboard user started again
+    from the top. It goes to the group chip shown, which the check has just filled."""
+    needs(operations, "POST /api/migration/preview_import")
+    page = own_visit.page
+    page.goto("/pending")
+    page.get_by_role("button", name=re.compile(r"^Check (them|it)$")).click()
+    expect(page.get_by_role("button", name="Stop checking")).to_be_focused()
+
+    page.get_by_role("status").get_by_text(re.compile(r"^\d+ models? checked$")).wait_for()
+    expect(page.get_by_role("button", name="Stop checking")).to_be_hidden()
+    chips = page.get_by_role("group", name="Show")
+    expect(chips.get_by_role("button", name=re.compile(r"^All \(\d+\)$"))).to_be_focused()
