@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit, needs
+from tests.ui.conftest import Visit, needs, open_model
+from tests.ui.seed import SeededLibrary
 
 
 def test_the_focus_stays_on_the_page_when_the_check_of_the_pending_models_ends(
@@ -26,3 +27,22 @@ def test_the_focus_stays_on_the_page_when_the_check_of_the_pending_models_ends(
     expect(page.get_by_role("button", name="Stop checking")).to_be_hidden()
     chips = page.get_by_role("group", name="Show")
     expect(chips.get_by_role("button", name=re.compile(r"^All \(\d+\)$"))).to_be_focused()
+
+
+def test_a_tag_the_server_refuses_is_named_not_numbered(
+    own_visit: Visit, own_library: SeededLibrary
+) -> None:
+    """A tag typed with a control character in it (pasted from a caption file) was refused
+    with "Not saved: tags.2: needs a character…": the API's place in the list it was sent,
+    which the person never saw. The message names the tag typed, its invisible character
+    spelled out."""
+    name = "Aurora Lineart XL"
+    page = open_model(own_visit, own_library, name)
+    field = page.get_by_label("Add a tag")
+    field.fill("bad\u0007tag")
+    field.press("Enter")
+    said = page.get_by_role("alert").get_by_text(re.compile("^Not saved"))
+    expect(said).to_have_text(
+        re.compile(r"^Not saved: the tag “bad<U\+0007>tag” needs a character other than white")
+    )
+    expect(field).to_have_value("bad\u0007tag")  # back in the field, to be mended

@@ -133,8 +133,9 @@ export async function mountModel(main, sha256, context) {
   // the page shows the current version and says `conflict`) or "failed" (said in a toast).
   function change(method, path, body, done, { conflict = CHANGED_ELSEWHERE } = {}) {
     return queued(async () => {
+      let payload = null;
       try {
-        const payload = typeof body === "function" ? body(record) : body;
+        payload = typeof body === "function" ? body(record) : body;
         await call(method, path, { body: payload, headers: etag ? { "If-Match": etag } : {} });
         await refresh();
         if (done) toast(done);
@@ -145,7 +146,7 @@ export async function mountModel(main, sha256, context) {
           await showChangedElsewhere();
           return "conflict";
         }
-        toast(failureOf(error), { error: true });
+        toast(failureOf(error, payload), { error: true });
         return "failed";
       }
     });
@@ -298,12 +299,19 @@ export async function mountModel(main, sha256, context) {
 }
 
 // A failed write in words: the server's reason, or that it could not be reached (fetch's own
-// TypeError says only "Failed to fetch").
-function failureOf(error) {
+// TypeError says only "Failed to fetch"). A refused tag is named as typed: the API names it by
+// its place in the list sent ("tags.2: …"), which the person never saw.
+function failureOf(error, payload) {
   if (isUnavailable(error)) return "This server does not offer that change yet";
+  const place = error instanceof ApiError && /^tags\.(\d+): (.*)$/s.exec(error.message);
+  const tag = place && payload?.tags?.[Number(place[1])];
+  if (typeof tag === "string") return `Not saved: the tag “${spelledOut(tag)}” ${place[2]}`;
   if (error instanceof ApiError) return `Not saved: ${error.message}`;
   return "Not saved: the server could not be reached";
 }
+
+// Control and invisible characters show as nothing, or as a box: each is written as its code.
+const spelledOut = (text) => text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
 
 // The images' names, in order, as one string to compare.
 const picturesOf = (record) => (record.images || []).join("\n");
