@@ -1,7 +1,7 @@
 // One model: gallery, facts (SHA256 and AutoV2 to copy), trigger words, tags, links, readable
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
-import { h, clear, toast, confirmDialog, note, showBusy, plural } from "./dom.js";
+import { h, clear, toast, confirmDialog, note, showBusy, plural, spelledOut } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion } from "./api.js";
 import { renderGallery, forgetPictures } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
@@ -309,9 +309,6 @@ function failureOf(error, payload) {
   if (error instanceof ApiError) return `Not saved: ${error.message}`;
   return "Not saved: the server could not be reached";
 }
-
-// Control and invisible characters show as nothing, or as a box: each is written as its code.
-const spelledOut = (text) => text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
 
 // The images' names, in order, as one string to compare.
 const picturesOf = (record) => (record.images || []).join("\n");
