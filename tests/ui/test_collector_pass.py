@@ -4,6 +4,7 @@ own (these tests hash the pending queue): each test is one defect seen on a scre
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -46,3 +47,20 @@ def test_a_tag_the_server_refuses_is_named_not_numbered(
         re.compile(r"^Not saved: the tag “bad<U\+0007>tag” needs a character other than white")
     )
     expect(field).to_have_value("bad\u0007tag")  # back in the field, to be mended
+
+
+def test_a_file_that_is_no_image_is_refused_in_one_plain_sentence(
+    own_visit: Visit, own_library: SeededLibrary, tmp_path: Path
+) -> None:
+    """A file that is no image, dropped on the gallery, was listed with "Not added: the uploaded
+    file is not a usable image: upload is not an image: its bytes are…": the reason said twice,
+    the second time of "upload", the server's name for its staged copy. It is said once, of
+    the file the person chose (named beside it)."""
+    page = open_model(own_visit, own_library, "Aurora Lineart XL")
+    notes = tmp_path / "notes.png"
+    notes.write_bytes(b"not an image at all\n" * 10)
+    page.locator("input[type=file]").set_input_files(str(notes))
+    refused = page.locator(".failed", has_text="notes.png").locator(".reason")
+    expect(refused).to_have_text(
+        re.compile(r"^Not added: the uploaded file is not an image: its bytes are in no image")
+    )
