@@ -56,6 +56,26 @@ def test_the_jobs_page_lists_the_model_folders_a_scan_walks(
     expect(hint).to_contain_text("here: loras, checkpoints")
 
 
+def test_a_type_no_folder_has_is_said_in_a_persons_words(scan_visit: Visit) -> None:
+    """A type typed in "Only these types" that no folder has (a typo, or the singular) was
+    refused with the server's "no model root has type 'lora'; the types with roots are: …",
+    in its words and its Python quotes. The page says which type no folder has and which
+    types the folders have; the focus stays in the field to mend it, and no scan starts."""
+    page = scan_visit.page
+    page.goto("/jobs")
+    expect(page.locator("#scan-types-hint")).to_contain_text("here: loras, checkpoints")
+    jobs_before = page.request.get("/api/jobs").json()["jobs"]
+    field = page.get_by_label("Only these types")
+    field.fill("loras, lora")
+    page.get_by_role("button", name="Start scan").click()
+    said = page.get_by_role("alert")
+    expect(said).to_have_text(
+        "No model folder is of the type “lora”; the folders' types are loras, checkpoints"
+    )
+    expect(field).to_be_focused()
+    assert page.request.get("/api/jobs").json()["jobs"] == jobs_before
+
+
 def test_a_scan_started_on_the_jobs_page_fills_the_library(scan_visit: Visit) -> None:
     page = scan_visit.page
     page.goto("/jobs")

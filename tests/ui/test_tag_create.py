@@ -83,7 +83,28 @@ def test_a_taken_name_is_said_and_the_tag_can_be_shown(shelf_visit: Visit) -> No
     assert shown_names(page) == ["anime"]
 
 
-@pytest.mark.parametrize("name", ["", "   ", "tab\tinside"])
+@pytest.mark.parametrize("name", ["", "   "])
+def test_create_with_no_name_typed_says_so_in_a_persons_words(
+    shelf_visit: Visit, name: str
+) -> None:
+    """Create tag pressed with the field empty said the validator's "name: String should have
+    at least 1 character". The page says what to do, asks the server nothing, and keeps the
+    focus in the field."""
+    page = open_tags(shelf_visit)
+    before = server_tags(page)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    field = page.get_by_label("New tag", exact=True)
+    field.fill(name)
+    page.get_by_role("button", name="Create tag").click()
+    said = page.get_by_role("form", name="Create a tag").get_by_role("alert")
+    expect(said).to_have_text("Type the new tag's name first.")
+    expect(field).to_be_focused()
+    assert posts == []
+    assert server_tags(page) == before
+
+
+@pytest.mark.parametrize("name", ["tab\tinside"])
 def test_a_name_the_server_refuses_shows_its_reason(shelf_visit: Visit, name: str) -> None:
     page = open_tags(shelf_visit)
     before = server_tags(page)

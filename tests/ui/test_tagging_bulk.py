@@ -147,3 +147,21 @@ def test_closing_the_page_while_a_tagging_runs_asks_first(
     gate.open()
     page.get_by_role("status").get_by_text("Tag “not lost” added to 3 models").wait_for()
     assert not page.is_closed()
+
+
+def test_a_tag_name_the_server_refuses_is_said_of_the_name_not_of_its_place(
+    shelf_visit: Visit, operations: set[str]
+) -> None:
+    """A tag with a control character in it, added to the models picked, ended with "it failed:
+    add.0: needs a character…": the API's place in a list the person never saw, and the tag
+    in the summary showing nothing where the character is. The reason is said of the name,
+    the character written as its code; no model changed."""
+    needs(operations, TAGS)
+    page, bar = pick(shelf_visit, range(2))
+    start(page, bar, "bad\u0007x")
+    said = page.get_by_role("alert").get_by_text(re.compile("^Tag"))
+    expect(said).to_have_text(
+        "Tag “bad<U+0007>x” added to 0 models; 2 not done; it failed: the name needs a"
+        " character other than white space, and no control or invisible characters"
+    )
+    assert all("bad\u0007x" not in tags_of(page, sha_of(i)) for i in range(2))

@@ -94,7 +94,7 @@ async def add_image(
         try:
             staged = await shelf.run_cpu(shelf.folder.render_into, upload.file, folder)
         except ImageError as exc:
-            raise InvalidInput(f"the uploaded file is not a usable image: {exc.detail}") from exc
+            raise InvalidInput(_refusal_of_upload(exc.detail, upload.file.name)) from exc
         async with shelf.changes.change(lock=[sha256], staging=upload.staging) as change:
             if not await models.model_exists(change.tx, sha256):
                 raise NotFound(f"no model with SHA256 {sha256}")
@@ -181,3 +181,14 @@ async def renumber_images(
     drop = list(drop)
     await image_index.renumber_images(change.tx, sha256, moves, drop)
     await change.renumber(sha256, moves, drop)
+
+
+def _refusal_of_upload(detail: str, staged_name: str) -> str:
+    """Why an upload is no usable image, said of the file the person chose: the image layer
+    names the file it read, here the staged copy ("upload is not an image: ..."), a name the
+    person never gave, and the reason said twice ("not a usable image: upload is not an image")."""
+    reason = detail.removeprefix(f"{staged_name} ")
+    if reason == detail:
+        return f"the uploaded file is not a usable image: {detail}"
+    # libvips' own words name it again ("upload: bad seek to 1024").
+    return f"the uploaded file {reason.replace(f'{staged_name}: ', '')}"

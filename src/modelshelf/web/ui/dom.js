@@ -290,3 +290,7 @@ export function isHttpUrl(value) {
 export function externalLink(url, text = url) {
   return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text });
 }
+
+// Control and invisible characters show as nothing, or as a box: each is written as its code
+// ("bad<U+0007>tag"), for a message about a name the server refused.
+export const spelledOut = (text) => text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);

@@ -14,21 +14,33 @@ const REFRESH_MS = 4000;
 const NEAR_PX = 400;
 
 function scanForm(canScan, canListFolders) {
+  // The folders' types, once read: a refusal of a type none has is said with them.
+  const known = { types: [] };
   const types = h("input", { id: "scan-types", placeholder: "all", autocomplete: "off" });
   const hint = h("span", { class: "hint", id: "scan-types-hint", text: "Folder types separated by commas, e.g. loras, checkpoints; empty scans all" });
   const start = h("button", { type: "submit", class: "primary", text: "Start scan", disabled: !canScan });
   const form = h("form", { class: "panel", "aria-labelledby": "scan-title" },
     h("h2", { id: "scan-title", text: "Scan the model folders" }),
     h("p", { class: "count", text: "Finds new, changed, moved and missing model files under the configured model folders. Files that did not change are not read again." }),
-    canListFolders ? modelFolders(hint) : null,
+    canListFolders ? modelFolders(hint, known) : null,
     h("div", { class: "field" }, h("label", { for: "scan-types", text: "Only these types" }), hint, types),
     start, canScan ? null : note("This server does not offer scanning yet."));
-  return { form, types, start };
+  return { form, types, start, known };
+}
+
+// What a 404 to a scan of `chosen` types says: the server names an unknown type in its own
+// words ("no model root has type 'lora'"); the page names the types no folder has, and those
+// the folders have. A list read before the settings changed falls back to the server's words.
+function refusalOf(error, chosen, known) {
+  const unknown = known.length ? chosen.filter((t) => !known.includes(t)) : [];
+  if (!unknown.length) return error.message;
+  const names = unknown.map((t) => `“${t}”`).join(", ");
+  return `No model folder is of the type${unknown.length > 1 ? "s" : ""} ${names}; the folders' types are ${known.join(", ")}`;
 }
 
 // The folders a scan walks, as the server reads its settings now: a newcomer sees here which
 // are named (and which are missing), or where to name them, before a first scan finds nothing.
-function modelFolders(hint) {
+function modelFolders(hint, known) {
   const box = h("div", { class: "folders" }, h("p", { class: "count", text: "Reading the model folders…" }));
   get("api/scan/roots").then((data) => {
     const missing = data.roots.filter((r) => !r.present).length;
@@ -41,6 +53,7 @@ function modelFolders(hint) {
         h("summary", { text: `Model folders: ${plural(data.roots.length, "folder")}${missing ? `, ${missing} missing` : ""}` }),
         h("ul", { class: "folder-list" }, rows))
       : null, ...problems.map((w) => note(w, { error: true })));
+    known.types = data.types;
     if (data.types.length) hint.textContent = `Folder types separated by commas (here: ${data.types.join(", ")}); empty scans all`;
   }, (error) => clear(box, note(`The model folders could not be read: ${error.message}`, { error: true })));
   return box;
@@ -66,7 +79,7 @@ export async function mountJobs(main, context) {
   const listUrl = caps.hasQuery("GET", "/api/jobs", "result") ? "api/jobs?result=false" : "api/jobs";
   const list = h("ul", { class: "jobs", "aria-label": "Jobs" });
   const message = h("div");
-  const { form, types, start } = scanForm(canScan, caps.has("GET", "/api/scan/roots"));
+  const { form, types, start, known } = scanForm(canScan, caps.has("GET", "/api/scan/roots"));
   const duplicates = caps.has("GET", "/api/duplicates") ? renderDuplicates() : null;
   clear(main, h("div", { class: "page-head" }, h("h1", { text: "Jobs" })), form,
     h("h2", { text: "Recent jobs" }), message, list, duplicates);
@@ -205,7 +218,9 @@ export async function mountJobs(main, context) {
         toast("A scan is already running", { error: true });
         focus = showStarted(error.body.job);
       } else {
-        toast(isUnavailable(error) ? "This server does not offer scanning yet" : error.message, { error: true });
+        // 404: a type no folder has (isUnavailable tells the route itself missing).
+        const refused = error instanceof ApiError && error.status === 404;
+        toast(isUnavailable(error) ? "This server does not offer scanning yet" : refused ? refusalOf(error, chosen, known.types) : error.message, { error: true });
         if (error instanceof ApiError && [400, 404].includes(error.status) && !isUnavailable(error)) focus = types;
       }
     } finally {

@@ -1,7 +1,7 @@
 // One model: gallery, facts (SHA256 and AutoV2 to copy), trigger words, tags, links, readable
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
-import { h, clear, toast, confirmDialog, note, showBusy, plural } from "./dom.js";
+import { h, clear, toast, confirmDialog, note, showBusy, plural, spelledOut } from "./dom.js";
 import { call, get, capabilities, ApiError, isUnavailable, setImageVersion, seeImages, changedSince } from "./api.js";
 import { renderGallery, forgetPictures } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
@@ -142,8 +142,9 @@ export async function mountModel(main, sha256, context) {
   // the page shows the current version and says `conflict`) or "failed" (said in a toast).
   function change(method, path, body, done, { conflict = CHANGED_ELSEWHERE } = {}) {
     return queued(async () => {
+      let payload = null;
       try {
-        const payload = typeof body === "function" ? body(record) : body;
+        payload = typeof body === "function" ? body(record) : body;
         await call(method, path, { body: payload, headers: etag ? { "If-Match": etag } : {} });
         await refresh();
         if (done) toast(done);
@@ -154,7 +155,7 @@ export async function mountModel(main, sha256, context) {
           await showChangedElsewhere();
           return "conflict";
         }
-        toast(failureOf(error), { error: true });
+        toast(failureOf(error, payload), { error: true });
         return "failed";
       }
     });
@@ -307,9 +308,13 @@ export async function mountModel(main, sha256, context) {
 }
 
 // A failed write in words: the server's reason, or that it could not be reached (fetch's own
-// TypeError says only "Failed to fetch").
-function failureOf(error) {
+// TypeError says only "Failed to fetch"). A refused tag is named as typed: the API names it by
+// its place in the list sent ("tags.2: …"), which the person never saw.
+function failureOf(error, payload) {
   if (isUnavailable(error)) return "This server does not offer that change yet";
+  const place = error instanceof ApiError && /^tags\.(\d+): (.*)$/s.exec(error.message);
+  const tag = place && payload?.tags?.[Number(place[1])];
+  if (typeof tag === "string") return `Not saved: the tag “${spelledOut(tag)}” ${place[2]}`;
   if (error instanceof ApiError) return `Not saved: ${error.message}`;
   return "Not saved: the server could not be reached";
 }

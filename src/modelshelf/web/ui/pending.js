@@ -294,7 +294,11 @@ export async function mountPending(main, context) {
       }));
     } finally {
       checking = null;
+      // Once every model is checked the note and its button go: the focus on it goes to
+      // the group shown, which the check has just filled, not to the page's top.
+      const focused = document.activeElement === checkButton;
       await refreshGroups();
+      if (alive && focused && unknownNote.hidden) groups.chip(show).focus();
     }
     if (alive && !failed) toast(`${plural(state.done, "model")} checked`);
   }

@@ -29,6 +29,12 @@ export function createForm({ maxLength, onMade, onShow, countOf }) {
   };
 
   async function submit() {
+    // Said here rather than as the validator's "name: String should have at least 1 character".
+    if (!input.value.trim()) {
+      say("Type the new tag's name first.");
+      input.focus();
+      return;
+    }
     try {
       const tag = await post("api/tags", { name: input.value });
       said.replaceChildren();
@@ -37,7 +43,7 @@ export function createForm({ maxLength, onMade, onShow, countOf }) {
       onMade(tag);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.tag) taken(error.body.tag);
-      else say(error.message); // the server's reason (an empty name, a control character)
+      else say(error.message); // the server's reason (a control character)
     }
     input.focus();
   }
