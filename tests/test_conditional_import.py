@@ -169,7 +169,7 @@ async def test_an_edit_committed_while_the_import_renders_makes_it_412(
         await gate.wait_reached()
         await edit_elsewhere(client, sha)
         before = settled(data_dir)
-        gate.opened.set()
+        gate.open()
         status, answer = await sent
     assert status == 412, answer
     assert settled(data_dir) == before

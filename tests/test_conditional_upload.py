@@ -6,9 +6,7 @@ moved instead of keeping them where they no longer are. Through the real app."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from modelshelf.web.openapi import build_openapi
 from tests.conftest import Client, shelf_of
 from tests.editing import UNKNOWN, A, assert_error, build, call, get_model, history, snapshot
 from tests.factories import LegacyLibrary, make_image
+from tests.test_edit_races import PoolGate, gated_pool
 
 REVERSED = [f"{A}_2.webp", f"{A}_1.webp", f"{A}_0.webp"]
 
@@ -131,43 +130,16 @@ def settled(data_dir: Path) -> dict[str, Any]:
     return seen
 
 
-class RenderGate:
+@contextmanager
+def held_renderings(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[PoolGate]:
     """Holds the CPU pool's renderings of uploaded images until `open()`."""
 
-    def __init__(self) -> None:
-        self.reached = threading.Event()
-        self.opened = threading.Event()
+    def picks(fn: Any) -> bool:
+        return getattr(fn, "__name__", "") == "render_into"
 
-    async def wait_reached(self) -> None:
-        loop = asyncio.get_running_loop()
-        if not await loop.run_in_executor(None, self.reached.wait, 30):
-            raise AssertionError("no upload reached its rendering")
-
-
-@contextmanager
-def held_renderings(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[RenderGate]:
-    gate = RenderGate()
-    pool = shelf.executors.cpu
-    submit = pool.submit
-
-    def gated_submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if getattr(fn, "__name__", "") != "render_into":
-            return submit(fn, *args, **kwargs)
-
-        def held() -> Any:
-            gate.reached.set()
-            if not gate.opened.wait(timeout=30):
-                raise TimeoutError("the test never opened the gate")
-            return fn(*args, **kwargs)
-
-        return submit(held)
-
-    monkeypatch.setattr(pool, "submit", gated_submit)
-    try:
-        yield gate
-    finally:
-        gate.opened.set()  # never leave a worker blocked, even when a test failed
-        monkeypatch.undo()
+    gate = PoolGate("upload reached its rendering")
+    with gated_pool(shelf.executors.cpu, monkeypatch, picks, gate) as held:
+        yield held
 
 
 async def test_a_reorder_committed_while_the_upload_renders_makes_it_412(
@@ -182,7 +154,7 @@ async def test_a_reorder_committed_while_the_upload_renders_makes_it_412(
         await gate.wait_reached()
         await reorder_elsewhere(library)
         before = settled(data_dir)
-        gate.opened.set()
+        gate.open()
         status, answer = await sent
     assert status == 412, answer
     assert settled(data_dir) == before

@@ -143,11 +143,12 @@ PAIRS = [(f, s) for f in FIRST for s in SECOND] + [
 ]
 
 
-class FileGate:
-    """Holds the file pool's `apply_file_ops` jobs until `open()`; `reached` is set when the
-    first one arrives (its change has committed and holds its locks)."""
+class PoolGate:
+    """Holds the jobs of a pool that a gated_pool picks until `open()`; `reached` is set when
+    the first one arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str) -> None:
+        self.what = what
         self.opened = threading.Event()
         self.reached = threading.Event()
 
@@ -157,17 +158,19 @@ class FileGate:
     async def wait_reached(self) -> None:
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(None, self.reached.wait, 30):
-            raise AssertionError("no change reached its file operations")
+            raise AssertionError(f"no {self.what}")
 
 
 @contextmanager
-def gated_file_ops(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[FileGate]:
-    gate = FileGate()
-    pool = shelf.executors.files
+def gated_pool(
+    pool: Any, monkeypatch: pytest.MonkeyPatch, picks: Callable[[Any], bool], gate: PoolGate
+) -> Iterator[PoolGate]:
+    """Holds the jobs of `pool` that `picks(fn)` chooses at `gate` (a real pool, its real
+    jobs: only their start waits)."""
     submit = pool.submit
 
     def gated_submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if fn is not fileops.apply_file_ops:
+        if not picks(fn):
             return submit(fn, *args, **kwargs)
 
         def held() -> Any:
@@ -184,6 +187,19 @@ def gated_file_ops(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fi
     finally:
         gate.open()  # never leave a worker blocked, even when a test failed
         monkeypatch.undo()
+
+
+@contextmanager
+def gated_file_ops(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[PoolGate]:
+    """Holds the file pool's `apply_file_ops` jobs: `reached` once the first change has
+    committed and holds its locks."""
+
+    def picks(fn: Any) -> bool:
+        return fn is fileops.apply_file_ops
+
+    gate = PoolGate("change reached its file operations")
+    with gated_pool(shelf.executors.files, monkeypatch, picks, gate) as held:
+        yield held
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:

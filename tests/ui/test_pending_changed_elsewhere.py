@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.conftest import TIMEOUT_MS, Visit
-from tests.ui.pending_queue import open_pending, row
+from tests.ui.pending_queue import row
 from tests.ui.seed import SeededLibrary
+from tests.ui.test_pending_elsewhere import opened_at_work
 
 QUEUE = "/api/migration/pending_models"
 # A look every 5 s (pendingbatch.js LOOK_AGAIN_MS): a change shows at the second look at most.
@@ -36,17 +37,8 @@ def tag_carried_by(page: Any, pending_id: int) -> int:
 def test_rows_changed_elsewhere_show_the_server_s_text_while_the_page_stays_visible(
     visit: Visit, own_library: SeededLibrary
 ) -> None:
-    page = visit.page
-    page.set_viewport_size({"width": 1000, "height": 600})
-    page = open_pending(visit)
-    for role in ("fresh0", "fresh1"):
-        row(page, own_library, role).get_by_role("checkbox").check()
-    expect(page.get_by_text("2 models selected")).to_be_visible()
-    anchor = row(page, own_library, "fresh10")
-    anchor.evaluate("(el) => el.scrollIntoView({ block: 'center' })")
-    assert page.evaluate("window.scrollY") > 0
+    page, anchor, seen_at = opened_at_work(visit, own_library)
     anchor.get_by_role("checkbox").focus()
-    seen_at = anchor.bounding_box()["y"]
 
     changed = own_library.pending["fresh10"]
     tag_id = tag_carried_by(page, changed)

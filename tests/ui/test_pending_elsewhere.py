@@ -39,21 +39,26 @@ def is_a_queue_look(response: Any, status: int) -> bool:
     return response.url.endswith(QUEUE_LOOK) and response.status == status
 
 
+def opened_at_work(visit: Visit, library: SeededLibrary) -> tuple[Any, Any, float]:
+    """The Pending page with two rows selected and the row of "fresh10" in the middle of the
+    screen: the page, that row, and where it is on the screen."""
+    visit.page.set_viewport_size({"width": 1000, "height": 600})
+    page = open_pending(visit)
+    for role in ("fresh0", "fresh1"):
+        row(page, library, role).get_by_role("checkbox").check()
+    expect(page.get_by_text("2 models selected")).to_be_visible()
+    anchor = row(page, library, "fresh10")
+    anchor.evaluate("(el) => el.scrollIntoView({ block: 'center' })")
+    assert page.evaluate("window.scrollY") > 0
+    return page, anchor, anchor.bounding_box()["y"]
+
+
 def test_models_added_or_taken_elsewhere_show_while_the_page_stays_visible(
     visit: Visit, own_library: SeededLibrary
 ) -> None:
-    page = visit.page
-    page.set_viewport_size({"width": 1000, "height": 600})
-    page = open_pending(visit)
-    for role in ("fresh0", "fresh1"):
-        row(page, own_library, role).get_by_role("checkbox").check()
-    expect(page.get_by_text("2 models selected")).to_be_visible()
     # What the person looks at, in the middle of the screen, stays where it is (a row above
     # it goes below).
-    anchor = row(page, own_library, "fresh10")
-    anchor.evaluate("(el) => el.scrollIntoView({ block: 'center' })")
-    assert page.evaluate("window.scrollY") > 0
-    seen_at = anchor.bounding_box()["y"]
+    page, anchor, seen_at = opened_at_work(visit, own_library)
     stage_one_elsewhere(page, own_library)
     arrived = page.locator(".queue > li", has_text="Arrived Elsewhere")
     arrived.wait_for(state="attached", timeout=CHANGE_SHOWN_MS)
