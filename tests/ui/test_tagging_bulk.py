@@ -165,3 +165,24 @@ def test_a_tag_name_the_server_refuses_is_said_of_the_name_not_of_its_place(
         " character other than white space, and no control or invisible characters"
     )
     assert all("bad\u0007x" not in tags_of(page, sha_of(i)) for i in range(2))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\U0001f469\u200d\U0001f4bb",  # woman technologist: two emoji joined by a ZWJ
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian, with its ZWNJ
+    ],
+)
+def test_a_tag_of_joined_characters_is_said_as_written(
+    shelf_visit: Visit, operations: set[str], name: str
+) -> None:
+    """The joiners the server keeps in a name (the ZWJ of an emoji sequence, the ZWNJ of
+    Persian) were written as their codes in the summary of a tagging that worked ("Tag
+    “👩<U+200D>💻” added to 2 models"): only what the server refuses is spelled out."""
+    needs(operations, TAGS)
+    page, bar = pick(shelf_visit, range(2))
+    start(page, bar, name)
+    said = f"Tag “{name}” added to 2 models"
+    page.get_by_role("status").get_by_text(said, exact=True).wait_for()
+    assert all(name in tags_of(page, sha_of(i)) for i in range(2))

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from modelshelf.domain.bulk_tagging import MAX_MODELS
-from modelshelf.domain.tagging import MAX_TAG_NAME
+from modelshelf.domain.tagging import MAX_TAG_NAME, REFUSED_RANGES
 from modelshelf.errors import InvalidInput, NotFound
 from modelshelf.records import is_sha256
 from modelshelf.web.bodies import MAX_BATCH, MAX_FILTER_TEXT
@@ -125,8 +125,14 @@ def capabilities() -> str:
         "model_name": MAX_MODEL_NAME,
         "model_type": MAX_MODEL_TYPE,
     }
+    # The characters a name may not hold (ranges of code points, the table the server checks
+    # with): a message about a refused name writes them as their codes, and only them (the
+    # joiner of an emoji sequence is kept in a name, and shown).
+    refused = [list(pair) for pair in REFUSED_RANGES]
     return json.dumps(
-        {"operations": operations, "limits": limits}, separators=(",", ":"), sort_keys=True
+        {"operations": operations, "limits": limits, "refused_characters": refused},
+        separators=(",", ":"),
+        sort_keys=True,
     )
 
 

@@ -88,6 +88,8 @@ class Capabilities {
     this.known = Boolean(data && data.operations);
     this.operations = new Map(Object.entries((data && data.operations) || {}));
     this.limits = (data && data.limits) || {};
+    // Ranges of code points the server refuses in a name; null from a server that does not say.
+    this.refused = (data && data.refused_characters) || null;
   }
 
   has(method, path) {
@@ -107,7 +109,7 @@ class Capabilities {
 
 let known = null;
 
-export function capabilities() {
+function capabilitiesNow() {
   if (!known) {
     let data = null;
     try {
@@ -117,8 +119,15 @@ export function capabilities() {
     }
     known = new Capabilities(data);
   }
-  return Promise.resolve(known);
+  return known;
 }
+
+export function capabilities() {
+  return Promise.resolve(capabilitiesNow());
+}
+
+// What the server refuses in a name (see Capabilities.refused), for dom.js's spelledOut.
+export const refusedCharacters = () => capabilitiesNow().refused;
 
 export function isUnavailable(error) {
   if (!(error instanceof ApiError)) return false;

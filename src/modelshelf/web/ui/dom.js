@@ -291,6 +291,16 @@ export function externalLink(url, text = url) {
   return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text });
 }
 
-// Control and invisible characters show as nothing, or as a box: each is written as its code
-// ("bad<U+0007>tag"), for a message about a name the server refused.
-export const spelledOut = (text) => text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
+// The characters a server refuses in a name show as nothing, or as a box: each is written as
+// its code ("bad<U+0007>tag"). `refused`: the server's ranges of code points (api.js
+// refusedCharacters); without them, control characters only. Invisible characters it keeps
+// (the joiner of "👩‍💻", the non-joiner of Persian words) were written as codes too.
+export function spelledOut(text, refused = null) {
+  const isRefused = refused
+    ? (n) => refused.some(([low, high]) => low <= n && n <= high)
+    : (n) => /\p{Cc}/u.test(String.fromCodePoint(n));
+  return [...text].map((c) => {
+    const n = c.codePointAt(0);
+    return isRefused(n) ? `<U+${n.toString(16).toUpperCase().padStart(4, "0")}>` : c;
+  }).join("");
+}

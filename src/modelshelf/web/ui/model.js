@@ -2,7 +2,7 @@
 // metadata, files and duplicates, history with restore; edit and delete. Every change sends the
 // record's ETag as If-Match, so an edit made elsewhere in the meantime is never overwritten.
 import { h, clear, toast, confirmDialog, note, showBusy, plural, spelledOut } from "./dom.js";
-import { call, get, capabilities, ApiError, isUnavailable, setImageVersion, seeImages, changedSince } from "./api.js";
+import { call, get, capabilities, ApiError, isUnavailable, setImageVersion, seeImages, changedSince, refusedCharacters } from "./api.js";
 import { renderGallery, forgetPictures } from "./gallery.js";
 import { baseModelOf, presentFiles } from "./grid.js";
 import { renderFacts, renderAbout, renderMetadata, renderTriggerWords, renderLinks, renderFiles } from "./modelpanels.js";
@@ -314,7 +314,7 @@ function failureOf(error, payload) {
   if (isUnavailable(error)) return "This server does not offer that change yet";
   const place = error instanceof ApiError && /^tags\.(\d+): (.*)$/s.exec(error.message);
   const tag = place && payload?.tags?.[Number(place[1])];
-  if (typeof tag === "string") return `Not saved: the tag “${spelledOut(tag)}” ${place[2]}`;
+  if (typeof tag === "string") return `Not saved: the tag “${spelledOut(tag, refusedCharacters())}” ${place[2]}`;
   if (error instanceof ApiError) return `Not saved: ${error.message}`;
   return "Not saved: the server could not be reached";
 }

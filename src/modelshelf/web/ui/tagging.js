@@ -1,5 +1,5 @@
 // Tagging many models at once (POST /api/models/tags), run in parts by bulk.js.
-import { post } from "./api.js";
+import { post, refusedCharacters } from "./api.js";
 import { plural, formatCount, spelledOut } from "./dom.js";
 import { runInParts, describeTheRest } from "./bulk.js";
 
@@ -16,7 +16,7 @@ const PLACE = /^(?:add|remove)\.\d+: /;
 
 // What a run did, in words: "Tag “x” added to 900 models; 9 had it already; 3 no longer exist".
 export function describeTagging(outcome, name, adding) {
-  const done = (outcome.stopped ? "Stopped: tag " : "Tag ") + `“${spelledOut(name)}” ${adding ? "added to" : "removed from"} ${plural(outcome.changed, "model")}`;
+  const done = (outcome.stopped ? "Stopped: tag " : "Tag ") + `“${spelledOut(name, refusedCharacters())}” ${adding ? "added to" : "removed from"} ${plural(outcome.changed, "model")}`;
   const message = outcome.error?.message;
   const error = message && PLACE.test(message) ? { message: `the name ${message.replace(PLACE, "")}` } : outcome.error;
   return done + describeTheRest({ ...outcome, error }, (n) => `${formatCount(n)} ${adding ? "had it already" : "did not have it"}`);
