@@ -125,7 +125,9 @@ def describe(exc: ValidationError) -> str:
         if error["type"] == "json_invalid":
             parts.append(f"malformed JSON: {error['ctx'].get('error', error['msg'])}")
             continue
-        message = error["msg"]
+        # A rule of ours (a field validator raising ValueError) says itself: pydantic puts its
+        # kind before it ("Value error, at most 100 characters..."), which tells nobody anything.
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "string_pattern_mismatch":
             message = PATTERN_MEANINGS.get(error["ctx"]["pattern"], message)
         where = ".".join(str(p) for p in error["loc"]) or "body"
