@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit
@@ -121,3 +122,15 @@ def test_a_tag_or_base_model_too_long_in_the_url_is_said_at_its_field_and_the_re
         )
         assert filter_in_url(page, "type") == "lora" and name not in page.url
     assert asked and not [url for url in asked if "tag=" in url or "base_model=" in url], asked
+
+
+@pytest.mark.parametrize("name", ["q", "tag", "base_model"])
+def test_a_filter_at_the_limit_with_spaces_around_in_the_url_is_asked_trimmed(
+    visit: Visit, name: str
+) -> None:
+    """At the limit once trimmed, so not cut, but sent with its spaces: the server's limit is
+    on the text as it comes, and the page said the library could not be loaded."""
+    page = visit.page
+    page.goto(f"/?{name}=" + quote(" " + "z" * 100 + "  "))
+    expect(page.get_by_text("No model matches these filters.")).to_be_visible()
+    expect(page.get_by_text("could not be loaded")).to_have_count(0)

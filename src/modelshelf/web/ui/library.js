@@ -78,7 +78,9 @@ export function libraryHref() {
 function readFilters(limit) {
   const params = new URLSearchParams(location.search);
   const filters = {};
-  for (const name of FILTERS) if (params.get(name)) filters[name] = params.get(name);
+  // Trimmed, as typing sends them: the server's limits are on the text as it comes, and a
+  // link's filter at the limit with a space after it was answered 400.
+  for (const name of FILTERS) if (params.get(name)?.trim()) filters[name] = params.get(name).trim();
   // An old bookmark's `missing=1` would be answered 400; only the API's two values count.
   if (!["true", "false"].includes(filters.missing)) delete filters.missing;
   return { filters, over: heldToLimit(filters, limit) };
