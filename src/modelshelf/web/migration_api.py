@@ -184,7 +184,7 @@ ENDPOINTS: list[Endpoint] = [
         " to If-None-Match while the queue is unchanged",
         query=PendingQuery,
         headers=("If-None-Match",),
-        responses={200: PendingModelsResponse, 304: None, 400: None},
+        responses={200: PendingModelsResponse, 304: "", 400: None},
     ),
     Endpoint(
         "DELETE",
