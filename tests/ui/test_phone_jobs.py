@@ -123,6 +123,17 @@ def test_a_conflict_on_a_phone_shows_both_records_side_by_side_and_the_choices_n
     page.route("**/api/migration/pending_models?*", lambda r: r.fulfill(json={"models": [pending]}))
     conflict = {"error": "Conflict", "detail": "x", "existing": existing, "pending": pending}
     page.route("**/api/migration/import_a_model", lambda r: r.fulfill(status=409, json=conflict))
+    # The comparison reads the conflict as the library has it now, with its version (9dec7b1).
+    preview = {
+        "action_taken": "deleted",
+        "result": existing,
+        "existing": existing,
+        "pending": pending,
+    }
+    page.route(
+        "**/api/migration/preview_import",
+        lambda r: r.fulfill(json=preview, headers={"ETag": '"v1"'}),
+    )
     page.goto("/pending")
     page.get_by_role("button", name="Import Pending one").click()
     dialog = page.get_by_role("dialog")
