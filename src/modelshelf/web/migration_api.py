@@ -71,10 +71,10 @@ def migration_body(report: MigrationReport) -> MigrationResponse:
 async def pending_models(request: web.Request) -> web.Response:
     query = parse_query(request.query, PendingQuery)
     shelf = request.app[SHELF]
+    held = if_none_match(request)  # a malformed header is 400, whichever answer is asked for
     if query.checks:
         # Not tagged: a file gone, or a model imported, changes it with no pending row.
         return await _queue_body(request, *await catalog.check_pending(shelf))
-    held = if_none_match(request)
     queue = await catalog.list_pending_unless(
         shelf, lambda generation: held is not None and held.matches(_queue_tag(generation))
     )
