@@ -13,6 +13,7 @@ from modelshelf.records import ModelRecord
 from modelshelf.storage import models, search
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
 from modelshelf.storage.model_filter import ModelFilter
+from modelshelf.storage.record_texts import MEMO, record_jsons, records_of, records_text_sql
 from modelshelf.storage.rows import (
     UNKNOWN_CHARS,
     query_all,
@@ -23,13 +24,18 @@ from modelshelf.storage.rows import (
 
 
 class Page(NamedTuple):
-    """A page of records, how many models match in all, and the length of the JSON the
-    records were read from (UNKNOWN_CHARS when read row by row): about that of their answer,
-    which when long is serialised off the event loop."""
+    """A page of records as JSON (record_texts.RecordMemo.jsons'), how many models match in
+    all, and the length of the text the records were read from (UNKNOWN_CHARS when read row
+    by row): about that of their answer, which when long is gzipped off the event loop."""
 
     total: int
-    records: list[ModelRecord]
+    jsons: list[bytes]
     chars: int
+
+    @property
+    def records(self) -> list[ModelRecord]:
+        """The page's records, validated from their JSON."""
+        return records_of(self.jsons)
 
 
 async def read_page(
@@ -39,7 +45,7 @@ async def read_page(
     in one snapshot and one trip to the connection's thread; the count, and a search's order,
     are taken from `counts` while its generation has not moved since they were kept."""
     page = await read_sized_page(conn, where, limit, offset, counts)
-    return page.total, page.records
+    return page.total, records_of(page.jsons)
 
 
 async def read_sized_page(
@@ -65,14 +71,14 @@ def _read_page(
         if counts.settled(generation):
             if read.ranking is not None:  # ranked deeper than was kept
                 counts.put(key, generation, Kept(kept.total, read.ranking))
-            return Page(kept.total, read.records, read.chars)
+            return Page(kept.total, read.jsons, read.chars)
         generation = counts.generation()
     read = read_page_at_once(db, where, limit, offset, count=True)
     if read is None:
         return _read_page_in_transaction(db, where, limit, offset)
     if counts.settled(generation):  # counted and ranked in a snapshot taken at `generation`
         counts.put(key, generation, Kept(read.total, read.ranking))
-    return Page(read.total, read.records, read.chars)
+    return Page(read.total, read.jsons, read.chars)
 
 
 def _read_with_kept(
@@ -89,14 +95,19 @@ def _read_with_kept(
 
 class PageRead(NamedTuple):
     """A page read by one statement: how many models match (-1 if not counted), the page's
-    records and, for a search ranked best first whose page lies within RANKING_DEPTH, the
-    index rows of its best matches in order, to the page's end at least (else None); and the
-    length of the JSON its records were read from."""
+    records as JSON (record_texts.RecordMemo.jsons') and, for a search ranked best first
+    whose page lies within RANKING_DEPTH, the index rows of its best matches in order, to the
+    page's end at least (else None); and the length of the text its records were read from."""
 
     total: int
-    records: list[ModelRecord]
+    jsons: list[bytes]
     ranking: array[int] | None = None
     chars: int = UNKNOWN_CHARS
+
+    @property
+    def records(self) -> list[ModelRecord]:
+        """The page's records, validated from their JSON."""
+        return records_of(self.jsons)
 
 
 def read_page_at_once(
@@ -117,15 +128,15 @@ def read_page_at_once(
     ctes, total_sql, ranking_sql, params = _page_ctes(where, limit, offset, count, kept_depth)
     sql = (
         f"WITH {ctes} SELECT ({total_sql}), (SELECT json_group_array(sha256) FROM page),"
-        f" ({models.records_json_sql('SELECT sha256 FROM page')}), ({ranking_sql})"
+        f" ({records_text_sql('SELECT sha256 FROM page')}), ({ranking_sql})"
     )
     try:
         total, hashes, found, ranking = query_tuples(db, sql, params)[0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return None
-    records = models.records_from_rows(from_json(hashes), from_json(found))
+    jsons = MEMO.jsons(from_json(hashes), found)
     ranked = None if ranking is None else array("q", from_json(ranking))
-    return PageRead(int(total), records, ranked, len(found))
+    return PageRead(int(total), jsons, ranked, len(found or ""))
 
 
 def ranking_depth(limit: int, offset: int, kept_depth: int) -> int:
@@ -150,14 +161,14 @@ def _read_ranked(db: sqlite3.Connection, doc_ids: list[int]) -> PageRead | None:
         "WITH page AS MATERIALIZED (SELECT d.sha256 FROM json_each(?) j"
         " JOIN search_docs d ON d.id = j.value ORDER BY j.key)"
         " SELECT (SELECT json_group_array(sha256) FROM page),"
-        f" ({models.records_json_sql('SELECT sha256 FROM page')})"
+        f" ({records_text_sql('SELECT sha256 FROM page')})"
     )
     try:
         hashes, found = query_tuples(db, sql, [to_json(doc_ids).decode()])[0]
     except sqlite3.OperationalError:  # a BLOB, which JSON cannot hold (another program's)
         return None
-    records = models.records_from_rows(from_json(hashes), from_json(found))
-    return PageRead(-1, records, None, len(found))
+    jsons = MEMO.jsons(from_json(hashes), found)
+    return PageRead(-1, jsons, None, len(found or ""))
 
 
 def _page_ctes(
@@ -236,7 +247,8 @@ def _read_page_in_transaction(
     db.execute("BEGIN")
     try:
         hashes = page_of_hashes(db, where, limit, offset)  # the snapshot begins here
-        return Page(count_models(db, where), models.read_models(db, hashes), UNKNOWN_CHARS)
+        records = models.read_models(db, hashes)
+        return Page(count_models(db, where), record_jsons(records), UNKNOWN_CHARS)
     finally:
         db.execute("COMMIT")
 

@@ -144,18 +144,23 @@ def records_from_rows(hashes: Sequence[str], found: Sequence[Sequence[Any]]) -> 
 
 
 def records_json_sql(hashes: str) -> str:
-    """SQL answering one row, a JSON array with [sha256, *MODEL_COLUMNS, meta_json text,
-    [[tag id, name]], [seq], [[path, present]]] for each model whose hash is IN (`hashes`):
-    placeholders or a subquery. The lists come in no set order (records_from_rows sorts them
-    as the per-row queries order them: SQLite compares UTF-8 bytes, which order as Python's
-    code points). A BLOB in a column makes it raise sqlite3.OperationalError."""
+    """SQL answering one row, a JSON array of record_row_sql's arrays, one for each model whose
+    hash is IN (`hashes`): placeholders or a subquery. A BLOB in a column makes it raise
+    sqlite3.OperationalError."""
+    return f"SELECT json_group_array({record_row_sql()}) FROM models m WHERE m.sha256 IN ({hashes})"
+
+
+def record_row_sql() -> str:
+    """SQL value: a JSON array with [sha256, *MODEL_COLUMNS, meta_json text, [[tag id, name]],
+    [seq], [[path, present]]] of the model `m`. The lists come in no set order
+    (records_from_rows sorts them as the per-row queries order them: SQLite compares UTF-8
+    bytes, which order as Python's code points)."""
     columns = ", ".join(f"m.{c}" for c in ("sha256", *MODEL_COLUMNS, "meta_json"))
     return (
-        f"SELECT json_group_array(json_array({columns}, {tags_json_sql('m.sha256')},"
+        f"json_array({columns}, {tags_json_sql('m.sha256')},"
         " (SELECT json_group_array(i.seq) FROM images i WHERE i.model_hash = m.sha256),"
         " (SELECT json_group_array(json_array(f.path, f.present)) FROM model_files f"
-        "  WHERE f.sha256 = m.sha256)))"
-        f" FROM models m WHERE m.sha256 IN ({hashes})"
+        "  WHERE f.sha256 = m.sha256))"
     )
 
 

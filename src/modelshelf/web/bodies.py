@@ -340,6 +340,18 @@ class ModelsPage(BaseModel):
             ]
         return cls(models=models, total=total, limit=query.limit, offset=query.offset)
 
+    @classmethod
+    def json_of(cls, jsons: list[bytes], total: int, query: ModelsQuery) -> bytes:
+        """The JSON of the page of the records whose JSON is `jsons` (each as ModelRecord
+        serialises it), as model_dump_json writes it: a page's records are not serialised
+        again (storage.record_texts keeps them serialised)."""
+        empty = cls(models=[], total=total, limit=query.limit, offset=query.offset)
+        rest = empty.model_dump_json().encode().removeprefix(_NO_MODELS)
+        return b'{"models":[' + b",".join(jsons) + b"]" + rest
+
+
+_NO_MODELS = b'{"models":[]'
+
 
 class TagCount(Tag):
     models: int

@@ -43,11 +43,11 @@ def _quality(params: str) -> float:
     return 1.0
 
 
-def encode_json(body: BaseModel, gzip: bool) -> tuple[bytes, bool]:
-    """`body` as JSON bytes, gzipped when `gzip` and the JSON is longer than GZIP_ABOVE_BYTES;
-    and whether it was. Blocking (zlib releases the GIL while it compresses): run it off the
-    event loop for a large body."""
-    data = body.model_dump_json().encode()
+def encode_json(body: BaseModel | bytes, gzip: bool) -> tuple[bytes, bool]:
+    """`body` as JSON bytes (bytes are its JSON already), gzipped when `gzip` and the JSON is
+    longer than GZIP_ABOVE_BYTES; and whether it was. Blocking (zlib releases the GIL while it
+    compresses): run it off the event loop for a large body."""
+    data = body if isinstance(body, bytes) else body.model_dump_json().encode()
     if not gzip or len(data) <= GZIP_ABOVE_BYTES:
         return data, False
     # wbits 31: the gzip format (header and CRC), which every client reads.

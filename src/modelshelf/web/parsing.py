@@ -160,13 +160,14 @@ def is_long(chars: int) -> bool:
 
 
 async def respond(
-    request: web.Request, body: BaseModel, status: int = 200, *, large: bool = False
+    request: web.Request, body: BaseModel | bytes, status: int = 200, *, large: bool = False
 ) -> web.Response:
-    """Serialise `body` as JSON; `large` bodies are serialised in the reads pool, off the
-    event loop and out of the pools bulk work fills, and gzipped there for a client that
-    takes gzip when they are long (compression.encode_json)."""
+    """Serialise `body` as JSON (bytes are its JSON already); `large` bodies are serialised in
+    the reads pool, off the event loop and out of the pools bulk work fills, and gzipped there
+    for a client that takes gzip when they are long (compression.encode_json)."""
     if not large:
-        return web.Response(text=body.model_dump_json(), status=status, content_type=JSON)
+        data = body if isinstance(body, bytes) else body.model_dump_json().encode()
+        return web.Response(body=data, status=status, content_type=JSON, charset="utf-8")
     gzip = takes_gzip(request.headers)
     data, gzipped = await request.app[SHELF].run_reads(encode_json, body, gzip)
     # Whether a large answer is gzipped depends on the request's Accept-Encoding.

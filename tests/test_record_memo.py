@@ -1,0 +1,151 @@
+"""A page's records are kept serialised by the text of their rows (storage.record_texts): a
+record read again as it was is not built again, a changed one is read as it is now, and what
+the memo keeps is bounded."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from modelshelf.records import ModelRecord
+from modelshelf.storage import Storage
+from modelshelf.storage.models import read_models
+from modelshelf.storage.record_texts import (
+    LONGEST_KEPT,
+    RecordMemo,
+    record_jsons,
+    records_of,
+    records_text_sql,
+)
+from modelshelf.storage.rows import placeholders, run_on_connection
+from modelshelf.web.bodies import ModelsPage, ModelsQuery
+
+HASHES = [f"{n:x}" * 64 for n in range(1, 6)]
+# The separator between rows, a newline, quotes, a backslash and letters of several scripts:
+# what a name, a tag or a path written by another program may hold.
+ODD = 'sep\x1erow "quoted" back\\slash\nnew 日本 éclair \x00'
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = Storage(tmp_path / "data" / "modelshelf.db", read_connections=2)
+    await storage.open()
+    with contextlib.closing(sqlite3.connect(storage.path, isolation_level=None)) as db:
+        db.execute("INSERT INTO tags(id, name) VALUES (1, ?), (2, 'plain')", (ODD,))
+        for n, sha in enumerate(HASHES):
+            meta = json.dumps({"description": f'\x1e odd \\ " {n}', "n": n, "x": [1, 2.5, None]})
+            db.execute(
+                "INSERT INTO models(sha256, name, meta_json, size_bytes) VALUES (?, ?, ?, ?)",
+                (sha, f"{ODD} {n}", meta, n * 1000),
+            )
+            db.execute(
+                "INSERT INTO model_tags(model_hash, tag_id) VALUES (?, 1), (?, 2)", (sha, sha)
+            )
+            db.execute("INSERT INTO images(model_hash, seq) VALUES (?, 0), (?, 1)", (sha, sha))
+            db.execute(
+                "INSERT INTO model_files(path, sha256, present) VALUES (?, ?, ?)",
+                (f"/roots/{ODD}/{n}.safetensors", sha, n % 2),
+            )
+    yield storage
+    await storage.close()
+
+
+async def read_jsons(storage: Storage, memo: RecordMemo, hashes: list[str]) -> list[bytes]:
+    def read(db: sqlite3.Connection) -> list[bytes]:
+        sql = f"SELECT ({records_text_sql(placeholders(len(hashes)))})"
+        text = db.execute(sql, hashes).fetchone()[0]
+        return memo.jsons(hashes, text)
+
+    async with storage.read() as conn:
+        return await run_on_connection(conn, read)
+
+
+async def read_records(storage: Storage, hashes: list[str]) -> list[ModelRecord]:
+    async with storage.read() as conn:
+        return await run_on_connection(conn, read_models, hashes)
+
+
+@pytest.mark.parametrize(
+    "hashes", [HASHES, HASHES[::-1], [HASHES[2], "f" * 64, HASHES[0]], ["f" * 64], []]
+)
+async def test_the_json_of_records_read_as_text_is_what_pydantic_writes_of_them(
+    storage: Storage, hashes: list[str]
+) -> None:
+    memo = RecordMemo()
+    expected = await read_records(storage, hashes)
+    for _ in range(2):  # built, then kept
+        jsons = await read_jsons(storage, memo, hashes)
+        assert jsons == record_jsons(expected)
+        assert records_of(jsons) == expected
+
+
+async def test_a_page_of_kept_records_is_the_page_pydantic_writes(storage: Storage) -> None:
+    records = await read_records(storage, HASHES)
+    query = ModelsQuery.model_validate({"limit": "3", "offset": "7"})
+    page = ModelsPage(models=records, total=12, limit=3, offset=7)
+    assert ModelsPage.json_of(record_jsons(records), 12, query) == page.model_dump_json().encode()
+    empty = ModelsPage(models=[], total=0, limit=3, offset=7).model_dump_json().encode()
+    assert ModelsPage.json_of([], 0, query) == empty
+
+
+@pytest.mark.parametrize(
+    ("change", "changed"),
+    [
+        ("UPDATE models SET name = 'renamed' WHERE sha256 = :sha", [1]),
+        ("UPDATE models SET meta_json = '{\"n\": 99}' WHERE sha256 = :sha", [1]),
+        ("UPDATE tags SET name = 'renamed tag' WHERE id = 2", [0, 1, 2, 3, 4]),
+        ("DELETE FROM model_tags WHERE model_hash = :sha AND tag_id = 1", [1]),
+        ("DELETE FROM images WHERE model_hash = :sha AND seq = 1", [1]),
+        ("UPDATE model_files SET present = 1 - present WHERE sha256 = :sha", [1]),
+    ],
+    ids=["name", "meta", "tag renamed", "tag unlinked", "image", "location"],
+)
+async def test_a_record_changed_since_it_was_kept_is_read_as_it_is_now(
+    storage: Storage, change: str, changed: list[int]
+) -> None:
+    memo = RecordMemo()
+    before = await read_jsons(storage, memo, HASHES)
+    with contextlib.closing(sqlite3.connect(storage.path, isolation_level=None)) as db:
+        db.execute(change, {"sha": HASHES[1]})
+    after = await read_jsons(storage, memo, HASHES)
+    assert after == record_jsons(await read_records(storage, HASHES))
+    assert [n for n in range(len(HASHES)) if after[n] != before[n]] == changed
+
+
+async def test_the_memo_forgets_the_least_recently_read_beyond_its_capacity(
+    storage: Storage,
+) -> None:
+    one = await read_jsons(storage, RecordMemo(), HASHES[:1])
+    chars = []
+    for sha in HASHES:
+        alone = RecordMemo()
+        await read_jsons(storage, alone, [sha])
+        chars.append(alone.size)
+    memo = RecordMemo(capacity=sum(chars[:3]))
+    first = await read_jsons(storage, memo, HASHES[:3])
+    assert len(memo) == 3
+    await read_jsons(storage, memo, HASHES[:1])  # the first is read again: the second is oldest
+    await read_jsons(storage, memo, HASHES[3:4])
+    assert len(memo) == 3 and memo.size <= sum(chars[:3])
+    again = await read_jsons(storage, memo, HASHES[:3])
+    # What was kept is answered as it was kept; what was forgotten is built again.
+    assert [again[n] is first[n] for n in range(3)] == [True, False, True]
+    assert again == first
+    assert one == (await read_jsons(storage, memo, HASHES[:1]))
+
+
+async def test_a_row_longer_than_the_longest_kept_is_answered_but_not_kept(
+    storage: Storage,
+) -> None:
+    with contextlib.closing(sqlite3.connect(storage.path, isolation_level=None)) as db:
+        long_meta = json.dumps({"tag_counts": "x" * LONGEST_KEPT})
+        db.execute("UPDATE models SET meta_json = ? WHERE sha256 = ?", (long_meta, HASHES[0]))
+    memo = RecordMemo()
+    jsons = await read_jsons(storage, memo, HASHES[:2])
+    assert records_of(jsons) == await read_records(storage, HASHES[:2])
+    assert len(memo) == 1
