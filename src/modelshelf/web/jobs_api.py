@@ -14,7 +14,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from modelshelf.domain.revisions import IfNoneMatch
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job
-from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.endpoint import IF_NONE_MATCH, TAGGED, Endpoint
 from modelshelf.web.jobs_bodies import (
     JobConflictBody,
     JobResponse,
@@ -148,14 +148,18 @@ ENDPOINTS: list[Endpoint] = [
         "Jobs: queued and running ones first, then the last 50 that ended; the list without"
         " results is tagged (ETag) and answered 304 to If-None-Match while it is unchanged",
         query=JobsQuery,
-        responses={200: JobsResponse, 304: None, 400: None},
+        headers=(IF_NONE_MATCH,),
+        responses={200: JobsResponse, 304: "", 400: None},
+        answer_headers=TAGGED,
     ),
     Endpoint(
         "GET",
         "/api/jobs/{job_id}",
         get_job,
         "One job; an ended one is tagged (ETag) and answered 304 to If-None-Match",
-        responses={200: Job, 304: None, 400: None, 404: None},
+        headers=(IF_NONE_MATCH,),
+        responses={200: Job, 304: "", 400: None, 404: None},
+        answer_headers=TAGGED,
     ),
     Endpoint(
         "DELETE",
