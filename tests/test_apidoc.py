@@ -67,3 +67,18 @@ def test_angle_brackets_in_prose_are_not_read_as_html() -> None:
     reference = render_api_reference(build_openapi())
     assert "\\<sha256>_\\<seq>.webp" in reference
     assert "(?P<hash>" in reference  # inside code, left alone
+
+
+def test_the_headers_an_answer_carries_are_in_its_row() -> None:
+    reference = render_api_reference(build_openapi())
+    section = reference.split("\n### `GET /api/models/{sha256}`\n")[1].split("\n### ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| 304 |"))
+    assert "`ETag` (the model's version" in row and "`Images-Version` (" in row
+    section = reference.split("\n### `POST /api/migration/preview_import`\n")[1].split("\n### ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| 200 |"))
+    assert "`ETag` (sometimes: the version of `existing`" in row
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+def test_headers_are_declared_only_on_answers_the_endpoint_gives(endpoint: Any) -> None:
+    assert endpoint.answer_headers.keys() <= endpoint.responses.keys()

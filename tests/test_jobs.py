@@ -413,6 +413,18 @@ async def test_the_list_without_results_is_answered_304_until_a_job_changes(
     assert (await ended.json())["jobs"][0]["state"] == "done"
 
 
+@pytest.mark.parametrize("query", ["?result=false", "?result=true", ""])
+async def test_a_malformed_if_none_match_is_400_whichever_list_is_asked_for(
+    client: Client, query: str
+) -> None:
+    """The header is read before the list, as GET /api/jobs/{job_id} and the pending list do:
+    the list with results is not tagged, but a malformed condition is still the client's
+    mistake, not a condition that never matches."""
+    response = await client.get("/api/jobs" + query, headers={"If-None-Match": "x"})
+    assert response.status == 400, await response.text()
+    assert "If-None-Match" in (await response.json())["detail"]
+
+
 async def test_a_failing_job_reads_failed_with_the_reason(client: Client) -> None:
     shelf = shelf_of(client)
 

@@ -98,6 +98,8 @@ def _operation_sections(operation: Schema) -> list[str]:
             text = describe(schema)
             if "default" in schema:
                 text += f"; default `{json.dumps(schema['default'])}`"
+            if "description" in parameter:
+                text += f": {_text(parameter['description'])}"
             required = "yes" if parameter.get("required") else "no"
             lines.append(
                 f"| `{parameter['name']}` | {parameter['in']} | {required} | {_cell(text)} |"
@@ -106,14 +108,25 @@ def _operation_sections(operation: Schema) -> list[str]:
     if body is not None:
         for media, content in body["content"].items():
             lines += ["", f"Request body (`{media}`): {_body(content['schema'])}"]
-    lines += ["", "Responses:", "", "| status | meaning | body |", "| --- | --- | --- |"]
+    lines += ["", "Responses:", "", "| status | meaning | body | headers |"]
+    lines.append("| --- | --- | --- | --- |")
     for status, response in operation["responses"].items():
         bodies = [
             f"`{media}` {_body(content['schema'])}"
             for media, content in response.get("content", {}).items()
         ]
-        lines.append(f"| {status} | {response['description']} | {_cell(', '.join(bodies))} |")
+        headers = _cell(", ".join(_answer_headers(response)))
+        meaning = response["description"]
+        lines.append(f"| {status} | {meaning} | {_cell(', '.join(bodies))} | {headers} |")
     return lines
+
+
+def _answer_headers(response: Schema) -> Iterator[str]:
+    """The headers an answer carries, each with what it means; `sometimes` where only some
+    answers of its status carry it."""
+    for name, header in response.get("headers", {}).items():
+        sometimes = "" if header.get("required") else "sometimes: "
+        yield f"`{name}` ({sometimes}{_text(header['description'])})"
 
 
 def _body(schema: Schema) -> str:

@@ -25,7 +25,14 @@ from modelshelf.web.edit_bodies import (
     ReorderRequest,
     RestoredRecord,
 )
-from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_ERRORS, Endpoint
+from modelshelf.web.endpoint import (
+    IF_MATCH,
+    JSON_ERRORS,
+    MODEL_ETAG,
+    PRECONDITION,
+    WRITE_ERRORS,
+    Endpoint,
+)
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     if_match,
@@ -129,6 +136,7 @@ ENDPOINTS: list[Endpoint] = [
         body=ModelPatchRequest,
         headers=IF_MATCH,
         responses={200: ModelRecord, **JSON_ERRORS, 404: None, **PRECONDITION, **WRITE_ERRORS},
+        answer_headers={200: (MODEL_ETAG,)},
     ),
     Endpoint(
         "DELETE",
@@ -146,6 +154,7 @@ ENDPOINTS: list[Endpoint] = [
         body=ModelTagsRequest,
         headers=IF_MATCH,
         responses={200: ModelRecord, **JSON_ERRORS, 404: None, **PRECONDITION, **WRITE_ERRORS},
+        answer_headers={200: (MODEL_ETAG,)},
     ),
     Endpoint(
         "POST",
@@ -196,6 +205,7 @@ ENDPOINTS: list[Endpoint] = [
         restore,
         "Put back the fields, meta_json and tags recorded in a history entry",
         responses={200: RestoredRecord, 400: None, 404: None, **WRITE_ERRORS},
+        answer_headers={200: (MODEL_ETAG,)},
     ),
     Endpoint(
         "POST",
@@ -212,5 +222,6 @@ ENDPOINTS: list[Endpoint] = [
             **PRECONDITION,
             **WRITE_ERRORS,
         },
+        answer_headers={200: (MODEL_ETAG,)},
     ),
 ]

@@ -25,10 +25,13 @@ from modelshelf.web.bodies import (
     UploadResponse,
 )
 from modelshelf.web.endpoint import (
+    FILE_CONDITIONS,
+    FILE_VALIDATORS,
     IF_MATCH,
     IMAGE,
     JSON_ERRORS,
     PRECONDITION,
+    VERSIONS,
     WRITE_ERRORS,
     Endpoint,
 )
@@ -188,12 +191,15 @@ ENDPOINTS: list[Endpoint] = [
             **PRECONDITION,
             **WRITE_ERRORS,
         },
+        answer_headers={200: VERSIONS},
     ),
     Endpoint(
         "GET",
         "/api/images/pending/{id}",
         serve_pending_image,
         "The original image of a pending model",
+        headers=FILE_CONDITIONS,
+        answer_headers={200: FILE_VALIDATORS, 206: FILE_VALIDATORS, 304: FILE_VALIDATORS},
         responses={
             200: "image/*",
             206: "image/*",
@@ -210,6 +216,8 @@ ENDPOINTS: list[Endpoint] = [
         serve_image,
         "An example image: <sha256>_<seq>.webp or <sha256>.webp (seq 0)",
         query=ImageQuery,
+        headers=FILE_CONDITIONS,
+        answer_headers={200: FILE_VALIDATORS, 206: FILE_VALIDATORS, 304: FILE_VALIDATORS},
         responses={
             200: IMAGE,
             206: IMAGE,
@@ -234,5 +242,6 @@ ENDPOINTS: list[Endpoint] = [
             **PRECONDITION,
             **WRITE_ERRORS,
         },
+        answer_headers={200: VERSIONS},
     ),
 ]

@@ -11,9 +11,10 @@ from contextlib import aclosing
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
+from modelshelf.domain.revisions import IfNoneMatch
 from modelshelf.errors import InvalidInput
 from modelshelf.records import Job
-from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.endpoint import IF_NONE_MATCH, TAGGED, Endpoint
 from modelshelf.web.jobs_bodies import (
     JobConflictBody,
     JobResponse,
@@ -43,20 +44,20 @@ def _job_id(request: web.Request) -> str:
 
 async def list_jobs(request: web.Request) -> web.Response:
     query = parse_query(request.query, JobsQuery)
+    held = if_none_match(request)  # a malformed header is 400, whichever list is asked for
     jobs = await request.app[SHELF].jobs.listing(results=query.result)
     if query.result:
         return await respond(request, JobsResponse(jobs=jobs), large=True)
     listed = [ListedJob.model_construct(**dict(job)) for job in jobs]
-    return _tagged_list(request, ListedJobsResponse(jobs=listed).model_dump_json())
+    return _tagged_list(ListedJobsResponse(jobs=listed).model_dump_json(), held)
 
 
-def _tagged_list(request: web.Request, text: str) -> web.Response:
+def _tagged_list(text: str, held: IfNoneMatch | None) -> web.Response:
     """The list without results, tagged by its content: the Pending page reads it every few
     seconds while shown (for batches started elsewhere), and an idle library's is answered
     304 without the body (12 KB with 50 ended jobs). Weak: the answer may be gzipped."""
     tag = f'"{hashlib.blake2b(text.encode(), digest_size=12).hexdigest()}"'
     headers = {"ETag": f"W/{tag}", "Cache-Control": "no-cache"}
-    held = if_none_match(request)
     if held is not None and held.matches(tag):
         return web.Response(status=304, headers=headers)
     return web.Response(text=text, content_type=JSON, headers=headers)
@@ -147,14 +148,18 @@ ENDPOINTS: list[Endpoint] = [
         "Jobs: queued and running ones first, then the last 50 that ended; the list without"
         " results is tagged (ETag) and answered 304 to If-None-Match while it is unchanged",
         query=JobsQuery,
-        responses={200: JobsResponse, 304: None, 400: None},
+        headers=(IF_NONE_MATCH,),
+        responses={200: JobsResponse, 304: "", 400: None},
+        answer_headers=TAGGED,
     ),
     Endpoint(
         "GET",
         "/api/jobs/{job_id}",
         get_job,
         "One job; an ended one is tagged (ETag) and answered 304 to If-None-Match",
-        responses={200: Job, 304: None, 400: None, 404: None},
+        headers=(IF_NONE_MATCH,),
+        responses={200: Job, 304: "", 400: None, 404: None},
+        answer_headers=TAGGED,
     ),
     Endpoint(
         "DELETE",

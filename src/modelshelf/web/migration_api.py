@@ -26,7 +26,17 @@ from modelshelf.web.bodies import (
     PendingQuery,
 )
 from modelshelf.web.edit_bodies import PreviewResponse
-from modelshelf.web.endpoint import IF_MATCH, JSON_ERRORS, PRECONDITION, WRITE_ERRORS, Endpoint
+from modelshelf.web.endpoint import (
+    EXISTING_ETAG,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    JSON_ERRORS,
+    PRECONDITION,
+    PREFER,
+    TAGGED,
+    WRITE_ERRORS,
+    Endpoint,
+)
 from modelshelf.web.jobs_bodies import JobConflictBody, JobResponse
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
@@ -162,7 +172,7 @@ ENDPOINTS: list[Endpoint] = [
         migrate_legacy_db,
         "Stage 1: import a legacy library (with `Prefer: respond-async`, as a job)",
         body=MigrateLegacyRequest,
-        headers=("Prefer",),
+        headers=(PREFER,),
         responses={
             200: MigrationResponse,
             202: JobResponse,
@@ -183,8 +193,9 @@ ENDPOINTS: list[Endpoint] = [
         "Models waiting for promotion; the list without checks is tagged (ETag) and answered 304"
         " to If-None-Match while the queue is unchanged",
         query=PendingQuery,
-        headers=("If-None-Match",),
+        headers=(IF_NONE_MATCH,),
         responses={200: PendingModelsResponse, 304: "", 400: None},
+        answer_headers=TAGGED,
     ),
     Endpoint(
         "DELETE",
@@ -245,6 +256,7 @@ ENDPOINTS: list[Endpoint] = [
             503: None,
             507: None,
         },
+        answer_headers={200: (EXISTING_ETAG,)},
     ),
     Endpoint(
         "POST",
@@ -252,7 +264,7 @@ ENDPOINTS: list[Endpoint] = [
         import_models,
         "Stage 2 for many ids, with a result per id (with `Prefer: respond-async`, as a job)",
         body=BatchImportRequest,
-        headers=("Prefer",),
+        headers=(PREFER,),
         responses={
             202: JobResponse,
             207: BatchImportResponse,

@@ -17,7 +17,7 @@ from modelshelf.web.bodies import (
     TagsResponse,
     TypesResponse,
 )
-from modelshelf.web.endpoint import IF_MATCH, PRECONDITION, Endpoint
+from modelshelf.web.endpoint import IF_MATCH, IF_NONE_MATCH, PRECONDITION, VERSIONS, Endpoint
 from modelshelf.web.keys import SHELF
 from modelshelf.web.parsing import (
     if_match,
@@ -120,8 +120,9 @@ ENDPOINTS: list[Endpoint] = [
         get_model,
         "One model, in full, with its version as a strong ETag (for If-Match) and its images'"
         " version alone as Images-Version (it changes when its pictures do)",
-        headers=(*IF_MATCH, "If-None-Match"),
+        headers=(*IF_MATCH, IF_NONE_MATCH),
         responses={200: ModelRecord, 304: "", 400: None, 404: None, **PRECONDITION},
+        answer_headers={200: VERSIONS, 304: VERSIONS},
     ),
     Endpoint(
         "GET",

@@ -14,9 +14,9 @@ from modelshelf import __version__
 from modelshelf.records import SHA256_ANY_CASE
 from modelshelf.renditions import qualities
 from modelshelf.web.bodies import ErrorBody
-from modelshelf.web.endpoint import Answer, Endpoint
+from modelshelf.web.endpoint import Answer, Endpoint, Header
 from modelshelf.web.middleware import SAFE_METHODS
-from modelshelf.web.routes import ENDPOINTS, HEADER_PARAMETERS, PATH_PARAMETERS
+from modelshelf.web.routes import ENDPOINTS, PATH_PARAMETERS
 
 REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
@@ -70,7 +70,7 @@ def _operation(
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,
         "responses": {
-            str(status): _response(status, answer, refs)
+            str(status): _response(status, answer, refs, endpoint.answer_headers.get(status, ()))
             for status, answer in sorted(responses.items())
         },
     }
@@ -111,8 +111,14 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     if endpoint.query is not None:
         parameters += _query_parameters(endpoint.query)
     return parameters + [
-        {"name": name, "in": "header", "required": False, **HEADER_PARAMETERS[name]}
-        for name in endpoint.headers
+        {
+            "name": header.name,
+            "in": "header",
+            "required": False,
+            "description": header.description,
+            "schema": dict(header.schema),
+        }
+        for header in endpoint.headers
     ]
 
 
@@ -126,9 +132,17 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _response(
-    status: int, answer: Answer, refs: dict[tuple[type[BaseModel], Mode], JsonSchemaValue]
+    status: int,
+    answer: Answer,
+    refs: dict[tuple[type[BaseModel], Mode], JsonSchemaValue],
+    headers: tuple[Header, ...],
 ) -> dict[str, Any]:
     response: dict[str, Any] = {"description": HTTPStatus(status).phrase}
+    if headers:
+        response["headers"] = {
+            h.name: {"description": h.description, "required": h.required, "schema": dict(h.schema)}
+            for h in headers
+        }
     if answer is None:
         schema = refs[(ErrorBody, "serialization")]
         response["content"] = {"application/json": {"schema": schema}}

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from aiohttp import web
 
-from modelshelf.domain.revisions import IF_MATCH_PATTERN
 from modelshelf.imagefolder import PUBLIC_NAME
 from modelshelf.records import ROW_ID_MAX, ROW_ID_MIN, SHA256_ANY_CASE
 from modelshelf.web import (
@@ -46,22 +44,6 @@ PATH_PARAMETERS: dict[str, dict[str, str | int]] = {
     "job_id": {"type": "string", "pattern": jobs_api.JOB_ID.pattern},
     "version": {"type": "string", "pattern": f"^{ui_api.VERSION.pattern}$"},
     "asset": {"type": "string", "pattern": f"^{ui_api.ASSET_NAME.pattern}$"},
-}
-
-# The request headers endpoints read (answers 400 where one does not look like this).
-HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
-    "If-Match": {
-        "description": "the model's ETag: change it only if it is still this version",
-        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
-    },
-    "If-None-Match": {
-        "description": "ETags the client holds: 304 when the model is still one of them",
-        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
-    },
-    "Prefer": {
-        "description": "`respond-async`: answer 202 with the job at once instead of waiting",
-        "schema": {"type": "string"},
-    },
 }
 
 

@@ -26,7 +26,7 @@ from modelshelf.records import is_sha256
 from modelshelf.web.bodies import MAX_BATCH, MAX_FILTER_TEXT
 from modelshelf.web.compression import takes_gzip
 from modelshelf.web.edit_bodies import MAX_MODEL_NAME, MAX_MODEL_TYPE
-from modelshelf.web.endpoint import Endpoint
+from modelshelf.web.endpoint import PAGE_CONDITION, PAGE_ETAG, Answer, Endpoint, Handler
 from modelshelf.web.keys import SETTINGS, SHELF
 from modelshelf.web.parsing import path_sha256
 
@@ -235,25 +235,33 @@ async def to_the_ui(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect(location)
 
 
+def _kept(path: str, handler: Handler, summary: str, responses: dict[int, Answer]) -> Endpoint:
+    """An endpoint of a UI file: every answer but an error carries its ETag, and is 304 to a
+    client that holds it."""
+    tagged = tuple(status for status, answer in responses.items() if answer is not None)
+    return Endpoint(
+        "GET",
+        path,
+        handler,
+        summary,
+        headers=(PAGE_CONDITION,),
+        responses=responses,
+        answer_headers=dict.fromkeys(tagged, (PAGE_ETAG,)),
+    )
+
+
+_PAGE: dict[int, Answer] = {200: _HTML, 304: ""}
+
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("GET", "/", page, "The web UI: the library", responses={200: _HTML, 304: ""}),
-    Endpoint(
-        "GET", "/pending", page, "The web UI: pending models", responses={200: _HTML, 304: ""}
-    ),
-    Endpoint("GET", "/jobs", page, "The web UI: jobs", responses={200: _HTML, 304: ""}),
-    Endpoint("GET", "/tags", page, "The web UI: tags", responses={200: _HTML, 304: ""}),
-    Endpoint(
-        "GET",
-        "/models/{sha256}",
-        model_page,
-        "The web UI: one model",
-        responses={200: _HTML, 304: "", 404: _HTML},
-    ),
-    Endpoint(
-        "GET",
+    _kept("/", page, "The web UI: the library", _PAGE),
+    _kept("/pending", page, "The web UI: pending models", _PAGE),
+    _kept("/jobs", page, "The web UI: jobs", _PAGE),
+    _kept("/tags", page, "The web UI: tags", _PAGE),
+    _kept("/models/{sha256}", model_page, "The web UI: one model", {**_PAGE, 404: _HTML}),
+    _kept(
         "/ui/{version}/{asset}",
         asset,
         "A file of the web UI (cached for a year under its version)",
-        responses={200: "text/*", 304: "", 400: None, 404: None},
+        {200: "text/*", 304: "", 400: None, 404: None},
     ),
 ]
