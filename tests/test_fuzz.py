@@ -113,6 +113,16 @@ def breaks_a_rule_no_schema_states(case: schemathesis.Case) -> bool:
     return False
 
 
+# Paths of a resource of their own that a path parameter can spell: DELETE /api/models/edit
+# is a request to the bulk edit's resource (405), not to a model, however it was generated.
+LITERAL_PATHS = {e.path for e in ENDPOINTS if "{" not in e.path}
+
+
+def reaches_another_resource(case: schemathesis.Case) -> bool:
+    """Whether the case's path, its parameters filled in, names another operation's resource."""
+    return case.path != case.formatted_path and case.formatted_path in LITERAL_PATHS
+
+
 # schemathesis' own pytest integration (from_fixture) reads a private pytest attribute that
 # pytest 9 no longer has; its strategies driven by hypothesis directly do the same job.
 @pytest.mark.parametrize(
@@ -129,6 +139,8 @@ def test_every_answer_matches_the_published_schema(
         max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def call(case: schemathesis.Case) -> None:
+        if reaches_another_resource(case):
+            return
         response = case.call()
         # A body over the size limit is refused (413) before it is read as JSON: a right answer
         # to invalid data, missing from the statuses schemathesis counts as a rejection.
