@@ -131,3 +131,12 @@ async def test_an_uploads_answer_carries_the_versions_it_left(
     assert await response.json() == {"status": "success", "name": f"{A}_3.webp"}
     versions = (response.headers.get("ETag"), response.headers.get("Images-Version"))
     assert versions == await images_version(library)
+
+
+async def test_a_reorders_answer_carries_the_versions_it_left(library: Client) -> None:
+    """As a delete's and an upload's do: the order of the pictures is what the version tells."""
+    order = [f"{A}_2.webp", f"{A}_0.webp", f"{A}_1.webp"]
+    body = {"hash": A, "order": order}
+    status, answer, headers = await call(library, "POST", "/api/images/reorder", body)
+    assert status == 200, answer
+    assert (headers.get("ETag"), headers.get("Images-Version")) == await images_version(library)

@@ -30,6 +30,7 @@ from modelshelf.web.endpoint import (
     JSON_ERRORS,
     MODEL_ETAG,
     PRECONDITION,
+    VERSIONS,
     WRITE_ERRORS,
     Endpoint,
 )
@@ -43,6 +44,7 @@ from modelshelf.web.parsing import (
     path_sha256,
     respond,
     with_etag,
+    with_versions,
 )
 
 
@@ -103,7 +105,7 @@ async def reorder_images(request: web.Request) -> web.Response:
     model = await shelf.finish(
         gallery.reorder_images(shelf, body.hash.lower(), body.order, if_match(request))
     )
-    return with_etag(await respond(request, SampleImages(model.record.images)), model.etag)
+    return with_versions(await respond(request, SampleImages(model.record.images)), model)
 
 
 async def model_history(request: web.Request) -> web.Response:
@@ -211,7 +213,8 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         "/api/images/reorder",
         reorder_images,
-        "Put a model's images in a new order: order[i] becomes seq i",
+        "Put a model's images in a new order: order[i] becomes seq i. The answer carries the"
+        " model's new ETag and Images-Version",
         body=ReorderRequest,
         headers=IF_MATCH,
         responses={
@@ -222,6 +225,6 @@ ENDPOINTS: list[Endpoint] = [
             **PRECONDITION,
             **WRITE_ERRORS,
         },
-        answer_headers={200: (MODEL_ETAG,)},
+        answer_headers={200: VERSIONS},
     ),
 ]

@@ -10,7 +10,6 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from modelshelf.domain import catalog, gallery
-from modelshelf.domain.revisions import Versioned
 from modelshelf.domain.shelf import Shelf
 from modelshelf.errors import InvalidInput
 from modelshelf.imagefolder import parse_image_name
@@ -44,7 +43,7 @@ from modelshelf.web.parsing import (
     parse_path_id,
     parse_query,
     respond,
-    with_etag,
+    with_versions,
 )
 
 # Image URLs keep their name when the content is replaced (override, delete-and-shift), so
@@ -156,14 +155,6 @@ async def delete_image(request: web.Request) -> web.Response:
     sha256, seq = parse_image_name(name)
     after = await shelf.finish(gallery.delete_image(shelf, sha256, seq, if_match(request)))
     return with_versions(await respond(request, DeleteImageResponse(deleted=name)), after)
-
-
-def with_versions(response: web.Response, model: Versioned) -> web.Response:
-    """`response` carrying the model's version the change left (ETag) and its images' alone
-    (Images-Version), as GET /api/models/{sha256} gives them: the page compares them with the
-    model it reads after, and a change made elsewhere in between is not taken for its own."""
-    response.headers["Images-Version"] = model.images_version
-    return with_etag(response, model.etag)
 
 
 ENDPOINTS: list[Endpoint] = [

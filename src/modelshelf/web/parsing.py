@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from modelshelf.domain.revisions import IfMatch, IfNoneMatch
+from modelshelf.domain.revisions import IfMatch, IfNoneMatch, Versioned
 from modelshelf.errors import InvalidInput
 from modelshelf.records import SHA256_ANY_CASE, Job, row_id_from_text
 from modelshelf.web.bodies import PATTERN_MEANINGS
@@ -213,6 +213,14 @@ def with_etag(response: web.Response, etag: str) -> web.Response:
     """`response` carrying a model's version, for a later If-Match."""
     response.headers["ETag"] = etag
     return response
+
+
+def with_versions(response: web.Response, model: Versioned) -> web.Response:
+    """`response` carrying the model's version the change left (ETag) and its images' alone
+    (Images-Version), as GET /api/models/{sha256} gives them: the page compares them with the
+    model it reads after, and a change made elsewhere in between is not taken for its own."""
+    response.headers["Images-Version"] = model.images_version
+    return with_etag(response, model.etag)
 
 
 def prefers_async(request: web.Request) -> bool:
