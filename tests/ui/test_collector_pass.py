@@ -55,12 +55,12 @@ def test_a_file_that_is_no_image_is_refused_in_one_plain_sentence(
     """A file that is no image, dropped on the gallery, was listed with "Not added: the uploaded
     file is not a usable image: upload is not an image: its bytes are…": the reason said twice,
     the second time of "upload", the server's name for its staged copy. It is said once, of
-    the file the person chose (named beside it)."""
+    the file the person chose, by the name they know it by."""
     page = open_model(own_visit, own_library, "Aurora Lineart XL")
     notes = tmp_path / "notes.png"
     notes.write_bytes(b"not an image at all\n" * 10)
     page.locator("input[type=file]").set_input_files(str(notes))
     refused = page.locator(".failed", has_text="notes.png").locator(".reason")
     expect(refused).to_have_text(
-        re.compile(r"^Not added: the uploaded file is not an image: its bytes are in no image")
+        re.compile(r"^Not added: notes\.png is not an image: its bytes are in no image")
     )
