@@ -282,7 +282,8 @@ export async function mountTags(main, context) {
       if (editing === id) editing = null;
       show();
       focusFirst(after);
-      toast(`Tag “${tag.name}” deleted from ${plural(deleted.models, "model")}`);
+      // "deleted from 0 models" said a nothing in numbers: a tag no model had is said so.
+      toast(deleted.models ? `Tag “${tag.name}” deleted from ${plural(deleted.models, "model")}` : `Tag “${tag.name}” deleted; no model had it`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
       toast(`Could not delete the tag “${tag.name}”: ${error.message}`, { error: true });
