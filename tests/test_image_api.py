@@ -654,6 +654,89 @@ async def test_upload_over_the_pixel_limit_is_413(
     assert staging_is_empty(client)
 
 
+async def upload_as_sent(
+    client: Client, sha256: str, data: bytes, filename: str | None
+) -> aiohttp.ClientResponse:
+    """An upload whose image part carries `filename` as a browser writes it (aiohttp's own
+    form percent-encodes it), or no file name at all."""
+    boundary = "b0undary"
+    named = "" if filename is None else f'; filename="{filename}"'
+    body = (
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="sha256"\r\n\r\n{sha256}\r\n'
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="image"{named}\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return await client.post(
+        "/api/images/upload",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+def truncated(tmp_path: Path, ext: str) -> bytes:
+    data = png_bytes(tmp_path, 300, 200, ext)
+    return data[: len(data) // 2]
+
+
+PIXELS_5000 = {"max_image_pixels": 5_000}
+BYTES_20000 = {"upload_max_bytes": 20_000}
+# Each refusal of an upload: its status, the settings that refuse it, the bytes sent.
+REFUSED_UPLOADS: dict[str, tuple[int, dict[str, int], Any]] = {
+    "too-many-pixels": (413, PIXELS_5000, lambda tmp_path: png_bytes(tmp_path, 100, 100)),
+    "too-many-bytes": (413, BYTES_20000, lambda tmp_path: noise_png(200, 200)),
+    "no-image": (400, {}, lambda tmp_path: b"not an image at all\n" * 10),
+    "truncated-jpeg": (400, {}, lambda tmp_path: truncated(tmp_path, "jpg")),
+    "truncated-avif": (400, {}, lambda tmp_path: truncated(tmp_path, "avif")),
+}
+
+
+@pytest.mark.parametrize(
+    ("filename", "said"),
+    [
+        ("holiday.png", "holiday.png"),
+        # An old browser sent its whole path (backslashes escaped in the quoted name).
+        ("C:\\\\Users\\\\me\\\\holiday.png", "holiday.png"),
+        ("../../holiday.png", "holiday.png"),
+        (None, "the uploaded image"),
+        ("", "the uploaded image"),
+    ],
+    ids=["name", "windows-path", "climbing", "none", "empty"],
+)
+@pytest.mark.parametrize("refusal", list(REFUSED_UPLOADS))
+async def test_a_refused_upload_is_named_as_the_client_sent_it(
+    make_client: MakeClient,
+    legacy: LegacyLibrary,
+    tmp_path: Path,
+    refusal: str,
+    filename: str | None,
+    said: str,
+) -> None:
+    """A refusal of an upload named the server's staged copy ("upload has 100x100 = 10000
+    pixels"), a name the person never gave: it names the file as their client sent it."""
+    status, settings, data = REFUSED_UPLOADS[refusal]
+    client = await make_client(**settings)
+    sha = await model_with_images(client, legacy, 0)
+
+    response = await upload_as_sent(client, sha, data(tmp_path), filename)
+
+    body = await response.json()
+    assert response.status == status, body
+    assert_error_body(body, status, f"{said} ")
+    assert body["detail"].startswith(f"{said} "), body["detail"]
+    # Said once, and the staged copy's name ("upload") nowhere.
+    assert "upload" not in body["detail"].removeprefix(said), body["detail"]
+    assert said not in body["detail"].removeprefix(said), body["detail"]
+    assert "/" not in body["detail"] and "\\" not in body["detail"]
+    assert await listing(client, sha) == []
+    assert staging_is_empty(client)
+
+
 @pytest.mark.parametrize(
     "data",
     [b"not an image at all", b"", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, b"<svg"],
@@ -685,8 +768,7 @@ async def test_upload_of_a_truncated_image_is_400(
     response = await upload(client, sha, data[: len(data) // 2])
     assert response.status == 400
     body = await response.json()
-    assert_error_body(body, 400, "the uploaded file ")
-    assert "upload:" not in body["detail"] and "upload is" not in body["detail"]  # its staged name
+    assert_error_body(body, 400, "photo.png ")  # as the client named it, not the staged copy
     assert "/" not in body["detail"]  # no server path (an AVIF loader names it unquoted)
     assert await listing(client, sha) == []
 

@@ -131,12 +131,12 @@ class ImageFolder:
         for folder in (self.root, self.pending_dir, self.staging_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
-    def render_into(self, source: Path, folder: Path) -> StagedImage:
-        """Render every registered rendition of `source` into `folder`. Raises ImageError,
-        ImageTooLarge, OSError."""
+    def render_into(self, source: Path, folder: Path, shown: str | None = None) -> StagedImage:
+        """Render every registered rendition of `source` into `folder`; refusals name it
+        `shown` (by default its own name). Raises ImageError, ImageTooLarge, OSError."""
         staged = StagedImage(folder)
         targets = {q: staged.file(q) for q in qualities()}
-        render_renditions(source, targets, self.max_pixels, self.helper)
+        render_renditions(source, targets, self.max_pixels, self.helper, shown)
         return staged
 
     def copy_original_into(self, source: Path, folder: Path) -> tuple[Path, str]:

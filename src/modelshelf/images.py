@@ -74,33 +74,34 @@ class ImageInfo:
     has_profile: bool = False
 
 
-def read_image_info(source: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
-    """Read only the header.
+def read_image_info(
+    source: Path, max_pixels: int = DEFAULT_MAX_PIXELS, shown: str | None = None
+) -> ImageInfo:
+    """Read only the header. Refusals name the file `shown` (by default its own name): an
+    upload is read from a copy the server named, which the person never saw.
 
     Raises ImageError if it is not an image, ImageTooLarge over the pixel limit or wider than
     MAX_STORED_WIDTH.
     """
+    name = shown or source.name
     try:
         header = pyvips.Image.new_from_file(str(source), access="sequential")
         loader = str(header.get("vips-loader"))
     except pyvips.Error as exc:
-        problem = _first_line(exc, source)
+        problem = _first_line(exc, source, name)
         if "is not a known file format" in problem:  # text, a model, anything not a picture
             raise ImageError(
-                f"{source.name} is not an image: its bytes are in no image format read here"
+                f"{name} is not an image: its bytes are in no image format read here"
                 f" ({PICTURE_FORMATS})"
             ) from exc
-        raise ImageError(f"{source.name} is not a readable image: {problem}") from exc
+        raise ImageError(f"{name} is not a readable image: {problem}") from exc
     width, height = header.width, header.height
     if width * height > max_pixels:
         raise ImageTooLarge(
-            f"{source.name} has {width}x{height} = {width * height} pixels, "
-            f"over the limit of {max_pixels}"
+            f"{name} has {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"
         )
     if width > MAX_STORED_WIDTH:
-        raise ImageTooLarge(
-            f"{source.name} is {width} pixels wide, over the limit of {MAX_STORED_WIDTH}"
-        )
+        raise ImageTooLarge(f"{name} is {width} pixels wide, over the limit of {MAX_STORED_WIDTH}")
     orientation = header.get("orientation") if header.get_typeof("orientation") else 1
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
@@ -129,6 +130,7 @@ def render_renditions(
     targets: Mapping[str, Path],
     max_pixels: int = DEFAULT_MAX_PIXELS,
     helper: CpuPool | None = None,
+    shown: str | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Write the high, medium and low WebP renditions of `source` to `targets[quality]`.
 
@@ -137,17 +139,18 @@ def render_renditions(
     renamed into place only when all were encoded. The largest registered rendition is decoded
     first; the others are shrunk from it. The first is encoded in the calling thread, the
     others on `helper` (the CPU pool the caller runs on) when it has idle workers, else in
-    the calling thread too. Returns the size of each rendition. Raises ImageError,
-    ImageTooLarge.
+    the calling thread too. Returns the size of each rendition. Refusals name the file
+    `shown` (read_image_info). Raises ImageError, ImageTooLarge.
     """
-    info = read_image_info(source, max_pixels)
+    name = shown or source.name
+    info = read_image_info(source, max_pixels, name)
     sizes = rendition_sizes(info.width, info.height)
     largest = registered()[0]
     try:
         decoded = _decode_high(source, *sizes[largest.name], to_srgb=info.has_profile)
     except pyvips.Error as exc:
-        raise ImageError(f"{source.name} could not be decoded: {_first_line(exc, source)}") from exc
-    return _encode_all(decoded, largest.scale, targets, source.name, helper)
+        raise ImageError(f"{name} could not be decoded: {_first_line(exc, source, name)}") from exc
+    return _encode_all(decoded, largest.scale, targets, name, helper)
 
 
 def fill_renditions(
@@ -319,14 +322,15 @@ def _rename_all(temporaries: Mapping[str, Path], targets: Mapping[str, Path]) ->
         raise
 
 
-def _first_line(exc: pyvips.Error, source: Path | None = None) -> str:
-    """libvips' message, its first line, with `source` and every other quoted absolute path
-    cut to the file's name: the message goes to clients, and the data directory is none of
-    theirs (loaders name the file quoted or not)."""
+def _first_line(exc: pyvips.Error, source: Path | None = None, shown: str | None = None) -> str:
+    """libvips' message, its first line, with `source` said as `shown` (by default its name)
+    and every other quoted absolute path cut to the file's name: the message goes to clients,
+    and the data directory is none of theirs (loaders name the file quoted or not)."""
     text = str(getattr(exc, "detail", "") or exc.message).strip()
     line = text.splitlines()[0] if text else "unknown libvips error"
     if source is not None:
-        line = line.replace(str(source), source.name)
+        # A loader's "<path>: bad seek to 1024": the sentence around it names the file already.
+        line = line.removeprefix(f"{source}: ").replace(str(source), shown or source.name)
     return _QUOTED_PATH.sub(lambda found: f'"{os.path.basename(found[1])}"', line)
 
 

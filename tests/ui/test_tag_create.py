@@ -104,16 +104,49 @@ def test_create_with_no_name_typed_says_so_in_a_persons_words(
     assert server_tags(page) == before
 
 
-@pytest.mark.parametrize("name", ["tab\tinside"])
-def test_a_name_the_server_refuses_shows_its_reason(shelf_visit: Visit, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("tab\tinside", "tab<U+0009>inside"),
+        ("\u200b", "<U+200B>"),  # zero-width spaces alone: a name that shows as nothing
+        ("\u200b\u200b\u200b", "<U+200B><U+200B><U+200B>"),
+        ("\ufeff\u200b", "<U+200B>"),  # the browser trims the byte-order mark, as spaces
+    ],
+    ids=["tab", "zero-width-space", "zero-width-spaces", "bom-and-zero-width-space"],
+)
+def test_a_name_the_server_refuses_shows_its_reason_of_the_name(
+    shelf_visit: Visit, name: str, shown: str
+) -> None:
+    """A name of invisible characters alone (zero-width spaces) was refused with the API's
+    words, field path and all: "name: needs a character other than white space, …". The
+    server's reason is said of the name, its invisible characters written as their codes, as
+    the model page and the selection bar say theirs."""
     page = open_tags(shelf_visit)
     before = server_tags(page)
     refused = page.request.post("/api/tags", data=json.dumps({"name": name}))
     assert refused.status == 400
-    reason = refused.json()["detail"]
-    create(page, name)
+    reason = refused.json()["detail"].removeprefix("name: ")
+    field = create(page, name)
     said = page.get_by_role("form", name="Create a tag").get_by_role("alert")
-    expect(said).to_have_text(reason)
+    expect(said).to_have_text(f"The name “{shown}” {reason}")
+    assert field.input_value() == name  # kept, to be mended
+    assert server_tags(page) == before
+
+
+def test_a_rename_to_invisible_characters_alone_is_said_of_the_name(shelf_visit: Visit) -> None:
+    """The same for a rename: "name: needs a character…" is said of the name typed."""
+    page = open_tags(shelf_visit)
+    before = server_tags(page)
+    row(page, "style").get_by_role("button", name="Rename tag style").click()
+    field = page.get_by_label("New name for the tag style")
+    field.fill("\u200b\u200b")
+    field.press("Enter")
+    said = page.get_by_role("form", name="Rename tag style").get_by_role("alert")
+    expect(said).to_have_text(
+        "The name “<U+200B><U+200B>” needs a character other than white space, and no control"
+        " or invisible characters"
+    )
+    assert field.input_value() == "\u200b\u200b"
     assert server_tags(page) == before
 
 

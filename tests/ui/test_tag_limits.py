@@ -74,6 +74,35 @@ def test_the_selection_bar_adds_a_tag_of_100_emoji_and_says_101(
     assert len(sent) == 2
 
 
+def test_the_selection_bar_counts_a_tag_as_folded_as_it_is_sent(
+    visit: Visit, operations: set[str]
+) -> None:
+    """The bar sends the tag folded (NFKC, lower case) but counted it as typed: 60 "㍻" (one
+    character each, two once folded: "平成") passed the field, went out as 120 characters and
+    came back as the server's refusal; 60 "é" typed as e and a combining accent (120 code
+    points, 60 once folded) were held as too long. It counts what it sends, as the model
+    page does."""
+    needs(operations, TAGS)
+    page, hashes = selecting(visit, "/?type=checkpoint")
+    page.locator(".card[data-state='full']").nth(0).click()
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_text("1 model selected").wait_for()
+    field = bar.get_by_label("Tag for the selected models")
+    sent = sent_to(page, "POST", "/api/models/tags")
+    field.fill("\u337b" * 60)
+    expect(field).to_have_accessible_description(re.compile("At most 100 characters.*120"))
+    bar.get_by_role("button", name="Add tag").click()
+    assert sent == [] and field.input_value() == "\u337b" * 60  # kept, to be shortened
+
+    field.fill("e\u0301" * 60)
+    expect(field).to_have_accessible_description("")
+    bar.get_by_role("button", name="Add tag").click()
+    folded = "\u00e9" * 60
+    page.get_by_role("status").get_by_text(f"Tag “{folded}” added to 1 model").wait_for()
+    assert folded in tags_of(page, hashes[0])
+    assert len(sent) == 1
+
+
 def test_new_tag_makes_a_tag_of_100_emoji_and_says_101(shelf_visit: Visit) -> None:
     page = open_tags(shelf_visit)
     field = page.get_by_label("New tag", exact=True)

@@ -214,6 +214,20 @@ def test_delete_says_how_many_models_carry_the_tag_and_the_focus_moves_on(
     page.get_by_text(f"{len(names) - 1} tags", exact=True).wait_for()
 
 
+def test_deleting_a_tag_no_model_carries_says_so_plainly(shelf_visit: Visit) -> None:
+    """A tag made and never used, deleted, was said as "Tag “x” deleted from 0 models"."""
+    page = shelf_visit.page
+    page.request.post("/api/tags", data={"name": "never used"})
+    page = open_tags(shelf_visit)
+    row(page, "never used").get_by_role("button", name="Delete tag never used").click()
+    dialog = page.get_by_role("dialog", name="Delete the tag “never used”?")
+    dialog.get_by_text("No model carries it.").wait_for()
+    dialog.get_by_role("button", name="Delete tag").click()
+    said = page.get_by_role("status").get_by_text(re.compile("^Tag “never used” deleted"))
+    expect(said).to_have_text("Tag “never used” deleted; no model had it")
+    assert "never used" not in server_tags(page)
+
+
 # A thousand tags: every keystroke in the filter draws the list anew; how many rows each drew.
 ROWS_PER_KEY = """async (words) => {
   const field = document.getElementById("tag-filter");
@@ -282,7 +296,7 @@ def test_a_slow_delete_is_shown_as_running_and_a_second_click_asks_nothing(
     gate.wait_held(page, 1)
     assert len(gate.held) == 1
     gate.open()
-    page.get_by_role("status").get_by_text("Tag “slow-to-go” deleted from 0 models").wait_for()
+    page.get_by_role("status").get_by_text("Tag “slow-to-go” deleted; no model had it").wait_for()
     row(page, "slow-to-go").wait_for(state="detached")
     assert page.locator(".toast.error").count() == 0
 

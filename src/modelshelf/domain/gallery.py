@@ -4,9 +4,11 @@ the unit of work."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +25,20 @@ from modelshelf.storage.change import Change, Staging
 
 log = logging.getLogger(__name__)
 
+# How a refusal names an upload whose client sent no file name.
+UNNAMED_UPLOAD = "the uploaded image"
+SHOWN_NAME_MAX = 200
+
 
 @dataclass(frozen=True)
 class Upload:
-    """An uploaded file being received into staging; `add_image` consumes it."""
+    """An uploaded file being received into staging; `add_image` consumes it. `shown` is the
+    file's name as the person's client sent it: every refusal of it says that name, never
+    the staged copy's, which the server chose."""
 
     staging: Staging
     file: Path
+    shown: str = UNNAMED_UPLOAD
 
 
 @dataclass(frozen=True)
@@ -45,8 +54,23 @@ async def start_upload(shelf: Shelf) -> Upload:
     return Upload(staging, await staging.new_folder() / "upload")
 
 
-async def receive_upload(shelf: Shelf, upload: Upload, chunks: AsyncIterator[bytes]) -> None:
-    """Stream an uploaded file into staging. Raises TooLarge over `upload_max_bytes`."""
+def shown_name(filename: str | None) -> str:
+    """How refusals name an uploaded file the client called `filename`: its last part only (an
+    old browser sends the whole path, a hostile client climbs with ../; the server's folders
+    are none of the answer's business), cut at SHOWN_NAME_MAX characters; UNNAMED_UPLOAD for
+    none."""
+    name = re.split(r"[\\/]", filename or "")[-1].strip()
+    if not name:
+        return UNNAMED_UPLOAD
+    return name if len(name) <= SHOWN_NAME_MAX else name[:SHOWN_NAME_MAX] + "..."
+
+
+async def receive_upload(
+    shelf: Shelf, upload: Upload, chunks: AsyncIterator[bytes], filename: str | None
+) -> Upload:
+    """Stream an uploaded file, called `filename` by the client, into staging; returns the
+    upload that names it so. Raises TooLarge over `upload_max_bytes`."""
+    upload = dataclasses.replace(upload, shown=shown_name(filename))
     limit = shelf.settings.upload_max_bytes
     received = 0
     # Unbuffered, closed in the pool: a full disk shows in a write there (StorageFull), never
@@ -56,10 +80,11 @@ async def receive_upload(shelf: Shelf, upload: Upload, chunks: AsyncIterator[byt
         async for chunk in chunks:
             received += len(chunk)
             if received > limit:
-                raise TooLarge(f"the image is larger than the limit of {limit} bytes")
+                raise TooLarge(f"{upload.shown} is larger than the limit of {limit} bytes")
             await shelf.run_files(write_all, handle, chunk)
     finally:
         await shelf.run_files(handle.close)
+    return upload
 
 
 def write_all(handle: io.FileIO, data: bytes) -> None:
@@ -92,9 +117,11 @@ async def add_image(
                 raise NotFound(f"no model with SHA256 {sha256}")
         folder = await upload.staging.new_folder()
         try:
-            staged = await shelf.run_cpu(shelf.folder.render_into, upload.file, folder)
-        except ImageError as exc:
-            raise InvalidInput(_refusal_of_upload(exc.detail, upload.file.name)) from exc
+            staged = await shelf.run_cpu(
+                shelf.folder.render_into, upload.file, folder, upload.shown
+            )
+        except ImageError as exc:  # its words name the file as the client sent it
+            raise InvalidInput(exc.detail) from exc
         async with shelf.changes.change(lock=[sha256], staging=upload.staging) as change:
             if not await models.model_exists(change.tx, sha256):
                 raise NotFound(f"no model with SHA256 {sha256}")
@@ -181,14 +208,3 @@ async def renumber_images(
     drop = list(drop)
     await image_index.renumber_images(change.tx, sha256, moves, drop)
     await change.renumber(sha256, moves, drop)
-
-
-def _refusal_of_upload(detail: str, staged_name: str) -> str:
-    """Why an upload is no usable image, said of the file the person chose: the image layer
-    names the file it read, here the staged copy ("upload is not an image: ..."), a name the
-    person never gave, and the reason said twice ("not a usable image: upload is not an image")."""
-    reason = detail.removeprefix(f"{staged_name} ")
-    if reason == detail:
-        return f"the uploaded file is not a usable image: {detail}"
-    # libvips' own words name it again ("upload: bad seek to 1024").
-    return f"the uploaded file {reason.replace(f'{staged_name}: ', '')}"

@@ -90,17 +90,20 @@ async def upload_image(request: web.Request) -> web.Response:
     upload = await gallery.start_upload(shelf)
     try:
         async with body_deadline(request):
-            sha256 = await _read_upload_form(request, shelf, upload)
+            sha256, received = await _read_upload_form(request, shelf, upload)
     except BaseException:
         await upload.staging.discard()
         raise
-    added = await shelf.finish(gallery.add_image(shelf, sha256, upload, precondition))
+    added = await shelf.finish(gallery.add_image(shelf, sha256, received, precondition))
     return with_versions(await respond(request, UploadResponse(name=added.name)), added.model)
 
 
-async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.Upload) -> str:
-    """The `sha256` field, with the `image` file streamed into `upload`. Raises InvalidInput
-    (a field missing or given twice, a body that is not multipart/form-data)."""
+async def _read_upload_form(
+    request: web.Request, shelf: Shelf, upload: gallery.Upload
+) -> tuple[str, gallery.Upload]:
+    """The `sha256` field, and `upload` with the `image` file streamed into it (named as the
+    client sent it). Raises InvalidInput (a field missing or given twice, a body that is not
+    multipart/form-data)."""
     sha256: str | None = None
     seen: set[str] = set()
     if hdrs.CONTENT_TYPE not in request.headers:  # aiohttp's KeyError would say only its name
@@ -117,7 +120,7 @@ async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.
                 raw = await _read_field(part, "sha256", SHA256_FIELD_MAX)
                 sha256 = raw.decode("ascii", "replace").strip().lower()
             elif part.name == "image":
-                await gallery.receive_upload(shelf, upload, _chunks(part))
+                upload = await gallery.receive_upload(shelf, upload, _chunks(part), part.filename)
             else:
                 await part.release()
     except (AssertionError, ValueError, KeyError, HttpProcessingError) as exc:
@@ -130,7 +133,7 @@ async def _read_upload_form(request: web.Request, shelf: Shelf, upload: gallery.
     if not re.fullmatch(SHA256_ANY_CASE, sha256):
         # The field takes either case (it was lower-cased above): say so, not "lowercase".
         raise InvalidInput(f"the 'sha256' field {PATTERN_MEANINGS[SHA256_ANY_CASE]}")
-    return sha256
+    return sha256, upload
 
 
 async def _read_field(part: BodyPartReader, name: str, limit: int) -> bytes:

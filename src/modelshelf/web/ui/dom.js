@@ -144,13 +144,15 @@ export const charsOf = (text) => [...text.trim()].length;
 // code (no input event) is checked by `control.checkLimit()`. `kept`: the value the record
 // holds, which is not sent while left as it is: over the limit (a legacy record's, a
 // script's), it must not stop the Save of another field (a maxlength too flagged only what
-// was typed).
-export function heldTo(control, limit, kept = null) {
+// was typed). `sent`: what the field's value is sent as (a tag folded, see foldTagName), which
+// is what the server counts: "㍻" folds to two characters, "é" typed with its accent apart to one.
+export function heldTo(control, limit, kept = null, sent = (value) => value) {
   if (!limit) return control;
   const said = h("span", { class: "field-error", id: `${control.id}-over`, "aria-live": "polite" });
   const check = () => {
-    const count = control.value === kept ? 0 : charsOf(control.value);
-    const text = count > limit ? `At most ${limit} characters once trimmed; this has ${count}` : "";
+    const count = control.value === kept ? 0 : charsOf(sent(control.value));
+    const asSent = count === charsOf(control.value) ? "" : " as it is saved";
+    const text = count > limit ? `At most ${limit} characters once trimmed; this has ${count}${asSent}` : "";
     control.setCustomValidity(text);
     control.setAttribute("aria-invalid", String(Boolean(text)));
     said.textContent = text;

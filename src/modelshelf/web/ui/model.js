@@ -308,15 +308,19 @@ export async function mountModel(main, sha256, context) {
 }
 
 // A failed write in words: the server's reason, or that it could not be reached (fetch's own
-// TypeError says only "Failed to fetch"). A refused tag is named as typed: the API names it by
-// its place in the list sent ("tags.2: …"), which the person never saw.
+// TypeError says only "Failed to fetch"). Each refused tag is named as typed: the API names it
+// by its place in the list sent ("tags.2: …; tags.4: …"), which the person never saw.
 function failureOf(error, payload) {
   if (isUnavailable(error)) return "This server does not offer that change yet";
-  const place = error instanceof ApiError && /^tags\.(\d+): (.*)$/s.exec(error.message);
-  const tag = place && payload?.tags?.[Number(place[1])];
-  if (typeof tag === "string") return `Not saved: the tag “${spelledOut(tag, refusedCharacters())}” ${place[2]}`;
-  if (error instanceof ApiError) return `Not saved: ${error.message}`;
+  if (error instanceof ApiError) return `Not saved: ${error.message.split(/; (?=[\w.]+: )/).map((part) => tagNamed(part, payload)).join("; ")}`;
   return "Not saved: the server could not be reached";
+}
+
+// One part of a refusal ("tags.2: needs…") said of the tag at that place in `payload`.
+function tagNamed(part, payload) {
+  const place = /^tags\.(\d+): (.*)$/s.exec(part);
+  const tag = place && payload?.tags?.[Number(place[1])];
+  return typeof tag === "string" ? `the tag “${spelledOut(tag, refusedCharacters())}” ${place[2]}` : part;
 }
 
 // The images' names, in order, as one string to compare.

@@ -90,8 +90,9 @@ export function selectionBar(selection, { onDone, onLeave, limits, results, canE
   } });
   // Suggestions of its own, chosen for what is typed here (see suggestTags).
   // Held to the server's tag_name as it counts (see heldTo; a `maxlength` counted UTF-16
-  // units, and cut a tag of emoji at half): over it, said beside the field and not sent.
-  const field = heldTo(h("input", { id: "selection-tag", list: "selection-tag-options", autocomplete: "off", placeholder: "Tag" }), limits.tag_name);
+  // units, and cut a tag of emoji at half), of the name folded as it is sent (the model page's
+  // tag field counts so too): over it, said beside the field and not sent.
+  const field = heldTo(h("input", { id: "selection-tag", list: "selection-tag-options", autocomplete: "off", placeholder: "Tag" }), limits.tag_name, null, foldTagName);
   if (field.overLimit) field.setAttribute("aria-describedby", field.overLimit.id);
   const offered = h("datalist", { id: "selection-tag-options" });
   suggestTags(field);

@@ -1,8 +1,17 @@
 // Making a tag on the Tags page (POST /api/tags), before any model carries it: a collector
 // sets up the names to tag with first. Enter makes it; the field is emptied and keeps the
 // focus for the next one. A name another tag has is said, with a button that shows that tag.
-import { h, plural, heldTo } from "./dom.js";
-import { post, ApiError } from "./api.js";
+import { h, plural, heldTo, spelledOut } from "./dom.js";
+import { post, ApiError, refusedCharacters } from "./api.js";
+
+// The server's refusal of a tag name `typed` in words: the API gives its field's path
+// ("name: needs a character…"), which said nothing of a name of zero-width spaces, shown as
+// nothing. Said of the name, its invisible characters written as their codes, as the model
+// page and the selection bar say theirs.
+export function nameRefused(error, typed) {
+  const reason = /^name: (.*)$/s.exec(error.message);
+  return reason ? `The name “${spelledOut(typed.trim(), refusedCharacters())}” ${reason[1]}` : error.message;
+}
 
 // `onMade(tag)` puts the new tag in the list; `onShow(name)` shows only the tags named so
 // (the filter); `countOf(id)`: how many models carry a tag, when known.
@@ -43,7 +52,7 @@ export function createForm({ maxLength, onMade, onShow, countOf }) {
       onMade(tag);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.tag) taken(error.body.tag);
-      else say(error.message); // the server's reason (a control character)
+      else say(nameRefused(error, input.value)); // the server's reason (a control character)
     }
     input.focus();
   }

@@ -9,7 +9,7 @@ import { setQuery, focusHeading, savedScroll, returnToPlace } from "./router.js"
 import { invalidateLibrary } from "./library.js";
 import { foldTagName } from "./choices.js";
 import { renameForm } from "./tagrename.js";
-import { createForm } from "./tagcreate.js";
+import { createForm, nameRefused } from "./tagcreate.js";
 
 const ROWS_AT_ONCE = 200;
 const NEAR_END_PX = 800; // more rows are drawn when the list's end comes this near
@@ -231,7 +231,7 @@ export async function mountTags(main, context) {
     } catch (error) {
       if (error instanceof ApiError && error.status === 409 && error.body.tag) return error.body.tag;
       if (error instanceof ApiError && error.status === 404) return gone(tag);
-      form.say(error.message);
+      form.say(nameRefused(error, typed));
       return null;
     }
   }
@@ -282,7 +282,8 @@ export async function mountTags(main, context) {
       if (editing === id) editing = null;
       show();
       focusFirst(after);
-      toast(`Tag “${tag.name}” deleted from ${plural(deleted.models, "model")}`);
+      // "deleted from 0 models" said a nothing in numbers: a tag no model had is said so.
+      toast(deleted.models ? `Tag “${tag.name}” deleted from ${plural(deleted.models, "model")}` : `Tag “${tag.name}” deleted; no model had it`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) return gone(tag);
       toast(`Could not delete the tag “${tag.name}”: ${error.message}`, { error: true });
