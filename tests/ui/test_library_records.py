@@ -5,6 +5,7 @@ card shows the base model the filter matches, and a model is found by its AutoV2
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -41,3 +42,43 @@ def test_a_model_is_found_by_its_autov2_pasted_in_the_search(
     page.get_by_text("1 model", exact=True).wait_for()
     # The count is shown a frame before the grid draws its cards.
     expect(page.locator(".card[data-state='full'] .name")).to_have_text(["Aurora Lineart XL"])
+
+
+LONG_TYPE = "LyCORIS-LoCon-Hadamard-Product-Adapter"
+PHONE = {"width": 390, "height": 844}
+
+
+def test_a_long_type_on_a_card_without_a_cover_is_seen_whole(visit: Visit) -> None:
+    """A card with no cover shows its model's type in the cover's place; a long type (a
+    collector's own, or a scanned folder's name) was set flush against the cover's left edge,
+    where the ring of a picked card (Select) lies over its first letters: "YCORIS-LOCON-"."""
+    page = visit.page
+    page.set_viewport_size(PHONE)
+
+    def long_type(route: Any) -> None:
+        answer = route.fetch().json()
+        for record in answer["models"]:
+            record["type"], record["images"] = LONG_TYPE, []
+        route.fulfill(json=answer)
+
+    page.route("**/api/models?*", long_type)
+    page = open_library(visit)
+    card = page.locator(".card[data-state='full']").first
+    placeholder = card.locator(".cover .placeholder")
+    expect(placeholder).to_have_text(LONG_TYPE)
+    page.get_by_role("button", name="Select", exact=True).click()
+    card.locator(".pick").check()
+    expect(card).to_have_class(re.compile(r"\bpicked\b"))
+    ring = 3  # px, .card.picked::after
+    cover = card.locator(".cover").bounding_box()
+    text = placeholder.evaluate(
+        """(el) => {
+             const range = document.createRange();
+             range.selectNodeContents(el);
+             const box = range.getBoundingClientRect();
+             return { left: box.left, right: box.right, top: box.top, bottom: box.bottom };
+           }"""
+    )
+    assert text["left"] >= cover["x"] + ring, (text, cover)
+    assert text["right"] <= cover["x"] + cover["width"] - ring, (text, cover)
+    assert text["top"] >= cover["y"] and text["bottom"] <= cover["y"] + cover["height"], text
