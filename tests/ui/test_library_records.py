@@ -8,9 +8,10 @@ import json
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Visit
+from tests.ui.conftest import Visit, wait_frames
 from tests.ui.seed import SeededLibrary
 
 
@@ -82,3 +83,59 @@ def test_a_long_type_on_a_card_without_a_cover_is_seen_whole(visit: Visit) -> No
     assert text["left"] >= cover["x"] + ring, (text, cover)
     assert text["right"] <= cover["x"] + cover["width"] - ring, (text, cover)
     assert text["top"] >= cover["y"] and text["bottom"] <= cover["y"] + cover["height"], text
+
+
+# Whether `end` is drawn inside the element's box (not cut off below its last line).
+SHOWN_AT_END = """(el, end) => {
+  const box = el.getBoundingClientRect();
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.lastIndexOf(end);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + end.length);
+    const drawn = range.getBoundingClientRect();
+    if (drawn.width && drawn.top >= box.top - 1 && drawn.bottom <= box.bottom + 1
+        && drawn.left >= box.left - 1 && drawn.right <= box.right + 1) return true;
+  }
+  // Or drawn by CSS (generated content) in an element inside the box.
+  const inside = (drawn) => drawn.width && drawn.top >= box.top - 1
+    && drawn.bottom <= box.bottom + 1 && drawn.left >= box.left - 1
+    && drawn.right <= box.right + 1;
+  const says = (part, at) => getComputedStyle(part, at).content.endsWith(`${end}"`);
+  return [...el.querySelectorAll("*")].some((part) => inside(part.getBoundingClientRect())
+    && (says(part, "::before") || says(part, "::after")));
+}"""
+STEM = "realisticVisionV60B1_v51HyperVAE_inpainting_fp16_pruned_"
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, PHONE])
+def test_long_names_that_differ_at_their_end_are_told_apart_on_the_cards(
+    visit: Visit, viewport: dict[str, int]
+) -> None:
+    """Scanned models are named after their files, and a collector's files share long stems
+    ("realisticVisionV60B1_v51HyperVAE_inpainting_fp16_pruned_007"): cut after two lines, every
+    card read "realisticVisionV60B1_v51HyperVAE_inpainting…", the part that tells them apart
+    never shown. A name cut keeps its end in sight; one that fits is shown once, as it is."""
+    page = visit.page
+    page.set_viewport_size(viewport)
+
+    def stems(route: Any) -> None:
+        answer = route.fetch().json()
+        for n, record in enumerate(answer["models"]):
+            if n != 2:
+                record["name"] = f"{STEM}{n:03d}"
+        route.fulfill(json=answer)
+
+    page.route("**/api/models?*", stems)
+    page = open_library(visit)
+    cards = page.locator(".card[data-state='full']")
+    expect(cards.nth(0).locator(".name")).to_have_attribute("title", f"{STEM}000")
+    wait_frames(page, 3)
+    for n in (0, 1):
+        assert cards.nth(n).locator(".name").evaluate(SHOWN_AT_END, f"{n:03d}"), n
+    short = cards.nth(2).locator(".name")
+    assert short.inner_text() == short.get_attribute("title")  # whole, and its end not twice
+    # The name's text is the name alone, for what reads it.
+    assert cards.nth(0).locator(".name").evaluate("(el) => el.textContent") == f"{STEM}000"
