@@ -98,3 +98,25 @@ def test_back_to_a_page_whose_lists_come_slowly_returns_to_the_place_left(visit:
     expect(link).to_be_focused()
     expect(link).to_be_in_viewport()
     assert page.evaluate("scrollY") > 1000
+
+
+def test_back_after_j_puts_the_focus_on_the_step_taken(visit: Visit) -> None:
+    """J moved to the next model as its Next link does, but Back from there left the focus on
+    nothing (the page's body): the next Tab began at the top of the page, and a screen reader
+    said nothing of where it was. The focus is on Next, as after a click on it."""
+    page = visit.page
+    page.goto("/?type=embedding")
+    page.locator(".card[data-state='full']").first.wait_for()
+    names = page.locator(".card[data-state='full'] .name").all_inner_texts()
+    page.locator(".card-link").nth(1).click()
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    page.keyboard.press("j")
+    page.get_by_role("heading", level=1, name=names[2]).wait_for()
+    page.go_back()
+    page.get_by_role("heading", level=1, name=names[1]).wait_for()
+    around = page.get_by_role("navigation", name="Around this model")
+    expect(around.get_by_role("link", name=f"Next model: {names[2]}")).to_be_focused()
+    page.keyboard.press("k")  # and the keys go on from there
+    page.get_by_role("heading", level=1, name=names[0]).wait_for()
+    page.go_back()
+    expect(around.get_by_role("link", name=f"Previous model: {names[0]}")).to_be_focused()

@@ -512,3 +512,50 @@ def test_a_description_naming_a_lora_in_prompt_syntax_is_shown_whole(
     open_model(own_visit, own_library, name)
     about = page.get_by_role("region", name="About")
     about.get_by_text("Pair it with <lora:detail:0.5> & film grain.", exact=True).wait_for()
+
+
+PHRASE = (
+    "ultra-detailed watercolor illustration of a girl standing in a field of sunflowers at"
+    " golden hour"
+)
+# Whether every line of the element's text lies inside its rounded box (its corners drawn
+# with the border radius as computed, which a browser caps at half the shorter side).
+TEXT_INSIDE_CORNERS = """el => {
+  const box = el.getBoundingClientRect();
+  const r = Math.min(parseFloat(getComputedStyle(el).borderTopLeftRadius), box.width / 2,
+    box.height / 2);
+  const inside = (x, y) => {
+    const cx = Math.min(Math.max(x, box.left + r), box.right - r);
+    const cy = Math.min(Math.max(y, box.top + r), box.bottom - r);
+    return Math.hypot(x - cx, y - cy) <= r + 0.5;
+  };
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return [...range.getClientRects()].every((line) => inside(line.left, line.top)
+    && inside(line.right, line.top) && inside(line.left, line.bottom)
+    && inside(line.right, line.bottom));
+}"""
+
+
+def test_a_long_trigger_phrase_is_read_whole_on_a_phone(
+    visit: Visit, library: SeededLibrary
+) -> None:
+    """A trigger phrase longer than the panel wraps in its chip, but the chip kept the pill's
+    round ends, as tall as three lines: the corners cut the ends of its first and last lines
+    ("illustration o" for "illustration of")."""
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sha = library.hashes["Ink Embedding v2"]
+
+    def with_phrase(route: Any) -> None:
+        response = route.fetch()
+        record = response.json()
+        record["meta_json"]["trigger_words"] = [PHRASE, "inkwash_style_v2"]
+        route.fulfill(response=response, json=record)
+
+    page.route(f"**/api/models/{sha}", with_phrase)
+    page.goto(f"/models/{sha}")
+    chip = page.get_by_role("button", name=f"Copy trigger word {PHRASE}")
+    box = chip.bounding_box()
+    assert box["height"] > 40  # wrapped
+    assert chip.evaluate(TEXT_INSIDE_CORNERS)

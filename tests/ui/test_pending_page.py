@@ -131,3 +131,36 @@ def test_a_queue_that_could_not_be_loaded_offers_to_try_again(visit: Visit) -> N
     page.get_by_role("button", name="Try again").click()
     page.locator(".queue > li").first.wait_for()
     expect(page.get_by_text("could not be loaded")).to_have_count(0)
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_a_missing_file_import_says_why_once_and_leaves_discard_in_reach(
+    visit: Visit, own_library: SeededLibrary
+) -> None:
+    """The reason an import failed was said twice, in the row and in a toast over the page;
+    on a phone the toast lay for seconds over the row's Discard, the button to press next.
+    The row says it; a screen reader hears it from the alert region, unseen."""
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    page.goto("/pending")
+    lost = row(page, own_library, "lost")
+    discard = lost.get_by_role("button", name="Discard Lost Pending")
+    lost.get_by_role("button", name="Import Lost Pending").click()
+    reason = lost.locator(".badge.missing")
+    expect(reason).to_contain_text("lost.safetensors")
+    # The row at the foot of the screen, where the toasts are.
+    discard.scroll_into_view_if_needed()
+    box = discard.bounding_box()
+    page.evaluate("y => window.scrollBy(0, y)", box["y"] + box["height"] + 24 - PHONE["height"])
+    box = discard.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('button')?.getAttribute('aria-label')",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top == "Discard Lost Pending"
+    alert = page.locator("#alerts")
+    expect(alert).to_contain_text("lost.safetensors")  # heard
+    shown = page.locator("#alerts .toast:visible, #status .toast:visible")
+    expect(shown.filter(has_text="lost.safetensors")).to_have_count(0)  # seen once, in the row

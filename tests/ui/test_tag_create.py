@@ -83,6 +83,22 @@ def test_a_taken_name_is_said_and_the_tag_can_be_shown(shelf_visit: Visit) -> No
     assert shown_names(page) == ["anime"]
 
 
+def test_a_taken_name_mended_is_no_longer_said_taken(shelf_visit: Visit) -> None:
+    """The name is kept in the field to be mended; as it was typed over, "A tag named anime
+    exists already" stayed under it, said of a name no longer there (and beside the field's
+    own word on a name too long), until the next Create."""
+    page = open_tags(shelf_visit)
+    field = create(page, "anime")
+    said = page.get_by_role("form", name="Create a tag").get_by_role("alert")
+    said.get_by_text("exists already").wait_for()
+    note = page.locator(".create-tag .create-note")  # the alert region, empty
+    field.press("End")
+    page.keyboard.type(" sketch")
+    expect(note).to_be_empty()
+    field.fill("anime")  # back to the name taken: said again only at the next Create
+    expect(note).to_be_empty()
+
+
 @pytest.mark.parametrize("name", ["", "   "])
 def test_create_with_no_name_typed_says_so_in_a_persons_words(
     shelf_visit: Visit, name: str

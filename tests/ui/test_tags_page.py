@@ -161,6 +161,22 @@ def test_a_name_that_is_taken_is_said_and_kept_to_be_mended(shelf_visit: Visit) 
     field.wait_for(state="detached")
 
 
+def test_a_taken_name_mended_in_rename_is_no_longer_said_taken(shelf_visit: Visit) -> None:
+    """As the field was typed over, "A tag named watercolor exists already" (and its offer to
+    merge into watercolor) stayed under a name no longer taken, until the next Enter."""
+    page = open_tags(shelf_visit)
+    row(page, "sketch").get_by_role("button", name="Rename tag sketch").click()
+    field = page.get_by_label("New name for the tag sketch")
+    field.fill("watercolor")
+    field.press("Enter")
+    renaming(page, "sketch").get_by_text("exists already").wait_for()
+    page.keyboard.type(" wash")
+    expect(renaming(page, "sketch").locator(".rename-note")).to_be_empty()
+    field.press("Escape")
+    field.wait_for(state="detached")
+    assert server_tags(page)["sketch"] == 1
+
+
 def test_a_name_that_is_taken_offers_to_merge_into_that_tag(
     shelf_visit: Visit, operations: set[str]
 ) -> None:

@@ -117,6 +117,16 @@ export function toast(message, { error = false, timeout = 3500, action = null } 
   return { dismiss: () => item.remove() };
 }
 
+// Said to a screen reader alone, for what the page already shows where it happened (a row's
+// reason its import failed): a toast as well said it twice, and on a phone lay over the row's
+// own buttons.
+export function announce(message, { error = false } = {}) {
+  const host = document.getElementById(error ? "alerts" : "status");
+  const item = h("div", { class: "visually-hidden", text: message });
+  host.append(item);
+  setTimeout(() => item.remove(), 7000);
+}
+
 // Closing or reloading the page asks first (the browser's own question) while work would be
 // lost with it: a run over many models, images uploading, an edit not saved.
 export function askBeforeLeaving(event) {

@@ -49,7 +49,8 @@ export function buildCard(record, index, selection = null) {
     h("div", { class: "cover" }, img, badges,
       count > 1 ? h("span", { class: "imgcount", text: `${count} img` }) : null),
     h("div", { class: "info" },
-      h("span", { class: "name", title: name, text: name }),
+      h("span", { class: "name", title: name },
+        h("span", { class: "name-text" }, h("span", { class: "tail", "aria-hidden": "true", dataset: { end: endOf(name) } }), name)),
       h("span", { class: "sub", title: facts.map(([, text]) => text).join(" · ") },
         facts.map(([part, text], i) => h("span", { class: part, text: i ? `\u00a0· ${text}` : text }))),
       h("ul", { class: "chips", dataset: { tags: String(allTags.length) } }, tags.map((t) => h("li", { class: "chip", text: t.name })),
@@ -58,11 +59,32 @@ export function buildCard(record, index, selection = null) {
     pickMark(record, selection), link);
 }
 
+// The end of a name kept in sight when the name is cut (see fitNames): its last word, or its
+// last characters; files of one stem differ there ("..._fp16_pruned_007", "... v3").
+function endOf(name) {
+  const word = /[\s_.-]*[^\s_.-]{1,12}$/.exec(name);
+  return word && word[0].length < name.length ? word[0] : name.slice(-8);
+}
+
+// A name longer than the card's two lines was cut at their end, where names of one stem differ:
+// every card of a folder read the same. Cut, it shows its end after the ellipsis (.cut: the
+// tail floats at the foot of the two lines, the text cut before it; drawn from its data-end,
+// so that the name's text is the name alone). One pass of writes (as
+// if uncut), one of reads, one of writes.
+function fitNames(cards) {
+  const names = cards.map((card) => card.querySelector(".name-text")).filter(Boolean);
+  for (const name of names) name.classList.remove("cut");
+  const cut = names.map((name) => name.scrollHeight > name.clientHeight + 1);
+  names.forEach((name, i) => name.classList.toggle("cut", cut[i]));
+}
+
 // A card's chips are one row: those that do not fit it are hidden, and "+N" after the ones shown
 // says how many of the model's tags the card does not show (a model can have 120). Measured in
 // one pass of reads, then one of writes, for the cards not yet fitted to the cards' width.
 function fitChips(cards, width) {
-  const lists = cards.filter((card) => card.dataset.fit !== String(width)).map((card) => card.querySelector(".chips")).filter(Boolean);
+  const unfitted = cards.filter((card) => card.dataset.fit !== String(width));
+  fitNames(unfitted);
+  const lists = unfitted.map((card) => card.querySelector(".chips")).filter(Boolean);
   if (!lists.length) return;
   const gap = parseFloat(getComputedStyle(lists[0]).columnGap) || 0;
   const sizes = lists.map((list) => [list.clientWidth, [...list.querySelectorAll(".chip")].map((chip) => chip.offsetWidth)]);

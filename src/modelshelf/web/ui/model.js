@@ -294,7 +294,12 @@ export async function mountModel(main, sha256, context) {
     if (event.target.closest("input, textarea, select, [contenteditable]")) return;
     const rel = { j: "next", k: "prev" }[event.key];
     const link = rel && main.querySelector(`nav.crumbs a[rel="${rel}"]`);
-    if (link) { event.preventDefault(); link.click(); }
+    if (!link) return;
+    event.preventDefault();
+    // Taken as the link would be from the keyboard: Back returns to it (see saveScroll), not
+    // to a page with the focus on nothing.
+    link.focus({ preventScroll: true });
+    link.click();
   };
   document.addEventListener("keydown", stepThroughLibrary);
   return () => {

@@ -1,6 +1,6 @@
 // One pending model's actions, for the pending page (pending.js): import it (a conflict opens
 // the comparison, compare.js, and carries out the choice made there) and discard it.
-import { toast, confirmDialog, showBusy } from "./dom.js";
+import { toast, announce, confirmDialog, showBusy } from "./dom.js";
 import { call, ApiError, isUnavailable, imagesChanged } from "./api.js";
 import { openComparison } from "./compare.js";
 import { invalidateLibrary } from "./library.js";
@@ -32,6 +32,16 @@ export function modelActions(pendingPage) {
     }
   }
 
+  // Why the model's action failed, said in its row; seen there, a toast would say it twice
+  // (and cover the row's buttons on a phone), so only a screen reader is told. A row not
+  // drawn (filtered out) is told of in a toast.
+  function failed(record, message) {
+    mark(record.id, "failed", message);
+    const row = rows.get(record.id);
+    if (row && row.el && row.el.isConnected) announce(message, { error: true });
+    else toast(message, { error: true });
+  }
+
   // A 404: the model was imported or discarded elsewhere (another tab, a script); its row
   // leaves the queue, as the batch path does for "not_found".
   function goneElsewhere(record, error) {
@@ -58,8 +68,7 @@ export function modelActions(pendingPage) {
         return updateSelection();
       }
       if (goneElsewhere(record, error)) return null;
-      mark(record.id, "failed", error.message);
-      toast(error.message, { error: true });
+      failed(record, error.message);
       refreshSoon();
       return null;
     }
@@ -79,8 +88,7 @@ export function modelActions(pendingPage) {
         refreshSoon();
       } catch (error) {
         if (goneElsewhere(record, error)) return;
-        mark(record.id, "failed", error.message);
-        toast(error.message, { error: true });
+        failed(record, error.message);
       }
     });
   }
@@ -111,8 +119,7 @@ export function modelActions(pendingPage) {
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) return changedElsewhere(record);
       if (goneElsewhere(record, error)) return;
-      mark(record.id, "failed", error.message);
-      toast(error.message, { error: true });
+      failed(record, error.message);
     }
   }
 
@@ -124,8 +131,7 @@ export function modelActions(pendingPage) {
       fresh = await conflictNow(record);
     } catch (error) {
       if (goneElsewhere(record, error)) return;
-      mark(record.id, "failed", error.message);
-      return toast(error.message, { error: true });
+      return failed(record, error.message);
     }
     return fresh ? resolve(record, fresh, true) : goneFromLibrary(record);
   }
@@ -134,8 +140,7 @@ export function modelActions(pendingPage) {
   // model as a new one, which is not what the person was choosing between.
   function goneFromLibrary(record) {
     const said = "The library’s model of this content was deleted elsewhere; nothing was imported. Import again to add this one as a new model.";
-    mark(record.id, "failed", said);
-    toast(said, { error: true });
+    failed(record, said);
   }
 
   // The conflict as the library has it now: its model, the pending one, and the model's

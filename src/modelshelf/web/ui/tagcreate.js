@@ -26,6 +26,8 @@ export function createForm({ maxLength, onMade, onShow, countOf }) {
   const form = h("form", { class: "create-tag", "aria-label": "Create a tag" },
     h("div", { class: "field" }, h("label", { for: "new-tag", text: "New tag" }), input, input.overLimit || null), make, said);
   let busy = false;
+  // What was said is of the name sent: once it is typed over (mended), it no longer holds.
+  input.addEventListener("input", () => said.replaceChildren());
 
   const say = (...content) => said.replaceChildren(h("p", { class: "note error-note" }, ...content));
 

@@ -19,6 +19,8 @@ export function renameForm(tag, { maxLength, canMerge, countOf, onSave, onMerge,
     h("label", { for: id, class: "visually-hidden", text: `New name for the tag ${tag.name}` }),
     input, input.overLimit || null, save, cancel, said);
   let busy = false;
+  // What was said is of the name sent: once it is typed over (mended), it no longer holds.
+  input.addEventListener("input", () => said.replaceChildren());
 
   const setBusy = (on) => {
     busy = on;
