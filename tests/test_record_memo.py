@@ -5,8 +5,10 @@ the memo keeps is bounded."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import sqlite3
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -149,3 +151,43 @@ async def test_a_row_longer_than_the_longest_kept_is_answered_but_not_kept(
     jsons = await read_jsons(storage, memo, HASHES[:2])
     assert records_of(jsons) == await read_records(storage, HASHES[:2])
     assert len(memo) == 1
+
+
+@pytest.mark.parametrize("letter", ["a", "é", "日", "😀"], ids=["ascii", "latin", "cjk", "emoji"])
+def test_what_the_memo_keeps_takes_no_more_memory_than_its_capacity(
+    tmp_path: Path, letter: str
+) -> None:
+    """The capacity was counted in characters of the rows' texts, which Python keeps in 1 to
+    4 bytes each (and once parsed, with their UTF-8 beside them): records of Japanese text
+    took twice the memory the memo was bounded at, of emoji two and a half times."""
+    capacity = 2 * 1024 * 1024
+    hashes = [f"{n:064x}" for n in range(1200)]
+    with contextlib.closing(sqlite3.connect(tmp_path / "rows.db")) as db:
+        db.executescript(
+            "CREATE TABLE models(sha256 TEXT PRIMARY KEY, path TEXT, name TEXT, type TEXT,"
+            " size_bytes INTEGER, created_at INTEGER, meta_json TEXT);"
+            " CREATE TABLE tags(id INTEGER PRIMARY KEY, name TEXT);"
+            " CREATE TABLE model_tags(model_hash TEXT, tag_id INTEGER);"
+            " CREATE TABLE images(model_hash TEXT, seq INTEGER);"
+            " CREATE TABLE model_files(path TEXT, sha256 TEXT, present INTEGER);"
+        )
+        meta = json.dumps({"description": letter * 2000}, ensure_ascii=False)
+        db.executemany(
+            "INSERT INTO models VALUES (?, '/m', ?, 'lora', 1, 2, ?)",
+            [(sha, letter * 20, meta) for sha in hashes],
+        )
+        memo = RecordMemo(capacity=capacity)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for start in range(0, len(hashes), 50):
+                page = hashes[start : start + 50]
+                sql = f"SELECT ({records_text_sql(placeholders(len(page)))})"
+                memo.jsons(page, db.execute(sql, page).fetchone()[0])
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert 0 < memo.size <= capacity
+    assert kept <= capacity * 1.1, f"{kept / capacity:.2f} times the capacity"
