@@ -26,6 +26,7 @@ from modelshelf.storage.record_texts import (
 )
 from modelshelf.storage.rows import placeholders, run_on_connection
 from modelshelf.web.bodies import ModelsPage, ModelsQuery
+from tests.conftest import Client
 
 HASHES = [f"{n:x}" * 64 for n in range(1, 6)]
 # The separator between rows, a newline, quotes, a backslash and letters of several scripts:
@@ -191,3 +192,27 @@ def test_what_the_memo_keeps_takes_no_more_memory_than_its_capacity(
             tracemalloc.stop()
     assert 0 < memo.size <= capacity
     assert kept <= capacity * 1.1, f"{kept / capacity:.2f} times the capacity"
+
+
+@pytest.mark.parametrize("meta_keys", [None, "base_model", "deep"])
+async def test_a_page_holding_meta_json_nested_as_deep_as_a_record_is_served_is_answered(
+    client: Client, data_dir: Path, meta_keys: str | None
+) -> None:
+    """Another program's meta_json nested 230 levels deep is served (as deep as a page can
+    be: records.SERVABLE_META_DEPTH). Revalidated from its record's JSON, whose parser gives
+    up at 200 levels, a page cut to ?meta_keys= (the web UI's every page) holding such a
+    model answered 500."""
+    deep = "[" * 230 + "]" * 230
+    with contextlib.closing(sqlite3.connect(data_dir / "modelshelf.db")) as db:
+        db.execute(
+            "INSERT INTO models(sha256, name, meta_json) VALUES (?, 'deep', ?)",
+            (HASHES[0], f'{{"deep": {deep}, "base_model": "SD 1.5"}}'),
+        )
+        db.commit()
+    params = {} if meta_keys is None else {"meta_keys": meta_keys}
+    response = await client.get("/api/models", params=params)
+    body = await response.json()
+    assert response.status == 200, body
+    [meta] = [m["meta_json"] for m in body["models"]]
+    everything = {"deep": json.loads(deep), "base_model": "SD 1.5"}
+    assert meta == (everything if meta_keys is None else {meta_keys: everything[meta_keys]})

@@ -6,12 +6,13 @@ need tell the memo that a model changed: a changed model reads as another text."
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from modelshelf.records import ModelRecord
@@ -104,7 +105,13 @@ def record_jsons(records: Iterable[ModelRecord]) -> list[bytes]:
 
 def records_of(jsons: Sequence[bytes]) -> list[ModelRecord]:
     """The records whose JSON RecordMemo.jsons answered, validated again (as one list)."""
-    return RECORDS.validate_json(b"[" + b",".join(jsons) + b"]")
+    text = b"[" + b",".join(jsons) + b"]"
+    try:
+        return RECORDS.validate_json(text)
+    except ValidationError:
+        # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
+        # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
+        return RECORDS.validate_python(json.loads(text))
 
 
 # One memo for the process: what it keeps depends on nothing but the texts it was given.
