@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from modelshelf.records import ModelRecord
-from modelshelf.storage import Storage
+from modelshelf.storage import Storage, listing
 from modelshelf.storage.models import read_models
 from modelshelf.storage.record_texts import (
     LONGEST_KEPT,
     RecordMemo,
+    cut_jsons,
     record_jsons,
     records_of,
     records_text_sql,
@@ -27,6 +28,7 @@ from modelshelf.storage.record_texts import (
 from modelshelf.storage.rows import placeholders, run_on_connection
 from modelshelf.web.bodies import ModelsPage, ModelsQuery
 from tests.conftest import Client
+from tests.loop_watch import Calls, watch_calls
 
 HASHES = [f"{n:x}" * 64 for n in range(1, 6)]
 # The separator between rows, a newline, quotes, a backslash and letters of several scripts:
@@ -94,6 +96,11 @@ async def test_a_page_of_kept_records_is_the_page_pydantic_writes(storage: Stora
     assert ModelsPage.json_of(record_jsons(records), 12, query) == page.model_dump_json().encode()
     empty = ModelsPage(models=[], total=0, limit=3, offset=7).model_dump_json().encode()
     assert ModelsPage.json_of([], 0, query) == empty
+    cut_query = ModelsQuery.model_validate({"limit": "3", "offset": "7", "meta_keys": "x,n"})
+    cut = ModelsPage.of(records, 12, cut_query).model_dump_json().encode()
+    keys = cut_query.meta_key_set()
+    assert keys is not None
+    assert ModelsPage.json_of(cut_jsons(record_jsons(records), keys), 12, cut_query) == cut
 
 
 @pytest.mark.parametrize(
@@ -216,3 +223,28 @@ async def test_a_page_holding_meta_json_nested_as_deep_as_a_record_is_served_is_
     [meta] = [m["meta_json"] for m in body["models"]]
     everything = {"deep": json.loads(deep), "base_model": "SD 1.5"}
     assert meta == (everything if meta_keys is None else {meta_keys: everything[meta_keys]})
+
+
+async def test_a_page_cut_to_meta_keys_is_not_validated_again_on_the_loop(
+    client: Client, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web UI asks every page with ?meta_keys=base_model. Read as their records' JSON,
+    such a page's records were validated again from it on the event loop to be cut: a page of
+    50 records of 5 KB took 1.5 ms of the loop where it had taken 0.26."""
+    with contextlib.closing(sqlite3.connect(data_dir / "modelshelf.db")) as db:
+        for n, sha in enumerate(HASHES):
+            meta = {"base_model": "SD 1.5", "n": n, "x": [1.5, 2**70, -0.0], "d": ODD}
+            db.execute(
+                "INSERT INTO models(sha256, name, meta_json) VALUES (?, ?, ?)",
+                (sha, f"{ODD} {n}", json.dumps(meta)),
+            )
+        db.commit()
+    whole = await (await client.get("/api/models")).json()
+    calls = Calls()
+    watch_calls(monkeypatch, calls, listing, "records_of")
+    response = await client.get("/api/models", params={"meta_keys": "base_model,x,d"})
+    cut = json.loads(await response.read())
+    assert not calls.any_on_loop
+    for model in whole["models"]:
+        model["meta_json"].pop("n")
+    assert cut == whole

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from modelshelf.records import ModelRecord
 from modelshelf.storage.models import RECORDS, record_row_sql, records_from_rows
@@ -112,6 +112,24 @@ def records_of(jsons: Sequence[bytes]) -> list[ModelRecord]:
         # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
         # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
         return RECORDS.validate_python(json.loads(text))
+
+
+def cut_jsons(jsons: Sequence[bytes], keys: frozenset[str]) -> list[bytes]:
+    """The JSON of each record, each as RecordMemo.jsons answers it, with its meta_json cut to
+    `keys`: what ModelRecord serialises of the record so cut, without validating it again
+    (on a page of 50, five times what the cut takes)."""
+    return [_cut_json(data, keys) for data in jsons]
+
+
+def _cut_json(data: bytes, keys: frozenset[str]) -> bytes:
+    try:
+        record = from_json(data)
+    except ValueError:
+        # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
+        # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
+        record = json.loads(data)
+    record["meta_json"] = {k: v for k, v in record["meta_json"].items() if k in keys}
+    return to_json(record)
 
 
 # One memo for the process: what it keeps depends on nothing but the texts it was given.

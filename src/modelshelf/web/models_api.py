@@ -8,7 +8,6 @@ from aiohttp import web
 
 from modelshelf.domain import catalog, revisions
 from modelshelf.records import ModelRecord
-from modelshelf.storage.listing import Page
 from modelshelf.storage.model_filter import ModelFilter
 from modelshelf.web.bodies import (
     BaseModelsResponse,
@@ -43,24 +42,13 @@ async def list_models(request: web.Request) -> web.Response:
         sort=query.sort,
         order=query.order,
     )
-    shelf = request.app[SHELF]
-    found = await catalog.list_models(shelf, where, query.limit, query.offset)
+    found = await catalog.list_models(
+        request.app[SHELF], where, query.limit, query.offset, query.meta_key_set()
+    )
+    page = ModelsPage.json_of(found.jsons, found.total, query)
     # Long by the count of its records, or by their length (megabytes of meta_json each).
     large = is_large(len(found.jsons)) or is_long(found.chars)
-    if query.meta_key_set() is None:
-        page: ModelsPage | bytes = ModelsPage.json_of(found.jsons, found.total, query)
-    elif large:
-        # Cut from records validated again from their JSON: for megabytes of it, tens of
-        # milliseconds (the web UI asks every page with ?meta_keys=).
-        page = await shelf.run_reads(_cut_page, found, query)
-    else:
-        page = _cut_page(found, query)
     return await respond(request, page, large=large)
-
-
-def _cut_page(found: Page, query: ModelsQuery) -> ModelsPage:
-    """The page of `found`'s records, each meta_json cut to the keys `query` asks for."""
-    return ModelsPage.of(found.records, found.total, query)
 
 
 async def get_model(request: web.Request) -> web.Response:
