@@ -328,3 +328,24 @@ async def test_a_body_of_nearly_a_megabyte_is_read_off_the_loop(
     assert body["meta_json"]["notes"] == notes
     assert calls.made and not calls.any_on_loop
     assert callbacks.held_less_than(yardstick / 3), f"parse {yardstick:.4f} s; {callbacks}"
+
+
+async def test_a_page_of_models_of_long_metadata_cut_to_meta_keys_is_built_off_the_loop(
+    client: Client, lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web UI asks every page with ?meta_keys=base_model. Since pages are read as their
+    records' JSON, such a page validated those records again from their JSON in one callback
+    of the loop to cut their meta_json: for 100 models of 100 KB of meta_json each, 10 MB."""
+    meta = tag_frequency(1_000) | {"base_model": "SDXL 1.0"}
+    for legacy_id in range(1, 101):
+        lib.model(legacy_id, content=legacy_id, hashed=True, image=None, size=1024, extra=meta)
+    await migrate(client, lib.legacy)
+    yardstick = cpu_time_of(lambda: dump_meta({"models": [meta] * 100}))
+    with loop_callbacks(monkeypatch) as callbacks:
+        response = await client.get(
+            "/api/models", params={"limit": "100", "meta_keys": "base_model"}
+        )
+        body = await response.json()
+    assert response.status == 200 and len(body["models"]) == 100
+    assert all(m["meta_json"] == {"base_model": "SDXL 1.0"} for m in body["models"])
+    assert callbacks.held_less_than(yardstick / 3), f"dump {yardstick:.4f} s; {callbacks}"

@@ -33,12 +33,18 @@ def require_sha256(value: str) -> str:
     return value
 
 
-async def list_models(shelf: Shelf, where: ModelFilter, limit: int, offset: int) -> Page:
+async def list_models(
+    shelf: Shelf,
+    where: ModelFilter,
+    limit: int,
+    offset: int,
+    meta_keys: frozenset[str] | None = None,
+) -> Page:
     """One page of models matching `where`, how many match in all, and the length of its
-    JSON (listing.Page)."""
+    JSON (listing.Page); each meta_json cut to `meta_keys` unless None."""
     counts = shelf.storage.counts(where.tracked_by_index())
     async with shelf.storage.read() as conn:
-        return await read_sized_page(conn, where, limit, offset, counts)
+        return await read_sized_page(conn, where, limit, offset, counts, meta_keys)
 
 
 async def list_pending(shelf: Shelf) -> tuple[list[PendingRecord], int]:

@@ -13,7 +13,13 @@ from modelshelf.records import ModelRecord
 from modelshelf.storage import models, search
 from modelshelf.storage.counts import RANKING_DEPTH, Kept, MatchCounts
 from modelshelf.storage.model_filter import ModelFilter
-from modelshelf.storage.record_texts import MEMO, record_jsons, records_of, records_text_sql
+from modelshelf.storage.record_texts import (
+    MEMO,
+    cut_jsons,
+    record_jsons,
+    records_of,
+    records_text_sql,
+)
 from modelshelf.storage.rows import (
     UNKNOWN_CHARS,
     query_all,
@@ -49,10 +55,28 @@ async def read_page(
 
 
 async def read_sized_page(
-    conn: aiosqlite.Connection, where: ModelFilter, limit: int, offset: int, counts: MatchCounts
+    conn: aiosqlite.Connection,
+    where: ModelFilter,
+    limit: int,
+    offset: int,
+    counts: MatchCounts,
+    meta_keys: frozenset[str] | None = None,
 ) -> Page:
-    """read_page, with the length of the page's JSON."""
-    return await run_on_connection(conn, _read_page, where, limit, offset, counts)
+    """read_page, with the length of the page's JSON; each record's meta_json cut to
+    `meta_keys` unless None (on the connection's thread, off the event loop)."""
+    return await run_on_connection(conn, _read_cut_page, where, limit, offset, counts, meta_keys)
+
+
+def _read_cut_page(
+    db: sqlite3.Connection,
+    where: ModelFilter,
+    limit: int,
+    offset: int,
+    counts: MatchCounts,
+    meta_keys: frozenset[str] | None,
+) -> Page:
+    page = _read_page(db, where, limit, offset, counts)
+    return page if meta_keys is None else page._replace(jsons=cut_jsons(page.jsons, meta_keys))
 
 
 def _read_page(

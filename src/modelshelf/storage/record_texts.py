@@ -6,12 +6,14 @@ need tell the memo that a model changed: a changed model reads as another text."
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
-from pydantic import TypeAdapter
-from pydantic_core import from_json
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import from_json, to_json
 
 from modelshelf.records import ModelRecord
 from modelshelf.storage.models import RECORDS, record_row_sql, records_from_rows
@@ -19,9 +21,11 @@ from modelshelf.storage.models import RECORDS, record_row_sql, records_from_rows
 RECORD = TypeAdapter(ModelRecord)
 # JSON escapes every control character inside a string, so none can be in a row's text.
 ROW_SEPARATOR = "\x1e"
-# What the memo holds at most, counted in the characters of the rows' texts and the bytes of
-# their records' JSON: the search bench's 10,000 records, 15.6 million, took 17.8 MiB.
-KEPT_SIZE = 16 * 1024 * 1024
+# What the memo holds at most, counted in the bytes Python keeps the rows' texts and their
+# records' JSON in (a character of a text takes 1 to 4 of them: counted in characters,
+# records of Japanese text took twice the bound, of emoji two and a half times). The search
+# bench's 10,000 records took 17.8 MiB: they are all kept, as they were when counted so.
+KEPT_SIZE = 20 * 1024 * 1024
 # A row longer than this (a scan's kohya header with megabytes of tag counts) is not kept.
 LONGEST_KEPT = 256 * 1024
 
@@ -39,19 +43,20 @@ def records_text_sql(hashes: str) -> str:
 
 class RecordMemo:
     """The JSON of records built from rows' texts, the least recently read forgotten first
-    beyond `capacity` characters of text and bytes of JSON. Kept as bytes, not as records:
+    beyond `capacity` bytes of texts and JSON. Kept as bytes, not as records:
     10,000 records' objects made each full collection of the garbage collector 70 ms longer.
     Safe to share between the reading connections' threads."""
 
     def __init__(self, capacity: int = KEPT_SIZE) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._kept: OrderedDict[str, bytes] = OrderedDict()
+        # Each row's text: its record's JSON, and the bytes both take (as counted when kept).
+        self._kept: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
         self._size = 0
 
     @property
     def size(self) -> int:
-        """The characters of the texts and the bytes of the JSON it keeps."""
+        """The bytes the texts and the JSON it keeps take."""
         return self._size
 
     def __len__(self) -> int:
@@ -70,10 +75,13 @@ class RecordMemo:
                 kept = self._kept.get(row)
                 if kept is not None:
                     self._kept.move_to_end(row)
-                    found[h] = kept
+                    found[h] = kept[0]
         missing = [h for h in rows if h not in found]
         if missing:
-            built = records_from_rows(missing, [from_json(rows[h]) for h in missing])
+            # Parsed from UTF-8 bytes: parsed as a str, a text not ASCII would keep its UTF-8
+            # beside it, in the memo, as long as it is kept.
+            parsed = [from_json(rows[h].encode()) for h in missing]
+            built = records_from_rows(missing, parsed)
             found.update((r.sha256, RECORD.dump_json(r)) for r in built)
             self._keep({rows[h]: found[h] for h in missing})
         return [found[h] for h in hashes if h in found]
@@ -82,11 +90,12 @@ class RecordMemo:
         with self._lock:
             for row, data in built.items():
                 if len(row) <= LONGEST_KEPT and row not in self._kept:
-                    self._kept[row] = data
-                    self._size += len(row) + len(data)
+                    cost = sys.getsizeof(row) + sys.getsizeof(data)
+                    self._kept[row] = (data, cost)
+                    self._size += cost
             while self._size > self._capacity:
-                row, data = self._kept.popitem(last=False)
-                self._size -= len(row) + len(data)
+                _, (_, cost) = self._kept.popitem(last=False)
+                self._size -= cost
 
 
 def record_jsons(records: Iterable[ModelRecord]) -> list[bytes]:
@@ -96,7 +105,31 @@ def record_jsons(records: Iterable[ModelRecord]) -> list[bytes]:
 
 def records_of(jsons: Sequence[bytes]) -> list[ModelRecord]:
     """The records whose JSON RecordMemo.jsons answered, validated again (as one list)."""
-    return RECORDS.validate_json(b"[" + b",".join(jsons) + b"]")
+    text = b"[" + b",".join(jsons) + b"]"
+    try:
+        return RECORDS.validate_json(text)
+    except ValidationError:
+        # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
+        # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
+        return RECORDS.validate_python(json.loads(text))
+
+
+def cut_jsons(jsons: Sequence[bytes], keys: frozenset[str]) -> list[bytes]:
+    """The JSON of each record, each as RecordMemo.jsons answers it, with its meta_json cut to
+    `keys`: what ModelRecord serialises of the record so cut, without validating it again
+    (on a page of 50, five times what the cut takes)."""
+    return [_cut_json(data, keys) for data in jsons]
+
+
+def _cut_json(data: bytes, keys: frozenset[str]) -> bytes:
+    try:
+        record = from_json(data)
+    except ValueError:
+        # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
+        # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
+        record = json.loads(data)
+    record["meta_json"] = {k: v for k, v in record["meta_json"].items() if k in keys}
+    return to_json(record)
 
 
 # One memo for the process: what it keeps depends on nothing but the texts it was given.

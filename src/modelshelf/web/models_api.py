@@ -42,11 +42,10 @@ async def list_models(request: web.Request) -> web.Response:
         sort=query.sort,
         order=query.order,
     )
-    found = await catalog.list_models(request.app[SHELF], where, query.limit, query.offset)
-    if query.meta_key_set() is None:
-        page: ModelsPage | bytes = ModelsPage.json_of(found.jsons, found.total, query)
-    else:
-        page = ModelsPage.of(found.records, found.total, query)
+    found = await catalog.list_models(
+        request.app[SHELF], where, query.limit, query.offset, query.meta_key_set()
+    )
+    page = ModelsPage.json_of(found.jsons, found.total, query)
     # Long by the count of its records, or by their length (megabytes of meta_json each).
     large = is_large(len(found.jsons)) or is_long(found.chars)
     return await respond(request, page, large=large)
