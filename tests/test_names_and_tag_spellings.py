@@ -56,6 +56,8 @@ BAD_TEXT = {
     "right-to-left-override": "a\u202eb",
     "hangul-filler": "\u3164",
     "braille-blank-and-space": "\u2800 \u2800",
+    "joiners-alone": "\u200d\u200c",
+    "mongolian-vowel-separator-alone": "\u180e",
 }
 
 
@@ -243,6 +245,44 @@ async def test_a_tag_name_over_the_limit_once_trimmed_is_400(
     method, path, body = call_of
     answer = await assert_refused(library, data_dir, method, path, body(f" {LONGEST}x "))
     assert str(MAX_TAG_NAME) in answer["detail"]
+
+
+# Joiners and the Mongolian vowel separator show as nothing: kept inside a name (an emoji
+# sequence, a Persian word), refused as all of it, as a blank name is.
+JOINERS_ALONE = {
+    "zero-width-non-joiner": "\u200c",
+    "zero-width-joiner": "\u200d",
+    "mongolian-vowel-separator": "\u180e",
+    "joiners-together": "\u200d\u200c",
+    "joiners-and-spaces": " \u200c \u180e\u200d ",
+}
+JOINED = {
+    "emoji-sequence": "\U0001f469\u200d\U0001f4bb",
+    "persian-word": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+}
+
+
+@pytest.mark.parametrize("name", JOINERS_ALONE.values(), ids=JOINERS_ALONE.keys())
+@pytest.mark.parametrize("call_of", NAMING.values(), ids=NAMING.keys())
+async def test_a_tag_name_of_joiners_alone_is_refused_as_a_blank_one(
+    library: Client, data_dir: Path, call_of: tuple[str, str, Callable[[str], Any]], name: str
+) -> None:
+    method, path, body = call_of
+    blank = await assert_refused(library, data_dir, method, path, body("   "))
+    answer = await assert_refused(library, data_dir, method, path, body(name))
+    assert answer["detail"] == blank["detail"]
+
+
+@pytest.mark.parametrize("name", JOINED.values(), ids=JOINED.keys())
+@pytest.mark.parametrize("call_of", NAMING.values(), ids=NAMING.keys())
+async def test_a_tag_name_with_a_joiner_inside_is_taken(
+    library: Client, call_of: tuple[str, str, Callable[[str], Any]], name: str
+) -> None:
+    method, path, body = call_of
+    status, answer, _ = await call(library, method, path, body(name))
+    assert status in (200, 201), answer
+    if "remove" not in body(name):
+        assert name in await tag_names(library)
 
 
 # --- a stage-1 tag spelt in capitals --------------------------------------------------------

@@ -8,6 +8,7 @@ import hashlib
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.ui.conftest import Visit, needs, open_model
@@ -87,6 +88,24 @@ def test_a_tag_name_too_long_is_said_and_kept_in_the_field(
     field.press("Enter")
     page.get_by_role("alert").get_by_text("A tag name has at most 100 characters").wait_for()
     assert field.input_value() == typed
+
+
+@pytest.mark.parametrize("typed", ["\ufeff", "\ufeff, \ufeff\ufeff"], ids=["bom", "boms-and-comma"])
+def test_a_tag_of_what_the_browser_trims_alone_is_said_not_dropped(
+    visit: Visit, library: SeededLibrary, operations: set[str], typed: str
+) -> None:
+    """A byte-order mark the browser trims (the server counts it as no space) emptied the
+    field and nothing was said. It is said, as New tag and the selection bar say it, and kept."""
+    needs(operations, "PUT /api/models/{sha256}/tags")
+    sha = library.hashes["Pixel Embedding v1"]
+    page = open_model(visit, library, "Pixel Embedding v1")
+    before = page.request.get(f"/api/models/{sha}").json()["tags"]
+    field = page.get_by_role("region", name="Tags").get_by_label("Add a tag")
+    field.fill(typed)
+    field.press("Enter")
+    page.get_by_role("alert").get_by_text("Type the tag to add first").wait_for()
+    assert field.input_value() == typed
+    assert page.request.get(f"/api/models/{sha}").json()["tags"] == before
 
 
 def test_backspace_removes_the_last_tag_only_when_pressed_twice(

@@ -48,15 +48,20 @@ SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not is_re
 # fill "blank" names in games) and the blank braille pattern. Allowed in a name beside other
 # characters, but not as all of it: a tag of these alone would show as an empty chip.
 BLANK_LETTERS = "\u115f\u1160\u2800\u3164\uffa0"
+# The joiners (zero-width non-joiner and joiner) and the Mongolian vowel separator show as
+# nothing too: kept inside a name, where they shape an emoji sequence or a Persian, Indic or
+# Mongolian word, but a name of them alone is as blank as one of spaces.
+JOINERS = "\u180e\u200c\u200d"
+SHOWN_AS_NOTHING = BLANK_LETTERS + JOINERS
 
 
 def visible_text_pattern() -> str:
     """The regex a tag name, and a model's name and type as a client sets them, must match
     (published in the OpenAPI document): no refused character (REFUSED_RANGES), and something
-    besides white space and BLANK_LETTERS. Written in the subset Python, JavaScript and Rust
+    besides white space and SHOWN_AS_NOTHING. Written in the subset Python, JavaScript and Rust
     read alike."""
     controls = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in REFUSED_RANGES)
-    blank = "".join(f"\\u{ord(c):04x}" for c in SPACES + BLANK_LETTERS)
+    blank = "".join(f"\\u{ord(c):04x}" for c in SPACES + SHOWN_AS_NOTHING)
     return f"^[^{controls}]*[^{controls}{blank}][^{controls}]*$"
 
 
@@ -64,7 +69,7 @@ def normalize_tag_name(raw: str) -> str:
     """A tag name as stored (records.folded_tag_name). Raises InvalidInput for an empty name,
     one over MAX_TAG_NAME characters or one with control or invisible characters."""
     trimmed = raw.strip()
-    if all(ch.isspace() or ch in BLANK_LETTERS for ch in trimmed):
+    if all(ch.isspace() or ch in SHOWN_AS_NOTHING for ch in trimmed):
         raise InvalidInput("a tag name cannot be empty, or only characters that show as nothing")
     if len(trimmed) > MAX_TAG_NAME:
         raise InvalidInput(f"a tag name has at most {MAX_TAG_NAME} characters")

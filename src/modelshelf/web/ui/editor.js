@@ -40,7 +40,11 @@ export function renderTags(record, { caps, change, state }) {
   const savingChip = (word) => h("li", { class: "chip saving", dataset: { word }, title: "Saving…" }, h("span", { text: word }));
   const longest = caps.limits?.tag_name;
   const add = () => {
-    const fresh = [...new Set(input.value.split(",").map(foldTagName))].filter((s) => s && !names.includes(s) && !state.tagsSaving.includes(s));
+    const typed = input.value.split(",").map(foldTagName).filter(Boolean);
+    // A field of what the browser trims alone (a byte-order mark, no space to the server) was
+    // emptied and nothing said: said here and kept, as New tag and the selection bar say it.
+    if (!typed.length && input.value) return toast("Type the tag to add first", { error: true });
+    const fresh = [...new Set(typed)].filter((s) => !names.includes(s) && !state.tagsSaving.includes(s));
     // Said here, the field kept, rather than as the API's "tags.4: String should have…".
     const long = longest && fresh.find((s) => charsOf(s) > longest);
     if (long) return toast(`A tag name has at most ${longest} characters; “${[...long].slice(0, 24).join("")}…” has ${charsOf(long)}`, { error: true });
