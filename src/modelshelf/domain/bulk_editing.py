@@ -85,9 +85,9 @@ async def restore_models(shelf: Shelf, hashes: list[str]) -> ManyChanged:
         present = set(await models.existing_models(change.tx, asked))
         deletes = await history.newest_deletes(change.tx, [h for h in asked if h not in present])
         for sha256, (entry_id, previous) in deletes.items():
-            # In the CPU pool: a record may hold megabytes of meta_json.
-            target = await shelf.run_cpu(record_from_history, sha256, previous)
-            await put_back(shelf, change, sha256, target, None, entry_id)
+            # Off the loop: a record may hold megabytes of meta_json.
+            target = await change.run(record_from_history, sha256, previous)
+            await put_back(change, sha256, target, None, entry_id)
     if deletes:
         log.info("%d deleted models restored at once (without their images)", len(deletes))
     return ManyChanged(

@@ -77,7 +77,7 @@ async def patch_model(
     """Change a model's name, type and meta_json. Raises InvalidInput, NotFound, TooLarge,
     PreconditionFailed."""
     async with editing(shelf, sha256, if_match) as edit:
-        written = await shelf.run_cpu(patch.written_to, record_fields(edit.before.record))
+        written = await edit.change.run(patch.written_to, record_fields(edit.before.record))
         if written is None:
             return edit.before
         await edit.save("edit", patch.details())
@@ -165,10 +165,10 @@ async def restore(shelf: Shelf, sha256: str, entry_id: int) -> Restored:
         row = await history.history_entry(change.tx, sha256, entry_id)
         if row is None:
             raise NotFound(f"model {sha256} has no history entry {entry_id}")
-        # In the CPU pool: a record of megabytes of meta_json took 0.17 s to parse and compare.
-        target = (await shelf.run_cpu(history_entry, row)).before
+        # Off the loop: a record of megabytes of meta_json took 0.17 s to parse and compare.
+        target = (await change.run(history_entry, row)).before
         current = await versioned(change.tx, sha256)
-        note = await put_back(shelf, change, sha256, target, current, entry_id)
+        note = await put_back(change, sha256, target, current, entry_id)
         restored = await versioned(change.tx, sha256)
     if restored is None:  # pragma: no cover - the change above wrote the model
         raise NotFound(f"no model with SHA256 {sha256}")
@@ -177,7 +177,6 @@ async def restore(shelf: Shelf, sha256: str, entry_id: int) -> Restored:
 
 
 async def put_back(
-    shelf: Shelf,
     change: Change,
     sha256: str,
     target: ModelRecord,
@@ -194,7 +193,7 @@ async def put_back(
         # Recorded too, so this restore can be undone like any other: what it replaces is the
         # model as its delete found it.
         deleted = await history.last_deleted(change.tx, sha256)
-        before = await shelf.run_cpu(record_from_history, sha256, deleted) if deleted else target
+        before = await change.run(record_from_history, sha256, deleted) if deleted else target
         await history.record_history(
             change.tx, sha256, None, "restore", before, {"entry": entry_id}
         )
@@ -207,7 +206,7 @@ async def put_back(
         )
     else:
         record = current.record
-        if await shelf.run_cpu(_same_record, record, target):
+        if await change.run(_same_record, record, target):
             return None
         await history.record_history(
             change.tx, sha256, None, "restore", record, {"entry": entry_id}

@@ -228,7 +228,7 @@ async def _apply(
     if plan.image is not ImageRule.DISCARD and prepared.image_ext and staged is None:
         raise _SituationChanged
     seqs = await image_index.image_seqs(tx, prepared.sha256)
-    await _write_record(shelf, change, prepared, existing, seqs, plan, staged is not None)
+    await _write_record(change, prepared, existing, seqs, plan, staged is not None)
     if plan.tags is TagRule.UNION:
         tag_ids = await pending.pending_tag_ids(tx, pending_id)
         await models.add_model_tags(tx, prepared.sha256, tag_ids)
@@ -242,7 +242,6 @@ async def _apply(
 
 
 async def _write_record(
-    shelf: Shelf,
     change: Change,
     prepared: Prepared,
     existing: ModelRecord | None,
@@ -251,9 +250,10 @@ async def _write_record(
     with_image: bool,
 ) -> None:
     """Write the model `plan` makes (the record a preview answers); an existing model is saved
-    in history first. The record is planned in the CPU pool: a merge of metadata holding long
-    lists (two of 30,000 words) held the event loop about 0.14 s."""
-    result = await shelf.run_cpu(
+    in history first. The record is planned on the change's thread (Change.run): a merge of
+    metadata holding long lists (two of 30,000 words) held the event loop about 0.14 s, and
+    in the CPU pool it waited behind renders holding the writer."""
+    result = await change.run(
         planned_record, plan, prepared.sha256, existing, seqs, prepared.pending, with_image
     )
     if existing is None:
