@@ -46,16 +46,22 @@ def sent_to(page: Any, method: str, part: str) -> list[str]:
     return sent
 
 
-def test_the_selection_bar_adds_a_tag_of_100_emoji_and_says_101(
-    visit: Visit, operations: set[str]
-) -> None:
+def one_selected(visit: Visit, operations: set[str]) -> tuple[Any, list[str], Any, Any, list[str]]:
+    """The library with one model picked: its page, the models' hashes, the selection bar, its
+    tag field, and the POST /api/models/tags the page makes from now on."""
     needs(operations, TAGS)
     page, hashes = selecting(visit, "/?type=checkpoint")
     page.locator(".card[data-state='full']").nth(0).click()
     bar = page.get_by_role("region", name="Selection")
     bar.get_by_text("1 model selected").wait_for()
     field = bar.get_by_label("Tag for the selected models")
-    sent = sent_to(page, "POST", "/api/models/tags")
+    return page, hashes, bar, field, sent_to(page, "POST", "/api/models/tags")
+
+
+def test_the_selection_bar_adds_a_tag_of_100_emoji_and_says_101(
+    visit: Visit, operations: set[str]
+) -> None:
+    page, hashes, bar, field, sent = one_selected(visit, operations)
     field.fill(FOX * 101)
     expect(field).to_have_accessible_description(OVER)
     field.press("Enter")
@@ -82,13 +88,7 @@ def test_the_selection_bar_counts_a_tag_as_folded_as_it_is_sent(
     came back as the server's refusal; 60 "é" typed as e and a combining accent (120 code
     points, 60 once folded) were held as too long. It counts what it sends, as the model
     page does."""
-    needs(operations, TAGS)
-    page, hashes = selecting(visit, "/?type=checkpoint")
-    page.locator(".card[data-state='full']").nth(0).click()
-    bar = page.get_by_role("region", name="Selection")
-    bar.get_by_text("1 model selected").wait_for()
-    field = bar.get_by_label("Tag for the selected models")
-    sent = sent_to(page, "POST", "/api/models/tags")
+    page, hashes, bar, field, sent = one_selected(visit, operations)
     field.fill("\u337b" * 60)
     expect(field).to_have_accessible_description(re.compile("At most 100 characters.*120"))
     bar.get_by_role("button", name="Add tag").click()
