@@ -6,39 +6,19 @@ under bench/load_imports.py; BENCHMARKS.md, Reads under load)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelshelf.domain.shelf import Shelf
 from tests.conftest import Client, shelf_of
 from tests.editing import A, build, call, history
 from tests.factories import LegacyLibrary
-from tests.test_edit_races import PENDING, library_copy
+from tests.test_edit_races import PENDING, library_copy, pool_jobs
 
 # What an import does before its change begins, holding nothing: the pending file hashed, its
 # image rendered (the job, and the encodes of its renditions it hands the pool).
 BEFORE_THE_CHANGE = {"hash_file", "render_into", "_encode"}
-
-
-@contextmanager
-def cpu_jobs(shelf: Shelf, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The names of the functions given to the CPU pool meanwhile (each still runs there)."""
-    pool, names = shelf.executors.cpu, []
-    submit = pool.submit
-
-    def seen_submit(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        names.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
-        return submit(fn, *args, **kwargs)
-
-    monkeypatch.setattr(pool, "submit", seen_submit)
-    try:
-        yield names
-    finally:
-        monkeypatch.undo()
 
 
 @pytest.fixture
@@ -66,7 +46,7 @@ async def test_an_edit_gives_the_cpu_pool_nothing(
     elif method == "DELETE-RESTORE":
         assert (await call(library, "DELETE", f"/api/models/{A}", None))[0] == 200
         method, path, body = "POST", "/api/models/restore", {"hashes": [A]}
-    with cpu_jobs(shelf_of(library), monkeypatch) as names:
+    with pool_jobs(shelf_of(library).executors.cpu, monkeypatch) as names:
         status, answer, _ = await call(library, method, path, body)
     assert status == 200, answer
     assert names == []
@@ -85,7 +65,7 @@ async def test_an_import_over_a_model_gives_the_cpu_pool_only_what_it_does_befor
     its thread."""
     client, _ = await library_copy(aiohttp_client, tmp_path_factory, data_dir)
     body = {"id": PENDING, "conf_strategy": strategy}
-    with cpu_jobs(shelf_of(client), monkeypatch) as names:
+    with pool_jobs(shelf_of(client).executors.cpu, monkeypatch) as names:
         status, answer, _ = await call(client, "POST", "/api/migration/import_a_model", body)
     assert status == 200, answer
     assert set(names) <= BEFORE_THE_CHANGE, names

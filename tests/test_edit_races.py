@@ -162,6 +162,23 @@ class PoolGate:
 
 
 @contextmanager
+def pool_jobs(pool: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the functions given to `pool` meanwhile (each still runs there; a partial
+    is named by its function)."""
+    submit, names = pool.submit, []
+
+    def seen_submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        names.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", seen_submit)
+    try:
+        yield names
+    finally:
+        monkeypatch.undo()
+
+
+@contextmanager
 def gated_pool(
     pool: Any, monkeypatch: pytest.MonkeyPatch, picks: Callable[[Any], bool], gate: PoolGate
 ) -> Iterator[PoolGate]:

@@ -4,36 +4,14 @@ same, every tag by name with its count; a short list is answered on the loop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
 
 from modelshelf.web.parsing import INLINE_RECORDS
 from tests.conftest import Client, shelf_of
 from tests.editing import call
+from tests.test_edit_races import pool_jobs
 
 MANY = INLINE_RECORDS + 50
-
-
-@contextmanager
-def reads_pool_work(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The names of the functions given to the reads pool meanwhile."""
-    pool = shelf_of(client).executors.reads
-    submit = pool.submit
-    names: list[str] = []
-
-    def spied(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        names.append(getattr(fn, "__qualname__", repr(fn)))
-        return submit(fn, *args, **kwargs)
-
-    monkeypatch.setattr(pool, "submit", spied)
-    try:
-        yield names
-    finally:
-        monkeypatch.undo()
 
 
 async def make_tags(client: Client, count: int) -> list[str]:
@@ -48,7 +26,7 @@ async def test_a_long_tag_list_is_built_off_the_event_loop(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     names = await make_tags(client, MANY)
-    with reads_pool_work(client, monkeypatch) as work:
+    with pool_jobs(shelf_of(client).executors.reads, monkeypatch) as work:
         status, body, _ = await call(client, "GET", "/api/tags")
     assert status == 200
     assert body == {
@@ -61,7 +39,7 @@ async def test_a_short_tag_list_stays_on_the_loop(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await make_tags(client, 3)
-    with reads_pool_work(client, monkeypatch) as work:
+    with pool_jobs(shelf_of(client).executors.reads, monkeypatch) as work:
         status, body, _ = await call(client, "GET", "/api/tags")
     assert status == 200
     assert [t["name"] for t in body["tags"]] == ["tag 0000", "tag 0001", "tag 0002"]
