@@ -6,17 +6,17 @@ need tell the memo that a model changed: a changed model reads as another text."
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
 from modelshelf.records import ModelRecord
 from modelshelf.storage.models import RECORDS, record_row_sql, records_from_rows
+from modelshelf.storage.rows import parse_json
 
 RECORD = TypeAdapter(ModelRecord)
 # JSON escapes every control character inside a string, so none can be in a row's text.
@@ -105,13 +105,7 @@ def record_jsons(records: Iterable[ModelRecord]) -> list[bytes]:
 
 def records_of(jsons: Sequence[bytes]) -> list[ModelRecord]:
     """The records whose JSON RecordMemo.jsons answered, validated again (as one list)."""
-    text = b"[" + b",".join(jsons) + b"]"
-    try:
-        return RECORDS.validate_json(text)
-    except ValidationError:
-        # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
-        # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
-        return RECORDS.validate_python(json.loads(text))
+    return RECORDS.validate_python(parse_json(b"[" + b",".join(jsons) + b"]"))
 
 
 def cut_jsons(jsons: Sequence[bytes], keys: frozenset[str]) -> list[bytes]:
@@ -122,12 +116,7 @@ def cut_jsons(jsons: Sequence[bytes], keys: frozenset[str]) -> list[bytes]:
 
 
 def _cut_json(data: bytes, keys: frozenset[str]) -> bytes:
-    try:
-        record = from_json(data)
-    except ValueError:
-        # pydantic's parser gives up at 200 levels; a record may hold meta_json nested as deep
-        # as an answer can be (records.SERVABLE_META_DEPTH), which json.loads reads.
-        record = json.loads(data)
+    record = parse_json(data)
     record["meta_json"] = {k: v for k, v in record["meta_json"].items() if k in keys}
     return to_json(record)
 

@@ -28,6 +28,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def parse_json(text: str | bytes) -> Any:
+    """JSON text parsed by pydantic's parser, the faster one, or by json.loads where it gives
+    up (nesting deeper than 200 levels, which a record's meta_json may hold: see parse_meta).
+    Raises ValueError (or RecursionError) for text that is not JSON."""
+    try:
+        return pydantic_core.from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def parse_meta(text: str | None) -> dict[str, Any]:
     """meta_json as an object; NULL is {}, and a non-object value is kept under `value`."""
     if text is None or text == "":
